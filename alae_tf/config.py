@@ -1,0 +1,202 @@
+"""Typed run configuration: a preset YAML file, plus command-line overrides, resolved once.
+
+The resolved config is written to `OUT/config.yaml`; a resumed run reads it back, so a run
+directory always says exactly how it was trained.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from alae_tf.errors import ConfigError
+
+PRESET_DIR = Path(__file__).parent / "presets"
+
+
+@dataclass
+class DataConfig:
+    dataset: str = "mnist"
+    source: str = "auto"  # auto | package | idx | npz | tfds (see alae_tf.data.mnist)
+    path: str | None = None
+
+
+@dataclass
+class ModelConfig:
+    backbone: str = "mlp"
+    image_shape: list[int] = field(default_factory=lambda: [28, 28, 1])
+    latent_dim: int = 50
+    mapping_layers: int = 6  # depth of F; 0 makes F the identity (w = z)
+    hidden_dim: int = 1024  # width of the E and G hidden layers
+    disc_layers: int = 3
+    disc_hidden: int = 50
+    mapping_lr_mul: float = 0.1
+    disc_lr_mul: float = 0.1
+
+
+@dataclass
+class TrainConfig:
+    batch_size: int = 128
+    epochs: int | None = 400  # used when steps is None
+    steps: int | None = None
+    learning_rate: float = 0.002
+    adam_beta1: float = 0.0
+    adam_beta2: float = 0.99
+    adam_epsilon: float = 1e-8
+    r1_gamma: float = 10.0
+    ema_half_life_images: float = 10000.0
+    seed: int = 0
+    mixed_precision: str = "none"  # none | bf16
+    jit: bool = False
+    checkpoint_every: int = 1000
+    sample_every: int = 1000
+    log_every: int = 100
+
+
+@dataclass
+class Config:
+    preset: str = "mnist"
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict, origin: str) -> "Config":
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{origin}: expected a mapping at the top level, got {type(raw).__name__}")
+        sections = {f.name: f.type for f in dataclasses.fields(cls)}
+        _reject_unknown(raw, sections, origin)
+        kwargs = {}
+        for name, value in raw.items():
+            if name == "preset":
+                kwargs[name] = str(value)
+                continue
+            section_cls = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}[name]
+            kwargs[name] = _build_section(section_cls, value or {}, f"{origin}: {name}")
+        config = cls(**kwargs)
+        config.validate(origin)
+        return config
+
+    def validate(self, origin: str = "config") -> None:
+        t, m = self.train, self.model
+        positive = {
+            "train.batch_size": t.batch_size,
+            "train.learning_rate": t.learning_rate,
+            "train.ema_half_life_images": t.ema_half_life_images,
+            "train.checkpoint_every": t.checkpoint_every,
+            "train.sample_every": t.sample_every,
+            "train.log_every": t.log_every,
+            "model.latent_dim": m.latent_dim,
+            "model.hidden_dim": m.hidden_dim,
+            "model.disc_layers": m.disc_layers,
+            "model.disc_hidden": m.disc_hidden,
+        }
+        for name, value in positive.items():
+            if value <= 0:
+                raise ConfigError(f"{origin}: {name} must be positive, got {value}")
+        if t.steps is None and t.epochs is None:
+            raise ConfigError(f"{origin}: set train.steps or train.epochs")
+        for name in ("steps", "epochs"):
+            value = getattr(t, name)
+            if value is not None and value <= 0:
+                raise ConfigError(f"{origin}: train.{name} must be positive, got {value}")
+        if m.mapping_layers < 0:
+            raise ConfigError(f"{origin}: model.mapping_layers must be >= 0, got {m.mapping_layers}")
+        if t.mixed_precision not in ("none", "bf16"):
+            raise ConfigError(
+                f"{origin}: train.mixed_precision must be 'none' or 'bf16', got {t.mixed_precision!r}"
+            )
+        if m.backbone not in ("mlp",):
+            raise ConfigError(f"{origin}: model.backbone must be 'mlp', got {m.backbone!r}")
+        if not 0.0 <= t.adam_beta1 < 1.0 or not 0.0 <= t.adam_beta2 < 1.0:
+            raise ConfigError(f"{origin}: Adam betas must lie in [0, 1)")
+
+    def total_steps(self, num_train_images: int) -> int:
+        """Training length in steps: `train.steps`, or `train.epochs` full passes over the data."""
+        if self.train.steps is not None:
+            return self.train.steps
+        return self.train.epochs * steps_per_epoch(num_train_images, self.train.batch_size)
+
+
+def steps_per_epoch(num_images: int, batch_size: int) -> int:
+    """Full batches per pass over the data (the last partial batch is dropped)."""
+    return max(1, num_images // batch_size)
+
+
+def available_presets() -> list[str]:
+    return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+
+
+def load_preset(name: str) -> Config:
+    path = PRESET_DIR / f"{name}.yaml"
+    if not path.is_file():
+        raise ConfigError(f"unknown preset {name!r}; available: {', '.join(available_presets())}")
+    return load_config_file(path)
+
+
+def load_config_file(path: str | Path) -> Config:
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config file ({exc.strerror})") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    return Config.from_dict(raw, str(path))
+
+
+def save_config(config: Config, path: str | Path) -> None:
+    Path(path).write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+
+
+def _reject_unknown(raw: dict, known, origin: str) -> None:
+    unknown = sorted(set(raw) - set(known))
+    if unknown:
+        raise ConfigError(f"{origin}: unknown key(s) {', '.join(unknown)}; known: {', '.join(known)}")
+
+
+def _build_section(section_cls, raw, origin: str):
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{origin}: expected a mapping, got {type(raw).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(section_cls)}
+    _reject_unknown(raw, fields, origin)
+    defaults = section_cls()
+    values = {}
+    for name, value in raw.items():
+        default = getattr(defaults, name)
+        values[name] = _coerce(value, default, fields[name].type, f"{origin}.{name}")
+    return section_cls(**values)
+
+
+def _coerce(value, default, type_name: str, origin: str):
+    """Check a YAML value against the field's declared type (ints may stand for floats)."""
+    optional = "None" in type_name
+    if value is None:
+        if optional:
+            return None
+        raise ConfigError(f"{origin}: must not be empty")
+    if type_name.startswith("bool"):
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{origin}: expected true or false, got {value!r}")
+    if type_name.startswith("int"):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ConfigError(f"{origin}: expected an integer, got {value!r}")
+    if type_name.startswith("float"):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"{origin}: expected a number, got {value!r}")
+    if type_name.startswith("list"):
+        if isinstance(value, list) and all(isinstance(v, int) for v in value):
+            return value
+        raise ConfigError(f"{origin}: expected a list of integers, got {value!r}")
+    if isinstance(value, str):
+        return value
+    raise ConfigError(f"{origin}: expected a string, got {value!r}")
