@@ -1,0 +1,107 @@
+"""Training callbacks: periodic checkpoints, scalar logs and image grids.
+
+Both count the global step themselves (one tick per train batch), starting from the model's
+`trained_steps` when `fit` begins, so several `fit` calls and resumed runs share one axis.
+"""
+
+import csv
+import math
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from alae_tf.data.pipeline import to_model_range, to_uint8
+from alae_tf.errors import ALAEError
+from alae_tf.images import image_grid, save_png
+
+
+class StepCounter(keras.callbacks.Callback):
+    def on_train_begin(self, logs=None):
+        self.step = int(self.model.trained_steps.numpy())
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.step += 1
+        self.on_step(self.step, logs or {})
+
+    def on_step(self, step, logs):
+        raise NotImplementedError
+
+
+class CheckpointSaver(StepCounter):
+    """Saves every `every` steps and when training ends (also on an interrupted run's way out)."""
+
+    def __init__(self, manager: tf.train.CheckpointManager, every: int):
+        super().__init__()
+        self.manager = manager
+        self.every = every
+
+    def on_step(self, step, logs):
+        if step % self.every == 0:
+            self.save()
+
+    def on_train_end(self, logs=None):
+        self.save()
+
+    def save(self):
+        step = int(self.model.trained_steps.numpy())  # the weights' own step, also after an interrupt
+        if self.manager.latest_checkpoint is None or not self.manager.latest_checkpoint.endswith(f"-{step}"):
+            self.manager.save(checkpoint_number=step)
+
+
+class TrainingMonitor(StepCounter):
+    """Scalars to TensorBoard and `log.csv` every `log_every` steps; sample and reconstruction
+    grids (EMA generator) to `samples/` and TensorBoard every `sample_every` steps and at the end."""
+
+    def __init__(self, run, *, test_images_uint8, latent_dim, seed, log_every, sample_every, columns=8):
+        super().__init__()
+        self.run = run
+        self.log_every = log_every
+        self.sample_every = sample_every
+        self.columns = columns
+        self.fixed_z = tf.random.stateless_normal([columns * columns, latent_dim], seed=[seed, 12345])
+        self.test_images = to_model_range(test_images_uint8[: columns * columns // 2])
+        self.writer = tf.summary.create_file_writer(str(run.logs))
+
+    def on_step(self, step, logs):
+        if step % self.log_every == 0:
+            self.log_scalars(step, logs)
+        if step % self.sample_every == 0:
+            self.write_grids(step)
+
+    def on_train_end(self, logs=None):
+        self.write_grids(self.step)
+
+    def log_scalars(self, step, logs):
+        values = {name: float(value) for name, value in logs.items()}
+        bad = [name for name, value in values.items() if not math.isfinite(value)]
+        if bad:
+            raise ALAEError(
+                f"training diverged at step {step} ({', '.join(bad)} not finite); "
+                f"the last good checkpoint is in {self.run.checkpoints}"
+            )
+        with self.writer.as_default(step=step):
+            for name, value in values.items():
+                tf.summary.scalar(name, value)
+        new_file = not self.run.log_csv.exists()
+        with self.run.log_csv.open("a", newline="") as handle:
+            writer = csv.writer(handle)
+            if new_file:
+                writer.writerow(["step", *values])
+            writer.writerow([step, *values.values()])
+
+    def write_grids(self, step):
+        samples = to_uint8(self.model.generate(self.fixed_z))
+        reconstructions = to_uint8(self.model(self.test_images))
+        originals = to_uint8(self.test_images)
+        # Rows alternate: originals, then their reconstructions underneath.
+        pairs = np.concatenate(
+            [np.concatenate([originals[i : i + self.columns], reconstructions[i : i + self.columns]])
+             for i in range(0, len(originals), self.columns)]
+        )
+        grids = {"samples": image_grid(samples, self.columns), "reconstructions": image_grid(pairs, self.columns)}
+        with self.writer.as_default(step=step):
+            for name, grid in grids.items():
+                save_png(grid, self.run.samples / f"{name}_{step:07d}.png")
+                tf.summary.image(name, grid[np.newaxis], max_outputs=1)
+        self.writer.flush()

@@ -1,0 +1,25 @@
+"""Image grids for PNG files and TensorBoard."""
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+
+def image_grid(images_uint8, columns):
+    """[N, H, W, C] uint8 -> one [rows*H, columns*W, C] uint8 image (missing cells black)."""
+    images = np.asarray(images_uint8)
+    count, height, width, channels = images.shape
+    rows = -(-count // columns)
+    grid = np.zeros((rows * height, columns * width, channels), dtype=np.uint8)
+    for index, image in enumerate(images):
+        row, column = divmod(index, columns)
+        grid[row * height : (row + 1) * height, column * width : (column + 1) * width] = image
+    return grid
+
+
+def save_png(grid_uint8, path):
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pixels = grid_uint8[..., 0] if grid_uint8.shape[-1] == 1 else grid_uint8
+    Image.fromarray(pixels).save(path)
