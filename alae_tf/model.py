@@ -30,6 +30,8 @@ class ALAE(keras.Model):
         # Sampling and export use the EMA copy of the generator side (F, G).
         self.mapping_ema = ema_networks.mapping
         self.generator_ema = ema_networks.generator
+        self.mapping_ema.trainable = False
+        self.generator_ema.trainable = False
         self.r1_gamma = r1_gamma
         self.ema_beta = ema_beta
         self.trained_steps = self.add_weight(
