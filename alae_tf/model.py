@@ -94,16 +94,20 @@ class ALAE(keras.Model):
     def _d_of_e(self, images):
         return tf.cast(self.discriminator(self.encoder(images, training=True), training=True), tf.float32)
 
+    def real_logits_and_gradients(self, images):
+        """D(E(x)) and its per-image input gradient, differentiable again (for R1)."""
+        with tf.GradientTape() as tape:
+            tape.watch(images)
+            d_real = self._d_of_e(images)
+            d_real_sum = tf.reduce_sum(d_real)  # images are independent: per-image gradients
+        return d_real, tape.gradient(d_real_sum, images)
+
     def _discriminator_step(self, images, z, replicas):
         """Step I: E and D on softplus(D(E(fake))) + softplus(-D(E(real))) + R1 on the reals."""
         fakes = tf.stop_gradient(self.generator(self.mapping(z, training=True), training=True))
         variables = self._ed_variables()
         with tf.GradientTape() as tape:
-            with tf.GradientTape() as r1_tape:
-                r1_tape.watch(images)
-                d_real = self._d_of_e(images)
-                d_real_sum = tf.reduce_sum(d_real)
-            real_grads = r1_tape.gradient(d_real_sum, images)
+            d_real, real_grads = self.real_logits_and_gradients(images)
             r1 = losses.r1_penalty(real_grads, self.r1_gamma)
             loss_d = losses.discriminator_loss(self._d_of_e(fakes), d_real)
             scaled = (loss_d + r1) / replicas

@@ -1,0 +1,73 @@
+"""Evaluate a trained run: `python -m alae_tf.evaluate --run runs/mnist`.
+
+Prints a markdown table and writes RUN/eval.json.
+"""
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from alae_tf.data import load_mnist
+from alae_tf.errors import ALAEError, ConfigError
+from alae_tf.metrics import METRICS
+from alae_tf.run import RunDir, load_run
+
+
+def parse_args(argv=None):
+    metric_help = "; ".join(f"{name}: {description}" for name, (_, description) in METRICS.items())
+    parser = argparse.ArgumentParser(
+        prog="python -m alae_tf.evaluate",
+        description="Evaluate a trained ALAE run (its latest checkpoint) and write RUN/eval.json.",
+    )
+    parser.add_argument("--run", type=Path, required=True, help="run directory written by python -m alae_tf.train")
+    parser.add_argument("--metrics", default=",".join(METRICS), help=f"comma-separated metrics (default: all). {metric_help}")
+    parser.add_argument("--checkpoint", help="a checkpoint prefix to evaluate instead of the latest (e.g. RUN/checkpoints/ckpt-5000)")
+    parser.add_argument("--data-source", choices=["auto", "package", "idx", "npz", "tfds"], help="override the run's data source")
+    parser.add_argument("--data-path", help="override the run's data path")
+    return parser.parse_args(argv)
+
+
+def evaluate(args) -> dict:
+    names = [name.strip() for name in args.metrics.split(",") if name.strip()]
+    unknown = [name for name in names if name not in METRICS]
+    if unknown or not names:
+        raise ConfigError(f"unknown metric(s) {', '.join(unknown) or '(none given)'}; available: {', '.join(METRICS)}")
+    config, model = load_run(args.run, args.checkpoint)
+    data = load_mnist(args.data_source or config.data.source, args.data_path or config.data.path)
+    started = time.time()
+    values = {}
+    for name in names:
+        values.update(METRICS[name][0](model, data))
+    report = {
+        "run": str(args.run),
+        "step": int(model.trained_steps.numpy()),
+        "data": data.source,
+        "metrics": values,
+        "seconds": round(time.time() - started, 1),
+    }
+    RunDir(args.run).eval_file.write_text(json.dumps(report, indent=2) + "\n")
+    return report
+
+
+def markdown_table(report) -> str:
+    lines = [f"step {report['step']} of {report['run']}", "", "| metric | value |", "|---|---|"]
+    lines += [f"| {name} | {value:.4f} |" for name, value in report["metrics"].items()]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    try:
+        report = evaluate(args)
+    except ALAEError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(markdown_table(report))
+    print(f"written to {RunDir(args.run).eval_file}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,61 @@
+"""The paper's MNIST representation metric and reconstruction error.
+
+Probes are fit on E(x) of the training split and scored on the test split:
+1-nearest-neighbour (Euclidean) accuracy and linear SVM accuracy (features standardised).
+"""
+
+import warnings
+
+import keras
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import LinearSVC
+
+from alae_tf.data.pipeline import eval_batches
+
+
+def encode(encoder, images_uint8, batch_size=500, label="encoding"):
+    """E(x) for uint8 images, batched, with a progress bar."""
+    progress = keras.utils.Progbar(len(images_uint8), unit_name="image")
+    print(label)
+    features = []
+    for batch in eval_batches(images_uint8, batch_size):
+        features.append(np.asarray(encoder(batch), dtype=np.float32))
+        progress.add(len(features[-1]))
+    return np.concatenate(features)
+
+
+def nearest_neighbour_accuracy(train_x, train_y, test_x, test_y):
+    classifier = KNeighborsClassifier(n_neighbors=1, algorithm="brute").fit(train_x, train_y)
+    return float(np.mean(classifier.predict(test_x) == test_y))
+
+
+def linear_svm_accuracy(train_x, train_y, test_x, test_y, seed=0):
+    classifier = make_pipeline(StandardScaler(), LinearSVC(dual=False, max_iter=2000, random_state=seed))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        classifier.fit(train_x, train_y)
+    return float(np.mean(classifier.predict(test_x) == test_y))
+
+
+def probe_metrics(model, data):
+    train_w = encode(model.encoder, data.train_images, label="encoding the training split")
+    test_w = encode(model.encoder, data.test_images, label="encoding the test split")
+    print("fitting probes (1-NN, linear SVM)")
+    return {
+        "probe_1nn_accuracy": nearest_neighbour_accuracy(train_w, data.train_labels, test_w, data.test_labels),
+        "probe_svm_accuracy": linear_svm_accuracy(train_w, data.train_labels, test_w, data.test_labels),
+    }
+
+
+def reconstruction_metrics(model, data, batch_size=500):
+    """Mean squared error of G_ema(E(x)) on the test split, pixels in [0, 1]."""
+    total, count = 0.0, 0
+    for batch in eval_batches(data.test_images, batch_size):
+        reconstructed = np.clip(np.asarray(model(batch)), -1.0, 1.0)
+        total += float(np.sum(np.square((reconstructed - np.asarray(batch)) / 2.0)))
+        count += int(np.prod(batch.shape))
+    return {"reconstruction_mse": total / count}

@@ -1,0 +1,46 @@
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+# Two logical CPUs, so MirroredStrategy can run 2 replicas; must happen before TF uses devices.
+_cpus = tf.config.list_physical_devices("CPU")
+tf.config.set_logical_device_configuration(_cpus[0], [tf.config.LogicalDeviceConfiguration()] * 2)
+
+from alae_tf.config import Config  # noqa: E402
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: long runs, deselected by default (run with -m slow)")
+
+
+@pytest.fixture(autouse=True)
+def float32_policy():
+    keras.mixed_precision.set_global_policy("float32")
+    yield
+    keras.mixed_precision.set_global_policy("float32")
+
+
+@pytest.fixture
+def tiny_config():
+    """A small MLP ALAE on 8x8 images: same code paths as the mnist preset, milliseconds per step."""
+    config = Config()
+    config.model.image_shape = [8, 8, 1]
+    config.model.latent_dim = 6
+    config.model.mapping_layers = 2
+    config.model.hidden_dim = 16
+    config.model.disc_hidden = 6
+    config.train.batch_size = 8
+    config.train.steps = 10
+    config.train.epochs = None
+    config.train.ema_half_life_images = 20.0
+    return config
+
+
+@pytest.fixture
+def tiny_images():
+    return np.random.default_rng(0).integers(0, 256, (64, 8, 8), dtype=np.uint8)

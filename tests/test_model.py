@@ -1,0 +1,121 @@
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from alae_tf.data.pipeline import training_batches
+from alae_tf.model import build_alae, ema_decay
+
+
+def snapshot(model):
+    nets = {
+        "F": model.mapping, "G": model.generator, "E": model.encoder, "D": model.discriminator,
+        "F_ema": model.mapping_ema, "G_ema": model.generator_ema,
+    }
+    return {name: [v.numpy().copy() for v in net.weights] for name, net in nets.items()}
+
+
+def moved(before, after):
+    return {name for name in before if any(not np.array_equal(a, b) for a, b in zip(before[name], after[name]))}
+
+
+@pytest.fixture
+def model_and_batch(tiny_config, tiny_images):
+    keras.utils.set_random_seed(0)
+    model = build_alae(tiny_config)
+    batch = next(iter(training_batches(tiny_images, batch_size=8, latent_dim=6, seed=0)))
+    return model, batch
+
+
+def test_step_one_moves_only_encoder_and_discriminator(model_and_batch):
+    model, batch = model_and_batch
+    before = snapshot(model)
+    model._discriminator_step(batch["images"], batch["z_d"], replicas=1)
+    assert moved(before, snapshot(model)) == {"E", "D"}
+
+
+def test_step_two_moves_only_mapping_and_generator(model_and_batch):
+    model, batch = model_and_batch
+    before = snapshot(model)
+    model._generator_step(batch["z_g"], replicas=1)
+    assert moved(before, snapshot(model)) == {"F", "G"}
+
+
+def test_step_three_moves_encoder_generator_and_mapping_not_discriminator(model_and_batch):
+    model, batch = model_and_batch
+    before = snapshot(model)
+    model._reciprocity_step(batch["z_ae"], replicas=1)
+    assert moved(before, snapshot(model)) == {"E", "G", "F"}
+
+
+def test_train_step_updates_ema_by_its_half_life(model_and_batch, tiny_config):
+    model, batch = model_and_batch
+    before = snapshot(model)
+    model.train_step(batch)
+    after = snapshot(model)
+    beta = ema_decay(8, 20.0)
+    assert beta == pytest.approx(0.5 ** (8 / 20))
+    for name in ("F", "G"):
+        for ema_old, live_new, ema_new in zip(before[name + "_ema"], after[name], after[name + "_ema"]):
+            np.testing.assert_allclose(ema_new, beta * ema_old + (1 - beta) * live_new, rtol=1e-5, atol=1e-7)
+    assert int(model.trained_steps.numpy()) == 1
+
+
+def test_ema_starts_as_a_copy_of_the_live_networks(model_and_batch):
+    model, _ = model_and_batch
+    weights = snapshot(model)
+    for live, ema in (("F", "F_ema"), ("G", "G_ema")):
+        for a, b in zip(weights[live], weights[ema]):
+            np.testing.assert_array_equal(a, b)
+    assert not model.mapping_ema.trainable_variables and not model.generator_ema.trainable_variables
+
+
+def test_reported_losses_are_the_losses_of_the_batch(model_and_batch):
+    model, batch = model_and_batch
+    logs = model.train_step(batch)
+    assert set(logs) == {"loss_d", "r1", "loss_g", "loss_lae"}
+    assert all(np.isfinite(float(v)) for v in logs.values())
+    assert float(logs["r1"]) > 0 and float(logs["loss_d"]) > 0
+
+
+def run_fit(config, images, strategy, steps=2):
+    keras.utils.set_random_seed(0)
+    with strategy.scope():
+        model = build_alae(config)
+    batches = training_batches(images, batch_size=config.train.batch_size, latent_dim=config.model.latent_dim, seed=0)
+    model.fit(batches, steps_per_epoch=steps, epochs=1, verbose=0)
+    return [v.numpy() for v in model.weights]
+
+
+def test_two_replicas_equal_one_replica(tiny_config, tiny_images):
+    one = run_fit(tiny_config, tiny_images, tf.distribute.get_strategy())
+    mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    assert mirrored.num_replicas_in_sync == 2
+    two = run_fit(tiny_config, tiny_images, mirrored)
+    initial = None
+    keras.utils.set_random_seed(0)
+    initial = [v.numpy() for v in build_alae(tiny_config).weights]
+    assert any(not np.allclose(a, b) for a, b in zip(initial, one))  # training did move the weights
+    for a, b in zip(one, two):
+        np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-6)
+
+
+def test_xla_step_matches_the_plain_step(tiny_config, tiny_images):
+    plain = run_fit(tiny_config, tiny_images, tf.distribute.get_strategy())
+    tiny_config.train.jit = True
+    jitted = run_fit(tiny_config, tiny_images, tf.distribute.get_strategy())
+    for a, b in zip(plain, jitted):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_bf16_step_keeps_float32_weights_and_tracks_float32(tiny_config, tiny_images):
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    plain_policy_free = tiny_config
+    weights = run_fit(plain_policy_free, tiny_images, tf.distribute.get_strategy(), steps=3)
+    assert all(w.dtype in (np.float32, np.int64) for w in weights)
+    assert all(np.all(np.isfinite(w)) for w in weights)
+    keras.mixed_precision.set_global_policy("float32")
+    reference = run_fit(tiny_config, tiny_images, tf.distribute.get_strategy(), steps=3)
+    # bf16 has ~3 significant digits: close to the float32 run, but not equal to it.
+    differences = [np.max(np.abs(a - b)) for a, b in zip(weights, reference) if a.dtype == np.float32]
+    assert 0 < max(differences) < 0.1
