@@ -1,0 +1,53 @@
+import pytest
+
+from alae_tf.config import Config, available_presets, load_config_file, load_preset, save_config
+from alae_tf.errors import ConfigError
+
+
+def test_mnist_preset_is_the_reference_architecture_and_schedule():
+    config = load_preset("mnist")
+    assert "mnist" in available_presets()
+    m, t = config.model, config.train
+    assert (m.latent_dim, m.mapping_layers, m.hidden_dim, m.disc_layers) == (50, 6, 1024, 3)
+    assert (m.mapping_lr_mul, m.disc_lr_mul) == (0.1, 0.1)
+    assert (t.batch_size, t.learning_rate, t.adam_beta1, t.adam_beta2, t.r1_gamma) == (128, 0.002, 0.0, 0.99, 10.0)
+    assert t.epochs == 400 and t.steps is None
+    assert config.total_steps(60000) == 400 * 468
+
+
+def test_config_round_trips_through_yaml(tmp_path):
+    config = load_preset("mnist")
+    config.train.steps = 123
+    save_config(config, tmp_path / "config.yaml")
+    assert load_config_file(tmp_path / "config.yaml") == config
+
+
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        ({"train": {"batch_sise": 64}}, "unknown key.*batch_sise"),
+        ({"modle": {}}, "unknown key.*modle"),
+        ({"train": {"batch_size": "big"}}, "train.batch_size: expected an integer"),
+        ({"train": {"learning_rate": -1.0}}, "learning_rate must be positive"),
+        ({"train": {"mixed_precision": "fp8"}}, "mixed_precision must be"),
+        ({"model": {"mapping_layers": -1}}, "mapping_layers must be >= 0"),
+        ({"train": {"steps": None, "epochs": None}}, "set train.steps or train.epochs"),
+        ({"train": {"jit": "yes"}}, "expected true or false"),
+        ([1, 2], "expected a mapping"),
+    ],
+)
+def test_bad_config_values_name_the_key(raw, message):
+    with pytest.raises(ConfigError, match=message):
+        Config.from_dict(raw, "test.yaml")
+
+
+def test_unknown_preset_lists_the_available_ones():
+    with pytest.raises(ConfigError, match="unknown preset 'nope'; available: .*mnist"):
+        load_preset("nope")
+
+
+def test_broken_yaml_file_is_reported(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("train: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config_file(path)

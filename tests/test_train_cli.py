@@ -1,0 +1,126 @@
+"""The train and evaluate CLIs end to end on real MNIST, with a small network for speed."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from alae_tf import evaluate, train
+
+SMALL = """
+preset: mnist_small
+model: {hidden_dim: 64, mapping_layers: 2}
+train: {steps: 20, checkpoint_every: 10, sample_every: 10, log_every: 5}
+"""
+
+
+@pytest.fixture
+def small_config(tmp_path):
+    path = tmp_path / "small.yaml"
+    path.write_text(SMALL)
+    return path
+
+
+def run_train(config, out, *flags):
+    return train.main(["--config", str(config), "--out", str(out), "--verbose", "0", *flags])
+
+
+def checkpoint_values(run_dir):
+    """Every saved variable but the save counter, by its checkpoint key."""
+    reader = tf.train.load_checkpoint(str(run_dir / "checkpoints"))
+    keys = [k for k in reader.get_variable_to_shape_map() if "save_counter" not in k and "OBJECT_GRAPH" not in k]
+    return {key: reader.get_tensor(key) for key in keys}
+
+
+def test_resumed_run_ends_where_an_uninterrupted_run_ends(small_config, tmp_path, capsys):
+    assert run_train(small_config, tmp_path / "a", "--steps", "20") == 0
+    assert run_train(small_config, tmp_path / "a", "--steps", "40") == 0
+    assert "resuming at step 20" in capsys.readouterr().out
+    assert run_train(small_config, tmp_path / "b", "--steps", "40") == 0
+
+    resumed, straight = checkpoint_values(tmp_path / "a"), checkpoint_values(tmp_path / "b")
+    assert resumed.keys() == straight.keys()
+    # Live and EMA nets, both optimizers' moments and iteration counts, and the step counter.
+    assert any("optimizer_ed" in k for k in resumed) and any("generator_ema" in k for k in resumed)
+    step_keys = [k for k in resumed if "trained_steps" in k]
+    assert step_keys and all(int(resumed[k]) == 40 for k in step_keys)
+    for key in resumed:
+        np.testing.assert_allclose(resumed[key], straight[key], rtol=1e-5, atol=1e-6, err_msg=key)
+
+
+def test_a_run_writes_its_artifacts_and_evaluates(small_config, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert run_train(small_config, out) == 0
+    for name in ("config.yaml", "log.csv", "samples/samples_0000020.png", "samples/reconstructions_0000010.png"):
+        assert (out / name).is_file(), name
+    assert any((out / "logs").iterdir())  # TensorBoard events
+    rows = (out / "log.csv").read_text().splitlines()
+    assert rows[0] == "step,loss_d,loss_g,loss_lae,r1" and len(rows) == 1 + 4
+
+    assert run_train(small_config, out) == 0
+    assert "already trained for 20 steps" in capsys.readouterr().out
+
+    assert evaluate.main(["--run", str(out), "--metrics", "reconstruction"]) == 0
+    report = json.loads((out / "eval.json").read_text())
+    assert report["step"] == 20 and 0 < report["metrics"]["reconstruction_mse"] < 1
+
+
+def test_resuming_with_a_different_batch_size_is_refused(small_config, tmp_path, capsys):
+    assert run_train(small_config, tmp_path / "run", "--steps", "10") == 0
+    assert run_train(small_config, tmp_path / "run", "--batch-size", "64") == 2
+    assert "trained with batch_size=128" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--preset", "nope"], "unknown preset 'nope'"),
+        (["--steps", "0"], "train.steps must be positive"),
+        (["--data-source", "idx", "--data-path", "/nonexistent/mnist"], "/nonexistent/mnist"),
+    ],
+)
+def test_bad_flags_exit_2_with_one_clear_line(tmp_path, capsys, flags, message):
+    assert train.main(["--out", str(tmp_path / "run"), "--verbose", "0", *flags]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and "Traceback" not in err
+
+
+def test_evaluate_refuses_a_directory_that_is_not_a_run(tmp_path, capsys):
+    assert evaluate.main(["--run", str(tmp_path)]) == 2
+    assert "not a training run" in capsys.readouterr().err
+    assert evaluate.main(["--run", str(tmp_path), "--metrics", "fid"]) == 2
+    assert "unknown metric(s) fid" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("module", ["alae_tf.train", "alae_tf.evaluate"])
+def test_help_exits_0(module):
+    result = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and "usage: python -m " + module in result.stdout
+
+
+def test_sigterm_saves_a_checkpoint_and_the_same_command_resumes(small_config, tmp_path):
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "alae_tf.train", "--config", str(small_config), "--out", str(out),
+               "--verbose", "0", "--steps", "100000", "--checkpoint-every", "100000"]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.time() + 120
+    while not (out / "log.csv").exists() and time.time() < deadline:  # first log line at step 5
+        time.sleep(0.2)
+    time.sleep(1.0)
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr[-2000:]
+    saved = int(stdout.split("interrupted: saved step ")[1].split()[0])
+    assert saved >= 5
+    assert tf.train.latest_checkpoint(str(out / "checkpoints")).endswith(f"ckpt-{saved}")
+    assert run_train(small_config, out, "--steps", str(saved + 3)) == 0
+    reader = tf.train.load_checkpoint(str(out / "checkpoints"))
+    step_key = next(k for k in reader.get_variable_to_shape_map() if "trained_steps" in k)
+    assert int(reader.get_tensor(step_key)) == saved + 3
