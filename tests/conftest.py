@@ -14,9 +14,6 @@ tf.config.set_logical_device_configuration(_cpus[0], [tf.config.LogicalDeviceCon
 from alae_tf.config import Config  # noqa: E402
 
 
-def pytest_configure(config):
-    config.addinivalue_line("markers", "slow: long runs, deselected by default (run with -m slow)")
-
 
 @pytest.fixture(autouse=True)
 def float32_policy():
