@@ -6,13 +6,11 @@ result does not depend on how many replicas share the batch, and a resumed run d
 same latents as an uninterrupted one.
 """
 
-import math
-
 import keras
 import tensorflow as tf
 
 from alae_tf import losses
-from alae_tf.nets import Networks
+from alae_tf.nets import Networks, build_networks
 
 
 def ema_decay(batch_size, half_life_images):
@@ -165,10 +163,10 @@ class ALAE(keras.Model):
             context.merge_call(update)
 
 
-def make_adam(config_train, learning_rate=None):
+def make_adam(config_train):
     """The reference's Adam: beta1 = 0, beta2 = 0.99, eps = 1e-8."""
     return keras.optimizers.Adam(
-        learning_rate=learning_rate or config_train.learning_rate,
+        learning_rate=config_train.learning_rate,
         beta_1=config_train.adam_beta1,
         beta_2=config_train.adam_beta2,
         epsilon=config_train.adam_epsilon,
@@ -177,8 +175,6 @@ def make_adam(config_train, learning_rate=None):
 
 def build_alae(config) -> ALAE:
     """Build (and compile) the ALAE of a resolved Config; call inside the strategy scope."""
-    from alae_tf.nets import build_networks
-
     m, t = config.model, config.train
     model = ALAE(
         build_networks(m),

@@ -98,6 +98,14 @@ def make_strategy(name: str, jit: bool) -> tf.distribute.Strategy:
     return tf.distribute.get_strategy()
 
 
+def check_batch_size(batch_size: int, num_images: int, replicas: int) -> None:
+    if batch_size > num_images:
+        raise ConfigError(f"--batch-size {batch_size} is larger than the training set ({num_images} images)")
+    if batch_size % replicas:
+        raise ConfigError(f"--batch-size {batch_size} does not split evenly over {replicas} replicas; "
+                          f"use a multiple of {replicas}")
+
+
 def fit_segments(start: int, total: int, epoch_steps: int):
     """Split steps [start, total) into `fit` calls of (initial_epoch, epochs, steps_per_epoch, first_step):
     a partial first epoch (resume mid-epoch), whole epochs, and a partial last epoch (--steps)."""
@@ -121,6 +129,7 @@ def train(args) -> int:
     set_precision(t.mixed_precision)
     keras.utils.set_random_seed(t.seed)
     strategy = make_strategy(args.strategy, t.jit)
+    check_batch_size(t.batch_size, len(data.train_images), strategy.num_replicas_in_sync)
     with strategy.scope():
         model = build_alae(config)
         manager = checkpoint_manager(model, run)

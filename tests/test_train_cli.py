@@ -82,6 +82,7 @@ def test_resuming_with_a_different_batch_size_is_refused(small_config, tmp_path,
     [
         (["--preset", "nope"], "unknown preset 'nope'"),
         (["--steps", "0"], "train.steps must be positive"),
+        (["--batch-size", "100000"], "larger than the training set (60000 images)"),
         (["--data-source", "idx", "--data-path", "/nonexistent/mnist"], "/nonexistent/mnist"),
     ],
 )
@@ -124,3 +125,9 @@ def test_sigterm_saves_a_checkpoint_and_the_same_command_resumes(small_config, t
     reader = tf.train.load_checkpoint(str(out / "checkpoints"))
     step_key = next(k for k in reader.get_variable_to_shape_map() if "trained_steps" in k)
     assert int(reader.get_tensor(step_key)) == saved + 3
+
+
+def test_batch_must_split_evenly_over_replicas():
+    train.check_batch_size(128, 60000, 2)
+    with pytest.raises(train.ConfigError, match="does not split evenly over 3 replicas"):
+        train.check_batch_size(128, 60000, 3)
