@@ -8,6 +8,12 @@ def requirements():
     return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
 
 
+# Checked together with tensorflow 2.21 (protobuf 7, numpy 2); tf2onnx refuses ONNX opset 19+.
+ONNXRUNTIME = "onnxruntime==1.31.1"
+EXPORT = ["tf2onnx==1.17.0", "onnx==1.23.2", ONNXRUNTIME, "tensorflow-serving-api==2.21.0"]
+HTTP = [ONNXRUNTIME, "starlette==1.10.0", "uvicorn==0.54.0"]
+
+
 setup(
     name="alae_tf",
     version="0.1.0",
@@ -19,8 +25,17 @@ setup(
     package_data={"alae_tf": ["presets/*.yaml"]},
     install_requires=requirements(),
     extras_require={
-        "test": ["pytest==9.0.3"],
+        "test": sorted({"pytest==9.0.3", *EXPORT, *HTTP}),
         # TFDS as a data source (tfds 4.9.10 on Python 3.11 also needs importlib_resources).
         "tfds": ["tensorflow-datasets", "importlib_resources"],
+        # python -m export (SavedModel, ONNX, TF-Serving warm-up files) and serving.client's gRPC client.
+        "export": EXPORT,
+        # The app API (serving.onnx_model): numpy and ONNX Runtime only.
+        "serving": [ONNXRUNTIME],
+        # python -m serving.http
+        "http": HTTP,
+        # ONNX Runtime on CUDA for the app API and the HTTP server; it links CUDA 13, unlike TF's CUDA 12,
+        # and shares the onnxruntime module: install it instead of (not beside) the CPU onnxruntime.
+        "gpu": ["onnxruntime-gpu==1.31.1"],
     },
 )

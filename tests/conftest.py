@@ -41,3 +41,24 @@ def tiny_config():
 @pytest.fixture
 def tiny_images():
     return np.random.default_rng(0).integers(0, 256, (64, 8, 8), dtype=np.uint8)
+
+
+@pytest.fixture(scope="session")
+def exported(tmp_path_factory):
+    """(run dir, export dir) of a 20-step MNIST run exported as version 1."""
+    from exported_run import exported_model
+
+    return exported_model(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def export_dir(exported):
+    return exported[1]
+
+
+@pytest.fixture(scope="session")
+def saved(export_dir):
+    from exported_run import NAME
+    from serving import layout
+
+    return tf.saved_model.load(str(layout.saved_model_dir(export_dir, NAME, 1)))

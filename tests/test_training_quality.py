@@ -1,7 +1,6 @@
 """A short real training run on MNIST improves what it should."""
 
 import keras
-import numpy as np
 import pytest
 
 from alae_tf.config import load_preset

@@ -1,0 +1,222 @@
+"""Inference latency of an export: TF SavedModel vs ONNX Runtime, and HTTP load.
+
+Latency mode (default): encode and generate at each batch size, per backend:
+  tf_savedmodel  the SavedModel signature, called eagerly with tensors made beforehand
+  onnxruntime    the ONNX graph through InferenceSession.run
+  onnx_app       serving.onnx_model.ALAEOnnx (ONNX Runtime plus input checks)
+
+    python benchmarks/inference_latency.py --export exports
+
+HTTP mode: N concurrent clients (one keep-alive connection each) POST to a TF-Serving style
+REST endpoint for a bounded time and request count. Without --url it starts
+`python -m serving.http` on a free loopback port and stops it afterwards.
+
+    python benchmarks/inference_latency.py --http --export exports --clients 32 --seconds 30
+
+Prints a table, then one JSON object on the last line.
+"""
+
+import argparse
+import functools
+import http.client
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from serving import contract, layout  # noqa: E402
+from serving.client import NoDelayHTTPConnection  # noqa: E402
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--export", type=Path, required=True, help="EXPORT directory written by python -m export")
+    parser.add_argument("--name", help="model name when EXPORT holds several")
+    parser.add_argument("--batch-sizes", default="1,64", help="comma-separated batch sizes (default: 1,64)")
+    parser.add_argument("--iterations", type=int, default=500, help="timed calls per case (default: 500)")
+    parser.add_argument("--warmup", type=int, default=50, help="untimed calls per case first (default: 50)")
+    parser.add_argument("--backends", default="tf_savedmodel,onnxruntime,onnx_app", help="comma-separated backends")
+    parser.add_argument("--threads", type=int, help="ONNX Runtime intra-op threads (default: ONNX Runtime's choice)")
+    http_group = parser.add_argument_group("HTTP load mode")
+    http_group.add_argument("--http", action="store_true", help="measure an HTTP server under load instead")
+    http_group.add_argument("--url", help="server base URL (default: start python -m serving.http on a free port)")
+    http_group.add_argument("--clients", type=int, default=32, help="concurrent clients (default: 32)")
+    http_group.add_argument("--seconds", type=float, default=30.0, help="load duration (default: 30)")
+    http_group.add_argument("--max-requests", type=int, default=1_000_000, help="stop after this many requests in total")
+    http_group.add_argument("--signature", default="generate_uint8", help="signature to call (default: generate_uint8)")
+    http_group.add_argument("--batch", type=int, default=1, help="rows per request (default: 1)")
+    return parser.parse_args(argv)
+
+
+def summarize(seconds: list[float], batch: int) -> dict:
+    ordered = sorted(seconds)
+    return {
+        "median_ms": round(statistics.median(ordered) * 1e3, 4),
+        "p99_ms": round(ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] * 1e3, 4),
+        "images_per_sec": round(batch * len(ordered) / sum(ordered), 1),
+    }
+
+
+def time_calls(call, warmup, iterations) -> list[float]:
+    for _ in range(warmup):
+        call()
+    seconds = []
+    for _ in range(iterations):
+        start = time.perf_counter()
+        call()
+        seconds.append(time.perf_counter() - start)
+    return seconds
+
+
+def case_inputs(metadata, batch) -> dict:
+    signatures = contract.signatures(metadata["image_shape"], metadata["latent_dim"])
+    return {name: contract.example_inputs(signatures[name], batch) for name in ("encode", "generate")}
+
+
+def backend_calls(backend, export_dir, name, metadata, threads):
+    """{op: function(inputs) -> None} for one backend."""
+    if backend == "tf_savedmodel":
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        import tensorflow as tf
+
+        loaded = tf.saved_model.load(str(layout.saved_model_dir(export_dir, metadata["model_name"], metadata["version"])))
+
+        def tf_call(op):
+            signature = loaded.signatures[op]
+            return lambda tensors: signature(**tensors)
+
+        return {op: tf_call(op) for op in ("encode", "generate")}, lambda inputs: {k: tf.constant(v) for k, v in inputs.items()}
+    from serving.onnx_model import ALAEOnnx, default_providers
+
+    if backend == "onnx_app":
+        model = ALAEOnnx(export_dir, name=name, threads=threads)
+        return {
+            "encode": lambda inputs: model.encode(inputs["images"]),
+            "generate": lambda inputs: model.generate(inputs["z"], truncation_psi=inputs["truncation_psi"]),
+        }, dict
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+    directory = layout.find_onnx_version_dir(export_dir, name)
+    sessions = {op: onnxruntime.InferenceSession(str(directory / layout.ONNX_FILES[op]), options, providers=default_providers())
+                for op in ("encode", "generate")}
+    return {op: (lambda inputs, s=session: s.run(None, inputs)) for op, session in sessions.items()}, dict
+
+
+def latency(args) -> dict:
+    metadata = layout.read_metadata(layout.find_onnx_version_dir(args.export, args.name))
+    batches = [int(b) for b in args.batch_sizes.split(",")]
+    results = []
+    for backend in args.backends.split(","):
+        calls, prepare = backend_calls(backend, args.export, args.name, metadata, args.threads)
+        for batch in batches:
+            inputs = {op: prepare(values) for op, values in case_inputs(metadata, batch).items()}
+            for op, call in calls.items():
+                stats = summarize(time_calls(functools.partial(call, inputs[op]), args.warmup, args.iterations), batch)
+                results.append({"backend": backend, "op": op, "batch": batch, **stats})
+                print(f"{backend:14s} {op:9s} batch {batch:3d}: median {stats['median_ms']:8.4f} ms  "
+                      f"p99 {stats['p99_ms']:8.4f} ms  {stats['images_per_sec']:10.1f} images/s", flush=True)
+    from serving.onnx_model import default_providers
+
+    return {"benchmark": "inference_latency", "model": metadata["model_name"], "version": metadata["version"],
+            "training_step": metadata["training_step"], "iterations": args.iterations, "threads": args.threads,
+            "onnx_providers": default_providers(), "results": results}
+
+
+def start_server(args):
+    command = [sys.executable, "-m", "serving.http", "--model", str(args.export), "--port", "0"]
+    if args.name:
+        command += ["--name", args.name]
+    if args.threads:
+        command += ["--threads", str(args.threads)]
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    line = process.stdout.readline()
+    if not line.startswith("serving "):
+        process.kill()
+        sys.exit(f"error: the server did not start ({line.strip() or 'no output'})")
+    return process, line.split(" at ")[1].split("/v1/")[0]
+
+
+def load_client(host, port, path, body, deadline, budget, lock, record):
+    connection = NoDelayHTTPConnection(host, port, timeout=30)
+    while time.perf_counter() < deadline:
+        with lock:
+            if budget[0] <= 0:
+                break
+            budget[0] -= 1
+        start = time.perf_counter()
+        try:
+            connection.request("POST", path, body=body, headers={"Content-Type": "application/json"})
+            response = connection.getresponse()
+            response.read()
+            record(time.perf_counter() - start, response.status)
+        except (OSError, http.client.HTTPException) as exc:
+            record(time.perf_counter() - start, type(exc).__name__)
+            connection.close()
+            connection = NoDelayHTTPConnection(host, port, timeout=30)
+    connection.close()
+
+
+def http_load(args) -> dict:
+    metadata = layout.read_metadata(layout.find_onnx_version_dir(args.export, args.name))
+    server, url = (None, args.url.rstrip("/")) if args.url else start_server(args)
+    try:
+        signature = contract.signatures(metadata["image_shape"], metadata["latent_dim"])[args.signature]
+        inputs = contract.example_inputs(signature, args.batch)
+        body = json.dumps({"signature_name": args.signature, "inputs": {k: v.tolist() for k, v in inputs.items()}}).encode()
+        host, port = url.removeprefix("http://").split(":")
+        path = f"/v1/models/{metadata['model_name']}:predict"
+        latencies, outcomes, lock = [], {}, threading.Lock()
+
+        def record(seconds, outcome):
+            with lock:
+                latencies.append(seconds)
+                outcomes[str(outcome)] = outcomes.get(str(outcome), 0) + 1
+
+        started = time.perf_counter()
+        deadline, budget = started + args.seconds, [args.max_requests]
+        threads = [threading.Thread(target=load_client, args=(host, int(port), path, body, deadline, budget, lock, record))
+                   for _ in range(args.clients)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        elapsed = time.perf_counter() - started
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=30)
+    ordered = sorted(latencies)
+    errors = sum(count for outcome, count in outcomes.items() if outcome != "200")
+    result = {
+        "benchmark": "inference_http_load", "url": url, "signature": args.signature, "batch": args.batch,
+        "clients": args.clients, "seconds": round(elapsed, 2), "requests": len(ordered), "errors": errors,
+        "outcomes": outcomes, "requests_per_sec": round(len(ordered) / elapsed, 1),
+        "p50_ms": round(ordered[len(ordered) // 2] * 1e3, 3),
+        "p99_ms": round(ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] * 1e3, 3),
+    }
+    print(f"{args.clients} clients, {elapsed:.1f} s: {result['requests']} requests ({result['requests_per_sec']} req/s), "
+          f"{errors} errors, p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms", flush=True)
+    return result
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    result = http_load(args) if args.http else latency(args)
+    result.update({"cpu_count": os.cpu_count(), "machine": platform.machine(), "python": platform.python_version()})
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,55 @@
+"""python -m export --run RUN [--out EXPORT] [--version N] [--no-ema] [--checkpoint CKPT]"""
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from alae_tf.errors import ALAEError  # noqa: E402
+from export.build import ExportRequest, export_run  # noqa: E402
+from export.verify import VerificationError  # noqa: E402
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="python -m export",
+        description="Export a trained ALAE run as a TF-Serving SavedModel (EXPORT/tf_serving/NAME/VERSION) and "
+        "ONNX files (EXPORT/onnx/NAME/VERSION), checked against each other before they are published. "
+        "Exit 2: bad arguments or run; exit 1: the exported model failed its parity check.",
+    )
+    parser.add_argument("--run", type=Path, help="run directory written by python -m alae_tf.train "
+                        "(default: the run that holds --checkpoint)")
+    parser.add_argument("--checkpoint", help="checkpoint prefix to export instead of the latest (e.g. RUN/checkpoints/ckpt-5000)")
+    parser.add_argument("--out", type=Path, default=Path("exports"), help="export directory (default: exports)")
+    parser.add_argument("--name", help="model name for TF-Serving URLs (default: alae_<preset>)")
+    parser.add_argument("--version", type=int, help="version number (default: one more than the highest present)")
+    parser.add_argument("--no-ema", dest="use_ema", action="store_false",
+                        help="export the live mapping and generator instead of their EMA copies")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing version")
+    args = parser.parse_args(argv)
+    if args.run is None:
+        if args.checkpoint is None:
+            parser.error("pass --run RUN or --checkpoint RUN/checkpoints/ckpt-N")
+        args.run = Path(args.checkpoint).parent.parent
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    request = ExportRequest(run=args.run, out=args.out, version=args.version, use_ema=args.use_ema,
+                            checkpoint=args.checkpoint, name=args.name, overwrite=args.overwrite)
+    try:
+        export_run(request)
+    except ALAEError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except VerificationError as exc:
+        print(f"error: export check failed, nothing was published: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

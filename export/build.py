@@ -1,0 +1,133 @@
+"""Export one run: build everything in a staging directory, check it, then move it into place
+(so a failed export never leaves a half-written version for TF-Serving to pick up)."""
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from alae_tf.data import load_mnist
+from alae_tf.errors import ALAEError
+from alae_tf.run import RunDir, load_run
+from export import onnx_files, savedmodel, tf_serving_files, verify
+from serving import contract, layout
+
+W_AVG_SAMPLES = 10000
+W_AVG_SEED = 0
+CHECK_IMAGES = max(verify.BATCH_SIZES)
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    run: Path
+    out: Path
+    version: int | None = None
+    use_ema: bool = True
+    checkpoint: str | None = None
+    name: str | None = None
+    overwrite: bool = False
+
+
+def average_w(mapping, latent_dim) -> np.ndarray:
+    """Mean of F(z) over W_AVG_SAMPLES seeded z ~ N(0, I): the truncation centre."""
+    z = np.random.default_rng(W_AVG_SEED).standard_normal((W_AVG_SAMPLES, latent_dim)).astype(np.float32)
+    return np.mean(mapping(z).numpy(), axis=0)
+
+
+def real_images(config) -> np.ndarray:
+    """The first test images of the run's dataset as float32 NHWC in [-1, 1]."""
+    images = load_mnist(config.data.source, config.data.path).test_images[:CHECK_IMAGES]
+    images = images.reshape((len(images), *config.model.image_shape))
+    return contract.to_model_range(images)
+
+
+def choose_version(request: ExportRequest, name: str) -> int:
+    existing = set(layout.versions(request.out / layout.TF_SERVING / name)) | set(layout.versions(request.out / layout.ONNX / name))
+    version = request.version if request.version is not None else max(existing, default=0) + 1
+    if version < 1:
+        raise ALAEError(f"--version must be a positive integer, got {version}")
+    if version in existing and not request.overwrite:
+        raise ALAEError(
+            f"{layout.saved_model_dir(request.out, name, version)}: version {version} of {name} already exists; "
+            "pass --overwrite to replace it or --version to pick another"
+        )
+    return version
+
+
+def export_run(request: ExportRequest, log=print) -> dict:
+    """Export the run; returns the metadata written next to the artifacts."""
+    if request.checkpoint and not Path(request.checkpoint + ".index").is_file():
+        raise ALAEError(f"{request.checkpoint}: no such checkpoint (expected {request.checkpoint}.index)")
+    # Resolved once: a run still training may write a newer checkpoint while we export.
+    checkpoint = request.checkpoint or tf.train.latest_checkpoint(str(RunDir(request.run).checkpoints))
+    config, model = load_run(request.run, checkpoint)
+    name = request.name or f"alae_{config.preset}"
+    if not name or "/" in name or name.startswith("."):
+        raise ALAEError(f"--name {name!r}: a model name must be non-empty, without '/', not starting with '.'")
+    version = choose_version(request, name)
+    image_shape, latent_dim = list(config.model.image_shape), config.model.latent_dim
+    nets = savedmodel.Nets(
+        mapping=model.mapping_ema if request.use_ema else model.mapping,
+        generator=model.generator_ema if request.use_ema else model.generator,
+        encoder=model.encoder,
+    )
+    images = real_images(config)
+    metadata = {
+        "model_name": name,
+        "version": version,
+        "preset": config.preset,
+        "backbone": config.model.backbone,
+        "training_step": int(model.trained_steps.numpy()),
+        "image_shape": image_shape,
+        "latent_dim": latent_dim,
+        "value_range": list(contract.VALUE_RANGE),
+        "ema": request.use_ema,
+        "truncation": contract.TRUNCATION_FORMULA,
+        "w_avg_samples": W_AVG_SAMPLES,
+        "onnx_opset": onnx_files.OPSET,
+        "run": str(Path(request.run).resolve()),
+        "checkpoint": checkpoint,
+    }
+    signatures = contract.signatures(image_shape, latent_dim)
+    staging = request.out / f".staging-{name}-{version}"
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        saved_dir, onnx_dir = staging / "saved_model", staging / "onnx"
+        log(f"building {name} version {version} from {metadata['checkpoint']} (step {metadata['training_step']}, "
+            f"{'EMA' if request.use_ema else 'live'} F and G)")
+        archive, endpoints = savedmodel.build_archive(nets, average_w(nets.mapping, latent_dim), json.dumps(metadata), signatures)
+        archive.write_out(str(saved_dir), verbose=False)
+        write_json(saved_dir / layout.SAVED_MODEL_METADATA, metadata)
+        warmups = tf_serving_files.write_warmup_requests(saved_dir, name, signatures)
+        loaded = tf.saved_model.load(str(saved_dir))
+        saved_diff = verify.check_saved_model(loaded, nets, images, latent_dim)
+        log(f"SavedModel: {len(signatures)} signatures + serving_default, {warmups} warm-up requests; "
+            f"reloaded vs Keras max abs diff {saved_diff:.2g}")
+        onnx_paths = onnx_files.write_onnx_files(endpoints, signatures, onnx_dir)
+        write_json(onnx_dir / layout.ONNX_METADATA, metadata)
+        diffs = verify.check_onnx(loaded, onnx_paths, images, latent_dim)
+        log(f"ONNX (opset {onnx_files.OPSET}) vs TensorFlow on {len(diffs)} cases, batch {verify.BATCH_SIZES}: "
+            f"max abs diff {max(diffs.values()):.2g} (tolerance {verify.ONNX_TOLERANCE:g})")
+        publish(staging, request.out, name, version)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    tf_serving_files.write_server_files(request.out)
+    log(f"written: {layout.saved_model_dir(request.out, name, version)}, {layout.onnx_dir(request.out, name, version)}, "
+        f"{request.out / layout.TF_SERVING}/models.config")
+    return metadata
+
+
+def publish(staging: Path, out: Path, name: str, version: int) -> None:
+    targets = {staging / "saved_model": layout.saved_model_dir(out, name, version), staging / "onnx": layout.onnx_dir(out, name, version)}
+    for source, target in targets.items():
+        shutil.rmtree(target, ignore_errors=True)  # only present with --overwrite
+        target.parent.mkdir(parents=True, exist_ok=True)
+        source.rename(target)
+
+
+def write_json(path: Path, value) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(value, indent=2) + "\n")

@@ -1,0 +1,53 @@
+"""Files for tensorflow_model_server: the models config, batching parameters and warm-up requests."""
+
+from pathlib import Path
+
+import tensorflow as tf
+from tensorflow_serving.apis import prediction_log_pb2
+
+from serving.client import predict_request
+from serving.contract import example_inputs
+from serving.layout import TF_SERVING, WARMUP_FILE, model_names
+
+CONTAINER_BASE = "/models"  # where serving/docker-compose.yml mounts EXPORT/tf_serving
+
+# Batches up to 64 rows, waiting at most 2 ms for a batch to fill; sized for a small CPU host.
+BATCHING_PARAMETERS = """\
+max_batch_size { value: 64 }
+batch_timeout_micros { value: 2000 }
+max_enqueued_batches { value: 100 }
+num_batch_threads { value: 2 }
+"""
+
+
+def models_config(base_paths: dict[str, str]) -> str:
+    entries = "".join(
+        f'  config {{\n    name: "{name}"\n    base_path: "{path}"\n    model_platform: "tensorflow"\n  }}\n'
+        for name, path in base_paths.items()
+    )
+    return f"model_config_list {{\n{entries}}}\n"
+
+
+def write_server_files(export_dir: Path) -> None:
+    """models.config (container paths), models.host.config (this machine's paths) and the
+    batching parameters, listing every model under EXPORT/tf_serving."""
+    root = Path(export_dir) / TF_SERVING
+    names = model_names(export_dir)
+    (root / "models.config").write_text(models_config({name: f"{CONTAINER_BASE}/{name}" for name in names}))
+    (root / "models.host.config").write_text(models_config({name: str((root / name).resolve()) for name in names}))
+    (root / "batching_parameters.txt").write_text(BATCHING_PARAMETERS)
+
+
+def write_warmup_requests(saved_model_dir: Path, model_name: str, signatures: dict) -> int:
+    """One request per signature at batch 1 and one at batch 64: TF-Serving replays them at load."""
+    path = Path(saved_model_dir) / WARMUP_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    count = 0
+    with tf.io.TFRecordWriter(str(path)) as writer:
+        for name, signature in signatures.items():
+            for batch in (1, 64):
+                request = predict_request(model_name, name, example_inputs(signature, batch))
+                log = prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
+                writer.write(log.SerializeToString())
+                count += 1
+    return count

@@ -1,0 +1,66 @@
+"""Where an export keeps its files (numpy-free, TensorFlow-free):
+
+    EXPORT/tf_serving/models.config               model_config_list, base paths under /models (Docker)
+    EXPORT/tf_serving/models.host.config          the same with this machine's absolute paths
+    EXPORT/tf_serving/batching_parameters.txt     for --enable_batching
+    EXPORT/tf_serving/NAME/VERSION/               SavedModel (+ assets.extra/)
+    EXPORT/onnx/NAME/VERSION/                     encode.onnx, decode.onnx, generate.onnx, metadata.json
+"""
+
+import json
+from pathlib import Path
+
+TF_SERVING = "tf_serving"
+ONNX = "onnx"
+ONNX_METADATA = "metadata.json"
+SAVED_MODEL_METADATA = "assets.extra/alae_metadata.json"
+WARMUP_FILE = "assets.extra/tf_serving_warmup_requests"
+ONNX_FILES = {"encode": "encode.onnx", "decode": "decode.onnx", "generate": "generate.onnx"}
+
+
+def saved_model_dir(export_dir, name, version) -> Path:
+    return Path(export_dir) / TF_SERVING / name / str(version)
+
+
+def onnx_dir(export_dir, name, version) -> Path:
+    return Path(export_dir) / ONNX / name / str(version)
+
+
+def versions(model_dir) -> list[int]:
+    """The integer-named version directories under a model directory, ascending."""
+    model_dir = Path(model_dir)
+    if not model_dir.is_dir():
+        return []
+    return sorted(int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit())
+
+
+def model_names(export_dir, kind=TF_SERVING) -> list[str]:
+    root = Path(export_dir) / kind
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and versions(p))
+
+
+def find_onnx_version_dir(path, name=None) -> Path:
+    """An ONNX version directory from itself, EXPORT/onnx/NAME, or EXPORT (latest version).
+
+    Raises FileNotFoundError naming what is missing."""
+    path = Path(path)
+    if (path / ONNX_METADATA).is_file():
+        return path
+    if versions(path):
+        return path / str(versions(path)[-1])
+    names = model_names(path, ONNX)
+    if name is None:
+        if len(names) != 1:
+            found = f"models {', '.join(names)}: pick one" if names else "no ONNX export"
+            raise FileNotFoundError(f"{path}: {found} (expected EXPORT, EXPORT/onnx/NAME or EXPORT/onnx/NAME/VERSION)")
+        name = names[0]
+    elif name not in names:
+        raise FileNotFoundError(f"{path}: no ONNX export of model {name!r} (found: {', '.join(names) or 'none'})")
+    model_dir = path / ONNX / name
+    return model_dir / str(versions(model_dir)[-1])
+
+
+def read_metadata(onnx_version_dir) -> dict:
+    return json.loads((Path(onnx_version_dir) / ONNX_METADATA).read_text())

@@ -1,0 +1,141 @@
+"""The app API: an exported ALAE on ONNX Runtime, on numpy arrays. Needs numpy and
+onnxruntime (or onnxruntime-gpu) only, no TensorFlow.
+
+    model = ALAEOnnx("exports")                      # EXPORT, EXPORT/onnx/NAME or a version dir
+    w = model.encode(pixels_uint8)                   # [N, H, W, C] uint8 or float32 in [-1, 1]
+    images = model.generate(n=16, seed=0, truncation_psi=0.7, as_uint8=True)
+
+Image outputs are float32 in [-1, 1] (unclipped: the generator is linear at the end), or
+uint8 [0, 255] with `as_uint8=True` (rounded, clipped). Bad input raises ValueError.
+"""
+
+import json
+import logging
+
+import numpy as np
+import onnxruntime
+
+from serving import contract
+from serving.layout import ONNX_FILES, find_onnx_version_dir, read_metadata
+
+log = logging.getLogger(__name__)
+
+CUDA = "CUDAExecutionProvider"
+CPU = "CPUExecutionProvider"
+
+
+def default_providers() -> list[str]:
+    """CUDA (then CPU as fallback) when onnxruntime-gpu is installed, else CPU."""
+    return [CUDA, CPU] if CUDA in onnxruntime.get_available_providers() else [CPU]
+
+
+class ALAEOnnx:
+    def __init__(self, export_dir, providers=None, name=None, max_batch_size=256, threads=None):
+        """`threads` sets ONNX Runtime's intra-op threads (default: its own choice, all cores)."""
+        self.path = find_onnx_version_dir(export_dir, name)
+        self.metadata = read_metadata(self.path)
+        self.image_shape = tuple(self.metadata["image_shape"])
+        self.latent_dim = int(self.metadata["latent_dim"])
+        self.max_batch_size = max_batch_size
+        options = onnxruntime.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        requested = list(providers) if providers else default_providers()
+        self._sessions = {op: self._session(self.path / filename, options, requested) for op, filename in ONNX_FILES.items()}
+        self.provider = self._sessions["encode"].get_providers()[0]
+        log.info("ALAE %s version %s from %s on %s", self.metadata["model_name"], self.metadata["version"], self.path, self.provider)
+
+    @staticmethod
+    def _session(path, options, providers):
+        try:
+            return onnxruntime.InferenceSession(str(path), options, providers=providers)
+        except Exception as exc:  # ONNX Runtime raises its own pybind types (Fail, EPFail, RuntimeException)
+            if providers == [CPU]:
+                raise
+            log.warning("%s: cannot start %s (%s); using the CPU", path.name, providers[0], exc)
+            return onnxruntime.InferenceSession(str(path), options, providers=[CPU])
+
+    @property
+    def metadata_json(self) -> str:
+        return json.dumps(self.metadata)
+
+    def encode(self, images) -> np.ndarray:
+        """images [N, H, W, C], uint8 [0, 255] or float [-1, 1] -> w float32 [N, latent]."""
+        return self._run("encode", images=self._model_range(images))["w"]
+
+    def decode(self, w, as_uint8=False) -> np.ndarray:
+        """w [N, latent] -> images [N, H, W, C]."""
+        return self._images(self._run("decode", w=contract.check_latents(w, self.latent_dim, "w"))["images"], as_uint8)
+
+    def generate(self, z=None, *, n=None, seed=None, truncation_psi=1.0, as_uint8=False) -> np.ndarray:
+        """Images from latents z [N, latent], or from n fresh z ~ N(0, I) drawn with `seed`.
+
+        truncation_psi (a number, or one per row): w_avg + psi * (F(z) - w_avg); 1 = none."""
+        if (z is None) == (n is None):
+            raise ValueError("pass either z or n (with an optional seed)")
+        if z is None:
+            if not isinstance(n, (int, np.integer)) or n < 1:
+                raise ValueError(f"n must be a positive integer, got {n!r}")
+            z = np.random.default_rng(seed).standard_normal((n, self.latent_dim), dtype=np.float32)
+        z = contract.check_latents(z, self.latent_dim, "z")
+        psi = np.asarray(truncation_psi, dtype=np.float32)
+        if psi.ndim > 1 or (psi.ndim == 1 and len(psi) != len(z)):
+            raise ValueError(f"truncation_psi must be a number or one per row ({len(z)}), got shape {list(psi.shape)}")
+        contract.check_finite(psi, "truncation_psi")
+        psi = np.broadcast_to(psi, (len(z),)).astype(np.float32)
+        return self._images(self._run("generate", z=z, truncation_psi=psi)["images"], as_uint8)
+
+    def reconstruct(self, images, as_uint8=False) -> np.ndarray:
+        """G(E(images)), images uint8 or float -> [N, H, W, C]."""
+        return self.decode(self.encode(images), as_uint8)
+
+    def interpolate(self, a, b, steps=8, as_uint8=False) -> np.ndarray:
+        """Images along the straight line from E(a) to E(b) in w space, both ends included.
+
+        a, b: one image [H, W, C] each -> [steps, H, W, C]; or batches [N, H, W, C] -> [N, steps, H, W, C]."""
+        if not isinstance(steps, (int, np.integer)) or steps < 2:
+            raise ValueError(f"steps must be an integer >= 2, got {steps!r}")
+        single = np.ndim(a) == len(self.image_shape)
+        a, b = (np.asarray(x)[np.newaxis] if single else x for x in (a, b))
+        w_a, w_b = self.encode(a), self.encode(b)
+        if w_a.shape != w_b.shape:
+            raise ValueError(f"a and b must hold the same number of images, got {len(w_a)} and {len(w_b)}")
+        t = np.linspace(0.0, 1.0, steps, dtype=np.float32)[np.newaxis, :, np.newaxis]
+        w = (w_a[:, np.newaxis] + t * (w_b - w_a)[:, np.newaxis]).reshape(-1, self.latent_dim)
+        images = self.decode(w, as_uint8).reshape(len(w_a), steps, *self.image_shape)
+        return images[0] if single else images
+
+    def run_signature(self, name, inputs: dict) -> dict[str, np.ndarray]:
+        """Run a `serving.contract` signature by name on {input name: array}, as the SavedModel would."""
+        as_uint8 = name.endswith("_uint8")
+        base = name.removesuffix("_uint8")
+        if base == "encode":
+            return {"w": self.encode(inputs["images"])}
+        if base == "decode":
+            return {"images": self.decode(inputs["w"], as_uint8)}
+        if base == "generate":
+            return {"images": self.generate(inputs["z"], truncation_psi=inputs["truncation_psi"], as_uint8=as_uint8)}
+        if base == "reconstruct":
+            return {"images": self.reconstruct(inputs["images"], as_uint8)}
+        if name == "metadata":
+            return {"metadata_json": np.array([self.metadata_json] * len(inputs["row"]))}
+        raise ValueError(f"unknown signature {name!r}")
+
+    def _model_range(self, images) -> np.ndarray:
+        images = contract.check_images(images, self.image_shape)
+        return contract.to_model_range(images) if images.dtype == np.uint8 else images
+
+    @staticmethod
+    def _images(images, as_uint8):
+        return contract.to_uint8(images) if as_uint8 else images
+
+    def _run(self, name, **feeds) -> dict[str, np.ndarray]:
+        """Run one ONNX graph by input name, in chunks of at most max_batch_size rows."""
+        session = self._sessions[name]
+        output_names = [o.name for o in session.get_outputs()]
+        batch = len(next(iter(feeds.values())))
+        chunks = []
+        for start in range(0, batch, self.max_batch_size):
+            chunk = {key: value[start : start + self.max_batch_size] for key, value in feeds.items()}
+            chunks.append(session.run(output_names, chunk))
+        return {key: np.concatenate([c[i] for c in chunks]) for i, key in enumerate(output_names)}

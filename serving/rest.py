@@ -1,0 +1,142 @@
+"""TF-Serving's REST predict protocol, on numpy (no web framework, no TensorFlow):
+
+request  {"signature_name": S, "instances": [row, ...]}   row form: one entry per example,
+                                                          {input: value} (or the bare value
+                                                          when S has a single input)
+         {"signature_name": S, "inputs": {input: batch}}   columnar form (or the bare batch)
+answer   {"predictions": [...]} for rows, {"outputs": ...} for columns; one output is given
+         bare, several as {output: value}.
+
+Every problem raises RequestError with an HTTP status and a message naming it.
+"""
+
+import json
+
+import numpy as np
+
+from serving.contract import Signature, resolve_signature_name
+
+DATA_TYPES = {"float32": "DT_FLOAT", "uint8": "DT_UINT8", "int32": "DT_INT32", "string": "DT_STRING"}
+INTEGER_RANGES = {"uint8": (0, 255), "int32": (-(2**31), 2**31 - 1)}
+
+
+class RequestError(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+def _reject_constant(name):
+    raise ValueError(f"{name} is not allowed")
+
+
+def parse_json(raw: bytes) -> dict:
+    try:
+        body = json.loads(raw, parse_constant=_reject_constant)  # NaN, Infinity, -Infinity
+    except (ValueError, RecursionError) as exc:
+        raise RequestError(400, f"malformed JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise RequestError(400, f"the request body must be a JSON object, got {type(body).__name__}")
+    return body
+
+
+def parse_predict(body: dict, signatures: dict[str, Signature], max_batch: int):
+    """(signature name, {input name: array}, row form?) of a predict request body."""
+    unknown = sorted(set(body) - {"signature_name", "instances", "inputs"})
+    if unknown:
+        raise RequestError(400, f"unknown request key(s) {', '.join(unknown)}; expected signature_name and instances or inputs")
+    requested = body.get("signature_name")
+    if requested is not None and not isinstance(requested, str):
+        raise RequestError(400, "signature_name must be a string")
+    name = resolve_signature_name(requested)
+    if name not in signatures:
+        raise RequestError(400, f"unknown signature {requested!r}; available: {', '.join(sorted(signatures))}, serving_default")
+    signature = signatures[name]
+    if ("instances" in body) == ("inputs" in body):
+        raise RequestError(400, "send exactly one of 'instances' (row form) or 'inputs' (columnar form)")
+    rows = "instances" in body
+    columns = _columns_from_rows(body["instances"], signature) if rows else _named(body["inputs"], signature, "inputs")
+    inputs = {spec.name: _to_array(columns[spec.name], spec) for spec in signature.inputs}
+    sizes = {key: len(value) for key, value in inputs.items()}
+    if len(set(sizes.values())) != 1:
+        raise RequestError(400, f"inputs differ in batch size: {sizes}")
+    batch = next(iter(sizes.values()))
+    if batch > max_batch:
+        raise RequestError(413, f"batch of {batch} exceeds this server's limit of {max_batch}")
+    return name, inputs, rows
+
+
+def _named(value, signature: Signature, where: str) -> dict:
+    """{input name: value}, accepting a bare value for a single-input signature."""
+    names = [spec.name for spec in signature.inputs]
+    if len(names) == 1 and not (isinstance(value, dict) and set(value) == set(names)):
+        if isinstance(value, dict):
+            raise RequestError(400, f"{where}: expected input {names[0]!r}, got {', '.join(sorted(value)) or 'none'}")
+        return {names[0]: value}
+    if not isinstance(value, dict):
+        raise RequestError(400, f"{where}: signature {signature.name} takes named inputs {', '.join(names)}")
+    missing, extra = sorted(set(names) - set(value)), sorted(set(value) - set(names))
+    if missing or extra:
+        problems = ([f"missing input(s) {', '.join(missing)}"] if missing else []) + ([f"unknown input(s) {', '.join(extra)}"] if extra else [])
+        raise RequestError(400, f"{where}: {'; '.join(problems)} for signature {signature.name} (takes {', '.join(names)})")
+    return value
+
+
+def _columns_from_rows(instances, signature: Signature) -> dict:
+    if not isinstance(instances, list):
+        raise RequestError(400, "'instances' must be a list with one entry per example")
+    rows = [_named(row, signature, f"instances[{i}]") for i, row in enumerate(instances)]
+    return {spec.name: [row[spec.name] for row in rows] for spec in signature.inputs}
+
+
+def _to_array(value, spec) -> np.ndarray:
+    """A JSON batch as an array of the input's dtype and shape [batch, *spec.shape]."""
+    expected = f"[batch{''.join(f', {n}' for n in spec.shape)}]"
+    try:
+        array = np.asarray(value)
+    except ValueError:
+        raise RequestError(400, f"input {spec.name}: ragged nested lists; expected shape {expected}") from None
+    if array.ndim >= 1 and len(array) == 0:
+        raise RequestError(400, f"input {spec.name}: empty batch")
+    if array.dtype.kind not in "iuf":
+        found = "strings" if array.dtype.kind == "U" else "booleans" if array.dtype.kind == "b" else "non-numbers"
+        raise RequestError(400, f"input {spec.name}: expected {spec.dtype} numbers, got {found}")
+    if array.ndim != 1 + len(spec.shape) or tuple(array.shape[1:]) != spec.shape:
+        raise RequestError(400, f"input {spec.name}: expected shape {expected}, got {list(array.shape)}")
+    if spec.dtype in INTEGER_RANGES:
+        low, high = INTEGER_RANGES[spec.dtype]
+        if array.dtype.kind == "f" and not np.array_equal(array, np.round(array)):
+            raise RequestError(400, f"input {spec.name}: expected {spec.dtype} integers, got fractional numbers")
+        if array.size and (array.min() < low or array.max() > high):
+            raise RequestError(400, f"input {spec.name}: {spec.dtype} values must lie in [{low}, {high}]")
+        return array.astype(spec.dtype)
+    array = array.astype(spec.dtype)
+    if not np.isfinite(array).all():
+        raise RequestError(400, f"input {spec.name}: NaN, infinite or out-of-{spec.dtype}-range values")
+    return array
+
+
+def predict_response(outputs: dict[str, np.ndarray], rows: bool) -> dict:
+    if rows:
+        if len(outputs) == 1:
+            return {"predictions": next(iter(outputs.values())).tolist()}
+        lists = {key: value.tolist() for key, value in outputs.items()}
+        batch = len(next(iter(lists.values())))
+        return {"predictions": [{key: value[i] for key, value in lists.items()} for i in range(batch)]}
+    if len(outputs) == 1:
+        return {"outputs": next(iter(outputs.values())).tolist()}
+    return {"outputs": {key: value.tolist() for key, value in outputs.items()}}
+
+
+def signature_def(signature: Signature) -> dict:
+    """A signature in the JSON form of TF-Serving's GET .../metadata."""
+
+    def tensor(spec):
+        dims = [{"size": "-1", "name": ""}] + [{"size": str(n), "name": ""} for n in spec.shape]
+        return {"dtype": DATA_TYPES[spec.dtype], "tensor_shape": {"dim": dims, "unknown_rank": False}, "name": f"{signature.name}_{spec.name}"}
+
+    return {
+        "inputs": {spec.name: tensor(spec) for spec in signature.inputs},
+        "outputs": {spec.name: tensor(spec) for spec in signature.outputs},
+        "method_name": "tensorflow/serving/predict",
+    }

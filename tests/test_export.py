@@ -1,0 +1,205 @@
+"""python -m export on a small real-MNIST run: layout, signatures vs the live nets, truncation,
+ONNX parity, TF-Serving files and CLI errors.
+
+`exported_model` builds the run and its export once per test session (the serving tests import
+it from here); it caches them under pytest's base temp directory."""
+
+import json
+
+import numpy as np
+import onnxruntime
+import pytest
+import tensorflow as tf
+from tensorflow_serving.apis import prediction_log_pb2
+
+import export.__main__ as export_cli
+import export.verify
+from alae_tf.run import load_run
+from export.build import W_AVG_SAMPLES, W_AVG_SEED
+from exported_run import NAME, real_images, run_signature
+from serving import contract, layout
+
+BATCHES = (1, 7, 64)
+
+
+@pytest.fixture(scope="session")
+def live(exported):
+    return load_run(exported[0])
+
+
+def test_export_layout_and_metadata(exported, live):
+    out = exported[1]
+    config, model = live
+    version_dir = layout.saved_model_dir(out, NAME, 1)
+    for path in ("saved_model.pb", "variables/variables.index", layout.WARMUP_FILE, layout.SAVED_MODEL_METADATA):
+        assert (version_dir / path).is_file(), path
+    for filename in layout.ONNX_FILES.values():
+        assert (layout.onnx_dir(out, NAME, 1) / filename).is_file()
+    metadata = json.loads((version_dir / layout.SAVED_MODEL_METADATA).read_text())
+    assert metadata == layout.read_metadata(layout.onnx_dir(out, NAME, 1))
+    assert metadata["training_step"] == int(model.trained_steps.numpy()) == 20
+    assert metadata["image_shape"] == [28, 28, 1] and metadata["latent_dim"] == config.model.latent_dim
+    assert metadata["value_range"] == [-1.0, 1.0] and metadata["ema"] is True and metadata["preset"] == "mnist_small"
+    assert metadata["checkpoint"].endswith("ckpt-20") and metadata["onnx_opset"] == 17
+    assert not list(out.glob(".staging*"))
+
+
+def test_tf_serving_files(exported):
+    out = exported[1] / layout.TF_SERVING
+    config = (out / "models.config").read_text()
+    assert f'name: "{NAME}"' in config and f'base_path: "/models/{NAME}"' in config and 'model_platform: "tensorflow"' in config
+    assert f'base_path: "{(out / NAME).resolve()}"' in (out / "models.host.config").read_text()
+    assert "max_batch_size { value: 64 }" in (out / "batching_parameters.txt").read_text()
+
+
+def test_signatures_follow_the_contract(saved):
+    expected = contract.signatures([28, 28, 1], 50)
+    assert set(saved.signatures) == set(expected) | {"serving_default"}
+    for name, signature in [*expected.items(), ("serving_default", expected["reconstruct"])]:
+        concrete = saved.signatures[name]
+        inputs = concrete.structured_input_signature[1]
+        assert {k: (v.dtype.name, tuple(v.shape)) for k, v in inputs.items()} == {
+            s.name: (s.dtype, (None, *s.shape)) for s in signature.inputs
+        }, name
+        outputs = concrete.structured_outputs
+        assert {k: (v.dtype.name, tuple(v.shape)) for k, v in outputs.items()} == {
+            s.name: (s.dtype, (None, *s.shape)) for s in signature.outputs
+        }, name
+
+
+@pytest.mark.parametrize("batch", BATCHES)
+def test_signatures_equal_the_live_ema_nets(saved, live, batch):
+    _, model = live
+    images_uint8 = real_images(batch)
+    images = contract.to_model_range(images_uint8)
+    z = np.random.default_rng(batch).standard_normal((batch, 50)).astype(np.float32)
+    w = model.encoder(images).numpy()
+    decoded = model.generator_ema(w).numpy()
+    generated = model.generator_ema(model.mapping_ema(z)).numpy()
+    ones = np.ones(batch, np.float32)
+
+    np.testing.assert_allclose(run_signature(saved, "encode", images=images)["w"], w, atol=1e-5)
+    np.testing.assert_allclose(run_signature(saved, "encode_uint8", images=images_uint8)["w"], w, atol=1e-5)
+    np.testing.assert_allclose(run_signature(saved, "decode", w=w)["images"], decoded, atol=1e-5)
+    np.testing.assert_allclose(run_signature(saved, "reconstruct", images=images)["images"], decoded, atol=1e-5)
+    np.testing.assert_allclose(run_signature(saved, "serving_default", images=images)["images"], decoded, atol=1e-5)
+    np.testing.assert_allclose(run_signature(saved, "generate", z=z, truncation_psi=ones)["images"], generated, atol=1e-5)
+    # uint8 outputs are the float outputs rounded and clipped (one level off where a 1e-6 float
+    # difference flips the rounding, which must stay rare).
+    for name, inputs, float_images in [
+        ("decode_uint8", {"w": w}, decoded),
+        ("reconstruct_uint8", {"images": images_uint8}, decoded),
+        ("generate_uint8", {"z": z, "truncation_psi": ones}, generated),
+    ]:
+        pixels = run_signature(saved, name, **inputs)["images"]
+        assert pixels.dtype == np.uint8 and pixels.shape == (batch, 28, 28, 1)
+        levels = np.abs(pixels.astype(int) - contract.to_uint8(float_images).astype(int))
+        assert levels.max() <= 1 and (levels > 0).mean() < 1e-3, name
+    assert np.abs(generated).max() > 0  # not a degenerate all-zero net
+
+
+def test_truncation_pulls_towards_the_average_w(saved, live):
+    _, model = live
+    z = np.random.default_rng(3).standard_normal((5, 50)).astype(np.float32)
+    w_avg = np.mean(model.mapping_ema(
+        np.random.default_rng(W_AVG_SEED).standard_normal((W_AVG_SAMPLES, 50)).astype(np.float32)).numpy(), axis=0)
+    psi = np.array([0.0, 0.25, 0.5, 1.0, 1.5], np.float32)
+    w = w_avg + psi[:, None] * (model.mapping_ema(z).numpy() - w_avg)
+    images = run_signature(saved, "generate", z=z, truncation_psi=psi)["images"]
+    np.testing.assert_allclose(images, model.generator_ema(w).numpy(), atol=1e-4)
+    at_zero = run_signature(saved, "generate", z=z, truncation_psi=np.zeros(5, np.float32))["images"]
+    np.testing.assert_allclose(at_zero, np.broadcast_to(at_zero[:1], at_zero.shape), atol=1e-6)  # psi 0: every z -> G(w_avg)
+
+
+def test_metadata_signature_returns_the_metadata(saved, exported):
+    answer = run_signature(saved, "metadata", row=np.zeros(3, np.int32))["metadata_json"]
+    assert len(answer) == 3
+    assert json.loads(answer[0].decode()) == layout.read_metadata(layout.onnx_dir(exported[1], NAME, 1))
+
+
+@pytest.mark.parametrize("batch", BATCHES)
+def test_onnx_matches_the_saved_model(exported, saved, batch):
+    directory = layout.onnx_dir(exported[1], NAME, 1)
+    rng = np.random.default_rng(10 + batch)
+    cases = {
+        "encode": {"images": contract.to_model_range(real_images(batch))},
+        "decode": {"w": rng.standard_normal((batch, 50)).astype(np.float32)},
+        "generate": {"z": rng.standard_normal((batch, 50)).astype(np.float32),
+                     "truncation_psi": rng.uniform(0, 1.2, batch).astype(np.float32)},
+    }
+    for name, inputs in cases.items():
+        session = onnxruntime.InferenceSession(str(directory / layout.ONNX_FILES[name]), providers=["CPUExecutionProvider"])
+        assert sorted(i.name for i in session.get_inputs()) == sorted(inputs)
+        output_names = [o.name for o in session.get_outputs()]
+        actual = dict(zip(output_names, session.run(output_names, inputs)))
+        expected = run_signature(saved, name, **inputs)
+        assert actual.keys() == expected.keys()
+        for key in expected:
+            assert actual[key].shape == expected[key].shape
+            assert np.abs(actual[key] - expected[key]).max() <= 1e-4, (name, key)
+
+
+def test_warmup_requests_are_prediction_logs_for_every_signature(exported, saved):
+    path = layout.saved_model_dir(exported[1], NAME, 1) / layout.WARMUP_FILE
+    logs = [prediction_log_pb2.PredictionLog.FromString(r.numpy()) for r in tf.data.TFRecordDataset(str(path))]
+    assert 0 < len(logs) <= 1000
+    assert {log.predict_log.request.model_spec.signature_name for log in logs} == set(contract.signatures([28, 28, 1], 50))
+    for log in logs:
+        request = log.predict_log.request
+        assert request.model_spec.name == NAME
+        inputs = {k: tf.make_ndarray(v) for k, v in request.inputs.items()}
+        outputs = run_signature(saved, request.model_spec.signature_name, **inputs)
+        assert all(len(v) == len(next(iter(inputs.values()))) for v in outputs.values())
+
+
+def test_no_ema_exports_the_live_nets_and_versions_are_protected(exported, live, tmp_path, capsys):
+    run, _ = exported
+    _, model = live
+    out = tmp_path / "export"
+    assert export_cli.main(["--run", str(run), "--out", str(out), "--no-ema", "--name", "live"]) == 0
+    loaded = tf.saved_model.load(str(layout.saved_model_dir(out, "live", 1)))
+    z = np.random.default_rng(5).standard_normal((7, 50)).astype(np.float32)
+    images = run_signature(loaded, "generate", z=z, truncation_psi=np.ones(7, np.float32))["images"]
+    np.testing.assert_allclose(images, model.generator(model.mapping(z)).numpy(), atol=1e-5)
+    assert np.abs(images - model.generator_ema(model.mapping_ema(z)).numpy()).max() > 1e-3
+    assert layout.read_metadata(layout.onnx_dir(out, "live", 1))["ema"] is False
+    capsys.readouterr()
+
+    assert export_cli.main(["--run", str(run), "--out", str(out), "--name", "live", "--version", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "version 1 of live already exists" in err and err.count("\n") == 1
+    assert export_cli.main(["--run", str(run), "--out", str(out), "--name", "live", "--version", "1", "--overwrite"]) == 0
+    assert layout.read_metadata(layout.onnx_dir(out, "live", 1))["ema"] is True
+    assert export_cli.main(["--checkpoint", str(run / "checkpoints" / "ckpt-10"), "--out", str(out), "--name", "live"]) == 0
+    assert layout.versions(out / layout.TF_SERVING / "live") == [1, 2]
+    assert layout.read_metadata(layout.onnx_dir(out, "live", 2))["training_step"] == 10
+
+
+def test_a_failed_parity_check_exits_1_and_publishes_nothing(exported, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(export.verify, "ONNX_TOLERANCE", -1.0)  # any diff, even 0, now fails
+    out = tmp_path / "export"
+    assert export_cli.main(["--run", str(exported[0]), "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: export check failed") and "max abs diff" in err and "encode random b1" in err
+    assert not layout.versions(out / layout.TF_SERVING / NAME) and not list(out.glob(".staging*"))
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--run", "{tmp}/nowhere"], "not a training run"),
+        (["--run", "{run}", "--checkpoint", "{run}/checkpoints/ckpt-999"], "ckpt-999: no such checkpoint"),
+        (["--run", "{run}", "--version", "0"], "--version must be a positive integer"),
+    ],
+)
+def test_bad_arguments_exit_2_with_one_line(exported, tmp_path, capsys, flags, message):
+    flags = [f.format(tmp=tmp_path, run=exported[0]) for f in flags]
+    assert export_cli.main([*flags, "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and "Traceback" not in err and err.count("\n") == 1
+
+
+def test_help(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        export_cli.parse_args(["--help"])
+    assert exit_info.value.code == 0 and "usage: python -m export" in capsys.readouterr().out

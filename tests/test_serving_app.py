@@ -1,0 +1,133 @@
+"""serving.onnx_model.ALAEOnnx, the app API: the same outputs as the TF SavedModel when run
+where TensorFlow cannot be imported; input validation, chunking, interpolation, providers."""
+
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from exported_run import real_images, run_signature
+
+from serving import contract
+from serving.onnx_model import ALAEOnnx
+
+REPO = Path(__file__).resolve().parents[1]
+
+APP_WITHOUT_TF = """
+import sys
+for name in ("tensorflow", "keras", "tf2onnx", "tensorflow_serving", "alae_tf"):
+    sys.modules[name] = None  # any import of these now raises ImportError
+import numpy as np
+from serving.onnx_model import ALAEOnnx
+
+export_dir, inputs_path, outputs_path = sys.argv[1:]
+inputs = np.load(inputs_path)
+model = ALAEOnnx(export_dir)
+np.savez(
+    outputs_path,
+    encode=model.encode(inputs["images"]),
+    encode_uint8=model.encode(inputs["pixels"]),
+    decode=model.decode(inputs["w"]),
+    generate=model.generate(inputs["z"], truncation_psi=inputs["psi"]),
+    generate_uint8=model.generate(inputs["z"], truncation_psi=inputs["psi"], as_uint8=True),
+    reconstruct_uint8=model.reconstruct(inputs["pixels"], as_uint8=True),
+    seeded=model.generate(n=3, seed=42),
+)
+assert "onnxruntime" in sys.modules and sys.modules["tensorflow"] is None
+"""
+
+
+@pytest.fixture(scope="module")
+def model(export_dir):
+    return ALAEOnnx(export_dir)
+
+
+def test_app_api_without_tensorflow_matches_the_saved_model(export_dir, saved, tmp_path):
+    rng = np.random.default_rng(0)
+    pixels = real_images(9)
+    inputs = {
+        "pixels": pixels, "images": contract.to_model_range(pixels), "w": rng.standard_normal((9, 50)).astype(np.float32),
+        "z": rng.standard_normal((9, 50)).astype(np.float32), "psi": rng.uniform(0, 1.2, 9).astype(np.float32),
+    }
+    np.savez(tmp_path / "inputs.npz", **inputs)
+    result = subprocess.run([sys.executable, "-c", APP_WITHOUT_TF, str(export_dir), str(tmp_path / "inputs.npz"),
+                             str(tmp_path / "outputs.npz")], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    outputs = np.load(tmp_path / "outputs.npz")
+    generate = {"z": inputs["z"], "truncation_psi": inputs["psi"]}
+    expected = {
+        "encode": run_signature(saved, "encode", images=inputs["images"])["w"],
+        "encode_uint8": run_signature(saved, "encode_uint8", images=pixels)["w"],
+        "decode": run_signature(saved, "decode", w=inputs["w"])["images"],
+        "generate": run_signature(saved, "generate", **generate)["images"],
+        "generate_uint8": run_signature(saved, "generate_uint8", **generate)["images"],
+        "reconstruct_uint8": run_signature(saved, "reconstruct_uint8", images=pixels)["images"],
+    }
+    for key, value in expected.items():
+        assert outputs[key].dtype == value.dtype and outputs[key].shape == value.shape, key
+        diff = np.abs(outputs[key].astype(np.float64) - value)
+        if value.dtype == np.uint8:  # one level off only where a tiny float difference flips the rounding
+            assert diff.max() <= 1 and (diff > 0).mean() < 1e-3, key
+        else:
+            assert diff.max() <= 1e-4, key
+    z = np.random.default_rng(42).standard_normal((3, 50), dtype=np.float32)
+    np.testing.assert_allclose(outputs["seeded"], run_signature(saved, "generate", z=z, truncation_psi=np.ones(3, np.float32))["images"], atol=1e-4)
+
+
+def test_large_batches_are_chunked_with_the_same_result(export_dir, model):
+    small_chunks = ALAEOnnx(export_dir, max_batch_size=4)
+    pixels = real_images(10)
+    np.testing.assert_allclose(small_chunks.encode(pixels), model.encode(pixels), atol=1e-6)
+    np.testing.assert_array_equal(small_chunks.generate(n=10, seed=1, as_uint8=True), model.generate(n=10, seed=1, as_uint8=True))
+
+
+def test_interpolation_runs_from_a_to_b(model):
+    pixels = real_images(4)
+    path = model.interpolate(pixels[0], pixels[1], steps=5)
+    assert path.shape == (5, 28, 28, 1) and path.dtype == np.float32
+    ends = model.reconstruct(pixels[:2])
+    np.testing.assert_allclose(path[0], ends[0], atol=1e-5)
+    np.testing.assert_allclose(path[-1], ends[1], atol=1e-5)
+    w = model.encode(pixels[:2])
+    np.testing.assert_allclose(path[2], model.decode((w[:1] + w[1:]) / 2)[0], atol=1e-5)
+    batch = model.interpolate(pixels[:2], pixels[2:], steps=3, as_uint8=True)
+    assert batch.shape == (2, 3, 28, 28, 1) and batch.dtype == np.uint8
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda m: m.encode(np.zeros((2, 28, 28), np.uint8)), r"shape \[batch, 28, 28, 1\]"),
+        (lambda m: m.encode(np.zeros((0, 28, 28, 1), np.uint8)), "empty batch"),
+        (lambda m: m.encode(np.zeros((1, 28, 28, 1), np.int64)), "uint8 \\[0, 255\\] or float \\[-1, 1\\], got dtype int64"),
+        (lambda m: m.encode(np.full((1, 28, 28, 1), 255.0, np.float32)), "send \\[0, 255\\] pixels as uint8"),
+        (lambda m: m.encode(np.full((1, 28, 28, 1), np.nan, np.float32)), "NaN or infinite"),
+        (lambda m: m.decode(np.zeros((1, 49), np.float32)), r"w must have shape \[batch, 50\]"),
+        (lambda m: m.generate(), "either z or n"),
+        (lambda m: m.generate(n=0), "n must be a positive integer"),
+        (lambda m: m.generate(n=2, truncation_psi=[1.0, 0.5, 0.2]), "one per row"),
+        (lambda m: m.generate(n=2, truncation_psi=np.inf), "truncation_psi contains NaN"),
+        (lambda m: m.interpolate(np.zeros((28, 28, 1), np.uint8), np.zeros((28, 28, 1), np.uint8), steps=1), "steps"),
+    ],
+)
+def test_bad_input_raises_a_clear_value_error(model, call, message):
+    with pytest.raises(ValueError, match=message):
+        call(model)
+
+
+def test_provider_is_cpu_here_and_logged(export_dir, caplog, monkeypatch):
+    with caplog.at_level(logging.INFO, logger="serving.onnx_model"):
+        model = ALAEOnnx(export_dir)
+    assert model.provider == "CPUExecutionProvider" and "on CPUExecutionProvider" in caplog.text
+    # With onnxruntime-gpu but no usable GPU, CUDA is requested and ONNX Runtime falls back to the CPU.
+    monkeypatch.setattr("onnxruntime.get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    with pytest.warns(UserWarning, match="CUDAExecutionProvider"):
+        fallback = ALAEOnnx(export_dir)
+    assert fallback.provider == "CPUExecutionProvider"
+
+
+def test_a_missing_export_is_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no ONNX export"):
+        ALAEOnnx(tmp_path)

@@ -1,0 +1,186 @@
+"""python -m serving.http end to end on 127.0.0.1 (a subprocess where TensorFlow cannot be
+imported), driven by serving.client.RestClient and by raw HTTP for the bad requests."""
+
+import http.client
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from exported_run import NAME, real_images, run_signature
+
+from serving import contract, layout
+from serving.client import RestClient, ServingError
+
+REPO = Path(__file__).resolve().parents[1]
+# Run a module with TensorFlow (and everything that pulls it in) unimportable.
+WITHOUT_TF = (
+    "import sys, runpy\n"
+    "for name in ('tensorflow', 'keras', 'tf2onnx', 'tensorflow_serving', 'alae_tf'):\n"
+    "    sys.modules[name] = None\n"
+    "runpy.run_module(sys.argv.pop(1), run_name='__main__', alter_sys=True)\n"
+)
+MAX_BATCH = 16
+MAX_BODY_MB = 1
+
+
+@pytest.fixture(scope="module")
+def server(export_dir):
+    """Base URL of a server on an ephemeral loopback port; always shut down."""
+    command = [sys.executable, "-c", WITHOUT_TF, "serving.http", "--model", str(export_dir), "--port", "0",
+               "--max-batch", str(MAX_BATCH), "--max-body-mb", str(MAX_BODY_MB)]
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = process.stdout.readline()  # "serving NAME version V at http://HOST:PORT/v1/models/NAME"
+        if not line.startswith("serving "):
+            process.kill()
+            pytest.fail(f"server did not start: {line}{process.stderr.read()[-3000:]}")
+        url = line.split(" at ")[1].strip()
+        yield url.split("/v1/")[0]
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def raw_request(base_url, method, path, body=b"", headers=None, chunked=False):
+    host, port = base_url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    try:
+        connection.request(method, path, body=body, headers=headers or {"Content-Type": "application/json"}, encode_chunked=chunked)
+        response = connection.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        connection.close()
+
+
+def test_status_and_metadata(server):
+    client = RestClient(server, NAME, timeout=10)
+    assert client.status()["model_version_status"][0] == {
+        "version": "1", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}
+    assert RestClient(server, NAME, version=1).status()["model_version_status"][0]["version"] == "1"
+    defs = client.metadata()["metadata"]["signature_def"]["signature_def"]
+    assert set(defs) == set(contract.signatures([28, 28, 1], 50)) | {"serving_default"}
+    images = defs["encode_uint8"]["inputs"]["images"]
+    assert images["dtype"] == "DT_UINT8" and [d["size"] for d in images["tensor_shape"]["dim"]] == ["-1", "28", "28", "1"]
+    assert defs["serving_default"] == defs["reconstruct"]
+
+
+@pytest.mark.parametrize("rows", [False, True], ids=["columnar", "rows"])
+def test_every_signature_matches_the_saved_model(server, saved, export_dir, rows):
+    client = RestClient(server, NAME, timeout=30)
+    pixels = real_images(5)
+    images = contract.to_model_range(pixels)
+    rng = np.random.default_rng(7)
+    w = rng.standard_normal((5, 50)).astype(np.float32)
+    generate = {"z": rng.standard_normal((5, 50)).astype(np.float32), "truncation_psi": np.array([1, 0.7, 0.5, 0, 1.2], np.float32)}
+    cases = {
+        "encode": {"images": images}, "encode_uint8": {"images": pixels}, "decode": {"w": w}, "decode_uint8": {"w": w},
+        "generate": generate, "generate_uint8": generate, "reconstruct": {"images": images},
+        "reconstruct_uint8": {"images": pixels},
+    }
+    for name, inputs in cases.items():
+        actual = client.predict(name, inputs, rows=rows)
+        expected = run_signature(saved, name, **inputs)
+        assert actual.keys() == expected.keys(), name
+        for key in expected:
+            assert actual[key].dtype == expected[key].dtype and actual[key].shape == expected[key].shape, name
+            diff = np.abs(actual[key].astype(np.float64) - expected[key])
+            if expected[key].dtype == np.uint8:  # one level off only where a tiny float difference flips rounding
+                assert diff.max() <= 1 and (diff > 0).mean() < 1e-3, name
+            else:
+                assert diff.max() <= 1e-4, name
+    metadata = client.predict("metadata", {"row": np.zeros(2, np.int32)}, rows=rows)["metadata_json"]
+    assert len(metadata) == 2 and json.loads(metadata[0]) == layout.read_metadata(layout.onnx_dir(export_dir, NAME, 1))
+
+
+def body(signature, **columns):
+    return json.dumps({"signature_name": signature, "inputs": columns}).encode()
+
+
+W = [[0.5] * 50]
+PREDICT = f"/v1/models/{NAME}:predict"
+BAD_REQUESTS = {
+    "malformed json": ("POST", PREDICT, b'{"signature_name": "decode", "inputs": [[0.5,', 400, "malformed JSON"),
+    "not an object": ("POST", PREDICT, b"[1, 2]", 400, "must be a JSON object"),
+    "unknown model": ("POST", "/v1/models/other:predict", body("decode", w=W), 404, "model 'other' not found"),
+    "unknown version": ("POST", f"/v1/models/{NAME}/versions/7:predict", body("decode", w=W), 404, "version 7"),
+    "unknown signature": ("POST", PREDICT, body("nope", w=W), 400, "unknown signature 'nope'"),
+    "unknown input": ("POST", PREDICT, body("decode", v=W), 400, "expected input 'w', got v"),
+    "both forms": ("POST", PREDICT, json.dumps({"instances": W, "inputs": W}).encode(), 400, "exactly one of"),
+    "wrong shape": ("POST", PREDICT, body("decode", w=[[0.5] * 49]), 400, "input w: expected shape [batch, 50], got [1, 49]"),
+    "ragged": ("POST", PREDICT, body("decode", w=[[0.5] * 50, [0.5]]), 400, "ragged"),
+    "strings": ("POST", PREDICT, body("decode", w=[["a"] * 50]), 400, "expected float32 numbers, got strings"),
+    "fractional uint8": ("POST", PREDICT, body("encode_uint8", images=np.full((1, 28, 28, 1), 1.5).tolist()), 400, "fractional"),
+    "uint8 out of range": ("POST", PREDICT, body("encode_uint8", images=np.full((1, 28, 28, 1), 300).tolist()), 400, "[0, 255]"),
+    "float pixels": ("POST", PREDICT, body("encode", images=np.full((1, 28, 28, 1), 255.0).tolist()), 400, "send [0, 255] pixels as uint8"),
+    "nan": ("POST", PREDICT, b'{"signature_name": "decode", "inputs": [[NaN' + b", 0.5" * 49 + b"]]}", 400, "NaN is not allowed"),
+    "infinity": ("POST", PREDICT, b'{"signature_name": "decode", "inputs": [[-Infinity' + b", 0.5" * 49 + b"]]}", 400, "Infinity is not allowed"),
+    "float32 overflow": ("POST", PREDICT, body("decode", w=[[1e39] * 50]), 400, "infinite or out-of-float32-range"),
+    "empty batch": ("POST", PREDICT, json.dumps({"signature_name": "decode", "instances": []}).encode(), 400, "empty batch"),
+    "oversize batch": ("POST", PREDICT, body("decode", w=W * (MAX_BATCH + 1)), 413, f"batch of {MAX_BATCH + 1} exceeds"),
+    "oversize body": ("POST", PREDICT, b" " * (MAX_BODY_MB * 1024 * 1024 + 1), 413, "exceeds the limit"),
+    "predict by GET": ("GET", PREDICT, b"", 405, "predict takes POST"),
+    "unknown path": ("GET", "/v2/models", b"", 404, "Not Found"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_REQUESTS)
+def test_bad_requests_get_a_4xx_json_error_and_the_server_keeps_serving(server, case):
+    method, path, payload, status, message = BAD_REQUESTS[case]
+    answer_status, answer = raw_request(server, method, path, payload)
+    assert answer_status == status and message in answer["error"], answer
+    assert RestClient(server, NAME, timeout=10).predict("decode", {"w": np.zeros((1, 50), np.float32)})["images"].shape == (1, 28, 28, 1)
+
+
+def test_an_oversize_chunked_body_is_refused(server):
+    chunks = (b" " * 65536 for _ in range(MAX_BODY_MB * 16 + 1))
+    headers = {"Content-Type": "application/json", "Transfer-Encoding": "chunked"}
+    status, answer = raw_request(server, "POST", PREDICT, chunks, headers, chunked=True)
+    assert status == 413 and "exceeds the limit" in answer["error"]
+
+
+def test_client_errors_name_the_problem(server):
+    client = RestClient(server, NAME, timeout=10)
+    with pytest.raises(ServingError, match=r"HTTP 400: input w: expected shape \[batch, 50\]"):
+        client.predict("decode", {"w": np.zeros((1, 3), np.float32)})
+    with pytest.raises(ServingError, match="HTTP 400: unknown signature 'nope'"):
+        client.predict("nope", {"w": np.zeros((1, 50), np.float32)})
+    with pytest.raises(ServingError, match="HTTP 404: model 'other' not found"):
+        RestClient(server, "other", timeout=10).status()
+
+
+def test_server_refuses_a_missing_export(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "serving.http", "--model", str(tmp_path)], cwd=REPO,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and result.stderr.startswith("error: ") and "no ONNX export" in result.stderr
+
+
+def test_help(capsys):
+    from serving.http.__main__ import parse_args
+
+    with pytest.raises(SystemExit) as exit_info:
+        parse_args(["--help"])
+    assert exit_info.value.code == 0 and "usage: python -m serving.http" in capsys.readouterr().out
+
+
+def test_benchmark_smoke(export_dir):
+    """benchmarks/inference_latency.py in both modes, tiny budgets: JSON on the last line, no errors."""
+    script = str(REPO / "benchmarks" / "inference_latency.py")
+    latency = subprocess.run([sys.executable, script, "--export", str(export_dir), "--iterations", "5", "--warmup", "1",
+                              "--backends", "onnxruntime,onnx_app"], capture_output=True, text=True, timeout=120)
+    assert latency.returncode == 0, latency.stderr[-2000:]
+    results = json.loads(latency.stdout.splitlines()[-1])["results"]
+    assert {(r["backend"], r["op"], r["batch"]) for r in results} == {
+        (b, op, n) for b in ("onnxruntime", "onnx_app") for op in ("encode", "generate") for n in (1, 64)}
+    assert all(0 < r["median_ms"] <= r["p99_ms"] for r in results)
+    load = subprocess.run([sys.executable, script, "--http", "--export", str(export_dir), "--clients", "4", "--seconds", "1",
+                           "--max-requests", "200"], capture_output=True, text=True, timeout=120)
+    assert load.returncode == 0, load.stderr[-2000:]
+    report = json.loads(load.stdout.splitlines()[-1])
+    assert report["errors"] == 0 and 0 < report["requests"] <= 200 and report["outcomes"] == {"200": report["requests"]}
