@@ -8,6 +8,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from alae_tf.data.pipeline import to_model_range as from_uint8  # training's own uint8 -> [-1, 1]
 from serving.contract import DEFAULT_SIGNATURE, Signature
 
 
@@ -16,10 +17,6 @@ class Nets:
     mapping: keras.Model  # F: z -> w
     generator: keras.Model  # G: w -> images in [-1, 1]
     encoder: keras.Model  # E: images -> w
-
-
-def from_uint8(images):
-    return tf.cast(images, tf.float32) / 127.5 - 1.0
 
 
 def to_uint8(images):
