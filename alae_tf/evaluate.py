@@ -11,18 +11,35 @@ from pathlib import Path
 
 from alae_tf.data import load_mnist
 from alae_tf.errors import ALAEError, ConfigError
-from alae_tf.metrics import METRICS
+from alae_tf.metrics import METRICS, EvalContext
 from alae_tf.run import RunDir, load_run
 
 
+DEFAULT_METRICS = ("probe", "reconstruction")
+
+
+def metrics_help() -> str:
+    lines = ["metrics:"]
+    for name, metric in METRICS.items():
+        needs = f" [needs: {metric.needs}]" if metric.needs else ""
+        lines.append(f"  {name:<16}{metric.description}{needs}")
+    return "\n".join(lines)
+
+
 def parse_args(argv=None):
-    metric_help = "; ".join(f"{name}: {description}" for name, (_, description) in METRICS.items())
     parser = argparse.ArgumentParser(
         prog="python -m alae_tf.evaluate",
         description="Evaluate a trained ALAE run (its latest checkpoint) and write RUN/eval.json.",
+        epilog=metrics_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--run", type=Path, required=True, help="run directory written by python -m alae_tf.train")
-    parser.add_argument("--metrics", default=",".join(METRICS), help=f"comma-separated metrics (default: all). {metric_help}")
+    parser.add_argument("--metrics", default=",".join(DEFAULT_METRICS),
+                        help=f"comma-separated metric names, listed below (default: {','.join(DEFAULT_METRICS)})")
+    parser.add_argument("--num-samples", type=int,
+                        help="images per sample-based metric (default: each metric's own, e.g. 50000 for FID as in the paper)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the latents drawn by sample-based metrics (default 0)")
+    parser.add_argument("--batch-size", type=int, default=250, help="images per batch through the networks (default 250)")
     parser.add_argument("--checkpoint", help="a checkpoint prefix to evaluate instead of the latest (e.g. RUN/checkpoints/ckpt-5000)")
     parser.add_argument("--data-source", choices=["auto", "package", "idx", "npz", "tfds"], help="override the run's data source")
     parser.add_argument("--data-path", help="override the run's data path")
@@ -34,16 +51,25 @@ def evaluate(args) -> dict:
     unknown = [name for name in names if name not in METRICS]
     if unknown or not names:
         raise ConfigError(f"unknown metric(s) {', '.join(unknown) or '(none given)'}; available: {', '.join(METRICS)}")
+    if args.num_samples is not None and args.num_samples < 2:
+        raise ConfigError(f"--num-samples must be at least 2, got {args.num_samples}")
+    if args.batch_size < 1:
+        raise ConfigError(f"--batch-size must be positive, got {args.batch_size}")
     config, model = load_run(args.run, args.checkpoint)
     data = load_mnist(args.data_source or config.data.source, args.data_path or config.data.path)
+    ctx = EvalContext(model=model, config=config, data=data, num_samples=args.num_samples,
+                      seed=args.seed, batch_size=args.batch_size)
     started = time.time()
     values = {}
     for name in names:
-        values.update(METRICS[name][0](model, data))
+        print(f"== {name}")
+        values.update(METRICS[name].compute(ctx))
     report = {
         "run": str(args.run),
         "step": int(model.trained_steps.numpy()),
         "data": data.source,
+        "num_samples": args.num_samples,
+        "seed": args.seed,
         "metrics": values,
         "seconds": round(time.time() - started, 1),
     }

@@ -15,6 +15,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
 from alae_tf.data.pipeline import eval_batches
+from alae_tf.errors import DataError
 
 
 def encode(encoder, images_uint8, batch_size=500, label="encoding"):
@@ -41,7 +42,10 @@ def linear_svm_accuracy(train_x, train_y, test_x, test_y, seed=0):
     return float(np.mean(classifier.predict(test_x) == test_y))
 
 
-def probe_metrics(model, data):
+def probe_metrics(ctx):
+    model, data = ctx.model, ctx.data
+    if data.train_labels is None or data.test_labels is None:
+        raise DataError("probe needs class labels (MNIST-family data); this run's data has none")
     train_w = encode(model.encoder, data.train_images, label="encoding the training split")
     test_w = encode(model.encoder, data.test_images, label="encoding the test split")
     print("fitting probes (1-NN, linear SVM)")
@@ -51,11 +55,11 @@ def probe_metrics(model, data):
     }
 
 
-def reconstruction_metrics(model, data, batch_size=500):
+def reconstruction_metrics(ctx):
     """Mean squared error of G_ema(E(x)) on the test split, pixels in [0, 1]."""
     total, count = 0.0, 0
-    for batch in eval_batches(data.test_images, batch_size):
-        reconstructed = np.clip(np.asarray(model(batch)), -1.0, 1.0)
+    for batch in eval_batches(ctx.data.test_images, ctx.batch_size):
+        reconstructed = np.clip(np.asarray(ctx.model(batch)), -1.0, 1.0)
         total += float(np.sum(np.square((reconstructed - np.asarray(batch)) / 2.0)))
         count += int(np.prod(batch.shape))
     return {"reconstruction_mse": total / count}
