@@ -51,16 +51,20 @@ class CheckpointSaver(StepCounter):
 
 class TrainingMonitor(StepCounter):
     """Scalars to TensorBoard and `log.csv` every `log_every` steps; sample and reconstruction
-    grids (EMA generator) to `samples/` and TensorBoard every `sample_every` steps and at the end."""
+    grids (EMA nets) to `samples/` and TensorBoard every `sample_every` steps and at the end.
 
-    def __init__(self, run, *, test_images_uint8, latent_dim, seed, log_every, sample_every, columns=8):
+    `test_images(resolution, count)` gives held-out uint8 images; a progressive model's grids
+    are at the resolution of the level it is training."""
+
+    def __init__(self, run, *, test_images, latent_dim, seed, log_every, sample_every, truncation_psi=1.0, columns=8):
         super().__init__()
         self.run = run
         self.log_every = log_every
         self.sample_every = sample_every
         self.columns = columns
+        self.truncation_psi = truncation_psi
         self.fixed_z = tf.random.stateless_normal([columns * columns, latent_dim], seed=[seed, 12345])
-        self.test_images = to_model_range(test_images_uint8[: columns * columns // 2])
+        self.test_images = test_images
         self.writer = tf.summary.create_file_writer(str(run.logs))
 
     def on_step(self, step, logs):
@@ -91,9 +95,12 @@ class TrainingMonitor(StepCounter):
             writer.writerow([step, *values.values()])
 
     def write_grids(self, step):
-        samples = to_uint8(self.model.generate(self.fixed_z))
-        reconstructions = to_uint8(self.model(self.test_images))
-        originals = to_uint8(self.test_images)
+        model = self.model
+        resolution = 4 * 2**model.level if model.progressive else None
+        samples = to_uint8(model.generate(self.fixed_z, truncation_psi=self.truncation_psi))
+        test_images = to_model_range(self.test_images(resolution, self.columns * self.columns // 2))
+        reconstructions = to_uint8(model(test_images))
+        originals = to_uint8(test_images)
         # Rows alternate: originals, then their reconstructions underneath.
         pairs = np.concatenate(
             [np.concatenate([originals[i : i + self.columns], reconstructions[i : i + self.columns]])

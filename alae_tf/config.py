@@ -17,11 +17,17 @@ from alae_tf.errors import ConfigError
 PRESET_DIR = Path(__file__).parent / "presets"
 
 
+DATASETS = ("mnist", "fashion_mnist", "folder", "prepared")
+BACKBONES = ("mlp", "style")
+PRECISIONS = ("none", "bf16", "fp16")
+
+
 @dataclass
 class DataConfig:
-    dataset: str = "mnist"
-    source: str = "auto"  # auto | package | idx | npz | tfds (see alae_tf.data.mnist)
+    dataset: str = "mnist"  # mnist | fashion_mnist | folder (image files) | prepared (python -m alae_tf.data.prepare)
+    source: str = "auto"  # MNIST: auto | package | idx | npz | tfds (see alae_tf.data.mnist)
     path: str | None = None
+    test_count: int | None = None  # folder / prepared: held-out images (None: the source's default)
 
 
 @dataclass
@@ -35,6 +41,9 @@ class ModelConfig:
     disc_hidden: int = 50
     mapping_lr_mul: float = 0.1
     disc_lr_mul: float = 0.1
+    # Style backbone only: channels per level = min(max_channels, start_channels * 2^(levels - 1 - level)).
+    start_channels: int = 64
+    max_channels: int = 256
 
 
 @dataclass
@@ -49,11 +58,19 @@ class TrainConfig:
     r1_gamma: float = 10.0
     ema_half_life_images: float = 10000.0
     seed: int = 0
-    mixed_precision: str = "none"  # none | bf16
+    mixed_precision: str = "none"  # none | bf16 | fp16 (fp16 with dynamic loss scaling)
     jit: bool = False
     checkpoint_every: int = 1000
     sample_every: int = 1000
     log_every: int = 100
+    # Style backbone only: progressive growing from 4x4, one entry per level (4, 8, 16, ...).
+    images_per_level: int = 600000  # images shown per level before the next one fades in
+    level_batch_sizes: list[int] = field(default_factory=list)
+    level_learning_rates: list[float] = field(default_factory=list)
+    style_mixing_prob: float = 0.9
+    truncation_psi: float = 0.7  # for sample grids (EMA model); FID etc. use no truncation
+    truncation_cutoff: int = 8  # truncation applies to the first N style inputs
+    w_avg_beta: float = 0.995
 
 
 @dataclass
@@ -108,14 +125,39 @@ class Config:
                 raise ConfigError(f"{origin}: train.{name} must be positive, got {value}")
         if m.mapping_layers < 0:
             raise ConfigError(f"{origin}: model.mapping_layers must be >= 0, got {m.mapping_layers}")
-        if t.mixed_precision not in ("none", "bf16"):
+        if t.mixed_precision not in PRECISIONS:
             raise ConfigError(
-                f"{origin}: train.mixed_precision must be 'none' or 'bf16', got {t.mixed_precision!r}"
+                f"{origin}: train.mixed_precision must be one of {', '.join(PRECISIONS)}, got {t.mixed_precision!r}"
             )
-        if m.backbone not in ("mlp",):
-            raise ConfigError(f"{origin}: model.backbone must be 'mlp', got {m.backbone!r}")
+        if m.backbone not in BACKBONES:
+            raise ConfigError(f"{origin}: model.backbone must be one of {', '.join(BACKBONES)}, got {m.backbone!r}")
+        if self.data.dataset not in DATASETS:
+            raise ConfigError(f"{origin}: data.dataset must be one of {', '.join(DATASETS)}, got {self.data.dataset!r}")
+        if m.backbone == "style":
+            self._validate_style(origin)
         if not 0.0 <= t.adam_beta1 < 1.0 or not 0.0 <= t.adam_beta2 < 1.0:
             raise ConfigError(f"{origin}: Adam betas must lie in [0, 1)")
+
+    def _validate_style(self, origin: str) -> None:
+        m, t = self.model, self.train
+        height, width, channels = (m.image_shape + [0, 0, 0])[:3]
+        if len(m.image_shape) != 3 or height != width or height < 8 or height & (height - 1) or channels not in (1, 3):
+            raise ConfigError(f"{origin}: model.image_shape must be [R, R, 1 or 3] with R a power of two >= 8 "
+                              f"for the style backbone, got {m.image_shape}")
+        levels = self.num_levels
+        for name in ("level_batch_sizes", "level_learning_rates"):
+            values = getattr(t, name)
+            if len(values) != levels or min(values) <= 0:
+                raise ConfigError(f"{origin}: train.{name} needs {levels} positive entries (levels 4..{height}), got {values}")
+        if t.images_per_level <= 0 or m.start_channels <= 0 or m.max_channels <= 0:
+            raise ConfigError(f"{origin}: train.images_per_level, model.start_channels and model.max_channels must be positive")
+        if not 0.0 <= t.style_mixing_prob <= 1.0:
+            raise ConfigError(f"{origin}: train.style_mixing_prob must lie in [0, 1], got {t.style_mixing_prob}")
+
+    @property
+    def num_levels(self) -> int:
+        """Style backbone: resolutions 4, 8, ..., R."""
+        return int(self.model.image_shape[0]).bit_length() - 2
 
     def total_steps(self, num_train_images: int) -> int:
         """Training length in steps: `train.steps`, or `train.epochs` full passes over the data."""
@@ -193,8 +235,12 @@ def _coerce(value, default, type_name: str, origin: str):
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
         raise ConfigError(f"{origin}: expected a number, got {value!r}")
+    if type_name == "list[float]":
+        if isinstance(value, list) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+            return [float(v) for v in value]
+        raise ConfigError(f"{origin}: expected a list of numbers, got {value!r}")
     if type_name.startswith("list"):
-        if isinstance(value, list) and all(isinstance(v, int) for v in value):
+        if isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
             return value
         raise ConfigError(f"{origin}: expected a list of integers, got {value!r}")
     if isinstance(value, str):

