@@ -442,7 +442,7 @@ def _scan_records(shard: Path) -> list[tuple[int, int]]:
 
 
 class _RecordStore(_FileStore):
-    """Multi-resolution TFRecords: level r is read from its own files, or box-downsampled from a larger level."""
+    """Multi-resolution TFRecords: level r is read from its own files, else box-downsampled from the full one."""
 
     def __init__(self, levels: dict[int, list[Path]], resolution: int):
         self._levels = levels
@@ -475,7 +475,10 @@ class _RecordStore(_FileStore):
         return super().tensor_reader(resolution)
 
     def _source_level(self, resolution: int) -> int:
-        return min(level for level in self._levels if level >= resolution)
+        """The stored level r is read from: its own, else the full-resolution one (never a rounded in-between)."""
+        if resolution in self._levels:
+            return resolution
+        return min(level for level in self._levels if level >= self.resolution)
 
     def _index(self, level: int) -> _RecordIndex:
         with self._lock:

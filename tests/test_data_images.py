@@ -1,0 +1,252 @@
+"""Image sources: seeded, resumable training order; levels; MNIST padding; folder == prepared; errors."""
+
+import gzip
+import json
+import logging
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from alae_tf.data import images as images_module
+from alae_tf.data.images import box_downsample, encode_record, held_out_positions, open_image_source
+from alae_tf.data.mnist import load_mnist
+from alae_tf.data.prepare import prepare
+from alae_tf.errors import ConfigError, DataError
+
+COUNT = 10
+
+
+def take(dataset, count):
+    return np.stack([image.numpy() for image in dataset.take(count)])
+
+
+def ids(images):
+    """Each test image of `numbered_folder` is one flat grey level, 20 * its number."""
+    return [int(image[0, 0, 0]) // 20 for image in images]
+
+
+@pytest.fixture(scope="module")
+def numbered_folder(tmp_path_factory):
+    """COUNT 8x8 gray PNGs, image i filled with 20 * i (so levels are flat too)."""
+    root = tmp_path_factory.mktemp("numbered")
+    for i in range(COUNT):
+        Image.fromarray(np.full((8, 8), 20 * i, np.uint8)).save(root / f"{i:02d}.png")
+    return root
+
+
+@pytest.fixture(scope="module")
+def numbered(numbered_folder):
+    return open_image_source("folder", str(numbered_folder), 8, test_count=0)
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    """(folder, prepared dir) of 12 random RGB images of assorted sizes, prepared at 32."""
+    root = tmp_path_factory.mktemp("photos")
+    rng = np.random.default_rng(1)
+    for i in range(12):
+        height, width = rng.integers(20, 70, 2)
+        pixels = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(root / f"{i:02d}.jpg", quality=90)
+    prepared = root.parent / (root.name + "-prepared")
+    prepare(root, prepared, 32, test_count=3, verbose=False)
+    return root, prepared
+
+
+@pytest.fixture(scope="module")
+def mnist_splits():
+    return load_mnist("package")
+
+
+@pytest.fixture(scope="module")
+def mnist():
+    return open_image_source("mnist", None, 32, mnist_source="package")
+
+
+# --- training order ------------------------------------------------------------------------
+
+
+def test_each_epoch_visits_every_image_once_in_a_new_seeded_order(numbered):
+    stream = ids(take(numbered.train_dataset(8, seed=7), 3 * COUNT))
+    epochs = [stream[e * COUNT : (e + 1) * COUNT] for e in range(3)]
+    assert all(sorted(epoch) == list(range(COUNT)) for epoch in epochs)
+    assert epochs[0] != epochs[1] != epochs[2]
+    assert ids(take(numbered.train_dataset(8, seed=7), 3 * COUNT)) == stream
+    assert ids(take(numbered.train_dataset(8, seed=8), 3 * COUNT)) != stream
+
+
+@pytest.mark.parametrize("start", [3, COUNT, 2 * COUNT - 2, 5 * COUNT + 1])  # mid-epoch, boundary, across, later
+def test_starting_at_element_k_continues_the_same_stream(numbered, start):
+    whole = take(numbered.train_dataset(4, seed=3), start + 6)
+    resumed = take(numbered.train_dataset(4, seed=3, start_index=start), 6)
+    np.testing.assert_array_equal(resumed, whole[start:])
+
+
+def test_every_level_has_its_shape_dtype_and_the_block_means(photos):
+    source = open_image_source("folder", str(photos[0]), 32, test_count=3)
+    full = source.test_images(32)
+    for resolution in (4, 8, 16, 32):
+        element = next(iter(source.train_dataset(resolution, seed=0)))
+        assert element.shape == (resolution, resolution, 3) and element.dtype == tf.uint8
+        level = source.test_images(resolution)
+        assert level.shape == (3, resolution, resolution, 3) and level.dtype == np.uint8
+        factor = 32 // resolution
+        means = full.reshape(3, resolution, factor, resolution, factor, 3).astype(np.float64).mean(axis=(2, 4))
+        np.testing.assert_array_equal(level, np.rint(means).astype(np.uint8))
+    assert 0 <= full.min() and full.max() <= 255 and full.std() > 10
+    with pytest.raises(ValueError, match="power of two"):
+        source.train_dataset(64, seed=0)
+
+
+def test_box_downsample_rounds_half_to_even():
+    image = np.array([[1, 2], [0, 0]], np.uint8).reshape(2, 2, 1)  # mean 0.75 -> 1
+    assert box_downsample(image, 1).item() == 1
+    image = np.array([[1, 1], [0, 0]], np.uint8).reshape(2, 2, 1)  # mean 0.5 -> 0 (even)
+    assert box_downsample(image, 1).item() == 0
+
+
+def test_held_out_images_are_spread_evenly_and_deterministically():
+    np.testing.assert_array_equal(held_out_positions(10, 3), [1, 5, 8])
+    np.testing.assert_array_equal(held_out_positions(100, 10), np.arange(5, 100, 10))
+    assert len(set(held_out_positions(1001, 1000))) == 1000
+    with pytest.raises(DataError, match="cannot hold out 5 of 5"):
+        held_out_positions(5, 5)
+
+
+def test_train_images_are_a_fixed_sample(numbered):
+    first = ids(numbered.train_images(8, 4))
+    assert first == ids(numbered.train_images(8))[:4] and len(set(first)) == 4
+
+
+# --- MNIST family ----------------------------------------------------------------------------
+
+
+def test_mnist_is_padded_with_two_black_pixels_and_keeps_labels(mnist, mnist_splits):
+    assert (mnist.channels, mnist.resolution, mnist.num_train) == (1, 32, 60000)
+    assert "MNIST" in mnist.description and "padded to 32x32" in mnist.description
+    test = mnist.test_images(32, 5)
+    assert test.shape == (5, 32, 32, 1) and test.dtype == np.uint8
+    np.testing.assert_array_equal(test[:, 2:30, 2:30, 0], mnist_splits.test_images[:5])
+    border = np.ones((32, 32), bool)
+    border[2:30, 2:30] = False
+    assert not mnist.test_images(32)[:, border].any()
+    np.testing.assert_array_equal(mnist.train_labels, mnist_splits.train_labels)
+    np.testing.assert_array_equal(mnist.test_labels, mnist_splits.test_labels)
+    assert mnist.train_labels.dtype == np.int64
+
+
+def test_mnist_training_stream_draws_from_the_padded_train_split(mnist, mnist_splits):
+    stream = take(mnist.train_dataset(32, seed=0, start_index=59_998), 4)  # across the epoch boundary
+    np.testing.assert_array_equal(stream, take(mnist.train_dataset(32, seed=0, start_index=59_998), 4))
+    train_set = {image.tobytes() for image in mnist_splits.train_images[:]}
+    assert all(image[2:30, 2:30, 0].tobytes() in train_set for image in stream)
+    low = take(mnist.train_dataset(4, seed=0), 2)
+    assert low.shape == (2, 4, 4, 1)
+
+
+def write_idx(path, array, magic):
+    header = magic.to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in array.shape)
+    path.write_bytes(gzip.compress(header + array.astype(np.uint8).tobytes()))
+
+
+def test_fashion_mnist_reads_idx_files_and_names_the_apt_package_when_missing(tmp_path, monkeypatch):
+    rng = np.random.default_rng(2)
+    for prefix, count in (("train", 6), ("t10k", 4)):
+        write_idx(tmp_path / f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 256, (count, 28, 28)), 0x803)
+        write_idx(tmp_path / f"{prefix}-labels-idx1-ubyte.gz", rng.integers(0, 10, count), 0x801)
+    source = open_image_source("fashion_mnist", str(tmp_path), 16)
+    assert source.num_train == 6 and source.channels == 1 and "Fashion-MNIST" in source.description
+    assert source.test_images(16).shape == (4, 16, 16, 1) and len(source.test_labels) == 4
+    monkeypatch.setattr(images_module, "FASHION_MNIST_DIR", tmp_path / "not-installed")
+    with pytest.raises(DataError, match="apt-get install dataset-fashion-mnist.*--data-path"):
+        open_image_source("fashion_mnist", None, 32)
+
+
+# --- folder and prepared data ----------------------------------------------------------------
+
+
+def test_folder_and_prepared_give_the_same_images(photos):
+    folder = open_image_source("folder", str(photos[0]), 32, test_count=3)
+    prepared = open_image_source("prepared", str(photos[1]), 32)
+    assert (folder.num_train, folder.channels) == (prepared.num_train, prepared.channels) == (9, 3)
+    for resolution in (4, 16, 32):
+        np.testing.assert_array_equal(folder.test_images(resolution), prepared.test_images(resolution))
+        np.testing.assert_array_equal(folder.train_images(resolution), prepared.train_images(resolution))
+    np.testing.assert_array_equal(take(folder.train_dataset(8, seed=1, start_index=5), 12),
+                                  take(prepared.train_dataset(8, seed=1, start_index=5), 12))
+
+
+def test_prepared_data_can_be_read_at_a_lower_full_resolution(photos):
+    at_32 = open_image_source("prepared", str(photos[1]), 32)
+    at_16 = open_image_source("prepared", str(photos[1]), 16)
+    assert at_16.resolution == 16
+    np.testing.assert_array_equal(at_16.test_images(8), at_32.test_images(8))
+    with pytest.raises(DataError, match="up to 32x32"):
+        open_image_source("prepared", str(photos[1]), 64)
+
+
+def test_folder_reports_unreadable_files_in_one_line(tmp_path, caplog):
+    for i in range(3):
+        Image.fromarray(np.full((8, 8, 3), i, np.uint8)).save(tmp_path / f"{i}.png")
+    (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8 not really")
+    (tmp_path / "empty.webp").write_bytes(b"")
+    with caplog.at_level(logging.WARNING, logger="alae_tf.data.images"):
+        source = open_image_source("folder", str(tmp_path), 8)
+    assert len(caplog.records) == 1
+    assert "skipped 2 of 5" in caplog.text and "broken.jpg" in caplog.text and "empty.webp" in caplog.text
+    assert source.num_train == 3 and [name for name, _ in source.skipped] == ["broken.jpg", "empty.webp"]
+
+
+def write_alae_shards(directory, images, labels):
+    """StyleGAN/ALAE layout: only some levels, sharded as name-rNN.tfrecords.PPP, with an extra label feature."""
+    for level, log2 in ((images, 4), (box_downsample(images, 8), 3)):
+        for part, rows in enumerate(np.array_split(np.arange(len(images)), 2)):
+            with tf.io.TFRecordWriter(str(directory / f"faces-r{log2:02d}.tfrecords.{part:03d}")) as writer:
+                for row in rows:
+                    example = tf.train.Example.FromString(encode_record(level[row]))
+                    example.features.feature["label"].int64_list.value.append(int(labels[row]))
+                    writer.write(example.SerializeToString())
+
+
+def test_reads_official_alae_style_shards_and_fills_missing_levels(tmp_path):
+    images = np.random.default_rng(3).integers(0, 256, (20, 16, 16, 3), dtype=np.uint8)
+    write_alae_shards(tmp_path, images, np.arange(20) % 10)
+    source = open_image_source("prepared", str(tmp_path), 16, test_count=4)
+    assert "StyleGAN/ALAE" in source.description and source.num_train == 16
+    positions = held_out_positions(20, 4)
+    np.testing.assert_array_equal(source.test_images(16), images[positions])
+    np.testing.assert_array_equal(source.test_images(4), box_downsample(images[positions], 4))  # no r02 files
+    assert source.test_images(8).shape == (4, 8, 8, 3)
+
+
+def test_meta_and_record_mismatches_are_reported(photos, tmp_path):
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for path in photos[1].iterdir():
+        (copy / path.name).write_bytes(path.read_bytes())
+    meta = json.loads((copy / "meta.json").read_text())
+    (copy / "meta.json").write_text(json.dumps({**meta, "num_images": 99}))
+    with pytest.raises(DataError, match="lists 99 images but the records hold 12"):
+        open_image_source("prepared", str(copy), 32)
+    top = copy / "images-r05.tfrecords"
+    top.write_bytes(top.read_bytes()[:-100])
+    with pytest.raises(DataError, match="truncated or not a TFRecord file"):
+        open_image_source("prepared", str(copy), 32)
+
+
+@pytest.mark.parametrize("dataset, path, resolution, error, message", [
+    ("folder", None, 32, DataError, "needs a directory; pass --data-path"),
+    ("folder", "/nowhere/at/all", 32, DataError, "no such directory"),
+    ("prepared", "/nowhere/at/all", 32, DataError, "no such directory"),
+    ("prepared", "EMPTY", 32, DataError, "no TFRecord files.*alae_tf.data.prepare"),
+    ("folder", "EMPTY", 32, DataError, "no image files"),
+    ("imagenet", "EMPTY", 32, ConfigError, "unknown dataset"),
+    ("folder", "EMPTY", 24, ConfigError, "power of two"),
+    ("mnist", None, 64, DataError, "32 or less"),
+])
+def test_clear_errors_for_bad_paths_and_settings(tmp_path, dataset, path, resolution, error, message):
+    path = str(tmp_path) if path == "EMPTY" else path
+    with pytest.raises(error, match=message):
+        open_image_source(dataset, path, resolution)

@@ -1,0 +1,201 @@
+"""python -m alae_tf.data.prepare on small generated folders: counts, skips, levels, crop, mirror, errors."""
+
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from alae_tf.data import prepare as prepare_module
+from alae_tf.data.images import open_image_source
+from alae_tf.data.prepare import main, prepare
+
+R = 32
+rng = np.random.default_rng(0)
+
+
+def save(path, pixels, **options):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(pixels).save(path, **options)
+    return path
+
+
+def random_rgb(height, width):
+    return rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+
+
+@pytest.fixture
+def mixed_folder(tmp_path):
+    """8 readable images (one tiny, one non-square, one gray, one RGBA) and 3 broken files."""
+    src = tmp_path / "src"
+    for i in range(3):
+        save(src / f"good{i}.png", random_rgb(40, 40))
+    save(src / "nested" / "deep" / "photo.jpg", random_rgb(64, 64), quality=95)
+    save(src / "tiny.png", random_rgb(5, 5))
+    save(src / "wide.bmp", random_rgb(32, 48))
+    save(src / "gray.png", rng.integers(0, 256, (36, 36), dtype=np.uint8))
+    save(src / "alpha.webp", rng.integers(0, 256, (33, 33, 4), dtype=np.uint8), lossless=True)
+    whole = save(tmp_path / "whole.png", random_rgb(40, 40)).read_bytes()
+    (src / "truncated.png").write_bytes(whole[: len(whole) // 2])
+    (src / "random.jpg").write_bytes(rng.integers(0, 256, 500, dtype=np.uint8).tobytes())
+    (src / "empty.png").write_bytes(b"")
+    (src / "notes.txt").write_text("not an image, not counted")
+    return src
+
+
+def run(capsys, *args):
+    code = main([str(arg) for arg in args] + ["--quiet"])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def read_level(directory, resolution):
+    """All records of one level file, decoded by plain tf.data + tf.io (as the StyleGAN/ALAE loaders do)."""
+    features = {"shape": tf.io.FixedLenFeature([3], tf.int64), "data": tf.io.FixedLenFeature([], tf.string)}
+    images = []
+    path = directory / f"images-r{resolution.bit_length() - 1:02d}.tfrecords"
+    for record in tf.data.TFRecordDataset(str(path)):
+        example = tf.io.parse_single_example(record, features)
+        chw = tf.reshape(tf.io.decode_raw(example["data"], tf.uint8), example["shape"])
+        images.append(tf.transpose(chw, [1, 2, 0]).numpy())
+    return np.stack(images)
+
+
+def halve(image):
+    height, width, channels = image.shape
+    return image.reshape(height // 2, 2, width // 2, 2, channels).mean(axis=(1, 3))
+
+
+def test_prepare_counts_skips_and_writes_every_level(mixed_folder, tmp_path, capsys):
+    dst = tmp_path / "prepared"
+    code, out, err = run(capsys, mixed_folder, dst, "--resolution", R, "--test-count", 2)
+    assert (code, err) == (0, "")
+    meta = json.loads((dst / "meta.json").read_text())
+    assert meta["num_images"] == 8 and meta["test_count"] == 2 and meta["channels"] == 3
+    assert meta["resolution"] == R and meta["mirror"] is False and meta["upscaled"] == 1
+    assert sorted(entry["file"] for entry in meta["skipped"]) == ["empty.png", "random.jpg", "truncated.png"]
+    assert "wrote 8 images" in out
+    assert "skipped 3 of 11 image files" in out and "truncated.png" in out and "upscaled 1" in out
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["prepared", "src", "whole.png"]  # no temp dir left
+    for resolution in (4, 8, 16, 32):
+        images = read_level(dst, resolution)
+        assert images.shape == (8, resolution, resolution, 3) and images.dtype == np.uint8
+
+
+def test_lower_levels_are_repeated_2x2_means_of_the_top_level(mixed_folder, tmp_path, capsys):
+    dst = tmp_path / "prepared"
+    assert run(capsys, mixed_folder, dst, "--resolution", R)[0] == 0
+    top = read_level(dst, R)
+    expected = top.astype(np.float64)
+    for resolution in (16, 8, 4):
+        expected = np.stack([halve(image) for image in expected])
+        np.testing.assert_array_equal(read_level(dst, resolution), np.rint(expected).astype(np.uint8))
+
+
+def test_centre_crop_keeps_the_middle_square_of_wide_and_tall_images(tmp_path, capsys):
+    middle = random_rgb(R, R)
+    wide = np.concatenate([np.full((R, 8, 3), 255, np.uint8), middle, np.zeros((R, 8, 3), np.uint8)], axis=1)
+    tall = np.concatenate([np.full((5, R, 3), 255, np.uint8), middle, np.zeros((4, R, 3), np.uint8)], axis=0)
+    save(tmp_path / "src" / "a_wide.png", wide)
+    save(tmp_path / "src" / "b_tall.png", tall)  # 41 rows: the top loses (41 - 32) // 2 = 4 of its 5 white rows
+    assert run(capsys, tmp_path / "src", tmp_path / "out", "--resolution", R)[0] == 0
+    wide_out, tall_out = read_level(tmp_path / "out", R)
+    np.testing.assert_array_equal(wide_out, middle)
+    np.testing.assert_array_equal(tall_out[1:], middle[:-1])
+    assert (tall_out[0] == 255).all()
+
+
+def test_grayscale_folders_give_one_channel_and_grayscale_flag_forces_it(tmp_path, capsys):
+    for i in range(3):
+        save(tmp_path / "gray" / f"{i}.png", rng.integers(0, 256, (32, 32), dtype=np.uint8))
+    save(tmp_path / "colour" / "c.jpg", random_rgb(32, 32))
+    assert run(capsys, tmp_path / "gray", tmp_path / "g1", "--resolution", 8)[0] == 0
+    assert run(capsys, tmp_path / "colour", tmp_path / "g2", "--resolution", 8, "--grayscale")[0] == 0
+    assert run(capsys, tmp_path / "colour", tmp_path / "c3", "--resolution", 8)[0] == 0
+    assert read_level(tmp_path / "g1", 8).shape == (3, 8, 8, 1)
+    assert read_level(tmp_path / "g2", 8).shape == (1, 8, 8, 1)
+    assert read_level(tmp_path / "c3", 8).shape == (1, 8, 8, 3)
+
+
+def test_mirror_adds_flipped_copies_of_the_training_images_only(mixed_folder, tmp_path, capsys):
+    dst = tmp_path / "prepared"
+    assert run(capsys, mixed_folder, dst, "--resolution", R, "--test-count", 2, "--mirror")[0] == 0
+    source = open_image_source("prepared", str(dst), R)
+    assert source.num_train == 2 * 6
+    train = source.train_images(R)
+    originals = {image.tobytes() for image in train}
+    assert len(originals) == 12  # 6 images and their 6 mirror images
+    assert all(image[:, ::-1].tobytes() in originals for image in train)
+    assert not {image.tobytes() for image in source.test_images(R)} & originals
+    epoch = np.stack([image.numpy() for image in source.train_dataset(R, seed=0).take(12)])
+    assert {image.tobytes() for image in epoch} == originals
+
+
+def test_refuses_to_overwrite_without_the_flag(mixed_folder, tmp_path, capsys):
+    dst = tmp_path / "prepared"
+    assert run(capsys, mixed_folder, dst, "--resolution", 8)[0] == 0
+    code, _, err = run(capsys, mixed_folder, dst, "--resolution", 16)
+    assert code == 2 and err.startswith("error: ") and "--overwrite" in err and err.count("\n") == 1
+    assert json.loads((dst / "meta.json").read_text())["resolution"] == 8
+    assert run(capsys, mixed_folder, dst, "--resolution", 16, "--overwrite")[0] == 0
+    assert json.loads((dst / "meta.json").read_text())["resolution"] == 16
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["prepared", "src", "whole.png"]
+
+
+def test_an_interrupted_prepare_leaves_nothing_behind(mixed_folder, tmp_path, capsys, monkeypatch):
+    calls = []
+
+    def interrupt_on_third(*args):
+        calls.append(args)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return np.zeros((8, 8, 3), np.uint8)
+
+    monkeypatch.setattr(prepare_module, "load_square", interrupt_on_third)
+    code, _, err = run(capsys, mixed_folder, tmp_path / "prepared", "--resolution", 8)
+    assert code == 130 and "interrupted" in err
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["src", "whole.png"]
+
+
+@pytest.mark.parametrize("problem, message", [
+    ("missing", "no such directory"),
+    ("empty", "no image files"),
+    ("all broken", "none of the 1 image files can be read"),
+    ("resolution 48", "power of two"),
+    ("resolution 2", "power of two"),
+    ("test count", "cannot hold out 8 of 8 images"),
+])
+def test_bad_input_exits_2_with_one_error_line(mixed_folder, tmp_path, capsys, problem, message):
+    src, resolution, extra = mixed_folder, 8, []
+    if problem == "missing":
+        src = tmp_path / "nowhere"
+    elif problem == "empty":
+        src = tmp_path / "empty"
+        (src / "sub").mkdir(parents=True)
+    elif problem == "all broken":
+        src = tmp_path / "broken"
+        src.mkdir()
+        (src / "x.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)
+    elif problem.startswith("resolution"):
+        resolution = int(problem.split()[1])
+    else:
+        extra = ["--test-count", 8]
+    code, out, err = run(capsys, src, tmp_path / "out", "--resolution", resolution, *extra)
+    assert code == 2 and err.startswith("error: ") and message in err and err.count("\n") == 1, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_help_describes_the_tool(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "--resolution" in out and "--mirror" in out and "LANCZOS" in out
+
+
+def test_prepare_returns_the_meta_it_writes(mixed_folder, tmp_path):
+    meta = prepare(mixed_folder, tmp_path / "p", 8, verbose=False)
+    written = json.loads((tmp_path / "p" / "meta.json").read_text())
+    assert {key: meta[key] for key in written} == written
+    assert meta["test_count"] == 0  # default min(1000, 10%) of 8 images
