@@ -1,0 +1,74 @@
+"""Perceptual path length: the path-length core against closed forms, outlier filter, sampling, determinism."""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from alae_tf.metrics.context import EvalContext
+from alae_tf.metrics.ppl import EPSILON, filtered_mean, interpolation_t, path_lengths, ppl_end, ppl_full
+
+
+def squared_euclidean(a, b):
+    return np.sum(np.square(a - b), axis=1)
+
+
+@pytest.mark.parametrize("sampling", ["full", "end"])
+def test_linear_generator_gives_the_closed_form(sampling):
+    # G(w) = A w: the step's squared distance / eps^2 is ||A (w1 - w0)||^2 wherever the step is taken.
+    rng = np.random.default_rng(0)
+    matrix = rng.standard_normal((12, 5))
+    w0, w1 = rng.standard_normal((2, 100, 5))
+    t = interpolation_t(100, sampling, seed=0).astype(np.float64)
+    lengths = path_lengths(lambda w: w @ matrix.T, w0, w1, t, EPSILON, squared_euclidean)
+    expected = np.sum(np.square((w1 - w0) @ matrix.T), axis=1)
+    np.testing.assert_allclose(lengths, expected, rtol=1e-8)
+
+
+def test_the_step_is_taken_at_t():
+    # G(w) = w^2 (element-wise): length ~ ||2 lerp(w0, w1, t) * (w1 - w0)||^2, up to O(eps).
+    rng = np.random.default_rng(1)
+    w0, w1 = rng.standard_normal((2, 50, 3))
+    t = rng.uniform(size=50)
+    lengths = path_lengths(np.square, w0, w1, t, EPSILON, squared_euclidean)
+    w_t = w0 + t[:, None] * (w1 - w0)
+    expected = np.sum(np.square(2 * w_t * (w1 - w0)), axis=1)
+    np.testing.assert_allclose(lengths, expected, rtol=1e-3)
+
+
+def test_filter_drops_values_outside_the_1st_and_99th_percentiles():
+    lengths = np.concatenate([np.arange(1.0, 199.0), [-1e6, 1e9]])  # 200 values, two wild outliers
+    # "lower" 1st percentile = 2nd smallest (1.0), "higher" 99th = 2nd largest (198.0).
+    assert filtered_mean(lengths) == pytest.approx(np.mean(np.arange(1.0, 199.0)))
+    assert filtered_mean(np.full(10, 3.5)) == 3.5
+
+
+def test_end_sampling_is_t_zero_and_full_is_uniform_and_seeded():
+    np.testing.assert_array_equal(interpolation_t(1000, "end", seed=0), 0.0)
+    full = interpolation_t(1000, "full", seed=0)
+    assert 0.0 <= full.min() and full.max() < 1.0 and abs(full.mean() - 0.5) < 0.05
+    np.testing.assert_array_equal(full, interpolation_t(1000, "full", seed=0))
+    assert not np.array_equal(full, interpolation_t(1000, "full", seed=1))
+    with pytest.raises(ValueError, match="sampling"):
+        interpolation_t(3, "middle", seed=0)
+
+
+def tiny_context(seed, num_samples=8):
+    """An EvalContext whose 'model' is a fixed non-linear 4-d latent -> 8x8 image map."""
+    rng = np.random.default_rng(123)
+    mapping = rng.standard_normal((4, 4)).astype(np.float32) / 2
+    synthesis = rng.standard_normal((4, 64)).astype(np.float32) / 2
+    model = SimpleNamespace(
+        mapping_ema=lambda z, training=False: np.tanh(np.asarray(z) @ mapping),
+        generator_ema=lambda w, training=False: np.tanh(np.asarray(w) @ synthesis).reshape(-1, 8, 8, 1),
+    )
+    config = SimpleNamespace(model=SimpleNamespace(latent_dim=4))
+    return EvalContext(model=model, config=config, data=None, num_samples=num_samples, seed=seed, batch_size=8)
+
+
+def test_metric_is_deterministic_for_a_seed():
+    first = ppl_full(tiny_context(seed=0))["ppl_full"]
+    assert first > 0
+    assert ppl_full(tiny_context(seed=0))["ppl_full"] == first
+    assert ppl_full(tiny_context(seed=1))["ppl_full"] != first
+    assert ppl_end(tiny_context(seed=0))["ppl_end"] != first
