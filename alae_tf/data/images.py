@@ -183,14 +183,19 @@ def box_downsample(images: np.ndarray, resolution: int) -> np.ndarray:
 
     Equal to repeated 2x2 means of the float image followed by one rounding (exact: integer sums).
     """
+    return box_pyramid(images, resolution)[resolution]
+
+
+def box_pyramid(images: np.ndarray, lowest: int = MIN_RESOLUTION) -> dict[int, np.ndarray]:
+    """{r: box_downsample(images, r)} for r = R, R/2, ..., lowest, from one chain of integer 2x2 block sums."""
     side = images.shape[-2]
-    factor = side // resolution
-    if factor == 1:
-        return images
-    lead, channels = images.shape[:-3], images.shape[-1]
-    blocks = images.reshape(*lead, resolution, factor, resolution, factor, channels)
-    sums = blocks.sum(axis=(-4, -2), dtype=np.uint32)
-    return np.rint(sums / factor**2).astype(np.uint8)
+    levels, sums = {side: images}, images
+    while side > lowest:
+        sums = sums[..., 0::2, 0::2, :].astype(np.uint32) + sums[..., 1::2, 0::2, :] \
+            + sums[..., 0::2, 1::2, :] + sums[..., 1::2, 1::2, :]
+        side //= 2
+        levels[side] = np.rint(sums / (images.shape[-2] // side) ** 2).astype(np.uint8)
+    return levels
 
 
 def default_test_count(count: int) -> int:

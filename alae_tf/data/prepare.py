@@ -23,7 +23,7 @@ import alae_tf
 from alae_tf.data.images import (
     IMAGE_EXTENSIONS,
     META_FILE,
-    box_downsample,
+    box_pyramid,
     check_resolution,
     default_test_count,
     describe_skipped,
@@ -139,8 +139,8 @@ def _write_records(files: list[Path], directory: Path, resolution: int, channels
             if isinstance(image, Exception):
                 failed.append((path, unreadable_reason(image)))
             else:
-                for level, writer in writers.items():
-                    writer.write(encode_record(box_downsample(image, level)))
+                for level, pixels in box_pyramid(image).items():
+                    writers[level].write(encode_record(pixels))
                 written += 1
             progress.update(number)
     finally:
