@@ -37,6 +37,7 @@ import tensorflow as tf
 from PIL import Image, UnidentifiedImageError
 
 from alae_tf.data.mnist import load_mnist
+from alae_tf.data.pipeline import without_autotune
 from alae_tf.errors import ConfigError, DataError
 
 DATASETS = ("mnist", "fashion_mnist", "folder", "prepared")
@@ -113,7 +114,7 @@ class ImageSource:
             .map(image, num_parallel_calls=PARALLEL_READS, deterministic=True)
             .prefetch(PREFETCH_IMAGES)
         )
-        return _without_autotune(dataset)
+        return without_autotune(dataset)  # PARALLEL_READS and PREFETCH_IMAGES are fixed, not autotuned
 
     def test_images(self, resolution: int, count: int | None = None) -> np.ndarray:
         """The first `count` held-out images (all when None), uint8 [n, r, r, C], always in the same order."""
@@ -327,13 +328,6 @@ def _flatten(image: Image.Image, channels: int) -> Image.Image:
         rgba = image.convert("RGBA")
         image = Image.alpha_composite(Image.new("RGBA", rgba.size, (0, 0, 0, 255)), rgba)
     return image.convert("L" if channels == 1 else "RGB")
-
-
-def _without_autotune(dataset: tf.data.Dataset) -> tf.data.Dataset:
-    """Fixed parallelism and prefetch instead of tf.data's autotuner (see pipeline._without_autotune)."""
-    options = tf.data.Options()
-    options.autotune.enabled = False
-    return dataset.with_options(options)
 
 
 # --- stores: image i at resolution r -----------------------------------------------------------
