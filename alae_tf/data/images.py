@@ -232,11 +232,13 @@ def read_header(path: Path) -> tuple[str, tuple[int, int]]:
 
 
 def check_decodes(path: Path) -> tuple[str, tuple[int, int]]:
-    """(mode, size) after decoding the whole file (JPEGs at 1/8 scale, which still reads every byte)."""
-    with Image.open(path) as image:
-        mode, size = image.mode, image.size
-        image.draft(None, (1, 1))
-        image.load()
+    """(mode, size) after running the training-time decode (`load_square`) at its cheapest: 4x4 RGB.
+
+    That decodes the whole file (JPEGs at 1/8 scale, which still reads every byte), so truncated or
+    corrupt files fail here rather than during training.
+    """
+    mode, size = read_header(path)
+    load_square(path, MIN_RESOLUTION, 3)
     return mode, size
 
 
