@@ -17,6 +17,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+import keras
 import tensorflow as tf
 
 import alae_tf
@@ -84,14 +85,15 @@ def prepare(src: Path, dst: Path, resolution: int, *, test_count: int | None = N
     src, dst = Path(src).expanduser().resolve(), Path(dst).expanduser().resolve()
     _check_paths(src, dst, overwrite)
     files = list_image_files(src)
-    candidates, modes, skipped, upscaled = [], [], [], 0
+    candidates, modes, skipped, small = [], [], [], set()
     for path, header in zip(files, ordered_map(returning_errors(read_header), files)):
         if isinstance(header, Exception):
             skipped.append((path, unreadable_reason(header)))
-        else:
-            candidates.append(path)
-            modes.append(header[0])
-            upscaled += min(header[1]) < resolution
+            continue
+        candidates.append(path)
+        modes.append(header[0])
+        if min(header[1]) < resolution:
+            small.add(path)
     if test_count is not None:
         held_out_positions(len(candidates), test_count)  # fail before the long part
     channels = 1 if grayscale else image_channels(modes)
@@ -104,6 +106,7 @@ def prepare(src: Path, dst: Path, resolution: int, *, test_count: int | None = N
             raise DataError(f"{src}: none of the {len(files)} image files can be read")
         test_count = default_test_count(written) if test_count is None else test_count
         held_out_positions(written, test_count)
+        upscaled = len(small - {path for path, _ in failed})
         meta = _meta(src, resolution, channels, written, test_count, mirror, upscaled, skipped)
         (partial / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
         _move_into_place(partial, dst)
@@ -127,8 +130,6 @@ def _check_paths(src: Path, dst: Path, overwrite: bool) -> None:
 def _write_records(files: list[Path], directory: Path, resolution: int, channels: int,
                    verbose: bool) -> tuple[int, list[tuple[Path, str]]]:
     """Decode `files` in order and append each level to its TFRecord file; (written, [(file, reason)])."""
-    import keras  # only for the progress bar; imported late to keep --help fast
-
     levels = resolution_levels(resolution)
     progress = keras.utils.Progbar(len(files), verbose=1 if verbose else 0, unit_name="image")
     writers = {level: tf.io.TFRecordWriter(str(directory / record_file_name(level))) for level in levels}
