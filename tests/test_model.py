@@ -30,21 +30,21 @@ def model_and_batch(tiny_config, tiny_images):
 def test_step_one_moves_only_encoder_and_discriminator(model_and_batch):
     model, batch = model_and_batch
     before = snapshot(model)
-    model._discriminator_step(batch["images"], batch["z_d"], replicas=1)
+    model._discriminator_step(batch, replicas=1)
     assert moved(before, snapshot(model)) == {"E", "D"}
 
 
 def test_step_two_moves_only_mapping_and_generator(model_and_batch):
     model, batch = model_and_batch
     before = snapshot(model)
-    model._generator_step(batch["z_g"], replicas=1)
+    model._generator_step(batch, replicas=1)
     assert moved(before, snapshot(model)) == {"F", "G"}
 
 
 def test_step_three_moves_encoder_generator_and_mapping_not_discriminator(model_and_batch):
     model, batch = model_and_batch
     before = snapshot(model)
-    model._reciprocity_step(batch["z_ae"], replicas=1)
+    model._reciprocity_step(batch, replicas=1)
     assert moved(before, snapshot(model)) == {"E", "G", "F"}
 
 

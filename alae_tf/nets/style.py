@@ -44,6 +44,16 @@ def level_channels(config: ModelConfig, level: int) -> int:
     return min(config.max_channels, config.start_channels * 2 ** (levels - 1 - level))
 
 
+def _set_level_layer(model, name, level, layer):
+    """One attribute per level's layer: tf.train.Checkpoint tracks attributes, not Keras-tracked lists."""
+    setattr(model, f"{name}_{level}", layer)
+
+
+def _level_layers(model, name):
+    """The per-level layers as a plain tuple (not tracked again)."""
+    return tuple(getattr(model, f"{name}_{level}") for level in range(model.levels))
+
+
 def _leaky(x):
     return ops.leaky_relu(x, LEAK)
 
@@ -76,9 +86,11 @@ class StyleGenerator(keras.Model):
         self.levels = num_levels(config.image_shape[0])
         self.latent_dim = config.latent_dim
         self.const_channels = level_channels(config, 0)
-        self.blocks = [GeneratorBlock(level_channels(config, i), first=i == 0, name=f"block_{i}") for i in range(self.levels)]
-        self.to_rgb = [EqualizedConv2D(config.image_shape[-1], 1, gain=1.0, name=f"to_rgb_{i}") for i in range(self.levels)]
-        self.rgb_bias = [Bias(name=f"rgb_bias_{i}") for i in range(self.levels)]
+        for i in range(self.levels):
+            _set_level_layer(self, "block", i, GeneratorBlock(level_channels(config, i), first=i == 0))
+            _set_level_layer(self, "to_rgb", i, EqualizedConv2D(config.image_shape[-1], 1, gain=1.0))
+            _set_level_layer(self, "rgb_bias", i, Bias())
+        self.blocks, self.to_rgb, self.rgb_bias = (_level_layers(self, name) for name in ("block", "to_rgb", "rgb_bias"))
 
     @property
     def num_styles(self):
@@ -148,13 +160,12 @@ class StyleEncoder(keras.Model):
     def __init__(self, config: ModelConfig, **kwargs):
         super().__init__(**kwargs)
         self.levels = num_levels(config.image_shape[0])
-        self.from_rgb = [EqualizedConv2D(level_channels(config, i), 1, name=f"from_rgb_{i}") for i in range(self.levels)]
-        self.rgb_bias = [Bias(name=f"from_rgb_bias_{i}") for i in range(self.levels)]
-        self.blocks = [
-            EncoderBlock(level_channels(config, i), level_channels(config, max(i - 1, 0)), config.latent_dim,
-                         last=i == 0, name=f"block_{i}")
-            for i in range(self.levels)
-        ]
+        for i in range(self.levels):
+            _set_level_layer(self, "from_rgb", i, EqualizedConv2D(level_channels(config, i), 1))
+            _set_level_layer(self, "from_rgb_bias", i, Bias())
+            _set_level_layer(self, "block", i, EncoderBlock(level_channels(config, i), level_channels(config, max(i - 1, 0)),
+                                                            config.latent_dim, last=i == 0))
+        self.from_rgb, self.rgb_bias, self.blocks = (_level_layers(self, name) for name in ("from_rgb", "from_rgb_bias", "block"))
 
     def build(self, images_shape):
         # Sub-layers build on first use; build_all runs every level once before training.

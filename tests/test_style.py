@@ -1,0 +1,134 @@
+"""StyleALAE: networks at every level, fade-in, schedule, style mixing, truncation, statistics."""
+
+import math
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from alae_tf import schedule
+from alae_tf.config import load_preset
+from alae_tf.data.progressive import blend_tensor, style_mixing_draws
+from alae_tf.layers import downsample2x, instance_statistics, upsample2x
+from alae_tf.model import build_alae
+from alae_tf.nets.style import EncoderBlock, level_channels
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    """tiny_style grown to 16x16 (3 levels), so a middle level is tested too."""
+    config = load_preset("tiny_style")
+    config.model.image_shape = [16, 16, 3]
+    config.train.level_batch_sizes = [8, 8, 8]
+    config.train.level_learning_rates = [0.002] * 3
+    config.validate()
+    return config, build_alae(config)
+
+
+def test_shapes_and_ranges_at_every_level(tiny):
+    config, model = tiny
+    w = model.mapping(tf.random.normal([5, config.model.latent_dim]))
+    for level in range(3):
+        resolution = 4 * 2**level
+        noise = [tf.random.normal([5, *shape]) for shape in model.generator.noise_shapes(level)]
+        images = model.generator(w, level=level, blend=0.5, noise=noise)
+        assert images.shape == (5, resolution, resolution, 3)
+        assert np.isfinite(images).all() and np.abs(images).max() < 20
+        w_rec = model.encoder(images, level=level, blend=0.5)
+        assert w_rec.shape == (5, config.model.latent_dim) and np.isfinite(w_rec).all()
+    assert [level_channels(config.model, level) for level in range(3)] == [16, 16, 8]
+
+
+def test_fade_in_starts_from_the_previous_level_and_ends_at_the_new_one(tiny):
+    config, model = tiny
+    styles = model.broadcast(model.mapping(tf.random.normal([4, config.model.latent_dim])))
+    for level in (1, 2):
+        previous = model.generator(styles, level=level - 1)
+        np.testing.assert_allclose(model.generator(styles, level=level, blend=0.0), upsample2x(previous), atol=1e-5)
+        np.testing.assert_allclose(model.generator(styles, level=level, blend=1.0), model.generator(styles, level=level), atol=1e-5)
+        images = tf.random.uniform([4, 4 * 2**level, 4 * 2**level, 3], -1, 1)
+        np.testing.assert_allclose(model.encoder(images, level=level, blend=0.0),
+                                   model.encoder(downsample2x(images), level=level - 1), atol=1e-4)
+        np.testing.assert_allclose(model.encoder(images, level=level, blend=1.0), model.encoder(images, level=level), atol=1e-5)
+
+
+def test_blend_schedule_follows_the_cosine_ramp_over_the_first_half_of_each_level():
+    config = load_preset("mnist_style32")
+    phases = schedule.phases(config.train, config.num_levels)
+    assert [p.resolution for p in phases] == [4, 8, 16, 32]
+    assert [p.first_step for p in phases] == [0, 4688, 9376, 14064]  # ceil(600000 / 128) steps per level
+    assert phases[-1].end_step is None and phases[1].first_image == 4688 * 128
+    level1 = phases[1]
+    fade_steps = 300000 / 128
+    for fraction, expected in ((0.0, 0.0), (0.25, (math.sin(0.25 * math.pi - math.pi / 2) + 1) / 2), (0.5, 0.5), (1.0, 1.0), (1.5, 1.0)):
+        step = level1.first_step + round(fraction * fade_steps)
+        t = min(1.0, (step - level1.first_step) * 128 / 300000)
+        assert schedule.blend_at(level1, step) == pytest.approx((math.sin(t * math.pi - math.pi / 2) + 1) / 2)
+        assert schedule.blend_at(level1, step) == pytest.approx(expected, abs=2e-3)
+        assert float(blend_tensor(level1, tf.constant(step, tf.int64))) == pytest.approx(schedule.blend_at(level1, step), abs=1e-6)
+    assert schedule.blend_at(phases[0], 10) == 1.0
+    ramp = [schedule.blend_at(level1, level1.first_step + s) for s in range(0, 2400, 50)]
+    assert ramp == sorted(ramp)
+    assert schedule.phase_at(phases, 4687).level == 0 and schedule.phase_at(phases, 4688).level == 1
+    assert schedule.phase_at(phases, 10**9).level == 3
+    # 60 epochs of 60k images: 4688 * 3 steps for levels 0-2, the rest at batch 64.
+    assert schedule.total_steps(config, 60000) == 14064 + math.ceil((3_600_000 - 14064 * 128) / 64)
+
+
+def test_style_mixing_crossover_points_stay_in_bounds():
+    crossovers = []
+    for step in range(200):
+        draws = style_mixing_draws(step, 0, 16, 4, num_active_styles=6, num_styles=8, probability=0.9)
+        crossovers.append(draws["crossover_d"].numpy())
+        assert draws["z_g_mix"].shape == (16, 4)
+    crossovers = np.concatenate(crossovers)
+    mixed = crossovers[crossovers != 8]
+    assert mixed.min() == 1 and mixed.max() == 5  # uniform over [1, active styles)
+    assert abs(len(mixed) / len(crossovers) - 0.9) < 0.03
+    again = style_mixing_draws(7, 0, 16, 4, num_active_styles=6, num_styles=8, probability=0.9)
+    np.testing.assert_array_equal(again["crossover_g"], style_mixing_draws(7, 0, 16, 4, num_active_styles=6, num_styles=8, probability=0.9)["crossover_g"])
+
+
+def test_truncation_pulls_the_first_styles_toward_the_average_w(tiny):
+    config, model = tiny
+    model.w_avg.assign(tf.random.normal([config.model.latent_dim]))
+    styles = model.broadcast(tf.random.normal([3, config.model.latent_dim]))
+    model.truncation_cutoff = 4
+    truncated = model.truncate(styles, 0.7).numpy()
+    w_avg = model.w_avg.numpy()
+    np.testing.assert_allclose(truncated[:, :4] - w_avg, 0.7 * (styles[:, :4] - w_avg), atol=1e-6)
+    np.testing.assert_allclose(truncated[:, 4:], styles[:, 4:], atol=1e-6)
+    np.testing.assert_allclose(model.truncate(styles, 0.0)[:, :4], np.broadcast_to(w_avg, (3, 4, len(w_avg))), atol=1e-6)
+    model.truncation_cutoff = config.train.truncation_cutoff
+
+
+def test_instance_statistics_match_numpy_including_constant_maps():
+    x = np.random.default_rng(0).normal(size=(2, 3, 5, 4)).astype("float32")
+    x[1, :, :, 2] = 7.0  # constant map: std = sqrt(eps), not NaN
+    mean, std = instance_statistics(tf.constant(x))
+    np.testing.assert_allclose(mean, x.mean(axis=(1, 2)), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(std, np.sqrt(x.var(axis=(1, 2)) + 1e-8), rtol=1e-5)
+    with tf.GradientTape() as tape:
+        xt = tf.constant(x)
+        tape.watch(xt)
+        total = tf.reduce_sum(instance_statistics(xt)[1])
+    assert np.isfinite(tape.gradient(total, xt)).all()
+
+
+def test_encoder_block_maps_its_instance_statistics_into_w_by_hand():
+    block = EncoderBlock(channels=3, out_channels=2, latent_dim=4, last=False)
+    x = tf.constant(np.random.default_rng(1).normal(size=(2, 4, 4, 3)), tf.float32)
+    features, w = block(x)
+    # By hand: the first statistics come after conv_1 + bias + leaky ReLU ...
+    h1 = tf.nn.leaky_relu(block.bias_1(block.conv_1(x)), 0.2).numpy()
+    stats_1 = np.concatenate([h1.mean(axis=(1, 2)), np.sqrt(h1.var(axis=(1, 2)) + 1e-8)], axis=1)
+    normalised = (h1 - h1.mean(axis=(1, 2), keepdims=True)) / np.sqrt(h1.var(axis=(1, 2), keepdims=True) + 1e-8)
+    # ... the second after blur, conv_2, 2x2 mean, bias, leaky ReLU.
+    h2 = tf.nn.leaky_relu(block.bias_2(downsample2x(block.conv_2(block.blur(tf.constant(normalised, tf.float32))))), 0.2).numpy()
+    stats_2 = np.concatenate([h2.mean(axis=(1, 2)), np.sqrt(h2.var(axis=(1, 2)) + 1e-8)], axis=1)
+
+    def dense(layer, v):  # equalized dense: (v @ K) * gain / sqrt(fan_in) + b
+        return v @ layer.kernel.numpy() * (1.0 / math.sqrt(v.shape[1])) + layer.bias.numpy()
+
+    np.testing.assert_allclose(w, dense(block.style_1, stats_1) + dense(block.style_2, stats_2), rtol=1e-4, atol=1e-5)
+    assert features.shape == (2, 2, 2, 2)
