@@ -22,7 +22,7 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["alae_tf", "alae_tf.*", "export", "export.*", "serving", "serving.*"]),
-    package_data={"alae_tf": ["presets/*.yaml"]},
+    package_data={"alae_tf": ["presets/*.yaml", "metrics/assets/*.weights.h5"]},
     install_requires=requirements(),
     extras_require={
         "test": sorted({"pytest==9.0.3", *EXPORT, *HTTP}),

@@ -17,6 +17,21 @@ class Nets:
     mapping: keras.Model  # F: z -> w
     generator: keras.Model  # G: w -> images in [-1, 1]
     encoder: keras.Model  # E: images -> w
+    truncation_cutoff: int | None = None  # StyleALAE: truncate only the first N style inputs
+    noise_shapes: tuple = ()  # StyleALAE: [H, W, 1] of each noise input of G
+
+    def decode(self, w, noise=None):
+        """G(w); a StyleALAE generator repeats w over its style inputs and adds `noise` (None: none)."""
+        return self.generator(w) if not self.noise_shapes else self.generator(w, noise=noise)
+
+    def generate(self, z, truncation_psi, w_avg, noise=None):
+        w = self.mapping(z)
+        if not self.noise_shapes:
+            return self.generator(truncate(w, truncation_psi, w_avg))
+        styles = tf.repeat(w[:, tf.newaxis, :], self.generator.num_styles, axis=1)
+        first = tf.range(self.generator.num_styles)[tf.newaxis, :, tf.newaxis] < self.truncation_cutoff
+        styles = tf.where(first, truncate(styles, truncation_psi, w_avg), styles)
+        return self.generator(styles, noise=noise)
 
 
 def to_uint8(images):
@@ -32,12 +47,12 @@ def truncate(w, truncation_psi, w_avg):
 
 def endpoint_functions(nets: Nets, w_avg: np.ndarray, metadata_json: str) -> dict:
     """Python functions named and shaped as the contract's signatures (argument names = input names)."""
-    encoder, mapping, generator = nets.encoder, nets.mapping, nets.generator
+    encoder = nets.encoder
 
-    def generate_float(z, truncation_psi):
+    def generate_float(z, truncation_psi, noise=None):
         # A constant built inside the trace becomes a graph constant; one captured from outside
         # would become an extra input of the ONNX graph.
-        return generator(truncate(mapping(z), truncation_psi, tf.constant(w_avg, tf.float32)))
+        return nets.generate(z, truncation_psi, tf.constant(w_avg, tf.float32), noise)
 
     def encode(images):
         return {"w": encoder(images)}
@@ -46,10 +61,10 @@ def endpoint_functions(nets: Nets, w_avg: np.ndarray, metadata_json: str) -> dic
         return {"w": encoder(from_uint8(images))}
 
     def decode(w):
-        return {"images": generator(w)}
+        return {"images": nets.decode(w)}
 
     def decode_uint8(w):
-        return {"images": to_uint8(generator(w))}
+        return {"images": to_uint8(nets.decode(w))}
 
     def generate(z, truncation_psi):
         return {"images": generate_float(z, truncation_psi)}
@@ -58,15 +73,29 @@ def endpoint_functions(nets: Nets, w_avg: np.ndarray, metadata_json: str) -> dic
         return {"images": to_uint8(generate_float(z, truncation_psi))}
 
     def reconstruct(images):
-        return {"images": generator(encoder(images))}
+        return {"images": nets.decode(encoder(images))}
 
     def reconstruct_uint8(images):
-        return {"images": to_uint8(generator(encoder(from_uint8(images))))}
+        return {"images": to_uint8(nets.decode(encoder(from_uint8(images))))}
 
     def metadata(row):
         return {"metadata_json": tf.fill(tf.shape(row), tf.constant(metadata_json))}
 
+    def decode_noise(w, *noise):
+        return {"images": nets.decode(w, list(noise))}
+
+    def decode_noise_uint8(w, *noise):
+        return {"images": to_uint8(nets.decode(w, list(noise)))}
+
+    def generate_noise(z, truncation_psi, *noise):
+        return {"images": generate_float(z, truncation_psi, list(noise))}
+
+    def generate_noise_uint8(z, truncation_psi, *noise):
+        return {"images": to_uint8(generate_float(z, truncation_psi, list(noise)))}
+
     return {
+        "decode_noise": decode_noise, "decode_noise_uint8": decode_noise_uint8,
+        "generate_noise": generate_noise, "generate_noise_uint8": generate_noise_uint8,
         "encode": encode, "encode_uint8": encode_uint8, "decode": decode, "decode_uint8": decode_uint8,
         "generate": generate, "generate_uint8": generate_uint8, "reconstruct": reconstruct,
         "reconstruct_uint8": reconstruct_uint8, "metadata": metadata,

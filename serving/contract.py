@@ -32,8 +32,16 @@ class Signature:
     outputs: tuple[TensorSpec, ...]
 
 
-def signatures(image_shape, latent_dim) -> dict[str, Signature]:
-    """Every exported signature by name (`serving_default` is an alias of `reconstruct`)."""
+def noise_input_names(count: int) -> list[str]:
+    return [f"noise_{index:02d}" for index in range(count)]
+
+
+def signatures(image_shape, latent_dim, noise_shapes=()) -> dict[str, Signature]:
+    """Every exported signature by name (`serving_default` is an alias of `reconstruct`).
+
+    `noise_shapes` ([H, W, 1] per noise input of a StyleALAE generator) adds `decode_noise` and
+    `generate_noise` (+ uint8 forms): the same as decode / generate, which use no noise (the
+    deterministic mean image), with the per-pixel noise images given as inputs noise_00, ..."""
     image_shape = tuple(int(n) for n in image_shape)
     latent = (int(latent_dim),)
     images = {dtype: TensorSpec("images", dtype, image_shape) for dtype in ("float32", "uint8")}
@@ -47,6 +55,11 @@ def signatures(image_shape, latent_dim) -> dict[str, Signature]:
         # G(w_avg + psi * (F(z) - w_avg)), one psi per row (1 = no truncation)
         result["generate" + suffix] = Signature("generate" + suffix, (z, psi), (image,))
         result["reconstruct" + suffix] = Signature("reconstruct" + suffix, (image,), (image,))  # G(E(images))
+    noise = tuple(TensorSpec(name, "float32", tuple(shape)) for name, shape in zip(noise_input_names(len(noise_shapes)), noise_shapes))
+    for suffix, dtype in (("", "float32"), ("_uint8", "uint8")) if noise else ():
+        image = images[dtype]
+        result["decode_noise" + suffix] = Signature("decode_noise" + suffix, (w, *noise), (image,))
+        result["generate_noise" + suffix] = Signature("generate_noise" + suffix, (z, psi, *noise), (image,))
     # The export's metadata as a JSON string, one per row; the int32 `row` values are ignored
     # (a TF-Serving REST request needs at least one input).
     result["metadata"] = Signature("metadata", (TensorSpec("row", "int32", ()),), (TensorSpec("metadata_json", "string", ()),))

