@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from alae_tf.data import load_mnist
+from alae_tf.data import ImageSplits, load_mnist, open_image_source
 from alae_tf.errors import ALAEError, ConfigError
 from alae_tf.metrics import METRICS, EvalContext
 from alae_tf.run import RunDir, load_run
@@ -56,7 +56,7 @@ def evaluate(args) -> dict:
     if args.batch_size < 1:
         raise ConfigError(f"--batch-size must be positive, got {args.batch_size}")
     config, model = load_run(args.run, args.checkpoint)
-    data = load_mnist(args.data_source or config.data.source, args.data_path or config.data.path)
+    data = evaluation_data(config, args)
     ctx = EvalContext(model=model, config=config, data=data, num_samples=args.num_samples,
                       seed=args.seed, batch_size=args.batch_size)
     started = time.time()
@@ -75,6 +75,22 @@ def evaluate(args) -> dict:
     }
     RunDir(args.run).eval_file.write_text(json.dumps(report, indent=2) + "\n")
     return report
+
+
+STYLE_REAL_IMAGES = 50000  # real images loaded for a StyleALAE run when --num-samples is not given
+
+
+def evaluation_data(config, args) -> ImageSplits:
+    """The run's data as uint8 train/test arrays: MNIST splits, or for a StyleALAE run the first
+    --num-samples (default 50k) training images and the held-out images at the final resolution."""
+    source, path = args.data_source or config.data.source, args.data_path or config.data.path
+    if config.model.backbone == "mlp":
+        return load_mnist(source, path)
+    resolution = config.model.image_shape[0]
+    images = open_image_source(config.data.dataset, path, resolution, mnist_source=source, test_count=config.data.test_count)
+    count = min(images.num_train, args.num_samples or STYLE_REAL_IMAGES)
+    return ImageSplits(images.train_images(resolution, count), images.train_sample_labels(count),
+                       images.test_images(resolution), images.test_labels, images.description)
 
 
 def markdown_table(report) -> str:

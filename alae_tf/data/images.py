@@ -124,12 +124,21 @@ class ImageSource:
     def train_images(self, resolution: int, count: int | None = None) -> np.ndarray:
         """The first `count` training images of a fixed shuffled order (a uniform sample, e.g. for FID)."""
         self._check_level(resolution)
-        order = np.random.default_rng(REFERENCE_ORDER_SEED).permutation(self.num_train)[:count]
+        order = self._reference_order(count)
         stored = len(self._train_ids)
         images = self._store.read(self._train_ids[order % stored], resolution)
         mirrored = order >= stored
         images[mirrored] = images[mirrored, :, ::-1]
         return images
+
+    def train_sample_labels(self, count: int | None = None) -> np.ndarray | None:
+        """The labels of `train_images(resolution, count)`, in the same order (None without labels)."""
+        if self.train_labels is None:
+            return None
+        return self.train_labels[self._reference_order(count)]
+
+    def _reference_order(self, count: int | None) -> np.ndarray:
+        return np.random.default_rng(REFERENCE_ORDER_SEED).permutation(self.num_train)[:count]
 
     def _check_level(self, resolution: int) -> None:
         if resolution not in resolution_levels(self.resolution):

@@ -38,11 +38,13 @@ class EvalContext:
         return z.numpy()
 
     def generated_uint8(self, count: int, stream: int = 0, label: str = "generating"):
-        """Yields uint8 NHWC batches of G_ema(F_ema(z)) (no truncation), `count` images in all."""
+        """Yields uint8 NHWC batches of G_ema(F_ema(z)) (no truncation; StyleALAE with random noise), `count` images in all."""
         z = self.latents(count, stream)
         progress = _progress(label, count)
         for start in range(0, count, self.batch_size):
-            images = to_uint8(self.model.generate(z[start : start + self.batch_size]))
+            # StyleALAE: fresh noise per batch, also a pure function of (seed, stream).
+            noise_seed = self.seed * 1_000_003 + stream * 10_007 + start
+            images = to_uint8(self.model.generate(z[start : start + self.batch_size], noise_seed=noise_seed))
             progress.add(len(images))
             yield images
 
