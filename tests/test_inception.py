@@ -74,3 +74,71 @@ def test_corrupt_archive_is_a_clear_error(tmp_path):
 def test_rejects_non_uint8_images(network):
     with pytest.raises(ValueError, match="uint8"):
         network(np.zeros([1, 8, 8, 3], np.float32))
+
+
+# --- the registry metrics on a stub model: counts, caches, reuse
+
+
+class StubModel:
+    """generate(z, noise_seed): 16x16 images that are a fixed function of z; __call__: the identity (perfect reconstruction)."""
+
+    def generate(self, z, noise_seed=None):
+        grid = np.linspace(-1.0, 1.0, 16)
+        images = np.tanh(z[:, :1, None] * grid[None, :, None] + z[:, 1:2, None] * grid[None, None, :])
+        return images[..., None].astype(np.float32)
+
+    def __call__(self, images):
+        return images
+
+
+@pytest.fixture
+def stub_context(reference, tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from alae_tf.metrics import EvalContext
+
+    monkeypatch.setenv("ALAE_TF_CACHE", str(tmp_path))
+    train = np.concatenate([reference["mnist_images"], reference["mnist_images"][:, ::-1]])[:5]  # 5 digits
+    data = SimpleNamespace(train_images=train, test_images=train[:2])
+    config = SimpleNamespace(model=SimpleNamespace(latent_dim=4))
+    return EvalContext(model=StubModel(), config=config, data=data, num_samples=6, seed=0, batch_size=4)
+
+
+@needs_weights
+def test_generation_metrics_cache_real_and_generated_features(stub_context, tmp_path, monkeypatch):
+    from alae_tf.metrics import METRICS, generation
+
+    first = METRICS["fid"].compute(stub_context)
+    assert first["fid_real_images"] == 5  # 6 asked for, the split has 5
+    assert np.isfinite(first["fid"]) and first["fid"] > 0
+    (cached,) = (tmp_path / "inception").glob("*.npy")
+    assert np.load(cached).shape == (5, inception.FEATURE_DIM)
+    # Both feature sets are now known: kid and pr must not run the network again.
+    monkeypatch.setattr(generation, "inception_features", lambda: pytest.fail("features recomputed"))
+    assert METRICS["kid"].compute(stub_context)["kid_real_images"] == 5
+    pr = METRICS["pr"].compute(stub_context)
+    assert 0.0 <= pr["precision"] <= 1.0 and 0.0 <= pr["recall"] <= 1.0
+
+
+@needs_weights
+def test_real_feature_cache_extends_a_shorter_prefix(stub_context, network):
+    from alae_tf.metrics import generation
+
+    three = generation._real_features(stub_context, "train", 3)
+    five = generation._real_features(stub_context, "train", 5)
+    np.testing.assert_array_equal(five[:3], three)
+    np.testing.assert_allclose(five, network(stub_context.real_uint8("train")), rtol=1e-5, atol=1e-5)
+
+
+@needs_weights
+def test_fid_of_perfect_reconstructions_is_zero(stub_context):
+    from alae_tf.metrics import METRICS
+
+    assert abs(METRICS["fid_rec"].compute(stub_context)["fid_rec"]) < 1e-2
+
+
+def test_inception_score_metric_explains_why_it_is_unavailable(stub_context):
+    from alae_tf.metrics import METRICS
+
+    with pytest.raises(ALAEError, match="1008-way softmax"):
+        METRICS["is"].compute(stub_context)

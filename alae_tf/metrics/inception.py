@@ -30,7 +30,6 @@ slightly). Grayscale images are repeated to 3 channels first.
 from __future__ import annotations
 
 import importlib.util
-import os
 import pickle
 import zipfile
 from collections import OrderedDict
@@ -243,11 +242,12 @@ def pool3_network(root: _ScriptModule):
 
 
 def preprocess(images_uint8):
-    """uint8 NHWC (any size, 3 channels) -> float32 [N, 299, 299, 3] as the TF FID graph sees it."""
-    x = tf.cast(images_uint8, tf.float32)
-    if x.shape[1] != INPUT_SIDE or x.shape[2] != INPUT_SIDE:
-        x = tf.raw_ops.ResizeBilinear(images=x, size=[INPUT_SIDE, INPUT_SIDE], align_corners=False,
-                                      half_pixel_centers=False)
+    """uint8 NHWC (any size, 3 channels) -> float32 [N, 299, 299, 3] as the TF FID graph sees it.
+
+    (The legacy resize maps output pixel i to input pixel i * in / out: the identity at 299x299.)
+    """
+    x = tf.raw_ops.ResizeBilinear(images=tf.cast(images_uint8, tf.float32), size=[INPUT_SIDE, INPUT_SIDE],
+                                  align_corners=False, half_pixel_centers=False)
     return (x - 128.0) / 128.0
 
 
@@ -258,16 +258,16 @@ def preprocess(images_uint8):
 class InceptionFeatures:
     """pool3 features of uint8 images: `features(batches)` -> float32 [N, 2048].
 
-    Built once per process (see `inception_features()`); `jit_compile` turns XLA on for the
-    forward pass (ALAE_TF_INCEPTION_XLA=1 does it for the shared instance).
+    Built once per process (see `inception_features()`). The forward pass is a tf.function without
+    XLA: on this project's 2-core CPU, jit_compile=True measured 12.6 images/s against 13.5 without
+    (plus a slower first call), in chunks of 50 images at 299x299.
     """
 
-    def __init__(self, path=None, jit_compile=False):
+    def __init__(self, path=None):
         self.network = pool3_network(read_torchscript(path or weights_path()))
         self._forward = tf.function(
             lambda images: self.network(preprocess(images)),
-            input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8)],
-            jit_compile=jit_compile, reduce_retracing=True)
+            input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8)])
 
     def __call__(self, images_uint8) -> np.ndarray:
         """pool3 features of one uint8 batch [N, H, W] or [N, H, W, 1 or 3]."""
@@ -304,5 +304,5 @@ def inception_features() -> InceptionFeatures:
     """The process-wide InceptionFeatures (weights read on first use)."""
     global _SHARED
     if _SHARED is None:
-        _SHARED = InceptionFeatures(jit_compile=os.environ.get("ALAE_TF_INCEPTION_XLA") == "1")
+        _SHARED = InceptionFeatures()
     return _SHARED
