@@ -4,6 +4,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from alae_tf.metrics.context import EvalContext
 from alae_tf.metrics.ppl import EPSILON, filtered_mean, interpolation_t, path_lengths, ppl_end, ppl_full
@@ -53,17 +54,34 @@ def test_end_sampling_is_t_zero_and_full_is_uniform_and_seeded():
         interpolation_t(3, "middle", seed=0)
 
 
-def tiny_context(seed, num_samples=8):
-    """An EvalContext whose 'model' is a fixed non-linear 4-d latent -> 8x8 image map."""
-    rng = np.random.default_rng(123)
-    mapping = rng.standard_normal((4, 4)).astype(np.float32) / 2
-    synthesis = rng.standard_normal((4, 64)).astype(np.float32) / 2
-    model = SimpleNamespace(
-        mapping_ema=lambda z, training=False: np.tanh(np.asarray(z) @ mapping),
-        generator_ema=lambda w, training=False: np.tanh(np.asarray(w) @ synthesis).reshape(-1, 8, 8, 1),
+MAPPING, SYNTHESIS = (np.random.default_rng(123).standard_normal(shape).astype(np.float32) / 2
+                      for shape in [(4, 4), (4, 64)])
+
+
+def tiny_model():
+    """A fixed non-linear 4-d latent -> 8x8 image map in place of F_ema, G_ema."""
+    return SimpleNamespace(
+        mapping_ema=lambda z, training=False: np.tanh(np.asarray(z) @ MAPPING),
+        generator_ema=lambda w, training=False: np.tanh(np.asarray(w) @ SYNTHESIS).reshape(-1, 8, 8, 1),
     )
+
+
+def tiny_style_model():
+    """As tiny_model, shaped as a StyleALAE: w per style input, plus strong per-pixel noise."""
+    def generator_ema(styles, level, noise, training=False):
+        return np.tanh(np.asarray(styles)[:, 0] @ SYNTHESIS).reshape(-1, 8, 8, 1) + 0.5 * np.asarray(noise[0])
+
+    return SimpleNamespace(
+        progressive=True, level=1, mapping_ema=tiny_model().mapping_ema, generator_ema=generator_ema,
+        broadcast=lambda w: np.repeat(np.asarray(w)[:, np.newaxis], 2, axis=1),
+        noise=lambda batch, stream, seed: [tf.random.stateless_normal([batch, 8, 8, 1], seed=[seed, stream])],
+    )
+
+
+def tiny_context(seed, num_samples=8, model=None):
     config = SimpleNamespace(model=SimpleNamespace(latent_dim=4))
-    return EvalContext(model=model, config=config, data=None, num_samples=num_samples, seed=seed, batch_size=8)
+    return EvalContext(model=model or tiny_model(), config=config, data=None, num_samples=num_samples, seed=seed,
+                       batch_size=8)
 
 
 def test_metric_is_deterministic_for_a_seed():
@@ -72,3 +90,9 @@ def test_metric_is_deterministic_for_a_seed():
     assert ppl_full(tiny_context(seed=0))["ppl_full"] == first
     assert ppl_full(tiny_context(seed=1))["ppl_full"] != first
     assert ppl_end(tiny_context(seed=0))["ppl_end"] != first
+
+
+def test_style_models_keep_the_noise_fixed_along_a_step():
+    # Different noise at the two ends would add LPIPS(noise, noise') / eps^2 ~ 1e7 to every length.
+    value = ppl_full(tiny_context(seed=0, model=tiny_style_model()))["ppl_full"]
+    assert 0 < value < 1e3

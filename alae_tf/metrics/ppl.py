@@ -6,6 +6,10 @@ covers t = 1); the length of the step from lerp(w0, w1, t) to lerp(w0, w1, t + e
 is LPIPS(G_ema(.), G_ema(.)) / eps^2. Lengths outside the [1st, 99th] percentiles are dropped
 (percentiles taken "lower"/"higher" as the reference) and the rest averaged.
 
+StyleALAE: w goes to every style input (no truncation, as the reference) and both ends of a
+step get the same noise images (the reference holds noise constant; fresh noise at each end
+would dominate a 1e-4 step).
+
 Images stay float (no uint8 rounding: a 1e-4 step changes pixels by far less than 1/255) and
 unclipped, as in the reference. LPIPS sees them upsampled (bilinear) to 64x64: the StyleGAN code
 feeds VGG 256x256 face crops, but MNIST's 28x28 / 32x32 digits are too small for VGG16 (after
@@ -26,6 +30,7 @@ import numpy as np
 import tensorflow as tf
 
 from alae_tf.metrics.lpips import LPIPS
+from alae_tf.model import NOISE_STREAMS
 
 EPSILON = 1e-4
 DEFAULT_SAMPLES = 10_000
@@ -75,12 +80,19 @@ def lpips_on_upsampled(images_a, images_b):
     return _lpips()(resize(images_a), resize(images_b))
 
 
+def synthesize(model, w, noise_seed: int):
+    """G_ema(w) for [B, latent] w; StyleALAE: w on every style input, noise drawn from `noise_seed`."""
+    if not getattr(model, "progressive", False):
+        return model.generator_ema(w, training=False)
+    noise = model.noise(len(w), NOISE_STREAMS["sample"], noise_seed)
+    return model.generator_ema(model.broadcast(w), level=model.level, noise=noise, training=False)
+
+
 def perceptual_path_length(ctx, sampling: str) -> float:
     """PPL in W of ctx.model's EMA networks over ctx.sample_count(10,000) paths."""
     count = ctx.sample_count(DEFAULT_SAMPLES)
     z = ctx.latents(2 * count, LATENT_STREAM)
     t = interpolation_t(count, sampling, ctx.seed)
-    generate = lambda w: ctx.model.generator_ema(w, training=False)  # noqa: E731
     pairs = max(1, min(ctx.batch_size // 2, MAX_PAIRS_PER_BATCH))
     print(f"perceptual path length ({sampling})")
     progress = keras.utils.Progbar(count, unit_name="path")
@@ -89,6 +101,7 @@ def perceptual_path_length(ctx, sampling: str) -> float:
         stop = min(start + pairs, count)
         w0 = np.asarray(ctx.model.mapping_ema(z[start:stop], training=False))
         w1 = np.asarray(ctx.model.mapping_ema(z[count + start : count + stop], training=False))
+        generate = functools.partial(synthesize, ctx.model, noise_seed=ctx.seed * 1_000_003 + start)
         lengths.append(path_lengths(generate, w0, w1, t[start:stop], EPSILON, lpips_on_upsampled))
         progress.add(stop - start)
     return filtered_mean(np.concatenate(lengths))
