@@ -13,6 +13,7 @@ import tensorflow as tf
 
 from alae_tf.data.pipeline import to_model_range, to_uint8
 from alae_tf.errors import ALAEError
+from alae_tf.grids import interpolation_grid, style_mixing_grid
 from alae_tf.images import image_grid, save_png
 
 
@@ -50,11 +51,16 @@ class CheckpointSaver(StepCounter):
 
 
 class TrainingMonitor(StepCounter):
-    """Scalars to TensorBoard and `log.csv` every `log_every` steps; sample and reconstruction
-    grids (EMA nets) to `samples/` and TensorBoard every `sample_every` steps and at the end.
+    """Scalars to TensorBoard and `log.csv` every `log_every` steps; image grids (EMA nets) to
+    `samples/<name>_<step>.png` and TensorBoard every `sample_every` steps and at the end:
+    samples, reconstructions, interpolations (between encodings of held-out images; Style: also
+    between mapped latents) and, Style only, style_mixing_<range> (see `alae_tf.grids`).
 
     `test_images(resolution, count)` gives held-out uint8 images; a progressive model's grids
     are at the resolution of the level it is training."""
+
+    MIXING_SOURCES, MIXING_DESTINATIONS = 5, 4  # a 6 x 5 grid per range
+    INTERPOLATION_ROWS, INTERPOLATION_STEPS = 3, 8  # rows of each kind, 10 columns with the ends
 
     def __init__(self, run, *, test_images, latent_dim, seed, log_every, sample_every, truncation_psi=1.0, columns=8):
         super().__init__()
@@ -64,6 +70,9 @@ class TrainingMonitor(StepCounter):
         self.columns = columns
         self.truncation_psi = truncation_psi
         self.fixed_z = tf.random.stateless_normal([columns * columns, latent_dim], seed=[seed, 12345])
+        self.mixing_z = tf.random.stateless_normal(
+            [self.MIXING_SOURCES + self.MIXING_DESTINATIONS, latent_dim], seed=[seed, 23456])
+        self.interpolation_z = tf.random.stateless_normal([2 * self.INTERPOLATION_ROWS, latent_dim], seed=[seed, 34567])
         self.test_images = test_images
         self.writer = tf.summary.create_file_writer(str(run.logs))
 
@@ -107,8 +116,25 @@ class TrainingMonitor(StepCounter):
              for i in range(0, len(originals), self.columns)]
         )
         grids = {"samples": image_grid(samples, self.columns), "reconstructions": image_grid(pairs, self.columns)}
+        grids.update(self.latent_grids(test_images))
         with self.writer.as_default(step=step):
             for name, grid in grids.items():
                 save_png(grid, self.run.samples / f"{name}_{step:07d}.png")
                 tf.summary.image(name, grid[np.newaxis], max_outputs=1)
         self.writer.flush()
+
+    def latent_grids(self, test_images):
+        """Interpolations and (Style) style mixing at the current level; a few dozen images each."""
+        model, rows = self.model, self.INTERPOLATION_ROWS
+        pairs = min(rows, len(test_images) // 2)
+        image_pairs = (test_images[0 : 2 * pairs : 2], test_images[1 : 2 * pairs : 2]) if pairs else None
+        z_pairs = (self.interpolation_z[:rows], self.interpolation_z[rows:]) if model.progressive else None
+        grids = {}
+        if image_pairs is not None or z_pairs is not None:
+            grids["interpolations"] = interpolation_grid(model, z_pairs, image_pairs, steps=self.INTERPOLATION_STEPS,
+                                                         truncation_psi=self.truncation_psi)
+        if model.progressive:
+            sources, destinations = self.mixing_z[: self.MIXING_SOURCES], self.mixing_z[self.MIXING_SOURCES :]
+            mixing = style_mixing_grid(model, sources, destinations, truncation_psi=self.truncation_psi)
+            grids.update({f"style_mixing_{name}": grid for name, grid in mixing.items()})
+        return grids

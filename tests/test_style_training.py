@@ -4,6 +4,7 @@ import time
 
 import numpy as np
 import tensorflow as tf
+from PIL import Image
 
 from alae_tf import train
 
@@ -28,6 +29,14 @@ def test_tiny_preset_grows_to_8x8_and_resumes_mid_fade_exactly(tmp_path, capsys)
     assert elapsed < 120, f"one resolution transition took {elapsed:.0f} s"
     grids = sorted(p.name for p in (tmp_path / "straight" / "samples").glob("samples_*.png"))
     assert "samples_0000020.png" in grids and "samples_0000036.png" in grids
+    # Latent grids at the level's resolution (alae_tf.grids): 4x4 cells at step 20, 8x8 at step 36;
+    # style mixing 6 x 5 cells, interpolations 10 x 6; 8x8 has no "middle" range.
+    sizes = {p.name: Image.open(p).size for p in (tmp_path / "straight" / "samples").glob("*.png")}
+    for step, cell in (("0000020", 4), ("0000036", 8)):
+        assert sizes[f"interpolations_{step}.png"] == (10 * cell, 6 * cell)
+        assert sizes[f"style_mixing_coarse_{step}.png"] == (6 * cell, 5 * cell)
+        assert sizes[f"style_mixing_fine_{step}.png"] == (6 * cell, 5 * cell)
+        assert f"style_mixing_middle_{step}.png" not in sizes
 
     assert run_tiny(tmp_path / "resumed", 30) == 0  # stops in the middle of the fade-in
     assert run_tiny(tmp_path / "resumed", 36) == 0
