@@ -33,10 +33,11 @@ METRICS = {
                        "MNIST digits, 28x28 or 32x32 padded"),
     "memorization": Metric(memorization, "nearest-training-image L2 distance (pixels in [0, 1]) of 10k generated vs "
                            "the test images: medians, their ratio, fraction of generated closer than the test 1st "
-                           "percentile", "a test split"),
+                           "percentile", "MNIST-scale images (brute-force search) and a test split"),
     "kde_nll": Metric(kde_nll, "Parzen-window NLL (nats) of test images under generated ones (10k; sigma on 1k test "
                       "images). Caveat (Theis et al. 2016): unreliable in high dimension, favours blur and "
-                      "memorisation, can rank models wrongly; for comparison with old papers only", "a test split"),
+                      "memorisation, can rank models wrongly; for comparison with old papers only",
+                      "MNIST-scale images and a test split"),
     "fid": Metric(fid, "FID of generated vs training images (default 50k each, as the paper)", INCEPTION),
     "fid_rec": Metric(fid_rec, "FID of reconstructed vs real training images (default 50k, the paper's)", INCEPTION),
     "kid": Metric(kid, "kernel Inception distance, same images as fid (100 subsets of 1000)", INCEPTION),

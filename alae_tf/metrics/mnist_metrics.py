@@ -38,6 +38,7 @@ def flat_unit(images_uint8) -> np.ndarray:
 
 
 def generated_images(ctx, count: int) -> np.ndarray:
+    """The metrics' shared generated set: `count` uint8 images of latent stream 0."""
     return np.concatenate(list(ctx.generated_uint8(count, stream=0)))
 
 
@@ -142,7 +143,8 @@ def select_sigma(validation, centers, sigmas=KDE_SIGMAS) -> float:
 
 def kde_nll(ctx) -> dict:
     """Mean test NLL (nats per image) under a Parzen window on ctx.sample_count(10,000) generated
-    images; sigma from a 10-value grid on the first 1,000 test images, scored on the rest."""
+    images; sigma from a 10-value grid on the first 1,000 test images, scored on the rest.
+    Densities on [0, 1]^784 exceed 1, so the NLL is negative (papers report LL = -NLL)."""
     centers = flat_unit(generated_images(ctx, ctx.sample_count(DEFAULT_SAMPLES)))
     test = flat_unit(ctx.real_uint8("test"))
     validation, scored = test[:KDE_VALIDATION], test[KDE_VALIDATION:]
