@@ -2,6 +2,7 @@
 
 import math
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -132,3 +133,34 @@ def test_encoder_block_maps_its_instance_statistics_into_w_by_hand():
 
     np.testing.assert_allclose(w, dense(block.style_1, stats_1) + dense(block.style_2, stats_2), rtol=1e-4, atol=1e-5)
     assert features.shape == (2, 2, 2, 2)
+
+
+def first_step_losses(strategy):
+    """One step at level 1 mid-fade (style mixing, noise and blend all active)."""
+    from alae_tf.data.images import open_image_source
+    from alae_tf.data.progressive import style_batches
+
+    config = load_preset("tiny_style")
+    keras.utils.set_random_seed(0)
+    with strategy.scope():
+        model = build_alae(config)
+    phase = schedule.phases(config.train, config.num_levels)[1]
+    model.set_level(1)
+    source = open_image_source("mnist", None, 8)
+    batches = style_batches(source, phase, start_step=phase.first_step + 2, latent_dim=8, seed=0,
+                            num_styles=model.generator.num_styles, mixing_probability=0.9)
+    history = model.fit(batches, steps_per_epoch=1, epochs=1, verbose=0).history
+    return {name: values[-1] for name, values in history.items()}
+
+
+def test_two_replicas_see_the_same_step_as_one_replica():
+    """Step I's losses come before any update, so they must agree to float precision: each replica
+    takes its half of the images, latents, crossover points and of the global batch's noise.
+    (Weights are not compared: Adam's first step is +-lr * sign(g), and the biases in front of
+    instance norms get gradients near zero, whose sign is float noise.)"""
+    one = first_step_losses(tf.distribute.get_strategy())
+    two = first_step_losses(tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))
+    for name in ("loss_d", "r1"):
+        assert two[name] == pytest.approx(one[name], rel=1e-5), name
+    for name in ("loss_g", "loss_lae"):  # after step I's update
+        assert two[name] == pytest.approx(one[name], rel=2e-2), name
