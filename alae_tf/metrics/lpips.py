@@ -71,7 +71,7 @@ def load_weights(path: str | Path | None = None) -> dict:
         vgg = tree["VGG16_0"]
         convs = [(vgg[f"Conv_{i}"]["kernel"], vgg[f"Conv_{i}"]["bias"]) for i in range(sum(VGG16_BLOCKS))]
         heads = [tree[f"NetLinLayer_{i}"]["Conv_0"]["kernel"].reshape(-1) for i in range(len(VGG16_BLOCKS))]
-    except (OSError, pickle.UnpicklingError, KeyError, TypeError, EOFError) as exc:
+    except (OSError, pickle.UnpicklingError, KeyError, TypeError, AttributeError, EOFError) as exc:
         raise LPIPSWeightsError(f"cannot read the LPIPS weights {path} ({exc}); reinstall: {INSTALL}") from exc
     as_float = lambda array: np.asarray(array, dtype=np.float32)  # noqa: E731
     return {"convs": [(as_float(k), as_float(b)) for k, b in convs], "heads": [as_float(h) for h in heads]}
