@@ -95,8 +95,8 @@ def test_bad_flags_exit_2_with_one_clear_line(tmp_path, capsys, flags, message):
 def test_evaluate_refuses_a_directory_that_is_not_a_run(tmp_path, capsys):
     assert evaluate.main(["--run", str(tmp_path)]) == 2
     assert "not a training run" in capsys.readouterr().err
-    assert evaluate.main(["--run", str(tmp_path), "--metrics", "fid"]) == 2
-    assert "unknown metric(s) fid" in capsys.readouterr().err
+    assert evaluate.main(["--run", str(tmp_path), "--metrics", "fid,sharpness"]) == 2
+    assert "unknown metric(s) sharpness" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("module", ["alae_tf.train", "alae_tf.evaluate"])
