@@ -6,7 +6,6 @@ import pytest
 from alae_tf.metrics.feature_stats import (
     frechet_distance,
     frechet_distance_from_stats,
-    inception_score,
     kernel_inception_distance,
     precision_recall,
 )
@@ -101,21 +100,6 @@ def test_fake_spread_beyond_real_is_diverse_but_not_precise():
 def test_precision_recall_does_not_depend_on_the_batch_size():
     real, fake = gaussian(300), gaussian(300, mean=0.3, seed=1)
     assert precision_recall(real, fake, batch_size=7) == precision_recall(real, fake, batch_size=1000)
-
-
-# --- Inception Score
-
-
-def test_inception_score_of_uniform_predictions_is_one():
-    mean, std = inception_score(np.full((1000, 1008), 1.0 / 1008))
-    assert mean == pytest.approx(1.0) and std == pytest.approx(0.0)
-
-
-def test_inception_score_of_confident_predictions_spread_over_c_classes_is_c():
-    classes = 7
-    one_hot = np.tile(np.eye(classes), (100, 1))  # each of the 10 splits holds 10 full cycles of the classes
-    mean, std = inception_score(one_hot, splits=10)
-    assert mean == pytest.approx(classes) and std == pytest.approx(0.0, abs=1e-9)
 
 
 def test_fid_matches_the_reference_matrix_square_root():

@@ -3,7 +3,7 @@
 from typing import Callable, NamedTuple
 
 from alae_tf.metrics.context import EvalContext
-from alae_tf.metrics.generation import fid, fid_rec, inception_score_metric, kid, precision_and_recall
+from alae_tf.metrics.generation import fid, fid_rec, kid, precision_and_recall
 from alae_tf.metrics.mnist_metrics import fd_mnist, kde_nll, memorization
 from alae_tf.metrics.ppl import ppl_end, ppl_full
 from alae_tf.metrics.probe import probe_metrics, reconstruction_metrics
@@ -43,8 +43,6 @@ METRICS = {
     "kid": Metric(kid, "kernel Inception distance, same images as fid (100 subsets of 1000)", INCEPTION),
     "pr": Metric(precision_and_recall, "improved precision/recall, k=3 (default 10k each; depends on the count)",
                  INCEPTION),
-    "is": Metric(inception_score_metric, "Inception Score: unavailable offline (no 1008-way classifier weights)",
-                 "the Inception softmax layer, which no offline package ships"),
 }
 
 __all__ = ["METRICS", "EvalContext", "Metric"]

@@ -120,16 +120,3 @@ def _share_inside(queries, centres, radii, batch_size):
         distances = _pairwise_distances(queries[start : start + batch_size], centres)
         inside += int(np.sum(np.any(distances <= radii[None, :], axis=1)))
     return inside / len(queries)
-
-
-def inception_score(probabilities, splits=10):
-    """IS (Salimans et al. 2016): exp(E_x KL(p(y|x) || p(y))), p(y) the mean over each of `splits`
-    consecutive parts of the set; returns (mean, standard deviation) over the parts. Meaningful
-    only for ImageNet-like images scored by the Inception classifier's softmax."""
-    p = np.asarray(probabilities, dtype=np.float64)
-    scores = []
-    for part in np.array_split(p, splits):
-        marginal = part.mean(axis=0, keepdims=True)
-        kl = np.sum(part * (np.log(np.maximum(part, 1e-30)) - np.log(np.maximum(marginal, 1e-30))), axis=1)
-        scores.append(np.exp(kl.mean()))
-    return float(np.mean(scores)), float(np.std(scores))

