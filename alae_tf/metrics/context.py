@@ -7,7 +7,7 @@ and uint8 quantisation (images are rounded to uint8 as a saved PNG would be).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import keras
 import numpy as np
@@ -24,6 +24,7 @@ class EvalContext:
     num_samples: int | None = None  # None: each metric's own default (FID: 50k, as the paper)
     seed: int = 0
     batch_size: int = 250
+    shared: dict = field(default_factory=dict)  # results metrics of one evaluation share (e.g. generated features)
 
     @property
     def latent_dim(self) -> int:

@@ -78,7 +78,7 @@ def _real_and_generated(ctx, count):
 def _generated_features(ctx, count, stream=0):
     """Features of ctx.generated_uint8(count, stream), reusing an earlier draw of the same stream when
     the shorter draw's images are those the longer one starts with (checked, not assumed)."""
-    cache = ctx.__dict__.setdefault("_generated_inception_features", {})
+    cache = ctx.shared.setdefault("generated_inception_features", {})
     known = cache.get(stream)
     if known is not None and not _draws_share_prefix(ctx, stream, min(len(known), count), max(len(known), count)):
         known = None
