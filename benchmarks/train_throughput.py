@@ -109,7 +109,7 @@ def main():
 
     rates = [args.window / (b - a) for a, b in zip(timer.times, timer.times[1:])]
     for i, rate in enumerate(rates):
-        print(f"window {i}: {rate:.2f} steps/s")
+        print(f"window {i}: {_rounded(rate)} steps/s")
     if not all(math.isfinite(float(v)) for v in model.get_metrics_result().values()):
         print(f"warning: non-finite losses: {model.get_metrics_result()}")
     steps_per_sec = statistics.median(rates)
@@ -122,15 +122,20 @@ def main():
         **extra,
         "losses": {k: round(float(v), 4) for k, v in model.get_metrics_result().items()},
         "parameters": int(sum(np.prod(v.shape) for v in model.trainable_variables)),
-        "steps_per_sec": round(steps_per_sec, 2),
-        "images_per_sec": round(steps_per_sec * args.batch_size, 1),
-        "window_steps_per_sec": [round(r, 2) for r in rates],
+        "steps_per_sec": _rounded(steps_per_sec),
+        "images_per_sec": round(steps_per_sec * args.batch_size, 1 if steps_per_sec >= 1 else 3),
+        "window_steps_per_sec": [_rounded(r) for r in rates],
         "device": tf.config.list_logical_devices()[-1].device_type,
         "cpu_count": os.cpu_count(),
         "machine": platform.machine(),
         "tensorflow": tf.__version__,
     }
     print(json.dumps(result))
+
+
+def _rounded(rate):
+    """2 decimals, or 3 significant digits below 1 step/s (StyleALAE on a CPU)."""
+    return round(rate, 2) if rate >= 1 else float(f"{rate:.3g}")
 
 
 def style_phase(config, args):
