@@ -53,7 +53,8 @@ def checkpoint_manager(model: ALAE, run: RunDir, max_to_keep=3) -> tf.train.Chec
 
 
 def set_precision(mixed_precision: str) -> None:
-    keras.mixed_precision.set_global_policy("mixed_bfloat16" if mixed_precision == "bf16" else "float32")
+    policies = {"bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
+    keras.mixed_precision.set_global_policy(policies.get(mixed_precision, "float32"))
 
 
 def load_run(path, checkpoint=None) -> tuple[Config, ALAE]:

@@ -78,6 +78,11 @@ def resolve_config(args, run: RunDir):
     if resuming:
         config = load_config_file(run.config_file)
         for key, value in overrides["train"].items():
+            if config.model.backbone == "style" and key == "jit" and config.train.jit != value:
+                # XLA's stateless RNG kernels give other numbers than TF's for the same seed, and
+                # G's noise is drawn in the step: the resumed run would see different noise.
+                raise ConfigError(f"{run.root} was trained with jit={config.train.jit}; a StyleALAE run keeps its "
+                                  "--jit setting on resume (XLA draws different noise for the same seed)")
             if key not in RESUMABLE_OVERRIDES and getattr(config.train, key) != value:
                 raise ConfigError(
                     f"{run.root} was trained with {key}={getattr(config.train, key)}; resuming with "

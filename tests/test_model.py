@@ -119,3 +119,21 @@ def test_bf16_step_keeps_float32_weights_and_tracks_float32(tiny_config, tiny_im
     # bf16 has ~3 significant digits: close to the float32 run, but not equal to it.
     differences = [np.max(np.abs(a - b)) for a, b in zip(weights, reference) if a.dtype == np.float32]
     assert 0 < max(differences) < 0.1
+
+
+def test_fp16_sets_the_float16_policy_and_scales_the_losses(tiny_config, tiny_images):
+    """--mixed-precision fp16: float16 compute, float32 weights, dynamically loss-scaled Adams."""
+    from alae_tf.run import set_precision
+
+    set_precision("fp16")
+    assert keras.mixed_precision.global_policy().name == "mixed_float16"
+    tiny_config.train.mixed_precision = "fp16"
+    keras.utils.set_random_seed(0)
+    model = build_alae(tiny_config)
+    assert isinstance(model.optimizer_ed, keras.optimizers.LossScaleOptimizer)
+    assert model.generator.layers[0].compute_dtype == "float16"
+    batches = training_batches(tiny_images, batch_size=8, latent_dim=tiny_config.model.latent_dim, seed=0)
+    history = model.fit(batches, steps_per_epoch=5, epochs=1, verbose=0).history
+    assert all(np.isfinite(values[-1]) for values in history.values())
+    assert all(w.dtype in ("float32", "int64") for w in model.weights if "loss_scale" not in w.path)
+    set_precision("none")

@@ -47,3 +47,9 @@ def test_tiny_preset_grows_to_8x8_and_resumes_mid_fade_exactly(tmp_path, capsys)
     assert any("encoder_ema" in k for k in straight) and any("w_avg" in k for k in straight)
     for key in straight:
         np.testing.assert_allclose(resumed[key], straight[key], rtol=1e-4, atol=1e-5, err_msg=key)
+
+
+def test_a_style_run_keeps_its_jit_setting_on_resume(tmp_path, capsys):
+    assert run_tiny(tmp_path / "run", 2) == 0
+    assert run_tiny(tmp_path / "run", 4, "--jit") == 2
+    assert "keeps its --jit setting" in capsys.readouterr().err
