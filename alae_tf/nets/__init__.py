@@ -7,6 +7,8 @@ import keras
 from alae_tf.config import ModelConfig
 from alae_tf.nets import mlp, style
 
+BACKBONES = {"mlp": mlp, "style": style}  # each module builds F, G, E and D
+
 
 @dataclass
 class Networks:
@@ -17,18 +19,12 @@ class Networks:
 
 
 def build_networks(config: ModelConfig, name_suffix: str = "") -> Networks:
-    if config.backbone == "mlp":
-        return Networks(
-            mapping=mlp.build_mapping(config, name="mapping" + name_suffix),
-            generator=mlp.build_generator(config, name="generator" + name_suffix),
-            encoder=mlp.build_encoder(config, name="encoder" + name_suffix),
-            discriminator=mlp.build_discriminator(config, name="discriminator" + name_suffix),
-        )
-    if config.backbone == "style":
-        return Networks(
-            mapping=style.build_mapping(config, name="mapping" + name_suffix),
-            generator=style.build_generator(config, name="generator" + name_suffix),
-            encoder=style.build_encoder(config, name="encoder" + name_suffix),
-            discriminator=style.build_discriminator(config, name="discriminator" + name_suffix),
-        )
-    raise ValueError(f"unknown backbone {config.backbone!r}")
+    if config.backbone not in BACKBONES:
+        raise ValueError(f"unknown backbone {config.backbone!r}")
+    backbone = BACKBONES[config.backbone]
+    return Networks(
+        mapping=backbone.build_mapping(config, name="mapping" + name_suffix),
+        generator=backbone.build_generator(config, name="generator" + name_suffix),
+        encoder=backbone.build_encoder(config, name="encoder" + name_suffix),
+        discriminator=backbone.build_discriminator(config, name="discriminator" + name_suffix),
+    )
