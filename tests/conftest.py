@@ -22,6 +22,14 @@ def float32_policy():
     keras.mixed_precision.set_global_policy("float32")
 
 
+@pytest.fixture(scope="session")
+def mirrored():
+    """One 2-replica MirroredStrategy for the whole session: a second strategy object in the same
+    process restarts the collective instance keys, and its all-reduces then collide with the first
+    one's cached collectives ("Shape mismatch in the collective instance 100")."""
+    return tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+
+
 @pytest.fixture
 def tiny_config():
     """A small MLP ALAE on 8x8 images: same code paths as the mnist preset, milliseconds per step."""

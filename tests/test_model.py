@@ -87,9 +87,8 @@ def run_fit(config, images, strategy, steps=2):
     return [v.numpy() for v in model.weights]
 
 
-def test_two_replicas_equal_one_replica(tiny_config, tiny_images):
+def test_two_replicas_equal_one_replica(tiny_config, tiny_images, mirrored):
     one = run_fit(tiny_config, tiny_images, tf.distribute.get_strategy())
-    mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     assert mirrored.num_replicas_in_sync == 2
     two = run_fit(tiny_config, tiny_images, mirrored)
     initial = None

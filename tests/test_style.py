@@ -153,13 +153,13 @@ def first_step_losses(strategy):
     return {name: values[-1] for name, values in history.items()}
 
 
-def test_two_replicas_see_the_same_step_as_one_replica():
+def test_two_replicas_see_the_same_step_as_one_replica(mirrored):
     """Step I's losses come before any update, so they must agree to float precision: each replica
     takes its half of the images, latents, crossover points and of the global batch's noise.
     (Weights are not compared: Adam's first step is +-lr * sign(g), and the biases in front of
     instance norms get gradients near zero, whose sign is float noise.)"""
     one = first_step_losses(tf.distribute.get_strategy())
-    two = first_step_losses(tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))
+    two = first_step_losses(mirrored)
     for name in ("loss_d", "r1"):
         assert two[name] == pytest.approx(one[name], rel=1e-5), name
     for name in ("loss_g", "loss_lae"):  # after step I's update
