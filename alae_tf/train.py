@@ -77,6 +77,10 @@ def resolve_config(args, run: RunDir):
     resuming = run.config_file.is_file()
     if resuming:
         config = load_config_file(run.config_file)
+        dataset = overrides["data"].get("dataset", config.data.dataset)
+        if dataset != config.data.dataset:
+            raise ConfigError(f"{run.root} was trained on dataset {config.data.dataset}; resuming on {dataset} "
+                              "would change the experiment. Use a new --out.")
         for key, value in overrides["train"].items():
             if config.model.backbone == "style" and key == "jit" and config.train.jit != value:
                 # XLA's stateless RNG kernels give other numbers than TF's for the same seed, and
