@@ -99,7 +99,7 @@ def interpolation_grid(model, z_pairs=None, image_pairs=None, *, steps=8, trunca
         rows += [np.concatenate([blank, row, blank]) for row in _rows(images, steps)]
     if image_pairs is not None:
         x1, x2 = (tf.convert_to_tensor(x, tf.float32) for x in image_pairs)
-        encodings = _encode(model, tf.concat([x1, x2], axis=0))
+        encodings = tf.cast(model.encode(tf.concat([x1, x2], axis=0)), tf.float32)
         e1, e2 = encodings[: x1.shape[0]], encodings[x1.shape[0] :]
         images = _render_w(model, _lerp(e1, e2, weights), 1.0, noise_seed)
         originals_1, originals_2 = to_uint8(x1), to_uint8(x2)
@@ -110,12 +110,6 @@ def interpolation_grid(model, z_pairs=None, image_pairs=None, *, steps=8, trunca
 
 def _map(model, z):
     return tf.cast(model.mapping_ema(tf.convert_to_tensor(z, tf.float32)), tf.float32)
-
-
-def _encode(model, images):
-    if not model.progressive:
-        return tf.cast(model.encoder(images), tf.float32)
-    return tf.cast(model.encoder_ema(images, level=model.level), tf.float32)
 
 
 def _lerp(w1, w2, weights):

@@ -97,10 +97,19 @@ class ALAE(keras.Model):
 
     def call(self, images, training=False):
         """Reconstruction G_ema(E(x)) (E_ema for Style), images in [-1, 1] at the current level."""
+        return self.decode(self.encode(images, training=training), training=training)
+
+    def encode(self, images, training=False):
+        """w = E(x): the EMA encoder for Style (its EMA covers all nets), the live one for the MLP."""
         if not self.progressive:
-            return self.generator_ema(self.encoder(images, training=training), training=training)
-        w = self.encoder_ema(images, level=self.level, training=training)
-        noise = self.noise(tf.shape(images)[0], NOISE_STREAMS["sample"], 0)
+            return self.encoder(images, training=training)
+        return self.encoder_ema(images, level=self.level, training=training)
+
+    def decode(self, w, noise_seed=0, training=False):
+        """G_ema(w) for w [B, latent], no truncation; Style: w on every style input, seeded noise."""
+        if not self.progressive:
+            return self.generator_ema(w, training=training)
+        noise = self.noise(tf.shape(w)[0], NOISE_STREAMS["sample"], noise_seed)
         return self.generator_ema(w, level=self.level, noise=noise, training=training)
 
     def generate(self, z, use_ema=True, truncation_psi=1.0, noise_seed=0):

@@ -62,20 +62,17 @@ def tiny_model():
     """A fixed non-linear 4-d latent -> 8x8 image map in place of F_ema, G_ema."""
     return SimpleNamespace(
         mapping_ema=lambda z, training=False: np.tanh(np.asarray(z) @ MAPPING),
-        generator_ema=lambda w, training=False: np.tanh(np.asarray(w) @ SYNTHESIS).reshape(-1, 8, 8, 1),
+        decode=lambda w, noise_seed=0: np.tanh(np.asarray(w) @ SYNTHESIS).reshape(-1, 8, 8, 1),
     )
 
 
 def tiny_style_model():
-    """As tiny_model, shaped as a StyleALAE: w per style input, plus strong per-pixel noise."""
-    def generator_ema(styles, level, noise, training=False):
-        return np.tanh(np.asarray(styles)[:, 0] @ SYNTHESIS).reshape(-1, 8, 8, 1) + 0.5 * np.asarray(noise[0])
+    """As tiny_model, shaped as a StyleALAE decode: strong per-pixel noise drawn from the noise seed."""
+    def decode(w, noise_seed=0):
+        noise = tf.random.stateless_normal([len(w), 8, 8, 1], seed=[noise_seed, 4])
+        return np.tanh(np.asarray(w) @ SYNTHESIS).reshape(-1, 8, 8, 1) + 0.5 * np.asarray(noise)
 
-    return SimpleNamespace(
-        progressive=True, level=1, mapping_ema=tiny_model().mapping_ema, generator_ema=generator_ema,
-        broadcast=lambda w: np.repeat(np.asarray(w)[:, np.newaxis], 2, axis=1),
-        noise=lambda batch, stream, seed: [tf.random.stateless_normal([batch, 8, 8, 1], seed=[seed, stream])],
-    )
+    return SimpleNamespace(mapping_ema=tiny_model().mapping_ema, decode=decode)
 
 
 def tiny_context(seed, num_samples=8, model=None):

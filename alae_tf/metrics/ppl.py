@@ -31,7 +31,6 @@ import numpy as np
 import tensorflow as tf
 
 from alae_tf.metrics.lpips import LPIPS
-from alae_tf.model import NOISE_STREAMS
 
 EPSILON = 1e-4
 DEFAULT_SAMPLES = 10_000
@@ -81,14 +80,6 @@ def lpips_on_upsampled(images_a, images_b):
     return _lpips()(resize(images_a), resize(images_b))
 
 
-def synthesize(model, w, noise_seed: int):
-    """G_ema(w) for [B, latent] w; StyleALAE: w on every style input, noise drawn from `noise_seed`."""
-    if not getattr(model, "progressive", False):
-        return model.generator_ema(w, training=False)
-    noise = model.noise(len(w), NOISE_STREAMS["sample"], noise_seed)
-    return model.generator_ema(model.broadcast(w), level=model.level, noise=noise, training=False)
-
-
 def perceptual_path_length(ctx, sampling: str) -> float:
     """PPL in W of ctx.model's EMA networks over ctx.sample_count(10,000) paths."""
     count = ctx.sample_count(DEFAULT_SAMPLES)
@@ -102,7 +93,7 @@ def perceptual_path_length(ctx, sampling: str) -> float:
         stop = min(start + pairs, count)
         w0 = np.asarray(ctx.model.mapping_ema(z[start:stop], training=False))
         w1 = np.asarray(ctx.model.mapping_ema(z[count + start : count + stop], training=False))
-        generate = functools.partial(synthesize, ctx.model, noise_seed=ctx.seed * 1_000_003 + start)
+        generate = functools.partial(ctx.model.decode, noise_seed=ctx.seed * 1_000_003 + start)
         lengths.append(path_lengths(generate, w0, w1, t[start:stop], EPSILON, lpips_on_upsampled))
         progress.add(stop - start)
     return filtered_mean(np.concatenate(lengths))
