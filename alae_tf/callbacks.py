@@ -5,6 +5,7 @@ Both count the global step themselves (one tick per train batch), starting from 
 """
 
 import csv
+import functools
 import math
 
 import keras
@@ -73,7 +74,8 @@ class TrainingMonitor(StepCounter):
         self.mixing_z = tf.random.stateless_normal(
             [self.MIXING_SOURCES + self.MIXING_DESTINATIONS, latent_dim], seed=[seed, 23456])
         self.interpolation_z = tf.random.stateless_normal([2 * self.INTERPOLATION_ROWS, latent_dim], seed=[seed, 34567])
-        self.test_images = test_images
+        # Read once per resolution, not at every grid (a folder source decodes files).
+        self.test_images = functools.lru_cache(maxsize=None)(test_images)
         self.writer = tf.summary.create_file_writer(str(run.logs))
 
     def on_step(self, step, logs):
