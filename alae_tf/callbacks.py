@@ -14,6 +14,7 @@ import tensorflow as tf
 
 from alae_tf.data.pipeline import to_model_range, to_uint8
 from alae_tf.errors import ALAEError
+from alae_tf.schedule import level_resolution
 from alae_tf.grids import interpolation_grid, style_mixing_grid
 from alae_tf.images import image_grid, save_png
 
@@ -107,7 +108,7 @@ class TrainingMonitor(StepCounter):
 
     def write_grids(self, step):
         model = self.model
-        resolution = 4 * 2**model.level if model.progressive else None
+        resolution = level_resolution(model.level) if model.progressive else None
         samples = to_uint8(model.generate(self.fixed_z, truncation_psi=self.truncation_psi))
         test_images = to_model_range(self.test_images(resolution, self.columns * self.columns // 2))
         reconstructions = to_uint8(model(test_images))

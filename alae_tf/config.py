@@ -13,6 +13,7 @@ from pathlib import Path
 import yaml
 
 from alae_tf.errors import ConfigError
+from alae_tf.schedule import num_levels
 
 PRESET_DIR = Path(__file__).parent / "presets"
 
@@ -157,7 +158,7 @@ class Config:
     @property
     def num_levels(self) -> int:
         """Style backbone: resolutions 4, 8, ..., R."""
-        return int(self.model.image_shape[0]).bit_length() - 2
+        return num_levels(self.model.image_shape[0])
 
     def total_steps(self, num_train_images: int) -> int:
         """Training length in steps: `train.steps`, or `train.epochs` full passes over the data."""

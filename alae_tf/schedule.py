@@ -14,6 +14,15 @@ import math
 from dataclasses import dataclass
 
 
+def num_levels(resolution: int) -> int:
+    """Levels of a progressive model growing from 4x4 to `resolution` (a power of two)."""
+    return int(math.log2(resolution)) - 1
+
+
+def level_resolution(level: int) -> int:
+    return 4 * 2**level
+
+
 @dataclass(frozen=True)
 class Phase:
     level: int
@@ -26,7 +35,7 @@ class Phase:
 
     @property
     def resolution(self) -> int:
-        return 4 * 2**self.level
+        return level_resolution(self.level)
 
     def images_before(self, step: int) -> int:
         """Training images drawn before global step `step` (a step inside this phase)."""

@@ -16,7 +16,6 @@ E, per level (top down): 1x1 fromRGB + leaky ReLU (once: the reference applies i
 dense layer on the flattened 4x4 map whose output feeds C_2 directly. w = sum of all C_i(...).
 """
 
-import math
 
 import keras
 from keras import ops
@@ -27,16 +26,9 @@ from alae_tf.layers import (
     instance_normalize, instance_statistics, upsample2x,
 )
 from alae_tf.nets import mlp
+from alae_tf.schedule import level_resolution, num_levels
 
 LEAK = 0.2
-
-
-def num_levels(resolution: int) -> int:
-    return int(math.log2(resolution)) - 1
-
-
-def level_resolution(level: int) -> int:
-    return 4 * 2**level
 
 
 def level_channels(config: ModelConfig, level: int) -> int:
