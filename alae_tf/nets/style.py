@@ -16,7 +16,6 @@ E, per level (top down): 1x1 fromRGB + leaky ReLU (once: the reference applies i
 dense layer on the flattened 4x4 map whose output feeds C_2 directly. w = sum of all C_i(...).
 """
 
-
 import keras
 from keras import ops
 
