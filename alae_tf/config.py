@@ -13,20 +13,27 @@ from pathlib import Path
 import yaml
 
 from alae_tf.errors import ConfigError
-from alae_tf.schedule import num_levels
+from alae_tf.levels import growing_levels
 
 PRESET_DIR = Path(__file__).parent / "presets"
+# Written into every run's config.yaml. Runs without it (format 1) predate the backbone protocol:
+# their checkpoints name other objects and do not load.
+RUN_FORMAT = 2
 
-
+# Choice lists, defined once: validation, the data loaders and every CLI's argparse read them.
 DATASETS = ("mnist", "fashion_mnist", "folder", "prepared")
-BACKBONES = ("mlp", "style")
+MNIST_SOURCES = ("auto", "package", "idx", "npz", "tfds")
 PRECISIONS = ("none", "bf16", "fp16")
+NETS = ("mapping", "generator", "encoder", "discriminator")
+# Backbone name -> whether it grows progressively (one level per power-of-two resolution from
+# 4x4) or has one level. Everything else about a backbone is in its nets (alae_tf.nets).
+BACKBONES = {"mlp": False, "style": True}
 
 
 @dataclass
 class DataConfig:
-    dataset: str = "mnist"  # mnist | fashion_mnist | folder (image files) | prepared (python -m alae_tf.data.prepare)
-    source: str = "auto"  # MNIST: auto | package | idx | npz | tfds (see alae_tf.data.mnist)
+    dataset: str = "mnist"  # one of DATASETS: folder = image files, prepared = python -m alae_tf.data.prepare
+    source: str = "auto"  # MNIST: one of MNIST_SOURCES (see alae_tf.data.mnist)
     path: str | None = None
     test_count: int | None = None  # folder / prepared: held-out images (None: the source's default)
 
@@ -46,6 +53,11 @@ class ModelConfig:
     start_channels: int = 64
     max_channels: int = 256
 
+    @property
+    def levels(self) -> int:
+        """Resolution levels: 4, 8, ..., R for a growing backbone, else one."""
+        return growing_levels(self.image_shape[0]) if BACKBONES.get(self.backbone) else 1
+
 
 @dataclass
 class TrainConfig:
@@ -58,25 +70,37 @@ class TrainConfig:
     adam_epsilon: float = 1e-8
     r1_gamma: float = 10.0
     ema_half_life_images: float = 10000.0
+    # Nets with an EMA copy, used for sampling, encoding and export (the others are used live).
+    # The MLP reference averages F and G; StyleALAE all four.
+    ema_nets: list[str] = field(default_factory=lambda: ["mapping", "generator"])
     seed: int = 0
     mixed_precision: str = "none"  # none | bf16 | fp16 (fp16 with dynamic loss scaling)
     jit: bool = False
     checkpoint_every: int = 1000
     sample_every: int = 1000
     log_every: int = 100
-    # Style backbone only: progressive growing from 4x4, one entry per level (4, 8, 16, ...).
-    images_per_level: int = 600000  # images shown per level before the next one fades in
+    # Levels (model.levels): images shown per level before the next one fades in, and one entry
+    # per level (4, 8, 16, ...) of batch size and learning rate; empty lists: batch_size and
+    # learning_rate at every level.
+    images_per_level: int = 600000
     level_batch_sizes: list[int] = field(default_factory=list)
     level_learning_rates: list[float] = field(default_factory=list)
-    style_mixing_prob: float = 0.9
-    truncation_psi: float = 0.7  # for sample grids (EMA model); FID etc. use no truncation
+    style_mixing_prob: float = 0.0  # steps I and II; no effect on a generator with one style input
+    truncation_psi: float = 1.0  # for sample grids (EMA model); FID etc. use no truncation
     truncation_cutoff: int = 8  # truncation applies to the first N style inputs
-    w_avg_beta: float = 0.995
+    w_avg_beta: float = 0.995  # F's running mean of w, the centre of truncation
+
+    def level_batch_size(self, level: int) -> int:
+        return self.level_batch_sizes[level] if self.level_batch_sizes else self.batch_size
+
+    def level_learning_rate(self, level: int) -> float:
+        return self.level_learning_rates[level] if self.level_learning_rates else self.learning_rate
 
 
 @dataclass
 class Config:
     preset: str = "mnist"
+    format: int = RUN_FORMAT
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -94,6 +118,11 @@ class Config:
         for name, value in raw.items():
             if name == "preset":
                 kwargs[name] = str(value)
+                continue
+            if name == "format":
+                if value != RUN_FORMAT:
+                    raise ConfigError(f"{origin}: format {value!r} is not this version's run format ({RUN_FORMAT})")
+                kwargs[name] = value
                 continue
             section_cls = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}[name]
             kwargs[name] = _build_section(section_cls, value or {}, f"{origin}: {name}")
@@ -134,42 +163,42 @@ class Config:
             raise ConfigError(f"{origin}: model.backbone must be one of {', '.join(BACKBONES)}, got {m.backbone!r}")
         if self.data.dataset not in DATASETS:
             raise ConfigError(f"{origin}: data.dataset must be one of {', '.join(DATASETS)}, got {self.data.dataset!r}")
-        if m.backbone == "style":
-            self._validate_style(origin)
+        if self.data.source not in MNIST_SOURCES:
+            raise ConfigError(f"{origin}: data.source must be one of {', '.join(MNIST_SOURCES)}, got {self.data.source!r}")
+        unknown_nets = sorted(set(t.ema_nets) - set(NETS))
+        if unknown_nets or not isinstance(t.ema_nets, list):
+            raise ConfigError(f"{origin}: train.ema_nets takes names from {', '.join(NETS)}, got {t.ema_nets}")
+        self._validate_shape(origin)
+        self._validate_levels(origin)
         if not 0.0 <= t.adam_beta1 < 1.0 or not 0.0 <= t.adam_beta2 < 1.0:
             raise ConfigError(f"{origin}: Adam betas must lie in [0, 1)")
-
-    def _validate_style(self, origin: str) -> None:
-        m, t = self.model, self.train
-        height, width, channels = (m.image_shape + [0, 0, 0])[:3]
-        if len(m.image_shape) != 3 or height != width or height < 8 or height & (height - 1) or channels not in (1, 3):
-            raise ConfigError(f"{origin}: model.image_shape must be [R, R, 1 or 3] with R a power of two >= 8 "
-                              f"for the style backbone, got {m.image_shape}")
-        levels = self.num_levels
-        for name in ("level_batch_sizes", "level_learning_rates"):
-            values = getattr(t, name)
-            if len(values) != levels or min(values) <= 0:
-                raise ConfigError(f"{origin}: train.{name} needs {levels} positive entries (levels 4..{height}), got {values}")
-        if t.images_per_level <= 0 or m.start_channels <= 0 or m.max_channels <= 0:
-            raise ConfigError(f"{origin}: train.images_per_level, model.start_channels and model.max_channels must be positive")
         if not 0.0 <= t.style_mixing_prob <= 1.0:
             raise ConfigError(f"{origin}: train.style_mixing_prob must lie in [0, 1], got {t.style_mixing_prob}")
 
+    def _validate_shape(self, origin: str) -> None:
+        m = self.model
+        height, width, channels = (list(m.image_shape) + [0, 0, 0])[:3]
+        if len(m.image_shape) != 3 or height != width or height < 4 or channels not in (1, 3):
+            raise ConfigError(f"{origin}: model.image_shape must be [R, R, 1 or 3] with R >= 4, got {m.image_shape}")
+        if BACKBONES.get(m.backbone) and (height < 8 or height & (height - 1)):
+            raise ConfigError(f"{origin}: the {m.backbone} backbone grows from 4x4 by doubling: model.image_shape "
+                              f"needs R a power of two >= 8, got {m.image_shape}")
+        if m.start_channels <= 0 or m.max_channels <= 0:
+            raise ConfigError(f"{origin}: model.start_channels and model.max_channels must be positive")
+
+    def _validate_levels(self, origin: str) -> None:
+        t, levels = self.train, self.model.levels
+        for name in ("level_batch_sizes", "level_learning_rates"):
+            values = getattr(t, name)
+            if values and (len(values) != levels or min(values) <= 0):
+                raise ConfigError(f"{origin}: train.{name} needs {levels} positive entries (one per resolution level), "
+                                  f"or none to use the single value at every level; got {values}")
+        if levels > 1 and t.images_per_level <= 0:
+            raise ConfigError(f"{origin}: train.images_per_level must be positive")
+
     @property
-    def num_levels(self) -> int:
-        """Style backbone: resolutions 4, 8, ..., R."""
-        return num_levels(self.model.image_shape[0])
-
-    def total_steps(self, num_train_images: int) -> int:
-        """Training length in steps: `train.steps`, or `train.epochs` full passes over the data."""
-        if self.train.steps is not None:
-            return self.train.steps
-        return self.train.epochs * steps_per_epoch(num_train_images, self.train.batch_size)
-
-
-def steps_per_epoch(num_images: int, batch_size: int) -> int:
-    """Full batches per pass over the data (the last partial batch is dropped)."""
-    return max(1, num_images // batch_size)
+    def levels(self) -> int:
+        return self.model.levels
 
 
 def available_presets() -> list[str]:
@@ -195,7 +224,11 @@ def load_config_file(path: str | Path) -> Config:
 
 
 def save_config(config: Config, path: str | Path) -> None:
-    Path(path).write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+    """Write atomically: a crash mid-write leaves the previous file in place."""
+    path = Path(path)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+    partial.replace(path)
 
 
 def _reject_unknown(raw: dict, known, origin: str) -> None:
@@ -240,6 +273,10 @@ def _coerce(value, default, type_name: str, origin: str):
         if isinstance(value, list) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
             return [float(v) for v in value]
         raise ConfigError(f"{origin}: expected a list of numbers, got {value!r}")
+    if type_name == "list[str]":
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return value
+        raise ConfigError(f"{origin}: expected a list of names, got {value!r}")
     if type_name.startswith("list"):
         if isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
             return value

@@ -1,11 +1,11 @@
-"""Progressive growing: which level, batch size, learning rate and fade-in a global step has.
+"""The training schedule: which level, batch size, learning rate and fade-in a global step has.
 
-Level L (resolution 4 * 2^L) lasts `images_per_level` images, i.e. ceil(images_per_level /
-batch_L) steps; the last level runs to the end of training. During the first half of every
-level after the first, the new level fades in with the reference's cosine ramp
-blend = sin(t * pi - pi / 2) / 2 + 1 / 2, t = images into the level / (images_per_level / 2).
-Everything is a function of the step, so a run resumed mid-level or mid-fade continues the
-same schedule.
+One schedule for every backbone. A model with L levels (`model.levels`; 1 for the MLP) trains
+in L phases: level l lasts `images_per_level` images, i.e. ceil(images_per_level / batch_l)
+steps, and the last level runs to the end of training (a one-level model is one open-ended
+phase). During the first half of every level after the first, the new level fades in with
+the reference's cosine ramp (`fade_in`). Everything is a function of the step, so a run
+resumed mid-level or mid-fade continues the same schedule.
 """
 
 from __future__ import annotations
@@ -13,19 +13,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from keras import ops
 
-def num_levels(resolution: int) -> int:
-    """Levels of a progressive model growing from 4x4 to `resolution` (a power of two)."""
-    return int(math.log2(resolution)) - 1
-
-
-def level_resolution(level: int) -> int:
-    return 4 * 2**level
+from alae_tf.levels import level_resolution
 
 
 @dataclass(frozen=True)
 class Phase:
     level: int
+    resolution: int  # side of the images trained at this level
     first_step: int
     end_step: int | None  # None: the last level, open-ended
     batch_size: int
@@ -33,26 +29,24 @@ class Phase:
     first_image: int  # training images drawn before this phase
     fade_images: int  # images over which the level fades in (0 for level 0)
 
-    @property
-    def resolution(self) -> int:
-        return level_resolution(self.level)
-
     def images_before(self, step: int) -> int:
         """Training images drawn before global step `step` (a step inside this phase)."""
         return self.first_image + (step - self.first_step) * self.batch_size
 
 
-def phases(train_config, num_levels: int) -> list[Phase]:
-    t = train_config
+def phases(config) -> list[Phase]:
+    """The phases of a resolved `alae_tf.config.Config`, one per level."""
+    t, levels, resolution = config.train, config.model.levels, config.model.image_shape[0]
     result, step, images = [], 0, 0
-    for level in range(num_levels):
-        last = level == num_levels - 1
-        steps = None if last else math.ceil(t.images_per_level / t.level_batch_sizes[level])
+    for level in range(levels):
+        last = level == levels - 1
+        batch = t.level_batch_size(level)
+        steps = None if last else math.ceil(t.images_per_level / batch)
         fade = 0 if level == 0 else t.images_per_level // 2
-        result.append(Phase(level, step, None if last else step + steps, t.level_batch_sizes[level],
-                            t.level_learning_rates[level], images, fade))
+        result.append(Phase(level, level_resolution(level, resolution, levels), step, None if last else step + steps,
+                            batch, t.level_learning_rate(level), images, fade))
         if not last:
-            step, images = step + steps, images + steps * t.level_batch_sizes[level]
+            step, images = step + steps, images + steps * batch
     return result
 
 
@@ -63,19 +57,26 @@ def phase_at(schedule: list[Phase], step: int) -> Phase:
     raise AssertionError("the last phase is open-ended")
 
 
-def blend_at(phase: Phase, step: int) -> float:
-    """Fade-in weight of the phase's top level at `step` (1 = fully faded in)."""
+def fade_in(t):
+    """The reference's cosine ramp sin(t * pi - pi / 2) / 2 + 1 / 2 for t in [0, 1] (a float or a tensor)."""
+    return ops.sin(t * math.pi - math.pi / 2) / 2 + 0.5
+
+
+def blend_at(phase: Phase, step):
+    """Fade-in weight of the phase's top level at `step` (a Python int or a tensor): 1 = fully faded in.
+
+    Returns a float32 scalar tensor; the data pipeline puts it in every batch."""
     if phase.fade_images == 0:
-        return 1.0
-    t = min(1.0, (step - phase.first_step) * phase.batch_size / phase.fade_images)
-    return math.sin(t * math.pi - math.pi / 2) / 2 + 0.5
+        return ops.convert_to_tensor(1.0)
+    t = ops.minimum(1.0, ops.cast(step - phase.first_step, "float32") * (phase.batch_size / phase.fade_images))
+    return fade_in(t)
 
 
 def total_steps(config, num_train_images: int) -> int:
     """`train.steps`, or the step at which `train.epochs` passes over the data have been drawn."""
     if config.train.steps is not None:
         return config.train.steps
-    schedule = phases(config.train, config.num_levels)
+    schedule = phases(config)
     target, last = config.train.epochs * num_train_images, schedule[-1]
     for phase in schedule[:-1]:
         if target <= phase.images_before(phase.end_step):
@@ -92,3 +93,8 @@ def segments(schedule: list[Phase], start: int, total: int):
         if begin < end:
             result.append((phase, begin, end))
     return result
+
+
+def steps_per_epoch(num_images: int, batch_size: int) -> int:
+    """Full batches per pass over the data: the length of one Keras epoch (progress bars, logs)."""
+    return max(1, num_images // batch_size)

@@ -1,4 +1,8 @@
-"""The four ALAE networks of each backbone, chosen by `model.backbone`."""
+"""The four ALAE networks of each backbone, chosen by `model.backbone`.
+
+Every backbone answers the calls of `alae_tf.nets.protocol`; this module only maps a
+`ModelConfig` to each backbone's explicit hyperparameters. F is the same for all backbones.
+"""
 
 from dataclasses import dataclass
 
@@ -6,25 +10,28 @@ import keras
 
 from alae_tf.config import ModelConfig
 from alae_tf.nets import mlp, style
+from alae_tf.nets.mapping import MappingNetwork
 
-BACKBONES = {"mlp": mlp, "style": style}  # each module builds F, G, E and D
+BACKBONE_BUILDERS = {"mlp": mlp.build, "style": style.build}  # ModelConfig -> (G, E, D)
 
 
 @dataclass
 class Networks:
-    mapping: keras.Model  # F: z -> w
-    generator: keras.Model  # G: w -> image
+    mapping: MappingNetwork  # F: z -> w, with w_avg and truncation
+    generator: keras.Model  # G: styles -> image
     encoder: keras.Model  # E: image -> w
     discriminator: keras.Model  # D: w -> real/fake logit, shape [batch]
 
+    def by_name(self) -> dict[str, keras.Model]:
+        """{"mapping": F, "generator": G, "encoder": E, "discriminator": D} (`alae_tf.config.NETS` order)."""
+        return {"mapping": self.mapping, "generator": self.generator, "encoder": self.encoder,
+                "discriminator": self.discriminator}
 
-def build_networks(config: ModelConfig, name_suffix: str = "") -> Networks:
-    if config.backbone not in BACKBONES:
+
+def build_networks(config: ModelConfig, truncation_cutoff: int, name_suffix: str = "") -> Networks:
+    if config.backbone not in BACKBONE_BUILDERS:
         raise ValueError(f"unknown backbone {config.backbone!r}")
-    backbone = BACKBONES[config.backbone]
-    return Networks(
-        mapping=backbone.build_mapping(config, name="mapping" + name_suffix),
-        generator=backbone.build_generator(config, name="generator" + name_suffix),
-        encoder=backbone.build_encoder(config, name="encoder" + name_suffix),
-        discriminator=backbone.build_discriminator(config, name="discriminator" + name_suffix),
-    )
+    generator, encoder, discriminator = BACKBONE_BUILDERS[config.backbone](config, name_suffix)
+    mapping = MappingNetwork(config.latent_dim, config.mapping_layers, config.mapping_lr_mul, truncation_cutoff,
+                             name="mapping" + name_suffix)
+    return Networks(mapping, generator, encoder, discriminator)

@@ -1,68 +1,84 @@
-"""The MNIST MLP backbone of the official ALAE code (mnist_fc):
+"""The MNIST MLP backbone of the official ALAE code (mnist_fc), as a one-level, one-style,
+noise-free backbone of the protocol in `alae_tf.nets.protocol`:
 
-F: pixel norm, then `mapping_layers` x (50 -> 50, leaky ReLU), lr x0.1 (0 layers: identity)
 G: 50 -> 1024 -> 1024 -> 784, leaky ReLU on the hidden layers, linear output
 E: 784 -> 1024 -> 1024 -> 50, leaky ReLU after every layer, the output too
 D: 50 -> 50 -> 50 -> 1, linear (no activations), lr x0.1
+F is the shared `MappingNetwork`.
 """
 
 import math
 
 import keras
 
-from alae_tf.config import ModelConfig
-from alae_tf.layers import EqualizedDense, PixelNorm
+from alae_tf.layers import EqualizedDense
 
 LEAK = 0.2
 
 
-def build_mapping(config: ModelConfig, name="mapping") -> keras.Sequential:
-    layers = [keras.Input((config.latent_dim,))]
-    if config.mapping_layers == 0:
-        layers.append(keras.layers.Identity())
-    else:
-        layers.append(PixelNorm())
-        for _ in range(config.mapping_layers):
-            layers += [EqualizedDense(config.latent_dim, lr_mul=config.mapping_lr_mul), keras.layers.LeakyReLU(LEAK)]
-    return keras.Sequential(layers, name=name)
+class MLPGenerator(keras.Model):
+    levels = 1
+    styles_per_level = 1
+    num_styles = 1
 
-
-def build_generator(config: ModelConfig, name="generator") -> keras.Sequential:
-    pixels = math.prod(config.image_shape)
-    return keras.Sequential(
-        [
-            keras.Input((config.latent_dim,)),
-            EqualizedDense(config.hidden_dim),
+    def __init__(self, latent_dim, hidden_dim, image_shape, **kwargs):
+        super().__init__(**kwargs)
+        self._image_shape = tuple(image_shape)
+        self.body = keras.Sequential([
+            keras.Input((latent_dim,)),
+            EqualizedDense(hidden_dim),
             keras.layers.LeakyReLU(LEAK),
-            EqualizedDense(config.hidden_dim),
+            EqualizedDense(hidden_dim),
             keras.layers.LeakyReLU(LEAK),
-            EqualizedDense(pixels),
-            keras.layers.Reshape(tuple(config.image_shape)),
-        ],
-        name=name,
-    )
+            EqualizedDense(math.prod(image_shape)),
+            keras.layers.Reshape(self._image_shape),
+        ], name="body")
+
+    def image_shape(self, level=0):
+        return self._image_shape
+
+    def noise_shapes(self, level=0):
+        return []
+
+    def call(self, styles, level=None, blend=None, noise=None):
+        """styles [B, 1, latent] or w [B, latent]; level, blend and noise have nothing to act on."""
+        w = styles[:, 0] if len(styles.shape) == 3 else styles
+        return self.body(w)
 
 
-def build_encoder(config: ModelConfig, name="encoder") -> keras.Sequential:
-    return keras.Sequential(
-        [
-            keras.Input(tuple(config.image_shape)),
+class MLPEncoder(keras.Model):
+    levels = 1
+
+    def __init__(self, image_shape, hidden_dim, latent_dim, **kwargs):
+        super().__init__(**kwargs)
+        self.body = keras.Sequential([
+            keras.Input(tuple(image_shape)),
             keras.layers.Flatten(),
-            EqualizedDense(config.hidden_dim),
+            EqualizedDense(hidden_dim),
             keras.layers.LeakyReLU(LEAK),
-            EqualizedDense(config.hidden_dim),
+            EqualizedDense(hidden_dim),
             keras.layers.LeakyReLU(LEAK),
-            EqualizedDense(config.latent_dim),
+            EqualizedDense(latent_dim),
             keras.layers.LeakyReLU(LEAK),
-        ],
-        name=name,
+        ], name="body")
+
+    def call(self, images, level=None, blend=None):
+        return self.body(images)
+
+
+def build_discriminator(latent_dim, hidden_dim, layers, lr_mul, name="discriminator") -> keras.Sequential:
+    body = [keras.Input((latent_dim,))]
+    for _ in range(layers - 1):
+        body.append(EqualizedDense(hidden_dim, lr_mul=lr_mul))
+    body += [EqualizedDense(1, lr_mul=lr_mul), keras.layers.Reshape(())]
+    return keras.Sequential(body, name=name)
+
+
+def build(config, name_suffix=""):
+    """(G, E, D) of a `ModelConfig`."""
+    m = config
+    return (
+        MLPGenerator(m.latent_dim, m.hidden_dim, m.image_shape, name="generator" + name_suffix),
+        MLPEncoder(m.image_shape, m.hidden_dim, m.latent_dim, name="encoder" + name_suffix),
+        build_discriminator(m.latent_dim, m.disc_hidden, m.disc_layers, m.disc_lr_mul, name="discriminator" + name_suffix),
     )
-
-
-def build_discriminator(config: ModelConfig, name="discriminator") -> keras.Sequential:
-    layers = [keras.Input((config.latent_dim,))]
-    for _ in range(config.disc_layers - 1):
-        layers.append(EqualizedDense(config.disc_hidden, lr_mul=config.disc_lr_mul))
-    layers.append(EqualizedDense(1, lr_mul=config.disc_lr_mul))
-    layers.append(keras.layers.Reshape(()))
-    return keras.Sequential(layers, name=name)

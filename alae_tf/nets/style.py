@@ -1,5 +1,6 @@
 """StyleALAE: a StyleGAN generator G and a mirrored encoder E whose per-layer instance
-statistics are mapped into w, with the MLP mapping F and a 3-layer latent discriminator D.
+statistics are mapped into w, and a 3-layer latent discriminator D (F is the shared
+`MappingNetwork`). A growing backbone of the protocol in `alae_tf.nets.protocol`.
 
 Levels count resolutions: level 0 is 4x4, level L is 4 * 2^L. Both G and E hold every level's
 weights and run up to `level`; during a transition (`blend` in [0, 1)) the new top level is
@@ -19,20 +20,17 @@ dense layer on the flattened 4x4 map whose output feeds C_2 directly. w = sum of
 import keras
 from keras import ops
 
-from alae_tf.config import ModelConfig
 from alae_tf.layers import (
     AdaIN, Bias, Blur, EqualizedConv2D, EqualizedDense, NoiseInjection, downsample2x,
     instance_normalize, instance_statistics, upsample2x,
 )
-from alae_tf.nets import mlp
-from alae_tf.schedule import level_resolution, num_levels
+from alae_tf.levels import growing_levels, level_resolution
 
 LEAK = 0.2
 
 
-def level_channels(config: ModelConfig, level: int) -> int:
-    levels = num_levels(config.image_shape[0])
-    return min(config.max_channels, config.start_channels * 2 ** (levels - 1 - level))
+def level_channels(start_channels: int, max_channels: int, levels: int, level: int) -> int:
+    return min(max_channels, start_channels * 2 ** (levels - 1 - level))
 
 
 def _set_level_layer(model, name, level, layer):
@@ -70,26 +68,38 @@ class GeneratorBlock(keras.layers.Layer):
 
 
 class StyleGenerator(keras.Model):
-    """G: w ([B, D], or per style input [B, 2 * levels, D]) -> images NHWC in about [-1, 1]."""
+    """G: w ([B, D], or per style input [B, 2 * levels, D]) -> images NHWC in about [-1, 1].
 
-    def __init__(self, config: ModelConfig, **kwargs):
+    `channels[level]`: feature maps of each level (4x4 first); images are `resolution` wide
+    with `image_channels` channels at the top level."""
+
+    styles_per_level = 2
+
+    def __init__(self, resolution, channels, image_channels, latent_dim, **kwargs):
         super().__init__(**kwargs)
-        self.levels = num_levels(config.image_shape[0])
-        self.latent_dim = config.latent_dim
-        self.const_channels = level_channels(config, 0)
+        self.resolution = resolution
+        self.levels = growing_levels(resolution)
+        self.image_channels = image_channels
+        self.latent_dim = latent_dim
+        self.const_channels = channels[0]
         for i in range(self.levels):
-            _set_level_layer(self, "block", i, GeneratorBlock(level_channels(config, i), first=i == 0))
-            _set_level_layer(self, "to_rgb", i, EqualizedConv2D(config.image_shape[-1], 1, gain=1.0))
+            _set_level_layer(self, "block", i, GeneratorBlock(channels[i], first=i == 0))
+            _set_level_layer(self, "to_rgb", i, EqualizedConv2D(image_channels, 1, gain=1.0))
             _set_level_layer(self, "rgb_bias", i, Bias())
         self.blocks, self.to_rgb, self.rgb_bias = (_level_layers(self, name) for name in ("block", "to_rgb", "rgb_bias"))
 
     @property
     def num_styles(self):
-        return 2 * self.levels
+        return self.styles_per_level * self.levels
+
+    def image_shape(self, level):
+        side = level_resolution(level, self.resolution, self.levels)
+        return (side, side, self.image_channels)
 
     def noise_shapes(self, level):
         """Shapes [H, W, 1] of the noise inputs used up to `level`, two per level."""
-        return [(level_resolution(i), level_resolution(i), 1) for i in range(level + 1) for _ in range(2)]
+        sides = [level_resolution(i, self.resolution, self.levels) for i in range(level + 1)]
+        return [(side, side, 1) for side in sides for _ in range(2)]
 
     def build(self, w_shape):
         self.const = self.add_weight(name="const", shape=(1, 4, 4, self.const_channels), initializer="ones")
@@ -146,16 +156,17 @@ class EncoderBlock(keras.layers.Layer):
 
 
 class StyleEncoder(keras.Model):
-    """E: images NHWC in [-1, 1] at the level's resolution -> w [B, D] (float32)."""
+    """E: images NHWC in [-1, 1] at the level's resolution -> w [B, D] (float32).
 
-    def __init__(self, config: ModelConfig, **kwargs):
+    `channels[level]` as in StyleGenerator; `resolution` is the top level's side."""
+
+    def __init__(self, resolution, channels, latent_dim, **kwargs):
         super().__init__(**kwargs)
-        self.levels = num_levels(config.image_shape[0])
+        self.levels = growing_levels(resolution)
         for i in range(self.levels):
-            _set_level_layer(self, "from_rgb", i, EqualizedConv2D(level_channels(config, i), 1))
+            _set_level_layer(self, "from_rgb", i, EqualizedConv2D(channels[i], 1))
             _set_level_layer(self, "from_rgb_bias", i, Bias())
-            _set_level_layer(self, "block", i, EncoderBlock(level_channels(config, i), level_channels(config, max(i - 1, 0)),
-                                                            config.latent_dim, last=i == 0))
+            _set_level_layer(self, "block", i, EncoderBlock(channels[i], channels[max(i - 1, 0)], latent_dim, last=i == 0))
         self.from_rgb, self.rgb_bias, self.blocks = (_level_layers(self, name) for name in ("from_rgb", "from_rgb_bias", "block"))
 
     def build(self, images_shape):
@@ -180,22 +191,23 @@ class StyleEncoder(keras.Model):
         return w
 
 
-def build_mapping(config: ModelConfig, name="mapping"):
-    return mlp.build_mapping(config, name=name)
+def build_discriminator(latent_dim, hidden_dim, layers, lr_mul, name="discriminator") -> keras.Sequential:
+    """D: `layers` equalized dense layers on w, leaky ReLU between them, one logit out."""
+    body = [keras.Input((latent_dim,))]
+    for _ in range(layers - 1):
+        body += [EqualizedDense(hidden_dim, lr_mul=lr_mul), keras.layers.LeakyReLU(LEAK)]
+    body += [EqualizedDense(1, lr_mul=lr_mul), keras.layers.Reshape(())]
+    return keras.Sequential(body, name=name)
 
 
-def build_discriminator(config: ModelConfig, name="discriminator") -> keras.Sequential:
-    """D: `disc_layers` equalized dense layers on w, leaky ReLU between them, one logit out."""
-    layers = [keras.Input((config.latent_dim,))]
-    for _ in range(config.disc_layers - 1):
-        layers += [EqualizedDense(config.disc_hidden, lr_mul=config.disc_lr_mul), keras.layers.LeakyReLU(LEAK)]
-    layers += [EqualizedDense(1, lr_mul=config.disc_lr_mul), keras.layers.Reshape(())]
-    return keras.Sequential(layers, name=name)
-
-
-def build_generator(config: ModelConfig, name="generator") -> StyleGenerator:
-    return StyleGenerator(config, name=name)
-
-
-def build_encoder(config: ModelConfig, name="encoder") -> StyleEncoder:
-    return StyleEncoder(config, name=name)
+def build(config, name_suffix=""):
+    """(G, E, D) of a `ModelConfig`."""
+    m = config
+    resolution = m.image_shape[0]
+    levels = growing_levels(resolution)
+    channels = [level_channels(m.start_channels, m.max_channels, levels, level) for level in range(levels)]
+    return (
+        StyleGenerator(resolution, channels, m.image_shape[-1], m.latent_dim, name="generator" + name_suffix),
+        StyleEncoder(resolution, channels, m.latent_dim, name="encoder" + name_suffix),
+        build_discriminator(m.latent_dim, m.disc_hidden, m.disc_layers, m.disc_lr_mul, name="discriminator" + name_suffix),
+    )

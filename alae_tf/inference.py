@@ -1,0 +1,125 @@
+"""The one inference surface of a trained ALAE: a `Sampler` holds F, G and E (the EMA copies
+where the run keeps them) at one level, and encodes, decodes, generates, reconstructs, mixes
+styles and interpolates. Sample grids, callbacks, metrics, export and the editing tools all
+call it, so they agree on which nets, which truncation centre and which noise they use.
+
+Shapes: z and w are [B, latent]; per-layer styles are [B, num_styles, latent] (one w per style
+input of G; `styles(w)` repeats w); images are float32 NHWC in [-1, 1]. Noise is a list of
+per-pixel images (`noise_shapes`), `None` for none (StyleALAE's deterministic mean image), or
+drawn from a seed with `noise(batch, seed)`; the MLP takes none and ignores it.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from alae_tf.batch import SAMPLE_NOISE_STREAM
+
+
+def draw_noise(shapes, batch, seed, stream):
+    """Standard normal images [batch, *shape] for each shape, a pure function of (seed, stream).
+
+    Inside a replica context each replica draws the noise of the whole global batch and keeps
+    its own slice, so the noise of image i does not depend on how a batch is split."""
+    context = tf.distribute.get_replica_context()
+    replicas, replica = (1, 0) if context is None else (context.num_replicas_in_sync, context.replica_id_in_sync_group)
+    seed = tf.stack([tf.cast(seed, tf.int64), tf.constant(stream, tf.int64)])
+    images = []
+    for index, shape in enumerate(shapes):
+        full = tf.random.stateless_normal([batch * replicas, *shape], seed=seed + tf.constant([0, 100 * index], tf.int64))
+        images.append(full[batch * replica : batch * (replica + 1)])
+    return images
+
+
+class Sampler:
+    """F, G and E of one model at `level` (default: the top level, the full resolution)."""
+
+    def __init__(self, mapping, generator, encoder, level=None):
+        self.mapping = mapping
+        self.generator = generator
+        self.encoder = encoder
+        self.level = generator.levels - 1 if level is None else level
+        if not 0 <= self.level < generator.levels:
+            raise ValueError(f"level {level} is not one of the generator's levels 0..{generator.levels - 1}")
+
+    @classmethod
+    def from_model(cls, model, use_ema=True, level=None) -> "Sampler":
+        """The sampling nets of an `alae_tf.model.ALAE`: each net's EMA copy if the run keeps one
+        (and `use_ema`), else the live net."""
+        nets = model.sampling_networks(use_ema)
+        return cls(nets.mapping, nets.generator, nets.encoder, level)
+
+    # --- what the nets take and give --------------------------------------------------------
+
+    @property
+    def latent_dim(self) -> int:
+        return self.mapping.latent_dim
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(self.generator.image_shape(self.level))
+
+    @property
+    def num_styles(self) -> int:
+        return self.generator.num_styles
+
+    @property
+    def styles_in_use(self) -> int:
+        """Style inputs read at this level (the others have no effect)."""
+        return self.generator.styles_per_level * (self.level + 1)
+
+    @property
+    def noise_shapes(self) -> list[tuple[int, int, int]]:
+        return list(self.generator.noise_shapes(self.level))
+
+    # --- latents ----------------------------------------------------------------------------
+
+    def map(self, z):
+        """w = F(z), float32."""
+        return tf.cast(self.mapping(tf.convert_to_tensor(z, tf.float32)), tf.float32)
+
+    def styles(self, w):
+        """w [B, latent] -> the same w on every style input [B, num_styles, latent]."""
+        return tf.repeat(tf.convert_to_tensor(w)[:, tf.newaxis, :], self.num_styles, axis=1)
+
+    def truncate(self, styles, psi):
+        """w_avg + psi * (styles - w_avg) on F's first `truncation_cutoff` style inputs (psi: number or [B])."""
+        return self.mapping.truncate(styles, psi)
+
+    def mix(self, destination, source, start, stop):
+        """Styles [B, S, latent] of `destination` with inputs [start, stop) taken from `source`."""
+        if not 0 <= start <= stop <= self.num_styles:
+            raise ValueError(f"style range ({start}, {stop}) is not within [0, {self.num_styles}]")
+        index = tf.range(self.num_styles)[tf.newaxis, :, tf.newaxis]
+        return tf.where((index >= start) & (index < stop), source, destination)
+
+    @staticmethod
+    def interpolate(a, b, steps):
+        """[P, ...] x 2 -> [P * steps, ...]: `steps` points from a to b per row, exactly a and b at the ends."""
+        a, b = tf.convert_to_tensor(a, tf.float32), tf.convert_to_tensor(b, tf.float32)
+        t = tf.reshape(tf.linspace(0.0, 1.0, steps), [1, steps] + [1] * (len(a.shape) - 1))
+        points = (1.0 - t) * a[:, tf.newaxis] + t * b[:, tf.newaxis]
+        return tf.reshape(points, [-1, *a.shape[1:]])
+
+    def noise(self, batch, seed, shared=False):
+        """Seeded noise images for `batch` images; `shared`: one draw repeated for every image."""
+        images = draw_noise(self.noise_shapes, 1 if shared else batch, seed, SAMPLE_NOISE_STREAM)
+        return [tf.repeat(n, batch, axis=0) for n in images] if shared else images
+
+    # --- images -----------------------------------------------------------------------------
+
+    def encode(self, images):
+        """w = E(images), float32; images [B, H, W, C] in [-1, 1] at this level's resolution."""
+        return tf.cast(self.encoder(tf.convert_to_tensor(images, tf.float32), level=self.level), tf.float32)
+
+    def decode(self, w, noise=None):
+        """G(w) for w [B, latent] (on every style input) or styles [B, num_styles, latent]."""
+        return self.generator(tf.convert_to_tensor(w, tf.float32), level=self.level, noise=noise)
+
+    def generate(self, z, truncation_psi=1.0, noise=None):
+        """G(truncate(F(z), psi)); psi = 1 is no truncation."""
+        return self.decode(self.truncate(self.styles(self.map(z)), truncation_psi), noise)
+
+    def reconstruct(self, images, noise=None):
+        """G(E(images))."""
+        return self.decode(self.encode(images), noise)
