@@ -1,4 +1,4 @@
-"""Image sources: seeded, resumable training order; levels; MNIST padding; folder == prepared; errors."""
+"""Image sources: seeded, resumable training order; levels; MNIST native and padded; arrays; folder == prepared; errors."""
 
 import gzip
 import json
@@ -9,10 +9,13 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from alae_tf.data import images as images_module
-from alae_tf.data.images import box_downsample, encode_record, held_out_positions, open_image_source
+from alae_tf.data import ImageSource, open_image_source
+from alae_tf.data import datasets as datasets_module
+from alae_tf.data.files import encode_record, held_out_positions
 from alae_tf.data.mnist import load_mnist
 from alae_tf.data.prepare import prepare
+from alae_tf.data.pyramid import box_downsample, resolution_levels
+from alae_tf.data.stores import ArrayStore
 from alae_tf.errors import ConfigError, DataError
 
 COUNT = 10
@@ -65,6 +68,11 @@ def mnist():
     return open_image_source("mnist", None, 32, mnist_source="package")
 
 
+@pytest.fixture(scope="module")
+def mnist_native():
+    return open_image_source("mnist", None, 28, mnist_source="package")
+
+
 # --- training order ------------------------------------------------------------------------
 
 
@@ -84,6 +92,22 @@ def test_starting_at_element_k_continues_the_same_stream(numbered, start):
     np.testing.assert_array_equal(resumed, whole[start:])
 
 
+def test_batches_are_consecutive_elements_of_the_stream_for_every_store(numbered, photos):
+    arrays = ImageSource.from_arrays(np.random.default_rng(2).integers(0, 256, (9, 8, 8, 3), dtype=np.uint8))
+    pictures = np.random.default_rng(3).integers(0, 256, (7, 8, 8, 1), dtype=np.uint8)
+    mirrored = ImageSource(ArrayStore(pictures), description="mirrored", train_ids=np.arange(5),
+                           test_ids=np.arange(5, 7), mirror=True)
+    prepared = open_image_source("prepared", str(photos[1]), 32)
+    for source in (arrays, mirrored, numbered, prepared):
+        elements = take(source.train_dataset(8, seed=4, start_index=3), 4 * 5)
+        batches = take(source.train_dataset(8, seed=4, start_index=3, batch_size=4), 5)
+        assert batches.shape == (5, 4, 8, 8, source.channels) and batches.dtype == np.uint8
+        np.testing.assert_array_equal(batches.reshape(elements.shape), elements)
+    epoch = take(mirrored.train_dataset(8, seed=0, batch_size=10), 1)[0]
+    expected = {image.tobytes() for image in pictures[:5]} | {image[:, ::-1].tobytes() for image in pictures[:5]}
+    assert {image.tobytes() for image in epoch} == expected
+
+
 def test_every_level_has_its_shape_dtype_and_the_block_means(photos):
     source = open_image_source("folder", str(photos[0]), 32, test_count=3)
     full = source.test_images(32)
@@ -98,6 +122,13 @@ def test_every_level_has_its_shape_dtype_and_the_block_means(photos):
     assert 0 <= full.min() and full.max() <= 255 and full.std() > 10
     with pytest.raises(ValueError, match="power of two"):
         source.train_dataset(64, seed=0)
+
+
+@pytest.mark.parametrize("side, levels", [
+    (32, [4, 8, 16, 32]), (28, [7, 14, 28]), (24, [6, 12, 24]), (6, [6]), (4, [4]),
+])
+def test_a_source_serves_its_side_halved_while_whole_and_at_least_4(side, levels):
+    assert resolution_levels(side) == levels
 
 
 def test_box_downsample_rounds_half_to_even():
@@ -146,6 +177,32 @@ def test_mnist_training_stream_draws_from_the_padded_train_split(mnist, mnist_sp
     assert low.shape == (2, 4, 4, 1)
 
 
+def test_mnist_at_28_is_native_without_padding(mnist_native, mnist, mnist_splits):
+    assert (mnist_native.channels, mnist_native.resolution, mnist_native.num_train) == (1, 28, 60000)
+    assert "MNIST" in mnist_native.description and "padded" not in mnist_native.description
+    test = mnist_native.test_images(28)
+    assert test.shape == (10000, 28, 28, 1) and test.dtype == np.uint8
+    np.testing.assert_array_equal(test[..., 0], mnist_splits.test_images)
+    np.testing.assert_array_equal(mnist.test_images(32, 100)[:, 2:30, 2:30], test[:100])  # 32 = 28 + black border
+    np.testing.assert_array_equal(mnist_native.train_labels, mnist_splits.train_labels)
+    element = next(iter(mnist_native.train_dataset(28, seed=0)))
+    assert element.shape == (28, 28, 1) and element.dtype == tf.uint8
+    assert element.numpy()[..., 0].tobytes() in {image.tobytes() for image in mnist_splits.train_images}
+    np.testing.assert_array_equal(mnist_native.test_images(7, 3), box_downsample(test[:3], 7))
+    with pytest.raises(ValueError, match="levels are 7, 14, 28"):
+        mnist_native.test_images(32)
+
+
+def test_mnist_below_28_reads_the_native_or_the_padded_images():
+    at_14 = open_image_source("mnist", None, 14, mnist_source="package")
+    at_16 = open_image_source("mnist", None, 16, mnist_source="package")
+    native = load_mnist("package").test_images[:4, :, :, np.newaxis]
+    padded = np.pad(native, ((0, 0), (2, 2), (2, 2), (0, 0)))
+    np.testing.assert_array_equal(at_14.test_images(14, 4), box_downsample(native, 14))
+    np.testing.assert_array_equal(at_16.test_images(16, 4), box_downsample(padded, 16))
+    assert "box-downsampled to 14x14" in at_14.description and "padded to 32x32" in at_16.description
+
+
 def write_idx(path, array, magic):
     header = magic.to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in array.shape)
     path.write_bytes(gzip.compress(header + array.astype(np.uint8).tobytes()))
@@ -159,9 +216,54 @@ def test_fashion_mnist_reads_idx_files_and_names_the_apt_package_when_missing(tm
     source = open_image_source("fashion_mnist", str(tmp_path), 16)
     assert source.num_train == 6 and source.channels == 1 and "Fashion-MNIST" in source.description
     assert source.test_images(16).shape == (4, 16, 16, 1) and len(source.test_labels) == 4
-    monkeypatch.setattr(images_module, "FASHION_MNIST_DIR", tmp_path / "not-installed")
+    monkeypatch.setattr(datasets_module, "FASHION_MNIST_DIR", tmp_path / "not-installed")
     with pytest.raises(DataError, match="apt-get install dataset-fashion-mnist.*--data-path"):
         open_image_source("fashion_mnist", None, 32)
+
+
+# --- arrays ----------------------------------------------------------------------------------
+
+
+def test_from_arrays_serves_arrays_as_nhwc_with_labels():
+    rng = np.random.default_rng(5)
+    train, test = rng.integers(0, 256, (12, 8, 8), dtype=np.uint8), rng.integers(0, 256, (3, 8, 8), dtype=np.uint8)
+    source = ImageSource.from_arrays(train, test, train_labels=np.arange(12) % 10, test_labels=[1, 2, 3],
+                                     description="random pixels")
+    assert (source.num_train, source.num_test, source.resolution, source.channels) == (12, 3, 8, 1)
+    assert source.description == "random pixels"
+    np.testing.assert_array_equal(source.test_images(8), test[..., np.newaxis])
+    np.testing.assert_array_equal(source.test_images(4), box_downsample(test[..., np.newaxis], 4))
+    stream = take(source.train_dataset(8, seed=0), 12)
+    assert stream.shape == (12, 8, 8, 1) and stream.dtype == np.uint8
+    assert sorted(image.tobytes() for image in stream) == sorted(image[..., np.newaxis].tobytes() for image in train)
+    sample = source.train_images(8, 5)
+    labels = source.train_sample_labels(5)
+    assert labels.dtype == np.int64
+    for image, label in zip(sample, labels):
+        assert label == next(i for i in range(12) if np.array_equal(train[i, ..., np.newaxis], image)) % 10
+    np.testing.assert_array_equal(source.test_labels, [1, 2, 3])
+
+
+def test_from_arrays_takes_rgb_and_no_test_split():
+    train = np.random.default_rng(6).integers(0, 256, (5, 12, 12, 3), dtype=np.uint8)
+    source = ImageSource.from_arrays(train)
+    assert (source.num_train, source.num_test, source.channels, source.resolution) == (5, 0, 3, 12)
+    assert source.test_images(12).shape == (0, 12, 12, 3) and source.train_sample_labels() is None
+    assert source.train_images(6).shape == (5, 6, 6, 3)
+
+
+@pytest.mark.parametrize("train, test, labels, message", [
+    (np.zeros((4, 8, 8), np.float32), None, None, "dtype float32, expected uint8"),
+    (np.zeros((4, 8, 6), np.uint8), None, None, r"shape \[4, 8, 6\], expected \[N, R, R\]"),
+    (np.zeros((4, 2, 2), np.uint8), None, None, "R >= 4"),
+    (np.zeros((4, 8, 8, 2), np.uint8), None, None, "1 or 3"),
+    (np.zeros((0, 8, 8), np.uint8), None, None, "no images"),
+    (np.zeros((4, 8, 8), np.uint8), np.zeros((2, 4, 4), np.uint8), None, "test_images are"),
+    (np.zeros((4, 8, 8), np.uint8), None, [1, 2, 3], r"train_labels: shape \[3\], expected \[4\]"),
+])
+def test_from_arrays_names_what_is_wrong(train, test, labels, message):
+    with pytest.raises(DataError, match=message):
+        ImageSource.from_arrays(train, test, train_labels=labels)
 
 
 # --- folder and prepared data ----------------------------------------------------------------
@@ -192,7 +294,7 @@ def test_folder_reports_unreadable_files_in_one_line(tmp_path, caplog):
         Image.fromarray(np.full((8, 8, 3), i, np.uint8)).save(tmp_path / f"{i}.png")
     (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8 not really")
     (tmp_path / "empty.webp").write_bytes(b"")
-    with caplog.at_level(logging.WARNING, logger="alae_tf.data.images"):
+    with caplog.at_level(logging.WARNING, logger="alae_tf.data.datasets"):
         source = open_image_source("folder", str(tmp_path), 8)
     assert len(caplog.records) == 1
     assert "skipped 2 of 5" in caplog.text and "broken.jpg" in caplog.text and "empty.webp" in caplog.text
@@ -245,6 +347,8 @@ def test_meta_and_record_mismatches_are_reported(photos, tmp_path):
     ("imagenet", "EMPTY", 32, ConfigError, "unknown dataset"),
     ("folder", "EMPTY", 24, ConfigError, "power of two"),
     ("mnist", None, 64, DataError, "32 or less"),
+    ("mnist", None, 24, DataError, "28, 14, 7 to train on them as they are"),
+    ("fashion_mnist", None, 12, DataError, "power of two of 32 or less"),
 ])
 def test_clear_errors_for_bad_paths_and_settings(tmp_path, dataset, path, resolution, error, message):
     path = str(tmp_path) if path == "EMPTY" else path

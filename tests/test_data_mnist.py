@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 
+from alae_tf.config import MNIST_SOURCES
 from alae_tf.data import ImageSplits, load_mnist, read_idx
 from alae_tf.data import mnist as mnist_module
 from alae_tf.errors import DataError
@@ -292,6 +293,7 @@ def test_unknown_source_names_the_valid_ones():
     message = data_error(source="kaggle")
     assert "'kaggle'" in message
     assert all(name in message for name in ("auto", "package", "idx", "npz", "tfds"))
+    assert f"valid sources: {', '.join(MNIST_SOURCES)}" in message  # the config's choice list, defined once
 
 
 # --- TensorFlow Datasets -------------------------------------------------------------------------

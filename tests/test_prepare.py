@@ -8,7 +8,7 @@ import tensorflow as tf
 from PIL import Image
 
 from alae_tf.data import prepare as prepare_module
-from alae_tf.data.images import open_image_source
+from alae_tf.data import open_image_source
 from alae_tf.data.prepare import main, prepare
 
 R = 32

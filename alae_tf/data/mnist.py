@@ -19,9 +19,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from alae_tf.config import MNIST_SOURCES
 from alae_tf.errors import DataError
-
-SOURCES = ("auto", "package", "idx", "npz", "tfds")
 
 IMAGE_SIDE = 28
 NUM_CLASSES = 10
@@ -67,8 +66,8 @@ def load_mnist(source: str = "auto", path: str | os.PathLike | None = None) -> I
     "tfds" (prepared TensorFlow Datasets data_dir) or "auto" (infer from path, else the Keras cache,
     else the package). Raises DataError with a user-facing message on any problem.
     """
-    if source not in SOURCES:
-        raise DataError(f"unknown data source {source!r}; valid sources: {', '.join(SOURCES)}")
+    if source not in MNIST_SOURCES:
+        raise DataError(f"unknown data source {source!r}; valid sources: {', '.join(MNIST_SOURCES)}")
     if source == "auto":
         source, path = _detect_source(path)
     loaders = {"package": _load_package, "idx": _load_idx_dir, "npz": _load_npz, "tfds": _load_tfds}

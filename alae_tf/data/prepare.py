@@ -21,11 +21,9 @@ import keras
 import tensorflow as tf
 
 import alae_tf
-from alae_tf.data.images import (
+from alae_tf.data.files import (
     IMAGE_EXTENSIONS,
     META_FILE,
-    box_pyramid,
-    check_resolution,
     default_test_count,
     describe_skipped,
     encode_record,
@@ -36,10 +34,10 @@ from alae_tf.data.images import (
     ordered_map,
     read_header,
     record_file_name,
-    resolution_levels,
     returning_errors,
     unreadable_reason,
 )
+from alae_tf.data.pyramid import box_pyramid, check_resolution, resolution_levels
 from alae_tf.errors import ALAEError, DataError
 
 FORMAT = "alae_tf multi-resolution TFRecords (StyleGAN/ALAE layout: features shape [C,H,W], data raw uint8 CHW)"

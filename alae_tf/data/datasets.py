@@ -1,0 +1,217 @@
+"""`open_image_source`: a dataset name (`alae_tf.config.DATASETS`) and a path -> an `ImageSource`.
+
+- "mnist" / "fashion_mnist": the MNIST-format splits from `alae_tf.data.mnist`, labels kept, their
+  own test split. At 28 (or 14, 7) the images are used as they are; at a power of two up to 32 they
+  are zero-padded 28 -> 32 first (2 black pixels each side, as the official ALAE's 32x32 MNIST).
+- "folder": a directory tree of image files decoded at training time (`alae_tf.data.files`).
+- "prepared": the output of `python -m alae_tf.data.prepare`, or TFRecords in the StyleGAN / official
+  ALAE multi-resolution layout (`*-rNN.tfrecords[.PPP]`, NN = log2 of the side, features `shape`
+  int64 [C, H, W] and `data` raw uint8 CHW).
+Folder and prepared data hold out `test_count` evenly spaced images (`held_out_positions`) and
+need a power-of-two resolution.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from alae_tf.config import DATASETS
+from alae_tf.data.files import (
+    META_FILE,
+    PREPARE_COMMAND,
+    check_decodes,
+    default_test_count,
+    describe_skipped,
+    held_out_positions,
+    image_channels,
+    list_image_files,
+    ordered_map,
+    returning_errors,
+    unreadable_reason,
+)
+from alae_tf.data.mnist import IMAGE_SIDE as MNIST_SIDE
+from alae_tf.data.mnist import load_mnist
+from alae_tf.data.pyramid import box_downsample, check_resolution, resolution_levels
+from alae_tf.data.source import ImageSource
+from alae_tf.data.stores import FolderStore, RecordStore
+from alae_tf.errors import ConfigError, DataError
+
+MNIST_FAMILY = ("mnist", "fashion_mnist")
+MNIST_PADDED_SIDE = 32
+FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
+FASHION_MNIST_INSTALL = "apt-get install dataset-fashion-mnist"
+
+logger = logging.getLogger(__name__)
+
+
+def open_image_source(dataset: str, path: str | None, resolution: int, *, mnist_source: str = "auto",
+                      test_count: int | None = None) -> ImageSource:
+    """Open `dataset` (one of `alae_tf.config.DATASETS`) for training at `resolution`.
+
+    path: MNIST data path (see `load_mnist`), Fashion-MNIST IDX directory (default
+    /usr/share/datasets/fashion-mnist), image folder, or prepared/TFRecord directory.
+    test_count: images held out from folder/prepared data (default: prepare's choice, else
+    min(1000, 10%)); MNIST-family data uses its own test split. Raises DataError/ConfigError.
+    """
+    if dataset in MNIST_FAMILY:
+        if test_count is not None:
+            raise ConfigError(f"{dataset} has its own test split; test_count applies to folder/prepared data only")
+        return _open_mnist_family(dataset, path, resolution, mnist_source)
+    if dataset not in DATASETS:
+        raise ConfigError(f"unknown dataset {dataset!r}; valid datasets: {', '.join(DATASETS)}")
+    check_resolution(resolution)
+    if path is None:
+        raise DataError(f"dataset {dataset!r} needs a directory; pass --data-path DIR")
+    directory = Path(path).expanduser()
+    if not directory.is_dir():
+        raise DataError(f"{directory}: no such directory; check --data-path")
+    if dataset == "folder":
+        return _open_folder(directory, resolution, test_count)
+    return _open_records(directory, resolution, test_count)
+
+
+# --- MNIST family -------------------------------------------------------------------------------
+
+
+def _open_mnist_family(dataset: str, path: str | None, resolution: int, mnist_source: str) -> ImageSource:
+    side = _mnist_side(dataset, resolution)
+    if dataset == "mnist":
+        splits, name = load_mnist(mnist_source, path), "MNIST"
+    else:
+        splits, name = _load_fashion_mnist(path), "Fashion-MNIST"
+    framing = f"{side}x{side}" if side == MNIST_SIDE else f"padded to {side}x{side}"
+    at = "" if resolution == side else f", box-downsampled to {resolution}x{resolution}"
+    return ImageSource.from_arrays(
+        _framed(splits.train_images, side, resolution), _framed(splits.test_images, side, resolution),
+        train_labels=splits.train_labels, test_labels=splits.test_labels,
+        description=f"{name} ({splits.source}) {framing}{at}",
+    )
+
+
+def _mnist_side(dataset: str, resolution: int) -> int:
+    """The side the 28x28 images are framed to before box-downsampling: 28 itself, or 32 (zero-padded)."""
+    for side in (MNIST_SIDE, MNIST_PADDED_SIDE):
+        if resolution in resolution_levels(side):
+            return side
+    raise DataError(
+        f"{dataset} images are {MNIST_SIDE}x{MNIST_SIDE}: use a resolution of "
+        f"{', '.join(map(str, reversed(resolution_levels(MNIST_SIDE))))} to train on them as "
+        f"they are, or a power of two of {MNIST_PADDED_SIDE} or less to train on them zero-padded to "
+        f"{MNIST_PADDED_SIDE}x{MNIST_PADDED_SIDE}; not {resolution}"
+    )
+
+
+def _framed(images: np.ndarray, side: int, resolution: int) -> np.ndarray:
+    """uint8 [N, 28, 28] -> [N, r, r, 1]: a black border up to `side`, then the box filter down to r."""
+    border = (side - MNIST_SIDE) // 2
+    framed = np.pad(images, ((0, 0), (border, border), (border, border)))[..., np.newaxis]
+    return box_downsample(framed, resolution)
+
+
+def _load_fashion_mnist(path: str | None):
+    if path is None and not FASHION_MNIST_DIR.is_dir():
+        raise DataError(
+            f"Fashion-MNIST not found in {FASHION_MNIST_DIR}; install it with `{FASHION_MNIST_INSTALL}` "
+            "or pass --data-path DIR with the Fashion-MNIST IDX files"
+        )
+    return load_mnist("idx", FASHION_MNIST_DIR if path is None else path)
+
+
+# --- image folders ------------------------------------------------------------------------------
+
+
+def _open_folder(root: Path, resolution: int, test_count: int | None) -> ImageSource:
+    files = list_image_files(root)
+    readable, modes, skipped, upscaled = [], [], [], 0
+    for path, checked in zip(files, ordered_map(returning_errors(check_decodes), files)):
+        if isinstance(checked, Exception):
+            skipped.append((path.relative_to(root).as_posix(), unreadable_reason(checked)))
+            continue
+        mode, size = checked
+        readable.append(path)
+        modes.append(mode)
+        upscaled += min(size) < resolution
+    _report(skipped, upscaled, len(files), resolution, root)
+    if not readable:
+        raise DataError(f"{root}: none of the {len(files)} image files can be read")
+    store = FolderStore(readable, resolution, image_channels(modes))
+    test_count = default_test_count(len(readable)) if test_count is None else test_count
+    test_ids = held_out_positions(len(readable), test_count)
+    kind = "grayscale" if store.channels == 1 else "RGB"
+    description = (f"image folder {root}: {len(readable)} images ({test_count} held out"
+                   f"{f', {len(skipped)} unreadable skipped' if skipped else ''}) at "
+                   f"{resolution}x{resolution} {kind}")
+    return ImageSource(store, description=description, train_ids=_complement(test_ids, len(readable)),
+                       test_ids=test_ids, skipped=tuple(skipped))
+
+
+def _report(skipped: list, upscaled: int, total: int, resolution: int, root: Path) -> None:
+    if skipped:
+        logger.warning("%s: %s", root, describe_skipped(skipped, total))
+    if upscaled:
+        logger.warning("%s: %d images are smaller than %dx%d and are upscaled", root, upscaled, resolution, resolution)
+
+
+def _complement(ids: np.ndarray, count: int) -> np.ndarray:
+    keep = np.ones(count, dtype=bool)
+    keep[ids] = False
+    return np.flatnonzero(keep)
+
+
+# --- prepared / StyleGAN TFRecords --------------------------------------------------------------
+
+
+def _open_records(directory: Path, resolution: int, test_count: int | None) -> ImageSource:
+    levels = _find_record_levels(directory)
+    meta = _read_meta(directory)
+    if resolution > max(levels):
+        raise DataError(f"{directory}: the data goes up to {max(levels)}x{max(levels)}; "
+                        f"it cannot be used at {resolution}x{resolution}")
+    store = RecordStore(levels, resolution)
+    store.check_levels()
+    count = len(store)
+    if meta is not None and meta["num_images"] != count:
+        raise DataError(f"{directory}: {META_FILE} lists {meta['num_images']} images but the records hold {count}; "
+                        f"the dataset is incomplete; re-create it with `{PREPARE_COMMAND}`")
+    if test_count is None:
+        test_count = meta["test_count"] if meta else default_test_count(count)
+    test_ids = held_out_positions(count, test_count)
+    mirror = bool(meta and meta["mirror"])
+    origin = f"prepared from {meta['source']}" if meta else "StyleGAN/ALAE TFRecords"
+    kind = "grayscale" if store.channels == 1 else "RGB"
+    description = (f"{directory} ({origin}, up to {max(levels)}x{max(levels)}): {count} images "
+                   f"({test_count} held out{', training set mirrored' if mirror else ''}) "
+                   f"at {resolution}x{resolution} {kind}")
+    return ImageSource(store, description=description, train_ids=_complement(test_ids, count),
+                       test_ids=test_ids, mirror=mirror)
+
+
+def _find_record_levels(directory: Path) -> dict[int, list[Path]]:
+    """{side: shard files} from names like `name-r08.tfrecords` or `name-r08.tfrecords.003`."""
+    levels: dict[int, list[Path]] = {}
+    for path in sorted(directory.glob("*-r[0-9][0-9].tfrecords*")):
+        stem, _, _ = path.name.partition(".tfrecords")
+        levels.setdefault(1 << int(stem[-2:]), []).append(path)
+    if not levels:
+        raise DataError(
+            f"{directory}: no TFRecord files (*-rNN.tfrecords) here; create a prepared dataset with "
+            f"`{PREPARE_COMMAND}`, or use --dataset folder to read the images directly"
+        )
+    return levels
+
+
+def _read_meta(directory: Path) -> dict | None:
+    path = directory / META_FILE
+    if not path.is_file():
+        return None
+    try:
+        meta = json.loads(path.read_text())
+        _ = meta["num_images"], meta["test_count"], meta["mirror"], meta["source"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise DataError(f"{path}: unreadable or incomplete ({unreadable_reason(error)}); "
+                        f"re-create the dataset with `{PREPARE_COMMAND}`") from None
+    return meta

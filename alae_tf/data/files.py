@@ -1,0 +1,170 @@
+"""Image-file conventions shared by the folder source and the prepare tool, so both give the same images.
+
+- which files count: png/jpg/jpeg/webp/bmp under a folder, hidden names skipped, ordered by
+  relative path (`list_image_files`);
+- how a file becomes pixels: centre crop to square, PIL LANCZOS resize, alpha over black
+  (`load_square`); unreadable files are skipped and reported in one line;
+- the held-out images: `test_count` evenly spaced positions of that order (`held_out_positions`;
+  default min(1000, 10%));
+- the TFRecord layout of StyleGAN / the official ALAE (`encode_record`, `record_file_name`).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+import tensorflow as tf
+from PIL import Image, UnidentifiedImageError
+
+from alae_tf.errors import DataError
+from alae_tf.levels import LOWEST_RESOLUTION
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+PREPARE_COMMAND = "python -m alae_tf.data.prepare SRC DST --resolution R"
+META_FILE = "meta.json"
+RECORD_PREFIX = "images"
+MAX_TEST_COUNT = 1000
+PARALLEL_READS = min(8, os.cpu_count() or 1)
+SKIPPED_NAMES_SHOWN = 5
+# PIL modes that carry no colour; a folder whose images all have one of these is read as 1 channel.
+GRAY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"})
+SIXTEEN_BIT_GRAY_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N")
+
+
+def list_image_files(root: Path) -> list[Path]:
+    """Image files under `root` (recursive, hidden names skipped), sorted by relative path."""
+    found = []
+    for directory, subdirectories, names in os.walk(root):
+        subdirectories[:] = [name for name in subdirectories if not name.startswith(".")]
+        found += [Path(directory, name) for name in names
+                  if not name.startswith(".") and name.lower().endswith(IMAGE_EXTENSIONS)]
+    if not found:
+        raise DataError(f"{root}: no image files ({', '.join(IMAGE_EXTENSIONS)}) found in this folder or below")
+    return sorted(found, key=lambda file: file.relative_to(root).as_posix())
+
+
+def default_test_count(count: int) -> int:
+    return min(MAX_TEST_COUNT, count // 10)
+
+
+def held_out_positions(count: int, test_count: int) -> np.ndarray:
+    """Positions of `test_count` held-out images among `count`: evenly spread, (2j+1)*count // (2*test_count)."""
+    if not 0 <= test_count < count:
+        raise DataError(
+            f"cannot hold out {test_count} of {count} images for testing; use a test count from 0 to {count - 1}"
+        )
+    j = np.arange(test_count, dtype=np.int64)
+    return (2 * j + 1) * count // (2 * test_count) if test_count else j
+
+
+def read_header(path: Path) -> tuple[str, tuple[int, int]]:
+    """(PIL mode, (width, height)) from the file header, without decoding the pixels."""
+    with Image.open(path) as image:
+        return image.mode, image.size
+
+
+def check_decodes(path: Path) -> tuple[str, tuple[int, int]]:
+    """(mode, size) after running the training-time decode (`load_square`) at its cheapest: 4x4 RGB.
+
+    That decodes the whole file (JPEGs at 1/8 scale, which still reads every byte), so truncated or
+    corrupt files fail here rather than during training.
+    """
+    mode, size = read_header(path)
+    load_square(path, LOWEST_RESOLUTION, 3)
+    return mode, size
+
+
+def image_channels(modes: Iterable[str]) -> int:
+    """1 if every PIL mode is a grayscale one, else 3."""
+    return 1 if all(mode in GRAY_MODES for mode in modes) else 3
+
+
+def load_square(path: Path, resolution: int, channels: int) -> np.ndarray:
+    """Decode one image file to uint8 [resolution, resolution, channels].
+
+    Centre crop to a square (the larger side loses (larger - smaller) // 2 pixels at its start), then
+    PIL LANCZOS resize (antialiased when shrinking; smaller images are upscaled). JPEGs are decoded at
+    the smallest DCT scale that keeps the crop >= resolution. Alpha is composited over black.
+    """
+    with Image.open(path) as image:
+        width, height = image.size
+        side = min(width, height)
+        if side > resolution:
+            image.draft("L" if channels == 1 else "RGB",
+                        (math.ceil(width * resolution / side), math.ceil(height * resolution / side)))
+        image = _flatten(image, channels)
+    width, height = image.size
+    side = min(width, height)
+    left, top = (width - side) // 2, (height - side) // 2
+    square = image.crop((left, top, left + side, top + side))
+    pixels = np.asarray(square.resize((resolution, resolution), Image.Resampling.LANCZOS))
+    return pixels[..., np.newaxis] if channels == 1 else pixels
+
+
+def _flatten(image: Image.Image, channels: int) -> Image.Image:
+    """The image as 8-bit "L" or "RGB": 16-bit gray scaled down, transparency composited over black."""
+    if image.mode in SIXTEEN_BIT_GRAY_MODES:
+        pixels = np.asarray(image, dtype=np.float64) / 257.0
+        image = Image.fromarray(np.clip(np.rint(pixels), 0, 255).astype(np.uint8))
+    elif image.has_transparency_data:
+        rgba = image.convert("RGBA")
+        image = Image.alpha_composite(Image.new("RGBA", rgba.size, (0, 0, 0, 255)), rgba)
+    return image.convert("L" if channels == 1 else "RGB")
+
+
+def encode_record(image: np.ndarray) -> bytes:
+    """One uint8 HWC image as a serialized tf.train.Example in the StyleGAN/ALAE layout (CHW raw bytes)."""
+    chw = np.ascontiguousarray(image.transpose(2, 0, 1))
+    return tf.train.Example(features=tf.train.Features(feature={
+        "shape": tf.train.Feature(int64_list=tf.train.Int64List(value=chw.shape)),
+        "data": tf.train.Feature(bytes_list=tf.train.BytesList(value=[chw.tobytes()])),
+    })).SerializeToString()
+
+
+def record_file_name(resolution: int) -> str:
+    return f"{RECORD_PREFIX}-r{resolution.bit_length() - 1:02d}.tfrecords"
+
+
+def ordered_map(function: Callable, items: Iterable, workers: int = PARALLEL_READS) -> Iterator:
+    """function(item) for each item, in order, computed by `workers` threads with a bounded queue.
+
+    PIL releases the GIL while decoding and resizing, so threads scale with cores.
+    """
+    with ThreadPoolExecutor(workers) as executor:
+        pending = deque()
+        for item in items:
+            pending.append(executor.submit(function, item))
+            if len(pending) >= 4 * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+def returning_errors(function: Callable) -> Callable:
+    """function, returning the exception instead of raising it (one bad file must not stop a scan)."""
+    def attempt(*args):
+        try:
+            return function(*args)
+        except Exception as error:  # PIL plugins raise OSError, SyntaxError, ValueError, zlib.error, ...
+            return error
+    return attempt
+
+
+def unreadable_reason(error: Exception) -> str:
+    """A short reason for a skipped file (the file's name is reported next to it)."""
+    if isinstance(error, UnidentifiedImageError):
+        return "not a recognised image format"
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+
+
+def describe_skipped(skipped: list[tuple[str, str]], total: int) -> str:
+    """One line: how many of `total` files were skipped, with the first few names and reasons."""
+    shown = "; ".join(f"{name} ({reason})" for name, reason in skipped[:SKIPPED_NAMES_SHOWN])
+    more = f"; and {len(skipped) - SKIPPED_NAMES_SHOWN} more" if len(skipped) > SKIPPED_NAMES_SHOWN else ""
+    return f"skipped {len(skipped)} of {total} image files that cannot be read: {shown}{more}"
