@@ -1,7 +1,7 @@
 """Training callbacks: periodic checkpoints, scalar logs and image grids.
 
-Both count the global step themselves (one tick per train batch), starting from the model's
-`trained_steps` when `fit` begins, so several `fit` calls and resumed runs share one axis.
+Both act on the model's own step counter (`model.step`, checkpointed with the weights), so
+several `fit` calls and resumed runs share one axis.
 """
 
 import csv
@@ -12,26 +12,24 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from alae_tf.data.pipeline import to_model_range, to_uint8
+from alae_tf.data.batches import to_model_range, to_uint8
 from alae_tf.errors import ALAEError
-from alae_tf.schedule import level_resolution
-from alae_tf.grids import interpolation_grid, style_mixing_grid
-from alae_tf.images import image_grid, save_png
+from alae_tf.grids import interpolation_grid, mixing_ranges, style_mixing_grid
+from alae_tf.inference import Sampler
+from alae_tf.png import image_grid, save_png
 
 
-class StepCounter(keras.callbacks.Callback):
-    def on_train_begin(self, logs=None):
-        self.step = int(self.model.trained_steps.numpy())
+class StepCallback(keras.callbacks.Callback):
+    """Calls `on_step(step, logs)` after every train batch with the model's step count."""
 
     def on_train_batch_end(self, batch, logs=None):
-        self.step += 1
-        self.on_step(self.step, logs or {})
+        self.on_step(self.model.step, logs or {})
 
     def on_step(self, step, logs):
         raise NotImplementedError
 
 
-class CheckpointSaver(StepCounter):
+class CheckpointSaver(StepCallback):
     """Saves every `every` steps and when training ends (also on an interrupted run's way out)."""
 
     def __init__(self, manager: tf.train.CheckpointManager, every: int):
@@ -47,19 +45,19 @@ class CheckpointSaver(StepCounter):
         self.save()
 
     def save(self):
-        step = int(self.model.trained_steps.numpy())  # the weights' own step, also after an interrupt
+        step = self.model.step  # the weights' own step, also after an interrupt
         if self.manager.latest_checkpoint is None or not self.manager.latest_checkpoint.endswith(f"-{step}"):
             self.manager.save(checkpoint_number=step)
 
 
-class TrainingMonitor(StepCounter):
+class TrainingMonitor(StepCallback):
     """Scalars to TensorBoard and `log.csv` every `log_every` steps; image grids (EMA nets) to
     `samples/<name>_<step>.png` and TensorBoard every `sample_every` steps and at the end:
-    samples, reconstructions, interpolations (between encodings of held-out images; Style: also
-    between mapped latents) and, Style only, style_mixing_<range> (see `alae_tf.grids`).
+    samples, reconstructions, interpolations (between mapped latents and between encodings of
+    held-out images) and, for generators with several style inputs, style_mixing_<range> (see
+    `alae_tf.grids`). All through `Sampler.from_model` at the level being trained.
 
-    `test_images(resolution, count)` gives held-out uint8 images; a progressive model's grids
-    are at the resolution of the level it is training."""
+    `test_images(resolution, count)` gives held-out uint8 images at that level's resolution."""
 
     MIXING_SOURCES, MIXING_DESTINATIONS = 5, 4  # a 6 x 5 grid per range
     INTERPOLATION_ROWS, INTERPOLATION_STEPS = 3, 8  # rows of each kind, 10 columns with the ends
@@ -86,7 +84,7 @@ class TrainingMonitor(StepCounter):
             self.write_grids(step)
 
     def on_train_end(self, logs=None):
-        self.write_grids(self.step)
+        self.write_grids(self.model.step)
 
     def log_scalars(self, step, logs):
         values = {name: float(value) for name, value in logs.items()}
@@ -107,37 +105,34 @@ class TrainingMonitor(StepCounter):
             writer.writerow([step, *values.values()])
 
     def write_grids(self, step):
-        model = self.model
-        resolution = level_resolution(model.level) if model.progressive else None
-        samples = to_uint8(model.generate(self.fixed_z, truncation_psi=self.truncation_psi))
-        test_images = to_model_range(self.test_images(resolution, self.columns * self.columns // 2))
-        reconstructions = to_uint8(model(test_images))
-        originals = to_uint8(test_images)
+        sampler = Sampler.from_model(self.model, level=self.model.level)
+        samples = to_uint8(sampler.generate(self.fixed_z, self.truncation_psi, noise=sampler.noise(len(self.fixed_z), 0)))
+        test_images = to_model_range(self.test_images(sampler.image_shape[0], self.columns * self.columns // 2))
+        reconstructions = to_uint8(sampler.reconstruct(test_images, noise=sampler.noise(len(test_images), 0))).numpy()
+        originals = to_uint8(test_images).numpy()
         # Rows alternate: originals, then their reconstructions underneath.
         pairs = np.concatenate(
             [np.concatenate([originals[i : i + self.columns], reconstructions[i : i + self.columns]])
              for i in range(0, len(originals), self.columns)]
         )
-        grids = {"samples": image_grid(samples, self.columns), "reconstructions": image_grid(pairs, self.columns)}
-        grids.update(self.latent_grids(test_images))
+        grids = {"samples": image_grid(samples.numpy(), self.columns), "reconstructions": image_grid(pairs, self.columns)}
+        grids.update(self.latent_grids(sampler, test_images))
         with self.writer.as_default(step=step):
             for name, grid in grids.items():
                 save_png(grid, self.run.samples / f"{name}_{step:07d}.png")
                 tf.summary.image(name, grid[np.newaxis], max_outputs=1)
         self.writer.flush()
 
-    def latent_grids(self, test_images):
-        """Interpolations and (Style) style mixing at the current level; a few dozen images each."""
-        model, rows = self.model, self.INTERPOLATION_ROWS
+    def latent_grids(self, sampler, test_images):
+        """Interpolations and style mixing at the sampler's level; a few dozen images each."""
+        rows = self.INTERPOLATION_ROWS
         pairs = min(rows, len(test_images) // 2)
         image_pairs = (test_images[0 : 2 * pairs : 2], test_images[1 : 2 * pairs : 2]) if pairs else None
-        z_pairs = (self.interpolation_z[:rows], self.interpolation_z[rows:]) if model.progressive else None
-        grids = {}
-        if image_pairs is not None or z_pairs is not None:
-            grids["interpolations"] = interpolation_grid(model, z_pairs, image_pairs, steps=self.INTERPOLATION_STEPS,
-                                                         truncation_psi=self.truncation_psi)
-        if model.progressive:
+        z_pairs = (self.interpolation_z[:rows], self.interpolation_z[rows:])
+        grids = {"interpolations": interpolation_grid(sampler, z_pairs, image_pairs, steps=self.INTERPOLATION_STEPS,
+                                                      truncation_psi=self.truncation_psi)}
+        if mixing_ranges(sampler.level, sampler.generator.styles_per_level):
             sources, destinations = self.mixing_z[: self.MIXING_SOURCES], self.mixing_z[self.MIXING_SOURCES :]
-            mixing = style_mixing_grid(model, sources, destinations, truncation_psi=self.truncation_psi)
+            mixing = style_mixing_grid(sampler, sources, destinations, truncation_psi=self.truncation_psi)
             grids.update({f"style_mixing_{name}": grid for name, grid in mixing.items()})
         return grids

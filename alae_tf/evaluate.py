@@ -9,10 +9,12 @@ import sys
 import time
 from pathlib import Path
 
-from alae_tf.data import ImageSplits, load_mnist, open_image_source
+from alae_tf.config import MNIST_SOURCES
+from alae_tf.data import ImageSplits, open_image_source
 from alae_tf.errors import ALAEError, ConfigError
+from alae_tf.inference import Sampler
 from alae_tf.metrics import METRICS, EvalContext
-from alae_tf.run import RunDir, load_run
+from alae_tf.run_dir import RunDir, load_run
 
 
 DEFAULT_METRICS = ("probe", "reconstruction")
@@ -41,7 +43,7 @@ def parse_args(argv=None):
     parser.add_argument("--seed", type=int, default=0, help="seed of the latents drawn by sample-based metrics (default 0)")
     parser.add_argument("--batch-size", type=int, default=250, help="images per batch through the networks (default 250)")
     parser.add_argument("--checkpoint", help="a checkpoint prefix to evaluate instead of the latest (e.g. RUN/checkpoints/ckpt-5000)")
-    parser.add_argument("--data-source", choices=["auto", "package", "idx", "npz", "tfds"], help="override the run's data source")
+    parser.add_argument("--data-source", choices=MNIST_SOURCES, help="override the run's data source")
     parser.add_argument("--data-path", help="override the run's data path")
     return parser.parse_args(argv)
 
@@ -57,7 +59,7 @@ def evaluate(args) -> dict:
         raise ConfigError(f"--batch-size must be positive, got {args.batch_size}")
     config, model = load_run(args.run, args.checkpoint)
     data = evaluation_data(config, args)
-    ctx = EvalContext(model=model, config=config, data=data, num_samples=args.num_samples,
+    ctx = EvalContext(sampler=Sampler.from_model(model), config=config, data=data, num_samples=args.num_samples,
                       seed=args.seed, batch_size=args.batch_size)
     started = time.time()
     values = {}
@@ -66,7 +68,7 @@ def evaluate(args) -> dict:
         values.update(METRICS[name].compute(ctx))
     report = {
         "run": str(args.run),
-        "step": int(model.trained_steps.numpy()),
+        "step": model.step,
         "data": data.source,
         "num_samples": args.num_samples,
         "seed": args.seed,
@@ -77,18 +79,16 @@ def evaluate(args) -> dict:
     return report
 
 
-STYLE_REAL_IMAGES = 50000  # real images loaded for a StyleALAE run when --num-samples is not given
+REAL_IMAGES = 60000  # training images loaded at least: all of MNIST's (the probe's), more than FID's 50k
 
 
 def evaluation_data(config, args) -> ImageSplits:
-    """The run's data as uint8 train/test arrays: MNIST splits, or for a StyleALAE run the first
-    --num-samples (default 50k) training images and the held-out images at the final resolution."""
+    """The run's data as uint8 NHWC arrays at the final resolution: max(--num-samples, 60k) training
+    images (all of them if fewer) in a fixed shuffled order, with their labels, and the held-out images."""
     source, path = args.data_source or config.data.source, args.data_path or config.data.path
-    if config.model.backbone == "mlp":
-        return load_mnist(source, path)
     resolution = config.model.image_shape[0]
     images = open_image_source(config.data.dataset, path, resolution, mnist_source=source, test_count=config.data.test_count)
-    count = min(images.num_train, args.num_samples or STYLE_REAL_IMAGES)
+    count = min(images.num_train, max(args.num_samples or 0, REAL_IMAGES))
     return ImageSplits(images.train_images(resolution, count), images.train_sample_labels(count),
                        images.test_images(resolution), images.test_labels, images.description)
 

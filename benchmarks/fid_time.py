@@ -54,12 +54,13 @@ def generated_source(args):
     if args.run is None:
         test = load_mnist("auto").test_images[: args.count]
         return f"MNIST test split ({len(test)} images) standing in for generated ones", batches(test)
+    from alae_tf.inference import Sampler
     from alae_tf.metrics import EvalContext
-    from alae_tf.run import load_run
+    from alae_tf.run_dir import load_run
 
     config, model = load_run(args.run)
     data = load_mnist(config.data.source, config.data.path)
-    ctx = EvalContext(model=model, config=config, data=data, num_samples=args.count, batch_size=args.batch_size)
+    ctx = EvalContext(sampler=Sampler.from_model(model), config=config, data=data, num_samples=args.count, batch_size=args.batch_size)
     return f"G_ema(F_ema(z)) of {args.run}", ctx.generated_uint8(args.count)
 
 

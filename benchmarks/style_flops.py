@@ -58,9 +58,13 @@ import numpy as np
 import tensorflow as tf
 
 from alae_tf.config import load_preset
-from alae_tf.model import NOISE_STREAMS, build_alae
-from alae_tf.nets.style import level_channels, level_resolution
-from alae_tf.run import set_precision
+from alae_tf import schedule
+from alae_tf.batch import GENERATOR
+from alae_tf.inference import draw_noise
+from alae_tf.levels import level_resolution
+from alae_tf.model import build_alae
+from alae_tf.nets.style import level_channels
+from alae_tf.run_dir import set_precision
 
 # --- HLO text counter (XLA HloCostAnalysis rules) ---------------------------------------------
 
@@ -211,7 +215,7 @@ def style_config(name, resolution=None):
     config = load_preset(name)
     if resolution is not None:
         config.model.image_shape = [resolution, resolution, 3]
-        levels = config.num_levels
+        levels = config.levels
         config.train.level_batch_sizes = config.train.level_batch_sizes[:levels]
         config.train.level_learning_rates = config.train.level_learning_rates[:levels]
         config.validate(f"{name} at {resolution}")
@@ -219,7 +223,7 @@ def style_config(name, resolution=None):
 
 
 def example_batch(config, batch):
-    """A training batch of `style_batches`' structure (values do not change the FLOPs)."""
+    """A training batch of the `alae_tf.batch` schema (values do not change the FLOPs)."""
     shape, latent = config.model.image_shape, config.model.latent_dim
     data = {"images": tf.zeros([batch, *shape]), "blend": tf.fill([batch], 0.5),
             "noise_seed": tf.zeros([batch], tf.int64)}
@@ -236,7 +240,7 @@ def hlo_of(function, *args):
 
 def generator_forward(model):
     def forward(styles, blend):
-        noise = model.noise(tf.shape(styles)[0], NOISE_STREAMS["g"], 0)
+        noise = draw_noise(model.generator.noise_shapes(model.level), tf.shape(styles)[0], 0, GENERATOR.noise_stream)
         return model.generator(styles, level=model.level, blend=blend[0], noise=noise, training=True)
     return forward
 
@@ -259,7 +263,14 @@ def analytic_generator_flops(config, level):
     fade-in's coarse toRGB, from the architecture: (full window, padding-aware)."""
     channels = config.model.image_shape[-1]
     latent = config.model.latent_dim
+    m, levels = config.model, config.levels
     full = padded = 0
+
+    def channels_at(level):
+        return level_channels(m.start_channels, m.max_channels, levels, level)
+
+    def level_side(level):
+        return level_resolution(level, m.image_shape[0], levels)
 
     def conv(resolution, kernel, c_in, c_out):
         nonlocal full, padded
@@ -270,16 +281,16 @@ def analytic_generator_flops(config, level):
 
     previous = None
     for i in range(level + 1):
-        c, r = level_channels(config.model, i), level_resolution(i)
+        c, r = channels_at(i), level_side(i)
         if i > 0:
             conv(r, 3, previous, c)  # upconv
             conv(r, 3, 1, c)  # blur: depthwise, one input feature per group
         conv(r, 3, c, c)
         previous = c
-    conv(level_resolution(level), 1, level_channels(config.model, level), channels)  # toRGB
+    conv(level_side(level), 1, channels_at(level), channels)  # toRGB
     if level > 0:
-        conv(level_resolution(level - 1), 1, level_channels(config.model, level - 1), channels)  # coarse toRGB
-    style = sum(2 * 2 * latent * 2 * level_channels(config.model, i) for i in range(level + 1))  # 2 AdaIN per level
+        conv(level_side(level - 1), 1, channels_at(level - 1), channels)  # coarse toRGB
+    style = sum(2 * 2 * latent * 2 * channels_at(i) for i in range(level + 1))  # 2 AdaIN per level
     return {"conv_full": full, "conv_padding_aware": padded, "dot": style}
 
 
@@ -304,7 +315,7 @@ def measure(label, config, batches, xla_python):
     start = time.perf_counter()
     model = build_alae(config)
     level = model.generator.levels - 1
-    model.set_level(level)
+    model.enter_phase(schedule.phases(config)[level])
     latent, styles = config.model.latent_dim, model.generator.num_styles
     texts = {"step": [], "g": [], "e": []}
     for batch in batches:

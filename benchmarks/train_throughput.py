@@ -1,20 +1,20 @@
 """Training throughput of a preset's full ALAE step (3 updates) through the product path:
-`model.fit` on the tf.data pipeline, on the current device.
+`model.fit` on the tf.data pipeline, on the current device, as `python -m alae_tf.train` runs it.
 
     python benchmarks/train_throughput.py [--jit] [--mixed-precision bf16] [--batch-size 128]
     python benchmarks/train_throughput.py --preset mnist_style32 [--level L] [--during-fade]
                                           [--jit] [--mixed-precision {bf16,fp16}]
 
-MLP presets: random pixels through `training_batches` (batch 128 unless --batch-size).
-Style presets: the preset's real data (mnist_style32: MNIST padded to 32x32) through
-`style_batches`, as `fit_progressive` trains: the level's batch size (unless --batch-size),
-learning rate and EMA decay, the fade-in blend in the graph. `--level` defaults to the top
-level; the data starts right after the level's fade-in (blend = 1) unless `--during-fade`
-(start of the level, blend rising from 0; the step costs the same: both branches are
-computed either way). Style defaults are 3
-warm-up steps and 3 windows of 4 steps: an mnist_style32 step at the top level is ~0.8 TFLOP
-(batch 64 x 13.2 GFLOP, `benchmarks/style_flops.py`), seconds on a small CPU.
-`--mixed-precision fp16` sets the mixed_float16 policy and `make_adam`'s LossScaleOptimizer.
+The preset's real data (mnist: MNIST 28x28; mnist_style32: MNIST padded to 32x32) through
+`training_batches` at one level of the schedule (`model.enter_phase`): the level's batch size
+(unless --batch-size), learning rate and EMA decay, the fade-in blend in the graph. `--level`
+defaults to the top level (the MLP has one); the data starts right after the level's fade-in
+(blend = 1) unless `--during-fade` (start of the level, blend rising from 0; the step costs the
+same: both branches are computed either way). Defaults for a one-level model: 50 warm-up
+steps, 5 windows of 100; for a growing one 3 warm-up steps and 3 windows of 4: an
+mnist_style32 step at the top level is ~0.8 TFLOP (batch 64 x 13.2 GFLOP,
+`benchmarks/style_flops.py`), seconds on a small CPU. `--mixed-precision fp16` sets the
+mixed_float16 policy and `make_adam`'s LossScaleOptimizer.
 
 Prints one line per timed window, then a JSON object on the last line.
 """
@@ -34,14 +34,13 @@ import tensorflow as tf
 
 from alae_tf import schedule
 from alae_tf.config import load_preset
-from alae_tf.data.images import open_image_source
-from alae_tf.data.pipeline import training_batches
-from alae_tf.data.progressive import style_batches
-from alae_tf.model import build_alae, ema_decay
-from alae_tf.run import set_precision
+from alae_tf.data import open_image_source
+from alae_tf.data.batches import training_batches
+from alae_tf.model import build_alae
+from alae_tf.run_dir import set_precision
 
-STYLE_DEFAULTS = {"warmup": 3, "window": 4, "windows": 3}
-MLP_DEFAULTS = {"warmup": 50, "window": 100, "windows": 5, "batch_size": 128}
+GROWING_DEFAULTS = {"warmup": 3, "window": 4, "windows": 3}
+ONE_LEVEL_DEFAULTS = {"warmup": 50, "window": 100, "windows": 5}
 
 
 class WindowTimer(keras.callbacks.Callback):
@@ -61,48 +60,35 @@ class WindowTimer(keras.callbacks.Callback):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", default="mnist")
-    parser.add_argument("--batch-size", type=int, help="MLP: default 128; style: the level's batch size")
+    parser.add_argument("--batch-size", type=int, help="default: the level's batch size (mnist: 128)")
     parser.add_argument("--jit", action="store_true", help="XLA-compile the train step")
     parser.add_argument("--mixed-precision", choices=["none", "bf16", "fp16"], default="none",
                         help="fp16: mixed_float16 with dynamic loss scaling")
-    parser.add_argument("--level", type=int, help="style presets: the level to train (default: the top level)")
-    parser.add_argument("--during-fade", action="store_true", help="style presets: start at the level's first step")
-    parser.add_argument("--warmup", type=int, help="untimed steps (tracing, XLA compile); MLP 50, style 3")
-    parser.add_argument("--window", type=int, help="steps per timed window; MLP 100, style 4")
-    parser.add_argument("--windows", type=int, help="timed windows, the median is reported; MLP 5, style 3")
+    parser.add_argument("--level", type=int, help="the level to train (default: the top level)")
+    parser.add_argument("--during-fade", action="store_true", help="start at the level's first step")
+    parser.add_argument("--warmup", type=int, help="untimed steps (tracing, XLA compile); one-level 50, growing 3")
+    parser.add_argument("--window", type=int, help="steps per timed window; one-level 100, growing 4")
+    parser.add_argument("--windows", type=int, help="timed windows, the median is reported; one-level 5, growing 3")
     args = parser.parse_args()
 
     config = load_preset(args.preset)
-    style = config.model.backbone == "style"
-    for key, value in (STYLE_DEFAULTS if style else MLP_DEFAULTS).items():
+    for key, value in (GROWING_DEFAULTS if config.levels > 1 else ONE_LEVEL_DEFAULTS).items():
         if getattr(args, key) is None:
             setattr(args, key, value)
     config.train.jit = args.jit
     config.train.mixed_precision = args.mixed_precision
     set_precision(args.mixed_precision)
-    if args.mixed_precision == "fp16":  # set_precision knows none/bf16 only
-        keras.mixed_precision.set_global_policy("mixed_float16")
     keras.utils.set_random_seed(0)
-    extra = {}
-    if style:
-        phase, start_step, extra = style_phase(config, args)
-        args.batch_size = phase.batch_size
-        config.train.batch_size = phase.batch_size
-        model = build_alae(config)
-        model.set_level(phase.level)
-        model.ema_beta = ema_decay(phase.batch_size, config.train.ema_half_life_images)
-        model.optimizer_ed.learning_rate = phase.learning_rate
-        model.optimizer_fg.learning_rate = phase.learning_rate
-        source = open_image_source(config.data.dataset, config.data.path, config.model.image_shape[0])
-        batches = style_batches(source, phase, start_step=start_step, latent_dim=config.model.latent_dim,
-                                seed=0, num_styles=model.generator.num_styles,
-                                mixing_probability=config.train.style_mixing_prob)
-    else:
-        config.train.batch_size = args.batch_size
-        model = build_alae(config)
-        # Random pixels: the step's cost does not depend on image content.
-        images = np.random.default_rng(0).integers(0, 256, (60000, *config.model.image_shape[:2]), dtype=np.uint8)
-        batches = training_batches(images, batch_size=args.batch_size, latent_dim=config.model.latent_dim, seed=0)
+    phase, start_step, extra = phase_to_time(config, args)
+    args.batch_size = phase.batch_size
+    model = build_alae(config)
+    model.enter_phase(phase)
+    d = config.data
+    source = open_image_source(d.dataset, d.path, config.model.image_shape[0], mnist_source=d.source)
+    batches = training_batches(source, phase, start_step=start_step, latent_dim=config.model.latent_dim, seed=0,
+                               num_styles=model.generator.num_styles,
+                               styles_in_use=model.generator.styles_per_level * (phase.level + 1),
+                               mixing_probability=config.train.style_mixing_prob)
     timer = WindowTimer(args.warmup, args.window)
     total = args.warmup + args.window * args.windows
     model.fit(batches, steps_per_epoch=total, epochs=1, verbose=0, callbacks=[timer], shuffle=False)
@@ -138,9 +124,9 @@ def _rounded(rate):
     return round(rate, 2) if rate >= 1 else float(f"{rate:.3g}")
 
 
-def style_phase(config, args):
+def phase_to_time(config, args):
     """(phase with the batch size to use, first step, JSON fields) for --level / --during-fade."""
-    phases = schedule.phases(config.train, config.num_levels)
+    phases = schedule.phases(config)
     level = len(phases) - 1 if args.level is None else args.level
     if not 0 <= level < len(phases):
         raise SystemExit(f"error: --level must lie in [0, {len(phases) - 1}] for {config.preset}")
@@ -153,7 +139,8 @@ def style_phase(config, args):
     fields = {
         "level": level, "resolution": phase.resolution,
         "fade": "during" if args.during_fade and phase.fade_images else "after",
-        "blend_first": round(schedule.blend_at(phase, start_step), 4), "blend_last": round(schedule.blend_at(phase, end_step), 4),
+        "blend_first": round(float(schedule.blend_at(phase, start_step)), 4),
+        "blend_last": round(float(schedule.blend_at(phase, end_step)), 4),
     }
     return phase, start_step, fields
 

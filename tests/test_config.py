@@ -1,5 +1,8 @@
+import math
+
 import pytest
 
+from alae_tf import schedule
 from alae_tf.config import Config, available_presets, load_config_file, load_preset, save_config
 from alae_tf.errors import ConfigError
 
@@ -12,7 +15,12 @@ def test_mnist_preset_is_the_reference_architecture_and_schedule():
     assert (m.mapping_lr_mul, m.disc_lr_mul) == (0.1, 0.1)
     assert (t.batch_size, t.learning_rate, t.adam_beta1, t.adam_beta2, t.r1_gamma) == (128, 0.002, 0.0, 0.99, 10.0)
     assert t.epochs == 400 and t.steps is None
-    assert config.total_steps(60000) == 400 * 468
+    # 400 passes over 60k images at 128 per step; every backbone reads one continuous stream of
+    # seeded epochs (the MLP's old pipeline dropped each epoch's last partial batch: 400 x 468).
+    assert schedule.total_steps(config, 60000) == math.ceil(400 * 60000 / 128) == 187500
+    assert config.levels == 1 and config.train.ema_nets == ["mapping", "generator"]
+    [phase] = schedule.phases(config)  # one open-ended phase at 28x28
+    assert (phase.level, phase.resolution, phase.end_step, phase.batch_size, phase.fade_images) == (0, 28, None, 128, 0)
 
 
 def test_config_round_trips_through_yaml(tmp_path):
@@ -33,6 +41,10 @@ def test_config_round_trips_through_yaml(tmp_path):
         ({"model": {"mapping_layers": -1}}, "mapping_layers must be >= 0"),
         ({"train": {"steps": None, "epochs": None}}, "set train.steps or train.epochs"),
         ({"train": {"jit": "yes"}}, "expected true or false"),
+        ({"train": {"ema_nets": ["mapping", "decoder"]}}, "ema_nets takes names from"),
+        ({"train": {"level_batch_sizes": [8, 8]}}, "level_batch_sizes needs 1 positive entries"),
+        ({"model": {"backbone": "style", "image_shape": [28, 28, 1]}}, "power of two"),
+        ({"format": 1}, "not this version's run format"),
         ([1, 2], "expected a mapping"),
     ],
 )

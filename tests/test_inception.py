@@ -79,15 +79,18 @@ def test_rejects_non_uint8_images(network):
 # --- the registry metrics on a stub model: counts, caches, reuse
 
 
-class StubModel:
-    """generate(z, noise_seed): 16x16 images that are a fixed function of z; __call__: the identity (perfect reconstruction)."""
+class StubSampler:
+    """A Sampler stand-in: generate(z): 16x16 images that are a fixed function of z; reconstruct: the identity."""
 
-    def generate(self, z, noise_seed=None):
+    def noise(self, batch, seed):
+        return []
+
+    def generate(self, z, truncation_psi=1.0, noise=None):
         grid = np.linspace(-1.0, 1.0, 16)
         images = np.tanh(z[:, :1, None] * grid[None, :, None] + z[:, 1:2, None] * grid[None, None, :])
         return images[..., None].astype(np.float32)
 
-    def __call__(self, images):
+    def reconstruct(self, images, noise=None):
         return images
 
 
@@ -101,7 +104,7 @@ def stub_context(reference, tmp_path, monkeypatch):
     train = np.concatenate([reference["mnist_images"], reference["mnist_images"][:, ::-1]])[:5]  # 5 digits
     data = SimpleNamespace(train_images=train, test_images=train[:2])
     config = SimpleNamespace(model=SimpleNamespace(latent_dim=4))
-    return EvalContext(model=StubModel(), config=config, data=data, num_samples=6, seed=0, batch_size=4)
+    return EvalContext(sampler=StubSampler(), config=config, data=data, num_samples=6, seed=0, batch_size=4)
 
 
 @needs_weights

@@ -68,12 +68,12 @@ def test_nearest_distances_match_brute_force():
 
 
 def memorization_context(mnist, generated_uint8):
-    """An EvalContext on a slice of MNIST whose 'model' generates the given images, in order."""
+    """An EvalContext on a slice of MNIST whose 'sampler' generates the given images, in order."""
     images = np.asarray(generated_uint8, np.float32) / 127.5 - 1.0
-    model = SimpleNamespace(generate=lambda z, **_: images[: len(z)])
+    sampler = SimpleNamespace(generate=lambda z, **_: images[: len(z)], noise=lambda batch, seed: [])
     data = SimpleNamespace(train_images=mnist.train_images[:5000], test_images=mnist.test_images[:1000])
     config = SimpleNamespace(model=SimpleNamespace(latent_dim=2))
-    return EvalContext(model=model, config=config, data=data, num_samples=len(generated_uint8),
+    return EvalContext(sampler=sampler, config=config, data=data, num_samples=len(generated_uint8),
                       batch_size=len(generated_uint8))
 
 

@@ -58,26 +58,29 @@ MAPPING, SYNTHESIS = (np.random.default_rng(123).standard_normal(shape).astype(n
                       for shape in [(4, 4), (4, 64)])
 
 
-def tiny_model():
-    """A fixed non-linear 4-d latent -> 8x8 image map in place of F_ema, G_ema."""
+def tiny_sampler():
+    """A fixed non-linear 4-d latent -> 8x8 image map in place of a Sampler's F and G (no noise)."""
     return SimpleNamespace(
-        mapping_ema=lambda z, training=False: np.tanh(np.asarray(z) @ MAPPING),
-        decode=lambda w, noise_seed=0: np.tanh(np.asarray(w) @ SYNTHESIS).reshape(-1, 8, 8, 1),
+        map=lambda z: np.tanh(np.asarray(z) @ MAPPING),
+        noise=lambda batch, seed: [],
+        decode=lambda w, noise=None: np.tanh(np.asarray(w) @ SYNTHESIS).reshape(-1, 8, 8, 1),
     )
 
 
-def tiny_style_model():
-    """As tiny_model, shaped as a StyleALAE decode: strong per-pixel noise drawn from the noise seed."""
-    def decode(w, noise_seed=0):
-        noise = tf.random.stateless_normal([len(w), 8, 8, 1], seed=[noise_seed, 4])
-        return np.tanh(np.asarray(w) @ SYNTHESIS).reshape(-1, 8, 8, 1) + 0.5 * np.asarray(noise)
+def tiny_style_sampler():
+    """As tiny_sampler, shaped as a StyleALAE decode: strong per-pixel noise drawn from the noise seed."""
+    def decode(w, noise=None):
+        return np.tanh(np.asarray(w) @ SYNTHESIS).reshape(-1, 8, 8, 1) + 0.5 * np.asarray(noise[0])
 
-    return SimpleNamespace(mapping_ema=tiny_model().mapping_ema, decode=decode)
+    def noise(batch, seed):
+        return [tf.random.stateless_normal([batch, 8, 8, 1], seed=[seed, 4])]
+
+    return SimpleNamespace(map=tiny_sampler().map, noise=noise, decode=decode)
 
 
-def tiny_context(seed, num_samples=8, model=None):
+def tiny_context(seed, num_samples=8, sampler=None):
     config = SimpleNamespace(model=SimpleNamespace(latent_dim=4))
-    return EvalContext(model=model or tiny_model(), config=config, data=None, num_samples=num_samples, seed=seed,
+    return EvalContext(sampler=sampler or tiny_sampler(), config=config, data=None, num_samples=num_samples, seed=seed,
                        batch_size=8)
 
 
@@ -91,5 +94,5 @@ def test_metric_is_deterministic_for_a_seed():
 
 def test_style_models_keep_the_noise_fixed_along_a_step():
     # Different noise at the two ends would add LPIPS(noise, noise') / eps^2 ~ 1e7 to every length.
-    value = ppl_full(tiny_context(seed=0, model=tiny_style_model()))["ppl_full"]
+    value = ppl_full(tiny_context(seed=0, sampler=tiny_style_sampler()))["ppl_full"]
     assert 0 < value < 1e3

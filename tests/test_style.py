@@ -9,10 +9,12 @@ import tensorflow as tf
 
 from alae_tf import schedule
 from alae_tf.config import load_preset
-from alae_tf.data.progressive import blend_tensor, style_mixing_draws
+from alae_tf.data.batches import style_mixing_draws
+from alae_tf.inference import Sampler
 from alae_tf.layers import downsample2x, instance_statistics, upsample2x
 from alae_tf.model import build_alae
 from alae_tf.nets.style import EncoderBlock, level_channels
+from training_data import batches_for
 
 
 @pytest.fixture(scope="module")
@@ -37,12 +39,12 @@ def test_shapes_and_ranges_at_every_level(tiny):
         assert np.isfinite(images).all() and np.abs(images).max() < 20
         w_rec = model.encoder(images, level=level, blend=0.5)
         assert w_rec.shape == (5, config.model.latent_dim) and np.isfinite(w_rec).all()
-    assert [level_channels(config.model, level) for level in range(3)] == [16, 16, 8]
+    assert [level_channels(config.model.start_channels, config.model.max_channels, 3, level) for level in range(3)] == [16, 16, 8]
 
 
 def test_fade_in_starts_from_the_previous_level_and_ends_at_the_new_one(tiny):
     config, model = tiny
-    styles = model.broadcast(model.mapping(tf.random.normal([4, config.model.latent_dim])))
+    styles = Sampler.from_model(model).styles(model.mapping(tf.random.normal([4, config.model.latent_dim])))
     for level in (1, 2):
         previous = model.generator(styles, level=level - 1)
         np.testing.assert_allclose(model.generator(styles, level=level, blend=0.0), upsample2x(previous), atol=1e-5)
@@ -55,7 +57,7 @@ def test_fade_in_starts_from_the_previous_level_and_ends_at_the_new_one(tiny):
 
 def test_blend_schedule_follows_the_cosine_ramp_over_the_first_half_of_each_level():
     config = load_preset("mnist_style32")
-    phases = schedule.phases(config.train, config.num_levels)
+    phases = schedule.phases(config)
     assert [p.resolution for p in phases] == [4, 8, 16, 32]
     assert [p.first_step for p in phases] == [0, 4688, 9376, 14064]  # ceil(600000 / 128) steps per level
     assert phases[-1].end_step is None and phases[1].first_image == 4688 * 128
@@ -64,11 +66,11 @@ def test_blend_schedule_follows_the_cosine_ramp_over_the_first_half_of_each_leve
     for fraction, expected in ((0.0, 0.0), (0.25, (math.sin(0.25 * math.pi - math.pi / 2) + 1) / 2), (0.5, 0.5), (1.0, 1.0), (1.5, 1.0)):
         step = level1.first_step + round(fraction * fade_steps)
         t = min(1.0, (step - level1.first_step) * 128 / 300000)
-        assert schedule.blend_at(level1, step) == pytest.approx((math.sin(t * math.pi - math.pi / 2) + 1) / 2)
-        assert schedule.blend_at(level1, step) == pytest.approx(expected, abs=2e-3)
-        assert float(blend_tensor(level1, tf.constant(step, tf.int64))) == pytest.approx(schedule.blend_at(level1, step), abs=1e-6)
-    assert schedule.blend_at(phases[0], 10) == 1.0
-    ramp = [schedule.blend_at(level1, level1.first_step + s) for s in range(0, 2400, 50)]
+        assert float(schedule.blend_at(level1, step)) == pytest.approx((math.sin(t * math.pi - math.pi / 2) + 1) / 2)
+        assert float(schedule.blend_at(level1, step)) == pytest.approx(expected, abs=2e-3)
+        assert float(schedule.blend_at(level1, tf.constant(step, tf.int64))) == pytest.approx(float(schedule.blend_at(level1, step)), abs=1e-6)
+    assert float(schedule.blend_at(phases[0], 10)) == 1.0
+    ramp = [float(schedule.blend_at(level1, level1.first_step + s)) for s in range(0, 2400, 50)]
     assert ramp == sorted(ramp)
     assert schedule.phase_at(phases, 4687).level == 0 and schedule.phase_at(phases, 4688).level == 1
     assert schedule.phase_at(phases, 10**9).level == 3
@@ -79,28 +81,29 @@ def test_blend_schedule_follows_the_cosine_ramp_over_the_first_half_of_each_leve
 def test_style_mixing_crossover_points_stay_in_bounds():
     crossovers = []
     for step in range(200):
-        draws = style_mixing_draws(step, 0, 16, 4, num_active_styles=6, num_styles=8, probability=0.9)
+        draws = style_mixing_draws(step, 0, 16, 4, styles_in_use=6, num_styles=8, probability=0.9)
         crossovers.append(draws["crossover_d"].numpy())
         assert draws["z_g_mix"].shape == (16, 4)
     crossovers = np.concatenate(crossovers)
     mixed = crossovers[crossovers != 8]
     assert mixed.min() == 1 and mixed.max() == 5  # uniform over [1, active styles)
     assert abs(len(mixed) / len(crossovers) - 0.9) < 0.03
-    again = style_mixing_draws(7, 0, 16, 4, num_active_styles=6, num_styles=8, probability=0.9)
-    np.testing.assert_array_equal(again["crossover_g"], style_mixing_draws(7, 0, 16, 4, num_active_styles=6, num_styles=8, probability=0.9)["crossover_g"])
+    again = style_mixing_draws(7, 0, 16, 4, styles_in_use=6, num_styles=8, probability=0.9)
+    np.testing.assert_array_equal(again["crossover_g"], style_mixing_draws(7, 0, 16, 4, styles_in_use=6, num_styles=8, probability=0.9)["crossover_g"])
 
 
 def test_truncation_pulls_the_first_styles_toward_the_average_w(tiny):
     config, model = tiny
-    model.w_avg.assign(tf.random.normal([config.model.latent_dim]))
-    styles = model.broadcast(tf.random.normal([3, config.model.latent_dim]))
-    model.truncation_cutoff = 4
-    truncated = model.truncate(styles, 0.7).numpy()
-    w_avg = model.w_avg.numpy()
+    mapping = model.mapping
+    mapping.w_avg.assign(tf.random.normal([config.model.latent_dim]))
+    styles = Sampler.from_model(model).styles(tf.random.normal([3, config.model.latent_dim]))
+    mapping.truncation_cutoff = 4
+    truncated = mapping.truncate(styles, 0.7).numpy()
+    w_avg = mapping.w_avg.numpy()
     np.testing.assert_allclose(truncated[:, :4] - w_avg, 0.7 * (styles[:, :4] - w_avg), atol=1e-6)
     np.testing.assert_allclose(truncated[:, 4:], styles[:, 4:], atol=1e-6)
-    np.testing.assert_allclose(model.truncate(styles, 0.0)[:, :4], np.broadcast_to(w_avg, (3, 4, len(w_avg))), atol=1e-6)
-    model.truncation_cutoff = config.train.truncation_cutoff
+    np.testing.assert_allclose(mapping.truncate(styles, 0.0)[:, :4], np.broadcast_to(w_avg, (3, 4, len(w_avg))), atol=1e-6)
+    mapping.truncation_cutoff = config.train.truncation_cutoff
 
 
 def test_instance_statistics_match_numpy_including_constant_maps():
@@ -137,18 +140,16 @@ def test_encoder_block_maps_its_instance_statistics_into_w_by_hand():
 
 def first_step_losses(strategy):
     """One step at level 1 mid-fade (style mixing, noise and blend all active)."""
-    from alae_tf.data.images import open_image_source
-    from alae_tf.data.progressive import style_batches
+    from alae_tf.data import open_image_source
 
     config = load_preset("tiny_style")
     keras.utils.set_random_seed(0)
     with strategy.scope():
         model = build_alae(config)
-    phase = schedule.phases(config.train, config.num_levels)[1]
-    model.set_level(1)
+    phase = schedule.phases(config)[1]
+    model.enter_phase(phase)
     source = open_image_source("mnist", None, 8)
-    batches = style_batches(source, phase, start_step=phase.first_step + 2, latent_dim=8, seed=0,
-                            num_styles=model.generator.num_styles, mixing_probability=0.9)
+    batches = batches_for(config, model, source=source, level=1, start_step=phase.first_step + 2)
     history = model.fit(batches, steps_per_epoch=1, epochs=1, verbose=0).history
     return {name: values[-1] for name, values in history.items()}
 

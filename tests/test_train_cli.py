@@ -131,3 +131,15 @@ def test_batch_must_split_evenly_over_replicas():
     train.check_batch_size(128, 60000, 2)
     with pytest.raises(train.ConfigError, match="does not split evenly over 3 replicas"):
         train.check_batch_size(128, 60000, 3)
+
+
+def test_a_run_of_an_older_format_is_refused_with_one_line(small_config, tmp_path, capsys):
+    run = tmp_path / "old"
+    assert run_train(small_config, run, "--steps", "2") == 0
+    config = (run / "config.yaml").read_text()
+    (run / "config.yaml").write_text("\n".join(line for line in config.splitlines() if not line.startswith("format:")))
+    capsys.readouterr()
+    assert run_train(small_config, run, "--steps", "4") == 2
+    assert evaluate.main(["--run", str(run)]) == 2
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert len(errors) == 2 and all("older alae_tf (run format 1" in line and "c715ea5" in line for line in errors)

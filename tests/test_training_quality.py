@@ -5,16 +5,21 @@ import pytest
 
 from alae_tf.config import load_preset
 from alae_tf.data import load_mnist
-from alae_tf.data.pipeline import training_batches
 from alae_tf.data.mnist import ImageSplits
+from alae_tf.inference import Sampler
 from alae_tf.metrics.context import EvalContext
-from alae_tf.metrics.probe import linear_svm_accuracy, nearest_neighbour_accuracy, encode, reconstruction_metrics
+from alae_tf.metrics.probe import linear_svm_accuracy, nearest_neighbour_accuracy, reconstruction_metrics
 from alae_tf.model import build_alae
+from training_data import batches_for
 
 
-def probe(model, data):
-    train_w = encode(model.encoder, data.train_images)
-    test_w = encode(model.encoder, data.test_images)
+def context(model, config, data):
+    return EvalContext(Sampler.from_model(model), config, data)
+
+
+def probe(model, config, data):
+    ctx = context(model, config, data)
+    train_w, test_w = ctx.encoded(data.train_images), ctx.encoded(data.test_images)
     return (
         nearest_neighbour_accuracy(train_w, data.train_labels, test_w, data.test_labels),
         linear_svm_accuracy(train_w, data.train_labels, test_w, data.test_labels),
@@ -28,11 +33,10 @@ def test_short_mnist_run_learns_reconstructions_and_features():
     config = load_preset("mnist")
     keras.utils.set_random_seed(0)
     model = build_alae(config)
-    mse_before = reconstruction_metrics(EvalContext(model, config, subset))["reconstruction_mse"]
-    model.fit(training_batches(mnist.train_images, batch_size=128, latent_dim=50, seed=0),
-              steps_per_epoch=600, epochs=1, verbose=0)
-    mse_after = reconstruction_metrics(EvalContext(model, config, subset))["reconstruction_mse"]
-    nn, svm = probe(model, subset)
+    mse_before = reconstruction_metrics(context(model, config, subset))["reconstruction_mse"]
+    model.fit(batches_for(config, model, mnist.train_images), steps_per_epoch=600, epochs=1, verbose=0)
+    mse_after = reconstruction_metrics(context(model, config, subset))["reconstruction_mse"]
+    nn, svm = probe(model, config, subset)
     print(f"mse {mse_before:.4f} -> {mse_after:.4f}; 1-NN {nn:.3f}, SVM {svm:.3f}")
     assert mse_after < 0.5 * mse_before
     assert nn > 0.7 and svm > 0.7  # chance is 0.1
@@ -45,9 +49,8 @@ def test_eight_thousand_steps_match_the_prototype_probe_figures():
     keras.utils.set_random_seed(0)
     config = load_preset("mnist")
     model = build_alae(config)
-    model.fit(training_batches(mnist.train_images, batch_size=128, latent_dim=50, seed=0),
-              steps_per_epoch=1000, epochs=8, verbose=0)
-    nn, svm = probe(model, mnist)
-    mse = reconstruction_metrics(EvalContext(model, config, mnist))["reconstruction_mse"]
+    model.fit(batches_for(config, model, mnist.train_images), steps_per_epoch=1000, epochs=8, verbose=0)
+    nn, svm = probe(model, config, mnist)
+    mse = reconstruction_metrics(context(model, config, mnist))["reconstruction_mse"]
     print(f"1-NN {nn:.4f}, SVM {svm:.4f}, reconstruction MSE {mse:.4f}")
     assert nn > 0.91 and svm > 0.86

@@ -1,8 +1,9 @@
-"""What every metric receives: the trained model, the run's data and the evaluation settings.
+"""What every metric receives: the trained model's `Sampler`, the run's data and the evaluation settings.
 
-Metrics are functions `metric(ctx: EvalContext) -> {name: float}`; they draw generated images
-and reconstructions through the helpers here, so every metric sees the same batching, seeding
-and uint8 quantisation (images are rounded to uint8 as a saved PNG would be).
+Metrics are functions `metric(ctx: EvalContext) -> {name: float}`; they draw generated images,
+encodings and reconstructions through the sampler and the helpers here, so every metric sees
+the same nets, batching, seeding and uint8 quantisation (images are rounded to uint8 as a
+saved PNG would be).
 """
 
 from __future__ import annotations
@@ -13,12 +14,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from alae_tf.data.pipeline import eval_batches, to_uint8
+from alae_tf.data.batches import eval_batches, to_uint8
 
 
 @dataclass
 class EvalContext:
-    model: object  # alae_tf.model.ALAE, restored from a checkpoint
+    sampler: object  # alae_tf.inference.Sampler of the restored model (EMA nets, top level)
     config: object  # alae_tf.config.Config of the run
     data: object  # ImageSplits: uint8 train/test images (NHW or NHWC), labels (may be None)
     num_samples: int | None = None  # None: each metric's own default (FID: 50k, as the paper)
@@ -39,23 +40,39 @@ class EvalContext:
         return z.numpy()
 
     def generated_uint8(self, count: int, stream: int = 0, label: str = "generating"):
-        """Yields uint8 NHWC batches of G_ema(F_ema(z)) (no truncation; StyleALAE with random noise), `count` images in all."""
+        """Yields uint8 NHWC batches of G(F(z)) (no truncation; fresh noise per image where G takes noise), `count` images in all."""
         z = self.latents(count, stream)
         progress = _progress(label, count)
         for start in range(0, count, self.batch_size):
-            # StyleALAE: fresh noise per batch, also a pure function of (seed, stream).
-            noise_seed = self.seed * 1_000_003 + stream * 10_007 + start
-            images = to_uint8(self.model.generate(z[start : start + self.batch_size], noise_seed=noise_seed))
+            batch = z[start : start + self.batch_size]
+            # The noise is a pure function of (seed, stream) too.
+            noise = self.sampler.noise(len(batch), self.seed * 1_000_003 + stream * 10_007 + start)
+            images = to_uint8(self.sampler.generate(batch, noise=noise)).numpy()
             progress.add(len(images))
             yield images
 
+    def reconstruction_batches(self, images_uint8: np.ndarray):
+        """Yields (x, G(E(x))) float NHWC batches for uint8 images x, in order; seeded noise, as `generated_uint8`."""
+        for start, batch in zip(range(0, len(images_uint8), self.batch_size), eval_batches(images_uint8, self.batch_size)):
+            noise = self.sampler.noise(len(batch), self.seed * 1_000_003 + start)
+            yield batch, self.sampler.reconstruct(batch, noise=noise)
+
     def reconstructed_uint8(self, images_uint8: np.ndarray, label: str = "reconstructing"):
-        """Yields uint8 NHWC batches of G_ema(E(x)) for uint8 images x, in order."""
+        """Yields uint8 NHWC batches of G(E(x)) for uint8 images x, in order."""
         progress = _progress(label, len(images_uint8))
-        for batch in eval_batches(images_uint8, self.batch_size):
-            images = to_uint8(self.model(batch))
+        for _, reconstructed in self.reconstruction_batches(images_uint8):
+            images = to_uint8(reconstructed).numpy()
             progress.add(len(images))
             yield images
+
+    def encoded(self, images_uint8: np.ndarray, label: str = "encoding") -> np.ndarray:
+        """E(x) float32 [N, latent] for uint8 images x, in order."""
+        progress = _progress(label, len(images_uint8))
+        features = []
+        for batch in eval_batches(images_uint8, self.batch_size):
+            features.append(np.asarray(self.sampler.encode(batch), np.float32))
+            progress.add(len(features[-1]))
+        return np.concatenate(features)
 
     def real_uint8(self, split: str, count: int | None = None) -> np.ndarray:
         """The first `count` images of a split ("train" or "test") as uint8 NHWC."""

@@ -81,7 +81,7 @@ def lpips_on_upsampled(images_a, images_b):
 
 
 def perceptual_path_length(ctx, sampling: str) -> float:
-    """PPL in W of ctx.model's EMA networks over ctx.sample_count(10,000) paths."""
+    """PPL in W of ctx.sampler's networks over ctx.sample_count(10,000) paths."""
     count = ctx.sample_count(DEFAULT_SAMPLES)
     z = ctx.latents(2 * count, LATENT_STREAM)
     t = interpolation_t(count, sampling, ctx.seed)
@@ -91,9 +91,10 @@ def perceptual_path_length(ctx, sampling: str) -> float:
     lengths = []
     for start in range(0, count, pairs):
         stop = min(start + pairs, count)
-        w0 = np.asarray(ctx.model.mapping_ema(z[start:stop], training=False))
-        w1 = np.asarray(ctx.model.mapping_ema(z[count + start : count + stop], training=False))
-        generate = functools.partial(ctx.model.decode, noise_seed=ctx.seed * 1_000_003 + start)
+        w0 = np.asarray(ctx.sampler.map(z[start:stop]))
+        w1 = np.asarray(ctx.sampler.map(z[count + start : count + stop]))
+        noise = ctx.sampler.noise(stop - start, ctx.seed * 1_000_003 + start)  # the same at both ends of a step
+        generate = functools.partial(ctx.sampler.decode, noise=noise)
         lengths.append(path_lengths(generate, w0, w1, t[start:stop], EPSILON, lpips_on_upsampled))
         progress.add(stop - start)
     return filtered_mean(np.concatenate(lengths))

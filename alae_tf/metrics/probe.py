@@ -2,11 +2,11 @@
 
 Probes are fit on E(x) of the training split and scored on the test split:
 1-nearest-neighbour (Euclidean) accuracy and linear SVM accuracy (features standardised).
+E is the sampler's encoder (the EMA copy where the run keeps one), as for reconstructions.
 """
 
 import warnings
 
-import keras
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neighbors import KNeighborsClassifier
@@ -14,19 +14,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
-from alae_tf.data.pipeline import eval_batches
 from alae_tf.errors import DataError
-
-
-def encode(encoder, images_uint8, batch_size=500, label="encoding"):
-    """E(x) for uint8 images, batched, with a progress bar."""
-    progress = keras.utils.Progbar(len(images_uint8), unit_name="image")
-    print(label)
-    features = []
-    for batch in eval_batches(images_uint8, batch_size):
-        features.append(np.asarray(encoder(batch), dtype=np.float32))
-        progress.add(len(features[-1]))
-    return np.concatenate(features)
 
 
 def nearest_neighbour_accuracy(train_x, train_y, test_x, test_y):
@@ -43,11 +31,11 @@ def linear_svm_accuracy(train_x, train_y, test_x, test_y, seed=0):
 
 
 def probe_metrics(ctx):
-    model, data = ctx.model, ctx.data
+    data = ctx.data
     if data.train_labels is None or data.test_labels is None:
         raise DataError("probe needs class labels (MNIST-family data); this run's data has none")
-    train_w = encode(model.encoder, data.train_images, label="encoding the training split")
-    test_w = encode(model.encoder, data.test_images, label="encoding the test split")
+    train_w = ctx.encoded(data.train_images, label="encoding the training split")
+    test_w = ctx.encoded(data.test_images, label="encoding the test split")
     print("fitting probes (1-NN, linear SVM)")
     return {
         "probe_1nn_accuracy": nearest_neighbour_accuracy(train_w, data.train_labels, test_w, data.test_labels),
@@ -56,10 +44,10 @@ def probe_metrics(ctx):
 
 
 def reconstruction_metrics(ctx):
-    """Mean squared error of G_ema(E(x)) on the test split, pixels in [0, 1]."""
+    """Mean squared error of G(E(x)) on the test split, pixels in [0, 1]."""
     total, count = 0.0, 0
-    for batch in eval_batches(ctx.data.test_images, ctx.batch_size):
-        reconstructed = np.clip(np.asarray(ctx.model(batch)), -1.0, 1.0)
+    for batch, reconstructed in ctx.reconstruction_batches(ctx.data.test_images):
+        reconstructed = np.clip(np.asarray(reconstructed), -1.0, 1.0)
         total += float(np.sum(np.square((reconstructed - np.asarray(batch)) / 2.0)))
         count += int(np.prod(batch.shape))
     return {"reconstruction_mse": total / count}
