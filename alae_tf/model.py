@@ -99,8 +99,8 @@ class ALAE(keras.Model):
             self.train_function = None  # both are Python values of the traced step: trace it anew
         self.level, self.ema_beta = phase.level, ema_beta
         if phase.level > 0 and self.step == phase.first_step:
-            reset_optimizer_state(self.optimizer_ed)
-            reset_optimizer_state(self.optimizer_fg)
+            _reset_optimizer_state(self.optimizer_ed)
+            _reset_optimizer_state(self.optimizer_fg)
         self.optimizer_ed.learning_rate = phase.learning_rate
         self.optimizer_fg.learning_rate = phase.learning_rate
 
@@ -239,7 +239,7 @@ def _apply(optimizer, grads, variables):
     optimizer.apply_gradients(pairs)
 
 
-def reset_optimizer_state(optimizer):
+def _reset_optimizer_state(optimizer):
     """Zero Adam's moments and step count (the loss scale of a float16 optimizer is kept)."""
     adam = getattr(optimizer, "inner_optimizer", optimizer)
     for variable in adam._momentums + adam._velocities:
@@ -247,10 +247,11 @@ def reset_optimizer_state(optimizer):
     adam.iterations.assign(0)
 
 
-def make_adam(config_train, learning_rate=None):
-    """The reference's Adam: beta1 = 0, beta2 = 0.99, eps = 1e-8; with dynamic loss scaling under float16."""
+def make_adam(config_train):
+    """The reference's Adam: beta1 = 0, beta2 = 0.99, eps = 1e-8; with dynamic loss scaling under float16.
+    The learning rate is set per phase (`ALAE.enter_phase`)."""
     optimizer = keras.optimizers.Adam(
-        learning_rate=learning_rate or config_train.learning_rate,
+        learning_rate=config_train.learning_rate,
         beta_1=config_train.adam_beta1,
         beta_2=config_train.adam_beta2,
         epsilon=config_train.adam_epsilon,
