@@ -69,7 +69,7 @@ class ALAE(keras.Model):
                   for name, net in live.items()}
         return Networks(**chosen)
 
-    def build_all(self, image_shape, latent_dim):
+    def build_all(self, latent_dim):
         """Create every weight (all levels of the nets and their EMA copies), then copy the live nets into the EMA nets."""
         z = tf.zeros((1, latent_dim))
         for nets in (self.networks(), self.sampling_networks()):
@@ -274,7 +274,7 @@ def build_alae(config) -> ALAE:
         style_mixing=t.style_mixing_prob > 0,
         name="alae",
     )
-    model.build_all(m.image_shape, m.latent_dim)
+    model.build_all(m.latent_dim)
     model.compile(make_adam(t), make_adam(t), jit_compile=t.jit)
     model.enter_phase(phases(config)[0])
     return model
