@@ -77,7 +77,7 @@ def time_calls(call, warmup, iterations) -> list[float]:
 
 
 def case_inputs(metadata, batch) -> dict:
-    signatures = contract.signatures(metadata["image_shape"], metadata["latent_dim"])
+    signatures = contract.signatures_from_metadata(metadata)
     return {name: contract.example_inputs(signatures[name], batch) for name in ("encode", "generate")}
 
 
@@ -108,7 +108,7 @@ def backend_calls(backend, export_dir, name, metadata, threads):
     if threads:
         options.intra_op_num_threads = threads
     directory = layout.find_onnx_version_dir(export_dir, name)
-    sessions = {op: onnxruntime.InferenceSession(str(directory / layout.ONNX_FILES[op]), options, providers=default_providers())
+    sessions = {op: onnxruntime.InferenceSession(str(directory / layout.onnx_file(op)), options, providers=default_providers())
                 for op in ("encode", "generate")}
     return {op: (lambda inputs, s=session: s.run(None, inputs)) for op, session in sessions.items()}, dict
 
@@ -171,7 +171,7 @@ def http_load(args) -> dict:
     metadata = layout.read_metadata(layout.find_onnx_version_dir(args.export, args.name))
     server, url = (None, args.url.rstrip("/")) if args.url else start_server(args)
     try:
-        signature = contract.signatures(metadata["image_shape"], metadata["latent_dim"])[args.signature]
+        signature = contract.signatures_from_metadata(metadata)[args.signature]
         inputs = contract.example_inputs(signature, args.batch)
         body = json.dumps({"signature_name": args.signature, "inputs": {k: v.tolist() for k, v in inputs.items()}}).encode()
         host, port = url.removeprefix("http://").split(":")

@@ -26,7 +26,7 @@ def parse_args(argv=None):
     parser.add_argument("--name", help="model name for TF-Serving URLs (default: alae_<preset>)")
     parser.add_argument("--version", type=int, help="version number (default: one more than the highest present)")
     parser.add_argument("--no-ema", dest="use_ema", action="store_false",
-                        help="export the live mapping and generator instead of their EMA copies")
+                        help="export the live nets instead of their EMA copies (for the nets the run keeps EMA copies of)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing version")
     args = parser.parse_args(argv)
     if args.run is None:

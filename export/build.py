@@ -9,15 +9,13 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from alae_tf.data import load_mnist
-from alae_tf.data.images import open_image_source
+from alae_tf.data import open_image_source
 from alae_tf.errors import ALAEError
-from alae_tf.run import RunDir, load_run
+from alae_tf.inference import Sampler
+from alae_tf.run_dir import RunDir, load_run
 from export import onnx_files, savedmodel, tf_serving_files, verify
 from serving import contract, layout
 
-W_AVG_SAMPLES = 10000
-W_AVG_SEED = 0
 CHECK_IMAGES = max(verify.BATCH_SIZES)
 
 
@@ -32,38 +30,14 @@ class ExportRequest:
     overwrite: bool = False
 
 
-def average_w(mapping, latent_dim) -> np.ndarray:
-    """Mean of F(z) over W_AVG_SAMPLES seeded z ~ N(0, I): the truncation centre."""
-    z = np.random.default_rng(W_AVG_SEED).standard_normal((W_AVG_SAMPLES, latent_dim)).astype(np.float32)
-    return np.mean(mapping(z).numpy(), axis=0)
-
-
-def export_nets(model, use_ema: bool) -> savedmodel.Nets:
-    """F and G (EMA or live), and E: the MLP's live E (its EMA covers F and G only), StyleALAE's
-    EMA E (its EMA covers all nets), all at the final resolution."""
-    if not model.progressive:
-        return savedmodel.Nets(mapping=model.mapping_ema if use_ema else model.mapping,
-                               generator=model.generator_ema if use_ema else model.generator, encoder=model.encoder)
-    generator = model.generator_ema if use_ema else model.generator
-    return savedmodel.Nets(
-        mapping=model.mapping_ema if use_ema else model.mapping,
-        generator=generator,
-        encoder=model.encoder_ema if use_ema else model.encoder,
-        truncation_cutoff=model.truncation_cutoff,
-        noise_shapes=tuple(generator.noise_shapes(generator.levels - 1)),
-    )
-
-
 def real_images(config, log=print) -> np.ndarray:
-    """The first test images of the run's dataset as float32 NHWC in [-1, 1] (random images
-    when a StyleALAE run's data is no longer where it was)."""
-    if config.model.backbone == "mlp":
-        images = load_mnist(config.data.source, config.data.path).test_images[:CHECK_IMAGES]
-        return contract.to_model_range(images.reshape((len(images), *config.model.image_shape)))
+    """The first held-out images of the run's dataset as float32 NHWC in [-1, 1] (random images,
+    with a note, when the run's data is no longer where it was)."""
+    resolution = config.model.image_shape[0]
     try:
-        source = open_image_source(config.data.dataset, config.data.path, config.model.image_shape[0],
+        source = open_image_source(config.data.dataset, config.data.path, resolution,
                                    mnist_source=config.data.source, test_count=config.data.test_count)
-        return contract.to_model_range(source.test_images(config.model.image_shape[0], CHECK_IMAGES))
+        return contract.to_model_range(source.test_images(resolution, CHECK_IMAGES))
     except ALAEError as exc:
         log(f"checking with random images: the run's data is not available ({exc})")
         return np.random.default_rng(0).uniform(-1, 1, (CHECK_IMAGES, *config.model.image_shape)).astype(np.float32)
@@ -93,45 +67,46 @@ def export_run(request: ExportRequest, log=print) -> dict:
     if not name or "/" in name or name.startswith("."):
         raise ALAEError(f"--name {name!r}: a model name must be non-empty, without '/', not starting with '.'")
     version = choose_version(request, name)
-    image_shape, latent_dim = list(config.model.image_shape), config.model.latent_dim
-    nets = export_nets(model, request.use_ema)
+    sampler = Sampler.from_model(model, request.use_ema)
     images = real_images(config, log)
     metadata = {
         "model_name": name,
         "version": version,
         "preset": config.preset,
         "backbone": config.model.backbone,
-        "training_step": int(model.trained_steps.numpy()),
-        "image_shape": image_shape,
-        "latent_dim": latent_dim,
+        "training_step": model.step,
+        "image_shape": list(sampler.image_shape),
+        "latent_dim": sampler.latent_dim,
         "value_range": list(contract.VALUE_RANGE),
         "ema": request.use_ema,
         "truncation": contract.TRUNCATION_FORMULA,
-        "w_avg_samples": W_AVG_SAMPLES,
+        "truncation_cutoff": sampler.mapping.truncation_cutoff,
+        "num_styles": sampler.num_styles,
+        "w_avg_beta": config.train.w_avg_beta,
+        "noise_inputs": [list(shape) for shape in sampler.noise_shapes],
         "onnx_opset": onnx_files.OPSET,
-        "noise_inputs": [list(shape) for shape in nets.noise_shapes],
-        "truncation_cutoff": nets.truncation_cutoff,
         "run": str(Path(request.run).resolve()),
         "checkpoint": checkpoint,
     }
-    signatures = contract.signatures(image_shape, latent_dim, nets.noise_shapes)
+    signatures = contract.signatures_from_metadata(metadata)
     staging = request.out / f".staging-{name}-{version}"
     shutil.rmtree(staging, ignore_errors=True)
     try:
         saved_dir, onnx_dir = staging / "saved_model", staging / "onnx"
         log(f"building {name} version {version} from {metadata['checkpoint']} (step {metadata['training_step']}, "
-            f"{'EMA' if request.use_ema else 'live'} nets)")
-        archive, endpoints = savedmodel.build_archive(nets, average_w(nets.mapping, latent_dim), json.dumps(metadata), signatures)
+            f"{'EMA' if request.use_ema else 'live'} nets where the run keeps EMA copies)")
+        implementations = savedmodel.operation_implementations(sampler, json.dumps(metadata))
+        archive, endpoints = savedmodel.build_archive(implementations, signatures)
         archive.write_out(str(saved_dir), verbose=False)
         write_json(saved_dir / layout.SAVED_MODEL_METADATA, metadata)
         warmups = tf_serving_files.write_warmup_requests(saved_dir, name, signatures)
         loaded = tf.saved_model.load(str(saved_dir))
-        saved_diff = verify.check_saved_model(loaded, nets, images, latent_dim)
+        saved_diff = verify.check_saved_model(loaded, implementations, signatures, images)
         log(f"SavedModel: {len(signatures)} signatures + serving_default, {warmups} warm-up requests; "
-            f"reloaded vs Keras max abs diff {saved_diff:.2g}")
+            f"reloaded vs the Sampler max abs diff {saved_diff:.2g}")
         onnx_paths = onnx_files.write_onnx_files(endpoints, signatures, onnx_dir)
         write_json(onnx_dir / layout.ONNX_METADATA, metadata)
-        diffs = verify.check_onnx(loaded, onnx_paths, images, latent_dim, nets.noise_shapes)
+        diffs = verify.check_onnx(loaded, onnx_paths, signatures, images)
         log(f"ONNX (opset {onnx_files.OPSET}) vs TensorFlow on {len(diffs)} cases, batch {verify.BATCH_SIZES}: "
             f"max abs diff {max(diffs.values()):.2g} (tolerance {verify.ONNX_TOLERANCE:g} x max(1, |output|))")
         publish(staging, request.out, name, version)

@@ -1,13 +1,19 @@
-"""The exported interface, in one place: signature names, their inputs and outputs, and the
-image conversions. The SavedModel (`export`), the ONNX app API and the HTTP server all follow
-it, and the tests check the SavedModel against it. numpy only (no TensorFlow).
+"""The exported interface, declared once (numpy only, no TensorFlow).
+
+Each `Operation` in `OPERATIONS` names its inputs and outputs, says whether it has a `_uint8`
+twin, whether it exists only for generators with noise inputs, and which ONNX graphs realise
+it. `signatures()` derives every exported signature from these declarations, and the
+SavedModel (`export.savedmodel`), the ONNX files (`export.onnx_files`), the ONNX app API
+(`serving.onnx_model`) and the HTTP server (`serving.http`) are all built from them and from
+the export's metadata (`signatures_from_metadata`). The numpy side of the uint8 <-> [-1, 1]
+conversion lives here too.
 
 Images are NHWC. float32 images live in [-1, 1] (the generator's output is linear and may
-step slightly outside); uint8 images are pixels in [0, 255]. Every image signature comes in a
-float form and a `_uint8` form (uint8 in, uint8 out).
+step slightly outside); uint8 images are pixels in [0, 255]. A `_uint8` twin takes and gives
+`images` as uint8 and is otherwise its operation.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -15,7 +21,12 @@ VALUE_RANGE = (-1.0, 1.0)
 # Floats beyond this are refused as a probable [0, 255] mix-up; the slack above 1 lets the
 # (linear, unclipped) output of decode/generate be fed back in.
 FLOAT_IMAGE_LIMIT = 2.0
-TRUNCATION_FORMULA = "w = w_avg + truncation_psi * (F(z) - w_avg), w_avg = mean of F(z) over w_avg_samples z ~ N(0, I)"
+TRUNCATION_FORMULA = (
+    "w = w_avg + truncation_psi * (F(z) - w_avg) on G's first truncation_cutoff style inputs; "
+    "w_avg = F's running mean of F(z) over training (decay w_avg_beta per step)"
+)
+IMAGES = "images"  # the one image tensor name, in and out; a _uint8 twin makes it uint8
+METADATA = "metadata"  # the operation answered from the export's metadata, not by a graph
 
 
 @dataclass(frozen=True)
@@ -26,47 +37,108 @@ class TensorSpec:
 
 
 @dataclass(frozen=True)
+class Operation:
+    """One exported operation. Its signature takes `inputs` (then noise_00, noise_01, ... if
+    `noise`) and gives `outputs`, all named in `tensor_specs`.
+
+    uint8_twin: also exported as NAME_uint8, with `images` as uint8 pixels in and out.
+    noise: exists only for a generator with noise inputs (StyleALAE).
+    onnx_graphs: the ONNX files (GRAPH.onnx, the float form of operation GRAPH) that ONNX
+    Runtime runs in order, each fed by input name from the signature's inputs and the earlier
+    graphs' outputs."""
+
+    name: str
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    uint8_twin: bool
+    noise: bool
+    onnx_graphs: tuple[str, ...]
+
+
+OPERATIONS = (
+    # w = E(images)
+    Operation("encode", (IMAGES,), ("w",), uint8_twin=True, noise=False, onnx_graphs=("encode",)),
+    # G(w) with no noise (StyleALAE: the deterministic mean image)
+    Operation("decode", ("w",), (IMAGES,), uint8_twin=True, noise=False, onnx_graphs=("decode",)),
+    # G(truncate(F(z), truncation_psi)), one psi per row (1 = no truncation), no noise
+    Operation("generate", ("z", "truncation_psi"), (IMAGES,), uint8_twin=True, noise=False, onnx_graphs=("generate",)),
+    # G(E(images))
+    Operation("reconstruct", (IMAGES,), (IMAGES,), uint8_twin=True, noise=False, onnx_graphs=("encode", "decode")),
+    # decode and generate with G's per-pixel noise images as inputs
+    Operation("decode_noise", ("w",), (IMAGES,), uint8_twin=True, noise=True, onnx_graphs=("decode_noise",)),
+    Operation("generate_noise", ("z", "truncation_psi"), (IMAGES,), uint8_twin=True, noise=True,
+              onnx_graphs=("generate_noise",)),
+    # The export's metadata as a JSON string per row; the `row` values are ignored (a TF-Serving
+    # REST request needs at least one input).
+    Operation(METADATA, ("row",), ("metadata_json",), uint8_twin=False, noise=False, onnx_graphs=()),
+)
+
+
+@dataclass(frozen=True)
 class Signature:
     name: str
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...]
+    operation: Operation
+    uint8: bool  # the _uint8 twin of `operation`
+
+
+DEFAULT_SIGNATURE = "reconstruct"  # what TF-Serving runs for signature_name "serving_default"
 
 
 def noise_input_names(count: int) -> list[str]:
     return [f"noise_{index:02d}" for index in range(count)]
 
 
-def signatures(image_shape, latent_dim, noise_shapes=()) -> dict[str, Signature]:
-    """Every exported signature by name (`serving_default` is an alias of `reconstruct`).
-
-    `noise_shapes` ([H, W, 1] per noise input of a StyleALAE generator) adds `decode_noise` and
-    `generate_noise` (+ uint8 forms): the same as decode / generate, which use no noise (the
-    deterministic mean image), with the per-pixel noise images given as inputs noise_00, ..."""
-    image_shape = tuple(int(n) for n in image_shape)
+def tensor_specs(image_shape, latent_dim) -> dict[str, TensorSpec]:
+    """The float form of every tensor an operation names, by name."""
     latent = (int(latent_dim),)
-    images = {dtype: TensorSpec("images", dtype, image_shape) for dtype in ("float32", "uint8")}
-    w, z = TensorSpec("w", "float32", latent), TensorSpec("z", "float32", latent)
-    psi = TensorSpec("truncation_psi", "float32", ())
+    specs = (
+        TensorSpec(IMAGES, "float32", tuple(int(n) for n in image_shape)),
+        TensorSpec("w", "float32", latent),
+        TensorSpec("z", "float32", latent),
+        TensorSpec("truncation_psi", "float32", ()),
+        TensorSpec("row", "int32", ()),
+        TensorSpec("metadata_json", "string", ()),
+    )
+    return {spec.name: spec for spec in specs}
+
+
+def signatures(image_shape, latent_dim, noise_shapes=()) -> dict[str, Signature]:
+    """Every exported signature by name (`serving_default` is an alias of DEFAULT_SIGNATURE).
+
+    noise_shapes: [h, w, 1] of each noise input of G (none: no noise operations)."""
+    tensors = tensor_specs(image_shape, latent_dim)
+    noise = tuple(TensorSpec(name, "float32", tuple(int(n) for n in shape))
+                  for name, shape in zip(noise_input_names(len(noise_shapes)), noise_shapes))
     result = {}
-    for suffix, dtype in (("", "float32"), ("_uint8", "uint8")):
-        image = images[dtype]
-        result["encode" + suffix] = Signature("encode" + suffix, (image,), (w,))  # w = E(images)
-        result["decode" + suffix] = Signature("decode" + suffix, (w,), (image,))  # G(w)
-        # G(w_avg + psi * (F(z) - w_avg)), one psi per row (1 = no truncation)
-        result["generate" + suffix] = Signature("generate" + suffix, (z, psi), (image,))
-        result["reconstruct" + suffix] = Signature("reconstruct" + suffix, (image,), (image,))  # G(E(images))
-    noise = tuple(TensorSpec(name, "float32", tuple(shape)) for name, shape in zip(noise_input_names(len(noise_shapes)), noise_shapes))
-    for suffix, dtype in (("", "float32"), ("_uint8", "uint8")) if noise else ():
-        image = images[dtype]
-        result["decode_noise" + suffix] = Signature("decode_noise" + suffix, (w, *noise), (image,))
-        result["generate_noise" + suffix] = Signature("generate_noise" + suffix, (z, psi, *noise), (image,))
-    # The export's metadata as a JSON string, one per row; the int32 `row` values are ignored
-    # (a TF-Serving REST request needs at least one input).
-    result["metadata"] = Signature("metadata", (TensorSpec("row", "int32", ()),), (TensorSpec("metadata_json", "string", ()),))
+    for operation in OPERATIONS:
+        if operation.noise and not noise:
+            continue
+        inputs = tuple(tensors[name] for name in operation.inputs) + (noise if operation.noise else ())
+        outputs = tuple(tensors[name] for name in operation.outputs)
+        result[operation.name] = Signature(operation.name, inputs, outputs, operation, uint8=False)
+        if operation.uint8_twin:
+            name = operation.name + "_uint8"
+            result[name] = Signature(name, _as_uint8(inputs), _as_uint8(outputs), operation, uint8=True)
     return result
 
 
-DEFAULT_SIGNATURE = "reconstruct"  # what TF-Serving runs for signature_name "serving_default"
+def _as_uint8(specs):
+    return tuple(replace(spec, dtype="uint8") if spec.name == IMAGES else spec for spec in specs)
+
+
+def signatures_from_metadata(metadata: dict) -> dict[str, Signature]:
+    """The signatures of an export, from its metadata (alae_metadata.json / metadata.json)."""
+    return signatures(metadata["image_shape"], metadata["latent_dim"], metadata["noise_inputs"])
+
+
+def onnx_graphs(signatures_by_name: dict[str, Signature]) -> list[str]:
+    """The ONNX graphs that realise these signatures (one file each), in declaration order."""
+    graphs = []
+    for signature in signatures_by_name.values():
+        graphs += [graph for graph in signature.operation.onnx_graphs if graph not in graphs]
+    return graphs
 
 
 def resolve_signature_name(name: str | None) -> str:
@@ -74,7 +146,7 @@ def resolve_signature_name(name: str | None) -> str:
 
 
 def to_model_range(images_uint8: np.ndarray) -> np.ndarray:
-    """uint8 [0, 255] -> float32 [-1, 1] (the same formula as training's pipeline)."""
+    """uint8 [0, 255] -> float32 [-1, 1] (the formula of training's pipeline)."""
     return images_uint8.astype(np.float32) / np.float32(127.5) - np.float32(1.0)
 
 
@@ -83,8 +155,43 @@ def to_uint8(images: np.ndarray) -> np.ndarray:
     return np.clip(np.rint((images.astype(np.float32) + np.float32(1.0)) * np.float32(127.5)), 0, 255).astype(np.uint8)
 
 
+def check_inputs(signature: Signature, inputs: dict) -> dict[str, np.ndarray]:
+    """A signature's inputs as arrays of its dtypes and shapes, validated; raises ValueError naming the problem."""
+    names = [spec.name for spec in signature.inputs]
+    missing, unknown = sorted(set(names) - set(inputs)), sorted(set(inputs) - set(names))
+    if missing or unknown:
+        problems = ([f"missing input(s) {', '.join(missing)}"] if missing else []) + (
+            [f"unknown input(s) {', '.join(unknown)}"] if unknown else [])
+        raise ValueError(f"{'; '.join(problems)} for signature {signature.name} (takes {', '.join(names)})")
+    arrays = {spec.name: check_tensor(inputs[spec.name], spec) for spec in signature.inputs}
+    sizes = {name: len(array) for name, array in arrays.items()}
+    if len(set(sizes.values())) != 1:
+        raise ValueError(f"inputs differ in batch size: {sizes}")
+    return arrays
+
+
+def check_tensor(value, spec: TensorSpec) -> np.ndarray:
+    """One input batch of shape [batch, *spec.shape] as spec.dtype; image inputs as `check_images`."""
+    if spec.name == IMAGES:
+        images = check_images(value, spec.shape)
+        if images.dtype != np.dtype(spec.dtype):
+            raise ValueError(f"this signature takes {spec.dtype} images, got {images.dtype}")
+        return images
+    array = np.asarray(value)
+    if array.ndim != 1 + len(spec.shape) or tuple(array.shape[1:]) != spec.shape:
+        raise ValueError(f"{spec.name} must have shape [batch{''.join(f', {n}' for n in spec.shape)}], got {list(array.shape)}")
+    if array.shape[0] == 0:
+        raise ValueError(f"{spec.name}: empty batch")
+    kinds = "iu" if spec.dtype == "int32" else "fiu"
+    if array.dtype.kind not in kinds:
+        raise ValueError(f"{spec.name} must be {'integer' if kinds == 'iu' else 'float'}, got dtype {array.dtype}")
+    array = array.astype(spec.dtype)
+    check_finite(array, spec.name)
+    return array
+
+
 def check_images(images, image_shape) -> np.ndarray:
-    """A batch of images as uint8 [0, 255] or float [-1, 1], validated; raises ValueError."""
+    """A batch of images as uint8 [0, 255] or float32 [-1, 1], validated; raises ValueError."""
     images = np.asarray(images)
     expected = (None, *image_shape)
     if images.ndim != len(expected) or tuple(images.shape[1:]) != tuple(image_shape):
@@ -104,19 +211,6 @@ def check_images(images, image_shape) -> np.ndarray:
     return images.astype(np.float32, copy=False)
 
 
-def check_latents(latents, latent_dim, name) -> np.ndarray:
-    latents = np.asarray(latents)
-    if latents.ndim != 2 or latents.shape[1] != latent_dim:
-        raise ValueError(f"{name} must have shape [batch, {latent_dim}], got {list(latents.shape)}")
-    if latents.shape[0] == 0:
-        raise ValueError(f"{name}: empty batch")
-    if latents.dtype.kind not in "fiu" or latents.dtype == np.bool_:
-        raise ValueError(f"{name} must be float, got dtype {latents.dtype}")
-    latents = latents.astype(np.float32)
-    check_finite(latents, name)
-    return latents
-
-
 def check_finite(array: np.ndarray, name: str) -> None:
     if not np.isfinite(array).all():
         raise ValueError(f"{name} contains NaN or infinite values")
@@ -134,7 +228,7 @@ def example_inputs(signature: Signature, batch: int, seed: int = 0) -> dict[str,
             inputs[spec.name] = rng.integers(0, 256, shape, dtype=np.uint8)
         elif spec.dtype == "int32":
             inputs[spec.name] = np.zeros(shape, np.int32)
-        elif spec.name == "images":
+        elif spec.name == IMAGES:
             inputs[spec.name] = rng.uniform(-1, 1, shape).astype(np.float32)
         else:
             inputs[spec.name] = rng.standard_normal(shape).astype(np.float32)

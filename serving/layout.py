@@ -4,8 +4,9 @@
     EXPORT/tf_serving/models.host.config          the same with this machine's absolute paths
     EXPORT/tf_serving/batching_parameters.txt     for --enable_batching
     EXPORT/tf_serving/NAME/VERSION/               SavedModel (+ assets.extra/)
-    EXPORT/onnx/NAME/VERSION/                     encode.onnx, decode.onnx, generate.onnx, metadata.json
-                                                  (StyleALAE: also decode_noise.onnx, generate_noise.onnx)
+    EXPORT/onnx/NAME/VERSION/                     one GRAPH.onnx per graph of serving.contract.onnx_graphs
+                                                  (encode, decode, generate; StyleALAE: also decode_noise,
+                                                  generate_noise), metadata.json
 """
 
 import json
@@ -16,8 +17,6 @@ ONNX = "onnx"
 ONNX_METADATA = "metadata.json"
 SAVED_MODEL_METADATA = "assets.extra/alae_metadata.json"
 WARMUP_FILE = "assets.extra/tf_serving_warmup_requests"
-ONNX_FILES = {"encode": "encode.onnx", "decode": "decode.onnx", "generate": "generate.onnx"}
-NOISE_ONNX_FILES = {"decode_noise": "decode_noise.onnx", "generate_noise": "generate_noise.onnx"}  # StyleALAE only
 
 
 def saved_model_dir(export_dir, name, version) -> Path:
@@ -26,6 +25,10 @@ def saved_model_dir(export_dir, name, version) -> Path:
 
 def onnx_dir(export_dir, name, version) -> Path:
     return Path(export_dir) / ONNX / name / str(version)
+
+
+def onnx_file(graph) -> str:
+    return f"{graph}.onnx"
 
 
 def versions(model_dir) -> list[int]:

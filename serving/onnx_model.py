@@ -4,9 +4,12 @@ onnxruntime (or onnxruntime-gpu) only, no TensorFlow.
     model = ALAEOnnx("exports")                      # EXPORT, EXPORT/onnx/NAME or a version dir
     w = model.encode(pixels_uint8)                   # [N, H, W, C] uint8 or float32 in [-1, 1]
     images = model.generate(n=16, seed=0, truncation_psi=0.7, as_uint8=True)
+    images = model.generate(z, noise=model.noise(len(z), seed=1))   # StyleALAE: with per-pixel noise
 
-Image outputs are float32 in [-1, 1] (unclipped: the generator is linear at the end), or
-uint8 [0, 255] with `as_uint8=True` (rounded, clipped). Bad input raises ValueError.
+Every signature of the export's SavedModel runs here too (`run_signature`), built from
+`serving.contract` and the export's metadata. Image outputs are float32 in [-1, 1]
+(unclipped: the generator is linear at the end), or uint8 [0, 255] with `as_uint8=True`
+(rounded, clipped). Bad input raises ValueError.
 """
 
 import json
@@ -16,7 +19,7 @@ import numpy as np
 import onnxruntime
 
 from serving import contract
-from serving.layout import ONNX_FILES, find_onnx_version_dir, read_metadata
+from serving.layout import find_onnx_version_dir, onnx_file, read_metadata
 
 log = logging.getLogger(__name__)
 
@@ -36,13 +39,16 @@ class ALAEOnnx:
         self.metadata = read_metadata(self.path)
         self.image_shape = tuple(self.metadata["image_shape"])
         self.latent_dim = int(self.metadata["latent_dim"])
+        self.noise_shapes = [tuple(shape) for shape in self.metadata["noise_inputs"]]
+        self.signatures = contract.signatures_from_metadata(self.metadata)
         self.max_batch_size = max_batch_size
         options = onnxruntime.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
         requested = list(providers) if providers else default_providers()
-        self._sessions = {op: self._session(self.path / filename, options, requested) for op, filename in ONNX_FILES.items()}
-        self.provider = self._sessions["encode"].get_providers()[0]
+        self._sessions = {graph: self._session(self.path / onnx_file(graph), options, requested)
+                          for graph in contract.onnx_graphs(self.signatures)}
+        self.provider = next(iter(self._sessions.values())).get_providers()[0]
         log.info("ALAE %s version %s from %s on %s", self.metadata["model_name"], self.metadata["version"], self.path, self.provider)
 
     @staticmethod
@@ -61,33 +67,41 @@ class ALAEOnnx:
 
     def encode(self, images) -> np.ndarray:
         """images [N, H, W, C], uint8 [0, 255] or float [-1, 1] -> w float32 [N, latent]."""
-        return self._run("encode", images=self._model_range(images))["w"]
+        return self.run_signature("encode", {"images": self._model_range(images)})["w"]
 
-    def decode(self, w, as_uint8=False) -> np.ndarray:
-        """w [N, latent] -> images [N, H, W, C]."""
-        return self._images(self._run("decode", w=contract.check_latents(w, self.latent_dim, "w"))["images"], as_uint8)
+    def decode(self, w, as_uint8=False, *, noise=None) -> np.ndarray:
+        """w [N, latent] -> images [N, H, W, C]; `noise` (a list as `noise()` gives): G's per-pixel
+        noise images, None for none (a StyleALAE generator's deterministic mean image)."""
+        images = self.run_signature(self._with_noise("decode", noise), {"w": w, **self._noise_inputs(noise)})["images"]
+        return self._images(images, as_uint8)
 
-    def generate(self, z=None, *, n=None, seed=None, truncation_psi=1.0, as_uint8=False) -> np.ndarray:
+    def generate(self, z=None, *, n=None, seed=None, truncation_psi=1.0, noise=None, as_uint8=False) -> np.ndarray:
         """Images from latents z [N, latent], or from n fresh z ~ N(0, I) drawn with `seed`.
 
-        truncation_psi (a number, or one per row): w_avg + psi * (F(z) - w_avg); 1 = none."""
+        truncation_psi (a number, or one per row): w_avg + psi * (F(z) - w_avg); 1 = none.
+        noise: as for `decode`."""
         if (z is None) == (n is None):
             raise ValueError("pass either z or n (with an optional seed)")
         if z is None:
             if not isinstance(n, (int, np.integer)) or n < 1:
                 raise ValueError(f"n must be a positive integer, got {n!r}")
             z = np.random.default_rng(seed).standard_normal((n, self.latent_dim), dtype=np.float32)
-        z = contract.check_latents(z, self.latent_dim, "z")
+        z = np.asarray(z)
+        batch = len(z) if z.ndim else 0  # a wrong z is named by run_signature's checks
         psi = np.asarray(truncation_psi, dtype=np.float32)
-        if psi.ndim > 1 or (psi.ndim == 1 and len(psi) != len(z)):
-            raise ValueError(f"truncation_psi must be a number or one per row ({len(z)}), got shape {list(psi.shape)}")
-        contract.check_finite(psi, "truncation_psi")
-        psi = np.broadcast_to(psi, (len(z),)).astype(np.float32)
-        return self._images(self._run("generate", z=z, truncation_psi=psi)["images"], as_uint8)
+        if psi.ndim > 1 or (psi.ndim == 1 and len(psi) != batch):
+            raise ValueError(f"truncation_psi must be a number or one per row ({batch}), got shape {list(psi.shape)}")
+        inputs = {"z": z, "truncation_psi": np.broadcast_to(psi, (batch,)), **self._noise_inputs(noise)}
+        return self._images(self.run_signature(self._with_noise("generate", noise), inputs)["images"], as_uint8)
 
     def reconstruct(self, images, as_uint8=False) -> np.ndarray:
         """G(E(images)), images uint8 or float -> [N, H, W, C]."""
-        return self.decode(self.encode(images), as_uint8)
+        return self._images(self.run_signature("reconstruct", {"images": self._model_range(images)})["images"], as_uint8)
+
+    def noise(self, batch, seed=None) -> list[np.ndarray]:
+        """Standard normal noise images [batch, h, w, 1], one per noise input of G (none for the MLP)."""
+        rng = np.random.default_rng(seed)
+        return [rng.standard_normal((batch, *shape), dtype=np.float32) for shape in self.noise_shapes]
 
     def interpolate(self, a, b, steps=8, as_uint8=False) -> np.ndarray:
         """Images along the straight line from E(a) to E(b) in w space, both ends included.
@@ -106,20 +120,32 @@ class ALAEOnnx:
         return images[0] if single else images
 
     def run_signature(self, name, inputs: dict) -> dict[str, np.ndarray]:
-        """Run a `serving.contract` signature by name on {input name: array}, as the SavedModel would."""
-        as_uint8 = name.endswith("_uint8")
-        base = name.removesuffix("_uint8")
-        if base == "encode":
-            return {"w": self.encode(inputs["images"])}
-        if base == "decode":
-            return {"images": self.decode(inputs["w"], as_uint8)}
-        if base == "generate":
-            return {"images": self.generate(inputs["z"], truncation_psi=inputs["truncation_psi"], as_uint8=as_uint8)}
-        if base == "reconstruct":
-            return {"images": self.reconstruct(inputs["images"], as_uint8)}
-        if name == "metadata":
-            return {"metadata_json": np.array([self.metadata_json] * len(inputs["row"]))}
-        raise ValueError(f"unknown signature {name!r}")
+        """Run one of the export's signatures (`self.signatures`) by name on {input name: array},
+        as the SavedModel would: the operation's ONNX graphs in order, uint8 images converted
+        in numpy."""
+        signature = self.signatures.get(contract.resolve_signature_name(name))
+        if signature is None:
+            raise ValueError(f"unknown signature {name!r}; this export has {', '.join(sorted(self.signatures))}")
+        values = contract.check_inputs(signature, inputs)
+        if signature.operation.name == contract.METADATA:
+            return {"metadata_json": np.array([self.metadata_json] * len(values["row"]))}
+        values = {key: contract.to_model_range(v) if v.dtype == np.uint8 else v for key, v in values.items()}
+        for graph in signature.operation.onnx_graphs:
+            values.update(self._run(graph, values))
+        return {spec.name: contract.to_uint8(values[spec.name]) if spec.dtype == "uint8" else values[spec.name]
+                for spec in signature.outputs}
+
+    def _with_noise(self, operation, noise) -> str:
+        """The signature of `operation` that takes `noise` (its _noise form when there is noise to feed)."""
+        return f"{operation}_noise" if noise is not None and self.noise_shapes else operation
+
+    def _noise_inputs(self, noise) -> dict:
+        if noise is None:
+            return {}
+        if len(noise) != len(self.noise_shapes):
+            expected = f"{len(self.noise_shapes)} noise images" if self.noise_shapes else "none (its generator has no noise inputs)"
+            raise ValueError(f"noise: this export takes {expected}, got {len(noise)}")
+        return dict(zip(contract.noise_input_names(len(noise)), noise))
 
     def _model_range(self, images) -> np.ndarray:
         images = contract.check_images(images, self.image_shape)
@@ -129,9 +155,10 @@ class ALAEOnnx:
     def _images(images, as_uint8):
         return contract.to_uint8(images) if as_uint8 else images
 
-    def _run(self, name, **feeds) -> dict[str, np.ndarray]:
-        """Run one ONNX graph by input name, in chunks of at most max_batch_size rows."""
-        session = self._sessions[name]
+    def _run(self, graph, values: dict) -> dict[str, np.ndarray]:
+        """Run one ONNX graph, fed by input name from `values`, in chunks of at most max_batch_size rows."""
+        session = self._sessions[graph]
+        feeds = {i.name: values[i.name] for i in session.get_inputs()}
         output_names = [o.name for o in session.get_outputs()]
         batch = len(next(iter(feeds.values())))
         chunks = []

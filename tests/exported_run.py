@@ -1,19 +1,31 @@
 """A small trained run and its export, made once per test session (shared by the export and
-serving tests through the fixtures in conftest.py)."""
+serving tests through the fixtures in conftest.py), and helpers the export and serving tests share."""
 
+import contextlib
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 import tensorflow as tf
 
 import export.__main__ as export_cli
 from alae_tf import train
 
+REPO = Path(__file__).resolve().parents[1]
 SMALL_RUN = """
 preset: mnist_small
 model: {hidden_dim: 64, mapping_layers: 2}
 train: {steps: 20, checkpoint_every: 10, sample_every: 10, log_every: 5}
 """
 NAME = "alae_mnist_small"
+# Run a module with TensorFlow (and everything that pulls it in) unimportable.
+WITHOUT_TF = (
+    "import sys, runpy\n"
+    "for name in ('tensorflow', 'keras', 'tf2onnx', 'tensorflow_serving', 'alae_tf'):\n"
+    "    sys.modules[name] = None\n"
+    "runpy.run_module(sys.argv.pop(1), run_name='__main__', alter_sys=True)\n"
+)
 
 
 def exported_model(tmp_path_factory) -> tuple[Path, Path]:
@@ -37,3 +49,24 @@ def real_images(count):
     from alae_tf.data import load_mnist
 
     return load_mnist().test_images[-count:].reshape(count, 28, 28, 1)
+
+
+@contextlib.contextmanager
+def http_server(export_dir, *flags):
+    """Base URL of `python -m serving.http` on an ephemeral loopback port, in a subprocess where
+    TensorFlow cannot be imported; always shut down."""
+    command = [sys.executable, "-c", WITHOUT_TF, "serving.http", "--model", str(export_dir), "--port", "0", *flags]
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = process.stdout.readline()  # "serving NAME version V at http://HOST:PORT/v1/models/NAME"
+        if not line.startswith("serving "):
+            process.kill()
+            pytest.fail(f"server did not start: {line}{process.stderr.read()[-3000:]}")
+        yield line.split(" at ")[1].strip().split("/v1/")[0]
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

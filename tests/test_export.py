@@ -14,8 +14,8 @@ from tensorflow_serving.apis import prediction_log_pb2
 
 import export.__main__ as export_cli
 import export.verify
-from alae_tf.run import load_run
-from export.build import W_AVG_SAMPLES, W_AVG_SEED
+from alae_tf.inference import Sampler
+from alae_tf.run_dir import load_run
 from exported_run import NAME, real_images, run_signature
 from serving import contract, layout
 
@@ -33,14 +33,16 @@ def test_export_layout_and_metadata(exported, live):
     version_dir = layout.saved_model_dir(out, NAME, 1)
     for path in ("saved_model.pb", "variables/variables.index", layout.WARMUP_FILE, layout.SAVED_MODEL_METADATA):
         assert (version_dir / path).is_file(), path
-    for filename in layout.ONNX_FILES.values():
-        assert (layout.onnx_dir(out, NAME, 1) / filename).is_file()
+    assert contract.onnx_graphs(contract.signatures([28, 28, 1], 50)) == ["encode", "decode", "generate"]
+    assert sorted(p.name for p in layout.onnx_dir(out, NAME, 1).glob("*.onnx")) == ["decode.onnx", "encode.onnx", "generate.onnx"]
     metadata = json.loads((version_dir / layout.SAVED_MODEL_METADATA).read_text())
     assert metadata == layout.read_metadata(layout.onnx_dir(out, NAME, 1))
     assert metadata["training_step"] == int(model.trained_steps.numpy()) == 20
     assert metadata["image_shape"] == [28, 28, 1] and metadata["latent_dim"] == config.model.latent_dim
     assert metadata["value_range"] == [-1.0, 1.0] and metadata["ema"] is True and metadata["preset"] == "mnist_small"
     assert metadata["checkpoint"].endswith("ckpt-20") and metadata["onnx_opset"] == 17
+    assert metadata["noise_inputs"] == [] and metadata["num_styles"] == 1 and metadata["w_avg_beta"] == config.train.w_avg_beta
+    assert "running mean" in metadata["truncation"] and "w_avg_samples" not in metadata
     assert not list(out.glob(".staging*"))
 
 
@@ -98,17 +100,33 @@ def test_signatures_equal_the_live_ema_nets(saved, live, batch):
     assert np.abs(generated).max() > 0  # not a degenerate all-zero net
 
 
-def test_truncation_pulls_towards_the_average_w(saved, live):
+def test_truncation_pulls_towards_the_running_w_avg(saved, live):
     _, model = live
     z = np.random.default_rng(3).standard_normal((5, 50)).astype(np.float32)
-    w_avg = np.mean(model.mapping_ema(
-        np.random.default_rng(W_AVG_SEED).standard_normal((W_AVG_SAMPLES, 50)).astype(np.float32)).numpy(), axis=0)
+    w_avg = model.mapping_ema.w_avg.numpy()  # F's running mean of w from training
+    assert np.abs(w_avg).max() > 1e-3
     psi = np.array([0.0, 0.25, 0.5, 1.0, 1.5], np.float32)
     w = w_avg + psi[:, None] * (model.mapping_ema(z).numpy() - w_avg)
     images = run_signature(saved, "generate", z=z, truncation_psi=psi)["images"]
     np.testing.assert_allclose(images, model.generator_ema(w).numpy(), atol=1e-4)
     at_zero = run_signature(saved, "generate", z=z, truncation_psi=np.zeros(5, np.float32))["images"]
     np.testing.assert_allclose(at_zero, np.broadcast_to(at_zero[:1], at_zero.shape), atol=1e-6)  # psi 0: every z -> G(w_avg)
+
+
+@pytest.mark.parametrize("psi", [1.0, 0.7, 0.3, 0.0])
+def test_exported_generate_is_the_restored_samplers_generate(exported, saved, live, psi):
+    """The Sampler of the restored run and both exported forms give the same images for the same z and psi."""
+    _, model = live
+    sampler = Sampler.from_model(model)
+    z = np.random.default_rng(11).standard_normal((6, 50)).astype(np.float32)
+    expected = sampler.generate(z, psi).numpy()
+    psi_rows = np.full(6, psi, np.float32)
+    np.testing.assert_allclose(run_signature(saved, "generate", z=z, truncation_psi=psi_rows)["images"], expected, atol=1e-5)
+    session = onnxruntime.InferenceSession(str(layout.onnx_dir(exported[1], NAME, 1) / layout.onnx_file("generate")),
+                                           providers=["CPUExecutionProvider"])
+    np.testing.assert_allclose(session.run(["images"], {"z": z, "truncation_psi": psi_rows})[0], expected, atol=1e-4)
+    if psi != 1.0:  # truncation really moves the images
+        assert np.abs(expected - sampler.generate(z, 1.0).numpy()).max() > 1e-2
 
 
 def test_metadata_signature_returns_the_metadata(saved, exported):
@@ -128,7 +146,7 @@ def test_onnx_matches_the_saved_model(exported, saved, batch):
                      "truncation_psi": rng.uniform(0, 1.2, batch).astype(np.float32)},
     }
     for name, inputs in cases.items():
-        session = onnxruntime.InferenceSession(str(directory / layout.ONNX_FILES[name]), providers=["CPUExecutionProvider"])
+        session = onnxruntime.InferenceSession(str(directory / layout.onnx_file(name)), providers=["CPUExecutionProvider"])
         assert sorted(i.name for i in session.get_inputs()) == sorted(inputs)
         output_names = [o.name for o in session.get_outputs()]
         actual = dict(zip(output_names, session.run(output_names, inputs)))

@@ -1,28 +1,31 @@
 """Export of a StyleALAE run: noise and truncation as inputs, E_ema at the final resolution,
-TF vs ONNX parity, and the ONNX app API on a style export."""
-
-import json
+TF vs ONNX parity, and the same noise signatures through the SavedModel, the ONNX app API
+and the HTTP server."""
 
 import numpy as np
 import onnxruntime
 import pytest
 import tensorflow as tf
+from exported_run import http_server, run_signature
 
 import export.__main__ as export_cli
 from alae_tf import train
-from alae_tf.run import load_run
+from alae_tf.inference import Sampler
+from alae_tf.run_dir import load_run
 from serving import layout
+from serving.client import RestClient
 from serving.contract import noise_input_names
 from serving.onnx_model import ALAEOnnx
 
 NAME = "alae_tiny_style"
+NOISE_SIGNATURES = ("decode_noise", "generate_noise", "decode_noise_uint8", "generate_noise_uint8")
 
 
 @pytest.fixture(scope="module")
 def style_export(tmp_path_factory):
     root = tmp_path_factory.mktemp("style_export")
     run, out = root / "run", root / "export"
-    assert train.main(["--preset", "tiny_style", "--steps", "30", "--out", str(run), "--verbose", "0"]) == 0
+    assert train.main(["--preset", "tiny_style", "--steps", "20", "--out", str(run), "--verbose", "0"]) == 0
     assert export_cli.main(["--run", str(run), "--out", str(out)]) == 0
     config, model = load_run(run)
     saved = tf.saved_model.load(str(layout.saved_model_dir(out, NAME, 1)))
@@ -34,7 +37,7 @@ def test_metadata_lists_the_noise_inputs_and_truncation_cutoff(style_export):
     metadata = layout.read_metadata(layout.onnx_dir(out, NAME, 1))
     assert metadata["backbone"] == "style" and metadata["image_shape"] == [8, 8, 1]
     assert metadata["noise_inputs"] == [[4, 4, 1], [4, 4, 1], [8, 8, 1], [8, 8, 1]]
-    assert metadata["truncation_cutoff"] == 8
+    assert metadata["truncation_cutoff"] == 8 and metadata["num_styles"] == 4
     assert {"decode_noise", "generate_noise", "decode_noise_uint8", "generate_noise_uint8"} <= set(saved.signatures)
 
 
@@ -46,9 +49,9 @@ def test_noise_signatures_reproduce_the_ema_generator_and_truncation(style_expor
     feeds = {name: tf.constant(n) for name, n in zip(noise_input_names(4), noise)}
     psi = np.full(5, 0.5, np.float32)
     got = saved.signatures["generate_noise"](z=tf.constant(z), truncation_psi=tf.constant(psi), **feeds)["images"].numpy()
-    # By hand: w_avg from the export's own rule (mean of F_ema over 10k seeded z), truncation on all 4
-    # style inputs (cutoff 8 > 4), then G_ema with the same noise.
-    w_avg = np.mean(model.mapping_ema(np.random.default_rng(0).standard_normal((10000, 8)).astype(np.float32)).numpy(), axis=0)
+    # By hand: F_ema's running w_avg from training, truncation on all 4 style inputs (cutoff 8 > 4),
+    # then G_ema with the same noise.
+    w_avg = model.mapping_ema.w_avg.numpy()
     w = model.mapping_ema(z).numpy()
     styles = np.repeat((w_avg + 0.5 * (w - w_avg))[:, None, :], 4, axis=1)
     expected = model.generator_ema(styles, noise=[tf.constant(n) for n in noise]).numpy()
@@ -78,3 +81,69 @@ def test_onnx_matches_tensorflow_with_noise_inputs_fed_by_name(style_export):
     assert images.shape == (4, 8, 8, 1) and images.dtype == np.uint8
     w = app.encode(images)
     np.testing.assert_allclose(w, saved.signatures["encode_uint8"](images=tf.constant(images))["w"].numpy(), atol=1e-4)
+
+
+def tensor_specs(structure) -> dict:
+    return {name: (spec.dtype.name, tuple(spec.shape)) for name, spec in structure.items()}
+
+
+def test_the_app_api_and_the_http_server_have_exactly_the_saved_models_signatures(style_export):
+    model, saved, out = style_export
+    app = ALAEOnnx(out)
+    assert set(app.signatures) | {"serving_default"} == set(saved.signatures)
+    for name, signature in app.signatures.items():
+        concrete = saved.signatures[name]
+        assert {s.name: (s.dtype, (None, *s.shape)) for s in signature.inputs} == tensor_specs(concrete.structured_input_signature[1]), name
+        assert {s.name: (s.dtype, (None, *s.shape)) for s in signature.outputs} == tensor_specs(concrete.structured_outputs), name
+    with http_server(out) as url:
+        defs = RestClient(url, NAME, timeout=10).metadata()["metadata"]["signature_def"]["signature_def"]
+    assert set(defs) == set(saved.signatures)
+    for name, signature_def in defs.items():
+        concrete = saved.signatures[name]
+        for served, exported in ((signature_def["inputs"], concrete.structured_input_signature[1]),
+                                 (signature_def["outputs"], concrete.structured_outputs)):
+            assert {k: [int(d["size"]) for d in v["tensor_shape"]["dim"]] for k, v in served.items()} == {
+                k: [-1, *v.shape[1:]] for k, v in exported.items()}, name
+
+
+def assert_same_images(actual, expected, what):
+    assert actual.dtype == expected.dtype and actual.shape == expected.shape, what
+    diff = np.abs(actual.astype(np.float64) - expected)
+    if expected.dtype == np.uint8:  # one level off only where a tiny float difference flips the rounding
+        assert diff.max() <= 1 and (diff > 0).mean() < 0.02, what
+    else:
+        assert diff.max() <= 1e-4 * max(1.0, np.abs(expected).max()), what
+
+
+def test_noise_signatures_agree_across_the_sampler_saved_model_app_and_http(style_export):
+    model, saved, out = style_export
+    sampler = Sampler.from_model(model)
+    app = ALAEOnnx(out)
+    rng = np.random.default_rng(5)
+    w = rng.standard_normal((3, 8)).astype(np.float32)
+    z = rng.standard_normal((3, 8)).astype(np.float32)
+    psi = np.array([1.0, 0.7, 0.0], np.float32)
+    noise = app.noise(3, seed=6)
+    assert [n.shape[1:] for n in noise] == sampler.noise_shapes
+    feeds = dict(zip(noise_input_names(4), noise))
+    inputs = {"decode_noise": {"w": w, **feeds}, "generate_noise": {"z": z, "truncation_psi": psi, **feeds}}
+    reference = {"decode_noise": sampler.decode(w, noise).numpy(), "generate_noise": sampler.generate(z, psi, noise).numpy()}
+    with http_server(out) as url:
+        client = RestClient(url, NAME, timeout=30)
+        for name in NOISE_SIGNATURES:
+            operation = name.removesuffix("_uint8")
+            tf_images = run_signature(saved, name, **inputs[operation])["images"]
+            if name == operation:
+                np.testing.assert_allclose(tf_images, reference[operation], atol=1e-5)
+            app_images = app.run_signature(name, inputs[operation])["images"]
+            assert_same_images(app_images, tf_images, f"{name}: ONNX app vs SavedModel")
+            for rows in (False, True):
+                http_images = client.predict(name, inputs[operation], rows=rows)["images"]
+                assert_same_images(http_images, app_images, f"{name}: HTTP vs ONNX app (rows={rows})")
+    # The app's own methods take the noise as a list and use the noise graphs.
+    np.testing.assert_array_equal(app.decode(w, noise=noise, as_uint8=True), app.run_signature("decode_noise_uint8", inputs["decode_noise"])["images"])
+    np.testing.assert_array_equal(app.generate(z, truncation_psi=psi, noise=noise),
+                                  app.run_signature("generate_noise", inputs["generate_noise"])["images"])
+    assert np.abs(app.decode(w, noise=noise) - app.decode(w)).max() > 1e-3  # noise-free decode: the mean image
+    with pytest.raises(ValueError, match="takes 4 noise images, got 1"):
+        app.decode(w, noise=noise[:1])

@@ -1,6 +1,7 @@
 """serving.onnx_model.ALAEOnnx, the app API: the same outputs as the TF SavedModel when run
 where TensorFlow cannot be imported; input validation, chunking, interpolation, providers."""
 
+import json
 import logging
 import subprocess
 import sys
@@ -76,6 +77,17 @@ def test_app_api_without_tensorflow_matches_the_saved_model(export_dir, saved, t
     np.testing.assert_allclose(outputs["seeded"], run_signature(saved, "generate", z=z, truncation_psi=np.ones(3, np.float32))["images"], atol=1e-4)
 
 
+def test_signatures_are_the_saved_models_and_run_by_name(model, saved):
+    assert set(model.signatures) | {"serving_default"} == set(saved.signatures)
+    assert model.noise_shapes == [] and model.noise(3, seed=0) == []
+    pixels = real_images(3)
+    np.testing.assert_array_equal(model.run_signature("serving_default", {"images": contract.to_model_range(pixels)})["images"],
+                                  model.reconstruct(pixels))
+    w = model.encode(pixels)
+    np.testing.assert_array_equal(model.decode(w, noise=model.noise(3)), model.decode(w))  # the MLP's noise is no noise
+    assert json.loads(model.run_signature("metadata", {"row": np.zeros(2, np.int32)})["metadata_json"][1]) == model.metadata
+
+
 def test_large_batches_are_chunked_with_the_same_result(export_dir, model):
     small_chunks = ALAEOnnx(export_dir, max_batch_size=4)
     pixels = real_images(10)
@@ -110,6 +122,10 @@ def test_interpolation_runs_from_a_to_b(model):
         (lambda m: m.generate(n=2, truncation_psi=[1.0, 0.5, 0.2]), "one per row"),
         (lambda m: m.generate(n=2, truncation_psi=np.inf), "truncation_psi contains NaN"),
         (lambda m: m.interpolate(np.zeros((28, 28, 1), np.uint8), np.zeros((28, 28, 1), np.uint8), steps=1), "steps"),
+        (lambda m: m.generate(n=2, noise=[np.zeros((2, 4, 4, 1), np.float32)]), "takes none .its generator has no noise inputs"),
+        (lambda m: m.run_signature("decode_noise", {"w": np.zeros((1, 50), np.float32)}), "unknown signature 'decode_noise'"),
+        (lambda m: m.run_signature("decode", {"z": np.zeros((1, 50), np.float32)}), "missing input.s. w; unknown input.s. z"),
+        (lambda m: m.run_signature("encode_uint8", {"images": np.zeros((1, 28, 28, 1), np.float32)}), "takes uint8 images"),
     ],
 )
 def test_bad_input_raises_a_clear_value_error(model, call, message):

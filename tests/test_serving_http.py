@@ -9,43 +9,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from exported_run import NAME, real_images, run_signature
+from exported_run import NAME, http_server, real_images, run_signature
 
 from serving import contract, layout
 from serving.client import RestClient, ServingError
 
 REPO = Path(__file__).resolve().parents[1]
-# Run a module with TensorFlow (and everything that pulls it in) unimportable.
-WITHOUT_TF = (
-    "import sys, runpy\n"
-    "for name in ('tensorflow', 'keras', 'tf2onnx', 'tensorflow_serving', 'alae_tf'):\n"
-    "    sys.modules[name] = None\n"
-    "runpy.run_module(sys.argv.pop(1), run_name='__main__', alter_sys=True)\n"
-)
 MAX_BATCH = 16
 MAX_BODY_MB = 1
 
 
 @pytest.fixture(scope="module")
 def server(export_dir):
-    """Base URL of a server on an ephemeral loopback port; always shut down."""
-    command = [sys.executable, "-c", WITHOUT_TF, "serving.http", "--model", str(export_dir), "--port", "0",
-               "--max-batch", str(MAX_BATCH), "--max-body-mb", str(MAX_BODY_MB)]
-    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        line = process.stdout.readline()  # "serving NAME version V at http://HOST:PORT/v1/models/NAME"
-        if not line.startswith("serving "):
-            process.kill()
-            pytest.fail(f"server did not start: {line}{process.stderr.read()[-3000:]}")
-        url = line.split(" at ")[1].strip()
-        yield url.split("/v1/")[0]
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    with http_server(export_dir, "--max-batch", str(MAX_BATCH), "--max-body-mb", str(MAX_BODY_MB)) as url:
+        yield url
 
 
 def raw_request(base_url, method, path, body=b"", headers=None, chunked=False):
@@ -59,13 +36,13 @@ def raw_request(base_url, method, path, body=b"", headers=None, chunked=False):
         connection.close()
 
 
-def test_status_and_metadata(server):
+def test_status_and_metadata(server, saved):
     client = RestClient(server, NAME, timeout=10)
     assert client.status()["model_version_status"][0] == {
         "version": "1", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}
     assert RestClient(server, NAME, version=1).status()["model_version_status"][0]["version"] == "1"
     defs = client.metadata()["metadata"]["signature_def"]["signature_def"]
-    assert set(defs) == set(contract.signatures([28, 28, 1], 50)) | {"serving_default"}
+    assert set(defs) == set(contract.signatures([28, 28, 1], 50)) | {"serving_default"} == set(saved.signatures)
     images = defs["encode_uint8"]["inputs"]["images"]
     assert images["dtype"] == "DT_UINT8" and [d["size"] for d in images["tensor_shape"]["dim"]] == ["-1", "28", "28", "1"]
     assert defs["serving_default"] == defs["reconstruct"]

@@ -4,6 +4,7 @@ tensorflow-serving-api, resolved against the SavedModel's own signature defs and
 it; the gRPC client against an in-process PredictionService on the SavedModel; a real
 tensorflow_model_server only where the binary is on PATH."""
 
+import dataclasses
 import json
 import shutil
 import socket
@@ -38,21 +39,22 @@ def signature_defs(export_dir):
 
 
 def saved_model_signatures(saved) -> dict[str, contract.Signature]:
-    """The SavedModel's signatures in serving.contract's terms (read from the model, not the contract)."""
+    """The SavedModel's signatures in serving.contract's terms: inputs and outputs read from the
+    model, not the contract (serving_default left out: rest resolves it to reconstruct itself)."""
 
     def specs(structure):
         return tuple(contract.TensorSpec(k, v.dtype.name, tuple(v.shape[1:])) for k, v in sorted(structure.items()))
 
+    declared = contract.signatures([28, 28, 1], 50)
     return {
-        name: contract.Signature(name, specs(fn.structured_input_signature[1]), specs(fn.structured_outputs))
-        for name, fn in saved.signatures.items()
+        name: dataclasses.replace(declared[name], inputs=specs(fn.structured_input_signature[1]), outputs=specs(fn.structured_outputs))
+        for name, fn in saved.signatures.items() if name != "serving_default"
     }
 
 
 def run_rest(saved, body: str) -> dict:
     """What TF-Serving does with a REST predict body: resolve, run, answer (as JSON)."""
     signatures = saved_model_signatures(saved)
-    signatures.pop("serving_default")  # rest resolves serving_default to reconstruct itself
     name, inputs, rows = rest.parse_predict(rest.parse_json(body.encode()), signatures, max_batch=1024)
     outputs = {k: v.numpy() for k, v in saved.signatures[name](**{k: tf.constant(v) for k, v in inputs.items()}).items()}
     outputs = {k: np.array([s.decode() for s in v]) if v.dtype == object else v for k, v in outputs.items()}

@@ -1,4 +1,5 @@
-"""The Starlette app: TF-Serving's REST URLs over one ALAEOnnx model.
+"""The Starlette app: TF-Serving's REST URLs over one ALAEOnnx model, with the same signatures
+as the export's SavedModel (`serving.contract`, from the export's metadata).
 
     GET  /v1/models/NAME[/versions/N]             model status
     GET  /v1/models/NAME[/versions/N]/metadata    signature defs
@@ -27,7 +28,7 @@ MODEL_PATH = re.compile(r"^(?P<name>[^/:]+)(?:/versions/(?P<version>[^/:]+))?(?P
 
 def create_app(model: ALAEOnnx, max_batch=256, max_body_bytes=16 * 1024 * 1024) -> Starlette:
     name, version = model.metadata["model_name"], str(model.metadata["version"])
-    signatures = contract.signatures(model.image_shape, model.latent_dim)
+    signatures = model.signatures  # every signature of the export's SavedModel, from its metadata
 
     def status():
         return {"model_version_status": [{"version": version, "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}]}
