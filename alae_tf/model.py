@@ -149,7 +149,7 @@ class ALAE(keras.Model):
         noise = draw_noise(self.generator.noise_shapes(self.level), tf.shape(w)[0], data[NOISE_SEED][0], update.noise_stream)
         return self.generator(styles, level=self.level, blend=self._blend(data), noise=noise, training=True), w
 
-    def real_logits_and_gradients(self, images, data):
+    def real_logits_and_gradients(self, images, data=None):
         """D(E(x)) and its per-image input gradient, differentiable again (for R1)."""
         with tf.GradientTape() as tape:
             tape.watch(images)
