@@ -7,6 +7,7 @@ directory always says exactly how it was trained.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,9 +17,22 @@ from alae_tf.errors import ConfigError
 from alae_tf.levels import growing_levels
 
 PRESET_DIR = Path(__file__).parent / "presets"
+# A config file is a few kB; these bound what a hostile one can cost (an alias bomb expands
+# exponentially when its values are walked).
+MAX_CONFIG_BYTES = 1 << 20
+MAX_YAML_ALIASES = 100
 # Written into every run's config.yaml. Runs without it (format 1) predate the backbone protocol:
 # their checkpoints name other objects and do not load.
 RUN_FORMAT = 2
+
+# Upper bounds far above every preset, so a typo fails with one line rather than exhausting memory.
+MAX_IMAGE_SIDE = 2048
+MAX_LATENT_DIM = 4096  # also disc_hidden (the official models use 512)
+MAX_HIDDEN_DIM = 16384
+MAX_CHANNELS = 4096
+MAX_DEPTH = 64  # mapping_layers, disc_layers
+MAX_BATCH_SIZE = 65536
+MAX_LEARNING_RATE = 1.0
 
 # Choice lists, defined once: validation, the data loaders and every CLI's argparse read them.
 DATASETS = ("mnist", "fashion_mnist", "folder", "prepared")
@@ -26,8 +40,9 @@ MNIST_SOURCES = ("auto", "package", "idx", "npz", "tfds")
 PRECISIONS = ("none", "bf16", "fp16")
 NETS = ("mapping", "generator", "encoder", "discriminator")
 # Backbone name -> whether it grows progressively (one level per power-of-two resolution from
-# 4x4) or has one level. Everything else about a backbone is in its nets (alae_tf.nets).
-BACKBONES = {"mlp": False, "style": True}
+# 4x4) or has one level. Everything else about a backbone is in its nets (alae_tf.nets);
+# style_official is StyleALAE as the official code computes it, for its checkpoints (alae_tf.convert).
+BACKBONES = {"mlp": False, "style": True, "style_official": True}
 
 
 @dataclass
@@ -117,7 +132,9 @@ class Config:
         kwargs = {}
         for name, value in raw.items():
             if name == "preset":
-                kwargs[name] = str(value)
+                if not isinstance(value, str):
+                    raise ConfigError(f"{origin}: preset must be a name, got {type(value).__name__}")
+                kwargs[name] = value
                 continue
             if name == "format":
                 if value != RUN_FORMAT:
@@ -132,6 +149,7 @@ class Config:
 
     def validate(self, origin: str = "config") -> None:
         t, m = self.train, self.model
+        self._validate_finite(origin)
         positive = {
             "train.batch_size": t.batch_size,
             "train.learning_rate": t.learning_rate,
@@ -147,6 +165,29 @@ class Config:
         for name, value in positive.items():
             if value <= 0:
                 raise ConfigError(f"{origin}: {name} must be positive, got {value}")
+        at_most = {
+            "train.batch_size": (t.batch_size, MAX_BATCH_SIZE),
+            "train.learning_rate": (t.learning_rate, MAX_LEARNING_RATE),
+            "model.latent_dim": (m.latent_dim, MAX_LATENT_DIM),
+            "model.hidden_dim": (m.hidden_dim, MAX_HIDDEN_DIM),
+            "model.disc_hidden": (m.disc_hidden, MAX_LATENT_DIM),
+            "model.start_channels": (m.start_channels, MAX_CHANNELS),
+            "model.max_channels": (m.max_channels, MAX_CHANNELS),
+            "model.mapping_layers": (m.mapping_layers, MAX_DEPTH),
+            "model.disc_layers": (m.disc_layers, MAX_DEPTH),
+        }
+        for name, (value, limit) in at_most.items():
+            if value > limit:
+                raise ConfigError(f"{origin}: {name} must be at most {limit}, got {value}")
+        if not 0 <= t.seed < 2**31:
+            raise ConfigError(f"{origin}: train.seed must lie in [0, 2^31), got {t.seed}")
+        if self.data.test_count is not None and self.data.test_count < 0:
+            raise ConfigError(f"{origin}: data.test_count must be >= 0, got {self.data.test_count}")
+        if t.r1_gamma < 0 or t.adam_epsilon <= 0 or m.mapping_lr_mul <= 0 or m.disc_lr_mul <= 0:
+            raise ConfigError(f"{origin}: train.r1_gamma must be >= 0; train.adam_epsilon, model.mapping_lr_mul "
+                              "and model.disc_lr_mul positive")
+        if not 0.0 <= t.w_avg_beta < 1.0 or t.truncation_cutoff < 0:
+            raise ConfigError(f"{origin}: train.w_avg_beta must lie in [0, 1) and train.truncation_cutoff be >= 0")
         if t.steps is None and t.epochs is None:
             raise ConfigError(f"{origin}: set train.steps or train.epochs")
         for name in ("steps", "epochs"):
@@ -175,11 +216,21 @@ class Config:
         if not 0.0 <= t.style_mixing_prob <= 1.0:
             raise ConfigError(f"{origin}: train.style_mixing_prob must lie in [0, 1], got {t.style_mixing_prob}")
 
+    def _validate_finite(self, origin: str) -> None:
+        """Every float setting a finite number (YAML's .nan and .inf parse as floats, and a NaN
+        passes any `<=` check)."""
+        for section in ("data", "model", "train"):
+            for name, value in dataclasses.asdict(getattr(self, section)).items():
+                values = value if isinstance(value, list) else [value]
+                if any(isinstance(v, float) and not math.isfinite(v) for v in values):
+                    raise ConfigError(f"{origin}: {section}.{name} must be finite, got {value}")
+
     def _validate_shape(self, origin: str) -> None:
         m = self.model
         height, width, channels = (list(m.image_shape) + [0, 0, 0])[:3]
-        if len(m.image_shape) != 3 or height != width or height < 4 or channels not in (1, 3):
-            raise ConfigError(f"{origin}: model.image_shape must be [R, R, 1 or 3] with R >= 4, got {m.image_shape}")
+        if len(m.image_shape) != 3 or height != width or not 4 <= height <= MAX_IMAGE_SIDE or channels not in (1, 3):
+            raise ConfigError(f"{origin}: model.image_shape must be [R, R, 1 or 3] with 4 <= R <= {MAX_IMAGE_SIDE}, "
+                              f"got {m.image_shape}")
         if BACKBONES.get(m.backbone) and (height < 8 or height & (height - 1)):
             raise ConfigError(f"{origin}: the {m.backbone} backbone grows from 4x4 by doubling: model.image_shape "
                               f"needs R a power of two >= 8, got {m.image_shape}")
@@ -190,8 +241,9 @@ class Config:
         t, levels = self.train, self.model.levels
         for name in ("level_batch_sizes", "level_learning_rates"):
             values = getattr(t, name)
-            if values and (len(values) != levels or min(values) <= 0):
-                raise ConfigError(f"{origin}: train.{name} needs {levels} positive entries (one per resolution level), "
+            limit = MAX_BATCH_SIZE if name == "level_batch_sizes" else MAX_LEARNING_RATE
+            if values and (len(values) != levels or min(values) <= 0 or max(values) > limit):
+                raise ConfigError(f"{origin}: train.{name} needs {levels} positive entries up to {limit} (one per resolution level), "
                                   f"or none to use the single value at every level; got {values}")
         if levels > 1 and t.images_per_level <= 0:
             raise ConfigError(f"{origin}: train.images_per_level must be positive")
@@ -206,21 +258,48 @@ def available_presets() -> list[str]:
 
 
 def load_preset(name: str) -> Config:
-    path = PRESET_DIR / f"{name}.yaml"
-    if not path.is_file():
-        raise ConfigError(f"unknown preset {name!r}; available: {', '.join(available_presets())}")
-    return load_config_file(path)
+    """A preset by name (never a path: --config takes files)."""
+    if name not in available_presets():
+        raise ConfigError(f"unknown preset {name!r}; available: {', '.join(available_presets())} "
+                          "(pass a config file with --config)")
+    return load_config_file(PRESET_DIR / f"{name}.yaml")
 
 
 def load_config_file(path: str | Path) -> Config:
+    return Config.from_dict(read_yaml_file(path), str(path))
+
+
+def read_yaml_file(path: str | Path):
+    """The YAML document in a regular file of at most MAX_CONFIG_BYTES with at most MAX_YAML_ALIASES aliases."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text())
+        if not path.is_file():  # also refuses FIFOs and devices, which would block or never end
+            raise ConfigError(f"{path}: no such config file" if not path.exists() else f"{path}: not a regular file")
+        with path.open("rb") as file:
+            data = file.read(MAX_CONFIG_BYTES + 1)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config file ({exc.strerror})") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES} bytes; not a config file")
+    try:
+        return yaml.load(data.decode("utf-8"), Loader=_BoundedLoader)
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text file (not UTF-8)") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
-    return Config.from_dict(raw, str(path))
+        raise ConfigError(f"{path}: not valid YAML ({' '.join(str(exc).split())})") from None
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """yaml.safe_load that refuses documents with more than MAX_YAML_ALIASES aliases."""
+
+    aliases = 0
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            self.aliases += 1
+            if self.aliases > MAX_YAML_ALIASES:
+                raise yaml.YAMLError(f"more than {MAX_YAML_ALIASES} aliases (*name)")
+        return super().compose_node(parent, index)
 
 
 def save_config(config: Config, path: str | Path) -> None:

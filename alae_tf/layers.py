@@ -127,25 +127,44 @@ class Blur(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="alae_tf")
 class NoiseInjection(keras.layers.Layer):
-    """x + per-channel weight * noise, the noise image [B, H, W, 1] given as an input."""
+    """x + per-channel weight * noise, the noise image [B, H, W, 1] given as an input.
+
+    Without noise: x itself (the deterministic mean image), or with `stand_in_scale` s the
+    official code's deterministic stand-in x + s exp(-x^2 / 2s^2) / sqrt(2 pi) * 0.8 (it never
+    leaves the noise out; kept for numerical parity with its checkpoints)."""
+
+    def __init__(self, stand_in_scale=None, **kwargs):
+        super().__init__(**kwargs)
+        self.stand_in_scale = stand_in_scale
 
     def build(self, input_shape):
         self.weight = self.add_weight(name="weight", shape=(input_shape[-1],), initializer="zeros")
 
     def call(self, inputs, noise=None):
-        if noise is None:  # no noise: the deterministic mean image
+        if noise is not None:
+            return inputs + ops.cast(noise, inputs.dtype) * ops.cast(self.weight, inputs.dtype)
+        if self.stand_in_scale is None:
             return inputs
-        return inputs + ops.cast(noise, inputs.dtype) * ops.cast(self.weight, inputs.dtype)
+        s = self.stand_in_scale
+        return inputs + s * ops.exp(-ops.square(inputs) / (2.0 * s * s)) * (0.8 / math.sqrt(2.0 * math.pi))
+
+    def get_config(self):
+        return {**super().get_config(), "stand_in_scale": self.stand_in_scale}
+
+
+def instance_moments(x):
+    """Per-image, per-channel mean and (biased) variance over H, W of NHWC `x`, in float32."""
+    x = ops.cast(x, "float32")
+    mean = ops.mean(x, axis=(1, 2))
+    return mean, ops.mean(ops.square(x - mean[:, None, None, :]), axis=(1, 2))
 
 
 def instance_statistics(x, epsilon=1e-8):
-    """Per-image, per-channel mean and standard deviation over H, W of NHWC `x`, in float32.
+    """Per-image, per-channel mean and standard deviation sqrt(variance + epsilon) of NHWC `x`, in float32.
 
     The epsilon keeps the square root differentiable for constant feature maps (the reference
     has none and can produce NaN gradients)."""
-    x = ops.cast(x, "float32")
-    mean = ops.mean(x, axis=(1, 2))
-    variance = ops.mean(ops.square(x - mean[:, None, None, :]), axis=(1, 2))
+    mean, variance = instance_moments(x)
     return mean, ops.sqrt(variance + epsilon)
 
 
@@ -167,6 +186,71 @@ class AdaIN(keras.layers.Layer):
         x = instance_normalize(x, mean, std)
         y_scale, y_bias = ops.split(ops.cast(self.style(w), x.dtype), 2, axis=-1)
         return x * (1.0 + y_scale[:, None, None, :]) + y_bias[:, None, None, :]
+
+
+def _sum_of_shifts(kernel):
+    """The official code's `transform_kernel`: a k x k kernel padded by one and summed over its
+    four 2x2 shifts -> (k + 1) x (k + 1). Applied with stride 2 it fuses a 2x resampling with the
+    convolution. Kernels are [kh, kw, ...]."""
+    padded = ops.pad(kernel, [[1, 1], [1, 1]] + [[0, 0]] * (len(kernel.shape) - 2))
+    return padded[1:, 1:] + padded[:-1, 1:] + padded[1:, :-1] + padded[:-1, :-1]
+
+
+@keras.saving.register_keras_serializable(package="alae_tf")
+class UpscaleConv2D(keras.layers.Layer):
+    """Nearest 2x upscale + 3x3 'same' conv fused into one stride-2 transposed convolution of the
+    4x4 sum-of-shifts kernel (the official code's fused_scale, used at resolutions >= 128).
+    Equalized learning rate as EqualizedConv2D; no bias."""
+
+    def __init__(self, filters, gain=math.sqrt(2.0), **kwargs):
+        super().__init__(**kwargs)
+        self.filters = filters
+        self.gain = gain
+
+    def build(self, input_shape):
+        # [kh, kw, out, in]: the layout of a transposed convolution's kernel.
+        self.kernel = self.add_weight(name="kernel", shape=(3, 3, self.filters, input_shape[-1]),
+                                      initializer=keras.initializers.RandomNormal(stddev=1.0))
+        self.runtime_scale = _he_scale(input_shape[-1] * 9, self.gain, 1.0)
+
+    def call(self, inputs):
+        kernel = _sum_of_shifts(ops.cast(self.kernel, inputs.dtype) * self.runtime_scale)
+        return ops.conv_transpose(inputs, kernel, strides=2, padding="same")
+
+    def compute_output_shape(self, input_shape):
+        batch, height, width, _ = input_shape
+        return (batch, None if height is None else 2 * height, None if width is None else 2 * width, self.filters)
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters, "gain": self.gain}
+
+
+@keras.saving.register_keras_serializable(package="alae_tf")
+class DownscaleConv2D(keras.layers.Layer):
+    """3x3 'same' conv + 2x2 mean downscale fused into one stride-2 convolution of the 4x4
+    sum-of-shifts kernel / 4 (the official code's fused_scale, used at resolutions >= 128).
+    Equalized learning rate as EqualizedConv2D; no bias."""
+
+    def __init__(self, filters, gain=math.sqrt(2.0), **kwargs):
+        super().__init__(**kwargs)
+        self.filters = filters
+        self.gain = gain
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight(name="kernel", shape=(3, 3, input_shape[-1], self.filters),
+                                      initializer=keras.initializers.RandomNormal(stddev=1.0))
+        self.runtime_scale = _he_scale(input_shape[-1] * 9, self.gain, 1.0)
+
+    def call(self, inputs):
+        kernel = _sum_of_shifts(ops.cast(self.kernel, inputs.dtype) * self.runtime_scale) * 0.25
+        return ops.conv(inputs, kernel, strides=2, padding="same")
+
+    def compute_output_shape(self, input_shape):
+        batch, height, width, _ = input_shape
+        return (batch, None if height is None else height // 2, None if width is None else width // 2, self.filters)
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters, "gain": self.gain}
 
 
 def upsample2x(x):

@@ -120,7 +120,7 @@ def test_instance_statistics_match_numpy_including_constant_maps():
 
 
 def test_encoder_block_maps_its_instance_statistics_into_w_by_hand():
-    block = EncoderBlock(channels=3, out_channels=2, latent_dim=4, last=False)
+    block = EncoderBlock(channels=3, out_channels=2, latent_dim=4, dense=False)
     x = tf.constant(np.random.default_rng(1).normal(size=(2, 4, 4, 3)), tf.float32)
     features, w = block(x)
     # By hand: the first statistics come after conv_1 + bias + leaky ReLU ...

@@ -12,7 +12,7 @@ from alae_tf.config import ModelConfig
 from alae_tf.nets import mlp, style
 from alae_tf.nets.mapping import MappingNetwork
 
-BACKBONE_BUILDERS = {"mlp": mlp.build, "style": style.build}  # ModelConfig -> (G, E, D)
+BACKBONE_BUILDERS = {"mlp": mlp.build, "style": style.build, "style_official": style.build_official}  # ModelConfig -> (G, E, D)
 
 
 @dataclass

@@ -12,6 +12,7 @@ import math
 import keras
 
 from alae_tf.layers import EqualizedDense
+from alae_tf.nets.discriminator import linear_discriminator
 
 LEAK = 0.2
 
@@ -66,19 +67,11 @@ class MLPEncoder(keras.Model):
         return self.body(images)
 
 
-def build_discriminator(latent_dim, hidden_dim, layers, lr_mul, name="discriminator") -> keras.Sequential:
-    body = [keras.Input((latent_dim,))]
-    for _ in range(layers - 1):
-        body.append(EqualizedDense(hidden_dim, lr_mul=lr_mul))
-    body += [EqualizedDense(1, lr_mul=lr_mul), keras.layers.Reshape(())]
-    return keras.Sequential(body, name=name)
-
-
 def build(config, name_suffix=""):
     """(G, E, D) of a `ModelConfig`."""
     m = config
     return (
         MLPGenerator(m.latent_dim, m.hidden_dim, m.image_shape, name="generator" + name_suffix),
         MLPEncoder(m.image_shape, m.hidden_dim, m.latent_dim, name="encoder" + name_suffix),
-        build_discriminator(m.latent_dim, m.disc_hidden, m.disc_layers, m.disc_lr_mul, name="discriminator" + name_suffix),
+        linear_discriminator(m.latent_dim, m.disc_hidden, m.disc_layers, m.disc_lr_mul, name="discriminator" + name_suffix),
     )

@@ -15,18 +15,47 @@ E, per level (top down): 1x1 fromRGB + leaky ReLU (once: the reference applies i
 3x3 conv, bias, leaky ReLU, statistics [mean; std] -> C_1, instance norm; blur, 3x3 conv,
 2x2 mean downsample, bias, leaky ReLU, statistics -> C_2, instance norm. Level 0 ends with a
 dense layer on the flattened 4x4 map whose output feeds C_2 directly. w = sum of all C_i(...).
+
+`StyleVariant` holds what the official code's networks do differently (the `style_official`
+backbone, for its checkpoints: `alae_tf.convert`): fused 2x resampling convolutions from
+128x128 up, its deterministic stand-in for noise, fromRGB's leaky ReLU applied twice, no
+epsilon in the encoder's std (instance norm with 1e-5), and an encoder whose 4x4 block
+downsamples to 2x2 like the others instead of ending in a dense layer (`EncoderDefault`).
 """
+
+import math
+from dataclasses import dataclass
 
 import keras
 from keras import ops
 
 from alae_tf.layers import (
-    AdaIN, Bias, Blur, EqualizedConv2D, EqualizedDense, NoiseInjection, downsample2x,
-    instance_normalize, instance_statistics, upsample2x,
+    AdaIN, Bias, Blur, DownscaleConv2D, EqualizedConv2D, EqualizedDense, NoiseInjection, UpscaleConv2D,
+    downsample2x, instance_moments, instance_normalize, upsample2x,
 )
 from alae_tf.levels import growing_levels, level_resolution
+from alae_tf.nets.discriminator import leaky_discriminator, linear_discriminator
 
 LEAK = 0.2
+
+
+@dataclass(frozen=True)
+class StyleVariant:
+    fused_from: int | None = None  # G upscales / E downscales with one stride-2 conv at levels this wide or wider
+    noise_stand_in: bool = False  # without noise images, add the official code's deterministic stand-in
+    rgb_gain: float = 1.0  # equalized-lr gain of toRGB
+    from_rgb_activations: int = 1  # leaky ReLUs after fromRGB
+    statistics_epsilon: float = 1e-8  # inside the std of E's statistics
+    norm_epsilon: float = 1e-8  # inside the std of E's instance norm
+    dense_bottom: bool = True  # E's 4x4 block ends in a dense layer (else it downsamples to 2x2)
+
+    def fused(self, resolution):
+        return self.fused_from is not None and resolution >= self.fused_from
+
+
+OURS = StyleVariant()
+OFFICIAL = StyleVariant(fused_from=128, noise_stand_in=True, rgb_gain=0.03, from_rgb_activations=2,
+                        statistics_epsilon=0.0, norm_epsilon=1e-5, dense_bottom=False)
 
 
 def level_channels(start_channels: int, max_channels: int, levels: int, level: int) -> int:
@@ -48,20 +77,24 @@ def _leaky(x):
 
 
 class GeneratorBlock(keras.layers.Layer):
-    def __init__(self, channels, first, **kwargs):
+    """`fused`: one transposed conv upscales; `stand_in_scale`: see NoiseInjection."""
+
+    def __init__(self, channels, first, fused=False, stand_in_scale=None, **kwargs):
         super().__init__(**kwargs)
         self.first = first
+        self.fused = fused
         if not first:
-            self.upconv = EqualizedConv2D(channels, 3, name="upconv")
+            self.upconv = UpscaleConv2D(channels, name="upconv") if fused else EqualizedConv2D(channels, 3, name="upconv")
             self.blur = Blur(name="blur")
-        self.noise_1, self.noise_2 = NoiseInjection(name="noise_1"), NoiseInjection(name="noise_2")
+        self.noise_1 = NoiseInjection(stand_in_scale, name="noise_1")
+        self.noise_2 = NoiseInjection(stand_in_scale, name="noise_2")
         self.bias_1, self.bias_2 = Bias(name="bias_1"), Bias(name="bias_2")
         self.adain_1, self.adain_2 = AdaIN(name="adain_1"), AdaIN(name="adain_2")
         self.conv = EqualizedConv2D(channels, 3, name="conv")
 
     def call(self, x, w_1, w_2, noise_1=None, noise_2=None):
         if not self.first:
-            x = self.blur(self.upconv(upsample2x(x)))
+            x = self.blur(self.upconv(x if self.fused else upsample2x(x)))
         x = self.adain_1(_leaky(self.bias_1(self.noise_1(x, noise=noise_1))), w_1)
         x = self.conv(x)
         return self.adain_2(_leaky(self.bias_2(self.noise_2(x, noise=noise_2))), w_2)
@@ -75,7 +108,7 @@ class StyleGenerator(keras.Model):
 
     styles_per_level = 2
 
-    def __init__(self, resolution, channels, image_channels, latent_dim, **kwargs):
+    def __init__(self, resolution, channels, image_channels, latent_dim, variant=OURS, **kwargs):
         super().__init__(**kwargs)
         self.resolution = resolution
         self.levels = growing_levels(resolution)
@@ -83,8 +116,11 @@ class StyleGenerator(keras.Model):
         self.latent_dim = latent_dim
         self.const_channels = channels[0]
         for i in range(self.levels):
-            _set_level_layer(self, "block", i, GeneratorBlock(channels[i], first=i == 0))
-            _set_level_layer(self, "to_rgb", i, EqualizedConv2D(image_channels, 1, gain=1.0))
+            side = level_resolution(i, resolution, self.levels)
+            stand_in = math.sqrt(i + 1) if variant.noise_stand_in else None
+            _set_level_layer(self, "block", i, GeneratorBlock(channels[i], first=i == 0, fused=variant.fused(side),
+                                                              stand_in_scale=stand_in))
+            _set_level_layer(self, "to_rgb", i, EqualizedConv2D(image_channels, 1, gain=variant.rgb_gain))
             _set_level_layer(self, "rgb_bias", i, Bias())
         self.blocks, self.to_rgb, self.rgb_bias = (_level_layers(self, name) for name in ("block", "to_rgb", "rgb_bias"))
 
@@ -106,7 +142,7 @@ class StyleGenerator(keras.Model):
         self.built = True
 
     def call(self, w, level=None, blend=None, noise=None):
-        """`noise`: list of [B, H, W, 1] tensors (see noise_shapes), or None for no noise."""
+        """`noise`: list of [B, H, W, 1] tensors (see noise_shapes), or None for none (the variant's stand-in)."""
         level = self.levels - 1 if level is None else level
         if len(w.shape) == 2:
             w = ops.repeat(w[:, None, :], self.num_styles, axis=1)
@@ -126,47 +162,61 @@ class StyleGenerator(keras.Model):
 
 
 class EncoderBlock(keras.layers.Layer):
-    def __init__(self, channels, out_channels, latent_dim, last, **kwargs):
+    """`dense`: the block ends in a dense layer on the flattened map (else blur, conv and 2x
+    downscale, fused into one stride-2 conv when `fused`); see StyleVariant for the epsilons."""
+
+    def __init__(self, channels, out_channels, latent_dim, dense, fused=False, variant=OURS, **kwargs):
         super().__init__(**kwargs)
-        self.last = last
+        self.dense_bottom = dense
+        self.statistics_epsilon, self.norm_epsilon = variant.statistics_epsilon, variant.norm_epsilon
         self.conv_1 = EqualizedConv2D(channels, 3, name="conv_1")
         self.bias_1 = Bias(name="bias_1")
         self.style_1 = EqualizedDense(latent_dim, gain=1.0, name="style_1")
-        if last:
+        if dense:
             self.dense = EqualizedDense(out_channels, name="dense")
         else:
             self.blur = Blur(name="blur")
-            self.conv_2 = EqualizedConv2D(out_channels, 3, name="conv_2")
+            self.fused = fused
+            self.conv_2 = DownscaleConv2D(out_channels, name="conv_2") if fused else EqualizedConv2D(out_channels, 3, name="conv_2")
             self.bias_2 = Bias(name="bias_2")
         self.style_2 = EqualizedDense(latent_dim, gain=1.0, name="style_2")
+
+    def _statistics_and_normalize(self, x, style):
+        """(style([mean; std]), instance-normalised x)."""
+        mean, variance = instance_moments(x)
+        w = style(ops.concatenate([mean, ops.sqrt(variance + self.statistics_epsilon)], axis=-1))
+        return w, instance_normalize(x, mean, ops.sqrt(variance + self.norm_epsilon))
 
     def call(self, x):
         """x -> (features for the next level down, this block's contribution to w)."""
         x = _leaky(self.bias_1(self.conv_1(x)))
-        mean, std = instance_statistics(x)
-        w = self.style_1(ops.concatenate([mean, std], axis=-1))
-        x = instance_normalize(x, mean, std)
-        if self.last:
+        w, x = self._statistics_and_normalize(x, self.style_1)
+        if self.dense_bottom:
             x = _leaky(self.dense(ops.reshape(x, (ops.shape(x)[0], -1))))
             return x, w + self.style_2(ops.cast(x, "float32"))
-        x = _leaky(self.bias_2(downsample2x(self.conv_2(self.blur(x)))))
-        mean, std = instance_statistics(x)
-        w = w + self.style_2(ops.concatenate([mean, std], axis=-1))
-        return instance_normalize(x, mean, std), w
+        x = self.conv_2(self.blur(x))
+        x = _leaky(self.bias_2(x if self.fused else downsample2x(x)))
+        w_2, x = self._statistics_and_normalize(x, self.style_2)
+        return x, w + w_2
 
 
 class StyleEncoder(keras.Model):
     """E: images NHWC in [-1, 1] at the level's resolution -> w [B, D] (float32).
 
-    `channels[level]` as in StyleGenerator; `resolution` is the top level's side."""
+    `channels[level]` as in StyleGenerator; `resolution` is the top level's side;
+    `bottom_channels`: the 4x4 block's output features (its dense layer's, or its 2x2 maps')."""
 
-    def __init__(self, resolution, channels, latent_dim, **kwargs):
+    def __init__(self, resolution, channels, bottom_channels, latent_dim, variant=OURS, **kwargs):
         super().__init__(**kwargs)
         self.levels = growing_levels(resolution)
+        self.from_rgb_activations = variant.from_rgb_activations
         for i in range(self.levels):
+            side = level_resolution(i, resolution, self.levels)
+            block = EncoderBlock(channels[i], channels[i - 1] if i else bottom_channels, latent_dim,
+                                 dense=i == 0 and variant.dense_bottom, fused=variant.fused(side), variant=variant)
             _set_level_layer(self, "from_rgb", i, EqualizedConv2D(channels[i], 1))
             _set_level_layer(self, "from_rgb_bias", i, Bias())
-            _set_level_layer(self, "block", i, EncoderBlock(channels[i], channels[max(i - 1, 0)], latent_dim, last=i == 0))
+            _set_level_layer(self, "block", i, block)
         self.from_rgb, self.rgb_bias, self.blocks = (_level_layers(self, name) for name in ("from_rgb", "from_rgb_bias", "block"))
 
     def build(self, images_shape):
@@ -174,7 +224,10 @@ class StyleEncoder(keras.Model):
         self.built = True
 
     def _from_rgb(self, level, images):
-        return _leaky(self.rgb_bias[level](self.from_rgb[level](images)))
+        x = self.rgb_bias[level](self.from_rgb[level](images))
+        for _ in range(self.from_rgb_activations):
+            x = _leaky(x)
+        return x
 
     def call(self, images, level=None, blend=None):
         level = self.levels - 1 if level is None else level
@@ -191,23 +244,32 @@ class StyleEncoder(keras.Model):
         return w
 
 
-def build_discriminator(latent_dim, hidden_dim, layers, lr_mul, name="discriminator") -> keras.Sequential:
-    """D: `layers` equalized dense layers on w, leaky ReLU between them, one logit out."""
-    body = [keras.Input((latent_dim,))]
-    for _ in range(layers - 1):
-        body += [EqualizedDense(hidden_dim, lr_mul=lr_mul), keras.layers.LeakyReLU(LEAK)]
-    body += [EqualizedDense(1, lr_mul=lr_mul), keras.layers.Reshape(())]
-    return keras.Sequential(body, name=name)
-
-
 def build(config, name_suffix=""):
-    """(G, E, D) of a `ModelConfig`."""
-    m = config
-    resolution = m.image_shape[0]
-    levels = growing_levels(resolution)
-    channels = [level_channels(m.start_channels, m.max_channels, levels, level) for level in range(levels)]
+    """(G, E, D) of a `ModelConfig`: our StyleALAE."""
+    resolution, levels, channels = _levels_and_channels(config)
     return (
-        StyleGenerator(resolution, channels, m.image_shape[-1], m.latent_dim, name="generator" + name_suffix),
-        StyleEncoder(resolution, channels, m.latent_dim, name="encoder" + name_suffix),
-        build_discriminator(m.latent_dim, m.disc_hidden, m.disc_layers, m.disc_lr_mul, name="discriminator" + name_suffix),
+        StyleGenerator(resolution, channels, config.image_shape[-1], config.latent_dim, name="generator" + name_suffix),
+        StyleEncoder(resolution, channels, channels[0], config.latent_dim, name="encoder" + name_suffix),
+        leaky_discriminator(config.latent_dim, config.disc_hidden, config.disc_layers, config.disc_lr_mul,
+                            name="discriminator" + name_suffix),
     )
+
+
+def build_official(config, name_suffix=""):
+    """(G, E, D) of a `ModelConfig` as the official code's GeneratorDefault, EncoderDefault and
+    MappingD (a linear D: its score is one output of the last layer, the only one we keep)."""
+    resolution, levels, channels = _levels_and_channels(config)
+    m = config
+    bottom = min(m.max_channels, m.start_channels * 2**levels)  # EncoderDefault doubles once more below 4x4
+    return (
+        StyleGenerator(resolution, channels, m.image_shape[-1], m.latent_dim, OFFICIAL, name="generator" + name_suffix),
+        StyleEncoder(resolution, channels, bottom, m.latent_dim, OFFICIAL, name="encoder" + name_suffix),
+        linear_discriminator(m.latent_dim, m.disc_hidden, m.disc_layers, m.disc_lr_mul, name="discriminator" + name_suffix),
+    )
+
+
+def _levels_and_channels(config):
+    resolution = config.image_shape[0]
+    levels = growing_levels(resolution)
+    return resolution, levels, [level_channels(config.start_channels, config.max_channels, levels, level)
+                                for level in range(levels)]

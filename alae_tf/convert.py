@@ -1,0 +1,133 @@
+"""Convert an official ALAE checkpoint (github.com/podgorskiy/ALAE, a `.pth` file) into an alae_tf run:
+
+    python -m alae_tf.convert --checkpoint ffhq.pth --config ffhq --out runs/official_ffhq
+
+The run directory is an ordinary one (config.yaml + checkpoints/), so `python -m export`,
+`python -m alae_tf.evaluate`, the grids and the editing tools take it as they are. The `.pth`
+is read without torch (alae_tf.torch_files). Our live nets get the checkpoint's live nets and
+our EMA copies its smoothed ones (`*_s`, what the official figures use); when a checkpoint
+holds only one of the two, both get it. The run's step counter is set to the first step of the
+top level, so `python -m alae_tf.train --out RUN --steps N` would fine-tune at full resolution.
+"""
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from alae_tf import schedule, torch_files
+from alae_tf.config import save_config
+from alae_tf.errors import ALAEError, ConfigError
+from alae_tf.official import PUBLISHED, config_from_official, plan_networks, published_config
+
+# Our net -> the official checkpoint's name for it (E is called "discriminator" there).
+OFFICIAL_NAMES = {"encoder": "discriminator", "generator": "generator", "discriminator": "mapping_tl",
+                  "mapping": "mapping_fl", "dlatent_avg": "dlatent_avg"}
+SMOOTHED = "_s"
+PROBLEMS_SHOWN = 25
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="python -m alae_tf.convert",
+        description="Convert an official ALAE StyleALAE checkpoint (.pth, read without torch) into an alae_tf run "
+        "directory that export, evaluate and the editing tools read like any trained run.",
+        epilog="Published models (their settings ship as presets): " + ", ".join(f"{k} -> preset {v}" for k, v in PUBLISHED.items())
+        + ". An official config file's MODEL: keys define the network; TRAIN: and DATASET.SIZE set the schedule "
+        "used if you fine-tune; other keys are ignored.",
+    )
+    parser.add_argument("--checkpoint", type=Path, required=True, help="the official .pth file (zip or legacy torch format)")
+    parser.add_argument("--config", required=True,
+                        help=f"an official config YAML (e.g. configs/ffhq.yaml) or a published model's name: {', '.join(PUBLISHED)}")
+    parser.add_argument("--out", type=Path, required=True, help="run directory to create (must not exist yet)")
+    return parser.parse_args(argv)
+
+
+def read_config(spec: str):
+    path = Path(spec)
+    if path.is_file():
+        try:
+            raw = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+        return config_from_official(raw, str(path))
+    if spec in PUBLISHED:
+        return published_config(spec)
+    raise ConfigError(f"--config {spec!r}: no such file, and not a published model ({', '.join(PUBLISHED)})")
+
+
+def official_states(checkpoint, path) -> dict:
+    """{"live": {our net: state dict}, "smoothed": {...}} from the checkpoint's "models"."""
+    models = checkpoint.get("models") if isinstance(checkpoint, dict) else None
+    if not isinstance(models, dict):
+        raise ALAEError(f"{path}: not an official ALAE checkpoint (no \"models\" dictionary)")
+    states = {"live": {}, "smoothed": {}}
+    for ours, theirs in OFFICIAL_NAMES.items():
+        live, smoothed = models.get(theirs), models.get(theirs + SMOOTHED)
+        if ours == "dlatent_avg":  # one running mean, saved without a smoothed copy
+            smoothed = smoothed or live
+        if live is None and smoothed is None:
+            raise ALAEError(f"{path}: the checkpoint has no {theirs!r} (or {theirs + SMOOTHED!r}) state dict; "
+                            f"found: {', '.join(sorted(models))}")
+        states["live"][ours] = live if live is not None else smoothed
+        states["smoothed"][ours] = smoothed if smoothed is not None else live
+    return states
+
+
+def convert(checkpoint_path: Path, config, out: Path, log=print) -> dict:
+    """Write the run; returns {"step": ..., "tensors": ...}. Nothing is written if anything is wrong."""
+    if out.exists():
+        raise ALAEError(f"{out}: already exists; pass a new --out directory")
+    from alae_tf.model import build_alae  # TensorFlow loads here, after the arguments are checked
+    from alae_tf.run_dir import RunDir, checkpoint_manager, set_precision
+
+    log(f"reading {checkpoint_path}")
+    states = official_states(torch_files.load(checkpoint_path), checkpoint_path)
+    set_precision("none")
+    model = build_alae(config)
+    plans = (plan_networks(model.networks(), states["live"], config.model.latent_dim)
+             + plan_networks(model.sampling_networks(), states["smoothed"], config.model.latent_dim))
+    assignments = [pair for plan in plans for pair in plan.arrays()]
+    problems = sorted({problem for plan in plans for problem in plan.problems + plan.unused()})
+    if problems:
+        shown = "\n  ".join(problems[:PROBLEMS_SHOWN])
+        more = f"\n  ... and {len(problems) - PROBLEMS_SHOWN} more" if len(problems) > PROBLEMS_SHOWN else ""
+        raise ConfigError(f"{checkpoint_path} does not match this config ({config.preset}: "
+                          f"{config.model.image_shape[0]}x{config.model.image_shape[0]}, latent {config.model.latent_dim}):\n  "
+                          f"{shown}{more}")
+    for variable, array in assignments:
+        variable.assign(array)
+    step = schedule.phases(config)[-1].first_step
+    model.trained_steps.assign(step)
+    config.train.steps, config.train.epochs = step, None
+
+    staging = out.with_name(f".{out.name}.converting")
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        run = RunDir(staging)
+        run.root.mkdir(parents=True)
+        save_config(config, run.config_file)
+        checkpoint_manager(model, run).save(checkpoint_number=step)
+        staging.rename(out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    log(f"written {out}: {len(assignments)} tensors ({sum(a.size for _, a in assignments) // 2:,} parameters per copy), "
+        f"{config.model.image_shape[0]}x{config.model.image_shape[0]}, step {step}")
+    return {"step": step, "tensors": len(assignments), "parameters": int(sum(np.size(a) for _, a in assignments))}
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    try:
+        convert(args.checkpoint, read_config(args.config), args.out)
+    except ALAEError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

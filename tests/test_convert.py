@@ -1,0 +1,156 @@
+"""Official ALAE checkpoints -> alae_tf runs, against outputs of the official code itself.
+
+The fixture (tests/fixtures/official, made by make_official_reference.py under torch with the
+official net.py) is a small random StyleALAE reaching 128x128, so the fused resampling
+convolutions run; these tests need no torch.
+"""
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from alae_tf import convert, torch_files
+from alae_tf.inference import Sampler
+from alae_tf.official import PUBLISHED, published_config
+from alae_tf.run_dir import load_run
+
+FIXTURE = Path(__file__).parent / "fixtures" / "official"
+TOLERANCE = 1e-4  # relative to the largest |output|
+NOISE_INPUTS = 12  # 2 per level, 6 levels
+
+
+def relative_error(actual, expected):
+    actual, expected = np.asarray(actual, np.float64), np.asarray(expected, np.float64)
+    return float(np.max(np.abs(actual - expected)) / max(1e-12, np.max(np.abs(expected))))
+
+
+@pytest.fixture(scope="module")
+def reference():
+    return dict(np.load(FIXTURE / "reference.npz"))
+
+
+@pytest.fixture(scope="module", params=["model.pth", "model_legacy.pth"])
+def converted(request, tmp_path_factory):
+    out = tmp_path_factory.mktemp("converted") / "run"
+    assert convert.main(["--checkpoint", str(FIXTURE / request.param), "--config", str(FIXTURE / "config.yaml"),
+                         "--out", str(out)]) == 0
+    return out
+
+
+def test_the_converted_run_computes_what_the_official_code_computes(converted, reference):
+    config, model = load_run(converted)
+    assert config.model.backbone == "style_official" and config.model.image_shape == [128, 128, 3]
+    sampler = Sampler.from_model(model)  # the smoothed nets (*_s), as the official figures use
+    noise = [reference[f"noise_{i:02d}"] for i in range(NOISE_INPUTS)]
+    errors = {
+        "F": relative_error(sampler.map(reference["z"]), reference["f_of_z"]),
+        "E": relative_error(sampler.encode(reference["images"]), reference["e_of_x"]),
+        "D": relative_error(model.discriminator_ema(sampler.encode(reference["images"])), reference["d_of_e"]),
+        "G(w), noise off": relative_error(sampler.decode(reference["w"]), reference["g_of_w"]),
+        "G(per-layer styles)": relative_error(sampler.decode(reference["styles"]), reference["g_of_styles"]),
+        "G(w), given noise": relative_error(sampler.decode(reference["w"], noise=noise), reference["g_of_w_noise"]),
+        "G(F(z)) truncated": relative_error(sampler.generate(reference["z"], float(reference["truncation_psi"])),
+                                            reference["g_of_z_truncated"]),
+        "G mid-fade": relative_error(model.generator_ema(sampler.styles(reference["w"]), level=2, blend=0.5),
+                                     reference["g_of_w_mid_fade"]),
+        "E mid-fade": relative_error(model.encoder_ema(reference["images_mid"], level=2, blend=0.5),
+                                     reference["e_of_x_mid_fade"]),
+    }
+    assert max(errors.values()) < TOLERANCE, errors
+    np.testing.assert_allclose(model.mapping_ema.w_avg.numpy(), reference["w_avg"], rtol=1e-6)
+    # The live nets come from the checkpoint's live copies, which differ from the smoothed ones.
+    assert relative_error(Sampler.from_model(model, use_ema=False).encode(reference["images"]), reference["e_of_x"]) > 1e-2
+
+
+def test_the_exported_model_matches_the_official_code(converted, reference, tmp_path):
+    import export.__main__ as export_cli
+    import tensorflow as tf
+    from serving.onnx_model import ALAEOnnx
+
+    assert export_cli.main(["--run", str(converted), "--out", str(tmp_path), "--name", "official"]) == 0
+    saved = tf.saved_model.load(str(tmp_path / "tf_serving" / "official" / "1"))
+    app = ALAEOnnx(tmp_path)
+    images, w = reference["images"], reference["w"]
+    noise = {f"noise_{i:02d}": reference[f"noise_{i:02d}"] for i in range(NOISE_INPUTS)}
+    encode_tf = saved.signatures["encode"](images=tf.constant(images))["w"]
+    decode_tf = saved.signatures["decode"](w=tf.constant(w))["images"]
+    decode_noise_tf = saved.signatures["decode_noise"](w=tf.constant(w), **{k: tf.constant(v) for k, v in noise.items()})["images"]
+    errors = {
+        "encode (SavedModel)": relative_error(encode_tf, reference["e_of_x"]),
+        "encode (ONNX)": relative_error(app.encode(images), reference["e_of_x"]),
+        "decode (SavedModel)": relative_error(decode_tf, reference["g_of_w"]),  # the official noise-off stand-in
+        "decode (ONNX)": relative_error(app.decode(w), reference["g_of_w"]),
+        "decode_noise (SavedModel)": relative_error(decode_noise_tf, reference["g_of_w_noise"]),
+        "decode_noise (ONNX)": relative_error(app.decode(w, noise=list(noise.values())), reference["g_of_w_noise"]),
+    }
+    assert max(errors.values()) < TOLERANCE, errors
+
+
+def run_convert(tmp_path, capsys, checkpoint, config):
+    out = tmp_path / "run"
+    code = convert.main(["--checkpoint", str(checkpoint), "--config", str(config), "--out", str(out)])
+    return code, capsys.readouterr().err, out
+
+
+def test_a_config_that_does_not_match_names_every_mismatching_tensor(tmp_path, capsys):
+    config = yaml.safe_load((FIXTURE / "config.yaml").read_text())
+    config["MODEL"]["MAX_CHANNEL_COUNT"] = 32
+    (tmp_path / "wider.yaml").write_text(yaml.safe_dump(config))
+    code, err, out = run_convert(tmp_path, capsys, FIXTURE / "model.pth", tmp_path / "wider.yaml")
+    assert code == 2 and not out.exists() and not list(tmp_path.glob(".run*"))
+    assert err.startswith("error: ") and "does not match this config" in err
+    assert "generator.const: shape [1, 16, 4, 4], this config needs [1, 32, 4, 4]" in err
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda c: c["MODEL"].update(LATENT_SPACE_SIZ=8), "unknown MODEL key(s) LATENT_SPACE_SIZ"),
+    (lambda c: c["MODEL"].update(ENCODER="EncoderWithFC"), "MODEL.ENCODER 'EncoderWithFC' is not supported"),
+])
+def test_bad_official_configs_are_one_line(tmp_path, capsys, edit, message):
+    config = yaml.safe_load((FIXTURE / "config.yaml").read_text())
+    edit(config)
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(config))
+    code, err, out = run_convert(tmp_path, capsys, FIXTURE / "model.pth", tmp_path / "bad.yaml")
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1 and not out.exists()
+
+
+@pytest.mark.parametrize("name", ["model.pth", "model_legacy.pth"])
+def test_truncated_checkpoints_are_refused_and_nothing_is_written(tmp_path, capsys, name):
+    data = (FIXTURE / name).read_bytes()
+    (tmp_path / name).write_bytes(data[: len(data) * 2 // 3])
+    code, err, out = run_convert(tmp_path, capsys, tmp_path / name, FIXTURE / "config.yaml")
+    assert code == 2 and err.startswith("error: ") and len(err.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_an_existing_out_directory_is_not_touched(tmp_path, capsys):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "keep.txt").write_text("mine")
+    code, err, _ = run_convert(tmp_path, capsys, FIXTURE / "model.pth", FIXTURE / "config.yaml")
+    assert code == 2 and "already exists" in err and (tmp_path / "run" / "keep.txt").read_text() == "mine"
+
+
+def test_tensors_reaching_past_their_storage_are_refused():
+    storage = torch_files.Storage("0", "FloatStorage", 4)
+    with pytest.raises(torch_files.TorchFileError, match="reaches element 4 of a storage of 4"):
+        torch_files.TensorRef(storage, 0, (3,), (2,), reader=None)
+    with pytest.raises(torch_files.TorchFileError, match="invalid shape"):
+        torch_files.TensorRef(storage, 0, (2,), (-1,), reader=None)
+    ok = torch_files.TensorRef(storage, 1, (2, 1), (2, 1), reader=lambda s: np.arange(4, dtype=np.float32))
+    np.testing.assert_array_equal(ok.array(), [[1.0], [3.0]])
+
+
+def test_unknown_classes_in_a_checkpoint_stay_inert(tmp_path):
+    checkpoint = torch_files.load(FIXTURE / "model.pth")
+    tracks = checkpoint["auxiliary"]["tracker"]["tracks"]
+    assert isinstance(tracks["loss_d"], torch_files.Opaque)  # the fixture's __main__.RunningMean, not run
+
+
+def test_the_published_models_settings_ship_as_presets():
+    shapes = {name: published_config(name).model.image_shape[0] for name in PUBLISHED}
+    assert shapes == {"ffhq": 1024, "celeba-hq256": 256, "bedroom": 256, "celeba": 128}
+    ffhq = published_config("ffhq")
+    assert (ffhq.model.latent_dim, ffhq.model.start_channels, ffhq.model.max_channels, ffhq.model.mapping_layers,
+            ffhq.levels, ffhq.model.backbone) == (512, 16, 512, 8, 9, "style_official")
