@@ -1,4 +1,4 @@
-"""Training callbacks: periodic checkpoints, scalar logs and image grids.
+"""Training callbacks: periodic checkpoints (and the divergence stop), scalar logs and image grids.
 
 Both act on the model's own step counter (`model.step`, checkpointed with the weights), so
 several `fit` calls and resumed runs share one axis.
@@ -6,7 +6,8 @@ several `fit` calls and resumed runs share one axis.
 
 import csv
 import functools
-import math
+import os
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -16,7 +17,15 @@ from alae_tf.data.batches import to_model_range, to_uint8
 from alae_tf.errors import ALAEError
 from alae_tf.grids import interpolation_grid, mixing_ranges, style_mixing_grid
 from alae_tf.inference import Sampler
+from alae_tf.model import NONFINITE
 from alae_tf.png import image_grid, save_png
+from alae_tf.run_dir import checkpoint_step, nonfinite_variables
+
+NAMES_SHOWN = 3
+
+
+class TrainingDiverged(ALAEError):
+    """A loss or weight turned NaN or infinite; nothing of that step was saved."""
 
 
 class StepCallback(keras.callbacks.Callback):
@@ -30,14 +39,25 @@ class StepCallback(keras.callbacks.Callback):
 
 
 class CheckpointSaver(StepCallback):
-    """Saves every `every` steps and when training ends (also on an interrupted run's way out)."""
+    """Saves every `every` steps and when training ends (also on an interrupted run's way out),
+    never a diverged model: on the step the train step flags a NaN or infinite loss or weight
+    (`alae_tf.model.NONFINITE`), and before any save finds one in a checkpointed variable, it
+    stops training with TrainingDiverged naming the newest good checkpoint. Put it first among
+    the callbacks, so nothing else sees a diverged step.
 
-    def __init__(self, manager: tf.train.CheckpointManager, every: int):
+    `restored`: the checkpoint the run resumed from (None for a new run)."""
+
+    def __init__(self, manager: tf.train.CheckpointManager, every: int, restored: str | None = None):
         super().__init__()
         self.manager = manager
         self.every = every
+        self.newest = restored
+        self.newest_step = None if restored is None else checkpoint_step(restored)
 
     def on_step(self, step, logs):
+        if logs.get(NONFINITE):
+            bad = [name for name, value in logs.items() if name != NONFINITE and not np.isfinite(value)]
+            self.stop(step, f"{', '.join(bad)} not finite" if bad else "weights not finite")
         if step % self.every == 0:
             self.save()
 
@@ -46,8 +66,20 @@ class CheckpointSaver(StepCallback):
 
     def save(self):
         step = self.model.step  # the weights' own step, also after an interrupt
-        if self.manager.latest_checkpoint is None or not self.manager.latest_checkpoint.endswith(f"-{step}"):
-            self.manager.save(checkpoint_number=step)
+        if step == self.newest_step:
+            return
+        bad = nonfinite_variables(self.model)
+        if bad:
+            more = f" and {len(bad) - NAMES_SHOWN} more" if len(bad) > NAMES_SHOWN else ""
+            self.stop(step, f"{', '.join(bad[:NAMES_SHOWN])}{more} not finite")
+        self.newest, self.newest_step = self.manager.save(checkpoint_number=step), step
+
+    def stop(self, step, what):
+        good = (f"the newest good checkpoint is {self.newest} (step {self.newest_step})" if self.newest
+                else "no checkpoint was saved before it")
+        raise TrainingDiverged(f"training diverged at step {step} ({what}); nothing of it was saved; {good}. "
+                               "Resuming would repeat the same steps: train a new --out with a lower "
+                               "train.learning_rate")
 
 
 class TrainingMonitor(StepCallback):
@@ -87,17 +119,12 @@ class TrainingMonitor(StepCallback):
         self.write_grids(self.model.step)
 
     def log_scalars(self, step, logs):
-        values = {name: float(value) for name, value in logs.items()}
-        bad = [name for name, value in values.items() if not math.isfinite(value)]
-        if bad:
-            raise ALAEError(
-                f"training diverged at step {step} ({', '.join(bad)} not finite); "
-                f"the last good checkpoint is in {self.run.checkpoints}"
-            )
+        values = {name: float(value) for name, value in logs.items() if name != NONFINITE}
         with self.writer.as_default(step=step):
             for name, value in values.items():
                 tf.summary.scalar(name, value)
         new_file = not self.run.log_csv.exists()
+        # Buffered until close, so one write() call per row: a kill leaves whole rows.
         with self.run.log_csv.open("a", newline="") as handle:
             writer = csv.writer(handle)
             if new_file:
@@ -136,3 +163,30 @@ class TrainingMonitor(StepCallback):
             mixing = style_mixing_grid(sampler, sources, destinations, truncation_psi=self.truncation_psi)
             grids.update({f"style_mixing_{name}": grid for name, grid in mixing.items()})
         return grids
+
+
+def drop_log_rows_after(log_csv: Path, step: int) -> None:
+    """Keep log.csv's header and its complete rows up to `step` (a run resumed from step S logs
+    the steps after S again; a kill mid-write can leave a torn last row); rewritten atomically."""
+    if not log_csv.is_file():
+        return
+    with log_csv.open(newline="") as handle:
+        rows = list(csv.reader(handle))
+    if not rows:
+        return
+    header, kept = rows[0], rows[:1]
+    for row in rows[1:]:
+        if len(row) == len(header) and row[0].isdigit() and int(row[0]) <= step and all(map(_is_number, row[1:])):
+            kept.append(row)
+    partial = log_csv.with_name(log_csv.name + ".partial")
+    with partial.open("w", newline="") as handle:
+        csv.writer(handle).writerows(kept)
+    os.replace(partial, log_csv)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

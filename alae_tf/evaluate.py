@@ -86,8 +86,9 @@ def evaluation_data(config, args) -> ImageSplits:
     """The run's data as uint8 NHWC arrays at the final resolution: max(--num-samples, 60k) training
     images (all of them if fewer) in a fixed shuffled order, with their labels, and the held-out images."""
     source, path = args.data_source or config.data.source, args.data_path or config.data.path
-    resolution = config.model.image_shape[0]
-    images = open_image_source(config.data.dataset, path, resolution, mnist_source=source, test_count=config.data.test_count)
+    resolution, _, channels = config.model.image_shape
+    images = open_image_source(config.data.dataset, path, resolution, channels=channels, mnist_source=source,
+                               test_count=config.data.test_count)
     count = min(images.num_train, max(args.num_samples or 0, REAL_IMAGES))
     return ImageSplits(images.train_images(resolution, count), images.train_sample_labels(count),
                        images.test_images(resolution), images.test_labels, images.description)

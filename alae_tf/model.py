@@ -21,6 +21,10 @@ from alae_tf.inference import Sampler, draw_noise
 from alae_tf.nets import Networks, build_networks
 from alae_tf.schedule import phases
 
+# A key of the train step's logs: 1 when a loss or a trained weight of the step is NaN or
+# infinite (a mean over replicas under a strategy: any value above 0 means diverged).
+NONFINITE = "nonfinite"
+
 
 def ema_decay(batch_size, half_life_images):
     """Per-step EMA decay whose weight halves every `half_life_images` images."""
@@ -123,9 +127,12 @@ class ALAE(keras.Model):
         loss_lae = self._reciprocity_step(data, replicas)
         self._update_ema()
         self.trained_steps.assign_add(1)
-        for name, value in (("loss_d", loss_d), ("r1", r1), ("loss_g", loss_g), ("loss_lae", loss_lae)):
+        losses_ = (loss_d, r1, loss_g, loss_lae)
+        for name, value in zip(("loss_d", "r1", "loss_g", "loss_lae"), losses_):
             self.trackers[name].update_state(value)
-        return {name: tracker.result() for name, tracker in self.trackers.items()}
+        finite = _all_finite(losses_ + tuple(self._ed_variables() + self._fg_variables()))
+        return {**{name: tracker.result() for name, tracker in self.trackers.items()},
+                NONFINITE: 1.0 - tf.cast(finite, tf.float32)}
 
     def _blend(self, data):
         return data[BLEND][0] if self.level > 0 else None
@@ -227,6 +234,11 @@ class ALAE(keras.Model):
             update(tf.distribute.get_strategy())
         else:
             context.merge_call(update)
+
+
+def _all_finite(tensors):
+    """One in-graph reduction: no NaN or infinity in any of `tensors` (about 1% of an MLP step)."""
+    return tf.reduce_all([tf.reduce_all(tf.math.is_finite(tensor)) for tensor in tensors])
 
 
 def _repeat(w, num_styles):

@@ -3,18 +3,29 @@
 Training writes it; evaluation and export read it back through `load_run`, never from live
 training objects. A run's config.yaml carries the run format (`alae_tf.config.RUN_FORMAT`);
 runs of an older format are refused with one line naming it.
+
+Checkpoints are found by their files (`ckpt-N.index`), not through TensorFlow's `checkpoint`
+state file, and a damaged or diverged one is passed over for the newest intact one
+(`newest_intact_checkpoint`); leftovers of a killed save (`ckpt-N_temp/`) are never candidates.
 """
 
+import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import keras
+import numpy as np
 import tensorflow as tf
-import yaml
 
-from alae_tf.config import RUN_FORMAT, Config, load_config_file
+from alae_tf.config import RUN_FORMAT, Config, read_yaml_file
 from alae_tf.errors import ALAEError, ConfigError
 from alae_tf.model import ALAE, build_alae
+
+CHECKPOINT_PREFIX = "ckpt"
+# What TensorFlow raises for a damaged checkpoint: OpError subclasses (DataLoss, NotFound, ...),
+# ValueError or IndexError ("Read less bytes than requested") for truncated files.
+CHECKPOINT_READ_ERRORS = (tf.errors.OpError, ValueError, IndexError)
 
 LAST_FORMAT_1_COMMIT = "c715ea5"  # the last alae_tf that reads run format 1 (before the backbone protocol)
 
@@ -48,12 +59,88 @@ class RunDir:
         return self.root / "eval.json"
 
 
-def checkpoint_manager(model: ALAE, run: RunDir, max_to_keep=3) -> tf.train.CheckpointManager:
+def model_checkpoint(model: ALAE) -> tf.train.Checkpoint:
     """Models (live and EMA), both optimizers and the step counter (which fixes the data position)."""
-    checkpoint = tf.train.Checkpoint(
-        model=model, optimizer_ed=model.optimizer_ed, optimizer_fg=model.optimizer_fg
-    )
-    return tf.train.CheckpointManager(checkpoint, str(run.checkpoints), max_to_keep=max_to_keep)
+    return tf.train.Checkpoint(model=model, optimizer_ed=model.optimizer_ed, optimizer_fg=model.optimizer_fg)
+
+
+def checkpoint_manager(model: ALAE, run: RunDir, max_to_keep=3) -> tf.train.CheckpointManager:
+    """The manager that writes `ckpt-<step>` files and keeps the newest `max_to_keep`."""
+    try:
+        return tf.train.CheckpointManager(model_checkpoint(model), str(run.checkpoints), max_to_keep=max_to_keep)
+    except UnicodeDecodeError:  # a binary-garbage state file (text garbage TensorFlow ignores itself)
+        state = run.checkpoints / "checkpoint"
+        state.replace(state.with_name("checkpoint.damaged"))
+        print(f"warning: {state}: damaged; moved aside to checkpoint.damaged (the ckpt-N files are kept)", file=sys.stderr)
+        return tf.train.CheckpointManager(model_checkpoint(model), str(run.checkpoints), max_to_keep=max_to_keep)
+
+
+def checkpoint_paths(run: RunDir) -> list[str]:
+    """The run's checkpoint prefixes (`RUN/checkpoints/ckpt-N` with an index file), newest first."""
+    prefixes = [str(index.with_suffix("")) for index in run.checkpoints.glob(f"{CHECKPOINT_PREFIX}-*.index")]
+    return sorted((prefix for prefix in prefixes if checkpoint_step(prefix) is not None), key=checkpoint_step, reverse=True)
+
+
+def checkpoint_step(prefix: str) -> int | None:
+    """N of a `.../ckpt-N` prefix (the step it was saved at), None for other names."""
+    number = Path(prefix).name.removeprefix(f"{CHECKPOINT_PREFIX}-")
+    return int(number) if number.isdigit() else None
+
+
+def remove_killed_saves(run: RunDir) -> None:
+    """Delete the `ckpt-N_temp/` folders a save killed midway leaves (never a usable checkpoint)."""
+    for folder in run.checkpoints.glob(f"{CHECKPOINT_PREFIX}-*_temp"):
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def checkpoint_problem(path: str) -> str | None:
+    """Why the checkpoint at prefix `path` cannot be used (missing, damaged, or holding NaN or
+    infinity), or None. Reads every tensor, so TensorFlow checks each one's checksum."""
+    if not Path(path + ".index").is_file():
+        return f"no such checkpoint (expected {path}.index)"
+    nonfinite, tensors = [], 0
+    try:
+        reader = tf.train.load_checkpoint(path)
+        for key, dtype in reader.get_variable_to_dtype_map().items():
+            if dtype.is_floating:
+                tensors += 1
+                if not np.isfinite(reader.get_tensor(key)).all():
+                    nonfinite.append(key)
+            else:
+                reader.get_tensor(key)
+    except CHECKPOINT_READ_ERRORS as exc:
+        return f"damaged ({_first_line(exc)})"
+    if nonfinite:
+        return f"{len(nonfinite)} of its {tensors} float tensors hold NaN or infinity (saved from a diverged run)"
+    return None
+
+
+def newest_intact_checkpoint(run: RunDir) -> str | None:
+    """The newest usable checkpoint (None when the run has none yet). Damaged or diverged newer ones
+    are passed over with one warning line; when none is usable, an ALAEError (nothing is deleted)."""
+    skipped = []
+    for path in checkpoint_paths(run):
+        problem = checkpoint_problem(path)
+        if problem is None:
+            if skipped:
+                print(f"warning: passed over {'; '.join(skipped)}; using {Path(path).name}", file=sys.stderr)
+            return path
+        skipped.append(f"{Path(path).name}: {problem}")
+    if skipped:
+        raise ALAEError(f"{run.checkpoints}: no usable checkpoint ({'; '.join(skipped)}); nothing was deleted: "
+                        "restore the files from a backup, or train anew with another --out")
+    return None
+
+
+def nonfinite_variables(model: ALAE) -> list[str]:
+    """Paths of the checkpointed float variables (model, both optimizers) holding NaN or infinity."""
+    variables = model.weights + model.optimizer_ed.variables + model.optimizer_fg.variables
+    return [v.path for v in variables if "float" in str(v.dtype) and not np.isfinite(v.numpy()).all()]
+
+
+def _first_line(exc: Exception) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 def set_precision(mixed_precision: str) -> None:
@@ -63,33 +150,36 @@ def set_precision(mixed_precision: str) -> None:
 
 def read_run_config(run: RunDir) -> Config:
     """The run's config.yaml, refused with one line if an older alae_tf wrote it."""
-    try:
-        raw = yaml.safe_load(run.config_file.read_text())
-    except (OSError, yaml.YAMLError):
-        raw = None  # load_config_file reports it
+    raw = read_yaml_file(run.config_file)
     if isinstance(raw, dict) and raw.get("format") != RUN_FORMAT:
         raise ConfigError(
             f"{run.root}: written by an older alae_tf (run format {raw.get('format', 1)}, this version reads "
             f"{RUN_FORMAT}); its checkpoints do not load here: retrain, or use alae_tf at commit "
             f"{LAST_FORMAT_1_COMMIT} (git checkout {LAST_FORMAT_1_COMMIT}) to evaluate or export it"
         )
-    return load_config_file(run.config_file)
+    return Config.from_dict(raw, str(run.config_file))
+
+
+def restore(model: ALAE, path: str) -> None:
+    """Load checkpoint `path` into `model` (both optimizers included); every object must match."""
+    try:
+        model_checkpoint(model).restore(path).assert_existing_objects_matched()
+    except (*CHECKPOINT_READ_ERRORS, AssertionError) as exc:
+        raise ALAEError(f"{path}: does not fit this run's model ({_first_line(exc)})") from None
 
 
 def load_run(path, checkpoint=None) -> tuple[Config, ALAE]:
-    """Rebuild a trained model from its run directory (latest checkpoint unless one is named)."""
+    """Rebuild a trained model from its run directory: the named checkpoint, else the newest intact one."""
     run = RunDir(Path(path))
     if not run.config_file.is_file():
         raise ALAEError(f"{run.root}: not a training run (no config.yaml); pass the --out directory of `python -m alae_tf.train`")
     config = read_run_config(run)
-    set_precision("none")  # evaluation and export run in float32 whatever the training precision
-    model = build_alae(config)
-    manager = checkpoint_manager(model, run)
-    target = checkpoint or manager.latest_checkpoint
+    if checkpoint is not None and (problem := checkpoint_problem(checkpoint)):
+        raise ALAEError(f"{checkpoint}: {problem}")
+    target = checkpoint or newest_intact_checkpoint(run)
     if target is None:
         raise ALAEError(f"{run.checkpoints}: no checkpoint yet; train longer (checkpoints are written every train.checkpoint_every steps)")
-    try:
-        manager.checkpoint.restore(target).expect_partial()
-    except (tf.errors.NotFoundError, ValueError) as exc:
-        raise ALAEError(f"{target}: cannot restore checkpoint ({exc})") from None
+    set_precision("none")  # evaluation and export run in float32 whatever the training precision
+    model = build_alae(config)
+    restore(model, target)
     return config, model

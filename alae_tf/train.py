@@ -13,13 +13,21 @@ import keras
 import tensorflow as tf
 
 from alae_tf import schedule
-from alae_tf.callbacks import CheckpointSaver, TrainingMonitor
+from alae_tf.callbacks import CheckpointSaver, TrainingMonitor, drop_log_rows_after
 from alae_tf.config import DATASETS, MNIST_SOURCES, PRECISIONS, available_presets, load_config_file, load_preset, save_config
 from alae_tf.data import open_image_source
 from alae_tf.data.batches import training_batches
 from alae_tf.errors import ALAEError, ConfigError
 from alae_tf.model import build_alae
-from alae_tf.run_dir import RunDir, checkpoint_manager, read_run_config, set_precision
+from alae_tf.run_dir import (
+    RunDir,
+    checkpoint_manager,
+    newest_intact_checkpoint,
+    read_run_config,
+    remove_killed_saves,
+    restore,
+    set_precision,
+)
 
 # Settings a resumed run may change; anything else would silently change the experiment.
 RESUMABLE_OVERRIDES = {"steps", "epochs", "jit", "mixed_precision", "checkpoint_every", "sample_every", "log_every"}
@@ -34,7 +42,7 @@ def parse_args(argv=None):
     )
     parser.add_argument("--preset", default="mnist", help=f"training preset (default: mnist; available: {', '.join(available_presets())})")
     parser.add_argument("--config", type=Path, help="a config YAML file to use instead of a preset")
-    parser.add_argument("--out", type=Path, help="run directory (default: runs/<preset>)")
+    parser.add_argument("--out", type=Path, help="run directory (default: runs/<preset>, or runs/<config file name>)")
     length = parser.add_mutually_exclusive_group()
     length.add_argument("--steps", type=int, help="train until this many steps in total (default: the preset's)")
     length.add_argument("--epochs", type=int, help="train until this many passes over the data in total")
@@ -140,8 +148,16 @@ def fit_segments(start: int, total: int, epoch_steps: int):
     return segments
 
 
+def default_run_dir(args) -> Path:
+    """runs/<preset> or runs/<config file's stem>; a stem that is no plain name needs --out."""
+    name = args.config.stem if args.config else args.preset
+    if not name or name.startswith(".") or not all(c.isalnum() or c in "_-." for c in name):
+        raise ConfigError(f"cannot name a run directory after {name!r}; pass --out DIR")
+    return Path("runs") / name
+
+
 def train(args) -> int:
-    run = RunDir(args.out or Path("runs") / args.preset)
+    run = RunDir(args.out or default_run_dir(args))
     trained_with_jit = read_run_config(run).train.jit if run.config_file.is_file() else None
     config, resuming = resolve_config(args, run)
     t = config.train
@@ -152,15 +168,18 @@ def train(args) -> int:
     phases = schedule.phases(config)
     for phase in phases:
         check_batch_size(phase.batch_size, source.num_train, strategy.num_replicas_in_sync)
+    restored = newest_intact_checkpoint(run)
     with strategy.scope():
         model = build_alae(config)
-        manager = checkpoint_manager(model, run)
-        if manager.latest_checkpoint:
-            manager.checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        if restored:
+            restore(model, restored)
     if resuming:
         check_jit_kept(model, trained_with_jit, t.jit, run)
     run.root.mkdir(parents=True, exist_ok=True)
     save_config(config, run.config_file)
+    manager = checkpoint_manager(model, run)
+    remove_killed_saves(run)
+    drop_log_rows_after(run.log_csv, model.step)
 
     start, total = model.step, schedule.total_steps(config, source.num_train)
     print(f"data: {source.description}: {source.num_train} training images")
@@ -171,7 +190,7 @@ def train(args) -> int:
         return 0
     print(f"training steps {start} -> {total}; checkpoint every {t.checkpoint_every} steps")
 
-    saver = CheckpointSaver(manager, t.checkpoint_every)
+    saver = CheckpointSaver(manager, t.checkpoint_every, restored)
     monitor = TrainingMonitor(run, test_images=source.test_images, latent_dim=config.model.latent_dim, seed=t.seed,
                               log_every=t.log_every, sample_every=t.sample_every, truncation_psi=t.truncation_psi)
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
@@ -186,9 +205,9 @@ def train(args) -> int:
 
 
 def open_training_data(config):
-    """The run's images at the model's full resolution, for every backbone."""
-    d = config.data
-    return open_image_source(d.dataset, d.path, config.model.image_shape[0], mnist_source=d.source, test_count=d.test_count)
+    """The run's images at the model's full resolution and channels, for every backbone."""
+    d, (side, _, channels) = config.data, config.model.image_shape
+    return open_image_source(d.dataset, d.path, side, channels=channels, mnist_source=d.source, test_count=d.test_count)
 
 
 def fit_schedule(model, config, source, phases, start, total, callbacks, verbose):
@@ -220,6 +239,10 @@ def main(argv=None) -> int:
         return train(args)
     except ALAEError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (tf.errors.ResourceExhaustedError, MemoryError):
+        print("error: out of memory; lower --batch-size (or train.level_batch_sizes) or the model's size "
+              "(model.latent_dim, hidden_dim, max_channels)", file=sys.stderr)
         return 2
 
 

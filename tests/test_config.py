@@ -1,4 +1,5 @@
 import math
+import os
 
 import pytest
 
@@ -46,6 +47,15 @@ def test_config_round_trips_through_yaml(tmp_path):
         ({"model": {"backbone": "style", "image_shape": [28, 28, 1]}}, "power of two"),
         ({"format": 1}, "not this version's run format"),
         ([1, 2], "expected a mapping"),
+        ({"train": {"learning_rate": float("nan")}}, r"train.learning_rate must be finite, got nan"),
+        ({"train": {"learning_rate": float("inf")}}, r"train.learning_rate must be finite, got inf"),
+        ({"train": {"level_learning_rates": [0.001, float("nan")]}}, r"train.level_learning_rates must be finite"),
+        ({"train": {"learning_rate": 1e6}}, r"train.learning_rate must be at most 1.0"),
+        ({"model": {"latent_dim": 5000000}}, r"model.latent_dim must be at most 4096, got 5000000"),
+        ({"model": {"image_shape": [4096, 4096, 3]}}, r"4 <= R <= 2048"),
+        ({"train": {"seed": -1}}, r"train.seed must lie in \[0, 2\^31\)"),
+        ({"train": {"w_avg_beta": 1.0}}, r"w_avg_beta must lie in \[0, 1\)"),
+        ({"preset": ["a"]}, "preset must be a name"),
     ],
 )
 def test_bad_config_values_name_the_key(raw, message):
@@ -63,3 +73,31 @@ def test_broken_yaml_file_is_reported(tmp_path):
     path.write_text("train: [unclosed\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config_file(path)
+
+
+def test_presets_are_found_by_name_only(tmp_path):
+    outside = tmp_path / "x.yaml"
+    outside.write_text("preset: x\n")
+    relative = "../" * 20 + str(outside.with_suffix("")).lstrip("/")  # a path that would reach the file
+    with pytest.raises(ConfigError, match="unknown preset .*pass a config file with --config"):
+        load_preset(relative)
+
+
+def test_an_alias_bomb_is_refused_before_it_expands(tmp_path):
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [*a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, "
+              f"*a{i - 1}, *a{i - 1}]" for i in range(1, 12)]
+    path = tmp_path / "bomb.yaml"
+    path.write_text("\n".join(lines) + "\npreset: *a11\n")
+    with pytest.raises(ConfigError, match="more than 100 aliases"):
+        load_config_file(path)
+
+
+def test_config_files_that_are_too_large_binary_or_special_are_refused(tmp_path):
+    large, binary, fifo = tmp_path / "large.yaml", tmp_path / "binary.yaml", tmp_path / "fifo.yaml"
+    large.write_text("# " + "x" * (1 << 20) + "\n")
+    binary.write_bytes(bytes(range(128, 256)))
+    os.mkfifo(fifo)
+    for path, message in ((large, "larger than 1048576 bytes"), (binary, "not a text file"), (fifo, "not a regular file")):
+        with pytest.raises(ConfigError, match=message):
+            load_config_file(path)

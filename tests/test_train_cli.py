@@ -82,7 +82,7 @@ def test_resuming_with_a_different_batch_size_is_refused(small_config, tmp_path,
     [
         (["--preset", "nope"], "unknown preset 'nope'"),
         (["--steps", "0"], "train.steps must be positive"),
-        (["--batch-size", "100000"], "larger than the training set (60000 images)"),
+        (["--batch-size", "65536"], "larger than the training set (60000 images)"),
         (["--data-source", "idx", "--data-path", "/nonexistent/mnist"], "/nonexistent/mnist"),
     ],
 )

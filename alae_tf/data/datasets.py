@@ -48,19 +48,21 @@ FASHION_MNIST_INSTALL = "apt-get install dataset-fashion-mnist"
 logger = logging.getLogger(__name__)
 
 
-def open_image_source(dataset: str, path: str | None, resolution: int, *, mnist_source: str = "auto",
-                      test_count: int | None = None) -> ImageSource:
+def open_image_source(dataset: str, path: str | None, resolution: int, *, channels: int | None = None,
+                      mnist_source: str = "auto", test_count: int | None = None) -> ImageSource:
     """Open `dataset` (one of `alae_tf.config.DATASETS`) for training at `resolution`.
 
     path: MNIST data path (see `load_mnist`), Fashion-MNIST IDX directory (default
     /usr/share/datasets/fashion-mnist), image folder, or prepared/TFRecord directory.
+    channels: the model's (1 or 3); image files are converted to it, other data with other
+    channels is refused. None: the data's own.
     test_count: images held out from folder/prepared data (default: prepare's choice, else
     min(1000, 10%)); MNIST-family data uses its own test split. Raises DataError/ConfigError.
     """
     if dataset in MNIST_FAMILY:
         if test_count is not None:
             raise ConfigError(f"{dataset} has its own test split; test_count applies to folder/prepared data only")
-        return _open_mnist_family(dataset, path, resolution, mnist_source)
+        return _checked_channels(_open_mnist_family(dataset, path, resolution, mnist_source), channels)
     if dataset not in DATASETS:
         raise ConfigError(f"unknown dataset {dataset!r}; valid datasets: {', '.join(DATASETS)}")
     check_resolution(resolution)
@@ -70,8 +72,15 @@ def open_image_source(dataset: str, path: str | None, resolution: int, *, mnist_
     if not directory.is_dir():
         raise DataError(f"{directory}: no such directory; check --data-path")
     if dataset == "folder":
-        return _open_folder(directory, resolution, test_count)
-    return _open_records(directory, resolution, test_count)
+        return _open_folder(directory, resolution, test_count, channels)
+    return _checked_channels(_open_records(directory, resolution, test_count), channels)
+
+
+def _checked_channels(source: ImageSource, channels: int | None) -> ImageSource:
+    if channels is not None and source.channels != channels:
+        raise DataError(f"{source.description}: the images have {source.channels} channel(s) but the model takes "
+                        f"{channels} (model.image_shape); set model.image_shape's last entry to {source.channels}")
+    return source
 
 
 # --- MNIST family -------------------------------------------------------------------------------
@@ -124,7 +133,7 @@ def _load_fashion_mnist(path: str | None):
 # --- image folders ------------------------------------------------------------------------------
 
 
-def _open_folder(root: Path, resolution: int, test_count: int | None) -> ImageSource:
+def _open_folder(root: Path, resolution: int, test_count: int | None, channels: int | None) -> ImageSource:
     files = list_image_files(root)
     readable, modes, skipped, upscaled = [], [], [], 0
     for path, checked in zip(files, ordered_map(returning_errors(check_decodes), files)):
@@ -138,13 +147,15 @@ def _open_folder(root: Path, resolution: int, test_count: int | None) -> ImageSo
     _report(skipped, upscaled, len(files), resolution, root)
     if not readable:
         raise DataError(f"{root}: none of the {len(files)} image files can be read")
-    store = FolderStore(readable, resolution, image_channels(modes))
+    channels = channels or image_channels(modes)
+    store = FolderStore(readable, resolution, channels)
     test_count = default_test_count(len(readable)) if test_count is None else test_count
     test_ids = held_out_positions(len(readable), test_count)
-    kind = "grayscale" if store.channels == 1 else "RGB"
+    kind = "grayscale" if channels == 1 else "RGB"
+    converted = sum(image_channels([mode]) != channels for mode in modes)
     description = (f"image folder {root}: {len(readable)} images ({test_count} held out"
-                   f"{f', {len(skipped)} unreadable skipped' if skipped else ''}) at "
-                   f"{resolution}x{resolution} {kind}")
+                   f"{f', {len(skipped)} unreadable skipped' if skipped else ''}"
+                   f"{f', {converted} converted to {kind}' if converted else ''}) at {resolution}x{resolution} {kind}")
     return ImageSource(store, description=description, train_ids=_complement(test_ids, len(readable)),
                        test_ids=test_ids, skipped=tuple(skipped))
 

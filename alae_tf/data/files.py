@@ -3,7 +3,8 @@
 - which files count: png/jpg/jpeg/webp/bmp under a folder, hidden names skipped, ordered by
   relative path (`list_image_files`);
 - how a file becomes pixels: centre crop to square, PIL LANCZOS resize, alpha over black
-  (`load_square`); unreadable files are skipped and reported in one line;
+  (`load_square`); unreadable files, and FIFOs, sockets or devices with an image name (reading
+  one could block forever), are skipped and reported in one line;
 - the held-out images: `test_count` evenly spaced positions of that order (`held_out_positions`;
   default min(1000, 10%));
 - the TFRecord layout of StyleGAN / the official ALAE (`encode_record`, `record_file_name`).
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import math
 import os
+import stat
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -35,6 +37,21 @@ SKIPPED_NAMES_SHOWN = 5
 # PIL modes that carry no colour; a folder whose images all have one of these is read as 1 channel.
 GRAY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"})
 SIXTEEN_BIT_GRAY_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N")
+
+
+class SpecialFile(OSError):
+    """A FIFO, socket, device or directory named like an image file."""
+
+
+def open_image(path: Path) -> Image.Image:
+    """PIL's Image.open for regular files only (opening a FIFO would wait for a writer forever)."""
+    mode = os.stat(path).st_mode
+    if not stat.S_ISREG(mode):
+        kinds = {stat.S_ISFIFO: "a FIFO", stat.S_ISSOCK: "a socket", stat.S_ISCHR: "a character device",
+                 stat.S_ISBLK: "a block device", stat.S_ISDIR: "a directory"}
+        kind = next((name for test, name in kinds.items() if test(mode)), "special")
+        raise SpecialFile(f"{kind}, not a regular file")
+    return Image.open(path)
 
 
 def list_image_files(root: Path) -> list[Path]:
@@ -65,7 +82,7 @@ def held_out_positions(count: int, test_count: int) -> np.ndarray:
 
 def read_header(path: Path) -> tuple[str, tuple[int, int]]:
     """(PIL mode, (width, height)) from the file header, without decoding the pixels."""
-    with Image.open(path) as image:
+    with open_image(path) as image:
         return image.mode, image.size
 
 
@@ -92,7 +109,7 @@ def load_square(path: Path, resolution: int, channels: int) -> np.ndarray:
     PIL LANCZOS resize (antialiased when shrinking; smaller images are upscaled). JPEGs are decoded at
     the smallest DCT scale that keeps the crop >= resolution. Alpha is composited over black.
     """
-    with Image.open(path) as image:
+    with open_image(path) as image:
         width, height = image.size
         side = min(width, height)
         if side > resolution:
@@ -160,6 +177,8 @@ def unreadable_reason(error: Exception) -> str:
     """A short reason for a skipped file (the file's name is reported next to it)."""
     if isinstance(error, UnidentifiedImageError):
         return "not a recognised image format"
+    if isinstance(error, SpecialFile):
+        return str(error)
     return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
 
 

