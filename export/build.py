@@ -1,7 +1,15 @@
 """Export one run: build everything in a staging directory, check it, then move it into place
-(so a failed export never leaves a half-written version for TF-Serving to pick up)."""
+(so a failed export never leaves a half-written version for TF-Serving to pick up).
 
+Publishing moves the ONNX half, then the SavedModel half (the one TF-Serving watches); a failure
+between the two moves the first back. An existing version (--overwrite) is exchanged with the new
+one in one step where the OS can (Linux renameat2), so its readers never find it missing, and it
+is deleted only once both new halves are in place."""
+
+import ctypes
+import errno
 import json
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,11 +20,12 @@ import tensorflow as tf
 from alae_tf.data import open_image_source
 from alae_tf.errors import ALAEError
 from alae_tf.inference import Sampler
-from alae_tf.run_dir import RunDir, load_run
+from alae_tf.run_dir import RunDir, load_run, newest_intact_checkpoint
 from export import onnx_files, savedmodel, tf_serving_files, verify
 from serving import contract, layout
 
 CHECK_IMAGES = max(verify.BATCH_SIZES)
+STAGING_PREFIX = ".staging-"  # OUT/.staging-NAME-VERSION-PID while an export builds
 
 
 @dataclass(frozen=True)
@@ -33,9 +42,9 @@ class ExportRequest:
 def real_images(config, log=print) -> np.ndarray:
     """The first held-out images of the run's dataset as float32 NHWC in [-1, 1] (random images,
     with a note, when the run's data is no longer where it was)."""
-    resolution = config.model.image_shape[0]
+    resolution, _, channels = config.model.image_shape
     try:
-        source = open_image_source(config.data.dataset, config.data.path, resolution,
+        source = open_image_source(config.data.dataset, config.data.path, resolution, channels=channels,
                                    mnist_source=config.data.source, test_count=config.data.test_count)
         return contract.to_model_range(source.test_images(resolution, CHECK_IMAGES))
     except ALAEError as exc:
@@ -58,14 +67,13 @@ def choose_version(request: ExportRequest, name: str) -> int:
 
 def export_run(request: ExportRequest, log=print) -> dict:
     """Export the run; returns the metadata written next to the artifacts."""
-    if request.checkpoint and not Path(request.checkpoint + ".index").is_file():
-        raise ALAEError(f"{request.checkpoint}: no such checkpoint (expected {request.checkpoint}.index)")
-    # Resolved once: a run still training may write a newer checkpoint while we export.
-    checkpoint = request.checkpoint or tf.train.latest_checkpoint(str(RunDir(request.run).checkpoints))
+    if request.name is not None:
+        check_name(request.name)
+    # Resolved once: a run still training may write a newer checkpoint while we export. Damaged or
+    # diverged checkpoints are passed over; load_run refuses a named one.
+    checkpoint = request.checkpoint or newest_intact_checkpoint(RunDir(request.run))
     config, model = load_run(request.run, checkpoint)
-    name = request.name or f"alae_{config.preset}"
-    if not name or "/" in name or name.startswith("."):
-        raise ALAEError(f"--name {name!r}: a model name must be non-empty, without '/', not starting with '.'")
+    name = request.name or check_name(f"alae_{config.preset}")
     version = choose_version(request, name)
     sampler = Sampler.from_model(model, request.use_ema)
     images = real_images(config, log)
@@ -85,12 +93,12 @@ def export_run(request: ExportRequest, log=print) -> dict:
         "w_avg_beta": config.train.w_avg_beta,
         "noise_inputs": [list(shape) for shape in sampler.noise_shapes],
         "onnx_opset": onnx_files.OPSET,
-        "run": str(Path(request.run).resolve()),
-        "checkpoint": checkpoint,
+        "run": Path(request.run).resolve().name,  # names, not paths: the metadata is served to clients
+        "checkpoint": Path(checkpoint).name,
     }
     signatures = contract.signatures_from_metadata(metadata)
-    staging = request.out / f".staging-{name}-{version}"
-    shutil.rmtree(staging, ignore_errors=True)
+    remove_stale_staging(request.out)
+    staging = request.out / f"{STAGING_PREFIX}{name}-{version}-{os.getpid()}"
     try:
         saved_dir, onnx_dir = staging / "saved_model", staging / "onnx"
         log(f"building {name} version {version} from {metadata['checkpoint']} (step {metadata['training_step']}, "
@@ -118,12 +126,71 @@ def export_run(request: ExportRequest, log=print) -> dict:
     return metadata
 
 
+def check_name(name: str) -> str:
+    if not layout.is_model_name(name):
+        raise ALAEError(f"model name {name!r}: use 1 to {layout.MAX_NAME_LENGTH} letters, digits, '_', '-' or '.', "
+                        "starting with a letter or digit (it goes into URLs and models.config); pass --name")
+    return name
+
+
 def publish(staging: Path, out: Path, name: str, version: int) -> None:
-    targets = {staging / "saved_model": layout.saved_model_dir(out, name, version), staging / "onnx": layout.onnx_dir(out, name, version)}
-    for source, target in targets.items():
-        shutil.rmtree(target, ignore_errors=True)  # only present with --overwrite
-        target.parent.mkdir(parents=True, exist_ok=True)
+    """Move both built halves into place, or neither. With --overwrite the old version ends up in
+    `staging` (deleted with it)."""
+    halves = [(staging / "onnx", layout.onnx_dir(out, name, version)),
+              (staging / "saved_model", layout.saved_model_dir(out, name, version))]
+    moved = []
+    try:
+        for built, target in halves:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            swap(built, target)
+            moved.append((built, target))
+    except OSError as exc:
+        for built, target in reversed(moved):
+            swap(target, built)
+        raise ALAEError(f"cannot publish {name} version {version} ({exc}); nothing was published") from None
+
+
+def swap(source: Path, target: Path) -> None:
+    """Move directory `source` to `target`; an existing `target` goes to `source` in exchange."""
+    if not target.exists():
         source.rename(target)
+    elif not _exchange(source, target):
+        parked = source.with_name(source.name + ".parked")
+        target.rename(parked)
+        source.rename(target)
+        parked.rename(source)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths atomically with Linux renameat2(RENAME_EXCHANGE); False where that is unavailable."""
+    renameat2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
+    if renameat2 is None:
+        return False
+    at_cwd, rename_exchange = -100, 2
+    if renameat2(at_cwd, os.fsencode(a), at_cwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.EXDEV):  # file system or kernel without exchange
+        return False
+    raise OSError(code, os.strerror(code), str(b))
+
+
+def remove_stale_staging(out: Path) -> None:
+    """Delete the staging folders of exports that were killed (their process is gone)."""
+    for folder in Path(out).glob(f"{STAGING_PREFIX}*"):
+        pid = folder.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not _process_alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def write_json(path: Path, value) -> None:

@@ -1,9 +1,12 @@
 """Files for tensorflow_model_server: the models config, batching parameters and warm-up requests."""
 
+import os
 from pathlib import Path
 
 import tensorflow as tf
+from google.protobuf import text_format
 from tensorflow_serving.apis import prediction_log_pb2
+from tensorflow_serving.config import model_server_config_pb2
 
 from serving.client import predict_request
 from serving.contract import example_inputs
@@ -21,11 +24,11 @@ num_batch_threads { value: 2 }
 
 
 def models_config(base_paths: dict[str, str]) -> str:
-    entries = "".join(
-        f'  config {{\n    name: "{name}"\n    base_path: "{path}"\n    model_platform: "tensorflow"\n  }}\n'
-        for name, path in base_paths.items()
-    )
-    return f"model_config_list {{\n{entries}}}\n"
+    """A ModelServerConfig in text format (written by protobuf, so any path is quoted correctly)."""
+    config = model_server_config_pb2.ModelServerConfig()
+    for name, path in base_paths.items():
+        config.model_config_list.config.add(name=name, base_path=path, model_platform="tensorflow")
+    return text_format.MessageToString(config)
 
 
 def write_server_files(export_dir: Path) -> None:
@@ -33,9 +36,16 @@ def write_server_files(export_dir: Path) -> None:
     batching parameters, listing every model under EXPORT/tf_serving."""
     root = Path(export_dir) / TF_SERVING
     names = model_names(export_dir)
-    (root / "models.config").write_text(models_config({name: f"{CONTAINER_BASE}/{name}" for name in names}))
-    (root / "models.host.config").write_text(models_config({name: str((root / name).resolve()) for name in names}))
-    (root / "batching_parameters.txt").write_text(BATCHING_PARAMETERS)
+    _write_atomically(root / "models.config", models_config({name: f"{CONTAINER_BASE}/{name}" for name in names}))
+    _write_atomically(root / "models.host.config", models_config({name: str((root / name).resolve()) for name in names}))
+    _write_atomically(root / "batching_parameters.txt", BATCHING_PARAMETERS)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """TF-Serving polls its config file: it must never read a half-written one."""
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text)
+    os.replace(partial, path)
 
 
 def write_warmup_requests(saved_model_dir: Path, model_name: str, signatures: dict) -> int:

@@ -20,7 +20,9 @@ class VerificationError(Exception):
 
 
 def max_abs_diff(a, b) -> float:
-    return float(np.max(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64))))
+    """Infinite when either side holds NaN: a NaN diff would pass every `diff > tolerance` check."""
+    diff = np.max(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64)))
+    return float(np.nan_to_num(diff, nan=np.inf))
 
 
 def saved_model_runner(loaded):

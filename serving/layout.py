@@ -10,13 +10,21 @@
 """
 
 import json
+import re
 from pathlib import Path
 
 TF_SERVING = "tf_serving"
+MAX_NAME_LENGTH = 64
+# Model names go into URLs (/v1/models/NAME:predict), directory names and models.config.
+MODEL_NAME = re.compile(rf"[A-Za-z0-9][A-Za-z0-9_.-]{{0,{MAX_NAME_LENGTH - 1}}}")
 ONNX = "onnx"
 ONNX_METADATA = "metadata.json"
 SAVED_MODEL_METADATA = "assets.extra/alae_metadata.json"
 WARMUP_FILE = "assets.extra/tf_serving_warmup_requests"
+
+
+def is_model_name(name: str) -> bool:
+    return MODEL_NAME.fullmatch(name) is not None
 
 
 def saved_model_dir(export_dir, name, version) -> Path:
@@ -43,7 +51,7 @@ def model_names(export_dir, kind=TF_SERVING) -> list[str]:
     root = Path(export_dir) / kind
     if not root.is_dir():
         return []
-    return sorted(p.name for p in root.iterdir() if p.is_dir() and versions(p))
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and is_model_name(p.name) and versions(p))
 
 
 def find_onnx_version_dir(path, name=None) -> Path:

@@ -12,6 +12,7 @@ import pytest
 import yaml
 from PIL import Image
 
+import export.__main__ as export_cli
 from alae_tf import schedule, train
 from alae_tf.callbacks import CheckpointSaver, TrainingDiverged, drop_log_rows_after
 from alae_tf.data import ImageSource, open_image_source
@@ -28,6 +29,8 @@ from alae_tf.run_dir import (
     model_checkpoint,
     newest_intact_checkpoint,
 )
+from export import build, tf_serving_files, verify
+from serving import layout
 
 
 @pytest.fixture
@@ -241,3 +244,75 @@ def test_the_mnist_package_pickle_may_hold_arrays_only(tmp_path, monkeypatch):
     with pytest.raises(DataError, match="os.system is not allowed in an MNIST pickle"):
         mnist_module.load_mnist("package")
     assert not marker.exists()
+
+
+# --- export publishing --------------------------------------------------------------------------
+
+
+def built_halves(staging, marker):
+    for half in ("onnx", "saved_model"):
+        (staging / half).mkdir(parents=True)
+        (staging / half / "marker").write_text(marker)
+
+
+def published(out, name="m", version=1):
+    halves = (layout.onnx_dir(out, name, version), layout.saved_model_dir(out, name, version))
+    return [(half / "marker").read_text() if half.is_dir() else None for half in halves]
+
+
+def test_overwrite_exchanges_both_halves_and_keeps_the_old_ones_until_then(tmp_path):
+    built_halves(tmp_path / "first", "old")
+    build.publish(tmp_path / "first", tmp_path, "m", 1)
+    built_halves(tmp_path / "second", "new")
+    build.publish(tmp_path / "second", tmp_path, "m", 1)
+    assert published(tmp_path) == ["new", "new"]
+    assert [(tmp_path / "second" / half / "marker").read_text() for half in ("onnx", "saved_model")] == ["old", "old"]
+
+
+@pytest.mark.parametrize("existing", [None, "old"])
+def test_a_failed_publish_moves_the_first_half_back(tmp_path, monkeypatch, existing):
+    if existing:
+        built_halves(tmp_path / "first", existing)
+        build.publish(tmp_path / "first", tmp_path, "m", 1)
+    built_halves(tmp_path / "staging", "new")
+    real_swap = build.swap
+
+    def swap_failing_on_the_saved_model(source, target):
+        if source.name == "saved_model":
+            raise OSError(28, "No space left on device")
+        real_swap(source, target)
+
+    monkeypatch.setattr(build, "swap", swap_failing_on_the_saved_model)
+    with pytest.raises(ALAEError, match=r"cannot publish m version 1 .*No space left on device.*nothing was published"):
+        build.publish(tmp_path / "staging", tmp_path, "m", 1)
+    assert published(tmp_path) == [existing, existing]
+    assert (tmp_path / "staging" / "onnx" / "marker").read_text() == "new"
+
+
+@pytest.mark.parametrize("name", ['a"b', "a:predict", "x" * 65, ".hidden", "a/b", "", "é"])
+def test_unsafe_model_names_are_refused(name):
+    with pytest.raises(ALAEError, match="model name .*letters, digits"):
+        build.check_name(name)
+
+
+def test_models_config_is_valid_text_format_for_any_path(tmp_path):
+    from google.protobuf import text_format
+    from tensorflow_serving.config import model_server_config_pb2
+
+    text = tf_serving_files.models_config({"m": '/exports/with "quotes" and \\ backslash/m'})
+    parsed = text_format.Parse(text, model_server_config_pb2.ModelServerConfig())
+    assert parsed.model_config_list.config[0].base_path == '/exports/with "quotes" and \\ backslash/m'
+
+
+def test_export_refuses_a_run_whose_checkpoints_all_diverged(saved_run, model, tmp_path, capsys):
+    for path in checkpoint_paths(saved_run):
+        write_nonfinite_values(path, model)
+    assert export_cli.main(["--run", str(saved_run.root), "--out", str(tmp_path / "export")]) == 2
+    [error] = capsys.readouterr().err.strip().splitlines()
+    assert error.startswith("error: ") and "no usable checkpoint" in error and "hold NaN or infinity" in error
+    assert not (tmp_path / "export").exists()
+
+
+def test_the_parity_check_fails_on_nan():
+    assert verify.max_abs_diff([0.0, np.nan], [0.0, np.nan]) == np.inf
+    assert verify.max_abs_diff([0.5, 1.0], [0.25, 1.0]) == 0.25
