@@ -24,7 +24,6 @@ from alae_tf.run_dir import RunDir, load_run, newest_intact_checkpoint
 from export import onnx_files, savedmodel, tf_serving_files, verify
 from serving import contract, layout
 
-CHECK_IMAGES = max(verify.BATCH_SIZES)
 STAGING_PREFIX = ".staging-"  # OUT/.staging-NAME-VERSION-PID while an export builds
 
 
@@ -45,11 +44,12 @@ def real_images(config, log=print) -> np.ndarray:
     resolution, _, channels = config.model.image_shape
     try:
         source = open_image_source(config.data.dataset, config.data.path, resolution, channels=channels,
+    count = max(verify.batch_sizes(config.model.image_shape))
                                    mnist_source=config.data.source, test_count=config.data.test_count)
-        return contract.to_model_range(source.test_images(resolution, CHECK_IMAGES))
+        return contract.to_model_range(source.test_images(resolution, count))
     except ALAEError as exc:
         log(f"checking with random images: the run's data is not available ({exc})")
-        return np.random.default_rng(0).uniform(-1, 1, (CHECK_IMAGES, *config.model.image_shape)).astype(np.float32)
+        return np.random.default_rng(0).uniform(-1, 1, (count, *config.model.image_shape)).astype(np.float32)
 
 
 def choose_version(request: ExportRequest, name: str) -> int:
@@ -111,11 +111,11 @@ def export_run(request: ExportRequest, log=print) -> dict:
         loaded = tf.saved_model.load(str(saved_dir))
         saved_diff = verify.check_saved_model(loaded, implementations, signatures, images)
         log(f"SavedModel: {len(signatures)} signatures + serving_default, {warmups} warm-up requests; "
-            f"reloaded vs the Sampler max abs diff {saved_diff:.2g}")
+            f"reloaded vs the Sampler max abs diff {saved_diff:.2g} (tolerance {verify.SAVED_MODEL_TOLERANCE:g} x max(1, |output|))")
         onnx_paths = onnx_files.write_onnx_files(endpoints, signatures, onnx_dir)
         write_json(onnx_dir / layout.ONNX_METADATA, metadata)
         diffs = verify.check_onnx(loaded, onnx_paths, signatures, images)
-        log(f"ONNX (opset {onnx_files.OPSET}) vs TensorFlow on {len(diffs)} cases, batch {verify.BATCH_SIZES}: "
+        log(f"ONNX (opset {onnx_files.OPSET}) vs TensorFlow on {len(diffs)} cases, batch {verify.batch_sizes(images.shape[1:])}: "
             f"max abs diff {max(diffs.values()):.2g} (tolerance {verify.ONNX_TOLERANCE:g} x max(1, |output|))")
         publish(staging, request.out, name, version)
     finally:

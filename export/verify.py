@@ -9,10 +9,17 @@ import tensorflow as tf
 from export.savedmodel import signature_function
 from serving.contract import IMAGES, METADATA
 
-BATCH_SIZES = (1, 7, 64)
+BATCH_SIZES = (1, 7, 64)  # images up to SMALL_IMAGE_PIXELS; larger ones are checked at LARGE_BATCH_SIZES
+LARGE_BATCH_SIZES = (1, 2)  # a 1024x1024 StyleALAE at batch 64 would need tens of GB
+SMALL_IMAGE_PIXELS = 64 * 64
 ONNX_TOLERANCE = 1e-4  # max abs diff, ONNX Runtime vs TensorFlow, relative to max(1, max |output|)
-SAVED_MODEL_TOLERANCE = 1e-5  # max abs diff, reloaded SavedModel vs the Sampler
+SAVED_MODEL_TOLERANCE = 1e-5  # max abs diff, reloaded SavedModel vs the Sampler, relative to max(1, max |output|)
 VARIANTS = ("random", "real")
+
+
+def batch_sizes(image_shape) -> tuple[int, ...]:
+    """The batch sizes the export is checked at (several, so a dynamic batch is exercised)."""
+    return BATCH_SIZES if image_shape[0] * image_shape[1] <= SMALL_IMAGE_PIXELS else LARGE_BATCH_SIZES
 
 
 class VerificationError(Exception):
@@ -64,14 +71,15 @@ def check_saved_model(loaded, implementations, signatures, real_images, seed=0) 
             inputs = case_inputs(signature, variant, real_images, run, rng)
             expected = eager(*(tf.constant(inputs[spec.name]) for spec in signature.inputs))
             actual = run(name, **inputs)
-            diffs[f"{name} {variant}"] = max(max_abs_diff(actual[key], expected[key]) for key in expected)
-    worst = max(diffs, key=diffs.get)
-    if diffs[worst] > SAVED_MODEL_TOLERANCE:
-        raise VerificationError(
-            f"reloaded SavedModel signature {worst} differs from the Sampler by {diffs[worst]:.3g} "
-            f"(tolerance {SAVED_MODEL_TOLERANCE:g})"
-        )
-    return diffs[worst]
+            case = f"{name} {variant}"
+            diffs[case] = max(max_abs_diff(actual[key], expected[key]) for key in expected)
+            scale = max(1.0, max(float(np.max(np.abs(expected[key]))) for key in expected))
+            if diffs[case] > SAVED_MODEL_TOLERANCE * scale:
+                raise VerificationError(
+                    f"reloaded SavedModel signature {case} differs from the Sampler by {diffs[case]:.3g} "
+                    f"(tolerance {SAVED_MODEL_TOLERANCE:g} x {scale:.3g})"
+                )
+    return max(diffs.values())
 
 
 def check_onnx(loaded, onnx_paths, signatures, real_images, seed=0) -> dict[str, float]:
@@ -87,7 +95,7 @@ def check_onnx(loaded, onnx_paths, signatures, real_images, seed=0) -> dict[str,
         for graph, path in onnx_paths.items()
     }
     diffs = {}
-    for batch in BATCH_SIZES:
+    for batch in batch_sizes(real_images.shape[1:]):
         for graph, session in sessions.items():
             for variant in VARIANTS:
                 case = f"{graph} {variant} b{batch}"
