@@ -55,15 +55,22 @@ def style_mixing_grid(sampler, z_sources, z_destinations, ranges=None, *, trunca
         ranges = mixing_ranges(sampler.level, sampler.generator.styles_per_level)
     if not ranges:
         raise ValueError(f"style mixing needs two or more style inputs in use; this generator reads {sampler.styles_in_use}")
-    sources = sampler.styles(sampler.map(z_sources))  # [S, N, latent]
-    destinations = sampler.styles(sampler.map(z_destinations))  # [D, N, latent]
+    # Truncation acts on each style input alone, so truncating before mixing equals truncating after.
+    sources = sampler.truncate(sampler.styles(sampler.map(z_sources)), truncation_psi)
+    destinations = sampler.truncate(sampler.styles(sampler.map(z_destinations)), truncation_psi)
+    return mixing_grid_of_styles(sampler, sources, destinations, ranges, noise_seed=noise_seed)
+
+
+def mixing_grid_of_styles(sampler, sources, destinations, ranges, *, noise_seed=0):
+    """`style_mixing_grid`'s grids for given styles: sources [S, N, latent], destinations [D, N, latent]
+    (e.g. the encodings of real images)."""
     count_s, count_d = sources.shape[0], destinations.shape[0]
     batches = [sources, destinations]
     for start, stop in ranges.values():
         # [D, S, N, latent]: row j (destination) x column i (source).
         mixed = sampler.mix(destinations[:, tf.newaxis], sources[tf.newaxis], start, stop)
         batches.append(tf.reshape(mixed, [count_d * count_s, sampler.num_styles, -1]))
-    images = _render(sampler, sampler.truncate(tf.concat(batches, axis=0), truncation_psi), noise_seed)
+    images = render(sampler, tf.concat(batches, axis=0), noise_seed)
     source_images, destination_images = images[:count_s], images[count_s : count_s + count_d]
     blank = np.zeros_like(images[:1])
     grids = {}
@@ -90,14 +97,14 @@ def interpolation_grid(sampler, z_pairs=None, image_pairs=None, *, steps=8, trun
     rows = []
     if z_pairs is not None:
         w = sampler.interpolate(sampler.map(z_pairs[0]), sampler.map(z_pairs[1]), steps)
-        images = _render(sampler, sampler.truncate(sampler.styles(w), truncation_psi), noise_seed)
+        images = render(sampler, sampler.truncate(sampler.styles(w), truncation_psi), noise_seed)
         blank = np.zeros_like(images[:1])
         rows += [np.concatenate([blank, row, blank]) for row in _rows(images, steps)]
     if image_pairs is not None:
         x1, x2 = (tf.convert_to_tensor(x, tf.float32) for x in image_pairs)
         encodings = sampler.encode(tf.concat([x1, x2], axis=0))
         e1, e2 = encodings[: x1.shape[0]], encodings[x1.shape[0] :]
-        images = _render(sampler, sampler.interpolate(e1, e2, steps), noise_seed)
+        images = render(sampler, sampler.interpolate(e1, e2, steps), noise_seed)
         originals_1, originals_2 = to_uint8(x1).numpy(), to_uint8(x2).numpy()
         rows += [np.concatenate([originals_1[p : p + 1], row, originals_2[p : p + 1]])
                  for p, row in enumerate(_rows(images, steps))]
@@ -108,7 +115,7 @@ def _rows(images, steps):
     return [images[i : i + steps] for i in range(0, len(images), steps)]
 
 
-def _render(sampler, w_or_styles, noise_seed):
+def render(sampler, w_or_styles, noise_seed=0):
     """G on w [B, latent] or styles [B, N, latent] with one noise draw shared by every image -> uint8 numpy."""
     batch = w_or_styles.shape[0]
     return to_uint8(sampler.decode(w_or_styles, noise=sampler.noise(batch, noise_seed, shared=True))).numpy()

@@ -1,7 +1,8 @@
 """The one inference surface of a trained ALAE: a `Sampler` holds F, G and E (the EMA copies
 where the run keeps them) at one level, and encodes, decodes, generates, reconstructs, mixes
-styles and interpolates. Sample grids, callbacks, metrics, export and the editing tools all
-call it, so they agree on which nets, which truncation centre and which noise they use.
+styles, edits along directions and interpolates. Sample grids, callbacks, metrics, export and
+the editing tools all call it, so they agree on which nets, which truncation centre and which
+noise they use.
 
 Shapes: z and w are [B, latent]; per-layer styles are [B, num_styles, latent] (one w per style
 input of G; `styles(w)` repeats w); images are float32 NHWC in [-1, 1]. Noise is a list of
@@ -86,12 +87,35 @@ class Sampler:
         """w_avg + psi * (styles - w_avg) on F's first `truncation_cutoff` style inputs (psi: number or [B])."""
         return self.mapping.truncate(styles, psi)
 
+    def as_styles(self, w_or_styles):
+        """w [B, latent] (on every style input) or styles [B, num_styles, latent] -> float32 styles."""
+        w_or_styles = tf.convert_to_tensor(w_or_styles, tf.float32)
+        if len(w_or_styles.shape) == 2:
+            return self.styles(w_or_styles)
+        if len(w_or_styles.shape) != 3 or w_or_styles.shape[1] != self.num_styles:
+            raise ValueError(f"expected w [B, latent] or styles [B, {self.num_styles}, latent], got shape {w_or_styles.shape}")
+        return w_or_styles
+
     def mix(self, destination, source, start, stop):
         """Styles [B, S, latent] of `destination` with inputs [start, stop) taken from `source`."""
+        index = self._style_index_in(start, stop)
+        return tf.where(index, source, destination)
+
+    def edit(self, w_or_styles, direction, strength, start=0, stop=None):
+        """Styles [B, S, latent]: w (or styles) moved by `strength` along `direction` [latent] on the
+        style inputs [start, stop) (default: all). strength: a number or one per row [B]; 0 changes nothing."""
+        styles = self.as_styles(w_or_styles)
+        inside = self._style_index_in(start, self.num_styles if stop is None else stop)
+        strength = tf.reshape(tf.cast(strength, tf.float32), [-1, 1, 1])
+        step = strength * tf.reshape(tf.cast(direction, tf.float32), [1, 1, self.latent_dim])
+        return styles + tf.where(inside, step, 0.0)
+
+    def _style_index_in(self, start, stop):
+        """[1, S, 1] booleans: style input i is in [start, stop)."""
         if not 0 <= start <= stop <= self.num_styles:
             raise ValueError(f"style range ({start}, {stop}) is not within [0, {self.num_styles}]")
         index = tf.range(self.num_styles)[tf.newaxis, :, tf.newaxis]
-        return tf.where((index >= start) & (index < stop), source, destination)
+        return (index >= start) & (index < stop)
 
     @staticmethod
     def interpolate(a, b, steps):

@@ -18,6 +18,8 @@ import numpy as np
 import tensorflow as tf
 
 from alae_tf.data import open_image_source
+from alae_tf.editing.directions import read_run_directions
+from alae_tf.editing.ranges import layer_ranges
 from alae_tf.errors import ALAEError
 from alae_tf.inference import Sampler
 from alae_tf.run_dir import RunDir, load_run, newest_intact_checkpoint
@@ -77,6 +79,7 @@ def export_run(request: ExportRequest, log=print) -> dict:
     version = choose_version(request, name)
     sampler = Sampler.from_model(model, request.use_ema)
     images = real_images(config, log)
+    directions = read_run_directions(request.run, sampler.latent_dim)  # RUN/directions.json, if fitted
     metadata = {
         "model_name": name,
         "version": version,
@@ -92,6 +95,8 @@ def export_run(request: ExportRequest, log=print) -> dict:
         "num_styles": sampler.num_styles,
         "w_avg_beta": config.train.w_avg_beta,
         "noise_inputs": [list(shape) for shape in sampler.noise_shapes],
+        "layer_ranges": {range_name: list(span) for range_name, span in layer_ranges(sampler).items()},
+        "directions": directions.to_json() if directions else None,
         "onnx_opset": onnx_files.OPSET,
         "run": Path(request.run).resolve().name,  # names, not paths: the metadata is served to clients
         "checkpoint": Path(checkpoint).name,

@@ -21,7 +21,9 @@ def operation_implementations(sampler: Sampler, metadata_json: str) -> dict:
         "decode": lambda w: {"images": sampler.decode(w)},
         "generate": lambda z, truncation_psi: {"images": sampler.generate(z, truncation_psi)},
         "reconstruct": lambda images: {"images": sampler.reconstruct(images)},
+        "decode_styles": lambda styles: {"images": sampler.decode(styles)},
         "decode_noise": lambda w, *noise: {"images": sampler.decode(w, list(noise))},
+        "decode_styles_noise": lambda styles, *noise: {"images": sampler.decode(styles, list(noise))},
         "generate_noise": lambda z, truncation_psi, *noise: {"images": sampler.generate(z, truncation_psi, list(noise))},
         # The string becomes a graph constant (a tensor captured from outside would not).
         "metadata": lambda row: {"metadata_json": tf.fill(tf.shape(row), metadata_json)},

@@ -42,7 +42,8 @@ def saved_model_runner(loaded):
 
 def case_inputs(signature, variant, real_images, run_saved, rng) -> dict[str, np.ndarray]:
     """Inputs of a float signature for one batch of `real_images`. "random": uniform images,
-    normal latents and noise, psi in [0, 1.5); "real": the real images, w = encode(them), psi 1."""
+    normal latents, styles and noise, psi in [0, 1.5); "real": the real images, w = encode(them)
+    (styles: that w on every style input), psi 1."""
     batch, inputs = len(real_images), {}
     for spec in signature.inputs:
         shape = (batch, *spec.shape)
@@ -50,6 +51,9 @@ def case_inputs(signature, variant, real_images, run_saved, rng) -> dict[str, np
             inputs[spec.name] = real_images if variant == "real" else rng.uniform(-1, 1, shape).astype(np.float32)
         elif spec.name == "w" and variant == "real":
             inputs[spec.name] = run_saved("encode", images=real_images)["w"]
+        elif spec.name == "styles" and variant == "real":  # each image's w on every style input
+            w = run_saved("encode", images=real_images)["w"]
+            inputs[spec.name] = np.repeat(w[:, np.newaxis], spec.shape[0], axis=1)
         elif spec.name == "truncation_psi":
             inputs[spec.name] = np.ones(shape, np.float32) if variant == "real" else rng.uniform(0, 1.5, shape).astype(np.float32)
         else:

@@ -64,8 +64,13 @@ OPERATIONS = (
     Operation("generate", ("z", "truncation_psi"), (IMAGES,), uint8_twin=True, noise=False, onnx_graphs=("generate",)),
     # G(E(images))
     Operation("reconstruct", (IMAGES,), (IMAGES,), uint8_twin=True, noise=False, onnx_graphs=("encode", "decode")),
-    # decode and generate with G's per-pixel noise images as inputs
+    # G(styles): one w per style input of G, styles [num_styles, latent] per row (edited or mixed
+    # latents; every row equal to w gives decode(w)), no noise
+    Operation("decode_styles", ("styles",), (IMAGES,), uint8_twin=True, noise=False, onnx_graphs=("decode_styles",)),
+    # decode, decode_styles and generate with G's per-pixel noise images as inputs
     Operation("decode_noise", ("w",), (IMAGES,), uint8_twin=True, noise=True, onnx_graphs=("decode_noise",)),
+    Operation("decode_styles_noise", ("styles",), (IMAGES,), uint8_twin=True, noise=True,
+              onnx_graphs=("decode_styles_noise",)),
     Operation("generate_noise", ("z", "truncation_psi"), (IMAGES,), uint8_twin=True, noise=True,
               onnx_graphs=("generate_noise",)),
     # The export's metadata as a JSON string per row; the `row` values are ignored (a TF-Serving
@@ -90,12 +95,13 @@ def noise_input_names(count: int) -> list[str]:
     return [f"noise_{index:02d}" for index in range(count)]
 
 
-def tensor_specs(image_shape, latent_dim) -> dict[str, TensorSpec]:
+def tensor_specs(image_shape, latent_dim, num_styles=1) -> dict[str, TensorSpec]:
     """The float form of every tensor an operation names, by name."""
     latent = (int(latent_dim),)
     specs = (
         TensorSpec(IMAGES, "float32", tuple(int(n) for n in image_shape)),
         TensorSpec("w", "float32", latent),
+        TensorSpec("styles", "float32", (int(num_styles), int(latent_dim))),
         TensorSpec("z", "float32", latent),
         TensorSpec("truncation_psi", "float32", ()),
         TensorSpec("row", "int32", ()),
@@ -104,11 +110,12 @@ def tensor_specs(image_shape, latent_dim) -> dict[str, TensorSpec]:
     return {spec.name: spec for spec in specs}
 
 
-def signatures(image_shape, latent_dim, noise_shapes=()) -> dict[str, Signature]:
+def signatures(image_shape, latent_dim, noise_shapes=(), num_styles=1) -> dict[str, Signature]:
     """Every exported signature by name (`serving_default` is an alias of DEFAULT_SIGNATURE).
 
-    noise_shapes: [h, w, 1] of each noise input of G (none: no noise operations)."""
-    tensors = tensor_specs(image_shape, latent_dim)
+    noise_shapes: [h, w, 1] of each noise input of G (none: no noise operations);
+    num_styles: G's style inputs (the MLP: 1)."""
+    tensors = tensor_specs(image_shape, latent_dim, num_styles)
     noise = tuple(TensorSpec(name, "float32", tuple(int(n) for n in shape))
                   for name, shape in zip(noise_input_names(len(noise_shapes)), noise_shapes))
     result = {}
@@ -130,7 +137,7 @@ def _as_uint8(specs):
 
 def signatures_from_metadata(metadata: dict) -> dict[str, Signature]:
     """The signatures of an export, from its metadata (alae_metadata.json / metadata.json)."""
-    return signatures(metadata["image_shape"], metadata["latent_dim"], metadata["noise_inputs"])
+    return signatures(metadata["image_shape"], metadata["latent_dim"], metadata["noise_inputs"], metadata["num_styles"])
 
 
 def onnx_graphs(signatures_by_name: dict[str, Signature]) -> list[str]:

@@ -5,6 +5,8 @@ onnxruntime (or onnxruntime-gpu) only, no TensorFlow.
     w = model.encode(pixels_uint8)                   # [N, H, W, C] uint8 or float32 in [-1, 1]
     images = model.generate(n=16, seed=0, truncation_psi=0.7, as_uint8=True)
     images = model.generate(z, noise=model.noise(len(z), seed=1))   # StyleALAE: with per-pixel noise
+    edited = model.edit(pixels, "3_to_8", strength=2.0, layers="all")   # the export's directions (metadata)
+    mixed = model.mix(destinations, sources, layers="coarse")      # per-layer styles through decode_styles
 
 Every signature of the export's SavedModel runs here too (`run_signature`), built from
 `serving.contract` and the export's metadata. Image outputs are float32 in [-1, 1]
@@ -18,7 +20,7 @@ import logging
 import numpy as np
 import onnxruntime
 
-from serving import contract
+from serving import contract, editing
 from serving.layout import find_onnx_version_dir, onnx_file, read_metadata
 
 log = logging.getLogger(__name__)
@@ -40,6 +42,13 @@ class ALAEOnnx:
         self.image_shape = tuple(self.metadata["image_shape"])
         self.latent_dim = int(self.metadata["latent_dim"])
         self.noise_shapes = [tuple(shape) for shape in self.metadata["noise_inputs"]]
+        self.num_styles = int(self.metadata["num_styles"])
+        # Named style-input ranges and the run's directions, as the export wrote them (none in older exports).
+        ranges = self.metadata.get("layer_ranges") or {"all": [0, self.num_styles]}
+        self.layer_ranges = {name: tuple(span) for name, span in ranges.items()}
+        directions = self.metadata.get("directions")
+        self.directions = (editing.DirectionSet.from_json(directions, f"{self.path} metadata") if directions
+                           else editing.DirectionSet(self.latent_dim))
         self.signatures = contract.signatures_from_metadata(self.metadata)
         self.max_batch_size = max_batch_size
         options = onnxruntime.SessionOptions()
@@ -53,6 +62,9 @@ class ALAEOnnx:
 
     @staticmethod
     def _session(path, options, providers):
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} is missing: the export predates this operation or is incomplete; "
+                                    "export the run again with python -m export")
         try:
             return onnxruntime.InferenceSession(str(path), options, providers=providers)
         except Exception as exc:  # ONNX Runtime raises its own pybind types (Fail, EPFail, RuntimeException)
@@ -93,6 +105,40 @@ class ALAEOnnx:
             raise ValueError(f"truncation_psi must be a number or one per row ({batch}), got shape {list(psi.shape)}")
         inputs = {"z": z, "truncation_psi": np.broadcast_to(psi, (batch,)), **self._noise_inputs(noise)}
         return self._images(self.run_signature(self._with_noise("generate", noise), inputs)["images"], as_uint8)
+
+    def decode_styles(self, styles, as_uint8=False, *, noise=None) -> np.ndarray:
+        """styles [N, num_styles, latent] (one w per style input of G) -> images; noise as for `decode`.
+        Every row equal to w gives decode(w)."""
+        inputs = {"styles": styles, **self._noise_inputs(noise)}
+        return self._images(self.run_signature(self._with_noise("decode_styles", noise), inputs)["images"], as_uint8)
+
+    def edit(self, images, direction, strength, layers="all", as_uint8=False, *, noise=None) -> np.ndarray:
+        """G(E(images) moved by `strength` along `direction` on the style inputs of `layers`).
+
+        direction: a name of `self.directions` or a vector [latent] (used as given); strength: a
+        number or one per image (0: the plain reconstruction); layers: a name of `self.layer_ranges`
+        or (start, stop)."""
+        vector = self.directions.vector(direction) if isinstance(direction, str) else direction
+        start, stop = self.layer_range(layers)
+        styles = editing.edit_styles(self.encode(images), vector, strength, start, stop, self.num_styles)
+        return self.decode_styles(styles, as_uint8, noise=noise)
+
+    def mix(self, destinations, sources, layers, as_uint8=False, *, noise=None) -> np.ndarray:
+        """Each destination image rendered with the style inputs of `layers` taken from the source image
+        of the same row (images [N, H, W, C] each)."""
+        start, stop = self.layer_range(layers)
+        styles = editing.mix_styles(self.encode(destinations), self.encode(sources), start, stop, self.num_styles)
+        return self.decode_styles(styles, as_uint8, noise=noise)
+
+    def layer_range(self, layers) -> tuple[int, int]:
+        """(start, stop) of a layer-range name of this export, or of a (start, stop) pair (checked)."""
+        if isinstance(layers, str):
+            if layers not in self.layer_ranges:
+                raise ValueError(f"unknown layer range {layers!r}; this export has {', '.join(self.layer_ranges)}")
+            return self.layer_ranges[layers]
+        start, stop = layers
+        editing.check_layer_range(start, stop, self.num_styles)
+        return int(start), int(stop)
 
     def reconstruct(self, images, as_uint8=False) -> np.ndarray:
         """G(E(images)), images uint8 or float -> [N, H, W, C]."""

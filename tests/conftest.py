@@ -60,6 +60,14 @@ def exported(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def style_exported(tmp_path_factory):
+    """(run dir, export dir) of a 20-step tiny_style run exported as version 1."""
+    from exported_run import exported_style_model
+
+    return exported_style_model(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
 def export_dir(exported):
     return exported[1]
 

@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 import export.__main__ as export_cli
-from alae_tf import train
+from alae_tf import edit, train
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL_RUN = """
@@ -19,6 +19,8 @@ model: {hidden_dim: 64, mapping_layers: 2}
 train: {steps: 20, checkpoint_every: 10, sample_every: 10, log_every: 5}
 """
 NAME = "alae_mnist_small"
+STYLE_NAME = "alae_tiny_style"
+DIRECTIONS = ("0_to_1", "3_to_8")  # fitted on the small run before its export (so the export carries them)
 # Run a module with TensorFlow (and everything that pulls it in) unimportable.
 WITHOUT_TF = (
     "import sys, runpy\n"
@@ -29,13 +31,28 @@ WITHOUT_TF = (
 
 
 def exported_model(tmp_path_factory) -> tuple[Path, Path]:
-    """(run dir, export dir): a 20-step run and its EMA export as version 1, made once per session."""
+    """(run dir, export dir): a 20-step run with two class-pair directions (DIRECTIONS, fitted on
+    3000 training images) and its EMA export as version 1, made once per session."""
     root = tmp_path_factory.getbasetemp() / "exported_model"
     run, out, done = root / "run", root / "export", root / "done"
     if not done.exists():
         root.mkdir(exist_ok=True)
         (root / "small.yaml").write_text(SMALL_RUN)
         assert train.main(["--config", str(root / "small.yaml"), "--out", str(run), "--verbose", "0"]) == 0
+        pairs = [name.replace("_to_", ":") for name in DIRECTIONS]
+        assert edit.main(["directions", "--run", str(run), "--pairs", *pairs, "--count", "3000"]) == 0
+        assert export_cli.main(["--run", str(run), "--out", str(out)]) == 0
+        done.touch()
+    return run, out
+
+
+def exported_style_model(tmp_path_factory) -> tuple[Path, Path]:
+    """(run dir, export dir): a 20-step tiny_style run (8x8, 4 style inputs, noise) and its export, once per session."""
+    root = tmp_path_factory.getbasetemp() / "exported_style_model"
+    run, out, done = root / "run", root / "export", root / "done"
+    if not done.exists():
+        root.mkdir(exist_ok=True)
+        assert train.main(["--preset", "tiny_style", "--steps", "20", "--out", str(run), "--verbose", "0"]) == 0
         assert export_cli.main(["--run", str(run), "--out", str(out)]) == 0
         done.touch()
     return run, out

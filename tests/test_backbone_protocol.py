@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # is data in config or an answer of the nets.
 BACKBONE_FREE = ["alae_tf/model.py", "alae_tf/inference.py", "alae_tf/train.py", "alae_tf/callbacks.py",
                  "alae_tf/grids.py", "alae_tf/evaluate.py", "alae_tf/schedule.py", "alae_tf/metrics", "alae_tf/data",
-                 "export", "serving"]
+                 "alae_tf/editing", "alae_tf/edit.py", "alae_tf/project.py", "export", "serving"]
 BRANCH = re.compile(r"\.progressive\b|\bprogressive\s*=|backbone\s*[!=]=|\bif\b[^\n]*\bbackbone\b|\bbackbone\b[^\n]*\bif\b")
 
 

@@ -33,8 +33,9 @@ def test_export_layout_and_metadata(exported, live):
     version_dir = layout.saved_model_dir(out, NAME, 1)
     for path in ("saved_model.pb", "variables/variables.index", layout.WARMUP_FILE, layout.SAVED_MODEL_METADATA):
         assert (version_dir / path).is_file(), path
-    assert contract.onnx_graphs(contract.signatures([28, 28, 1], 50)) == ["encode", "decode", "generate"]
-    assert sorted(p.name for p in layout.onnx_dir(out, NAME, 1).glob("*.onnx")) == ["decode.onnx", "encode.onnx", "generate.onnx"]
+    assert contract.onnx_graphs(contract.signatures([28, 28, 1], 50)) == ["encode", "decode", "generate", "decode_styles"]
+    assert sorted(p.name for p in layout.onnx_dir(out, NAME, 1).glob("*.onnx")) == [
+        "decode.onnx", "decode_styles.onnx", "encode.onnx", "generate.onnx"]
     metadata = json.loads((version_dir / layout.SAVED_MODEL_METADATA).read_text())
     assert metadata == layout.read_metadata(layout.onnx_dir(out, NAME, 1))
     assert metadata["training_step"] == int(model.trained_steps.numpy()) == 20

@@ -6,10 +6,8 @@ import numpy as np
 import onnxruntime
 import pytest
 import tensorflow as tf
-from exported_run import http_server, run_signature
+from exported_run import STYLE_NAME, http_server, run_signature
 
-import export.__main__ as export_cli
-from alae_tf import train
 from alae_tf.inference import Sampler
 from alae_tf.run_dir import load_run
 from serving import layout
@@ -17,16 +15,13 @@ from serving.client import RestClient
 from serving.contract import noise_input_names
 from serving.onnx_model import ALAEOnnx
 
-NAME = "alae_tiny_style"
+NAME = STYLE_NAME
 NOISE_SIGNATURES = ("decode_noise", "generate_noise", "decode_noise_uint8", "generate_noise_uint8")
 
 
 @pytest.fixture(scope="module")
-def style_export(tmp_path_factory):
-    root = tmp_path_factory.mktemp("style_export")
-    run, out = root / "run", root / "export"
-    assert train.main(["--preset", "tiny_style", "--steps", "20", "--out", str(run), "--verbose", "0"]) == 0
-    assert export_cli.main(["--run", str(run), "--out", str(out)]) == 0
+def style_export(style_exported):
+    run, out = style_exported
     config, model = load_run(run)
     saved = tf.saved_model.load(str(layout.saved_model_dir(out, NAME, 1)))
     return model, saved, out

@@ -11,9 +11,12 @@ NOISE_SHAPES = [(4, 4, 1), (4, 4, 1), (8, 8, 1), (8, 8, 1)]
 def test_signatures_follow_the_operations():
     plain = contract.signatures([8, 8, 1], 6)
     assert sorted(plain) == sorted(["encode", "encode_uint8", "decode", "decode_uint8", "generate", "generate_uint8",
-                                    "reconstruct", "reconstruct_uint8", "metadata"])
-    noisy = contract.signatures([8, 8, 1], 6, NOISE_SHAPES)
-    assert set(noisy) - set(plain) == {"decode_noise", "decode_noise_uint8", "generate_noise", "generate_noise_uint8"}
+                                    "reconstruct", "reconstruct_uint8", "decode_styles", "decode_styles_uint8", "metadata"])
+    assert [(s.name, s.shape) for s in plain["decode_styles"].inputs] == [("styles", (1, 6))]  # the MLP's one style input
+    noisy = contract.signatures([8, 8, 1], 6, NOISE_SHAPES, num_styles=4)
+    assert noisy["decode_styles"].inputs[0].shape == (4, 6)
+    assert set(noisy) - set(plain) == {"decode_noise", "decode_noise_uint8", "generate_noise", "generate_noise_uint8",
+                                       "decode_styles_noise", "decode_styles_noise_uint8"}
     for name, signature in noisy.items():
         operation = signature.operation
         assert name == operation.name + ("_uint8" if signature.uint8 else "")
@@ -30,11 +33,11 @@ def test_signatures_follow_the_operations():
 
 
 def test_signatures_from_metadata_and_onnx_graphs():
-    metadata = {"image_shape": [8, 8, 1], "latent_dim": 6, "noise_inputs": [list(s) for s in NOISE_SHAPES]}
-    assert contract.signatures_from_metadata(metadata) == contract.signatures([8, 8, 1], 6, NOISE_SHAPES)
-    assert contract.onnx_graphs(contract.signatures([8, 8, 1], 6)) == ["encode", "decode", "generate"]
+    metadata = {"image_shape": [8, 8, 1], "latent_dim": 6, "noise_inputs": [list(s) for s in NOISE_SHAPES], "num_styles": 4}
+    assert contract.signatures_from_metadata(metadata) == contract.signatures([8, 8, 1], 6, NOISE_SHAPES, 4)
+    assert contract.onnx_graphs(contract.signatures([8, 8, 1], 6)) == ["encode", "decode", "generate", "decode_styles"]
     assert contract.onnx_graphs(contract.signatures_from_metadata(metadata)) == [
-        "encode", "decode", "generate", "decode_noise", "generate_noise"]
+        "encode", "decode", "generate", "decode_styles", "decode_noise", "decode_styles_noise", "generate_noise"]
     assert contract.signatures([8, 8, 1], 6)["reconstruct"].operation.onnx_graphs == ("encode", "decode")
 
 

@@ -1,0 +1,273 @@
+"""python -m alae_tf.edit: latent editing of real images with a trained run (MLP or StyleALAE).
+
+    directions   fit directions in W from labelled images, or import the official direction_*.npy
+    list         the run's directions and how they were found
+    apply        a strength sweep of one direction on images -> PNG
+    mix          style mixing matrices of real images, one per layer range -> PNGs
+    interpolate  interpolation strips between pairs of real images -> PNG
+    score        edit success on MNIST: how often the shipped classifier reads a -> b edits as b,
+                 against a random direction moved by the same distance
+"""
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+
+from alae_tf.data.batches import to_model_range  # noqa: E402
+from alae_tf.editing import directions as fitting  # noqa: E402
+from alae_tf.editing import labelled as labels  # noqa: E402
+from alae_tf.editing.arguments import OneLineParser, class_pair, positive_int, strength  # noqa: E402
+from alae_tf.editing.figures import strength_sweep  # noqa: E402
+from alae_tf.editing.images import IMAGES_HELP, select_images  # noqa: E402
+from alae_tf.editing.official import read_official_directions  # noqa: E402
+from alae_tf.editing.success import edit_success  # noqa: E402
+from alae_tf.editing.ranges import ALL, layer_ranges, mixing_range_names, parse_layer_range  # noqa: E402
+from alae_tf.errors import ALAEError  # noqa: E402
+from alae_tf.grids import interpolation_grid, mixing_grid_of_styles  # noqa: E402
+from alae_tf.inference import Sampler  # noqa: E402
+from alae_tf.metrics.mnist_classifier import load_classifier  # noqa: E402
+from alae_tf.png import save_png  # noqa: E402
+from alae_tf.run_dir import load_run  # noqa: E402
+
+SWEEP_FRACTIONS = (0.0, 0.5, 1.0, 1.5, 2.0)  # default strengths, in units of the direction's side_gap
+
+
+def parse_args(argv=None):
+    parser = OneLineParser(prog="python -m alae_tf.edit", description=__doc__.split("\n\n")[0].removeprefix("python -m alae_tf.edit: "),
+                           epilog="Run `python -m alae_tf.edit COMMAND --help` for a command's options.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name, help_text):
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.add_argument("--run", type=Path, required=True, help="run directory written by python -m alae_tf.train")
+        sub.add_argument("--checkpoint", help="checkpoint prefix to use instead of the latest (RUN/checkpoints/ckpt-N)")
+        return sub
+
+    sub = command("directions", "Fit unit directions in W on the encoder's codes of labelled images (a linear SVM's normal, "
+                  "or the difference of class means) and save them with the run (RUN/directions.json; same names are replaced). "
+                  "Labels: the run's dataset (MNIST, Fashion-MNIST), --classes or --attributes; or --official files.")
+    source = sub.add_mutually_exclusive_group()
+    source.add_argument("--classes", type=Path, help="a folder with one subfolder of images per class")
+    source.add_argument("--attributes", type=Path, help="a CSV: header `image,ATTR...`, rows `path,values` (> 0: has it)")
+    source.add_argument("--official", type=Path, nargs="+", help="the official ALAE's direction_<k>.npy files or their folder")
+    sub.add_argument("--images", type=Path, help="folder the --attributes CSV's paths are relative to (default: the CSV's)")
+    tasks = sub.add_mutually_exclusive_group()
+    tasks.add_argument("--pairs", type=class_pair, nargs="+", metavar="A:B",
+                       help="class pairs, one direction A -> B each, named A_to_B (default: every pair A < B)")
+    tasks.add_argument("--one-vs-rest", action="store_true", help="one direction per class K, all others -> K, named to_K")
+    sub.add_argument("--method", choices=fitting.METHODS, default="svm", help="svm (default, as the official code) or mean")
+    sub.add_argument("--orthogonalize", action="store_true",
+                     help="make each direction orthogonal to the ones before it (Gram-Schmidt in the order fitted)")
+    sub.add_argument("--count", type=positive_int, help="training images of the run's dataset to use (default: all)")
+    sub.add_argument("--out", type=Path, help="directions file to write or extend (default: RUN/directions.json)")
+
+    command("list", "List the run's directions with their method, classes and held-out accuracy.")
+
+    sub = command("apply", "Edit images along a direction at several strengths: one row per image, the image then its edits.")
+    sub.add_argument("--direction", required=True, help="a direction name (see `list`)")
+    sub.add_argument("--images", nargs="+", required=True, help=IMAGES_HELP)
+    sub.add_argument("--strengths", type=strength, nargs="+",
+                     help="distances to move w along the unit direction (default: 0, 0.5, 1, 1.5, 2 x its side_gap)")
+    sub.add_argument("--layers", default=ALL, help="layer range: all (default), coarse, middle, fine or START:STOP")
+    sub.add_argument("--noise-seed", type=int, default=0, help="seed of G's noise images (StyleALAE)")
+    sub.add_argument("--out", type=Path, help="PNG to write (default: RUN/edits/DIRECTION.png)")
+
+    sub = command("mix", "Style mixing of real images: per layer range a matrix whose cell (j, i) renders destination j "
+                  "with that range's style inputs from source i (first row/column: the unmixed reconstructions).")
+    sub.add_argument("--sources", nargs="+", required=True, help=IMAGES_HELP)
+    sub.add_argument("--destinations", nargs="+", required=True, help=IMAGES_HELP)
+    sub.add_argument("--layers", nargs="+", help="layer ranges (default: coarse, middle, fine where the generator has them, else all)")
+    sub.add_argument("--noise-seed", type=int, default=0, help="seed of G's noise images (StyleALAE)")
+    sub.add_argument("--out-dir", type=Path, help="folder for mix_RANGE.png (default: RUN/edits)")
+
+    sub = command("interpolate", "Interpolate in W between pairs of real images: one row per pair, the two images framing "
+                  "the decoded points from E(a) to E(b).")
+    sub.add_argument("--from", dest="first", nargs="+", required=True, help=IMAGES_HELP)
+    sub.add_argument("--to", dest="last", nargs="+", required=True, help=IMAGES_HELP + "; as many as --from")
+    sub.add_argument("--steps", type=positive_int, default=8, help="points per row, both ends included (default 8)")
+    sub.add_argument("--noise-seed", type=int, default=0, help="seed of G's noise images (StyleALAE)")
+    sub.add_argument("--out", type=Path, help="PNG to write (default: RUN/edits/interpolation.png)")
+
+    sub = command("score", "Edit success on MNIST: held-out digits of class A edited along A_to_B, read by the shipped "
+                  "MNIST classifier; prints the fraction read as B per strength, and the same for a random unit direction.")
+    sub.add_argument("--direction", required=True, help="a class-pair direction A_to_B of the run")
+    sub.add_argument("--strengths", type=strength, nargs="+", help="default: 0, 0.5, 1, 1.5, 2 x its side_gap")
+    sub.add_argument("--layers", default=ALL, help="layer range: all (default), coarse, middle, fine or START:STOP")
+    sub.add_argument("--count", type=positive_int, help="held-out images of class A to edit (default: all)")
+    sub.add_argument("--seed", type=int, default=0, help="seed of the random direction (default 0)")
+    return parser.parse_args(argv)
+
+
+# --- commands ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """The run a command works on."""
+
+    config: object
+    sampler: Sampler
+    step: int
+
+
+def fit_command(args, run: Loaded):
+    config, sampler = run.config, run.sampler
+    out = args.out or fitting.run_directions_path(args.run)
+    if args.official:
+        new = read_official_directions(args.official, sampler.latent_dim)
+    else:
+        data = labelled_images(args, config)
+        print(f"fitting on {data.description}")
+        if data.attributes:
+            if args.pairs or args.one_vs_rest:
+                raise ALAEError("--pairs and --one-vs-rest are for classes; an attributes CSV gives one direction per column")
+            tasks = fitting.attribute_tasks(data)
+        else:
+            tasks = fitting.one_vs_rest_tasks(data) if args.one_vs_rest else fitting.class_pair_tasks(data, args.pairs)
+        print(f"encoding {len(data.train_images)} training and {len(data.test_images)} held-out images")
+        train_codes = fitting.encode_images(sampler, data.train_images)
+        test_codes = fitting.encode_images(sampler, data.test_images)
+        provenance = {"labels": data.description, "run": str(args.run.resolve()), "training_step": run.step}
+        new = fitting.fit_directions(train_codes, test_codes, tasks, args.method, args.orthogonalize, provenance)
+    existing = fitting.load_directions(out, sampler.latent_dim) if out.is_file() else None
+    directions = existing.merged(new) if existing else new
+    directions.write(out)
+    print_directions(new)
+    print(f"written: {out} ({len(new.directions)} new or replaced, {len(directions.directions)} in all)")
+
+
+def labelled_images(args, config):
+    if args.classes:
+        return labels.from_class_folders(args.classes, config.model.image_shape)
+    if args.attributes:
+        return labels.from_attribute_csv(args.attributes, args.images, config.model.image_shape)
+    if args.images:
+        raise ALAEError("--images goes with --attributes")
+    return labels.from_run_dataset(config, args.count)
+
+
+def list_command(args, run: Loaded):
+    print_directions(run_directions(args, run.sampler))
+
+
+def print_directions(directions):
+    print(f"{'name':<20} {'method':<6} {'from -> to':<28} {'held-out acc':>12} {'side_gap':>9}")
+    for d in directions.directions:
+        accuracy, gap = d.info.get("held_out_accuracy"), d.info.get("side_gap")
+        sides = f"{d.info.get('negative', '?')} -> {d.info.get('positive', '?')}"
+        print(f"{d.name:<20} {d.info.get('method', '?'):<6} {sides:<28} "
+              f"{'' if accuracy is None else f'{accuracy:.4f}':>12} {'' if gap is None else f'{gap:.3f}':>9}")
+
+
+def apply_command(args, run: Loaded):
+    config, sampler = run.config, run.sampler
+    directions = run_directions(args, sampler)
+    vector = direction_vector(directions, args.direction)
+    strengths = args.strengths or default_strengths(directions, args.direction)
+    start, stop = parse_layer_range(args.layers, layer_ranges(sampler))
+    images = select_images(args.images, config)
+    grid = strength_sweep(sampler, to_model_range(images), vector, strengths, start, stop, noise_seed=args.noise_seed)
+    out = args.out or args.run / "edits" / f"{args.direction}.png"
+    save_png(grid, out)
+    print(f"{args.direction} on style inputs [{start}, {stop}) at strengths {', '.join(f'{s:g}' for s in strengths)} "
+          f"for {len(images)} image(s): {out}")
+
+
+def mix_command(args, run: Loaded):
+    config, sampler = run.config, run.sampler
+    ranges = layer_ranges(sampler)
+    names = args.layers or mixing_range_names(ranges)
+    chosen = {name: parse_layer_range(name, ranges) for name in names}
+    sources = sampler.as_styles(sampler.encode(to_model_range(select_images(args.sources, config))))
+    destinations = sampler.as_styles(sampler.encode(to_model_range(select_images(args.destinations, config))))
+    grids = mixing_grid_of_styles(sampler, sources, destinations, chosen, noise_seed=args.noise_seed)
+    out_dir = args.out_dir or args.run / "edits"
+    for name, grid in grids.items():
+        path = out_dir / f"mix_{name.replace(':', '-')}.png"
+        save_png(grid, path)
+        print(f"{name}, style inputs [{chosen[name][0]}, {chosen[name][1]}): {path}")
+
+
+def interpolate_command(args, run: Loaded):
+    config, sampler = run.config, run.sampler
+    if args.steps < 2:
+        raise ALAEError("--steps must be at least 2 (the two ends)")
+    first, last = select_images(args.first, config), select_images(args.last, config)
+    if len(first) != len(last):
+        raise ALAEError(f"--from selects {len(first)} image(s) but --to {len(last)}; they are paired in order")
+    grid = interpolation_grid(sampler, image_pairs=(to_model_range(first), to_model_range(last)), steps=args.steps,
+                              noise_seed=args.noise_seed)
+    out = args.out or args.run / "edits" / "interpolation.png"
+    save_png(grid, out)
+    print(f"{len(first)} interpolation(s) of {args.steps} points: {out}")
+
+
+def score_command(args, run: Loaded):
+    config, sampler = run.config, run.sampler
+    if config.data.dataset != "mnist":
+        raise ALAEError(f"score reads edits with the MNIST digit classifier; this run's dataset is {config.data.dataset}")
+    directions = run_directions(args, sampler)
+    vector = direction_vector(directions, args.direction)
+    info = next(d.info for d in directions.directions if d.name == args.direction)
+    data = labels.from_run_dataset(config, count=1)
+    if info.get("negative") not in data.names or info.get("positive") not in data.names:
+        raise ALAEError(f"{args.direction} is not a class-pair direction of this dataset (classes {', '.join(data.names)})")
+    source, target = data.names.index(info["negative"]), data.names.index(info["positive"])
+    images = data.test_images[data.test_labels == source][: args.count]
+    strengths = args.strengths or default_strengths(directions, args.direction)
+    start, stop = parse_layer_range(args.layers, layer_ranges(sampler))
+    fractions = edit_success(sampler, load_classifier(), images, vector, target, strengths, start=start, stop=stop, seed=args.seed)
+    print(f"{len(images)} held-out images of class {info['negative']} edited along {args.direction} "
+          f"(style inputs [{start}, {stop})); fraction the MNIST classifier reads as {info['positive']}:")
+    print(f"{'strength':>9} {'direction':>10} {'random':>8}")
+    for s, hit, chance in zip(strengths, fractions["direction"], fractions["random"]):
+        print(f"{s:>9.3g} {hit:>10.3f} {chance:>8.3f}")
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def run_directions(args, sampler):
+    directions = fitting.read_run_directions(args.run, sampler.latent_dim)
+    if directions is None:
+        raise ALAEError(f"{fitting.run_directions_path(args.run)}: the run has no directions yet; "
+                        "fit some with `python -m alae_tf.edit directions --run RUN`")
+    return directions
+
+
+def direction_vector(directions, name) -> np.ndarray:
+    if name not in directions.names:
+        raise ALAEError(f"unknown direction {name!r}; the run has {', '.join(directions.names) or 'none'}")
+    return directions.vector(name)
+
+
+def default_strengths(directions, name) -> list[float]:
+    info = next(d.info for d in directions.directions if d.name == name)
+    gap = info.get("side_gap")
+    if not gap or gap <= 0:
+        raise ALAEError(f"{name} has no side_gap to scale the default strengths by; pass --strengths")
+    return [round(fraction * gap, 3) for fraction in SWEEP_FRACTIONS]
+
+
+COMMANDS = {"directions": fit_command, "list": list_command, "apply": apply_command, "mix": mix_command,
+            "interpolate": interpolate_command, "score": score_command}
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    try:
+        config, model = load_run(args.run, args.checkpoint)
+        COMMANDS[args.command](args, Loaded(config, Sampler.from_model(model), model.step))
+    except ALAEError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,43 @@
+"""Command-line pieces shared by `python -m alae_tf.edit` and `python -m alae_tf.project`."""
+
+import argparse
+import math
+import sys
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse that reports a bad command line in one `error:` line (exit 2) instead of usage + error."""
+
+    def error(self, message):
+        sys.stderr.write(f"error: {message} (see {self.prog} --help)\n")
+        sys.exit(2)
+
+
+def strength(text: str) -> float:
+    """A finite number (argparse type)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"strength {text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"strength {text!r} is not a finite number")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """An integer >= 1 (argparse type)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive integer")
+    return value
+
+
+def class_pair(text: str) -> tuple[str, str]:
+    """A:B (argparse type)."""
+    a, colon, b = text.partition(":")
+    if not colon or not a or not b:
+        raise argparse.ArgumentTypeError(f"class pair {text!r} is not A:B (e.g. 3:8)")
+    return a, b

@@ -1,0 +1,195 @@
+"""Directions in W from labelled images: the official `principal_directions` method (a linear
+SVM's normal), fitted on the encoder's codes w = E(x) of real images.
+
+A task splits images into a negative and a positive side: a class pair a -> b (a negative, b
+positive), one class against all the others, or a binary attribute. For each task a linear
+boundary w . n = c is fitted on the training codes:
+
+- "svm": scikit-learn's LinearSVC (C = 1, primal, as the official find_principal_directions.py),
+  the two sides weighted to count equally;
+- "mean": n along the difference of the two sides' mean codes, c halfway between the means.
+
+The direction is n / |n|, pointing from the negative side to the positive one. Its held-out
+accuracy is the boundary's mean per-side accuracy on the held-out codes (0.5 = chance).
+Orthogonalisation (Gram-Schmidt, in the tasks' order) removes from each direction its components
+along the directions before it, so that moving along it leaves their projections unchanged; the
+accuracy reported stays that of the fitted boundary.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+from sklearn.svm import LinearSVC
+
+from alae_tf.data.batches import to_model_range
+from alae_tf.errors import ALAEError
+from serving.editing import Direction, DirectionSet, DirectionsError
+
+METHODS = ("svm", "mean")
+SVM_C = 1.0
+SVM_MAX_ITER = 10000
+ENCODE_BATCH = 500
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    negative: str
+    positive: str
+    train_side: np.ndarray  # per training image: 1 positive, 0 negative, -1 not used
+    test_side: np.ndarray
+
+
+def class_pair_tasks(labelled, pairs) -> list[Task]:
+    """One task per (a, b) class-name pair, named "a_to_b"; pairs None: every pair a < b in class order."""
+    names = list(labelled.names)
+    if pairs is None:
+        pairs = list(itertools.combinations(names, 2))
+    tasks = []
+    for a, b in pairs:
+        ia, ib = _class_index(names, a), _class_index(names, b)
+        if ia == ib:
+            raise ALAEError(f"class pair {a}:{b} names the same class twice")
+        tasks.append(Task(f"{a}_to_{b}", a, b, _sides(labelled.train_labels == ia, labelled.train_labels == ib),
+                          _sides(labelled.test_labels == ia, labelled.test_labels == ib)))
+    return tasks
+
+
+def one_vs_rest_tasks(labelled, classes=None) -> list[Task]:
+    """One task per class k (default: every class), named "to_k": all other classes -> k."""
+    names = list(labelled.names)
+    tasks = []
+    for k in names if classes is None else classes:
+        index = _class_index(names, k)
+        tasks.append(Task(f"to_{k}", f"not {k}", k, _sides(labelled.train_labels != index, labelled.train_labels == index),
+                          _sides(labelled.test_labels != index, labelled.test_labels == index)))
+    return tasks
+
+
+def attribute_tasks(labelled, attributes=None) -> list[Task]:
+    """One task per attribute (default: every one), named by it: images without it -> images with it."""
+    names = list(labelled.names)
+    tasks = []
+    for name in names if attributes is None else attributes:
+        column = _class_index(names, name, kind="attribute")
+        train, test = labelled.train_labels[:, column], labelled.test_labels[:, column]
+        tasks.append(Task(name, f"not {name}", name, _sides(~train, train), _sides(~test, test)))
+    return tasks
+
+
+def _class_index(names, name, kind="class") -> int:
+    if name not in names:
+        raise ALAEError(f"unknown {kind} {name!r}; the labels have {', '.join(names)}")
+    return names.index(name)
+
+
+def _sides(negative, positive) -> np.ndarray:
+    return np.where(positive, 1, np.where(negative, 0, -1)).astype(np.int8)
+
+
+def encode_images(sampler, images_uint8, batch_size=ENCODE_BATCH) -> np.ndarray:
+    """w = E(images) as float64 numpy, in batches, with a progress bar."""
+    progress = keras.utils.Progbar(len(images_uint8), unit_name="image")
+    codes = []
+    for start in range(0, len(images_uint8), batch_size):
+        batch = images_uint8[start : start + batch_size]
+        codes.append(sampler.encode(to_model_range(batch)).numpy().astype(np.float64))
+        progress.add(len(batch))
+    return np.concatenate(codes)
+
+
+def fit_boundary(codes, sides, method) -> tuple[np.ndarray, float]:
+    """(unit normal n, offset c) of the boundary w . n = c between sides 0 and 1 (rows with side -1 ignored)."""
+    used = sides >= 0
+    x, y = codes[used], sides[used]
+    if min((y == 0).sum(), (y == 1).sum()) == 0:
+        raise ALAEError("a direction needs training images on both sides; one side has none")
+    if method == "svm":
+        svm = LinearSVC(C=SVM_C, dual=False, max_iter=SVM_MAX_ITER, class_weight="balanced").fit(x, y)
+        normal, offset = svm.coef_[0], -svm.intercept_[0]
+    elif method == "mean":
+        negative, positive = x[y == 0].mean(axis=0), x[y == 1].mean(axis=0)
+        normal, offset = positive - negative, float((positive - negative) @ (positive + negative) / 2)
+    else:
+        raise ALAEError(f"unknown method {method!r}; choose {' or '.join(METHODS)}")
+    norm = np.linalg.norm(normal)
+    if not norm > 0:
+        raise ALAEError("the two sides' codes cannot be told apart (the fitted normal is zero)")
+    return normal / norm, float(offset / norm)
+
+
+def held_out_accuracy(normal, offset, codes, sides) -> float:
+    """Mean over the two sides of the fraction of codes on that side of w . n = c."""
+    positive = codes @ normal > offset
+    return float(np.mean([np.mean(positive[sides == 1]), np.mean(~positive[sides == 0])]))
+
+
+def orthogonalized(vectors: list[np.ndarray]) -> list[np.ndarray]:
+    """Gram-Schmidt in order: each unit vector minus its components along the ones before it, renormalised."""
+    basis = []
+    for vector in vectors:
+        residual = vector - sum((vector @ b) * b for b in basis)
+        norm = np.linalg.norm(residual)
+        if norm < 1e-6:
+            raise ALAEError("a direction lies in the span of the ones before it; it cannot be orthogonalised")
+        basis.append(residual / norm)
+    return basis
+
+
+def fit_directions(train_codes, test_codes, tasks: list[Task], method="svm", orthogonalize=False,
+                   provenance: dict | None = None) -> DirectionSet:
+    """One unit direction per task, fitted on `train_codes` [N, latent] and scored on `test_codes`.
+
+    Each direction's info also gives `side_gap`, the distance between the two sides' mean training
+    codes along it: the strength that moves a typical negative code to a typical positive one."""
+    if not tasks:
+        raise ALAEError("no directions to fit")
+    for task in tasks:
+        if min((task.test_side == 0).sum(), (task.test_side == 1).sum()) == 0:
+            raise ALAEError(f"{task.name}: no held-out images on one side; cannot report its accuracy")
+    boundaries = [fit_boundary(train_codes, task.train_side, method) for task in tasks]
+    vectors = [normal for normal, _ in boundaries]
+    if orthogonalize:
+        vectors = orthogonalized(vectors)
+    directions = []
+    for index, (task, (normal, offset), vector) in enumerate(zip(tasks, boundaries, vectors)):
+        side_means = [train_codes[task.train_side == side].mean(axis=0) for side in (0, 1)]
+        info = {"method": method, "negative": task.negative, "positive": task.positive,
+                "held_out_accuracy": round(held_out_accuracy(normal, offset, test_codes, task.test_side), 6),
+                "side_gap": round(float((side_means[1] - side_means[0]) @ vector), 6),
+                "train_images": int((task.train_side >= 0).sum()), "held_out_images": int((task.test_side >= 0).sum())}
+        if orthogonalize:
+            info["orthogonal_to"] = [earlier.name for earlier in tasks[:index]]
+        directions.append(Direction(task.name, vector.astype(np.float32), {**info, **(provenance or {})}))
+    return DirectionSet(train_codes.shape[1], tuple(directions))
+
+
+# --- the run's directions file ------------------------------------------------------------------
+
+RUN_FILE = "directions.json"
+
+
+def run_directions_path(run) -> Path:
+    return Path(run) / RUN_FILE
+
+
+def load_directions(path, latent_dim: int) -> DirectionSet:
+    """A directions file for a model of latent size `latent_dim`; ALAEError if it cannot be used."""
+    try:
+        directions = DirectionSet.read(path)
+    except DirectionsError as exc:
+        raise ALAEError(str(exc)) from None
+    if directions.latent_dim != latent_dim:
+        raise ALAEError(f"{path}: directions of latent size {directions.latent_dim}; this model's is {latent_dim}")
+    return directions
+
+
+def read_run_directions(run, latent_dim: int) -> DirectionSet | None:
+    """RUN/directions.json, or None when the run has none."""
+    path = run_directions_path(run)
+    return load_directions(path, latent_dim) if path.is_file() else None

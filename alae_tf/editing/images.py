@@ -1,0 +1,86 @@
+"""The images an editing command works on, as uint8 NHWC at the model's image shape:
+
+- image files, or folders of them (sorted, recursive), which must already have the model's size
+  and channel count (an image of another shape is refused, not resized);
+- `held-out:SELECTION[:CLASS]`: images of the run's held-out split, SELECTION = N (the first N)
+  or A-B (positions A..B-1), optionally only those of class CLASS (MNIST, Fashion-MNIST).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+from alae_tf.data import open_image_source
+from alae_tf.data.files import image_channels, list_image_files, load_square, read_header, unreadable_reason
+from alae_tf.editing.labelled import dataset_class_names
+from alae_tf.errors import ALAEError
+
+IMAGES_HELP = ("image files or folders of the model's size and channels, or held-out:N / held-out:A-B[:CLASS] "
+               "(the run's held-out images)")
+HELD_OUT = re.compile(r"^held-out:(?:(?P<count>\d+)|(?P<first>\d+)-(?P<last>\d+))(?::(?P<label>[^:]+))?$")
+
+
+def select_images(specs: list[str], config) -> np.ndarray:
+    """uint8 [N, H, W, C] from image paths / `held-out:...` specs, in the order given."""
+    held_out = {spec: _parse_held_out(spec) for spec in specs if spec.startswith("held-out:")}
+    source = None
+    if held_out:  # opened once, after every spec has been checked
+        source = open_image_source(config.data.dataset, config.data.path, config.model.image_shape[0],
+                                   mnist_source=config.data.source, test_count=config.data.test_count)
+    batches = [_held_out(spec, held_out[spec], source, config) if spec in held_out else read_image_files(spec, config.model.image_shape)
+               for spec in specs]
+    images = np.concatenate(batches)
+    if not len(images):
+        raise ALAEError(f"no images selected by {' '.join(specs)}")
+    return images
+
+
+def read_image_files(path, image_shape) -> np.ndarray:
+    """One image file, or every image file under a folder, as uint8 [N, H, W, C]; shapes must match."""
+    path = Path(path)
+    if path.is_dir():
+        files = list_image_files(path)
+    elif path.is_file():
+        files = [path]
+    else:
+        raise ALAEError(f"{path}: no such image file or folder (or use held-out:N for the run's held-out images)")
+    height, width, channels = image_shape
+    images = []
+    for file in files:
+        try:
+            mode, size = read_header(file)
+            found = image_channels([mode])
+            if size != (width, height) or found != channels:
+                raise ALAEError(f"{file}: a {size[0]}x{size[1]} image with {found} channel(s); this model takes "
+                                f"{width}x{height} with {channels} channel(s)")
+            images.append(load_square(file, height, channels))
+        except ALAEError:
+            raise
+        except Exception as exc:  # PIL raises OSError, SyntaxError, ValueError, ... for bad files
+            raise ALAEError(f"{file}: cannot read the image ({unreadable_reason(exc)})") from None
+    return np.stack(images)
+
+
+def _parse_held_out(spec: str) -> re.Match:
+    match = HELD_OUT.match(spec)
+    if match is None:
+        raise ALAEError(f"{spec!r}: expected held-out:N, held-out:A-B or either followed by :CLASS")
+    return match
+
+
+def _held_out(spec: str, match: re.Match, source, config) -> np.ndarray:
+    positions = np.arange(source.num_test)
+    if match["label"] is not None:
+        if source.test_labels is None:
+            raise ALAEError(f"{spec}: the run's dataset has no labels to select class {match['label']!r} by")
+        names = list(dataset_class_names(config.data.dataset, source.test_labels))
+        if match["label"] not in names:
+            raise ALAEError(f"{spec}: unknown class {match['label']!r}; the classes are {', '.join(names)}")
+        positions = positions[source.test_labels == names.index(match["label"])]
+    first, last = (0, int(match["count"])) if match["count"] else (int(match["first"]), int(match["last"]))
+    if not first < last <= len(positions):
+        raise ALAEError(f"{spec}: selects images {first}..{last - 1} of {len(positions)} held-out images")
+    return source.test_images(config.model.image_shape[0])[positions[first:last]]

@@ -1,0 +1,133 @@
+"""Labelled images to fit directions on, split into a training part and a held-out part:
+
+- the run's own dataset when it has labels (MNIST, Fashion-MNIST: classes, their own test split);
+- a folder per class (DIR/<class>/...image files): classes named by the folders;
+- a CSV of binary attributes (first column an image path, one column per attribute, > 0 meaning
+  the image has it: CelebA's -1/1 and 0/1 both work).
+
+Folder and CSV images are decoded as training decodes image files (centre crop, resize to the
+model's resolution, its channel count); every fifth image is held out (per class for folders).
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from alae_tf.data import open_image_source
+from alae_tf.data.files import describe_skipped, held_out_positions, list_image_files, load_square, ordered_map, returning_errors, unreadable_reason
+from alae_tf.errors import DataError
+
+FASHION_MNIST_CLASSES = ("t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle-boot")
+HELD_OUT_EVERY = 5
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Labelled:
+    """Images (uint8 NHWC at the model's resolution) and labels. Classes: labels are indices into
+    `names`. Attributes (`attributes`): labels are booleans [N, len(names)]."""
+
+    names: tuple[str, ...]
+    train_images: np.ndarray
+    train_labels: np.ndarray
+    test_images: np.ndarray
+    test_labels: np.ndarray
+    attributes: bool
+    description: str
+
+
+def from_run_dataset(config, count: int | None = None, path: str | None = None) -> Labelled:
+    """The labelled training images of the run's dataset (the first `count` of its fixed shuffled
+    order, default all) and its held-out split."""
+    resolution = config.model.image_shape[0]
+    source = open_image_source(config.data.dataset, path or config.data.path, resolution,
+                               mnist_source=config.data.source, test_count=config.data.test_count)
+    labels = source.train_sample_labels(count)
+    if labels is None or source.test_labels is None:
+        raise DataError(f"the run's dataset ({source.description}) has no labels; pass --classes DIR "
+                        "(a folder per class) or --attributes FILE.csv")
+    return Labelled(dataset_class_names(config.data.dataset, source.train_labels), source.train_images(resolution, count), labels.astype(np.int64),
+                    source.test_images(resolution), source.test_labels.astype(np.int64), False, source.description)
+
+
+def dataset_class_names(dataset: str, labels: np.ndarray) -> tuple[str, ...]:
+    """Class names of a labelled dataset: Fashion-MNIST's item names, else the label numbers."""
+    return FASHION_MNIST_CLASSES if dataset == "fashion_mnist" else tuple(str(k) for k in range(int(labels.max()) + 1))
+
+
+def from_class_folders(root, image_shape) -> Labelled:
+    """DIR/<class>/**/image files; class names are the folder names, sorted."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"{root}: no such directory (expected one folder of images per class)")
+    folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if len(folders) < 2:
+        raise DataError(f"{root}: found {len(folders)} class folder(s); directions need two or more (DIR/<class>/images)")
+    parts = {"train": ([], []), "test": ([], [])}
+    for index, folder in enumerate(folders):
+        images = _load_images(list_image_files(folder), image_shape, root)
+        if len(images) < 2:
+            raise DataError(f"{folder}: {len(images)} readable image(s); a class needs two or more (one is held out)")
+        held_out = np.zeros(len(images), bool)
+        held_out[held_out_positions(len(images), max(1, len(images) // HELD_OUT_EVERY))] = True
+        for part, mask in (("train", ~held_out), ("test", held_out)):
+            parts[part][0].append(images[mask])
+            parts[part][1].append(np.full(mask.sum(), index))
+    (train_images, train_labels), (test_images, test_labels) = (
+        (np.concatenate(images), np.concatenate(labels)) for images, labels in parts.values())
+    return Labelled(tuple(f.name for f in folders), train_images, train_labels, test_images, test_labels, False,
+                    f"class folders {root}: {len(train_images) + len(test_images)} images in {len(folders)} classes")
+
+
+def from_attribute_csv(csv_path, image_dir, image_shape) -> Labelled:
+    """CSV rows `image path, attribute values...` with a header naming the attributes; image paths
+    are relative to `image_dir` (default: the CSV's folder)."""
+    csv_path = Path(csv_path)
+    image_dir = Path(image_dir) if image_dir else csv_path.parent
+    try:
+        with open(csv_path, newline="") as file:
+            rows = list(csv.reader(file))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"{csv_path}: cannot read the attributes CSV ({exc})") from None
+    if len(rows) < 3 or len(rows[0]) < 2:
+        raise DataError(f"{csv_path}: expected a header (image, attribute names...) and two or more rows")
+    names, values, files = tuple(name.strip() for name in rows[0][1:]), [], []
+    for number, row in enumerate(rows[1:], 2):
+        if len(row) != len(names) + 1:
+            raise DataError(f"{csv_path}:{number}: {len(row)} columns, expected {len(names) + 1}")
+        try:
+            values.append([float(cell) > 0 for cell in row[1:]])
+        except ValueError:
+            raise DataError(f"{csv_path}:{number}: attribute values must be numbers (> 0: has the attribute)") from None
+        files.append(image_dir / row[0].strip())
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        raise DataError(f"{csv_path}: {len(missing)} image file(s) not found, e.g. {missing[0]}; pass --images DIR")
+    images = _load_images(files, image_shape, image_dir, keep_all=True)
+    held_out = np.zeros(len(images), bool)
+    held_out[held_out_positions(len(images), max(1, len(images) // HELD_OUT_EVERY))] = True
+    labels = np.array(values, bool)
+    return Labelled(names, images[~held_out], labels[~held_out], images[held_out], labels[held_out], True,
+                    f"attributes {csv_path}: {len(images)} images, {len(names)} attributes")
+
+
+def _load_images(files, image_shape, root: Path, keep_all=False) -> np.ndarray:
+    """uint8 [N, H, W, C]; unreadable files are skipped with a warning (`keep_all`: refused)."""
+    side, channels = image_shape[0], image_shape[2]
+    loaded, skipped = [], []
+    for path, image in zip(files, ordered_map(returning_errors(lambda p: load_square(p, side, channels)), files)):
+        if isinstance(image, Exception):
+            if keep_all:
+                raise DataError(f"{path}: cannot read ({unreadable_reason(image)})")
+            skipped.append((Path(path).relative_to(root).as_posix(), unreadable_reason(image)))
+        else:
+            loaded.append(image)
+    if skipped:
+        logger.warning("%s: %s", root, describe_skipped(skipped, len(files)))
+    return np.stack(loaded) if loaded else np.zeros((0, *image_shape), np.uint8)

@@ -1,0 +1,174 @@
+"""python -m alae_tf.edit and python -m alae_tf.project on the session's small MNIST run: the
+figures they write hold the images they say, directions from every label source, and every bad
+input is one `error:` line with exit 2."""
+
+import numpy as np
+import pytest
+from exported_run import DIRECTIONS
+from PIL import Image
+
+from alae_tf import edit, project
+from alae_tf.data import load_mnist
+from alae_tf.data.batches import to_model_range, to_uint8
+from alae_tf.inference import Sampler
+from alae_tf.run_dir import load_run
+from serving.editing import DirectionSet
+
+SIDE = 28
+
+
+@pytest.fixture(scope="module")
+def run(exported):
+    return exported[0]
+
+
+@pytest.fixture(scope="module")
+def sampler(run):
+    return Sampler.from_model(load_run(run)[1])
+
+
+@pytest.fixture(scope="module")
+def held_out():
+    mnist = load_mnist()
+    return mnist.test_images[..., None], mnist.test_labels
+
+
+def run_cli(module, argv, capsys):
+    """(exit code, stdout, stderr) of module.main(argv), argparse exits included."""
+    try:
+        code = module.main([str(a) for a in argv])
+    except SystemExit as exit_info:
+        code = exit_info.code
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def cells(path, rows, columns):
+    grid = np.asarray(Image.open(path))
+    assert grid.shape == (rows * SIDE, columns * SIDE), path
+    return grid.reshape(rows, SIDE, columns, SIDE).transpose(0, 2, 1, 3)[..., None]
+
+
+def test_apply_mix_and_interpolate_write_the_figures(run, sampler, held_out, tmp_path, capsys):
+    images, labels = held_out
+    threes = images[labels == 3][:3]
+    code, out, err = run_cli(edit, ["apply", "--run", run, "--direction", "3_to_8", "--images", "held-out:3:3",
+                                    "--strengths", "0", "-1.5", "2", "--out", tmp_path / "sweep.png"], capsys)
+    assert code == 0, err
+    sweep = cells(tmp_path / "sweep.png", 3, 4)
+    np.testing.assert_array_equal(sweep[:, 0], threes)  # the images themselves
+    reconstructions = to_uint8(sampler.reconstruct(to_model_range(threes))).numpy()
+    np.testing.assert_allclose(sweep[:, 1].astype(int), reconstructions.astype(int), atol=1)  # strength 0
+    assert np.abs(sweep[:, 2].astype(int) - sweep[:, 1]).max() > 0 and "at strengths 0, -1.5, 2" in out
+
+    for index, pixels in enumerate(images[:5]):
+        Image.fromarray(pixels[..., 0]).save(tmp_path / f"{index}.png")
+    files = [tmp_path / f"{index}.png" for index in range(5)]
+    code, out, err = run_cli(edit, ["mix", "--run", run, "--sources", *files[:2], "--destinations", *files[2:5],
+                                    "--out-dir", tmp_path], capsys)
+    assert code == 0, err
+    mixing = cells(tmp_path / "mix_all.png", 4, 3)  # the MLP's one style input: mixing takes "all"
+    np.testing.assert_allclose(mixing[1:, 1:].astype(int), np.repeat(mixing[:1, 1:], 3, axis=0), atol=1)  # every row: the sources
+
+    code, out, err = run_cli(edit, ["interpolate", "--run", run, "--from", *files[:2], "--to", *files[2:4],
+                                    "--steps", "5", "--out", tmp_path / "path.png"], capsys)
+    assert code == 0, err
+    strip = cells(tmp_path / "path.png", 2, 7)
+    np.testing.assert_array_equal(strip[:, 0], images[:2])
+    np.testing.assert_array_equal(strip[:, 6], images[2:4])
+
+
+def test_directions_from_every_label_source(run, held_out, tmp_path, capsys):
+    out = tmp_path / "directions.json"
+    code, stdout, err = run_cli(edit, ["directions", "--run", run, "--one-vs-rest", "--method", "mean", "--count", "2000",
+                                       "--out", out], capsys)
+    assert code == 0, err
+    found = DirectionSet.read(out)
+    assert found.names == [f"to_{k}" for k in range(10)] and "to_9" in stdout
+    assert found.directions[0].info["train_images"] == 2000 and found.directions[0].info["held_out_images"] == 10000
+    # Class means weighted by class sizes sum to the overall mean, so the ten one-vs-rest mean
+    # differences are linearly dependent: the tenth cannot be made orthogonal to the other nine.
+    code, stdout, err = run_cli(edit, ["directions", "--run", run, "--one-vs-rest", "--method", "mean", "--count", "2000",
+                                       "--orthogonalize", "--out", tmp_path / "orthogonal.json"], capsys)
+    assert code == 2 and "lies in the span of the ones before it" in err
+
+    images, labels = held_out
+    for digit in (4, 9):
+        folder = tmp_path / "folders" / f"d{digit}"
+        folder.mkdir(parents=True)
+        for index, pixels in enumerate(images[labels == digit][:10]):
+            Image.fromarray(pixels[..., 0]).save(folder / f"{index}.png")
+    code, stdout, err = run_cli(edit, ["directions", "--run", run, "--classes", tmp_path / "folders", "--pairs", "d4:d9",
+                                       "--method", "mean", "--out", out], capsys)
+    assert code == 0, err
+    assert DirectionSet.read(out).names == [f"to_{k}" for k in range(10)] + ["d4_to_d9"]  # merged into the file
+
+    rows = ["file,is_nine"] + [f"folders/d{d}/{i}.png,{int(d == 9)}" for d in (4, 9) for i in range(10)]
+    (tmp_path / "attributes.csv").write_text("\n".join(rows) + "\n")
+    code, stdout, err = run_cli(edit, ["directions", "--run", run, "--attributes", tmp_path / "attributes.csv",
+                                       "--method", "mean", "--out", out], capsys)
+    assert code == 0, err
+    merged = DirectionSet.read(out)
+    # The same images split the same way (positions 2 and 7 of each class held out): the same class means.
+    np.testing.assert_allclose(merged.vector("is_nine") @ merged.vector("d4_to_d9"), 1.0, atol=1e-6)
+
+    np.save(tmp_path / "direction_19.npy", np.linspace(-1, 1, 50))
+    code, stdout, err = run_cli(edit, ["directions", "--run", run, "--official", tmp_path / "direction_19.npy", "--out", out], capsys)
+    assert code == 0, err
+    assert DirectionSet.read(out).names[-1] == "eyeglasses"
+
+
+def test_score_and_list_print_tables(run, capsys):
+    code, out, err = run_cli(edit, ["score", "--run", run, "--direction", "3_to_8", "--strengths", "0", "3", "--count", "40"], capsys)
+    assert code == 0, err
+    rows = [line.split() for line in out.splitlines() if line.strip() and line.split()[0] in ("0", "3")]
+    assert len(rows) == 2 and "40 held-out images of class 3" in out
+    assert rows[0][1] == rows[0][2]  # strength 0: the same reconstructions for the direction and the random one
+    assert all(0 <= float(value) <= 1 for row in rows for value in row[1:])
+    code, out, err = run_cli(edit, ["list", "--run", run], capsys)
+    assert code == 0 and all(name in out for name in DIRECTIONS) and "held-out acc" in out
+
+
+def write_image(path, shape):
+    Image.fromarray(np.zeros(shape, np.uint8)).save(path)
+    return path
+
+
+@pytest.mark.parametrize(
+    "module, argv, message",
+    [
+        (edit, ["apply", "--run", "{tmp}/nowhere", "--direction", "3_to_8", "--images", "held-out:1"], "not a training run"),
+        (edit, ["apply", "--run", "{run}", "--direction", "3_to_8", "--images", "{small}"], "a 10x10 image with 1 channel(s); this model takes 28x28 with 1"),
+        (edit, ["apply", "--run", "{run}", "--direction", "3_to_8", "--images", "{rgb}"], "a 28x28 image with 3 channel(s)"),
+        (edit, ["apply", "--run", "{run}", "--direction", "smile", "--images", "held-out:1"], "unknown direction 'smile'; the run has 0_to_1, 3_to_8"),
+        (edit, ["apply", "--run", "{run}", "--direction", "3_to_8", "--images", "held-out:1", "--strengths", "1", "abc"], "strength 'abc' is not a number"),
+        (edit, ["apply", "--run", "{run}", "--direction", "3_to_8", "--images", "held-out:1", "--strengths", "nan"], "not a finite number"),
+        (edit, ["apply", "--run", "{run}", "--direction", "3_to_8", "--images", "held-out:1", "--layers", "hair"], "unknown layer range 'hair'"),
+        (edit, ["apply", "--run", "{run}", "--direction", "3_to_8", "--images", "held-out:x"], "expected held-out:N"),
+        (edit, ["apply", "--run", "{run}", "--direction", "3_to_8", "--images", "{tmp}/missing.png"], "no such image file or folder"),
+        (edit, ["apply", "--run", "{run}", "--images", "held-out:1"], "the following arguments are required: --direction"),
+        (edit, ["interpolate", "--run", "{run}", "--from", "{small}", "--to", "{small}", "--steps", "1"], "--steps must be at least 2"),
+        (edit, ["directions", "--run", "{run}", "--pairs", "3-8"], "class pair '3-8' is not A:B"),
+        (edit, ["score", "--run", "{run}", "--direction", "3_to_8", "--count", "0"], "0 is not a positive integer"),
+        (project, ["--run", "{run}", "--images", "{small}"], "a 10x10 image with 1 channel(s)"),
+        (project, ["--run", "{run}", "--images", "held-out:1", "--steps", "-1"], "--steps must be >= 0"),
+        (project, ["--run", "{run}", "--images", "held-out:1", "--steps", "ten"], "invalid int value: 'ten'"),
+    ],
+)
+def test_bad_input_is_one_error_line_and_exit_2(module, argv, message, run, tmp_path, capsys):
+    paths = {"tmp": tmp_path, "run": run, "small": write_image(tmp_path / "small.png", (10, 10)),
+             "rgb": write_image(tmp_path / "rgb.png", (28, 28, 3))}
+    code, out, err = run_cli(module, [a.format(**paths) for a in argv], capsys)
+    assert code == 2 and err.startswith("error: ") and message in err and err.count("\n") == 1, err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["apply", "--help"], ["directions", "--help"], ["score", "--help"]])
+def test_edit_help(argv, capsys):
+    code, out, err = run_cli(edit, argv, capsys)
+    assert code == 0 and out.startswith("usage: python -m alae_tf.edit")
+
+
+def test_project_help(capsys):
+    code, out, err = run_cli(project, ["--help"], capsys)
+    assert code == 0 and out.startswith("usage: python -m alae_tf.project") and "LPIPS" in out

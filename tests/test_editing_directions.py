@@ -1,0 +1,201 @@
+"""Directions: fitting on codes with a known answer, held-out accuracy by hand, orthogonalisation,
+the versioned directions file, the official direction_*.npy format, labelled folders and CSVs."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from alae_tf.editing import directions as fitting
+from alae_tf.editing import labelled
+from alae_tf.editing.official import read_official_directions
+from alae_tf.errors import ALAEError, DataError
+from serving.editing import Direction, DirectionSet, DirectionsError
+
+LATENT = 6
+
+
+def two_clouds(count, gap, seed, axis=np.array([3.0, 4.0, 0, 0, 0, 0]) / 5):
+    """Codes of two Gaussian clouds (std 1) whose means differ by `gap` along the unit `axis`."""
+    rng = np.random.default_rng(seed)
+    negative = rng.standard_normal((count, LATENT))
+    positive = rng.standard_normal((count, LATENT)) + gap * axis
+    codes = np.concatenate([negative, positive])
+    labels = np.repeat([0, 1], count)
+    return codes, labels, axis
+
+
+def as_labelled(train_codes, train_labels, test_codes, test_labels, names=("a", "b")):
+    """A Labelled whose 'images' are the codes themselves (the fitting sees codes only)."""
+    return labelled.Labelled(tuple(names), train_codes, train_labels, test_codes, test_labels, False, "codes")
+
+
+@pytest.mark.parametrize("method", fitting.METHODS)
+def test_a_direction_points_from_the_negative_to_the_positive_class(method):
+    train, train_labels, axis = two_clouds(2000, 4.0, seed=0)
+    test, test_labels, _ = two_clouds(2000, 4.0, seed=1)
+    tasks = fitting.class_pair_tasks(as_labelled(train, train_labels, test, test_labels), [("a", "b")])
+    found = fitting.fit_directions(train, test, tasks, method)
+    (direction,) = found.directions
+    assert direction.name == "a_to_b" and direction.info["negative"] == "a" and direction.info["positive"] == "b"
+    assert abs(np.linalg.norm(direction.vector) - 1) < 1e-6 and direction.vector @ axis > 0.99
+    # The boundary sits halfway: each side is correct with probability Phi(gap / 2) = Phi(2) = 0.977.
+    assert abs(direction.info["held_out_accuracy"] - 0.977) < 0.01
+    assert abs(direction.info["side_gap"] - 4.0) < 0.15
+    assert direction.info["train_images"] == 4000 and direction.info["held_out_images"] == 4000
+    reverse = fitting.fit_directions(train, test, fitting.class_pair_tasks(
+        as_labelled(train, train_labels, test, test_labels), [("b", "a")]), method).directions[0]
+    assert reverse.name == "b_to_a" and reverse.vector @ direction.vector < -0.999
+
+
+def test_held_out_accuracy_by_hand():
+    codes = np.array([[0.0, 0], [2, 0], [4, 0], [1, 5]])
+    sides = np.array([0, 0, 1, 1])
+    # Boundary x > 1.5: negatives 0 (right), 2 (wrong); positives 4 (right), 1 (wrong) -> (1/2 + 1/2) / 2.
+    assert fitting.held_out_accuracy(np.array([1.0, 0]), 1.5, codes, sides) == 0.5
+    assert fitting.held_out_accuracy(np.array([1.0, 0]), 3.0, codes, sides) == 0.75  # (2/2 + 1/2) / 2
+    assert fitting.held_out_accuracy(np.array([0.0, 1]), 1.0, codes, sides) == 0.75  # y > 1: (2/2 + 1/2) / 2
+
+
+def test_class_tasks_select_their_images():
+    data = as_labelled(np.zeros((5, 1)), np.array([0, 1, 2, 1, 0]), np.zeros((3, 1)), np.array([2, 0, 1]), ["x", "y", "z"])
+    pair, = fitting.class_pair_tasks(data, [("z", "x")])
+    assert pair.train_side.tolist() == [1, -1, 0, -1, 1] and pair.test_side.tolist() == [0, 1, -1]  # z negative, x positive
+    assert [t.name for t in fitting.class_pair_tasks(data, None)] == ["x_to_y", "x_to_z", "y_to_z"]
+    rest, = fitting.one_vs_rest_tasks(data, ["y"])
+    assert rest.name == "to_y" and rest.train_side.tolist() == [0, 1, 0, 1, 0]
+    with pytest.raises(ALAEError, match="unknown class 'w'; the labels have x, y, z"):
+        fitting.class_pair_tasks(data, [("w", "x")])
+    with pytest.raises(ALAEError, match="same class twice"):
+        fitting.class_pair_tasks(data, [("x", "x")])
+
+
+def test_orthogonalised_directions_keep_earlier_projections():
+    rng = np.random.default_rng(3)
+    vectors = [v / np.linalg.norm(v) for v in rng.standard_normal((3, LATENT))]
+    basis = fitting.orthogonalized(vectors)
+    np.testing.assert_allclose(np.array(basis) @ np.array(basis).T, np.eye(3), atol=1e-12)
+    np.testing.assert_allclose(basis[0], vectors[0])
+    # By hand in 2-d: (1, 1)/sqrt 2 made orthogonal to (1, 0) is (0, 1).
+    np.testing.assert_allclose(fitting.orthogonalized([np.array([1.0, 0]), np.array([1.0, 1]) / np.sqrt(2)])[1], [0, 1], atol=1e-12)
+    with pytest.raises(ALAEError, match="span"):
+        fitting.orthogonalized([np.array([1.0, 0]), np.array([-1.0, 0])])
+    # Class means 0, 3 e0 and 3 (e0 + e1): a_to_c is at 45 degrees to a_to_b; made orthogonal, it is e1.
+    rng = np.random.default_rng(4)
+    means = np.zeros((3, LATENT))
+    means[1, 0], means[2, :2] = 3, 3
+    labels = np.repeat([0, 1, 2], 500)
+    codes = means[labels] + rng.standard_normal((1500, LATENT))
+    data = as_labelled(codes, labels, codes, labels, ["a", "b", "c"])
+    tasks = fitting.class_pair_tasks(data, [("a", "b"), ("a", "c")])
+    found = fitting.fit_directions(codes, codes, tasks, "mean", orthogonalize=True)
+    assert abs(found.directions[0].vector @ found.directions[1].vector) < 1e-6
+    assert found.directions[1].vector[1] > 0.99 and found.directions[1].info["orthogonal_to"] == ["a_to_b"]
+
+
+def test_the_directions_file_round_trips_exactly_and_merges_by_name(tmp_path):
+    rng = np.random.default_rng(0)
+    unit = lambda: (lambda v: (v / np.linalg.norm(v)).astype(np.float32))(rng.standard_normal(LATENT))  # noqa: E731
+    first = DirectionSet(LATENT, (Direction("smile", unit(), {"method": "svm", "held_out_accuracy": 0.9}),
+                                  Direction("age", unit(), {})))
+    path = tmp_path / "directions.json"
+    first.write(path)
+    document = json.loads(path.read_text())
+    assert document["format"] == "alae_tf.directions" and document["version"] == 1 and document["latent_dim"] == LATENT
+    again = DirectionSet.read(path)
+    assert again.names == ["smile", "age"] and again.directions[0].info == {"method": "svm", "held_out_accuracy": 0.9}
+    for a, b in zip(first.directions, again.directions):
+        assert a.vector.dtype == b.vector.dtype == np.float32 and np.array_equal(a.vector, b.vector)
+    newer = DirectionSet(LATENT, (Direction("age", unit(), {"method": "mean"}), Direction("glasses", unit(), {})))
+    merged = again.merged(newer)
+    assert merged.names == ["smile", "age", "glasses"] and np.array_equal(merged.vector("age"), newer.vector("age"))
+    with pytest.raises(DirectionsError, match="unknown direction 'hat'; known directions: smile, age, glasses"):
+        merged.vector("hat")
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda d: d.update(format="other"), "not an alae_tf directions document"),
+        (lambda d: d.update(version=2), "format version 2; this alae_tf reads 1"),
+        (lambda d: d["directions"][0].update(vector=[1.0, 0.0]), r"shape \[2\], expected \[6\]"),
+        (lambda d: d["directions"][0].update(vector=[2.0, 0, 0, 0, 0, 0]), "norm 2, expected a unit vector"),
+        (lambda d: d["directions"][0].update(vector=[float("nan")] * 6), "NaN"),
+        (lambda d: d["directions"].append(dict(d["directions"][0])), "repeated name"),
+    ],
+)
+def test_a_bad_directions_document_is_named(change, message):
+    document = DirectionSet(LATENT, (Direction("x", np.eye(LATENT, dtype=np.float32)[0], {}),)).to_json()
+    change(document)
+    with pytest.raises(DirectionsError, match=message):
+        DirectionSet.from_json(document, "test")
+
+
+def test_run_directions_refuse_another_latent_size(tmp_path):
+    DirectionSet(LATENT, (Direction("x", np.eye(LATENT, dtype=np.float32)[0], {}),)).write(tmp_path / "directions.json")
+    assert fitting.read_run_directions(tmp_path / "elsewhere", LATENT) is None
+    assert fitting.read_run_directions(tmp_path, LATENT).names == ["x"]
+    with pytest.raises(ALAEError, match="latent size 6; this model's is 8"):
+        fitting.read_run_directions(tmp_path, 8)
+    (tmp_path / "directions.json").write_text("{")
+    with pytest.raises(ALAEError, match="not JSON"):
+        fitting.read_run_directions(tmp_path, LATENT)
+
+
+def test_official_direction_files_become_named_unit_directions(tmp_path):
+    # The official files are np.save of a float64 [latent] LinearSVC normal, not unit length.
+    smiling, eyeglasses = np.arange(1.0, 7.0), -np.ones(6)
+    np.save(tmp_path / "direction_1.npy", smiling)
+    np.save(tmp_path / "direction_19.npy", eyeglasses)
+    np.save(tmp_path / "direction_45.npy", np.ones(6))
+    (tmp_path / "notes.npy").write_text("ignored: not a direction_<k>.npy name")
+    found = read_official_directions([tmp_path], LATENT)
+    assert found.names == ["smiling", "eyeglasses", "attribute_45"]
+    np.testing.assert_allclose(found.vector("smiling"), smiling / np.sqrt(91), rtol=1e-6)
+    assert found.directions[0].info["official_norm"] == pytest.approx(np.sqrt(91))
+    assert found.directions[1].info["positive"] == "eyeglasses"
+    with pytest.raises(ALAEError, match=r"shape \[8\]"):
+        read_official_directions([tmp_path / "direction_1.npy"], 8)
+    with pytest.raises(ALAEError, match="not a direction_<k>.npy file"):
+        read_official_directions([tmp_path / "notes.npy"], LATENT)
+
+
+def write_png(path, pixels):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(pixels).save(path)
+
+
+def test_class_folders_hold_out_every_fifth_image_per_class(tmp_path):
+    for name, value in (("cats", 10), ("dogs", 200)):
+        for index in range(10):
+            write_png(tmp_path / "classes" / name / f"{index}.png", np.full((16, 16), value + index, np.uint8))
+    (tmp_path / "classes" / "dogs" / "broken.png").write_bytes(b"not a png")  # skipped with a warning
+    data = labelled.from_class_folders(tmp_path / "classes", (8, 8, 1))
+    assert data.names == ("cats", "dogs") and not data.attributes
+    assert data.train_images.shape == (16, 8, 8, 1) and data.test_images.shape == (4, 8, 8, 1)
+    # held_out_positions(10, 2) = 2, 7 in each class; images are constant, so the pixel says which one.
+    assert data.test_images[:, 0, 0, 0].tolist() == [12, 17, 202, 207] and data.test_labels.tolist() == [0, 0, 1, 1]
+    write_png(tmp_path / "single" / "cats" / "0.png", np.zeros((8, 8), np.uint8))
+    with pytest.raises(DataError, match="found 1 class folder"):
+        labelled.from_class_folders(tmp_path / "single", (8, 8, 1))
+
+
+def test_an_attribute_csv_labels_images_by_sign(tmp_path):
+    rows = ["image,Smiling,Eyeglasses"]
+    for index in range(10):
+        write_png(tmp_path / "img" / f"{index}.png", np.full((8, 8, 3), index, np.uint8))
+        rows.append(f"{index}.png,{1 if index % 2 else -1},{0 if index < 5 else 1}")
+    (tmp_path / "attributes.csv").write_text("\n".join(rows) + "\n")
+    data = labelled.from_attribute_csv(tmp_path / "attributes.csv", tmp_path / "img", (8, 8, 3))
+    assert data.attributes and data.names == ("Smiling", "Eyeglasses")
+    assert data.test_images[:, 0, 0, 0].tolist() == [2, 7]  # held_out_positions(10, 2)
+    assert data.test_labels.tolist() == [[False, False], [True, True]]
+    tasks = fitting.attribute_tasks(data)
+    assert [t.name for t in tasks] == ["Smiling", "Eyeglasses"] and tasks[0].negative == "not Smiling"
+    (tmp_path / "bad.csv").write_text("image,Smiling\n0.png,yes\n1.png,1\n")
+    with pytest.raises(DataError, match="bad.csv:2: attribute values must be numbers"):
+        labelled.from_attribute_csv(tmp_path / "bad.csv", tmp_path / "img", (8, 8, 3))
+    (tmp_path / "missing.csv").write_text("image,Smiling\nnope.png,1\n1.png,1\n")
+    with pytest.raises(DataError, match="1 image file.s. not found"):
+        labelled.from_attribute_csv(tmp_path / "missing.csv", tmp_path / "img", (8, 8, 3))
