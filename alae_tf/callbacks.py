@@ -42,8 +42,10 @@ class CheckpointSaver(StepCallback):
     """Saves every `every` steps and when training ends (also on an interrupted run's way out),
     never a diverged model: on the step the train step flags a NaN or infinite loss or weight
     (`alae_tf.model.NONFINITE`), and before any save finds one in a checkpointed variable, it
-    stops training with TrainingDiverged naming the newest good checkpoint. Put it first among
-    the callbacks, so nothing else sees a diverged step.
+    stops training with TrainingDiverged naming the newest good checkpoint. Put it after the
+    TrainingMonitor: a step's log row is then written before its checkpoint, so a kill between
+    the two leaves no gap in log.csv (the resumed run drops the rows after its step and logs
+    them again).
 
     `restored`: the checkpoint the run resumed from (None for a new run)."""
 
@@ -110,6 +112,8 @@ class TrainingMonitor(StepCallback):
         self.writer = tf.summary.create_file_writer(str(run.logs))
 
     def on_step(self, step, logs):
+        if logs.get(NONFINITE):
+            return  # a diverged step: the CheckpointSaver stops the run
         if step % self.log_every == 0:
             self.log_scalars(step, logs)
         if step % self.sample_every == 0:

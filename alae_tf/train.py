@@ -195,7 +195,7 @@ def train(args) -> int:
                               log_every=t.log_every, sample_every=t.sample_every, truncation_psi=t.truncation_psi)
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     try:
-        fit_schedule(model, config, source, phases, start, total, callbacks=[saver, monitor], verbose=args.verbose)
+        fit_schedule(model, config, source, phases, start, total, callbacks=[monitor, saver], verbose=args.verbose)
     except KeyboardInterrupt:
         saver.save()
         print(f"\ninterrupted: saved step {model.step} to {run.checkpoints}; re-run the same command to resume")
