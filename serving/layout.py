@@ -76,4 +76,9 @@ def find_onnx_version_dir(path, name=None) -> Path:
 
 
 def read_metadata(onnx_version_dir) -> dict:
-    return json.loads((Path(onnx_version_dir) / ONNX_METADATA).read_text())
+    metadata = json.loads((Path(onnx_version_dir) / ONNX_METADATA).read_text())
+    # Served to clients, so names only: exports before 9068c69 recorded absolute paths here.
+    for key in ("run", "checkpoint"):
+        if isinstance(metadata.get(key), str):
+            metadata[key] = Path(metadata[key]).name
+    return metadata

@@ -34,6 +34,16 @@ def default_providers() -> list[str]:
     return [CUDA, CPU] if CUDA in onnxruntime.get_available_providers() else [CPU]
 
 
+def _check_outputs_finite(signature, inputs: dict, outputs: dict) -> None:
+    """Finite inputs far outside what the model was trained on (|w| ~ 1e38) overflow inside the
+    graphs: refuse them (ValueError) rather than answer NaN, or black images as uint8."""
+    bad = [spec.name for spec in signature.outputs if not np.isfinite(outputs[spec.name]).all()]
+    if bad:
+        largest = ", ".join(f"{name} {np.abs(value).max():.3g}" for name, value in inputs.items() if value.dtype.kind == "f")
+        raise ValueError(f"{signature.name}: {', '.join(bad)} overflow to NaN or infinity for these inputs (largest "
+                         f"|value|: {largest}); latents from encode or N(0, I) are of order 1, truncation_psi of order 1")
+
+
 class ALAEOnnx:
     def __init__(self, export_dir, providers=None, name=None, max_batch_size=256, threads=None):
         """`threads` sets ONNX Runtime's intra-op threads (default: its own choice, all cores)."""
@@ -176,8 +186,10 @@ class ALAEOnnx:
         if signature.operation.name == contract.METADATA:
             return {"metadata_json": np.array([self.metadata_json] * len(values["row"]))}
         values = {key: contract.to_model_range(v) if v.dtype == np.uint8 else v for key, v in values.items()}
+        inputs = dict(values)
         for graph in signature.operation.onnx_graphs:
             values.update(self._run(graph, values))
+        _check_outputs_finite(signature, inputs, values)
         return {spec.name: contract.to_uint8(values[spec.name]) if spec.dtype == "uint8" else values[spec.name]
                 for spec in signature.outputs}
 

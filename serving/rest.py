@@ -7,10 +7,14 @@ request  {"signature_name": S, "instances": [row, ...]}   row form: one entry pe
 answer   {"predictions": [...]} for rows, {"outputs": ...} for columns; one output is given
          bare, several as {output: value}.
 
-Every problem raises RequestError with an HTTP status and a message naming it.
+Every problem raises RequestError with an HTTP status and a message naming it. The cheap
+checks come first: the body's size against what a valid request can need
+(`largest_valid_body`), then the batch size and the nesting of the first example, before any
+array is built.
 """
 
 import json
+import math
 
 import numpy as np
 
@@ -18,6 +22,12 @@ from serving.contract import Signature, resolve_signature_name
 
 DATA_TYPES = {"float32": "DT_FLOAT", "uint8": "DT_UINT8", "int32": "DT_INT32", "string": "DT_STRING"}
 INTEGER_RANGES = {"uint8": (0, 255), "int32": (-(2**31), 2**31 - 1)}
+# Room per number in compact JSON (no indentation) for the longest way a client writes one
+# ("-1.2345678901234567e-08", ", " and the brackets of a [.., 1] channel axis), and per row and
+# per request for names and punctuation.
+NUMBER_BYTES = 48
+ROW_BYTES = 1024
+ENVELOPE_BYTES = 64 * 1024
 
 
 class RequestError(Exception):
@@ -40,6 +50,12 @@ def parse_json(raw: bytes) -> dict:
     return body
 
 
+def largest_valid_body(signatures: dict[str, Signature], max_batch: int) -> int:
+    """The most bytes a compact JSON predict request of at most `max_batch` examples can need, in either form."""
+    numbers = max(sum(math.prod(spec.shape) for spec in signature.inputs) for signature in signatures.values())
+    return max_batch * (numbers * NUMBER_BYTES + ROW_BYTES) + ENVELOPE_BYTES
+
+
 def parse_predict(body: dict, signatures: dict[str, Signature], max_batch: int):
     """(signature name, {input name: array}, row form?) of a predict request body."""
     unknown = sorted(set(body) - {"signature_name", "instances", "inputs"})
@@ -50,20 +66,34 @@ def parse_predict(body: dict, signatures: dict[str, Signature], max_batch: int):
         raise RequestError(400, "signature_name must be a string")
     name = resolve_signature_name(requested)
     if name not in signatures:
-        raise RequestError(400, f"unknown signature {requested!r}; available: {', '.join(sorted(signatures))}, serving_default")
+        raise RequestError(400, f"unknown signature {requested[:100]!r}; available: {', '.join(sorted(signatures))}, serving_default")
     signature = signatures[name]
     if ("instances" in body) == ("inputs" in body):
         raise RequestError(400, "send exactly one of 'instances' (row form) or 'inputs' (columnar form)")
     rows = "instances" in body
-    columns = _columns_from_rows(body["instances"], signature) if rows else _named(body["inputs"], signature, "inputs")
+    columns = _columns_from_rows(body["instances"], signature, max_batch) if rows else _named(body["inputs"], signature, "inputs")
+    for spec in signature.inputs:
+        _check_outline(columns[spec.name], spec, max_batch)
     inputs = {spec.name: _to_array(columns[spec.name], spec) for spec in signature.inputs}
     sizes = {key: len(value) for key, value in inputs.items()}
     if len(set(sizes.values())) != 1:
         raise RequestError(400, f"inputs differ in batch size: {sizes}")
-    batch = next(iter(sizes.values()))
-    if batch > max_batch:
-        raise RequestError(413, f"batch of {batch} exceeds this server's limit of {max_batch}")
     return name, inputs, rows
+
+
+def _check_outline(value, spec, max_batch: int) -> None:
+    """The batch size, and the nesting along each list's first entry, before the whole value is
+    converted: a wrong request is refused at the cost of a few len() calls."""
+    if isinstance(value, list) and len(value) > max_batch:
+        raise RequestError(413, f"batch of {len(value)} exceeds this server's limit of {max_batch}")
+    outline, node = [], value
+    while isinstance(node, list) and len(outline) <= len(spec.shape):
+        outline.append(len(node))
+        node = node[0] if node else None
+    if node is not None and (len(outline) != 1 + len(spec.shape) or tuple(outline[1:]) != spec.shape):
+        expected = f"[batch{''.join(f', {n}' for n in spec.shape)}]"
+        raise RequestError(400, f"input {spec.name}: expected shape {expected}, got {outline or 'a single value'}"
+                                f"{' (first entries)' if outline else ''}")
 
 
 def _named(value, signature: Signature, where: str) -> dict:
@@ -82,9 +112,11 @@ def _named(value, signature: Signature, where: str) -> dict:
     return value
 
 
-def _columns_from_rows(instances, signature: Signature) -> dict:
+def _columns_from_rows(instances, signature: Signature, max_batch: int) -> dict:
     if not isinstance(instances, list):
         raise RequestError(400, "'instances' must be a list with one entry per example")
+    if len(instances) > max_batch:
+        raise RequestError(413, f"batch of {len(instances)} exceeds this server's limit of {max_batch}")
     rows = [_named(row, signature, f"instances[{i}]") for i, row in enumerate(instances)]
     return {spec.name: [row[spec.name] for row in rows] for spec in signature.inputs}
 

@@ -3,15 +3,17 @@ imported), driven by serving.client.RestClient and by raw HTTP for the bad reque
 
 import http.client
 import json
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from exported_run import NAME, http_server, real_images, run_signature
 
-from serving import contract, layout
+from serving import contract, layout, rest
 from serving.client import RestClient, ServingError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -29,7 +31,8 @@ def raw_request(base_url, method, path, body=b"", headers=None, chunked=False):
     host, port = base_url.removeprefix("http://").split(":")
     connection = http.client.HTTPConnection(host, int(port), timeout=30)
     try:
-        connection.request(method, path, body=body, headers=headers or {"Content-Type": "application/json"}, encode_chunked=chunked)
+        headers = {"Content-Type": "application/json"} if headers is None else headers
+        connection.request(method, path, body=body, headers=headers, encode_chunked=chunked)
         response = connection.getresponse()
         return response.status, json.loads(response.read())
     finally:
@@ -100,6 +103,9 @@ BAD_REQUESTS = {
     "infinity": ("POST", PREDICT, b'{"signature_name": "decode", "inputs": [[-Infinity' + b", 0.5" * 49 + b"]]}", 400, "Infinity is not allowed"),
     "float32 overflow": ("POST", PREDICT, body("decode", w=[[1e39] * 50]), 400, "infinite or out-of-float32-range"),
     "empty batch": ("POST", PREDICT, json.dumps({"signature_name": "decode", "instances": []}).encode(), 400, "empty batch"),
+    "w overflowing the decoder": ("POST", PREDICT, body("decode", w=[[3e38] * 50]), 400, "overflow to NaN or infinity"),
+    "w overflowing, uint8": ("POST", PREDICT, body("decode_uint8", w=[[-3e38] * 50]), 400, "largest |value|: w 3e+38"),
+    "psi overflowing": ("POST", PREDICT, body("generate", z=W, truncation_psi=[3e38]), 400, "overflow to NaN or infinity"),
     "oversize batch": ("POST", PREDICT, body("decode", w=W * (MAX_BATCH + 1)), 413, f"batch of {MAX_BATCH + 1} exceeds"),
     "oversize body": ("POST", PREDICT, b" " * (MAX_BODY_MB * 1024 * 1024 + 1), 413, "exceeds the limit"),
     "predict by GET": ("GET", PREDICT, b"", 405, "predict takes POST"),
@@ -113,6 +119,21 @@ def test_bad_requests_get_a_4xx_json_error_and_the_server_keeps_serving(server, 
     answer_status, answer = raw_request(server, method, path, payload)
     assert answer_status == status and message in answer["error"], answer
     assert RestClient(server, NAME, timeout=10).predict("decode", {"w": np.zeros((1, 50), np.float32)})["images"].shape == (1, 28, 28, 1)
+
+
+def test_predict_takes_json_only(server):
+    for content_type in ("text/plain", "application/x-www-form-urlencoded", None):
+        headers = {"Content-Type": content_type} if content_type else {}
+        status, answer = raw_request(server, "POST", PREDICT, body("decode", w=W), headers)
+        assert status == 415 and "Content-Type: application/json" in answer["error"]
+    assert raw_request(server, "POST", PREDICT, body("decode", w=W), {"Content-Type": "application/json; charset=utf-8"})[0] == 200
+
+
+def test_the_metadata_names_its_run_and_checkpoint_without_their_paths(server):
+    client = RestClient(server, NAME, timeout=10)
+    metadata = json.loads(client.predict("metadata", {"row": np.zeros(1, np.int32)})["metadata_json"][0])
+    assert metadata["run"] == "run" and metadata["checkpoint"] == "ckpt-20"
+    assert "/tmp" not in json.dumps(client.metadata())
 
 
 def test_an_oversize_chunked_body_is_refused(server):
@@ -161,3 +182,85 @@ def test_benchmark_smoke(export_dir):
     assert load.returncode == 0, load.stderr[-2000:]
     report = json.loads(load.stdout.splitlines()[-1])
     assert report["errors"] == 0 and 0 < report["requests"] <= 200 and report["outcomes"] == {"200": report["requests"]}
+
+
+@pytest.fixture(scope="module")
+def strict_server(export_dir):
+    """A server that gives a client 1 s for its headers and 1 s for its body, and takes one predict at a time."""
+    with http_server(export_dir, "--read-timeout", "1", "--max-requests", "1") as url:
+        yield url
+
+
+def connect(url) -> socket.socket:
+    host, port = url.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)), timeout=10)
+    return sock
+
+
+def read_until_closed(sock) -> tuple[bytes, float]:
+    """Everything the server sends until it closes the connection, and the seconds that took."""
+    start, answer = time.perf_counter(), b""
+    while chunk := sock.recv(65536):
+        answer += chunk
+    return answer, time.perf_counter() - start
+
+
+PARTIAL = {
+    "nothing": b"",
+    "partial headers": f"POST {PREDICT} HTTP/1.1\r\nHost: x\r\nContent-Ty".encode(),
+    "partial body": f"POST {PREDICT} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                    f"Content-Length: 100\r\n\r\n{{\"sig".encode(),
+}
+
+
+@pytest.mark.parametrize("sent", PARTIAL)
+def test_idle_and_partial_requests_are_closed_after_the_read_timeout(strict_server, sent):
+    with connect(strict_server) as sock:
+        sock.sendall(PARTIAL[sent])
+        answer, seconds = read_until_closed(sock)
+    assert 0.9 < seconds < 5
+    assert answer.startswith(b"HTTP/1.1 408") if sent == "partial body" else answer == b""
+
+
+def test_predicts_beyond_the_limit_in_progress_get_429(strict_server):
+    with connect(strict_server) as slow:
+        slow.sendall(PARTIAL["partial body"])  # in progress until its read timeout
+        time.sleep(0.2)
+        status, answer = raw_request(strict_server, "POST", PREDICT, body("decode", w=W))
+        assert status == 429 and "1 requests in progress" in answer["error"]
+        assert read_until_closed(slow)[0].startswith(b"HTTP/1.1 408")
+    assert raw_request(strict_server, "POST", PREDICT, body("decode", w=W))[0] == 200
+
+
+def test_a_far_oversize_body_is_cut_off_after_the_answer(strict_server):
+    """The 413 goes out before the body is read; the server then drops at most ~1 MB of it and closes."""
+    with connect(strict_server) as sock:
+        sock.sendall(f"POST {PREDICT} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     f"Content-Length: {50 * 2**20}\r\n\r\n".encode())
+        sent = 0
+        with pytest.raises((ConnectionResetError, BrokenPipeError)):
+            while sent < 50 * 2**20:
+                sent += sock.send(b" " * 65536)
+    assert sent < 10 * 2**20
+
+
+def test_batch_size_and_nesting_are_checked_before_any_array_is_built():
+    signatures = contract.signatures([28, 28, 1], 50)
+    too_many = {"signature_name": "decode", "instances": [{"w": "not numbers"}] * 257}
+    misshapen = {"signature_name": "encode", "inputs": [[[["x"]] * 27] * 28]}
+    for body, status, message in ((too_many, 413, "batch of 257 exceeds"),
+                                  (misshapen, 400, r"expected shape [batch, 28, 28, 1], got [1, 28, 27, 1] (first entries)")):
+        with pytest.raises(rest.RequestError) as refused:
+            rest.parse_predict(body, signatures, 256)
+        assert refused.value.status == status and message in str(refused.value)
+
+
+def test_the_body_limit_admits_the_largest_valid_requests_and_refuses_15_mb():
+    signatures = contract.signatures([28, 28, 1], 50)
+    limit = rest.largest_valid_body(signatures, 256)
+    images = -np.random.default_rng(0).uniform(1, 2, (256, 28, 28, 1)).astype(np.float32) * 1e-8  # 23-character numbers
+    for name, inputs in (("encode", {"images": images}), ("generate", {"z": images[:, :50, 0, 0], "truncation_psi": images[:, 0, 0, 0]})):
+        columns = json.dumps({"signature_name": name, "inputs": {k: v.tolist() for k, v in inputs.items()}})
+        rows = json.dumps({"signature_name": name, "instances": [{k: v[i].tolist() for k, v in inputs.items()} for i in range(256)]})
+        assert max(len(columns), len(rows)) <= limit, name
+    assert limit < 15 * 2**20

@@ -2,12 +2,14 @@
 
 import argparse
 import logging
+import os
 import socket
 import sys
 
 import uvicorn
 
 from serving.http.app import create_app
+from serving.http.timeouts import h11_protocol_with_read_limits
 from serving.onnx_model import ALAEOnnx
 
 
@@ -22,7 +24,14 @@ def parse_args(argv=None):
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
     parser.add_argument("--port", type=int, default=8501, help="port (default: 8501, TF-Serving's REST port; 0 picks a free one)")
     parser.add_argument("--max-batch", type=int, default=256, help="largest batch one request may carry (default: 256)")
-    parser.add_argument("--max-body-mb", type=float, default=16.0, help="largest request body in MiB (default: 16)")
+    parser.add_argument("--max-body-mb", type=float, default=16.0,
+                        help="largest request body in MiB (default: 16; less when --max-batch examples of the model need less)")
+    parser.add_argument("--read-timeout", type=float, default=15.0,
+                        help="seconds a client has for a request's headers, and again for its body (default: 15)")
+    parser.add_argument("--max-requests", type=int, default=64,
+                        help="predict requests in progress at once; more are answered 429 (default: 64)")
+    parser.add_argument("--max-running", type=int, default=os.cpu_count() or 1,
+                        help="predict requests parsed, run and answered at once; the others wait (default: the CPU count)")
     parser.add_argument("--threads", type=int, default=1,
                         help="ONNX Runtime intra-op threads per request (default: 1; concurrent requests then "
                         "share the cores, which served 1.3x the requests of all-core runs on 2 cores; 0: all cores)")
@@ -37,7 +46,8 @@ def main(argv=None) -> int:
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    app = create_app(model, max_batch=args.max_batch, max_body_bytes=int(args.max_body_mb * 1024 * 1024))
+    app = create_app(model, max_batch=args.max_batch, max_body_bytes=int(args.max_body_mb * 1024 * 1024),
+                     read_timeout=args.read_timeout, max_requests=args.max_requests, max_running=args.max_running)
     # Bind and listen first: --port 0 can then report its port, and connections queue from the
     # moment the line below is printed.
     # proto IPPROTO_TCP matters: asyncio sets TCP_NODELAY only on sockets that declare it, and
@@ -53,7 +63,8 @@ def main(argv=None) -> int:
     host, port = sock.getsockname()[:2]
     print(f"serving {model.metadata['model_name']} version {model.metadata['version']} at http://{host}:{port}/v1/models/"
           f"{model.metadata['model_name']}", flush=True)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False,
+                                           http=h11_protocol_with_read_limits(args.read_timeout)))
     server.run(sockets=[sock])
     return 0
 

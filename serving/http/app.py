@@ -5,17 +5,24 @@ as the export's SavedModel (`serving.contract`, from the export's metadata).
     GET  /v1/models/NAME[/versions/N]/metadata    signature defs
     POST /v1/models/NAME[/versions/N]:predict     predict (serving.rest)
 
-Every error is a 4xx (or 500) answer {"error": "..."}; the server keeps serving.
+Every error is a 4xx (or 500) answer {"error": "..."}; the server keeps serving. A predict
+request is refused before its body is read when it is not JSON (415), too large for any valid
+request to this model (413) or beyond `max_requests` in progress (429); its body must arrive
+within `read_timeout` seconds (408). Parsing, the model and encoding the answer run in worker
+threads, at most `max_running` at a time, never on the event loop.
 """
 
+import asyncio
+import json
 import logging
+import os
 import re
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from serving import contract, rest
@@ -26,9 +33,13 @@ log = logging.getLogger(__name__)
 MODEL_PATH = re.compile(r"^(?P<name>[^/:]+)(?:/versions/(?P<version>[^/:]+))?(?P<action>:predict|/metadata)?$")
 
 
-def create_app(model: ALAEOnnx, max_batch=256, max_body_bytes=16 * 1024 * 1024) -> Starlette:
+def create_app(model: ALAEOnnx, max_batch=256, max_body_bytes=16 * 1024 * 1024, read_timeout=15.0,
+               max_requests=64, max_running=os.cpu_count() or 1) -> Starlette:
     name, version = model.metadata["model_name"], str(model.metadata["version"])
     signatures = model.signatures  # every signature of the export's SavedModel, from its metadata
+    body_limit = min(max_body_bytes, rest.largest_valid_body(signatures, max_batch))
+    running = asyncio.Semaphore(max_running)
+    in_progress = 0
 
     def status():
         return {"model_version_status": [{"version": version, "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}]}
@@ -41,14 +52,28 @@ def create_app(model: ALAEOnnx, max_batch=256, max_body_bytes=16 * 1024 * 1024) 
             "metadata": {"signature_def": {"signature_def": defs}},
         }
 
-    async def predict(request):
-        body = rest.parse_json(await read_body(request, max_body_bytes))
-        signature, inputs, rows = rest.parse_predict(body, signatures, max_batch)
+    async def predict(request) -> Response:
+        nonlocal in_progress
+        require_json(request)
+        if in_progress >= max_requests:
+            raise rest.RequestError(429, f"{max_requests} requests in progress; retry shortly")
+        in_progress += 1
         try:
-            outputs = await run_in_threadpool(model.run_signature, signature, inputs)
-        except ValueError as exc:  # the model's own checks (e.g. float images far outside [-1, 1])
+            raw = await read_body(request, body_limit, read_timeout)
+            async with running:
+                answer = await run_in_threadpool(predict_answer, raw)
+        finally:
+            in_progress -= 1
+        return Response(answer, media_type="application/json")
+
+    def predict_answer(raw: bytes) -> bytes:
+        """The answer to a predict body (in a worker thread: every step is CPU work on the whole body)."""
+        signature, inputs, rows = rest.parse_predict(rest.parse_json(raw), signatures, max_batch)
+        try:
+            outputs = model.run_signature(signature, inputs)
+        except ValueError as exc:  # the model's own checks (float images far outside [-1, 1], overflowing outputs)
             raise rest.RequestError(400, str(exc)) from None
-        return rest.predict_response(outputs, rows)
+        return json.dumps(rest.predict_response(outputs, rows), allow_nan=False).encode()
 
     async def models(request):
         match = MODEL_PATH.match(request.path_params["path"])
@@ -62,7 +87,7 @@ def create_app(model: ALAEOnnx, max_batch=256, max_body_bytes=16 * 1024 * 1024) 
         if action == ":predict":
             if request.method != "POST":
                 raise rest.RequestError(405, "predict takes POST")
-            return JSONResponse(await predict(request))
+            return await predict(request)
         if request.method != "GET":
             raise rest.RequestError(405, f"{request.url.path} takes GET")
         return JSONResponse(metadata() if action == "/metadata" else status())
@@ -73,24 +98,36 @@ def create_app(model: ALAEOnnx, max_batch=256, max_body_bytes=16 * 1024 * 1024) 
     )
 
 
-async def read_body(request, max_body_bytes) -> bytes:
+def require_json(request) -> None:
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != "application/json":
+        raise rest.RequestError(415, f"predict takes Content-Type: application/json, got {media_type or 'none'}")
+
+
+async def read_body(request, max_body_bytes, timeout) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_body_bytes:
-        raise rest.RequestError(413, f"request body of {int(declared)} bytes exceeds the limit of {max_body_bytes}")
+        raise rest.RequestError(413, f"request body of {int(declared)} bytes exceeds the limit of {max_body_bytes} "
+                                     "(the most a compact JSON request of this server's largest batch needs)")
     chunks, size = [], 0
     try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > max_body_bytes:
-                raise rest.RequestError(413, f"request body exceeds the limit of {max_body_bytes} bytes")
-            chunks.append(chunk)
+        async with asyncio.timeout(timeout):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > max_body_bytes:
+                    raise rest.RequestError(413, f"request body exceeds the limit of {max_body_bytes} bytes")
+                chunks.append(chunk)
     except ClientDisconnect:
         raise rest.RequestError(400, "client disconnected before sending the whole body") from None
+    except TimeoutError:
+        raise rest.RequestError(408, f"request body not received within {timeout:g} s") from None
     return b"".join(chunks)
 
 
 async def request_error(request, exc: rest.RequestError):
-    return JSONResponse({"error": str(exc)}, status_code=exc.status)
+    # After a 408 the rest of the body may still come: close rather than read it as a next request.
+    headers = {"Connection": "close"} if exc.status == 408 else None
+    return JSONResponse({"error": str(exc)}, status_code=exc.status, headers=headers)
 
 
 async def http_error(request, exc: HTTPException):
