@@ -22,7 +22,7 @@ from alae_tf.data.batches import to_model_range  # noqa: E402
 from alae_tf.editing import directions as fitting  # noqa: E402
 from alae_tf.editing import labelled as labels  # noqa: E402
 from alae_tf.editing.arguments import OneLineParser, class_pair, positive_int, strength  # noqa: E402
-from alae_tf.editing.figures import strength_sweep  # noqa: E402
+from alae_tf.editing.figures import strength_sweep, zoomed  # noqa: E402
 from alae_tf.editing.images import IMAGES_HELP, select_images  # noqa: E402
 from alae_tf.editing.official import read_official_directions  # noqa: E402
 from alae_tf.editing.success import edit_success  # noqa: E402
@@ -34,7 +34,7 @@ from alae_tf.metrics.mnist_classifier import load_classifier  # noqa: E402
 from alae_tf.png import save_png  # noqa: E402
 from alae_tf.run_dir import load_run  # noqa: E402
 
-SWEEP_FRACTIONS = (0.0, 0.5, 1.0, 1.5, 2.0)  # default strengths, in units of the direction's side_gap
+SWEEP_FRACTIONS = (0.0, 0.5, 1.0, 1.5, 2.0)  # default strengths, in units of the direction's class_distance
 
 
 def parse_args(argv=None):
@@ -72,9 +72,10 @@ def parse_args(argv=None):
     sub.add_argument("--direction", required=True, help="a direction name (see `list`)")
     sub.add_argument("--images", nargs="+", required=True, help=IMAGES_HELP)
     sub.add_argument("--strengths", type=strength, nargs="+",
-                     help="distances to move w along the unit direction (default: 0, 0.5, 1, 1.5, 2 x its side_gap)")
+                     help="distances to move w along the unit direction (default: 0, 0.5, 1, 1.5, 2 x its class_distance)")
     sub.add_argument("--layers", default=ALL, help="layer range: all (default), coarse, middle, fine or START:STOP")
     sub.add_argument("--noise-seed", type=int, default=0, help="seed of G's noise images (StyleALAE)")
+    sub.add_argument("--zoom", type=positive_int, default=1, help="enlarge the PNG by this factor, nearest neighbour (default 1)")
     sub.add_argument("--out", type=Path, help="PNG to write (default: RUN/edits/DIRECTION.png)")
 
     sub = command("mix", "Style mixing of real images: per layer range a matrix whose cell (j, i) renders destination j "
@@ -83,6 +84,7 @@ def parse_args(argv=None):
     sub.add_argument("--destinations", nargs="+", required=True, help=IMAGES_HELP)
     sub.add_argument("--layers", nargs="+", help="layer ranges (default: coarse, middle, fine where the generator has them, else all)")
     sub.add_argument("--noise-seed", type=int, default=0, help="seed of G's noise images (StyleALAE)")
+    sub.add_argument("--zoom", type=positive_int, default=1, help="enlarge the PNG by this factor, nearest neighbour (default 1)")
     sub.add_argument("--out-dir", type=Path, help="folder for mix_RANGE.png (default: RUN/edits)")
 
     sub = command("interpolate", "Interpolate in W between pairs of real images: one row per pair, the two images framing "
@@ -91,12 +93,13 @@ def parse_args(argv=None):
     sub.add_argument("--to", dest="last", nargs="+", required=True, help=IMAGES_HELP + "; as many as --from")
     sub.add_argument("--steps", type=positive_int, default=8, help="points per row, both ends included (default 8)")
     sub.add_argument("--noise-seed", type=int, default=0, help="seed of G's noise images (StyleALAE)")
+    sub.add_argument("--zoom", type=positive_int, default=1, help="enlarge the PNG by this factor, nearest neighbour (default 1)")
     sub.add_argument("--out", type=Path, help="PNG to write (default: RUN/edits/interpolation.png)")
 
     sub = command("score", "Edit success on MNIST: held-out digits of class A edited along A_to_B, read by the shipped "
                   "MNIST classifier; prints the fraction read as B per strength, and the same for a random unit direction.")
     sub.add_argument("--direction", required=True, help="a class-pair direction A_to_B of the run")
-    sub.add_argument("--strengths", type=strength, nargs="+", help="default: 0, 0.5, 1, 1.5, 2 x its side_gap")
+    sub.add_argument("--strengths", type=strength, nargs="+", help="default: 0, 0.5, 1, 1.5, 2 x its class_distance")
     sub.add_argument("--layers", default=ALL, help="layer range: all (default), coarse, middle, fine or START:STOP")
     sub.add_argument("--count", type=positive_int, help="held-out images of class A to edit (default: all)")
     sub.add_argument("--seed", type=int, default=0, help="seed of the random direction (default 0)")
@@ -156,12 +159,12 @@ def list_command(args, run: Loaded):
 
 
 def print_directions(directions):
-    print(f"{'name':<20} {'method':<6} {'from -> to':<28} {'held-out acc':>12} {'side_gap':>9}")
+    print(f"{'name':<20} {'method':<6} {'from -> to':<28} {'held-out acc':>12} {'class dist.':>11}")
     for d in directions.directions:
-        accuracy, gap = d.info.get("held_out_accuracy"), d.info.get("side_gap")
+        accuracy, gap = d.info.get("held_out_accuracy"), d.info.get("class_distance")
         sides = f"{d.info.get('negative', '?')} -> {d.info.get('positive', '?')}"
         print(f"{d.name:<20} {d.info.get('method', '?'):<6} {sides:<28} "
-              f"{'' if accuracy is None else f'{accuracy:.4f}':>12} {'' if gap is None else f'{gap:.3f}':>9}")
+              f"{'' if accuracy is None else f'{accuracy:.4f}':>12} {'' if gap is None else f'{gap:.3f}':>11}")
 
 
 def apply_command(args, run: Loaded):
@@ -173,7 +176,7 @@ def apply_command(args, run: Loaded):
     images = select_images(args.images, config)
     grid = strength_sweep(sampler, to_model_range(images), vector, strengths, start, stop, noise_seed=args.noise_seed)
     out = args.out or args.run / "edits" / f"{args.direction}.png"
-    save_png(grid, out)
+    save_png(zoomed(grid, args.zoom), out)
     print(f"{args.direction} on style inputs [{start}, {stop}) at strengths {', '.join(f'{s:g}' for s in strengths)} "
           f"for {len(images)} image(s): {out}")
 
@@ -189,7 +192,7 @@ def mix_command(args, run: Loaded):
     out_dir = args.out_dir or args.run / "edits"
     for name, grid in grids.items():
         path = out_dir / f"mix_{name.replace(':', '-')}.png"
-        save_png(grid, path)
+        save_png(zoomed(grid, args.zoom), path)
         print(f"{name}, style inputs [{chosen[name][0]}, {chosen[name][1]}): {path}")
 
 
@@ -203,7 +206,7 @@ def interpolate_command(args, run: Loaded):
     grid = interpolation_grid(sampler, image_pairs=(to_model_range(first), to_model_range(last)), steps=args.steps,
                               noise_seed=args.noise_seed)
     out = args.out or args.run / "edits" / "interpolation.png"
-    save_png(grid, out)
+    save_png(zoomed(grid, args.zoom), out)
     print(f"{len(first)} interpolation(s) of {args.steps} points: {out}")
 
 
@@ -248,9 +251,9 @@ def direction_vector(directions, name) -> np.ndarray:
 
 def default_strengths(directions, name) -> list[float]:
     info = next(d.info for d in directions.directions if d.name == name)
-    gap = info.get("side_gap")
+    gap = info.get("class_distance")
     if not gap or gap <= 0:
-        raise ALAEError(f"{name} has no side_gap to scale the default strengths by; pass --strengths")
+        raise ALAEError(f"{name} has no class_distance to scale the default strengths by; pass --strengths")
     return [round(fraction * gap, 3) for fraction in SWEEP_FRACTIONS]
 
 

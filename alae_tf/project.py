@@ -16,7 +16,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 from alae_tf.data.batches import to_model_range, to_uint8  # noqa: E402
-from alae_tf.editing.arguments import OneLineParser  # noqa: E402
+from alae_tf.editing.arguments import OneLineParser, positive_int  # noqa: E402
+from alae_tf.editing.figures import zoomed  # noqa: E402
 from alae_tf.editing.images import IMAGES_HELP, select_images  # noqa: E402
 from alae_tf.editing.projection import project  # noqa: E402
 from alae_tf.errors import ALAEError  # noqa: E402
@@ -38,6 +39,7 @@ def parse_args(argv=None):
     parser.add_argument("--noise", action="store_true", help="refine G's noise images too (StyleALAE; started from zero)")
     parser.add_argument("--noise-weight", type=float, default=1.0, help="weight of the mean squared noise penalty (default 1)")
     parser.add_argument("--out-dir", type=Path, help="folder for projection.png and projection.npz (default: RUN/projections)")
+    parser.add_argument("--zoom", type=positive_int, default=1, help="enlarge the PNG by this factor, nearest neighbour (default 1)")
     return parser.parse_args(argv)
 
 
@@ -58,7 +60,7 @@ def run(args) -> dict:
     out_dir = args.out_dir or args.run / "projections"
     reconstructions = to_uint8(sampler.reconstruct(images)).numpy()
     rows = np.stack([to_uint8(images).numpy(), reconstructions, to_uint8(result.images).numpy()], axis=1)
-    save_png(image_grid(rows.reshape(-1, *rows.shape[2:]), 3), out_dir / "projection.png")
+    save_png(zoomed(image_grid(rows.reshape(-1, *rows.shape[2:]), 3), args.zoom), out_dir / "projection.png")
     noise = dict(zip(noise_input_names(len(result.noise)), result.noise)) if result.noise else {}
     np.savez(out_dir / "projection.npz", styles=result.styles, encoder_lpips=result.encoder_lpips,
              encoder_mse=result.encoder_mse, lpips=result.lpips, mse=result.mse, **noise)

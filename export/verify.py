@@ -7,7 +7,7 @@ import onnxruntime
 import tensorflow as tf
 
 from export.savedmodel import signature_function
-from serving.contract import IMAGES, METADATA
+from serving.contract import IMAGES, METADATA, STYLES
 
 BATCH_SIZES = (1, 7, 64)  # images up to SMALL_IMAGE_PIXELS; larger ones are checked at LARGE_BATCH_SIZES
 LARGE_BATCH_SIZES = (1, 2)  # a 1024x1024 StyleALAE at batch 64 would need tens of GB
@@ -51,7 +51,7 @@ def case_inputs(signature, variant, real_images, run_saved, rng) -> dict[str, np
             inputs[spec.name] = real_images if variant == "real" else rng.uniform(-1, 1, shape).astype(np.float32)
         elif spec.name == "w" and variant == "real":
             inputs[spec.name] = run_saved("encode", images=real_images)["w"]
-        elif spec.name == "styles" and variant == "real":  # each image's w on every style input
+        elif spec.name == STYLES and variant == "real":  # each image's w on every style input
             w = run_saved("encode", images=real_images)["w"]
             inputs[spec.name] = np.repeat(w[:, np.newaxis], spec.shape[0], axis=1)
         elif spec.name == "truncation_psi":

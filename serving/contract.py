@@ -26,6 +26,7 @@ TRUNCATION_FORMULA = (
     "w_avg = F's running mean of F(z) over training (decay w_avg_beta per step)"
 )
 IMAGES = "images"  # the one image tensor name, in and out; a _uint8 twin makes it uint8
+STYLES = "styles"  # per-layer styles [num_styles, latent] per row
 METADATA = "metadata"  # the operation answered from the export's metadata, not by a graph
 
 
@@ -66,10 +67,10 @@ OPERATIONS = (
     Operation("reconstruct", (IMAGES,), (IMAGES,), uint8_twin=True, noise=False, onnx_graphs=("encode", "decode")),
     # G(styles): one w per style input of G, styles [num_styles, latent] per row (edited or mixed
     # latents; every row equal to w gives decode(w)), no noise
-    Operation("decode_styles", ("styles",), (IMAGES,), uint8_twin=True, noise=False, onnx_graphs=("decode_styles",)),
+    Operation("decode_styles", (STYLES,), (IMAGES,), uint8_twin=True, noise=False, onnx_graphs=("decode_styles",)),
     # decode, decode_styles and generate with G's per-pixel noise images as inputs
     Operation("decode_noise", ("w",), (IMAGES,), uint8_twin=True, noise=True, onnx_graphs=("decode_noise",)),
-    Operation("decode_styles_noise", ("styles",), (IMAGES,), uint8_twin=True, noise=True,
+    Operation("decode_styles_noise", (STYLES,), (IMAGES,), uint8_twin=True, noise=True,
               onnx_graphs=("decode_styles_noise",)),
     Operation("generate_noise", ("z", "truncation_psi"), (IMAGES,), uint8_twin=True, noise=True,
               onnx_graphs=("generate_noise",)),
@@ -101,7 +102,7 @@ def tensor_specs(image_shape, latent_dim, num_styles=1) -> dict[str, TensorSpec]
     specs = (
         TensorSpec(IMAGES, "float32", tuple(int(n) for n in image_shape)),
         TensorSpec("w", "float32", latent),
-        TensorSpec("styles", "float32", (int(num_styles), int(latent_dim))),
+        TensorSpec(STYLES, "float32", (int(num_styles), int(latent_dim))),
         TensorSpec("z", "float32", latent),
         TensorSpec("truncation_psi", "float32", ()),
         TensorSpec("row", "int32", ()),
@@ -114,13 +115,13 @@ def signatures(image_shape, latent_dim, noise_shapes=(), num_styles=1) -> dict[s
     """Every exported signature by name (`serving_default` is an alias of DEFAULT_SIGNATURE).
 
     noise_shapes: [h, w, 1] of each noise input of G (none: no noise operations);
-    num_styles: G's style inputs (the MLP: 1)."""
-    tensors = tensor_specs(image_shape, latent_dim, num_styles)
+    num_styles: G's style inputs (the MLP: 1; None: no operations on per-layer styles)."""
+    tensors = tensor_specs(image_shape, latent_dim, num_styles or 1)
     noise = tuple(TensorSpec(name, "float32", tuple(int(n) for n in shape))
                   for name, shape in zip(noise_input_names(len(noise_shapes)), noise_shapes))
     result = {}
     for operation in OPERATIONS:
-        if operation.noise and not noise:
+        if (operation.noise and not noise) or (STYLES in operation.inputs and num_styles is None):
             continue
         inputs = tuple(tensors[name] for name in operation.inputs) + (noise if operation.noise else ())
         outputs = tuple(tensors[name] for name in operation.outputs)
@@ -136,8 +137,12 @@ def _as_uint8(specs):
 
 
 def signatures_from_metadata(metadata: dict) -> dict[str, Signature]:
-    """The signatures of an export, from its metadata (alae_metadata.json / metadata.json)."""
-    return signatures(metadata["image_shape"], metadata["latent_dim"], metadata["noise_inputs"], metadata["num_styles"])
+    """The signatures of an export, from its metadata (alae_metadata.json / metadata.json).
+
+    Exports written before the per-layer style operations have no "layer_ranges" in their
+    metadata (nor those graphs); they keep their other signatures."""
+    num_styles = metadata["num_styles"] if "layer_ranges" in metadata else None
+    return signatures(metadata["image_shape"], metadata["latent_dim"], metadata["noise_inputs"], num_styles)
 
 
 def onnx_graphs(signatures_by_name: dict[str, Signature]) -> list[str]:

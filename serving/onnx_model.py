@@ -52,10 +52,9 @@ class ALAEOnnx:
         self.image_shape = tuple(self.metadata["image_shape"])
         self.latent_dim = int(self.metadata["latent_dim"])
         self.noise_shapes = [tuple(shape) for shape in self.metadata["noise_inputs"]]
-        self.num_styles = int(self.metadata["num_styles"])
+        self.num_styles = self.metadata.get("num_styles")
         # Named style-input ranges and the run's directions, as the export wrote them (none in older exports).
-        ranges = self.metadata.get("layer_ranges") or {"all": [0, self.num_styles]}
-        self.layer_ranges = {name: tuple(span) for name, span in ranges.items()}
+        self.layer_ranges = {name: tuple(span) for name, span in self.metadata.get("layer_ranges", {}).items()}
         directions = self.metadata.get("directions")
         self.directions = (editing.DirectionSet.from_json(directions, f"{self.path} metadata") if directions
                            else editing.DirectionSet(self.latent_dim))
@@ -73,8 +72,7 @@ class ALAEOnnx:
     @staticmethod
     def _session(path, options, providers):
         if not path.is_file():
-            raise FileNotFoundError(f"{path} is missing: the export predates this operation or is incomplete; "
-                                    "export the run again with python -m export")
+            raise FileNotFoundError(f"{path} is missing: the export is incomplete; export the run again with python -m export")
         try:
             return onnxruntime.InferenceSession(str(path), options, providers=providers)
         except Exception as exc:  # ONNX Runtime raises its own pybind types (Fail, EPFail, RuntimeException)
@@ -119,7 +117,8 @@ class ALAEOnnx:
     def decode_styles(self, styles, as_uint8=False, *, noise=None) -> np.ndarray:
         """styles [N, num_styles, latent] (one w per style input of G) -> images; noise as for `decode`.
         Every row equal to w gives decode(w)."""
-        inputs = {"styles": styles, **self._noise_inputs(noise)}
+        self._require_styles()
+        inputs = {contract.STYLES: styles, **self._noise_inputs(noise)}
         return self._images(self.run_signature(self._with_noise("decode_styles", noise), inputs)["images"], as_uint8)
 
     def edit(self, images, direction, strength, layers="all", as_uint8=False, *, noise=None) -> np.ndarray:
@@ -128,6 +127,7 @@ class ALAEOnnx:
         direction: a name of `self.directions` or a vector [latent] (used as given); strength: a
         number or one per image (0: the plain reconstruction); layers: a name of `self.layer_ranges`
         or (start, stop)."""
+        self._require_styles()
         vector = self.directions.vector(direction) if isinstance(direction, str) else direction
         start, stop = self.layer_range(layers)
         styles = editing.edit_styles(self.encode(images), vector, strength, start, stop, self.num_styles)
@@ -136,6 +136,7 @@ class ALAEOnnx:
     def mix(self, destinations, sources, layers, as_uint8=False, *, noise=None) -> np.ndarray:
         """Each destination image rendered with the style inputs of `layers` taken from the source image
         of the same row (images [N, H, W, C] each)."""
+        self._require_styles()
         start, stop = self.layer_range(layers)
         styles = editing.mix_styles(self.encode(destinations), self.encode(sources), start, stop, self.num_styles)
         return self.decode_styles(styles, as_uint8, noise=noise)
@@ -149,6 +150,11 @@ class ALAEOnnx:
         start, stop = layers
         editing.check_layer_range(start, stop, self.num_styles)
         return int(start), int(stop)
+
+    def _require_styles(self):
+        if "decode_styles" not in self.signatures:
+            raise ValueError("this export predates per-layer styles (it has no decode_styles); "
+                             "export the run again to edit or mix")
 
     def reconstruct(self, images, as_uint8=False) -> np.ndarray:
         """G(E(images)), images uint8 or float -> [N, H, W, C]."""

@@ -42,7 +42,7 @@ def test_a_direction_points_from_the_negative_to_the_positive_class(method):
     assert abs(np.linalg.norm(direction.vector) - 1) < 1e-6 and direction.vector @ axis > 0.99
     # The boundary sits halfway: each side is correct with probability Phi(gap / 2) = Phi(2) = 0.977.
     assert abs(direction.info["held_out_accuracy"] - 0.977) < 0.01
-    assert abs(direction.info["side_gap"] - 4.0) < 0.15
+    assert abs(direction.info["class_distance"] - 4.0) < 0.15
     assert direction.info["train_images"] == 4000 and direction.info["held_out_images"] == 4000
     reverse = fitting.fit_directions(train, test, fitting.class_pair_tasks(
         as_labelled(train, train_labels, test, test_labels), [("b", "a")]), method).directions[0]

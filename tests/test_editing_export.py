@@ -168,3 +168,21 @@ def test_the_app_edits_without_tensorflow(mlp, export_dir, tmp_path):
     np.testing.assert_array_equal(outputs["edit"], app.edit(pixels, "0_to_1", [0.5, -1.0]))
     np.testing.assert_array_equal(outputs["mix"], app.mix(pixels, pixels[::-1], "all"))
     np.testing.assert_array_equal(outputs["styles"], app.decode_styles(np.ones((1, 1, 50), np.float32)))
+
+
+def test_an_export_from_before_per_layer_styles_still_loads(export_dir, tmp_path):
+    import shutil
+
+    older = tmp_path / "older"
+    shutil.copytree(layout.onnx_dir(export_dir, NAME, 1), older)
+    (older / "decode_styles.onnx").unlink()
+    metadata = json.loads((older / "metadata.json").read_text())
+    for key in ("layer_ranges", "directions"):
+        del metadata[key]
+    (older / "metadata.json").write_text(json.dumps(metadata))
+    app = ALAEOnnx(older)
+    assert "decode_styles" not in app.signatures and "decode" in app.signatures
+    pixels = real_images(2)
+    assert app.reconstruct(pixels).shape == (2, 28, 28, 1) and app.directions.names == []
+    with pytest.raises(ValueError, match="predates per-layer styles"):
+        app.edit(pixels, np.eye(50, dtype=np.float32)[0], 1.0)

@@ -33,8 +33,13 @@ def test_signatures_follow_the_operations():
 
 
 def test_signatures_from_metadata_and_onnx_graphs():
-    metadata = {"image_shape": [8, 8, 1], "latent_dim": 6, "noise_inputs": [list(s) for s in NOISE_SHAPES], "num_styles": 4}
+    metadata = {"image_shape": [8, 8, 1], "latent_dim": 6, "noise_inputs": [list(s) for s in NOISE_SHAPES], "num_styles": 4,
+                "layer_ranges": {"all": [0, 4]}}
     assert contract.signatures_from_metadata(metadata) == contract.signatures([8, 8, 1], 6, NOISE_SHAPES, 4)
+    # An export from before the per-layer style operations (no layer_ranges) keeps its other signatures.
+    older = {key: value for key, value in metadata.items() if key != "layer_ranges"}
+    assert set(contract.signatures_from_metadata(older)) == {
+        name for name in contract.signatures([8, 8, 1], 6, NOISE_SHAPES, 4) if not name.startswith("decode_styles")}
     assert contract.onnx_graphs(contract.signatures([8, 8, 1], 6)) == ["encode", "decode", "generate", "decode_styles"]
     assert contract.onnx_graphs(contract.signatures_from_metadata(metadata)) == [
         "encode", "decode", "generate", "decode_styles", "decode_noise", "decode_styles_noise", "generate_noise"]

@@ -145,8 +145,9 @@ def fit_directions(train_codes, test_codes, tasks: list[Task], method="svm", ort
                    provenance: dict | None = None) -> DirectionSet:
     """One unit direction per task, fitted on `train_codes` [N, latent] and scored on `test_codes`.
 
-    Each direction's info also gives `side_gap`, the distance between the two sides' mean training
-    codes along it: the strength that moves a typical negative code to a typical positive one."""
+    Each direction's info also gives `class_distance`, the Euclidean distance between the two
+    sides' mean training codes: a strength of that size moves w as far as from one side's mean
+    to the other's (along the direction; for "mean" directions exactly onto it)."""
     if not tasks:
         raise ALAEError("no directions to fit")
     for task in tasks:
@@ -161,7 +162,7 @@ def fit_directions(train_codes, test_codes, tasks: list[Task], method="svm", ort
         side_means = [train_codes[task.train_side == side].mean(axis=0) for side in (0, 1)]
         info = {"method": method, "negative": task.negative, "positive": task.positive,
                 "held_out_accuracy": round(held_out_accuracy(normal, offset, test_codes, task.test_side), 6),
-                "side_gap": round(float((side_means[1] - side_means[0]) @ vector), 6),
+                "class_distance": round(float(np.linalg.norm(side_means[1] - side_means[0])), 6),
                 "train_images": int((task.train_side >= 0).sum()), "held_out_images": int((task.test_side >= 0).sum())}
         if orthogonalize:
             info["orthogonal_to"] = [earlier.name for earlier in tasks[:index]]

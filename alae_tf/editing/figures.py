@@ -26,3 +26,8 @@ def strength_sweep(sampler, images, direction, strengths, start=0, stop=None, *,
     edits = edits.reshape(count, columns, *edits.shape[1:])
     originals = to_uint8(images).numpy()[:, np.newaxis]
     return image_grid(np.concatenate([originals, edits], axis=1).reshape(-1, *edits.shape[2:]), columns + 1)
+
+
+def zoomed(grid, factor: int) -> np.ndarray:
+    """A uint8 grid enlarged `factor` times, nearest neighbour (small images stay crisp)."""
+    return np.repeat(np.repeat(grid, factor, axis=0), factor, axis=1)
