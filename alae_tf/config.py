@@ -258,11 +258,15 @@ def available_presets() -> list[str]:
 
 
 def load_preset(name: str) -> Config:
-    """A preset by name (never a path: --config takes files)."""
+    return load_config_file(preset_file(name))
+
+
+def preset_file(name: str) -> Path:
+    """A preset's file, found by name only (--config takes paths)."""
     if name not in available_presets():
         raise ConfigError(f"unknown preset {name!r}; available: {', '.join(available_presets())} "
                           "(pass a config file with --config)")
-    return load_config_file(PRESET_DIR / f"{name}.yaml")
+    return PRESET_DIR / f"{name}.yaml"
 
 
 def load_config_file(path: str | Path) -> Config:

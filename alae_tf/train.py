@@ -14,7 +14,16 @@ import tensorflow as tf
 
 from alae_tf import schedule
 from alae_tf.callbacks import CheckpointSaver, TrainingMonitor, drop_log_rows_after
-from alae_tf.config import DATASETS, MNIST_SOURCES, PRECISIONS, available_presets, load_config_file, load_preset, save_config
+from alae_tf.config import (
+    DATASETS,
+    MNIST_SOURCES,
+    PRECISIONS,
+    available_presets,
+    load_config_file,
+    load_preset,
+    preset_file,
+    save_config,
+)
 from alae_tf.data import open_image_source
 from alae_tf.data.batches import training_batches
 from alae_tf.errors import ALAEError, ConfigError
@@ -150,9 +159,9 @@ def fit_segments(start: int, total: int, epoch_steps: int):
 
 def default_run_dir(args) -> Path:
     """runs/<preset> or runs/<config file's stem>; a stem that is no plain name needs --out."""
-    name = args.config.stem if args.config else args.preset
-    if not name or name.startswith(".") or not all(c.isalnum() or c in "_-." for c in name):
-        raise ConfigError(f"cannot name a run directory after {name!r}; pass --out DIR")
+    name = args.config.stem if args.config else preset_file(args.preset).stem
+    if name.startswith(".") or not all(c.isalnum() or c in "_-." for c in name):
+        raise ConfigError(f"cannot name a run directory after {args.config}; pass --out DIR")
     return Path("runs") / name
 
 

@@ -187,6 +187,14 @@ def test_training_converts_skips_and_resumes_past_a_damaged_checkpoint(hostile_f
     assert checkpoint_problem(str(out / "checkpoints" / "ckpt-4")) is None  # written anew
 
 
+def test_a_preset_is_a_name_and_writes_nothing_when_unknown(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "x.yaml").write_text(TINY_RUN)
+    assert train.main(["--preset", "../x", "--verbose", "0"]) == 2
+    assert "unknown preset '../x'" in capsys.readouterr().err
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["x.yaml"]
+
+
 def test_data_with_other_channels_than_the_model_is_converted_or_refused_in_one_line(hostile_folder):
     with pytest.raises(DataError, match=r"the images have 1 channel\(s\) but the model takes 3"):
         open_image_source("mnist", None, 8, channels=3, mnist_source="package")
