@@ -153,10 +153,18 @@ class NoiseInjection(keras.layers.Layer):
 
 
 def instance_moments(x):
-    """Per-image, per-channel mean and (biased) variance over H, W of NHWC `x`, in float32."""
+    """Per-image, per-channel mean [B, C], (biased) variance [B, C] and centred map x - mean
+    [B, H, W, C] over H, W of NHWC `x`, in float32.
+
+    Computed around each map's first pixel (shifted data): the small deviations of a nearly flat
+    map (a barely trained generator's constant input) stay exact instead of drowning in the
+    rounding of a mean near 1, so TF and ONNX Runtime normalise it alike. The shift is held
+    constant for the gradient, which the variance does not depend on."""
     x = ops.cast(x, "float32")
-    mean = ops.mean(x, axis=(1, 2))
-    return mean, ops.mean(ops.square(x - mean[:, None, None, :]), axis=(1, 2))
+    shift = ops.stop_gradient(x[:, :1, :1, :])
+    offset = ops.mean(x - shift, axis=(1, 2), keepdims=True)
+    centred = (x - shift) - offset
+    return (shift + offset)[:, 0, 0, :], ops.mean(ops.square(centred), axis=(1, 2)), centred
 
 
 def instance_statistics(x, epsilon=1e-8):
@@ -164,13 +172,13 @@ def instance_statistics(x, epsilon=1e-8):
 
     The epsilon keeps the square root differentiable for constant feature maps (the reference
     has none and can produce NaN gradients)."""
-    mean, variance = instance_moments(x)
+    mean, variance, _ = instance_moments(x)
     return mean, ops.sqrt(variance + epsilon)
 
 
-def instance_normalize(x, mean, std):
-    """(x - mean) / std with the statistics of `instance_statistics` (no affine part)."""
-    return ops.cast((ops.cast(x, "float32") - mean[:, None, None, :]) / std[:, None, None, :], x.dtype)
+def instance_normalize(centred, variance, epsilon, dtype):
+    """The centred map of `instance_moments` over sqrt(variance + epsilon), cast to `dtype` (no affine part)."""
+    return ops.cast(centred / ops.sqrt(variance + epsilon)[:, None, None, :], dtype)
 
 
 @keras.saving.register_keras_serializable(package="alae_tf")
@@ -182,8 +190,8 @@ class AdaIN(keras.layers.Layer):
         self.style.build(w_shape)
 
     def call(self, x, w):
-        mean, std = instance_statistics(x)
-        x = instance_normalize(x, mean, std)
+        _, variance, centred = instance_moments(x)
+        x = instance_normalize(centred, variance, 1e-8, x.dtype)
         y_scale, y_bias = ops.split(ops.cast(self.style(w), x.dtype), 2, axis=-1)
         return x * (1.0 + y_scale[:, None, None, :]) + y_bias[:, None, None, :]
 

@@ -44,9 +44,9 @@ def real_images(config, log=print) -> np.ndarray:
     """The first held-out images of the run's dataset as float32 NHWC in [-1, 1] (random images,
     with a note, when the run's data is no longer where it was)."""
     resolution, _, channels = config.model.image_shape
+    count = max(verify.batch_sizes(config.model.image_shape))
     try:
         source = open_image_source(config.data.dataset, config.data.path, resolution, channels=channels,
-    count = max(verify.batch_sizes(config.model.image_shape))
                                    mnist_source=config.data.source, test_count=config.data.test_count)
         return contract.to_model_range(source.test_images(resolution, count))
     except ALAEError as exc:
@@ -112,7 +112,9 @@ def export_run(request: ExportRequest, log=print) -> dict:
         archive, endpoints = savedmodel.build_archive(implementations, signatures)
         archive.write_out(str(saved_dir), verbose=False)
         write_json(saved_dir / layout.SAVED_MODEL_METADATA, metadata)
-        warmups = tf_serving_files.write_warmup_requests(saved_dir, name, signatures)
+        # batch 1 and the largest checked batch: 64 rows of 1024x1024 images would be GBs of warm-up
+        warmup_batches = (1, max(verify.batch_sizes(config.model.image_shape)))
+        warmups = tf_serving_files.write_warmup_requests(saved_dir, name, signatures, warmup_batches)
         loaded = tf.saved_model.load(str(saved_dir))
         saved_diff = verify.check_saved_model(loaded, implementations, signatures, images)
         log(f"SavedModel: {len(signatures)} signatures + serving_default, {warmups} warm-up requests; "

@@ -48,14 +48,14 @@ def _write_atomically(path: Path, text: str) -> None:
     os.replace(partial, path)
 
 
-def write_warmup_requests(saved_model_dir: Path, model_name: str, signatures: dict) -> int:
-    """One request per signature at batch 1 and one at batch 64: TF-Serving replays them at load."""
+def write_warmup_requests(saved_model_dir: Path, model_name: str, signatures: dict, batches=(1, 64)) -> int:
+    """One request per signature at each batch size: TF-Serving replays them at load."""
     path = Path(saved_model_dir) / WARMUP_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     count = 0
     with tf.io.TFRecordWriter(str(path)) as writer:
         for name, signature in signatures.items():
-            for batch in (1, 64):
+            for batch in batches:
                 request = predict_request(model_name, name, example_inputs(signature, batch))
                 log = prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
                 writer.write(log.SerializeToString())

@@ -183,9 +183,9 @@ class EncoderBlock(keras.layers.Layer):
 
     def _statistics_and_normalize(self, x, style):
         """(style([mean; std]), instance-normalised x)."""
-        mean, variance = instance_moments(x)
+        mean, variance, centred = instance_moments(x)
         w = style(ops.concatenate([mean, ops.sqrt(variance + self.statistics_epsilon)], axis=-1))
-        return w, instance_normalize(x, mean, ops.sqrt(variance + self.norm_epsilon))
+        return w, instance_normalize(centred, variance, self.norm_epsilon, x.dtype)
 
     def call(self, x):
         """x -> (features for the next level down, this block's contribution to w)."""
