@@ -58,6 +58,7 @@ def test_the_converted_run_computes_what_the_official_code_computes(converted, r
         "E mid-fade": relative_error(model.encoder_ema(reference["images_mid"], level=2, blend=0.5),
                                      reference["e_of_x_mid_fade"]),
     }
+    print("relative error vs the official code:", {key: f"{value:.2g}" for key, value in errors.items()})  # figures for -s
     assert max(errors.values()) < TOLERANCE, errors
     np.testing.assert_allclose(model.mapping_ema.w_avg.numpy(), reference["w_avg"], rtol=1e-6)
     # The live nets come from the checkpoint's live copies, which differ from the smoothed ones.
@@ -90,6 +91,7 @@ def test_the_exported_model_matches_the_official_code(name, reference, tmp_path)
         "decode_noise (SavedModel)": relative_error(decode_noise_tf, reference["g_of_w_noise"]),
         "decode_noise (ONNX)": relative_error(app.decode(w, noise=list(noise.values())), reference["g_of_w_noise"]),
     }
+    print("relative error vs the official code:", {key: f"{value:.2g}" for key, value in errors.items()})  # figures for -s
     assert max(errors.values()) < TOLERANCE, errors
 
 
