@@ -38,6 +38,11 @@ MAX_LEARNING_RATE = 1.0
 DATASETS = ("mnist", "fashion_mnist", "folder", "prepared")
 MNIST_SOURCES = ("auto", "package", "idx", "npz", "tfds")
 PRECISIONS = ("none", "bf16", "fp16")
+# Step I / step II loss pairs (alae_tf.losses): the paper's softplus (non-saturating), the original
+# minimax, LSGAN, hinge, and f-GAN with the KL, reverse KL, Pearson chi^2, squared Hellinger and
+# Jensen-Shannon divergences.
+ADVERSARIAL_LOSSES = ("softplus", "minimax", "least_squares", "hinge",
+                      "f_kl", "f_reverse_kl", "f_pearson", "f_hellinger", "f_js")
 NETS = ("mapping", "generator", "encoder", "discriminator")
 # Backbone name -> whether it grows progressively (one level per power-of-two resolution from
 # 4x4) or has one level. Everything else about a backbone is in its nets (alae_tf.nets);
@@ -84,6 +89,7 @@ class TrainConfig:
     adam_beta2: float = 0.99
     adam_epsilon: float = 1e-8
     r1_gamma: float = 10.0
+    adversarial_loss: str = "softplus"  # one of ADVERSARIAL_LOSSES
     ema_half_life_images: float = 10000.0
     # Nets with an EMA copy, used for sampling, encoding and export (the others are used live).
     # The MLP reference averages F and G; StyleALAE all four.
@@ -196,6 +202,9 @@ class Config:
                 raise ConfigError(f"{origin}: train.{name} must be positive, got {value}")
         if m.mapping_layers < 0:
             raise ConfigError(f"{origin}: model.mapping_layers must be >= 0, got {m.mapping_layers}")
+        if t.adversarial_loss not in ADVERSARIAL_LOSSES:
+            raise ConfigError(f"{origin}: train.adversarial_loss must be one of {', '.join(ADVERSARIAL_LOSSES)}, "
+                              f"got {t.adversarial_loss!r}")
         if t.mixed_precision not in PRECISIONS:
             raise ConfigError(
                 f"{origin}: train.mixed_precision must be one of {', '.join(PRECISIONS)}, got {t.mixed_precision!r}"

@@ -1,5 +1,12 @@
 """The ALAE losses as pure functions of tensors (batch means; per-replica scaling is the
-caller's job). `d_*` are discriminator logits D(E(.)), shape [batch]."""
+caller's job). `d_*` are discriminator logits D(E(.)), shape [batch].
+
+The adversarial pair (step I's discriminator loss, step II's generator loss) is chosen by
+`train.adversarial_loss` (config.ADVERSARIAL_LOSSES names them); the paper's is `softplus`."""
+
+import math
+from dataclasses import dataclass
+from typing import Callable
 
 import tensorflow as tf
 
@@ -23,3 +30,81 @@ def r1_penalty(real_grads, gamma):
 def latent_reciprocity_loss(w, w_reconstructed):
     """Step III: mean((E(G(w)) - stopgrad(w))^2); F still learns through G's input."""
     return tf.reduce_mean(tf.square(w_reconstructed - tf.stop_gradient(w)))
+
+
+# The other adversarial losses. Each pair: discriminator(d_fake, d_real) and generator(d_fake).
+
+
+def minimax_generator_loss(d_fake):
+    """The original GAN's saturating generator loss: mean(log(1 - sigmoid(d))) = -softplus(d)."""
+    return -tf.reduce_mean(tf.nn.softplus(d_fake))
+
+
+def least_squares_discriminator_loss(d_fake, d_real):
+    """LSGAN (Mao et al. 2017, a = 0, b = c = 1): ((d_real - 1)^2 + d_fake^2) / 2."""
+    return 0.5 * tf.reduce_mean(tf.square(d_real - 1.0)) + 0.5 * tf.reduce_mean(tf.square(d_fake))
+
+
+def least_squares_generator_loss(d_fake):
+    return 0.5 * tf.reduce_mean(tf.square(d_fake - 1.0))
+
+
+def hinge_discriminator_loss(d_fake, d_real):
+    """Hinge (Lim & Ye 2017; SAGAN): relu(1 - d_real) + relu(1 + d_fake)."""
+    return tf.reduce_mean(tf.nn.relu(1.0 - d_real)) + tf.reduce_mean(tf.nn.relu(1.0 + d_fake))
+
+
+def critic_generator_loss(d_fake):
+    """Hinge's and WGAN's generator loss: -d_fake."""
+    return -tf.reduce_mean(d_fake)
+
+
+@dataclass(frozen=True)
+class FDivergence:
+    """An f-GAN divergence (Nowozin et al. 2016, table 6): the output activation g_f(v) and
+    f*(g_f(v)), the convex conjugate of f at it, written out in v (the composed textbook form
+    overflows or takes the log of 0 for large |v|; the test checks both agree)."""
+
+    activation: Callable
+    conjugate_of_activation: Callable
+
+
+F_DIVERGENCES = {
+    "kl": FDivergence(lambda v: v, lambda v: tf.exp(v - 1.0)),  # f*(t) = exp(t - 1)
+    "reverse_kl": FDivergence(lambda v: -tf.exp(-v), lambda v: v - 1.0),  # f*(t) = -1 - log(-t)
+    "pearson": FDivergence(lambda v: v, lambda v: 0.25 * tf.square(v) + v),  # f*(t) = t^2 / 4 + t
+    "hellinger": FDivergence(lambda v: 1.0 - tf.exp(-v), lambda v: tf.exp(v) - 1.0),  # f*(t) = t / (1 - t)
+    "js": FDivergence(lambda v: math.log(2.0) - tf.nn.softplus(-v),  # f*(t) = -log(2 - exp(t))
+                      lambda v: tf.nn.softplus(v) - math.log(2.0)),
+}
+
+
+def f_discriminator_loss(divergence: FDivergence):
+    """-(mean g_f(d_real) - mean f*(g_f(d_fake))): the negated variational lower bound of the divergence."""
+    return lambda d_fake, d_real: (tf.reduce_mean(divergence.conjugate_of_activation(d_fake))
+                                   - tf.reduce_mean(divergence.activation(d_real)))
+
+
+def f_generator_loss(divergence: FDivergence):
+    """f-GAN's alternative (non-saturating) generator loss: -mean g_f(d_fake)."""
+    return lambda d_fake: -tf.reduce_mean(divergence.activation(d_fake))
+
+
+@dataclass(frozen=True)
+class AdversarialLoss:
+    discriminator: Callable  # (d_fake, d_real) -> scalar, step I
+    generator: Callable  # d_fake -> scalar, step II
+
+
+_LOSSES = {
+    "softplus": AdversarialLoss(discriminator_loss, generator_loss),
+    "minimax": AdversarialLoss(discriminator_loss, minimax_generator_loss),
+    "least_squares": AdversarialLoss(least_squares_discriminator_loss, least_squares_generator_loss),
+    "hinge": AdversarialLoss(hinge_discriminator_loss, critic_generator_loss),
+    **{f"f_{name}": AdversarialLoss(f_discriminator_loss(d), f_generator_loss(d)) for name, d in F_DIVERGENCES.items()},
+}
+
+
+def adversarial_loss(name: str) -> AdversarialLoss:
+    """The pair named `name`, one of config.ADVERSARIAL_LOSSES."""
+    return _LOSSES[name]

@@ -32,8 +32,8 @@ def ema_decay(batch_size, half_life_images):
 
 
 class ALAE(keras.Model):
-    def __init__(self, networks: Networks, ema_networks: dict, *, r1_gamma=10.0, ema_half_life_images=10000.0,
-                 w_avg_beta=0.995, style_mixing=False, **kwargs):
+    def __init__(self, networks: Networks, ema_networks: dict, *, r1_gamma=10.0, adversarial_loss="softplus",
+                 ema_half_life_images=10000.0, w_avg_beta=0.995, style_mixing=False, **kwargs):
         """`ema_networks`: {net name: its EMA copy} for the nets the EMA covers."""
         super().__init__(**kwargs)
         self.mapping = networks.mapping
@@ -46,6 +46,7 @@ class ALAE(keras.Model):
             ema_networks[name].trainable = False
             setattr(self, f"{name}_ema", ema_networks[name])
         self.r1_gamma = r1_gamma
+        self.adversarial = losses.adversarial_loss(adversarial_loss)
         self.ema_half_life_images = ema_half_life_images
         self.w_avg_beta = w_avg_beta
         self.style_mixing = style_mixing and self.generator.num_styles > 1
@@ -165,24 +166,26 @@ class ALAE(keras.Model):
         return d_real, tape.gradient(d_real_sum, images)
 
     def _discriminator_step(self, data, replicas):
-        """Step I: E and D on softplus(D(E(fake))) + softplus(-D(E(real))) + R1 on the reals."""
+        """Step I: E and D on the adversarial loss (the paper's: softplus(D(E(fake))) + softplus(-D(E(real))))
+        + R1 on the reals."""
         fakes = tf.stop_gradient(self._fakes(data, DISCRIMINATOR)[0])
         variables = self._ed_variables()
         with tf.GradientTape() as tape:
             d_real, real_grads = self.real_logits_and_gradients(data[IMAGES], data)
             r1 = losses.r1_penalty(tf.cast(real_grads, tf.float32), self.r1_gamma)
-            loss_d = losses.discriminator_loss(self._d_of_e(fakes, data), d_real)
+            loss_d = self.adversarial.discriminator(self._d_of_e(fakes, data), d_real)
             # Under float16 the optimizer scales the loss up (and its gradients back down).
             scaled = self.optimizer_ed.scale_loss((loss_d + r1) / replicas)
         _apply(self.optimizer_ed, tape.gradient(scaled, variables), variables)
         return loss_d, r1
 
     def _generator_step(self, data, replicas):
-        """Step II: F and G on softplus(-D(E(G(F(z))))); E and D are not updated. F's w_avg follows F(z)."""
+        """Step II: F and G on the adversarial generator loss (the paper's: softplus(-D(E(G(F(z)))))); E and D
+        are not updated. F's w_avg follows F(z)."""
         variables = self._fg_variables()
         with tf.GradientTape() as tape:
             fakes, w = self._fakes(data, GENERATOR)
-            loss_g = losses.generator_loss(self._d_of_e(fakes, data))
+            loss_g = self.adversarial.generator(self._d_of_e(fakes, data))
             scaled = self.optimizer_fg.scale_loss(loss_g / replicas)
         _apply(self.optimizer_fg, tape.gradient(scaled, variables), variables)
         self.mapping.update_w_avg(w, self.w_avg_beta)
@@ -282,6 +285,7 @@ def build_alae(config) -> ALAE:
         build_networks(m, t.truncation_cutoff),
         {name: ema_networks[name] for name in t.ema_nets},
         r1_gamma=t.r1_gamma,
+        adversarial_loss=t.adversarial_loss,
         ema_half_life_images=t.ema_half_life_images,
         w_avg_beta=t.w_avg_beta,
         style_mixing=t.style_mixing_prob > 0,

@@ -54,6 +54,7 @@ def test_config_round_trips_through_yaml(tmp_path):
         ({"model": {"latent_dim": 5000000}}, r"model.latent_dim must be at most 4096, got 5000000"),
         ({"model": {"image_shape": [4096, 4096, 3]}}, r"4 <= R <= 2048"),
         ({"train": {"seed": -1}}, r"train.seed must lie in \[0, 2\^31\)"),
+        ({"train": {"adversarial_loss": "wgan"}}, r"train.adversarial_loss must be one of softplus, minimax, "),
         ({"train": {"w_avg_beta": 1.0}}, r"w_avg_beta must lie in \[0, 1\)"),
         ({"preset": ["a"]}, "preset must be a name"),
     ],

@@ -79,3 +79,76 @@ def test_r1_gradients_match_finite_differences(tiny_config, float64_everywhere):
     # And the penalty built on them: (gamma / 2) * mean over images of the squared gradient norm.
     expected = 0.5 * 10.0 * np.mean(np.sum(numeric**2, axis=(1, 2, 3)))
     assert float(losses.r1_penalty(grads, 10.0)) == pytest.approx(expected, rel=1e-5)
+
+
+D_FAKE = np.array([0.5, -1.0, 2.0], np.float32)
+D_REAL = np.array([1.0, 0.0, -3.0], np.float32)
+
+
+def test_every_configured_adversarial_loss_exists():
+    from alae_tf.config import ADVERSARIAL_LOSSES
+
+    for name in ADVERSARIAL_LOSSES:
+        pair = losses.adversarial_loss(name)
+        assert np.isfinite(float(pair.discriminator(D_FAKE, D_REAL))) and np.isfinite(float(pair.generator(D_FAKE)))
+    assert losses.adversarial_loss("softplus") == losses.AdversarialLoss(losses.discriminator_loss, losses.generator_loss)
+
+
+@pytest.mark.parametrize("name, discriminator, generator", [
+    # minimax: D as softplus; G = mean(log(1 - sigmoid(d))) = -mean(softplus(d))
+    ("minimax", np.mean(softplus(D_FAKE) + softplus(-D_REAL)), -(softplus(0.5) + softplus(-1.0) + softplus(2.0)) / 3),
+    # least squares: ((1 - 1)^2 + (0 - 1)^2 + (-3 - 1)^2) / 6 + (0.25 + 1 + 4) / 6; G: (0.25 + 4 + 1) / 6
+    ("least_squares", (0 + 1 + 16) / 6 + (0.25 + 1 + 4) / 6, (0.25 + 4 + 1) / 6),
+    # hinge: relu(1 - real) = 0, 1, 4; relu(1 + fake) = 1.5, 0, 3; G = -mean(fake) = -0.5
+    ("hinge", 5 / 3 + 4.5 / 3, -0.5),
+])
+def test_adversarial_losses_by_hand(name, discriminator, generator):
+    pair = losses.adversarial_loss(name)
+    assert float(pair.discriminator(D_FAKE, D_REAL)) == pytest.approx(discriminator, rel=1e-6)
+    assert float(pair.generator(D_FAKE)) == pytest.approx(generator, rel=1e-6)
+
+
+# Nowozin et al. 2016, table 6: output activation g_f(v) and conjugate f*(t), as the paper writes them.
+TEXTBOOK = {
+    "kl": (lambda v: v, lambda t: np.exp(t - 1)),
+    "reverse_kl": (lambda v: -np.exp(-v), lambda t: -1 - np.log(-t)),
+    "pearson": (lambda v: v, lambda t: t ** 2 / 4 + t),
+    "hellinger": (lambda v: 1 - np.exp(-v), lambda t: t / (1 - t)),
+    "js": (lambda v: np.log(2) - np.log1p(np.exp(-v)), lambda t: -np.log(2 - np.exp(t))),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TEXTBOOK))
+def test_f_gan_losses_are_the_negated_variational_bound(name):
+    activation, conjugate = TEXTBOOK[name]
+    fake, real = D_FAKE.astype(np.float64), D_REAL.astype(np.float64)
+    bound = np.mean(activation(real)) - np.mean(conjugate(activation(fake)))
+    pair = losses.adversarial_loss(f"f_{name}")
+    assert float(pair.discriminator(D_FAKE, D_REAL)) == pytest.approx(-bound, rel=1e-5, abs=1e-6)
+    assert float(pair.generator(D_FAKE)) == pytest.approx(-np.mean(activation(fake)), rel=1e-5, abs=1e-6)
+
+
+def test_f_gan_losses_stay_finite_where_the_textbook_form_does_not():
+    big = np.array([30.0, -30.0], np.float32)
+    for name in TEXTBOOK:
+        if name == "kl":  # exp(v - 1) itself is the loss: finite in float32 up to v ~ 89
+            continue
+        assert np.isfinite(float(losses.adversarial_loss(f"f_{name}").discriminator(big, big))), name
+
+
+def test_each_adversarial_loss_trains_alae_with_finite_values(tiny_config, tiny_images):
+    """Each loss is the step's (other numbers than softplus's) and 20 steps stay finite."""
+    from alae_tf.config import ADVERSARIAL_LOSSES
+    from training_data import batches_for
+
+    reported = {}
+    for name in ADVERSARIAL_LOSSES:
+        keras.utils.set_random_seed(0)
+        tiny_config.train.adversarial_loss = name
+        model = build_alae(tiny_config)
+        history = model.fit(batches_for(tiny_config, model, tiny_images), steps_per_epoch=20, epochs=1, verbose=0)
+        reported[name] = {key: values[-1] for key, values in history.history.items()}
+        assert all(np.isfinite(weight.numpy()).all() for weight in model.weights), name
+        assert all(np.isfinite(value) for value in reported[name].values()) and reported[name]["nonfinite"] == 0, name
+    for name in ADVERSARIAL_LOSSES[1:]:
+        assert reported[name]["loss_d"] != pytest.approx(reported["softplus"]["loss_d"], rel=1e-3), name
