@@ -34,3 +34,4 @@ RECIPROCITY = Update("z_ae", None, None, noise_stream=3)  # step III
 UPDATES = (DISCRIMINATOR, GENERATOR, RECIPROCITY)
 MIXING_UPDATES = tuple(update for update in UPDATES if update.z_mix is not None)
 SAMPLE_NOISE_STREAM = 4  # noise of images drawn outside training (grids, metrics)
+PENALTY_STREAM = 5  # step I's draws for WGAN-GP's interpolation weights and DRAGAN's perturbations

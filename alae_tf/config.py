@@ -39,10 +39,14 @@ DATASETS = ("mnist", "fashion_mnist", "folder", "prepared")
 MNIST_SOURCES = ("auto", "package", "idx", "npz", "tfds")
 PRECISIONS = ("none", "bf16", "fp16")
 # Step I / step II loss pairs (alae_tf.losses): the paper's softplus (non-saturating), the original
-# minimax, LSGAN, hinge, and f-GAN with the KL, reverse KL, Pearson chi^2, squared Hellinger and
-# Jensen-Shannon divergences.
-ADVERSARIAL_LOSSES = ("softplus", "minimax", "least_squares", "hinge",
+# minimax, LSGAN, hinge, WGAN, and f-GAN with the KL, reverse KL, Pearson chi^2, squared Hellinger
+# and Jensen-Shannon divergences.
+ADVERSARIAL_LOSSES = ("softplus", "minimax", "least_squares", "hinge", "wasserstein",
                       "f_kl", "f_reverse_kl", "f_pearson", "f_hellinger", "f_js")
+# Step I's gradient penalty on D(E(.)): R1 at the reals (the paper's), R2 at the fakes (both
+# (r1_gamma / 2) ||grad||^2), WGAN-GP at real/fake interpolates and DRAGAN at perturbed reals
+# (both gp_weight (||grad|| - 1)^2), or none.
+GRADIENT_PENALTIES = ("r1", "r2", "wgan_gp", "dragan", "none")
 NETS = ("mapping", "generator", "encoder", "discriminator")
 # Backbone name -> whether it grows progressively (one level per power-of-two resolution from
 # 4x4) or has one level. Everything else about a backbone is in its nets (alae_tf.nets);
@@ -90,6 +94,9 @@ class TrainConfig:
     adam_epsilon: float = 1e-8
     r1_gamma: float = 10.0
     adversarial_loss: str = "softplus"  # one of ADVERSARIAL_LOSSES
+    gradient_penalty: str = "r1"  # one of GRADIENT_PENALTIES
+    gp_weight: float = 10.0  # lambda of wgan_gp and dragan
+    weight_clip: float = 0.0  # > 0: E's and D's stored weights clipped to [-c, c] after step I (WGAN; step III moves E again)
     ema_half_life_images: float = 10000.0
     # Nets with an EMA copy, used for sampling, encoding and export (the others are used live).
     # The MLP reference averages F and G; StyleALAE all four.
@@ -205,6 +212,11 @@ class Config:
         if t.adversarial_loss not in ADVERSARIAL_LOSSES:
             raise ConfigError(f"{origin}: train.adversarial_loss must be one of {', '.join(ADVERSARIAL_LOSSES)}, "
                               f"got {t.adversarial_loss!r}")
+        if t.gradient_penalty not in GRADIENT_PENALTIES:
+            raise ConfigError(f"{origin}: train.gradient_penalty must be one of {', '.join(GRADIENT_PENALTIES)}, "
+                              f"got {t.gradient_penalty!r}")
+        if t.gp_weight < 0 or t.weight_clip < 0:
+            raise ConfigError(f"{origin}: train.gp_weight and train.weight_clip must be >= 0")
         if t.mixed_precision not in PRECISIONS:
             raise ConfigError(
                 f"{origin}: train.mixed_precision must be one of {', '.join(PRECISIONS)}, got {t.mixed_precision!r}"

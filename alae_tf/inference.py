@@ -17,8 +17,9 @@ import tensorflow as tf
 from alae_tf.batch import SAMPLE_NOISE_STREAM
 
 
-def draw_noise(shapes, batch, seed, stream):
-    """Standard normal images [batch, *shape] for each shape, a pure function of (seed, stream).
+def draw_noise(shapes, batch, seed, stream, draw=tf.random.stateless_normal):
+    """Standard normal images [batch, *shape] for each shape (or other draws of a stateless
+    `draw(shape, seed)`, e.g. tf.random.stateless_uniform), a pure function of (seed, stream).
 
     Inside a replica context each replica draws the noise of the whole global batch and keeps
     its own slice, so the noise of image i does not depend on how a batch is split."""
@@ -27,7 +28,7 @@ def draw_noise(shapes, batch, seed, stream):
     seed = tf.stack([tf.cast(seed, tf.int64), tf.constant(stream, tf.int64)])
     images = []
     for index, shape in enumerate(shapes):
-        full = tf.random.stateless_normal([batch * replicas, *shape], seed=seed + tf.constant([0, 100 * index], tf.int64))
+        full = draw([batch * replicas, *shape], seed=seed + tf.constant([0, 100 * index], tf.int64))
         images.append(full[batch * replica : batch * (replica + 1)])
     return images
 

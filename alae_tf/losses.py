@@ -27,6 +27,13 @@ def r1_penalty(real_grads, gamma):
     return 0.5 * gamma * tf.reduce_mean(per_image)
 
 
+def gradient_norm_penalty(grads, weight):
+    """weight * (||grad D(E(x_hat))|| - 1)^2 per image, averaged (WGAN-GP at interpolates, DRAGAN
+    at perturbed reals). A tiny epsilon keeps the norm differentiable at a zero gradient."""
+    per_image = tf.reduce_sum(tf.square(grads), axis=tf.range(1, tf.rank(grads)))
+    return weight * tf.reduce_mean(tf.square(tf.sqrt(per_image + 1e-12) - 1.0))
+
+
 def latent_reciprocity_loss(w, w_reconstructed):
     """Step III: mean((E(G(w)) - stopgrad(w))^2); F still learns through G's input."""
     return tf.reduce_mean(tf.square(w_reconstructed - tf.stop_gradient(w)))
@@ -57,6 +64,12 @@ def hinge_discriminator_loss(d_fake, d_real):
 def critic_generator_loss(d_fake):
     """Hinge's and WGAN's generator loss: -d_fake."""
     return -tf.reduce_mean(d_fake)
+
+
+def wasserstein_discriminator_loss(d_fake, d_real):
+    """WGAN (Arjovsky et al. 2017): the critic maximises d_real - d_fake. Needs a Lipschitz
+    constraint: train.weight_clip, or train.gradient_penalty wgan_gp."""
+    return tf.reduce_mean(d_fake) - tf.reduce_mean(d_real)
 
 
 @dataclass(frozen=True)
@@ -101,6 +114,7 @@ _LOSSES = {
     "minimax": AdversarialLoss(discriminator_loss, minimax_generator_loss),
     "least_squares": AdversarialLoss(least_squares_discriminator_loss, least_squares_generator_loss),
     "hinge": AdversarialLoss(hinge_discriminator_loss, critic_generator_loss),
+    "wasserstein": AdversarialLoss(wasserstein_discriminator_loss, critic_generator_loss),
     **{f"f_{name}": AdversarialLoss(f_discriminator_loss(d), f_generator_loss(d)) for name, d in F_DIVERGENCES.items()},
 }
 

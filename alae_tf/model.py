@@ -15,7 +15,7 @@ import keras
 import tensorflow as tf
 
 from alae_tf import losses
-from alae_tf.batch import BLEND, DISCRIMINATOR, GENERATOR, IMAGES, NOISE_SEED, RECIPROCITY
+from alae_tf.batch import BLEND, DISCRIMINATOR, GENERATOR, IMAGES, NOISE_SEED, PENALTY_STREAM, RECIPROCITY
 from alae_tf.config import NETS
 from alae_tf.inference import Sampler, draw_noise
 from alae_tf.nets import Networks, build_networks
@@ -33,7 +33,8 @@ def ema_decay(batch_size, half_life_images):
 
 class ALAE(keras.Model):
     def __init__(self, networks: Networks, ema_networks: dict, *, r1_gamma=10.0, adversarial_loss="softplus",
-                 ema_half_life_images=10000.0, w_avg_beta=0.995, style_mixing=False, **kwargs):
+                 gradient_penalty="r1", gp_weight=10.0, weight_clip=0.0, ema_half_life_images=10000.0,
+                 w_avg_beta=0.995, style_mixing=False, **kwargs):
         """`ema_networks`: {net name: its EMA copy} for the nets the EMA covers."""
         super().__init__(**kwargs)
         self.mapping = networks.mapping
@@ -47,6 +48,7 @@ class ALAE(keras.Model):
             setattr(self, f"{name}_ema", ema_networks[name])
         self.r1_gamma = r1_gamma
         self.adversarial = losses.adversarial_loss(adversarial_loss)
+        self.gradient_penalty, self.gp_weight, self.weight_clip = gradient_penalty, gp_weight, weight_clip
         self.ema_half_life_images = ema_half_life_images
         self.w_avg_beta = w_avg_beta
         self.style_mixing = style_mixing and self.generator.num_styles > 1
@@ -158,7 +160,8 @@ class ALAE(keras.Model):
         return self.generator(styles, level=self.level, blend=self._blend(data), noise=noise, training=True), w
 
     def real_logits_and_gradients(self, images, data=None):
-        """D(E(x)) and its per-image input gradient, differentiable again (for R1)."""
+        """D(E(images)) and its per-image input gradient, differentiable again (for the gradient
+        penalties: R1 at the reals, R2 at the fakes, WGAN-GP and DRAGAN at their points)."""
         with tf.GradientTape() as tape:
             tape.watch(images)
             d_real = self._d_of_e(images, data)
@@ -167,17 +170,43 @@ class ALAE(keras.Model):
 
     def _discriminator_step(self, data, replicas):
         """Step I: E and D on the adversarial loss (the paper's: softplus(D(E(fake))) + softplus(-D(E(real))))
-        + R1 on the reals."""
+        + the gradient penalty (the paper's: R1 on the reals)."""
         fakes = tf.stop_gradient(self._fakes(data, DISCRIMINATOR)[0])
         variables = self._ed_variables()
         with tf.GradientTape() as tape:
-            d_real, real_grads = self.real_logits_and_gradients(data[IMAGES], data)
-            r1 = losses.r1_penalty(tf.cast(real_grads, tf.float32), self.r1_gamma)
-            loss_d = self.adversarial.discriminator(self._d_of_e(fakes, data), d_real)
+            d_real, d_fake, penalty = self._scores_and_penalty(data[IMAGES], fakes, data)
+            loss_d = self.adversarial.discriminator(d_fake, d_real)
             # Under float16 the optimizer scales the loss up (and its gradients back down).
-            scaled = self.optimizer_ed.scale_loss((loss_d + r1) / replicas)
+            scaled = self.optimizer_ed.scale_loss((loss_d + penalty) / replicas)
         _apply(self.optimizer_ed, tape.gradient(scaled, variables), variables)
-        return loss_d, r1
+        if self.weight_clip > 0:
+            for variable in variables:
+                variable.assign(tf.clip_by_value(variable, -self.weight_clip, self.weight_clip))
+        return loss_d, penalty
+
+    def _scores_and_penalty(self, reals, fakes, data):
+        """(D(E(reals)), D(E(fakes)), step I's gradient penalty), with one pass of E and D per batch
+        where the penalty's points are the reals (R1) or the fakes (R2)."""
+        if self.gradient_penalty == "r1":
+            d_real, grads = self.real_logits_and_gradients(reals, data)
+            return d_real, self._d_of_e(fakes, data), losses.r1_penalty(tf.cast(grads, tf.float32), self.r1_gamma)
+        if self.gradient_penalty == "r2":
+            d_fake, grads = self.real_logits_and_gradients(fakes, data)
+            return self._d_of_e(reals, data), d_fake, losses.r1_penalty(tf.cast(grads, tf.float32), self.r1_gamma)
+        d_real, d_fake = self._d_of_e(reals, data), self._d_of_e(fakes, data)
+        if self.gradient_penalty == "none":
+            return d_real, d_fake, tf.constant(0.0)
+        batch, seed = tf.shape(reals)[0], data[NOISE_SEED][0]
+        if self.gradient_penalty == "wgan_gp":  # uniform points on the segments between reals and fakes
+            alpha = draw_noise([(1, 1, 1)], batch, seed, PENALTY_STREAM, tf.random.stateless_uniform)[0]
+            points = reals + tf.cast(alpha, reals.dtype) * (fakes - reals)
+        else:  # dragan: reals + 0.5 std U[0, 1) per pixel as its reference implementation, with each
+            # image's own std (the reference's batch std would depend on how the batch is split)
+            noise = draw_noise([reals.shape[1:]], batch, seed, PENALTY_STREAM, tf.random.stateless_uniform)[0]
+            spread = tf.math.reduce_std(reals, axis=[1, 2, 3], keepdims=True)
+            points = reals + 0.5 * spread * tf.cast(noise, reals.dtype)
+        _, grads = self.real_logits_and_gradients(tf.stop_gradient(points), data)
+        return d_real, d_fake, losses.gradient_norm_penalty(tf.cast(grads, tf.float32), self.gp_weight)
 
     def _generator_step(self, data, replicas):
         """Step II: F and G on the adversarial generator loss (the paper's: softplus(-D(E(G(F(z)))))); E and D
@@ -286,6 +315,9 @@ def build_alae(config) -> ALAE:
         {name: ema_networks[name] for name in t.ema_nets},
         r1_gamma=t.r1_gamma,
         adversarial_loss=t.adversarial_loss,
+        gradient_penalty=t.gradient_penalty,
+        gp_weight=t.gp_weight,
+        weight_clip=t.weight_clip,
         ema_half_life_images=t.ema_half_life_images,
         w_avg_beta=t.w_avg_beta,
         style_mixing=t.style_mixing_prob > 0,

@@ -152,3 +152,13 @@ def test_each_adversarial_loss_trains_alae_with_finite_values(tiny_config, tiny_
         assert all(np.isfinite(value) for value in reported[name].values()) and reported[name]["nonfinite"] == 0, name
     for name in ADVERSARIAL_LOSSES[1:]:
         assert reported[name]["loss_d"] != pytest.approx(reported["softplus"]["loss_d"], rel=1e-3), name
+
+
+def test_wasserstein_and_the_gradient_norm_penalty_by_hand():
+    pair = losses.adversarial_loss("wasserstein")
+    assert float(pair.discriminator(D_FAKE, D_REAL)) == pytest.approx(0.5 - (-2 / 3), rel=1e-6)
+    assert float(pair.generator(D_FAKE)) == pytest.approx(-0.5, rel=1e-6)
+    grads = np.zeros((2, 2, 2, 1), np.float32)
+    grads[0, 0, 0, 0], grads[0, 1, 1, 0] = 3.0, 4.0  # norm 5: (5 - 1)^2 = 16
+    grads[1, 0, 1, 0] = 1.0  # norm 1: 0
+    assert float(losses.gradient_norm_penalty(grads, weight=10.0)) == pytest.approx(10.0 * (16 + 0) / 2, rel=1e-6)

@@ -3,6 +3,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from alae_tf.batch import DISCRIMINATOR, PENALTY_STREAM
+from alae_tf.inference import draw_noise
 from alae_tf.model import build_alae, ema_decay
 from training_data import batches_for
 
@@ -101,6 +103,58 @@ def test_two_replicas_equal_one_replica(tiny_config, tiny_images, mirrored):
     assert any(not np.allclose(a, b) for a, b in zip(initial, one))  # training did move the weights
     for a, b in zip(one, two):
         np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-6)
+
+
+@pytest.mark.parametrize("penalty", ["r2", "wgan_gp", "dragan"])
+def test_two_replicas_equal_one_replica_for_every_gradient_penalty(penalty, tiny_config, tiny_images, mirrored):
+    """The penalties' random points come from the step's seed, sliced per replica (an upstream Keras
+    bug once broke second-order gradients under MirroredStrategy: facts section 1)."""
+    tiny_config.train.gradient_penalty = penalty
+    one = run_fit(tiny_config, tiny_images, tf.distribute.get_strategy())
+    two = run_fit(tiny_config, tiny_images, mirrored)
+    for a, b in zip(one, two):
+        np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-6)
+    tiny_config.train.gradient_penalty = "r1"
+    assert any(not np.allclose(a, b) for a, b in zip(one, run_fit(tiny_config, tiny_images, tf.distribute.get_strategy())))
+
+
+def test_the_gradient_penalties_by_hand(model_and_batch):
+    """Each penalty equals its formula at its points, with D(E(.)) differentiated by the tape."""
+    model, batch = model_and_batch
+    reals, fakes = batch["images"], tf.stop_gradient(model._fakes(batch, DISCRIMINATOR)[0])
+
+    def grad_at(points):
+        return model.real_logits_and_gradients(points, batch)[1].numpy()
+
+    def norms(grads):
+        return np.sqrt((grads.astype(np.float64) ** 2).reshape(len(grads), -1).sum(axis=1))
+
+    expected = {
+        "r1": 0.5 * model.r1_gamma * np.mean(norms(grad_at(reals)) ** 2),
+        "r2": 0.5 * model.r1_gamma * np.mean(norms(grad_at(fakes)) ** 2),
+        "none": 0.0,
+    }
+    for penalty, value in expected.items():
+        model.gradient_penalty = penalty
+        assert float(model._scores_and_penalty(reals, fakes, batch)[2]) == pytest.approx(value, rel=1e-4), penalty
+    # WGAN-GP at the real-fake interpolates whose weights the step's seed draws.
+    alpha = draw_noise([(1, 1, 1)], reals.shape[0], batch["noise_seed"][0], PENALTY_STREAM, tf.random.stateless_uniform)[0]
+    model.gradient_penalty = "wgan_gp"
+    expected_gp = model.gp_weight * np.mean((norms(grad_at(reals + alpha * (fakes - reals))) - 1) ** 2)
+    assert float(model._scores_and_penalty(reals, fakes, batch)[2]) == pytest.approx(expected_gp, rel=1e-4)
+    model.gradient_penalty = "r1"
+
+
+def test_weight_clipping_bounds_e_and_d_after_step_one(tiny_config, tiny_images):
+    tiny_config.train.adversarial_loss, tiny_config.train.gradient_penalty = "wasserstein", "none"
+    tiny_config.train.weight_clip = 0.05
+    keras.utils.set_random_seed(0)
+    model = build_alae(tiny_config)
+    batch = next(iter(batches_for(tiny_config, model, tiny_images)))
+    model._discriminator_step(batch, replicas=1)  # step III moves E again, unclipped
+    clipped = model.encoder.trainable_variables + model.discriminator.trainable_variables
+    assert all(np.abs(v.numpy()).max() <= 0.05 for v in clipped)
+    assert max(np.abs(v.numpy()).max() for v in model.generator.trainable_variables) > 0.05
 
 
 def test_xla_step_matches_the_plain_step(tiny_config, tiny_images):
