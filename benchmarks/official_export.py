@@ -8,6 +8,8 @@ Builds the `style_official` model of the published model's settings, writes it a
 directory (as `python -m alae_tf.convert` would), exports it with `python -m export` (timed,
 self-check included), then times `ALAEOnnx.encode` and `.decode` at batch 1 (median of
 --repeats after one warm-up call). Prints one line per figure, JSON on the last line.
+
+    python benchmarks/official_export.py --model ffhq --work DIR --latency-only   # re-time DIR's export
 """
 
 import argparse
@@ -31,7 +33,11 @@ def main():
     parser.add_argument("--model", default="celeba-hq256", help="a published model: ffhq, celeba-hq256, bedroom, celeba")
     parser.add_argument("--repeats", type=int, default=10, help="timed calls per operation (default 10)")
     parser.add_argument("--work", type=Path, help="directory for the run and the export (default: a temporary one)")
+    parser.add_argument("--latency-only", action="store_true",
+                        help="only time the export already in --work (e.g. again on a quiet machine)")
     args = parser.parse_args()
+    if args.latency_only and not (args.work and (args.work / "export").is_dir()):
+        parser.error("--latency-only needs --work DIR holding a previous run's export")
 
     import keras
 
@@ -45,26 +51,30 @@ def main():
 
     work = args.work or Path(tempfile.mkdtemp(prefix="official_export_"))
     config = published_config(args.model)
-    set_precision("none")
-    keras.utils.set_random_seed(0)
-    started = time.perf_counter()
-    model = build_alae(config)
-    run = RunDir(work / "run")
-    run.root.mkdir(parents=True, exist_ok=True)
-    save_config(config, run.config_file)
-    checkpoint_manager(model, run).save(checkpoint_number=0)
-    build_seconds = time.perf_counter() - started
-    print(f"built and saved the random-weight run in {build_seconds:.1f} s")
+    report = {"benchmark": "official_export", "model": args.model, "resolution": config.model.image_shape[0]}
+    if not args.latency_only:
+        set_precision("none")
+        keras.utils.set_random_seed(0)
+        started = time.perf_counter()
+        model = build_alae(config)
+        run = RunDir(work / "run")
+        run.root.mkdir(parents=True, exist_ok=True)
+        save_config(config, run.config_file)
+        checkpoint_manager(model, run).save(checkpoint_number=0)
+        print(f"built and saved the random-weight run in {time.perf_counter() - started:.1f} s")
+        report["parameters"] = {net: int(sum(np.prod(v.shape) for v in getattr(model, net).weights))
+                                for net in ("generator", "encoder", "mapping", "discriminator")}
 
-    started = time.perf_counter()
-    export_run(ExportRequest(run=run.root, out=work / "export", name="official"))
-    export_seconds = time.perf_counter() - started
-    print(f"export (SavedModel + ONNX + self-check): {export_seconds:.1f} s")
-    saved_dir = layout.saved_model_dir(work / "export", "official", 1)
-    onnx_dir = layout.onnx_dir(work / "export", "official", 1)
-    sizes = {"saved_model_mb": round(directory_bytes(saved_dir) / 2**20, 1),
-             **{f"{p.stem}_onnx_mb": round(p.stat().st_size / 2**20, 1) for p in sorted(onnx_dir.glob("*.onnx"))}}
-    print("sizes (MiB): " + ", ".join(f"{k} {v}" for k, v in sizes.items()))
+        started = time.perf_counter()
+        export_run(ExportRequest(run=run.root, out=work / "export", name="official"))
+        report["export_seconds"] = round(time.perf_counter() - started, 1)
+        print(f"export (SavedModel + ONNX + self-check): {report['export_seconds']} s")
+        saved_dir = layout.saved_model_dir(work / "export", "official", 1)
+        onnx_dir = layout.onnx_dir(work / "export", "official", 1)
+        sizes = {"saved_model_mb": round(directory_bytes(saved_dir) / 2**20, 1),
+                 **{f"{p.stem}_onnx_mb": round(p.stat().st_size / 2**20, 1) for p in sorted(onnx_dir.glob("*.onnx"))}}
+        print("sizes (MiB): " + ", ".join(f"{k} {v}" for k, v in sizes.items()))
+        report.update(sizes)
 
     app = ALAEOnnx(work / "export")
     rng = np.random.default_rng(0)
@@ -80,13 +90,8 @@ def main():
             times.append(time.perf_counter() - start)
         latency[f"{name}_ms"] = round(1000 * statistics.median(times), 1)
         print(f"ONNX Runtime {name}, batch 1: median {latency[f'{name}_ms']} ms over {args.repeats} calls")
-    print(json.dumps({
-        "benchmark": "official_export", "model": args.model, "resolution": config.model.image_shape[0],
-        "parameters": {net: int(sum(np.prod(v.shape) for v in getattr(model, net).weights))
-                       for net in ("generator", "encoder", "mapping", "discriminator")},
-        "export_seconds": round(export_seconds, 1), **sizes, **latency, "provider": app.provider,
-        "cpu_count": os.cpu_count(), "machine": platform.machine(),
-    }))
+    print(json.dumps({**report, **latency, "provider": app.provider, "cpu_count": os.cpu_count(),
+                      "machine": platform.machine()}))
 
 
 if __name__ == "__main__":
