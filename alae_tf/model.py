@@ -199,7 +199,7 @@ class ALAE(keras.Model):
         batch, seed = tf.shape(reals)[0], data[NOISE_SEED][0]
         if self.gradient_penalty == "wgan_gp":  # uniform points on the segments between reals and fakes
             alpha = draw_noise([(1, 1, 1)], batch, seed, PENALTY_STREAM, tf.random.stateless_uniform)[0]
-            points = reals + tf.cast(alpha, reals.dtype) * (fakes - reals)
+            points = reals + tf.cast(alpha, reals.dtype) * (tf.cast(fakes, reals.dtype) - reals)
         else:  # dragan: reals + 0.5 std U[0, 1) per pixel as its reference implementation, with each
             # image's own std (the reference's batch std would depend on how the batch is split)
             noise = draw_noise([reals.shape[1:]], batch, seed, PENALTY_STREAM, tf.random.stateless_uniform)[0]
