@@ -20,3 +20,17 @@ def test_linear_svm_separates_linearly_separable_classes_and_not_xor():
     xor = ((x[:, 0] > 0) ^ (x[:, 1] > 0)).astype(int)
     assert linear_svm_accuracy(x[:300], separable[:300], x[300:], separable[300:]) > 0.97
     assert linear_svm_accuracy(x[:300], xor[:300], x[300:], xor[300:]) < 0.7
+
+
+def test_the_reference_svm_is_unscaled_with_c_0_02():
+    """On a feature scaled by 1e-3 the unscaled, strongly regularised reference SVM cannot use it;
+    the standardised one can: the two protocols differ as they should."""
+    from alae_tf.metrics.probe import reference_svm_accuracy
+
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(600, 2))
+    y = (x[:, 0] > 0).astype(int)
+    tiny = x * np.array([1e-3, 1.0])
+    assert reference_svm_accuracy(x[:400], y[:400], x[400:], y[400:]) > 0.97
+    assert reference_svm_accuracy(tiny[:400], y[:400], tiny[400:], y[400:]) < 0.7
+    assert linear_svm_accuracy(tiny[:400], y[:400], tiny[400:], y[400:]) > 0.97
