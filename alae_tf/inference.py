@@ -137,6 +137,10 @@ class Sampler:
         """w = E(images), float32; images [B, H, W, C] in [-1, 1] at this level's resolution."""
         return tf.cast(self.encoder(tf.convert_to_tensor(images, tf.float32), level=self.level), tf.float32)
 
+    def features(self, images):
+        """E's representation before its last linear map onto w (see the Encoder protocol), float32."""
+        return tf.cast(self.encoder.features(tf.convert_to_tensor(images, tf.float32), level=self.level), tf.float32)
+
     def decode(self, w, noise=None):
         """G(w) for w [B, latent] (on every style input) or styles [B, num_styles, latent]."""
         return self.generator(tf.convert_to_tensor(w, tf.float32), level=self.level, noise=noise)

@@ -48,6 +48,27 @@ def test_every_backbone_answers_the_protocol(model):
     assert nets.discriminator(w).shape == (3,)
 
 
+def test_the_encoders_features_map_linearly_onto_w(model):
+    """MLP: the last hidden layer, which the output layer turns into w; StyleALAE: the blocks'
+    terms of w, which sum to it (also mid-fade)."""
+    config, model = model
+    encoder, latent = model.encoder, config.model.latent_dim
+    for level in range(encoder.levels):
+        blend = 0.5 if level else None
+        images = tf.random.stateless_uniform([3, *model.generator.image_shape(level)], seed=[2, level], minval=-1)
+        features, w = encoder.features(images, level=level, blend=blend), encoder(images, level=level, blend=blend)
+        if config.model.backbone == "mlp":
+            assert features.shape == (3, config.model.hidden_dim)
+            out = features
+            for layer in encoder.body.layers[-2:]:
+                out = layer(out)
+            np.testing.assert_allclose(out, w, rtol=1e-5, atol=1e-6)
+        else:
+            assert features.shape == (3, (level + 1) * latent)
+            np.testing.assert_allclose(tf.reduce_sum(tf.reshape(features, [3, level + 1, latent]), axis=1), w,
+                                       rtol=1e-5, atol=1e-5)
+
+
 def test_the_sampler_uses_the_ema_copies_the_config_names(model):
     config, model = model
     nets = Sampler.from_model(model)

@@ -34,3 +34,32 @@ def test_the_reference_svm_is_unscaled_with_c_0_02():
     assert reference_svm_accuracy(x[:400], y[:400], x[400:], y[400:]) > 0.97
     assert reference_svm_accuracy(tiny[:400], y[:400], tiny[400:], y[400:]) < 0.7
     assert linear_svm_accuracy(tiny[:400], y[:400], tiny[400:], y[400:]) > 0.97
+
+
+def test_probe_metrics_score_codes_and_features_on_both_splits(monkeypatch):
+    """The metric names say which representation, split and SVM each number is (a fake context:
+    codes and features are fixed arrays; the 50k split appears only with more than 50k images)."""
+    from types import SimpleNamespace
+
+    from alae_tf.metrics import probe
+
+    monkeypatch.setattr(probe, "REFERENCE_SPLIT", 150)
+    rng = np.random.default_rng(3)
+    train_labels, test_labels = rng.integers(0, 2, 200), rng.integers(0, 2, 50)
+    arrays = {(n, f): rng.normal(size=(n, 4 if f else 3)) + np.where(labels[:, None] > 0, 1.5, -1.5)
+              for n, labels in ((200, train_labels), (50, test_labels)) for f in (False, True)}
+    data = SimpleNamespace(train_images=np.zeros(200), test_images=np.zeros(50),
+                           train_labels=train_labels, test_labels=test_labels)
+    ctx = SimpleNamespace(data=data, encoded=lambda images, label="", features=False: arrays[(len(images), features)])
+    results = probe.probe_metrics(ctx)
+    codes, features = (arrays[(200, False)], arrays[(50, False)]), (arrays[(200, True)], arrays[(50, True)])
+    assert results["probe_1nn_accuracy"] == nearest_neighbour_accuracy(codes[0], train_labels, codes[1], test_labels)
+    assert results["probe_features_svm_c002_accuracy"] == probe.reference_svm_accuracy(
+        features[0], train_labels, features[1], test_labels)
+    assert results["probe_split50k_features_1nn_accuracy"] == nearest_neighbour_accuracy(
+        features[0][:150], train_labels[:150], features[0][150:], train_labels[150:])
+    assert set(results) == {"probe_svm_accuracy"} | {
+        f"{prefix}_{probe_name}_accuracy" for prefix in ("probe", "probe_features", "probe_split50k",
+                                                          "probe_split50k_features")
+        for probe_name in ("1nn", "svm_c002")}
+    assert all(0.8 < value <= 1.0 for value in results.values())  # separable classes: every probe finds them

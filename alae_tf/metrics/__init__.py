@@ -20,7 +20,8 @@ class Metric(NamedTuple):
 
 METRICS = {
     "probe": Metric(probe_metrics, "1-NN and linear-SVM test accuracy on E(x): official 60k/10k split (our scaled "
-                    "SVM and the reference's unscaled C=0.02 one) and the reference's 50k/10k split",
+                    "SVM and the reference's unscaled C=0.02 one) and the reference's 50k/10k split; the same on E's "
+                    "penultimate features",
                     "class labels (MNIST family)"),
     "reconstruction": Metric(reconstruction_metrics, "test-set MSE of G_ema(E(x)), pixels in [0, 1]"),
     "ppl_full": Metric(ppl_full, "perceptual path length in W, t ~ U(0, 1): LPIPS-VGG16 (images upsampled to "

@@ -65,14 +65,16 @@ class EvalContext:
             progress.add(len(images))
             yield images
 
-    def encoded(self, images_uint8: np.ndarray, label: str = "encoding") -> np.ndarray:
-        """E(x) float32 [N, latent] for uint8 images x, in order."""
+    def encoded(self, images_uint8: np.ndarray, label: str = "encoding", features: bool = False) -> np.ndarray:
+        """E(x) float32 [N, latent] for uint8 images x, in order; with `features` E's representation
+        before its last linear map instead (Sampler.features)."""
+        encode = self.sampler.features if features else self.sampler.encode
         progress = _progress(label, len(images_uint8))
-        features = []
+        rows = []
         for batch in eval_batches(images_uint8, self.batch_size):
-            features.append(np.asarray(self.sampler.encode(batch), np.float32))
-            progress.add(len(features[-1]))
-        return np.concatenate(features)
+            rows.append(np.asarray(encode(batch), np.float32))
+            progress.add(len(rows[-1]))
+        return np.concatenate(rows)
 
     def real_uint8(self, split: str, count: int | None = None) -> np.ndarray:
         """The first `count` images of a split ("train" or "test") as uint8 NHWC."""

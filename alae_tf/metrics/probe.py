@@ -10,7 +10,10 @@ sampler's encoder (the EMA copy where the run keeps one), as for reconstructions
   LinearSVC(C=0.02, max_iter=5000) on unscaled codes), 60k/10k;
 - `probe_split50k_1nn_accuracy`, `probe_split50k_svm_c002_accuracy`: the same two on the split the
   reference's last MNIST commit uses: the first 50k training images against the last 10k (a model
-  trained on all 60k has seen those 10k; the reference trained on the 50k).
+  trained on all 60k has seen those 10k; the reference trained on the 50k);
+- `probe_features_*`, `probe_split50k_features_*`: the same 1-NN and reference SVM on E's
+  representation before its last linear map (`Sampler.features`: the MLP's 1024-d last hidden
+  layer, the reference's penultimate features; StyleALAE's per-block terms of w) instead of the codes.
 """
 
 import warnings
@@ -56,19 +59,22 @@ def probe_metrics(ctx):
     data = ctx.data
     if data.train_labels is None or data.test_labels is None:
         raise DataError("probe needs class labels (MNIST-family data); this run's data has none")
-    train_w = ctx.encoded(data.train_images, label="encoding the training split")
-    test_w = ctx.encoded(data.test_images, label="encoding the test split")
+    codes = (ctx.encoded(data.train_images, label="encoding the training split"),
+             ctx.encoded(data.test_images, label="encoding the test split"))
+    features = (ctx.encoded(data.train_images, label="E's features of the training split", features=True),
+                ctx.encoded(data.test_images, label="E's features of the test split", features=True))
     print("fitting probes (1-NN, linear SVMs; official split and the reference's 50k/10k split)")
-    results = {
-        "probe_1nn_accuracy": nearest_neighbour_accuracy(train_w, data.train_labels, test_w, data.test_labels),
-        "probe_svm_accuracy": linear_svm_accuracy(train_w, data.train_labels, test_w, data.test_labels),
-        "probe_svm_c002_accuracy": reference_svm_accuracy(train_w, data.train_labels, test_w, data.test_labels),
-    }
-    if len(train_w) > REFERENCE_SPLIT:
-        first, rest = slice(None, REFERENCE_SPLIT), slice(REFERENCE_SPLIT, None)
-        split = (train_w[first], data.train_labels[first], train_w[rest], data.train_labels[rest])
-        results["probe_split50k_1nn_accuracy"] = nearest_neighbour_accuracy(*split)
-        results["probe_split50k_svm_c002_accuracy"] = reference_svm_accuracy(*split)
+    results = {"probe_svm_accuracy": linear_svm_accuracy(codes[0], data.train_labels, codes[1], data.test_labels)}
+    for prefix, (train, test) in (("probe", codes), ("probe_features", features)):
+        split = (train, data.train_labels, test, data.test_labels)
+        results[f"{prefix}_1nn_accuracy"] = nearest_neighbour_accuracy(*split)
+        results[f"{prefix}_svm_c002_accuracy"] = reference_svm_accuracy(*split)
+        if len(train) > REFERENCE_SPLIT:
+            first, rest = slice(None, REFERENCE_SPLIT), slice(REFERENCE_SPLIT, None)
+            split = (train[first], data.train_labels[first], train[rest], data.train_labels[rest])
+            name = prefix.replace("probe", "probe_split50k")
+            results[f"{name}_1nn_accuracy"] = nearest_neighbour_accuracy(*split)
+            results[f"{name}_svm_c002_accuracy"] = reference_svm_accuracy(*split)
     return results
 
 

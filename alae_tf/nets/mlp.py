@@ -10,6 +10,7 @@ F is the shared `MappingNetwork`.
 import math
 
 import keras
+from keras import ops
 
 from alae_tf.layers import EqualizedDense
 from alae_tf.nets.discriminator import linear_discriminator
@@ -65,6 +66,13 @@ class MLPEncoder(keras.Model):
 
     def call(self, images, level=None, blend=None):
         return self.body(images)
+
+    def features(self, images, level=None, blend=None):
+        """The last hidden layer [B, hidden_dim], after its activation (the reference's `f`)."""
+        x = images
+        for layer in self.body.layers[:-2]:  # all but the output Dense and its activation
+            x = layer(x)
+        return ops.cast(x, "float32")
 
 
 def build(config, name_suffix=""):

@@ -48,6 +48,10 @@ class Encoder(Protocol):
 
     def __call__(self, images, level=None, blend=None): ...
 
+    def features(self, images, level=None, blend=None):
+        """[B, F] float32: the representation E maps linearly onto w (the reference's MNIST probe
+        reads it as E's penultimate features)."""
+
 
 @runtime_checkable
 class Discriminator(Protocol):

@@ -230,6 +230,18 @@ class StyleEncoder(keras.Model):
         return x
 
     def call(self, images, level=None, blend=None):
+        contributions = self._contributions(images, level, blend)
+        w = contributions[0]
+        for w_i in contributions[1:]:
+            w = w + w_i
+        return w
+
+    def features(self, images, level=None, blend=None):
+        """Every block's contribution to w, concatenated [B, (level + 1) * latent] (w is their sum)."""
+        return ops.cast(ops.concatenate(self._contributions(images, level, blend), axis=-1), "float32")
+
+    def _contributions(self, images, level, blend):
+        """Each block's term of w, from `level` down to 4x4 (the top one faded in by `blend`)."""
         level = self.levels - 1 if level is None else level
         images = ops.cast(images, self.compute_dtype)
         x, w = self.blocks[level](self._from_rgb(level, images))
@@ -238,10 +250,11 @@ class StyleEncoder(keras.Model):
             coarse = self._from_rgb(level - 1, downsample2x(images))
             x = coarse + (x - coarse) * blend
             w = w * ops.cast(blend, w.dtype)
+        contributions = [w]
         for i in range(level - 1, -1, -1):
             x, w_i = self.blocks[i](x)
-            w = w + w_i
-        return w
+            contributions.append(w_i)
+        return contributions
 
 
 def build(config, name_suffix=""):
