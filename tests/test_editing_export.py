@@ -10,7 +10,8 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
-from exported_run import DIRECTIONS, NAME, REPO, STYLE_NAME, http_server, real_images, run_signature
+from exported_run import (DIRECTIONS, NAME, REPO, STYLE_NAME, assert_close_images, http_server, real_images,
+                          run_signature)
 
 from alae_tf.data.batches import to_model_range
 from alae_tf.editing.directions import run_directions_path
@@ -87,15 +88,6 @@ def style_inputs(style, batch, seed):
     rng = np.random.default_rng(seed)
     styles = rng.standard_normal((batch, sampler.num_styles, sampler.latent_dim)).astype(np.float32)
     return styles, app.noise(batch, seed=seed)
-
-
-def assert_close_images(actual, expected, what):
-    assert actual.dtype == expected.dtype and actual.shape == expected.shape, what
-    diff = np.abs(actual.astype(np.float64) - expected)
-    if expected.dtype == np.uint8:  # one level off only where a tiny float difference flips the rounding
-        assert diff.max() <= 1 and (diff > 0).mean() < 0.02, what
-    else:
-        assert diff.max() <= 1e-4 * max(1.0, np.abs(expected).max()), what
 
 
 def test_style_decode_styles_agrees_across_the_sampler_saved_model_app_and_http(style):

@@ -6,7 +6,7 @@ import numpy as np
 import onnxruntime
 import pytest
 import tensorflow as tf
-from exported_run import STYLE_NAME, http_server, run_signature
+from exported_run import STYLE_NAME, assert_close_images, http_server, run_signature
 
 from alae_tf.inference import Sampler
 from alae_tf.run_dir import load_run
@@ -101,15 +101,6 @@ def test_the_app_api_and_the_http_server_have_exactly_the_saved_models_signature
                 k: [-1, *v.shape[1:]] for k, v in exported.items()}, name
 
 
-def assert_same_images(actual, expected, what):
-    assert actual.dtype == expected.dtype and actual.shape == expected.shape, what
-    diff = np.abs(actual.astype(np.float64) - expected)
-    if expected.dtype == np.uint8:  # one level off only where a tiny float difference flips the rounding
-        assert diff.max() <= 1 and (diff > 0).mean() < 0.02, what
-    else:
-        assert diff.max() <= 1e-4 * max(1.0, np.abs(expected).max()), what
-
-
 def test_noise_signatures_agree_across_the_sampler_saved_model_app_and_http(style_export):
     model, saved, out = style_export
     sampler = Sampler.from_model(model)
@@ -131,10 +122,10 @@ def test_noise_signatures_agree_across_the_sampler_saved_model_app_and_http(styl
             if name == operation:
                 np.testing.assert_allclose(tf_images, reference[operation], atol=1e-5)
             app_images = app.run_signature(name, inputs[operation])["images"]
-            assert_same_images(app_images, tf_images, f"{name}: ONNX app vs SavedModel")
+            assert_close_images(app_images, tf_images, f"{name}: ONNX app vs SavedModel")
             for rows in (False, True):
                 http_images = client.predict(name, inputs[operation], rows=rows)["images"]
-                assert_same_images(http_images, app_images, f"{name}: HTTP vs ONNX app (rows={rows})")
+                assert_close_images(http_images, app_images, f"{name}: HTTP vs ONNX app (rows={rows})")
     # The app's own methods take the noise as a list and use the noise graphs.
     np.testing.assert_array_equal(app.decode(w, noise=noise, as_uint8=True), app.run_signature("decode_noise_uint8", inputs["decode_noise"])["images"])
     np.testing.assert_array_equal(app.generate(z, truncation_psi=psi, noise=noise),
