@@ -11,7 +11,10 @@ def requirements():
 # Checked together with tensorflow 2.21 (protobuf 7, numpy 2); tf2onnx refuses ONNX opset 19+.
 ONNXRUNTIME = "onnxruntime==1.31.1"
 EXPORT = ["tf2onnx==1.17.0", "onnx==1.23.2", ONNXRUNTIME, "tensorflow-serving-api==2.21.0"]
-HTTP = [ONNXRUNTIME, "starlette==1.10.0", "uvicorn==0.54.0"]
+# Pillow: the studio's uploads and PNG answers (python -m serving.http --studio).
+HTTP = [ONNXRUNTIME, "starlette==1.10.0", "uvicorn==0.54.0", "pillow==13.0.0"]
+# The studio's browser test drives Debian's chromium + chromium-driver (skipped where they are missing).
+BROWSER_TEST = ["selenium==4.51.0"]
 
 
 setup(
@@ -22,10 +25,11 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["alae_tf", "alae_tf.*", "export", "export.*", "serving", "serving.*"]),
-    package_data={"alae_tf": ["presets/*.yaml", "metrics/assets/*.weights.h5"]},
+    package_data={"alae_tf": ["presets/*.yaml", "metrics/assets/*.weights.h5"],
+                  "serving": ["studio/*.html", "studio/*.js", "studio/*.css"]},
     install_requires=requirements(),
     extras_require={
-        "test": sorted({"pytest==9.0.3", *EXPORT, *HTTP}),
+        "test": sorted({"pytest==9.0.3", *EXPORT, *HTTP, *BROWSER_TEST}),
         # TFDS as a data source (tfds 4.9.10 on Python 3.11 also needs importlib_resources).
         "tfds": ["tensorflow-datasets", "importlib_resources"],
         # python -m export (SavedModel, ONNX, TF-Serving warm-up files) and serving.client's gRPC client.

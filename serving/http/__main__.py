@@ -1,4 +1,4 @@
-"""python -m serving.http --model EXPORT [--host 127.0.0.1] [--port 8501]"""
+"""python -m serving.http --model EXPORT [--host 127.0.0.1] [--port 8501] [--studio]"""
 
 import argparse
 import logging
@@ -32,6 +32,10 @@ def parse_args(argv=None):
                         help="predict requests in progress at once; more are answered 429 (default: 64)")
     parser.add_argument("--max-running", type=int, default=os.cpu_count() or 1,
                         help="predict requests parsed, run and answered at once; the others wait (default: the CPU count)")
+    parser.add_argument("--studio", action="store_true",
+                        help="also serve the studio, a page in the browser at / and /studio (sample or upload an image, "
+                        "see its reconstruction, edit it along the export's directions, style-mix, interpolate, "
+                        "download), and its JSON API under /studio/api/; the limits above apply to it too")
     parser.add_argument("--threads", type=int, default=1,
                         help="ONNX Runtime intra-op threads per request (default: 1; concurrent requests then "
                         "share the cores, which served 1.3x the requests of all-core runs on 2 cores; 0: all cores)")
@@ -47,7 +51,8 @@ def main(argv=None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     app = create_app(model, max_batch=args.max_batch, max_body_bytes=int(args.max_body_mb * 1024 * 1024),
-                     read_timeout=args.read_timeout, max_requests=args.max_requests, max_running=args.max_running)
+                     read_timeout=args.read_timeout, max_requests=args.max_requests, max_running=args.max_running,
+                     studio=args.studio)
     # Bind and listen first: --port 0 can then report its port, and connections queue from the
     # moment the line below is printed.
     # proto IPPROTO_TCP matters: asyncio sets TCP_NODELAY only on sockets that declare it, and
@@ -63,6 +68,9 @@ def main(argv=None) -> int:
     host, port = sock.getsockname()[:2]
     print(f"serving {model.metadata['model_name']} version {model.metadata['version']} at http://{host}:{port}/v1/models/"
           f"{model.metadata['model_name']}", flush=True)
+    if args.studio:
+        address = f"[{host}]" if ":" in host else host
+        print(f"studio at http://{address}:{port}/studio", flush=True)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False,
                                            http=h11_protocol_with_read_limits(args.read_timeout)))
     server.run(sockets=[sock])

@@ -10,6 +10,9 @@ request is refused before its body is read when it is not JSON (415), too large 
 request to this model (413) or beyond `max_requests` in progress (429); its body must arrive
 within `read_timeout` seconds (408). Parsing, the model and encoding the answer run in worker
 threads, at most `max_running` at a time, never on the event loop.
+
+With `studio=True` the app also serves the studio (serving/http/studio.py): a page at / and
+/studio and its JSON API under /studio/api/, its POSTs under the same limits.
 """
 
 import asyncio
@@ -34,7 +37,7 @@ MODEL_PATH = re.compile(r"^(?P<name>[^/:]+)(?:/versions/(?P<version>[^/:]+))?(?P
 
 
 def create_app(model: ALAEOnnx, max_batch=256, max_body_bytes=16 * 1024 * 1024, read_timeout=15.0,
-               max_requests=64, max_running=os.cpu_count() or 1) -> Starlette:
+               max_requests=64, max_running=os.cpu_count() or 1, studio=False) -> Starlette:
     name, version = model.metadata["model_name"], str(model.metadata["version"])
     signatures = model.signatures  # every signature of the export's SavedModel, from its metadata
     body_limit = min(max_body_bytes, rest.largest_valid_body(signatures, max_batch))
@@ -52,18 +55,24 @@ def create_app(model: ALAEOnnx, max_batch=256, max_body_bytes=16 * 1024 * 1024, 
             "metadata": {"signature_def": {"signature_def": defs}},
         }
 
-    async def predict(request) -> Response:
+    async def limited(request, max_body: int, work):
+        """work(body bytes) in a worker thread, under the server's limits: beyond `max_requests` in
+        progress 429, a body above `max_body` bytes 413 or not in within `read_timeout` 408, at most
+        `max_running` at work."""
         nonlocal in_progress
-        require_json(request)
         if in_progress >= max_requests:
             raise rest.RequestError(429, f"{max_requests} requests in progress; retry shortly")
         in_progress += 1
         try:
-            raw = await read_body(request, body_limit, read_timeout)
+            raw = await read_body(request, max_body, read_timeout)
             async with running:
-                answer = await run_in_threadpool(predict_answer, raw)
+                return await run_in_threadpool(work, raw)
         finally:
             in_progress -= 1
+
+    async def predict(request) -> Response:
+        require_json(request)
+        answer = await limited(request, body_limit, predict_answer)
         return Response(answer, media_type="application/json")
 
     def predict_answer(raw: bytes) -> bytes:
@@ -92,16 +101,21 @@ def create_app(model: ALAEOnnx, max_batch=256, max_body_bytes=16 * 1024 * 1024, 
             raise rest.RequestError(405, f"{request.url.path} takes GET")
         return JSONResponse(metadata() if action == "/metadata" else status())
 
+    routes = [Route("/v1/models/{path:path}", models, methods=["GET", "POST"])]
+    if studio:  # the browser page and its JSON API (serving/http/studio.py), under the same limits
+        from serving.http.studio import studio_routes
+
+        routes += studio_routes(model, limited, max_batch=max_batch, max_body_bytes=max_body_bytes)
     return Starlette(
-        routes=[Route("/v1/models/{path:path}", models, methods=["GET", "POST"])],
+        routes=routes,
         exception_handlers={rest.RequestError: request_error, HTTPException: http_error, Exception: server_error},
     )
 
 
-def require_json(request) -> None:
+def require_json(request, what="predict") -> None:
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type != "application/json":
-        raise rest.RequestError(415, f"predict takes Content-Type: application/json, got {media_type or 'none'}")
+        raise rest.RequestError(415, f"{what} takes Content-Type: application/json, got {media_type or 'none'}")
 
 
 async def read_body(request, max_body_bytes, timeout) -> bytes:

@@ -1,0 +1,91 @@
+"""The studio's routes: the page (serving/studio/, plain files: index.html, studio.js, studio.css)
+and its JSON API (serving/http/studio_api.py), for `python -m serving.http --studio`.
+
+    GET  /  and  /studio                 the page
+    GET  /studio/studio.js, studio.css   its script and style sheet
+    GET  /studio/api/info                the model as the page needs it
+    POST /studio/api/sample              {"seed": 3, "truncation_psi": 0.7}
+    POST /studio/api/upload              the bytes of a PNG or JPEG file (any Content-Type)
+    POST /studio/api/edit                {"w": [...], "edits": [{"direction": "3_to_8", "strength": 1.5}], "layers": "all"}
+    POST /studio/api/mix                 {"destination_w": [...], "source_w": [...], "layers": "coarse"}
+    POST /studio/api/interpolate         {"w_a": [...], "w_b": [...], "steps": 8}
+
+Answers are JSON; errors {"error": "..."} with a 4xx status (the app's handlers). Every POST
+goes through the app's `limited` (requests in progress, body size and read timeout, worker
+threads): uploads may be up to `max_body_bytes`, JSON bodies up to JSON_BODY_BYTES.
+"""
+
+import json
+from pathlib import Path
+
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from serving import rest
+from serving.http.app import require_json
+from serving.http.studio_api import Studio
+
+ASSETS = Path(__file__).resolve().parents[1] / "studio"
+PAGE = "index.html"
+FILES = {"studio.js": "text/javascript; charset=utf-8", "studio.css": "text/css; charset=utf-8"}
+JSON_BODY_BYTES = 256 * 1024  # a latent code of 512 numbers is ~10 kB of JSON
+# Nothing leaves this server: no scripts, styles, fonts or images from elsewhere.
+HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
+                               "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-cache",
+}
+
+
+def studio_routes(model, limited, max_batch: int, max_body_bytes: int) -> list[Route]:
+    """The studio's routes over `model`; `limited(request, max_body, work)` is the app's admission
+    (serving/http/app.py)."""
+    studio = Studio(model, max_batch)
+    assets = {name: (ASSETS / name).read_bytes() for name in (PAGE, *FILES)}  # missing files fail at start
+    json_limit = min(JSON_BODY_BYTES, max_body_bytes)
+
+    async def page(request):
+        return Response(assets[PAGE], media_type="text/html; charset=utf-8", headers=HEADERS)
+
+    async def asset(request):
+        name = request.path_params["name"]
+        if name not in FILES:
+            raise rest.RequestError(404, f"no such file: {request.url.path}")
+        return Response(assets[name], media_type=FILES[name], headers=HEADERS)
+
+    async def info(request):
+        return JSONResponse(studio.info())
+
+    def json_endpoint(handler, what):
+        async def endpoint(request):
+            require_json(request, what)
+
+            def work(raw: bytes) -> bytes:
+                return answer(handler(rest.parse_json(raw)))
+
+            return Response(await limited(request, json_limit, work), media_type="application/json")
+
+        return endpoint
+
+    async def upload(request):
+        def work(raw: bytes) -> bytes:
+            return answer(studio.upload(raw))
+
+        return Response(await limited(request, max_body_bytes, work), media_type="application/json")
+
+    return [
+        Route("/", page, methods=["GET"]),
+        Route("/studio", page, methods=["GET"]),
+        Route("/studio/api/info", info, methods=["GET"]),
+        Route("/studio/api/sample", json_endpoint(studio.sample, "sample"), methods=["POST"]),
+        Route("/studio/api/upload", upload, methods=["POST"]),
+        Route("/studio/api/edit", json_endpoint(studio.edit, "edit"), methods=["POST"]),
+        Route("/studio/api/mix", json_endpoint(studio.mix, "mix"), methods=["POST"]),
+        Route("/studio/api/interpolate", json_endpoint(studio.interpolate, "interpolate"), methods=["POST"]),
+        Route("/studio/{name}", asset, methods=["GET"]),
+    ]
+
+
+def answer(result: dict) -> bytes:
+    return json.dumps(result, allow_nan=False).encode()

@@ -1,0 +1,202 @@
+"""The studio's JSON API on one ALAEOnnx model: each request body (a dict parsed from JSON, or an
+uploaded file's bytes) checked and answered as a dict, images as PNG data URLs. No web framework
+here (serving/http/studio.py routes it); every bad request raises `serving.rest.RequestError`
+with a 4xx status and a message the page shows.
+
+The page keeps what it works on as latent codes w (a list of `latent_dim` numbers, E(x) of an
+upload or of a sample), so an edit, a mix or an interpolation runs G alone:
+
+    info                    -> the model's shape, directions (with the strength range), layer ranges
+    sample {seed, truncation_psi}       -> {input, w, reconstruction}: G(F(z)) truncated, E of it, G(E(.))
+    upload  PNG / JPEG bytes            -> {input, w, reconstruction, note}: the image at the model's size
+    edit {w, edits: [{direction, strength}], layers}  -> {image}: as ALAEOnnx.edit, for several directions at once
+    mix {destination_w, source_w, layers}             -> {image}: as ALAEOnnx.mix
+    interpolate {w_a, w_b, steps}                     -> {images}: as ALAEOnnx.interpolate
+"""
+
+import math
+
+import numpy as np
+
+from serving import editing
+from serving.http import studio_images
+from serving.onnx_model import ALAEOnnx
+from serving.rest import RequestError
+
+MAX_SEED = 2**32 - 1
+PSI_RANGE = (0.0, 2.0)
+DEFAULT_PSI = 0.7
+DEFAULT_MAX_STRENGTH = 5.0  # for a direction without a class_distance
+STRENGTH_PER_CLASS_DISTANCE = 2.0  # a slider reaches twice the distance between the two classes' mean codes
+MIN_STEPS = 2
+MAX_STEPS = 32
+
+
+class Studio:
+    def __init__(self, model: ALAEOnnx, max_batch: int):
+        self.model = model
+        self.max_steps = max(MIN_STEPS, min(MAX_STEPS, max_batch))
+        self.max_strengths = {d.name: max_strength(d) for d in model.directions.directions}
+        self.styles = model.num_styles or 1
+        self.can_edit = "decode_styles" in model.signatures
+
+    def info(self) -> dict:
+        height, width, channels = self.model.image_shape
+        return {
+            "model_name": self.model.metadata["model_name"],
+            "version": self.model.metadata["version"],
+            "backbone": self.model.metadata.get("backbone"),
+            "image_shape": [height, width, channels],
+            "latent_dim": self.model.latent_dim,
+            "num_styles": self.styles,
+            # Edits and mixes need the per-layer styles graph (exports since the editing toolkit).
+            "can_edit": self.can_edit,
+            "directions": [{"name": name, "max_strength": limit} for name, limit in self.max_strengths.items()]
+            if self.can_edit else [],
+            # Named style-input ranges; a generator with one style input has only "all" to choose.
+            "layer_ranges": {name: list(span) for name, span in self.model.layer_ranges.items()},
+            # A grayscale model (MNIST-like) gets a drawing canvas.
+            "can_draw": channels == 1,
+            # Refining E(x) against the image (python -m alae_tf.edit project) needs TensorFlow and
+            # LPIPS; an ONNX export carries neither, so the studio reconstructs with the encoder only.
+            "projection": False,
+            "truncation_psi": {"default": DEFAULT_PSI, "min": PSI_RANGE[0], "max": PSI_RANGE[1]},
+            "max_seed": MAX_SEED,
+            "interpolation_steps": {"default": min(8, self.max_steps), "min": MIN_STEPS, "max": self.max_steps},
+        }
+
+    def sample(self, body: dict) -> dict:
+        check_keys(body, required=("seed",), optional=("truncation_psi",))
+        seed = integer(body, "seed", 0, MAX_SEED)
+        psi = number(body, "truncation_psi", *PSI_RANGE) if "truncation_psi" in body else DEFAULT_PSI
+        image = self._call(self.model.generate, n=1, seed=seed, truncation_psi=psi, as_uint8=True)[0]
+        return self._subject(image)
+
+    def upload(self, data: bytes) -> dict:
+        image, note = studio_images.model_image(data, self.model.image_shape)
+        return {**self._subject(image), "note": note}
+
+    def edit(self, body: dict) -> dict:
+        self._require_styles("edit")
+        check_keys(body, required=("w", "edits"), optional=("layers",))
+        w = self.latent(body, "w")
+        start, stop = self.layers(body)
+        edits = body["edits"]
+        if not isinstance(edits, list):  # its length is bounded below: each direction of the export at most once
+            raise RequestError(400, "edits must be a list of {\"direction\": name, \"strength\": number} objects")
+        styles = editing.as_styles(w, self.styles)
+        seen = set()
+        for index, entry in enumerate(edits):
+            if not isinstance(entry, dict):
+                raise RequestError(400, f"edits[{index}] must be an object {{\"direction\": name, \"strength\": number}}")
+            check_keys(entry, required=("direction", "strength"), where=f"edits[{index}]")
+            name = entry["direction"]
+            if not isinstance(name, str) or name not in self.max_strengths:
+                known = ", ".join(self.max_strengths) or "none"
+                raise RequestError(400, f"unknown direction {str(name)[:100]!r}; this export has: {known}")
+            if name in seen:
+                raise RequestError(400, f"direction {name!r} appears twice in edits")
+            seen.add(name)
+            limit = self.max_strengths[name]
+            strength = number(entry, "strength", -limit, limit, where=f"edits[{index}] ({name})")
+            styles = editing.edit_styles(styles, self.model.directions.vector(name), strength, start, stop, self.styles)
+        image = self._call(self.model.decode_styles, styles, as_uint8=True)[0]
+        return {"image": studio_images.png_data_url(image)}
+
+    def mix(self, body: dict) -> dict:
+        self._require_styles("mix")
+        check_keys(body, required=("destination_w", "source_w"), optional=("layers",))
+        destination, source = self.latent(body, "destination_w"), self.latent(body, "source_w")
+        start, stop = self.layers(body)
+        styles = editing.mix_styles(destination, source, start, stop, self.styles)
+        image = self._call(self.model.decode_styles, styles, as_uint8=True)[0]
+        return {"image": studio_images.png_data_url(image)}
+
+    def interpolate(self, body: dict) -> dict:
+        check_keys(body, required=("w_a", "w_b"), optional=("steps",))
+        w_a, w_b = self.latent(body, "w_a"), self.latent(body, "w_b")
+        steps = integer(body, "steps", MIN_STEPS, self.max_steps) if "steps" in body else min(8, self.max_steps)
+        t = np.linspace(0.0, 1.0, steps, dtype=np.float32)[:, np.newaxis]
+        images = self._call(self.model.decode, w_a + t * (w_b - w_a), as_uint8=True)  # as ALAEOnnx.interpolate
+        return {"images": [studio_images.png_data_url(image) for image in images]}
+
+    def latent(self, body: dict, key: str) -> np.ndarray:
+        """body[key] as w [1, latent_dim] float32."""
+        value = body[key]
+        size = self.model.latent_dim
+        if not isinstance(value, list) or len(value) != size or not all(is_number(x) for x in value):
+            raise RequestError(400, f"{key} must be a list of {size} numbers (a latent code w from sample or upload)")
+        try:
+            w = np.asarray(value, dtype=np.float64)
+        except OverflowError:  # integers beyond float64
+            w = np.full(size, np.inf)
+        if not np.isfinite(w).all() or np.abs(w).max() > np.finfo(np.float32).max:
+            raise RequestError(400, f"{key} holds numbers beyond float32's range")
+        return w.astype(np.float32)[np.newaxis]
+
+    def layers(self, body: dict) -> tuple[int, int]:
+        name = body.get("layers", "all")
+        if not isinstance(name, str) or name not in self.model.layer_ranges:
+            raise RequestError(400, f"unknown layer range {str(name)[:100]!r}; this export has: "
+                                    f"{', '.join(self.model.layer_ranges) or 'none'}")
+        return self.model.layer_ranges[name]
+
+    def _subject(self, image: np.ndarray) -> dict:
+        """What the page works on: the image, its code w = E(image) and the reconstruction G(w)."""
+        w = self._call(self.model.encode, image[np.newaxis])
+        reconstruction = self._call(self.model.decode, w, as_uint8=True)[0]
+        return {"input": studio_images.png_data_url(image), "w": [float(x) for x in w[0]],
+                "reconstruction": studio_images.png_data_url(reconstruction)}
+
+    def _require_styles(self, what: str):
+        if not self.can_edit:
+            raise RequestError(400, f"this export has no per-layer styles graph (decode_styles), so it cannot {what}; "
+                                    "export the run again")
+
+    @staticmethod
+    def _call(function, *args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except ValueError as exc:  # the model's own checks (e.g. latents so large the outputs overflow)
+            raise RequestError(400, str(exc)) from None
+
+
+def max_strength(direction: editing.Direction) -> float:
+    """How far the direction's slider reaches either way (the server refuses more)."""
+    distance = direction.info.get("class_distance")
+    if is_number(distance) and distance > 0:
+        return round(STRENGTH_PER_CLASS_DISTANCE * float(distance), 2)
+    return DEFAULT_MAX_STRENGTH
+
+
+def is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def check_keys(body: dict, required=(), optional=(), where="the request") -> None:
+    missing = [key for key in required if key not in body]
+    unknown = sorted(set(body) - set(required) - set(optional))
+    if missing or unknown:
+        problems = ([f"missing {', '.join(missing)}"] if missing else []) + (
+            [f"unknown key(s) {', '.join(k[:50] for k in unknown)}"] if unknown else [])
+        expected = ", ".join(list(required) + [f"{key} (optional)" for key in optional])
+        raise RequestError(400, f"{where}: {'; '.join(problems)}; expected {expected}")
+
+
+def number(body: dict, key: str, low: float, high: float, where: str | None = None) -> float:
+    value = body[key]
+    label = f"{where}: {key}" if where else key
+    if not is_number(value) or not math.isfinite(float(value) if abs(value) < 1e308 else math.inf):
+        raise RequestError(400, f"{label} must be a finite number, got {str(value)[:50]!r}")
+    if not low <= value <= high:
+        raise RequestError(400, f"{label} {value:g} is outside [{low:g}, {high:g}]")
+    return float(value)
+
+
+def integer(body: dict, key: str, low: int, high: int) -> int:
+    value = body[key]
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise RequestError(400, f"{key} must be an integer, got {str(value)[:50]!r}")
+    if not low <= value <= high:
+        raise RequestError(400, f"{key} {value} is outside [{low}, {high}]")
+    return value

@@ -1,0 +1,128 @@
+"""Image files in and out of the studio (Pillow and numpy, no TensorFlow).
+
+`model_image(data, image_shape)` turns an uploaded PNG or JPEG into one uint8 image of the
+model's shape [H, W, C]: the EXIF orientation applied, transparency flattened onto black, the
+centre crop of the model's aspect ratio, resized (Lanczos) and converted to grayscale or RGB,
+with a note saying which of these happened. `png_data_url(image)` is the other way: a uint8
+[H, W, C] image as a `data:image/png;base64,...` URL the page shows and downloads.
+
+Bad uploads raise `serving.rest.RequestError`: 400 for a file that is not a readable image,
+415 for an image in another format, 413 for one of more than MAX_PIXELS pixels (checked from
+its header, before it is decoded).
+"""
+
+import base64
+import io
+import warnings
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from serving.rest import RequestError
+
+FORMATS = ("PNG", "JPEG")
+MAX_PIXELS = 40_000_000  # a 40-megapixel photo; larger ones are refused before decoding
+MODES = {1: "L", 3: "RGB"}
+
+
+def model_image(data: bytes, image_shape) -> tuple[np.ndarray, str]:
+    """(uint8 image [H, W, C] of `image_shape`, a one-line note of what was done to the upload)."""
+    height, width, channels = (int(n) for n in image_shape)
+    if channels not in MODES:
+        raise RequestError(400, f"this model takes {channels}-channel images; the studio handles 1 (grayscale) or 3 (RGB)")
+    if not data:
+        raise RequestError(400, "the upload is empty; send the bytes of a PNG or JPEG file")
+    image, file_format = _open(data)
+    size = f"{image.width}x{image.height}"
+    steps = []
+    image = _upright(image, steps)
+    image = _flattened(image, steps)
+    image = _centre_crop(image, width / height, steps)
+    if image.size != (width, height):
+        image = image.resize((width, height), Image.Resampling.LANCZOS)
+        steps.append(f"resized to {width}x{height}")
+    if image.mode != MODES[channels]:
+        steps.append(f"converted from {image.mode} to {'grayscale' if channels == 1 else 'RGB'}")
+        image = image.convert(MODES[channels])
+    array = np.asarray(image, dtype=np.uint8).reshape(height, width, channels)
+    note = f"{file_format} {size}: {', '.join(steps) if steps else 'used as it is'}"
+    return array, note
+
+
+def png_data_url(image: np.ndarray) -> str:
+    """A uint8 image [H, W, 1] or [H, W, 3] as a PNG data URL."""
+    image = np.asarray(image)
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] not in MODES:
+        raise ValueError(f"expected a uint8 image [H, W, 1 or 3], got {image.dtype} {list(image.shape)}")
+    pixels = image[:, :, 0] if image.shape[2] == 1 else image
+    buffer = io.BytesIO()
+    Image.fromarray(pixels, MODES[image.shape[2]]).save(buffer, format="PNG", compress_level=1)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _open(data: bytes) -> tuple[Image.Image, str]:
+    """(the decoded first frame, "PNG" or "JPEG") of a PNG or JPEG file."""
+    try:
+        image = Image.open(io.BytesIO(data))
+    except Exception as exc:  # Pillow raises UnidentifiedImageError, OSError, SyntaxError, ...
+        raise RequestError(400, f"the upload is not a readable PNG or JPEG image ({_reason(exc)})") from None
+    if image.format not in FORMATS:
+        raise RequestError(415, f"the upload is a {image.format} image; the studio reads PNG and JPEG")
+    if image.width * image.height > MAX_PIXELS:
+        raise RequestError(413, f"the upload is {image.width}x{image.height} pixels; the studio reads images of "
+                                f"at most {MAX_PIXELS // 1_000_000} megapixels")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image.load()
+    except Exception as exc:  # truncated or corrupt data
+        raise RequestError(400, f"the upload is not a readable PNG or JPEG image ({_reason(exc)})") from None
+    return image, image.format
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, UnidentifiedImageError):  # its message names a BytesIO object
+        return "no image format recognised"
+    return str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+
+
+def _upright(image, steps):
+    orientation = image.getexif().get(0x0112, 1)  # EXIF Orientation
+    if orientation in (1, None):
+        return image
+    upright = ImageOps.exif_transpose(image)
+    steps.append("turned upright (EXIF orientation)")
+    return upright
+
+
+def _flattened(image, steps):
+    """Without an alpha channel; transparent parts become black (MNIST's background)."""
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        flat = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
+        flat.alpha_composite(rgba)
+        flat = flat.convert("RGB")
+        steps.append("transparency flattened onto black")
+        return flat
+    if image.mode.startswith("I"):  # 16-bit grayscale PNG
+        levels = np.asarray(image).astype(np.float64) / 257.0
+        steps.append("16-bit levels scaled to 8-bit")
+        return Image.fromarray(np.clip(np.rint(levels), 0, 255).astype(np.uint8), "L")
+    if image.mode not in ("L", "RGB"):  # 1-bit, palette, CMYK, YCbCr, ...
+        return image.convert("L" if image.mode == "1" else "RGB")
+    return image
+
+
+def _centre_crop(image, aspect: float, steps):
+    """The largest centred box of width / height = aspect."""
+    width, height = image.size
+    if abs(width / height - aspect) < 1e-6:
+        return image
+    if width / height > aspect:
+        new_width, new_height = max(1, round(height * aspect)), height
+    else:
+        new_width, new_height = width, max(1, round(width / aspect))
+    left, top = (width - new_width) // 2, (height - new_height) // 2
+    cropped = image.crop((left, top, left + new_width, top + new_height))
+    steps.append(f"centre-cropped to {new_width}x{new_height}")
+    return cropped

@@ -1,0 +1,335 @@
+// The ALAE studio page: talks to /studio/api/ of the server that served it (see serving/README.md).
+// Plain JavaScript, no dependencies. The page keeps the latent codes w of its two images; every
+// change asks the server for the image it implies and shows it, or shows the server's error.
+"use strict";
+
+(() => {
+  const API = "/studio/api/";
+  const $ = (id) => document.getElementById(id);
+
+  const state = {
+    info: null,
+    first: null,   // {w, label}: the image being edited
+    second: null,  // {w, label}: the image to mix with and interpolate to
+    tickets: {first: 0, second: 0},  // the newest request for each image wins
+  };
+  // For tests and benchmarks: edit timings (ms, request to decoded image) and the tasks in flight.
+  const studio = {timings: [], pending: 0, rendered: {subject: null, edits: null}};
+  window.studio = studio;
+
+  // --- talking to the server -------------------------------------------------------------------
+
+  async function call(endpoint, body, {raw = false} = {}) {
+    const options = body === undefined ? {} : raw
+      ? {method: "POST", body}
+      : {method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)};
+    let response;
+    try {
+      response = await fetch(API + endpoint, options);
+    } catch (error) {
+      throw new Error(`cannot reach the server (${error.message})`);
+    }
+    let data = null;
+    try {
+      data = await response.json();
+    } catch (error) {
+      data = null;
+    }
+    if (!response.ok) {
+      const reason = data && typeof data.error === "string" ? data.error : response.statusText;
+      throw new Error(`${endpoint}: ${reason} (HTTP ${response.status})`);
+    }
+    if (data === null) throw new Error(`${endpoint}: the server's answer is not JSON`);
+    return data;
+  }
+
+  function showError(message) {
+    const box = $("error");
+    box.textContent = message;
+    box.hidden = false;
+  }
+
+  function clearError() {
+    $("error").hidden = true;
+    $("error").textContent = "";
+  }
+
+  // Run an action; any failure is shown in the error box (the page stays as it was).
+  async function guarded(action) {
+    studio.pending += 1;
+    try {
+      await action();
+    } catch (error) {
+      showError(error.message);
+    } finally {
+      studio.pending -= 1;
+    }
+  }
+
+  // An action that runs once at a time: calls while it runs collapse into one more run, so a
+  // dragged slider asks for its latest value, not for every value it passed.
+  function coalesced(action) {
+    let running = false;
+    let again = false;
+    return async () => {
+      if (running) {
+        again = true;
+        return;
+      }
+      running = true;
+      studio.pending += 1;
+      try {
+        do {
+          again = false;
+          await guarded(action);
+        } while (again);
+      } finally {
+        running = false;
+        studio.pending -= 1;
+      }
+    };
+  }
+
+  async function show(img, url) {
+    img.src = url;
+    try {
+      await img.decode();
+    } catch (error) {
+      throw new Error("the browser could not decode the image the server sent");
+    }
+  }
+
+  // --- the images ------------------------------------------------------------------------------
+
+  async function setImage(slot, request, label) {
+    const ticket = ++state.tickets[slot];
+    const data = await request();
+    if (ticket !== state.tickets[slot]) return;  // a newer choice came first
+    clearError();
+    const note = data.note ? `${label}: ${data.note}` : label;
+    state[slot] = {w: data.w, label: note};
+    if (slot === "first") {
+      await show($("input-image"), data.input);
+      await show($("reconstruction-image"), data.reconstruction);
+      $("note").textContent = note;
+      renderEdit();
+    } else {
+      await show($("b-image"), data.input);
+      $("note-b").textContent = note;
+    }
+    renderPair();
+  }
+
+  function sample(slot, seedInput) {
+    const seed = seedInput.value.trim() === "" ? null : Number(seedInput.value);
+    const psi = Number($("psi").value);
+    const label = `Sample of seed ${seedInput.value}, truncation psi ${psi.toFixed(2)}`;
+    return guarded(() => setImage(slot, () => call("sample", {seed, truncation_psi: psi}), label));
+  }
+
+  function upload(slot, file) {
+    if (!file) return Promise.resolve();
+    return guarded(() => setImage(slot, () => call("upload", file, {raw: true}), `Upload ${file.name}`));
+  }
+
+  // --- editing ---------------------------------------------------------------------------------
+
+  function currentEdits() {
+    return [...document.querySelectorAll("#sliders input[type=range]")]
+      .map((slider) => ({direction: slider.dataset.direction, strength: Number(slider.value)}))
+      .filter((edit) => edit.strength !== 0);
+  }
+
+  const renderEdit = coalesced(async () => {
+    if (!state.first || !state.info.can_edit) return;
+    const subject = state.first;
+    const edits = currentEdits();
+    const started = performance.now();
+    const data = await call("edit", {w: subject.w, edits, layers: $("layers").value || "all"});
+    await show($("edited-image"), data.image);
+    const elapsed = performance.now() - started;
+    studio.timings.push(elapsed);
+    studio.rendered = {subject: subject.label, edits: JSON.stringify(edits)};
+    $("download").href = data.image;
+    $("timing").textContent = `edit shown ${elapsed.toFixed(0)} ms after the request`;
+  });
+
+  function addSliders(directions) {
+    const box = $("sliders");
+    if (directions.length === 0) {
+      box.textContent = "This export carries no directions (fit some with python -m alae_tf.edit directions, then export again).";
+      box.className = "note";
+      return;
+    }
+    for (const direction of directions) {
+      const row = document.createElement("div");
+      row.className = "slider";
+      const name = document.createElement("label");
+      name.textContent = direction.name;
+      const slider = document.createElement("input");
+      slider.type = "range";
+      slider.min = String(-direction.max_strength);
+      slider.max = String(direction.max_strength);
+      slider.step = String(direction.max_strength / 20);
+      slider.value = "0";
+      slider.dataset.direction = direction.name;
+      slider.id = `direction-${direction.name}`;
+      slider.setAttribute("aria-label", `strength along ${direction.name}`);
+      name.htmlFor = slider.id;
+      const value = document.createElement("output");
+      value.textContent = "0";
+      slider.addEventListener("input", () => {
+        value.textContent = Number(slider.value).toFixed(2);
+        renderEdit();
+      });
+      row.append(name, slider, value);
+      box.append(row);
+    }
+  }
+
+  // --- mixing and interpolation ------------------------------------------------------------------
+
+  const renderPair = coalesced(async () => {
+    if (!state.first || !state.second) return;
+    const first = state.first.w;
+    const second = state.second.w;
+    if (!$("mix-figure").hidden) {
+      const data = await call("mix", {destination_w: first, source_w: second, layers: $("mix-layers").value});
+      await show($("mix-image"), data.image);
+      $("download-mix").href = data.image;
+    }
+    const steps = $("steps").value.trim() === "" ? null : Number($("steps").value);
+    const data = await call("interpolate", {w_a: first, w_b: second, steps});
+    const strip = $("strip");
+    const images = await Promise.all(data.images.map(async (url, index) => {
+      const img = document.createElement("img");
+      img.alt = `interpolation step ${index + 1} of ${data.images.length}`;
+      img.style.width = img.style.height = `${stripSize()}px`;
+      await show(img, url);
+      return img;
+    }));
+    strip.replaceChildren(...images);
+  });
+
+  // --- drawing ---------------------------------------------------------------------------------
+
+  function setUpDrawing() {
+    const canvas = $("canvas");
+    const context = canvas.getContext("2d");
+    const clear = () => {
+      context.fillStyle = "#000";
+      context.fillRect(0, 0, canvas.width, canvas.height);
+    };
+    clear();
+    let last = null;
+    const point = (event) => {
+      const box = canvas.getBoundingClientRect();
+      return [(event.clientX - box.left) * canvas.width / box.width, (event.clientY - box.top) * canvas.height / box.height];
+    };
+    canvas.addEventListener("pointerdown", (event) => {
+      canvas.setPointerCapture(event.pointerId);
+      last = point(event);
+    });
+    canvas.addEventListener("pointermove", (event) => {
+      if (!last) return;
+      const next = point(event);
+      context.strokeStyle = "#fff";
+      context.lineWidth = canvas.width / 12;
+      context.lineCap = context.lineJoin = "round";
+      context.beginPath();
+      context.moveTo(...last);
+      context.lineTo(...next);
+      context.stroke();
+      last = next;
+    });
+    const stop = () => { last = null; };
+    canvas.addEventListener("pointerup", stop);
+    canvas.addEventListener("pointercancel", stop);
+    $("clear-drawing").addEventListener("click", clear);
+    $("use-drawing").addEventListener("click", () => guarded(async () => {
+      const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/png"));
+      if (!blob) throw new Error("the browser could not turn the drawing into a PNG");
+      await setImage("first", () => call("upload", blob, {raw: true}), "Drawing");
+    }));
+    $("drawing").hidden = false;
+  }
+
+  // --- the page --------------------------------------------------------------------------------
+
+  function imageSize() {
+    const width = state.info.image_shape[1];
+    return width * Math.max(1, Math.floor(192 / width));
+  }
+
+  function stripSize() {
+    const width = state.info.image_shape[1];
+    return width * Math.max(1, Math.floor(72 / width));
+  }
+
+  function fillSelect(select, names, chosen) {
+    for (const name of names) {
+      const option = document.createElement("option");
+      option.value = option.textContent = name;
+      select.append(option);
+    }
+    select.value = names.includes(chosen) ? chosen : names[0];
+  }
+
+  async function start() {
+    const info = await call("info");
+    state.info = info;
+    const [height, width, channels] = info.image_shape;
+    $("model-line").textContent = `${info.model_name} version ${info.version} (${info.backbone}): ` +
+      `${width}x${height}x${channels} images, latent ${info.latent_dim}, ${info.num_styles} style input(s), ` +
+      `${info.directions.length} direction(s). Reconstructions use the encoder alone.`;
+    document.title = `ALAE studio: ${info.model_name}`;
+    for (const id of ["input-image", "reconstruction-image", "edited-image", "b-image", "mix-image"]) {
+      $(id).style.width = `${imageSize()}px`;
+      $(id).style.height = `${imageSize() * height / width}px`;
+    }
+    $("psi").min = String(info.truncation_psi.min);
+    $("psi").value = String(info.truncation_psi.default);
+    $("psi-value").textContent = Number($("psi").value).toFixed(2);
+    $("steps").min = String(info.interpolation_steps.min);
+    $("steps").max = String(info.interpolation_steps.max);
+    $("steps").value = String(info.interpolation_steps.default);
+    const ranges = Object.keys(info.layer_ranges);
+    if (info.num_styles > 1 && info.can_edit) {  // one style input: every range is "all"
+      fillSelect($("layers"), ranges, "all");
+      $("layers-row").hidden = false;
+      fillSelect($("mix-layers"), ranges, "coarse");
+      $("mix-figure").hidden = false;
+    } else {
+      fillSelect($("layers"), ["all"], "all");
+    }
+    if (!info.can_edit) $("edited-image").closest("figure").hidden = true;
+    addSliders(info.directions);
+    if (info.can_draw) setUpDrawing();
+
+    $("psi").addEventListener("input", () => { $("psi-value").textContent = Number($("psi").value).toFixed(2); });
+    $("psi").addEventListener("change", () => sample("first", $("seed")));
+    $("sample").addEventListener("click", () => sample("first", $("seed")));
+    $("random-sample").addEventListener("click", () => {
+      $("seed").value = String(Math.floor(Math.random() * 100000));
+      sample("first", $("seed"));
+    });
+    $("upload").addEventListener("change", (event) => upload("first", event.target.files[0]));
+    $("layers").addEventListener("change", () => renderEdit());
+    $("reset").addEventListener("click", () => {
+      for (const slider of document.querySelectorAll("#sliders input[type=range]")) {
+        slider.value = "0";
+        slider.nextElementSibling.textContent = "0";
+      }
+      renderEdit();
+    });
+    $("sample-b").addEventListener("click", () => sample("second", $("seed-b")));
+    $("upload-b").addEventListener("change", (event) => upload("second", event.target.files[0]));
+    $("mix-layers").addEventListener("change", () => renderPair());
+    $("steps").addEventListener("change", () => renderPair());
+
+    await sample("first", $("seed"));
+    await sample("second", $("seed-b"));
+  }
+
+  document.addEventListener("DOMContentLoaded", () => guarded(start));
+})();

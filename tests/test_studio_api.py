@@ -1,0 +1,246 @@
+"""The studio's JSON API (python -m serving.http --studio, in a subprocess where TensorFlow cannot
+be imported): answers equal ALAEOnnx's for the same request, uploads are fitted to the model's
+size with a note, bad requests get a 4xx JSON error naming the problem, the server's limits apply."""
+
+import base64
+import http.client
+import io
+import json
+import socket
+import time
+
+import numpy as np
+import pytest
+from exported_run import DIRECTIONS, assert_close_images, http_server, real_images
+from PIL import Image
+
+from serving.onnx_model import ALAEOnnx
+
+MAX_BATCH = 4
+MAX_BODY_MB = 0.05  # uploads up to 52428 bytes
+READ_TIMEOUT = 1.5
+
+
+@pytest.fixture(scope="module")
+def mlp(export_dir):
+    with http_server(export_dir, "--studio", "--max-batch", str(MAX_BATCH), "--max-body-mb", str(MAX_BODY_MB),
+                     "--max-requests", "1", "--read-timeout", str(READ_TIMEOUT)) as url:
+        yield url, ALAEOnnx(export_dir)
+
+
+@pytest.fixture(scope="module")
+def style(style_exported):
+    export_dir = style_exported[1]
+    with http_server(export_dir, "--studio") as url:
+        yield url, ALAEOnnx(export_dir)
+
+
+def request(base_url, method, path, body=b"", content_type="application/json"):
+    host, port = base_url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    try:
+        headers = {"Content-Type": content_type} if content_type else {}
+        connection.request(method, path, body=body, headers=headers)
+        response = connection.getresponse()
+        raw = response.read()
+        kind = response.getheader("Content-Type", "")
+        return response.status, json.loads(raw) if kind.startswith("application/json") else raw, response.headers
+    finally:
+        connection.close()
+
+
+def post(base_url, endpoint, body):
+    status, answer, _ = request(base_url, "POST", f"/studio/api/{endpoint}", json.dumps(body).encode())
+    return status, answer
+
+
+def upload(base_url, data: bytes):
+    status, answer, _ = request(base_url, "POST", "/studio/api/upload", data, content_type="application/octet-stream")
+    return status, answer
+
+
+def pixels(data_url: str) -> np.ndarray:
+    """A PNG data URL's image as uint8 [H, W, C]."""
+    prefix = "data:image/png;base64,"
+    assert data_url.startswith(prefix)
+    image = Image.open(io.BytesIO(base64.b64decode(data_url[len(prefix):])))
+    array = np.asarray(image)
+    return array[:, :, np.newaxis] if array.ndim == 2 else array
+
+
+def file_bytes(array: np.ndarray, image_format="PNG", mode=None) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array, mode).save(buffer, format=image_format)
+    return buffer.getvalue()
+
+
+def test_info_names_the_exports_directions_and_ranges(mlp):
+    url, model = mlp
+    status, info, _ = request(url, "GET", "/studio/api/info", content_type=None)
+    assert status == 200
+    assert [d["name"] for d in info["directions"]] == list(DIRECTIONS) == model.directions.names
+    for entry, direction in zip(info["directions"], model.directions.directions):
+        assert entry["max_strength"] == round(2 * direction.info["class_distance"], 2) > 0
+    assert info["image_shape"] == [28, 28, 1] and info["latent_dim"] == 50 and info["num_styles"] == 1
+    assert info["can_draw"] is True and info["projection"] is False and info["can_edit"] is True
+    assert info["interpolation_steps"]["max"] == MAX_BATCH
+
+
+def test_sample_upload_edit_interpolate_match_the_app_api(mlp):
+    url, model = mlp
+    status, sample = post(url, "sample", {"seed": 11, "truncation_psi": 0.5})
+    assert status == 200
+    np.testing.assert_array_equal(pixels(sample["input"]), model.generate(n=1, seed=11, truncation_psi=0.5, as_uint8=True)[0])
+    w = np.asarray(sample["w"], np.float32)
+    assert_close_images(w[np.newaxis], model.encode(pixels(sample["input"])[np.newaxis]), "w of the sample")
+    assert_close_images(pixels(sample["reconstruction"])[np.newaxis], model.reconstruct(pixels(sample["input"])[np.newaxis], as_uint8=True),
+                        "reconstruction of the sample")
+
+    digit = real_images(1)[0]
+    status, uploaded = upload(url, file_bytes(digit[:, :, 0]))
+    assert status == 200 and uploaded["note"] == "PNG 28x28: used as it is"
+    np.testing.assert_array_equal(pixels(uploaded["input"]), digit)
+    name, strength = DIRECTIONS[1], -0.75
+    status, edited = post(url, "edit", {"w": uploaded["w"], "edits": [{"direction": name, "strength": strength}], "layers": "all"})
+    assert status == 200
+    expected = model.edit(digit[np.newaxis], name, strength, "all", as_uint8=True)
+    assert_close_images(pixels(edited["image"])[np.newaxis], expected, "edit")
+    status, unedited = post(url, "edit", {"w": uploaded["w"], "edits": []})
+    assert status == 200 and np.abs(pixels(unedited["image"]).astype(int) - expected[0]).max() > 10  # the edit shows
+    both = [{"direction": DIRECTIONS[0], "strength": 0.5}, {"direction": DIRECTIONS[1], "strength": 0.25}]
+    status, twice = post(url, "edit", {"w": uploaded["w"], "edits": both})
+    vectors = [model.directions.vector(d) for d in DIRECTIONS]
+    moved = model.encode(digit[np.newaxis]) + 0.5 * vectors[0] + 0.25 * vectors[1]
+    assert status == 200
+    assert_close_images(pixels(twice["image"])[np.newaxis], model.decode(moved, as_uint8=True), "two edits")
+
+    status, path = post(url, "interpolate", {"w_a": sample["w"], "w_b": uploaded["w"], "steps": 3})
+    assert status == 200 and len(path["images"]) == 3
+    expected = model.interpolate(pixels(sample["input"]), digit, steps=3, as_uint8=True)
+    assert_close_images(np.stack([pixels(image) for image in path["images"]]), expected, "interpolation")
+
+
+def test_uploads_are_centre_cropped_resized_and_converted_with_a_note(mlp):
+    url, _ = mlp
+    digit = real_images(1)[0, :, :, 0]
+    wide = np.random.default_rng(0).integers(0, 256, (28, 84), dtype=np.uint8)
+    wide[:, 28:56] = digit  # the centre crop is exactly the digit
+    status, answer = upload(url, file_bytes(wide))
+    assert status == 200 and answer["note"] == "PNG 84x28: centre-cropped to 28x28"
+    np.testing.assert_array_equal(pixels(answer["input"])[:, :, 0], digit)
+
+    grey = np.full((56, 56, 3), 90, np.uint8)
+    status, answer = upload(url, file_bytes(grey, "JPEG"))
+    assert status == 200 and answer["note"] == "JPEG 56x56: resized to 28x28, converted from RGB to grayscale"
+    assert np.abs(pixels(answer["input"]).astype(int) - 90).max() <= 2  # JPEG's rounding
+
+    rgba = np.zeros((28, 28, 4), np.uint8)
+    rgba[:, :14] = (255, 255, 255, 255)  # left half opaque white, right half transparent white-ish
+    rgba[:, 14:] = (200, 200, 200, 0)
+    status, answer = upload(url, file_bytes(rgba, mode="RGBA"))
+    assert status == 200 and answer["note"] == "PNG 28x28: transparency flattened onto black, converted from RGB to grayscale"
+    shown = pixels(answer["input"])[:, :, 0]
+    assert (shown[:, :14] == 255).all() and (shown[:, 14:] == 0).all()
+
+
+BAD_REQUESTS = [
+    ("edit", {"w": "W", "edits": []}, "w must be a list of 50 numbers"),
+    ("edit", {"w": [0.0] * 49, "edits": []}, "w must be a list of 50 numbers"),
+    ("edit", {"w": [0.0] * 49 + [True], "edits": []}, "w must be a list of 50 numbers"),
+    ("edit", {"w": [0.0] * 49 + [1e39], "edits": []}, "w holds numbers beyond float32's range"),
+    ("edit", {"w": [0.0] * 50, "edits": [{"direction": "smile", "strength": 1}]},
+     f"unknown direction 'smile'; this export has: {', '.join(DIRECTIONS)}"),
+    ("edit", {"w": [0.0] * 50, "edits": [{"direction": DIRECTIONS[0], "strength": 1e6}]}, "strength 1e+06 is outside [-"),
+    ("edit", {"w": [0.0] * 50, "edits": [{"direction": DIRECTIONS[0], "strength": "2"}]}, "strength must be a finite number"),
+    ("edit", {"w": [0.0] * 50, "edits": [{"direction": DIRECTIONS[0], "strength": 1}] * 2}, "appears twice"),
+    ("edit", {"w": [0.0] * 50, "edits": [], "layers": "ears"}, "unknown layer range 'ears'; this export has: all, coarse"),
+    ("edit", {"w": [0.0] * 50}, "the request: missing edits"),
+    ("edit", {"w": [0.0] * 50, "edits": [], "colour": 1}, "unknown key(s) colour"),
+    ("sample", {"seed": -1}, "seed -1 is outside [0, 4294967295]"),
+    ("sample", {"seed": 1.5}, "seed must be an integer"),
+    ("sample", {"seed": 1, "truncation_psi": 9}, "truncation_psi 9 is outside [0, 2]"),
+    ("interpolate", {"w_a": [0.0] * 50, "w_b": [0.0] * 50, "steps": MAX_BATCH + 1}, f"steps {MAX_BATCH + 1} is outside [2, {MAX_BATCH}]"),
+    ("mix", {"destination_w": [0.0] * 50}, "missing source_w"),
+]
+
+
+@pytest.mark.parametrize("endpoint, body, message", BAD_REQUESTS, ids=[f"{e}-{m[:30]}" for e, _, m in BAD_REQUESTS])
+def test_bad_requests_are_400_naming_the_problem(mlp, endpoint, body, message):
+    status, answer = post(mlp[0], endpoint, body)
+    assert status == 400 and message in answer["error"], answer
+
+
+def test_bad_uploads_and_protocol_errors(mlp):
+    url, _ = mlp
+    status, answer = upload(url, b"\x89PNG\r\n\x1a\n" + bytes(range(200)))
+    assert status == 400 and answer["error"].startswith("the upload is not a readable PNG or JPEG image"), answer
+    truncated = file_bytes(real_images(1)[0, :, :, 0])[:60]
+    assert upload(url, truncated)[0] == 400
+    assert upload(url, b"") == (400, {"error": "the upload is empty; send the bytes of a PNG or JPEG file"})
+    gif = file_bytes(np.zeros((8, 8), np.uint8), "GIF")
+    assert upload(url, gif) == (415, {"error": "the upload is a GIF image; the studio reads PNG and JPEG"})
+    status, answer, _ = request(url, "POST", "/studio/api/edit", b"{}", content_type="text/plain")
+    assert status == 415 and answer["error"] == "edit takes Content-Type: application/json, got text/plain"
+    status, answer, _ = request(url, "POST", "/studio/api/sample", b'{"seed": NaN}')
+    assert status == 400 and answer["error"].startswith("malformed JSON: NaN is not allowed")
+    assert request(url, "GET", "/studio/api/edit", content_type=None)[0] == 405
+    status, answer, _ = request(url, "GET", "/studio/nothing.js", content_type=None)
+    assert status == 404 and answer == {"error": "no such file: /studio/nothing.js"}
+
+
+def test_the_servers_limits_apply(mlp):
+    url, _ = mlp
+    status, answer = upload(url, bytes(int(MAX_BODY_MB * 1024 * 1024) + 1))
+    assert status == 413 and "exceeds the limit of 52428" in answer["error"]
+    # --max-requests 1: a request whose body is slow to come is in progress, so another gets 429,
+    # and the slow one gets 408 once --read-timeout has passed.
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as slow:
+        slow.sendall(b"POST /studio/api/upload HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n" + bytes(10))
+        time.sleep(0.3)
+        status, answer = post(url, "sample", {"seed": 1})
+        assert status == 429 and answer["error"] == "1 requests in progress; retry shortly"
+        answer = b""
+        while chunk := slow.recv(4096):  # the server closes the connection after a 408
+            answer += chunk
+    head = answer.decode()
+    assert head.startswith("HTTP/1.1 408") and f"request body not received within {READ_TIMEOUT:g} s" in head
+    assert post(url, "sample", {"seed": 1})[0] == 200  # and the server keeps serving
+
+
+def test_style_export_mixes_and_interpolates_as_the_app_api(style):
+    url, model = style
+    status, info, _ = request(url, "GET", "/studio/api/info", content_type=None)
+    assert status == 200 and info["num_styles"] == 4 and info["directions"] == []
+    assert info["layer_ranges"] == {name: list(span) for name, span in model.layer_ranges.items()}
+    first, second = post(url, "sample", {"seed": 1})[1], post(url, "sample", {"seed": 2, "truncation_psi": 1.0})[1]
+    a, b = pixels(first["input"]), pixels(second["input"])
+    np.testing.assert_array_equal(a, model.generate(n=1, seed=1, truncation_psi=0.7, as_uint8=True)[0])
+    for layers in model.layer_ranges:
+        status, mixed = post(url, "mix", {"destination_w": first["w"], "source_w": second["w"], "layers": layers})
+        assert status == 200
+        assert_close_images(pixels(mixed["image"])[np.newaxis], model.mix(a[np.newaxis], b[np.newaxis], layers, as_uint8=True), layers)
+    status, path = post(url, "interpolate", {"w_a": first["w"], "w_b": second["w"]})
+    assert status == 200 and len(path["images"]) == 8
+    assert_close_images(np.stack([pixels(image) for image in path["images"]]), model.interpolate(a, b, as_uint8=True), "path")
+    status, answer = post(url, "edit", {"w": first["w"], "edits": [{"direction": "3_to_8", "strength": 1}]})
+    assert status == 400 and answer["error"] == "unknown direction '3_to_8'; this export has: none"
+
+
+def test_the_page_and_its_files_are_served_offline(style):
+    url = style[0]
+    status, page, headers = request(url, "GET", "/", content_type=None)
+    assert status == 200 and headers["Content-Type"].startswith("text/html")
+    assert request(url, "GET", "/studio", content_type=None)[1] == page
+    assert b'src="/studio/studio.js"' in page and b'href="/studio/studio.css"' in page
+    assert "default-src 'self'" in headers["Content-Security-Policy"]  # the browser loads nothing from elsewhere
+    for name, kind in (("studio.js", "text/javascript"), ("studio.css", "text/css")):
+        status, body, headers = request(url, "GET", f"/studio/{name}", content_type=None)
+        assert status == 200 and headers["Content-Type"].startswith(kind) and len(body) > 1000
+        assert b"http://" not in body and b"https://" not in body  # no CDN, no external fonts
+
+
+def test_without_studio_the_page_is_not_served(export_dir):
+    with http_server(export_dir) as url:
+        status, answer, _ = request(url, "GET", "/", content_type=None)
+        assert status == 404 and "error" in answer

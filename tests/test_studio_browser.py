@@ -1,0 +1,67 @@
+"""The studio page in a real headless Chromium (Debian's chromium and chromium-driver, driven by
+selenium), served by python -m serving.http --studio from the session's tiny MNIST export: upload
+a PNG, move a direction slider with the keyboard, and the edited image the page shows is the one
+ALAEOnnx gives for the same edit; a corrupt upload puts the server's error in the page."""
+
+import numpy as np
+import pytest
+import studio_browser
+from exported_run import DIRECTIONS, assert_close_images, http_server, real_images
+from PIL import Image
+
+from serving.onnx_model import ALAEOnnx
+
+MISSING = studio_browser.missing_browser()
+pytestmark = pytest.mark.skipif(MISSING is not None, reason=f"no headless browser: {MISSING}")
+
+MOVES = 4  # arrow-key presses on the slider
+
+
+def test_upload_edit_and_error_in_chromium(export_dir, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    model = ALAEOnnx(export_dir)
+    digit = real_images(1)[0]
+    Image.fromarray(digit[:, :, 0]).save(tmp_path / "digit.png")
+    (tmp_path / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4)
+
+    with http_server(export_dir, "--studio") as url, studio_browser.chromium() as driver:
+        driver.get(url + "/")
+        studio_browser.wait_until_settled(driver, "the first sample and its edit")
+        assert studio_browser.error_text(driver) == ""
+        names = [e.get_attribute("data-direction") for e in driver.find_elements(By.CSS_SELECTOR, "#sliders input")]
+        assert names == list(DIRECTIONS)
+
+        driver.find_element(By.ID, "upload").send_keys(str(tmp_path / "digit.png"))
+        studio_browser.wait_for(driver, lambda d: (studio_browser.settled(d) or {}).get("subject", "").startswith(
+            "Upload digit.png"), "the upload's edit")
+        assert driver.find_element(By.ID, "note").text == "Upload digit.png: PNG 28x28: used as it is"
+        shown_input = studio_browser.image_pixels(driver, "input-image")
+        np.testing.assert_array_equal(shown_input[:, :, :3], np.repeat(digit, 3, axis=2))
+        before = studio_browser.image_pixels(driver, "edited-image")
+        assert studio_browser.shown_edits(driver) == []
+        assert_close_images(before[np.newaxis, :, :, :1], model.edit(digit[np.newaxis], DIRECTIONS[1], 0.0, as_uint8=True),
+                            "the unedited reconstruction")
+
+        slider = driver.find_element(By.ID, f"direction-{DIRECTIONS[1]}")
+        for _ in range(MOVES):
+            slider.send_keys(Keys.ARROW_RIGHT)
+        strength = float(slider.get_attribute("value"))
+        assert strength == pytest.approx(MOVES * float(slider.get_attribute("step")))
+        wanted = [{"direction": DIRECTIONS[1], "strength": strength}]
+        studio_browser.wait_for(driver, lambda d: studio_browser.settled(d) and studio_browser.shown_edits(d) == wanted,
+                                f"the edit at strength {strength}")
+        after = studio_browser.image_pixels(driver, "edited-image")
+        assert (after[:, :, 3] == 255).all() and (after[:, :, :3] == after[:, :, :1]).all()  # opaque grey
+        assert np.abs(after.astype(int) - before).max() > 10, "the edited image did not change"
+        expected = model.edit(digit[np.newaxis], DIRECTIONS[1], strength, "all", as_uint8=True)
+        assert_close_images(after[np.newaxis, :, :, :1], expected, "the edit shown in the page")
+        assert driver.find_element(By.ID, "download").get_attribute("href").startswith("data:image/png;base64,")
+
+        driver.find_element(By.ID, "upload").send_keys(str(tmp_path / "corrupt.png"))
+        message = studio_browser.wait_for(driver, studio_browser.error_text, "the error of the corrupt upload")
+        assert message.startswith("upload: the upload is not a readable PNG or JPEG image"), message
+        assert message.endswith("(HTTP 400)")
+        assert driver.find_element(By.ID, "error").is_displayed()
+        np.testing.assert_array_equal(studio_browser.image_pixels(driver, "edited-image"), after)  # the page keeps its images
