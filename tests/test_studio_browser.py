@@ -47,8 +47,9 @@ def test_upload_edit_and_error_in_chromium(export_dir, tmp_path):
         slider = driver.find_element(By.ID, f"direction-{DIRECTIONS[1]}")
         for _ in range(MOVES):
             slider.send_keys(Keys.ARROW_RIGHT)
-        strength = float(slider.get_attribute("value"))
-        assert strength == pytest.approx(MOVES * float(slider.get_attribute("step")))
+        assert slider.get_attribute("value") == str(MOVES)  # of -20..20
+        strength = float(slider.get_attribute("data-strength"))
+        assert strength == pytest.approx(MOVES / 20 * float(slider.get_attribute("data-max-strength")), abs=1e-4) != 0
         wanted = [{"direction": DIRECTIONS[1], "strength": strength}]
         studio_browser.wait_for(driver, lambda d: studio_browser.settled(d) and studio_browser.shown_edits(d) == wanted,
                                 f"the edit at strength {strength}")

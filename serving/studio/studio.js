@@ -134,9 +134,17 @@
 
   // --- editing ---------------------------------------------------------------------------------
 
+  // A slider has integer positions -SLIDER_STEPS..SLIDER_STEPS (0 is exactly no edit); its strength
+  // is position / SLIDER_STEPS of the direction's max_strength, rounded to 4 decimals.
+  const SLIDER_STEPS = 20;
+
+  function strengthOf(slider) {
+    return Math.round(Number(slider.value) * Number(slider.dataset.maxStrength) / SLIDER_STEPS * 1e4) / 1e4;
+  }
+
   function currentEdits() {
     return [...document.querySelectorAll("#sliders input[type=range]")]
-      .map((slider) => ({direction: slider.dataset.direction, strength: Number(slider.value)}))
+      .map((slider) => ({direction: slider.dataset.direction, strength: strengthOf(slider)}))
       .filter((edit) => edit.strength !== 0);
   }
 
@@ -168,18 +176,21 @@
       name.textContent = direction.name;
       const slider = document.createElement("input");
       slider.type = "range";
-      slider.min = String(-direction.max_strength);
-      slider.max = String(direction.max_strength);
-      slider.step = String(direction.max_strength / 20);
+      slider.min = String(-SLIDER_STEPS);
+      slider.max = String(SLIDER_STEPS);
+      slider.step = "1";
       slider.value = "0";
       slider.dataset.direction = direction.name;
+      slider.dataset.maxStrength = String(direction.max_strength);
+      slider.dataset.strength = "0";
       slider.id = `direction-${direction.name}`;
       slider.setAttribute("aria-label", `strength along ${direction.name}`);
       name.htmlFor = slider.id;
       const value = document.createElement("output");
       value.textContent = "0";
       slider.addEventListener("input", () => {
-        value.textContent = Number(slider.value).toFixed(2);
+        slider.dataset.strength = String(strengthOf(slider));
+        value.textContent = strengthOf(slider).toFixed(2);
         renderEdit();
       });
       row.append(name, slider, value);
@@ -318,6 +329,7 @@
     $("reset").addEventListener("click", () => {
       for (const slider of document.querySelectorAll("#sliders input[type=range]")) {
         slider.value = "0";
+        slider.dataset.strength = "0";
         slider.nextElementSibling.textContent = "0";
       }
       renderEdit();
