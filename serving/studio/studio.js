@@ -307,7 +307,7 @@
     const ranges = Object.keys(info.layer_ranges);
     if (info.num_styles > 1 && info.can_edit) {  // one style input: every range is "all"
       fillSelect($("layers"), ranges, "all");
-      $("layers-row").hidden = false;
+      $("layers-row").hidden = info.directions.length === 0;
       fillSelect($("mix-layers"), ranges, "coarse");
       $("mix-figure").hidden = false;
     } else {
@@ -315,6 +315,7 @@
     }
     if (!info.can_edit) $("edited-image").closest("figure").hidden = true;
     addSliders(info.directions);
+    $("reset").hidden = info.directions.length === 0;
     if (info.can_draw) setUpDrawing();
 
     $("psi").addEventListener("input", () => { $("psi-value").textContent = Number($("psi").value).toFixed(2); });
