@@ -1,7 +1,8 @@
 """The studio page in a real headless Chromium (Debian's chromium and chromium-driver, driven by
 selenium), served by python -m serving.http --studio from the session's tiny MNIST export: upload
 a PNG, move a direction slider with the keyboard, and the edited image the page shows is the one
-ALAEOnnx gives for the same edit; a corrupt upload puts the server's error in the page."""
+ALAEOnnx gives for the same edit; a drawing on the canvas becomes the image; a corrupt upload
+puts the server's error in the page."""
 
 import numpy as np
 import pytest
@@ -60,9 +61,28 @@ def test_upload_edit_and_error_in_chromium(export_dir, tmp_path):
         assert_close_images(after[np.newaxis, :, :, :1], expected, "the edit shown in the page")
         assert driver.find_element(By.ID, "download").get_attribute("href").startswith("data:image/png;base64,")
 
+        draw_a_stroke(driver, driver.find_element(By.ID, "canvas"))
+        driver.find_element(By.ID, "use-drawing").click()
+        studio_browser.wait_for(driver, lambda d: (studio_browser.settled(d) or {}).get("subject", "").startswith("Drawing"),
+                                "the drawing's edit")
+        note = driver.find_element(By.ID, "note").text
+        assert note == "Drawing: PNG 280x280: resized to 28x28, converted from RGB to grayscale", note
+        drawn = studio_browser.image_pixels(driver, "input-image")[:, :, 0]
+        assert drawn[:, :8].max() == 0 and drawn[:, 10:18].max() >= 200  # a white vertical stroke on black
+
         driver.find_element(By.ID, "upload").send_keys(str(tmp_path / "corrupt.png"))
         message = studio_browser.wait_for(driver, studio_browser.error_text, "the error of the corrupt upload")
         assert message.startswith("upload: the upload is not a readable PNG or JPEG image"), message
         assert message.endswith("(HTTP 400)")
         assert driver.find_element(By.ID, "error").is_displayed()
-        np.testing.assert_array_equal(studio_browser.image_pixels(driver, "edited-image"), after)  # the page keeps its images
+        assert driver.find_element(By.ID, "note").text == note  # the page keeps its images
+        assert studio_browser.image_pixels(driver, "input-image")[:, :, 0].tolist() == drawn.tolist()
+
+
+def draw_a_stroke(driver, canvas):
+    """A vertical line down the middle of the canvas, with the mouse."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    height = canvas.size["height"]
+    ActionChains(driver).move_to_element_with_offset(canvas, 0, -height // 3).click_and_hold() \
+        .move_to_element_with_offset(canvas, 0, height // 3).release().perform()

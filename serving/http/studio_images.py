@@ -99,6 +99,8 @@ def _flattened(image, steps):
     """Without an alpha channel; transparent parts become black (MNIST's background)."""
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
+        if rgba.getchannel("A").getextrema()[0] == 255:  # an alpha channel, all opaque (a canvas's PNG)
+            return rgba.convert("RGB")
         flat = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
         flat.alpha_composite(rgba)
         flat = flat.convert("RGB")
