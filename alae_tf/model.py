@@ -14,7 +14,7 @@ is data (`train.ema_nets`); sampling goes through `alae_tf.inference.Sampler`.
 import keras
 import tensorflow as tf
 
-from alae_tf import losses
+from alae_tf import losses, multiworker
 from alae_tf.batch import BLEND, DISCRIMINATOR, GENERATOR, IMAGES, NOISE_SEED, PENALTY_STREAM, RECIPROCITY
 from alae_tf.config import NETS
 from alae_tf.inference import Sampler, draw_noise
@@ -134,8 +134,19 @@ class ALAE(keras.Model):
         for name, value in zip(("loss_d", "r1", "loss_g", "loss_lae"), losses_):
             self.trackers[name].update_state(value)
         finite = _all_finite(losses_ + tuple(self._ed_variables() + self._fg_variables()))
-        return {**{name: tracker.result() for name, tracker in self.trackers.items()},
+        logs = {**{name: tracker.result() for name, tracker in self.trackers.items()},
                 NONFINITE: 1.0 - tf.cast(finite, tf.float32)}
+        if multiworker.is_multiworker(tf.distribute.get_strategy()):
+            # Keras reduces each returned value with strategy.reduce("MEAN", value, axis=0) under
+            # MultiWorkerMirroredStrategy, which refuses scalars; a [1] value comes back a scalar.
+            logs = {name: tf.reshape(value, [1]) for name, value in logs.items()}
+        return logs
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        """Skip Keras's symbolic build before `fit`: every weight and optimizer slot exists already
+        (`build_all`, `compile`), and under MultiWorkerMirroredStrategy the build fails (it reduces
+        the first batch with strategy.reduce(axis=None)). Overrides a private Keras method, checked
+        on Keras 3.15 by tests/test_multiworker.py."""
 
     def _blend(self, data):
         return data[BLEND][0] if self.level > 0 else None

@@ -5,14 +5,18 @@ Re-running the same command after a crash or kill resumes from the last checkpoi
 """
 
 import argparse
+import contextlib
+import hashlib
+import shutil
 import signal
 import sys
+import tempfile
 from pathlib import Path
 
 import keras
 import tensorflow as tf
 
-from alae_tf import schedule
+from alae_tf import multiworker, schedule
 from alae_tf.callbacks import CheckpointSaver, TrainingMonitor, drop_log_rows_after
 from alae_tf.config import (
     DATASETS,
@@ -40,7 +44,7 @@ from alae_tf.run_dir import (
 
 # Settings a resumed run may change; anything else would silently change the experiment.
 RESUMABLE_OVERRIDES = {"steps", "epochs", "jit", "mixed_precision", "checkpoint_every", "sample_every", "log_every"}
-STRATEGIES = ("auto", "default", "mirrored")
+STRATEGIES = ("auto", "default", "mirrored", "multiworker")
 
 
 def parse_args(argv=None):
@@ -58,7 +62,12 @@ def parse_args(argv=None):
     parser.add_argument("--batch-size", type=int, help="global batch size, split across replicas (default: the preset's)")
     parser.add_argument("--seed", type=int, help="seed for weights, data order and latents (default: the preset's)")
     parser.add_argument("--strategy", choices=STRATEGIES, default="auto",
-                        help="auto: MirroredStrategy when more than one GPU is visible, else one device")
+                        help="auto: multiworker when TF_CONFIG names two or more tasks, else mirrored when more "
+                        "than one GPU is visible, else one device. multiworker: one process per worker, each "
+                        "started with the same command and its own TF_CONFIG (see the README)")
+    parser.add_argument("--worker-timeout", type=float, default=300.0,
+                        help="multiworker: seconds the workers wait for one that has not started, or that stopped "
+                        "sending heartbeats (died), before every worker stops with an error (default: 300)")
     parser.add_argument("--jit", action="store_true", default=None, help="compile the train step with XLA")
     parser.add_argument("--mixed-precision", choices=PRECISIONS,
                         help="bf16 or fp16 compute with float32 weights (fp16 with dynamic loss scaling)")
@@ -124,7 +133,13 @@ def check_jit_kept(model, trained_with_jit: bool, jit: bool, run: RunDir) -> Non
                           "keeps its --jit setting on resume (XLA draws different noise for the same seed)")
 
 
-def make_strategy(name: str, jit: bool) -> tf.distribute.Strategy:
+def make_strategy(name: str, jit: bool, worker_timeout: float = 300.0) -> tf.distribute.Strategy:
+    cluster = multiworker.read_cluster()
+    if name == "multiworker" or (name == "auto" and cluster):
+        if cluster is None:
+            raise ConfigError("--strategy multiworker needs TF_CONFIG naming two or more tasks in each process "
+                              "(see the README's multi-worker section)")
+        return multiworker.make_strategy(cluster, worker_timeout)
     gpus = tf.config.list_logical_devices("GPU")
     if name == "mirrored" or (name == "auto" and len(gpus) > 1):
         if jit and not gpus:
@@ -170,10 +185,13 @@ def train(args) -> int:
     trained_with_jit = read_run_config(run).train.jit if run.config_file.is_file() else None
     config, resuming = resolve_config(args, run)
     t = config.train
+    # First: MultiWorkerMirroredStrategy must exist before TensorFlow runs anything.
+    strategy = make_strategy(args.strategy, t.jit, args.worker_timeout)
+    cluster = multiworker.read_cluster() if multiworker.is_multiworker(strategy) else None
+    chief = cluster is None or cluster.is_chief  # only the chief writes the run directory
     source = open_training_data(config)
     set_precision(t.mixed_precision)
     keras.utils.set_random_seed(t.seed)
-    strategy = make_strategy(args.strategy, t.jit)
     phases = schedule.phases(config)
     for phase in phases:
         check_batch_size(phase.batch_size, source.num_train, strategy.num_replicas_in_sync)
@@ -182,35 +200,58 @@ def train(args) -> int:
         model = build_alae(config)
         if restored:
             restore(model, restored)
+    if cluster:
+        multiworker.check_same_step(strategy, model.step, run.checkpoints)
     if resuming:
         check_jit_kept(model, trained_with_jit, t.jit, run)
-    run.root.mkdir(parents=True, exist_ok=True)
-    save_config(config, run.config_file)
-    manager = checkpoint_manager(model, run)
-    remove_killed_saves(run)
-    drop_log_rows_after(run.log_csv, model.step)
+    if chief:
+        run.root.mkdir(parents=True, exist_ok=True)
+        save_config(config, run.config_file)
+        remove_killed_saves(run)
+        drop_log_rows_after(run.log_csv, model.step)
 
     start, total = model.step, schedule.total_steps(config, source.num_train)
+    workers = f"{cluster.num_workers} workers (this is {cluster.task}), " if cluster else ""
     print(f"data: {source.description}: {source.num_train} training images")
     print(f"run: {run.root} ({'resuming at step ' + str(start) if resuming and start else 'new run'}); "
-          f"{strategy.num_replicas_in_sync} replica(s), precision {t.mixed_precision}, jit {t.jit}")
+          f"{workers}{strategy.num_replicas_in_sync} replica(s), precision {t.mixed_precision}, jit {t.jit}")
     if start >= total:
         print(f"already trained for {start} steps (target {total}); pass a larger --steps or --epochs to continue")
         return 0
     print(f"training steps {start} -> {total}; checkpoint every {t.checkpoint_every} steps")
 
-    saver = CheckpointSaver(manager, t.checkpoint_every, restored)
-    monitor = TrainingMonitor(run, test_images=source.test_images, latent_dim=config.model.latent_dim, seed=t.seed,
-                              log_every=t.log_every, sample_every=t.sample_every, truncation_psi=t.truncation_psi)
+    callbacks = []
+    if chief:
+        callbacks.append(TrainingMonitor(
+            run, test_images=source.test_images, latent_dim=config.model.latent_dim, seed=t.seed,
+            log_every=t.log_every, sample_every=t.sample_every, truncation_psi=t.truncation_psi))
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
-    try:
-        fit_schedule(model, config, source, phases, start, total, callbacks=[monitor, saver], verbose=args.verbose)
-    except KeyboardInterrupt:
-        saver.save()
-        print(f"\ninterrupted: saved step {model.step} to {run.checkpoints}; re-run the same command to resume")
-        return 130
+    with checkpoint_saver(model, run, cluster, t.checkpoint_every, restored) as saver:
+        try:
+            fit_schedule(model, config, source, phases, start, total, callbacks=[*callbacks, saver],
+                         verbose=args.verbose if chief else 0)
+        except KeyboardInterrupt:
+            saver.save()
+            print(f"\ninterrupted: saved step {model.step} to {run.checkpoints if chief else 'the chief'}; "
+                  "re-run the same command to resume")
+            return 130
     print(f"done: {model.step} steps; samples in {run.samples}, checkpoints in {run.checkpoints}")
     return 0
+
+
+@contextlib.contextmanager
+def checkpoint_saver(model, run, cluster, every, restored):
+    """The CheckpointSaver into the run directory, or, on a worker other than the chief, into a
+    temporary folder of its own, deleted afterwards (TensorFlow may need every worker in a save)."""
+    if cluster is None or cluster.is_chief:
+        yield CheckpointSaver(checkpoint_manager(model, run), every, restored)
+        return
+    run_id = hashlib.sha1(str(run.root.resolve()).encode()).hexdigest()[:10]
+    prefix = f"alae_tf-{run_id}-{cluster.task.replace(' ', '')}-"
+    for killed in Path(tempfile.gettempdir()).glob(prefix + "*"):  # left by this task of this run, killed
+        shutil.rmtree(killed, ignore_errors=True)
+    with tempfile.TemporaryDirectory(prefix=prefix) as scratch:
+        yield CheckpointSaver(checkpoint_manager(model, RunDir(Path(scratch)), max_to_keep=1), every)
 
 
 def open_training_data(config):
@@ -238,6 +279,11 @@ def fit_schedule(model, config, source, phases, start, total, callbacks, verbose
                       callbacks=callbacks, verbose=verbose, shuffle=False)
 
 
+def _first_line(exc: Exception) -> str:
+    lines = [line for line in str(exc).splitlines() if line.strip() and "Graph execution error" not in line]
+    return lines[0].strip() if lines else type(exc).__name__
+
+
 def _raise_keyboard_interrupt(signum, frame):
     raise KeyboardInterrupt
 
@@ -248,6 +294,12 @@ def main(argv=None) -> int:
         return train(args)
     except ALAEError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError) as exc:
+        if not multiworker.read_cluster():
+            raise
+        print(f"error: a worker stopped answering ({_first_line(exc)}); restart every worker with the same "
+              "command to resume from the chief's newest checkpoint", file=sys.stderr)
         return 2
     except (tf.errors.ResourceExhaustedError, MemoryError):
         print("error: out of memory; lower --batch-size (or train.level_batch_sizes) or the model's size "

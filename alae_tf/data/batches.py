@@ -65,7 +65,12 @@ def training_batches(source: ImageSource, phase: Phase, *, start_step: int, late
         return batch
 
     steps = tf.data.Dataset.range(start_step, np.iinfo(np.int64).max)
-    return without_autotune(tf.data.Dataset.zip(steps, images).map(assemble).prefetch(PREFETCH_BATCHES))
+    batches = without_autotune(tf.data.Dataset.zip(steps, images).map(assemble).prefetch(PREFETCH_BATCHES))
+    # Several workers: each builds every global batch and keeps its replicas' share of it (the
+    # split MirroredStrategy makes on one machine), so the batches do not depend on the worker count.
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return batches.with_options(options)
 
 
 def step_latents(step, seed, batch_size, latent_dim) -> dict:

@@ -1,0 +1,144 @@
+"""Training on several processes (hosts) with MultiWorkerMirroredStrategy, configured by TF_CONFIG.
+
+Every launcher (Kubeflow's TFJob / TrainJob, Vertex AI, Ray Train's TensorflowTrainer, or two
+terminals by hand) sets TF_CONFIG in each process:
+
+    {"cluster": {"worker": ["host1:port", "host2:port"]}, "task": {"type": "worker", "index": 0}}
+
+(a "chief" list of one address may come first; then the chief is that task, else worker 0).
+Every process runs the same `python -m alae_tf.train` command with the same --out, which every
+process must reach (a shared filesystem on several hosts): the chief writes the run directory,
+the other workers read its checkpoints to resume and write nothing there.
+
+`read_cluster` checks TF_CONFIG before TensorFlow sees it, so a bad one is one clear error on
+every process rather than a hang or a crash inside TensorFlow.
+"""
+
+import json
+import os
+import socket
+from dataclasses import dataclass
+
+import tensorflow as tf
+from tensorflow.compiler.xla.tsl.protobuf.coordination_config_pb2 import CoordinatedJob
+from tensorflow.python.eager import context
+
+from alae_tf.errors import ConfigError
+
+TASK_TYPES = ("chief", "worker")
+
+
+@dataclass(frozen=True)
+class Cluster:
+    addresses: tuple[str, ...]  # every task's host:port, the chief first
+    rank: int  # this task's position in `addresses`; 0 is the chief
+    task: str  # as TF_CONFIG names it, e.g. "worker 1"
+    jobs: tuple[tuple[str, int], ...]  # (task type, count) in TF_CONFIG, the chief's first
+
+    @property
+    def num_workers(self) -> int:
+        return len(self.addresses)
+
+    @property
+    def address(self) -> str:
+        return self.addresses[self.rank]
+
+    @property
+    def is_chief(self) -> bool:
+        return self.rank == 0
+
+
+def read_cluster(environ=os.environ) -> Cluster | None:
+    """The cluster TF_CONFIG describes, or None without TF_CONFIG (or with only one task).
+    Raises ConfigError naming the problem for a malformed TF_CONFIG."""
+    text = environ.get("TF_CONFIG", "").strip()
+    if not text:
+        return None
+    try:
+        config = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"TF_CONFIG is not valid JSON ({exc})") from None
+    if not isinstance(config, dict) or not isinstance(config.get("cluster"), dict):
+        raise ConfigError('TF_CONFIG needs a "cluster" object, e.g. {"cluster": {"worker": ["host:port", ...]}, '
+                          '"task": {"type": "worker", "index": 0}}')
+    cluster = config["cluster"]
+    unknown = sorted(set(cluster) - set(TASK_TYPES))
+    if unknown:
+        raise ConfigError(f"TF_CONFIG's cluster has task types {unknown}; training uses only {list(TASK_TYPES)} "
+                          "(no parameter servers or evaluators)")
+    lists = {}
+    for kind in TASK_TYPES:
+        addresses = cluster.get(kind, [])
+        if not isinstance(addresses, list) or not all(isinstance(a, str) and _port(a) is not None for a in addresses):
+            raise ConfigError(f'TF_CONFIG\'s cluster "{kind}" must be a list of "host:port" strings, got {addresses!r}')
+        lists[kind] = addresses
+    if len(lists["chief"]) > 1:
+        raise ConfigError(f'TF_CONFIG\'s cluster has {len(lists["chief"])} chiefs; at most one')
+    addresses = tuple(lists["chief"] + lists["worker"])
+    if len(set(addresses)) != len(addresses):
+        raise ConfigError(f"TF_CONFIG's cluster names an address twice: {list(addresses)}")
+    task = config.get("task")
+    if not isinstance(task, dict) or task.get("type") not in TASK_TYPES or not isinstance(task.get("index"), int):
+        raise ConfigError(f'TF_CONFIG needs "task": {{"type": "worker" or "chief", "index": N}} for this process, '
+                          f"got {task!r}")
+    kind, index = task["type"], task["index"]
+    if not 0 <= index < len(lists[kind]):
+        raise ConfigError(f'TF_CONFIG\'s task is {kind} {index}, but its cluster has {len(lists[kind])} {kind} '
+                          f"address(es) (indices 0 to {len(lists[kind]) - 1})")
+    if len(addresses) < 2:
+        return None
+    rank = index if kind == "chief" else len(lists["chief"]) + index
+    jobs = tuple((kind_, len(lists[kind_])) for kind_ in TASK_TYPES if lists[kind_])
+    return Cluster(addresses, rank, f"{kind} {index}", jobs)
+
+
+def check_port_free(cluster: Cluster) -> None:
+    """This task's port must be free to bind: TensorFlow would abort the process (or wait) instead."""
+    port = _port(cluster.address)
+    with socket.socket(socket.AF_INET6 if cluster.address.startswith("[") else socket.AF_INET) as probe:
+        try:
+            probe.bind(("", port))
+        except OSError as exc:
+            raise ConfigError(f"TF_CONFIG gives this task ({cluster.task}) the address "
+                              f"{cluster.address}, but port {port} cannot be bound here ({exc.strerror})") from None
+
+
+def make_strategy(cluster: Cluster, timeout_seconds: float) -> tf.distribute.MultiWorkerMirroredStrategy:
+    """MultiWorkerMirroredStrategy that gives up on a missing worker after `timeout_seconds`: at
+    start (a worker that never came) and during training (one that stopped sending heartbeats,
+    i.e. died): then the collectives of every other worker fail with tf.errors.UnavailableError.
+    A worker that is alive but slow (tracing a new level, the chief writing grids) is waited for."""
+    check_port_free(cluster)
+    # TensorFlow's coordination service (started by the strategy) waits for every task at start
+    # with no time limit; configured here first, with one. Private API of TF 2.21:
+    # tests/test_multiworker.py starts one worker of two and expects the error below.
+    timeout_ms = int(timeout_seconds * 1000)
+    context.context().configure_coordination_service(
+        service_type="standalone", service_leader=f"/job:{cluster.jobs[0][0]}/replica:0/task:0",
+        coordinated_jobs=[CoordinatedJob(name=kind, num_tasks=count) for kind, count in cluster.jobs],
+        cluster_register_timeout_in_ms=timeout_ms, heartbeat_timeout_in_ms=timeout_ms)
+    try:
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    except (tf.errors.DeadlineExceededError, tf.errors.UnavailableError):
+        raise ConfigError(f"{cluster.task} at {cluster.address}: not every worker of {list(cluster.addresses)} "
+                          f"answered within {timeout_seconds:g} s (--worker-timeout); start all of them, "
+                          "with the same cluster in TF_CONFIG") from None
+
+
+def is_multiworker(strategy: tf.distribute.Strategy) -> bool:
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and strategy.extended._in_multi_worker_mode()
+
+
+def _port(address: str) -> int | None:
+    host, _, port = address.rpartition(":")
+    return int(port) if host and port.isdigit() and 0 < int(port) < 65536 else None
+
+
+def check_same_step(strategy: tf.distribute.Strategy, step: int, checkpoints) -> None:
+    """Every worker must start from the same step: each restored the newest checkpoint it found in
+    `checkpoints`, so a worker that cannot see the chief's files would otherwise start over."""
+    steps = strategy.gather(strategy.experimental_distribute_values_from_function(
+        lambda context: tf.constant([step], tf.int64)), axis=0).numpy()
+    if len(set(steps.tolist())) > 1:
+        raise ConfigError(f"the workers restored different steps {steps.tolist()} from {checkpoints}: every worker "
+                          "must read the chief's run directory (the same --out, on a filesystem all of them share)")

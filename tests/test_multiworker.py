@@ -1,0 +1,239 @@
+"""Training on two worker processes on 127.0.0.1 with MultiWorkerMirroredStrategy (TF_CONFIG):
+the same weights as one process, a level crossed, only the chief writing the run, a killed worker
+resumed from the chief's checkpoint, and a bad TF_CONFIG refused on every process.
+
+The workers are real `python -m alae_tf.train` processes (CPU only, free ports); every wait is bounded.
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from alae_tf import multiworker, train
+from alae_tf.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[1]
+WORKER_TIMEOUT = 10  # --worker-timeout: how long the others wait for a dead or missing worker
+PROCESS_LIMIT = 240  # seconds any worker process may take in these tests
+STEPS = 60
+SMALL_MLP = f"""
+preset: mnist_small
+model: {{hidden_dim: 64, mapping_layers: 2}}
+train: {{steps: {STEPS}, batch_size: 16, checkpoint_every: 10, sample_every: 30, log_every: 5}}
+"""
+
+
+def free_ports(count):
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def tf_config(ports, index) -> str:
+    return json.dumps({"cluster": {"worker": [f"127.0.0.1:{port}" for port in ports]},
+                       "task": {"type": "worker", "index": index}})
+
+
+class Workers:
+    """Worker processes of one cluster, each with its own log file and TMPDIR."""
+
+    def __init__(self, root: Path, args, configs):
+        self.root = root
+        self.processes, self.logs = [], []
+        for index, config in enumerate(configs):
+            scratch = root / f"tmp{index}"
+            scratch.mkdir(parents=True, exist_ok=True)
+            env = {**os.environ, "TF_CONFIG": config, "TMPDIR": str(scratch), "CUDA_VISIBLE_DEVICES": "",
+                   "TF_CPP_MIN_LOG_LEVEL": "2"}
+            log = root / f"worker{index}-{time.monotonic_ns()}.log"
+            with log.open("w") as handle:
+                command = [sys.executable, "-m", "alae_tf.train", "--verbose", "0",
+                           "--worker-timeout", str(WORKER_TIMEOUT), *args]
+                self.processes.append(subprocess.Popen(command, cwd=REPO, env=env, stdout=handle,
+                                                       stderr=subprocess.STDOUT))
+            self.logs.append(log)
+
+    def wait(self, limit=PROCESS_LIMIT) -> list[int]:
+        deadline = time.monotonic() + limit
+        try:
+            return [process.wait(timeout=max(1.0, deadline - time.monotonic())) for process in self.processes]
+        finally:
+            self.kill()
+
+    def kill(self):
+        for process in self.processes:
+            if process.poll() is None:
+                process.kill()  # SIGKILL: a worker blocked inside TensorFlow may not act on SIGTERM
+                process.wait()
+
+    def output(self, index) -> str:
+        return self.logs[index].read_text()
+
+    def scratch_left(self) -> list[Path]:
+        """The workers' checkpoint scratch folders still in their TMPDIRs."""
+        return [path for index in range(len(self.processes)) for path in (self.root / f"tmp{index}").glob("alae_tf-*")]
+
+
+def start_cluster(root, args, count=2):
+    ports = free_ports(count)
+    return Workers(root, args, [tf_config(ports, index) for index in range(count)])
+
+
+def checkpoint_values(prefix) -> dict[str, np.ndarray]:
+    reader = tf.train.load_checkpoint(str(prefix))
+    values = {name: np.asarray(reader.get_tensor(name)) for name in reader.get_variable_to_shape_map()}
+    return {name: value for name, value in values.items() if value.dtype.kind == "f"}
+
+
+def assert_same_weights(prefix, reference_prefix):
+    ours, reference = checkpoint_values(prefix), checkpoint_values(reference_prefix)
+    assert sorted(ours) == sorted(reference) and len(ours) > 50
+    for name in reference:  # summed gradients of two workers differ from one sum by rounding only
+        np.testing.assert_allclose(ours[name], reference[name], atol=1e-4, rtol=1e-4, err_msg=name)
+
+
+@pytest.fixture(scope="module")
+def small_config(tmp_path_factory):
+    path = tmp_path_factory.mktemp("multiworker") / "small.yaml"
+    path.write_text(SMALL_MLP)
+    return path
+
+
+@pytest.fixture(scope="module")
+def one_process_run(small_config, tmp_path_factory):
+    """The reference: the same run in this process, on one device."""
+    run = tmp_path_factory.mktemp("multiworker") / "one_process"
+    assert train.main(["--config", str(small_config), "--out", str(run), "--verbose", "0"]) == 0
+    return run
+
+
+def assert_only_the_chief_wrote(run, one_process_run, workers_started):
+    """The run directory holds what one process writes (one log row per logged step, the same
+    checkpoints and grids), and no worker left its scratch folder (a killed one's is removed by
+    its restart)."""
+    rows = (run / "log.csv").read_text().splitlines()
+    assert [int(row.split(",")[0]) for row in rows[1:]] == list(range(5, STEPS + 1, 5))
+    for folder in ("checkpoints", "samples"):
+        assert sorted(p.name for p in (run / folder).iterdir()) == sorted(p.name for p in (one_process_run / folder).iterdir())
+    for workers in workers_started:
+        assert workers.scratch_left() == []
+
+
+@pytest.mark.slow  # the killed-worker test below checks the same after a resume, in the default suite
+def test_two_workers_train_the_weights_of_one_process_and_only_the_chief_writes(small_config, one_process_run, tmp_path):
+    run = tmp_path / "run"
+    workers = start_cluster(tmp_path, ["--config", str(small_config), "--out", str(run)])
+    assert workers.wait() == [0, 0], workers.output(0) + workers.output(1)
+    assert "2 workers (this is worker 0), 2 replica(s)" in workers.output(0)
+    assert "2 workers (this is worker 1), 2 replica(s)" in workers.output(1)
+    assert_same_weights(run / "checkpoints" / f"ckpt-{STEPS}", one_process_run / "checkpoints" / f"ckpt-{STEPS}")
+    assert_only_the_chief_wrote(run, one_process_run, [workers])
+
+
+def test_a_killed_worker_stops_the_other_and_both_resume_from_the_chiefs_checkpoint(small_config, one_process_run, tmp_path):
+    run = tmp_path / "run"
+    args = ["--config", str(small_config), "--out", str(run)]
+    workers = start_cluster(tmp_path, args)
+    deadline = time.monotonic() + PROCESS_LIMIT
+    while not (run / "checkpoints" / "ckpt-10.index").exists():
+        assert time.monotonic() < deadline and all(p.poll() is None for p in workers.processes), workers.output(0)
+        time.sleep(0.02)
+    workers.processes[1].send_signal(signal.SIGKILL)
+    codes = workers.wait()
+    assert codes[0] == 2, workers.output(0)
+    assert "error: a worker stopped answering" in workers.output(0)
+    saved = max(int(p.stem.split("-")[1]) for p in (run / "checkpoints").glob("ckpt-*.index"))
+    assert 10 <= saved < STEPS
+
+    restarted = start_cluster(tmp_path, args)
+    assert restarted.wait() == [0, 0], restarted.output(0) + restarted.output(1)
+    for index in (0, 1):
+        assert f"resuming at step {saved}); 2 workers (this is worker {index}), 2 replica(s)" in restarted.output(index)
+    # Two workers, killed and resumed, end where one process does without a break.
+    assert_same_weights(run / "checkpoints" / f"ckpt-{STEPS}", one_process_run / "checkpoints" / f"ckpt-{STEPS}")
+    assert_only_the_chief_wrote(run, one_process_run, [workers, restarted])
+
+
+@pytest.mark.slow  # ~2 minutes on 2 cores: each worker traces two levels
+def test_a_style_run_crosses_a_level_on_two_workers(tmp_path):
+    run = tmp_path / "run"
+    workers = start_cluster(tmp_path, ["--preset", "tiny_style", "--steps", "40", "--out", str(run)])
+    assert workers.wait() == [0, 0], workers.output(0) + workers.output(1)
+    for index in (0, 1):
+        assert "level 0 (4x4): steps 0 -> " in workers.output(index)
+        assert "level 1 (8x8): steps " in workers.output(index) and "-> 40" in workers.output(index)
+    assert (run / "checkpoints" / "ckpt-40.index").exists()
+    assert list((run / "samples").glob("samples_0000040.png"))
+    assert workers.scratch_left() == []
+
+
+@pytest.mark.parametrize("problem, config, message", [
+    ("malformed", "{not json", "TF_CONFIG is not valid JSON"),
+    ("no index", json.dumps({"cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"]}, "task": {"type": "worker"}}),
+     '"index": N'),
+    ("index out of range", tf_config([1, 2], 2), "task is worker 2, but its cluster has 2"),
+])
+def test_a_bad_tf_config_is_one_error_before_anything_is_written(problem, config, message, small_config, tmp_path,
+                                                                 monkeypatch, capsys):
+    """What every process of the cluster does with it (each reads its own TF_CONFIG the same way)."""
+    monkeypatch.setenv("TF_CONFIG", config)
+    assert train.main(["--config", str(small_config), "--out", str(tmp_path / "run"), "--verbose", "0"]) == 2
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert len(errors) == 1 and errors[0].startswith("error: ") and message in errors[0]
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_port_in_use_stops_its_worker_and_the_other_gives_up_waiting(small_config, tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        ports = [taken.getsockname()[1], *free_ports(1)]
+        started = time.monotonic()
+        workers = Workers(tmp_path, ["--config", str(small_config), "--out", str(tmp_path / "run")],
+                          [tf_config(ports, 0), tf_config(ports, 1)])
+        assert workers.wait(limit=120) == [2, 2]
+    assert time.monotonic() - started < 90
+    assert f"port {ports[0]} cannot be bound here" in workers.output(0)
+    assert f"not every worker of ['127.0.0.1:{ports[0]}', '127.0.0.1:{ports[1]}'] answered within " \
+           f"{WORKER_TIMEOUT} s" in workers.output(1)
+
+
+def test_read_cluster_orders_the_chief_first_and_refuses_what_it_cannot_use():
+    cluster = {"chief": ["a:1"], "worker": ["b:2", "c:3"]}
+    config = lambda task: {"TF_CONFIG": json.dumps({"cluster": cluster, "task": task})}  # noqa: E731
+    chief = multiworker.read_cluster(config({"type": "chief", "index": 0}))
+    second = multiworker.read_cluster(config({"type": "worker", "index": 1}))
+    assert (chief.rank, chief.is_chief, chief.address) == (0, True, "a:1")
+    assert (second.rank, second.is_chief, second.address, second.task) == (2, False, "c:3", "worker 1")
+    assert second.jobs == (("chief", 1), ("worker", 2)) and second.num_workers == 3
+    assert multiworker.read_cluster({}) is None
+    one = {"TF_CONFIG": json.dumps({"cluster": {"worker": ["a:1"]}, "task": {"type": "worker", "index": 0}})}
+    assert multiworker.read_cluster(one) is None  # one task: nothing to distribute
+    bad = {
+        "ps": ({"worker": ["a:1", "b:2"], "ps": ["c:3"]}, r"task types \['ps'\]"),
+        "no port": ({"worker": ["a", "b:2"]}, "list of \"host:port\" strings"),
+        "twice": ({"worker": ["a:1", "a:1"]}, "names an address twice"),
+    }
+    for cluster_, message in bad.values():
+        with pytest.raises(ConfigError, match=message):
+            multiworker.read_cluster({"TF_CONFIG": json.dumps({"cluster": cluster_, "task": {"type": "worker", "index": 0}})})
+
+
+def test_multiworker_strategy_needs_tf_config(monkeypatch):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    with pytest.raises(ConfigError, match="needs TF_CONFIG naming two or more tasks"):
+        train.make_strategy("multiworker", jit=False)
