@@ -9,6 +9,7 @@ state file, and a damaged or diverged one is passed over for the newest intact o
 (`newest_intact_checkpoint`); leftovers of a killed save (`ckpt-N_temp/`) are never candidates.
 """
 
+import os
 import shutil
 import sys
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import tensorflow as tf
+from google.protobuf import text_format
 
 from alae_tf.config import RUN_FORMAT, Config, read_yaml_file
 from alae_tf.errors import ALAEError, ConfigError
@@ -65,7 +67,25 @@ def model_checkpoint(model: ALAE) -> tf.train.Checkpoint:
 
 
 def checkpoint_manager(model: ALAE, run: RunDir, max_to_keep=3) -> tf.train.CheckpointManager:
-    """The manager that writes `ckpt-<step>` files and keeps the newest `max_to_keep`."""
+    """The manager that writes `ckpt-<step>` files and keeps the newest `max_to_keep`. A save killed
+    between writing ckpt-N and the state file leaves ckpt-N unlisted, and a manager never deletes
+    what the state file does not list: the state is then rewritten to list every ckpt-N on disk."""
+    manager = _open_manager(model, run, max_to_keep)
+    on_disk = checkpoint_paths(run)[::-1]  # oldest first, as the state file lists them
+    if {Path(path).name for path in on_disk} - {Path(path).name for path in manager.checkpoints}:
+        # With their save times: the manager keeps listed checkpoints without one for ever.
+        state = tf.compat.v1.train.generate_checkpoint_state_proto(
+            str(run.checkpoints), on_disk[-1], all_model_checkpoint_paths=on_disk,
+            all_model_checkpoint_timestamps=[os.path.getmtime(path + ".index") for path in on_disk],
+            last_preserved_timestamp=0.0)
+        partial = run.checkpoints / "checkpoint.partial"
+        partial.write_text(text_format.MessageToString(state))
+        os.replace(partial, run.checkpoints / "checkpoint")
+        manager = _open_manager(model, run, max_to_keep)
+    return manager
+
+
+def _open_manager(model: ALAE, run: RunDir, max_to_keep: int) -> tf.train.CheckpointManager:
     try:
         return tf.train.CheckpointManager(model_checkpoint(model), str(run.checkpoints), max_to_keep=max_to_keep)
     except UnicodeDecodeError:  # a binary-garbage state file (text garbage TensorFlow ignores itself)
@@ -88,9 +108,12 @@ def checkpoint_step(prefix: str) -> int | None:
 
 
 def remove_killed_saves(run: RunDir) -> None:
-    """Delete the `ckpt-N_temp/` folders a save killed midway leaves (never a usable checkpoint)."""
+    """Delete what a save killed midway leaves: `ckpt-N_temp/` folders (never a usable checkpoint)
+    and `checkpoint.tmp<hex>` files (the state file's atomic rewrite, never renamed into place)."""
     for folder in run.checkpoints.glob(f"{CHECKPOINT_PREFIX}-*_temp"):
         shutil.rmtree(folder, ignore_errors=True)
+    for partial in run.checkpoints.glob("checkpoint.tmp*"):
+        partial.unlink(missing_ok=True)
 
 
 def checkpoint_problem(path: str) -> str | None:

@@ -6,6 +6,7 @@ import gzip
 import os
 import struct
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -135,7 +136,18 @@ def test_checkpoints_are_found_without_the_state_file(saved_run, model, capsys):
     state.write_bytes(os.urandom(300))  # TensorFlow's CheckpointManager raises UnicodeDecodeError on these
     manager = checkpoint_manager(model, saved_run)
     assert "checkpoint: damaged; moved aside" in capsys.readouterr().err
-    assert (saved_run.checkpoints / "checkpoint.damaged").is_file() and manager.latest_checkpoint is None
+    assert (saved_run.checkpoints / "checkpoint.damaged").is_file()
+    # The state is rebuilt from the files, so the manager keeps deleting the oldest as it saves.
+    assert [Path(path).name for path in manager.checkpoints] == ["ckpt-1", "ckpt-2", "ckpt-3"]
+
+
+def test_a_checkpoint_the_state_file_does_not_list_is_still_rotated_out(saved_run, model):
+    """A kill between writing ckpt-N and rewriting the state file (seen in the multi-worker kill test)."""
+    (saved_run.checkpoints / "checkpoint").unlink()
+    manager = checkpoint_manager(model, saved_run)
+    manager.save(checkpoint_number=4)
+    assert [path.name for path in sorted(saved_run.checkpoints.glob("ckpt-*.index"))] == [
+        "ckpt-2.index", "ckpt-3.index", "ckpt-4.index"]
 
 
 def test_log_rows_after_the_resumed_step_and_torn_rows_are_dropped(tmp_path):
@@ -179,11 +191,13 @@ def test_training_converts_skips_and_resumes_past_a_damaged_checkpoint(hostile_f
 
     truncate_data(str(out / "checkpoints" / "ckpt-4"))
     (out / "checkpoints" / "ckpt-5_temp").mkdir()  # what a save killed midway leaves
+    (out / "checkpoints" / "checkpoint.tmp1c6d0afb65004b49").write_text("partial")  # (seen after a kill)
     assert train.main(command + ["--steps", "6"]) == 0
     captured = capsys.readouterr()
     assert "resuming at step 2" in captured.out and "passed over ckpt-4: damaged" in captured.err
     assert [line.split(",")[0] for line in (out / "log.csv").read_text().splitlines()] == ["step", *"123456"]
     assert not (out / "checkpoints" / "ckpt-5_temp").exists()
+    assert not list((out / "checkpoints").glob("checkpoint.tmp*"))
     assert checkpoint_problem(str(out / "checkpoints" / "ckpt-4")) is None  # written anew
 
 
