@@ -139,6 +139,9 @@ def make_strategy(name: str, jit: bool, worker_timeout: float = 300.0) -> tf.dis
         if cluster is None:
             raise ConfigError("--strategy multiworker needs TF_CONFIG naming two or more tasks in each process "
                               "(see the README's multi-worker section)")
+        if jit and not tf.config.list_physical_devices("GPU"):
+            raise ConfigError("--jit with several workers is not supported on CPU devices (XLA has no CPU "
+                              "collectives: TensorFlow aborts at the first step); drop --jit")
         return multiworker.make_strategy(cluster, worker_timeout)
     gpus = tf.config.list_logical_devices("GPU")
     if name == "mirrored" or (name == "auto" and len(gpus) > 1):

@@ -236,7 +236,12 @@ def test_read_cluster_orders_the_chief_first_and_refuses_what_it_cannot_use():
             multiworker.read_cluster({"TF_CONFIG": json.dumps({"cluster": cluster_, "task": {"type": "worker", "index": 0}})})
 
 
-def test_multiworker_strategy_needs_tf_config(monkeypatch):
+def test_multiworker_strategy_needs_tf_config_and_refuses_jit_on_cpus(monkeypatch):
     monkeypatch.delenv("TF_CONFIG", raising=False)
     with pytest.raises(ConfigError, match="needs TF_CONFIG naming two or more tasks"):
         train.make_strategy("multiworker", jit=False)
+    # Seen with two workers: "Collectives are not yet implemented for CPU devices when compiling
+    # with XLA", then both processes abort ("double free or corruption").
+    monkeypatch.setenv("TF_CONFIG", tf_config(free_ports(2), 0))
+    with pytest.raises(ConfigError, match="--jit with several workers is not supported on CPU devices"):
+        train.make_strategy("auto", jit=True)
