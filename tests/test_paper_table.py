@@ -1,0 +1,115 @@
+"""benchmarks/paper_table.py without training: its rows and markdown table from hand-made eval
+reports, its resume check, and the loss-ablation config files it writes."""
+
+import json
+
+import pytest
+
+from alae_tf.config import load_config_file
+from benchmarks import paper_table
+
+HEADER = {
+    "machine": {"cpu": "Test CPU 9000", "logical_cpus": 2, "avx512f": True, "amx_bf16": False},
+    "date": "2024-01-02T03:04:05+00:00",
+    "command": "python benchmarks/paper_table.py --out /tmp/x",
+    "steps": 20000,
+    "metrics": ["probe", "reconstruction"],
+}
+ALL_METRICS = {name: 0.9 for name, _ in paper_table.COLUMNS if name.endswith("_accuracy")} | {"reconstruction_mse": 0.0123}
+
+
+def report(step=20000, **metrics):
+    return {"step": step, "metrics": metrics, "seconds": 1.0}
+
+
+def table_lines(rows):
+    return [line for line in paper_table.markdown_table(HEADER, rows).splitlines() if line.startswith("| ")]
+
+
+def cells(line):
+    return [cell.strip() for cell in line.strip("|").split(" | ")]
+
+
+def test_rows_of_a_complete_run_a_failed_run_and_a_run_missing_a_metric():
+    partial = dict(ALL_METRICS)
+    del partial["probe_features_svm_c002_accuracy"]
+    rows = [
+        paper_table.table_row("mnist", report(**ALL_METRICS), None, 3600.4, 400.0),
+        paper_table.table_row("mnist_vae", None, "train: error: unknown preset 'mnist_vae' | see --help", 2.0, None),
+        paper_table.table_row("loss_hinge", report(**partial), None, 3500.0, 390.0),
+    ]
+    heading, complete, failed, missing = table_lines(rows)
+    assert cells(heading)[:2] == ["run", "steps"] and cells(heading)[-1] == "status"
+    assert len(cells(heading)) == len(cells(complete)) == len(cells(failed)) == len(cells(missing))
+    assert cells(complete) == ["mnist", "20000", *["90.00"] * 8, "0.01230", "3600", "400", "ok"]
+    assert cells(failed)[0] == "mnist_vae"
+    assert cells(failed)[1:-3] == ["—"] * 10 and cells(failed)[-3:-1] == ["2", "—"]
+    assert cells(failed)[-1] == "failed: train: error: unknown preset 'mnist_vae' \\| see --help"
+    svm_features = [heading for _, heading in paper_table.COLUMNS].index("SVM f") + 2
+    assert cells(missing)[svm_features] == "—"
+    assert cells(missing)[svm_features - 1] == "90.00"
+    assert rows[2]["probe_features_svm_c002_accuracy"] is None and rows[1]["status"] == "failed"
+
+
+def test_table_header_names_the_machine_date_and_command():
+    text = paper_table.markdown_table(HEADER, [])
+    assert "Test CPU 9000, 2 logical CPUs; avx512f: yes, amx_bf16: no" in text
+    assert HEADER["date"] in text and f"`{HEADER['command']}`" in text
+
+
+def test_written_json_has_the_same_rows(tmp_path):
+    rows = [paper_table.table_row("mnist", report(reconstruction_mse=0.02), None, 10.0, 5.0)]
+    table = paper_table.write_tables(tmp_path, HEADER, rows)
+    assert json.loads((tmp_path / "table.json").read_text()) == table
+    assert table["rows"] == rows and table["machine"] == HEADER["machine"]
+    assert (tmp_path / "table.md").read_text() == paper_table.markdown_table(HEADER, rows)
+    assert paper_table.previous_rows(tmp_path) == {"mnist": rows[0]}
+
+
+def test_a_run_is_evaluated_again_unless_its_report_is_at_the_steps_with_the_wanted_metrics():
+    wanted = ["probe", "reconstruction"]
+    assert paper_table.is_evaluated(report(**ALL_METRICS), 20000, wanted)
+    assert not paper_table.is_evaluated(report(step=19000, **ALL_METRICS), 20000, wanted)
+    assert not paper_table.is_evaluated(report(reconstruction_mse=0.01), 20000, wanted)
+    assert paper_table.is_evaluated(report(reconstruction_mse=0.01), 20000, ["reconstruction"])
+    assert not paper_table.is_evaluated(None, 20000, wanted)
+
+
+def test_train_seconds_add_up_over_resumes_and_stay_when_already_trained():
+    def finished(*lines, seconds=10.0):
+        return paper_table.Finished(0, [line + "\n" for line in lines], "", seconds)
+
+    assert paper_table.train_seconds(finished("run: x (new run); 1 replica(s)"), 99.0) == 10.0
+    assert paper_table.train_seconds(finished("run: x (resuming at step 100); 1 replica(s)"), 99.0) == 109.0
+    assert paper_table.train_seconds(finished("already trained for 200 steps (target 200)"), 99.0) == 99.0
+    assert paper_table.train_seconds(finished("already trained for 200 steps (target 200)"), None) is None
+
+
+def test_loss_config_is_the_mnist_preset_with_the_loss_set(tmp_path):
+    path = paper_table.write_loss_config(tmp_path, "hinge")
+    assert path == tmp_path / "loss_hinge.yaml"
+    config = load_config_file(path)
+    assert config.train.adversarial_loss == "hinge" and config.preset == "loss_hinge"
+    assert config.model.latent_dim == 50 and config.model.backbone == "mlp"
+
+
+def test_loss_runs_train_with_their_config_file(tmp_path):
+    args = paper_table.parse_args(["--out", str(tmp_path), "--presets", "mnist", "--losses", "hinge,least_squares"])
+    runs = paper_table.planned_runs(args)
+    assert [run.name for run in runs] == ["mnist", "loss_hinge", "loss_least_squares"]
+    assert runs[1].config_flags == ["--config", str(tmp_path / "loss_hinge.yaml")]
+    command = paper_table.train_command(runs[1], args)
+    assert command[command.index("--out") + 1] == str(tmp_path / "loss_hinge")
+    assert command[command.index("--steps") + 1] == "20000"
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--losses", "nope"], "unknown loss(es) nope; choose from softplus"),
+    (["--metrics", "fid"], "--metrics takes some of probe, reconstruction; got fid"),
+    (["--metrics", ""], "got none"),
+])
+def test_unknown_loss_or_metric_is_refused(flags, message, capsys):
+    with pytest.raises(SystemExit) as exit:
+        paper_table.parse_args(["--out", "x", *flags])
+    assert exit.value.code == 2
+    assert message in capsys.readouterr().err
