@@ -48,6 +48,13 @@ ADVERSARIAL_LOSSES = ("softplus", "minimax", "least_squares", "hinge", "wasserst
 # (both gp_weight (||grad|| - 1)^2), or none.
 GRADIENT_PENALTIES = ("r1", "r2", "wgan_gp", "dragan", "none")
 NETS = ("mapping", "generator", "encoder", "discriminator")
+# What the trainer trains (alae_tf.model_kinds): ALAE, or a baseline of the paper's MNIST comparison
+# (alae_tf.baselines) on the MLP backbone's nets: autoencoders with l1 / l2 reconstruction, VAE,
+# adversarial autoencoder, BiGAN (ALI), VAE-GAN and adversarial variational Bayes.
+MODEL_KINDS = ("alae", "ae_l1", "ae_l2", "vae", "aae", "bigan", "vaegan", "avb")
+# Baselines whose objective has no adversarial pair to choose (AVB's T must be the logistic one:
+# only then does it estimate log q(z|x) - log p(z)).
+FIXED_LOSS_KINDS = ("ae_l1", "ae_l2", "vae", "avb")
 # Backbone name -> whether it grows progressively (one level per power-of-two resolution from
 # 4x4) or has one level. Everything else about a backbone is in its nets (alae_tf.nets);
 # style_official is StyleALAE as the official code computes it, for its checkpoints (alae_tf.convert).
@@ -64,6 +71,7 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
+    kind: str = "alae"  # one of MODEL_KINDS
     backbone: str = "mlp"
     image_shape: list[int] = field(default_factory=lambda: [28, 28, 1])
     latent_dim: int = 50
@@ -227,6 +235,7 @@ class Config:
             raise ConfigError(f"{origin}: data.dataset must be one of {', '.join(DATASETS)}, got {self.data.dataset!r}")
         if self.data.source not in MNIST_SOURCES:
             raise ConfigError(f"{origin}: data.source must be one of {', '.join(MNIST_SOURCES)}, got {self.data.source!r}")
+        self._validate_kind(origin)
         unknown_nets = sorted(set(t.ema_nets) - set(NETS))
         if unknown_nets or not isinstance(t.ema_nets, list):
             raise ConfigError(f"{origin}: train.ema_nets takes names from {', '.join(NETS)}, got {t.ema_nets}")
@@ -245,6 +254,23 @@ class Config:
                 values = value if isinstance(value, list) else [value]
                 if any(isinstance(v, float) and not math.isfinite(v) for v in values):
                     raise ConfigError(f"{origin}: {section}.{name} must be finite, got {value}")
+
+    def _validate_kind(self, origin: str) -> None:
+        t, kind = self.train, self.model.kind
+        if kind not in MODEL_KINDS:
+            raise ConfigError(f"{origin}: model.kind must be one of {', '.join(MODEL_KINDS)}, got {kind!r}")
+        if kind == "alae":
+            return
+        if self.model.backbone != "mlp":
+            raise ConfigError(f"{origin}: the {kind} baseline is built on the mlp backbone, got model.backbone "
+                              f"{self.model.backbone!r}")
+        if t.ema_nets or t.gradient_penalty != "none" or t.weight_clip > 0 or t.style_mixing_prob > 0:
+            raise ConfigError(f"{origin}: train.ema_nets, gradient_penalty, weight_clip and style_mixing_prob are "
+                              f"ALAE's; the {kind} baseline needs ema_nets: [], gradient_penalty: none, "
+                              "weight_clip: 0 and style_mixing_prob: 0")
+        if kind in FIXED_LOSS_KINDS and t.adversarial_loss != "softplus":
+            raise ConfigError(f"{origin}: the {kind} baseline has no adversarial loss to choose; "
+                              "train.adversarial_loss must stay softplus")
 
     def _validate_shape(self, origin: str) -> None:
         m = self.model

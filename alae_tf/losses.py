@@ -39,6 +39,33 @@ def latent_reciprocity_loss(w, w_reconstructed):
     return tf.reduce_mean(tf.square(w_reconstructed - tf.stop_gradient(w)))
 
 
+# The baselines' likelihood terms (alae_tf.baselines): per-image sums, averaged over the batch.
+
+
+def _per_image_sum(values):
+    return tf.reduce_sum(values, axis=tf.range(1, tf.rank(values)))
+
+
+def absolute_error(x, y):
+    """sum |x - y| per image (the l1 autoencoder's reconstruction loss)."""
+    return tf.reduce_mean(_per_image_sum(tf.abs(x - y)))
+
+
+def squared_error(x, y):
+    """sum (x - y)^2 per image (the l2 autoencoder's reconstruction loss)."""
+    return tf.reduce_mean(_per_image_sum(tf.square(x - y)))
+
+
+def gaussian_nll(x, mean, sigma):
+    """-log N(x; mean, sigma^2 I) per image, without its constant: sum (x - mean)^2 / (2 sigma^2)."""
+    return squared_error(x, mean) / (2.0 * sigma**2)
+
+
+def gaussian_kl(mean, log_var):
+    """KL(N(mean, exp(log_var)) || N(0, I)) per row: sum (exp(log_var) + mean^2 - 1 - log_var) / 2."""
+    return tf.reduce_mean(0.5 * _per_image_sum(tf.exp(log_var) + tf.square(mean) - 1.0 - log_var))
+
+
 # The other adversarial losses. Each pair: discriminator(d_fake, d_real) and generator(d_fake).
 
 

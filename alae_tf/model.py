@@ -31,12 +31,65 @@ def ema_decay(batch_size, half_life_images):
     return 0.5 ** (batch_size / half_life_images)
 
 
-class ALAE(keras.Model):
+class TrainedModel(keras.Model):
+    """What the trainer, callbacks, checkpoints, evaluation and export need of every model kind
+    (ALAE and the baselines of `alae_tf.baselines`): the checkpointed step counter, one Mean
+    tracker per logged loss, `checkpointed_optimizers()`, `sampling_networks()` and `enter_phase()`,
+    and the logs every train step returns (with `NONFINITE`)."""
+
+    def __init__(self, loss_names, **kwargs):
+        super().__init__(**kwargs)
+        self.trained_steps = self.add_weight(
+            name="trained_steps", shape=(), dtype="int64", initializer="zeros", trainable=False,
+            aggregation="only_first_replica",
+        )
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in loss_names}
+
+    @property
+    def step(self) -> int:
+        """Training steps taken: the one step counter (checkpointed; fixes the data position)."""
+        return int(self.trained_steps.numpy())
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    def checkpointed_optimizers(self) -> dict:
+        """{checkpoint key: optimizer} of every optimizer the model trains with."""
+        raise NotImplementedError
+
+    def call(self, images, training=False):
+        """Reconstruction G(E(x)) with the sampling nets at the current level, no noise."""
+        return Sampler.from_model(self, level=self.level).reconstruct(images)
+
+    def finish_step(self, step_losses: dict, variables):
+        """Count the step, track its losses and return the logs: the tracked means and `NONFINITE`
+        (any loss or any of `variables` NaN or infinite)."""
+        self.trained_steps.assign_add(1)
+        for name, value in step_losses.items():
+            self.trackers[name].update_state(value)
+        finite = _all_finite(tuple(step_losses.values()) + tuple(variables))
+        logs = {**{name: tracker.result() for name, tracker in self.trackers.items()},
+                NONFINITE: 1.0 - tf.cast(finite, tf.float32)}
+        if multiworker.is_multiworker(tf.distribute.get_strategy()):
+            # Keras reduces each returned value with strategy.reduce("MEAN", value, axis=0) under
+            # MultiWorkerMirroredStrategy, which refuses scalars; a [1] value comes back a scalar.
+            logs = {name: tf.reshape(value, [1]) for name, value in logs.items()}
+        return logs
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        """Skip Keras's symbolic build before `fit`: every weight and optimizer slot exists already
+        (`build_all`, `compile`), and under MultiWorkerMirroredStrategy the build fails (it reduces
+        the first batch with strategy.reduce(axis=None)). Overrides a private Keras method, checked
+        on Keras 3.15 by tests/test_multiworker.py."""
+
+
+class ALAE(TrainedModel):
     def __init__(self, networks: Networks, ema_networks: dict, *, r1_gamma=10.0, adversarial_loss="softplus",
                  gradient_penalty="r1", gp_weight=10.0, weight_clip=0.0, ema_half_life_images=10000.0,
                  w_avg_beta=0.995, style_mixing=False, **kwargs):
         """`ema_networks`: {net name: its EMA copy} for the nets the EMA covers."""
-        super().__init__(**kwargs)
+        super().__init__(("loss_d", "r1", "loss_g", "loss_lae"), **kwargs)
         self.mapping = networks.mapping
         self.generator = networks.generator
         self.encoder = networks.encoder
@@ -53,18 +106,6 @@ class ALAE(keras.Model):
         self.w_avg_beta = w_avg_beta
         self.style_mixing = style_mixing and self.generator.num_styles > 1
         self.level, self.ema_beta = None, None  # set by enter_phase
-        self.trained_steps = self.add_weight(
-            name="trained_steps", shape=(), dtype="int64", initializer="zeros", trainable=False,
-            aggregation="only_first_replica",
-        )
-        self.trackers = {
-            name: keras.metrics.Mean(name=name) for name in ("loss_d", "r1", "loss_g", "loss_lae")
-        }
-
-    @property
-    def step(self) -> int:
-        """Training steps taken: the one step counter (checkpointed; fixes the data position)."""
-        return int(self.trained_steps.numpy())
 
     def networks(self) -> Networks:
         return Networks(self.mapping, self.generator, self.encoder, self.discriminator)
@@ -97,6 +138,9 @@ class ALAE(keras.Model):
         optimizer_ed.build(self._ed_variables())
         optimizer_fg.build(self._fg_variables())
 
+    def checkpointed_optimizers(self) -> dict:
+        return {"optimizer_ed": self.optimizer_ed, "optimizer_fg": self.optimizer_fg}
+
     def enter_phase(self, phase):
         """Train `phase` (an `alae_tf.schedule.Phase`) from the current step on: its level, learning
         rate and EMA decay. A level after the first, entered at its first step, starts with fresh
@@ -111,14 +155,6 @@ class ALAE(keras.Model):
         self.optimizer_ed.learning_rate = phase.learning_rate
         self.optimizer_fg.learning_rate = phase.learning_rate
 
-    @property
-    def metrics(self):
-        return list(self.trackers.values())
-
-    def call(self, images, training=False):
-        """Reconstruction G(E(x)) with the sampling nets at the current level, no noise."""
-        return Sampler.from_model(self, level=self.level).reconstruct(images)
-
     # --- training --------------------------------------------------------------------------
 
     def train_step(self, data):
@@ -129,24 +165,8 @@ class ALAE(keras.Model):
         loss_g = self._generator_step(data, replicas)
         loss_lae = self._reciprocity_step(data, replicas)
         self._update_ema()
-        self.trained_steps.assign_add(1)
-        losses_ = (loss_d, r1, loss_g, loss_lae)
-        for name, value in zip(("loss_d", "r1", "loss_g", "loss_lae"), losses_):
-            self.trackers[name].update_state(value)
-        finite = _all_finite(losses_ + tuple(self._ed_variables() + self._fg_variables()))
-        logs = {**{name: tracker.result() for name, tracker in self.trackers.items()},
-                NONFINITE: 1.0 - tf.cast(finite, tf.float32)}
-        if multiworker.is_multiworker(tf.distribute.get_strategy()):
-            # Keras reduces each returned value with strategy.reduce("MEAN", value, axis=0) under
-            # MultiWorkerMirroredStrategy, which refuses scalars; a [1] value comes back a scalar.
-            logs = {name: tf.reshape(value, [1]) for name, value in logs.items()}
-        return logs
-
-    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
-        """Skip Keras's symbolic build before `fit`: every weight and optimizer slot exists already
-        (`build_all`, `compile`), and under MultiWorkerMirroredStrategy the build fails (it reduces
-        the first batch with strategy.reduce(axis=None)). Overrides a private Keras method, checked
-        on Keras 3.15 by tests/test_multiworker.py."""
+        step_losses = {"loss_d": loss_d, "r1": r1, "loss_g": loss_g, "loss_lae": loss_lae}
+        return self.finish_step(step_losses, self._ed_variables() + self._fg_variables())
 
     def _blend(self, data):
         return data[BLEND][0] if self.level > 0 else None
@@ -189,7 +209,7 @@ class ALAE(keras.Model):
             loss_d = self.adversarial.discriminator(d_fake, d_real)
             # Under float16 the optimizer scales the loss up (and its gradients back down).
             scaled = self.optimizer_ed.scale_loss((loss_d + penalty) / replicas)
-        _apply(self.optimizer_ed, tape.gradient(scaled, variables), variables)
+        apply_existing_gradients(self.optimizer_ed, tape.gradient(scaled, variables), variables)
         if self.weight_clip > 0:
             for variable in variables:
                 variable.assign(tf.clip_by_value(variable, -self.weight_clip, self.weight_clip))
@@ -227,7 +247,7 @@ class ALAE(keras.Model):
             fakes, w = self._fakes(data, GENERATOR)
             loss_g = self.adversarial.generator(self._d_of_e(fakes, data))
             scaled = self.optimizer_fg.scale_loss(loss_g / replicas)
-        _apply(self.optimizer_fg, tape.gradient(scaled, variables), variables)
+        apply_existing_gradients(self.optimizer_fg, tape.gradient(scaled, variables), variables)
         self.mapping.update_w_avg(w, self.w_avg_beta)
         return loss_g
 
@@ -244,8 +264,8 @@ class ALAE(keras.Model):
         # One backward pass at E's loss scale; F and G's share is rescaled to their optimizer's.
         fg_rescale = self.optimizer_fg.scale_loss(1.0) / self.optimizer_ed.scale_loss(1.0)
         fg_grads = [None if g is None else g * tf.cast(fg_rescale, g.dtype) for g in grads[len(e_vars) :]]
-        _apply(self.optimizer_ed, grads[: len(e_vars)], e_vars)
-        _apply(self.optimizer_fg, fg_grads, fg_vars)
+        apply_existing_gradients(self.optimizer_ed, grads[: len(e_vars)], e_vars)
+        apply_existing_gradients(self.optimizer_fg, fg_grads, fg_vars)
         return loss_lae
 
     def _ed_variables(self):
@@ -289,7 +309,7 @@ def _repeat(w, num_styles):
     return tf.repeat(w[:, tf.newaxis, :], num_styles, axis=1)
 
 
-def _apply(optimizer, grads, variables):
+def apply_existing_gradients(optimizer, grads, variables):
     """Apply the gradients that exist: at a low level, the higher levels' weights get none."""
     pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
     optimizer.apply_gradients(pairs)

@@ -22,7 +22,8 @@ from google.protobuf import text_format
 
 from alae_tf.config import RUN_FORMAT, Config, read_yaml_file
 from alae_tf.errors import ALAEError, ConfigError
-from alae_tf.model import ALAE, build_alae
+from alae_tf.model import TrainedModel
+from alae_tf.model_kinds import build_model
 
 CHECKPOINT_PREFIX = "ckpt"
 # What TensorFlow raises for a damaged checkpoint: OpError subclasses (DataLoss, NotFound, ...),
@@ -61,12 +62,13 @@ class RunDir:
         return self.root / "eval.json"
 
 
-def model_checkpoint(model: ALAE) -> tf.train.Checkpoint:
-    """Models (live and EMA), both optimizers and the step counter (which fixes the data position)."""
-    return tf.train.Checkpoint(model=model, optimizer_ed=model.optimizer_ed, optimizer_fg=model.optimizer_fg)
+def model_checkpoint(model: TrainedModel) -> tf.train.Checkpoint:
+    """The model (its nets, live and EMA, and the step counter, which fixes the data position) and
+    its optimizers (ALAE: optimizer_ed, optimizer_fg)."""
+    return tf.train.Checkpoint(model=model, **model.checkpointed_optimizers())
 
 
-def checkpoint_manager(model: ALAE, run: RunDir, max_to_keep=3) -> tf.train.CheckpointManager:
+def checkpoint_manager(model: TrainedModel, run: RunDir, max_to_keep=3) -> tf.train.CheckpointManager:
     """The manager that writes `ckpt-<step>` files and keeps the newest `max_to_keep`. A save killed
     between writing ckpt-N and the state file leaves ckpt-N unlisted, and a manager never deletes
     what the state file does not list: the state is then rewritten to list every ckpt-N on disk."""
@@ -85,7 +87,7 @@ def checkpoint_manager(model: ALAE, run: RunDir, max_to_keep=3) -> tf.train.Chec
     return manager
 
 
-def _open_manager(model: ALAE, run: RunDir, max_to_keep: int) -> tf.train.CheckpointManager:
+def _open_manager(model: TrainedModel, run: RunDir, max_to_keep: int) -> tf.train.CheckpointManager:
     try:
         return tf.train.CheckpointManager(model_checkpoint(model), str(run.checkpoints), max_to_keep=max_to_keep)
     except UnicodeDecodeError:  # a binary-garbage state file (text garbage TensorFlow ignores itself)
@@ -155,9 +157,9 @@ def newest_intact_checkpoint(run: RunDir) -> str | None:
     return None
 
 
-def nonfinite_variables(model: ALAE) -> list[str]:
-    """Paths of the checkpointed float variables (model, both optimizers) holding NaN or infinity."""
-    variables = model.weights + model.optimizer_ed.variables + model.optimizer_fg.variables
+def nonfinite_variables(model: TrainedModel) -> list[str]:
+    """Paths of the checkpointed float variables (model, optimizers) holding NaN or infinity."""
+    variables = model.weights + [v for optimizer in model.checkpointed_optimizers().values() for v in optimizer.variables]
     return [v.path for v in variables if "float" in str(v.dtype) and not np.isfinite(v.numpy()).all()]
 
 
@@ -183,7 +185,7 @@ def read_run_config(run: RunDir) -> Config:
     return Config.from_dict(raw, str(run.config_file))
 
 
-def restore(model: ALAE, path: str) -> None:
+def restore(model: TrainedModel, path: str) -> None:
     """Load checkpoint `path` into `model` (both optimizers included); every object must match."""
     try:
         model_checkpoint(model).restore(path).assert_existing_objects_matched()
@@ -191,7 +193,7 @@ def restore(model: ALAE, path: str) -> None:
         raise ALAEError(f"{path}: does not fit this run's model ({_first_line(exc)})") from None
 
 
-def load_run(path, checkpoint=None) -> tuple[Config, ALAE]:
+def load_run(path, checkpoint=None) -> tuple[Config, TrainedModel]:
     """Rebuild a trained model from its run directory: the named checkpoint, else the newest intact one."""
     run = RunDir(Path(path))
     if not run.config_file.is_file():
@@ -203,6 +205,6 @@ def load_run(path, checkpoint=None) -> tuple[Config, ALAE]:
     if target is None:
         raise ALAEError(f"{run.checkpoints}: no checkpoint yet; train longer (checkpoints are written every train.checkpoint_every steps)")
     set_precision("none")  # evaluation and export run in float32 whatever the training precision
-    model = build_alae(config)
+    model = build_model(config)
     restore(model, target)
     return config, model

@@ -51,8 +51,12 @@ class MLPGenerator(keras.Model):
 class MLPEncoder(keras.Model):
     levels = 1
 
-    def __init__(self, image_shape, hidden_dim, latent_dim, **kwargs):
+    def __init__(self, image_shape, hidden_dim, latent_dim, output_activation=True, **kwargs):
+        """`output_activation`: leaky ReLU on the output too (ALAE's E, as the reference); the
+        baselines whose codes must match a Gaussian prior take a linear output."""
         super().__init__(**kwargs)
+        head = [EqualizedDense(latent_dim)] + ([keras.layers.LeakyReLU(LEAK)] if output_activation else [])
+        self._head_layers = len(head)
         self.body = keras.Sequential([
             keras.Input(tuple(image_shape)),
             keras.layers.Flatten(),
@@ -60,8 +64,7 @@ class MLPEncoder(keras.Model):
             keras.layers.LeakyReLU(LEAK),
             EqualizedDense(hidden_dim),
             keras.layers.LeakyReLU(LEAK),
-            EqualizedDense(latent_dim),
-            keras.layers.LeakyReLU(LEAK),
+            *head,
         ], name="body")
 
     def call(self, images, level=None, blend=None):
@@ -70,7 +73,7 @@ class MLPEncoder(keras.Model):
     def features(self, images, level=None, blend=None):
         """The last hidden layer [B, hidden_dim], after its activation (the reference's `f`)."""
         x = images
-        for layer in self.body.layers[:-2]:  # all but the output Dense and its activation
+        for layer in self.body.layers[: -self._head_layers]:  # all but the output Dense (and its activation)
             x = layer(x)
         return ops.cast(x, "float32")
 
