@@ -33,10 +33,12 @@ GEMM = (128, 1024, 1024)
 OURS = {"fp32": [], "jit": ["--jit"], "bf16": ["--mixed-precision", "bf16"]}
 REPO = Path(__file__).resolve().parents[1]
 
-OFFICIAL_STEP = r"""
+# The official mnist_ref model, built in a torch child process from the checkout at sys.argv[1]
+# (also used by benchmarks/inference_latency.py --official).
+OFFICIAL_MODEL = r"""
 import json, sys, time, types
 import torch
-root, warmup, steps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+root = sys.argv[1]
 sys.path.insert(0, root)
 # net.py imports dlutils.pytorch.count_parameters only to print counts; dlutils fails on torch 2.
 dlutils, dlutils_pytorch = types.ModuleType("dlutils"), types.ModuleType("dlutils.pytorch")
@@ -56,7 +58,10 @@ def build(**extra):
                  latent_size=m.LATENT_SPACE_SIZE, mapping_layers=m.MAPPING_LAYERS, channels=m.CHANNELS,
                  generator=m.GENERATOR, encoder=m.ENCODER, mapping_to_latent=m.MAPPING_TO_LATENT,
                  mapping_from_latent=m.MAPPING_FROM_LATENT, **extra)
+"""
 
+OFFICIAL_STEP = OFFICIAL_MODEL + r"""
+warmup, steps = int(sys.argv[2]), int(sys.argv[3])
 torch.manual_seed(0)
 model = build(dlatent_avg_beta=m.DLATENT_AVG_BETA, style_mixing_prob=m.STYLE_MIXING_PROB)
 model.train()

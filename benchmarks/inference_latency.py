@@ -4,6 +4,12 @@ Latency mode (default): encode and generate at each batch size, per backend:
   tf_savedmodel  the SavedModel signature, called eagerly with tensors made beforehand
   onnxruntime    the ONNX graph through InferenceSession.run
   onnx_app       serving.onnx_model.ALAEOnnx (ONNX Runtime plus input checks)
+  onnxruntime_int8, onnx_app_int8: the same on the int8 files (an export made with --onnx-int8;
+                 in the default list when the export has them)
+  official_eager with --official CHECKOUT --torch-python PY: the official MNIST code's own E and
+                 F + G (podgorskiy/ALAE branch mnist_ref, model_z_gan.Model, eval mode, no_grad)
+                 in PyTorch eager, timed in a child process; each other backend's speed-up over
+                 it is printed and kept in the JSON. Use an export of an MNIST MLP run.
 
     python benchmarks/inference_latency.py --export exports
 
@@ -43,8 +49,11 @@ def parse_args(argv=None):
     parser.add_argument("--batch-sizes", default="1,64", help="comma-separated batch sizes (default: 1,64)")
     parser.add_argument("--iterations", type=int, default=500, help="timed calls per case (default: 500)")
     parser.add_argument("--warmup", type=int, default=50, help="untimed calls per case first (default: 50)")
-    parser.add_argument("--backends", default="tf_savedmodel,onnxruntime,onnx_app", help="comma-separated backends")
+    parser.add_argument("--backends", help="comma-separated backends (default: tf_savedmodel,onnxruntime,onnx_app, "
+                        "and onnxruntime_int8,onnx_app_int8 when the export has int8 files)")
     parser.add_argument("--threads", type=int, help="ONNX Runtime intra-op threads (default: ONNX Runtime's choice)")
+    parser.add_argument("--official", type=Path, help="a checkout of podgorskiy/ALAE at branch mnist_ref: adds official_eager")
+    parser.add_argument("--torch-python", help="with --official: a python with torch and yacs")
     http_group = parser.add_argument_group("HTTP load mode")
     http_group.add_argument("--http", action="store_true", help="measure an HTTP server under load instead")
     http_group.add_argument("--url", help="server base URL (default: start python -m serving.http on a free port)")
@@ -96,8 +105,9 @@ def backend_calls(backend, export_dir, name, metadata, threads):
         return {op: tf_call(op) for op in ("encode", "generate")}, lambda inputs: {k: tf.constant(v) for k, v in inputs.items()}
     from serving.onnx_model import ALAEOnnx, default_providers
 
-    if backend == "onnx_app":
-        model = ALAEOnnx(export_dir, name=name, threads=threads)
+    variant = layout.INT8 if backend.endswith("_int8") else layout.FLOAT32
+    if backend.removesuffix("_int8") == "onnx_app":
+        model = ALAEOnnx(export_dir, name=name, threads=threads, variant=variant)
         return {
             "encode": lambda inputs: model.encode(inputs["images"]),
             "generate": lambda inputs: model.generate(inputs["z"], truncation_psi=inputs["truncation_psi"]),
@@ -108,7 +118,8 @@ def backend_calls(backend, export_dir, name, metadata, threads):
     if threads:
         options.intra_op_num_threads = threads
     directory = layout.find_onnx_version_dir(export_dir, name)
-    sessions = {op: onnxruntime.InferenceSession(str(directory / layout.onnx_file(op)), options, providers=default_providers())
+    sessions = {op: onnxruntime.InferenceSession(str(directory / layout.onnx_file(op, variant)), options,
+                                                 providers=default_providers())
                 for op in ("encode", "generate")}
     return {op: (lambda inputs, s=session: s.run(None, inputs)) for op, session in sessions.items()}, dict
 
@@ -117,7 +128,9 @@ def latency(args) -> dict:
     metadata = layout.read_metadata(layout.find_onnx_version_dir(args.export, args.name))
     batches = [int(b) for b in args.batch_sizes.split(",")]
     results = []
-    for backend in args.backends.split(","):
+    int8 = ["onnxruntime_int8", "onnx_app_int8"] if layout.INT8 in metadata.get("onnx_variants", []) else []
+    backends = args.backends.split(",") if args.backends else ["tf_savedmodel", "onnxruntime", "onnx_app", *int8]
+    for backend in backends:
         calls, prepare = backend_calls(backend, args.export, args.name, metadata, args.threads)
         for batch in batches:
             inputs = {op: prepare(values) for op, values in case_inputs(metadata, batch).items()}
@@ -126,11 +139,70 @@ def latency(args) -> dict:
                 results.append({"backend": backend, "op": op, "batch": batch, **stats})
                 print(f"{backend:14s} {op:9s} batch {batch:3d}: median {stats['median_ms']:8.4f} ms  "
                       f"p99 {stats['p99_ms']:8.4f} ms  {stats['images_per_sec']:10.1f} images/s", flush=True)
+    if args.official:
+        results += official_latency(args, batches)
+        add_speedups(results)
     from serving.onnx_model import default_providers
 
     return {"benchmark": "inference_latency", "model": metadata["model_name"], "version": metadata["version"],
             "training_step": metadata["training_step"], "iterations": args.iterations, "threads": args.threads,
             "onnx_providers": default_providers(), "results": results}
+
+
+OFFICIAL_INFERENCE = r"""
+warmup, iterations, batches = int(sys.argv[2]), int(sys.argv[3]), [int(b) for b in sys.argv[4].split(",")]
+torch.set_grad_enabled(False)
+model = build(truncation_psi=m.TRUNCATIOM_PSI, truncation_cutoff=m.TRUNCATIOM_CUTOFF)
+model.eval()
+lod = m.LAYER_COUNT - 1
+results = []
+for batch in batches:
+    x, z = torch.rand(batch, 1, 28, 28), torch.randn(batch, m.LATENT_SPACE_SIZE)
+    calls = {"encode": lambda: model.encoder(x, lod, 1.0), "generate": lambda: model.generate(lod, 1.0, z=z, noise=True)}
+    for op, call in calls.items():
+        for _ in range(warmup):
+            call()
+        seconds = []
+        for _ in range(iterations):
+            start = time.perf_counter()
+            call()
+            seconds.append(time.perf_counter() - start)
+        results.append({"op": op, "batch": batch, "seconds": seconds})
+print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "results": results}))
+"""
+
+
+def official_latency(args, batches) -> list[dict]:
+    """The official_eager rows: the official code's E and generate, timed in a torch child process."""
+    from compare_official import OFFICIAL_MODEL  # benchmarks/, this script's own directory
+
+    if not args.torch_python:
+        sys.exit("error: --official needs --torch-python (a python with torch and yacs)")
+    if not (args.official / "model_z_gan.py").is_file():
+        sys.exit(f"error: {args.official} has no model_z_gan.py: pass a checkout of podgorskiy/ALAE at branch mnist_ref")
+    done = subprocess.run([args.torch_python, "-c", OFFICIAL_MODEL + OFFICIAL_INFERENCE, str(args.official.resolve()),
+                           str(args.warmup), str(args.iterations), ",".join(map(str, batches))],
+                          cwd=args.official, capture_output=True, text=True)
+    if done.returncode:
+        sys.exit(f"error: the official code failed:\n{done.stderr[-2000:]}")
+    official = json.loads(done.stdout.strip().splitlines()[-1])
+    rows = []
+    for row in official["results"]:
+        stats = summarize(row["seconds"], row["batch"])
+        rows.append({"backend": "official_eager", "op": row["op"], "batch": row["batch"], **stats,
+                     "torch": official["torch"], "torch_threads": official["threads"]})
+        print(f"{'official_eager':14s} {row['op']:9s} batch {row['batch']:3d}: median {stats['median_ms']:8.4f} ms  "
+              f"p99 {stats['p99_ms']:8.4f} ms  {stats['images_per_sec']:10.1f} images/s", flush=True)
+    return rows
+
+
+def add_speedups(results) -> None:
+    """speedup_vs_official = the official median / this row's median, for the same op and batch."""
+    official = {(r["op"], r["batch"]): r["median_ms"] for r in results if r["backend"] == "official_eager"}
+    for row in results:
+        if row["backend"] != "official_eager" and (row["op"], row["batch"]) in official:
+            row["speedup_vs_official"] = round(official[row["op"], row["batch"]] / row["median_ms"], 2)
+            print(f"{row['backend']:14s} {row['op']:9s} batch {row['batch']:3d}: {row['speedup_vs_official']:.2f}x the official")
 
 
 def start_server(args):

@@ -1,4 +1,4 @@
-"""python -m export --run RUN [--out EXPORT] [--version N] [--no-ema] [--checkpoint CKPT]"""
+"""python -m export --run RUN [--out EXPORT] [--version N] [--no-ema] [--checkpoint CKPT] [--onnx-int8]"""
 
 import argparse
 import os
@@ -28,6 +28,9 @@ def parse_args(argv=None):
     parser.add_argument("--no-ema", dest="use_ema", action="store_false",
                         help="export the live nets instead of their EMA copies (for the nets the run keeps EMA copies of)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing version")
+    parser.add_argument("--onnx-int8", action="store_true",
+                        help="also write GRAPH.int8.onnx beside each ONNX file: large MatMul weights as int8 (about 4x "
+                        "smaller, faster at small batches on CPU); load with ALAEOnnx(..., variant='int8')")
     args = parser.parse_args(argv)
     if args.run is None:
         if args.checkpoint is None:
@@ -39,7 +42,8 @@ def parse_args(argv=None):
 def main(argv=None) -> int:
     args = parse_args(argv)
     request = ExportRequest(run=args.run, out=args.out, version=args.version, use_ema=args.use_ema,
-                            checkpoint=args.checkpoint, name=args.name, overwrite=args.overwrite)
+                            checkpoint=args.checkpoint, name=args.name, overwrite=args.overwrite,
+                            onnx_int8=args.onnx_int8)
     try:
         export_run(request)
     except ALAEError as exc:

@@ -38,6 +38,7 @@ class ExportRequest:
     checkpoint: str | None = None
     name: str | None = None
     overwrite: bool = False
+    onnx_int8: bool = False  # also GRAPH.int8.onnx (export.onnx_files.write_int8_files)
 
 
 def real_images(config, log=print) -> np.ndarray:
@@ -98,6 +99,7 @@ def export_run(request: ExportRequest, log=print) -> dict:
         "layer_ranges": {range_name: list(span) for range_name, span in layer_ranges(sampler).items()},
         "directions": directions.to_json() if directions else None,
         "onnx_opset": onnx_files.OPSET,
+        "onnx_variants": [layout.FLOAT32, layout.INT8] if request.onnx_int8 else [layout.FLOAT32],
         "run": Path(request.run).resolve().name,  # names, not paths: the metadata is served to clients
         "checkpoint": Path(checkpoint).name,
     }
@@ -126,6 +128,13 @@ def export_run(request: ExportRequest, log=print) -> dict:
         diffs = verify.check_onnx(loaded, onnx_paths, signatures, images)
         log(f"ONNX (opset {onnx_files.OPSET}) vs TensorFlow on {len(diffs)} cases, batch {verify.batch_sizes(images.shape[1:])}: "
             f"max abs diff {max(diffs.values()):.2g} (tolerance {verify.ONNX_TOLERANCE:g} x max(1, |output|))")
+        if request.onnx_int8:
+            int8_paths = onnx_files.write_int8_files(onnx_paths, onnx_dir)
+            errors = verify.check_int8(loaded, onnx_paths, int8_paths, signatures, images)
+            sizes = sum(path.stat().st_size for path in int8_paths.values()) / sum(path.stat().st_size for path in onnx_paths.values())
+            log(f"ONNX int8: {len(int8_paths)} files, {sizes:.0%} of the float files' bytes; vs float on real inputs: "
+                f"relative RMS difference {', '.join(f'{graph} {error:.3f}' for graph, error in errors.items())} "
+                f"(tolerance {verify.INT8_TOLERANCE:g})")
         publish(staging, request.out, name, version)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

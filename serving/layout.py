@@ -6,7 +6,7 @@
     EXPORT/tf_serving/NAME/VERSION/               SavedModel (+ assets.extra/)
     EXPORT/onnx/NAME/VERSION/                     one GRAPH.onnx per graph of serving.contract.onnx_graphs
                                                   (encode, decode, generate; StyleALAE: also decode_noise,
-                                                  generate_noise), metadata.json
+                                                  generate_noise), GRAPH.int8.onnx with --onnx-int8, metadata.json
 """
 
 import json
@@ -35,8 +35,12 @@ def onnx_dir(export_dir, name, version) -> Path:
     return Path(export_dir) / ONNX / name / str(version)
 
 
-def onnx_file(graph) -> str:
-    return f"{graph}.onnx"
+FLOAT32, INT8 = "float32", "int8"
+ONNX_VARIANTS = (FLOAT32, INT8)  # float32: GRAPH.onnx; int8 (python -m export --onnx-int8): GRAPH.int8.onnx
+
+
+def onnx_file(graph, variant=FLOAT32) -> str:
+    return f"{graph}.onnx" if variant == FLOAT32 else f"{graph}.{variant}.onnx"
 
 
 def versions(model_dir) -> list[int]:

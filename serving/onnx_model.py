@@ -2,6 +2,7 @@
 onnxruntime (or onnxruntime-gpu) only, no TensorFlow.
 
     model = ALAEOnnx("exports")                      # EXPORT, EXPORT/onnx/NAME or a version dir
+    small = ALAEOnnx("exports", variant="int8")      # the int8 files of an export made with --onnx-int8
     w = model.encode(pixels_uint8)                   # [N, H, W, C] uint8 or float32 in [-1, 1]
     images = model.generate(n=16, seed=0, truncation_psi=0.7, as_uint8=True)
     images = model.generate(z, noise=model.noise(len(z), seed=1))   # StyleALAE: with per-pixel noise
@@ -21,7 +22,7 @@ import numpy as np
 import onnxruntime
 
 from serving import contract, editing
-from serving.layout import find_onnx_version_dir, onnx_file, read_metadata
+from serving.layout import FLOAT32, ONNX_VARIANTS, find_onnx_version_dir, onnx_file, read_metadata
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +46,18 @@ def _check_outputs_finite(signature, inputs: dict, outputs: dict) -> None:
 
 
 class ALAEOnnx:
-    def __init__(self, export_dir, providers=None, name=None, max_batch_size=256, threads=None):
-        """`threads` sets ONNX Runtime's intra-op threads (default: its own choice, all cores)."""
+    def __init__(self, export_dir, providers=None, name=None, max_batch_size=256, threads=None, variant=FLOAT32):
+        """`threads` sets ONNX Runtime's intra-op threads (default: its own choice, all cores).
+        `variant`: float32 (GRAPH.onnx) or int8 (GRAPH.int8.onnx, written by python -m export --onnx-int8)."""
         self.path = find_onnx_version_dir(export_dir, name)
         self.metadata = read_metadata(self.path)
+        exported = self.metadata.get("onnx_variants", [FLOAT32])
+        if variant not in ONNX_VARIANTS:
+            raise ValueError(f"variant must be one of {', '.join(ONNX_VARIANTS)}, got {variant!r}")
+        if variant not in exported:
+            raise ValueError(f"{self.path} has no {variant} ONNX files (it has {', '.join(exported)}); "
+                             f"export the run again with python -m export --onnx-{variant}")
+        self.variant = variant
         self.image_shape = tuple(self.metadata["image_shape"])
         self.latent_dim = int(self.metadata["latent_dim"])
         self.noise_shapes = [tuple(shape) for shape in self.metadata["noise_inputs"]]
@@ -64,7 +73,7 @@ class ALAEOnnx:
         if threads:
             options.intra_op_num_threads = threads
         requested = list(providers) if providers else default_providers()
-        self._sessions = {graph: self._session(self.path / onnx_file(graph), options, requested)
+        self._sessions = {graph: self._session(self.path / onnx_file(graph, variant), options, requested)
                           for graph in contract.onnx_graphs(self.signatures)}
         self.provider = next(iter(self._sessions.values())).get_providers()[0]
         log.info("ALAE %s version %s from %s on %s", self.metadata["model_name"], self.metadata["version"], self.path, self.provider)

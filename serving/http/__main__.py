@@ -10,6 +10,7 @@ import uvicorn
 
 from serving.http.app import create_app
 from serving.http.timeouts import h11_protocol_with_read_limits
+from serving.layout import FLOAT32, ONNX_VARIANTS
 from serving.onnx_model import ALAEOnnx
 
 
@@ -21,6 +22,8 @@ def parse_args(argv=None):
     )
     parser.add_argument("--model", required=True, help="EXPORT directory of python -m export, EXPORT/onnx/NAME or a version directory")
     parser.add_argument("--name", help="model to serve when EXPORT holds several")
+    parser.add_argument("--onnx-variant", choices=ONNX_VARIANTS, default=FLOAT32,
+                        help="which ONNX files to run: float32 (default) or int8 (an export made with --onnx-int8)")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
     parser.add_argument("--port", type=int, default=8501, help="port (default: 8501, TF-Serving's REST port; 0 picks a free one)")
     parser.add_argument("--max-batch", type=int, default=256, help="largest batch one request may carry (default: 256)")
@@ -46,7 +49,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
-        model = ALAEOnnx(args.model, name=args.name, threads=args.threads)
+        model = ALAEOnnx(args.model, name=args.name, threads=args.threads, variant=args.onnx_variant)
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -1,0 +1,80 @@
+"""python -m export --onnx-int8: GRAPH.int8.onnx beside each float ONNX file, checked against it,
+and served by ALAEOnnx(variant="int8") and serving.http --onnx-variant int8."""
+
+import numpy as np
+import onnx
+import pytest
+
+import export.__main__ as export_cli
+import export.verify
+from export.onnx_files import large_matmuls
+from exported_run import NAME, http_server, real_images
+from serving import layout
+from serving.client import RestClient
+from serving.onnx_model import ALAEOnnx
+
+
+@pytest.fixture(scope="module")
+def int8_export(exported, tmp_path_factory):
+    out = tmp_path_factory.mktemp("int8") / "export"
+    assert export_cli.main(["--run", str(exported[0]), "--out", str(out), "--onnx-int8"]) == 0
+    return out
+
+
+def relative_rms(actual, expected):
+    return float(np.sqrt(np.mean((actual - expected) ** 2) / np.mean(expected**2)))
+
+
+def test_int8_files_sit_beside_the_float_ones_with_int8_weights(int8_export):
+    directory = layout.onnx_dir(int8_export, NAME, 1)
+    metadata = layout.read_metadata(directory)
+    assert metadata["onnx_variants"] == ["float32", "int8"]
+    for graph in ("encode", "decode", "generate", "decode_styles"):
+        float_file, int8_file = directory / f"{graph}.onnx", directory / f"{graph}.int8.onnx"
+        model = onnx.load(str(int8_file))
+        ops = [node.op_type for node in model.graph.node]
+        assert "MatMulInteger" in ops, graph
+        # the small MatMuls (F's 50x50 layers; E's 64x50 output layer in this small run) stay float
+        large, every = large_matmuls(float_file), all_matmuls(float_file)
+        assert 0 < len(large) < len(every) and ops.count("MatMul") == len(every) - len(large), graph
+        assert int8_file.stat().st_size < 0.45 * float_file.stat().st_size, graph
+
+
+def all_matmuls(path):
+    return [node.name for node in onnx.load(str(path)).graph.node if node.op_type == "MatMul"]
+
+
+def test_the_int8_app_answers_close_to_the_float_app(int8_export):
+    float_app, int8_app = ALAEOnnx(int8_export), ALAEOnnx(int8_export, variant="int8")
+    assert int8_app.variant == "int8" and float_app.variant == "float32"
+    images = real_images(64)
+    w_float, w_int8 = float_app.encode(images), int8_app.encode(images)
+    assert not np.array_equal(w_float, w_int8)  # really other weights
+    assert relative_rms(w_int8, w_float) < export.verify.INT8_TOLERANCE
+    generated = [app.generate(n=16, seed=3) for app in (float_app, int8_app)]
+    assert relative_rms(generated[1], generated[0]) < export.verify.INT8_TOLERANCE
+    assert np.abs(generated[1] - generated[0]).max() < 0.5  # pixels in [-1, 1]
+
+
+def test_a_missing_or_unknown_variant_is_refused(exported, int8_export):
+    with pytest.raises(ValueError, match="has no int8 ONNX files .* --onnx-int8"):
+        ALAEOnnx(exported[1], variant="int8")
+    with pytest.raises(ValueError, match="variant must be one of float32, int8"):
+        ALAEOnnx(int8_export, variant="fp8")
+
+
+def test_a_failed_int8_check_exits_1_and_publishes_nothing(exported, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(export.verify, "INT8_TOLERANCE", 1e-9)
+    out = tmp_path / "export"
+    assert export_cli.main(["--run", str(exported[0]), "--out", str(out), "--onnx-int8"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: export check failed") and "encode.int8.onnx differs from encode.onnx" in err
+    assert not layout.versions(out / layout.TF_SERVING / NAME) and not list(out.glob(".staging*"))
+
+
+def test_the_http_server_serves_the_int8_files(int8_export):
+    z = np.random.default_rng(0).standard_normal((2, 50)).astype(np.float32)
+    expected = ALAEOnnx(int8_export, variant="int8").generate(z)
+    with http_server(int8_export, "--onnx-variant", "int8") as url:
+        images = RestClient(url, NAME, timeout=30).predict("generate", {"z": z, "truncation_psi": np.ones(2, np.float32)})["images"]
+    np.testing.assert_allclose(images, expected, atol=1e-5)
