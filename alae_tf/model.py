@@ -1,4 +1,5 @@
-"""The ALAE keras.Model: composes F, G, E, D and trains them with the paper's three updates.
+"""The ALAE keras.Model: composes F, G, E, D and trains them with the paper's three updates. It
+builds on TrainedModel, what every model kind (ALAE, the baselines) gives the trainer.
 
 One trainer for every backbone: the nets answer the calls of `alae_tf.nets.protocol`, and a
 batch (`alae_tf.batch`) carries the real images and every random draw of its step (latents,
