@@ -116,6 +116,17 @@ def test_two_replicas_equal_one_replica(kind, tiny_config, tiny_images, mirrored
         np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-6)
 
 
+@pytest.mark.parametrize("kind", KINDS)
+def test_bf16_trains_every_baseline_with_float32_weights(kind, tiny_config, tiny_images):
+    as_baseline(tiny_config, kind)
+    tiny_config.train.mixed_precision = "bf16"
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")  # the conftest fixture resets it
+    model = build_model(tiny_config)
+    history = model.fit(batches_for(tiny_config, model, tiny_images), steps_per_epoch=3, epochs=1, verbose=0).history
+    assert history["nonfinite"][-1] == 0 and all(np.isfinite(values[-1]) for values in history.values())
+    assert {v.dtype for v in model.trainable_weights} == {"float32"}
+
+
 def test_the_encoders_give_codes_and_features_of_the_probe(tiny_config, tiny_images):
     """Sampler.encode is the code the probe and reconstructions use: the VAE's posterior mean,
     AVB's E(x, eps = 0); Sampler.features the encoder's last hidden layer."""
