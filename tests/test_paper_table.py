@@ -105,7 +105,7 @@ def test_loss_runs_train_with_their_config_file(tmp_path):
 
 @pytest.mark.parametrize("flags, message", [
     (["--losses", "nope"], "unknown loss(es) nope; choose from softplus"),
-    (["--metrics", "fid"], "--metrics takes some of probe, reconstruction; got fid"),
+    (["--metrics", "fid"], "--metrics takes some of probe, probe_codes, reconstruction; got fid"),
     (["--metrics", ""], "got none"),
 ])
 def test_unknown_loss_or_metric_is_refused(flags, message, capsys):

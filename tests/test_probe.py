@@ -63,3 +63,6 @@ def test_probe_metrics_score_codes_and_features_on_both_splits(monkeypatch):
                                                           "probe_split50k_features")
         for probe_name in ("1nn", "svm_c002")}
     assert all(0.8 < value <= 1.0 for value in results.values())  # separable classes: every probe finds them
+    # probe_codes: the codes' three numbers of the official split, the same values, nothing else
+    assert probe.probe_code_metrics(ctx) == {name: results[name] for name in
+                                             ("probe_1nn_accuracy", "probe_svm_accuracy", "probe_svm_c002_accuracy")}

@@ -55,6 +55,19 @@ def reference_svm_accuracy(train_x, train_y, test_x, test_y):
     return float(np.mean(classifier.predict(test_x) == test_y))
 
 
+def probe_code_metrics(ctx):
+    """The probe on the 50-d codes, official 60k/10k split only: the same `probe_1nn_accuracy`,
+    `probe_svm_accuracy` and `probe_svm_c002_accuracy` as `probe_metrics` in seconds rather than
+    minutes (the SVM on the 1024-d features is most of those)."""
+    data = ctx.data
+    if data.train_labels is None or data.test_labels is None:
+        raise DataError("probe needs class labels (MNIST-family data); this run's data has none")
+    split = (ctx.encoded(data.train_images, label="encoding the training split"), data.train_labels,
+             ctx.encoded(data.test_images, label="encoding the test split"), data.test_labels)
+    return {"probe_1nn_accuracy": nearest_neighbour_accuracy(*split), "probe_svm_accuracy": linear_svm_accuracy(*split),
+            "probe_svm_c002_accuracy": reference_svm_accuracy(*split)}
+
+
 def probe_metrics(ctx):
     data = ctx.data
     if data.train_labels is None or data.test_labels is None:
