@@ -16,6 +16,7 @@ import keras
 import tensorflow as tf
 
 from alae_tf import losses, multiworker
+from alae_tf.adam import FusedAdam
 from alae_tf.batch import BLEND, DISCRIMINATOR, GENERATOR, IMAGES, NOISE_SEED, PENALTY_STREAM, RECIPROCITY
 from alae_tf.config import NETS
 from alae_tf.inference import Sampler, draw_noise
@@ -325,9 +326,10 @@ def _reset_optimizer_state(optimizer):
 
 
 def make_adam(config_train):
-    """The reference's Adam: beta1 = 0, beta2 = 0.99, eps = 1e-8; with dynamic loss scaling under float16.
+    """The reference's Adam: beta1 = 0, beta2 = 0.99, eps = 1e-8 (TensorFlow's fused kernel,
+    `alae_tf.adam`); with dynamic loss scaling under float16.
     The learning rate is set per phase (`ALAE.enter_phase`)."""
-    optimizer = keras.optimizers.Adam(
+    optimizer = FusedAdam(
         learning_rate=config_train.learning_rate,
         beta_1=config_train.adam_beta1,
         beta_2=config_train.adam_beta2,
