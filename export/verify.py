@@ -12,7 +12,10 @@ from serving.contract import IMAGES, METADATA, STYLES
 BATCH_SIZES = (1, 7, 64)  # images up to SMALL_IMAGE_PIXELS; larger ones are checked at LARGE_BATCH_SIZES
 LARGE_BATCH_SIZES = (1, 2)  # a 1024x1024 StyleALAE at batch 64 would need tens of GB
 SMALL_IMAGE_PIXELS = 64 * 64
-ONNX_TOLERANCE = 1e-4  # max abs diff, ONNX Runtime vs TensorFlow, relative to max(1, max |output|)
+# max abs diff, ONNX Runtime vs TensorFlow, relative to max(1, max |output|). Two tiny_style runs
+# of 20 steps differing only in float32 rounding of their Adam updates measured 5.4e-4 and 1.1e-3
+# at outputs ~10 (random styles and noise into an early StyleALAE): 1e-4 was at the edge.
+ONNX_TOLERANCE = 2e-4
 SAVED_MODEL_TOLERANCE = 1e-5  # max abs diff, reloaded SavedModel vs the Sampler, relative to max(1, max |output|)
 VARIANTS = ("random", "real")
 # int8 ONNX files (--onnx-int8) vs their float ones on the real-image cases: RMS of the difference
@@ -95,7 +98,7 @@ def check_onnx(loaded, onnx_paths, signatures, real_images, seed=0) -> dict[str,
 
     The tolerance scales with outputs beyond [-1, 1]: a StyleALAE generator early in training,
     fed unit-variance noise, can output |x| ~ 10, where float32 round-off differences between
-    the two runtimes' convolution and normalisation kernels reach ~1e-5 relative."""
+    the two runtimes' convolution and normalisation kernels reach ~1e-4 relative."""
     run = saved_model_runner(loaded)
     rng = np.random.default_rng(seed)
     sessions = {
