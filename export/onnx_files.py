@@ -21,6 +21,7 @@ import onnx
 import tf2onnx
 from onnxruntime.quantization import QuantType, quantize_dynamic
 
+from alae_tf.errors import ALAEError
 from export.savedmodel import input_signature
 from serving.contract import onnx_graphs
 from serving.layout import INT8, onnx_file
@@ -58,7 +59,7 @@ def write_int8_files(float_paths: dict[str, Path], out_dir: Path) -> dict[str, P
     """{graph: GRAPH.int8.onnx}: ONNX Runtime's dynamic quantization of each float graph's large
     MatMuls (`large_matmuls`): int8 weights per output channel, activations quantized to uint8 at
     every call; the other ops (convolutions included) stay float32. A graph without a large MatMul
-    is refused (quantize_dynamic would then quantize every node)."""
+    is refused with an ALAEError (quantize_dynamic would then quantize every node)."""
     paths = {}
     quantizer_log = logging.getLogger()  # quantize_dynamic warns on the root logger about pre-processing
     level = quantizer_log.level
@@ -67,7 +68,8 @@ def write_int8_files(float_paths: dict[str, Path], out_dir: Path) -> dict[str, P
         for graph, path in float_paths.items():
             nodes = large_matmuls(path)
             if not nodes:
-                raise ValueError(f"{path.name}: no MatMul with >= {INT8_MIN_WEIGHTS} weights to quantize")
+                raise ALAEError(f"--onnx-int8: {path.name} has no MatMul with >= {INT8_MIN_WEIGHTS} weights to "
+                                "quantize (a model this small gains nothing from int8); export without --onnx-int8")
             paths[graph] = out_dir / onnx_file(graph, INT8)
             quantize_dynamic(str(path), str(paths[graph]), weight_type=QuantType.QInt8, per_channel=True,
                              nodes_to_quantize=nodes)

@@ -78,3 +78,21 @@ def test_the_http_server_serves_the_int8_files(int8_export):
     with http_server(int8_export, "--onnx-variant", "int8") as url:
         images = RestClient(url, NAME, timeout=30).predict("generate", {"z": z, "truncation_psi": np.ones(2, np.float32)})["images"]
     np.testing.assert_allclose(images, expected, atol=1e-5)
+
+
+def test_a_graph_without_a_large_matmul_is_refused_in_one_line(tmp_path):
+    from onnx import TensorProto, helper, numpy_helper
+
+    from alae_tf.errors import ALAEError
+    from export.onnx_files import write_int8_files
+
+    weight = numpy_helper.from_array(np.ones((4, 4), np.float32), "weight")
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "weight"], ["y"], name="small")], "small",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 4])], [weight])
+    path = tmp_path / "encode.onnx"
+    onnx.save(helper.make_model(graph), str(path))
+    assert large_matmuls(path) == []
+    with pytest.raises(ALAEError, match="encode.onnx has no MatMul with >= 4096 weights"):
+        write_int8_files({"encode": path}, tmp_path)
+    assert not (tmp_path / "encode.int8.onnx").exists()
