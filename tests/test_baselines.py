@@ -203,20 +203,23 @@ def reconstruction_and_probe(model, config, data):
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_a_few_hundred_mnist_steps_improve_what_each_baseline_should(kind):
-    """The preset (full widths) for 300 steps on MNIST: the reconstruction error falls and the
-    50-d codes' 1-NN accuracy (10k / 2k images) beats the untrained encoder's. Measured (2-core
-    EPYC, 2026-12-02), MSE and 1-NN before -> after: ae_l1 0.390 -> 0.060, 0.767 -> 0.776; ae_l2
-    0.390 -> 0.035, 0.767 -> 0.900; vae 0.416 -> 0.043, 0.836 -> 0.840; aae 0.410 -> 0.043, 0.835 ->
-    0.872; bigan 0.396 -> 0.288, 0.835 -> 0.866; vaegan 0.408 -> 0.063, 0.836 -> 0.853; avb 0.439 ->
-    0.043, 0.835 -> 0.874."""
+    """The preset (full widths) for 500 steps on MNIST: the reconstruction error falls and the
+    50-d codes' 1-NN accuracy (10k / 2k images) beats the untrained encoder's by 2 points (BiGAN:
+    beats it). At 300 steps the l1 autoencoder and the VAE were only ~1 point above it (0.767 ->
+    0.777, 0.836 -> 0.843): a margin that float rounding on another CPU could undo. Measured at
+    500 steps (2-core EPYC, 2026-12-02), MSE and 1-NN before -> after: ae_l1 0.390 -> 0.047,
+    0.767 -> 0.830; ae_l2 0.390 -> 0.028, 0.767 -> 0.919; vae 0.416 -> 0.042, 0.836 -> 0.891; aae
+    0.410 -> 0.033, 0.835 -> 0.905; bigan 0.396 -> 0.346, 0.835 -> 0.852; vaegan 0.408 -> 0.052,
+    0.836 -> 0.899; avb 0.439 -> 0.037, 0.835 -> 0.912."""
     mnist, data = mnist_subset()
     config = load_preset(PRESETS[kind])
     keras.utils.set_random_seed(0)
     model = build_model(config)
     mse_before, nn_before = reconstruction_and_probe(model, config, data)
-    fit(model, config, mnist.train_images, 300)
+    fit(model, config, mnist.train_images, 500)
     mse_after, nn_after = reconstruction_and_probe(model, config, data)
     print(f"{kind}: mse {mse_before:.4f} -> {mse_after:.4f}; 1-NN {nn_before:.3f} -> {nn_after:.3f}")
     # BiGAN never sees a reconstruction error: G(E(x)) only approaches x as D learns the pairs.
     assert mse_after < (0.9 if kind == "bigan" else 0.5) * mse_before
-    assert nn_after > nn_before
+    # BiGAN's codes move least and least steadily (1-NN +2.7 points at 300 steps, +1.7 at 500): above, not by 2.
+    assert nn_after > nn_before + (0.0 if kind == "bigan" else 0.02)
