@@ -25,6 +25,7 @@ Prints a table, then one JSON object on the last line.
 import argparse
 import functools
 import http.client
+import inspect
 import json
 import os
 import platform
@@ -160,14 +161,7 @@ for batch in batches:
     x, z = torch.rand(batch, 1, 28, 28), torch.randn(batch, m.LATENT_SPACE_SIZE)
     calls = {"encode": lambda: model.encoder(x, lod, 1.0), "generate": lambda: model.generate(lod, 1.0, z=z, noise=True)}
     for op, call in calls.items():
-        for _ in range(warmup):
-            call()
-        seconds = []
-        for _ in range(iterations):
-            start = time.perf_counter()
-            call()
-            seconds.append(time.perf_counter() - start)
-        results.append({"op": op, "batch": batch, "seconds": seconds})
+        results.append({"op": op, "batch": batch, "seconds": time_calls(call, warmup, iterations)})
 print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "results": results}))
 """
 
@@ -180,7 +174,8 @@ def official_latency(args, batches) -> list[dict]:
         sys.exit("error: --official needs --torch-python (a python with torch and yacs)")
     if not (args.official / "model_z_gan.py").is_file():
         sys.exit(f"error: {args.official} has no model_z_gan.py: pass a checkout of podgorskiy/ALAE at branch mnist_ref")
-    done = subprocess.run([args.torch_python, "-c", OFFICIAL_MODEL + OFFICIAL_INFERENCE, str(args.official.resolve()),
+    code = OFFICIAL_MODEL + inspect.getsource(time_calls) + OFFICIAL_INFERENCE  # the same timing loop as ours
+    done = subprocess.run([args.torch_python, "-c", code, str(args.official.resolve()),
                            str(args.warmup), str(args.iterations), ",".join(map(str, batches))],
                           cwd=args.official, capture_output=True, text=True)
     if done.returncode:
