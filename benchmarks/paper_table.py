@@ -93,6 +93,8 @@ def parse_args(argv=None):
     parser.add_argument("--metrics", default=DEFAULT_METRICS,
                         help=f"comma-separated evaluate metrics, of {', '.join(METRIC_COLUMNS)} "
                         f"(default: {DEFAULT_METRICS}; probe takes about 6 minutes per run on 2 CPU cores, probe_codes about 30 s)")
+    parser.add_argument("--jit", action="store_true",
+                        help="train with XLA (train --jit): about 1.3x faster steps on a CPU, float rounding differs")
     parser.add_argument("--data-source", help="passed to train and evaluate (MNIST: auto, package, idx, npz or tfds)")
     parser.add_argument("--data-path", help="passed to train and evaluate (MNIST: IDX directory, mnist.npz or TFDS data_dir)")
     args = parser.parse_args(argv)
@@ -136,7 +138,7 @@ def data_flags(args) -> list:
 
 def train_command(run: Run, args) -> list:
     return [sys.executable, "-m", "alae_tf.train", *run.config_flags, "--steps", str(args.steps),
-            "--out", str(args.out / run.name), "--verbose", "2", *data_flags(args)]
+            "--out", str(args.out / run.name), "--verbose", "2", *(["--jit"] if args.jit else []), *data_flags(args)]
 
 
 def evaluate_command(run: Run, args) -> list:

@@ -101,6 +101,14 @@ def test_loss_runs_train_with_their_config_file(tmp_path):
     command = paper_table.train_command(runs[1], args)
     assert command[command.index("--out") + 1] == str(tmp_path / "loss_hinge")
     assert command[command.index("--steps") + 1] == "20000"
+    assert "--jit" not in command
+
+
+def test_jit_is_passed_to_train_only():
+    args = paper_table.parse_args(["--out", "out", "--presets", "mnist_vae", "--jit"])
+    run = paper_table.planned_runs(args)[0]
+    assert "--jit" in paper_table.train_command(run, args)
+    assert "--jit" not in paper_table.evaluate_command(run, args)
 
 
 @pytest.mark.parametrize("flags, message", [
