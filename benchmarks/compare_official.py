@@ -1,24 +1,59 @@
-"""Our MNIST MLP training step against the official code's, side by side on this machine (a dev tool).
+"""Our training step against the official code's, side by side on this machine (a dev tool).
+
+Two models (`--model`):
+
+  mlp (default)  the MNIST MLP step: the official branch mnist_ref, batch 128, steps/s.
+  style32        the StyleALAE MNIST step at 32x32, top level: the official branch master
+                 (`configs/mnist.yaml`), batch 64, images/s.
 
     git clone -b mnist_ref https://github.com/podgorskiy/ALAE official_alae
     python -m venv torchenv && torchenv/bin/pip install torch yacs numpy
     python benchmarks/compare_official.py --official official_alae --torch-python torchenv/bin/python
 
+    git clone -b master https://github.com/podgorskiy/ALAE official_master
+    # or from a local mirror: mkdir official_master && git --git-dir=MIRROR.git archive master | tar -x -C official_master
+    python benchmarks/compare_official.py --model style32 --official official_master --torch-python torchenv/bin/python
+
 The official step is the official code itself, imported from the checkout in a child process
-(nothing of it is copied here): `model_z_gan.Model` built from `configs/experiment_mnist_fc.yaml`,
-its `LREQAdam` optimizers as `Z_GAN.py` makes them, and `Z_GAN.py`'s three updates plus the EMA
-`lerp`, on random batches of 128 images scaled like its loader (x / 255). Its `net.py` imports
+(nothing of it is copied here); the official code calls `.cuda()` only in its training scripts,
+which the child does not import, so it runs on the CPU.
+
+mlp: `model_z_gan.Model` built from `configs/experiment_mnist_fc.yaml`, its `LREQAdam`
+optimizers as `Z_GAN.py` makes them, and `Z_GAN.py`'s three updates plus the EMA `lerp`, on
+random batches of 128 images scaled like its loader (x / 255). Its `net.py` imports
 `dlutils.pytorch.count_parameters` to print parameter counts; dlutils does not import on torch 2
 (it needs `torch.autograd.gradcheck.zero_gradients`), so the child provides that one function as
-a no-op. Ours is `benchmarks/train_throughput.py` (the product's `fit` step): fp32, --jit, bf16.
+a no-op. Ours: `benchmarks/train_throughput.py` (the product's `fit` step): fp32, --jit, bf16.
+
+style32: what `train_alae.py` does, call for call, for `configs/mnist.yaml` merged into
+`defaults.get_cfg_defaults()`: `model.Model` and the EMA copy `model_s` (eval, no grad), the two
+`LREQAdam` optimizers (encoder + mapping_d; decoder + mapping_f; lr, betas, weight decay 0 as
+there), its `ComboMultiStepLR` (which sets the lr to LEARNING_RATES[lod], 0.0015) and its
+`lod_driver.LODDriver` set to the first epoch of the top level after the fade-in (lod
+LAYER_COUNT - 1 = 3, blend factor 1, batch LOD_2_BATCH_1GPU[3] = 64). Per step: the batch
+scaled as there (x / 127.5 - 1), `x.requires_grad = True`, the D/E update with the R1 penalty
+(`model(x, lod, blend_factor, d_train=True, ae=False)`), the F/G update (`d_train=False`), the
+latent-reciprocity update (`ae=True`), each with zero_grad/backward/step as there, then
+`model_s.lerp(model, betta)` with betta = 0.5 ** (64 / 10000) and `lod2batch.step()`. Not
+mirrored: the loss tracker, checkpoints and sample images (bookkeeping outside the step). The
+images are random in [-1, 1] (random 0..255 values, as the loader yields, scaled as there):
+the step's cost does not depend on the pixel values, so real data is not needed for timing.
+torch uses os.cpu_count() threads. Ours: `benchmarks/train_throughput.py --preset
+mnist_style32` (real MNIST padded to 32x32, top level after the fade-in, batch 64): fp32,
+--jit, bf16.
 
 Each round times every path once, alternating (official, then ours); the medians over rounds
-are compared. GFLOP/s use 9.86 GFLOP per step (XLA's count for the MLP step, batch 128), and the
-machine's GEMM rate is the best of TensorFlow and PyTorch on a 128x1024x1024 matmul, fp32 and
-bf16, each timed for 2 s after 20 untimed calls (one call at a time, as a step issues them). Prints one line per measurement, then a JSON object on the last line.
+are compared. GFLOP/s use XLA's count of our step: mlp 9.86 GFLOP per step (batch 128); style32
+13.17 GFLOP per image + 0.17 per step (Adam, EMA) = 843.0 GFLOP per step of 64
+(`benchmarks/style_flops.py`, the mnist_style32 row; the official step at blend 1 skips the
+fade-in's coarse toRGB/fromRGB, which our graph computes, a small part). The machine's GEMM
+rate is the best of TensorFlow and PyTorch on a 128x1024x1024 matmul, fp32 and bf16, each
+timed for 2 s after 20 untimed calls (one call at a time, as a step issues them). Prints one
+line per measurement, then a JSON object on the last line.
 """
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -28,7 +63,6 @@ import sys
 import time
 from pathlib import Path
 
-STEP_GFLOP = 9.86
 GEMM = (128, 1024, 1024)
 OURS = {"fp32": [], "jit": ["--jit"], "bf16": ["--mixed-precision", "bf16"]}
 REPO = Path(__file__).resolve().parents[1]
@@ -60,8 +94,8 @@ def build(**extra):
                  mapping_from_latent=m.MAPPING_FROM_LATENT, **extra)
 """
 
-OFFICIAL_STEP = OFFICIAL_MODEL + r"""
-warmup, steps = int(sys.argv[2]), int(sys.argv[3])
+# Z_GAN.py's step (mnist_ref). Defines `model`, `batch` and `step(i)` for OFFICIAL_TIMING.
+OFFICIAL_MLP_STEP = OFFICIAL_MODEL + r"""
 torch.manual_seed(0)
 model = build(dlatent_avg_beta=m.DLATENT_AVG_BETA, style_mixing_prob=m.STYLE_MIXING_PROB)
 model.train()
@@ -95,7 +129,97 @@ def step(i):
     decoder_optimizer.step()
     model_s.lerp(model, 0.5 ** (batch / (10 * 1000.0)))
     return loss_d, loss_g, lae
+"""
 
+# train_alae.py's step (master) for configs/mnist.yaml at the top level, imported from the
+# checkout at sys.argv[1]. master's model/net/losses need no dlutils (only train_alae.py
+# imports it, and it is not imported here). Defines `model`, `batch` and `step(i)`.
+OFFICIAL_STYLE32_STEP = r"""
+import json, logging, os, random, sys, time
+import torch
+root = sys.argv[1]
+sys.path.insert(0, root)
+torch.set_num_threads(os.cpu_count())
+from defaults import get_cfg_defaults
+from model import Model
+from custom_adam import LREQAdam
+from scheduler import ComboMultiStepLR
+import lod_driver
+
+cfg = get_cfg_defaults()
+cfg.merge_from_file(os.path.join(root, "configs", "mnist.yaml"))
+cfg.freeze()
+torch.manual_seed(0)
+random.seed(0)  # Model.generate draws style mixing with random.random()
+model = Model(startf=cfg.MODEL.START_CHANNEL_COUNT, layer_count=cfg.MODEL.LAYER_COUNT, maxf=cfg.MODEL.MAX_CHANNEL_COUNT,
+              latent_size=cfg.MODEL.LATENT_SPACE_SIZE, dlatent_avg_beta=cfg.MODEL.DLATENT_AVG_BETA,
+              style_mixing_prob=cfg.MODEL.STYLE_MIXING_PROB, mapping_layers=cfg.MODEL.MAPPING_LAYERS,
+              channels=cfg.MODEL.CHANNELS, generator=cfg.MODEL.GENERATOR, encoder=cfg.MODEL.ENCODER,
+              z_regression=cfg.MODEL.Z_REGRESSION)
+model.train()
+model_s = Model(startf=cfg.MODEL.START_CHANNEL_COUNT, layer_count=cfg.MODEL.LAYER_COUNT, maxf=cfg.MODEL.MAX_CHANNEL_COUNT,
+                latent_size=cfg.MODEL.LATENT_SPACE_SIZE, truncation_psi=cfg.MODEL.TRUNCATIOM_PSI,
+                truncation_cutoff=cfg.MODEL.TRUNCATIOM_CUTOFF, mapping_layers=cfg.MODEL.MAPPING_LAYERS,
+                channels=cfg.MODEL.CHANNELS, generator=cfg.MODEL.GENERATOR, encoder=cfg.MODEL.ENCODER,
+                z_regression=cfg.MODEL.Z_REGRESSION)
+model_s.eval()
+model_s.requires_grad_(False)
+decoder, encoder, mapping_d, mapping_f = model.decoder, model.encoder, model.mapping_d, model.mapping_f
+decoder_optimizer = LREQAdam([{"params": decoder.parameters()}, {"params": mapping_f.parameters()}],
+                             lr=cfg.TRAIN.BASE_LEARNING_RATE, betas=(cfg.TRAIN.ADAM_BETA_0, cfg.TRAIN.ADAM_BETA_1),
+                             weight_decay=0)
+encoder_optimizer = LREQAdam([{"params": encoder.parameters()}, {"params": mapping_d.parameters()}],
+                             lr=cfg.TRAIN.BASE_LEARNING_RATE, betas=(cfg.TRAIN.ADAM_BETA_0, cfg.TRAIN.ADAM_BETA_1),
+                             weight_decay=0)
+scheduler = ComboMultiStepLR(optimizers={"encoder_optimizer": encoder_optimizer, "decoder_optimizer": decoder_optimizer},
+                             milestones=cfg.TRAIN.LEARNING_DECAY_STEPS, gamma=cfg.TRAIN.LEARNING_DECAY_RATE,
+                             reference_batch_size=32, base_lr=cfg.TRAIN.LEARNING_RATES)
+# One GPU (world size 1); dataset_size only enters the blend factor during a fade-in.
+lod2batch = lod_driver.LODDriver(cfg, logging.getLogger("official"), 1, dataset_size=cfg.DATASET.SIZE)
+# The first epoch of the top level after its fade-in (the first half of a level's epochs fades in).
+epoch = (cfg.MODEL.LAYER_COUNT - 1) * cfg.TRAIN.EPOCHS_PER_LOD + cfg.TRAIN.EPOCHS_PER_LOD // 2
+lod2batch.set_epoch(epoch, [encoder_optimizer, decoder_optimizer])
+scheduler.set_batch_size(lod2batch.get_batch_size(), lod2batch.lod)
+batch = lod2batch.get_per_GPU_batch_size()
+resolution = decoder.layer_to_resolution[lod2batch.lod]
+assert (lod2batch.lod, lod2batch.get_blend_factor(), batch, resolution) == (cfg.MODEL.LAYER_COUNT - 1, 1, 64, 32)
+# The loader yields float32 tensors of 0..255 values (MNIST padded to 32x32); random ones cost the same.
+images = [torch.randint(0, 256, (batch, cfg.MODEL.CHANNELS, resolution, resolution)).float() for _ in range(4)]
+
+def step(i):
+    with torch.no_grad():
+        x_orig = images[i % len(images)]
+        x_orig = (x_orig / 127.5 - 1.)
+        blend_factor = lod2batch.get_blend_factor()
+        x = x_orig  # not in transition: no blend with the half-resolution image
+    x.requires_grad = True
+
+    encoder_optimizer.zero_grad()
+    loss_d = model(x, lod2batch.lod, blend_factor, d_train=True, ae=False)
+    loss_d.backward()
+    encoder_optimizer.step()
+
+    decoder_optimizer.zero_grad()
+    loss_g = model(x, lod2batch.lod, blend_factor, d_train=False, ae=False)
+    loss_g.backward()
+    decoder_optimizer.step()
+
+    encoder_optimizer.zero_grad()
+    decoder_optimizer.zero_grad()
+    lae = model(x, lod2batch.lod, blend_factor, d_train=True, ae=True)
+    lae.backward()
+    encoder_optimizer.step()
+    decoder_optimizer.step()
+
+    betta = 0.5 ** (lod2batch.get_batch_size() / (10 * 1000.0))
+    model_s.lerp(model, betta)
+    lod2batch.step()
+    return loss_d, loss_g, lae
+"""
+
+# Shared by both official children: times `step`, measures torch's GEMM rate, prints JSON.
+OFFICIAL_TIMING = r"""
+warmup, steps = int(sys.argv[2]), int(sys.argv[3])
 for i in range(warmup):
     step(i)
 start = time.perf_counter()
@@ -113,30 +237,72 @@ for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
         x @ y
         runs += 1
     gemm[name] = 2 * GEMM_M * GEMM_K * GEMM_N * runs / (time.perf_counter() - begin) / 1e9
-print(json.dumps({"steps_per_sec": steps / seconds, "losses": [float(v) for v in losses],
-                  "parameters": sum(p.numel() for p in model.parameters()), "torch": torch.__version__,
-                  "threads": torch.get_num_threads(), "gemm_gflops": gemm}))
+print(json.dumps({"steps_per_sec": steps / seconds, "images_per_sec": batch * steps / seconds, "batch": batch,
+                  "losses": [v.item() for v in losses], "parameters": sum(p.numel() for p in model.parameters()),
+                  "torch": torch.__version__, "threads": torch.get_num_threads(), "gemm_gflops": gemm}))
 """
+
+
+@dataclasses.dataclass(frozen=True)
+class Mode:
+    branch: str  # the official branch the checkout must be
+    needs: tuple  # files the checkout must have (the first missing one is named in the error)
+    child: str  # the official step's torch child (before OFFICIAL_TIMING)
+    preset: list  # train_throughput.py arguments that select our model
+    batch: int
+    rate: str  # what is compared: "steps_per_sec" or "images_per_sec" (both sides report both)
+    unit: str
+    step_gflop: float  # XLA's count of our step
+    fields: dict  # extra JSON fields
+
+
+MODES = {
+    "mlp": Mode("mnist_ref", ("model_z_gan.py",), OFFICIAL_MLP_STEP, [], 128, "steps_per_sec", "steps/s", 9.86, {}),
+    # 13.17 GFLOP per image + 0.17 GFLOP per step: benchmarks/style_flops.py, row mnist_style32
+    # (slope 13,167,563,192 and intercept 174,477,928 FLOPs over batches 2, 4, 8).
+    "style32": Mode("master", ("model.py", "train_alae.py", "configs/mnist.yaml", "lod_driver.py", "scheduler.py",
+                               "custom_adam.py", "defaults.py"),
+                    OFFICIAL_STYLE32_STEP, ["--preset", "mnist_style32"], 64, "images_per_sec", "images/s",
+                    round(64 * 13.17 + 0.17, 1), {"model": "style32", "batch": 64, "image_gflop": 13.17}),
+}
+DEFAULT_COUNTS = {"mlp": {"steps": 100, "warmup": 20}, "style32": {"steps": 10, "warmup": 3}}
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--official", type=Path, required=True, help="a checkout of podgorskiy/ALAE, branch mnist_ref")
+    parser.add_argument("--model", choices=list(MODES), default="mlp",
+                        help="mlp: the MNIST MLP step (official branch mnist_ref, batch 128, steps/s); "
+                             "style32: the StyleALAE MNIST step at 32x32 (official branch master, configs/mnist.yaml, "
+                             "batch 64, images/s) (default: mlp)")
+    parser.add_argument("--official", type=Path, required=True,
+                        help="a checkout of podgorskiy/ALAE: branch mnist_ref for --model mlp, master for --model style32")
     parser.add_argument("--torch-python", required=True, help="a python with torch and yacs (the official code's needs)")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (default: 3)")
-    parser.add_argument("--steps", type=int, default=100, help="timed steps per measurement (default: 100)")
-    parser.add_argument("--warmup", type=int, default=20, help="untimed steps first (default: 20)")
+    parser.add_argument("--steps", type=int, help="timed steps per measurement (default: mlp 100, style32 10)")
+    parser.add_argument("--warmup", type=int, help="untimed steps first (default: mlp 20, style32 3)")
     parser.add_argument("--paths", default="fp32,jit,bf16", help="our paths to time (default: fp32,jit,bf16)")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    for key, value in DEFAULT_COUNTS[args.model].items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    return args
+
+
+def checkout_error(official: Path, mode: Mode):
+    """One error line if `official` lacks a file the mode needs, else None."""
+    for name in mode.needs:
+        if not (official / name).is_file():
+            return f"error: {official} has no {name}: pass a checkout of podgorskiy/ALAE at branch {mode.branch}"
+    return None
 
 
 def last_json(text: str) -> dict:
     return json.loads(text.strip().splitlines()[-1])
 
 
-def run_official(args) -> dict:
+def run_official(args, mode: Mode) -> dict:
     m, k, n = GEMM
-    code = OFFICIAL_STEP.replace("GEMM_M", str(m)).replace("GEMM_K", str(k)).replace("GEMM_N", str(n))
+    code = (mode.child + OFFICIAL_TIMING).replace("GEMM_M", str(m)).replace("GEMM_K", str(k)).replace("GEMM_N", str(n))
     done = subprocess.run([args.torch_python, "-c", code, str(args.official.resolve()), str(args.warmup), str(args.steps)],
                           cwd=args.official, capture_output=True, text=True)
     if done.returncode:
@@ -144,8 +310,8 @@ def run_official(args) -> dict:
     return last_json(done.stdout)
 
 
-def run_ours(args, path: str) -> dict:
-    command = [sys.executable, str(REPO / "benchmarks" / "train_throughput.py"), "--warmup", str(args.warmup),
+def run_ours(args, mode: Mode, path: str) -> dict:
+    command = [sys.executable, str(REPO / "benchmarks" / "train_throughput.py"), *mode.preset, "--warmup", str(args.warmup),
                "--window", str(args.steps), "--windows", "1", *OURS[path]]
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
     if done.returncode:
@@ -189,9 +355,10 @@ def cpu_description() -> dict:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    if not (args.official / "model_z_gan.py").is_file():
-        print(f"error: {args.official} has no model_z_gan.py: pass a checkout of podgorskiy/ALAE at branch mnist_ref",
-              file=sys.stderr)
+    mode = MODES[args.model]
+    error = checkout_error(args.official, mode)
+    if error:
+        print(error, file=sys.stderr)
         return 2
     paths = [p for p in args.paths.split(",") if p]
     unknown = [p for p in paths if p not in OURS]
@@ -201,33 +368,37 @@ def main(argv=None) -> int:
     rates = {"official": [], **{path: [] for path in paths}}
     torch_gemm = {}
     for round_ in range(1, args.rounds + 1):
-        official = run_official(args)
+        official = run_official(args, mode)
         torch_gemm = official["gemm_gflops"]
-        rates["official"].append(official["steps_per_sec"])
-        print(f"round {round_}: official {official['steps_per_sec']:.2f} steps/s (torch {official['torch']}, "
+        rates["official"].append(official[mode.rate])
+        print(f"round {round_}: official {official[mode.rate]:.2f} {mode.unit} (torch {official['torch']}, "
               f"{official['threads']} threads, {official['parameters']} parameters)", flush=True)
         for path in paths:
-            ours = run_ours(args, path)
-            rates[path].append(ours["steps_per_sec"])
-            print(f"round {round_}: ours {path} {ours['steps_per_sec']:.2f} steps/s", flush=True)
+            ours = run_ours(args, mode, path)
+            if ours["batch_size"] != official["batch"]:
+                sys.exit(f"error: our {path} step ran batch {ours['batch_size']}, the official {official['batch']}")
+            rates[path].append(ours[mode.rate])
+            print(f"round {round_}: ours {path} {ours[mode.rate]:.2f} {mode.unit}", flush=True)
     tf_gemm = tensorflow_gemm()
     medians = {name: statistics.median(values) for name, values in rates.items()}
+    # GFLOP per unit of the compared rate: per step, or per image (a step's count over its batch).
+    unit_gflop = mode.step_gflop / (mode.batch if mode.rate == "images_per_sec" else 1)
     best_gemm = {kind: max(tf_gemm[kind], torch_gemm.get(kind, 0.0)) for kind in ("fp32", "bf16")}
     result = {
-        "benchmark": "compare_official", "date": time.strftime("%Y-%m-%d"), "cpu": cpu_description(),
-        "rounds": args.rounds, "steps": args.steps, "warmup": args.warmup, "step_gflop": STEP_GFLOP,
-        "steps_per_sec": {name: [round(v, 3) for v in values] for name, values in rates.items()},
-        "median_steps_per_sec": {name: round(v, 3) for name, v in medians.items()},
+        "benchmark": "compare_official", **mode.fields, "date": time.strftime("%Y-%m-%d"), "cpu": cpu_description(),
+        "rounds": args.rounds, "steps": args.steps, "warmup": args.warmup, "step_gflop": mode.step_gflop,
+        mode.rate: {name: [round(v, 3) for v in values] for name, values in rates.items()},
+        f"median_{mode.rate}": {name: round(v, 3) for name, v in medians.items()},
         "ratio_to_official": {name: round(v / medians["official"], 3) for name, v in medians.items() if name != "official"},
-        "achieved_gflops": {name: round(v * STEP_GFLOP, 1) for name, v in medians.items()},
+        "achieved_gflops": {name: round(v * unit_gflop, 1) for name, v in medians.items()},
         "gemm_gflops": {"tensorflow": {k: round(v, 1) for k, v in tf_gemm.items()},
                         "torch": {k: round(v, 1) for k, v in torch_gemm.items()}, "best": {k: round(v, 1) for k, v in best_gemm.items()}},
-        "share_of_best_gemm": {name: round(v * STEP_GFLOP / best_gemm["bf16" if name == "bf16" else "fp32"], 3)
+        "share_of_best_gemm": {name: round(v * unit_gflop / best_gemm["bf16" if name == "bf16" else "fp32"], 3)
                                for name, v in medians.items()},
     }
     for name in medians:
         ratio = "" if name == "official" else f" ({result['ratio_to_official'][name]:.2f}x the official)"
-        print(f"{name}: median {medians[name]:.2f} steps/s{ratio}, {result['achieved_gflops'][name]} GFLOP/s")
+        print(f"{name}: median {medians[name]:.2f} {mode.unit}{ratio}, {result['achieved_gflops'][name]} GFLOP/s")
     print(json.dumps(result))
     return 0
 
