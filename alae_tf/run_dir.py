@@ -173,6 +173,29 @@ def set_precision(mixed_precision: str) -> None:
     keras.mixed_precision.set_global_policy(policies.get(mixed_precision, "float32"))
 
 
+BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")):
+    """The CPU's feature flags from /proc/cpuinfo, or None where there is no such file."""
+    try:
+        text = cpuinfo.read_text()
+    except OSError:
+        return None
+    return next((set(line.partition(":")[2].split()) for line in text.splitlines() if line.startswith("flags")), None)
+
+
+def bf16_cpu_warning(mixed_precision: str, flags, has_gpu: bool):
+    """A warning line when bf16 would run on a CPU with no bf16 instructions, where it is emulated
+    (measured on a 2-core AVX2 EPYC, side by side with float32: 0.9x for the MNIST MLP step, 0.09x
+    for StyleALAE's convolutions); None otherwise, or when the flags are unknown."""
+    if mixed_precision != "bf16" or has_gpu or flags is None or flags & set(BF16_CPU_FLAGS):
+        return None
+    return ("warning: --mixed-precision bf16 on a CPU without bf16 instructions (no avx512_bf16 or amx_bf16 in "
+            "/proc/cpuinfo): TensorFlow emulates it, slower than float32 (StyleALAE ~10x slower); use "
+            "--mixed-precision none here")
+
+
 def read_run_config(run: RunDir) -> Config:
     """The run's config.yaml, refused with one line if an older alae_tf wrote it."""
     raw = read_yaml_file(run.config_file)

@@ -34,7 +34,9 @@ from alae_tf.errors import ALAEError, ConfigError
 from alae_tf.model_kinds import build_model
 from alae_tf.run_dir import (
     RunDir,
+    bf16_cpu_warning,
     checkpoint_manager,
+    cpu_flags,
     newest_intact_checkpoint,
     read_run_config,
     remove_killed_saves,
@@ -196,6 +198,9 @@ def train(args) -> int:
     chief = cluster is None or cluster.is_chief  # only the chief writes the run directory
     source = open_training_data(config)
     set_precision(t.mixed_precision)
+    slow_bf16 = bf16_cpu_warning(t.mixed_precision, cpu_flags(), bool(tf.config.list_physical_devices("GPU")))
+    if slow_bf16 and chief:
+        print(slow_bf16, file=sys.stderr)
     keras.utils.set_random_seed(t.seed)
     phases = schedule.phases(config)
     for phase in phases:

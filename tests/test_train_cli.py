@@ -12,6 +12,7 @@ import pytest
 import tensorflow as tf
 
 from alae_tf import evaluate, train
+from alae_tf.run_dir import bf16_cpu_warning, cpu_flags
 
 SMALL = """
 preset: mnist_small
@@ -143,3 +144,17 @@ def test_a_run_of_an_older_format_is_refused_with_one_line(small_config, tmp_pat
     assert evaluate.main(["--run", str(run)]) == 2
     errors = capsys.readouterr().err.strip().splitlines()
     assert len(errors) == 2 and all("older alae_tf (run format 1" in line and "c715ea5" in line for line in errors)
+
+
+def test_bf16_is_flagged_on_a_cpu_without_bf16_instructions(tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu sse2 avx2 fma\n\nprocessor\t: 1\n")
+    avx2 = cpu_flags(cpuinfo)
+    assert avx2 == {"fpu", "sse2", "avx2", "fma"}
+    assert "emulates" in bf16_cpu_warning("bf16", avx2, has_gpu=False)
+    assert bf16_cpu_warning("bf16", avx2 | {"amx_bf16"}, has_gpu=False) is None
+    assert bf16_cpu_warning("bf16", avx2 | {"avx512_bf16"}, has_gpu=False) is None
+    assert bf16_cpu_warning("bf16", avx2, has_gpu=True) is None
+    assert bf16_cpu_warning("none", avx2, has_gpu=False) is None
+    assert bf16_cpu_warning("fp16", avx2, has_gpu=False) is None
+    assert cpu_flags(tmp_path / "missing") is None and bf16_cpu_warning("bf16", None, has_gpu=False) is None
