@@ -151,26 +151,23 @@ cfg.merge_from_file(os.path.join(root, "configs", "mnist.yaml"))
 cfg.freeze()
 torch.manual_seed(0)
 random.seed(0)  # Model.generate draws style mixing with random.random()
-model = Model(startf=cfg.MODEL.START_CHANNEL_COUNT, layer_count=cfg.MODEL.LAYER_COUNT, maxf=cfg.MODEL.MAX_CHANNEL_COUNT,
-              latent_size=cfg.MODEL.LATENT_SPACE_SIZE, dlatent_avg_beta=cfg.MODEL.DLATENT_AVG_BETA,
-              style_mixing_prob=cfg.MODEL.STYLE_MIXING_PROB, mapping_layers=cfg.MODEL.MAPPING_LAYERS,
-              channels=cfg.MODEL.CHANNELS, generator=cfg.MODEL.GENERATOR, encoder=cfg.MODEL.ENCODER,
-              z_regression=cfg.MODEL.Z_REGRESSION)
+def build(**extra):
+    m = cfg.MODEL
+    return Model(startf=m.START_CHANNEL_COUNT, layer_count=m.LAYER_COUNT, maxf=m.MAX_CHANNEL_COUNT,
+                 latent_size=m.LATENT_SPACE_SIZE, mapping_layers=m.MAPPING_LAYERS, channels=m.CHANNELS,
+                 generator=m.GENERATOR, encoder=m.ENCODER, z_regression=m.Z_REGRESSION, **extra)
+
+def lreq_adam(*nets):
+    return LREQAdam([{"params": net.parameters()} for net in nets], lr=cfg.TRAIN.BASE_LEARNING_RATE,
+                    betas=(cfg.TRAIN.ADAM_BETA_0, cfg.TRAIN.ADAM_BETA_1), weight_decay=0)
+
+model = build(dlatent_avg_beta=cfg.MODEL.DLATENT_AVG_BETA, style_mixing_prob=cfg.MODEL.STYLE_MIXING_PROB)
 model.train()
-model_s = Model(startf=cfg.MODEL.START_CHANNEL_COUNT, layer_count=cfg.MODEL.LAYER_COUNT, maxf=cfg.MODEL.MAX_CHANNEL_COUNT,
-                latent_size=cfg.MODEL.LATENT_SPACE_SIZE, truncation_psi=cfg.MODEL.TRUNCATIOM_PSI,
-                truncation_cutoff=cfg.MODEL.TRUNCATIOM_CUTOFF, mapping_layers=cfg.MODEL.MAPPING_LAYERS,
-                channels=cfg.MODEL.CHANNELS, generator=cfg.MODEL.GENERATOR, encoder=cfg.MODEL.ENCODER,
-                z_regression=cfg.MODEL.Z_REGRESSION)
+model_s = build(truncation_psi=cfg.MODEL.TRUNCATIOM_PSI, truncation_cutoff=cfg.MODEL.TRUNCATIOM_CUTOFF)
 model_s.eval()
 model_s.requires_grad_(False)
-decoder, encoder, mapping_d, mapping_f = model.decoder, model.encoder, model.mapping_d, model.mapping_f
-decoder_optimizer = LREQAdam([{"params": decoder.parameters()}, {"params": mapping_f.parameters()}],
-                             lr=cfg.TRAIN.BASE_LEARNING_RATE, betas=(cfg.TRAIN.ADAM_BETA_0, cfg.TRAIN.ADAM_BETA_1),
-                             weight_decay=0)
-encoder_optimizer = LREQAdam([{"params": encoder.parameters()}, {"params": mapping_d.parameters()}],
-                             lr=cfg.TRAIN.BASE_LEARNING_RATE, betas=(cfg.TRAIN.ADAM_BETA_0, cfg.TRAIN.ADAM_BETA_1),
-                             weight_decay=0)
+decoder_optimizer = lreq_adam(model.decoder, model.mapping_f)
+encoder_optimizer = lreq_adam(model.encoder, model.mapping_d)
 scheduler = ComboMultiStepLR(optimizers={"encoder_optimizer": encoder_optimizer, "decoder_optimizer": decoder_optimizer},
                              milestones=cfg.TRAIN.LEARNING_DECAY_STEPS, gamma=cfg.TRAIN.LEARNING_DECAY_RATE,
                              reference_batch_size=32, base_lr=cfg.TRAIN.LEARNING_RATES)
@@ -181,7 +178,7 @@ epoch = (cfg.MODEL.LAYER_COUNT - 1) * cfg.TRAIN.EPOCHS_PER_LOD + cfg.TRAIN.EPOCH
 lod2batch.set_epoch(epoch, [encoder_optimizer, decoder_optimizer])
 scheduler.set_batch_size(lod2batch.get_batch_size(), lod2batch.lod)
 batch = lod2batch.get_per_GPU_batch_size()
-resolution = decoder.layer_to_resolution[lod2batch.lod]
+resolution = model.decoder.layer_to_resolution[lod2batch.lod]
 assert (lod2batch.lod, lod2batch.get_blend_factor(), batch, resolution) == (cfg.MODEL.LAYER_COUNT - 1, 1, 64, 32)
 # The loader yields float32 tensors of 0..255 values (MNIST padded to 32x32); random ones cost the same.
 images = [torch.randint(0, 256, (batch, cfg.MODEL.CHANNELS, resolution, resolution)).float() for _ in range(4)]
