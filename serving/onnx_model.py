@@ -240,6 +240,8 @@ class ALAEOnnx:
         input_names, output_names = self._io_names[graph]
         feeds = {name: values[name] for name in input_names}
         batch = len(next(iter(feeds.values())))
+        if batch <= self.max_batch_size:
+            return dict(zip(output_names, session.run(output_names, feeds)))
         chunks = []
         for start in range(0, batch, self.max_batch_size):
             chunk = {key: value[start : start + self.max_batch_size] for key, value in feeds.items()}
