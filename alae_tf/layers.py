@@ -186,7 +186,8 @@ class AdaIN(keras.layers.Layer):
     """Instance-normalise x, then modulate with a style from w: x * (1 + y_s) + y_b."""
 
     def build(self, x_shape, w_shape):
-        self.style = EqualizedDense(2 * x_shape[-1], gain=1.0, name="style")
+        # Created on first call, after a frozen net (an EMA copy) set trainable: inherit it here.
+        self.style = EqualizedDense(2 * x_shape[-1], gain=1.0, name="style", trainable=self.trainable)
         self.style.build(w_shape)
 
     def call(self, x, w):

@@ -103,3 +103,13 @@ def test_no_backbone_branch_past_the_nets():
                 if BRANCH.search(line.split("#")[0]):
                     offenders.append(f"{file.relative_to(ROOT)}:{number}: {line.strip()}")
     assert not offenders, "backbone branches:\n" + "\n".join(offenders)
+
+
+def test_only_the_live_nets_are_trainable(model):
+    """The EMA copies change by the EMA lerp only: none of their weights is trainable, also those
+    of sublayers the nets create lazily when they first run (AdaIN's style layers)."""
+    _, model = model
+    live = {id(v) for net in model.networks().by_name().values() for v in net.trainable_weights}
+    assert live and {id(v) for v in model.trainable_variables} == live
+    for name in model.ema_names:
+        assert getattr(model, f"{name}_ema").trainable_weights == []
