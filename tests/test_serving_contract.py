@@ -70,3 +70,14 @@ def test_check_inputs_names_the_problem(inputs, message):
     signature = contract.signatures([8, 8, 1], 6, NOISE_SHAPES)["decode_noise"]
     with pytest.raises(ValueError, match=message):
         contract.check_inputs(signature, inputs)
+
+
+@pytest.mark.parametrize("value, message", [(np.nan, "NaN or infinite"), (np.inf, "NaN or infinite"),
+                                            (-np.inf, "NaN or infinite"), (2.5, "must lie in"), (-2.5, "must lie in")])
+def test_float_images_out_of_range_or_not_finite_are_refused(value, message):
+    images = np.zeros((2, 4, 4, 1), np.float32)
+    images[1, 2, 3, 0] = value
+    with pytest.raises(ValueError, match=message):
+        contract.check_images(images, (4, 4, 1))
+    images[1, 2, 3, 0] = 1.5  # inside the tolerance (FLOAT_IMAGE_LIMIT)
+    assert contract.check_images(images, (4, 4, 1)).dtype == np.float32
