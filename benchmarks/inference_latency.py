@@ -50,6 +50,9 @@ def parse_args(argv=None):
     parser.add_argument("--batch-sizes", default="1,64", help="comma-separated batch sizes (default: 1,64)")
     parser.add_argument("--iterations", type=int, default=500, help="timed calls per case (default: 500)")
     parser.add_argument("--warmup", type=int, default=50, help="untimed calls per case first (default: 50)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="alternating rounds: every backend (and the official code) is timed once per round, and "
+                             "the rows pool all rounds' calls, so drift of a shared machine hits all alike (default: 1)")
     parser.add_argument("--backends", help="comma-separated backends (default: tf_savedmodel,onnxruntime,onnx_app, "
                         "and onnxruntime_int8,onnx_app_int8 when the export has int8 files)")
     parser.add_argument("--threads", type=int, help="ONNX Runtime intra-op threads (default: ONNX Runtime's choice)")
@@ -72,6 +75,7 @@ def summarize(seconds: list[float], batch: int) -> dict:
         "median_ms": round(statistics.median(ordered) * 1e3, 4),
         "p99_ms": round(ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] * 1e3, 4),
         "images_per_sec": round(batch * len(ordered) / sum(ordered), 1),
+        "calls": len(ordered),
     }
 
 
@@ -126,28 +130,45 @@ def backend_calls(backend, export_dir, name, metadata, threads):
 
 
 def latency(args) -> dict:
+    if args.official and not args.torch_python:
+        sys.exit("error: --official needs --torch-python (a python with torch and yacs)")
+    if args.official and not (args.official / "model_z_gan.py").is_file():
+        sys.exit(f"error: {args.official} has no model_z_gan.py: pass a checkout of podgorskiy/ALAE at branch mnist_ref")
     metadata = layout.read_metadata(layout.find_onnx_version_dir(args.export, args.name))
     batches = [int(b) for b in args.batch_sizes.split(",")]
-    results = []
     int8 = ["onnxruntime_int8", "onnx_app_int8"] if layout.INT8 in metadata.get("onnx_variants", []) else []
     backends = args.backends.split(",") if args.backends else ["tf_savedmodel", "onnxruntime", "onnx_app", *int8]
+    cases = []  # (backend, op, batch, call)
     for backend in backends:
         calls, prepare = backend_calls(backend, args.export, args.name, metadata, args.threads)
         for batch in batches:
             inputs = {op: prepare(values) for op, values in case_inputs(metadata, batch).items()}
-            for op, call in calls.items():
-                stats = summarize(time_calls(functools.partial(call, inputs[op]), args.warmup, args.iterations), batch)
-                results.append({"backend": backend, "op": op, "batch": batch, **stats})
-                print(f"{backend:14s} {op:9s} batch {batch:3d}: median {stats['median_ms']:8.4f} ms  "
-                      f"p99 {stats['p99_ms']:8.4f} ms  {stats['images_per_sec']:10.1f} images/s", flush=True)
+            cases += [(backend, op, batch, functools.partial(call, inputs[op])) for op, call in calls.items()]
+    seconds = {}  # (backend, op, batch) -> every timed call's seconds, over all rounds
+    extras = {}
+    for round_index in range(args.rounds):
+        if args.rounds > 1:
+            print(f"round {round_index + 1}/{args.rounds}", flush=True)
+        for backend, op, batch, call in cases:
+            seconds.setdefault((backend, op, batch), []).extend(time_calls(call, args.warmup, args.iterations))
+        if args.official:
+            official = official_seconds(args, batches)
+            for row in official["results"]:
+                seconds.setdefault(("official_eager", row["op"], row["batch"]), []).extend(row["seconds"])
+            extras["official_eager"] = {"torch": official["torch"], "torch_threads": official["threads"]}
+    results = []
+    for (backend, op, batch), timed in seconds.items():
+        stats = summarize(timed, batch)
+        results.append({"backend": backend, "op": op, "batch": batch, **stats, **extras.get(backend, {})})
+        print(f"{backend:16s} {op:9s} batch {batch:3d}: median {stats['median_ms']:8.4f} ms  "
+              f"p99 {stats['p99_ms']:8.4f} ms  {stats['images_per_sec']:10.1f} images/s", flush=True)
     if args.official:
-        results += official_latency(args, batches)
         add_speedups(results)
     from serving.onnx_model import default_providers
 
     return {"benchmark": "inference_latency", "model": metadata["model_name"], "version": metadata["version"],
-            "training_step": metadata["training_step"], "iterations": args.iterations, "threads": args.threads,
-            "onnx_providers": default_providers(), "results": results}
+            "training_step": metadata["training_step"], "iterations": args.iterations, "rounds": args.rounds,
+            "threads": args.threads, "onnx_providers": default_providers(), "results": results}
 
 
 OFFICIAL_INFERENCE = r"""
@@ -166,29 +187,18 @@ print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads()
 """
 
 
-def official_latency(args, batches) -> list[dict]:
-    """The official_eager rows: the official code's E and generate, timed in a torch child process."""
+def official_seconds(args, batches) -> dict:
+    """One round of the official code's E and generate, timed in a torch child process:
+    {"torch", "threads", "results": [{"op", "batch", "seconds"}]}."""
     from compare_official import OFFICIAL_MODEL  # benchmarks/, this script's own directory
 
-    if not args.torch_python:
-        sys.exit("error: --official needs --torch-python (a python with torch and yacs)")
-    if not (args.official / "model_z_gan.py").is_file():
-        sys.exit(f"error: {args.official} has no model_z_gan.py: pass a checkout of podgorskiy/ALAE at branch mnist_ref")
     code = OFFICIAL_MODEL + inspect.getsource(time_calls) + OFFICIAL_INFERENCE  # the same timing loop as ours
     done = subprocess.run([args.torch_python, "-c", code, str(args.official.resolve()),
                            str(args.warmup), str(args.iterations), ",".join(map(str, batches))],
                           cwd=args.official, capture_output=True, text=True)
     if done.returncode:
         sys.exit(f"error: the official code failed:\n{done.stderr[-2000:]}")
-    official = json.loads(done.stdout.strip().splitlines()[-1])
-    rows = []
-    for row in official["results"]:
-        stats = summarize(row["seconds"], row["batch"])
-        rows.append({"backend": "official_eager", "op": row["op"], "batch": row["batch"], **stats,
-                     "torch": official["torch"], "torch_threads": official["threads"]})
-        print(f"{'official_eager':14s} {row['op']:9s} batch {row['batch']:3d}: median {stats['median_ms']:8.4f} ms  "
-              f"p99 {stats['p99_ms']:8.4f} ms  {stats['images_per_sec']:10.1f} images/s", flush=True)
-    return rows
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def add_speedups(results) -> None:
@@ -197,7 +207,7 @@ def add_speedups(results) -> None:
     for row in results:
         if row["backend"] != "official_eager" and (row["op"], row["batch"]) in official:
             row["speedup_vs_official"] = round(official[row["op"], row["batch"]] / row["median_ms"], 2)
-            print(f"{row['backend']:14s} {row['op']:9s} batch {row['batch']:3d}: {row['speedup_vs_official']:.2f}x the official")
+            print(f"{row['backend']:16s} {row['op']:9s} batch {row['batch']:3d}: {row['speedup_vs_official']:.2f}x the official")
 
 
 def start_server(args):
