@@ -1,13 +1,14 @@
 """Inference latency of an export: TF SavedModel vs ONNX Runtime, and HTTP load.
 
-Latency mode (default): encode and generate at each batch size, per backend:
+Latency mode (default): encode, generate and reconstruct (encode then decode) at each batch
+size, per backend:
   tf_savedmodel  the SavedModel signature, called eagerly with tensors made beforehand
-  onnxruntime    the ONNX graph through InferenceSession.run
+  onnxruntime    the ONNX graphs through InferenceSession.run (reconstruct: encode.onnx then decode.onnx)
   onnx_app       serving.onnx_model.ALAEOnnx (ONNX Runtime plus input checks)
   onnxruntime_int8, onnx_app_int8: the same on the int8 files (an export made with --onnx-int8;
                  in the default list when the export has them)
-  official_eager with --official CHECKOUT --torch-python PY: the official MNIST code's own E and
-                 F + G (podgorskiy/ALAE branch mnist_ref, model_z_gan.Model, eval mode, no_grad)
+  official_eager with --official CHECKOUT --torch-python PY: the official MNIST code's own E,
+                 F + G and G(E(x)) (podgorskiy/ALAE branch mnist_ref, model_z_gan.Model, eval mode, no_grad)
                  in PyTorch eager, timed in a child process; each other backend's speed-up over
                  it is printed and kept in the JSON. Use an export of an MNIST MLP run.
 
@@ -90,9 +91,12 @@ def time_calls(call, warmup, iterations) -> list[float]:
     return seconds
 
 
+OPS = ("encode", "generate", "reconstruct")
+
+
 def case_inputs(metadata, batch) -> dict:
     signatures = contract.signatures_from_metadata(metadata)
-    return {name: contract.example_inputs(signatures[name], batch) for name in ("encode", "generate")}
+    return {name: contract.example_inputs(signatures[name], batch) for name in OPS}
 
 
 def backend_calls(backend, export_dir, name, metadata, threads):
@@ -107,7 +111,7 @@ def backend_calls(backend, export_dir, name, metadata, threads):
             signature = loaded.signatures[op]
             return lambda tensors: signature(**tensors)
 
-        return {op: tf_call(op) for op in ("encode", "generate")}, lambda inputs: {k: tf.constant(v) for k, v in inputs.items()}
+        return {op: tf_call(op) for op in OPS}, lambda inputs: {k: tf.constant(v) for k, v in inputs.items()}
     from serving.onnx_model import ALAEOnnx, default_providers
 
     variant = layout.INT8 if backend.endswith("_int8") else layout.FLOAT32
@@ -116,6 +120,7 @@ def backend_calls(backend, export_dir, name, metadata, threads):
         return {
             "encode": lambda inputs: model.encode(inputs["images"]),
             "generate": lambda inputs: model.generate(inputs["z"], truncation_psi=inputs["truncation_psi"]),
+            "reconstruct": lambda inputs: model.reconstruct(inputs["images"]),
         }, dict
     import onnxruntime
 
@@ -123,10 +128,13 @@ def backend_calls(backend, export_dir, name, metadata, threads):
     if threads:
         options.intra_op_num_threads = threads
     directory = layout.find_onnx_version_dir(export_dir, name)
-    sessions = {op: onnxruntime.InferenceSession(str(directory / layout.onnx_file(op, variant)), options,
-                                                 providers=default_providers())
-                for op in ("encode", "generate")}
-    return {op: (lambda inputs, s=session: s.run(None, inputs)) for op, session in sessions.items()}, dict
+    sessions = {graph: onnxruntime.InferenceSession(str(directory / layout.onnx_file(graph, variant)), options,
+                                                    providers=default_providers())
+                for graph in ("encode", "generate", "decode")}
+    encode, generate, decode = (sessions[graph] for graph in ("encode", "generate", "decode"))
+    return {"encode": lambda inputs: encode.run(None, inputs),
+            "generate": lambda inputs: generate.run(None, inputs),
+            "reconstruct": lambda inputs: decode.run(None, {"w": encode.run(None, inputs)[0]})}, dict
 
 
 def latency(args) -> dict:
@@ -180,7 +188,8 @@ lod = m.LAYER_COUNT - 1
 results = []
 for batch in batches:
     x, z = torch.rand(batch, 1, 28, 28), torch.randn(batch, m.LATENT_SPACE_SIZE)
-    calls = {"encode": lambda: model.encoder(x, lod, 1.0), "generate": lambda: model.generate(lod, 1.0, z=z, noise=True)}
+    calls = {"encode": lambda: model.encoder(x, lod, 1.0), "generate": lambda: model.generate(lod, 1.0, z=z, noise=True),
+             "reconstruct": lambda: model.decoder(model.encoder(x, lod, 1.0), lod, 1.0, noise=True)}  # as Z_GAN.py
     for op, call in calls.items():
         results.append({"op": op, "batch": batch, "seconds": time_calls(call, warmup, iterations)})
 print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "results": results}))
@@ -188,7 +197,7 @@ print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads()
 
 
 def official_seconds(args, batches) -> dict:
-    """One round of the official code's E and generate, timed in a torch child process:
+    """One round of the official code's E, generate and G(E(x)), timed in a torch child process:
     {"torch", "threads", "results": [{"op", "batch", "seconds"}]}."""
     from compare_official import OFFICIAL_MODEL  # benchmarks/, this script's own directory
 

@@ -76,6 +76,11 @@ class ALAEOnnx:
         options = onnxruntime.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
+        # One session per graph, each with its own thread pool whose threads spin for a while after
+        # a run: on a 2-core CPU that spinning took the cores from the next graph of the same call
+        # (reconstruct = encode then decode: 1.2 ms instead of 0.7 at batch 1; benchmarks/inference_latency.py).
+        # Spin only while a run is active.
+        options.add_session_config_entry("session.force_spinning_stop", "1")
         requested = list(providers) if providers else default_providers()
         self._sessions = {graph: self._session(self.path / onnx_file(graph, variant), options, requested)
                           for graph in contract.onnx_graphs(self.signatures)}

@@ -144,6 +144,16 @@ def test_provider_is_cpu_here_and_logged(export_dir, caplog, monkeypatch):
     assert fallback.provider == "CPUExecutionProvider"
 
 
+def test_sessions_spin_only_while_running(export_dir):
+    """Each graph's session has its own thread pool; idle spinning after a run would take the cores
+    from the next graph of the same call (benchmarks/inference_latency.py's reconstruct rows)."""
+    model = ALAEOnnx(export_dir, threads=1)
+    for session in model._sessions.values():
+        options = session.get_session_options()
+        assert options.get_session_config_entry("session.force_spinning_stop") == "1"
+        assert options.intra_op_num_threads == 1
+
+
 def test_a_missing_export_is_named(tmp_path):
     with pytest.raises(FileNotFoundError, match="no ONNX export"):
         ALAEOnnx(tmp_path)

@@ -175,7 +175,7 @@ def test_benchmark_smoke(export_dir):
     assert latency.returncode == 0, latency.stderr[-2000:]
     results = json.loads(latency.stdout.splitlines()[-1])["results"]
     assert {(r["backend"], r["op"], r["batch"]) for r in results} == {
-        (b, op, n) for b in ("onnxruntime", "onnx_app") for op in ("encode", "generate") for n in (1, 64)}
+        (b, op, n) for b in ("onnxruntime", "onnx_app") for op in ("encode", "generate", "reconstruct") for n in (1, 64)}
     assert all(0 < r["median_ms"] <= r["p99_ms"] and r["calls"] == 2 * 5 for r in results)  # both rounds pooled
     load = subprocess.run([sys.executable, script, "--http", "--export", str(export_dir), "--clients", "4", "--seconds", "1",
                            "--max-requests", "200"], capture_output=True, text=True, timeout=120)
