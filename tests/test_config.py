@@ -4,7 +4,7 @@ import os
 import pytest
 
 from alae_tf import schedule
-from alae_tf.config import Config, available_presets, load_config_file, load_preset, save_config
+from alae_tf.config import Config, available_presets, load_config_file, load_preset, resolve_jit, save_config
 from alae_tf.errors import ConfigError
 
 
@@ -24,6 +24,26 @@ def test_mnist_preset_is_the_reference_architecture_and_schedule():
     assert (phase.level, phase.resolution, phase.end_step, phase.batch_size, phase.fade_images) == (0, 28, None, 128, 0)
 
 
+def test_jit_auto_means_xla_only_where_it_was_measured_faster():
+    """The MLP presets say auto: XLA for the MLP in float32 on one CPU device; otherwise off; true and
+    false are kept as given."""
+    for preset in ("mnist", "mnist_vae", "mnist_bigan"):
+        assert load_preset(preset).train.jit == "auto"
+    assert load_preset("mnist_style32").train.jit is False
+    config = load_preset("mnist")
+    assert resolve_jit(config, distributed=False, gpu=False) is True
+    assert resolve_jit(config, distributed=True, gpu=False) is False
+    assert resolve_jit(config, distributed=False, gpu=True) is False
+    config.train.mixed_precision = "bf16"
+    assert resolve_jit(config, distributed=False, gpu=False) is False
+    style = load_preset("mnist_style32")
+    style.train.jit = "auto"
+    assert resolve_jit(style, distributed=False, gpu=False) is False
+    for given in (True, False):
+        config.train.jit = given
+        assert resolve_jit(config, distributed=True, gpu=True) is given
+
+
 def test_config_round_trips_through_yaml(tmp_path):
     config = load_preset("mnist")
     config.train.steps = 123
@@ -41,7 +61,7 @@ def test_config_round_trips_through_yaml(tmp_path):
         ({"train": {"mixed_precision": "fp8"}}, "mixed_precision must be"),
         ({"model": {"mapping_layers": -1}}, "mapping_layers must be >= 0"),
         ({"train": {"steps": None, "epochs": None}}, "set train.steps or train.epochs"),
-        ({"train": {"jit": "yes"}}, "expected true or false"),
+        ({"train": {"jit": "yes"}}, "expected true, false or auto"),
         ({"train": {"ema_nets": ["mapping", "decoder"]}}, "ema_nets takes names from"),
         ({"train": {"level_batch_sizes": [8, 8]}}, "level_batch_sizes needs 1 positive entries"),
         ({"model": {"backbone": "style", "image_shape": [28, 28, 1]}}, "power of two"),

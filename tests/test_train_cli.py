@@ -12,6 +12,7 @@ import pytest
 import tensorflow as tf
 
 from alae_tf import evaluate, train
+from alae_tf.config import load_config_file
 from alae_tf.run_dir import bf16_cpu_warning, cpu_flags
 
 SMALL = """
@@ -70,6 +71,25 @@ def test_a_run_writes_its_artifacts_and_evaluates(small_config, tmp_path, capsys
     assert evaluate.main(["--run", str(out), "--metrics", "reconstruction"]) == 0
     report = json.loads((out / "eval.json").read_text())
     assert report["step"] == 20 and 0 < report["metrics"]["reconstruction_mse"] < 1
+
+
+def test_jit_auto_is_decided_at_the_start_and_recorded_in_the_run(small_config, tmp_path, capsys):
+    """jit: auto (the MLP presets') is XLA on one CPU device, off under --strategy mirrored (not
+    refused as an explicit --jit is); the run's config.yaml records the decision, --no-jit overrides it."""
+    auto = tmp_path / "auto.yaml"
+    auto.write_text(small_config.read_text().replace("log_every: 5}", "log_every: 5, jit: auto}"))
+    for out, flags, jit in (("one", [], True), ("off", ["--no-jit"], False)):
+        assert run_train(auto, tmp_path / out, "--steps", "10", *flags) == 0
+        assert f"1 replica(s), precision none, jit {jit}" in capsys.readouterr().out
+        assert load_config_file(tmp_path / out / "config.yaml").train.jit is jit
+    # A process of its own: a second MirroredStrategy here would share collective keys with the tests'
+    # (and that process has one CPU device: one replica).
+    two = subprocess.run([sys.executable, "-m", "alae_tf.train", "--config", str(auto), "--out", str(tmp_path / "two"),
+                          "--steps", "10", "--strategy", "mirrored", "--verbose", "0"],
+                         capture_output=True, text=True, timeout=300)
+    assert two.returncode == 0, two.stderr[-2000:]
+    assert "1 replica(s), precision none, jit False" in two.stdout
+    assert load_config_file(tmp_path / "two" / "config.yaml").train.jit is False
 
 
 def test_resuming_with_a_different_batch_size_is_refused(small_config, tmp_path, capsys):
