@@ -128,10 +128,9 @@ def backend_calls(backend, export_dir, name, metadata, threads):
     if threads:
         options.intra_op_num_threads = threads
     directory = layout.find_onnx_version_dir(export_dir, name)
-    sessions = {graph: onnxruntime.InferenceSession(str(directory / layout.onnx_file(graph, variant)), options,
-                                                    providers=default_providers())
-                for graph in ("encode", "generate", "decode")}
-    encode, generate, decode = (sessions[graph] for graph in ("encode", "generate", "decode"))
+    encode, generate, decode = (onnxruntime.InferenceSession(str(directory / layout.onnx_file(graph, variant)), options,
+                                                             providers=default_providers())
+                                for graph in ("encode", "generate", "decode"))
     return {"encode": lambda inputs: encode.run(None, inputs),
             "generate": lambda inputs: generate.run(None, inputs),
             "reconstruct": lambda inputs: decode.run(None, {"w": encode.run(None, inputs)[0]})}, dict
