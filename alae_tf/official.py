@@ -5,8 +5,10 @@ checkpoint's state dicts -> the weights of our nets.
 Weights: the official layers store effective weights (its "implicit" equalized learning rate
 scales them at init and in the optimizer); ours store them divided by the layer's run-time
 scale, so every kernel is divided by that scale and every lr-multiplied bias by its lr
-multiplier. Torch's OIHW kernels become HWIO (transposed convolutions: HW-out-in), linear
-weights are transposed. The official E counts blocks from the top resolution down, ours
+multiplier. Torch's OIHW kernels become HWIO, linear weights are transposed. From 128x128 up
+the official G upscales with a transposed convolution ([in, out, kh, kw], applied mirrored):
+its kernel becomes the HWIO kernel of the plain convolution after a nearest upsample, which
+is what our G stores at every level (`UpscaleConv2D`). The official E counts blocks from the top resolution down, ours
 levels from 4x4 up. D keeps the one output of MappingD's last layer the official code reads
 (index `latent`).
 """
@@ -17,6 +19,7 @@ import numpy as np
 
 from alae_tf.config import Config, load_preset
 from alae_tf.errors import ConfigError
+from alae_tf.levels import level_resolution
 
 # The official defaults.py values of the MODEL keys we read.
 MODEL_DEFAULTS = {
@@ -33,6 +36,7 @@ DATASET_SIZE_DEFAULT = 70000
 PUBLISHED = {"ffhq": "official_ffhq", "celeba-hq256": "official_celeba_hq256", "bedroom": "official_bedroom",
              "celeba": "official_celeba"}
 D_LAYERS = 3  # MappingD: 3 linear layers, latent wide, lr x0.1
+FUSED_SCALE_FROM = 128  # the official G upscales with one transposed convolution at levels this wide and wider
 LR_MUL = 0.1  # MappingF and MappingD
 
 
@@ -130,9 +134,14 @@ class WeightPlan:
 
 
 def _conv(layer):
-    """Torch [a, b, kh, kw] -> [kh, kw, b, a] divided by the layer's run-time scale: OIHW -> HWIO for a
-    convolution, and a transposed convolution's [in, out, kh, kw] -> [kh, kw, out, in]."""
+    """Torch OIHW -> HWIO divided by the layer's run-time scale."""
     return lambda a: a.transpose(2, 3, 1, 0) / layer.runtime_scale
+
+
+def _transposed_conv(layer):
+    """A transposed convolution's torch [in, out, kh, kw] -> the HWIO kernel it applies (mirrored),
+    divided by the layer's run-time scale."""
+    return lambda a: a.transpose(2, 3, 0, 1)[::-1, ::-1] / layer.runtime_scale
 
 
 def _dense(layer, rows=None):
@@ -159,11 +168,10 @@ def plan_generator(generator, state) -> WeightPlan:
         prefix = f"decode_block.{i}"
         if not block.first:
             upconv = block.upconv
-            if block.fused:  # a transposed conv: torch [in, out, 3, 3], ours [3, 3, out, in]
-                out_channels, in_channels = upconv.kernel.shape[2:]
-                plan.take(upconv.kernel, f"{prefix}.conv_1.weight", _conv(upconv), (in_channels, out_channels, 3, 3))
+            in_channels, out_channels = upconv.kernel.shape[2:]
+            if level_resolution(i, generator.resolution, generator.levels) >= FUSED_SCALE_FROM:
+                plan.take(upconv.kernel, f"{prefix}.conv_1.weight", _transposed_conv(upconv), (in_channels, out_channels, 3, 3))
             else:
-                in_channels, out_channels = upconv.kernel.shape[2:]
                 plan.take(upconv.kernel, f"{prefix}.conv_1.weight", _conv(upconv), _oihw(out_channels, in_channels, 3))
         channels = block.conv.kernel.shape[-1]
         plan.take(block.conv.kernel, f"{prefix}.conv_2.weight", _conv(block.conv), _oihw(channels, channels, 3))

@@ -229,5 +229,11 @@ def load_run(path, checkpoint=None) -> tuple[Config, TrainedModel]:
         raise ALAEError(f"{run.checkpoints}: no checkpoint yet; train longer (checkpoints are written every train.checkpoint_every steps)")
     set_precision("none")  # evaluation and export run in float32 whatever the training precision
     model = build_model(config)
-    restore(model, target)
+    try:
+        restore(model, target)
+    except ALAEError as exc:
+        if config.model.backbone == "style_official":
+            raise ALAEError(f"{exc}; runs converted before 2026-12-03 store G's upscaling kernels from 128x128 up "
+                            "transposed: convert the official checkpoint again (python -m alae_tf.convert)") from None
+        raise
     return config, model

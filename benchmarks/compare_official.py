@@ -43,10 +43,13 @@ mnist_style32` (real MNIST padded to 32x32, top level after the fade-in, batch 6
 --jit, bf16.
 
 Each round times every path once, alternating (official, then ours); the medians over rounds
-are compared. GFLOP/s use XLA's count of our step: mlp 9.86 GFLOP per step (batch 128); style32
-13.17 GFLOP per image + 0.17 per step (Adam, EMA) = 843.0 GFLOP per step of 64
-(`benchmarks/style_flops.py`, the mnist_style32 row; the official step at blend 1 skips the
-fade-in's coarse toRGB/fromRGB, which our graph computes, a small part). The machine's GEMM
+are compared. GFLOP/s use XLA's count of each step's arithmetic: mlp 9.86 GFLOP per step
+(batch 128), both codes; style32 (`benchmarks/style_flops.py`, the mnist_style32 row) ours 8.57
+GFLOP per image + 0.30 per step (Adam, EMA, kernel transforms) = 548.6 GFLOP per step of 64, the
+official 13.17 per image + 0.17 = 843.0: our step before G's upsample + conv and E's conv +
+downsample became stride-2 convolutions (4 taps per output pixel instead of 9, the official
+code's fused_scale, which it uses only from 128x128 up). The official step at blend 1 skips the
+fade-in's coarse toRGB/fromRGB, which our graph computes, a small part. The machine's GEMM
 rate is the best of TensorFlow and PyTorch on a 128x1024x1024 matmul, fp32 and bf16, each
 timed for 2 s after 20 untimed calls (one call at a time, as a step issues them). Prints one
 line per measurement, then a JSON object on the last line.
@@ -250,17 +253,20 @@ class Mode:
     rate: str  # what is compared: "steps_per_sec" or "images_per_sec" (both sides report both)
     unit: str
     step_gflop: float  # XLA's count of our step
+    official_step_gflop: float  # the same count of the official step's arithmetic
     fields: dict  # extra JSON fields
 
 
 MODES = {
-    "mlp": Mode("mnist_ref", ("model_z_gan.py",), OFFICIAL_MLP_STEP, [], 128, "steps_per_sec", "steps/s", 9.86, {}),
-    # 13.17 GFLOP per image + 0.17 GFLOP per step: benchmarks/style_flops.py, row mnist_style32
-    # (slope 13,167,563,192 and intercept 174,477,928 FLOPs over batches 2, 4, 8).
+    "mlp": Mode("mnist_ref", ("model_z_gan.py",), OFFICIAL_MLP_STEP, [], 128, "steps_per_sec", "steps/s", 9.86, 9.86, {}),
+    # benchmarks/style_flops.py, row mnist_style32, over batches 2, 4, 8: ours slope 8,567,035,576 and
+    # intercept 295,670,302 FLOPs; the official's arithmetic = our step before the stride-2 resampling
+    # convolutions (commit 827cbcc): slope 13,167,563,192, intercept 174,477,928.
     "style32": Mode("master", ("model.py", "train_alae.py", "configs/mnist.yaml", "lod_driver.py", "scheduler.py",
                                "custom_adam.py", "defaults.py"),
                     OFFICIAL_STYLE32_STEP, ["--preset", "mnist_style32"], 64, "images_per_sec", "images/s",
-                    round(64 * 13.17 + 0.17, 1), {"model": "style32", "batch": 64, "image_gflop": 13.17}),
+                    round(64 * 8.567 + 0.296, 1), round(64 * 13.168 + 0.174, 1),
+                    {"model": "style32", "batch": 64, "image_gflop": 8.57, "official_image_gflop": 13.17}),
 }
 DEFAULT_COUNTS = {"mlp": {"steps": 100, "warmup": 20}, "style32": {"steps": 10, "warmup": 3}}
 
@@ -379,18 +385,20 @@ def main(argv=None) -> int:
     tf_gemm = tensorflow_gemm()
     medians = {name: statistics.median(values) for name, values in rates.items()}
     # GFLOP per unit of the compared rate: per step, or per image (a step's count over its batch).
-    unit_gflop = mode.step_gflop / (mode.batch if mode.rate == "images_per_sec" else 1)
+    per_unit = mode.batch if mode.rate == "images_per_sec" else 1
+    unit_gflop = {name: (mode.official_step_gflop if name == "official" else mode.step_gflop) / per_unit for name in medians}
     best_gemm = {kind: max(tf_gemm[kind], torch_gemm.get(kind, 0.0)) for kind in ("fp32", "bf16")}
     result = {
         "benchmark": "compare_official", **mode.fields, "date": time.strftime("%Y-%m-%d"), "cpu": cpu_description(),
         "rounds": args.rounds, "steps": args.steps, "warmup": args.warmup, "step_gflop": mode.step_gflop,
+        "official_step_gflop": mode.official_step_gflop,
         mode.rate: {name: [round(v, 3) for v in values] for name, values in rates.items()},
         f"median_{mode.rate}": {name: round(v, 3) for name, v in medians.items()},
         "ratio_to_official": {name: round(v / medians["official"], 3) for name, v in medians.items() if name != "official"},
-        "achieved_gflops": {name: round(v * unit_gflop, 1) for name, v in medians.items()},
+        "achieved_gflops": {name: round(v * unit_gflop[name], 1) for name, v in medians.items()},
         "gemm_gflops": {"tensorflow": {k: round(v, 1) for k, v in tf_gemm.items()},
                         "torch": {k: round(v, 1) for k, v in torch_gemm.items()}, "best": {k: round(v, 1) for k, v in best_gemm.items()}},
-        "share_of_best_gemm": {name: round(v * unit_gflop / best_gemm["bf16" if name == "bf16" else "fp32"], 3)
+        "share_of_best_gemm": {name: round(v * unit_gflop[name] / best_gemm["bf16" if name == "bf16" else "fp32"], 3)
                                for name, v in medians.items()},
     }
     for name in medians:

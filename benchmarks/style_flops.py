@@ -38,7 +38,9 @@ graph), against (a) this HLO counter's conv + dot FLOPs of G's forward (padding-
 analytic count is also given padding-aware) and (b) TF's own per-op FLOP statistics (the
 `RegisterStatistics(op, "flops")` functions that `tf.compat.v1.profiler`'s float_ops sums) of
 the Conv2D, DepthwiseConv2dNative and MatMul nodes of G's forward TF graph (these count the
-full padded window, like the analytic count without padding). At 32x32 all agree exactly.
+full padded window, like the analytic count without padding; TF registers no statistic for the
+transposed convolutions of G's upconvs, so that route covers the rest of G). At 32x32 all agree
+exactly.
 
 Prints a markdown table, then JSON on the last line.
 """
@@ -260,11 +262,12 @@ def fit_per_image(batches, flops):
 
 def analytic_generator_flops(config, level):
     """G's forward convolutions (incl. blur) and style dense layers per image at `level`, with the
-    fade-in's coarse toRGB, from the architecture: (full window, padding-aware)."""
+    fade-in's coarse toRGB, from the architecture: (full window, padding-aware), and the full-window
+    share of the upconvs (upsample + 3x3 conv as one transposed conv: 2x2 input taps per output)."""
     channels = config.model.image_shape[-1]
     latent = config.model.latent_dim
     m, levels = config.model, config.levels
-    full = padded = 0
+    full = padded = upconv = 0
 
     def channels_at(level):
         return level_channels(m.start_channels, m.max_channels, levels, level)
@@ -279,11 +282,17 @@ def analytic_generator_flops(config, level):
         taps = kernel * resolution - 2 * (kernel // 2)  # valid (output, tap) pairs per spatial dim
         padded += 2 * macs * taps**2 // resolution**2
 
+    def transposed_upconv(resolution, c_in, c_out):
+        nonlocal full, padded, upconv
+        upconv += 2 * resolution**2 * c_out * c_in * 4
+        full += 2 * resolution**2 * c_out * c_in * 4
+        padded += 2 * c_out * c_in * (2 * resolution - 2) ** 2  # per dim, the first and last output lose a tap
+
     previous = None
     for i in range(level + 1):
         c, r = channels_at(i), level_side(i)
         if i > 0:
-            conv(r, 3, previous, c)  # upconv
+            transposed_upconv(r, previous, c)
             conv(r, 3, 1, c)  # blur: depthwise, one input feature per group
         conv(r, 3, c, c)
         previous = c
@@ -291,12 +300,13 @@ def analytic_generator_flops(config, level):
     if level > 0:
         conv(level_side(level - 1), 1, channels_at(level - 1), channels)  # coarse toRGB
     style = sum(2 * 2 * latent * 2 * channels_at(i) for i in range(level + 1))  # 2 AdaIN per level
-    return {"conv_full": full, "conv_padding_aware": padded, "dot": style}
+    return {"conv_full": full, "conv_padding_aware": padded, "upconv_full": upconv, "dot": style}
 
 
 def registry_matmul_flops(concrete_function):
     """TF's per-op FLOP statistics (`RegisterStatistics(op, "flops")`, what tf.compat.v1.profiler's
-    float_ops sums) of the Conv2D, DepthwiseConv2dNative and MatMul nodes of a TF graph."""
+    float_ops sums) of the Conv2D, DepthwiseConv2dNative and MatMul nodes of a TF graph, and how many
+    Conv2DBackpropInput nodes (G's upconvs) it holds: TF registers no statistic for those."""
     from tensorflow.python.framework import ops as tf_ops
 
     totals = defaultdict(int)
@@ -304,6 +314,7 @@ def registry_matmul_flops(concrete_function):
     for op in graph.get_operations():
         if op.type in ("Conv2D", "DepthwiseConv2dNative", "MatMul"):
             totals["dot" if op.type == "MatMul" else "conv"] += tf_ops.get_stats_for_node_def(graph, op.node_def, "flops").value or 0
+        totals["transposed_convs"] += op.type == "Conv2DBackpropInput"
     return totals
 
 
@@ -360,9 +371,10 @@ def cross_check(config, model, batch):
     return {
         "model": f"{config.preset} {config.model.image_shape}", "batch": batch,
         "analytic_conv_full_per_image": analytic["conv_full"], "analytic_conv_padding_aware_per_image": analytic["conv_padding_aware"],
-        "analytic_dot_per_image": analytic["dot"],
+        "analytic_upconv_full_per_image": analytic["upconv_full"], "analytic_dot_per_image": analytic["dot"],
         "hlo_conv_per_image": hlo["conv"] / batch, "hlo_dot_per_image": hlo["dot"] / batch,
         "tf_registry_conv_per_image": registry["conv"] / batch, "tf_registry_dot_per_image": registry["dot"] / batch,
+        "tf_registry_unregistered_transposed_convs": registry["transposed_convs"],
     }
 
 
@@ -404,9 +416,12 @@ def main():
     if check:
         print(f"\ncross-check, G forward at 32x32 (celeba_hq256 channels), GFLOP/image: analytic conv "
               f"{giga(check['analytic_conv_full_per_image'])} full window / {giga(check['analytic_conv_padding_aware_per_image'])} "
-              f"padding-aware, dense {check['analytic_dot_per_image'] / 1e9:.4f}; HLO counter conv {giga(check['hlo_conv_per_image'])}, "
+              f"padding-aware (of which upconvs {giga(check['analytic_upconv_full_per_image'])} full window), dense "
+              f"{check['analytic_dot_per_image'] / 1e9:.4f}; HLO counter conv {giga(check['hlo_conv_per_image'])}, "
               f"dot {check['hlo_dot_per_image'] / 1e9:.4f}; TF op registry (tf.compat.v1.profiler's float_ops) "
-              f"conv {giga(check['tf_registry_conv_per_image'])}, MatMul {check['tf_registry_dot_per_image'] / 1e9:.4f}")
+              f"conv {giga(check['tf_registry_conv_per_image'])} without the "
+              f"{check['tf_registry_unregistered_transposed_convs']} upconvs (no statistic registered), "
+              f"MatMul {check['tf_registry_dot_per_image'] / 1e9:.4f}")
     print(json.dumps({"benchmark": "style_flops", "rows": rows, "cross_check": check, "tensorflow": tf.__version__}))
 
 

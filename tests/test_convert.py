@@ -9,9 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tensorflow as tf
 import yaml
 
 from alae_tf import convert, torch_files
+from alae_tf.errors import ALAEError
 from alae_tf.inference import Sampler
 from alae_tf.official import PUBLISHED, published_config
 from alae_tf.run_dir import load_run
@@ -109,6 +111,29 @@ def test_a_config_that_does_not_match_names_every_mismatching_tensor(tmp_path, c
     assert code == 2 and not out.exists() and not list(tmp_path.glob(".run*"))
     assert err.startswith("error: ") and "does not match this config" in err
     assert "generator.const: shape [1, 16, 4, 4], this config needs [1, 32, 4, 4]" in err
+
+
+def test_a_run_converted_before_the_kernel_layout_change_is_refused_with_the_fix(tmp_path):
+    """Converted runs written before 2026-12-03 stored G's 128x128 upconv kernel as [3, 3, out, in]:
+    such a checkpoint (this one rewritten so) is refused with the command that fixes it."""
+
+    run = tmp_path / "run"
+    assert convert.main(["--checkpoint", str(FIXTURE / "model.pth"), "--config", str(FIXTURE / "config.yaml"),
+                         "--out", str(run)]) == 0
+    prefix = tf.train.latest_checkpoint(str(run / "checkpoints"))
+    reader = tf.train.load_checkpoint(prefix)
+    tensors = {key: reader.get_tensor(key) for key in reader.get_variable_to_shape_map()}
+    upconvs = [key for key in tensors if "upconv/kernel/.ATTRIBUTES" in key and tensors[key].shape[2] != tensors[key].shape[3]]
+    assert upconvs
+    for key in upconvs:
+        tensors[key] = np.ascontiguousarray(np.transpose(tensors[key], (0, 1, 3, 2)))
+    for path in run.glob("checkpoints/" + Path(prefix).name + ".*"):
+        path.unlink()
+    keys = sorted(tensors)
+    tf.raw_ops.SaveV2(prefix=prefix, tensor_names=keys, shape_and_slices=[""] * len(keys),
+                      tensors=[tensors[key] for key in keys])
+    with pytest.raises(ALAEError, match="convert the official checkpoint again"):
+        load_run(run)
 
 
 @pytest.mark.parametrize("edit, message", [

@@ -11,7 +11,9 @@ from alae_tf import schedule
 from alae_tf.config import load_preset
 from alae_tf.data.batches import style_mixing_draws
 from alae_tf.inference import Sampler
-from alae_tf.layers import downsample2x, instance_moments, instance_normalize, instance_statistics, upsample2x
+from alae_tf.layers import (
+    DownscaleConv2D, UpscaleConv2D, downsample2x, instance_moments, instance_normalize, instance_statistics, upsample2x,
+)
 from alae_tf.model import build_alae
 from alae_tf.nets.style import EncoderBlock, level_channels
 from training_data import batches_for
@@ -139,8 +141,9 @@ def test_encoder_block_maps_its_instance_statistics_into_w_by_hand():
     h1 = tf.nn.leaky_relu(block.bias_1(block.conv_1(x)), 0.2).numpy()
     stats_1 = np.concatenate([h1.mean(axis=(1, 2)), np.sqrt(h1.var(axis=(1, 2)) + 1e-8)], axis=1)
     normalised = (h1 - h1.mean(axis=(1, 2), keepdims=True)) / np.sqrt(h1.var(axis=(1, 2), keepdims=True) + 1e-8)
-    # ... the second after blur, conv_2, 2x2 mean, bias, leaky ReLU.
-    h2 = tf.nn.leaky_relu(block.bias_2(downsample2x(block.conv_2(block.blur(tf.constant(normalised, tf.float32))))), 0.2).numpy()
+    # ... the second after blur, conv_2 (a 3x3 conv, then the 2x2 mean), bias, leaky ReLU.
+    conv_2 = tf.nn.conv2d(block.blur(tf.constant(normalised, tf.float32)), block.conv_2.kernel * (math.sqrt(2.0) / math.sqrt(27)), 1, "SAME")
+    h2 = tf.nn.leaky_relu(block.bias_2(downsample2x(conv_2)), 0.2).numpy()
     stats_2 = np.concatenate([h2.mean(axis=(1, 2)), np.sqrt(h2.var(axis=(1, 2)) + 1e-8)], axis=1)
 
     def dense(layer, v):  # equalized dense: (v @ K) * gain / sqrt(fan_in) + b
@@ -148,6 +151,40 @@ def test_encoder_block_maps_its_instance_statistics_into_w_by_hand():
 
     np.testing.assert_allclose(w, dense(block.style_1, stats_1) + dense(block.style_2, stats_2), rtol=1e-4, atol=1e-5)
     assert features.shape == (2, 2, 2, 2)
+
+
+@pytest.mark.parametrize("layer_class", [UpscaleConv2D, DownscaleConv2D])
+def test_resampling_convolutions_compute_the_plain_convolution_they_replace(layer_class):
+    """UpscaleConv2D = 3x3 conv of the nearest 2x upsample, DownscaleConv2D = 2x2 mean of the 3x3
+    conv, both with the layer's own kernel (the layout a plain convolution would store), edges
+    and odd sizes included; their gradients too, and the second-order ones R1 takes through E."""
+    rng = np.random.default_rng(3)
+    x = tf.constant(rng.normal(size=(2, 6, 10, 5)), tf.float32)
+    layer = layer_class(4)
+    layer.build(x.shape)
+    assert layer.kernel.shape == (3, 3, 5, 4)
+    layer.kernel.assign(rng.normal(size=(3, 3, 5, 4)))
+    scale = math.sqrt(2.0) / math.sqrt(45)
+    if layer_class is UpscaleConv2D:
+        plain = lambda x, k: tf.nn.conv2d(upsample2x(x), k * scale, 1, "SAME")
+    else:
+        plain = lambda x, k: downsample2x(tf.nn.conv2d(x, k * scale, 1, "SAME"))
+
+    def penalty_and_gradients(apply):
+        with tf.GradientTape(persistent=True) as outer:
+            outer.watch(x)
+            with tf.GradientTape() as inner:
+                inner.watch(x)
+                y = apply()
+                loss = tf.reduce_sum(tf.sin(y))
+            penalty = tf.reduce_sum(tf.square(inner.gradient(loss, x)))
+        return [y, penalty, *outer.gradient(loss, [x, layer.kernel]), outer.gradient(penalty, layer.kernel)]
+
+    fused = penalty_and_gradients(lambda: layer(x))
+    reference = penalty_and_gradients(lambda: plain(x, layer.kernel))
+    assert fused[0].shape == reference[0].shape
+    for got, expected in zip(fused, reference):
+        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
 
 
 def first_step_losses(strategy):

@@ -7,18 +7,18 @@ weights and run up to `level`; during a transition (`blend` in [0, 1)) the new t
 faded in against the previous level's output (G) or input (E), as in progressive growing.
 Channels per level: min(max_channels, start_channels * 2^(levels - 1 - level)).
 
-G, per level: (level > 0: 2x nearest upsample, 3x3 conv, blur) | (level 0: learned constant),
+G, per level: (level > 0: 2x nearest upsample and 3x3 conv as one transposed conv, blur) |
+(level 0: learned constant),
 then noise, bias, leaky ReLU, AdaIN from w; 3x3 conv, noise, bias, leaky ReLU, AdaIN. A 1x1
 toRGB per level. Two style inputs per level, so 2 * levels style inputs in all.
 
 E, per level (top down): 1x1 fromRGB + leaky ReLU (once: the reference applies it twice);
-3x3 conv, bias, leaky ReLU, statistics [mean; std] -> C_1, instance norm; blur, 3x3 conv,
-2x2 mean downsample, bias, leaky ReLU, statistics -> C_2, instance norm. Level 0 ends with a
+3x3 conv, bias, leaky ReLU, statistics [mean; std] -> C_1, instance norm; blur, 3x3 conv and
+2x2 mean downsample as one stride-2 conv, bias, leaky ReLU, statistics -> C_2, instance norm. Level 0 ends with a
 dense layer on the flattened 4x4 map whose output feeds C_2 directly. w = sum of all C_i(...).
 
 `StyleVariant` holds what the official code's networks do differently (the `style_official`
-backbone, for its checkpoints: `alae_tf.convert`): fused 2x resampling convolutions from
-128x128 up, its deterministic stand-in for noise, fromRGB's leaky ReLU applied twice, no
+backbone, for its checkpoints: `alae_tf.convert`): its deterministic stand-in for noise, fromRGB's leaky ReLU applied twice, no
 epsilon in the encoder's std (instance norm with 1e-5), and an encoder whose 4x4 block
 downsamples to 2x2 like the others instead of ending in a dense layer (`EncoderDefault`).
 """
@@ -41,7 +41,6 @@ LEAK = 0.2
 
 @dataclass(frozen=True)
 class StyleVariant:
-    fused_from: int | None = None  # G upscales / E downscales with one stride-2 conv at levels this wide or wider
     noise_stand_in: bool = False  # without noise images, add the official code's deterministic stand-in
     rgb_gain: float = 1.0  # equalized-lr gain of toRGB
     from_rgb_activations: int = 1  # leaky ReLUs after fromRGB
@@ -49,12 +48,9 @@ class StyleVariant:
     norm_epsilon: float = 1e-8  # inside the std of E's instance norm
     dense_bottom: bool = True  # E's 4x4 block ends in a dense layer (else it downsamples to 2x2)
 
-    def fused(self, resolution):
-        return self.fused_from is not None and resolution >= self.fused_from
-
 
 OURS = StyleVariant()
-OFFICIAL = StyleVariant(fused_from=128, noise_stand_in=True, rgb_gain=0.03, from_rgb_activations=2,
+OFFICIAL = StyleVariant(noise_stand_in=True, rgb_gain=0.03, from_rgb_activations=2,
                         statistics_epsilon=0.0, norm_epsilon=1e-5, dense_bottom=False)
 
 
@@ -77,14 +73,13 @@ def _leaky(x):
 
 
 class GeneratorBlock(keras.layers.Layer):
-    """`fused`: one transposed conv upscales; `stand_in_scale`: see NoiseInjection."""
+    """`stand_in_scale`: see NoiseInjection."""
 
-    def __init__(self, channels, first, fused=False, stand_in_scale=None, **kwargs):
+    def __init__(self, channels, first, stand_in_scale=None, **kwargs):
         super().__init__(**kwargs)
         self.first = first
-        self.fused = fused
         if not first:
-            self.upconv = UpscaleConv2D(channels, name="upconv") if fused else EqualizedConv2D(channels, 3, name="upconv")
+            self.upconv = UpscaleConv2D(channels, name="upconv")
             self.blur = Blur(name="blur")
         self.noise_1 = NoiseInjection(stand_in_scale, name="noise_1")
         self.noise_2 = NoiseInjection(stand_in_scale, name="noise_2")
@@ -94,7 +89,7 @@ class GeneratorBlock(keras.layers.Layer):
 
     def call(self, x, w_1, w_2, noise_1=None, noise_2=None):
         if not self.first:
-            x = self.blur(self.upconv(x if self.fused else upsample2x(x)))
+            x = self.blur(self.upconv(x))
         x = self.adain_1(_leaky(self.bias_1(self.noise_1(x, noise=noise_1))), w_1)
         x = self.conv(x)
         return self.adain_2(_leaky(self.bias_2(self.noise_2(x, noise=noise_2))), w_2)
@@ -116,10 +111,8 @@ class StyleGenerator(keras.Model):
         self.latent_dim = latent_dim
         self.const_channels = channels[0]
         for i in range(self.levels):
-            side = level_resolution(i, resolution, self.levels)
             stand_in = math.sqrt(i + 1) if variant.noise_stand_in else None
-            _set_level_layer(self, "block", i, GeneratorBlock(channels[i], first=i == 0, fused=variant.fused(side),
-                                                              stand_in_scale=stand_in))
+            _set_level_layer(self, "block", i, GeneratorBlock(channels[i], first=i == 0, stand_in_scale=stand_in))
             _set_level_layer(self, "to_rgb", i, EqualizedConv2D(image_channels, 1, gain=variant.rgb_gain))
             _set_level_layer(self, "rgb_bias", i, Bias())
         self.blocks, self.to_rgb, self.rgb_bias = (_level_layers(self, name) for name in ("block", "to_rgb", "rgb_bias"))
@@ -162,10 +155,10 @@ class StyleGenerator(keras.Model):
 
 
 class EncoderBlock(keras.layers.Layer):
-    """`dense`: the block ends in a dense layer on the flattened map (else blur, conv and 2x
-    downscale, fused into one stride-2 conv when `fused`); see StyleVariant for the epsilons."""
+    """`dense`: the block ends in a dense layer on the flattened map (else blur, then conv and 2x
+    downscale as one stride-2 conv); see StyleVariant for the epsilons."""
 
-    def __init__(self, channels, out_channels, latent_dim, dense, fused=False, variant=OURS, **kwargs):
+    def __init__(self, channels, out_channels, latent_dim, dense, variant=OURS, **kwargs):
         super().__init__(**kwargs)
         self.dense_bottom = dense
         self.statistics_epsilon, self.norm_epsilon = variant.statistics_epsilon, variant.norm_epsilon
@@ -176,8 +169,7 @@ class EncoderBlock(keras.layers.Layer):
             self.dense = EqualizedDense(out_channels, name="dense")
         else:
             self.blur = Blur(name="blur")
-            self.fused = fused
-            self.conv_2 = DownscaleConv2D(out_channels, name="conv_2") if fused else EqualizedConv2D(out_channels, 3, name="conv_2")
+            self.conv_2 = DownscaleConv2D(out_channels, name="conv_2")
             self.bias_2 = Bias(name="bias_2")
         self.style_2 = EqualizedDense(latent_dim, gain=1.0, name="style_2")
 
@@ -194,8 +186,7 @@ class EncoderBlock(keras.layers.Layer):
         if self.dense_bottom:
             x = _leaky(self.dense(ops.reshape(x, (ops.shape(x)[0], -1))))
             return x, w + self.style_2(ops.cast(x, "float32"))
-        x = self.conv_2(self.blur(x))
-        x = _leaky(self.bias_2(x if self.fused else downsample2x(x)))
+        x = _leaky(self.bias_2(self.conv_2(self.blur(x))))
         w_2, x = self._statistics_and_normalize(x, self.style_2)
         return x, w + w_2
 
@@ -211,9 +202,8 @@ class StyleEncoder(keras.Model):
         self.levels = growing_levels(resolution)
         self.from_rgb_activations = variant.from_rgb_activations
         for i in range(self.levels):
-            side = level_resolution(i, resolution, self.levels)
             block = EncoderBlock(channels[i], channels[i - 1] if i else bottom_channels, latent_dim,
-                                 dense=i == 0 and variant.dense_bottom, fused=variant.fused(side), variant=variant)
+                                 dense=i == 0 and variant.dense_bottom, variant=variant)
             _set_level_layer(self, "from_rgb", i, EqualizedConv2D(channels[i], 1))
             _set_level_layer(self, "from_rgb_bias", i, Bias())
             _set_level_layer(self, "block", i, block)
