@@ -12,7 +12,7 @@ defaults to the top level (the MLP has one); the data starts right after the lev
 (blend = 1) unless `--during-fade` (start of the level, blend rising from 0; the step costs the
 same: both branches are computed either way). Defaults for a one-level model: 50 warm-up
 steps, 5 windows of 100; for a growing one 3 warm-up steps and 3 windows of 4: an
-mnist_style32 step at the top level is ~0.8 TFLOP (batch 64 x 13.2 GFLOP,
+mnist_style32 step at the top level is ~0.55 TFLOP (batch 64 x 8.57 GFLOP,
 `benchmarks/style_flops.py`), seconds on a small CPU. `--mixed-precision fp16` sets the
 mixed_float16 policy and `make_adam`'s LossScaleOptimizer.
 

@@ -7,20 +7,25 @@ weights and run up to `level`; during a transition (`blend` in [0, 1)) the new t
 faded in against the previous level's output (G) or input (E), as in progressive growing.
 Channels per level: min(max_channels, start_channels * 2^(levels - 1 - level)).
 
-G, per level: (level > 0: 2x nearest upsample and 3x3 conv as one transposed conv, blur) |
-(level 0: learned constant),
-then noise, bias, leaky ReLU, AdaIN from w; 3x3 conv, noise, bias, leaky ReLU, AdaIN. A 1x1
-toRGB per level. Two style inputs per level, so 2 * levels style inputs in all.
+G, per level: (level > 0: 2x nearest upsample and 3x3 conv as one stride-2 transposed conv,
+blur) | (level 0: learned constant), then noise, bias, leaky ReLU, AdaIN from w; 3x3 conv,
+noise, bias, leaky ReLU, AdaIN. A 1x1 toRGB per level. Two style inputs per level, so
+2 * levels style inputs in all.
 
 E, per level (top down): 1x1 fromRGB + leaky ReLU (once: the reference applies it twice);
 3x3 conv, bias, leaky ReLU, statistics [mean; std] -> C_1, instance norm; blur, 3x3 conv and
-2x2 mean downsample as one stride-2 conv, bias, leaky ReLU, statistics -> C_2, instance norm. Level 0 ends with a
-dense layer on the flattened 4x4 map whose output feeds C_2 directly. w = sum of all C_i(...).
+2x2 mean downsample as one stride-2 conv, bias, leaky ReLU, statistics -> C_2, instance norm.
+Level 0 ends with a dense layer on the flattened 4x4 map whose output feeds C_2 directly.
+w = sum of all C_i(...).
+
+The stride-2 resampling convolutions are the official code's fused_scale (which it uses from
+128x128 up), here at every level: the same function with 4 taps per output pixel instead of 9.
 
 `StyleVariant` holds what the official code's networks do differently (the `style_official`
-backbone, for its checkpoints: `alae_tf.convert`): its deterministic stand-in for noise, fromRGB's leaky ReLU applied twice, no
-epsilon in the encoder's std (instance norm with 1e-5), and an encoder whose 4x4 block
-downsamples to 2x2 like the others instead of ending in a dense layer (`EncoderDefault`).
+backbone, for its checkpoints: `alae_tf.convert`): its deterministic stand-in for noise,
+fromRGB's leaky ReLU applied twice, no epsilon in the encoder's std (instance norm with 1e-5),
+and an encoder whose 4x4 block downsamples to 2x2 like the others instead of ending in a dense
+layer (`EncoderDefault`).
 """
 
 import math
