@@ -8,8 +8,8 @@ scale, so every kernel is divided by that scale and every lr-multiplied bias by 
 multiplier. Torch's OIHW kernels become HWIO, linear weights are transposed. From 128x128 up
 the official G upscales with a transposed convolution ([in, out, kh, kw], applied mirrored):
 its kernel becomes the HWIO kernel of the plain convolution after a nearest upsample, which
-is what our G stores at every level (`UpscaleConv2D`). The official E counts blocks from the top resolution down, ours
-levels from 4x4 up. D keeps the one output of MappingD's last layer the official code reads
+is what our G stores at every level (`UpscaleConv2D`). The official E counts blocks from the
+top resolution down, ours levels from 4x4 up. D keeps the one output of MappingD's last layer the official code reads
 (index `latent`).
 """
 
