@@ -284,8 +284,9 @@ def analytic_generator_flops(config, level):
 
     def transposed_upconv(resolution, c_in, c_out):
         nonlocal full, padded, upconv
-        upconv += 2 * resolution**2 * c_out * c_in * 4
-        full += 2 * resolution**2 * c_out * c_in * 4
+        flops = 2 * resolution**2 * c_out * c_in * 4
+        upconv += flops
+        full += flops
         padded += 2 * c_out * c_in * (2 * resolution - 2) ** 2  # per dim, the first and last output lose a tap
 
     previous = None
