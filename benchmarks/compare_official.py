@@ -23,7 +23,8 @@ optimizers as `Z_GAN.py` makes them, and `Z_GAN.py`'s three updates plus the EMA
 random batches of 128 images scaled like its loader (x / 255). Its `net.py` imports
 `dlutils.pytorch.count_parameters` to print parameter counts; dlutils does not import on torch 2
 (it needs `torch.autograd.gradcheck.zero_gradients`), so the child provides that one function as
-a no-op. Ours: `benchmarks/train_throughput.py` (the product's `fit` step): fp32, --jit, bf16.
+a no-op. Ours: `benchmarks/train_throughput.py` (the product's `fit` step): fp32, --jit, bf16, and
+fp32-eigen (fp32 with TF_ENABLE_ONEDNN_OPTS=0: TensorFlow's Eigen kernels instead of oneDNN's).
 
 style32: what `train_alae.py` does, call for call, for `configs/mnist.yaml` merged into
 `defaults.get_cfg_defaults()`: `model.Model` and the EMA copy `model_s` (eval, no grad), the two
@@ -67,7 +68,10 @@ import time
 from pathlib import Path
 
 GEMM = (128, 1024, 1024)
-OURS = {"fp32": [], "jit": ["--jit"], "bf16": ["--mixed-precision", "bf16"]}
+OURS = {"fp32": [], "jit": ["--jit"], "bf16": ["--mixed-precision", "bf16"], "fp32-eigen": []}
+# Environment for a path's child: fp32-eigen is fp32 with TensorFlow's oneDNN kernels off (its Eigen
+# kernels), what TensorFlow picks by default on CPUs where alae_tf now turns oneDNN on.
+OURS_ENV = {"fp32-eigen": {"TF_ENABLE_ONEDNN_OPTS": "0"}}
 REPO = Path(__file__).resolve().parents[1]
 
 # The official mnist_ref model, built in a torch child process from the checkout at sys.argv[1]
@@ -283,7 +287,8 @@ def parse_args(argv=None):
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (default: 3)")
     parser.add_argument("--steps", type=int, help="timed steps per measurement (default: mlp 100, style32 10)")
     parser.add_argument("--warmup", type=int, help="untimed steps first (default: mlp 20, style32 3)")
-    parser.add_argument("--paths", default="fp32,jit,bf16", help="our paths to time (default: fp32,jit,bf16)")
+    parser.add_argument("--paths", default="fp32,jit,bf16", help="our paths to time, of fp32, jit, bf16 and fp32-eigen (fp32 with "
+                             "TF_ENABLE_ONEDNN_OPTS=0) (default: fp32,jit,bf16)")
     args = parser.parse_args(argv)
     for key, value in DEFAULT_COUNTS[args.model].items():
         if getattr(args, key) is None:
@@ -316,13 +321,15 @@ def run_official(args, mode: Mode) -> dict:
 def run_ours(args, mode: Mode, path: str) -> dict:
     command = [sys.executable, str(REPO / "benchmarks" / "train_throughput.py"), *mode.preset, "--warmup", str(args.warmup),
                "--window", str(args.steps), "--windows", "1", *OURS[path]]
-    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
+    env = {**os.environ, **OURS_ENV.get(path, {})}
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, env=env)
     if done.returncode:
         sys.exit(f"error: our {path} step failed:\n{done.stderr[-2000:]}")
     return last_json(done.stdout)
 
 
 def tensorflow_gemm() -> dict:
+    import alae_tf  # noqa: F401  (before TensorFlow: it sets TensorFlow's CPU kernel choice)
     import tensorflow as tf
 
     m, k, n = GEMM

@@ -39,6 +39,7 @@ def main():
     if args.latency_only and not (args.work and (args.work / "export").is_dir()):
         parser.error("--latency-only needs --work DIR holding a previous run's export")
 
+    import alae_tf  # noqa: F401  (before TensorFlow: it sets TensorFlow's CPU kernel choice)
     import keras
 
     from alae_tf.model import build_alae

@@ -55,6 +55,7 @@ import tempfile
 import time
 from collections import defaultdict
 
+import alae_tf  # noqa: F401  (before TensorFlow: it sets TensorFlow's CPU kernel choice)
 import keras
 import numpy as np
 import tensorflow as tf

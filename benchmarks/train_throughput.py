@@ -28,6 +28,7 @@ import platform
 import statistics
 import time
 
+import alae_tf  # noqa: F401  (before TensorFlow: it sets TensorFlow's CPU kernel choice)
 import keras
 import numpy as np
 import tensorflow as tf
