@@ -1,5 +1,7 @@
 import math
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -42,6 +44,20 @@ def test_jit_auto_means_xla_only_where_it_was_measured_faster():
     for given in (True, False):
         config.train.jit = given
         assert resolve_jit(config, distributed=True, gpu=True) is given
+
+
+@pytest.mark.parametrize("setting, expected", [(None, "True"), ("0", "False")])
+def test_importing_alae_tf_first_turns_tensorflows_onednn_kernels_on_unless_set(setting, expected):
+    """TensorFlow reads TF_ENABLE_ONEDNN_OPTS once, at import; left alone it keeps oneDNN off on some
+    CPUs (this AVX2-only AMD EPYC among them). An explicit setting must win."""
+    environ = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+    if setting is not None:
+        environ["TF_ENABLE_ONEDNN_OPTS"] = setting
+    code = ("import alae_tf, tensorflow\n"
+            "from tensorflow.python.util import _pywrap_util_port as port\n"
+            "print(port.IsMklEnabled())")
+    done = subprocess.run([sys.executable, "-c", code], env=environ, capture_output=True, text=True, check=True)
+    assert done.stdout.split()[-1] == expected
 
 
 def test_config_round_trips_through_yaml(tmp_path):
