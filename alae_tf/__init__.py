@@ -3,8 +3,8 @@
 import os
 
 # TensorFlow reads this once, when it is imported, and leaves its oneDNN CPU kernels off by default
-# on some CPUs (TF 2.21 on an AVX2-only AMD EPYC: off). With them on, StyleALAE's convolutions
-# train 1.5x faster there (README, "Training speed per CPU kind"). An explicit setting wins.
+# on some CPUs (TF 2.21 on an AVX2-only AMD EPYC: off). With them on, StyleALAE's training step is
+# 1.56x faster there (README, Results, "oneDNN"). An explicit setting wins.
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 __version__ = "0.1.0"
