@@ -113,6 +113,7 @@ class TrainConfig:
     seed: int = 0
     mixed_precision: str = "none"  # none | bf16 | fp16 (fp16 with dynamic loss scaling)
     jit: bool | str = False  # true, false or auto (JIT_AUTO); the MLP presets say auto
+    deterministic: bool = False  # TensorFlow's deterministic kernels (bit-reproducible runs; needs oneDNN off)
     checkpoint_every: int = 1000
     sample_every: int = 1000
     log_every: int = 100

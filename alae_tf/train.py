@@ -7,6 +7,7 @@ Re-running the same command after a crash or kill resumes from the last checkpoi
 import argparse
 import contextlib
 import hashlib
+import os
 import shutil
 import signal
 import sys
@@ -45,7 +46,7 @@ from alae_tf.run_dir import (
 )
 
 # Settings a resumed run may change; anything else would silently change the experiment.
-RESUMABLE_OVERRIDES = {"steps", "epochs", "jit", "mixed_precision", "checkpoint_every", "sample_every", "log_every"}
+RESUMABLE_OVERRIDES = {"steps", "epochs", "jit", "deterministic", "mixed_precision", "checkpoint_every", "sample_every", "log_every"}
 STRATEGIES = ("auto", "default", "mirrored", "multiworker")
 
 
@@ -76,6 +77,11 @@ def parse_args(argv=None):
                         help="compile the train step with XLA, or not (--no-jit); default: the preset's train.jit, "
                         "auto in the MNIST MLP presets: on for the MLP in float32 on one CPU device, where XLA "
                         "was measured faster, off otherwise")
+    parser.add_argument("--deterministic", action=argparse.BooleanOptionalAction, default=None,
+                        help="TensorFlow's deterministic kernels, so that two runs with one seed end bit for bit "
+                        "alike (StyleALAE's convolution gradients otherwise differ in the last bits from run to run); "
+                        "needs TF_ENABLE_ONEDNN_OPTS=0 in the environment (oneDNN's kernels are not deterministic) and "
+                        "so trains StyleALAE ~1.6x slower on a CPU; default: the config's train.deterministic (false)")
     parser.add_argument("--mixed-precision", choices=PRECISIONS,
                         help="bf16 or fp16 compute with float32 weights (fp16 with dynamic loss scaling)")
     parser.add_argument("--dataset", choices=DATASETS,
@@ -95,7 +101,7 @@ def parse_args(argv=None):
 def requested_overrides(args) -> dict:
     train = {
         "steps": args.steps, "epochs": args.epochs, "batch_size": args.batch_size, "seed": args.seed,
-        "jit": args.jit, "mixed_precision": args.mixed_precision, "checkpoint_every": args.checkpoint_every,
+        "jit": args.jit, "deterministic": args.deterministic, "mixed_precision": args.mixed_precision, "checkpoint_every": args.checkpoint_every,
         "sample_every": args.sample_every, "log_every": args.log_every,
     }
     data = {"dataset": args.dataset, "source": args.data_source, "path": args.data_path}
@@ -138,6 +144,23 @@ def check_jit_kept(model, trained_with_jit: bool, jit: bool, run: RunDir) -> Non
     if jit != trained_with_jit and model.generator.noise_shapes(model.generator.levels - 1):
         raise ConfigError(f"{run.root} was trained with jit={trained_with_jit}; a run whose generator draws noise "
                           "keeps its --jit setting on resume (XLA draws different noise for the same seed)")
+
+
+def make_deterministic() -> None:
+    """train.deterministic: bit-reproducible runs. Each of the three is needed for mnist_style32's
+    step on a 2-core CPU (tests/test_determinism.py): TensorFlow's deterministic kernels; one
+    inter-op thread (independent ops of the step running at once still changed the last bits);
+    and oneDNN's kernels off, which stay non-deterministic under TensorFlow's switch. Whether
+    oneDNN runs is fixed when TensorFlow is imported (TF_ENABLE_ONEDNN_OPTS, which importing
+    alae_tf sets to 1 unless it is set): too late to change here, so ask for it."""
+    if os.environ.get("TF_ENABLE_ONEDNN_OPTS", "").strip().lower() not in ("0", "false"):
+        raise ConfigError("--deterministic (train.deterministic) needs TensorFlow's oneDNN kernels off, and that is decided "
+                          "when TensorFlow starts: run it as TF_ENABLE_ONEDNN_OPTS=0 python -m alae_tf.train ...")
+    tf.config.experimental.enable_op_determinism()
+    try:
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError as error:  # this process already ran TensorFlow (train.main called from a program)
+        raise ConfigError(f"--deterministic must take effect before TensorFlow runs anything in this process: {error}")
 
 
 def make_strategy(name: str, jit: bool, worker_timeout: float = 300.0) -> tf.distribute.Strategy:
@@ -195,6 +218,8 @@ def train(args) -> int:
     trained_with_jit = read_run_config(run).train.jit if run.config_file.is_file() else None
     config, resuming = resolve_config(args, run)
     t = config.train
+    if t.deterministic:
+        make_deterministic()  # before TensorFlow's runtime starts (its thread pools)
     # First: MultiWorkerMirroredStrategy must exist before TensorFlow runs anything.
     strategy = make_strategy(args.strategy, t.jit is True, args.worker_timeout)  # auto: decided by build_model
     cluster = multiworker.read_cluster() if multiworker.is_multiworker(strategy) else None
@@ -227,7 +252,8 @@ def train(args) -> int:
     workers = f"{cluster.num_workers} workers (this is {cluster.task}), " if cluster else ""
     print(f"data: {source.description}: {source.num_train} training images")
     print(f"run: {run.root} ({'resuming at step ' + str(start) if resuming and start else 'new run'}); "
-          f"{workers}{strategy.num_replicas_in_sync} replica(s), precision {t.mixed_precision}, jit {t.jit}")
+          f"{workers}{strategy.num_replicas_in_sync} replica(s), precision {t.mixed_precision}, jit {t.jit}"
+          f"{', deterministic kernels' if t.deterministic else ''}")
     if start >= total:
         print(f"already trained for {start} steps (target {total}); pass a larger --steps or --epochs to continue")
         return 0
