@@ -78,10 +78,11 @@ def parse_args(argv=None):
                         "auto in the MNIST MLP presets: on for the MLP in float32 on one CPU device, where XLA "
                         "was measured faster, off otherwise")
     parser.add_argument("--deterministic", action=argparse.BooleanOptionalAction, default=None,
-                        help="TensorFlow's deterministic kernels, so that two runs with one seed end bit for bit "
-                        "alike (StyleALAE's convolution gradients otherwise differ in the last bits from run to run); "
-                        "needs TF_ENABLE_ONEDNN_OPTS=0 in the environment (oneDNN's kernels are not deterministic) and "
-                        "so trains StyleALAE ~1.6x slower on a CPU; default: the config's train.deterministic (false)")
+                        help="TensorFlow's deterministic kernels and one inter-op thread, so that two runs with one "
+                        "seed end bit for bit alike (StyleALAE's step otherwise differs in the last bits from run to run; "
+                        "the MNIST MLP's does not); needs TF_ENABLE_ONEDNN_OPTS=0 in the environment (oneDNN's kernels "
+                        "are not deterministic); about half the speed (StyleALAE 0.54x on a 2-core CPU); default: the "
+                        "config's train.deterministic (false)")
     parser.add_argument("--mixed-precision", choices=PRECISIONS,
                         help="bf16 or fp16 compute with float32 weights (fp16 with dynamic loss scaling)")
     parser.add_argument("--dataset", choices=DATASETS,
