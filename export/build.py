@@ -107,6 +107,10 @@ def export_run(request: ExportRequest, log=print) -> dict:
     remove_stale_staging(request.out)
     staging = request.out / f"{STAGING_PREFIX}{name}-{version}-{os.getpid()}"
     try:
+        staging.mkdir(parents=True)
+    except OSError as exc:  # --out is a file, or a folder this user cannot write
+        raise ALAEError(f"cannot write into the export directory {request.out}: {exc.strerror}") from None
+    try:
         saved_dir, onnx_dir = staging / "saved_model", staging / "onnx"
         log(f"building {name} version {version} from {metadata['checkpoint']} (step {metadata['training_step']}, "
             f"{'EMA' if request.use_ema else 'live'} nets where the run keeps EMA copies)")

@@ -70,7 +70,7 @@ def find_onnx_version_dir(path, name=None) -> Path:
     names = model_names(path, ONNX)
     if name is None:
         if len(names) != 1:
-            found = f"models {', '.join(names)}: pick one" if names else "no ONNX export"
+            found = f"models {', '.join(names)}: pick one by name (--name, or name= in ALAEOnnx)" if names else "no ONNX export"
             raise FileNotFoundError(f"{path}: {found} (expected EXPORT, EXPORT/onnx/NAME or EXPORT/onnx/NAME/VERSION)")
         name = names[0]
     elif name not in names:

@@ -76,7 +76,7 @@ def http_server(export_dir, *flags):
     command = [sys.executable, "-c", WITHOUT_TF, "serving.http", "--model", str(export_dir), "--port", "0", *flags]
     process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        line = process.stdout.readline()  # "serving NAME version V at http://HOST:PORT/v1/models/NAME"
+        line = process.stdout.readline()  # "serving NAME version V (VARIANT ONNX files) at http://HOST:PORT/v1/models/NAME"
         if not line.startswith("serving "):
             process.kill()
             pytest.fail(f"server did not start: {line}{process.stderr.read()[-3000:]}")

@@ -218,6 +218,15 @@ def test_bad_arguments_exit_2_with_one_line(exported, tmp_path, capsys, flags, m
     assert err.startswith("error: ") and message in err and "Traceback" not in err and err.count("\n") == 1
 
 
+def test_an_out_that_is_a_file_exits_2_with_one_line(exported, tmp_path, capsys):
+    out = tmp_path / "a_file"
+    out.write_text("not a folder")
+    assert export_cli.main(["--run", str(exported[0]), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: cannot write into the export directory {out}: Not a directory\n"
+    assert out.read_text() == "not a folder"
+
+
 def test_help(capsys):
     with pytest.raises(SystemExit) as exit_info:
         export_cli.parse_args(["--help"])

@@ -159,6 +159,25 @@ def test_server_refuses_a_missing_export(tmp_path):
     assert result.returncode == 2 and result.stderr.startswith("error: ") and "no ONNX export" in result.stderr
 
 
+@pytest.mark.parametrize("flag, value, message", [
+    ("--max-running", "0", "0 must be >= 1"),  # served nothing and ignored SIGTERM before it was refused
+    ("--max-batch", "-5", "-5 must be >= 1"),
+    ("--max-requests", "0", "0 must be >= 1"),
+    ("--max-body-mb", "0", "0 must be > 0"),
+    ("--read-timeout", "-1", "-1 must be > 0"),
+    ("--read-timeout", "nan", "nan must be > 0"),
+    ("--threads", "-1", "-1 must be >= 0"),
+    ("--port", "70000", "70000 is not a port (0-65535)"),
+    ("--max-batch", "many", "'many' is not an integer"),
+])
+def test_server_refuses_limits_that_cannot_serve(capsys, flag, value, message):
+    from serving.http.__main__ import parse_args
+
+    with pytest.raises(SystemExit) as exit_info:
+        parse_args(["--model", "EXPORT", flag, value])
+    assert exit_info.value.code == 2 and f"argument {flag}: {message}" in capsys.readouterr().err
+
+
 def test_help(capsys):
     from serving.http.__main__ import parse_args
 

@@ -138,9 +138,16 @@ def test_uploads_are_centre_cropped_resized_and_converted_with_a_note(mlp):
     rgba[:, :14] = (255, 255, 255, 255)  # left half opaque white, right half transparent white-ish
     rgba[:, 14:] = (200, 200, 200, 0)
     status, answer = upload(url, file_bytes(rgba, mode="RGBA"))
-    assert status == 200 and answer["note"] == "PNG 28x28: transparency flattened onto black, converted from RGB to grayscale"
+    assert status == 200 and answer["note"] == "PNG 28x28: transparency flattened onto black, converted from RGBA to grayscale"
     shown = pixels(answer["input"])[:, :, 0]
     assert (shown[:, :14] == 255).all() and (shown[:, 14:] == 0).all()
+
+    palette = Image.fromarray(np.full((28, 28, 3), 90, np.uint8)).convert("P", palette=Image.Palette.ADAPTIVE, colors=4)
+    buffer = io.BytesIO()
+    palette.save(buffer, format="PNG")
+    status, answer = upload(url, buffer.getvalue())  # the note names the upload's own mode, not Pillow's steps
+    assert status == 200 and answer["note"] == "PNG 28x28: converted from palette to grayscale", answer["note"]
+    assert (pixels(answer["input"])[:, :, 0] == 90).all()
 
 
 BAD_REQUESTS = [
@@ -151,13 +158,14 @@ BAD_REQUESTS = [
     ("edit", {"w": [0.0] * 50, "edits": [{"direction": "smile", "strength": 1}]},
      f"unknown direction 'smile'; this export has: {', '.join(DIRECTIONS)}"),
     ("edit", {"w": [0.0] * 50, "edits": [{"direction": DIRECTIONS[0], "strength": 1e6}]}, "strength 1e+06 is outside [-"),
-    ("edit", {"w": [0.0] * 50, "edits": [{"direction": DIRECTIONS[0], "strength": "2"}]}, "strength must be a finite number"),
+    ("edit", {"w": [0.0] * 50, "edits": [{"direction": DIRECTIONS[0], "strength": "2"}]}, 'strength must be a finite number, got "2"'),
     ("edit", {"w": [0.0] * 50, "edits": [{"direction": DIRECTIONS[0], "strength": 1}] * 2}, "appears twice"),
     ("edit", {"w": [0.0] * 50, "edits": [], "layers": "ears"}, "unknown layer range 'ears'; this export has: all, coarse"),
     ("edit", {"w": [0.0] * 50}, "the request: missing edits"),
     ("edit", {"w": [0.0] * 50, "edits": [], "colour": 1}, "unknown key(s) colour"),
     ("sample", {"seed": -1}, "seed -1 is outside [0, 4294967295]"),
-    ("sample", {"seed": 1.5}, "seed must be an integer"),
+    ("sample", {"seed": 1.5}, "seed must be an integer, got 1.5"),
+    ("sample", {"seed": None}, "seed must be an integer, got null"),
     ("sample", {"seed": 1, "truncation_psi": 9}, "truncation_psi 9 is outside [0, 2]"),
     ("interpolate", {"w_a": [0.0] * 50, "w_b": [0.0] * 50, "steps": MAX_BATCH + 1}, f"steps {MAX_BATCH + 1} is outside [2, {MAX_BATCH}]"),
     ("mix", {"destination_w": [0.0] * 50}, "missing source_w"),

@@ -2,7 +2,8 @@
 selenium), served by python -m serving.http --studio from the session's tiny MNIST export: upload
 a PNG, move a direction slider with the keyboard, and the edited image the page shows is the one
 ALAEOnnx gives for the same edit; a drawing on the canvas becomes the image; a corrupt upload
-puts the server's error in the page."""
+puts the server's error in the page, and a bad interpolation setting's error stays until that
+setting works."""
 
 import numpy as np
 import pytest
@@ -66,7 +67,7 @@ def test_upload_edit_and_error_in_chromium(export_dir, tmp_path):
         studio_browser.wait_for(driver, lambda d: (studio_browser.settled(d) or {}).get("subject", "").startswith("Drawing"),
                                 "the drawing's edit")
         note = driver.find_element(By.ID, "note").text
-        assert note == "Drawing: PNG 280x280: resized to 28x28, converted from RGB to grayscale", note
+        assert note == "Drawing: PNG 280x280: resized to 28x28, converted from RGBA to grayscale", note
         drawn = studio_browser.image_pixels(driver, "input-image")[:, :, 0]
         assert drawn[:, :8].max() == 0 and drawn[:, 10:18].max() >= 200  # a white vertical stroke on black
 
@@ -77,6 +78,23 @@ def test_upload_edit_and_error_in_chromium(export_dir, tmp_path):
         assert driver.find_element(By.ID, "error").is_displayed()
         assert driver.find_element(By.ID, "note").text == note  # the page keeps its images
         assert studio_browser.image_pixels(driver, "input-image")[:, :, 0].tolist() == drawn.tolist()
+
+        # An error stays while its cause stands and goes once that part of the page succeeds again.
+        steps = driver.find_element(By.ID, "steps")
+        steps.clear()
+        steps.send_keys("50", Keys.TAB)
+        message = studio_browser.wait_for(driver, lambda d: "interpolate" in studio_browser.error_text(d)
+                                          and studio_browser.error_text(d), "the error of 50 interpolation steps")
+        assert message == "interpolate: steps 50 is outside [2, 32] (HTTP 400)", message
+        slider.send_keys(Keys.ARROW_LEFT)
+        studio_browser.wait_for(driver, lambda d: studio_browser.settled(d) and studio_browser.shown_edits(d) != wanted,
+                                "the edit after one step back")
+        assert studio_browser.error_text(driver) == message  # an edit that worked says nothing of interpolation
+        steps.clear()
+        steps.send_keys("4", Keys.TAB)
+        studio_browser.wait_for(driver, lambda d: studio_browser.settled(d) and studio_browser.error_text(d) == "",
+                                "the error to go once 4 steps are drawn")
+        assert len(driver.find_elements(By.CSS_SELECTOR, "#strip img")) == 4
 
 
 def draw_a_stroke(driver, canvas):

@@ -2,6 +2,7 @@
 
 import argparse
 import logging
+import math
 import os
 import socket
 import sys
@@ -12,6 +13,26 @@ from serving.http.app import create_app
 from serving.http.timeouts import h11_protocol_with_read_limits
 from serving.layout import FLOAT32, ONNX_VARIANTS
 from serving.onnx_model import ALAEOnnx
+
+
+def _number(kind, low, inclusive=True):
+    """An argparse type: a finite `kind` (int or float) >= low (> low when not inclusive)."""
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}") from None
+        if not math.isfinite(value) or value < low or (value == low and not inclusive):
+            raise argparse.ArgumentTypeError(f"{text} must be {'>=' if inclusive else '>'} {low}")
+        return value
+    return parse
+
+
+def _port(text):
+    value = _number(int, 0)(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a port (0-65535)")
+    return value
 
 
 def parse_args(argv=None):
@@ -25,21 +46,21 @@ def parse_args(argv=None):
     parser.add_argument("--onnx-variant", choices=ONNX_VARIANTS, default=FLOAT32,
                         help="which ONNX files to run: float32 (default) or int8 (an export made with --onnx-int8)")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
-    parser.add_argument("--port", type=int, default=8501, help="port (default: 8501, TF-Serving's REST port; 0 picks a free one)")
-    parser.add_argument("--max-batch", type=int, default=256, help="largest batch one request may carry (default: 256)")
-    parser.add_argument("--max-body-mb", type=float, default=16.0,
+    parser.add_argument("--port", type=_port, default=8501, help="port (default: 8501, TF-Serving's REST port; 0 picks a free one)")
+    parser.add_argument("--max-batch", type=_number(int, 1), default=256, help="largest batch one request may carry (default: 256)")
+    parser.add_argument("--max-body-mb", type=_number(float, 0, inclusive=False), default=16.0,
                         help="largest request body in MiB (default: 16; less when --max-batch examples of the model need less)")
-    parser.add_argument("--read-timeout", type=float, default=15.0,
+    parser.add_argument("--read-timeout", type=_number(float, 0, inclusive=False), default=15.0,
                         help="seconds a client has for a request's headers, and again for its body (default: 15)")
-    parser.add_argument("--max-requests", type=int, default=64,
+    parser.add_argument("--max-requests", type=_number(int, 1), default=64,
                         help="predict requests in progress at once; more are answered 429 (default: 64)")
-    parser.add_argument("--max-running", type=int, default=os.cpu_count() or 1,
+    parser.add_argument("--max-running", type=_number(int, 1), default=os.cpu_count() or 1,
                         help="predict requests parsed, run and answered at once; the others wait (default: the CPU count)")
     parser.add_argument("--studio", action="store_true",
                         help="also serve the studio, a page in the browser at / and /studio (sample or upload an image, "
                         "see its reconstruction, edit it along the export's directions, style-mix, interpolate, "
                         "download), and its JSON API under /studio/api/; the limits above apply to it too")
-    parser.add_argument("--threads", type=int, default=1,
+    parser.add_argument("--threads", type=_number(int, 0), default=1,
                         help="ONNX Runtime intra-op threads per request (default: 1; concurrent requests then "
                         "share the cores, which served 1.3x the requests of all-core runs on 2 cores; 0: all cores)")
     return parser.parse_args(argv)
@@ -69,8 +90,8 @@ def main(argv=None) -> int:
         print(f"error: cannot bind {args.host}:{args.port} ({exc.strerror})", file=sys.stderr)
         return 2
     host, port = sock.getsockname()[:2]
-    print(f"serving {model.metadata['model_name']} version {model.metadata['version']} at http://{host}:{port}/v1/models/"
-          f"{model.metadata['model_name']}", flush=True)
+    print(f"serving {model.metadata['model_name']} version {model.metadata['version']} ({args.onnx_variant} ONNX files) "
+          f"at http://{host}:{port}/v1/models/{model.metadata['model_name']}", flush=True)
     if args.studio:
         address = f"[{host}]" if ":" in host else host
         print(f"studio at http://{address}:{port}/studio", flush=True)

@@ -14,6 +14,7 @@ upload or of a sample), so an edit, a mix or an interpolation runs G alone:
     interpolate {w_a, w_b, steps}                     -> {images}: as ALAEOnnx.interpolate
 """
 
+import json
 import math
 
 import numpy as np
@@ -187,7 +188,7 @@ def number(body: dict, key: str, low: float, high: float, where: str | None = No
     value = body[key]
     label = f"{where}: {key}" if where else key
     if not is_number(value) or not math.isfinite(float(value) if abs(value) < 1e308 else math.inf):
-        raise RequestError(400, f"{label} must be a finite number, got {str(value)[:50]!r}")
+        raise RequestError(400, f"{label} must be a finite number, got {as_json(value)}")
     if not low <= value <= high:
         raise RequestError(400, f"{label} {value:g} is outside [{low:g}, {high:g}]")
     return float(value)
@@ -196,7 +197,12 @@ def number(body: dict, key: str, low: float, high: float, where: str | None = No
 def integer(body: dict, key: str, low: int, high: int) -> int:
     value = body[key]
     if not isinstance(value, int) or isinstance(value, bool):
-        raise RequestError(400, f"{key} must be an integer, got {str(value)[:50]!r}")
+        raise RequestError(400, f"{key} must be an integer, got {as_json(value)}")
     if not low <= value <= high:
         raise RequestError(400, f"{key} {value} is outside [{low}, {high}]")
     return value
+
+
+def as_json(value) -> str:
+    """A request's value as the client wrote it (null, not None), cut to 50 characters."""
+    return json.dumps(value)[:50]

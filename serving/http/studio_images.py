@@ -23,6 +23,9 @@ from serving.rest import RequestError
 FORMATS = ("PNG", "JPEG")
 MAX_PIXELS = 40_000_000  # a 40-megapixel photo; larger ones are refused before decoding
 MODES = {1: "L", 3: "RGB"}
+# Pillow's modes as the upload's note names them (others by their Pillow name: CMYK, YCbCr, ...).
+MODE_NAMES = {"1": "1-bit", "L": "grayscale", "LA": "grayscale + alpha", "P": "palette", "PA": "palette + alpha",
+              "I": "16-bit grayscale", "I;16": "16-bit grayscale", "I;16B": "16-bit grayscale"}
 
 
 def model_image(data: bytes, image_shape) -> tuple[np.ndarray, str]:
@@ -33,7 +36,7 @@ def model_image(data: bytes, image_shape) -> tuple[np.ndarray, str]:
     if not data:
         raise RequestError(400, "the upload is empty; send the bytes of a PNG or JPEG file")
     image, file_format = _open(data)
-    size = f"{image.width}x{image.height}"
+    size, source_mode = f"{image.width}x{image.height}", image.mode
     steps = []
     image = _upright(image, steps)
     image = _flattened(image, steps)
@@ -42,7 +45,7 @@ def model_image(data: bytes, image_shape) -> tuple[np.ndarray, str]:
         image = image.resize((width, height), Image.Resampling.LANCZOS)
         steps.append(f"resized to {width}x{height}")
     if image.mode != MODES[channels]:
-        steps.append(f"converted from {image.mode} to {'grayscale' if channels == 1 else 'RGB'}")
+        steps.append(f"converted from {MODE_NAMES.get(source_mode, source_mode)} to {'grayscale' if channels == 1 else 'RGB'}")
         image = image.convert(MODES[channels])
     array = np.asarray(image, dtype=np.uint8).reshape(height, width, channels)
     note = f"{file_format} {size}: {', '.join(steps) if steps else 'used as it is'}"

@@ -43,24 +43,32 @@
     return data;
   }
 
-  function showError(message) {
+  // The error box shows the latest failure and which part of the page it came from ("image",
+  // "edit", "pair"); a later success of that part, or a new image, takes it away.
+  let errorSource = null;
+
+  function showError(message, source) {
     const box = $("error");
     box.textContent = message;
     box.hidden = false;
+    errorSource = source;
   }
 
-  function clearError() {
+  function clearError(source = errorSource) {
+    if (source !== errorSource) return;
     $("error").hidden = true;
     $("error").textContent = "";
+    errorSource = null;
   }
 
   // Run an action; any failure is shown in the error box (the page stays as it was).
-  async function guarded(action) {
+  async function guarded(action, source) {
     studio.pending += 1;
     try {
       await action();
+      clearError(source);
     } catch (error) {
-      showError(error.message);
+      showError(error.message, source);
     } finally {
       studio.pending -= 1;
     }
@@ -68,7 +76,7 @@
 
   // An action that runs once at a time: calls while it runs collapse into one more run, so a
   // dragged slider asks for its latest value, not for every value it passed.
-  function coalesced(action) {
+  function coalesced(action, source) {
     let running = false;
     let again = false;
     return async () => {
@@ -81,7 +89,7 @@
       try {
         do {
           again = false;
-          await guarded(action);
+          await guarded(action, source);
         } while (again);
       } finally {
         running = false;
@@ -105,7 +113,7 @@
     const ticket = ++state.tickets[slot];
     const data = await request();
     if (ticket !== state.tickets[slot]) return;  // a newer choice came first
-    clearError();
+    clearError();  // a new image: every part of the page is drawn again
     const note = data.note ? `${label}: ${data.note}` : label;
     state[slot] = {w: data.w, label: note};
     if (slot === "first") {
@@ -124,12 +132,12 @@
     const seed = seedInput.value.trim() === "" ? null : Number(seedInput.value);
     const psi = Number($("psi").value);
     const label = `Sample of seed ${seedInput.value}, truncation psi ${psi.toFixed(2)}`;
-    return guarded(() => setImage(slot, () => call("sample", {seed, truncation_psi: psi}), label));
+    return guarded(() => setImage(slot, () => call("sample", {seed, truncation_psi: psi}), label), "image");
   }
 
   function upload(slot, file) {
     if (!file) return Promise.resolve();
-    return guarded(() => setImage(slot, () => call("upload", file, {raw: true}), `Upload ${file.name}`));
+    return guarded(() => setImage(slot, () => call("upload", file, {raw: true}), `Upload ${file.name}`), "image");
   }
 
   // --- editing ---------------------------------------------------------------------------------
@@ -160,7 +168,7 @@
     studio.rendered = {subject: subject.label, edits: JSON.stringify(edits)};
     $("download").href = data.image;
     $("timing").textContent = `edit shown ${elapsed.toFixed(0)} ms after the request`;
-  });
+  }, "edit");
 
   function addSliders(directions) {
     const box = $("sliders");
@@ -209,8 +217,9 @@
       await show($("mix-image"), data.image);
       $("download-mix").href = data.image;
     }
-    const steps = $("steps").value.trim() === "" ? null : Number($("steps").value);
-    const data = await call("interpolate", {w_a: first, w_b: second, steps});
+    const body = {w_a: first, w_b: second};  // an empty steps field: the server's default
+    if ($("steps").value.trim() !== "") body.steps = Number($("steps").value);
+    const data = await call("interpolate", body);
     const strip = $("strip");
     const images = await Promise.all(data.images.map(async (url, index) => {
       const img = document.createElement("img");
@@ -220,7 +229,7 @@
       return img;
     }));
     strip.replaceChildren(...images);
-  });
+  }, "pair");
 
   // --- drawing ---------------------------------------------------------------------------------
 
@@ -261,7 +270,7 @@
       const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/png"));
       if (!blob) throw new Error("the browser could not turn the drawing into a PNG");
       await setImage("first", () => call("upload", blob, {raw: true}), "Drawing");
-    }));
+    }, "image"));
     $("drawing").hidden = false;
   }
 
@@ -299,6 +308,7 @@
       $(id).style.height = `${imageSize() * height / width}px`;
     }
     $("psi").min = String(info.truncation_psi.min);
+    $("psi").max = String(info.truncation_psi.max);
     $("psi").value = String(info.truncation_psi.default);
     $("psi-value").textContent = Number($("psi").value).toFixed(2);
     $("steps").min = String(info.interpolation_steps.min);
@@ -344,5 +354,5 @@
     await sample("second", $("seed-b"));
   }
 
-  document.addEventListener("DOMContentLoaded", () => guarded(start));
+  document.addEventListener("DOMContentLoaded", () => guarded(start, "image"));
 })();
