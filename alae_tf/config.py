@@ -13,6 +13,7 @@ from pathlib import Path
 
 import yaml
 
+from alae_tf.atomic_file import write_text_atomically
 from alae_tf.errors import ConfigError
 from alae_tf.levels import growing_levels
 
@@ -367,11 +368,7 @@ class _BoundedLoader(yaml.SafeLoader):
 
 
 def save_config(config: Config, path: str | Path) -> None:
-    """Write atomically: a crash mid-write leaves the previous file in place."""
-    path = Path(path)
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
-    partial.replace(path)
+    write_text_atomically(path, yaml.safe_dump(config.to_dict(), sort_keys=False))
 
 
 def _reject_unknown(raw: dict, known, origin: str) -> None:

@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+from alae_tf.atomic_file import write_text_atomically
 from alae_tf.config import MNIST_SOURCES
 from alae_tf.data import ImageSplits, open_image_source
 from alae_tf.errors import ALAEError, ConfigError
@@ -75,7 +76,6 @@ def evaluate(args) -> dict:
         "metrics": values,
         "seconds": round(time.time() - started, 1),
     }
-    RunDir(args.run).eval_file.write_text(json.dumps(report, indent=2) + "\n")
     return report
 
 
@@ -107,8 +107,14 @@ def main(argv=None) -> int:
     except ALAEError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(markdown_table(report))
-    print(f"written to {RunDir(args.run).eval_file}")
+    print(markdown_table(report))  # first: a run directory that cannot be written loses no result
+    eval_file = RunDir(args.run).eval_file
+    try:
+        write_text_atomically(eval_file, json.dumps(report, indent=2) + "\n")
+    except OSError as exc:
+        print(f"error: cannot write {eval_file} ({exc.strerror}); the results are the table above", file=sys.stderr)
+        return 2
+    print(f"written to {eval_file}")
     return 0
 
 

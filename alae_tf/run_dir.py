@@ -26,6 +26,7 @@ from alae_tf.model import TrainedModel
 from alae_tf.model_kinds import build_model
 
 CHECKPOINT_PREFIX = "ckpt"
+PASSED_OVER = "passed_over"  # RUN/checkpoints/passed_over/: the damaged or diverged checkpoints a resume passed over
 # What TensorFlow raises for a damaged checkpoint: OpError subclasses (DataLoss, NotFound, ...),
 # ValueError or IndexError ("Read less bytes than requested") for truncated files.
 CHECKPOINT_READ_ERRORS = (tf.errors.OpError, ValueError, IndexError)
@@ -74,7 +75,7 @@ def checkpoint_manager(model: TrainedModel, run: RunDir, max_to_keep=3) -> tf.tr
     what the state file does not list: the state is then rewritten to list every ckpt-N on disk."""
     manager = _open_manager(model, run, max_to_keep)
     on_disk = checkpoint_paths(run)[::-1]  # oldest first, as the state file lists them
-    if {Path(path).name for path in on_disk} - {Path(path).name for path in manager.checkpoints}:
+    if on_disk and {Path(path).name for path in on_disk} != {Path(path).name for path in manager.checkpoints}:
         # With their save times: the manager keeps listed checkpoints without one for ever.
         state = tf.compat.v1.train.generate_checkpoint_state_proto(
             str(run.checkpoints), on_disk[-1], all_model_checkpoint_paths=on_disk,
@@ -95,6 +96,21 @@ def _open_manager(model: TrainedModel, run: RunDir, max_to_keep: int) -> tf.trai
         state.replace(state.with_name("checkpoint.damaged"))
         print(f"warning: {state}: damaged; moved aside to checkpoint.damaged (the ckpt-N files are kept)", file=sys.stderr)
         return tf.train.CheckpointManager(model_checkpoint(model), str(run.checkpoints), max_to_keep=max_to_keep)
+
+
+def set_aside_newer_checkpoints(run: RunDir, restored: str) -> None:
+    """Move the checkpoints newer than `restored`, which `newest_intact_checkpoint` passed over
+    (damaged or diverged), into RUN/checkpoints/passed_over/: kept for a look, and out of the
+    manager's rotation, which would count them among the ones it keeps and delete intact ones."""
+    newer = [Path(path) for path in checkpoint_paths(run) if checkpoint_step(path) > checkpoint_step(restored)]
+    if not newer:
+        return
+    folder = run.checkpoints / PASSED_OVER
+    folder.mkdir(exist_ok=True)
+    for prefix in newer:
+        for file in prefix.parent.glob(prefix.name + ".*"):
+            file.replace(folder / file.name)
+    print(f"moved {', '.join(prefix.name for prefix in newer)} to {folder} (kept; no longer rotated)", file=sys.stderr)
 
 
 def checkpoint_paths(run: RunDir) -> list[str]:

@@ -42,12 +42,14 @@ from alae_tf.run_dir import (
     read_run_config,
     remove_killed_saves,
     restore,
+    set_aside_newer_checkpoints,
     set_precision,
 )
 
 # Settings a resumed run may change; anything else would silently change the experiment.
 RESUMABLE_OVERRIDES = {"steps", "epochs", "jit", "deterministic", "mixed_precision", "checkpoint_every", "sample_every", "log_every"}
 STRATEGIES = ("auto", "default", "mirrored", "multiworker")
+DEFAULT_PRESET = "mnist"
 
 
 def parse_args(argv=None):
@@ -58,7 +60,7 @@ def parse_args(argv=None):
         "config.yaml, checkpoints/, samples/*.png, logs/ (TensorBoard) and log.csv to --out; re-run the same "
         "command to resume.",
     )
-    parser.add_argument("--preset", default="mnist", help=f"training preset (default: mnist; available: {', '.join(available_presets())})")
+    parser.add_argument("--preset", help=f"training preset (default: {DEFAULT_PRESET}; available: {', '.join(available_presets())})")
     parser.add_argument("--config", type=Path, help="a config YAML file to use instead of a preset")
     parser.add_argument("--out", type=Path, help="run directory (default: runs/<preset>, or runs/<config file name>)")
     length = parser.add_mutually_exclusive_group()
@@ -115,18 +117,15 @@ def resolve_config(args, run: RunDir):
     resuming = run.config_file.is_file()
     if resuming:
         config = read_run_config(run)
-        dataset = overrides["data"].get("dataset", config.data.dataset)
-        if dataset != config.data.dataset:
-            raise ConfigError(f"{run.root} was trained on dataset {config.data.dataset}; resuming on {dataset} "
-                              "would change the experiment. Use a new --out.")
-        for key, value in overrides["train"].items():
-            if key not in RESUMABLE_OVERRIDES and getattr(config.train, key) != value:
-                raise ConfigError(
-                    f"{run.root} was trained with {key}={getattr(config.train, key)}; resuming with "
-                    f"--{key.replace('_', '-')} {value} would change the experiment. Use a new --out."
-                )
+        check_same_experiment(args, config, overrides, run)
     else:
-        config = load_config_file(args.config) if args.config else load_preset(args.preset)
+        config = load_config_file(args.config) if args.config else load_preset(args.preset or DEFAULT_PRESET)
+    apply_overrides(config, overrides)
+    config.validate("command line")
+    return config, resuming
+
+
+def apply_overrides(config, overrides: dict) -> None:
     for key, value in overrides["train"].items():
         setattr(config.train, key, value)
     if "steps" in overrides["train"]:
@@ -135,8 +134,40 @@ def resolve_config(args, run: RunDir):
         config.train.steps = None
     for key, value in overrides["data"].items():
         setattr(config.data, key, value)
-    config.validate("command line")
-    return config, resuming
+
+
+def check_same_experiment(args, config, overrides: dict, run: RunDir) -> None:
+    """Resuming takes the run's config.yaml; a command asking for another experiment is refused."""
+    def refuse(trained, asked):
+        raise ConfigError(f"{run.root} was trained with {trained}; resuming with {asked} would change the "
+                          "experiment. Use a new --out.")
+
+    if args.preset is not None and args.preset != config.preset:
+        refuse(f"preset {config.preset}", f"--preset {args.preset}")
+    dataset = overrides["data"].get("dataset", config.data.dataset)
+    if dataset != config.data.dataset:
+        refuse(f"dataset {config.data.dataset}", f"--dataset {dataset}")
+    for key, value in overrides["train"].items():
+        if key not in RESUMABLE_OVERRIDES and getattr(config.train, key) != value:
+            refuse(f"{key}={getattr(config.train, key)}", f"--{key.replace('_', '-')} {value}")
+    if args.config is not None:
+        asked = load_config_file(args.config)
+        apply_overrides(asked, overrides)
+        changed = changed_settings(config.to_dict(), asked.to_dict())
+        if changed:
+            refuse("its config.yaml", f"{args.config} (it differs in {', '.join(changed[:5])})")
+
+
+def changed_settings(trained: dict, asked: dict, prefix="") -> list[str]:
+    """Dotted keys whose values differ, but for the settings a resume may change."""
+    changed = []
+    for key in sorted(set(trained) | set(asked)):
+        dotted, a, b = prefix + key, trained.get(key), asked.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            changed += changed_settings(a, b, dotted + ".")
+        elif a != b and not (prefix == "train." and key in RESUMABLE_OVERRIDES) and dotted not in ("data.source", "data.path"):
+            changed.append(dotted)
+    return changed
 
 
 def check_jit_kept(model, trained_with_jit: bool, jit: bool, run: RunDir) -> None:
@@ -208,7 +239,7 @@ def fit_segments(start: int, total: int, epoch_steps: int):
 
 def default_run_dir(args) -> Path:
     """runs/<preset> or runs/<config file's stem>; a stem that is no plain name needs --out."""
-    name = args.config.stem if args.config else preset_file(args.preset).stem
+    name = args.config.stem if args.config else preset_file(args.preset or DEFAULT_PRESET).stem
     if name.startswith(".") or not all(c.isalnum() or c in "_-." for c in name):
         raise ConfigError(f"cannot name a run directory after {args.config}; pass --out DIR")
     return Path("runs") / name
@@ -216,6 +247,8 @@ def default_run_dir(args) -> Path:
 
 def train(args) -> int:
     run = RunDir(args.out or default_run_dir(args))
+    if run.root.exists() and not run.root.is_dir():
+        raise ConfigError(f"--out {run.root} is a file, not a run directory")
     trained_with_jit = read_run_config(run).train.jit if run.config_file.is_file() else None
     config, resuming = resolve_config(args, run)
     t = config.train
@@ -243,21 +276,25 @@ def train(args) -> int:
         multiworker.check_same_step(strategy, model.step, run.checkpoints)
     if resuming:
         check_jit_kept(model, trained_with_jit, t.jit, run)
-    if chief:
-        run.root.mkdir(parents=True, exist_ok=True)
-        save_config(config, run.config_file)
-        remove_killed_saves(run)
-        drop_log_rows_after(run.log_csv, model.step)
-
     start, total = model.step, schedule.total_steps(config, source.num_train)
     workers = f"{cluster.num_workers} workers (this is {cluster.task}), " if cluster else ""
     print(f"data: {source.description}: {source.num_train} training images")
     print(f"run: {run.root} ({'resuming at step ' + str(start) if resuming and start else 'new run'}); "
           f"{workers}{strategy.num_replicas_in_sync} replica(s), precision {t.mixed_precision}, jit {t.jit}"
           f"{', deterministic kernels' if t.deterministic else ''}")
-    if start >= total:
+    if start >= total:  # nothing to do, and the run's config.yaml stays as it was
         print(f"already trained for {start} steps (target {total}); pass a larger --steps or --epochs to continue")
         return 0
+    if chief:
+        try:
+            run.root.mkdir(parents=True, exist_ok=True)
+            save_config(config, run.config_file)
+        except OSError as exc:
+            raise ConfigError(f"cannot write the run directory {run.root} ({exc.strerror})") from None
+        remove_killed_saves(run)
+        if restored:
+            set_aside_newer_checkpoints(run, restored)
+        drop_log_rows_after(run.log_csv, model.step)
     print(f"training steps {start} -> {total}; checkpoint every {t.checkpoint_every} steps")
 
     callbacks = []

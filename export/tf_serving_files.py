@@ -1,6 +1,5 @@
 """Files for tensorflow_model_server: the models config, batching parameters and warm-up requests."""
 
-import os
 from pathlib import Path
 
 import tensorflow as tf
@@ -8,6 +7,7 @@ from google.protobuf import text_format
 from tensorflow_serving.apis import prediction_log_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
+from alae_tf.atomic_file import write_text_atomically
 from serving.client import predict_request
 from serving.contract import example_inputs
 from serving.layout import TF_SERVING, WARMUP_FILE, model_names
@@ -36,16 +36,10 @@ def write_server_files(export_dir: Path) -> None:
     batching parameters, listing every model under EXPORT/tf_serving."""
     root = Path(export_dir) / TF_SERVING
     names = model_names(export_dir)
-    _write_atomically(root / "models.config", models_config({name: f"{CONTAINER_BASE}/{name}" for name in names}))
-    _write_atomically(root / "models.host.config", models_config({name: str((root / name).resolve()) for name in names}))
-    _write_atomically(root / "batching_parameters.txt", BATCHING_PARAMETERS)
+    write_text_atomically(root / "models.config", models_config({name: f"{CONTAINER_BASE}/{name}" for name in names}))
+    write_text_atomically(root / "models.host.config", models_config({name: str((root / name).resolve()) for name in names}))
+    write_text_atomically(root / "batching_parameters.txt", BATCHING_PARAMETERS)
 
-
-def _write_atomically(path: Path, text: str) -> None:
-    """TF-Serving polls its config file: it must never read a half-written one."""
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(text)
-    os.replace(partial, path)
 
 
 def write_warmup_requests(saved_model_dir: Path, model_name: str, signatures: dict, batches=(1, 64)) -> int:

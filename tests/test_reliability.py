@@ -201,6 +201,25 @@ def test_training_converts_skips_and_resumes_past_a_damaged_checkpoint(hostile_f
     assert checkpoint_problem(str(out / "checkpoints" / "ckpt-4")) is None  # written anew
 
 
+def test_a_resume_sets_passed_over_checkpoints_aside_and_keeps_three_usable(hostile_folder, tmp_path, capsys):
+    """ckpt-2, 4, 6 with 6 damaged: the resume from 4 moves ckpt-6 to passed_over/, so the rotation
+    that saves ckpt-5 keeps 2, 4 and 5 (it used to count ckpt-6 and delete the intact ckpt-2)."""
+    config, out = tmp_path / "tiny.yaml", tmp_path / "run"
+    config.write_text(TINY_RUN)
+    command = ["--config", str(config), "--out", str(out), "--data-path", str(hostile_folder), "--verbose", "0"]
+    assert train.main(command + ["--steps", "6"]) == 0
+    truncate_data(str(out / "checkpoints" / "ckpt-6"))
+    damaged = {path.name: path.read_bytes() for path in (out / "checkpoints").glob("ckpt-6.*")}
+    capsys.readouterr()
+    assert train.main(command + ["--steps", "5"]) == 0
+    err = capsys.readouterr().err
+    assert "passed over ckpt-6: damaged" in err and "moved ckpt-6 to" in err
+    assert [Path(path).name for path in checkpoint_paths(RunDir(out))] == ["ckpt-5", "ckpt-4", "ckpt-2"]
+    assert all(checkpoint_problem(str(out / "checkpoints" / f"ckpt-{n}")) is None for n in (2, 4, 5))
+    aside = out / "checkpoints" / "passed_over"
+    assert {path.name: path.read_bytes() for path in aside.iterdir()} == damaged
+
+
 def test_a_preset_is_a_name_and_writes_nothing_when_unknown(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "x.yaml").write_text(TINY_RUN)

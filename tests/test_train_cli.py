@@ -98,6 +98,46 @@ def test_resuming_with_a_different_batch_size_is_refused(small_config, tmp_path,
     assert "trained with batch_size=128" in capsys.readouterr().err
 
 
+def test_resuming_as_another_experiment_is_refused_and_a_no_op_changes_nothing(small_config, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert run_train(small_config, run, "--steps", "10", "--batch-size", "64") == 0
+    written = (run / "config.yaml").read_text()
+    other = tmp_path / "other.yaml"
+    other.write_text(SMALL.replace("hidden_dim: 64", "hidden_dim: 32").replace("log_every: 5", "log_every: 5, learning_rate: 0.001"))
+    capsys.readouterr()
+    for flags, message in (
+        (["--config", str(other)], f"resuming with {other} (it differs in model.hidden_dim, train.batch_size, train.learning_rate)"),
+        (["--preset", "tiny_style"], "trained with preset mnist_small; resuming with --preset tiny_style"),
+    ):
+        assert train.main(["--out", str(run), "--verbose", "0", *flags]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and message in err and err.count("\n") == 1, err
+    # The same command, or one that changes only what a resume may change, is no other experiment;
+    # with no step left to train it leaves the run's config.yaml as it was.
+    assert run_train(small_config, run, "--steps", "10", "--batch-size", "64", "--mixed-precision", "bf16") == 0
+    assert "already trained for 10 steps" in capsys.readouterr().out
+    assert (run / "config.yaml").read_text() == written
+
+
+def test_an_out_that_is_a_file_is_refused_in_one_line(small_config, tmp_path, capsys):
+    out = tmp_path / "a_file"
+    out.write_text("mine")
+    assert run_train(small_config, out) == 2
+    assert capsys.readouterr().err == f"error: --out {out} is a file, not a run directory\n"
+    assert out.read_text() == "mine"
+
+
+def test_evaluate_prints_its_results_before_a_failed_write(small_config, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert run_train(small_config, run, "--steps", "10") == 0
+    (run / "eval.json").mkdir()  # eval.json cannot be written
+    capsys.readouterr()
+    assert evaluate.main(["--run", str(run), "--metrics", "reconstruction"]) == 2
+    captured = capsys.readouterr()
+    assert "| reconstruction_mse |" in captured.out
+    assert captured.err.startswith(f"error: cannot write {run / 'eval.json'} (") and "the results are the table above" in captured.err
+
+
 @pytest.mark.parametrize(
     "flags, message",
     [
