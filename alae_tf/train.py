@@ -369,6 +369,10 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     try:
         return train(args)
+    except KeyboardInterrupt:  # before the first step (during it, train saves and returns 130)
+        print("\ninterrupted before training began; nothing was trained: re-run the same command to start",
+              file=sys.stderr)
+        return 130
     except ALAEError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

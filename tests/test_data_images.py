@@ -345,7 +345,8 @@ def test_meta_and_record_mismatches_are_reported(photos, tmp_path):
     ("prepared", "EMPTY", 32, DataError, "no TFRecord files.*alae_tf.data.prepare"),
     ("folder", "EMPTY", 32, DataError, "no image files"),
     ("imagenet", "EMPTY", 32, ConfigError, "unknown dataset"),
-    ("folder", "EMPTY", 24, ConfigError, "power of two"),
+    ("folder", "EMPTY", 24, ConfigError, "read at power-of-two sides, and this model's images are 24x24"),
+    ("folder", None, 28, DataError, "needs a directory"),  # the missing path first: the MLP presets' 28
     ("mnist", None, 64, DataError, "32 or less"),
     ("mnist", None, 24, DataError, "28, 14, 7 to train on them as they are"),
     ("fashion_mnist", None, 12, DataError, "power of two of 32 or less"),

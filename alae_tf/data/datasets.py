@@ -65,9 +65,14 @@ def open_image_source(dataset: str, path: str | None, resolution: int, *, channe
         return _checked_channels(_open_mnist_family(dataset, path, resolution, mnist_source), channels)
     if dataset not in DATASETS:
         raise ConfigError(f"unknown dataset {dataset!r}; valid datasets: {', '.join(DATASETS)}")
-    check_resolution(resolution)
     if path is None:
         raise DataError(f"dataset {dataset!r} needs a directory; pass --data-path DIR")
+    try:
+        check_resolution(resolution)
+    except ConfigError as exc:
+        raise ConfigError(f"dataset {dataset!r} is read at power-of-two sides, and this model's images are "
+                          f"{resolution}x{resolution} ({exc}): use a model.image_shape of such a side, "
+                          "e.g. a StyleALAE preset (mnist_style32, fashion_style32)") from None
     directory = Path(path).expanduser()
     if not directory.is_dir():
         raise DataError(f"{directory}: no such directory; check --data-path")
