@@ -25,13 +25,13 @@ from alae_tf.editing.arguments import OneLineParser, class_pair, positive_int, s
 from alae_tf.editing.figures import strength_sweep, zoomed  # noqa: E402
 from alae_tf.editing.images import IMAGES_HELP, select_images  # noqa: E402
 from alae_tf.editing.official import read_official_directions  # noqa: E402
+from alae_tf.editing.outputs import check_output_dir, check_output_file, write_png, writing  # noqa: E402
 from alae_tf.editing.success import edit_success  # noqa: E402
 from alae_tf.editing.ranges import ALL, layer_ranges, mixing_range_names, parse_layer_range  # noqa: E402
 from alae_tf.errors import ALAEError  # noqa: E402
 from alae_tf.grids import interpolation_grid, mixing_grid_of_styles  # noqa: E402
 from alae_tf.inference import Sampler  # noqa: E402
 from alae_tf.metrics.mnist_classifier import load_classifier  # noqa: E402
-from alae_tf.png import save_png  # noqa: E402
 from alae_tf.run_dir import load_run  # noqa: E402
 
 SWEEP_FRACTIONS = (0.0, 0.5, 1.0, 1.5, 2.0)  # default strengths, in units of the direction's class_distance
@@ -121,6 +121,8 @@ class Loaded:
 def fit_command(args, run: Loaded):
     config, sampler = run.config, run.sampler
     out = args.out or fitting.run_directions_path(args.run)
+    check_output_file(out)
+    existing = fitting.load_directions(out, sampler.latent_dim) if out.is_file() else None
     if args.official:
         new = read_official_directions(args.official, sampler.latent_dim)
     else:
@@ -137,9 +139,9 @@ def fit_command(args, run: Loaded):
         test_codes = fitting.encode_images(sampler, data.test_images)
         provenance = {"labels": data.description, "run": str(args.run.resolve()), "training_step": run.step}
         new = fitting.fit_directions(train_codes, test_codes, tasks, args.method, args.orthogonalize, provenance)
-    existing = fitting.load_directions(out, sampler.latent_dim) if out.is_file() else None
     directions = existing.merged(new) if existing else new
-    directions.write(out)
+    with writing(out):
+        directions.write(out)
     print_directions(new)
     print(f"written: {out} ({len(new.directions)} new or replaced, {len(directions.directions)} in all)")
 
@@ -171,28 +173,30 @@ def apply_command(args, run: Loaded):
     config, sampler = run.config, run.sampler
     directions = run_directions(args, sampler)
     vector = direction_vector(directions, args.direction)
+    out = args.out or args.run / "edits" / f"{args.direction}.png"
+    check_output_file(out, ".png")
     strengths = args.strengths or default_strengths(directions, args.direction)
     start, stop = parse_layer_range(args.layers, layer_ranges(sampler))
     images = select_images(args.images, config)
     grid = strength_sweep(sampler, to_model_range(images), vector, strengths, start, stop, noise_seed=args.noise_seed)
-    out = args.out or args.run / "edits" / f"{args.direction}.png"
-    save_png(zoomed(grid, args.zoom), out)
+    write_png(zoomed(grid, args.zoom), out)
     print(f"{args.direction} on style inputs [{start}, {stop}) at strengths {', '.join(f'{s:g}' for s in strengths)} "
           f"for {len(images)} image(s): {out}")
 
 
 def mix_command(args, run: Loaded):
     config, sampler = run.config, run.sampler
+    out_dir = args.out_dir or args.run / "edits"
+    check_output_dir(out_dir)
     ranges = layer_ranges(sampler)
     names = args.layers or mixing_range_names(ranges)
     chosen = {name: parse_layer_range(name, ranges) for name in names}
     sources = sampler.as_styles(sampler.encode(to_model_range(select_images(args.sources, config))))
     destinations = sampler.as_styles(sampler.encode(to_model_range(select_images(args.destinations, config))))
     grids = mixing_grid_of_styles(sampler, sources, destinations, chosen, noise_seed=args.noise_seed)
-    out_dir = args.out_dir or args.run / "edits"
     for name, grid in grids.items():
         path = out_dir / f"mix_{name.replace(':', '-')}.png"
-        save_png(zoomed(grid, args.zoom), path)
+        write_png(zoomed(grid, args.zoom), path)
         print(f"{name}, style inputs [{chosen[name][0]}, {chosen[name][1]}): {path}")
 
 
@@ -200,13 +204,14 @@ def interpolate_command(args, run: Loaded):
     config, sampler = run.config, run.sampler
     if args.steps < 2:
         raise ALAEError("--steps must be at least 2 (the two ends)")
+    out = args.out or args.run / "edits" / "interpolation.png"
+    check_output_file(out, ".png")
     first, last = select_images(args.first, config), select_images(args.last, config)
     if len(first) != len(last):
         raise ALAEError(f"--from selects {len(first)} image(s) but --to {len(last)}; they are paired in order")
     grid = interpolation_grid(sampler, image_pairs=(to_model_range(first), to_model_range(last)), steps=args.steps,
                               noise_seed=args.noise_seed)
-    out = args.out or args.run / "edits" / "interpolation.png"
-    save_png(zoomed(grid, args.zoom), out)
+    write_png(zoomed(grid, args.zoom), out)
     print(f"{len(first)} interpolation(s) of {args.steps} points: {out}")
 
 

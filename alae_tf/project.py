@@ -3,8 +3,8 @@
 Starts from w = E(x) and refines it (or per-layer styles w+, and G's noise) by Adam on
 LPIPS + MSE against each image; prints both distances for the encoder alone and after the
 steps, and writes OUT/projection.png (per image: the image, G(E(x)), the projection) and
-OUT/projection.npz (styles [N, num_styles, latent], noise_00... when optimised, the distances),
-ready for `decode_styles` of an export or `python -m alae_tf.edit`.
+OUT/projection.npz (styles [N, num_styles, latent], noise_00... when optimised, the distances):
+the styles are the input of an export's `decode_styles` (with the noise, `decode_styles_noise`).
 """
 
 import os
@@ -19,10 +19,11 @@ from alae_tf.data.batches import to_model_range, to_uint8  # noqa: E402
 from alae_tf.editing.arguments import OneLineParser, positive_int  # noqa: E402
 from alae_tf.editing.figures import zoomed  # noqa: E402
 from alae_tf.editing.images import IMAGES_HELP, select_images  # noqa: E402
+from alae_tf.editing.outputs import check_output_dir, write_png, writing  # noqa: E402
 from alae_tf.editing.projection import project  # noqa: E402
 from alae_tf.errors import ALAEError  # noqa: E402
 from alae_tf.inference import Sampler  # noqa: E402
-from alae_tf.png import image_grid, save_png  # noqa: E402
+from alae_tf.png import image_grid  # noqa: E402
 from alae_tf.run_dir import load_run  # noqa: E402
 from serving.contract import noise_input_names  # noqa: E402
 
@@ -36,7 +37,7 @@ def parse_args(argv=None):
     parser.add_argument("--learning-rate", type=float, default=0.01, help="Adam's initial learning rate, cosine-decayed to 0 (default 0.01)")
     parser.add_argument("--mse-weight", type=float, default=1.0, help="weight of the pixel MSE beside LPIPS (default 1)")
     parser.add_argument("--per-layer", action="store_true", help="refine one w per style input of G (w+) instead of one w")
-    parser.add_argument("--noise", action="store_true", help="refine G's noise images too (StyleALAE; started from zero)")
+    parser.add_argument("--noise", action="store_true", help="refine G's noise images too (StyleALAE, started from zero; the MLP has none)")
     parser.add_argument("--noise-weight", type=float, default=1.0, help="weight of the mean squared noise penalty (default 1)")
     parser.add_argument("--out-dir", type=Path, help="folder for projection.png and projection.npz (default: RUN/projections)")
     parser.add_argument("--zoom", type=positive_int, default=1, help="enlarge the PNG by this factor, nearest neighbour (default 1)")
@@ -52,18 +53,22 @@ def run(args) -> dict:
         raise ALAEError("--mse-weight and --noise-weight must be >= 0")
     config, model = load_run(args.run, args.checkpoint)
     sampler = Sampler.from_model(model)
+    out_dir = args.out_dir or args.run / "projections"
+    check_output_dir(out_dir)
+    if args.noise and not sampler.noise_shapes:
+        raise ALAEError(f"--noise: this run's generator ({config.model.backbone}) has no noise inputs to refine")
     images = to_model_range(select_images(args.images, config))
     print(f"projecting {len(images)} image(s), {args.steps} steps, {'w+ (per layer)' if args.per_layer else 'w'}"
           f"{' and noise' if args.noise else ''}")
     result = project(sampler, images, steps=args.steps, learning_rate=args.learning_rate, mse_weight=args.mse_weight,
                      per_layer=args.per_layer, optimize_noise=args.noise, noise_weight=args.noise_weight)
-    out_dir = args.out_dir or args.run / "projections"
     reconstructions = to_uint8(sampler.reconstruct(images)).numpy()
     rows = np.stack([to_uint8(images).numpy(), reconstructions, to_uint8(result.images).numpy()], axis=1)
-    save_png(zoomed(image_grid(rows.reshape(-1, *rows.shape[2:]), 3), args.zoom), out_dir / "projection.png")
+    write_png(zoomed(image_grid(rows.reshape(-1, *rows.shape[2:]), 3), args.zoom), out_dir / "projection.png")
     noise = dict(zip(noise_input_names(len(result.noise)), result.noise)) if result.noise else {}
-    np.savez(out_dir / "projection.npz", styles=result.styles, encoder_lpips=result.encoder_lpips,
-             encoder_mse=result.encoder_mse, lpips=result.lpips, mse=result.mse, **noise)
+    with writing(out_dir / "projection.npz"):
+        np.savez(out_dir / "projection.npz", styles=result.styles, encoder_lpips=result.encoder_lpips,
+                 encoder_mse=result.encoder_mse, lpips=result.lpips, mse=result.mse, **noise)
     summary = {"encoder": (float(result.encoder_lpips.mean()), float(result.encoder_mse.mean())),
                f"after {args.steps} steps": (float(result.lpips.mean()), float(result.mse.mean()))}
     print(f"{'mean over images':<20} {'LPIPS':>8} {'MSE':>8}")

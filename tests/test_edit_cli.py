@@ -2,6 +2,9 @@
 figures they write hold the images they say, directions from every label source, and every bad
 input is one `error:` line with exit 2."""
 
+import errno
+import os
+
 import numpy as np
 import pytest
 from exported_run import DIRECTIONS
@@ -138,28 +141,42 @@ def write_image(path, shape):
     "module, argv, message",
     [
         (edit, ["apply", "--run", "{tmp}/nowhere", "--direction", "3_to_8", "--images", "held-out:1"], "not a training run"),
-        (edit, ["apply", "--run", "{run}", "--direction", "3_to_8", "--images", "{small}"], "a 10x10 image with 1 channel(s); this model takes 28x28 with 1"),
-        (edit, ["apply", "--run", "{run}", "--direction", "3_to_8", "--images", "{rgb}"], "a 28x28 image with 3 channel(s)"),
+        (edit, ["apply", "--run", "{run}", "--direction", "3_to_8", "--images", "{small}"], "a 10x10 L image, read as 1 channel(s); this model takes 28x28 with 1"),
+        (edit, ["apply", "--run", "{run}", "--direction", "3_to_8", "--images", "{rgb}"], "a 28x28 RGB image, read as 3 channel(s)"),
+        (edit, ["apply", "--run", "{run}", "--direction", "3_to_8", "--images", "{rgba}"], "a 28x28 RGBA image, read as 3 channel(s)"),
         (edit, ["apply", "--run", "{run}", "--direction", "smile", "--images", "held-out:1"], "unknown direction 'smile'; the run has 0_to_1, 3_to_8"),
         (edit, ["apply", "--run", "{run}", "--direction", "3_to_8", "--images", "held-out:1", "--strengths", "1", "abc"], "strength 'abc' is not a number"),
         (edit, ["apply", "--run", "{run}", "--direction", "3_to_8", "--images", "held-out:1", "--strengths", "nan"], "not a finite number"),
+        (edit, ["apply", "--run", "{run}", "--direction", "3_to_8", "--images", "held-out:1", "--strengths", "1e300"], "beyond float32's range"),
+        (edit, ["score", "--run", "{run}", "--direction", "3_to_8", "--count", "2", "--strengths", "0", "1e39"], "beyond float32's range"),
         (edit, ["apply", "--run", "{run}", "--direction", "3_to_8", "--images", "held-out:1", "--layers", "hair"], "unknown layer range 'hair'"),
         (edit, ["apply", "--run", "{run}", "--direction", "3_to_8", "--images", "held-out:x"], "expected held-out:N"),
+        (edit, ["apply", "--run", "{run}", "--direction", "3_to_8", "--images", "held-out:0"], "held-out:0: selects no images; N must be at least 1"),
+        (edit, ["apply", "--run", "{run}", "--direction", "3_to_8", "--images", "held-out:5-5"], "selects no images; A-B takes positions A..B-1"),
+        (edit, ["apply", "--run", "{run}", "--direction", "3_to_8", "--images", "held-out:2000:3"], "0..1999 of 1010 held-out images of class 3"),
+        (edit, ["apply", "--run", "{run}", "--direction", "3_to_8", "--images", "held-out:1", "--out", "{tmp}"], "cannot write {tmp}: Is a directory"),
+        (edit, ["apply", "--run", "{run}", "--direction", "3_to_8", "--images", "held-out:1", "--out", "{tmp}/noext"], "cannot write {tmp}/noext: the file name must end in .png"),
+        (edit, ["apply", "--run", "{run}", "--direction", "3_to_8", "--images", "held-out:1", "--out", "{file}/x.png"], "cannot write {file}/x.png: {file} is not a directory"),
+        (edit, ["interpolate", "--run", "{run}", "--from", "held-out:1", "--to", "held-out:1", "--out", "{file}/x.png"], "{file} is not a directory"),
+        (edit, ["mix", "--run", "{run}", "--sources", "held-out:1", "--destinations", "held-out:1", "--out-dir", "{file}"], "cannot write {file}: {file} is not a directory"),
         (edit, ["apply", "--run", "{run}", "--direction", "3_to_8", "--images", "{tmp}/missing.png"], "no such image file or folder"),
         (edit, ["apply", "--run", "{run}", "--images", "held-out:1"], "the following arguments are required: --direction"),
         (edit, ["interpolate", "--run", "{run}", "--from", "{small}", "--to", "{small}", "--steps", "1"], "--steps must be at least 2"),
         (edit, ["directions", "--run", "{run}", "--pairs", "3-8"], "class pair '3-8' is not A:B"),
         (edit, ["score", "--run", "{run}", "--direction", "3_to_8", "--count", "0"], "0 is not a positive integer"),
-        (project, ["--run", "{run}", "--images", "{small}"], "a 10x10 image with 1 channel(s)"),
+        (project, ["--run", "{run}", "--images", "{small}"], "a 10x10 L image, read as 1 channel(s)"),
+        (project, ["--run", "{run}", "--images", "held-out:1", "--noise"], "--noise: this run's generator (mlp) has no noise inputs"),
         (project, ["--run", "{run}", "--images", "held-out:1", "--steps", "-1"], "--steps must be >= 0"),
         (project, ["--run", "{run}", "--images", "held-out:1", "--steps", "ten"], "invalid int value: 'ten'"),
     ],
 )
 def test_bad_input_is_one_error_line_and_exit_2(module, argv, message, run, tmp_path, capsys):
     paths = {"tmp": tmp_path, "run": run, "small": write_image(tmp_path / "small.png", (10, 10)),
-             "rgb": write_image(tmp_path / "rgb.png", (28, 28, 3))}
+             "rgb": write_image(tmp_path / "rgb.png", (28, 28, 3)), "rgba": write_image(tmp_path / "rgba.png", (28, 28, 4)),
+             "file": tmp_path / "a_file"}
+    paths["file"].write_text("not a folder")
     code, out, err = run_cli(module, [a.format(**paths) for a in argv], capsys)
-    assert code == 2 and err.startswith("error: ") and message in err and err.count("\n") == 1, err
+    assert code == 2 and err.startswith("error: ") and message.format(**paths) in err and err.count("\n") == 1, err
     assert "Traceback" not in err
 
 
@@ -172,3 +189,45 @@ def test_edit_help(argv, capsys):
 def test_project_help(capsys):
     code, out, err = run_cli(project, ["--help"], capsys)
     assert code == 0 and out.startswith("usage: python -m alae_tf.project") and "LPIPS" in out
+    text = " ".join(out.split())
+    assert "an export's `decode_styles`" in text and "alae_tf.edit" not in text  # no edit command reads projection.npz
+
+
+def assert_one_error_line(code, err, message):
+    assert code == 2 and err.startswith("error: ") and message in err and err.count("\n") == 1, err
+
+
+def test_unwritable_outputs_fail_before_the_slow_work(run, tmp_path, capsys):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    code, out, err = run_cli(edit, ["directions", "--run", run, "--pairs", "1:7", "--count", "200",
+                                    "--out", blocker / "d.json"], capsys)
+    assert_one_error_line(code, err, f"cannot write {blocker / 'd.json'}: {blocker} is not a directory")
+    assert "encoding" not in out  # refused before the codes are computed and the SVM fitted
+    code, out, err = run_cli(project, ["--run", run, "--images", "held-out:2", "--steps", "3", "--out-dir", blocker], capsys)
+    assert_one_error_line(code, err, f"cannot write {blocker}: {blocker} is not a directory")
+    assert "projecting" not in out
+
+
+def test_a_read_only_folder_is_refused_up_front(run, tmp_path, monkeypatch, capsys):
+    # As root, permissions do not block writes; a read-only mount does, and os.access reports it.
+    access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode, **kw: path != tmp_path and access(path, mode, **kw))
+    code, out, err = run_cli(edit, ["apply", "--run", run, "--direction", "3_to_8", "--images", "held-out:1",
+                                    "--out", tmp_path / "x.png"], capsys)
+    assert_one_error_line(code, err, f"cannot write {tmp_path / 'x.png'}: {tmp_path} is not writable")
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_a_failed_write_is_one_error_line(run, tmp_path, monkeypatch, capsys):
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+
+    monkeypatch.setattr(Image.Image, "save", read_only)
+    code, out, err = run_cli(edit, ["interpolate", "--run", run, "--from", "held-out:1", "--to", "held-out:1-2",
+                                    "--out", tmp_path / "x.png"], capsys)
+    assert_one_error_line(code, err, f"cannot write {tmp_path / 'x.png'}: Read-only file system")
+    monkeypatch.undo()
+    monkeypatch.setattr(np, "savez", read_only)
+    code, out, err = run_cli(project, ["--run", run, "--images", "held-out:1", "--steps", "0", "--out-dir", tmp_path], capsys)
+    assert_one_error_line(code, err, f"cannot write {tmp_path / 'projection.npz'}: Read-only file system")

@@ -4,6 +4,10 @@ import argparse
 import math
 import sys
 
+import numpy as np
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
 
 class OneLineParser(argparse.ArgumentParser):
     """argparse that reports a bad command line in one `error:` line (exit 2) instead of usage + error."""
@@ -14,13 +18,15 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def strength(text: str) -> float:
-    """A finite number (argparse type)."""
+    """A finite number within float32's range, where the edits compute (argparse type)."""
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"strength {text!r} is not a number") from None
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"strength {text!r} is not a finite number")
+    if abs(value) > FLOAT32_MAX:
+        raise argparse.ArgumentTypeError(f"strength {text!r} is beyond float32's range (+-{FLOAT32_MAX:.4g})")
     return value
 
 

@@ -54,8 +54,8 @@ def read_image_files(path, image_shape) -> np.ndarray:
             mode, size = read_header(file)
             found = image_channels([mode])
             if size != (width, height) or found != channels:
-                raise ALAEError(f"{file}: a {size[0]}x{size[1]} image with {found} channel(s); this model takes "
-                                f"{width}x{height} with {channels} channel(s)")
+                raise ALAEError(f"{file}: a {size[0]}x{size[1]} {mode} image, read as {found} channel(s); this model "
+                                f"takes {width}x{height} with {channels} channel(s)")
             images.append(load_square(file, height, channels))
         except ALAEError:
             raise
@@ -68,7 +68,16 @@ def _parse_held_out(spec: str) -> re.Match:
     match = HELD_OUT.match(spec)
     if match is None:
         raise ALAEError(f"{spec!r}: expected held-out:N, held-out:A-B or either followed by :CLASS")
+    first, last = _held_out_range(match)
+    if not first < last:
+        need = "N must be at least 1" if match["count"] else "A-B takes positions A..B-1, so B must be greater than A"
+        raise ALAEError(f"{spec}: selects no images; {need}")
     return match
+
+
+def _held_out_range(match: re.Match) -> tuple[int, int]:
+    """[first, last) positions of a held-out spec."""
+    return (0, int(match["count"])) if match["count"] else (int(match["first"]), int(match["last"]))
 
 
 def _held_out(spec: str, match: re.Match, source, config) -> np.ndarray:
@@ -80,7 +89,8 @@ def _held_out(spec: str, match: re.Match, source, config) -> np.ndarray:
         if match["label"] not in names:
             raise ALAEError(f"{spec}: unknown class {match['label']!r}; the classes are {', '.join(names)}")
         positions = positions[source.test_labels == names.index(match["label"])]
-    first, last = (0, int(match["count"])) if match["count"] else (int(match["first"]), int(match["last"]))
-    if not first < last <= len(positions):
-        raise ALAEError(f"{spec}: selects images {first}..{last - 1} of {len(positions)} held-out images")
+    first, last = _held_out_range(match)
+    if last > len(positions):
+        of_class = f" of class {match['label']}" if match["label"] is not None else ""
+        raise ALAEError(f"{spec}: selects images {first}..{last - 1} of {len(positions)} held-out images{of_class}")
     return source.test_images(config.model.image_shape[0])[positions[first:last]]

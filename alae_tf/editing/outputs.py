@@ -1,0 +1,46 @@
+"""The files the editing commands write: checked before the slow work, and a failed write is one
+user-facing error (`cannot write PATH: REASON`) instead of a traceback."""
+
+import contextlib
+import errno
+import os
+from pathlib import Path
+
+from alae_tf.errors import ALAEError
+from alae_tf.png import save_png
+
+
+def check_output_file(path: Path, suffix: str | None = None) -> None:
+    """ALAEError unless `path` looks writable as a file (ending in `suffix`, when given)."""
+    if path.is_dir():
+        raise ALAEError(f"cannot write {path}: {os.strerror(errno.EISDIR)}")
+    if suffix and path.suffix.lower() != suffix:
+        raise ALAEError(f"cannot write {path}: the file name must end in {suffix}")
+    _check_can_create(path, path.parent)
+
+
+def check_output_dir(folder: Path) -> None:
+    """ALAEError unless `folder` is, or can be made, a folder that files can be created in."""
+    _check_can_create(folder, folder)
+
+
+def _check_can_create(target: Path, folder: Path) -> None:
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), Path("."))
+    if not existing.is_dir():
+        raise ALAEError(f"cannot write {target}: {existing} is not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):  # also false on a read-only file system, even for root
+        raise ALAEError(f"cannot write {target}: {existing} is not writable")
+
+
+@contextlib.contextmanager
+def writing(path):
+    """Around the write of `path`: an OSError becomes ALAEError (the checks above cannot foresee everything)."""
+    try:
+        yield
+    except OSError as exc:
+        raise ALAEError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def write_png(grid_uint8, path: Path) -> None:
+    with writing(path):
+        save_png(grid_uint8, path)
