@@ -39,7 +39,9 @@ class StepCallback(keras.callbacks.Callback):
 
 
 class CheckpointSaver(StepCallback):
-    """Saves every `every` steps and when training ends (also on an interrupted run's way out),
+    """Saves every `every` steps, and when `save()` is called (the trainer calls it when the run
+    ends, also on an interrupted run's way out; not at the end of each `fit` call: a run fits
+    epoch by epoch, and a save there would push the grid's checkpoints out of the rotation),
     never a diverged model: on the step the train step flags a NaN or infinite loss or weight
     (`alae_tf.model.NONFINITE`), and before any save finds one in a checkpointed variable, it
     stops training with TrainingDiverged naming the newest good checkpoint. Put it after the
@@ -63,9 +65,6 @@ class CheckpointSaver(StepCallback):
         if step % self.every == 0:
             self.save()
 
-    def on_train_end(self, logs=None):
-        self.save()
-
     def save(self):
         step = self.model.step  # the weights' own step, also after an interrupt
         if step == self.newest_step:
@@ -86,7 +85,8 @@ class CheckpointSaver(StepCallback):
 
 class TrainingMonitor(StepCallback):
     """Scalars to TensorBoard and `log.csv` every `log_every` steps; image grids (EMA nets) to
-    `samples/<name>_<step>.png` and TensorBoard every `sample_every` steps and at the end:
+    `samples/<name>_<step>.png` and TensorBoard every `sample_every` steps and when the trainer
+    calls `write_grids` at the run's end:
     samples, reconstructions, interpolations (between mapped latents and between encodings of
     held-out images) and, for generators with several style inputs, style_mixing_<range> (see
     `alae_tf.grids`). All through `Sampler.from_model` at the level being trained.
@@ -118,9 +118,6 @@ class TrainingMonitor(StepCallback):
             self.log_scalars(step, logs)
         if step % self.sample_every == 0:
             self.write_grids(step)
-
-    def on_train_end(self, logs=None):
-        self.write_grids(self.model.step)
 
     def log_scalars(self, step, logs):
         values = {name: float(value) for name, value in logs.items() if name != NONFINITE}

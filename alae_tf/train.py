@@ -297,16 +297,17 @@ def train(args) -> int:
         drop_log_rows_after(run.log_csv, model.step)
     print(f"training steps {start} -> {total}; checkpoint every {t.checkpoint_every} steps")
 
-    callbacks = []
-    if chief:
-        callbacks.append(TrainingMonitor(
-            run, test_images=source.test_images, latent_dim=config.model.latent_dim, seed=t.seed,
-            log_every=t.log_every, sample_every=t.sample_every, truncation_psi=t.truncation_psi))
+    monitor = TrainingMonitor(
+        run, test_images=source.test_images, latent_dim=config.model.latent_dim, seed=t.seed,
+        log_every=t.log_every, sample_every=t.sample_every, truncation_psi=t.truncation_psi) if chief else None
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     with checkpoint_saver(model, run, cluster, t.checkpoint_every, restored) as saver:
         try:
-            fit_schedule(model, config, source, phases, start, total, callbacks=[*callbacks, saver],
+            fit_schedule(model, config, source, phases, start, total, callbacks=[monitor, saver] if monitor else [saver],
                          verbose=args.verbose if chief else 0)
+            if monitor:
+                monitor.write_grids(model.step)
+            saver.save()
         except KeyboardInterrupt:
             saver.save()
             print(f"\ninterrupted: saved step {model.step} to {run.checkpoints if chief else 'the chief'}; "

@@ -220,6 +220,19 @@ def test_a_resume_sets_passed_over_checkpoints_aside_and_keeps_three_usable(host
     assert {path.name: path.read_bytes() for path in aside.iterdir()} == damaged
 
 
+def test_checkpoints_and_grids_follow_their_intervals_and_the_end_not_epochs(hostile_folder, tmp_path):
+    """22 training images at batch 8: an epoch every 2 steps, one `fit` call each. Saves and grids
+    come at --checkpoint-every / --sample-every and at the run's end only (they used to come at
+    every epoch's end too, pushing the interval's checkpoints out of the 3 kept)."""
+    config, out = tmp_path / "tiny.yaml", tmp_path / "run"
+    config.write_text(TINY_RUN)
+    assert train.main(["--config", str(config), "--out", str(out), "--data-path", str(hostile_folder), "--verbose", "0",
+                       "--steps", "7", "--checkpoint-every", "4", "--sample-every", "3"]) == 0
+    assert [Path(path).name for path in checkpoint_paths(RunDir(out))] == ["ckpt-7", "ckpt-4"]
+    assert sorted(path.name for path in (out / "samples").glob("samples_*.png")) == [
+        "samples_0000003.png", "samples_0000006.png", "samples_0000007.png"]
+
+
 def test_a_preset_is_a_name_and_writes_nothing_when_unknown(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "x.yaml").write_text(TINY_RUN)
