@@ -149,9 +149,12 @@ def edit_styles(w_or_styles, direction, strength, start: int, stop: int, num_sty
     direction = np.asarray(direction, dtype=np.float32)
     if direction.shape != styles.shape[2:]:
         raise ValueError(f"direction of shape {list(direction.shape)} does not fit latent size {styles.shape[2]}")
-    strength = np.asarray(strength, dtype=np.float32)
+    strength = np.asarray(strength, dtype=np.float64)
     if strength.ndim > 1 or (strength.ndim == 1 and len(strength) != len(styles)):
         raise ValueError(f"strength must be a number or one per row ({len(styles)}), got shape {list(strength.shape)}")
+    if not (np.abs(strength) <= np.finfo(np.float32).max).all():  # also false for NaN
+        raise ValueError(f"strength must be finite in float32, got {strength.tolist()}")
+    strength = strength.astype(np.float32)
     inside = (np.arange(num_styles) >= start) & (np.arange(num_styles) < stop)
     step = strength.reshape(-1, 1, 1) * direction[np.newaxis, np.newaxis, :]
     return styles + np.where(inside[np.newaxis, :, np.newaxis], step, np.float32(0.0))

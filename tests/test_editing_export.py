@@ -78,6 +78,9 @@ def test_the_app_edits_as_the_sampler_does(mlp):
         app.edit(pixels, "smile", 1.0)
     with pytest.raises(ValueError, match="strength must be a number or one per row"):
         app.edit(pixels, "3_to_8", [1.0, 2.0])
+    for bad in (float("nan"), 1e300):  # 1e300 is infinite in float32
+        with pytest.raises(ValueError, match=r"strength must be finite in float32, got (nan|1e\+300)"):
+            app.edit(pixels, "3_to_8", bad)
     with pytest.raises(ValueError, match="unknown layer range 'hair'"):
         app.edit(pixels, "3_to_8", 1.0, layers="hair")
 
