@@ -136,14 +136,16 @@ class TrainingMonitor(StepCallback):
         sampler = Sampler.from_model(self.model, level=self.model.level)
         samples = to_uint8(sampler.generate(self.fixed_z, self.truncation_psi, noise=sampler.noise(len(self.fixed_z), 0)))
         test_images = to_model_range(self.test_images(sampler.image_shape[0], self.columns * self.columns // 2))
-        reconstructions = to_uint8(sampler.reconstruct(test_images, noise=sampler.noise(len(test_images), 0))).numpy()
-        originals = to_uint8(test_images).numpy()
-        # Rows alternate: originals, then their reconstructions underneath.
-        pairs = np.concatenate(
-            [np.concatenate([originals[i : i + self.columns], reconstructions[i : i + self.columns]])
-             for i in range(0, len(originals), self.columns)]
-        )
-        grids = {"samples": image_grid(samples.numpy(), self.columns), "reconstructions": image_grid(pairs, self.columns)}
+        grids = {"samples": image_grid(samples.numpy(), self.columns)}
+        if len(test_images):  # data prepared with --test-count 0 holds none
+            reconstructions = to_uint8(sampler.reconstruct(test_images, noise=sampler.noise(len(test_images), 0))).numpy()
+            originals = to_uint8(test_images).numpy()
+            # Rows alternate: originals, then their reconstructions underneath.
+            pairs = np.concatenate(
+                [np.concatenate([originals[i : i + self.columns], reconstructions[i : i + self.columns]])
+                 for i in range(0, len(originals), self.columns)]
+            )
+            grids["reconstructions"] = image_grid(pairs, self.columns)
         grids.update(self.latent_grids(sampler, test_images))
         with self.writer.as_default(step=step):
             for name, grid in grids.items():

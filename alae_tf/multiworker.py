@@ -93,9 +93,12 @@ def read_cluster(environ=os.environ) -> Cluster | None:
 
 
 def check_port_free(cluster: Cluster) -> None:
-    """This task's port must be free to bind: TensorFlow would abort the process (or wait) instead."""
+    """This task's port must be free to bind: TensorFlow would abort the process (or wait) instead.
+    Probed as gRPC binds, with SO_REUSEADDR: a port whose last connections are in TIME_WAIT (for a
+    minute after a run of the same cluster ended) is free to it, and a listening one is not."""
     port = _port(cluster.address)
     with socket.socket(socket.AF_INET6 if cluster.address.startswith("[") else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("", port))
         except OSError as exc:

@@ -305,9 +305,9 @@ def train(args) -> int:
         try:
             fit_schedule(model, config, source, phases, start, total, callbacks=[monitor, saver] if monitor else [saver],
                          verbose=args.verbose if chief else 0)
+            saver.save()  # first: nothing in the grids can cost the last steps
             if monitor:
                 monitor.write_grids(model.step)
-            saver.save()
         except KeyboardInterrupt:
             saver.save()
             print(f"\ninterrupted: saved step {model.step} to {run.checkpoints if chief else 'the chief'}; "

@@ -215,6 +215,30 @@ def test_a_port_in_use_stops_its_worker_and_the_other_gives_up_waiting(small_con
            f"{WORKER_TIMEOUT} s" in workers.output(1)
 
 
+def test_a_port_left_in_time_wait_by_the_last_run_is_free_and_a_listening_one_is_not():
+    """Restarting the workers right after a run ended (the README's resume) found the chief's port
+    in TIME_WAIT, which a plain bind refuses but gRPC's (SO_REUSEADDR) takes."""
+    with socket.socket() as server:
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gRPC's listener (TensorFlow's server)
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        client = socket.create_connection(("127.0.0.1", port))
+        accepted, _ = server.accept()
+        accepted.close()  # the server's side closes first: its port goes into TIME_WAIT
+        client.close()
+    cluster = multiworker.Cluster(addresses=(f"127.0.0.1:{port}",), rank=0, task="worker 0", jobs=(("worker", 1),))
+    with socket.socket() as plain, pytest.raises(OSError):
+        plain.bind(("", port))  # what the check did
+    multiworker.check_port_free(cluster)
+    with socket.socket() as taken:
+        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        taken.bind(("", port))
+        taken.listen()
+        with pytest.raises(ConfigError, match=f"port {port} cannot be bound here"):
+            multiworker.check_port_free(cluster)
+
+
 def test_read_cluster_orders_the_chief_first_and_refuses_what_it_cannot_use():
     cluster = {"chief": ["a:1"], "worker": ["b:2", "c:3"]}
     config = lambda task: {"TF_CONFIG": json.dumps({"cluster": cluster, "task": task})}  # noqa: E731

@@ -165,9 +165,10 @@ def test_an_interrupted_prepare_leaves_nothing_behind(mixed_folder, tmp_path, ca
     ("resolution 48", "power of two"),
     ("resolution 2", "power of two"),
     ("test count", "cannot hold out 8 of 8 images"),
+    ("dst under a file", "out/prepared: cannot be created (Not a directory)"),
 ])
 def test_bad_input_exits_2_with_one_error_line(mixed_folder, tmp_path, capsys, problem, message):
-    src, resolution, extra = mixed_folder, 8, []
+    src, resolution, extra, dst = mixed_folder, 8, [], tmp_path / "out"
     if problem == "missing":
         src = tmp_path / "nowhere"
     elif problem == "empty":
@@ -179,11 +180,14 @@ def test_bad_input_exits_2_with_one_error_line(mixed_folder, tmp_path, capsys, p
         (src / "x.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)
     elif problem.startswith("resolution"):
         resolution = int(problem.split()[1])
+    elif problem == "dst under a file":
+        (tmp_path / "out").write_text("a file")
+        dst = tmp_path / "out" / "prepared"
     else:
         extra = ["--test-count", 8]
-    code, out, err = run(capsys, src, tmp_path / "out", "--resolution", resolution, *extra)
+    code, out, err = run(capsys, src, dst, "--resolution", resolution, *extra)
     assert code == 2 and err.startswith("error: ") and message in err and err.count("\n") == 1, err
-    assert not (tmp_path / "out").exists()
+    assert not (tmp_path / "out").exists() or (tmp_path / "out").read_text() == "a file"
 
 
 def test_help_describes_the_tool(capsys):

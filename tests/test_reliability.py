@@ -233,6 +233,17 @@ def test_checkpoints_and_grids_follow_their_intervals_and_the_end_not_epochs(hos
         "samples_0000003.png", "samples_0000006.png", "samples_0000007.png"]
 
 
+def test_data_without_held_out_images_trains_and_writes_grids_without_reconstructions(hostile_folder, tmp_path):
+    """data.test_count 0 (prepare --test-count 0 allows it): the last grids crashed on the missing
+    test images, after training and before the last checkpoint."""
+    config, out = tmp_path / "tiny.yaml", tmp_path / "run"
+    config.write_text(TINY_RUN.replace("data: {dataset: folder}", "data: {dataset: folder, test_count: 0}"))
+    assert train.main(["--config", str(config), "--out", str(out), "--data-path", str(hostile_folder), "--verbose", "0",
+                       "--steps", "3", "--checkpoint-every", "100"]) == 0
+    assert [Path(path).name for path in checkpoint_paths(RunDir(out))] == ["ckpt-3"]
+    assert {path.name for path in (out / "samples").iterdir()} == {"samples_0000003.png", "interpolations_0000003.png"}
+
+
 def test_a_preset_is_a_name_and_writes_nothing_when_unknown(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "x.yaml").write_text(TINY_RUN)

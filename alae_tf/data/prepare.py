@@ -98,6 +98,9 @@ def prepare(src: Path, dst: Path, resolution: int, *, test_count: int | None = N
     partial = dst.parent / f".{dst.name}.partial-{os.getpid()}"
     try:
         partial.mkdir(parents=True)
+    except OSError as exc:
+        raise DataError(f"{dst}: cannot be created ({exc.strerror})") from None
+    try:
         written, failed = _write_records(candidates, partial, resolution, channels, verbose)
         skipped = sorted(skipped + failed)
         if not written:
