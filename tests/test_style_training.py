@@ -58,4 +58,4 @@ def test_a_style_run_keeps_its_jit_setting_on_resume(tmp_path, capsys):
 def test_a_run_refuses_another_dataset_on_resume(tmp_path, capsys):
     assert run_tiny(tmp_path / "run", 2) == 0
     assert run_tiny(tmp_path / "run", 4, "--dataset", "fashion_mnist") == 2
-    assert "trained on dataset mnist" in capsys.readouterr().err
+    assert "trained with dataset mnist; resuming with --dataset fashion_mnist" in capsys.readouterr().err
