@@ -207,9 +207,9 @@ def bf16_cpu_warning(mixed_precision: str, flags, has_gpu: bool):
     for StyleALAE's convolutions); None otherwise, or when the flags are unknown."""
     if mixed_precision != "bf16" or has_gpu or flags is None or flags & set(BF16_CPU_FLAGS):
         return None
-    return ("warning: bf16 (--mixed-precision bf16, or train.mixed_precision in the run's config) on a CPU without bf16 instructions (no avx512_bf16 or amx_bf16 in "
-            "/proc/cpuinfo): TensorFlow emulates it, slower than float32 (StyleALAE ~10x slower); use "
-            "--mixed-precision none here")
+    return ("warning: bf16 (--mixed-precision bf16, or train.mixed_precision in the run's config) on a CPU "
+            "without bf16 instructions (no avx512_bf16 or amx_bf16 in /proc/cpuinfo): TensorFlow emulates it, "
+            "slower than float32 (StyleALAE ~10x slower); use --mixed-precision none here")
 
 
 def read_run_config(run: RunDir) -> Config:

@@ -159,7 +159,7 @@ def check_same_experiment(args, config, overrides: dict, run: RunDir) -> None:
 
 
 def changed_settings(trained: dict, asked: dict, prefix="") -> list[str]:
-    """Dotted keys whose values differ, but for the settings a resume may change."""
+    """Dotted keys whose values differ, except the settings a resume may change."""
     changed = []
     for key in sorted(set(trained) | set(asked)):
         dotted, a, b = prefix + key, trained.get(key), asked.get(key)
