@@ -6,13 +6,14 @@ several `fit` calls and resumed runs share one axis.
 
 import csv
 import functools
-import os
+import io
 from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from alae_tf.atomic_file import write_text_atomically
 from alae_tf.data.batches import to_model_range, to_uint8
 from alae_tf.errors import ALAEError
 from alae_tf.grids import interpolation_grid, mixing_ranges, style_mixing_grid
@@ -181,10 +182,9 @@ def drop_log_rows_after(log_csv: Path, step: int) -> None:
     for row in rows[1:]:
         if len(row) == len(header) and row[0].isdigit() and int(row[0]) <= step and all(map(_is_number, row[1:])):
             kept.append(row)
-    partial = log_csv.with_name(log_csv.name + ".partial")
-    with partial.open("w", newline="") as handle:
-        csv.writer(handle).writerows(kept)
-    os.replace(partial, log_csv)
+    text = io.StringIO(newline="")
+    csv.writer(text).writerows(kept)
+    write_text_atomically(log_csv, text.getvalue())
 
 
 def _is_number(text: str) -> bool:

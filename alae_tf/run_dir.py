@@ -20,6 +20,7 @@ import numpy as np
 import tensorflow as tf
 from google.protobuf import text_format
 
+from alae_tf.atomic_file import write_text_atomically
 from alae_tf.config import RUN_FORMAT, Config, read_yaml_file
 from alae_tf.errors import ALAEError, ConfigError
 from alae_tf.model import TrainedModel
@@ -81,9 +82,7 @@ def checkpoint_manager(model: TrainedModel, run: RunDir, max_to_keep=3) -> tf.tr
             str(run.checkpoints), on_disk[-1], all_model_checkpoint_paths=on_disk,
             all_model_checkpoint_timestamps=[os.path.getmtime(path + ".index") for path in on_disk],
             last_preserved_timestamp=0.0)
-        partial = run.checkpoints / "checkpoint.partial"
-        partial.write_text(text_format.MessageToString(state))
-        os.replace(partial, run.checkpoints / "checkpoint")
+        write_text_atomically(run.checkpoints / "checkpoint", text_format.MessageToString(state))
         manager = _open_manager(model, run, max_to_keep)
     return manager
 
