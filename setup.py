@@ -29,7 +29,7 @@ setup(
                   "serving": ["studio/*.html", "studio/*.js", "studio/*.css"]},
     install_requires=requirements(),
     extras_require={
-        "test": sorted({"pytest==9.0.3", *EXPORT, *HTTP, *BROWSER_TEST}),
+        "test": sorted({"pytest==9.0.3", "pytest-xdist==3.8.0", *EXPORT, *HTTP, *BROWSER_TEST}),
         # TFDS as a data source (tfds 4.9.10 on Python 3.11 also needs importlib_resources).
         "tfds": ["tensorflow-datasets", "importlib_resources"],
         # python -m export (SavedModel, ONNX, TF-Serving warm-up files) and serving.client's gRPC client.
