@@ -42,9 +42,12 @@ LR_MUL = 0.1  # MappingF and MappingD
 
 def config_from_official(raw: dict, origin: str) -> Config:
     """Our Config for an official config file's contents (MODEL keys, and the training schedule)."""
-    if not isinstance(raw, dict) or not isinstance(raw.get("MODEL", {}), dict):
+    if isinstance(raw, dict) and "MODEL" not in raw and "model" in raw:
+        raise ConfigError(f"{origin}: an alae_tf run config, not an official ALAE config; pass the official "
+                          "code's configs/NAME.yaml, whose MODEL: section describes the checkpoint")
+    if not isinstance(raw, dict) or not isinstance(raw.get("MODEL"), dict):
         raise ConfigError(f"{origin}: not an official ALAE config (expected a MODEL: section)")
-    model = raw.get("MODEL") or {}
+    model = raw["MODEL"]
     unknown = sorted(set(model) - set(MODEL_DEFAULTS))
     if unknown:
         raise ConfigError(f"{origin}: unknown MODEL key(s) {', '.join(unknown)}; known: {', '.join(MODEL_DEFAULTS)}")

@@ -13,6 +13,7 @@ import tensorflow as tf
 import yaml
 
 from alae_tf import convert, torch_files
+from alae_tf.config import load_preset
 from alae_tf.errors import ALAEError
 from alae_tf.inference import Sampler
 from alae_tf.official import PUBLISHED, published_config
@@ -139,6 +140,8 @@ def test_a_run_converted_before_the_kernel_layout_change_is_refused_with_the_fix
 @pytest.mark.parametrize("edit, message", [
     (lambda c: c["MODEL"].update(LATENT_SPACE_SIZ=8), "unknown MODEL key(s) LATENT_SPACE_SIZ"),
     (lambda c: c["MODEL"].update(ENCODER="EncoderWithFC"), "MODEL.ENCODER 'EncoderWithFC' is not supported"),
+    (lambda c: c.pop("MODEL"), "not an official ALAE config (expected a MODEL: section)"),
+    (lambda c: (c.clear(), c.update(load_preset("mnist_style32").to_dict())), "an alae_tf run config, not an official"),
 ])
 def test_bad_official_configs_are_one_line(tmp_path, capsys, edit, message):
     config = yaml.safe_load((FIXTURE / "config.yaml").read_text())
