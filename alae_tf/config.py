@@ -57,6 +57,8 @@ MODEL_KINDS = ("alae", "ae_l1", "ae_l2", "vae", "aae", "bigan", "vaegan", "avb")
 # Baselines whose objective has no adversarial pair to choose (AVB's T must be the logistic one:
 # only then does it estimate log q(z|x) - log p(z)).
 FIXED_LOSS_KINDS = ("ae_l1", "ae_l2", "vae", "avb")
+# Plain autoencoders: nothing trains their G on z ~ N(0, I), so their "samples" are no model's.
+PRIORLESS_KINDS = ("ae_l1", "ae_l2")
 # Backbone name -> whether it grows progressively (one level per power-of-two resolution from
 # 4x4) or has one level. Everything else about a backbone is in its nets (alae_tf.nets);
 # style_official is StyleALAE as the official code computes it, for its checkpoints (alae_tf.convert).

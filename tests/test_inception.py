@@ -103,7 +103,7 @@ def stub_context(reference, tmp_path, monkeypatch):
     monkeypatch.setenv("ALAE_TF_CACHE", str(tmp_path))
     train = np.concatenate([reference["mnist_images"], reference["mnist_images"][:, ::-1]])[:5]  # 5 digits
     data = SimpleNamespace(train_images=train, test_images=train[:2])
-    config = SimpleNamespace(model=SimpleNamespace(latent_dim=4))
+    config = SimpleNamespace(model=SimpleNamespace(kind="alae", latent_dim=4))
     return EvalContext(sampler=StubSampler(), config=config, data=data, num_samples=6, seed=0, batch_size=4)
 
 

@@ -72,7 +72,7 @@ def memorization_context(mnist, generated_uint8):
     images = np.asarray(generated_uint8, np.float32) / 127.5 - 1.0
     sampler = SimpleNamespace(generate=lambda z, **_: images[: len(z)], noise=lambda batch, seed: [])
     data = SimpleNamespace(train_images=mnist.train_images[:5000], test_images=mnist.test_images[:1000])
-    config = SimpleNamespace(model=SimpleNamespace(latent_dim=2))
+    config = SimpleNamespace(model=SimpleNamespace(kind="alae", latent_dim=2))
     return EvalContext(sampler=sampler, config=config, data=data, num_samples=len(generated_uint8),
                       batch_size=len(generated_uint8))
 
@@ -109,3 +109,13 @@ def test_sigma_is_chosen_by_validation_likelihood():
     grid = np.array([0.001, 0.01, 0.1, 1.0, 10.0])
     means = parzen_log_likelihoods(validation, centers, grid).mean(axis=1)
     assert select_sigma(validation, centers, grid) == grid[np.argmax(means)] == 0.1
+
+
+@pytest.mark.parametrize("kind, noted", [("ae_l1", True), ("ae_l2", True), ("vae", False), ("alae", False)])
+def test_samples_of_a_plain_autoencoder_carry_a_note_once(kind, noted, capsys):
+    config = SimpleNamespace(model=SimpleNamespace(kind=kind, latent_dim=2))
+    ctx = EvalContext(sampler=None, config=config, data=None)
+    first, again = ctx.latents(3), ctx.latents(3)
+    np.testing.assert_array_equal(first, again)  # the note changes nothing drawn
+    out = capsys.readouterr().out
+    assert out.count("is a plain autoencoder") == (1 if noted else 0)

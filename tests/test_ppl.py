@@ -79,7 +79,7 @@ def tiny_style_sampler():
 
 
 def tiny_context(seed, num_samples=8, sampler=None):
-    config = SimpleNamespace(model=SimpleNamespace(latent_dim=4))
+    config = SimpleNamespace(model=SimpleNamespace(kind="alae", latent_dim=4))
     return EvalContext(sampler=sampler or tiny_sampler(), config=config, data=None, num_samples=num_samples, seed=seed,
                        batch_size=8)
 

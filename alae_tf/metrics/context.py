@@ -14,6 +14,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from alae_tf.config import PRIORLESS_KINDS
 from alae_tf.data.batches import eval_batches, to_uint8
 
 
@@ -26,6 +27,7 @@ class EvalContext:
     seed: int = 0
     batch_size: int = 250
     shared: dict = field(default_factory=dict)  # results metrics of one evaluation share (e.g. generated features)
+    prior_noted: bool = False  # the plain-autoencoder note below is printed once
 
     @property
     def latent_dim(self) -> int:
@@ -36,6 +38,11 @@ class EvalContext:
 
     def latents(self, count: int, stream: int = 0) -> np.ndarray:
         """`count` standard normal z, a pure function of (seed, stream)."""
+        kind = self.config.model.kind
+        if kind in PRIORLESS_KINDS and not self.prior_noted:
+            print(f"note: model.kind {kind} is a plain autoencoder: its G was never trained on z ~ N(0, I), so "
+                  "metrics of its samples describe no generative model (its reconstructions and codes are what it learns)")
+            self.prior_noted = True
         z = tf.random.stateless_normal([count, self.latent_dim], seed=[self.seed, 1000 + stream])
         return z.numpy()
 
