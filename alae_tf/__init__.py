@@ -7,4 +7,8 @@ import os
 # 1.56x faster there (README, Results, "oneDNN"). An explicit setting wins.
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
+from alae_tf.tensorflow_start import import_tensorflow  # noqa: E402
+
+import_tensorflow()
+
 __version__ = "0.1.0"

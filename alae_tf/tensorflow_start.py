@@ -1,0 +1,66 @@
+"""Import TensorFlow without the start-up lines it prints on every CPU machine.
+
+TensorFlow 2.21's native code logs before it initialises its logging, and abseil then prints
+every message whatever TF_CPP_MIN_LOG_LEVEL says (abseil-cpp pull requests 1718 and 1957): a
+dozen lines, among them an "E0000 ... failed call to cuInit" that reads like a failure, before
+every command's own output. Those lines are dropped here; anything else written to stderr
+meanwhile is passed on.
+"""
+
+import contextlib
+import os
+import re
+import sys
+import tempfile
+
+ALWAYS_DROPPED = re.compile(
+    r"All log messages before absl::InitializeLog\(\) is called"
+    r"|oneDNN custom operations are on"  # alae_tf turns them on itself (alae_tf/__init__.py)
+    r"|cpu_feature_guard|To enable the following instructions: "
+)
+# Where an NVIDIA driver is installed these say why its GPU went unused, so they stay.
+NO_GPU_DROPPED = re.compile(r"Could not find cuda drivers on your machine|failed call to cuInit")
+
+
+def nvidia_driver_present() -> bool:
+    return os.path.exists("/proc/driver/nvidia")
+
+
+def dropped(line: str, gpu_machine: bool) -> bool:
+    return bool(ALWAYS_DROPPED.search(line) or (not gpu_machine and NO_GPU_DROPPED.search(line)))
+
+
+@contextlib.contextmanager
+def start_up_lines_dropped():
+    """Collect what is written to file descriptor 2 inside, then write it back without the lines
+    `dropped` names."""
+    try:
+        collected = tempfile.TemporaryFile()
+    except OSError:  # no writable temporary directory: the lines stay
+        collected = None
+    if sys.stderr is None or collected is None:  # (no stderr at all: pythonw, some services)
+        yield
+        return
+    sys.stderr.flush()
+    original = os.dup(2)
+    with collected:
+        os.dup2(collected.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(original, 2)
+            os.close(original)
+            collected.seek(0)
+            gpu_machine = nvidia_driver_present()
+            lines = collected.read().decode(errors="replace").splitlines(keepends=True)
+            sys.stderr.write("".join(line for line in lines if not dropped(line, gpu_machine)))
+            sys.stderr.flush()
+
+
+def import_tensorflow():
+    """Import TensorFlow and let it look for GPUs (where CUDA's first probe logs), quietly."""
+    with start_up_lines_dropped():
+        import tensorflow as tf
+
+        tf.config.list_physical_devices("GPU")
