@@ -54,7 +54,7 @@ def tiny_images():
 
 @pytest.fixture(scope="session")
 def exported(tmp_path_factory):
-    """(run dir, export dir) of a 20-step MNIST run exported as version 1."""
+    """(run dir, export dir) of a 20-step MNIST run exported as version 1 (built once per test run)."""
     from exported_run import exported_model
 
     return exported_model(tmp_path_factory)
@@ -62,7 +62,7 @@ def exported(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def style_exported(tmp_path_factory):
-    """(run dir, export dir) of a 20-step tiny_style run exported as version 1."""
+    """(run dir, export dir) of a 20-step tiny_style run exported as version 1 (built once per test run)."""
     from exported_run import exported_style_model
 
     return exported_style_model(tmp_path_factory)

@@ -2,6 +2,8 @@
 serving tests through the fixtures in conftest.py), and helpers the export and serving tests share."""
 
 import contextlib
+import fcntl
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -31,31 +33,43 @@ WITHOUT_TF = (
 )
 
 
+@contextlib.contextmanager
+def session_directory(tmp_path_factory, name: str):
+    """An empty or already-built directory for one artifact of the test session, held under a lock:
+    pytest-xdist's workers share it (the first builds it, the others wait, then reuse it)."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # this run's directory, above each worker's own
+    root = base / name
+    root.mkdir(exist_ok=True)
+    with open(root / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield root
+
+
 def exported_model(tmp_path_factory) -> tuple[Path, Path]:
     """(run dir, export dir): a 20-step run with two class-pair directions (DIRECTIONS, fitted on
     3000 training images) and its EMA export as version 1, made once per session."""
-    root = tmp_path_factory.getbasetemp() / "exported_model"
-    run, out, done = root / "run", root / "export", root / "done"
-    if not done.exists():
-        root.mkdir(exist_ok=True)
-        (root / "small.yaml").write_text(SMALL_RUN)
-        assert train.main(["--config", str(root / "small.yaml"), "--out", str(run), "--verbose", "0"]) == 0
-        pairs = [name.replace("_to_", ":") for name in DIRECTIONS]
-        assert edit.main(["directions", "--run", str(run), "--pairs", *pairs, "--count", "3000"]) == 0
-        assert export_cli.main(["--run", str(run), "--out", str(out)]) == 0
-        done.touch()
+    with session_directory(tmp_path_factory, "exported_model") as root:
+        run, out, done = root / "run", root / "export", root / "done"
+        if not done.exists():
+            (root / "small.yaml").write_text(SMALL_RUN)
+            assert train.main(["--config", str(root / "small.yaml"), "--out", str(run), "--verbose", "0"]) == 0
+            pairs = [name.replace("_to_", ":") for name in DIRECTIONS]
+            assert edit.main(["directions", "--run", str(run), "--pairs", *pairs, "--count", "3000"]) == 0
+            assert export_cli.main(["--run", str(run), "--out", str(out)]) == 0
+            done.touch()
     return run, out
 
 
 def exported_style_model(tmp_path_factory) -> tuple[Path, Path]:
     """(run dir, export dir): a 20-step tiny_style run (8x8, 4 style inputs, noise) and its export, once per session."""
-    root = tmp_path_factory.getbasetemp() / "exported_style_model"
-    run, out, done = root / "run", root / "export", root / "done"
-    if not done.exists():
-        root.mkdir(exist_ok=True)
-        assert train.main(["--preset", "tiny_style", "--steps", "20", "--out", str(run), "--verbose", "0"]) == 0
-        assert export_cli.main(["--run", str(run), "--out", str(out)]) == 0
-        done.touch()
+    with session_directory(tmp_path_factory, "exported_style_model") as root:
+        run, out, done = root / "run", root / "export", root / "done"
+        if not done.exists():
+            assert train.main(["--preset", "tiny_style", "--steps", "20", "--out", str(run), "--verbose", "0"]) == 0
+            assert export_cli.main(["--run", str(run), "--out", str(out)]) == 0
+            done.touch()
     return run, out
 
 
