@@ -34,11 +34,13 @@ def dropped(line: str, gpu_machine: bool) -> bool:
 def start_up_lines_dropped():
     """Collect what is written to file descriptor 2 inside, then write it back without the lines
     `dropped` names."""
-    try:
-        collected = tempfile.TemporaryFile()
-    except OSError:  # no writable temporary directory: the lines stay
-        collected = None
-    if sys.stderr is None or collected is None:  # (no stderr at all: pythonw, some services)
+    collected = None
+    if sys.stderr is not None:  # (None: no stderr at all, as under pythonw)
+        try:
+            collected = tempfile.TemporaryFile()
+        except OSError:  # no writable temporary directory: the lines stay
+            pass
+    if collected is None:
         yield
         return
     sys.stderr.flush()
