@@ -9,30 +9,27 @@
                  against a random direction moved by the same distance
 """
 
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from alae_tf.data.batches import to_model_range  # noqa: E402
-from alae_tf.editing import directions as fitting  # noqa: E402
-from alae_tf.editing import labelled as labels  # noqa: E402
-from alae_tf.editing.arguments import OneLineParser, class_pair, positive_int, strength  # noqa: E402
-from alae_tf.editing.figures import strength_sweep, zoomed  # noqa: E402
-from alae_tf.editing.images import IMAGES_HELP, select_images  # noqa: E402
-from alae_tf.editing.official import read_official_directions  # noqa: E402
-from alae_tf.editing.outputs import check_output_dir, check_output_file, write_png, writing  # noqa: E402
-from alae_tf.editing.success import edit_success  # noqa: E402
-from alae_tf.editing.ranges import ALL, layer_ranges, mixing_range_names, parse_layer_range  # noqa: E402
-from alae_tf.errors import ALAEError  # noqa: E402
-from alae_tf.grids import interpolation_grid, mixing_grid_of_styles  # noqa: E402
-from alae_tf.inference import Sampler  # noqa: E402
-from alae_tf.metrics.mnist_classifier import load_classifier  # noqa: E402
-from alae_tf.run_dir import load_run  # noqa: E402
+from alae_tf.data.batches import to_model_range
+from alae_tf.editing import directions as fitting
+from alae_tf.editing import labelled as labels
+from alae_tf.editing.arguments import OneLineParser, class_pair, positive_int, strength
+from alae_tf.editing.figures import strength_sweep, zoomed
+from alae_tf.editing.images import IMAGES_HELP, select_images
+from alae_tf.editing.official import read_official_directions
+from alae_tf.editing.outputs import check_output_dir, check_output_file, write_png, writing
+from alae_tf.editing.success import edit_success
+from alae_tf.editing.ranges import ALL, layer_ranges, mixing_range_names, parse_layer_range
+from alae_tf.errors import ALAEError
+from alae_tf.grids import interpolation_grid, mixing_grid_of_styles
+from alae_tf.inference import Sampler
+from alae_tf.metrics.mnist_classifier import load_classifier
+from alae_tf.run_dir import load_run
 
 SWEEP_FRACTIONS = (0.0, 0.5, 1.0, 1.5, 2.0)  # default strengths, in units of the direction's class_distance
 

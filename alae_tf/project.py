@@ -7,25 +7,22 @@ OUT/projection.npz (styles [N, num_styles, latent], noise_00... when optimised, 
 the styles are the input of an export's `decode_styles` (with the noise, `decode_styles_noise`).
 """
 
-import os
 import sys
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from alae_tf.data.batches import to_model_range, to_uint8  # noqa: E402
-from alae_tf.editing.arguments import OneLineParser, positive_int  # noqa: E402
-from alae_tf.editing.figures import zoomed  # noqa: E402
-from alae_tf.editing.images import IMAGES_HELP, select_images  # noqa: E402
-from alae_tf.editing.outputs import check_output_dir, write_png, writing  # noqa: E402
-from alae_tf.editing.projection import project  # noqa: E402
-from alae_tf.errors import ALAEError  # noqa: E402
-from alae_tf.inference import Sampler  # noqa: E402
-from alae_tf.png import image_grid  # noqa: E402
-from alae_tf.run_dir import load_run  # noqa: E402
-from serving.contract import noise_input_names  # noqa: E402
+from alae_tf.data.batches import to_model_range, to_uint8
+from alae_tf.editing.arguments import OneLineParser, positive_int
+from alae_tf.editing.figures import zoomed
+from alae_tf.editing.images import IMAGES_HELP, select_images
+from alae_tf.editing.outputs import check_output_dir, write_png, writing
+from alae_tf.editing.projection import project
+from alae_tf.errors import ALAEError
+from alae_tf.inference import Sampler
+from alae_tf.png import image_grid
+from alae_tf.run_dir import load_run
+from serving.contract import noise_input_names
 
 
 def parse_args(argv=None):

@@ -1,15 +1,12 @@
 """python -m export --run RUN [--out EXPORT] [--version N] [--no-ema] [--checkpoint CKPT] [--onnx-int8]"""
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from alae_tf.errors import ALAEError  # noqa: E402
-from export.build import ExportRequest, export_run  # noqa: E402
-from export.verify import VerificationError  # noqa: E402
+from alae_tf.errors import ALAEError
+from export.build import ExportRequest, export_run
+from export.verify import VerificationError
 
 
 def parse_args(argv=None):
