@@ -1,4 +1,5 @@
-"""A run directory: `config.yaml`, `checkpoints/`, `samples/`, `logs/`, `log.csv`, `eval.json`.
+"""A run directory: `config.yaml`, `checkpoints/`, `samples/`, `logs/`, `log.csv`, `eval.json`,
+`train.lock` (`alae_tf.run_lock`).
 
 Training writes it; evaluation and export read it back through `load_run`, never from live
 training objects. A run's config.yaml carries the run format (`alae_tf.config.RUN_FORMAT`);
@@ -62,6 +63,10 @@ class RunDir:
     @property
     def eval_file(self):
         return self.root / "eval.json"
+
+    @property
+    def lock_file(self):
+        return self.root / "train.lock"
 
 
 def model_checkpoint(model: TrainedModel) -> tf.train.Checkpoint:

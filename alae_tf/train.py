@@ -33,6 +33,7 @@ from alae_tf.data import open_image_source
 from alae_tf.data.batches import training_batches
 from alae_tf.errors import ALAEError, ConfigError
 from alae_tf.model_kinds import build_model
+from alae_tf.run_lock import RunLock
 from alae_tf.run_dir import (
     RunDir,
     bf16_cpu_warning,
@@ -258,63 +259,67 @@ def train(args) -> int:
     strategy = make_strategy(args.strategy, t.jit is True, args.worker_timeout)  # auto: decided by build_model
     cluster = multiworker.read_cluster() if multiworker.is_multiworker(strategy) else None
     chief = cluster is None or cluster.is_chief  # only the chief writes the run directory
-    source = open_training_data(config)
-    set_precision(t.mixed_precision)
-    slow_bf16 = bf16_cpu_warning(t.mixed_precision, cpu_flags(), bool(tf.config.list_physical_devices("GPU")))
-    if slow_bf16 and chief:
-        print(slow_bf16, file=sys.stderr)
-    keras.utils.set_random_seed(t.seed)
-    phases = schedule.phases(config)
-    for phase in phases:
-        check_batch_size(phase.batch_size, source.num_train, strategy.num_replicas_in_sync)
-    restored = newest_intact_checkpoint(run)
-    with strategy.scope():
-        model = build_model(config)
-        if restored:
-            restore(model, restored)
-    if cluster:
-        multiworker.check_same_step(strategy, model.step, run.checkpoints)
-    if resuming:
-        check_jit_kept(model, trained_with_jit, t.jit, run)
-    start, total = model.step, schedule.total_steps(config, source.num_train)
-    workers = f"{cluster.num_workers} workers (this is {cluster.task}), " if cluster else ""
-    print(f"data: {source.description}: {source.num_train} training images")
-    print(f"run: {run.root} ({'resuming at step ' + str(start) if resuming and start else 'new run'}); "
-          f"{workers}{strategy.num_replicas_in_sync} replica(s), precision {t.mixed_precision}, jit {t.jit}"
-          f"{', deterministic kernels' if t.deterministic else ''}")
-    if start >= total:  # nothing to do, and the run's config.yaml stays as it was
-        print(f"already trained for {start} steps (target {total}); pass a larger --steps or --epochs to continue")
-        return 0
-    if chief:
-        try:
-            run.root.mkdir(parents=True, exist_ok=True)
-            save_config(config, run.config_file)
-        except OSError as exc:
-            raise ConfigError(f"cannot write the run directory {run.root} ({exc.strerror})") from None
-        remove_killed_saves(run)
-        if restored:
-            set_aside_newer_checkpoints(run, restored)
-        drop_log_rows_after(run.log_csv, model.step)
-    print(f"training steps {start} -> {total}; checkpoint every {t.checkpoint_every} steps")
+    with RunLock(run) as lock:
+        if chief and run.root.is_dir():
+            lock.acquire()  # before its checkpoints are read: another trainer may be saving or deleting them
+        source = open_training_data(config)
+        set_precision(t.mixed_precision)
+        slow_bf16 = bf16_cpu_warning(t.mixed_precision, cpu_flags(), bool(tf.config.list_physical_devices("GPU")))
+        if slow_bf16 and chief:
+            print(slow_bf16, file=sys.stderr)
+        keras.utils.set_random_seed(t.seed)
+        phases = schedule.phases(config)
+        for phase in phases:
+            check_batch_size(phase.batch_size, source.num_train, strategy.num_replicas_in_sync)
+        restored = newest_intact_checkpoint(run)
+        with strategy.scope():
+            model = build_model(config)
+            if restored:
+                restore(model, restored)
+        if cluster:
+            multiworker.check_same_step(strategy, model.step, run.checkpoints)
+        if resuming:
+            check_jit_kept(model, trained_with_jit, t.jit, run)
+        start, total = model.step, schedule.total_steps(config, source.num_train)
+        workers = f"{cluster.num_workers} workers (this is {cluster.task}), " if cluster else ""
+        print(f"data: {source.description}: {source.num_train} training images")
+        print(f"run: {run.root} ({'resuming at step ' + str(start) if resuming and start else 'new run'}); "
+              f"{workers}{strategy.num_replicas_in_sync} replica(s), precision {t.mixed_precision}, jit {t.jit}"
+              f"{', deterministic kernels' if t.deterministic else ''}")
+        if start >= total:  # nothing to do, and the run's config.yaml stays as it was
+            print(f"already trained for {start} steps (target {total}); pass a larger --steps or --epochs to continue")
+            return 0
+        if chief:
+            try:
+                run.root.mkdir(parents=True, exist_ok=True)
+                lock.acquire()  # a new run's directory exists from here
+                save_config(config, run.config_file)
+            except OSError as exc:
+                raise ConfigError(f"cannot write the run directory {run.root} ({exc.strerror})") from None
+            remove_killed_saves(run)
+            if restored:
+                set_aside_newer_checkpoints(run, restored)
+            drop_log_rows_after(run.log_csv, model.step)
+        print(f"training steps {start} -> {total}; checkpoint every {t.checkpoint_every} steps")
 
-    monitor = TrainingMonitor(
-        run, test_images=source.test_images, latent_dim=config.model.latent_dim, seed=t.seed,
-        log_every=t.log_every, sample_every=t.sample_every, truncation_psi=t.truncation_psi) if chief else None
-    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
-    with checkpoint_saver(model, run, cluster, t.checkpoint_every, restored) as saver:
-        try:
-            fit_schedule(model, config, source, phases, start, total, callbacks=[monitor, saver] if monitor else [saver],
-                         verbose=args.verbose if chief else 0)
-            saver.save()  # first: nothing in the grids can cost the last steps
-            if monitor:
-                monitor.write_grids(model.step)
-        except KeyboardInterrupt:
-            saver.save()
-            print(f"\ninterrupted: saved step {model.step} to {run.checkpoints if chief else 'the chief'}; "
-                  "re-run the same command to resume")
-            return 130
-    print(f"done: {model.step} steps; samples in {run.samples}, checkpoints in {run.checkpoints}")
-    return 0
+        monitor = TrainingMonitor(
+            run, test_images=source.test_images, latent_dim=config.model.latent_dim, seed=t.seed,
+            log_every=t.log_every, sample_every=t.sample_every, truncation_psi=t.truncation_psi) if chief else None
+        signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+        with checkpoint_saver(model, run, cluster, t.checkpoint_every, restored) as saver:
+            try:
+                fit_schedule(model, config, source, phases, start, total, callbacks=[monitor, saver] if monitor else [saver],
+                             verbose=args.verbose if chief else 0)
+                saver.save()  # first: nothing in the grids can cost the last steps
+                if monitor:
+                    monitor.write_grids(model.step)
+            except KeyboardInterrupt:
+                saver.save()
+                print(f"\ninterrupted: saved step {model.step} to {run.checkpoints if chief else 'the chief'}; "
+                      "re-run the same command to resume")
+                return 130
+        print(f"done: {model.step} steps; samples in {run.samples}, checkpoints in {run.checkpoints}")
+        return 0
 
 
 @contextlib.contextmanager

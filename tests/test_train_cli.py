@@ -1,8 +1,10 @@
 """The train and evaluate CLIs end to end on real MNIST, with a small network for speed."""
 
+import fcntl
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -166,7 +168,7 @@ def test_help_exits_0(module):
     assert result.returncode == 0 and "usage: python -m " + module in result.stdout
 
 
-def test_sigterm_saves_a_checkpoint_and_the_same_command_resumes(small_config, tmp_path):
+def test_a_second_trainer_is_refused_sigterm_saves_and_the_same_command_resumes(small_config, tmp_path, capsys):
     out = tmp_path / "run"
     command = [sys.executable, "-m", "alae_tf.train", "--config", str(small_config), "--out", str(out),
                "--verbose", "0", "--steps", "100000", "--checkpoint-every", "100000"]
@@ -175,6 +177,13 @@ def test_sigterm_saves_a_checkpoint_and_the_same_command_resumes(small_config, t
     deadline = time.time() + 120
     while not (out / "log.csv").exists() and time.time() < deadline:  # first log line at step 5
         time.sleep(0.2)
+    # The same command again while it trains: refused before it reads or writes anything.
+    config_before = (out / "config.yaml").read_text()
+    assert run_train(small_config, out, "--steps", "6") == 2
+    err = capsys.readouterr().err
+    assert err == (f"error: {out} is being trained by pid {process.pid} on {socket.gethostname()}; wait for it to "
+                   "finish, or stop it (Ctrl-C saves a checkpoint) and re-run this command to resume\n")
+    assert (out / "config.yaml").read_text() == config_before and process.poll() is None
     time.sleep(1.0)
     process.send_signal(signal.SIGTERM)
     stdout, stderr = process.communicate(timeout=120)
@@ -186,6 +195,31 @@ def test_sigterm_saves_a_checkpoint_and_the_same_command_resumes(small_config, t
     reader = tf.train.load_checkpoint(str(out / "checkpoints"))
     step_key = next(k for k in reader.get_variable_to_shape_map() if "trained_steps" in k)
     assert int(reader.get_tensor(step_key)) == saved + 3
+
+
+def test_a_new_run_whose_directory_another_trainer_just_created_is_refused(small_config, tmp_path, capsys, monkeypatch):
+    """Two new runs started at once: the directory appears after this one looked (it locks an
+    existing directory at once, a new one when it creates it), and it writes nothing."""
+    out = tmp_path / "run"
+    open_data = train.open_training_data
+
+    def data_while_another_trainer_starts(config):
+        source = open_data(config)
+        out.mkdir()
+        other = open(out / "train.lock", "w")
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        other.write("pid 12345 on elsewhere\n")
+        other.flush()
+        data_while_another_trainer_starts.held = other
+        return source
+
+    monkeypatch.setattr(train, "open_training_data", data_while_another_trainer_starts)
+    assert run_train(small_config, out) == 2
+    assert capsys.readouterr().err.startswith(f"error: {out} is being trained by pid 12345 on elsewhere; ")
+    assert sorted(p.name for p in out.iterdir()) == ["train.lock"]
+    data_while_another_trainer_starts.held.close()
+    monkeypatch.undo()
+    assert run_train(small_config, out, "--steps", "2") == 0  # released: the next command trains
 
 
 def test_batch_must_split_evenly_over_replicas():

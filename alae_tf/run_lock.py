@@ -1,0 +1,54 @@
+"""One training process per run directory.
+
+Two `python -m alae_tf.train` on the same `--out` (the command started twice, or a second
+terminal) would each train, interleave their checkpoints and `log.csv` rows, and each delete what
+it takes for the other's half-finished saves. The training process holds an exclusive `flock` on
+`OUT/train.lock` while it runs; a second one is refused with one line naming the holder. The
+kernel releases the lock when its holder exits, however it exits (a `kill -9` leaves no stale
+lock), and the file's text (pid and host) is only for the message. Evaluation, editing and export
+only read a run and take no lock.
+"""
+
+import fcntl
+import os
+import socket
+
+from alae_tf.errors import ConfigError
+from alae_tf.run_dir import RunDir
+
+
+class RunLock:
+    """A context manager: `acquire()` inside it once the run directory exists (a new run creates
+    it only once nothing can refuse the command any more); released on leaving, however."""
+
+    def __init__(self, run: RunDir):
+        self.run = run
+        self._file = None
+
+    def acquire(self) -> None:
+        if self._file is not None:
+            return
+        try:
+            handle = open(self.run.lock_file, "a+")
+        except OSError as exc:
+            raise ConfigError(f"cannot write the run directory {self.run.root} ({exc.strerror})") from None
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise ConfigError(f"{self.run.root} is being trained by {holder}; wait for it to finish, or stop it "
+                              "(Ctrl-C saves a checkpoint) and re-run this command to resume") from None
+        handle.truncate(0)
+        handle.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
+        handle.flush()
+        self._file = handle
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        if self._file is not None:
+            self._file.close()  # closing the last descriptor releases the flock
+            self._file = None
