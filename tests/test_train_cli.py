@@ -174,19 +174,24 @@ def test_a_second_trainer_is_refused_sigterm_saves_and_the_same_command_resumes(
                "--verbose", "0", "--steps", "100000", "--checkpoint-every", "100000"]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    deadline = time.time() + 120
-    while not (out / "log.csv").exists() and time.time() < deadline:  # first log line at step 5
-        time.sleep(0.2)
-    # The same command again while it trains: refused before it reads or writes anything.
-    config_before = (out / "config.yaml").read_text()
-    assert run_train(small_config, out, "--steps", "6") == 2
-    err = capsys.readouterr().err
-    assert err == (f"error: {out} is being trained by pid {process.pid} on {socket.gethostname()}; wait for it to "
-                   "finish, or stop it (Ctrl-C saves a checkpoint) and re-run this command to resume\n")
-    assert (out / "config.yaml").read_text() == config_before and process.poll() is None
-    time.sleep(1.0)
-    process.send_signal(signal.SIGTERM)
-    stdout, stderr = process.communicate(timeout=120)
+    try:
+        deadline = time.time() + 120
+        while not (out / "log.csv").exists() and time.time() < deadline:  # first log line at step 5
+            time.sleep(0.2)
+        # The same command again while it trains: refused before it reads or writes anything.
+        config_before = (out / "config.yaml").read_text()
+        assert run_train(small_config, out, "--steps", "6") == 2
+        err = capsys.readouterr().err
+        assert err == (f"error: {out} is being trained by pid {process.pid} on {socket.gethostname()}; wait for it to "
+                       "finish, or stop it (Ctrl-C saves a checkpoint) and re-run this command to resume\n")
+        assert (out / "config.yaml").read_text() == config_before and process.poll() is None
+        time.sleep(1.0)
+        process.send_signal(signal.SIGTERM)
+        stdout, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:  # a failed check above: no trainer left running
+            process.kill()
+            process.communicate()
     assert process.returncode == 130, stderr[-2000:]
     saved = int(stdout.split("interrupted: saved step ")[1].split()[0])
     assert saved >= 5
