@@ -193,6 +193,15 @@ def set_precision(mixed_precision: str) -> None:
     keras.mixed_precision.set_global_policy(policies.get(mixed_precision, "float32"))
 
 
+def set_training_graph_options() -> None:
+    """Training graphs run without Grappler's remapper. With oneDNN's kernels on (alae_tf turns
+    them on) it fails on StyleALAE's train step from 8x8 up, printing `E ... remapper failed` at
+    every level: it fuses E's stride-2 convolution with its bias add, then that with the leaky ReLU,
+    whose gradient still reads the bias add's output. Its fusions were worth nothing to the train
+    step where measured (README, "oneDNN"); inference graphs (evaluate, export, serving) keep it."""
+    tf.config.optimizer.set_experimental_options({"remapping": False})
+
+
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 
 

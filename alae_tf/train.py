@@ -45,6 +45,7 @@ from alae_tf.run_dir import (
     restore,
     set_aside_newer_checkpoints,
     set_precision,
+    set_training_graph_options,
 )
 
 # Settings a resumed run may change; anything else would silently change the experiment.
@@ -264,6 +265,7 @@ def train(args) -> int:
             lock.acquire()  # before its checkpoints are read: another trainer may be saving or deleting them
         source = open_training_data(config)
         set_precision(t.mixed_precision)
+        set_training_graph_options()
         slow_bf16 = bf16_cpu_warning(t.mixed_precision, cpu_flags(), bool(tf.config.list_physical_devices("GPU")))
         if slow_bf16 and chief:
             print(slow_bf16, file=sys.stderr)

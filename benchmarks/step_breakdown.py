@@ -36,7 +36,7 @@ from alae_tf.config import load_preset
 from alae_tf.data import open_image_source
 from alae_tf.data.batches import training_batches
 from alae_tf.model import build_alae
-from alae_tf.run_dir import set_precision
+from alae_tf.run_dir import set_precision, set_training_graph_options
 
 
 def parse_args(argv=None):
@@ -113,6 +113,7 @@ def main(argv=None) -> int:
     config.train.jit = args.jit
     config.train.mixed_precision = args.mixed_precision
     set_precision(args.mixed_precision)
+    set_training_graph_options()  # as python -m alae_tf.train
     keras.utils.set_random_seed(0)
     model = build_alae(config)
     data = fixed_batch(config, model)
