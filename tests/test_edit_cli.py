@@ -13,6 +13,7 @@ from PIL import Image
 from alae_tf import edit, project
 from alae_tf.data import load_mnist
 from alae_tf.data.batches import to_model_range, to_uint8
+from alae_tf.editing.images import read_image_files
 from alae_tf.inference import Sampler
 from alae_tf.run_dir import load_run
 from serving.editing import DirectionSet
@@ -141,9 +142,6 @@ def write_image(path, shape):
     "module, argv, message",
     [
         (edit, ["apply", "--run", "{tmp}/nowhere", "--direction", "3_to_8", "--images", "held-out:1"], "not a training run"),
-        (edit, ["apply", "--run", "{run}", "--direction", "3_to_8", "--images", "{small}"], "a 10x10 L image, read as 1 channel(s); this model takes 28x28 with 1"),
-        (edit, ["apply", "--run", "{run}", "--direction", "3_to_8", "--images", "{rgb}"], "a 28x28 RGB image, read as 3 channel(s)"),
-        (edit, ["apply", "--run", "{run}", "--direction", "3_to_8", "--images", "{rgba}"], "a 28x28 RGBA image, read as 3 channel(s)"),
         (edit, ["apply", "--run", "{run}", "--direction", "smile", "--images", "held-out:1"], "unknown direction 'smile'; the run has 0_to_1, 3_to_8"),
         (edit, ["apply", "--run", "{run}", "--direction", "3_to_8", "--images", "held-out:1", "--strengths", "1", "abc"], "strength 'abc' is not a number"),
         (edit, ["apply", "--run", "{run}", "--direction", "3_to_8", "--images", "held-out:1", "--strengths", "nan"], "not a finite number"),
@@ -164,7 +162,6 @@ def write_image(path, shape):
         (edit, ["interpolate", "--run", "{run}", "--from", "{small}", "--to", "{small}", "--steps", "1"], "--steps must be at least 2"),
         (edit, ["directions", "--run", "{run}", "--pairs", "3-8"], "class pair '3-8' is not A:B"),
         (edit, ["score", "--run", "{run}", "--direction", "3_to_8", "--count", "0"], "0 is not a positive integer"),
-        (project, ["--run", "{run}", "--images", "{small}"], "a 10x10 L image, read as 1 channel(s)"),
         (project, ["--run", "{run}", "--images", "held-out:1", "--noise"], "--noise: this run's generator (mlp) has no noise inputs"),
         (project, ["--run", "{run}", "--images", "held-out:1", "--steps", "-1"], "--steps must be >= 0"),
         (project, ["--run", "{run}", "--images", "held-out:1", "--steps", "ten"], "invalid int value: 'ten'"),
@@ -172,12 +169,36 @@ def write_image(path, shape):
 )
 def test_bad_input_is_one_error_line_and_exit_2(module, argv, message, run, tmp_path, capsys):
     paths = {"tmp": tmp_path, "run": run, "small": write_image(tmp_path / "small.png", (10, 10)),
-             "rgb": write_image(tmp_path / "rgb.png", (28, 28, 3)), "rgba": write_image(tmp_path / "rgba.png", (28, 28, 4)),
              "file": tmp_path / "a_file"}
     paths["file"].write_text("not a folder")
     code, out, err = run_cli(module, [a.format(**paths) for a in argv], capsys)
     assert code == 2 and err.startswith("error: ") and message.format(**paths) in err and err.count("\n") == 1, err
     assert "Traceback" not in err
+
+
+def test_images_of_another_size_or_mode_are_brought_to_the_model_s_as_training_images_are(run, tmp_path, capsys):
+    """A photo is centre-cropped, resized and converted (here to MNIST's 28x28 grayscale), with one
+    note line saying so; the pixels are PIL's own crop, grayscale and LANCZOS resize, within a level."""
+    rng = np.random.default_rng(0)
+    colour = rng.integers(0, 256, (40, 30, 3), dtype=np.uint8)  # 30 wide, 40 high: rows 5..34 kept
+    Image.fromarray(colour).save(tmp_path / "photo.png")
+    square = Image.fromarray(colour).crop((0, 5, 30, 35)).convert("L").resize((28, 28), Image.Resampling.LANCZOS)
+    code, out, err = run_cli(edit, ["apply", "--run", run, "--direction", "3_to_8", "--images", tmp_path / "photo.png",
+                                    "--strengths", "0", "--out", tmp_path / "edit.png"], capsys)
+    assert code == 0, err
+    assert err == (f"note: {tmp_path / 'photo.png'}: a 30x40 RGB image, centre-cropped to 30x30, resized to 28x28, "
+                   "converted from RGB to grayscale, as training images are\n")
+    images = read_image_files(tmp_path / "photo.png", (28, 28, 1))
+    assert images.shape == (1, 28, 28, 1) and np.abs(images[0, ..., 0].astype(int) - np.asarray(square)).max() <= 1
+    capsys.readouterr()
+    # A folder: one line for all of it; an image of the model's shape gets no note.
+    (tmp_path / "folder").mkdir()
+    write_image(tmp_path / "folder" / "a.png", (28, 28))
+    write_image(tmp_path / "folder" / "b.png", (28, 28, 4))
+    assert read_image_files(tmp_path / "folder", (28, 28, 1)).shape == (2, 28, 28, 1)
+    assert capsys.readouterr().err == (f"note: {tmp_path / 'folder'}: 1 of 2 images brought to 28x28 grayscale as training "
+                                       f"images are (first: {tmp_path / 'folder' / 'b.png'}: a 28x28 RGBA image, "
+                                       "converted from RGBA to grayscale)\n")
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["apply", "--help"], ["directions", "--help"], ["score", "--help"]])

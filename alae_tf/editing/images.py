@@ -1,7 +1,8 @@
 """The images an editing command works on, as uint8 NHWC at the model's image shape:
 
-- image files, or folders of them (sorted, recursive), which must already have the model's size
-  and channel count (an image of another shape is refused, not resized);
+- image files, or folders of them (sorted, recursive); one of another size or colour mode is
+  brought to the model's as training images are (`load_square`: centre crop, LANCZOS resize,
+  grayscale or RGB, alpha over black), and a note line on stderr says what was done;
 - `held-out:SELECTION[:CLASS]`: images of the run's held-out split, SELECTION = N (the first N)
   or A-B (positions A..B-1), optionally only those of class CLASS (MNIST, Fashion-MNIST).
 """
@@ -9,17 +10,18 @@
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 import numpy as np
 
 from alae_tf.data import open_image_source
-from alae_tf.data.files import image_channels, list_image_files, load_square, read_header, unreadable_reason
+from alae_tf.data.files import list_image_files, load_square, read_header, unreadable_reason
 from alae_tf.editing.labelled import dataset_class_names
 from alae_tf.errors import ALAEError
 
-IMAGES_HELP = ("image files or folders of the model's size and channels, or held-out:N / held-out:A-B[:CLASS] "
-               "(the run's held-out images)")
+IMAGES_HELP = ("image files or folders (another size or colour mode is centre-cropped, resized and converted as "
+               "training images are, with a note), or held-out:N / held-out:A-B[:CLASS] (the run's held-out images)")
 HELD_OUT = re.compile(r"^held-out:(?:(?P<count>\d+)|(?P<first>\d+)-(?P<last>\d+))(?::(?P<label>[^:]+))?$")
 
 
@@ -39,7 +41,7 @@ def select_images(specs: list[str], config) -> np.ndarray:
 
 
 def read_image_files(path, image_shape) -> np.ndarray:
-    """One image file, or every image file under a folder, as uint8 [N, H, W, C]; shapes must match."""
+    """One image file, or every image file under a folder, as uint8 [N, H, W, C] of the model's shape."""
     path = Path(path)
     if path.is_dir():
         files = list_image_files(path)
@@ -48,20 +50,34 @@ def read_image_files(path, image_shape) -> np.ndarray:
     else:
         raise ALAEError(f"{path}: no such image file or folder (or use held-out:N for the run's held-out images)")
     height, width, channels = image_shape
-    images = []
+    images, adjusted = [], []
     for file in files:
         try:
             mode, size = read_header(file)
-            found = image_channels([mode])
-            if size != (width, height) or found != channels:
-                raise ALAEError(f"{file}: a {size[0]}x{size[1]} {mode} image, read as {found} channel(s); this model "
-                                f"takes {width}x{height} with {channels} channel(s)")
             images.append(load_square(file, height, channels))
-        except ALAEError:
-            raise
         except Exception as exc:  # PIL raises OSError, SyntaxError, ValueError, ... for bad files
             raise ALAEError(f"{file}: cannot read the image ({unreadable_reason(exc)})") from None
+        changes = _changes(mode, size, (width, height), channels)
+        if changes:
+            adjusted.append(f"{file}: a {size[0]}x{size[1]} {mode} image, {', '.join(changes)}")
+    if len(adjusted) == 1 and len(files) == 1:
+        print(f"note: {adjusted[0]}, as training images are", file=sys.stderr)
+    elif adjusted:
+        print(f"note: {path}: {len(adjusted)} of {len(files)} images brought to {width}x{height} "
+              f"{'grayscale' if channels == 1 else 'RGB'} as training images are (first: {adjusted[0]})", file=sys.stderr)
     return np.stack(images)
+
+
+def _changes(mode: str, size: tuple[int, int], model_size: tuple[int, int], channels: int) -> list[str]:
+    """What `load_square` does to an image of this mode and size, in words."""
+    changes, side = [], min(size)
+    if size[0] != size[1]:
+        changes.append(f"centre-cropped to {side}x{side}")
+    if (side, side) != model_size:
+        changes.append(f"resized to {model_size[0]}x{model_size[1]}")
+    if mode != ("L" if channels == 1 else "RGB"):
+        changes.append(f"converted from {mode} to {'grayscale' if channels == 1 else 'RGB'}")
+    return changes
 
 
 def _parse_held_out(spec: str) -> re.Match:
