@@ -198,7 +198,7 @@ def set_training_graph_options() -> None:
     them on) it fails on StyleALAE's train step from 8x8 up, printing `E ... remapper failed` at
     every level: it fuses E's stride-2 convolution with its bias add, then that with the leaky ReLU,
     whose gradient still reads the bias add's output. Its fusions were worth nothing to the train
-    step where measured (README, "oneDNN"); inference graphs (evaluate, export, serving) keep it."""
+    step where measured (README, "Grappler's remapper is off for training"); inference graphs (evaluate, export, serving) keep it."""
     tf.config.optimizer.set_experimental_options({"remapping": False})
 
 

@@ -33,7 +33,6 @@ from alae_tf.data import open_image_source
 from alae_tf.data.batches import training_batches
 from alae_tf.errors import ALAEError, ConfigError
 from alae_tf.model_kinds import build_model
-from alae_tf.run_lock import RunLock
 from alae_tf.run_dir import (
     RunDir,
     bf16_cpu_warning,
@@ -47,6 +46,7 @@ from alae_tf.run_dir import (
     set_precision,
     set_training_graph_options,
 )
+from alae_tf.run_lock import RunLock
 
 # Settings a resumed run may change; anything else would silently change the experiment.
 RESUMABLE_OVERRIDES = {"steps", "epochs", "jit", "deterministic", "mixed_precision", "checkpoint_every", "sample_every", "log_every"}
