@@ -206,7 +206,7 @@ def test_a_new_run_whose_directory_another_trainer_just_created_is_refused(small
     """Two new runs started at once: the directory appears after this one looked (it locks an
     existing directory at once, a new one when it creates it), and it writes nothing."""
     out = tmp_path / "run"
-    open_data = train.open_training_data
+    open_data, held = train.open_training_data, []
 
     def data_while_another_trainer_starts(config):
         source = open_data(config)
@@ -215,14 +215,14 @@ def test_a_new_run_whose_directory_another_trainer_just_created_is_refused(small
         fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
         other.write("pid 12345 on elsewhere\n")
         other.flush()
-        data_while_another_trainer_starts.held = other
+        held.append(other)
         return source
 
     monkeypatch.setattr(train, "open_training_data", data_while_another_trainer_starts)
     assert run_train(small_config, out) == 2
     assert capsys.readouterr().err.startswith(f"error: {out} is being trained by pid 12345 on elsewhere; ")
     assert sorted(p.name for p in out.iterdir()) == ["train.lock"]
-    data_while_another_trainer_starts.held.close()
+    held[0].close()
     monkeypatch.undo()
     assert run_train(small_config, out, "--steps", "2") == 0  # released: the next command trains
 
