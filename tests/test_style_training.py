@@ -4,16 +4,14 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 import tensorflow as tf
+from exported_run import REPO
 from PIL import Image
 
 from alae_tf import train
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def run_tiny(out, steps, *flags):
