@@ -6,13 +6,18 @@ import base64
 import http.client
 import io
 import json
+import re
 import socket
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 
 import numpy as np
 import pytest
 from exported_run import DIRECTIONS, assert_close_images, http_server, real_images
 from PIL import Image
+from prefix_proxy import prefix_proxy
 
 from serving.onnx_model import ALAEOnnx
 
@@ -240,12 +245,47 @@ def test_the_page_and_its_files_are_served_offline(style):
     status, page, headers = request(url, "GET", "/", content_type=None)
     assert status == 200 and headers["Content-Type"].startswith("text/html")
     assert request(url, "GET", "/studio", content_type=None)[1] == page
-    assert b'src="/studio/studio.js"' in page and b'href="/studio/studio.css"' in page
+    assert b'src="studio/studio.js"' in page and b'href="studio/studio.css"' in page
     assert "default-src 'self'" in headers["Content-Security-Policy"]  # the browser loads nothing from elsewhere
     for name, kind in (("studio.js", "text/javascript"), ("studio.css", "text/css")):
         status, body, headers = request(url, "GET", f"/studio/{name}", content_type=None)
         assert status == 200 and headers["Content-Type"].startswith(kind) and len(body) > 1000
         assert b"http://" not in body and b"https://" not in body  # no CDN, no external fonts
+
+
+def test_behind_a_proxy_with_a_path_prefix_every_url_of_the_page_stays_under_it(style):
+    """As JupyterHub's jupyter-server-proxy serves it (/user/NAME/proxy/PORT/, the prefix stripped):
+    the page's files, its API and the /studio/ redirect resolve under the prefix (they were absolute
+    paths, which there reach the hub: the page stayed at "Loading the model..." without its script)."""
+    upstream = style[0]
+    with prefix_proxy(upstream, "/user/me/proxy/8501") as base:
+        for page_url in (base + "/", base + "/studio"):
+            status, page, _ = fetch(page_url)
+            assert status == 200
+            names = re.findall(rb'(?:src|href)="([^"#]+)"', page)
+            assert len(names) == 2  # the script and the style sheet
+            for name in names:
+                assert fetch(urllib.parse.urljoin(page_url, name.decode()))[0] == 200, name
+            script = fetch(urllib.parse.urljoin(page_url, "studio/studio.js"))[1].decode()
+            api = urllib.parse.urljoin(page_url, re.search(r'const API = "([^"]+)"', script).group(1))
+            status, info, _ = fetch(api + "info")
+            assert status == 200 and json.loads(info) == request(upstream, "GET", "/studio/api/info", content_type=None)[1]
+        status, _, headers = fetch(base + "/studio/", follow=False)
+        assert status == 308 and urllib.parse.urljoin(base + "/studio/", headers["Location"]) == base + "/studio"
+
+
+def fetch(url, follow=True):
+    """GET through urllib: (status, body, headers); redirects followed unless `follow` is false."""
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args):
+            return None
+
+    opener = urllib.request.build_opener() if follow else urllib.request.build_opener(NoRedirect)
+    try:
+        with opener.open(url, timeout=30) as response:
+            return response.status, response.read(), response.headers
+    except urllib.error.HTTPError as error:
+        return error.code, error.read(), error.headers
 
 
 def test_without_studio_the_page_is_not_served(export_dir):

@@ -1,7 +1,7 @@
 """The studio's routes: the page (serving/studio/, plain files: index.html, studio.js, studio.css)
 and its JSON API (serving/http/studio_api.py), for `python -m serving.http --studio`.
 
-    GET  /  and  /studio                 the page
+    GET  /  and  /studio                 the page (/studio/ redirects to /studio)
     GET  /studio/studio.js, studio.css   its script and style sheet
     GET  /studio/api/info                the model as the page needs it
     POST /studio/api/sample              {"seed": 3, "truncation_psi": 0.7}
@@ -9,6 +9,10 @@ and its JSON API (serving/http/studio_api.py), for `python -m serving.http --stu
     POST /studio/api/edit                {"w": [...], "edits": [{"direction": "3_to_8", "strength": 1.5}], "layers": "all"}
     POST /studio/api/mix                 {"destination_w": [...], "source_w": [...], "layers": "coarse"}
     POST /studio/api/interpolate         {"w_a": [...], "w_b": [...], "steps": 8}
+
+The page names its files and the API by relative URLs (studio/studio.js, studio/api/...), and
+/studio/ redirects by a relative Location, so that the studio also works behind a proxy that serves
+this server under a path prefix (JupyterHub's /user/NAME/proxy/8501/, code-server's /proxy/8501/).
 
 Answers are JSON; errors {"error": "..."} with a 4xx status (the app's handlers). Every POST
 goes through the app's `limited` (requests in progress, body size and read timeout, worker
@@ -18,7 +22,7 @@ threads): uploads may be up to `max_body_bytes`, JSON bodies up to JSON_BODY_BYT
 import json
 from pathlib import Path
 
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from serving import rest
@@ -47,6 +51,9 @@ def studio_routes(model, limited, max_batch: int, max_body_bytes: int) -> list[R
 
     async def page(request):
         return Response(assets[PAGE], media_type="text/html; charset=utf-8", headers=HEADERS)
+
+    async def to_page(request):  # relative, so that it stays under a proxy's prefix (Starlette's own is absolute)
+        return RedirectResponse("../studio", status_code=308)
 
     async def asset(request):
         name = request.path_params["name"]
@@ -77,6 +84,7 @@ def studio_routes(model, limited, max_batch: int, max_body_bytes: int) -> list[R
     return [
         Route("/", page, methods=["GET"]),
         Route("/studio", page, methods=["GET"]),
+        Route("/studio/", to_page, methods=["GET"]),
         Route("/studio/api/info", info, methods=["GET"]),
         Route("/studio/api/sample", json_endpoint(studio.sample, "sample"), methods=["POST"]),
         Route("/studio/api/upload", upload, methods=["POST"]),

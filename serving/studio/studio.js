@@ -1,10 +1,12 @@
-// The ALAE studio page: talks to /studio/api/ of the server that served it (see serving/README.md).
+// The ALAE studio page: talks to studio/api/ of the server that served it (see serving/README.md).
 // Plain JavaScript, no dependencies. The page keeps the latent codes w of its two images; every
 // change asks the server for the image it implies and shows it, or shows the server's error.
 "use strict";
 
 (() => {
-  const API = "/studio/api/";
+  // Relative to the page (served at / and /studio), so that the page also works behind a proxy
+  // that serves the server under a path prefix (JupyterHub's /user/NAME/proxy/8501/, ...).
+  const API = "studio/api/";
   const $ = (id) => document.getElementById(id);
 
   const state = {

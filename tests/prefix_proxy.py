@@ -1,0 +1,59 @@
+"""A reverse proxy that serves an upstream HTTP server under a path prefix and strips the prefix,
+as JupyterHub's jupyter-server-proxy (`https://HUB/user/NAME/proxy/8501/...`), Kubeflow notebook
+servers and code-server's /proxy/PORT/ do: the way a page on a remote machine is often reached.
+
+    with prefix_proxy("http://127.0.0.1:8501", "/user/me/proxy/8501") as url: ...
+
+Requests outside the prefix get a 404, as they would reach some other application there."""
+
+import contextlib
+import http.client
+import threading
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-authorization",
+              "proxy-authenticate"}
+
+
+@contextlib.contextmanager
+def prefix_proxy(upstream: str, prefix: str):
+    """The proxied base URL (ending in `prefix`, without a slash) while the proxy runs."""
+    target = urllib.parse.urlsplit(upstream)
+    prefix = prefix.rstrip("/")
+
+    class Handler(BaseHTTPRequestHandler):
+        def forward(self):
+            if not (self.path == prefix or self.path.startswith(prefix + "/")):
+                self.send_error(404, f"nothing under {self.path} on this proxy")
+                return
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP | {"host"}}
+            connection = http.client.HTTPConnection(target.hostname, target.port, timeout=60)
+            try:
+                connection.request(self.command, self.path[len(prefix):] or "/", body=body or None, headers=headers)
+                response = connection.getresponse()
+                data = response.read()
+            finally:
+                connection.close()
+            self.send_response(response.status)
+            for key, value in response.getheaders():
+                if key.lower() not in HOP_BY_HOP | {"content-length"}:
+                    self.send_header(key, value)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = do_HEAD = forward
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}{prefix}"
+    finally:
+        server.shutdown()
+        server.server_close()
