@@ -50,17 +50,22 @@ def parse_args(argv=None):
                   "Labels: the run's dataset (MNIST, Fashion-MNIST), --classes or --attributes; or --official files.")
     source = sub.add_mutually_exclusive_group()
     source.add_argument("--classes", type=Path, help="a folder with one subfolder of images per class")
-    source.add_argument("--attributes", type=Path, help="a CSV: header `image,ATTR...`, rows `path,values` (> 0: has it)")
+    source.add_argument("--attributes", type=Path,
+                        help="a CSV (header `image,ATTR...`, rows `path,values`, > 0: has it), or CelebA's attribute list "
+                        "(list_attr_celeba.txt, CelebAMask-HQ-attribute-anno.txt) as it comes; one direction per attribute")
     source.add_argument("--official", type=Path, nargs="+", help="the official ALAE's direction_<k>.npy files or their folder")
-    sub.add_argument("--images", type=Path, help="folder the --attributes CSV's paths are relative to (default: the CSV's)")
+    sub.add_argument("--images", type=Path, help="folder the --attributes file's image paths are relative to (default: its own)")
     tasks = sub.add_mutually_exclusive_group()
+    tasks.add_argument("--only", nargs="+", metavar="ATTR", help="with --attributes: these attributes (default: every one)")
     tasks.add_argument("--pairs", type=class_pair, nargs="+", metavar="A:B",
                        help="class pairs, one direction A -> B each, named A_to_B (default: every pair A < B)")
     tasks.add_argument("--one-vs-rest", action="store_true", help="one direction per class K, all others -> K, named to_K")
     sub.add_argument("--method", choices=fitting.METHODS, default="svm", help="svm (default, as the official code) or mean")
     sub.add_argument("--orthogonalize", action="store_true",
                      help="make each direction orthogonal to the ones before it (Gram-Schmidt in the order fitted)")
-    sub.add_argument("--count", type=positive_int, help="training images of the run's dataset to use (default: all)")
+    sub.add_argument("--count", type=positive_int,
+                     help="images to use (default: all): the first N training images of the run's dataset, the first N "
+                     "rows of --attributes, or the first N images of each --classes folder")
     sub.add_argument("--out", type=Path, help="directions file to write or extend (default: RUN/directions.json)")
 
     command("list", "List the run's directions with their method, classes and held-out accuracy.")
@@ -127,10 +132,14 @@ def fit_command(args, run: Loaded):
         print(f"fitting on {data.description}")
         if data.attributes:
             if args.pairs or args.one_vs_rest:
-                raise ALAEError("--pairs and --one-vs-rest are for classes; an attributes CSV gives one direction per column")
-            tasks = fitting.attribute_tasks(data)
+                raise ALAEError("--pairs and --one-vs-rest are for classes; an attributes file gives one direction per "
+                                "attribute (--only to choose)")
+            tasks = fitting.attribute_tasks(data, args.only)
+        elif args.only:
+            raise ALAEError("--only is for --attributes; for classes use --pairs or --one-vs-rest")
         else:
             tasks = fitting.one_vs_rest_tasks(data) if args.one_vs_rest else fitting.class_pair_tasks(data, args.pairs)
+        fitting.check_tasks(tasks)
         print(f"encoding {len(data.train_images)} training and {len(data.test_images)} held-out images")
         train_codes = fitting.encode_images(sampler, data.train_images)
         test_codes = fitting.encode_images(sampler, data.test_images)
@@ -145,9 +154,9 @@ def fit_command(args, run: Loaded):
 
 def labelled_images(args, config):
     if args.classes:
-        return labels.from_class_folders(args.classes, config.model.image_shape)
+        return labels.from_class_folders(args.classes, config.model.image_shape, args.count)
     if args.attributes:
-        return labels.from_attribute_csv(args.attributes, args.images, config.model.image_shape)
+        return labels.from_attribute_table(args.attributes, args.images, config.model.image_shape, args.count)
     if args.images:
         raise ALAEError("--images goes with --attributes")
     return labels.from_run_dataset(config, args.count)

@@ -115,6 +115,33 @@ def test_directions_from_every_label_source(run, held_out, tmp_path, capsys):
     merged = DirectionSet.read(out)
     # The same images split the same way (positions 2 and 7 of each class held out): the same class means.
     np.testing.assert_allclose(merged.vector("is_nine") @ merged.vector("d4_to_d9"), 1.0, atol=1e-6)
+    # CelebA's own list format (the count, the names, rows separated by runs of spaces), the same
+    # labels: the same direction; --count takes its first rows (it was ignored with --attributes
+    # and --classes).
+    listed = ["20", "is_nine "] + [f"folders/d{d}/{i}.png  {1 if d == 9 else -1}" for d in (4, 9) for i in range(10)]
+    (tmp_path / "list_attr.txt").write_text("\n".join(listed) + "\n")
+    code, stdout, err = run_cli(edit, ["directions", "--run", run, "--attributes", tmp_path / "list_attr.txt",
+                                       "--method", "mean", "--out", tmp_path / "celeba.json"], capsys)
+    assert code == 0, err
+    np.testing.assert_allclose(DirectionSet.read(tmp_path / "celeba.json").vector("is_nine"), merged.vector("is_nine"), atol=1e-6)
+    code, stdout, err = run_cli(edit, ["directions", "--run", run, "--attributes", tmp_path / "list_attr.txt", "--count", "15",
+                                       "--method", "mean", "--out", tmp_path / "celeba.json"], capsys)
+    assert code == 0 and "list_attr.txt: 15 images, 1 attributes" in stdout, err
+    code, stdout, err = run_cli(edit, ["directions", "--run", run, "--classes", tmp_path / "folders", "--count", "5",
+                                       "--method", "mean", "--out", tmp_path / "celeba.json"], capsys)
+    assert code == 0 and "10 images in 2 classes" in stdout, err
+    # An attribute without held-out images on one side is refused before any image is encoded;
+    # --only leaves it out.
+    rare = ["20", "is_nine rare"] + [f"folders/d{d}/{i}.png {1 if d == 9 else -1} {1 if (d, i) == (4, 0) else -1}"
+                                     for d in (4, 9) for i in range(10)]
+    (tmp_path / "rare.txt").write_text("\n".join(rare) + "\n")
+    code, stdout, err = run_cli(edit, ["directions", "--run", run, "--attributes", tmp_path / "rare.txt", "--out", tmp_path / "rare.json"], capsys)
+    assert code == 2 and "encoding" not in stdout and not (tmp_path / "rare.json").exists()
+    assert err.strip() == "error: rare: 4 'not rare', 0 'rare' among the held-out images; a direction needs both sides " \
+                          "(use more images, or leave it out: --only, --pairs)", err
+    code, stdout, err = run_cli(edit, ["directions", "--run", run, "--attributes", tmp_path / "rare.txt", "--only", "is_nine",
+                                       "--method", "mean", "--out", tmp_path / "rare.json"], capsys)
+    assert code == 0 and DirectionSet.read(tmp_path / "rare.json").names == ["is_nine"], err
 
     np.save(tmp_path / "direction_19.npy", np.linspace(-1, 1, 50))
     code, stdout, err = run_cli(edit, ["directions", "--run", run, "--official", tmp_path / "direction_19.npy", "--out", out], capsys)

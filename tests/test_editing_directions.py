@@ -176,6 +176,8 @@ def test_class_folders_hold_out_every_fifth_image_per_class(tmp_path):
     assert data.train_images.shape == (16, 8, 8, 1) and data.test_images.shape == (4, 8, 8, 1)
     # held_out_positions(10, 2) = 2, 7 in each class; images are constant, so the pixel says which one.
     assert data.test_images[:, 0, 0, 0].tolist() == [12, 17, 202, 207] and data.test_labels.tolist() == [0, 0, 1, 1]
+    few = labelled.from_class_folders(tmp_path / "classes", (8, 8, 1), count=5)  # the first five of each class
+    assert sorted(np.concatenate([few.train_images, few.test_images])[:, 0, 0, 0].tolist()) == [10, 11, 12, 13, 14, 200, 201, 202, 203, 204]
     write_png(tmp_path / "single" / "cats" / "0.png", np.zeros((8, 8), np.uint8))
     with pytest.raises(DataError, match="found 1 class folder"):
         labelled.from_class_folders(tmp_path / "single", (8, 8, 1))
@@ -187,7 +189,7 @@ def test_an_attribute_csv_labels_images_by_sign(tmp_path):
         write_png(tmp_path / "img" / f"{index}.png", np.full((8, 8, 3), index, np.uint8))
         rows.append(f"{index}.png,{1 if index % 2 else -1},{0 if index < 5 else 1}")
     (tmp_path / "attributes.csv").write_text("\n".join(rows) + "\n")
-    data = labelled.from_attribute_csv(tmp_path / "attributes.csv", tmp_path / "img", (8, 8, 3))
+    data = labelled.from_attribute_table(tmp_path / "attributes.csv", tmp_path / "img", (8, 8, 3))
     assert data.attributes and data.names == ("Smiling", "Eyeglasses")
     assert data.test_images[:, 0, 0, 0].tolist() == [2, 7]  # held_out_positions(10, 2)
     assert data.test_labels.tolist() == [[False, False], [True, True]]
@@ -195,7 +197,33 @@ def test_an_attribute_csv_labels_images_by_sign(tmp_path):
     assert [t.name for t in tasks] == ["Smiling", "Eyeglasses"] and tasks[0].negative == "not Smiling"
     (tmp_path / "bad.csv").write_text("image,Smiling\n0.png,yes\n1.png,1\n")
     with pytest.raises(DataError, match="bad.csv:2: attribute values must be numbers"):
-        labelled.from_attribute_csv(tmp_path / "bad.csv", tmp_path / "img", (8, 8, 3))
+        labelled.from_attribute_table(tmp_path / "bad.csv", tmp_path / "img", (8, 8, 3))
     (tmp_path / "missing.csv").write_text("image,Smiling\nnope.png,1\n1.png,1\n")
     with pytest.raises(DataError, match="1 image file.s. not found"):
-        labelled.from_attribute_csv(tmp_path / "missing.csv", tmp_path / "img", (8, 8, 3))
+        labelled.from_attribute_table(tmp_path / "missing.csv", tmp_path / "img", (8, 8, 3))
+    assert labelled.from_attribute_table(tmp_path / "attributes.csv", tmp_path / "img", (8, 8, 3), count=6) \
+        .test_images[:, 0, 0, 0].tolist() == [3]  # the first 6 rows; held_out_positions(6, 1)
+
+
+def test_celebas_attribute_list_is_read_as_it_comes(tmp_path, caplog):
+    """list_attr_celeba.txt / CelebAMask-HQ-attribute-anno.txt: the image count, the names (with a
+    trailing space), rows `file v1 v2` padded with runs of spaces; the same labels as the CSV."""
+    lines = ["10", "Smiling Eyeglasses "]
+    for index in range(10):
+        write_png(tmp_path / f"{index}.jpg", np.full((8, 8, 3), index, np.uint8))
+        lines.append(f"{index}.jpg {1 if index % 2 else -1:2d} {-1 if index < 5 else 1:2d}")
+    (tmp_path / "list_attr_celeba.txt").write_text("\r\n".join(lines) + "\r\n")
+    data = labelled.from_attribute_table(tmp_path / "list_attr_celeba.txt", None, (8, 8, 3))
+    assert data.attributes and data.names == ("Smiling", "Eyeglasses")
+    assert data.test_images[:, 0, 0, 0].tolist() == [2, 7] and data.test_labels.tolist() == [[False, False], [True, True]]
+    assert data.train_labels[:, 0].tolist() == [False, True, True, False, True, False, False, True]  # images 0 1 3 4 5 6 8 9
+    assert not caplog.records
+    (tmp_path / "short.txt").write_text("\n".join(["12", *lines[1:]]) + "\n")
+    assert len(labelled.from_attribute_table(tmp_path / "short.txt", None, (8, 8, 3)).train_images) == 8
+    assert "its first line says 12 images, it lists 10" in caplog.text
+    (tmp_path / "ragged.txt").write_text("\n".join([*lines[:5], "4.jpg 1"]) + "\n")
+    with pytest.raises(DataError, match=r"ragged.txt:6: 2 columns, expected 3 \(the image and 2 attributes\)"):
+        labelled.from_attribute_table(tmp_path / "ragged.txt", None, (8, 8, 3))
+    (tmp_path / "names_only.txt").write_text("10\n")
+    with pytest.raises(DataError, match="or CelebA's list"):
+        labelled.from_attribute_table(tmp_path / "names_only.txt", None, (8, 8, 3))

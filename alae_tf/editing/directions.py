@@ -107,8 +107,6 @@ def fit_boundary(codes, sides, method) -> tuple[np.ndarray, float]:
     """(unit normal n, offset c) of the boundary w . n = c between sides 0 and 1 (rows with side -1 ignored)."""
     used = sides >= 0
     x, y = codes[used], sides[used]
-    if min((y == 0).sum(), (y == 1).sum()) == 0:
-        raise ALAEError("a direction needs training images on both sides; one side has none")
     if method == "svm":
         svm = LinearSVC(C=SVM_C, dual=False, max_iter=SVM_MAX_ITER, class_weight="balanced").fit(x, y)
         normal, offset = svm.coef_[0], -svm.intercept_[0]
@@ -141,6 +139,19 @@ def orthogonalized(vectors: list[np.ndarray]) -> list[np.ndarray]:
     return basis
 
 
+def check_tasks(tasks: list[Task]) -> None:
+    """Every task has training and held-out images on both of its sides (known from the labels
+    alone, so checked before any image is encoded)."""
+    if not tasks:
+        raise ALAEError("no directions to fit")
+    for task in tasks:
+        for part, side in (("training", task.train_side), ("held-out", task.test_side)):
+            counts = {name: int((side == value).sum()) for name, value in ((task.negative, 0), (task.positive, 1))}
+            if min(counts.values()) == 0:
+                raise ALAEError(f"{task.name}: {', '.join(f'{n} {name!r}' for name, n in counts.items())} among the "
+                                f"{part} images; a direction needs both sides (use more images, or leave it out: --only, --pairs)")
+
+
 def fit_directions(train_codes, test_codes, tasks: list[Task], method="svm", orthogonalize=False,
                    provenance: dict | None = None) -> DirectionSet:
     """One unit direction per task, fitted on `train_codes` [N, latent] and scored on `test_codes`.
@@ -148,11 +159,7 @@ def fit_directions(train_codes, test_codes, tasks: list[Task], method="svm", ort
     Each direction's info also gives `class_distance`, the Euclidean distance between the two
     sides' mean training codes: a strength of that size moves w as far as from one side's mean
     to the other's (along the direction; for "mean" directions exactly onto it)."""
-    if not tasks:
-        raise ALAEError("no directions to fit")
-    for task in tasks:
-        if min((task.test_side == 0).sum(), (task.test_side == 1).sum()) == 0:
-            raise ALAEError(f"{task.name}: no held-out images on one side; cannot report its accuracy")
+    check_tasks(tasks)
     boundaries = [fit_boundary(train_codes, task.train_side, method) for task in tasks]
     vectors = [normal for normal, _ in boundaries]
     if orthogonalize:

@@ -2,8 +2,10 @@
 
 - the run's own dataset when it has labels (MNIST, Fashion-MNIST: classes, their own test split);
 - a folder per class (DIR/<class>/...image files): classes named by the folders;
-- a CSV of binary attributes (first column an image path, one column per attribute, > 0 meaning
-  the image has it: CelebA's -1/1 and 0/1 both work).
+- a table of binary attributes, > 0 meaning the image has it (-1/1 and 0/1 both work): a CSV
+  (header `image,ATTR...`, rows `path,values`), or CelebA's own list (`list_attr_celeba.txt`,
+  CelebAMask-HQ's `CelebAMask-HQ-attribute-anno.txt`: a line with the image count, a line of
+  attribute names, rows `file values...` separated by spaces).
 
 Folder and CSV images are decoded as training decodes image files (centre crop, resize to the
 model's resolution, its channel count); every fifth image is held out (per class for folders).
@@ -61,8 +63,9 @@ def dataset_class_names(dataset: str, labels: np.ndarray) -> tuple[str, ...]:
     return FASHION_MNIST_CLASSES if dataset == "fashion_mnist" else tuple(str(k) for k in range(int(labels.max()) + 1))
 
 
-def from_class_folders(root, image_shape) -> Labelled:
-    """DIR/<class>/**/image files; class names are the folder names, sorted."""
+def from_class_folders(root, image_shape, count: int | None = None) -> Labelled:
+    """DIR/<class>/**/image files; class names are the folder names, sorted. `count`: at most
+    that many images of each class (the first in file-name order)."""
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"{root}: no such directory (expected one folder of images per class)")
@@ -71,7 +74,7 @@ def from_class_folders(root, image_shape) -> Labelled:
         raise DataError(f"{root}: found {len(folders)} class folder(s); directions need two or more (DIR/<class>/images)")
     parts = {"train": ([], []), "test": ([], [])}
     for index, folder in enumerate(folders):
-        images = _load_images(list_image_files(folder), image_shape, root)
+        images = _load_images(list_image_files(folder)[:count], image_shape, root)
         if len(images) < 2:
             raise DataError(f"{folder}: {len(images)} readable image(s); a class needs two or more (one is held out)")
         held_out = np.zeros(len(images), bool)
@@ -85,36 +88,65 @@ def from_class_folders(root, image_shape) -> Labelled:
                     f"class folders {root}: {len(train_images) + len(test_images)} images in {len(folders)} classes")
 
 
-def from_attribute_csv(csv_path, image_dir, image_shape) -> Labelled:
-    """CSV rows `image path, attribute values...` with a header naming the attributes; image paths
-    are relative to `image_dir` (default: the CSV's folder)."""
-    csv_path = Path(csv_path)
-    image_dir = Path(image_dir) if image_dir else csv_path.parent
-    try:
-        with open(csv_path, newline="") as file:
-            rows = list(csv.reader(file))
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise DataError(f"{csv_path}: cannot read the attributes CSV ({exc})") from None
-    if len(rows) < 3 or len(rows[0]) < 2:
-        raise DataError(f"{csv_path}: expected a header (image, attribute names...) and two or more rows")
-    names, values, files = tuple(name.strip() for name in rows[0][1:]), [], []
-    for number, row in enumerate(rows[1:], 2):
-        if len(row) != len(names) + 1:
-            raise DataError(f"{csv_path}:{number}: {len(row)} columns, expected {len(names) + 1}")
+def from_attribute_table(path, image_dir, image_shape, count: int | None = None) -> Labelled:
+    """An attributes CSV or CelebA attribute list (module docstring); image paths are relative to
+    `image_dir` (default: the table's folder). `count`: the first that many rows only."""
+    path = Path(path)
+    image_dir = Path(image_dir) if image_dir else path.parent
+    names, rows = read_attribute_table(path)
+    rows = rows[:count]
+    if len(rows) < 2:
+        raise DataError(f"{path}: {len(rows)} image row(s); directions need two or more (one is held out)")
+    values, files = [], []
+    for number, file, cells in rows:
         try:
-            values.append([float(cell) > 0 for cell in row[1:]])
+            values.append([float(cell) > 0 for cell in cells])
         except ValueError:
-            raise DataError(f"{csv_path}:{number}: attribute values must be numbers (> 0: has the attribute)") from None
-        files.append(image_dir / row[0].strip())
+            raise DataError(f"{path}:{number}: attribute values must be numbers (> 0: has the attribute)") from None
+        files.append(image_dir / file)
     missing = [str(f) for f in files if not f.is_file()]
     if missing:
-        raise DataError(f"{csv_path}: {len(missing)} image file(s) not found, e.g. {missing[0]}; pass --images DIR")
+        raise DataError(f"{path}: {len(missing)} image file(s) not found, e.g. {missing[0]}; pass --images DIR")
     images = _load_images(files, image_shape, image_dir, keep_all=True)
     held_out = np.zeros(len(images), bool)
     held_out[held_out_positions(len(images), max(1, len(images) // HELD_OUT_EVERY))] = True
     labels = np.array(values, bool)
     return Labelled(names, images[~held_out], labels[~held_out], images[held_out], labels[held_out], True,
-                    f"attributes {csv_path}: {len(images)} images, {len(names)} attributes")
+                    f"attributes {path}: {len(images)} images, {len(names)} attributes")
+
+
+def read_attribute_table(path: Path) -> tuple[tuple[str, ...], list[tuple[int, str, list[str]]]]:
+    """(attribute names, rows of (line number, image path, value cells)) of a CSV or of CelebA's
+    list format, told apart by its first line: the image count alone."""
+    try:
+        with open(path, newline="") as file:
+            lines = file.read().splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: cannot read the attributes file ({exc})") from None
+    celeba_list = bool(lines) and lines[0].strip().isdigit()
+    if celeba_list:  # the count, the names, then `file v1 v2 ...` with any run of spaces between
+        header, first_row = lines[1].split() if len(lines) > 1 else [], 3
+        table = [(number, line.split()) for number, line in enumerate(lines[2:], first_row) if line.strip()]
+        width = len(header) + 1
+    else:
+        try:
+            parsed = list(csv.reader(lines))
+        except csv.Error as exc:
+            raise DataError(f"{path}: cannot read the attributes CSV ({exc})") from None
+        header = [name.strip() for name in parsed[0][1:]] if parsed else []
+        table = [(number, row) for number, row in enumerate(parsed[1:], 2) if row]
+        width = len(header) + 1
+    if not header:
+        raise DataError(f"{path}: expected a CSV with a header `image,ATTR...`, or CelebA's list "
+                        "(a line with the image count, a line of attribute names, then `file values...`)")
+    rows = []
+    for number, cells in table:
+        if len(cells) != width:
+            raise DataError(f"{path}:{number}: {len(cells)} columns, expected {width} (the image and {len(header)} attributes)")
+        rows.append((number, cells[0].strip(), cells[1:]))
+    if celeba_list and int(lines[0]) != len(rows):
+        logger.warning("%s: its first line says %s images, it lists %d", path, lines[0].strip(), len(rows))
+    return tuple(header), rows
 
 
 def _load_images(files, image_shape, root: Path, keep_all=False) -> np.ndarray:
