@@ -16,11 +16,12 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import tensorflow as tf
 import yaml
 
 from alae_tf import schedule, torch_files
 from alae_tf.config import save_config
-from alae_tf.errors import ALAEError, ConfigError
+from alae_tf.errors import ALAEError, ConfigError, out_of_disk_space, written_file
 from alae_tf.official import PUBLISHED, config_from_official, plan_networks, published_config
 
 # Our net -> the official checkpoint's name for it (E is called "discriminator" there).
@@ -112,6 +113,13 @@ def convert(checkpoint_path: Path, config, out: Path, log=print) -> dict:
         save_config(config, run.config_file)
         checkpoint_manager(model, run).save(checkpoint_number=step)
         staging.rename(out)
+    except (OSError, tf.errors.OpError) as exc:
+        if out_of_disk_space(exc):
+            raise ALAEError(f"no space left on the disk, writing {written_file(exc, f'into {out.parent}')}; nothing "
+                            f"was written to {out}: free some space and run the command again") from None
+        if isinstance(exc, OSError):  # a parent that is a file, a folder this user cannot write
+            raise ALAEError(f"cannot write {out} ({exc.strerror})") from None
+        raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     log(f"written {out}: {len(assignments)} tensors ({sum(a.size for _, a in assignments) // 2:,} parameters per copy), "

@@ -1,4 +1,11 @@
-"""User-facing errors: the CLIs print their message (no traceback) and exit non-zero."""
+"""User-facing errors: the CLIs print their message (no traceback) and exit non-zero; and how to
+tell a full disk from other failed writes."""
+
+import errno
+import os
+import re
+
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
 class ALAEError(Exception):
@@ -11,3 +18,19 @@ class DataError(ALAEError):
 
 class ConfigError(ALAEError):
     """An invalid preset, config file or command-line value."""
+
+
+def out_of_disk_space(exc: Exception) -> bool:
+    """A write failed for want of disk space or quota: an OSError, or a TensorFlow error from a
+    file write (which carries only the C library's message, after the file's path)."""
+    if isinstance(exc, OSError):
+        return exc.errno in DISK_FULL
+    return any(os.strerror(code) in str(exc) for code in DISK_FULL)
+
+
+def written_file(exc: Exception, otherwise: str) -> str:
+    """The path in a disk-full error, or `otherwise` where it names none."""
+    if isinstance(exc, OSError):
+        return str(exc.filename or otherwise)
+    found = re.search(rf"(\S+); (?:{'|'.join(os.strerror(code) for code in DISK_FULL)})", str(exc))
+    return found.group(1) if found else otherwise

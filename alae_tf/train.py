@@ -31,7 +31,7 @@ from alae_tf.config import (
 )
 from alae_tf.data import open_image_source
 from alae_tf.data.batches import training_batches
-from alae_tf.errors import ALAEError, ConfigError
+from alae_tf.errors import ALAEError, ConfigError, out_of_disk_space, written_file
 from alae_tf.model_kinds import build_model
 from alae_tf.run_dir import (
     RunDir,
@@ -320,6 +320,16 @@ def train(args) -> int:
                 print(f"\ninterrupted: saved step {model.step} to {run.checkpoints if chief else 'the chief'}; "
                       "re-run the same command to resume")
                 return 130
+            except (OSError, tf.errors.OpError) as exc:
+                if not out_of_disk_space(exc):
+                    raise
+                if chief:
+                    remove_killed_saves(run)  # the failed save's part-written files: never resumable, and they hold space
+                newest = (f"the newest checkpoint is {saver.newest} (step {saver.newest_step})" if saver.newest
+                          else "no checkpoint was saved yet")
+                raise ALAEError(f"no space left on the disk at step {model.step}, writing "
+                                f"{written_file(exc, f'into {run.root}')}; {newest}: free some space, then re-run the "
+                                "same command to resume") from None
         print(f"done: {model.step} steps; samples in {run.samples}, checkpoints in {run.checkpoints}")
         return 0
 

@@ -20,7 +20,7 @@ import tensorflow as tf
 from alae_tf.data import open_image_source
 from alae_tf.editing.directions import read_run_directions
 from alae_tf.editing.ranges import layer_ranges
-from alae_tf.errors import ALAEError
+from alae_tf.errors import ALAEError, out_of_disk_space, written_file
 from alae_tf.inference import Sampler
 from alae_tf.run_dir import RunDir, load_run, newest_intact_checkpoint
 from export import onnx_files, savedmodel, tf_serving_files, verify
@@ -140,6 +140,11 @@ def export_run(request: ExportRequest, log=print) -> dict:
                 f"relative RMS difference {', '.join(f'{graph} {error:.3f}' for graph, error in errors.items())} "
                 f"(tolerance {verify.INT8_TOLERANCE:g})")
         publish(staging, request.out, name, version)
+    except (OSError, tf.errors.OpError) as exc:
+        if not out_of_disk_space(exc):
+            raise
+        raise ALAEError(f"no space left on the disk, writing {written_file(exc, f'into {request.out}')}; "
+                        "nothing was published: free some space and run the command again") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     tf_serving_files.write_server_files(request.out)

@@ -166,6 +166,25 @@ def test_an_existing_out_directory_is_not_touched(tmp_path, capsys):
     assert code == 2 and "already exists" in err and (tmp_path / "run" / "keep.txt").read_text() == "mine"
 
 
+def test_a_full_disk_or_an_unwritable_out_is_one_line_and_nothing_is_written(tmp_path, capsys, monkeypatch):
+    """The checkpoint's save fails as TensorFlow's does on a full disk; then --out under a file.
+    Both were tracebacks."""
+    def save_on_a_full_disk(manager, checkpoint_number=None, **kwargs):
+        raise tf.errors.ResourceExhaustedError(None, None, f"{manager.directory}/ckpt_temp/part; No space left on device")
+
+    monkeypatch.setattr(tf.train.CheckpointManager, "save", save_on_a_full_disk)
+    code, err, out = run_convert(tmp_path, capsys, FIXTURE / "model.pth", FIXTURE / "config.yaml")
+    assert code == 2 and err == (f"error: no space left on the disk, writing {tmp_path}/.run.converting/checkpoints/ckpt_temp/"
+                                 f"part; nothing was written to {out}: free some space and run the command again\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    monkeypatch.undo()
+    (tmp_path / "file").write_text("mine")
+    out = tmp_path / "file" / "run"
+    assert convert.main(["--checkpoint", str(FIXTURE / "model.pth"), "--config", str(FIXTURE / "config.yaml"),
+                         "--out", str(out)]) == 2
+    assert capsys.readouterr().err == f"error: cannot write {out} (Not a directory)\n"
+
+
 def test_tensors_reaching_past_their_storage_are_refused():
     storage = torch_files.Storage("0", "FloatStorage", 4)
     with pytest.raises(torch_files.TorchFileError, match="reaches element 4 of a storage of 4"):

@@ -4,7 +4,9 @@ ONNX parity, TF-Serving files and CLI errors.
 `exported_model` builds the run and its export once per test session (the serving tests import
 it from here); it caches them under pytest's base temp directory."""
 
+import errno
 import json
+import os
 
 import numpy as np
 import onnxruntime
@@ -13,6 +15,7 @@ import tensorflow as tf
 from tensorflow_serving.apis import prediction_log_pb2
 
 import export.__main__ as export_cli
+import export.onnx_files
 import export.verify
 from alae_tf.inference import Sampler
 from alae_tf.run_dir import load_run
@@ -201,6 +204,20 @@ def test_a_failed_parity_check_exits_1_and_publishes_nothing(exported, tmp_path,
     err = capsys.readouterr().err
     assert err.startswith("error: export check failed") and "max abs diff" in err and "encode random b1" in err
     assert not layout.versions(out / layout.TF_SERVING / NAME) and not list(out.glob(".staging*"))
+
+
+def test_a_full_disk_exits_2_with_one_line_and_publishes_nothing(exported, tmp_path, capsys, monkeypatch):
+    """tf2onnx's own file write fails for want of space (an OSError without a file name); it was a
+    traceback, exit 1."""
+    def write_on_a_full_disk(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(export.onnx_files, "write_onnx_files", write_on_a_full_disk)
+    out = tmp_path / "export"
+    assert export_cli.main(["--run", str(exported[0]), "--out", str(out)]) == 2
+    assert capsys.readouterr().err == (f"error: no space left on the disk, writing into {out}; nothing was published: "
+                                       "free some space and run the command again\n")
+    assert list(out.iterdir()) == []
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,6 @@
 """The train and evaluate CLIs end to end on real MNIST, with a small network for speed."""
 
+import errno
 import fcntl
 import json
 import os
@@ -13,7 +14,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from alae_tf import evaluate, train
+from alae_tf import callbacks, evaluate, train
 from alae_tf.config import load_config_file
 from alae_tf.run_dir import bf16_cpu_warning, cpu_flags
 
@@ -225,6 +226,51 @@ def test_a_new_run_whose_directory_another_trainer_just_created_is_refused(small
     held[0].close()
     monkeypatch.undo()
     assert run_train(small_config, out, "--steps", "2") == 0  # released: the next command trains
+
+
+def test_a_full_disk_stops_the_run_in_one_line_naming_the_newest_checkpoint(small_config, tmp_path, capsys, monkeypatch):
+    """The disk fills up during the save of step 20 (TensorFlow's error, after it wrote part of the
+    checkpoint), then, in a second run, while a sample grid is written (an OSError): one error line
+    that names the newest checkpoint, the part-written save removed, and the same command resumes
+    once there is space. It was "error: out of memory; lower --batch-size ..." (and a traceback)."""
+    out = tmp_path / "run"
+    save = tf.train.CheckpointManager.save
+
+    def save_on_a_disk_that_fills_at_step_20(manager, checkpoint_number=None, **kwargs):
+        if checkpoint_number == 20:
+            partial = out / "checkpoints" / "ckpt-20_temp" / "part-00000-of-00001.data-00000-of-00001.tempstate42"
+            partial.parent.mkdir()
+            partial.write_bytes(b"half a checkpoint")
+            raise tf.errors.ResourceExhaustedError(
+                None, None, f"{{{{function_node __wrapped__SaveV2}}}} {partial}; No space left on device [Op:SaveV2]")
+        return save(manager, checkpoint_number=checkpoint_number, **kwargs)
+
+    monkeypatch.setattr(tf.train.CheckpointManager, "save", save_on_a_disk_that_fills_at_step_20)
+    assert run_train(small_config, out, "--steps", "30") == 2
+    partial = out / "checkpoints" / "ckpt-20_temp" / "part-00000-of-00001.data-00000-of-00001.tempstate42"
+    assert capsys.readouterr().err == (
+        f"error: no space left on the disk at step 20, writing {partial}; the newest checkpoint is "
+        f"{out / 'checkpoints' / 'ckpt-10'} (step 10): free some space, then re-run the same command to resume\n")
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["checkpoint", "ckpt-10.data-00000-of-00001", "ckpt-10.index"]
+    monkeypatch.undo()
+
+    png = out / "samples" / "samples_0000020.png"
+    save_png = callbacks.save_png
+
+    def save_png_on_a_full_disk(grid, path):
+        if path == png:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        save_png(grid, path)
+
+    monkeypatch.setattr(callbacks, "save_png", save_png_on_a_full_disk)
+    assert run_train(small_config, out, "--steps", "30") == 2
+    assert capsys.readouterr().err == (
+        f"error: no space left on the disk at step 20, writing {png}; the newest checkpoint is "
+        f"{out / 'checkpoints' / 'ckpt-10'} (step 10): free some space, then re-run the same command to resume\n")
+    monkeypatch.undo()
+    assert run_train(small_config, out, "--steps", "30") == 0
+    assert "resuming at step 10" in capsys.readouterr().out
+    assert png.is_file() and (out / "checkpoints" / "ckpt-30.index").is_file()
 
 
 def test_batch_must_split_evenly_over_replicas():

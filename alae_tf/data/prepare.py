@@ -38,7 +38,7 @@ from alae_tf.data.files import (
     unreadable_reason,
 )
 from alae_tf.data.pyramid import box_pyramid, check_resolution, resolution_levels
-from alae_tf.errors import ALAEError, DataError
+from alae_tf.errors import ALAEError, DataError, out_of_disk_space, written_file
 
 FORMAT = "alae_tf multi-resolution TFRecords (StyleGAN/ALAE layout: features shape [C,H,W], data raw uint8 CHW)"
 
@@ -111,6 +111,13 @@ def prepare(src: Path, dst: Path, resolution: int, *, test_count: int | None = N
         meta = _meta(src, resolution, channels, written, test_count, mirror, upscaled, skipped)
         (partial / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
         _move_into_place(partial, dst)
+    except (OSError, tf.errors.OpError) as exc:
+        if not out_of_disk_space(exc):
+            raise
+        if verbose:
+            print(flush=True)  # end the progress bar's line
+        raise DataError(f"no space left on the disk, writing {written_file(exc, f'into {dst.parent}')}; nothing was "
+                        f"written to {dst}: free some space and run the command again") from None
     finally:
         shutil.rmtree(partial, ignore_errors=True)
     meta["seconds"] = round(time.perf_counter() - started, 1)
