@@ -288,6 +288,19 @@ def fetch(url, follow=True):
         return error.code, error.read(), error.headers
 
 
+def test_the_servers_studio_line_gives_an_address_a_person_can_open():
+    """0.0.0.0 is no address to browse to (it was printed as is); a loopback one gets the SSH tunnel."""
+    from serving.http.__main__ import studio_line
+
+    host = socket.gethostname()
+    assert studio_line("0.0.0.0", 8501) == f"studio at http://{host}:8501/studio (listening on every address of this machine)"
+    assert studio_line("::", 8501).startswith(f"studio at http://{host}:8501/studio ")
+    assert studio_line("127.0.0.1", 8600) == (f"studio at http://127.0.0.1:8600/studio (this machine only; from another one: "
+                                              f"ssh -L 8600:127.0.0.1:8600 {host}, then open that address there)")
+    assert studio_line("::1", 8600).startswith("studio at http://[::1]:8600/studio (this machine only; ")
+    assert studio_line("10.1.2.3", 8501) == "studio at http://10.1.2.3:8501/studio"
+
+
 def test_without_studio_the_page_is_not_served(export_dir):
     with http_server(export_dir) as url:
         status, answer, _ = request(url, "GET", "/", content_type=None)

@@ -1,6 +1,7 @@
 """python -m serving.http --model EXPORT [--host 127.0.0.1] [--port 8501] [--studio]"""
 
 import argparse
+import ipaddress
 import logging
 import math
 import os
@@ -93,12 +94,23 @@ def main(argv=None) -> int:
     print(f"serving {model.metadata['model_name']} version {model.metadata['version']} ({args.onnx_variant} ONNX files) "
           f"at http://{host}:{port}/v1/models/{model.metadata['model_name']}", flush=True)
     if args.studio:
-        address = f"[{host}]" if ":" in host else host
-        print(f"studio at http://{address}:{port}/studio", flush=True)
+        print(studio_line(host, port), flush=True)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False,
                                            http=h11_protocol_with_read_limits(args.read_timeout)))
     server.run(sockets=[sock])
     return 0
+
+
+def studio_line(host: str, port: int) -> str:
+    """Where to open the studio, said for a person: a wildcard address is no place to browse to,
+    and a loopback one is reached from another machine through an SSH tunnel."""
+    if ipaddress.ip_address(host).is_unspecified:
+        return f"studio at http://{socket.gethostname()}:{port}/studio (listening on every address of this machine)"
+    address = f"[{host}]" if ":" in host else host
+    if ipaddress.ip_address(host).is_loopback:
+        return (f"studio at http://{address}:{port}/studio (this machine only; from another one: "
+                f"ssh -L {port}:{address}:{port} {socket.gethostname()}, then open that address there)")
+    return f"studio at http://{address}:{port}/studio"
 
 
 if __name__ == "__main__":
