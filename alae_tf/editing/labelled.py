@@ -7,7 +7,7 @@
   CelebAMask-HQ's `CelebAMask-HQ-attribute-anno.txt`: a line with the image count, a line of
   attribute names, rows `file values...` separated by spaces).
 
-Folder and CSV images are decoded as training decodes image files (centre crop, resize to the
+Folder and attribute-table images are decoded as training decodes image files (centre crop, resize to the
 model's resolution, its channel count); every fifth image is held out (per class for folders).
 """
 
@@ -125,9 +125,8 @@ def read_attribute_table(path: Path) -> tuple[tuple[str, ...], list[tuple[int, s
         raise DataError(f"{path}: cannot read the attributes file ({exc})") from None
     celeba_list = bool(lines) and lines[0].strip().isdigit()
     if celeba_list:  # the count, the names, then `file v1 v2 ...` with any run of spaces between
-        header, first_row = lines[1].split() if len(lines) > 1 else [], 3
-        table = [(number, line.split()) for number, line in enumerate(lines[2:], first_row) if line.strip()]
-        width = len(header) + 1
+        header = lines[1].split() if len(lines) > 1 else []
+        table = [(number, line.split()) for number, line in enumerate(lines[2:], 3) if line.strip()]
     else:
         try:
             parsed = list(csv.reader(lines))
@@ -135,7 +134,7 @@ def read_attribute_table(path: Path) -> tuple[tuple[str, ...], list[tuple[int, s
             raise DataError(f"{path}: cannot read the attributes CSV ({exc})") from None
         header = [name.strip() for name in parsed[0][1:]] if parsed else []
         table = [(number, row) for number, row in enumerate(parsed[1:], 2) if row]
-        width = len(header) + 1
+    width = len(header) + 1
     if not header:
         raise DataError(f"{path}: expected a CSV with a header `image,ATTR...`, or CelebA's list "
                         "(a line with the image count, a line of attribute names, then `file values...`)")
