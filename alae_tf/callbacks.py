@@ -5,8 +5,10 @@ several `fit` calls and resumed runs share one axis.
 """
 
 import csv
+import datetime
 import functools
 import io
+import time
 from pathlib import Path
 
 import keras
@@ -167,6 +169,31 @@ class TrainingMonitor(StepCallback):
             mixing = style_mixing_grid(sampler, sources, destinations, truncation_psi=self.truncation_psi)
             grids.update({f"style_mixing_{name}": grid for name, grid in mixing.items()})
         return grids
+
+
+class ProgressLines(StepCallback):
+    """One plain line every `every` steps and at step `total`: the step, the scalars (the running
+    means log.csv has), the speed since the last line and the time left. For output that goes to a
+    file (nohup, a batch scheduler, a container's log), where Keras's progress bar is a stream of
+    backspaces and colour codes redrawn 20 times a second (~100 kB per 300 MNIST steps)."""
+
+    def __init__(self, every: int, total: int):
+        super().__init__()
+        self.every, self.total = every, total
+        self.last = None  # (step, time) the speed is measured from
+
+    def on_step(self, step, logs):
+        now = time.monotonic()
+        if self.last is None:  # the first step of this process: tracing, compiling; time from its end
+            self.last = (step, now)
+            return
+        if step % self.every and step != self.total:
+            return
+        rate = (step - self.last[0]) / max(now - self.last[1], 1e-9)
+        left = datetime.timedelta(seconds=round((self.total - step) / rate))
+        scalars = "  ".join(f"{name} {float(value):.4g}" for name, value in logs.items() if name != NONFINITE)
+        print(f"step {step}/{self.total}  {scalars}  {rate:.3g} steps/s  ETA {left}", flush=True)
+        self.last = (step, now)
 
 
 def drop_log_rows_after(log_csv: Path, step: int) -> None:

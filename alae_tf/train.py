@@ -18,7 +18,7 @@ import keras
 import tensorflow as tf
 
 from alae_tf import multiworker, schedule
-from alae_tf.callbacks import CheckpointSaver, TrainingMonitor, drop_log_rows_after
+from alae_tf.callbacks import CheckpointSaver, ProgressLines, TrainingMonitor, drop_log_rows_after
 from alae_tf.config import (
     DATASETS,
     MNIST_SOURCES,
@@ -99,7 +99,9 @@ def parse_args(argv=None):
     parser.add_argument("--checkpoint-every", type=int, help="steps between checkpoints")
     parser.add_argument("--sample-every", type=int, help="steps between sample grids")
     parser.add_argument("--log-every", type=int, help="steps between scalar logs")
-    parser.add_argument("--verbose", type=int, choices=[0, 1, 2], default=1, help="Keras progress output: 0 silent, 1 bar, 2 one line per epoch")
+    parser.add_argument("--verbose", type=int, choices=[0, 1, 2],
+                        help="progress output: 0 none, 1 Keras's progress bar, 2 one plain line every --log-every steps "
+                        "(step, losses, steps/s, time left); default: 1 on a terminal, 2 when the output goes to a file")
     return parser.parse_args(argv)
 
 
@@ -307,11 +309,14 @@ def train(args) -> int:
         monitor = TrainingMonitor(
             run, test_images=source.test_images, latent_dim=config.model.latent_dim, seed=t.seed,
             log_every=t.log_every, sample_every=t.sample_every, truncation_psi=t.truncation_psi) if chief else None
+        verbose = (1 if sys.stdout.isatty() else 2) if args.verbose is None else args.verbose
+        lines = ProgressLines(t.log_every, total) if chief and verbose == 2 else None
         signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
         with checkpoint_saver(model, run, cluster, t.checkpoint_every, restored) as saver:
             try:
-                fit_schedule(model, config, source, phases, start, total, callbacks=[monitor, saver] if monitor else [saver],
-                             verbose=args.verbose if chief else 0)
+                fit_schedule(model, config, source, phases, start, total,
+                             callbacks=[c for c in (monitor, saver, lines) if c is not None],
+                             verbose=1 if chief and verbose == 1 else 0)
                 saver.save()  # first: nothing in the grids can cost the last steps
                 if monitor:
                     monitor.write_grids(model.step)

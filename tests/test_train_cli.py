@@ -273,6 +273,24 @@ def test_a_full_disk_stops_the_run_in_one_line_naming_the_newest_checkpoint(smal
     assert png.is_file() and (out / "checkpoints" / "ckpt-30.index").is_file()
 
 
+def test_output_to_a_file_gets_plain_progress_lines(small_config, tmp_path, capsys):
+    """Without --verbose, output that is not a terminal (here pytest's capture; nohup, a scheduler's
+    log file) gets one plain line per --log-every steps instead of Keras's bar, which redraws itself
+    with backspaces and colour codes (~100 kB of them per 300 MNIST steps)."""
+    assert train.main(["--config", str(small_config), "--out", str(tmp_path / "run"), "--steps", "12", "--log-every", "5"]) == 0
+    out = capsys.readouterr().out
+    assert not set(out) & {"\x1b", "\b", "\r"}
+    lines = [line.split("  ") for line in out.splitlines() if line.startswith("step ")]
+    assert [fields[0] for fields in lines] == ["step 5/12", "step 10/12", "step 12/12"]
+    for fields in lines:
+        assert [f.split()[0] for f in fields[1:5]] == ["loss_d", "loss_g", "loss_lae", "r1"]
+        assert all(np.isfinite(float(f.split()[1])) for f in fields[1:5])
+        assert fields[5].endswith(" steps/s") and float(fields[5].split()[0]) > 0 and fields[6].startswith("ETA ")
+    assert lines[-1][6] == "ETA 0:00:00"
+    assert train.main(["--config", str(small_config), "--out", str(tmp_path / "run"), "--steps", "20", "--verbose", "0"]) == 0
+    assert "step 15/20" not in capsys.readouterr().out
+
+
 def test_batch_must_split_evenly_over_replicas():
     train.check_batch_size(128, 60000, 2)
     with pytest.raises(train.ConfigError, match="does not split evenly over 3 replicas"):
