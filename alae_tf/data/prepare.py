@@ -17,7 +17,6 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-import keras
 import tensorflow as tf
 
 import alae_tf
@@ -39,6 +38,7 @@ from alae_tf.data.files import (
 )
 from alae_tf.data.pyramid import box_pyramid, check_resolution, resolution_levels
 from alae_tf.errors import ALAEError, DataError, out_of_disk_space, written_file
+from alae_tf.progress import progress_bar
 
 FORMAT = "alae_tf multi-resolution TFRecords (StyleGAN/ALAE layout: features shape [C,H,W], data raw uint8 CHW)"
 
@@ -114,8 +114,8 @@ def prepare(src: Path, dst: Path, resolution: int, *, test_count: int | None = N
     except (OSError, tf.errors.OpError) as exc:
         if not out_of_disk_space(exc):
             raise
-        if verbose:
-            print(flush=True)  # end the progress bar's line
+        if verbose and sys.stdout.isatty():
+            print(flush=True)  # end the line of Keras's progress bar
         raise DataError(f"no space left on the disk, writing {written_file(exc, f'into {dst.parent}')}; nothing was "
                         f"written to {dst}: free some space and run the command again") from None
     finally:
@@ -139,7 +139,7 @@ def _write_records(files: list[Path], directory: Path, resolution: int, channels
                    verbose: bool) -> tuple[int, list[tuple[Path, str]]]:
     """Decode `files` in order and append each level to its TFRecord file; (written, [(file, reason)])."""
     levels = resolution_levels(resolution)
-    progress = keras.utils.Progbar(len(files), verbose=1 if verbose else 0, unit_name="image")
+    progress = progress_bar(len(files), unit_name="image", verbose=verbose)
     writers = {level: tf.io.TFRecordWriter(str(directory / record_file_name(level))) for level in levels}
     written, failed = 0, []
     try:

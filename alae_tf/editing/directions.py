@@ -22,12 +22,12 @@ import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
-import keras
 import numpy as np
 from sklearn.svm import LinearSVC
 
 from alae_tf.data.batches import to_model_range
 from alae_tf.errors import ALAEError
+from alae_tf.progress import progress_bar
 from serving.editing import Direction, DirectionSet, DirectionsError
 
 METHODS = ("svm", "mean")
@@ -94,7 +94,7 @@ def _sides(negative, positive) -> np.ndarray:
 
 def encode_images(sampler, images_uint8, batch_size=ENCODE_BATCH) -> np.ndarray:
     """w = E(images) as float64 numpy, in batches, with a progress bar."""
-    progress = keras.utils.Progbar(len(images_uint8), unit_name="image")
+    progress = progress_bar(len(images_uint8), unit_name="image")
     codes = []
     for start in range(0, len(images_uint8), batch_size):
         batch = images_uint8[start : start + batch_size]

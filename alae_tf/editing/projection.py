@@ -24,6 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 from alae_tf.metrics.lpips import LPIPS
+from alae_tf.progress import progress_bar
 
 LPIPS_MIN_SIDE, LPIPS_MAX_SIDE = 64, 256
 
@@ -92,7 +93,7 @@ def project(sampler, images, *, steps=200, learning_rate=0.01, mse_weight=1.0, p
         return tf.reduce_mean(perceptual), tf.reduce_mean(mse)
 
     encoder_lpips, encoder_mse = distance(sampler.decode(w), targets)  # the plain reconstruction
-    progress = keras.utils.Progbar(steps, stateful_metrics=["lpips", "mse"], verbose=1 if verbose else 0)
+    progress = progress_bar(steps, stateful_metrics=["lpips", "mse"], verbose=verbose)
     for index in range(steps):
         perceptual, mse = step()
         progress.update(index + 1, [("lpips", float(perceptual)), ("mse", float(mse))])

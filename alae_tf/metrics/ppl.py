@@ -26,11 +26,11 @@ from __future__ import annotations
 
 import functools
 
-import keras
 import numpy as np
 import tensorflow as tf
 
 from alae_tf.metrics.lpips import LPIPS
+from alae_tf.progress import progress_bar
 
 EPSILON = 1e-4
 DEFAULT_SAMPLES = 10_000
@@ -87,7 +87,7 @@ def perceptual_path_length(ctx, sampling: str) -> float:
     t = interpolation_t(count, sampling, ctx.seed)
     pairs = max(1, min(ctx.batch_size // 2, MAX_PAIRS_PER_BATCH))
     print(f"perceptual path length ({sampling})")
-    progress = keras.utils.Progbar(count, unit_name="path")
+    progress = progress_bar(count, unit_name="path")
     lengths = []
     for start in range(0, count, pairs):
         stop = min(start + pairs, count)
