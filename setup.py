@@ -23,7 +23,8 @@ setup(
     description="Adversarial Latent Autoencoders (ALAE, StyleALAE) in TensorFlow/Keras, from training to serving",
     long_description=Path(__file__).with_name("README.md").read_text() if Path("README.md").exists() else "",
     long_description_content_type="text/markdown",
-    python_requires=">=3.10",
+    # 3.11+: the pinned scikit-learn, scipy, keras, onnxruntime, starlette and pillow have no 3.10 builds
+    python_requires=">=3.11",
     packages=find_packages(include=["alae_tf", "alae_tf.*", "export", "export.*", "serving", "serving.*"]),
     package_data={"alae_tf": ["presets/*.yaml", "metrics/assets/*.weights.h5"],
                   "serving": ["studio/*.html", "studio/*.js", "studio/*.css"]},
