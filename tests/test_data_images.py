@@ -289,6 +289,19 @@ def test_prepared_data_can_be_read_at_a_lower_full_resolution(photos):
         open_image_source("prepared", str(photos[1]), 64)
 
 
+def test_a_large_folder_shows_the_progress_of_its_check(photos, capsys, monkeypatch):
+    """Opening a folder decodes every file (minutes for tens of thousands): from SCAN_SHOWN_FROM
+    files on it says so and shows its progress (here as lines: the output is not a terminal)."""
+    monkeypatch.setattr(datasets_module, "SCAN_SHOWN_FROM", 12)
+    open_image_source("folder", str(photos[0]), 32, test_count=3)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(f"checking that the 12 image files of {photos[0]} decode (at every start; ")
+    assert lines[-1].startswith("12/12 files ") and len(lines) == 1 + 10  # a line per tenth
+    monkeypatch.setattr(datasets_module, "SCAN_SHOWN_FROM", 13)
+    open_image_source("folder", str(photos[0]), 32, test_count=3)
+    assert capsys.readouterr().out == ""
+
+
 def test_folder_reports_unreadable_files_in_one_line(tmp_path, caplog):
     for i in range(3):
         Image.fromarray(np.full((8, 8, 3), i, np.uint8)).save(tmp_path / f"{i}.png")

@@ -39,6 +39,7 @@ from alae_tf.data.pyramid import box_downsample, check_resolution, resolution_le
 from alae_tf.data.source import ImageSource
 from alae_tf.data.stores import FolderStore, RecordStore
 from alae_tf.errors import ConfigError, DataError
+from alae_tf.progress import progress_bar
 
 MNIST_FAMILY = ("mnist", "fashion_mnist")
 MNIST_PADDED_SIDE = 32
@@ -46,6 +47,8 @@ FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 FASHION_MNIST_INSTALL = "apt-get install dataset-fashion-mnist"
 
 logger = logging.getLogger(__name__)
+
+SCAN_SHOWN_FROM = 2000  # image files; a smaller folder is checked in a few seconds, without a progress bar
 
 
 def open_image_source(dataset: str, path: str | None, resolution: int, *, channels: int | None = None,
@@ -141,7 +144,14 @@ def _load_fashion_mnist(path: str | None):
 def _open_folder(root: Path, resolution: int, test_count: int | None, channels: int | None) -> ImageSource:
     files = list_image_files(root)
     readable, modes, skipped, upscaled = [], [], [], 0
+    progress = None
+    if len(files) >= SCAN_SHOWN_FROM:
+        print(f"checking that the {len(files)} image files of {root} decode (at every start; data prepared with "
+              "`python -m alae_tf.data.prepare` is checked once)", flush=True)
+        progress = progress_bar(len(files), unit_name="file")
     for path, checked in zip(files, ordered_map(returning_errors(check_decodes), files)):
+        if progress:
+            progress.add(1)
         if isinstance(checked, Exception):
             skipped.append((path.relative_to(root).as_posix(), unreadable_reason(checked)))
             continue
