@@ -22,6 +22,7 @@ from alae_tf.grids import interpolation_grid, mixing_ranges, style_mixing_grid
 from alae_tf.inference import Sampler
 from alae_tf.model import NONFINITE
 from alae_tf.png import image_grid, save_png
+from alae_tf.progress import rate_text
 from alae_tf.run_dir import checkpoint_step, nonfinite_variables
 
 NAMES_SHOWN = 3
@@ -192,7 +193,7 @@ class ProgressLines(StepCallback):
         rate = (step - self.last[0]) / max(now - self.last[1], 1e-9)
         left = datetime.timedelta(seconds=round((self.total - step) / rate))
         scalars = "  ".join(f"{name} {float(value):.4g}" for name, value in logs.items() if name != NONFINITE)
-        print(f"step {step}/{self.total}  {scalars}  {rate:.3g} steps/s  ETA {left}", flush=True)
+        print(f"step {step}/{self.total}  {scalars}  {rate_text(rate)} steps/s  ETA {left}", flush=True)
         self.last = (step, now)
 
 

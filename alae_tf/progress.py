@@ -38,4 +38,9 @@ class ProgressLog:
         rate = current / max(time.monotonic() - self.started, 1e-9)
         left = datetime.timedelta(seconds=round(max(self.target - current, 0) / rate))
         shown = "".join(f"  {name} {float(value):.4g}" for name, value in values or [])
-        print(f"{current}/{self.target} {self.unit_name}s  {rate:.3g} {self.unit_name}s/s  ETA {left}{shown}", flush=True)
+        print(f"{current}/{self.target} {self.unit_name}s  {rate_text(rate)} {self.unit_name}s/s  ETA {left}{shown}", flush=True)
+
+
+def rate_text(rate: float) -> str:
+    """3 significant digits, without an exponent: 0.687, 4.17, 2,740."""
+    return f"{rate:,.0f}" if rate >= 100 else f"{rate:.3g}"
