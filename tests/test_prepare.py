@@ -159,22 +159,27 @@ def test_an_interrupted_prepare_leaves_nothing_behind(mixed_folder, tmp_path, ca
 
 
 def test_a_full_disk_exits_2_with_one_line_and_leaves_nothing_behind(mixed_folder, tmp_path, capsys, monkeypatch):
-    """The records' writer fails as TensorFlow's does on a full disk; it was a traceback."""
+    """The records' writer fails as TensorFlow's does on a full disk; it was a traceback. Every
+    writer opened is closed."""
+    opened, closed = [], []
+
     class FullDiskWriter:
         def __init__(self, path):
             self.path = path
+            opened.append(path)
 
         def write(self, record):
             raise tf.errors.ResourceExhaustedError(None, None, f"{self.path}; No space left on device")
 
         def close(self):
-            pass
+            closed.append(self.path)
 
     monkeypatch.setattr(prepare_module.tf.io, "TFRecordWriter", FullDiskWriter)
     code, out, err = run(capsys, mixed_folder, tmp_path / "prepared", "--resolution", 8)
     assert code == 2 and err.startswith("error: no space left on the disk, writing ") and err.count("\n") == 1
     assert err.endswith(f".tfrecords; nothing was written to {tmp_path / 'prepared'}: free some space and run the command again\n")
     assert sorted(path.name for path in tmp_path.iterdir()) == ["src", "whole.png"]
+    assert opened and sorted(closed) == sorted(opened)
 
 
 @pytest.mark.parametrize("problem, message", [
