@@ -115,7 +115,7 @@ def test_the_page_works_behind_a_proxy_with_a_path_prefix(export_dir, tmp_path):
         studio_browser.wait_until_settled(driver, "the first sample and its edit through the proxy", timeout=30)
         assert studio_browser.error_text(driver) == ""
         assert driver.find_element(By.ID, "model-line").text.startswith(model.metadata["model_name"])
-        assert "Times" not in driver.execute_script("return getComputedStyle(document.body).fontFamily")  # styled
+        assert driver.execute_script("return getComputedStyle(document.body).fontFamily").startswith("system-ui")  # studio.css
 
         driver.find_element(By.ID, "upload").send_keys(str(tmp_path / "digit.png"))
         studio_browser.wait_for(driver, lambda d: (studio_browser.settled(d) or {}).get("subject", "").startswith(
