@@ -134,7 +134,7 @@ def fit_command(args, run: Loaded):
             if args.pairs or args.one_vs_rest:
                 raise ALAEError("--pairs and --one-vs-rest are for classes; an attributes file gives one direction per "
                                 "attribute (--only to choose)")
-            tasks = fitting.attribute_tasks(data, args.only)
+            tasks = fitting.attribute_tasks(data, list(dict.fromkeys(args.only)) if args.only else None)
         elif args.only:
             raise ALAEError("--only is for --attributes; for classes use --pairs or --one-vs-rest")
         else:

@@ -140,7 +140,7 @@ def test_directions_from_every_label_source(run, held_out, tmp_path, capsys):
     assert code == 2 and "encoding" not in stdout and not (tmp_path / "rare.json").exists()
     assert err.strip() == "error: rare: 4 'not rare', 0 'rare' among the held-out images; a direction needs both sides " \
                           "(use more images, or leave it out: --only, --pairs)", err
-    code, stdout, err = run_cli(edit, ["directions", "--run", run, "--attributes", tmp_path / "rare.txt", "--only", "is_nine",
+    code, stdout, err = run_cli(edit, ["directions", "--run", run, "--attributes", tmp_path / "rare.txt", "--only", "is_nine", "is_nine",
                                        "--method", "mean", "--out", tmp_path / "rare.json"], capsys)
     assert code == 0 and DirectionSet.read(tmp_path / "rare.json").names == ["is_nine"], err
 
