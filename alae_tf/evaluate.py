@@ -1,6 +1,8 @@
 """Evaluate a trained run: `python -m alae_tf.evaluate --run runs/mnist`.
 
-Prints a markdown table and writes RUN/eval.json.
+Prints a markdown table and writes RUN/eval.json. Evaluations add up there: metrics computed
+earlier for the same checkpoint and data and not computed again are kept (an hour of FID is not
+lost to a later probe run), and the reports of other checkpoints stay under "other_evaluations".
 """
 
 import argparse
@@ -67,6 +69,7 @@ def evaluate(args) -> dict:
     for name in names:
         print(f"== {name}")
         values.update(METRICS[name].compute(ctx))
+    settings = {"num_samples": args.num_samples, "seed": args.seed}
     report = {
         "run": str(args.run),
         "step": model.step,
@@ -74,9 +77,42 @@ def evaluate(args) -> dict:
         "num_samples": args.num_samples,
         "seed": args.seed,
         "metrics": values,
+        "settings": {name: settings for name in values},
         "seconds": round(time.time() - started, 1),
     }
     return report
+
+
+def read_eval_file(path: Path) -> dict | None:
+    """The reports eval.json holds, or None when there is none (or it is not an evaluate report)."""
+    try:
+        previous = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        print(f"warning: {path} is unreadable ({exc}); it is replaced by this evaluation's report")
+        return None
+    return previous if isinstance(previous, dict) and isinstance(previous.get("metrics"), dict) else None
+
+
+def with_earlier_reports(report: dict, previous: dict | None) -> dict:
+    """`report` with what `previous` (eval.json's content) held: the metrics of the same checkpoint
+    and data that this evaluation did not compute (each with its own settings), and every report
+    of another checkpoint or data under "other_evaluations"."""
+    if previous is None:
+        return report
+    earlier = [{key: value for key, value in previous.items() if key != "other_evaluations"}]
+    earlier += previous.get("other_evaluations", [])
+    same = [old for old in earlier if (old.get("step"), old.get("data")) == (report["step"], report["data"])]
+    metrics, settings = {}, {}
+    for old in same:
+        old_settings = {"num_samples": old.get("num_samples"), "seed": old.get("seed")}
+        for name, value in old["metrics"].items():
+            metrics[name] = value
+            settings[name] = old.get("settings", {}).get(name, old_settings)
+    merged = {**report, "metrics": {**metrics, **report["metrics"]}, "settings": {**settings, **report["settings"]}}
+    others = [old for old in earlier if old not in same]
+    return {**merged, "other_evaluations": others} if others else merged
 
 
 REAL_IMAGES = 60000  # training images loaded at least: all of MNIST's (the probe's), more than FID's 50k
@@ -109,8 +145,12 @@ def main(argv=None) -> int:
         return 2
     print(markdown_table(report))  # first: a run directory that cannot be written loses no result
     eval_file = RunDir(args.run).eval_file
+    kept = with_earlier_reports(report, read_eval_file(eval_file))
+    carried = [name for name in kept["metrics"] if name not in report["metrics"]]
+    if carried:
+        print(f"{eval_file} also keeps from earlier evaluations of step {report['step']}: {', '.join(carried)}")
     try:
-        write_text_atomically(eval_file, json.dumps(report, indent=2) + "\n")
+        write_text_atomically(eval_file, json.dumps(kept, indent=2) + "\n")
     except OSError as exc:
         print(f"error: cannot write {eval_file} ({exc.strerror}); the results are the table above", file=sys.stderr)
         return 2

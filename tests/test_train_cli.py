@@ -75,6 +75,35 @@ def test_a_run_writes_its_artifacts_and_evaluates(small_config, tmp_path, capsys
     report = json.loads((out / "eval.json").read_text())
     assert report["step"] == 20 and 0 < report["metrics"]["reconstruction_mse"] < 1
 
+    # Evaluations add up in eval.json: another checkpoint's report goes under other_evaluations,
+    # and another metric of step 20 keeps the reconstruction error computed before.
+    assert evaluate.main(["--run", str(out), "--metrics", "reconstruction", "--checkpoint", str(out / "checkpoints" / "ckpt-10")]) == 0
+    at_10 = json.loads((out / "eval.json").read_text())
+    assert at_10["step"] == 10 and at_10["other_evaluations"] == [report]
+    capsys.readouterr()
+    assert evaluate.main(["--run", str(out), "--metrics", "memorization", "--num-samples", "50", "--seed", "3"]) == 0
+    assert "also keeps from earlier evaluations of step 20: reconstruction_mse" in capsys.readouterr().out
+    both = json.loads((out / "eval.json").read_text())
+    assert both["step"] == 20 and both["metrics"]["reconstruction_mse"] == report["metrics"]["reconstruction_mse"]
+    assert both["settings"]["reconstruction_mse"] == {"num_samples": None, "seed": 0}
+    assert both["settings"]["memorization_median_ratio"] == {"num_samples": 50, "seed": 3}
+    assert both["other_evaluations"] == [{key: value for key, value in at_10.items() if key != "other_evaluations"}]
+
+
+def test_eval_json_keeps_metrics_of_the_same_checkpoint_and_data_only():
+    def report(step, data, metrics, num_samples=None, **extra):
+        return {"step": step, "data": data, "num_samples": num_samples, "seed": 0, "metrics": metrics,
+                "settings": {name: {"num_samples": num_samples, "seed": 0} for name in metrics}, **extra}
+
+    assert evaluate.with_earlier_reports(report(5, "a", {"x": 1.0}), None) == report(5, "a", {"x": 1.0})
+    old = report(5, "a", {"fid": 9.0, "x": 1.0}, num_samples=1000)
+    del old["settings"]  # an eval.json written before per-metric settings: the report's own apply
+    new = evaluate.with_earlier_reports(report(5, "a", {"x": 2.0}), old)
+    assert new["metrics"] == {"fid": 9.0, "x": 2.0} and "other_evaluations" not in new
+    assert new["settings"] == {"fid": {"num_samples": 1000, "seed": 0}, "x": {"num_samples": None, "seed": 0}}
+    other_data = evaluate.with_earlier_reports(report(5, "b", {"x": 3.0}), new)
+    assert other_data["metrics"] == {"x": 3.0} and other_data["other_evaluations"] == [new]
+
 
 def test_jit_auto_is_decided_at_the_start_and_recorded_in_the_run(small_config, tmp_path, capsys):
     """jit: auto (the MLP presets') is XLA on one CPU device, off under --strategy mirrored (not
