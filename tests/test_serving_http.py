@@ -283,3 +283,65 @@ def test_the_body_limit_admits_the_largest_valid_requests_and_refuses_15_mb():
         rows = json.dumps({"signature_name": name, "instances": [{k: v[i].tolist() for k, v in inputs.items()} for i in range(256)]})
         assert max(len(columns), len(rows)) <= limit, name
     assert limit < 15 * 2**20
+
+
+def wait_for_version(client, version, seconds=30.0) -> None:
+    deadline = time.monotonic() + seconds
+    while client.status()["model_version_status"][0]["version"] != version:
+        assert time.monotonic() < deadline, f"version {version} not served after {seconds:g} s"
+        time.sleep(0.1)
+
+
+def test_the_server_follows_newer_versions_of_its_export(exported, tmp_path):
+    """As tensorflow_model_server does: a newly exported version is served without a restart, an
+    incomplete one is skipped, and a deleted newest one hands back to the one below it."""
+    import shutil
+
+    import export.__main__ as export_cli
+    from serving.onnx_model import ALAEOnnx
+
+    run, session_export = exported
+    out = tmp_path / "export"
+    shutil.copytree(session_export, out)
+    model_dir = out / layout.ONNX / NAME
+    z = np.random.default_rng(3).standard_normal((4, 50)).astype(np.float32)
+    ones = np.ones(4, np.float32)
+    with http_server(out, "--poll-seconds", "0.2", "--studio") as url:
+        client = RestClient(url, NAME, timeout=30)
+        first = client.predict("generate", {"z": z, "truncation_psi": ones})["images"]
+        np.testing.assert_allclose(first, ALAEOnnx(model_dir / "1").generate(z), atol=1e-5)
+
+        assert export_cli.main(["--run", str(run), "--out", str(out), "--no-ema"]) == 0  # the live nets, version 2
+        wait_for_version(client, "2")
+        second = client.predict("generate", {"z": z, "truncation_psi": ones})["images"]
+        np.testing.assert_allclose(second, ALAEOnnx(model_dir / "2").generate(z), atol=1e-5)
+        assert np.abs(second - first).max() > 1e-3
+        status, answer = raw_request(url, "GET", f"/v1/models/{NAME}/versions/1")
+        assert status == 404 and "this server serves version 2" in answer["error"]
+
+        # The studio: a page loaded with version 1 is told to reload; one of version 2 is served.
+        sample = json.dumps({"seed": 1}).encode()
+        status, answer = raw_request(url, "POST", "/studio/api/sample", sample,
+                                     {"Content-Type": "application/json", "X-Model-Version": "1"})
+        assert status == 409 and "now serves version 2" in answer["error"] and "reload the page" in answer["error"]
+        assert raw_request(url, "POST", "/studio/api/sample", sample,
+                           {"Content-Type": "application/json", "X-Model-Version": "2"})[0] == 200
+
+        # A version 3 without its graphs (being copied in by hand) is not served; version 2 stays.
+        (model_dir / "3").mkdir()
+        shutil.copy(model_dir / "2" / layout.ONNX_METADATA, model_dir / "3")
+        time.sleep(1.0)
+        assert client.status()["model_version_status"][0]["version"] == "2"
+        shutil.rmtree(model_dir / "3")
+        shutil.rmtree(model_dir / "2")  # the newest deleted: back to version 1
+        wait_for_version(client, "1")
+        np.testing.assert_allclose(client.predict("generate", {"z": z, "truncation_psi": ones})["images"], first, atol=1e-6)
+
+
+def test_a_version_directory_or_poll_seconds_0_serves_that_version_only(export_dir):
+    from serving.http.served import ServedModel
+
+    assert not ServedModel(export_dir / layout.ONNX / NAME / "1").watching
+    assert not ServedModel(export_dir, poll_seconds=0).watching
+    watched = ServedModel(export_dir)
+    assert watched.watching and watched.model_dir == export_dir / layout.ONNX / NAME

@@ -3,7 +3,8 @@ selenium), served by python -m serving.http --studio from the session's tiny MNI
 a PNG, move a direction slider with the keyboard, and the edited image the page shows is the one
 ALAEOnnx gives for the same edit; a drawing on the canvas becomes the image; a corrupt upload
 puts the server's error in the page, and a bad interpolation setting's error stays until that
-setting works; behind a proxy that serves the server under a path prefix, the page works too."""
+setting works; behind a proxy that serves the server under a path prefix, the page works too; a
+page open while the server moves to a newer version is told to reload."""
 
 import numpy as np
 import pytest
@@ -123,6 +124,44 @@ def test_the_page_works_behind_a_proxy_with_a_path_prefix(export_dir, tmp_path):
         shown = studio_browser.image_pixels(driver, "edited-image")
         assert_close_images(shown[np.newaxis, :, :, :1], model.edit(digit[np.newaxis], DIRECTIONS[0], 0.0, as_uint8=True),
                             "the reconstruction shown through the proxy")
+
+
+def test_a_page_of_an_older_version_is_told_to_reload(export_dir, tmp_path):
+    """The server moves to a newer export while the page is open: the page's next request shows
+    the server's "reload the page" error (its codes came from the old encoder), and the
+    reloaded page works on the new version."""
+    import json
+    import shutil
+
+    from selenium.webdriver.common.by import By
+
+    from serving import layout
+    from serving.client import RestClient
+
+    out = tmp_path / "export"
+    shutil.copytree(export_dir / layout.ONNX, out / layout.ONNX)
+    name = ALAEOnnx(out).metadata["model_name"]
+    model_dir = out / layout.ONNX / name
+    with http_server(out, "--studio", "--poll-seconds", "0.2") as url, studio_browser.chromium() as driver:
+        driver.get(url + "/studio")
+        studio_browser.wait_until_settled(driver, "the first sample and its edit")
+        assert " version 1 " in driver.find_element(By.ID, "model-line").text
+
+        # Version 2, copied in as a whole (a copy of version 1 under its new number).
+        shutil.copytree(model_dir / "1", tmp_path / "2")
+        metadata = json.loads((tmp_path / "2" / layout.ONNX_METADATA).read_text())
+        (tmp_path / "2" / layout.ONNX_METADATA).write_text(json.dumps({**metadata, "version": 2}))
+        (tmp_path / "2").rename(model_dir / "2")
+        client = RestClient(url, name, timeout=10)
+        studio_browser.wait_for(driver, lambda d: client.status()["model_version_status"][0]["version"] == "2",
+                                "the server to serve version 2", timeout=30)
+
+        driver.find_element(By.ID, "sample").click()
+        studio_browser.wait_for(driver, lambda d: "reload the page" in studio_browser.error_text(d), "the reload message")
+        assert "now serves version 2" in studio_browser.error_text(driver)
+        driver.refresh()
+        studio_browser.wait_until_settled(driver, "the reloaded page")
+        assert " version 2 " in driver.find_element(By.ID, "model-line").text and studio_browser.error_text(driver) == ""
 
 
 def draw_a_stroke(driver, canvas):

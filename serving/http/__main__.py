@@ -11,9 +11,9 @@ import sys
 import uvicorn
 
 from serving.http.app import create_app
+from serving.http.served import ServedModel
 from serving.http.timeouts import h11_protocol_with_read_limits
 from serving.layout import FLOAT32, ONNX_VARIANTS
-from serving.onnx_model import ALAEOnnx
 
 
 def _number(kind, low, inclusive=True):
@@ -42,7 +42,9 @@ def parse_args(argv=None):
         description="Serve an exported ALAE on ONNX Runtime with TF-Serving's REST API "
         "(POST /v1/models/NAME:predict, GET /v1/models/NAME and /metadata).",
     )
-    parser.add_argument("--model", required=True, help="EXPORT directory of python -m export, EXPORT/onnx/NAME or a version directory")
+    parser.add_argument("--model", required=True,
+                        help="EXPORT directory of python -m export or EXPORT/onnx/NAME (serves the newest version and "
+                        "follows newer exports), or a version directory (serves that version only)")
     parser.add_argument("--name", help="model to serve when EXPORT holds several")
     parser.add_argument("--onnx-variant", choices=ONNX_VARIANTS, default=FLOAT32,
                         help="which ONNX files to run: float32 (default) or int8 (an export made with --onnx-int8)")
@@ -61,6 +63,9 @@ def parse_args(argv=None):
                         help="also serve the studio, a page in the browser at / and /studio (sample or upload an image, "
                         "see its reconstruction, edit it along the export's directions, style-mix, interpolate, "
                         "download), and its JSON API under /studio/api/; the limits above apply to it too")
+    parser.add_argument("--poll-seconds", type=_number(float, 0), default=1.0,
+                        help="how often to look for a newer version of the model, as tensorflow_model_server's "
+                        "--file_system_poll_wait_seconds (default: 1; 0: serve the version found at start only)")
     parser.add_argument("--threads", type=_number(int, 0), default=1,
                         help="ONNX Runtime intra-op threads per request (default: 1; concurrent requests then "
                         "share the cores, which served 1.3x the requests of all-core runs on 2 cores; 0: all cores)")
@@ -71,11 +76,13 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
-        model = ALAEOnnx(args.model, name=args.name, threads=args.threads, variant=args.onnx_variant)
+        served = ServedModel(args.model, name=args.name, variant=args.onnx_variant, threads=args.threads,
+                             poll_seconds=args.poll_seconds)
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    app = create_app(model, max_batch=args.max_batch, max_body_bytes=int(args.max_body_mb * 1024 * 1024),
+    model = served.model
+    app = create_app(served, max_batch=args.max_batch, max_body_bytes=int(args.max_body_mb * 1024 * 1024),
                      read_timeout=args.read_timeout, max_requests=args.max_requests, max_running=args.max_running,
                      studio=args.studio)
     # Bind and listen first: --port 0 can then report its port, and connections queue from the
@@ -93,6 +100,9 @@ def main(argv=None) -> int:
     host, port = sock.getsockname()[:2]
     print(f"serving {model.metadata['model_name']} version {model.metadata['version']} ({args.onnx_variant} ONNX files) "
           f"at http://{host}:{port}/v1/models/{model.metadata['model_name']}", flush=True)
+    print(f"watching {served.model_dir} for newer versions every {args.poll_seconds:g} s" if served.watching
+          else f"serving version {model.metadata['version']} only ({'a version directory was given' if args.poll_seconds else '--poll-seconds 0'})",
+          flush=True)
     if args.studio:
         print(studio_line(host, port), flush=True)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False,

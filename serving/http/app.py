@@ -1,10 +1,12 @@
-"""The Starlette app: TF-Serving's REST URLs over one ALAEOnnx model, with the same signatures
-as the export's SavedModel (`serving.contract`, from the export's metadata).
+"""The Starlette app: TF-Serving's REST URLs over the served version of an exported ALAE
+(serving/http/served.py: the newest, followed while the app runs), with the same signatures as
+the export's SavedModel (`serving.contract`, from the export's metadata).
 
     GET  /v1/models/NAME[/versions/N]             model status
     GET  /v1/models/NAME[/versions/N]/metadata    signature defs
     POST /v1/models/NAME[/versions/N]:predict     predict (serving.rest)
 
+Each request is answered by the version served when it starts (its limits are that version's).
 Every error is a 4xx (or 500) answer {"error": "..."}; the server keeps serving. A predict
 request is refused before its body is read when it is not JSON (415), too large for any valid
 request to this model (413) or beyond `max_requests` in progress (429); its body must arrive
@@ -16,6 +18,7 @@ With `studio=True` the app also serves the studio (serving/http/studio.py): a pa
 """
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -29,29 +32,29 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from serving import contract, rest
-from serving.onnx_model import ALAEOnnx
+from serving.http.served import ServedModel
 
 log = logging.getLogger(__name__)
 
 MODEL_PATH = re.compile(r"^(?P<name>[^/:]+)(?:/versions/(?P<version>[^/:]+))?(?P<action>:predict|/metadata)?$")
 
 
-def create_app(model: ALAEOnnx, max_batch=256, max_body_bytes=16 * 1024 * 1024, read_timeout=15.0,
+def create_app(served: ServedModel, max_batch=256, max_body_bytes=16 * 1024 * 1024, read_timeout=15.0,
                max_requests=64, max_running=os.cpu_count() or 1, studio=False) -> Starlette:
-    name, version = model.metadata["model_name"], str(model.metadata["version"])
-    signatures = model.signatures  # every signature of the export's SavedModel, from its metadata
-    body_limit = min(max_body_bytes, rest.largest_valid_body(signatures, max_batch))
+    name = served.model.metadata["model_name"]
     running = asyncio.Semaphore(max_running)
     in_progress = 0
 
-    def status():
+    def status(model):
+        version = str(model.metadata["version"])
         return {"model_version_status": [{"version": version, "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}]}
 
-    def metadata():
-        defs = {key: rest.signature_def(signature) for key, signature in signatures.items()}
+    def metadata(model):
+        # every signature of the export's SavedModel, from its metadata
+        defs = {key: rest.signature_def(signature) for key, signature in model.signatures.items()}
         defs["serving_default"] = defs[contract.DEFAULT_SIGNATURE]
         return {
-            "model_spec": {"name": name, "signature_name": "", "version": version},
+            "model_spec": {"name": name, "signature_name": "", "version": str(model.metadata["version"])},
             "metadata": {"signature_def": {"signature_def": defs}},
         }
 
@@ -70,21 +73,25 @@ def create_app(model: ALAEOnnx, max_batch=256, max_body_bytes=16 * 1024 * 1024, 
         finally:
             in_progress -= 1
 
-    async def predict(request) -> Response:
+    async def predict(request, model) -> Response:
         require_json(request)
+        body_limit = min(max_body_bytes, rest.largest_valid_body(model.signatures, max_batch))
+
+        def predict_answer(raw: bytes) -> bytes:
+            """The answer to a predict body (in a worker thread: every step is CPU work on the whole body)."""
+            signature, inputs, rows = rest.parse_predict(rest.parse_json(raw), model.signatures, max_batch)
+            try:
+                outputs = model.run_signature(signature, inputs)
+            except ValueError as exc:  # the model's own checks (float images far outside [-1, 1], overflowing outputs)
+                raise rest.RequestError(400, str(exc)) from None
+            return json.dumps(rest.predict_response(outputs, rows), allow_nan=False).encode()
+
         answer = await limited(request, body_limit, predict_answer)
         return Response(answer, media_type="application/json")
 
-    def predict_answer(raw: bytes) -> bytes:
-        """The answer to a predict body (in a worker thread: every step is CPU work on the whole body)."""
-        signature, inputs, rows = rest.parse_predict(rest.parse_json(raw), signatures, max_batch)
-        try:
-            outputs = model.run_signature(signature, inputs)
-        except ValueError as exc:  # the model's own checks (float images far outside [-1, 1], overflowing outputs)
-            raise rest.RequestError(400, str(exc)) from None
-        return json.dumps(rest.predict_response(outputs, rows), allow_nan=False).encode()
-
     async def models(request):
+        model = served.model
+        version = str(model.metadata["version"])
         match = MODEL_PATH.match(request.path_params["path"])
         if match is None:
             raise rest.RequestError(404, f"no such resource: {request.url.path}")
@@ -96,18 +103,27 @@ def create_app(model: ALAEOnnx, max_batch=256, max_body_bytes=16 * 1024 * 1024, 
         if action == ":predict":
             if request.method != "POST":
                 raise rest.RequestError(405, "predict takes POST")
-            return await predict(request)
+            return await predict(request, model)
         if request.method != "GET":
             raise rest.RequestError(405, f"{request.url.path} takes GET")
-        return JSONResponse(metadata() if action == "/metadata" else status())
+        return JSONResponse(metadata(model) if action == "/metadata" else status(model))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        served.start()
+        try:
+            yield
+        finally:
+            served.stop()
 
     routes = [Route("/v1/models/{path:path}", models, methods=["GET", "POST"])]
     if studio:  # the browser page and its JSON API (serving/http/studio.py), under the same limits
         from serving.http.studio import studio_routes
 
-        routes += studio_routes(model, limited, max_batch=max_batch, max_body_bytes=max_body_bytes)
+        routes += studio_routes(served, limited, max_batch=max_batch, max_body_bytes=max_body_bytes)
     return Starlette(
         routes=routes,
+        lifespan=lifespan,
         exception_handlers={rest.RequestError: request_error, HTTPException: http_error, Exception: server_error},
     )
 

@@ -17,6 +17,11 @@ this server under a path prefix (JupyterHub's /user/NAME/proxy/8501/, code-serve
 Answers are JSON; errors {"error": "..."} with a 4xx status (the app's handlers). Every POST
 goes through the app's `limited` (requests in progress, body size and read timeout, worker
 threads): uploads may be up to `max_body_bytes`, JSON bodies up to JSON_BODY_BYTES.
+
+The page sends the version it was loaded with (header X-Model-Version). When the server has
+moved to a newer version since, its requests are answered 409 with a message to reload the
+page: the page's latent codes came from the old encoder, and its sliders name the old
+version's directions.
 """
 
 import json
@@ -32,6 +37,7 @@ from serving.http.studio_api import Studio
 ASSETS = Path(__file__).resolve().parents[1] / "studio"
 PAGE = "index.html"
 FILES = {"studio.js": "text/javascript; charset=utf-8", "studio.css": "text/css; charset=utf-8"}
+VERSION_HEADER = "X-Model-Version"
 JSON_BODY_BYTES = 256 * 1024  # a latent code of 512 numbers is ~10 kB of JSON
 # Nothing leaves this server: no scripts, styles, fonts or images from elsewhere.
 HEADERS = {
@@ -42,10 +48,24 @@ HEADERS = {
 }
 
 
-def studio_routes(model, limited, max_batch: int, max_body_bytes: int) -> list[Route]:
-    """The studio's routes over `model`; `limited(request, max_body, work)` is the app's admission
-    (serving/http/app.py)."""
-    studio = Studio(model, max_batch)
+def studio_routes(served, limited, max_batch: int, max_body_bytes: int) -> list[Route]:
+    """The studio's routes over the served model (serving/http/served.py); `limited(request,
+    max_body, work)` is the app's admission (serving/http/app.py)."""
+    latest = Studio(served.model, max_batch)
+
+    def studio_for(request) -> Studio:
+        """The served version's Studio; 409 for a page loaded with another version."""
+        nonlocal latest
+        if latest.model is not served.model:
+            latest = Studio(served.model, max_batch)
+        studio = latest
+        version = str(studio.model.metadata["version"])
+        page_version = request.headers.get(VERSION_HEADER)
+        if page_version is not None and page_version != version:
+            raise rest.RequestError(409, f"the server now serves version {version} of {studio.model.metadata['model_name']} "
+                                         f"(this page was loaded with version {page_version}): reload the page")
+        return studio
+
     assets = {name: (ASSETS / name).read_bytes() for name in (PAGE, *FILES)}  # missing files fail at start
     json_limit = min(JSON_BODY_BYTES, max_body_bytes)
 
@@ -62,11 +82,12 @@ def studio_routes(model, limited, max_batch: int, max_body_bytes: int) -> list[R
         return Response(assets[name], media_type=FILES[name], headers=HEADERS)
 
     async def info(request):
-        return JSONResponse(studio.info())
+        return JSONResponse(studio_for(request).info())
 
-    def json_endpoint(handler, what):
+    def json_endpoint(action, what):
         async def endpoint(request):
             require_json(request, what)
+            handler = getattr(studio_for(request), action)
 
             def work(raw: bytes) -> bytes:
                 return answer(handler(rest.parse_json(raw)))
@@ -76,6 +97,8 @@ def studio_routes(model, limited, max_batch: int, max_body_bytes: int) -> list[R
         return endpoint
 
     async def upload(request):
+        studio = studio_for(request)
+
         def work(raw: bytes) -> bytes:
             return answer(studio.upload(raw))
 
@@ -86,11 +109,11 @@ def studio_routes(model, limited, max_batch: int, max_body_bytes: int) -> list[R
         Route("/studio", page, methods=["GET"]),
         Route("/studio/", to_page, methods=["GET"]),
         Route("/studio/api/info", info, methods=["GET"]),
-        Route("/studio/api/sample", json_endpoint(studio.sample, "sample"), methods=["POST"]),
+        Route("/studio/api/sample", json_endpoint("sample", "sample"), methods=["POST"]),
         Route("/studio/api/upload", upload, methods=["POST"]),
-        Route("/studio/api/edit", json_endpoint(studio.edit, "edit"), methods=["POST"]),
-        Route("/studio/api/mix", json_endpoint(studio.mix, "mix"), methods=["POST"]),
-        Route("/studio/api/interpolate", json_endpoint(studio.interpolate, "interpolate"), methods=["POST"]),
+        Route("/studio/api/edit", json_endpoint("edit", "edit"), methods=["POST"]),
+        Route("/studio/api/mix", json_endpoint("mix", "mix"), methods=["POST"]),
+        Route("/studio/api/interpolate", json_endpoint("interpolate", "interpolate"), methods=["POST"]),
         Route("/studio/{name}", asset, methods=["GET"]),
     ]
 

@@ -25,6 +25,9 @@
     const options = body === undefined ? {} : raw
       ? {method: "POST", body}
       : {method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)};
+    // The version this page was loaded with: once the server serves a newer one, it answers 409
+    // (reload the page) rather than mixing this page's codes and sliders with the new networks.
+    if (state.info) options.headers = {...options.headers, "X-Model-Version": String(state.info.version)};
     let response;
     try {
       response = await fetch(API + endpoint, options);
