@@ -164,6 +164,37 @@ def test_a_page_of_an_older_version_is_told_to_reload(export_dir, tmp_path):
         assert " version 2 " in driver.find_element(By.ID, "model-line").text and studio_browser.error_text(driver) == ""
 
 
+def test_long_direction_names_show_whole_and_the_sliders_line_up(export_dir, tmp_path):
+    """CelebA's attribute names (Mouth_Slightly_Open, ...) and longer ones of a user's own data:
+    each name shows whole, left of its slider (a fixed 7em column cut them at ~15 characters)."""
+    import json
+    import shutil
+
+    from serving import layout
+
+    out = tmp_path / "export"
+    shutil.copytree(export_dir / layout.ONNX, out / layout.ONNX)
+    metadata_file = ALAEOnnx(out).path / layout.ONNX_METADATA
+    metadata = json.loads(metadata_file.read_text())
+    vector = metadata["directions"]["directions"][0]
+    names = ["Mouth_Slightly_Open", "5_o_Clock_Shadow", "x", "smiling_with_teeth_under_studio_light_from_the_left_side"]
+    metadata["directions"]["directions"] = [{**vector, "name": name} for name in names]
+    metadata_file.write_text(json.dumps(metadata))
+
+    with http_server(out, "--studio") as url, studio_browser.chromium() as driver:
+        driver.get(url + "/studio")
+        studio_browser.wait_until_settled(driver, "the first sample and its edit")
+        rows = driver.execute_script("""return [...document.querySelectorAll('#sliders .slider')].map(row => {
+            const label = row.querySelector('label'), box = label.getBoundingClientRect();
+            return {name: label.textContent, right: box.right, height: box.height, overflow: label.scrollWidth - label.clientWidth,
+                    slider: row.querySelector('input').getBoundingClientRect().left};
+        })""")
+    assert [row["name"] for row in rows] == names
+    assert all(row["overflow"] <= 0 and row["right"] <= row["slider"] for row in rows), rows
+    assert len({row["slider"] for row in rows}) == 1, rows  # one column of sliders
+    assert rows[3]["height"] > 1.5 * rows[0]["height"]  # the longest name wraps instead of pushing the slider out
+
+
 def draw_a_stroke(driver, canvas):
     """A vertical line down the middle of the canvas, with the mouse."""
     from selenium.webdriver.common.action_chains import ActionChains
