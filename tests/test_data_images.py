@@ -3,6 +3,8 @@
 import gzip
 import json
 import logging
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,6 +13,7 @@ from PIL import Image
 
 from alae_tf.data import ImageSource, open_image_source
 from alae_tf.data import datasets as datasets_module
+from alae_tf.data import folder_check
 from alae_tf.data.files import encode_record, held_out_positions
 from alae_tf.data.mnist import load_mnist
 from alae_tf.data.prepare import prepare
@@ -289,17 +292,67 @@ def test_prepared_data_can_be_read_at_a_lower_full_resolution(photos):
         open_image_source("prepared", str(photos[1]), 64)
 
 
-def test_a_large_folder_shows_the_progress_of_its_check(photos, capsys, monkeypatch):
-    """Opening a folder decodes every file (minutes for tens of thousands): from SCAN_SHOWN_FROM
-    files on it says so and shows its progress (here as lines: the output is not a terminal)."""
-    monkeypatch.setattr(datasets_module, "SCAN_SHOWN_FROM", 12)
+def copy_of(folder, tmp_path):
+    import shutil
+
+    return Path(shutil.copytree(folder, tmp_path / "folder"))
+
+
+def test_a_large_folder_shows_the_progress_of_its_check(photos, tmp_path, capsys, monkeypatch):
+    """Opening a folder decodes every file (minutes for tens of thousands): from SHOWN_FROM files
+    to decode on it says so and shows its progress (here as lines: the output is not a terminal)."""
+    monkeypatch.setenv("ALAE_TF_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(folder_check, "SHOWN_FROM", 12)
     open_image_source("folder", str(photos[0]), 32, test_count=3)
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith(f"checking that the 12 image files of {photos[0]} decode (at every start; ")
+    assert lines[0] == (f"checking that the 12 image files of {photos[0]} decode (once: the results are kept in "
+                        f"{folder_check.cache_file(photos[0])})")
     assert lines[-1].startswith("12/12 files ") and len(lines) == 1 + 10  # a line per tenth
-    monkeypatch.setattr(datasets_module, "SCAN_SHOWN_FROM", 13)
+    monkeypatch.setenv("ALAE_TF_CACHE_DIR", str(tmp_path / "another_cache"))
+    monkeypatch.setattr(folder_check, "SHOWN_FROM", 13)
     open_image_source("folder", str(photos[0]), 32, test_count=3)
     assert capsys.readouterr().out == ""
+
+
+def test_a_folder_check_is_remembered_and_redone_for_changed_files_only(photos, tmp_path, monkeypatch):
+    folder = copy_of(photos[0], tmp_path)
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8 not really")
+    monkeypatch.setenv("ALAE_TF_CACHE_DIR", str(tmp_path / "cache"))
+    decoded = []
+    check_decodes = folder_check.check_decodes
+    monkeypatch.setattr(folder_check, "check_decodes", lambda path: decoded.append(path.name) or check_decodes(path))
+
+    first = open_image_source("folder", str(folder), 32, test_count=3)
+    assert len(decoded) == 13 and folder_check.cache_file(folder).is_file()
+    decoded.clear()
+    again = open_image_source("folder", str(folder), 32, test_count=3)
+    assert decoded == [] and again.skipped == first.skipped and again.description == first.description
+    np.testing.assert_array_equal(again.test_images(32), first.test_images(32))
+
+    # A file rewritten (new size and time) and a new one are decoded; the rest is not.
+    Image.fromarray(np.zeros((40, 40), np.uint8)).save(folder / "03.jpg")
+    os.utime(folder / "03.jpg", ns=(1, 1))
+    Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(folder / "12.png")
+    decoded.clear()
+    changed = open_image_source("folder", str(folder), 32, test_count=3)
+    assert sorted(decoded) == ["03.jpg", "12.png"] and changed.num_train + 3 == 13
+    assert changed.skipped == (("broken.jpg", "not a recognised image format"),) == first.skipped
+
+    # Results of another Pillow (which may decode differently) are not used.
+    cached = json.loads(folder_check.cache_file(folder).read_text())
+    folder_check.cache_file(folder).write_text(json.dumps({**cached, "pillow": "0.0"}))
+    decoded.clear()
+    open_image_source("folder", str(folder), 32, test_count=3)
+    assert len(decoded) == 14
+
+
+def test_a_cache_that_cannot_be_written_is_reported_and_the_folder_opens(photos, tmp_path, monkeypatch, caplog):
+    (tmp_path / "not_a_directory").write_text("")
+    monkeypatch.setenv("ALAE_TF_CACHE_DIR", str(tmp_path / "not_a_directory"))
+    with caplog.at_level(logging.WARNING, logger="alae_tf.data.folder_check"):
+        source = open_image_source("folder", str(photos[0]), 32, test_count=3)
+    assert source.num_train == 9
+    assert "cannot keep the folder check in" in caplog.text and "set ALAE_TF_CACHE_DIR" in caplog.text
 
 
 def test_folder_reports_unreadable_files_in_one_line(tmp_path, caplog):

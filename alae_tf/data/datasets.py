@@ -3,7 +3,8 @@
 - "mnist" / "fashion_mnist": the MNIST-format splits from `alae_tf.data.mnist`, labels kept, their
   own test split. At 28 (or 14, 7) the images are used as they are; at a power of two up to 32 they
   are zero-padded 28 -> 32 first (2 black pixels each side, as the official ALAE's 32x32 MNIST).
-- "folder": a directory tree of image files decoded at training time (`alae_tf.data.files`).
+- "folder": a directory tree of image files decoded at training time (`alae_tf.data.files`); which
+  of them decode is checked once and remembered (`alae_tf.data.folder_check`).
 - "prepared": the output of `python -m alae_tf.data.prepare`, or TFRecords in the StyleGAN / official
   ALAE multi-resolution layout (`*-rNN.tfrecords[.PPP]`, NN = log2 of the side, features `shape`
   int64 [C, H, W] and `data` raw uint8 CHW).
@@ -23,23 +24,19 @@ from alae_tf.config import DATASETS
 from alae_tf.data.files import (
     META_FILE,
     PREPARE_COMMAND,
-    check_decodes,
     default_test_count,
     describe_skipped,
     held_out_positions,
     image_channels,
     list_image_files,
-    ordered_map,
-    returning_errors,
-    unreadable_reason,
 )
+from alae_tf.data.folder_check import check_files
 from alae_tf.data.mnist import IMAGE_SIDE as MNIST_SIDE
 from alae_tf.data.mnist import load_mnist
 from alae_tf.data.pyramid import box_downsample, check_resolution, resolution_levels
 from alae_tf.data.source import ImageSource
 from alae_tf.data.stores import FolderStore, RecordStore
 from alae_tf.errors import ConfigError, DataError
-from alae_tf.progress import progress_bar
 
 MNIST_FAMILY = ("mnist", "fashion_mnist")
 MNIST_PADDED_SIDE = 32
@@ -47,8 +44,6 @@ FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 FASHION_MNIST_INSTALL = "apt-get install dataset-fashion-mnist"
 
 logger = logging.getLogger(__name__)
-
-SCAN_SHOWN_FROM = 2000  # image files; a smaller folder is checked in a few seconds, without a progress bar
 
 
 def open_image_source(dataset: str, path: str | None, resolution: int, *, channels: int | None = None,
@@ -144,16 +139,9 @@ def _load_fashion_mnist(path: str | None):
 def _open_folder(root: Path, resolution: int, test_count: int | None, channels: int | None) -> ImageSource:
     files = list_image_files(root)
     readable, modes, skipped, upscaled = [], [], [], 0
-    progress = None
-    if len(files) >= SCAN_SHOWN_FROM:
-        print(f"checking that the {len(files)} image files of {root} decode (at every start; data prepared with "
-              "`python -m alae_tf.data.prepare` is checked once)", flush=True)
-        progress = progress_bar(len(files), unit_name="file")
-    for path, checked in zip(files, ordered_map(returning_errors(check_decodes), files)):
-        if progress:
-            progress.add(1)
-        if isinstance(checked, Exception):
-            skipped.append((path.relative_to(root).as_posix(), unreadable_reason(checked)))
+    for path, checked in zip(files, check_files(root, files)):
+        if isinstance(checked, str):
+            skipped.append((path.relative_to(root).as_posix(), checked))
             continue
         mode, size = checked
         readable.append(path)
