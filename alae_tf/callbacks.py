@@ -192,9 +192,24 @@ class ProgressLines(StepCallback):
             return
         rate = (step - self.last[0]) / max(now - self.last[1], 1e-9)
         left = datetime.timedelta(seconds=round((self.total - step) / rate))
-        scalars = "  ".join(f"{name} {float(value):.4g}" for name, value in logs.items() if name != NONFINITE)
+        scalars = "  ".join(f"{name} {float(value):.4g}" for name, value in without_flag(logs).items())
         print(f"step {step}/{self.total}  {scalars}  {rate_text(rate)} steps/s  ETA {left}", flush=True)
         self.last = (step, now)
+
+
+class ProgressBar(keras.callbacks.ProgbarLogger):
+    """Keras's progress bar (`--verbose 1`) without the divergence flag (`NONFINITE`), which reads
+    `nonfinite: 0.0000e+00` there while training is sound; a diverged run stops with its own message."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        super().on_train_batch_end(batch, without_flag(logs))
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch, without_flag(logs))
+
+
+def without_flag(logs):
+    return None if logs is None else {name: value for name, value in logs.items() if name != NONFINITE}
 
 
 def drop_log_rows_after(log_csv: Path, step: int) -> None:

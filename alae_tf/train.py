@@ -18,7 +18,7 @@ import keras
 import tensorflow as tf
 
 from alae_tf import multiworker, schedule
-from alae_tf.callbacks import CheckpointSaver, ProgressLines, TrainingMonitor, drop_log_rows_after
+from alae_tf.callbacks import CheckpointSaver, ProgressBar, ProgressLines, TrainingMonitor, drop_log_rows_after
 from alae_tf.config import (
     DATASETS,
     MNIST_SOURCES,
@@ -310,12 +310,12 @@ def train(args) -> int:
             run, test_images=source.test_images, latent_dim=config.model.latent_dim, seed=t.seed,
             log_every=t.log_every, sample_every=t.sample_every, truncation_psi=t.truncation_psi) if chief else None
         verbose = (1 if sys.stdout.isatty() else 2) if args.verbose is None else args.verbose
-        lines = ProgressLines(t.log_every, total) if chief and verbose == 2 else None
+        progress = (ProgressBar() if verbose == 1 else ProgressLines(t.log_every, total) if verbose == 2 else None) if chief else None
         signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
         with checkpoint_saver(model, run, cluster, t.checkpoint_every, restored) as saver:
             try:
                 fit_schedule(model, config, source, phases, start, total,
-                             callbacks=[c for c in (monitor, saver, lines) if c is not None],
+                             callbacks=[c for c in (monitor, saver, progress) if c is not None],
                              verbose=1 if chief and verbose == 1 else 0)
                 saver.save()  # first: nothing in the grids can cost the last steps
                 if monitor:

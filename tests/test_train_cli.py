@@ -317,6 +317,11 @@ def test_output_to_a_file_gets_plain_progress_lines(small_config, tmp_path, caps
         assert fields[5].endswith(" steps/s") and float(fields[5].split()[0].replace(",", "")) > 0 and fields[6].startswith("ETA ")
     assert lines[-1][6] == "ETA 0:00:00"
 
+    # --verbose 1, Keras's bar: the losses, without the divergence flag ("nonfinite: 0.0000e+00").
+    assert train.main(["--out", str(tmp_path / "run"), "--steps", "14", "--verbose", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "resuming at step 12" in out and "loss_d: " in out and "r1: " in out and "nonfinite" not in out
+
 
 def test_batch_must_split_evenly_over_replicas():
     train.check_batch_size(128, 60000, 2)
