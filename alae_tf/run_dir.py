@@ -26,6 +26,7 @@ from alae_tf.config import RUN_FORMAT, Config, read_yaml_file
 from alae_tf.errors import ALAEError, ConfigError
 from alae_tf.model import TrainedModel
 from alae_tf.model_kinds import build_model
+from alae_tf.schedule import phase_at, phases
 
 CHECKPOINT_PREFIX = "ckpt"
 PASSED_OVER = "passed_over"  # RUN/checkpoints/passed_over/: the damaged or diverged checkpoints a resume passed over
@@ -265,4 +266,21 @@ def load_run(path, checkpoint=None) -> tuple[Config, TrainedModel]:
             raise ALAEError(f"{exc}; runs converted before 2026-12-03 store G's upscaling kernels from 128x128 up "
                             "transposed: convert the official checkpoint again (python -m alae_tf.convert)") from None
         raise
+    if (warning := untrained_top_level(config, model.step)) is not None:
+        print(f"warning: {Path(target).name}: {warning}", file=sys.stderr)
     return config, model
+
+
+def untrained_top_level(config: Config, step: int) -> str | None:
+    """Why the full-resolution networks of a growing model at `step` are not trained yet, or None.
+
+    Export, evaluation and editing use them, while a run still growing shows its samples at the
+    level it trains: the images differ, and the full-resolution ones are noise."""
+    schedule = phases(config)
+    top = schedule[-1]
+    if step >= top.first_step:
+        return None
+    current = phase_at(schedule, step)
+    return (f"step {step} trains level {current.level} ({current.resolution}x{current.resolution}) of the "
+            f"{len(schedule)} levels; the full-resolution ({top.resolution}x{top.resolution}) networks used here start "
+            f"training at step {top.first_step}, so their images are not yet what the run's samples show")

@@ -133,3 +133,19 @@ def test_noise_signatures_agree_across_the_sampler_saved_model_app_and_http(styl
     assert np.abs(app.decode(w, noise=noise) - app.decode(w)).max() > 1e-3  # noise-free decode: the mean image
     with pytest.raises(ValueError, match="takes 4 noise images, got 1"):
         app.decode(w, noise=noise[:1])
+
+
+def test_a_run_still_growing_is_used_at_full_resolution_with_a_warning(style_exported, capsys):
+    """The session's tiny_style run stopped at step 20, inside level 0 (4x4; level 1 starts at
+    ceil(192 / 8) = 24): export, evaluate and edit use its 8x8 networks, untrained, and say so."""
+    from alae_tf.config import load_preset
+    from alae_tf.run_dir import untrained_top_level
+
+    run, _ = style_exported
+    load_run(run)
+    assert capsys.readouterr().err == (
+        "warning: ckpt-20: step 20 trains level 0 (4x4) of the 2 levels; the full-resolution (8x8) networks used "
+        "here start training at step 24, so their images are not yet what the run's samples show\n")
+    config = load_preset("tiny_style")
+    assert untrained_top_level(config, 23) is not None and untrained_top_level(config, 24) is None
+    assert untrained_top_level(load_preset("mnist"), 0) is None  # one level: nothing grows
