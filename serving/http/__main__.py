@@ -100,9 +100,11 @@ def main(argv=None) -> int:
     host, port = sock.getsockname()[:2]
     print(f"serving {model.metadata['model_name']} version {model.metadata['version']} ({args.onnx_variant} ONNX files) "
           f"at http://{host}:{port}/v1/models/{model.metadata['model_name']}", flush=True)
-    print(f"watching {served.model_dir} for newer versions every {args.poll_seconds:g} s" if served.watching
-          else f"serving version {model.metadata['version']} only ({'a version directory was given' if args.poll_seconds else '--poll-seconds 0'})",
-          flush=True)
+    if served.watching:
+        print(f"watching {served.model_dir} for newer versions every {args.poll_seconds:g} s", flush=True)
+    else:
+        why = "--poll-seconds 0" if args.poll_seconds == 0 else "a version directory was given"
+        print(f"serving version {model.metadata['version']} only ({why})", flush=True)
     if args.studio:
         print(studio_line(host, port), flush=True)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False,

@@ -84,9 +84,9 @@ def studio_routes(served, limited, max_batch: int, max_body_bytes: int) -> list[
     async def info(request):
         return JSONResponse(studio_for(request).info())
 
-    def json_endpoint(action, what):
+    def json_endpoint(action):
         async def endpoint(request):
-            require_json(request, what)
+            require_json(request, action)
             handler = getattr(studio_for(request), action)
 
             def work(raw: bytes) -> bytes:
@@ -109,11 +109,11 @@ def studio_routes(served, limited, max_batch: int, max_body_bytes: int) -> list[
         Route("/studio", page, methods=["GET"]),
         Route("/studio/", to_page, methods=["GET"]),
         Route("/studio/api/info", info, methods=["GET"]),
-        Route("/studio/api/sample", json_endpoint("sample", "sample"), methods=["POST"]),
+        Route("/studio/api/sample", json_endpoint("sample"), methods=["POST"]),
         Route("/studio/api/upload", upload, methods=["POST"]),
-        Route("/studio/api/edit", json_endpoint("edit", "edit"), methods=["POST"]),
-        Route("/studio/api/mix", json_endpoint("mix", "mix"), methods=["POST"]),
-        Route("/studio/api/interpolate", json_endpoint("interpolate", "interpolate"), methods=["POST"]),
+        Route("/studio/api/edit", json_endpoint("edit"), methods=["POST"]),
+        Route("/studio/api/mix", json_endpoint("mix"), methods=["POST"]),
+        Route("/studio/api/interpolate", json_endpoint("interpolate"), methods=["POST"]),
         Route("/studio/{name}", asset, methods=["GET"]),
     ]
 
