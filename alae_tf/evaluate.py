@@ -21,6 +21,7 @@ from alae_tf.run_dir import RunDir, load_run
 
 
 DEFAULT_METRICS = ("probe", "reconstruction")
+UNLABELLED_DEFAULT_METRICS = ("reconstruction",)  # the probe needs class labels
 
 
 def metrics_help() -> str:
@@ -39,8 +40,9 @@ def parse_args(argv=None):
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--run", type=Path, required=True, help="run directory written by python -m alae_tf.train")
-    parser.add_argument("--metrics", default=",".join(DEFAULT_METRICS),
-                        help=f"comma-separated metric names, listed below (default: {','.join(DEFAULT_METRICS)})")
+    parser.add_argument("--metrics",
+                        help=f"comma-separated metric names, listed below (default: {','.join(DEFAULT_METRICS)}; "
+                        f"{','.join(UNLABELLED_DEFAULT_METRICS)} for data without class labels)")
     parser.add_argument("--num-samples", type=int,
                         help="images per sample-based metric (default: each metric's own, e.g. 50000 for FID as in the paper)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the latents drawn by sample-based metrics (default 0)")
@@ -52,9 +54,11 @@ def parse_args(argv=None):
 
 
 def evaluate(args) -> dict:
-    names = [name.strip() for name in args.metrics.split(",") if name.strip()]
-    unknown = [name for name in names if name not in METRICS]
-    if unknown or not names:
+    """The report of the metrics asked for; a metric that cannot be computed on this run (say, the
+    probe without class labels) is named under "failed", and the others are computed all the same."""
+    names = None if args.metrics is None else [name.strip() for name in args.metrics.split(",") if name.strip()]
+    unknown = [name for name in names or () if name not in METRICS]
+    if unknown or names == []:
         raise ConfigError(f"unknown metric(s) {', '.join(unknown) or '(none given)'}; available: {', '.join(METRICS)}")
     if args.num_samples is not None and args.num_samples < 2:
         raise ConfigError(f"--num-samples must be at least 2, got {args.num_samples}")
@@ -64,11 +68,18 @@ def evaluate(args) -> dict:
     data = evaluation_data(config, args)
     ctx = EvalContext(sampler=Sampler.from_model(model), config=config, data=data, num_samples=args.num_samples,
                       seed=args.seed, batch_size=args.batch_size)
+    if names is None:
+        names = list(DEFAULT_METRICS if data.train_labels is not None else UNLABELLED_DEFAULT_METRICS)
+        print(f"metrics: {', '.join(names)} (the default{'' if data.train_labels is not None else ' for data without class labels'})")
     started = time.time()
-    values = {}
+    values, failed = {}, {}
     for name in names:
         print(f"== {name}")
-        values.update(METRICS[name].compute(ctx))
+        try:
+            values.update(METRICS[name].compute(ctx))
+        except ALAEError as exc:  # one metric's problem costs no other metric's result (an hour of FID)
+            print(f"error: {name}: {exc}", file=sys.stderr)
+            failed[name] = str(exc)
     settings = {"num_samples": args.num_samples, "seed": args.seed}
     report = {
         "run": str(args.run),
@@ -80,7 +91,7 @@ def evaluate(args) -> dict:
         "settings": {name: settings for name in values},
         "seconds": round(time.time() - started, 1),
     }
-    return report
+    return {**report, "failed": failed} if failed else report
 
 
 def read_eval_file(path: Path) -> dict | None:
@@ -143,6 +154,9 @@ def main(argv=None) -> int:
     except ALAEError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if not report["metrics"]:
+        print(f"error: none of the metrics could be computed ({', '.join(report['failed'])})", file=sys.stderr)
+        return 2
     print(markdown_table(report))  # first: a run directory that cannot be written loses no result
     eval_file = RunDir(args.run).eval_file
     kept = with_earlier_reports(report, read_eval_file(eval_file))
@@ -155,6 +169,9 @@ def main(argv=None) -> int:
         print(f"error: cannot write {eval_file} ({exc.strerror}); the results are the table above", file=sys.stderr)
         return 2
     print(f"written to {eval_file}")
+    if "failed" in report:
+        print(f"error: not computed: {', '.join(report['failed'])} (the reasons are above)", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -353,3 +353,42 @@ def test_bf16_is_flagged_on_a_cpu_without_bf16_instructions(tmp_path):
     assert bf16_cpu_warning("none", avx2, has_gpu=False) is None
     assert bf16_cpu_warning("fp16", avx2, has_gpu=False) is None
     assert cpu_flags(tmp_path / "missing") is None and bf16_cpu_warning("bf16", None, has_gpu=False) is None
+
+
+FOLDER_RUN = """
+preset: tiny_folder
+data: {dataset: folder}
+model: {image_shape: [8, 8, 1], latent_dim: 6, mapping_layers: 2, hidden_dim: 16, disc_hidden: 6}
+train: {batch_size: 8, steps: 2, checkpoint_every: 2, sample_every: 100, log_every: 1}
+"""
+
+
+def test_a_run_without_labels_evaluates_what_it_can(tmp_path, capsys):
+    """Folder data has no class labels: the default metrics are then reconstruction alone, and a
+    probe asked for is an error that costs the other metrics nothing (they are computed and kept)."""
+    from PIL import Image
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(24):
+        Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(folder / f"{i:02d}.png")
+    (tmp_path / "tiny.yaml").write_text(FOLDER_RUN)
+    run = tmp_path / "run"
+    assert train.main(["--config", str(tmp_path / "tiny.yaml"), "--data-path", str(folder), "--out", str(run), "--verbose", "0"]) == 0
+    capsys.readouterr()
+
+    assert evaluate.main(["--run", str(run)]) == 0
+    assert "metrics: reconstruction (the default for data without class labels)" in capsys.readouterr().out
+    assert list(json.loads((run / "eval.json").read_text())["metrics"]) == ["reconstruction_mse"]
+
+    (run / "eval.json").unlink()
+    assert evaluate.main(["--run", str(run), "--metrics", "probe,reconstruction"]) == 2
+    captured = capsys.readouterr()
+    assert "error: probe: probe needs class labels" in captured.err and "error: not computed: probe" in captured.err
+    report = json.loads((run / "eval.json").read_text())
+    assert list(report["metrics"]) == ["reconstruction_mse"] and list(report["failed"]) == ["probe"]
+    assert "| reconstruction_mse |" in captured.out
+
+    assert evaluate.main(["--run", str(run), "--metrics", "probe_codes"]) == 2
+    assert "error: none of the metrics could be computed (probe_codes)" in capsys.readouterr().err
