@@ -22,6 +22,7 @@ from alae_tf.run_dir import RunDir, load_run
 
 DEFAULT_METRICS = ("probe", "reconstruction")
 UNLABELLED_DEFAULT_METRICS = ("reconstruction",)  # the probe needs class labels
+INTERRUPTED = "interrupted"
 
 
 def metrics_help() -> str:
@@ -80,6 +81,10 @@ def evaluate(args) -> dict:
         except ALAEError as exc:  # one metric's problem costs no other metric's result (an hour of FID)
             print(f"error: {name}: {exc}", file=sys.stderr)
             failed[name] = str(exc)
+        except KeyboardInterrupt:  # Ctrl-C: the metrics done so far are still written
+            print(f"\ninterrupted during {name}", file=sys.stderr)
+            failed.update({rest: INTERRUPTED for rest in names[names.index(name):]})
+            break
     settings = {"num_samples": args.num_samples, "seed": args.seed}
     report = {
         "run": str(args.run),
@@ -154,9 +159,10 @@ def main(argv=None) -> int:
     except ALAEError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    interrupted = INTERRUPTED in report.get("failed", {}).values()
     if not report["metrics"]:
         print(f"error: none of the metrics could be computed ({', '.join(report['failed'])})", file=sys.stderr)
-        return 2
+        return 130 if interrupted else 2
     print(markdown_table(report))  # first: a run directory that cannot be written loses no result
     eval_file = RunDir(args.run).eval_file
     kept = with_earlier_reports(report, read_eval_file(eval_file))
@@ -171,7 +177,7 @@ def main(argv=None) -> int:
     print(f"written to {eval_file}")
     if "failed" in report:
         print(f"error: not computed: {', '.join(report['failed'])} (the reasons are above)", file=sys.stderr)
-        return 2
+        return 130 if interrupted else 2
     return 0
 
 

@@ -363,7 +363,7 @@ train: {batch_size: 8, steps: 2, checkpoint_every: 2, sample_every: 100, log_eve
 """
 
 
-def test_a_run_without_labels_evaluates_what_it_can(tmp_path, capsys):
+def test_a_run_without_labels_evaluates_what_it_can(tmp_path, capsys, monkeypatch):
     """Folder data has no class labels: the default metrics are then reconstruction alone, and a
     probe asked for is an error that costs the other metrics nothing (they are computed and kept)."""
     from PIL import Image
@@ -392,3 +392,13 @@ def test_a_run_without_labels_evaluates_what_it_can(tmp_path, capsys):
 
     assert evaluate.main(["--run", str(run), "--metrics", "probe_codes"]) == 2
     assert "error: none of the metrics could be computed (probe_codes)" in capsys.readouterr().err
+
+    # Ctrl-C during a metric: the ones done are written, the rest named, exit 130.
+    def interrupted(ctx):
+        raise KeyboardInterrupt
+
+    monkeypatch.setitem(evaluate.METRICS, "kid", evaluate.METRICS["kid"]._replace(compute=interrupted))
+    (run / "eval.json").unlink()
+    assert evaluate.main(["--run", str(run), "--metrics", "reconstruction,kid,fid"]) == 130
+    report = json.loads((run / "eval.json").read_text())
+    assert list(report["metrics"]) == ["reconstruction_mse"] and report["failed"] == {"kid": "interrupted", "fid": "interrupted"}
