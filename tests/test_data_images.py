@@ -421,3 +421,35 @@ def test_clear_errors_for_bad_paths_and_settings(tmp_path, dataset, path, resolu
     path = str(tmp_path) if path == "EMPTY" else path
     with pytest.raises(error, match=message):
         open_image_source(dataset, path, resolution)
+
+
+# What the file stores for an upright image, for each EXIF orientation (2-8), by the tag's
+# definition: the viewer applies the inverse of these (mirrors and transposes are their own inverse).
+STORED_FOR_ORIENTATION = {
+    2: lambda u: u[:, ::-1], 3: lambda u: u[::-1, ::-1], 4: lambda u: u[::-1],
+    5: lambda u: u.transpose(1, 0, 2), 6: lambda u: np.rot90(u, 1), 7: lambda u: u[::-1, ::-1].transpose(1, 0, 2),
+    8: lambda u: np.rot90(u, -1),
+}
+
+
+def test_phone_photos_are_turned_upright_by_their_exif_orientation(tmp_path):
+    """A phone stores a portrait photo sideways with an EXIF Orientation tag; viewers (and the
+    studio's uploads) show it upright, and so must training, prepare, edit and project."""
+    from alae_tf.data.files import load_square, read_header
+    from serving.http.studio_images import model_image
+
+    rng = np.random.default_rng(4)
+    upright = rng.integers(0, 256, (50, 30, 3), dtype=np.uint8)  # portrait, no symmetry
+    Image.fromarray(upright).save(tmp_path / "upright.png")
+    expected = load_square(tmp_path / "upright.png", 16, 3)
+    for orientation, stored in STORED_FOR_ORIENTATION.items():
+        path = tmp_path / f"orientation_{orientation}.png"
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        Image.fromarray(np.ascontiguousarray(stored(upright))).save(path, exif=exif.tobytes())
+        assert read_header(path) == ("RGB", (30, 50), True), orientation
+        np.testing.assert_array_equal(load_square(path, 16, 3), expected, err_msg=f"orientation {orientation}")
+        studio, note = model_image(path.read_bytes(), (16, 16, 3))
+        assert "turned upright (EXIF orientation)" in note
+        assert np.abs(studio.astype(int) - expected).max() <= 1, orientation  # the studio's own decode agrees
+    assert read_header(tmp_path / "upright.png") == ("RGB", (30, 50), False)

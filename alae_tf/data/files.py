@@ -2,8 +2,9 @@
 
 - which files count: png/jpg/jpeg/webp/bmp under a folder, hidden names skipped, ordered by
   relative path (`list_image_files`);
-- how a file becomes pixels: centre crop to square, PIL LANCZOS resize, alpha over black
-  (`load_square`); unreadable files, and FIFOs, sockets or devices with an image name (reading
+- how a file becomes pixels: turned upright by its EXIF orientation (phone photos are stored
+  sideways with a tag saying so, which viewers and the studio apply), centre crop to square, PIL
+  LANCZOS resize, alpha over black (`load_square`); unreadable files, and FIFOs, sockets or devices with an image name (reading
   one could block forever), are skipped and reported in one line;
 - the held-out images: `test_count` evenly spaced positions of that order (`held_out_positions`;
   default min(1000, 10%));
@@ -18,11 +19,11 @@ import stat
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator, NamedTuple
 
 import numpy as np
 import tensorflow as tf
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from alae_tf.errors import DataError
 from alae_tf.levels import LOWEST_RESOLUTION
@@ -37,6 +38,8 @@ SKIPPED_NAMES_SHOWN = 5
 # PIL modes that carry no colour; a folder whose images all have one of these is read as 1 channel.
 GRAY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"})
 SIXTEEN_BIT_GRAY_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N")
+EXIF_ORIENTATION = 0x0112
+TURNED_SIDEWAYS = (5, 6, 7, 8)  # EXIF orientations that swap width and height
 
 
 class SpecialFile(OSError):
@@ -80,10 +83,25 @@ def held_out_positions(count: int, test_count: int) -> np.ndarray:
     return (2 * j + 1) * count // (2 * test_count) if test_count else j
 
 
-def read_header(path: Path) -> tuple[str, tuple[int, int]]:
-    """(PIL mode, (width, height)) from the file header, without decoding the pixels."""
+class Header(NamedTuple):
+    mode: str  # PIL's
+    size: tuple[int, int]  # (width, height) upright
+    turned: bool  # an EXIF orientation turns or mirrors the stored pixels
+
+
+def read_header(path: Path) -> Header:
+    """What the file header says, without decoding the pixels."""
     with open_image(path) as image:
-        return image.mode, image.size
+        orientation = exif_orientation(image)
+        width, height = image.size
+        size = (height, width) if orientation in TURNED_SIDEWAYS else (width, height)
+        return Header(image.mode, size, orientation != 1)
+
+
+def exif_orientation(image: Image.Image) -> int:
+    """1 (stored upright) unless the EXIF Orientation tag says otherwise."""
+    orientation = image.getexif().get(EXIF_ORIENTATION, 1)
+    return orientation if orientation in range(1, 9) else 1
 
 
 def check_decodes(path: Path) -> tuple[str, tuple[int, int]]:
@@ -92,9 +110,9 @@ def check_decodes(path: Path) -> tuple[str, tuple[int, int]]:
     That decodes the whole file (JPEGs at 1/8 scale, which still reads every byte), so truncated or
     corrupt files fail here rather than during training.
     """
-    mode, size = read_header(path)
+    header = read_header(path)
     load_square(path, LOWEST_RESOLUTION, 3)
-    return mode, size
+    return header.mode, header.size
 
 
 def image_channels(modes: Iterable[str]) -> int:
@@ -105,9 +123,10 @@ def image_channels(modes: Iterable[str]) -> int:
 def load_square(path: Path, resolution: int, channels: int) -> np.ndarray:
     """Decode one image file to uint8 [resolution, resolution, channels].
 
-    Centre crop to a square (the larger side loses (larger - smaller) // 2 pixels at its start), then
-    PIL LANCZOS resize (antialiased when shrinking; smaller images are upscaled). JPEGs are decoded at
-    the smallest DCT scale that keeps the crop >= resolution. Alpha is composited over black.
+    Turned upright by its EXIF orientation, centre crop to a square (the larger side loses (larger -
+    smaller) // 2 pixels at its start), then PIL LANCZOS resize (antialiased when shrinking; smaller
+    images are upscaled). JPEGs are decoded at the smallest DCT scale that keeps the crop >=
+    resolution. Alpha is composited over black.
     """
     with open_image(path) as image:
         width, height = image.size
@@ -115,6 +134,8 @@ def load_square(path: Path, resolution: int, channels: int) -> np.ndarray:
         if side > resolution:
             image.draft("L" if channels == 1 else "RGB",
                         (math.ceil(width * resolution / side), math.ceil(height * resolution / side)))
+        if exif_orientation(image) != 1:
+            image = ImageOps.exif_transpose(image)
         image = _flatten(image, channels)
     width, height = image.size
     side = min(width, height)

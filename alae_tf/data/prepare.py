@@ -89,8 +89,8 @@ def prepare(src: Path, dst: Path, resolution: int, *, test_count: int | None = N
             skipped.append((path, unreadable_reason(header)))
             continue
         candidates.append(path)
-        modes.append(header[0])
-        if min(header[1]) < resolution:
+        modes.append(header.mode)
+        if min(header.size) < resolution:
             small.add(path)
     if test_count is not None:
         held_out_positions(len(candidates), test_count)  # fail before the long part

@@ -53,13 +53,14 @@ def read_image_files(path, image_shape) -> np.ndarray:
     images, adjusted = [], []
     for file in files:
         try:
-            mode, size = read_header(file)
+            header = read_header(file)
             images.append(load_square(file, height, channels))
         except Exception as exc:  # PIL raises OSError, SyntaxError, ValueError, ... for bad files
             raise ALAEError(f"{file}: cannot read the image ({unreadable_reason(exc)})") from None
-        changes = _changes(mode, size, (width, height), channels)
+        changes = _changes(header, (width, height), channels)
         if changes:
-            adjusted.append(f"{file}: a {size[0]}x{size[1]} {mode} image, {', '.join(changes)}")
+            size = header.size
+            adjusted.append(f"{file}: a {size[0]}x{size[1]} {header.mode} image, {', '.join(changes)}")
     if len(adjusted) == 1 and len(files) == 1:
         print(f"note: {adjusted[0]}, as training images are", file=sys.stderr)
     elif adjusted:
@@ -68,9 +69,10 @@ def read_image_files(path, image_shape) -> np.ndarray:
     return np.stack(images)
 
 
-def _changes(mode: str, size: tuple[int, int], model_size: tuple[int, int], channels: int) -> list[str]:
-    """What `load_square` does to an image of this mode and size, in words."""
-    changes, side = [], min(size)
+def _changes(header, model_size: tuple[int, int], channels: int) -> list[str]:
+    """What `load_square` does to an image with this header (`alae_tf.data.files.Header`), in words."""
+    mode, size = header.mode, header.size
+    changes, side = ["turned upright (EXIF orientation)"] if header.turned else [], min(size)
     if size[0] != size[1]:
         changes.append(f"centre-cropped to {side}x{side}")
     if (side, side) != model_size:
