@@ -36,7 +36,7 @@ def parse_args(argv=None):
     parser.add_argument("--moves", type=int, default=25, help="timed slider moves per export (default: 25)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed moves first (default: 3)")
     parser.add_argument("--screenshot-dir", type=Path, help="save DIR/studio_LABEL.png of the page after the moves")
-    parser.add_argument("--upload", type=Path, help="upload this PNG or JPEG as the first image before the moves")
+    parser.add_argument("--upload", type=Path, help="upload this PNG, JPEG or WebP as the first image before the moves")
     parser.add_argument("--draw", action="store_true", help="draw a 7 on the drawing canvas (grayscale models; for the screenshot)")
     parser.add_argument("--server-flag", action="append", default=[], help="an extra flag for python -m serving.http (repeatable)")
     args = parser.parse_args(argv)

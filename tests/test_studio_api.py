@@ -154,6 +154,12 @@ def test_uploads_are_centre_cropped_resized_and_converted_with_a_note(mlp):
     assert status == 200 and answer["note"] == "PNG 28x28: converted from palette to grayscale", answer["note"]
     assert (pixels(answer["input"])[:, :, 0] == 90).all()
 
+    buffer = io.BytesIO()
+    Image.fromarray(np.repeat(digit[:, :, np.newaxis], 3, axis=2)).save(buffer, format="WEBP", lossless=True)
+    status, answer = upload(url, buffer.getvalue())  # WebP, as browsers save images of the web
+    assert status == 200 and answer["note"] == "WEBP 28x28: converted from RGB to grayscale", answer["note"]
+    np.testing.assert_array_equal(pixels(answer["input"])[:, :, 0], digit)
+
 
 BAD_REQUESTS = [
     ("edit", {"w": "W", "edits": []}, "w must be a list of 50 numbers"),
@@ -186,12 +192,12 @@ def test_bad_requests_are_400_naming_the_problem(mlp, endpoint, body, message):
 def test_bad_uploads_and_protocol_errors(mlp):
     url, _ = mlp
     status, answer = upload(url, b"\x89PNG\r\n\x1a\n" + bytes(range(200)))
-    assert status == 400 and answer["error"].startswith("the upload is not a readable PNG or JPEG image"), answer
+    assert status == 400 and answer["error"].startswith("the upload is not a readable PNG, JPEG or WebP image"), answer
     truncated = file_bytes(real_images(1)[0, :, :, 0])[:60]
     assert upload(url, truncated)[0] == 400
-    assert upload(url, b"") == (400, {"error": "the upload is empty; send the bytes of a PNG or JPEG file"})
+    assert upload(url, b"") == (400, {"error": "the upload is empty; send the bytes of a PNG, JPEG or WebP file"})
     gif = file_bytes(np.zeros((8, 8), np.uint8), "GIF")
-    assert upload(url, gif) == (415, {"error": "the upload is a GIF image; the studio reads PNG and JPEG"})
+    assert upload(url, gif) == (415, {"error": "the upload is a GIF image; the studio reads PNG, JPEG or WebP"})
     status, answer, _ = request(url, "POST", "/studio/api/edit", b"{}", content_type="text/plain")
     assert status == 415 and answer["error"] == "edit takes Content-Type: application/json, got text/plain"
     status, answer, _ = request(url, "POST", "/studio/api/sample", b'{"seed": NaN}')

@@ -5,7 +5,7 @@ and its JSON API (serving/http/studio_api.py), for `python -m serving.http --stu
     GET  /studio/studio.js, studio.css   its script and style sheet
     GET  /studio/api/info                the model as the page needs it
     POST /studio/api/sample              {"seed": 3, "truncation_psi": 0.7}
-    POST /studio/api/upload              the bytes of a PNG or JPEG file (any Content-Type)
+    POST /studio/api/upload              the bytes of a PNG, JPEG or WebP file (any Content-Type)
     POST /studio/api/edit                {"w": [...], "edits": [{"direction": "3_to_8", "strength": 1.5}], "layers": "all"}
     POST /studio/api/mix                 {"destination_w": [...], "source_w": [...], "layers": "coarse"}
     POST /studio/api/interpolate         {"w_a": [...], "w_b": [...], "steps": 8}

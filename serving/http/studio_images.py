@@ -1,6 +1,6 @@
 """Image files in and out of the studio (Pillow and numpy, no TensorFlow).
 
-`model_image(data, image_shape)` turns an uploaded PNG or JPEG into one uint8 image of the
+`model_image(data, image_shape)` turns an uploaded PNG, JPEG or WebP into one uint8 image of the
 model's shape [H, W, C]: the EXIF orientation applied, transparency flattened onto black, the
 centre crop of the model's aspect ratio, resized (Lanczos) and converted to grayscale or RGB,
 with a note saying which of these happened. `png_data_url(image)` is the other way: a uint8
@@ -20,7 +20,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from serving.rest import RequestError
 
-FORMATS = ("PNG", "JPEG")
+FORMATS = ("PNG", "JPEG", "WEBP")  # what browsers save and phones send; others get a 415
+READABLE = "PNG, JPEG or WebP"
 MAX_PIXELS = 40_000_000  # a 40-megapixel photo; larger ones are refused before decoding
 MODES = {1: "L", 3: "RGB"}
 # Pillow's modes as the upload's note names them (others by their Pillow name: CMYK, YCbCr, ...).
@@ -34,7 +35,7 @@ def model_image(data: bytes, image_shape) -> tuple[np.ndarray, str]:
     if channels not in MODES:
         raise RequestError(400, f"this model takes {channels}-channel images; the studio handles 1 (grayscale) or 3 (RGB)")
     if not data:
-        raise RequestError(400, "the upload is empty; send the bytes of a PNG or JPEG file")
+        raise RequestError(400, f"the upload is empty; send the bytes of a {READABLE} file")
     image, file_format = _open(data)
     size, source_mode = f"{image.width}x{image.height}", image.mode
     steps = []
@@ -64,13 +65,13 @@ def png_data_url(image: np.ndarray) -> str:
 
 
 def _open(data: bytes) -> tuple[Image.Image, str]:
-    """(the decoded first frame, "PNG" or "JPEG") of a PNG or JPEG file."""
+    """(the decoded first frame, its format) of a PNG, JPEG or WebP file."""
     try:
         image = Image.open(io.BytesIO(data))
     except Exception as exc:  # Pillow raises UnidentifiedImageError, OSError, SyntaxError, ...
-        raise RequestError(400, f"the upload is not a readable PNG or JPEG image ({_reason(exc)})") from None
+        raise RequestError(400, f"the upload is not a readable {READABLE} image ({_reason(exc)})") from None
     if image.format not in FORMATS:
-        raise RequestError(415, f"the upload is a {image.format} image; the studio reads PNG and JPEG")
+        raise RequestError(415, f"the upload is a {image.format} image; the studio reads {READABLE}")
     if image.width * image.height > MAX_PIXELS:
         raise RequestError(413, f"the upload is {image.width}x{image.height} pixels; the studio reads images of "
                                 f"at most {MAX_PIXELS // 1_000_000} megapixels")
@@ -79,7 +80,7 @@ def _open(data: bytes) -> tuple[Image.Image, str]:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image.load()
     except Exception as exc:  # truncated or corrupt data
-        raise RequestError(400, f"the upload is not a readable PNG or JPEG image ({_reason(exc)})") from None
+        raise RequestError(400, f"the upload is not a readable {READABLE} image ({_reason(exc)})") from None
     return image, image.format
 
 
