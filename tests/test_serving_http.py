@@ -3,6 +3,7 @@ imported), driven by serving.client.RestClient and by raw HTTP for the bad reque
 
 import http.client
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -345,3 +346,41 @@ def test_a_version_directory_or_poll_seconds_0_serves_that_version_only(export_d
     assert not ServedModel(export_dir, poll_seconds=0).watching
     watched = ServedModel(export_dir)
     assert watched.watching and watched.model_dir == export_dir / layout.ONNX / NAME
+
+
+PROMETHEUS_LINE = re.compile(r'^(# TYPE \S+ (counter|histogram)|[a-zA-Z_:][a-zA-Z0-9_:]*\{[^}]*\} [0-9.e+-]+)$')
+
+
+def test_predicts_are_counted_and_timed_under_tf_servings_metric_names(export_dir):
+    """GET /monitoring/prometheus/metrics, TF-Serving's path, with its request_count (by status
+    code) and request_latency histogram (microseconds): a dashboard for TF-Serving reads it."""
+    with http_server(export_dir) as url:
+        client = RestClient(url, NAME, timeout=30)
+        z = np.zeros((2, 50), np.float32)
+        started = time.perf_counter()
+        for _ in range(3):
+            client.predict("generate", {"z": z, "truncation_psi": np.ones(2, np.float32)})
+        assert raw_request(url, "POST", f"/v1/models/{NAME}:predict", b"{not json")[0] == 400
+        assert raw_request(url, "POST", f"/v1/models/{NAME}/versions/7:predict", b"{}")[0] == 404
+        assert raw_request(url, "GET", f"/v1/models/{NAME}:predict")[0] == 405
+        elapsed_usec = (time.perf_counter() - started) * 1e6
+        client.status()  # not a predict: not counted
+        connection = http.client.HTTPConnection(*url.removeprefix("http://").split(":"), timeout=10)
+        connection.request("GET", "/monitoring/prometheus/metrics")
+        response = connection.getresponse()
+        text = response.read().decode()
+        assert response.status == 200 and response.getheader("Content-Type").startswith("text/plain; version=0.0.4")
+
+    lines = text.splitlines()
+    assert all(PROMETHEUS_LINE.match(line) for line in lines), [line for line in lines if not PROMETHEUS_LINE.match(line)]
+    values = {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in lines if not line.startswith("#")}
+    model = f'model_name="{NAME}"'
+    assert {key: value for key, value in values.items() if "request_count" in key} == {
+        f':tensorflow:serving:request_count{{{model},status="{status}"}}': count
+        for status, count in (("INVALID_ARGUMENT", 1), ("NOT_FOUND", 1), ("OK", 3), ("UNIMPLEMENTED", 1))}
+    labels = f'{model},API="predict",entrypoint="REST"'
+    buckets = [value for key, value in values.items() if key.startswith(":tensorflow:serving:request_latency_bucket")]
+    assert buckets == sorted(buckets) and buckets[-1] == 6 and len(buckets) == 34  # 33 bounds and +Inf
+    assert f':tensorflow:serving:request_latency_bucket{{{labels},le="10"}}' in values
+    assert values[f":tensorflow:serving:request_latency_count{{{labels}}}"] == 6
+    assert 0 < values[f":tensorflow:serving:request_latency_sum{{{labels}}}"] < elapsed_usec

@@ -5,6 +5,7 @@ the export's SavedModel (`serving.contract`, from the export's metadata).
     GET  /v1/models/NAME[/versions/N]             model status
     GET  /v1/models/NAME[/versions/N]/metadata    signature defs
     POST /v1/models/NAME[/versions/N]:predict     predict (serving.rest)
+    GET  /monitoring/prometheus/metrics           predict counts and latency (serving/http/monitoring.py)
 
 Each request is answered by the version served when it starts (its limits are that version's).
 Every error is a 4xx (or 500) answer {"error": "..."}; the server keeps serving. A predict
@@ -23,6 +24,7 @@ import json
 import logging
 import os
 import re
+import time
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -32,6 +34,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from serving import contract, rest
+from serving.http.monitoring import CONTENT_TYPE, PredictMetrics
 from serving.http.served import ServedModel
 
 log = logging.getLogger(__name__)
@@ -42,6 +45,7 @@ MODEL_PATH = re.compile(r"^(?P<name>[^/:]+)(?:/versions/(?P<version>[^/:]+))?(?P
 def create_app(served: ServedModel, max_batch=256, max_body_bytes=16 * 1024 * 1024, read_timeout=15.0,
                max_requests=64, max_running=os.cpu_count() or 1, studio=False) -> Starlette:
     name = served.model.metadata["model_name"]
+    predict_metrics = PredictMetrics(name)
     running = asyncio.Semaphore(max_running)
     in_progress = 0
 
@@ -73,7 +77,35 @@ def create_app(served: ServedModel, max_batch=256, max_body_bytes=16 * 1024 * 10
         finally:
             in_progress -= 1
 
+    async def models(request):
+        started = time.perf_counter()
+        model = served.model
+        match = MODEL_PATH.match(request.path_params["path"])
+        if match is None:
+            raise rest.RequestError(404, f"no such resource: {request.url.path}")
+        if match["name"] != name:
+            raise rest.RequestError(404, f"model {match['name']!r} not found; this server serves {name!r}")
+        if match["action"] != ":predict":
+            check_version(match["version"], model)
+            return model_info(request, model, match["action"])
+        try:  # a predict is counted and timed, answered or refused
+            check_version(match["version"], model)
+            response = await predict(request, model)
+        except Exception as exc:
+            predict_metrics.record(exc.status if isinstance(exc, rest.RequestError) else 500, time.perf_counter() - started)
+            raise
+        predict_metrics.record(200, time.perf_counter() - started)
+        return response
+
+    def check_version(requested, model) -> None:
+        """404 unless the request names no version or the served one."""
+        version = str(model.metadata["version"])
+        if requested not in (None, version):
+            raise rest.RequestError(404, f"version {requested} of {name} not found; this server serves version {version}")
+
     async def predict(request, model) -> Response:
+        if request.method != "POST":
+            raise rest.RequestError(405, "predict takes POST")
         require_json(request)
         body_limit = min(max_body_bytes, rest.largest_valid_body(model.signatures, max_batch))
 
@@ -89,21 +121,7 @@ def create_app(served: ServedModel, max_batch=256, max_body_bytes=16 * 1024 * 10
         answer = await limited(request, body_limit, predict_answer)
         return Response(answer, media_type="application/json")
 
-    async def models(request):
-        model = served.model
-        version = str(model.metadata["version"])
-        match = MODEL_PATH.match(request.path_params["path"])
-        if match is None:
-            raise rest.RequestError(404, f"no such resource: {request.url.path}")
-        if match["name"] != name:
-            raise rest.RequestError(404, f"model {match['name']!r} not found; this server serves {name!r}")
-        if match["version"] not in (None, version):
-            raise rest.RequestError(404, f"version {match['version']} of {name} not found; this server serves version {version}")
-        action = match["action"]
-        if action == ":predict":
-            if request.method != "POST":
-                raise rest.RequestError(405, "predict takes POST")
-            return await predict(request, model)
+    def model_info(request, model, action) -> Response:
         if request.method != "GET":
             raise rest.RequestError(405, f"{request.url.path} takes GET")
         return JSONResponse(metadata(model) if action == "/metadata" else status(model))
@@ -116,7 +134,11 @@ def create_app(served: ServedModel, max_batch=256, max_body_bytes=16 * 1024 * 10
         finally:
             served.stop()
 
-    routes = [Route("/v1/models/{path:path}", models, methods=["GET", "POST"])]
+    async def prometheus(request):
+        return Response(predict_metrics.exposition(), media_type=CONTENT_TYPE)
+
+    routes = [Route("/v1/models/{path:path}", models, methods=["GET", "POST"]),
+              Route("/monitoring/prometheus/metrics", prometheus, methods=["GET"])]
     if studio:  # the browser page and its JSON API (serving/http/studio.py), under the same limits
         from serving.http.studio import studio_routes
 
