@@ -83,7 +83,7 @@ def evaluate(args) -> dict:
             failed[name] = str(exc)
         except KeyboardInterrupt:  # Ctrl-C: the metrics done so far are still written
             print(f"\ninterrupted during {name}", file=sys.stderr)
-            failed.update({rest: INTERRUPTED for rest in names[names.index(name):]})
+            failed.update({left: INTERRUPTED for left in names[names.index(name):]})
             break
     settings = {"num_samples": args.num_samples, "seed": args.seed}
     report = {
@@ -106,7 +106,7 @@ def read_eval_file(path: Path) -> dict | None:
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as exc:
-        print(f"warning: {path} is unreadable ({exc}); it is replaced by this evaluation's report")
+        print(f"warning: {path} is unreadable ({exc}); it is replaced by this evaluation's report", file=sys.stderr)
         return None
     return previous if isinstance(previous, dict) and isinstance(previous.get("metrics"), dict) else None
 

@@ -310,7 +310,11 @@ def train(args) -> int:
             run, test_images=source.test_images, latent_dim=config.model.latent_dim, seed=t.seed,
             log_every=t.log_every, sample_every=t.sample_every, truncation_psi=t.truncation_psi) if chief else None
         verbose = (1 if sys.stdout.isatty() else 2) if args.verbose is None else args.verbose
-        progress = (ProgressBar() if verbose == 1 else ProgressLines(t.log_every, total) if verbose == 2 else None) if chief else None
+        progress = None  # Keras's bar on a terminal, plain lines into a file; the chief's only
+        if chief and verbose == 1:
+            progress = ProgressBar()
+        elif chief and verbose == 2:
+            progress = ProgressLines(t.log_every, total)
         signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
         with checkpoint_saver(model, run, cluster, t.checkpoint_every, restored) as saver:
             try:

@@ -4,8 +4,9 @@
   relative path (`list_image_files`);
 - how a file becomes pixels: turned upright by its EXIF orientation (phone photos are stored
   sideways with a tag saying so, which viewers and the studio apply), centre crop to square, PIL
-  LANCZOS resize, alpha over black (`load_square`); unreadable files, and FIFOs, sockets or devices with an image name (reading
-  one could block forever), are skipped and reported in one line;
+  LANCZOS resize, alpha over black (`load_square`); unreadable files, and FIFOs, sockets or
+  devices with an image name (reading one could block forever), are skipped and reported in one
+  line;
 - the held-out images: `test_count` evenly spaced positions of that order (`held_out_positions`;
   default min(1000, 10%));
 - the TFRecord layout of StyleGAN / the official ALAE (`encode_record`, `record_file_name`).
