@@ -103,7 +103,7 @@ def read_eval_file(path: Path) -> dict | None:
     """The reports eval.json holds, or None when there is none (or it is not an evaluate report)."""
     try:
         previous = json.loads(path.read_text())
-    except FileNotFoundError:
+    except (FileNotFoundError, IsADirectoryError):  # none yet, or one that writing it will report
         return None
     except (OSError, ValueError) as exc:
         print(f"warning: {path} is unreadable ({exc}); it is replaced by this evaluation's report", file=sys.stderr)
