@@ -3,7 +3,7 @@ import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # Image folders' check results (alae_tf/data/folder_check.py) go to a cache of this test run, not ~/.cache.
-os.environ["ALAE_TF_CACHE_DIR"] = tempfile.mkdtemp(prefix="alae_tf_test_cache_")
+os.environ["ALAE_TF_CACHE"] = tempfile.mkdtemp(prefix="alae_tf_test_cache_")
 
 import alae_tf  # noqa: E402,F401  (before TensorFlow: it sets TensorFlow's CPU kernel choice)
 import keras  # noqa: E402

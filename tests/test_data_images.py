@@ -301,14 +301,14 @@ def copy_of(folder, tmp_path):
 def test_a_large_folder_shows_the_progress_of_its_check(photos, tmp_path, capsys, monkeypatch):
     """Opening a folder decodes every file (minutes for tens of thousands): from SHOWN_FROM files
     to decode on it says so and shows its progress (here as lines: the output is not a terminal)."""
-    monkeypatch.setenv("ALAE_TF_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("ALAE_TF_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(folder_check, "SHOWN_FROM", 12)
     open_image_source("folder", str(photos[0]), 32, test_count=3)
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == (f"checking that the 12 image files of {photos[0]} decode (once: the results are kept in "
                         f"{folder_check.cache_file(photos[0])})")
     assert lines[-1].startswith("12/12 files ") and len(lines) == 1 + 10  # a line per tenth
-    monkeypatch.setenv("ALAE_TF_CACHE_DIR", str(tmp_path / "another_cache"))
+    monkeypatch.setenv("ALAE_TF_CACHE", str(tmp_path / "another_cache"))
     monkeypatch.setattr(folder_check, "SHOWN_FROM", 13)
     open_image_source("folder", str(photos[0]), 32, test_count=3)
     assert capsys.readouterr().out == ""
@@ -317,7 +317,7 @@ def test_a_large_folder_shows_the_progress_of_its_check(photos, tmp_path, capsys
 def test_a_folder_check_is_remembered_and_redone_for_changed_files_only(photos, tmp_path, monkeypatch):
     folder = copy_of(photos[0], tmp_path)
     (folder / "broken.jpg").write_bytes(b"\xff\xd8 not really")
-    monkeypatch.setenv("ALAE_TF_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("ALAE_TF_CACHE", str(tmp_path / "cache"))
     decoded = []
     check_decodes = folder_check.check_decodes
     monkeypatch.setattr(folder_check, "check_decodes", lambda path: decoded.append(path.name) or check_decodes(path))
@@ -348,11 +348,11 @@ def test_a_folder_check_is_remembered_and_redone_for_changed_files_only(photos, 
 
 def test_a_cache_that_cannot_be_written_is_reported_and_the_folder_opens(photos, tmp_path, monkeypatch, caplog):
     (tmp_path / "not_a_directory").write_text("")
-    monkeypatch.setenv("ALAE_TF_CACHE_DIR", str(tmp_path / "not_a_directory"))
+    monkeypatch.setenv("ALAE_TF_CACHE", str(tmp_path / "not_a_directory"))
     with caplog.at_level(logging.WARNING, logger="alae_tf.data.folder_check"):
         source = open_image_source("folder", str(photos[0]), 32, test_count=3)
     assert source.num_train == 9
-    assert "cannot keep the folder check in" in caplog.text and "set ALAE_TF_CACHE_DIR" in caplog.text
+    assert "cannot keep the folder check in" in caplog.text and "set ALAE_TF_CACHE" in caplog.text
 
 
 def test_folder_reports_unreadable_files_in_one_line(tmp_path, caplog):

@@ -5,10 +5,10 @@ skipped with its reason at the start rather than failing training hours later. F
 thousands of large JPEGs that is minutes, and train (at every start and resume), evaluate and
 edit each open the folder: so each file's result is kept in a cache file per folder, keyed by
 the file's relative path, size and modification time, and a later open decodes only the files
-that are new or changed. The cache lives in ALAE_TF_CACHE_DIR (default $XDG_CACHE_HOME/alae_tf,
-or ~/.cache/alae_tf), not in the data folder, which may be read-only. One that cannot be read is
-ignored (every file is checked, as with no cache); one that cannot be written is reported once
-per open, and the next open checks everything again.
+that are new or changed. The cache lives under folder_checks/ of `alae_tf.cache.cache_dir()`
+(ALAE_TF_CACHE, default ~/.cache/alae_tf), not in the data folder, which may be read-only. One
+that cannot be read is ignored (every file is checked, as with no cache); one that cannot be
+written is reported once per open, and the next open checks everything again.
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from pathlib import Path
 
 import PIL
 
 from alae_tf.atomic_file import write_text_atomically
+from alae_tf.cache import cache_dir
 from alae_tf.data.files import check_decodes, ordered_map, returning_errors, unreadable_reason
 from alae_tf.progress import progress_bar
 
@@ -30,12 +30,6 @@ logger = logging.getLogger(__name__)
 FORMAT = "alae_tf.folder_check"
 VERSION = 1
 SHOWN_FROM = 2000  # files to decode; fewer are checked in a few seconds, without a progress line
-
-
-def cache_dir() -> Path:
-    if os.environ.get("ALAE_TF_CACHE_DIR"):
-        return Path(os.environ["ALAE_TF_CACHE_DIR"])
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "alae_tf"
 
 
 def cache_file(root: Path) -> Path:
@@ -95,4 +89,4 @@ def _write(path: Path, root: Path, results: dict) -> None:
         write_text_atomically(path, json.dumps(content))
     except OSError as exc:
         logger.warning("cannot keep the folder check in %s (%s): the next open of %s checks every file again "
-                       "(set ALAE_TF_CACHE_DIR to a writable directory)", path, exc.strerror or exc, root)
+                       "(set ALAE_TF_CACHE to a writable directory)", path, exc.strerror or exc, root)
