@@ -21,8 +21,8 @@ from alae_tf.editing.projection import project
 from alae_tf.errors import ALAEError
 from alae_tf.inference import Sampler
 from alae_tf.png import image_grid
-from alae_tf.run_dir import load_run
-from serving.contract import noise_input_names
+from alae_tf.run_dir import RunDir, load_run, newest_intact_checkpoint
+from serving import projection_file
 
 
 def parse_args(argv=None):
@@ -48,7 +48,8 @@ def run(args) -> dict:
         raise ALAEError(f"--learning-rate must be positive, got {args.learning_rate}")
     if not (args.mse_weight >= 0 and args.noise_weight >= 0):
         raise ALAEError("--mse-weight and --noise-weight must be >= 0")
-    config, model = load_run(args.run, args.checkpoint)
+    checkpoint = args.checkpoint or newest_intact_checkpoint(RunDir(args.run))
+    config, model = load_run(args.run, checkpoint)
     sampler = Sampler.from_model(model)
     out_dir = args.out_dir or args.run / "projections"
     check_output_dir(out_dir)
@@ -59,13 +60,18 @@ def run(args) -> dict:
           f"{' and noise' if args.noise else ''}")
     result = project(sampler, images, steps=args.steps, learning_rate=args.learning_rate, mse_weight=args.mse_weight,
                      per_layer=args.per_layer, optimize_noise=args.noise, noise_weight=args.noise_weight)
+    originals = to_uint8(images).numpy()
     reconstructions = to_uint8(sampler.reconstruct(images)).numpy()
-    rows = np.stack([to_uint8(images).numpy(), reconstructions, to_uint8(result.images).numpy()], axis=1)
+    rows = np.stack([originals, reconstructions, to_uint8(result.images).numpy()], axis=1)
     write_png(zoomed(image_grid(rows.reshape(-1, *rows.shape[2:]), 3), args.zoom), out_dir / "projection.png")
-    noise = dict(zip(noise_input_names(len(result.noise)), result.noise)) if result.noise else {}
+    distances = {"lpips": result.lpips, "mse": result.mse,
+                 "encoder_lpips": result.encoder_lpips, "encoder_mse": result.encoder_mse}
+    # Names, not paths, as an export's metadata has them: the studio compares the two.
+    saved = projection_file.ProjectionFile(result.styles, originals, distances, args.per_layer,
+                                           run=args.run.resolve().name, checkpoint=Path(checkpoint).name,
+                                           training_step=model.step, noise=result.noise or [])
     with writing(out_dir / "projection.npz"):
-        np.savez(out_dir / "projection.npz", styles=result.styles, encoder_lpips=result.encoder_lpips,
-                 encoder_mse=result.encoder_mse, lpips=result.lpips, mse=result.mse, **noise)
+        projection_file.write(out_dir / "projection.npz", saved)
     summary = {"encoder": (float(result.encoder_lpips.mean()), float(result.encoder_mse.mean())),
                f"after {args.steps} steps": (float(result.lpips.mean()), float(result.mse.mean()))}
     print(f"{'mean over images':<20} {'LPIPS':>8} {'MSE':>8}")

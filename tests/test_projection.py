@@ -53,7 +53,10 @@ def test_the_cli_writes_the_projection_it_reports(exported, tmp_path, capsys):
     out = capsys.readouterr().out
     assert code == 0
     saved = np.load(tmp_path / "out" / "projection.npz")
-    assert saved["styles"].shape == (2, 1, 50) and set(saved) == {"styles", "encoder_lpips", "encoder_mse", "lpips", "mse"}
+    assert saved["styles"].shape == (2, 1, 50) and set(saved) == {"styles", "images", "encoder_lpips", "encoder_mse", "lpips",
+                                                                  "mse", "per_layer", "run", "checkpoint", "training_step"}
+    np.testing.assert_array_equal(saved["images"], real_images(2))  # the images as the model saw them
+    assert (saved["run"], saved["checkpoint"], saved["training_step"], saved["per_layer"]) == ("run", "ckpt-20", 20, False)
     assert saved["lpips"].mean() < saved["encoder_lpips"].mean()
     encoder_row, = [line.split() for line in out.splitlines() if line.startswith("encoder")]
     assert float(encoder_row[1]) == pytest.approx(saved["encoder_lpips"].mean(), abs=1e-4)

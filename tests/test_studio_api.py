@@ -87,7 +87,7 @@ def test_info_names_the_exports_directions_and_ranges(mlp):
     for entry, direction in zip(info["directions"], model.directions.directions):
         assert entry["max_strength"] == round(2 * direction.info["class_distance"], 2) > 0
     assert info["image_shape"] == [28, 28, 1] and info["latent_dim"] == 50 and info["num_styles"] == 1
-    assert info["can_draw"] is True and info["projection"] is False and info["can_edit"] is True
+    assert info["can_draw"] is True and info["opens_projections"] is True and info["can_edit"] is True
     assert info["interpolation_steps"]["max"] == MAX_BATCH
 
 
@@ -123,6 +123,138 @@ def test_sample_upload_edit_interpolate_match_the_app_api(mlp):
     assert status == 200 and len(path["images"]) == 3
     expected = model.interpolate(pixels(sample["input"]), digit, steps=3, as_uint8=True)
     assert_close_images(np.stack([pixels(image) for image in path["images"]]), expected, "interpolation")
+
+
+def upload_projection(base_url, data: bytes, index=None):
+    path = "/studio/api/upload" + ("" if index is None else f"?index={index}")
+    status, answer, _ = request(base_url, "POST", path, data, content_type="application/octet-stream")
+    return status, answer
+
+
+def test_a_projection_file_opens_as_its_projected_codes(mlp, exported, tmp_path):
+    """python -m alae_tf.project's file (TensorFlow) opened by the studio (ONNX Runtime): the image
+    picked by index, its projected w, G of it as TensorFlow rendered it (not the encoder's
+    reconstruction), and edits and interpolations of that w as the app API gives them."""
+    from alae_tf import project as project_cli
+    from serving import editing
+
+    url, model = mlp
+    digits = real_images(2)
+    for index, digit in enumerate(digits):
+        Image.fromarray(digit[:, :, 0]).save(tmp_path / f"{index}.png")
+    out = tmp_path / "projection"
+    assert project_cli.main(["--run", str(exported[0]), "--images", str(tmp_path / "0.png"), str(tmp_path / "1.png"),
+                             "--steps", "6", "--learning-rate", "0.05", "--mse-weight", "0.1", "--out-dir", str(out)]) == 0
+    saved = np.load(out / "projection.npz")
+    grid = np.asarray(Image.open(out / "projection.png"))  # per image: the image | G(E(x)) | the projection
+    tensorflow_projection, encoder_reconstruction = grid[28:56, 56:84, np.newaxis], grid[28:56, 28:56, np.newaxis]
+
+    status, opened = upload_projection(url, (out / "projection.npz").read_bytes(), index=1)
+    assert status == 200 and opened["count"] == 2, opened
+    np.testing.assert_array_equal(pixels(opened["input"]), digits[1])
+    np.testing.assert_array_equal(np.asarray(opened["w"], np.float32), saved["styles"][1, 0])  # one w: a flat list
+    shown = pixels(opened["reconstruction"])
+    assert_close_images(shown[np.newaxis], tensorflow_projection[np.newaxis], "the projection as TensorFlow rendered it")
+    assert np.abs(shown.astype(int) - encoder_reconstruction).max() > 10  # not G(E(x))
+    assert opened["note"] == (f"image 2 of 2 of a projection (one w): LPIPS {saved['lpips'][1]:.3f}, MSE {saved['mse'][1]:.4f} "
+                              f"(the encoder alone: {saved['encoder_lpips'][1]:.3f}, {saved['encoder_mse'][1]:.4f})")
+
+    name, strength = DIRECTIONS[0], 0.5
+    status, edited = post(url, "edit", {"w": opened["w"], "edits": [{"direction": name, "strength": strength}]})
+    moved = editing.edit_styles(saved["styles"][1:2], model.directions.vector(name), strength, 0, 1, 1)
+    assert status == 200
+    assert_close_images(pixels(edited["image"])[np.newaxis], model.decode_styles(moved, as_uint8=True), "edit of the projection")
+    first = upload_projection(url, (out / "projection.npz").read_bytes())[1]  # index 0 by default
+    np.testing.assert_array_equal(pixels(first["input"]), digits[0])
+    status, path = post(url, "interpolate", {"w_a": first["w"], "w_b": opened["w"], "steps": 3})
+    w_a, w_b = saved["styles"][0:1, 0], saved["styles"][1:2, 0]
+    expected = model.decode(w_a + np.linspace(0, 1, 3, dtype=np.float32)[:, np.newaxis] * (w_b - w_a), as_uint8=True)
+    assert status == 200
+    assert_close_images(np.stack([pixels(image) for image in path["images"]]), expected, "interpolation of projections")
+
+
+def projection_bytes(styles, images, **about) -> bytes:
+    from serving import projection_file
+
+    count = len(styles)
+    distances = {name: np.linspace(0.1, 0.2, count, dtype=np.float32) for name in projection_file.DISTANCES}
+    fields = {"per_layer": True, "run": "run", "checkpoint": "ckpt-1", "training_step": 1, "noise": [], **about}
+    buffer = io.BytesIO()
+    projection_file.write(buffer, projection_file.ProjectionFile(styles, images, distances, **fields))
+    return buffer.getvalue()
+
+
+def test_a_per_layer_projection_edits_mixes_and_interpolates_in_w_plus(style):
+    """w+ (one w per style input) travels as num_styles lists: edits, mixes and interpolations
+    keep each style input's own code. The note says when the file comes from another checkpoint,
+    and that refined noise is not used."""
+    from serving import editing
+
+    url, model = style
+    latent, num_styles = model.latent_dim, model.num_styles
+    styles = np.random.default_rng(0).standard_normal((3, num_styles, latent)).astype(np.float32)
+    images = model.decode_styles(styles, as_uint8=True)[::-1].copy()  # any images of the model's shape
+    noise = [np.zeros((3, *shape), np.float32) for shape in model.noise_shapes]
+    data = projection_bytes(styles, images, run="elsewhere", checkpoint="ckpt-7", training_step=7, noise=noise)
+
+    status, opened = upload_projection(url, data, index=2)
+    assert status == 200 and np.shape(opened["w"]) == (num_styles, latent), opened
+    np.testing.assert_array_equal(pixels(opened["input"]), images[2])
+    np.testing.assert_array_equal(pixels(opened["reconstruction"]), model.decode_styles(styles[2:3], as_uint8=True)[0])
+    metadata = model.metadata
+    assert opened["note"].split("; ")[1:] == [
+        f"projected with elsewhere's ckpt-7 (step 7), while this export is {metadata['run']}'s {metadata['checkpoint']} "
+        f"(step {metadata['training_step']}): it may reconstruct less well here",
+        "its refined noise images are not used: the studio decodes without noise"]
+    assert opened["note"].startswith("image 3 of 3 of a projection (w+, one w per style input): LPIPS 0.200")
+
+    status, unedited = post(url, "edit", {"w": opened["w"], "edits": []})
+    assert status == 200 and pixels(unedited["image"]).tolist() == pixels(opened["reconstruction"]).tolist()
+    sample = post(url, "sample", {"seed": 4})[1]
+    w = np.asarray(sample["w"], np.float32)[np.newaxis]
+    start, stop = model.layer_ranges["coarse"]
+    status, mixed = post(url, "mix", {"destination_w": opened["w"], "source_w": sample["w"], "layers": "coarse"})
+    assert status == 200
+    expected = model.decode_styles(editing.mix_styles(styles[2:3], w, start, stop, num_styles), as_uint8=True)
+    assert_close_images(pixels(mixed["image"])[np.newaxis], expected, "w+ with a sample's coarse styles")
+    status, path = post(url, "interpolate", {"w_a": opened["w"], "w_b": sample["w"], "steps": 4})
+    a, b = styles[2:3], editing.as_styles(w, num_styles)
+    t = np.linspace(0, 1, 4, dtype=np.float32)[:, np.newaxis, np.newaxis]
+    assert status == 200
+    assert_close_images(np.stack([pixels(image) for image in path["images"]]), model.decode_styles(a + t * (b - a), as_uint8=True),
+                        "interpolation from w+ to w")
+    status, answer = post(url, "edit", {"w": [[0.0] * latent] * (num_styles - 1), "edits": []})
+    assert status == 400 and answer["error"] == (f"w must be a list of {latent} numbers (a latent code w from sample or upload), "
+                                                 f"or {num_styles} such lists (w+ from a projection)")
+
+
+def test_bad_projection_files_are_400_naming_the_problem(mlp):
+    url, _ = mlp
+    digits, styles = real_images(2), np.zeros((2, 1, 50), np.float32)
+    assert upload_projection(url, projection_bytes(styles, digits), index=1)[0] == 200
+    for index in (2, -1, "x"):
+        status, answer = upload_projection(url, projection_bytes(styles, digits), index=index)
+        assert (status, answer["error"]) == (400, f"index '{index}' is not one of the file's 2 image(s) (0 to 1)")
+    status, answer = upload_projection(url, projection_bytes(np.zeros((2, 4, 8), np.float32), np.zeros((2, 8, 8, 1), np.uint8)))
+    assert status == 400 and answer["error"] == ("the projection's styles are [4, 8] and its images [8, 8, 1]; this model's are "
+                                                 "[1, 50] and [28, 28, 1]: it was projected with another model")
+    prefix = "the upload is a zip archive but not a usable projection.npz: "
+    older = io.BytesIO()  # as python -m alae_tf.project wrote it before the images were kept
+    np.savez(older, styles=styles, lpips=np.zeros(2), mse=np.zeros(2), encoder_lpips=np.zeros(2), encoder_mse=np.zeros(2))
+    status, answer = upload_projection(url, older.getvalue())
+    assert (status, answer["error"]) == (400, prefix + "this projection.npz was written before 2026-12-04 and holds no "
+                                                       "images; run python -m alae_tf.project again")
+    pickled = io.BytesIO()
+    np.savez(pickled, styles=np.array([{"a": 1}], dtype=object))
+    status, answer = upload_projection(url, pickled.getvalue())
+    assert status == 400 and answer["error"].startswith(prefix + "not a readable .npz archive (Object arrays cannot be loaded"), answer
+    status, answer = upload_projection(url, b"PK\x03\x04" + bytes(100))
+    assert status == 400 and answer["error"].startswith(prefix + "not a readable .npz archive"), answer
+    other = io.BytesIO()
+    np.savez(other, weights=np.zeros(3))
+    status, answer = upload_projection(url, other.getvalue())
+    assert (status, answer["error"]) == (400, prefix + "not a projection file of python -m alae_tf.project (no styles, lpips, "
+                                                       "mse, encoder_lpips, encoder_mse)")
 
 
 def test_uploads_are_centre_cropped_resized_and_converted_with_a_note(mlp):

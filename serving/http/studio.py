@@ -5,7 +5,8 @@ and its JSON API (serving/http/studio_api.py), for `python -m serving.http --stu
     GET  /studio/studio.js, studio.css   its script and style sheet
     GET  /studio/api/info                the model as the page needs it
     POST /studio/api/sample              {"seed": 3, "truncation_psi": 0.7}
-    POST /studio/api/upload              the bytes of a PNG, JPEG or WebP file (any Content-Type)
+    POST /studio/api/upload              the bytes of a PNG, JPEG or WebP file (any Content-Type), or of
+                                         a projection.npz (?index=K picks its image, default 0)
     POST /studio/api/edit                {"w": [...], "edits": [{"direction": "3_to_8", "strength": 1.5}], "layers": "all"}
     POST /studio/api/mix                 {"destination_w": [...], "source_w": [...], "layers": "coarse"}
     POST /studio/api/interpolate         {"w_a": [...], "w_b": [...], "steps": 8}
@@ -38,7 +39,7 @@ ASSETS = Path(__file__).resolve().parents[1] / "studio"
 PAGE = "index.html"
 FILES = {"studio.js": "text/javascript; charset=utf-8", "studio.css": "text/css; charset=utf-8"}
 VERSION_HEADER = "X-Model-Version"
-JSON_BODY_BYTES = 256 * 1024  # a latent code of 512 numbers is ~10 kB of JSON
+JSON_BODY_BYTES = 1024 * 1024  # a w+ of 18 x 512 numbers is ~200 kB of JSON, and a mix sends two
 # Nothing leaves this server: no scripts, styles, fonts or images from elsewhere.
 HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
@@ -98,9 +99,10 @@ def studio_routes(served, limited, max_batch: int, max_body_bytes: int) -> list[
 
     async def upload(request):
         studio = studio_for(request)
+        index = request.query_params.get("index")
 
         def work(raw: bytes) -> bytes:
-            return answer(studio.upload(raw))
+            return answer(studio.upload(raw, index))
 
         return Response(await limited(request, max_body_bytes, work), media_type="application/json")
 

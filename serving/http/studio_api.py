@@ -3,15 +3,19 @@ uploaded file's bytes) checked and answered as a dict, images as PNG data URLs. 
 here (serving/http/studio.py routes it); every bad request raises `serving.rest.RequestError`
 with a 4xx status and a message the page shows.
 
-The page keeps what it works on as latent codes w (a list of `latent_dim` numbers, E(x) of an
-upload or of a sample), so an edit, a mix or an interpolation runs G alone:
+The page keeps what it works on as latent codes, so an edit, a mix or an interpolation runs G
+alone. A code is w, a list of `latent_dim` numbers (E(x) of an upload or of a sample, or a
+projection of one w), or w+, a list of `num_styles` such lists (a projection per style input):
 
     info                    -> the model's shape, directions (with the strength range), layer ranges
     sample {seed, truncation_psi}       -> {input, w, reconstruction}: G(F(z)) truncated, E of it, G(E(.))
-    upload  PNG / JPEG bytes            -> {input, w, reconstruction, note}: the image at the model's size
+    upload  PNG / JPEG / WebP bytes     -> {input, w, reconstruction, note}: the image at the model's size
+    upload  projection.npz bytes, index -> {input, w, reconstruction, note, count}: image `index` of the
+                                           file, its projected code and G of it
     edit {w, edits: [{direction, strength}], layers}  -> {image}: as ALAEOnnx.edit, for several directions at once
     mix {destination_w, source_w, layers}             -> {image}: as ALAEOnnx.mix
-    interpolate {w_a, w_b, steps}                     -> {images}: as ALAEOnnx.interpolate
+    interpolate {w_a, w_b, steps}                     -> {images}: as ALAEOnnx.interpolate (in w+ when
+                                                         either code is one)
 """
 
 import json
@@ -19,7 +23,7 @@ import math
 
 import numpy as np
 
-from serving import editing
+from serving import editing, projection_file
 from serving.http import studio_images
 from serving.onnx_model import ALAEOnnx
 from serving.rest import RequestError
@@ -31,6 +35,7 @@ DEFAULT_MAX_STRENGTH = 5.0  # for a direction without a class_distance
 STRENGTH_PER_CLASS_DISTANCE = 2.0  # a slider reaches twice the distance between the two classes' mean codes
 MIN_STEPS = 2
 MAX_STEPS = 32
+ZIP_MAGIC = b"PK\x03\x04"  # an .npz archive (python -m alae_tf.project's projection.npz)
 
 
 class Studio:
@@ -58,9 +63,9 @@ class Studio:
             "layer_ranges": {name: list(span) for name, span in self.model.layer_ranges.items()},
             # A grayscale model (MNIST-like) gets a drawing canvas.
             "can_draw": channels == 1,
-            # Refining E(x) against the image (python -m alae_tf.edit project) needs TensorFlow and
-            # LPIPS; an ONNX export carries neither, so the studio reconstructs with the encoder only.
-            "projection": False,
+            # Refining E(x) against the image needs TensorFlow and LPIPS, which an ONNX export does not
+            # carry: the page reconstructs with the encoder, or opens python -m alae_tf.project's file.
+            "opens_projections": self.can_edit,
             "truncation_psi": {"default": DEFAULT_PSI, "min": PSI_RANGE[0], "max": PSI_RANGE[1]},
             "max_seed": MAX_SEED,
             "interpolation_steps": {"default": min(8, self.max_steps), "min": MIN_STEPS, "max": self.max_steps},
@@ -73,14 +78,57 @@ class Studio:
         image = self._call(self.model.generate, n=1, seed=seed, truncation_psi=psi, as_uint8=True)[0]
         return self._subject(image)
 
-    def upload(self, data: bytes) -> dict:
+    def upload(self, data: bytes, index: str | None = None) -> dict:
+        """An image file, or image `index` (default 0) of a projection file (a zip archive)."""
+        if data.startswith(ZIP_MAGIC):
+            return self._projection(data, index)
         image, note = studio_images.model_image(data, self.model.image_shape)
         return {**self._subject(image), "note": note}
+
+    def _projection(self, data: bytes, index: str | None) -> dict:
+        self._require_styles("open a projection")
+        try:
+            projection = projection_file.read(data)
+        except projection_file.ProjectionFileError as exc:
+            raise RequestError(400, f"the upload is a zip archive but not a usable projection.npz: {exc}") from None
+        expected_styles, expected_image = (self.styles, self.model.latent_dim), tuple(self.model.image_shape)
+        if projection.styles.shape[1:] != expected_styles or projection.images.shape[1:] != expected_image:
+            raise RequestError(400, f"the projection's styles are {list(projection.styles.shape[1:])} and its images "
+                                    f"{list(projection.images.shape[1:])}; this model's are {list(expected_styles)} and "
+                                    f"{list(expected_image)}: it was projected with another model")
+        count = len(projection)
+        try:
+            position = 0 if index is None else int(index)
+        except ValueError:
+            position = -1
+        if not 0 <= position < count:
+            raise RequestError(400, f"index {str(index)[:20]!r} is not one of the file's {count} image(s) (0 to {count - 1})")
+        styles = projection.styles[position:position + 1]
+        code = styles[0] if projection.per_layer else styles[0, 0]
+        reconstruction = self._call(self.model.decode_styles, styles, as_uint8=True)[0]
+        return {"input": studio_images.png_data_url(projection.images[position]), "w": code.tolist(),
+                "reconstruction": studio_images.png_data_url(reconstruction),
+                "note": self._projection_note(projection, position), "count": count}
+
+    def _projection_note(self, projection, position: int) -> str:
+        d = {name: float(values[position]) for name, values in projection.distances.items()}
+        parts = [f"image {position + 1} of {len(projection)} of a projection "
+                 f"({'w+, one w per style input' if projection.per_layer else 'one w'}): LPIPS {d['lpips']:.3f}, "
+                 f"MSE {d['mse']:.4f} (the encoder alone: {d['encoder_lpips']:.3f}, {d['encoder_mse']:.4f})"]
+        metadata = self.model.metadata
+        exported = (metadata.get("run"), metadata.get("checkpoint"))  # absent from exports before 2026-12-02
+        if None not in exported and exported != (projection.run, projection.checkpoint):
+            parts.append(f"projected with {projection.run}'s {projection.checkpoint} (step {projection.training_step}), "
+                         f"while this export is {metadata.get('run')}'s {metadata.get('checkpoint')} "
+                         f"(step {metadata.get('training_step')}): it may reconstruct less well here")
+        if projection.noise:
+            parts.append("its refined noise images are not used: the studio decodes without noise")
+        return "; ".join(parts)
 
     def edit(self, body: dict) -> dict:
         self._require_styles("edit")
         check_keys(body, required=("w", "edits"), optional=("layers",))
-        w = self.latent(body, "w")
+        w = self.code(body, "w")
         start, stop = self.layers(body)
         edits = body["edits"]
         if not isinstance(edits, list):  # its length is bounded below: each direction of the export at most once
@@ -107,7 +155,7 @@ class Studio:
     def mix(self, body: dict) -> dict:
         self._require_styles("mix")
         check_keys(body, required=("destination_w", "source_w"), optional=("layers",))
-        destination, source = self.latent(body, "destination_w"), self.latent(body, "source_w")
+        destination, source = self.code(body, "destination_w"), self.code(body, "source_w")
         start, stop = self.layers(body)
         styles = editing.mix_styles(destination, source, start, stop, self.styles)
         image = self._call(self.model.decode_styles, styles, as_uint8=True)[0]
@@ -115,22 +163,33 @@ class Studio:
 
     def interpolate(self, body: dict) -> dict:
         check_keys(body, required=("w_a", "w_b"), optional=("steps",))
-        w_a, w_b = self.latent(body, "w_a"), self.latent(body, "w_b")
+        w_a, w_b = self.code(body, "w_a"), self.code(body, "w_b")
         steps = integer(body, "steps", MIN_STEPS, self.max_steps) if "steps" in body else min(8, self.max_steps)
-        t = np.linspace(0.0, 1.0, steps, dtype=np.float32)[:, np.newaxis]
-        images = self._call(self.model.decode, w_a + t * (w_b - w_a), as_uint8=True)  # as ALAEOnnx.interpolate
+        t = np.linspace(0.0, 1.0, steps, dtype=np.float32)
+        if w_a.ndim == w_b.ndim == 2:
+            images = self._call(self.model.decode, w_a + t[:, np.newaxis] * (w_b - w_a), as_uint8=True)  # as ALAEOnnx.interpolate
+        else:
+            self._require_styles("interpolate per-layer codes")
+            a, b = editing.as_styles(w_a, self.styles), editing.as_styles(w_b, self.styles)
+            images = self._call(self.model.decode_styles, a + t[:, np.newaxis, np.newaxis] * (b - a), as_uint8=True)
         return {"images": [studio_images.png_data_url(image) for image in images]}
 
-    def latent(self, body: dict, key: str) -> np.ndarray:
-        """body[key] as w [1, latent_dim] float32."""
+    def code(self, body: dict, key: str) -> np.ndarray:
+        """body[key] as w [1, latent_dim] or w+ [1, num_styles, latent_dim], float32."""
         value = body[key]
         size = self.model.latent_dim
-        if not isinstance(value, list) or len(value) != size or not all(is_number(x) for x in value):
-            raise RequestError(400, f"{key} must be a list of {size} numbers (a latent code w from sample or upload)")
+
+        def is_w(entry) -> bool:
+            return isinstance(entry, list) and len(entry) == size and all(is_number(x) for x in entry)
+
+        per_layer = isinstance(value, list) and len(value) == self.styles and all(is_w(entry) for entry in value)
+        if not (is_w(value) or per_layer):
+            raise RequestError(400, f"{key} must be a list of {size} numbers (a latent code w from sample or upload)"
+                                    + (f", or {self.styles} such lists (w+ from a projection)" if self.styles > 1 else ""))
         try:
             w = np.asarray(value, dtype=np.float64)
         except OverflowError:  # integers beyond float64
-            w = np.full(size, np.inf)
+            w = np.full(np.shape(value), np.inf)
         if not np.isfinite(w).all() or np.abs(w).max() > np.finfo(np.float32).max:
             raise RequestError(400, f"{key} holds numbers beyond float32's range")
         return w.astype(np.float32)[np.newaxis]

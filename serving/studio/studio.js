@@ -1,6 +1,7 @@
 // The ALAE studio page: talks to studio/api/ of the server that served it (see serving/README.md).
-// Plain JavaScript, no dependencies. The page keeps the latent codes w of its two images; every
-// change asks the server for the image it implies and shows it, or shows the server's error.
+// Plain JavaScript, no dependencies. The page keeps the latent codes of its two images (w, or w+
+// from a projection file); every change asks the server for the image it implies and shows it, or
+// shows the server's error.
 "use strict";
 
 (() => {
@@ -14,6 +15,7 @@
     first: null,   // {w, label}: the image being edited
     second: null,  // {w, label}: the image to mix with and interpolate to
     tickets: {first: 0, second: 0},  // the newest request for each image wins
+    files: {first: null, second: null},  // the projection file each image came from, to pick another of its images
   };
   // For tests and benchmarks: edit timings (ms, request to decoded image) and the tasks in flight.
   const studio = {timings: [], pending: 0, rendered: {subject: null, edits: null}};
@@ -40,11 +42,12 @@
     } catch (error) {
       data = null;
     }
+    const name = endpoint.split("?")[0];
     if (!response.ok) {
       const reason = data && typeof data.error === "string" ? data.error : response.statusText;
-      throw new Error(`${endpoint}: ${reason} (HTTP ${response.status})`);
+      throw new Error(`${name}: ${reason} (HTTP ${response.status})`);
     }
-    if (data === null) throw new Error(`${endpoint}: the server's answer is not JSON`);
+    if (data === null) throw new Error(`${name}: the server's answer is not JSON`);
     return data;
   }
 
@@ -114,16 +117,27 @@
 
   // --- the images ------------------------------------------------------------------------------
 
-  async function setImage(slot, request, label) {
+  // `file`: the projection file the image comes from (its other images can be picked), or null.
+  async function setImage(slot, request, label, file = null) {
     const ticket = ++state.tickets[slot];
     const data = await request();
     if (ticket !== state.tickets[slot]) return;  // a newer choice came first
     clearError();  // a new image: every part of the page is drawn again
     const note = data.note ? `${label}: ${data.note}` : label;
     state[slot] = {w: data.w, label: note};
+    const projected = data.count !== undefined;
+    state.files[slot] = projected ? file : null;
+    const suffix = slot === "first" ? "" : "-b";
+    $(`pick-row${suffix}`).hidden = !projected || data.count < 2;
+    if (projected) {
+      $(`pick${suffix}`).max = String(data.count);
+      $(`pick-count${suffix}`).textContent = String(data.count);
+    }
     if (slot === "first") {
       await show($("input-image"), data.input);
       await show($("reconstruction-image"), data.reconstruction);
+      const caption = Array.isArray(data.w[0]) ? "Projection G(w+)" : "Projection G(w)";
+      $("reconstruction-caption").textContent = projected ? caption : "Reconstruction G(E(x))";
       $("note").textContent = note;
       renderEdit();
     } else {
@@ -140,9 +154,20 @@
     return guarded(() => setImage(slot, () => call("sample", {seed, truncation_psi: psi}), label), "image");
   }
 
-  function upload(slot, file) {
+  // An image file, or image `index` (from 0) of a projection.npz of python -m alae_tf.project.
+  function upload(slot, file, index = 0) {
     if (!file) return Promise.resolve();
-    return guarded(() => setImage(slot, () => call("upload", file, {raw: true}), `Upload ${file.name}`), "image");
+    const suffix = slot === "first" ? "" : "-b";
+    $(`pick${suffix}`).value = String(index + 1);
+    return guarded(() => setImage(slot, () => call(`upload?index=${index}`, file, {raw: true}), `Upload ${file.name}`, file),
+      "image");
+  }
+
+  function pick(slot, input) {
+    const file = state.files[slot];
+    const index = Number(input.value) - 1;
+    if (!file || !Number.isInteger(index)) return Promise.resolve();
+    return upload(slot, file, index);
   }
 
   // --- editing ---------------------------------------------------------------------------------
@@ -306,7 +331,8 @@
     const [height, width, channels] = info.image_shape;
     $("model-line").textContent = `${info.model_name} version ${info.version} (${info.backbone}): ` +
       `${width}x${height}x${channels} images, latent ${info.latent_dim}, ${info.num_styles} style input(s), ` +
-      `${info.directions.length} direction(s). Reconstructions use the encoder alone.`;
+      `${info.directions.length} direction(s). Reconstructions use the encoder alone` +
+      (info.opens_projections ? "; upload a projection.npz (python -m alae_tf.project) for refined codes." : ".");
     document.title = `ALAE studio: ${info.model_name}`;
     for (const id of ["input-image", "reconstruction-image", "edited-image", "b-image", "mix-image"]) {
       $(id).style.width = `${imageSize()}px`;
@@ -341,6 +367,7 @@
       sample("first", $("seed"));
     });
     $("upload").addEventListener("change", (event) => upload("first", event.target.files[0]));
+    $("pick").addEventListener("change", () => pick("first", $("pick")));
     $("layers").addEventListener("change", () => renderEdit());
     $("reset").addEventListener("click", () => {
       for (const slider of document.querySelectorAll("#sliders input[type=range]")) {
@@ -352,6 +379,7 @@
     });
     $("sample-b").addEventListener("click", () => sample("second", $("seed-b")));
     $("upload-b").addEventListener("change", (event) => upload("second", event.target.files[0]));
+    $("pick-b").addEventListener("change", () => pick("second", $("pick-b")));
     $("mix-layers").addEventListener("change", () => renderPair());
     $("steps").addEventListener("change", () => renderPair());
 

@@ -1,0 +1,102 @@
+"""The projection file, `python -m alae_tf.project`'s projection.npz: per image the latent codes
+that reconstruct it, in the form an export's `decode_styles` takes. numpy only, so that the
+studio reads it without TensorFlow. An .npz archive (np.savez, no pickles) holding:
+
+    styles            float32 [N, num_styles, latent]  one w per style input of G (all equal
+                                                       unless per_layer)
+    images            uint8 [N, H, W, C]               the images projected, at the model's size
+    lpips, mse        float32 [N]                      the projection's distances to the images
+    encoder_lpips, encoder_mse  float32 [N]            the encoder's reconstruction G(E(x))'s
+    per_layer         bool                             styles refined per style input (w+)
+    run, checkpoint   str                              the run's and checkpoint's names, as an
+                                                       export's metadata names them
+    training_step     int
+    noise_00, ...     float32 [N, h, w, 1]             G's noise images, when refined (--noise)
+
+Files written before 2026-12-04 hold only styles and the four distances; `read` says so.
+"""
+
+import io
+import zipfile
+from dataclasses import dataclass
+
+import numpy as np
+
+DISTANCES = ("lpips", "mse", "encoder_lpips", "encoder_mse")
+ABOUT = ("per_layer", "run", "checkpoint", "training_step")
+NOISE_PREFIX = "noise_"
+MAX_UNPACKED_BYTES = 1 << 30  # what the archive's members may add up to once read
+
+
+class ProjectionFileError(ValueError):
+    """A file that is not a usable projection; the message says why."""
+
+
+@dataclass(frozen=True)
+class ProjectionFile:
+    styles: np.ndarray  # float32 [N, num_styles, latent]
+    images: np.ndarray  # uint8 [N, H, W, C]
+    distances: dict  # name in DISTANCES -> float32 [N]
+    per_layer: bool
+    run: str
+    checkpoint: str
+    training_step: int
+    noise: list  # float32 [N, h, w, 1] per noise input of G; empty when not refined
+
+    def __len__(self) -> int:
+        return len(self.styles)
+
+
+def write(path, projection: ProjectionFile) -> None:
+    noise = {f"{NOISE_PREFIX}{index:02d}": array for index, array in enumerate(projection.noise)}
+    np.savez(path, styles=projection.styles, images=projection.images, **projection.distances,
+             per_layer=np.bool_(projection.per_layer), run=np.str_(projection.run),
+             checkpoint=np.str_(projection.checkpoint), training_step=np.int64(projection.training_step), **noise)
+
+
+def read(data: bytes) -> ProjectionFile:
+    """The projection in the bytes of a projection.npz; ProjectionFileError naming the problem."""
+    arrays = _arrays(data)
+    missing = [name for name in ("styles", *DISTANCES) if name not in arrays]
+    if missing:
+        raise ProjectionFileError(f"not a projection file of python -m alae_tf.project (no {', '.join(missing)})")
+    if "images" not in arrays or any(name not in arrays for name in ABOUT):
+        raise ProjectionFileError("this projection.npz was written before 2026-12-04 and holds no images; "
+                                  "run python -m alae_tf.project again")
+    styles, images = arrays["styles"], arrays["images"]
+    if styles.ndim != 3 or styles.dtype != np.float32 or not len(styles):
+        raise ProjectionFileError(f"styles must be float32 [N, num_styles, latent], got {styles.dtype} {list(styles.shape)}")
+    if not np.isfinite(styles).all():
+        raise ProjectionFileError("styles hold NaN or infinite values")
+    if images.dtype != np.uint8 or images.ndim != 4 or len(images) != len(styles):
+        raise ProjectionFileError(f"images must be uint8 [{len(styles)}, H, W, C], got {images.dtype} {list(images.shape)}")
+    distances = {}
+    for name in DISTANCES:
+        if arrays[name].shape != (len(styles),):
+            raise ProjectionFileError(f"{name} must hold one number per image ({len(styles)}), got shape {list(arrays[name].shape)}")
+        distances[name] = arrays[name].astype(np.float32)
+    noise = [arrays[name] for name in sorted(arrays) if name.startswith(NOISE_PREFIX)]
+    try:
+        per_layer, run, checkpoint = bool(arrays["per_layer"]), str(arrays["run"]), str(arrays["checkpoint"])
+        training_step = int(arrays["training_step"])
+    except (TypeError, ValueError):
+        raise ProjectionFileError("per_layer, run, checkpoint and training_step must be single values") from None
+    return ProjectionFile(styles, images, distances, per_layer, run, checkpoint, training_step, noise)
+
+
+def _arrays(data: bytes) -> dict:
+    """The archive's arrays by name, refusing pickles and members that unpack to more than MAX_UNPACKED_BYTES."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            # zipfile reads a member up to its declared size, so the declared sizes bound the work.
+            unpacked = sum(member.file_size for member in archive.infolist())
+        if unpacked > MAX_UNPACKED_BYTES:
+            raise ProjectionFileError(f"the archive unpacks to {unpacked / 2**20:.0f} MiB, above the "
+                                      f"{MAX_UNPACKED_BYTES >> 20} MiB a projection file may hold")
+        with np.load(io.BytesIO(data), allow_pickle=False) as archive:
+            members = {name: archive[name] for name in archive.files}
+    except ProjectionFileError:
+        raise
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as exc:
+        raise ProjectionFileError(f"not a readable .npz archive ({exc})") from None
+    return {name: value for name, value in members.items() if isinstance(value, np.ndarray)}  # not other files

@@ -1,0 +1,63 @@
+"""The projection file (serving/projection_file.py): what `write` stores `read` gives back, and
+`read` refuses archives that would unpack to more than it allows before reading them."""
+
+import io
+import zipfile
+
+import numpy as np
+import pytest
+
+from serving import projection_file
+
+
+def sample_projection(noise=True) -> projection_file.ProjectionFile:
+    rng = np.random.default_rng(3)
+    distances = {name: rng.random(2, dtype=np.float32) for name in projection_file.DISTANCES}
+    return projection_file.ProjectionFile(
+        styles=rng.standard_normal((2, 4, 8)).astype(np.float32),
+        images=rng.integers(0, 256, (2, 8, 8, 1), dtype=np.uint8), distances=distances, per_layer=True,
+        run="my run", checkpoint="ckpt-40", training_step=40,
+        noise=[rng.standard_normal((2, 4, 4, 1)).astype(np.float32), rng.standard_normal((2, 8, 8, 1)).astype(np.float32)]
+        if noise else [])
+
+
+def written(projection) -> bytes:
+    buffer = io.BytesIO()
+    projection_file.write(buffer, projection)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("noise", [True, False])
+def test_read_gives_back_what_write_stored(noise):
+    original = sample_projection(noise)
+    back = projection_file.read(written(original))
+    for name in ("styles", "images"):
+        np.testing.assert_array_equal(getattr(back, name), getattr(original, name))
+        assert getattr(back, name).dtype == getattr(original, name).dtype
+    assert back.distances.keys() == original.distances.keys()
+    for name, values in original.distances.items():
+        np.testing.assert_array_equal(back.distances[name], values)
+    assert (back.per_layer, back.run, back.checkpoint, back.training_step) == (True, "my run", "ckpt-40", 40)
+    assert len(back.noise) == len(original.noise) and len(back) == 2
+    for got, expected in zip(back.noise, original.noise):
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_an_archive_that_unpacks_beyond_the_limit_is_refused_before_it_is_read(monkeypatch):
+    data = written(sample_projection())
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        unpacked = sum(member.file_size for member in archive.infolist())
+    monkeypatch.setattr(projection_file, "MAX_UNPACKED_BYTES", unpacked - 1)
+    monkeypatch.setattr(np, "load", lambda *args, **kwargs: pytest.fail("np.load was reached"))
+    with pytest.raises(projection_file.ProjectionFileError, match="the archive unpacks to 0 MiB, above the 0 MiB"):
+        projection_file.read(data)
+
+
+def test_a_non_finite_style_or_a_wrong_shape_is_refused():
+    good = sample_projection()
+    bad_styles = good.styles.copy()
+    bad_styles[1, 2, 3] = np.nan
+    with pytest.raises(projection_file.ProjectionFileError, match="styles hold NaN or infinite values"):
+        projection_file.read(written(projection_file.ProjectionFile(**{**good.__dict__, "styles": bad_styles})))
+    with pytest.raises(projection_file.ProjectionFileError, match=r"images must be uint8 \[2, H, W, C\], got uint8 \[1, 8, 8, 1\]"):
+        projection_file.read(written(projection_file.ProjectionFile(**{**good.__dict__, "images": good.images[:1]})))
