@@ -161,6 +161,14 @@ def test_score_and_list_print_tables(run, capsys):
     assert code == 0 and all(name in out for name in DIRECTIONS) and "held-out acc" in out
 
 
+def test_negative_strengths_in_any_form_are_numbers():
+    """-1e-1 was taken for an option by Python 3.11's argparse ("expected at least one argument")."""
+    argv = ["apply", "--run", "r", "--direction", "d", "--images", "held-out:1", "--strengths", "-1e-1", "-2E2", "-.5", "-3", "1e1"]
+    assert edit.parse_args(argv).strengths == [-0.1, -200.0, -0.5, -3.0, 10.0]
+    with pytest.raises(SystemExit):
+        edit.parse_args(argv[:-5] + ["-e1"])  # not a number: still an unknown option
+
+
 def write_image(path, shape):
     Image.fromarray(np.zeros(shape, np.uint8)).save(path)
     return path
@@ -175,6 +183,7 @@ def write_image(path, shape):
         (edit, ["apply", "--run", "{run}", "--direction", "3_to_8", "--images", "held-out:1", "--strengths", "nan"], "not a finite number"),
         (edit, ["apply", "--run", "{run}", "--direction", "3_to_8", "--images", "held-out:1", "--strengths", "1e300"], "beyond float32's range"),
         (edit, ["score", "--run", "{run}", "--direction", "3_to_8", "--count", "2", "--strengths", "0", "1e39"], "beyond float32's range"),
+        (edit, ["apply", "--run", "{run}", "--direction", "3_to_8", "--images", "held-out:1", "--strengths", "-1e39"], "beyond float32's range"),
         (edit, ["apply", "--run", "{run}", "--direction", "3_to_8", "--images", "held-out:1", "--layers", "hair"], "unknown layer range 'hair'"),
         (edit, ["apply", "--run", "{run}", "--direction", "3_to_8", "--images", "held-out:x"], "expected held-out:N"),
         (edit, ["apply", "--run", "{run}", "--direction", "3_to_8", "--images", "held-out:0"], "held-out:0: selects no images; N must be at least 1"),

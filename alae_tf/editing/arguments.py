@@ -2,6 +2,7 @@
 
 import argparse
 import math
+import re
 import sys
 
 import numpy as np
@@ -10,7 +11,13 @@ FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 class OneLineParser(argparse.ArgumentParser):
-    """argparse that reports a bad command line in one `error:` line (exit 2) instead of usage + error."""
+    """argparse that reports a bad command line in one `error:` line (exit 2) instead of usage + error,
+    and reads a negative number in exponent form (`--strengths -1e-1 2`) as a number: Python before
+    3.13 took `-1e-1` for an option."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 
     def error(self, message):
         sys.stderr.write(f"error: {message} (see {self.prog} --help)\n")
