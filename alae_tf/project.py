@@ -17,7 +17,7 @@ from alae_tf.editing.arguments import OneLineParser, positive_int
 from alae_tf.editing.figures import zoomed
 from alae_tf.editing.images import IMAGES_HELP, select_images
 from alae_tf.editing.outputs import check_output_dir, write_png, writing
-from alae_tf.editing.projection import project
+from alae_tf.editing.projection import Projection, project
 from alae_tf.errors import ALAEError
 from alae_tf.inference import Sampler
 from alae_tf.png import image_grid
@@ -36,6 +36,10 @@ def parse_args(argv=None):
     parser.add_argument("--per-layer", action="store_true", help="refine one w per style input of G (w+) instead of one w")
     parser.add_argument("--noise", action="store_true", help="refine G's noise images too (StyleALAE, started from zero; the MLP has none)")
     parser.add_argument("--noise-weight", type=float, default=1.0, help="weight of the mean squared noise penalty (default 1)")
+    parser.add_argument("--batch-size", type=positive_int, default=16,
+                        help="images projected at once (default 16; each image's projection is independent of the "
+                             "others in its batch, so this sets memory and speed, and results only up to float "
+                             "rounding); the files are written after every batch")
     parser.add_argument("--out-dir", type=Path, help="folder for projection.png and projection.npz (default: RUN/projections)")
     parser.add_argument("--zoom", type=positive_int, default=1, help="enlarge the PNG by this factor, nearest neighbour (default 1)")
     return parser.parse_args(argv)
@@ -55,23 +59,31 @@ def run(args) -> dict:
     check_output_dir(out_dir)
     if args.noise and not sampler.noise_shapes:
         raise ALAEError(f"--noise: this run's generator ({config.model.backbone}) has no noise inputs to refine")
-    images = to_model_range(select_images(args.images, config))
-    print(f"projecting {len(images)} image(s), {args.steps} steps, {'w+ (per layer)' if args.per_layer else 'w'}"
-          f"{' and noise' if args.noise else ''}")
-    result = project(sampler, images, steps=args.steps, learning_rate=args.learning_rate, mse_weight=args.mse_weight,
-                     per_layer=args.per_layer, optimize_noise=args.noise, noise_weight=args.noise_weight)
-    originals = to_uint8(images).numpy()
-    reconstructions = to_uint8(sampler.reconstruct(images)).numpy()
-    rows = np.stack([originals, reconstructions, to_uint8(result.images).numpy()], axis=1)
-    write_png(zoomed(image_grid(rows.reshape(-1, *rows.shape[2:]), 3), args.zoom), out_dir / "projection.png")
-    distances = {"lpips": result.lpips, "mse": result.mse,
-                 "encoder_lpips": result.encoder_lpips, "encoder_mse": result.encoder_mse}
+    originals = select_images(args.images, config)
+    count, size = len(originals), args.batch_size
+    print(f"projecting {count} image(s), {args.steps} steps, {'w+ (per layer)' if args.per_layer else 'w'}"
+          f"{' and noise' if args.noise else ''}{f', {size} at a time' if count > size else ''}")
     # Names, not paths, as an export's metadata has them: the studio compares the two.
-    saved = projection_file.ProjectionFile(result.styles, originals, distances, args.per_layer,
-                                           run=args.run.resolve().name, checkpoint=Path(checkpoint).name,
-                                           training_step=model.step, noise=result.noise or [])
-    with writing(out_dir / "projection.npz"):
-        projection_file.write(out_dir / "projection.npz", saved)
+    about = {"per_layer": args.per_layer, "run": args.run.resolve().name, "checkpoint": Path(checkpoint).name,
+             "training_step": model.step}
+    parts, reconstructions = [], []
+    try:
+        for start in range(0, count, size):
+            targets = to_model_range(originals[start:start + size])
+            if count > size:
+                last = start + len(targets)
+                print(f"images {start + 1}-{last} of {count}" if last > start + 1 else f"image {last} of {count}")
+            parts.append(project(sampler, targets, steps=args.steps, learning_rate=args.learning_rate,
+                                 mse_weight=args.mse_weight, per_layer=args.per_layer, optimize_noise=args.noise,
+                                 noise_weight=args.noise_weight))
+            reconstructions.append(to_uint8(sampler.reconstruct(targets)).numpy())
+            result = Projection.joined(parts)
+            write_outputs(out_dir, originals[:len(result.styles)], np.concatenate(reconstructions), result, about, args.zoom)
+    except KeyboardInterrupt:  # Ctrl-C: the batches done so far are written
+        done = sum(len(part.styles) for part in parts)
+        print(f"\ninterrupted: {out_dir / 'projection.npz'} holds the first {done} of {count} images" if done else
+              "\ninterrupted before the first batch was done; nothing written", file=sys.stderr)
+        raise
     summary = {"encoder": (float(result.encoder_lpips.mean()), float(result.encoder_mse.mean())),
                f"after {args.steps} steps": (float(result.lpips.mean()), float(result.mse.mean()))}
     print(f"{'mean over images':<20} {'LPIPS':>8} {'MSE':>8}")
@@ -81,6 +93,17 @@ def run(args) -> dict:
     return summary
 
 
+def write_outputs(out_dir: Path, originals, reconstructions, result: Projection, about: dict, zoom: int) -> None:
+    """projection.png (per image: the image, G(E(x)), the projection) and projection.npz."""
+    rows = np.stack([originals, reconstructions, to_uint8(result.images).numpy()], axis=1)
+    write_png(zoomed(image_grid(rows.reshape(-1, *rows.shape[2:]), 3), zoom), out_dir / "projection.png")
+    distances = {"lpips": result.lpips, "mse": result.mse,
+                 "encoder_lpips": result.encoder_lpips, "encoder_mse": result.encoder_mse}
+    saved = projection_file.ProjectionFile(result.styles, originals, distances, noise=result.noise or [], **about)
+    with writing(out_dir / "projection.npz"):
+        projection_file.write(out_dir / "projection.npz", saved)
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
@@ -88,6 +111,8 @@ def main(argv=None) -> int:
     except ALAEError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        return 130
     return 0
 
 

@@ -17,8 +17,10 @@ Files written before 2026-12-04 hold only styles and the four distances; `read` 
 """
 
 import io
+import os
 import zipfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -47,9 +49,16 @@ class ProjectionFile:
         return len(self.styles)
 
 
-def write(path, projection: ProjectionFile) -> None:
+def write(target, projection: ProjectionFile) -> None:
+    """Into `target`, a path (replaced whole: a reader never sees half a file) or a binary file object."""
+    if isinstance(target, (str, os.PathLike)):
+        temporary = Path(f"{target}.tmp")
+        with open(temporary, "wb") as file:
+            write(file, projection)
+        temporary.replace(target)
+        return
     noise = {f"{NOISE_PREFIX}{index:02d}": array for index, array in enumerate(projection.noise)}
-    np.savez(path, styles=projection.styles, images=projection.images, **projection.distances,
+    np.savez(target, styles=projection.styles, images=projection.images, **projection.distances,
              per_layer=np.bool_(projection.per_layer), run=np.str_(projection.run),
              checkpoint=np.str_(projection.checkpoint), training_step=np.int64(projection.training_step), **noise)
 

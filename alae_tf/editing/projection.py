@@ -39,6 +39,14 @@ class Projection:
     lpips: np.ndarray  # [B], the projection against x
     mse: np.ndarray
 
+    @classmethod
+    def joined(cls, parts: list[Projection]) -> Projection:
+        """The projections of several batches as one, in order (an image's projection does not
+        depend on the others in its batch: the loss is a sum over images, Adam elementwise)."""
+        noise = None if parts[0].noise is None else [np.concatenate(maps) for maps in zip(*(p.noise for p in parts))]
+        fields = ("styles", "images", "encoder_lpips", "encoder_mse", "lpips", "mse")
+        return cls(noise=noise, **{name: np.concatenate([getattr(p, name) for p in parts]) for name in fields})
+
 
 @functools.lru_cache(maxsize=1)
 def shared_lpips() -> LPIPS:
