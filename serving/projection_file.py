@@ -81,8 +81,9 @@ def read(data: bytes) -> ProjectionFile:
         raise ProjectionFileError(f"images must be uint8 [{len(styles)}, H, W, C], got {images.dtype} {list(images.shape)}")
     distances = {}
     for name in DISTANCES:
-        if arrays[name].shape != (len(styles),):
-            raise ProjectionFileError(f"{name} must hold one number per image ({len(styles)}), got shape {list(arrays[name].shape)}")
+        if arrays[name].shape != (len(styles),) or not np.issubdtype(arrays[name].dtype, np.floating):
+            raise ProjectionFileError(f"{name} must hold one number per image ({len(styles)}), "
+                                      f"got {arrays[name].dtype} {list(arrays[name].shape)}")
         distances[name] = arrays[name].astype(np.float32)
     noise = [arrays[name] for name in sorted(arrays) if name.startswith(NOISE_PREFIX)]
     try:

@@ -2,6 +2,7 @@
 `read` refuses archives that would unpack to more than it allows before reading them."""
 
 import io
+import re
 import zipfile
 
 import numpy as np
@@ -61,3 +62,11 @@ def test_a_non_finite_style_or_a_wrong_shape_is_refused():
         projection_file.read(written(projection_file.ProjectionFile(**{**good.__dict__, "styles": bad_styles})))
     with pytest.raises(projection_file.ProjectionFileError, match=r"images must be uint8 \[2, H, W, C\], got uint8 \[1, 8, 8, 1\]"):
         projection_file.read(written(projection_file.ProjectionFile(**{**good.__dict__, "images": good.images[:1]})))
+
+
+def test_distances_must_be_one_float_per_image():
+    good = sample_projection()
+    for bad, shown in ((np.array(["a", "b"]), "<U1 [2]"), (np.zeros(3, np.float32), "float32 [3]")):
+        distances = {**good.distances, "mse": bad}
+        with pytest.raises(projection_file.ProjectionFileError, match=re.escape(f"mse must hold one number per image (2), got {shown}")):
+            projection_file.read(written(projection_file.ProjectionFile(**{**good.__dict__, "distances": distances})))
