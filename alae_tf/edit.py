@@ -20,7 +20,7 @@ from alae_tf.editing import directions as fitting
 from alae_tf.editing import labelled as labels
 from alae_tf.editing.arguments import OneLineParser, class_pair, positive_int, strength
 from alae_tf.editing.figures import strength_sweep, zoomed
-from alae_tf.editing.images import IMAGES_HELP, select_images
+from alae_tf.editing.subjects import SUBJECTS_HELP, select_subjects
 from alae_tf.editing.official import read_official_directions
 from alae_tf.editing.outputs import check_output_dir, check_output_file, write_png, writing
 from alae_tf.editing.success import edit_success
@@ -32,6 +32,7 @@ from alae_tf.metrics.mnist_classifier import load_classifier
 from alae_tf.run_dir import load_run
 
 SWEEP_FRACTIONS = (0.0, 0.5, 1.0, 1.5, 2.0)  # default strengths, in units of the direction's class_distance
+NOISE_SEED_HELP = "seed of G's noise images (StyleALAE; figures holding a projection are rendered without noise)"
 
 
 def parse_args(argv=None):
@@ -72,29 +73,29 @@ def parse_args(argv=None):
 
     sub = command("apply", "Edit images along a direction at several strengths: one row per image, the image then its edits.")
     sub.add_argument("--direction", required=True, help="a direction name (see `list`)")
-    sub.add_argument("--images", nargs="+", required=True, help=IMAGES_HELP)
+    sub.add_argument("--images", nargs="+", required=True, help=SUBJECTS_HELP)
     sub.add_argument("--strengths", type=strength, nargs="+",
                      help="distances to move w along the unit direction (default: 0, 0.5, 1, 1.5, 2 x its class_distance)")
     sub.add_argument("--layers", default=ALL, help="layer range: all (default), coarse, middle, fine or START:STOP")
-    sub.add_argument("--noise-seed", type=int, default=0, help="seed of G's noise images (StyleALAE)")
+    sub.add_argument("--noise-seed", type=int, default=0, help=NOISE_SEED_HELP)
     sub.add_argument("--zoom", type=positive_int, default=1, help="enlarge the PNG by this factor, nearest neighbour (default 1)")
     sub.add_argument("--out", type=Path, help="PNG to write (default: RUN/edits/DIRECTION.png)")
 
     sub = command("mix", "Style mixing of real images: per layer range a matrix whose cell (j, i) renders destination j "
                   "with that range's style inputs from source i (first row/column: the unmixed reconstructions).")
-    sub.add_argument("--sources", nargs="+", required=True, help=IMAGES_HELP)
-    sub.add_argument("--destinations", nargs="+", required=True, help=IMAGES_HELP)
+    sub.add_argument("--sources", nargs="+", required=True, help=SUBJECTS_HELP)
+    sub.add_argument("--destinations", nargs="+", required=True, help=SUBJECTS_HELP)
     sub.add_argument("--layers", nargs="+", help="layer ranges (default: coarse, middle, fine where the generator has them, else all)")
-    sub.add_argument("--noise-seed", type=int, default=0, help="seed of G's noise images (StyleALAE)")
+    sub.add_argument("--noise-seed", type=int, default=0, help=NOISE_SEED_HELP)
     sub.add_argument("--zoom", type=positive_int, default=1, help="enlarge the PNG by this factor, nearest neighbour (default 1)")
     sub.add_argument("--out-dir", type=Path, help="folder for mix_RANGE.png (default: RUN/edits)")
 
     sub = command("interpolate", "Interpolate in W between pairs of real images: one row per pair, the two images framing "
                   "the decoded points from E(a) to E(b).")
-    sub.add_argument("--from", dest="first", nargs="+", required=True, help=IMAGES_HELP)
-    sub.add_argument("--to", dest="last", nargs="+", required=True, help=IMAGES_HELP + "; as many as --from")
+    sub.add_argument("--from", dest="first", nargs="+", required=True, help=SUBJECTS_HELP)
+    sub.add_argument("--to", dest="last", nargs="+", required=True, help=SUBJECTS_HELP + "; as many as --from")
     sub.add_argument("--steps", type=positive_int, default=8, help="points per row, both ends included (default 8)")
-    sub.add_argument("--noise-seed", type=int, default=0, help="seed of G's noise images (StyleALAE)")
+    sub.add_argument("--noise-seed", type=int, default=0, help=NOISE_SEED_HELP)
     sub.add_argument("--zoom", type=positive_int, default=1, help="enlarge the PNG by this factor, nearest neighbour (default 1)")
     sub.add_argument("--out", type=Path, help="PNG to write (default: RUN/edits/interpolation.png)")
 
@@ -183,11 +184,12 @@ def apply_command(args, run: Loaded):
     check_output_file(out, ".png")
     strengths = args.strengths or default_strengths(directions, args.direction)
     start, stop = parse_layer_range(args.layers, layer_ranges(sampler))
-    images = select_images(args.images, config)
-    grid = strength_sweep(sampler, to_model_range(images), vector, strengths, start, stop, noise_seed=args.noise_seed)
+    subjects = select_subjects(args.images, config, sampler, run.step)
+    grid = strength_sweep(sampler, subjects.images, subjects.styles, vector, strengths, start, stop,
+                          noise_seed=figure_noise_seed(args, sampler, subjects))
     write_png(zoomed(grid, args.zoom), out)
     print(f"{args.direction} on style inputs [{start}, {stop}) at strengths {', '.join(f'{s:g}' for s in strengths)} "
-          f"for {len(images)} image(s): {out}")
+          f"for {len(subjects)} image(s): {out}")
 
 
 def mix_command(args, run: Loaded):
@@ -197,9 +199,10 @@ def mix_command(args, run: Loaded):
     ranges = layer_ranges(sampler)
     names = args.layers or mixing_range_names(ranges)
     chosen = {name: parse_layer_range(name, ranges) for name in names}
-    sources = sampler.as_styles(sampler.encode(to_model_range(select_images(args.sources, config))))
-    destinations = sampler.as_styles(sampler.encode(to_model_range(select_images(args.destinations, config))))
-    grids = mixing_grid_of_styles(sampler, sources, destinations, chosen, noise_seed=args.noise_seed)
+    sources = select_subjects(args.sources, config, sampler, run.step)
+    destinations = select_subjects(args.destinations, config, sampler, run.step)
+    noise_seed = figure_noise_seed(args, sampler, sources, destinations)
+    grids = mixing_grid_of_styles(sampler, sources.styles, destinations.styles, chosen, noise_seed=noise_seed)
     for name, grid in grids.items():
         path = out_dir / f"mix_{name.replace(':', '-')}.png"
         write_png(zoomed(grid, args.zoom), path)
@@ -212,11 +215,13 @@ def interpolate_command(args, run: Loaded):
         raise ALAEError("--steps must be at least 2 (the two ends)")
     out = args.out or args.run / "edits" / "interpolation.png"
     check_output_file(out, ".png")
-    first, last = select_images(args.first, config), select_images(args.last, config)
+    first = select_subjects(args.first, config, sampler, run.step)
+    last = select_subjects(args.last, config, sampler, run.step)
     if len(first) != len(last):
         raise ALAEError(f"--from selects {len(first)} image(s) but --to {len(last)}; they are paired in order")
-    grid = interpolation_grid(sampler, image_pairs=(to_model_range(first), to_model_range(last)), steps=args.steps,
-                              noise_seed=args.noise_seed)
+    grid = interpolation_grid(sampler, image_pairs=(to_model_range(first.images), to_model_range(last.images)),
+                              image_codes=(first.styles, last.styles), steps=args.steps,
+                              noise_seed=figure_noise_seed(args, sampler, first, last))
     write_png(zoomed(grid, args.zoom), out)
     print(f"{len(first)} interpolation(s) of {args.steps} points: {out}")
 
@@ -244,6 +249,17 @@ def score_command(args, run: Loaded):
 
 
 # --- helpers ------------------------------------------------------------------------------------
+
+
+def figure_noise_seed(args, sampler, *subjects) -> int | None:
+    """--noise-seed, or None (no noise) when a projection is among the images: projections are
+    fitted without G's noise."""
+    if not any(group.projected for group in subjects):
+        return args.noise_seed
+    if sampler.noise_shapes:
+        print("note: a projection file is among the images, so the figure is rendered without G's noise, as "
+              "projections are fitted (--noise-seed is not used)", file=sys.stderr)
+    return None
 
 
 def run_directions(args, sampler):

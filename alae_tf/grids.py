@@ -84,12 +84,15 @@ def mixing_grid_of_styles(sampler, sources, destinations, ranges, *, noise_seed=
     return grids
 
 
-def interpolation_grid(sampler, z_pairs=None, image_pairs=None, *, steps=8, truncation_psi=1.0, noise_seed=0):
+def interpolation_grid(sampler, z_pairs=None, image_pairs=None, *, image_codes=None, steps=8, truncation_psi=1.0,
+                       noise_seed=0):
     """One uint8 grid of latent interpolations, `steps` + 2 columns; layout in the module docstring.
 
     z_pairs: (z1, z2), each [P, latent]: rows between F(z1) and F(z2) (truncated).
     image_pairs: (x1, x2), each [Q, H, W, C] in [-1, 1] at the sampler's resolution:
-    rows between E(x1) and E(x2), x1 and x2 themselves in the first and last column."""
+    rows between E(x1) and E(x2), x1 and x2 themselves in the first and last column;
+    image_codes: (c1, c2), codes of x1 and x2 (w or styles, e.g. projections) to use instead of
+    E(x1) and E(x2)."""
     if z_pairs is None and image_pairs is None:
         raise ValueError("pass z_pairs, image_pairs or both")
     if steps < 2:
@@ -102,8 +105,11 @@ def interpolation_grid(sampler, z_pairs=None, image_pairs=None, *, steps=8, trun
         rows += [np.concatenate([blank, row, blank]) for row in _rows(images, steps)]
     if image_pairs is not None:
         x1, x2 = (tf.convert_to_tensor(x, tf.float32) for x in image_pairs)
-        encodings = sampler.encode(tf.concat([x1, x2], axis=0))
-        e1, e2 = encodings[: x1.shape[0]], encodings[x1.shape[0] :]
+        if image_codes is None:
+            encodings = sampler.encode(tf.concat([x1, x2], axis=0))
+            e1, e2 = encodings[: x1.shape[0]], encodings[x1.shape[0] :]
+        else:
+            e1, e2 = (sampler.as_styles(codes) for codes in image_codes)
         images = render(sampler, sampler.interpolate(e1, e2, steps), noise_seed)
         originals_1, originals_2 = to_uint8(x1).numpy(), to_uint8(x2).numpy()
         rows += [np.concatenate([originals_1[p : p + 1], row, originals_2[p : p + 1]])
@@ -116,6 +122,8 @@ def _rows(images, steps):
 
 
 def render(sampler, w_or_styles, noise_seed=0):
-    """G on w [B, latent] or styles [B, N, latent] with one noise draw shared by every image -> uint8 numpy."""
+    """G on w [B, latent] or styles [B, N, latent] with one noise draw shared by every image (none
+    when `noise_seed` is None) -> uint8 numpy."""
     batch = w_or_styles.shape[0]
-    return to_uint8(sampler.decode(w_or_styles, noise=sampler.noise(batch, noise_seed, shared=True))).numpy()
+    noise = None if noise_seed is None else sampler.noise(batch, noise_seed, shared=True)
+    return to_uint8(sampler.decode(w_or_styles, noise=noise)).numpy()

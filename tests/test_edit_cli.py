@@ -169,6 +169,79 @@ def test_negative_strengths_in_any_form_are_numbers():
         edit.parse_args(argv[:-5] + ["-e1"])  # not a number: still an unknown option
 
 
+def test_edit_commands_take_a_projection_file_for_its_images_and_codes(run, sampler, held_out, tmp_path, capsys):
+    """A projection.npz among the images: its images with their projected codes (G of them is the
+    projection's own image), beside images that get E(x); another model's file is refused, and a
+    file of another checkpoint is noted."""
+    from serving import projection_file
+
+    images, _ = held_out
+    out = tmp_path / "projected"
+    code, _, err = run_cli(project, ["--run", run, "--images", "held-out:2", "--steps", "4", "--learning-rate", "0.05",
+                                     "--mse-weight", "0.1", "--out-dir", out], capsys)
+    assert code == 0, err
+    saved = np.load(out / "projection.npz")
+    projected = cells(out / "projection.png", 2, 3)[:, 2]  # image | encoder | projection
+    assert np.abs(projected.astype(int) - cells(out / "projection.png", 2, 3)[:, 1]).max() > 10  # not G(E(x))
+
+    code, stdout, err = run_cli(edit, ["apply", "--run", run, "--direction", "3_to_8", "--images", out / "projection.npz",
+                                       "held-out:2-3", "--strengths", "0", "1", "--out", tmp_path / "sweep.png"], capsys)
+    assert code == 0 and err == "" and "for 3 image(s)" in stdout, err  # the MLP has no noise: no note
+    sweep = cells(tmp_path / "sweep.png", 3, 3)
+    np.testing.assert_array_equal(sweep[:2, 0], saved["images"])
+    np.testing.assert_array_equal(sweep[2, 0], images[2])
+    np.testing.assert_allclose(sweep[:2, 1].astype(int), projected.astype(int), atol=1)  # strength 0: the projection
+    reconstruction = to_uint8(sampler.reconstruct(to_model_range(images[2:3]))).numpy()[0]
+    np.testing.assert_allclose(sweep[2, 1].astype(int), reconstruction.astype(int), atol=1)  # an image: G(E(x))
+    moved = to_uint8(sampler.decode(sampler.edit(saved["styles"], DirectionSet.read(run / "directions.json").vector("3_to_8"), 1.0)))
+    np.testing.assert_allclose(sweep[:2, 2].astype(int), moved.numpy().astype(int), atol=1)
+
+    code, _, err = run_cli(edit, ["interpolate", "--run", run, "--from", out / "projection.npz", "--to", "held-out:2-4",
+                                  "--steps", "3", "--out", tmp_path / "path.png"], capsys)
+    assert code == 0, err
+    path = cells(tmp_path / "path.png", 2, 5)
+    np.testing.assert_array_equal(path[:, 0], saved["images"])
+    np.testing.assert_allclose(path[:, 1].astype(int), projected.astype(int), atol=1)  # from the projection
+    ends = to_uint8(sampler.reconstruct(to_model_range(images[2:4]))).numpy()
+    np.testing.assert_allclose(path[:, 3].astype(int), ends.astype(int), atol=1)  # to E(x)
+
+    other = tmp_path / "other.npz"
+    distances = {name: np.zeros(1, np.float32) for name in projection_file.DISTANCES}
+    projection_file.write(other, projection_file.ProjectionFile(np.zeros((1, 4, 8), np.float32), np.zeros((1, 8, 8, 1), np.uint8),
+                                                                distances, True, "run", "ckpt-5", 5, []))
+    code, _, err = run_cli(edit, ["apply", "--run", run, "--direction", "3_to_8", "--images", other], capsys)
+    assert_one_error_line(code, err, f"{other}: its styles are [4, 8] and its images [8, 8, 1]; this run's are [1, 50] and "
+                                     "[28, 28, 1]: it was projected with another model")
+    older = tmp_path / "older.npz"
+    projection_file.write(older, projection_file.ProjectionFile(saved["styles"], saved["images"], distances | {
+        name: saved[name] for name in projection_file.DISTANCES}, False, "run", "ckpt-5", 5, []))
+    code, _, err = run_cli(edit, ["apply", "--run", run, "--direction", "3_to_8", "--images", older, "--out", tmp_path / "o.png"],
+                           capsys)
+    assert code == 0 and err == f"note: {older} was projected with run's ckpt-5 (step 5); the networks used here are of step 20\n"
+
+
+def test_a_style_figure_with_a_projection_is_rendered_without_noise(style_exported, tmp_path, capsys):
+    """StyleALAE: a mix whose source is a per-layer projection renders it as it was fitted (no
+    noise), and says so; without a projection the figure keeps --noise-seed's noise."""
+    run = style_exported[0]
+    out = tmp_path / "projected"
+    code, _, err = run_cli(project, ["--run", run, "--images", "held-out:1", "--steps", "2", "--per-layer", "--out-dir", out], capsys)
+    assert code == 0, err
+    saved = np.load(out / "projection.npz")
+    sampler = Sampler.from_model(load_run(run)[1])
+    code, _, err = run_cli(edit, ["mix", "--run", run, "--sources", out / "projection.npz", "--destinations", "held-out:1-3",
+                                  "--layers", "coarse", "--out-dir", tmp_path], capsys)
+    notes = [line for line in err.splitlines() if line.startswith("note:")]  # beside the run's untrained-level warning
+    assert code == 0 and notes == ["note: a projection file is among the images, so the figure is rendered without G's noise, "
+                                   "as projections are fitted (--noise-seed is not used)"], err
+    grid = np.asarray(Image.open(tmp_path / "mix_coarse.png")).reshape(3, 8, 2, 8).transpose(0, 2, 1, 3)[..., None]
+    noiseless = to_uint8(sampler.decode(saved["styles"])).numpy()[0]
+    np.testing.assert_allclose(grid[0, 1].astype(int), noiseless.astype(int), atol=1)  # the source: its projection
+    code, _, err = run_cli(edit, ["mix", "--run", run, "--sources", "held-out:1", "--destinations", "held-out:1-3",
+                                  "--layers", "coarse", "--out-dir", tmp_path / "plain"], capsys)
+    assert code == 0 and "note:" not in err
+
+
 def write_image(path, shape):
     Image.fromarray(np.zeros(shape, np.uint8)).save(path)
     return path
@@ -248,7 +321,7 @@ def test_project_help(capsys):
     code, out, err = run_cli(project, ["--help"], capsys)
     assert code == 0 and out.startswith("usage: python -m alae_tf.project") and "LPIPS" in out
     text = " ".join(out.split())
-    assert "an export's `decode_styles`" in text and "alae_tf.edit" not in text  # no edit command reads projection.npz
+    assert "an export's `decode_styles`" in text and "python -m alae_tf.edit`'s apply, mix and interpolate take the file" in text
 
 
 def assert_one_error_line(code, err, message):

@@ -105,7 +105,7 @@ def test_as_styles_checks_the_shape(sampler):
 def test_strength_sweep_rows_are_the_image_then_its_edits(sampler):
     x = images(2, seed=3, shape=sampler.image_shape)
     direction, strengths = unit(sampler.latent_dim, 5), [0.0, 1.0, -2.0]
-    grid = strength_sweep(sampler, x, direction, strengths, noise_seed=4)
+    grid = strength_sweep(sampler, to_uint8(x).numpy(), sampler.encode(x), direction, strengths, noise_seed=4)
     size = sampler.image_shape[0]
     assert grid.shape == (2 * size, 4 * size, sampler.image_shape[2]) and grid.dtype == np.uint8
     cells = grid.reshape(2, size, 4, size, -1).transpose(0, 2, 1, 3, 4)

@@ -1,31 +1,30 @@
 """Editing figures of real images as uint8 grids (files: `alae_tf.png.save_png`):
 
-- `strength_sweep`: one row per image: the image itself, then its edits G(edit(E(x), strength))
-  for each strength (strength 0 is the plain reconstruction);
+- `strength_sweep`: one row per image: the image itself, then its edits G(edit(code, strength))
+  for each strength (strength 0 is G of the code: E(x)'s reconstruction, or a projection);
 - the mixing matrix of real images is `alae_tf.grids.mixing_grid_of_styles` on their encodings,
   the interpolation strip `alae_tf.grids.interpolation_grid` with `image_pairs`.
 
-All images of a figure share one noise draw (`noise_seed`), as the training grids do.
+All images of a figure share one noise draw (`noise_seed`; None: no noise), as the training grids do.
 """
 
 import numpy as np
 import tensorflow as tf
 
-from alae_tf.data.batches import to_uint8
 from alae_tf.grids import render
 from alae_tf.png import image_grid
 
 
-def strength_sweep(sampler, images, direction, strengths, start=0, stop=None, *, noise_seed=0) -> np.ndarray:
-    """uint8 grid, len(images) rows x (1 + len(strengths)) columns; images float [N, H, W, C] in [-1, 1]."""
-    images = tf.convert_to_tensor(images, tf.float32)
-    count, columns = images.shape[0], len(strengths)
-    w = tf.repeat(sampler.encode(images), columns, axis=0)  # image i's w, once per strength
+def strength_sweep(sampler, originals, codes, direction, strengths, start=0, stop=None, *, noise_seed=0) -> np.ndarray:
+    """uint8 grid, len(originals) rows x (1 + len(strengths)) columns; originals uint8 [N, H, W, C],
+    codes their latent codes (w [N, latent] or styles [N, num_styles, latent])."""
+    count, columns = len(originals), len(strengths)
+    codes = tf.repeat(sampler.as_styles(codes), columns, axis=0)  # image i's code, once per strength
     strength = tf.tile(tf.constant(strengths, tf.float32), [count])
-    edits = render(sampler, sampler.edit(w, direction, strength, start, stop), noise_seed)
+    edits = render(sampler, sampler.edit(codes, direction, strength, start, stop), noise_seed)
     edits = edits.reshape(count, columns, *edits.shape[1:])
-    originals = to_uint8(images).numpy()[:, np.newaxis]
-    return image_grid(np.concatenate([originals, edits], axis=1).reshape(-1, *edits.shape[2:]), columns + 1)
+    rows = np.concatenate([np.asarray(originals)[:, np.newaxis], edits], axis=1)
+    return image_grid(rows.reshape(-1, *edits.shape[2:]), columns + 1)
 
 
 def zoomed(grid, factor: int) -> np.ndarray:

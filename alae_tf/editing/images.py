@@ -27,17 +27,21 @@ HELD_OUT = re.compile(r"^held-out:(?:(?P<count>\d+)|(?P<first>\d+)-(?P<last>\d+)
 
 def select_images(specs: list[str], config) -> np.ndarray:
     """uint8 [N, H, W, C] from image paths / `held-out:...` specs, in the order given."""
+    images = np.concatenate(images_per_spec(specs, config))
+    if not len(images):
+        raise ALAEError(f"no images selected by {' '.join(specs)}")
+    return images
+
+
+def images_per_spec(specs: list[str], config) -> list[np.ndarray]:
+    """One uint8 [N, H, W, C] per spec, in the order given."""
     held_out = {spec: _parse_held_out(spec) for spec in specs if spec.startswith("held-out:")}
     source = None
     if held_out:  # opened once, after every spec has been checked
         source = open_image_source(config.data.dataset, config.data.path, config.model.image_shape[0],
                                    mnist_source=config.data.source, test_count=config.data.test_count)
-    batches = [_held_out(spec, held_out[spec], source, config) if spec in held_out else read_image_files(spec, config.model.image_shape)
-               for spec in specs]
-    images = np.concatenate(batches)
-    if not len(images):
-        raise ALAEError(f"no images selected by {' '.join(specs)}")
-    return images
+    return [_held_out(spec, held_out[spec], source, config) if spec in held_out else read_image_files(spec, config.model.image_shape)
+            for spec in specs]
 
 
 def read_image_files(path, image_shape) -> np.ndarray:

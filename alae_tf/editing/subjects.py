@@ -1,0 +1,74 @@
+"""What an editing figure works on: images with their latent codes.
+
+An image spec (alae_tf.editing.images: files, folders, held-out:...) gives its images with the
+encoder's codes E(x); a projection file (`python -m alae_tf.project`'s projection.npz, ending in
+.npz) gives the images it was made for with their projected codes (w, or w+ per style input).
+Projections are fitted without G's noise, so a figure holding one is rendered without noise
+(`noise_seed` None).
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from alae_tf.data.batches import to_model_range
+from alae_tf.editing.images import IMAGES_HELP, images_per_spec
+from alae_tf.errors import ALAEError
+from serving import projection_file
+
+SUBJECTS_HELP = IMAGES_HELP + "; or a projection.npz of python -m alae_tf.project (its images with their projected codes)"
+
+
+@dataclass(frozen=True)
+class Subjects:
+    images: np.ndarray  # uint8 [N, H, W, C]
+    styles: np.ndarray  # float32 [N, num_styles, latent]
+    projected: bool  # some come from a projection file
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+
+def select_subjects(specs: list[str], config, sampler, run_step: int) -> Subjects:
+    """The images of `specs` in the order given, with their codes (see the module docstring)."""
+    projections = {spec: read_projection(Path(spec), sampler, run_step) for spec in specs if is_projection(spec)}
+    others = [spec for spec in specs if spec not in projections]
+    images_of = dict(zip(others, images_per_spec(others, config))) if others else {}
+    images, styles = [], []
+    for spec in specs:
+        if spec in projections:
+            images.append(projections[spec].images)
+            styles.append(projections[spec].styles)
+        else:
+            images.append(images_of[spec])
+            styles.append(sampler.as_styles(sampler.encode(to_model_range(images_of[spec]))).numpy())
+    subjects = Subjects(np.concatenate(images), np.concatenate(styles), bool(projections))
+    if not len(subjects):
+        raise ALAEError(f"no images selected by {' '.join(specs)}")
+    return subjects
+
+
+def is_projection(spec: str) -> bool:
+    return spec.lower().endswith(".npz")
+
+
+def read_projection(path: Path, sampler, run_step: int) -> projection_file.ProjectionFile:
+    try:
+        projection = projection_file.read(path.read_bytes())
+    except OSError as exc:
+        raise ALAEError(f"{path}: cannot read the projection file ({exc.strerror or exc})") from None
+    except projection_file.ProjectionFileError as exc:
+        raise ALAEError(f"{path}: {exc}") from None
+    expected_styles, expected_image = (sampler.num_styles, sampler.latent_dim), tuple(sampler.image_shape)
+    if projection.styles.shape[1:] != expected_styles or projection.images.shape[1:] != expected_image:
+        raise ALAEError(f"{path}: its styles are {list(projection.styles.shape[1:])} and its images "
+                        f"{list(projection.images.shape[1:])}; this run's are {list(expected_styles)} and "
+                        f"{list(expected_image)}: it was projected with another model")
+    if projection.training_step != run_step:
+        print(f"note: {path} was projected with {projection.run}'s {projection.checkpoint} (step "
+              f"{projection.training_step}); the networks used here are of step {run_step}", file=sys.stderr)
+    return projection
