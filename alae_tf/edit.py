@@ -91,7 +91,7 @@ def parse_args(argv=None):
     sub.add_argument("--out-dir", type=Path, help="folder for mix_RANGE.png (default: RUN/edits)")
 
     sub = command("interpolate", "Interpolate in W between pairs of real images: one row per pair, the two images framing "
-                  "the decoded points from E(a) to E(b).")
+                  "the decoded points from E(a) to E(b) (or from a projection's codes).")
     sub.add_argument("--from", dest="first", nargs="+", required=True, help=SUBJECTS_HELP)
     sub.add_argument("--to", dest="last", nargs="+", required=True, help=SUBJECTS_HELP + "; as many as --from")
     sub.add_argument("--steps", type=positive_int, default=8, help="points per row, both ends included (default 8)")
