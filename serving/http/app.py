@@ -62,16 +62,16 @@ def create_app(served: ServedModel, max_batch=256, max_body_bytes=16 * 1024 * 10
             "metadata": {"signature_def": {"signature_def": defs}},
         }
 
-    async def limited(request, max_body: int, work):
+    async def limited(request, max_body: int, work, limit_is=None):
         """work(body bytes) in a worker thread, under the server's limits: beyond `max_requests` in
-        progress 429, a body above `max_body` bytes 413 or not in within `read_timeout` 408, at most
-        `max_running` at work."""
+        progress 429, a body above `max_body` bytes 413 (`limit_is` says what that limit is; by
+        default --max-body-mb) or not in within `read_timeout` 408, at most `max_running` at work."""
         nonlocal in_progress
         if in_progress >= max_requests:
             raise rest.RequestError(429, f"{max_requests} requests in progress; retry shortly")
         in_progress += 1
         try:
-            raw = await read_body(request, max_body, read_timeout)
+            raw = await read_body(request, max_body, read_timeout, limit_is or BODY_LIMIT_OPTION)
             async with running:
                 return await run_in_threadpool(work, raw)
         finally:
@@ -107,7 +107,9 @@ def create_app(served: ServedModel, max_batch=256, max_body_bytes=16 * 1024 * 10
         if request.method != "POST":
             raise rest.RequestError(405, "predict takes POST")
         require_json(request)
-        body_limit = min(max_body_bytes, rest.largest_valid_body(model.signatures, max_batch))
+        largest = rest.largest_valid_body(model.signatures, max_batch)
+        body_limit = min(max_body_bytes, largest)
+        limit_is = "the most a compact JSON request of this server's largest batch needs" if largest < max_body_bytes else None
 
         def predict_answer(raw: bytes) -> bytes:
             """The answer to a predict body (in a worker thread: every step is CPU work on the whole body)."""
@@ -118,7 +120,7 @@ def create_app(served: ServedModel, max_batch=256, max_body_bytes=16 * 1024 * 10
                 raise rest.RequestError(400, str(exc)) from None
             return json.dumps(rest.predict_response(outputs, rows), allow_nan=False).encode()
 
-        answer = await limited(request, body_limit, predict_answer)
+        answer = await limited(request, body_limit, predict_answer, limit_is)
         return Response(answer, media_type="application/json")
 
     def model_info(request, model, action) -> Response:
@@ -150,24 +152,26 @@ def create_app(served: ServedModel, max_batch=256, max_body_bytes=16 * 1024 * 10
     )
 
 
+BODY_LIMIT_OPTION = "the server's --max-body-mb; start it with a larger one for larger requests"
+
+
 def require_json(request, what="predict") -> None:
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type != "application/json":
         raise rest.RequestError(415, f"{what} takes Content-Type: application/json, got {media_type or 'none'}")
 
 
-async def read_body(request, max_body_bytes, timeout) -> bytes:
+async def read_body(request, max_body_bytes, timeout, limit_is) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_body_bytes:
-        raise rest.RequestError(413, f"request body of {int(declared)} bytes exceeds the limit of {max_body_bytes} "
-                                     "(the most a compact JSON request of this server's largest batch needs)")
+        raise rest.RequestError(413, f"request body of {int(declared)} bytes exceeds the limit of {max_body_bytes} ({limit_is})")
     chunks, size = [], 0
     try:
         async with asyncio.timeout(timeout):
             async for chunk in request.stream():
                 size += len(chunk)
                 if size > max_body_bytes:
-                    raise rest.RequestError(413, f"request body exceeds the limit of {max_body_bytes} bytes")
+                    raise rest.RequestError(413, f"request body exceeds the limit of {max_body_bytes} bytes ({limit_is})")
                 chunks.append(chunk)
     except ClientDisconnect:
         raise rest.RequestError(400, "client disconnected before sending the whole body") from None

@@ -93,7 +93,8 @@ def studio_routes(served, limited, max_batch: int, max_body_bytes: int) -> list[
             def work(raw: bytes) -> bytes:
                 return answer(handler(rest.parse_json(raw)))
 
-            return Response(await limited(request, json_limit, work), media_type="application/json")
+            limit_is = "the studio's limit for JSON requests" if json_limit < max_body_bytes else None
+            return Response(await limited(request, json_limit, work, limit_is), media_type="application/json")
 
         return endpoint
 
