@@ -49,6 +49,16 @@ class ProjectionFile:
         return len(self.styles)
 
 
+def shape_mismatch(projection: ProjectionFile, num_styles: int, latent_dim: int, image_shape, owner: str) -> str | None:
+    """Why `projection` does not fit a model of these shapes ("styles are ...: it was projected with
+    another model"), or None when it fits; `owner` names the model ("this run")."""
+    expected_styles, expected_image = (num_styles, latent_dim), tuple(image_shape)
+    if projection.styles.shape[1:] == expected_styles and projection.images.shape[1:] == expected_image:
+        return None
+    return (f"styles are {list(projection.styles.shape[1:])} and its images {list(projection.images.shape[1:])}; "
+            f"{owner}'s are {list(expected_styles)} and {list(expected_image)}: it was projected with another model")
+
+
 def write(target, projection: ProjectionFile) -> None:
     """Into `target`, a path (replaced whole: a reader never sees half a file) or a binary file object."""
     if isinstance(target, (str, os.PathLike)):

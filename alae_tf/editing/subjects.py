@@ -63,11 +63,10 @@ def read_projection(path: Path, sampler, run_step: int) -> projection_file.Proje
         raise ALAEError(f"{path}: cannot read the projection file ({exc.strerror or exc})") from None
     except projection_file.ProjectionFileError as exc:
         raise ALAEError(f"{path}: {exc}") from None
-    expected_styles, expected_image = (sampler.num_styles, sampler.latent_dim), tuple(sampler.image_shape)
-    if projection.styles.shape[1:] != expected_styles or projection.images.shape[1:] != expected_image:
-        raise ALAEError(f"{path}: its styles are {list(projection.styles.shape[1:])} and its images "
-                        f"{list(projection.images.shape[1:])}; this run's are {list(expected_styles)} and "
-                        f"{list(expected_image)}: it was projected with another model")
+    mismatch = projection_file.shape_mismatch(projection, sampler.num_styles, sampler.latent_dim, sampler.image_shape,
+                                              "this run")
+    if mismatch:
+        raise ALAEError(f"{path}: its {mismatch}")
     if projection.training_step != run_step:
         print(f"note: {path} was projected with {projection.run}'s {projection.checkpoint} (step "
               f"{projection.training_step}); the networks used here are of step {run_step}", file=sys.stderr)

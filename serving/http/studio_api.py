@@ -91,11 +91,10 @@ class Studio:
             projection = projection_file.read(data)
         except projection_file.ProjectionFileError as exc:
             raise RequestError(400, f"the upload is a zip archive but not a usable projection.npz: {exc}") from None
-        expected_styles, expected_image = (self.styles, self.model.latent_dim), tuple(self.model.image_shape)
-        if projection.styles.shape[1:] != expected_styles or projection.images.shape[1:] != expected_image:
-            raise RequestError(400, f"the projection's styles are {list(projection.styles.shape[1:])} and its images "
-                                    f"{list(projection.images.shape[1:])}; this model's are {list(expected_styles)} and "
-                                    f"{list(expected_image)}: it was projected with another model")
+        mismatch = projection_file.shape_mismatch(projection, self.styles, self.model.latent_dim, self.model.image_shape,
+                                                  "this model")
+        if mismatch:
+            raise RequestError(400, f"the projection's {mismatch}")
         count = len(projection)
         try:
             position = 0 if index is None else int(index)
