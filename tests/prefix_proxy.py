@@ -24,14 +24,18 @@ def prefix_proxy(upstream: str, prefix: str):
 
     class Handler(BaseHTTPRequestHandler):
         def forward(self):
-            if not (self.path == prefix or self.path.startswith(prefix + "/")):
+            path = self.path.partition("?")[0]
+            if not (path == prefix or path.startswith(prefix + "/")):
                 self.send_error(404, f"nothing under {self.path} on this proxy")
                 return
+            upstream_path = self.path[len(prefix):]
+            if not upstream_path.startswith("/"):  # the bare prefix, with or without a query
+                upstream_path = "/" + upstream_path
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP | {"host"}}
             connection = http.client.HTTPConnection(target.hostname, target.port, timeout=60)
             try:
-                connection.request(self.command, self.path[len(prefix):] or "/", body=body or None, headers=headers)
+                connection.request(self.command, upstream_path, body=body or None, headers=headers)
                 response = connection.getresponse()
                 data = response.read()
             finally:

@@ -101,9 +101,11 @@ def test_upload_edit_and_error_in_chromium(export_dir, tmp_path):
 
 
 def test_the_page_works_behind_a_proxy_with_a_path_prefix(export_dir, tmp_path):
-    """Reached as on a JupyterHub (jupyter-server-proxy strips /user/NAME/proxy/PORT): the page
-    styles itself, samples, and an upload's reconstruction is ALAEOnnx's; /studio/ stays under the
-    prefix. With absolute URLs the page stayed at "Loading the model..." and /studio/ left the proxy."""
+    """Reached as on a JupyterHub (jupyter-server-proxy strips /user/NAME/proxy/PORT), by the prefix
+    without its trailing slash as people type it: the page moves to PREFIX/, styles itself, samples,
+    and an upload's reconstruction is ALAEOnnx's; /studio/ stays under the prefix. With absolute URLs
+    the page stayed at "Loading the model..." and /studio/ left the proxy; without the slash, its
+    relative URLs left the prefix (the page stayed unstyled at "Loading the model...")."""
     from selenium.webdriver.common.by import By
 
     model = ALAEOnnx(export_dir)
@@ -112,8 +114,8 @@ def test_the_page_works_behind_a_proxy_with_a_path_prefix(export_dir, tmp_path):
 
     with http_server(export_dir, "--studio") as url, prefix_proxy(url, "/user/me/proxy/8501") as base, \
             studio_browser.chromium() as driver:
-        driver.get(base + "/studio/")
-        assert driver.current_url == base + "/studio"
+        driver.get(base + "?seed=1")
+        studio_browser.wait_for(driver, lambda d: d.current_url == base + "/?seed=1", "the page adding the prefix's slash")
         studio_browser.wait_until_settled(driver, "the first sample and its edit through the proxy", timeout=30)
         assert studio_browser.error_text(driver) == ""
         assert driver.find_element(By.ID, "model-line").text.startswith(model.metadata["model_name"])
@@ -125,6 +127,11 @@ def test_the_page_works_behind_a_proxy_with_a_path_prefix(export_dir, tmp_path):
         shown = studio_browser.image_pixels(driver, "edited-image")
         assert_close_images(shown[np.newaxis, :, :, :1], model.edit(digit[np.newaxis], DIRECTIONS[0], 0.0, as_uint8=True),
                             "the reconstruction shown through the proxy")
+
+        driver.get(base + "/studio/")
+        assert driver.current_url == base + "/studio"
+        studio_browser.wait_until_settled(driver, "the page at PREFIX/studio", timeout=30)
+        assert studio_browser.error_text(driver) == ""
 
 
 def test_a_page_of_an_older_version_is_told_to_reload(export_dir, tmp_path):

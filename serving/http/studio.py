@@ -1,7 +1,8 @@
 """The studio's routes: the page (serving/studio/, plain files: index.html, studio.js, studio.css)
 and its JSON API (serving/http/studio_api.py), for `python -m serving.http --studio`.
 
-    GET  /  and  /studio                 the page (/studio/ redirects to /studio)
+    GET  /  and  /studio                 the page (/studio/ redirects to /studio; the page itself adds
+                                         the slash to a proxy prefix's URL that lacks it)
     GET  /studio/studio.js, studio.css   its script and style sheet
     GET  /studio/api/info                the model as the page needs it
     POST /studio/api/sample              {"seed": 3, "truncation_psi": 0.7}
@@ -25,7 +26,10 @@ page: the page's latent codes came from the old encoder, and its sliders name th
 version's directions.
 """
 
+import base64
+import hashlib
 import json
+import re
 from pathlib import Path
 
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -40,13 +44,21 @@ PAGE = "index.html"
 FILES = {"studio.js": "text/javascript; charset=utf-8", "studio.css": "text/css; charset=utf-8"}
 VERSION_HEADER = "X-Model-Version"
 JSON_BODY_BYTES = 1024 * 1024  # a w+ of 18 x 512 numbers is ~200 kB of JSON, and a mix sends two
-# Nothing leaves this server: no scripts, styles, fonts or images from elsewhere.
-HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
-                               "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'",
-    "X-Content-Type-Options": "nosniff",
-    "Cache-Control": "no-cache",
-}
+INLINE_SCRIPT = re.compile(rb"<script>(.*?)</script>", re.DOTALL)
+
+
+def page_headers(page: bytes) -> dict:
+    """Headers of the page and its files. Nothing leaves this server: no scripts, styles, fonts or
+    images from elsewhere; the one inline script allowed is the page's own (by its hash), which
+    adds the trailing slash that a proxy's prefix needs before the page's relative URLs load."""
+    inline = [base64.b64encode(hashlib.sha256(script).digest()).decode() for script in INLINE_SCRIPT.findall(page)]
+    scripts = " ".join(["'self'", *(f"'sha256-{digest}'" for digest in inline)])
+    return {
+        "Content-Security-Policy": f"default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src {scripts}; "
+                                   "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'",
+        "X-Content-Type-Options": "nosniff",
+        "Cache-Control": "no-cache",
+    }
 
 
 def studio_routes(served, limited, max_batch: int, max_body_bytes: int) -> list[Route]:
@@ -68,10 +80,11 @@ def studio_routes(served, limited, max_batch: int, max_body_bytes: int) -> list[
         return studio
 
     assets = {name: (ASSETS / name).read_bytes() for name in (PAGE, *FILES)}  # missing files fail at start
+    headers = page_headers(assets[PAGE])
     json_limit = min(JSON_BODY_BYTES, max_body_bytes)
 
     async def page(request):
-        return Response(assets[PAGE], media_type="text/html; charset=utf-8", headers=HEADERS)
+        return Response(assets[PAGE], media_type="text/html; charset=utf-8", headers=headers)
 
     async def to_page(request):  # relative, so that it stays under a proxy's prefix (Starlette's own is absolute)
         return RedirectResponse("../studio", status_code=308)
@@ -80,7 +93,7 @@ def studio_routes(served, limited, max_batch: int, max_body_bytes: int) -> list[
         name = request.path_params["name"]
         if name not in FILES:
             raise rest.RequestError(404, f"no such file: {request.url.path}")
-        return Response(assets[name], media_type=FILES[name], headers=HEADERS)
+        return Response(assets[name], media_type=FILES[name], headers=headers)
 
     async def info(request):
         return JSONResponse(studio_for(request).info())
