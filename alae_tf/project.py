@@ -2,9 +2,9 @@
 
 Starts from w = E(x) and refines it (or per-layer styles w+, and G's noise) by Adam on
 LPIPS + MSE against each image; prints both distances for the encoder alone and after the
-steps, and writes OUT/projection.png (per image: the image, G(E(x)), the projection) and
-OUT/projection.npz (styles [N, num_styles, latent], the images, the distances, noise_00... when
-optimised; serving/projection_file.py): the styles are the input of an export's `decode_styles`
+steps, and writes OUT/projection.png (per image of the first 64: the image, G(E(x)), the
+projection) and OUT/projection.npz (every image's styles [N, num_styles, latent], the images, the
+distances, noise_00... when optimised; serving/projection_file.py): the styles are the input of an export's `decode_styles`
 (with the noise, `decode_styles_noise`); `python -m alae_tf.edit`'s apply, mix and interpolate
 take the file among their images, and the studio of `python -m serving.http --studio` opens it,
 to edit the projections.
@@ -26,6 +26,8 @@ from alae_tf.inference import Sampler
 from alae_tf.png import image_grid
 from alae_tf.run_dir import RunDir, load_run, newest_intact_checkpoint
 from serving import projection_file
+
+PREVIEW_IMAGES = 64  # a grid of every image would be one huge PNG for a folder of thousands
 
 
 def parse_args(argv=None):
@@ -92,13 +94,16 @@ def run(args) -> dict:
     print(f"{'mean over images':<20} {'LPIPS':>8} {'MSE':>8}")
     for name, (lpips, mse) in summary.items():
         print(f"{name:<20} {lpips:>8.4f} {mse:>8.4f}")
-    print(f"written: {out_dir / 'projection.png'} (image | encoder | projection), {out_dir / 'projection.npz'}")
+    preview = f", the first {PREVIEW_IMAGES} of {count} images" if count > PREVIEW_IMAGES else ""
+    print(f"written: {out_dir / 'projection.png'} (image | encoder | projection{preview}), {out_dir / 'projection.npz'}")
     return summary
 
 
 def write_outputs(out_dir: Path, originals, reconstructions, result: Projection, about: dict, zoom: int) -> None:
-    """projection.png (per image: the image, G(E(x)), the projection) and projection.npz."""
-    rows = np.stack([originals, reconstructions, to_uint8(result.images).numpy()], axis=1)
+    """projection.png (per image of the first PREVIEW_IMAGES: the image, G(E(x)), the projection)
+    and projection.npz (every image)."""
+    shown = min(len(originals), PREVIEW_IMAGES)
+    rows = np.stack([originals[:shown], reconstructions[:shown], to_uint8(result.images[:shown]).numpy()], axis=1)
     write_png(zoomed(image_grid(rows.reshape(-1, *rows.shape[2:]), 3), zoom), out_dir / "projection.png")
     distances = {"lpips": result.lpips, "mse": result.mse,
                  "encoder_lpips": result.encoder_lpips, "encoder_mse": result.encoder_mse}

@@ -67,15 +67,19 @@ def test_the_cli_writes_the_projection_it_reports(exported, tmp_path, capsys):
 
 def test_batches_give_the_projection_of_one_batch_and_each_is_saved_as_it_ends(exported, tmp_path, capsys, monkeypatch):
     """--batch-size 2 over 3 images: the same styles and distances as all 3 at once (each image's
-    projection is its own), the files written after each batch, so Ctrl-C keeps the batches done."""
+    projection is its own), the files written after each batch, so Ctrl-C keeps the batches done.
+    projection.png shows only the first PREVIEW_IMAGES (here 2): every image is in the npz."""
     for index, pixels in enumerate(real_images(3)):
         Image.fromarray(pixels[..., 0]).save(tmp_path / f"{index}.png")
     files = [str(tmp_path / f"{index}.png") for index in range(3)]
     common = ["--run", str(exported[0]), "--images", *files, "--steps", "5", "--learning-rate", "0.05", "--mse-weight", "0.1"]
     assert project_cli.main([*common, "--out-dir", str(tmp_path / "one")]) == 0
+    assert np.asarray(Image.open(tmp_path / "one" / "projection.png")).shape == (3 * 28, 3 * 28)
+    monkeypatch.setattr(project_cli, "PREVIEW_IMAGES", 2)
     assert project_cli.main([*common, "--batch-size", "2", "--out-dir", str(tmp_path / "two")]) == 0
     out = capsys.readouterr().out
     assert "3 image(s), 5 steps, w, 2 at a time" in out and "images 1-2 of 3" in out and "image 3 of 3" in out
+    assert "(image | encoder | projection, the first 2 of 3 images)" in out
     one, two = np.load(tmp_path / "one" / "projection.npz"), np.load(tmp_path / "two" / "projection.npz")
     # Up to float rounding, which a batch's convolutions change: LPIPS divides VGG16 features by
     # their norms, near zero on MNIST's black background, so gradients differ by ~0.2% of the
@@ -84,7 +88,10 @@ def test_batches_give_the_projection_of_one_batch_and_each_is_saved_as_it_ends(e
     for name in ("lpips", "mse", "encoder_lpips", "encoder_mse"):
         np.testing.assert_allclose(two[name], one[name], rtol=0.01, err_msg=name)
     np.testing.assert_array_equal(two["images"], one["images"])
-    assert np.asarray(Image.open(tmp_path / "two" / "projection.png")).shape == (3 * 28, 3 * 28)
+    assert len(two["styles"]) == 3
+    preview = np.asarray(Image.open(tmp_path / "two" / "projection.png"))
+    assert preview.shape == (2 * 28, 3 * 28)
+    np.testing.assert_array_equal(preview[:, :28], np.concatenate(real_images(3)[:2, ..., 0]))  # the images column
 
     calls = []
     real_project = project_cli.project
