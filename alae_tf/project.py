@@ -4,10 +4,10 @@ Starts from w = E(x) and refines it (or per-layer styles w+, and G's noise) by A
 LPIPS + MSE against each image; prints both distances for the encoder alone and after the
 steps, and writes OUT/projection.png (per image of the first 64: the image, G(E(x)), the
 projection) and OUT/projection.npz (every image's styles [N, num_styles, latent], the images, the
-distances, noise_00... when optimised; serving/projection_file.py): the styles are the input of an export's `decode_styles`
-(with the noise, `decode_styles_noise`); `python -m alae_tf.edit`'s apply, mix and interpolate
-take the file among their images, and the studio of `python -m serving.http --studio` opens it,
-to edit the projections.
+distances, noise_00... when optimised; serving/projection_file.py): the styles are the input of
+an export's `decode_styles` (with the noise, `decode_styles_noise`); `python -m alae_tf.edit`'s
+apply, mix and interpolate take the file among their images, and the studio of
+`python -m serving.http --studio` opens it, to edit the projections.
 """
 
 import sys
