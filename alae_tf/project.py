@@ -66,6 +66,14 @@ def run(args) -> dict:
         raise ALAEError(f"--noise: this run's generator ({config.model.backbone}) has no noise inputs to refine")
     originals = select_images(args.images, config)
     count, size = len(originals), args.batch_size
+    limit = projection_file.max_images(sampler.num_styles, sampler.latent_dim, sampler.image_shape,
+                                       sampler.noise_shapes if args.noise else ())
+    if count > limit:
+        # Found before the work: a file edit and the studio refuse would be found only after it.
+        raise ALAEError(f"{count} images are more than one projection file holds for this model: at most {limit}"
+                        f"{' with their noise images' if args.noise else ''}, the "
+                        f"{projection_file.MAX_UNPACKED_BYTES >> 20} MiB that edit and the studio read; project them "
+                        f"in groups of at most {limit}, each with its own --out-dir (edit takes several projection files)")
     print(f"projecting {count} image(s), {args.steps} steps, {'w+ (per layer)' if args.per_layer else 'w'}"
           f"{' and noise' if args.noise else ''}{f', {size} at a time' if count > size else ''}")
     # Names, not paths, as an export's metadata has them: the studio compares the two.
@@ -83,7 +91,8 @@ def run(args) -> dict:
                                  noise_weight=args.noise_weight))
             reconstructions.append(to_uint8(sampler.reconstruct(targets)).numpy())
             result = Projection.joined(parts)
-            write_outputs(out_dir, originals[:len(result.styles)], np.concatenate(reconstructions), result, about, args.zoom)
+            write_outputs(out_dir, originals[:len(result.styles)], np.concatenate(reconstructions), result, about, args.zoom,
+                          preview=start < PREVIEW_IMAGES)
     except KeyboardInterrupt:  # Ctrl-C: the batches done so far are written
         done = sum(len(part.styles) for part in parts)
         print(f"\ninterrupted: {out_dir / 'projection.npz'} holds the first {done} of {count} images" if done else
@@ -95,16 +104,21 @@ def run(args) -> dict:
     for name, (lpips, mse) in summary.items():
         print(f"{name:<20} {lpips:>8.4f} {mse:>8.4f}")
     preview = f", the first {PREVIEW_IMAGES} of {count} images" if count > PREVIEW_IMAGES else ""
-    print(f"written: {out_dir / 'projection.png'} (image | encoder | projection{preview}), {out_dir / 'projection.npz'}")
+    size = (out_dir / "projection.npz").stat().st_size
+    size = f"{size / 2**20:.1f} MiB" if size >= 2**20 else f"{size / 2**10:.0f} KiB"
+    print(f"written: {out_dir / 'projection.png'} (image | encoder | projection{preview}), {out_dir / 'projection.npz'} "
+          f"({size}; the studio opens it when its server's --max-body-mb is above that)")
     return summary
 
 
-def write_outputs(out_dir: Path, originals, reconstructions, result: Projection, about: dict, zoom: int) -> None:
-    """projection.png (per image of the first PREVIEW_IMAGES: the image, G(E(x)), the projection)
-    and projection.npz (every image)."""
-    shown = min(len(originals), PREVIEW_IMAGES)
-    rows = np.stack([originals[:shown], reconstructions[:shown], to_uint8(result.images[:shown]).numpy()], axis=1)
-    write_png(zoomed(image_grid(rows.reshape(-1, *rows.shape[2:]), 3), zoom), out_dir / "projection.png")
+def write_outputs(out_dir: Path, originals, reconstructions, result: Projection, about: dict, zoom: int,
+                  preview=True) -> None:
+    """projection.png (per image of the first PREVIEW_IMAGES: the image, G(E(x)), the projection;
+    unless not `preview`: a batch past them leaves it as it is) and projection.npz (every image)."""
+    if preview:
+        shown = min(len(originals), PREVIEW_IMAGES)
+        rows = np.stack([originals[:shown], reconstructions[:shown], to_uint8(result.images[:shown]).numpy()], axis=1)
+        write_png(zoomed(image_grid(rows.reshape(-1, *rows.shape[2:]), 3), zoom), out_dir / "projection.png")
     distances = {"lpips": result.lpips, "mse": result.mse,
                  "encoder_lpips": result.encoder_lpips, "encoder_mse": result.encoder_mse}
     saved = projection_file.ProjectionFile(result.styles, originals, distances, noise=result.noise or [], **about)

@@ -17,6 +17,7 @@ Files written before 2026-12-04 hold only styles and the four distances; `read` 
 """
 
 import io
+import math
 import os
 import zipfile
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ DISTANCES = ("lpips", "mse", "encoder_lpips", "encoder_mse")
 ABOUT = ("per_layer", "run", "checkpoint", "training_step")
 NOISE_PREFIX = "noise_"
 MAX_UNPACKED_BYTES = 1 << 30  # what the archive's members may add up to once read
+HEADERS_AND_ABOUT_BYTES = 1 << 16  # a bound on the .npy headers and the ABOUT members (~2 KiB)
 
 
 class ProjectionFileError(ValueError):
@@ -57,6 +59,14 @@ def shape_mismatch(projection: ProjectionFile, num_styles: int, latent_dim: int,
         return None
     return (f"styles are {list(projection.styles.shape[1:])} and its images {list(projection.images.shape[1:])}; "
             f"{owner}'s are {list(expected_styles)} and {list(expected_image)}: it was projected with another model")
+
+
+def max_images(num_styles: int, latent_dim: int, image_shape, noise_shapes=()) -> int:
+    """The most images a file for a model of these shapes may hold and still be read (members within
+    MAX_UNPACKED_BYTES); `noise_shapes`: G's noise images' shapes when they are stored (--noise)."""
+    per_image = (4 * num_styles * latent_dim + math.prod(image_shape) + 4 * len(DISTANCES)
+                 + 4 * sum(math.prod(shape) for shape in noise_shapes))
+    return (MAX_UNPACKED_BYTES - HEADERS_AND_ABOUT_BYTES) // per_image
 
 
 def write(target, projection: ProjectionFile) -> None:

@@ -68,7 +68,8 @@ def test_the_cli_writes_the_projection_it_reports(exported, tmp_path, capsys):
 def test_batches_give_the_projection_of_one_batch_and_each_is_saved_as_it_ends(exported, tmp_path, capsys, monkeypatch):
     """--batch-size 2 over 3 images: the same styles and distances as all 3 at once (each image's
     projection is its own), the files written after each batch, so Ctrl-C keeps the batches done.
-    projection.png shows only the first PREVIEW_IMAGES (here 2): every image is in the npz."""
+    projection.png shows only the first PREVIEW_IMAGES (here 2), written by the batches that hold
+    them: every image is in the npz."""
     for index, pixels in enumerate(real_images(3)):
         Image.fromarray(pixels[..., 0]).save(tmp_path / f"{index}.png")
     files = [str(tmp_path / f"{index}.png") for index in range(3)]
@@ -76,7 +77,10 @@ def test_batches_give_the_projection_of_one_batch_and_each_is_saved_as_it_ends(e
     assert project_cli.main([*common, "--out-dir", str(tmp_path / "one")]) == 0
     assert np.asarray(Image.open(tmp_path / "one" / "projection.png")).shape == (3 * 28, 3 * 28)
     monkeypatch.setattr(project_cli, "PREVIEW_IMAGES", 2)
+    pngs, real_write_png = [], project_cli.write_png
+    monkeypatch.setattr(project_cli, "write_png", lambda grid, path: (pngs.append(path), real_write_png(grid, path)))
     assert project_cli.main([*common, "--batch-size", "2", "--out-dir", str(tmp_path / "two")]) == 0
+    assert pngs == [tmp_path / "two" / "projection.png"]  # the batch past the preview's 2 images left it alone
     out = capsys.readouterr().out
     assert "3 image(s), 5 steps, w, 2 at a time" in out and "images 1-2 of 3" in out and "image 3 of 3" in out
     assert "(image | encoder | projection, the first 2 of 3 images)" in out
@@ -109,3 +113,22 @@ def test_batches_give_the_projection_of_one_batch_and_each_is_saved_as_it_ends(e
     stopped = np.load(tmp_path / "stopped" / "projection.npz")
     np.testing.assert_allclose(stopped["styles"], two["styles"][:2], rtol=1e-6, atol=1e-6)  # the same batch as before
     assert not list((tmp_path / "stopped").glob("*.tmp"))
+
+
+def test_more_images_than_a_projection_file_holds_are_refused_before_any_work(exported, tmp_path, capsys, monkeypatch):
+    """A file edit and the studio could not read would be found only after the projection: the MLP's
+    1,000 bytes per image (styles 1 x 50 float32, a 28x28 image, four distances) against a limit
+    made to hold one."""
+    from serving import projection_file
+
+    monkeypatch.setattr(projection_file, "MAX_UNPACKED_BYTES", projection_file.HEADERS_AND_ABOUT_BYTES + 1500)
+    monkeypatch.setattr(project_cli, "project", lambda *args, **kwargs: pytest.fail("projection started"))
+    for index, pixels in enumerate(real_images(2)):
+        Image.fromarray(pixels[..., 0]).save(tmp_path / f"{index}.png")
+    code = project_cli.main(["--run", str(exported[0]), "--images", str(tmp_path / "0.png"), str(tmp_path / "1.png"),
+                             "--out-dir", str(tmp_path / "out")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "2 images are more than one projection file holds for this model: at most 1, the 0 MiB" in err
+    assert "groups of at most 1, each with its own --out-dir" in err
+    assert not (tmp_path / "out" / "projection.npz").exists()

@@ -70,3 +70,29 @@ def test_distances_must_be_one_float_per_image():
         distances = {**good.distances, "mse": bad}
         with pytest.raises(projection_file.ProjectionFileError, match=re.escape(f"mse must hold one number per image (2), got {shown}")):
             projection_file.read(written(projection_file.ProjectionFile(**{**good.__dict__, "distances": distances})))
+
+
+def test_max_images_is_what_a_readable_file_holds(monkeypatch):
+    """Per image of sample_projection's shapes, by hand: styles 4 x 8 float32 (128 bytes), an 8x8x1
+    uint8 image (64), four float32 distances (16) and, with the noise, 4x4 + 8x8 float32 (320)."""
+    with_noise, without_noise = 128 + 64 + 16 + 320, 128 + 64 + 16
+    monkeypatch.setattr(projection_file, "MAX_UNPACKED_BYTES", projection_file.HEADERS_AND_ABOUT_BYTES + 10 * with_noise + 100)
+    shapes = dict(num_styles=4, latent_dim=8, image_shape=(8, 8, 1))
+    assert projection_file.max_images(**shapes, noise_shapes=[(4, 4, 1), (8, 8, 1)]) == 10
+    assert projection_file.max_images(**shapes) == (10 * with_noise + 100) // without_noise
+
+    def of(count, noise=True):
+        one = sample_projection(noise)
+        rows = lambda array: np.concatenate([array] * count)[:count]  # noqa: E731
+        return projection_file.ProjectionFile(rows(one.styles), rows(one.images), {k: rows(v) for k, v in one.distances.items()},
+                                              one.per_layer, one.run, one.checkpoint, one.training_step, [rows(n) for n in one.noise])
+
+    def unpacked(data):
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            return sum(member.file_size for member in archive.infolist())
+
+    ten, eleven = written(of(10)), written(of(11))
+    assert len(projection_file.read(ten)) == 10  # within the limit
+    assert unpacked(eleven) - unpacked(ten) == with_noise  # the formula's bytes are the file's
+    assert unpacked(ten) - 10 * with_noise < projection_file.HEADERS_AND_ABOUT_BYTES
+    assert unpacked(written(of(11, noise=False))) - unpacked(written(of(10, noise=False))) == without_noise
