@@ -252,13 +252,14 @@ def score_command(args, run: Loaded):
 
 
 def figure_noise_seed(args, sampler, *subjects) -> int | None:
-    """--noise-seed, or None (no noise) when a projection is among the images: projections are
-    fitted without G's noise."""
+    """--noise-seed, or None (no noise) when a projection is among the images: a projection is
+    fitted without G's noise (unless `project --noise` refined its own, which figures do not use)."""
     if not any(group.projected for group in subjects):
         return args.noise_seed
     if sampler.noise_shapes:
         print("note: a projection file is among the images, so the figure is rendered without G's noise, as "
-              "projections are fitted (--noise-seed is not used)", file=sys.stderr)
+              "projections are fitted (--noise-seed is not used; the noise images that project --noise refines "
+              "are not used either)", file=sys.stderr)
     return None
 
 

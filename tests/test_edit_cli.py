@@ -233,7 +233,8 @@ def test_a_style_figure_with_a_projection_is_rendered_without_noise(style_export
                                   "--layers", "coarse", "--out-dir", tmp_path], capsys)
     notes = [line for line in err.splitlines() if line.startswith("note:")]  # beside the run's untrained-level warning
     assert code == 0 and notes == ["note: a projection file is among the images, so the figure is rendered without G's noise, "
-                                   "as projections are fitted (--noise-seed is not used)"], err
+                                   "as projections are fitted (--noise-seed is not used; the noise images that project --noise "
+                                   "refines are not used either)"], err
     grid = np.asarray(Image.open(tmp_path / "mix_coarse.png")).reshape(3, 8, 2, 8).transpose(0, 2, 1, 3)[..., None]
     noiseless = to_uint8(sampler.decode(saved["styles"])).numpy()[0]
     np.testing.assert_allclose(grid[0, 1].astype(int), noiseless.astype(int), atol=1)  # the source: its projection

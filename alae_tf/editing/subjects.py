@@ -4,7 +4,7 @@ An image spec (alae_tf.editing.images: files, folders, held-out:...) gives its i
 encoder's codes E(x); a projection file (`python -m alae_tf.project`'s projection.npz, ending in
 .npz) gives the images it was made for with their projected codes (w, or w+ per style input).
 Projections are fitted without G's noise, so a figure holding one is rendered without noise
-(`noise_seed` None).
+(`noise_seed` None); the noise images `project --noise` refines are not used.
 """
 
 from __future__ import annotations
