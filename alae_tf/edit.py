@@ -26,7 +26,7 @@ from alae_tf.editing.outputs import check_output_dir, check_output_file, write_p
 from alae_tf.editing.success import edit_success
 from alae_tf.editing.ranges import ALL, layer_ranges, mixing_range_names, parse_layer_range
 from alae_tf.errors import ALAEError
-from alae_tf.grids import interpolation_grid, mixing_grid_of_styles
+from alae_tf.grids import ImageNoise, interpolation_grid, mixing_grid_of_styles
 from alae_tf.inference import Sampler
 from alae_tf.metrics.mnist_classifier import load_classifier
 from alae_tf.run_dir import load_run
@@ -186,7 +186,7 @@ def apply_command(args, run: Loaded):
     start, stop = parse_layer_range(args.layers, layer_ranges(sampler))
     subjects = select_subjects(args.images, config, sampler, run.step)
     grid = strength_sweep(sampler, subjects.images, subjects.styles, vector, strengths, start, stop,
-                          noise_seed=figure_noise_seed(args, sampler, subjects))
+                          noise=figure_noise(args, sampler, subjects))
     write_png(zoomed(grid, args.zoom), out)
     print(f"{args.direction} on style inputs [{start}, {stop}) at strengths {', '.join(f'{s:g}' for s in strengths)} "
           f"for {len(subjects)} image(s): {out}")
@@ -201,8 +201,8 @@ def mix_command(args, run: Loaded):
     chosen = {name: parse_layer_range(name, ranges) for name in names}
     sources = select_subjects(args.sources, config, sampler, run.step)
     destinations = select_subjects(args.destinations, config, sampler, run.step)
-    noise_seed = figure_noise_seed(args, sampler, sources, destinations)
-    grids = mixing_grid_of_styles(sampler, sources.styles, destinations.styles, chosen, noise_seed=noise_seed)
+    noise = figure_noise(args, sampler, sources, destinations)
+    grids = mixing_grid_of_styles(sampler, sources.styles, destinations.styles, chosen, noise=noise)
     for name, grid in grids.items():
         path = out_dir / f"mix_{name.replace(':', '-')}.png"
         write_png(zoomed(grid, args.zoom), path)
@@ -219,9 +219,11 @@ def interpolate_command(args, run: Loaded):
     last = select_subjects(args.last, config, sampler, run.step)
     if len(first) != len(last):
         raise ALAEError(f"--from selects {len(first)} image(s) but --to {len(last)}; they are paired in order")
+    noise = figure_noise(args, sampler, first, last)
+    own = isinstance(noise, ImageNoise)  # each image's own noise images (or none), not one draw
     grid = interpolation_grid(sampler, image_pairs=(to_model_range(first.images), to_model_range(last.images)),
                               image_codes=(first.styles, last.styles), steps=args.steps,
-                              noise_seed=figure_noise_seed(args, sampler, first, last))
+                              noise_seed=None if own else noise, image_noise=(first.noise, last.noise) if own else None)
     write_png(zoomed(grid, args.zoom), out)
     print(f"{len(first)} interpolation(s) of {args.steps} points: {out}")
 
@@ -251,16 +253,21 @@ def score_command(args, run: Loaded):
 # --- helpers ------------------------------------------------------------------------------------
 
 
-def figure_noise_seed(args, sampler, *subjects) -> int | None:
-    """--noise-seed, or None (no noise) when a projection is among the images: a projection is
-    fitted without G's noise (unless `project --noise` refined its own, which figures do not use)."""
+def figure_noise(args, sampler, *subjects) -> int | ImageNoise:
+    """What a figure of these groups of images renders with: --noise-seed's draw, or, when a
+    projection is among the images, each image's own noise images (the groups' ImageNoise one
+    after the other): a projection's refined by `project --noise`, none for the others, as
+    projections are fitted."""
     if not any(group.projected for group in subjects):
         return args.noise_seed
-    if sampler.noise_shapes:
+    noise = ImageNoise.concat([group.noise for group in subjects])
+    if noise.given.any():
+        print("note: a projection file with noise images (project --noise) is among the images: they are rendered "
+              "with them, the other images without G's noise (--noise-seed is not used)", file=sys.stderr)
+    elif sampler.noise_shapes:
         print("note: a projection file is among the images, so the figure is rendered without G's noise, as "
-              "projections are fitted (--noise-seed is not used; the noise images that project --noise refines "
-              "are not used either)", file=sys.stderr)
-    return None
+              "projections are fitted (--noise-seed is not used)", file=sys.stderr)
+    return noise
 
 
 def run_directions(args, sampler):

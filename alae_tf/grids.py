@@ -12,9 +12,14 @@
 
 Everything goes through a `Sampler` (its nets and level) and one noise draw shared by every
 image of a grid (`noise_seed`), so images differ by their styles only and a call is
-deterministic. Truncation (`truncation_psi`, on F's first `truncation_cutoff` style inputs)
-applies to images from random latents, not to encodings, like reconstructions.
+deterministic. Figures of real images take `noise`: such a seed, None (no noise), or the noise
+images of each image (`ImageNoise`: projections whose noise was refined), which every image
+made from that one keeps (its edits, its row of a mixing grid). Truncation (`truncation_psi`,
+on F's first `truncation_cutoff` style inputs) applies to images from random latents, not to
+encodings, like reconstructions.
 """
+
+from dataclasses import dataclass
 
 import numpy as np
 import tensorflow as tf
@@ -23,6 +28,35 @@ from alae_tf.data.batches import to_uint8
 from alae_tf.png import image_grid
 
 MIXING_RANGES = ("coarse", "middle", "fine")
+
+
+@dataclass(frozen=True)
+class ImageNoise:
+    """G's noise images per image of a batch: `images` (one array [B, h, w, 1] per noise input of G)
+    for the images where `given`, none (as noise None) for the others."""
+    images: list  # empty when no image has any
+    given: np.ndarray  # bool [B]
+
+    @classmethod
+    def none(cls, count) -> "ImageNoise":
+        return cls([], np.zeros(count, bool))
+
+    @classmethod
+    def concat(cls, parts) -> "ImageNoise":
+        """The batches of `parts` one after the other."""
+        given = np.concatenate([part.given for part in parts])
+        with_images = [part for part in parts if part.images]
+        if not with_images:
+            return cls([], given)
+        shapes = [image.shape[1:] for image in with_images[0].images]
+        images = [np.concatenate([part.images[i] if part.images else np.zeros((len(part.given), *shape), np.float32)
+                                  for part in parts]) for i, shape in enumerate(shapes)]
+        return cls(images, given)
+
+    def take(self, rows) -> "ImageNoise":
+        """The noise of images `rows` (indices into this batch), in that order."""
+        rows = np.asarray(rows, dtype=np.int64)
+        return ImageNoise([np.asarray(n)[rows] for n in self.images], self.given[rows])
 
 
 def mixing_ranges(level, styles_per_level=2):
@@ -58,19 +92,23 @@ def style_mixing_grid(sampler, z_sources, z_destinations, ranges=None, *, trunca
     # Truncation acts on each style input alone, so truncating before mixing equals truncating after.
     sources = sampler.truncate(sampler.styles(sampler.map(z_sources)), truncation_psi)
     destinations = sampler.truncate(sampler.styles(sampler.map(z_destinations)), truncation_psi)
-    return mixing_grid_of_styles(sampler, sources, destinations, ranges, noise_seed=noise_seed)
+    return mixing_grid_of_styles(sampler, sources, destinations, ranges, noise=noise_seed)
 
 
-def mixing_grid_of_styles(sampler, sources, destinations, ranges, *, noise_seed=0):
+def mixing_grid_of_styles(sampler, sources, destinations, ranges, *, noise=0):
     """`style_mixing_grid`'s grids for given styles: sources [S, N, latent], destinations [D, N, latent]
-    (e.g. the encodings of real images)."""
+    (e.g. the encodings of real images). `noise` (see the module docstring): an `ImageNoise` holds
+    the S sources' then the D destinations' noise; a mixed cell keeps its destination's."""
     count_s, count_d = sources.shape[0], destinations.shape[0]
     batches = [sources, destinations]
     for start, stop in ranges.values():
         # [D, S, N, latent]: row j (destination) x column i (source).
         mixed = sampler.mix(destinations[:, tf.newaxis], sources[tf.newaxis], start, stop)
         batches.append(tf.reshape(mixed, [count_d * count_s, sampler.num_styles, -1]))
-    images = render(sampler, tf.concat(batches, axis=0), noise_seed)
+    if isinstance(noise, ImageNoise):
+        cells = np.repeat(count_s + np.arange(count_d), count_s)  # row j's cells: destination j's noise
+        noise = noise.take(np.concatenate([np.arange(count_s + count_d), *[cells] * len(ranges)]))
+    images = render(sampler, tf.concat(batches, axis=0), noise)
     source_images, destination_images = images[:count_s], images[count_s : count_s + count_d]
     blank = np.zeros_like(images[:1])
     grids = {}
@@ -85,14 +123,16 @@ def mixing_grid_of_styles(sampler, sources, destinations, ranges, *, noise_seed=
 
 
 def interpolation_grid(sampler, z_pairs=None, image_pairs=None, *, image_codes=None, steps=8, truncation_psi=1.0,
-                       noise_seed=0):
+                       noise_seed=0, image_noise=None):
     """One uint8 grid of latent interpolations, `steps` + 2 columns; layout in the module docstring.
 
     z_pairs: (z1, z2), each [P, latent]: rows between F(z1) and F(z2) (truncated).
     image_pairs: (x1, x2), each [Q, H, W, C] in [-1, 1] at the sampler's resolution:
     rows between E(x1) and E(x2), x1 and x2 themselves in the first and last column;
     image_codes: (c1, c2), codes of x1 and x2 (w or styles, e.g. projections) to use instead of
-    E(x1) and E(x2)."""
+    E(x1) and E(x2); image_noise: (n1, n2), `ImageNoise` of x1 and x2, for the image rows instead of
+    `noise_seed`'s draw: a row between two images that both have noise images goes from one's to
+    the other's (linearly, as the codes), any other row has none."""
     if z_pairs is None and image_pairs is None:
         raise ValueError("pass z_pairs, image_pairs or both")
     if steps < 2:
@@ -110,7 +150,8 @@ def interpolation_grid(sampler, z_pairs=None, image_pairs=None, *, image_codes=N
             e1, e2 = encodings[: x1.shape[0]], encodings[x1.shape[0] :]
         else:
             e1, e2 = (sampler.as_styles(codes) for codes in image_codes)
-        images = render(sampler, sampler.interpolate(e1, e2, steps), noise_seed)
+        noise = noise_seed if image_noise is None else _interpolated_noise(sampler, *image_noise, steps)
+        images = render(sampler, sampler.interpolate(e1, e2, steps), noise)
         originals_1, originals_2 = to_uint8(x1).numpy(), to_uint8(x2).numpy()
         rows += [np.concatenate([originals_1[p : p + 1], row, originals_2[p : p + 1]])
                  for p, row in enumerate(_rows(images, steps))]
@@ -121,9 +162,24 @@ def _rows(images, steps):
     return [images[i : i + steps] for i in range(0, len(images), steps)]
 
 
-def render(sampler, w_or_styles, noise_seed=0):
-    """G on w [B, latent] or styles [B, N, latent] with one noise draw shared by every image (none
-    when `noise_seed` is None) -> uint8 numpy."""
-    batch = w_or_styles.shape[0]
-    noise = None if noise_seed is None else sampler.noise(batch, noise_seed, shared=True)
-    return to_uint8(sampler.decode(w_or_styles, noise=noise)).numpy()
+def _interpolated_noise(sampler, first: ImageNoise, last: ImageNoise, steps) -> ImageNoise:
+    both = first.given & last.given
+    if not both.any():
+        return ImageNoise.none(len(both) * steps)
+    images = [sampler.interpolate(a, b, steps).numpy() for a, b in zip(first.images, last.images)]
+    return ImageNoise(images, np.repeat(both, steps))  # a row with noise at one end only has none
+
+
+def render(sampler, w_or_styles, noise=0):
+    """G on w [B, latent] or styles [B, N, latent] -> uint8 numpy; `noise`: a seed (one draw shared
+    by every image), None (no noise) or an `ImageNoise` (each image's own, or none)."""
+    if not isinstance(noise, ImageNoise):
+        draw = None if noise is None else sampler.noise(w_or_styles.shape[0], noise, shared=True)
+        return to_uint8(sampler.decode(w_or_styles, noise=draw)).numpy()
+    codes, given = np.asarray(w_or_styles), noise.given
+    images = np.zeros((len(codes), *sampler.image_shape), np.uint8)
+    if (~given).any():
+        images[~given] = to_uint8(sampler.decode(codes[~given])).numpy()
+    if given.any():
+        images[given] = to_uint8(sampler.decode(codes[given], noise=[n[given] for n in noise.images])).numpy()
+    return images

@@ -14,6 +14,7 @@ from alae_tf import edit, project
 from alae_tf.data import load_mnist
 from alae_tf.data.batches import to_model_range, to_uint8
 from alae_tf.editing.images import read_image_files
+from alae_tf.editing.subjects import select_subjects
 from alae_tf.inference import Sampler
 from alae_tf.run_dir import load_run
 from serving.editing import DirectionSet
@@ -233,14 +234,74 @@ def test_a_style_figure_with_a_projection_is_rendered_without_noise(style_export
                                   "--layers", "coarse", "--out-dir", tmp_path], capsys)
     notes = [line for line in err.splitlines() if line.startswith("note:")]  # beside the run's untrained-level warning
     assert code == 0 and notes == ["note: a projection file is among the images, so the figure is rendered without G's noise, "
-                                   "as projections are fitted (--noise-seed is not used; the noise images that project --noise "
-                                   "refines are not used either)"], err
+                                   "as projections are fitted (--noise-seed is not used)"], err
     grid = np.asarray(Image.open(tmp_path / "mix_coarse.png")).reshape(3, 8, 2, 8).transpose(0, 2, 1, 3)[..., None]
     noiseless = to_uint8(sampler.decode(saved["styles"])).numpy()[0]
     np.testing.assert_allclose(grid[0, 1].astype(int), noiseless.astype(int), atol=1)  # the source: its projection
     code, _, err = run_cli(edit, ["mix", "--run", run, "--sources", "held-out:1", "--destinations", "held-out:1-3",
                                   "--layers", "coarse", "--out-dir", tmp_path / "plain"], capsys)
     assert code == 0 and "note:" not in err
+
+
+def test_the_images_of_a_projection_with_noise_keep_their_noise_in_every_figure(style_exported, tmp_path, capsys):
+    """StyleALAE, a projection made with --noise: a mix renders each destination's row with its own
+    refined noise images and a plain image's row and column without noise; an interpolation
+    between two such images carries the noise from one's to the other's. Expected cells are
+    rendered here from the file's styles and noise through the Sampler."""
+    run = style_exported[0]
+    out = tmp_path / "projected"
+    code, _, err = run_cli(project, ["--run", run, "--images", "held-out:0-2", "--steps", "4", "--per-layer", "--noise",
+                                     "--learning-rate", "0.3", "--noise-weight", "0", "--out-dir", out], capsys)
+    assert code == 0, err
+    saved = np.load(out / "projection.npz")
+    noise = [saved[name] for name in sorted(saved.files) if name.startswith("noise_")]
+    config, model = load_run(run)
+    sampler = Sampler.from_model(model)
+    side = sampler.image_shape[0]
+    with_noise = to_uint8(sampler.decode(saved["styles"], noise)).numpy()
+    without = to_uint8(sampler.decode(saved["styles"])).numpy()
+    assert np.abs(with_noise.astype(int) - without).max() > 3  # the refined noise shows in the images
+
+    def grid_cells(path, rows, columns):
+        grid = np.asarray(Image.open(path))
+        assert grid.shape == (rows * side, columns * side)
+        return grid.reshape(rows, side, columns, side).transpose(0, 2, 1, 3)[..., None].astype(int)
+
+    code, _, err = run_cli(edit, ["mix", "--run", run, "--sources", "held-out:5-6", "--destinations", out / "projection.npz",
+                                  "--layers", "coarse", "--out-dir", tmp_path], capsys)
+    notes = [line for line in err.splitlines() if line.startswith("note:")]
+    assert code == 0 and notes == ["note: a projection file with noise images (project --noise) is among the images: they "
+                                   "are rendered with them, the other images without G's noise (--noise-seed is not used)"], err
+    mixed = grid_cells(tmp_path / "mix_coarse.png", 3, 2)
+    np.testing.assert_allclose(mixed[1:, 0], with_noise, atol=1)  # the destinations: their projections, with noise
+    plain = select_subjects(["held-out:5-6"], config, sampler, model.step)  # the source, as edit reads it
+    np.testing.assert_allclose(mixed[0, 1], to_uint8(sampler.decode(plain.styles)).numpy()[0], atol=1)  # no noise
+    start, stop = 0, sampler.generator.styles_per_level  # coarse at 8x8: the 4x4 level's style inputs
+    for j in range(2):
+        expected = sampler.decode(sampler.mix(saved["styles"][j:j + 1], plain.styles, start, stop), [n[j:j + 1] for n in noise])
+        np.testing.assert_allclose(mixed[1 + j, 1], to_uint8(expected).numpy()[0], atol=1)
+
+    code, _, err = run_cli(edit, ["interpolate", "--run", run, "--from", out / "projection.npz", "--to", out / "projection.npz",
+                                  "--steps", "3", "--out", tmp_path / "between.png"], capsys)
+    assert code == 0, err
+    rows = grid_cells(tmp_path / "between.png", 2, 5)
+    for p in range(2):
+        for step in range(1, 4):  # from an image to itself: its projection with its noise at every step
+            np.testing.assert_allclose(rows[p, step], with_noise[p], atol=1)
+
+
+def test_a_projection_whose_noise_images_fit_another_model_is_refused(style_exported, tmp_path, capsys):
+    from serving import projection_file
+
+    run = style_exported[0]
+    sampler = Sampler.from_model(load_run(run)[1])
+    distances = {name: np.zeros(1, np.float32) for name in projection_file.DISTANCES}
+    projection_file.write(tmp_path / "other.npz", projection_file.ProjectionFile(
+        np.zeros((1, sampler.num_styles, sampler.latent_dim), np.float32), np.zeros((1, *sampler.image_shape), np.uint8),
+        distances, True, "run", "ckpt-20", 20, noise=[np.zeros((1, 3, 3, 1), np.float32)]))
+    code, _, err = run_cli(edit, ["mix", "--run", run, "--sources", tmp_path / "other.npz", "--destinations", "held-out:1-2",
+                                  "--out-dir", tmp_path], capsys)
+    assert code == 2 and f"other.npz: its noise images are [(3, 3, 1)]; this run's generator takes {sampler.noise_shapes}" in err
 
 
 def write_image(path, shape):

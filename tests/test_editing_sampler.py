@@ -14,7 +14,7 @@ from alae_tf.editing.figures import strength_sweep
 from alae_tf.editing.ranges import layer_ranges, mixing_range_names, parse_layer_range
 from alae_tf.editing.success import edit_success, random_unit_direction
 from alae_tf.errors import ALAEError
-from alae_tf.grids import mixing_grid_of_styles, render
+from alae_tf.grids import ImageNoise, interpolation_grid, mixing_grid_of_styles, render
 from alae_tf.inference import Sampler
 from alae_tf.metrics.mnist_classifier import load_classifier
 from alae_tf.model import build_alae
@@ -105,28 +105,56 @@ def test_as_styles_checks_the_shape(sampler):
 def test_strength_sweep_rows_are_the_image_then_its_edits(sampler):
     x = images(2, seed=3, shape=sampler.image_shape)
     direction, strengths = unit(sampler.latent_dim, 5), [0.0, 1.0, -2.0]
-    grid = strength_sweep(sampler, to_uint8(x).numpy(), sampler.encode(x), direction, strengths, noise_seed=4)
+    grid = strength_sweep(sampler, to_uint8(x).numpy(), sampler.encode(x), direction, strengths, noise=4)
     size = sampler.image_shape[0]
     assert grid.shape == (2 * size, 4 * size, sampler.image_shape[2]) and grid.dtype == np.uint8
     cells = grid.reshape(2, size, 4, size, -1).transpose(0, 2, 1, 3, 4)
     np.testing.assert_array_equal(cells[:, 0], to_uint8(x).numpy())
     w = sampler.encode(x)
     for column, strength in enumerate(strengths, 1):
-        expected = render(sampler, sampler.edit(w, direction, strength), noise_seed=4)
+        expected = render(sampler, sampler.edit(w, direction, strength), noise=4)
         np.testing.assert_allclose(cells[:, column].astype(int), expected.astype(int), atol=1)  # batch-size rounding
+
+
+def test_strength_sweep_keeps_each_images_own_noise(sampler):
+    """ImageNoise: image 0 with its noise images in every edit, image 1 (none given) without noise;
+    the expected cells are G with that noise (or none) through the Sampler. An interpolation
+    between an image with noise and one without has no noise."""
+    if not sampler.noise_shapes:
+        pytest.skip("the MLP has no noise inputs")
+    x = images(2, seed=3, shape=sampler.image_shape)
+    drawn = [np.asarray(n) for n in sampler.noise(2, seed=9)]
+    noise = ImageNoise(drawn, np.array([True, False]))
+    direction, strengths = unit(sampler.latent_dim, 5), [0.0, 1.5]
+    w = sampler.encode(x)
+    grid = strength_sweep(sampler, to_uint8(x).numpy(), w, direction, strengths, noise=noise)
+    size = sampler.image_shape[0]
+    cells = grid.reshape(2, size, 3, size, -1).transpose(0, 2, 1, 3, 4).astype(int)
+    for column, strength in enumerate(strengths, 1):
+        edited = sampler.edit(w, direction, strength)
+        own = to_uint8(sampler.decode(edited[:1], [n[:1] for n in drawn])).numpy()[0]
+        np.testing.assert_allclose(cells[0, column], own, atol=1)
+        np.testing.assert_allclose(cells[1, column], to_uint8(sampler.decode(edited[1:])).numpy()[0], atol=1)
+    assert np.abs(cells[0, 1] - to_uint8(sampler.decode(w[:1])).numpy()[0]).max() > 3  # the noise shows
+
+    steps = 3
+    strip = interpolation_grid(sampler, image_pairs=(x[:1], x[1:]), image_codes=(w[:1], w[1:]), steps=steps,
+                               image_noise=(noise.take([0]), noise.take([1])))
+    inner = strip.reshape(size, steps + 2, size, -1).transpose(1, 0, 2, 3)[1:-1].astype(int)
+    np.testing.assert_allclose(inner, render(sampler, sampler.interpolate(w[:1], w[1:], steps), None), atol=1)
 
 
 def test_mixing_grid_of_real_encodings(sampler):
     ranges = {name: layer_ranges(sampler)[name] for name in mixing_range_names(layer_ranges(sampler))}
     sources = sampler.styles(sampler.encode(images(3, seed=6, shape=sampler.image_shape)))
     destinations = sampler.styles(sampler.encode(images(2, seed=7, shape=sampler.image_shape)))
-    grids = mixing_grid_of_styles(sampler, sources, destinations, ranges, noise_seed=2)
+    grids = mixing_grid_of_styles(sampler, sources, destinations, ranges, noise=2)
     size = sampler.image_shape[0]
     for name, (start, stop) in ranges.items():
         grid = grids[name]
         assert grid.shape[:2] == (3 * size, 4 * size)
         cell = grid[2 * size : 3 * size, 3 * size : 4 * size]  # destination 1, source 2
-        expected = render(sampler, sampler.mix(destinations[1:2], sources[2:3], start, stop), noise_seed=2)[0]
+        expected = render(sampler, sampler.mix(destinations[1:2], sources[2:3], start, stop), noise=2)[0]
         np.testing.assert_allclose(cell.astype(int), expected.astype(int), atol=1)
 
 

@@ -5,23 +5,27 @@
 - the mixing matrix of real images is `alae_tf.grids.mixing_grid_of_styles` on their encodings,
   the interpolation strip `alae_tf.grids.interpolation_grid` with `image_pairs`.
 
-All images of a figure share one noise draw (`noise_seed`; None: no noise), as the training grids do.
+All images of a figure share one noise draw (`noise`: a seed; None: no noise), as the training
+grids do, or each keeps its image's own noise images (`alae_tf.grids.ImageNoise`).
 """
 
 import numpy as np
 import tensorflow as tf
 
-from alae_tf.grids import render
+from alae_tf.grids import ImageNoise, render
 from alae_tf.png import image_grid
 
 
-def strength_sweep(sampler, originals, codes, direction, strengths, start=0, stop=None, *, noise_seed=0) -> np.ndarray:
+def strength_sweep(sampler, originals, codes, direction, strengths, start=0, stop=None, *, noise=0) -> np.ndarray:
     """uint8 grid, len(originals) rows x (1 + len(strengths)) columns; originals uint8 [N, H, W, C],
-    codes their latent codes (w [N, latent] or styles [N, num_styles, latent])."""
+    codes their latent codes (w [N, latent] or styles [N, num_styles, latent]); an `ImageNoise`
+    holds the originals' noise images, which their edits keep."""
     count, columns = len(originals), len(strengths)
     codes = tf.repeat(sampler.as_styles(codes), columns, axis=0)  # image i's code, once per strength
     strength = tf.tile(tf.constant(strengths, tf.float32), [count])
-    edits = render(sampler, sampler.edit(codes, direction, strength, start, stop), noise_seed)
+    if isinstance(noise, ImageNoise):
+        noise = noise.take(np.repeat(np.arange(count), columns))
+    edits = render(sampler, sampler.edit(codes, direction, strength, start, stop), noise)
     edits = edits.reshape(count, columns, *edits.shape[1:])
     rows = np.concatenate([np.asarray(originals)[:, np.newaxis], edits], axis=1)
     return image_grid(rows.reshape(-1, *edits.shape[2:]), columns + 1)

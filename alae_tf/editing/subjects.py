@@ -3,8 +3,8 @@
 An image spec (alae_tf.editing.images: files, folders, held-out:...) gives its images with the
 encoder's codes E(x); a projection file (`python -m alae_tf.project`'s projection.npz, ending in
 .npz) gives the images it was made for with their projected codes (w, or w+ per style input).
-Projections are fitted without G's noise, so a figure holding one is rendered without noise
-(`noise_seed` None); the noise images `project --noise` refines are not used.
+Projections are fitted without G's noise unless `project --noise` refined noise images of their
+own, so a figure holding one renders each image with its own noise images, or none (`noise`).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import numpy as np
 from alae_tf.data.batches import to_model_range
 from alae_tf.editing.images import IMAGES_HELP, images_per_spec
 from alae_tf.errors import ALAEError
+from alae_tf.grids import ImageNoise
 from serving import projection_file
 
 SUBJECTS_HELP = IMAGES_HELP + "; or a projection.npz of python -m alae_tf.project (its images with their projected codes)"
@@ -28,6 +29,7 @@ class Subjects:
     images: np.ndarray  # uint8 [N, H, W, C]
     styles: np.ndarray  # float32 [N, num_styles, latent]
     projected: bool  # some come from a projection file
+    noise: ImageNoise  # the noise images of projections made with --noise, none for the other images
 
     def __len__(self) -> int:
         return len(self.images)
@@ -38,15 +40,19 @@ def select_subjects(specs: list[str], config, sampler, run_step: int) -> Subject
     projections = {spec: read_projection(Path(spec), sampler, run_step) for spec in specs if is_projection(spec)}
     others = [spec for spec in specs if spec not in projections]
     images_of = dict(zip(others, images_per_spec(others, config))) if others else {}
-    images, styles = [], []
+    images, styles, noise = [], [], []
     for spec in specs:
         if spec in projections:
-            images.append(projections[spec].images)
-            styles.append(projections[spec].styles)
+            projection = projections[spec]
+            images.append(projection.images)
+            styles.append(projection.styles)
+            given = np.full(len(projection), bool(projection.noise))
+            noise.append(ImageNoise(projection.noise, given))
         else:
             images.append(images_of[spec])
             styles.append(sampler.as_styles(sampler.encode(to_model_range(images_of[spec]))).numpy())
-    subjects = Subjects(np.concatenate(images), np.concatenate(styles), bool(projections))
+            noise.append(ImageNoise.none(len(images_of[spec])))
+    subjects = Subjects(np.concatenate(images), np.concatenate(styles), bool(projections), ImageNoise.concat(noise))
     if not len(subjects):
         raise ALAEError(f"no images selected by {' '.join(specs)}")
     return subjects
@@ -67,6 +73,10 @@ def read_projection(path: Path, sampler, run_step: int) -> projection_file.Proje
                                               "this run")
     if mismatch:
         raise ALAEError(f"{path}: its {mismatch}")
+    noise_shapes = [tuple(n.shape[1:]) for n in projection.noise]
+    if noise_shapes and noise_shapes != [tuple(shape) for shape in sampler.noise_shapes]:
+        raise ALAEError(f"{path}: its noise images are {noise_shapes}; this run's generator takes "
+                        f"{sampler.noise_shapes}: it was projected with another model")
     if projection.training_step != run_step:
         print(f"note: {path} was projected with {projection.run}'s {projection.checkpoint} (step "
               f"{projection.training_step}); the networks used here are of step {run_step}", file=sys.stderr)
