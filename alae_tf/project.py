@@ -107,7 +107,8 @@ def run(args) -> dict:
     size = (out_dir / "projection.npz").stat().st_size
     size = f"{size / 2**20:.1f} MiB" if size >= 2**20 else f"{size / 2**10:.0f} KiB"
     print(f"written: {out_dir / 'projection.png'} (image | encoder | projection{preview}), {out_dir / 'projection.npz'} "
-          f"({size}; the studio opens it when its server's --max-body-mb is above that)")
+          f"({size}; the studio opens it with python -m serving.http --studio --projections FILE, or as an upload "
+          f"when the server's --max-body-mb is above that)")
     return summary
 
 

@@ -444,3 +444,49 @@ def test_without_studio_the_page_is_not_served(export_dir):
     with http_server(export_dir) as url:
         status, answer, _ = request(url, "GET", "/", content_type=None)
         assert status == 404 and "error" in answer
+
+
+def test_projection_files_on_the_server_open_as_their_upload_does(style, style_exported, tmp_path, capsys):
+    """python -m serving.http --studio --projections A B: info lists them, and image K of file F
+    opens as the upload of that file with ?index=K does (same code, images and note), without
+    the upload. Bad files are refused at start, bad requests with a 400 naming the problem."""
+    from serving.http import __main__ as server_cli
+
+    export_dir, model = style_exported[1], style[1]
+    rng = np.random.default_rng(4)
+
+    def projection(count):
+        styles = rng.standard_normal((count, model.num_styles, model.latent_dim)).astype(np.float32)
+        return projection_bytes(styles, rng.integers(0, 256, (count, *model.image_shape), dtype=np.uint8))
+
+    files = [tmp_path / "a.npz", tmp_path / "b.npz"]
+    files[0].write_bytes(projection(2))
+    files[1].write_bytes(projection(3))
+    with http_server(export_dir, "--studio", "--projections", *map(str, files)) as url:
+        status, info, _ = request(url, "GET", "/studio/api/info", content_type=None)
+        assert status == 200 and info["projections"] == [{"name": str(files[0]), "count": 2}, {"name": str(files[1]), "count": 3}]
+        status, opened = post(url, "projection", {"file": 1, "index": 2})
+        assert status == 200 and opened == upload_projection(url, files[1].read_bytes(), index=2)[1]
+        assert opened["count"] == 3 and opened["note"].startswith("image 3 of 3 of a projection (w+")
+        for body, message in [({"file": 2, "index": 0}, "file 2 is outside [0, 1]"),
+                              ({"file": 0, "index": 2}, "index 2 is outside [0, 1]"),
+                              ({"file": "a.npz", "index": 0}, 'file must be an integer, got "a.npz"'),
+                              ({"index": 0}, "missing file")]:
+            status, answer = post(url, "projection", body)
+            assert status == 400 and message in answer["error"], (body, answer)
+    status, answer = post(style[0], "projection", {"file": 0, "index": 0})  # a server started without them
+    assert status == 400 and "started without projection files" in answer["error"]
+
+    (tmp_path / "broken.npz").write_bytes(b"PK\x03\x04 not really")
+    (tmp_path / "other.npz").write_bytes(projection_bytes(np.zeros((1, 2, 3), np.float32), np.zeros((1, 4, 4, 1), np.uint8)))
+    for argv, message in [
+        (["--projections", str(files[0])], "--projections goes with --studio"),
+        (["--studio", "--projections", str(tmp_path / "missing.npz")], "missing.npz: cannot read it"),
+        (["--studio", "--projections", str(tmp_path / "broken.npz")], "broken.npz: not a readable .npz archive"),
+        (["--studio", "--projections", str(tmp_path / "other.npz")], "other.npz: its styles are [2, 3]"),
+    ]:
+        try:
+            code = server_cli.main(["--model", str(export_dir), "--port", "0", *argv])
+        except SystemExit as exit_info:
+            code = exit_info.code
+        assert code == 2 and message in capsys.readouterr().err, argv

@@ -4,8 +4,8 @@ a PNG, move a direction slider with the keyboard, and the edited image the page 
 ALAEOnnx gives for the same edit; a drawing on the canvas becomes the image; a corrupt upload
 puts the server's error in the page, and a bad interpolation setting's error stays until that
 setting works; behind a proxy that serves the server under a path prefix, the page works too; a
-page open while the server moves to a newer version is told to reload; a projection file opens as
-its images and projected codes."""
+page open while the server moves to a newer version is told to reload; a projection file, uploaded
+or on the server (--projections), opens as its images and projected codes."""
 
 import numpy as np
 import pytest
@@ -206,9 +206,11 @@ def test_long_direction_names_show_whole_and_the_sliders_line_up(export_dir, tmp
 def test_a_projection_file_opens_in_the_page(style_exported, tmp_path):
     """python -m alae_tf.project's file of two images (w+, the tiny StyleALAE run) uploaded in the
     page: the first image and G of its projection are shown, the picker moves to the second, and
-    the same file in the second slot mixes the two projections by style input as ALAEOnnx does."""
+    the same file opened from the server (--projections) in the second slot mixes the two
+    projections by style input as ALAEOnnx does; its picker moves that slot to its second image."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import Select
 
     from alae_tf import project as project_cli
     from serving import editing
@@ -224,10 +226,13 @@ def test_a_projection_file_opens_in_the_page(style_exported, tmp_path):
     def subject(driver):
         return (studio_browser.settled(driver) or {}).get("subject", "")
 
-    with http_server(export, "--studio") as url, studio_browser.chromium() as driver:
+    on_server = str(out / "projection.npz")
+    with http_server(export, "--studio", "--projections", on_server) as url, studio_browser.chromium() as driver:
         driver.get(url + "/studio")
         studio_browser.wait_until_settled(driver, "the first sample and its edit")
         assert not driver.find_element(By.ID, "pick-row").is_displayed()
+        choices = Select(driver.find_element(By.ID, "server-projection")).options
+        assert [option.text for option in choices] == ["choose a file", f"{on_server} (2)"]
         driver.find_element(By.ID, "upload").send_keys(str(out / "projection.npz"))
         studio_browser.wait_for(driver, lambda d: subject(d).startswith("Upload projection.npz: image 1 of 2 "), "the projection")
         assert driver.find_element(By.ID, "pick-row").is_displayed() and driver.find_element(By.ID, "pick-count").text == "2"
@@ -242,15 +247,21 @@ def test_a_projection_file_opens_in_the_page(style_exported, tmp_path):
         studio_browser.wait_for(driver, lambda d: subject(d).startswith("Upload projection.npz: image 2 of 2 "), "the second image")
         np.testing.assert_array_equal(studio_browser.image_pixels(driver, "input-image")[:, :, :1], images[1])
 
-        driver.find_element(By.ID, "upload-b").send_keys(str(out / "projection.npz"))
+        Select(driver.find_element(By.ID, "server-projection-b")).select_by_index(1)
         studio_browser.wait_for(driver, lambda d: d.find_element(By.ID, "note-b").text.startswith(
-            "Upload projection.npz: image 1 of 2 ") and studio_browser.settled(d), "the second slot's projection")
+            f"Projection {on_server}: image 1 of 2 ") and studio_browser.settled(d), "the second slot's projection")
         start, stop = model.layer_ranges["coarse"]
         expected = model.decode_styles(editing.mix_styles(styles[1:2], styles[:1], start, stop, model.num_styles), as_uint8=True)
         studio_browser.wait_for(driver, lambda d: driver.execute_script("return window.studio.pending === 0"), "the mix")
         assert_close_images(studio_browser.image_pixels(driver, "mix-image")[np.newaxis, :, :, :1], expected,
                             "image 2's projection with image 1's coarse styles")
         assert studio_browser.error_text(driver) == ""
+        pick_b = driver.find_element(By.ID, "pick-b")
+        pick_b.clear()
+        pick_b.send_keys("2", Keys.TAB)
+        studio_browser.wait_for(driver, lambda d: d.find_element(By.ID, "note-b").text.startswith(
+            f"Projection {on_server}: image 2 of 2 "), "the server file's second image")
+        np.testing.assert_array_equal(studio_browser.image_pixels(driver, "b-image")[:, :, :1], images[1])
 
         driver.find_element(By.ID, "sample").click()  # a sample is no projection: the picker goes
         studio_browser.wait_for(driver, lambda d: subject(d).startswith("Sample of seed"), "the sample")

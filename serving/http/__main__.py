@@ -1,4 +1,4 @@
-"""python -m serving.http --model EXPORT [--host 127.0.0.1] [--port 8501] [--studio]"""
+"""python -m serving.http --model EXPORT [--host 127.0.0.1] [--port 8501] [--studio [--projections FILE ...]]"""
 
 import argparse
 import ipaddress
@@ -7,12 +7,14 @@ import math
 import os
 import socket
 import sys
+from pathlib import Path
 
 import uvicorn
 
 from serving.http.app import create_app
 from serving.http.served import ServedModel
 from serving.http.timeouts import h11_protocol_with_read_limits
+from serving import projection_file
 from serving.layout import FLOAT32, ONNX_VARIANTS
 
 
@@ -63,13 +65,40 @@ def parse_args(argv=None):
                         help="also serve the studio, a page in the browser at / and /studio (sample or upload an image, "
                         "see its reconstruction, edit it along the export's directions, style-mix, interpolate, "
                         "download), and its JSON API under /studio/api/; the limits above apply to it too")
+    parser.add_argument("--projections", nargs="+", type=Path, default=[], metavar="FILE",
+                        help="with --studio: projection.npz files of python -m alae_tf.project that the page opens "
+                        "from this machine, without uploading them (read at start)")
     parser.add_argument("--poll-seconds", type=_number(float, 0), default=1.0,
                         help="how often to look for a newer version of the model, as tensorflow_model_server's "
                         "--file_system_poll_wait_seconds (default: 1; 0: serve the version found at start only)")
     parser.add_argument("--threads", type=_number(int, 0), default=1,
                         help="ONNX Runtime intra-op threads per request (default: 1; concurrent requests then "
                         "share the cores, which served 1.3x the requests of all-core runs on 2 cores; 0: all cores)")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.projections and not args.studio:
+        parser.error("--projections goes with --studio")
+    return args
+
+
+def read_projections(paths, model) -> list:
+    """(name, ProjectionFile) per path, checked to fit `model`; ValueError naming the file and the problem."""
+    if paths and "decode_styles" not in model.signatures:
+        raise ValueError("--projections: this export has no per-layer styles graph (decode_styles) to decode them; "
+                         "export the run again")
+    projections = []
+    for path in paths:
+        try:
+            projection = projection_file.read(path.read_bytes())
+        except OSError as exc:
+            raise ValueError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+        except projection_file.ProjectionFileError as exc:
+            raise ValueError(f"{path}: {exc}") from None
+        mismatch = projection_file.shape_mismatch(projection, model.num_styles or 1, model.latent_dim, model.image_shape,
+                                                  f"{model.metadata['model_name']}")
+        if mismatch:
+            raise ValueError(f"{path}: its {mismatch}")
+        projections.append((str(path), projection))
+    return projections
 
 
 def main(argv=None) -> int:
@@ -78,13 +107,14 @@ def main(argv=None) -> int:
     try:
         served = ServedModel(args.model, name=args.name, variant=args.onnx_variant, threads=args.threads,
                              poll_seconds=args.poll_seconds)
+        projections = read_projections(args.projections, served.model)
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     model = served.model
     app = create_app(served, max_batch=args.max_batch, max_body_bytes=int(args.max_body_mb * 1024 * 1024),
                      read_timeout=args.read_timeout, max_requests=args.max_requests, max_running=args.max_running,
-                     studio=args.studio)
+                     studio=args.studio, projections=projections)
     # Bind and listen first: --port 0 can then report its port, and connections queue from the
     # moment the line below is printed.
     # proto IPPROTO_TCP matters: asyncio sets TCP_NODELAY only on sockets that declare it, and
@@ -107,6 +137,8 @@ def main(argv=None) -> int:
         print(f"serving version {model.metadata['version']} only ({why})", flush=True)
     if args.studio:
         print(studio_line(host, port), flush=True)
+        for name, projection in projections:
+            print(f"the studio opens {name} ({len(projection)} projected image(s))", flush=True)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False,
                                            http=h11_protocol_with_read_limits(args.read_timeout)))
     server.run(sockets=[sock])

@@ -15,7 +15,8 @@ within `read_timeout` seconds (408). Parsing, the model and encoding the answer 
 threads, at most `max_running` at a time, never on the event loop.
 
 With `studio=True` the app also serves the studio (serving/http/studio.py): a page at / and
-/studio and its JSON API under /studio/api/, its POSTs under the same limits.
+/studio and its JSON API under /studio/api/, its POSTs under the same limits; `projections`:
+(name, ProjectionFile) pairs its page opens without an upload.
 """
 
 import asyncio
@@ -43,7 +44,7 @@ MODEL_PATH = re.compile(r"^(?P<name>[^/:]+)(?:/versions/(?P<version>[^/:]+))?(?P
 
 
 def create_app(served: ServedModel, max_batch=256, max_body_bytes=16 * 1024 * 1024, read_timeout=15.0,
-               max_requests=64, max_running=os.cpu_count() or 1, studio=False) -> Starlette:
+               max_requests=64, max_running=os.cpu_count() or 1, studio=False, projections=()) -> Starlette:
     name = served.model.metadata["model_name"]
     predict_metrics = PredictMetrics(name)
     running = asyncio.Semaphore(max_running)
@@ -144,7 +145,7 @@ def create_app(served: ServedModel, max_batch=256, max_body_bytes=16 * 1024 * 10
     if studio:  # the browser page and its JSON API (serving/http/studio.py), under the same limits
         from serving.http.studio import studio_routes
 
-        routes += studio_routes(served, limited, max_batch=max_batch, max_body_bytes=max_body_bytes)
+        routes += studio_routes(served, limited, max_batch=max_batch, max_body_bytes=max_body_bytes, projections=projections)
     return Starlette(
         routes=routes,
         lifespan=lifespan,

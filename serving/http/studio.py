@@ -8,6 +8,7 @@ and its JSON API (serving/http/studio_api.py), for `python -m serving.http --stu
     POST /studio/api/sample              {"seed": 3, "truncation_psi": 0.7}
     POST /studio/api/upload              the bytes of a PNG, JPEG or WebP file (any Content-Type), or of
                                          a projection.npz (?index=K picks its image, default 0)
+    POST /studio/api/projection          {"file": 0, "index": 3}: a projection file the server was started with
     POST /studio/api/edit                {"w": [...], "edits": [{"direction": "3_to_8", "strength": 1.5}], "layers": "all"}
     POST /studio/api/mix                 {"destination_w": [...], "source_w": [...], "layers": "coarse"}
     POST /studio/api/interpolate         {"w_a": [...], "w_b": [...], "steps": 8}
@@ -61,16 +62,17 @@ def page_headers(page: bytes) -> dict:
     }
 
 
-def studio_routes(served, limited, max_batch: int, max_body_bytes: int) -> list[Route]:
+def studio_routes(served, limited, max_batch: int, max_body_bytes: int, projections=()) -> list[Route]:
     """The studio's routes over the served model (serving/http/served.py); `limited(request,
-    max_body, work)` is the app's admission (serving/http/app.py)."""
-    latest = Studio(served.model, max_batch)
+    max_body, work)` is the app's admission (serving/http/app.py); `projections`: (name,
+    ProjectionFile) pairs the page may open without uploading them."""
+    latest = Studio(served.model, max_batch, projections)
 
     def studio_for(request) -> Studio:
         """The served version's Studio; 409 for a page loaded with another version."""
         nonlocal latest
         if latest.model is not served.model:
-            latest = Studio(served.model, max_batch)
+            latest = Studio(served.model, max_batch, projections)
         studio = latest
         version = str(studio.model.metadata["version"])
         page_version = request.headers.get(VERSION_HEADER)
@@ -127,6 +129,7 @@ def studio_routes(served, limited, max_batch: int, max_body_bytes: int) -> list[
         Route("/studio/api/info", info, methods=["GET"]),
         Route("/studio/api/sample", json_endpoint("sample"), methods=["POST"]),
         Route("/studio/api/upload", upload, methods=["POST"]),
+        Route("/studio/api/projection", json_endpoint("projection"), methods=["POST"]),
         Route("/studio/api/edit", json_endpoint("edit"), methods=["POST"]),
         Route("/studio/api/mix", json_endpoint("mix"), methods=["POST"]),
         Route("/studio/api/interpolate", json_endpoint("interpolate"), methods=["POST"]),

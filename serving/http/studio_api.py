@@ -12,6 +12,8 @@ projection of one w), or w+, a list of `num_styles` such lists (a projection per
     upload  PNG / JPEG / WebP bytes     -> {input, w, reconstruction, note}: the image at the model's size
     upload  projection.npz bytes, index -> {input, w, reconstruction, note, count}: image `index` of the
                                            file, its projected code and G of it
+    projection {file, index}            -> the same for a projection file the server was started with
+                                           (`file`: its position in info's "projections")
     edit {w, edits: [{direction, strength}], layers}  -> {image}: as ALAEOnnx.edit, for several directions at once
     mix {destination_w, source_w, layers}             -> {image}: as ALAEOnnx.mix
     interpolate {w_a, w_b, steps}                     -> {images}: as ALAEOnnx.interpolate (in w+ when
@@ -39,8 +41,10 @@ ZIP_MAGIC = b"PK\x03\x04"  # an .npz archive (python -m alae_tf.project's projec
 
 
 class Studio:
-    def __init__(self, model: ALAEOnnx, max_batch: int):
+    def __init__(self, model: ALAEOnnx, max_batch: int, projections=()):
+        """`projections`: (name, projection_file.ProjectionFile) pairs the page may open by name."""
         self.model = model
+        self.projections = list(projections)
         self.max_steps = max(MIN_STEPS, min(MAX_STEPS, max_batch))
         self.max_strengths = {d.name: max_strength(d) for d in model.directions.directions}
         self.styles = model.num_styles or 1
@@ -66,6 +70,9 @@ class Studio:
             # Refining E(x) against the image needs TensorFlow and LPIPS, which an ONNX export does not
             # carry: the page reconstructs with the encoder, or opens python -m alae_tf.project's file.
             "opens_projections": self.can_edit,
+            # Projection files on the server (python -m serving.http --projections), opened without an upload.
+            "projections": [{"name": name, "count": len(projection)} for name, projection in self.projections]
+            if self.can_edit else [],
             "truncation_psi": {"default": DEFAULT_PSI, "min": PSI_RANGE[0], "max": PSI_RANGE[1]},
             "max_seed": MAX_SEED,
             "interpolation_steps": {"default": min(8, self.max_steps), "min": MIN_STEPS, "max": self.max_steps},
@@ -91,17 +98,30 @@ class Studio:
             projection = projection_file.read(data)
         except projection_file.ProjectionFileError as exc:
             raise RequestError(400, f"the upload is a zip archive but not a usable projection.npz: {exc}") from None
+        try:
+            position = 0 if index is None else int(index)
+        except ValueError:
+            position = -1
+        return self._projected(projection, position, index)
+
+    def projection(self, body: dict) -> dict:
+        self._require_styles("open a projection")
+        check_keys(body, required=("file", "index"))
+        if not self.projections:
+            raise RequestError(400, "this server was started without projection files (python -m serving.http --projections)")
+        file = integer(body, "file", 0, len(self.projections) - 1)
+        count = len(self.projections[file][1])
+        return self._projected(self.projections[file][1], integer(body, "index", 0, count - 1), body["index"])
+
+    def _projected(self, projection, position: int, asked) -> dict:
+        """Image `position` of a projection file (`asked`: the index as the request gave it)."""
         mismatch = projection_file.shape_mismatch(projection, self.styles, self.model.latent_dim, self.model.image_shape,
                                                   "this model")
         if mismatch:
             raise RequestError(400, f"the projection's {mismatch}")
         count = len(projection)
-        try:
-            position = 0 if index is None else int(index)
-        except ValueError:
-            position = -1
         if not 0 <= position < count:
-            raise RequestError(400, f"index {str(index)[:20]!r} is not one of the file's {count} image(s) (0 to {count - 1})")
+            raise RequestError(400, f"index {str(asked)[:20]!r} is not one of the file's {count} image(s) (0 to {count - 1})")
         styles = projection.styles[position:position + 1]
         code = styles[0] if projection.per_layer else styles[0, 0]
         reconstruction = self._call(self.model.decode_styles, styles, as_uint8=True)[0]

@@ -15,7 +15,9 @@
     first: null,   // {w, label}: the image being edited
     second: null,  // {w, label}: the image to mix with and interpolate to
     tickets: {first: 0, second: 0},  // the newest request for each image wins
-    files: {first: null, second: null},  // the projection file each image came from, to pick another of its images
+    // The projection file each image came from, to pick another of its images: {file} (an upload,
+    // sent again) or {server} (its position in info.projections), with a label.
+    sources: {first: null, second: null},
   };
   // For tests and benchmarks: edit timings (ms, request to decoded image) and the tasks in flight.
   const studio = {timings: [], pending: 0, rendered: {subject: null, edits: null}};
@@ -117,8 +119,8 @@
 
   // --- the images ------------------------------------------------------------------------------
 
-  // `file`: the projection file the image comes from (its other images can be picked), or null.
-  async function setImage(slot, request, label, file = null) {
+  // `source`: the projection file the image comes from (its other images can be picked), or null.
+  async function setImage(slot, request, label, source = null) {
     const ticket = ++state.tickets[slot];
     const data = await request();
     if (ticket !== state.tickets[slot]) return;  // a newer choice came first
@@ -126,8 +128,9 @@
     const note = data.note ? `${label}: ${data.note}` : label;
     state[slot] = {w: data.w, label: note};
     const projected = data.count !== undefined;
-    state.files[slot] = projected ? file : null;
+    state.sources[slot] = projected ? source : null;
     const suffix = slot === "first" ? "" : "-b";
+    if (!(projected && source && source.server !== undefined)) $(`server-projection${suffix}`).value = "";
     $(`pick-row${suffix}`).hidden = !projected || data.count < 2;
     if (projected) {
       $(`pick${suffix}`).max = String(data.count);
@@ -154,20 +157,32 @@
     return guarded(() => setImage(slot, () => call("sample", {seed, truncation_psi: psi}), label), "image");
   }
 
-  // An image file, or image `index` (from 0) of a projection.npz of python -m alae_tf.project.
-  function upload(slot, file, index = 0) {
-    if (!file) return Promise.resolve();
+  // Image `index` (from 0) of a source: an uploaded file (an image, or a projection.npz of python -m
+  // alae_tf.project) or a projection file the server was started with.
+  function openImage(slot, source, index = 0) {
     const suffix = slot === "first" ? "" : "-b";
     $(`pick${suffix}`).value = String(index + 1);
-    return guarded(() => setImage(slot, () => call(`upload?index=${index}`, file, {raw: true}), `Upload ${file.name}`, file),
-      "image");
+    const request = source.file
+      ? () => call(`upload?index=${index}`, source.file, {raw: true})
+      : () => call("projection", {file: source.server, index});
+    return guarded(() => setImage(slot, request, source.label, source), "image");
+  }
+
+  function upload(slot, file) {
+    return file ? openImage(slot, {file, label: `Upload ${file.name}`}) : Promise.resolve();
+  }
+
+  function openOnServer(slot, select) {
+    if (select.value === "") return Promise.resolve();
+    const server = Number(select.value);
+    return openImage(slot, {server, label: `Projection ${state.info.projections[server].name}`});
   }
 
   function pick(slot, input) {
-    const file = state.files[slot];
+    const source = state.sources[slot];
     const index = Number(input.value) - 1;
-    if (!file || !Number.isInteger(index)) return Promise.resolve();
-    return upload(slot, file, index);
+    if (!source || !Number.isInteger(index)) return Promise.resolve();
+    return openImage(slot, source, index);
   }
 
   // --- editing ---------------------------------------------------------------------------------
@@ -332,7 +347,8 @@
     $("model-line").textContent = `${info.model_name} version ${info.version} (${info.backbone}): ` +
       `${width}x${height}x${channels} images, latent ${info.latent_dim}, ${info.num_styles} style input(s), ` +
       `${info.directions.length} direction(s). Reconstructions use the encoder alone` +
-      (info.opens_projections ? "; upload a projection.npz (python -m alae_tf.project) for refined codes." : ".");
+      (info.opens_projections ? "; upload a projection.npz (python -m alae_tf.project) for refined codes" +
+        (info.projections.length ? ", or choose one on the server." : ".") : ".");
     document.title = `ALAE studio: ${info.model_name}`;
     for (const id of ["input-image", "reconstruction-image", "edited-image", "b-image", "mix-image"]) {
       $(id).style.width = `${imageSize()}px`;
@@ -358,6 +374,13 @@
     addSliders(info.directions);
     $("reset").hidden = info.directions.length === 0;
     if (info.can_draw) setUpDrawing();
+    for (const suffix of ["", "-b"]) {
+      if (info.projections.length === 0) continue;
+      const select = $(`server-projection${suffix}`);
+      select.append(new Option("choose a file", ""));
+      info.projections.forEach((file, position) => select.append(new Option(`${file.name} (${file.count})`, String(position))));
+      $(`server-projection-row${suffix}`).hidden = false;
+    }
 
     $("psi").addEventListener("input", () => { $("psi-value").textContent = Number($("psi").value).toFixed(2); });
     $("psi").addEventListener("change", () => sample("first", $("seed")));
@@ -368,6 +391,7 @@
     });
     $("upload").addEventListener("change", (event) => upload("first", event.target.files[0]));
     $("pick").addEventListener("change", () => pick("first", $("pick")));
+    $("server-projection").addEventListener("change", () => openOnServer("first", $("server-projection")));
     $("layers").addEventListener("change", () => renderEdit());
     $("reset").addEventListener("click", () => {
       for (const slider of document.querySelectorAll("#sliders input[type=range]")) {
@@ -380,6 +404,7 @@
     $("sample-b").addEventListener("click", () => sample("second", $("seed-b")));
     $("upload-b").addEventListener("change", (event) => upload("second", event.target.files[0]));
     $("pick-b").addEventListener("change", () => pick("second", $("pick-b")));
+    $("server-projection-b").addEventListener("change", () => openOnServer("second", $("server-projection-b")));
     $("mix-layers").addEventListener("change", () => renderPair());
     $("steps").addEventListener("change", () => renderPair());
 
