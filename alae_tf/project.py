@@ -104,11 +104,10 @@ def run(args) -> dict:
     for name, (lpips, mse) in summary.items():
         print(f"{name:<20} {lpips:>8.4f} {mse:>8.4f}")
     preview = f", the first {PREVIEW_IMAGES} of {count} images" if count > PREVIEW_IMAGES else ""
-    size = (out_dir / "projection.npz").stat().st_size
-    size = f"{size / 2**20:.1f} MiB" if size >= 2**20 else f"{size / 2**10:.0f} KiB"
+    npz_bytes = (out_dir / "projection.npz").stat().st_size
+    npz_size = f"{npz_bytes / 2**20:.1f} MiB" if npz_bytes >= 2**20 else f"{npz_bytes / 2**10:.0f} KiB"
     print(f"written: {out_dir / 'projection.png'} (image | encoder | projection{preview}), {out_dir / 'projection.npz'} "
-          f"({size}; the studio opens it with python -m serving.http --studio --projections FILE, or as an upload "
-          f"when the server's --max-body-mb is above that)")
+          f"({npz_size}; the studio opens it: python -m serving.http --studio --projections FILE)")
     return summary
 
 

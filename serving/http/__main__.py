@@ -11,10 +11,10 @@ from pathlib import Path
 
 import uvicorn
 
+from serving import projection_file
 from serving.http.app import create_app
 from serving.http.served import ServedModel
 from serving.http.timeouts import h11_protocol_with_read_limits
-from serving import projection_file
 from serving.layout import FLOAT32, ONNX_VARIANTS
 
 
