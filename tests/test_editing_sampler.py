@@ -116,12 +116,11 @@ def test_strength_sweep_rows_are_the_image_then_its_edits(sampler):
         np.testing.assert_allclose(cells[:, column].astype(int), expected.astype(int), atol=1)  # batch-size rounding
 
 
+@pytest.mark.parametrize("sampler", ["style"], indirect=True)  # the MLP has no noise inputs
 def test_strength_sweep_keeps_each_images_own_noise(sampler):
     """ImageNoise: image 0 with its noise images in every edit, image 1 (none given) without noise;
     the expected cells are G with that noise (or none) through the Sampler. An interpolation
     between an image with noise and one without has no noise."""
-    if not sampler.noise_shapes:
-        pytest.skip("the MLP has no noise inputs")
     x = images(2, seed=3, shape=sampler.image_shape)
     drawn = [np.asarray(n) for n in sampler.noise(2, seed=9)]
     noise = ImageNoise(drawn, np.array([True, False]))
