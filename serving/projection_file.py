@@ -83,6 +83,25 @@ def write(target, projection: ProjectionFile) -> None:
              checkpoint=np.str_(projection.checkpoint), training_step=np.int64(projection.training_step), **noise)
 
 
+def read_fitting(path: Path, num_styles: int, latent_dim: int, image_shape, noise_shapes, owner: str) -> ProjectionFile:
+    """The projection file at `path`, checked to fit a model of these shapes (`owner` names it:
+    "this run"); ProjectionFileError "PATH: why" when it cannot be read or does not fit."""
+    try:
+        projection = read(path.read_bytes())
+    except OSError as exc:
+        raise ProjectionFileError(f"{path}: cannot read the projection file ({exc.strerror or exc})") from None
+    except ProjectionFileError as exc:
+        raise ProjectionFileError(f"{path}: {exc}") from None
+    mismatch = shape_mismatch(projection, num_styles, latent_dim, image_shape, owner)
+    if mismatch:
+        raise ProjectionFileError(f"{path}: its {mismatch}")
+    stored, expected = [tuple(n.shape[1:]) for n in projection.noise], [tuple(shape) for shape in noise_shapes]
+    if stored and stored != expected:
+        raise ProjectionFileError(f"{path}: its noise images are {stored}; {owner}'s generator takes {expected}: "
+                                  "it was projected with another model")
+    return projection
+
+
 def read(data: bytes) -> ProjectionFile:
     """The projection in the bytes of a projection.npz; ProjectionFileError naming the problem."""
     arrays = _arrays(data)

@@ -481,7 +481,7 @@ def test_projection_files_on_the_server_open_as_their_upload_does(style, style_e
     (tmp_path / "other.npz").write_bytes(projection_bytes(np.zeros((1, 2, 3), np.float32), np.zeros((1, 4, 4, 1), np.uint8)))
     for argv, message in [
         (["--projections", str(files[0])], "--projections goes with --studio"),
-        (["--studio", "--projections", str(tmp_path / "missing.npz")], "missing.npz: cannot read it"),
+        (["--studio", "--projections", str(tmp_path / "missing.npz")], "missing.npz: cannot read the projection file"),
         (["--studio", "--projections", str(tmp_path / "broken.npz")], "broken.npz: not a readable .npz archive"),
         (["--studio", "--projections", str(tmp_path / "other.npz")], "other.npz: its styles are [2, 3]"),
     ]:

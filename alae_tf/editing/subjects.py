@@ -64,19 +64,10 @@ def is_projection(spec: str) -> bool:
 
 def read_projection(path: Path, sampler, run_step: int) -> projection_file.ProjectionFile:
     try:
-        projection = projection_file.read(path.read_bytes())
-    except OSError as exc:
-        raise ALAEError(f"{path}: cannot read the projection file ({exc.strerror or exc})") from None
+        projection = projection_file.read_fitting(path, sampler.num_styles, sampler.latent_dim, sampler.image_shape,
+                                                  sampler.noise_shapes, "this run")
     except projection_file.ProjectionFileError as exc:
-        raise ALAEError(f"{path}: {exc}") from None
-    mismatch = projection_file.shape_mismatch(projection, sampler.num_styles, sampler.latent_dim, sampler.image_shape,
-                                              "this run")
-    if mismatch:
-        raise ALAEError(f"{path}: its {mismatch}")
-    noise_shapes = [tuple(n.shape[1:]) for n in projection.noise]
-    if noise_shapes and noise_shapes != [tuple(shape) for shape in sampler.noise_shapes]:
-        raise ALAEError(f"{path}: its noise images are {noise_shapes}; this run's generator takes "
-                        f"{sampler.noise_shapes}: it was projected with another model")
+        raise ALAEError(str(exc)) from None
     if projection.training_step != run_step:
         print(f"note: {path} was projected with {projection.run}'s {projection.checkpoint} (step "
               f"{projection.training_step}); the networks used here are of step {run_step}", file=sys.stderr)

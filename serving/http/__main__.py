@@ -88,15 +88,10 @@ def read_projections(paths, model) -> list:
     projections = []
     for path in paths:
         try:
-            projection = projection_file.read(path.read_bytes())
-        except OSError as exc:
-            raise ValueError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+            projection = projection_file.read_fitting(path, model.num_styles or 1, model.latent_dim, model.image_shape,
+                                                      model.noise_shapes, model.metadata["model_name"])
         except projection_file.ProjectionFileError as exc:
-            raise ValueError(f"{path}: {exc}") from None
-        mismatch = projection_file.shape_mismatch(projection, model.num_styles or 1, model.latent_dim, model.image_shape,
-                                                  f"{model.metadata['model_name']}")
-        if mismatch:
-            raise ValueError(f"{path}: its {mismatch}")
+            raise ValueError(str(exc)) from None
         projections.append((str(path), projection))
     return projections
 
