@@ -449,30 +449,70 @@ def test_without_studio_the_page_is_not_served(export_dir):
 def test_projection_files_on_the_server_open_as_their_upload_does(style, style_exported, tmp_path, capsys):
     """python -m serving.http --studio --projections A B: info lists them, and image K of file F
     opens as the upload of that file with ?index=K does (same code, images and note), without
-    the upload. Bad files are refused at start, bad requests with a 400 naming the problem."""
+    the upload; B holds refined noise images, which its images keep (reconstruction, edit, mix,
+    interpolation between two of them: ALAEOnnx with that noise) where the upload's do not. Bad
+    files are refused at start, bad requests with a 400 naming the problem."""
+    from serving import editing
     from serving.http import __main__ as server_cli
 
     export_dir, model = style_exported[1], style[1]
     rng = np.random.default_rng(4)
-
-    def projection(count):
-        styles = rng.standard_normal((count, model.num_styles, model.latent_dim)).astype(np.float32)
-        return projection_bytes(styles, rng.integers(0, 256, (count, *model.image_shape), dtype=np.uint8))
-
+    styles = {count: rng.standard_normal((count, model.num_styles, model.latent_dim)).astype(np.float32) for count in (2, 3)}
+    noise = [5 * rng.standard_normal((3, *shape)).astype(np.float32) for shape in model.noise_shapes]
     files = [tmp_path / "a.npz", tmp_path / "b.npz"]
-    files[0].write_bytes(projection(2))
-    files[1].write_bytes(projection(3))
+    files[0].write_bytes(projection_bytes(styles[2], rng.integers(0, 256, (2, *model.image_shape), dtype=np.uint8)))
+    files[1].write_bytes(projection_bytes(styles[3], rng.integers(0, 256, (3, *model.image_shape), dtype=np.uint8), noise=noise))
+
+    def decoded(codes, noise=None):
+        return model.decode_styles(codes, as_uint8=True, noise=noise)
+
     with http_server(export_dir, "--studio", "--projections", *map(str, files)) as url:
         status, info, _ = request(url, "GET", "/studio/api/info", content_type=None)
         assert status == 200 and info["projections"] == [{"name": str(files[0]), "count": 2}, {"name": str(files[1]), "count": 3}]
+        status, plain = post(url, "projection", {"file": 0, "index": 1})
+        assert status == 200 and plain == upload_projection(url, files[0].read_bytes(), index=1)[1] | {"ref": {"file": 0, "index": 1}}
         status, opened = post(url, "projection", {"file": 1, "index": 2})
-        assert status == 200 and opened == upload_projection(url, files[1].read_bytes(), index=2)[1]
-        assert opened["count"] == 3 and opened["note"].startswith("image 3 of 3 of a projection (w+")
-        for body, message in [({"file": 2, "index": 0}, "file 2 is outside [0, 1]"),
-                              ({"file": 0, "index": 2}, "index 2 is outside [0, 1]"),
-                              ({"file": "a.npz", "index": 0}, 'file must be an integer, got "a.npz"'),
-                              ({"index": 0}, "missing file")]:
-            status, answer = post(url, "projection", body)
+        uploaded = upload_projection(url, files[1].read_bytes(), index=2)[1]
+        assert status == 200 and opened["ref"] == {"file": 1, "index": 2} and "ref" not in uploaded
+        assert {key: opened[key] for key in ("input", "w", "count")} == {key: uploaded[key] for key in ("input", "w", "count")}
+        assert opened["note"].startswith("image 3 of 3 of a projection (w+")
+        assert opened["note"].endswith("with its refined noise images, in its edits and mixes too")
+        assert uploaded["note"].endswith("its refined noise images are not used for an upload (open the file on the "
+                                         "server, python -m serving.http --projections, to use them)")
+        own = [n[2:3] for n in noise]
+        assert_close_images(pixels(opened["reconstruction"])[np.newaxis], decoded(styles[3][2:3], own), "with its noise")
+        assert_close_images(pixels(uploaded["reconstruction"])[np.newaxis], decoded(styles[3][2:3]), "the upload, without")
+        assert np.abs(pixels(opened["reconstruction"]).astype(int) - pixels(uploaded["reconstruction"])).max() > 3
+
+        status, edited = post(url, "edit", {"w": opened["w"], "edits": [], "noise_of": opened["ref"]})
+        assert status == 200
+        assert_close_images(pixels(edited["image"])[np.newaxis], decoded(styles[3][2:3], own), "an edit keeps the noise")
+        start, stop = model.layer_ranges["coarse"]
+        status, mixed = post(url, "mix", {"destination_w": opened["w"], "source_w": plain["w"], "layers": "coarse",
+                                          "destination_noise_of": opened["ref"]})
+        expected = decoded(editing.mix_styles(styles[3][2:3], styles[2][1:2], start, stop, model.num_styles), own)
+        assert status == 200
+        assert_close_images(pixels(mixed["image"])[np.newaxis], expected, "a mix keeps the destination's noise")
+        first = post(url, "projection", {"file": 1, "index": 0})[1]
+        status, path = post(url, "interpolate", {"w_a": first["w"], "w_b": opened["w"], "steps": 3,
+                                                 "noise_of_a": first["ref"], "noise_of_b": opened["ref"]})
+        t = np.linspace(0, 1, 3, dtype=np.float32)
+        line = styles[3][0:1] + t[:, None, None] * (styles[3][2:3] - styles[3][0:1])
+        line_noise = [n[0:1] + t[:, None, None, None] * (n[2:3] - n[0:1]) for n in noise]
+        assert status == 200
+        assert_close_images(np.stack([pixels(image) for image in path["images"]]), decoded(line, line_noise), "interpolation")
+
+        for endpoint, body, message in [
+            ("projection", {"file": 2, "index": 0}, "file 2 is outside [0, 1]"),
+            ("projection", {"file": 0, "index": 2}, "index 2 is outside [0, 1]"),
+            ("projection", {"file": "a.npz", "index": 0}, 'file must be an integer, got "a.npz"'),
+            ("projection", {"index": 0}, "missing file"),
+            ("edit", {"w": opened["w"], "edits": [], "noise_of": "b.npz"}, 'noise_of must be {"file": F, "index": K}'),
+            ("edit", {"w": opened["w"], "edits": [], "noise_of": {"file": 1, "index": 3}}, "noise_of: index 3 is outside [0, 2]"),
+            ("mix", {"destination_w": opened["w"], "source_w": plain["w"], "destination_noise_of": {"file": 1}},
+             "destination_noise_of: missing index"),
+        ]:
+            status, answer = post(url, endpoint, body)
             assert status == 400 and message in answer["error"], (body, answer)
     status, answer = post(style[0], "projection", {"file": 0, "index": 0})  # a server started without them
     assert status == 400 and "started without projection files" in answer["error"]

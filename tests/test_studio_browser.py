@@ -207,7 +207,9 @@ def test_a_projection_file_opens_in_the_page(style_exported, tmp_path):
     """python -m alae_tf.project's file of two images (w+, the tiny StyleALAE run) uploaded in the
     page: the first image and G of its projection are shown, the picker moves to the second, and
     the same file opened from the server (--projections) in the second slot mixes the two
-    projections by style input as ALAEOnnx does; its picker moves that slot to its second image."""
+    projections by style input as ALAEOnnx does; its picker moves that slot to its second image.
+    The file holds refined noise images (--noise): the page's edit of an image opened from the
+    server uses them (the page sends its ref), the upload's does not."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import Select
@@ -217,10 +219,11 @@ def test_a_projection_file_opens_in_the_page(style_exported, tmp_path):
 
     run, export = style_exported
     out = tmp_path / "projection"
-    assert project_cli.main(["--run", str(run), "--images", "held-out:2", "--steps", "3", "--per-layer",
-                             "--out-dir", str(out)]) == 0
+    assert project_cli.main(["--run", str(run), "--images", "held-out:2", "--steps", "3", "--per-layer", "--noise",
+                             "--learning-rate", "0.3", "--noise-weight", "0", "--out-dir", str(out)]) == 0
     saved = np.load(out / "projection.npz")
     styles, images = saved["styles"], saved["images"]
+    noise = [saved[name] for name in sorted(saved.files) if name.startswith("noise_")]
     model = ALAEOnnx(export)
 
     def subject(driver):
@@ -240,6 +243,8 @@ def test_a_projection_file_opens_in_the_page(style_exported, tmp_path):
         np.testing.assert_array_equal(studio_browser.image_pixels(driver, "input-image")[:, :, :1], images[0])
         assert_close_images(studio_browser.image_pixels(driver, "reconstruction-image")[np.newaxis, :, :, :1],
                             model.decode_styles(styles[:1], as_uint8=True), "the projection shown")
+        assert_close_images(studio_browser.image_pixels(driver, "edited-image")[np.newaxis, :, :, :1],
+                            model.decode_styles(styles[:1], as_uint8=True), "an upload's edit: no noise")
 
         pick = driver.find_element(By.ID, "pick")
         pick.clear()
@@ -262,6 +267,13 @@ def test_a_projection_file_opens_in_the_page(style_exported, tmp_path):
         studio_browser.wait_for(driver, lambda d: d.find_element(By.ID, "note-b").text.startswith(
             f"Projection {on_server}: image 2 of 2 "), "the server file's second image")
         np.testing.assert_array_equal(studio_browser.image_pixels(driver, "b-image")[:, :, :1], images[1])
+
+        Select(driver.find_element(By.ID, "server-projection")).select_by_index(1)  # the first slot, from the server
+        studio_browser.wait_for(driver, lambda d: subject(d).startswith(f"Projection {on_server}: image 1 of 2 "), "it")
+        with_noise = model.decode_styles(styles[:1], as_uint8=True, noise=[n[:1] for n in noise])
+        assert np.abs(with_noise.astype(int) - model.decode_styles(styles[:1], as_uint8=True)).max() > 3
+        for shown in ("reconstruction-image", "edited-image"):
+            assert_close_images(studio_browser.image_pixels(driver, shown)[np.newaxis, :, :, :1], with_noise, shown)
 
         driver.find_element(By.ID, "sample").click()  # a sample is no projection: the picker goes
         studio_browser.wait_for(driver, lambda d: subject(d).startswith("Sample of seed"), "the sample")

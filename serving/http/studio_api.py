@@ -13,11 +13,18 @@ projection of one w), or w+, a list of `num_styles` such lists (a projection per
     upload  projection.npz bytes, index -> {input, w, reconstruction, note, count}: image `index` of the
                                            file, its projected code and G of it
     projection {file, index}            -> the same for a projection file the server was started with
-                                           (`file`: its position in info's "projections")
+                                           (`file`: its position in info's "projections"), and `ref`:
+                                           {file, index}, which names its refined noise images below
     edit {w, edits: [{direction, strength}], layers}  -> {image}: as ALAEOnnx.edit, for several directions at once
     mix {destination_w, source_w, layers}             -> {image}: as ALAEOnnx.mix
     interpolate {w_a, w_b, steps}                     -> {images}: as ALAEOnnx.interpolate (in w+ when
                                                          either code is one)
+
+A projection file made with `project --noise` holds each image's refined noise images. Those of
+a file on the server are used: edit takes `noise_of` (a `ref`), mix `destination_noise_of`, and
+interpolate `noise_of_a` and `noise_of_b` (used when both are given: the noise goes from one's to
+the other's). An uploaded file's are not (the page keeps codes only, and noise images can be
+larger than the rest of the request).
 """
 
 import json
@@ -107,14 +114,31 @@ class Studio:
     def projection(self, body: dict) -> dict:
         self._require_styles("open a projection")
         check_keys(body, required=("file", "index"))
+        projection, index = self._server_image(body)
+        return self._projected(projection, index, index, ref={"file": body["file"], "index": index})
+
+    def _server_image(self, ref: dict, where: str | None = None):
+        """(the server's projection file ref["file"], image index ref["index"]), both checked."""
         if not self.projections:
             raise RequestError(400, "this server was started without projection files (python -m serving.http --projections)")
-        file = integer(body, "file", 0, len(self.projections) - 1)
-        count = len(self.projections[file][1])
-        return self._projected(self.projections[file][1], integer(body, "index", 0, count - 1), body["index"])
+        projection = self.projections[integer(ref, "file", 0, len(self.projections) - 1, where)][1]
+        return projection, integer(ref, "index", 0, len(projection) - 1, where)
 
-    def _projected(self, projection, position: int, asked) -> dict:
-        """Image `position` of a projection file (`asked`: the index as the request gave it)."""
+    def noise_of(self, body: dict, key: str) -> list | None:
+        """The refined noise images of the server's projection image named by body[key] (a `ref`),
+        [1, h, w, 1] each; None when the key is absent or the file holds none."""
+        if key not in body:
+            return None
+        ref = body[key]
+        if not isinstance(ref, dict):
+            raise RequestError(400, f'{key} must be {{"file": F, "index": K}}, the ref of a projection on the server')
+        check_keys(ref, required=("file", "index"), where=key)
+        projection, index = self._server_image(ref, key)
+        return [images[index:index + 1] for images in projection.noise] or None
+
+    def _projected(self, projection, position: int, asked, ref=None) -> dict:
+        """Image `position` of a projection file (`asked`: the index as the request gave it; `ref`:
+        the server file's {file, index}, None for an upload)."""
         mismatch = projection_file.shape_mismatch(projection, self.styles, self.model.latent_dim, self.model.image_shape,
                                                   "this model")
         if mismatch:
@@ -124,12 +148,14 @@ class Studio:
             raise RequestError(400, f"index {str(asked)[:20]!r} is not one of the file's {count} image(s) (0 to {count - 1})")
         styles = projection.styles[position:position + 1]
         code = styles[0] if projection.per_layer else styles[0, 0]
-        reconstruction = self._call(self.model.decode_styles, styles, as_uint8=True)[0]
-        return {"input": studio_images.png_data_url(projection.images[position]), "w": code.tolist(),
-                "reconstruction": studio_images.png_data_url(reconstruction),
-                "note": self._projection_note(projection, position), "count": count}
+        noise = [images[position:position + 1] for images in projection.noise] if ref and projection.noise else None
+        reconstruction = self._call(self.model.decode_styles, styles, as_uint8=True, noise=noise)[0]
+        answer = {"input": studio_images.png_data_url(projection.images[position]), "w": code.tolist(),
+                  "reconstruction": studio_images.png_data_url(reconstruction),
+                  "note": self._projection_note(projection, position, uploaded=ref is None), "count": count}
+        return {**answer, "ref": ref} if ref else answer
 
-    def _projection_note(self, projection, position: int) -> str:
+    def _projection_note(self, projection, position: int, uploaded: bool) -> str:
         d = {name: float(values[position]) for name, values in projection.distances.items()}
         parts = [f"image {position + 1} of {len(projection)} of a projection "
                  f"({'w+, one w per style input' if projection.per_layer else 'one w'}): LPIPS {d['lpips']:.3f}, "
@@ -140,13 +166,16 @@ class Studio:
             parts.append(f"projected with {projection.run}'s {projection.checkpoint} (step {projection.training_step}), "
                          f"while this export is {metadata.get('run')}'s {metadata.get('checkpoint')} "
                          f"(step {metadata.get('training_step')}): it may reconstruct less well here")
-        if projection.noise:
-            parts.append("its refined noise images are not used: the studio decodes without noise")
+        if projection.noise and uploaded:
+            parts.append("its refined noise images are not used for an upload (open the file on the server, "
+                         "python -m serving.http --projections, to use them)")
+        elif projection.noise:
+            parts.append("with its refined noise images, in its edits and mixes too")
         return "; ".join(parts)
 
     def edit(self, body: dict) -> dict:
         self._require_styles("edit")
-        check_keys(body, required=("w", "edits"), optional=("layers",))
+        check_keys(body, required=("w", "edits"), optional=("layers", "noise_of"))
         w = self.code(body, "w")
         start, stop = self.layers(body)
         edits = body["edits"]
@@ -168,24 +197,31 @@ class Studio:
             limit = self.max_strengths[name]
             strength = number(entry, "strength", -limit, limit, where=f"edits[{index}] ({name})")
             styles = editing.edit_styles(styles, self.model.directions.vector(name), strength, start, stop, self.styles)
-        image = self._call(self.model.decode_styles, styles, as_uint8=True)[0]
+        image = self._call(self.model.decode_styles, styles, as_uint8=True, noise=self.noise_of(body, "noise_of"))[0]
         return {"image": studio_images.png_data_url(image)}
 
     def mix(self, body: dict) -> dict:
         self._require_styles("mix")
-        check_keys(body, required=("destination_w", "source_w"), optional=("layers",))
+        check_keys(body, required=("destination_w", "source_w"), optional=("layers", "destination_noise_of"))
         destination, source = self.code(body, "destination_w"), self.code(body, "source_w")
         start, stop = self.layers(body)
         styles = editing.mix_styles(destination, source, start, stop, self.styles)
-        image = self._call(self.model.decode_styles, styles, as_uint8=True)[0]
+        noise = self.noise_of(body, "destination_noise_of")
+        image = self._call(self.model.decode_styles, styles, as_uint8=True, noise=noise)[0]
         return {"image": studio_images.png_data_url(image)}
 
     def interpolate(self, body: dict) -> dict:
-        check_keys(body, required=("w_a", "w_b"), optional=("steps",))
+        check_keys(body, required=("w_a", "w_b"), optional=("steps", "noise_of_a", "noise_of_b"))
         w_a, w_b = self.code(body, "w_a"), self.code(body, "w_b")
         steps = integer(body, "steps", MIN_STEPS, self.max_steps) if "steps" in body else min(8, self.max_steps)
         t = np.linspace(0.0, 1.0, steps, dtype=np.float32)
-        if w_a.ndim == w_b.ndim == 2:
+        noise_a, noise_b = self.noise_of(body, "noise_of_a"), self.noise_of(body, "noise_of_b")
+        if noise_a and noise_b:  # both ends with their refined noise: the noise goes from one's to the other's
+            self._require_styles("interpolate with noise images")
+            a, b = editing.as_styles(w_a, self.styles), editing.as_styles(w_b, self.styles)
+            noise = [n_a + t[:, np.newaxis, np.newaxis, np.newaxis] * (n_b - n_a) for n_a, n_b in zip(noise_a, noise_b)]
+            images = self._call(self.model.decode_styles, a + t[:, np.newaxis, np.newaxis] * (b - a), as_uint8=True, noise=noise)
+        elif w_a.ndim == w_b.ndim == 2:
             images = self._call(self.model.decode, w_a + t[:, np.newaxis] * (w_b - w_a), as_uint8=True)  # as ALAEOnnx.interpolate
         else:
             self._require_styles("interpolate per-layer codes")
@@ -272,12 +308,13 @@ def number(body: dict, key: str, low: float, high: float, where: str | None = No
     return float(value)
 
 
-def integer(body: dict, key: str, low: int, high: int) -> int:
+def integer(body: dict, key: str, low: int, high: int, where: str | None = None) -> int:
     value = body[key]
+    label = f"{where}: {key}" if where else key
     if not isinstance(value, int) or isinstance(value, bool):
-        raise RequestError(400, f"{key} must be an integer, got {as_json(value)}")
+        raise RequestError(400, f"{label} must be an integer, got {as_json(value)}")
     if not low <= value <= high:
-        raise RequestError(400, f"{key} {value} is outside [{low}, {high}]")
+        raise RequestError(400, f"{label} {value} is outside [{low}, {high}]")
     return value
 
 

@@ -12,8 +12,10 @@
 
   const state = {
     info: null,
-    first: null,   // {w, label}: the image being edited
-    second: null,  // {w, label}: the image to mix with and interpolate to
+    // {w, label, ref}: `ref` names a projection on the server, whose refined noise images the
+    // server then uses (null for other images)
+    first: null,   // the image being edited
+    second: null,  // the image to mix with and interpolate to
     tickets: {first: 0, second: 0},  // the newest request for each image wins
     // The projection file each image came from, to pick another of its images: {file} (an upload,
     // sent again) or {server} (its position in info.projections), with a label.
@@ -126,7 +128,7 @@
     if (ticket !== state.tickets[slot]) return;  // a newer choice came first
     clearError();  // a new image: every part of the page is drawn again
     const note = data.note ? `${label}: ${data.note}` : label;
-    state[slot] = {w: data.w, label: note};
+    state[slot] = {w: data.w, label: note, ref: data.ref || null};
     const projected = data.count !== undefined;
     state.sources[slot] = projected ? source : null;
     const suffix = slot === "first" ? "" : "-b";
@@ -206,7 +208,9 @@
     const subject = state.first;
     const edits = currentEdits();
     const started = performance.now();
-    const data = await call("edit", {w: subject.w, edits, layers: $("layers").value || "all"});
+    const body = {w: subject.w, edits, layers: $("layers").value || "all"};
+    if (subject.ref) body.noise_of = subject.ref;
+    const data = await call("edit", body);
     await show($("edited-image"), data.image);
     const elapsed = performance.now() - started;
     studio.timings.push(elapsed);
@@ -258,11 +262,15 @@
     const first = state.first.w;
     const second = state.second.w;
     if (!$("mix-figure").hidden) {
-      const data = await call("mix", {destination_w: first, source_w: second, layers: $("mix-layers").value});
+      const mix = {destination_w: first, source_w: second, layers: $("mix-layers").value};
+      if (state.first.ref) mix.destination_noise_of = state.first.ref;
+      const data = await call("mix", mix);
       await show($("mix-image"), data.image);
       $("download-mix").href = data.image;
     }
     const body = {w_a: first, w_b: second};  // an empty steps field: the server's default
+    if (state.first.ref) body.noise_of_a = state.first.ref;
+    if (state.second.ref) body.noise_of_b = state.second.ref;
     if ($("steps").value.trim() !== "") body.steps = Number($("steps").value);
     const data = await call("interpolate", body);
     const strip = $("strip");
