@@ -187,7 +187,7 @@ def projection_bytes(styles, images, **about) -> bytes:
 def test_a_per_layer_projection_edits_mixes_and_interpolates_in_w_plus(style):
     """w+ (one w per style input) travels as num_styles lists: edits, mixes and interpolations
     keep each style input's own code. The note says when the file comes from another checkpoint,
-    and that refined noise is not used."""
+    and that an upload's refined noise is not used."""
     from serving import editing
 
     url, model = style
@@ -205,7 +205,8 @@ def test_a_per_layer_projection_edits_mixes_and_interpolates_in_w_plus(style):
     assert opened["note"].split("; ")[1:] == [
         f"projected with elsewhere's ckpt-7 (step 7), while this export is {metadata['run']}'s {metadata['checkpoint']} "
         f"(step {metadata['training_step']}): it may reconstruct less well here",
-        "its refined noise images are not used: the studio decodes without noise"]
+        "its refined noise images are not used for an upload (open the file on the server, python -m serving.http "
+        "--projections, to use them)"]
     assert opened["note"].startswith("image 3 of 3 of a projection (w+, one w per style input): LPIPS 0.200")
 
     status, unedited = post(url, "edit", {"w": opened["w"], "edits": []})
