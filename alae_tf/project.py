@@ -64,6 +64,10 @@ def run(args) -> dict:
     check_output_dir(out_dir)
     if args.noise and not sampler.noise_shapes:
         raise ALAEError(f"--noise: this run's generator ({config.model.backbone}) has no noise inputs to refine")
+    if args.noise and sampler.generator.noise_stand_in:
+        print("note: without noise images this generator (from the official code) adds the official code's "
+              "deterministic stand-in; --noise replaces it by noise images started from zero, so the projection "
+              "does not start exactly at the encoder's G(E(x))", file=sys.stderr)
     originals = select_images(args.images, config)
     count, size = len(originals), args.batch_size
     limit = projection_file.max_images(sampler.num_styles, sampler.latent_dim, sampler.image_shape,

@@ -132,3 +132,22 @@ def test_more_images_than_a_projection_file_holds_are_refused_before_any_work(ex
     assert "2 images are more than one projection file holds for this model: at most 1, the 0 MiB" in err
     assert "groups of at most 1, each with its own --out-dir" in err
     assert not (tmp_path / "out" / "projection.npz").exists()
+
+
+def test_noise_on_a_generator_from_the_official_code_says_what_it_replaces(tmp_path, capsys):
+    """A run converted from the official code (tests/fixtures/official) fills missing noise with
+    the official deterministic stand-in, which --noise replaces: a note says so."""
+    from pathlib import Path
+
+    from alae_tf import convert
+
+    fixture = Path(__file__).parent / "fixtures" / "official"
+    run = tmp_path / "official"
+    assert convert.main(["--checkpoint", str(fixture / "model.pth"), "--config", str(fixture / "config.yaml"),
+                         "--out", str(run)]) == 0
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (128, 128, 3), dtype=np.uint8)).save(tmp_path / "face.png")
+    capsys.readouterr()
+    assert project_cli.main(["--run", str(run), "--images", str(tmp_path / "face.png"), "--steps", "0", "--noise",
+                             "--out-dir", str(tmp_path / "out")]) == 0
+    assert "note: without noise images this generator (from the official code) adds the official code's deterministic " \
+           "stand-in; --noise replaces it" in capsys.readouterr().err

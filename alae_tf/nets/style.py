@@ -115,6 +115,7 @@ class StyleGenerator(keras.Model):
         self.image_channels = image_channels
         self.latent_dim = latent_dim
         self.const_channels = channels[0]
+        self.noise_stand_in = variant.noise_stand_in  # without noise images: the official code's stand-in
         for i in range(self.levels):
             stand_in = math.sqrt(i + 1) if variant.noise_stand_in else None
             _set_level_layer(self, "block", i, GeneratorBlock(channels[i], first=i == 0, stand_in_scale=stand_in))
