@@ -50,6 +50,10 @@ class ProjectionFile:
     def __len__(self) -> int:
         return len(self.styles)
 
+    def noise_of(self, index: int) -> list | None:
+        """Image `index`'s refined noise images, [1, h, w, 1] each; None when the file holds none."""
+        return [images[index:index + 1] for images in self.noise] or None
+
 
 def shape_mismatch(projection: ProjectionFile, num_styles: int, latent_dim: int, image_shape, owner: str) -> str | None:
     """Why `projection` does not fit a model of these shapes ("styles are ...: it was projected with

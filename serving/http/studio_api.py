@@ -134,7 +134,7 @@ class Studio:
             raise RequestError(400, f'{key} must be {{"file": F, "index": K}}, the ref of a projection on the server')
         check_keys(ref, required=("file", "index"), where=key)
         projection, index = self._server_image(ref, key)
-        return [images[index:index + 1] for images in projection.noise] or None
+        return projection.noise_of(index)
 
     def _projected(self, projection, position: int, asked, ref=None) -> dict:
         """Image `position` of a projection file (`asked`: the index as the request gave it; `ref`:
@@ -148,7 +148,7 @@ class Studio:
             raise RequestError(400, f"index {str(asked)[:20]!r} is not one of the file's {count} image(s) (0 to {count - 1})")
         styles = projection.styles[position:position + 1]
         code = styles[0] if projection.per_layer else styles[0, 0]
-        noise = [images[position:position + 1] for images in projection.noise] if ref and projection.noise else None
+        noise = projection.noise_of(position) if ref else None
         reconstruction = self._call(self.model.decode_styles, styles, as_uint8=True, noise=noise)[0]
         answer = {"input": studio_images.png_data_url(projection.images[position]), "w": code.tolist(),
                   "reconstruction": studio_images.png_data_url(reconstruction),
