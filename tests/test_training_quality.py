@@ -27,6 +27,11 @@ def probe(model, config, data):
 
 
 def test_short_mnist_run_learns_reconstructions_and_features():
+    """600 steps of the default preset: the reconstruction error more than halves and the codes
+    separate the digits better than the untrained encoder's, which already reach 1-NN 0.80 and
+    SVM 0.75 (a random MLP keeps much of the pixels' geometry; so "above chance" says nothing).
+    Measured (2-core EPYC Zen 4, 2026-12-04), before -> after: MSE 0.393 -> 0.113, 1-NN 0.804 ->
+    0.822, SVM 0.755 -> 0.796; at 400 steps the 1-NN was still below the untrained 0.804."""
     mnist = load_mnist("package")
     subset = ImageSplits(mnist.train_images[:10000], mnist.train_labels[:10000],
                          mnist.test_images[:2000], mnist.test_labels[:2000], mnist.source)
@@ -34,12 +39,13 @@ def test_short_mnist_run_learns_reconstructions_and_features():
     keras.utils.set_random_seed(0)
     model = build_alae(config)
     mse_before = reconstruction_metrics(context(model, config, subset))["reconstruction_mse"]
+    nn_before, svm_before = probe(model, config, subset)
     model.fit(batches_for(config, model, mnist.train_images), steps_per_epoch=600, epochs=1, verbose=0)
     mse_after = reconstruction_metrics(context(model, config, subset))["reconstruction_mse"]
     nn, svm = probe(model, config, subset)
-    print(f"mse {mse_before:.4f} -> {mse_after:.4f}; 1-NN {nn:.3f}, SVM {svm:.3f}")
+    print(f"mse {mse_before:.4f} -> {mse_after:.4f}; 1-NN {nn_before:.3f} -> {nn:.3f}, SVM {svm_before:.3f} -> {svm:.3f}")
     assert mse_after < 0.5 * mse_before
-    assert nn > 0.7 and svm > 0.7  # chance is 0.1
+    assert nn > nn_before and svm > svm_before + 0.02
 
 
 @pytest.mark.slow
