@@ -13,7 +13,7 @@ from pathlib import Path
 
 from alae_tf.atomic_file import write_text_atomically
 from alae_tf.config import MNIST_SOURCES
-from alae_tf.data import ImageSplits, open_image_source
+from alae_tf.data import ImageSplits, open_run_images
 from alae_tf.errors import ALAEError, ConfigError
 from alae_tf.inference import Sampler
 from alae_tf.metrics import METRICS, EvalContext
@@ -137,10 +137,8 @@ REAL_IMAGES = 60000  # training images loaded at least: all of MNIST's (the prob
 def evaluation_data(config, args) -> ImageSplits:
     """The run's data as uint8 NHWC arrays at the final resolution: max(--num-samples, 60k) training
     images (all of them if fewer) in a fixed shuffled order, with their labels, and the held-out images."""
-    source, path = args.data_source or config.data.source, args.data_path or config.data.path
-    resolution, _, channels = config.model.image_shape
-    images = open_image_source(config.data.dataset, path, resolution, channels=channels, mnist_source=source,
-                               test_count=config.data.test_count)
+    resolution = config.model.image_shape[0]
+    images = open_run_images(config, path=args.data_path, mnist_source=args.data_source)
     count = min(images.num_train, max(args.num_samples or 0, REAL_IMAGES))
     return ImageSplits(images.train_images(resolution, count), images.train_sample_labels(count),
                        images.test_images(resolution), images.test_labels, images.description)

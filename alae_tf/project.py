@@ -24,7 +24,7 @@ from alae_tf.editing.projection import Projection, project
 from alae_tf.errors import ALAEError
 from alae_tf.inference import Sampler
 from alae_tf.png import image_grid
-from alae_tf.run_dir import RunDir, load_run, newest_intact_checkpoint
+from alae_tf.run_dir import existing_run, load_run, run_checkpoint
 from serving import projection_file
 
 PREVIEW_IMAGES = 64  # a grid of every image would be one huge PNG for a folder of thousands
@@ -57,7 +57,7 @@ def run(args) -> dict:
         raise ALAEError(f"--learning-rate must be positive, got {args.learning_rate}")
     if not (args.mse_weight >= 0 and args.noise_weight >= 0):
         raise ALAEError("--mse-weight and --noise-weight must be >= 0")
-    checkpoint = args.checkpoint or newest_intact_checkpoint(RunDir(args.run))
+    checkpoint = run_checkpoint(existing_run(args.run), args.checkpoint)
     config, model = load_run(args.run, checkpoint)
     sampler = Sampler.from_model(model)
     out_dir = args.out_dir or args.run / "projections"

@@ -11,6 +11,7 @@ state file, and a damaged or diverged one is passed over for the newest intact o
 """
 
 import os
+import re
 import shutil
 import sys
 from dataclasses import dataclass
@@ -68,6 +69,12 @@ class RunDir:
     @property
     def lock_file(self):
         return self.root / "train.lock"
+
+    def foreign_entries(self) -> list[str]:
+        """Names in the directory that training does not write (a folder given as --out by mistake)."""
+        own = {p.name for p in (self.config_file, self.checkpoints, self.samples, self.logs, self.log_csv,
+                                self.eval_file, self.lock_file)}
+        return sorted(p.name for p in self.root.iterdir() if p.name not in own) if self.root.is_dir() else []
 
 
 def model_checkpoint(model: TrainedModel) -> tf.train.Checkpoint:
@@ -178,6 +185,38 @@ def newest_intact_checkpoint(run: RunDir) -> str | None:
     return None
 
 
+CHECKPOINT_FILE_SUFFIX = re.compile(r"\.(index|data-\d+-of-\d+)$")
+
+
+def named_checkpoint(run: RunDir, checkpoint: str) -> str:
+    """The prefix of a checkpoint of `run` named on a command line: RUN/checkpoints/ckpt-N, or one
+    of its files (ckpt-N.index, as a shell completes it). A checkpoint of another run is refused:
+    its weights would be reported, exported or edited under this run's name, data and directions."""
+    path = Path(checkpoint)
+    if path.is_dir():
+        raise ALAEError(f"{checkpoint}: a directory; name one checkpoint in it (e.g. RUN/checkpoints/ckpt-5000)")
+    prefix = path.with_name(CHECKPOINT_FILE_SUFFIX.sub("", path.name))
+    if prefix.resolve().parent not in (run.checkpoints.resolve(), (run.checkpoints / PASSED_OVER).resolve()):
+        raise ALAEError(f"{checkpoint}: not a checkpoint of the run {run.root} (whose checkpoints are in "
+                        f"{run.checkpoints}); pass the run it belongs to with --run")
+    return str(prefix)
+
+
+def run_checkpoint(run: RunDir, checkpoint: str | None = None) -> str:
+    """The checkpoint to load: the one named (see `named_checkpoint`), refused if damaged; else the
+    newest intact one (damaged or diverged newer ones are passed over)."""
+    if checkpoint is None:
+        newest = newest_intact_checkpoint(run)
+        if newest is None:
+            raise ALAEError(f"{run.checkpoints}: no checkpoint yet; train longer (checkpoints are written every "
+                            "train.checkpoint_every steps)")
+        return newest
+    prefix = named_checkpoint(run, checkpoint)
+    if problem := checkpoint_problem(prefix):
+        raise ALAEError(f"{checkpoint}: {problem}")
+    return prefix
+
+
 def nonfinite_variables(model: TrainedModel) -> list[str]:
     """Paths of the checkpointed float variables (model, optimizers) holding NaN or infinity."""
     variables = model.weights + [v for optimizer in model.checkpointed_optimizers().values() for v in optimizer.variables]
@@ -246,17 +285,21 @@ def restore(model: TrainedModel, path: str) -> None:
         raise ALAEError(f"{path}: does not fit this run's model ({_first_line(exc)})") from None
 
 
-def load_run(path, checkpoint=None) -> tuple[Config, TrainedModel]:
-    """Rebuild a trained model from its run directory: the named checkpoint, else the newest intact one."""
+def existing_run(path) -> RunDir:
+    """The training run at `path`, refused with one line if there is none."""
     run = RunDir(Path(path))
+    if not run.root.is_dir():
+        raise ALAEError(f"{run.root}: no such directory; pass the --out directory of `python -m alae_tf.train`")
     if not run.config_file.is_file():
         raise ALAEError(f"{run.root}: not a training run (no config.yaml); pass the --out directory of `python -m alae_tf.train`")
+    return run
+
+
+def load_run(path, checkpoint=None) -> tuple[Config, TrainedModel]:
+    """Rebuild a trained model from its run directory: the named checkpoint, else the newest intact one."""
+    run = existing_run(path)
     config = read_run_config(run)
-    if checkpoint is not None and (problem := checkpoint_problem(checkpoint)):
-        raise ALAEError(f"{checkpoint}: {problem}")
-    target = checkpoint or newest_intact_checkpoint(run)
-    if target is None:
-        raise ALAEError(f"{run.checkpoints}: no checkpoint yet; train longer (checkpoints are written every train.checkpoint_every steps)")
+    target = run_checkpoint(run, checkpoint)
     set_precision("none")  # evaluation and export run in float32 whatever the training precision
     model = build_model(config)
     try:

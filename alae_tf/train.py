@@ -29,7 +29,7 @@ from alae_tf.config import (
     preset_file,
     save_config,
 )
-from alae_tf.data import open_image_source
+from alae_tf.data import open_run_images
 from alae_tf.data.batches import training_batches
 from alae_tf.errors import ALAEError, ConfigError, out_of_disk_space, written_file
 from alae_tf.model_kinds import build_model
@@ -62,8 +62,9 @@ def parse_args(argv=None):
         "config.yaml, checkpoints/, samples/*.png, logs/ (TensorBoard) and log.csv to --out; re-run the same "
         "command to resume.",
     )
-    parser.add_argument("--preset", help=f"training preset (default: {DEFAULT_PRESET}; available: {', '.join(available_presets())})")
-    parser.add_argument("--config", type=Path, help="a config YAML file to use instead of a preset")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--preset", help=f"training preset (default: {DEFAULT_PRESET}; available: {', '.join(available_presets())})")
+    source.add_argument("--config", type=Path, help="a config YAML file to use instead of a preset")
     parser.add_argument("--out", type=Path, help="run directory (default: runs/<preset>, or runs/<config file name>)")
     length = parser.add_mutually_exclusive_group()
     length.add_argument("--steps", type=int, help="train until this many steps in total (default: the preset's)")
@@ -253,6 +254,9 @@ def train(args) -> int:
     run = RunDir(args.out or default_run_dir(args))
     if run.root.exists() and not run.root.is_dir():
         raise ConfigError(f"--out {run.root} is a file, not a run directory")
+    if not run.config_file.is_file() and (foreign := run.foreign_entries()):
+        raise ConfigError(f"--out {run.root} is not a run (no config.yaml) and holds other files "
+                          f"({', '.join(foreign[:3])}{', ...' if len(foreign) > 3 else ''}); pass a new or empty directory")
     trained_with_jit = read_run_config(run).train.jit if run.config_file.is_file() else None
     config, resuming = resolve_config(args, run)
     t = config.train
@@ -360,8 +364,7 @@ def checkpoint_saver(model, run, cluster, every, restored):
 
 def open_training_data(config):
     """The run's images at the model's full resolution and channels, for every backbone."""
-    d, (side, _, channels) = config.data, config.model.image_shape
-    return open_image_source(d.dataset, d.path, side, channels=channels, mnist_source=d.source, test_count=d.test_count)
+    return open_run_images(config)
 
 
 def fit_schedule(model, config, source, phases, start, total, callbacks, verbose):

@@ -32,7 +32,8 @@ def parse_args(argv=None):
     if args.run is None:
         if args.checkpoint is None:
             parser.error("pass --run RUN or --checkpoint RUN/checkpoints/ckpt-N")
-        args.run = Path(args.checkpoint).parent.parent
+        checkpoint = Path(args.checkpoint)  # RUN/checkpoints/ckpt-N; a directory is refused later, naming itself
+        args.run = checkpoint.parent if checkpoint.is_dir() else checkpoint.parent.parent
     return args
 
 
@@ -49,6 +50,9 @@ def main(argv=None) -> int:
     except VerificationError as exc:
         print(f"error: export check failed, nothing was published: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("interrupted (Ctrl-C); nothing was published", file=sys.stderr)
+        return 130
     return 0
 
 

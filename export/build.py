@@ -17,12 +17,12 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from alae_tf.data import open_image_source
+from alae_tf.data import open_run_images
 from alae_tf.editing.directions import read_run_directions
 from alae_tf.editing.ranges import layer_ranges
 from alae_tf.errors import ALAEError, out_of_disk_space, written_file
 from alae_tf.inference import Sampler
-from alae_tf.run_dir import RunDir, load_run, newest_intact_checkpoint
+from alae_tf.run_dir import existing_run, load_run, run_checkpoint
 from export import onnx_files, savedmodel, tf_serving_files, verify
 from serving import contract, layout
 
@@ -44,12 +44,10 @@ class ExportRequest:
 def real_images(config, log=print) -> np.ndarray:
     """The first held-out images of the run's dataset as float32 NHWC in [-1, 1] (random images,
     with a note, when the run's data is no longer where it was)."""
-    resolution, _, channels = config.model.image_shape
     count = max(verify.batch_sizes(config.model.image_shape))
     try:
-        source = open_image_source(config.data.dataset, config.data.path, resolution, channels=channels,
-                                   mnist_source=config.data.source, test_count=config.data.test_count)
-        return contract.to_model_range(source.test_images(resolution, count))
+        source = open_run_images(config)
+        return contract.to_model_range(source.test_images(config.model.image_shape[0], count))
     except ALAEError as exc:
         log(f"checking with random images: the run's data is not available ({exc})")
         return np.random.default_rng(0).uniform(-1, 1, (count, *config.model.image_shape)).astype(np.float32)
@@ -72,9 +70,8 @@ def export_run(request: ExportRequest, log=print) -> dict:
     """Export the run; returns the metadata written next to the artifacts."""
     if request.name is not None:
         check_name(request.name)
-    # Resolved once: a run still training may write a newer checkpoint while we export. Damaged or
-    # diverged checkpoints are passed over; load_run refuses a named one.
-    checkpoint = request.checkpoint or newest_intact_checkpoint(RunDir(request.run))
+    # Resolved once: a run still training may write a newer checkpoint while we export.
+    checkpoint = run_checkpoint(existing_run(request.run), request.checkpoint)
     config, model = load_run(request.run, checkpoint)
     name = request.name or check_name(f"alae_{config.preset}")
     version = choose_version(request, name)
@@ -106,6 +103,7 @@ def export_run(request: ExportRequest, log=print) -> dict:
     signatures = contract.signatures_from_metadata(metadata)
     remove_stale_staging(request.out)
     staging = request.out / f"{STAGING_PREFIX}{name}-{version}-{os.getpid()}"
+    created_out = not request.out.exists()
     try:
         staging.mkdir(parents=True)
     except OSError as exc:  # --out is a file, or a folder this user cannot write
@@ -147,6 +145,8 @@ def export_run(request: ExportRequest, log=print) -> dict:
                         "nothing was published: free some space and run the command again") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        if created_out and request.out.is_dir() and not any(request.out.iterdir()):
+            request.out.rmdir()  # nothing was published: no empty --out left behind
     tf_serving_files.write_server_files(request.out)
     log(f"written: {layout.saved_model_dir(request.out, name, version)}, {layout.onnx_dir(request.out, name, version)}, "
         f"{request.out / layout.TF_SERVING}/models.config")

@@ -453,3 +453,19 @@ def test_phone_photos_are_turned_upright_by_their_exif_orientation(tmp_path):
         assert "turned upright (EXIF orientation)" in note
         assert np.abs(studio.astype(int) - expected).max() <= 1, orientation  # the studio's own decode agrees
     assert read_header(tmp_path / "upright.png") == ("RGB", (30, 50), False)
+
+
+def test_the_editing_tools_take_held_out_images_as_training_saw_them(photos):
+    """A grayscale model trained on a folder of colour photos: `held-out:N` (edit, project) gives
+    the held-out images training held out, converted to the model's one channel as training
+    converted them (it read them as RGB, and the encoder failed on 3 channels)."""
+    from alae_tf.config import load_preset
+    from alae_tf.editing.images import select_images
+    from alae_tf.train import open_training_data
+
+    config = load_preset("tiny_style")
+    config.data.dataset, config.data.path, config.data.test_count = "folder", str(photos[0]), 3
+    assert config.model.image_shape == [8, 8, 1]
+    selected = select_images(["held-out:2"], config)
+    assert selected.shape == (2, 8, 8, 1) and selected.dtype == np.uint8
+    np.testing.assert_array_equal(selected, open_training_data(config).test_images(8, 2))

@@ -312,7 +312,7 @@ def write_image(path, shape):
 @pytest.mark.parametrize(
     "module, argv, message",
     [
-        (edit, ["apply", "--run", "{tmp}/nowhere", "--direction", "3_to_8", "--images", "held-out:1"], "not a training run"),
+        (edit, ["apply", "--run", "{tmp}/nowhere", "--direction", "3_to_8", "--images", "held-out:1"], "nowhere: no such directory"),
         (edit, ["apply", "--run", "{run}", "--direction", "smile", "--images", "held-out:1"], "unknown direction 'smile'; the run has 0_to_1, 3_to_8"),
         (edit, ["apply", "--run", "{run}", "--direction", "3_to_8", "--images", "held-out:1", "--strengths", "1", "abc"], "strength 'abc' is not a number"),
         (edit, ["apply", "--run", "{run}", "--direction", "3_to_8", "--images", "held-out:1", "--strengths", "nan"], "not a finite number"),
@@ -410,6 +410,17 @@ def test_a_read_only_folder_is_refused_up_front(run, tmp_path, monkeypatch, caps
                                     "--out", tmp_path / "x.png"], capsys)
     assert_one_error_line(code, err, f"cannot write {tmp_path / 'x.png'}: {tmp_path} is not writable")
     assert not (tmp_path / "x.png").exists()
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux's /proc")
+def test_a_folder_that_takes_no_files_is_refused_up_front(run, capsys):
+    """os.access cannot tell (root may write anywhere by its permission bits, /proc included); the
+    directions were fitted, or the images projected, before the write failed."""
+    code, out, err = run_cli(edit, ["directions", "--run", run, "--pairs", "1:7", "--count", "200",
+                                    "--out", "/proc/alae_tf/d.json"], capsys)
+    assert code == 2 and err.startswith("error: cannot write /proc/alae_tf/d.json: /proc") and "encoding" not in out
+    code, out, err = run_cli(project, ["--run", run, "--images", "held-out:2", "--steps", "3", "--out-dir", "/proc/alae_tf"], capsys)
+    assert code == 2 and err.startswith("error: cannot write /proc/alae_tf: /proc") and "projecting" not in out
 
 
 def test_a_failed_write_is_one_error_line(run, tmp_path, monkeypatch, capsys):

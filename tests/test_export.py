@@ -7,6 +7,7 @@ it from here); it caches them under pytest's base temp directory."""
 import errno
 import json
 import os
+import shutil
 
 import numpy as np
 import onnxruntime
@@ -17,6 +18,7 @@ from tensorflow_serving.apis import prediction_log_pb2
 import export.__main__ as export_cli
 import export.onnx_files
 import export.verify
+from alae_tf.errors import ALAEError
 from alae_tf.inference import Sampler
 from alae_tf.run_dir import load_run
 from exported_run import NAME, real_images, run_signature
@@ -192,9 +194,11 @@ def test_no_ema_exports_the_live_nets_and_versions_are_protected(exported, live,
     assert err.startswith("error: ") and "version 1 of live already exists" in err and err.count("\n") == 1
     assert export_cli.main(["--run", str(run), "--out", str(out), "--name", "live", "--version", "1", "--overwrite"]) == 0
     assert layout.read_metadata(layout.onnx_dir(out, "live", 1))["ema"] is True
-    assert export_cli.main(["--checkpoint", str(run / "checkpoints" / "ckpt-10"), "--out", str(out), "--name", "live"]) == 0
+    # The checkpoint's run is --run's default; a file of the checkpoint (as a shell completes it) names it too.
+    assert export_cli.main(["--checkpoint", str(run / "checkpoints" / "ckpt-10.index"), "--out", str(out), "--name", "live"]) == 0
     assert layout.versions(out / layout.TF_SERVING / "live") == [1, 2]
-    assert layout.read_metadata(layout.onnx_dir(out, "live", 2))["training_step"] == 10
+    metadata = layout.read_metadata(layout.onnx_dir(out, "live", 2))
+    assert (metadata["training_step"], metadata["checkpoint"]) == (10, "ckpt-10")
 
 
 def test_a_failed_parity_check_exits_1_and_publishes_nothing(exported, tmp_path, capsys, monkeypatch):
@@ -203,7 +207,7 @@ def test_a_failed_parity_check_exits_1_and_publishes_nothing(exported, tmp_path,
     assert export_cli.main(["--run", str(exported[0]), "--out", str(out)]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: export check failed") and "max abs diff" in err and "encode random b1" in err
-    assert not layout.versions(out / layout.TF_SERVING / NAME) and not list(out.glob(".staging*"))
+    assert not out.exists()  # made by the export, and left empty
 
 
 def test_a_full_disk_exits_2_with_one_line_and_publishes_nothing(exported, tmp_path, capsys, monkeypatch):
@@ -217,22 +221,38 @@ def test_a_full_disk_exits_2_with_one_line_and_publishes_nothing(exported, tmp_p
     assert export_cli.main(["--run", str(exported[0]), "--out", str(out)]) == 2
     assert capsys.readouterr().err == (f"error: no space left on the disk, writing into {out}; nothing was published: "
                                        "free some space and run the command again\n")
-    assert list(out.iterdir()) == []
+    assert not out.exists()
 
 
 @pytest.mark.parametrize(
     "flags, message",
     [
-        (["--run", "{tmp}/nowhere"], "not a training run"),
+        (["--run", "{tmp}/nowhere"], "nowhere: no such directory"),
+        (["--run", "{tmp}"], "not a training run (no config.yaml)"),
         (["--run", "{run}", "--checkpoint", "{run}/checkpoints/ckpt-999"], "ckpt-999: no such checkpoint"),
+        (["--run", "{run}", "--checkpoint", "{run}/checkpoints"], "checkpoints: a directory; name one checkpoint in it"),
+        (["--checkpoint", "{run}/checkpoints"], "checkpoints: a directory; name one checkpoint in it"),
+        # Its weights would be published with this run's name, data and directions.
+        (["--run", "{run}", "--checkpoint", "{copy}/checkpoints/ckpt-20"], "ckpt-20: not a checkpoint of the run"),
         (["--run", "{run}", "--version", "0"], "--version must be a positive integer"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(exported, tmp_path, capsys, flags, message):
-    flags = [f.format(tmp=tmp_path, run=exported[0]) for f in flags]
+    copy = shutil.copytree(exported[0], tmp_path / "copy")  # another run
+    flags = [f.format(tmp=tmp_path, run=exported[0], copy=copy) for f in flags]
     assert export_cli.main([*flags, "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and message in err and "Traceback" not in err and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_every_command_refuses_a_checkpoint_of_another_run(exported, tmp_path):
+    """evaluate, edit and project load a run through load_run, as export does."""
+    copy = shutil.copytree(exported[0], tmp_path / "copy")
+    with pytest.raises(ALAEError, match="not a checkpoint of the run"):
+        load_run(exported[0], str(copy / "checkpoints" / "ckpt-20"))
+    _, model = load_run(copy, str(copy / "checkpoints" / "ckpt-10.data-00000-of-00001"))
+    assert model.step == 10
 
 
 def test_an_out_that_is_a_file_exits_2_with_one_line(exported, tmp_path, capsys):

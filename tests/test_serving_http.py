@@ -4,6 +4,7 @@ imported), driven by serving.client.RestClient and by raw HTTP for the bad reque
 import http.client
 import json
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -160,6 +161,21 @@ def test_server_refuses_a_missing_export(tmp_path):
     result = subprocess.run([sys.executable, "-m", "serving.http", "--model", str(tmp_path)], cwd=REPO,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and result.stderr.startswith("error: ") and "no ONNX export" in result.stderr
+
+
+def test_ctrl_c_stops_the_server_in_one_line(export_dir):
+    """SIGINT, as Ctrl-C in a terminal sends it: uvicorn shuts down, then raises it again, which
+    printed two chained tracebacks."""
+    process = subprocess.Popen([sys.executable, "-m", "serving.http", "--model", str(export_dir), "--port", "0"],
+                               cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # not ignored as in a background job
+    try:
+        assert process.stdout.readline().startswith("serving ")
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert process.returncode == 130 and err.endswith("\nstopped (Ctrl-C)\n") and "Traceback" not in err
 
 
 @pytest.mark.parametrize("flag, value, message", [

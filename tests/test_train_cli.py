@@ -159,6 +159,25 @@ def test_an_out_that_is_a_file_is_refused_in_one_line(small_config, tmp_path, ca
     assert out.read_text() == "mine"
 
 
+def test_an_out_that_holds_other_files_is_refused_and_left_alone(small_config, tmp_path, capsys):
+    """A slip such as --out . or --out runs scattered a new run among the folder's files."""
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    assert run_train(small_config, out) == 2
+    assert capsys.readouterr().err == (f"error: --out {out} is not a run (no config.yaml) and holds other files "
+                                       "(notes.txt); pass a new or empty directory\n")
+    assert [p.name for p in out.iterdir()] == ["notes.txt"]
+
+
+def test_a_preset_and_a_config_file_together_are_refused(small_config, tmp_path, capsys):
+    """--preset was silently ignored beside --config."""
+    with pytest.raises(SystemExit) as exit_info:
+        run_train(small_config, tmp_path / "run", "--preset", "tiny_style")
+    assert exit_info.value.code == 2 and "argument --preset: not allowed with argument --config" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
 def test_evaluate_prints_its_results_before_a_failed_write(small_config, tmp_path, capsys):
     run = tmp_path / "run"
     assert run_train(small_config, run, "--steps", "10") == 0

@@ -79,6 +79,15 @@ def open_image_source(dataset: str, path: str | None, resolution: int, *, channe
     return _checked_channels(_open_records(directory, resolution, test_count), channels)
 
 
+def open_run_images(config, *, path: str | None = None, mnist_source: str | None = None) -> ImageSource:
+    """The run's dataset (`config.data`) at the model's resolution and channels, as the run was
+    trained on it; `path` and `mnist_source` override where it is read from."""
+    side, _, channels = config.model.image_shape
+    d = config.data
+    return open_image_source(d.dataset, path or d.path, side, channels=channels, mnist_source=mnist_source or d.source,
+                             test_count=d.test_count)
+
+
 def _checked_channels(source: ImageSource, channels: int | None) -> ImageSource:
     if channels is not None and source.channels != channels:
         raise DataError(f"{source.description}: the images have {source.channels} channel(s) but the model takes "

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from alae_tf.data import open_image_source
+from alae_tf.data import open_run_images
 from alae_tf.data.files import list_image_files, load_square, read_header, unreadable_reason
 from alae_tf.editing.labelled import dataset_class_names
 from alae_tf.errors import ALAEError
@@ -38,8 +38,7 @@ def images_per_spec(specs: list[str], config) -> list[np.ndarray]:
     held_out = {spec: _parse_held_out(spec) for spec in specs if spec.startswith("held-out:")}
     source = None
     if held_out:  # opened once, after every spec has been checked
-        source = open_image_source(config.data.dataset, config.data.path, config.model.image_shape[0],
-                                   mnist_source=config.data.source, test_count=config.data.test_count)
+        source = open_run_images(config)
     return [_held_out(spec, held_out[spec], source, config) if spec in held_out else read_image_files(spec, config.model.image_shape)
             for spec in specs]
 

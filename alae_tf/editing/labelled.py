@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from alae_tf.data import open_image_source
+from alae_tf.data import open_run_images
 from alae_tf.data.files import describe_skipped, held_out_positions, list_image_files, load_square, ordered_map, returning_errors, unreadable_reason
 from alae_tf.errors import DataError
 
@@ -48,8 +48,7 @@ def from_run_dataset(config, count: int | None = None, path: str | None = None) 
     """The labelled training images of the run's dataset (the first `count` of its fixed shuffled
     order, default all) and its held-out split."""
     resolution = config.model.image_shape[0]
-    source = open_image_source(config.data.dataset, path or config.data.path, resolution,
-                               mnist_source=config.data.source, test_count=config.data.test_count)
+    source = open_run_images(config, path=path)
     labels = source.train_sample_labels(count)
     if labels is None or source.test_labels is None:
         raise DataError(f"the run's dataset ({source.description}) has no labels; pass --classes DIR "

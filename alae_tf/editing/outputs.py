@@ -4,6 +4,7 @@ user-facing error (`cannot write PATH: REASON`) instead of a traceback."""
 import contextlib
 import errno
 import os
+import tempfile
 from pathlib import Path
 
 from alae_tf.errors import ALAEError
@@ -30,6 +31,11 @@ def _check_can_create(target: Path, folder: Path) -> None:
         raise ALAEError(f"cannot write {target}: {existing} is not a directory")
     if not os.access(existing, os.W_OK | os.X_OK):  # also false on a read-only file system, even for root
         raise ALAEError(f"cannot write {target}: {existing} is not writable")
+    try:  # what os.access cannot tell, e.g. root under /proc: create a file there, and remove it
+        with tempfile.NamedTemporaryFile(dir=existing, prefix=".alae_tf-write-check-"):
+            pass
+    except OSError as exc:
+        raise ALAEError(f"cannot write {target}: {existing}: {exc.strerror}") from None
 
 
 @contextlib.contextmanager

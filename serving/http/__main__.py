@@ -153,4 +153,8 @@ def studio_line(host: str, port: int) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # Ctrl-C: uvicorn shuts down, then raises it again
+        print("stopped (Ctrl-C)", file=sys.stderr)
+        sys.exit(130)
