@@ -114,6 +114,7 @@ class TrainingMonitor(StepCallback):
         # Read once per resolution, not at every grid (a folder source decodes files).
         self.test_images = functools.lru_cache(maxsize=None)(test_images)
         self.writer = tf.summary.create_file_writer(str(run.logs))
+        self.logged_step = None
 
     def on_step(self, step, logs):
         if logs.get(NONFINITE):
@@ -123,8 +124,16 @@ class TrainingMonitor(StepCallback):
         if step % self.sample_every == 0:
             self.write_grids(step)
 
+    def log_interrupted_step(self, step):
+        """The log row of a step whose callbacks an interrupt (Ctrl-C, SIGTERM) cut off, before the
+        trainer saves that step: resumed after it, the run would never log it. The row holds what
+        the step's logs would have: the model's loss trackers."""
+        if step % self.log_every == 0 and step != self.logged_step:
+            self.log_scalars(step, {name: tracker.result() for name, tracker in self.model.trackers.items()})
+
     def log_scalars(self, step, logs):
-        values = {name: float(value) for name, value in logs.items() if name != NONFINITE}
+        # Columns by name (Keras's logs come so ordered; the trackers of log_interrupted_step do not).
+        values = {name: float(logs[name]) for name in sorted(logs) if name != NONFINITE}
         with self.writer.as_default(step=step):
             for name, value in values.items():
                 tf.summary.scalar(name, value)
@@ -135,6 +144,7 @@ class TrainingMonitor(StepCallback):
             if new_file:
                 writer.writerow(["step", *values])
             writer.writerow([step, *values.values()])
+        self.logged_step = step
 
     def write_grids(self, step):
         sampler = Sampler.from_model(self.model, level=self.model.level)

@@ -329,6 +329,8 @@ def train(args) -> int:
                 if monitor:
                     monitor.write_grids(model.step)
             except KeyboardInterrupt:
+                if monitor:
+                    monitor.log_interrupted_step(model.step)
                 saver.save()
                 print(f"\ninterrupted: saved step {model.step} to {run.checkpoints if chief else 'the chief'}; "
                       "re-run the same command to resume")

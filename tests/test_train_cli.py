@@ -159,6 +159,32 @@ def test_an_out_that_is_a_file_is_refused_in_one_line(small_config, tmp_path, ca
     assert out.read_text() == "mine"
 
 
+def test_a_step_whose_log_row_an_interrupt_cut_off_is_logged_before_it_is_saved(small_config, tmp_path, capsys, monkeypatch):
+    """Ctrl-C between a step and its callbacks: the step was saved, the resumed run started after
+    it, and its row was missing from log.csv for good."""
+    from alae_tf.callbacks import TrainingMonitor
+
+    on_step = TrainingMonitor.on_step
+
+    def interrupted_at_step_7(self, step, logs):
+        if step == 7:
+            raise KeyboardInterrupt
+        on_step(self, step, logs)
+
+    monkeypatch.setattr(TrainingMonitor, "on_step", interrupted_at_step_7)
+    run = tmp_path / "run"
+    assert run_train(small_config, run, "--steps", "10", "--log-every", "1") == 130
+    assert "interrupted: saved step 7" in capsys.readouterr().out
+    monkeypatch.undo()
+    assert run_train(small_config, run, "--steps", "10", "--log-every", "1") == 0
+    rows = (run / "log.csv").read_text().splitlines()
+    assert [int(row.split(",")[0]) for row in rows[1:]] == list(range(1, 11))
+    assert run_train(small_config, tmp_path / "straight", "--steps", "7", "--log-every", "1") == 0
+    straight = (tmp_path / "straight" / "log.csv").read_text().splitlines()
+    assert straight[0] == rows[0]
+    np.testing.assert_allclose([float(v) for v in rows[7].split(",")], [float(v) for v in straight[7].split(",")], rtol=1e-5)
+
+
 def test_an_out_that_holds_other_files_is_refused_and_left_alone(small_config, tmp_path, capsys):
     """A slip such as --out . or --out runs scattered a new run among the folder's files."""
     out = tmp_path / "mine"
