@@ -142,7 +142,8 @@ def _to_array(value, spec) -> np.ndarray:
         if array.size and (array.min() < low or array.max() > high):
             raise RequestError(400, f"input {spec.name}: {spec.dtype} values must lie in [{low}, {high}]")
         return array.astype(spec.dtype)
-    array = array.astype(spec.dtype)
+    with np.errstate(over="ignore"):  # out-of-range values become infinite, refused below (not a log line per request)
+        array = array.astype(spec.dtype)
     if not np.isfinite(array).all():
         raise RequestError(400, f"input {spec.name}: NaN, infinite or out-of-{spec.dtype}-range values")
     return array

@@ -10,6 +10,7 @@ import shutil
 import socket
 import subprocess
 import time
+import warnings
 from concurrent import futures
 from pathlib import Path
 
@@ -93,8 +94,11 @@ def test_rest_bodies_that_do_not_fit_the_signature_are_refused(saved):
         ({"signature_name": "encode", "inputs": [[0.0] * 28]}, "expected shape [batch, 28, 28, 1]"),
         ({"signature_name": "encode_uint8", "inputs": np.full((1, 28, 28, 1), 256).tolist()}, "values must lie in [0, 255]"),
         ({"signature_name": "nope", "instances": [0]}, "unknown signature 'nope'"),
+        ({"signature_name": "decode", "inputs": [[1e39] * 50]}, "out-of-float32-range values"),
     ]:
-        with pytest.raises(rest.RequestError, match=None) as error:
+        # A client's numbers print nothing on the server's stderr (the float32 overflow warned).
+        with pytest.raises(rest.RequestError, match=None) as error, warnings.catch_warnings():
+            warnings.simplefilter("error")
             run_rest(saved, json.dumps(body))
         assert message in str(error.value) and error.value.status == 400
 
