@@ -21,6 +21,7 @@ from alae_tf.editing.figures import zoomed
 from alae_tf.editing.images import IMAGES_HELP, select_images
 from alae_tf.editing.outputs import check_output_dir, write_png, writing
 from alae_tf.editing.projection import Projection, project
+from alae_tf.editing.subjects import is_projection
 from alae_tf.errors import ALAEError
 from alae_tf.inference import Sampler
 from alae_tf.png import image_grid
@@ -57,6 +58,9 @@ def run(args) -> dict:
         raise ALAEError(f"--learning-rate must be positive, got {args.learning_rate}")
     if not (args.mse_weight >= 0 and args.noise_weight >= 0):
         raise ALAEError("--mse-weight and --noise-weight must be >= 0")
+    if projected := next((spec for spec in args.images if is_projection(spec)), None):
+        raise ALAEError(f"{projected}: a projection file, whose images are projected already (edit and the studio "
+                        "take it); project takes image files, folders and held-out:N")
     checkpoint = run_checkpoint(existing_run(args.run), args.checkpoint)
     config, model = load_run(args.run, checkpoint)
     sampler = Sampler.from_model(model)

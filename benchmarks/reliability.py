@@ -72,7 +72,7 @@ def parse_args(argv=None):
     parser.add_argument("--requests", type=int, default=1200, help="fuzzed requests (default: 1200)")
     parser.add_argument("--export", type=Path, help="EXPORT directory to serve (default: build one)")
     parser.add_argument("--workdir", type=Path, help="keep the runs and exports here (default: a temporary folder)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the kill moments and fuzzed requests drawn (default: 0)")
     args = parser.parse_args(argv)
     args.parts = [part.strip() for part in args.parts.split(",") if part.strip()]
     unknown = sorted(set(args.parts) - set(PARTS))

@@ -60,7 +60,7 @@ class WindowTimer(keras.callbacks.Callback):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--preset", default="mnist")
+    parser.add_argument("--preset", default="mnist", help="the training preset to time (default: mnist)")
     parser.add_argument("--batch-size", type=int, help="default: the level's batch size (mnist: 128)")
     parser.add_argument("--jit", action="store_true", help="XLA-compile the train step")
     parser.add_argument("--mixed-precision", choices=["none", "bf16", "fp16"], default="none",

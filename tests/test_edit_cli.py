@@ -337,6 +337,8 @@ def write_image(path, shape):
         (project, ["--run", "{run}", "--images", "held-out:1", "--noise"], "--noise: this run's generator (mlp) has no noise inputs"),
         (project, ["--run", "{run}", "--images", "held-out:1", "--steps", "-1"], "--steps must be >= 0"),
         (project, ["--run", "{run}", "--images", "held-out:1", "--steps", "ten"], "invalid int value: 'ten'"),
+        (project, ["--run", "{run}", "--images", "{tmp}/projection.npz"], "projection.npz: a projection file, whose images are projected already"),
+        (project, ["--run", "{run}", "--images", "held-out:1", "--checkpoint", "{run}/checkpoints"], "checkpoints: a directory; name one checkpoint"),
     ],
 )
 def test_bad_input_is_one_error_line_and_exit_2(module, argv, message, run, tmp_path, capsys):
