@@ -336,6 +336,8 @@ def train(args) -> int:
                 if monitor:
                     monitor.write_grids(model.step)
             except KeyboardInterrupt:
+                if model.step == start:
+                    raise  # before the first step: nothing to save (and no model in the callbacks yet)
                 if monitor:
                     monitor.log_interrupted_step(model.step)
                 saver.save()

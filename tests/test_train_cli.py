@@ -171,10 +171,18 @@ def test_a_step_whose_log_row_an_interrupt_cut_off_is_logged_before_it_is_saved(
             raise KeyboardInterrupt
         on_step(self, step, logs)
 
+    def interrupted_at_once(*args, **kwargs):
+        raise KeyboardInterrupt
+
     monkeypatch.setattr(TrainingMonitor, "on_step", interrupted_at_step_7)
     run = tmp_path / "run"
     assert run_train(small_config, run, "--steps", "10", "--log-every", "1") == 130
     assert "interrupted: saved step 7" in capsys.readouterr().out
+    # Interrupted again before its first step (it raised AttributeError: no model in the callbacks
+    # yet); step 7's row is not written twice.
+    monkeypatch.setattr(train, "fit_schedule", interrupted_at_once)
+    assert run_train(small_config, run, "--steps", "10", "--log-every", "1") == 130
+    assert "interrupted before training began" in capsys.readouterr().err
     monkeypatch.undo()
     assert run_train(small_config, run, "--steps", "10", "--log-every", "1") == 0
     rows = (run / "log.csv").read_text().splitlines()
