@@ -203,6 +203,26 @@ def test_long_direction_names_show_whole_and_the_sliders_line_up(export_dir, tmp
     assert rows[3]["height"] > 1.5 * rows[0]["height"]  # the longest name wraps instead of pushing the slider out
 
 
+def test_a_phone_width_window_shows_every_control_without_scrolling_sideways(style_exported, tmp_path):
+    """At 420 and 375 CSS pixels each panel kept a 420-pixel minimum: the strengths beside the
+    sliders, the Sample button and the projection lists were cut at the window's edge."""
+    with http_server(style_exported[1], "--studio") as url, studio_browser.chromium() as driver:
+        driver.get(url + "/studio")
+        studio_browser.wait_until_settled(driver, "the first sample and its edit")
+        for width in (420, 375):
+            driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                                   {"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": False})
+            layout = driver.execute_script("""
+                const visible = [...document.querySelectorAll('main button, main input, main select, main output, main img, main canvas')]
+                    .filter(e => e.offsetParent !== null);
+                return {page: document.documentElement.scrollWidth, window: document.documentElement.clientWidth,
+                        cut: visible.filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 0.5)
+                                    .map(e => e.id || e.outerHTML.slice(0, 60)),
+                        controls: visible.length}""")
+            assert layout["controls"] > 20 and layout["page"] <= layout["window"] and not layout["cut"], (width, layout)
+        driver.save_screenshot(str(tmp_path / "studio_375.png"))
+
+
 def test_a_projection_file_opens_in_the_page(style_exported, tmp_path):
     """python -m alae_tf.project's file of two images (w+, the tiny StyleALAE run) uploaded in the
     page: the first image and G of its projection are shown, the picker moves to the second, and
