@@ -270,6 +270,12 @@ def test_a_projection_file_opens_in_the_page(style_exported, tmp_path):
         pick.clear()
         pick.send_keys("2", Keys.TAB)
         studio_browser.wait_for(driver, lambda d: subject(d).startswith("Upload projection.npz: image 2 of 2 "), "the second image")
+        for typed, number in (("0", 1), ("99", 2)):  # beyond the images: the nearest (the server's error counted from 0)
+            pick.clear()
+            pick.send_keys(typed, Keys.TAB)
+            studio_browser.wait_for(driver, lambda d: subject(d).startswith(f"Upload projection.npz: image {number} of 2 ")
+                                    and pick.get_attribute("value") == str(number), f"image {number} for {typed}")
+        assert studio_browser.error_text(driver) == ""
         np.testing.assert_array_equal(studio_browser.image_pixels(driver, "input-image")[:, :, :1], images[1])
 
         Select(driver.find_element(By.ID, "server-projection-b")).select_by_index(1)

@@ -182,9 +182,10 @@
 
   function pick(slot, input) {
     const source = state.sources[slot];
-    const index = Number(input.value) - 1;
-    if (!source || !Number.isInteger(index)) return Promise.resolve();
-    return openImage(slot, source, index);
+    const number = Number(input.value);
+    if (!source || input.value.trim() === "" || !Number.isInteger(number)) return Promise.resolve();
+    // Numbered from 1 as the page shows them; a number beyond them opens the nearest image.
+    return openImage(slot, source, Math.min(Math.max(number, 1), Number(input.max)) - 1);
   }
 
   // --- editing ---------------------------------------------------------------------------------
