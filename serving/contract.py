@@ -197,7 +197,8 @@ def check_tensor(value, spec: TensorSpec) -> np.ndarray:
     kinds = "iu" if spec.dtype == "int32" else "fiu"
     if array.dtype.kind not in kinds:
         raise ValueError(f"{spec.name} must be {'integer' if kinds == 'iu' else 'float'}, got dtype {array.dtype}")
-    array = array.astype(spec.dtype)
+    with np.errstate(over="ignore"):  # beyond float32's range becomes infinite, refused next (no warning printed)
+        array = array.astype(spec.dtype)
     check_finite(array, spec.name)
     return array
 

@@ -61,7 +61,8 @@ def model_names(export_dir, kind=TF_SERVING) -> list[str]:
 def find_onnx_version_dir(path, name=None) -> Path:
     """An ONNX version directory from itself, EXPORT/onnx/NAME, or EXPORT (latest version).
 
-    Raises FileNotFoundError naming what is missing."""
+    Raises FileNotFoundError naming what is missing, ValueError when EXPORT holds several models
+    and no name picks one."""
     path = Path(path)
     if (path / ONNX_METADATA).is_file():
         return path
@@ -69,9 +70,10 @@ def find_onnx_version_dir(path, name=None) -> Path:
         return path / str(versions(path)[-1])
     names = model_names(path, ONNX)
     if name is None:
-        if len(names) != 1:
-            found = f"models {', '.join(names)}: pick one by name (--name, or name= in ALAEOnnx)" if names else "no ONNX export"
-            raise FileNotFoundError(f"{path}: {found} (expected EXPORT, EXPORT/onnx/NAME or EXPORT/onnx/NAME/VERSION)")
+        if len(names) > 1:
+            raise ValueError(f"{path}: models {', '.join(names)}: pick one by name (--name, or name= in ALAEOnnx)")
+        if not names:
+            raise FileNotFoundError(f"{path}: no ONNX export (expected EXPORT, EXPORT/onnx/NAME or EXPORT/onnx/NAME/VERSION)")
         name = names[0]
     elif name not in names:
         raise FileNotFoundError(f"{path}: no ONNX export of model {name!r} (found: {', '.join(names) or 'none'})")

@@ -49,6 +49,21 @@ def _check_outputs_finite(signature, inputs: dict, outputs: dict) -> None:
                          f"|value|: {largest}); latents from encode or N(0, I) are of order 1, truncation_psi of order 1")
 
 
+def _is_integer(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _is_count(value) -> bool:
+    return _is_integer(value) and value >= 1
+
+
+def _checked_seed(seed):
+    """A seed for numpy's generator: None (fresh entropy) or an integer >= 0."""
+    if seed is not None and not (_is_integer(seed) and seed >= 0):
+        raise ValueError(f"seed must be an integer >= 0 or None, got {seed!r}")
+    return seed
+
+
 class ALAEOnnx:
     def __init__(self, export_dir, providers=None, name=None, max_batch_size=256, threads=None, variant=FLOAT32):
         """`threads` sets ONNX Runtime's intra-op threads (default: its own choice, all cores).
@@ -72,6 +87,8 @@ class ALAEOnnx:
         self.directions = (editing.DirectionSet.from_json(directions, f"{self.path} metadata") if directions
                            else editing.DirectionSet(self.latent_dim))
         self.signatures = contract.signatures_from_metadata(self.metadata)
+        if not _is_count(max_batch_size):
+            raise ValueError(f"max_batch_size must be a positive integer, got {max_batch_size!r}")
         self.max_batch_size = max_batch_size
         options = onnxruntime.SessionOptions()
         if threads:
@@ -123,11 +140,15 @@ class ALAEOnnx:
         if (z is None) == (n is None):
             raise ValueError("pass either z or n (with an optional seed)")
         if z is None:
-            if not isinstance(n, (int, np.integer)) or n < 1:
+            if not _is_count(n):
                 raise ValueError(f"n must be a positive integer, got {n!r}")
-            z = np.random.default_rng(seed).standard_normal((n, self.latent_dim), dtype=np.float32)
+            z = np.random.default_rng(_checked_seed(seed)).standard_normal((n, self.latent_dim), dtype=np.float32)
+        elif seed is not None:
+            raise ValueError("seed draws z: pass it with n, not with z")
         z = np.asarray(z)
         batch = len(z) if z.ndim else 0  # a wrong z is named by run_signature's checks
+        if truncation_psi is None:
+            raise ValueError("truncation_psi must be a number or one per row (1 = no truncation), got None")
         psi = np.asarray(truncation_psi, dtype=np.float32)
         if psi.ndim > 1 or (psi.ndim == 1 and len(psi) != batch):
             raise ValueError(f"truncation_psi must be a number or one per row ({batch}), got shape {list(psi.shape)}")
@@ -167,6 +188,9 @@ class ALAEOnnx:
             if layers not in self.layer_ranges:
                 raise ValueError(f"unknown layer range {layers!r}; this export has {', '.join(self.layer_ranges)}")
             return self.layer_ranges[layers]
+        if not (isinstance(layers, (tuple, list)) and len(layers) == 2 and all(_is_integer(i) for i in layers)):
+            raise ValueError(f"layers must be a layer-range name ({', '.join(self.layer_ranges)}) or (start, stop) "
+                             f"integers, got {layers!r}")
         start, stop = layers
         editing.check_layer_range(start, stop, self.num_styles)
         return int(start), int(stop)
@@ -182,7 +206,9 @@ class ALAEOnnx:
 
     def noise(self, batch, seed=None) -> list[np.ndarray]:
         """Standard normal noise images [batch, h, w, 1], one per noise input of G (none for the MLP)."""
-        rng = np.random.default_rng(seed)
+        if not _is_count(batch):
+            raise ValueError(f"batch must be a positive integer, got {batch!r}")
+        rng = np.random.default_rng(_checked_seed(seed))
         return [rng.standard_normal((batch, *shape), dtype=np.float32) for shape in self.noise_shapes]
 
     def interpolate(self, a, b, steps=8, as_uint8=False) -> np.ndarray:
@@ -205,6 +231,8 @@ class ALAEOnnx:
         """Run one of the export's signatures (`self.signatures`) by name on {input name: array},
         as the SavedModel would: the operation's ONNX graphs in order, uint8 images converted
         in numpy."""
+        if not isinstance(inputs, dict):
+            raise ValueError(f"inputs must be a dict {{input name: array}}, got {type(inputs).__name__}")
         signature = self.signatures.get(contract.resolve_signature_name(name))
         if signature is None:
             raise ValueError(f"unknown signature {name!r}; this export has {', '.join(sorted(self.signatures))}")

@@ -3,15 +3,17 @@ where TensorFlow cannot be imported; input validation, chunking, interpolation, 
 
 import json
 import logging
+import shutil
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
-from exported_run import real_images, run_signature
+from exported_run import NAME, real_images, run_signature
 
-from serving import contract
+from serving import contract, layout
 from serving.onnx_model import ALAEOnnx
 
 REPO = Path(__file__).resolve().parents[1]
@@ -126,11 +128,35 @@ def test_interpolation_runs_from_a_to_b(model):
         (lambda m: m.run_signature("decode_noise", {"w": np.zeros((1, 50), np.float32)}), "unknown signature 'decode_noise'"),
         (lambda m: m.run_signature("decode", {"z": np.zeros((1, 50), np.float32)}), "missing input.s. w; unknown input.s. z"),
         (lambda m: m.run_signature("encode_uint8", {"images": np.zeros((1, 28, 28, 1), np.float32)}), "takes uint8 images"),
+        # These raised numpy's or Python's own errors (TypeError, or a ValueError naming nothing).
+        (lambda m: m.run_signature("decode", [np.zeros((1, 50), np.float32)]), "inputs must be a dict"),
+        (lambda m: m.generate(n=True), "n must be a positive integer, got True"),
+        (lambda m: m.generate(n=2, seed=-1), "seed must be an integer >= 0 or None, got -1"),
+        (lambda m: m.generate(n=2, seed=1.5), "seed must be an integer"),
+        (lambda m: m.generate(np.zeros((2, 50), np.float32), seed=3), "seed draws z: pass it with n"),
+        (lambda m: m.generate(n=2, truncation_psi=None), "truncation_psi must be a number or one per row"),
+        (lambda m: m.noise(-1), "batch must be a positive integer, got -1"),
+        (lambda m: m.noise(2.5), "batch must be a positive integer"),
+        (lambda m: m.layer_range(None), "layers must be a layer-range name"),
+        (lambda m: m.layer_range((0, 1, 2)), r"or \(start, stop\) integers"),
+        (lambda m: m.layer_range((0.5, 1)), r"or \(start, stop\) integers"),
     ],
 )
 def test_bad_input_raises_a_clear_value_error(model, call, message):
     with pytest.raises(ValueError, match=message):
         call(model)
+
+
+def test_numbers_beyond_float32_are_refused_without_a_warning(model):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's "overflow encountered in cast" was printed first
+        with pytest.raises(ValueError, match="w contains NaN or infinite values"):
+            model.decode(np.full((1, 50), 1e300))
+
+
+def test_a_batch_limit_below_one_is_refused(export_dir):
+    with pytest.raises(ValueError, match="max_batch_size must be a positive integer, got 0"):
+        ALAEOnnx(export_dir, max_batch_size=0)
 
 
 def test_provider_is_cpu_here_and_logged(export_dir, caplog, monkeypatch):
@@ -154,6 +180,12 @@ def test_sessions_spin_only_while_running(export_dir):
         assert options.intra_op_num_threads == 1
 
 
-def test_a_missing_export_is_named(tmp_path):
+def test_a_missing_export_is_named(tmp_path, export_dir):
     with pytest.raises(FileNotFoundError, match="no ONNX export"):
         ALAEOnnx(tmp_path)
+    both = tmp_path / "two"
+    for name in ("a_model", "b_model"):
+        shutil.copytree(export_dir / layout.ONNX / NAME, both / layout.ONNX / name)
+    with pytest.raises(ValueError, match="models a_model, b_model: pick one by name"):
+        ALAEOnnx(both)
+    assert ALAEOnnx(both, name="b_model").metadata["model_name"] == NAME
