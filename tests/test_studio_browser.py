@@ -37,6 +37,7 @@ def test_upload_edit_and_error_in_chromium(export_dir, tmp_path):
         assert studio_browser.error_text(driver) == ""
         names = [e.get_attribute("data-direction") for e in driver.find_elements(By.CSS_SELECTOR, "#sliders input")]
         assert names == list(DIRECTIONS)
+        assert driver.find_element(By.ID, "pair-heading").text == "3. Interpolate to a second image"  # the MLP: no mix
 
         driver.find_element(By.ID, "upload").send_keys(str(tmp_path / "digit.png"))
         studio_browser.wait_for(driver, lambda d: (studio_browser.settled(d) or {}).get("subject", "").startswith(
@@ -206,9 +207,12 @@ def test_long_direction_names_show_whole_and_the_sliders_line_up(export_dir, tmp
 def test_a_phone_width_window_shows_every_control_without_scrolling_sideways(style_exported, tmp_path):
     """At 420 and 375 CSS pixels each panel kept a 420-pixel minimum: the strengths beside the
     sliders, the Sample button and the projection lists were cut at the window's edge."""
+    from selenium.webdriver.common.by import By
+
     with http_server(style_exported[1], "--studio") as url, studio_browser.chromium() as driver:
         driver.get(url + "/studio")
         studio_browser.wait_until_settled(driver, "the first sample and its edit")
+        assert driver.find_element(By.ID, "pair-heading").text == "3. Mix and interpolate with a second image"
         for width in (420, 375):
             driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
                                    {"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": False})

@@ -376,6 +376,7 @@
       $("layers-row").hidden = info.directions.length === 0;
       fillSelect($("mix-layers"), ranges, "coarse");
       $("mix-figure").hidden = false;
+      $("pair-heading").textContent = "3. Mix and interpolate with a second image";
     } else {
       fillSelect($("layers"), ["all"], "all");
     }
