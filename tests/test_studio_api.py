@@ -267,6 +267,10 @@ def test_uploads_are_centre_cropped_resized_and_converted_with_a_note(mlp):
     assert status == 200 and answer["note"] == "PNG 84x28: centre-cropped to 28x28"
     np.testing.assert_array_equal(pixels(answer["input"])[:, :, 0], digit)
 
+    status, answer = upload(url, file_bytes(digit, "BMP"))  # as edit --images and folder data read it (it was a 415)
+    assert status == 200 and answer["note"] == "BMP 28x28: used as it is"
+    np.testing.assert_array_equal(pixels(answer["input"])[:, :, 0], digit)
+
     grey = np.full((56, 56, 3), 90, np.uint8)
     status, answer = upload(url, file_bytes(grey, "JPEG"))
     assert status == 200 and answer["note"] == "JPEG 56x56: resized to 28x28, converted from RGB to grayscale"
@@ -325,12 +329,12 @@ def test_bad_requests_are_400_naming_the_problem(mlp, endpoint, body, message):
 def test_bad_uploads_and_protocol_errors(mlp):
     url, _ = mlp
     status, answer = upload(url, b"\x89PNG\r\n\x1a\n" + bytes(range(200)))
-    assert status == 400 and answer["error"].startswith("the upload is not a readable PNG, JPEG or WebP image"), answer
+    assert status == 400 and answer["error"].startswith("the upload is not a readable PNG, JPEG, WebP or BMP image"), answer
     truncated = file_bytes(real_images(1)[0, :, :, 0])[:60]
     assert upload(url, truncated)[0] == 400
-    assert upload(url, b"") == (400, {"error": "the upload is empty; send the bytes of a PNG, JPEG or WebP file"})
+    assert upload(url, b"") == (400, {"error": "the upload is empty; send the bytes of a PNG, JPEG, WebP or BMP file"})
     gif = file_bytes(np.zeros((8, 8), np.uint8), "GIF")
-    assert upload(url, gif) == (415, {"error": "the upload is a GIF image; the studio reads PNG, JPEG or WebP"})
+    assert upload(url, gif) == (415, {"error": "the upload is a GIF image; the studio reads PNG, JPEG, WebP or BMP"})
     status, answer, _ = request(url, "POST", "/studio/api/edit", b"{}", content_type="text/plain")
     assert status == 415 and answer["error"] == "edit takes Content-Type: application/json, got text/plain"
     status, answer, _ = request(url, "POST", "/studio/api/sample", b'{"seed": NaN}')

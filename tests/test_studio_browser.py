@@ -77,7 +77,7 @@ def test_upload_edit_and_error_in_chromium(export_dir, tmp_path):
 
         driver.find_element(By.ID, "upload").send_keys(str(tmp_path / "corrupt.png"))
         message = studio_browser.wait_for(driver, studio_browser.error_text, "the error of the corrupt upload")
-        assert message.startswith("upload: the upload is not a readable PNG, JPEG or WebP image"), message
+        assert message.startswith("upload: the upload is not a readable PNG, JPEG, WebP or BMP image"), message
         assert message.endswith("(HTTP 400)")
         assert driver.find_element(By.ID, "error").is_displayed()
         assert driver.find_element(By.ID, "note").text == note  # the page keeps its images

@@ -6,7 +6,7 @@ and its JSON API (serving/http/studio_api.py), for `python -m serving.http --stu
     GET  /studio/studio.js, studio.css   its script and style sheet
     GET  /studio/api/info                the model as the page needs it
     POST /studio/api/sample              {"seed": 3, "truncation_psi": 0.7}
-    POST /studio/api/upload              the bytes of a PNG, JPEG or WebP file (any Content-Type), or of
+    POST /studio/api/upload              the bytes of a PNG, JPEG, WebP or BMP file (any Content-Type), or of
                                          a projection.npz (?index=K picks its image, default 0)
     POST /studio/api/projection          {"file": 0, "index": 3}: a projection file the server was started with
     POST /studio/api/edit                {"w": [...], "edits": [{"direction": "3_to_8", "strength": 1.5}], "layers": "all"}

@@ -1,6 +1,6 @@
 """Image files in and out of the studio (Pillow and numpy, no TensorFlow).
 
-`model_image(data, image_shape)` turns an uploaded PNG, JPEG or WebP into one uint8 image of the
+`model_image(data, image_shape)` turns an uploaded PNG, JPEG, WebP or BMP into one uint8 image of the
 model's shape [H, W, C]: the EXIF orientation applied, transparency flattened onto black, the
 centre crop of the model's aspect ratio, resized (Lanczos) and converted to grayscale or RGB,
 with a note saying which of these happened. `png_data_url(image)` is the other way: a uint8
@@ -20,8 +20,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from serving.rest import RequestError
 
-FORMATS = ("PNG", "JPEG", "WEBP")  # what browsers save and phones send; others get a 415
-READABLE = "PNG, JPEG or WebP"
+FORMATS = ("PNG", "JPEG", "WEBP", "BMP")  # what browsers save, phones send, and edit --images reads; others get a 415
+READABLE = "PNG, JPEG, WebP or BMP"
 MAX_PIXELS = 40_000_000  # a 40-megapixel photo; larger ones are refused before decoding
 MODES = {1: "L", 3: "RGB"}
 # Pillow's modes as the upload's note names them (others by their Pillow name: CMYK, YCbCr, ...).
@@ -65,7 +65,7 @@ def png_data_url(image: np.ndarray) -> str:
 
 
 def _open(data: bytes) -> tuple[Image.Image, str]:
-    """(the decoded first frame, its format) of a PNG, JPEG or WebP file."""
+    """(the decoded first frame, its format) of a PNG, JPEG, WebP or BMP file."""
     try:
         image = Image.open(io.BytesIO(data))
     except Exception as exc:  # Pillow raises UnidentifiedImageError, OSError, SyntaxError, ...
