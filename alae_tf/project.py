@@ -25,7 +25,7 @@ from alae_tf.editing.subjects import is_projection
 from alae_tf.errors import ALAEError
 from alae_tf.inference import Sampler
 from alae_tf.png import image_grid
-from alae_tf.run_dir import existing_run, load_run, run_checkpoint
+from alae_tf.run_dir import checkpoint_name, load_run
 from serving import projection_file
 
 PREVIEW_IMAGES = 64  # a grid of every image would be one huge PNG for a folder of thousands
@@ -61,8 +61,7 @@ def run(args) -> dict:
     if projected := next((spec for spec in args.images if is_projection(spec)), None):
         raise ALAEError(f"{projected}: a projection file, whose images are projected already (edit and the studio "
                         "take it); project takes image files, folders and held-out:N")
-    checkpoint = run_checkpoint(existing_run(args.run), args.checkpoint)
-    config, model = load_run(args.run, checkpoint)
+    config, model = load_run(args.run, args.checkpoint)
     sampler = Sampler.from_model(model)
     out_dir = args.out_dir or args.run / "projections"
     check_output_dir(out_dir)
@@ -85,7 +84,7 @@ def run(args) -> dict:
     print(f"projecting {count} image(s), {args.steps} steps, {'w+ (per layer)' if args.per_layer else 'w'}"
           f"{' and noise' if args.noise else ''}{f', {size} at a time' if count > size else ''}")
     # Names, not paths, as an export's metadata has them: the studio compares the two.
-    about = {"per_layer": args.per_layer, "run": args.run.resolve().name, "checkpoint": Path(checkpoint).name,
+    about = {"per_layer": args.per_layer, "run": args.run.resolve().name, "checkpoint": checkpoint_name(model.step),
              "training_step": model.step}
     parts, reconstructions = [], []
     try:

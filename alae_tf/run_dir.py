@@ -131,6 +131,11 @@ def checkpoint_paths(run: RunDir) -> list[str]:
     return sorted((prefix for prefix in prefixes if checkpoint_step(prefix) is not None), key=checkpoint_step, reverse=True)
 
 
+def checkpoint_name(step: int) -> str:
+    """The name of the checkpoint holding `step` (every save numbers it by the model's step)."""
+    return f"{CHECKPOINT_PREFIX}-{step}"
+
+
 def checkpoint_step(prefix: str) -> int | None:
     """N of a `.../ckpt-N` prefix (the step it was saved at), None for other names."""
     number = Path(prefix).name.removeprefix(f"{CHECKPOINT_PREFIX}-")

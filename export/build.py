@@ -22,7 +22,7 @@ from alae_tf.editing.directions import read_run_directions
 from alae_tf.editing.ranges import layer_ranges
 from alae_tf.errors import ALAEError, out_of_disk_space, written_file
 from alae_tf.inference import Sampler
-from alae_tf.run_dir import existing_run, load_run, run_checkpoint
+from alae_tf.run_dir import checkpoint_name, load_run
 from export import onnx_files, savedmodel, tf_serving_files, verify
 from serving import contract, layout
 
@@ -70,9 +70,7 @@ def export_run(request: ExportRequest, log=print) -> dict:
     """Export the run; returns the metadata written next to the artifacts."""
     if request.name is not None:
         check_name(request.name)
-    # Resolved once: a run still training may write a newer checkpoint while we export.
-    checkpoint = run_checkpoint(existing_run(request.run), request.checkpoint)
-    config, model = load_run(request.run, checkpoint)
+    config, model = load_run(request.run, request.checkpoint)  # named by its step below: a newer one may come meanwhile
     name = request.name or check_name(f"alae_{config.preset}")
     version = choose_version(request, name)
     sampler = Sampler.from_model(model, request.use_ema)
@@ -98,7 +96,7 @@ def export_run(request: ExportRequest, log=print) -> dict:
         "onnx_opset": onnx_files.OPSET,
         "onnx_variants": [layout.FLOAT32, layout.INT8] if request.onnx_int8 else [layout.FLOAT32],
         "run": Path(request.run).resolve().name,  # names, not paths: the metadata is served to clients
-        "checkpoint": Path(checkpoint).name,
+        "checkpoint": checkpoint_name(model.step),
     }
     signatures = contract.signatures_from_metadata(metadata)
     remove_stale_staging(request.out)
