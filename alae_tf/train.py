@@ -276,7 +276,7 @@ def train(args) -> int:
     with RunLock(run) as lock:
         if chief and run.root.is_dir():
             lock.acquire()  # before its checkpoints are read: another trainer may be saving or deleting them
-        source = open_training_data(config)
+        source = open_run_images(config)
         set_precision(t.mixed_precision)
         set_training_graph_options()
         slow_bf16 = bf16_cpu_warning(t.mixed_precision, cpu_flags(), bool(tf.config.list_physical_devices("GPU")))
@@ -371,11 +371,6 @@ def checkpoint_saver(model, run, cluster, every, restored):
         shutil.rmtree(killed, ignore_errors=True)
     with tempfile.TemporaryDirectory(prefix=prefix) as scratch:
         yield CheckpointSaver(checkpoint_manager(model, RunDir(Path(scratch)), max_to_keep=1), every)
-
-
-def open_training_data(config):
-    """The run's images at the model's full resolution and channels, for every backbone."""
-    return open_run_images(config)
 
 
 def fit_schedule(model, config, source, phases, start, total, callbacks, verbose):

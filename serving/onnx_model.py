@@ -215,7 +215,7 @@ class ALAEOnnx:
         """Images along the straight line from E(a) to E(b) in w space, both ends included.
 
         a, b: one image [H, W, C] each -> [steps, H, W, C]; or batches [N, H, W, C] -> [N, steps, H, W, C]."""
-        if not isinstance(steps, (int, np.integer)) or steps < 2:
+        if not _is_integer(steps) or steps < 2:
             raise ValueError(f"steps must be an integer >= 2, got {steps!r}")
         single = np.ndim(a) == len(self.image_shape)
         a, b = (np.asarray(x)[np.newaxis] if single else x for x in (a, b))

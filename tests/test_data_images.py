@@ -461,11 +461,11 @@ def test_the_editing_tools_take_held_out_images_as_training_saw_them(photos):
     converted them (it read them as RGB, and the encoder failed on 3 channels)."""
     from alae_tf.config import load_preset
     from alae_tf.editing.images import select_images
-    from alae_tf.train import open_training_data
+    from alae_tf.data import open_run_images
 
     config = load_preset("tiny_style")
     config.data.dataset, config.data.path, config.data.test_count = "folder", str(photos[0]), 3
     assert config.model.image_shape == [8, 8, 1]
     selected = select_images(["held-out:2"], config)
     assert selected.shape == (2, 8, 8, 1) and selected.dtype == np.uint8
-    np.testing.assert_array_equal(selected, open_training_data(config).test_images(8, 2))
+    np.testing.assert_array_equal(selected, open_run_images(config).test_images(8, 2))

@@ -289,7 +289,7 @@ def test_a_new_run_whose_directory_another_trainer_just_created_is_refused(small
     """Two new runs started at once: the directory appears after this one looked (it locks an
     existing directory at once, a new one when it creates it), and it writes nothing."""
     out = tmp_path / "run"
-    open_data, held = train.open_training_data, []
+    open_data, held = train.open_run_images, []
 
     def data_while_another_trainer_starts(config):
         source = open_data(config)
@@ -301,7 +301,7 @@ def test_a_new_run_whose_directory_another_trainer_just_created_is_refused(small
         held.append(other)
         return source
 
-    monkeypatch.setattr(train, "open_training_data", data_while_another_trainer_starts)
+    monkeypatch.setattr(train, "open_run_images", data_while_another_trainer_starts)
     assert run_train(small_config, out) == 2
     assert capsys.readouterr().err.startswith(f"error: {out} is being trained by pid 12345 on elsewhere; ")
     assert sorted(p.name for p in out.iterdir()) == ["train.lock"]
