@@ -2,10 +2,11 @@
 selenium), served by python -m serving.http --studio from the session's tiny MNIST export: upload
 a PNG, move a direction slider with the keyboard, and the edited image the page shows is the one
 ALAEOnnx gives for the same edit; a drawing on the canvas becomes the image; a corrupt upload
-puts the server's error in the page, and a bad interpolation setting's error stays until that
-setting works; behind a proxy that serves the server under a path prefix, the page works too; a
-page open while the server moves to a newer version is told to reload; a projection file, uploaded
-or on the server (--projections), opens as its images and projected codes."""
+puts the server's error in the page, and a bad interpolation setting's error stays beside it (the
+strip greyed out) until that setting works; behind a proxy that serves the server under a path
+prefix, the page works too; a page open while the server moves to a newer version is told to
+reload; a projection file, uploaded or on the server (--projections), opens as its images and
+projected codes."""
 
 import numpy as np
 import pytest
@@ -83,22 +84,33 @@ def test_upload_edit_and_error_in_chromium(export_dir, tmp_path):
         assert driver.find_element(By.ID, "note").text == note  # the page keeps its images
         assert studio_browser.image_pixels(driver, "input-image")[:, :, 0].tolist() == drawn.tolist()
 
-        # An error stays while its cause stands and goes once that part of the page succeeds again.
+        # Each part's error stays while its cause stands, beside the others', and goes once that part
+        # succeeds again; the output it still shows from before is greyed out as stale meanwhile.
+        upload_error = message
+        assert not is_stale(driver, "strip") and not is_stale(driver, "edited-image")
         steps = driver.find_element(By.ID, "steps")
         steps.clear()
         steps.send_keys("50", Keys.TAB)
         message = studio_browser.wait_for(driver, lambda d: "interpolate" in studio_browser.error_text(d)
                                           and studio_browser.error_text(d), "the error of 50 interpolation steps")
-        assert message == "interpolate: steps 50 is outside [2, 32] (HTTP 400)", message
+        assert message == upload_error + "\ninterpolate: steps 50 is outside [2, 32] (HTTP 400)", message
+        assert is_stale(driver, "strip") and not is_stale(driver, "edited-image")
         slider.send_keys(Keys.ARROW_LEFT)
         studio_browser.wait_for(driver, lambda d: studio_browser.settled(d) and studio_browser.shown_edits(d) != wanted,
                                 "the edit after one step back")
-        assert studio_browser.error_text(driver) == message  # an edit that worked says nothing of interpolation
+        assert studio_browser.error_text(driver) == message  # an edit that worked says nothing of the others
         steps.clear()
         steps.send_keys("4", Keys.TAB)
+        studio_browser.wait_for(driver, lambda d: studio_browser.settled(d) and studio_browser.error_text(d) == upload_error,
+                                "the interpolation's error to go once 4 steps are drawn")
+        assert len(driver.find_elements(By.CSS_SELECTOR, "#strip img")) == 4 and not is_stale(driver, "strip")
+        driver.find_element(By.ID, "sample").click()  # a new image: no error left
         studio_browser.wait_for(driver, lambda d: studio_browser.settled(d) and studio_browser.error_text(d) == "",
-                                "the error to go once 4 steps are drawn")
-        assert len(driver.find_elements(By.CSS_SELECTOR, "#strip img")) == 4
+                                "the upload's error to go with a new sample")
+
+
+def is_stale(driver, element_id) -> bool:
+    return driver.execute_script(f"return document.getElementById('{element_id}').classList.contains('stale');")
 
 
 def test_the_page_works_behind_a_proxy_with_a_path_prefix(export_dir, tmp_path):

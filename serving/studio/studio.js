@@ -55,22 +55,31 @@
     return data;
   }
 
-  // The error box shows the latest failure and which part of the page it came from ("image",
-  // "edit", "pair"); a later success of that part, or a new image, takes it away.
-  let errorSource = null;
+  // The error box lists each part of the page whose latest attempt failed ("image", "edit",
+  // "pair"), in page order; that part's next success, or a new image, takes its line away. The
+  // output a failed part still shows (from before) is greyed out as stale meanwhile.
+  const errors = new Map();
+  const PARTS = ["image", "edit", "pair"];
+  const STALE = {edit: ["edited-image"], pair: ["mix-image", "strip"]};
 
-  function showError(message, source) {
+  function drawErrors() {
     const box = $("error");
-    box.textContent = message;
-    box.hidden = false;
-    errorSource = source;
+    box.textContent = PARTS.filter((part) => errors.has(part)).map((part) => errors.get(part)).join("\n");
+    box.hidden = errors.size === 0;
+    for (const [part, ids] of Object.entries(STALE)) {
+      for (const id of ids) $(id).classList.toggle("stale", errors.has(part));
+    }
   }
 
-  function clearError(source = errorSource) {
-    if (source !== errorSource) return;
-    $("error").hidden = true;
-    $("error").textContent = "";
-    errorSource = null;
+  function showError(message, source) {
+    errors.set(source, message);
+    drawErrors();
+  }
+
+  function clearError(source) {
+    if (source === undefined) errors.clear();
+    else errors.delete(source);
+    drawErrors();
   }
 
   // Run an action; any failure is shown in the error box (the page stays as it was).
