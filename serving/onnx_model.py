@@ -193,6 +193,8 @@ class ALAEOnnx:
                              f"integers, got {layers!r}")
         start, stop = layers
         editing.check_layer_range(start, stop, self.num_styles)
+        if start == stop:  # an edit or a mix on no style input would silently change nothing
+            raise ValueError(f"layer range ({start}, {stop}) is empty: expected start < stop <= {self.num_styles}")
         return int(start), int(stop)
 
     def _require_styles(self):

@@ -140,6 +140,8 @@ def test_interpolation_runs_from_a_to_b(model):
         (lambda m: m.layer_range(None), "layers must be a layer-range name"),
         (lambda m: m.layer_range((0, 1, 2)), r"or \(start, stop\) integers"),
         (lambda m: m.layer_range((0.5, 1)), r"or \(start, stop\) integers"),
+        (lambda m: m.layer_range((1, 1)), r"layer range \(1, 1\) is empty: expected start < stop <= 1"),
+        (lambda m: m.mix(real_images(1), real_images(1), (0, 0)), r"layer range \(0, 0\) is empty"),
     ],
 )
 def test_bad_input_raises_a_clear_value_error(model, call, message):
