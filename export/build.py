@@ -119,17 +119,18 @@ def export_run(request: ExportRequest, log=print) -> dict:
         small = verify.batch_sizes(config.model.image_shape) == verify.BATCH_SIZES
         warmup_batches = (1, 64) if small else (1,)
         warmups = tf_serving_files.write_warmup_requests(saved_dir, name, signatures, warmup_batches)
+        onnx_paths = onnx_files.write_onnx_files(endpoints, signatures, onnx_dir)
+        write_json(onnx_dir / layout.ONNX_METADATA, metadata)
+        # before the checks: a model too small for int8 is refused in seconds rather than after them
+        int8_paths = onnx_files.write_int8_files(onnx_paths, onnx_dir) if request.onnx_int8 else None
         loaded = tf.saved_model.load(str(saved_dir))
         saved_diff = verify.check_saved_model(loaded, implementations, signatures, images)
         log(f"SavedModel: {len(signatures)} signatures + serving_default, {warmups} warm-up requests; "
             f"reloaded vs the Sampler max abs diff {saved_diff:.2g}, within {verify.SAVED_MODEL_TOLERANCE:g} x max(1, |output|) in every case")
-        onnx_paths = onnx_files.write_onnx_files(endpoints, signatures, onnx_dir)
-        write_json(onnx_dir / layout.ONNX_METADATA, metadata)
         diffs = verify.check_onnx(loaded, onnx_paths, signatures, images)
         log(f"ONNX (opset {onnx_files.OPSET}) vs TensorFlow on {len(diffs)} cases, batch {verify.batch_sizes(images.shape[1:])}: "
             f"max abs diff {max(diffs.values()):.2g}, within {verify.ONNX_TOLERANCE:g} x max(1, |output|) in every case")
-        if request.onnx_int8:
-            int8_paths = onnx_files.write_int8_files(onnx_paths, onnx_dir)
+        if int8_paths:
             errors = verify.check_int8(loaded, onnx_paths, int8_paths, signatures, images)
             sizes = sum(path.stat().st_size for path in int8_paths.values()) / sum(path.stat().st_size for path in onnx_paths.values())
             log(f"ONNX int8: {len(int8_paths)} files, {sizes:.0%} of the float files' bytes; vs float on real inputs: "

@@ -14,9 +14,14 @@ from serving.layout import TF_SERVING, WARMUP_FILE, model_names
 
 CONTAINER_BASE = "/models"  # where serving/docker-compose.yml mounts EXPORT/tf_serving
 
-# Batches up to 64 rows, waiting at most 2 ms for a batch to fill; sized for a small CPU host.
+# Runs batches of up to 64 rows, waiting at most 2 ms for one to fill; sized for a small CPU host.
+# A request may carry up to 256 rows, as python -m serving.http takes by default (--max-batch):
+# with large batch splitting, max_batch_size bounds a request and max_execution_batch_size a run
+# (without it, TF-Serving refuses any request above max_batch_size; tensorflow/serving#1401).
 BATCHING_PARAMETERS = """\
-max_batch_size { value: 64 }
+max_batch_size { value: 256 }
+enable_large_batch_splitting { value: true }
+max_execution_batch_size { value: 64 }
 batch_timeout_micros { value: 2000 }
 max_enqueued_batches { value: 100 }
 num_batch_threads { value: 2 }

@@ -137,6 +137,15 @@ def as_styles(w_or_styles, num_styles: int) -> np.ndarray:
     return array
 
 
+def real_numbers(value, what: str) -> np.ndarray:
+    """`value` (a number or an array of them) as float64; ValueError for strings, booleans, complex
+    numbers and other objects, which numpy would otherwise convert or refuse with a TypeError."""
+    array = np.asarray(value)
+    if array.dtype.kind not in "iuf":
+        raise ValueError(f"{what} must be a real number or one per row, got {value!r}")
+    return array.astype(np.float64)
+
+
 def check_layer_range(start: int, stop: int, num_styles: int) -> None:
     if not 0 <= start <= stop <= num_styles:
         raise ValueError(f"layer range ({start}, {stop}) is not within [0, {num_styles}]")
@@ -149,7 +158,7 @@ def edit_styles(w_or_styles, direction, strength, start: int, stop: int, num_sty
     direction = np.asarray(direction, dtype=np.float32)
     if direction.shape != styles.shape[2:]:
         raise ValueError(f"direction of shape {list(direction.shape)} does not fit latent size {styles.shape[2]}")
-    strength = np.asarray(strength, dtype=np.float64)
+    strength = real_numbers(strength, "strength")
     if strength.ndim > 1 or (strength.ndim == 1 and len(strength) != len(styles)):
         raise ValueError(f"strength must be a number or one per row ({len(styles)}), got shape {list(strength.shape)}")
     if not (np.abs(strength) <= np.finfo(np.float32).max).all():  # also false for NaN

@@ -43,12 +43,19 @@ def onnx_file(graph, variant=FLOAT32) -> str:
     return f"{graph}.onnx" if variant == FLOAT32 else f"{graph}.{variant}.onnx"
 
 
-def versions(model_dir) -> list[int]:
-    """The integer-named version directories under a model directory, ascending."""
+VERSION_NAME = re.compile(r"[0-9]+")  # as TF-Serving reads version directories: "7", or zero-padded "00000007"
+
+
+def version_dirs(model_dir) -> list[tuple[int, Path]]:
+    """(version, directory) of the integer-named version directories under a model directory, ascending."""
     model_dir = Path(model_dir)
     if not model_dir.is_dir():
         return []
-    return sorted(int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit())
+    return sorted((int(p.name), p) for p in model_dir.iterdir() if p.is_dir() and VERSION_NAME.fullmatch(p.name))
+
+
+def versions(model_dir) -> list[int]:
+    return [version for version, _ in version_dirs(model_dir)]
 
 
 def model_names(export_dir, kind=TF_SERVING) -> list[str]:
@@ -58,31 +65,57 @@ def model_names(export_dir, kind=TF_SERVING) -> list[str]:
     return sorted(p.name for p in root.iterdir() if p.is_dir() and is_model_name(p.name) and versions(p))
 
 
-def find_onnx_version_dir(path, name=None) -> Path:
-    """An ONNX version directory from itself, EXPORT/onnx/NAME, or EXPORT (latest version).
+def find_onnx_model_dir(path, name=None) -> Path | None:
+    """EXPORT/onnx/NAME from EXPORT or from itself; None when `path` is a version directory.
 
     Raises FileNotFoundError naming what is missing, ValueError when EXPORT holds several models
     and no name picks one."""
     path = Path(path)
     if (path / ONNX_METADATA).is_file():
-        return path
+        return None
     if versions(path):
-        return path / str(versions(path)[-1])
+        if (version_dirs(path)[-1][1] / "saved_model.pb").is_file():
+            raise FileNotFoundError(f"{path} holds SavedModels (for tensorflow_model_server); the ONNX files of the "
+                                    f"same export are in {path.parent.parent / ONNX / path.name}: pass that, or the "
+                                    "export directory")
+        return path
     names = model_names(path, ONNX)
     if name is None:
         if len(names) > 1:
             raise ValueError(f"{path}: models {', '.join(names)}: pick one by name (--name, or name= in ALAEOnnx)")
+        if not names and VERSION_NAME.fullmatch(path.name) and path.is_dir():
+            raise missing_metadata(path)
         if not names:
             raise FileNotFoundError(f"{path}: no ONNX export (expected EXPORT, EXPORT/onnx/NAME or EXPORT/onnx/NAME/VERSION)")
         name = names[0]
     elif name not in names:
         raise FileNotFoundError(f"{path}: no ONNX export of model {name!r} (found: {', '.join(names) or 'none'})")
-    model_dir = path / ONNX / name
-    return model_dir / str(versions(model_dir)[-1])
+    return path / ONNX / name
+
+
+def find_onnx_version_dir(path, name=None) -> Path:
+    """An ONNX version directory from itself, EXPORT/onnx/NAME, or EXPORT (the newest version)."""
+    model_dir = find_onnx_model_dir(path, name)
+    return Path(path) if model_dir is None else version_dirs(model_dir)[-1][1]
+
+
+def missing_metadata(version_dir: Path) -> FileNotFoundError:
+    return FileNotFoundError(f"{version_dir / ONNX_METADATA} is missing: {version_dir} is not a complete export "
+                             "version (still being copied in?)")
 
 
 def read_metadata(onnx_version_dir) -> dict:
-    metadata = json.loads((Path(onnx_version_dir) / ONNX_METADATA).read_text())
+    """The version's metadata.json; FileNotFoundError or ValueError naming the file when it is
+    missing (a version still being copied in) or damaged."""
+    path = Path(onnx_version_dir) / ONNX_METADATA
+    try:
+        metadata = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise missing_metadata(path.parent) from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path} is damaged ({exc}); export the run again") from None
+    if not isinstance(metadata, dict):
+        raise ValueError(f"{path} is damaged (not a JSON object); export the run again")
     # Served to clients, so names only: exports before 9068c69 recorded absolute paths here.
     for key in ("run", "checkpoint"):
         if isinstance(metadata.get(key), str):

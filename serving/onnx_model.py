@@ -22,10 +22,12 @@ import numpy as np
 import onnxruntime
 
 from serving import contract, editing
-from serving.layout import FLOAT32, ONNX_VARIANTS, find_onnx_version_dir, onnx_file, read_metadata
+from serving.layout import FLOAT32, ONNX_METADATA, ONNX_VARIANTS, VERSION_NAME, find_onnx_version_dir, onnx_file, read_metadata
 
 log = logging.getLogger(__name__)
 
+# What ALAEOnnx reads from an export's metadata.json (contract.signatures_from_metadata too).
+REQUIRED_METADATA = ("model_name", "version", "image_shape", "latent_dim", "noise_inputs")
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
 
@@ -70,6 +72,12 @@ class ALAEOnnx:
         `variant`: float32 (GRAPH.onnx) or int8 (GRAPH.int8.onnx, written by python -m export --onnx-int8)."""
         self.path = find_onnx_version_dir(export_dir, name)
         self.metadata = read_metadata(self.path)
+        missing = [key for key in REQUIRED_METADATA if key not in self.metadata]
+        if missing:
+            raise ValueError(f"{self.path / ONNX_METADATA} is damaged: it lacks {', '.join(missing)}; export the run again")
+        # Told by the directory's name as TF-Serving does: a version copied in by hand under a new
+        # number keeps the number it was exported with in its metadata.
+        self.version = int(self.path.name) if VERSION_NAME.fullmatch(self.path.name) else int(self.metadata["version"])
         exported = self.metadata.get("onnx_variants", [FLOAT32])
         if variant not in ONNX_VARIANTS:
             raise ValueError(f"variant must be one of {', '.join(ONNX_VARIANTS)}, got {variant!r}")
@@ -89,6 +97,8 @@ class ALAEOnnx:
         self.signatures = contract.signatures_from_metadata(self.metadata)
         if not _is_count(max_batch_size):
             raise ValueError(f"max_batch_size must be a positive integer, got {max_batch_size!r}")
+        if threads is not None and not (_is_integer(threads) and threads >= 0):
+            raise ValueError(f"threads must be an integer >= 0 (0 or None: ONNX Runtime's choice), got {threads!r}")
         self.max_batch_size = max_batch_size
         options = onnxruntime.SessionOptions()
         if threads:
@@ -104,19 +114,23 @@ class ALAEOnnx:
         self._io_names = {graph: ([i.name for i in session.get_inputs()], [o.name for o in session.get_outputs()])
                           for graph, session in self._sessions.items()}
         self.provider = next(iter(self._sessions.values())).get_providers()[0]
-        log.info("ALAE %s version %s from %s on %s", self.metadata["model_name"], self.metadata["version"], self.path, self.provider)
+        log.info("ALAE %s version %s from %s on %s", self.metadata["model_name"], self.version, self.path, self.provider)
 
     @staticmethod
     def _session(path, options, providers):
         if not path.is_file():
             raise FileNotFoundError(f"{path} is missing: the export is incomplete; export the run again with python -m export")
+        if providers != [CPU]:
+            try:
+                return onnxruntime.InferenceSession(str(path), options, providers=providers)
+            except Exception as exc:  # ONNX Runtime raises its own pybind types (Fail, EPFail, InvalidProtobuf, ...)
+                log.warning("%s: cannot start %s (%s); using the CPU", path.name, providers[0], exc)
         try:
-            return onnxruntime.InferenceSession(str(path), options, providers=providers)
-        except Exception as exc:  # ONNX Runtime raises its own pybind types (Fail, EPFail, RuntimeException)
-            if providers == [CPU]:
-                raise
-            log.warning("%s: cannot start %s (%s); using the CPU", path.name, providers[0], exc)
             return onnxruntime.InferenceSession(str(path), options, providers=[CPU])
+        except Exception as exc:
+            reason = str(exc).strip().split("\n")[0] or type(exc).__name__
+            raise ValueError(f"{path} cannot be loaded ({reason}): the file is damaged or incomplete; export the run "
+                             "again") from None
 
     @property
     def metadata_json(self) -> str:
@@ -147,9 +161,7 @@ class ALAEOnnx:
             raise ValueError("seed draws z: pass it with n, not with z")
         z = np.asarray(z)
         batch = len(z) if z.ndim else 0  # a wrong z is named by run_signature's checks
-        if truncation_psi is None:
-            raise ValueError("truncation_psi must be a number or one per row (1 = no truncation), got None")
-        psi = np.asarray(truncation_psi, dtype=np.float32)
+        psi = editing.real_numbers(truncation_psi, "truncation_psi (1 = no truncation)")
         if psi.ndim > 1 or (psi.ndim == 1 and len(psi) != batch):
             raise ValueError(f"truncation_psi must be a number or one per row ({batch}), got shape {list(psi.shape)}")
         inputs = {"z": z, "truncation_psi": np.broadcast_to(psi, (batch,)), **self._noise_inputs(noise)}

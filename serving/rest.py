@@ -130,6 +130,8 @@ def _to_array(value, spec) -> np.ndarray:
         raise RequestError(400, f"input {spec.name}: ragged nested lists; expected shape {expected}") from None
     if array.ndim >= 1 and len(array) == 0:
         raise RequestError(400, f"input {spec.name}: empty batch")
+    if array.dtype == object and all(type(item) in (int, float) for item in array.flat):
+        array = array.astype(np.float64)  # integers beyond 64 bits (JSON's 100000000000000000000)
     if array.dtype.kind not in "iuf":
         found = "strings" if array.dtype.kind == "U" else "booleans" if array.dtype.kind == "b" else "non-numbers"
         raise RequestError(400, f"input {spec.name}: expected {spec.dtype} numbers, got {found}")

@@ -57,7 +57,9 @@ def test_tf_serving_files(exported):
     config = (out / "models.config").read_text()
     assert f'name: "{NAME}"' in config and f'base_path: "/models/{NAME}"' in config and 'model_platform: "tensorflow"' in config
     assert f'base_path: "{(out / NAME).resolve()}"' in (out / "models.host.config").read_text()
-    assert "max_batch_size { value: 64 }" in (out / "batching_parameters.txt").read_text()
+    batching = (out / "batching_parameters.txt").read_text()  # requests as large as serving.http's, run as 64s
+    assert "max_batch_size { value: 256 }" in batching and "max_execution_batch_size { value: 64 }" in batching
+    assert "enable_large_batch_splitting { value: true }" in batching
 
 
 def test_signatures_follow_the_contract(saved):

@@ -96,3 +96,16 @@ def test_a_graph_without_a_large_matmul_is_refused_in_one_line(tmp_path):
     with pytest.raises(ALAEError, match="encode.onnx has no MatMul with >= 4096 weights"):
         write_int8_files({"encode": path}, tmp_path)
     assert not (tmp_path / "encode.int8.onnx").exists()
+
+
+def test_a_model_without_large_matmuls_is_refused_before_the_checks(style_exported, tmp_path, monkeypatch, capsys):
+    """tiny_style's graphs are convolutions and small MatMuls: the refusal came after the SavedModel
+    and ONNX checks (~20 s); now right after the ONNX files are written, and nothing is published."""
+    def checked(*args, **kwargs):
+        raise AssertionError("the export was checked before --onnx-int8 was refused")
+
+    monkeypatch.setattr(export.verify, "check_saved_model", checked)
+    out = tmp_path / "export"
+    assert export_cli.main(["--run", str(style_exported[0]), "--out", str(out), "--onnx-int8"]) == 2
+    assert "has no MatMul with >= 4096 weights" in capsys.readouterr().err
+    assert not out.exists()

@@ -134,7 +134,12 @@ def test_interpolation_runs_from_a_to_b(model):
         (lambda m: m.generate(n=2, seed=-1), "seed must be an integer >= 0 or None, got -1"),
         (lambda m: m.generate(n=2, seed=1.5), "seed must be an integer"),
         (lambda m: m.generate(np.zeros((2, 50), np.float32), seed=3), "seed draws z: pass it with n"),
-        (lambda m: m.generate(n=2, truncation_psi=None), "truncation_psi must be a number or one per row"),
+        (lambda m: m.generate(n=2, truncation_psi=None), "truncation_psi .1 = no truncation. must be a real number or one per row"),
+        # These ran (a string or a bool converted by numpy) or raised numpy's TypeError (complex).
+        (lambda m: m.generate(n=2, truncation_psi="0.7"), "truncation_psi .* must be a real number or one per row, got '0.7'"),
+        (lambda m: m.generate(n=2, truncation_psi=True), "truncation_psi .* must be a real number"),
+        (lambda m: m.generate(n=2, truncation_psi=[1 + 2j, 1]), "truncation_psi .* must be a real number"),
+        (lambda m: m.edit(real_images(1), m.directions.names[0], "1"), "strength must be a real number or one per row, got '1'"),
         (lambda m: m.noise(-1), "batch must be a positive integer, got -1"),
         (lambda m: m.noise(2.5), "batch must be a positive integer"),
         (lambda m: m.layer_range(None), "layers must be a layer-range name"),
@@ -156,9 +161,12 @@ def test_numbers_beyond_float32_are_refused_without_a_warning(model):
             model.decode(np.full((1, 50), 1e300))
 
 
-def test_a_batch_limit_below_one_is_refused(export_dir):
+def test_a_batch_limit_below_one_and_bad_thread_counts_are_refused(export_dir):
     with pytest.raises(ValueError, match="max_batch_size must be a positive integer, got 0"):
         ALAEOnnx(export_dir, max_batch_size=0)
+    for threads in (-1, 2.5, "2", True):  # -1 was taken silently, 2.5 raised a pybind TypeError
+        with pytest.raises(ValueError, match="threads must be an integer >= 0"):
+            ALAEOnnx(export_dir, threads=threads)
 
 
 def test_provider_is_cpu_here_and_logged(export_dir, caplog, monkeypatch):
@@ -191,3 +199,40 @@ def test_a_missing_export_is_named(tmp_path, export_dir):
     with pytest.raises(ValueError, match="models a_model, b_model: pick one by name"):
         ALAEOnnx(both)
     assert ALAEOnnx(both, name="b_model").metadata["model_name"] == NAME
+
+
+def test_damaged_or_misplaced_exports_are_named(tmp_path, export_dir):
+    """Each of these raised Python's own errors (a KeyError, a JSONDecodeError naming no file, a
+    FileNotFoundError of a path that was never there, ONNX Runtime's InvalidProtobuf)."""
+    version = tmp_path / "onnx" / NAME / "1"
+    shutil.copytree(export_dir / layout.ONNX / NAME / "1", version)
+    metadata = version / layout.ONNX_METADATA
+    good = metadata.read_text()
+    metadata.write_text(good[:40])
+    with pytest.raises(ValueError, match=f"{metadata} is damaged .*; export the run again"):
+        ALAEOnnx(version)
+    metadata.write_text(json.dumps({key: value for key, value in json.loads(good).items() if key != "latent_dim"}))
+    with pytest.raises(ValueError, match=f"{metadata} is damaged: it lacks latent_dim"):
+        ALAEOnnx(version)
+    metadata.write_text(good)
+    graph = version / "generate.onnx"
+    graph.write_bytes(graph.read_bytes()[:1000])
+    with pytest.raises(ValueError, match=f"{graph} cannot be loaded .*: the file is damaged or incomplete"):
+        ALAEOnnx(version)
+    metadata.unlink()
+    with pytest.raises(FileNotFoundError, match=f"{metadata} is missing: .* not a complete export version"):
+        ALAEOnnx(version.parent)
+    with pytest.raises(FileNotFoundError, match="holds SavedModels .*: pass that, or the export directory"):
+        ALAEOnnx(export_dir / layout.TF_SERVING / NAME)
+
+
+def test_versions_are_told_by_their_directory_names(tmp_path, export_dir):
+    """As TF-Serving reads them: a zero-padded name is its number, and a version copied in by hand
+    under a new number is that number, whatever its metadata says."""
+    model_dir = tmp_path / "onnx" / NAME
+    for name in ("1", "00000012", "3"):
+        shutil.copytree(export_dir / layout.ONNX / NAME / "1", model_dir / name)
+    assert layout.version_dirs(model_dir) == [(1, model_dir / "1"), (3, model_dir / "3"), (12, model_dir / "00000012")]
+    model = ALAEOnnx(tmp_path)
+    assert model.path == model_dir / "00000012" and model.version == 12 and model.metadata["version"] == 1
+

@@ -3,6 +3,7 @@ imported), driven by serving.client.RestClient and by raw HTTP for the bad reque
 
 import http.client
 import json
+import logging
 import re
 import signal
 import socket
@@ -104,6 +105,9 @@ BAD_REQUESTS = {
     "nan": ("POST", PREDICT, b'{"signature_name": "decode", "inputs": [[NaN' + b", 0.5" * 49 + b"]]}", 400, "NaN is not allowed"),
     "infinity": ("POST", PREDICT, b'{"signature_name": "decode", "inputs": [[-Infinity' + b", 0.5" * 49 + b"]]}", 400, "Infinity is not allowed"),
     "float32 overflow": ("POST", PREDICT, body("decode", w=[[1e39] * 50]), 400, "infinite or out-of-float32-range"),
+    # JSON integers beyond 64 bits: numpy makes object arrays of them ("got non-numbers" before)
+    "integer overflowing float32": ("POST", PREDICT, body("decode", w=[[10 ** 39] * 50]), 400, "out-of-float32-range"),
+    "integer beyond uint8": ("POST", PREDICT, body("encode_uint8", images=np.full((1, 28, 28, 1), 10 ** 20).tolist()), 400, "[0, 255]"),
     "empty batch": ("POST", PREDICT, json.dumps({"signature_name": "decode", "instances": []}).encode(), 400, "empty batch"),
     "w overflowing the decoder": ("POST", PREDICT, body("decode", w=[[3e38] * 50]), 400, "overflow to NaN or infinity"),
     "w overflowing, uint8": ("POST", PREDICT, body("decode_uint8", w=[[-3e38] * 50]), 400, "largest |value|: w 3e+38"),
@@ -123,12 +127,17 @@ def test_bad_requests_get_a_4xx_json_error_and_the_server_keeps_serving(server, 
     assert RestClient(server, NAME, timeout=10).predict("decode", {"w": np.zeros((1, 50), np.float32)})["images"].shape == (1, 28, 28, 1)
 
 
-def test_predict_takes_json_only(server):
-    for content_type in ("text/plain", "application/x-www-form-urlencoded", None):
+def test_predict_reads_json_whatever_the_content_type(server):
+    """As TF-Serving does: its REST guide's own example is `curl -d '{"instances": ...}'`, which
+    sends application/x-www-form-urlencoded; requests.post(url, data=...) sends none."""
+    expected = RestClient(server, NAME, timeout=10).predict("decode", {"w": np.asarray(W, np.float32)})["images"]
+    for content_type in ("application/json; charset=utf-8", "text/plain", "application/x-www-form-urlencoded", None):
         headers = {"Content-Type": content_type} if content_type else {}
         status, answer = raw_request(server, "POST", PREDICT, body("decode", w=W), headers)
-        assert status == 415 and "Content-Type: application/json" in answer["error"]
-    assert raw_request(server, "POST", PREDICT, body("decode", w=W), {"Content-Type": "application/json; charset=utf-8"})[0] == 200
+        assert status == 200, (content_type, answer)
+        np.testing.assert_array_equal(np.asarray(answer["outputs"], np.float32), expected)
+    status, answer = raw_request(server, "POST", PREDICT, b"signature_name=decode", {"Content-Type": "application/x-www-form-urlencoded"})
+    assert status == 400 and "malformed JSON" in answer["error"], answer
 
 
 def test_the_metadata_names_its_run_and_checkpoint_without_their_paths(server):
@@ -346,6 +355,19 @@ def test_the_server_follows_newer_versions_of_its_export(exported, tmp_path):
         assert raw_request(url, "POST", "/studio/api/sample", sample,
                            {"Content-Type": "application/json", "X-Model-Version": "2"})[0] == 200
 
+        # A version copied in by hand under a zero-padded name (as in TF-Serving's examples) is served
+        # and told by its directory, not by the number its metadata was exported with.
+        shutil.copytree(model_dir / "2", model_dir / ".copying")
+        (model_dir / ".copying").rename(model_dir / "00000005")
+        wait_for_version(client, "5")
+        for path in (f"/v1/models/{NAME}/versions/5", f"/v1/models/{NAME}/versions/0005/metadata"):
+            assert raw_request(url, "GET", path)[0] == 200, path
+        assert client.metadata()["model_spec"]["version"] == "5"
+        assert raw_request(url, "POST", "/studio/api/sample", sample,
+                           {"Content-Type": "application/json", "X-Model-Version": "5"})[0] == 200
+        shutil.rmtree(model_dir / "00000005")
+        wait_for_version(client, "2")
+
         # A version 3 without its graphs (being copied in by hand) is not served; version 2 stays.
         (model_dir / "3").mkdir()
         shutil.copy(model_dir / "2" / layout.ONNX_METADATA, model_dir / "3")
@@ -355,6 +377,35 @@ def test_the_server_follows_newer_versions_of_its_export(exported, tmp_path):
         shutil.rmtree(model_dir / "2")  # the newest deleted: back to version 1
         wait_for_version(client, "1")
         np.testing.assert_allclose(client.predict("generate", {"z": z, "truncation_psi": ones})["images"], first, atol=1e-6)
+
+
+def test_at_start_the_newest_version_that_loads_is_served(export_dir, tmp_path, caplog):
+    """Newer versions still being copied in (no metadata.json yet) or damaged (a cut-off graph) are
+    logged and passed over at start, as the watch passes them over later; with none that loads, the
+    newest one's error is the server's one error line."""
+    import shutil
+
+    from serving.http.served import ServedModel
+
+    model_dir = tmp_path / "export" / layout.ONNX / NAME
+    shutil.copytree(export_dir / layout.ONNX / NAME / "1", model_dir / "1")
+    (model_dir / "2").mkdir()
+    shutil.copytree(model_dir / "1", model_dir / "3")
+    graph = model_dir / "3" / "decode.onnx"
+    graph.write_bytes(graph.read_bytes()[:1000])
+    with caplog.at_level(logging.WARNING, logger="serving.http.served"):
+        served = ServedModel(tmp_path / "export")
+    assert served.model.version == 1 and served.watching
+    assert "version 3 in" in caplog.text and "decode.onnx cannot be loaded" in caplog.text
+    assert "version 2 in" in caplog.text and "metadata.json is missing" in caplog.text
+    served.check()  # the watch does not try version 3 again until its files change
+    assert served.model.version == 1
+
+    shutil.rmtree(model_dir / "1")
+    result = subprocess.run([sys.executable, "-m", "serving.http", "--model", str(tmp_path / "export")], cwd=REPO,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "error: " in result.stderr and "Traceback" not in result.stderr
+    assert "3/decode.onnx cannot be loaded" in result.stderr.splitlines()[-1], result.stderr
 
 
 def test_a_version_directory_or_poll_seconds_0_serves_that_version_only(export_dir):

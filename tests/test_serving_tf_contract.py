@@ -240,7 +240,7 @@ def test_real_tensorflow_model_server(export_dir, saved, tmp_path):
                 if time.time() > deadline:
                     raise
                 time.sleep(0.5)
-        pixels = real_images(4)
+        pixels = real_images(100)  # above the batching's 64 rows per run: split, as serving.http takes it whole
         expected = run_signature(saved, "encode_uint8", images=pixels)["w"]
         for rows in (False, True):
             np.testing.assert_allclose(rest_client.predict("encode_uint8", {"images": pixels}, rows=rows)["w"], expected, atol=1e-5)

@@ -123,13 +123,13 @@ def main(argv=None) -> int:
         print(f"error: cannot bind {args.host}:{args.port} ({exc.strerror})", file=sys.stderr)
         return 2
     host, port = sock.getsockname()[:2]
-    print(f"serving {model.metadata['model_name']} version {model.metadata['version']} ({args.onnx_variant} ONNX files) "
+    print(f"serving {model.metadata['model_name']} version {model.version} ({args.onnx_variant} ONNX files) "
           f"at http://{host}:{port}/v1/models/{model.metadata['model_name']}", flush=True)
     if served.watching:
         print(f"watching {served.model_dir} for newer versions every {args.poll_seconds:g} s", flush=True)
     else:
         why = "--poll-seconds 0" if args.poll_seconds == 0 else "a version directory was given"
-        print(f"serving version {model.metadata['version']} only ({why})", flush=True)
+        print(f"serving version {model.version} only ({why})", flush=True)
     if args.studio:
         print(studio_line(host, port), flush=True)
         for name, projection in projections:

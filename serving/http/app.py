@@ -8,9 +8,11 @@ the export's SavedModel (`serving.contract`, from the export's metadata).
     GET  /monitoring/prometheus/metrics           predict counts and latency (serving/http/monitoring.py)
 
 Each request is answered by the version served when it starts (its limits are that version's).
-Every error is a 4xx (or 500) answer {"error": "..."}; the server keeps serving. A predict
-request is refused before its body is read when it is not JSON (415), too large for any valid
-request to this model (413) or beyond `max_requests` in progress (429); its body must arrive
+Every error is a 4xx (or 500) answer {"error": "..."}; the server keeps serving. A predict body
+is read as JSON whatever its Content-Type, as TF-Serving reads it (`curl -d` sends
+application/x-www-form-urlencoded). A predict request is refused before its body is read when it
+is too large for any valid request to this model (413) or beyond `max_requests` in progress
+(429); its body must arrive
 within `read_timeout` seconds (408). Parsing, the model and encoding the answer run in worker
 threads, at most `max_running` at a time, never on the event loop.
 
@@ -51,7 +53,7 @@ def create_app(served: ServedModel, max_batch=256, max_body_bytes=16 * 1024 * 10
     in_progress = 0
 
     def status(model):
-        version = str(model.metadata["version"])
+        version = str(model.version)
         return {"model_version_status": [{"version": version, "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}]}
 
     def metadata(model):
@@ -59,7 +61,7 @@ def create_app(served: ServedModel, max_batch=256, max_body_bytes=16 * 1024 * 10
         defs = {key: rest.signature_def(signature) for key, signature in model.signatures.items()}
         defs["serving_default"] = defs[contract.DEFAULT_SIGNATURE]
         return {
-            "model_spec": {"name": name, "signature_name": "", "version": str(model.metadata["version"])},
+            "model_spec": {"name": name, "signature_name": "", "version": str(model.version)},
             "metadata": {"signature_def": {"signature_def": defs}},
         }
 
@@ -99,15 +101,13 @@ def create_app(served: ServedModel, max_batch=256, max_body_bytes=16 * 1024 * 10
         return response
 
     def check_version(requested, model) -> None:
-        """404 unless the request names no version or the served one."""
-        version = str(model.metadata["version"])
-        if requested not in (None, version):
-            raise rest.RequestError(404, f"version {requested} of {name} not found; this server serves version {version}")
+        """404 unless the request names no version or the served one (as a number: 0001 is 1)."""
+        if requested is not None and not (requested.isascii() and requested.isdigit() and int(requested) == model.version):
+            raise rest.RequestError(404, f"version {requested} of {name} not found; this server serves version {model.version}")
 
     async def predict(request, model) -> Response:
         if request.method != "POST":
             raise rest.RequestError(405, "predict takes POST")
-        require_json(request)
         largest = rest.largest_valid_body(model.signatures, max_batch)
         body_limit = min(max_body_bytes, largest)
         limit_is = "the most a compact JSON request of this server's largest batch needs" if largest < max_body_bytes else None
@@ -156,7 +156,7 @@ def create_app(served: ServedModel, max_batch=256, max_body_bytes=16 * 1024 * 10
 BODY_LIMIT_OPTION = "the server's --max-body-mb; start it with a larger one for larger requests"
 
 
-def require_json(request, what="predict") -> None:
+def require_json(request, what) -> None:
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type != "application/json":
         raise rest.RequestError(415, f"{what} takes Content-Type: application/json, got {media_type or 'none'}")

@@ -6,15 +6,16 @@ every request that starts after it. Requests already running finish on the versi
 with. A version that fails to load (say, copied in by hand and still incomplete) is logged and
 tried again once its files change; the served one stays.
 
-Given a version directory (EXPORT/onnx/NAME/VERSION), the server keeps that version: nothing
-is watched.
+At start the newest version that loads is served (newer ones that do not are logged and
+watched). Given a version directory (EXPORT/onnx/NAME/VERSION), the server keeps that version:
+nothing is watched.
 """
 
 import logging
 import threading
 from pathlib import Path
 
-from serving.layout import FLOAT32, ONNX_METADATA, versions
+from serving.layout import FLOAT32, find_onnx_model_dir, version_dirs
 from serving.onnx_model import ALAEOnnx
 
 log = logging.getLogger(__name__)
@@ -25,16 +26,30 @@ class ServedModel:
 
     def __init__(self, path, name=None, variant=FLOAT32, threads=None, poll_seconds=1.0):
         self._options = {"threads": threads, "variant": variant}
-        self.model = ALAEOnnx(path, name=name, **self._options)
-        pinned = (Path(path) / ONNX_METADATA).is_file()
-        self.model_dir = None if pinned or not poll_seconds else self.model.path.parent
-        # Versions are told by their directory names, as TF-Serving does (not by the metadata,
-        # which a version copied in by hand may not have updated).
-        self._version = int(self.model.path.name) if self.model_dir else None
-        self.poll_seconds = poll_seconds
         self._refused = None  # (version, its files' sizes and times) of the last version that failed to load
+        model_dir = find_onnx_model_dir(path, name)
+        self.model = ALAEOnnx(path, **self._options) if model_dir is None else self._newest_loadable(model_dir)
+        self.model_dir = model_dir if poll_seconds else None
+        self.poll_seconds = poll_seconds
         self._stop = threading.Event()
         self._thread = None
+
+    def _newest_loadable(self, model_dir) -> ALAEOnnx:
+        """The newest version that loads; newer ones that do not (still being copied in, damaged)
+        are logged, and the watch tries them again once their files change."""
+        failures = []
+        for version, directory in reversed(version_dirs(model_dir)):
+            try:
+                model = ALAEOnnx(directory, **self._options)
+            except (FileNotFoundError, ValueError) as exc:
+                failures.append(exc)
+                self._refused = self._refused or (version, version_files(directory))
+                log.warning("version %s in %s cannot be served (%s); trying the version before it", version, model_dir, exc)
+                continue
+            if failures:
+                log.warning("serving version %s of %s: the newer version(s) above cannot be served", version, model_dir)
+            return model
+        raise failures[0]
 
     @property
     def watching(self) -> bool:
@@ -58,29 +73,29 @@ class ServedModel:
                 self.check()
             except Exception:  # a listing or load that fails in an unforeseen way must not end the watch
                 log.exception("checking %s for a newer version failed; still serving version %s",
-                              self.model_dir, self.model.metadata["version"])
+                              self.model_dir, self.model.version)
 
     def check(self) -> None:
         """Serve the newest version of the model directory if another one is served."""
-        present = versions(self.model_dir)
-        served = self._version
-        if not present or present[-1] == served:
+        present = version_dirs(self.model_dir)
+        served = self.model.version
+        if not present or present[-1][0] == served:
             return
-        newest = self.model_dir / str(present[-1])
+        version, newest = present[-1]
         files = version_files(newest)
-        if self._refused == (present[-1], files):
+        if self._refused == (version, files):
             return
         try:
             model = ALAEOnnx(newest, **self._options)
             if model.metadata["model_name"] != self.model.metadata["model_name"]:
                 raise ValueError(f"it is an export of model {model.metadata['model_name']!r}")
-        except Exception as exc:  # missing files, an unreadable graph (ONNX Runtime's own types), another model
-            self._refused = (present[-1], files)
+        except Exception as exc:  # missing or damaged files, another model
+            self._refused = (version, files)
             log.warning("version %s in %s cannot be served (%s); still serving version %s; it is tried again "
-                        "when its files change", present[-1], self.model_dir, exc, served)
+                        "when its files change", version, self.model_dir, exc, served)
             return
-        self.model, self._version = model, present[-1]
-        log.info("now serving version %s of %s (was version %s)", present[-1], model.metadata["model_name"], served)
+        self.model = model
+        log.info("now serving version %s of %s (was version %s)", version, model.metadata["model_name"], served)
 
 
 def version_files(version_dir: Path) -> tuple:

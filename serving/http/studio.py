@@ -74,7 +74,7 @@ def studio_routes(served, limited, max_batch: int, max_body_bytes: int, projecti
         if latest.model is not served.model:
             latest = Studio(served.model, max_batch, projections)
         studio = latest
-        version = str(studio.model.metadata["version"])
+        version = str(studio.model.version)
         page_version = request.headers.get(VERSION_HEADER)
         if page_version is not None and page_version != version:
             raise rest.RequestError(409, f"the server now serves version {version} of {studio.model.metadata['model_name']} "

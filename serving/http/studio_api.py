@@ -61,7 +61,7 @@ class Studio:
         height, width, channels = self.model.image_shape
         return {
             "model_name": self.model.metadata["model_name"],
-            "version": self.model.metadata["version"],
+            "version": self.model.version,
             "backbone": self.model.metadata.get("backbone"),
             "image_shape": [height, width, channels],
             "latent_dim": self.model.latent_dim,
