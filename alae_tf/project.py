@@ -10,6 +10,7 @@ apply, mix and interpolate take the file among their images, and the studio of
 `python -m serving.http --studio` opens it, to edit the projections.
 """
 
+import math
 import sys
 from pathlib import Path
 
@@ -29,6 +30,10 @@ from alae_tf.run_dir import checkpoint_name, load_run
 from serving import projection_file
 
 PREVIEW_IMAGES = 64  # a grid of every image would be one huge PNG for a folder of thousands
+# The files are written after every batch under PARTIAL's name (kept on Ctrl-C or a crash) and
+# take FINAL's name once every image is done: an earlier projection into the same folder is
+# replaced only by a complete one.
+PARTIAL, FINAL = "projection.partial", "projection"
 
 
 def parse_args(argv=None):
@@ -45,7 +50,8 @@ def parse_args(argv=None):
     parser.add_argument("--batch-size", type=positive_int, default=16,
                         help="images projected at once (default 16; each image's projection is independent of the "
                              "others in its batch, so this sets memory and speed, and results only up to float "
-                             "rounding); the files are written after every batch")
+                             "rounding); the files are written after every batch, as projection.partial.png/.npz, "
+                             "and renamed to projection.png/.npz when every image is done")
     parser.add_argument("--out-dir", type=Path, help="folder for projection.png and projection.npz (default: RUN/projections)")
     parser.add_argument("--zoom", type=positive_int, default=1, help="enlarge the PNG by this factor, nearest neighbour (default 1)")
     return parser.parse_args(argv)
@@ -54,10 +60,11 @@ def parse_args(argv=None):
 def run(args) -> dict:
     if args.steps < 0:
         raise ALAEError(f"--steps must be >= 0, got {args.steps}")
-    if not args.learning_rate > 0:
-        raise ALAEError(f"--learning-rate must be positive, got {args.learning_rate}")
-    if not (args.mse_weight >= 0 and args.noise_weight >= 0):
-        raise ALAEError("--mse-weight and --noise-weight must be >= 0")
+    if not (math.isfinite(args.learning_rate) and args.learning_rate > 0):
+        raise ALAEError(f"--learning-rate must be a finite number > 0, got {args.learning_rate}")
+    if not all(math.isfinite(weight) and weight >= 0 for weight in (args.mse_weight, args.noise_weight)):
+        raise ALAEError(f"--mse-weight and --noise-weight must be finite numbers >= 0, got {args.mse_weight} and "
+                        f"{args.noise_weight}")
     if projected := next((spec for spec in args.images if is_projection(spec)), None):
         raise ALAEError(f"{projected}: a projection file, whose images are projected already (edit and the studio "
                         "take it); project takes image files, folders and held-out:N")
@@ -90,21 +97,29 @@ def run(args) -> dict:
     try:
         for start in range(0, count, size):
             targets = to_model_range(originals[start:start + size])
+            last = start + len(targets)
             if count > size:
-                last = start + len(targets)
                 print(f"images {start + 1}-{last} of {count}" if last > start + 1 else f"image {last} of {count}")
-            parts.append(project(sampler, targets, steps=args.steps, learning_rate=args.learning_rate,
-                                 mse_weight=args.mse_weight, per_layer=args.per_layer, optimize_noise=args.noise,
-                                 noise_weight=args.noise_weight))
+            part = project(sampler, targets, steps=args.steps, learning_rate=args.learning_rate, mse_weight=args.mse_weight,
+                           per_layer=args.per_layer, optimize_noise=args.noise, noise_weight=args.noise_weight)
+            if not all(np.isfinite(array).all() for array in (part.styles, *(part.noise or []))):
+                raise ALAEError(f"the projection of image(s) {start + 1}-{last} diverged to NaN or infinite codes "
+                                f"(--learning-rate {args.learning_rate:g}, --mse-weight {args.mse_weight:g}); run again "
+                                f"with a lower --learning-rate" + (f" ({PARTIAL}.npz holds the {start} images before them)"
+                                                                     if start else ""))
+            parts.append(part)
             reconstructions.append(to_uint8(sampler.reconstruct(targets)).numpy())
             result = Projection.joined(parts)
-            write_outputs(out_dir, originals[:len(result.styles)], np.concatenate(reconstructions), result, about, args.zoom,
-                          preview=start < PREVIEW_IMAGES)
+            write_outputs(out_dir, PARTIAL, originals[:len(result.styles)], np.concatenate(reconstructions), result, about,
+                          args.zoom, preview=start < PREVIEW_IMAGES)
     except KeyboardInterrupt:  # Ctrl-C: the batches done so far are written
         done = sum(len(part.styles) for part in parts)
-        print(f"\ninterrupted: {out_dir / 'projection.npz'} holds the first {done} of {count} images" if done else
+        kept = f" ({out_dir / FINAL}.npz, from before, is unchanged)" if (out_dir / f"{FINAL}.npz").exists() else ""
+        print(f"\ninterrupted: {out_dir / PARTIAL}.npz holds the first {done} of {count} images{kept}" if done else
               "\ninterrupted before the first batch was done; nothing written", file=sys.stderr)
         raise
+    for suffix in (".npz", ".png"):  # complete: replaces the files of an earlier projection into this folder
+        (out_dir / f"{PARTIAL}{suffix}").replace(out_dir / f"{FINAL}{suffix}")
     summary = {"encoder": (float(result.encoder_lpips.mean()), float(result.encoder_mse.mean())),
                f"after {args.steps} steps": (float(result.lpips.mean()), float(result.mse.mean()))}
     print(f"{'mean over images':<20} {'LPIPS':>8} {'MSE':>8}")
@@ -118,19 +133,19 @@ def run(args) -> dict:
     return summary
 
 
-def write_outputs(out_dir: Path, originals, reconstructions, result: Projection, about: dict, zoom: int,
+def write_outputs(out_dir: Path, stem: str, originals, reconstructions, result: Projection, about: dict, zoom: int,
                   preview=True) -> None:
-    """projection.png (per image of the first PREVIEW_IMAGES: the image, G(E(x)), the projection;
-    unless not `preview`: a batch past them leaves it as it is) and projection.npz (every image)."""
+    """STEM.png (per image of the first PREVIEW_IMAGES: the image, G(E(x)), the projection; unless
+    not `preview`: a batch past them leaves it as it is) and STEM.npz (every image)."""
     if preview:
         shown = min(len(originals), PREVIEW_IMAGES)
         rows = np.stack([originals[:shown], reconstructions[:shown], to_uint8(result.images[:shown]).numpy()], axis=1)
-        write_png(zoomed(image_grid(rows.reshape(-1, *rows.shape[2:]), 3), zoom), out_dir / "projection.png")
+        write_png(zoomed(image_grid(rows.reshape(-1, *rows.shape[2:]), 3), zoom), out_dir / f"{stem}.png")
     distances = {"lpips": result.lpips, "mse": result.mse,
                  "encoder_lpips": result.encoder_lpips, "encoder_mse": result.encoder_mse}
     saved = projection_file.ProjectionFile(result.styles, originals, distances, noise=result.noise or [], **about)
-    with writing(out_dir / "projection.npz"):
-        projection_file.write(out_dir / "projection.npz", saved)
+    with writing(out_dir / f"{stem}.npz"):
+        projection_file.write(out_dir / f"{stem}.npz", saved)
 
 
 def main(argv=None) -> int:

@@ -337,6 +337,11 @@ def write_image(path, shape):
         (project, ["--run", "{run}", "--images", "held-out:1", "--noise"], "--noise: this run's generator (mlp) has no noise inputs"),
         (project, ["--run", "{run}", "--images", "held-out:1", "--steps", "-1"], "--steps must be >= 0"),
         (project, ["--run", "{run}", "--images", "held-out:1", "--steps", "ten"], "invalid int value: 'ten'"),
+        (project, ["--run", "{run}", "--images", "held-out:1", "--mse-weight", "inf"], "--mse-weight and --noise-weight must be finite numbers >= 0"),
+        (project, ["--run", "{run}", "--images", "held-out:1", "--learning-rate", "inf"], "--learning-rate must be a finite number > 0, got inf"),
+        # 0.5981 then NaN: a file of NaN codes was written, exit 0
+        (project, ["--run", "{run}", "--images", "held-out:1", "--steps", "2", "--learning-rate", "1e30", "--out-dir", "{tmp}/p"],
+         "the projection of image(s) 1-1 diverged to NaN or infinite codes (--learning-rate 1e+30, --mse-weight 1); run again with a lower --learning-rate"),
         (project, ["--run", "{run}", "--images", "{tmp}/projection.npz"], "projection.npz: a projection file, whose images are projected already"),
         (project, ["--run", "{run}", "--images", "held-out:1", "--checkpoint", "{run}/checkpoints"], "checkpoints: a directory; name one checkpoint"),
     ],
@@ -436,4 +441,4 @@ def test_a_failed_write_is_one_error_line(run, tmp_path, monkeypatch, capsys):
     monkeypatch.undo()
     monkeypatch.setattr(np, "savez", read_only)
     code, out, err = run_cli(project, ["--run", run, "--images", "held-out:1", "--steps", "0", "--out-dir", tmp_path], capsys)
-    assert_one_error_line(code, err, f"cannot write {tmp_path / 'projection.npz'}: Read-only file system")
+    assert_one_error_line(code, err, f"cannot write {tmp_path / 'projection.partial.npz'}: Read-only file system")

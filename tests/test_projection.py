@@ -80,7 +80,7 @@ def test_batches_give_the_projection_of_one_batch_and_each_is_saved_as_it_ends(e
     pngs, real_write_png = [], project_cli.write_png
     monkeypatch.setattr(project_cli, "write_png", lambda grid, path: (pngs.append(path), real_write_png(grid, path)))
     assert project_cli.main([*common, "--batch-size", "2", "--out-dir", str(tmp_path / "two")]) == 0
-    assert pngs == [tmp_path / "two" / "projection.png"]  # the batch past the preview's 2 images left it alone
+    assert pngs == [tmp_path / "two" / "projection.partial.png"]  # the batch past the preview's 2 images left it alone
     out = capsys.readouterr().out
     assert "3 image(s), 5 steps, w, 2 at a time" in out and "images 1-2 of 3" in out and "image 3 of 3" in out
     assert "(image | encoder | projection, the first 2 of 3 images)" in out
@@ -109,10 +109,23 @@ def test_batches_give_the_projection_of_one_batch_and_each_is_saved_as_it_ends(e
     monkeypatch.setattr(project_cli, "project", interrupted_second_batch)
     assert project_cli.main([*common, "--batch-size", "2", "--out-dir", str(tmp_path / "stopped")]) == 130
     err = capsys.readouterr().err
-    assert f"interrupted: {tmp_path / 'stopped' / 'projection.npz'} holds the first 2 of 3 images" in err
-    stopped = np.load(tmp_path / "stopped" / "projection.npz")
+    assert f"interrupted: {tmp_path / 'stopped' / 'projection.partial.npz'} holds the first 2 of 3 images\n" in err
+    stopped = np.load(tmp_path / "stopped" / "projection.partial.npz")
     np.testing.assert_allclose(stopped["styles"], two["styles"][:2], rtol=1e-6, atol=1e-6)  # the same batch as before
-    assert not list((tmp_path / "stopped").glob("*.tmp"))
+    assert not list((tmp_path / "stopped").glob("*.tmp")) and not (tmp_path / "stopped" / "projection.npz").exists()
+
+    # Interrupted again in a folder holding a complete projection: that one is kept (it was
+    # overwritten by the 2 images done), and an uninterrupted run then replaces it.
+    calls.clear()
+    before = (tmp_path / "two" / "projection.npz").read_bytes()
+    assert project_cli.main([*common, "--batch-size", "2", "--out-dir", str(tmp_path / "two")]) == 130
+    err = capsys.readouterr().err
+    assert f"holds the first 2 of 3 images ({tmp_path / 'two' / 'projection.npz'}, from before, is unchanged)" in err
+    assert (tmp_path / "two" / "projection.npz").read_bytes() == before
+    monkeypatch.setattr(project_cli, "project", real_project)
+    assert project_cli.main([*common, "--batch-size", "3", "--out-dir", str(tmp_path / "two")]) == 0
+    assert len(np.load(tmp_path / "two" / "projection.npz")["styles"]) == 3
+    assert not list((tmp_path / "two").glob("projection.partial.*"))
 
 
 def test_more_images_than_a_projection_file_holds_are_refused_before_any_work(exported, tmp_path, capsys, monkeypatch):
