@@ -9,6 +9,7 @@
                  against a random direction moved by the same distance
 """
 
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,7 +62,7 @@ def parse_args(argv=None):
     tasks.add_argument("--pairs", type=class_pair, nargs="+", metavar="A:B",
                        help="class pairs, one direction A -> B each, named A_to_B (default: every pair A < B)")
     tasks.add_argument("--one-vs-rest", action="store_true", help="one direction per class K, all others -> K, named to_K")
-    sub.add_argument("--method", choices=fitting.METHODS, default="svm", help="svm (default, as the official code) or mean")
+    sub.add_argument("--method", choices=fitting.METHODS, help="svm (default, as the official code) or mean")
     sub.add_argument("--orthogonalize", action="store_true",
                      help="make each direction orthogonal to the ones before it (Gram-Schmidt in the order fitted)")
     sub.add_argument("--count", type=positive_int,
@@ -127,6 +128,11 @@ def fit_command(args, run: Loaded):
     check_output_file(out)
     existing = fitting.load_directions(out, sampler.latent_dim) if out.is_file() else None
     if args.official:
+        fitting_options = {"--images": args.images, "--only": args.only, "--pairs": args.pairs,
+                           "--one-vs-rest": args.one_vs_rest, "--method": args.method,
+                           "--orthogonalize": args.orthogonalize, "--count": args.count}
+        if given := [option for option, value in fitting_options.items() if value]:
+            raise ALAEError(f"{', '.join(given)}: for fitting directions; --official imports the files as they are")
         new = read_official_directions(args.official, sampler.latent_dim)
     else:
         data = labelled_images(args, config)
@@ -145,7 +151,7 @@ def fit_command(args, run: Loaded):
         train_codes = fitting.encode_images(sampler, data.train_images)
         test_codes = fitting.encode_images(sampler, data.test_images)
         provenance = {"labels": data.description, "run": str(args.run.resolve()), "training_step": run.step}
-        new = fitting.fit_directions(train_codes, test_codes, tasks, args.method, args.orthogonalize, provenance)
+        new = fitting.fit_directions(train_codes, test_codes, tasks, args.method or "svm", args.orthogonalize, provenance)
     directions = existing.merged(new) if existing else new
     with writing(out):
         directions.write(out)
@@ -154,12 +160,12 @@ def fit_command(args, run: Loaded):
 
 
 def labelled_images(args, config):
-    if args.classes:
-        return labels.from_class_folders(args.classes, config.model.image_shape, args.count)
     if args.attributes:
         return labels.from_attribute_table(args.attributes, args.images, config.model.image_shape, args.count)
     if args.images:
-        raise ALAEError("--images goes with --attributes")
+        raise ALAEError("--images goes with --attributes (the folder its image paths are relative to)")
+    if args.classes:
+        return labels.from_class_folders(args.classes, config.model.image_shape, args.count)
     return labels.from_run_dataset(config, args.count)
 
 
@@ -180,7 +186,9 @@ def apply_command(args, run: Loaded):
     config, sampler = run.config, run.sampler
     directions = run_directions(args, sampler)
     vector = direction_vector(directions, args.direction)
-    out = args.out or args.run / "edits" / f"{args.direction}.png"
+    # a name from an older directions file may hold a '/': one file in RUN/edits all the same
+    file_name = re.sub(r"[/\\\x00-\x1f]|^\.\.?$", "_", args.direction) + ".png"
+    out = args.out or args.run / "edits" / file_name
     check_output_file(out, ".png")
     strengths = args.strengths or default_strengths(directions, args.direction)
     start, stop = parse_layer_range(args.layers, layer_ranges(sampler))

@@ -4,6 +4,7 @@ input is one `error:` line with exit 2."""
 
 import errno
 import os
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -144,11 +145,37 @@ def test_directions_from_every_label_source(run, held_out, tmp_path, capsys):
     code, stdout, err = run_cli(edit, ["directions", "--run", run, "--attributes", tmp_path / "rare.txt", "--only", "is_nine", "is_nine",
                                        "--method", "mean", "--out", tmp_path / "rare.json"], capsys)
     assert code == 0 and DirectionSet.read(tmp_path / "rare.json").names == ["is_nine"], err
+    # A column named twice was fitted twice and written into a file that every later command then
+    # refused; a name with a '/' made apply write outside RUN/edits: both refused before any encoding.
+    for header, message in (("file,is_nine,is_nine", "attribute(s) 'is_nine' named twice in the header"),
+                            ("file,../../evil", "'../../evil' cannot name a direction: it becomes a file name")):
+        rows = [header] + [f"folders/d{d}/{i}.png" + f",{int(d == 9)}" * (header.count(",")) for d in (4, 9) for i in range(10)]
+        (tmp_path / "bad.csv").write_text("\n".join(rows) + "\n")
+        code, stdout, err = run_cli(edit, ["directions", "--run", run, "--attributes", tmp_path / "bad.csv",
+                                           "--out", tmp_path / "bad.json"], capsys)
+        assert code == 2 and message in err and "encoding" not in stdout and not (tmp_path / "bad.json").exists(), err
 
     np.save(tmp_path / "direction_19.npy", np.linspace(-1, 1, 50))
     code, stdout, err = run_cli(edit, ["directions", "--run", run, "--official", tmp_path / "direction_19.npy", "--out", out], capsys)
     assert code == 0, err
     assert DirectionSet.read(out).names[-1] == "eyeglasses"
+
+
+def test_apply_keeps_a_direction_name_with_a_slash_inside_run_edits(run, tmp_path, capsys):
+    """A directions file of an older version could hold "Wearing/Hat" or "../../evil": apply's
+    default output wrote into a subfolder, or outside the run."""
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    known = DirectionSet.read(copy / "directions.json")
+    renamed = DirectionSet(known.latent_dim, tuple(replace(d, name=name) for d, name in zip(known.directions, ("Wearing/Hat", "../../evil"))))
+    renamed.write(copy / "directions.json")
+    for name, file in (("Wearing/Hat", "Wearing_Hat.png"), ("../../evil", ".._.._evil.png")):
+        code, out, err = run_cli(edit, ["apply", "--run", copy, "--direction", name, "--images", "held-out:1", "--strengths", "0", "1"], capsys)
+        assert code == 0 and (copy / "edits" / file).is_file(), err
+    assert sorted(p.name for p in (copy / "edits").iterdir()) == [".._.._evil.png", "Wearing_Hat.png"]
+    assert not (tmp_path / "evil.png").exists()
 
 
 def test_score_and_list_print_tables(run, capsys):
@@ -333,6 +360,10 @@ def write_image(path, shape):
         (edit, ["apply", "--run", "{run}", "--images", "held-out:1"], "the following arguments are required: --direction"),
         (edit, ["interpolate", "--run", "{run}", "--from", "{small}", "--to", "{small}", "--steps", "1"], "--steps must be at least 2"),
         (edit, ["directions", "--run", "{run}", "--pairs", "3-8"], "class pair '3-8' is not A:B"),
+        # these were ignored silently
+        (edit, ["directions", "--run", "{run}", "--official", "{tmp}", "--count", "3", "--pairs", "3:8", "--method", "mean"],
+         "--pairs, --method, --count: for fitting directions; --official imports the files as they are"),
+        (edit, ["directions", "--run", "{run}", "--classes", "{tmp}", "--images", "{tmp}/missing"], "--images goes with --attributes"),
         (edit, ["score", "--run", "{run}", "--direction", "3_to_8", "--count", "0"], "0 is not a positive integer"),
         (project, ["--run", "{run}", "--images", "held-out:1", "--noise"], "--noise: this run's generator (mlp) has no noise inputs"),
         (project, ["--run", "{run}", "--images", "held-out:1", "--steps", "-1"], "--steps must be >= 0"),

@@ -144,12 +144,24 @@ def check_tasks(tasks: list[Task]) -> None:
     alone, so checked before any image is encoded)."""
     if not tasks:
         raise ALAEError("no directions to fit")
+    names = [task.name for task in tasks]
+    if repeated := sorted({name for name in names if names.count(name) > 1}):
+        raise ALAEError(f"direction(s) named twice: {', '.join(map(repr, repeated))}")
+    for name in names:
+        if unusable_name(name):
+            raise ALAEError(f"{name!r} cannot name a direction: it becomes a file name (edit apply's RUN/edits/NAME.png); "
+                            "rename that attribute or class without '/', '\\', control characters or a lone '.' / '..'")
     for task in tasks:
         for part, side in (("training", task.train_side), ("held-out", task.test_side)):
             counts = {name: int((side == value).sum()) for name, value in ((task.negative, 0), (task.positive, 1))}
             if min(counts.values()) == 0:
                 raise ALAEError(f"{task.name}: {', '.join(f'{n} {name!r}' for name, n in counts.items())} among the "
                                 f"{part} images; a direction needs both sides (use more images, or leave it out: --only, --pairs)")
+
+
+def unusable_name(name: str) -> bool:
+    """A direction name that would not stay one file name inside RUN/edits/."""
+    return not name.strip() or name in (".", "..") or any(c in "/\\" or ord(c) < 32 for c in name)
 
 
 def fit_directions(train_codes, test_codes, tasks: list[Task], method="svm", orthogonalize=False,

@@ -134,6 +134,8 @@ def read_attribute_table(path: Path) -> tuple[tuple[str, ...], list[tuple[int, s
         header = [name.strip() for name in parsed[0][1:]] if parsed else []
         table = [(number, row) for number, row in enumerate(parsed[1:], 2) if row]
     width = len(header) + 1
+    if repeated := sorted({name for name in header if header.count(name) > 1}):
+        raise DataError(f"{path}: attribute(s) {', '.join(map(repr, repeated))} named twice in the header")
     if not header:
         raise DataError(f"{path}: expected a CSV with a header `image,ATTR...`, or CelebA's list "
                         "(a line with the image count, a line of attribute names, then `file values...`)")
