@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
-from alae_tf.data.batches import to_uint8
+from alae_tf.data.batches import to_model_range, to_uint8
 from alae_tf.png import image_grid
 
 MIXING_RANGES = ("coarse", "middle", "fine")
@@ -170,16 +170,45 @@ def _interpolated_noise(sampler, first: ImageNoise, last: ImageNoise, steps) -> 
     return ImageNoise(images, np.repeat(both, steps))  # a row with noise at one end only has none
 
 
+# Values per encoder or generator call of the figures and editing tools (~16 MB of float32
+# images): a figure of thousands of images (edit interpolate --steps 100000) never holds all
+# their activations at once. 1,365 images at 32x32x3, 21 at 256x256x3, 1 at 1024x1024x3.
+VALUES_PER_CALL = 2**22
+
+
+def images_per_call(image_shape) -> int:
+    return max(1, VALUES_PER_CALL // int(np.prod(image_shape)))
+
+
 def render(sampler, w_or_styles, noise=0):
-    """G on w [B, latent] or styles [B, N, latent] -> uint8 numpy; `noise`: a seed (one draw shared
-    by every image), None (no noise) or an `ImageNoise` (each image's own, or none)."""
+    """G on w [B, latent] or styles [B, N, latent] -> uint8 numpy, `images_per_call` at a time;
+    `noise`: a seed (one draw shared by every image), None (no noise) or an `ImageNoise` (each
+    image's own, or none)."""
+    codes = np.asarray(w_or_styles, np.float32)
+    images = np.zeros((len(codes), *sampler.image_shape), np.uint8)
+    step = images_per_call(sampler.image_shape)
+    for start in range(0, len(codes), step):
+        rows = np.arange(start, min(start + step, len(codes)))
+        images[rows] = _render_call(sampler, codes[rows], noise.take(rows) if isinstance(noise, ImageNoise) else noise)
+    return images
+
+
+def _render_call(sampler, codes, noise):
     if not isinstance(noise, ImageNoise):
-        draw = None if noise is None else sampler.noise(w_or_styles.shape[0], noise, shared=True)
-        return to_uint8(sampler.decode(w_or_styles, noise=draw)).numpy()
-    codes, given = np.asarray(w_or_styles), noise.given
+        draw = None if noise is None else sampler.noise(len(codes), noise, shared=True)
+        return to_uint8(sampler.decode(codes, noise=draw)).numpy()
+    given = noise.given
     images = np.zeros((len(codes), *sampler.image_shape), np.uint8)
     if (~given).any():
         images[~given] = to_uint8(sampler.decode(codes[~given])).numpy()
     if given.any():
         images[given] = to_uint8(sampler.decode(codes[given], noise=[n[given] for n in noise.images])).numpy()
     return images
+
+
+def encode_in_calls(sampler, images_uint8) -> np.ndarray:
+    """w = E(images) as float32 numpy, `images_per_call` at a time; images uint8 [N, H, W, C]."""
+    step = images_per_call(sampler.image_shape)
+    codes = [sampler.encode(to_model_range(images_uint8[start:start + step])).numpy()
+             for start in range(0, len(images_uint8), step)]
+    return np.concatenate(codes) if codes else np.zeros((0, sampler.latent_dim), np.float32)

@@ -215,3 +215,28 @@ def test_per_layer_projection_with_noise_refines_every_style_input(sampler):
         assert np.abs(result.styles[:, 0] - result.styles[:, -1]).max() > 1e-4
         assert max(np.abs(n).max() for n in result.noise) > 0
     np.testing.assert_allclose(result.images, sampler.decode(result.styles, result.noise or None).numpy(), atol=1e-5)
+
+
+def test_figures_render_and_encode_a_bounded_number_of_images_per_call(sampler, monkeypatch):
+    """edit interpolate --steps 100000 decoded every point in one call (22.8 GB, then a crash):
+    render and encode_in_calls split the batch, with the same images and codes as one call."""
+    from alae_tf import grids
+
+    styles = sampler.styles(sampler.map(tf.random.stateless_normal([7, sampler.latent_dim], seed=[1, 2])))
+    pixels = to_uint8(images(7, shape=sampler.image_shape)).numpy()
+    noises = [3] + ([ImageNoise([np.asarray(n) for n in sampler.noise(7, 5)], np.array([1, 0, 1, 1, 0, 0, 1], bool))]
+                    if sampler.noise_shapes else [])
+    whole = [render(sampler, styles, noise) for noise in noises]
+    codes = grids.encode_in_calls(sampler, pixels)
+    calls = []
+    decode, encode = sampler.decode, sampler.encode
+    monkeypatch.setattr(grids, "VALUES_PER_CALL", 3 * int(np.prod(sampler.image_shape)))  # 3 images per call
+    monkeypatch.setattr(sampler, "decode", lambda w, noise=None: (calls.append(len(w)), decode(w, noise))[1])
+    monkeypatch.setattr(sampler, "encode", lambda x: (calls.append(len(x)), encode(x))[1])
+    np.testing.assert_array_equal(render(sampler, styles, 3), whole[0])
+    assert calls == [3, 3, 1]
+    calls.clear()
+    np.testing.assert_allclose(grids.encode_in_calls(sampler, pixels), codes, atol=1e-6)
+    assert calls == [3, 3, 1]
+    for noise, expected in zip(noises[1:], whole[1:]):  # each image's own noise images, or none
+        np.testing.assert_array_equal(render(sampler, styles, noise), expected)

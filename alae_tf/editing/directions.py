@@ -27,6 +27,7 @@ from sklearn.svm import LinearSVC
 
 from alae_tf.data.batches import to_model_range
 from alae_tf.errors import ALAEError
+from alae_tf.grids import images_per_call
 from alae_tf.progress import progress_bar
 from serving.editing import Direction, DirectionSet, DirectionsError
 
@@ -93,7 +94,9 @@ def _sides(negative, positive) -> np.ndarray:
 
 
 def encode_images(sampler, images_uint8, batch_size=ENCODE_BATCH) -> np.ndarray:
-    """w = E(images) as float64 numpy, in batches, with a progress bar."""
+    """w = E(images) as float64 numpy, in batches (fewer images per batch for large ones:
+    `alae_tf.grids.images_per_call`), with a progress bar."""
+    batch_size = min(batch_size, images_per_call(sampler.image_shape))
     progress = progress_bar(len(images_uint8), unit_name="image")
     codes = []
     for start in range(0, len(images_uint8), batch_size):

@@ -15,10 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from alae_tf.data.batches import to_model_range
 from alae_tf.editing.images import IMAGES_HELP, images_per_spec
 from alae_tf.errors import ALAEError
-from alae_tf.grids import ImageNoise
+from alae_tf.grids import ImageNoise, encode_in_calls
 from serving import projection_file
 
 SUBJECTS_HELP = IMAGES_HELP + "; or a projection.npz of python -m alae_tf.project (its images with their projected codes)"
@@ -50,7 +49,7 @@ def select_subjects(specs: list[str], config, sampler, run_step: int) -> Subject
             noise.append(ImageNoise(projection.noise, given))
         else:
             images.append(images_of[spec])
-            styles.append(sampler.as_styles(sampler.encode(to_model_range(images_of[spec]))).numpy())
+            styles.append(sampler.as_styles(encode_in_calls(sampler, images_of[spec])).numpy())
             noise.append(ImageNoise.none(len(images_of[spec])))
     subjects = Subjects(np.concatenate(images), np.concatenate(styles), bool(projections), ImageNoise.concat(noise))
     if not len(subjects):
