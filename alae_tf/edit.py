@@ -31,8 +31,11 @@ from alae_tf.grids import ImageNoise, interpolation_grid, mixing_grid_of_styles
 from alae_tf.inference import Sampler
 from alae_tf.metrics.mnist_classifier import load_classifier
 from alae_tf.run_dir import load_run
+from serving.editing import edit_reach
 
-SWEEP_FRACTIONS = (0.0, 0.5, 1.0, 1.5, 2.0)  # default strengths, in units of the direction's class_distance
+SWEEP_FRACTIONS = (0.0, 0.25, 0.5, 0.75, 1.0)  # default strengths, in units of the direction's reach
+DEFAULT_STRENGTHS_HELP = ("default: 0, 1/4, 1/2, 3/4 and all of the direction's reach: 2 x its class_distance, "
+                          "or for an official direction 40 x its original length, where the official demo's slider ends")
 NOISE_SEED_HELP = "seed of G's noise images (StyleALAE; figures holding a projection are rendered without noise)"
 
 
@@ -76,7 +79,7 @@ def parse_args(argv=None):
     sub.add_argument("--direction", required=True, help="a direction name (see `list`)")
     sub.add_argument("--images", nargs="+", required=True, help=SUBJECTS_HELP)
     sub.add_argument("--strengths", type=strength, nargs="+",
-                     help="distances to move w along the unit direction (default: 0, 0.5, 1, 1.5, 2 x its class_distance)")
+                     help=f"distances to move w along the unit direction ({DEFAULT_STRENGTHS_HELP})")
     sub.add_argument("--layers", default=ALL, help="layer range: all (default), coarse, middle, fine or START:STOP")
     sub.add_argument("--noise-seed", type=int, default=0, help=NOISE_SEED_HELP)
     sub.add_argument("--zoom", type=positive_int, default=1, help="enlarge the PNG by this factor, nearest neighbour (default 1)")
@@ -103,7 +106,7 @@ def parse_args(argv=None):
     sub = command("score", "Edit success on MNIST: held-out digits of class A edited along A_to_B, read by the shipped "
                   "MNIST classifier; prints the fraction read as B per strength, and the same for a random unit direction.")
     sub.add_argument("--direction", required=True, help="a class-pair direction A_to_B of the run")
-    sub.add_argument("--strengths", type=strength, nargs="+", help="default: 0, 0.5, 1, 1.5, 2 x its class_distance")
+    sub.add_argument("--strengths", type=strength, nargs="+", help=DEFAULT_STRENGTHS_HELP)
     sub.add_argument("--layers", default=ALL, help="layer range: all (default), coarse, middle, fine or START:STOP")
     sub.add_argument("--count", type=positive_int, help="held-out images of class A to edit (default: all)")
     sub.add_argument("--seed", type=int, default=0, help="seed of the random direction (default 0)")
@@ -293,11 +296,11 @@ def direction_vector(directions, name) -> np.ndarray:
 
 
 def default_strengths(directions, name) -> list[float]:
-    info = next(d.info for d in directions.directions if d.name == name)
-    gap = info.get("class_distance")
-    if not gap or gap <= 0:
-        raise ALAEError(f"{name} has no class_distance to scale the default strengths by; pass --strengths")
-    return [round(fraction * gap, 3) for fraction in SWEEP_FRACTIONS]
+    reach = edit_reach(next(d for d in directions.directions if d.name == name))
+    if reach is None:
+        raise ALAEError(f"{name} has no class_distance or official_norm to scale the default strengths by; "
+                        "pass --strengths")
+    return [round(fraction * reach, 3) for fraction in SWEEP_FRACTIONS]
 
 
 COMMANDS = {"directions": fit_command, "list": list_command, "apply": apply_command, "mix": mix_command,

@@ -109,6 +109,27 @@ class DirectionSet:
         temporary.replace(path)  # readers never see a half-written file
 
 
+# The official interactive_demo.py's sliders move w by -40..40 x the raw direction_<k>.npy vector.
+OFFICIAL_SLIDER_END = 40.0
+
+
+def edit_reach(direction: Direction) -> float | None:
+    """How far along a direction edits go by default: where the studio's slider ends and where
+    edit apply's default sweep stops. A fitted direction: twice its class_distance (the distance
+    between its two sides' mean codes); an official one: where the official demo's slider ends
+    (40 x the length of its raw vector, kept as official_norm). None when its info says neither."""
+    distance, norm = direction.info.get("class_distance"), direction.info.get("official_norm")
+    if _is_positive(distance):
+        return 2.0 * float(distance)
+    if _is_positive(norm):
+        return OFFICIAL_SLIDER_END * float(norm)
+    return None
+
+
+def _is_positive(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+
+
 def check_unit_vector(value, latent_dim: int, what: str) -> np.ndarray:
     try:
         vector = np.asarray(value, dtype=np.float32)

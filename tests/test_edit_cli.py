@@ -158,7 +158,14 @@ def test_directions_from_every_label_source(run, held_out, tmp_path, capsys):
     np.save(tmp_path / "direction_19.npy", np.linspace(-1, 1, 50))
     code, stdout, err = run_cli(edit, ["directions", "--run", run, "--official", tmp_path / "direction_19.npy", "--out", out], capsys)
     assert code == 0, err
-    assert DirectionSet.read(out).names[-1] == "eyeglasses"
+    official = DirectionSet.read(out)
+    assert official.names[-1] == "eyeglasses"
+    # Its default strengths reach where the official demo's slider ends, 40 x the original length
+    # (it had none: "pass --strengths"); a fitted direction's reach is 2 x its class_distance.
+    reach = 40 * np.linalg.norm(np.linspace(-1, 1, 50))
+    assert edit.default_strengths(official, "eyeglasses") == [round(f * reach, 3) for f in (0, 0.25, 0.5, 0.75, 1)]
+    distance = official.directions[0].info["class_distance"]
+    assert edit.default_strengths(official, official.names[0]) == [round(f * distance, 3) for f in (0, 0.5, 1, 1.5, 2)]
 
 
 def test_apply_keeps_a_direction_name_with_a_slash_inside_run_edits(run, tmp_path, capsys):

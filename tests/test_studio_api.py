@@ -535,3 +535,16 @@ def test_projection_files_on_the_server_open_as_their_upload_does(style, style_e
         except SystemExit as exit_info:
             code = exit_info.code
         assert code == 2 and message in capsys.readouterr().err, argv
+
+
+def test_a_sliders_reach_is_twice_the_class_distance_or_the_official_demos():
+    """Official directions (no class_distance) were capped at 5 where the official demo's slider
+    reaches 40 x the raw vector's length (25-48 for the shipped FFHQ directions)."""
+    from serving.editing import Direction
+    from serving.http.studio_api import max_strength
+
+    vector = np.zeros(4, np.float32)
+    assert max_strength(Direction("fitted", vector, {"class_distance": 1.234})) == 2.47
+    assert max_strength(Direction("male", vector, {"official_norm": 0.8})) == 32.0
+    assert max_strength(Direction("bare", vector, {})) == 5.0
+

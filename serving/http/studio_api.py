@@ -40,8 +40,7 @@ from serving.rest import RequestError
 MAX_SEED = 2**32 - 1
 PSI_RANGE = (0.0, 2.0)
 DEFAULT_PSI = 0.7
-DEFAULT_MAX_STRENGTH = 5.0  # for a direction without a class_distance
-STRENGTH_PER_CLASS_DISTANCE = 2.0  # a slider reaches twice the distance between the two classes' mean codes
+DEFAULT_MAX_STRENGTH = 5.0  # for a direction whose info gives no reach (serving.editing.edit_reach)
 MIN_STEPS = 2
 MAX_STEPS = 32
 ZIP_MAGIC = b"PK\x03\x04"  # an .npz archive (python -m alae_tf.project's projection.npz)
@@ -278,10 +277,8 @@ class Studio:
 
 def max_strength(direction: editing.Direction) -> float:
     """How far the direction's slider reaches either way (the server refuses more)."""
-    distance = direction.info.get("class_distance")
-    if is_number(distance) and distance > 0:
-        return round(STRENGTH_PER_CLASS_DISTANCE * float(distance), 2)
-    return DEFAULT_MAX_STRENGTH
+    reach = editing.edit_reach(direction)
+    return DEFAULT_MAX_STRENGTH if reach is None else round(reach, 2)
 
 
 def is_number(value) -> bool:
