@@ -49,11 +49,13 @@ def parse_args(argv=None):
 
 def read_config(spec: str):
     path = Path(spec)
+    if path.is_dir():
+        raise ConfigError(f"--config {spec}: a directory; pass the official code's configs/NAME.yaml file in it")
     if path.is_file():
         try:
             raw = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: not a YAML config file ({exc})") from None
         return config_from_official(raw, str(path))
     if spec in PUBLISHED:
         return published_config(spec)

@@ -15,6 +15,8 @@ top resolution down, ours levels from 4x4 up. D keeps the one output of MappingD
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from alae_tf.config import Config, load_preset
@@ -58,7 +60,24 @@ def config_from_official(raw: dict, origin: str) -> Config:
                               f"{MODEL_DEFAULTS[key]} is (the published models use it)")
     if m["Z_REGRESSION"]:
         raise ConfigError(f"{origin}: MODEL.Z_REGRESSION: true is an ablation of the official code, not supported")
+    for key, default in MODEL_DEFAULTS.items():
+        if type(default) in (int, float):
+            _check_number(m[key], integer=type(default) is int, what=f"{origin}: MODEL.{key}")
     levels = int(m["LAYER_COUNT"])
+    try:
+        return _config(raw, m, levels, origin)
+    except (TypeError, ValueError, IndexError, AttributeError) as exc:  # TRAIN or DATASET values of the wrong kind
+        raise ConfigError(f"{origin}: a TRAIN or DATASET value is not of the official config's kind ({exc})") from None
+
+
+def _check_number(value, integer: bool, what: str) -> None:
+    """A finite number, and an integer >= 1 if `integer` (as the official defaults of those keys are)."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not number or (integer and (value != int(value) or value < 1)):
+        raise ConfigError(f"{what} must be {'an integer >= 1' if integer else 'a finite number'}, got {value!r}")
+
+
+def _config(raw: dict, m: dict, levels: int, origin: str) -> Config:
     resolution = 2 ** (levels + 1)
     train = {**TRAIN_DEFAULTS, **(raw.get("TRAIN") or {})}
     dataset_size = int((raw.get("DATASET") or {}).get("SIZE", DATASET_SIZE_DEFAULT))

@@ -142,6 +142,11 @@ def test_a_run_converted_before_the_kernel_layout_change_is_refused_with_the_fix
     (lambda c: c["MODEL"].update(ENCODER="EncoderWithFC"), "MODEL.ENCODER 'EncoderWithFC' is not supported"),
     (lambda c: c.pop("MODEL"), "not an official ALAE config (expected a MODEL: section)"),
     (lambda c: (c.clear(), c.update(load_preset("mnist_style32").to_dict())), "an alae_tf run config, not an official"),
+    # a traceback (int("abc")), or an error naming image_shape instead of the key
+    (lambda c: c["MODEL"].update(LAYER_COUNT="abc"), "MODEL.LAYER_COUNT must be an integer >= 1, got 'abc'"),
+    (lambda c: c["MODEL"].update(LAYER_COUNT=-3), "MODEL.LAYER_COUNT must be an integer >= 1, got -3"),
+    (lambda c: c["MODEL"].update(TRUNCATIOM_PSI=".7"), "MODEL.TRUNCATIOM_PSI must be a finite number, got '.7'"),
+    (lambda c: c.update(TRAIN={"LOD_2_BATCH_8GPU": "many"}), "a TRAIN or DATASET value is not of the official config's kind"),
 ])
 def test_bad_official_configs_are_one_line(tmp_path, capsys, edit, message):
     config = yaml.safe_load((FIXTURE / "config.yaml").read_text())
@@ -149,6 +154,13 @@ def test_bad_official_configs_are_one_line(tmp_path, capsys, edit, message):
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump(config))
     code, err, out = run_convert(tmp_path, capsys, FIXTURE / "model.pth", tmp_path / "bad.yaml")
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_a_config_that_is_not_a_text_file_or_is_a_directory_is_one_line(tmp_path, capsys):
+    for config, message in ((FIXTURE / "model.pth", "model.pth: not a YAML config file"),  # a UnicodeDecodeError traceback
+                            (tmp_path, "a directory; pass the official code's configs/NAME.yaml file in it")):
+        code, err, out = run_convert(tmp_path, capsys, FIXTURE / "model.pth", config)
+        assert code == 2 and message in err and len(err.strip().splitlines()) == 1 and not out.exists(), err
 
 
 @pytest.mark.parametrize("name", ["model.pth", "model_legacy.pth"])
