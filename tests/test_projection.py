@@ -164,3 +164,12 @@ def test_noise_on_a_generator_from_the_official_code_says_what_it_replaces(tmp_p
                              "--out-dir", str(tmp_path / "out")]) == 0
     assert "note: without noise images this generator (from the official code) adds the official code's deterministic " \
            "stand-in; --noise replaces it" in capsys.readouterr().err
+    # A converted run names no data directory: held-out images and the run's labels say what to use
+    # instead (it was "pass --data-path DIR", an option neither command has).
+    from alae_tf import edit
+
+    for module, argv in ((project_cli, ["--run", str(run), "--images", "held-out:2", "--out-dir", str(tmp_path / "o")]),
+                         (edit, ["directions", "--run", str(run), "--out", str(tmp_path / "d.json")])):
+        assert module.main(argv) == 2
+        err = capsys.readouterr().err
+        assert "the run's config names no directory for its prepared data" in err and "--data-path" not in err, err

@@ -15,9 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from alae_tf.data import open_run_images
 from alae_tf.data.files import list_image_files, load_square, read_header, unreadable_reason
-from alae_tf.editing.labelled import dataset_class_names
+from alae_tf.editing.labelled import dataset_class_names, open_run_data
 from alae_tf.errors import ALAEError
 
 IMAGES_HELP = ("image files or folders (another size or colour mode is centre-cropped, resized and converted as "
@@ -38,7 +37,7 @@ def images_per_spec(specs: list[str], config) -> list[np.ndarray]:
     held_out = {spec: _parse_held_out(spec) for spec in specs if spec.startswith("held-out:")}
     source = None
     if held_out:  # opened once, after every spec has been checked
-        source = open_run_images(config)
+        source = open_run_data(config)
     return [_held_out(spec, held_out[spec], source, config) if spec in held_out else read_image_files(spec, config.model.image_shape)
             for spec in specs]
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from alae_tf.data import open_run_images
+from alae_tf.data.datasets import MNIST_FAMILY
 from alae_tf.data.files import describe_skipped, held_out_positions, list_image_files, load_square, ordered_map, returning_errors, unreadable_reason
 from alae_tf.errors import DataError
 
@@ -44,11 +45,22 @@ class Labelled:
     description: str
 
 
+def open_run_data(config, path=None):
+    """The run's dataset for held-out images and labels; a run that names no data directory (a model
+    converted from the official code) is told what to use instead."""
+    if path is None and config.data.path is None and config.data.dataset not in MNIST_FAMILY:
+        raise DataError(f"the run's config names no directory for its {config.data.dataset} data (a model converted "
+                        "from the official code records none): use image files or folders of your own instead of "
+                        "held-out:, and --classes or --attributes to fit directions; or set data.path in the run's "
+                        "config.yaml")
+    return open_run_images(config, path=path)
+
+
 def from_run_dataset(config, count: int | None = None, path: str | None = None) -> Labelled:
     """The labelled training images of the run's dataset (the first `count` of its fixed shuffled
     order, default all) and its held-out split."""
     resolution = config.model.image_shape[0]
-    source = open_run_images(config, path=path)
+    source = open_run_data(config, path=path)
     labels = source.train_sample_labels(count)
     if labels is None or source.test_labels is None:
         raise DataError(f"the run's dataset ({source.description}) has no labels; pass --classes DIR "
