@@ -71,11 +71,18 @@ def parse_args(argv=None):
     sub.add_argument("--count", type=positive_int,
                      help="images to use (default: all): the first N training images of the run's dataset, the first N "
                      "rows of --attributes, or the first N images of each --classes folder")
-    sub.add_argument("--out", type=Path, help="directions file to write or extend (default: RUN/directions.json)")
+    sub.add_argument("--out", type=Path, help="directions file to write or extend (default: RUN/directions.json, the "
+                     "one export carries; list, apply and score read another with --directions)")
 
-    command("list", "List the run's directions with their method, classes and held-out accuracy.")
+    def reads_directions(sub):
+        sub.add_argument("--directions", type=Path, metavar="FILE",
+                         help="directions file to read (default: RUN/directions.json); e.g. one written by directions --out")
+        return sub
 
-    sub = command("apply", "Edit images along a direction at several strengths: one row per image, the image then its edits.")
+    reads_directions(command("list", "List the run's directions with their method, classes and held-out accuracy."))
+
+    sub = reads_directions(command("apply", "Edit images along a direction at several strengths: one row per image, the "
+                                   "image then its edits."))
     sub.add_argument("--direction", required=True, help="a direction name (see `list`)")
     sub.add_argument("--images", nargs="+", required=True, help=SUBJECTS_HELP)
     sub.add_argument("--strengths", type=strength, nargs="+",
@@ -103,8 +110,9 @@ def parse_args(argv=None):
     sub.add_argument("--zoom", type=positive_int, default=1, help="enlarge the PNG by this factor, nearest neighbour (default 1)")
     sub.add_argument("--out", type=Path, help="PNG to write (default: RUN/edits/interpolation.png)")
 
-    sub = command("score", "Edit success on MNIST: held-out digits of class A edited along A_to_B, read by the shipped "
-                  "MNIST classifier; prints the fraction read as B per strength, and the same for a random unit direction.")
+    sub = reads_directions(command("score", "Edit success on MNIST: held-out digits of class A edited along A_to_B, read by "
+                                   "the shipped MNIST classifier; prints the fraction read as B per strength, and the same "
+                                   "for a random unit direction."))
     sub.add_argument("--direction", required=True, help="a class-pair direction A_to_B of the run")
     sub.add_argument("--strengths", type=strength, nargs="+", help=DEFAULT_STRENGTHS_HELP)
     sub.add_argument("--layers", default=ALL, help="layer range: all (default), coarse, middle, fine or START:STOP")
@@ -282,6 +290,10 @@ def figure_noise(args, sampler, *subjects) -> int | ImageNoise:
 
 
 def run_directions(args, sampler):
+    if args.directions:
+        if not args.directions.is_file():
+            raise ALAEError(f"{args.directions}: no such directions file")
+        return fitting.load_directions(args.directions, sampler.latent_dim)
     directions = fitting.read_run_directions(args.run, sampler.latent_dim)
     if directions is None:
         raise ALAEError(f"{fitting.run_directions_path(args.run)}: the run has no directions yet; "

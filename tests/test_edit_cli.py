@@ -164,6 +164,13 @@ def test_directions_from_every_label_source(run, held_out, tmp_path, capsys):
     # (it had none: "pass --strengths"); a fitted direction's reach is 2 x its class_distance.
     reach = 40 * np.linalg.norm(np.linspace(-1, 1, 50))
     assert edit.default_strengths(official, "eyeglasses") == [round(f * reach, 3) for f in (0, 0.25, 0.5, 0.75, 1)]
+    # A file written with --out is read by list and apply with --directions (nothing could read it).
+    code, stdout, err = run_cli(edit, ["list", "--run", run, "--directions", out], capsys)
+    assert code == 0 and [line.split()[0] for line in stdout.splitlines()[1:]] == official.names, err
+    code, stdout, err = run_cli(edit, ["apply", "--run", run, "--directions", out, "--direction", "eyeglasses",
+                                       "--images", "held-out:1", "--out", tmp_path / "eyeglasses.png"], capsys)
+    assert code == 0 and (tmp_path / "eyeglasses.png").is_file(), err
+    assert f"at strengths 0, {round(reach / 4, 3):g}" in stdout
     distance = official.directions[0].info["class_distance"]
     assert edit.default_strengths(official, official.names[0]) == [round(f * distance, 3) for f in (0, 0.5, 1, 1.5, 2)]
 
@@ -371,6 +378,7 @@ def write_image(path, shape):
         (edit, ["directions", "--run", "{run}", "--official", "{tmp}", "--count", "3", "--pairs", "3:8", "--method", "mean"],
          "--pairs, --method, --count: for fitting directions; --official imports the files as they are"),
         (edit, ["directions", "--run", "{run}", "--classes", "{tmp}", "--images", "{tmp}/missing"], "--images goes with --attributes"),
+        (edit, ["list", "--run", "{run}", "--directions", "{tmp}/none.json"], "none.json: no such directions file"),
         (edit, ["score", "--run", "{run}", "--direction", "3_to_8", "--count", "0"], "0 is not a positive integer"),
         (project, ["--run", "{run}", "--images", "held-out:1", "--noise"], "--noise: this run's generator (mlp) has no noise inputs"),
         (project, ["--run", "{run}", "--images", "held-out:1", "--steps", "-1"], "--steps must be >= 0"),
