@@ -47,7 +47,7 @@ def parse_args(argv=None):
     def command(name, help_text):
         sub = commands.add_parser(name, help=help_text, description=help_text)
         sub.add_argument("--run", type=Path, required=True, help="run directory written by python -m alae_tf.train")
-        sub.add_argument("--checkpoint", help="checkpoint prefix to use instead of the latest (RUN/checkpoints/ckpt-N)")
+        sub.add_argument("--checkpoint", help="checkpoint to use instead of the latest: RUN/checkpoints/ckpt-N, or just ckpt-N")
         return sub
 
     sub = command("directions", "Fit unit directions in W on the encoder's codes of labelled images (a linear SVM's normal, "
@@ -181,7 +181,7 @@ def labelled_images(args, config):
 
 
 def list_command(args, run: Loaded):
-    print_directions(run_directions(args, run.sampler))
+    print_directions(run_directions(args, run))
 
 
 def print_directions(directions):
@@ -195,7 +195,7 @@ def print_directions(directions):
 
 def apply_command(args, run: Loaded):
     config, sampler = run.config, run.sampler
-    directions = run_directions(args, sampler)
+    directions = run_directions(args, run)
     vector = direction_vector(directions, args.direction)
     # a name from an older directions file may hold a '/': one file in RUN/edits all the same
     file_name = re.sub(r"[/\\\x00-\x1f]|^\.\.?$", "_", args.direction) + ".png"
@@ -251,7 +251,7 @@ def score_command(args, run: Loaded):
     config, sampler = run.config, run.sampler
     if config.data.dataset != "mnist":
         raise ALAEError(f"score reads edits with the MNIST digit classifier; this run's dataset is {config.data.dataset}")
-    directions = run_directions(args, sampler)
+    directions = run_directions(args, run)
     vector = direction_vector(directions, args.direction)
     info = next(d.info for d in directions.directions if d.name == args.direction)
     data = labels.from_run_dataset(config, count=1)
@@ -289,15 +289,19 @@ def figure_noise(args, sampler, *subjects) -> int | ImageNoise:
     return noise
 
 
-def run_directions(args, sampler):
-    if args.directions:
-        if not args.directions.is_file():
-            raise ALAEError(f"{args.directions}: no such directions file")
-        return fitting.load_directions(args.directions, sampler.latent_dim)
-    directions = fitting.read_run_directions(args.run, sampler.latent_dim)
-    if directions is None:
-        raise ALAEError(f"{fitting.run_directions_path(args.run)}: the run has no directions yet; "
-                        "fit some with `python -m alae_tf.edit directions --run RUN`")
+def run_directions(args, run: Loaded):
+    """The directions to edit with (--directions, else the run's), with a note when they were
+    fitted on another checkpoint's codes than the one loaded."""
+    path = args.directions or fitting.run_directions_path(args.run)
+    if args.directions and not path.is_file():
+        raise ALAEError(f"{path}: no such directions file")
+    if not path.is_file():
+        raise ALAEError(f"{path}: the run has no directions yet; fit some with `python -m alae_tf.edit directions --run RUN`")
+    directions = fitting.load_directions(path, run.sampler.latent_dim)
+    fitted_at = sorted({d.info["training_step"] for d in directions.directions if "training_step" in d.info} - {run.step})
+    if fitted_at:
+        print(f"note: {path} holds directions fitted on the codes of step {', '.join(map(str, fitted_at))}; the "
+              f"networks used here are of step {run.step} (fit them again for this checkpoint)", file=sys.stderr)
     return directions
 
 

@@ -48,7 +48,7 @@ def parse_args(argv=None):
                         help="images per sample-based metric (default: each metric's own, e.g. 50000 for FID as in the paper)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the latents drawn by sample-based metrics (default 0)")
     parser.add_argument("--batch-size", type=int, default=250, help="images per batch through the networks (default 250)")
-    parser.add_argument("--checkpoint", help="a checkpoint prefix to evaluate instead of the latest (e.g. RUN/checkpoints/ckpt-5000)")
+    parser.add_argument("--checkpoint", help="checkpoint to evaluate instead of the latest: RUN/checkpoints/ckpt-5000, or just ckpt-5000")
     parser.add_argument("--data-source", choices=MNIST_SOURCES, help="override the run's data source")
     parser.add_argument("--data-path", help="override the run's data path")
     return parser.parse_args(argv)

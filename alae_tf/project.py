@@ -39,7 +39,7 @@ PARTIAL, FINAL = "projection.partial", "projection"
 def parse_args(argv=None):
     parser = OneLineParser(prog="python -m alae_tf.project", description=__doc__.split("\n\n")[1].replace("\n", " "))
     parser.add_argument("--run", type=Path, required=True, help="run directory written by python -m alae_tf.train")
-    parser.add_argument("--checkpoint", help="checkpoint prefix to use instead of the latest (RUN/checkpoints/ckpt-N)")
+    parser.add_argument("--checkpoint", help="checkpoint to use instead of the latest: RUN/checkpoints/ckpt-N, or just ckpt-N")
     parser.add_argument("--images", nargs="+", required=True, help=IMAGES_HELP)
     parser.add_argument("--steps", type=int, default=200, help="Adam steps (default 200; 0: the encoder alone)")
     parser.add_argument("--learning-rate", type=float, default=0.01, help="Adam's initial learning rate, cosine-decayed to 0 (default 0.01)")

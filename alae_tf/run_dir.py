@@ -194,12 +194,14 @@ CHECKPOINT_FILE_SUFFIX = re.compile(r"\.(index|data-\d+-of-\d+)$")
 
 
 def named_checkpoint(run: RunDir, checkpoint: str) -> str:
-    """The prefix of a checkpoint of `run` named on a command line: RUN/checkpoints/ckpt-N, or one
-    of its files (ckpt-N.index, as a shell completes it). A checkpoint of another run is refused:
+    """The prefix of a checkpoint of `run` named on a command line: RUN/checkpoints/ckpt-N, its bare
+    name ckpt-N, or one of its files (ckpt-N.index, as a shell completes it). A checkpoint of another run is refused:
     its weights would be reported, exported or edited under this run's name, data and directions."""
     path = Path(checkpoint)
     if path.is_dir():
         raise ALAEError(f"{checkpoint}: a directory; name one checkpoint in it (e.g. RUN/checkpoints/ckpt-5000)")
+    if path.parent == Path(".") and not path.exists():  # a bare name, ckpt-5000: the run's own
+        path = run.checkpoints / path
     prefix = path.with_name(CHECKPOINT_FILE_SUFFIX.sub("", path.name))
     if prefix.resolve().parent not in (run.checkpoints.resolve(), (run.checkpoints / PASSED_OVER).resolve()):
         raise ALAEError(f"{checkpoint}: not a checkpoint of the run {run.root} (whose checkpoints are in "

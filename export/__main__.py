@@ -18,7 +18,7 @@ def parse_args(argv=None):
     )
     parser.add_argument("--run", type=Path, help="run directory written by python -m alae_tf.train "
                         "(default: the run that holds --checkpoint)")
-    parser.add_argument("--checkpoint", help="checkpoint prefix to export instead of the latest (e.g. RUN/checkpoints/ckpt-5000)")
+    parser.add_argument("--checkpoint", help="checkpoint to export instead of the latest: RUN/checkpoints/ckpt-5000, or just ckpt-5000")
     parser.add_argument("--out", type=Path, default=Path("exports"), help="export directory (default: exports)")
     parser.add_argument("--name", help="model name for TF-Serving URLs (default: alae_<preset>)")
     parser.add_argument("--version", type=int, help="version number (default: one more than the highest present)")

@@ -175,6 +175,15 @@ def test_directions_from_every_label_source(run, held_out, tmp_path, capsys):
     assert edit.default_strengths(official, official.names[0]) == [round(f * distance, 3) for f in (0, 0.5, 1, 1.5, 2)]
 
 
+def test_directions_of_another_checkpoint_get_a_note_and_a_bare_checkpoint_name_is_the_runs(run, tmp_path, capsys):
+    code, out, err = run_cli(edit, ["apply", "--run", run, "--checkpoint", "ckpt-10", "--direction", DIRECTIONS[0],
+                                    "--images", "held-out:1", "--strengths", "0", "1", "--out", tmp_path / "x.png"], capsys)
+    assert code == 0 and (tmp_path / "x.png").is_file(), err
+    assert f"directions fitted on the codes of step 20; the networks used here are of step 10" in err
+    code, out, err = run_cli(edit, ["list", "--run", run], capsys)
+    assert code == 0 and "note:" not in err
+
+
 def test_apply_keeps_a_direction_name_with_a_slash_inside_run_edits(run, tmp_path, capsys):
     """A directions file of an older version could hold "Wearing/Hat" or "../../evil": apply's
     default output wrote into a subfolder, or outside the run."""

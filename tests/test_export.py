@@ -255,6 +255,9 @@ def test_every_command_refuses_a_checkpoint_of_another_run(exported, tmp_path):
         load_run(exported[0], str(copy / "checkpoints" / "ckpt-20"))
     _, model = load_run(copy, str(copy / "checkpoints" / "ckpt-10.data-00000-of-00001"))
     assert model.step == 10
+    assert load_run(copy, "ckpt-10")[1].step == 10  # a bare name is the run's own ("not a checkpoint of the run" before)
+    with pytest.raises(ALAEError, match=r"ckpt-7: no such checkpoint \(expected .*copy/checkpoints/ckpt-7.index\)"):
+        load_run(copy, "ckpt-7")
 
 
 def test_an_out_that_is_a_file_exits_2_with_one_line(exported, tmp_path, capsys):
