@@ -179,7 +179,7 @@ def test_directions_of_another_checkpoint_get_a_note_and_a_bare_checkpoint_name_
     code, out, err = run_cli(edit, ["apply", "--run", run, "--checkpoint", "ckpt-10", "--direction", DIRECTIONS[0],
                                     "--images", "held-out:1", "--strengths", "0", "1", "--out", tmp_path / "x.png"], capsys)
     assert code == 0 and (tmp_path / "x.png").is_file(), err
-    assert f"directions fitted on the codes of step 20; the networks used here are of step 10" in err
+    assert "directions fitted on the codes of step 20; the networks used here are of step 10" in err
     code, out, err = run_cli(edit, ["list", "--run", run], capsys)
     assert code == 0 and "note:" not in err
 
