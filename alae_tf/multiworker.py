@@ -17,6 +17,7 @@ every process rather than a hang or a crash inside TensorFlow.
 import json
 import os
 import socket
+import time
 from dataclasses import dataclass
 
 import tensorflow as tf
@@ -120,12 +121,36 @@ def make_strategy(cluster: Cluster, timeout_seconds: float) -> tf.distribute.Mul
         service_type="standalone", service_leader=f"/job:{cluster.jobs[0][0]}/replica:0/task:0",
         coordinated_jobs=[CoordinatedJob(name=kind, num_tasks=count) for kind, count in cluster.jobs],
         cluster_register_timeout_in_ms=timeout_ms, heartbeat_timeout_in_ms=timeout_ms)
+    missing = (f"{cluster.task} at {cluster.address}: not every worker of {list(cluster.addresses)} answered within "
+               f"{timeout_seconds:g} s (--worker-timeout); start all of them, with the same cluster in TF_CONFIG")
+    if cluster.is_chief:
+        wait_for_other_workers(cluster, timeout_seconds, missing)
     try:
         return tf.distribute.MultiWorkerMirroredStrategy()
     except (tf.errors.DeadlineExceededError, tf.errors.UnavailableError):
-        raise ConfigError(f"{cluster.task} at {cluster.address}: not every worker of {list(cluster.addresses)} "
-                          f"answered within {timeout_seconds:g} s (--worker-timeout); start all of them, "
-                          "with the same cluster in TF_CONFIG") from None
+        raise ConfigError(missing) from None
+
+
+def wait_for_other_workers(cluster: Cluster, timeout_seconds: float, missing: str) -> None:
+    """The chief's wait for the other workers' servers to listen (each starts its server, then waits
+    for the chief). The chief leads TensorFlow's coordination service, whose own wait for the
+    others ignores the register timeout (TF 2.21: a chief alone waited for ever, inside C++ where
+    Ctrl-C and SIGTERM did nothing), so it waits here first, in Python, with the timeout."""
+    deadline = time.monotonic() + timeout_seconds
+    waiting = list(cluster.addresses[1:])
+    while waiting := [address for address in waiting if not _listening(address)]:
+        if time.monotonic() > deadline:
+            raise ConfigError(f"{missing} (not listening: {', '.join(waiting)})")
+        time.sleep(0.5)
+
+
+def _listening(address: str) -> bool:
+    host = address.rpartition(":")[0].strip("[]")
+    try:
+        socket.create_connection((host, _port(address)), timeout=1.0).close()
+    except OSError:
+        return False
+    return True
 
 
 def is_multiworker(strategy: tf.distribute.Strategy) -> bool:

@@ -215,6 +215,20 @@ def test_a_port_in_use_stops_its_worker_and_the_other_gives_up_waiting(small_con
            f"{WORKER_TIMEOUT} s" in workers.output(1)
 
 
+def test_a_chief_whose_other_worker_never_starts_gives_up_after_the_timeout(small_config, tmp_path):
+    """TensorFlow's coordination leader waited for ever (Ctrl-C and SIGTERM ignored; only SIGKILL
+    ended it); worker 1 alone already gave up (the test above)."""
+    ports = free_ports(2)
+    started = time.monotonic()
+    workers = Workers(tmp_path, ["--config", str(small_config), "--out", str(tmp_path / "run")], [tf_config(ports, 0)])
+    assert workers.wait(limit=120) == [2]
+    assert time.monotonic() - started < 90
+    lines = [line for line in workers.output(0).splitlines() if line.startswith("error: ")]
+    assert lines == [f"error: worker 0 at 127.0.0.1:{ports[0]}: not every worker of ['127.0.0.1:{ports[0]}', "
+                     f"'127.0.0.1:{ports[1]}'] answered within {WORKER_TIMEOUT} s (--worker-timeout); start all of "
+                     f"them, with the same cluster in TF_CONFIG (not listening: 127.0.0.1:{ports[1]})"], workers.output(0)
+
+
 def test_a_port_left_in_time_wait_by_the_last_run_is_free_and_a_listening_one_is_not():
     """Restarting the workers right after a run ended (the README's resume) found the chief's port
     in TIME_WAIT, which a plain bind refuses but gRPC's (SO_REUSEADDR) takes."""
