@@ -9,6 +9,7 @@ import argparse
 import json
 import sys
 import time
+import traceback
 from pathlib import Path
 
 from alae_tf.atomic_file import write_text_atomically
@@ -85,6 +86,10 @@ def evaluate(args) -> dict:
             print(f"\ninterrupted during {name}", file=sys.stderr)
             failed.update({left: INTERRUPTED for left in names[names.index(name):]})
             break
+        except Exception as exc:  # a defect of one metric: its traceback for the report, the others' results kept
+            traceback.print_exc()
+            print(f"error: {name} failed ({type(exc).__name__}: {exc}); the other metrics go on", file=sys.stderr)
+            failed[name] = f"{type(exc).__name__}: {exc}"
     settings = {"num_samples": args.num_samples, "seed": args.seed}
     report = {
         "run": str(args.run),

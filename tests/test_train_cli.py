@@ -455,3 +455,20 @@ def test_a_run_without_labels_evaluates_what_it_can(tmp_path, capsys, monkeypatc
     assert evaluate.main(["--run", str(run), "--metrics", "reconstruction,kid,fid"]) == 130
     report = json.loads((run / "eval.json").read_text())
     assert list(report["metrics"]) == ["reconstruction_mse"] and report["failed"] == {"kid": "interrupted", "fid": "interrupted"}
+
+    # kde_nll on a folder's few held-out images (it chose sigma on the first 1,000 and scored none:
+    # a numpy traceback that lost the metrics done before it); a metric that fails unforeseen costs
+    # the others nothing either.
+    (run / "eval.json").unlink()
+    assert evaluate.main(["--run", str(run), "--metrics", "reconstruction,kde_nll", "--num-samples", "20"]) == 0
+    assert np.isfinite(json.loads((run / "eval.json").read_text())["metrics"]["kde_nll"])
+
+    def defect(ctx):
+        raise RuntimeError("a defect")
+
+    monkeypatch.setitem(evaluate.METRICS, "kid", evaluate.METRICS["kid"]._replace(compute=defect))
+    (run / "eval.json").unlink()
+    assert evaluate.main(["--run", str(run), "--metrics", "kid,reconstruction"]) == 2
+    assert "error: kid failed (RuntimeError: a defect); the other metrics go on" in capsys.readouterr().err
+    report = json.loads((run / "eval.json").read_text())
+    assert list(report["metrics"]) == ["reconstruction_mse"] and report["failed"] == {"kid": "RuntimeError: a defect"}

@@ -21,13 +21,14 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import logsumexp
 
+from alae_tf.errors import ALAEError
 from alae_tf.metrics.feature_stats import frechet_distance
 from alae_tf.metrics.mnist_classifier import feature_extractor, load_classifier, predict_batched
 from alae_tf.progress import progress_bar
 
 DEFAULT_SAMPLES = 10_000
 QUERY_BATCH = 500  # queries per distance matrix: 500 x 60k float32 = 120 MB
-KDE_VALIDATION = 1000  # first test images: choose sigma; the rest are scored
+KDE_VALIDATION = 1000  # first test images: choose sigma; the rest are scored (half each with fewer than 2,000)
 KDE_SIGMAS = np.logspace(-1.0, 0.0, 10)  # 0.1 ... 1.0, pixels in [0, 1] (MNIST optimum ~0.2)
 
 
@@ -143,11 +144,15 @@ def select_sigma(validation, centers, sigmas=KDE_SIGMAS) -> float:
 
 def kde_nll(ctx) -> dict:
     """Mean test NLL (nats per image) under a Parzen window on ctx.sample_count(10,000) generated
-    images; sigma from a 10-value grid on the first 1,000 test images, scored on the rest.
+    images; sigma from a 10-value grid on the first 1,000 test images, scored on the rest (with
+    fewer than 2,000 test images, as a folder's held-out 10% often is: half and half).
     Densities on [0, 1]^784 exceed 1, so the NLL is negative (papers report LL = -NLL)."""
-    centers = flat_unit(generated_images(ctx, ctx.sample_count(DEFAULT_SAMPLES)))
     test = flat_unit(ctx.real_uint8("test"))
-    validation, scored = test[:KDE_VALIDATION], test[KDE_VALIDATION:]
+    if len(test) < 2:
+        raise ALAEError(f"kde_nll needs at least 2 held-out images (one to choose sigma, one to score); the data holds {len(test)}")
+    split = min(KDE_VALIDATION, len(test) // 2)
+    validation, scored = test[:split], test[split:]
+    centers = flat_unit(generated_images(ctx, ctx.sample_count(DEFAULT_SAMPLES)))
     print("Parzen window: choosing sigma, then scoring the test images")
     sigma = select_sigma(validation, centers)
     log_likelihood = parzen_log_likelihoods(scored, centers, [sigma])[0]
