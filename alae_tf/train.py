@@ -129,7 +129,11 @@ def resolve_config(args, run: RunDir):
     resuming = run.config_file.is_file()
     if resuming:
         config = read_run_config(run)
-        check_same_experiment(args, config, overrides, run)
+        asked = check_same_experiment(args, config, overrides, run)
+        if asked is not None:  # --config's own resumable settings (steps, intervals, ...) apply as flags do
+            for key in RESUMABLE_OVERRIDES:
+                setattr(config.train, key, getattr(asked.train, key))
+            config.data.path = asked.data.path or config.data.path  # where the data is now, if the file says
     else:
         config = load_config_file(args.config) if args.config else load_preset(args.preset or DEFAULT_PRESET)
     apply_overrides(config, overrides)
@@ -146,10 +150,13 @@ def apply_overrides(config, overrides: dict) -> None:
         config.train.steps = None
     for key, value in overrides["data"].items():
         setattr(config.data, key, value)
+    if config.data.path is not None:  # kept in config.yaml: evaluate, edit and resumes may run from elsewhere
+        config.data.path = os.path.abspath(os.path.expanduser(config.data.path))
 
 
-def check_same_experiment(args, config, overrides: dict, run: RunDir) -> None:
-    """Resuming takes the run's config.yaml; a command asking for another experiment is refused."""
+def check_same_experiment(args, config, overrides: dict, run: RunDir):
+    """Resuming takes the run's config.yaml; a command asking for another experiment is refused.
+    Returns the --config file's settings with the flags applied (None without --config)."""
     def refuse(trained, asked):
         raise ConfigError(f"{run.root} was trained with {trained}; resuming with {asked} would change the "
                           "experiment. Use a new --out.")
@@ -162,12 +169,14 @@ def check_same_experiment(args, config, overrides: dict, run: RunDir) -> None:
     for key, value in overrides["train"].items():
         if key not in RESUMABLE_OVERRIDES and getattr(config.train, key) != value:
             refuse(f"{key}={getattr(config.train, key)}", f"--{key.replace('_', '-')} {value}")
-    if args.config is not None:
-        asked = load_config_file(args.config)
-        apply_overrides(asked, overrides)
-        changed = changed_settings(config.to_dict(), asked.to_dict())
-        if changed:
-            refuse("its config.yaml", f"{args.config} (it differs in {', '.join(changed[:5])})")
+    if args.config is None:
+        return None
+    asked = load_config_file(args.config)
+    apply_overrides(asked, overrides)
+    changed = changed_settings(config.to_dict(), asked.to_dict())
+    if changed:
+        refuse("its config.yaml", f"{args.config} (it differs in {', '.join(changed[:5])})")
+    return asked
 
 
 def changed_settings(trained: dict, asked: dict, prefix="") -> list[str]:

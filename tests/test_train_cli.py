@@ -13,6 +13,7 @@ import time
 import numpy as np
 import pytest
 import tensorflow as tf
+import yaml
 
 from alae_tf import callbacks, evaluate, train
 from alae_tf.config import load_config_file
@@ -472,3 +473,29 @@ def test_a_run_without_labels_evaluates_what_it_can(tmp_path, capsys, monkeypatc
     assert "error: kid failed (RuntimeError: a defect); the other metrics go on" in capsys.readouterr().err
     report = json.loads((run / "eval.json").read_text())
     assert list(report["metrics"]) == ["reconstruction_mse"] and report["failed"] == {"kid": "RuntimeError: a defect"}
+
+
+def test_a_relative_data_path_is_kept_absolute_and_a_config_files_resumable_settings_apply(tmp_path, monkeypatch):
+    """A run made with --data-path images could not be evaluated or resumed from another folder
+    (config.yaml kept "images"); resumed with a --config file asking for more steps and other
+    intervals, the file's values were ignored ("already trained for 2 steps")."""
+    from PIL import Image
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(24):
+        Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(folder / f"{i:02d}.png")
+    (tmp_path / "first.yaml").write_text(FOLDER_RUN)
+    (tmp_path / "longer.yaml").write_text(FOLDER_RUN.replace("steps: 2, checkpoint_every: 2", "steps: 4, checkpoint_every: 4"))
+    monkeypatch.chdir(tmp_path)
+    assert train.main(["--config", "first.yaml", "--data-path", "images", "--out", "run", "--verbose", "0"]) == 0
+    saved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+    assert saved["data"]["path"] == str(folder)
+
+    monkeypatch.chdir(tmp_path / "run")  # elsewhere: the data is still found
+    assert train.main(["--config", str(tmp_path / "longer.yaml"), "--out", ".", "--verbose", "0"]) == 0
+    saved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+    assert saved["train"]["steps"] == 4 and saved["train"]["checkpoint_every"] == 4
+    steps = [int(row.split(",")[0]) for row in (tmp_path / "run" / "log.csv").read_text().splitlines()[1:]]
+    assert steps == [1, 2, 3, 4]
