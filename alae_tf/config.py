@@ -209,11 +209,16 @@ class Config:
             raise ConfigError(f"{origin}: train.seed must lie in [0, 2^31), got {t.seed}")
         if self.data.test_count is not None and self.data.test_count < 0:
             raise ConfigError(f"{origin}: data.test_count must be >= 0, got {self.data.test_count}")
-        if t.r1_gamma < 0 or t.adam_epsilon <= 0 or m.mapping_lr_mul <= 0 or m.disc_lr_mul <= 0:
-            raise ConfigError(f"{origin}: train.r1_gamma must be >= 0; train.adam_epsilon, model.mapping_lr_mul "
-                              "and model.disc_lr_mul positive")
-        if not 0.0 <= t.w_avg_beta < 1.0 or t.truncation_cutoff < 0:
-            raise ConfigError(f"{origin}: train.w_avg_beta must lie in [0, 1) and train.truncation_cutoff be >= 0")
+        if t.r1_gamma < 0:
+            raise ConfigError(f"{origin}: train.r1_gamma must be >= 0, got {t.r1_gamma}")
+        for name, value in (("train.adam_epsilon", t.adam_epsilon), ("model.mapping_lr_mul", m.mapping_lr_mul),
+                            ("model.disc_lr_mul", m.disc_lr_mul)):
+            if value <= 0:
+                raise ConfigError(f"{origin}: {name} must be > 0, got {value}")
+        if not 0.0 <= t.w_avg_beta < 1.0:
+            raise ConfigError(f"{origin}: train.w_avg_beta must lie in [0, 1), got {t.w_avg_beta}")
+        if t.truncation_cutoff < 0:
+            raise ConfigError(f"{origin}: train.truncation_cutoff must be >= 0, got {t.truncation_cutoff}")
         if t.steps is None and t.epochs is None:
             raise ConfigError(f"{origin}: set train.steps or train.epochs")
         for name in ("steps", "epochs"):
@@ -414,7 +419,9 @@ def _coerce(value, default, type_name: str, origin: str):
     if type_name.startswith("float"):
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
-        raise ConfigError(f"{origin}: expected a number, got {value!r}")
+        # YAML 1.1 (PyYAML) reads 1e-8 as a string: a float needs a dot, 1.0e-8
+        hint = " (write it as 1.0e-8: YAML reads a number without a dot, like 1e-8, as text)" if _looks_like_float(value) else ""
+        raise ConfigError(f"{origin}: expected a number, got {value!r}{hint}")
     if type_name == "list[float]":
         if isinstance(value, list) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
             return [float(v) for v in value]
@@ -430,3 +437,12 @@ def _coerce(value, default, type_name: str, origin: str):
     if isinstance(value, str):
         return value
     raise ConfigError(f"{origin}: expected a string, got {value!r}")
+
+
+def _looks_like_float(value) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return isinstance(value, str)
+

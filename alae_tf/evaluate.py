@@ -66,6 +66,8 @@ def evaluate(args) -> dict:
         raise ConfigError(f"--num-samples must be at least 2, got {args.num_samples}")
     if args.batch_size < 1:
         raise ConfigError(f"--batch-size must be positive, got {args.batch_size}")
+    if not 0 <= args.seed < 2**31:  # as train.seed
+        raise ConfigError(f"--seed must lie in [0, 2^31), got {args.seed}")
     config, model = load_run(args.run, args.checkpoint)
     data = evaluation_data(config, args)
     ctx = EvalContext(sampler=Sampler.from_model(model), config=config, data=data, num_samples=args.num_samples,

@@ -91,7 +91,13 @@ def test_config_round_trips_through_yaml(tmp_path):
         ({"model": {"image_shape": [4096, 4096, 3]}}, r"4 <= R <= 2048"),
         ({"train": {"seed": -1}}, r"train.seed must lie in \[0, 2\^31\)"),
         ({"train": {"adversarial_loss": "wgan"}}, r"train.adversarial_loss must be one of softplus, minimax, "),
-        ({"train": {"w_avg_beta": 1.0}}, r"w_avg_beta must lie in \[0, 1\)"),
+        ({"train": {"w_avg_beta": 1.0}}, r"w_avg_beta must lie in \[0, 1\), got 1.0"),
+        # each bad value named with what it was (one message listed four keys and no value)
+        ({"train": {"adam_epsilon": 0.0}}, r"train.adam_epsilon must be > 0, got 0.0"),
+        ({"model": {"disc_lr_mul": -1.0}}, r"model.disc_lr_mul must be > 0, got -1.0"),
+        ({"train": {"r1_gamma": -1.0}}, r"train.r1_gamma must be >= 0, got -1.0"),
+        # what PyYAML makes of `adam_epsilon: 1e-8`
+        ({"train": {"adam_epsilon": "1e-8"}}, r"expected a number, got '1e-8' \(write it as 1.0e-8"),
         ({"preset": ["a"]}, "preset must be a name"),
     ],
 )
