@@ -296,7 +296,8 @@ def existing_run(path) -> RunDir:
     """The training run at `path`, refused with one line if there is none."""
     run = RunDir(Path(path))
     if not run.root.is_dir():
-        raise ALAEError(f"{run.root}: no such directory; pass the --out directory of `python -m alae_tf.train`")
+        what = "a file, not a run directory" if run.root.exists() else "no such directory"
+        raise ALAEError(f"{run.root}: {what}; pass the --out directory of `python -m alae_tf.train`")
     if not run.config_file.is_file():
         raise ALAEError(f"{run.root}: not a training run (no config.yaml); pass the --out directory of `python -m alae_tf.train`")
     return run

@@ -408,6 +408,7 @@ def test_meta_and_record_mismatches_are_reported(photos, tmp_path):
     ("folder", None, 32, DataError, "needs a directory; pass --data-path"),
     ("folder", "/nowhere/at/all", 32, DataError, "no such directory"),
     ("prepared", "/nowhere/at/all", 32, DataError, "no such directory"),
+    ("folder", "A_FILE", 32, DataError, "a_file.png: a file, not a directory of images; check --data-path"),
     ("prepared", "EMPTY", 32, DataError, "no TFRecord files.*alae_tf.data.prepare"),
     ("folder", "EMPTY", 32, DataError, "no image files"),
     ("imagenet", "EMPTY", 32, ConfigError, "unknown dataset"),
@@ -419,6 +420,9 @@ def test_meta_and_record_mismatches_are_reported(photos, tmp_path):
 ])
 def test_clear_errors_for_bad_paths_and_settings(tmp_path, dataset, path, resolution, error, message):
     path = str(tmp_path) if path == "EMPTY" else path
+    if path == "A_FILE":
+        path = str(tmp_path / "a_file.png")
+        Path(path).write_bytes(b"")
     with pytest.raises(error, match=message):
         open_image_source(dataset, path, resolution)
 

@@ -246,6 +246,9 @@ def test_evaluate_refuses_a_directory_that_is_not_a_run(tmp_path, capsys):
     assert "unknown metric(s) sharpness" in capsys.readouterr().err
     assert evaluate.main(["--run", str(tmp_path), "--seed", "-1"]) == 2  # accepted, or a traceback at 2^63
     assert "--seed must lie in [0, 2^31), got -1" in capsys.readouterr().err
+    (tmp_path / "log.csv").write_text("step\n")
+    assert evaluate.main(["--run", str(tmp_path / "log.csv")]) == 2  # it said "no such directory"
+    assert "log.csv: a file, not a run directory" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("module", ["alae_tf.train", "alae_tf.evaluate"])

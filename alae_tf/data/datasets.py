@@ -73,7 +73,8 @@ def open_image_source(dataset: str, path: str | None, resolution: int, *, channe
                           "e.g. a StyleALAE preset (mnist_style32, fashion_style32)") from None
     directory = Path(path).expanduser()
     if not directory.is_dir():
-        raise DataError(f"{directory}: no such directory; check --data-path")
+        what = "a file, not a directory of images" if directory.exists() else "no such directory"
+        raise DataError(f"{directory}: {what}; check --data-path")
     if dataset == "folder":
         return _open_folder(directory, resolution, test_count, channels)
     return _checked_channels(_open_records(directory, resolution, test_count), channels)
