@@ -402,8 +402,13 @@ def fit_schedule(model, config, source, phases, start, total, callbacks, verbose
 
 
 def _first_line(exc: Exception) -> str:
-    lines = [line for line in str(exc).splitlines() if line.strip() and "Graph execution error" not in line]
-    return lines[0].strip() if lines else type(exc).__name__
+    """The first line of a TensorFlow error that says what happened: not its header, nor the Python
+    stack of the op it names ("Detected at node X defined at (most recent call last):", then
+    `File "...", line N, in f` lines)."""
+    skipped = ("Graph execution error", "Detected at node", 'File "', "[[")
+    lines = [line.strip() for line in str(exc).splitlines()]
+    lines = [line for line in lines if line and not line.startswith(skipped)]
+    return lines[0] if lines else type(exc).__name__
 
 
 def _raise_keyboard_interrupt(signum, frame):

@@ -283,3 +283,19 @@ def test_multiworker_strategy_needs_tf_config_and_refuses_jit_on_cpus(monkeypatc
     monkeypatch.setenv("TF_CONFIG", tf_config(free_ports(2), 0))
     with pytest.raises(ConfigError, match="--jit with several workers is not supported on CPU devices"):
         train.make_strategy("auto", jit=True)
+
+
+def test_a_stopped_worker_is_told_by_the_line_of_tensorflows_error_that_says_what_happened():
+    """The error line quoted the header of TensorFlow's message ("Detected at node ... (most recent
+    call last):") instead of what happened."""
+    from alae_tf.train import _first_line
+
+    message = ("Graph execution error:\n\nDetected at node fused_adam/CollectiveReduceV2 defined at (most recent call last):\n"
+               '  File "<frozen runpy>", line 198, in _run_module_as_main\n\n'
+               '  File "/work/main/alae_tf/train.py", line 330, in train\n\n'
+               "Collective ops is aborted by: failed to connect to all addresses\n"
+               "The error could be from a previous operation. Restart your program to reset.\n"
+               "\t [[{{node fused_adam/CollectiveReduceV2}}]] [Op:__inference_one_step_on_data_1234]")
+    assert _first_line(tf.errors.UnavailableError(None, None, message)) == \
+        "Collective ops is aborted by: failed to connect to all addresses"
+    assert _first_line(tf.errors.UnavailableError(None, None, "Socket closed")) == "Socket closed"
