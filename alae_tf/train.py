@@ -335,7 +335,7 @@ def train(args) -> int:
             progress = ProgressBar()
         elif chief and verbose == 2:
             progress = ProgressLines(t.log_every, total)
-        signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+        signal.signal(signal.SIGTERM, _raise_stopped)
         with checkpoint_saver(model, run, cluster, t.checkpoint_every, restored) as saver:
             try:
                 fit_schedule(model, config, source, phases, start, total,
@@ -344,7 +344,7 @@ def train(args) -> int:
                 saver.save()  # first: nothing in the grids can cost the last steps
                 if monitor:
                     monitor.write_grids(model.step)
-            except KeyboardInterrupt:
+            except KeyboardInterrupt as exc:
                 if model.step == start:
                     raise  # before the first step: nothing to save (and no model in the callbacks yet)
                 if monitor:
@@ -352,7 +352,7 @@ def train(args) -> int:
                 saver.save()
                 print(f"\ninterrupted: saved step {model.step} to {run.checkpoints if chief else 'the chief'}; "
                       "re-run the same command to resume")
-                return 130
+                return _interrupted_exit_code(exc)
             except (OSError, tf.errors.OpError) as exc:
                 if not out_of_disk_space(exc):
                     raise
@@ -411,18 +411,26 @@ def _first_line(exc: Exception) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
-def _raise_keyboard_interrupt(signum, frame):
-    raise KeyboardInterrupt
+class Stopped(KeyboardInterrupt):
+    """SIGTERM (a scheduler's or `kill`'s stop), handled as Ctrl-C is; the exit code says which."""
+
+
+def _raise_stopped(signum, frame):
+    raise Stopped
+
+
+def _interrupted_exit_code(exc: KeyboardInterrupt) -> int:
+    return 128 + (signal.SIGTERM if isinstance(exc, Stopped) else signal.SIGINT)  # 143 or 130, as a shell reports them
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
         return train(args)
-    except KeyboardInterrupt:  # before the first step (during it, train saves and returns 130)
+    except KeyboardInterrupt as exc:  # before the first step (during it, train saves and returns 130 or 143)
         print("\ninterrupted before training began; nothing was trained: re-run the same command to start",
               file=sys.stderr)
-        return 130
+        return _interrupted_exit_code(exc)
     except ALAEError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
