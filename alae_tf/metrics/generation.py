@@ -59,6 +59,9 @@ def fid_rec(ctx) -> dict:
 
 def kid(ctx) -> dict:
     real, fake = _real_and_generated(ctx, ctx.sample_count(FID_SAMPLES))
+    if min(len(real), len(fake)) <= KID_SUBSET_SIZE:
+        print(f"warning: kid from {min(len(real), len(fake))} images per set, not more than its subsets' "
+              f"{KID_SUBSET_SIZE}: every subset is the whole set, so kid_std says nothing of the estimate's spread")
     mean, std = kernel_inception_distance(real, fake, KID_SUBSETS, KID_SUBSET_SIZE, seed=ctx.seed)
     return {"kid": mean, "kid_std": std, "kid_real_images": float(len(real))}
 
