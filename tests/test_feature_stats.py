@@ -120,3 +120,17 @@ def test_fid_of_sets_smaller_than_the_dimension_equals_the_covariance_route():
     mu_b, sigma_b = np.mean(b, 0), np.cov(b, rowvar=False)
     assert frechet_distance(a, b) == pytest.approx(frechet_distance_from_stats(mu_a, sigma_a, mu_b, sigma_b), rel=1e-6)
     assert abs(frechet_distance(a, a)) < 1e-9
+
+
+def test_kid_from_no_more_images_than_a_subset_says_its_std_means_nothing(monkeypatch, capsys):
+    from types import SimpleNamespace
+
+    from alae_tf.metrics import generation
+
+    rng = np.random.default_rng(0)
+    for count, warned in ((60, True), (1001, False)):
+        features = rng.normal(size=(count, 8)), rng.normal(size=(count, 8))
+        monkeypatch.setattr(generation, "_real_and_generated", lambda ctx, n, features=features: features)
+        result = generation.kid(SimpleNamespace(sample_count=lambda default: count, seed=0))
+        assert ("kid_std says nothing" in capsys.readouterr().out) == warned
+        assert (result["kid_std"] < 1e-12) == warned  # the same subset every time
