@@ -414,6 +414,17 @@ def test_bf16_is_flagged_on_a_cpu_without_bf16_instructions(tmp_path):
     assert cpu_flags(tmp_path / "missing") is None and bf16_cpu_warning("bf16", None, has_gpu=False) is None
 
 
+def tiny_image_folder(folder):
+    """24 random 8x8 grayscale PNGs: folder data without labels for FOLDER_RUN."""
+    from PIL import Image
+
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(24):
+        Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(folder / f"{i:02d}.png")
+    return folder
+
+
 FOLDER_RUN = """
 preset: tiny_folder
 data: {dataset: folder}
@@ -425,13 +436,7 @@ train: {batch_size: 8, steps: 2, checkpoint_every: 2, sample_every: 100, log_eve
 def test_a_run_without_labels_evaluates_what_it_can(tmp_path, capsys, monkeypatch):
     """Folder data has no class labels: the default metrics are then reconstruction alone, and a
     probe asked for is an error that costs the other metrics nothing (they are computed and kept)."""
-    from PIL import Image
-
-    folder = tmp_path / "images"
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(24):
-        Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(folder / f"{i:02d}.png")
+    folder = tiny_image_folder(tmp_path / "images")
     (tmp_path / "tiny.yaml").write_text(FOLDER_RUN)
     run = tmp_path / "run"
     assert train.main(["--config", str(tmp_path / "tiny.yaml"), "--data-path", str(folder), "--out", str(run), "--verbose", "0"]) == 0
@@ -484,13 +489,7 @@ def test_a_relative_data_path_is_kept_absolute_and_a_config_files_resumable_sett
     """A run made with --data-path images could not be evaluated or resumed from another folder
     (config.yaml kept "images"); resumed with a --config file asking for more steps and other
     intervals, the file's values were ignored ("already trained for 2 steps")."""
-    from PIL import Image
-
-    folder = tmp_path / "images"
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(24):
-        Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(folder / f"{i:02d}.png")
+    folder = tiny_image_folder(tmp_path / "images")
     (tmp_path / "first.yaml").write_text(FOLDER_RUN)
     (tmp_path / "longer.yaml").write_text(FOLDER_RUN.replace("steps: 2, checkpoint_every: 2", "steps: 4, checkpoint_every: 4"))
     monkeypatch.chdir(tmp_path)
