@@ -419,8 +419,7 @@ def _coerce(value, default, type_name: str, origin: str):
     if type_name.startswith("float"):
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
-        # YAML 1.1 (PyYAML) reads 1e-8 as a string: a float needs a dot, 1.0e-8
-        hint = " (write it as 1.0e-8: YAML reads a number without a dot, like 1e-8, as text)" if _looks_like_float(value) else ""
+        hint = " (YAML reads a number without a dot as text: write 1e-8 as 1.0e-8)" if _looks_like_float(value) else ""
         raise ConfigError(f"{origin}: expected a number, got {value!r}{hint}")
     if type_name == "list[float]":
         if isinstance(value, list) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
@@ -440,9 +439,11 @@ def _coerce(value, default, type_name: str, origin: str):
 
 
 def _looks_like_float(value) -> bool:
+    """Text that Python reads as a number: what PyYAML (YAML 1.1) makes of 1e-8, which has no dot."""
+    if not isinstance(value, str):
+        return False
     try:
         float(value)
-    except (TypeError, ValueError):
+    except ValueError:
         return False
-    return isinstance(value, str)
-
+    return True

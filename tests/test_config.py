@@ -97,7 +97,7 @@ def test_config_round_trips_through_yaml(tmp_path):
         ({"model": {"disc_lr_mul": -1.0}}, r"model.disc_lr_mul must be > 0, got -1.0"),
         ({"train": {"r1_gamma": -1.0}}, r"train.r1_gamma must be >= 0, got -1.0"),
         # what PyYAML makes of `adam_epsilon: 1e-8`
-        ({"train": {"adam_epsilon": "1e-8"}}, r"expected a number, got '1e-8' \(write it as 1.0e-8"),
+        ({"train": {"adam_epsilon": "1e-8"}}, r"expected a number, got '1e-8' \(YAML reads a number without a dot as text: write 1e-8 as 1.0e-8\)"),
         ({"preset": ["a"]}, "preset must be a name"),
     ],
 )
