@@ -65,7 +65,7 @@ def config_from_official(raw: dict, origin: str) -> Config:
             _check_number(m[key], integer=type(default) is int, what=f"{origin}: MODEL.{key}")
     levels = int(m["LAYER_COUNT"])
     try:
-        return _config(raw, m, levels, origin)
+        return _alae_config(raw, m, levels, origin)
     except (TypeError, ValueError, IndexError, AttributeError) as exc:  # TRAIN or DATASET values of the wrong kind
         raise ConfigError(f"{origin}: a TRAIN or DATASET value is not of the official config's kind ({exc})") from None
 
@@ -77,7 +77,8 @@ def _check_number(value, integer: bool, what: str) -> None:
         raise ConfigError(f"{what} must be {'an integer >= 1' if integer else 'a finite number'}, got {value!r}")
 
 
-def _config(raw: dict, m: dict, levels: int, origin: str) -> Config:
+def _alae_config(raw: dict, m: dict, levels: int, origin: str) -> Config:
+    """Our Config from the checked MODEL values `m` and the file's TRAIN and DATASET sections."""
     resolution = 2 ** (levels + 1)
     train = {**TRAIN_DEFAULTS, **(raw.get("TRAIN") or {})}
     dataset_size = int((raw.get("DATASET") or {}).get("SIZE", DATASET_SIZE_DEFAULT))

@@ -103,10 +103,10 @@ def run(args) -> dict:
             part = project(sampler, targets, steps=args.steps, learning_rate=args.learning_rate, mse_weight=args.mse_weight,
                            per_layer=args.per_layer, optimize_noise=args.noise, noise_weight=args.noise_weight)
             if not all(np.isfinite(array).all() for array in (part.styles, *(part.noise or []))):
+                kept = f" ({PARTIAL}.npz holds the {start} images before them)" if start else ""
                 raise ALAEError(f"the projection of image(s) {start + 1}-{last} diverged to NaN or infinite codes "
                                 f"(--learning-rate {args.learning_rate:g}, --mse-weight {args.mse_weight:g}); run again "
-                                f"with a lower --learning-rate" + (f" ({PARTIAL}.npz holds the {start} images before them)"
-                                                                     if start else ""))
+                                f"with a lower --learning-rate{kept}")
             parts.append(part)
             reconstructions.append(to_uint8(sampler.reconstruct(targets)).numpy())
             result = Projection.joined(parts)

@@ -195,8 +195,9 @@ CHECKPOINT_FILE_SUFFIX = re.compile(r"\.(index|data-\d+-of-\d+)$")
 
 def named_checkpoint(run: RunDir, checkpoint: str) -> str:
     """The prefix of a checkpoint of `run` named on a command line: RUN/checkpoints/ckpt-N, its bare
-    name ckpt-N, or one of its files (ckpt-N.index, as a shell completes it). A checkpoint of another run is refused:
-    its weights would be reported, exported or edited under this run's name, data and directions."""
+    name ckpt-N, or one of its files (ckpt-N.index, as a shell completes it). A checkpoint of
+    another run is refused: its weights would be reported, exported or edited under this run's
+    name, data and directions."""
     path = Path(checkpoint)
     if path.is_dir():
         raise ALAEError(f"{checkpoint}: a directory; name one checkpoint in it (e.g. RUN/checkpoints/ckpt-5000)")

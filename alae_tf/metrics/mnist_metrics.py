@@ -149,7 +149,8 @@ def kde_nll(ctx) -> dict:
     Densities on [0, 1]^784 exceed 1, so the NLL is negative (papers report LL = -NLL)."""
     test = flat_unit(ctx.real_uint8("test"))
     if len(test) < 2:
-        raise ALAEError(f"kde_nll needs at least 2 held-out images (one to choose sigma, one to score); the data holds {len(test)}")
+        raise ALAEError(f"kde_nll needs at least 2 held-out images (one to choose sigma, one to score); the data "
+                        f"holds {len(test)}")
     split = min(KDE_VALIDATION, len(test) // 2)
     validation, scored = test[:split], test[split:]
     centers = flat_unit(generated_images(ctx, ctx.sample_count(DEFAULT_SAMPLES)))
