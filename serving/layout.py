@@ -73,8 +73,8 @@ def find_onnx_model_dir(path, name=None) -> Path | None:
     path = Path(path)
     if (path / ONNX_METADATA).is_file():
         return None
-    if versions(path):
-        if (version_dirs(path)[-1][1] / "saved_model.pb").is_file():
+    if present := version_dirs(path):
+        if (present[-1][1] / "saved_model.pb").is_file():
             raise FileNotFoundError(f"{path} holds SavedModels (for tensorflow_model_server); the ONNX files of the "
                                     f"same export are in {path.parent.parent / ONNX / path.name}: pass that, or the "
                                     "export directory")

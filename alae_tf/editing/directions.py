@@ -25,9 +25,8 @@ from pathlib import Path
 import numpy as np
 from sklearn.svm import LinearSVC
 
-from alae_tf.data.batches import to_model_range
 from alae_tf.errors import ALAEError
-from alae_tf.grids import images_per_call
+from alae_tf.grids import encode_in_calls
 from alae_tf.progress import progress_bar
 from serving.editing import Direction, DirectionSet, DirectionsError
 
@@ -94,14 +93,12 @@ def _sides(negative, positive) -> np.ndarray:
 
 
 def encode_images(sampler, images_uint8, batch_size=ENCODE_BATCH) -> np.ndarray:
-    """w = E(images) as float64 numpy, in batches (fewer images per batch for large ones:
-    `alae_tf.grids.images_per_call`), with a progress bar."""
-    batch_size = min(batch_size, images_per_call(sampler.image_shape))
+    """w = E(images) as float64 numpy, in batches, with a progress bar."""
     progress = progress_bar(len(images_uint8), unit_name="image")
     codes = []
     for start in range(0, len(images_uint8), batch_size):
         batch = images_uint8[start : start + batch_size]
-        codes.append(sampler.encode(to_model_range(batch)).numpy().astype(np.float64))
+        codes.append(encode_in_calls(sampler, batch).astype(np.float64))  # fewer per call for large images
         progress.add(len(batch))
     return np.concatenate(codes)
 
