@@ -1,9 +1,13 @@
+import atexit
 import os
+import shutil
 import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-# Image folders' check results (alae_tf/data/folder_check.py) go to a cache of this test run, not ~/.cache.
+# Image folders' check results (alae_tf/data/folder_check.py) go to a cache of this test run, not
+# ~/.cache; removed when the process ends (each xdist worker has its own).
 os.environ["ALAE_TF_CACHE"] = tempfile.mkdtemp(prefix="alae_tf_test_cache_")
+atexit.register(shutil.rmtree, os.environ["ALAE_TF_CACHE"], ignore_errors=True)
 
 import alae_tf  # noqa: E402,F401  (before TensorFlow: it sets TensorFlow's CPU kernel choice)
 import keras  # noqa: E402
