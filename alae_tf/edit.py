@@ -9,6 +9,7 @@
                  against a random direction moved by the same distance
 """
 
+import argparse
 import re
 import sys
 from dataclasses import dataclass
@@ -41,7 +42,12 @@ NOISE_SEED_HELP = "seed of G's noise images (StyleALAE; figures holding a projec
 
 def parse_args(argv=None):
     parser = OneLineParser(prog="python -m alae_tf.edit", description=__doc__.split("\n\n")[0].removeprefix("python -m alae_tf.edit: "),
-                           epilog="Run `python -m alae_tf.edit COMMAND --help` for a command's options.")
+                           epilog="examples:\n"
+                           "  python -m alae_tf.edit directions --run runs/mnist --pairs 3:8 4:9\n"
+                           "  python -m alae_tf.edit apply --run runs/mnist --direction 3_to_8 --images held-out:0-6:3\n"
+                           "  python -m alae_tf.edit interpolate --run runs/mnist --from held-out:0-4 --to held-out:4-8\n"
+                           "Run `python -m alae_tf.edit COMMAND --help` for a command's options.",
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name, help_text):
@@ -131,6 +137,11 @@ class Loaded:
     config: object
     sampler: Sampler
     step: int
+    name: str  # the run directory's name
+
+    @property
+    def checkpoint(self) -> tuple[str, int]:
+        return self.name, self.step
 
 
 def fit_command(args, run: Loaded):
@@ -172,7 +183,8 @@ def fit_command(args, run: Loaded):
 
 def labelled_images(args, config):
     if args.attributes:
-        return labels.from_attribute_table(args.attributes, args.images, config.model.image_shape, args.count)
+        return labels.from_attribute_table(args.attributes, args.images, config.model.image_shape, args.count,
+                                           only=set(args.only) if args.only else None)
     if args.images:
         raise ALAEError("--images goes with --attributes (the folder its image paths are relative to)")
     if args.classes:
@@ -200,10 +212,10 @@ def apply_command(args, run: Loaded):
     # a name from an older directions file may hold a '/': one file in RUN/edits all the same
     file_name = re.sub(r"[/\\\x00-\x1f]|^\.\.?$", "_", args.direction) + ".png"
     out = args.out or args.run / "edits" / file_name
-    check_output_file(out, ".png")
+    check_output_file(out, ".png", inputs=tuple(args.images))
     strengths = args.strengths or default_strengths(directions, args.direction)
     start, stop = parse_layer_range(args.layers, layer_ranges(sampler))
-    subjects = select_subjects(args.images, config, sampler, run.step)
+    subjects = select_subjects(args.images, config, sampler, run.checkpoint)
     grid = strength_sweep(sampler, subjects.images, subjects.styles, vector, strengths, start, stop,
                           noise=figure_noise(args, sampler, subjects))
     write_png(zoomed(grid, args.zoom), out)
@@ -218,8 +230,8 @@ def mix_command(args, run: Loaded):
     ranges = layer_ranges(sampler)
     names = args.layers or mixing_range_names(ranges)
     chosen = {name: parse_layer_range(name, ranges) for name in names}
-    sources = select_subjects(args.sources, config, sampler, run.step)
-    destinations = select_subjects(args.destinations, config, sampler, run.step)
+    sources = select_subjects(args.sources, config, sampler, run.checkpoint)
+    destinations = select_subjects(args.destinations, config, sampler, run.checkpoint)
     noise = figure_noise(args, sampler, sources, destinations)
     grids = mixing_grid_of_styles(sampler, sources.styles, destinations.styles, chosen, noise=noise)
     for name, grid in grids.items():
@@ -233,9 +245,9 @@ def interpolate_command(args, run: Loaded):
     if args.steps < 2:
         raise ALAEError("--steps must be at least 2 (the two ends)")
     out = args.out or args.run / "edits" / "interpolation.png"
-    check_output_file(out, ".png")
-    first = select_subjects(args.first, config, sampler, run.step)
-    last = select_subjects(args.last, config, sampler, run.step)
+    check_output_file(out, ".png", inputs=(*args.first, *args.last))
+    first = select_subjects(args.first, config, sampler, run.checkpoint)
+    last = select_subjects(args.last, config, sampler, run.checkpoint)
     if len(first) != len(last):
         raise ALAEError(f"--from selects {len(first)} image(s) but --to {len(last)}; they are paired in order")
     noise = figure_noise(args, sampler, first, last)
@@ -298,10 +310,8 @@ def run_directions(args, run: Loaded):
     if not path.is_file():
         raise ALAEError(f"{path}: the run has no directions yet; fit some with `python -m alae_tf.edit directions --run RUN`")
     directions = fitting.load_directions(path, run.sampler.latent_dim)
-    fitted_at = sorted({d.info["training_step"] for d in directions.directions if "training_step" in d.info} - {run.step})
-    if fitted_at:
-        print(f"note: {path} holds directions fitted on the codes of step {', '.join(map(str, fitted_at))}; the "
-              f"networks used here are of step {run.step} (fit them again for this checkpoint)", file=sys.stderr)
+    if note := fitting.other_step_note(directions, path, run.step):
+        print(note, file=sys.stderr)
     return directions
 
 
@@ -327,7 +337,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     try:
         config, model = load_run(args.run, args.checkpoint)
-        COMMANDS[args.command](args, Loaded(config, Sampler.from_model(model), model.step))
+        COMMANDS[args.command](args, Loaded(config, Sampler.from_model(model), model.step, args.run.resolve().name))
     except ALAEError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -18,7 +18,7 @@ from alae_tf.data import ImageSplits, open_run_images
 from alae_tf.errors import ALAEError, ConfigError
 from alae_tf.inference import Sampler
 from alae_tf.metrics import METRICS, EvalContext
-from alae_tf.run_dir import RunDir, load_run
+from alae_tf.run_dir import RunDir, data_change, load_run
 
 
 DEFAULT_METRICS = ("probe", "reconstruction")
@@ -146,6 +146,8 @@ def evaluation_data(config, args) -> ImageSplits:
     images (all of them if fewer) in a fixed shuffled order, with their labels, and the held-out images."""
     resolution = config.model.image_shape[0]
     images = open_run_images(config, path=args.data_path, mnist_source=args.data_source)
+    if change := data_change(RunDir(Path(args.run)), images):
+        print(f"warning: {change}; figures on held-out images may include images the run trained on", file=sys.stderr)
     count = min(images.num_train, max(args.num_samples or 0, REAL_IMAGES))
     return ImageSplits(images.train_images(resolution, count), images.train_sample_labels(count),
                        images.test_images(resolution), images.test_labels, images.description)

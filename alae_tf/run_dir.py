@@ -70,6 +70,11 @@ class RunDir:
     def lock_file(self):
         return self.root / "train.lock"
 
+    @property
+    def data_file(self):
+        """The image folder's fingerprint when the run started (`ImageSource.contents`)."""
+        return self.root / "data_contents.txt"
+
     def foreign_entries(self) -> list[str]:
         """Names in the directory that training does not write (a folder given as --out by mistake)."""
         own = {p.name for p in (self.config_file, self.checkpoints, self.samples, self.logs, self.log_csv,
@@ -336,3 +341,21 @@ def untrained_top_level(config: Config, step: int) -> str | None:
     return (f"step {step} trains level {current.level} ({current.resolution}x{current.resolution}) of the "
             f"{len(schedule)} levels; the full-resolution ({top.resolution}x{top.resolution}) networks used here start "
             f"training at step {top.first_step}, so their images are not yet what the run's samples show")
+
+
+def data_change(run: RunDir, source) -> str | None:
+    """What changed in the run's image folder since the run started, or None (unchanged, not a
+    folder, or a run from before this record)."""
+    if source.contents is None or not run.data_file.is_file():
+        return None
+    then = run.data_file.read_text().strip()
+    if then == source.contents:
+        return None
+    return (f"the image folder changed since this run started ({then.split(',')[0]} then, "
+            f"{source.contents.split(',')[0]} now, or other names): its held-out split and training order are "
+            "drawn again from the new list, so held-out images of before may now be trained on")
+
+
+def record_data_contents(run: RunDir, source) -> None:
+    if source.contents is not None:
+        write_text_atomically(run.data_file, source.contents + "\n")

@@ -38,8 +38,10 @@ from alae_tf.run_dir import (
     bf16_cpu_warning,
     checkpoint_manager,
     cpu_flags,
+    data_change,
     newest_intact_checkpoint,
     read_run_config,
+    record_data_contents,
     remove_killed_saves,
     restore,
     set_aside_newer_checkpoints,
@@ -61,6 +63,12 @@ def parse_args(argv=None):
         "presets mnist_ae_l1, mnist_ae_l2, mnist_vae, mnist_aae, mnist_bigan, mnist_vaegan, mnist_avb). Writes "
         "config.yaml, checkpoints/, samples/*.png, logs/ (TensorBoard) and log.csv to --out; re-run the same "
         "command to resume.",
+        epilog="examples:\n"
+        "  python -m alae_tf.train --steps 10000                     # the mnist preset, 10k steps, into runs/mnist\n"
+        "  python -m alae_tf.train --preset mnist_style32 --mixed-precision bf16\n"
+        "  python -m alae_tf.train --preset tiny_style --dataset folder --data-path my_images --batch-size 16\n"
+        "  python -m alae_tf.train --config my.yaml --out runs/my   # a copy of a file in alae_tf/presets/, edited",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--preset", help=f"training preset (default: {DEFAULT_PRESET}; available: {', '.join(available_presets())})")
@@ -69,7 +77,9 @@ def parse_args(argv=None):
     length = parser.add_mutually_exclusive_group()
     length.add_argument("--steps", type=int, help="train until this many steps in total (default: the preset's)")
     length.add_argument("--epochs", type=int, help="train until this many passes over the data in total")
-    parser.add_argument("--batch-size", type=int, help="global batch size, split across replicas (default: the preset's)")
+    parser.add_argument("--batch-size", type=int,
+                        help="global batch size, split across replicas, at every level (it replaces a StyleALAE "
+                        "preset's per-level train.level_batch_sizes; default: the preset's)")
     parser.add_argument("--seed", type=int, help="seed for weights, data order and latents (default: the preset's)")
     parser.add_argument("--strategy", choices=STRATEGIES, default="auto",
                         help="auto: multiworker when TF_CONFIG names two or more tasks, else mirrored when more "
@@ -144,6 +154,8 @@ def resolve_config(args, run: RunDir):
 def apply_overrides(config, overrides: dict) -> None:
     for key, value in overrides["train"].items():
         setattr(config.train, key, value)
+    if "batch_size" in overrides["train"]:  # one batch size for every level, in place of a preset's list
+        config.train.level_batch_sizes = []
     if "steps" in overrides["train"]:
         config.train.epochs = None
     if "epochs" in overrides["train"]:
@@ -191,6 +203,14 @@ def changed_settings(trained: dict, asked: dict, prefix="") -> list[str]:
     return changed
 
 
+def check_run_outside_data(run: RunDir, config) -> None:
+    """A run inside its image folder would read its own sample grids as training images."""
+    d = config.data
+    if d.dataset == "folder" and d.path and run.root.resolve().is_relative_to(Path(d.path).resolve()):
+        raise ConfigError(f"--out {run.root} is inside the image folder {d.path}: its sample grids would be read as "
+                          "training images; put the run elsewhere")
+
+
 def check_jit_kept(model, trained_with_jit: bool, jit: bool, run: RunDir) -> None:
     """A model that draws noise in its train step keeps its --jit setting on resume: XLA's stateless
     RNG kernels give other numbers than TensorFlow's for the same seed, so the noise would change."""
@@ -207,8 +227,9 @@ def make_deterministic() -> None:
     oneDNN runs is fixed when TensorFlow is imported (TF_ENABLE_ONEDNN_OPTS, which importing
     alae_tf sets to 1 unless it is set): too late to change here, so ask for it."""
     if os.environ.get("TF_ENABLE_ONEDNN_OPTS", "").strip().lower() not in ("0", "false"):
-        raise ConfigError("--deterministic (train.deterministic) needs TensorFlow's oneDNN kernels off, and that is decided "
-                          "when TensorFlow starts: run it as TF_ENABLE_ONEDNN_OPTS=0 python -m alae_tf.train ...")
+        raise ConfigError("train.deterministic (--deterministic, or a run trained with it) needs TensorFlow's oneDNN "
+                          "kernels off, and that is decided when TensorFlow starts: run it as "
+                          "TF_ENABLE_ONEDNN_OPTS=0 python -m alae_tf.train ...")
     tf.config.experimental.enable_op_determinism()
     try:
         tf.config.threading.set_inter_op_parallelism_threads(1)
@@ -235,12 +256,14 @@ def make_strategy(name: str, jit: bool, worker_timeout: float = 300.0) -> tf.dis
     return tf.distribute.get_strategy()
 
 
-def check_batch_size(batch_size: int, num_images: int, replicas: int) -> None:
-    if batch_size > num_images:
-        raise ConfigError(f"--batch-size {batch_size} is larger than the training set ({num_images} images)")
-    if batch_size % replicas:
-        raise ConfigError(f"--batch-size {batch_size} does not split evenly over {replicas} replicas; "
-                          f"use a multiple of {replicas}")
+def check_batch_size(phase, num_images: int, replicas: int) -> None:
+    """The batch of `phase` (a schedule.Phase) fits the training set and splits over the replicas."""
+    size = f"the batch size {phase.batch_size} (level {phase.level}, {phase.resolution}x{phase.resolution})"
+    if phase.batch_size > num_images:
+        raise ConfigError(f"{size} is larger than the training set ({num_images} images); pass a smaller --batch-size")
+    if phase.batch_size % replicas:
+        raise ConfigError(f"{size} does not split evenly over {replicas} replicas; "
+                          f"pass a --batch-size that is a multiple of {replicas}")
 
 
 def fit_segments(start: int, total: int, epoch_steps: int):
@@ -285,7 +308,10 @@ def train(args) -> int:
     with RunLock(run) as lock:
         if chief and run.root.is_dir():
             lock.acquire()  # before its checkpoints are read: another trainer may be saving or deleting them
+        check_run_outside_data(run, config)
         source = open_run_images(config)
+        if resuming and (change := data_change(run, source)):
+            raise ConfigError(f"{run.root}: {change}. Put the folder back as it was, or train a new run (another --out)")
         set_precision(t.mixed_precision)
         set_training_graph_options()
         slow_bf16 = bf16_cpu_warning(t.mixed_precision, cpu_flags(), bool(tf.config.list_physical_devices("GPU")))
@@ -294,7 +320,7 @@ def train(args) -> int:
         keras.utils.set_random_seed(t.seed)
         phases = schedule.phases(config)
         for phase in phases:
-            check_batch_size(phase.batch_size, source.num_train, strategy.num_replicas_in_sync)
+            check_batch_size(phase, source.num_train, strategy.num_replicas_in_sync)
         restored = newest_intact_checkpoint(run)
         with strategy.scope():
             model = build_model(config)
@@ -318,6 +344,7 @@ def train(args) -> int:
                 run.root.mkdir(parents=True, exist_ok=True)
                 lock.acquire()  # a new run's directory exists from here
                 save_config(config, run.config_file)
+                record_data_contents(run, source)
             except OSError as exc:
                 raise ConfigError(f"cannot write the run directory {run.root} ({exc.strerror})") from None
             remove_killed_saves(run)

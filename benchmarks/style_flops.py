@@ -386,8 +386,8 @@ def giga(x):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--resolutions", default="32,64,128,256", help="celeba_hq256-derived rows")
-    parser.add_argument("--batch-sizes", default="2,4,8", help="traced batch sizes (per image = the slope)")
+    parser.add_argument("--resolutions", default="32,64,128,256", help="celeba_hq256-derived rows (default: 32,64,128,256)")
+    parser.add_argument("--batch-sizes", default="2,4,8", help="traced batch sizes (per image = the slope; default: 2,4,8)")
     parser.add_argument("--no-mnist", action="store_true", help="skip the mnist_style32 row")
     parser.add_argument("--xla-python", help="a Python interpreter with jaxlib: also run XLA's own HloCostAnalysis")
     args = parser.parse_args()

@@ -5,8 +5,15 @@ import sys
 from pathlib import Path
 
 from alae_tf.errors import ALAEError
-from export.build import ExportRequest, export_run
-from export.verify import VerificationError
+
+try:
+    from export.build import ExportRequest, export_run
+    from export.verify import VerificationError
+except ModuleNotFoundError as missing:  # the export extra is not installed: one line, not a traceback
+    if missing.name.split(".")[0] not in ("onnx", "tf2onnx", "onnxruntime", "tensorflow_serving"):
+        raise
+    print(f"error: python -m export needs the {missing.name} package: pip install -e \".[export]\"", file=sys.stderr)
+    sys.exit(2)
 
 
 def parse_args(argv=None):

@@ -220,8 +220,9 @@ def check_images(images, image_shape) -> np.ndarray:
     if not (-FLOAT_IMAGE_LIMIT <= images.min() and images.max() <= FLOAT_IMAGE_LIMIT):
         check_finite(images, "images")
         raise ValueError(
-            f"float images must lie in [-1, 1], got values in [{images.min():g}, {images.max():g}]; "
-            "send [0, 255] pixels as uint8"
+            f"float images are [-1, 1] (values beyond +-{FLOAT_IMAGE_LIMIT:g} are refused), got values in "
+            f"[{images.min():g}, {images.max():g}]; send [0, 255] pixels as uint8, and clip a generated image "
+            "(or ask for it with as_uint8=True) before encoding it"
         )
     return images.astype(np.float32, copy=False)
 

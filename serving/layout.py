@@ -100,6 +100,12 @@ def find_onnx_version_dir(path, name=None) -> Path:
 
 
 def missing_metadata(version_dir: Path) -> FileNotFoundError:
+    version_dir = Path(version_dir)
+    if (version_dir / "saved_model.pb").is_file():
+        model_dir = version_dir.parent
+        return FileNotFoundError(f"{version_dir} is a SavedModel (for tensorflow_model_server); the ONNX files of the "
+                                 f"same export are in {model_dir.parent.parent / ONNX / model_dir.name / version_dir.name}: "
+                                 "pass that, or the export directory")
     return FileNotFoundError(f"{version_dir / ONNX_METADATA} is missing: {version_dir} is not a complete export "
                              "version (still being copied in?)")
 

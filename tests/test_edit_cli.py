@@ -4,6 +4,7 @@ input is one `error:` line with exit 2."""
 
 import errno
 import os
+from pathlib import Path
 from dataclasses import replace
 
 import numpy as np
@@ -268,7 +269,22 @@ def test_edit_commands_take_a_projection_file_for_its_images_and_codes(run, samp
         name: saved[name] for name in projection_file.DISTANCES}, False, "run", "ckpt-5", 5, []))
     code, _, err = run_cli(edit, ["apply", "--run", run, "--direction", "3_to_8", "--images", older, "--out", tmp_path / "o.png"],
                            capsys)
-    assert code == 0 and err == f"note: {older} was projected with run's ckpt-5 (step 5); the networks used here are of step 20\n"
+    run_name = Path(run).resolve().name
+    assert code == 0 and err == (f"note: {older} was projected with run's ckpt-5 (step 5); the networks used here are "
+                                 f"{run_name}'s of step 20: it may reconstruct less well here\n")
+    # another run at the same step (the file says which run made it)
+    elsewhere = tmp_path / "elsewhere.npz"
+    projection_file.write(elsewhere, projection_file.ProjectionFile(saved["styles"], saved["images"], distances | {
+        name: saved[name] for name in projection_file.DISTANCES}, False, "another_run", "ckpt-20", 20, []))
+    code, _, err = run_cli(edit, ["apply", "--run", run, "--direction", "3_to_8", "--images", elsewhere, "--out",
+                                  tmp_path / "o.png"], capsys)
+    assert code == 0 and err.startswith(f"note: {elsewhere} was projected with another_run's ckpt-20 (step 20)")
+    same = tmp_path / "same.npz"
+    projection_file.write(same, projection_file.ProjectionFile(saved["styles"], saved["images"], distances | {
+        name: saved[name] for name in projection_file.DISTANCES}, False, run_name, "ckpt-20", 20, []))
+    code, _, err = run_cli(edit, ["apply", "--run", run, "--direction", "3_to_8", "--images", same, "--out",
+                                  tmp_path / "o.png"], capsys)
+    assert code == 0 and err == ""
 
 
 def test_a_style_figure_with_a_projection_is_rendered_without_noise(style_exported, tmp_path, capsys):
@@ -324,7 +340,7 @@ def test_the_images_of_a_projection_with_noise_keep_their_noise_in_every_figure(
                                    "are rendered with them, the other images without G's noise (--noise-seed is not used)"], err
     mixed = grid_cells(tmp_path / "mix_coarse.png", 3, 2)
     np.testing.assert_allclose(mixed[1:, 0], with_noise, atol=1)  # the destinations: their projections, with noise
-    plain = select_subjects(["held-out:5-6"], config, sampler, model.step)  # the source, as edit reads it
+    plain = select_subjects(["held-out:5-6"], config, sampler, (Path(run).resolve().name, model.step))  # the source, as edit reads it
     np.testing.assert_allclose(mixed[0, 1], to_uint8(sampler.decode(plain.styles)).numpy()[0], atol=1)  # no noise
     start, stop = 0, sampler.generator.styles_per_level  # coarse at 8x8: the 4x4 level's style inputs
     for j in range(2):
@@ -462,6 +478,18 @@ def test_unwritable_outputs_fail_before_the_slow_work(run, tmp_path, capsys):
     code, out, err = run_cli(project, ["--run", run, "--images", "held-out:2", "--steps", "3", "--out-dir", blocker], capsys)
     assert_one_error_line(code, err, f"cannot write {blocker}: {blocker} is not a directory")
     assert "projecting" not in out
+
+
+def test_an_output_that_is_one_of_the_input_images_is_refused(run, tmp_path, capsys):
+    photo = tmp_path / "photo.png"
+    Image.fromarray(np.zeros((28, 28), np.uint8)).save(photo)
+    before = photo.read_bytes()
+    for command in (["apply", "--direction", "3_to_8", "--images", "held-out:1", str(photo), "--out", photo],
+                    ["interpolate", "--from", "held-out:1", "--to", str(tmp_path / ".." / tmp_path.name / "photo.png"),
+                     "--out", photo]):
+        code, out, err = run_cli(edit, [command[0], "--run", run, *command[1:]], capsys)
+        assert_one_error_line(code, err, f"cannot write {photo}: it is one of the input images; choose another --out")
+    assert photo.read_bytes() == before
 
 
 def test_a_read_only_folder_is_refused_up_front(run, tmp_path, monkeypatch, capsys):

@@ -196,8 +196,20 @@ def test_an_attribute_csv_labels_images_by_sign(tmp_path):
     tasks = fitting.attribute_tasks(data)
     assert [t.name for t in tasks] == ["Smiling", "Eyeglasses"] and tasks[0].negative == "not Smiling"
     (tmp_path / "bad.csv").write_text("image,Smiling\n0.png,yes\n1.png,1\n")
-    with pytest.raises(DataError, match="bad.csv:2: attribute values must be numbers"):
+    with pytest.raises(DataError, match="bad.csv:2: attribute 'Smiling' is 'yes', not a number: attribute values "
+                       r"are numbers \(> 0: has the attribute\) and the image path is the first column"):
         labelled.from_attribute_table(tmp_path / "bad.csv", tmp_path / "img", (8, 8, 3))
+    (tmp_path / "nan.csv").write_text("image,Smiling\n0.png,nan\n1.png,1\n")
+    with pytest.raises(DataError, match="nan.csv:2: attribute 'Smiling' is 'nan', not a number"):
+        labelled.from_attribute_table(tmp_path / "nan.csv", tmp_path / "img", (8, 8, 3))
+    (tmp_path / "twice.csv").write_text("image,Smiling\n0.png,1\n1.png,1\n0.png,-1\n")
+    with pytest.raises(DataError, match=r"twice.csv:4: image 0.png is listed twice \(first on line 2\)"):
+        labelled.from_attribute_table(tmp_path / "twice.csv", tmp_path / "img", (8, 8, 3))
+    # a notes column is not read when --only leaves it out
+    (tmp_path / "notes.csv").write_text("image,Smiling,notes\n" + "".join(
+        f"{i}.png,{1 if i % 2 else -1},photo {i}\n" for i in range(10)))
+    data = labelled.from_attribute_table(tmp_path / "notes.csv", tmp_path / "img", (8, 8, 3), only={"Smiling"})
+    assert data.names == ("Smiling",) and data.test_labels.tolist() == [[False], [True]]
     (tmp_path / "missing.csv").write_text("image,Smiling\nnope.png,1\n1.png,1\n")
     with pytest.raises(DataError, match="1 image file.s. not found"):
         labelled.from_attribute_table(tmp_path / "missing.csv", tmp_path / "img", (8, 8, 3))
@@ -227,3 +239,25 @@ def test_celebas_attribute_list_is_read_as_it_comes(tmp_path, caplog):
     (tmp_path / "names_only.txt").write_text("10\n")
     with pytest.raises(DataError, match="or CelebA's list"):
         labelled.from_attribute_table(tmp_path / "names_only.txt", None, (8, 8, 3))
+
+
+def test_directions_fitted_at_another_step_get_a_note():
+    """edit and export both say so (edit.run_directions, export.build)."""
+    unit = np.eye(2, dtype=np.float32)
+    directions = DirectionSet(2, (Direction("a", unit[0], {"training_step": 20}), Direction("b", unit[1], {}),
+                                  Direction("c", unit[1], {"training_step": 15})))
+    assert fitting.other_step_note(directions, "d.json", 20) == (
+        "note: d.json holds directions fitted on the codes of step 15; the networks used here are of step 20 "
+        "(fit them again for this checkpoint)")
+    assert fitting.other_step_note(DirectionSet(2, directions.directions[:2]), "d.json", 20) is None
+
+
+def test_a_moved_data_folder_says_where_to_point_the_run(tmp_path):
+    """edit and project have no --data-path: the fix is the run's data.path."""
+    from alae_tf.config import Config
+
+    config = Config()
+    config.data.dataset, config.data.path = "folder", str(tmp_path / "moved_away")
+    with pytest.raises(DataError, match="moved_away: the run's data is no longer there; set data.path in the "
+                       "run's config.yaml to where it is now"):
+        labelled.open_run_data(config)

@@ -10,6 +10,7 @@ from PIL import Image
 from alae_tf.data import prepare as prepare_module
 from alae_tf.data import open_image_source
 from alae_tf.data.prepare import main, prepare
+from alae_tf.errors import DataError
 
 R = 32
 rng = np.random.default_rng(0)
@@ -118,6 +119,14 @@ def test_grayscale_folders_give_one_channel_and_grayscale_flag_forces_it(tmp_pat
     assert read_level(tmp_path / "c3", 8).shape == (1, 8, 8, 3)
 
 
+def test_a_colour_prepared_folder_for_a_grayscale_model_says_how_to_match_them(tmp_path, capsys):
+    save(tmp_path / "colour" / "c.jpg", random_rgb(32, 32))
+    assert run(capsys, tmp_path / "colour", tmp_path / "c", "--resolution", 8)[0] == 0
+    with pytest.raises(DataError, match=r"have 3 channel\(s\) but the model takes 1 .*a --config file whose "
+                       r"model.image_shape ends in 3 .*, or prepare it again with python -m alae_tf.data.prepare --grayscale"):
+        open_image_source("prepared", str(tmp_path / "c"), 8, channels=1)
+
+
 def test_mirror_adds_flipped_copies_of_the_training_images_only(mixed_folder, tmp_path, capsys):
     dst = tmp_path / "prepared"
     assert run(capsys, mixed_folder, dst, "--resolution", R, "--test-count", 2, "--mirror")[0] == 0
@@ -141,6 +150,11 @@ def test_refuses_to_overwrite_without_the_flag(mixed_folder, tmp_path, capsys):
     assert run(capsys, mixed_folder, dst, "--resolution", 16, "--overwrite")[0] == 0
     assert json.loads((dst / "meta.json").read_text())["resolution"] == 16
     assert sorted(path.name for path in tmp_path.iterdir()) == ["prepared", "src", "whole.png"]
+    documents = tmp_path / "documents"
+    documents.mkdir()
+    (documents / "thesis.txt").write_text("years of work")
+    code, _, err = run(capsys, mixed_folder, documents, "--resolution", 8, "--overwrite")
+    assert code == 2 and "is not a prepared dataset" in err and (documents / "thesis.txt").read_text() == "years of work"
 
 
 def test_an_interrupted_prepare_leaves_nothing_behind(mixed_folder, tmp_path, capsys, monkeypatch):

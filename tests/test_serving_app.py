@@ -224,6 +224,10 @@ def test_damaged_or_misplaced_exports_are_named(tmp_path, export_dir):
         ALAEOnnx(version.parent)
     with pytest.raises(FileNotFoundError, match="holds SavedModels .*: pass that, or the export directory"):
         ALAEOnnx(export_dir / layout.TF_SERVING / NAME)
+    saved_model = layout.version_dirs(export_dir / layout.TF_SERVING / NAME)[-1][1]
+    onnx_twin = export_dir / layout.ONNX / NAME / saved_model.name
+    with pytest.raises(FileNotFoundError, match=f"{saved_model} is a SavedModel .* in {onnx_twin}: pass that"):
+        ALAEOnnx(saved_model)
 
 
 def test_versions_are_told_by_their_directory_names(tmp_path, export_dir):

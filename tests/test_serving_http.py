@@ -453,3 +453,28 @@ def test_predicts_are_counted_and_timed_under_tf_servings_metric_names(export_di
     assert f':tensorflow:serving:request_latency_bucket{{{labels},le="10"}}' in values
     assert values[f":tensorflow:serving:request_latency_count{{{labels}}}"] == 6
     assert 0 < values[f":tensorflow:serving:request_latency_sum{{{labels}}}"] < elapsed_usec
+
+
+# Runs `python -m MODULE --help` with one top-level package made unimportable, as on a machine
+# where the extra that brings it was not installed.
+WITHOUT_PACKAGE = """
+import runpy, sys
+blocked, module = sys.argv[1:]
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == blocked:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+sys.meta_path.insert(0, Block())
+sys.argv = [module, "--help"]
+runpy.run_module(module, run_name="__main__")
+"""
+
+
+@pytest.mark.parametrize("module, package, extra", [
+    ("serving.http", "uvicorn", "http"), ("serving.http", "starlette", "http"), ("export", "tf2onnx", "export"),
+])
+def test_a_cli_without_its_extra_says_what_to_install(module, package, extra):
+    result = subprocess.run([sys.executable, "-c", WITHOUT_PACKAGE, package, module], capture_output=True, text=True,
+                            cwd=Path(__file__).parents[1], timeout=120)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == f'error: python -m {module} needs the {package} package: pip install -e ".[{extra}]"'

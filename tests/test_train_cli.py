@@ -16,7 +16,7 @@ import tensorflow as tf
 import yaml
 
 from alae_tf import callbacks, evaluate, train
-from alae_tf.config import load_config_file
+from alae_tf.config import load_config_file, load_preset
 from alae_tf.run_dir import bf16_cpu_warning, cpu_flags
 
 SMALL = """
@@ -382,10 +382,27 @@ def test_output_to_a_file_gets_plain_progress_lines(small_config, tmp_path, caps
     assert "resuming at step 12" in out and "loss_d: " in out and "r1: " in out and "nonfinite" not in out
 
 
-def test_batch_must_split_evenly_over_replicas():
-    train.check_batch_size(128, 60000, 2)
-    with pytest.raises(train.ConfigError, match="does not split evenly over 3 replicas"):
-        train.check_batch_size(128, 60000, 3)
+def test_batch_must_split_evenly_over_replicas_and_fit_the_data():
+    from alae_tf.schedule import phases
+
+    config = load_preset("tiny_style")  # per-level batch sizes
+    phase = phases(config)[-1]
+    train.check_batch_size(phase, 60000, 2)
+    with pytest.raises(train.ConfigError, match=rf"the batch size {phase.batch_size} \(level {phase.level}, "
+                       rf"{phase.resolution}x{phase.resolution}\) does not split evenly over 3 replicas"):
+        train.check_batch_size(phase, 60000, 3)
+    with pytest.raises(train.ConfigError, match=r"larger than the training set \(5 images\); pass a smaller --batch-size"):
+        train.check_batch_size(phase, 5, 1)
+
+
+def test_batch_size_flag_sets_every_levels_batch():
+    args = train.parse_args(["--preset", "tiny_style", "--batch-size", "4", "--out", "unused"])
+    config = load_preset("tiny_style")
+    assert config.train.level_batch_sizes and set(config.train.level_batch_sizes) != {4}
+    train.apply_overrides(config, train.requested_overrides(args))
+    from alae_tf.schedule import phases
+
+    assert config.train.level_batch_sizes == [] and [p.batch_size for p in phases(config)] == [4] * config.model.levels
 
 
 def test_a_run_of_an_older_format_is_refused_with_one_line(small_config, tmp_path, capsys):
@@ -431,6 +448,32 @@ data: {dataset: folder}
 model: {image_shape: [8, 8, 1], latent_dim: 6, mapping_layers: 2, hidden_dim: 16, disc_hidden: 6}
 train: {batch_size: 8, steps: 2, checkpoint_every: 2, sample_every: 100, log_every: 1}
 """
+
+
+def test_an_image_folder_that_changed_under_a_run_is_noticed_and_a_run_inside_it_refused(tmp_path, capsys):
+    """Its held-out split and training order follow the file list: a resume refuses a changed
+    folder (evaluate warns); and a run inside the folder would train on its own sample grids."""
+    from PIL import Image
+
+    folder = tiny_image_folder(tmp_path / "images")
+    (tmp_path / "tiny.yaml").write_text(FOLDER_RUN)
+    command = ["--config", str(tmp_path / "tiny.yaml"), "--data-path", str(folder), "--verbose", "0"]
+    assert train.main(command + ["--out", str(folder / "run")]) == 2
+    assert "is inside the image folder" in capsys.readouterr().err and not (folder / "run").exists()
+
+    run = tmp_path / "run"
+    assert train.main(command + ["--out", str(run)]) == 0
+    assert (run / "data_contents.txt").read_text().startswith("24 images, ")
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(folder / "zz_new.png")
+    capsys.readouterr()
+    assert train.main(command + ["--out", str(run), "--steps", "4"]) == 2
+    err = capsys.readouterr().err
+    assert "the image folder changed since this run started (24 images then, 25 images now" in err
+    assert "Put the folder back as it was" in err and err.count("\n") == 1
+    assert evaluate.main(["--run", str(run), "--metrics", "reconstruction"]) == 0
+    assert "warning: the image folder changed" in capsys.readouterr().err
+    (folder / "zz_new.png").unlink()
+    assert train.main(command + ["--out", str(run), "--steps", "4"]) == 0
 
 
 def test_a_run_without_labels_evaluates_what_it_can(tmp_path, capsys, monkeypatch):

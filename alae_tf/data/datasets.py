@@ -14,6 +14,7 @@ need a power-of-two resolution.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from pathlib import Path
@@ -92,7 +93,10 @@ def open_run_images(config, *, path: str | None = None, mnist_source: str | None
 def _checked_channels(source: ImageSource, channels: int | None) -> ImageSource:
     if channels is not None and source.channels != channels:
         raise DataError(f"{source.description}: the images have {source.channels} channel(s) but the model takes "
-                        f"{channels} (model.image_shape); set model.image_shape's last entry to {source.channels}")
+                        f"{channels} (model.image_shape): train with a --config file whose model.image_shape ends in "
+                        f"{source.channels} (a copy of the preset's file in alae_tf/presets/)"
+                        + ("" if source.channels == 1 else
+                           ", or prepare it again with python -m alae_tf.data.prepare --grayscale"))
     return source
 
 
@@ -169,8 +173,10 @@ def _open_folder(root: Path, resolution: int, test_count: int | None, channels: 
     description = (f"image folder {root}: {len(readable)} images ({test_count} held out"
                    f"{f', {len(skipped)} unreadable skipped' if skipped else ''}"
                    f"{f', {converted} converted to {kind}' if converted else ''}) at {resolution}x{resolution} {kind}")
+    listing = "\n".join([str(test_count)] + [path.relative_to(root).as_posix() for path in readable])
     return ImageSource(store, description=description, train_ids=_complement(test_ids, len(readable)),
-                       test_ids=test_ids, skipped=tuple(skipped))
+                       test_ids=test_ids, skipped=tuple(skipped),
+                       contents=f"{len(readable)} images, {hashlib.sha256(listing.encode()).hexdigest()[:16]}")
 
 
 def _report(skipped: list, upscaled: int, total: int, resolution: int, root: Path) -> None:

@@ -155,7 +155,9 @@ def _load_package(path: Path | None) -> tuple[_Split, _Split, str]:
     return (
         _Split(train_images, train_labels, f"{pickle_path} (train + valid)"),
         _Split(_unit_floats_to_uint8(test_x, pickle_path), test_y, f"{pickle_path} (test)"),
-        f"{PACKAGE_NAME} {version} package ({pickle_path})",
+        # Package and version name the data; not the path, which moves with the environment (and
+        # evaluate's eval.json keeps the metrics of one checkpoint and data together by this text).
+        f"{PACKAGE_NAME} {version} package",
     )
 
 

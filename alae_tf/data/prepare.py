@@ -133,6 +133,10 @@ def _check_paths(src: Path, dst: Path, overwrite: bool) -> None:
         raise DataError(f"{dst}: already exists; pass --overwrite to replace it, or choose another DST")
     if dst.exists() and not dst.is_dir():
         raise DataError(f"{dst}: exists and is not a directory; remove it or choose another DST")
+    if dst.is_dir() and any(dst.iterdir()) and not (dst / META_FILE).is_file():
+        # --overwrite replaces a prepared dataset, never a folder of something else
+        raise DataError(f"{dst}: holds files but is not a prepared dataset (no {META_FILE}); --overwrite replaces "
+                        "only those: choose another DST")
 
 
 def _write_records(files: list[Path], directory: Path, resolution: int, channels: int,

@@ -32,7 +32,8 @@ class ImageSource:
 
     def __init__(self, store, *, description: str, train_ids: np.ndarray, test_ids: np.ndarray,
                  mirror: bool = False, train_labels: np.ndarray | None = None,
-                 test_labels: np.ndarray | None = None, skipped: tuple[tuple[str, str], ...] = ()):
+                 test_labels: np.ndarray | None = None, skipped: tuple[tuple[str, str], ...] = (),
+                 contents: str | None = None):
         self._store = store
         self._train_ids = np.asarray(train_ids, dtype=np.int64)
         self._test_ids = np.asarray(test_ids, dtype=np.int64)
@@ -45,6 +46,9 @@ class ImageSource:
         self.train_labels = None if train_labels is None else np.tile(train_labels, 2 if mirror else 1)
         self.test_labels = test_labels
         self.skipped = skipped  # (file name, reason) of every unreadable file left out
+        # An image folder's fingerprint (its images' names and the held-out count): the split and
+        # the training order follow the list, so a run notices when the folder changed under it.
+        self.contents = contents
 
     @classmethod
     def from_arrays(cls, train_images, test_images=None, *, train_labels=None, test_labels=None,

@@ -209,6 +209,15 @@ def load_directions(path, latent_dim: int) -> DirectionSet:
     return directions
 
 
+def other_step_note(directions: DirectionSet, path, step: int) -> str | None:
+    """A note when some of `directions` were fitted on the codes of another step than `step`."""
+    fitted_at = sorted({d.info["training_step"] for d in directions.directions if "training_step" in d.info} - {step})
+    if not fitted_at:
+        return None
+    return (f"note: {path} holds directions fitted on the codes of step {', '.join(map(str, fitted_at))}; the "
+            f"networks used here are of step {step} (fit them again for this checkpoint)")
+
+
 def read_run_directions(run, latent_dim: int) -> DirectionSet | None:
     """RUN/directions.json, or None when the run has none."""
     path = run_directions_path(run)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,6 +54,10 @@ def open_run_data(config, path=None):
                         "from the official code records none): use image files or folders of your own instead of "
                         "held-out:, and --classes or --attributes to fit directions; or set data.path in the run's "
                         "config.yaml")
+    moved = path or config.data.path
+    if moved is not None and not Path(moved).expanduser().exists():  # edit and project have no --data-path
+        raise DataError(f"{moved}: the run's data is no longer there; set data.path in the run's config.yaml to "
+                        "where it is now")
     return open_run_images(config, path=path)
 
 
@@ -99,21 +104,23 @@ def from_class_folders(root, image_shape, count: int | None = None) -> Labelled:
                     f"class folders {root}: {len(train_images) + len(test_images)} images in {len(folders)} classes")
 
 
-def from_attribute_table(path, image_dir, image_shape, count: int | None = None) -> Labelled:
+def from_attribute_table(path, image_dir, image_shape, count: int | None = None, only=None) -> Labelled:
     """An attributes CSV or CelebA attribute list (module docstring); image paths are relative to
-    `image_dir` (default: the table's folder). `count`: the first that many rows only."""
+    `image_dir` (default: the table's folder). `count`: the first that many rows only; `only`: these
+    attribute columns only (the others, e.g. notes, are not read)."""
     path = Path(path)
     image_dir = Path(image_dir) if image_dir else path.parent
     names, rows = read_attribute_table(path)
     rows = rows[:count]
     if len(rows) < 2:
         raise DataError(f"{path}: {len(rows)} image row(s); directions need two or more (one is held out)")
-    values, files = [], []
+    kept = [i for i, name in enumerate(names) if only is None or name in only]
+    values, files, lines_of = [], [], {}
     for number, file, cells in rows:
-        try:
-            values.append([float(cell) > 0 for cell in cells])
-        except ValueError:
-            raise DataError(f"{path}:{number}: attribute values must be numbers (> 0: has the attribute)") from None
+        if file in lines_of:
+            raise DataError(f"{path}:{number}: image {file} is listed twice (first on line {lines_of[file]})")
+        lines_of[file] = number
+        values.append([_attribute_value(path, number, names[i], cells[i]) > 0 for i in kept])
         files.append(image_dir / file)
     missing = [str(f) for f in files if not f.is_file()]
     if missing:
@@ -122,8 +129,20 @@ def from_attribute_table(path, image_dir, image_shape, count: int | None = None)
     held_out = np.zeros(len(images), bool)
     held_out[held_out_positions(len(images), max(1, len(images) // HELD_OUT_EVERY))] = True
     labels = np.array(values, bool)
-    return Labelled(names, images[~held_out], labels[~held_out], images[held_out], labels[held_out], True,
-                    f"attributes {path}: {len(images)} images, {len(names)} attributes")
+    return Labelled(tuple(names[i] for i in kept), images[~held_out], labels[~held_out], images[held_out],
+                    labels[held_out], True, f"attributes {path}: {len(images)} images, {len(kept)} attributes")
+
+
+def _attribute_value(path, number, name, cell) -> float:
+    try:
+        value = float(cell)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise DataError(f"{path}:{number}: attribute {name!r} is {cell.strip()!r}, not a number: attribute values "
+                        "are numbers (> 0: has the attribute) and the image path is the first column (--only "
+                        "picks attribute columns, and the others are not read)")
+    return value
 
 
 def read_attribute_table(path: Path) -> tuple[tuple[str, ...], list[tuple[int, str, list[str]]]]:

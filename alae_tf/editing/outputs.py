@@ -11,8 +11,11 @@ from alae_tf.errors import ALAEError
 from alae_tf.png import save_png
 
 
-def check_output_file(path: Path, suffix: str | None = None) -> None:
-    """ALAEError unless `path` looks writable as a file (ending in `suffix`, when given)."""
+def check_output_file(path: Path, suffix: str | None = None, inputs: tuple[str, ...] = ()) -> None:
+    """ALAEError unless `path` looks writable as a file (ending in `suffix`, when given) and is none
+    of the command's `inputs` (image specs: files are compared, other specs ignored)."""
+    if any(Path(spec).is_file() and Path(spec).resolve() == path.resolve() for spec in inputs):
+        raise ALAEError(f"cannot write {path}: it is one of the input images; choose another --out")
     if path.is_dir():
         raise ALAEError(f"cannot write {path}: {os.strerror(errno.EISDIR)}")
     if suffix and path.suffix.lower() != suffix:

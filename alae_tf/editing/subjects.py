@@ -34,9 +34,11 @@ class Subjects:
         return len(self.images)
 
 
-def select_subjects(specs: list[str], config, sampler, run_step: int) -> Subjects:
-    """The images of `specs` in the order given, with their codes (see the module docstring)."""
-    projections = {spec: read_projection(Path(spec), sampler, run_step) for spec in specs if is_projection(spec)}
+def select_subjects(specs: list[str], config, sampler, checkpoint: tuple[str, int]) -> Subjects:
+    """The images of `specs` in the order given, with their codes (see the module docstring).
+    `checkpoint`: (run directory name, training step) of the networks, for the note on a projection
+    made with others."""
+    projections = {spec: read_projection(Path(spec), sampler, checkpoint) for spec in specs if is_projection(spec)}
     others = [spec for spec in specs if spec not in projections]
     images_of = dict(zip(others, images_per_spec(others, config))) if others else {}
     images, styles, noise = [], [], []
@@ -61,13 +63,15 @@ def is_projection(spec: str) -> bool:
     return spec.lower().endswith(".npz")
 
 
-def read_projection(path: Path, sampler, run_step: int) -> projection_file.ProjectionFile:
+def read_projection(path: Path, sampler, checkpoint: tuple[str, int]) -> projection_file.ProjectionFile:
     try:
         projection = projection_file.read_fitting(path, sampler.num_styles, sampler.latent_dim, sampler.image_shape,
                                                   sampler.noise_shapes, "this run")
     except projection_file.ProjectionFileError as exc:
         raise ALAEError(str(exc)) from None
-    if projection.training_step != run_step:
+    run_name, run_step = checkpoint
+    if (projection.run, projection.training_step) != (run_name, run_step):
         print(f"note: {path} was projected with {projection.run}'s {projection.checkpoint} (step "
-              f"{projection.training_step}); the networks used here are of step {run_step}", file=sys.stderr)
+              f"{projection.training_step}); the networks used here are {run_name}'s of step {run_step}: it may "
+              "reconstruct less well here", file=sys.stderr)
     return projection

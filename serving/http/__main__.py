@@ -9,13 +9,20 @@ import socket
 import sys
 from pathlib import Path
 
-import uvicorn
+try:
+    import uvicorn
 
-from serving import projection_file
-from serving.http.app import create_app
-from serving.http.served import ServedModel
-from serving.http.timeouts import h11_protocol_with_read_limits
-from serving.layout import FLOAT32, ONNX_VARIANTS
+    from serving import projection_file
+    from serving.http.app import create_app
+    from serving.http.served import ServedModel
+    from serving.http.timeouts import h11_protocol_with_read_limits
+    from serving.layout import FLOAT32, ONNX_VARIANTS
+except ModuleNotFoundError as missing:  # the http extra is not installed: one line, not a traceback
+    if missing.name.split(".")[0] not in ("uvicorn", "starlette", "onnxruntime", "PIL", "h11"):
+        raise
+    print(f"error: python -m serving.http needs the {missing.name} package: pip install -e \".[http]\"",
+          file=sys.stderr)
+    sys.exit(2)
 
 
 def _number(kind, low, inclusive=True):
