@@ -41,10 +41,12 @@ MNIST_SOURCES = ("auto", "package", "idx", "npz", "tfds")
 PRECISIONS = ("none", "bf16", "fp16")
 JIT_AUTO = "auto"  # train.jit: XLA where it was measured faster (resolve_jit)
 # Step I / step II loss pairs (alae_tf.losses): the paper's softplus (non-saturating), the original
-# minimax, LSGAN, hinge, WGAN, and f-GAN with the KL, reverse KL, Pearson chi^2, squared Hellinger
-# and Jensen-Shannon divergences.
+# minimax, LSGAN, hinge, WGAN, f-GAN with the KL, reverse KL, Pearson chi^2, squared Hellinger
+# and Jensen-Shannon divergences, and the energy losses of EBGAN and BEGAN (ENERGY_LOSSES: D is
+# an autoencoder on w, its score the reconstruction error).
+ENERGY_LOSSES = ("ebgan", "began")
 ADVERSARIAL_LOSSES = ("softplus", "minimax", "least_squares", "hinge", "wasserstein",
-                      "f_kl", "f_reverse_kl", "f_pearson", "f_hellinger", "f_js")
+                      "f_kl", "f_reverse_kl", "f_pearson", "f_hellinger", "f_js", *ENERGY_LOSSES)
 # Step I's gradient penalty on D(E(.)): R1 at the reals (the paper's), R2 at the fakes (both
 # (r1_gamma / 2) ||grad||^2), WGAN-GP at real/fake interpolates and DRAGAN at perturbed reals
 # (both gp_weight (||grad|| - 1)^2), or none.
@@ -85,9 +87,14 @@ class ModelConfig:
     disc_hidden: int = 50
     mapping_lr_mul: float = 0.1
     disc_lr_mul: float = 0.1
+    disc_code_dim: int | None = None  # the energy losses' D: its autoencoder's code width (None: latent_dim // 2)
     # Style backbone only: channels per level = min(max_channels, start_channels * 2^(levels - 1 - level)).
     start_channels: int = 64
     max_channels: int = 256
+
+    @property
+    def energy_code_dim(self) -> int:
+        return self.disc_code_dim if self.disc_code_dim is not None else max(1, self.latent_dim // 2)
 
     @property
     def levels(self) -> int:
@@ -109,6 +116,10 @@ class TrainConfig:
     gradient_penalty: str = "r1"  # one of GRADIENT_PENALTIES
     gp_weight: float = 10.0  # lambda of wgan_gp and dragan
     weight_clip: float = 0.0  # > 0: E's and D's stored weights clipped to [-c, c] after step I (WGAN; step III moves E again)
+    energy_margin: float = 1.0  # ebgan: the margin m of D's hinge on the fakes' energy
+    pullaway_weight: float = 0.0  # ebgan: weight of the pulling-away term in G's loss (EBGAN-PT; the paper's 0.1)
+    began_gamma: float = 0.5  # began: the diversity ratio, E[energy of fakes] / E[energy of reals] at equilibrium
+    began_lambda_k: float = 0.001  # began: the learning rate of the equilibrium variable k
     ema_half_life_images: float = 10000.0
     # Nets with an EMA copy, used for sampling, encoding and export (the others are used live).
     # The MLP reference averages F and G; StyleALAE all four.
@@ -235,6 +246,7 @@ class Config:
                               f"got {t.gradient_penalty!r}")
         if t.gp_weight < 0 or t.weight_clip < 0:
             raise ConfigError(f"{origin}: train.gp_weight and train.weight_clip must be >= 0")
+        self._validate_energy(origin)
         if t.mixed_precision not in PRECISIONS:
             raise ConfigError(
                 f"{origin}: train.mixed_precision must be one of {', '.join(PRECISIONS)}, got {t.mixed_precision!r}"
@@ -265,6 +277,24 @@ class Config:
                 if any(isinstance(v, float) and not math.isfinite(v) for v in values):
                     raise ConfigError(f"{origin}: {section}.{name} must be finite, got {value}")
 
+    def _validate_energy(self, origin: str) -> None:
+        t, m = self.train, self.model
+        if t.energy_margin <= 0:
+            raise ConfigError(f"{origin}: train.energy_margin must be > 0, got {t.energy_margin}")
+        if t.pullaway_weight < 0:
+            raise ConfigError(f"{origin}: train.pullaway_weight must be >= 0, got {t.pullaway_weight}")
+        if t.pullaway_weight > 0 and t.adversarial_loss != "ebgan":
+            raise ConfigError(f"{origin}: train.pullaway_weight is EBGAN's term; it needs train.adversarial_loss: "
+                              f"ebgan, got {t.adversarial_loss!r}")
+        if t.pullaway_weight > 0 and t.batch_size < 2:
+            raise ConfigError(f"{origin}: the pulling-away term compares pairs of fakes: train.batch_size must be >= 2")
+        if not 0.0 < t.began_gamma <= 1.0:
+            raise ConfigError(f"{origin}: train.began_gamma must lie in (0, 1], got {t.began_gamma}")
+        if not 0.0 <= t.began_lambda_k <= 1.0:
+            raise ConfigError(f"{origin}: train.began_lambda_k must lie in [0, 1], got {t.began_lambda_k}")
+        if m.disc_code_dim is not None and not 1 <= m.disc_code_dim <= MAX_LATENT_DIM:
+            raise ConfigError(f"{origin}: model.disc_code_dim must lie in [1, {MAX_LATENT_DIM}], got {m.disc_code_dim}")
+
     def _validate_kind(self, origin: str) -> None:
         t, kind = self.train, self.model.kind
         if kind not in MODEL_KINDS:
@@ -278,6 +308,9 @@ class Config:
             raise ConfigError(f"{origin}: train.ema_nets, gradient_penalty, weight_clip and style_mixing_prob are "
                               f"ALAE's; the {kind} baseline needs ema_nets: [], gradient_penalty: none, "
                               "weight_clip: 0 and style_mixing_prob: 0")
+        if t.adversarial_loss in ENERGY_LOSSES:
+            raise ConfigError(f"{origin}: train.adversarial_loss {t.adversarial_loss} is ALAE's (its D is an "
+                              f"autoencoder on w), not the {kind} baseline's")
         if kind in FIXED_LOSS_KINDS and t.adversarial_loss != "softplus":
             raise ConfigError(f"{origin}: the {kind} baseline has no adversarial loss to choose; "
                               "train.adversarial_loss must stay softplus")
@@ -304,6 +337,10 @@ class Config:
                                   f"or none to use the single value at every level; got {values}")
         if levels > 1 and t.images_per_level <= 0:
             raise ConfigError(f"{origin}: train.images_per_level must be positive")
+
+    @property
+    def energy_code_dim(self) -> int:
+        return self.disc_code_dim if self.disc_code_dim is not None else max(1, self.latent_dim // 2)
 
     @property
     def levels(self) -> int:

@@ -1,5 +1,6 @@
 """The ALAE losses as pure functions of tensors (batch means; per-replica scaling is the
-caller's job). `d_*` are discriminator logits D(E(.)), shape [batch].
+caller's job). `d_*` are discriminator scores D(E(.)), shape [batch]: logits, or for the energy
+losses (EBGAN, BEGAN) energies, the reconstruction error of D's autoencoder on w.
 
 The adversarial pair (step I's discriminator loss, step II's generator loss) is chosen by
 `train.adversarial_loss` (config.ADVERSARIAL_LOSSES names them); the paper's is `softplus`."""
@@ -130,6 +131,48 @@ def f_generator_loss(divergence: FDivergence):
     return lambda d_fake: -tf.reduce_mean(divergence.activation(d_fake))
 
 
+# The energy losses. D is an autoencoder on w and its score the reconstruction error
+# (alae_tf.nets.discriminator.EnergyDiscriminator): low on real codes, high on fakes. Each loss's
+# error: EBGAN's Euclidean norm (Zhao et al. 2017, eq. 5), BEGAN's absolute (Berthelot et al. 2017, eta = 1).
+ENERGY_ERRORS = {"ebgan": "norm", "began": "absolute"}
+
+
+def ebgan_discriminator_loss(margin):
+    """EBGAN (Zhao et al. 2017, eq. 1): D(real) + [margin - D(fake)]^+ on energies."""
+    return lambda e_fake, e_real: tf.reduce_mean(e_real) + tf.reduce_mean(tf.nn.relu(margin - e_fake))
+
+
+def energy_generator_loss(e_fake):
+    """EBGAN's and BEGAN's generator loss: the fakes' energy, mean D(fake)."""
+    return tf.reduce_mean(e_fake)
+
+
+def pullaway_term(codes):
+    """EBGAN's pulling-away term (eq. 6): the mean squared cosine similarity of every pair of
+    distinct rows of `codes` [N, dims] (D's autoencoder codes of the fakes)."""
+    unit = tf.math.l2_normalize(codes, axis=1)
+    n = tf.cast(tf.shape(codes)[0], codes.dtype)
+    cosines = tf.matmul(unit, unit, transpose_b=True)
+    return (tf.reduce_sum(tf.square(cosines)) - tf.linalg.trace(tf.square(cosines))) / (n * (n - 1.0))
+
+
+def began_discriminator_loss(k):
+    """BEGAN (Berthelot et al. 2017, eq. 4): L(real) - k_t L(fake), with `k` the equilibrium
+    variable (read when the loss is computed)."""
+    return lambda e_fake, e_real: tf.reduce_mean(e_real) - tf.cast(k, tf.float32) * tf.reduce_mean(e_fake)
+
+
+def began_next_k(k, real_energy, fake_energy, gamma, lambda_k):
+    """k_{t+1} = clip(k_t + lambda_k (gamma L(real) - L(fake)), 0, 1): proportional control of
+    the equilibrium E[L(fake)] = gamma E[L(real)]; `fake_energy` is the generator step's."""
+    return tf.clip_by_value(k + lambda_k * (gamma * real_energy - fake_energy), 0.0, 1.0)
+
+
+def began_convergence(real_energy, fake_energy, gamma):
+    """BEGAN's convergence measure M_global = L(real) + |gamma L(real) - L(fake)|."""
+    return real_energy + tf.abs(gamma * real_energy - fake_energy)
+
+
 @dataclass(frozen=True)
 class AdversarialLoss:
     discriminator: Callable  # (d_fake, d_real) -> scalar, step I
@@ -146,6 +189,11 @@ _LOSSES = {
 }
 
 
-def adversarial_loss(name: str) -> AdversarialLoss:
-    """The pair named `name`, one of config.ADVERSARIAL_LOSSES."""
+def adversarial_loss(name: str, *, energy_margin=None, began_k=None) -> AdversarialLoss:
+    """The pair named `name`, one of config.ADVERSARIAL_LOSSES; EBGAN's takes its margin, BEGAN's
+    its equilibrium variable k."""
+    if name == "ebgan":
+        return AdversarialLoss(ebgan_discriminator_loss(energy_margin), energy_generator_loss)
+    if name == "began":
+        return AdversarialLoss(began_discriminator_loss(began_k), energy_generator_loss)
     return _LOSSES[name]

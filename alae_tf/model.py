@@ -88,10 +88,16 @@ class TrainedModel(keras.Model):
 
 class ALAE(TrainedModel):
     def __init__(self, networks: Networks, ema_networks: dict, *, r1_gamma=10.0, adversarial_loss="softplus",
-                 gradient_penalty="r1", gp_weight=10.0, weight_clip=0.0, ema_half_life_images=10000.0,
-                 w_avg_beta=0.995, style_mixing=False, **kwargs):
-        """`ema_networks`: {net name: its EMA copy} for the nets the EMA covers."""
-        super().__init__(("loss_d", "r1", "loss_g", "loss_lae"), **kwargs)
+                 gradient_penalty="r1", gp_weight=10.0, weight_clip=0.0, energy_margin=1.0, pullaway_weight=0.0,
+                 began_gamma=0.5, began_lambda_k=0.001, ema_half_life_images=10000.0, w_avg_beta=0.995,
+                 style_mixing=False, **kwargs):
+        """`ema_networks`: {net name: its EMA copy} for the nets the EMA covers. With
+        `adversarial_loss` ebgan or began, D is an `EnergyDiscriminator`; BEGAN's equilibrium
+        variable k is a checkpointed weight of the model, logged with its convergence measure."""
+        began = adversarial_loss == "began"
+        super().__init__(("loss_d", "r1", "loss_g", "loss_lae") + (("began_k", "convergence") if began else ()),
+                         **kwargs)
+        self.began = began
         self.mapping = networks.mapping
         self.generator = networks.generator
         self.encoder = networks.encoder
@@ -102,7 +108,13 @@ class ALAE(TrainedModel):
             ema_networks[name].trainable = False
             setattr(self, f"{name}_ema", ema_networks[name])
         self.r1_gamma = r1_gamma
-        self.adversarial = losses.adversarial_loss(adversarial_loss)
+        if self.began:
+            self.began_k = self.add_weight(name="began_k", shape=(), initializer="zeros", trainable=False,
+                                           aggregation="only_first_replica")
+        self.began_gamma, self.began_lambda_k = began_gamma, began_lambda_k
+        self.adversarial = losses.adversarial_loss(adversarial_loss, energy_margin=energy_margin,
+                                                   began_k=self.began_k if self.began else None)
+        self.pullaway_weight = pullaway_weight
         self.gradient_penalty, self.gp_weight, self.weight_clip = gradient_penalty, gp_weight, weight_clip
         self.ema_half_life_images = ema_half_life_images
         self.w_avg_beta = w_avg_beta
@@ -163,11 +175,13 @@ class ALAE(TrainedModel):
         # Losses are means over this replica's share of the batch; dividing by the replica
         # count makes the summed (all-reduced) gradients those of the global-batch mean.
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        loss_d, r1 = self._discriminator_step(data, replicas)
+        loss_d, r1, d_real_mean = self._discriminator_step(data, replicas)
         loss_g = self._generator_step(data, replicas)
         loss_lae = self._reciprocity_step(data, replicas)
         self._update_ema()
         step_losses = {"loss_d": loss_d, "r1": r1, "loss_g": loss_g, "loss_lae": loss_lae}
+        if self.began:  # BEGAN's generator loss is the fakes' mean energy, L(G(z_G))
+            step_losses.update(self._update_began_k(real_energy=d_real_mean, fake_energy=loss_g))
         return self.finish_step(step_losses, self._ed_variables() + self._fg_variables())
 
     def _blend(self, data):
@@ -203,7 +217,7 @@ class ALAE(TrainedModel):
 
     def _discriminator_step(self, data, replicas):
         """Step I: E and D on the adversarial loss (the paper's: softplus(D(E(fake))) + softplus(-D(E(real))))
-        + the gradient penalty (the paper's: R1 on the reals)."""
+        + the gradient penalty (the paper's: R1 on the reals). Returns (loss, penalty, mean D(E(real)))."""
         fakes = tf.stop_gradient(self._fakes(data, DISCRIMINATOR)[0])
         variables = self._ed_variables()
         with tf.GradientTape() as tape:
@@ -215,7 +229,7 @@ class ALAE(TrainedModel):
         if self.weight_clip > 0:
             for variable in variables:
                 variable.assign(tf.clip_by_value(variable, -self.weight_clip, self.weight_clip))
-        return loss_d, penalty
+        return loss_d, penalty, tf.reduce_mean(d_real)
 
     def _scores_and_penalty(self, reals, fakes, data):
         """(D(E(reals)), D(E(fakes)), step I's gradient penalty), with one pass of E and D per batch
@@ -243,11 +257,17 @@ class ALAE(TrainedModel):
 
     def _generator_step(self, data, replicas):
         """Step II: F and G on the adversarial generator loss (the paper's: softplus(-D(E(G(F(z)))))); E and D
-        are not updated. F's w_avg follows F(z)."""
+        are not updated. F's w_avg follows F(z). EBGAN-PT adds its pulling-away term on D's codes of
+        the fakes, taken over the whole batch (gathered from every replica)."""
         variables = self._fg_variables()
         with tf.GradientTape() as tape:
             fakes, w = self._fakes(data, GENERATOR)
-            loss_g = self.adversarial.generator(self._d_of_e(fakes, data))
+            if self.pullaway_weight > 0:
+                energy, code = self.discriminator.energy_and_code(self._encode(fakes, data))
+                codes = tf.distribute.get_replica_context().all_gather(tf.cast(code, tf.float32), axis=0)
+                loss_g = self.adversarial.generator(energy) + self.pullaway_weight * losses.pullaway_term(codes)
+            else:
+                loss_g = self.adversarial.generator(self._d_of_e(fakes, data))
             scaled = self.optimizer_fg.scale_loss(loss_g / replicas)
         apply_existing_gradients(self.optimizer_fg, tape.gradient(scaled, variables), variables)
         self.mapping.update_w_avg(w, self.w_avg_beta)
@@ -269,6 +289,16 @@ class ALAE(TrainedModel):
         apply_existing_gradients(self.optimizer_ed, grads[: len(e_vars)], e_vars)
         apply_existing_gradients(self.optimizer_fg, fg_grads, fg_vars)
         return loss_lae
+
+    def _update_began_k(self, real_energy, fake_energy):
+        """BEGAN's k update from the step's mean energies over the whole batch (every replica's
+        share); returns the logged k (after the update) and convergence measure."""
+        context = tf.distribute.get_replica_context()
+        real_energy, fake_energy = (context.all_reduce("mean", value) for value in (real_energy, fake_energy))
+        self.began_k.assign(losses.began_next_k(self.began_k, real_energy, fake_energy,
+                                                self.began_gamma, self.began_lambda_k))
+        return {"began_k": tf.identity(self.began_k), "convergence": losses.began_convergence(
+            real_energy, fake_energy, self.began_gamma)}
 
     def _ed_variables(self):
         return self.encoder.trainable_variables + self.discriminator.trainable_variables
@@ -343,15 +373,20 @@ def make_adam(config_train):
 def build_alae(config) -> ALAE:
     """Build and compile the ALAE of a resolved Config, at its first phase; call inside the strategy scope."""
     m, t = config.model, config.train
-    ema_networks = build_networks(m, t.truncation_cutoff, name_suffix="_ema").by_name()
+    energy_error = losses.ENERGY_ERRORS.get(t.adversarial_loss)
+    ema_networks = build_networks(m, t.truncation_cutoff, name_suffix="_ema", energy_error=energy_error).by_name()
     model = ALAE(
-        build_networks(m, t.truncation_cutoff),
+        build_networks(m, t.truncation_cutoff, energy_error=energy_error),
         {name: ema_networks[name] for name in t.ema_nets},
         r1_gamma=t.r1_gamma,
         adversarial_loss=t.adversarial_loss,
         gradient_penalty=t.gradient_penalty,
         gp_weight=t.gp_weight,
         weight_clip=t.weight_clip,
+        energy_margin=t.energy_margin,
+        pullaway_weight=t.pullaway_weight,
+        began_gamma=t.began_gamma,
+        began_lambda_k=t.began_lambda_k,
         ema_half_life_images=t.ema_half_life_images,
         w_avg_beta=t.w_avg_beta,
         style_mixing=t.style_mixing_prob > 0,

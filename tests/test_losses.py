@@ -89,7 +89,7 @@ def test_every_configured_adversarial_loss_exists():
     from alae_tf.config import ADVERSARIAL_LOSSES
 
     for name in ADVERSARIAL_LOSSES:
-        pair = losses.adversarial_loss(name)
+        pair = losses.adversarial_loss(name, energy_margin=1.0, began_k=0.5)
         assert np.isfinite(float(pair.discriminator(D_FAKE, D_REAL))) and np.isfinite(float(pair.generator(D_FAKE)))
     assert losses.adversarial_loss("softplus") == losses.AdversarialLoss(losses.discriminator_loss, losses.generator_loss)
 
