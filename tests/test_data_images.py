@@ -365,6 +365,13 @@ def test_folder_reports_unreadable_files_in_one_line(tmp_path, caplog):
     assert len(caplog.records) == 1
     assert "skipped 2 of 5" in caplog.text and "broken.jpg" in caplog.text and "empty.webp" in caplog.text
     assert source.num_train == 3 and [name for name, _ in source.skipped] == ["broken.jpg", "empty.webp"]
+    with caplog.at_level(logging.WARNING, logger="alae_tf.data.datasets"):  # once per process (edit opens it twice)
+        open_image_source("folder", str(tmp_path), 8)
+    assert len(caplog.records) == 1
+    (tmp_path / "also_broken.png").write_bytes(b"")
+    with caplog.at_level(logging.WARNING, logger="alae_tf.data.datasets"):  # a new problem is reported again
+        open_image_source("folder", str(tmp_path), 8)
+    assert len(caplog.records) == 2 and "skipped 3 of 6" in caplog.records[-1].getMessage()
 
 
 def write_alae_shards(directory, images, labels):

@@ -291,6 +291,11 @@ def test_uploads_are_centre_cropped_resized_and_converted_with_a_note(mlp):
     assert status == 200 and answer["note"] == "PNG 28x28: converted from palette to grayscale", answer["note"]
     assert (pixels(answer["input"])[:, :, 0] == 90).all()
 
+    opaque_la = np.stack([digit, np.full_like(digit, 255)], axis=2)  # grayscale + an all-opaque alpha
+    status, answer = upload(url, file_bytes(opaque_la, mode="LA"))  # its note said nothing of the conversion
+    assert status == 200 and answer["note"] == "PNG 28x28: converted from grayscale + alpha to grayscale", answer["note"]
+    np.testing.assert_array_equal(pixels(answer["input"])[:, :, 0], digit)
+
     buffer = io.BytesIO()
     Image.fromarray(np.repeat(digit[:, :, np.newaxis], 3, axis=2)).save(buffer, format="WEBP", lossless=True)
     status, answer = upload(url, buffer.getvalue())  # WebP, as browsers save images of the web

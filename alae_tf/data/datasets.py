@@ -179,7 +179,14 @@ def _open_folder(root: Path, resolution: int, test_count: int | None, channels: 
                        contents=f"{len(readable)} images, {hashlib.sha256(listing.encode()).hexdigest()[:16]}")
 
 
+_REPORTED = set()  # folders whose problems this process reported: a command may open its data twice
+
+
 def _report(skipped: list, upscaled: int, total: int, resolution: int, root: Path) -> None:
+    key = (str(root.resolve()), resolution, len(skipped), upscaled)
+    if key in _REPORTED:
+        return
+    _REPORTED.add(key)
     if skipped:
         logger.warning("%s: %s", root, describe_skipped(skipped, total))
     if upscaled:

@@ -45,9 +45,11 @@ def model_image(data: bytes, image_shape) -> tuple[np.ndarray, str]:
     if image.size != (width, height):
         image = image.resize((width, height), Image.Resampling.LANCZOS)
         steps.append(f"resized to {width}x{height}")
-    if image.mode != MODES[channels]:
+    # The upload's own mode decides (a palette or an opaque grayscale + alpha file is converted too);
+    # 16-bit grayscale has its own step above.
+    if source_mode != MODES[channels] and not source_mode.startswith("I"):
         steps.append(f"converted from {MODE_NAMES.get(source_mode, source_mode)} to {'grayscale' if channels == 1 else 'RGB'}")
-        image = image.convert(MODES[channels])
+    image = image.convert(MODES[channels])
     array = np.asarray(image, dtype=np.uint8).reshape(height, width, channels)
     note = f"{file_format} {size}: {', '.join(steps) if steps else 'used as it is'}"
     return array, note
