@@ -78,7 +78,7 @@ class RunDir:
     def foreign_entries(self) -> list[str]:
         """Names in the directory that training does not write (a folder given as --out by mistake)."""
         own = {p.name for p in (self.config_file, self.checkpoints, self.samples, self.logs, self.log_csv,
-                                self.eval_file, self.lock_file)}
+                                self.eval_file, self.lock_file, self.data_file)}
         return sorted(p.name for p in self.root.iterdir() if p.name not in own) if self.root.is_dir() else []
 
 
