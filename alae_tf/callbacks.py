@@ -192,18 +192,32 @@ class ProgressLines(StepCallback):
         super().__init__()
         self.every, self.total = every, total
         self.last = None  # (step, time) the speed is measured from
+        self.rate = None  # the last speed shown
+        self.fit_began, self.batch_began = False, 0.0
+
+    def on_train_begin(self, logs=None):
+        self.fit_began = True
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.batch_began = time.monotonic()
 
     def on_step(self, step, logs):
         now = time.monotonic()
         if self.last is None:  # the first step of this process: tracing, compiling; time from its end
+            self.fit_began = False
             self.last = (step, now)
             return
+        if self.fit_began:  # a fit call's first step (after a level change: the step traced anew) is left out
+            self.fit_began = False
+            self.last = (self.last[0] + 1, self.last[1] + (now - self.batch_began))
         if step % self.every and step != self.total:
             return
-        rate = (step - self.last[0]) / max(now - self.last[1], 1e-9)
-        left = datetime.timedelta(seconds=round((self.total - step) / rate))
+        if step > self.last[0]:
+            self.rate = (step - self.last[0]) / max(now - self.last[1], 1e-9)
+        left = "-" if self.rate is None else datetime.timedelta(seconds=round((self.total - step) / self.rate))
+        speed = "-" if self.rate is None else rate_text(self.rate)
         scalars = "  ".join(f"{name} {float(value):.4g}" for name, value in without_flag(logs).items())
-        print(f"step {step}/{self.total}  {scalars}  {rate_text(rate)} steps/s  ETA {left}", flush=True)
+        print(f"step {step}/{self.total}  {scalars}  {speed} steps/s  ETA {left}", flush=True)
         self.last = (step, now)
 
 
