@@ -339,10 +339,6 @@ class Config:
             raise ConfigError(f"{origin}: train.images_per_level must be positive")
 
     @property
-    def energy_code_dim(self) -> int:
-        return self.disc_code_dim if self.disc_code_dim is not None else max(1, self.latent_dim // 2)
-
-    @property
     def levels(self) -> int:
         return self.model.levels
 
