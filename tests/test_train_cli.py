@@ -18,6 +18,7 @@ import yaml
 from alae_tf import callbacks, evaluate, train
 from alae_tf.config import load_config_file, load_preset
 from alae_tf.run_dir import bf16_cpu_warning, cpu_flags
+from alae_tf.schedule import phases
 
 SMALL = """
 preset: mnist_small
@@ -383,8 +384,6 @@ def test_output_to_a_file_gets_plain_progress_lines(small_config, tmp_path, caps
 
 
 def test_batch_must_split_evenly_over_replicas_and_fit_the_data():
-    from alae_tf.schedule import phases
-
     config = load_preset("tiny_style")  # per-level batch sizes
     phase = phases(config)[-1]
     train.check_batch_size(phase, 60000, 2)
@@ -400,8 +399,6 @@ def test_batch_size_flag_sets_every_levels_batch():
     config = load_preset("tiny_style")
     assert config.train.level_batch_sizes and set(config.train.level_batch_sizes) != {4}
     train.apply_overrides(config, train.requested_overrides(args))
-    from alae_tf.schedule import phases
-
     assert config.train.level_batch_sizes == [] and [p.batch_size for p in phases(config)] == [4] * config.model.levels
 
 
