@@ -269,6 +269,21 @@ def test_idle_and_partial_requests_are_closed_after_the_read_timeout(strict_serv
     assert answer.startswith(b"HTTP/1.1 408") if sent == "partial body" else answer == b""
 
 
+def test_a_slow_but_steady_body_is_read_past_the_read_timeout(strict_server):
+    """200 kB at ~100 kB/s take 2 s against a 1 s --read-timeout: each 64 kB received buys 1 s
+    more (the whole body once had to come within the timeout)."""
+    payload = body("decode", w=W)
+    payload = payload[:-1] + b" " * (200_000 - len(payload)) + payload[-1:]  # JSON allows the padding
+    with connect(strict_server) as sock:
+        sock.sendall(f"POST {PREDICT} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n".encode())
+        for start in range(0, len(payload), 20_000):
+            sock.sendall(payload[start:start + 20_000])
+            time.sleep(0.2)
+        answer, _ = read_until_closed(sock)
+    assert answer.startswith(b"HTTP/1.1 200"), answer[:300]
+
+
 def test_predicts_beyond_the_limit_in_progress_get_429(strict_server):
     with connect(strict_server) as slow:
         slow.sendall(PARTIAL["partial body"])  # in progress until its read timeout

@@ -366,7 +366,8 @@ def test_the_servers_limits_apply(mlp):
         while chunk := slow.recv(4096):  # the server closes the connection after a 408
             answer += chunk
     head = answer.decode()
-    assert head.startswith("HTTP/1.1 408") and f"request body not received within {READ_TIMEOUT:g} s" in head
+    assert head.startswith("HTTP/1.1 408") and f"request body not received in time (10 bytes in; the server's " \
+        f"--read-timeout of {READ_TIMEOUT:g} s, plus 1 s per 64 kB received)" in head
     assert post(url, "sample", {"seed": 1})[0] == 200  # and the server keeps serving
 
 
