@@ -88,7 +88,7 @@ def export_run(request: ExportRequest, log=print) -> dict:
         "latent_dim": sampler.latent_dim,
         "value_range": list(contract.VALUE_RANGE),
         "ema": request.use_ema,
-        "truncation": contract.TRUNCATION_FORMULA,
+        "truncation": contract.TRUNCATION_FORMULA if sampler.mapping.truncation_cutoff else contract.NO_TRUNCATION,
         "truncation_cutoff": sampler.mapping.truncation_cutoff,
         "num_styles": sampler.num_styles,
         "w_avg_beta": config.train.w_avg_beta,

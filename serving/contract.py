@@ -25,6 +25,8 @@ TRUNCATION_FORMULA = (
     "w = w_avg + truncation_psi * (F(z) - w_avg) on G's first truncation_cutoff style inputs; "
     "w_avg = F's running mean of F(z) over training (decay w_avg_beta per step)"
 )
+# The metadata's "truncation" for a model with truncation_cutoff 0 (the baselines: no F, G decodes z).
+NO_TRUNCATION = "none: truncation_cutoff is 0 (no F, or none of its style inputs truncated); truncation_psi changes nothing"
 IMAGES = "images"  # the one image tensor name, in and out; a _uint8 twin makes it uint8
 STYLES = "styles"  # per-layer styles [num_styles, latent] per row
 METADATA = "metadata"  # the operation answered from the export's metadata, not by a graph

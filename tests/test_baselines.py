@@ -186,6 +186,16 @@ def test_a_baseline_trains_evaluates_and_exports_from_the_command_line(tmp_path)
     session = onnxruntime.InferenceSession(str(onnx_file), providers=["CPUExecutionProvider"])
     (exported,) = session.run(None, {session.get_inputs()[0].name: images})
     np.testing.assert_allclose(exported, model.encoder.sample(images, tf.zeros([3, 50])), atol=1e-4)
+    # No F: truncation_psi changes nothing, and the metadata and the studio say so (the studio's psi
+    # slider once moved and changed nothing).
+    from serving.contract import NO_TRUNCATION
+    from serving.http.studio_api import Studio
+    from serving.onnx_model import ALAEOnnx
+
+    app = ALAEOnnx(tmp_path / "export")
+    assert app.metadata["truncation"] == NO_TRUNCATION and app.metadata["truncation_cutoff"] == 0
+    np.testing.assert_array_equal(app.generate(n=2, seed=1, truncation_psi=0.0), app.generate(n=2, seed=1))
+    assert Studio(app, 64).info()["truncation_psi"] is None
 
 
 def mnist_subset():

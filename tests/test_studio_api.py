@@ -479,7 +479,8 @@ def test_projection_files_on_the_server_open_as_their_upload_does(style, style_e
 
     with http_server(export_dir, "--studio", "--projections", *map(str, files)) as url:
         status, info, _ = request(url, "GET", "/studio/api/info", content_type=None)
-        assert status == 200 and info["projections"] == [{"name": str(files[0]), "count": 2}, {"name": str(files[1]), "count": 3}]
+        names = [f"{tmp_path.name}/a.npz", f"{tmp_path.name}/b.npz"]  # folder and name: not the server's whole path
+        assert status == 200 and info["projections"] == [{"name": names[0], "count": 2}, {"name": names[1], "count": 3}]
         status, plain = post(url, "projection", {"file": 0, "index": 1})
         assert status == 200 and plain == upload_projection(url, files[0].read_bytes(), index=1)[1] | {"ref": {"file": 0, "index": 1}}
         status, opened = post(url, "projection", {"file": 1, "index": 2})

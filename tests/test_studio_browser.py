@@ -228,15 +228,21 @@ def test_a_phone_width_window_shows_every_control_without_scrolling_sideways(sty
         for width in (420, 375):
             driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
                                    {"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": False})
-            layout = driver.execute_script("""
-                const visible = [...document.querySelectorAll('main button, main input, main select, main output, main img, main canvas')]
-                    .filter(e => e.offsetParent !== null);
-                return {page: document.documentElement.scrollWidth, window: document.documentElement.clientWidth,
-                        cut: visible.filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 0.5)
-                                    .map(e => e.id || e.outerHTML.slice(0, 60)),
-                        controls: visible.length}""")
+            layout = page_layout(driver)
             assert layout["controls"] > 20 and layout["page"] <= layout["window"] and not layout["cut"], (width, layout)
         driver.save_screenshot(str(tmp_path / "studio_375.png"))
+
+
+def page_layout(driver) -> dict:
+    """The page's and the window's widths, the visible controls cut at the window's right edge, and
+    how many controls are visible."""
+    return driver.execute_script("""
+        const visible = [...document.querySelectorAll('main button, main input, main select, main output, main img, main canvas')]
+            .filter(e => e.offsetParent !== null);
+        return {page: document.documentElement.scrollWidth, window: document.documentElement.clientWidth,
+                cut: visible.filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 0.5)
+                            .map(e => e.id || e.outerHTML.slice(0, 60)),
+                controls: visible.length}""")
 
 
 def test_a_projection_file_opens_in_the_page(style_exported, tmp_path):
@@ -254,7 +260,7 @@ def test_a_projection_file_opens_in_the_page(style_exported, tmp_path):
     from serving import editing
 
     run, export = style_exported
-    out = tmp_path / "projection"
+    out = tmp_path / ("projections_of_the_held_out_images_" * 3)  # a long name: the lists must stay in a phone's width
     assert project_cli.main(["--run", str(run), "--images", "held-out:2", "--steps", "3", "--per-layer", "--noise",
                              "--learning-rate", "0.3", "--noise-weight", "0", "--out-dir", str(out)]) == 0
     saved = np.load(out / "projection.npz")
@@ -266,12 +272,13 @@ def test_a_projection_file_opens_in_the_page(style_exported, tmp_path):
         return (studio_browser.settled(driver) or {}).get("subject", "")
 
     on_server = str(out / "projection.npz")
+    shown_name = f"{out.name}/projection.npz"  # the folder and the name, not the server's whole path
     with http_server(export, "--studio", "--projections", on_server) as url, studio_browser.chromium() as driver:
         driver.get(url + "/studio")
         studio_browser.wait_until_settled(driver, "the first sample and its edit")
         assert not driver.find_element(By.ID, "pick-row").is_displayed()
         choices = Select(driver.find_element(By.ID, "server-projection")).options
-        assert [option.text for option in choices] == ["choose a file", f"{on_server} (2)"]
+        assert [option.text for option in choices] == ["choose a file", f"{shown_name} (2)"]
         driver.find_element(By.ID, "upload").send_keys(str(out / "projection.npz"))
         studio_browser.wait_for(driver, lambda d: subject(d).startswith("Upload projection.npz: image 1 of 2 "), "the projection")
         assert driver.find_element(By.ID, "pick-row").is_displayed() and driver.find_element(By.ID, "pick-count").text == "2"
@@ -296,7 +303,7 @@ def test_a_projection_file_opens_in_the_page(style_exported, tmp_path):
 
         Select(driver.find_element(By.ID, "server-projection-b")).select_by_index(1)
         studio_browser.wait_for(driver, lambda d: d.find_element(By.ID, "note-b").text.startswith(
-            f"Projection {on_server}: image 1 of 2 ") and studio_browser.settled(d), "the second slot's projection")
+            f"Projection {shown_name}: image 1 of 2 ") and studio_browser.settled(d), "the second slot's projection")
         start, stop = model.layer_ranges["coarse"]
         expected = model.decode_styles(editing.mix_styles(styles[1:2], styles[:1], start, stop, model.num_styles), as_uint8=True)
         studio_browser.wait_for(driver, lambda d: driver.execute_script("return window.studio.pending === 0"), "the mix")
@@ -307,15 +314,28 @@ def test_a_projection_file_opens_in_the_page(style_exported, tmp_path):
         pick_b.clear()
         pick_b.send_keys("2", Keys.TAB)
         studio_browser.wait_for(driver, lambda d: d.find_element(By.ID, "note-b").text.startswith(
-            f"Projection {on_server}: image 2 of 2 "), "the server file's second image")
+            f"Projection {shown_name}: image 2 of 2 "), "the server file's second image")
         np.testing.assert_array_equal(studio_browser.image_pixels(driver, "b-image")[:, :, :1], images[1])
 
         Select(driver.find_element(By.ID, "server-projection")).select_by_index(1)  # the first slot, from the server
-        studio_browser.wait_for(driver, lambda d: subject(d).startswith(f"Projection {on_server}: image 1 of 2 "), "it")
+        studio_browser.wait_for(driver, lambda d: subject(d).startswith(f"Projection {shown_name}: image 1 of 2 "), "it")
         with_noise = model.decode_styles(styles[:1], as_uint8=True, noise=[n[:1] for n in noise])
         assert np.abs(with_noise.astype(int) - model.decode_styles(styles[:1], as_uint8=True)).max() > 3
         for shown in ("reconstruction-image", "edited-image"):
             assert_close_images(studio_browser.image_pixels(driver, shown)[np.newaxis, :, :, :1], with_noise, shown)
+
+        driver.find_element(By.ID, "psi").send_keys(Keys.ARROW_RIGHT)  # psi draws a sample again, not this image
+        driver.find_element(By.ID, "steps").send_keys(Keys.ARROW_UP)  # (a change the page does answer, to wait for)
+        studio_browser.wait_for(driver, lambda d: driver.execute_script("return window.studio.pending === 0"), "the strip")
+        assert subject(driver).startswith(f"Projection {shown_name}: image 1 of 2 "), subject(driver)
+
+        for width in (390, 375):  # the lists of long file names stay inside a phone's width
+            driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                                   {"width": width, "height": 844, "deviceScaleFactor": 1, "mobile": False})
+            layout = page_layout(driver)
+            assert layout["page"] <= layout["window"] and not layout["cut"], (width, layout)
+        driver.save_screenshot(str(tmp_path / "studio_375_projections.png"))
+        driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
 
         driver.find_element(By.ID, "sample").click()  # a sample is no projection: the picker goes
         studio_browser.wait_for(driver, lambda d: subject(d).startswith("Sample of seed"), "the sample")

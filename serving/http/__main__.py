@@ -89,7 +89,8 @@ def parse_args(argv=None):
 
 
 def read_projections(paths, model) -> list:
-    """(name, ProjectionFile) per path, checked to fit `model`; ValueError naming the file and the problem."""
+    """(name, ProjectionFile) per path, checked to fit `model`; ValueError naming the file and the problem.
+    The name is the file's folder and name, as the page shows it (not the server's whole path)."""
     if paths and "decode_styles" not in model.signatures:
         raise ValueError("--projections: this export has no per-layer styles graph (decode_styles) to decode them; "
                          "export the run again")
@@ -100,7 +101,7 @@ def read_projections(paths, model) -> list:
                                                       model.noise_shapes, model.metadata["model_name"])
         except projection_file.ProjectionFileError as exc:
             raise ValueError(str(exc)) from None
-        projections.append((str(path), projection))
+        projections.append(("/".join(Path(path).resolve().parts[-2:]), projection))
     return projections
 
 
@@ -140,8 +141,8 @@ def main(argv=None) -> int:
         print(f"serving version {model.version} only ({why})", flush=True)
     if args.studio:
         print(studio_line(host, port), flush=True)
-        for name, projection in projections:
-            print(f"the studio opens {name} ({len(projection)} projected image(s))", flush=True)
+        for path, (name, projection) in zip(args.projections, projections):
+            print(f"the studio opens {path} as {name} ({len(projection)} projected image(s))", flush=True)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False,
                                            http=h11_protocol_with_read_limits(args.read_timeout)))
     server.run(sockets=[sock])

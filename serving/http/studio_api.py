@@ -79,7 +79,9 @@ class Studio:
             # Projection files on the server (python -m serving.http --projections), opened without an upload.
             "projections": [{"name": name, "count": len(projection)} for name, projection in self.projections]
             if self.can_edit else [],
-            "truncation_psi": {"default": DEFAULT_PSI, "min": PSI_RANGE[0], "max": PSI_RANGE[1]},
+            # None: the model has nothing to truncate (the baselines decode z itself); the page hides ψ.
+            "truncation_psi": {"default": DEFAULT_PSI, "min": PSI_RANGE[0], "max": PSI_RANGE[1]}
+            if self.model.metadata.get("truncation_cutoff", 1) else None,
             "max_seed": MAX_SEED,
             "interpolation_steps": {"default": min(8, self.max_steps), "min": MIN_STEPS, "max": self.max_steps},
         }

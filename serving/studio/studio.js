@@ -12,8 +12,8 @@
 
   const state = {
     info: null,
-    // {w, label, ref}: `ref` names a projection on the server, whose refined noise images the
-    // server then uses (null for other images)
+    // {w, label, ref, sampled}: `ref` names a projection on the server, whose refined noise images
+    // the server then uses (null for other images); `sampled`: a seeded sample (ψ draws it again)
     first: null,   // the image being edited
     second: null,  // the image to mix with and interpolate to
     tickets: {first: 0, second: 0},  // the newest request for each image wins
@@ -130,14 +130,15 @@
 
   // --- the images ------------------------------------------------------------------------------
 
-  // `source`: the projection file the image comes from (its other images can be picked), or null.
-  async function setImage(slot, request, label, source = null) {
+  // `source`: the projection file the image comes from (its other images can be picked), or null;
+  // `sampled`: the image is a seeded sample.
+  async function setImage(slot, request, label, source = null, sampled = false) {
     const ticket = ++state.tickets[slot];
     const data = await request();
     if (ticket !== state.tickets[slot]) return;  // a newer choice came first
     clearError();  // a new image: every part of the page is drawn again
     const note = data.note ? `${label}: ${data.note}` : label;
-    state[slot] = {w: data.w, label: note, ref: data.ref || null};
+    state[slot] = {w: data.w, label: note, ref: data.ref || null, sampled};
     const projected = data.count !== undefined;
     state.sources[slot] = projected ? source : null;
     const suffix = slot === "first" ? "" : "-b";
@@ -163,9 +164,11 @@
 
   function sample(slot, seedInput) {
     const seed = seedInput.value.trim() === "" ? null : Number(seedInput.value);
+    const truncates = state.info.truncation_psi !== null;
     const psi = Number($("psi").value);
-    const label = `Sample of seed ${seedInput.value}, truncation psi ${psi.toFixed(2)}`;
-    return guarded(() => setImage(slot, () => call("sample", {seed, truncation_psi: psi}), label), "image");
+    const label = `Sample of seed ${seedInput.value}` + (truncates ? `, truncation psi ${psi.toFixed(2)}` : "");
+    const body = truncates ? {seed, truncation_psi: psi} : {seed};
+    return guarded(() => setImage(slot, () => call("sample", body), label, null, true), "image");
   }
 
   // Image `index` (from 0) of a source: an uploaded file (an image, or a projection.npz of python -m
@@ -372,10 +375,14 @@
       $(id).style.width = `${imageSize()}px`;
       $(id).style.height = `${imageSize() * height / width}px`;
     }
-    $("psi").min = String(info.truncation_psi.min);
-    $("psi").max = String(info.truncation_psi.max);
-    $("psi").value = String(info.truncation_psi.default);
-    $("psi-value").textContent = Number($("psi").value).toFixed(2);
+    if (info.truncation_psi === null) {  // a model with nothing to truncate (a baseline): no slider
+      $("psi").closest("label").hidden = true;
+    } else {
+      $("psi").min = String(info.truncation_psi.min);
+      $("psi").max = String(info.truncation_psi.max);
+      $("psi").value = String(info.truncation_psi.default);
+      $("psi-value").textContent = Number($("psi").value).toFixed(2);
+    }
     $("steps").min = String(info.interpolation_steps.min);
     $("steps").max = String(info.interpolation_steps.max);
     $("steps").value = String(info.interpolation_steps.default);
@@ -402,7 +409,8 @@
     }
 
     $("psi").addEventListener("input", () => { $("psi-value").textContent = Number($("psi").value).toFixed(2); });
-    $("psi").addEventListener("change", () => sample("first", $("seed")));
+    // ψ draws the sample again; an uploaded, drawn or projected image stays
+    $("psi").addEventListener("change", () => { if (state.first && state.first.sampled) sample("first", $("seed")); });
     $("sample").addEventListener("click", () => sample("first", $("seed")));
     $("random-sample").addEventListener("click", () => {
       $("seed").value = String(Math.floor(Math.random() * 100000));
