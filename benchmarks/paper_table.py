@@ -154,8 +154,18 @@ def echo_lines(pipe, sink, kept: list) -> None:
         kept.append(line)
 
 
+class RunInterrupted(Exception):
+    """Ctrl-C during a run: its table row so far (the training time spent, kept for the resume)."""
+
+    def __init__(self, row: dict):
+        super().__init__(row["run"])
+        self.row = row
+
+
 def run_streamed(command: list) -> Finished:
-    """Run `command`, passing its stdout and stderr through as they come."""
+    """Run `command`, passing its stdout and stderr through as they come. On Ctrl-C (which the
+    child gets too) its output goes on being passed until it has saved and stopped; then
+    KeyboardInterrupt, with the Finished as its argument."""
     started = time.perf_counter()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -163,13 +173,20 @@ def run_streamed(command: list) -> Finished:
     stdout_lines, stderr_lines = [], []
     stderr_echo = threading.Thread(target=echo_lines, args=(process.stderr, sys.stderr, stderr_lines))
     stderr_echo.start()
+    interrupted = False
     try:
         echo_lines(process.stdout, sys.stdout, stdout_lines)
-    finally:  # on Ctrl-C the child got it too: let it save its checkpoint before this script stops
+    except KeyboardInterrupt:  # the child got it too: show what it says while it saves its checkpoint
+        interrupted = True
+        echo_lines(process.stdout, sys.stdout, stdout_lines)
+    finally:
         process.wait()
         stderr_echo.join()
     last_stderr_line = next((line.strip() for line in reversed(stderr_lines) if line.strip()), "")
-    return Finished(process.returncode, stdout_lines, last_stderr_line, time.perf_counter() - started)
+    finished = Finished(process.returncode, stdout_lines, last_stderr_line, time.perf_counter() - started)
+    if interrupted:
+        raise KeyboardInterrupt(finished)
+    return finished
 
 
 def run_phase(run: Run, phase: str, command: list) -> Finished:
@@ -219,8 +236,13 @@ def table_row(run: str, report, error, train_seconds, eval_seconds) -> dict:
 
 
 def measure(run: Run, args, previous: dict) -> dict:
-    """Train and evaluate one run (each only if needed); its table row."""
-    trained = run_phase(run, "train", train_command(run, args))
+    """Train and evaluate one run (each only if needed); its table row. RunInterrupted on Ctrl-C."""
+    try:
+        trained = run_phase(run, "train", train_command(run, args))
+    except KeyboardInterrupt as interrupt:
+        cut_short = interrupt.args[0] if interrupt.args else None
+        seconds = train_seconds(cut_short, previous.get("train_seconds")) if cut_short else previous.get("train_seconds")
+        raise RunInterrupted(table_row(run.name, None, "train: interrupted", seconds, None)) from None
     seconds = train_seconds(trained, previous.get("train_seconds"))
     if trained.returncode:
         return table_row(run.name, None, f"train: {trained.last_stderr_line}", seconds, None)
@@ -314,7 +336,18 @@ def main(argv=None) -> int:
     rows = []
     for number, run in enumerate(runs, 1):
         print(f"\n##### run {number}/{len(runs)}: {run.name}")
-        rows.append(measure(run, args, previous.get(run.name, {})))
+        try:
+            rows.append(measure(run, args, previous.get(run.name, {})))
+        except RunInterrupted as interrupted:  # its training time so far is kept, to be added up on the resume
+            rows.append(interrupted.row)
+            write_tables(args.out, header, rows)
+            print(f"\ninterrupted during {run.name}: re-run the same command to resume (each run goes on from "
+                  "its last checkpoint)", file=sys.stderr)
+            return 130
+        except KeyboardInterrupt:  # during an evaluation: it starts again on the resume
+            write_tables(args.out, header, rows)
+            print(f"\ninterrupted during {run.name}: re-run the same command to resume", file=sys.stderr)
+            return 130
         table = write_tables(args.out, header, rows)
     print(f"\n{markdown_table(header, rows)}")
     print(f"written: {args.out / 'table.md'}, {args.out / 'table.json'}")

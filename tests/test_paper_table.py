@@ -121,3 +121,50 @@ def test_unknown_loss_or_metric_is_refused(flags, message, capsys):
         paper_table.parse_args(["--out", "x", *flags])
     assert exit.value.code == 2
     assert message in capsys.readouterr().err
+
+
+# paper_table with a stand-in for the training command: it says it started, then waits; on Ctrl-C
+# it says it saved (as train does) and exits 130.
+STAND_IN_TRAINING = r"""
+import os, pathlib, signal, sys, time
+def stop(*_):
+    print("interrupted: saved step 7; re-run the same command to resume", flush=True)
+    sys.exit(130)
+signal.signal(signal.SIGINT, stop)
+print("run: x (new run); 1 replica(s)", flush=True)
+pathlib.Path(os.environ["STAND_IN_STARTED"]).touch()
+time.sleep(60)
+"""
+PAPER_TABLE_WITH_STAND_IN = r"""
+import sys
+sys.path.insert(0, "benchmarks")
+import paper_table
+paper_table.train_command = lambda run, args: [sys.executable, "-c", sys.argv[1]]
+sys.exit(paper_table.main(["--out", sys.argv[2], "--presets", "mnist", "--steps", "10"]))
+"""
+
+
+def test_ctrl_c_keeps_the_trainings_words_and_time_and_says_how_to_resume(tmp_path):
+    """Ctrl-C goes to the terminal's process group: the training saves and says so, and the table
+    records the time trained so far (a resume adds to it) instead of a KeyboardInterrupt traceback."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    table = subprocess.Popen([sys.executable, "-c", PAPER_TABLE_WITH_STAND_IN, STAND_IN_TRAINING, str(tmp_path)],
+                             cwd=Path(__file__).parents[1], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             start_new_session=True, env={**os.environ, "STAND_IN_STARTED": str(tmp_path / "started")})
+    deadline = time.monotonic() + 120
+    while not (tmp_path / "started").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(1)  # the table is reading the stand-in's output
+    os.killpg(table.pid, signal.SIGINT)
+    out, err = table.communicate(timeout=60)
+    assert table.returncode == 130 and "Traceback" not in err, err
+    assert "interrupted: saved step 7; re-run the same command to resume" in out
+    assert "interrupted during mnist: re-run the same command to resume" in err
+    (row,) = json.loads((tmp_path / "table.json").read_text())["rows"]
+    assert row["error"] == "train: interrupted" and row["train_seconds"] > 1
