@@ -318,7 +318,7 @@ BAD_REQUESTS = [
     ("edit", {"w": [0.0] * 50, "edits": [], "colour": 1}, "unknown key(s) colour"),
     ("sample", {"seed": -1}, "seed -1 is outside [0, 4294967295]"),
     ("sample", {"seed": 1.5}, "seed must be an integer, got 1.5"),
-    ("sample", {"seed": None}, "seed must be an integer, got null"),
+    ("sample", {"seed": None}, "seed must be an integer, got nothing"),  # an empty seed box
     ("sample", {"seed": 1, "truncation_psi": 9}, "truncation_psi 9 is outside [0, 2]"),
     ("interpolate", {"w_a": [0.0] * 50, "w_b": [0.0] * 50, "steps": MAX_BATCH + 1}, f"steps {MAX_BATCH + 1} is outside [2, {MAX_BATCH}]"),
     ("mix", {"destination_w": [0.0] * 50}, "missing source_w"),

@@ -107,6 +107,11 @@ def test_upload_edit_and_error_in_chromium(export_dir, tmp_path):
         driver.find_element(By.ID, "sample").click()  # a new image: no error left
         studio_browser.wait_for(driver, lambda d: studio_browser.settled(d) and studio_browser.error_text(d) == "",
                                 "the upload's error to go with a new sample")
+        seed = driver.find_element(By.ID, "seed")  # Enter in the seed box draws that seed's sample
+        seed.clear()
+        seed.send_keys("42", Keys.ENTER)
+        studio_browser.wait_for(driver, lambda d: (studio_browser.settled(d) or {}).get("subject", "").startswith(
+            "Sample of seed 42"), "the sample of seed 42")
 
 
 def is_stale(driver, element_id) -> bool:

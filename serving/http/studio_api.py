@@ -311,7 +311,7 @@ def integer(body: dict, key: str, low: int, high: int, where: str | None = None)
     value = body[key]
     label = f"{where}: {key}" if where else key
     if not isinstance(value, int) or isinstance(value, bool):
-        raise RequestError(400, f"{label} must be an integer, got {as_json(value)}")
+        raise RequestError(400, f"{label} must be an integer, got {'nothing' if value is None else as_json(value)}")
     if not low <= value <= high:
         raise RequestError(400, f"{label} {value} is outside [{low}, {high}]")
     return value

@@ -429,6 +429,10 @@
       renderEdit();
     });
     $("sample-b").addEventListener("click", () => sample("second", $("seed-b")));
+    // Enter in a seed box draws that sample, as its button does
+    for (const [slot, id] of [["first", "seed"], ["second", "seed-b"]]) {
+      $(id).addEventListener("keydown", (event) => { if (event.key === "Enter") sample(slot, $(id)); });
+    }
     $("upload-b").addEventListener("change", (event) => upload("second", event.target.files[0]));
     $("pick-b").addEventListener("change", () => pick("second", $("pick-b")));
     $("server-projection-b").addEventListener("change", () => openOnServer("second", $("server-projection-b")));
