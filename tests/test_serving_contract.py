@@ -73,7 +73,8 @@ def test_check_inputs_names_the_problem(inputs, message):
 
 
 @pytest.mark.parametrize("value, message", [(np.nan, "NaN or infinite"), (np.inf, "NaN or infinite"),
-                                            (-np.inf, "NaN or infinite"), (2.5, "must lie in"), (-2.5, "must lie in")])
+                                            (-np.inf, "NaN or infinite"), (2.5, r"values beyond \+-2 are refused\), got values in \[0, 2.5\]"),
+                                            (-2.5, r"values beyond \+-2 are refused\), got values in \[-2.5, 0\]")])
 def test_float_images_out_of_range_or_not_finite_are_refused(value, message):
     images = np.zeros((2, 4, 4, 1), np.float32)
     images[1, 2, 3, 0] = value
