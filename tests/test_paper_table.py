@@ -167,4 +167,4 @@ def test_ctrl_c_keeps_the_trainings_words_and_time_and_says_how_to_resume(tmp_pa
     assert "interrupted: saved step 7; re-run the same command to resume" in out
     assert "interrupted during mnist: re-run the same command to resume" in err
     (row,) = json.loads((tmp_path / "table.json").read_text())["rows"]
-    assert row["error"] == "train: interrupted" and row["train_seconds"] > 1
+    assert row["error"] == "train: interrupted" and row["train_seconds"] >= 1  # the time until Ctrl-C, kept

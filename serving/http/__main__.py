@@ -101,7 +101,8 @@ def read_projections(paths, model) -> list:
                                                       model.noise_shapes, model.metadata["model_name"])
         except projection_file.ProjectionFileError as exc:
             raise ValueError(str(exc)) from None
-        projections.append(("/".join(Path(path).resolve().parts[-2:]), projection))
+        file = Path(path).resolve()
+        projections.append((f"{file.parent.name}/{file.name}" if file.parent.name else file.name, projection))
     return projections
 
 
