@@ -28,7 +28,7 @@ from alae_tf.editing.outputs import check_output_dir, check_output_file, write_p
 from alae_tf.editing.success import edit_success
 from alae_tf.editing.ranges import ALL, layer_ranges, mixing_range_names, parse_layer_range
 from alae_tf.errors import ALAEError
-from alae_tf.grids import ImageNoise, interpolation_grid, mixing_grid_of_styles
+from alae_tf.grids import ImageNoise, encode_in_calls, interpolation_grid, mixing_grid_of_styles
 from alae_tf.inference import Sampler
 from alae_tf.metrics.mnist_classifier import load_classifier
 from alae_tf.run_dir import load_run
@@ -169,11 +169,12 @@ def fit_command(args, run: Loaded):
         else:
             tasks = fitting.one_vs_rest_tasks(data) if args.one_vs_rest else fitting.class_pair_tasks(data, args.pairs)
         fitting.check_tasks(tasks)
-        print(f"encoding {len(data.train_images)} training and {len(data.test_images)} held-out images")
-        train_codes = fitting.encode_images(sampler, data.train_images)
-        test_codes = fitting.encode_images(sampler, data.test_images)
+        print(f"encoding {len(data.train_labels)} training and {len(data.test_labels)} held-out images")
+        codes = data.encoded(lambda images: encode_in_calls(sampler, images))
+        tasks = [task.of_rows(codes.train_rows, codes.test_rows) for task in tasks]
         provenance = {"labels": data.description, "run": str(args.run.resolve()), "training_step": run.step}
-        new = fitting.fit_directions(train_codes, test_codes, tasks, args.method or "svm", args.orthogonalize, provenance)
+        new = fitting.fit_directions(codes.train_codes, codes.test_codes, tasks, args.method or "svm", args.orthogonalize,
+                                     provenance)
     directions = existing.merged(new) if existing else new
     with writing(out):
         directions.write(out)
@@ -266,11 +267,12 @@ def score_command(args, run: Loaded):
     directions = run_directions(args, run)
     vector = direction_vector(directions, args.direction)
     info = next(d.info for d in directions.directions if d.name == args.direction)
-    data = labels.from_run_dataset(config, count=1)
-    if info.get("negative") not in data.names or info.get("positive") not in data.names:
-        raise ALAEError(f"{args.direction} is not a class-pair direction of this dataset (classes {', '.join(data.names)})")
-    source, target = data.names.index(info["negative"]), data.names.index(info["positive"])
-    images = data.test_images[data.test_labels == source][: args.count]
+    data = labels.open_run_data(config)
+    names = labels.dataset_class_names(config.data.dataset, data.test_labels)
+    if info.get("negative") not in names or info.get("positive") not in names:
+        raise ALAEError(f"{args.direction} is not a class-pair direction of this dataset (classes {', '.join(names)})")
+    source, target = names.index(info["negative"]), names.index(info["positive"])
+    images = data.test_images(config.model.image_shape[0])[data.test_labels == source][: args.count]
     strengths = args.strengths or default_strengths(directions, args.direction)
     start, stop = parse_layer_range(args.layers, layer_ranges(sampler))
     fractions = edit_success(sampler, load_classifier(), images, vector, target, strengths, start=start, stop=stop, seed=args.seed)

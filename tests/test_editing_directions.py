@@ -28,7 +28,14 @@ def two_clouds(count, gap, seed, axis=np.array([3.0, 4.0, 0, 0, 0, 0]) / 5):
 
 def as_labelled(train_codes, train_labels, test_codes, test_labels, names=("a", "b")):
     """A Labelled whose 'images' are the codes themselves (the fitting sees codes only)."""
-    return labelled.Labelled(tuple(names), train_codes, train_labels, test_codes, test_labels, False, "codes")
+    codes = np.concatenate([train_codes, test_codes])
+    return labelled.Labelled(tuple(names), train_labels, test_labels, False, "codes",
+                             lambda encode: (encode(codes), np.arange(len(codes))))
+
+
+def first_pixel(images):
+    """An 'encoder' whose code is an image's top-left pixel: the tests' images are constant, so it names the image."""
+    return images[:, 0, 0, :1]
 
 
 @pytest.mark.parametrize("method", fitting.METHODS)
@@ -173,14 +180,41 @@ def test_class_folders_hold_out_every_fifth_image_per_class(tmp_path):
     (tmp_path / "classes" / "dogs" / "broken.png").write_bytes(b"not a png")  # skipped with a warning
     data = labelled.from_class_folders(tmp_path / "classes", (8, 8, 1))
     assert data.names == ("cats", "dogs") and not data.attributes
-    assert data.train_images.shape == (16, 8, 8, 1) and data.test_images.shape == (4, 8, 8, 1)
-    # held_out_positions(10, 2) = 2, 7 in each class; images are constant, so the pixel says which one.
-    assert data.test_images[:, 0, 0, 0].tolist() == [12, 17, 202, 207] and data.test_labels.tolist() == [0, 0, 1, 1]
-    few = labelled.from_class_folders(tmp_path / "classes", (8, 8, 1), count=5)  # the first five of each class
-    assert sorted(np.concatenate([few.train_images, few.test_images])[:, 0, 0, 0].tolist()) == [10, 11, 12, 13, 14, 200, 201, 202, 203, 204]
+    assert data.train_labels.tolist() == [0] * 8 + [1] * 9 and data.test_labels.tolist() == [0, 0, 1, 1]
+    codes = data.encoded(first_pixel)
+    # Held out by place in the list: held_out_positions(10, 2) = 2, 7 for cats and, with broken.png
+    # listed last among dogs, held_out_positions(11, 2) = 2, 8; the pixel says which image.
+    assert codes.test_codes[:, 0].tolist() == [12, 17, 202, 208] and codes.test_rows.tolist() == [0, 1, 2, 3]
+    assert codes.train_codes[:, 0].tolist() == [10, 11, 13, 14, 15, 16, 18, 19, 200, 201, 203, 204, 205, 206, 207, 209]
+    assert codes.train_rows.tolist() == list(range(16))  # broken.png, training row 16, left out
+    pair, = fitting.class_pair_tasks(data, [("cats", "dogs")])
+    assert len(pair.of_rows(codes.train_rows, codes.test_rows).train_side) == 16
+    few = labelled.from_class_folders(tmp_path / "classes", (8, 8, 1), count=5).encoded(first_pixel)  # five of each
+    assert sorted(np.concatenate([few.train_codes, few.test_codes])[:, 0].tolist()) == [10, 11, 12, 13, 14, 200, 201, 202, 203, 204]
     write_png(tmp_path / "single" / "cats" / "0.png", np.zeros((8, 8), np.uint8))
     with pytest.raises(DataError, match="found 1 class folder"):
         labelled.from_class_folders(tmp_path / "single", (8, 8, 1))
+
+
+def test_images_are_encoded_a_chunk_at_a_time(monkeypatch):
+    """Memory does not grow with the number of images: the decoder is at most one chunk ahead of the
+    encoder, and each encode call gets at most CHUNK_PIXEL_BYTES of pixels."""
+    image = np.zeros((4, 4, 3), np.uint8)  # 48 bytes
+    monkeypatch.setattr(labelled, "CHUNK_PIXEL_BYTES", 3 * image.nbytes)
+    decoded, calls = [], []
+
+    def images():
+        for index in range(10):
+            decoded.append(index)
+            yield image + index
+
+    def encode(batch):
+        calls.append((len(batch), len(decoded)))
+        return batch[:, 0, 0, :1]
+
+    codes = labelled.encoded(images(), 11, encode)  # 11 files, one skipped: the bar still ends
+    assert codes[:, 0].tolist() == list(range(10)) and codes.dtype == np.float64
+    assert calls == [(3, 3), (3, 6), (3, 9), (1, 10)]
 
 
 def test_an_attribute_csv_labels_images_by_sign(tmp_path):
@@ -191,7 +225,7 @@ def test_an_attribute_csv_labels_images_by_sign(tmp_path):
     (tmp_path / "attributes.csv").write_text("\n".join(rows) + "\n")
     data = labelled.from_attribute_table(tmp_path / "attributes.csv", tmp_path / "img", (8, 8, 3))
     assert data.attributes and data.names == ("Smiling", "Eyeglasses")
-    assert data.test_images[:, 0, 0, 0].tolist() == [2, 7]  # held_out_positions(10, 2)
+    assert data.encoded(first_pixel).test_codes[:, 0].tolist() == [2, 7]  # held_out_positions(10, 2)
     assert data.test_labels.tolist() == [[False, False], [True, True]]
     tasks = fitting.attribute_tasks(data)
     assert [t.name for t in tasks] == ["Smiling", "Eyeglasses"] and tasks[0].negative == "not Smiling"
@@ -214,7 +248,7 @@ def test_an_attribute_csv_labels_images_by_sign(tmp_path):
     with pytest.raises(DataError, match="1 image file.s. not found"):
         labelled.from_attribute_table(tmp_path / "missing.csv", tmp_path / "img", (8, 8, 3))
     assert labelled.from_attribute_table(tmp_path / "attributes.csv", tmp_path / "img", (8, 8, 3), count=6) \
-        .test_images[:, 0, 0, 0].tolist() == [3]  # the first 6 rows; held_out_positions(6, 1)
+        .encoded(first_pixel).test_codes[:, 0].tolist() == [3]  # the first 6 rows; held_out_positions(6, 1)
 
 
 def test_celebas_attribute_list_is_read_as_it_comes(tmp_path, caplog):
@@ -227,11 +261,12 @@ def test_celebas_attribute_list_is_read_as_it_comes(tmp_path, caplog):
     (tmp_path / "list_attr_celeba.txt").write_text("\r\n".join(lines) + "\r\n")
     data = labelled.from_attribute_table(tmp_path / "list_attr_celeba.txt", None, (8, 8, 3))
     assert data.attributes and data.names == ("Smiling", "Eyeglasses")
-    assert data.test_images[:, 0, 0, 0].tolist() == [2, 7] and data.test_labels.tolist() == [[False, False], [True, True]]
+    assert data.encoded(first_pixel).test_codes[:, 0].tolist() == [2, 7]
+    assert data.test_labels.tolist() == [[False, False], [True, True]]
     assert data.train_labels[:, 0].tolist() == [False, True, True, False, True, False, False, True]  # images 0 1 3 4 5 6 8 9
     assert not caplog.records
     (tmp_path / "short.txt").write_text("\n".join(["12", *lines[1:]]) + "\n")
-    assert len(labelled.from_attribute_table(tmp_path / "short.txt", None, (8, 8, 3)).train_images) == 8
+    assert len(labelled.from_attribute_table(tmp_path / "short.txt", None, (8, 8, 3)).train_labels) == 8
     assert "its first line says 12 images, it lists 10" in caplog.text
     (tmp_path / "ragged.txt").write_text("\n".join([*lines[:5], "4.jpg 1"]) + "\n")
     with pytest.raises(DataError, match=r"ragged.txt:6: 2 columns, expected 3 \(the image and 2 attributes\)"):

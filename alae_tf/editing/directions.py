@@ -18,6 +18,7 @@ accuracy reported stays that of the fitted boundary.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,15 +27,11 @@ import numpy as np
 from sklearn.svm import LinearSVC
 
 from alae_tf.errors import ALAEError
-from alae_tf.grids import encode_in_calls
-from alae_tf.progress import progress_bar
 from serving.editing import Direction, DirectionSet, DirectionsError
 
 METHODS = ("svm", "mean")
 SVM_C = 1.0
 SVM_MAX_ITER = 10000
-ENCODE_BATCH = 500
-
 
 @dataclass(frozen=True)
 class Task:
@@ -43,6 +40,10 @@ class Task:
     positive: str
     train_side: np.ndarray  # per training image: 1 positive, 0 negative, -1 not used
     test_side: np.ndarray
+
+    def of_rows(self, train_rows, test_rows) -> Task:
+        """The task on these training and held-out images only (the readable ones)."""
+        return dataclasses.replace(self, train_side=self.train_side[train_rows], test_side=self.test_side[test_rows])
 
 
 def class_pair_tasks(labelled, pairs) -> list[Task]:
@@ -90,17 +91,6 @@ def _class_index(names, name, kind="class") -> int:
 
 def _sides(negative, positive) -> np.ndarray:
     return np.where(positive, 1, np.where(negative, 0, -1)).astype(np.int8)
-
-
-def encode_images(sampler, images_uint8, batch_size=ENCODE_BATCH) -> np.ndarray:
-    """w = E(images) as float64 numpy, in batches, with a progress bar."""
-    progress = progress_bar(len(images_uint8), unit_name="image")
-    codes = []
-    for start in range(0, len(images_uint8), batch_size):
-        batch = images_uint8[start : start + batch_size]
-        codes.append(encode_in_calls(sampler, batch).astype(np.float64))  # fewer per call for large images
-        progress.add(len(batch))
-    return np.concatenate(codes)
 
 
 def fit_boundary(codes, sides, method) -> tuple[np.ndarray, float]:

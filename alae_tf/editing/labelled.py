@@ -8,16 +8,23 @@
   attribute names, rows `file values...` separated by spaces).
 
 Folder and attribute-table images are decoded as training decodes image files (centre crop, resize to the
-model's resolution, its channel count); every fifth image is held out (per class for folders).
+model's resolution, its channel count); every fifth image is held out (per class for folders), by its
+place in the list, and an unreadable file is left out of its part with a warning.
+
+The labels come first (tasks are checked on them before any image is read); `Labelled.encoded`
+then decodes and encodes the images a chunk at a time and keeps only their codes, so memory does not
+grow with the number of images (30,000 at 1024x1024 are 94 GB of pixels, 123 MB of float64 codes).
 """
 
 from __future__ import annotations
 
 import csv
+import itertools
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable, Iterable
 
 import numpy as np
 
@@ -25,25 +32,45 @@ from alae_tf.data import open_run_images
 from alae_tf.data.datasets import MNIST_FAMILY
 from alae_tf.data.files import describe_skipped, held_out_positions, list_image_files, load_square, ordered_map, returning_errors, unreadable_reason
 from alae_tf.errors import DataError
+from alae_tf.progress import progress_bar
 
 FASHION_MNIST_CLASSES = ("t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle-boot")
 HELD_OUT_EVERY = 5
+CHUNK_PIXEL_BYTES = 64 * 2**20  # decoded images waiting for the encoder, at most (and at least one image)
+
+Encode = Callable[[np.ndarray], np.ndarray]  # uint8 NHWC images -> their codes [n, latent]
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
+class Encoded:
+    """Codes of the readable labelled images: `train_codes[i]` is of training image `train_rows[i]`
+    (a row of `Labelled.train_labels`), likewise for the held-out ones."""
+
+    train_codes: np.ndarray
+    train_rows: np.ndarray
+    test_codes: np.ndarray
+    test_rows: np.ndarray
+
+
+@dataclass(frozen=True)
 class Labelled:
-    """Images (uint8 NHWC at the model's resolution) and labels. Classes: labels are indices into
-    `names`. Attributes (`attributes`): labels are booleans [N, len(names)]."""
+    """Labels of images, training then held-out ones. Classes: labels are indices into `names`.
+    Attributes (`attributes`): labels are booleans [N, len(names)]."""
 
     names: tuple[str, ...]
-    train_images: np.ndarray
     train_labels: np.ndarray
-    test_images: np.ndarray
     test_labels: np.ndarray
     attributes: bool
     description: str
+    # encode -> (codes of the readable images, their places among the training then held-out images)
+    encode_images: Callable[[Encode], tuple[np.ndarray, np.ndarray]] = field(repr=False)
+
+    def encoded(self, encode: Encode) -> Encoded:
+        codes, places = self.encode_images(encode)
+        train = places < len(self.train_labels)
+        return Encoded(codes[train], places[train], codes[~train], places[~train] - len(self.train_labels))
 
 
 def open_run_data(config, path=None):
@@ -63,15 +90,20 @@ def open_run_data(config, path=None):
 
 def from_run_dataset(config, count: int | None = None, path: str | None = None) -> Labelled:
     """The labelled training images of the run's dataset (the first `count` of its fixed shuffled
-    order, default all) and its held-out split."""
+    order, default all) and its held-out split (datasets with labels are MNIST's, small: read at once)."""
     resolution = config.model.image_shape[0]
     source = open_run_data(config, path=path)
     labels = source.train_sample_labels(count)
     if labels is None or source.test_labels is None:
         raise DataError(f"the run's dataset ({source.description}) has no labels; pass --classes DIR "
                         "(a folder per class) or --attributes FILE.csv")
-    return Labelled(dataset_class_names(config.data.dataset, source.train_labels), source.train_images(resolution, count), labels.astype(np.int64),
-                    source.test_images(resolution), source.test_labels.astype(np.int64), False, source.description)
+
+    def encode_images(encode):
+        train, test = source.train_images(resolution, count), source.test_images(resolution)
+        return encoded(itertools.chain(train, test), len(train) + len(test), encode), np.arange(len(train) + len(test))
+
+    return Labelled(dataset_class_names(config.data.dataset, source.train_labels), labels.astype(np.int64),
+                    source.test_labels.astype(np.int64), False, source.description, encode_images)
 
 
 def dataset_class_names(dataset: str, labels: np.ndarray) -> tuple[str, ...]:
@@ -90,18 +122,18 @@ def from_class_folders(root, image_shape, count: int | None = None) -> Labelled:
         raise DataError(f"{root}: found {len(folders)} class folder(s); directions need two or more (DIR/<class>/images)")
     parts = {"train": ([], []), "test": ([], [])}
     for index, folder in enumerate(folders):
-        images = _load_images(list_image_files(folder)[:count], image_shape, root)
-        if len(images) < 2:
-            raise DataError(f"{folder}: {len(images)} readable image(s); a class needs two or more (one is held out)")
-        held_out = np.zeros(len(images), bool)
-        held_out[held_out_positions(len(images), max(1, len(images) // HELD_OUT_EVERY))] = True
+        files = np.array(list_image_files(folder)[:count], dtype=object)
+        if len(files) < 2:
+            raise DataError(f"{folder}: {len(files)} image file(s); a class needs two or more (one is held out)")
+        held_out = np.zeros(len(files), bool)
+        held_out[held_out_positions(len(files), max(1, len(files) // HELD_OUT_EVERY))] = True
         for part, mask in (("train", ~held_out), ("test", held_out)):
-            parts[part][0].append(images[mask])
+            parts[part][0].extend(files[mask])
             parts[part][1].append(np.full(mask.sum(), index))
-    (train_images, train_labels), (test_images, test_labels) = (
-        (np.concatenate(images), np.concatenate(labels)) for images, labels in parts.values())
-    return Labelled(tuple(f.name for f in folders), train_images, train_labels, test_images, test_labels, False,
-                    f"class folders {root}: {len(train_images) + len(test_images)} images in {len(folders)} classes")
+    files = parts["train"][0] + parts["test"][0]
+    return Labelled(tuple(f.name for f in folders), np.concatenate(parts["train"][1]), np.concatenate(parts["test"][1]),
+                    False, f"class folders {root}: {len(files)} images in {len(folders)} classes",
+                    lambda encode: _encoded_files(files, image_shape, root, encode))
 
 
 def from_attribute_table(path, image_dir, image_shape, count: int | None = None, only=None) -> Labelled:
@@ -125,12 +157,13 @@ def from_attribute_table(path, image_dir, image_shape, count: int | None = None,
     missing = [str(f) for f in files if not f.is_file()]
     if missing:
         raise DataError(f"{path}: {len(missing)} image file(s) not found, e.g. {missing[0]}; pass --images DIR")
-    images = _load_images(files, image_shape, image_dir, keep_all=True)
-    held_out = np.zeros(len(images), bool)
-    held_out[held_out_positions(len(images), max(1, len(images) // HELD_OUT_EVERY))] = True
-    labels = np.array(values, bool)
-    return Labelled(tuple(names[i] for i in kept), images[~held_out], labels[~held_out], images[held_out],
-                    labels[held_out], True, f"attributes {path}: {len(images)} images, {len(kept)} attributes")
+    held_out = np.zeros(len(files), bool)
+    held_out[held_out_positions(len(files), max(1, len(files) // HELD_OUT_EVERY))] = True
+    labels, files = np.array(values, bool), np.array(files, dtype=object)
+    ordered = list(files[~held_out]) + list(files[held_out])
+    return Labelled(tuple(names[i] for i in kept), labels[~held_out], labels[held_out], True,
+                    f"attributes {path}: {len(files)} images, {len(kept)} attributes",
+                    lambda encode: _encoded_files(ordered, image_shape, image_dir, encode, keep_all=True))
 
 
 def _attribute_value(path, number, name, cell) -> float:
@@ -180,17 +213,46 @@ def read_attribute_table(path: Path) -> tuple[tuple[str, ...], list[tuple[int, s
     return tuple(header), rows
 
 
-def _load_images(files, image_shape, root: Path, keep_all=False) -> np.ndarray:
-    """uint8 [N, H, W, C]; unreadable files are skipped with a warning (`keep_all`: refused)."""
+def _encoded_files(files: list[Path], image_shape, root: Path, encode: Encode, keep_all=False) -> tuple[np.ndarray, np.ndarray]:
+    """(codes of the readable files, their positions in `files`); unreadable files are skipped
+    with a warning (`keep_all`: refused)."""
     side, channels = image_shape[0], image_shape[2]
-    loaded, skipped = [], []
-    for path, image in zip(files, ordered_map(returning_errors(lambda p: load_square(p, side, channels)), files)):
-        if isinstance(image, Exception):
-            if keep_all:
+    kept, skipped = [], []
+
+    def readable():
+        decoded = ordered_map(returning_errors(lambda p: load_square(p, side, channels)), files)
+        for position, (path, image) in enumerate(zip(files, decoded)):
+            if not isinstance(image, Exception):
+                kept.append(position)
+                yield image
+            elif keep_all:
                 raise DataError(f"{path}: cannot read ({unreadable_reason(image)})")
-            skipped.append((Path(path).relative_to(root).as_posix(), unreadable_reason(image)))
-        else:
-            loaded.append(image)
+            else:
+                skipped.append((Path(path).relative_to(root).as_posix(), unreadable_reason(image)))
+
+    codes = encoded(readable(), len(files), encode)
     if skipped:
         logger.warning("%s: %s", root, describe_skipped(skipped, len(files)))
-    return np.stack(loaded) if loaded else np.zeros((0, *image_shape), np.uint8)
+    return codes, np.array(kept, np.int64)
+
+
+def encoded(images: Iterable[np.ndarray], count: int, encode: Encode) -> np.ndarray:
+    """encode() of `images` (uint8 [H, W, C] each; `count` files, some perhaps skipped, are the
+    progress bar's length), CHUNK_PIXEL_BYTES of them at a time; float64 [n, latent]."""
+    progress = progress_bar(count, unit_name="image")
+    codes, chunk = [], []
+
+    def flush():
+        codes.append(np.asarray(encode(np.stack(chunk)), np.float64))
+        progress.add(len(chunk))
+        chunk.clear()
+
+    for image in images:
+        chunk.append(image)
+        if len(chunk) * image.nbytes >= CHUNK_PIXEL_BYTES:
+            flush()
+    if chunk:
+        flush()
+    if sum(map(len, codes)) < count:  # files were skipped: the bar still ends
+        progress.update(count)
+    return np.concatenate(codes) if codes else np.zeros((0, 0))
