@@ -16,12 +16,14 @@ from alae_tf.atomic_file import write_text_atomically
 from alae_tf.config import MNIST_SOURCES
 from alae_tf.data import ImageSplits, open_run_images
 from alae_tf.errors import ALAEError, ConfigError
+from alae_tf.grids import images_per_call
 from alae_tf.inference import Sampler
 from alae_tf.metrics import METRICS, EvalContext
 from alae_tf.run_dir import RunDir, data_change, load_run
 
 
 DEFAULT_METRICS = ("probe", "reconstruction")
+BATCH_SIZE = 250
 UNLABELLED_DEFAULT_METRICS = ("reconstruction",)  # the probe needs class labels
 INTERRUPTED = "interrupted"
 
@@ -48,7 +50,10 @@ def parse_args(argv=None):
     parser.add_argument("--num-samples", type=int,
                         help="images per sample-based metric (default: each metric's own, e.g. 50000 for FID as in the paper)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the latents drawn by sample-based metrics (default 0)")
-    parser.add_argument("--batch-size", type=int, default=250, help="images per batch through the networks (default 250)")
+    parser.add_argument("--batch-size", type=int,
+                        help=f"images per batch through the networks (default {BATCH_SIZE}, fewer for larger images so that "
+                        "memory stays bounded: 85 at 128x128 RGB, 21 at 256x256, 1 at 1024x1024; recorded in a "
+                        "figure's settings, since StyleALAE's noise is drawn per batch)")
     parser.add_argument("--checkpoint", help="checkpoint to evaluate instead of the latest: RUN/checkpoints/ckpt-5000, or just ckpt-5000")
     parser.add_argument("--data-source", choices=MNIST_SOURCES, help="override the run's data source")
     parser.add_argument("--data-path", help="override the run's data path")
@@ -64,14 +69,15 @@ def evaluate(args) -> dict:
         raise ConfigError(f"unknown metric(s) {', '.join(unknown) or '(none given)'}; available: {', '.join(METRICS)}")
     if args.num_samples is not None and args.num_samples < 2:
         raise ConfigError(f"--num-samples must be at least 2, got {args.num_samples}")
-    if args.batch_size < 1:
+    if args.batch_size is not None and args.batch_size < 1:
         raise ConfigError(f"--batch-size must be positive, got {args.batch_size}")
     if not 0 <= args.seed < 2**31:  # as train.seed
         raise ConfigError(f"--seed must lie in [0, 2^31), got {args.seed}")
     config, model = load_run(args.run, args.checkpoint)
     data = evaluation_data(config, args)
+    batch_size = args.batch_size or min(BATCH_SIZE, images_per_call(config.model.image_shape))
     ctx = EvalContext(sampler=Sampler.from_model(model), config=config, data=data, num_samples=args.num_samples,
-                      seed=args.seed, batch_size=args.batch_size)
+                      seed=args.seed, batch_size=batch_size)
     if names is None:
         names = list(DEFAULT_METRICS if data.train_labels is not None else UNLABELLED_DEFAULT_METRICS)
         print(f"metrics: {', '.join(names)} (the default{'' if data.train_labels is not None else ' for data without class labels'})")
@@ -92,7 +98,7 @@ def evaluate(args) -> dict:
             traceback.print_exc()
             print(f"error: {name} failed ({type(exc).__name__}: {exc}); the other metrics go on", file=sys.stderr)
             failed[name] = f"{type(exc).__name__}: {exc}"
-    settings = {"num_samples": args.num_samples, "seed": args.seed}
+    settings = {"num_samples": args.num_samples, "seed": args.seed, "batch_size": batch_size}
     report = {
         "run": str(args.run),
         "step": model.step,
@@ -142,15 +148,16 @@ REAL_IMAGES = 60000  # training images loaded at least: all of MNIST's (the prob
 
 
 def evaluation_data(config, args) -> ImageSplits:
-    """The run's data as uint8 NHWC arrays at the final resolution: max(--num-samples, 60k) training
-    images (all of them if fewer) in a fixed shuffled order, with their labels, and the held-out images."""
+    """The run's data at the final resolution, read as the metrics ask for it (`ImageRows`):
+    max(--num-samples, 60k) training images (all of them if fewer) in a fixed shuffled order, with
+    their labels, and the held-out images."""
     resolution = config.model.image_shape[0]
     images = open_run_images(config, path=args.data_path, mnist_source=args.data_source)
     if change := data_change(RunDir(Path(args.run)), images):
         print(f"warning: {change}; figures on held-out images may include images the run trained on", file=sys.stderr)
     count = min(images.num_train, max(args.num_samples or 0, REAL_IMAGES))
-    return ImageSplits(images.train_images(resolution, count), images.train_sample_labels(count),
-                       images.test_images(resolution), images.test_labels, images.description)
+    return ImageSplits(images.train_rows(resolution)[:count], images.train_sample_labels(count),
+                       images.test_rows(resolution), images.test_labels, images.description)
 
 
 def markdown_table(report) -> str:

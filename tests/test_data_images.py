@@ -154,6 +154,32 @@ def test_train_images_are_a_fixed_sample(numbered):
     assert first == ids(numbered.train_images(8))[:4] and len(set(first)) == 4
 
 
+def test_image_rows_read_only_what_is_asked_for(numbered_folder, monkeypatch):
+    """Evaluation works through data larger than memory a slice at a time: slicing reads nothing,
+    np.asarray reads that slice only, with the same pixels as train_images / test_images."""
+    source = open_image_source("folder", str(numbered_folder), 8, test_count=2)
+    reads = []
+    store = source._store
+    monkeypatch.setattr(store, "read_one", lambda i, r, read=store.read_one: reads.append(i) or read(i, r))
+    rows = source.train_rows(8)[:6]
+    middle = rows[2:5]
+    assert len(rows) == 6 and middle.shape == (3, 8, 8, 1) and middle.ndim == 4 and reads == []
+    np.testing.assert_array_equal(np.asarray(middle), source.train_images(8, 5)[2:5])
+    assert len(reads) == 3 + 5
+    np.testing.assert_array_equal(np.asarray(source.test_rows(4)), source.test_images(4))
+    with pytest.raises(TypeError, match=r"slices \[a:b\]"):
+        rows[[0, 2]]
+
+
+def test_image_rows_flip_the_mirrored_copies():
+    images = np.arange(2 * 4 * 4, dtype=np.uint8).reshape(2, 4, 4)
+    source = ImageSource(ArrayStore(images[..., None]), description="two", train_ids=np.arange(2), test_ids=[],
+                         mirror=True)
+    rows = np.asarray(source.train_rows(4))
+    assert len(rows) == 4 and sum(np.array_equal(r, images[i, :, ::-1, None]) for r in rows for i in range(2)) == 2
+    np.testing.assert_array_equal(rows, source.train_images(4))
+
+
 # --- MNIST family ----------------------------------------------------------------------------
 
 

@@ -139,3 +139,23 @@ def test_fid_of_perfect_reconstructions_is_zero(stub_context):
     from alae_tf.metrics import METRICS
 
     assert abs(METRICS["fid_rec"].compute(stub_context)["fid_rec"]) < 1e-2
+
+
+def test_the_feature_cache_key_is_the_same_for_an_array_and_for_image_rows(tmp_path, monkeypatch):
+    """Evaluation reads large data as ImageRows, a batch at a time: the key of the cached real
+    features hashes the same pixels in the same order, so caches written from arrays stay valid."""
+    from alae_tf.data import ImageSource
+    from alae_tf.data.stores import ArrayStore
+    from alae_tf.metrics import generation
+
+    weights = tmp_path / "weights.h5"
+    weights.write_bytes(b"stand-in")
+    monkeypatch.setattr(generation, "weights_path", lambda: weights)
+    monkeypatch.setattr(generation, "FINGERPRINT_BATCH", 3)
+    images = np.random.default_rng(0).integers(0, 256, (10, 8, 8, 3), dtype=np.uint8)
+    source = ImageSource(ArrayStore(images), description="ten", train_ids=np.arange(10), test_ids=[])
+    rows = source.train_rows(8)
+    assert generation._fingerprint(rows) == generation._fingerprint(np.asarray(rows))
+    changed = np.asarray(rows).copy()
+    changed[9, 7, 7, 2] ^= 1
+    assert generation._fingerprint(changed) != generation._fingerprint(rows)

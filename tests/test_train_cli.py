@@ -87,8 +87,8 @@ def test_a_run_writes_its_artifacts_and_evaluates(small_config, tmp_path, capsys
     assert "also keeps from earlier evaluations of step 20: reconstruction_mse" in capsys.readouterr().out
     both = json.loads((out / "eval.json").read_text())
     assert both["step"] == 20 and both["metrics"]["reconstruction_mse"] == report["metrics"]["reconstruction_mse"]
-    assert both["settings"]["reconstruction_mse"] == {"num_samples": None, "seed": 0}
-    assert both["settings"]["memorization_median_ratio"] == {"num_samples": 50, "seed": 3}
+    assert both["settings"]["reconstruction_mse"] == {"num_samples": None, "seed": 0, "batch_size": 250}
+    assert both["settings"]["memorization_median_ratio"] == {"num_samples": 50, "seed": 3, "batch_size": 250}
     assert both["other_evaluations"] == [{key: value for key, value in at_10.items() if key != "other_evaluations"}]
 
 

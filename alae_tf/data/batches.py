@@ -101,11 +101,6 @@ def style_mixing_draws(step, seed, batch_size, latent_dim, *, styles_in_use, num
     return draws
 
 
-def eval_batches(images_uint8, batch_size: int = 500) -> tf.data.Dataset:
-    """Finite dataset of image batches in [-1, 1], in order (for encoding and metrics)."""
-    return without_autotune(tf.data.Dataset.from_tensor_slices(images_uint8).batch(batch_size).map(to_model_range))
-
-
 def without_autotune(dataset: tf.data.Dataset) -> tf.data.Dataset:
     """tf.data's autotuner costs a core's share on small CPUs and, on iterator teardown (the end of
     every `fit`), stalled ~3 s in a third of our runs; fixed parallelism and prefetch keep up easily."""

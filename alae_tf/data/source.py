@@ -115,18 +115,23 @@ class ImageSource:
 
     def test_images(self, resolution: int, count: int | None = None) -> np.ndarray:
         """The first `count` held-out images (all when None), uint8 [n, r, r, C], always in the same order."""
-        self._check_level(resolution)
-        return self._store.read(self._test_ids[:count], resolution)
+        return np.asarray(self.test_rows(resolution)[:count])
 
     def train_images(self, resolution: int, count: int | None = None) -> np.ndarray:
         """The first `count` training images of a fixed shuffled order (a uniform sample, e.g. for FID)."""
+        return np.asarray(self.train_rows(resolution)[:count])
+
+    def test_rows(self, resolution: int) -> ImageRows:
+        """`test_images(resolution)`, read when sliced and asked for (np.asarray)."""
         self._check_level(resolution)
-        order = self._reference_order(count)
+        return ImageRows(self._store, self._test_ids, np.zeros(len(self._test_ids), bool), resolution)
+
+    def train_rows(self, resolution: int) -> ImageRows:
+        """`train_images(resolution)`, read when sliced and asked for (np.asarray)."""
+        self._check_level(resolution)
+        order = self._reference_order(None)
         stored = len(self._train_ids)
-        images = self._store.read(self._train_ids[order % stored], resolution)
-        mirrored = order >= stored
-        images[mirrored] = images[mirrored, :, ::-1]
-        return images
+        return ImageRows(self._store, self._train_ids[order % stored], order >= stored, resolution)
 
     def train_sample_labels(self, count: int | None = None) -> np.ndarray | None:
         """The labels of `train_images(resolution, count)`, in the same order (None without labels)."""
@@ -145,6 +150,30 @@ class ImageSource:
                 f"its levels are {', '.join(map(str, levels))} ({self.resolution} divided by a power of two, "
                 f"down to {LOWEST_RESOLUTION})"
             )
+
+
+class ImageRows:
+    """Images of a store in a fixed order, read only when asked for: slicing gives another ImageRows
+    (as slicing an array gives a view), `np.asarray(rows)` reads uint8 [n, r, r, C]. Data too large
+    for memory (30,000 images at 1024x1024 are 94 GB) is worked through a slice at a time."""
+
+    def __init__(self, store, ids: np.ndarray, mirrored: np.ndarray, resolution: int):
+        self._store, self._ids, self._mirrored, self._resolution = store, ids, mirrored, resolution
+        self.shape = (len(ids), resolution, resolution, store.channels)
+        self.ndim, self.dtype = 4, np.dtype(np.uint8)
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def __getitem__(self, index: slice) -> ImageRows:
+        if not isinstance(index, slice) or index.step not in (None, 1):
+            raise TypeError(f"ImageRows take slices [a:b], not {index!r}; read them with np.asarray first")
+        return ImageRows(self._store, self._ids[index], self._mirrored[index], self._resolution)
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        images = self._store.read(self._ids, self._resolution)
+        images[self._mirrored] = images[self._mirrored, :, ::-1]
+        return images if dtype is None else images.astype(dtype)
 
 
 def _square_images(images, name: str) -> np.ndarray:

@@ -14,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from alae_tf.config import PRIORLESS_KINDS
-from alae_tf.data.batches import eval_batches, to_uint8
+from alae_tf.data.batches import to_model_range, to_uint8
 from alae_tf.progress import progress_bar
 
 
@@ -22,7 +22,7 @@ from alae_tf.progress import progress_bar
 class EvalContext:
     sampler: object  # alae_tf.inference.Sampler of the restored model (EMA nets, top level)
     config: object  # alae_tf.config.Config of the run
-    data: object  # ImageSplits: uint8 train/test images (NHW or NHWC), labels (may be None)
+    data: object  # ImageSplits: uint8 train/test images (NHW or NHWC arrays, or ImageRows), labels (may be None)
     num_samples: int | None = None  # None: each metric's own default (FID: 50k, as the paper)
     seed: int = 0
     batch_size: int = 250
@@ -60,7 +60,7 @@ class EvalContext:
 
     def reconstruction_batches(self, images_uint8: np.ndarray):
         """Yields (x, G(E(x))) float NHWC batches for uint8 images x, in order; seeded noise, as `generated_uint8`."""
-        for start, batch in zip(range(0, len(images_uint8), self.batch_size), eval_batches(images_uint8, self.batch_size)):
+        for start, batch in self._batches(images_uint8):
             noise = self.sampler.noise(len(batch), self.seed * 1_000_003 + start)
             yield batch, self.sampler.reconstruct(batch, noise=noise)
 
@@ -78,16 +78,25 @@ class EvalContext:
         encode = self.sampler.features if features else self.sampler.encode
         progress = _progress(label, len(images_uint8))
         rows = []
-        for batch in eval_batches(images_uint8, self.batch_size):
+        for _, batch in self._batches(images_uint8):
             rows.append(np.asarray(encode(batch), np.float32))
             progress.add(len(rows[-1]))
         return np.concatenate(rows)
 
-    def real_uint8(self, split: str, count: int | None = None) -> np.ndarray:
-        """The first `count` images of a split ("train" or "test") as uint8 NHWC."""
+    def _batches(self, images_uint8):
+        """(start, batch in [-1, 1]) of uint8 images (an array or ImageRows, read a batch at a time)."""
+        for start in range(0, len(images_uint8), self.batch_size):
+            yield start, to_model_range(np.asarray(images_uint8[start : start + self.batch_size]))
+
+    def real_images(self, split: str):
+        """A split's ("train" or "test") uint8 NHWC images, as an array or ImageRows (read when sliced
+        and asked for): index them a batch at a time, since data at 1024x1024 does not fit in memory."""
         images = self.data.train_images if split == "train" else self.data.test_images
-        images = images[:count] if count is not None else images
         return images[..., np.newaxis] if images.ndim == 3 else images
+
+    def real_uint8(self, split: str, count: int | None = None) -> np.ndarray:
+        """The first `count` images of a split as a uint8 NHWC array (for data as small as MNIST)."""
+        return np.asarray(self.real_images(split)[:count])
 
 
 def _progress(label: str, count: int):

@@ -34,12 +34,15 @@ from alae_tf.cache import cache_dir
 from alae_tf.errors import ALAEError
 from alae_tf.metrics.feature_stats import frechet_distance, kernel_inception_distance, precision_recall
 from alae_tf.metrics.inception import FEATURE_DIM, inception_features, weights_path
+from alae_tf.progress import progress_bar
 
 FID_SAMPLES = 50_000
 PR_SAMPLES = 10_000
 KID_SUBSETS, KID_SUBSET_SIZE = 100, 1000
 PR_NEIGHBOURS = 3
 CACHE_FORMAT = 1  # bump when the cached features would change
+FINGERPRINT_BATCH = 250
+FINGERPRINT_PROGRESS_BYTES = 2**30  # real images whose hashing shows a progress bar: those not in memory
 
 
 def fid(ctx) -> dict:
@@ -51,7 +54,7 @@ def fid(ctx) -> dict:
 def fid_rec(ctx) -> dict:
     real = _real_features(ctx, "train", ctx.sample_count(FID_SAMPLES))
     _warn_if_few("fid_rec", len(real))
-    images = ctx.real_uint8("train", len(real))
+    images = ctx.real_images("train")[: len(real)]
     reconstructed = inception_features().features(
         ctx.reconstructed_uint8(images), total=len(images), label="Inception features of the reconstructions")
     return {"fid_rec": frechet_distance(real, reconstructed), "fid_rec_real_images": float(len(real))}
@@ -111,8 +114,9 @@ def _draws_share_prefix(ctx, stream, shorter, longer):
 
 
 def _real_features(ctx, split, count):
-    """Features of the first min(count, split size) images of a split, through the disk cache."""
-    images = ctx.real_uint8(split)
+    """Features of the first min(count, split size) images of a split, through the disk cache
+    (slices of ImageRows are read only when Inception takes them: `_skip` skips cached ones unread)."""
+    images = ctx.real_images(split)
     count = min(count, len(images))
     if count < 2:
         raise ALAEError(f"the {split} split has {len(images)} image(s); the generation metrics need at least 2")
@@ -150,8 +154,16 @@ def _cache_dir() -> Path:
 
 
 def _fingerprint(images) -> str:
+    """A hash of the images' pixels (an array or ImageRows, read FINGERPRINT_BATCH at a time)."""
     digest = hashlib.sha1(f"{CACHE_FORMAT}:{images.shape}:{weights_path().stat().st_size}".encode())
-    digest.update(np.ascontiguousarray(images).data)
+    large = int(np.prod(images.shape)) > FINGERPRINT_PROGRESS_BYTES
+    if large:
+        print(f"reading the {len(images)} real images to match them with the feature cache")
+    progress = progress_bar(len(images), unit_name="image", verbose=large)
+    for start in range(0, len(images), FINGERPRINT_BATCH):
+        batch = np.ascontiguousarray(images[start : start + FINGERPRINT_BATCH])
+        digest.update(batch.data)
+        progress.add(len(batch))
     return digest.hexdigest()[:20]
 
 
