@@ -35,12 +35,14 @@ setup(
         "tfds": ["tensorflow-datasets", "importlib_resources"],
         # python -m export (SavedModel, ONNX, TF-Serving warm-up files) and serving.client's gRPC client.
         "export": EXPORT,
-        # The app API (serving.onnx_model): numpy and ONNX Runtime only.
+        # ONNX Runtime for the app API (serving.onnx_model). The distribution still requires TensorFlow; an app
+        # that must stay TensorFlow-free installs it with --no-deps plus numpy and onnxruntime (README).
         "serving": [ONNXRUNTIME],
         # python -m serving.http
         "http": HTTP,
-        # ONNX Runtime on CUDA for the app API and the HTTP server; it links CUDA 13, unlike TF's CUDA 12,
-        # and shares the onnxruntime module: install it instead of (not beside) the CPU onnxruntime.
-        "gpu": ["onnxruntime-gpu==1.31.1"],
+        # ONNX Runtime on CUDA 13 + cuDNN 9 (from PyPI) for the app API and the HTTP server. It provides the
+        # same onnxruntime module as the CPU package that the other extras pin, so it replaces that one:
+        # pip uninstall -y onnxruntime, then pip install -e ".[gpu]" (serving/README.md).
+        "gpu": ["onnxruntime-gpu[cuda,cudnn]==1.31.1"],
     },
 )

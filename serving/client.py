@@ -5,8 +5,10 @@
     w = client.predict("encode_uint8", {"images": pixels})["w"]
 
 Both `predict`s return {output name: numpy array} in the signature's dtypes. Every failure
-(unreachable, timeout, HTTP or gRPC error) raises ServingError with one line saying what failed.
-The REST client needs numpy only; the gRPC client needs tensorflow and tensorflow-serving-api.
+(unreachable, timeout, HTTP or gRPC error, inputs JSON cannot carry) raises ServingError with one
+line saying what failed; its `status` is the HTTP status when the server answered (429, 408 and 503
+are worth a retry), else None. The REST client needs numpy only; the gRPC client needs tensorflow
+and tensorflow-serving-api.
 """
 
 import http.client
@@ -22,11 +24,19 @@ GRPC_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
 
 class ServingError(Exception):
-    """A request to a model server failed; the message names the server, the call and the cause."""
+    """A request to a model server failed; the message names the server, the call and the cause.
+    `status`: the HTTP status of the server's answer, None when there was none."""
+
+    def __init__(self, message, status=None):
+        super().__init__(message)
+        self.status = status
 
 
 class RestClient:
     def __init__(self, base_url="http://127.0.0.1:8501", model="alae_mnist", version=None, timeout=30.0):
+        parts = urllib.parse.urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"base_url must be http://HOST:PORT or https://HOST:PORT, got {base_url!r}")
         self.base_url = base_url.rstrip("/")
         self.model = model
         self.version = version
@@ -48,7 +58,12 @@ class RestClient:
 
     def predict(self, signature, inputs: dict, rows=False) -> dict[str, np.ndarray]:
         """Run a signature; `rows=True` sends `instances` (row form), else `inputs` (columnar)."""
+        if not inputs:
+            raise ValueError("inputs: no tensors (a dict of input name -> array)")
         if rows:
+            if scalars := [key for key, value in inputs.items() if np.ndim(value) == 0]:
+                raise ValueError(f"rows=True sends one instance per row, and {', '.join(scalars)} has none (a scalar); "
+                                 "give it a batch dimension or use the columnar form (rows=False)")
             batch = len(next(iter(inputs.values())))
             instances = [{key: np.asarray(value[i]).tolist() for key, value in inputs.items()} for i in range(batch)]
             body = {"signature_name": signature, "instances": instances}
@@ -68,7 +83,12 @@ class RestClient:
 
     def predict_json(self, body: dict) -> dict:
         """POST .../:predict with a ready JSON body; returns the decoded answer."""
-        return self._request("POST", self.model_url + ":predict", json.dumps(body).encode())
+        try:
+            data = json.dumps(body, allow_nan=False).encode()
+        except ValueError:
+            raise ServingError(f"POST {self.model_url}:predict: the inputs hold NaN or infinite values, which JSON "
+                               "cannot carry") from None
+        return self._request("POST", self.model_url + ":predict", data)
 
     def output_dtypes(self, signature) -> dict:
         if signature not in self._output_dtypes:
@@ -84,18 +104,33 @@ class RestClient:
         connection_class = NoDelayHTTPSConnection if parts.scheme == "https" else NoDelayHTTPConnection
         connection = connection_class(parts.hostname, parts.port, timeout=self.timeout)
         path = parts.path + (f"?{parts.query}" if parts.query else "")
+        cut_off = None
         try:
-            connection.request(method, path, body=data, headers={"Content-Type": "application/json"})
+            connection.connect()
+        except TimeoutError:
+            raise ServingError(f"{method} {url}: cannot connect within {self.timeout:g} s") from None
+        except OSError as exc:
+            raise ServingError(f"{method} {url}: cannot connect ({exc})") from None
+        try:
+            try:
+                connection.request(method, path, body=data, headers={"Content-Type": "application/json"})
+            except (BrokenPipeError, ConnectionResetError) as exc:
+                cut_off = exc  # the server answered before the whole body arrived (413, 408) and closed: read why
             response = connection.getresponse()
             payload = response.read()
         except TimeoutError:  # socket.timeout is an alias since Python 3.10
             raise ServingError(f"{method} {url}: no answer within {self.timeout:g} s") from None
         except (OSError, http.client.HTTPException) as exc:
-            raise ServingError(f"{method} {url}: cannot connect ({exc})") from None
+            if cut_off is not None:
+                raise ServingError(f"{method} {url}: the server closed the connection while the {len(data) / 1e6:.1f} MB "
+                                   f"request was being sent ({cut_off}); too large or too slow for it? (serving.http: "
+                                   "--max-body-mb, --max-batch, --read-timeout); send fewer images per request") from None
+            raise ServingError(f"{method} {url}: the connection failed ({exc})") from None
         finally:
             connection.close()
         if response.status >= 400:
-            raise ServingError(f"{method} {url}: HTTP {response.status}: {_error_text(payload, response.reason)}")
+            raise ServingError(f"{method} {url}: HTTP {response.status}: {_error_text(payload, response.reason)}",
+                               response.status)
         try:
             return json.loads(payload)
         except ValueError as exc:

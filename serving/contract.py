@@ -13,6 +13,7 @@ step slightly outside); uint8 images are pixels in [0, 255]. A `_uint8` twin tak
 `images` as uint8 and is otherwise its operation.
 """
 
+import warnings
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -219,14 +220,22 @@ def check_images(images, image_shape) -> np.ndarray:
         raise ValueError(f"images must be uint8 [0, 255] or float [-1, 1], got dtype {images.dtype}")
     # Two reductions without temporaries for the common case (NaN propagates and fails them too);
     # this check is a good part of a batch-1 call's time.
-    if not (-FLOAT_IMAGE_LIMIT <= images.min() and images.max() <= FLOAT_IMAGE_LIMIT):
+    low, high = images.min(), images.max()
+    if not (-FLOAT_IMAGE_LIMIT <= low and high <= FLOAT_IMAGE_LIMIT):
         check_finite(images, "images")
         raise ValueError(
             f"float images are [-1, 1] (values beyond +-{FLOAT_IMAGE_LIMIT:g} are refused), got values in "
-            f"[{images.min():g}, {images.max():g}]; send [0, 255] pixels as uint8, and clip a generated image "
+            f"[{low:g}, {high:g}]; send [0, 255] pixels as uint8, and clip a generated image "
             "(or ask for it with as_uint8=True) before encoding it"
         )
+    if 0 <= low and high <= 1 and low < high:  # a photo in [-1, 1] is rarely brighter than mid-grey everywhere
+        warnings.warn(f"float images are read as [-1, 1] (pixel / 127.5 - 1), and these lie in [{low:g}, {high:g}]: "
+                      "if they are pixel / 255, send the uint8 pixels or 2 * x - 1 instead", UnitRangeWarning, stacklevel=3)
     return images.astype(np.float32, copy=False)
+
+
+class UnitRangeWarning(UserWarning):
+    """Float images that all lie in [0, 1]: most likely pixel / 255, not the [-1, 1] the models read."""
 
 
 def check_finite(array: np.ndarray, name: str) -> None:

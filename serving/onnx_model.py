@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 REQUIRED_METADATA = ("model_name", "version", "image_shape", "latent_dim", "noise_inputs")
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
+CUDA_HINT = (": onnxruntime-gpu 1.31 runs on CUDA 13 with cuDNN 9, which PyPI has as its extras: pip uninstall onnxruntime; "
+             "pip install \"onnxruntime-gpu[cuda,cudnn]==1.31.1\"")
 
 
 def default_providers() -> list[str]:
@@ -108,12 +110,14 @@ class ALAEOnnx:
         # (reconstruct = encode then decode: 1.2 ms instead of 0.7 at batch 1; benchmarks/inference_latency.py).
         # Spin only while a run is active.
         options.add_session_config_entry("session.force_spinning_stop", "1")
-        requested = list(providers) if providers else default_providers()
+        requested = [providers] if isinstance(providers, str) else list(providers) if providers else default_providers()
         self._sessions = {graph: self._session(self.path / onnx_file(graph, variant), options, requested)
                           for graph in contract.onnx_graphs(self.signatures)}
         self._io_names = {graph: ([i.name for i in session.get_inputs()], [o.name for o in session.get_outputs()])
                           for graph, session in self._sessions.items()}
         self.provider = next(iter(self._sessions.values())).get_providers()[0]
+        if self.provider != requested[0]:  # ONNX Runtime falls back along the list with a warning of its own
+            log.warning("asked for %s, running on %s%s", requested[0], self.provider, CUDA_HINT if requested[0] == CUDA else "")
         log.info("ALAE %s version %s from %s on %s", self.metadata["model_name"], self.version, self.path, self.provider)
 
     @staticmethod

@@ -178,6 +178,23 @@ def test_provider_is_cpu_here_and_logged(export_dir, caplog, monkeypatch):
     with pytest.warns(UserWarning, match="CUDAExecutionProvider"):
         fallback = ALAEOnnx(export_dir)
     assert fallback.provider == "CPUExecutionProvider"
+    assert "asked for CUDAExecutionProvider, running on CPUExecutionProvider: onnxruntime-gpu 1.31 runs on CUDA 13" in caplog.text
+    caplog.clear()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a string was taken for a list of one-letter providers (20 warnings)
+        assert ALAEOnnx(export_dir, providers="CPUExecutionProvider").provider == "CPUExecutionProvider"
+    assert "asked for" not in caplog.text
+
+
+def test_float_images_in_0_1_get_a_warning(model):
+    """pixel / 255 is the most common float convention; the models read pixel / 127.5 - 1."""
+    pixels = np.random.default_rng(0).integers(0, 256, (4, 28, 28, 1), dtype=np.uint8)
+    with pytest.warns(contract.UnitRangeWarning, match=r"float images are read as \[-1, 1\].*lie in \[0, 1\]"):
+        model.encode(pixels / 255.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.encode(pixels / 127.5 - 1)
+        model.encode(np.zeros((1, 28, 28, 1), np.float32))  # one flat grey level says nothing
 
 
 def test_sessions_spin_only_while_running(export_dir):

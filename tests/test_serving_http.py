@@ -162,8 +162,22 @@ def test_client_errors_name_the_problem(server):
         client.predict("decode", {"w": np.zeros((1, 3), np.float32)})
     with pytest.raises(ServingError, match="HTTP 400: unknown signature 'nope'"):
         client.predict("nope", {"w": np.zeros((1, 50), np.float32)})
-    with pytest.raises(ServingError, match="HTTP 404: model 'other' not found"):
+    with pytest.raises(ServingError, match="HTTP 404: model 'other' not found") as refused:
         RestClient(server, "other", timeout=10).status()
+    assert refused.value.status == 404
+    # the server answers 413 before reading a body far over --max-body-mb and closes: the client
+    # reads that answer after its write fails (it said "cannot connect (Connection reset by peer)")
+    with pytest.raises(ServingError, match=r"HTTP 413: request body of \d+ bytes exceeds the limit") as refused:
+        client.predict("encode", {"images": np.zeros((2000, 28, 28, 1), np.float32)})
+    assert refused.value.status == 413
+    with pytest.raises(ServingError, match="NaN or infinite values, which JSON cannot carry"):
+        client.predict("decode", {"w": np.full((1, 50), np.nan, np.float32)})
+    with pytest.raises(ValueError, match="truncation_psi has none .a scalar.; give it a batch dimension"):
+        client.predict("generate", {"z": np.zeros((1, 50), np.float32), "truncation_psi": 1.0}, rows=True)
+    with pytest.raises(ValueError, match="inputs: no tensors"):
+        client.predict("decode", {})
+    with pytest.raises(ValueError, match="base_url must be http://HOST:PORT"):
+        RestClient(server.removeprefix("http://"), NAME)
 
 
 def test_server_refuses_a_missing_export(tmp_path):
