@@ -61,6 +61,19 @@ def _is_count(value) -> bool:
     return _is_integer(value) and value >= 1
 
 
+def _of_operations(signatures: dict, operations) -> dict:
+    """The signatures of these operations (names as `contract.OPERATIONS`; all when None), and metadata."""
+    if operations is None:
+        return signatures
+    wanted = {operations} if isinstance(operations, str) else set(operations)
+    exported = {signature.operation.name for signature in signatures.values()} - {contract.METADATA}
+    if not wanted or wanted - exported:
+        raise ValueError(f"operations: {', '.join(sorted(wanted - exported)) or 'none given'}; this export has "
+                         f"{', '.join(sorted(exported))}")
+    return {name: signature for name, signature in signatures.items()
+            if signature.operation.name in wanted | {contract.METADATA}}
+
+
 def _checked_seed(seed):
     """A seed for numpy's generator: None (fresh entropy) or an integer >= 0."""
     if seed is not None and not (_is_integer(seed) and seed >= 0):
@@ -69,9 +82,13 @@ def _checked_seed(seed):
 
 
 class ALAEOnnx:
-    def __init__(self, export_dir, providers=None, name=None, max_batch_size=256, threads=None, variant=FLOAT32):
+    def __init__(self, export_dir, providers=None, name=None, max_batch_size=256, threads=None, variant=FLOAT32,
+                 operations=None):
         """`threads` sets ONNX Runtime's intra-op threads (default: its own choice, all cores).
-        `variant`: float32 (GRAPH.onnx) or int8 (GRAPH.int8.onnx, written by python -m export --onnx-int8)."""
+        `variant`: float32 (GRAPH.onnx) or int8 (GRAPH.int8.onnx, written by python -m export --onnx-int8).
+        `operations`: load only these operations' graphs (default all), e.g. ["encode"]: an app that
+        only encodes does not hold the generator, whose weights each of decode, generate,
+        decode_styles and their noise forms carries (a StyleALAE export: six copies)."""
         self.path = find_onnx_version_dir(export_dir, name)
         self.metadata = read_metadata(self.path)
         missing = [key for key in REQUIRED_METADATA if key not in self.metadata]
@@ -96,7 +113,9 @@ class ALAEOnnx:
         directions = self.metadata.get("directions")
         self.directions = (editing.DirectionSet.from_json(directions, f"{self.path} metadata") if directions
                            else editing.DirectionSet(self.latent_dim))
-        self.signatures = contract.signatures_from_metadata(self.metadata)
+        exported_signatures = contract.signatures_from_metadata(self.metadata)
+        self.signatures = _of_operations(exported_signatures, operations)
+        self._not_loaded = sorted(set(exported_signatures) - set(self.signatures))
         if not _is_count(max_batch_size):
             raise ValueError(f"max_batch_size must be a positive integer, got {max_batch_size!r}")
         if threads is not None and not (_is_integer(threads) and threads >= 0):
@@ -213,7 +232,13 @@ class ALAEOnnx:
             raise ValueError(f"layer range ({start}, {stop}) is empty: expected start < stop <= {self.num_styles}")
         return int(start), int(stop)
 
+    def _check_loaded(self, signature_name):
+        if signature_name in self._not_loaded:
+            loaded = sorted({s.operation.name for s in self.signatures.values()} - {contract.METADATA})
+            raise ValueError(f"{signature_name} is not loaded: this model was opened with operations={loaded}")
+
     def _require_styles(self):
+        self._check_loaded("decode_styles")
         if "decode_styles" not in self.signatures:
             raise ValueError("this export predates per-layer styles (it has no decode_styles); "
                              "export the run again to edit or mix")
@@ -253,6 +278,7 @@ class ALAEOnnx:
             raise ValueError(f"inputs must be a dict {{input name: array}}, got {type(inputs).__name__}")
         signature = self.signatures.get(contract.resolve_signature_name(name))
         if signature is None:
+            self._check_loaded(contract.resolve_signature_name(name))
             raise ValueError(f"unknown signature {name!r}; this export has {', '.join(sorted(self.signatures))}")
         values = contract.check_inputs(signature, inputs)
         if signature.operation.name == contract.METADATA:

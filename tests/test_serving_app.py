@@ -90,6 +90,22 @@ def test_signatures_are_the_saved_models_and_run_by_name(model, saved):
     assert json.loads(model.run_signature("metadata", {"row": np.zeros(2, np.int32)})["metadata_json"][1]) == model.metadata
 
 
+def test_an_app_may_load_only_the_operations_it_uses(export_dir, model):
+    encoder = ALAEOnnx(export_dir, operations=["encode"])
+    assert list(encoder._sessions) == ["encode"] and set(encoder.signatures) == {"encode", "encode_uint8", "metadata"}
+    pixels = real_images(3)
+    np.testing.assert_array_equal(encoder.encode(pixels), model.encode(pixels))
+    with pytest.raises(ValueError, match=r"decode is not loaded: this model was opened with operations=\['encode'\]"):
+        encoder.decode(np.zeros((1, 50), np.float32))
+    with pytest.raises(ValueError, match="decode_styles is not loaded"):
+        encoder.edit(pixels, np.ones(50, np.float32), 1.0)
+    assert sorted(ALAEOnnx(export_dir, operations="reconstruct")._sessions) == ["decode", "encode"]
+    with pytest.raises(ValueError, match="operations: encoder; this export has decode, decode_styles, encode, generate"):
+        ALAEOnnx(export_dir, operations=["encoder"])
+    with pytest.raises(ValueError, match="operations: none given"):
+        ALAEOnnx(export_dir, operations=[])
+
+
 def test_large_batches_are_chunked_with_the_same_result(export_dir, model):
     small_chunks = ALAEOnnx(export_dir, max_batch_size=4)
     pixels = real_images(10)
