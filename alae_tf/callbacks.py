@@ -18,7 +18,7 @@ import tensorflow as tf
 from alae_tf.atomic_file import write_text_atomically
 from alae_tf.data.batches import to_model_range, to_uint8
 from alae_tf.errors import ALAEError
-from alae_tf.grids import interpolation_grid, mixing_ranges, style_mixing_grid
+from alae_tf.grids import images_per_call, interpolation_grid, mixing_ranges, style_mixing_grid
 from alae_tf.inference import Sampler
 from alae_tf.model import NONFINITE
 from alae_tf.png import image_grid, save_png
@@ -148,11 +148,15 @@ class TrainingMonitor(StepCallback):
 
     def write_grids(self, step):
         sampler = Sampler.from_model(self.model, level=self.model.level)
-        samples = to_uint8(sampler.generate(self.fixed_z, self.truncation_psi, noise=sampler.noise(len(self.fixed_z), 0)))
+        noise = sampler.noise(len(self.fixed_z), 0)
+        samples = in_calls(sampler, len(self.fixed_z), lambda rows: sampler.generate(
+            self.fixed_z[rows], self.truncation_psi, noise=[n[rows] for n in noise]))
         test_images = to_model_range(self.test_images(sampler.image_shape[0], self.columns * self.columns // 2))
-        grids = {"samples": image_grid(samples.numpy(), self.columns)}
+        grids = {"samples": image_grid(samples, self.columns)}
         if len(test_images):  # data prepared with --test-count 0 holds none
-            reconstructions = to_uint8(sampler.reconstruct(test_images, noise=sampler.noise(len(test_images), 0))).numpy()
+            noise = sampler.noise(len(test_images), 0)
+            reconstructions = in_calls(sampler, len(test_images), lambda rows: sampler.reconstruct(
+                test_images[rows], noise=[n[rows] for n in noise]))
             originals = to_uint8(test_images).numpy()
             # Rows alternate: originals, then their reconstructions underneath.
             pairs = np.concatenate(
@@ -180,6 +184,13 @@ class TrainingMonitor(StepCallback):
             mixing = style_mixing_grid(sampler, sources, destinations, truncation_psi=self.truncation_psi)
             grids.update({f"style_mixing_{name}": grid for name, grid in mixing.items()})
         return grids
+
+
+def in_calls(sampler, count, images_of_rows) -> np.ndarray:
+    """uint8 numpy of images_of_rows(slice) over `count` rows, `images_per_call` at a time: 64
+    samples in one call took ~38 GB of activations at 1024x1024 (10 GB at 256x256)."""
+    step = images_per_call(sampler.image_shape)
+    return np.concatenate([to_uint8(images_of_rows(slice(start, start + step))).numpy() for start in range(0, count, step)])
 
 
 class ProgressLines(StepCallback):

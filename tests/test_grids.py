@@ -210,6 +210,31 @@ def test_monitor_writes_style_grids_at_the_current_level(style_model, tmp_path):
     assert list((tmp_path / "logs").iterdir())  # TensorBoard events
 
 
+def test_monitor_grids_run_the_networks_a_few_images_at_a_time(style_model, tmp_path, monkeypatch):
+    """At 1024x1024 the 64 samples in one call took ~38 GB: the grids' calls take at most
+    images_per_call images (here 5: VALUES_PER_CALL shrunk), and the pictures stay the same."""
+    from alae_tf import grids
+
+    style_model.enter_phase(schedule.phases(style_model.config)[1])
+    whole = TrainingMonitor(RunDir(tmp_path / "whole"), test_images=held_out(channels(style_model)), latent_dim=8,
+                            seed=0, log_every=10, sample_every=10, truncation_psi=PSI)
+    whole.set_model(style_model)
+    whole.write_grids(10)
+    monkeypatch.setattr(grids, "VALUES_PER_CALL", 5 * 8 * 8 * channels(style_model))
+    batches = []
+    for name in ("generate", "reconstruct"):
+        original = getattr(Sampler, name)
+        monkeypatch.setattr(Sampler, name, lambda self, x, *args, original=original, **kw: batches.append(len(x)) or original(self, x, *args, **kw))
+    chunked = TrainingMonitor(RunDir(tmp_path / "chunked"), test_images=held_out(channels(style_model)), latent_dim=8,
+                              seed=0, log_every=10, sample_every=10, truncation_psi=PSI)
+    chunked.set_model(style_model)
+    chunked.write_grids(10)
+    assert batches[:13] == [5] * 12 + [4] and batches[13:20] == [5] * 6 + [2]  # 64 samples, then 32 reconstructions
+    for name in ("samples_0000010.png", "reconstructions_0000010.png"):
+        a, b = (np.asarray(Image.open(tmp_path / run / "samples" / name), np.int16) for run in ("whole", "chunked"))
+        assert np.abs(a - b).max() <= 1 and (a != b).mean() < 1e-3, name
+
+
 def test_monitor_writes_latent_and_encoder_interpolations_for_an_mlp_model(tiny_config, tmp_path):
     monitor = TrainingMonitor(RunDir(tmp_path), test_images=held_out(1), latent_dim=6, seed=0,
                               log_every=10, sample_every=10)
