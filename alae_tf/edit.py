@@ -21,7 +21,7 @@ from alae_tf.data.batches import to_model_range
 from alae_tf.editing import directions as fitting
 from alae_tf.editing import labelled as labels
 from alae_tf.editing.arguments import OneLineParser, class_pair, positive_int, strength
-from alae_tf.editing.figures import strength_sweep, zoomed
+from alae_tf.editing.figures import check_figure_size, strength_sweep, zoomed
 from alae_tf.editing.subjects import SUBJECTS_HELP, select_subjects
 from alae_tf.editing.official import read_official_directions
 from alae_tf.editing.outputs import check_output_dir, check_output_file, write_png, writing
@@ -216,7 +216,8 @@ def apply_command(args, run: Loaded):
     check_output_file(out, ".png", inputs=tuple(args.images))
     strengths = args.strengths or default_strengths(directions, args.direction)
     start, stop = parse_layer_range(args.layers, layer_ranges(sampler))
-    subjects = select_subjects(args.images, config, sampler, run.checkpoint)
+    subjects = select_subjects(args.images, config, sampler, run.checkpoint, check_count=lambda count: check_figure_size(
+        count * (1 + len(strengths)), sampler.image_shape, args.zoom))
     grid = strength_sweep(sampler, subjects.images, subjects.styles, vector, strengths, start, stop,
                           noise=figure_noise(args, sampler, subjects))
     write_png(zoomed(grid, args.zoom), out)
@@ -231,8 +232,13 @@ def mix_command(args, run: Loaded):
     ranges = layer_ranges(sampler)
     names = args.layers or mixing_range_names(ranges)
     chosen = {name: parse_layer_range(name, ranges) for name in names}
-    sources = select_subjects(args.sources, config, sampler, run.checkpoint)
-    destinations = select_subjects(args.destinations, config, sampler, run.checkpoint)
+    def mixing_cells(count_s, count_d):  # every range's grid is rendered before the first is written
+        return len(chosen) * (count_s + 1) * (count_d + 1)
+
+    sources = select_subjects(args.sources, config, sampler, run.checkpoint, check_count=lambda count: check_figure_size(
+        mixing_cells(count, 1), sampler.image_shape, args.zoom))
+    destinations = select_subjects(args.destinations, config, sampler, run.checkpoint, check_count=lambda count: check_figure_size(
+        mixing_cells(len(sources), count), sampler.image_shape, args.zoom))
     noise = figure_noise(args, sampler, sources, destinations)
     grids = mixing_grid_of_styles(sampler, sources.styles, destinations.styles, chosen, noise=noise)
     for name, grid in grids.items():
@@ -247,8 +253,11 @@ def interpolate_command(args, run: Loaded):
         raise ALAEError("--steps must be at least 2 (the two ends)")
     out = args.out or args.run / "edits" / "interpolation.png"
     check_output_file(out, ".png", inputs=(*args.first, *args.last))
-    first = select_subjects(args.first, config, sampler, run.checkpoint)
-    last = select_subjects(args.last, config, sampler, run.checkpoint)
+    def check_pairs(count):
+        check_figure_size(count * (args.steps + 2), sampler.image_shape, args.zoom)
+
+    first = select_subjects(args.first, config, sampler, run.checkpoint, check_count=check_pairs)
+    last = select_subjects(args.last, config, sampler, run.checkpoint, check_count=check_pairs)
     if len(first) != len(last):
         raise ALAEError(f"--from selects {len(first)} image(s) but --to {len(last)}; they are paired in order")
     noise = figure_noise(args, sampler, first, last)

@@ -10,6 +10,7 @@ apply, mix and interpolate take the file among their images, and the studio of
 `python -m serving.http --studio` opens it, to edit the projections.
 """
 
+import dataclasses
 import math
 import sys
 from pathlib import Path
@@ -19,7 +20,7 @@ import numpy as np
 from alae_tf.data.batches import to_model_range, to_uint8
 from alae_tf.editing.arguments import OneLineParser, positive_int
 from alae_tf.editing.figures import zoomed
-from alae_tf.editing.images import IMAGES_HELP, select_images
+from alae_tf.editing.images import IMAGES_HELP, count_images, select_images
 from alae_tf.editing.outputs import check_output_dir, write_png, writing
 from alae_tf.editing.projection import Projection, project
 from alae_tf.editing.subjects import is_projection
@@ -47,14 +48,21 @@ def parse_args(argv=None):
     parser.add_argument("--per-layer", action="store_true", help="refine one w per style input of G (w+) instead of one w")
     parser.add_argument("--noise", action="store_true", help="refine G's noise images too (StyleALAE, started from zero; the MLP has none)")
     parser.add_argument("--noise-weight", type=float, default=1.0, help="weight of the mean squared noise penalty (default 1)")
-    parser.add_argument("--batch-size", type=positive_int, default=16,
-                        help="images projected at once (default 16; each image's projection is independent of the "
+    parser.add_argument("--batch-size", type=positive_int,
+                        help="images projected at once (default 16 up to 128x128, 4 at 256x256, 1 from 512x512: each "
+                             "image holds G's and LPIPS's activations and their gradients, ~0.6 GB at 256x256 and "
+                             "~2 GB at 1024x1024 for the official models; each image's projection is independent of the "
                              "others in its batch, so this sets memory and speed, and results only up to float "
                              "rounding); the files are written after every batch, as projection.partial.png/.npz, "
                              "and renamed to projection.png/.npz when every image is done")
     parser.add_argument("--out-dir", type=Path, help="folder for projection.png and projection.npz (default: RUN/projections)")
     parser.add_argument("--zoom", type=positive_int, default=1, help="enlarge the PNG by this factor, nearest neighbour (default 1)")
     return parser.parse_args(argv)
+
+
+def default_batch_size(image_shape) -> int:
+    """16 images up to 128x128, fewer above: 2**18 pixels per batch."""
+    return max(1, min(16, 2**18 // (image_shape[0] * image_shape[1])))
 
 
 def run(args) -> dict:
@@ -78,8 +86,8 @@ def run(args) -> dict:
         print("note: without noise images this generator (from the official code) adds the official code's "
               "deterministic stand-in; --noise replaces it by noise images started from zero, so the projection "
               "does not start exactly at the encoder's G(E(x))", file=sys.stderr)
-    originals = select_images(args.images, config)
-    count, size = len(originals), args.batch_size
+    count = count_images(args.images, config)
+    size = args.batch_size or default_batch_size(sampler.image_shape)
     limit = projection_file.max_images(sampler.num_styles, sampler.latent_dim, sampler.image_shape,
                                        sampler.noise_shapes if args.noise else ())
     if count > limit:
@@ -88,6 +96,7 @@ def run(args) -> dict:
                         f"{' with their noise images' if args.noise else ''}, the "
                         f"{projection_file.MAX_UNPACKED_BYTES >> 20} MiB that edit and the studio read; project them "
                         f"in groups of at most {limit}, each with its own --out-dir (edit takes several projection files)")
+    originals = select_images(args.images, config)
     print(f"projecting {count} image(s), {args.steps} steps, {'w+ (per layer)' if args.per_layer else 'w'}"
           f"{' and noise' if args.noise else ''}{f', {size} at a time' if count > size else ''}")
     # Names, not paths, as an export's metadata has them: the studio compares the two.
@@ -107,8 +116,10 @@ def run(args) -> dict:
                 raise ALAEError(f"the projection of image(s) {start + 1}-{last} diverged to NaN or infinite codes "
                                 f"(--learning-rate {args.learning_rate:g}, --mse-weight {args.mse_weight:g}); run again "
                                 f"with a lower --learning-rate{kept}")
-            parts.append(part)
-            reconstructions.append(to_uint8(sampler.reconstruct(targets)).numpy())
+            shown = max(0, PREVIEW_IMAGES - start)  # G's images only for the preview (2.7 MB per image were kept at 256x256)
+            parts.append(dataclasses.replace(part, images=part.images[:shown]))
+            reconstructions.append(to_uint8(sampler.reconstruct(targets[:shown])).numpy() if shown else
+                                   np.zeros((0, *sampler.image_shape), np.uint8))
             result = Projection.joined(parts)
             write_outputs(out_dir, PARTIAL, originals[:len(result.styles)], np.concatenate(reconstructions), result, about,
                           args.zoom, preview=start < PREVIEW_IMAGES)

@@ -480,6 +480,34 @@ def test_unwritable_outputs_fail_before_the_slow_work(run, tmp_path, capsys):
     assert "projecting" not in out
 
 
+def test_a_figure_too_large_for_memory_is_refused_before_any_image_is_decoded(run, tmp_path, capsys, monkeypatch):
+    """A folder of thousands of images made a figure that grew until the process died (apply:
+    ~4 MB per image at 256x256, interpolate 13 MB per pair); the limit is on the figure's pixels."""
+    from alae_tf.editing import figures, images
+
+    folder = tmp_path / "digits"
+    folder.mkdir()
+    for index in range(4):
+        Image.fromarray(np.full((28, 28), 40 * index, np.uint8)).save(folder / f"{index}.png")
+    monkeypatch.setattr(figures, "FIGURE_BYTES", 11 * 28 * 28)  # 11 cells of 28x28
+    monkeypatch.setattr(images, "load_square", lambda *args: pytest.fail("an image was decoded"))
+    code, out, err = run_cli(edit, ["apply", "--run", run, "--direction", DIRECTIONS[0], "--images", folder,
+                                    "--strengths", "0", "1", "--out", tmp_path / "a.png"], capsys)
+    assert code == 2 and "the figure would hold 12 images of 28x28, 0.0 GiB of pixels, more than the 0 GiB" in err, err
+    code, out, err = run_cli(edit, ["interpolate", "--run", run, "--from", folder, "--to", folder, "--steps", "2",
+                                    "--out", tmp_path / "i.png"], capsys)
+    assert code == 2 and "the figure would hold 16 images" in err, err
+    monkeypatch.setattr(figures, "FIGURE_BYTES", 9 * 28 * 28)
+    code, out, err = run_cli(edit, ["mix", "--run", run, "--sources", folder, "--destinations", "held-out:1",
+                                    "--out-dir", tmp_path / "m"], capsys)
+    assert code == 2 and "the figure would hold 10 images" in err, err  # (4 + 1) x (1 + at least 1), one range
+    monkeypatch.undo()
+    monkeypatch.setattr(figures, "FIGURE_BYTES", 12 * 28 * 28)
+    code, out, err = run_cli(edit, ["apply", "--run", run, "--direction", DIRECTIONS[0], "--images", folder,
+                                    "--strengths", "0", "1", "--out", tmp_path / "a.png"], capsys)
+    assert code == 0 and (tmp_path / "a.png").is_file(), err
+
+
 def test_an_output_that_is_one_of_the_input_images_is_refused(run, tmp_path, capsys):
     photo = tmp_path / "photo.png"
     Image.fromarray(np.zeros((28, 28), np.uint8)).save(photo)

@@ -145,6 +145,17 @@ def test_more_images_than_a_projection_file_holds_are_refused_before_any_work(ex
     assert "2 images are more than one projection file holds for this model: at most 1, the 0 MiB" in err
     assert "groups of at most 1, each with its own --out-dir" in err
     assert not (tmp_path / "out" / "projection.npz").exists()
+    # ... and before any image is decoded: a folder too large for memory was decoded to be counted
+    from alae_tf.editing import images as editing_images
+
+    monkeypatch.setattr(editing_images, "load_square", lambda *args: pytest.fail("an image was decoded"))
+    assert project_cli.main(["--run", str(exported[0]), "--images", str(tmp_path), "--out-dir", str(tmp_path / "out")]) == 2
+    assert "2 images are more than one projection file holds" in capsys.readouterr().err
+
+
+def test_the_default_batch_shrinks_with_the_image():
+    """~2 GB of activations per image at 1024x1024 (official FFHQ model): 16 at once did not fit in 24 GB."""
+    assert [project_cli.default_batch_size((side, side, 3)) for side in (28, 128, 256, 512, 1024)] == [16, 16, 4, 1, 1]
 
 
 def test_noise_on_a_generator_from_the_official_code_says_what_it_replaces(tmp_path, capsys):

@@ -12,8 +12,22 @@ grids do, or each keeps its image's own noise images (`alae_tf.grids.ImageNoise`
 import numpy as np
 import tensorflow as tf
 
+from alae_tf.errors import ALAEError
 from alae_tf.grids import ImageNoise, render
 from alae_tf.png import image_grid
+
+# The most pixels one figure may hold: it is rendered into one array (with G's float images of
+# a part of it at a time) and written as one PNG. 5,461 cells at 256x256 RGB, 341 at 1024x1024.
+FIGURE_BYTES = 2**30
+
+
+def check_figure_size(cells: int, image_shape, zoom: int = 1) -> None:
+    """Refuses, before any image is decoded, a figure of `cells` images larger than FIGURE_BYTES."""
+    size = cells * int(np.prod(image_shape)) * zoom**2
+    if size > FIGURE_BYTES:
+        raise ALAEError(f"the figure would hold {cells:,} images of {image_shape[0]}x{image_shape[1]}"
+                        f"{f' zoomed {zoom}x' if zoom > 1 else ''}, {size / 2**30:.1f} GiB of pixels, more than the "
+                        f"{FIGURE_BYTES >> 30} GiB one figure may hold; pass fewer images (held-out:N, a smaller folder)")
 
 
 def strength_sweep(sampler, originals, codes, direction, strengths, start=0, stop=None, *, noise=0) -> np.ndarray:

@@ -36,29 +36,44 @@ def select_images(specs: list[str], config) -> np.ndarray:
 
 def images_per_spec(specs: list[str], config) -> list[np.ndarray]:
     """One uint8 [N, H, W, C] per spec, in the order given."""
-    held_out = {spec: _parse_held_out(spec) for spec in specs if spec.startswith("held-out:")}
-    source = None
-    if held_out:  # opened once, after every spec has been checked
-        source = open_run_data(config)
+    held_out, source = _held_out_specs(specs, config)
     return [_held_out(spec, held_out[spec], source, config) if spec in held_out else read_image_files(spec, config.model.image_shape)
             for spec in specs]
 
 
-def read_image_files(path, image_shape) -> np.ndarray:
-    """One image file, or every image file under a folder, as uint8 [N, H, W, C] of the model's shape."""
+def count_images(specs: list[str], config) -> int:
+    """How many images `images_per_spec` gives, found without decoding any (a limit is checked
+    before the work: a folder of 70,000 images at 1024x1024 would not fit in memory to be counted)."""
+    held_out, source = _held_out_specs(specs, config)
+    return sum(len(_held_out_positions(spec, held_out[spec], source, config)) if spec in held_out else len(_image_files(spec))
+               for spec in specs)
+
+
+def _held_out_specs(specs, config):
+    """({held-out spec: its match}, the run's data or None when no spec is one)."""
+    held_out = {spec: _parse_held_out(spec) for spec in specs if spec.startswith("held-out:")}
+    return held_out, open_run_data(config) if held_out else None  # opened once, after every spec has been checked
+
+
+def _image_files(path) -> list[Path]:
     path = Path(path)
     if path.is_dir():
-        files = list_image_files(path)
-    elif path.is_file():
-        files = [path]
-    else:
-        raise ALAEError(f"{path}: no such image file or folder (or use held-out:N for the run's held-out images)")
+        return list_image_files(path)
+    if path.is_file():
+        return [path]
+    raise ALAEError(f"{path}: no such image file or folder (or use held-out:N for the run's held-out images)")
+
+
+def read_image_files(path, image_shape) -> np.ndarray:
+    """One image file, or every image file under a folder, as uint8 [N, H, W, C] of the model's shape."""
+    files = _image_files(path)
     height, width, channels = image_shape
-    images, adjusted = [], []
-    for file in files:
+    images = np.empty((len(files), *image_shape), np.uint8)
+    adjusted = []
+    for row, file in enumerate(files):
         try:
             header = read_header(file)
-            images.append(load_square(file, height, channels))
+            images[row] = load_square(file, height, channels)
         except Exception as exc:  # PIL raises OSError, SyntaxError, ValueError, ... for bad files
             raise ALAEError(f"{file}: cannot read the image ({unreadable_reason(exc)})") from None
         changes = _changes(header, (width, height), channels)
@@ -70,7 +85,7 @@ def read_image_files(path, image_shape) -> np.ndarray:
     elif adjusted:
         print(f"note: {path}: {len(adjusted)} of {len(files)} images brought to {width}x{height} "
               f"{'grayscale' if channels == 1 else 'RGB'} as training images are (first: {adjusted[0]})", file=sys.stderr)
-    return np.stack(images)
+    return images
 
 
 def _changes(header, model_size: tuple[int, int], channels: int) -> list[str]:
@@ -103,6 +118,13 @@ def _held_out_range(match: re.Match) -> tuple[int, int]:
 
 
 def _held_out(spec: str, match: re.Match, source, config) -> np.ndarray:
+    positions = _held_out_positions(spec, match, source, config)
+    if match["label"] is None:  # a range: read only those (FFHQ's 10,000 held-out images are 31 GB at 1024x1024)
+        return np.asarray(source.test_rows(config.model.image_shape[0])[positions[0]:positions[-1] + 1])
+    return source.test_images(config.model.image_shape[0])[positions]
+
+
+def _held_out_positions(spec: str, match: re.Match, source, config) -> np.ndarray:
     positions = np.arange(source.num_test)
     if match["label"] is not None:
         if source.test_labels is None:
@@ -115,4 +137,4 @@ def _held_out(spec: str, match: re.Match, source, config) -> np.ndarray:
     if last > len(positions):
         of_class = f" of class {match['label']}" if match["label"] is not None else ""
         raise ALAEError(f"{spec}: selects images {first}..{last - 1} of {len(positions)} held-out images{of_class}")
-    return source.test_images(config.model.image_shape[0])[positions[first:last]]
+    return positions[first:last]

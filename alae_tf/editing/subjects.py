@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from alae_tf.editing.images import IMAGES_HELP, images_per_spec
+from alae_tf.editing.images import IMAGES_HELP, count_images, images_per_spec
 from alae_tf.errors import ALAEError
 from alae_tf.grids import ImageNoise, encode_in_calls
 from serving import projection_file
@@ -34,12 +34,14 @@ class Subjects:
         return len(self.images)
 
 
-def select_subjects(specs: list[str], config, sampler, checkpoint: tuple[str, int]) -> Subjects:
+def select_subjects(specs: list[str], config, sampler, checkpoint: tuple[str, int], check_count=None) -> Subjects:
     """The images of `specs` in the order given, with their codes (see the module docstring).
     `checkpoint`: (run directory name, training step) of the networks, for the note on a projection
-    made with others."""
+    made with others; `check_count(number of images)` may refuse them before any is decoded."""
     projections = {spec: read_projection(Path(spec), sampler, checkpoint) for spec in specs if is_projection(spec)}
     others = [spec for spec in specs if spec not in projections]
+    if check_count is not None:
+        check_count(sum(map(len, projections.values())) + (count_images(others, config) if others else 0))
     images_of = dict(zip(others, images_per_spec(others, config))) if others else {}
     images, styles, noise = [], [], []
     for spec in specs:
