@@ -196,6 +196,23 @@ def test_a_full_disk_exits_2_with_one_line_and_leaves_nothing_behind(mixed_folde
     assert opened and sorted(closed) == sorted(opened)
 
 
+def test_a_dataset_larger_than_the_free_space_is_refused_before_writing(mixed_folder, tmp_path, capsys, monkeypatch):
+    """A full disk was found only after hours of writing; the size is known from the image count."""
+    prepare(mixed_folder, tmp_path / "measured", 16, verbose=False)
+    files = [path for path in (tmp_path / "measured").iterdir() if path.suffix == ".tfrecords"]
+    count = json.loads((tmp_path / "measured" / "meta.json").read_text())["num_images"]
+    actual = sum(path.stat().st_size for path in files)
+    estimate = prepare_module.dataset_bytes(count, 16, 3)
+    assert actual <= estimate <= actual * 1.05  # pixels at 16, 8, 4 and each record's framing
+    real_usage = prepare_module.shutil.disk_usage
+    monkeypatch.setattr(prepare_module.shutil, "disk_usage",
+                        lambda path: real_usage(path)._replace(free=estimate - 1))
+    monkeypatch.setattr(prepare_module, "_write_records", lambda *args: pytest.fail("records written"))
+    code, out, err = run(capsys, mixed_folder, tmp_path / "prepared", "--resolution", 16)
+    assert code == 2 and f"{count} images at 16x16 and its lower levels take ~" in err and "GB free: free some space" in err
+    assert not (tmp_path / "prepared").exists()
+
+
 @pytest.mark.parametrize("problem, message", [
     ("missing", "no such directory"),
     ("empty", "no image files"),

@@ -41,6 +41,7 @@ from alae_tf.errors import ALAEError, DataError, out_of_disk_space, written_file
 from alae_tf.progress import progress_bar
 
 FORMAT = "alae_tf multi-resolution TFRecords (StyleGAN/ALAE layout: features shape [C,H,W], data raw uint8 CHW)"
+RECORD_OVERHEAD_BYTES = 70  # a record's Example fields and TFRecord framing beside its pixels (50-67 measured)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -95,6 +96,7 @@ def prepare(src: Path, dst: Path, resolution: int, *, test_count: int | None = N
     if test_count is not None:
         held_out_positions(len(candidates), test_count)  # fail before the long part
     channels = 1 if grayscale else image_channels(modes)
+    _check_free_space(dst, len(candidates), resolution, channels)
     partial = dst.parent / f".{dst.name}.partial-{os.getpid()}"
     try:
         partial.mkdir(parents=True)
@@ -122,6 +124,22 @@ def prepare(src: Path, dst: Path, resolution: int, *, test_count: int | None = N
         shutil.rmtree(partial, ignore_errors=True)
     meta["seconds"] = round(time.perf_counter() - started, 1)
     return meta
+
+
+def dataset_bytes(count: int, resolution: int, channels: int) -> int:
+    """The size of a prepared dataset: raw pixels at every level (~4/3 of the top level's) and each
+    record's framing, whatever the source files' compression."""
+    return count * sum(level * level * channels + RECORD_OVERHEAD_BYTES for level in resolution_levels(resolution))
+
+
+def _check_free_space(dst: Path, count: int, resolution: int, channels: int) -> None:
+    """Refuses, before hours of writing, a dataset larger than the free space where DST goes."""
+    folder = next(parent for parent in (dst, *dst.parents) if parent.exists())
+    needed, free = dataset_bytes(count, resolution, channels), shutil.disk_usage(folder).free
+    if needed > free:
+        raise DataError(f"{count} images at {resolution}x{resolution} and its lower levels take ~{needed / 1e9:.1f} GB "
+                        f"(raw pixels, {dataset_bytes(1, resolution, channels) / 1e6:.2f} MB per image), and the disk "
+                        f"holding {folder} has {free / 1e9:.1f} GB free: free some space or choose another DST")
 
 
 def _check_paths(src: Path, dst: Path, overwrite: bool) -> None:
