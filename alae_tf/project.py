@@ -13,6 +13,7 @@ apply, mix and interpolate take the file among their images, and the studio of
 import dataclasses
 import math
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -31,10 +32,11 @@ from alae_tf.run_dir import checkpoint_name, load_run
 from serving import projection_file
 
 PREVIEW_IMAGES = 64  # a grid of every image would be one huge PNG for a folder of thousands
-# The files are written after every batch under PARTIAL's name (kept on Ctrl-C or a crash) and
-# take FINAL's name once every image is done: an earlier projection into the same folder is
+# The files are written under PARTIAL's name as batches end, at most every SAVE_EVERY_SECONDS
+# (and on Ctrl-C or a divergence; a kill loses at most that much), and take FINAL's name once every image is done: an earlier projection into the same folder is
 # replaced only by a complete one.
 PARTIAL, FINAL = "projection.partial", "projection"
+SAVE_EVERY_SECONDS = 60  # PARTIAL's files are brought up to date at most this often, and on Ctrl-C
 
 
 def parse_args(argv=None):
@@ -53,8 +55,8 @@ def parse_args(argv=None):
                              "image holds G's and LPIPS's activations and their gradients, ~0.6 GB at 256x256 and "
                              "~2 GB at 1024x1024 for the official models; each image's projection is independent of the "
                              "others in its batch, so this sets memory and speed, and results only up to float "
-                             "rounding); the files are written after every batch, as projection.partial.png/.npz, "
-                             "and renamed to projection.png/.npz when every image is done")
+                             "rounding); the files are written as projection.partial.png/.npz at most once a "
+                             "minute and on Ctrl-C, and renamed to projection.png/.npz when every image is done")
     parser.add_argument("--out-dir", type=Path, help="folder for projection.png and projection.npz (default: RUN/projections)")
     parser.add_argument("--zoom", type=positive_int, default=1, help="enlarge the PNG by this factor, nearest neighbour (default 1)")
     return parser.parse_args(argv)
@@ -103,6 +105,18 @@ def run(args) -> dict:
     about = {"per_layer": args.per_layer, "run": args.run.resolve().name, "checkpoint": checkpoint_name(model.step),
              "training_step": model.step}
     parts, reconstructions = [], []
+    written, previewed, saved_at = 0, 0, time.monotonic()
+
+    def save():
+        """The batches done so far as PARTIAL's files (the preview only when it gains images)."""
+        nonlocal written, previewed, saved_at
+        result = Projection.joined(parts)
+        shown = min(len(result.styles), PREVIEW_IMAGES)
+        write_outputs(out_dir, PARTIAL, originals[:len(result.styles)], np.concatenate(reconstructions), result, about,
+                      args.zoom, preview=shown > previewed)
+        written, previewed, saved_at = len(result.styles), shown, time.monotonic()
+        return result
+
     try:
         for start in range(0, count, size):
             targets = to_model_range(originals[start:start + size])
@@ -112,6 +126,8 @@ def run(args) -> dict:
             part = project(sampler, targets, steps=args.steps, learning_rate=args.learning_rate, mse_weight=args.mse_weight,
                            per_layer=args.per_layer, optimize_noise=args.noise, noise_weight=args.noise_weight)
             if not all(np.isfinite(array).all() for array in (part.styles, *(part.noise or []))):
+                if start > written:
+                    save()
                 kept = f" ({PARTIAL}.npz holds the {start} images before them)" if start else ""
                 raise ALAEError(f"the projection of image(s) {start + 1}-{last} diverged to NaN or infinite codes "
                                 f"(--learning-rate {args.learning_rate:g}, --mse-weight {args.mse_weight:g}); run again "
@@ -120,11 +136,14 @@ def run(args) -> dict:
             parts.append(dataclasses.replace(part, images=part.images[:shown]))
             reconstructions.append(to_uint8(sampler.reconstruct(targets[:shown])).numpy() if shown else
                                    np.zeros((0, *sampler.image_shape), np.uint8))
-            result = Projection.joined(parts)
-            write_outputs(out_dir, PARTIAL, originals[:len(result.styles)], np.concatenate(reconstructions), result, about,
-                          args.zoom, preview=start < PREVIEW_IMAGES)
+            # Rewriting every image's file after each batch wrote ~N^2 / (2 x batch) images in all
+            # (hundreds of GB for thousands of images at 256x256 in batches of 4).
+            if last == count or time.monotonic() - saved_at >= SAVE_EVERY_SECONDS:
+                result = save()
     except KeyboardInterrupt:  # Ctrl-C: the batches done so far are written
         done = sum(len(part.styles) for part in parts)
+        if done > written:
+            save()
         kept = f" ({out_dir / FINAL}.npz, from before, is unchanged)" if (out_dir / f"{FINAL}.npz").exists() else ""
         print(f"\ninterrupted: {out_dir / PARTIAL}.npz holds the first {done} of {count} images{kept}" if done else
               "\ninterrupted before the first batch was done; nothing written", file=sys.stderr)

@@ -128,6 +128,23 @@ def test_batches_give_the_projection_of_one_batch_and_each_is_saved_as_it_ends(e
     assert not list((tmp_path / "two").glob("projection.partial.*"))
 
 
+def test_the_files_are_written_at_most_once_a_minute_and_at_the_end(exported, tmp_path, monkeypatch):
+    """Every image's file was rewritten after each batch: ~N^2 / (2 x batch) images written in all."""
+    (tmp_path / "digits").mkdir()
+    for index, pixels in enumerate(real_images(3)):
+        Image.fromarray(pixels[..., 0]).save(tmp_path / "digits" / f"{index}.png")
+    writes, real_write = [], project_cli.write_outputs
+    monkeypatch.setattr(project_cli, "write_outputs", lambda *args, **kwargs: (writes.append(len(args[4].styles)),
+                                                                                real_write(*args, **kwargs)))
+    common = ["--run", str(exported[0]), "--images", str(tmp_path / "digits"), "--steps", "1", "--batch-size", "1"]
+    assert project_cli.main([*common, "--out-dir", str(tmp_path / "a")]) == 0
+    assert writes == [3]  # three batches within a minute: the files once, at the end
+    writes.clear()
+    monkeypatch.setattr(project_cli, "SAVE_EVERY_SECONDS", 0)
+    assert project_cli.main([*common, "--out-dir", str(tmp_path / "b")]) == 0
+    assert writes == [1, 2, 3]
+
+
 def test_more_images_than_a_projection_file_holds_are_refused_before_any_work(exported, tmp_path, capsys, monkeypatch):
     """A file edit and the studio could not read would be found only after the projection: the MLP's
     1,000 bytes per image (styles 1 x 50 float32, a 28x28 image, four distances) against a limit
