@@ -14,6 +14,7 @@ and tensorflow-serving-api.
 import http.client
 import json
 import socket
+import threading
 import urllib.parse
 
 import numpy as np
@@ -42,6 +43,9 @@ class RestClient:
         self.version = version
         self.timeout = timeout
         self._output_dtypes = {}  # signature -> {output name: dtype}, from the model's metadata
+        # One connection per thread, kept alive between requests (a new TCP connection per call
+        # cost 2.85 ms against 1.30 at batch 1, an audit's figures).
+        self._kept = threading.local()
 
     @property
     def model_url(self) -> str:
@@ -90,6 +94,51 @@ class RestClient:
                                "cannot carry") from None
         return self._request("POST", self.model_url + ":predict", data)
 
+    def _connect(self, parts, method, url):
+        connection_class = NoDelayHTTPSConnection if parts.scheme == "https" else NoDelayHTTPConnection
+        connection = connection_class(parts.hostname, parts.port, timeout=self.timeout)
+        try:
+            connection.connect()
+        except TimeoutError:
+            raise ServingError(f"{method} {url}: cannot connect within {self.timeout:g} s") from None
+        except OSError as exc:
+            raise ServingError(f"{method} {url}: cannot connect ({exc})") from None
+        self._kept.connection = connection
+        return connection
+
+    def _exchange(self, connection, method, url, path, data):
+        """(response, its body) on `connection`; raises _Stale when a connection used before fails
+        before any answer, ServingError otherwise."""
+        reused = getattr(connection, "used", False)
+        connection.used = True
+        cut_off = None
+        try:
+            try:
+                connection.request(method, path, body=data, headers={"Content-Type": "application/json"})
+            except (BrokenPipeError, ConnectionResetError) as exc:
+                if reused:
+                    raise _Stale() from None
+                cut_off = exc  # the server answered before the whole body arrived (413, 408) and closed: read why
+            response = connection.getresponse()
+            payload = response.read()
+        except _Stale:
+            raise
+        except TimeoutError:  # socket.timeout is an alias since Python 3.10
+            self.close()
+            raise ServingError(f"{method} {url}: no answer within {self.timeout:g} s") from None
+        except (OSError, http.client.HTTPException) as exc:
+            self.close()
+            if reused and cut_off is None:
+                raise _Stale() from None
+            if cut_off is not None:
+                raise ServingError(f"{method} {url}: the server closed the connection while the {len(data) / 1e6:.1f} MB "
+                                   f"request was being sent ({cut_off}); too large or too slow for it? (serving.http: "
+                                   "--max-body-mb, --max-batch, --read-timeout); send fewer images per request") from None
+            raise ServingError(f"{method} {url}: the connection failed ({exc})") from None
+        if response.will_close:
+            self.close()
+        return response, payload
+
     def output_dtypes(self, signature) -> dict:
         if signature not in self._output_dtypes:
             signature_defs = self.metadata()["metadata"]["signature_def"]["signature_def"]
@@ -99,35 +148,25 @@ class RestClient:
             self._output_dtypes[signature] = {name: DTYPES[spec["dtype"]] for name, spec in outputs.items()}
         return self._output_dtypes[signature]
 
-    def _request(self, method, url, data=None) -> dict:
-        parts = urllib.parse.urlsplit(url)
-        connection_class = NoDelayHTTPSConnection if parts.scheme == "https" else NoDelayHTTPConnection
-        connection = connection_class(parts.hostname, parts.port, timeout=self.timeout)
-        path = parts.path + (f"?{parts.query}" if parts.query else "")
-        cut_off = None
-        try:
-            connection.connect()
-        except TimeoutError:
-            raise ServingError(f"{method} {url}: cannot connect within {self.timeout:g} s") from None
-        except OSError as exc:
-            raise ServingError(f"{method} {url}: cannot connect ({exc})") from None
-        try:
-            try:
-                connection.request(method, path, body=data, headers={"Content-Type": "application/json"})
-            except (BrokenPipeError, ConnectionResetError) as exc:
-                cut_off = exc  # the server answered before the whole body arrived (413, 408) and closed: read why
-            response = connection.getresponse()
-            payload = response.read()
-        except TimeoutError:  # socket.timeout is an alias since Python 3.10
-            raise ServingError(f"{method} {url}: no answer within {self.timeout:g} s") from None
-        except (OSError, http.client.HTTPException) as exc:
-            if cut_off is not None:
-                raise ServingError(f"{method} {url}: the server closed the connection while the {len(data) / 1e6:.1f} MB "
-                                   f"request was being sent ({cut_off}); too large or too slow for it? (serving.http: "
-                                   "--max-body-mb, --max-batch, --read-timeout); send fewer images per request") from None
-            raise ServingError(f"{method} {url}: the connection failed ({exc})") from None
-        finally:
+    def close(self) -> None:
+        """Closes this thread's kept-alive connection (the next request opens another)."""
+        connection = getattr(self._kept, "connection", None)
+        if connection is not None:
             connection.close()
+            self._kept.connection = None
+
+    def _request(self, method, url, data=None) -> dict:
+        """One request on this thread's kept-alive connection; a kept one the server closed while it
+        was idle (its keep-alive timeout) fails before any answer, and the request goes once more
+        on a new connection (every request here may run twice: predict is a pure function)."""
+        parts = urllib.parse.urlsplit(url)
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        kept = getattr(self._kept, "connection", None)
+        try:
+            response, payload = self._exchange(kept or self._connect(parts, method, url), method, url, path, data)
+        except _Stale:
+            self.close()
+            response, payload = self._exchange(self._connect(parts, method, url), method, url, path, data)
         if response.status >= 400:
             raise ServingError(f"{method} {url}: HTTP {response.status}: {_error_text(payload, response.reason)}",
                                response.status)
@@ -135,6 +174,10 @@ class RestClient:
             return json.loads(payload)
         except ValueError as exc:
             raise ServingError(f"{method} {url}: answer is not JSON ({exc})") from None
+
+
+class _Stale(Exception):
+    """A kept-alive connection failed before any answer."""
 
 
 class NoDelayHTTPConnection(http.client.HTTPConnection):

@@ -180,6 +180,39 @@ def test_client_errors_name_the_problem(server):
         RestClient(server.removeprefix("http://"), NAME)
 
 
+def test_the_client_keeps_one_connection_per_thread_and_replaces_one_the_server_closed(server):
+    import socket
+    import threading
+
+    client = RestClient(server, NAME, timeout=10)
+    w = np.random.default_rng(3).standard_normal((1, 50)).astype(np.float32)
+    first = client.predict("decode", {"w": w})["images"]
+    kept = client._kept.connection
+    np.testing.assert_array_equal(client.predict("decode", {"w": w})["images"], first)
+    assert client._kept.connection is kept and kept.sock is not None  # the same TCP connection
+    kept.sock.shutdown(socket.SHUT_RDWR)  # as a server closes an idle connection after its keep-alive timeout
+    np.testing.assert_array_equal(client.predict("decode", {"w": w})["images"], first)
+    assert client._kept.connection is not kept
+    connections, failures = [], []
+
+    def calls():
+        try:
+            for _ in range(10):
+                np.testing.assert_array_equal(client.predict("decode", {"w": w})["images"], first)
+            connections.append(client._kept.connection)  # held: no id is reused
+        except Exception as exc:  # reported below, not lost in the thread
+            failures.append(exc)
+
+    threads = [threading.Thread(target=calls) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not failures and len({id(connection) for connection in connections}) == 4
+    client.close()
+    assert client._kept.connection is None
+
+
 def test_server_refuses_a_missing_export(tmp_path):
     result = subprocess.run([sys.executable, "-m", "serving.http", "--model", str(tmp_path)], cwd=REPO,
                             capture_output=True, text=True, timeout=60)
