@@ -133,9 +133,11 @@ def run(args) -> dict:
                                 f"(--learning-rate {args.learning_rate:g}, --mse-weight {args.mse_weight:g}); run again "
                                 f"with a lower --learning-rate{kept}")
             shown = max(0, PREVIEW_IMAGES - start)  # G's images only for the preview (2.7 MB per image were kept at 256x256)
+            reconstructed = (to_uint8(sampler.reconstruct(targets[:shown])).numpy() if shown else
+                             np.zeros((0, *sampler.image_shape), np.uint8))
+            # Both lists grow together: a Ctrl-C between them made save() stack lists of two lengths.
             parts.append(dataclasses.replace(part, images=part.images[:shown]))
-            reconstructions.append(to_uint8(sampler.reconstruct(targets[:shown])).numpy() if shown else
-                                   np.zeros((0, *sampler.image_shape), np.uint8))
+            reconstructions.append(reconstructed)
             # Rewriting every image's file after each batch wrote ~N^2 / (2 x batch) images in all
             # (hundreds of GB for thousands of images at 256x256 in batches of 4).
             if last == count or time.monotonic() - saved_at >= SAVE_EVERY_SECONDS:

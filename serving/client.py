@@ -131,11 +131,11 @@ class RestClient:
             if reused and cut_off is None:
                 raise _Stale() from None
             if cut_off is not None:
-                raise ServingError(f"{method} {url}: the server closed the connection while the {len(data) / 1e6:.1f} MB "
+                raise ServingError(f"{method} {url}: the server closed the connection while the {len(data or b'') / 1e6:.1f} MB "
                                    f"request was being sent ({cut_off}); too large or too slow for it? (serving.http: "
                                    "--max-body-mb, --max-batch, --read-timeout); send fewer images per request") from None
             raise ServingError(f"{method} {url}: the connection failed ({exc})") from None
-        if response.will_close:
+        if response.will_close or cut_off is not None:
             self.close()
         return response, payload
 

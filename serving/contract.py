@@ -229,8 +229,9 @@ def check_images(images, image_shape) -> np.ndarray:
             "(or ask for it with as_uint8=True) before encoding it"
         )
     if 0 <= low and high <= 1 and low < high:  # a photo in [-1, 1] is rarely brighter than mid-grey everywhere
-        warnings.warn(f"float images are read as [-1, 1] (pixel / 127.5 - 1), and these lie in [{low:g}, {high:g}]: "
-                      "if they are pixel / 255, send the uint8 pixels or 2 * x - 1 instead", UnitRangeWarning, stacklevel=3)
+        # One text, so Python's default filter shows it once per process (a server's log included).
+        warnings.warn("float images are read as [-1, 1] (pixel / 127.5 - 1), and these all lie in [0, 1]: if they "
+                      "are pixel / 255, send the uint8 pixels or 2 * x - 1 instead", UnitRangeWarning)
     return images.astype(np.float32, copy=False)
 
 

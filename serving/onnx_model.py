@@ -135,8 +135,9 @@ class ALAEOnnx:
         self._io_names = {graph: ([i.name for i in session.get_inputs()], [o.name for o in session.get_outputs()])
                           for graph, session in self._sessions.items()}
         self.provider = next(iter(self._sessions.values())).get_providers()[0]
-        if self.provider != requested[0]:  # ONNX Runtime falls back along the list with a warning of its own
-            log.warning("asked for %s, running on %s%s", requested[0], self.provider, CUDA_HINT if requested[0] == CUDA else "")
+        first = requested[0][0] if isinstance(requested[0], tuple) else requested[0]  # a name or (name, options)
+        if self.provider != first:  # ONNX Runtime falls back along the list with a warning of its own
+            log.warning("asked for %s, running on %s%s", first, self.provider, CUDA_HINT if first == CUDA else "")
         log.info("ALAE %s version %s from %s on %s", self.metadata["model_name"], self.version, self.path, self.provider)
 
     @staticmethod

@@ -143,6 +143,20 @@ def test_the_files_are_written_at_most_once_a_minute_and_at_the_end(exported, tm
     monkeypatch.setattr(project_cli, "SAVE_EVERY_SECONDS", 0)
     assert project_cli.main([*common, "--out-dir", str(tmp_path / "b")]) == 0
     assert writes == [1, 2, 3]
+    # Ctrl-C while the second batch's preview reconstruction runs: the first batch is saved (the
+    # two lists were one batch apart there, and saving them raised a ValueError instead)
+    calls, real_to_uint8 = [], project_cli.to_uint8
+
+    def interrupted_second(images):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_to_uint8(images)
+
+    monkeypatch.setattr(project_cli, "SAVE_EVERY_SECONDS", 3600)
+    monkeypatch.setattr(project_cli, "to_uint8", interrupted_second)
+    assert project_cli.main([*common, "--out-dir", str(tmp_path / "c")]) == 130
+    assert len(np.load(tmp_path / "c" / "projection.partial.npz")["styles"]) == 1
 
 
 def test_more_images_than_a_projection_file_holds_are_refused_before_any_work(exported, tmp_path, capsys, monkeypatch):

@@ -199,6 +199,7 @@ def test_provider_is_cpu_here_and_logged(export_dir, caplog, monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a string was taken for a list of one-letter providers (20 warnings)
         assert ALAEOnnx(export_dir, providers="CPUExecutionProvider").provider == "CPUExecutionProvider"
+    assert ALAEOnnx(export_dir, providers=[("CPUExecutionProvider", {})]).provider == "CPUExecutionProvider"  # (name, options)
     assert "asked for" not in caplog.text
 
 

@@ -134,7 +134,7 @@ def dataset_bytes(count: int, resolution: int, channels: int) -> int:
 
 def _check_free_space(dst: Path, count: int, resolution: int, channels: int) -> None:
     """Refuses, before hours of writing, a dataset larger than the free space where DST goes."""
-    folder = next(parent for parent in (dst, *dst.parents) if parent.exists())
+    folder = next(parent for parent in dst.parents if parent.exists())  # the partial folder is DST's sibling
     needed, free = dataset_bytes(count, resolution, channels), shutil.disk_usage(folder).free
     if needed > free:
         raise DataError(f"{count} images at {resolution}x{resolution} and its lower levels take ~{needed / 1e9:.1f} GB "

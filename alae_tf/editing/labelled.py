@@ -9,7 +9,8 @@
 
 Folder and attribute-table images are decoded as training decodes image files (centre crop, resize to the
 model's resolution, its channel count); every fifth image is held out (per class for folders), by its
-place in the list, and an unreadable file is left out of its part with a warning.
+place in the list. An unreadable file of a class folder is left out of its part with a warning; one
+an attributes table names is an error (while encoding).
 
 The labels come first (tasks are checked on them before any image is read); `Labelled.encoded`
 then decodes and encodes the images a chunk at a time and keeps only their codes, so memory does not

@@ -40,8 +40,9 @@ def select_subjects(specs: list[str], config, sampler, checkpoint: tuple[str, in
     made with others; `check_count(number of images)` may refuse them before any is decoded."""
     projections = {spec: read_projection(Path(spec), sampler, checkpoint) for spec in specs if is_projection(spec)}
     others = [spec for spec in specs if spec not in projections]
-    if check_count is not None:
-        check_count(sum(map(len, projections.values())) + (count_images(others, config) if others else 0))
+    if check_count is not None:  # a file given twice is in the figure twice
+        check_count(sum(len(projections[spec]) for spec in specs if spec in projections)
+                    + (count_images(others, config) if others else 0))
     images_of = dict(zip(others, images_per_spec(others, config))) if others else {}
     images, styles, noise = [], [], []
     for spec in specs:
