@@ -121,7 +121,7 @@ def export_run(request: ExportRequest, log=print) -> dict:
         small = verify.batch_sizes(config.model.image_shape) == verify.BATCH_SIZES
         warmup_batches = (1, 64) if small else (1,)
         warmups = tf_serving_files.write_warmup_requests(saved_dir, name, signatures, warmup_batches)
-        onnx_paths = onnx_files.write_onnx_files(endpoints, signatures, onnx_dir)
+        onnx_paths = onnx_files.write_onnx_files(endpoints, signatures, onnx_dir, json.dumps(metadata))
         write_json(onnx_dir / layout.ONNX_METADATA, metadata)
         # before the checks: a model too small for int8 is refused in seconds rather than after them
         int8_paths = onnx_files.write_int8_files(onnx_paths, onnx_dir) if request.onnx_int8 else None

@@ -8,6 +8,9 @@ float form of that operation.
 
 StyleALAE exports add decode_noise.onnx and generate_noise.onnx, taking G's noise images
 (noise_00, noise_01, ... float32 [N, h, w, 1]) as further inputs. Inputs are fed by name.
+Each file carries the export's metadata.json in its own metadata (`METADATA_KEY`, and the graph's
+name under `GRAPH_KEY`), so an app running it on plain ONNX Runtime reads the model's name,
+version, image shape and value range from the file (`session.get_modelmeta().custom_metadata_map`).
 
 With `python -m export --onnx-int8`, each graph also gets GRAPH.int8.onnx (same inputs and
 outputs): its large MatMul weights stored as int8 (`write_int8_files`).
@@ -27,17 +30,19 @@ from serving.contract import onnx_graphs
 from serving.layout import INT8, onnx_file
 
 OPSET = 17  # tf2onnx 1.17 refuses opset 19 and above
+METADATA_KEY, GRAPH_KEY = "alae_tf.metadata", "alae_tf.graph"
 
 
-def write_onnx_files(endpoints: dict, signatures: dict, out_dir: Path) -> dict[str, Path]:
-    """{graph name: path} of the ONNX files written into `out_dir`."""
+def write_onnx_files(endpoints: dict, signatures: dict, out_dir: Path, metadata_json: str) -> dict[str, Path]:
+    """{graph name: path} of the ONNX files written into `out_dir`, each carrying `metadata_json`."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {}
     for graph in onnx_graphs(signatures):
         paths[graph] = out_dir / onnx_file(graph)
-        tf2onnx.convert.from_function(
-            endpoints[graph], input_signature=input_signature(signatures[graph]), opset=OPSET, output_path=str(paths[graph])
-        )
+        model, _ = tf2onnx.convert.from_function(endpoints[graph], input_signature=input_signature(signatures[graph]),
+                                                 opset=OPSET)
+        onnx.helper.set_model_props(model, {METADATA_KEY: metadata_json, GRAPH_KEY: graph})
+        onnx.save(model, str(paths[graph]))
     return paths
 
 

@@ -50,6 +50,9 @@ def test_export_layout_and_metadata(exported, live):
     assert metadata["noise_inputs"] == [] and metadata["num_styles"] == 1 and metadata["w_avg_beta"] == config.train.w_avg_beta
     assert "running mean" in metadata["truncation"] and "w_avg_samples" not in metadata
     assert not list(out.glob(".staging*"))
+    for path in layout.onnx_dir(out, NAME, 1).glob("*.onnx"):  # an app on plain ONNX Runtime reads it there
+        props = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"]).get_modelmeta().custom_metadata_map
+        assert json.loads(props["alae_tf.metadata"]) == metadata and props["alae_tf.graph"] == path.stem, path.name
 
 
 def test_tf_serving_files(exported):

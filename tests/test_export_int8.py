@@ -1,6 +1,8 @@
 """python -m export --onnx-int8: GRAPH.int8.onnx beside each float ONNX file, checked against it,
 and served by ALAEOnnx(variant="int8") and serving.http --onnx-variant int8."""
 
+import json
+
 import numpy as np
 import onnx
 import pytest
@@ -38,6 +40,8 @@ def test_int8_files_sit_beside_the_float_ones_with_int8_weights(int8_export):
         large, every = large_matmuls(float_file), all_matmuls(float_file)
         assert 0 < len(large) < len(every) and ops.count("MatMul") == len(every) - len(large), graph
         assert int8_file.stat().st_size < 0.45 * float_file.stat().st_size, graph
+        props = {prop.key: prop.value for prop in model.metadata_props}  # the float file's, kept by the quantizer
+        assert props["alae_tf.graph"] == graph and json.loads(props["alae_tf.metadata"])["model_name"] == NAME, graph
 
 
 def all_matmuls(path):
