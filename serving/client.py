@@ -43,8 +43,8 @@ class RestClient:
         self.version = version
         self.timeout = timeout
         self._output_dtypes = {}  # signature -> {output name: dtype}, from the model's metadata
-        # One connection per thread, kept alive between requests (a new TCP connection per call
-        # cost 2.85 ms against 1.30 at batch 1, an audit's figures).
+        # One connection per thread, kept alive between requests (a new TCP connection per call:
+        # 1.88 ms per batch-1 encode_uint8 on serving.http, against 1.52 kept; serving/README.md).
         self._kept = threading.local()
 
     @property
