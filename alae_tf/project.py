@@ -33,8 +33,8 @@ from serving import projection_file
 
 PREVIEW_IMAGES = 64  # a grid of every image would be one huge PNG for a folder of thousands
 # The files are written under PARTIAL's name as batches end, at most every SAVE_EVERY_SECONDS
-# (and on Ctrl-C or a divergence; a kill loses at most that much), and take FINAL's name once every image is done: an earlier projection into the same folder is
-# replaced only by a complete one.
+# (and on Ctrl-C or a divergence; a kill loses at most that much), and take FINAL's name once
+# every image is done: an earlier projection into the same folder is replaced only by a complete one.
 PARTIAL, FINAL = "projection.partial", "projection"
 SAVE_EVERY_SECONDS = 60  # PARTIAL's files are brought up to date at most this often, and on Ctrl-C
 
