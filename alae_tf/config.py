@@ -268,6 +268,28 @@ class Config:
         if not 0.0 <= t.style_mixing_prob <= 1.0:
             raise ConfigError(f"{origin}: train.style_mixing_prob must lie in [0, 1], got {t.style_mixing_prob}")
 
+    def ignored_settings(self) -> list[str]:
+        """Settings changed from their defaults that this run's backbone, loss or penalty never
+        reads (a newcomer's style_mixing_prob on the MLP trained as if unset)."""
+        t, m = self.train, self.model
+        style = BACKBONES[m.backbone]
+        unread = {
+            "model.start_channels": not style, "model.max_channels": not style, "model.hidden_dim": style,
+            "train.style_mixing_prob": not style,  # the MLP's generator has one style input
+            "train.images_per_level": m.levels == 1,
+            "train.r1_gamma": t.gradient_penalty not in ("r1", "r2"),
+            "train.gp_weight": t.gradient_penalty not in ("wgan_gp", "dragan"),
+            "train.energy_margin": t.adversarial_loss != "ebgan",
+            "train.began_gamma": t.adversarial_loss != "began", "train.began_lambda_k": t.adversarial_loss != "began",
+            "model.disc_code_dim": t.adversarial_loss not in ENERGY_LOSSES,
+        }
+        defaults, ignored = {"model": ModelConfig(), "train": TrainConfig()}, []
+        for name, unused in unread.items():
+            section, key = name.split(".")
+            if unused and getattr(getattr(self, section), key) != getattr(defaults[section], key):
+                ignored.append(name)
+        return ignored
+
     def _validate_finite(self, origin: str) -> None:
         """Every float setting a finite number (YAML's .nan and .inf parse as floats, and a NaN
         passes any `<=` check)."""

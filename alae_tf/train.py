@@ -148,6 +148,10 @@ def resolve_config(args, run: RunDir):
         config = load_config_file(args.config) if args.config else load_preset(args.preset or DEFAULT_PRESET)
     apply_overrides(config, overrides)
     config.validate("command line")
+    if not resuming and (ignored := config.ignored_settings()):
+        t = config.train
+        print(f"note: {', '.join(ignored)} {'has' if len(ignored) == 1 else 'have'} no effect on this run "
+              f"({config.model.backbone} backbone, {t.adversarial_loss} loss, {t.gradient_penalty} penalty)", file=sys.stderr)
     return config, resuming
 
 

@@ -144,3 +144,30 @@ def test_config_files_that_are_too_large_binary_or_special_are_refused(tmp_path)
     for path, message in ((large, "larger than 1048576 bytes"), (binary, "not a text file"), (fifo, "not a regular file")):
         with pytest.raises(ConfigError, match=message):
             load_config_file(path)
+
+
+@pytest.mark.parametrize("preset", available_presets())
+def test_no_preset_sets_what_its_run_ignores(preset):
+    assert load_preset(preset).ignored_settings() == []
+
+
+def test_settings_the_run_never_reads_are_named_at_its_start(tmp_path, capsys):
+    from alae_tf import train
+    from alae_tf.run_dir import RunDir
+
+    config = load_preset("mnist")
+    config.train.style_mixing_prob, config.model.start_channels, config.train.energy_margin = 0.5, 8, 2.0
+    config.train.gradient_penalty, config.train.r1_gamma = "none", 5.0
+    assert config.ignored_settings() == ["model.start_channels", "train.style_mixing_prob", "train.r1_gamma",
+                                         "train.energy_margin"]
+    config.train.adversarial_loss = "ebgan"  # now read, as is r1_gamma under an R1 or R2 penalty
+    config.train.gradient_penalty = "r2"
+    assert config.ignored_settings() == ["model.start_channels", "train.style_mixing_prob"]
+    style = load_preset("mnist_style32")
+    style.model.hidden_dim = 512
+    assert style.ignored_settings() == ["model.hidden_dim"]
+    save_config(style, tmp_path / "style.yaml")
+    train.resolve_config(train.parse_args(["--config", str(tmp_path / "style.yaml"), "--out", str(tmp_path / "run")]),
+                         RunDir(tmp_path / "run"))
+    assert capsys.readouterr().err == ("note: model.hidden_dim has no effect on this run (style backbone, softplus loss, "
+                                       "r1 penalty)\n")
