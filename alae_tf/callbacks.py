@@ -18,7 +18,7 @@ import tensorflow as tf
 from alae_tf.atomic_file import write_text_atomically
 from alae_tf.data.batches import to_model_range, to_uint8
 from alae_tf.errors import ALAEError
-from alae_tf.grids import images_per_call, interpolation_grid, mixing_ranges, style_mixing_grid
+from alae_tf.grids import in_calls, interpolation_grid, mixing_ranges, style_mixing_grid
 from alae_tf.inference import Sampler
 from alae_tf.model import NONFINITE
 from alae_tf.png import image_grid, save_png
@@ -148,7 +148,7 @@ class TrainingMonitor(StepCallback):
 
     def write_grids(self, step):
         sampler = Sampler.from_model(self.model, level=self.model.level)
-        noise = sampler.noise(len(self.fixed_z), 0)
+        noise = sampler.noise(len(self.fixed_z), 0)  # 64 samples in one call took ~38 GB at 1024x1024
         samples = in_calls(sampler, len(self.fixed_z), lambda rows: sampler.generate(
             self.fixed_z[rows], self.truncation_psi, noise=[n[rows] for n in noise]))
         test_images = to_model_range(self.test_images(sampler.image_shape[0], self.columns * self.columns // 2))
@@ -184,13 +184,6 @@ class TrainingMonitor(StepCallback):
             mixing = style_mixing_grid(sampler, sources, destinations, truncation_psi=self.truncation_psi)
             grids.update({f"style_mixing_{name}": grid for name, grid in mixing.items()})
         return grids
-
-
-def in_calls(sampler, count, images_of_rows) -> np.ndarray:
-    """uint8 numpy of images_of_rows(slice) over `count` rows, `images_per_call` at a time: 64
-    samples in one call took ~38 GB of activations at 1024x1024 (10 GB at 256x256)."""
-    step = images_per_call(sampler.image_shape)
-    return np.concatenate([to_uint8(images_of_rows(slice(start, start + step))).numpy() for start in range(0, count, step)])
 
 
 class ProgressLines(StepCallback):

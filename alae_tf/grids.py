@@ -206,6 +206,12 @@ def _render_call(sampler, codes, noise):
     return images
 
 
+def in_calls(sampler, count, images_of_rows) -> np.ndarray:
+    """uint8 numpy of images_of_rows(slice) over `count` rows, `images_per_call` at a time."""
+    step = images_per_call(sampler.image_shape)
+    return np.concatenate([to_uint8(images_of_rows(slice(start, start + step))).numpy() for start in range(0, count, step)])
+
+
 def encode_in_calls(sampler, images_uint8) -> np.ndarray:
     """w = E(images) as float32 numpy, `images_per_call` at a time; images uint8 [N, H, W, C]."""
     step = images_per_call(sampler.image_shape)

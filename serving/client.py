@@ -106,11 +106,9 @@ class RestClient:
         self._kept.connection = connection
         return connection
 
-    def _exchange(self, connection, method, url, path, data):
-        """(response, its body) on `connection`; raises _Stale when a connection used before fails
-        before any answer, ServingError otherwise."""
-        reused = getattr(connection, "used", False)
-        connection.used = True
+    def _exchange(self, connection, reused, method, url, path, data):
+        """(response, its body) on `connection`; raises _Stale when a `reused` (kept) connection
+        fails before any answer, ServingError otherwise."""
         cut_off = None
         try:
             try:
@@ -163,10 +161,11 @@ class RestClient:
         path = parts.path + (f"?{parts.query}" if parts.query else "")
         kept = getattr(self._kept, "connection", None)
         try:
-            response, payload = self._exchange(kept or self._connect(parts, method, url), method, url, path, data)
+            response, payload = self._exchange(kept or self._connect(parts, method, url), kept is not None, method, url,
+                                               path, data)
         except _Stale:
             self.close()
-            response, payload = self._exchange(self._connect(parts, method, url), method, url, path, data)
+            response, payload = self._exchange(self._connect(parts, method, url), False, method, url, path, data)
         if response.status >= 400:
             raise ServingError(f"{method} {url}: HTTP {response.status}: {_error_text(payload, response.reason)}",
                                response.status)

@@ -212,7 +212,7 @@ def test_images_are_encoded_a_chunk_at_a_time(monkeypatch):
         calls.append((len(batch), len(decoded)))
         return batch[:, 0, 0, :1]
 
-    codes = labelled.encoded(images(), 11, encode)  # 11 files, one skipped: the bar still ends
+    codes = labelled.encode_stream(images(), 11, encode)  # 11 files, one skipped: the bar still ends
     assert codes[:, 0].tolist() == list(range(10)) and codes.dtype == np.float64
     assert calls == [(3, 3), (3, 6), (3, 9), (1, 10)]
 

@@ -101,7 +101,7 @@ def from_run_dataset(config, count: int | None = None, path: str | None = None) 
 
     def encode_images(encode):
         train, test = source.train_images(resolution, count), source.test_images(resolution)
-        return encoded(itertools.chain(train, test), len(train) + len(test), encode), np.arange(len(train) + len(test))
+        return encode_stream(itertools.chain(train, test), len(train) + len(test), encode), np.arange(len(train) + len(test))
 
     return Labelled(dataset_class_names(config.data.dataset, source.train_labels), labels.astype(np.int64),
                     source.test_labels.astype(np.int64), False, source.description, encode_images)
@@ -231,13 +231,13 @@ def _encoded_files(files: list[Path], image_shape, root: Path, encode: Encode, k
             else:
                 skipped.append((Path(path).relative_to(root).as_posix(), unreadable_reason(image)))
 
-    codes = encoded(readable(), len(files), encode)
+    codes = encode_stream(readable(), len(files), encode)
     if skipped:
         logger.warning("%s: %s", root, describe_skipped(skipped, len(files)))
     return codes, np.array(kept, np.int64)
 
 
-def encoded(images: Iterable[np.ndarray], count: int, encode: Encode) -> np.ndarray:
+def encode_stream(images: Iterable[np.ndarray], count: int, encode: Encode) -> np.ndarray:
     """encode() of `images` (uint8 [H, W, C] each; `count` files, some perhaps skipped, are the
     progress bar's length), CHUNK_PIXEL_BYTES of them at a time; float64 [n, latent]."""
     progress = progress_bar(count, unit_name="image")
