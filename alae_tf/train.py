@@ -9,7 +9,6 @@ import contextlib
 import hashlib
 import os
 import shutil
-import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -49,6 +48,7 @@ from alae_tf.run_dir import (
     set_training_graph_options,
 )
 from alae_tf.run_lock import RunLock
+from alae_tf.stop_signals import StopOnSignal, interrupted_exit_code
 
 # Settings a resumed run may change; anything else would silently change the experiment.
 RESUMABLE_OVERRIDES = {"steps", "epochs", "jit", "deterministic", "mixed_precision", "checkpoint_every", "sample_every", "log_every"}
@@ -366,11 +366,10 @@ def train(args) -> int:
             progress = ProgressBar()
         elif chief and verbose == 2:
             progress = ProgressLines(t.log_every, total)
-        signal.signal(signal.SIGTERM, _raise_stopped)
-        with checkpoint_saver(model, run, cluster, t.checkpoint_every, restored) as saver:
+        with StopOnSignal() as stop, checkpoint_saver(model, run, cluster, t.checkpoint_every, restored) as saver:
             try:
                 fit_schedule(model, config, source, phases, start, total,
-                             callbacks=[c for c in (monitor, saver, progress) if c is not None],
+                             callbacks=[c for c in (monitor, saver, progress, stop) if c is not None],
                              verbose=1 if chief and verbose == 1 else 0)
                 saver.save()  # first: nothing in the grids can cost the last steps
                 if monitor:
@@ -383,7 +382,7 @@ def train(args) -> int:
                 saver.save()
                 print(f"\ninterrupted: saved step {model.step} to {run.checkpoints if chief else 'the chief'}; "
                       "re-run the same command to resume")
-                return _interrupted_exit_code(exc)
+                return interrupted_exit_code(exc)
             except (OSError, tf.errors.OpError) as exc:
                 if not out_of_disk_space(exc):
                     raise
@@ -442,18 +441,6 @@ def _first_line(exc: Exception) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
-class Stopped(KeyboardInterrupt):
-    """SIGTERM (a scheduler's or `kill`'s stop), handled as Ctrl-C is; the exit code says which."""
-
-
-def _raise_stopped(signum, frame):
-    raise Stopped
-
-
-def _interrupted_exit_code(exc: KeyboardInterrupt) -> int:
-    return 128 + (signal.SIGTERM if isinstance(exc, Stopped) else signal.SIGINT)  # 143 or 130, as a shell reports them
-
-
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
@@ -461,7 +448,7 @@ def main(argv=None) -> int:
     except KeyboardInterrupt as exc:  # before the first step (during it, train saves and returns 130 or 143)
         print("\ninterrupted before training began; nothing was trained: re-run the same command to start",
               file=sys.stderr)
-        return _interrupted_exit_code(exc)
+        return interrupted_exit_code(exc)
     except ALAEError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
