@@ -7,7 +7,8 @@ float form of that operation.
     generate.onnx  z float32 [N, latent], truncation_psi float32 [N] -> images float32 [N, H, W, C]
 
 StyleALAE exports add decode_noise.onnx and generate_noise.onnx, taking G's noise images
-(noise_00, noise_01, ... float32 [N, h, w, 1]) as further inputs. Inputs are fed by name.
+(noise_00, noise_01, ... float32 [N, h, w, 1]) as further inputs. Inputs are fed by name; N is
+named `batch` in every file's inputs and outputs.
 Each file carries the export's metadata.json in its own metadata (`METADATA_KEY`, and the graph's
 name under `GRAPH_KEY`), so an app running it on plain ONNX Runtime reads the model's name,
 version, image shape and value range from the file (`session.get_modelmeta().custom_metadata_map`).
@@ -31,6 +32,7 @@ from serving.layout import INT8, onnx_file
 
 OPSET = 17  # tf2onnx 1.17 refuses opset 19 and above
 METADATA_KEY, GRAPH_KEY = "alae_tf.metadata", "alae_tf.graph"
+BATCH_DIM = "batch"
 
 
 def write_onnx_files(endpoints: dict, signatures: dict, out_dir: Path, metadata_json: str) -> dict[str, Path]:
@@ -41,9 +43,20 @@ def write_onnx_files(endpoints: dict, signatures: dict, out_dir: Path, metadata_
         paths[graph] = out_dir / onnx_file(graph)
         model, _ = tf2onnx.convert.from_function(endpoints[graph], input_signature=input_signature(signatures[graph]),
                                                  opset=OPSET)
+        name_batch_dimension(model)
         onnx.helper.set_model_props(model, {METADATA_KEY: metadata_json, GRAPH_KEY: graph})
         onnx.save(model, str(paths[graph]))
     return paths
+
+
+def name_batch_dimension(model: onnx.ModelProto) -> None:
+    """Names the first dimension of every input and output BATCH_DIM (tf2onnx names each its own
+    `unk__N`): apps and ONNX Runtime see that they are one size, the batch."""
+    for value in [*model.graph.input, *model.graph.output]:
+        first = value.type.tensor_type.shape.dim[0]
+        if first.HasField("dim_value"):
+            raise ALAEError(f"{value.name}: a fixed batch size ({first.dim_value}) in an exported graph")
+        first.dim_param = BATCH_DIM
 
 
 # MatMuls with fewer weights stay float32: the MNIST MLP's F (six 50x50 layers, each followed by

@@ -53,6 +53,8 @@ def test_export_layout_and_metadata(exported, live):
     for path in layout.onnx_dir(out, NAME, 1).glob("*.onnx"):  # an app on plain ONNX Runtime reads it there
         props = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"]).get_modelmeta().custom_metadata_map
         assert json.loads(props["alae_tf.metadata"]) == metadata and props["alae_tf.graph"] == path.stem, path.name
+        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        assert {value.shape[0] for value in [*session.get_inputs(), *session.get_outputs()]} == {"batch"}, path.name
 
 
 def test_tf_serving_files(exported):

@@ -42,6 +42,8 @@ def test_int8_files_sit_beside_the_float_ones_with_int8_weights(int8_export):
         assert int8_file.stat().st_size < 0.45 * float_file.stat().st_size, graph
         props = {prop.key: prop.value for prop in model.metadata_props}  # the float file's, kept by the quantizer
         assert props["alae_tf.graph"] == graph and json.loads(props["alae_tf.metadata"])["model_name"] == NAME, graph
+        batch_dims = {value.type.tensor_type.shape.dim[0].dim_param for value in [*model.graph.input, *model.graph.output]}
+        assert batch_dims == {"batch"}, graph
 
 
 def all_matmuls(path):
