@@ -7,6 +7,7 @@ The workers are real `python -m alae_tf.train` processes (CPU only, free ports);
 
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -33,14 +34,20 @@ train: {{steps: {STEPS}, batch_size: 16, checkpoint_every: 10, sample_every: 30,
 
 
 def free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
+    """Ports free now, below Linux's ephemeral range (32768 up): the workers bind them after
+    importing TensorFlow, seconds later, and a port the kernel gave out (bind to 0) could by then
+    be the local port of another test's connection, or held by one in TIME_WAIT."""
+    ports = []
+    while len(ports) < count:
+        port = random.SystemRandom().randrange(20000, 32768)  # not pytest-randomly's reseeded stream
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        if port not in ports:
+            ports.append(port)
+    return ports
 
 
 def tf_config(ports, index) -> str:

@@ -31,7 +31,7 @@ def test_tiny_preset_grows_to_8x8_and_resumes_mid_fade_exactly(tmp_path, capsys)
     elapsed = time.time() - started
     out = capsys.readouterr().out
     assert "level 0 (4x4): steps 0 -> 24" in out and "level 1 (8x8): steps 24 -> 36" in out
-    assert elapsed < 120, f"one resolution transition took {elapsed:.0f} s"
+    assert elapsed < 300, f"one resolution transition took {elapsed:.0f} s"  # ~20 s; minutes meant a retrace per step
     grids = sorted(p.name for p in (tmp_path / "straight" / "samples").glob("samples_*.png"))
     assert "samples_0000020.png" in grids and "samples_0000036.png" in grids
     # Latent grids at the level's resolution (alae_tf.grids): 4x4 cells at step 20, 8x8 at step 36;
