@@ -26,7 +26,8 @@ class StopOnSignal(keras.callbacks.Callback):
     its callbacks finish; then `on_train_batch_end` raises KeyboardInterrupt (`Stopped` for
     SIGTERM), for the trainer to save that step. Put it last among the callbacks. A second Ctrl-C
     raises at once (the grids of a large model take a minute); a repeated SIGTERM changes nothing
-    (schedulers may send it more than once), nor does any signal once the trainer is saving."""
+    (schedulers may send it more than once), nor does any signal once the trainer is saving. A
+    signal the process was started ignoring stays ignored."""
 
     def __init__(self):
         super().__init__()
@@ -36,7 +37,8 @@ class StopOnSignal(keras.callbacks.Callback):
 
     def __enter__(self):
         for signum in (signal.SIGINT, signal.SIGTERM):
-            self.previous[signum] = signal.signal(signum, self.handle)
+            if signal.getsignal(signum) is not signal.SIG_IGN:  # as a shell leaves it for a script's background job
+                self.previous[signum] = signal.signal(signum, self.handle)
         return self
 
     def __exit__(self, *exc_info):

@@ -9,6 +9,10 @@ Parts:
            SIGKILL at --kills random moments and re-runs the same command each time: resumes that
            continue training / attempts, kills that hit a checkpoint write, steps lost per kill
            (at most one checkpoint interval), log.csv one row per step, every checkpoint intact
+  stop     starts a new MNIST run (grids every 10 steps, a row per step) --stops times and stops it
+           with SIGINT (Ctrl-C) or SIGTERM, by turns, at a random moment of its first ~2 s: exit codes
+           (130 / 143 expected; negative: killed by a signal, e.g. -11 for a crash), whether the
+           saved checkpoint is the last logged step, and resumes that continue it
   corrupt  damages copies of a trained tiny run (one variant each) and runs train, evaluate and
            export on each: exit codes, warning/error lines, tracebacks
   fuzz     --requests fuzzed requests to python -m serving.http (valid ones, extreme floats,
@@ -21,6 +25,7 @@ The server parts use --export, or build one from a 20-step MNIST run (hidden 64)
 """
 
 import argparse
+import collections
 import contextlib
 import http.client
 import io
@@ -47,7 +52,7 @@ import numpy as np  # noqa: E402
 from serving import contract, layout  # noqa: E402
 from serving.client import NoDelayHTTPConnection  # noqa: E402
 
-PARTS = ("kill", "corrupt", "fuzz", "hol", "slow")
+PARTS = ("kill", "stop", "corrupt", "fuzz", "hol", "slow")
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
 CHECKPOINT_EVERY = 10
 TINY_RUN = f"""
@@ -69,6 +74,7 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated parts (default: {','.join(PARTS)})")
     parser.add_argument("--kills", type=int, default=10, help="kill -9 moments (default: 10)")
+    parser.add_argument("--stops", type=int, default=20, help="Ctrl-C / SIGTERM stops (default: 20)")
     parser.add_argument("--requests", type=int, default=1200, help="fuzzed requests (default: 1200)")
     parser.add_argument("--export", type=Path, help="EXPORT directory to serve (default: build one)")
     parser.add_argument("--workdir", type=Path, help="keep the runs and exports here (default: a temporary folder)")
@@ -107,6 +113,44 @@ def logged_steps(run: Path) -> list[int]:
     if not path.is_file():
         return []
     return [int(line.split(",")[0]) for line in path.read_text().splitlines()[1:] if line.split(",")[0].isdigit()]
+
+
+# --- Ctrl-C and SIGTERM ----------------------------------------------------------------------------
+
+
+def stop_part(work: Path, stops: int, rng: random.Random) -> dict:
+    """Python raised KeyboardInterrupt wherever the trainer was; inside TensorFlow's eager dispatch
+    (the grids) that crashed it with SIGSEGV about once in 60 stops (alae_tf/stop_signals.py). The
+    trainer is started with Ctrl-C's default action, also when this script runs as a background job."""
+    config, run = work / "mnist.yaml", work / "stop_run"
+    config.write_text(MNIST_RUN)
+
+    def train_command(steps):
+        return [sys.executable, "-m", "alae_tf.train", "--config", str(config), "--out", str(run), "--steps", str(steps),
+                "--checkpoint-every", "1000000", "--log-every", "1", "--verbose", "0"]
+
+    codes, saved_last_logged, resumed = collections.Counter(), 0, 0
+    for attempt in range(stops):
+        shutil.rmtree(run, ignore_errors=True)
+        signum = (signal.SIGINT, signal.SIGTERM)[attempt % 2]
+        with tempfile.TemporaryFile("w+") as stdout:
+            process = subprocess.Popen(train_command(10**6), cwd=REPO, env=ENV, stdout=stdout, stderr=subprocess.DEVNULL,
+                                       text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+            wait_for_training(process, stdout, run)
+            time.sleep(rng.uniform(0.0, 2.0))
+            process.send_signal(signum)
+            process.wait(timeout=600)
+            stdout.seek(0)
+            saved = re.search(r"interrupted: saved step (\d+)", stdout.read())
+        codes[f"{signal.Signals(signum).name} -> {process.returncode}"] += 1
+        if saved and (run / "checkpoints" / f"ckpt-{saved[1]}.index").is_file():
+            saved_last_logged += logged_steps(run)[-1] == int(saved[1])
+            again = subprocess.run(train_command(int(saved[1]) + 2), cwd=REPO, env=ENV, capture_output=True, text=True,
+                                   timeout=600)
+            resumed += again.returncode == 0 and resumed_step(again.stdout) == int(saved[1])
+    return {"stops": stops, "exit_codes": dict(sorted(codes.items())),
+            "killed_by_a_signal": sum(n for key, n in codes.items() if int(key.split(" -> ")[1]) < 0),
+            "saved_step_is_last_logged": saved_last_logged, "resumed": resumed}
 
 
 # --- kill -9 ----------------------------------------------------------------------------------------
@@ -551,6 +595,10 @@ def main(argv=None) -> int:
                   f"checkpoint write); steps lost max {kill['max_steps_lost']} (interval {kill['checkpoint_interval']}); "
                   f"log.csv one row per step: {kill['log_rows_one_per_step']}; damaged checkpoints: "
                   f"{kill['damaged_checkpoints']}", flush=True)
+        if "stop" in args.parts:
+            report["stop"] = stop = stop_part(work, args.stops, rng)
+            print(f"stop: {stop['exit_codes']}; killed by a signal: {stop['killed_by_a_signal']}; saved step = last logged "
+                  f"step: {stop['saved_step_is_last_logged']}/{stop['stops']}; resumed: {stop['resumed']}", flush=True)
         if "corrupt" in args.parts:
             report["corrupt"] = corrupt = corrupt_part(work)
             for name, result in corrupt.items():

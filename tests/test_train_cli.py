@@ -232,6 +232,28 @@ def test_a_signal_lets_the_step_and_its_callbacks_finish_then_saves_it(signals, 
     assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == (sigint, sigterm)
 
 
+def test_a_signal_the_trainer_was_started_ignoring_stays_ignored(small_config, tmp_path, monkeypatch):
+    """A shell starts a script's background job (`train ... &`) with Ctrl-C ignored, so that a
+    Ctrl-C meant for the script's foreground leaves it running."""
+    from alae_tf.callbacks import TrainingMonitor
+
+    on_step = TrainingMonitor.on_step
+
+    def signalled_at_step_7(self, step, logs):
+        if step == 7:
+            os.kill(os.getpid(), signal.SIGINT)
+        on_step(self, step, logs)
+
+    monkeypatch.setattr(TrainingMonitor, "on_step", signalled_at_step_7)
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        assert run_train(small_config, tmp_path / "run", "--steps", "10") == 0
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert tf.train.latest_checkpoint(str(tmp_path / "run" / "checkpoints")).endswith("ckpt-10")
+
+
 def test_an_out_that_holds_other_files_is_refused_and_left_alone(small_config, tmp_path, capsys):
     """A slip such as --out . or --out runs scattered a new run among the folder's files."""
     out = tmp_path / "mine"
