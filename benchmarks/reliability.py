@@ -143,6 +143,7 @@ def stop_part(work: Path, stops: int, rng: random.Random) -> dict:
             stdout.seek(0)
             saved = re.search(r"interrupted: saved step (\d+)", stdout.read())
         codes[f"{signal.Signals(signum).name} -> {process.returncode}"] += 1
+        print(f"stop {attempt + 1}/{stops}: {signal.Signals(signum).name} -> exit {process.returncode}", flush=True)
         if saved and (run / "checkpoints" / f"ckpt-{saved[1]}.index").is_file():
             saved_last_logged += logged_steps(run)[-1] == int(saved[1])
             again = subprocess.run(train_command(int(saved[1]) + 2), cwd=REPO, env=ENV, capture_output=True, text=True,
