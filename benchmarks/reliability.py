@@ -129,7 +129,7 @@ def stop_part(work: Path, stops: int, rng: random.Random) -> dict:
         return [sys.executable, "-m", "alae_tf.train", "--config", str(config), "--out", str(run), "--steps", str(steps),
                 "--checkpoint-every", "1000000", "--log-every", "1", "--verbose", "0"]
 
-    codes, saved_last_logged, resumed = collections.Counter(), 0, 0
+    codes, killed, saved_last_logged, resumed = collections.Counter(), 0, 0, 0
     for attempt in range(stops):
         shutil.rmtree(run, ignore_errors=True)
         signum = (signal.SIGINT, signal.SIGTERM)[attempt % 2]
@@ -143,6 +143,7 @@ def stop_part(work: Path, stops: int, rng: random.Random) -> dict:
             stdout.seek(0)
             saved = re.search(r"interrupted: saved step (\d+)", stdout.read())
         codes[f"{signal.Signals(signum).name} -> {process.returncode}"] += 1
+        killed += process.returncode < 0
         print(f"stop {attempt + 1}/{stops}: {signal.Signals(signum).name} -> exit {process.returncode}", flush=True)
         if saved and (run / "checkpoints" / f"ckpt-{saved[1]}.index").is_file():
             saved_last_logged += logged_steps(run)[-1] == int(saved[1])
@@ -150,7 +151,7 @@ def stop_part(work: Path, stops: int, rng: random.Random) -> dict:
                                    timeout=600)
             resumed += again.returncode == 0 and resumed_step(again.stdout) == int(saved[1])
     return {"stops": stops, "exit_codes": dict(sorted(codes.items())),
-            "killed_by_a_signal": sum(n for key, n in codes.items() if int(key.split(" -> ")[1]) < 0),
+            "killed_by_a_signal": killed,
             "saved_step_is_last_logged": saved_last_logged, "resumed": resumed}
 
 
