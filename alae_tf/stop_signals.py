@@ -55,10 +55,12 @@ class StopOnSignal(keras.callbacks.Callback):
             os.write(2, f"\n{name}: stopping after the step under way, then saving it "
                         "(Ctrl-C again stops sooner)\n".encode())
         elif signum == signal.SIGINT:
-            self.raised = True
-            raise Stopped if self.received == signal.SIGTERM else KeyboardInterrupt
+            self.stop()
 
     def on_train_batch_end(self, batch, logs=None):
         if self.received is not None and not self.raised:
-            self.raised = True
-            raise Stopped if self.received == signal.SIGTERM else KeyboardInterrupt
+            self.stop()
+
+    def stop(self):
+        self.raised = True
+        raise Stopped if self.received == signal.SIGTERM else KeyboardInterrupt
