@@ -40,6 +40,9 @@ def parse_args(argv=None):
         if args.checkpoint is None:
             parser.error("pass --run RUN or --checkpoint RUN/checkpoints/ckpt-N")
         checkpoint = Path(args.checkpoint)  # RUN/checkpoints/ckpt-N; a directory is refused later, naming itself
+        if len(checkpoint.parts) == 1:
+            parser.error(f"--checkpoint {args.checkpoint} names no run: pass --run RUN too, or the path "
+                         f"RUN/checkpoints/{args.checkpoint}")
         args.run = checkpoint.parent if checkpoint.is_dir() else checkpoint.parent.parent
     return args
 

@@ -4,7 +4,9 @@
 Publishing moves the ONNX half, then the SavedModel half (the one TF-Serving watches); a failure
 between the two moves the first back. An existing version (--overwrite) is exchanged with the new
 one in one step where the OS can (Linux renameat2), so its readers never find it missing, and it
-is deleted only once both new halves are in place."""
+is deleted only once both new halves are in place. Without --overwrite a version that appeared
+while this export was building (another export into the same directory) is left as it is, and
+nothing of this one is published."""
 
 import ctypes
 import errno
@@ -138,7 +140,7 @@ def export_run(request: ExportRequest, log=print) -> dict:
             log(f"ONNX int8: {len(int8_paths)} files, {sizes:.0%} of the float files' bytes; vs float on real inputs: "
                 f"relative RMS difference {', '.join(f'{graph} {error:.3f}' for graph, error in errors.items())} "
                 f"(tolerance {verify.INT8_TOLERANCE:g})")
-        publish(staging, request.out, name, version)
+        publish(staging, request.out, name, version, request.overwrite)
     except (OSError, tf.errors.OpError) as exc:
         if not out_of_disk_space(exc):
             raise
@@ -161,21 +163,38 @@ def check_name(name: str) -> str:
     return name
 
 
-def publish(staging: Path, out: Path, name: str, version: int) -> None:
-    """Move both built halves into place, or neither. With --overwrite the old version ends up in
-    `staging` (deleted with it)."""
+def publish(staging: Path, out: Path, name: str, version: int, overwrite: bool) -> None:
+    """Move both built halves into place, or neither. With `overwrite` the old version ends up in
+    `staging` (deleted with it); without, an existing half is an error."""
     halves = [(staging / "onnx", layout.onnx_dir(out, name, version)),
               (staging / "saved_model", layout.saved_model_dir(out, name, version))]
     moved = []
     try:
         for built, target in halves:
             target.parent.mkdir(parents=True, exist_ok=True)
-            swap(built, target)
+            if overwrite:
+                swap(built, target)
+            else:
+                move_unless_exists(built, target)
             moved.append((built, target))
-    except OSError as exc:
+    except OSError as exc:  # FileExistsError among them
         for built, target in reversed(moved):
             swap(target, built)
+        if isinstance(exc, FileExistsError):
+            raise ALAEError(f"{exc.filename}: version {version} of {name} appeared while this export was building "
+                            "(another export into the same directory?); nothing was published: pass --overwrite to "
+                            "replace it or --version to pick another") from None
         raise ALAEError(f"cannot publish {name} version {version} ({exc}); nothing was published") from None
+
+
+def move_unless_exists(source: Path, target: Path) -> None:
+    """Move directory `source` to `target`; FileExistsError if `target` exists (atomically where
+    the OS can: Linux renameat2 with RENAME_NOREPLACE)."""
+    if _renameat2(source, target, RENAME_NOREPLACE):
+        return
+    if target.exists():  # no renameat2 here: a check, then the rename
+        raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(target))
+    source.rename(target)
 
 
 def swap(source: Path, target: Path) -> None:
@@ -189,18 +208,29 @@ def swap(source: Path, target: Path) -> None:
         parked.rename(source)
 
 
+RENAME_NOREPLACE, RENAME_EXCHANGE = 1, 2  # renameat2 flags (linux/fs.h)
+
+
 def _exchange(a: Path, b: Path) -> bool:
     """Swap two paths atomically with Linux renameat2(RENAME_EXCHANGE); False where that is unavailable."""
+    return _renameat2(a, b, RENAME_EXCHANGE)
+
+
+def _renameat2(source: Path, target: Path, flags: int) -> bool:
+    """Linux renameat2(source, target, flags); False where the OS or file system lacks it, FileExistsError
+    for RENAME_NOREPLACE onto an existing target, OSError for other failures."""
     renameat2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
     if renameat2 is None:
         return False
-    at_cwd, rename_exchange = -100, 2
-    if renameat2(at_cwd, os.fsencode(a), at_cwd, os.fsencode(b), rename_exchange) == 0:
+    at_cwd = -100
+    if renameat2(at_cwd, os.fsencode(source), at_cwd, os.fsencode(target), flags) == 0:
         return True
     code = ctypes.get_errno()
-    if code in (errno.EINVAL, errno.ENOSYS, errno.EXDEV):  # file system or kernel without exchange
+    if code in (errno.EINVAL, errno.ENOSYS, errno.EXDEV):  # file system or kernel without this flag
         return False
-    raise OSError(code, os.strerror(code), str(b))
+    if code == errno.EEXIST:
+        raise FileExistsError(code, os.strerror(code), str(target))
+    raise OSError(code, os.strerror(code), str(target))
 
 
 def remove_stale_staging(out: Path) -> None:

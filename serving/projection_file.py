@@ -30,6 +30,9 @@ ABOUT = ("per_layer", "run", "checkpoint", "training_step")
 NOISE_PREFIX = "noise_"
 MAX_UNPACKED_BYTES = 1 << 30  # what the archive's members may add up to once read
 HEADERS_AND_ABOUT_BYTES = 1 << 16  # a bound on the .npy headers and the ABOUT members (~2 KiB)
+# `write` stores the members uncompressed (np.savez): a file that unpacks to much more than its own
+# size was made otherwise, and reading it would cost that much memory per upload.
+MAX_EXPANSION = 4
 
 
 class ProjectionFileError(ValueError):
@@ -138,18 +141,41 @@ def read(data: bytes) -> ProjectionFile:
 
 
 def _arrays(data: bytes) -> dict:
-    """The archive's arrays by name, refusing pickles and members that unpack to more than MAX_UNPACKED_BYTES."""
+    """The archive's arrays by name, refusing pickles, members that unpack to more than
+    MAX_UNPACKED_BYTES or MAX_EXPANSION times the archive, and arrays larger than their member."""
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             # zipfile reads a member up to its declared size, so the declared sizes bound the work.
             unpacked = sum(member.file_size for member in archive.infolist())
-        if unpacked > MAX_UNPACKED_BYTES:
-            raise ProjectionFileError(f"the archive unpacks to {unpacked / 2**20:.0f} MiB, above the "
-                                      f"{MAX_UNPACKED_BYTES >> 20} MiB a projection file may hold")
+            if unpacked > MAX_UNPACKED_BYTES:
+                raise ProjectionFileError(f"the archive unpacks to {unpacked / 2**20:.0f} MiB, above the "
+                                          f"{MAX_UNPACKED_BYTES >> 20} MiB a projection file may hold")
+            if unpacked > MAX_EXPANSION * len(data) + HEADERS_AND_ABOUT_BYTES:
+                raise ProjectionFileError(f"the archive unpacks to {unpacked / 2**20:.1f} MiB from {len(data) / 2**20:.1f} MiB; "
+                                          f"python -m alae_tf.project stores its arrays uncompressed (np.savez), and "
+                                          f"a file that expands more than {MAX_EXPANSION}x is refused")
+            for member in archive.infolist():
+                if member.filename.endswith(".npy"):
+                    _check_array_size(archive, member)
         with np.load(io.BytesIO(data), allow_pickle=False) as archive:
             members = {name: archive[name] for name in archive.files}
     except ProjectionFileError:
         raise
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as exc:
-        raise ProjectionFileError(f"not a readable .npz archive ({exc})") from None
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError, MemoryError) as exc:
+        raise ProjectionFileError(f"not a readable .npz archive ({exc or type(exc).__name__})") from None
     return {name: value for name, value in members.items() if isinstance(value, np.ndarray)}  # not other files
+
+
+def _check_array_size(archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> None:
+    """Refuse a .npy member whose header declares more data than the member holds: numpy would
+    allocate the declared array before finding the data missing."""
+    with archive.open(member) as stream:
+        version = np.lib.format.read_magic(stream)
+        readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+        if version not in readers:
+            raise ProjectionFileError(f"{member.filename}: .npy format version {version[0]}.{version[1]} is not read here")
+        shape, _, dtype = readers[version](stream)
+        declared = math.prod(shape) * dtype.itemsize
+        if declared > member.file_size - stream.tell():
+            raise ProjectionFileError(f"{member.filename} declares a {dtype} array of shape {list(shape)} "
+                                      f"({declared} bytes), more than the member's {member.file_size} bytes hold")

@@ -9,8 +9,8 @@ answer   {"predictions": [...]} for rows, {"outputs": ...} for columns; one outp
 
 Every problem raises RequestError with an HTTP status and a message naming it. The cheap
 checks come first: the body's size against what a valid request can need
-(`largest_valid_body`), then the batch size and the nesting of the first example, before any
-array is built.
+(`largest_valid_body`), its count of lists and objects (`largest_valid_nesting`) before it is
+parsed, then the batch size and the nesting of the first example, before any array is built.
 """
 
 import json
@@ -40,14 +40,42 @@ def _reject_constant(name):
     raise ValueError(f"{name} is not allowed")
 
 
-def parse_json(raw: bytes) -> dict:
+def parse_json(raw: bytes, max_lists: int | None = None) -> dict:
+    """The JSON object in `raw`; with `max_lists`, a body of more lists and objects than that is
+    refused before it is parsed (Python holds an empty list's 3 bytes of JSON in ~60)."""
+    if max_lists is not None and (lists := raw.count(b"[") + raw.count(b"{")) > max_lists:
+        raise RequestError(413, f"the request holds {lists} lists and objects; a valid one of this server's largest "
+                                f"batch holds at most {max_lists}")
     try:
         body = json.loads(raw, parse_constant=_reject_constant)  # NaN, Infinity, -Infinity
     except (ValueError, RecursionError) as exc:
         raise RequestError(400, f"malformed JSON: {exc}") from None
     if not isinstance(body, dict):
         raise RequestError(400, f"the request body must be a JSON object, got {type(body).__name__}")
+    if (b"true" in raw or b"false" in raw) and _holds_booleans([body.get("instances"), body.get("inputs")]):
+        raise RequestError(400, "the inputs hold true or false: every input takes numbers")
     return body
+
+
+def _holds_booleans(value) -> bool:
+    """Any JSON true/false in `value`: numpy would read them as 1 and 0 among numbers."""
+    if isinstance(value, bool):
+        return True
+    if isinstance(value, list):
+        return any(_holds_booleans(item) for item in value)
+    if isinstance(value, dict):
+        return any(_holds_booleans(item) for item in value.values())
+    return False
+
+
+def largest_valid_nesting(signatures: dict[str, Signature], max_batch: int) -> int:
+    """The most lists and objects (JSON '[' and '{') a predict request of at most `max_batch`
+    examples can hold, in either form: per example an object and each input's nested lists."""
+    def lists(shape) -> int:  # [d1, ..., dk]: 1 + d1 + d1 d2 + ... + d1...d(k-1) lists
+        return sum(math.prod(shape[:depth]) for depth in range(len(shape)))
+
+    per_example = max(1 + sum(lists(spec.shape) for spec in signature.inputs) for signature in signatures.values())
+    return max_batch * per_example + 2 * max(len(signature.inputs) for signature in signatures.values()) + 16
 
 
 def largest_valid_body(signatures: dict[str, Signature], max_batch: int) -> int:
@@ -131,7 +159,10 @@ def _to_array(value, spec) -> np.ndarray:
     if array.ndim >= 1 and len(array) == 0:
         raise RequestError(400, f"input {spec.name}: empty batch")
     if array.dtype == object and all(type(item) in (int, float) for item in array.flat):
-        array = array.astype(np.float64)  # integers beyond 64 bits (JSON's 100000000000000000000)
+        try:
+            array = array.astype(np.float64)  # integers beyond 64 bits (JSON's 100000000000000000000)
+        except OverflowError:  # and beyond float64's range
+            raise RequestError(400, f"input {spec.name}: out-of-{spec.dtype}-range values") from None
     if array.dtype.kind not in "iuf":
         found = "strings" if array.dtype.kind == "U" else "booleans" if array.dtype.kind == "b" else "non-numbers"
         raise RequestError(400, f"input {spec.name}: expected {spec.dtype} numbers, got {found}")

@@ -8,6 +8,7 @@ import errno
 import json
 import os
 import shutil
+from pathlib import Path
 
 import numpy as np
 import onnxruntime
@@ -278,3 +279,18 @@ def test_help(capsys):
     with pytest.raises(SystemExit) as exit_info:
         export_cli.parse_args(["--help"])
     assert exit_info.value.code == 0 and "usage: python -m export" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, message", [
+    ([], "pass --run RUN or --checkpoint RUN/checkpoints/ckpt-N"),
+    (["--checkpoint", "ckpt-20"], "--checkpoint ckpt-20 names no run: pass --run RUN too, or the path RUN/checkpoints/ckpt-20"),
+])
+def test_a_checkpoint_without_its_run_is_refused_naming_what_to_pass(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        export_cli.parse_args(argv)
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_a_checkpoint_path_names_its_run(tmp_path):
+    assert export_cli.parse_args(["--checkpoint", str(tmp_path / "run" / "checkpoints" / "ckpt-20")]).run == tmp_path / "run"
+    assert export_cli.parse_args(["--run", "r", "--checkpoint", "ckpt-20"]).run == Path("r")

@@ -54,6 +54,55 @@ def test_an_archive_that_unpacks_beyond_the_limit_is_refused_before_it_is_read(m
         projection_file.read(data)
 
 
+def archive(members: dict, compression=zipfile.ZIP_STORED) -> bytes:
+    """An .npz of raw member bytes {name: bytes}."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression) as zipped:
+        for name, content in members.items():
+            zipped.writestr(name, content)
+    return buffer.getvalue()
+
+
+def npy(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
+def test_an_array_header_declaring_more_than_its_member_holds_is_refused_before_numpy_allocates_it(monkeypatch):
+    """A 300-byte file whose styles.npy header claims a 40 TB array: refused from the header, where
+    numpy would try to allocate the array first (MemoryError, a 500 on the studio's upload)."""
+    header = npy(np.zeros((1, 1, 1), np.float32))[:-4].replace(b"(1, 1, 1)", b"(10000000, 1000000, 1)")
+    data = archive({"styles.npy": header + b"\0" * 16})
+    monkeypatch.setattr(np, "load", lambda *args, **kwargs: pytest.fail("np.load was reached"))
+    with pytest.raises(projection_file.ProjectionFileError,
+                       match=re.escape("styles.npy declares a float32 array of shape [10000000, 1000000, 1] "
+                                       "(40000000000000 bytes), more than the member's")):
+        projection_file.read(data)
+
+
+def test_a_compressed_archive_that_expands_far_beyond_its_size_is_refused_before_it_is_read(monkeypatch):
+    good = written(sample_projection())
+    with zipfile.ZipFile(io.BytesIO(good)) as original:
+        members = {info.filename: original.read(info) for info in original.infolist()}
+    members["images.npy"] = npy(np.zeros((2, 1024, 1024, 1), np.uint8))  # 2 MiB of zeros, a few kB deflated
+    bomb = archive(members, zipfile.ZIP_DEFLATED)
+    assert len(bomb) < 2**20 / projection_file.MAX_EXPANSION
+    monkeypatch.setattr(np, "load", lambda *args, **kwargs: pytest.fail("np.load was reached"))
+    with pytest.raises(projection_file.ProjectionFileError, match=r"unpacks to 2\.0 MiB from 0\.0 MiB; .*uncompressed.* 4x is refused"):
+        projection_file.read(bomb)
+
+
+def test_a_deflated_copy_of_a_real_file_still_reads():
+    """Compression itself is not refused: a file that expands little (random images) reads back."""
+    original = sample_projection()
+    good = written(original)
+    with zipfile.ZipFile(io.BytesIO(good)) as stored:
+        members = {info.filename: stored.read(info) for info in stored.infolist()}
+    back = projection_file.read(archive(members, zipfile.ZIP_DEFLATED))
+    np.testing.assert_array_equal(back.styles, original.styles)
+
+
 def test_a_non_finite_style_or_a_wrong_shape_is_refused():
     good = sample_projection()
     bad_styles = good.styles.copy()

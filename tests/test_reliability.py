@@ -327,9 +327,9 @@ def published(out, name="m", version=1):
 
 def test_overwrite_exchanges_both_halves_and_keeps_the_old_ones_until_then(tmp_path):
     built_halves(tmp_path / "first", "old")
-    build.publish(tmp_path / "first", tmp_path, "m", 1)
+    build.publish(tmp_path / "first", tmp_path, "m", 1, overwrite=False)
     built_halves(tmp_path / "second", "new")
-    build.publish(tmp_path / "second", tmp_path, "m", 1)
+    build.publish(tmp_path / "second", tmp_path, "m", 1, overwrite=True)
     assert published(tmp_path) == ["new", "new"]
     assert [(tmp_path / "second" / half / "marker").read_text() for half in ("onnx", "saved_model")] == ["old", "old"]
 
@@ -338,20 +338,44 @@ def test_overwrite_exchanges_both_halves_and_keeps_the_old_ones_until_then(tmp_p
 def test_a_failed_publish_moves_the_first_half_back(tmp_path, monkeypatch, existing):
     if existing:
         built_halves(tmp_path / "first", existing)
-        build.publish(tmp_path / "first", tmp_path, "m", 1)
+        build.publish(tmp_path / "first", tmp_path, "m", 1, overwrite=False)
     built_halves(tmp_path / "staging", "new")
-    real_swap = build.swap
 
-    def swap_failing_on_the_saved_model(source, target):
-        if source.name == "saved_model":
-            raise OSError(28, "No space left on device")
-        real_swap(source, target)
+    def failing_on_the_saved_model(move):
+        def move_or_fail(source, target):
+            if source.name == "saved_model":
+                raise OSError(28, "No space left on device")
+            move(source, target)
+        return move_or_fail
 
-    monkeypatch.setattr(build, "swap", swap_failing_on_the_saved_model)
+    monkeypatch.setattr(build, "swap", failing_on_the_saved_model(build.swap))
+    monkeypatch.setattr(build, "move_unless_exists", failing_on_the_saved_model(build.move_unless_exists))
     with pytest.raises(ALAEError, match=r"cannot publish m version 1 .*No space left on device.*nothing was published"):
-        build.publish(tmp_path / "staging", tmp_path, "m", 1)
+        build.publish(tmp_path / "staging", tmp_path, "m", 1, overwrite=existing is not None)
     assert published(tmp_path) == [existing, existing]
-    assert (tmp_path / "staging" / "onnx" / "marker").read_text() == "new"
+    assert [(tmp_path / "staging" / half / "marker").read_text() for half in ("onnx", "saved_model")] == ["new", "new"]
+
+
+@pytest.mark.parametrize("renameat2", ["linux", "absent"])
+@pytest.mark.parametrize("appeared", ["onnx", "saved_model", "both"])
+def test_a_version_published_meanwhile_is_kept_without_overwrite(tmp_path, monkeypatch, renameat2, appeared):
+    """Two exports into one directory chose the same version: the second to publish leaves the
+    first's halves as they are and publishes nothing (not even one half)."""
+    if renameat2 == "absent":
+        monkeypatch.setattr(build, "_renameat2", lambda source, target, flags: False)
+    built_halves(tmp_path / "first", "first")
+    if appeared == "both":
+        build.publish(tmp_path / "first", tmp_path, "m", 1, overwrite=False)
+    else:
+        (layout.onnx_dir(tmp_path, "m", 1) if appeared == "onnx" else layout.saved_model_dir(tmp_path, "m", 1)).parent.mkdir(parents=True)
+        (tmp_path / "first" / appeared).rename(layout.onnx_dir(tmp_path, "m", 1) if appeared == "onnx"
+                                               else layout.saved_model_dir(tmp_path, "m", 1))
+    before = published(tmp_path)
+    built_halves(tmp_path / "second", "second")
+    with pytest.raises(ALAEError, match=r"version 1 of m appeared while this export was building.*nothing was published.*--overwrite"):
+        build.publish(tmp_path / "second", tmp_path, "m", 1, overwrite=False)
+    assert published(tmp_path) == before
+    assert [(tmp_path / "second" / half / "marker").read_text() for half in ("onnx", "saved_model")] == ["second", "second"]
 
 
 @pytest.mark.parametrize("name", ['a"b', "a:predict", "x" * 65, ".hidden", "a/b", "", "é"])

@@ -108,6 +108,14 @@ BAD_REQUESTS = {
     # JSON integers beyond 64 bits: numpy makes object arrays of them ("got non-numbers" before)
     "integer overflowing float32": ("POST", PREDICT, body("decode", w=[[10 ** 39] * 50]), 400, "out-of-float32-range"),
     "integer beyond uint8": ("POST", PREDICT, body("encode_uint8", images=np.full((1, 28, 28, 1), 10 ** 20).tolist()), 400, "[0, 255]"),
+    # beyond float64 too: Python's int-to-float conversion overflowed (a 500 before)
+    "integer beyond float64": ("POST", PREDICT, body("decode", w=[[10 ** 400] * 50]), 400, "out-of-float32-range"),
+    # numpy reads [1, true] as [1, 1]: a boolean among numbers was taken as a number before
+    "a boolean among numbers": ("POST", PREDICT, body("decode", w=[[0.5] * 49 + [True]]), 400, "true or false"),
+    "booleans among uint8 pixels": ("POST", PREDICT, body("encode_uint8", images=[[[[False]] * 28] * 28]), 400, "true or false"),
+    # 3 bytes of JSON per empty list: refused from a count of brackets before the body is parsed
+    "lists beyond any valid request": ("POST", PREDICT, b'{"instances": [' + b"[]," * 20000 + b"[]]}", 413,
+                                       "lists and objects; a valid one of this server's largest batch holds at most"),
     "empty batch": ("POST", PREDICT, json.dumps({"signature_name": "decode", "instances": []}).encode(), 400, "empty batch"),
     "w overflowing the decoder": ("POST", PREDICT, body("decode", w=[[3e38] * 50]), 400, "overflow to NaN or infinity"),
     "w overflowing, uint8": ("POST", PREDICT, body("decode_uint8", w=[[-3e38] * 50]), 400, "largest |value|: w 3e+38"),
@@ -495,6 +503,8 @@ def test_predicts_are_counted_and_timed_under_tf_servings_metric_names(export_di
         assert raw_request(url, "POST", f"/v1/models/{NAME}:predict", b"{not json")[0] == 400
         assert raw_request(url, "POST", f"/v1/models/{NAME}/versions/7:predict", b"{}")[0] == 404
         assert raw_request(url, "GET", f"/v1/models/{NAME}:predict")[0] == 405
+        assert raw_request(url, "PUT", f"/v1/models/{NAME}:predict", b"{}")[0] == 405  # Starlette's own 405 before
+        assert raw_request(url, "POST", "/v1/models/other:predict", b"{}")[0] == 404  # another model: not counted
         elapsed_usec = (time.perf_counter() - started) * 1e6
         client.status()  # not a predict: not counted
         connection = http.client.HTTPConnection(*url.removeprefix("http://").split(":"), timeout=10)
@@ -509,12 +519,12 @@ def test_predicts_are_counted_and_timed_under_tf_servings_metric_names(export_di
     model = f'model_name="{NAME}"'
     assert {key: value for key, value in values.items() if "request_count" in key} == {
         f':tensorflow:serving:request_count{{{model},status="{status}"}}': count
-        for status, count in (("INVALID_ARGUMENT", 1), ("NOT_FOUND", 1), ("OK", 3), ("UNIMPLEMENTED", 1))}
+        for status, count in (("INVALID_ARGUMENT", 1), ("NOT_FOUND", 1), ("OK", 3), ("UNIMPLEMENTED", 2))}
     labels = f'{model},API="predict",entrypoint="REST"'
     buckets = [value for key, value in values.items() if key.startswith(":tensorflow:serving:request_latency_bucket")]
-    assert buckets == sorted(buckets) and buckets[-1] == 6 and len(buckets) == 34  # 33 bounds and +Inf
+    assert buckets == sorted(buckets) and buckets[-1] == 7 and len(buckets) == 34  # 33 bounds and +Inf
     assert f':tensorflow:serving:request_latency_bucket{{{labels},le="10"}}' in values
-    assert values[f":tensorflow:serving:request_latency_count{{{labels}}}"] == 6
+    assert values[f":tensorflow:serving:request_latency_count{{{labels}}}"] == 7
     assert 0 < values[f":tensorflow:serving:request_latency_sum{{{labels}}}"] < elapsed_usec
 
 

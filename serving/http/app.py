@@ -109,12 +109,13 @@ def create_app(served: ServedModel, max_batch=256, max_body_bytes=16 * 1024 * 10
         if request.method != "POST":
             raise rest.RequestError(405, "predict takes POST")
         largest = rest.largest_valid_body(model.signatures, max_batch)
+        max_lists = rest.largest_valid_nesting(model.signatures, max_batch)
         body_limit = min(max_body_bytes, largest)
         limit_is = "the most a compact JSON request of this server's largest batch needs" if largest < max_body_bytes else None
 
         def predict_answer(raw: bytes) -> bytes:
             """The answer to a predict body (in a worker thread: every step is CPU work on the whole body)."""
-            signature, inputs, rows = rest.parse_predict(rest.parse_json(raw), model.signatures, max_batch)
+            signature, inputs, rows = rest.parse_predict(rest.parse_json(raw, max_lists), model.signatures, max_batch)
             try:
                 outputs = model.run_signature(signature, inputs)
             except ValueError as exc:  # the model's own checks (float images far outside [-1, 1], overflowing outputs)
@@ -140,7 +141,8 @@ def create_app(served: ServedModel, max_batch=256, max_body_bytes=16 * 1024 * 10
     async def prometheus(request):
         return Response(predict_metrics.exposition(), media_type=CONTENT_TYPE)
 
-    routes = [Route("/v1/models/{path:path}", models, methods=["GET", "POST"]),
+    # Every method reaches `models`, so that a predict with another than POST is answered 405 and counted.
+    routes = [Route("/v1/models/{path:path}", models, methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]),
               Route("/monitoring/prometheus/metrics", prometheus, methods=["GET"])]
     if studio:  # the browser page and its JSON API (serving/http/studio.py), under the same limits
         from serving.http.studio import studio_routes
