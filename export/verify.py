@@ -14,8 +14,11 @@ LARGE_BATCH_SIZES = (1, 2)  # a 1024x1024 StyleALAE at batch 64 would need tens 
 SMALL_IMAGE_PIXELS = 64 * 64
 # max abs diff, ONNX Runtime vs TensorFlow, relative to max(1, max |output|). Two tiny_style runs
 # of 20 steps differing only in float32 rounding of their Adam updates measured 5.4e-4 and 1.1e-3
-# at outputs ~10 (random styles and noise into an early StyleALAE): 1e-4 was at the edge.
-ONNX_TOLERANCE = 2e-4
+# at outputs ~10 (random styles and noise into an early StyleALAE): 1e-4 was at the edge. A
+# 40-step run of mnist_style32's shape (batch 8) measured 3.9e-3 at outputs ~7 (5.5e-4 relative)
+# and failed 2e-4; TensorFlow's own oneDNN and Eigen kernels differ by the same 3.9e-3 on that
+# model and input: float32 round-off that an early generator amplifies, not the conversion.
+ONNX_TOLERANCE = 2e-3
 SAVED_MODEL_TOLERANCE = 1e-5  # max abs diff, reloaded SavedModel vs the Sampler, relative to max(1, max |output|)
 VARIANTS = ("random", "real")
 # int8 ONNX files (--onnx-int8) vs their float ones on the real-image cases: RMS of the difference
