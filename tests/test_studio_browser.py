@@ -76,6 +76,17 @@ def test_upload_edit_and_error_in_chromium(export_dir, tmp_path):
         drawn = studio_browser.image_pixels(driver, "input-image")[:, :, 0]
         assert drawn[:, :8].max() == 0 and drawn[:, 10:18].max() >= 200  # a white vertical stroke on black
 
+        # The same file again, after the drawing: a file input whose value still names the file
+        # fires no change when a person picks that file again, so the page empties it once read.
+        assert driver.execute_script("return document.getElementById('upload').value;") == ""
+        driver.find_element(By.ID, "upload").send_keys(str(tmp_path / "digit.png"))
+        studio_browser.wait_for(driver, lambda d: (studio_browser.settled(d) or {}).get("subject", "").startswith(
+            "Upload digit.png"), "the same upload's edit again")
+        note = driver.find_element(By.ID, "note").text
+        assert note == "Upload digit.png: PNG 28x28: used as it is", note
+        drawn = studio_browser.image_pixels(driver, "input-image")[:, :, 0]
+        np.testing.assert_array_equal(drawn, digit[:, :, 0])
+
         driver.find_element(By.ID, "upload").send_keys(str(tmp_path / "corrupt.png"))
         message = studio_browser.wait_for(driver, studio_browser.error_text, "the error of the corrupt upload")
         assert message.startswith("upload: the upload is not a readable PNG, JPEG, WebP or BMP image"), message
@@ -346,6 +357,13 @@ def test_a_projection_file_opens_in_the_page(style_exported, tmp_path):
         studio_browser.wait_for(driver, lambda d: subject(d).startswith("Sample of seed"), "the sample")
         assert not driver.find_element(By.ID, "pick-row").is_displayed()
         assert driver.find_element(By.ID, "reconstruction-caption").text == "Reconstruction G(E(x))"
+        # The list is back at "choose a file" once another image is shown: choosing the same file
+        # again after the sample opens it again (a select fires no change for the option it shows).
+        server_files = Select(driver.find_element(By.ID, "server-projection"))
+        assert server_files.first_selected_option.text == "choose a file"
+        server_files.select_by_index(1)
+        studio_browser.wait_for(driver, lambda d: subject(d).startswith(f"Projection {shown_name}: image 1 of 2 "),
+                                "the same server file again")
 
 
 def draw_a_stroke(driver, canvas):

@@ -182,6 +182,14 @@
     return guarded(() => setImage(slot, request, source.label, source), "image");
   }
 
+  // The chosen file, and the input emptied: an input still holding a file fires no change when a
+  // person picks that same file again (to go back to it after a sample or a drawing).
+  function takeFile(input) {
+    const file = input.files[0];
+    input.value = "";
+    return file;
+  }
+
   function upload(slot, file) {
     return file ? openImage(slot, {file, label: `Upload ${file.name}`}) : Promise.resolve();
   }
@@ -416,7 +424,7 @@
       $("seed").value = String(Math.floor(Math.random() * 100000));
       sample("first", $("seed"));
     });
-    $("upload").addEventListener("change", (event) => upload("first", event.target.files[0]));
+    $("upload").addEventListener("change", (event) => upload("first", takeFile(event.target)));
     $("pick").addEventListener("change", () => pick("first", $("pick")));
     $("server-projection").addEventListener("change", () => openOnServer("first", $("server-projection")));
     $("layers").addEventListener("change", () => renderEdit());
@@ -433,7 +441,7 @@
     for (const [slot, id] of [["first", "seed"], ["second", "seed-b"]]) {
       $(id).addEventListener("keydown", (event) => { if (event.key === "Enter") sample(slot, $(id)); });
     }
-    $("upload-b").addEventListener("change", (event) => upload("second", event.target.files[0]));
+    $("upload-b").addEventListener("change", (event) => upload("second", takeFile(event.target)));
     $("pick-b").addEventListener("change", () => pick("second", $("pick-b")));
     $("server-projection-b").addEventListener("change", () => openOnServer("second", $("server-projection-b")));
     $("mix-layers").addEventListener("change", () => renderPair());
