@@ -128,7 +128,7 @@ def run(args) -> dict:
             if not all(np.isfinite(array).all() for array in (part.styles, *(part.noise or []))):
                 if start > written:
                     save()
-                kept = f" ({PARTIAL}.npz holds the {start} images before them)" if start else ""
+                kept = f" ({PARTIAL}.npz holds the {start} images before them)" if start else earlier_files(out_dir)
                 raise ALAEError(f"the projection of image(s) {start + 1}-{last} diverged to NaN or infinite codes "
                                 f"(--learning-rate {args.learning_rate:g}, --mse-weight {args.mse_weight:g}); run again "
                                 f"with a lower --learning-rate{kept}")
@@ -148,7 +148,7 @@ def run(args) -> dict:
             save()
         kept = f" ({out_dir / FINAL}.npz, from before, is unchanged)" if (out_dir / f"{FINAL}.npz").exists() else ""
         print(f"\ninterrupted: {out_dir / PARTIAL}.npz holds the first {done} of {count} images{kept}" if done else
-              "\ninterrupted before the first batch was done; nothing written", file=sys.stderr)
+              f"\ninterrupted before the first batch was done; nothing written{earlier_files(out_dir)}", file=sys.stderr)
         raise
     for suffix in (".npz", ".png"):  # complete: replaces the files of an earlier projection into this folder
         (out_dir / f"{PARTIAL}{suffix}").replace(out_dir / f"{FINAL}{suffix}")
@@ -163,6 +163,15 @@ def run(args) -> dict:
     print(f"written: {out_dir / 'projection.png'} (image | encoder | projection{preview}), {out_dir / 'projection.npz'} "
           f"({npz_size}; the studio opens it: python -m serving.http --studio --projections FILE)")
     return summary
+
+
+def earlier_files(out_dir: Path) -> str:
+    """' (DIR/projection.npz and ... are from an earlier projection)' naming the projection files
+    in `out_dir` (called before this projection wrote any), or ''."""
+    names = [str(out_dir / f"{name}.npz") for name in (FINAL, PARTIAL) if (out_dir / f"{name}.npz").exists()]
+    if not names:
+        return ""
+    return f" ({' and '.join(names)} {'is' if len(names) == 1 else 'are'} from an earlier projection)"
 
 
 def write_outputs(out_dir: Path, stem: str, originals, reconstructions, result: Projection, about: dict, zoom: int,

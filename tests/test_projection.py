@@ -114,6 +114,15 @@ def test_batches_give_the_projection_of_one_batch_and_each_is_saved_as_it_ends(e
     np.testing.assert_allclose(stopped["styles"], two["styles"][:2], rtol=1e-6, atol=1e-6)  # the same batch as before
     assert not list((tmp_path / "stopped").glob("*.tmp")) and not (tmp_path / "stopped" / "projection.npz").exists()
 
+    # Interrupted during the first batch of another projection into that folder: nothing written,
+    # and the partial file there is named as an earlier projection's (it was not mentioned).
+    calls.clear()
+    calls.append(1)
+    assert project_cli.main([*common, "--batch-size", "2", "--out-dir", str(tmp_path / "stopped")]) == 130
+    err = capsys.readouterr().err
+    assert (f"interrupted before the first batch was done; nothing written ({tmp_path / 'stopped' / 'projection.partial.npz'} "
+            "is from an earlier projection)\n") in err
+
     # Interrupted again in a folder holding a complete projection: that one is kept (it was
     # overwritten by the 2 images done), and an uninterrupted run then replaces it.
     calls.clear()
