@@ -8,6 +8,7 @@ import argparse
 import contextlib
 import hashlib
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -384,6 +385,16 @@ def train(args) -> int:
                       "re-run the same command to resume")
                 return interrupted_exit_code(exc)
             except (OSError, tf.errors.OpError) as exc:
+                unreadable = unreadable_data(exc)
+                if unreadable:  # the step under way never ran: the model is at the last step done
+                    if model.step > start and cluster is None:  # (several workers would have to save together)
+                        if monitor:
+                            monitor.log_interrupted_step(model.step)
+                        saver.save()
+                    saved = (f"saved step {model.step} to {run.checkpoints}" if model.step > start and cluster is None
+                             else f"stopped at step {model.step}")
+                    raise ALAEError(f"{unreadable}; {saved}: once the data is readable again, re-run the same "
+                                    "command to resume") from None
                 if not out_of_disk_space(exc):
                     raise
                 if chief:
@@ -429,6 +440,18 @@ def fit_schedule(model, config, source, phases, start, total, callbacks, verbose
                                        mixing_probability=t.style_mixing_prob)
             model.fit(batches, initial_epoch=initial_epoch, epochs=epochs, steps_per_epoch=segment_steps,
                       callbacks=callbacks, verbose=verbose, shuffle=False)
+
+
+def unreadable_data(exc: Exception) -> str | None:
+    """What made the training data unreadable during training, from the error that stopped the
+    step, or None: a DataError of the image reader (which reaches here inside a TensorFlow error)
+    or a damaged TFRecord file."""
+    found = re.search(r"DataError: (.+)", str(exc))
+    if found:
+        return found.group(1).strip()
+    if isinstance(exc, tf.errors.DataLossError):
+        return f"a data file is damaged ({_first_line(exc)})"
+    return None
 
 
 def _first_line(exc: Exception) -> str:

@@ -532,6 +532,43 @@ def test_an_image_folder_that_changed_under_a_run_is_noticed_and_a_run_inside_it
     assert train.main(command + ["--out", str(run), "--steps", "4"]) == 0
 
 
+def test_an_image_damaged_during_training_saves_the_last_step_in_one_line_and_the_run_resumes(tmp_path, capsys, monkeypatch):
+    """The reader's DataError reaches the trainer inside a TensorFlow error: it was a traceback,
+    exit 1, the steps since the last checkpoint lost, and advice ("restore or delete it") whose
+    second half a resume then refused (the folder changed)."""
+    import re
+
+    from alae_tf.data import stores
+
+    folder = tiny_image_folder(tmp_path / "images")
+    (tmp_path / "tiny.yaml").write_text(FOLDER_RUN)
+    run = tmp_path / "run"
+    command = ["--config", str(tmp_path / "tiny.yaml"), "--data-path", str(folder), "--verbose", "0", "--out", str(run),
+               "--steps", "40", "--checkpoint-every", "100"]
+    load_square, reads = stores.load_square, []
+
+    def load_square_of_a_file_damaged_after_100_reads(path, *args):
+        reads.append(path)
+        if len(reads) > 100 and path.name == "05.png":
+            raise OSError("cannot identify image file")  # what PIL says of a file overwritten with text
+        return load_square(path, *args)
+
+    monkeypatch.setattr(stores, "load_square", load_square_of_a_file_damaged_after_100_reads)
+    assert train.main(command) == 2
+    err = capsys.readouterr().err
+    found = re.fullmatch(r"error: (\S+): could not be decoded although it was readable when the dataset was opened "
+                         r"\(.+\); put it back as it was \(a run's folder cannot change: its held-out split would\), "
+                         r"or train a new run on the folder as it is now; saved step (\d+) to (\S+): once the data is "
+                         r"readable again, re-run the same command to resume\n", err)
+    assert found and found[1] == str(folder / "05.png") and found[3] == str(run / "checkpoints"), err
+    step = int(found[2])
+    assert 0 < step < 40 and (run / "checkpoints" / f"ckpt-{step}.index").is_file()
+    assert (run / "log.csv").read_text().splitlines()[-1].startswith(f"{step},")  # the saved step is logged
+    monkeypatch.undo()  # the file is back
+    assert train.main(command) == 0
+    assert f"resuming at step {step}" in capsys.readouterr().out
+
+
 def test_a_run_without_labels_evaluates_what_it_can(tmp_path, capsys, monkeypatch):
     """Folder data has no class labels: the default metrics are then reconstruction alone, and a
     probe asked for is an error that costs the other metrics nothing (they are computed and kept)."""

@@ -84,7 +84,8 @@ class FolderStore(FileStore):
         except Exception as error:  # PIL plugins raise many types; the file changed since it was checked
             raise DataError(
                 f"{path}: could not be decoded although it was readable when the dataset was opened "
-                f"({unreadable_reason(error)}); restore or delete it and restart"
+                f"({unreadable_reason(error)}); put it back as it was (a run's folder cannot change: its "
+                f"held-out split would), or train a new run on the folder as it is now"
             ) from None
         return box_downsample(image, resolution)
 
