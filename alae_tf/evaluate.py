@@ -20,12 +20,14 @@ from alae_tf.grids import images_per_call
 from alae_tf.inference import Sampler
 from alae_tf.metrics import METRICS, EvalContext
 from alae_tf.run_dir import RunDir, data_change, load_run
+from alae_tf.stop_signals import Stopped, sigterm_raises_stopped
 
 
 DEFAULT_METRICS = ("probe", "reconstruction")
 BATCH_SIZE = 250
 UNLABELLED_DEFAULT_METRICS = ("reconstruction",)  # the probe needs class labels
-INTERRUPTED = "interrupted"
+INTERRUPTED, STOPPED = "interrupted", "stopped (SIGTERM)"  # Ctrl-C, a scheduler's or kill's stop
+EXIT_CODE_OF_STOP = {INTERRUPTED: 130, STOPPED: 143}
 
 
 def metrics_help() -> str:
@@ -83,21 +85,22 @@ def evaluate(args) -> dict:
         print(f"metrics: {', '.join(names)} (the default{'' if data.train_labels is not None else ' for data without class labels'})")
     started = time.time()
     values, failed = {}, {}
-    for name in names:
-        print(f"== {name}")
-        try:
-            values.update(METRICS[name].compute(ctx))
-        except ALAEError as exc:  # one metric's problem costs no other metric's result (an hour of FID)
-            print(f"error: {name}: {exc}", file=sys.stderr)
-            failed[name] = str(exc)
-        except KeyboardInterrupt:  # Ctrl-C: the metrics done so far are still written
-            print(f"\ninterrupted during {name}", file=sys.stderr)
-            failed.update({left: INTERRUPTED for left in names[names.index(name):]})
-            break
-        except Exception as exc:  # a defect of one metric: its traceback for the report, the others' results kept
-            traceback.print_exc()
-            print(f"error: {name} failed ({type(exc).__name__}: {exc}); the other metrics go on", file=sys.stderr)
-            failed[name] = f"{type(exc).__name__}: {exc}"
+    with sigterm_raises_stopped():
+        for name in names:
+            print(f"== {name}")
+            try:
+                values.update(METRICS[name].compute(ctx))
+            except ALAEError as exc:  # one metric's problem costs no other metric's result (an hour of FID)
+                print(f"error: {name}: {exc}", file=sys.stderr)
+                failed[name] = str(exc)
+            except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: the metrics done so far are still written
+                print(f"\n{'stopped (SIGTERM)' if isinstance(exc, Stopped) else 'interrupted'} during {name}", file=sys.stderr)
+                failed.update({left: STOPPED if isinstance(exc, Stopped) else INTERRUPTED for left in names[names.index(name):]})
+                break
+            except Exception as exc:  # a defect of one metric: its traceback for the report, the others' results kept
+                traceback.print_exc()
+                print(f"error: {name} failed ({type(exc).__name__}: {exc}); the other metrics go on", file=sys.stderr)
+                failed[name] = f"{type(exc).__name__}: {exc}"
     settings = {"num_samples": args.num_samples, "seed": args.seed, "batch_size": batch_size}
     report = {
         "run": str(args.run),
@@ -173,10 +176,10 @@ def main(argv=None) -> int:
     except ALAEError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    interrupted = INTERRUPTED in report.get("failed", {}).values()
+    stops = [EXIT_CODE_OF_STOP[reason] for reason in report.get("failed", {}).values() if reason in EXIT_CODE_OF_STOP]
     if not report["metrics"]:
         print(f"error: none of the metrics could be computed ({', '.join(report['failed'])})", file=sys.stderr)
-        return 130 if interrupted else 2
+        return stops[0] if stops else 2
     print(markdown_table(report))  # first: a run directory that cannot be written loses no result
     eval_file = RunDir(args.run).eval_file
     kept = with_earlier_reports(report, read_eval_file(eval_file))
@@ -191,7 +194,7 @@ def main(argv=None) -> int:
     print(f"written to {eval_file}")
     if "failed" in report:
         print(f"error: not computed: {', '.join(report['failed'])} (the reasons are above)", file=sys.stderr)
-        return 130 if interrupted else 2
+        return stops[0] if stops else 2
     return 0
 
 

@@ -7,6 +7,7 @@ reproduced in a loop of SIGTERMs. Here the signal only sets a flag; the callback
 of the step under way, after the other callbacks have logged it.
 """
 
+import contextlib
 import os
 import signal
 
@@ -19,6 +20,27 @@ class Stopped(KeyboardInterrupt):
 
 def interrupted_exit_code(exc: KeyboardInterrupt) -> int:
     return 128 + (signal.SIGTERM if isinstance(exc, Stopped) else signal.SIGINT)  # 143 or 130, as a shell reports them
+
+
+@contextlib.contextmanager
+def sigterm_raises_stopped():
+    """While entered, SIGTERM raises `Stopped` wherever the main thread is, as Ctrl-C raises
+    KeyboardInterrupt: for work without steps to wait for (evaluate's metrics). Later SIGTERMs are
+    ignored until the block is left, so that what the interrupted work keeps gets written; a SIGTERM
+    the process was started ignoring stays ignored."""
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_IGN:
+        yield
+        return
+
+    def raise_stopped(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise Stopped
+
+    previous = signal.signal(signal.SIGTERM, raise_stopped)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 class StopOnSignal(keras.callbacks.Callback):
@@ -51,9 +73,9 @@ class StopOnSignal(keras.callbacks.Callback):
             os.write(2, b"\nsaving the checkpoint: a moment\n")
         elif self.received is None:
             self.received = signum
+            sooner = "Ctrl-C again stops sooner" if signum == signal.SIGINT else "a SIGINT (Ctrl-C) stops sooner"
             name = "Ctrl-C" if signum == signal.SIGINT else "SIGTERM"
-            os.write(2, f"\n{name}: stopping after the step under way, then saving it "
-                        "(Ctrl-C again stops sooner)\n".encode())
+            os.write(2, f"\n{name}: stopping after the step under way, then saving it ({sooner})\n".encode())
         elif signum == signal.SIGINT:
             self.stop()
 

@@ -224,7 +224,8 @@ def test_a_signal_lets_the_step_and_its_callbacks_finish_then_saves_it(signals, 
     captured = capfd.readouterr()  # the handler writes to file descriptor 2
     assert "interrupted: saved step 7" in captured.out
     name = "Ctrl-C" if signals[0] == signal.SIGINT else "SIGTERM"
-    assert captured.err.count(f"{name}: stopping after the step under way, then saving it") == 1
+    sooner = "Ctrl-C again stops sooner" if name == "Ctrl-C" else "a SIGINT (Ctrl-C) stops sooner"  # SIGTERM again: nothing
+    assert captured.err.count(f"{name}: stopping after the step under way, then saving it ({sooner})\n") == 1
     assert ran_on == ([] if at_once else [3.0])
     assert tf.train.latest_checkpoint(str(run / "checkpoints")).endswith("ckpt-7")
     rows = (run / "log.csv").read_text().splitlines()
@@ -608,7 +609,27 @@ def test_a_run_without_labels_evaluates_what_it_can(tmp_path, capsys, monkeypatc
     # the others nothing either.
     (run / "eval.json").unlink()
     assert evaluate.main(["--run", str(run), "--metrics", "reconstruction,kde_nll", "--num-samples", "20"]) == 0
-    assert np.isfinite(json.loads((run / "eval.json").read_text())["metrics"]["kde_nll"])
+    metrics = json.loads((run / "eval.json").read_text())["metrics"]
+    assert np.isfinite(metrics["kde_nll"]) and "kde_nll_standard_error" not in metrics  # one image scored: no spread (was 0.0)
+    assert "kde_nll scored one image: no standard error" in capsys.readouterr().out
+
+    # SIGTERM (a scheduler's stop, or timeout's) during a metric: as Ctrl-C, exit 143 (it killed
+    # evaluate before, losing the metrics done).
+    import signal
+
+    def stopped(ctx):
+        assert signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, None), "no SIGTERM handler during the metrics"
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    handler = signal.getsignal(signal.SIGTERM)
+    monkeypatch.setitem(evaluate.METRICS, "kid", evaluate.METRICS["kid"]._replace(compute=stopped))
+    (run / "eval.json").unlink()
+    assert evaluate.main(["--run", str(run), "--metrics", "reconstruction,kid,fid"]) == 143
+    assert "stopped (SIGTERM) during kid" in capsys.readouterr().err
+    report = json.loads((run / "eval.json").read_text())
+    assert list(report["metrics"]) == ["reconstruction_mse"]
+    assert report["failed"] == {"kid": "stopped (SIGTERM)", "fid": "stopped (SIGTERM)"}
+    assert signal.getsignal(signal.SIGTERM) == handler
 
     def defect(ctx):
         raise RuntimeError("a defect")
@@ -619,6 +640,21 @@ def test_a_run_without_labels_evaluates_what_it_can(tmp_path, capsys, monkeypatc
     assert "error: kid failed (RuntimeError: a defect); the other metrics go on" in capsys.readouterr().err
     report = json.loads((run / "eval.json").read_text())
     assert list(report["metrics"]) == ["reconstruction_mse"] and report["failed"] == {"kid": "RuntimeError: a defect"}
+
+
+def test_reconstruction_of_a_folder_that_holds_no_image_out_is_one_error_line(tmp_path, capsys):
+    """A folder of fewer than 10 images holds none out: reconstruction was a ZeroDivisionError."""
+    folder = tiny_image_folder(tmp_path / "images")
+    for extra in sorted(folder.iterdir())[9:]:
+        extra.unlink()
+    (tmp_path / "tiny.yaml").write_text(FOLDER_RUN)
+    run = tmp_path / "run"
+    assert train.main(["--config", str(tmp_path / "tiny.yaml"), "--data-path", str(folder), "--out", str(run), "--verbose", "0"]) == 0
+    capsys.readouterr()
+    assert evaluate.main(["--run", str(run), "--metrics", "reconstruction"]) == 2
+    err = capsys.readouterr().err
+    assert "error: reconstruction: reconstruction needs held-out images and this run's data holds none out" in err
+    assert "Traceback" not in err and "ZeroDivisionError" not in err
 
 
 def test_a_relative_data_path_is_kept_absolute_and_a_config_files_resumable_settings_apply(tmp_path, monkeypatch):

@@ -157,8 +157,9 @@ def kde_nll(ctx) -> dict:
     print("Parzen window: choosing sigma, then scoring the test images")
     sigma = select_sigma(validation, centers)
     log_likelihood = parzen_log_likelihoods(scored, centers, [sigma])[0]
-    return {
-        "kde_nll": float(-np.mean(log_likelihood)),
-        "kde_nll_standard_error": float(np.std(log_likelihood) / np.sqrt(len(log_likelihood))),
-        "kde_sigma": sigma,
-    }
+    results = {"kde_nll": float(-np.mean(log_likelihood))}
+    if len(log_likelihood) >= 2:
+        results["kde_nll_standard_error"] = float(np.std(log_likelihood, ddof=1) / np.sqrt(len(log_likelihood)))
+    else:
+        print("kde_nll scored one image: no standard error (a spread needs two)")
+    return {**results, "kde_sigma": sigma}

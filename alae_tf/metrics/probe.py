@@ -98,4 +98,7 @@ def reconstruction_metrics(ctx):
         reconstructed = np.clip(np.asarray(reconstructed), -1.0, 1.0)
         total += float(np.sum(np.square((reconstructed - np.asarray(batch)) / 2.0)))
         count += int(np.prod(batch.shape))
+    if count == 0:
+        raise DataError("reconstruction needs held-out images and this run's data holds none out (an image folder "
+                        "holds out a tenth of its images, none of fewer than 10; data.test_count in the config sets it)")
     return {"reconstruction_mse": total / count}
