@@ -344,16 +344,16 @@ def untrained_top_level(config: Config, step: int) -> str | None:
 
 
 def data_change(run: RunDir, source) -> str | None:
-    """What changed in the run's image folder since the run started, or None (unchanged, not a
-    folder, or a run from before this record)."""
+    """What changed in the run's image folder or prepared dataset since the run started, or None
+    (unchanged, MNIST, or a run from before this record)."""
     if source.contents is None or not run.data_file.is_file():
         return None
     then = run.data_file.read_text().strip()
     if then == source.contents:
         return None
-    return (f"the image folder changed since this run started ({then.split(',')[0]} then, "
-            f"{source.contents.split(',')[0]} now, or other names): its held-out split and training order are "
-            "drawn again from the new list, so held-out images of before may now be trained on")
+    return (f"the run's data changed since this run started ({then.split(',')[0]} then, "
+            f"{source.contents.split(',')[0]} now, or other images): its held-out split and training order are "
+            "drawn again from the new data, so held-out images of before may now be trained on")
 
 
 def record_data_contents(run: RunDir, source) -> None:

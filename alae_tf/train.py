@@ -316,7 +316,7 @@ def train(args) -> int:
         check_run_outside_data(run, config)
         source = open_run_images(config)
         if resuming and (change := data_change(run, source)):
-            raise ConfigError(f"{run.root}: {change}. Put the folder back as it was, or train a new run (another --out)")
+            raise ConfigError(f"{run.root}: {change}. Put the data back as it was, or train a new run (another --out)")
         set_precision(t.mixed_precision)
         set_training_graph_options()
         slow_bf16 = bf16_cpu_warning(t.mixed_precision, cpu_flags(), bool(tf.config.list_physical_devices("GPU")))

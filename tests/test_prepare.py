@@ -258,3 +258,24 @@ def test_prepare_returns_the_meta_it_writes(mixed_folder, tmp_path):
     written = json.loads((tmp_path / "p" / "meta.json").read_text())
     assert {key: meta[key] for key in written} == written
     assert meta["test_count"] == 0  # default min(1000, 10%) of 8 images
+
+
+def test_a_prepared_dataset_has_a_fingerprint_that_changes_with_its_images_and_split(mixed_folder, tmp_path):
+    """What a run records (data_contents.txt) to refuse a resume on other data: a dataset prepared
+    again from the same folder keeps it (only meta.json's time differs); other images of the same
+    count and size, or another held-out count, change it. It was recorded for image folders only."""
+    def contents(src, dst, **options):
+        prepare(src, dst, 8, verbose=False, overwrite=True, **options)
+        return open_image_source("prepared", str(dst), 8).contents
+
+    first = contents(mixed_folder, tmp_path / "d")
+    assert first.startswith("8 images, ")
+    assert contents(mixed_folder, tmp_path / "d") == first
+    meta = json.loads((tmp_path / "d" / "meta.json").read_text())
+    (tmp_path / "d" / "meta.json").write_text(json.dumps({**meta, "created": "2001-01-01T00:00:00+00:00"}))
+    assert open_image_source("prepared", str(tmp_path / "d"), 8).contents == first
+    assert contents(mixed_folder, tmp_path / "d", test_count=3) != first
+    other = tmp_path / "other"
+    for index in range(8):
+        save(other / f"{index}.png", random_rgb(40, 40))
+    assert contents(other, tmp_path / "d").startswith("8 images, ") and contents(other, tmp_path / "d") != first

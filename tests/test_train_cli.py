@@ -525,10 +525,10 @@ def test_an_image_folder_that_changed_under_a_run_is_noticed_and_a_run_inside_it
     capsys.readouterr()
     assert train.main(command + ["--out", str(run), "--steps", "4"]) == 2
     err = capsys.readouterr().err
-    assert "the image folder changed since this run started (24 images then, 25 images now" in err
-    assert "Put the folder back as it was" in err and err.count("\n") == 1
+    assert "the run's data changed since this run started (24 images then, 25 images now" in err
+    assert "Put the data back as it was" in err and err.count("\n") == 1
     assert evaluate.main(["--run", str(run), "--metrics", "reconstruction"]) == 0
-    assert "warning: the image folder changed" in capsys.readouterr().err
+    assert "warning: the run's data changed" in capsys.readouterr().err
     (folder / "zz_new.png").unlink()
     assert train.main(command + ["--out", str(run), "--steps", "4"]) == 0
 

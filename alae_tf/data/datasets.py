@@ -224,7 +224,21 @@ def _open_records(directory: Path, resolution: int, test_count: int | None) -> I
                    f"({test_count} held out{', training set mirrored' if mirror else ''}) "
                    f"at {resolution}x{resolution} {kind}")
     return ImageSource(store, description=description, train_ids=_complement(test_ids, count),
-                       test_ids=test_ids, mirror=mirror)
+                       test_ids=test_ids, mirror=mirror, contents=_records_contents(levels, meta, count, test_count))
+
+
+def _records_contents(levels: dict[int, list[Path]], meta: dict | None, count: int, test_count: int) -> str:
+    """A fingerprint of TFRecord data, as an image folder's (`ImageSource.contents`): the held-out
+    count, meta.json but for when and by what it was written (else the files' names and sizes), and
+    the first 64 KiB of the full-resolution records (a dataset prepared again from other images)."""
+    if meta is not None:
+        described = json.dumps({key: value for key, value in meta.items() if key not in ("created", "tool")}, sort_keys=True)
+    else:
+        described = "\n".join(f"{path.name} {path.stat().st_size}" for files in levels.values() for path in files)
+    with open(levels[max(levels)][0], "rb") as records:
+        head = records.read(1 << 16)
+    digest = hashlib.sha256(f"{test_count}\n{described}\n".encode() + head).hexdigest()[:16]
+    return f"{count} images, {digest}"
 
 
 def _find_record_levels(directory: Path) -> dict[int, list[Path]]:
