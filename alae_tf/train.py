@@ -335,6 +335,11 @@ def train(args) -> int:
             multiworker.check_same_step(strategy, model.step, run.checkpoints)
         if resuming:
             check_jit_kept(model, trained_with_jit, t.jit, run)
+            if args.jit is None and t.jit is True and t.mixed_precision != "none" and config.model.backbone == "mlp" \
+                    and not tf.config.list_physical_devices("GPU") and chief:
+                print(f"note: this run records jit: true (jit: auto decides it at a run's start, for its precision then); "
+                      f"on a CPU XLA's {t.mixed_precision} step is slower than without XLA (README, Results): add --no-jit",
+                      file=sys.stderr)
         start, total = model.step, schedule.total_steps(config, source.num_train)
         workers = f"{cluster.num_workers} workers (this is {cluster.task}), " if cluster else ""
         print(f"data: {source.description}: {source.num_train} training images")

@@ -125,6 +125,17 @@ def test_jit_auto_is_decided_at_the_start_and_recorded_in_the_run(small_config, 
     assert "1 replica(s), precision none, jit False" in two.stdout
     assert load_config_file(tmp_path / "two" / "config.yaml").train.jit is False
 
+    # Resumed in bf16 by its directory alone (no config file to decide auto again), the float32
+    # decision stays, with a note on how to drop it.
+    resume = ["--out", str(tmp_path / "one"), "--verbose", "0", "--mixed-precision", "bf16"]
+    assert train.main(resume + ["--steps", "12"]) == 0
+    captured = capsys.readouterr()
+    assert "precision bf16, jit True" in captured.out and "XLA's bf16 step is slower than without XLA" in captured.err
+    assert "add --no-jit" in captured.err
+    assert train.main(resume + ["--steps", "14", "--no-jit"]) == 0
+    captured = capsys.readouterr()
+    assert "precision bf16, jit False" in captured.out and "--no-jit" not in captured.err
+
 
 def test_resuming_with_a_different_batch_size_is_refused(small_config, tmp_path, capsys):
     assert run_train(small_config, tmp_path / "run", "--steps", "10") == 0
