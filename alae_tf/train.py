@@ -392,12 +392,12 @@ def train(args) -> int:
             except (OSError, tf.errors.OpError) as exc:
                 unreadable = unreadable_data(exc)
                 if unreadable:  # the step under way never ran: the model is at the last step done
-                    if model.step > start and cluster is None:  # (several workers would have to save together)
+                    saving = model.step > start and cluster is None  # several workers would have to save together
+                    if saving:
                         if monitor:
                             monitor.log_interrupted_step(model.step)
                         saver.save()
-                    saved = (f"saved step {model.step} to {run.checkpoints}" if model.step > start and cluster is None
-                             else f"stopped at step {model.step}")
+                    saved = f"saved step {model.step} to {run.checkpoints}" if saving else f"stopped at step {model.step}"
                     raise ALAEError(f"{unreadable}; {saved}: once the data is readable again, re-run the same "
                                     "command to resume") from None
                 if not out_of_disk_space(exc):

@@ -51,9 +51,13 @@ official 13.17 per image + 0.17 = 843.0: our step before G's upsample + conv and
 downsample became stride-2 convolutions (4 taps per output pixel instead of 9, the official
 code's fused_scale, which it uses only from 128x128 up). The official step at blend 1 skips the
 fade-in's coarse toRGB/fromRGB, which our graph computes, a small part. The machine's GEMM
-rate is the best of TensorFlow and PyTorch on a 128x1024x1024 matmul, fp32 and bf16, each
-timed for 2 s after 20 untimed calls (one call at a time, as a step issues them). Prints one
-line per measurement, then a JSON object on the last line.
+rate is the best of TensorFlow and PyTorch on a 128x1024x1024 matmul, fp32 and bf16: a chain of
+16 dependent matmuls (x = x @ b, as a step's layers follow one another), timed for 2 s after
+untimed warm-up; TensorFlow's chain is one `tf.function`, as a training step is one graph.
+(Until 2026-12-05 each TensorFlow matmul was its own `tf.function` call, whose dispatch, ~0.2 ms,
+was counted as matmul time: on the Zen 4 EPYC that day, bf16 258 GFLOP/s per call against 316 in
+a chain, fp32 140 against 178; PyTorch's eager calls measure the same either way, 408 / 161.) Prints one line per measurement, then a JSON object on the last
+line.
 """
 
 import argparse
@@ -68,6 +72,7 @@ import time
 from pathlib import Path
 
 GEMM = (128, 1024, 1024)
+GEMM_CHAIN = 16  # dependent matmuls per timed call: x = x @ b, b square (k == n)
 OURS = {"fp32": [], "jit": ["--jit"], "bf16": ["--mixed-precision", "bf16"], "fp32-eigen": []}
 # Environment for a path's child: fp32-eigen is fp32 with TensorFlow's oneDNN kernels off (its Eigen
 # kernels), what TensorFlow picks by default on CPUs where alae_tf now turns oneDNN on.
@@ -230,17 +235,22 @@ start = time.perf_counter()
 for i in range(steps):
     losses = step(i)
 seconds = time.perf_counter() - start
-a, b = torch.randn(GEMM_M, GEMM_K), torch.randn(GEMM_K, GEMM_N)
+a, b = torch.randn(GEMM_M, GEMM_K), torch.randn(GEMM_K, GEMM_N) / GEMM_K ** 0.5  # keeps x's scale
 gemm = {}
 for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
-    x, y = a.to(dtype), b.to(dtype)
-    for _ in range(20):
-        x @ y
+    x0, y = a.to(dtype), b.to(dtype)
+    def chain():
+        x = x0
+        for _ in range(GEMM_CHAIN):
+            x = x @ y
+        return x
+    for _ in range(3):
+        chain()
     runs, begin = 0, time.perf_counter()
     while time.perf_counter() - begin < 2.0:
-        x @ y
+        chain()
         runs += 1
-    gemm[name] = 2 * GEMM_M * GEMM_K * GEMM_N * runs / (time.perf_counter() - begin) / 1e9
+    gemm[name] = 2 * GEMM_M * GEMM_K * GEMM_N * GEMM_CHAIN * runs / (time.perf_counter() - begin) / 1e9
 print(json.dumps({"steps_per_sec": steps / seconds, "images_per_sec": batch * steps / seconds, "batch": batch,
                   "losses": [v.item() for v in losses], "parameters": sum(p.numel() for p in model.parameters()),
                   "torch": torch.__version__, "threads": torch.get_num_threads(), "gemm_gflops": gemm}))
@@ -310,7 +320,8 @@ def last_json(text: str) -> dict:
 
 def run_official(args, mode: Mode) -> dict:
     m, k, n = GEMM
-    code = (mode.child + OFFICIAL_TIMING).replace("GEMM_M", str(m)).replace("GEMM_K", str(k)).replace("GEMM_N", str(n))
+    code = (mode.child + OFFICIAL_TIMING).replace("GEMM_CHAIN", str(GEMM_CHAIN))
+    code = code.replace("GEMM_M", str(m)).replace("GEMM_K", str(k)).replace("GEMM_N", str(n))
     done = subprocess.run([args.torch_python, "-c", code, str(args.official.resolve()), str(args.warmup), str(args.steps)],
                           cwd=args.official, capture_output=True, text=True)
     if done.returncode:
@@ -335,15 +346,22 @@ def tensorflow_gemm() -> dict:
     m, k, n = GEMM
     rates = {}
     for name, dtype in (("fp32", tf.float32), ("bf16", tf.bfloat16)):
-        a, b = tf.cast(tf.random.normal([m, k]), dtype), tf.cast(tf.random.normal([k, n]), dtype)
-        matmul = tf.function(lambda x, y: tf.linalg.matmul(x, y))
-        for _ in range(20):
-            matmul(a, b).numpy()
+        a = tf.cast(tf.random.normal([m, k]), dtype)
+        b = tf.cast(tf.random.normal([k, n]) / k**0.5, dtype)  # keeps x's scale along the chain
+
+        @tf.function
+        def chain(x, y):
+            for _ in range(GEMM_CHAIN):
+                x = tf.linalg.matmul(x, y)
+            return x
+
+        for _ in range(3):
+            chain(a, b).numpy()
         runs, begin = 0, time.perf_counter()
         while time.perf_counter() - begin < 2.0:
-            matmul(a, b).numpy()
+            chain(a, b).numpy()
             runs += 1
-        rates[name] = 2 * m * k * n * runs / (time.perf_counter() - begin) / 1e9
+        rates[name] = 2 * m * k * n * GEMM_CHAIN * runs / (time.perf_counter() - begin) / 1e9
     return rates
 
 
