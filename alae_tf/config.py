@@ -366,14 +366,16 @@ class Config:
 
 
 def resolve_jit(config: Config, distributed: bool, gpu: bool) -> bool:
-    """train.jit with auto resolved: XLA for the MLP backbone in float32 on one CPU device, where it
+    """train.jit with auto resolved (`auto_jit`)."""
+    return auto_jit(config, distributed, gpu) if config.train.jit == JIT_AUTO else config.train.jit
+
+
+def auto_jit(config: Config, distributed: bool, gpu: bool) -> bool:
+    """What `jit: auto` chooses: XLA for the MLP backbone in float32 on one CPU device, where it
     beat TensorFlow's own kernels on both CPU kinds measured (README, Results: 1.4x on AMD, 1.2x on
     Intel); off for the convolutional backbones (0.71x on CPU), mixed precision (XLA's CPU bf16
     path was slower), distribution strategies (XLA is refused there on CPUs) and GPUs (not measured)."""
-    t = config.train
-    if t.jit != JIT_AUTO:
-        return t.jit
-    return config.model.backbone == "mlp" and t.mixed_precision == "none" and not distributed and not gpu
+    return config.model.backbone == "mlp" and config.train.mixed_precision == "none" and not distributed and not gpu
 
 
 def available_presets() -> list[str]:

@@ -23,6 +23,7 @@ from alae_tf.config import (
     DATASETS,
     MNIST_SOURCES,
     PRECISIONS,
+    auto_jit,
     available_presets,
     load_config_file,
     load_preset,
@@ -219,9 +220,13 @@ def check_run_outside_data(run: RunDir, config) -> None:
 def check_jit_kept(model, trained_with_jit: bool, jit: bool, run: RunDir) -> None:
     """A model that draws noise in its train step keeps its --jit setting on resume: XLA's stateless
     RNG kernels give other numbers than TensorFlow's for the same seed, so the noise would change."""
-    if jit != trained_with_jit and model.generator.noise_shapes(model.generator.levels - 1):
+    if jit != trained_with_jit and draws_noise(model):
         raise ConfigError(f"{run.root} was trained with jit={trained_with_jit}; a run whose generator draws noise "
                           "keeps its --jit setting on resume (XLA draws different noise for the same seed)")
+
+
+def draws_noise(model) -> bool:
+    return bool(model.generator.noise_shapes(model.generator.levels - 1))
 
 
 def make_deterministic() -> None:
@@ -335,11 +340,12 @@ def train(args) -> int:
             multiworker.check_same_step(strategy, model.step, run.checkpoints)
         if resuming:
             check_jit_kept(model, trained_with_jit, t.jit, run)
-            if args.jit is None and t.jit is True and t.mixed_precision != "none" and config.model.backbone == "mlp" \
-                    and not tf.config.list_physical_devices("GPU") and chief:
-                print(f"note: this run records jit: true (jit: auto decides it at a run's start, for its precision then); "
-                      f"on a CPU XLA's {t.mixed_precision} step is slower than without XLA (README, Results): add --no-jit",
-                      file=sys.stderr)
+            gpu = bool(tf.config.list_physical_devices("GPU"))
+            if args.jit is None and t.jit is True and chief and not draws_noise(model) and \
+                    not auto_jit(config, distributed=strategy.num_replicas_in_sync > 1, gpu=gpu):
+                print(f"note: this run records jit: true (jit: auto decides it at a run's start); for it as it is now "
+                      f"(precision {t.mixed_precision}) jit: auto chooses no XLA, the faster here (README, Results): "
+                      "add --no-jit", file=sys.stderr)
         start, total = model.step, schedule.total_steps(config, source.num_train)
         workers = f"{cluster.num_workers} workers (this is {cluster.task}), " if cluster else ""
         print(f"data: {source.description}: {source.num_train} training images")
