@@ -58,13 +58,17 @@ def parse_json(raw: bytes, max_lists: int | None = None) -> dict:
 
 
 def _holds_booleans(value) -> bool:
-    """Any JSON true/false in `value`: numpy would read them as 1 and 0 among numbers."""
-    if isinstance(value, bool):
-        return True
-    if isinstance(value, list):
-        return any(_holds_booleans(item) for item in value)
-    if isinstance(value, dict):
-        return any(_holds_booleans(item) for item in value.values())
+    """Any JSON true/false in `value`: numpy would read them as 1 and 0 among numbers. (A loop,
+    not recursion: JSON nested as deep as json.loads takes would exceed Python's recursion limit.)"""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, bool):
+            return True
+        if isinstance(item, list):
+            pending.extend(item)
+        elif isinstance(item, dict):
+            pending.extend(item.values())
     return False
 
 

@@ -113,6 +113,8 @@ BAD_REQUESTS = {
     # numpy reads [1, true] as [1, 1]: a boolean among numbers was taken as a number before
     "a boolean among numbers": ("POST", PREDICT, body("decode", w=[[0.5] * 49 + [True]]), 400, "true or false"),
     "booleans among uint8 pixels": ("POST", PREDICT, body("encode_uint8", images=[[[[False]] * 28] * 28]), 400, "true or false"),
+    "a boolean nested as deep as JSON goes": ("POST", PREDICT, b'{"inputs": ' + b"[" * 900 + b"true" + b"]" * 900 + b"}",
+                                              400, "true or false"),
     # 3 bytes of JSON per empty list: refused from a count of brackets before the body is parsed
     "lists beyond any valid request": ("POST", PREDICT, b'{"instances": [' + b"[]," * 20000 + b"[]]}", 413,
                                        "lists and objects; a valid one of this server's largest batch holds at most"),
