@@ -94,8 +94,9 @@ def evaluate(args) -> dict:
                 print(f"error: {name}: {exc}", file=sys.stderr)
                 failed[name] = str(exc)
             except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: the metrics done so far are still written
-                print(f"\n{'stopped (SIGTERM)' if isinstance(exc, Stopped) else 'interrupted'} during {name}", file=sys.stderr)
-                failed.update({left: STOPPED if isinstance(exc, Stopped) else INTERRUPTED for left in names[names.index(name):]})
+                reason = STOPPED if isinstance(exc, Stopped) else INTERRUPTED
+                print(f"\n{reason} during {name}", file=sys.stderr)
+                failed.update({left: reason for left in names[names.index(name):]})
                 break
             except Exception as exc:  # a defect of one metric: its traceback for the report, the others' results kept
                 traceback.print_exc()
