@@ -6,8 +6,9 @@ The run directory is an ordinary one (config.yaml + checkpoints/), so `python -m
 `python -m alae_tf.evaluate`, the grids and the editing tools take it as they are. The `.pth`
 is read without torch (alae_tf.torch_files). Our live nets get the checkpoint's live nets and
 our EMA copies its smoothed ones (`*_s`, what the official figures use); when a checkpoint
-holds only one of the two, both get it. The run's step counter is set to the first step of the
-top level, so `python -m alae_tf.train --out RUN --steps N` would fine-tune at full resolution.
+holds only one of the two, both get it. The run's step counter is set to the top level's first
+step after its fade-in, so `python -m alae_tf.train --out RUN --steps N` would fine-tune at full
+resolution (the published models are past their fade-in).
 """
 
 import argparse
@@ -22,6 +23,7 @@ import yaml
 from alae_tf import schedule, torch_files
 from alae_tf.config import save_config
 from alae_tf.errors import ALAEError, ConfigError, out_of_disk_space, written_file
+from alae_tf.stop_signals import interrupted_exit_code, sigterm_raises_stopped
 from alae_tf.official import PUBLISHED, config_from_official, plan_networks, published_config
 
 # Our net -> the official checkpoint's name for it (E is called "discriminator" there).
@@ -75,6 +77,10 @@ def official_states(checkpoint, path) -> dict:
         if live is None and smoothed is None:
             raise ALAEError(f"{path}: the checkpoint has no {theirs!r} (or {theirs + SMOOTHED!r}) state dict; "
                             f"found: {', '.join(sorted(models))}")
+        for name, state in ((theirs, live), (theirs + SMOOTHED, smoothed)):
+            if state is not None and not isinstance(state, dict):
+                raise ALAEError(f"{path}: models[{name!r}] is a {type(state).__name__}, not a state dict (the official "
+                                "checkpoints hold each net's state_dict()): not an official ALAE checkpoint")
         states["live"][ours] = live if live is not None else smoothed
         states["smoothed"][ours] = smoothed if smoothed is not None else live
     return states
@@ -103,7 +109,8 @@ def convert(checkpoint_path: Path, config, out: Path, log=print) -> dict:
                           f"{shown}{more}")
     for variable, array in assignments:
         variable.assign(array)
-    step = schedule.phases(config)[-1].first_step
+    top = schedule.phases(config)[-1]
+    step = top.first_step + -(-top.fade_images // top.batch_size)  # past the fade-in: full resolution
     model.trained_steps.assign(step)
     config.train.steps, config.train.epochs = step, None
 
@@ -132,10 +139,14 @@ def convert(checkpoint_path: Path, config, out: Path, log=print) -> dict:
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
-        convert(args.checkpoint, read_config(args.config), args.out)
+        with sigterm_raises_stopped():  # the staging folder is removed on SIGTERM too
+            convert(args.checkpoint, read_config(args.config), args.out)
     except ALAEError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as exc:
+        print(f"\ninterrupted; nothing was written to {args.out}", file=sys.stderr)
+        return interrupted_exit_code(exc)
     return 0
 
 

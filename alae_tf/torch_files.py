@@ -15,6 +15,7 @@ import io
 import pickle
 import struct
 import zipfile
+import zlib
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -177,7 +178,12 @@ def _load_zip(path: Path):
 
     def reader(storage: Storage) -> np.ndarray:
         dtype, size = STORAGE_TYPES[storage.storage_type]
-        data = archive.read(f"{prefix}/data/{storage.key}")
+        try:  # read when a tensor is used, after load() returned: a damaged member shows only now
+            data = archive.read(f"{prefix}/data/{storage.key}")
+        except (zipfile.BadZipFile, KeyError, OSError, EOFError, zlib.error) as exc:
+            reason = " ".join(str(exc).split())
+            raise TorchFileError(f"{path}: not a readable torch.save file (storage {storage.key}: "
+                                 f"{type(exc).__name__}: {reason})") from None
         if len(data) < storage.numel * size:
             raise TorchFileError(f"{path}: storage {storage.key} is truncated ({len(data)} bytes, expected {storage.numel * size})")
         return np.frombuffer(data, dtype=dtype, count=storage.numel)
@@ -218,9 +224,11 @@ def _load_legacy(path: Path):
             raise TorchFileError(f"{path}: storage {key} is listed but no tensor uses it")
         (count,) = struct.unpack_from("<q", data, position)
         size = STORAGE_TYPES[storage.storage_type][1]
-        if count != storage.numel or position + 8 + count * size > len(data):
-            raise TorchFileError(f"{path}: storage {key} is truncated or inconsistent ({count} elements stored, "
-                                 f"{storage.numel} expected)")
+        if count != storage.numel:
+            raise TorchFileError(f"{path}: storage {key} is inconsistent ({count} elements stored, {storage.numel} expected)")
+        if position + 8 + count * size > len(data):
+            raise TorchFileError(f"{path}: the file ends early (truncated): storage {key} needs {8 + count * size} "
+                                 f"bytes from byte {position}, the file has {len(data)}")
         offsets[storage.key] = position + 8
         position += 8 + count * size
     return result

@@ -171,6 +171,64 @@ def test_truncated_checkpoints_are_refused_and_nothing_is_written(tmp_path, caps
     assert code == 2 and err.startswith("error: ") and len(err.strip().splitlines()) == 1 and not out.exists()
 
 
+def test_a_truncated_legacy_file_says_it_ends_early(tmp_path, capsys):
+    """It said "truncated or inconsistent (256 elements stored, 256 expected)"."""
+    data = (FIXTURE / "model_legacy.pth").read_bytes()
+    (tmp_path / "cut.pth").write_bytes(data[: len(data) * 2 // 3])
+    code, err, out = run_convert(tmp_path, capsys, tmp_path / "cut.pth", FIXTURE / "config.yaml")
+    assert code == 2 and "the file ends early (truncated): storage" in err and "expected)" not in err, err
+
+
+def test_a_damaged_tensor_in_a_zip_checkpoint_is_one_line(tmp_path, capsys):
+    """A corrupted download: the zip's directory is fine but a tensor's bytes fail their CRC, found
+    only when the tensor is read (after load returned): it was a BadZipFile traceback, exit 1."""
+    import zipfile
+
+    with zipfile.ZipFile(FIXTURE / "model.pth") as original:
+        largest = max((info for info in original.infolist() if "/data/" in info.filename), key=lambda info: info.file_size)
+    data = bytearray((FIXTURE / "model.pth").read_bytes())
+    data[largest.header_offset + 30 + len(largest.filename.encode()) + largest.file_size // 2] ^= 0xFF  # (stored members)
+    (tmp_path / "bad.pth").write_bytes(bytes(data))
+    code, err, out = run_convert(tmp_path, capsys, tmp_path / "bad.pth", FIXTURE / "config.yaml")
+    assert code == 2 and len(err.strip().splitlines()) == 1 and not out.exists(), err
+    assert "not a readable torch.save file (storage" in err and "BadZipFile" in err, err
+
+
+def test_a_checkpoint_holding_other_than_state_dicts_is_one_line():
+    """Whole modules saved instead of their state_dict() (or a bare tensor): AttributeError tracebacks."""
+    checkpoint = torch_files.load(FIXTURE / "model.pth")
+    checkpoint["models"]["dlatent_avg"] = checkpoint["models"]["dlatent_avg"]["buff"]
+    with pytest.raises(ALAEError, match=r"models\['dlatent_avg'\] is a TensorRef, not a state dict"):
+        convert.official_states(checkpoint, "x.pth")
+
+
+def test_a_converted_run_fine_tunes_past_the_top_levels_fade_in(converted):
+    """The step was the top level's first, where its fade-in starts: a fine-tune blended the
+    published model's top level out and trained on upsampled lower-resolution images."""
+    from alae_tf import schedule
+
+    config, model = load_run(converted)
+    top = schedule.phases(config)[-1]
+    assert model.step == top.first_step + -(-top.fade_images // top.batch_size) > top.first_step
+    assert float(schedule.blend_at(top, model.step)) == 1.0
+
+
+def test_a_stop_signal_during_the_conversion_leaves_nothing(tmp_path, capsys, monkeypatch):
+    """SIGTERM killed it and left OUT's staging folder; Ctrl-C printed a traceback."""
+    import os
+    import signal
+
+    for signum, code in ((signal.SIGTERM, 143), (signal.SIGINT, 130)):
+        def save_then_stop(manager, checkpoint_number=None, **kwargs):
+            os.kill(os.getpid(), signum)
+
+        monkeypatch.setattr(tf.train.CheckpointManager, "save", save_then_stop)
+        handler = signal.getsignal(signal.SIGTERM)
+        got, err, out = run_convert(tmp_path, capsys, FIXTURE / "model.pth", FIXTURE / "config.yaml")
+        assert got == code and err == f"\ninterrupted; nothing was written to {out}\n", err
+        assert sorted(p.name for p in tmp_path.iterdir()) == [] and signal.getsignal(signal.SIGTERM) == handler
+
+
 def test_an_existing_out_directory_is_not_touched(tmp_path, capsys):
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "keep.txt").write_text("mine")

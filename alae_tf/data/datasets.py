@@ -250,7 +250,8 @@ def _find_record_levels(directory: Path) -> dict[int, list[Path]]:
     if not levels:
         raise DataError(
             f"{directory}: no TFRecord files (*-rNN.tfrecords) here; create a prepared dataset with "
-            f"`{PREPARE_COMMAND}`, or use --dataset folder to read the images directly"
+            f"`{PREPARE_COMMAND}`, or read the images directly: --dataset folder when training a new run "
+            f"(an existing run reads the kind its config.yaml names, data.dataset)"
         )
     return levels
 
