@@ -150,6 +150,7 @@ class Baseline(TrainedModel):
         self.generator = MLPGenerator(m.latent_dim, m.hidden_dim, m.image_shape, name="generator")
         self.encoder, self.discriminator = encoder, discriminator
         self.adversarial = losses.adversarial_loss(adversarial_loss)
+        self.saturating = adversarial_loss in losses.SATURATING_LOSSES
         self.level = 0
         self.optimizers_by_key = {}
 
@@ -279,7 +280,9 @@ class BiGAN(Baseline):
         d_real = self.discriminator(images, _f32(self.encoder(images, training=True)), training=True)
         d_fake = self.discriminator(self._decode(z), z, training=True)
         loss_d = self.adversarial.discriminator(d_fake, d_real)
-        loss_eg = self.adversarial.discriminator(d_real, d_fake)  # the labels swapped
+        # E and G move both pairs. The non-saturating form swaps the labels; the saturating losses
+        # (minimax, and the f-GANs' variational bound) are the game itself: E and G minimise -loss_d.
+        loss_eg = -loss_d if self.saturating else self.adversarial.discriminator(d_real, d_fake)
         return {"loss_d": loss_d, "loss_eg": loss_eg}, {"optimizer_eg": loss_eg, "optimizer_d": loss_d}
 
 

@@ -322,6 +322,9 @@ class Config:
         if kind not in MODEL_KINDS:
             raise ConfigError(f"{origin}: model.kind must be one of {', '.join(MODEL_KINDS)}, got {kind!r}")
         if kind == "alae":
+            if t.adversarial_loss == "wasserstein" and t.gradient_penalty == "none" and t.weight_clip == 0:
+                raise ConfigError(f"{origin}: train.adversarial_loss wasserstein needs a constraint on D: "
+                                  "train.gradient_penalty (wgan_gp, or r1 as the loss ablation ran it) or train.weight_clip")
             return
         if self.model.backbone != "mlp":
             raise ConfigError(f"{origin}: the {kind} baseline is built on the mlp backbone, got model.backbone "
@@ -333,6 +336,10 @@ class Config:
         if t.adversarial_loss in ENERGY_LOSSES:
             raise ConfigError(f"{origin}: train.adversarial_loss {t.adversarial_loss} is ALAE's (its D is an "
                               f"autoencoder on w), not the {kind} baseline's")
+        if t.adversarial_loss == "wasserstein":
+            raise ConfigError(f"{origin}: train.adversarial_loss wasserstein needs a Lipschitz constraint on D "
+                              f"(a gradient penalty or weight clipping), which the {kind} baseline has not; "
+                              "choose another loss (hinge is the closest)")
         if kind in FIXED_LOSS_KINDS and t.adversarial_loss != "softplus":
             raise ConfigError(f"{origin}: the {kind} baseline has no adversarial loss to choose; "
                               "train.adversarial_loss must stay softplus")

@@ -179,6 +179,10 @@ class AdversarialLoss:
     generator: Callable  # d_fake -> scalar, step II
 
 
+# The losses whose generator side is the minimax game's (E and G minimise -D's loss), not a
+# non-saturating rewrite of it: BiGAN uses that game, where both of D's inputs move.
+SATURATING_LOSSES = ("minimax",) + tuple(f"f_{name}" for name in F_DIVERGENCES)
+
 _LOSSES = {
     "softplus": AdversarialLoss(discriminator_loss, generator_loss),
     "minimax": AdversarialLoss(discriminator_loss, minimax_generator_loss),
