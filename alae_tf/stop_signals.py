@@ -25,9 +25,9 @@ def interrupted_exit_code(exc: KeyboardInterrupt) -> int:
 @contextlib.contextmanager
 def sigterm_raises_stopped():
     """While entered, SIGTERM raises `Stopped` wherever the main thread is, as Ctrl-C raises
-    KeyboardInterrupt: for work without steps to wait for (evaluate's metrics). Later SIGTERMs are
-    ignored until the block is left, so that what the interrupted work keeps gets written; a SIGTERM
-    the process was started ignoring stays ignored."""
+    KeyboardInterrupt: for work without steps to wait for (evaluate's metrics, a conversion).
+    Later SIGTERMs are ignored until the block is left, so that what the interrupted work keeps
+    gets written; a SIGTERM the process was started ignoring stays ignored."""
     if signal.getsignal(signal.SIGTERM) is signal.SIG_IGN:
         yield
         return
