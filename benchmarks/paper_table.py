@@ -19,6 +19,7 @@ import argparse
 import datetime
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -208,6 +209,13 @@ def train_seconds(trained: Finished, previous):
     return round(trained.seconds, 1)
 
 
+def steps_beyond(trained: Finished, steps: int) -> int | None:
+    """The run's step when the trainer found it already past `steps` (a run of an earlier, longer
+    table in the same --out), else None."""
+    found = re.search(r"already trained for (\d+) steps \(target \d+\)", "".join(trained.stdout_lines))
+    return int(found[1]) if found and int(found[1]) > steps else None
+
+
 def read_report(eval_file: Path):
     """The evaluate report, or None when there is none (or it was cut short)."""
     try:
@@ -246,6 +254,9 @@ def measure(run: Run, args, previous: dict) -> dict:
     seconds = train_seconds(trained, previous.get("train_seconds"))
     if trained.returncode:
         return table_row(run.name, None, f"train: {trained.last_stderr_line}", seconds, None)
+    if (trained_steps := steps_beyond(trained, args.steps)) is not None:  # not this table's budget
+        return table_row(run.name, None, f"train: {args.out / run.name} is trained for {trained_steps} steps, past "
+                                         f"--steps {args.steps}: pass another --out, or --steps {trained_steps}", seconds, None)
     eval_file = args.out / run.name / "eval.json"
     report = read_report(eval_file)
     if is_evaluated(report, args.steps, args.metrics):

@@ -85,6 +85,23 @@ def test_train_seconds_add_up_over_resumes_and_stay_when_already_trained():
     assert paper_table.train_seconds(finished("already trained for 200 steps (target 200)"), None) is None
 
 
+def test_a_run_trained_past_the_steps_is_an_error_row_not_evaluated(tmp_path, monkeypatch):
+    """Its row was put in the equal-budget table at its own step, and evaluated again every call."""
+    args = paper_table.parse_args(["--out", str(tmp_path), "--presets", "mnist_bigan", "--steps", "1"])
+    (run,) = paper_table.planned_runs(args)
+    phases = []
+
+    def phase(run, name, command):
+        phases.append(name)
+        return paper_table.Finished(0, ["already trained for 2 steps (target 1); pass a larger --steps\n"], "", 0.5)
+
+    monkeypatch.setattr(paper_table, "run_phase", phase)
+    row = paper_table.measure(run, args, {})
+    assert phases == ["train"] and row["status"] == "failed"
+    assert row["error"] == f"train: {tmp_path / 'mnist_bigan'} is trained for 2 steps, past --steps 1: pass another --out, or --steps 2"
+    assert paper_table.steps_beyond(paper_table.Finished(0, ["already trained for 1 steps (target 1)\n"], "", 0.1), 1) is None
+
+
 def test_loss_config_is_the_mnist_preset_with_the_loss_set(tmp_path):
     path = paper_table.write_loss_config(tmp_path, "hinge")
     assert path == tmp_path / "loss_hinge.yaml"
