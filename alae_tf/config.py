@@ -283,6 +283,9 @@ class Config:
             "train.began_gamma": t.adversarial_loss != "began", "train.began_lambda_k": t.adversarial_loss != "began",
             "model.disc_code_dim": t.adversarial_loss not in ENERGY_LOSSES,
         }
+        if m.kind != "alae":  # the baselines: F is the identity, no EMA copies, D on w only in the AAE
+            unread.update({"model.mapping_layers": True, "model.mapping_lr_mul": True, "train.ema_half_life_images": True,
+                           **{f"model.{key}": m.kind != "aae" for key in ("disc_layers", "disc_hidden", "disc_lr_mul")}})
         defaults, ignored = {"model": ModelConfig(), "train": TrainConfig()}, []
         for name, unused in unread.items():
             section, key = name.split(".")

@@ -166,6 +166,14 @@ def test_settings_the_run_never_reads_are_named_at_its_start(tmp_path, capsys):
     style = load_preset("mnist_style32")
     style.model.hidden_dim = 512
     assert style.ignored_settings() == ["model.hidden_dim"]
+    bigan = load_preset("mnist_bigan")  # its D is on (x, z) pairs, of hidden_dim; F is the identity; no EMA
+    bigan.model.disc_hidden, bigan.model.disc_layers, bigan.model.mapping_lr_mul = 512, 5, 0.5
+    bigan.train.ema_half_life_images = 500.0
+    assert bigan.ignored_settings() == ["model.mapping_lr_mul", "train.ema_half_life_images", "model.disc_layers",
+                                        "model.disc_hidden"]
+    aae = load_preset("mnist_aae")
+    aae.model.disc_hidden = 64  # the AAE's D on z reads it
+    assert aae.ignored_settings() == []
     save_config(style, tmp_path / "style.yaml")
     train.resolve_config(train.parse_args(["--config", str(tmp_path / "style.yaml"), "--out", str(tmp_path / "run")]),
                          RunDir(tmp_path / "run"))
