@@ -110,7 +110,7 @@ def convert(checkpoint_path: Path, config, out: Path, log=print) -> dict:
     for variable, array in assignments:
         variable.assign(array)
     top = schedule.phases(config)[-1]
-    step = top.first_step + -(-top.fade_images // top.batch_size)  # past the fade-in: full resolution
+    step = top.faded_in_step  # full resolution
     model.trained_steps.assign(step)
     config.train.steps, config.train.epochs = step, None
 

@@ -29,6 +29,11 @@ class Phase:
     first_image: int  # training images drawn before this phase
     fade_images: int  # images over which the level fades in (0 for level 0)
 
+    @property
+    def faded_in_step(self) -> int:
+        """The first step at which the level is fully faded in (blend 1)."""
+        return self.first_step + math.ceil(self.fade_images / self.batch_size)
+
     def images_before(self, step: int) -> int:
         """Training images drawn before global step `step` (a step inside this phase)."""
         return self.first_image + (step - self.first_step) * self.batch_size

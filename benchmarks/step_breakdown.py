@@ -60,7 +60,7 @@ def fixed_batch(config, model):
     model.enter_phase(phase)
     d = config.data
     source = open_image_source(d.dataset, d.path, config.model.image_shape[0], mnist_source=d.source)
-    start = phase.first_step + -(-phase.fade_images // phase.batch_size)
+    start = phase.faded_in_step
     batches = training_batches(source, phase, start_step=start, latent_dim=config.model.latent_dim, seed=0,
                                num_styles=model.generator.num_styles,
                                styles_in_use=model.generator.styles_per_level * (phase.level + 1),

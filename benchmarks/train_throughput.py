@@ -133,8 +133,7 @@ def phase_to_time(config, args):
     if not 0 <= level < len(phases):
         raise SystemExit(f"error: --level must lie in [0, {len(phases) - 1}] for {config.preset}")
     phase = phases[level]
-    fade_steps = math.ceil(phase.fade_images / phase.batch_size)
-    start_step = phase.first_step if args.during_fade else phase.first_step + fade_steps
+    start_step = phase.first_step if args.during_fade else phase.faded_in_step
     if args.batch_size is not None:
         phase = dataclasses.replace(phase, batch_size=args.batch_size)
     end_step = start_step + args.warmup + args.window * args.windows
