@@ -74,6 +74,47 @@ def _of_operations(signatures: dict, operations) -> dict:
             if signature.operation.name in wanted | {contract.METADATA}}
 
 
+def _check_metadata(metadata: dict, path) -> None:
+    """ValueError naming the first key of an export's metadata that ALAEOnnx reads and that does
+    not hold what an export writes there (a hand-edited or damaged file)."""
+    def sizes(value, count, smallest=1):
+        return (isinstance(value, list) and len(value) == count
+                and all(_is_integer(n) and n >= smallest for n in value))
+
+    expected = {
+        "model_name": (lambda v: isinstance(v, str) and v != "", "a name"),
+        "version": (_is_count, "a positive integer"),
+        "image_shape": (lambda v: sizes(v, 3), "[height, width, channels]"),
+        "latent_dim": (_is_count, "a positive integer"),
+        "noise_inputs": (lambda v: isinstance(v, list) and all(sizes(shape, 3) for shape in v), "a list of [h, w, 1] shapes"),
+        "num_styles": (lambda v: v is None or _is_count(v), "a positive integer"),
+        "layer_ranges": (lambda v: isinstance(v, dict) and all(sizes(span, 2, smallest=0) for span in v.values()),
+                         "{name: [start, stop]}"),
+        "onnx_variants": (lambda v: isinstance(v, list) and all(isinstance(name, str) for name in v), "a list of names"),
+    }
+    for key, (valid, what) in expected.items():
+        if key in metadata and not valid(metadata[key]):
+            raise ValueError(f"{path / ONNX_METADATA} is damaged: {key} must be {what}, got {json.dumps(metadata[key])[:80]}; "
+                             "export the run again")
+
+
+def _check_graph_shapes(path, variant, sessions: dict, signatures: dict) -> None:
+    """ValueError when a graph's inputs or outputs do not have the shapes the metadata gives them
+    (its files come from another export than its metadata.json): caught here rather than as an
+    ONNX Runtime error on the first call."""
+    shapes = {spec.name: spec.shape for signature in signatures.values() for spec in signature.inputs + signature.outputs}
+    for graph, session in sessions.items():
+        for arg in session.get_inputs() + session.get_outputs():
+            expected = shapes.get(arg.name)
+            if expected is None:
+                continue
+            actual = arg.shape[1:]  # after the batch; a dimension that is not a number is free
+            if len(actual) != len(expected) or any(isinstance(a, int) and a != e for a, e in zip(actual, expected)):
+                raise ValueError(f"{path / onnx_file(graph, variant)} does not match {path / ONNX_METADATA}: its {arg.name} is "
+                                 f"[batch, {', '.join(map(str, actual))}], the metadata's [batch, "
+                                 f"{', '.join(map(str, expected))}]; export the run again")
+
+
 def _checked_seed(seed):
     """A seed for numpy's generator: None (fresh entropy) or an integer >= 0."""
     if seed is not None and not (_is_integer(seed) and seed >= 0):
@@ -94,6 +135,7 @@ class ALAEOnnx:
         missing = [key for key in REQUIRED_METADATA if key not in self.metadata]
         if missing:
             raise ValueError(f"{self.path / ONNX_METADATA} is damaged: it lacks {', '.join(missing)}; export the run again")
+        _check_metadata(self.metadata, self.path)
         # Told by the directory's name as TF-Serving does: a version copied in by hand under a new
         # number keeps the number it was exported with in its metadata.
         self.version = int(self.path.name) if VERSION_NAME.fullmatch(self.path.name) else int(self.metadata["version"])
@@ -132,6 +174,7 @@ class ALAEOnnx:
         requested = [providers] if isinstance(providers, str) else list(providers) if providers else default_providers()
         self._sessions = {graph: self._session(self.path / onnx_file(graph, variant), options, requested)
                           for graph in contract.onnx_graphs(self.signatures)}
+        _check_graph_shapes(self.path, variant, self._sessions, self.signatures)
         self._io_names = {graph: ([i.name for i in session.get_inputs()], [o.name for o in session.get_outputs()])
                           for graph, session in self._sessions.items()}
         self.provider = next(iter(self._sessions.values())).get_providers()[0]

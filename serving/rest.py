@@ -31,9 +31,10 @@ ENVELOPE_BYTES = 64 * 1024
 
 
 class RequestError(Exception):
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str, headers: dict | None = None):
         super().__init__(message)
         self.status = status
+        self.headers = headers or {}  # of the answer, e.g. a 405's Allow
 
 
 def _reject_constant(name):

@@ -248,6 +248,16 @@ def test_damaged_or_misplaced_exports_are_named(tmp_path, export_dir):
     metadata.write_text(json.dumps({key: value for key, value in json.loads(good).items() if key != "latent_dim"}))
     with pytest.raises(ValueError, match=f"{metadata} is damaged: it lacks latent_dim"):
         ALAEOnnx(version)
+    # valid JSON of the wrong types was a TypeError from deep inside (the server printed a traceback)
+    metadata.write_text(json.dumps({**json.loads(good), "image_shape": "28x28", "noise_inputs": None}))
+    with pytest.raises(ValueError, match=f"{metadata} is damaged: image_shape must be \\[height, width, channels\\], "
+                                         'got "28x28"'):
+        ALAEOnnx(version)
+    # metadata of another model than its graphs: ONNX Runtime's InvalidArgument at the first call before
+    metadata.write_text(json.dumps({**json.loads(good), "latent_dim": 64}))
+    with pytest.raises(ValueError, match=f"{version / 'encode.onnx'} does not match {metadata}: its w is "
+                                         "\\[batch, 50\\], the metadata's \\[batch, 64\\]"):
+        ALAEOnnx(version)
     metadata.write_text(good)
     graph = version / "generate.onnx"
     graph.write_bytes(graph.read_bytes()[:1000])

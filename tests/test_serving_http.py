@@ -1,6 +1,7 @@
 """python -m serving.http end to end on 127.0.0.1 (a subprocess where TensorFlow cannot be
 imported), driven by serving.client.RestClient and by raw HTTP for the bad requests."""
 
+import gzip
 import http.client
 import json
 import logging
@@ -10,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -126,15 +128,71 @@ BAD_REQUESTS = {
     "oversize body": ("POST", PREDICT, b" " * (MAX_BODY_MB * 1024 * 1024 + 1), 413, "exceeds the limit"),
     "predict by GET": ("GET", PREDICT, b"", 405, "predict takes POST"),
     "unknown path": ("GET", "/v2/models", b"", 404, "Not Found"),
+    # TF-Serving's answers (its URL patterns take a model name and a numeric version)
+    "no model name": ("GET", "/v1/models", b"", 400, "Missing model name in request."),
+    "no model name after the slash": ("POST", "/v1/models/", b"{}", 400, "Missing model name in request."),
+    "version not a number": ("GET", f"/v1/models/{NAME}/versions/abc", b"", 400, "Malformed request: a version is a number"),
+    "not gzip": ("POST", PREDICT, body("decode", w=W), 400, "not gzip data, though its Content-Encoding says so"),
+    "gzip cut short": ("POST", PREDICT, gzip.compress(body("decode", w=W))[:-12], 400, "the gzip body ends early"),
+    "beyond the limit once unzipped": ("POST", PREDICT, gzip.compress(b" " * 2 * MAX_BODY_MB * 1024 * 1024), 413,
+                                       "exceeds the limit of"),
 }
+GZIPPED = {"not gzip", "gzip cut short", "beyond the limit once unzipped"}
 
 
 @pytest.mark.parametrize("case", BAD_REQUESTS)
 def test_bad_requests_get_a_4xx_json_error_and_the_server_keeps_serving(server, case):
     method, path, payload, status, message = BAD_REQUESTS[case]
-    answer_status, answer = raw_request(server, method, path, payload)
+    headers = {"Content-Type": "application/json", **({"Content-Encoding": "gzip"} if case in GZIPPED else {})}
+    answer_status, answer = raw_request(server, method, path, payload, headers)
     assert answer_status == status and message in answer["error"], answer
     assert RestClient(server, NAME, timeout=10).predict("decode", {"w": np.zeros((1, 50), np.float32)})["images"].shape == (1, 28, 28, 1)
+
+
+def test_a_gzipped_body_is_unzipped_as_tf_serving_does(server):
+    """TF-Serving's HTTP server gunzips a body whose Content-Encoding names gzip (its
+    RequestHandlerOptions.auto_uncompress_input, true by default): clients that compress large
+    image batches work against both. Two members, as `cat a.gz b.gz` makes, are one body."""
+    plain = body("encode", images=(real_images(3).astype(np.float32) / 127.5 - 1).tolist())
+    expected = raw_request(server, "POST", PREDICT, plain)
+    assert expected[0] == 200
+    half = len(plain) // 2
+    for zipped in (gzip.compress(plain), gzip.compress(plain[:half]) + gzip.compress(plain[half:])):
+        assert raw_request(server, "POST", PREDICT, zipped, {"Content-Encoding": "gzip"}) == expected
+
+
+def test_head_answers_as_get_and_a_405_says_what_is_allowed(server):
+    host, port = server.removeprefix("http://").split(":")
+    for method, path, status, allow in (("HEAD", f"/v1/models/{NAME}", 200, None),
+                                        ("HEAD", f"/v1/models/{NAME}/metadata", 200, None),
+                                        ("DELETE", f"/v1/models/{NAME}", 405, "GET, HEAD"),
+                                        ("GET", PREDICT, 405, "POST")):
+        connection = http.client.HTTPConnection(host, int(port), timeout=30)
+        try:
+            connection.request(method, path)
+            response = connection.getresponse()
+            content = response.read()
+        finally:
+            connection.close()
+        assert (response.status, response.getheader("Allow")) == (status, allow), (method, path)
+        assert content == b"" if method == "HEAD" else json.loads(content)["error"]
+
+
+def test_a_client_gone_before_its_body_is_counted_as_cancelled(server):
+    """As TF-Serving counts a cancelled request, not as a bad one (INVALID_ARGUMENT)."""
+    def cancelled():
+        with urllib.request.urlopen(f"{server}/monitoring/prometheus/metrics", timeout=10) as response:
+            found = re.search(r'status="CANCELLED"\} (\d+)', response.read().decode())
+        return int(found[1]) if found else 0
+
+    before = cancelled()
+    with connect(server) as sock:
+        sock.sendall(f"POST {PREDICT} HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{{\"sig".encode())
+        time.sleep(0.2)
+    deadline = time.monotonic() + 10
+    while cancelled() == before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert cancelled() == before + 1
 
 
 def test_predict_reads_json_whatever_the_content_type(server):

@@ -10,7 +10,9 @@ the export's SavedModel (`serving.contract`, from the export's metadata).
 Each request is answered by the version served when it starts (its limits are that version's).
 Every error is a 4xx (or 500) answer {"error": "..."}; the server keeps serving. A predict body
 is read as JSON whatever its Content-Type, as TF-Serving reads it (`curl -d` sends
-application/x-www-form-urlencoded). A predict request is refused before its body is read when it
+application/x-www-form-urlencoded), and gunzipped first when its Content-Encoding names gzip, as
+TF-Serving's HTTP server does by default (the limits below then hold for the body as sent and as
+unzipped). A predict request is refused before its body is read when it
 is too large for any valid request to this model (413) or beyond `max_requests` in progress
 (429); its body must arrive
 within `read_timeout` seconds (408). Parsing, the model and encoding the answer run in worker
@@ -28,6 +30,7 @@ import logging
 import os
 import re
 import time
+import zlib
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -73,17 +76,22 @@ def create_app(served: ServedModel, max_batch=256, max_body_bytes=16 * 1024 * 10
         if in_progress >= max_requests:
             raise rest.RequestError(429, f"{max_requests} requests in progress; retry shortly")
         in_progress += 1
+        limit_is = limit_is or BODY_LIMIT_OPTION
         try:
-            raw = await read_body(request, max_body, read_timeout, limit_is or BODY_LIMIT_OPTION)
+            raw = await read_body(request, max_body, read_timeout, limit_is)
+            encoding = request.headers.get("content-encoding", "")
             async with running:
-                return await run_in_threadpool(work, raw)
+                return await run_in_threadpool(lambda: work(unzipped(raw, encoding, max_body, limit_is)))
         finally:
             in_progress -= 1
 
     async def models(request):
         started = time.perf_counter()
         model = served.model
-        match = MODEL_PATH.match(request.path_params["path"])
+        path = request.path_params.get("path", "")
+        if not path:  # TF-Serving's answer to /v1/models and /v1/models/
+            raise rest.RequestError(400, "Missing model name in request.")
+        match = MODEL_PATH.match(path)
         if match is None:
             raise rest.RequestError(404, f"no such resource: {request.url.path}")
         if match["name"] != name:
@@ -101,13 +109,18 @@ def create_app(served: ServedModel, max_batch=256, max_body_bytes=16 * 1024 * 10
         return response
 
     def check_version(requested, model) -> None:
-        """404 unless the request names no version or the served one (as a number: 0001 is 1)."""
-        if requested is not None and not (requested.isascii() and requested.isdigit() and int(requested) == model.version):
+        """404 unless the request names no version or the served one (as a number: 0001 is 1); a
+        version that is not a number is malformed (400), as in TF-Serving."""
+        if requested is None:
+            return
+        if not (requested.isascii() and requested.isdigit()):
+            raise rest.RequestError(400, f"Malformed request: a version is a number, got {requested!r}")
+        if int(requested) != model.version:
             raise rest.RequestError(404, f"version {requested} of {name} not found; this server serves version {model.version}")
 
     async def predict(request, model) -> Response:
         if request.method != "POST":
-            raise rest.RequestError(405, "predict takes POST")
+            raise rest.RequestError(405, "predict takes POST", headers={"Allow": "POST"})
         largest = rest.largest_valid_body(model.signatures, max_batch)
         max_lists = rest.largest_valid_nesting(model.signatures, max_batch)
         body_limit = min(max_body_bytes, largest)
@@ -126,8 +139,8 @@ def create_app(served: ServedModel, max_batch=256, max_body_bytes=16 * 1024 * 10
         return Response(answer, media_type="application/json")
 
     def model_info(request, model, action) -> Response:
-        if request.method != "GET":
-            raise rest.RequestError(405, f"{request.url.path} takes GET")
+        if request.method not in ("GET", "HEAD"):
+            raise rest.RequestError(405, f"{request.url.path} takes GET", headers={"Allow": "GET, HEAD"})
         return JSONResponse(metadata(model) if action == "/metadata" else status(model))
 
     @contextlib.asynccontextmanager
@@ -141,8 +154,11 @@ def create_app(served: ServedModel, max_batch=256, max_body_bytes=16 * 1024 * 10
     async def prometheus(request):
         return Response(predict_metrics.exposition(), media_type=CONTENT_TYPE)
 
-    # Every method reaches `models`, so that a predict with another than POST is answered 405 and counted.
-    routes = [Route("/v1/models/{path:path}", models, methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]),
+    # Every method reaches `models`, so that a predict with another than POST is answered 405 and
+    # counted (Starlette adds HEAD to a route with GET).
+    methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+    routes = [Route("/v1/models", models, methods=methods),
+              Route("/v1/models/{path:path}", models, methods=methods),
               Route("/monitoring/prometheus/metrics", prometheus, methods=["GET"])]
     if studio:  # the browser page and its JSON API (serving/http/studio.py), under the same limits
         from serving.http.studio import studio_routes
@@ -183,8 +199,8 @@ async def read_body(request, max_body_bytes, timeout, limit_is) -> bytes:
                     raise rest.RequestError(413, f"request body exceeds the limit of {max_body_bytes} bytes ({limit_is})")
                 chunks.append(chunk)
                 deadline.reschedule(start + timeout + size / MIN_BODY_RATE)
-    except ClientDisconnect:
-        raise rest.RequestError(400, "client disconnected before sending the whole body") from None
+    except ClientDisconnect:  # counted as TF-Serving counts a cancelled request; nobody reads the answer
+        raise rest.RequestError(499, "client disconnected before sending the whole body") from None
     except TimeoutError:
         raise rest.RequestError(408, f"request body not received in time ({size} bytes in; the server's "
                                      f"--read-timeout of {timeout:g} s, plus 1 s per {MIN_BODY_RATE // 1024} kB "
@@ -192,9 +208,31 @@ async def read_body(request, max_body_bytes, timeout, limit_is) -> bytes:
     return b"".join(chunks)
 
 
+def unzipped(raw: bytes, content_encoding: str, max_bytes: int, limit_is: str) -> bytes:
+    """The body as sent, or gunzipped (every gzip member in turn) when `content_encoding` names
+    gzip; refused (413) as soon as the unzipped body grows beyond `max_bytes`."""
+    if "gzip" not in content_encoding.lower():
+        return raw
+    parts, size = [], 0
+    while raw:
+        member = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+        try:
+            part = member.decompress(raw, max_bytes + 1 - size)
+        except zlib.error as exc:
+            raise rest.RequestError(400, f"the body is not gzip data, though its Content-Encoding says so ({exc})") from None
+        size += len(part)
+        if size > max_bytes or member.unconsumed_tail:
+            raise rest.RequestError(413, f"request body exceeds the limit of {max_bytes} bytes once unzipped ({limit_is})")
+        if not member.eof:
+            raise rest.RequestError(400, "the gzip body ends early")
+        parts.append(part)
+        raw = member.unused_data
+    return b"".join(parts)
+
+
 async def request_error(request, exc: rest.RequestError):
     # After a 408 the rest of the body may still come: close rather than read it as a next request.
-    headers = {"Connection": "close"} if exc.status == 408 else None
+    headers = {**exc.headers, "Connection": "close"} if exc.status == 408 else exc.headers
     return JSONResponse({"error": str(exc)}, status_code=exc.status, headers=headers)
 
 

@@ -8,7 +8,7 @@ server too:
     ...
 
 request_count counts predict requests by their outcome, named as TF-Serving's status codes (an
-HTTP 400 is INVALID_ARGUMENT, 404 NOT_FOUND, ...); request_latency is a histogram of their time
+HTTP 400 is INVALID_ARGUMENT, 404 NOT_FOUND, a client gone before its body was in CANCELLED, ...); request_latency is a histogram of their time
 in microseconds, from the request's arrival to its answer, with TF-Serving's buckets (10 us
 times 1.8^i; names and labels as tensorflow/serving issue #1959 shows them).
 """
@@ -17,7 +17,8 @@ import threading
 
 BUCKETS_USEC = tuple(10 * 1.8**i for i in range(33))
 STATUS_OF_HTTP = {200: "OK", 400: "INVALID_ARGUMENT", 404: "NOT_FOUND", 405: "UNIMPLEMENTED", 408: "DEADLINE_EXCEEDED",
-                  413: "RESOURCE_EXHAUSTED", 415: "INVALID_ARGUMENT", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL"}
+                  413: "RESOURCE_EXHAUSTED", 415: "INVALID_ARGUMENT", 429: "RESOURCE_EXHAUSTED", 499: "CANCELLED",
+                  500: "INTERNAL"}
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
