@@ -32,6 +32,7 @@ from alae_tf.grids import ImageNoise, encode_in_calls, interpolation_grid, mixin
 from alae_tf.inference import Sampler
 from alae_tf.metrics.mnist_classifier import load_classifier
 from alae_tf.run_dir import load_run
+from alae_tf.stop_signals import interrupted_exit_code, signal_name, sigterm_raises_stopped
 from serving.editing import edit_reach
 
 SWEEP_FRACTIONS = (0.0, 0.25, 0.5, 0.75, 1.0)  # default strengths, in units of the direction's reach
@@ -347,11 +348,16 @@ COMMANDS = {"directions": fit_command, "list": list_command, "apply": apply_comm
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
-        config, model = load_run(args.run, args.checkpoint)
-        COMMANDS[args.command](args, Loaded(config, Sampler.from_model(model), model.step, args.run.resolve().name))
+        with sigterm_raises_stopped():
+            config, model = load_run(args.run, args.checkpoint)
+            COMMANDS[args.command](args, Loaded(config, Sampler.from_model(model), model.step, args.run.resolve().name))
     except ALAEError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as exc:  # files are written whole (PNGs and directions.json: a rename) or not at all
+        print(f"\ninterrupted ({signal_name(exc)}): each file named above is complete; no other was written",
+              file=sys.stderr)
+        return interrupted_exit_code(exc)
     return 0
 
 

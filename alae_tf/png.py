@@ -1,5 +1,6 @@
 """Image grids for PNG files and TensorBoard."""
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,14 @@ def image_grid(images_uint8, columns):
 
 
 def save_png(grid_uint8, path):
+    """Written as PATH.partial, then renamed over PATH: a stop mid-write (Ctrl-C, SIGTERM) leaves
+    the earlier file or none, never a cut-off image."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     pixels = grid_uint8[..., 0] if grid_uint8.shape[-1] == 1 else grid_uint8
-    Image.fromarray(pixels).save(path)
+    partial = path.with_name(path.name + ".partial")
+    try:
+        Image.fromarray(pixels).save(partial, format="PNG")
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)

@@ -29,6 +29,7 @@ from alae_tf.errors import ALAEError
 from alae_tf.inference import Sampler
 from alae_tf.png import image_grid
 from alae_tf.run_dir import checkpoint_name, load_run
+from alae_tf.stop_signals import interrupted_exit_code, signal_name, sigterm_raises_stopped
 from serving import projection_file
 
 PREVIEW_IMAGES = 64  # a grid of every image would be one huge PNG for a folder of thousands
@@ -142,13 +143,15 @@ def run(args) -> dict:
             # (hundreds of GB for thousands of images at 256x256 in batches of 4).
             if last == count or time.monotonic() - saved_at >= SAVE_EVERY_SECONDS:
                 result = save()
-    except KeyboardInterrupt:  # Ctrl-C: the batches done so far are written
+    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: the batches done so far are written
         done = sum(len(part.styles) for part in parts)
         if done > written:
             save()
         kept = f" ({out_dir / FINAL}.npz, from before, is unchanged)" if (out_dir / f"{FINAL}.npz").exists() else ""
-        print(f"\ninterrupted: {out_dir / PARTIAL}.npz holds the first {done} of {count} images{kept}" if done else
-              f"\ninterrupted before the first batch was done; nothing written{earlier_files(out_dir)}", file=sys.stderr)
+        name = signal_name(exc)
+        print(f"\ninterrupted ({name}): {out_dir / PARTIAL}.npz holds the first {done} of {count} images{kept}" if done else
+              f"\ninterrupted ({name}) before the first batch was done; nothing written{earlier_files(out_dir)}",
+              file=sys.stderr)
         raise
     for suffix in (".npz", ".png"):  # complete: replaces the files of an earlier projection into this folder
         (out_dir / f"{PARTIAL}{suffix}").replace(out_dir / f"{FINAL}{suffix}")
@@ -161,7 +164,8 @@ def run(args) -> dict:
     npz_bytes = (out_dir / "projection.npz").stat().st_size
     npz_size = f"{npz_bytes / 2**20:.1f} MiB" if npz_bytes >= 2**20 else f"{npz_bytes / 2**10:.0f} KiB"
     print(f"written: {out_dir / 'projection.png'} (image | encoder | projection{preview}), {out_dir / 'projection.npz'} "
-          f"({npz_size}; the studio opens it: python -m serving.http --studio --projections FILE)")
+          f"({npz_size}; the studio opens it: python -m serving.http --model EXPORT --studio --projections "
+          f"{out_dir / 'projection.npz'})")
     return summary
 
 
@@ -192,12 +196,13 @@ def write_outputs(out_dir: Path, stem: str, originals, reconstructions, result: 
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
-        run(args)
+        with sigterm_raises_stopped():
+            run(args)
     except ALAEError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        return 130
+    except KeyboardInterrupt as exc:
+        return interrupted_exit_code(exc)
     return 0
 
 

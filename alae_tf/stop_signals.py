@@ -18,6 +18,10 @@ class Stopped(KeyboardInterrupt):
     """SIGTERM (a scheduler's or `kill`'s stop), handled as Ctrl-C is; the exit code says which."""
 
 
+def signal_name(exc: KeyboardInterrupt) -> str:
+    return "SIGTERM" if isinstance(exc, Stopped) else "Ctrl-C"
+
+
 def interrupted_exit_code(exc: KeyboardInterrupt) -> int:
     return 128 + (signal.SIGTERM if isinstance(exc, Stopped) else signal.SIGINT)  # 143 or 130, as a shell reports them
 

@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 from alae_tf.errors import ALAEError
+from alae_tf.stop_signals import interrupted_exit_code, signal_name, sigterm_raises_stopped
 
 try:
     from export.build import ExportRequest, export_run
@@ -53,16 +54,17 @@ def main(argv=None) -> int:
                             checkpoint=args.checkpoint, name=args.name, overwrite=args.overwrite,
                             onnx_int8=args.onnx_int8)
     try:
-        export_run(request)
+        with sigterm_raises_stopped():  # the staging folder is removed on SIGTERM as on Ctrl-C
+            export_run(request)
     except ALAEError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except VerificationError as exc:
         print(f"error: export check failed, nothing was published: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("interrupted (Ctrl-C); nothing was published", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        print(f"\ninterrupted ({signal_name(exc)}); nothing was published", file=sys.stderr)
+        return interrupted_exit_code(exc)
     return 0
 
 

@@ -4,6 +4,7 @@ input is one `error:` line with exit 2."""
 
 import errno
 import os
+import signal
 from pathlib import Path
 from dataclasses import replace
 
@@ -553,3 +554,27 @@ def test_a_failed_write_is_one_error_line(run, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(np, "savez", read_only)
     code, out, err = run_cli(project, ["--run", run, "--images", "held-out:1", "--steps", "0", "--out-dir", tmp_path], capsys)
     assert_one_error_line(code, err, f"cannot write {tmp_path / 'projection.partial.npz'}: Read-only file system")
+
+
+@pytest.mark.parametrize("signum, code, name", [(signal.SIGINT, 130, "Ctrl-C"), (signal.SIGTERM, 143, "SIGTERM")])
+def test_a_stop_signal_while_a_figure_is_written_leaves_the_earlier_file_whole(run, tmp_path, monkeypatch, capsys,
+                                                                                signum, code, name):
+    """Ctrl-C printed a traceback, SIGTERM ended the command without a word, and a PNG cut off
+    mid-write replaced the earlier figure."""
+    out = tmp_path / "sweep.png"
+    argv = ["apply", "--run", run, "--direction", "3_to_8", "--images", "held-out:2", "--strengths", "0", "1", "--out", out]
+    assert run_cli(edit, argv, capsys)[0] == 0
+    before = out.read_bytes()
+    real_save = Image.Image.save
+
+    def stopped_mid_write(image, path, *args, **kwargs):
+        Path(path).write_bytes(b"\x89PNG half")
+        os.kill(os.getpid(), signum)  # raises here: the handler runs before the next line
+
+    monkeypatch.setattr(Image.Image, "save", stopped_mid_write)
+    handler = signal.getsignal(signal.SIGTERM)
+    got, _, err = run_cli(edit, argv, capsys)
+    assert (got, err) == (code, f"\ninterrupted ({name}): each file named above is complete; no other was written\n")
+    assert out.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["sweep.png"]
+    assert signal.getsignal(signal.SIGTERM) == handler
+    monkeypatch.setattr(Image.Image, "save", real_save)

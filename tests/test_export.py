@@ -8,6 +8,7 @@ import errno
 import json
 import os
 import shutil
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -294,3 +295,21 @@ def test_a_checkpoint_without_its_run_is_refused_naming_what_to_pass(argv, messa
 def test_a_checkpoint_path_names_its_run(tmp_path):
     assert export_cli.parse_args(["--checkpoint", str(tmp_path / "run" / "checkpoints" / "ckpt-20")]).run == tmp_path / "run"
     assert export_cli.parse_args(["--run", "r", "--checkpoint", "ckpt-20"]).run == Path("r")
+
+
+@pytest.mark.parametrize("signum, code, name", [(signal.SIGTERM, 143, "SIGTERM"), (signal.SIGINT, 130, "Ctrl-C")])
+def test_a_stop_signal_during_the_export_publishes_nothing_and_leaves_nothing(exported, tmp_path, capsys, monkeypatch,
+                                                                               signum, code, name):
+    """SIGTERM ended the export without a word and left OUT/.staging-NAME-VERSION-PID behind."""
+    real_write = export.onnx_files.write_onnx_files
+
+    def write_then_stop(*args, **kwargs):
+        real_write(*args, **kwargs)
+        os.kill(os.getpid(), signum)
+
+    monkeypatch.setattr(export.onnx_files, "write_onnx_files", write_then_stop)
+    handler = signal.getsignal(signal.SIGTERM)
+    out = tmp_path / "export"
+    assert export_cli.main(["--run", str(exported[0]), "--out", str(out)]) == code
+    assert capsys.readouterr().err == f"\ninterrupted ({name}); nothing was published\n"
+    assert not out.exists() and signal.getsignal(signal.SIGTERM) == handler

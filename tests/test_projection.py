@@ -2,6 +2,9 @@
 images, the reported distances are those of the returned latents (recomputed independently), and
 python -m alae_tf.project writes what it reports."""
 
+import os
+import signal
+
 import numpy as np
 import pytest
 from exported_run import real_images
@@ -109,7 +112,7 @@ def test_batches_give_the_projection_of_one_batch_and_each_is_saved_as_it_ends(e
     monkeypatch.setattr(project_cli, "project", interrupted_second_batch)
     assert project_cli.main([*common, "--batch-size", "2", "--out-dir", str(tmp_path / "stopped")]) == 130
     err = capsys.readouterr().err
-    assert f"interrupted: {tmp_path / 'stopped' / 'projection.partial.npz'} holds the first 2 of 3 images\n" in err
+    assert f"interrupted (Ctrl-C): {tmp_path / 'stopped' / 'projection.partial.npz'} holds the first 2 of 3 images\n" in err
     stopped = np.load(tmp_path / "stopped" / "projection.partial.npz")
     np.testing.assert_allclose(stopped["styles"], two["styles"][:2], rtol=1e-6, atol=1e-6)  # the same batch as before
     assert not list((tmp_path / "stopped").glob("*.tmp")) and not (tmp_path / "stopped" / "projection.npz").exists()
@@ -120,7 +123,7 @@ def test_batches_give_the_projection_of_one_batch_and_each_is_saved_as_it_ends(e
     calls.append(1)
     assert project_cli.main([*common, "--batch-size", "2", "--out-dir", str(tmp_path / "stopped")]) == 130
     err = capsys.readouterr().err
-    assert (f"interrupted before the first batch was done; nothing written ({tmp_path / 'stopped' / 'projection.partial.npz'} "
+    assert (f"interrupted (Ctrl-C) before the first batch was done; nothing written ({tmp_path / 'stopped' / 'projection.partial.npz'} "
             "is from an earlier projection)\n") in err
 
     # Interrupted again in a folder holding a complete projection: that one is kept (it was
@@ -137,7 +140,7 @@ def test_batches_give_the_projection_of_one_batch_and_each_is_saved_as_it_ends(e
     assert not list((tmp_path / "two").glob("projection.partial.*"))
 
 
-def test_the_files_are_written_at_most_once_a_minute_and_at_the_end(exported, tmp_path, monkeypatch):
+def test_the_files_are_written_at_most_once_a_minute_and_at_the_end(exported, tmp_path, monkeypatch, capsys):
     """Every image's file was rewritten after each batch: ~N^2 / (2 x batch) images written in all."""
     (tmp_path / "digits").mkdir()
     for index, pixels in enumerate(real_images(3)):
@@ -152,20 +155,22 @@ def test_the_files_are_written_at_most_once_a_minute_and_at_the_end(exported, tm
     monkeypatch.setattr(project_cli, "SAVE_EVERY_SECONDS", 0)
     assert project_cli.main([*common, "--out-dir", str(tmp_path / "b")]) == 0
     assert writes == [1, 2, 3]
-    # Ctrl-C while the second batch's preview reconstruction runs: the first batch is saved (the
-    # two lists were one batch apart there, and saving them raised a ValueError instead)
+    # SIGTERM while the second batch's preview reconstruction runs: the first batch is saved, as
+    # on Ctrl-C (the two lists were one batch apart there, and saving them raised a ValueError
+    # instead; SIGTERM ended the command without saving or a word)
     calls, real_to_uint8 = [], project_cli.to_uint8
 
     def interrupted_second(images):
         calls.append(1)
         if len(calls) == 2:
-            raise KeyboardInterrupt
+            os.kill(os.getpid(), signal.SIGTERM)
         return real_to_uint8(images)
 
     monkeypatch.setattr(project_cli, "SAVE_EVERY_SECONDS", 3600)
     monkeypatch.setattr(project_cli, "to_uint8", interrupted_second)
-    assert project_cli.main([*common, "--out-dir", str(tmp_path / "c")]) == 130
+    assert project_cli.main([*common, "--out-dir", str(tmp_path / "c")]) == 143
     assert len(np.load(tmp_path / "c" / "projection.partial.npz")["styles"]) == 1
+    assert f"interrupted (SIGTERM): {tmp_path / 'c' / 'projection.partial.npz'} holds the first 1 of 3" in capsys.readouterr().err
 
 
 def test_more_images_than_a_projection_file_holds_are_refused_before_any_work(exported, tmp_path, capsys, monkeypatch):
