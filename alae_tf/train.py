@@ -453,13 +453,17 @@ def fit_schedule(model, config, source, phases, start, total, callbacks, verbose
                       callbacks=callbacks, verbose=verbose, shuffle=False)
 
 
+C_ESCAPE = re.compile(r"\\([0-7]{3}|.)")
+C_ESCAPES = {"n": "\n", "r": "\r", "t": "\t"}
+
+
 def unreadable_data(exc: Exception) -> str | None:
     """What made the training data unreadable during training, from the error that stopped the
-    step, or None: a DataError of the image reader (which reaches here inside a TensorFlow error)
-    or a damaged TFRecord file."""
-    found = re.search(r"DataError: (.+)", str(exc))
-    if found:
-        return found.group(1).strip()
+    step, or None: a DataError of the image reader (which reaches here inside a TensorFlow error,
+    as an assertion's "[DataError: ...]") or a damaged TFRecord file."""
+    found = re.search(r"DataError: (.+?)\]?$", str(exc), re.MULTILINE)
+    if found:  # TensorFlow prints a string tensor C-escaped: a\'b for a'b
+        return C_ESCAPE.sub(lambda m: chr(int(m[1], 8)) if len(m[1]) == 3 else C_ESCAPES.get(m[1], m[1]), found[1]).strip()
     if isinstance(exc, tf.errors.DataLossError):
         return f"a data file is damaged ({_first_line(exc)})"
     return None
