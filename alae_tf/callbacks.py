@@ -124,15 +124,17 @@ class TrainingMonitor(StepCallback):
         if step % self.sample_every == 0:
             self.write_grids(step)
 
-    def log_interrupted_step(self, step):
-        """The log row of a step whose callbacks an interrupt (Ctrl-C, SIGTERM) cut off, before the
-        trainer saves that step: resumed after it, the run would never log it. The row holds what
-        the step's logs would have: the model's loss trackers."""
-        if step % self.log_every == 0 and step != self.logged_step:
+    def log_saved_step(self, step):
+        """The log row of the step the trainer saves as it stops (done, interrupted, or its data
+        unreadable), whatever the log interval: the state its checkpoint holds is logged (a run
+        shorter than the interval wrote no log.csv), and a row an interrupt cut off is not lost
+        (resumed after that step, the run would never log it). The row holds what the step's logs
+        have: the model's loss trackers."""
+        if step != self.logged_step:
             self.log_scalars(step, {name: tracker.result() for name, tracker in self.model.trackers.items()})
 
     def log_scalars(self, step, logs):
-        # Columns by name (Keras's logs come so ordered; the trackers of log_interrupted_step do not).
+        # Columns by name (Keras's logs come so ordered; the trackers of log_saved_step do not).
         values = {name: float(logs[name]) for name in sorted(logs) if name != NONFINITE}
         with self.writer.as_default(step=step):
             for name, value in values.items():

@@ -385,12 +385,13 @@ def train(args) -> int:
                              verbose=1 if chief and verbose == 1 else 0)
                 saver.save()  # first: nothing in the grids can cost the last steps
                 if monitor:
+                    monitor.log_saved_step(model.step)
                     monitor.write_grids(model.step)
             except KeyboardInterrupt as exc:
                 if model.step == start:
                     raise  # before the first step: nothing to save (and no model in the callbacks yet)
                 if monitor:
-                    monitor.log_interrupted_step(model.step)
+                    monitor.log_saved_step(model.step)
                 saver.save()
                 print(f"\ninterrupted: saved step {model.step} to {run.checkpoints if chief else 'the chief'}; "
                       "re-run the same command to resume")
@@ -401,7 +402,7 @@ def train(args) -> int:
                     saving = model.step > start and cluster is None  # several workers would have to save together
                     if saving:
                         if monitor:
-                            monitor.log_interrupted_step(model.step)
+                            monitor.log_saved_step(model.step)
                         saver.save()
                     saved = f"saved step {model.step} to {run.checkpoints}" if saving else f"stopped at step {model.step}"
                     raise ALAEError(f"{unreadable}; {saved}: once the data is readable again, re-run the same "

@@ -70,6 +70,12 @@ def test_a_run_writes_its_artifacts_and_evaluates(small_config, tmp_path, capsys
     rows = (out / "log.csv").read_text().splitlines()
     assert rows[0] == "step,loss_d,loss_g,loss_lae,r1" and len(rows) == 1 + 4
 
+    # A run that stops off the log interval logs its last step too (a run shorter than the
+    # interval wrote no log.csv): the state its checkpoint holds.
+    assert run_train(small_config, tmp_path / "short", "--steps", "3", "--log-every", "100") == 0
+    assert run_train(small_config, tmp_path / "short", "--steps", "7", "--log-every", "5") == 0
+    assert [row.split(",")[0] for row in (tmp_path / "short" / "log.csv").read_text().splitlines()] == ["step", "3", "5", "7"]
+
     assert run_train(small_config, out) == 0
     assert "already trained for 20 steps" in capsys.readouterr().out
 
