@@ -186,7 +186,7 @@ def fit_command(args, run: Loaded):
 def labelled_images(args, config):
     if args.attributes:
         return labels.from_attribute_table(args.attributes, args.images, config.model.image_shape, args.count,
-                                           only=set(args.only) if args.only else None)
+                                           only=list(dict.fromkeys(args.only)) if args.only else None)
     if args.images:
         raise ALAEError("--images goes with --attributes (the folder its image paths are relative to)")
     if args.classes:

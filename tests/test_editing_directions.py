@@ -244,6 +244,13 @@ def test_an_attribute_csv_labels_images_by_sign(tmp_path):
         f"{i}.png,{1 if i % 2 else -1},photo {i}\n" for i in range(10)))
     data = labelled.from_attribute_table(tmp_path / "notes.csv", tmp_path / "img", (8, 8, 3), only={"Smiling"})
     assert data.names == ("Smiling",) and data.test_labels.tolist() == [[False], [True]]
+    # an --only name the table lacks is named with those it has (the message listed the kept ones: none)
+    with pytest.raises(DataError, match="notes.csv: no attribute 'smiling', 'Big'; it has Smiling, notes$"):
+        labelled.from_attribute_table(tmp_path / "notes.csv", tmp_path / "img", (8, 8, 3), only=["smiling", "Smiling", "Big"])
+    # a spreadsheet's trailing comma: "attribute '' is '', not a number" before
+    (tmp_path / "trailing.csv").write_text("image,Smiling,\n0.png,1,\n1.png,-1,\n")
+    with pytest.raises(DataError, match=r"trailing.csv: column 3 of the header has no name \(a trailing comma\?\)"):
+        labelled.from_attribute_table(tmp_path / "trailing.csv", tmp_path / "img", (8, 8, 3))
     (tmp_path / "missing.csv").write_text("image,Smiling\nnope.png,1\n1.png,1\n")
     with pytest.raises(DataError, match="1 image file.s. not found"):
         labelled.from_attribute_table(tmp_path / "missing.csv", tmp_path / "img", (8, 8, 3))

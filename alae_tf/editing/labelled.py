@@ -147,6 +147,8 @@ def from_attribute_table(path, image_dir, image_shape, count: int | None = None,
     rows = rows[:count]
     if len(rows) < 2:
         raise DataError(f"{path}: {len(rows)} image row(s); directions need two or more (one is held out)")
+    if unknown := [name for name in only or () if name not in names]:
+        raise DataError(f"{path}: no attribute {', '.join(map(repr, unknown))}; it has {', '.join(names)}")
     kept = [i for i, name in enumerate(names) if only is None or name in only]
     values, files, lines_of = [], [], {}
     for number, file, cells in rows:
@@ -204,6 +206,9 @@ def read_attribute_table(path: Path) -> tuple[tuple[str, ...], list[tuple[int, s
     if not header:
         raise DataError(f"{path}: expected a CSV with a header `image,ATTR...`, or CelebA's list "
                         "(a line with the image count, a line of attribute names, then `file values...`)")
+    if "" in header:
+        raise DataError(f"{path}: column {header.index('') + 2} of the header has no name (a trailing comma?): "
+                        "name it or remove that column")
     rows = []
     for number, cells in table:
         if len(cells) != width:
