@@ -506,3 +506,20 @@ def test_the_editing_tools_take_held_out_images_as_training_saw_them(photos):
     selected = select_images(["held-out:2"], config)
     assert selected.shape == (2, 8, 8, 1) and selected.dtype == np.uint8
     np.testing.assert_array_equal(selected, open_run_images(config).test_images(8, 2))
+
+
+def test_linked_folders_are_listed_each_once_and_a_link_loop_ends(tmp_path):
+    """os.walk skipped linked folders: their images were silently not trained on."""
+    from alae_tf.data.files import list_image_files
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    root = tmp_path / "root"
+    (root / "own").mkdir(parents=True)
+    for folder, names in ((elsewhere, ["x.png", "y.png"]), (root / "own", ["a.png", ".hidden.png"])):
+        for name in names:
+            Image.fromarray(np.zeros((4, 4), np.uint8)).save(folder / name)
+    (root / "linked").symlink_to(elsewhere)
+    (root / "linked_again").symlink_to(elsewhere)  # the same folder twice: listed once, under the first name
+    (root / "own" / "up").symlink_to(root)  # a loop
+    assert [p.relative_to(root).as_posix() for p in list_image_files(root)] == ["linked/x.png", "linked/y.png", "own/a.png"]

@@ -405,6 +405,9 @@ def write_image(path, shape):
          "--pairs, --method, --count: for fitting directions; --official imports the files as they are"),
         (edit, ["directions", "--run", "{run}", "--classes", "{tmp}", "--images", "{tmp}/missing"], "--images goes with --attributes"),
         (edit, ["list", "--run", "{run}", "--directions", "{tmp}/none.json"], "none.json: no such directions file"),
+        # argparse took --out for mix's --out-dir (an abbreviation) and wrote a folder mix.png
+        (edit, ["mix", "--run", "{run}", "--sources", "held-out:1", "--destinations", "held-out:1", "--out", "{tmp}/mix.png"],
+         "unrecognized arguments: --out"),
         (edit, ["score", "--run", "{run}", "--direction", "3_to_8", "--count", "0"], "0 is not a positive integer"),
         (project, ["--run", "{run}", "--images", "held-out:1", "--noise"], "--noise: this run's generator (mlp) has no noise inputs"),
         (project, ["--run", "{run}", "--images", "held-out:1", "--steps", "-1"], "--steps must be >= 0"),

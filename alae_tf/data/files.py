@@ -59,10 +59,16 @@ def open_image(path: Path) -> Image.Image:
 
 
 def list_image_files(root: Path) -> list[Path]:
-    """Image files under `root` (recursive, hidden names skipped), sorted by relative path."""
-    found = []
-    for directory, subdirectories, names in os.walk(root):
-        subdirectories[:] = [name for name in subdirectories if not name.startswith(".")]
+    """Image files under `root` (recursive, into linked folders too, each folder once; hidden
+    names skipped), sorted by relative path."""
+    found, walked = [], set()
+    for directory, subdirectories, names in os.walk(root, followlinks=True):
+        real = os.path.realpath(directory)
+        if real in walked:  # a link back up the tree, or a second link to one folder
+            subdirectories[:] = []
+            continue
+        walked.add(real)
+        subdirectories[:] = sorted(name for name in subdirectories if not name.startswith("."))  # links: first one wins
         found += [Path(directory, name) for name in names
                   if not name.startswith(".") and name.lower().endswith(IMAGE_EXTENSIONS)]
     if not found:

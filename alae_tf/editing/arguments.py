@@ -13,9 +13,11 @@ FLOAT32_MAX = float(np.finfo(np.float32).max)
 class OneLineParser(argparse.ArgumentParser):
     """argparse that reports a bad command line in one `error:` line (exit 2) instead of usage + error,
     and reads a negative number in exponent form (`--strengths -1e-1 2`) as a number: Python before
-    3.13 took `-1e-1` for an option."""
+    3.13 took `-1e-1` for an option. Options are not abbreviated: `edit mix --out x.png` took `--out`
+    for mix's `--out-dir` and wrote a folder x.png."""
 
     def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)
         self._negative_number_matcher = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 
