@@ -274,6 +274,7 @@ class Config:
         t, m = self.train, self.model
         style = BACKBONES[m.backbone]
         unread = {
+            "data.source": self.data.dataset in ("folder", "prepared"),  # where MNIST is read from
             "model.start_channels": not style, "model.max_channels": not style, "model.hidden_dim": style,
             "train.style_mixing_prob": not style,  # the MLP's generator has one style input
             "train.images_per_level": m.levels == 1,
@@ -286,7 +287,7 @@ class Config:
         if m.kind != "alae":  # the baselines: F is the identity, no EMA copies, D on w only in the AAE
             unread.update({"model.mapping_layers": True, "model.mapping_lr_mul": True, "train.ema_half_life_images": True,
                            **{f"model.{key}": m.kind != "aae" for key in ("disc_layers", "disc_hidden", "disc_lr_mul")}})
-        defaults, ignored = {"model": ModelConfig(), "train": TrainConfig()}, []
+        defaults, ignored = {"data": DataConfig(), "model": ModelConfig(), "train": TrainConfig()}, []
         for name, unused in unread.items():
             section, key = name.split(".")
             if unused and getattr(getattr(self, section), key) != getattr(defaults[section], key):

@@ -153,7 +153,8 @@ def resolve_config(args, run: RunDir):
     if not resuming and (ignored := config.ignored_settings()):
         t = config.train
         print(f"note: {', '.join(ignored)} {'has' if len(ignored) == 1 else 'have'} no effect on this run "
-              f"({config.model.backbone} backbone, {t.adversarial_loss} loss, {t.gradient_penalty} penalty)", file=sys.stderr)
+              f"({config.data.dataset} data, {config.model.backbone} backbone, {t.adversarial_loss} loss, "
+              f"{t.gradient_penalty} penalty)", file=sys.stderr)
     return config, resuming
 
 
@@ -441,7 +442,9 @@ def fit_schedule(model, config, source, phases, start, total, callbacks, verbose
     t = config.train
     for phase, begin, end in schedule.segments(phases, start, total):
         model.enter_phase(phase)
-        fade = f", fade-in over {phase.fade_images} images" if phase.fade_images else ""
+        fade = ""
+        if phase.fade_images:  # a resume past the fade-in says it is done (it read as if to come)
+            fade = f", fade-in over {phase.fade_images} images{' (done)' if begin >= phase.faded_in_step else ''}"
         print(f"level {phase.level} ({phase.resolution}x{phase.resolution}): steps {begin} -> {end}, "
               f"batch {phase.batch_size}, lr {phase.learning_rate}{fade}")
         epoch_steps = schedule.steps_per_epoch(source.num_train, phase.batch_size)

@@ -177,5 +177,8 @@ def test_settings_the_run_never_reads_are_named_at_its_start(tmp_path, capsys):
     save_config(style, tmp_path / "style.yaml")
     train.resolve_config(train.parse_args(["--config", str(tmp_path / "style.yaml"), "--out", str(tmp_path / "run")]),
                          RunDir(tmp_path / "run"))
-    assert capsys.readouterr().err == ("note: model.hidden_dim has no effect on this run (style backbone, softplus loss, "
-                                       "r1 penalty)\n")
+    assert capsys.readouterr().err == ("note: model.hidden_dim has no effect on this run (mnist data, style backbone, "
+                                       "softplus loss, r1 penalty)\n")
+    folder = load_preset("tiny_style")  # --data-source tfds on a folder was taken without a word
+    folder.data.dataset, folder.data.source = "folder", "tfds"
+    assert folder.ignored_settings() == ["data.source"]

@@ -45,7 +45,10 @@ def test_tiny_preset_grows_to_8x8_and_resumes_mid_fade_exactly(tmp_path, capsys)
 
     assert run_tiny(tmp_path / "resumed", 30) == 0  # stops in the middle of the fade-in
     assert run_tiny(tmp_path / "resumed", 36) == 0
-    assert "resuming at step 30" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "resuming at step 30" in out and "level 1 (8x8): steps 30 -> 36" in out and "images (done)" not in out
+    assert run_tiny(tmp_path / "resumed", 38) == 0  # past the fade-in: it is not announced as if to come
+    assert "level 1 (8x8): steps 36 -> 38, batch 8, lr 0.002, fade-in over 96 images (done)" in capsys.readouterr().out
 
     straight, resumed = checkpoint_values(tmp_path / "straight"), checkpoint_values(tmp_path / "resumed")
     assert straight.keys() == resumed.keys()
