@@ -178,9 +178,12 @@ def main(argv=None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     stops = [EXIT_CODE_OF_STOP[reason] for reason in report.get("failed", {}).values() if reason in EXIT_CODE_OF_STOP]
+    if not report["metrics"] and stops:  # stopped before the first metric was done: not a failure of any
+        print("interrupted before any metric was done; nothing written", file=sys.stderr)
+        return stops[0]
     if not report["metrics"]:
         print(f"error: none of the metrics could be computed ({', '.join(report['failed'])})", file=sys.stderr)
-        return stops[0] if stops else 2
+        return 2
     print(markdown_table(report))  # first: a run directory that cannot be written loses no result
     eval_file = RunDir(args.run).eval_file
     kept = with_earlier_reports(report, read_eval_file(eval_file))

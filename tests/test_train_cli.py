@@ -666,12 +666,17 @@ def test_a_run_without_labels_evaluates_what_it_can(tmp_path, capsys, monkeypatc
     assert list(report["metrics"]) == ["reconstruction_mse"]
     assert report["failed"] == {"kid": "stopped (SIGTERM)", "fid": "stopped (SIGTERM)"}
     assert signal.getsignal(signal.SIGTERM) == handler
+    # stopped during the first metric: an interruption, not "error: none of the metrics could be computed"
+    (run / "eval.json").unlink()
+    assert evaluate.main(["--run", str(run), "--metrics", "kid,reconstruction"]) == 143
+    err = capsys.readouterr().err
+    assert "stopped (SIGTERM) during kid" in err and err.endswith("\ninterrupted before any metric was done; nothing written\n")
+    assert "error" not in err and not (run / "eval.json").exists()
 
     def defect(ctx):
         raise RuntimeError("a defect")
 
     monkeypatch.setitem(evaluate.METRICS, "kid", evaluate.METRICS["kid"]._replace(compute=defect))
-    (run / "eval.json").unlink()
     assert evaluate.main(["--run", str(run), "--metrics", "kid,reconstruction"]) == 2
     assert "error: kid failed (RuntimeError: a defect); the other metrics go on" in capsys.readouterr().err
     report = json.loads((run / "eval.json").read_text())
