@@ -147,6 +147,10 @@ def _storage(storage_type, key, numel) -> Storage:
 def load(path) -> object:
     """The object saved in `path` (dicts, lists, numbers, strings, TensorRefs, Opaques)."""
     path = Path(path)
+    if not path.exists():
+        raise TorchFileError(f"{path}: no such file")
+    if path.is_dir():
+        raise TorchFileError(f"{path}: a directory, not a .pth file")
     try:
         if zipfile.is_zipfile(path):
             return _load_zip(path)

@@ -171,6 +171,13 @@ def test_truncated_checkpoints_are_refused_and_nothing_is_written(tmp_path, caps
     assert code == 2 and err.startswith("error: ") and len(err.strip().splitlines()) == 1 and not out.exists()
 
 
+def test_a_missing_checkpoint_or_a_folder_is_named_as_such(tmp_path, capsys):
+    """It said "not a readable torch.save file (FileNotFoundError: ...)"."""
+    for checkpoint, message in ((tmp_path / "nope.pth", "no such file"), (tmp_path, "a directory, not a .pth file")):
+        code, err, out = run_convert(tmp_path, capsys, checkpoint, FIXTURE / "config.yaml")
+        assert (code, err) == (2, f"error: {checkpoint}: {message}\n") and not out.exists()
+
+
 def test_a_truncated_legacy_file_says_it_ends_early(tmp_path, capsys):
     """It said "truncated or inconsistent (256 elements stored, 256 expected)"."""
     data = (FIXTURE / "model_legacy.pth").read_bytes()
