@@ -38,7 +38,9 @@ from serving.editing import edit_reach
 SWEEP_FRACTIONS = (0.0, 0.25, 0.5, 0.75, 1.0)  # default strengths, in units of the direction's reach
 DEFAULT_STRENGTHS_HELP = ("default: 0, 1/4, 1/2, 3/4 and all of the direction's reach: 2 x its class_distance, "
                           "or for an official direction 40 x its original length, where the official demo's slider ends")
-NOISE_SEED_HELP = "seed of G's noise images (StyleALAE; figures holding a projection are rendered without noise)"
+NOISE_SEED_HELP = "seed of G's noise images (default: 0; StyleALAE; figures holding a projection are rendered without noise)"
+LAYERS_HELP = ("layer range: all (default), coarse, middle, fine or START:STOP (the MLP has one style input: every "
+               "name is all)")
 
 
 def parse_args(argv=None):
@@ -94,7 +96,7 @@ def parse_args(argv=None):
     sub.add_argument("--images", nargs="+", required=True, help=SUBJECTS_HELP)
     sub.add_argument("--strengths", type=strength, nargs="+",
                      help=f"distances to move w along the unit direction ({DEFAULT_STRENGTHS_HELP})")
-    sub.add_argument("--layers", default=ALL, help="layer range: all (default), coarse, middle, fine or START:STOP")
+    sub.add_argument("--layers", default=ALL, help=LAYERS_HELP)
     sub.add_argument("--noise-seed", type=int, default=0, help=NOISE_SEED_HELP)
     sub.add_argument("--zoom", type=positive_int, default=1, help="enlarge the PNG by this factor, nearest neighbour (default 1)")
     sub.add_argument("--out", type=Path, help="PNG to write (default: RUN/edits/DIRECTION.png)")
@@ -122,7 +124,7 @@ def parse_args(argv=None):
                                    "for a random unit direction."))
     sub.add_argument("--direction", required=True, help="a class-pair direction A_to_B of the run")
     sub.add_argument("--strengths", type=strength, nargs="+", help=DEFAULT_STRENGTHS_HELP)
-    sub.add_argument("--layers", default=ALL, help="layer range: all (default), coarse, middle, fine or START:STOP")
+    sub.add_argument("--layers", default=ALL, help=LAYERS_HELP)
     sub.add_argument("--count", type=positive_int, help="held-out images of class A to edit (default: all)")
     sub.add_argument("--seed", type=int, default=0, help="seed of the random direction (default 0)")
     return parser.parse_args(argv)

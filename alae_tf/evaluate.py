@@ -42,7 +42,9 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         prog="python -m alae_tf.evaluate",
         description="Evaluate a trained ALAE run (its latest checkpoint) and write RUN/eval.json.",
-        epilog=metrics_help(),
+        epilog=metrics_help() + "\n\nexamples:\n"
+        "  python -m alae_tf.evaluate --run runs/mnist                       # the default metrics\n"
+        "  python -m alae_tf.evaluate --run runs/mnist --metrics fid,probe_codes --checkpoint ckpt-5000",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--run", type=Path, required=True, help="run directory written by python -m alae_tf.train")

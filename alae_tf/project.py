@@ -10,6 +10,7 @@ apply, mix and interpolate take the file among their images, and the studio of
 `python -m serving.http --studio` opens it, to edit the projections.
 """
 
+import argparse
 import dataclasses
 import math
 import sys
@@ -41,7 +42,12 @@ SAVE_EVERY_SECONDS = 60  # PARTIAL's files are brought up to date at most this o
 
 
 def parse_args(argv=None):
-    parser = OneLineParser(prog="python -m alae_tf.project", description=__doc__.split("\n\n")[1].replace("\n", " "))
+    parser = OneLineParser(prog="python -m alae_tf.project", description=__doc__.split("\n\n")[1].replace("\n", " "),
+                           epilog="examples:\n"
+                           "  python -m alae_tf.project --run runs/mnist --images held-out:16\n"
+                           "  python -m alae_tf.project --run runs/celeba_hq256 --images my_photos --per-layer --noise "
+                           "--out-dir my_photos_projected",
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", type=Path, required=True, help="run directory written by python -m alae_tf.train")
     parser.add_argument("--checkpoint", help="checkpoint to use instead of the latest: RUN/checkpoints/ckpt-N, or just ckpt-N")
     parser.add_argument("--images", nargs="+", required=True, help=IMAGES_HELP)

@@ -85,8 +85,10 @@ def parse_args(argv=None):
     parser.add_argument("--seed", type=int, help="seed for weights, data order and latents (default: the preset's)")
     parser.add_argument("--strategy", choices=STRATEGIES, default="auto",
                         help="auto: multiworker when TF_CONFIG names two or more tasks, else mirrored when more "
-                        "than one GPU is visible, else one device. multiworker: one process per worker, each "
-                        "started with the same command and its own TF_CONFIG (see the README)")
+                        "than one GPU is visible, else default. default: one device, no distribution. mirrored: "
+                        "MirroredStrategy over every visible GPU (without GPUs: one replica on the CPU). "
+                        "multiworker: one process per worker, each started with the same command and its own "
+                        "TF_CONFIG (see the README)")
     parser.add_argument("--worker-timeout", type=float, default=300.0,
                         help="multiworker: seconds the workers wait for one that has not started, or that stopped "
                         "sending heartbeats (died), before every worker stops with an error (default: 300)")

@@ -44,7 +44,8 @@ def parse_args(argv=None):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", default="mnist", help="an ALAE preset (default: mnist)")
     parser.add_argument("--jit", action="store_true", help="XLA-compile every part")
-    parser.add_argument("--mixed-precision", choices=["none", "bf16"], default="none")
+    parser.add_argument("--mixed-precision", choices=["none", "bf16"], default="none",
+                        help="compute precision, as python -m alae_tf.train --mixed-precision (default: none)")
     parser.add_argument("--warmup", type=int, default=10, help="untimed calls per part (default: 10)")
     parser.add_argument("--calls", type=int, default=30, help="calls per timed window (default: 30)")
     parser.add_argument("--windows", type=int, default=3, help="timed windows per part, median reported (default: 3)")

@@ -23,6 +23,11 @@ def parse_args(argv=None):
         description="Export a trained ALAE run as a TF-Serving SavedModel (EXPORT/tf_serving/NAME/VERSION) and "
         "ONNX files (EXPORT/onnx/NAME/VERSION), checked against each other before they are published. "
         "Exit 2: bad arguments or run; exit 1: the exported model failed its parity check.",
+        epilog="examples:\n"
+        "  python -m export --run runs/mnist                       # into exports/, the next version\n"
+        "  python -m export --run runs/mnist --out exports --onnx-int8 --checkpoint ckpt-5000\n"
+        "  python -m serving.http --model exports              # then serve it",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--run", type=Path, help="run directory written by python -m alae_tf.train "
                         "(default: the run that holds --checkpoint)")

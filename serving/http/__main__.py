@@ -50,6 +50,12 @@ def parse_args(argv=None):
         prog="python -m serving.http",
         description="Serve an exported ALAE on ONNX Runtime with TF-Serving's REST API "
         "(POST /v1/models/NAME:predict, GET /v1/models/NAME and /metadata).",
+        epilog="examples:\n"
+        "  python -m serving.http --model exports                                # http://127.0.0.1:8501\n"
+        "  python -m serving.http --model exports --studio --port 8080           # and the browser studio\n"
+        "  curl http://127.0.0.1:8501/v1/models/alae_mnist/metadata        # its signatures\n"
+        "  (serving/README.md: predict requests with curl or serving.client.RestClient)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--model", required=True,
                         help="EXPORT directory of python -m export or EXPORT/onnx/NAME (serves the newest version and "
