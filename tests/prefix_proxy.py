@@ -4,11 +4,14 @@ servers and code-server's /proxy/PORT/ do: the way a page on a remote machine is
 
     with prefix_proxy("http://127.0.0.1:8501", "/user/me/proxy/8501") as url: ...
 
+`post_delay` seconds are added to every POST, as a slow link adds them to an upload.
+
 Requests outside the prefix get a 404, as they would reach some other application there."""
 
 import contextlib
 import http.client
 import threading
+import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -17,7 +20,7 @@ HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", 
 
 
 @contextlib.contextmanager
-def prefix_proxy(upstream: str, prefix: str):
+def prefix_proxy(upstream: str, prefix: str, post_delay: float = 0.0):
     """The proxied base URL (ending in `prefix`, without a slash) while the proxy runs."""
     target = urllib.parse.urlsplit(upstream)
     prefix = prefix.rstrip("/")
@@ -32,6 +35,8 @@ def prefix_proxy(upstream: str, prefix: str):
             if not upstream_path.startswith("/"):  # the bare prefix, with or without a query
                 upstream_path = "/" + upstream_path
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if self.command == "POST":
+                time.sleep(post_delay)
             headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP | {"host"}}
             connection = http.client.HTTPConnection(target.hostname, target.port, timeout=60)
             try:

@@ -413,6 +413,8 @@ def test_behind_a_proxy_with_a_path_prefix_every_url_of_the_page_stays_under_it(
             status, page, _ = fetch(page_url)
             assert status == 200
             names = re.findall(rb'(?:src|href)="([^"#]+)"', page)
+            # the icon is empty inline data: a request for /favicon.ico would leave the prefix (a 404)
+            assert names.pop(0) == b"data:," and b'<link rel="icon" href="data:,">' in page
             assert len(names) == 2  # the script and the style sheet
             for name in names:
                 assert fetch(urllib.parse.urljoin(page_url, name.decode()))[0] == 200, name

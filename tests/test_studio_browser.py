@@ -163,6 +163,35 @@ def test_the_page_works_behind_a_proxy_with_a_path_prefix(export_dir, tmp_path):
         assert studio_browser.error_text(driver) == ""
 
 
+def test_a_slow_request_shows_that_the_page_works_and_errors_show_wherever_the_page_is_scrolled(export_dir, tmp_path):
+    """Over a slow link nothing changed while an upload was under way (the file input already read
+    "No file chosen"); "Download PNG" saved the page's HTML before an edit existed; an error of the
+    second image was drawn above the page, out of sight from its panel, under the first image's name."""
+    from selenium.webdriver.common.by import By
+
+    (tmp_path / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
+    with http_server(export_dir, "--studio") as url, prefix_proxy(url, "/slow", post_delay=1.5) as base, \
+            studio_browser.chromium() as driver:
+        driver.get(base + "/")
+        studio_browser.wait_for(driver, lambda d: d.find_element(By.ID, "busy").is_displayed(), "Working… during the first sample")
+        assert not driver.find_element(By.ID, "download").is_displayed()  # no edited image yet
+        assert driver.execute_script("return document.body.classList.contains('busy')")
+        studio_browser.wait_until_settled(driver, "the first sample and its edit", timeout=60)
+        assert not driver.find_element(By.ID, "busy").is_displayed()
+        assert driver.find_element(By.ID, "download").get_attribute("href").startswith("data:image/png;base64,")
+        assert driver.find_element(By.ID, "download").is_displayed()
+
+        driver.set_window_size(390, 844)  # a phone: the second image's panel is far below the top
+        upload = driver.find_element(By.ID, "upload-b")
+        driver.execute_script("arguments[0].scrollIntoView({block: 'end'})", upload)
+        upload.send_keys(str(tmp_path / "corrupt.png"))
+        message = studio_browser.wait_for(driver, studio_browser.error_text, "the second image's error")
+        assert message.startswith("second image, upload: the upload is not a readable"), message
+        top, bottom = driver.execute_script("const r = document.getElementById('error').getBoundingClientRect(); "
+                                            "return [r.top, r.bottom];")
+        assert 0 <= top < bottom <= 844, (top, bottom)  # in the window, where the person is looking
+
+
 def test_a_page_of_an_older_version_is_told_to_reload(export_dir, tmp_path):
     """The server moves to a newer export while the page is open: the page's next request shows
     the server's "reload the page" error (its codes came from the old encoder), and the

@@ -25,6 +25,31 @@
   const studio = {timings: [], pending: 0, rendered: {subject: null, edits: null}};
   window.studio = studio;
 
+  // "Working…" and a progress cursor while any request is under way, once it has been for a moment
+  // (an edit answers in tens of ms: no flicker for those).
+  const BUSY_AFTER_MS = 300;
+  let busyTimer = null;
+
+  function working(delta) {
+    studio.pending += delta;
+    const busy = studio.pending > 0;
+    if (busy && busyTimer === null && $("busy").hidden) {
+      busyTimer = setTimeout(() => {
+        busyTimer = null;
+        if (studio.pending > 0) setBusy(true);
+      }, BUSY_AFTER_MS);
+    } else if (!busy) {
+      clearTimeout(busyTimer);
+      busyTimer = null;
+      setBusy(false);
+    }
+  }
+
+  function setBusy(busy) {
+    $("busy").hidden = !busy;
+    document.body.classList.toggle("busy", busy);
+  }
+
   // --- talking to the server -------------------------------------------------------------------
 
   async function call(endpoint, body, {raw = false} = {}) {
@@ -56,15 +81,17 @@
   }
 
   // The error box lists each part of the page whose latest attempt failed ("image", "edit",
-  // "pair"), in page order; that part's next success, or a new image, takes its line away. The
-  // output a failed part still shows (from before) is greyed out as stale meanwhile.
+  // "second" image, "pair"), in page order; that part's next success, or a new image, takes its
+  // line away. The output a failed part still shows (from before) is greyed out as stale meanwhile.
   const errors = new Map();
-  const PARTS = ["image", "edit", "pair"];
+  const PARTS = ["image", "edit", "second", "pair"];
+  const PART_NAMES = {second: "second image"};  // the others' lines start with their endpoint's name
   const STALE = {edit: ["edited-image"], pair: ["mix-image", "strip"]};
 
   function drawErrors() {
     const box = $("error");
-    box.textContent = PARTS.filter((part) => errors.has(part)).map((part) => errors.get(part)).join("\n");
+    box.textContent = PARTS.filter((part) => errors.has(part))
+      .map((part) => (PART_NAMES[part] ? `${PART_NAMES[part]}, ` : "") + errors.get(part)).join("\n");
     box.hidden = errors.size === 0;
     for (const [part, ids] of Object.entries(STALE)) {
       for (const id of ids) $(id).classList.toggle("stale", errors.has(part));
@@ -84,14 +111,14 @@
 
   // Run an action; any failure is shown in the error box (the page stays as it was).
   async function guarded(action, source) {
-    studio.pending += 1;
+    working(1);
     try {
       await action();
       clearError(source);
     } catch (error) {
       showError(error.message, source);
     } finally {
-      studio.pending -= 1;
+      working(-1);
     }
   }
 
@@ -106,7 +133,7 @@
         return;
       }
       running = true;
-      studio.pending += 1;
+      working(1);
       try {
         do {
           again = false;
@@ -114,7 +141,7 @@
         } while (again);
       } finally {
         running = false;
-        studio.pending -= 1;
+        working(-1);
       }
     };
   }
@@ -168,7 +195,7 @@
     const psi = Number($("psi").value);
     const label = `Sample of seed ${seedInput.value}` + (truncates ? `, truncation psi ${psi.toFixed(2)}` : "");
     const body = truncates ? {seed, truncation_psi: psi} : {seed};
-    return guarded(() => setImage(slot, () => call("sample", body), label, null, true), "image");
+    return guarded(() => setImage(slot, () => call("sample", body), label, null, true), partOf(slot));
   }
 
   // Image `index` (from 0) of a source: an uploaded file (an image, or a projection.npz of python -m
@@ -179,7 +206,11 @@
     const request = source.file
       ? () => call(`upload?index=${index}`, source.file, {raw: true})
       : () => call("projection", {file: source.server, index});
-    return guarded(() => setImage(slot, request, source.label, source), "image");
+    return guarded(() => setImage(slot, request, source.label, source), partOf(slot));
+  }
+
+  function partOf(slot) {
+    return slot === "first" ? "image" : "second";
   }
 
   // The chosen file, and the input emptied: an input still holding a file fires no change when a
@@ -237,6 +268,7 @@
     studio.timings.push(elapsed);
     studio.rendered = {subject: subject.label, edits: JSON.stringify(edits)};
     $("download").href = data.image;
+    $("download").parentElement.hidden = false;  // shown once there is an image to save
     $("timing").textContent = `edit shown ${elapsed.toFixed(0)} ms after the request`;
   }, "edit");
 
@@ -288,6 +320,7 @@
       const data = await call("mix", mix);
       await show($("mix-image"), data.image);
       $("download-mix").href = data.image;
+      $("download-mix").parentElement.hidden = false;
     }
     const body = {w_a: first, w_b: second};  // an empty steps field: the server's default
     if (state.first.ref) body.noise_of_a = state.first.ref;
