@@ -12,6 +12,7 @@ resolution (the published models are past their fade-in).
 """
 
 import argparse
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -21,6 +22,7 @@ import tensorflow as tf
 import yaml
 
 from alae_tf import schedule, torch_files
+from alae_tf.atomic_file import move_unless_exists, remove_killed_staging
 from alae_tf.config import save_config
 from alae_tf.errors import ALAEError, ConfigError, out_of_disk_space, written_file
 from alae_tf.stop_signals import interrupted_exit_code, sigterm_raises_stopped
@@ -117,14 +119,19 @@ def convert(checkpoint_path: Path, config, out: Path, log=print) -> dict:
     model.trained_steps.assign(step)
     config.train.steps, config.train.epochs = step, None
 
-    staging = out.with_name(f".{out.name}.converting")
-    shutil.rmtree(staging, ignore_errors=True)
+    # This process's own staging folder, published only where nothing is: two conversions into one
+    # --out shared one folder and left a run of one's config with the other's checkpoint.
+    remove_killed_staging(out.parent, f".{out.name}.converting-")
+    staging = out.with_name(f".{out.name}.converting-{os.getpid()}")
     try:
         run = RunDir(staging)
         run.root.mkdir(parents=True)
         save_config(config, run.config_file)
         checkpoint_manager(model, run).save(checkpoint_number=step)
-        staging.rename(out)
+        move_unless_exists(staging, out)
+    except FileExistsError:
+        raise ALAEError(f"{out}: appeared while this conversion ran (another one into the same --out?); it is left "
+                        "as it is and nothing was written: pass a new --out directory") from None
     except (OSError, tf.errors.OpError) as exc:
         if out_of_disk_space(exc):
             raise ALAEError(f"no space left on the disk, writing {written_file(exc, f'into {out.parent}')}; nothing "

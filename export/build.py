@@ -8,8 +8,6 @@ is deleted only once both new halves are in place. Without --overwrite a version
 while this export was building (another export into the same directory) is left as it is, and
 nothing of this one is published."""
 
-import ctypes
-import errno
 import json
 import os
 import shutil
@@ -19,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from alae_tf.atomic_file import move_unless_exists, remove_killed_staging, swap
 from alae_tf.data import open_run_images
 from alae_tf.editing.directions import other_step_note, read_run_directions, run_directions_path
 from alae_tf.editing.ranges import layer_ranges
@@ -103,7 +102,7 @@ def export_run(request: ExportRequest, log=print) -> dict:
         "checkpoint": checkpoint_name(model.step),
     }
     signatures = contract.signatures_from_metadata(metadata)
-    remove_stale_staging(request.out)
+    remove_killed_staging(request.out, STAGING_PREFIX)
     staging = request.out / f"{STAGING_PREFIX}{name}-{version}-{os.getpid()}"
     created_out = not request.out.exists()
     try:
@@ -185,70 +184,6 @@ def publish(staging: Path, out: Path, name: str, version: int, overwrite: bool) 
                             "(another export into the same directory?); nothing was published: pass --overwrite to "
                             "replace it or --version to pick another") from None
         raise ALAEError(f"cannot publish {name} version {version} ({exc}); nothing was published") from None
-
-
-def move_unless_exists(source: Path, target: Path) -> None:
-    """Move directory `source` to `target`; FileExistsError if `target` exists (atomically where
-    the OS can: Linux renameat2 with RENAME_NOREPLACE)."""
-    if _renameat2(source, target, RENAME_NOREPLACE):
-        return
-    if target.exists():  # no renameat2 here: a check, then the rename
-        raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(target))
-    source.rename(target)
-
-
-def swap(source: Path, target: Path) -> None:
-    """Move directory `source` to `target`; an existing `target` goes to `source` in exchange."""
-    if not target.exists():
-        source.rename(target)
-    elif not _exchange(source, target):
-        parked = source.with_name(source.name + ".parked")
-        target.rename(parked)
-        source.rename(target)
-        parked.rename(source)
-
-
-RENAME_NOREPLACE, RENAME_EXCHANGE = 1, 2  # renameat2 flags (linux/fs.h)
-
-
-def _exchange(a: Path, b: Path) -> bool:
-    """Swap two paths atomically with Linux renameat2(RENAME_EXCHANGE); False where that is unavailable."""
-    return _renameat2(a, b, RENAME_EXCHANGE)
-
-
-def _renameat2(source: Path, target: Path, flags: int) -> bool:
-    """Linux renameat2(source, target, flags); False where the OS or file system lacks it, FileExistsError
-    for RENAME_NOREPLACE onto an existing target, OSError for other failures."""
-    renameat2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
-    if renameat2 is None:
-        return False
-    at_cwd = -100
-    if renameat2(at_cwd, os.fsencode(source), at_cwd, os.fsencode(target), flags) == 0:
-        return True
-    code = ctypes.get_errno()
-    if code in (errno.EINVAL, errno.ENOSYS, errno.EXDEV):  # file system or kernel without this flag
-        return False
-    if code == errno.EEXIST:
-        raise FileExistsError(code, os.strerror(code), str(target))
-    raise OSError(code, os.strerror(code), str(target))
-
-
-def remove_stale_staging(out: Path) -> None:
-    """Delete the staging folders of exports that were killed (their process is gone)."""
-    for folder in Path(out).glob(f"{STAGING_PREFIX}*"):
-        pid = folder.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and not _process_alive(int(pid)):
-            shutil.rmtree(folder, ignore_errors=True)
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def write_json(path: Path, value) -> None:

@@ -5,6 +5,7 @@ official net.py) is a small random StyleALAE reaching 128x128, so the fused resa
 convolutions run; these tests need no torch.
 """
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -236,6 +237,29 @@ def test_a_stop_signal_during_the_conversion_leaves_nothing(tmp_path, capsys, mo
         assert sorted(p.name for p in tmp_path.iterdir()) == [] and signal.getsignal(signal.SIGTERM) == handler
 
 
+def test_a_run_published_meanwhile_into_the_same_out_is_left_as_it_is(tmp_path, capsys, monkeypatch):
+    """Two conversions into one --out shared one staging folder: the result held one's config and
+    the other's checkpoint, and the second ended in a TensorFlow traceback. A staging folder of a
+    killed conversion (its process gone) is removed by the next."""
+    import subprocess
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # its pid is free now
+    (tmp_path / f".run.converting-{gone.pid}" / "checkpoints").mkdir(parents=True)  # a killed one's
+    real_save = tf.train.CheckpointManager.save
+
+    def another_conversion_publishes_first(manager, *args, **kwargs):
+        (tmp_path / "run").mkdir()
+        (tmp_path / "run" / "config.yaml").write_text("theirs")
+        return real_save(manager, *args, **kwargs)
+
+    monkeypatch.setattr(tf.train.CheckpointManager, "save", another_conversion_publishes_first)
+    code, err, out = run_convert(tmp_path, capsys, FIXTURE / "model.pth", FIXTURE / "config.yaml")
+    assert (code, err) == (2, f"error: {out}: appeared while this conversion ran (another one into the same --out?); "
+                              "it is left as it is and nothing was written: pass a new --out directory\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"] and (out / "config.yaml").read_text() == "theirs"
+
+
 def test_an_existing_out_directory_is_not_touched(tmp_path, capsys):
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "keep.txt").write_text("mine")
@@ -251,7 +275,7 @@ def test_a_full_disk_or_an_unwritable_out_is_one_line_and_nothing_is_written(tmp
 
     monkeypatch.setattr(tf.train.CheckpointManager, "save", save_on_a_full_disk)
     code, err, out = run_convert(tmp_path, capsys, FIXTURE / "model.pth", FIXTURE / "config.yaml")
-    assert code == 2 and err == (f"error: no space left on the disk, writing {tmp_path}/.run.converting/checkpoints/ckpt_temp/"
+    assert code == 2 and err == (f"error: no space left on the disk, writing {tmp_path}/.run.converting-{os.getpid()}/checkpoints/ckpt_temp/"
                                  f"part; nothing was written to {out}: free some space and run the command again\n")
     assert sorted(p.name for p in tmp_path.iterdir()) == []
     monkeypatch.undo()

@@ -14,7 +14,7 @@ import yaml
 from PIL import Image
 
 import export.__main__ as export_cli
-from alae_tf import schedule, train
+from alae_tf import atomic_file, schedule, train
 from alae_tf.callbacks import CheckpointSaver, TrainingDiverged, drop_log_rows_after
 from alae_tf.data import ImageSource, open_image_source
 from alae_tf.data import mnist as mnist_module
@@ -362,7 +362,7 @@ def test_a_version_published_meanwhile_is_kept_without_overwrite(tmp_path, monke
     """Two exports into one directory chose the same version: the second to publish leaves the
     first's halves as they are and publishes nothing (not even one half)."""
     if renameat2 == "absent":
-        monkeypatch.setattr(build, "_renameat2", lambda source, target, flags: False)
+        monkeypatch.setattr(atomic_file, "_renameat2", lambda source, target, flags: False)
     built_halves(tmp_path / "first", "first")
     if appeared == "both":
         build.publish(tmp_path / "first", tmp_path, "m", 1, overwrite=False)
