@@ -115,10 +115,12 @@ class TrainingMonitor(StepCallback):
         self.test_images = functools.lru_cache(maxsize=None)(test_images)
         self.writer = tf.summary.create_file_writer(str(run.logs))
         self.logged_step = None
+        self.last_logs = (None, {})  # (step, its logs): what log_saved_step writes
 
     def on_step(self, step, logs):
         if logs.get(NONFINITE):
             return  # a diverged step: the CheckpointSaver stops the run
+        self.last_logs = (step, logs)
         if step % self.log_every == 0:
             self.log_scalars(step, logs)
         if step % self.sample_every == 0:
@@ -128,9 +130,16 @@ class TrainingMonitor(StepCallback):
         """The log row of the step the trainer saves as it stops (done, interrupted, or its data
         unreadable), whatever the log interval: the state its checkpoint holds is logged (a run
         shorter than the interval wrote no log.csv), and a row an interrupt cut off is not lost
-        (resumed after that step, the run would never log it). The row holds what the step's logs
-        have: the model's loss trackers."""
-        if step != self.logged_step:
+        (resumed after that step, the run would never log it). The row holds the step's logs; when
+        an interrupt cut off its callbacks, what they would have held: the model's loss trackers,
+        except under several workers, where reading them is a collective the others do not join
+        (the chief alone logs: it failed, or hung until --worker-timeout), and the row is missing."""
+        logged_step, logs = self.last_logs
+        if step == self.logged_step:
+            return
+        if step == logged_step:
+            self.log_scalars(step, logs)
+        elif not isinstance(self.model.distribute_strategy, tf.distribute.MultiWorkerMirroredStrategy):
             self.log_scalars(step, {name: tracker.result() for name, tracker in self.model.trackers.items()})
 
     def log_scalars(self, step, logs):
