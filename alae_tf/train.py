@@ -332,8 +332,6 @@ def train(args) -> int:
             print(slow_bf16, file=sys.stderr)
         keras.utils.set_random_seed(t.seed)
         phases = schedule.phases(config)
-        for phase in phases:
-            check_batch_size(phase, source.num_train, strategy.num_replicas_in_sync)
         restored = newest_intact_checkpoint(run)
         with strategy.scope():
             model = build_model(config)
@@ -350,6 +348,8 @@ def train(args) -> int:
                       f"(precision {t.mixed_precision}) jit: auto chooses no XLA, the faster here (README, Results): "
                       "add --no-jit", file=sys.stderr)
         start, total = model.step, schedule.total_steps(config, source.num_train)
+        for phase, _, _ in schedule.segments(phases, start, total):  # the levels to train (a converted run: its top)
+            check_batch_size(phase, source.num_train, strategy.num_replicas_in_sync)
         workers = f"{cluster.num_workers} workers (this is {cluster.task}), " if cluster else ""
         print(f"data: {source.description}: {source.num_train} training images")
         print(f"run: {run.root} ({'resuming at step ' + str(start) if resuming and start else 'new run'}); "

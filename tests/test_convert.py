@@ -221,6 +221,30 @@ def test_a_converted_run_fine_tunes_past_the_top_levels_fade_in(converted):
     assert float(schedule.blend_at(top, model.step)) == 1.0
 
 
+def test_a_converted_run_fine_tunes_on_fewer_images_than_its_first_levels_batch(tmp_path, capsys):
+    """The batch sizes of every level were checked against the data, also those of the levels a
+    converted run never trains: the official 512 at 4x4 refused any set of fewer images."""
+    from PIL import Image
+
+    from alae_tf import train
+    from alae_tf.data import prepare
+
+    run = tmp_path / "run"
+    assert convert.main(["--checkpoint", str(FIXTURE / "model.pth"), "--config", str(FIXTURE / "config.yaml"),
+                         "--out", str(run)]) == 0
+    folder = tmp_path / "images"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for index in range(40):  # 36 training images: the top level's batch is 32, the first level's 512
+        Image.fromarray(rng.integers(0, 256, (128, 128, 3), dtype=np.uint8)).save(folder / f"{index:02d}.png")
+    assert prepare.main([str(folder), str(tmp_path / "prepared"), "--resolution", "128"]) == 0  # the run's data kind
+    step = load_run(run)[1].step
+    assert train.main(["--out", str(run), "--data-path", str(tmp_path / "prepared"), "--steps", str(step + 1),
+                       "--verbose", "0"]) == 0
+    assert f"level 5 (128x128): steps {step} -> {step + 1}, batch 32" in capsys.readouterr().out
+    assert load_run(run)[1].step == step + 1
+
+
 def test_a_stop_signal_during_the_conversion_leaves_nothing(tmp_path, capsys, monkeypatch):
     """SIGTERM killed it and left OUT's staging folder; Ctrl-C printed a traceback."""
     import os
