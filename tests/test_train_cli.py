@@ -599,8 +599,7 @@ def test_the_reader_s_message_comes_through_tensorflow_as_written(tmp_path, monk
     monkeypatch.setattr(stores, "load_square", lambda *args: (_ for _ in ()).throw(OSError("truncated")))
     read = stores.FolderStore([path], 4, 1).tensor_reader(4)
     with pytest.raises(tf.errors.InvalidArgumentError) as caught:
-        for _ in tf.data.Dataset.range(1).map(read):
-            pass
+        list(tf.data.Dataset.range(1).map(read))
     with pytest.raises(stores.DataError) as expected:
         stores.FolderStore([path], 4, 1).read_one(0, 4)
     assert train.unreadable_data(caught.value) == str(expected.value)
