@@ -163,10 +163,12 @@ def _port(address: str) -> int | None:
 
 
 def check_same_step(strategy: tf.distribute.Strategy, step: int, checkpoints) -> None:
-    """Every worker must start from the same step: each restored the newest checkpoint it found in
-    `checkpoints`, so a worker that cannot see the chief's files would otherwise start over."""
+    """Every worker must start from the same step: each restores the newest checkpoint it finds in
+    `checkpoints` (`step`: its step, 0 for none), so a worker that cannot see the chief's files
+    would otherwise start over."""
     steps = strategy.gather(strategy.experimental_distribute_values_from_function(
         lambda context: tf.constant([step], tf.int64)), axis=0).numpy()
     if len(set(steps.tolist())) > 1:
-        raise ConfigError(f"the workers restored different steps {steps.tolist()} from {checkpoints}: every worker "
-                          "must read the chief's run directory (the same --out, on a filesystem all of them share)")
+        raise ConfigError(f"the workers found different newest checkpoints (steps {steps.tolist()}, 0: none) in "
+                          f"{checkpoints}: every worker must read the chief's run directory (the same --out, on a "
+                          "filesystem all of them share)")

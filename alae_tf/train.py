@@ -38,6 +38,7 @@ from alae_tf.run_dir import (
     RunDir,
     bf16_cpu_warning,
     checkpoint_manager,
+    checkpoint_step,
     cpu_flags,
     data_change,
     newest_intact_checkpoint,
@@ -333,12 +334,12 @@ def train(args) -> int:
         keras.utils.set_random_seed(t.seed)
         phases = schedule.phases(config)
         restored = newest_intact_checkpoint(run)
+        if cluster:  # before the restore, whose collectives a worker without that checkpoint would not join
+            multiworker.check_same_step(strategy, checkpoint_step(restored) if restored else 0, run.checkpoints)
         with strategy.scope():
             model = build_model(config)
             if restored:
                 restore(model, restored)
-        if cluster:
-            multiworker.check_same_step(strategy, model.step, run.checkpoints)
         if resuming:
             check_jit_kept(model, trained_with_jit, t.jit, run)
             gpu = bool(tf.config.list_physical_devices("GPU"))

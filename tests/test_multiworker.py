@@ -58,7 +58,8 @@ def tf_config(ports, index) -> str:
 class Workers:
     """Worker processes of one cluster, each with its own log file and TMPDIR."""
 
-    def __init__(self, root: Path, args, configs):
+    def __init__(self, root: Path, args, configs, outs=None):
+        """`outs`: each worker's --out, when they differ (a cluster misconfigured)."""
         self.root = root
         self.processes, self.logs = [], []
         for index, config in enumerate(configs):
@@ -69,7 +70,7 @@ class Workers:
             log = root / f"worker{index}-{time.monotonic_ns()}.log"
             with log.open("w") as handle:
                 command = [sys.executable, "-m", "alae_tf.train", "--verbose", "0",
-                           "--worker-timeout", str(WORKER_TIMEOUT), *args]
+                           "--worker-timeout", str(WORKER_TIMEOUT), *args, *(["--out", str(outs[index])] if outs else [])]
                 self.processes.append(subprocess.Popen(command, cwd=REPO, env=env, stdout=handle,
                                                        stderr=subprocess.STDOUT))
             self.logs.append(log)
@@ -205,6 +206,25 @@ def test_a_bad_tf_config_is_one_error_before_anything_is_written(problem, config
     errors = capsys.readouterr().err.strip().splitlines()
     assert len(errors) == 1 and errors[0].startswith("error: ") and message in errors[0]
     assert not (tmp_path / "run").exists()
+
+
+def test_workers_that_find_different_checkpoints_stop_with_one_line_naming_it(small_config, tmp_path):
+    """Each --out its own (not a filesystem all share): the chief's restore broadcast its weights
+    before the steps were compared; the worker, with nothing to restore, did not join it, and the
+    chief blamed its checkpoint ("does not fit this run's model") while the worker died in a traceback."""
+    assert train.main(["--config", str(small_config), "--out", str(tmp_path / "chief"), "--steps", "10",
+                       "--verbose", "0"]) == 0
+    ports = free_ports(2)
+    workers = Workers(tmp_path, ["--config", str(small_config), "--steps", "20"], [tf_config(ports, 0), tf_config(ports, 1)],
+                      outs=[tmp_path / "chief", tmp_path / "worker"])
+    assert workers.wait(limit=120) == [2, 2]
+    for index in (0, 1):
+        errors = [line for line in workers.output(index).splitlines() if line.startswith("error: ")]
+        assert errors == [f"error: the workers found different newest checkpoints (steps [10, 0], 0: none) in "
+                          f"{tmp_path / ('chief' if index == 0 else 'worker') / 'checkpoints'}: every worker must read "
+                          "the chief's run directory (the same --out, on a filesystem all of them share)"], \
+            workers.output(index)
+        assert "Traceback" not in workers.output(index)
 
 
 def test_a_port_in_use_stops_its_worker_and_the_other_gives_up_waiting(small_config, tmp_path):
