@@ -221,7 +221,7 @@ def unzipped(raw: bytes, content_encoding: str, max_bytes: int, limit_is: str) -
         except zlib.error as exc:
             raise rest.RequestError(400, f"the body is not gzip data, though its Content-Encoding says so ({exc})") from None
         size += len(part)
-        if size > max_bytes or member.unconsumed_tail:
+        if size > max_bytes:  # it stopped at max_bytes + 1: there is more
             raise rest.RequestError(413, f"request body exceeds the limit of {max_bytes} bytes once unzipped ({limit_is})")
         if not member.eof:
             raise rest.RequestError(400, "the gzip body ends early")
