@@ -1,4 +1,5 @@
-"""Import TensorFlow without the start-up lines it prints on every CPU machine.
+"""Import TensorFlow without the start-up lines it prints on every CPU machine (and, in the
+project's commands, without a traceback when Ctrl-C comes meanwhile).
 
 TensorFlow 2.21's native code logs before it initialises its logging, and abseil then prints
 every message whatever TF_CPP_MIN_LOG_LEVEL says (abseil-cpp pull requests 1718 and 1957): a
@@ -58,6 +59,41 @@ def start_up_lines_dropped():
             lines = collected.read().decode(errors="replace").splitlines(keepends=True)
             sys.stderr.write("".join(line for line in lines if not dropped(line, gpu_machine)))
             sys.stderr.flush()
+
+
+# The packages whose modules are commands (`python -m alae_tf.train`, `python -m export`, ...).
+COMMAND_PACKAGES = ("alae_tf", "export", "serving")
+
+
+def started_as_command() -> bool:
+    """Whether this Python was started as one of the project's commands, not as an app importing it."""
+    args = iter(sys.orig_argv[1:])
+    for arg in args:  # Python's own options, up to the module, script or -c
+        if arg.startswith("-m"):
+            module = arg[2:] or next(args, "")
+            return module.partition(".")[0] in COMMAND_PACKAGES
+        if arg in ("-W", "-X"):
+            next(args, None)
+        elif arg == "-" or not arg.startswith("-") or arg.startswith("-c"):
+            return False
+    return False
+
+
+def quiet_ctrl_c_while_starting():
+    """In the project's commands, a Ctrl-C before the command's own handling of it begins (in the
+    seconds TensorFlow takes to import) prints one line, not a traceback through the imports.
+    Python still ends the process by SIGINT, as a shell expects. Apps keep Python's behaviour."""
+    if not started_as_command():
+        return
+    python_hook = sys.excepthook
+
+    def hook(kind, value, traceback):
+        if issubclass(kind, KeyboardInterrupt):
+            sys.stderr.write("\ninterrupted (Ctrl-C) while starting: nothing was done\n")
+        else:
+            python_hook(kind, value, traceback)
+
+    sys.excepthook = hook
 
 
 def import_tensorflow():

@@ -1,8 +1,10 @@
 """TensorFlow's start-up lines are dropped at `import alae_tf`; everything else on stderr stays."""
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -55,3 +57,39 @@ def test_importing_alae_tf_and_compiling_print_nothing_on_a_cpu_machine():
     result = subprocess.run([sys.executable, "-c", code],
                             cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and result.stderr == "" and result.stdout == ""
+
+
+@pytest.mark.parametrize("argv, command", [
+    (["python", "-m", "alae_tf.train", "--steps", "10"], True),
+    (["python", "-u", "-m", "export", "--run", "r"], True),
+    (["python", "-m", "serving.http"], True),
+    (["python", "-X", "importtime", "-W", "ignore", "-mexport"], True),
+    (["python", "-m", "exporter"], False),
+    (["python", "-m", "myapp", "-m", "alae_tf"], False),
+    (["python", "app.py", "-m", "alae_tf.train"], False),
+    (["python", "-c", "import alae_tf"], False),
+])
+def test_started_as_command_means_one_of_the_projects_modules_run_by_python_m(monkeypatch, argv, command):
+    monkeypatch.setattr(sys, "orig_argv", argv)
+    assert tensorflow_start.started_as_command() is command
+
+
+def interrupted_while_importing(command: list[str]) -> subprocess.CompletedProcess:
+    """Ctrl-C 0.3 s after start: TensorFlow's import takes seconds (3 on a 2-core EPYC)."""
+    process = subprocess.Popen([sys.executable, *command], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    time.sleep(0.3)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=120)
+    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
+
+
+def test_ctrl_c_while_a_command_imports_tensorflow_prints_one_line_and_ends_by_sigint():
+    result = interrupted_while_importing(["-m", "alae_tf.train", "--help"])
+    assert result.stderr == "\ninterrupted (Ctrl-C) while starting: nothing was done\n" and result.stdout == ""
+    assert result.returncode == -signal.SIGINT  # a shell reports 130
+
+
+def test_ctrl_c_while_an_app_imports_alae_tf_is_a_keyboard_interrupt_as_usual():
+    result = interrupted_while_importing(["-c", "import alae_tf"])
+    assert "Traceback" in result.stderr and result.stderr.rstrip().endswith("KeyboardInterrupt")
