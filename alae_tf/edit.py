@@ -31,7 +31,8 @@ from alae_tf.errors import ALAEError
 from alae_tf.grids import ImageNoise, encode_in_calls, interpolation_grid, mixing_grid_of_styles
 from alae_tf.inference import Sampler
 from alae_tf.metrics.mnist_classifier import load_classifier
-from alae_tf.run_dir import load_run
+from alae_tf.run_dir import (checkpoint_step, existing_run, load_run, newest_intact_checkpoint, read_run_config,
+                             run_checkpoint)
 from alae_tf.stop_signals import interrupted_exit_code, signal_name, sigterm_raises_stopped
 from serving.editing import edit_reach
 
@@ -196,8 +197,13 @@ def labelled_images(args, config):
     return labels.from_run_dataset(config, args.count)
 
 
-def list_command(args, run: Loaded):
-    print_directions(run_directions(args, run))
+def list_command(args):
+    """Reads config.yaml and the checkpoint's name only: the networks (seconds to load for a large
+    model) are not needed to list."""
+    run = existing_run(args.run)
+    checkpoint = run_checkpoint(run, args.checkpoint) if args.checkpoint else newest_intact_checkpoint(run)
+    latent_dim = read_run_config(run).model.latent_dim
+    print_directions(run_directions(args, latent_dim, checkpoint_step(checkpoint) if checkpoint else None))
 
 
 def print_directions(directions):
@@ -211,7 +217,7 @@ def print_directions(directions):
 
 def apply_command(args, run: Loaded):
     config, sampler = run.config, run.sampler
-    directions = run_directions(args, run)
+    directions = run_directions(args, run.sampler.latent_dim, run.step)
     vector = direction_vector(directions, args.direction)
     # a name from an older directions file may hold a '/': one file in RUN/edits all the same
     file_name = re.sub(r"[/\\\x00-\x1f]|^\.\.?$", "_", args.direction) + ".png"
@@ -276,7 +282,7 @@ def score_command(args, run: Loaded):
     config, sampler = run.config, run.sampler
     if config.data.dataset != "mnist":
         raise ALAEError(f"score reads edits with the MNIST digit classifier; this run's dataset is {config.data.dataset}")
-    directions = run_directions(args, run)
+    directions = run_directions(args, run.sampler.latent_dim, run.step)
     vector = direction_vector(directions, args.direction)
     info = next(d.info for d in directions.directions if d.name == args.direction)
     data = labels.open_run_data(config)
@@ -315,16 +321,16 @@ def figure_noise(args, sampler, *subjects) -> int | ImageNoise:
     return noise
 
 
-def run_directions(args, run: Loaded):
+def run_directions(args, latent_dim: int, step: int | None):
     """The directions to edit with (--directions, else the run's), with a note when they were
-    fitted on another checkpoint's codes than the one loaded."""
+    fitted on another checkpoint's codes than the one of `step` (None: the run has none yet)."""
     path = args.directions or fitting.run_directions_path(args.run)
     if args.directions and not path.is_file():
         raise ALAEError(f"{path}: no such directions file")
     if not path.is_file():
         raise ALAEError(f"{path}: the run has no directions yet; fit some with `python -m alae_tf.edit directions --run RUN`")
-    directions = fitting.load_directions(path, run.sampler.latent_dim)
-    if note := fitting.other_step_note(directions, path, run.step):
+    directions = fitting.load_directions(path, latent_dim)
+    if step is not None and (note := fitting.other_step_note(directions, path, step)):
         print(note, file=sys.stderr)
     return directions
 
@@ -343,7 +349,7 @@ def default_strengths(directions, name) -> list[float]:
     return [round(fraction * reach, 3) for fraction in SWEEP_FRACTIONS]
 
 
-COMMANDS = {"directions": fit_command, "list": list_command, "apply": apply_command, "mix": mix_command,
+COMMANDS = {"directions": fit_command, "apply": apply_command, "mix": mix_command,
             "interpolate": interpolate_command, "score": score_command}
 
 
@@ -351,8 +357,11 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     try:
         with sigterm_raises_stopped():
-            config, model = load_run(args.run, args.checkpoint)
-            COMMANDS[args.command](args, Loaded(config, Sampler.from_model(model), model.step, args.run.resolve().name))
+            if args.command == "list":
+                list_command(args)
+            else:
+                config, model = load_run(args.run, args.checkpoint)
+                COMMANDS[args.command](args, Loaded(config, Sampler.from_model(model), model.step, args.run.resolve().name))
     except ALAEError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

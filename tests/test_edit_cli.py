@@ -214,6 +214,20 @@ def test_score_and_list_print_tables(run, capsys):
     assert code == 0 and all(name in out for name in DIRECTIONS) and "held-out acc" in out
 
 
+def test_list_reads_no_networks_and_works_without_checkpoints(run, tmp_path, monkeypatch, capsys):
+    """`list` of a large model took the seconds of loading it; a run whose checkpoints are gone
+    (directions kept, e.g. copied from an export) could not list at all."""
+    copy = tmp_path / "run"
+    copy.mkdir()
+    for name in ("config.yaml", "directions.json"):
+        (copy / name).write_bytes((run / name).read_bytes())
+    monkeypatch.setattr(edit, "load_run", lambda *a: pytest.fail("list loaded the networks"))
+    code, out, err = run_cli(edit, ["list", "--run", copy], capsys)
+    assert code == 0 and all(name in out for name in DIRECTIONS) and err == ""
+    code, out, err = run_cli(edit, ["list", "--run", run, "--checkpoint", "ckpt-1"], capsys)
+    assert code == 2 and err.startswith("error: ckpt-1")
+
+
 def test_negative_strengths_in_any_form_are_numbers():
     """-1e-1 was taken for an option by Python 3.11's argparse ("expected at least one argument")."""
     argv = ["apply", "--run", "r", "--direction", "d", "--images", "held-out:1", "--strengths", "-1e-1", "-2E2", "-.5", "-3", "1e1"]
