@@ -189,7 +189,10 @@ def check_same_experiment(args, config, overrides: dict, run: RunDir):
     if dataset != config.data.dataset:
         refuse(f"dataset {config.data.dataset}", f"--dataset {dataset}")
     for key, value in overrides["train"].items():
-        if key not in RESUMABLE_OVERRIDES and getattr(config.train, key) != value:
+        if key == "batch_size" and config.train.level_batch_sizes:  # --batch-size would set every level's
+            if set(config.train.level_batch_sizes) != {value}:
+                refuse(f"batch sizes {config.train.level_batch_sizes} per level", f"--batch-size {value}")
+        elif key not in RESUMABLE_OVERRIDES and getattr(config.train, key) != value:
             refuse(f"{key}={getattr(config.train, key)}", f"--{key.replace('_', '-')} {value}")
     if args.config is None:
         return None

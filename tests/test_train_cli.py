@@ -1,9 +1,11 @@
 """The train and evaluate CLIs end to end on real MNIST, with a small network for speed."""
 
+import argparse
 import errno
 import fcntl
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -17,7 +19,8 @@ import yaml
 
 from alae_tf import callbacks, evaluate, train
 from alae_tf.config import load_config_file, load_preset
-from alae_tf.run_dir import bf16_cpu_warning, cpu_flags
+from alae_tf.errors import ConfigError
+from alae_tf.run_dir import RunDir, bf16_cpu_warning, cpu_flags
 from alae_tf.schedule import phases
 
 SMALL = """
@@ -147,6 +150,20 @@ def test_resuming_with_a_different_batch_size_is_refused(small_config, tmp_path,
     assert run_train(small_config, tmp_path / "run", "--steps", "10") == 0
     assert run_train(small_config, tmp_path / "run", "--batch-size", "64") == 2
     assert "trained with batch_size=128" in capsys.readouterr().err
+
+
+def test_resuming_a_run_with_per_level_batch_sizes_refuses_a_batch_size_that_would_replace_them(tmp_path):
+    """mnist_style32's config.yaml keeps batch_size: 64 unused beside its per-level sizes: `--batch-size
+    64` passed as the same value and then trained every level at 64 (128 before)."""
+    config = load_preset("mnist_style32")
+    assert config.train.batch_size == 64 and config.train.level_batch_sizes == [128, 128, 128, 64]
+    args = argparse.Namespace(preset=None, config=None)
+    for value in (64, 128):
+        with pytest.raises(ConfigError, match=re.escape(f"trained with batch sizes [128, 128, 128, 64] per level; "
+                                                        f"resuming with --batch-size {value}")):
+            train.check_same_experiment(args, config, {"train": {"batch_size": value}, "data": {}}, RunDir(tmp_path))
+    config.train.level_batch_sizes = [32, 32, 32, 32]  # every level's already
+    train.check_same_experiment(args, config, {"train": {"batch_size": 32}, "data": {}}, RunDir(tmp_path))
 
 
 def test_resuming_as_another_experiment_is_refused_and_a_no_op_changes_nothing(small_config, tmp_path, capsys):
