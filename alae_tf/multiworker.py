@@ -17,6 +17,7 @@ every process rather than a hang or a crash inside TensorFlow.
 import json
 import os
 import socket
+import threading
 import time
 from dataclasses import dataclass
 
@@ -172,3 +173,46 @@ def check_same_step(strategy: tf.distribute.Strategy, step: int, checkpoints) ->
         raise ConfigError(f"the workers found different newest checkpoints (steps {steps.tolist()}, 0: none) in "
                           f"{checkpoints}: every worker must read the chief's run directory (the same --out, on a "
                           "filesystem all of them share)")
+
+
+STOP_KEY = "alae_tf/stop_after_step"
+
+
+@dataclass(frozen=True)
+class AgreedStop:
+    step: int  # every worker stops after this step
+    reason: str  # e.g. "SIGTERM on worker 1"
+
+
+class StopAgreement:
+    """One stop step for every worker, whichever of them gets Ctrl-C or SIGTERM (a preempted host
+    signals only its own): the first to propose a step writes it to the coordination service's
+    key-value store, and every worker's watcher thread, blocked on that key from the start, reads
+    it. `StopOnSignal` proposes the step after the one a signal came in; no other worker can have
+    finished that step before the proposal was written, since it needs the proposer's share of
+    its gradients, and the watcher learns it while that step still runs."""
+
+    def __init__(self, cluster: Cluster):
+        self.cluster = cluster
+        self.agreed: AgreedStop | None = None
+        self.proposed = False
+        threading.Thread(target=self._watch, name="alae_tf stop agreement", daemon=True).start()
+
+    def _watch(self):
+        try:
+            value = context.context().get_config_key_value(STOP_KEY)  # blocks until a worker proposes
+        except tf.errors.OpError:  # the process ends, and TensorFlow's coordination agent with it
+            return
+        step, _, reason = value.partition(" ")
+        self.agreed = AgreedStop(int(step), reason)
+
+    def propose(self, step: int, signal_name: str) -> None:
+        if self.proposed:
+            return
+        self.proposed = True
+        reason = f"{signal_name} on {self.cluster.task}"
+        try:
+            context.context().set_config_key_value(STOP_KEY, f"{step} {reason}")
+        except tf.errors.AlreadyExistsError:
+            return  # another worker proposed first: its step stands (the watcher reads it)
+        self.agreed = AgreedStop(step, reason)

@@ -10,6 +10,7 @@ of the step under way, after the other callbacks have logged it.
 import contextlib
 import os
 import signal
+import sys
 
 import keras
 
@@ -53,10 +54,15 @@ class StopOnSignal(keras.callbacks.Callback):
     SIGTERM), for the trainer to save that step. Put it last among the callbacks. A second Ctrl-C
     raises at once (the grids of a large model take a minute); a repeated SIGTERM changes nothing
     (schedulers may send it more than once), nor does any signal once the trainer is saving. A
-    signal the process was started ignoring stays ignored."""
+    signal the process was started ignoring stays ignored.
 
-    def __init__(self):
+    With several workers (`agreement`: `multiworker.StopAgreement`) a signal to any one of them
+    stops them all after the same step, the one after the step under way where it came; those
+    that got no signal raise `Stopped`."""
+
+    def __init__(self, agreement=None):
         super().__init__()
+        self.agreement = agreement
         self.received = None  # the first signal's number
         self.raised = False
         self.previous = {}
@@ -78,15 +84,30 @@ class StopOnSignal(keras.callbacks.Callback):
         elif self.received is None:
             self.received = signum
             sooner = "Ctrl-C again stops sooner" if signum == signal.SIGINT else "a SIGINT (Ctrl-C) stops sooner"
-            name = "Ctrl-C" if signum == signal.SIGINT else "SIGTERM"
-            os.write(2, f"\n{name}: stopping after the step under way, then saving it ({sooner})\n".encode())
+            when = "every worker after the next step" if self.agreement else "after the step under way"
+            os.write(2, f"\n{self.received_name()}: stopping {when}, then saving it ({sooner})\n".encode())
         elif signum == signal.SIGINT:
             self.stop()
 
+    def received_name(self) -> str:
+        return "Ctrl-C" if self.received == signal.SIGINT else "SIGTERM"
+
     def on_train_batch_end(self, batch, logs=None):
-        if self.received is not None and not self.raised:
+        if self.raised:
+            return
+        if self.agreement is None:
+            if self.received is not None:
+                self.stop()
+            return
+        step = self.model.step
+        if self.received is not None:
+            self.agreement.propose(step + 1, self.received_name())
+        agreed = self.agreement.agreed
+        if agreed is not None and step >= agreed.step:
+            if self.received is None:
+                print(f"\n{agreed.reason}: every worker stops after step {agreed.step}, then saves it", file=sys.stderr)
             self.stop()
 
     def stop(self):
         self.raised = True
-        raise Stopped if self.received == signal.SIGTERM else KeyboardInterrupt
+        raise KeyboardInterrupt if self.received == signal.SIGINT else Stopped

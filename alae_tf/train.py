@@ -385,7 +385,8 @@ def train(args) -> int:
             progress = ProgressBar()
         elif chief and verbose == 2:
             progress = ProgressLines(t.log_every, total)
-        with StopOnSignal() as stop, checkpoint_saver(model, run, cluster, t.checkpoint_every, restored) as saver:
+        stop_agreement = multiworker.StopAgreement(cluster) if cluster else None  # a signal to one worker stops all
+        with StopOnSignal(stop_agreement) as stop, checkpoint_saver(model, run, cluster, t.checkpoint_every, restored) as saver:
             try:
                 fit_schedule(model, config, source, phases, start, total,
                              callbacks=[c for c in (monitor, saver, progress, stop) if c is not None],

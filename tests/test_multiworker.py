@@ -179,6 +179,31 @@ def test_a_killed_worker_stops_the_other_and_both_resume_from_the_chiefs_checkpo
     assert_only_the_chief_wrote(run, one_process_run, [workers, restarted])
 
 
+@pytest.mark.parametrize("signalled", [1, pytest.param(0, marks=pytest.mark.slow)], ids=["worker 1", "the chief"])
+def test_sigterm_to_one_worker_stops_every_worker_after_the_same_step_and_the_chief_saves_it(signalled, small_config,
+                                                                                             tmp_path):
+    """A preempted host signals its own worker only: the others were left in a collective until
+    --worker-timeout, then failed without saving (the chief's newest checkpoint was up to
+    checkpoint_every steps old)."""
+    run = tmp_path / "run"
+    workers = start_cluster(tmp_path, ["--config", str(small_config), "--out", str(run)])
+    deadline = time.monotonic() + PROCESS_LIMIT
+    while not (run / "checkpoints" / "ckpt-10.index").exists():
+        assert time.monotonic() < deadline and all(p.poll() is None for p in workers.processes), workers.output(0)
+        time.sleep(0.02)
+    workers.processes[signalled].send_signal(signal.SIGTERM)
+    assert workers.wait() == [143, 143], workers.output(0) + workers.output(1)
+    saved = max(int(p.stem.split("-")[1]) for p in (run / "checkpoints").glob("ckpt-*.index"))
+    assert 10 < saved < STEPS
+    assert "SIGTERM: stopping every worker after the next step" in workers.output(signalled)
+    assert f"SIGTERM on worker {signalled}: every worker stops after step {saved}, then saves it" in \
+        workers.output(1 - signalled)
+    for index in (0, 1):
+        assert f"interrupted: saved step {saved} to " in workers.output(index)
+    assert int((run / "log.csv").read_text().splitlines()[-1].split(",")[0]) == saved
+    assert workers.scratch_left() == []
+
+
 @pytest.mark.slow  # ~2 minutes on 2 cores: each worker traces two levels
 def test_a_style_run_crosses_a_level_on_two_workers(tmp_path):
     run = tmp_path / "run"
