@@ -175,9 +175,13 @@ def test_a_slow_request_shows_that_the_page_works_and_errors_show_wherever_the_p
         driver.get(base + "/")
         studio_browser.wait_for(driver, lambda d: d.find_element(By.ID, "busy").is_displayed(), "Working… during the first sample")
         assert not driver.find_element(By.ID, "download").is_displayed()  # no edited image yet
+        assert driver.execute_script(  # nor its alt text drawn in the image's black box
+            "return ['input-image', 'reconstruction-image', 'edited-image'].map(id => "
+            "getComputedStyle(document.getElementById(id)).visibility)") == ["hidden"] * 3
         assert driver.execute_script("return document.body.classList.contains('busy')")
         studio_browser.wait_until_settled(driver, "the first sample and its edit", timeout=60)
         assert not driver.find_element(By.ID, "busy").is_displayed()
+        assert driver.find_element(By.ID, "edited-image").is_displayed()
         assert driver.find_element(By.ID, "download").get_attribute("href").startswith("data:image/png;base64,")
         assert driver.find_element(By.ID, "download").is_displayed()
 
