@@ -24,7 +24,7 @@ METRICS = {
                     "penultimate features",
                     "class labels (MNIST family)"),
     "probe_codes": Metric(probe_code_metrics, "the probe's 1-NN, scaled SVM and reference SVM on E(x) for the official "
-                          "60k/10k split only (no features, no 50k/10k split): the same values, ~30 s instead of ~6 min",
+                          "60k/10k split only (no features, no 50k/10k split): the same values, ~30 s instead of 3-6 min",
                           "class labels (MNIST family)"),
     "reconstruction": Metric(reconstruction_metrics, "test-set MSE of G_ema(E(x)), pixels in [0, 1]"),
     "ppl_full": Metric(ppl_full, "perceptual path length in W, t ~ U(0, 1): LPIPS-VGG16 (images upsampled to "
