@@ -46,11 +46,19 @@ def relative_rms(actual, expected) -> float:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    try:
+        models = {variant: ALAEOnnx(args.export, name=args.name, variant=variant) for variant in (FLOAT32, INT8)}
+    except (FileNotFoundError, ValueError) as exc:  # no such export, or no int8 files in it
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if models[FLOAT32].image_shape != (28, 28, 1):
+        print(f"error: this benchmark feeds MNIST's 28x28 images; {args.export} holds a model of "
+              f"{'x'.join(map(str, models[FLOAT32].image_shape))} images", file=sys.stderr)
+        return 2
     mnist = load_mnist()
     train, test = mnist.train_images[: args.train_count, :, :, None], mnist.test_images[:, :, :, None]
     results, outputs = {}, {}
-    for variant in (FLOAT32, INT8):
-        model = ALAEOnnx(args.export, name=args.name, variant=variant)
+    for variant, model in models.items():
         started = time.perf_counter()
         train_codes, test_codes = in_batches(model.encode, train, args.batch), in_batches(model.encode, test, args.batch)
         reconstructions = in_batches(model.decode, test_codes, args.batch)
