@@ -133,11 +133,14 @@ BAD_REQUESTS = {
     "no model name after the slash": ("POST", "/v1/models/", b"{}", 400, "Missing model name in request."),
     "version not a number": ("GET", f"/v1/models/{NAME}/versions/abc", b"", 400, "Malformed request: a version is a number"),
     "not gzip": ("POST", PREDICT, body("decode", w=W), 400, "not gzip data, though its Content-Encoding says so"),
+    # 17 empty members; 497k of them (9.5 MB) took 83 s of the server's CPU, each copying the rest of the body
+    "too many gzip members": ("POST", PREDICT, gzip.compress(b"") * 16 + gzip.compress(body("decode", w=W)), 400,
+                              "the gzip body holds more than 16 members"),
     "gzip cut short": ("POST", PREDICT, gzip.compress(body("decode", w=W))[:-12], 400, "the gzip body ends early"),
     "beyond the limit once unzipped": ("POST", PREDICT, gzip.compress(b" " * 2 * MAX_BODY_MB * 1024 * 1024), 413,
                                        "exceeds the limit of"),
 }
-GZIPPED = {"not gzip", "gzip cut short", "beyond the limit once unzipped"}
+GZIPPED = {"not gzip", "gzip cut short", "beyond the limit once unzipped", "too many gzip members"}
 
 
 @pytest.mark.parametrize("case", BAD_REQUESTS)
@@ -398,6 +401,20 @@ def test_a_slow_but_steady_body_is_read_past_the_read_timeout(strict_server):
             time.sleep(0.1)
         answer = read_until_closed(sock)
     assert answer.startswith(b"HTTP/1.1 200"), answer[:300]
+
+
+def test_a_body_that_pauses_longer_than_the_read_timeout_gets_408_whatever_came_before(strict_server):
+    """400 kB sent at once, then a pause: the 64 kB-per-second credit let a client that had sent
+    16 MB hold its request slot for 256 s with nothing more sent."""
+    payload = body("decode", w=W)
+    payload = payload[:-1] + b" " * (400_000 - len(payload)) + payload[-1:]
+    started = time.perf_counter()
+    with connect(strict_server) as sock:
+        sock.sendall(f"POST {PREDICT} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     f"Content-Length: {len(payload)}\r\n\r\n".encode() + payload[:-1])
+        answer = read_until_closed(sock)
+    assert answer.startswith(b"HTTP/1.1 408") and b"no pause longer than 1 s" in answer, answer[:300]
+    assert time.perf_counter() - started < 4  # 1 s of pause; the credit would have been 7 s
 
 
 def test_predicts_beyond_the_limit_in_progress_get_429(strict_server):

@@ -181,8 +181,13 @@ def require_json(request, what) -> None:
 
 
 # A body must arrive within the read timeout, plus one second per MIN_BODY_RATE bytes received:
-# a slow but steady upload (a photo over a tunnel) goes through, a trickle does not.
+# a slow but steady upload (a photo over a tunnel) goes through, a trickle does not. Nor does a
+# pause longer than the read timeout, whatever came before (16 MB sent at once bought 256 s of
+# silence in a request slot).
 MIN_BODY_RATE = 64 * 1024
+# gzip members one body may hold: a client's gzip writes one, concatenated files a few; each
+# member after the first cost a copy of the rest of the body (497k empty members: 83 s of CPU).
+MAX_GZIP_MEMBERS = 16
 
 
 async def read_body(request, max_body_bytes, timeout, limit_is) -> bytes:
@@ -198,13 +203,14 @@ async def read_body(request, max_body_bytes, timeout, limit_is) -> bytes:
                 if size > max_body_bytes:
                     raise rest.RequestError(413, f"request body exceeds the limit of {max_body_bytes} bytes ({limit_is})")
                 chunks.append(chunk)
-                deadline.reschedule(start + timeout + size / MIN_BODY_RATE)
+                now = asyncio.get_running_loop().time()
+                deadline.reschedule(min(start + timeout + size / MIN_BODY_RATE, now + timeout))
     except ClientDisconnect:  # counted as TF-Serving counts a cancelled request; nobody reads the answer
         raise rest.RequestError(499, "client disconnected before sending the whole body") from None
     except TimeoutError:
         raise rest.RequestError(408, f"request body not received in time ({size} bytes in; the server's "
                                      f"--read-timeout of {timeout:g} s, plus 1 s per {MIN_BODY_RATE // 1024} kB "
-                                     "received)") from None
+                                     f"received, and no pause longer than {timeout:g} s)") from None
     return b"".join(chunks)
 
 
@@ -215,6 +221,8 @@ def unzipped(raw: bytes, content_encoding: str, max_bytes: int, limit_is: str) -
         return raw
     parts, size = [], 0
     while raw:
+        if len(parts) == MAX_GZIP_MEMBERS:
+            raise rest.RequestError(400, f"the gzip body holds more than {MAX_GZIP_MEMBERS} members")
         member = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
         try:
             part = member.decompress(raw, max_bytes + 1 - size)
