@@ -176,6 +176,10 @@ def check_same_step(strategy: tf.distribute.Strategy, step: int, checkpoints) ->
 
 
 STOP_KEY = "alae_tf/stop_after_step"
+# What TensorFlow's own SIGTERM handler writes (the task's name, e.g. "/job:worker/task:1"): it is
+# in place from the coordination service's start until StopOnSignal takes SIGTERM over, and only
+# logs the signal.
+TENSORFLOW_SIGTERM_KEY = "TF_DEFAULT_PREEMPTION_NOTICE_KEY"
 
 
 @dataclass(frozen=True)
@@ -196,23 +200,35 @@ class StopAgreement:
         self.cluster = cluster
         self.agreed: AgreedStop | None = None
         self.proposed = False
+        self.caught_by_tensorflow: str | None = None  # e.g. "SIGTERM on worker 1", for any worker to propose
         threading.Thread(target=self._watch, name="alae_tf stop agreement", daemon=True).start()
+        threading.Thread(target=self._watch_tensorflow, name="alae_tf TensorFlow's SIGTERM", daemon=True).start()
 
     def _watch(self):
         try:
-            value = context.context().get_config_key_value(STOP_KEY)  # blocks until a worker proposes
+            self._read()  # blocks until a worker proposes
         except tf.errors.OpError:  # the process ends, and TensorFlow's coordination agent with it
             return
-        step, _, reason = value.partition(" ")
+
+    def _watch_tensorflow(self):
+        try:
+            task = context.context().get_config_key_value(TENSORFLOW_SIGTERM_KEY)
+        except tf.errors.OpError:
+            return
+        job, _, index = task.removeprefix("/job:").partition("/task:")
+        self.caught_by_tensorflow = f"SIGTERM on {job} {index}"
+
+    def _read(self):
+        step, _, reason = context.context().get_config_key_value(STOP_KEY).partition(" ")
         self.agreed = AgreedStop(int(step), reason)
 
-    def propose(self, step: int, signal_name: str) -> None:
+    def propose(self, step: int, reason: str) -> None:
         if self.proposed:
             return
         self.proposed = True
-        reason = f"{signal_name} on {self.cluster.task}"
         try:
             context.context().set_config_key_value(STOP_KEY, f"{step} {reason}")
-        except tf.errors.AlreadyExistsError:
-            return  # another worker proposed first: its step stands (the watcher reads it)
+        except tf.errors.AlreadyExistsError:  # another worker proposed first: its step stands
+            self._read()  # at once, not when the watcher gets to it
+            return
         self.agreed = AgreedStop(step, reason)

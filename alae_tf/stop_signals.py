@@ -48,6 +48,12 @@ def sigterm_raises_stopped():
         signal.signal(signal.SIGTERM, previous)
 
 
+def ignore_signals():
+    """Ctrl-C and SIGTERM ignored from here on: for a process that stopped on one and is exiting."""
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)
+
+
 class StopOnSignal(keras.callbacks.Callback):
     """While entered (`with StopOnSignal() as stop:`), Ctrl-C or SIGTERM lets the step under way and
     its callbacks finish; then `on_train_batch_end` raises KeyboardInterrupt (`Stopped` for
@@ -101,7 +107,9 @@ class StopOnSignal(keras.callbacks.Callback):
             return
         step = self.model.step
         if self.received is not None:
-            self.agreement.propose(step + 1, self.received_name())
+            self.agreement.propose(step + 1, f"{self.received_name()} on {self.agreement.cluster.task}")
+        elif self.agreement.caught_by_tensorflow:
+            self.agreement.propose(step + 1, self.agreement.caught_by_tensorflow)
         agreed = self.agreement.agreed
         if agreed is not None and step >= agreed.step:
             if self.received is None:

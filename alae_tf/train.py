@@ -10,6 +10,7 @@ import hashlib
 import os
 import re
 import shutil
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -51,7 +52,7 @@ from alae_tf.run_dir import (
     set_training_graph_options,
 )
 from alae_tf.run_lock import RunLock
-from alae_tf.stop_signals import StopOnSignal, interrupted_exit_code
+from alae_tf.stop_signals import StopOnSignal, ignore_signals, interrupted_exit_code
 
 # Settings a resumed run may change; anything else would silently change the experiment.
 RESUMABLE_OVERRIDES = {"steps", "epochs", "jit", "deterministic", "mixed_precision", "checkpoint_every", "sample_every", "log_every"}
@@ -322,7 +323,10 @@ def train(args) -> int:
     strategy = make_strategy(args.strategy, t.jit is True, args.worker_timeout)  # auto: decided by build_model
     cluster = multiworker.read_cluster() if multiworker.is_multiworker(strategy) else None
     chief = cluster is None or cluster.is_chief  # only the chief writes the run directory
-    with RunLock(run) as lock:
+    stop = StopOnSignal(multiworker.StopAgreement(cluster) if cluster else None)  # a signal to one worker stops all
+    with contextlib.ExitStack() as signals, RunLock(run) as lock:
+        if cluster:  # TensorFlow's coordination service catches SIGTERM from its start, and only logs it: take it
+            signals.enter_context(stop)  # over now; a signal before the first step stops every worker after it
         if chief and run.root.is_dir():
             lock.acquire()  # before its checkpoints are read: another trainer may be saving or deleting them
         check_run_outside_data(run, config)
@@ -385,8 +389,9 @@ def train(args) -> int:
             progress = ProgressBar()
         elif chief and verbose == 2:
             progress = ProgressLines(t.log_every, total)
-        stop_agreement = multiworker.StopAgreement(cluster) if cluster else None  # a signal to one worker stops all
-        with StopOnSignal(stop_agreement) as stop, checkpoint_saver(model, run, cluster, t.checkpoint_every, restored) as saver:
+        if not cluster:  # one process: from here on (until here a Ctrl-C stops it at once)
+            signals.enter_context(stop)
+        with checkpoint_saver(model, run, cluster, t.checkpoint_every, restored) as saver:
             try:
                 fit_schedule(model, config, source, phases, start, total,
                              callbacks=[c for c in (monitor, saver, progress, stop) if c is not None],
@@ -514,4 +519,7 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_code = main()
+    if exit_code in (128 + signal.SIGINT, 128 + signal.SIGTERM):
+        ignore_signals()  # a repeated signal during TensorFlow's teardown would kill the process or raise in it
+    sys.exit(exit_code)

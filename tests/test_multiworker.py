@@ -58,7 +58,7 @@ def tf_config(ports, index) -> str:
 class Workers:
     """Worker processes of one cluster, each with its own log file and TMPDIR."""
 
-    def __init__(self, root: Path, args, configs, outs=None):
+    def __init__(self, root: Path, args, configs, outs=None, tf_log_level="2"):
         """`outs`: each worker's --out, when they differ (a cluster misconfigured)."""
         self.root = root
         self.processes, self.logs = [], []
@@ -66,7 +66,7 @@ class Workers:
             scratch = root / f"tmp{index}"
             scratch.mkdir(parents=True, exist_ok=True)
             env = {**os.environ, "TF_CONFIG": config, "TMPDIR": str(scratch), "CUDA_VISIBLE_DEVICES": "",
-                   "TF_CPP_MIN_LOG_LEVEL": "2"}
+                   "TF_CPP_MIN_LOG_LEVEL": tf_log_level}
             log = root / f"worker{index}-{time.monotonic_ns()}.log"
             with log.open("w") as handle:
                 command = [sys.executable, "-m", "alae_tf.train", "--verbose", "0",
@@ -96,9 +96,9 @@ class Workers:
         return [path for index in range(len(self.processes)) for path in (self.root / f"tmp{index}").glob("alae_tf-*")]
 
 
-def start_cluster(root, args, count=2):
+def start_cluster(root, args, count=2, tf_log_level="2"):
     ports = free_ports(count)
-    return Workers(root, args, [tf_config(ports, index) for index in range(count)])
+    return Workers(root, args, [tf_config(ports, index) for index in range(count)], tf_log_level=tf_log_level)
 
 
 def checkpoint_values(prefix) -> dict[str, np.ndarray]:
@@ -179,23 +179,29 @@ def test_a_killed_worker_stops_the_other_and_both_resume_from_the_chiefs_checkpo
     assert_only_the_chief_wrote(run, one_process_run, [workers, restarted])
 
 
-@pytest.mark.parametrize("signalled", [1, pytest.param(0, marks=pytest.mark.slow)], ids=["worker 1", "the chief"])
-def test_sigterm_to_one_worker_stops_every_worker_after_the_same_step_and_the_chief_saves_it(signalled, small_config,
-                                                                                             tmp_path):
+@pytest.mark.parametrize("signalled, when", [(1, "training"), pytest.param(0, "training", marks=pytest.mark.slow),
+                                             (1, "connected")], ids=["worker 1", "the chief", "worker 1 starting"])
+def test_sigterm_to_one_worker_stops_every_worker_after_the_same_step_and_the_chief_saves_it(signalled, when,
+                                                                                             small_config, tmp_path):
     """A preempted host signals its own worker only: the others were left in a collective until
     --worker-timeout, then failed without saving (the chief's newest checkpoint was up to
-    checkpoint_every steps old)."""
+    checkpoint_every steps old). A SIGTERM while the workers start (as soon as TensorFlow's
+    coordination service has connected them, no step yet) was caught by TensorFlow's own handler
+    and only logged: that worker trained on to the end."""
     run = tmp_path / "run"
-    workers = start_cluster(tmp_path, ["--config", str(small_config), "--out", str(run)])
+    workers = start_cluster(tmp_path, ["--config", str(small_config), "--out", str(run)],
+                            tf_log_level="2" if when == "training" else "0")  # INFO: the connection's line
     deadline = time.monotonic() + PROCESS_LIMIT
-    while not (run / "checkpoints" / "ckpt-10.index").exists():
+    while not ((run / "checkpoints" / "ckpt-10.index").exists() if when == "training" else
+               "Coordination agent has successfully connected" in workers.output(signalled)):
         assert time.monotonic() < deadline and all(p.poll() is None for p in workers.processes), workers.output(0)
-        time.sleep(0.02)
+        time.sleep(0.002)
     workers.processes[signalled].send_signal(signal.SIGTERM)
     assert workers.wait() == [143, 143], workers.output(0) + workers.output(1)
     saved = max(int(p.stem.split("-")[1]) for p in (run / "checkpoints").glob("ckpt-*.index"))
-    assert 10 < saved < STEPS
-    assert "SIGTERM: stopping every worker after the next step" in workers.output(signalled)
+    assert (10 < saved < STEPS) if when == "training" else saved == 2  # the step after the first
+    if when == "training":  # (starting, TensorFlow's handler may take the signal: it says nothing)
+        assert "SIGTERM: stopping every worker after the next step" in workers.output(signalled)
     assert f"SIGTERM on worker {signalled}: every worker stops after step {saved}, then saves it" in \
         workers.output(1 - signalled)
     for index in (0, 1):
