@@ -63,7 +63,8 @@ class StopOnSignal(keras.callbacks.Callback):
     signal the process was started ignoring stays ignored.
 
     With several workers (`agreement`: `multiworker.StopAgreement`) a signal to any one of them
-    stops them all after the same step, the one after the step under way where it came; those
+    stops them all after the same step, the one after the step under way where it came (or where
+    a SIGTERM that TensorFlow's own handler took before this one was in place came to light); those
     that got no signal raise `Stopped`."""
 
     def __init__(self, agreement=None):

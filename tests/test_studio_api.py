@@ -420,7 +420,7 @@ def test_the_servers_limits_apply(mlp):
             answer += chunk
     head = answer.decode()
     assert head.startswith("HTTP/1.1 408") and f"request body not received in time (10 bytes in; the server's " \
-        f"--read-timeout of {READ_TIMEOUT:g} s, plus 1 s per 64 kB received)" in head
+        f"--read-timeout of {READ_TIMEOUT:g} s, plus 1 s per 64 kB received, and no pause longer than {READ_TIMEOUT:g} s)" in head
     assert post(url, "sample", {"seed": 1})[0] == 200  # and the server keeps serving
 
 

@@ -70,7 +70,7 @@ def parse_args(argv=None):
                         help="largest request body in MiB (default: 16; less when --max-batch examples of the model need less)")
     parser.add_argument("--read-timeout", type=_number(float, 0, inclusive=False), default=15.0,
                         help="seconds a client has for a request's headers, and again for its body, plus 1 s per 64 kB of "
-                        "the body received (default: 15)")
+                        "the body received, with no pause longer than this (default: 15)")
     parser.add_argument("--max-requests", type=_number(int, 1), default=64,
                         help="predict requests in progress at once; more are answered 429 (default: 64)")
     parser.add_argument("--max-running", type=_number(int, 1), default=os.cpu_count() or 1,
