@@ -326,7 +326,7 @@ def train(args) -> int:
     stop = StopOnSignal(multiworker.StopAgreement(cluster) if cluster else None)  # a signal to one worker stops all
     with contextlib.ExitStack() as signals, RunLock(run) as lock:
         if cluster:  # TensorFlow's coordination service catches SIGTERM from its start, and only logs it: take it
-            signals.enter_context(stop)  # over now; a signal before the first step stops every worker after it
+            signals.enter_context(stop)  # over now; a signal before the first step stops every worker after the second
         if chief and run.root.is_dir():
             lock.acquire()  # before its checkpoints are read: another trainer may be saving or deleting them
         check_run_outside_data(run, config)
