@@ -205,21 +205,16 @@ class StopAgreement:
         threading.Thread(target=self._watch_tensorflow, name="alae_tf TensorFlow's SIGTERM", daemon=True).start()
 
     def _watch(self):
-        try:
-            self._read()  # blocks until a worker proposes
-        except tf.errors.OpError:  # the process ends, and TensorFlow's coordination agent with it
-            return
+        if (value := _wait_for(STOP_KEY)) is not None:
+            self._agree(value)
 
     def _watch_tensorflow(self):
-        try:
-            task = context.context().get_config_key_value(TENSORFLOW_SIGTERM_KEY)
-        except tf.errors.OpError:
-            return
-        job, _, index = task.removeprefix("/job:").partition("/task:")
-        self.caught_by_tensorflow = f"SIGTERM on {job} {index}"
+        if (task := _wait_for(TENSORFLOW_SIGTERM_KEY)) is not None:
+            job, _, index = task.removeprefix("/job:").partition("/task:")
+            self.caught_by_tensorflow = f"SIGTERM on {job} {index}"
 
-    def _read(self):
-        step, _, reason = context.context().get_config_key_value(STOP_KEY).partition(" ")
+    def _agree(self, value: str):
+        step, _, reason = value.partition(" ")
         self.agreed = AgreedStop(int(step), reason)
 
     def propose(self, step: int, reason: str) -> None:
@@ -229,6 +224,15 @@ class StopAgreement:
         try:
             context.context().set_config_key_value(STOP_KEY, f"{step} {reason}")
         except tf.errors.AlreadyExistsError:  # another worker proposed first: its step stands
-            self._read()  # at once, not when the watcher gets to it
+            self._agree(context.context().get_config_key_value(STOP_KEY))  # at once, not when the watcher gets to it
             return
         self.agreed = AgreedStop(step, reason)
+
+
+def _wait_for(key: str) -> str | None:
+    """The value of `key` in the coordination service, once a worker sets it; None when the process
+    ends first (and TensorFlow's coordination agent with it)."""
+    try:
+        return context.context().get_config_key_value(key)
+    except tf.errors.OpError:
+        return None

@@ -10,7 +10,6 @@ import hashlib
 import os
 import re
 import shutil
-import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -520,6 +519,6 @@ def main(argv=None) -> int:
 
 if __name__ == "__main__":
     exit_code = main()
-    if exit_code in (128 + signal.SIGINT, 128 + signal.SIGTERM):
+    if exit_code > 128:  # stopped by a signal (130, 143)
         ignore_signals()  # a repeated signal during TensorFlow's teardown would kill the process or raise in it
     sys.exit(exit_code)
