@@ -605,6 +605,23 @@ def test_predicts_are_counted_and_timed_under_tf_servings_metric_names(export_di
     assert 0 < values[f":tensorflow:serving:request_latency_sum{{{labels}}}"] < elapsed_usec
 
 
+
+def test_the_latency_sum_keeps_every_request_however_long_the_server_has_run():
+    """rate(_sum) / rate(_count) is a dashboard's mean latency: after 4e8 us of requests a 0.3 ms
+    one must still add 300 us (six significant digits moved the sum in steps of 1,000 us)."""
+    from serving.http.monitoring import PredictMetrics
+
+    def latency_sum(metrics):
+        line = next(line for line in metrics.exposition().splitlines() if "request_latency_sum" in line)
+        return float(line.rsplit(" ", 1)[1])
+
+    metrics = PredictMetrics(NAME)
+    for _ in range(4):
+        metrics.record(200, 100.0)
+    before = latency_sum(metrics)
+    metrics.record(200, 0.0003)
+    assert before == 4e8 and latency_sum(metrics) - before == pytest.approx(300.0, abs=1e-3)
+
 # Runs `python -m MODULE --help` with one top-level package made unimportable, as on a machine
 # where the extra that brings it was not installed.
 WITHOUT_PACKAGE = """

@@ -56,6 +56,7 @@ class PredictMetrics:
             cumulative += count
             lines.append(f':tensorflow:serving:request_latency_bucket{{{latency},le="{bound:.6g}"}} {cumulative}')
         lines.append(f':tensorflow:serving:request_latency_bucket{{{latency},le="+Inf"}} {total}')
-        lines.append(f":tensorflow:serving:request_latency_sum{{{latency}}} {sum_usec:.6g}")
+        # Every digit: a rounded sum moves in steps that swallow single requests once it is large.
+        lines.append(f":tensorflow:serving:request_latency_sum{{{latency}}} {sum_usec!r}")
         lines.append(f":tensorflow:serving:request_latency_count{{{latency}}} {total}")
         return "\n".join(lines) + "\n"
