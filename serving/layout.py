@@ -93,10 +93,16 @@ def find_onnx_model_dir(path, name=None) -> Path | None:
     return path / ONNX / name
 
 
+def onnx_version_dirs_newest_first(path, name=None) -> list[Path]:
+    """The ONNX version directories `path` stands for, newest first: itself when it is one, else
+    the versions of EXPORT/onnx/NAME or of EXPORT's model."""
+    model_dir = find_onnx_model_dir(path, name)
+    return [Path(path)] if model_dir is None else [directory for _, directory in reversed(version_dirs(model_dir))]
+
+
 def find_onnx_version_dir(path, name=None) -> Path:
     """An ONNX version directory from itself, EXPORT/onnx/NAME, or EXPORT (the newest version)."""
-    model_dir = find_onnx_model_dir(path, name)
-    return Path(path) if model_dir is None else version_dirs(model_dir)[-1][1]
+    return onnx_version_dirs_newest_first(path, name)[0]
 
 
 def missing_metadata(version_dir: Path) -> FileNotFoundError:

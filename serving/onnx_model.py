@@ -22,7 +22,8 @@ import numpy as np
 import onnxruntime
 
 from serving import contract, editing
-from serving.layout import FLOAT32, ONNX_METADATA, ONNX_VARIANTS, VERSION_NAME, find_onnx_version_dir, onnx_file, read_metadata
+from serving.layout import (FLOAT32, ONNX_METADATA, ONNX_VARIANTS, VERSION_NAME, onnx_file, onnx_version_dirs_newest_first,
+                            read_metadata)
 
 log = logging.getLogger(__name__)
 
@@ -129,8 +130,34 @@ class ALAEOnnx:
         `variant`: float32 (GRAPH.onnx) or int8 (GRAPH.int8.onnx, written by python -m export --onnx-int8).
         `operations`: load only these operations' graphs (default all), e.g. ["encode"]: an app that
         only encodes does not hold the generator, whose weights each of decode, generate,
-        decode_styles and their noise forms carries (a StyleALAE export: six copies)."""
-        self.path = find_onnx_version_dir(export_dir, name)
+        decode_styles and their noise forms carries (a StyleALAE export: six copies).
+
+        Given EXPORT or EXPORT/onnx/NAME, the newest version that loads (as the HTTP server serves
+        it): newer ones that do not (being copied in by hand, damaged) are logged and listed in
+        `skipped_versions`; when none loads, the newest one's error is raised."""
+        if variant not in ONNX_VARIANTS:
+            raise ValueError(f"variant must be one of {', '.join(ONNX_VARIANTS)}, got {variant!r}")
+        if not _is_count(max_batch_size):
+            raise ValueError(f"max_batch_size must be a positive integer, got {max_batch_size!r}")
+        if threads is not None and not (_is_integer(threads) and threads >= 0):
+            raise ValueError(f"threads must be an integer >= 0 (0 or None: ONNX Runtime's choice), got {threads!r}")
+        self.max_batch_size = max_batch_size
+        failures = []
+        for directory in onnx_version_dirs_newest_first(export_dir, name):
+            try:
+                self._load(directory, providers, threads, variant, operations)
+                break
+            except (FileNotFoundError, ValueError) as exc:
+                failures.append((directory, exc))
+        else:
+            raise failures[0][1]
+        self.skipped_versions = [directory for directory, _ in failures]
+        for directory, exc in failures:
+            log.warning("version %s in %s cannot be loaded (%s); using version %s", directory.name, directory.parent, exc,
+                        self.version)
+
+    def _load(self, path, providers, threads, variant, operations):
+        self.path = path
         self.metadata = read_metadata(self.path)
         missing = [key for key in REQUIRED_METADATA if key not in self.metadata]
         if missing:
@@ -140,8 +167,6 @@ class ALAEOnnx:
         # number keeps the number it was exported with in its metadata.
         self.version = int(self.path.name) if VERSION_NAME.fullmatch(self.path.name) else int(self.metadata["version"])
         exported = self.metadata.get("onnx_variants", [FLOAT32])
-        if variant not in ONNX_VARIANTS:
-            raise ValueError(f"variant must be one of {', '.join(ONNX_VARIANTS)}, got {variant!r}")
         if variant not in exported:
             raise ValueError(f"{self.path} has no {variant} ONNX files (it has {', '.join(exported)}); "
                              f"export the run again with python -m export --onnx-{variant}")
@@ -158,11 +183,6 @@ class ALAEOnnx:
         exported_signatures = contract.signatures_from_metadata(self.metadata)
         self.signatures = _of_operations(exported_signatures, operations)
         self._not_loaded = sorted(set(exported_signatures) - set(self.signatures))
-        if not _is_count(max_batch_size):
-            raise ValueError(f"max_batch_size must be a positive integer, got {max_batch_size!r}")
-        if threads is not None and not (_is_integer(threads) and threads >= 0):
-            raise ValueError(f"threads must be an integer >= 0 (0 or None: ONNX Runtime's choice), got {threads!r}")
-        self.max_batch_size = max_batch_size
         options = onnxruntime.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
@@ -172,7 +192,7 @@ class ALAEOnnx:
         # Spin only while a run is active.
         options.add_session_config_entry("session.force_spinning_stop", "1")
         requested = [providers] if isinstance(providers, str) else list(providers) if providers else default_providers()
-        self._sessions = {graph: self._session(self.path / onnx_file(graph, variant), options, requested)
+        self._sessions = {graph: self._session(self.path / onnx_file(graph, variant), options, requested, variant)
                           for graph in contract.onnx_graphs(self.signatures)}
         _check_graph_shapes(self.path, variant, self._sessions, self.signatures)
         self._io_names = {graph: ([i.name for i in session.get_inputs()], [o.name for o in session.get_outputs()])
@@ -184,9 +204,10 @@ class ALAEOnnx:
         log.info("ALAE %s version %s from %s on %s", self.metadata["model_name"], self.version, self.path, self.provider)
 
     @staticmethod
-    def _session(path, options, providers):
+    def _session(path, options, providers, variant):
         if not path.is_file():
-            raise FileNotFoundError(f"{path} is missing: the export is incomplete; export the run again with python -m export")
+            flag = "" if variant == FLOAT32 else f" --onnx-{variant}"
+            raise FileNotFoundError(f"{path} is missing: the export is incomplete; export the run again with python -m export{flag}")
         if providers != [CPU]:
             try:
                 return onnxruntime.InferenceSession(str(path), options, providers=providers)

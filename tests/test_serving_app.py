@@ -274,6 +274,32 @@ def test_damaged_or_misplaced_exports_are_named(tmp_path, export_dir):
         ALAEOnnx(saved_model)
 
 
+
+def test_the_newest_version_that_loads_is_opened_as_the_server_serves_it(tmp_path, export_dir, caplog):
+    """An app opening EXPORT while a new version is copied in by hand (no metadata.json yet, or only
+    some graphs) failed; it gets the version before, with a warning, as the HTTP server does."""
+    model_dir = tmp_path / "onnx" / NAME
+    shutil.copytree(export_dir / layout.ONNX / NAME / "1", model_dir / "1")
+    (model_dir / "2").mkdir()
+    (model_dir / "3").mkdir()
+    shutil.copy(model_dir / "1" / layout.ONNX_METADATA, model_dir / "3")
+    shutil.copy(model_dir / "1" / "encode.onnx", model_dir / "3")
+    with caplog.at_level(logging.WARNING, logger="serving.onnx_model"):
+        model = ALAEOnnx(tmp_path)
+    assert model.version == 1 and model.skipped_versions == [model_dir / "3", model_dir / "2"]
+    assert f"version 3 in {model_dir} cannot be loaded ({model_dir / '3' / 'decode.onnx'} is missing" in caplog.text
+    assert "version 2 in" in caplog.text and "metadata.json is missing" in caplog.text and "using version 1" in caplog.text
+    assert ALAEOnnx(model_dir / "1").skipped_versions == []
+    shutil.rmtree(model_dir / "1")
+    with pytest.raises(FileNotFoundError, match="3/decode.onnx is missing"):  # none loads: the newest one's error
+        ALAEOnnx(tmp_path)
+    # An int8 file missing names the flag that writes it.
+    shutil.copytree(export_dir / layout.ONNX / NAME / "1", model_dir / "4")
+    metadata = json.loads((model_dir / "4" / layout.ONNX_METADATA).read_text())
+    (model_dir / "4" / layout.ONNX_METADATA).write_text(json.dumps({**metadata, "onnx_variants": ["float32", "int8"]}))
+    with pytest.raises(FileNotFoundError, match="export the run again with python -m export --onnx-int8"):
+        ALAEOnnx(model_dir / "4", variant="int8")
+
 def test_versions_are_told_by_their_directory_names(tmp_path, export_dir):
     """As TF-Serving reads them: a zero-padded name is its number, and a version copied in by hand
     under a new number is that number, whatever its metadata says."""

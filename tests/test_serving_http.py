@@ -503,6 +503,24 @@ def test_the_server_follows_newer_versions_of_its_export(exported, tmp_path):
         assert raw_request(url, "POST", "/studio/api/sample", sample,
                            {"Content-Type": "application/json", "X-Model-Version": "2"})[0] == 200
 
+        # Version 2 exported again with --overwrite (the EMA nets this time, as version 1): its new
+        # files are served under the same number (tensorflow_model_server keeps the old ones), and a
+        # page loaded before is told to reload.
+        load = raw_request(url, "GET", "/studio/api/info")[1]["load"]
+        assert export_cli.main(["--run", str(run), "--out", str(out), "--version", "2", "--overwrite"]) == 0
+        deadline = time.monotonic() + 30
+        while np.abs((replaced := client.predict("generate", {"z": z, "truncation_psi": ones})["images"]) - second).max() < 1e-3:
+            assert time.monotonic() < deadline, "the replaced version 2 was not loaded within 30 s"
+            time.sleep(0.1)
+        np.testing.assert_allclose(replaced, first, atol=1e-5)
+        assert client.status()["model_version_status"][0]["version"] == "2"
+        page_headers = {"Content-Type": "application/json", "X-Model-Version": "2", "X-Model-Load": str(load)}
+        status, answer = raw_request(url, "POST", "/studio/api/sample", sample, page_headers)
+        assert status == 409 and "new files of version 2" in answer["error"] and "reload the page" in answer["error"]
+        new_load = raw_request(url, "GET", "/studio/api/info")[1]["load"]
+        assert new_load != load
+        assert raw_request(url, "POST", "/studio/api/sample", sample, {**page_headers, "X-Model-Load": str(new_load)})[0] == 200
+
         # A version copied in by hand under a zero-padded name (as in TF-Serving's examples) is served
         # and told by its directory, not by the number its metadata was exported with.
         shutil.copytree(model_dir / "2", model_dir / ".copying")
@@ -541,7 +559,7 @@ def test_at_start_the_newest_version_that_loads_is_served(export_dir, tmp_path, 
     shutil.copytree(model_dir / "1", model_dir / "3")
     graph = model_dir / "3" / "decode.onnx"
     graph.write_bytes(graph.read_bytes()[:1000])
-    with caplog.at_level(logging.WARNING, logger="serving.http.served"):
+    with caplog.at_level(logging.WARNING):
         served = ServedModel(tmp_path / "export")
     assert served.model.version == 1 and served.watching
     assert "version 3 in" in caplog.text and "decode.onnx cannot be loaded" in caplog.text

@@ -1,10 +1,11 @@
 """The model a server answers with: the newest version of an export's model directory, followed
 as `tensorflow_model_server` follows its base path (version policy "latest"): every
 `poll_seconds` the directory is listed, and when its newest version is not the one served (a new
-export, or the served one deleted) that version is loaded in the background and then answers
-every request that starts after it. Requests already running finish on the version they began
-with. A version that fails to load (say, copied in by hand and still incomplete) is logged and
-tried again once its files change; the served one stays.
+export, or the served one deleted), or when the served version's files were replaced (an export
+with --overwrite; tensorflow_model_server keeps the old ones), that version is loaded in the
+background and then answers every request that starts after it. Requests already running finish
+on the version they began with. A version that fails to load (say, copied in by hand and still
+incomplete) is logged and tried again once its files change; the served one stays.
 
 At start the newest version that loads is served (newer ones that do not are logged and
 watched). Given a version directory (EXPORT/onnx/NAME/VERSION), the server keeps that version:
@@ -28,28 +29,19 @@ class ServedModel:
         self._options = {"threads": threads, "variant": variant}
         self._refused = None  # (version, its files' sizes and times) of the last version that failed to load
         model_dir = find_onnx_model_dir(path, name)
-        self.model = ALAEOnnx(path, **self._options) if model_dir is None else self._newest_loadable(model_dir)
+        model = ALAEOnnx(path if model_dir is None else model_dir, **self._options)  # the newest that loads
+        self._serve(model, version_files(model.path))
+        if self.model.skipped_versions:  # the watch tries the newest of them again once its files change
+            newest = self.model.skipped_versions[0]
+            self._refused = (int(newest.name), version_files(newest))
         self.model_dir = model_dir if poll_seconds else None
         self.poll_seconds = poll_seconds
         self._stop = threading.Event()
         self._thread = None
 
-    def _newest_loadable(self, model_dir) -> ALAEOnnx:
-        """The newest version that loads; newer ones that do not (still being copied in, damaged)
-        are logged, and the watch tries them again once their files change."""
-        failures = []
-        for version, directory in reversed(version_dirs(model_dir)):
-            try:
-                model = ALAEOnnx(directory, **self._options)
-            except (FileNotFoundError, ValueError) as exc:
-                failures.append(exc)
-                self._refused = self._refused or (version, version_files(directory))
-                log.warning("version %s in %s cannot be served (%s); trying the version before it", version, model_dir, exc)
-                continue
-            if failures:
-                log.warning("serving version %s of %s: the newer version(s) above cannot be served", version, model_dir)
-            return model
-        raise failures[0]
+    def _serve(self, model: ALAEOnnx, files: tuple) -> None:
+        self.model = model
+        self._served_files = files  # as they were before the load: a replacement during it is loaded next
 
     @property
     def watching(self) -> bool:
@@ -76,14 +68,15 @@ class ServedModel:
                               self.model_dir, self.model.version)
 
     def check(self) -> None:
-        """Serve the newest version of the model directory if another one is served."""
+        """Serve the newest version of the model directory if another one is served, or if the
+        served one's files were replaced (python -m export --overwrite)."""
         present = version_dirs(self.model_dir)
         served = self.model.version
-        if not present or present[-1][0] == served:
+        if not present:
             return
         version, newest = present[-1]
         files = version_files(newest)
-        if self._refused == (version, files):
+        if (version == served and files == self._served_files) or self._refused == (version, files):
             return
         try:
             model = ALAEOnnx(newest, **self._options)
@@ -94,8 +87,11 @@ class ServedModel:
             log.warning("version %s in %s cannot be served (%s); still serving version %s; it is tried again "
                         "when its files change", version, self.model_dir, exc, served)
             return
-        self.model = model
-        log.info("now serving version %s of %s (was version %s)", version, model.metadata["model_name"], served)
+        self._serve(model, files)
+        if version == served:
+            log.info("now serving the new files of version %s of %s (replaced)", version, model.metadata["model_name"])
+        else:
+            log.info("now serving version %s of %s (was version %s)", version, model.metadata["model_name"], served)
 
 
 def version_files(version_dir: Path) -> tuple:

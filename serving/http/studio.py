@@ -21,14 +21,16 @@ Answers are JSON; errors {"error": "..."} with a 4xx status (the app's handlers)
 goes through the app's `limited` (requests in progress, body size and read timeout, worker
 threads): uploads may be up to `max_body_bytes`, JSON bodies up to JSON_BODY_BYTES.
 
-The page sends the version it was loaded with (header X-Model-Version). When the server has
-moved to a newer version since, its requests are answered 409 with a message to reload the
-page: the page's latent codes came from the old encoder, and its sliders name the old
+The page sends the version it was loaded with (header X-Model-Version) and which load of it
+(X-Model-Load: a version exported again with --overwrite keeps its number). When the server has
+moved to another version or load since, its requests are answered 409 with a message to reload
+the page: the page's latent codes came from the old encoder, and its sliders name the old
 version's directions.
 """
 
 import base64
 import hashlib
+import itertools
 import json
 import re
 from pathlib import Path
@@ -44,6 +46,7 @@ ASSETS = Path(__file__).resolve().parents[1] / "studio"
 PAGE = "index.html"
 FILES = {"studio.js": "text/javascript; charset=utf-8", "studio.css": "text/css; charset=utf-8"}
 VERSION_HEADER = "X-Model-Version"
+LOAD_HEADER = "X-Model-Load"
 JSON_BODY_BYTES = 1024 * 1024  # a w+ of 18 x 512 numbers is ~200 kB of JSON, and a mix sends two
 INLINE_SCRIPT = re.compile(rb"<script>(.*?)</script>", re.DOTALL)
 
@@ -66,20 +69,24 @@ def studio_routes(served, limited, max_batch: int, max_body_bytes: int, projecti
     """The studio's routes over the served model (serving/http/served.py); `limited(request,
     max_body, work)` is the app's admission (serving/http/app.py); `projections`: (name,
     ProjectionFile) pairs the page may open without uploading them."""
-    latest = Studio(served.model, max_batch, projections)
+    loads = itertools.count(1)  # the served models one after the other
+    latest = (Studio(served.model, max_batch, projections), next(loads))
 
-    def studio_for(request) -> Studio:
-        """The served version's Studio; 409 for a page loaded with another version."""
+    def studio_for(request) -> tuple[Studio, int]:
+        """The served model's Studio and its load number; 409 for a page loaded with another model."""
         nonlocal latest
-        if latest.model is not served.model:
-            latest = Studio(served.model, max_batch, projections)
-        studio = latest
-        version = str(studio.model.version)
-        page_version = request.headers.get(VERSION_HEADER)
+        if latest[0].model is not served.model:
+            latest = (Studio(served.model, max_batch, projections), next(loads))
+        studio, load = latest
+        version, name = str(studio.model.version), studio.model.metadata["model_name"]
+        page_version, page_load = request.headers.get(VERSION_HEADER), request.headers.get(LOAD_HEADER)
         if page_version is not None and page_version != version:
-            raise rest.RequestError(409, f"the server now serves version {version} of {studio.model.metadata['model_name']} "
-                                         f"(this page was loaded with version {page_version}): reload the page")
-        return studio
+            raise rest.RequestError(409, f"the server now serves version {version} of {name} (this page was loaded with "
+                                         f"version {page_version}): reload the page")
+        if page_load is not None and page_load != str(load):
+            raise rest.RequestError(409, f"the server now serves new files of version {version} of {name} (exported "
+                                         "again since this page was loaded): reload the page")
+        return latest
 
     assets = {name: (ASSETS / name).read_bytes() for name in (PAGE, *FILES)}  # missing files fail at start
     headers = page_headers(assets[PAGE])
@@ -98,12 +105,13 @@ def studio_routes(served, limited, max_batch: int, max_body_bytes: int, projecti
         return Response(assets[name], media_type=FILES[name], headers=headers)
 
     async def info(request):
-        return JSONResponse(studio_for(request).info())
+        studio, load = studio_for(request)
+        return JSONResponse({**studio.info(), "load": load})
 
     def json_endpoint(action):
         async def endpoint(request):
             require_json(request, action)
-            handler = getattr(studio_for(request), action)
+            handler = getattr(studio_for(request)[0], action)
 
             def work(raw: bytes) -> bytes:
                 return answer(handler(rest.parse_json(raw)))
@@ -114,7 +122,7 @@ def studio_routes(served, limited, max_batch: int, max_body_bytes: int, projecti
         return endpoint
 
     async def upload(request):
-        studio = studio_for(request)
+        studio = studio_for(request)[0]
         index = request.query_params.get("index")
 
         def work(raw: bytes) -> bytes:

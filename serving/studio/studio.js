@@ -56,9 +56,13 @@
     const options = body === undefined ? {} : raw
       ? {method: "POST", body}
       : {method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)};
-    // The version this page was loaded with: once the server serves a newer one, it answers 409
-    // (reload the page) rather than mixing this page's codes and sliders with the new networks.
-    if (state.info) options.headers = {...options.headers, "X-Model-Version": String(state.info.version)};
+    // The version this page was loaded with, and which load of it: once the server serves another,
+    // it answers 409 (reload the page) rather than mixing this page's codes and sliders with the
+    // new networks.
+    if (state.info) {
+      options.headers = {...options.headers, "X-Model-Version": String(state.info.version),
+                         "X-Model-Load": String(state.info.load)};
+    }
     let response;
     try {
       response = await fetch(API + endpoint, options);
