@@ -19,6 +19,8 @@ import urllib.parse
 
 import numpy as np
 
+from serving.contract import IMAGES
+
 # TF-Serving's DataType names for the dtypes of serving.contract.
 DTYPES = {"DT_FLOAT": np.float32, "DT_UINT8": np.uint8, "DT_INT32": np.int32, "DT_STRING": np.str_}
 GRPC_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
@@ -42,7 +44,7 @@ class RestClient:
         self.model = model
         self.version = version
         self.timeout = timeout
-        self._output_dtypes = {}  # signature -> {output name: dtype}, from the model's metadata
+        self._signature_defs = None  # from the model's metadata, read once
         # One connection per thread, kept alive between requests (a new TCP connection per call:
         # 1.88 ms per batch-1 encode_uint8 on serving.http, against 1.52 kept; serving/README.md).
         self._kept = threading.local()
@@ -64,6 +66,8 @@ class RestClient:
         """Run a signature; `rows=True` sends `instances` (row form), else `inputs` (columnar)."""
         if not inputs:
             raise ValueError("inputs: no tensors (a dict of input name -> array)")
+        signature_def = self.signature_def(signature)
+        self._check_image_dtypes(signature, signature_def, inputs)
         if rows:
             if scalars := [key for key, value in inputs.items() if np.ndim(value) == 0]:
                 raise ValueError(f"rows=True sends one instance per row, and {', '.join(scalars)} has none (a scalar); "
@@ -74,7 +78,7 @@ class RestClient:
         else:
             body = {"signature_name": signature, "inputs": {key: np.asarray(value).tolist() for key, value in inputs.items()}}
         answer = self.predict_json(body)
-        dtypes = self.output_dtypes(signature)
+        dtypes = {name: DTYPES[spec["dtype"]] for name, spec in signature_def["outputs"].items()}
         if rows:
             predictions = answer["predictions"]
             if len(dtypes) == 1 and not isinstance(predictions[0], dict):
@@ -137,14 +141,24 @@ class RestClient:
             self.close()
         return response, payload
 
-    def output_dtypes(self, signature) -> dict:
-        if signature not in self._output_dtypes:
-            signature_defs = self.metadata()["metadata"]["signature_def"]["signature_def"]
-            if signature not in signature_defs:
-                raise ServingError(f"{self.model_url}: no signature {signature!r} (has: {', '.join(sorted(signature_defs))})")
-            outputs = signature_defs[signature]["outputs"]
-            self._output_dtypes[signature] = {name: DTYPES[spec["dtype"]] for name, spec in outputs.items()}
-        return self._output_dtypes[signature]
+    def signature_def(self, signature) -> dict:
+        """The signature's inputs and outputs as the server's metadata gives them."""
+        if self._signature_defs is None:
+            self._signature_defs = self.metadata()["metadata"]["signature_def"]["signature_def"]
+        if signature not in self._signature_defs:
+            raise ServingError(f"{self.model_url}: no signature {signature!r} (has: {', '.join(sorted(self._signature_defs))})")
+        return self._signature_defs[signature]
+
+    def _check_image_dtypes(self, signature, signature_def, inputs) -> None:
+        """JSON carries numbers without their dtype: uint8 pixels sent to a float signature were read
+        as [-1, 1] values, dark ones (0..2) without any error. ValueError instead, as the app API."""
+        for name, value in inputs.items():
+            spec = signature_def["inputs"].get(name)
+            if name == IMAGES and spec is not None and spec["dtype"] == "DT_FLOAT" and np.asarray(value).dtype.kind in "biu":
+                twin = f"{signature}_uint8"
+                hint = f"send pixels [0, 255] to {twin}, or " if twin in self._signature_defs else ""
+                raise ValueError(f"{signature} takes float32 images in [-1, 1], got {np.asarray(value).dtype}: "
+                                 f"{hint}send pixels / 127.5 - 1")
 
     def close(self) -> None:
         """Closes this thread's kept-alive connection (the next request opens another)."""

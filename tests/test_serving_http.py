@@ -231,8 +231,17 @@ def test_client_errors_name_the_problem(server):
     client = RestClient(server, NAME, timeout=10)
     with pytest.raises(ServingError, match=r"HTTP 400: input w: expected shape \[batch, 50\]"):
         client.predict("decode", {"w": np.zeros((1, 3), np.float32)})
-    with pytest.raises(ServingError, match="HTTP 400: unknown signature 'nope'"):
+    with pytest.raises(ServingError, match="no signature 'nope' \\(has: decode, decode_styles, "):
         client.predict("nope", {"w": np.zeros((1, 50), np.float32)})
+    # JSON numbers carry no dtype: uint8 pixels sent to a float signature were read as [-1, 1]
+    # values (answered 200; values <= 2, a dark image, passed the server's range check).
+    dark = np.zeros((1, 28, 28, 1), np.uint8)
+    with pytest.raises(ValueError, match="encode takes float32 images in \\[-1, 1\\], got uint8: send pixels "
+                                         "\\[0, 255\\] to encode_uint8, or send pixels / 127.5 - 1"):
+        client.predict("encode", {"images": dark})
+    with pytest.raises(ValueError, match="serving_default takes float32 images .*got int64: send pixels / 127.5 - 1"):
+        client.predict("serving_default", {"images": dark.astype(np.int64)})
+    assert client.predict("encode_uint8", {"images": dark})["w"].shape == (1, 50)
     with pytest.raises(ServingError, match="HTTP 404: model 'other' not found") as refused:
         RestClient(server, "other", timeout=10).status()
     assert refused.value.status == 404
