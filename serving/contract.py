@@ -192,7 +192,7 @@ def check_tensor(value, spec: TensorSpec) -> np.ndarray:
         if images.dtype != np.dtype(spec.dtype):
             raise ValueError(f"this signature takes {spec.dtype} images, got {images.dtype}")
         return images
-    array = np.asarray(value)
+    array = as_array(value, spec.name)
     if array.ndim != 1 + len(spec.shape) or tuple(array.shape[1:]) != spec.shape:
         raise ValueError(f"{spec.name} must have shape [batch{''.join(f', {n}' for n in spec.shape)}], got {list(array.shape)}")
     if array.shape[0] == 0:
@@ -201,14 +201,23 @@ def check_tensor(value, spec: TensorSpec) -> np.ndarray:
     if array.dtype.kind not in kinds:
         raise ValueError(f"{spec.name} must be {'integer' if kinds == 'iu' else 'float'}, got dtype {array.dtype}")
     with np.errstate(over="ignore"):  # beyond float32's range becomes infinite, refused next (no warning printed)
-        array = array.astype(spec.dtype)
-    check_finite(array, spec.name)
-    return array
+        cast = array.astype(spec.dtype)
+    if not np.isfinite(cast).all() and np.isfinite(array).all():
+        raise ValueError(f"{spec.name} holds values beyond float32's range (largest |value|: {np.abs(array).max():.3g})")
+    check_finite(cast, spec.name)
+    return cast
+
+
+def as_array(value, name) -> np.ndarray:
+    try:
+        return np.asarray(value)
+    except ValueError:  # numpy's "inhomogeneous shape" error
+        raise ValueError(f"{name}: ragged nested lists (rows of different lengths)") from None
 
 
 def check_images(images, image_shape) -> np.ndarray:
     """A batch of images as uint8 [0, 255] or float32 [-1, 1], validated; raises ValueError."""
-    images = np.asarray(images)
+    images = as_array(images, "images")
     expected = (None, *image_shape)
     if images.ndim != len(expected) or tuple(images.shape[1:]) != tuple(image_shape):
         raise ValueError(f"images must have shape [batch, {', '.join(map(str, image_shape))}] (NHWC), got {list(images.shape)}")

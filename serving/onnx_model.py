@@ -247,7 +247,7 @@ class ALAEOnnx:
             z = np.random.default_rng(_checked_seed(seed)).standard_normal((n, self.latent_dim), dtype=np.float32)
         elif seed is not None:
             raise ValueError("seed draws z: pass it with n, not with z")
-        z = np.asarray(z)
+        z = contract.as_array(z, "z")
         batch = len(z) if z.ndim else 0  # a wrong z is named by run_signature's checks
         psi = editing.real_numbers(truncation_psi, "truncation_psi (1 = no truncation)")
         if psi.ndim > 1 or (psi.ndim == 1 and len(psi) != batch):
@@ -371,7 +371,7 @@ class ALAEOnnx:
     def _model_range(self, images) -> np.ndarray:
         """uint8 pixels -> float32 [-1, 1], checked here; other images as given: run_signature
         checks them (checking twice cost ~15% of a batch-1 int8 encode)."""
-        images = np.asarray(images)
+        images = contract.as_array(images, "images")
         if images.dtype != np.uint8:
             return images
         return contract.to_model_range(contract.check_images(images, self.image_shape))

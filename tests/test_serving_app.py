@@ -173,8 +173,14 @@ def test_bad_input_raises_a_clear_value_error(model, call, message):
 def test_numbers_beyond_float32_are_refused_without_a_warning(model):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # numpy's "overflow encountered in cast" was printed first
-        with pytest.raises(ValueError, match="w contains NaN or infinite values"):
-            model.decode(np.full((1, 50), 1e300))
+        with pytest.raises(ValueError, match=r"w holds values beyond float32's range \(largest \|value\|: 1e\+300\)"):
+            model.decode(np.full((1, 50), 1e300))  # said "w contains NaN or infinite values"
+    with pytest.raises(ValueError, match="w contains NaN or infinite values"):
+        model.decode(np.full((1, 50), np.inf))
+    with pytest.raises(ValueError, match="w: ragged nested lists"):  # numpy's "inhomogeneous shape" error before
+        model.decode([[0.0] * 50, [0.0] * 49])
+    with pytest.raises(ValueError, match="images: ragged nested lists"):
+        model.encode([np.zeros((28, 28, 1)).tolist(), np.zeros((28, 27, 1)).tolist()])
 
 
 def test_a_batch_limit_below_one_and_bad_thread_counts_are_refused(export_dir):

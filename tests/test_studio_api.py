@@ -392,7 +392,7 @@ def test_bad_uploads_and_protocol_errors(mlp):
     assert upload(url, truncated)[0] == 400
     assert upload(url, b"") == (400, {"error": "the upload is empty; send the bytes of a PNG, JPEG, WebP or BMP file"})
     gif = file_bytes(np.zeros((8, 8), np.uint8), "GIF")
-    assert upload(url, gif) == (415, {"error": "the upload is a GIF image; the studio reads PNG, JPEG, WebP or BMP"})
+    assert upload(url, gif) == (415, {"error": "the upload is an image in GIF format; the studio reads PNG, JPEG, WebP or BMP"})
     status, answer, _ = request(url, "POST", "/studio/api/edit", b"{}", content_type="text/plain")
     assert status == 415 and answer["error"] == "edit takes Content-Type: application/json, got text/plain"
     status, answer, _ = request(url, "POST", "/studio/api/sample", b'{"seed": NaN}')

@@ -9,6 +9,20 @@ import socket
 import sys
 from pathlib import Path
 
+
+def _without_tensorflow() -> str:
+    """The http extra's packages as one pip command, for an install kept free of TensorFlow (which
+    the extra brings along with the alae_tf distribution), read from the installed metadata."""
+    from importlib import metadata
+
+    try:
+        requirements = metadata.requires("alae_tf") or ()
+    except metadata.PackageNotFoundError:
+        return ""
+    extra = [r.split(";")[0].strip() for r in requirements if r.replace("'", '"').endswith('extra == "http"')]
+    return f", or without TensorFlow: pip install {' '.join(extra)}" if extra else ""
+
+
 try:
     import uvicorn
 
@@ -20,7 +34,7 @@ try:
 except ModuleNotFoundError as missing:  # the http extra is not installed: one line, not a traceback
     if missing.name.split(".")[0] not in ("uvicorn", "starlette", "onnxruntime", "PIL", "h11"):
         raise
-    print(f"error: python -m serving.http needs the {missing.name} package: pip install -e \".[http]\"",
+    print(f"error: python -m serving.http needs the {missing.name} package: pip install -e \".[http]\"{_without_tensorflow()}",
           file=sys.stderr)
     sys.exit(2)
 
@@ -33,7 +47,8 @@ def _number(kind, low, inclusive=True):
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}") from None
         if not math.isfinite(value) or value < low or (value == low and not inclusive):
-            raise argparse.ArgumentTypeError(f"{text} must be {'>=' if inclusive else '>'} {low}")
+            what = "an integer" if kind is int else "a finite number"
+            raise argparse.ArgumentTypeError(f"{text} must be {what} {'>=' if inclusive else '>'} {low}")
         return value
     return parse
 

@@ -79,7 +79,7 @@ def _open(data: bytes, least_side: int) -> tuple[Image.Image, str, tuple[int, in
     except Exception as exc:  # Pillow raises UnidentifiedImageError, OSError, SyntaxError, ...
         raise RequestError(400, f"the upload is not a readable {READABLE} image ({_reason(exc)})") from None
     if image.format not in FORMATS:
-        raise RequestError(415, f"the upload is a {image.format} image; the studio reads {READABLE}")
+        raise RequestError(415, f"the upload is an image in {image.format} format; the studio reads {READABLE}")
     if image.width * image.height > MAX_PIXELS:
         raise RequestError(413, f"the upload is {image.width}x{image.height} pixels; the studio reads images of "
                                 f"at most {MAX_PIXELS // 1_000_000} megapixels")
