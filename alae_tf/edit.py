@@ -323,14 +323,14 @@ def figure_noise(args, sampler, *subjects) -> int | ImageNoise:
 
 def run_directions(args, latent_dim: int, step: int | None):
     """The directions to edit with (--directions, else the run's), with a note when they were
-    fitted on another checkpoint's codes than the one of `step` (None: the run has none yet)."""
+    fitted on another run's or checkpoint's codes than the one of `step` (None: the run has none yet)."""
     path = args.directions or fitting.run_directions_path(args.run)
     if args.directions and not path.is_file():
         raise ALAEError(f"{path}: no such directions file")
     if not path.is_file():
         raise ALAEError(f"{path}: the run has no directions yet; fit some with `python -m alae_tf.edit directions --run RUN`")
     directions = fitting.load_directions(path, latent_dim)
-    if step is not None and (note := fitting.other_step_note(directions, path, step)):
+    if step is not None and (note := fitting.fitted_elsewhere_note(directions, path, args.run, step)):
         print(note, file=sys.stderr)
     return directions
 

@@ -19,7 +19,7 @@ import tensorflow as tf
 
 from alae_tf.atomic_file import move_unless_exists, remove_killed_staging, swap
 from alae_tf.data import open_run_images
-from alae_tf.editing.directions import other_step_note, read_run_directions, run_directions_path
+from alae_tf.editing.directions import fitted_elsewhere_note, read_run_directions, run_directions_path
 from alae_tf.editing.ranges import layer_ranges
 from alae_tf.errors import ALAEError, out_of_disk_space, written_file
 from alae_tf.inference import Sampler
@@ -77,7 +77,7 @@ def export_run(request: ExportRequest, log=print) -> dict:
     sampler = Sampler.from_model(model, request.use_ema)
     images = real_images(config, log)
     directions = read_run_directions(request.run, sampler.latent_dim)  # RUN/directions.json, if fitted
-    if directions and (note := other_step_note(directions, run_directions_path(request.run), model.step)):
+    if directions and (note := fitted_elsewhere_note(directions, run_directions_path(request.run), request.run, model.step)):
         log(note + "; the export carries them all the same")
     metadata = {
         "model_name": name,

@@ -156,6 +156,13 @@ def test_directions_from_every_label_source(run, held_out, tmp_path, capsys):
         code, stdout, err = run_cli(edit, ["directions", "--run", run, "--attributes", tmp_path / "bad.csv",
                                            "--out", tmp_path / "bad.json"], capsys)
         assert code == 2 and message in err and "encoding" not in stdout and not (tmp_path / "bad.json").exists(), err
+    # Without its header line the first row was taken for one: that image lost, a direction named "0" fitted.
+    (tmp_path / "bad.csv").write_text("\n".join(f"folders/d{d}/{i}.png,{int(d == 9)}" for d in (4, 9) for i in range(10)))
+    code, stdout, err = run_cli(edit, ["directions", "--run", run, "--attributes", tmp_path / "bad.csv", "--out", tmp_path / "bad.json"],
+                                capsys)
+    assert code == 2 and "encoding" not in stdout and not (tmp_path / "bad.json").exists(), err
+    assert "the attribute names of its header line, 0, are numbers: is the header missing? The first line must name " \
+           "the columns, e.g. `image,smiling,young`" in err, err
 
     np.save(tmp_path / "direction_19.npy", np.linspace(-1, 1, 50))
     code, stdout, err = run_cli(edit, ["directions", "--run", run, "--official", tmp_path / "direction_19.npy", "--out", out], capsys)
@@ -181,7 +188,7 @@ def test_directions_of_another_checkpoint_get_a_note_and_a_bare_checkpoint_name_
     code, out, err = run_cli(edit, ["apply", "--run", run, "--checkpoint", "ckpt-10", "--direction", DIRECTIONS[0],
                                     "--images", "held-out:1", "--strengths", "0", "1", "--out", tmp_path / "x.png"], capsys)
     assert code == 0 and (tmp_path / "x.png").is_file(), err
-    assert "directions fitted on the codes of step 20; the networks used here are of step 10" in err
+    assert "directions fitted on the codes of step 20; the networks used here are those of step 10" in err
     code, out, err = run_cli(edit, ["list", "--run", run], capsys)
     assert code == 0 and "note:" not in err
 

@@ -283,15 +283,25 @@ def test_celebas_attribute_list_is_read_as_it_comes(tmp_path, caplog):
         labelled.from_attribute_table(tmp_path / "names_only.txt", None, (8, 8, 3))
 
 
-def test_directions_fitted_at_another_step_get_a_note():
-    """edit and export both say so (edit.run_directions, export.build)."""
+def test_directions_fitted_at_another_step_or_on_another_run_get_a_note(tmp_path):
+    """edit and export both say so (edit.run_directions, export.build). Another run of the same
+    step got no note: two runs trained with the same --steps, the common case."""
     unit = np.eye(2, dtype=np.float32)
-    directions = DirectionSet(2, (Direction("a", unit[0], {"training_step": 20}), Direction("b", unit[1], {}),
-                                  Direction("c", unit[1], {"training_step": 15})))
-    assert fitting.other_step_note(directions, "d.json", 20) == (
-        "note: d.json holds directions fitted on the codes of step 15; the networks used here are of step 20 "
+    run = tmp_path / "runs" / "tiny_b"
+    here = {"run": str(run), "training_step": 20}
+    directions = DirectionSet(2, (Direction("a", unit[0], here), Direction("b", unit[1], {}),
+                                  Direction("c", unit[1], {**here, "training_step": 15})))
+    assert fitting.fitted_elsewhere_note(directions, "d.json", run, 20) == (
+        "note: d.json holds directions fitted on the codes of step 15; the networks used here are those of step 20 "
         "(fit them again for this checkpoint)")
-    assert fitting.other_step_note(DirectionSet(2, directions.directions[:2]), "d.json", 20) is None
+    assert fitting.fitted_elsewhere_note(DirectionSet(2, directions.directions[:2]), "d.json", run, 20) is None
+    other_run = DirectionSet(2, (Direction("a", unit[0], {"run": str(tmp_path / "runs" / "tiny"), "training_step": 20}),))
+    assert fitting.fitted_elsewhere_note(other_run, "d.json", run, 20) == (
+        "note: d.json holds directions fitted on the codes of run tiny's step 20; the networks used here are run "
+        "tiny_b's of step 20 (fit them again for this run)")
+    # Without a run in their info (older files), the step alone tells.
+    assert fitting.fitted_elsewhere_note(DirectionSet(2, (Direction("a", unit[0], {"training_step": 20}),)), "d.json",
+                                         run, 20) is None
 
 
 def test_a_moved_data_folder_says_where_to_point_the_run(tmp_path):

@@ -199,13 +199,22 @@ def load_directions(path, latent_dim: int) -> DirectionSet:
     return directions
 
 
-def other_step_note(directions: DirectionSet, path, step: int) -> str | None:
-    """A note when some of `directions` were fitted on the codes of another step than `step`."""
-    fitted_at = sorted({d.info["training_step"] for d in directions.directions if "training_step" in d.info} - {step})
-    if not fitted_at:
+def fitted_elsewhere_note(directions: DirectionSet, path, run, step: int) -> str | None:
+    """A note when some of `directions` were fitted on the codes of another run (told by its
+    directory's name, as projection files are) or another step than the networks of `run` at `step`."""
+    here = Path(run).resolve().name
+    fitted = {(Path(d.info.get("run", here)).name, d.info["training_step"]) for d in directions.directions
+              if "training_step" in d.info}
+    others = sorted(fitted - {(here, step)})
+    if not others:
         return None
-    return (f"note: {path} holds directions fitted on the codes of step {', '.join(map(str, fitted_at))}; the "
-            f"networks used here are of step {step} (fit them again for this checkpoint)")
+    described = ", ".join(f"step {s}" if r == here else f"run {r}'s step {s}" for r, s in others)
+    if any(r != here for r, _ in others):
+        networks, again = f"run {here}'s", "run"
+    else:
+        networks, again = "those", "checkpoint"
+    return (f"note: {path} holds directions fitted on the codes of {described}; the networks used here are "
+            f"{networks} of step {step} (fit them again for this {again})")
 
 
 def read_run_directions(run, latent_dim: int) -> DirectionSet | None:

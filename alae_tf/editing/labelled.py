@@ -181,6 +181,14 @@ def _attribute_value(path, number, name, cell) -> float:
     return value
 
 
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def read_attribute_table(path: Path) -> tuple[tuple[str, ...], list[tuple[int, str, list[str]]]]:
     """(attribute names, rows of (line number, image path, value cells)) of a CSV or of CelebA's
     list format, told apart by its first line: the image count alone."""
@@ -209,6 +217,9 @@ def read_attribute_table(path: Path) -> tuple[tuple[str, ...], list[tuple[int, s
     if "" in header:
         raise DataError(f"{path}: column {header.index('') + 2} of the header has no name (a trailing comma?): "
                         "name it or remove that column")
+    if all(_is_number(name) for name in header):  # a file without its header line: its first row was taken for one
+        raise DataError(f"{path}: the attribute names of its header line, {', '.join(header)}, are numbers: is the header "
+                        "missing? The first line must name the columns, e.g. `image,smiling,young`")
     rows = []
     for number, cells in table:
         if len(cells) != width:
