@@ -89,6 +89,9 @@ def run(args) -> dict:
     sampler = Sampler.from_model(model)
     out_dir = args.out_dir or args.run / "projections"
     check_output_dir(out_dir)
+    if (out_dir / f"{FINAL}.npz").exists():  # said nothing: hours of an earlier projection were replaced unnoticed
+        print(f"note: {out_dir / FINAL}.npz holds an earlier projection; it is kept until this one is complete, then "
+              "replaced (--out-dir DIR writes elsewhere)", file=sys.stderr)
     if args.noise and not sampler.noise_shapes:
         raise ALAEError(f"--noise: this run's generator ({config.model.backbone}) has no noise inputs to refine")
     if args.noise and sampler.generator.noise_stand_in:

@@ -133,6 +133,8 @@ def test_batches_give_the_projection_of_one_batch_and_each_is_saved_as_it_ends(e
     assert project_cli.main([*common, "--batch-size", "2", "--out-dir", str(tmp_path / "two")]) == 130
     err = capsys.readouterr().err
     assert f"holds the first 2 of 3 images ({tmp_path / 'two' / 'projection.npz'}, from before, is unchanged)" in err
+    assert err.startswith(f"note: {tmp_path / 'two' / 'projection.npz'} holds an earlier projection; it is kept until "
+                          "this one is complete, then replaced (--out-dir DIR writes elsewhere)\n"), err
     assert (tmp_path / "two" / "projection.npz").read_bytes() == before
     monkeypatch.setattr(project_cli, "project", real_project)
     assert project_cli.main([*common, "--batch-size", "3", "--out-dir", str(tmp_path / "two")]) == 0
