@@ -6,7 +6,8 @@ servers and code-server's /proxy/PORT/ do: the way a page on a remote machine is
 
 `post_delay` seconds are added to every POST, as a slow link adds them to an upload.
 
-Requests outside the prefix get a 404, as they would reach some other application there."""
+Requests outside the prefix get a 404, as they would reach some other application there; their
+paths are appended to `outside` when it is given."""
 
 import contextlib
 import http.client
@@ -20,7 +21,7 @@ HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", 
 
 
 @contextlib.contextmanager
-def prefix_proxy(upstream: str, prefix: str, post_delay: float = 0.0):
+def prefix_proxy(upstream: str, prefix: str, post_delay: float = 0.0, outside: list | None = None):
     """The proxied base URL (ending in `prefix`, without a slash) while the proxy runs."""
     target = urllib.parse.urlsplit(upstream)
     prefix = prefix.rstrip("/")
@@ -29,6 +30,8 @@ def prefix_proxy(upstream: str, prefix: str, post_delay: float = 0.0):
         def forward(self):
             path = self.path.partition("?")[0]
             if not (path == prefix or path.startswith(prefix + "/")):
+                if outside is not None:
+                    outside.append(self.path)
                 self.send_error(404, f"nothing under {self.path} on this proxy")
                 return
             upstream_path = self.path[len(prefix):]

@@ -134,19 +134,21 @@ def test_the_page_works_behind_a_proxy_with_a_path_prefix(export_dir, tmp_path):
     without its trailing slash as people type it: the page moves to PREFIX/, styles itself, samples,
     and an upload's reconstruction is ALAEOnnx's; /studio/ stays under the prefix. With absolute URLs
     the page stayed at "Loading the model..." and /studio/ left the proxy; without the slash, its
-    relative URLs left the prefix (the page stayed unstyled at "Loading the model...")."""
+    relative URLs left the prefix (the page stayed unstyled at "Loading the model..."), and its stylesheet
+    and script were still fetched outside the prefix while it moved (two 404s in the console)."""
     from selenium.webdriver.common.by import By
 
     model = ALAEOnnx(export_dir)
     digit = real_images(1)[0]
     Image.fromarray(digit[:, :, 0]).save(tmp_path / "digit.png")
 
-    with http_server(export_dir, "--studio") as url, prefix_proxy(url, "/user/me/proxy/8501") as base, \
+    outside = []
+    with http_server(export_dir, "--studio") as url, prefix_proxy(url, "/user/me/proxy/8501", outside=outside) as base, \
             studio_browser.chromium() as driver:
         driver.get(base + "?seed=1")
         studio_browser.wait_for(driver, lambda d: d.current_url == base + "/?seed=1", "the page adding the prefix's slash")
         studio_browser.wait_until_settled(driver, "the first sample and its edit through the proxy", timeout=30)
-        assert studio_browser.error_text(driver) == ""
+        assert studio_browser.error_text(driver) == "" and outside == []
         assert driver.find_element(By.ID, "model-line").text.startswith(model.metadata["model_name"])
         assert driver.execute_script("return getComputedStyle(document.body).fontFamily").startswith("system-ui")  # studio.css
 
