@@ -369,11 +369,11 @@ def train(args) -> int:
             try:
                 run.root.mkdir(parents=True, exist_ok=True)
                 lock.acquire()  # a new run's directory exists from here
+                remove_killed_saves(run)  # first: a save killed on a full disk holds the space the next writes need
                 save_config(config, run.config_file)
                 record_data_contents(run, source)
             except OSError as exc:
                 raise ConfigError(f"cannot write the run directory {run.root} ({exc.strerror})") from None
-            remove_killed_saves(run)
             if restored:
                 set_aside_newer_checkpoints(run, restored)
             drop_log_rows_after(run.log_csv, model.step)
@@ -390,7 +390,8 @@ def train(args) -> int:
             progress = ProgressLines(t.log_every, total)
         if not cluster:  # one process: from here on (until here a Ctrl-C stops it at once)
             signals.enter_context(stop)
-        with checkpoint_saver(model, run, cluster, t.checkpoint_every, restored) as saver:
+        with checkpoint_saver(model, run, cluster, t.checkpoint_every, restored) as saver, \
+                full_disk_explained(model, run, saver, chief):
             try:
                 fit_schedule(model, config, source, phases, start, total,
                              callbacks=[c for c in (monitor, saver, progress, stop) if c is not None],
@@ -419,17 +420,27 @@ def train(args) -> int:
                     saved = f"saved step {model.step} to {run.checkpoints}" if saving else f"stopped at step {model.step}"
                     raise ALAEError(f"{unreadable}; {saved}: once the data is readable again, re-run the same "
                                     "command to resume") from None
-                if not out_of_disk_space(exc):
-                    raise
-                if chief:
-                    remove_killed_saves(run)  # the failed save's part-written files: never resumable, and they hold space
-                newest = (f"the newest checkpoint is {saver.newest} (step {saver.newest_step})" if saver.newest
-                          else "no checkpoint was saved yet")
-                raise ALAEError(f"no space left on the disk at step {model.step}, writing "
-                                f"{written_file(exc, f'into {run.root}')}; {newest}: free some space, then re-run the "
-                                "same command to resume") from None
+                raise
         print(f"done: {model.step} steps; samples in {run.samples}, checkpoints in {run.checkpoints}")
         return 0
+
+
+@contextlib.contextmanager
+def full_disk_explained(model, run, saver, chief):
+    """A write that finds the disk full, in training or in the save after a Ctrl-C, SIGTERM or
+    unreadable data, as one ALAEError naming the step, the file and the newest checkpoint; the
+    failed save's part-written files are removed (never resumable, and they hold the space)."""
+    try:
+        yield
+    except (OSError, tf.errors.OpError) as exc:
+        if not out_of_disk_space(exc):
+            raise
+        if chief:
+            remove_killed_saves(run)
+        newest = (f"the newest checkpoint is {saver.newest} (step {saver.newest_step})" if saver.newest
+                  else "no checkpoint was saved yet")
+        raise ALAEError(f"no space left on the disk at step {model.step}, writing {written_file(exc, f'into {run.root}')}; "
+                        f"{newest}: free some space, then re-run the same command to resume") from None
 
 
 @contextlib.contextmanager

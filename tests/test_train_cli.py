@@ -453,6 +453,35 @@ def test_a_full_disk_stops_the_run_in_one_line_naming_the_newest_checkpoint(smal
         f"error: no space left on the disk at step 20, writing {png}; the newest checkpoint is "
         f"{out / 'checkpoints' / 'ckpt-10'} (step 10): free some space, then re-run the same command to resume\n")
     monkeypatch.undo()
+
+    # Ctrl-C (or a scheduler's SIGTERM) at step 15 on a disk that is full by then: the save after it
+    # fails. It said "error: out of memory; lower --batch-size ..." and left the part-written save,
+    # which then kept the next command from writing its config.
+    from alae_tf.callbacks import TrainingMonitor
+
+    on_step = TrainingMonitor.on_step
+
+    def interrupted_at_step_15(self, step, logs):
+        if step == 15:
+            raise KeyboardInterrupt
+        on_step(self, step, logs)
+
+    def save_on_a_full_disk(manager, checkpoint_number=None, **kwargs):
+        partial = out / "checkpoints" / f"ckpt-{checkpoint_number}_temp" / "part-00000-of-00001.data-00000-of-00001.tempstate7"
+        partial.parent.mkdir()
+        partial.write_bytes(b"half a checkpoint")
+        raise tf.errors.ResourceExhaustedError(None, None, f"{partial}; No space left on device [Op:SaveV2]")
+
+    monkeypatch.setattr(TrainingMonitor, "on_step", interrupted_at_step_15)
+    monkeypatch.setattr(tf.train.CheckpointManager, "save", save_on_a_full_disk)
+    assert run_train(small_config, out, "--steps", "30") == 2
+    partial = out / "checkpoints" / "ckpt-15_temp" / "part-00000-of-00001.data-00000-of-00001.tempstate7"
+    assert capsys.readouterr().err == (
+        f"error: no space left on the disk at step 15, writing {partial}; the newest checkpoint is "
+        f"{out / 'checkpoints' / 'ckpt-10'} (step 10): free some space, then re-run the same command to resume\n")
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["checkpoint", "ckpt-10.data-00000-of-00001", "ckpt-10.index"]
+    monkeypatch.undo()
+
     assert run_train(small_config, out, "--steps", "30") == 0
     assert "resuming at step 10" in capsys.readouterr().out
     assert png.is_file() and (out / "checkpoints" / "ckpt-30.index").is_file()
