@@ -124,6 +124,26 @@ def test_generation_metrics_cache_real_and_generated_features(stub_context, tmp_
     assert 0.0 <= pr["precision"] <= 1.0 and 0.0 <= pr["recall"] <= 1.0
 
 
+def test_a_feature_cache_that_cannot_be_written_leaves_no_part_written_file(tmp_path, monkeypatch, capsys):
+    """A disk that fills up while the cache is written: the part-written file stayed (~400 MB at 50k
+    images), a new one per run, on the full disk; the warning went to stdout."""
+    import errno
+    import os
+
+    from alae_tf.metrics import generation
+
+    def save_on_a_full_disk(path, array):
+        with open(path, "wb") as file:
+            file.write(b"the first bytes")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(generation.np, "save", save_on_a_full_disk)
+    generation._save(tmp_path / "inception" / "features.npy", np.zeros((3, 4), np.float32))
+    assert list((tmp_path / "inception").iterdir()) == []
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.startswith("warning: could not cache Inception features in ")
+
+
 @needs_weights
 def test_real_feature_cache_extends_a_shorter_prefix(stub_context, network):
     from alae_tf.metrics import generation
