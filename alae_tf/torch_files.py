@@ -226,6 +226,8 @@ def _load_legacy(path: Path):
         storage = storages.get(str(key))
         if storage is None:
             raise TorchFileError(f"{path}: storage {key} is listed but no tensor uses it")
+        if position + 8 > len(data):
+            raise TorchFileError(f"{path}: the file ends early (truncated) at storage {key}")
         (count,) = struct.unpack_from("<q", data, position)
         size = STORAGE_TYPES[storage.storage_type][1]
         if count != storage.numel:
@@ -235,6 +237,9 @@ def _load_legacy(path: Path):
                                  f"bytes from byte {position}, the file has {len(data)}")
         offsets[storage.key] = position + 8
         position += 8 + count * size
+    if unlisted := sorted(set(storages) - set(offsets)):  # read lazily, after load returned: a KeyError then
+        raise TorchFileError(f"{path}: storage(s) {', '.join(unlisted[:3])} of its tensors are missing from its list of "
+                             "stored data (damaged)")
     return result
 
 

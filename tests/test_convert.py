@@ -187,6 +187,27 @@ def test_a_truncated_legacy_file_says_it_ends_early(tmp_path, capsys):
     assert code == 2 and "the file ends early (truncated): storage" in err and "expected)" not in err, err
 
 
+def test_a_legacy_file_whose_storage_list_lacks_a_tensors_data_is_one_line(tmp_path, capsys):
+    """Its trailing list of stored data without one storage that a tensor uses: a KeyError traceback
+    when that tensor was read, after load had returned."""
+    import io
+    import pickle
+    import pickletools
+
+    data = (FIXTURE / "model_legacy.pth").read_bytes()
+    file = io.BytesIO(data)
+    for _ in range(4):  # the magic number, the protocol, the system info, the object
+        for _ in pickletools.genops(file):
+            pass
+    start = file.tell()
+    keys = pickle.load(file)
+    damaged = data[:start] + pickle.dumps(keys[:-1], protocol=2) + data[file.tell():]
+    (tmp_path / "damaged.pth").write_bytes(damaged)
+    code, err, out = run_convert(tmp_path, capsys, tmp_path / "damaged.pth", FIXTURE / "config.yaml")
+    assert code == 2 and len(err.strip().splitlines()) == 1 and not out.exists(), err
+    assert f"storage(s) {keys[-1]} of its tensors are missing from its list of stored data (damaged)" in err, err
+
+
 def test_a_damaged_tensor_in_a_zip_checkpoint_is_one_line(tmp_path, capsys):
     """A corrupted download: the zip's directory is fine but a tensor's bytes fail their CRC, found
     only when the tensor is read (after load returned): it was a BadZipFile traceback, exit 1."""
