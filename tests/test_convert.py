@@ -188,8 +188,9 @@ def test_a_truncated_legacy_file_says_it_ends_early(tmp_path, capsys):
 
 
 def test_a_legacy_file_whose_storage_list_lacks_a_tensors_data_is_one_line(tmp_path, capsys):
-    """Its trailing list of stored data without one storage that a tensor uses: a KeyError traceback
-    when that tensor was read, after load had returned."""
+    """Its trailing list of stored data without one storage that a tensor uses (torch.save lists
+    every one): a KeyError traceback when a converted tensor used it (read after load returned), and
+    the damaged file converted without a word when none did, as here."""
     import io
     import pickle
     import pickletools
