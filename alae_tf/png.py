@@ -29,5 +29,9 @@ def save_png(grid_uint8, path):
     try:
         Image.fromarray(pixels).save(partial, format="PNG")
         os.replace(partial, path)
+    except OSError as exc:
+        if exc.filename is None:  # Pillow's write errors name no file (a full disk: "[Errno 28] No space left on device")
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
+        raise
     finally:
         partial.unlink(missing_ok=True)

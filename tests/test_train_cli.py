@@ -12,12 +12,15 @@ import subprocess
 import sys
 import time
 
+from pathlib import Path
+
 import numpy as np
+import PIL.Image
 import pytest
 import tensorflow as tf
 import yaml
 
-from alae_tf import callbacks, evaluate, train
+from alae_tf import evaluate, train
 from alae_tf.config import load_config_file, load_preset
 from alae_tf.errors import ConfigError
 from alae_tf.run_dir import RunDir, bf16_cpu_warning, cpu_flags
@@ -440,14 +443,14 @@ def test_a_full_disk_stops_the_run_in_one_line_naming_the_newest_checkpoint(smal
     monkeypatch.undo()
 
     png = out / "samples" / "samples_0000020.png"
-    save_png = callbacks.save_png
+    pil_save = PIL.Image.Image.save
 
-    def save_png_on_a_full_disk(grid, path):
-        if path == png:
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
-        save_png(grid, path)
+    def save_on_a_full_disk(image, file, *args, **kwargs):
+        if Path(file).name == png.name + ".partial":
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))  # as Pillow's write raises it, naming no file
+        return pil_save(image, file, *args, **kwargs)
 
-    monkeypatch.setattr(callbacks, "save_png", save_png_on_a_full_disk)
+    monkeypatch.setattr(PIL.Image.Image, "save", save_on_a_full_disk)
     assert run_train(small_config, out, "--steps", "30") == 2
     assert capsys.readouterr().err == (
         f"error: no space left on the disk at step 20, writing {png}; the newest checkpoint is "
