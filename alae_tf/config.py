@@ -48,8 +48,8 @@ ENERGY_LOSSES = ("ebgan", "began")
 ADVERSARIAL_LOSSES = ("softplus", "minimax", "least_squares", "hinge", "wasserstein",
                       "f_kl", "f_reverse_kl", "f_pearson", "f_hellinger", "f_js", *ENERGY_LOSSES)
 # Step I's gradient penalty on D(E(.)): R1 at the reals (the paper's), R2 at the fakes (both
-# (r1_gamma / 2) ||grad||^2), WGAN-GP at real/fake interpolates and DRAGAN at perturbed reals
-# (both gp_weight (||grad|| - 1)^2), or none.
+# (r1_gamma / 2) ||grad||^2), WGAN-GP at real/fake interpolates and DRAGAN between the reals and
+# perturbed reals (both gp_weight (||grad|| - 1)^2), or none.
 GRADIENT_PENALTIES = ("r1", "r2", "wgan_gp", "dragan", "none")
 NETS = ("mapping", "generator", "encoder", "discriminator")
 # What the trainer trains (alae_tf.model_kinds): ALAE, or a baseline of the paper's MNIST comparison
@@ -115,7 +115,7 @@ class TrainConfig:
     adversarial_loss: str = "softplus"  # one of ADVERSARIAL_LOSSES
     gradient_penalty: str = "r1"  # one of GRADIENT_PENALTIES
     gp_weight: float = 10.0  # lambda of wgan_gp and dragan
-    weight_clip: float = 0.0  # > 0: E's and D's stored weights clipped to [-c, c] after step I (WGAN; step III moves E again)
+    weight_clip: float = 0.0  # > 0: E's and D's weights as used clipped to [-c, c] after step I (WGAN; step III moves E again)
     energy_margin: float = 1.0  # ebgan: the margin m of D's hinge on the fakes' energy
     pullaway_weight: float = 0.0  # ebgan: weight of the pulling-away term in G's loss (EBGAN-PT; the paper's 0.1)
     began_gamma: float = 0.5  # began: the diversity ratio, E[energy of fakes] / E[energy of reals] at equilibrium

@@ -53,6 +53,19 @@ class EqualizedDense(keras.layers.Layer):
         }
 
 
+def use_scales(layer) -> dict[str, float]:
+    """The factor each weight of `layer` and its sublayers is multiplied by where it is used, by the
+    weight's path: an equalized layer's kernel by its runtime scale, an EqualizedDense's bias by its
+    lr_mul; weights not listed are used as stored."""
+    scales = {}
+    for sublayer in layer._flatten_layers(include_self=True, recursive=True):
+        if hasattr(sublayer, "runtime_scale"):
+            scales[sublayer.kernel.path] = sublayer.runtime_scale
+            if getattr(sublayer, "bias", None) is not None:
+                scales[sublayer.bias.path] = sublayer.lr_mul
+    return scales
+
+
 @keras.saving.register_keras_serializable(package="alae_tf")
 class PixelNorm(keras.layers.Layer):
     """Normalises each feature vector to unit root-mean-square (StyleGAN's mapping input)."""

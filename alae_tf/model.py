@@ -20,6 +20,7 @@ from alae_tf.adam import FusedAdam
 from alae_tf.batch import BLEND, DISCRIMINATOR, GENERATOR, IMAGES, NOISE_SEED, PENALTY_STREAM, RECIPROCITY
 from alae_tf.config import NETS
 from alae_tf.inference import Sampler, draw_noise
+from alae_tf.layers import use_scales
 from alae_tf.nets import Networks, build_networks
 from alae_tf.schedule import phases
 
@@ -226,9 +227,11 @@ class ALAE(TrainedModel):
             # Under float16 the optimizer scales the loss up (and its gradients back down).
             scaled = self.optimizer_ed.scale_loss((loss_d + penalty) / replicas)
         apply_existing_gradients(self.optimizer_ed, tape.gradient(scaled, variables), variables)
-        if self.weight_clip > 0:
+        if self.weight_clip > 0:  # WGAN's clip, on the weights as E and D use them (stored x runtime scale)
+            scales = use_scales(self.encoder) | use_scales(self.discriminator)
             for variable in variables:
-                variable.assign(tf.clip_by_value(variable, -self.weight_clip, self.weight_clip))
+                bound = self.weight_clip / scales.get(variable.path, 1.0)
+                variable.assign(tf.clip_by_value(variable, -bound, bound))
         return loss_d, penalty, tf.reduce_mean(d_real)
 
     def _scores_and_penalty(self, reals, fakes, data):
@@ -247,11 +250,12 @@ class ALAE(TrainedModel):
         if self.gradient_penalty == "wgan_gp":  # uniform points on the segments between reals and fakes
             alpha = draw_noise([(1, 1, 1)], batch, seed, PENALTY_STREAM, tf.random.stateless_uniform)[0]
             points = reals + tf.cast(alpha, reals.dtype) * (tf.cast(fakes, reals.dtype) - reals)
-        else:  # dragan: reals + 0.5 std U[0, 1) per pixel as its reference implementation, with each
-            # image's own std (the reference's batch std would depend on how the batch is split)
-            noise = draw_noise([reals.shape[1:]], batch, seed, PENALTY_STREAM, tf.random.stateless_uniform)[0]
+        else:  # dragan, as its reference implementation: uniform points on the segments from the reals to
+            # reals + 0.5 std U[0, 1) per pixel, with each image's own std (the reference's batch std
+            # would depend on how the batch is split)
+            alpha, noise = draw_noise([(1, 1, 1), reals.shape[1:]], batch, seed, PENALTY_STREAM, tf.random.stateless_uniform)
             spread = tf.math.reduce_std(reals, axis=[1, 2, 3], keepdims=True)
-            points = reals + 0.5 * spread * tf.cast(noise, reals.dtype)
+            points = reals + tf.cast(alpha, reals.dtype) * 0.5 * spread * tf.cast(noise, reals.dtype)
         _, grads = self.real_logits_and_gradients(tf.stop_gradient(points), data)
         return d_real, d_fake, losses.gradient_norm_penalty(tf.cast(grads, tf.float32), self.gp_weight)
 

@@ -142,18 +142,36 @@ def test_the_gradient_penalties_by_hand(model_and_batch):
     model.gradient_penalty = "wgan_gp"
     expected_gp = model.gp_weight * np.mean((norms(grad_at(reals + alpha * (fakes - reals))) - 1) ** 2)
     assert float(model._scores_and_penalty(reals, fakes, batch)[2]) == pytest.approx(expected_gp, rel=1e-4)
+    # DRAGAN, as its reference code (kodalinaveen3/DRAGAN): on the segments from the reals to the
+    # reals perturbed by 0.5 std U[0, 1) per pixel (each image's std). It took the perturbed points
+    # themselves, twice as far from the data on average.
+    alpha, noise = (x.numpy() for x in draw_noise([(1, 1, 1), reals.shape[1:]], reals.shape[0], batch["noise_seed"][0],
+                                                 PENALTY_STREAM, tf.random.stateless_uniform))
+    pixels = reals.numpy()
+    spread = pixels.reshape(len(pixels), -1).std(axis=1)[:, None, None, None]
+    model.gradient_penalty = "dragan"
+    expected_dragan = model.gp_weight * np.mean((norms(grad_at(tf.constant(pixels + alpha * 0.5 * spread * noise))) - 1) ** 2)
+    assert float(model._scores_and_penalty(reals, fakes, batch)[2]) == pytest.approx(expected_dragan, rel=1e-4)
     model.gradient_penalty = "r1"
 
 
-def test_weight_clipping_bounds_e_and_d_after_step_one(tiny_config, tiny_images):
+def test_weight_clipping_bounds_the_weights_e_and_d_use_after_step_one(tiny_config, tiny_images):
+    """WGAN's clip acts on the weights as the nets use them (stored x the equalized learning rate's
+    runtime scale, gain / sqrt(fan_in)). On the stored weights, 0.01 left G a gradient of ~1e-16."""
+    from alae_tf.layers import use_scales
+
     tiny_config.train.adversarial_loss, tiny_config.train.gradient_penalty = "wasserstein", "none"
     tiny_config.train.weight_clip = 0.05
     keras.utils.set_random_seed(0)
     model = build_alae(tiny_config)
     batch = next(iter(batches_for(tiny_config, model, tiny_images)))
     model._discriminator_step(batch, replicas=1)  # step III moves E again, unclipped
+    scales = use_scales(model.encoder) | use_scales(model.discriminator)
     clipped = model.encoder.trainable_variables + model.discriminator.trainable_variables
-    assert all(np.abs(v.numpy()).max() <= 0.05 for v in clipped)
+    kernels = [v for v in clipped if v.path.endswith("kernel")]
+    assert kernels and all(v.path in scales for v in kernels)
+    assert all(np.abs(v.numpy() * scales.get(v.path, 1.0)).max() <= 0.05 * (1 + 1e-6) for v in clipped)
+    assert max(np.abs(v.numpy()).max() for v in kernels) > 0.05  # stored: above the clip, used: within it
     assert max(np.abs(v.numpy()).max() for v in model.generator.trainable_variables) > 0.05
 
 
