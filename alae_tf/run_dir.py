@@ -221,8 +221,8 @@ def run_checkpoint(run: RunDir, checkpoint: str | None = None) -> str:
     if checkpoint is None:
         newest = newest_intact_checkpoint(run)
         if newest is None:
-            raise ALAEError(f"{run.checkpoints}: no checkpoint yet; train longer (checkpoints are written every "
-                            "train.checkpoint_every steps)")
+            raise ALAEError(f"{run.checkpoints}: no checkpoint yet (training saves every train.checkpoint_every steps, "
+                            "at its end and when it is stopped; a run that diverged before its first save has none)")
         return newest
     prefix = named_checkpoint(run, checkpoint)
     if problem := checkpoint_problem(prefix):

@@ -29,6 +29,7 @@ from alae_tf.run_dir import (
     load_run,
     model_checkpoint,
     newest_intact_checkpoint,
+    run_checkpoint,
 )
 from export import build, tf_serving_files, verify
 from serving import layout
@@ -127,6 +128,17 @@ def test_no_usable_checkpoint_is_one_error_and_nothing_is_deleted(saved_run):
     with pytest.raises(ALAEError, match=r"no usable checkpoint \(ckpt-3: damaged .*ckpt-1: damaged .*nothing was deleted"):
         newest_intact_checkpoint(saved_run)
     assert sorted(saved_run.checkpoints.iterdir()) == files
+
+
+def test_a_run_without_checkpoints_is_one_error_that_does_not_say_train_longer(saved_run):
+    """A run that diverged before its first save has none: "train longer" (resuming would repeat
+    the divergence) contradicted train's own advice."""
+    for path in saved_run.checkpoints.iterdir():
+        path.unlink()
+    with pytest.raises(ALAEError, match=r"checkpoints: no checkpoint yet \(training saves every train.checkpoint_every "
+                                        r"steps, at its end and when it is stopped; a run that diverged before its first "
+                                        r"save has none\)$"):
+        run_checkpoint(saved_run)
 
 
 def test_checkpoints_are_found_without_the_state_file(saved_run, model, capsys):
