@@ -9,8 +9,7 @@ with the same callbacks, checkpoints, resume, evaluation and export. F is the id
 kind      E (code for probe / reconstruction)  other net            objectives (optimizer: loss)
 ae_l1/l2  MLP E, leaky output as ALAE's          -                    E+G: sum |x - G(E(x))| (or squared)
 vae       Gaussian q(z|x); the mean              -                    E+G: -log p(x|z) + KL(q || N(0, I))
-aae       MLP E, linear output                   D(z), leaky          E+G: sum (x - G(E(x)))^2; E (its own Adam, Makhzani's
-                                                                      regularisation phase): adv. generator on D(E(x));
+aae       MLP E, linear output                   D(z), leaky          E+G: sum (x - G(E(x)))^2 + adv. generator on D(E(x));
                                                                       D: z ~ N(0, I) real, E(x) fake
 bigan     MLP E, linear output                   D(x, z)              D: (x, E(x)) real, (G(z), z) fake; E+G: D's loss with
                                                                       the labels swapped (non-saturating for softplus)
@@ -254,12 +253,7 @@ class AAE(Baseline):
                          ("loss_rec", "loss_d", "loss_g"), **kwargs)
 
     def optimizer_groups(self):
-        # Makhzani et al.'s two phases: reconstruction (E, G) and regularisation (D, then E as its
-        # generator), E's two updates each with its own Adam. Summed into one Adam step, the
-        # adversarial gradient was ~1/7,800 of the reconstruction's at the start and left the codes
-        # as far from N(0, I) as without D.
-        return {"optimizer_ae": self._autoencoder_variables(), "optimizer_d": self.discriminator.trainable_variables,
-                "optimizer_reg": self.encoder.trainable_variables}
+        return {"optimizer_ae": self._autoencoder_variables(), "optimizer_d": self.discriminator.trainable_variables}
 
     def objectives(self, data):
         images = data[IMAGES]
@@ -269,7 +263,7 @@ class AAE(Baseline):
         d_fake = _f32(self.discriminator(codes, training=True))
         loss_d, loss_g = self.adversarial.discriminator(d_fake, d_real), self.adversarial.generator(d_fake)
         logged = {"loss_rec": loss_rec, "loss_d": loss_d, "loss_g": loss_g}
-        return logged, {"optimizer_ae": loss_rec, "optimizer_d": loss_d, "optimizer_reg": loss_g}
+        return logged, {"optimizer_ae": loss_rec + loss_g, "optimizer_d": loss_d}
 
 
 class BiGAN(Baseline):
