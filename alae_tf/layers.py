@@ -58,7 +58,7 @@ def use_scales(layer) -> dict[str, float]:
     weight's path: an equalized layer's kernel by its runtime scale, an EqualizedDense's bias by its
     lr_mul; weights not listed are used as stored."""
     scales = {}
-    for sublayer in layer._flatten_layers(include_self=True, recursive=True):
+    for sublayer in layer._flatten_layers(include_self=True, recursive=True):  # Keras 3 has no public recursive walk
         if hasattr(sublayer, "runtime_scale"):
             scales[sublayer.kernel.path] = sublayer.runtime_scale
             if getattr(sublayer, "bias", None) is not None:
