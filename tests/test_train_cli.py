@@ -423,23 +423,30 @@ def test_a_full_disk_stops_the_run_in_one_line_naming_the_newest_checkpoint(smal
     once there is space. It was "error: out of memory; lower --batch-size ..." (and a traceback)."""
     out = tmp_path / "run"
     save = tf.train.CheckpointManager.save
+    kept = ["checkpoint", "ckpt-10.data-00000-of-00001", "ckpt-10.index"]
+
+    def one_line(step, file):
+        return (f"error: no space left on the disk at step {step}, writing {file}; the newest checkpoint is "
+                f"{out / 'checkpoints' / 'ckpt-10'} (step 10): free some space, then re-run the same command to resume\n")
+
+    def part_of_a_save_then_full(number):
+        """As TensorFlow's save fails on a full disk: part of the checkpoint written, then its error."""
+        partial = out / "checkpoints" / f"ckpt-{number}_temp" / "part-00000-of-00001.data-00000-of-00001.tempstate42"
+        partial.parent.mkdir()
+        partial.write_bytes(b"half a checkpoint")
+        raise tf.errors.ResourceExhaustedError(
+            None, None, f"{{{{function_node __wrapped__SaveV2}}}} {partial}; No space left on device [Op:SaveV2]")
 
     def save_on_a_disk_that_fills_at_step_20(manager, checkpoint_number=None, **kwargs):
         if checkpoint_number == 20:
-            partial = out / "checkpoints" / "ckpt-20_temp" / "part-00000-of-00001.data-00000-of-00001.tempstate42"
-            partial.parent.mkdir()
-            partial.write_bytes(b"half a checkpoint")
-            raise tf.errors.ResourceExhaustedError(
-                None, None, f"{{{{function_node __wrapped__SaveV2}}}} {partial}; No space left on device [Op:SaveV2]")
+            part_of_a_save_then_full(20)
         return save(manager, checkpoint_number=checkpoint_number, **kwargs)
 
     monkeypatch.setattr(tf.train.CheckpointManager, "save", save_on_a_disk_that_fills_at_step_20)
     assert run_train(small_config, out, "--steps", "30") == 2
     partial = out / "checkpoints" / "ckpt-20_temp" / "part-00000-of-00001.data-00000-of-00001.tempstate42"
-    assert capsys.readouterr().err == (
-        f"error: no space left on the disk at step 20, writing {partial}; the newest checkpoint is "
-        f"{out / 'checkpoints' / 'ckpt-10'} (step 10): free some space, then re-run the same command to resume\n")
-    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["checkpoint", "ckpt-10.data-00000-of-00001", "ckpt-10.index"]
+    assert capsys.readouterr().err == one_line(20, partial)
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == kept
     monkeypatch.undo()
 
     png = out / "samples" / "samples_0000020.png"
@@ -452,9 +459,7 @@ def test_a_full_disk_stops_the_run_in_one_line_naming_the_newest_checkpoint(smal
 
     monkeypatch.setattr(PIL.Image.Image, "save", save_on_a_full_disk)
     assert run_train(small_config, out, "--steps", "30") == 2
-    assert capsys.readouterr().err == (
-        f"error: no space left on the disk at step 20, writing {png}; the newest checkpoint is "
-        f"{out / 'checkpoints' / 'ckpt-10'} (step 10): free some space, then re-run the same command to resume\n")
+    assert capsys.readouterr().err == one_line(20, png)
     monkeypatch.undo()
 
     # Ctrl-C (or a scheduler's SIGTERM) at step 15 on a disk that is full by then: the save after it
@@ -469,20 +474,13 @@ def test_a_full_disk_stops_the_run_in_one_line_naming_the_newest_checkpoint(smal
             raise KeyboardInterrupt
         on_step(self, step, logs)
 
-    def save_on_a_full_disk(manager, checkpoint_number=None, **kwargs):
-        partial = out / "checkpoints" / f"ckpt-{checkpoint_number}_temp" / "part-00000-of-00001.data-00000-of-00001.tempstate7"
-        partial.parent.mkdir()
-        partial.write_bytes(b"half a checkpoint")
-        raise tf.errors.ResourceExhaustedError(None, None, f"{partial}; No space left on device [Op:SaveV2]")
-
     monkeypatch.setattr(TrainingMonitor, "on_step", interrupted_at_step_15)
-    monkeypatch.setattr(tf.train.CheckpointManager, "save", save_on_a_full_disk)
+    monkeypatch.setattr(tf.train.CheckpointManager, "save", lambda manager, checkpoint_number=None, **kwargs:
+                        part_of_a_save_then_full(checkpoint_number))
     assert run_train(small_config, out, "--steps", "30") == 2
-    partial = out / "checkpoints" / "ckpt-15_temp" / "part-00000-of-00001.data-00000-of-00001.tempstate7"
-    assert capsys.readouterr().err == (
-        f"error: no space left on the disk at step 15, writing {partial}; the newest checkpoint is "
-        f"{out / 'checkpoints' / 'ckpt-10'} (step 10): free some space, then re-run the same command to resume\n")
-    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["checkpoint", "ckpt-10.data-00000-of-00001", "ckpt-10.index"]
+    partial = out / "checkpoints" / "ckpt-15_temp" / "part-00000-of-00001.data-00000-of-00001.tempstate42"
+    assert capsys.readouterr().err == one_line(15, partial)
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == kept
     monkeypatch.undo()
 
     assert run_train(small_config, out, "--steps", "30") == 0

@@ -169,24 +169,21 @@ def from_attribute_table(path, image_dir, image_shape, count: int | None = None,
                     lambda encode: _encoded_files(ordered, image_shape, image_dir, encode, keep_all=True))
 
 
-def _attribute_value(path, number, name, cell) -> float:
+def _as_number(cell: str) -> float:
+    """The cell's number; NaN when it holds none."""
     try:
-        value = float(cell)
+        return float(cell)
     except ValueError:
-        value = math.nan
+        return math.nan
+
+
+def _attribute_value(path, number, name, cell) -> float:
+    value = _as_number(cell)
     if not math.isfinite(value):
         raise DataError(f"{path}:{number}: attribute {name!r} is {cell.strip()!r}, not a number: attribute values "
                         "are numbers (> 0: has the attribute) and the image path is the first column (--only "
                         "picks attribute columns, and the others are not read)")
     return value
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def read_attribute_table(path: Path) -> tuple[tuple[str, ...], list[tuple[int, str, list[str]]]]:
@@ -217,7 +214,7 @@ def read_attribute_table(path: Path) -> tuple[tuple[str, ...], list[tuple[int, s
     if "" in header:
         raise DataError(f"{path}: column {header.index('') + 2} of the header has no name (a trailing comma?): "
                         "name it or remove that column")
-    if all(_is_number(name) for name in header):  # a file without its header line: its first row was taken for one
+    if all(math.isfinite(_as_number(name)) for name in header):  # a file without its header line: its first row was taken for one
         raise DataError(f"{path}: the attribute names of its header line, {', '.join(header)}, are numbers: is the header "
                         "missing? The first line must name the columns, e.g. `image,smiling,young`")
     rows = []
