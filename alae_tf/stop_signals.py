@@ -14,6 +14,8 @@ import sys
 
 import keras
 
+from alae_tf.tensorflow_start import started_as_command
+
 
 class Stopped(KeyboardInterrupt):
     """SIGTERM (a scheduler's or `kill`'s stop), handled as Ctrl-C is; the exit code says which."""
@@ -81,8 +83,12 @@ class StopOnSignal(keras.callbacks.Callback):
         return self
 
     def __exit__(self, *exc_info):
+        # A command that is stopping ignores repeats from here to its exit: restored, the default
+        # SIGTERM killed it (-15, not 143) while TensorFlow released the trainer's objects. An app
+        # calling the trainer gets its own handlers back.
+        stopping = (self.received is not None or self.raised) and started_as_command()
         for signum, handler in self.previous.items():
-            signal.signal(signum, handler)
+            signal.signal(signum, signal.SIG_IGN if stopping else handler)
 
     def handle(self, signum, frame):
         # os.write, not print: print from a handler fails if the main thread was inside a print.

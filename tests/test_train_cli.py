@@ -270,6 +270,28 @@ def test_a_signal_lets_the_step_and_its_callbacks_finish_then_saves_it(signals, 
     assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == (sigint, sigterm)
 
 
+@pytest.mark.parametrize("as_command", [True, False])
+def test_a_stopping_command_ignores_repeated_signals_until_it_exits(as_command, monkeypatch):
+    """Restored on leaving the training loop, the default SIGTERM killed a command that was exiting
+    after a SIGTERM (-15 instead of 143: a scheduler repeats it) while TensorFlow released the
+    trainer's objects. An app that calls the trainer gets its own handlers back."""
+    from alae_tf import stop_signals
+
+    monkeypatch.setattr(stop_signals, "started_as_command", lambda: as_command)
+    before = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with stop_signals.StopOnSignal() as stop:
+            stop.handle(signal.SIGTERM, None)
+        after = {signum: signal.getsignal(signum) for signum in before}
+    finally:
+        for signum, handler in before.items():
+            signal.signal(signum, handler)
+    assert after == ({signum: signal.SIG_IGN for signum in before} if as_command else before)
+    with stop_signals.StopOnSignal():  # no signal: the handlers come back in either case
+        pass
+    assert {signum: signal.getsignal(signum) for signum in before} == before
+
+
 def test_a_signal_the_trainer_was_started_ignoring_stays_ignored(small_config, tmp_path, monkeypatch):
     """A shell starts a script's background job (`train ... &`) with Ctrl-C ignored, so that a
     Ctrl-C meant for the script's foreground leaves it running."""
