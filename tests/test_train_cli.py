@@ -287,8 +287,8 @@ def test_a_stopping_command_ignores_repeated_signals_until_it_exits(as_command, 
         for signum, handler in before.items():
             signal.signal(signum, handler)
     assert after == ({signum: signal.SIG_IGN for signum in before} if as_command else before)
-    with stop_signals.StopOnSignal():  # no signal: the handlers come back in either case
-        pass
+    with stop_signals.StopOnSignal() as idle:  # no signal: the handlers come back in either case
+        assert signal.getsignal(signal.SIGTERM) == idle.handle
     assert {signum: signal.getsignal(signum) for signum in before} == before
 
 
