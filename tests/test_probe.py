@@ -36,7 +36,7 @@ def test_the_reference_svm_is_unscaled_with_c_0_02():
     assert linear_svm_accuracy(tiny[:400], y[:400], tiny[400:], y[400:]) > 0.97
 
 
-def test_probe_metrics_score_codes_and_features_on_both_splits(monkeypatch):
+def test_probe_metrics_score_codes_and_features_on_both_splits(monkeypatch, capsys):
     """The metric names say which representation, split and SVM each number is (a fake context:
     codes and features are fixed arrays; the 50k split appears only with more than 50k images)."""
     from types import SimpleNamespace
@@ -52,6 +52,12 @@ def test_probe_metrics_score_codes_and_features_on_both_splits(monkeypatch):
                            train_labels=train_labels, test_labels=test_labels)
     ctx = SimpleNamespace(data=data, encoded=lambda images, label="", features=False: arrays[(len(images), features)])
     results = probe.probe_metrics(ctx)
+    # One line per fit, with its result (minutes passed with "fitting probes" alone on MNIST).
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("fitting 9 probes") and len(lines) == 10
+    assert lines[1].startswith(f"  1/9 scaled linear SVM, codes: {results['probe_svm_accuracy']:.4f} (")
+    assert lines[9].startswith("  9/9 linear SVM C=0.02, features, 50k/10k split: "
+                               f"{results['probe_split50k_features_svm_c002_accuracy']:.4f} (")
     codes, features = (arrays[(200, False)], arrays[(50, False)]), (arrays[(200, True)], arrays[(50, True)])
     assert results["probe_1nn_accuracy"] == nearest_neighbour_accuracy(codes[0], train_labels, codes[1], test_labels)
     assert results["probe_features_svm_c002_accuracy"] == probe.reference_svm_accuracy(

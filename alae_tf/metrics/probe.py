@@ -16,6 +16,7 @@ sampler's encoder (the EMA copy where the run keeps one), as for reconstructions
   layer, the reference's penultimate features; StyleALAE's per-block terms of w) instead of the codes.
 """
 
+import time
 import warnings
 
 import numpy as np
@@ -76,18 +77,25 @@ def probe_metrics(ctx):
              ctx.encoded(data.test_images, label="encoding the test split"))
     features = (ctx.encoded(data.train_images, label="E's features of the training split", features=True),
                 ctx.encoded(data.test_images, label="E's features of the test split", features=True))
-    print("fitting probes (1-NN, linear SVMs; official split and the reference's 50k/10k split)")
-    results = {"probe_svm_accuracy": linear_svm_accuracy(codes[0], data.train_labels, codes[1], data.test_labels)}
-    for prefix, (train, test) in (("probe", codes), ("probe_features", features)):
-        split = (train, data.train_labels, test, data.test_labels)
-        results[f"{prefix}_1nn_accuracy"] = nearest_neighbour_accuracy(*split)
-        results[f"{prefix}_svm_c002_accuracy"] = reference_svm_accuracy(*split)
+    fits = [("probe_svm_accuracy", "scaled linear SVM, codes", linear_svm_accuracy,
+             (codes[0], data.train_labels, codes[1], data.test_labels))]
+    for prefix, what, (train, test) in (("probe", "codes", codes), ("probe_features", "features", features)):
+        splits = [(prefix, "official split", (train, data.train_labels, test, data.test_labels))]
         if len(train) > REFERENCE_SPLIT:
             first, rest = slice(None, REFERENCE_SPLIT), slice(REFERENCE_SPLIT, None)
-            split = (train[first], data.train_labels[first], train[rest], data.train_labels[rest])
-            name = prefix.replace("probe", "probe_split50k")
-            results[f"{name}_1nn_accuracy"] = nearest_neighbour_accuracy(*split)
-            results[f"{name}_svm_c002_accuracy"] = reference_svm_accuracy(*split)
+            splits.append((prefix.replace("probe", "probe_split50k"), "50k/10k split",
+                           (train[first], data.train_labels[first], train[rest], data.train_labels[rest])))
+        for name, split_name, split in splits:
+            fits.append((f"{name}_1nn_accuracy", f"1-NN, {what}, {split_name}", nearest_neighbour_accuracy, split))
+            fits.append((f"{name}_svm_c002_accuracy", f"linear SVM C=0.02, {what}, {split_name}", reference_svm_accuracy, split))
+    # One line per fit: they take seconds to a minute each (the SVMs on the 1024-d features), and a
+    # Ctrl-C is only seen between them (scikit-learn's solvers do not return to Python before).
+    print(f"fitting {len(fits)} probes (1-NN, linear SVMs; the official split and the reference's 50k/10k split)")
+    results = {}
+    for number, (key, description, fit, split) in enumerate(fits, 1):
+        started = time.monotonic()
+        results[key] = fit(*split)
+        print(f"  {number}/{len(fits)} {description}: {results[key]:.4f} ({time.monotonic() - started:.0f} s)", flush=True)
     return results
 
 
