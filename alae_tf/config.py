@@ -246,6 +246,7 @@ class Config:
                               f"got {t.gradient_penalty!r}")
         if t.gp_weight < 0 or t.weight_clip < 0:
             raise ConfigError(f"{origin}: train.gp_weight and train.weight_clip must be >= 0")
+        self._validate_kind(origin)
         self._validate_energy(origin)
         if t.mixed_precision not in PRECISIONS:
             raise ConfigError(
@@ -257,7 +258,6 @@ class Config:
             raise ConfigError(f"{origin}: data.dataset must be one of {', '.join(DATASETS)}, got {self.data.dataset!r}")
         if self.data.source not in MNIST_SOURCES:
             raise ConfigError(f"{origin}: data.source must be one of {', '.join(MNIST_SOURCES)}, got {self.data.source!r}")
-        self._validate_kind(origin)
         unknown_nets = sorted(set(t.ema_nets) - set(NETS))
         if unknown_nets or not isinstance(t.ema_nets, list):
             raise ConfigError(f"{origin}: train.ema_nets takes names from {', '.join(NETS)}, got {t.ema_nets}")
@@ -333,10 +333,10 @@ class Config:
         if self.model.backbone != "mlp":
             raise ConfigError(f"{origin}: the {kind} baseline is built on the mlp backbone, got model.backbone "
                               f"{self.model.backbone!r}")
-        if t.ema_nets or t.gradient_penalty != "none" or t.weight_clip > 0 or t.style_mixing_prob > 0:
-            raise ConfigError(f"{origin}: train.ema_nets, gradient_penalty, weight_clip and style_mixing_prob are "
-                              f"ALAE's; the {kind} baseline needs ema_nets: [], gradient_penalty: none, "
-                              "weight_clip: 0 and style_mixing_prob: 0")
+        if t.ema_nets or t.gradient_penalty != "none" or t.weight_clip > 0 or t.style_mixing_prob > 0 or t.pullaway_weight > 0:
+            raise ConfigError(f"{origin}: train.ema_nets, gradient_penalty, weight_clip, style_mixing_prob and "
+                              f"pullaway_weight are ALAE's; the {kind} baseline needs ema_nets: [], gradient_penalty: "
+                              "none, weight_clip: 0, style_mixing_prob: 0 and pullaway_weight: 0")
         if t.adversarial_loss in ENERGY_LOSSES:
             raise ConfigError(f"{origin}: train.adversarial_loss {t.adversarial_loss} is ALAE's (its D is an "
                               f"autoencoder on w), not the {kind} baseline's")

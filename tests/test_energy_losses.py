@@ -87,6 +87,7 @@ def test_an_energy_loss_gives_alae_an_autoencoder_discriminator(tiny_config):
 @pytest.mark.parametrize("changes, message", [
     ({"model": {"kind": "aae"}, "train": {"adversarial_loss": "ebgan"}}, "is ALAE's"),
     ({"train": {"adversarial_loss": "softplus", "pullaway_weight": 0.1}}, "needs train.adversarial_loss: ebgan"),
+    ({"model": {"kind": "vae"}, "train": {"pullaway_weight": 0.1}}, "the vae baseline needs .* pullaway_weight: 0"),
     ({"train": {"adversarial_loss": "ebgan", "energy_margin": 0.0}}, "energy_margin must be > 0"),
     ({"train": {"adversarial_loss": "ebgan", "pullaway_weight": -1.0}}, "pullaway_weight must be >= 0"),
     ({"train": {"adversarial_loss": "began", "began_gamma": 1.5}}, r"began_gamma must lie in \(0, 1\]"),
@@ -97,7 +98,7 @@ def test_energy_settings_are_checked(changes, message):
     from alae_tf.config import Config
 
     raw = Config().to_dict()
-    if changes.get("model", {}).get("kind") == "aae":
+    if changes.get("model", {}).get("kind"):  # a baseline: without ALAE's settings
         raw["train"].update(ema_nets=[], gradient_penalty="none")
     for section, values in changes.items():
         raw[section].update(values)
