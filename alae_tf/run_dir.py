@@ -10,6 +10,8 @@ state file, and a damaged or diverged one is passed over for the newest intact o
 (`newest_intact_checkpoint`); leftovers of a killed save (`ckpt-N_temp/`) are never candidates.
 """
 
+import gc
+import logging
 import os
 import re
 import shutil
@@ -292,10 +294,23 @@ def read_run_config(run: RunDir) -> Config:
 
 def restore(model: TrainedModel, path: str) -> None:
     """Load checkpoint `path` into `model` (both optimizers included); every object must match."""
+    checkpoint = model_checkpoint(model)
     try:
-        model_checkpoint(model).restore(path).assert_existing_objects_matched()
+        checkpoint.restore(path).assert_existing_objects_matched()
+        return
     except (*CHECKPOINT_READ_ERRORS, AssertionError) as exc:
-        raise ALAEError(f"{path}: does not fit this run's model ({_first_line(exc)})") from None
+        reason = _first_line(exc)
+    # The failed restore, once collected, has TensorFlow log every value it did not restore: dozens
+    # of lines after ours. Collect it here, quietly.
+    logger = logging.getLogger("tensorflow")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        del checkpoint
+        gc.collect()
+    finally:
+        logger.setLevel(level)
+    raise ALAEError(f"{path}: does not fit this run's model ({reason})")
 
 
 def existing_run(path) -> RunDir:

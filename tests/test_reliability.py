@@ -2,7 +2,9 @@
 checkpoint, log.csv keeps one row per step, hostile data and third-party files get one clear error.
 (The long runs, kill -9 at random moments and the fuzzed server, are benchmarks/reliability.py.)"""
 
+import gc
 import gzip
+import logging
 import os
 import struct
 import zipfile
@@ -29,6 +31,7 @@ from alae_tf.run_dir import (
     load_run,
     model_checkpoint,
     newest_intact_checkpoint,
+    restore,
     run_checkpoint,
 )
 from export import build, tf_serving_files, verify
@@ -139,6 +142,24 @@ def test_a_run_without_checkpoints_is_one_error_that_does_not_say_train_longer(s
                                         r"steps, at its end and when it is stopped; a run that diverged before its first "
                                         r"save has none\)$"):
         run_checkpoint(saved_run)
+
+
+def test_a_checkpoint_of_another_model_is_one_error_without_tensorflows_warnings(saved_run, tiny_config):
+    """TensorFlow logged every value the failed restore left unrestored (dozens of lines, at exit)
+    after our error line."""
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = logging.getLogger("tensorflow")
+    logger.addHandler(handler)
+    try:
+        tiny_config.model.hidden_dim = 12
+        with pytest.raises(ALAEError, match=r"ckpt-3: does not fit this run's model \(.*incompatible tensor with shape"):
+            restore(build_alae(tiny_config), str(saved_run.checkpoints / "ckpt-3"))
+        gc.collect()
+    finally:
+        logger.removeHandler(handler)
+    assert [record.getMessage() for record in records] == []
 
 
 def test_checkpoints_are_found_without_the_state_file(saved_run, model, capsys):
