@@ -168,7 +168,8 @@ def evaluation_data(config, args) -> ImageSplits:
 
 def markdown_table(report) -> str:
     lines = [f"step {report['step']} of {report['run']}", "", "| metric | value |", "|---|---|"]
-    lines += [f"| {name} | {value:.4f} |" for name, value in report["metrics"].items()]
+    lines += [f"| {name} | {value:.0f} |" if name.endswith("_real_images") else f"| {name} | {value:.4f} |"
+              for name, value in report["metrics"].items()]  # "_real_images": how many a metric compared against
     return "\n".join(lines)
 
 

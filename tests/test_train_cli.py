@@ -119,6 +119,11 @@ def test_eval_json_keeps_metrics_of_the_same_checkpoint_and_data_only():
     assert other_data["metrics"] == {"x": 3.0} and other_data["other_evaluations"] == [new]
 
 
+def test_the_table_gives_image_counts_as_whole_numbers():
+    table = evaluate.markdown_table({"step": 5, "run": "r", "metrics": {"fid": 12.34567, "fid_real_images": 50000.0}})
+    assert table.splitlines()[-2:] == ["| fid | 12.3457 |", "| fid_real_images | 50000 |"]
+
+
 def test_jit_auto_is_decided_at_the_start_and_recorded_in_the_run(small_config, tmp_path, capsys):
     """jit: auto (the MLP presets') is XLA on one CPU device, off under --strategy mirrored (not
     refused as an explicit --jit is); the run's config.yaml records the decision, --no-jit overrides it."""
