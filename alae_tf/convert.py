@@ -51,21 +51,33 @@ def parse_args(argv=None):
     parser.add_argument("--config", required=True,
                         help=f"an official config YAML (e.g. configs/ffhq.yaml) or a published model's name: {', '.join(PUBLISHED)}")
     parser.add_argument("--out", type=Path, required=True, help="run directory to create (must not exist yet)")
+    parser.add_argument("--batch-size", type=int,
+                        help="the batch size a fine-tune of the run trains with, at every level (default: the "
+                        "official config's per-level list, e.g. 32 at ffhq's top level); fixed with the run's step "
+                        "counter, which counts batches, so choose it here")
     return parser.parse_args(argv)
+
+
+def with_batch_size(config, batch_size):
+    """`config` with one batch size for every level in place of the official per-level list."""
+    if batch_size is not None:
+        config.train.batch_size, config.train.level_batch_sizes = batch_size, []
+        config.validate("--batch-size")
+    return config
 
 
 def read_config(spec: str):
     path = Path(spec)
-    if path.is_dir():
-        raise ConfigError(f"--config {spec}: a directory; pass the official code's configs/NAME.yaml file in it")
     if path.is_file():
         try:
             raw = yaml.safe_load(path.read_text())
         except (yaml.YAMLError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{path}: not a YAML config file ({exc})") from None
         return config_from_official(raw, str(path))
-    if spec in PUBLISHED:
+    if spec in PUBLISHED:  # before folders: the official download script saves each model into a folder of its name
         return published_config(spec)
+    if path.is_dir():
+        raise ConfigError(f"--config {spec}: a directory; pass the official code's configs/NAME.yaml file in it")
     raise ConfigError(f"--config {spec!r}: no such file, and not a published model ({', '.join(PUBLISHED)})")
 
 
@@ -150,7 +162,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     try:
         with sigterm_raises_stopped():  # the staging folder is removed on SIGTERM too
-            convert(args.checkpoint, read_config(args.config), args.out)
+            convert(args.checkpoint, with_batch_size(read_config(args.config), args.batch_size), args.out)
     except ALAEError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

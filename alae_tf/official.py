@@ -82,8 +82,10 @@ def _alae_config(raw: dict, m: dict, levels: int, origin: str) -> Config:
     resolution = 2 ** (levels + 1)
     train = {**TRAIN_DEFAULTS, **(raw.get("TRAIN") or {})}
     dataset_size = int((raw.get("DATASET") or {}).get("SIZE", DATASET_SIZE_DEFAULT))
+    # lod_driver.py reads both lists at min(level, len - 1): shorter lists repeat their last entry
     rates = list(train["LEARNING_RATES"]) + [train["LEARNING_RATES"][-1]] * levels
-    config = Config.from_dict({
+    batches = list(train["LOD_2_BATCH_8GPU"]) + [train["LOD_2_BATCH_8GPU"][-1]] * levels
+    return Config.from_dict({
         "preset": str(raw.get("NAME") or "official"),
         "data": {"dataset": "prepared"},
         "model": {
@@ -96,16 +98,13 @@ def _alae_config(raw: dict, m: dict, levels: int, origin: str) -> Config:
         "train": {
             "epochs": int(train["TRAIN_EPOCHS"]), "learning_rate": float(train["BASE_LEARNING_RATE"]),
             "images_per_level": int(train["EPOCHS_PER_LOD"]) * dataset_size,
-            "level_batch_sizes": [int(b) for b in train["LOD_2_BATCH_8GPU"][:levels]],
+            "level_batch_sizes": [int(b) for b in batches[:levels]],
             "level_learning_rates": [float(r) for r in rates[:levels]],
             "ema_nets": ["mapping", "generator", "encoder", "discriminator"],
             "style_mixing_prob": float(m["STYLE_MIXING_PROB"]), "truncation_psi": float(m["TRUNCATIOM_PSI"]),
             "truncation_cutoff": int(m["TRUNCATIOM_CUTOFF"]), "w_avg_beta": float(m["DLATENT_AVG_BETA"]),
         },
     }, origin)
-    if len(config.train.level_batch_sizes) != levels:
-        raise ConfigError(f"{origin}: TRAIN.LOD_2_BATCH_8GPU has fewer entries than MODEL.LAYER_COUNT ({levels})")
-    return config
 
 
 def published_config(name: str) -> Config:

@@ -191,7 +191,8 @@ def check_same_experiment(args, config, overrides: dict, run: RunDir):
     for key, value in overrides["train"].items():
         if key == "batch_size" and config.train.level_batch_sizes:  # --batch-size would set every level's
             if set(config.train.level_batch_sizes) != {value}:
-                refuse(f"batch sizes {config.train.level_batch_sizes} per level", f"--batch-size {value}")
+                refuse(f"batch sizes {config.train.level_batch_sizes} per level", f"--batch-size {value} (a run "
+                       "converted from an official checkpoint: convert it again with --batch-size)")
         elif key not in RESUMABLE_OVERRIDES and getattr(config.train, key) != value:
             refuse(f"{key}={getattr(config.train, key)}", f"--{key.replace('_', '-')} {value}")
     if args.config is None:

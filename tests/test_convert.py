@@ -164,6 +164,26 @@ def test_a_config_that_is_not_a_text_file_or_is_a_directory_is_one_line(tmp_path
         assert code == 2 and message in err and len(err.strip().splitlines()) == 1 and not out.exists(), err
 
 
+def test_a_published_name_is_read_as_such_beside_a_folder_of_that_name(tmp_path, monkeypatch):
+    """The official training_artifacts/download_all.py saves each model into a folder of its name:
+    run from there, --config ffhq was refused as a directory."""
+    (tmp_path / "ffhq").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert convert.read_config("ffhq").model.image_shape == [1024, 1024, 3]
+
+
+def test_short_schedule_lists_repeat_their_last_entry_as_the_official_code_reads_them(tmp_path):
+    """lod_driver.py reads LOD_2_BATCH_*GPU at min(level, len - 1): the official experiment configs
+    with fewer entries than levels were refused."""
+    config = yaml.safe_load((FIXTURE / "config.yaml").read_text())
+    config["TRAIN"] = {"LOD_2_BATCH_8GPU": [64, 32], "LEARNING_RATES": [0.0015, 0.002]}
+    (tmp_path / "short.yaml").write_text(yaml.safe_dump(config))
+    levels = config["MODEL"]["LAYER_COUNT"]
+    train = convert.read_config(str(tmp_path / "short.yaml")).train
+    assert train.level_batch_sizes == [64] + [32] * (levels - 1)
+    assert train.level_learning_rates == [0.0015] + [0.002] * (levels - 1)
+
+
 @pytest.mark.parametrize("name", ["model.pth", "model_legacy.pth"])
 def test_truncated_checkpoints_are_refused_and_nothing_is_written(tmp_path, capsys, name):
     data = (FIXTURE / name).read_bytes()
@@ -264,6 +284,35 @@ def test_a_converted_run_fine_tunes_on_fewer_images_than_its_first_levels_batch(
                        "--verbose", "0"]) == 0
     assert f"level 5 (128x128): steps {step} -> {step + 1}, batch 32" in capsys.readouterr().out
     assert load_run(run)[1].step == step + 1
+
+
+def test_a_converted_run_fine_tunes_with_the_batch_size_chosen_at_conversion(tmp_path, capsys):
+    """A fine-tune could not change the official batch sizes (the step counter counts batches), and
+    train's refusal said to use a new --out, which starts from random weights."""
+    from PIL import Image
+
+    from alae_tf import schedule, train
+    from alae_tf.data import prepare
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for index in range(10):
+        Image.fromarray(rng.integers(0, 256, (128, 128, 3), dtype=np.uint8)).save(folder / f"{index:02d}.png")
+    assert prepare.main([str(folder), str(tmp_path / "prepared"), "--resolution", "128"]) == 0
+    official, run = tmp_path / "official", tmp_path / "run"
+    for out, extra in ((official, []), (run, ["--batch-size", "4"])):
+        assert convert.main(["--checkpoint", str(FIXTURE / "model.pth"), "--config", str(FIXTURE / "config.yaml"),
+                             "--out", str(out), *extra]) == 0
+    assert train.main(["--out", str(official), "--data-path", str(tmp_path / "prepared"), "--steps", "99999999",
+                       "--batch-size", "4"]) == 2
+    assert "convert it again with --batch-size" in capsys.readouterr().err
+    config, model = load_run(run)
+    top = schedule.phases(config)[-1]
+    assert config.train.batch_size == top.batch_size == 4 and model.step == top.faded_in_step
+    assert train.main(["--out", str(run), "--data-path", str(tmp_path / "prepared"), "--steps", str(model.step + 1),
+                       "--verbose", "0"]) == 0
+    assert f"level 5 (128x128): steps {model.step} -> {model.step + 1}, batch 4" in capsys.readouterr().out
 
 
 def test_a_stop_signal_during_the_conversion_leaves_nothing(tmp_path, capsys, monkeypatch):
