@@ -3,7 +3,8 @@
 Every batch carries the real images and every random draw of its step, so a step is a pure
 function of (weights, batch) whatever the backbone, the replica count or a resume:
 
-- `IMAGES`: float32 [B, H, W, C] in [-1, 1] at the phase's resolution;
+- `IMAGES`: float32 [B, H, W, C] in [-1, 1] at the phase's resolution (during a fade-in, blended
+  with the level below's picture of them: `alae_tf.data.batches.faded_in`);
 - per update (`DISCRIMINATOR`, `GENERATOR`, `RECIPROCITY`): latents z [B, latent]; for steps I
   and II also style-mixing latents [B, latent] and crossover points [B] int32 (the first style
   input taken from the mixing latent; `num_styles` means no mixing);

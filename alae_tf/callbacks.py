@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from alae_tf.atomic_file import write_text_atomically
-from alae_tf.data.batches import to_model_range, to_uint8
+from alae_tf.data.batches import faded_in, to_model_range, to_uint8
 from alae_tf.errors import ALAEError
 from alae_tf.grids import in_calls, interpolation_grid, mixing_ranges, style_mixing_grid
 from alae_tf.inference import Sampler
@@ -24,6 +24,7 @@ from alae_tf.model import NONFINITE
 from alae_tf.png import image_grid, save_png
 from alae_tf.progress import rate_text
 from alae_tf.run_dir import checkpoint_step, nonfinite_variables
+from alae_tf.schedule import fading_blend
 
 NAMES_SHOWN = 3
 
@@ -158,11 +159,16 @@ class TrainingMonitor(StepCallback):
         self.logged_step = step
 
     def write_grids(self, step):
-        sampler = Sampler.from_model(self.model, level=self.model.level)
+        # A level fading in is drawn at the blend being trained, its held-out images blended as the
+        # training images are (at blend 1 the barely trained new level looked like a divergence).
+        blend = None if self.model.phase is None else fading_blend(self.model.phase, step)
+        sampler = Sampler.from_model(self.model, level=self.model.level, blend=blend)
         noise = sampler.noise(len(self.fixed_z), 0)  # 64 samples in one call took ~38 GB at 1024x1024
         samples = in_calls(sampler, len(self.fixed_z), lambda rows: sampler.generate(
             self.fixed_z[rows], self.truncation_psi, noise=[n[rows] for n in noise]))
         test_images = to_model_range(self.test_images(sampler.image_shape[0], self.columns * self.columns // 2))
+        if blend is not None:
+            test_images = faded_in(test_images, blend)
         grids = {"samples": image_grid(samples, self.columns)}
         if len(test_images):  # data prepared with --test-count 0 holds none
             noise = sampler.noise(len(test_images), 0)

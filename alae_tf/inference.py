@@ -34,22 +34,25 @@ def draw_noise(shapes, batch, seed, stream, draw=tf.random.stateless_normal):
 
 
 class Sampler:
-    """F, G and E of one model at `level` (default: the top level, the full resolution)."""
+    """F, G and E of one model at `level` (default: the top level, the full resolution), and at a
+    fade-in `blend` of that level (default: none, the level fully in; the training grids of a level
+    fading in pass the blend being trained)."""
 
-    def __init__(self, mapping, generator, encoder, level=None):
+    def __init__(self, mapping, generator, encoder, level=None, blend=None):
         self.mapping = mapping
         self.generator = generator
         self.encoder = encoder
         self.level = generator.levels - 1 if level is None else level
+        self.blend = blend
         if not 0 <= self.level < generator.levels:
             raise ValueError(f"level {level} is not one of the generator's levels 0..{generator.levels - 1}")
 
     @classmethod
-    def from_model(cls, model, use_ema=True, level=None) -> "Sampler":
+    def from_model(cls, model, use_ema=True, level=None, blend=None) -> "Sampler":
         """The sampling nets of an `alae_tf.model.ALAE`: each net's EMA copy if the run keeps one
         (and `use_ema`), else the live net."""
         nets = model.sampling_networks(use_ema)
-        return cls(nets.mapping, nets.generator, nets.encoder, level)
+        return cls(nets.mapping, nets.generator, nets.encoder, level, blend)
 
     # --- what the nets take and give --------------------------------------------------------
 
@@ -135,7 +138,8 @@ class Sampler:
 
     def encode(self, images):
         """w = E(images), float32; images [B, H, W, C] in [-1, 1] at this level's resolution."""
-        return tf.cast(self.encoder(tf.convert_to_tensor(images, tf.float32), level=self.level), tf.float32)
+        images = tf.convert_to_tensor(images, tf.float32)
+        return tf.cast(self.encoder(images, level=self.level, blend=self.blend), tf.float32)
 
     def features(self, images):
         """E's representation before its last linear map onto w (see the Encoder protocol), float32."""
@@ -143,7 +147,7 @@ class Sampler:
 
     def decode(self, w, noise=None):
         """G(w) for w [B, latent] (on every style input) or styles [B, num_styles, latent]."""
-        return self.generator(tf.convert_to_tensor(w, tf.float32), level=self.level, noise=noise)
+        return self.generator(tf.convert_to_tensor(w, tf.float32), level=self.level, blend=self.blend, noise=noise)
 
     def generate(self, z, truncation_psi=1.0, noise=None):
         """G(truncate(F(z), psi)); psi = 1 is no truncation."""

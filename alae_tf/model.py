@@ -47,6 +47,7 @@ class TrainedModel(keras.Model):
             aggregation="only_first_replica",
         )
         self.trackers = {name: keras.metrics.Mean(name=name) for name in loss_names}
+        self.phase = None  # the schedule phase being trained, set by enter_phase
 
     @property
     def step(self) -> int:
@@ -160,6 +161,7 @@ class ALAE(TrainedModel):
         """Train `phase` (an `alae_tf.schedule.Phase`) from the current step on: its level, learning
         rate and EMA decay. A level after the first, entered at its first step, starts with fresh
         optimizer state, as in the reference."""
+        self.phase = phase
         ema_beta = ema_decay(phase.batch_size, self.ema_half_life_images)
         if (phase.level, ema_beta) != (self.level, self.ema_beta):
             self.train_function = None  # both are Python values of the traced step: trace it anew

@@ -62,6 +62,12 @@ def phase_at(schedule: list[Phase], step: int) -> Phase:
     raise AssertionError("the last phase is open-ended")
 
 
+def fading_blend(phase: Phase, step: int) -> float | None:
+    """`blend_at(phase, step)` as a number while the phase's level fades in; None at other steps
+    (the level is in; level 0 has no fade-in)."""
+    return float(blend_at(phase, step)) if phase.first_step <= step < phase.faded_in_step else None
+
+
 def fade_in(t):
     """The reference's cosine ramp sin(t * pi - pi / 2) / 2 + 1 / 2 for t in [0, 1] (a float or a tensor)."""
     return ops.sin(t * math.pi - math.pi / 2) / 2 + 0.5

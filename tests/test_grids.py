@@ -210,6 +210,32 @@ def test_monitor_writes_style_grids_at_the_current_level(style_model, tmp_path):
     assert list((tmp_path / "logs").iterdir())  # TensorBoard events
 
 
+def test_monitor_draws_a_level_fading_in_at_the_blend_being_trained(style_model, tmp_path):
+    """The grids of a level fading in were drawn at blend 1 (the new level, barely trained): they
+    looked like a divergence. The reference draws them at the blend it trains, its held-out images
+    blended as its training images are."""
+    phase = schedule.phases(style_model.config)[1]
+    step = phase.first_step + 3
+    blend = schedule.fading_blend(phase, step)
+    assert 0.05 < blend < 0.5 and schedule.fading_blend(phase, phase.faded_in_step) is None
+    style_model.enter_phase(phase)
+    monitor = TrainingMonitor(RunDir(tmp_path), test_images=held_out(channels(style_model)), latent_dim=8, seed=0,
+                              log_every=10, sample_every=10, truncation_psi=PSI)
+    monitor.set_model(style_model)
+    monitor.write_grids(step)
+    samples = np.asarray(Image.open(tmp_path / "samples" / f"samples_{step:07d}.png"), np.int16).reshape(64, 64, -1)
+    fading, faded_in = (Sampler.from_model(style_model, level=1, blend=b) for b in (blend, None))
+    for sampler, near in ((fading, True), (faded_in, False)):
+        first = to_uint8(sampler.generate(monitor.fixed_z[:1], PSI, noise=[n[:1] for n in sampler.noise(64, 0)]))[0]
+        assert (np.abs(cell(samples, 0, 0, 8) - first).max() <= 1) == near
+    # The first held-out image, blended by hand: 2x2 means, repeated, mixed in by 1 - blend.
+    image = held_out(channels(style_model))(8, 32)[0] / 127.5 - 1.0
+    coarse = image.reshape(4, 2, 4, 2, -1).mean(axis=(1, 3)).repeat(2, axis=0).repeat(2, axis=1)
+    expected = np.clip(np.round((blend * image + (1 - blend) * coarse + 1.0) * 127.5), 0, 255)
+    reconstructions = np.asarray(Image.open(tmp_path / "samples" / f"reconstructions_{step:07d}.png"), np.int16)
+    assert np.abs(cell(reconstructions.reshape(64, 64, -1), 0, 0, 8) - expected).max() <= 1
+
+
 def test_monitor_grids_run_the_networks_a_few_images_at_a_time(style_model, tmp_path, monkeypatch):
     """At 1024x1024 the 64 samples in one call took ~38 GB: the grids' calls take at most
     images_per_call images (here 5: VALUES_PER_CALL shrunk), and the pictures stay the same."""

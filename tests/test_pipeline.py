@@ -154,6 +154,27 @@ def test_a_start_step_outside_the_phase_is_refused(tiny_images):
                              mixing_probability=0.0)
 
 
+def test_the_real_images_of_a_level_fading_in_are_blended_as_the_reference_blends_them(tiny_images):
+    """The reference (train_alae.py) mixes each real batch with its 2x2-mean picture, upsampled,
+    by 1 - blend while a level fades in; the pipeline gave the plain images."""
+    source = ImageSource.from_arrays(tiny_images)
+
+    def first_batch(fade_images, step):
+        phase = Phase(level=1, resolution=8, first_step=10, end_step=30, batch_size=8, learning_rate=0.002,
+                      first_image=80, fade_images=fade_images)
+        return take(training_batches(source, phase, start_step=step, latent_dim=6, seed=0, num_styles=4,
+                                     styles_in_use=4, mixing_probability=0.0), 1)[0]
+
+    plain, fading = first_batch(0, 11), first_batch(40, 11)
+    blend = (1 - np.cos(0.2 * np.pi)) / 2  # t = 1 step x 8 images / 40; sin(t pi - pi/2)/2 + 1/2
+    np.testing.assert_allclose(fading[schema.BLEND], np.full(8, blend), rtol=1e-6)
+    images = plain[schema.IMAGES]
+    coarse = images.reshape(8, 4, 2, 4, 2, 1).mean(axis=(2, 4)).repeat(2, axis=1).repeat(2, axis=2)
+    np.testing.assert_allclose(fading[schema.IMAGES], blend * images + (1 - blend) * coarse, atol=1e-6)
+    assert np.abs(fading[schema.IMAGES] - images).max() > 0.5
+    np.testing.assert_array_equal(first_batch(40, 15)[schema.IMAGES], first_batch(0, 15)[schema.IMAGES])  # faded in
+
+
 @pytest.mark.parametrize(
     "start, total, expected",
     [

@@ -1,7 +1,7 @@
 """The one tf.data pipeline: an image source and a schedule phase -> training batches, for every backbone.
 
 Every batch carries the full schema of `alae_tf.batch`: the phase's images as float32 NHWC in
-[-1, 1] and every random draw of its step (latents, style-mixing latents and crossover points,
+[-1, 1] (blended with their coarser picture while the level fades in) and every random draw of its step (latents, style-mixing latents and crossover points,
 fade-in blend, noise seed). Batch k (a global step) is a pure function of (data, seed, k): the
 images are elements [images_before(k), + batch) of the source's seeded stream, and the draws are
 stateless, keyed by (seed, k). Starting at any step, on any number of replicas, continues a run
@@ -57,10 +57,14 @@ def training_batches(source: ImageSource, phase: Phase, *, start_step: int, late
                                   batch_size=size)
 
     def assemble(step, image_batch):
-        batch = {schema.IMAGES: to_model_range(image_batch), **step_latents(step, seed, size, latent_dim)}
+        blend = tf.cast(blend_at(phase, step), tf.float32)
+        images = to_model_range(image_batch)
+        if phase.fade_images:
+            images = faded_in(images, blend)
+        batch = {schema.IMAGES: images, **step_latents(step, seed, size, latent_dim)}
         batch.update(style_mixing_draws(step, seed, size, latent_dim, styles_in_use=styles_in_use,
                                         num_styles=num_styles, probability=mixing_probability))
-        batch[schema.BLEND] = tf.fill([size], tf.cast(blend_at(phase, step), tf.float32))
+        batch[schema.BLEND] = tf.fill([size], blend)
         batch[schema.NOISE_SEED] = tf.fill([size], step)
         return batch
 
@@ -71,6 +75,15 @@ def training_batches(source: ImageSource, phase: Phase, *, start_step: int, late
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return batches.with_options(options)
+
+
+def faded_in(images, blend) -> tf.Tensor:
+    """Real images [B, H, W, C] of a level fading in, as the reference blends them (its
+    train_alae.py): `blend` of the images plus 1 - blend of the level below's picture of them (2x2
+    means, upsampled nearest), what G makes as it fades the level in."""
+    coarse = tf.nn.avg_pool2d(images, 2, 2, "VALID")
+    coarse = tf.repeat(tf.repeat(coarse, 2, axis=1), 2, axis=2)
+    return blend * images + (1.0 - blend) * coarse
 
 
 def step_latents(step, seed, batch_size, latent_dim) -> dict:
