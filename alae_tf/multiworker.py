@@ -14,6 +14,7 @@ the other workers read its checkpoints to resume and write nothing there.
 every process rather than a hang or a crash inside TensorFlow.
 """
 
+import hashlib
 import json
 import os
 import socket
@@ -163,16 +164,34 @@ def _port(address: str) -> int | None:
     return int(port) if host and port.isdigit() and 0 < int(port) < 65536 else None
 
 
-def check_same_step(strategy: tf.distribute.Strategy, step: int, checkpoints) -> None:
-    """Every worker must start from the same step: each restores the newest checkpoint it finds in
-    `checkpoints` (`step`: its step, 0 for none), so a worker that cannot see the chief's files
-    would otherwise start over."""
-    steps = strategy.gather(strategy.experimental_distribute_values_from_function(
-        lambda context: tf.constant([step], tf.int64)), axis=0).numpy()
-    if len(set(steps.tolist())) > 1:
-        raise ConfigError(f"the workers found different newest checkpoints (steps {steps.tolist()}, 0: none) in "
+def check_same_start(strategy: tf.distribute.Strategy, step: int, checkpoints, settings: dict, total: int) -> None:
+    """Every worker must start from the same step of the same experiment. Each restores the newest
+    checkpoint it finds in `checkpoints` (`step`: its step, 0 for none), so a worker that cannot see
+    the chief's files would otherwise start over; and each resolves its own command's settings
+    (`settings`, the run's config as a dict; `total`: the step to train to), so a worker started
+    with another --batch-size or --seed trained its share of every batch from another experiment
+    while the chief's config.yaml described its own (another --steps: a crash inside TensorFlow
+    when one worker stopped first)."""
+    values = strategy.gather(strategy.experimental_distribute_values_from_function(
+        lambda context: tf.constant([[step, total, settings_digest(settings)]], tf.int64)), axis=0).numpy()
+    steps, totals, digests = (values[:, column].tolist() for column in range(3))
+    if len(set(steps)) > 1:
+        raise ConfigError(f"the workers found different newest checkpoints (steps {steps}, 0: none) in "
                           f"{checkpoints}: every worker must read the chief's run directory (the same --out, on a "
                           "filesystem all of them share)")
+    if len(set(totals)) > 1:
+        raise ConfigError(f"the workers would train to different steps ({totals}, the chief's first): every worker "
+                          "must run the same command (the same --steps or --epochs, and the same data)")
+    if len(set(digests)) > 1:
+        raise ConfigError("the workers were started with different settings (a --config file, or a flag such as "
+                          "--batch-size or --seed, differs): every worker must run the same command")
+
+
+def settings_digest(settings: dict) -> int:
+    """A 63-bit digest of a run's settings, apart from data.path (hosts may mount the data elsewhere)."""
+    kept = {**settings, "data": {key: value for key, value in settings["data"].items() if key != "path"}}
+    digest = hashlib.sha256(json.dumps(kept, sort_keys=True).encode()).digest()
+    return int.from_bytes(digest[:8], "big") >> 1
 
 
 STOP_KEY = "alae_tf/stop_after_step"

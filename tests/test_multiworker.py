@@ -58,8 +58,9 @@ def tf_config(ports, index) -> str:
 class Workers:
     """Worker processes of one cluster, each with its own log file and TMPDIR."""
 
-    def __init__(self, root: Path, args, configs, outs=None, tf_log_level="2"):
-        """`outs`: each worker's --out, when they differ (a cluster misconfigured)."""
+    def __init__(self, root: Path, args, configs, outs=None, tf_log_level="2", own_args=None):
+        """`outs`: each worker's --out, when they differ (a cluster misconfigured); `own_args`: more
+        arguments for each worker."""
         self.root = root
         self.processes, self.logs = [], []
         for index, config in enumerate(configs):
@@ -70,7 +71,8 @@ class Workers:
             log = root / f"worker{index}-{time.monotonic_ns()}.log"
             with log.open("w") as handle:
                 command = [sys.executable, "-m", "alae_tf.train", "--verbose", "0",
-                           "--worker-timeout", str(WORKER_TIMEOUT), *args, *(["--out", str(outs[index])] if outs else [])]
+                           "--worker-timeout", str(WORKER_TIMEOUT), *args, *(["--out", str(outs[index])] if outs else []),
+                           *(own_args[index] if own_args else [])]
                 self.processes.append(subprocess.Popen(command, cwd=REPO, env=env, stdout=handle,
                                                        stderr=subprocess.STDOUT))
             self.logs.append(log)
@@ -256,6 +258,26 @@ def test_workers_that_find_different_checkpoints_stop_with_one_line_naming_it(sm
                           "the chief's run directory (the same --out, on a filesystem all of them share)"], \
             workers.output(index)
         assert "Traceback" not in workers.output(index)
+
+
+@pytest.mark.parametrize("worker_args, message", [
+    (["--seed", "1"], "the workers were started with different settings (a --config file, or a flag such as "
+                      "--batch-size or --seed, differs): every worker must run the same command"),
+    (["--steps", "30"], "the workers would train to different steps ([20, 30], the chief's first): every worker "
+                        "must run the same command (the same --steps or --epochs, and the same data)"),
+])
+def test_workers_started_with_different_settings_stop_with_one_line_naming_it(small_config, tmp_path, worker_args,
+                                                                             message):
+    """Another --seed or --batch-size on one worker trained silently (its share of every batch from
+    another experiment, config.yaml the chief's); another --steps crashed both inside TensorFlow."""
+    ports = free_ports(2)
+    workers = Workers(tmp_path, ["--config", str(small_config), "--out", str(tmp_path / "run"), "--steps", "20"],
+                      [tf_config(ports, 0), tf_config(ports, 1)], own_args=[[], worker_args])
+    assert workers.wait(limit=120) == [2, 2]
+    for index in (0, 1):
+        errors = [line for line in workers.output(index).splitlines() if line.startswith("error: ")]
+        assert errors == [f"error: {message}"] and "Traceback" not in workers.output(index), workers.output(index)
+    assert not (tmp_path / "run" / "checkpoints").exists() or not any((tmp_path / "run" / "checkpoints").iterdir())
 
 
 def test_a_port_in_use_stops_its_worker_and_the_other_gives_up_waiting(small_config, tmp_path):
