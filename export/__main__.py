@@ -41,6 +41,9 @@ def parse_args(argv=None):
     parser.add_argument("--onnx-int8", action="store_true",
                         help="also write GRAPH.int8.onnx beside each ONNX file: large MatMul weights as int8 (about 4x "
                         "smaller, faster at small batches on CPU); load with ALAEOnnx(..., variant='int8')")
+    parser.add_argument("--data-path", help="where the run's data is now, if it moved (default: the run's "
+                        "data.path; a run converted from an official checkpoint has none): the export checks its "
+                        "graphs on the data's held-out images, else on random ones")
     args = parser.parse_args(argv)
     if args.run is None:
         if args.checkpoint is None:
@@ -57,7 +60,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     request = ExportRequest(run=args.run, out=args.out, version=args.version, use_ema=args.use_ema,
                             checkpoint=args.checkpoint, name=args.name, overwrite=args.overwrite,
-                            onnx_int8=args.onnx_int8)
+                            onnx_int8=args.onnx_int8, data_path=args.data_path)
     try:
         with sigterm_raises_stopped():  # the staging folder is removed on SIGTERM as on Ctrl-C
             export_run(request)

@@ -40,14 +40,15 @@ class ExportRequest:
     name: str | None = None
     overwrite: bool = False
     onnx_int8: bool = False  # also GRAPH.int8.onnx (export.onnx_files.write_int8_files)
+    data_path: str | None = None  # where the run's data is now (default: its config's data.path)
 
 
-def real_images(config, log=print) -> np.ndarray:
-    """The first held-out images of the run's dataset as float32 NHWC in [-1, 1] (random images,
-    with a note, when the run's data is no longer where it was)."""
+def real_images(config, log=print, data_path=None) -> np.ndarray:
+    """The first held-out images of the run's dataset (at `data_path` if given) as float32 NHWC in
+    [-1, 1] (random images, with a note, when the run's data is no longer where it was)."""
     count = max(verify.batch_sizes(config.model.image_shape))
     try:
-        source = open_run_images(config)
+        source = open_run_images(config, path=data_path)
         return contract.to_model_range(source.test_images(config.model.image_shape[0], count))
     except ALAEError as exc:
         log(f"checking with random images: the run's data is not available ({exc})")
@@ -75,7 +76,7 @@ def export_run(request: ExportRequest, log=print) -> dict:
     name = request.name or check_name(f"alae_{config.preset}")
     version = choose_version(request, name)
     sampler = Sampler.from_model(model, request.use_ema)
-    images = real_images(config, log)
+    images = real_images(config, log, request.data_path)
     directions = read_run_directions(request.run, sampler.latent_dim)  # RUN/directions.json, if fitted
     if directions and (note := fitted_elsewhere_note(directions, run_directions_path(request.run), request.run, model.step)):
         log(note + "; the export carries them all the same")

@@ -315,6 +315,32 @@ def test_a_converted_run_fine_tunes_with_the_batch_size_chosen_at_conversion(tmp
     assert f"level 5 (128x128): steps {model.step} -> {model.step + 1}, batch 4" in capsys.readouterr().out
 
 
+def test_export_checks_a_converted_run_on_the_data_given_with_data_path(converted, tmp_path):
+    """Export said "pass --data-path DIR" for a converted run (it names no data), an option it lacked."""
+    from PIL import Image
+
+    from alae_tf.data import open_run_images, prepare
+    from export import build
+    from export.__main__ import parse_args
+    from serving import contract
+
+    config, _ = load_run(converted)
+    notes = []
+    build.real_images(config, notes.append)
+    assert notes == ["checking with random images: the run's data is not available (dataset 'prepared' needs a "
+                     "directory; pass --data-path DIR)"]
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for index in range(10):
+        Image.fromarray(np.random.default_rng(index).integers(0, 256, (128, 128, 3), np.uint8)).save(folder / f"{index}.png")
+    assert prepare.main([str(folder), str(tmp_path / "prepared"), "--resolution", "128"]) == 0
+    images = build.real_images(config, notes.append, str(tmp_path / "prepared"))
+    held_out = open_run_images(config, path=str(tmp_path / "prepared")).test_images(128, len(images))
+    assert len(notes) == 1 and len(images) >= 1
+    np.testing.assert_array_equal(images, contract.to_model_range(held_out))
+    assert parse_args(["--run", str(converted), "--data-path", "d"]).data_path == "d"
+
+
 def test_a_stop_signal_during_the_conversion_leaves_nothing(tmp_path, capsys, monkeypatch):
     """SIGTERM killed it and left OUT's staging folder; Ctrl-C printed a traceback."""
     import os
