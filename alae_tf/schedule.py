@@ -95,6 +95,24 @@ def total_steps(config, num_train_images: int) -> int:
     return last.first_step + max(1, math.ceil((target - last.first_image) / last.batch_size))
 
 
+def short_schedule_note(config, num_train_images: int) -> str | None:
+    """A warning when `train.epochs` ends before the top level starts: `images_per_level` counts
+    images, so a preset's schedule, sized for its dataset, never grows on a smaller one."""
+    schedule, t = phases(config), config.train
+    if t.steps is not None or len(schedule) == 1:
+        return None
+    top, total = schedule[-1], total_steps(config, num_train_images)
+    if total > top.first_step:
+        return None
+    reached = phase_at(schedule, total - 1)
+    side = top.resolution
+    return (f"warning: train.epochs {t.epochs} over {num_train_images} training images ends at step {total}, at level "
+            f"{reached.level} ({reached.resolution}x{reached.resolution}): the top level ({side}x{side}) would start "
+            f"after {top.first_image:,} images (train.images_per_level {t.images_per_level}, sized for the preset's "
+            f"dataset). For this data set e.g. train.images_per_level: {t.epochs * num_train_images // len(schedule)} "
+            "(an equal share of the epochs per level) in a --config file, or raise --epochs")
+
+
 def segments(schedule: list[Phase], start: int, total: int):
     """(phase, first step, end step) for each level met while training steps [start, total)."""
     result = []

@@ -361,6 +361,8 @@ def train(args) -> int:
             check_batch_size(phase, source.num_train, strategy.num_replicas_in_sync)
         workers = f"{cluster.num_workers} workers (this is {cluster.task}), " if cluster else ""
         print(f"data: {source.description}: {source.num_train} training images")
+        if chief and (short := schedule.short_schedule_note(config, source.num_train)):
+            print(short, file=sys.stderr)
         print(f"run: {run.root} ({'resuming at step ' + str(start) if resuming and start else 'new run'}); "
               f"{workers}{strategy.num_replicas_in_sync} replica(s), precision {t.mixed_precision}, jit {t.jit}"
               f"{', deterministic kernels' if t.deterministic else ''}")

@@ -80,6 +80,22 @@ def test_blend_schedule_follows_the_cosine_ramp_over_the_first_half_of_each_leve
     assert schedule.total_steps(config, 60000) == 14064 + math.ceil((3_600_000 - 14064 * 128) / 64)
 
 
+def test_an_epochs_schedule_that_never_reaches_the_top_level_is_warned_of():
+    """images_per_level counts images: a preset's schedule on a smaller data set of one's own ended
+    at 4x4 after all its epochs, without a word."""
+    config = load_preset("mnist_style32")  # 60 epochs, 600k images per level: sized for MNIST's 60k
+    assert schedule.short_schedule_note(config, 60000) is None
+    note = schedule.short_schedule_note(config, 10000)  # 600k images in all: 4688 steps at batch 128, level 0
+    assert note == ("warning: train.epochs 60 over 10000 training images ends at step 4688, at level 0 (4x4): the top "
+                    "level (32x32) would start after 1,800,192 images (train.images_per_level 600000, sized for the "
+                    "preset's dataset). For this data set e.g. train.images_per_level: 150000 (an equal share of the "
+                    "epochs per level) in a --config file, or raise --epochs")
+    config.train.images_per_level = 150000
+    assert schedule.short_schedule_note(config, 10000) is None
+    config.train.images_per_level, config.train.steps = 600000, 100  # steps asked for: a short run on purpose
+    assert schedule.short_schedule_note(config, 10000) is None
+
+
 def test_style_mixing_crossover_points_stay_in_bounds():
     crossovers = []
     for step in range(200):
