@@ -227,8 +227,7 @@ class ProgressLines(StepCallback):
         if self.last is None:  # the first step of this process: tracing, compiling; time from its end
             self.fit_began = False
             self.last = (step, now)
-            return
-        if self.fit_began:  # a fit call's first step (after a level change: the step traced anew) is left out
+        elif self.fit_began:  # a fit call's first step (after a level change: the step traced anew) is left out
             self.fit_began = False
             self.last = (self.last[0] + 1, self.last[1] + (now - self.batch_began))
         if step % self.every and step != self.total:

@@ -54,3 +54,18 @@ def test_train_lines_leave_each_fit_calls_first_step_out_of_the_speed(capsys, mo
     # step 6: 1 step in 0.5 s once step 5's 20 s are left out (it read 2 steps in 20.5 s: ETA 0:00:41)
     assert shown == {"step 2/10": ("1 steps/s", "ETA 0:00:08"), "step 4/10": ("1 steps/s", "ETA 0:00:06"),
                      "step 6/10": ("2 steps/s", "ETA 0:00:02"), "step 8/10": ("2 steps/s", "ETA 0:00:01")}
+
+
+def test_train_lines_include_a_first_step_that_is_due(capsys):
+    """The process's first step was never printed: not step 1 at --log-every 1, nor the one step
+    of a resume by one step (which then printed no line at all)."""
+    from alae_tf import callbacks
+
+    every_step = callbacks.ProgressLines(every=1, total=3)
+    for step in (1, 2):
+        every_step.on_step(step, {"loss_d": 0.5})
+    one_step = callbacks.ProgressLines(every=100, total=21)
+    one_step.on_step(21, {"loss_d": 0.25})
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split("  ")[0] for line in out] == ["step 1/3", "step 2/3", "step 21/21"]
+    assert out[0].endswith("- steps/s  ETA -") and out[2] == "step 21/21  loss_d 0.25  - steps/s  ETA -"
