@@ -426,7 +426,8 @@ def train(args) -> int:
                     raise ALAEError(f"{unreadable}; {saved}: once the data is readable again, re-run the same "
                                     "command to resume") from None
                 raise
-        print(f"done: {model.step} steps; samples in {run.samples}, checkpoints in {run.checkpoints}")
+        written = f"samples in {run.samples}, checkpoints in {run.checkpoints}" if chief else "the chief wrote the run"
+        print(f"done: {model.step} steps; {written}")
         return 0
 
 

@@ -176,6 +176,8 @@ def test_a_killed_worker_stops_the_other_and_both_resume_from_the_chiefs_checkpo
     assert restarted.wait() == [0, 0], restarted.output(0) + restarted.output(1)
     for index in (0, 1):
         assert f"resuming at step {saved}); 2 workers (this is worker {index}), 2 replica(s)" in restarted.output(index)
+    assert f"done: {STEPS} steps; samples in {run / 'samples'}" in restarted.output(0)
+    assert f"done: {STEPS} steps; the chief wrote the run" in restarted.output(1)  # it named files it never wrote
     # Two workers, killed and resumed, end where one process does without a break.
     assert_same_weights(run / "checkpoints" / f"ckpt-{STEPS}", one_process_run / "checkpoints" / f"ckpt-{STEPS}")
     assert_only_the_chief_wrote(run, one_process_run, [workers, restarted])
