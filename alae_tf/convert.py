@@ -82,11 +82,12 @@ def read_config(spec: str):
 
 
 def official_states(checkpoint, path) -> dict:
-    """{"live": {our net: state dict}, "smoothed": {...}} from the checkpoint's "models"."""
+    """{"live": {our net: state dict}, "smoothed": {...}} from the checkpoint's "models"; a net with
+    one copy only gives it to both (listed under "one_copy": (its official name, the copy held))."""
     models = checkpoint.get("models") if isinstance(checkpoint, dict) else None
     if not isinstance(models, dict):
         raise ALAEError(f"{path}: not an official ALAE checkpoint (no \"models\" dictionary)")
-    states = {"live": {}, "smoothed": {}}
+    states = {"live": {}, "smoothed": {}, "one_copy": []}
     for ours, theirs in OFFICIAL_NAMES.items():
         live, smoothed = models.get(theirs), models.get(theirs + SMOOTHED)
         if ours == "dlatent_avg":  # one running mean, saved without a smoothed copy
@@ -98,6 +99,8 @@ def official_states(checkpoint, path) -> dict:
             if state is not None and not isinstance(state, dict):
                 raise ALAEError(f"{path}: models[{name!r}] is a {type(state).__name__}, not a state dict (the official "
                                 "checkpoints hold each net's state_dict()): not an official ALAE checkpoint")
+        if ours != "dlatent_avg" and (live is None or smoothed is None):
+            states["one_copy"].append((theirs, "live" if smoothed is None else "smoothed"))
         states["live"][ours] = live if live is not None else smoothed
         states["smoothed"][ours] = smoothed if smoothed is not None else live
     return states
@@ -112,6 +115,10 @@ def convert(checkpoint_path: Path, config, out: Path, log=print) -> dict:
 
     log(f"reading {checkpoint_path}")
     states = official_states(torch_files.load(checkpoint_path), checkpoint_path)
+    for held in ("live", "smoothed"):
+        if names := [name for name, copy in states["one_copy"] if copy == held]:
+            other = "EMA copies (what sampling and export use)" if held == "live" else "live nets (what a fine-tune trains)"
+            log(f"note: the checkpoint holds only the {held} {', '.join(names)}; our {other} get the same weights")
     set_precision("none")
     model = build_alae(config)
     plans = (plan_networks(model.networks(), states["live"], config.model.latent_dim)

@@ -251,6 +251,26 @@ def test_a_checkpoint_holding_other_than_state_dicts_is_one_line():
         convert.official_states(checkpoint, "x.pth")
 
 
+def test_a_checkpoint_with_one_copy_of_the_nets_converts_with_a_note(tmp_path, monkeypatch):
+    """Only the smoothed nets (what the official figure scripts load), or only the live ones:
+    both of our copies got them without a word."""
+    full = torch_files.load(FIXTURE / "model.pth")
+    for removed, held in (("_s", "live"), ("", "smoothed")):
+        checkpoint = {**full, "models": {name: state for name, state in full["models"].items()
+                                         if name == "dlatent_avg" or name.endswith("_s") != (removed == "_s")}}
+        monkeypatch.setattr(torch_files, "load", lambda path, checkpoint=checkpoint: checkpoint)
+        lines = []
+        convert.convert(FIXTURE / "model.pth", convert.read_config(str(FIXTURE / "config.yaml")), tmp_path / held,
+                        log=lines.append)
+        [note] = [line for line in lines if line.startswith("note: ")]
+        assert note.startswith(f"note: the checkpoint holds only the {held} discriminator, generator, mapping_tl, "
+                               "mapping_fl; our "), note
+        _, model = load_run(tmp_path / held)
+        for live, smoothed in zip(model.networks().by_name().values(), model.sampling_networks().by_name().values()):
+            for a, b in zip(live.weights, smoothed.weights):
+                np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
 def test_a_converted_run_fine_tunes_past_the_top_levels_fade_in(converted):
     """The step was the top level's first, where its fade-in starts: a fine-tune blended the
     published model's top level out and trained on upsampled lower-resolution images."""
