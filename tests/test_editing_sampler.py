@@ -172,7 +172,7 @@ class DigitGenerator:
     def noise_shapes(self, level):
         return []
 
-    def __call__(self, styles, level=None, noise=None):
+    def __call__(self, styles, level=None, blend=None, noise=None):
         eight = styles[:, 0, 0, None, None, None] > 0.5
         return tf.where(eight, self.eight, self.three)
 
@@ -181,7 +181,7 @@ class Zeros:
     def __init__(self, latent):
         self.latent_dim = latent
 
-    def __call__(self, images, level=None):
+    def __call__(self, images, level=None, blend=None):
         return tf.zeros([images.shape[0], self.latent_dim])
 
 

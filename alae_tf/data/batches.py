@@ -1,11 +1,11 @@
 """The one tf.data pipeline: an image source and a schedule phase -> training batches, for every backbone.
 
 Every batch carries the full schema of `alae_tf.batch`: the phase's images as float32 NHWC in
-[-1, 1] (blended with their coarser picture while the level fades in) and every random draw of its step (latents, style-mixing latents and crossover points,
-fade-in blend, noise seed). Batch k (a global step) is a pure function of (data, seed, k): the
-images are elements [images_before(k), + batch) of the source's seeded stream, and the draws are
-stateless, keyed by (seed, k). Starting at any step, on any number of replicas, continues a run
-exactly where it stopped.
+[-1, 1] (blended with their coarser picture while the level fades in) and every random draw of its
+step (latents, style-mixing latents and crossover points, fade-in blend, noise seed). Batch k (a
+global step) is a pure function of (data, seed, k): the images are elements [images_before(k),
++ batch) of the source's seeded stream, and the draws are stateless, keyed by (seed, k). Starting
+at any step, on any number of replicas, continues a run exactly where it stopped.
 
 Also here: the library's uint8 <-> [-1, 1] conversions, and in-order batches for evaluation.
 """

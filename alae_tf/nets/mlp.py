@@ -1,5 +1,7 @@
-"""The MNIST MLP backbone of the official ALAE code (mnist_fc), as a one-level, one-style,
-noise-free backbone of the protocol in `alae_tf.nets.protocol`:
+"""The MNIST MLP backbone after the official ALAE code's (mnist_ref, mnist_fc config), as a
+one-level, one-style, noise-free backbone of the protocol in `alae_tf.nets.protocol`. Leaky ReLUs
+here have slope 0.2 throughout; the official G's hidden layers and E's output use 0.01 (README,
+Differences from the official code):
 
 G: 50 -> 1024 -> 1024 -> 784, leaky ReLU on the hidden layers, linear output
 E: 784 -> 1024 -> 1024 -> 50, leaky ReLU after every layer, the output too
