@@ -260,6 +260,31 @@ def test_prepare_returns_the_meta_it_writes(mixed_folder, tmp_path):
     assert meta["test_count"] == 0  # default min(1000, 10%) of 8 images
 
 
+def test_a_record_is_serialized_with_its_features_in_key_order_by_hand():
+    """The records' two features were serialized in an order that varied between processes, so a
+    dataset prepared again from the same images had another fingerprint (data_contents.txt) and
+    its run refused to resume ("the run's data changed"). The bytes, built by hand from the
+    protobuf wire format: Example{features: Features{feature: map entries "data", then "shape"}}."""
+    from alae_tf.data.files import encode_record
+
+    def varint(n):
+        out = b""
+        while True:
+            out += bytes([n & 0x7F | (0x80 if n > 0x7F else 0)])
+            n >>= 7
+            if not n:
+                return out
+
+    def field(number, payload):  # a length-delimited field
+        return varint(number << 3 | 2) + varint(len(payload)) + payload
+
+    image = rng.integers(0, 256, (4, 4, 3), dtype=np.uint8)
+    chw = image.transpose(2, 0, 1).tobytes()
+    data = field(1, b"data") + field(2, field(1, field(1, chw)))  # Feature.bytes_list = 1
+    shape = field(1, b"shape") + field(2, field(3, field(1, varint(3) + varint(4) + varint(4))))  # int64_list = 3
+    assert encode_record(image) == field(1, field(1, data) + field(1, shape))
+
+
 def test_a_prepared_dataset_has_a_fingerprint_that_changes_with_its_images_and_split(mixed_folder, tmp_path):
     """What a run records (data_contents.txt) to refuse a resume on other data: a dataset prepared
     again from the same folder keeps it (only meta.json's time differs); other images of the same

@@ -169,7 +169,7 @@ def encode_record(image: np.ndarray) -> bytes:
     return tf.train.Example(features=tf.train.Features(feature={
         "shape": tf.train.Feature(int64_list=tf.train.Int64List(value=chw.shape)),
         "data": tf.train.Feature(bytes_list=tf.train.BytesList(value=[chw.tobytes()])),
-    })).SerializeToString()
+    })).SerializeToString(deterministic=True)  # else the two features' order varies between processes
 
 
 def record_file_name(resolution: int) -> str:
