@@ -427,6 +427,30 @@ def test_a_body_that_pauses_longer_than_the_read_timeout_gets_408_whatever_came_
     assert time.perf_counter() - started < 4  # 1 s of pause; the credit would have been 7 s
 
 
+@pytest.mark.parametrize("request_line, status", [(f"POST {PREDICT}", 413), ("POST /nope", 404), (f"PUT {PREDICT}", 405)])
+def test_a_body_trickling_in_after_an_early_answer_is_cut_off_after_the_read_timeout(strict_server, request_line, status):
+    """A byte every 0.3 s after the answer cancelled uvicorn's keep-alive timer each time: the
+    connection stayed open for as long as the client went on (an audit held 1,000 for good)."""
+    length = 900_000_000 if status == 413 else 1000  # 413 from the Content-Length alone
+    started = time.perf_counter()
+    with connect(strict_server) as sock:
+        sock.sendall(f"{request_line} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     f"Content-Length: {length}\r\n\r\n{{".encode())
+        sock.settimeout(0.3)
+        answer, closed = b"", False
+        while not closed and time.perf_counter() - started < 6:
+            try:
+                chunk = sock.recv(65536)
+                answer, closed = answer + chunk, chunk == b""
+            except TimeoutError:
+                try:
+                    sock.sendall(b" ")
+                except OSError:  # the server closed it between two bytes
+                    closed = True
+    assert answer.startswith(f"HTTP/1.1 {status}".encode())
+    assert closed and time.perf_counter() - started < 4, answer[:200]
+
+
 def test_predicts_beyond_the_limit_in_progress_get_429(strict_server):
     with connect(strict_server) as slow:
         slow.sendall(PARTIAL["partial body"])  # in progress until its read timeout
