@@ -145,6 +145,7 @@ def resolve_config(args, run: RunDir):
     resuming = run.config_file.is_file()
     if resuming:
         config = read_run_config(run)
+        trained_precision = config.train.mixed_precision
         asked = check_same_experiment(args, config, overrides, run)
         if asked is not None:  # --config's own resumable settings (steps, intervals, ...) apply as flags do
             for key in RESUMABLE_OVERRIDES:
@@ -154,6 +155,10 @@ def resolve_config(args, run: RunDir):
         config = load_config_file(args.config) if args.config else load_preset(args.preset or DEFAULT_PRESET)
     apply_overrides(config, overrides)
     config.validate("command line")
+    if resuming and trained_precision != config.train.mixed_precision and "fp16" in (trained_precision, config.train.mixed_precision):
+        raise ConfigError(f"{run.root} was trained with mixed precision {trained_precision}; fp16's optimizers keep a "
+                          "loss scale in the checkpoints that the others lack, so a resume may switch between none "
+                          f"and bf16 only: resume with --mixed-precision {trained_precision}, or train a new --out")
     if not resuming and (ignored := config.ignored_settings()):
         t = config.train
         print(f"note: {', '.join(ignored)} {'has' if len(ignored) == 1 else 'have'} no effect on this run "
