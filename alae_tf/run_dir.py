@@ -11,7 +11,6 @@ state file, and a damaged or diverged one is passed over for the newest intact o
 """
 
 import gc
-import logging
 import os
 import re
 import shutil
@@ -239,8 +238,9 @@ def nonfinite_variables(model: TrainedModel) -> list[str]:
 
 
 def _first_line(exc: Exception) -> str:
+    """The error's first line, without the name of the TensorFlow function it ran in."""
     lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
+    return re.sub(r"^\{\{function_node [^}]*\}\}\s*", "", lines[0]) if lines else type(exc).__name__
 
 
 def set_precision(mixed_precision: str) -> None:
@@ -294,23 +294,23 @@ def read_run_config(run: RunDir) -> Config:
 
 def restore(model: TrainedModel, path: str) -> None:
     """Load checkpoint `path` into `model` (both optimizers included); every object must match."""
-    checkpoint = model_checkpoint(model)
     try:
-        checkpoint.restore(path).assert_existing_objects_matched()
-        return
+        model_checkpoint(model).restore(path).assert_existing_objects_matched()
     except (*CHECKPOINT_READ_ERRORS, AssertionError) as exc:
-        reason = _first_line(exc)
-    # The failed restore, once collected, has TensorFlow log every value it did not restore: dozens
-    # of lines after ours. Collect it here, quietly.
-    logger = logging.getLogger("tensorflow")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        del checkpoint
-        gc.collect()
-    finally:
-        logger.setLevel(level)
-    raise ALAEError(f"{path}: does not fit this run's model ({reason})")
+        _expect_partial_restores()
+        raise ALAEError(f"{path}: does not fit this run's model ({_first_line(exc)})") from None
+
+
+def _expect_partial_restores() -> None:
+    """A failed restore leaves TensorFlow's restore coordinator referenced from the model's
+    variables; collected with them (at exit, after our error line) it logged every value it had
+    not restored, dozens of lines. TensorFlow offers `status.expect_partial()` to silence it, but
+    a restore that raised returns no status: mark the coordinators themselves."""
+    from tensorflow.python.checkpoint.checkpoint import _CheckpointRestoreCoordinator
+
+    for coordinator in gc.get_objects():
+        if isinstance(coordinator, _CheckpointRestoreCoordinator):
+            coordinator.expect_partial = True
 
 
 def existing_run(path) -> RunDir:
