@@ -287,12 +287,19 @@ class ALAE(TrainedModel):
             fakes, w = self._fakes(data, RECIPROCITY)
             w_rec = self._encode(fakes, data)
             loss_lae = losses.latent_reciprocity_loss(tf.cast(w, tf.float32), tf.cast(w_rec, tf.float32))
-            scaled = self.optimizer_ed.scale_loss(loss_lae / replicas)
+            # One backward pass for both optimizers, at the smaller of their loss scales (fp16; 1
+            # otherwise): at E's, when G's had dropped below it, G's fp16 gradients overflowed and
+            # F/G skipped the step and halved their scale again. Each share is then rescaled to
+            # its optimizer's scale in float32.
+            ed_scale, fg_scale = self.optimizer_ed.scale_loss(1.0), self.optimizer_fg.scale_loss(1.0)
+            scale = 1.0 if isinstance(ed_scale, float) else tf.minimum(ed_scale, fg_scale)  # floats: no loss scale
+            scaled = loss_lae / replicas * scale
         grads = tape.gradient(scaled, e_vars + fg_vars)
-        # One backward pass at E's loss scale; F and G's share is rescaled to their optimizer's.
-        fg_rescale = self.optimizer_fg.scale_loss(1.0) / self.optimizer_ed.scale_loss(1.0)
-        fg_grads = [None if g is None else g * tf.cast(fg_rescale, g.dtype) for g in grads[len(e_vars) :]]
-        apply_existing_gradients(self.optimizer_ed, grads[: len(e_vars)], e_vars)
+        e_grads, fg_grads = grads[: len(e_vars)], grads[len(e_vars) :]
+        if not isinstance(scale, float):
+            e_grads = [None if g is None else g * tf.cast(ed_scale / scale, g.dtype) for g in e_grads]
+            fg_grads = [None if g is None else g * tf.cast(fg_scale / scale, g.dtype) for g in fg_grads]
+        apply_existing_gradients(self.optimizer_ed, e_grads, e_vars)
         apply_existing_gradients(self.optimizer_fg, fg_grads, fg_vars)
         return loss_lae
 

@@ -212,3 +212,30 @@ def test_fp16_sets_the_float16_policy_and_scales_the_losses(tiny_config, tiny_im
     assert all(np.isfinite(values[-1]) for values in history.values())
     assert all(w.dtype in ("float32", "int64") for w in model.weights if "loss_scale" not in w.path)
     set_precision("none")
+
+
+def test_fp16_reciprocity_backward_runs_at_the_smaller_loss_scale(tiny_config, tiny_images, monkeypatch):
+    """Step III's one backward pass ran at E's loss scale: once F/G's scale had dropped below it,
+    G's float16 gradients overflowed and F/G skipped the step (and halved their scale again)."""
+    from alae_tf import model as model_module
+    from alae_tf.run_dir import set_precision
+
+    set_precision("fp16")
+    try:
+        tiny_config.train.mixed_precision = "fp16"
+        keras.utils.set_random_seed(0)
+        model = build_alae(tiny_config)
+        batches = batches_for(tiny_config, model, tiny_images)
+        model.fit(batches, steps_per_epoch=1, epochs=1, verbose=0)  # builds the optimizers
+        model.optimizer_ed.dynamic_scale.assign(2.0**24)  # far past float16's range for any gradient
+        model.optimizer_fg.dynamic_scale.assign(1.0)
+        given = {}
+        monkeypatch.setattr(model_module, "apply_existing_gradients",
+                            lambda optimizer, grads, variables: given.setdefault(optimizer.name, grads))
+        model._reciprocity_step(next(iter(batches)), 1)
+    finally:
+        set_precision("none")
+    e_grads, fg_grads = given[model.optimizer_ed.name], given[model.optimizer_fg.name]
+    assert all(np.isfinite(g.numpy()).all() for g in e_grads + fg_grads if g is not None)
+    # E's share at its own scale: 2^24 times F/G's scale-1 gradients' magnitude, not overflowed
+    assert max(float(tf.reduce_max(tf.abs(g))) for g in e_grads if g is not None) > 1e3
