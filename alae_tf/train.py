@@ -36,7 +36,7 @@ from alae_tf.errors import ALAEError, ConfigError, out_of_disk_space, written_fi
 from alae_tf.model_kinds import build_model
 from alae_tf.run_dir import (
     RunDir,
-    bf16_cpu_warning,
+    precision_cpu_warning,
     checkpoint_manager,
     checkpoint_step,
     cpu_flags,
@@ -268,14 +268,16 @@ def make_strategy(name: str, jit: bool, worker_timeout: float = 300.0) -> tf.dis
             raise ConfigError("--strategy multiworker needs TF_CONFIG naming two or more tasks in each process "
                               "(see the README's multi-worker section)")
         if jit and not tf.config.list_physical_devices("GPU"):
-            raise ConfigError("--jit with several workers is not supported on CPU devices (XLA has no CPU "
-                              "collectives: TensorFlow aborts at the first step); drop --jit")
+            raise ConfigError("XLA (--jit, or jit: true in a resumed run's config.yaml) with several workers is not "
+                              "supported on CPU devices (XLA has no CPU collectives: TensorFlow aborts at the first "
+                              "step); pass --no-jit")
         return multiworker.make_strategy(cluster, worker_timeout)
     gpus = tf.config.list_logical_devices("GPU")
     if name == "mirrored" or (name == "auto" and len(gpus) > 1):
         if jit and not gpus:
-            raise ConfigError("--jit with --strategy mirrored is not supported on CPU devices (XLA cannot "
-                              "read variables across logical CPUs); drop one of the two")
+            raise ConfigError("XLA (--jit, or jit: true in a resumed run's config.yaml) with --strategy mirrored is not "
+                              "supported on CPU devices (XLA cannot read variables across logical CPUs); pass --no-jit "
+                              "or drop --strategy mirrored")
         return tf.distribute.MirroredStrategy()
     return tf.distribute.get_strategy()
 
@@ -341,9 +343,9 @@ def train(args) -> int:
             raise ConfigError(f"{run.root}: {change}. Put the data back as it was, or train a new run (another --out)")
         set_precision(t.mixed_precision)
         set_training_graph_options()
-        slow_bf16 = bf16_cpu_warning(t.mixed_precision, cpu_flags(), bool(tf.config.list_physical_devices("GPU")))
-        if slow_bf16 and chief:
-            print(slow_bf16, file=sys.stderr)
+        slow_precision = precision_cpu_warning(t.mixed_precision, cpu_flags(), bool(tf.config.list_physical_devices("GPU")))
+        if slow_precision and chief:
+            print(slow_precision, file=sys.stderr)
         keras.utils.set_random_seed(t.seed)
         phases = schedule.phases(config)
         restored = newest_intact_checkpoint(run)
