@@ -289,7 +289,10 @@ def precision_cpu_warning(mixed_precision: str, flags, has_gpu: bool):
 
 
 def read_run_config(run: RunDir) -> Config:
-    """The run's config.yaml, refused with one line if an older alae_tf wrote it."""
+    """The run's config.yaml, refused with one line if an older alae_tf wrote it, or if its data
+    path is relative (alae_tf before 2026-12-04 kept --data-path as given: relative to the folder
+    that run was started from, it named other data from anywhere else, and a resume then trained
+    on it and wrote its absolute path into the run)."""
     raw = read_yaml_file(run.config_file)
     if isinstance(raw, dict) and raw.get("format") != RUN_FORMAT:
         raise ConfigError(
@@ -297,7 +300,12 @@ def read_run_config(run: RunDir) -> Config:
             f"{RUN_FORMAT}); its checkpoints do not load here: retrain, or use alae_tf at commit "
             f"{LAST_FORMAT_1_COMMIT} (git checkout {LAST_FORMAT_1_COMMIT}) to evaluate or export it"
         )
-    return Config.from_dict(raw, str(run.config_file))
+    config = Config.from_dict(raw, str(run.config_file))
+    if config.data.path is not None and not os.path.isabs(os.path.expanduser(config.data.path)):
+        raise ConfigError(f"{run.config_file}: data.path {config.data.path!r} is relative (an alae_tf before "
+                          "2026-12-04 kept --data-path as given, relative to the folder the run was started from): "
+                          "set it to the data's absolute path in that file")
+    return config
 
 
 def restore(model: TrainedModel, path: str) -> None:

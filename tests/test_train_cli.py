@@ -23,7 +23,7 @@ import yaml
 from alae_tf import evaluate, train
 from alae_tf.config import load_config_file, load_preset
 from alae_tf.errors import ConfigError
-from alae_tf.run_dir import RunDir, cpu_flags, precision_cpu_warning
+from alae_tf.run_dir import RunDir, cpu_flags, load_run, precision_cpu_warning
 from alae_tf.schedule import phases
 
 SMALL = """
@@ -797,3 +797,15 @@ def test_a_relative_data_path_is_kept_absolute_and_a_config_files_resumable_sett
     assert saved["train"]["steps"] == 4 and saved["train"]["checkpoint_every"] == 4
     steps = [int(row.split(",")[0]) for row in (tmp_path / "run" / "log.csv").read_text().splitlines()[1:]]
     assert steps == [1, 2, 3, 4]
+
+    # A run whose config.yaml holds a relative path (alae_tf before 2026-12-04): from another folder
+    # a resume trained on whatever that path named there, and wrote it into the run for good.
+    saved["data"]["path"] = "../images"
+    (tmp_path / "run" / "config.yaml").write_text(yaml.safe_dump(saved))
+    (tmp_path / "elsewhere" / "cwd").mkdir(parents=True)
+    other = tiny_image_folder(tmp_path / "elsewhere" / "images")
+    monkeypatch.chdir(tmp_path / "elsewhere" / "cwd")
+    assert other.is_dir() and train.main(["--out", str(tmp_path / "run"), "--steps", "6", "--verbose", "0"]) == 2
+    assert yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())["data"]["path"] == "../images"
+    with pytest.raises(ConfigError, match=r"data.path '../images' is relative .*: set it to the data's absolute path"):
+        load_run(tmp_path / "run")  # evaluate, export, edit and project read it so
