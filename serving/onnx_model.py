@@ -306,7 +306,8 @@ class ALAEOnnx:
         self._check_loaded("decode_styles")
         if "decode_styles" not in self.signatures:
             raise ValueError("this export predates per-layer styles (it has no decode_styles); "
-                             "export the run again to edit or mix")
+                             "export the run again to edit or mix (a run of format 1, from alae_tf before its "
+                             "backbone protocol, cannot be exported so: retrain it)")
 
     def reconstruct(self, images, as_uint8=False) -> np.ndarray:
         """G(E(images)), images uint8 or float -> [N, H, W, C]."""
