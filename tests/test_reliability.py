@@ -2,6 +2,7 @@
 checkpoint, log.csv keeps one row per step, hostile data and third-party files get one clear error.
 (The long runs, kill -9 at random moments and the fuzzed server, are benchmarks/reliability.py.)"""
 
+import contextlib
 import gc
 import gzip
 import logging
@@ -144,23 +145,30 @@ def test_a_run_without_checkpoints_is_one_error_that_does_not_say_train_longer(s
         run_checkpoint(saved_run)
 
 
-def test_a_checkpoint_of_another_model_is_one_error_without_tensorflows_warnings(saved_run, tiny_config):
-    """TensorFlow logged every value the failed restore left unrestored (dozens of lines, when the
-    model is collected: at exit) after our error line."""
+@contextlib.contextmanager
+def tensorflow_log():
+    """The records TensorFlow's logger emits inside the block (a list, filled as they come)."""
     records = []
     handler = logging.Handler()
     handler.emit = records.append
     logger = logging.getLogger("tensorflow")
     logger.addHandler(handler)
     try:
+        yield records
+    finally:
+        logger.removeHandler(handler)
+
+
+def test_a_checkpoint_of_another_model_is_one_error_without_tensorflows_warnings(saved_run, tiny_config):
+    """TensorFlow logged every value the failed restore left unrestored (dozens of lines, when the
+    model is collected: at exit) after our error line."""
+    with tensorflow_log() as records:
         tiny_config.model.hidden_dim = 12
         other = build_alae(tiny_config)
         with pytest.raises(ALAEError, match=r"ckpt-3: does not fit this run's model \(.*incompatible tensor with shape"):
             restore(other, str(saved_run.checkpoints / "ckpt-3"))
         del other  # as the trainer's model, collected at exit
         gc.collect()
-    finally:
-        logger.removeHandler(handler)
     assert [record.getMessage() for record in records] == []
 
 
@@ -170,22 +178,17 @@ def test_a_checkpoint_whose_values_have_other_dtypes_is_one_error_without_tensor
     listed every unrestored value when collected, at exit."""
     from alae_tf.run_dir import set_precision
 
-    records = []
-    handler = logging.Handler()
-    handler.emit = records.append
-    logger = logging.getLogger("tensorflow")
-    logger.addHandler(handler)
-    try:
+    with tensorflow_log() as records:
         tiny_config.train.mixed_precision = "fp16"
         set_precision("fp16")
-        other = build_alae(tiny_config)
-        with pytest.raises(ALAEError) as refused:
-            restore(other, str(saved_run.checkpoints / "ckpt-3"))
+        try:
+            other = build_alae(tiny_config)
+            with pytest.raises(ALAEError) as refused:
+                restore(other, str(saved_run.checkpoints / "ckpt-3"))
+        finally:
+            set_precision("none")
         del other
         gc.collect()
-    finally:
-        set_precision("none")
-        logger.removeHandler(handler)
     assert str(refused.value).startswith(f"{saved_run.checkpoints / 'ckpt-3'}: does not fit this run's model (tensor_name = ")
     assert [record.getMessage() for record in records] == []
 
