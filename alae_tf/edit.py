@@ -23,7 +23,7 @@ from alae_tf.editing import labelled as labels
 from alae_tf.editing.arguments import OneLineParser, class_pair, positive_int, strength
 from alae_tf.editing.figures import check_figure_size, strength_sweep, zoomed
 from alae_tf.editing.subjects import SUBJECTS_HELP, select_subjects
-from alae_tf.editing.official import read_official_directions
+from alae_tf.editing.official import other_model_note, read_official_directions
 from alae_tf.editing.outputs import check_output_dir, check_output_file, write_png, writing
 from alae_tf.editing.success import edit_success
 from alae_tf.editing.ranges import ALL, layer_ranges, mixing_range_names, parse_layer_range
@@ -160,6 +160,8 @@ def fit_command(args, run: Loaded):
         if given := [option for option, value in fitting_options.items() if value]:
             raise ALAEError(f"{', '.join(given)}: for fitting directions; --official imports the files as they are")
         new = read_official_directions(args.official, sampler.latent_dim)
+        if note := other_model_note(config.preset):
+            print(note, file=sys.stderr)
     else:
         data = labelled_images(args, config)
         print(f"fitting on {data.description}")

@@ -25,6 +25,17 @@ CELEBA_HQ_ATTRIBUTES = (
     "straight-hair", "wearing-earrings", "wearing-hat", "wearing-lipstick", "wearing-necklace", "wearing-necktie",
 )
 FILE_NAME = re.compile(r"^direction_(\d+)\.npy$")
+# The presets of runs converted from the model the shipped files were fitted for (FFHQ's model_157:
+# `convert --config ffhq`, or the official configs/ffhq.yaml, whose NAME is ffhq).
+FITTED_FOR_PRESETS = ("official_ffhq", "ffhq")
+
+
+def other_model_note(preset: str) -> str | None:
+    """A note when official direction files are imported into a run not converted from their model."""
+    if preset in FITTED_FOR_PRESETS:
+        return None
+    return (f"note: the official direction files were fitted in the W of the official FFHQ model (model_157); "
+            f"this run's preset is {preset}, whose W they describe only if it was trained on from that model")
 
 
 def official_direction_files(paths) -> list[Path]:
