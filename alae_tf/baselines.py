@@ -181,7 +181,7 @@ class Baseline(TrainedModel):
 
     def enter_phase(self, phase):
         """The one phase of the MLP backbone: its learning rate."""
-        self.phase = phase
+        super().enter_phase(phase)
         for optimizer in self.optimizers_by_key.values():
             optimizer.learning_rate = phase.learning_rate
 

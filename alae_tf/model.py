@@ -62,6 +62,11 @@ class TrainedModel(keras.Model):
         """{checkpoint key: optimizer} of every optimizer the model trains with."""
         raise NotImplementedError
 
+    def enter_phase(self, phase):
+        """Train `phase` (an `alae_tf.schedule.Phase`) from the current step on; a model kind adds
+        what the phase sets for it (learning rate, level, ...)."""
+        self.phase = phase
+
     def call(self, images, training=False):
         """Reconstruction G(E(x)) with the sampling nets at the current level, no noise."""
         return Sampler.from_model(self, level=self.level).reconstruct(images)
@@ -161,7 +166,7 @@ class ALAE(TrainedModel):
         """Train `phase` (an `alae_tf.schedule.Phase`) from the current step on: its level, learning
         rate and EMA decay. A level after the first, entered at its first step, starts with fresh
         optimizer state, as in the reference."""
-        self.phase = phase
+        super().enter_phase(phase)
         ema_beta = ema_decay(phase.batch_size, self.ema_half_life_images)
         if (phase.level, ema_beta) != (self.level, self.ema_beta):
             self.train_function = None  # both are Python values of the traced step: trace it anew
