@@ -91,6 +91,9 @@ class ModelConfig:
     # Style backbone only: channels per level = min(max_channels, start_channels * 2^(levels - 1 - level)).
     start_channels: int = 64
     max_channels: int = 256
+    # Equalized-lr gain of E's style layers ([mean; std] -> w): 1 is ours; convert writes the official
+    # code's sqrt(2) (a run converted before 2026-12-05 has 1: same outputs, Adam steps 1/sqrt(2) of the official).
+    encoder_style_gain: float = 1.0
 
     @property
     def energy_code_dim(self) -> int:
@@ -198,6 +201,7 @@ class Config:
             "model.hidden_dim": m.hidden_dim,
             "model.disc_layers": m.disc_layers,
             "model.disc_hidden": m.disc_hidden,
+            "model.encoder_style_gain": m.encoder_style_gain,
         }
         for name, value in positive.items():
             if value <= 0:

@@ -40,6 +40,7 @@ PUBLISHED = {"ffhq": "official_ffhq", "celeba-hq256": "official_celeba_hq256", "
 D_LAYERS = 3  # MappingD: 3 linear layers, latent wide, lr x0.1
 FUSED_SCALE_FROM = 128  # the official G upscales with one transposed convolution at levels this wide and wider
 LR_MUL = 0.1  # MappingF and MappingD
+ENCODER_STYLE_GAIN = math.sqrt(2.0)  # EncoderDefault's style_1 / style_2: ln.Linear's default gain
 
 
 def config_from_official(raw: dict, origin: str) -> Config:
@@ -94,6 +95,7 @@ def _alae_config(raw: dict, m: dict, levels: int, origin: str) -> Config:
             "disc_layers": D_LAYERS, "disc_hidden": int(m["LATENT_SPACE_SIZE"]),
             "mapping_lr_mul": LR_MUL, "disc_lr_mul": LR_MUL,
             "start_channels": int(m["START_CHANNEL_COUNT"]), "max_channels": int(m["MAX_CHANNEL_COUNT"]),
+            "encoder_style_gain": ENCODER_STYLE_GAIN,
         },
         "train": {
             "epochs": int(train["TRAIN_EPOCHS"]), "learning_rate": float(train["BASE_LEARNING_RATE"]),

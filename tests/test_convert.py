@@ -5,6 +5,7 @@ official net.py) is a small random StyleALAE reaching 128x128, so the fused resa
 convolutions run; these tests need no torch.
 """
 
+import math
 import os
 from pathlib import Path
 
@@ -67,6 +68,19 @@ def test_the_converted_run_computes_what_the_official_code_computes(converted, r
     np.testing.assert_allclose(model.mapping_ema.w_avg.numpy(), reference["w_avg"], rtol=1e-6)
     # The live nets come from the checkpoint's live copies, which differ from the smoothed ones.
     assert relative_error(Sampler.from_model(model, use_ema=False).encode(reference["images"]), reference["e_of_x"]) > 1e-2
+
+
+def test_a_converted_encoders_style_layers_step_at_the_official_rate(converted):
+    """The official EncodeBlock's style_1 / style_2 are lreq.Linear at its default gain sqrt(2), whose
+    weight is used times std = gain / sqrt(in_features): Adam steps the stored weight in both codes, so
+    a fine-tune moves them as the official one does only at that scale (at gain 1, before 2026-12-05,
+    1/sqrt(2) of the official steps: E 29% of an update apart after one update I, an audit measured)."""
+    config, model = load_run(converted)
+    assert config.model.encoder_style_gain == pytest.approx(math.sqrt(2.0))
+    for encoder in (model.encoder, model.encoder_ema):
+        for block in encoder.blocks:
+            for style in (block.style_1, block.style_2):
+                assert style.runtime_scale == pytest.approx(math.sqrt(2.0) / math.sqrt(style.kernel.shape[0]))
 
 
 @pytest.mark.parametrize("name", ["model.pth", pytest.param("model_legacy.pth", marks=pytest.mark.slow)])

@@ -29,7 +29,7 @@ layer (`EncoderDefault`).
 """
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import keras
 from keras import ops
@@ -52,6 +52,7 @@ class StyleVariant:
     statistics_epsilon: float = 1e-8  # inside the std of E's statistics
     norm_epsilon: float = 1e-8  # inside the std of E's instance norm
     dense_bottom: bool = True  # E's 4x4 block ends in a dense layer (else it downsamples to 2x2)
+    style_gain: float = 1.0  # equalized-lr gain of E's style layers (the config's encoder_style_gain)
 
 
 OURS = StyleVariant()
@@ -170,14 +171,14 @@ class EncoderBlock(keras.layers.Layer):
         self.statistics_epsilon, self.norm_epsilon = variant.statistics_epsilon, variant.norm_epsilon
         self.conv_1 = EqualizedConv2D(channels, 3, name="conv_1")
         self.bias_1 = Bias(name="bias_1")
-        self.style_1 = EqualizedDense(latent_dim, gain=1.0, name="style_1")
+        self.style_1 = EqualizedDense(latent_dim, gain=variant.style_gain, name="style_1")
         if dense:
             self.dense = EqualizedDense(out_channels, name="dense")
         else:
             self.blur = Blur(name="blur")
             self.conv_2 = DownscaleConv2D(out_channels, name="conv_2")
             self.bias_2 = Bias(name="bias_2")
-        self.style_2 = EqualizedDense(latent_dim, gain=1.0, name="style_2")
+        self.style_2 = EqualizedDense(latent_dim, gain=variant.style_gain, name="style_2")
 
     def _statistics_and_normalize(self, x, style):
         """(style([mean; std]), instance-normalised x)."""
@@ -258,7 +259,8 @@ def build(config, name_suffix=""):
     resolution, levels, channels = _levels_and_channels(config)
     return (
         StyleGenerator(resolution, channels, config.image_shape[-1], config.latent_dim, name="generator" + name_suffix),
-        StyleEncoder(resolution, channels, channels[0], config.latent_dim, name="encoder" + name_suffix),
+        StyleEncoder(resolution, channels, channels[0], config.latent_dim, replace(OURS, style_gain=config.encoder_style_gain),
+                     name="encoder" + name_suffix),
         leaky_discriminator(config.latent_dim, config.disc_hidden, config.disc_layers, config.disc_lr_mul,
                             name="discriminator" + name_suffix),
     )
@@ -272,7 +274,8 @@ def build_official(config, name_suffix=""):
     bottom = min(m.max_channels, m.start_channels * 2**levels)  # EncoderDefault doubles once more below 4x4
     return (
         StyleGenerator(resolution, channels, m.image_shape[-1], m.latent_dim, OFFICIAL, name="generator" + name_suffix),
-        StyleEncoder(resolution, channels, bottom, m.latent_dim, OFFICIAL, name="encoder" + name_suffix),
+        StyleEncoder(resolution, channels, bottom, m.latent_dim, replace(OFFICIAL, style_gain=m.encoder_style_gain),
+                     name="encoder" + name_suffix),
         linear_discriminator(m.latent_dim, m.disc_hidden, m.disc_layers, m.disc_lr_mul, name="discriminator" + name_suffix),
     )
 
