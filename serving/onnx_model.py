@@ -199,8 +199,12 @@ class ALAEOnnx:
                           for graph, session in self._sessions.items()}
         self.provider = next(iter(self._sessions.values())).get_providers()[0]
         first = requested[0][0] if isinstance(requested[0], tuple) else requested[0]  # a name or (name, options)
-        if self.provider != first:  # ONNX Runtime falls back along the list with a warning of its own
+        if self.provider != first and providers:  # ONNX Runtime falls back along the list with a warning of its own
             log.warning("asked for %s, running on %s%s", first, self.provider, CUDA_HINT if first == CUDA else "")
+        elif self.provider != first:
+            log.warning("onnxruntime-gpu is installed but CUDA did not start, so running on %s (no GPU, or not the "
+                        "CUDA 13 / cuDNN 9 it needs%s); providers=%r chooses the CPU without this warning",
+                        self.provider, CUDA_HINT.replace(": ", ": for those, ", 1), [CPU])
         log.info("ALAE %s version %s from %s on %s", self.metadata["model_name"], self.version, self.path, self.provider)
 
     @staticmethod
@@ -226,7 +230,7 @@ class ALAEOnnx:
 
     def encode(self, images) -> np.ndarray:
         """images [N, H, W, C], uint8 [0, 255] or float [-1, 1] -> w float32 [N, latent]."""
-        return self.run_signature("encode", {"images": self._model_range(images)})["w"]
+        return self._run_on_images("encode", images)["w"]
 
     def decode(self, w, as_uint8=False, *, noise=None) -> np.ndarray:
         """w [N, latent] -> images [N, H, W, C]; `noise` (a list as `noise()` gives): G's per-pixel
@@ -311,7 +315,7 @@ class ALAEOnnx:
 
     def reconstruct(self, images, as_uint8=False) -> np.ndarray:
         """G(E(images)), images uint8 or float -> [N, H, W, C]."""
-        return self._images(self.run_signature("reconstruct", {"images": self._model_range(images)})["images"], as_uint8)
+        return self._images(self._run_on_images("reconstruct", images)["images"], as_uint8)
 
     def noise(self, batch, seed=None) -> list[np.ndarray]:
         """Standard normal noise images [batch, h, w, 1], one per noise input of G (none for the MLP)."""
@@ -349,6 +353,10 @@ class ALAEOnnx:
         values = contract.check_inputs(signature, inputs)
         if signature.operation.name == contract.METADATA:
             return {"metadata_json": np.array([self.metadata_json] * len(values["row"]))}
+        return self._run_checked(signature, values)
+
+    def _run_checked(self, signature, values: dict) -> dict[str, np.ndarray]:
+        """`signature` on checked inputs (uint8 images converted to [-1, 1] here)."""
         values = {key: contract.to_model_range(v) if v.dtype == np.uint8 else v for key, v in values.items()}
         inputs = dict(values)
         for graph in signature.operation.onnx_graphs:
@@ -369,13 +377,16 @@ class ALAEOnnx:
             raise ValueError(f"noise: this export takes {expected}, got {len(noise)}")
         return dict(zip(contract.noise_input_names(len(noise)), noise))
 
-    def _model_range(self, images) -> np.ndarray:
-        """uint8 pixels -> float32 [-1, 1], checked here; other images as given: run_signature
-        checks them (checking twice cost ~15% of a batch-1 int8 encode)."""
+    def _run_on_images(self, name, images) -> dict[str, np.ndarray]:
+        """Signature `name` (float images in) on uint8 pixels or float [-1, 1] images, each checked
+        once as what it is (uint8 converted after the check: as floats, a light image's pixels would
+        all lie in [0, 1] and be warned of as pixel / 255; checking twice cost ~15% of a batch-1
+        int8 encode)."""
         images = contract.as_array(images, "images")
         if images.dtype != np.uint8:
-            return images
-        return contract.to_model_range(contract.check_images(images, self.image_shape))
+            return self.run_signature(name, {"images": images})
+        self._check_loaded(name)
+        return self._run_checked(self.signatures[name], {"images": contract.check_images(images, self.image_shape)})
 
     @staticmethod
     def _images(images, as_uint8):

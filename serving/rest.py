@@ -41,12 +41,14 @@ def _reject_constant(name):
     raise ValueError(f"{name} is not allowed")
 
 
-def parse_json(raw: bytes, max_lists: int | None = None) -> dict:
-    """The JSON object in `raw`; with `max_lists`, a body of more lists and objects than that is
-    refused before it is parsed (Python holds an empty list's 3 bytes of JSON in ~60)."""
+def parse_json(raw: bytes, max_lists: int | None = None, max_batch: int | None = None) -> dict:
+    """The JSON object in `raw`; with `max_lists` (`largest_valid_nesting` of `max_batch`), a body of
+    more lists and objects than that is refused before it is parsed (Python holds an empty list's 3
+    bytes of JSON in ~60)."""
     if max_lists is not None and (lists := raw.count(b"[") + raw.count(b"{")) > max_lists:
         raise RequestError(413, f"the request holds {lists} lists and objects; a valid one of this server's largest "
-                                f"batch holds at most {max_lists}")
+                                f"batch ({max_batch} examples, its limit) holds at most {max_lists}: send at most "
+                                f"{max_batch} examples per request")
     try:
         body = json.loads(raw, parse_constant=_reject_constant)  # NaN, Infinity, -Infinity
     except (ValueError, RecursionError) as exc:
@@ -91,9 +93,7 @@ def largest_valid_body(signatures: dict[str, Signature], max_batch: int) -> int:
 
 def parse_predict(body: dict, signatures: dict[str, Signature], max_batch: int):
     """(signature name, {input name: array}, row form?) of a predict request body."""
-    unknown = sorted(set(body) - {"signature_name", "instances", "inputs"})
-    if unknown:
-        raise RequestError(400, f"unknown request key(s) {', '.join(unknown)}; expected signature_name and instances or inputs")
+    # Other keys (a client's "parameters", "model_spec") are ignored, as TF-Serving ignores them.
     requested = body.get("signature_name")
     if requested is not None and not isinstance(requested, str):
         raise RequestError(400, "signature_name must be a string")
@@ -102,7 +102,9 @@ def parse_predict(body: dict, signatures: dict[str, Signature], max_batch: int):
         raise RequestError(400, f"unknown signature {requested[:100]!r}; available: {', '.join(sorted(signatures))}, serving_default")
     signature = signatures[name]
     if ("instances" in body) == ("inputs" in body):
-        raise RequestError(400, "send exactly one of 'instances' (row form) or 'inputs' (columnar form)")
+        others = sorted(set(body) - {"signature_name", "instances", "inputs"})
+        raise RequestError(400, "send exactly one of 'instances' (row form) or 'inputs' (columnar form)"
+                                + (f"; the request has {', '.join(repr(key[:40]) for key in others[:10])}" if others else ""))
     rows = "instances" in body
     columns = _columns_from_rows(body["instances"], signature, max_batch) if rows else _named(body["inputs"], signature, "inputs")
     for spec in signature.inputs:

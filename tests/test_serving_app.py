@@ -195,11 +195,18 @@ def test_provider_is_cpu_here_and_logged(export_dir, caplog, monkeypatch):
     with caplog.at_level(logging.INFO, logger="serving.onnx_model"):
         model = ALAEOnnx(export_dir)
     assert model.provider == "CPUExecutionProvider" and "on CPUExecutionProvider" in caplog.text
-    # With onnxruntime-gpu but no usable GPU, CUDA is requested and ONNX Runtime falls back to the CPU.
+    # With onnxruntime-gpu but no usable GPU, CUDA is tried and ONNX Runtime falls back to the CPU:
+    # the user asked for nothing, so the warning does not say they did.
     monkeypatch.setattr("onnxruntime.get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
     with pytest.warns(UserWarning, match="CUDAExecutionProvider"):
         fallback = ALAEOnnx(export_dir)
     assert fallback.provider == "CPUExecutionProvider"
+    assert ("onnxruntime-gpu is installed but CUDA did not start, so running on CPUExecutionProvider (no GPU, or not "
+            "the CUDA 13 / cuDNN 9 it needs: for those, onnxruntime-gpu 1.31 runs on CUDA 13") in caplog.text
+    assert "asked for" not in caplog.text
+    caplog.clear()
+    with pytest.warns(UserWarning, match="CUDAExecutionProvider"):
+        ALAEOnnx(export_dir, providers=["CUDAExecutionProvider"])
     assert "asked for CUDAExecutionProvider, running on CPUExecutionProvider: onnxruntime-gpu 1.31 runs on CUDA 13" in caplog.text
     caplog.clear()
     with warnings.catch_warnings():
@@ -218,6 +225,10 @@ def test_float_images_in_0_1_get_a_warning(model):
         warnings.simplefilter("error")
         model.encode(pixels / 127.5 - 1)
         model.encode(np.zeros((1, 28, 28, 1), np.float32))  # one flat grey level says nothing
+        light = np.random.default_rng(1).integers(128, 256, (2, 28, 28, 1), dtype=np.uint8)
+        model.encode(light)  # uint8 pixels are pixels: as floats in [-1, 1] these all lie in [0, 1]
+        model.reconstruct(light)
+        model.edit(light, np.ones(model.latent_dim, np.float32), 1.0)
 
 
 def test_sessions_spin_only_while_running(export_dir):

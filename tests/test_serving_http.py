@@ -98,6 +98,8 @@ BAD_REQUESTS = {
     "unknown signature": ("POST", PREDICT, body("nope", w=W), 400, "unknown signature 'nope'"),
     "unknown input": ("POST", PREDICT, body("decode", v=W), 400, "expected input 'w', got v"),
     "both forms": ("POST", PREDICT, json.dumps({"instances": W, "inputs": W}).encode(), 400, "exactly one of"),
+    "a misspelt form": ("POST", PREDICT, json.dumps({"instance": W}).encode(), 400, "exactly one of 'instances' (row form) or "
+                        "'inputs' (columnar form); the request has 'instance'"),
     "wrong shape": ("POST", PREDICT, body("decode", w=[[0.5] * 49]), 400, "input w: expected shape [batch, 50], got [1, 49]"),
     "ragged": ("POST", PREDICT, body("decode", w=[[0.5] * 50, [0.5]]), 400, "ragged"),
     "strings": ("POST", PREDICT, body("decode", w=[["a"] * 50]), 400, "expected float32 numbers, got strings"),
@@ -119,7 +121,8 @@ BAD_REQUESTS = {
                                               400, "true or false"),
     # 3 bytes of JSON per empty list: refused from a count of brackets before the body is parsed
     "lists beyond any valid request": ("POST", PREDICT, b'{"instances": [' + b"[]," * 20000 + b"[]]}", 413,
-                                       "lists and objects; a valid one of this server's largest batch holds at most"),
+                                       f"lists and objects; a valid one of this server's largest batch ({MAX_BATCH} examples, its limit) holds at "
+                                       f"most"),
     "empty batch": ("POST", PREDICT, json.dumps({"signature_name": "decode", "instances": []}).encode(), 400, "empty batch"),
     "w overflowing the decoder": ("POST", PREDICT, body("decode", w=[[3e38] * 50]), 400, "overflow to NaN or infinity"),
     "w overflowing, uint8": ("POST", PREDICT, body("decode_uint8", w=[[-3e38] * 50]), 400, "largest |value|: w 3e+38"),
@@ -209,6 +212,15 @@ def test_predict_reads_json_whatever_the_content_type(server):
         np.testing.assert_array_equal(np.asarray(answer["outputs"], np.float32), expected)
     status, answer = raw_request(server, "POST", PREDICT, b"signature_name=decode", {"Content-Type": "application/x-www-form-urlencoded"})
     assert status == 400 and "malformed JSON" in answer["error"], answer
+
+
+def test_request_keys_other_than_tf_servings_are_ignored_as_tf_serving_ignores_them(server):
+    """TF-Serving reads signature_name and instances or inputs and ignores the rest (json_tensor.cc):
+    clients that send "parameters" (Vertex-style) or "model_spec" work against both."""
+    expected = raw_request(server, "POST", PREDICT, body("decode", w=W))
+    assert expected[0] == 200
+    extra = json.dumps({"signature_name": "decode", "inputs": {"w": W}, "parameters": {}, "model_spec": {"name": NAME}})
+    assert raw_request(server, "POST", PREDICT, extra.encode()) == expected
 
 
 def test_the_metadata_names_its_run_and_checkpoint_without_their_paths(server):

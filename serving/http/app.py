@@ -128,7 +128,7 @@ def create_app(served: ServedModel, max_batch=256, max_body_bytes=16 * 1024 * 10
 
         def predict_answer(raw: bytes) -> bytes:
             """The answer to a predict body (in a worker thread: every step is CPU work on the whole body)."""
-            signature, inputs, rows = rest.parse_predict(rest.parse_json(raw, max_lists), model.signatures, max_batch)
+            signature, inputs, rows = rest.parse_predict(rest.parse_json(raw, max_lists, max_batch), model.signatures, max_batch)
             try:
                 outputs = model.run_signature(signature, inputs)
             except ValueError as exc:  # the model's own checks (float images far outside [-1, 1], overflowing outputs)
