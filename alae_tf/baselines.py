@@ -12,7 +12,8 @@ vae       Gaussian q(z|x); the mean              -                    E+G: -log 
 aae       MLP E, linear output                   D(z), leaky          E+G: sum (x - G(E(x)))^2 + adv. generator on D(E(x));
                                                                       D: z ~ N(0, I) real, E(x) fake
 bigan     MLP E, linear output                   D(x, z)              D: (x, E(x)) real, (G(z), z) fake; E+G: D's loss with
-                                                                      the labels swapped (non-saturating for softplus)
+                                                                      the labels swapped (non-saturating for softplus;
+                                                                      -loss_d for minimax and f-GANs; hinge: d_real - d_fake)
 vaegan    Gaussian q(z|x); the mean              Dis(x), features l   E: KL + feature error at Dis_l; G: the same error + adv.
                                                                       generator on G(E(x)) and G(z); Dis: x real, both fake
 avb       z = E(x, eps); E(x, 0)                 T(x, z)              E+G: -log p(x|z) + T(x, z) (the KL estimate); T: logistic,
@@ -150,7 +151,6 @@ class Baseline(TrainedModel):
         self.generator = MLPGenerator(m.latent_dim, m.hidden_dim, m.image_shape, name="generator")
         self.encoder, self.discriminator = encoder, discriminator
         self.adversarial = losses.adversarial_loss(adversarial_loss)
-        self.saturating = adversarial_loss in losses.SATURATING_LOSSES
         self.level = 0
         self.optimizers_by_key = {}
 
@@ -281,9 +281,8 @@ class BiGAN(Baseline):
         d_real = self.discriminator(images, _f32(self.encoder(images, training=True)), training=True)
         d_fake = self.discriminator(self._decode(z), z, training=True)
         loss_d = self.adversarial.discriminator(d_fake, d_real)
-        # E and G move both pairs. The non-saturating form swaps the labels; the saturating losses
-        # (minimax, and the f-GANs' variational bound) are the game itself: E and G minimise -loss_d.
-        loss_eg = -loss_d if self.saturating else self.adversarial.discriminator(d_real, d_fake)
+        # E and G move both pairs (losses.AdversarialLoss.both_inputs says how each loss plays that game).
+        loss_eg = self.adversarial.generator_of_both_inputs(d_fake, d_real)
         return {"loss_d": loss_d, "loss_eg": loss_eg}, {"optimizer_eg": loss_eg, "optimizer_d": loss_d}
 
 

@@ -173,23 +173,38 @@ def began_convergence(real_energy, fake_energy, gamma):
     return real_energy + tf.abs(gamma * real_energy - fake_energy)
 
 
+def minimax_game_loss(discriminator):
+    """The saturating losses' generator side where both of D's inputs move: -D's loss."""
+    return lambda d_fake, d_real: -discriminator(d_fake, d_real)
+
+
+def critic_game_loss(d_fake, d_real):
+    """Hinge's generator side where both of D's inputs move: the critic score on each, -d_fake + d_real."""
+    return tf.reduce_mean(d_real) - tf.reduce_mean(d_fake)
+
+
 @dataclass(frozen=True)
 class AdversarialLoss:
     discriminator: Callable  # (d_fake, d_real) -> scalar, step I
     generator: Callable  # d_fake -> scalar, step II
+    # (d_fake, d_real) -> scalar: the generator side's loss where both of D's inputs move (BiGAN's E
+    # and G); None: D's loss with the labels swapped, the non-saturating form of the game.
+    both_inputs: Callable | None = None
 
+    def generator_of_both_inputs(self, d_fake, d_real):
+        if self.both_inputs is None:
+            return self.discriminator(d_real, d_fake)
+        return self.both_inputs(d_fake, d_real)
 
-# The losses whose generator side is the minimax game's (E and G minimise -D's loss), not a
-# non-saturating rewrite of it: BiGAN uses that game, where both of D's inputs move.
-SATURATING_LOSSES = ("minimax",) + tuple(f"f_{name}" for name in F_DIVERGENCES)
 
 _LOSSES = {
     "softplus": AdversarialLoss(discriminator_loss, generator_loss),
-    "minimax": AdversarialLoss(discriminator_loss, minimax_generator_loss),
+    "minimax": AdversarialLoss(discriminator_loss, minimax_generator_loss, minimax_game_loss(discriminator_loss)),
     "least_squares": AdversarialLoss(least_squares_discriminator_loss, least_squares_generator_loss),
-    "hinge": AdversarialLoss(hinge_discriminator_loss, critic_generator_loss),
-    "wasserstein": AdversarialLoss(wasserstein_discriminator_loss, critic_generator_loss),
-    **{f"f_{name}": AdversarialLoss(f_discriminator_loss(d), f_generator_loss(d)) for name, d in F_DIVERGENCES.items()},
+    "hinge": AdversarialLoss(hinge_discriminator_loss, critic_generator_loss, critic_game_loss),
+    "wasserstein": AdversarialLoss(wasserstein_discriminator_loss, critic_generator_loss, critic_game_loss),
+    **{f"f_{name}": AdversarialLoss(f_discriminator_loss(d), f_generator_loss(d), minimax_game_loss(f_discriminator_loss(d)))
+       for name, d in F_DIVERGENCES.items()},
 }
 
 

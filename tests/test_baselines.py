@@ -158,7 +158,8 @@ def test_config_refuses_a_wasserstein_loss_without_a_constraint(tiny_config):
     tiny_config.validate("test")
 
 
-@pytest.mark.parametrize("loss, game", [("softplus", False), ("least_squares", False), ("minimax", True), ("f_kl", True)])
+@pytest.mark.parametrize("loss, game", [("softplus", False), ("least_squares", False), ("hinge", False), ("minimax", True),
+                                        ("f_kl", True)])
 def test_bigans_encoder_and_generator_play_the_losses_game(loss, game, tiny_config, tiny_images):
     """E and G move both of D's input pairs. The non-saturating losses swap the labels; the
     saturating ones are the game itself, E and G minimising -loss_d: minimax trained exactly as

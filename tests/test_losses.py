@@ -108,6 +108,23 @@ def test_adversarial_losses_by_hand(name, discriminator, generator):
     assert float(pair.generator(D_FAKE)) == pytest.approx(generator, rel=1e-6)
 
 
+def test_hinges_game_on_both_of_ds_inputs_is_the_critic_score():
+    """Where both of D's inputs move (BiGAN's E and G), hinge's generator side is the critic score on
+    each pair, d_real - d_fake (Lim & Ye; BigBiGAN): every pair keeps a gradient of 1/N. D's hinge with
+    the labels swapped (before 2026-12-05) gave none to the pairs D was fooled by past the margin."""
+    d_real = tf.constant([-1.5, -2.0, 0.3])  # the first two fooled past the margin, as are
+    d_fake = tf.constant([1.5, 2.0, -0.2])  # these first two
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch([d_real, d_fake])
+        loss = losses.adversarial_loss("hinge").generator_of_both_inputs(d_fake, d_real)
+    assert float(loss) == pytest.approx((-1.5 - 2.0 + 0.3) / 3 - (1.5 + 2.0 - 0.2) / 3)
+    np.testing.assert_allclose(tape.gradient(loss, d_fake).numpy(), [-1 / 3] * 3, rtol=1e-6)
+    np.testing.assert_allclose(tape.gradient(loss, d_real).numpy(), [1 / 3] * 3, rtol=1e-6)
+    # softplus swaps the labels: softplus(d_real) + softplus(-d_fake), averaged
+    swapped = losses.adversarial_loss("softplus").generator_of_both_inputs(d_fake, d_real)
+    assert float(swapped) == pytest.approx(np.mean(softplus(d_real.numpy())) + np.mean(softplus(-d_fake.numpy())), rel=1e-6)
+
+
 # Nowozin et al. 2016, table 6: output activation g_f(v) and conjugate f*(t), as the paper writes them.
 TEXTBOOK = {
     "kl": (lambda v: v, lambda t: np.exp(t - 1)),
