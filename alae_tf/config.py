@@ -280,6 +280,7 @@ class Config:
         unread = {
             "data.source": self.data.dataset in ("folder", "prepared"),  # where MNIST is read from
             "model.start_channels": not style, "model.max_channels": not style, "model.hidden_dim": style,
+            "model.encoder_style_gain": not style,
             "train.style_mixing_prob": not style,  # the MLP's generator has one style input
             "train.images_per_level": m.levels == 1,
             "train.r1_gamma": t.gradient_penalty not in ("r1", "r2"),
@@ -461,15 +462,11 @@ def _build_section(section_cls, raw, origin: str):
         raise ConfigError(f"{origin}: expected a mapping, got {type(raw).__name__}")
     fields = {f.name: f for f in dataclasses.fields(section_cls)}
     _reject_unknown(raw, fields, origin)
-    defaults = section_cls()
-    values = {}
-    for name, value in raw.items():
-        default = getattr(defaults, name)
-        values[name] = _coerce(value, default, fields[name].type, f"{origin}.{name}")
+    values = {name: _coerce(value, fields[name].type, f"{origin}.{name}") for name, value in raw.items()}
     return section_cls(**values)
 
 
-def _coerce(value, default, type_name: str, origin: str):
+def _coerce(value, type_name: str, origin: str):
     """Check a YAML value against the field's declared type (ints may stand for floats)."""
     optional = "None" in type_name
     if value is None:

@@ -143,7 +143,8 @@ class Sampler:
 
     def features(self, images):
         """E's representation before its last linear map onto w (see the Encoder protocol), float32."""
-        return tf.cast(self.encoder.features(tf.convert_to_tensor(images, tf.float32), level=self.level), tf.float32)
+        images = tf.convert_to_tensor(images, tf.float32)
+        return tf.cast(self.encoder.features(images, level=self.level, blend=self.blend), tf.float32)
 
     def decode(self, w, noise=None):
         """G(w) for w [B, latent] (on every style input) or styles [B, num_styles, latent]."""

@@ -157,12 +157,12 @@ def test_settings_the_run_never_reads_are_named_at_its_start(tmp_path, capsys):
 
     config = load_preset("mnist")
     config.train.style_mixing_prob, config.model.start_channels, config.train.energy_margin = 0.5, 8, 2.0
-    config.train.gradient_penalty, config.train.r1_gamma = "none", 5.0
-    assert config.ignored_settings() == ["model.start_channels", "train.style_mixing_prob", "train.r1_gamma",
-                                         "train.energy_margin"]
+    config.train.gradient_penalty, config.train.r1_gamma, config.model.encoder_style_gain = "none", 5.0, 2.0
+    assert config.ignored_settings() == ["model.start_channels", "model.encoder_style_gain", "train.style_mixing_prob",
+                                         "train.r1_gamma", "train.energy_margin"]
     config.train.adversarial_loss = "ebgan"  # now read, as is r1_gamma under an R1 or R2 penalty
     config.train.gradient_penalty = "r2"
-    assert config.ignored_settings() == ["model.start_channels", "train.style_mixing_prob"]
+    assert config.ignored_settings() == ["model.start_channels", "model.encoder_style_gain", "train.style_mixing_prob"]
     style = load_preset("mnist_style32")
     style.model.hidden_dim = 512
     assert style.ignored_settings() == ["model.hidden_dim"]

@@ -435,6 +435,10 @@ def test_meta_and_record_mismatches_are_reported(photos, tmp_path):
     top.write_bytes(top.read_bytes()[:-100])
     with pytest.raises(DataError, match="truncated or not a TFRecord file"):
         open_image_source("prepared", str(copy), 32)
+    for damaged in ("{bad", json.dumps({"num_images": 12})):  # a NameError before 2026-12-05
+        (copy / "meta.json").write_text(damaged)
+        with pytest.raises(DataError, match=r"meta.json: unreadable or incomplete \(.*\); re-create the dataset"):
+            open_image_source("prepared", str(copy), 32)
 
 
 @pytest.mark.parametrize("dataset, path, resolution, error, message", [

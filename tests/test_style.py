@@ -57,6 +57,17 @@ def test_fade_in_starts_from_the_previous_level_and_ends_at_the_new_one(tiny):
         np.testing.assert_allclose(model.encoder(images, level=level, blend=1.0), model.encoder(images, level=level), atol=1e-5)
 
 
+def test_a_samplers_features_are_its_encodings_parts_at_its_blend(tiny):
+    """w is the sum of E's per-block contributions (features): a sampler of a level fading in gives
+    features of the same blend as its encode (features ignored the blend before 2026-12-05)."""
+    config, model = tiny
+    images = tf.random.uniform([3, 16, 16, 3], -1, 1)
+    sampler = Sampler.from_model(model, level=2, blend=0.3)
+    parts = sampler.features(images).numpy().reshape(3, -1, config.model.latent_dim)
+    np.testing.assert_allclose(parts.sum(axis=1), sampler.encode(images), atol=1e-4)
+    assert np.abs(parts.sum(axis=1) - Sampler.from_model(model, level=2).encode(images).numpy()).max() > 1e-3
+
+
 def test_blend_schedule_follows_the_cosine_ramp_over_the_first_half_of_each_level():
     config = load_preset("mnist_style32")
     phases = schedule.phases(config)

@@ -30,6 +30,7 @@ from alae_tf.data.files import (
     held_out_positions,
     image_channels,
     list_image_files,
+    unreadable_reason,
 )
 from alae_tf.data.folder_check import check_files
 from alae_tf.data.mnist import IMAGE_SIDE as MNIST_SIDE

@@ -39,6 +39,7 @@ from alae_tf.data.files import (
 from alae_tf.data.pyramid import box_pyramid, check_resolution, resolution_levels
 from alae_tf.errors import ALAEError, DataError, out_of_disk_space, written_file
 from alae_tf.progress import progress_bar
+from alae_tf.stop_signals import interrupted_exit_code, sigterm_raises_stopped
 
 FORMAT = "alae_tf multi-resolution TFRecords (StyleGAN/ALAE layout: features shape [C,H,W], data raw uint8 CHW)"
 RECORD_OVERHEAD_BYTES = 70  # a record's Example fields and TFRecord framing beside its pixels (50-67 measured)
@@ -231,14 +232,15 @@ def summary(meta: dict, dst: Path) -> str:
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
-        meta = prepare(args.src, args.dst, args.resolution, test_count=args.test_count, mirror=args.mirror,
-                       grayscale=args.grayscale, overwrite=args.overwrite, verbose=not args.quiet)
+        with sigterm_raises_stopped():  # the partial folder is removed on SIGTERM too
+            meta = prepare(args.src, args.dst, args.resolution, test_count=args.test_count, mirror=args.mirror,
+                           grayscale=args.grayscale, overwrite=args.overwrite, verbose=not args.quiet)
     except ALAEError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         print(f"\ninterrupted: nothing written to {args.dst}", file=sys.stderr)
-        return 130
+        return interrupted_exit_code(exc)
     print(summary(meta, args.dst))
     return 0
 
