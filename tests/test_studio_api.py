@@ -40,11 +40,11 @@ def style(style_exported):
         yield url, ALAEOnnx(export_dir)
 
 
-def request(base_url, method, path, body=b"", content_type="application/json"):
+def request(base_url, method, path, body=b"", content_type="application/json", headers=None):
     host, port = base_url.removeprefix("http://").split(":")
     connection = http.client.HTTPConnection(host, int(port), timeout=30)
     try:
-        headers = {"Content-Type": content_type} if content_type else {}
+        headers = {**({"Content-Type": content_type} if content_type else {}), **(headers or {})}
         connection.request(method, path, body=body, headers=headers)
         response = connection.getresponse()
         raw = response.read()
@@ -504,6 +504,21 @@ def test_the_servers_studio_line_gives_an_address_a_person_can_open():
                                               f"ssh -L 8600:127.0.0.1:8600 {host}, then open that address there)")
     assert studio_line("::1", 8600).startswith("studio at http://[::1]:8600/studio (this machine only; ")
     assert studio_line("10.1.2.3", 8501) == "studio at http://10.1.2.3:8501/studio"
+
+
+def test_a_page_loaded_before_the_server_restarted_is_told_to_reload(export_dir):
+    """A restart may serve other files under the same name and version (export --overwrite, another
+    export folder): the page's codes and sliders are the old model's. Before 2026-12-05 each process
+    counted its loads from 1, so such a page was served without a word (an audit's case)."""
+    sample = json.dumps({"seed": 1}).encode()
+    with http_server(export_dir, "--studio") as url:
+        info = request(url, "GET", "/studio/api/info", content_type=None)[1]
+        headers = {"X-Model-Version": str(info["version"]), "X-Model-Load": str(info["load"])}
+        assert request(url, "POST", "/studio/api/sample", sample, headers=headers)[0] == 200
+    with http_server(export_dir, "--studio") as url:
+        status, answer, _ = request(url, "POST", "/studio/api/sample", sample, headers=headers)
+        assert status == 409 and "the server restarted since this page was loaded" in answer["error"], answer
+        assert "reload the page" in answer["error"]
 
 
 def test_without_studio_the_page_is_not_served(export_dir):

@@ -57,6 +57,7 @@ def test_upload_edit_and_error_in_chromium(export_dir, tmp_path):
         assert slider.get_attribute("value") == str(MOVES)  # of -20..20
         strength = float(slider.get_attribute("data-strength"))
         assert strength == pytest.approx(MOVES / 20 * float(slider.get_attribute("data-max-strength")), abs=1e-4) != 0
+        assert slider.get_attribute("aria-valuetext") == f"{strength:.2f}"  # a screen reader read the position
         wanted = [{"direction": DIRECTIONS[1], "strength": strength}]
         studio_browser.wait_for(driver, lambda d: studio_browser.settled(d) and studio_browser.shown_edits(d) == wanted,
                                 f"the edit at strength {strength}")
@@ -89,7 +90,7 @@ def test_upload_edit_and_error_in_chromium(export_dir, tmp_path):
 
         driver.find_element(By.ID, "upload").send_keys(str(tmp_path / "corrupt.png"))
         message = studio_browser.wait_for(driver, studio_browser.error_text, "the error of the corrupt upload")
-        assert message.startswith("upload: the upload is not a readable PNG, JPEG, WebP or BMP image"), message
+        assert message.startswith("upload of corrupt.png: the upload is not a readable PNG, JPEG, WebP or BMP image"), message
         assert message.endswith("(HTTP 400)")
         assert driver.find_element(By.ID, "error").is_displayed()
         assert driver.find_element(By.ID, "note").text == note  # the page keeps its images
@@ -129,6 +130,28 @@ def is_stale(driver, element_id) -> bool:
     return driver.execute_script(f"return document.getElementById('{element_id}').classList.contains('stale');")
 
 
+def test_a_lost_connection_names_the_parts_it_failed_and_its_lines_go_once_the_server_answers(export_dir):
+    """An audit stopped the server under an open page: two identical "cannot reach the server" lines
+    named no part, and the sample's line stayed after the server came back and edits worked again."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    with http_server(export_dir, "--studio") as url, studio_browser.chromium() as driver:
+        driver.get(url + "/")
+        studio_browser.wait_until_settled(driver, "the first sample and its edit")
+        driver.set_network_conditions(offline=True, latency=0, throughput=0)
+        driver.find_element(By.ID, f"direction-{DIRECTIONS[0]}").send_keys(Keys.ARROW_RIGHT)
+        studio_browser.wait_for(driver, lambda d: "edit: cannot reach the server" in studio_browser.error_text(d),
+                                "the edit's line")
+        driver.find_element(By.ID, "sample").click()
+        lines = studio_browser.wait_for(driver, lambda d: len(studio_browser.error_text(d).split("\n")) == 2 and
+                                        studio_browser.error_text(d).split("\n"), "the sample's line")
+        assert lines[0].startswith("sample: cannot reach the server") and lines[1].startswith("edit: cannot reach"), lines
+        driver.set_network_conditions(offline=False, latency=0, throughput=100 * 1024 * 1024)
+        driver.find_element(By.ID, f"direction-{DIRECTIONS[0]}").send_keys(Keys.ARROW_RIGHT)
+        studio_browser.wait_for(driver, lambda d: studio_browser.error_text(d) == "", "every line gone once it answered")
+
+
 def test_the_page_works_behind_a_proxy_with_a_path_prefix(export_dir, tmp_path):
     """Reached as on a JupyterHub (jupyter-server-proxy strips /user/NAME/proxy/PORT), by the prefix
     without its trailing slash as people type it: the page moves to PREFIX/, styles itself, samples,
@@ -164,6 +187,14 @@ def test_the_page_works_behind_a_proxy_with_a_path_prefix(export_dir, tmp_path):
         studio_browser.wait_until_settled(driver, "the page at PREFIX/studio", timeout=30)
         assert studio_browser.error_text(driver) == ""
 
+        # A prefix ending in /studio was taken for the server's own /studio page: no slash added, the
+        # page's files 404 and the page stuck unstyled at "Loading the model..." (an audit's case).
+        with prefix_proxy(url, "/team/studio", outside=outside) as studio_base:
+            driver.get(studio_base)
+            studio_browser.wait_for(driver, lambda d: d.current_url == studio_base + "/", "the slash after /team/studio")
+            studio_browser.wait_until_settled(driver, "the page under /team/studio", timeout=30)
+            assert studio_browser.error_text(driver) == "" and outside == []
+
 
 def test_a_slow_request_shows_that_the_page_works_and_errors_show_wherever_the_page_is_scrolled(export_dir, tmp_path):
     """Over a slow link nothing changed while an upload was under way (the file input already read
@@ -192,7 +223,7 @@ def test_a_slow_request_shows_that_the_page_works_and_errors_show_wherever_the_p
         driver.execute_script("arguments[0].scrollIntoView({block: 'end'})", upload)
         upload.send_keys(str(tmp_path / "corrupt.png"))
         message = studio_browser.wait_for(driver, studio_browser.error_text, "the second image's error")
-        assert message.startswith("second image, upload: the upload is not a readable"), message
+        assert message.startswith("second image, upload of corrupt.png: the upload is not a readable"), message
         top, bottom = driver.execute_script("const r = document.getElementById('error').getBoundingClientRect(); "
                                             "return [r.top, r.bottom];")
         assert 0 <= top < bottom <= 844, (top, bottom)  # in the window, where the person is looking

@@ -22,8 +22,9 @@ goes through the app's `limited` (requests in progress, body size and read timeo
 threads): uploads may be up to `max_body_bytes`, JSON bodies up to JSON_BODY_BYTES.
 
 The page sends the version it was loaded with (header X-Model-Version) and which load of it
-(X-Model-Load: a version exported again with --overwrite keeps its number). When the server has
-moved to another version or load since, its requests are answered 409 with a message to reload
+(X-Model-Load, PROCESS-N: a version exported again with --overwrite keeps its number, and so does
+a server restarted on other files). When the server has moved to another version or load, or
+restarted, since, its requests are answered 409 with a message to reload
 the page: the page's latent codes came from the old encoder, and its sliders name the old
 version's directions.
 """
@@ -33,6 +34,7 @@ import hashlib
 import itertools
 import json
 import re
+import secrets
 from pathlib import Path
 
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -48,6 +50,7 @@ FILES = {"studio.js": "text/javascript; charset=utf-8", "studio.css": "text/css;
 VERSION_HEADER = "X-Model-Version"
 LOAD_HEADER = "X-Model-Load"
 JSON_BODY_BYTES = 1024 * 1024  # a w+ of 18 x 512 numbers is ~200 kB of JSON, and a mix sends two
+SERVED_AT = b'<meta name="alae-served-at" content="%s">'
 INLINE_SCRIPT = re.compile(rb"<script>(.*?)</script>", re.DOTALL)
 
 
@@ -69,21 +72,26 @@ def studio_routes(served, limited, max_batch: int, max_body_bytes: int, projecti
     """The studio's routes over the served model (serving/http/served.py); `limited(request,
     max_body, work)` is the app's admission (serving/http/app.py); `projections`: (name,
     ProjectionFile) pairs the page may open without uploading them."""
-    loads = itertools.count(1)  # the served models one after the other
-    latest = (Studio(served.model, max_batch, projections), next(loads))
+    # The served models one after the other, as PROCESS-N: a page loaded before a restart of the
+    # server (the same name and version, maybe other files) is told by the first part.
+    process, loads = secrets.token_hex(4), itertools.count(1)
+    latest = (Studio(served.model, max_batch, projections), f"{process}-{next(loads)}")
 
     def studio_for(request) -> tuple[Studio, int]:
         """The served model's Studio and its load number; 409 for a page loaded with another model."""
         nonlocal latest
         if latest[0].model is not served.model:
-            latest = (Studio(served.model, max_batch, projections), next(loads))
+            latest = (Studio(served.model, max_batch, projections), f"{process}-{next(loads)}")
         studio, load = latest
         version, name = str(studio.model.version), studio.model.metadata["model_name"]
         page_version, page_load = request.headers.get(VERSION_HEADER), request.headers.get(LOAD_HEADER)
         if page_version is not None and page_version != version:
             raise rest.RequestError(409, f"the server now serves version {version} of {name} (this page was loaded with "
                                          f"version {page_version}): reload the page")
-        if page_load is not None and page_load != str(load):
+        if page_load is not None and not page_load.startswith(f"{process}-"):
+            raise rest.RequestError(409, f"the server restarted since this page was loaded; it serves version {version} "
+                                         f"of {name}: reload the page")
+        if page_load is not None and page_load != load:
             raise rest.RequestError(409, f"the server now serves new files of version {version} of {name} (exported "
                                          "again since this page was loaded): reload the page")
         return latest
@@ -92,8 +100,14 @@ def studio_routes(served, limited, max_batch: int, max_body_bytes: int, projecti
     headers = page_headers(assets[PAGE])
     json_limit = min(JSON_BODY_BYTES, max_body_bytes)
 
-    async def page(request):
-        return Response(assets[PAGE], media_type="text/html; charset=utf-8", headers=headers)
+    def page_at(path: str):
+        """The page as served at `path`, / or /studio: its first script reads which (see index.html)."""
+        body = assets[PAGE].replace(SERVED_AT % b"/", SERVED_AT % path.encode())
+
+        async def page(request):
+            return Response(body, media_type="text/html; charset=utf-8", headers=headers)
+
+        return page
 
     async def to_page(request):  # relative, so that it stays under a proxy's prefix (Starlette's own is absolute)
         return RedirectResponse("../studio", status_code=308)
@@ -131,8 +145,8 @@ def studio_routes(served, limited, max_batch: int, max_body_bytes: int, projecti
         return Response(await limited(request, max_body_bytes, work), media_type="application/json")
 
     return [
-        Route("/", page, methods=["GET"]),
-        Route("/studio", page, methods=["GET"]),
+        Route("/", page_at("/"), methods=["GET"]),
+        Route("/studio", page_at("/studio"), methods=["GET"]),
         Route("/studio/", to_page, methods=["GET"]),
         Route("/studio/api/info", info, methods=["GET"]),
         Route("/studio/api/sample", json_endpoint("sample"), methods=["POST"]),

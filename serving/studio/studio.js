@@ -52,10 +52,18 @@
 
   // --- talking to the server -------------------------------------------------------------------
 
-  async function call(endpoint, body, {raw = false} = {}) {
+  // How long a request may go unanswered (a stalled tunnel or proxy would hang the page's part for
+  // good, and every later slider move behind it); uploads may take minutes over a slow link.
+  const TIMEOUT_SECONDS = {json: 60, upload: 600};
+  const UNREACHABLE = "cannot reach the server";
+
+  // `name`: how an error names the request (default: its endpoint).
+  async function call(endpoint, body, {raw = false, name = endpoint.split("?")[0]} = {}) {
     const options = body === undefined ? {} : raw
       ? {method: "POST", body}
       : {method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)};
+    const seconds = raw ? TIMEOUT_SECONDS.upload : TIMEOUT_SECONDS.json;
+    options.signal = AbortSignal.timeout(seconds * 1000);
     // The version this page was loaded with, and which load of it: once the server serves another,
     // it answers 409 (reload the page) rather than mixing this page's codes and sliders with the
     // new networks.
@@ -64,18 +72,17 @@
                          "X-Model-Load": String(state.info.load)};
     }
     let response;
-    try {
-      response = await fetch(API + endpoint, options);
-    } catch (error) {
-      throw new Error(`cannot reach the server (${error.message})`);
-    }
     let data = null;
     try {
-      data = await response.json();
+      response = await fetch(API + endpoint, options);
+      data = await response.json().catch(() => null);
     } catch (error) {
-      data = null;
+      if (error.name === "TimeoutError") {
+        throw new Error(`${name}: no answer from the server within ${seconds} s (a stalled connection?); try again`);
+      }
+      throw new Error(`${name}: ${UNREACHABLE} (${error.message})`);
     }
-    const name = endpoint.split("?")[0];
+    clearUnreachable();  // it answered: lines saying it could not be reached are out of date
     if (!response.ok) {
       const reason = data && typeof data.error === "string" ? data.error : response.statusText;
       throw new Error(`${name}: ${reason} (HTTP ${response.status})`);
@@ -104,6 +111,13 @@
 
   function showError(message, source) {
     errors.set(source, message);
+    drawErrors();
+  }
+
+  function clearUnreachable() {
+    for (const [part, message] of errors) {
+      if (message.includes(UNREACHABLE)) errors.delete(part);
+    }
     drawErrors();
   }
 
@@ -208,7 +222,7 @@
     const suffix = slot === "first" ? "" : "-b";
     $(`pick${suffix}`).value = String(index + 1);
     const request = source.file
-      ? () => call(`upload?index=${index}`, source.file, {raw: true})
+      ? () => call(`upload?index=${index}`, source.file, {raw: true, name: `upload of ${source.file.name}`})
       : () => call("projection", {file: source.server, index});
     return guarded(() => setImage(slot, request, source.label, source), partOf(slot));
   }
@@ -280,7 +294,7 @@
     const box = $("sliders");
     if (directions.length === 0) {
       box.textContent = "This export carries no directions (fit some with python -m alae_tf.edit directions, then export again).";
-      box.className = "note";
+      box.className = "note empty";
       return;
     }
     for (const direction of directions) {
@@ -299,12 +313,14 @@
       slider.dataset.strength = "0";
       slider.id = `direction-${direction.name}`;
       slider.setAttribute("aria-label", `strength along ${direction.name}`);
+      slider.setAttribute("aria-valuetext", "0");  // a screen reader reads the strength, not the position
       name.htmlFor = slider.id;
       const value = document.createElement("output");
       value.textContent = "0";
       slider.addEventListener("input", () => {
         slider.dataset.strength = String(strengthOf(slider));
         value.textContent = strengthOf(slider).toFixed(2);
+        slider.setAttribute("aria-valuetext", value.textContent);
         renderEdit();
       });
       row.append(name, slider, value);
