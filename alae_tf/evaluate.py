@@ -19,6 +19,7 @@ from alae_tf.errors import ALAEError, ConfigError
 from alae_tf.grids import images_per_call
 from alae_tf.inference import Sampler
 from alae_tf.metrics import METRICS, EvalContext
+from alae_tf.metrics.ppl import CROPS
 from alae_tf.run_dir import RunDir, data_change, load_run
 from alae_tf.stop_signals import Stopped, sigterm_raises_stopped
 
@@ -36,6 +37,9 @@ def metrics_help() -> str:
         needs = f" [needs: {metric.needs}]" if metric.needs else ""
         lines.append(f"  {name:<16}{metric.description}{needs}")
     return "\n".join(lines)
+
+
+PPL_METRICS = ("ppl_full", "ppl_end")
 
 
 def parse_args(argv=None):
@@ -58,6 +62,10 @@ def parse_args(argv=None):
                         help=f"images per batch through the networks (default {BATCH_SIZE}, fewer for larger images so that "
                         "memory stays bounded: 85 at 128x128 RGB, 21 at 256x256, 1 at 1024x1024; recorded in a "
                         "figure's settings, since StyleALAE's noise is drawn per batch)")
+    parser.add_argument("--ppl-crop", choices=CROPS, default="none",
+                        help="the region ppl_full / ppl_end compare (default none: the whole image): face, as the ALAE "
+                        "metric code for aligned FFHQ / CelebA-HQ faces (the paper's figures), celeba its tighter crop "
+                        "for CelebA 128x128")
     parser.add_argument("--checkpoint", help="checkpoint to evaluate instead of the latest: RUN/checkpoints/ckpt-5000, or just ckpt-5000")
     parser.add_argument("--data-source", choices=MNIST_SOURCES, help="override the run's data source")
     parser.add_argument("--data-path", help="override the run's data path")
@@ -81,17 +89,23 @@ def evaluate(args) -> dict:
     data = evaluation_data(config, args)
     batch_size = args.batch_size or min(BATCH_SIZE, images_per_call(config.model.image_shape))
     ctx = EvalContext(sampler=Sampler.from_model(model), config=config, data=data, num_samples=args.num_samples,
-                      seed=args.seed, batch_size=batch_size)
+                      seed=args.seed, batch_size=batch_size, ppl_crop=args.ppl_crop)
     if names is None:
         names = list(DEFAULT_METRICS if data.train_labels is not None else UNLABELLED_DEFAULT_METRICS)
         print(f"metrics: {', '.join(names)} (the default{'' if data.train_labels is not None else ' for data without class labels'})")
     started = time.time()
-    values, failed = {}, {}
+    values, failed, settings = {}, {}, {}
+    common = {"seed": args.seed, "batch_size": batch_size}
     with sigterm_raises_stopped():
         for name in names:
             print(f"== {name}")
             try:
-                values.update(METRICS[name].compute(ctx))
+                ctx.samples_used = None
+                computed = METRICS[name].compute(ctx)
+                # the samples the metric drew (its default when --num-samples is not given; none: it read the data)
+                used = {"num_samples": ctx.samples_used, **common, **({"ppl_crop": args.ppl_crop} if name in PPL_METRICS else {})}
+                values.update(computed)
+                settings.update({key: used for key in computed})
             except ALAEError as exc:  # one metric's problem costs no other metric's result (an hour of FID)
                 print(f"error: {name}: {exc}", file=sys.stderr)
                 failed[name] = str(exc)
@@ -104,7 +118,6 @@ def evaluate(args) -> dict:
                 traceback.print_exc()
                 print(f"error: {name} failed ({type(exc).__name__}: {exc}); the other metrics go on", file=sys.stderr)
                 failed[name] = f"{type(exc).__name__}: {exc}"
-    settings = {"num_samples": args.num_samples, "seed": args.seed, "batch_size": batch_size}
     report = {
         "run": str(args.run),
         "step": model.step,
@@ -112,7 +125,7 @@ def evaluate(args) -> dict:
         "num_samples": args.num_samples,
         "seed": args.seed,
         "metrics": values,
-        "settings": {name: settings for name in values},
+        "settings": settings,
         "seconds": round(time.time() - started, 1),
     }
     return {**report, "failed": failed} if failed else report

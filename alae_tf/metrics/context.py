@@ -26,15 +26,18 @@ class EvalContext:
     num_samples: int | None = None  # None: each metric's own default (FID: 50k, as the paper)
     seed: int = 0
     batch_size: int = 250
+    ppl_crop: str = "none"  # the region PPL compares (alae_tf.metrics.ppl.CROPS)
     shared: dict = field(default_factory=dict)  # results metrics of one evaluation share (e.g. generated features)
     prior_noted: bool = False  # the plain-autoencoder note below is printed once
+    samples_used: int | None = None  # the last sample_count answered (evaluate records it per metric)
 
     @property
     def latent_dim(self) -> int:
         return self.config.model.latent_dim
 
     def sample_count(self, default: int) -> int:
-        return self.num_samples or default
+        self.samples_used = self.num_samples or default
+        return self.samples_used
 
     def latents(self, count: int, stream: int = 0) -> np.ndarray:
         """`count` standard normal z, a pure function of (seed, stream)."""
