@@ -73,6 +73,9 @@ class DataConfig:
     source: str = "auto"  # MNIST: one of MNIST_SOURCES (see alae_tf.data.mnist)
     path: str | None = None
     test_count: int | None = None  # folder / prepared: held-out images (None: the source's default)
+    # Each training image flipped left-right with probability 1/2, drawn per image and step (the
+    # official code's DATASET.FLIP_IMAGES; prepare --mirror doubles the set with flipped copies instead).
+    random_flip: bool = False
 
 
 @dataclass

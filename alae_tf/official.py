@@ -34,6 +34,7 @@ NETWORK_CLASSES = ("GENERATOR", "ENCODER", "MAPPING_D", "MAPPING_F")
 TRAIN_DEFAULTS = {"EPOCHS_PER_LOD": 15, "TRAIN_EPOCHS": 110, "LOD_2_BATCH_8GPU": [512, 256, 128, 64, 32, 32],
                   "LEARNING_RATES": [0.002], "BASE_LEARNING_RATE": 0.0015}
 DATASET_SIZE_DEFAULT = 70000
+FLIP_IMAGES_DEFAULT = True  # defaults.py's DATASET.FLIP_IMAGES
 # The published models: official config name -> our preset holding its settings.
 PUBLISHED = {"ffhq": "official_ffhq", "celeba-hq256": "official_celeba_hq256", "bedroom": "official_bedroom",
              "celeba": "official_celeba"}
@@ -82,13 +83,14 @@ def _alae_config(raw: dict, m: dict, levels: int, origin: str) -> Config:
     """Our Config from the checked MODEL values `m` and the file's TRAIN and DATASET sections."""
     resolution = 2 ** (levels + 1)
     train = {**TRAIN_DEFAULTS, **(raw.get("TRAIN") or {})}
-    dataset_size = int((raw.get("DATASET") or {}).get("SIZE", DATASET_SIZE_DEFAULT))
+    dataset = raw.get("DATASET") or {}
+    dataset_size = int(dataset.get("SIZE", DATASET_SIZE_DEFAULT))
     # lod_driver.py reads both lists at min(level, len - 1): shorter lists repeat their last entry
     rates = list(train["LEARNING_RATES"]) + [train["LEARNING_RATES"][-1]] * levels
     batches = list(train["LOD_2_BATCH_8GPU"]) + [train["LOD_2_BATCH_8GPU"][-1]] * levels
     return Config.from_dict({
         "preset": str(raw.get("NAME") or "official"),
-        "data": {"dataset": "prepared"},
+        "data": {"dataset": "prepared", "random_flip": bool(dataset.get("FLIP_IMAGES", FLIP_IMAGES_DEFAULT))},
         "model": {
             "backbone": "style_official", "image_shape": [resolution, resolution, int(m["CHANNELS"])],
             "latent_dim": int(m["LATENT_SPACE_SIZE"]), "mapping_layers": int(m["MAPPING_LAYERS"]),

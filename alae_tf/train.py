@@ -487,7 +487,7 @@ def fit_schedule(model, config, source, phases, start, total, callbacks, verbose
             batches = training_batches(source, phase, start_step=phase.first_step + offset, latent_dim=config.model.latent_dim,
                                        seed=t.seed, num_styles=model.generator.num_styles,
                                        styles_in_use=model.generator.styles_per_level * (phase.level + 1),
-                                       mixing_probability=t.style_mixing_prob)
+                                       mixing_probability=t.style_mixing_prob, random_flip=config.data.random_flip)
             model.fit(batches, initial_epoch=initial_epoch, epochs=epochs, steps_per_epoch=segment_steps,
                       callbacks=callbacks, verbose=verbose, shuffle=False)
 

@@ -198,6 +198,17 @@ def test_short_schedule_lists_repeat_their_last_entry_as_the_official_code_reads
     assert train.level_learning_rates == [0.0015] + [0.002] * (levels - 1)
 
 
+def test_the_official_image_flips_carry_over(tmp_path):
+    """DATASET.FLIP_IMAGES (defaults.py: True; the MNIST configs: False) -> data.random_flip."""
+    config = yaml.safe_load((FIXTURE / "config.yaml").read_text())
+    config.pop("DATASET", None)
+    (tmp_path / "default.yaml").write_text(yaml.safe_dump(config))
+    (tmp_path / "off.yaml").write_text(yaml.safe_dump({**config, "DATASET": {"FLIP_IMAGES": False}}))
+    assert convert.read_config(str(tmp_path / "default.yaml")).data.random_flip is True
+    assert convert.read_config(str(tmp_path / "off.yaml")).data.random_flip is False
+    assert all(published_config(name).data.random_flip for name in PUBLISHED)
+
+
 @pytest.mark.parametrize("name", ["model.pth", "model_legacy.pth"])
 def test_truncated_checkpoints_are_refused_and_nothing_is_written(tmp_path, capsys, name):
     data = (FIXTURE / name).read_bytes()

@@ -189,3 +189,29 @@ def test_fit_segments_cover_exactly_the_remaining_steps(start, total, expected):
     segments = fit_segments(start, total, epoch_steps=10)
     assert segments == expected
     assert sum(steps * (epochs - initial) for initial, epochs, steps, _ in segments) == total - start
+
+
+def test_random_flips_are_drawn_per_image_keyed_by_seed_and_step_and_resume_exactly():
+    """data.random_flip, the official DATASET.FLIP_IMAGES: each image left-right flipped with
+    probability 1/2; the same images, latents and flips on a resume, others for another seed."""
+    images = np.random.default_rng(0).integers(0, 256, (64, 8, 8), dtype=np.uint8)
+    source, phase = ImageSource.from_arrays(images), one_level(8, 32)
+
+    def batches(start_step=0, seed=0, random_flip=True):
+        return training_batches(source, phase, start_step=start_step, latent_dim=4, seed=seed, num_styles=1,
+                                styles_in_use=1, mixing_probability=0.0, random_flip=random_flip)
+
+    plain, flipped = take(batches(random_flip=False), 3), take(batches(), 3)
+    mirrored_count = 0
+    for a, b in zip(plain, flipped):
+        same = np.all(a[schema.IMAGES] == b[schema.IMAGES], axis=(1, 2, 3))
+        mirrored = np.all(a[schema.IMAGES][:, :, ::-1] == b[schema.IMAGES], axis=(1, 2, 3))
+        assert np.all(same | mirrored) and not np.any(same & mirrored)  # random images: never symmetric
+        mirrored_count += int(mirrored.sum())
+        np.testing.assert_array_equal(a[schema.DISCRIMINATOR.z], b[schema.DISCRIMINATOR.z])
+    assert 30 <= mirrored_count <= 66  # of 96: binomial(96, 1/2) within 3.7 standard deviations
+    np.testing.assert_array_equal(take(batches(start_step=2), 1)[0][schema.IMAGES], flipped[2][schema.IMAGES])
+    other_seed = take(batches(seed=1, random_flip=False), 1)[0], take(batches(seed=1), 1)[0]
+    flips_seed_1 = np.all(other_seed[0][schema.IMAGES][:, :, ::-1] == other_seed[1][schema.IMAGES], axis=(1, 2, 3))
+    flips_seed_0 = np.all(plain[0][schema.IMAGES][:, :, ::-1] == flipped[0][schema.IMAGES], axis=(1, 2, 3))
+    assert not np.array_equal(flips_seed_0, flips_seed_1)

@@ -41,11 +41,13 @@ def to_uint8(images) -> tf.Tensor:
 
 
 def training_batches(source: ImageSource, phase: Phase, *, start_step: int, latent_dim: int, seed: int,
-                     num_styles: int, styles_in_use: int, mixing_probability: float) -> tf.data.Dataset:
+                     num_styles: int, styles_in_use: int, mixing_probability: float,
+                     random_flip: bool = False) -> tf.data.Dataset:
     """Endless batches of `phase` from global step `start_step` on (see the module docstring).
 
     num_styles: style inputs of G (1 for the MLP); styles_in_use: those the phase's levels read;
-    mixing_probability: chance that a row of steps I and II mixes two latents.
+    mixing_probability: chance that a row of steps I and II mixes two latents; random_flip: each
+    image flipped left-right with probability 1/2 (`randomly_flipped`).
     """
     if start_step < phase.first_step or (phase.end_step is not None and start_step >= phase.end_step):
         last = "on" if phase.end_step is None else f"to {phase.end_step - 1}"
@@ -59,6 +61,8 @@ def training_batches(source: ImageSource, phase: Phase, *, start_step: int, late
     def assemble(step, image_batch):
         blend = tf.cast(blend_at(phase, step), tf.float32)
         images = to_model_range(image_batch)
+        if random_flip:
+            images = randomly_flipped(images, step, seed)
         if phase.fade_images:
             images = faded_in(images, blend)
         batch = {schema.IMAGES: images, **step_latents(step, seed, size, latent_dim)}
@@ -75,6 +79,15 @@ def training_batches(source: ImageSource, phase: Phase, *, start_step: int, late
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return batches.with_options(options)
+
+
+def randomly_flipped(images, step, seed) -> tf.Tensor:
+    """Each image [B, H, W, C] flipped left-right with probability 1/2, drawn per image keyed by
+    (seed, step) as the other draws are: the same on a resume and on any number of replicas."""
+    # A seed pair disjoint from step_latents' (positive) and style_mixing_draws' (-(seed * 8 + 1 or 2)).
+    key = tf.stack([-(tf.cast(seed, tf.int64) * 8 + 7), tf.cast(step, tf.int64)])
+    flip = tf.random.stateless_uniform([tf.shape(images)[0]], seed=key) < 0.5
+    return tf.where(flip[:, tf.newaxis, tf.newaxis, tf.newaxis], tf.reverse(images, axis=[2]), images)
 
 
 def faded_in(images, blend) -> tf.Tensor:

@@ -66,7 +66,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                              "(default: min(1000, 10%% of the images)); training may override it")
     parser.add_argument("--mirror", action="store_true",
                         help="train also on horizontally flipped copies of the training images (made at "
-                             "training time: no extra disk; the held-out images are never flipped into training)")
+                             "training time: no extra disk; the held-out images are never flipped into training; "
+                             "the set doubles, so do epochs; the config's data.random_flip flips at random instead, "
+                             "as the official code does)")
     parser.add_argument("--grayscale", action="store_true",
                         help="store 1 channel (default: 1 channel only if every image is grayscale, else RGB)")
     parser.add_argument("--overwrite", action="store_true", help="replace DST if it exists")
