@@ -34,3 +34,16 @@ def written_file(exc: Exception, otherwise: str) -> str:
         return str(exc.filename or otherwise)
     found = re.search(rf"(\S+); (?:{'|'.join(os.strerror(code) for code in DISK_FULL)})", str(exc))
     return found.group(1) if found else otherwise
+
+
+# Lines of a TensorFlow error that say where, not what: its header and the Python stack of the op it
+# names ("Detected at node X defined at (most recent call last):", then `File "...", line N` lines).
+_WHERE_LINES = ("Graph execution error", "Detected at node", 'File "', "[[")
+
+
+def first_line(exc: Exception) -> str:
+    """The first line of an error that says what happened, without the name of the TensorFlow
+    function it ran in (`{{function_node ...}}`)."""
+    lines = [line.strip() for line in str(exc).splitlines()]
+    lines = [line for line in lines if line and not line.startswith(_WHERE_LINES)]
+    return re.sub(r"^\{\{function_node [^}]*\}\}\s*", "", lines[0]) if lines else type(exc).__name__

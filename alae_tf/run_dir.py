@@ -25,7 +25,7 @@ from google.protobuf import text_format
 
 from alae_tf.atomic_file import write_text_atomically
 from alae_tf.config import RUN_FORMAT, Config, read_yaml_file
-from alae_tf.errors import ALAEError, ConfigError
+from alae_tf.errors import ALAEError, ConfigError, first_line
 from alae_tf.model import TrainedModel
 from alae_tf.model_kinds import build_model
 from alae_tf.schedule import phase_at, phases
@@ -173,7 +173,7 @@ def checkpoint_problem(path: str) -> str | None:
             else:
                 reader.get_tensor(key)
     except CHECKPOINT_READ_ERRORS as exc:
-        return f"damaged ({_first_line(exc)})"
+        return f"damaged ({first_line(exc)})"
     if nonfinite:
         return f"{len(nonfinite)} of its {tensors} float tensors hold NaN or infinity (saved from a diverged run)"
     return None
@@ -235,12 +235,6 @@ def nonfinite_variables(model: TrainedModel) -> list[str]:
     """Paths of the checkpointed float variables (model, optimizers) holding NaN or infinity."""
     variables = model.weights + [v for optimizer in model.checkpointed_optimizers().values() for v in optimizer.variables]
     return [v.path for v in variables if "float" in str(v.dtype) and not np.isfinite(v.numpy()).all()]
-
-
-def _first_line(exc: Exception) -> str:
-    """The error's first line, without the name of the TensorFlow function it ran in."""
-    lines = str(exc).strip().splitlines()
-    return re.sub(r"^\{\{function_node [^}]*\}\}\s*", "", lines[0]) if lines else type(exc).__name__
 
 
 def set_precision(mixed_precision: str) -> None:
@@ -314,7 +308,7 @@ def restore(model: TrainedModel, path: str) -> None:
         model_checkpoint(model).restore(path).assert_existing_objects_matched()
     except (*CHECKPOINT_READ_ERRORS, AssertionError) as exc:
         _expect_partial_restores()
-        raise ALAEError(f"{path}: does not fit this run's model ({_first_line(exc)})") from None
+        raise ALAEError(f"{path}: does not fit this run's model ({first_line(exc)})") from None
 
 
 def _expect_partial_restores() -> None:

@@ -32,7 +32,7 @@ from alae_tf.config import (
 )
 from alae_tf.data import open_run_images
 from alae_tf.data.batches import training_batches
-from alae_tf.errors import ALAEError, ConfigError, out_of_disk_space, written_file
+from alae_tf.errors import ALAEError, ConfigError, first_line, out_of_disk_space, written_file
 from alae_tf.model_kinds import build_model
 from alae_tf.run_dir import (
     RunDir,
@@ -504,18 +504,8 @@ def unreadable_data(exc: Exception) -> str | None:
     if found:  # TensorFlow prints a string tensor C-escaped: a\'b for a'b
         return C_ESCAPE.sub(lambda m: chr(int(m[1], 8)) if len(m[1]) == 3 else C_ESCAPES.get(m[1], m[1]), found[1]).strip()
     if isinstance(exc, tf.errors.DataLossError):
-        return f"a data file is damaged ({_first_line(exc)})"
+        return f"a data file is damaged ({first_line(exc)})"
     return None
-
-
-def _first_line(exc: Exception) -> str:
-    """The first line of a TensorFlow error that says what happened: not its header, nor the Python
-    stack of the op it names ("Detected at node X defined at (most recent call last):", then
-    `File "...", line N, in f` lines)."""
-    skipped = ("Graph execution error", "Detected at node", 'File "', "[[")
-    lines = [line.strip() for line in str(exc).splitlines()]
-    lines = [line for line in lines if line and not line.startswith(skipped)]
-    return lines[0] if lines else type(exc).__name__
 
 
 def main(argv=None) -> int:
@@ -532,7 +522,7 @@ def main(argv=None) -> int:
     except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError) as exc:
         if not multiworker.read_cluster():
             raise
-        print(f"error: a worker stopped answering ({_first_line(exc)}); restart every worker with the same "
+        print(f"error: a worker stopped answering ({first_line(exc)}); restart every worker with the same "
               "command to resume from the chief's newest checkpoint", file=sys.stderr)
         return 2
     except (tf.errors.ResourceExhaustedError, MemoryError):

@@ -373,7 +373,7 @@ def test_multiworker_strategy_needs_tf_config_and_refuses_jit_on_cpus(monkeypatc
 def test_a_stopped_worker_is_told_by_the_line_of_tensorflows_error_that_says_what_happened():
     """The error line quoted the header of TensorFlow's message ("Detected at node ... (most recent
     call last):") instead of what happened."""
-    from alae_tf.train import _first_line
+    from alae_tf.errors import first_line
 
     message = ("Graph execution error:\n\nDetected at node fused_adam/CollectiveReduceV2 defined at (most recent call last):\n"
                '  File "<frozen runpy>", line 198, in _run_module_as_main\n\n'
@@ -381,6 +381,10 @@ def test_a_stopped_worker_is_told_by_the_line_of_tensorflows_error_that_says_wha
                "Collective ops is aborted by: failed to connect to all addresses\n"
                "The error could be from a previous operation. Restart your program to reset.\n"
                "\t [[{{node fused_adam/CollectiveReduceV2}}]] [Op:__inference_one_step_on_data_1234]")
-    assert _first_line(tf.errors.UnavailableError(None, None, message)) == \
+    assert first_line(tf.errors.UnavailableError(None, None, message)) == \
         "Collective ops is aborted by: failed to connect to all addresses"
-    assert _first_line(tf.errors.UnavailableError(None, None, "Socket closed")) == "Socket closed"
+    assert first_line(tf.errors.UnavailableError(None, None, "Socket closed")) == "Socket closed"
+    # a restore's error names the function it ran in first (run_dir quoted it so before they shared this)
+    restore = "{{function_node __inference_restore_5}} Tensor's shape [50,1024] is not compatible with [784,1024]"
+    assert first_line(tf.errors.InvalidArgumentError(None, None, restore)) == \
+        "Tensor's shape [50,1024] is not compatible with [784,1024]"

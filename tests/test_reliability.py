@@ -57,7 +57,7 @@ def test_a_diverged_step_stops_training_before_anything_of_it_is_saved(model, ti
     with pytest.raises(TrainingDiverged) as stopped:
         fit(model, tiny_config, tiny_images, saver, total=8)
     newest = str(tmp_path / "checkpoints" / "ckpt-4")
-    assert f"diverged at step 5 (" in str(stopped.value) and f"newest good checkpoint is {newest} (step 4)" in str(stopped.value)
+    assert "diverged at step 5 (" in str(stopped.value) and f"newest good checkpoint is {newest} (step 4)" in str(stopped.value)
     assert checkpoint_paths(run) == [newest, str(tmp_path / "checkpoints" / "ckpt-2")]
     assert all(checkpoint_problem(path) is None for path in checkpoint_paths(run))
 
