@@ -21,14 +21,14 @@ from alae_tf.inference import Sampler
 from alae_tf.metrics import METRICS, EvalContext
 from alae_tf.metrics.ppl import CROPS
 from alae_tf.run_dir import RunDir, data_change, load_run
-from alae_tf.stop_signals import Stopped, sigterm_raises_stopped
+from alae_tf.stop_signals import Stopped, interrupted_exit_code, sigterm_raises_stopped
 
 
 DEFAULT_METRICS = ("probe", "reconstruction")
 BATCH_SIZE = 250
 UNLABELLED_DEFAULT_METRICS = ("reconstruction",)  # the probe needs class labels
 INTERRUPTED, STOPPED = "interrupted", "stopped (SIGTERM)"  # Ctrl-C, a scheduler's or kill's stop
-EXIT_CODE_OF_STOP = {INTERRUPTED: 130, STOPPED: 143}
+EXIT_CODE_OF_STOP = {INTERRUPTED: interrupted_exit_code(KeyboardInterrupt()), STOPPED: interrupted_exit_code(Stopped())}
 
 
 def metrics_help() -> str:

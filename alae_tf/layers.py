@@ -180,15 +180,6 @@ def instance_moments(x):
     return (shift + offset)[:, 0, 0, :], ops.mean(ops.square(centred), axis=(1, 2)), centred
 
 
-def instance_statistics(x, epsilon=1e-8):
-    """Per-image, per-channel mean and standard deviation sqrt(variance + epsilon) of NHWC `x`, in float32.
-
-    The epsilon keeps the square root differentiable for constant feature maps (the reference
-    has none and can produce NaN gradients)."""
-    mean, variance, _ = instance_moments(x)
-    return mean, ops.sqrt(variance + epsilon)
-
-
 def instance_normalize(centred, variance, epsilon, dtype):
     """The centred map of `instance_moments` over sqrt(variance + epsilon), cast to `dtype` (no affine part)."""
     # A multiply by rsqrt, not a divide by sqrt: 2% of the StyleALAE step on CPU (its gradient is lighter).

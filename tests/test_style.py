@@ -12,7 +12,7 @@ from alae_tf.config import load_preset
 from alae_tf.data.batches import style_mixing_draws
 from alae_tf.inference import Sampler
 from alae_tf.layers import (
-    DownscaleConv2D, UpscaleConv2D, downsample2x, instance_moments, instance_normalize, instance_statistics, upsample2x,
+    DownscaleConv2D, UpscaleConv2D, downsample2x, instance_moments, instance_normalize, upsample2x,
 )
 from alae_tf.model import build_alae
 from alae_tf.nets.style import EncoderBlock, level_channels
@@ -135,16 +135,19 @@ def test_truncation_pulls_the_first_styles_toward_the_average_w(tiny):
     mapping.truncation_cutoff = config.train.truncation_cutoff
 
 
-def test_instance_statistics_match_numpy_including_constant_maps():
+def test_the_encoders_statistics_match_numpy_including_constant_maps():
+    """[mean; std] of each feature map, which E's style layers map onto w (read here through an
+    identity in place of the style layer)."""
     x = np.random.default_rng(0).normal(size=(2, 3, 5, 4)).astype("float32")
     x[1, :, :, 2] = 7.0  # constant map: std = sqrt(eps), not NaN
-    mean, std = instance_statistics(tf.constant(x))
-    np.testing.assert_allclose(mean, x.mean(axis=(1, 2)), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(std, np.sqrt(x.var(axis=(1, 2)) + 1e-8), rtol=1e-5)
+    block = EncoderBlock(4, 4, 8, dense=False)
+    statistics, _ = block._statistics_and_normalize(tf.constant(x), lambda s: s)
+    np.testing.assert_allclose(statistics[:, :4], x.mean(axis=(1, 2)), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(statistics[:, 4:], np.sqrt(x.var(axis=(1, 2)) + 1e-8), rtol=1e-5)
     with tf.GradientTape() as tape:
         xt = tf.constant(x)
         tape.watch(xt)
-        total = tf.reduce_sum(instance_statistics(xt)[1])
+        total = tf.reduce_sum(block._statistics_and_normalize(xt, lambda s: s)[0][:, 4:])
     assert np.isfinite(tape.gradient(total, xt)).all()
 
 
