@@ -24,6 +24,7 @@ class MLPGenerator(keras.Model):
     levels = 1
     styles_per_level = 1
     num_styles = 1
+    noise_stand_in = False
 
     def __init__(self, latent_dim, hidden_dim, image_shape, **kwargs):
         super().__init__(**kwargs)

@@ -5,7 +5,8 @@ A backbone has `levels` resolution levels (the MLP one; StyleALAE one per power 
 4x4). G reads one w per style input, `styles_per_level` per level, `num_styles` in all (the
 MLP: one); a level's rendering uses the style inputs of the levels up to it. During a level's
 fade-in (`blend` in [0, 1)) G and E blend the new level with the one below. G may take
-per-pixel noise images (`noise_shapes(level)`, empty for the MLP); `noise=None` means none.
+per-pixel noise images (`noise_shapes(level)`, empty for the MLP); `noise=None` means none, or,
+for a generator with `noise_stand_in` (the official code's, converted), its deterministic stand-in.
 """
 
 from typing import Protocol, runtime_checkable
@@ -32,6 +33,7 @@ class Generator(Protocol):
     levels: int
     styles_per_level: int
     num_styles: int
+    noise_stand_in: bool  # noise=None adds the official code's deterministic stand-in (else nothing)
 
     def __call__(self, styles, level=None, blend=None, noise=None): ...
 
