@@ -198,3 +198,12 @@ def mix_styles(destination, source, start: int, stop: int, num_styles: int) -> n
         raise ValueError(f"destination and source differ in shape: {list(destination.shape)} and {list(source.shape)}")
     inside = (np.arange(num_styles) >= start) & (np.arange(num_styles) < stop)
     return np.where(inside[np.newaxis, :, np.newaxis], source, destination)
+
+
+def interpolation_points(a, b, steps: int) -> np.ndarray:
+    """[steps, *a.shape]: `steps` points from a to b, (1 - t) a + t b for t evenly in [0, 1], so
+    exactly a and b at the ends (as alae_tf's Sampler.interpolate; a + t (b - a) misses b by float
+    rounding)."""
+    a, b = np.asarray(a, dtype=np.float32), np.asarray(b, dtype=np.float32)
+    t = np.linspace(0.0, 1.0, steps, dtype=np.float32).reshape(steps, *([1] * a.ndim))
+    return (np.float32(1.0) - t) * a + t * b

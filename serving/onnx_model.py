@@ -335,8 +335,7 @@ class ALAEOnnx:
         w_a, w_b = self.encode(a), self.encode(b)
         if w_a.shape != w_b.shape:
             raise ValueError(f"a and b must hold the same number of images, got {len(w_a)} and {len(w_b)}")
-        t = np.linspace(0.0, 1.0, steps, dtype=np.float32)[np.newaxis, :, np.newaxis]
-        w = (w_a[:, np.newaxis] + t * (w_b - w_a)[:, np.newaxis]).reshape(-1, self.latent_dim)
+        w = editing.interpolation_points(w_a, w_b, steps).transpose(1, 0, 2).reshape(-1, self.latent_dim)
         images = self.decode(w, as_uint8).reshape(len(w_a), steps, *self.image_shape)
         return images[0] if single else images
 

@@ -27,6 +27,7 @@ the other's). An uploaded file's are not (the page keeps codes only, and noise i
 larger than the rest of the request).
 """
 
+import functools
 import json
 import math
 
@@ -215,19 +216,19 @@ class Studio:
         check_keys(body, required=("w_a", "w_b"), optional=("steps", "noise_of_a", "noise_of_b"))
         w_a, w_b = self.code(body, "w_a"), self.code(body, "w_b")
         steps = integer(body, "steps", MIN_STEPS, self.max_steps) if "steps" in body else min(8, self.max_steps)
-        t = np.linspace(0.0, 1.0, steps, dtype=np.float32)
         noise_a, noise_b = self.noise_of(body, "noise_of_a"), self.noise_of(body, "noise_of_b")
+        points = functools.partial(editing.interpolation_points, steps=steps)  # of one row each: [steps, ...]
         if noise_a and noise_b:  # both ends with their refined noise: the noise goes from one's to the other's
             self._require_styles("interpolate with noise images")
             a, b = editing.as_styles(w_a, self.styles), editing.as_styles(w_b, self.styles)
-            noise = [n_a + t[:, np.newaxis, np.newaxis, np.newaxis] * (n_b - n_a) for n_a, n_b in zip(noise_a, noise_b)]
-            images = self._call(self.model.decode_styles, a + t[:, np.newaxis, np.newaxis] * (b - a), as_uint8=True, noise=noise)
+            noise = [points(n_a[0], n_b[0]) for n_a, n_b in zip(noise_a, noise_b)]
+            images = self._call(self.model.decode_styles, points(a[0], b[0]), as_uint8=True, noise=noise)
         elif w_a.ndim == w_b.ndim == 2:
-            images = self._call(self.model.decode, w_a + t[:, np.newaxis] * (w_b - w_a), as_uint8=True)  # as ALAEOnnx.interpolate
+            images = self._call(self.model.decode, points(w_a[0], w_b[0]), as_uint8=True)  # as ALAEOnnx.interpolate
         else:
             self._require_styles("interpolate per-layer codes")
             a, b = editing.as_styles(w_a, self.styles), editing.as_styles(w_b, self.styles)
-            images = self._call(self.model.decode_styles, a + t[:, np.newaxis, np.newaxis] * (b - a), as_uint8=True)
+            images = self._call(self.model.decode_styles, points(a[0], b[0]), as_uint8=True)
         return {"images": [studio_images.png_data_url(image) for image in images]}
 
     def code(self, body: dict, key: str) -> np.ndarray:
