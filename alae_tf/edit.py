@@ -122,12 +122,12 @@ def parse_args(argv=None):
 
     sub = reads_directions(command("score", "Edit success on MNIST: held-out digits of class A edited along A_to_B, read by "
                                    "the shipped MNIST classifier; prints the fraction read as B per strength, and the same "
-                                   "for a random unit direction."))
+                                   "averaged over 8 random unit directions (the chance level)."))
     sub.add_argument("--direction", required=True, help="a class-pair direction A_to_B of the run")
     sub.add_argument("--strengths", type=strength, nargs="+", help=DEFAULT_STRENGTHS_HELP)
     sub.add_argument("--layers", default=ALL, help=LAYERS_HELP)
     sub.add_argument("--count", type=positive_int, help="held-out images of class A to edit (default: all)")
-    sub.add_argument("--seed", type=int, default=0, help="seed of the random direction (default 0)")
+    sub.add_argument("--seed", type=int, default=0, help="seed of the random directions (default 0)")
     return parser.parse_args(argv)
 
 
@@ -298,9 +298,9 @@ def score_command(args, run: Loaded):
     fractions = edit_success(sampler, load_classifier(), images, vector, target, strengths, start=start, stop=stop, seed=args.seed)
     print(f"{len(images)} held-out images of class {info['negative']} edited along {args.direction} "
           f"(style inputs [{start}, {stop})); fraction the MNIST classifier reads as {info['positive']}:")
-    print(f"{'strength':>9} {'direction':>10} {'random':>8}")
+    print(f"{'strength':>9} {'direction':>10} {'random (mean of 8)':>18}")
     for s, hit, chance in zip(strengths, fractions["direction"], fractions["random"]):
-        print(f"{s:>9.3g} {hit:>10.3f} {chance:>8.3f}")
+        print(f"{s:>9.3g} {hit:>10.3f} {chance:>18.3f}")
 
 
 # --- helpers ------------------------------------------------------------------------------------

@@ -33,6 +33,27 @@ def as_labelled(train_codes, train_labels, test_codes, test_labels, names=("a", 
                              lambda encode: (encode(codes), np.arange(len(codes))))
 
 
+def test_class_distance_is_the_gap_between_the_side_means_along_the_direction():
+    """Clouds stretched along the first axis, means apart along (1, 1): the SVM's normal leans
+    towards the narrow second axis, away from the means' difference, so the means' Euclidean
+    distance (the unit before 2026-12-05) overstates how far along the normal they lie."""
+    rng = np.random.default_rng(5)
+    stretch = np.diag([6.0, 0.5, 1, 1, 1, 1])
+    shift = 2.0 * np.array([1.0, 1.0, 0, 0, 0, 0])
+    make = lambda n: (np.concatenate([rng.standard_normal((n, LATENT)) @ stretch,  # noqa: E731
+                                      rng.standard_normal((n, LATENT)) @ stretch + shift]), np.repeat([0, 1], n))
+    (train, train_labels), (test, test_labels) = make(3000), make(1000)
+    tasks = fitting.class_pair_tasks(as_labelled(train, train_labels, test, test_labels), [("a", "b")])
+    for method in fitting.METHODS:
+        (direction,) = fitting.fit_directions(train, test, tasks, method).directions
+        gap = train[train_labels == 1].mean(axis=0) - train[train_labels == 0].mean(axis=0)
+        assert direction.info["class_distance"] == pytest.approx(abs(direction.vector.astype(np.float64) @ gap), abs=1e-5)
+        if method == "svm":
+            assert direction.info["class_distance"] < 0.9 * np.linalg.norm(gap)  # leans away from the gap
+        else:
+            assert direction.info["class_distance"] == pytest.approx(np.linalg.norm(gap), rel=1e-5)
+
+
 def first_pixel(images):
     """An 'encoder' whose code is an image's top-left pixel: the tests' images are constant, so it names the image."""
     return images[:, 0, 0, :1]
