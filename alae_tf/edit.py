@@ -30,7 +30,7 @@ from alae_tf.editing.ranges import ALL, layer_ranges, mixing_range_names, parse_
 from alae_tf.errors import ALAEError
 from alae_tf.grids import ImageNoise, encode_in_calls, interpolation_grid, mixing_grid_of_styles
 from alae_tf.inference import Sampler
-from alae_tf.metrics.mnist_classifier import load_classifier
+from alae_tf.metrics.mnist_classifier import load_classifier, to_classifier_input
 from alae_tf.run_dir import (checkpoint_step, existing_run, load_run, newest_intact_checkpoint, read_run_config,
                              run_checkpoint)
 from alae_tf.stop_signals import interrupted_exit_code, signal_name, sigterm_raises_stopped
@@ -284,6 +284,7 @@ def score_command(args, run: Loaded):
     config, sampler = run.config, run.sampler
     if config.data.dataset != "mnist":
         raise ALAEError(f"score reads edits with the MNIST digit classifier; this run's dataset is {config.data.dataset}")
+    to_classifier_input(np.zeros((1, *config.model.image_shape), np.uint8))  # its sizes, before any image is edited
     directions = run_directions(args, run.sampler.latent_dim, run.step)
     vector = direction_vector(directions, args.direction)
     info = next(d.info for d in directions.directions if d.name == args.direction)

@@ -394,6 +394,18 @@ def test_a_projection_whose_noise_images_fit_another_model_is_refused(style_expo
     assert code == 2 and f"other.npz: its noise images are [(3, 3, 1)]; this run's generator takes {sampler.noise_shapes}" in err
 
 
+def test_score_on_a_run_the_digit_classifier_cannot_read_stops_before_any_image_is_edited(style_exported, capsys,
+                                                                                          monkeypatch):
+    """tiny_style's 8x8 MNIST: the classifier takes 28x28 or 32x32 digits (an audit's run encoded and
+    edited every image before it was told so)."""
+    import alae_tf.edit as edit_module
+
+    monkeypatch.setattr(edit_module, "run_directions", lambda *args: pytest.fail("got past the classifier's sizes"))
+    code, _, err = run_cli(edit, ["score", "--run", style_exported[0], "--direction", "3_to_8"], capsys)
+    last = err.strip().splitlines()[-1]  # after the note that this 20-step run has not reached 8x8
+    assert code == 2 and last == "error: the MNIST classifier takes grayscale 28x28 or 32x32 digits, got shape (1, 8, 8, 1)", err
+
+
 def write_image(path, shape):
     Image.fromarray(np.zeros(shape, np.uint8)).save(path)
     return path
