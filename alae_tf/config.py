@@ -61,10 +61,25 @@ MODEL_KINDS = ("alae", "ae_l1", "ae_l2", "vae", "aae", "bigan", "vaegan", "avb")
 FIXED_LOSS_KINDS = ("ae_l1", "ae_l2", "vae", "avb")
 # Plain autoencoders: nothing trains their G on z ~ N(0, I), so their "samples" are no model's.
 PRIORLESS_KINDS = ("ae_l1", "ae_l2")
-# Backbone name -> whether it grows progressively (one level per power-of-two resolution from
-# 4x4) or has one level. Everything else about a backbone is in its nets (alae_tf.nets);
-# style_official is StyleALAE as the official code computes it, for its checkpoints (alae_tf.convert).
-BACKBONES = {"mlp": False, "style": True, "style_official": True}
+
+
+@dataclass(frozen=True)
+class Backbone:
+    """What the rest of the library needs to know of a backbone beyond its networks (alae_tf.nets)."""
+
+    grows: bool  # progressive levels 4x4 .. R (else one level)
+    xla_on_cpu: bool  # `jit: auto` turns XLA on for it in float32 on one CPU device (measured faster there)
+    baselines: bool  # the baselines (model.kind other than alae) are built on it
+    converted: bool  # what alae_tf.convert writes from official checkpoints
+
+
+# Backbone name -> its facts; its networks are built by alae_tf.nets (the same names). style_official
+# is StyleALAE as the official code computes it, for its checkpoints (alae_tf.convert).
+BACKBONES = {
+    "mlp": Backbone(grows=False, xla_on_cpu=True, baselines=True, converted=False),
+    "style": Backbone(grows=True, xla_on_cpu=False, baselines=False, converted=False),
+    "style_official": Backbone(grows=True, xla_on_cpu=False, baselines=False, converted=True),
+}
 
 
 @dataclass
@@ -105,7 +120,8 @@ class ModelConfig:
     @property
     def levels(self) -> int:
         """Resolution levels: 4, 8, ..., R for a growing backbone, else one."""
-        return growing_levels(self.image_shape[0]) if BACKBONES.get(self.backbone) else 1
+        backbone = BACKBONES.get(self.backbone)
+        return growing_levels(self.image_shape[0]) if backbone and backbone.grows else 1
 
 
 @dataclass
@@ -279,7 +295,7 @@ class Config:
         """Settings changed from their defaults that this run's backbone, loss or penalty never
         reads (a newcomer's style_mixing_prob on the MLP trained as if unset)."""
         t, m = self.train, self.model
-        style = BACKBONES[m.backbone]
+        style = BACKBONES[m.backbone].grows
         unread = {
             "data.source": self.data.dataset in ("folder", "prepared"),  # where MNIST is read from
             "model.start_channels": not style, "model.max_channels": not style, "model.hidden_dim": style,
@@ -338,8 +354,9 @@ class Config:
                 raise ConfigError(f"{origin}: train.adversarial_loss wasserstein needs a constraint on D: "
                                   "train.gradient_penalty (wgan_gp, or r1 as the loss ablation ran it) or train.weight_clip")
             return
-        if self.model.backbone != "mlp":
-            raise ConfigError(f"{origin}: the {kind} baseline is built on the mlp backbone, got model.backbone "
+        if not BACKBONES[self.model.backbone].baselines:
+            on = ", ".join(name for name, backbone in BACKBONES.items() if backbone.baselines)
+            raise ConfigError(f"{origin}: the {kind} baseline is built on the {on} backbone, got model.backbone "
                               f"{self.model.backbone!r}")
         if t.ema_nets or t.gradient_penalty != "none" or t.weight_clip > 0 or t.style_mixing_prob > 0 or t.pullaway_weight > 0:
             raise ConfigError(f"{origin}: train.ema_nets, gradient_penalty, weight_clip, style_mixing_prob and "
@@ -362,7 +379,7 @@ class Config:
         if len(m.image_shape) != 3 or height != width or not 4 <= height <= MAX_IMAGE_SIDE or channels not in (1, 3):
             raise ConfigError(f"{origin}: model.image_shape must be [R, R, 1 or 3] with 4 <= R <= {MAX_IMAGE_SIDE}, "
                               f"got {m.image_shape}")
-        if BACKBONES.get(m.backbone) and (height < 8 or height & (height - 1)):
+        if BACKBONES[m.backbone].grows and (height < 8 or height & (height - 1)):
             raise ConfigError(f"{origin}: the {m.backbone} backbone grows from 4x4 by doubling: model.image_shape "
                               f"needs R a power of two >= 8, got {m.image_shape}")
         if m.start_channels <= 0 or m.max_channels <= 0:
@@ -394,7 +411,8 @@ def auto_jit(config: Config, distributed: bool, gpu: bool) -> bool:
     beat TensorFlow's own kernels on both CPU kinds measured (README, Results: 1.4x on AMD, 1.2x on
     Intel); off for the convolutional backbones (0.71x on CPU), mixed precision (XLA's CPU bf16
     path was slower), distribution strategies (XLA is refused there on CPUs) and GPUs (not measured)."""
-    return config.model.backbone == "mlp" and config.train.mixed_precision == "none" and not distributed and not gpu
+    return (BACKBONES[config.model.backbone].xla_on_cpu and config.train.mixed_precision == "none" and not distributed
+            and not gpu)
 
 
 def available_presets() -> list[str]:

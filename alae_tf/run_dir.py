@@ -24,7 +24,7 @@ import tensorflow as tf
 from google.protobuf import text_format
 
 from alae_tf.atomic_file import write_text_atomically
-from alae_tf.config import RUN_FORMAT, Config, read_yaml_file
+from alae_tf.config import BACKBONES, RUN_FORMAT, Config, read_yaml_file
 from alae_tf.errors import ALAEError, ConfigError, first_line
 from alae_tf.model import TrainedModel
 from alae_tf.model_kinds import build_model
@@ -344,7 +344,7 @@ def load_run(path, checkpoint=None) -> tuple[Config, TrainedModel]:
     try:
         restore(model, target)
     except ALAEError as exc:
-        if config.model.backbone == "style_official":
+        if BACKBONES[config.model.backbone].converted:
             raise ALAEError(f"{exc}; runs converted before 2026-12-03 store G's upscaling kernels from 128x128 up "
                             "transposed: convert the official checkpoint again (python -m alae_tf.convert)") from None
         raise

@@ -105,6 +105,21 @@ def test_no_backbone_branch_past_the_nets():
     assert not offenders, "backbone branches:\n" + "\n".join(offenders)
 
 
+def test_no_backbone_is_told_by_its_name_past_its_table():
+    """What a backbone is (grows, XLA by default, the baselines', converted) is data in
+    config.BACKBONES; its networks are alae_tf.nets'. Comparisons with a backbone's name elsewhere
+    (config.py, run_dir.py had three) would need editing for every new backbone."""
+    by_name = re.compile(r"""backbone\s*[!=]=\s*["']|["'](mlp|style|style_official)["']\s*[!=]=""")
+    offenders = [f"{file.relative_to(ROOT)}:{number}: {line.strip()}"
+                 for folder in ("alae_tf", "export", "serving", "benchmarks") for file in sorted((ROOT / folder).rglob("*.py"))
+                 for number, line in enumerate(file.read_text().splitlines(), 1) if by_name.search(line.split("#")[0])]
+    assert not offenders, "backbone names compared:\n" + "\n".join(offenders)
+    from alae_tf.config import BACKBONES
+    from alae_tf.nets import BACKBONE_BUILDERS
+
+    assert BACKBONE_BUILDERS.keys() == BACKBONES.keys()
+
+
 def test_only_the_live_nets_are_trainable(model):
     """The EMA copies change by the EMA lerp only: none of their weights is trainable, also those
     of sublayers the nets create lazily when they first run (AdaIN's style layers)."""
