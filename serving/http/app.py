@@ -48,8 +48,13 @@ log = logging.getLogger(__name__)
 MODEL_PATH = re.compile(r"^(?P<name>[^/:]+)(?:/versions/(?P<version>[^/:]+))?(?P<action>:predict|/metadata)?$")
 
 
-def create_app(served: ServedModel, max_batch=256, max_body_bytes=16 * 1024 * 1024, read_timeout=15.0,
-               max_requests=64, max_running=os.cpu_count() or 1, studio=False, projections=()) -> Starlette:
+# The server's limits by default (python -m serving.http's options say what each is).
+MAX_BATCH, MAX_BODY_MB, READ_TIMEOUT, MAX_REQUESTS, MAX_RUNNING = 256, 16.0, 15.0, 64, os.cpu_count() or 1
+
+
+def create_app(served: ServedModel, max_batch=MAX_BATCH, max_body_bytes=int(MAX_BODY_MB * 1024 * 1024),
+               read_timeout=READ_TIMEOUT, max_requests=MAX_REQUESTS, max_running=MAX_RUNNING, studio=False,
+               projections=()) -> Starlette:
     name = served.model.metadata["model_name"]
     predict_metrics = PredictMetrics(name)
     running = asyncio.Semaphore(max_running)
