@@ -214,14 +214,14 @@ class ALAE(TrainedModel):
         noise = draw_noise(self.generator.noise_shapes(self.level), tf.shape(w)[0], data[NOISE_SEED][0], update.noise_stream)
         return self.generator(styles, level=self.level, blend=self._blend(data), noise=noise, training=True), w
 
-    def real_logits_and_gradients(self, images, data=None):
+    def scores_and_input_gradients(self, images, data=None):
         """D(E(images)) and its per-image input gradient, differentiable again (for the gradient
         penalties: R1 at the reals, R2 at the fakes, WGAN-GP and DRAGAN at their points)."""
         with tf.GradientTape() as tape:
             tape.watch(images)
-            d_real = self._d_of_e(images, data)
-            d_real_sum = tf.reduce_sum(d_real)  # images are independent: per-image gradients
-        return d_real, tape.gradient(d_real_sum, images)
+            scores = self._d_of_e(images, data)
+            total = tf.reduce_sum(scores)  # images are independent: per-image gradients
+        return scores, tape.gradient(total, images)
 
     def _discriminator_step(self, data, replicas):
         """Step I: E and D on the adversarial loss (the paper's: softplus(D(E(fake))) + softplus(-D(E(real))))
@@ -245,10 +245,10 @@ class ALAE(TrainedModel):
         """(D(E(reals)), D(E(fakes)), step I's gradient penalty), with one pass of E and D per batch
         where the penalty's points are the reals (R1) or the fakes (R2)."""
         if self.gradient_penalty == "r1":
-            d_real, grads = self.real_logits_and_gradients(reals, data)
+            d_real, grads = self.scores_and_input_gradients(reals, data)
             return d_real, self._d_of_e(fakes, data), losses.r1_penalty(tf.cast(grads, tf.float32), self.r1_gamma)
         if self.gradient_penalty == "r2":
-            d_fake, grads = self.real_logits_and_gradients(fakes, data)
+            d_fake, grads = self.scores_and_input_gradients(fakes, data)
             return self._d_of_e(reals, data), d_fake, losses.r1_penalty(tf.cast(grads, tf.float32), self.r1_gamma)
         d_real, d_fake = self._d_of_e(reals, data), self._d_of_e(fakes, data)
         if self.gradient_penalty == "none":
@@ -263,7 +263,7 @@ class ALAE(TrainedModel):
             alpha, noise = draw_noise([(1, 1, 1), reals.shape[1:]], batch, seed, PENALTY_STREAM, tf.random.stateless_uniform)
             spread = tf.math.reduce_std(reals, axis=[1, 2, 3], keepdims=True)
             points = reals + tf.cast(alpha, reals.dtype) * 0.5 * spread * tf.cast(noise, reals.dtype)
-        _, grads = self.real_logits_and_gradients(tf.stop_gradient(points), data)
+        _, grads = self.scores_and_input_gradients(tf.stop_gradient(points), data)
         return d_real, d_fake, losses.gradient_norm_penalty(tf.cast(grads, tf.float32), self.gp_weight)
 
     def _generator_step(self, data, replicas):

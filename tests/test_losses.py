@@ -61,7 +61,7 @@ def test_r1_gradients_match_finite_differences(tiny_config, float64_everywhere):
     keras.utils.set_random_seed(3)
     model = build_alae(tiny_config)
     images = tf.constant(np.random.default_rng(1).uniform(-1, 1, (2, 8, 8, 1)))
-    d_real, grads = model.real_logits_and_gradients(images)
+    d_real, grads = model.scores_and_input_gradients(images)
 
     def score_sum(x):
         return float(tf.reduce_sum(model.discriminator(model.encoder(x))))

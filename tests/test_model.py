@@ -124,7 +124,7 @@ def test_the_gradient_penalties_by_hand(model_and_batch):
     reals, fakes = batch["images"], tf.stop_gradient(model._fakes(batch, DISCRIMINATOR)[0])
 
     def grad_at(points):
-        return model.real_logits_and_gradients(points, batch)[1].numpy()
+        return model.scores_and_input_gradients(points, batch)[1].numpy()
 
     def norms(grads):
         return np.sqrt((grads.astype(np.float64) ** 2).reshape(len(grads), -1).sum(axis=1))
