@@ -59,7 +59,7 @@ class ImageNoise:
         return ImageNoise([np.asarray(n)[rows] for n in self.images], self.given[rows])
 
 
-def mixing_ranges(level, styles_per_level=2):
+def mixing_ranges(level, styles_per_level):
     """{name: (start, stop)} style-input ranges of the levels 0..`level` in use (empty ones left out;
     none at all when fewer than two style inputs are in use: nothing to mix).
 

@@ -62,13 +62,13 @@ def render(sampler, styles, seed=0):
 
 
 def test_mixing_ranges_split_the_style_inputs_in_use():
-    assert mixing_ranges(0) == {"coarse": (0, 1), "fine": (1, 2)}
-    assert mixing_ranges(1) == {"coarse": (0, 2), "fine": (2, 4)}
-    assert mixing_ranges(2) == {"coarse": (0, 2), "middle": (2, 4), "fine": (4, 6)}
-    assert mixing_ranges(3) == {"coarse": (0, 2), "middle": (2, 4), "fine": (4, 8)}  # 32x32
-    assert mixing_ranges(8) == {"coarse": (0, 4), "middle": (4, 8), "fine": (8, 18)}  # 1024x1024, as StyleGAN
+    assert mixing_ranges(0, 2) == {"coarse": (0, 1), "fine": (1, 2)}
+    assert mixing_ranges(1, 2) == {"coarse": (0, 2), "fine": (2, 4)}
+    assert mixing_ranges(2, 2) == {"coarse": (0, 2), "middle": (2, 4), "fine": (4, 6)}
+    assert mixing_ranges(3, 2) == {"coarse": (0, 2), "middle": (2, 4), "fine": (4, 8)}  # 32x32
+    assert mixing_ranges(8, 2) == {"coarse": (0, 4), "middle": (4, 8), "fine": (8, 18)}  # 1024x1024, as StyleGAN
     for level in range(9):
-        spans = list(mixing_ranges(level).values())
+        spans = list(mixing_ranges(level, 2).values())
         assert spans[0][0] == 0 and spans[-1][1] == 2 * (level + 1)
         assert all(a[1] == b[0] for a, b in zip(spans, spans[1:]))
 
@@ -78,7 +78,7 @@ def test_style_mixing_grid_layout(style_model, level):
     sampler = sampler_at(style_model, level)
     size, depth = 4 * 2**level, channels(style_model)
     grids = style_mixing_grid(sampler, latents(style_model, 5, 1), latents(style_model, 3, 2), truncation_psi=PSI)
-    assert list(grids) == list(mixing_ranges(level))
+    assert list(grids) == list(mixing_ranges(level, 2))
     for grid in grids.values():
         assert grid.dtype == np.uint8 and grid.shape == (4 * size, 6 * size, depth)
         assert not cell(grid, 0, 0, size).any()  # the corner is black
