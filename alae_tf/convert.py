@@ -111,7 +111,8 @@ def convert(checkpoint_path: Path, config, out: Path, log=print) -> dict:
     if out.exists():
         raise ALAEError(f"{out}: already exists; pass a new --out directory")
     from alae_tf.model import build_alae  # TensorFlow loads here, after the arguments are checked
-    from alae_tf.run_dir import RunDir, checkpoint_manager, set_precision
+    from alae_tf.compute import set_precision
+    from alae_tf.run_dir import RunDir, checkpoint_manager
 
     log(f"reading {checkpoint_path}")
     states = official_states(torch_files.load(checkpoint_path), checkpoint_path)

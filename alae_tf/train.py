@@ -19,6 +19,7 @@ import tensorflow as tf
 
 from alae_tf import multiworker, schedule
 from alae_tf.callbacks import CheckpointSaver, ProgressBar, ProgressLines, TrainingMonitor, drop_log_rows_after
+from alae_tf.compute import cpu_flags, precision_cpu_warning, set_precision, set_training_graph_options
 from alae_tf.config import (
     DATASETS,
     MNIST_SOURCES,
@@ -36,10 +37,8 @@ from alae_tf.errors import ALAEError, ConfigError, first_line, out_of_disk_space
 from alae_tf.model_kinds import build_model
 from alae_tf.run_dir import (
     RunDir,
-    precision_cpu_warning,
     checkpoint_manager,
     checkpoint_step,
-    cpu_flags,
     data_change,
     newest_intact_checkpoint,
     read_run_config,
@@ -47,8 +46,6 @@ from alae_tf.run_dir import (
     remove_killed_saves,
     restore,
     set_aside_newer_checkpoints,
-    set_precision,
-    set_training_graph_options,
 )
 from alae_tf.run_lock import RunLock
 from alae_tf.stop_signals import StopOnSignal, ignore_signals, interrupted_exit_code

@@ -44,7 +44,8 @@ def main():
 
     from alae_tf.model import build_alae
     from alae_tf.official import published_config
-    from alae_tf.run_dir import RunDir, checkpoint_manager, set_precision
+    from alae_tf.compute import set_precision
+    from alae_tf.run_dir import RunDir, checkpoint_manager
     from alae_tf.config import save_config
     from export.build import ExportRequest, export_run
     from serving import layout

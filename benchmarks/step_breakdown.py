@@ -36,7 +36,7 @@ from alae_tf.config import load_preset
 from alae_tf.data import open_image_source
 from alae_tf.data.batches import training_batches
 from alae_tf.model import build_alae
-from alae_tf.run_dir import set_precision, set_training_graph_options
+from alae_tf.compute import set_precision, set_training_graph_options
 
 
 def parse_args(argv=None):

@@ -67,7 +67,7 @@ from alae_tf.inference import draw_noise
 from alae_tf.levels import level_resolution
 from alae_tf.model import build_alae
 from alae_tf.nets.style import level_channels
-from alae_tf.run_dir import set_precision
+from alae_tf.compute import set_precision
 
 # --- HLO text counter (XLA HloCostAnalysis rules) ---------------------------------------------
 

@@ -38,7 +38,7 @@ from alae_tf.config import load_preset
 from alae_tf.data import open_image_source
 from alae_tf.data.batches import training_batches
 from alae_tf.model import build_alae
-from alae_tf.run_dir import set_precision, set_training_graph_options
+from alae_tf.compute import set_precision, set_training_graph_options
 
 GROWING_DEFAULTS = {"warmup": 3, "window": 4, "windows": 3}
 ONE_LEVEL_DEFAULTS = {"warmup": 50, "window": 100, "windows": 5}

@@ -198,7 +198,7 @@ def test_bf16_step_keeps_float32_weights_and_tracks_float32(tiny_config, tiny_im
 
 def test_fp16_sets_the_float16_policy_and_scales_the_losses(tiny_config, tiny_images):
     """--mixed-precision fp16: float16 compute, float32 weights, dynamically loss-scaled Adams."""
-    from alae_tf.run_dir import set_precision
+    from alae_tf.compute import set_precision
 
     set_precision("fp16")
     assert keras.mixed_precision.global_policy().name == "mixed_float16"
@@ -218,7 +218,7 @@ def test_fp16_reciprocity_backward_runs_at_the_smaller_loss_scale(tiny_config, t
     """Step III's one backward pass ran at E's loss scale: once F/G's scale had dropped below it,
     G's float16 gradients overflowed and F/G skipped the step (and halved their scale again)."""
     from alae_tf import model as model_module
-    from alae_tf.run_dir import set_precision
+    from alae_tf.compute import set_precision
 
     set_precision("fp16")
     try:

@@ -176,7 +176,7 @@ def test_a_checkpoint_whose_values_have_other_dtypes_is_one_error_without_tensor
     """fp16's optimizers (a loss scale, an int step counter where float32's is a float): the restore
     fails inside TensorFlow's RestoreV2, whose coordinator stays referenced from the model and
     listed every unrestored value when collected, at exit."""
-    from alae_tf.run_dir import set_precision
+    from alae_tf.compute import set_precision
 
     with tensorflow_log() as records:
         tiny_config.train.mixed_precision = "fp16"

@@ -23,7 +23,8 @@ import yaml
 from alae_tf import evaluate, train
 from alae_tf.config import load_config_file, load_preset
 from alae_tf.errors import ConfigError
-from alae_tf.run_dir import RunDir, cpu_flags, load_run, precision_cpu_warning
+from alae_tf.compute import cpu_flags, precision_cpu_warning
+from alae_tf.run_dir import RunDir, load_run
 from alae_tf.schedule import phases
 
 SMALL = """
