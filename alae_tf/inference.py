@@ -12,9 +12,11 @@ drawn from a seed with `noise(batch, seed)`; the MLP takes none and ignores it.
 
 from __future__ import annotations
 
+import numpy as np
 import tensorflow as tf
 
 from alae_tf.batch import SAMPLE_NOISE_STREAM
+from serving import editing
 
 
 def draw_noise(shapes, batch, seed, stream, draw=tf.random.stateless_normal):
@@ -107,12 +109,12 @@ class Sampler:
 
     def edit(self, w_or_styles, direction, strength, start=0, stop=None):
         """Styles [B, S, latent]: w (or styles) moved by `strength` along `direction` [latent] on the
-        style inputs [start, stop) (default: all). strength: a number or one per row [B]; 0 changes nothing."""
-        styles = self.as_styles(w_or_styles)
-        inside = self._style_index_in(start, self.num_styles if stop is None else stop)
-        strength = tf.reshape(tf.cast(strength, tf.float32), [-1, 1, 1])
-        step = strength * tf.reshape(tf.cast(direction, tf.float32), [1, 1, self.latent_dim])
-        return styles + tf.where(inside, step, 0.0)
+        style inputs [start, stop) (default: all). strength: a number or one per row [B]; 0 changes
+        nothing. The arithmetic is serving.editing's, which the ONNX app API and the studio run."""
+        stop = self.num_styles if stop is None else stop
+        styles = editing.edit_styles(np.asarray(w_or_styles), np.asarray(direction), np.asarray(strength), start, stop,
+                                     self.num_styles)
+        return tf.constant(styles)
 
     def _style_index_in(self, start, stop):
         """[1, S, 1] booleans: style input i is in [start, stop)."""
