@@ -158,12 +158,13 @@ def fit_directions(train_codes, test_codes, tasks: list[Task], method="svm", ort
                    provenance: dict | None = None) -> DirectionSet:
     """One unit direction per task, fitted on `train_codes` [N, latent] and scored on `test_codes`.
 
-    Each direction's info also gives `class_distance`, the distance between the two sides' mean
-    training codes along the direction: a strength of that size moves w as far along it as from
-    one side's mean to the other's (for "mean" directions exactly onto it). Until 2026-12-05 it
-    was their Euclidean distance, 1.8-2.7x more along an SVM normal (which is not parallel to the
-    means' difference), so "1x" overshot (an audit's 1 -> 7: read as 7 at 0.43 with the SVM,
-    0.92 with the mean direction)."""
+    Each direction's info also gives `class_distance`, the Euclidean distance between the two
+    sides' mean training codes, the unit of edit strengths for every direction alike: a strength
+    of that size moves w as far as the two means lie apart. Along a "mean" direction that is
+    exactly from one mean onto the other; an SVM normal is not parallel to the means' difference,
+    so along it the same move goes past the other side's mean (on MNIST 1.8-2.7x the means' gap
+    along the normal, an audit measured): strengths compare across directions by distance moved,
+    not by how far each crosses its own boundary."""
     check_tasks(tasks)
     boundaries = [fit_boundary(train_codes, task.train_side, method) for task in tasks]
     vectors = [normal for normal, _ in boundaries]
@@ -174,7 +175,7 @@ def fit_directions(train_codes, test_codes, tasks: list[Task], method="svm", ort
         side_means = [train_codes[task.train_side == side].mean(axis=0) for side in (0, 1)]
         info = {"method": method, "negative": task.negative, "positive": task.positive,
                 "held_out_accuracy": round(held_out_accuracy(normal, offset, test_codes, task.test_side), 6),
-                "class_distance": round(abs(float(vector @ (side_means[1] - side_means[0]))), 6),  # vector: unit
+                "class_distance": round(float(np.linalg.norm(side_means[1] - side_means[0])), 6),
                 "train_images": int((task.train_side >= 0).sum()), "held_out_images": int((task.test_side >= 0).sum())}
         if orthogonalize:
             info["orthogonal_to"] = [earlier.name for earlier in tasks[:index]]
