@@ -6,15 +6,15 @@ import os
 import shutil
 from pathlib import Path
 
+from serving.atomic_write import replacing
+
 
 def write_text_atomically(path: str | Path, text: str) -> None:
-    """Write `text` to PATH.partial, then rename it over PATH: a crash mid-write leaves the
-    previous file in place, and a reader (a resume, TF-Serving polling its config) never sees a
-    half-written one."""
-    path = Path(path)
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(text)
-    os.replace(partial, path)
+    """Write `text` to a partial file, then rename it over PATH (serving.atomic_write.replacing): a
+    crash mid-write leaves the previous file in place, and a reader (a resume, TF-Serving polling
+    its config) never sees a half-written one."""
+    with replacing(path) as partial:
+        partial.write_text(text)
 
 
 def move_unless_exists(source: Path, target: Path) -> None:

@@ -1,10 +1,11 @@
 """Image grids for PNG files and TensorBoard."""
 
-import os
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from serving.atomic_write import replacing
 
 
 def image_grid(images_uint8, columns):
@@ -20,18 +21,15 @@ def image_grid(images_uint8, columns):
 
 
 def save_png(grid_uint8, path):
-    """Written as PATH.partial, then renamed over PATH: a stop mid-write (Ctrl-C, SIGTERM) leaves
-    the earlier file or none, never a cut-off image."""
+    """Written to a partial file, then renamed over PATH (serving.atomic_write.replacing): a stop
+    mid-write (Ctrl-C, SIGTERM) leaves the earlier file or none, never a cut-off image."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     pixels = grid_uint8[..., 0] if grid_uint8.shape[-1] == 1 else grid_uint8
-    partial = path.with_name(path.name + ".partial")
     try:
-        Image.fromarray(pixels).save(partial, format="PNG")
-        os.replace(partial, path)
+        with replacing(path) as partial:
+            Image.fromarray(pixels).save(partial, format="PNG")
     except OSError as exc:
         if exc.filename is None:  # Pillow's write errors name no file (a full disk: "[Errno 28] No space left on device")
             raise OSError(exc.errno, exc.strerror, str(path)) from exc
         raise
-    finally:
-        partial.unlink(missing_ok=True)

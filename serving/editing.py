@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from serving.atomic_write import replacing
+
 FORMAT = "alae_tf.directions"
 VERSION = 1
 UNIT_TOLERANCE = 1e-4  # |norm - 1| allowed for a stored vector
@@ -104,9 +106,8 @@ class DirectionSet:
     def write(self, path) -> None:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(path.name + ".tmp")
-        temporary.write_text(json.dumps(self.to_json(), indent=1) + "\n")
-        temporary.replace(path)  # readers never see a half-written file
+        with replacing(path) as partial:  # readers never see a half-written file
+            partial.write_text(json.dumps(self.to_json(), indent=1) + "\n")
 
 
 # The official interactive_demo.py's sliders move w by -40..40 x the raw direction_<k>.npy vector.

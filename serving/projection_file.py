@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from serving.atomic_write import replacing
+
 DISTANCES = ("lpips", "mse", "encoder_lpips", "encoder_mse")
 ABOUT = ("per_layer", "run", "checkpoint", "training_step")
 NOISE_PREFIX = "noise_"
@@ -79,10 +81,8 @@ def max_images(num_styles: int, latent_dim: int, image_shape, noise_shapes=()) -
 def write(target, projection: ProjectionFile) -> None:
     """Into `target`, a path (replaced whole: a reader never sees half a file) or a binary file object."""
     if isinstance(target, (str, os.PathLike)):
-        temporary = Path(f"{target}.tmp")
-        with open(temporary, "wb") as file:
+        with replacing(target) as partial, open(partial, "wb") as file:
             write(file, projection)
-        temporary.replace(target)
         return
     noise = {f"{NOISE_PREFIX}{index:02d}": array for index, array in enumerate(projection.noise)}
     np.savez(target, styles=projection.styles, images=projection.images, **projection.distances,

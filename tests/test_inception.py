@@ -132,9 +132,8 @@ def test_a_feature_cache_that_cannot_be_written_leaves_no_part_written_file(tmp_
 
     from alae_tf.metrics import generation
 
-    def save_on_a_full_disk(path, array):
-        with open(path, "wb") as file:
-            file.write(b"the first bytes")
+    def save_on_a_full_disk(file, array):  # the open partial file
+        file.write(b"the first bytes")
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     monkeypatch.setattr(generation.np, "save", save_on_a_full_disk)

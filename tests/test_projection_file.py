@@ -4,6 +4,7 @@
 import io
 import re
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -42,6 +43,41 @@ def test_read_gives_back_what_write_stored(noise):
     assert len(back.noise) == len(original.noise) and len(back) == 2
     for got, expected in zip(back.noise, original.noise):
         np.testing.assert_array_equal(got, expected)
+
+
+def test_a_write_that_fails_leaves_the_earlier_file_and_no_partial_one(tmp_path, monkeypatch):
+    """A full disk mid-write: the file written before stays whole and nothing else is left (the
+    serving side's writers left their .tmp file behind until 2026-12-05, a code review found). The
+    directions file writes through the same serving.atomic_write.replacing."""
+    import errno
+    import os
+
+    from serving.editing import Direction, DirectionSet
+
+    path = tmp_path / "projection.npz"
+    projection_file.write(path, sample_projection())
+    before = path.read_bytes()
+
+    def full_disk(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(np, "savez", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        projection_file.write(path, sample_projection(noise=False))
+    assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["projection.npz"]
+    monkeypatch.undo()
+
+    directions = tmp_path / "directions.json"
+    DirectionSet(2, (Direction("a", np.array([1.0, 0.0], np.float32), {}),)).write(directions)
+    def half_written(file, text, *args, **kwargs):
+        with open(file, "w") as opened:
+            opened.write(text[:5])
+        full_disk()
+
+    monkeypatch.setattr(Path, "write_text", half_written)
+    with pytest.raises(OSError, match="No space left"):
+        DirectionSet(2, (Direction("b", np.array([0.0, 1.0], np.float32), {}),)).write(directions)
+    assert '"a"' in directions.read_text() and sorted(p.name for p in tmp_path.iterdir()) == ["directions.json", "projection.npz"]
 
 
 def test_an_archive_that_unpacks_beyond_the_limit_is_refused_before_it_is_read(monkeypatch):

@@ -484,7 +484,7 @@ def test_a_full_disk_stops_the_run_in_one_line_naming_the_newest_checkpoint(smal
     pil_save = PIL.Image.Image.save
 
     def save_on_a_full_disk(image, file, *args, **kwargs):
-        if Path(file).name == png.name + ".partial":
+        if Path(file).name == f"{png.name}.{os.getpid()}.partial":
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))  # as Pillow's write raises it, naming no file
         return pil_save(image, file, *args, **kwargs)
 

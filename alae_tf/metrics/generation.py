@@ -25,7 +25,6 @@ EvalContext) and likewise reused by any metric drawing the same latent stream.
 from __future__ import annotations
 
 import hashlib
-import os
 import sys
 from pathlib import Path
 
@@ -36,6 +35,7 @@ from alae_tf.errors import ALAEError
 from alae_tf.metrics.feature_stats import frechet_distance, kernel_inception_distance, precision_recall
 from alae_tf.metrics.inception import FEATURE_DIM, inception_features, weights_path
 from alae_tf.progress import progress_bar
+from serving.atomic_write import replacing
 
 FID_SAMPLES = 50_000
 PR_SAMPLES = 10_000
@@ -178,11 +178,9 @@ def _load(path):
 def _save(path, features):
     """Writes atomically; an unwritable cache only costs recomputation (a part-written file is
     removed: at 50k images it holds ~400 MB of a disk that is full)."""
-    partial = path.with_suffix(f".{os.getpid()}.tmp.npy")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        np.save(partial, features)
-        os.replace(partial, path)
+        with replacing(path) as partial, open(partial, "wb") as file:
+            np.save(file, features)
     except OSError as exc:
-        partial.unlink(missing_ok=True)
         print(f"warning: could not cache Inception features in {path} ({exc})", file=sys.stderr)
