@@ -38,6 +38,9 @@ PREVIEW_IMAGES = 64  # a grid of every image would be one huge PNG for a folder 
 # (and on Ctrl-C or a divergence; a kill loses at most that much), and take FINAL's name once
 # every image is done: an earlier projection into the same folder is replaced only by a complete one.
 PARTIAL, FINAL = "projection.partial", "projection"
+# Codes beyond this magnitude have diverged (F's and E's are of order 1): since the loss reads the
+# clipped images, a far too large learning rate ends at huge finite codes rather than at NaN.
+MAX_CODE = 1e6
 SAVE_EVERY_SECONDS = 60  # PARTIAL's files are brought up to date at most this often, and on Ctrl-C
 
 
@@ -135,11 +138,13 @@ def run(args) -> dict:
                 print(f"images {start + 1}-{last} of {count}" if last > start + 1 else f"image {last} of {count}")
             part = project(sampler, targets, steps=args.steps, learning_rate=args.learning_rate, mse_weight=args.mse_weight,
                            per_layer=args.per_layer, optimize_noise=args.noise, noise_weight=args.noise_weight)
-            if not all(np.isfinite(array).all() for array in (part.styles, *(part.noise or []))):
+            if not all(np.isfinite(array).all() for array in (part.styles, *(part.noise or []))) or \
+                    np.abs(part.styles).max() > MAX_CODE:
                 if start > written:
                     save()
                 kept = f" ({PARTIAL}.npz holds the {start} images before them)" if start else earlier_files(out_dir)
-                raise ALAEError(f"the projection of image(s) {start + 1}-{last} diverged to NaN or infinite codes "
+                raise ALAEError(f"the projection of image(s) {start + 1}-{last} diverged (codes NaN, infinite or beyond "
+                                f"{MAX_CODE:g}) "
                                 f"(--learning-rate {args.learning_rate:g}, --mse-weight {args.mse_weight:g}); run again "
                                 f"with a lower --learning-rate{kept}")
             shown = max(0, PREVIEW_IMAGES - start)  # G's images only for the preview (2.7 MB per image were kept at 256x256)

@@ -447,7 +447,10 @@ def test_the_page_and_its_files_are_served_offline(style):
     url = style[0]
     status, page, headers = request(url, "GET", "/", content_type=None)
     assert status == 200 and headers["Content-Type"].startswith("text/html")
-    assert request(url, "GET", "/studio", content_type=None)[1] == page
+    # the same page at /studio, but for the path it says it was served at (its first script reads it)
+    at_studio = request(url, "GET", "/studio", content_type=None)[1]
+    assert b'<meta name="alae-served-at" content="/">' in page
+    assert at_studio == page.replace(b'content="/">', b'content="/studio">')
     assert b'src="studio/studio.js"' in page and b'href="studio/studio.css"' in page
     assert "default-src 'self'" in headers["Content-Security-Policy"]  # the browser loads nothing from elsewhere
     for name, kind in (("studio.js", "text/javascript"), ("studio.css", "text/css")):
