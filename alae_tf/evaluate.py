@@ -176,7 +176,7 @@ def evaluation_data(config, args) -> ImageSplits:
         print(f"warning: {change}; figures on held-out images may include images the run trained on", file=sys.stderr)
     count = min(images.num_train, max(args.num_samples or 0, REAL_IMAGES))
     return ImageSplits(images.train_rows(resolution)[:count], images.train_sample_labels(count),
-                       images.test_rows(resolution), images.test_labels, images.description)
+                       images.test_rows(resolution), images.test_labels, images.description, images.train_order(count))
 
 
 def markdown_table(report) -> str:

@@ -54,8 +54,8 @@ METRIC_COLUMNS = {
 LEGEND = (
     "Accuracies in % on held-out images. z: E's 50-d codes; f: E's 1024-d features (the layer before its last "
     "linear map). Unprefixed: fit on the 60k training images, scored on the 10k test images; 50k: fit on the "
-    "first 50k training images of evaluate's fixed shuffled order, scored on the last 10k (the sizes of the official "
-    "code's last MNIST split; its own shuffle differs). 1-NN: nearest "
+    "official code's last MNIST split of the 60k training images (its random.seed(0) shuffle, [:50000] vs "
+    "[50000:]). 1-NN: nearest "
     "neighbour; SVM: LinearSVC(C=0.02) on unscaled inputs (the official code's). rec. MSE: test-set "
     "reconstruction error, pixels in [0, 1]. train s / eval s: wall time of the train / evaluate commands "
     "(train: summed over resumed invocations of this script)."

@@ -49,7 +49,7 @@ def test_probe_metrics_score_codes_and_features_on_both_splits(monkeypatch, caps
     arrays = {(n, f): rng.normal(size=(n, 4 if f else 3)) + np.where(labels[:, None] > 0, 1.5, -1.5)
               for n, labels in ((200, train_labels), (50, test_labels)) for f in (False, True)}
     data = SimpleNamespace(train_images=np.zeros(200), test_images=np.zeros(50),
-                           train_labels=train_labels, test_labels=test_labels)
+                           train_labels=train_labels, test_labels=test_labels, train_order=None)  # in stored order
     ctx = SimpleNamespace(data=data, encoded=lambda images, label="", features=False: arrays[(len(images), features)])
     results = probe.probe_metrics(ctx)
     # One line per fit, with its result (minutes passed with "fitting probes" alone on MNIST).
@@ -72,3 +72,29 @@ def test_probe_metrics_score_codes_and_features_on_both_splits(monkeypatch, caps
     # probe_codes: the codes' three numbers of the official split, the same values, nothing else
     assert probe.probe_code_metrics(ctx) == {name: results[name] for name in
                                              ("probe_1nn_accuracy", "probe_svm_accuracy", "probe_svm_c002_accuracy")}
+
+
+def test_the_50k_split_is_the_references_partition_of_mnist():
+    """The reference's prepare_mnist_tfrecords.py, replayed literally on stand-in items: random.seed(0),
+    random.shuffle of dlutils' Mnist items ((label, image) in the IDX file's order), [:50000] for
+    training. Evaluate reads the rows in its own shuffled order, which train_order maps back."""
+    import random
+
+    from alae_tf.data import ImageSource
+    from alae_tf.metrics import probe
+
+    state = random.getstate()
+    try:
+        items = [(None, index) for index in range(60000)]
+        random.seed(0)
+        random.shuffle(items)
+    finally:
+        random.setstate(state)
+    reference_training = {index for _, index in items[:50000]}
+    numbered = (np.arange(60000) % 251).astype(np.uint8).repeat(16).reshape(60000, 4, 4)
+    source = ImageSource.from_arrays(numbered)
+    order = source.train_order()
+    np.testing.assert_array_equal(source.train_images(4)[:, 0, 0, 0], numbered[order, 0, 0])  # rows -> stored index
+    assert not np.array_equal(order, np.arange(60000))  # evaluate's order is a shuffle
+    in_training = probe.reference_split(order)
+    assert in_training.sum() == 50000 and set(order[in_training].tolist()) == reference_training

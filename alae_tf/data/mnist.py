@@ -51,6 +51,9 @@ class ImageSplits:
     test_images: np.ndarray  # uint8, shape [M, 28, 28]
     test_labels: np.ndarray  # int64, shape [M]
     source: str  # human-readable description of where the data came from
+    # Each training row's index among the training images in their stored order (MNIST: the IDX
+    # file's); None: the rows are in that order.
+    train_order: np.ndarray | None = None
 
 
 class _Split(NamedTuple):

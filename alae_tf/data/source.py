@@ -139,6 +139,11 @@ class ImageSource:
             return None
         return self.train_labels[self._reference_order(count)]
 
+    def train_order(self, count: int | None = None) -> np.ndarray:
+        """Each of `train_images(resolution, count)`'s rows as its index among the training images in
+        their stored order (MNIST: the IDX file's; a mirrored copy as its original's)."""
+        return self._reference_order(count) % len(self._train_ids)
+
     def _reference_order(self, count: int | None) -> np.ndarray:
         return np.random.default_rng(REFERENCE_ORDER_SEED).permutation(self.num_train)[:count]
 

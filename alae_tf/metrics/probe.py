@@ -8,16 +8,19 @@ sampler's encoder (the EMA copy where the run keeps one), as for reconstructions
 - `probe_svm_accuracy`: our linear SVM on standardised codes (C = 1), 60k/10k;
 - `probe_svm_c002_accuracy`: the reference's linear SVM (official ALAE `mnist_ref`:
   LinearSVC(C=0.02, max_iter=5000) on unscaled codes), 60k/10k;
-- `probe_split50k_1nn_accuracy`, `probe_split50k_svm_c002_accuracy`: the same two on a split of
-  the reference's sizes: the first 50k training images of evaluate's fixed shuffled order against
-  the last 10k (a model trained on all 60k has seen those 10k; the reference trained on the 50k).
-  Not the reference's own partition: it shuffles MNIST with Python's random.seed(0) first (on a
-  300-step run the 1-NN moved about half a point between the two, an audit measured);
+- `probe_split50k_1nn_accuracy`, `probe_split50k_svm_c002_accuracy`: the same two on the
+  reference's split of MNIST's 60k training images (its prepare_mnist_tfrecords.py: Python's
+  random.seed(0), random.shuffle of the images in the IDX file's order, then [:50000] against
+  [50000:]); a model trained on all 60k has seen those 10k, the reference trained on the 50k.
+  (Before 2026-12-05 the first 50k of evaluate's own shuffled order: another partition, ~0.5
+  points of 1-NN apart on a 300-step run, an audit measured.) Data of another size: the first
+  50k of its stored order against the rest;
 - `probe_features_*`, `probe_split50k_features_*`: the same 1-NN and reference SVM on E's
   representation before its last linear map (`Sampler.features`: the MLP's 1024-d last hidden
   layer, the reference's penultimate features; StyleALAE's per-block terms of w) instead of the codes.
 """
 
+import random
 import time
 import warnings
 
@@ -45,7 +48,24 @@ def linear_svm_accuracy(train_x, train_y, test_x, test_y, seed=0):
 
 
 REFERENCE_SVM_C = 0.02
-REFERENCE_SPLIT = 50000  # the reference's last MNIST commit: training images [:50000] vs [50000:]
+REFERENCE_SPLIT = 50000  # the reference's last MNIST commit: training images [:50000] vs [50000:] ...
+MNIST_TRAIN = 60000  # ... of MNIST's training images shuffled by Python's random after random.seed(0)
+REFERENCE_SHUFFLE_SEED = 0
+
+
+def reference_split(train_order) -> np.ndarray:
+    """Which rows fall in the reference's 50k training part: `train_order` gives each row's index
+    among the training images in their stored order (MNIST: the IDX file's). MNIST's 60k are
+    shuffled as the reference's prepare_mnist_tfrecords.py shuffles them (a permutation of the
+    list's positions only, whatever it holds); other sizes split in their stored order."""
+    train_order = np.asarray(train_order)
+    if len(train_order) != MNIST_TRAIN:
+        return train_order < REFERENCE_SPLIT
+    positions = list(range(MNIST_TRAIN))
+    random.Random(REFERENCE_SHUFFLE_SEED).shuffle(positions)
+    in_training_part = np.zeros(MNIST_TRAIN, bool)
+    in_training_part[positions[:REFERENCE_SPLIT]] = True
+    return in_training_part[train_order]
 
 
 def reference_svm_accuracy(train_x, train_y, test_x, test_y):
@@ -85,7 +105,9 @@ def probe_metrics(ctx):
     for prefix, what, (train, test) in (("probe", "codes", codes), ("probe_features", "features", features)):
         splits = [(prefix, "official split", (train, data.train_labels, test, data.test_labels))]
         if len(train) > REFERENCE_SPLIT:
-            first, rest = slice(None, REFERENCE_SPLIT), slice(REFERENCE_SPLIT, None)
+            order = data.train_order if data.train_order is not None else np.arange(len(train))
+            first = reference_split(order)
+            rest = ~first
             splits.append((prefix.replace("probe", "probe_split50k"), "50k/10k split",
                            (train[first], data.train_labels[first], train[rest], data.train_labels[rest])))
         for name, split_name, split in splits:
