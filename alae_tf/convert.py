@@ -42,7 +42,7 @@ def parse_args(argv=None):
         "directory that export, evaluate and the editing tools read like any trained run.",
         epilog="Published models (their settings ship as presets): " + ", ".join(f"{k} -> preset {v}" for k, v in PUBLISHED.items())
         + ". An official config file's MODEL: keys define the network; TRAIN: and DATASET.SIZE set the schedule "
-        "used if you fine-tune; other keys are ignored.\n\nexamples:\n"
+        "and DATASET.FLIP_IMAGES (default on) data.random_flip, used if you fine-tune; other keys are ignored.\n\nexamples:\n"
         "  python -m alae_tf.convert --checkpoint model_157.pth --config ffhq --out runs/official_ffhq\n"
         "  python -m alae_tf.convert --checkpoint model.pth --config ALAE/configs/celeba-hq256.yaml --out runs/celeba",
         formatter_class=argparse.RawDescriptionHelpFormatter,
