@@ -95,6 +95,9 @@ def evaluate(args) -> dict:
         print(f"metrics: {', '.join(names)} (the default{'' if data.train_labels is not None else ' for data without class labels'})")
     started = time.time()
     values, failed, settings = {}, {}, {}
+    # What else a metric's figures depend on, recorded beside them (the probe's 50k split became the
+    # reference's partition on 2026-12-05, commit 60d2624; before, the first 50k of evaluate's order).
+    particular = {**{name: {"ppl_crop": args.ppl_crop} for name in PPL_METRICS}, "probe": {"split50k": "reference"}}
     common = {"seed": args.seed, "batch_size": batch_size}
     with sigterm_raises_stopped():
         for name in names:
@@ -103,7 +106,7 @@ def evaluate(args) -> dict:
                 ctx.samples_used = None
                 computed = METRICS[name].compute(ctx)
                 # the samples the metric drew (its default when --num-samples is not given; none: it read the data)
-                used = {"num_samples": ctx.samples_used, **common, **({"ppl_crop": args.ppl_crop} if name in PPL_METRICS else {})}
+                used = {"num_samples": ctx.samples_used, **common, **particular.get(name, {})}
                 values.update(computed)
                 settings.update({key: used for key in computed})
             except ALAEError as exc:  # one metric's problem costs no other metric's result (an hour of FID)
