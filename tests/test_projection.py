@@ -118,7 +118,7 @@ def test_batches_give_the_projection_of_one_batch_and_each_is_saved_as_it_ends(e
     assert f"interrupted (Ctrl-C): {tmp_path / 'stopped' / 'projection.partial.npz'} holds the first 2 of 3 images\n" in err
     stopped = np.load(tmp_path / "stopped" / "projection.partial.npz")
     np.testing.assert_allclose(stopped["styles"], two["styles"][:2], rtol=1e-6, atol=1e-6)  # the same batch as before
-    assert not list((tmp_path / "stopped").glob("*.tmp")) and not (tmp_path / "stopped" / "projection.npz").exists()
+    assert not list((tmp_path / "stopped").glob("*.partial")) and not (tmp_path / "stopped" / "projection.npz").exists()
 
     # Interrupted during the first batch of another projection into that folder: nothing written,
     # and the partial file there is named as an earlier projection's (it was not mentioned).

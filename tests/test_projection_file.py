@@ -181,3 +181,23 @@ def test_max_images_is_what_a_readable_file_holds(monkeypatch):
     assert unpacked(eleven) - unpacked(ten) == with_noise  # the formula's bytes are the file's
     assert unpacked(ten) - 10 * with_noise < projection_file.HEADERS_AND_ABOUT_BYTES
     assert unpacked(written(of(11, noise=False))) - unpacked(written(of(10, noise=False))) == without_noise
+
+
+def test_a_write_into_a_read_only_folder_names_the_file_asked_for(tmp_path, monkeypatch):
+    """The partial file's name (PATH.PID.partial) is an implementation detail: the error names PATH
+    (a read-only folder, as the OS refuses it: root writes anywhere, so open refuses it here)."""
+    import builtins
+    import errno
+    import os
+
+    real_open = builtins.open
+
+    def read_only_folder(file, *args, **kwargs):
+        if str(file).endswith(".partial"):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", read_only_folder)
+    with pytest.raises(OSError) as raised:
+        projection_file.write(tmp_path / "p.npz", sample_projection())
+    assert raised.value.filename == str(tmp_path / "p.npz") and raised.value.errno == errno.EROFS

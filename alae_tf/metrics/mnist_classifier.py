@@ -111,3 +111,11 @@ def save_weights(model: keras.Model, path: Path) -> None:
     bare = build_classifier()
     bare.set_weights(model.get_weights())
     bare.save_weights(path)
+
+
+if __name__ == "__main__":  # the command's old name: say where it went rather than do nothing
+    import sys
+
+    print("error: the retraining command is python -m alae_tf.metrics.train_mnist_classifier (see its --help)",
+          file=sys.stderr)
+    sys.exit(2)
