@@ -73,10 +73,12 @@ class Backbone:
     converted: bool  # what alae_tf.convert writes from official checkpoints
 
 
-# Backbone name -> its facts; its networks are built by alae_tf.nets (the same names). style_official
-# is StyleALAE as the official code computes it, for its checkpoints (alae_tf.convert).
+# Backbone name -> its facts; its networks are built by alae_tf.nets (the same names). The _official
+# ones compute what the official code's networks compute: mlp_official its mnist_ref MLP (preset
+# mnist_official), style_official its StyleALAE, for its checkpoints (alae_tf.convert).
 BACKBONES = {
     "mlp": Backbone(grows=False, xla_on_cpu=True, baselines=True, converted=False),
+    "mlp_official": Backbone(grows=False, xla_on_cpu=True, baselines=False, converted=False),
     "style": Backbone(grows=True, xla_on_cpu=False, baselines=False, converted=False),
     "style_official": Backbone(grows=True, xla_on_cpu=False, baselines=False, converted=True),
 }

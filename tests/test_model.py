@@ -239,3 +239,32 @@ def test_fp16_reciprocity_backward_runs_at_the_smaller_loss_scale(tiny_config, t
     assert all(np.isfinite(g.numpy()).all() for g in e_grads + fg_grads if g is not None)
     # E's share at its own scale: 2^24 times F/G's scale-1 gradients' magnitude, not overflowed
     assert max(float(tf.reduce_max(tf.abs(g))) for g in e_grads if g is not None) > 1e3
+
+
+def test_the_official_mlp_preset_computes_the_mnist_ref_networks():
+    """mnist_ref (Z_GAN.py, experiment_mnist_fc.yaml): its MappingFromLatent skips its layers (F is
+    the identity); GeneratorFC's hidden layers and EncoderFC's output call F.leaky_relu at its
+    default slope 0.01 (EncoderFC's hidden layers at 0.2). Recomputed here with numpy from the
+    layers' weights, where the slopes decide the result."""
+    from alae_tf.config import load_preset
+
+    config = load_preset("mnist_official")
+    config.model.hidden_dim = 32
+    model = build_alae(config)
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal((4, 50)).astype(np.float32)
+    np.testing.assert_array_equal(model.mapping(z).numpy(), z)
+
+    def dense(layer, x):
+        return x @ layer.kernel.numpy() * layer.runtime_scale + layer.bias.numpy() * layer.lr_mul
+
+    def leaky(x, slope):
+        return np.where(x > 0, x, slope * x)
+
+    g = [layer for layer in model.generator.body.layers if hasattr(layer, "runtime_scale")]
+    image = dense(g[2], leaky(dense(g[1], leaky(dense(g[0], z), 0.01)), 0.01)).reshape(4, 28, 28, 1)
+    np.testing.assert_allclose(model.generator(z).numpy(), image, rtol=1e-4, atol=1e-5)
+    x = rng.uniform(-1, 1, (4, 28, 28, 1)).astype(np.float32)
+    e = [layer for layer in model.encoder.body.layers if hasattr(layer, "runtime_scale")]
+    w = leaky(dense(e[2], leaky(dense(e[1], leaky(dense(e[0], x.reshape(4, -1)), 0.2)), 0.2)), 0.01)
+    np.testing.assert_allclose(model.encoder(x).numpy(), w, rtol=1e-4, atol=1e-5)

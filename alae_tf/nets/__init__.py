@@ -13,7 +13,8 @@ from alae_tf.nets import mlp, style
 from alae_tf.nets.discriminator import EnergyDiscriminator
 from alae_tf.nets.mapping import MappingNetwork
 
-BACKBONE_BUILDERS = {"mlp": mlp.build, "style": style.build, "style_official": style.build_official}  # ModelConfig -> (G, E, D)
+BACKBONE_BUILDERS = {"mlp": mlp.build, "mlp_official": mlp.build_official, "style": style.build,
+                     "style_official": style.build_official}  # ModelConfig -> (G, E, D)
 assert BACKBONE_BUILDERS.keys() == BACKBONES.keys(), "every backbone of alae_tf.config.BACKBONES has its networks here"
 
 

@@ -1,6 +1,7 @@
 """The MNIST MLP backbone after the official ALAE code's (mnist_ref, mnist_fc config), as a
 one-level, one-style, noise-free backbone of the protocol in `alae_tf.nets.protocol`. Leaky ReLUs
-here have slope 0.2 throughout; the official G's hidden layers and E's output use 0.01 (README,
+here have slope 0.2 throughout; the official G's hidden layers and E's output use PyTorch's default
+0.01, which the `mlp_official` backbone (`build_official`, preset `mnist_official`) takes (README,
 Differences from the official code):
 
 G: 50 -> 1024 -> 1024 -> 784, leaky ReLU on the hidden layers, linear output
@@ -18,6 +19,7 @@ from alae_tf.layers import EqualizedDense
 from alae_tf.nets.discriminator import linear_discriminator
 
 LEAK = 0.2
+OFFICIAL_LEAK = 0.01  # the official G's hidden layers and E's output: F.leaky_relu's default slope
 
 
 class MLPGenerator(keras.Model):
@@ -26,15 +28,16 @@ class MLPGenerator(keras.Model):
     num_styles = 1
     noise_stand_in = False
 
-    def __init__(self, latent_dim, hidden_dim, image_shape, **kwargs):
+    def __init__(self, latent_dim, hidden_dim, image_shape, leak=LEAK, **kwargs):
+        """`leak`: the slope of the hidden layers' leaky ReLUs."""
         super().__init__(**kwargs)
         self._image_shape = tuple(image_shape)
         self.body = keras.Sequential([
             keras.Input((latent_dim,)),
             EqualizedDense(hidden_dim),
-            keras.layers.LeakyReLU(LEAK),
+            keras.layers.LeakyReLU(leak),
             EqualizedDense(hidden_dim),
-            keras.layers.LeakyReLU(LEAK),
+            keras.layers.LeakyReLU(leak),
             EqualizedDense(math.prod(image_shape)),
             keras.layers.Reshape(self._image_shape),
         ], name="body")
@@ -54,11 +57,11 @@ class MLPGenerator(keras.Model):
 class MLPEncoder(keras.Model):
     levels = 1
 
-    def __init__(self, image_shape, hidden_dim, latent_dim, output_activation=True, **kwargs):
-        """`output_activation`: leaky ReLU on the output too (ALAE's E, as the reference); the
-        baselines whose codes must match a Gaussian prior take a linear output."""
+    def __init__(self, image_shape, hidden_dim, latent_dim, output_activation=True, output_leak=LEAK, **kwargs):
+        """`output_activation`: leaky ReLU on the output too, of slope `output_leak` (ALAE's E, as the
+        reference); the baselines whose codes must match a Gaussian prior take a linear output."""
         super().__init__(**kwargs)
-        head = [EqualizedDense(latent_dim)] + ([keras.layers.LeakyReLU(LEAK)] if output_activation else [])
+        head = [EqualizedDense(latent_dim)] + ([keras.layers.LeakyReLU(output_leak)] if output_activation else [])
         self._head_layers = len(head)
         self.body = keras.Sequential([
             keras.Input(tuple(image_shape)),
@@ -87,5 +90,16 @@ def build(config, name_suffix=""):
     return (
         MLPGenerator(m.latent_dim, m.hidden_dim, m.image_shape, name="generator" + name_suffix),
         MLPEncoder(m.image_shape, m.hidden_dim, m.latent_dim, name="encoder" + name_suffix),
+        linear_discriminator(m.latent_dim, m.disc_hidden, m.disc_layers, m.disc_lr_mul, name="discriminator" + name_suffix),
+    )
+
+
+def build_official(config, name_suffix=""):
+    """(G, E, D) as the official mnist_ref networks compute them: G's hidden layers and E's output
+    at slope 0.01 (with `mapping_layers: 0` for its identity F, the `mnist_official` preset)."""
+    m = config
+    return (
+        MLPGenerator(m.latent_dim, m.hidden_dim, m.image_shape, leak=OFFICIAL_LEAK, name="generator" + name_suffix),
+        MLPEncoder(m.image_shape, m.hidden_dim, m.latent_dim, output_leak=OFFICIAL_LEAK, name="encoder" + name_suffix),
         linear_discriminator(m.latent_dim, m.disc_hidden, m.disc_layers, m.disc_lr_mul, name="discriminator" + name_suffix),
     )
