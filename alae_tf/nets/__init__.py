@@ -8,14 +8,13 @@ from dataclasses import dataclass
 
 import keras
 
-from alae_tf.config import BACKBONES, ModelConfig
+from alae_tf.config import ModelConfig
 from alae_tf.nets import mlp, style
 from alae_tf.nets.discriminator import EnergyDiscriminator
 from alae_tf.nets.mapping import MappingNetwork
 
 BACKBONE_BUILDERS = {"mlp": mlp.build, "mlp_official": mlp.build_official, "style": style.build,
                      "style_official": style.build_official}  # ModelConfig -> (G, E, D)
-assert BACKBONE_BUILDERS.keys() == BACKBONES.keys(), "every backbone of alae_tf.config.BACKBONES has its networks here"
 
 
 @dataclass
