@@ -1,27 +1,38 @@
+import re
 from pathlib import Path
 
 from setuptools import find_packages, setup
 
 
+HERE = Path(__file__).parent
+
+
 def requirements():
-    lines = Path(__file__).with_name("requirements.txt").read_text().splitlines()
+    # MANIFEST.in puts requirements.txt into the sdist, which is built from it
+    lines = (HERE / "requirements.txt").read_text().splitlines()
     return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
+def version():
+    """alae_tf.__version__, read from the file (importing alae_tf would import TensorFlow)."""
+    return re.search(r'^__version__ = "([^"]+)"', (HERE / "alae_tf" / "__init__.py").read_text(), re.M)[1]
 
 
 # Checked together with tensorflow 2.21 (protobuf 7, numpy 2); tf2onnx refuses ONNX opset 19+.
 ONNXRUNTIME = "onnxruntime==1.31.1"
 EXPORT = ["tf2onnx==1.17.0", "onnx==1.23.2", ONNXRUNTIME, "tensorflow-serving-api==2.21.0"]
 # Pillow: the studio's uploads and PNG answers (python -m serving.http --studio).
-HTTP = [ONNXRUNTIME, "starlette==1.10.0", "uvicorn==0.54.0", "pillow==13.0.0"]
+# h11: serving/http/timeouts.py subclasses uvicorn's h11 protocol, whose version uvicorn's pin fixes.
+HTTP = [ONNXRUNTIME, "starlette==1.10.0", "uvicorn==0.54.0", "h11==0.16.0", "pillow==13.0.0"]
 # The studio's browser test drives Debian's chromium + chromium-driver (skipped where they are missing).
 BROWSER_TEST = ["selenium==4.51.0"]
 
 
 setup(
     name="alae_tf",
-    version="0.1.0",
+    version=version(),
     description="Adversarial Latent Autoencoders (ALAE, StyleALAE) in TensorFlow/Keras, from training to serving",
-    long_description=Path(__file__).with_name("README.md").read_text() if Path("README.md").exists() else "",
+    long_description=(HERE / "README.md").read_text(),
     long_description_content_type="text/markdown",
     # 3.11+: the pinned scikit-learn, scipy, keras, onnxruntime, starlette and pillow have no 3.10 builds
     python_requires=">=3.11",
@@ -32,7 +43,7 @@ setup(
     extras_require={
         "test": sorted({"pytest==9.0.3", "pytest-xdist==3.8.0", *EXPORT, *HTTP, *BROWSER_TEST}),
         # TFDS as a data source (tfds 4.9.10 on Python 3.11 also needs importlib_resources).
-        "tfds": ["tensorflow-datasets", "importlib_resources"],
+        "tfds": ["tensorflow-datasets==4.9.10", "importlib_resources==7.1.0"],
         # python -m export (SavedModel, ONNX, TF-Serving warm-up files) and serving.client's gRPC client.
         "export": EXPORT,
         # ONNX Runtime for the app API (serving.onnx_model). The distribution still requires TensorFlow; an app

@@ -13,7 +13,8 @@ try:
 except ModuleNotFoundError as missing:  # the export extra is not installed: one line, not a traceback
     if missing.name.split(".")[0] not in ("onnx", "tf2onnx", "onnxruntime", "tensorflow_serving"):
         raise
-    print(f"error: python -m export needs the {missing.name} package: pip install -e \".[export]\"", file=sys.stderr)
+    print(f"error: python -m export needs the {missing.name} package: pip install -e \".[export]\" in the alae_tf "
+          "checkout (from a wheel: pip install \"WHEEL_FILE[export]\")", file=sys.stderr)
     sys.exit(2)
 
 

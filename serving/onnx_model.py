@@ -371,6 +371,9 @@ class ALAEOnnx:
     def _noise_inputs(self, noise) -> dict:
         if noise is None:
             return {}
+        if not isinstance(noise, (list, tuple)):
+            raise ValueError(f"noise: a list of {len(self.noise_shapes)} noise images [B, h, w, 1] or None, "
+                             f"got {type(noise).__name__}")
         if len(noise) != len(self.noise_shapes):
             expected = f"{len(self.noise_shapes)} noise images" if self.noise_shapes else "none (its generator has no noise inputs)"
             raise ValueError(f"noise: this export takes {expected}, got {len(noise)}")

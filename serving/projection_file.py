@@ -35,6 +35,10 @@ HEADERS_AND_ABOUT_BYTES = 1 << 16  # a bound on the .npy headers and the ABOUT m
 # `write` stores the members uncompressed (np.savez): a file that unpacks to much more than its own
 # size was made otherwise, and reading it would cost that much memory per upload.
 MAX_EXPANSION = 4
+# Members a file may hold: styles, images, the distances, ABOUT and up to this many noise images
+# (G has two per block: 18 at 1024x1024). Every member listed costs time (150,000 empty ones: 8 s).
+MAX_NOISE_INPUTS = 64
+MAX_MEMBERS = 2 + len(DISTANCES) + len(ABOUT) + MAX_NOISE_INPUTS
 
 
 class ProjectionFileError(ValueError):
@@ -132,6 +136,13 @@ def read(data: bytes) -> ProjectionFile:
                                       f"got {arrays[name].dtype} {list(arrays[name].shape)}")
         distances[name] = arrays[name].astype(np.float32)
     noise = [arrays[name] for name in sorted(arrays) if name.startswith(NOISE_PREFIX)]
+    for name, noise_images in zip(sorted(name for name in arrays if name.startswith(NOISE_PREFIX)), noise):
+        if (noise_images.dtype != np.float32 or noise_images.ndim != 4 or len(noise_images) != len(styles)
+                or noise_images.shape[3] != 1):
+            raise ProjectionFileError(f"{name} must be float32 [{len(styles)}, h, w, 1], "
+                                      f"got {noise_images.dtype} {list(noise_images.shape)}")
+        if not np.isfinite(noise_images).all():
+            raise ProjectionFileError(f"{name} holds NaN or infinite values")
     try:
         per_layer, run, checkpoint = bool(arrays["per_layer"]), str(arrays["run"]), str(arrays["checkpoint"])
         training_step = int(arrays["training_step"])
@@ -145,6 +156,9 @@ def _arrays(data: bytes) -> dict:
     MAX_UNPACKED_BYTES or MAX_EXPANSION times the archive, and arrays larger than their member."""
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            if len(archive.infolist()) > MAX_MEMBERS:
+                raise ProjectionFileError(f"the archive holds {len(archive.infolist())} members; a projection file "
+                                          f"holds at most {MAX_MEMBERS}")
             # zipfile reads a member up to its declared size, so the declared sizes bound the work.
             unpacked = sum(member.file_size for member in archive.infolist())
             if unpacked > MAX_UNPACKED_BYTES:

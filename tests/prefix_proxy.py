@@ -4,7 +4,9 @@ servers and code-server's /proxy/PORT/ do: the way a page on a remote machine is
 
     with prefix_proxy("http://127.0.0.1:8501", "/user/me/proxy/8501") as url: ...
 
-`post_delay` seconds are added to every POST, as a slow link adds them to an upload.
+`post_delay` seconds are added to every POST, as a slow link adds them to an upload. The Host
+header goes upstream as the client sent it, as jupyter-server-proxy forwards it (a copy of the
+request's headers); `host` replaces it, as the hub's name a browser sends.
 
 Requests outside the prefix get a 404, as they would reach some other application there; their
 paths are appended to `outside` when it is given."""
@@ -21,7 +23,7 @@ HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", 
 
 
 @contextlib.contextmanager
-def prefix_proxy(upstream: str, prefix: str, post_delay: float = 0.0, outside: list | None = None):
+def prefix_proxy(upstream: str, prefix: str, post_delay: float = 0.0, outside: list | None = None, host: str | None = None):
     """The proxied base URL (ending in `prefix`, without a slash) while the proxy runs."""
     target = urllib.parse.urlsplit(upstream)
     prefix = prefix.rstrip("/")
@@ -41,9 +43,10 @@ def prefix_proxy(upstream: str, prefix: str, post_delay: float = 0.0, outside: l
             if self.command == "POST":
                 time.sleep(post_delay)
             headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP | {"host"}}
+            headers["Host"] = host or self.headers.get("Host", "")
             connection = http.client.HTTPConnection(target.hostname, target.port, timeout=60)
             try:
-                connection.request(self.command, upstream_path, body=body or None, headers=headers)
+                connection.request(self.command, upstream_path, body=body or None, headers=headers)  # its own Host: http.client adds none
                 response = connection.getresponse()
                 data = response.read()
             finally:

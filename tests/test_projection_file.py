@@ -149,6 +149,32 @@ def test_a_non_finite_style_or_a_wrong_shape_is_refused():
         projection_file.read(written(projection_file.ProjectionFile(**{**good.__dict__, "images": good.images[:1]})))
 
 
+def test_noise_images_must_be_finite_float32_one_per_image():
+    """A file with NaN noise was read at the server's start, and every request using it was then
+    answered 400 as the client's fault (a security audit)."""
+    good = sample_projection()
+    nan_noise = good.noise[1].copy()
+    nan_noise[0, 3, 3, 0] = np.inf
+    for noise, message in (([good.noise[0], nan_noise], "noise_01 holds NaN or infinite values"),
+                           ([good.noise[0].astype(np.float64), good.noise[1]], r"noise_00 must be float32 \[2, h, w, 1\], got float64"),
+                           ([good.noise[0][:1], good.noise[1]], r"noise_00 must be float32 \[2, h, w, 1\], got float32 \[1, 4, 4, 1\]")):
+        with pytest.raises(projection_file.ProjectionFileError, match=message):
+            projection_file.read(written(projection_file.ProjectionFile(**{**good.__dict__, "noise": noise})))
+
+
+def test_an_archive_of_more_members_than_a_projection_holds_is_refused_before_they_are_read():
+    """150,000 empty members beside a valid projection cost 8 s of a server worker per upload."""
+    buffer = io.BytesIO(written(sample_projection()))
+    with zipfile.ZipFile(buffer, "a") as archive:
+        for index in range(projection_file.MAX_MEMBERS):
+            archive.writestr(f"extra{index}.txt", b"")
+    with pytest.raises(projection_file.ProjectionFileError,
+                       match=f"the archive holds {projection_file.MAX_MEMBERS + 12} members; a projection file holds at most "
+                             f"{projection_file.MAX_MEMBERS}"):
+        projection_file.read(buffer.getvalue())
+    assert projection_file.MAX_MEMBERS >= 12 + 18  # a 1024x1024 generator's 18 noise images fit
+
+
 def test_distances_must_be_one_float_per_image():
     good = sample_projection()
     for bad, shown in ((np.array(["a", "b"]), "<U1 [2]"), (np.zeros(3, np.float32), "float32 [3]")):

@@ -142,6 +142,7 @@ def test_interpolation_runs_from_a_to_b(model):
         (lambda m: m.interpolate(np.zeros((28, 28, 1), np.uint8), np.zeros((28, 28, 1), np.uint8), steps=1), "steps"),
         (lambda m: m.generate(n=2, noise=[np.zeros((2, 4, 4, 1), np.float32)]), "takes none .its generator has no noise inputs"),
         (lambda m: m.run_signature("decode_noise", {"w": np.zeros((1, 50), np.float32)}), "unknown signature 'decode_noise'"),
+        (lambda m: m.decode(np.zeros((1, 50), np.float32), noise=5), r"noise: a list of 0 noise images \[B, h, w, 1\] or None, got int"),
         (lambda m: m.run_signature("decode", {"z": np.zeros((1, 50), np.float32)}), "missing input.s. w; unknown input.s. z"),
         (lambda m: m.run_signature("encode_uint8", {"images": np.zeros((1, 28, 28, 1), np.float32)}), "takes uint8 images"),
         # These raised numpy's or Python's own errors (TypeError, or a ValueError naming nothing).

@@ -1,6 +1,8 @@
 """python -m serving.http end to end on 127.0.0.1 (a subprocess where TensorFlow cannot be
 imported), driven by serving.client.RestClient and by raw HTTP for the bad requests."""
 
+import asyncio
+import contextlib
 import gzip
 import http.client
 import json
@@ -32,9 +34,9 @@ def server(export_dir):
         yield url
 
 
-def raw_request(base_url, method, path, body=b"", headers=None, chunked=False):
+def raw_request(base_url, method, path, body=b"", headers=None, chunked=False, source="127.0.0.1"):
     host, port = base_url.removeprefix("http://").split(":")
-    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    connection = http.client.HTTPConnection(host, int(port), timeout=30, source_address=(source, 0))
     try:
         headers = {"Content-Type": "application/json"} if headers is None else headers
         connection.request(method, path, body=body, headers=headers, encode_chunked=chunked)
@@ -193,7 +195,7 @@ def test_a_client_gone_before_its_body_is_counted_as_cancelled(server):
 
     before = cancelled()
     with connect(server) as sock:
-        sock.sendall(f"POST {PREDICT} HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{{\"sig".encode())
+        sock.sendall(f"POST {PREDICT} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1000\r\n\r\n{{\"sig".encode())
         time.sleep(0.2)
     deadline = time.monotonic() + 10
     while cancelled() == before and time.monotonic() < deadline:
@@ -373,8 +375,9 @@ def test_benchmark_smoke(export_dir):
 
 @pytest.fixture(scope="module")
 def strict_server(export_dir):
-    """A server that gives a client 1 s for its headers and 1 s for its body, and takes one predict at a time."""
-    with http_server(export_dir, "--read-timeout", "1", "--max-requests", "1") as url:
+    """A server that gives a client 1 s for its headers and 1 s for its body, and takes one body
+    arriving from one address at a time (--max-requests 8 // 8)."""
+    with http_server(export_dir, "--read-timeout", "1", "--max-requests", "8") as url:
         yield url
 
 
@@ -394,8 +397,8 @@ def read_until_closed(sock) -> bytes:
 
 PARTIAL = {
     "nothing": b"",
-    "partial headers": f"POST {PREDICT} HTTP/1.1\r\nHost: x\r\nContent-Ty".encode(),
-    "partial body": f"POST {PREDICT} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    "partial headers": f"POST {PREDICT} HTTP/1.1\r\nHost: localhost\r\nContent-Ty".encode(),
+    "partial body": f"POST {PREDICT} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
                     f"Content-Length: 100\r\n\r\n{{\"sig".encode(),
 }
 
@@ -416,7 +419,7 @@ def test_a_slow_but_steady_body_is_read_past_the_read_timeout(strict_server):
     payload = body("decode", w=W)
     payload = payload[:-1] + b" " * (400_000 - len(payload)) + payload[-1:]  # JSON allows the padding
     with connect(strict_server) as sock:
-        sock.sendall(f"POST {PREDICT} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        sock.sendall(f"POST {PREDICT} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
                      f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n".encode())
         for start in range(0, len(payload), 20_000):
             sock.sendall(payload[start:start + 20_000])
@@ -432,7 +435,7 @@ def test_a_body_that_pauses_longer_than_the_read_timeout_gets_408_whatever_came_
     payload = payload[:-1] + b" " * (400_000 - len(payload)) + payload[-1:]
     started = time.perf_counter()
     with connect(strict_server) as sock:
-        sock.sendall(f"POST {PREDICT} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        sock.sendall(f"POST {PREDICT} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
                      f"Content-Length: {len(payload)}\r\n\r\n".encode() + payload[:-1])
         answer = read_until_closed(sock)
     assert answer.startswith(b"HTTP/1.1 408") and b"no pause longer than 1 s" in answer, answer[:300]
@@ -446,7 +449,7 @@ def test_a_body_trickling_in_after_an_early_answer_is_cut_off_after_the_read_tim
     length = 900_000_000 if status == 413 else 1000  # 413 from the Content-Length alone
     started = time.perf_counter()
     with connect(strict_server) as sock:
-        sock.sendall(f"{request_line} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        sock.sendall(f"{request_line} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
                      f"Content-Length: {length}\r\n\r\n{{".encode())
         sock.settimeout(0.3)
         answer, closed = b"", False
@@ -463,20 +466,150 @@ def test_a_body_trickling_in_after_an_early_answer_is_cut_off_after_the_read_tim
     assert closed and time.perf_counter() - started < 4, answer[:200]
 
 
-def test_predicts_beyond_the_limit_in_progress_get_429(strict_server):
+def test_a_body_slow_to_come_takes_the_place_of_its_own_address_only(strict_server):
+    """64 connections trickling a byte every few seconds took all 64 places of --max-requests, so
+    that every other client got 429 (a security audit): bodies arriving are counted apart from
+    requests ready to run, and per address, at most --max-requests // 8 from one."""
     with connect(strict_server) as slow:
-        slow.sendall(PARTIAL["partial body"])  # in progress until its read timeout
+        slow.sendall(PARTIAL["partial body"])  # arriving until its read timeout
         time.sleep(0.2)
         status, answer = raw_request(strict_server, "POST", PREDICT, body("decode", w=W))
-        assert status == 429 and "1 requests in progress" in answer["error"]
+        assert status == 429 and answer["error"] == ("this address (127.0.0.1) is already sending the most request bodies "
+                                                     "it may at once (1); retry once they are in")
+        assert raw_request(strict_server, "POST", PREDICT, body("decode", w=W), source="127.0.0.2")[0] == 200
         assert read_until_closed(slow).startswith(b"HTTP/1.1 408")
     assert raw_request(strict_server, "POST", PREDICT, body("decode", w=W))[0] == 200
+
+
+def test_admission_counts_bodies_arriving_per_address_and_requests_ready_to_run():
+    from serving.http.app import Admission
+
+    admission = Admission(16)  # two bodies per address, 16 arriving in all, 16 ready or at work
+
+    def refused(context) -> str:
+        with pytest.raises(rest.RequestError) as error:
+            with context:
+                pass
+        assert error.value.status == 429
+        return str(error.value)
+
+    with admission.receiving("a"), admission.receiving("a"):
+        assert refused(admission.receiving("a")).startswith("this address (a) is already sending the most request bodies it may at once (2)")
+        with contextlib.ExitStack() as others:
+            for index in range(14):
+                others.enter_context(admission.receiving(f"b{index}"))
+            assert refused(admission.receiving("c")) == "16 request bodies are arriving, the most the server takes at once; retry shortly"
+        with admission.receiving("c"):  # their places are free again
+            pass
+    assert admission.arriving == {}
+    with contextlib.ExitStack() as working:
+        for _ in range(16):
+            working.enter_context(admission.working())
+        assert refused(admission.working()) == "16 requests in progress; retry shortly"
+    assert admission.in_progress == 0
+
+
+def asgi_request(app, method, path, body=b"", headers=(), disconnect_after_body=False):
+    """One request straight into the ASGI app, from 127.0.0.1: (status, headers, body). With
+    `disconnect_after_body` the client is gone once its body is in."""
+    messages = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def receive():
+        if messages:
+            return messages.pop(0)
+        if disconnect_after_body:
+            return {"type": "http.disconnect"}
+        await asyncio.sleep(3600)  # a client still there: nothing more comes
+
+    sent = []
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "scheme": "http",
+             "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "", "client": ("127.0.0.1", 5000),
+             "server": ("127.0.0.1", 8501), "headers": [(key.lower().encode(), value.encode()) for key, value in headers]}
+    asyncio.run(app(scope, receive, send))
+    start = next(message for message in sent if message["type"] == "http.response.start")
+    answer = b"".join(message.get("body", b"") for message in sent if message["type"] == "http.response.body")
+    return start["status"], {key.decode(): value.decode() for key, value in start["headers"]}, answer
+
+
+def test_a_request_whose_client_left_while_it_waited_is_not_run(export_dir):
+    """Uploads sent with the connection closed straight after still ran, one after another, and a
+    predict behind them waited 50 s (a security audit): a request whose client has gone when its
+    turn comes is dropped, counted as cancelled as TF-Serving counts it."""
+    from serving.http.app import create_app
+    from serving.http.served import ServedModel
+
+    app = create_app(ServedModel(export_dir, poll_seconds=0))
+    request = body("decode", w=W)
+    status, headers, answer = asgi_request(app, "POST", PREDICT, request, disconnect_after_body=True)
+    assert (status, json.loads(answer)) == (499, {"error": "client disconnected before its request ran"})
+    assert headers["cache-control"] == "no-store"
+    assert asgi_request(app, "POST", PREDICT, request)[0] == 200
+    metrics = asgi_request(app, "GET", "/monitoring/prometheus/metrics")[2].decode()
+    assert re.search(r'status="CANCELLED"\} 1$', metrics, re.M) and re.search(r'status="OK"\} 1$', metrics, re.M)
+
+
+def test_api_answers_are_never_cached(server):
+    """They hold the client's images and codes; a proxy in front kept them (no Cache-Control)."""
+    for method, path, payload in (("POST", PREDICT, body("decode", w=W)), ("GET", f"/v1/models/{NAME}", b""),
+                                  ("GET", f"/v1/models/{NAME}/metadata", b""), ("POST", PREDICT, b"{not json"),
+                                  ("GET", "/nothing", b"")):
+        host, port = server.removeprefix("http://").split(":")
+        connection = http.client.HTTPConnection(host, int(port), timeout=30)
+        connection.request(method, path, body=payload or None, headers={"Content-Type": "application/json"})
+        response = connection.getresponse()
+        response.read()
+        connection.close()
+        assert response.getheader("Cache-Control") == "no-store", (method, path, response.status)
+
+
+def test_a_version_of_thousands_of_digits_is_not_found_not_an_internal_error(server):
+    """int() of 5,000 digits raises (Python's limit on digits): a 500, with a traceback logged per request."""
+    assert raw_request(server, "GET", f"/v1/models/{NAME}/versions/{'9' * 5000}")[0] == 404
+    assert raw_request(server, "POST", f"/v1/models/{NAME}/versions/{'9' * 5000}:predict", body("decode", w=W))[0] == 404
+    assert raw_request(server, "GET", f"/v1/models/{NAME}/versions/0001")[0] == 200
+
+
+def test_a_request_for_another_host_is_refused_so_web_pages_cannot_rebind_to_the_server(server):
+    """DNS rebinding: a web page whose name the attacker then points at 127.0.0.1 sends the
+    server requests with its own name as Host, and reads the answers (an audit read projection
+    images so). Bound to a loopback address, the server answers its own names only."""
+    status, answer = raw_request(server, "POST", PREDICT, body("decode", w=W), headers={
+        "Host": "rebind.attacker.example:8501", "Content-Type": "application/json"})
+    assert status == 403 and answer["error"] == (
+        "this server answers requests for 127.0.0.1, ::1, localhost, not 'rebind.attacker.example'; behind a proxy that "
+        "sends its own Host, start it with --allowed-hosts NAME")
+    for host in ("localhost:8501", "LOCALHOST", "[::1]:8501", "127.0.0.1"):
+        assert raw_request(server, "GET", f"/v1/models/{NAME}", headers={"Host": host})[0] == 200, host
+
+
+@pytest.mark.parametrize("host, names, allowed", [
+    ("127.0.0.1", [], ("localhost", "127.0.0.1", "::1", "127.0.0.1")),
+    ("::1", ["studio.example"], ("localhost", "127.0.0.1", "::1", "::1", "studio.example")),
+    ("localhost", ["*"], None),
+    ("0.0.0.0", [], None),  # exposed on purpose: any Host (the README says to put a proxy with auth in front)
+    ("0.0.0.0", ["models.example"], ("localhost", "127.0.0.1", "::1", "0.0.0.0", "models.example")),
+])
+def test_allowed_hosts_follow_the_bind_address(host, names, allowed):
+    from serving.http.__main__ import allowed_hosts
+
+    assert allowed_hosts(host, names) == allowed
+
+
+def test_host_names_are_read_without_their_port():
+    from serving.http.app import host_name
+
+    assert [host_name(h) for h in ("Localhost:8501", "[::1]:80", "::1", "127.0.0.1", "a.example")] == [
+        "localhost", "::1", "::1", "127.0.0.1", "a.example"]
 
 
 def test_a_far_oversize_body_is_cut_off_after_the_answer(strict_server):
     """The 413 goes out before the body is read; the server then drops at most ~1 MB of it and closes."""
     with connect(strict_server) as sock:
-        sock.sendall(f"POST {PREDICT} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        sock.sendall(f"POST {PREDICT} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
                      f"Content-Length: {50 * 2**20}\r\n\r\n".encode())
         sent = 0
         with pytest.raises((ConnectionResetError, BrokenPipeError)):
@@ -710,6 +843,7 @@ def test_a_cli_without_its_extra_says_what_to_install(module, package, extra):
                             cwd=Path(__file__).parents[1], timeout=120)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     first, _, without_tensorflow = result.stderr.strip().partition(", or without TensorFlow: pip install ")
-    assert first == f'error: python -m {module} needs the {package} package: pip install -e ".[{extra}]"'
+    assert first == (f'error: python -m {module} needs the {package} package: pip install -e ".[{extra}]" in the alae_tf '
+                     f'checkout (from a wheel: pip install "WHEEL_FILE[{extra}]")')
     if module == "serving.http":  # the extra's pinned packages, for an app install kept free of TensorFlow
-        assert sorted(p.split("==")[0] for p in without_tensorflow.split()) == ["onnxruntime", "pillow", "starlette", "uvicorn"]
+        assert sorted(p.split("==")[0] for p in without_tensorflow.split()) == ["h11", "onnxruntime", "pillow", "starlette", "uvicorn"]

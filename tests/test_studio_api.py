@@ -12,6 +12,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -356,6 +357,71 @@ def test_a_16_bit_upload_is_scaled_to_8_bit_levels_in_integers_and_little_memory
     assert peak < 8 * side * side, peak  # bytes per pixel: 6 (uint16, int32); the float64 copies took 24
 
 
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG's signature, its IHDR (8-bit RGBA) and IEND, no pixel data: what Pillow reads the size
+    from before it decodes anything."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)) + chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize("width, height, reason", [
+    (1, 39_000_000, "the upload is 1x39000000 pixels; the studio reads images of at most 40 megapixels, with sides of at most 16384"),
+    (20_000, 20_000, "the upload is too large (Image size (400000000 pixels) exceeds limit of"),
+])
+def test_an_upload_too_large_to_decode_is_refused_413_from_its_header(width, height, reason):
+    """A 190 kB 1x39,000,000 PNG (under the pixel limit) took 1.9 GB of the server (Pillow keeps a
+    pointer per row) and stalled it for seconds; a 20000x20000 one was a 400, not the 413 the
+    README promises (Pillow's own bomb check raised first)."""
+    from serving.http.studio_images import model_image
+    from serving.rest import RequestError
+
+    with pytest.raises(RequestError) as refused:
+        model_image(png_header_only(width, height), (28, 28, 1))
+    assert refused.value.status == 413 and str(refused.value).startswith(reason), str(refused.value)
+
+
+def test_a_transparent_upload_peaks_at_two_copies_of_its_pixels(tmp_path):
+    """Cropped, then premultiplied once (its colour bands are the image over black), then resized:
+    a 4000x4000 RGBA PNG peaked 245 MB above the start when it was copied and composited at full
+    size (3.8 copies of its 64 MB of pixels; a 6300x6300 one 607 MB), 125 MB now."""
+    import subprocess
+    import sys
+
+    side = 4000
+    pixels_rgba = np.zeros((side, side, 4), np.uint8)
+    pixels_rgba[:, : side // 2] = 255
+    Image.fromarray(pixels_rgba, "RGBA").save(tmp_path / "half.png")
+    del pixels_rgba
+    script = ("import resource, sys; from pathlib import Path; from serving.http.studio_images import model_image\n"
+              "data = Path(sys.argv[1]).read_bytes(); before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+              "image, note = model_image(data, (64, 64, 3))\n"
+              "print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024, int(image[:, :28].min()), "
+              "int(image[:, 35:].max()), note)")
+    result = subprocess.run([sys.executable, "-c", script, str(tmp_path / "half.png")], capture_output=True, text=True,
+                            timeout=120, cwd=Path(__file__).resolve().parents[1], check=True)
+    grown, left, right, note = result.stdout.split(" ", 3)
+    assert (int(left), int(right)) == (255, 0)  # opaque white stays white, transparent becomes black
+    assert note.strip() == "PNG 4000x4000: transparency flattened onto black, resized to 64x64, converted from RGBA to RGB"
+    assert int(grown) < 2.3 * side * side * 4, int(grown) / 2**20
+
+
+def test_a_multi_picture_jpeg_is_read_as_its_first_picture():
+    """Some cameras and phones save MPO (a JPEG with more pictures after the first): it was a 415."""
+    from serving.http.studio_images import model_image
+
+    first = np.full((32, 32, 3), (200, 30, 30), np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(first).save(buffer, format="MPO", save_all=True, append_images=[Image.new("RGB", (32, 32))])
+    image, note = model_image(buffer.getvalue(), (32, 32, 3))
+    assert note == "MPO 32x32: used as it is"
+    assert np.abs(image.astype(int) - first).max() <= 3  # JPEG's rounding; the second picture is black
+
+
 BAD_REQUESTS = [
     ("edit", {"w": "W", "edits": []}, "w must be a list of 50 numbers"),
     ("edit", {"w": [0.0] * 49, "edits": []}, "w must be a list of 50 numbers"),
@@ -407,14 +473,15 @@ def test_the_servers_limits_apply(mlp):
     status, answer = upload(url, bytes(int(MAX_BODY_MB * 1024 * 1024) + 1))
     assert status == 413 and answer["error"] == (f"request body of {int(MAX_BODY_MB * 1024 * 1024) + 1} bytes exceeds the limit "
                                                  "of 52428 (the server's --max-body-mb; start it with a larger one for larger requests)")
-    # --max-requests 1: a request whose body is slow to come is in progress, so another gets 429,
-    # and the slow one gets 408 once --read-timeout has passed.
+    # --max-requests 1: a request whose body is slow to come takes the one place for bodies from its
+    # address, so another from there gets 429, and the slow one gets 408 once --read-timeout has passed.
     host, port = url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=10) as slow:
-        slow.sendall(b"POST /studio/api/upload HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n" + bytes(10))
+        slow.sendall(b"POST /studio/api/upload HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1000\r\n\r\n" + bytes(10))
         time.sleep(0.3)
         status, answer = post(url, "sample", {"seed": 1})
-        assert status == 429 and answer["error"] == "1 requests in progress; retry shortly"
+        assert status == 429 and answer["error"] == ("this address (127.0.0.1) is already sending the most request "
+                                                     "bodies it may at once (1); retry once they are in")
         answer = b""
         while chunk := slow.recv(4096):  # the server closes the connection after a 408
             answer += chunk
@@ -480,6 +547,19 @@ def test_behind_a_proxy_with_a_path_prefix_every_url_of_the_page_stays_under_it(
             assert status == 200 and json.loads(info) == request(upstream, "GET", "/studio/api/info", content_type=None)[1]
         status, _, headers = fetch(base + "/studio/", follow=False)
         assert status == 308 and urllib.parse.urljoin(base + "/studio/", headers["Location"]) == base + "/studio"
+
+
+def test_behind_a_proxy_that_forwards_its_own_host_the_server_needs_that_name(style_exported):
+    """jupyter-server-proxy forwards the browser's Host (the hub's name): a server on a loopback
+    address answers its own names only (DNS rebinding), and --allowed-hosts adds the hub's."""
+    export_dir = style_exported[1]
+    with http_server(export_dir, "--studio") as url, prefix_proxy(url, "/user/me/proxy/8501", host="hub.example.org") as base:
+        status, answer, _ = fetch(base + "/studio/api/info")
+        assert status == 403 and json.loads(answer)["error"].endswith("start it with --allowed-hosts NAME")
+    with http_server(export_dir, "--studio", "--allowed-hosts", "hub.example.org") as url, \
+            prefix_proxy(url, "/user/me/proxy/8501", host="hub.example.org") as base:
+        assert fetch(base + "/studio/api/info")[0] == 200
+        assert fetch(base + "/studio")[0] == 200
 
 
 def fetch(url, follow=True):

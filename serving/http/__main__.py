@@ -1,4 +1,4 @@
-"""python -m serving.http --model EXPORT [--host 127.0.0.1] [--port 8501] [--studio [--projections FILE ...]]"""
+"""python -m serving.http --model EXPORT [--host 127.0.0.1] [--port 8501] [--allowed-hosts NAME ...] [--studio [--projections FILE ...]]"""
 
 import argparse
 import ipaddress
@@ -35,7 +35,8 @@ try:
 except ModuleNotFoundError as missing:  # the http extra is not installed: one line, not a traceback
     if missing.name.split(".")[0] not in ("uvicorn", "starlette", "onnxruntime", "PIL", "h11"):
         raise
-    print(f"error: python -m serving.http needs the {missing.name} package: pip install -e \".[http]\"{_without_tensorflow()}",
+    print(f"error: python -m serving.http needs the {missing.name} package: pip install -e \".[http]\" in the alae_tf "
+          f"checkout (from a wheel: pip install \"WHEEL_FILE[http]\"){_without_tensorflow()}",
           file=sys.stderr)
     sys.exit(2)
 
@@ -80,6 +81,11 @@ def parse_args(argv=None):
     parser.add_argument("--onnx-variant", choices=ONNX_VARIANTS, default=FLOAT32,
                         help="which ONNX files to run: float32 (default) or int8 (an export made with --onnx-int8)")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
+    parser.add_argument("--allowed-hosts", nargs="+", default=[], metavar="NAME",
+                        help="host names requests may name in their Host header besides localhost, 127.0.0.1, ::1 and "
+                        "--host (others get 403); bound to a loopback address (the default) only those are answered, which "
+                        "keeps web pages out by DNS rebinding; give the name a proxy in front sends, or '*' for any "
+                        "(bound to another address: any, unless names are given)")
     parser.add_argument("--port", type=_port, default=8501, help="port (default: 8501, TF-Serving's REST port; 0 picks a free one)")
     parser.add_argument("--max-batch", type=_number(int, 1), default=limits.MAX_BATCH,
                         help=f"largest batch one request may carry (default: {limits.MAX_BATCH})")
@@ -110,6 +116,19 @@ def parse_args(argv=None):
     if args.projections and not args.studio:
         parser.error("--projections goes with --studio")
     return args
+
+
+def allowed_hosts(host: str, names: list[str]) -> tuple[str, ...] | None:
+    """The Host names the server answers (create_app's allowed_hosts): None for any."""
+    if "*" in names:
+        return None
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name
+        loopback = False
+    if not (loopback or names):
+        return None
+    return (*limits.LOOPBACK_HOSTS, host, *names)
 
 
 def read_projections(paths, model) -> list:
@@ -143,7 +162,8 @@ def main(argv=None) -> int:
     model = served.model
     app = create_app(served, max_batch=args.max_batch, max_body_bytes=int(args.max_body_mb * 1024 * 1024),
                      read_timeout=args.read_timeout, max_requests=args.max_requests, max_running=args.max_running,
-                     studio=args.studio, projections=projections)
+                     studio=args.studio, projections=projections,
+                     allowed_hosts=allowed_hosts(args.host, args.allowed_hosts))
     # Bind and listen first: --port 0 can then report its port, and connections queue from the
     # moment the line below is printed.
     # proto IPPROTO_TCP matters: asyncio sets TCP_NODELAY only on sockets that declare it, and

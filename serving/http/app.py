@@ -13,10 +13,14 @@ is read as JSON whatever its Content-Type, as TF-Serving reads it (`curl -d` sen
 application/x-www-form-urlencoded), and gunzipped first when its Content-Encoding names gzip, as
 TF-Serving's HTTP server does by default (the limits below then hold for the body as sent and as
 unzipped). A predict request is refused before its body is read when it
-is too large for any valid request to this model (413) or beyond `max_requests` in progress
-(429); its body must arrive
-within `read_timeout` seconds (408). Parsing, the model and encoding the answer run in worker
-threads, at most `max_running` at a time, never on the event loop.
+is too large for any valid request to this model (413); its body must arrive within
+`read_timeout` seconds (408). `Admission` says how many requests the server takes at once (429
+beyond). Parsing, the model and encoding the answer run in worker threads, at most `max_running`
+at a time, never on the event loop; a request whose client has gone by then is dropped.
+With `allowed_hosts`, requests naming another host in their Host header are refused (403): a
+server on this machine's loopback address is then out of reach of DNS rebinding (a web page whose
+name the attacker points at 127.0.0.1 and reads the answers of). API answers are never cached
+(Cache-Control: no-store): they hold the client's images and codes.
 
 With `studio=True` the app also serves the studio (serving/http/studio.py): a page at / and
 /studio and its JSON API under /studio/api/, its POSTs under the same limits; `projections`:
@@ -35,6 +39,7 @@ import zlib
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -52,13 +57,60 @@ MODEL_PATH = re.compile(r"^(?P<name>[^/:]+)(?:/versions/(?P<version>[^/:]+))?(?P
 MAX_BATCH, MAX_BODY_MB, READ_TIMEOUT, MAX_REQUESTS, MAX_RUNNING = 256, 16.0, 15.0, 64, os.cpu_count() or 1
 
 
+# The Host names a server bound to a loopback address answers by default (with any port).
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+API_HEADERS = {"Cache-Control": "no-store"}
+
+
+class Admission:
+    """How many requests the server takes at once: `max_requests` whose body is in (waiting for a
+    worker or at work), and as many whose body is still arriving, at most `per_client` of those
+    from one client address. Bodies arriving are counted apart, so that clients trickling bodies
+    in do not take the places of requests ready to run (64 connections sending a byte every few
+    seconds held all 64 places), and per address, so that one client cannot take them all.
+    Beyond either: 429."""
+
+    def __init__(self, max_requests: int):
+        self.max_requests, self.per_client = max_requests, max(1, max_requests // 8)
+        self.in_progress, self.arriving = 0, {}
+
+    @contextlib.contextmanager
+    def receiving(self, client: str):
+        """While a body from `client` (its address) arrives."""
+        if self.arriving.get(client, 0) >= self.per_client:
+            raise rest.RequestError(429, f"this address ({client}) is already sending the most request bodies it may at "
+                                         f"once ({self.per_client}); retry once they are in")
+        if sum(self.arriving.values()) >= self.max_requests:
+            raise rest.RequestError(429, f"{self.max_requests} request bodies are arriving, the most the server takes at "
+                                         "once; retry shortly")
+        self.arriving[client] = self.arriving.get(client, 0) + 1
+        try:
+            yield
+        finally:
+            self.arriving[client] -= 1
+            if not self.arriving[client]:
+                del self.arriving[client]
+
+    @contextlib.contextmanager
+    def working(self):
+        """While a request whose body is in waits for a worker or is at work."""
+        if self.in_progress >= self.max_requests:
+            raise rest.RequestError(429, f"{self.max_requests} requests in progress; retry shortly")
+        self.in_progress += 1
+        try:
+            yield
+        finally:
+            self.in_progress -= 1
+
+
 def create_app(served: ServedModel, max_batch=MAX_BATCH, max_body_bytes=int(MAX_BODY_MB * 1024 * 1024),
                read_timeout=READ_TIMEOUT, max_requests=MAX_REQUESTS, max_running=MAX_RUNNING, studio=False,
-               projections=()) -> Starlette:
+               projections=(), allowed_hosts=None) -> Starlette:
+    """`allowed_hosts`: the names a request's Host header may give (any port), None for any."""
     name = served.model.metadata["model_name"]
     predict_metrics = PredictMetrics(name)
     running = asyncio.Semaphore(max_running)
-    in_progress = 0
+    admission = Admission(max_requests)
 
     def status(model):
         version = str(model.version)
@@ -73,22 +125,21 @@ def create_app(served: ServedModel, max_batch=MAX_BATCH, max_body_bytes=int(MAX_
             "metadata": {"signature_def": {"signature_def": defs}},
         }
 
-    async def limited(request, max_body: int, work, limit_is=None):
-        """work(body bytes) in a worker thread, under the server's limits: beyond `max_requests` in
-        progress 429, a body above `max_body` bytes 413 (`limit_is` says what that limit is; by
-        default --max-body-mb) or not in within `read_timeout` 408, at most `max_running` at work."""
-        nonlocal in_progress
-        if in_progress >= max_requests:
-            raise rest.RequestError(429, f"{max_requests} requests in progress; retry shortly")
-        in_progress += 1
+    async def limited(request, max_body: int, work, limit_is=None, queue=None):
+        """work(body bytes) in a worker thread, under the server's limits: `admission`'s 429s, a
+        body above `max_body` bytes 413 (`limit_is` says what that limit is; by default
+        --max-body-mb) or not in within `read_timeout` 408, at most `max_running` at work (and one
+        at a time of those holding `queue`, an asyncio.Semaphore, when given); 499 when the client
+        has gone before its turn came."""
         limit_is = limit_is or BODY_LIMIT_OPTION
-        try:
+        with admission.receiving(request.client.host if request.client else ""):
             raw = await read_body(request, max_body, read_timeout, limit_is)
-            encoding = request.headers.get("content-encoding", "")
-            async with running:
+        encoding = request.headers.get("content-encoding", "")
+        with admission.working():
+            async with queue or contextlib.nullcontext(), running:
+                if await request.is_disconnected():
+                    raise rest.RequestError(499, "client disconnected before its request ran")
                 return await run_in_threadpool(lambda: work(unzipped(raw, encoding, max_body, limit_is)))
-        finally:
-            in_progress -= 1
 
     async def models(request):
         started = time.perf_counter()
@@ -120,7 +171,7 @@ def create_app(served: ServedModel, max_batch=MAX_BATCH, max_body_bytes=int(MAX_
             return
         if not (requested.isascii() and requested.isdigit()):
             raise rest.RequestError(400, f"Malformed request: a version is a number, got {requested!r}")
-        if int(requested) != model.version:
+        if requested.lstrip("0") != str(model.version).lstrip("0"):  # not int(): 5,000 digits raise
             raise rest.RequestError(404, f"version {requested} of {name} not found; this server serves version {model.version}")
 
     async def predict(request, model) -> Response:
@@ -141,12 +192,12 @@ def create_app(served: ServedModel, max_batch=MAX_BATCH, max_body_bytes=int(MAX_
             return json.dumps(rest.predict_response(outputs, rows), allow_nan=False).encode()
 
         answer = await limited(request, body_limit, predict_answer, limit_is)
-        return Response(answer, media_type="application/json")
+        return Response(answer, media_type="application/json", headers=API_HEADERS)
 
     def model_info(request, model, action) -> Response:
         if request.method not in ("GET", "HEAD"):
             raise rest.RequestError(405, f"{request.url.path} takes GET", headers={"Allow": "GET, HEAD"})
-        return JSONResponse(metadata(model) if action == "/metadata" else status(model))
+        return JSONResponse(metadata(model) if action == "/metadata" else status(model), headers=API_HEADERS)
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
@@ -157,7 +208,7 @@ def create_app(served: ServedModel, max_batch=MAX_BATCH, max_body_bytes=int(MAX_
             served.stop()
 
     async def prometheus(request):
-        return Response(predict_metrics.exposition(), media_type=CONTENT_TYPE)
+        return Response(predict_metrics.exposition(), media_type=CONTENT_TYPE, headers=API_HEADERS)
 
     # Every method reaches `models`, so that a predict with another than POST is answered 405 and
     # counted (Starlette adds HEAD to a route with GET).
@@ -172,6 +223,7 @@ def create_app(served: ServedModel, max_batch=MAX_BATCH, max_body_bytes=int(MAX_
     return Starlette(
         routes=routes,
         lifespan=lifespan,
+        middleware=[Middleware(HostCheck, allowed_hosts=allowed_hosts)] if allowed_hosts is not None else [],
         exception_handlers={rest.RequestError: request_error, HTTPException: http_error, Exception: server_error},
     )
 
@@ -243,16 +295,46 @@ def unzipped(raw: bytes, content_encoding: str, max_bytes: int, limit_is: str) -
     return b"".join(parts)
 
 
+def host_name(host_header: str) -> str:
+    """The name of a Host header without its port, lower case: [::1]:8501 -> ::1, Localhost:80 -> localhost."""
+    host = host_header.strip().lower()
+    if host.startswith("["):
+        return host[1:].split("]")[0]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+class HostCheck:
+    """ASGI middleware: 403 for a request whose Host header names none of `allowed_hosts` (any
+    port); a request without one (HTTP/1.0) passes, browsers always send it."""
+
+    def __init__(self, app, allowed_hosts):
+        self.app, self.allowed = app, {host_name(host) for host in allowed_hosts}
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            header = dict(scope["headers"]).get(b"host")
+            name = host_name(header.decode("latin-1")) if header is not None else None
+            if name is not None and name not in self.allowed:
+                log.warning("refused a request for host %r (allowed: %s; --allowed-hosts adds names)",
+                            name[:100], ", ".join(sorted(self.allowed)))
+                message = (f"this server answers requests for {', '.join(sorted(self.allowed))}, not {name[:100]!r}; "
+                           "behind a proxy that sends its own Host, start it with --allowed-hosts NAME")
+                await JSONResponse({"error": message}, status_code=403, headers=API_HEADERS)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 async def request_error(request, exc: rest.RequestError):
     # After a 408 the rest of the body may still come: close rather than read it as a next request.
-    headers = {**exc.headers, "Connection": "close"} if exc.status == 408 else exc.headers
+    headers = {**API_HEADERS, **exc.headers, **({"Connection": "close"} if exc.status == 408 else {})}
     return JSONResponse({"error": str(exc)}, status_code=exc.status, headers=headers)
 
 
 async def http_error(request, exc: HTTPException):
-    return JSONResponse({"error": f"{exc.detail}: {request.method} {request.url.path}"}, status_code=exc.status_code)
+    return JSONResponse({"error": f"{exc.detail}: {request.method} {request.url.path}"}, status_code=exc.status_code,
+                        headers=API_HEADERS)
 
 
 async def server_error(request, exc: Exception):
     log.exception("internal error on %s %s", request.method, request.url.path)
-    return JSONResponse({"error": f"internal error: {type(exc).__name__}"}, status_code=500)
+    return JSONResponse({"error": f"internal error: {type(exc).__name__}"}, status_code=500, headers=API_HEADERS)

@@ -17,9 +17,10 @@ The page names its files and the API by relative URLs (studio/studio.js, studio/
 /studio/ redirects by a relative Location, so that the studio also works behind a proxy that serves
 this server under a path prefix (JupyterHub's /user/NAME/proxy/8501/, code-server's /proxy/8501/).
 
-Answers are JSON; errors {"error": "..."} with a 4xx status (the app's handlers). Every POST
-goes through the app's `limited` (requests in progress, body size and read timeout, worker
-threads): uploads may be up to `max_body_bytes`, JSON bodies up to JSON_BODY_BYTES.
+Answers are JSON, never cached; errors {"error": "..."} with a 4xx status (the app's handlers).
+Every POST goes through the app's `limited` (requests in progress, body size and read timeout,
+worker threads): uploads may be up to `max_body_bytes`, JSON bodies up to JSON_BODY_BYTES;
+uploads are decoded one at a time.
 
 The page sends the version it was loaded with (header X-Model-Version) and which load of it
 (X-Model-Load, PROCESS-N: a version exported again with --overwrite keeps its number, and so does
@@ -29,6 +30,7 @@ the page: the page's latent codes came from the old encoder, and its sliders nam
 version's directions.
 """
 
+import asyncio
 import base64
 import hashlib
 import itertools
@@ -41,7 +43,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from serving import rest
-from serving.http.app import require_json
+from serving.http.app import API_HEADERS, require_json
 from serving.http.studio_api import Studio
 
 ASSETS = Path(__file__).resolve().parents[1] / "studio"
@@ -120,7 +122,7 @@ def studio_routes(served, limited, max_batch: int, max_body_bytes: int, projecti
 
     async def info(request):
         studio, load = studio_for(request)
-        return JSONResponse({**studio.info(), "load": load})
+        return JSONResponse({**studio.info(), "load": load}, headers=API_HEADERS)
 
     def json_endpoint(action):
         async def endpoint(request):
@@ -131,9 +133,14 @@ def studio_routes(served, limited, max_batch: int, max_body_bytes: int, projecti
                 return answer(handler(rest.parse_json(raw)))
 
             limit_is = "the studio's limit for JSON requests" if json_limit < max_body_bytes else None
-            return Response(await limited(request, json_limit, work, limit_is), media_type="application/json")
+            return Response(await limited(request, json_limit, work, limit_is), media_type="application/json",
+                            headers=API_HEADERS)
 
         return endpoint
+
+    # Decoding an upload may take a second and hundreds of MB (a 40-megapixel PNG): one at a time,
+    # so that a few of them cannot stall every other request.
+    decoding = asyncio.Semaphore(1)
 
     async def upload(request):
         studio = studio_for(request)[0]
@@ -142,7 +149,8 @@ def studio_routes(served, limited, max_batch: int, max_body_bytes: int, projecti
         def work(raw: bytes) -> bytes:
             return answer(studio.upload(raw, index))
 
-        return Response(await limited(request, max_body_bytes, work), media_type="application/json")
+        return Response(await limited(request, max_body_bytes, work, queue=decoding), media_type="application/json",
+                        headers=API_HEADERS)
 
     return [
         Route("/", page_at("/"), methods=["GET"]),

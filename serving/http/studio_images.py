@@ -1,15 +1,18 @@
 """Image files in and out of the studio (Pillow and numpy, no TensorFlow).
 
-`model_image(data, image_shape)` turns an uploaded PNG, JPEG, WebP or BMP into one uint8 image of the
-model's shape [H, W, C]: a JPEG decoded at 1/2 to 1/8 of its size where that keeps twice the
-model's, the EXIF orientation applied, transparency flattened onto black, the
-centre crop of the model's aspect ratio, resized (Lanczos) and converted to grayscale or RGB,
-with a note saying which of these happened. `png_data_url(image)` is the other way: a uint8
+`model_image(data, image_shape)` turns an uploaded PNG, JPEG (MPO: its first picture), WebP or BMP
+into one uint8 image of the model's shape [H, W, C]: a JPEG decoded at 1/2 to 1/8 of its size
+where that keeps twice the model's, the EXIF orientation applied, the centre crop of the model's
+aspect ratio, transparency flattened onto black, resized (Lanczos, after a box reduction to three
+times the model's size) and converted to grayscale or RGB, with a note saying which of these
+happened. Cropping comes before any full-size copy: a 6300x6300 RGBA upload peaked at 736 MB when
+it was flattened first. `png_data_url(image)` is the other way: a uint8
 [H, W, C] image as a `data:image/png;base64,...` URL the page shows and downloads.
 
 Bad uploads raise `serving.rest.RequestError`: 400 for a file that is not a readable image,
-415 for an image in another format, 413 for one of more than MAX_PIXELS pixels (checked from
-its header, before it is decoded).
+415 for an image in another format, 413 for one of more than MAX_PIXELS pixels or a side longer
+than MAX_SIDE (checked from its header, before it is decoded: Pillow keeps a pointer per row, so a
+1x39,000,000 PNG of 190 kB took 1.9 GB).
 """
 
 import base64
@@ -21,9 +24,13 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from serving.rest import RequestError
 
-FORMATS = ("PNG", "JPEG", "WEBP", "BMP")  # what browsers save, phones send, and edit --images reads; others get a 415
+# What browsers save, phones send, and edit --images reads; others get a 415. MPO is a JPEG with
+# more pictures after the first (some cameras' and phones' photos).
+FORMATS = ("PNG", "JPEG", "MPO", "WEBP", "BMP")
 READABLE = "PNG, JPEG, WebP or BMP"
 MAX_PIXELS = 40_000_000  # a 40-megapixel photo; larger ones are refused before decoding
+MAX_SIDE = 16384
+REDUCING_GAP = 3.0  # Pillow's: box-reduce to >= 3x the model's size, then Lanczos
 MODES = {1: "L", 3: "RGB"}
 # Pillow's modes as the upload's note names them (others by their Pillow name: CMYK, YCbCr, ...).
 MODE_NAMES = {"1": "1-bit", "L": "grayscale", "LA": "grayscale + alpha", "P": "palette", "PA": "palette + alpha",
@@ -43,11 +50,13 @@ def model_image(data: bytes, image_shape) -> tuple[np.ndarray, str]:
     if image.width != source_width:
         steps.append(f"decoded at 1/{source_width // image.width} ({image.width}x{image.height})")
     image = _upright(image, steps)
-    image = _flattened(image, steps)
     image = _centre_crop(image, width / height, steps)
+    image = _flattened(image, steps)
     if image.size != (width, height):
-        image = image.resize((width, height), Image.Resampling.LANCZOS)
+        image = image.resize((width, height), Image.Resampling.LANCZOS, reducing_gap=REDUCING_GAP)
         steps.append(f"resized to {width}x{height}")
+    if image.mode == "RGBa":  # premultiplied: its colour bands are the image over black
+        image = Image.merge("RGB", image.split()[:3])
     # The upload's own mode decides (a palette or an opaque grayscale + alpha file is converted too);
     # 16-bit grayscale has its own step above.
     if source_mode != MODES[channels] and not source_mode.startswith("I"):
@@ -76,16 +85,19 @@ def _open(data: bytes, least_side: int) -> tuple[Image.Image, str, tuple[int, in
     sixteenth of the memory and time."""
     try:
         image = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError as exc:  # over twice Pillow's own pixel limit, and so over ours
+        raise RequestError(413, f"the upload is too large ({_reason(exc)}); the studio reads images of at most "
+                                f"{MAX_PIXELS // 1_000_000} megapixels") from None
     except Exception as exc:  # Pillow raises UnidentifiedImageError, OSError, SyntaxError, ...
         raise RequestError(400, f"the upload is not a readable {READABLE} image ({_reason(exc)})") from None
     if image.format not in FORMATS:
         raise RequestError(415, f"the upload is an image in {image.format} format; the studio reads {READABLE}")
-    if image.width * image.height > MAX_PIXELS:
+    if image.width * image.height > MAX_PIXELS or max(image.size) > MAX_SIDE:
         raise RequestError(413, f"the upload is {image.width}x{image.height} pixels; the studio reads images of "
-                                f"at most {MAX_PIXELS // 1_000_000} megapixels")
+                                f"at most {MAX_PIXELS // 1_000_000} megapixels, with sides of at most {MAX_SIDE}")
     size = image.size
     try:
-        if image.format == "JPEG":
+        if image.format in ("JPEG", "MPO"):
             image.draft(image.mode, (least_side, least_side))
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -111,16 +123,15 @@ def _upright(image, steps):
 
 
 def _flattened(image, steps):
-    """Without an alpha channel; transparent parts become black (MNIST's background)."""
+    """Without transparency: an image with it becomes premultiplied RGBa, whose colour bands are
+    the image over black (MNIST's background), and which resizes without colour bleeding in from
+    transparent pixels."""
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        rgba = image.convert("RGBA")
-        if rgba.getchannel("A").getextrema()[0] == 255:  # an alpha channel, all opaque (a canvas's PNG)
+        rgba = image if image.mode == "RGBA" else image.convert("RGBA")  # (convert copies even an RGBA image)
+        if rgba.getextrema()[3][0] == 255:  # an alpha channel, all opaque (a canvas's PNG)
             return rgba.convert("RGB")
-        flat = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
-        flat.alpha_composite(rgba)
-        flat = flat.convert("RGB")
         steps.append("transparency flattened onto black")
-        return flat
+        return rgba.convert("RGBa")
     if image.mode.startswith("I"):  # 16-bit grayscale PNG
         # round(v / 257) in integers, in place: (v + 128) // 257 (no ties: 257 is odd). The float64
         # copies this once made of a 40-megapixel upload weighed ~1 GB.
