@@ -181,6 +181,9 @@ def fit_command(args, run: Loaded):
         provenance = {"labels": data.description, "run": str(args.run.resolve()), "training_step": run.step}
         new = fitting.fit_directions(codes.train_codes, codes.test_codes, tasks, args.method or "svm", args.orthogonalize,
                                      provenance)
+        if (args.method or "svm") == "svm":
+            for note in fitting.better_by_mean(new, codes.train_codes, codes.test_codes, tasks):
+                print(note, file=sys.stderr)
     directions = existing.merged(new) if existing else new
     with writing(out):
         directions.write(out)

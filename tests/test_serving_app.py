@@ -124,6 +124,12 @@ def test_interpolation_runs_from_a_to_b(model):
     np.testing.assert_allclose(path[2], model.decode((w[:1] + w[1:]) / 2)[0], atol=1e-5)
     batch = model.interpolate(pixels[:2], pixels[2:], steps=3, as_uint8=True)
     assert batch.shape == (2, 3, 28, 28, 1) and batch.dtype == np.uint8
+    # each row is its own pair's path, in order (a mutation mixing the pairs' frames went unnoticed)
+    w_a, w_b = model.encode(pixels[:2]), model.encode(pixels[2:])
+    for row in range(2):
+        for step, t in enumerate((0.0, 0.5, 1.0)):
+            expected = model.decode(w_a[row:row + 1] + t * (w_b[row:row + 1] - w_a[row:row + 1]), as_uint8=True)[0]
+            assert np.abs(batch[row, step].astype(int) - expected).max() <= 1, (row, step)
 
 
 @pytest.mark.parametrize(
