@@ -159,7 +159,7 @@ def from_attribute_table(path, image_dir, image_shape, count: int | None = None,
         files.append(image_dir / file)
     missing = [str(f) for f in files if not f.is_file()]
     if missing:
-        fix = (f"pass --images DIR, the folder the table's image paths are relative to (default: its own folder)"
+        fix = ("pass --images DIR, the folder the table's image paths are relative to (default: its own folder)"
                if len(missing) == len(files) else "list only the images you have, or correct those paths")
         raise DataError(f"{path}: {len(missing)} of its {len(files)} image files not found in {image_dir}, e.g. "
                         f"{missing[0]}; {fix}")
