@@ -111,6 +111,20 @@ def test_batches_are_consecutive_elements_of_the_stream_for_every_store(numbered
     assert {image.tobytes() for image in epoch} == expected
 
 
+def test_a_folders_description_counts_every_change_training_makes_to_its_images(tmp_path, monkeypatch):
+    """Only channel conversions were counted: an audit's folder of 480 images said "24 converted to
+    RGB" and nothing of its 48 transparent (composited over black) and 48 non-square (cropped) ones."""
+    monkeypatch.setenv("ALAE_TF_CACHE", str(tmp_path / "cache"))
+    rng = np.random.default_rng(2)
+    for index, (mode, size) in enumerate([("RGB", (8, 8))] * 6 + [("RGBA", (8, 8)), ("RGBA", (12, 8)), ("L", (8, 16))]):
+        channels = {"RGB": 3, "RGBA": 4, "L": 1}[mode]
+        pixels = rng.integers(0, 256, (size[1], size[0], channels), dtype=np.uint8)
+        Image.fromarray(pixels[..., 0] if channels == 1 else pixels, mode).save(tmp_path / f"{index}.png")
+    source = open_image_source("folder", str(tmp_path), 8, test_count=1)
+    assert source.description == (f"image folder {tmp_path}: 9 images (1 held out, 1 converted to RGB, 2 with alpha "
+                                  "composited over black, 2 centre-cropped to squares) at 8x8 RGB")
+
+
 def test_every_level_has_its_shape_dtype_and_the_block_means(photos):
     source = open_image_source("folder", str(photos[0]), 32, test_count=3)
     full = source.test_images(32)

@@ -153,7 +153,7 @@ def _load_fashion_mnist(path: str | None):
 
 def _open_folder(root: Path, resolution: int, test_count: int | None, channels: int | None) -> ImageSource:
     files = list_image_files(root)
-    readable, modes, skipped, upscaled = [], [], [], 0
+    readable, modes, skipped, upscaled, cropped = [], [], [], 0, 0
     for path, checked in zip(files, check_files(root, files)):
         if isinstance(checked, str):
             skipped.append((path.relative_to(root).as_posix(), checked))
@@ -162,6 +162,7 @@ def _open_folder(root: Path, resolution: int, test_count: int | None, channels: 
         readable.append(path)
         modes.append(mode)
         upscaled += min(size) < resolution
+        cropped += size[0] != size[1]
     _report(skipped, upscaled, len(files), resolution, root)
     if not readable:
         raise DataError(f"{root}: none of the {len(files)} image files can be read")
@@ -171,9 +172,12 @@ def _open_folder(root: Path, resolution: int, test_count: int | None, channels: 
     test_ids = held_out_positions(len(readable), test_count)
     kind = "grayscale" if channels == 1 else "RGB"
     converted = sum(image_channels([mode]) != channels for mode in modes)
-    description = (f"image folder {root}: {len(readable)} images ({test_count} held out"
-                   f"{f', {len(skipped)} unreadable skipped' if skipped else ''}"
-                   f"{f', {converted} converted to {kind}' if converted else ''}) at {resolution}x{resolution} {kind}")
+    transparent = sum(mode in ("RGBA", "LA", "PA") for mode in modes)  # what decoding flattens onto black
+    changes = [f"{len(skipped)} unreadable skipped" if skipped else "", f"{converted} converted to {kind}" if converted else "",
+               f"{transparent} with alpha composited over black" if transparent else "",
+               f"{cropped} centre-cropped to squares" if cropped else ""]
+    description = (f"image folder {root}: {len(readable)} images ({', '.join([f'{test_count} held out', *filter(None, changes)])})"
+                   f" at {resolution}x{resolution} {kind}")
     listing = "\n".join([str(test_count)] + [path.relative_to(root).as_posix() for path in readable])
     return ImageSource(store, description=description, train_ids=_complement(test_ids, len(readable)),
                        test_ids=test_ids, skipped=tuple(skipped),
