@@ -20,7 +20,7 @@ import numpy as np
 from alae_tf.data.batches import to_model_range
 from alae_tf.editing import directions as fitting
 from alae_tf.editing import labelled as labels
-from alae_tf.editing.arguments import OneLineParser, class_pair, positive_int, strength
+from alae_tf.editing.arguments import OneLineParser, class_pair, noise_seed, positive_int, strength
 from alae_tf.editing.figures import check_figure_size, strength_sweep, zoomed
 from alae_tf.editing.subjects import SUBJECTS_HELP, select_subjects
 from alae_tf.editing.official import other_model_note, read_official_directions
@@ -39,7 +39,8 @@ from serving.editing import edit_reach
 SWEEP_FRACTIONS = (0.0, 0.25, 0.5, 0.75, 1.0)  # default strengths, in units of the direction's reach
 DEFAULT_STRENGTHS_HELP = ("default: 0, 1/4, 1/2, 3/4 and all of the direction's reach: 2 x its class_distance, "
                           "or for an official direction 40 x its original length, where the official demo's slider ends")
-NOISE_SEED_HELP = "seed of G's noise images (default: 0; StyleALAE; figures holding a projection are rendered without noise)"
+NOISE_SEED_HELP = ("seed of G's noise images, one draw for the whole figure, or none: no noise, as the export and "
+                   "the studio render (default: 0; StyleALAE; figures holding a projection are rendered without noise)")
 LAYERS_HELP = ("layer range: all (default), coarse, middle, fine or START:STOP (the MLP has one style input: every "
                "name is all)")
 
@@ -98,7 +99,7 @@ def parse_args(argv=None):
     sub.add_argument("--strengths", type=strength, nargs="+",
                      help=f"distances to move w along the unit direction ({DEFAULT_STRENGTHS_HELP})")
     sub.add_argument("--layers", default=ALL, help=LAYERS_HELP)
-    sub.add_argument("--noise-seed", type=int, default=0, help=NOISE_SEED_HELP)
+    sub.add_argument("--noise-seed", type=noise_seed, default=0, help=NOISE_SEED_HELP)
     sub.add_argument("--zoom", type=positive_int, default=1, help="enlarge the PNG by this factor, nearest neighbour (default 1)")
     sub.add_argument("--out", type=Path, help="PNG to write (default: RUN/edits/DIRECTION.png)")
 
@@ -107,7 +108,7 @@ def parse_args(argv=None):
     sub.add_argument("--sources", nargs="+", required=True, help=SUBJECTS_HELP)
     sub.add_argument("--destinations", nargs="+", required=True, help=SUBJECTS_HELP)
     sub.add_argument("--layers", nargs="+", help="layer ranges (default: coarse, middle, fine where the generator has them, else all)")
-    sub.add_argument("--noise-seed", type=int, default=0, help=NOISE_SEED_HELP)
+    sub.add_argument("--noise-seed", type=noise_seed, default=0, help=NOISE_SEED_HELP)
     sub.add_argument("--zoom", type=positive_int, default=1, help="enlarge the PNG by this factor, nearest neighbour (default 1)")
     sub.add_argument("--out-dir", type=Path, help="folder for mix_RANGE.png (default: RUN/edits)")
 
@@ -116,7 +117,7 @@ def parse_args(argv=None):
     sub.add_argument("--from", dest="first", nargs="+", required=True, help=SUBJECTS_HELP)
     sub.add_argument("--to", dest="last", nargs="+", required=True, help=SUBJECTS_HELP + "; as many as --from")
     sub.add_argument("--steps", type=positive_int, default=8, help="points per row, both ends included (default 8)")
-    sub.add_argument("--noise-seed", type=int, default=0, help=NOISE_SEED_HELP)
+    sub.add_argument("--noise-seed", type=noise_seed, default=0, help=NOISE_SEED_HELP)
     sub.add_argument("--zoom", type=positive_int, default=1, help="enlarge the PNG by this factor, nearest neighbour (default 1)")
     sub.add_argument("--out", type=Path, help="PNG to write (default: RUN/edits/interpolation.png)")
 

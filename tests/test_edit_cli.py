@@ -311,6 +311,27 @@ def test_edit_commands_take_a_projection_file_for_its_images_and_codes(run, samp
     assert code == 0 and err == ""
 
 
+def test_noise_seed_none_renders_figures_as_the_export_and_the_studio_do(style_exported, tmp_path, capsys):
+    """Figures drew G's noise from --noise-seed 0 while the export's decode and the studio render
+    without noise, so one edit looked different in the two (an audit): --noise-seed none."""
+    run = style_exported[0]
+    figures = {}
+    for seed in ("none", "0"):
+        out = tmp_path / f"seed_{seed}.png"
+        code, _, err = run_cli(edit, ["interpolate", "--run", run, "--from", "held-out:1", "--to", "held-out:1",
+                                      "--steps", "2", "--noise-seed", seed, "--out", out], capsys)
+        assert code == 0, err
+        figures[seed] = np.asarray(Image.open(out)).reshape(8, 4, 8).transpose(1, 0, 2)  # [original, two steps, original]
+    sampler = Sampler.from_model(load_run(run)[1])
+    config = load_run(run)[0]
+    (image,) = select_subjects(["held-out:1"], config, sampler, None).images
+    noiseless = to_uint8(sampler.reconstruct(to_model_range(image[np.newaxis]))).numpy()[0, :, :, 0]
+    assert np.abs(figures["none"][1].astype(int) - noiseless).max() <= 1
+    assert np.abs(figures["0"][1].astype(int) - noiseless).max() > 8  # seed 0's noise shows
+    assert run_cli(edit, ["interpolate", "--run", run, "--from", "held-out:1", "--to", "held-out:1",
+                          "--noise-seed", "-1"], capsys)[0] == 2
+
+
 def test_a_style_figure_with_a_projection_is_rendered_without_noise(style_exported, tmp_path, capsys):
     """StyleALAE: a mix whose source is a per-layer projection renders it as it was fitted (no
     noise), and says so; without a projection the figure keeps --noise-seed's noise."""

@@ -39,6 +39,19 @@ def strength(text: str) -> float:
     return value
 
 
+def noise_seed(text: str) -> int | None:
+    """A seed >= 0, or "none": no noise images, as the export's decode and the studio render (argparse type)."""
+    if text.lower() == "none":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither a seed (an integer >= 0) nor none") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is not a seed (an integer >= 0)")
+    return value
+
+
 def positive_int(text: str) -> int:
     """An integer >= 1 (argparse type)."""
     try:
