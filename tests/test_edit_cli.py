@@ -20,7 +20,7 @@ from alae_tf.editing.images import read_image_files
 from alae_tf.editing.subjects import select_subjects
 from alae_tf.inference import Sampler
 from alae_tf.run_dir import load_run
-from serving.editing import DirectionSet
+from serving.editing import DirectionSet, edit_reach
 
 SIDE = 28
 
@@ -68,6 +68,13 @@ def test_apply_mix_and_interpolate_write_the_figures(run, sampler, held_out, tmp
     reconstructions = to_uint8(sampler.reconstruct(to_model_range(threes))).numpy()
     np.testing.assert_allclose(sweep[:, 1].astype(int), reconstructions.astype(int), atol=1)  # strength 0
     assert np.abs(sweep[:, 2].astype(int) - sweep[:, 1]).max() > 0 and "at strengths 0, -1.5, 2" in out
+    assert "note:" not in err
+    # beyond the direction's reach (where the studio's slider ends, which refuses more): a note
+    reach = edit_reach(next(d for d in DirectionSet.read(run / "directions.json").directions if d.name == "3_to_8"))
+    code, _, err = run_cli(edit, ["apply", "--run", run, "--direction", "3_to_8", "--images", "held-out:1:3",
+                                  "--strengths", "0", str(-1.01 * reach), "--out", tmp_path / "far.png"], capsys)
+    assert code == 0 and err == (f"note: strengths beyond +-{reach:.3g} (this direction's reach, where the studio's slider "
+                                 "ends and the default sweep stops) move codes far from any the encoder gives; expect artefacts\n")
 
     for index, pixels in enumerate(images[:5]):
         Image.fromarray(pixels[..., 0]).save(tmp_path / f"{index}.png")
