@@ -96,7 +96,9 @@ def parse_args(argv=None):
                         help="seconds a client has for a request's headers, and again for its body, plus 1 s per 64 kB of "
                         f"the body received, with no pause longer than this (default: {limits.READ_TIMEOUT:g})")
     parser.add_argument("--max-requests", type=_number(int, 1), default=limits.MAX_REQUESTS,
-                        help=f"predict requests in progress at once; more are answered 429 (default: {limits.MAX_REQUESTS})")
+                        help="requests in progress at once (body in, waiting for a worker or at work), and again "
+                        "requests whose body is still arriving, at most 1/8 of them from one address; more are answered "
+                        f"429 (default: {limits.MAX_REQUESTS})")
     parser.add_argument("--max-running", type=_number(int, 1), default=limits.MAX_RUNNING,
                         help="predict requests parsed, run and answered at once; the others wait (default: the CPU count)")
     parser.add_argument("--studio", action="store_true",
