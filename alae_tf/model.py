@@ -193,7 +193,8 @@ class ALAE(TrainedModel):
         return self.finish_step(step_losses, self._ed_variables() + self._fg_variables())
 
     def _blend(self, data):
-        return data[BLEND][0] if self.level > 0 else None
+        """The batch's fade-in blend at a level above the first; None (the level fully in) without a batch."""
+        return data[BLEND][0] if self.level > 0 and data is not None else None
 
     def _encode(self, images, data):
         return self.encoder(images, level=self.level, blend=self._blend(data), training=True)
@@ -216,7 +217,8 @@ class ALAE(TrainedModel):
 
     def scores_and_input_gradients(self, images, data=None):
         """D(E(images)) and its per-image input gradient, differentiable again (for the gradient
-        penalties: R1 at the reals, R2 at the fakes, WGAN-GP and DRAGAN at their points)."""
+        penalties: R1 at the reals, R2 at the fakes, WGAN-GP and DRAGAN at their points). `data`:
+        the batch, whose blend E uses while a level fades in (None: the level fully in)."""
         with tf.GradientTape() as tape:
             tape.watch(images)
             scores = self._d_of_e(images, data)

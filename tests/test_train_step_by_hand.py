@@ -134,6 +134,19 @@ def test_a_level_fading_in_trains_at_the_batchs_blend(style):
     assert abs(other_lae - expected_lae) > 1e-2 * expected_lae
 
 
+def test_penalty_scores_without_a_batch_are_those_of_the_level_fully_in(style):
+    """scores_and_input_gradients(images) offers its batch as optional, but above the first level
+    it read the batch's blend from None (a TypeError): without one, E runs with the level fully in."""
+    config, model = style
+    at_level(config, model, 1)
+    images = tf.constant(np.random.default_rng(4).uniform(-1, 1, (BATCH, 8, 8, 3)), tf.float32)
+    scores, grads = model.scores_and_input_gradients(images)
+    expected = f64(model.discriminator(model.encoder(images, level=1, blend=1.0)))
+    np.testing.assert_allclose(f64(scores), expected, rtol=1e-5, atol=1e-5)
+    full_batch = {BLEND: tf.ones([BATCH])}
+    np.testing.assert_allclose(f64(grads), f64(model.scores_and_input_gradients(images, full_batch)[1]), rtol=1e-5, atol=1e-6)
+
+
 def test_styles_in_use_are_the_style_inputs_that_change_the_image(style):
     """Sampler.styles_in_use at each level is the number of style inputs G reads there, found
     here by changing one input at a time: 2 per level up to this one. Guards `styles_per_level *
