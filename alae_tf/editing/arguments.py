@@ -41,25 +41,21 @@ def strength(text: str) -> float:
 
 def noise_seed(text: str) -> int | None:
     """A seed >= 0, or "none": no noise images, as the export's decode and the studio render (argparse type)."""
-    if text.lower() == "none":
-        return None
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is neither a seed (an integer >= 0) nor none") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} is not a seed (an integer >= 0)")
-    return value
+    return None if text.lower() == "none" else _integer(text, 0, "a seed (an integer >= 0) or none")
 
 
 def positive_int(text: str) -> int:
     """An integer >= 1 (argparse type)."""
+    return _integer(text, 1, "a positive integer")
+
+
+def _integer(text: str, low: int, what: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not a positive integer")
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+    if value < low:
+        raise argparse.ArgumentTypeError(f"{value} is not {what}")
     return value
 
 
