@@ -231,7 +231,7 @@ def apply_command(args, run: Loaded):
     check_output_file(out, ".png", inputs=tuple(args.images))
     strengths = args.strengths or default_strengths(directions, args.direction)
     reach = edit_reach(next(d for d in directions.directions if d.name == args.direction))
-    if reach is not None and max(abs(s) for s in strengths) > reach:
+    if args.strengths and reach is not None and max(abs(s) for s in strengths) > reach:  # (the default sweep ends there)
         print(f"note: strengths beyond +-{reach:.3g} (this direction's reach, where the studio's slider "
               "ends and the default sweep stops) move codes far from any the encoder gives; expect artefacts", file=sys.stderr)
     start, stop = parse_layer_range(args.layers, layer_ranges(sampler))

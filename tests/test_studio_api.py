@@ -410,6 +410,20 @@ def test_a_transparent_upload_peaks_at_two_copies_of_its_pixels(tmp_path):
     assert int(grown) < 2.3 * side * side * 4, int(grown) / 2**20
 
 
+def test_semi_transparent_pixels_are_composited_over_black_and_hidden_colours_do_not_bleed():
+    """Premultiplied, then reduced and resized: white at alpha 128 shows as grey 128, and the colour
+    of fully transparent pixels (green here) never reaches the image, edges included."""
+    from serving.http.studio_images import model_image
+
+    rgba = np.zeros((600, 600, 4), np.uint8)
+    rgba[:, :300] = (255, 255, 255, 128)
+    rgba[:, 300:] = (0, 255, 0, 0)
+    image, note = model_image(file_bytes(rgba, mode="RGBA"), (64, 64, 3))
+    assert note == "PNG 600x600: transparency flattened onto black, resized to 64x64, converted from RGBA to RGB"
+    assert np.abs(image[:, :28].astype(int) - 128).max() <= 1 and image[:, 36:].max() == 0
+    assert image[..., 1].astype(int).max() <= image[..., 0].astype(int).max() + 1  # no green anywhere
+
+
 def test_a_multi_picture_jpeg_is_read_as_its_first_picture():
     """Some cameras and phones save MPO (a JPEG with more pictures after the first): it was a 415."""
     from serving.http.studio_images import model_image
@@ -473,15 +487,15 @@ def test_the_servers_limits_apply(mlp):
     status, answer = upload(url, bytes(int(MAX_BODY_MB * 1024 * 1024) + 1))
     assert status == 413 and answer["error"] == (f"request body of {int(MAX_BODY_MB * 1024 * 1024) + 1} bytes exceeds the limit "
                                                  "of 52428 (the server's --max-body-mb; start it with a larger one for larger requests)")
-    # --max-requests 1: a request whose body is slow to come takes the one place for bodies from its
-    # address, so another from there gets 429, and the slow one gets 408 once --read-timeout has passed.
+    # --max-requests 1: a request whose body is slow to come takes the one place for bodies arriving,
+    # so another from its address gets 429, and the slow one gets 408 once --read-timeout has passed.
     host, port = url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=10) as slow:
         slow.sendall(b"POST /studio/api/upload HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1000\r\n\r\n" + bytes(10))
         time.sleep(0.3)
         status, answer = post(url, "sample", {"seed": 1})
-        assert status == 429 and answer["error"] == ("this address (127.0.0.1) is already sending the most request "
-                                                     "bodies it may at once (1); retry once they are in")
+        assert status == 429 and answer["error"] == ("1 request body is arriving, 1 of them from this address "
+                                                     "(127.0.0.1); retry shortly")
         answer = b""
         while chunk := slow.recv(4096):  # the server closes the connection after a 408
             answer += chunk

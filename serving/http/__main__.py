@@ -97,8 +97,8 @@ def parse_args(argv=None):
                         f"the body received, with no pause longer than this (default: {limits.READ_TIMEOUT:g})")
     parser.add_argument("--max-requests", type=_number(int, 1), default=limits.MAX_REQUESTS,
                         help="requests in progress at once (body in, waiting for a worker or at work), and again "
-                        "requests whose body is still arriving, at most 1/8 of them from one address; more are answered "
-                        f"429 (default: {limits.MAX_REQUESTS})")
+                        "requests whose body is still arriving (once that many are, as many more from addresses sending "
+                        f"fewer than 1/8 of them); more are answered 429 (default: {limits.MAX_REQUESTS})")
     parser.add_argument("--max-running", type=_number(int, 1), default=limits.MAX_RUNNING,
                         help="predict requests parsed, run and answered at once; the others wait (default: the CPU count)")
     parser.add_argument("--studio", action="store_true",

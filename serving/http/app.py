@@ -29,6 +29,7 @@ With `studio=True` the app also serves the studio (serving/http/studio.py): a pa
 
 import asyncio
 import contextlib
+import ipaddress
 import json
 import logging
 import os
@@ -64,11 +65,12 @@ API_HEADERS = {"Cache-Control": "no-store"}
 
 class Admission:
     """How many requests the server takes at once: `max_requests` whose body is in (waiting for a
-    worker or at work), and as many whose body is still arriving, at most `per_client` of those
-    from one client address. Bodies arriving are counted apart, so that clients trickling bodies
-    in do not take the places of requests ready to run (64 connections sending a byte every few
-    seconds held all 64 places), and per address, so that one client cannot take them all.
-    Beyond either: 429."""
+    worker or at work), and, counted apart, `max_requests` whose body is still arriving, from
+    anyone. Once that many are arriving, up to as many again are taken from addresses sending fewer
+    than `max_requests` // 8 bodies (IPv6: per /64 network), so that clients trickling bodies in
+    from a few addresses (64 connections sending a byte every few seconds held every place) do not
+    shut the others out, while one address (a benchmark, a proxy in front) may still use every
+    place of a server that is not full. Beyond these: 429."""
 
     def __init__(self, max_requests: int):
         self.max_requests, self.per_client = max_requests, max(1, max_requests // 8)
@@ -77,19 +79,18 @@ class Admission:
     @contextlib.contextmanager
     def receiving(self, client: str):
         """While a body from `client` (its address) arrives."""
-        if self.arriving.get(client, 0) >= self.per_client:
-            raise rest.RequestError(429, f"this address ({client}) is already sending the most request bodies it may at "
-                                         f"once ({self.per_client}); retry once they are in")
-        if sum(self.arriving.values()) >= self.max_requests:
-            raise rest.RequestError(429, f"{self.max_requests} request bodies are arriving, the most the server takes at "
-                                         "once; retry shortly")
-        self.arriving[client] = self.arriving.get(client, 0) + 1
+        key, total = client_network(client), sum(self.arriving.values())
+        if total >= self.max_requests and (self.arriving.get(key, 0) >= self.per_client or total >= 2 * self.max_requests):
+            bodies = "1 request body is" if total == 1 else f"{total} request bodies are"
+            raise rest.RequestError(429, f"{bodies} arriving, {self.arriving.get(key, 0)} of them from this address "
+                                         f"({client}); retry shortly")
+        self.arriving[key] = self.arriving.get(key, 0) + 1
         try:
             yield
         finally:
-            self.arriving[client] -= 1
-            if not self.arriving[client]:
-                del self.arriving[client]
+            self.arriving[key] -= 1
+            if not self.arriving[key]:
+                del self.arriving[key]
 
     @contextlib.contextmanager
     def working(self):
@@ -101,6 +102,20 @@ class Admission:
             yield
         finally:
             self.in_progress -= 1
+
+
+def client_network(address: str) -> str:
+    """What Admission counts bodies by: an IPv4 address, or an IPv6 address's /64 network (one
+    host commonly has a whole /64)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if ip.version == 4:
+        return address
+    if ip.ipv4_mapped:  # an IPv4 client of a dual-stack socket
+        return str(ip.ipv4_mapped)
+    return str(ipaddress.ip_network(f"{ip}/64", strict=False))
 
 
 def create_app(served: ServedModel, max_batch=MAX_BATCH, max_body_bytes=int(MAX_BODY_MB * 1024 * 1024),
@@ -299,7 +314,8 @@ def host_name(host_header: str) -> str:
     """The name of a Host header without its port, lower case: [::1]:8501 -> ::1, Localhost:80 -> localhost."""
     host = host_header.strip().lower()
     if host.startswith("["):
-        return host[1:].split("]")[0]
+        inside, _, after = host[1:].partition("]")
+        return inside if not after or after.startswith(":") else host  # "[::1]evil.com" stays as it is
     return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
@@ -308,15 +324,17 @@ class HostCheck:
     port); a request without one (HTTP/1.0) passes, browsers always send it."""
 
     def __init__(self, app, allowed_hosts):
-        self.app, self.allowed = app, {host_name(host) for host in allowed_hosts}
+        self.app, self.allowed, self.logged = app, {host_name(host) for host in allowed_hosts}, set()
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "http":
             header = dict(scope["headers"]).get(b"host")
             name = host_name(header.decode("latin-1")) if header is not None else None
             if name is not None and name not in self.allowed:
-                log.warning("refused a request for host %r (allowed: %s; --allowed-hosts adds names)",
-                            name[:100], ", ".join(sorted(self.allowed)))
+                if len(self.logged) < 20 and name not in self.logged:  # once per name: a page may send thousands
+                    self.logged.add(name)
+                    log.warning("refused requests for host %r (allowed: %s; --allowed-hosts adds names)",
+                                name[:100], ", ".join(sorted(self.allowed)))
                 message = (f"this server answers requests for {', '.join(sorted(self.allowed))}, not {name[:100]!r}; "
                            "behind a proxy that sends its own Host, start it with --allowed-hosts NAME")
                 await JSONResponse({"error": message}, status_code=403, headers=API_HEADERS)(scope, receive, send)

@@ -15,7 +15,8 @@ and its JSON API (serving/http/studio_api.py), for `python -m serving.http --stu
 
 The page names its files and the API by relative URLs (studio/studio.js, studio/api/...), and
 /studio/ redirects by a relative Location, so that the studio also works behind a proxy that serves
-this server under a path prefix (JupyterHub's /user/NAME/proxy/8501/, code-server's /proxy/8501/).
+this server under a path prefix (JupyterHub's /user/NAME/proxy/8501/, code-server's /proxy/8501/;
+both forward the browser's Host, which the server then needs in --allowed-hosts).
 
 Answers are JSON, never cached; errors {"error": "..."} with a 4xx status (the app's handlers).
 Every POST goes through the app's `limited` (requests in progress, body size and read timeout,
