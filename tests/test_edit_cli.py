@@ -75,6 +75,10 @@ def test_apply_mix_and_interpolate_write_the_figures(run, sampler, held_out, tmp
                                   "--strengths", "0", str(-1.01 * reach), "--out", tmp_path / "far.png"], capsys)
     assert code == 0 and err == (f"note: strengths beyond +-{reach:.3g} (this direction's reach, where the studio's slider "
                                  "ends and the default sweep stops) move codes far from any the encoder gives; expect artefacts\n")
+    # the default sweep ends at the reach, rounded to 3 decimals (which may round above it): no note
+    code, _, err = run_cli(edit, ["apply", "--run", run, "--direction", "3_to_8", "--images", "held-out:1:3",
+                                  "--out", tmp_path / "default.png"], capsys)
+    assert code == 0 and "note:" not in err
 
     for index, pixels in enumerate(images[:5]):
         Image.fromarray(pixels[..., 0]).save(tmp_path / f"{index}.png")
