@@ -527,6 +527,11 @@ def test_admission_takes_anyone_until_full_then_addresses_under_their_share():
 def asgi_request(app, method, path, body=b"", headers=(), disconnect_after_body=False):
     """One request straight into the ASGI app, from 127.0.0.1: (status, headers, body). With
     `disconnect_after_body` the client is gone once its body is in."""
+    return asyncio.run(asgi_call(app, method, path, body, headers, disconnect_after_body))
+
+
+async def asgi_call(app, method, path, body=b"", headers=(), disconnect_after_body=False):
+    """asgi_request in the running event loop, for requests at once."""
     messages = [{"type": "http.request", "body": body, "more_body": False}]
 
     async def receive():
@@ -544,7 +549,7 @@ def asgi_request(app, method, path, body=b"", headers=(), disconnect_after_body=
     scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "scheme": "http",
              "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "", "client": ("127.0.0.1", 5000),
              "server": ("127.0.0.1", 8501), "headers": [(key.lower().encode(), value.encode()) for key, value in headers]}
-    asyncio.run(app(scope, receive, send))
+    await app(scope, receive, send)
     start = next(message for message in sent if message["type"] == "http.response.start")
     answer = b"".join(message.get("body", b"") for message in sent if message["type"] == "http.response.body")
     return start["status"], {key.decode(): value.decode() for key, value in start["headers"]}, answer
@@ -565,6 +570,38 @@ def test_a_request_whose_client_left_while_it_waited_is_not_run(export_dir):
     assert asgi_request(app, "POST", PREDICT, request)[0] == 200
     metrics = asgi_request(app, "GET", "/monitoring/prometheus/metrics")[2].decode()
     assert re.search(r'status="CANCELLED"\} 1$', metrics, re.M) and re.search(r'status="OK"\} 1$', metrics, re.M)
+
+
+def test_studio_uploads_are_decoded_one_at_a_time(export_dir, monkeypatch):
+    """Decoding an upload may take a second and hundreds of MB: a few at once stalled every other
+    request (a security audit). They queue for one decoder, under --max-running 4 here."""
+    import threading
+
+    from serving.http.app import create_app
+    from serving.http.served import ServedModel
+    from serving.http.studio_api import Studio
+
+    lock, decoding, most = threading.Lock(), [0], [0]
+
+    def slow_upload(studio, data, index=None):
+        with lock:
+            decoding[0] += 1
+            most[0] = max(most[0], decoding[0])
+        time.sleep(0.3)
+        with lock:
+            decoding[0] -= 1
+        return {"decoded": len(data)}
+
+    monkeypatch.setattr(Studio, "upload", slow_upload)
+    app = create_app(ServedModel(export_dir, poll_seconds=0), max_running=4, studio=True)
+
+    async def three_at_once():
+        return await asyncio.gather(*(asgi_call(app, "POST", "/studio/api/upload", b"image") for _ in range(3)))
+
+    started = time.perf_counter()
+    answers = asyncio.run(three_at_once())
+    assert [(status, json.loads(body)) for status, _, body in answers] == [(200, {"decoded": 5})] * 3
+    assert most[0] == 1 and time.perf_counter() - started >= 0.9
 
 
 def test_api_answers_are_never_cached(server):
