@@ -230,7 +230,7 @@ def apply_command(args, run: Loaded):
     out = args.out or args.run / "edits" / file_name
     check_output_file(out, ".png", inputs=tuple(args.images))
     strengths = args.strengths or default_strengths(directions, args.direction)
-    reach = edit_reach(next(d for d in directions.directions if d.name == args.direction))
+    reach = direction_reach(directions, args.direction)
     if args.strengths and reach is not None and max(abs(s) for s in strengths) > reach:  # (the default sweep ends there)
         print(f"note: strengths beyond +-{reach:.3g} (this direction's reach, where the studio's slider "
               "ends and the default sweep stops) move codes far from any the encoder gives; expect artefacts", file=sys.stderr)
@@ -352,8 +352,13 @@ def direction_vector(directions, name) -> np.ndarray:
     return directions.vector(name)
 
 
+def direction_reach(directions, name) -> float | None:
+    """How far the named direction's edits go by default (serving.editing.edit_reach)."""
+    return edit_reach(next(d for d in directions.directions if d.name == name))
+
+
 def default_strengths(directions, name) -> list[float]:
-    reach = edit_reach(next(d for d in directions.directions if d.name == name))
+    reach = direction_reach(directions, name)
     if reach is None:
         raise ALAEError(f"{name} has no class_distance or official_norm to scale the default strengths by; "
                         "pass --strengths")
