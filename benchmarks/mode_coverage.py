@@ -16,7 +16,8 @@ Both codes train 4 levels (4x4 .. 32x32) with `folder64`'s settings: latent 32, 
 channels 16 and 32, batch 16, learning rate 0.002, 640 images per level (the first half fading
 in), style mixing 0.9, R1 gamma 10, for `--steps` steps. Ours: `python -m alae_tf.train` on the
 folder, with `folder64`'s preset changed to 32x32 (`--backbone` picks `style` or
-`style_official`, the official networks; the folder loader holds 10% of the images out, as
+`style_official`, the official networks, with E's style layers at the preset's
+`model.encoder_style_gain` 1 where the official's is sqrt(2); the folder loader holds 10% of the images out, as
 for any folder). The official: `train_alae.py`'s loop, call for call, as
 `compare_official.py`'s child does, in a child process on the CPU: `model.Model`, its two
 `LREQAdam`, `ComboMultiStepLR`, `lod_driver.LODDriver` (2 epochs of 320 images per level, the
