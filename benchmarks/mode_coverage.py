@@ -17,8 +17,8 @@ channels 16 and 32, batch 16, learning rate 0.002, 640 images per level (the fir
 in), style mixing 0.9, R1 gamma 10, for `--steps` steps. Ours: `python -m alae_tf.train` on the
 folder, with `folder64`'s preset changed to 32x32 (`--backbone` picks `style` or
 `style_official`, the official networks, with E's style layers at the preset's
-`model.encoder_style_gain` 1 where the official's is sqrt(2); the folder loader holds 10% of the images out, as
-for any folder). The official: `train_alae.py`'s loop, call for call, as
+`model.encoder_style_gain` 1 where the official's is sqrt(2); the folder loader holds 10% of
+the images out, as for any folder). The official: `train_alae.py`'s loop, call for call, as
 `compare_official.py`'s child does, in a child process on the CPU: `model.Model`, its two
 `LREQAdam`, `ComboMultiStepLR`, `lod_driver.LODDriver` (2 epochs of 320 images per level, the
 first fading in), the fade-in blend of the reals, the three updates.
@@ -45,7 +45,7 @@ REPO = Path(__file__).resolve().parent.parent
 IMAGES, RESOLUTION, SAMPLES = 3600, 32, 256
 EPOCH_IMAGES = 320  # the official LODDriver's epoch: 2 per level of 640 images
 
-# The child: the official code's training loop on the folder's images, then its score's counts.
+# The child: the official code's training loop on the folder's images, then its live nets' samples, saved.
 OFFICIAL_RUN = r"""
 import glob, json, logging, math, os, random, sys
 import numpy as np, torch, torch.nn.functional as F
