@@ -146,6 +146,29 @@ def step(i):
 # train_alae.py's step (master) for configs/mnist.yaml at the top level, imported from the
 # checkout at sys.argv[1]. master's model/net/losses need no dlutils (only train_alae.py
 # imports it, and it is not imported here). Defines `model`, `batch` and `step(i)`.
+# train_alae.py's three updates on a batch x (requires_grad set), for the children that define
+# model, lod2batch and the two optimizers as it does (here and benchmarks/mode_coverage.py).
+OFFICIAL_UPDATES = r"""
+def official_updates(x, blend_factor):
+    encoder_optimizer.zero_grad()
+    loss_d = model(x, lod2batch.lod, blend_factor, d_train=True, ae=False)
+    loss_d.backward()
+    encoder_optimizer.step()
+
+    decoder_optimizer.zero_grad()
+    loss_g = model(x, lod2batch.lod, blend_factor, d_train=False, ae=False)
+    loss_g.backward()
+    decoder_optimizer.step()
+
+    encoder_optimizer.zero_grad()
+    decoder_optimizer.zero_grad()
+    lae = model(x, lod2batch.lod, blend_factor, d_train=True, ae=True)
+    lae.backward()
+    encoder_optimizer.step()
+    decoder_optimizer.step()
+    return loss_d, loss_g, lae
+"""
+
 OFFICIAL_STYLE32_STEP = r"""
 import json, logging, os, random, sys, time
 import torch
@@ -195,6 +218,7 @@ assert (lod2batch.lod, lod2batch.get_blend_factor(), batch, resolution) == (cfg.
 # The loader yields float32 tensors of 0..255 values (MNIST padded to 32x32); random ones cost the same.
 images = [torch.randint(0, 256, (batch, cfg.MODEL.CHANNELS, resolution, resolution)).float() for _ in range(4)]
 
+""" + OFFICIAL_UPDATES + r"""
 def step(i):
     with torch.no_grad():
         x_orig = images[i % len(images)]
@@ -203,22 +227,7 @@ def step(i):
         x = x_orig  # not in transition: no blend with the half-resolution image
     x.requires_grad = True
 
-    encoder_optimizer.zero_grad()
-    loss_d = model(x, lod2batch.lod, blend_factor, d_train=True, ae=False)
-    loss_d.backward()
-    encoder_optimizer.step()
-
-    decoder_optimizer.zero_grad()
-    loss_g = model(x, lod2batch.lod, blend_factor, d_train=False, ae=False)
-    loss_g.backward()
-    decoder_optimizer.step()
-
-    encoder_optimizer.zero_grad()
-    decoder_optimizer.zero_grad()
-    lae = model(x, lod2batch.lod, blend_factor, d_train=True, ae=True)
-    lae.backward()
-    encoder_optimizer.step()
-    decoder_optimizer.step()
+    loss_d, loss_g, lae = official_updates(x, blend_factor)
 
     betta = 0.5 ** (lod2batch.get_batch_size() / (10 * 1000.0))
     model_s.lerp(model, betta)

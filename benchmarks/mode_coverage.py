@@ -41,12 +41,15 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from compare_official import OFFICIAL_UPDATES  # noqa: E402
+
 REPO = Path(__file__).resolve().parent.parent
 IMAGES, RESOLUTION, SAMPLES = 3600, 32, 256
 EPOCH_IMAGES = 320  # the official LODDriver's epoch: 2 per level of 640 images
 
 # The child: the official code's training loop on the folder's images, then its live nets' samples, saved.
-OFFICIAL_RUN = r"""
+OFFICIAL_RUN = (r"""
 import glob, json, logging, math, os, random, sys
 import numpy as np, torch, torch.nn.functional as F
 from PIL import Image
@@ -93,6 +96,7 @@ scheduler = ComboMultiStepLR(optimizers={"encoder_optimizer": encoder_optimizer,
                              milestones=cfg.TRAIN.LEARNING_DECAY_STEPS, gamma=cfg.TRAIN.LEARNING_DECAY_RATE,
                              reference_batch_size=32, base_lr=cfg.TRAIN.LEARNING_RATES)
 lod2batch = lod_driver.LODDriver(cfg, logging.getLogger("official"), 1, dataset_size=EPOCH_IMAGES)
+""" + OFFICIAL_UPDATES + r"""
 step = 0
 for epoch in range(cfg.TRAIN.TRAIN_EPOCHS):
     lod2batch.set_epoch(epoch, [encoder_optimizer, decoder_optimizer])
@@ -108,27 +112,14 @@ for epoch in range(cfg.TRAIN.TRAIN_EPOCHS):
             if lod2batch.in_transition:
                 x = x * blend_factor + F.interpolate(F.avg_pool2d(x, 2, 2), resolution) * (1.0 - blend_factor)
         x.requires_grad = True
-        encoder_optimizer.zero_grad()
-        loss_d = model(x, lod2batch.lod, blend_factor, d_train=True, ae=False)
-        loss_d.backward()
-        encoder_optimizer.step()
-        decoder_optimizer.zero_grad()
-        loss_g = model(x, lod2batch.lod, blend_factor, d_train=False, ae=False)
-        loss_g.backward()
-        decoder_optimizer.step()
-        encoder_optimizer.zero_grad()
-        decoder_optimizer.zero_grad()
-        lae = model(x, lod2batch.lod, blend_factor, d_train=True, ae=True)
-        lae.backward()
-        encoder_optimizer.step()
-        decoder_optimizer.step()
+        official_updates(x, blend_factor)
         lod2batch.step()
         step += 1
 with torch.no_grad():
     samples = model.generate(lod2batch.lod, 1.0, z=torch.randn(SAMPLES, 32), mixing=False, no_truncation=True)
 np.save(sys.argv[5], samples.permute(0, 2, 3, 1).numpy())
 print(json.dumps({"steps": step, "torch": torch.__version__, "lod": lod2batch.lod}))
-""".replace("EPOCH_IMAGES", str(EPOCH_IMAGES)).replace("SAMPLES", str(SAMPLES))
+""").replace("EPOCH_IMAGES", str(EPOCH_IMAGES)).replace("SAMPLES", str(SAMPLES))
 
 
 def parse_args(argv=None):
