@@ -146,6 +146,20 @@ def step(i):
 # train_alae.py's step (master) for configs/mnist.yaml at the top level, imported from the
 # checkout at sys.argv[1]. master's model/net/losses need no dlutils (only train_alae.py
 # imports it, and it is not imported here). Defines `model`, `batch` and `step(i)`.
+# train_alae.py's Model and LREQAdam as it builds them from cfg (model.Model, custom_adam.LREQAdam
+# imported), for the children here and in benchmarks/mode_coverage.py.
+OFFICIAL_BUILDERS = r"""
+def build(**extra):
+    m = cfg.MODEL
+    return Model(startf=m.START_CHANNEL_COUNT, layer_count=m.LAYER_COUNT, maxf=m.MAX_CHANNEL_COUNT,
+                 latent_size=m.LATENT_SPACE_SIZE, mapping_layers=m.MAPPING_LAYERS, channels=m.CHANNELS,
+                 generator=m.GENERATOR, encoder=m.ENCODER, z_regression=m.Z_REGRESSION, **extra)
+
+def lreq_adam(*nets):
+    return LREQAdam([{"params": net.parameters()} for net in nets], lr=cfg.TRAIN.BASE_LEARNING_RATE,
+                    betas=(cfg.TRAIN.ADAM_BETA_0, cfg.TRAIN.ADAM_BETA_1), weight_decay=0)
+"""
+
 # train_alae.py's three updates on a batch x (requires_grad set), for the children that define
 # model, lod2batch and the two optimizers as it does (here and benchmarks/mode_coverage.py).
 OFFICIAL_UPDATES = r"""
@@ -186,16 +200,7 @@ cfg.merge_from_file(os.path.join(root, "configs", "mnist.yaml"))
 cfg.freeze()
 torch.manual_seed(0)
 random.seed(0)  # Model.generate draws style mixing with random.random()
-def build(**extra):
-    m = cfg.MODEL
-    return Model(startf=m.START_CHANNEL_COUNT, layer_count=m.LAYER_COUNT, maxf=m.MAX_CHANNEL_COUNT,
-                 latent_size=m.LATENT_SPACE_SIZE, mapping_layers=m.MAPPING_LAYERS, channels=m.CHANNELS,
-                 generator=m.GENERATOR, encoder=m.ENCODER, z_regression=m.Z_REGRESSION, **extra)
-
-def lreq_adam(*nets):
-    return LREQAdam([{"params": net.parameters()} for net in nets], lr=cfg.TRAIN.BASE_LEARNING_RATE,
-                    betas=(cfg.TRAIN.ADAM_BETA_0, cfg.TRAIN.ADAM_BETA_1), weight_decay=0)
-
+""" + OFFICIAL_BUILDERS + r"""
 model = build(dlatent_avg_beta=cfg.MODEL.DLATENT_AVG_BETA, style_mixing_prob=cfg.MODEL.STYLE_MIXING_PROB)
 model.train()
 model_s = build(truncation_psi=cfg.MODEL.TRUNCATIOM_PSI, truncation_cutoff=cfg.MODEL.TRUNCATIOM_CUTOFF)

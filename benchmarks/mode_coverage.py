@@ -42,7 +42,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from compare_official import OFFICIAL_UPDATES  # noqa: E402
+from compare_official import OFFICIAL_BUILDERS, OFFICIAL_UPDATES  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 IMAGES, RESOLUTION, SAMPLES = 3600, 32, 256
@@ -78,16 +78,7 @@ pyramid = {32: full}
 for r in (16, 8, 4):  # the official dataset keeps each level's images, each a 2x2 mean of the next
     pyramid[r] = F.avg_pool2d(pyramid[2 * r], 2, 2)
 
-def build(**extra):
-    m = cfg.MODEL
-    return Model(startf=m.START_CHANNEL_COUNT, layer_count=m.LAYER_COUNT, maxf=m.MAX_CHANNEL_COUNT,
-                 latent_size=m.LATENT_SPACE_SIZE, mapping_layers=m.MAPPING_LAYERS, channels=m.CHANNELS,
-                 generator=m.GENERATOR, encoder=m.ENCODER, z_regression=m.Z_REGRESSION, **extra)
-
-def lreq_adam(*nets):
-    return LREQAdam([{"params": net.parameters()} for net in nets], lr=cfg.TRAIN.BASE_LEARNING_RATE,
-                    betas=(cfg.TRAIN.ADAM_BETA_0, cfg.TRAIN.ADAM_BETA_1), weight_decay=0)
-
+""" + OFFICIAL_BUILDERS + r"""
 model = build(dlatent_avg_beta=cfg.MODEL.DLATENT_AVG_BETA, style_mixing_prob=cfg.MODEL.STYLE_MIXING_PROB)
 model.train()
 decoder_optimizer = lreq_adam(model.decoder, model.mapping_f)
