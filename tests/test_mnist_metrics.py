@@ -10,8 +10,8 @@ from alae_tf.errors import ALAEError
 from alae_tf.metrics.context import EvalContext
 from alae_tf.metrics.feature_stats import frechet_distance
 from alae_tf.metrics.mnist_classifier import ClassifierWeightsError, accuracy, load_classifier, to_classifier_input
-from alae_tf.metrics.mnist_metrics import (classifier_features, memorization, memorization_stats, nearest_distances,
-                                           parzen_log_likelihoods, select_sigma)
+from alae_tf.metrics.mnist_metrics import (classifier_features, flat_unit, memorization, memorization_stats,
+                                           nearest_distances, parzen_log_likelihoods, select_sigma)
 from alae_tf.data import load_mnist
 
 
@@ -35,6 +35,15 @@ def test_padded_32x32_digits_are_cropped_back_exactly(mnist):
     np.testing.assert_array_equal(to_classifier_input(padded), to_classifier_input(digits))
     with pytest.raises(ALAEError, match="28x28 or 32x32"):
         to_classifier_input(np.zeros((2, 30, 30), np.uint8))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
+def test_non_uint8_pixels_are_refused_not_scaled_by_255(dtype):
+    """Generated images in [-1, 1] (or [0, 1]) divided by 255 would read as near-black digits."""
+    images = np.zeros((2, 28, 28), dtype)
+    for convert in (to_classifier_input, flat_unit):
+        with pytest.raises(ALAEError, match="expected uint8 pixels"):
+            convert(images)
 
 
 def test_fd_mnist_separates_real_digits_from_noise(mnist, classifier):

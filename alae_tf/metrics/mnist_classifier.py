@@ -65,9 +65,19 @@ def load_classifier(path: str | Path | None = None) -> keras.Model:
     return model
 
 
+def uint8_pixels(images) -> np.ndarray:
+    """`images` as a uint8 array, or a DataError: floats in [0, 1] or [-1, 1] divided by 255 would
+    score as near-black digits without a word."""
+    images = np.asarray(images)
+    if images.dtype != np.uint8:
+        raise DataError(f"expected uint8 pixels in [0, 255], got {images.dtype} "
+                        "(convert images in [-1, 1] with alae_tf.data.batches.to_uint8 first)")
+    return images
+
+
 def to_classifier_input(images_uint8) -> np.ndarray:
     """uint8 [N, 28|32, 28|32] or [N, 28|32, 28|32, 1] -> float32 [N, 28, 28, 1] in [0, 1]."""
-    images = np.asarray(images_uint8)
+    images = uint8_pixels(images_uint8)
     if images.ndim == 3:
         images = images[..., np.newaxis]
     sides = ((SIDE, SIDE), (PADDED_SIDE, PADDED_SIDE))

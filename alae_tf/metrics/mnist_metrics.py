@@ -23,7 +23,7 @@ from scipy.special import logsumexp
 
 from alae_tf.errors import ALAEError
 from alae_tf.metrics.feature_stats import frechet_distance
-from alae_tf.metrics.mnist_classifier import feature_extractor, load_classifier, predict_batched
+from alae_tf.metrics.mnist_classifier import feature_extractor, load_classifier, predict_batched, uint8_pixels
 from alae_tf.progress import progress_bar
 
 DEFAULT_SAMPLES = 10_000
@@ -34,7 +34,7 @@ KDE_SIGMAS = np.logspace(-1.0, 0.0, 10)  # 0.1 ... 1.0, pixels in [0, 1] (MNIST 
 
 def flat_unit(images_uint8) -> np.ndarray:
     """uint8 images -> float32 [N, pixels] in [0, 1]."""
-    images = np.asarray(images_uint8)
+    images = uint8_pixels(images_uint8)
     return images.reshape(len(images), -1).astype(np.float32) / 255.0
 
 
