@@ -14,7 +14,7 @@ from PIL import Image
 from alae_tf.data import ImageSource, open_image_source
 from alae_tf.data import datasets as datasets_module
 from alae_tf.data import folder_check
-from alae_tf.data.files import encode_record, held_out_positions
+from alae_tf.data.files import encode_record, held_out_positions, load_square
 from alae_tf.data.mnist import load_mnist
 from alae_tf.data.prepare import prepare
 from alae_tf.data.pyramid import box_downsample, resolution_levels
@@ -123,6 +123,29 @@ def test_a_folders_description_counts_every_change_training_makes_to_its_images(
     source = open_image_source("folder", str(tmp_path), 8, test_count=1)
     assert source.description == (f"image folder {tmp_path}: 9 images (1 held out, 1 converted to RGB, 2 with alpha "
                                   "composited over black, 2 centre-cropped to squares) at 8x8 RGB")
+
+
+def test_a_transparency_key_counts_as_transparency_in_the_description_as_in_decoding(tmp_path, monkeypatch):
+    """PNG's tRNS chunk makes a palette, RGB or grayscale image transparent without an alpha channel:
+    decoding composited those over black, but the description counted alpha modes only."""
+    monkeypatch.setenv("ALAE_TF_CACHE", str(tmp_path / "cache"))
+    folder = tmp_path / "images"
+    folder.mkdir()
+    key = (10, 200, 30)
+    rgb = np.full((8, 8, 3), 90, np.uint8)
+    rgb[:4] = key
+    Image.fromarray(rgb).save(folder / "0_plain.png")
+    Image.fromarray(rgb).save(folder / "1_rgb_key.png", transparency=key)
+    Image.fromarray(rgb).convert("P", palette=Image.Palette.ADAPTIVE, colors=2).save(folder / "2_palette.png", transparency=0)
+    Image.fromarray(rgb[..., 1]).save(folder / "3_gray_key.png", transparency=200)
+    assert [Image.open(file).mode for file in sorted(folder.iterdir())] == ["RGB", "RGB", "P", "L"]
+    source = open_image_source("folder", str(folder), 8, test_count=0)
+    assert source.description == (f"image folder {folder}: 4 images (0 held out, 1 converted to RGB, 3 with alpha "
+                                  "composited over black) at 8x8 RGB")
+    keyed = load_square(folder / "1_rgb_key.png", 8, 3)
+    assert keyed[:4].max() == 0 and (keyed[4:] == 90).all()  # what the description says decoding does
+    again = open_image_source("folder", str(folder), 8, test_count=0)  # from the folder-check cache
+    assert again.description == source.description
 
 
 def test_every_level_has_its_shape_dtype_and_the_block_means(photos):
@@ -502,12 +525,12 @@ def test_phone_photos_are_turned_upright_by_their_exif_orientation(tmp_path):
         exif = Image.Exif()
         exif[0x0112] = orientation
         Image.fromarray(np.ascontiguousarray(stored(upright))).save(path, exif=exif.tobytes())
-        assert read_header(path) == ("RGB", (30, 50), True), orientation
+        assert read_header(path) == ("RGB", (30, 50), True, False), orientation
         np.testing.assert_array_equal(load_square(path, 16, 3), expected, err_msg=f"orientation {orientation}")
         studio, note = model_image(path.read_bytes(), (16, 16, 3))
         assert "turned upright (EXIF orientation)" in note
         assert np.abs(studio.astype(int) - expected).max() <= 1, orientation  # the studio's own decode agrees
-    assert read_header(tmp_path / "upright.png") == ("RGB", (30, 50), False)
+    assert read_header(tmp_path / "upright.png") == ("RGB", (30, 50), False, False)
 
 
 def test_the_editing_tools_take_held_out_images_as_training_saw_them(photos):

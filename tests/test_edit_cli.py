@@ -520,7 +520,7 @@ def test_images_of_another_size_or_mode_are_brought_to_the_model_s_as_training_i
     assert read_image_files(tmp_path / "folder", (28, 28, 1)).shape == (2, 28, 28, 1)
     assert capsys.readouterr().err == (f"note: {tmp_path / 'folder'}: 1 of 2 images brought to 28x28 grayscale as training "
                                        f"images are (first: {tmp_path / 'folder' / 'b.png'}: a 28x28 RGBA image, "
-                                       "converted from RGBA to grayscale)\n")
+                                       "transparency composited over black, converted from RGBA to grayscale)\n")
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["apply", "--help"], ["directions", "--help"], ["score", "--help"]])

@@ -424,6 +424,22 @@ def test_semi_transparent_pixels_are_composited_over_black_and_hidden_colours_do
     assert image[..., 1].astype(int).max() <= image[..., 0].astype(int).max() + 1  # no green anywhere
 
 
+@pytest.mark.parametrize("mode", ["RGB", "L"])
+def test_a_transparency_key_is_flattened_onto_black_as_training_does(mode):
+    """A PNG tRNS key in an RGB or grayscale file (no alpha channel) was kept as its colour, while
+    training's decoding (`alae_tf.data.files.load_square`) turns those pixels black."""
+    from serving.http.studio_images import model_image
+
+    pixels = np.full((64, 64, 3), 90, np.uint8)
+    pixels[:32] = 200
+    array = pixels if mode == "RGB" else pixels[..., 0]
+    buffer = io.BytesIO()
+    Image.fromarray(array, mode).save(buffer, format="PNG", transparency=(200, 200, 200) if mode == "RGB" else 200)
+    image, note = model_image(buffer.getvalue(), (64, 64, 3))
+    assert "transparency flattened onto black" in note
+    assert image[:31].max() == 0 and (image[33:] == 90).all()
+
+
 def test_a_multi_picture_jpeg_is_read_as_its_first_picture():
     """Some cameras and phones save MPO (a JPEG with more pictures after the first): it was a 415."""
     from serving.http.studio_images import model_image

@@ -153,16 +153,17 @@ def _load_fashion_mnist(path: str | None):
 
 def _open_folder(root: Path, resolution: int, test_count: int | None, channels: int | None) -> ImageSource:
     files = list_image_files(root)
-    readable, modes, skipped, upscaled, cropped = [], [], [], 0, 0
+    readable, modes, skipped, upscaled, cropped, transparent = [], [], [], 0, 0, 0
     for path, checked in zip(files, check_files(root, files)):
         if isinstance(checked, str):
             skipped.append((path.relative_to(root).as_posix(), checked))
             continue
-        mode, size = checked
+        mode, size, has_transparency = checked
         readable.append(path)
         modes.append(mode)
         upscaled += min(size) < resolution
         cropped += size[0] != size[1]
+        transparent += has_transparency
     _report(skipped, upscaled, len(files), resolution, root)
     if not readable:
         raise DataError(f"{root}: none of the {len(files)} image files can be read")
@@ -172,7 +173,6 @@ def _open_folder(root: Path, resolution: int, test_count: int | None, channels: 
     test_ids = held_out_positions(len(readable), test_count)
     kind = "grayscale" if channels == 1 else "RGB"
     converted = sum(image_channels([mode]) != channels for mode in modes)
-    transparent = sum(mode in ("RGBA", "LA", "PA") for mode in modes)  # what decoding flattens onto black
     changes = [f"{len(skipped)} unreadable skipped" if skipped else "", f"{converted} converted to {kind}" if converted else "",
                f"{transparent} with alpha composited over black" if transparent else "",
                f"{cropped} centre-cropped to squares" if cropped else ""]

@@ -94,6 +94,7 @@ class Header(NamedTuple):
     mode: str  # PIL's
     size: tuple[int, int]  # (width, height) upright
     turned: bool  # an EXIF orientation turns or mirrors the stored pixels
+    transparent: bool  # an alpha channel or a transparency key (PNG tRNS, GIF): decoding composites it over black
 
 
 def read_header(path: Path) -> Header:
@@ -102,7 +103,7 @@ def read_header(path: Path) -> Header:
         orientation = exif_orientation(image)
         width, height = image.size
         size = (height, width) if orientation in TURNED_SIDEWAYS else (width, height)
-        return Header(image.mode, size, orientation != 1)
+        return Header(image.mode, size, orientation != 1, image.has_transparency_data)
 
 
 def exif_orientation(image: Image.Image) -> int:
@@ -111,15 +112,15 @@ def exif_orientation(image: Image.Image) -> int:
     return orientation if orientation in range(1, 9) else 1
 
 
-def check_decodes(path: Path) -> tuple[str, tuple[int, int]]:
-    """(mode, size) after running the training-time decode (`load_square`) at its cheapest: 4x4 RGB.
+def check_decodes(path: Path) -> tuple[str, tuple[int, int], bool]:
+    """(mode, size, transparent) after running the training-time decode (`load_square`) at its cheapest: 4x4 RGB.
 
     That decodes the whole file (JPEGs at 1/8 scale, which still reads every byte), so truncated or
     corrupt files fail here rather than during training.
     """
     header = read_header(path)
     load_square(path, LOWEST_RESOLUTION, 3)
-    return header.mode, header.size
+    return header.mode, header.size, header.transparent
 
 
 def image_channels(modes: Iterable[str]) -> int:

@@ -28,7 +28,7 @@ from alae_tf.progress import progress_bar
 logger = logging.getLogger(__name__)
 
 FORMAT = "alae_tf.folder_check"
-VERSION = 1
+VERSION = 2  # 2: each result also says whether the image has transparency
 SHOWN_FROM = 2000  # files to decode; fewer are checked in a few seconds, without a progress line
 
 
@@ -38,8 +38,8 @@ def cache_file(root: Path) -> Path:
     return cache_dir() / "folder_checks" / f"{digest}.json"
 
 
-def check_files(root: Path, files: list[Path]) -> list[tuple[str, tuple[int, int]] | str]:
-    """For each of `files` (under `root`): (PIL mode, (width, height)) when it decodes, else the
+def check_files(root: Path, files: list[Path]) -> list[tuple[str, tuple[int, int], bool] | str]:
+    """For each of `files` (under `root`): (PIL mode, (width, height), transparent) when it decodes, else the
     reason it does not. Decodes only the files the cache has no result for at their size and time."""
     path = cache_file(root)
     known = _read(path, root)
@@ -77,13 +77,13 @@ def _read(path: Path, root: Path) -> dict:
     if not (isinstance(cached, dict) and cached.get("format") == FORMAT and cached.get("version") == VERSION
             and cached.get("pillow") == PIL.__version__ and cached.get("root") == str(root.resolve())):
         return {}  # another layout, or another Pillow, which may decode files differently
-    return {key: value if isinstance(value, str) else (value[0], tuple(value[1]))
+    return {key: value if isinstance(value, str) else (value[0], tuple(value[1]), value[2])
             for key, value in cached.get("files", {}).items() if "\0missing" not in key}
 
 
 def _write(path: Path, root: Path, results: dict) -> None:
     content = {"format": FORMAT, "version": VERSION, "pillow": PIL.__version__, "root": str(root.resolve()),
-               "files": {key: value if isinstance(value, str) else [value[0], list(value[1])] for key, value in results.items()}}
+               "files": {key: value if isinstance(value, str) else [value[0], list(value[1]), value[2]] for key, value in results.items()}}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         write_text_atomically(path, json.dumps(content))

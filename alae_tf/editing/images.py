@@ -96,6 +96,8 @@ def _changes(header, model_size: tuple[int, int], channels: int) -> list[str]:
         changes.append(f"centre-cropped to {side}x{side}")
     if (side, side) != model_size:
         changes.append(f"resized to {model_size[0]}x{model_size[1]}")
+    if header.transparent:
+        changes.append("transparency composited over black")
     if mode != ("L" if channels == 1 else "RGB"):
         changes.append(f"converted from {mode} to {'grayscale' if channels == 1 else 'RGB'}")
     return changes

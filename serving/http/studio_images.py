@@ -126,7 +126,7 @@ def _flattened(image, steps):
     """Without transparency: an image with it becomes premultiplied RGBa, whose colour bands are
     the image over black (MNIST's background), and which resizes without colour bleeding in from
     transparent pixels."""
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+    if image.has_transparency_data:  # an alpha channel, or a transparency key (PNG tRNS, GIF) in any mode
         rgba = image if image.mode == "RGBA" else image.convert("RGBA")  # (convert copies even an RGBA image)
         if rgba.getextrema()[3][0] == 255:  # an alpha channel, all opaque (a canvas's PNG)
             return rgba.convert("RGB")
