@@ -613,6 +613,10 @@ def test_the_servers_studio_line_gives_an_address_a_person_can_open():
     host = socket.gethostname()
     assert studio_line("0.0.0.0", 8501) == f"studio at http://{host}:8501/studio (listening on every address of this machine)"
     assert studio_line("::", 8501).startswith(f"studio at http://{host}:8501/studio ")
+    # With --allowed-hosts, the machine's name gets a 403 unless listed: the line names a listed one.
+    assert studio_line("0.0.0.0", 8501, ["studio.example", "other"]).startswith("studio at http://studio.example:8501/studio ")
+    assert studio_line("::", 8501, ["fd00::5"]).startswith("studio at http://[fd00::5]:8501/studio ")
+    assert studio_line("0.0.0.0", 8501, ["*"]).startswith(f"studio at http://{host}:8501/studio ")
     assert studio_line("127.0.0.1", 8600) == (f"studio at http://127.0.0.1:8600/studio (this machine only; from another one: "
                                               f"ssh -L 8600:127.0.0.1:8600 {host}, then open that address there)")
     assert studio_line("::1", 8600).startswith("studio at http://[::1]:8600/studio (this machine only; ")

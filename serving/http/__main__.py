@@ -187,7 +187,7 @@ def main(argv=None) -> int:
         why = "--poll-seconds 0" if args.poll_seconds == 0 else "a version directory was given"
         print(f"serving version {model.version} only ({why})", flush=True)
     if args.studio:
-        print(studio_line(host, port), flush=True)
+        print(studio_line(host, port, args.allowed_hosts), flush=True)
         for path, (name, projection) in zip(args.projections, projections):
             print(f"the studio opens {path} as {name} ({len(projection)} projected image(s))", flush=True)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False,
@@ -196,11 +196,15 @@ def main(argv=None) -> int:
     return 0
 
 
-def studio_line(host: str, port: int) -> str:
-    """Where to open the studio, said for a person: a wildcard address is no place to browse to,
+def studio_line(host: str, port: int, allowed_names=()) -> str:
+    """Where to open the studio, said for a person: a wildcard address is no place to browse to
+    (the machine's name is, unless --allowed-hosts names others: the server refuses any other name),
     and a loopback one is reached from another machine through an SSH tunnel."""
     if ipaddress.ip_address(host).is_unspecified:
-        return f"studio at http://{socket.gethostname()}:{port}/studio (listening on every address of this machine)"
+        names = [name for name in allowed_names if name != "*"]
+        name = socket.gethostname() if "*" in allowed_names or not names else names[0]
+        name = f"[{name}]" if ":" in name else name
+        return f"studio at http://{name}:{port}/studio (listening on every address of this machine)"
     address = f"[{host}]" if ":" in host else host
     if ipaddress.ip_address(host).is_loopback:
         return (f"studio at http://{address}:{port}/studio (this machine only; from another one: "
