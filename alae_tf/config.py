@@ -114,6 +114,10 @@ class ModelConfig:
     # Equalized-lr gain of E's style layers ([mean; std] -> w): 1 is ours; convert writes the official
     # code's sqrt(2) (a run converted before 2026-12-05 has 1: same outputs, Adam steps 1/sqrt(2) of the official).
     encoder_style_gain: float = 1.0
+    # Equalized-lr gain of G's toRGB layers; None: the backbone's own (1 for `style`, the official
+    # 0.03 for `style_official`). 0.03 starts images near grey and moves toRGB 33x slower; on a
+    # folder of discs it kept attributes that gain 1 lost (README, "Is the collapse ours?").
+    generator_rgb_gain: float | None = None
 
     @property
     def energy_code_dim(self) -> int:
@@ -224,6 +228,8 @@ class Config:
             "model.disc_hidden": m.disc_hidden,
             "model.encoder_style_gain": m.encoder_style_gain,
         }
+        if m.generator_rgb_gain is not None:
+            positive["model.generator_rgb_gain"] = m.generator_rgb_gain
         for name, value in positive.items():
             if value <= 0:
                 raise ConfigError(f"{origin}: {name} must be positive, got {value}")
@@ -301,7 +307,7 @@ class Config:
         unread = {
             "data.source": self.data.dataset in ("folder", "prepared"),  # where MNIST is read from
             "model.start_channels": not style, "model.max_channels": not style, "model.hidden_dim": style,
-            "model.encoder_style_gain": not style,
+            "model.encoder_style_gain": not style, "model.generator_rgb_gain": not style,
             "train.style_mixing_prob": not style,  # the MLP's generator has one style input
             "train.images_per_level": m.levels == 1,
             "train.r1_gamma": t.gradient_penalty not in ("r1", "r2"),

@@ -121,6 +121,8 @@ def parse_args(argv=None):
     parser.add_argument("--seeds", default="0,1", help="comma-separated seeds, one run of each code per seed (default: 0,1)")
     parser.add_argument("--backbone", choices=["style", "style_official"], default="style",
                         help="our networks: style (ours, folder64's) or style_official (the official networks) (default: style)")
+    parser.add_argument("--rgb-gain", type=float,
+                        help="G's toRGB gain for ours (model.generator_rgb_gain; default: the preset's, 0.03)")
     parser.add_argument("--work", type=Path, help="directory for the images and runs (default: a new temporary one)")
     args = parser.parse_args(argv)
     if args.official and not args.torch_python:
@@ -169,6 +171,7 @@ def train_ours(args, folder: Path, out: Path, seed: int) -> np.ndarray:
 
     config = load_preset("folder64")
     config.model.backbone = args.backbone
+    config.model.generator_rgb_gain = args.rgb_gain
     config.model.image_shape = [RESOLUTION, RESOLUTION, 3]
     config.train.level_batch_sizes = [16] * 4
     config.train.level_learning_rates = [0.002] * 4
@@ -203,6 +206,10 @@ def train_official(args, folder: Path, out: Path, seed: int) -> np.ndarray:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.rgb_gain is None:
+        from alae_tf.config import load_preset
+
+        args.rgb_gain = load_preset("folder64").model.generator_rgb_gain
     work = args.work or Path(tempfile.mkdtemp(prefix="mode_coverage_"))
     folder = work / "discs"
     write_discs(folder)
@@ -211,11 +218,13 @@ def main(argv=None) -> int:
     for seed in [int(s) for s in args.seeds.split(",") if s]:
         for code, train in codes.items():
             begin = time.perf_counter()
-            shares = coverage(train(args, folder, work / f"{code}_{args.backbone if code == 'ours' else 'master'}_seed{seed}", seed))
+            name = f"ours_{args.backbone}_rgb{args.rgb_gain:g}" if code == "ours" else "official_master"
+            shares = coverage(train(args, folder, work / f"{name}_seed{seed}", seed))
             results[code][seed] = shares
             print(f"{code} seed {seed}: {json.dumps(shares)} ({time.perf_counter() - begin:.0f} s)", flush=True)
     print(json.dumps({"benchmark": "mode_coverage", "date": time.strftime("%Y-%m-%d"), "steps": args.steps,
-                      "backbone": args.backbone, "images": IMAGES, "resolution": RESOLUTION, "results": results}))
+                      "backbone": args.backbone, "rgb_gain": args.rgb_gain, "images": IMAGES, "resolution": RESOLUTION,
+                      "results": results}))
     return 0
 
 

@@ -95,6 +95,7 @@ def test_config_round_trips_through_yaml(tmp_path):
         # each bad value named with what it was (one message listed four keys and no value)
         ({"train": {"adam_epsilon": 0.0}}, r"train.adam_epsilon must be > 0, got 0.0"),
         ({"model": {"disc_lr_mul": -1.0}}, r"model.disc_lr_mul must be > 0, got -1.0"),
+        ({"model": {"generator_rgb_gain": 0.0}}, r"model.generator_rgb_gain must be positive, got 0.0"),
         ({"train": {"r1_gamma": -1.0}}, r"train.r1_gamma must be >= 0, got -1.0"),
         # what PyYAML makes of `adam_epsilon: 1e-8`
         ({"train": {"adam_epsilon": "1e-8"}}, r"expected a number, got '1e-8' \(YAML reads a number without a dot as text: write 1e-8 as 1.0e-8\)"),

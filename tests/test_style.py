@@ -1,5 +1,6 @@
 """StyleALAE: networks at every level, fade-in, schedule, style mixing, truncation, statistics."""
 
+import copy
 import math
 
 import keras
@@ -42,6 +43,29 @@ def test_shapes_and_ranges_at_every_level(tiny):
         w_rec = model.encoder(images, level=level, blend=0.5)
         assert w_rec.shape == (5, config.model.latent_dim) and np.isfinite(w_rec).all()
     assert [level_channels(config.model.start_channels, config.model.max_channels, 3, level) for level in range(3)] == [16, 16, 8]
+
+
+def test_generator_rgb_gain_scales_the_images_and_defaults_to_the_backbones_own(tiny):
+    """model.generator_rgb_gain: None keeps each backbone's toRGB gain (1 ours, 0.03 the official's,
+    so runs written before the setting load unchanged); a value replaces it on every level."""
+    config = tiny[0]
+    models = {}
+    for backbone, gain in [("style", None), ("style", 0.03), ("style_official", None), ("style_official", 0.5)]:
+        changed = copy.deepcopy(config)
+        changed.model.backbone, changed.model.generator_rgb_gain = backbone, gain
+        changed.validate()
+        models[backbone, gain] = build_alae(changed)
+    expected = {("style", None): 1.0, ("style", 0.03): 0.03, ("style_official", None): 0.03, ("style_official", 0.5): 0.5}
+    for key, gain in expected.items():
+        assert [layer.gain for layer in models[key].generator.to_rgb] == [gain] * 3, key
+    ours, scaled = models["style", None].generator, models["style", 0.03].generator
+    w = tf.random.normal([4, config.model.latent_dim], seed=1)
+    noise = [tf.random.normal([4, *shape], seed=2) for shape in ours.noise_shapes(2)]
+    images = ours(w, noise=noise)
+    scaled(w, noise=noise)
+    scaled.set_weights(ours.get_weights())
+    bias = ours.rgb_bias[2](tf.zeros([1, 1, 1, 3]))
+    np.testing.assert_allclose(scaled(w, noise=noise) - bias, 0.03 * (images - bias), rtol=1e-4, atol=1e-6)
 
 
 def test_fade_in_starts_from_the_previous_level_and_ends_at_the_new_one(tiny):

@@ -258,7 +258,8 @@ def build(config, name_suffix=""):
     """(G, E, D) of a `ModelConfig`: our StyleALAE."""
     resolution, levels, channels = _levels_and_channels(config)
     return (
-        StyleGenerator(resolution, channels, config.image_shape[-1], config.latent_dim, name="generator" + name_suffix),
+        StyleGenerator(resolution, channels, config.image_shape[-1], config.latent_dim, _generator_variant(OURS, config),
+                       name="generator" + name_suffix),
         StyleEncoder(resolution, channels, channels[0], config.latent_dim, replace(OURS, style_gain=config.encoder_style_gain),
                      name="encoder" + name_suffix),
         leaky_discriminator(config.latent_dim, config.disc_hidden, config.disc_layers, config.disc_lr_mul,
@@ -273,11 +274,17 @@ def build_official(config, name_suffix=""):
     m = config
     bottom = min(m.max_channels, m.start_channels * 2**levels)  # EncoderDefault doubles once more below 4x4
     return (
-        StyleGenerator(resolution, channels, m.image_shape[-1], m.latent_dim, OFFICIAL, name="generator" + name_suffix),
+        StyleGenerator(resolution, channels, m.image_shape[-1], m.latent_dim, _generator_variant(OFFICIAL, m),
+                       name="generator" + name_suffix),
         StyleEncoder(resolution, channels, bottom, m.latent_dim, replace(OFFICIAL, style_gain=m.encoder_style_gain),
                      name="encoder" + name_suffix),
         linear_discriminator(m.latent_dim, m.disc_hidden, m.disc_layers, m.disc_lr_mul, name="discriminator" + name_suffix),
     )
+
+
+def _generator_variant(variant, config):
+    """`variant` with the config's toRGB gain, where it sets one (`model.generator_rgb_gain`)."""
+    return variant if config.generator_rgb_gain is None else replace(variant, rgb_gain=config.generator_rgb_gain)
 
 
 def _levels_and_channels(config):
