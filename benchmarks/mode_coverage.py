@@ -14,8 +14,10 @@ drawn at 64x64 and box-reduced (no resizing in either loader).
 
 Both codes train 4 levels (4x4 .. 32x32) with `folder64`'s settings: latent 32, F of 3 layers,
 channels 16 and 32, batch 16, learning rate 0.002, 640 images per level (the first half fading
-in), style mixing 0.9, R1 gamma 10, for `--steps` steps. Ours: `python -m alae_tf.train` on the
-folder, with `folder64`'s preset changed to 32x32 (`--backbone` picks `style` or
+in), style mixing 0.9, R1 gamma 10, G's toRGB at equalized-lr gain 0.03 (`--rgb-gain` changes
+ours: 1 is the `style` backbone's own, what `folder64` had before 2026-12-06), for `--steps`
+steps. Ours: `python -m alae_tf.train` on the folder, with `folder64`'s preset changed to 32x32
+(`--backbone` picks `style` or
 `style_official`, the official networks, with E's style layers at the preset's
 `model.encoder_style_gain` 1 where the official's is sqrt(2); the folder loader holds 10% of
 the images out, as for any folder). The official: `train_alae.py`'s loop, call for call, as
