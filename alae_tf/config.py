@@ -115,8 +115,8 @@ class ModelConfig:
     # code's sqrt(2) (a run converted before 2026-12-05 has 1: same outputs, Adam steps 1/sqrt(2) of the official).
     encoder_style_gain: float = 1.0
     # Equalized-lr gain of G's toRGB layers; None: the backbone's own (1 for `style`, the official
-    # 0.03 for `style_official`). 0.03 starts images near grey and moves toRGB 33x slower; on a
-    # folder of discs it kept attributes that gain 1 lost (README, "Is the collapse ours?").
+    # 0.03 for `style_official`). 0.03 starts images near grey and moves toRGB 33x slower (its
+    # effect on a folder of discs: README, "Is the collapse ours?").
     generator_rgb_gain: float | None = None
 
     @property

@@ -14,13 +14,12 @@ drawn at 64x64 and box-reduced (no resizing in either loader).
 
 Both codes train 4 levels (4x4 .. 32x32) with `folder64`'s settings: latent 32, F of 3 layers,
 channels 16 and 32, batch 16, learning rate 0.002, 640 images per level (the first half fading
-in), style mixing 0.9, R1 gamma 10, G's toRGB at equalized-lr gain 0.03 (`--rgb-gain` changes
-ours: 1 is the `style` backbone's own, what `folder64` had before 2026-12-06), for `--steps`
-steps. Ours: `python -m alae_tf.train` on the folder, with `folder64`'s preset changed to 32x32
-(`--backbone` picks `style` or
-`style_official`, the official networks, with E's style layers at the preset's
-`model.encoder_style_gain` 1 where the official's is sqrt(2); the folder loader holds 10% of
-the images out, as for any folder). The official: `train_alae.py`'s loop, call for call, as
+in), style mixing 0.9, R1 gamma 10, for `--steps` steps (`--rgb-gain G` sets our G's toRGB
+equalized-lr gain, `model.generator_rgb_gain`: the `style` backbone's is 1, the official 0.03).
+Ours: `python -m alae_tf.train` on the folder, with `folder64`'s preset changed to 32x32
+(`--backbone` picks `style` or `style_official`, the official networks, with E's style layers
+at the preset's `model.encoder_style_gain` 1 where the official's is sqrt(2); the folder loader
+holds 10% of the images out, as for any folder). The official: `train_alae.py`'s loop, call for call, as
 `compare_official.py`'s child does, in a child process on the CPU: `model.Model`, its two
 `LREQAdam`, `ComboMultiStepLR`, `lod_driver.LODDriver` (2 epochs of 320 images per level, the
 first fading in), the fade-in blend of the reals, the three updates.
@@ -124,7 +123,8 @@ def parse_args(argv=None):
     parser.add_argument("--backbone", choices=["style", "style_official"], default="style",
                         help="our networks: style (ours, folder64's) or style_official (the official networks) (default: style)")
     parser.add_argument("--rgb-gain", type=float,
-                        help="G's toRGB gain for ours (model.generator_rgb_gain; default: the preset's, 0.03)")
+                        help="G's toRGB equalized-lr gain for ours (model.generator_rgb_gain; default: the backbone's "
+                        "own, 1 for style, 0.03 for style_official)")
     parser.add_argument("--work", type=Path, help="directory for the images and runs (default: a new temporary one)")
     args = parser.parse_args(argv)
     if args.official and not args.torch_python:
@@ -208,10 +208,6 @@ def train_official(args, folder: Path, out: Path, seed: int) -> np.ndarray:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    if args.rgb_gain is None:
-        from alae_tf.config import load_preset
-
-        args.rgb_gain = load_preset("folder64").model.generator_rgb_gain
     work = args.work or Path(tempfile.mkdtemp(prefix="mode_coverage_"))
     folder = work / "discs"
     write_discs(folder)
@@ -220,7 +216,8 @@ def main(argv=None) -> int:
     for seed in [int(s) for s in args.seeds.split(",") if s]:
         for code, train in codes.items():
             begin = time.perf_counter()
-            name = f"ours_{args.backbone}_rgb{args.rgb_gain:g}" if code == "ours" else "official_master"
+            gain = f"_rgb{args.rgb_gain:g}" if args.rgb_gain is not None else ""
+            name = f"ours_{args.backbone}{gain}" if code == "ours" else "official_master"
             shares = coverage(train(args, folder, work / f"{name}_seed{seed}", seed))
             results[code][seed] = shares
             print(f"{code} seed {seed}: {json.dumps(shares)} ({time.perf_counter() - begin:.0f} s)", flush=True)
