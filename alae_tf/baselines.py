@@ -37,7 +37,7 @@ from alae_tf.batch import DISCRIMINATOR, GENERATOR, IMAGES, RECIPROCITY
 from alae_tf.layers import EqualizedDense
 from alae_tf.model import TrainedModel, apply_existing_gradients, make_adam
 from alae_tf.nets import Networks
-from alae_tf.nets.discriminator import leaky_discriminator
+from alae_tf.nets.discriminator import latent_discriminator
 from alae_tf.nets.mapping import MappingNetwork
 from alae_tf.nets.mlp import LEAK, MLPEncoder, MLPGenerator
 from alae_tf.schedule import phases
@@ -250,7 +250,7 @@ class VAE(Baseline):
 class AAE(Baseline):
     def __init__(self, m, **kwargs):
         super().__init__(m, MLPEncoder(m.image_shape, m.hidden_dim, m.latent_dim, output_activation=False, name="encoder"),
-                         leaky_discriminator(m.latent_dim, m.disc_hidden, m.disc_layers, m.disc_lr_mul),
+                         latent_discriminator(m, "leaky"),
                          ("loss_rec", "loss_d", "loss_g"), **kwargs)
 
     def optimizer_groups(self):

@@ -107,6 +107,10 @@ class ModelConfig:
     disc_hidden: int = 50
     mapping_lr_mul: float = 0.1
     disc_lr_mul: float = 0.1
+    # D on w: "linear" (no activations: it scores w along one direction) or "leaky" (leaky ReLU
+    # between its layers); None: the backbone's own (leaky for `style` and the AAE, linear for the
+    # MLP and `style_official`, as the official code's).
+    disc_kind: str | None = None
     disc_code_dim: int | None = None  # the energy losses' D: its autoencoder's code width (None: latent_dim // 2)
     # Style backbone only: channels per level = min(max_channels, start_channels * 2^(levels - 1 - level)).
     start_channels: int = 64
@@ -228,6 +232,9 @@ class Config:
             "model.disc_hidden": m.disc_hidden,
             "model.encoder_style_gain": m.encoder_style_gain,
         }
+        if m.disc_kind not in (None, "linear", "leaky"):
+            raise ConfigError(f"{origin}: model.disc_kind must be linear or leaky (or null: the backbone's own), "
+                              f"got {m.disc_kind!r}")
         if m.generator_rgb_gain is not None:
             positive["model.generator_rgb_gain"] = m.generator_rgb_gain
         for name, value in positive.items():
@@ -315,10 +322,11 @@ class Config:
             "train.energy_margin": t.adversarial_loss != "ebgan",
             "train.began_gamma": t.adversarial_loss != "began", "train.began_lambda_k": t.adversarial_loss != "began",
             "model.disc_code_dim": t.adversarial_loss not in ENERGY_LOSSES,
+            "model.disc_kind": t.adversarial_loss in ENERGY_LOSSES,  # their D is an autoencoder on w
         }
         if m.kind != "alae":  # the baselines: F is the identity, no EMA copies, D on w only in the AAE
             unread.update({"model.mapping_layers": True, "model.mapping_lr_mul": True, "train.ema_half_life_images": True,
-                           **{f"model.{key}": m.kind != "aae" for key in ("disc_layers", "disc_hidden", "disc_lr_mul")}})
+                           **{f"model.{key}": m.kind != "aae" for key in ("disc_layers", "disc_hidden", "disc_lr_mul", "disc_kind")}})
         defaults, ignored = {"data": DataConfig(), "model": ModelConfig(), "train": TrainConfig()}, []
         for name, unused in unread.items():
             section, key = name.split(".")

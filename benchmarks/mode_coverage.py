@@ -14,8 +14,9 @@ drawn at 64x64 and box-reduced (no resizing in either loader).
 
 Both codes train 4 levels (4x4 .. 32x32) with `folder64`'s settings: latent 32, F of 3 layers,
 channels 16 and 32, batch 16, learning rate 0.002, 640 images per level (the first half fading
-in), style mixing 0.9, R1 gamma 10, for `--steps` steps (`--rgb-gain G` sets our G's toRGB
-equalized-lr gain, `model.generator_rgb_gain`: the `style` backbone's is 1, the official 0.03).
+in), style mixing 0.9, R1 gamma 10, for `--steps` steps (`--set SECTION.KEY=VALUE` changes a
+setting of ours, e.g. `model.generator_rgb_gain=0.03` or `model.disc_kind=linear`, the official
+networks' toRGB gain and D).
 Ours: `python -m alae_tf.train` on the folder, with `folder64`'s preset changed to 32x32
 (`--backbone` picks `style` or `style_official`, the official networks, with E's style layers
 at the preset's `model.encoder_style_gain` 1 where the official's is sqrt(2); the folder loader
@@ -114,6 +115,17 @@ print(json.dumps({"steps": step, "torch": torch.__version__, "lod": lod2batch.lo
 """).replace("EPOCH_IMAGES", str(EPOCH_IMAGES)).replace("SAMPLES", str(SAMPLES))
 
 
+def _setting(text: str) -> tuple:
+    """SECTION.KEY=VALUE -> (section, key, the value read as YAML)."""
+    import yaml
+
+    name, equals, value = text.partition("=")
+    section, dot, key = name.partition(".")
+    if not (equals and dot and section and key):
+        raise argparse.ArgumentTypeError(f"expected SECTION.KEY=VALUE, got {text!r}")
+    return section, key, yaml.safe_load(value)
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--official", type=Path, help="a checkout of podgorskiy/ALAE at branch master (omit: ours only)")
@@ -122,9 +134,9 @@ def parse_args(argv=None):
     parser.add_argument("--seeds", default="0,1", help="comma-separated seeds, one run of each code per seed (default: 0,1)")
     parser.add_argument("--backbone", choices=["style", "style_official"], default="style",
                         help="our networks: style (ours, folder64's) or style_official (the official networks) (default: style)")
-    parser.add_argument("--rgb-gain", type=float,
-                        help="G's toRGB equalized-lr gain for ours (model.generator_rgb_gain; default: the backbone's "
-                        "own, 1 for style, 0.03 for style_official)")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", type=_setting,
+                        help="a config setting of our runs (repeatable; VALUE read as YAML), e.g. "
+                        "model.generator_rgb_gain=0.03, model.disc_kind=linear")
     parser.add_argument("--work", type=Path, help="directory for the images and runs (default: a new temporary one)")
     args = parser.parse_args(argv)
     if args.official and not args.torch_python:
@@ -168,17 +180,33 @@ def coverage(samples: np.ndarray) -> dict:
     return shares
 
 
-def train_ours(args, folder: Path, out: Path, seed: int) -> np.ndarray:
-    from alae_tf.config import load_preset, save_config
+def ours_config(args, seed: int):
+    """folder64's config at 32x32 for `--steps` steps of `seed`, with the --set settings."""
+    from alae_tf.config import load_preset
+    from alae_tf.errors import ConfigError
 
     config = load_preset("folder64")
     config.model.backbone = args.backbone
-    config.model.generator_rgb_gain = args.rgb_gain
     config.model.image_shape = [RESOLUTION, RESOLUTION, 3]
     config.train.level_batch_sizes = [16] * 4
     config.train.level_learning_rates = [0.002] * 4
     config.train.steps, config.train.seed = args.steps, seed
     config.train.checkpoint_every = config.train.sample_every = args.steps
+    for section, key, value in args.set:
+        if not hasattr(getattr(config, section, None), key):
+            sys.exit(f"error: --set {section}.{key}: no such setting")
+        setattr(getattr(config, section), key, value)
+    try:
+        config.validate("--set")
+    except ConfigError as exc:
+        sys.exit(f"error: {exc}")
+    return config
+
+
+def train_ours(args, folder: Path, out: Path, seed: int) -> np.ndarray:
+    from alae_tf.config import save_config
+
+    config = ours_config(args, seed)
     config_file = out.with_suffix(".yaml")
     save_config(config, config_file)
     command = [sys.executable, "-m", "alae_tf.train", "--config", str(config_file), "--data-path", str(folder),
@@ -208,6 +236,7 @@ def train_official(args, folder: Path, out: Path, seed: int) -> np.ndarray:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    ours_config(args, 0)  # a bad --set fails here, before any images are written
     work = args.work or Path(tempfile.mkdtemp(prefix="mode_coverage_"))
     folder = work / "discs"
     write_discs(folder)
@@ -216,13 +245,14 @@ def main(argv=None) -> int:
     for seed in [int(s) for s in args.seeds.split(",") if s]:
         for code, train in codes.items():
             begin = time.perf_counter()
-            gain = f"_rgb{args.rgb_gain:g}" if args.rgb_gain is not None else ""
-            name = f"ours_{args.backbone}{gain}" if code == "ours" else "official_master"
+            changes = "".join(f"_{key}={value}" for _, key, value in args.set)
+            name = f"ours_{args.backbone}{changes}" if code == "ours" else "official_master"
             shares = coverage(train(args, folder, work / f"{name}_seed{seed}", seed))
             results[code][seed] = shares
             print(f"{code} seed {seed}: {json.dumps(shares)} ({time.perf_counter() - begin:.0f} s)", flush=True)
     print(json.dumps({"benchmark": "mode_coverage", "date": time.strftime("%Y-%m-%d"), "steps": args.steps,
-                      "backbone": args.backbone, "rgb_gain": args.rgb_gain, "images": IMAGES, "resolution": RESOLUTION,
+                      "backbone": args.backbone,
+                      "settings": {f"{section}.{key}": value for section, key, value in args.set}, "images": IMAGES, "resolution": RESOLUTION,
                       "results": results}))
     return 0
 

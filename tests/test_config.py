@@ -96,6 +96,7 @@ def test_config_round_trips_through_yaml(tmp_path):
         ({"train": {"adam_epsilon": 0.0}}, r"train.adam_epsilon must be > 0, got 0.0"),
         ({"model": {"disc_lr_mul": -1.0}}, r"model.disc_lr_mul must be > 0, got -1.0"),
         ({"model": {"generator_rgb_gain": 0.0}}, r"model.generator_rgb_gain must be positive, got 0.0"),
+        ({"model": {"disc_kind": "relu"}}, r"model.disc_kind must be linear or leaky \(or null: the backbone's own\), got 'relu'"),
         ({"train": {"r1_gamma": -1.0}}, r"train.r1_gamma must be >= 0, got -1.0"),
         # what PyYAML makes of `adam_epsilon: 1e-8`
         ({"train": {"adam_epsilon": "1e-8"}}, r"expected a number, got '1e-8' \(YAML reads a number without a dot as text: write 1e-8 as 1.0e-8\)"),
@@ -164,9 +165,13 @@ def test_settings_the_run_never_reads_are_named_at_its_start(tmp_path, capsys):
     config.train.adversarial_loss = "ebgan"  # now read, as is r1_gamma under an R1 or R2 penalty
     config.train.gradient_penalty = "r2"
     assert config.ignored_settings() == ["model.start_channels", "model.encoder_style_gain", "train.style_mixing_prob"]
+    config.model.disc_kind = "leaky"  # an energy loss's D is its own autoencoder
+    assert config.ignored_settings()[-1] == "model.disc_kind"
     style = load_preset("mnist_style32")
-    style.model.hidden_dim = 512
+    style.model.hidden_dim, style.model.generator_rgb_gain, style.model.disc_kind = 512, 0.03, "linear"
     assert style.ignored_settings() == ["model.hidden_dim"]
+    config.model.generator_rgb_gain = 0.03  # the MLP has no toRGB
+    assert "model.generator_rgb_gain" in config.ignored_settings()
     bigan = load_preset("mnist_bigan")  # its D is on (x, z) pairs, of hidden_dim; F is the identity; no EMA
     bigan.model.disc_hidden, bigan.model.disc_layers, bigan.model.mapping_lr_mul = 512, 5, 0.5
     bigan.train.ema_half_life_images = 500.0

@@ -68,6 +68,30 @@ def test_generator_rgb_gain_scales_the_images_and_defaults_to_the_backbones_own(
     np.testing.assert_allclose(scaled(w, noise=noise) - bias, 0.03 * (images - bias), rtol=1e-4, atol=1e-6)
 
 
+def _is_linear(discriminator, latent_dim):
+    """D(a w1 + (1 - a) w2) == a D(w1) + (1 - a) D(w2), as only a D without activations computes."""
+    w1, w2 = (tf.random.normal([64, latent_dim], seed=seed) * 3.0 for seed in (3, 4))
+    mixed = discriminator(0.3 * w1 + 0.7 * w2)
+    return np.allclose(mixed, 0.3 * discriminator(w1) + 0.7 * discriminator(w2), rtol=1e-4, atol=1e-4)
+
+
+def test_disc_kind_picks_ds_activations_and_defaults_to_the_backbones_own(tiny):
+    """model.disc_kind: None keeps each backbone's D (leaky for style, linear for style_official and
+    the MLP, so runs written before the setting load unchanged); linear or leaky replaces it."""
+    mnist = load_preset("mnist")
+    cases = [(tiny[0], "style", None, False), (tiny[0], "style", "linear", True),
+             (tiny[0], "style_official", None, True), (tiny[0], "style_official", "leaky", False),
+             (mnist, "mlp", None, True), (mnist, "mlp", "leaky", False)]
+    for config, backbone, kind, linear in cases:
+        changed = copy.deepcopy(config)
+        changed.model.backbone, changed.model.disc_kind = backbone, kind
+        changed.validate()
+        discriminator = build_alae(changed).discriminator
+        assert _is_linear(discriminator, changed.model.latent_dim) == linear, (backbone, kind)
+        leaky = [layer for layer in discriminator.layers if isinstance(layer, keras.layers.LeakyReLU)]
+        assert len(leaky) == (0 if linear else changed.model.disc_layers - 1), (backbone, kind)
+
+
 def test_fade_in_starts_from_the_previous_level_and_ends_at_the_new_one(tiny):
     config, model = tiny
     styles = Sampler.from_model(model).styles(model.mapping(tf.random.normal([4, config.model.latent_dim])))

@@ -28,6 +28,15 @@ def leaky_discriminator(latent_dim, hidden_dim, layers, lr_mul, name="discrimina
     return keras.Sequential(body, name=name)
 
 
+DISC_KINDS = {"linear": linear_discriminator, "leaky": leaky_discriminator}
+
+
+def latent_discriminator(config, own_kind, name="discriminator") -> keras.Sequential:
+    """D of a `ModelConfig`: of its `disc_kind`, or of the backbone's `own_kind` where that is unset."""
+    build = DISC_KINDS[config.disc_kind or own_kind]
+    return build(config.latent_dim, config.disc_hidden, config.disc_layers, config.disc_lr_mul, name=name)
+
+
 class EnergyDiscriminator(keras.Model):
     """The energy losses' D (`train.adversarial_loss` ebgan or began): an autoencoder on w whose
     score is its reconstruction error per row: the Euclidean norm of the difference (EBGAN, eq. 5)

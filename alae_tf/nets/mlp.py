@@ -16,7 +16,7 @@ import keras
 from keras import ops
 
 from alae_tf.layers import EqualizedDense
-from alae_tf.nets.discriminator import linear_discriminator
+from alae_tf.nets.discriminator import latent_discriminator
 
 LEAK = 0.2
 OFFICIAL_LEAK = 0.01  # the official G's hidden layers and E's output: F.leaky_relu's default slope
@@ -90,7 +90,7 @@ def build(config, name_suffix=""):
     return (
         MLPGenerator(m.latent_dim, m.hidden_dim, m.image_shape, name="generator" + name_suffix),
         MLPEncoder(m.image_shape, m.hidden_dim, m.latent_dim, name="encoder" + name_suffix),
-        linear_discriminator(m.latent_dim, m.disc_hidden, m.disc_layers, m.disc_lr_mul, name="discriminator" + name_suffix),
+        latent_discriminator(m, "linear", name="discriminator" + name_suffix),
     )
 
 
@@ -101,5 +101,5 @@ def build_official(config, name_suffix=""):
     return (
         MLPGenerator(m.latent_dim, m.hidden_dim, m.image_shape, leak=OFFICIAL_LEAK, name="generator" + name_suffix),
         MLPEncoder(m.image_shape, m.hidden_dim, m.latent_dim, output_leak=OFFICIAL_LEAK, name="encoder" + name_suffix),
-        linear_discriminator(m.latent_dim, m.disc_hidden, m.disc_layers, m.disc_lr_mul, name="discriminator" + name_suffix),
+        latent_discriminator(m, "linear", name="discriminator" + name_suffix),
     )

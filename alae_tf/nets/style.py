@@ -39,7 +39,7 @@ from alae_tf.layers import (
     downsample2x, instance_moments, instance_normalize, upsample2x,
 )
 from alae_tf.levels import growing_levels, level_resolution
-from alae_tf.nets.discriminator import leaky_discriminator, linear_discriminator
+from alae_tf.nets.discriminator import latent_discriminator
 
 LEAK = 0.2
 
@@ -262,8 +262,7 @@ def build(config, name_suffix=""):
                        name="generator" + name_suffix),
         StyleEncoder(resolution, channels, channels[0], config.latent_dim, replace(OURS, style_gain=config.encoder_style_gain),
                      name="encoder" + name_suffix),
-        leaky_discriminator(config.latent_dim, config.disc_hidden, config.disc_layers, config.disc_lr_mul,
-                            name="discriminator" + name_suffix),
+        latent_discriminator(config, "leaky", name="discriminator" + name_suffix),
     )
 
 
@@ -278,7 +277,7 @@ def build_official(config, name_suffix=""):
                        name="generator" + name_suffix),
         StyleEncoder(resolution, channels, bottom, m.latent_dim, replace(OFFICIAL, style_gain=m.encoder_style_gain),
                      name="encoder" + name_suffix),
-        linear_discriminator(m.latent_dim, m.disc_hidden, m.disc_layers, m.disc_lr_mul, name="discriminator" + name_suffix),
+        latent_discriminator(m, "linear", name="discriminator" + name_suffix),
     )
 
 
