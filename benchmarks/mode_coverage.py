@@ -207,7 +207,7 @@ def train_ours(args, folder: Path, out: Path, seed: int) -> np.ndarray:
     from alae_tf.config import save_config
 
     config = ours_config(args, seed)
-    config_file = out.with_suffix(".yaml")
+    config_file = out.parent / f"{out.name}.yaml"  # (a --set value may hold a dot)
     save_config(config, config_file)
     command = [sys.executable, "-m", "alae_tf.train", "--config", str(config_file), "--data-path", str(folder),
                "--out", str(out), "--verbose", "0"]
@@ -226,7 +226,7 @@ def train_ours(args, folder: Path, out: Path, seed: int) -> np.ndarray:
 
 
 def train_official(args, folder: Path, out: Path, seed: int) -> np.ndarray:
-    samples = out.with_suffix(".npy")
+    samples = out.parent / f"{out.name}.npy"
     done = subprocess.run([args.torch_python, "-c", OFFICIAL_RUN, str(args.official.resolve()), str(folder),
                            str(args.steps), str(seed), str(samples)], cwd=args.official, capture_output=True, text=True)
     if done.returncode:
