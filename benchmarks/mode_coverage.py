@@ -16,14 +16,14 @@ Both codes train 4 levels (4x4 .. 32x32) with `folder64`'s settings: latent 32, 
 channels 16 and 32, batch 16, learning rate 0.002, 640 images per level (the first half fading
 in), style mixing 0.9, R1 gamma 10, for `--steps` steps (`--set SECTION.KEY=VALUE` changes a
 setting of ours, e.g. `model.generator_rgb_gain=0.03` or `model.disc_kind=linear`, the official
-networks' toRGB gain and D).
-Ours: `python -m alae_tf.train` on the folder, with `folder64`'s preset changed to 32x32
-(`--backbone` picks `style` or `style_official`, the official networks, with E's style layers
-at the preset's `model.encoder_style_gain` 1 where the official's is sqrt(2); the folder loader
-holds 10% of the images out, as for any folder). The official: `train_alae.py`'s loop, call for call, as
-`compare_official.py`'s child does, in a child process on the CPU: `model.Model`, its two
-`LREQAdam`, `ComboMultiStepLR`, `lod_driver.LODDriver` (2 epochs of 320 images per level, the
-first fading in), the fade-in blend of the reals, the three updates.
+networks' toRGB gain and D). Ours: `python -m alae_tf.train` on the folder, with `folder64`'s
+preset changed to 32x32 (`--backbone` picks `style` or `style_official`, the official networks,
+with E's style layers at the preset's `model.encoder_style_gain` 1 where the official's is
+sqrt(2); the folder loader holds 10% of the images out, as for any folder). The official:
+`train_alae.py`'s loop, call for call, as `compare_official.py`'s child does, in a child process
+on the CPU: `model.Model`, its two `LREQAdam`, `ComboMultiStepLR`, `lod_driver.LODDriver` (2
+epochs of 320 images per level, the first fading in), the fade-in blend of the reals, the three
+updates.
 
 The score: 256 samples of each code's live nets at the end, untruncated. A sample's disc is its
 pixels more than 60 (of 255) from the median colour of its border rows; its colour the sign of
@@ -41,6 +41,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import yaml
 from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -117,8 +118,6 @@ print(json.dumps({"steps": step, "torch": torch.__version__, "lod": lod2batch.lo
 
 def _setting(text: str) -> tuple:
     """SECTION.KEY=VALUE -> (section, key, the value read as YAML)."""
-    import yaml
-
     name, equals, value = text.partition("=")
     section, dot, key = name.partition(".")
     if not (equals and dot and section and key):
