@@ -201,15 +201,18 @@ def studio_line(host: str, port: int, allowed_names=()) -> str:
     (the machine's name is, unless --allowed-hosts names others: the server refuses any other name),
     and a loopback one is reached from another machine through an SSH tunnel."""
     if ipaddress.ip_address(host).is_unspecified:
-        names = [name for name in allowed_names if name != "*"]
-        name = socket.gethostname() if "*" in allowed_names or not names else names[0]
-        name = f"[{name}]" if ":" in name else name
-        return f"studio at http://{name}:{port}/studio (listening on every address of this machine)"
-    address = f"[{host}]" if ":" in host else host
+        name = allowed_names[0] if allowed_names and "*" not in allowed_names else socket.gethostname()
+        return f"studio at http://{_url_host(name)}:{port}/studio (listening on every address of this machine)"
+    address = _url_host(host)
     if ipaddress.ip_address(host).is_loopback:
         return (f"studio at http://{address}:{port}/studio (this machine only; from another one: "
                 f"ssh -L {port}:{address}:{port} {socket.gethostname()}, then open that address there)")
     return f"studio at http://{address}:{port}/studio"
+
+
+def _url_host(name: str) -> str:
+    """A host name or address as a URL holds it (an IPv6 address in brackets)."""
+    return f"[{name}]" if ":" in name else name
 
 
 if __name__ == "__main__":
