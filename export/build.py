@@ -92,6 +92,8 @@ def export_run(request: ExportRequest, log=print) -> dict:
         "ema": request.use_ema,
         "truncation": contract.TRUNCATION_FORMULA if sampler.mapping.truncation_cutoff else contract.NO_TRUNCATION,
         "truncation_cutoff": sampler.mapping.truncation_cutoff,
+        # the psi of the run's sample grids (train.truncation_psi): the studio's default
+        "truncation_psi": config.train.truncation_psi if sampler.mapping.truncation_cutoff else None,
         "num_styles": sampler.num_styles,
         "w_avg_beta": config.train.w_avg_beta,
         "noise_inputs": [list(shape) for shape in sampler.noise_shapes],

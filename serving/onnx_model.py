@@ -17,6 +17,7 @@ Every signature of the export's SavedModel runs here too (`run_signature`), buil
 
 import json
 import logging
+import math
 
 import numpy as np
 import onnxruntime
@@ -58,6 +59,10 @@ def _is_integer(value) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
+def _is_finite_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _is_count(value) -> bool:
     return _is_integer(value) and value >= 1
 
@@ -91,6 +96,7 @@ def _check_metadata(metadata: dict, path) -> None:
         "num_styles": (lambda v: v is None or _is_count(v), "a positive integer"),
         "layer_ranges": (lambda v: isinstance(v, dict) and all(sizes(span, 2, smallest=0) for span in v.values()),
                          "{name: [start, stop]}"),
+        "truncation_psi": (lambda v: v is None or _is_finite_number(v), "null or a number"),
         "onnx_variants": (lambda v: isinstance(v, list) and all(isinstance(name, str) for name in v), "a list of names"),
     }
     for key, (valid, what) in expected.items():

@@ -33,6 +33,7 @@ def test_metadata_lists_the_noise_inputs_and_truncation_cutoff(style_export):
     assert metadata["backbone"] == "style" and metadata["image_shape"] == [8, 8, 1]
     assert metadata["noise_inputs"] == [[4, 4, 1], [4, 4, 1], [8, 8, 1], [8, 8, 1]]
     assert metadata["truncation_cutoff"] == 8 and metadata["num_styles"] == 4
+    assert metadata["truncation_psi"] == 0.7  # tiny_style's train.truncation_psi: the studio's default
     assert {"decode_noise", "generate_noise", "decode_noise_uint8", "generate_noise_uint8"} <= set(saved.signatures)
 
 

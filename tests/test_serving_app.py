@@ -277,6 +277,9 @@ def test_damaged_or_misplaced_exports_are_named(tmp_path, export_dir):
     with pytest.raises(ValueError, match=f"{metadata} is damaged: image_shape must be \\[height, width, channels\\], "
                                          'got "28x28"'):
         ALAEOnnx(version)
+    metadata.write_text(json.dumps({**json.loads(good), "truncation_psi": "0.7"}))
+    with pytest.raises(ValueError, match=f'{metadata} is damaged: truncation_psi must be null or a number, got "0.7"'):
+        ALAEOnnx(version)
     # metadata of another model than its graphs: ONNX Runtime's InvalidArgument at the first call before
     metadata.write_text(json.dumps({**json.loads(good), "latent_dim": 64}))
     with pytest.raises(ValueError, match=f"{version / 'encode.onnx'} does not match {metadata}: its w is "

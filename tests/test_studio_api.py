@@ -20,6 +20,7 @@ from exported_run import DIRECTIONS, assert_close_images, http_server, real_imag
 from PIL import Image
 from prefix_proxy import prefix_proxy
 
+from serving.http.studio_api import Studio
 from serving.onnx_model import ALAEOnnx
 
 MAX_BATCH = 4
@@ -90,6 +91,24 @@ def test_info_names_the_exports_directions_and_ranges(mlp):
     assert info["image_shape"] == [28, 28, 1] and info["latent_dim"] == 50 and info["num_styles"] == 1
     assert info["can_draw"] is True and info["opens_projections"] is True and info["can_edit"] is True
     assert info["interpolation_steps"]["max"] == MAX_BATCH
+
+
+def test_sample_defaults_to_the_runs_psi_or_0_7_for_older_exports(mlp):
+    """The page's psi slider and a sample without psi once used 0.7 whatever the run's grids used
+    (1, no truncation, for the MNIST presets)."""
+    url, model = mlp
+    assert model.metadata["truncation_psi"] == 1.0  # the run's train.truncation_psi
+    status, info, _ = request(url, "GET", "/studio/api/info", content_type=None)
+    assert status == 200 and info["truncation_psi"]["default"] == 1.0
+    status, sample = post(url, "sample", {"seed": 5})
+    assert status == 200
+    np.testing.assert_array_equal(pixels(sample["input"]), model.generate(n=1, seed=5, truncation_psi=1.0, as_uint8=True)[0])
+    assert not np.array_equal(pixels(sample["input"]), model.generate(n=1, seed=5, truncation_psi=0.7, as_uint8=True)[0])
+    older = ALAEOnnx(model.path)
+    del older.metadata["truncation_psi"]
+    assert Studio(older, MAX_BATCH).info()["truncation_psi"]["default"] == 0.7
+    older.metadata["truncation_psi"] = 3.0  # beyond the slider's [0, 2]: its end
+    assert Studio(older, MAX_BATCH).info()["truncation_psi"]["default"] == 2.0
 
 
 def test_sample_upload_edit_interpolate_match_the_app_api(mlp):

@@ -40,7 +40,7 @@ from serving.rest import RequestError
 
 MAX_SEED = 2**32 - 1
 PSI_RANGE = (0.0, 2.0)
-DEFAULT_PSI = 0.7
+DEFAULT_PSI = 0.7  # for exports made before their metadata carried the run's psi
 DEFAULT_MAX_STRENGTH = 5.0  # for a direction whose info gives no reach (serving.editing.edit_reach)
 MIN_STEPS = 2
 MAX_STEPS = 32
@@ -56,6 +56,8 @@ class Studio:
         self.max_strengths = {d.name: max_strength(d) for d in model.directions.directions}
         self.styles = model.num_styles or 1
         self.can_edit = "decode_styles" in model.signatures
+        run_psi = model.metadata.get("truncation_psi")
+        self.default_psi = DEFAULT_PSI if run_psi is None else min(max(run_psi, PSI_RANGE[0]), PSI_RANGE[1])
 
     def info(self) -> dict:
         height, width, channels = self.model.image_shape
@@ -81,7 +83,7 @@ class Studio:
             "projections": [{"name": name, "count": len(projection)} for name, projection in self.projections]
             if self.can_edit else [],
             # None: the model has nothing to truncate (the baselines decode z itself); the page hides ψ.
-            "truncation_psi": {"default": DEFAULT_PSI, "min": PSI_RANGE[0], "max": PSI_RANGE[1]}
+            "truncation_psi": {"default": self.default_psi, "min": PSI_RANGE[0], "max": PSI_RANGE[1]}
             if self.model.metadata.get("truncation_cutoff", 1) else None,
             "max_seed": MAX_SEED,
             "interpolation_steps": {"default": min(8, self.max_steps), "min": MIN_STEPS, "max": self.max_steps},
@@ -90,7 +92,7 @@ class Studio:
     def sample(self, body: dict) -> dict:
         check_keys(body, required=("seed",), optional=("truncation_psi",))
         seed = integer(body, "seed", 0, MAX_SEED)
-        psi = number(body, "truncation_psi", *PSI_RANGE) if "truncation_psi" in body else DEFAULT_PSI
+        psi = number(body, "truncation_psi", *PSI_RANGE) if "truncation_psi" in body else self.default_psi
         image = self._call(self.model.generate, n=1, seed=seed, truncation_psi=psi, as_uint8=True)[0]
         return self._subject(image)
 
