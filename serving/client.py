@@ -72,6 +72,9 @@ class RestClient:
             if scalars := [key for key, value in inputs.items() if np.ndim(value) == 0]:
                 raise ValueError(f"rows=True sends one instance per row, and {', '.join(scalars)} has none (a scalar); "
                                  "give it a batch dimension or use the columnar form (rows=False)")
+            sizes = {key: len(value) for key, value in inputs.items()}
+            if len(set(sizes.values())) > 1:  # rows of the shortest only would be sent
+                raise ValueError(f"rows=True sends one instance per row, and the inputs differ in batch size: {sizes}")
             batch = len(next(iter(inputs.values())))
             instances = [{key: np.asarray(value[i]).tolist() for key, value in inputs.items()} for i in range(batch)]
             body = {"signature_name": signature, "instances": instances}

@@ -69,15 +69,19 @@ def find_onnx_model_dir(path, name=None) -> Path | None:
     """EXPORT/onnx/NAME from EXPORT or from itself; None when `path` is a version directory.
 
     Raises FileNotFoundError naming what is missing, ValueError when EXPORT holds several models
-    and no name picks one."""
+    and no name picks one, or when `path` is one model's and `name` another's."""
     path = Path(path)
     if (path / ONNX_METADATA).is_file():
+        if name is not None:
+            _check_model_name(path, read_metadata(path).get("model_name"), name)
         return None
     if present := version_dirs(path):
         if (present[-1][1] / "saved_model.pb").is_file():
             raise FileNotFoundError(f"{path} holds SavedModels (for tensorflow_model_server); the ONNX files of the "
                                     f"same export are in {path.parent.parent / ONNX / path.name}: pass that, or the "
                                     "export directory")
+        if name is not None:
+            _check_model_name(path, path.name, name)  # EXPORT/onnx/NAME
         return path
     names = model_names(path, ONNX)
     if name is None:
@@ -91,6 +95,12 @@ def find_onnx_model_dir(path, name=None) -> Path | None:
     elif name not in names:
         raise FileNotFoundError(f"{path}: no ONNX export of model {name!r} (found: {', '.join(names) or 'none'})")
     return path / ONNX / name
+
+
+def _check_model_name(path, found, name):
+    if found != name:
+        raise ValueError(f"{path} is model {found!r}, not {name!r}: pass {name!r}'s own directory, or its export "
+                         "directory")
 
 
 def onnx_version_dirs_newest_first(path, name=None) -> list[Path]:

@@ -257,6 +257,12 @@ def test_a_missing_export_is_named(tmp_path, export_dir):
     with pytest.raises(ValueError, match="models a_model, b_model: pick one by name"):
         ALAEOnnx(both)
     assert ALAEOnnx(both, name="b_model").metadata["model_name"] == NAME
+    # a model's or a version's own directory ignored the name (another model served unnoticed)
+    model_dir = export_dir / layout.ONNX / NAME
+    for path in (model_dir, model_dir / "1"):
+        with pytest.raises(ValueError, match=f"{path} is model '{NAME}', not 'b_model': pass 'b_model''s own directory"):
+            ALAEOnnx(path, name="b_model")
+        assert ALAEOnnx(path, name=NAME).metadata["model_name"] == NAME
 
 
 def test_damaged_or_misplaced_exports_are_named(tmp_path, export_dir):

@@ -59,6 +59,23 @@ def test_status_and_metadata(server, saved):
 
 
 @pytest.mark.parametrize("rows", [False, True], ids=["columnar", "rows"])
+def ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not ipv6_loopback(), reason="this machine has no IPv6 loopback (::1)")
+def test_the_start_line_brackets_an_ipv6_host(export_dir):
+    """It printed http://::1:PORT/..., which no client parses."""
+    with http_server(export_dir, "--host", "::1") as url:
+        assert re.fullmatch(r"http://\[::1\]:\d+", url)
+        assert RestClient(url, NAME, timeout=10).status()["model_version_status"][0]["state"] == "AVAILABLE"
+
+
 def test_every_signature_matches_the_saved_model(server, saved, export_dir, rows):
     client = RestClient(server, NAME, timeout=30)
     pixels = real_images(5)
@@ -268,6 +285,11 @@ def test_client_errors_name_the_problem(server):
         client.predict("decode", {"w": np.full((1, 50), np.nan, np.float32)})
     with pytest.raises(ValueError, match="truncation_psi has none .a scalar.; give it a batch dimension"):
         client.predict("generate", {"z": np.zeros((1, 50), np.float32), "truncation_psi": 1.0}, rows=True)
+    # rows were the first input's count: 2 latents and 1 psi gave 1 image back, 3 psi were cut to 2
+    for psi in ([0.7], [0.1, 0.5, 0.9]):
+        with pytest.raises(ValueError, match=f"the inputs differ in batch size: {{'z': 2, 'truncation_psi': {len(psi)}}}"):
+            client.predict("generate", {"z": np.zeros((2, 50), np.float32), "truncation_psi": np.array(psi, np.float32)},
+                           rows=True)
     with pytest.raises(ValueError, match="inputs: no tensors"):
         client.predict("decode", {})
     with pytest.raises(ValueError, match="base_url must be http://HOST:PORT"):

@@ -180,7 +180,7 @@ def main(argv=None) -> int:
         return 2
     host, port = sock.getsockname()[:2]
     print(f"serving {model.metadata['model_name']} version {model.version} ({args.onnx_variant} ONNX files) "
-          f"at http://{host}:{port}/v1/models/{model.metadata['model_name']}", flush=True)
+          f"at http://{_url_host(host)}:{port}/v1/models/{model.metadata['model_name']}", flush=True)
     if served.watching:
         print(f"watching {served.model_dir} for newer versions every {args.poll_seconds:g} s", flush=True)
     else:
