@@ -28,6 +28,7 @@ from export import onnx_files, savedmodel, tf_serving_files, verify
 from serving import contract, layout
 
 STAGING_PREFIX = ".staging-"  # OUT/.staging-NAME-VERSION-PID while an export builds
+MAX_VERSION = 2**63 - 1  # TF-Serving's version numbers are int64
 
 
 @dataclass(frozen=True)
@@ -58,8 +59,9 @@ def real_images(config, log=print, data_path=None) -> np.ndarray:
 def choose_version(request: ExportRequest, name: str) -> int:
     existing = set(layout.versions(request.out / layout.TF_SERVING / name)) | set(layout.versions(request.out / layout.ONNX / name))
     version = request.version if request.version is not None else max(existing, default=0) + 1
-    if version < 1:
-        raise ALAEError(f"--version must be a positive integer, got {version}")
+    if not 1 <= version <= MAX_VERSION:
+        raise ALAEError(f"--version must be a positive integer up to 2^63 - 1 (TF-Serving reads a version as a signed "
+                        f"64-bit integer), got {version}")
     if version in existing and not request.overwrite:
         raise ALAEError(
             f"{layout.saved_model_dir(request.out, name, version)}: version {version} of {name} already exists; "

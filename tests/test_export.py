@@ -244,6 +244,8 @@ def test_a_full_disk_exits_2_with_one_line_and_publishes_nothing(exported, tmp_p
         # Its weights would be published with this run's name, data and directions.
         (["--run", "{run}", "--checkpoint", "{copy}/checkpoints/ckpt-20"], "ckpt-20: not a checkpoint of the run"),
         (["--run", "{run}", "--version", "0"], "--version must be a positive integer"),
+        # TF-Serving would skip the version (no servable versions); serving.http served it
+        (["--run", "{run}", "--version", str(2**63)], "up to 2^63 - 1 (TF-Serving reads a version as a signed 64-bit"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(exported, tmp_path, capsys, flags, message):
