@@ -2,9 +2,12 @@
 
 import ctypes
 import errno
+import fcntl
 import os
 import shutil
+import time
 from pathlib import Path
+from typing import IO
 
 from serving.atomic_write import replacing
 
@@ -63,19 +66,48 @@ def _renameat2(source: Path, target: Path, flags: int) -> bool:
     raise OSError(code, os.strerror(code), str(target))
 
 
-def remove_killed_staging(parent: Path, prefix: str) -> None:
-    """Delete the staging folders PARENT/PREFIX...-PID of processes that were killed (PID is gone)."""
+# A staging folder's lock: held by the process that builds in the folder until it ends. A PID
+# says nothing about a process of another container (PID namespace) or machine sharing the
+# folder's file system: judged by its PID, a live export of another container was deleted.
+STAGING_LOCK = ".staging.lock"
+UNLOCKED_GRACE_SECONDS = 60  # a folder without a lock file: one just made, or made before the lock
+
+
+def make_staging_folder(path: Path) -> IO:
+    """Create folder `path` (and its parents) holding a lock that tells `remove_abandoned_staging`
+    it is in use; returns the lock's open file: the lock lasts until it is closed or the process
+    ends, however it ends. FileExistsError if `path` exists."""
+    path.mkdir(parents=True)
+    unnamed = path / f"{STAGING_LOCK}.new"  # locked before it takes the name another process looks for
+    lock = open(unnamed, "w")  # POSIX locks (NFS's flock) need a file open for writing
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    os.rename(unnamed, path / STAGING_LOCK)
+    return lock
+
+
+def remove_abandoned_staging(parent: Path, prefix: str) -> None:
+    """Delete the folders PARENT/PREFIX* whose lock nobody holds (their process was killed or
+    crashed): every process that can reach them, in any container or machine, is asked through
+    the lock. A folder without a lock file goes once it is a minute old."""
     for folder in Path(parent).glob(f"{prefix}*"):
-        pid = folder.name.rsplit("-", 1)[-1]
-        if folder.is_dir() and pid.isdigit() and not _process_alive(int(pid)):
+        if folder.is_dir() and not _held(folder / STAGING_LOCK):
             shutil.rmtree(folder, ignore_errors=True)
 
 
-def _process_alive(pid: int) -> bool:
+def _held(lock_path: Path) -> bool:
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
+        descriptor = os.open(lock_path, os.O_RDWR)
+    except PermissionError:  # another user's: theirs to judge
         return True
-    return True
+    except FileNotFoundError:
+        try:
+            return time.time() - lock_path.parent.stat().st_mtime < UNLOCKED_GRACE_SECONDS
+        except FileNotFoundError:  # removed meanwhile
+            return True
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(descriptor)  # releases a lock taken here
+    return False

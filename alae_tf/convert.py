@@ -13,6 +13,7 @@ resolution (the published models are past their fade-in).
 
 import argparse
 import os
+import secrets
 import shutil
 import sys
 from pathlib import Path
@@ -22,7 +23,7 @@ import tensorflow as tf
 import yaml
 
 from alae_tf import schedule, torch_files
-from alae_tf.atomic_file import move_unless_exists, remove_killed_staging
+from alae_tf.atomic_file import STAGING_LOCK, make_staging_folder, move_unless_exists, remove_abandoned_staging
 from alae_tf.config import save_config
 from alae_tf.errors import ALAEError, ConfigError, out_of_disk_space, written_file
 from alae_tf.stop_signals import interrupted_exit_code, sigterm_raises_stopped
@@ -141,13 +142,15 @@ def convert(checkpoint_path: Path, config, out: Path, log=print) -> dict:
 
     # This process's own staging folder, published only where nothing is: two conversions into one
     # --out shared one folder and left a run of one's config with the other's checkpoint.
-    remove_killed_staging(out.parent, f".{out.name}.converting-")
-    staging = out.with_name(f".{out.name}.converting-{os.getpid()}")
+    remove_abandoned_staging(out.parent, f".{out.name}.converting-")
+    staging = out.with_name(f".{out.name}.converting-{os.getpid()}-{secrets.token_hex(4)}")
+    staging_lock = None
     try:
+        staging_lock = make_staging_folder(staging)
         run = RunDir(staging)
-        run.root.mkdir(parents=True)
         save_config(config, run.config_file)
         checkpoint_manager(model, run).save(checkpoint_number=step)
+        (staging / STAGING_LOCK).unlink()  # not part of the run; the folder is a second old, so left alone meanwhile
         move_unless_exists(staging, out)
     except FileExistsError:
         raise ALAEError(f"{out}: appeared while this conversion ran (another one into the same --out?); it is left "
@@ -161,6 +164,8 @@ def convert(checkpoint_path: Path, config, out: Path, log=print) -> dict:
         raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        if staging_lock is not None:
+            staging_lock.close()
     log(f"written {out}: {len(assignments)} tensors ({sum(a.size for _, a in assignments) // 2:,} parameters per copy), "
         f"{config.model.image_shape[0]}x{config.model.image_shape[0]}, step {step}")
     return {"step": step, "tensors": len(assignments), "parameters": int(sum(np.size(a) for _, a in assignments))}

@@ -10,6 +10,7 @@ nothing of this one is published."""
 
 import json
 import os
+import secrets
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from alae_tf.atomic_file import move_unless_exists, remove_killed_staging, swap
+from alae_tf.atomic_file import make_staging_folder, move_unless_exists, remove_abandoned_staging, swap
 from alae_tf.data import open_run_images
 from alae_tf.editing.directions import fitted_elsewhere_note, read_run_directions, run_directions_path
 from alae_tf.editing.ranges import layer_ranges
@@ -27,7 +28,7 @@ from alae_tf.run_dir import checkpoint_name, load_run, untrained_top_level
 from export import onnx_files, savedmodel, tf_serving_files, verify
 from serving import contract, layout
 
-STAGING_PREFIX = ".staging-"  # OUT/.staging-NAME-VERSION-PID while an export builds
+STAGING_PREFIX = ".staging-"  # OUT/.staging-NAME-VERSION-PID-RANDOM while an export builds
 MAX_VERSION = 2**63 - 1  # TF-Serving's version numbers are int64
 
 
@@ -107,11 +108,11 @@ def export_run(request: ExportRequest, log=print) -> dict:
         "checkpoint": checkpoint_name(model.step),
     }
     signatures = contract.signatures_from_metadata(metadata)
-    remove_killed_staging(request.out, STAGING_PREFIX)
-    staging = request.out / f"{STAGING_PREFIX}{name}-{version}-{os.getpid()}"
+    remove_abandoned_staging(request.out, STAGING_PREFIX)
+    staging = request.out / f"{STAGING_PREFIX}{name}-{version}-{os.getpid()}-{secrets.token_hex(4)}"
     created_out = not request.out.exists()
     try:
-        staging.mkdir(parents=True)
+        staging_lock = make_staging_folder(staging)
     except OSError as exc:  # --out is a file, or a folder this user cannot write
         raise ALAEError(f"cannot write into the export directory {request.out}: {exc.strerror}") from None
     try:
@@ -160,6 +161,7 @@ def export_run(request: ExportRequest, log=print) -> dict:
                         "nothing was published: free some space and run the command again") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        staging_lock.close()
         if created_out and request.out.is_dir() and not any(request.out.iterdir()):
             request.out.rmdir()  # nothing was published: no empty --out left behind
     tf_serving_files.write_server_files(request.out)

@@ -7,6 +7,7 @@ convolutions run; these tests need no torch.
 
 import math
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ import pytest
 import tensorflow as tf
 import yaml
 
-from alae_tf import convert, torch_files
+from alae_tf import atomic_file, convert, torch_files
 from alae_tf.config import load_preset
 from alae_tf.errors import ALAEError
 from alae_tf.inference import Sampler
@@ -402,12 +403,10 @@ def test_a_stop_signal_during_the_conversion_leaves_nothing(tmp_path, capsys, mo
 def test_a_run_published_meanwhile_into_the_same_out_is_left_as_it_is(tmp_path, capsys, monkeypatch):
     """Two conversions into one --out shared one staging folder: the result held one's config and
     the other's checkpoint, and the second ended in a TensorFlow traceback. A staging folder of a
-    killed conversion (its process gone) is removed by the next."""
-    import subprocess
-
-    gone = subprocess.Popen(["true"])
-    gone.wait()  # its pid is free now
-    (tmp_path / f".run.converting-{gone.pid}" / "checkpoints").mkdir(parents=True)  # a killed one's
+    killed conversion (its lock free) is removed by the next."""
+    killed = tmp_path / ".run.converting-1-abcd"
+    atomic_file.make_staging_folder(killed).close()
+    (killed / "checkpoints").mkdir()
     real_save = tf.train.CheckpointManager.save
 
     def another_conversion_publishes_first(manager, *args, **kwargs):
@@ -437,8 +436,9 @@ def test_a_full_disk_or_an_unwritable_out_is_one_line_and_nothing_is_written(tmp
 
     monkeypatch.setattr(tf.train.CheckpointManager, "save", save_on_a_full_disk)
     code, err, out = run_convert(tmp_path, capsys, FIXTURE / "model.pth", FIXTURE / "config.yaml")
-    assert code == 2 and err == (f"error: no space left on the disk, writing {tmp_path}/.run.converting-{os.getpid()}/checkpoints/ckpt_temp/"
-                                 f"part; nothing was written to {out}: free some space and run the command again\n")
+    assert code == 2 and re.fullmatch(f"error: no space left on the disk, writing {re.escape(str(tmp_path))}/\\.run\\.converting-{os.getpid()}-"
+                                      f"[0-9a-f]{{8}}/checkpoints/ckpt_temp/part; nothing was written to {re.escape(str(out))}: free some "
+                                      "space and run the command again\n", err)
     assert sorted(p.name for p in tmp_path.iterdir()) == []
     monkeypatch.undo()
     (tmp_path / "file").write_text("mine")

@@ -378,6 +378,30 @@ def test_the_mnist_package_pickle_may_hold_arrays_only(tmp_path, monkeypatch):
 # --- export publishing --------------------------------------------------------------------------
 
 
+def test_staging_folders_are_judged_by_their_lock_not_by_a_pid(tmp_path):
+    """An export in another container (another PID namespace) on a shared volume has a PID this
+    one cannot see: its live staging folder was deleted as a killed one's, and it died at its
+    next write with a FileNotFoundError traceback."""
+    unseen_pid = 2**22 + 1  # above Linux's largest pid_max: no process of this namespace has it
+    live = tmp_path / f".staging-m-1-{unseen_pid}-aaaa"
+    held = atomic_file.make_staging_folder(live)  # its builder, alive elsewhere
+    (live / "onnx").mkdir()
+    atomic_file.make_staging_folder(tmp_path / ".staging-m-2-7-bbbb").close()  # its builder was killed
+    old_kind = tmp_path / ".staging-m-3-7"  # made before the lock, by a process long gone
+    old_kind.mkdir()
+    os.utime(old_kind, (os.path.getmtime(old_kind) - 120,) * 2)
+    (tmp_path / ".staging-m-4-7").mkdir()  # no lock yet: made a moment ago
+    (tmp_path / "kept").mkdir()  # not a staging folder
+    atomic_file.remove_abandoned_staging(tmp_path, ".staging-")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".staging-m-1-4194305-aaaa", ".staging-m-4-7", "kept"]
+    assert (live / "onnx").is_dir()
+    held.close()  # its builder ends (or dies): the lock is free
+    atomic_file.remove_abandoned_staging(tmp_path, ".staging-")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".staging-m-4-7", "kept"]
+    with pytest.raises(FileExistsError):
+        atomic_file.make_staging_folder(tmp_path / "kept")
+
+
 def built_halves(staging, marker):
     for half in ("onnx", "saved_model"):
         (staging / half).mkdir(parents=True)
