@@ -284,14 +284,14 @@ class Config:
                               f"got {t.gradient_penalty!r}")
         if t.gp_weight < 0 or t.weight_clip < 0:
             raise ConfigError(f"{origin}: train.gp_weight and train.weight_clip must be >= 0")
+        if m.backbone not in BACKBONES:  # before the kind's checks, which look it up
+            raise ConfigError(f"{origin}: model.backbone must be one of {', '.join(BACKBONES)}, got {m.backbone!r}")
         self._validate_kind(origin)
         self._validate_energy(origin)
         if t.mixed_precision not in PRECISIONS:
             raise ConfigError(
                 f"{origin}: train.mixed_precision must be one of {', '.join(PRECISIONS)}, got {t.mixed_precision!r}"
             )
-        if m.backbone not in BACKBONES:
-            raise ConfigError(f"{origin}: model.backbone must be one of {', '.join(BACKBONES)}, got {m.backbone!r}")
         if self.data.dataset not in DATASETS:
             raise ConfigError(f"{origin}: data.dataset must be one of {', '.join(DATASETS)}, got {self.data.dataset!r}")
         if self.data.source not in MNIST_SOURCES:

@@ -9,6 +9,7 @@ lock), and the file's text (pid and host) is only for the message. Evaluation, e
 only read a run and take no lock.
 """
 
+import errno
 import fcntl
 import os
 import socket
@@ -25,12 +26,17 @@ class RunLock:
         self.run = run
         self._file = None
 
-    def acquire(self) -> None:
+    def acquire(self, unless_read_only=False) -> None:
+        """`unless_read_only`: a run directory this process cannot write (an archived run) is left
+        unlocked, so that a command with nothing to train still says so; the acquire() before the
+        first write refuses it."""
         if self._file is not None:
             return
         try:
             handle = open(self.run.lock_file, "a+")
         except OSError as exc:
+            if unless_read_only and exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+                return
             raise ConfigError(f"cannot write the run directory {self.run.root} ({exc.strerror})") from None
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

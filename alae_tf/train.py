@@ -35,6 +35,7 @@ from alae_tf.data import open_run_images
 from alae_tf.data.batches import training_batches
 from alae_tf.errors import ALAEError, ConfigError, first_line, out_of_disk_space, written_file
 from alae_tf.model_kinds import build_model
+from alae_tf.official import PUBLISHED
 from alae_tf.run_dir import (
     RunDir,
     checkpoint_manager,
@@ -194,8 +195,9 @@ def check_same_experiment(args, config, overrides: dict, run: RunDir):
     for key, value in overrides["train"].items():
         if key == "batch_size" and config.train.level_batch_sizes:  # --batch-size would set every level's
             if set(config.train.level_batch_sizes) != {value}:
-                refuse(f"batch sizes {config.train.level_batch_sizes} per level", f"--batch-size {value} (a run "
-                       "converted from an official checkpoint: convert it again with --batch-size)")
+                converted = config.preset in PUBLISHED.values()  # the presets of python -m alae_tf.convert's runs
+                refuse(f"batch sizes {config.train.level_batch_sizes} per level", f"--batch-size {value}" + (
+                    " (a run converted from an official checkpoint: convert it again with --batch-size)" if converted else ""))
         elif key not in RESUMABLE_OVERRIDES and getattr(config.train, key) != value:
             refuse(f"{key}={getattr(config.train, key)}", f"--{key.replace('_', '-')} {value}")
     if args.config is None:
@@ -283,7 +285,7 @@ def check_batch_size(phase, num_images: int, replicas: int) -> None:
     """The batch of `phase` (a schedule.Phase) fits the training set and splits over the replicas."""
     size = f"the batch size {phase.batch_size} (level {phase.level}, {phase.resolution}x{phase.resolution})"
     if phase.batch_size > num_images:
-        raise ConfigError(f"{size} is larger than the training set ({num_images} images); pass a smaller --batch-size")
+        raise ConfigError(f"{size} is larger than the training set ({num_images} image{'s' if num_images != 1 else ''}); pass a smaller --batch-size")
     if phase.batch_size % replicas:
         raise ConfigError(f"{size} does not split evenly over {replicas} replicas; "
                           f"pass a --batch-size that is a multiple of {replicas}")
@@ -333,7 +335,7 @@ def train(args) -> int:
         if cluster:  # TensorFlow's coordination service catches SIGTERM from its start, and only logs it: take it
             signals.enter_context(stop)  # over now; a signal before the first step stops every worker after the second
         if chief and run.root.is_dir():
-            lock.acquire()  # before its checkpoints are read: another trainer may be saving or deleting them
+            lock.acquire(unless_read_only=True)  # before its checkpoints are read: another trainer may be saving or deleting them
         check_run_outside_data(run, config)
         source = open_run_images(config)
         if resuming and (change := data_change(run, source)):

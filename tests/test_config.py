@@ -81,6 +81,8 @@ def test_config_round_trips_through_yaml(tmp_path):
         ({"train": {"ema_nets": ["mapping", "decoder"]}}, "ema_nets takes names from"),
         ({"train": {"level_batch_sizes": [8, 8]}}, "level_batch_sizes needs 1 positive entries"),
         ({"model": {"backbone": "style", "image_shape": [28, 28, 1]}}, "power of two"),
+        # a baseline's check looked the backbone up first: a KeyError traceback
+        ({"model": {"kind": "vae", "backbone": "foo"}}, r"model.backbone must be one of mlp, .*got 'foo'"),
         ({"format": 1}, "not this version's run format"),
         ([1, 2], "expected a mapping"),
         ({"train": {"learning_rate": float("nan")}}, r"train.learning_rate must be finite, got nan"),

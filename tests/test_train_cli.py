@@ -155,6 +155,28 @@ def test_jit_auto_is_decided_at_the_start_and_recorded_in_the_run(small_config, 
     assert "precision bf16, jit False" in captured.out and "--no-jit" not in captured.err
 
 
+def test_a_finished_run_on_a_read_only_disk_says_so_and_one_with_steps_left_is_refused(small_config, tmp_path, capsys,
+                                                                                         monkeypatch):
+    """The same command on an archived (read-only) finished run was refused: the lock file it
+    opens for writing came before the check that nothing is left to train."""
+    from alae_tf import run_lock
+
+    assert run_train(small_config, tmp_path / "run", "--steps", "10") == 0
+    capsys.readouterr()
+    lock_file = RunDir(tmp_path / "run").lock_file
+
+    def read_only_open(path, *args, **kwargs):
+        if Path(path) == lock_file:
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+        return open(path, *args, **kwargs)
+
+    monkeypatch.setattr(run_lock, "open", read_only_open, raising=False)
+    assert run_train(small_config, tmp_path / "run", "--steps", "10") == 0
+    assert "already trained for 10 steps (target 10)" in capsys.readouterr().out
+    assert run_train(small_config, tmp_path / "run", "--steps", "20") == 2
+    assert capsys.readouterr().err == f"error: cannot write the run directory {tmp_path / 'run'} (Read-only file system)\n"
+
+
 def test_resuming_with_a_different_batch_size_is_refused(small_config, tmp_path, capsys):
     assert run_train(small_config, tmp_path / "run", "--steps", "10") == 0
     assert run_train(small_config, tmp_path / "run", "--batch-size", "64") == 2
@@ -169,8 +191,13 @@ def test_resuming_a_run_with_per_level_batch_sizes_refuses_a_batch_size_that_wou
     args = argparse.Namespace(preset=None, config=None)
     for value in (64, 128):
         with pytest.raises(ConfigError, match=re.escape(f"trained with batch sizes [128, 128, 128, 64] per level; "
-                                                        f"resuming with --batch-size {value}")):
+                                                        f"resuming with --batch-size {value} would change")):
             train.check_same_experiment(args, config, {"train": {"batch_size": value}, "data": {}}, RunDir(tmp_path))
+    # the advice for runs of python -m alae_tf.convert, only for those (their presets)
+    official = load_preset("official_celeba")
+    with pytest.raises(ConfigError, match=re.escape("--batch-size 1 (a run converted from an official checkpoint: "
+                                                    "convert it again with --batch-size) would change")):
+        train.check_same_experiment(args, official, {"train": {"batch_size": 1}, "data": {}}, RunDir(tmp_path))
     config.train.level_batch_sizes = [32, 32, 32, 32]  # every level's already
     train.check_same_experiment(args, config, {"train": {"batch_size": 32}, "data": {}}, RunDir(tmp_path))
 
@@ -549,6 +576,8 @@ def test_batch_must_split_evenly_over_replicas_and_fit_the_data():
         train.check_batch_size(phase, 60000, 3)
     with pytest.raises(train.ConfigError, match=r"larger than the training set \(5 images\); pass a smaller --batch-size"):
         train.check_batch_size(phase, 5, 1)
+    with pytest.raises(train.ConfigError, match=r"larger than the training set \(1 image\); pass"):
+        train.check_batch_size(phase, 1, 1)
 
 
 def test_batch_size_flag_sets_every_levels_batch():
