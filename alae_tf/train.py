@@ -12,6 +12,7 @@ import re
 import shutil
 import sys
 import tempfile
+import textwrap
 from pathlib import Path
 
 import keras
@@ -21,7 +22,9 @@ from alae_tf import multiworker, schedule
 from alae_tf.callbacks import CheckpointSaver, ProgressBar, ProgressLines, TrainingMonitor, drop_log_rows_after
 from alae_tf.compute import cpu_flags, precision_cpu_warning, set_precision, set_training_graph_options
 from alae_tf.config import (
+    ADVERSARIAL_LOSSES,
     DATASETS,
+    GRADIENT_PENALTIES,
     MNIST_SOURCES,
     PRECISIONS,
     auto_jit,
@@ -68,12 +71,19 @@ def parse_args(argv=None):
         "  python -m alae_tf.train --steps 10000                     # the mnist preset, 10k steps, into runs/mnist\n"
         "  python -m alae_tf.train --preset mnist_style32 --mixed-precision bf16\n"
         "  python -m alae_tf.train --preset tiny_style --dataset folder --data-path my_images --batch-size 16\n"
-        "  python -m alae_tf.train --config my.yaml --out runs/my   # a copy of a file in alae_tf/presets/, edited",
+        "  python -m alae_tf.train --config my.yaml --out runs/my   # a copy of a file in alae_tf/presets/, edited\n"
+        "\n"
+        "Settings without a flag are set in a --config file (README, 'python -m alae_tf.train'), among them\n"
+        + textwrap.fill(f"train.adversarial_loss: {', '.join(ADVERSARIAL_LOSSES)}", 96, initial_indent="  ",
+                        subsequent_indent="    ") + "\n"
+        f"  train.gradient_penalty: {', '.join(GRADIENT_PENALTIES)} (with train.r1_gamma, gp_weight,\n"
+        "    weight_clip), and model.backbone, model.kind (the baselines), the learning rates and schedule.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--preset", help=f"training preset (default: {DEFAULT_PRESET}; available: {', '.join(available_presets())})")
-    source.add_argument("--config", type=Path, help="a config YAML file to use instead of a preset")
+    source.add_argument("--config", type=Path, help="a config YAML file to use instead of a preset: a "
+                        "copy of alae_tf/presets/NAME.yaml, edited (every setting, those without a flag too: below)")
     parser.add_argument("--out", type=Path, help="run directory (default: runs/<preset>, or runs/<config file name>)")
     length = parser.add_mutually_exclusive_group()
     length.add_argument("--steps", type=int, help="train until this many steps in total (default: the preset's)")

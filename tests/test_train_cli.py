@@ -411,6 +411,10 @@ def test_evaluate_refuses_a_directory_that_is_not_a_run(tmp_path, capsys):
 def test_help_exits_0(module):
     result = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and "usage: python -m " + module in result.stdout
+    if module == "alae_tf.train":  # the settings without a flag were nowhere in it
+        text = " ".join(result.stdout.split())
+        assert "train.adversarial_loss: softplus, minimax, least_squares, hinge, wasserstein, f_kl," in text
+        assert "train.gradient_penalty: r1, r2, wgan_gp, dragan, none" in text
 
 
 def test_a_second_trainer_is_refused_sigterm_saves_and_the_same_command_resumes(small_config, tmp_path, capsys):
