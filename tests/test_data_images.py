@@ -148,6 +148,16 @@ def test_a_transparency_key_counts_as_transparency_in_the_description_as_in_deco
     assert again.description == source.description
 
 
+def test_a_keyed_16_bit_png_is_scaled_and_its_keyed_pixels_are_black(tmp_path):
+    """Training scaled 16-bit gray and ignored its tRNS key (the folder description said composited)."""
+    levels = np.full((8, 8), 40000, np.uint16)
+    levels[:, :3] = 1000  # the key
+    Image.fromarray(levels).save(tmp_path / "keyed.png", transparency=1000)
+    assert Image.open(tmp_path / "keyed.png").mode == "I;16"
+    pixels = load_square(tmp_path / "keyed.png", 8, 1)[..., 0]
+    assert (pixels[:, :3] == 0).all() and (pixels[:, 3:] == round(40000 / 257)).all()
+
+
 def test_every_level_has_its_shape_dtype_and_the_block_means(photos):
     source = open_image_source("folder", str(photos[0]), 32, test_count=3)
     full = source.test_images(32)

@@ -366,6 +366,16 @@ def test_a_16_bit_upload_is_scaled_to_8_bit_levels_in_integers_and_little_memory
     assert note == "PNG 256x256: 16-bit levels scaled to 8-bit"
     np.testing.assert_array_equal(image[:, :, 0], np.rint(every_level / 257.0).astype(np.uint8))
 
+    # with a transparency key: it was converted to RGBA first, which clips every level above 255 (near
+    # white); now scaled as above, keyed pixels black, as training decodes it (test_data_images.py)
+    buffer = io.BytesIO()
+    Image.fromarray(every_level).save(buffer, format="PNG", transparency=1000)
+    image, note = model_image(buffer.getvalue(), (256, 256, 1))
+    assert note == "PNG 256x256: 16-bit levels scaled to 8-bit, transparency flattened onto black"
+    expected = np.rint(every_level / 257.0).astype(np.uint8)
+    expected[every_level == 1000] = 0
+    np.testing.assert_array_equal(image[:, :, 0], expected)
+
     side = 2000
     buffer = io.BytesIO()
     Image.fromarray(np.tile(every_level, (8, 8))[:side, :side]).save(buffer, format="PNG")

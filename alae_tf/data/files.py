@@ -156,8 +156,11 @@ def load_square(path: Path, resolution: int, channels: int) -> np.ndarray:
 def _flatten(image: Image.Image, channels: int) -> Image.Image:
     """The image as 8-bit "L" or "RGB": 16-bit gray scaled down, transparency composited over black."""
     if image.mode in SIXTEEN_BIT_GRAY_MODES:
-        pixels = np.asarray(image, dtype=np.float64) / 257.0
-        image = Image.fromarray(np.clip(np.rint(pixels), 0, 255).astype(np.uint8))
+        levels = np.asarray(image)
+        pixels = np.clip(np.rint(levels / 257.0), 0, 255).astype(np.uint8)
+        if isinstance(key := image.info.get("transparency"), int):  # a PNG tRNS key: its pixels over black
+            pixels[levels == key] = 0
+        image = Image.fromarray(pixels)
     elif image.has_transparency_data:
         rgba = image.convert("RGBA")
         image = Image.alpha_composite(Image.new("RGBA", rgba.size, (0, 0, 0, 255)), rgba)

@@ -126,21 +126,25 @@ def _flattened(image, steps):
     """Without transparency: an image with it becomes premultiplied RGBa, whose colour bands are
     the image over black (MNIST's background), and which resizes without colour bleeding in from
     transparent pixels."""
+    if image.mode.startswith("I"):  # 16-bit grayscale PNG (first: Pillow's RGBA of it clips every level above 255)
+        # round(v / 257) in integers, in place: (v + 128) // 257 (no ties: 257 is odd). The float64
+        # copies this once made of a 40-megapixel upload weighed ~1 GB.
+        levels = np.array(image, dtype=np.int32)
+        keyed = levels == key if isinstance(key := image.info.get("transparency"), int) else None  # PNG tRNS
+        np.clip(levels, 0, 65535, out=levels)
+        levels += 128
+        levels //= 257
+        steps.append("16-bit levels scaled to 8-bit")
+        if keyed is not None:
+            levels[keyed] = 0
+            steps.append("transparency flattened onto black")
+        return Image.fromarray(levels.astype(np.uint8), "L")
     if image.has_transparency_data:  # an alpha channel, or a transparency key (PNG tRNS, GIF) in any mode
         rgba = image if image.mode == "RGBA" else image.convert("RGBA")  # (convert copies even an RGBA image)
         if rgba.getextrema()[3][0] == 255:  # an alpha channel, all opaque (a canvas's PNG)
             return rgba.convert("RGB")
         steps.append("transparency flattened onto black")
         return rgba.convert("RGBa")
-    if image.mode.startswith("I"):  # 16-bit grayscale PNG
-        # round(v / 257) in integers, in place: (v + 128) // 257 (no ties: 257 is odd). The float64
-        # copies this once made of a 40-megapixel upload weighed ~1 GB.
-        levels = np.array(image, dtype=np.int32)
-        np.clip(levels, 0, 65535, out=levels)
-        levels += 128
-        levels //= 257
-        steps.append("16-bit levels scaled to 8-bit")
-        return Image.fromarray(levels.astype(np.uint8), "L")
     if image.mode not in ("L", "RGB"):  # 1-bit, palette, CMYK, YCbCr, ...
         return image.convert("L" if image.mode == "1" else "RGB")
     return image
