@@ -332,6 +332,14 @@ def test_an_attribute_csv_labels_images_by_sign(tmp_path):
         labelled.from_attribute_table(tmp_path / "attributes.csv", None, (8, 8, 3), count=2)
     assert labelled.from_attribute_table(tmp_path / "attributes.csv", tmp_path / "img", (8, 8, 3), count=6) \
         .encoded(first_pixel).test_codes[:, 0].tolist() == [3]  # the first 6 rows; held_out_positions(6, 1)
+    # a table without its image column: "image -1 is listed twice" before
+    (tmp_path / "no_image_column.csv").write_text("Smiling,Eyeglasses\n1,-1\n-1,1\n1,1\n")
+    with pytest.raises(DataError, match=re.escape("no_image_column.csv: 3 of its 3 image files not found in ") + ".*; its "
+                       "first column holds numbers \\('1', ...\\), not image paths: the image path is the first column"):
+        labelled.from_attribute_table(tmp_path / "no_image_column.csv", tmp_path / "img", (8, 8, 3))
+    # a line of spaces (a spreadsheet's last line) is skipped as an empty one is: "1 columns, expected 3" before
+    (tmp_path / "spaces.csv").write_text("\n".join(rows) + "\n  \n\t\n")
+    assert labelled.from_attribute_table(tmp_path / "spaces.csv", tmp_path / "img", (8, 8, 3)).names == ("Smiling", "Eyeglasses")
 
 
 def test_celebas_attribute_list_is_read_as_it_comes(tmp_path, caplog):

@@ -150,19 +150,24 @@ def from_attribute_table(path, image_dir, image_shape, count: int | None = None,
     if unknown := [name for name in only or () if name not in names]:
         raise DataError(f"{path}: no attribute {', '.join(map(repr, unknown))}; it has {', '.join(names)}")
     kept = [i for i, name in enumerate(names) if only is None or name in only]
-    values, files, lines_of = [], [], {}
+    files = [image_dir / file for _, file, _ in rows]
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        if all(math.isfinite(_as_number(file)) for _, file, _ in rows):  # a table without its image column
+            fix = (f"its first column holds numbers ({rows[0][1]!r}, ...), not image paths: the image path is the "
+                   "first column (header `image,ATTR...`)")
+        elif len(missing) == len(files):
+            fix = "pass --images DIR, the folder the table's image paths are relative to (default: its own folder)"
+        else:
+            fix = "list only the images you have, or correct those paths"
+        raise DataError(f"{path}: {len(missing)} of its {len(files)} image files not found in {image_dir}, e.g. "
+                        f"{missing[0]}; {fix}")
+    values, lines_of = [], {}
     for number, file, cells in rows:
         if file in lines_of:
             raise DataError(f"{path}:{number}: image {file} is listed twice (first on line {lines_of[file]})")
         lines_of[file] = number
         values.append([_attribute_value(path, number, names[i], cells[i]) > 0 for i in kept])
-        files.append(image_dir / file)
-    missing = [str(f) for f in files if not f.is_file()]
-    if missing:
-        fix = ("pass --images DIR, the folder the table's image paths are relative to (default: its own folder)"
-               if len(missing) == len(files) else "list only the images you have, or correct those paths")
-        raise DataError(f"{path}: {len(missing)} of its {len(files)} image files not found in {image_dir}, e.g. "
-                        f"{missing[0]}; {fix}")
     held_out = np.zeros(len(files), bool)
     held_out[held_out_positions(len(files), max(1, len(files) // HELD_OUT_EVERY))] = True
     labels, files = np.array(values, bool), np.array(files, dtype=object)
@@ -207,7 +212,7 @@ def read_attribute_table(path: Path) -> tuple[tuple[str, ...], list[tuple[int, s
         except csv.Error as exc:
             raise DataError(f"{path}: cannot read the attributes CSV ({exc})") from None
         header = [name.strip() for name in parsed[0][1:]] if parsed else []
-        table = [(number, row) for number, row in enumerate(parsed[1:], 2) if row]
+        table = [(number, row) for number, row in enumerate(parsed[1:], 2) if any(cell.strip() for cell in row)]
     width = len(header) + 1
     if repeated := sorted({name for name in header if header.count(name) > 1}):
         raise DataError(f"{path}: attribute(s) {', '.join(map(repr, repeated))} named twice in the header")
