@@ -161,7 +161,10 @@ def test_directions_from_every_label_source(run, held_out, tmp_path, capsys):
     # A column named twice was fitted twice and written into a file that every later command then
     # refused; a name with a '/' made apply write outside RUN/edits: both refused before any encoding.
     for header, message in (("file,is_nine,is_nine", "attribute(s) 'is_nine' named twice in the header"),
-                            ("file,../../evil", "'../../evil' cannot name a direction: it becomes a file name")):
+                            ("file,../../evil", "'../../evil' cannot name a direction: it becomes a file name"),
+                            ("file," + "A" * 252, "cannot name a direction: it becomes a file name (edit apply's RUN/edits/"
+                                                  "NAME.png); rename that attribute or class without '/', '\\', control "
+                                                  "characters or a lone '.' / '..', in at most 251 bytes")):
         rows = [header] + [f"folders/d{d}/{i}.png" + f",{int(d == 9)}" * (header.count(",")) for d in (4, 9) for i in range(10)]
         (tmp_path / "bad.csv").write_text("\n".join(rows) + "\n")
         code, stdout, err = run_cli(edit, ["directions", "--run", run, "--attributes", tmp_path / "bad.csv",
@@ -463,6 +466,11 @@ def write_image(path, shape):
         (edit, ["apply", "--run", "{run}", "--direction", "3_to_8", "--images", "held-out:1", "--out", "{file}/x.png"], "cannot write {file}/x.png: {file} is not a directory"),
         (edit, ["interpolate", "--run", "{run}", "--from", "held-out:1", "--to", "held-out:1", "--out", "{file}/x.png"], "{file} is not a directory"),
         (edit, ["mix", "--run", "{run}", "--sources", "held-out:1", "--destinations", "held-out:1", "--out-dir", "{file}"], "cannot write {file}: {file} is not a directory"),
+        # a file name over 255 bytes (a long direction name's default --out too): a traceback from is_dir()
+        (edit, ["apply", "--run", "{run}", "--direction", "3_to_8", "--images", "held-out:1", "--out", "{tmp}/" + "a" * 300 + ".png"],
+         "cannot write {tmp}/" + "a" * 300 + ".png: File name too long"),
+        (edit, ["mix", "--run", "{run}", "--sources", "held-out:1", "--destinations", "held-out:1", "--out-dir", "{tmp}/" + "d" * 300],
+         "cannot write {tmp}/" + "d" * 300 + ": File name too long"),
         (edit, ["apply", "--run", "{run}", "--direction", "3_to_8", "--images", "{tmp}/missing.png"], "no such image file or folder"),
         (edit, ["apply", "--run", "{run}", "--images", "held-out:1"], "the following arguments are required: --direction"),
         (edit, ["interpolate", "--run", "{run}", "--from", "{small}", "--to", "{small}", "--steps", "1"], "--steps must be at least 2"),

@@ -32,6 +32,8 @@ from serving.editing import Direction, DirectionSet, DirectionsError
 METHODS = ("svm", "mean")
 SVM_C = 1.0
 SVM_MAX_ITER = 10000
+MAX_NAME_BYTES = 251  # NAME.png within the 255 bytes of a file name (Linux, macOS, Windows)
+
 
 @dataclass(frozen=True)
 class Task:
@@ -155,7 +157,8 @@ def check_tasks(tasks: list[Task]) -> None:
     for name in names:
         if unusable_name(name):
             raise ALAEError(f"{name!r} cannot name a direction: it becomes a file name (edit apply's RUN/edits/NAME.png); "
-                            "rename that attribute or class without '/', '\\', control characters or a lone '.' / '..'")
+                            "rename that attribute or class without '/', '\\', control characters or a lone '.' / '..', "
+                            f"in at most {MAX_NAME_BYTES} bytes")
     for task in tasks:
         for part, side in (("training", task.train_side), ("held-out", task.test_side)):
             counts = {name: int((side == value).sum()) for name, value in ((task.negative, 0), (task.positive, 1))}
@@ -166,7 +169,8 @@ def check_tasks(tasks: list[Task]) -> None:
 
 def unusable_name(name: str) -> bool:
     """A direction name that would not stay one file name inside RUN/edits/."""
-    return not name.strip() or name in (".", "..") or any(c in "/\\" or ord(c) < 32 for c in name)
+    return (not name.strip() or name in (".", "..") or any(c in "/\\" or ord(c) < 32 for c in name)
+            or len(name.encode()) > MAX_NAME_BYTES)
 
 
 def fit_directions(train_codes, test_codes, tasks: list[Task], method="svm", orthogonalize=False,

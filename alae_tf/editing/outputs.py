@@ -14,18 +14,20 @@ from alae_tf.png import save_png
 def check_output_file(path: Path, suffix: str | None = None, inputs: tuple[str, ...] = ()) -> None:
     """ALAEError unless `path` looks writable as a file (ending in `suffix`, when given) and is none
     of the command's `inputs` (image specs: files are compared, other specs ignored)."""
-    if any(Path(spec).is_file() and Path(spec).resolve() == path.resolve() for spec in inputs):
-        raise ALAEError(f"cannot write {path}: it is one of the input images; choose another --out")
-    if path.is_dir():
-        raise ALAEError(f"cannot write {path}: {os.strerror(errno.EISDIR)}")
-    if suffix and path.suffix.lower() != suffix:
-        raise ALAEError(f"cannot write {path}: the file name must end in {suffix}")
-    _check_can_create(path, path.parent)
+    with writing(path):  # a name too long for the file system fails even is_dir(), with an OSError
+        if any(Path(spec).is_file() and Path(spec).resolve() == path.resolve() for spec in inputs):
+            raise ALAEError(f"cannot write {path}: it is one of the input images; choose another --out")
+        if path.is_dir():
+            raise ALAEError(f"cannot write {path}: {os.strerror(errno.EISDIR)}")
+        if suffix and path.suffix.lower() != suffix:
+            raise ALAEError(f"cannot write {path}: the file name must end in {suffix}")
+        _check_can_create(path, path.parent)
 
 
 def check_output_dir(folder: Path) -> None:
     """ALAEError unless `folder` is, or can be made, a folder that files can be created in."""
-    _check_can_create(folder, folder)
+    with writing(folder):
+        _check_can_create(folder, folder)
 
 
 def _check_can_create(target: Path, folder: Path) -> None:
