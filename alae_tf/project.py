@@ -13,6 +13,7 @@ apply, mix and interpolate take the file among their images, and the studio of
 import argparse
 import dataclasses
 import math
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -30,6 +31,7 @@ from alae_tf.errors import ALAEError
 from alae_tf.inference import Sampler
 from alae_tf.png import image_grid
 from alae_tf.run_dir import checkpoint_name, load_run
+from alae_tf.run_lock import take_lock
 from alae_tf.stop_signals import interrupted_exit_code, signal_name, sigterm_raises_stopped
 from serving import projection_file
 
@@ -38,6 +40,7 @@ PREVIEW_IMAGES = 64  # a grid of every image would be one huge PNG for a folder 
 # (and on Ctrl-C or a divergence; a kill loses at most that much), and take FINAL's name once
 # every image is done: an earlier projection into the same folder is replaced only by a complete one.
 PARTIAL, FINAL = "projection.partial", "projection"
+LOCK_FILE = ".projection.lock"  # held while a projection writes into its folder
 # Codes beyond this magnitude have diverged (F's and E's are of order 1): since the loss reads the
 # clipped images, a far too large learning rate ends at huge finite codes rather than at NaN.
 MAX_CODE = 1e6
@@ -92,6 +95,17 @@ def run(args) -> dict:
     sampler = Sampler.from_model(model)
     out_dir = args.out_dir or args.run / "projections"
     check_output_dir(out_dir)
+    with writing(out_dir):
+        out_dir.mkdir(parents=True, exist_ok=True)
+        # Two projections into one folder wrote one file in turn: the one finishing last kept it, unsaid.
+        lock = take_lock(out_dir / LOCK_FILE, lambda holder: f"{out_dir} is being written by another projection "
+                         f"({holder}); wait for it to finish, or pass another --out-dir")
+    with lock:
+        return project_into(args, config, model, sampler, out_dir)
+
+
+def project_into(args, config, model, sampler, out_dir: Path) -> dict:
+    """The projection of `args.images` written into `out_dir` (locked by this process)."""
     if (out_dir / f"{FINAL}.npz").exists():  # said nothing: hours of an earlier projection were replaced unnoticed
         print(f"note: {out_dir / FINAL}.npz holds an earlier projection; it is kept until this one is complete, then "
               "replaced (--out-dir DIR writes elsewhere)", file=sys.stderr)
@@ -179,7 +193,7 @@ def run(args) -> dict:
     npz_size = f"{npz_bytes / 2**20:.1f} MiB" if npz_bytes >= 2**20 else f"{npz_bytes / 2**10:.0f} KiB"
     print(f"written: {out_dir / 'projection.png'} (image | encoder | projection{preview}), {out_dir / 'projection.npz'} "
           f"({npz_size}; the studio opens it: python -m serving.http --model EXPORT --studio --projections "
-          f"{out_dir / 'projection.npz'})")
+          f"{shlex.quote(str(out_dir / 'projection.npz'))})")
     return summary
 
 

@@ -4,6 +4,7 @@ python -m alae_tf.project writes what it reports."""
 
 import os
 import signal
+import socket
 
 import numpy as np
 import pytest
@@ -54,11 +55,14 @@ def test_projection_lowers_lpips_and_mse_against_the_encoder_alone(sampler, dist
 def test_the_cli_writes_the_projection_it_reports(exported, tmp_path, capsys):
     for index, pixels in enumerate(real_images(2)):
         Image.fromarray(pixels[..., 0]).save(tmp_path / f"{index}.png")
+    out_dir = tmp_path / "my out"
     code = project_cli.main(["--run", str(exported[0]), "--images", str(tmp_path / "0.png"), str(tmp_path / "1.png"),
-                             "--steps", "8", "--learning-rate", "0.02", "--mse-weight", "0.1", "--out-dir", str(tmp_path / "out")])
+                             "--steps", "8", "--learning-rate", "0.02", "--mse-weight", "0.1", "--out-dir", str(out_dir)])
     out = capsys.readouterr().out
     assert code == 0
-    saved = np.load(tmp_path / "out" / "projection.npz")
+    # the command to paste, its path quoted (a folder with a space split in two)
+    assert out.rstrip().endswith(f"--studio --projections '{out_dir}/projection.npz')")
+    saved = np.load(out_dir / "projection.npz")
     assert saved["styles"].shape == (2, 1, 50) and set(saved) == {"styles", "images", "encoder_lpips", "encoder_mse", "lpips",
                                                                   "mse", "per_layer", "run", "checkpoint", "training_step"}
     np.testing.assert_array_equal(saved["images"], real_images(2))  # the images as the model saw them
@@ -66,9 +70,25 @@ def test_the_cli_writes_the_projection_it_reports(exported, tmp_path, capsys):
     assert saved["lpips"].mean() < saved["encoder_lpips"].mean()
     encoder_row, = [line.split() for line in out.splitlines() if line.startswith("encoder")]
     assert float(encoder_row[1]) == pytest.approx(saved["encoder_lpips"].mean(), abs=1e-4)
-    grid = np.asarray(Image.open(tmp_path / "out" / "projection.png"))
+    grid = np.asarray(Image.open(out_dir / "projection.png"))
     assert grid.shape == (2 * 28, 3 * 28)
     np.testing.assert_array_equal(grid[:28, :28], real_images(2)[0, ..., 0])  # image | encoder | projection
+
+
+def test_a_second_projection_into_a_folder_being_written_is_refused(exported, tmp_path, capsys):
+    """Two projections into one folder wrote its files in turn: the one that ended last kept them,
+    and neither said so."""
+    from alae_tf.run_lock import take_lock
+
+    out_dir = tmp_path / "projections"
+    out_dir.mkdir()
+    with take_lock(out_dir / project_cli.LOCK_FILE, str):  # the other projection, running
+        code = project_cli.main(["--run", str(exported[0]), "--images", "held-out:1", "--steps", "1", "--out-dir", str(out_dir)])
+        assert (code, capsys.readouterr().err) == (2, f"error: {out_dir} is being written by another projection (pid "
+                                                      f"{os.getpid()} on {socket.gethostname()}); wait for it to finish, "
+                                                      "or pass another --out-dir\n")
+    assert project_cli.main(["--run", str(exported[0]), "--images", "held-out:1", "--steps", "1", "--out-dir", str(out_dir)]) == 0
+    assert (out_dir / "projection.npz").is_file()
 
 
 def test_batches_give_the_projection_of_one_batch_and_each_is_saved_as_it_ends(exported, tmp_path, capsys, monkeypatch):
