@@ -22,6 +22,7 @@ from alae_tf.editing import directions as fitting
 from alae_tf.editing import labelled as labels
 from alae_tf.editing.arguments import OneLineParser, class_pair, noise_seed, positive_int, strength
 from alae_tf.editing.figures import check_figure_size, strength_sweep, zoomed
+from alae_tf.editing.images import held_out_warning
 from alae_tf.editing.subjects import SUBJECTS_HELP, select_subjects
 from alae_tf.editing.official import other_model_note, read_official_directions
 from alae_tf.editing.outputs import check_output_dir, check_output_file, write_png, writing
@@ -369,6 +370,10 @@ COMMANDS = {"directions": fit_command, "apply": apply_command, "mix": mix_comman
             "interpolate": interpolate_command, "score": score_command}
 
 
+# The commands' arguments that take image specs (held-out:N among them).
+SUBJECT_ARGUMENTS = {"apply": ("images",), "mix": ("sources", "destinations"), "interpolate": ("first", "last")}
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
@@ -377,6 +382,9 @@ def main(argv=None) -> int:
                 list_command(args)
             else:
                 config, model = load_run(args.run, args.checkpoint)
+                specs = [spec for name in SUBJECT_ARGUMENTS.get(args.command, ()) for spec in getattr(args, name)]
+                if warning := held_out_warning(specs, config, args.run):
+                    print(warning, file=sys.stderr)
                 COMMANDS[args.command](args, Loaded(config, Sampler.from_model(model), model.step, args.run.resolve().name))
     except ALAEError as exc:
         print(f"error: {exc}", file=sys.stderr)

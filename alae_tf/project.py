@@ -23,7 +23,7 @@ import numpy as np
 from alae_tf.data.batches import to_model_range, to_uint8
 from alae_tf.editing.arguments import OneLineParser, positive_int
 from alae_tf.editing.figures import zoomed
-from alae_tf.editing.images import IMAGES_HELP, count_images, select_images
+from alae_tf.editing.images import IMAGES_HELP, count_images, held_out_warning, select_images
 from alae_tf.editing.outputs import check_output_dir, write_png, writing
 from alae_tf.editing.projection import Projection, project
 from alae_tf.editing.subjects import is_projection
@@ -92,6 +92,8 @@ def run(args) -> dict:
         raise ALAEError(f"{projected}: a projection file, whose images are projected already (edit and the studio "
                         "take it); project takes image files, folders and held-out:N")
     config, model = load_run(args.run, args.checkpoint)
+    if warning := held_out_warning(args.images, config, args.run):
+        print(warning, file=sys.stderr)
     sampler = Sampler.from_model(model)
     out_dir = args.out_dir or args.run / "projections"
     check_output_dir(out_dir)

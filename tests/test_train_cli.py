@@ -662,6 +662,16 @@ def test_an_image_folder_that_changed_under_a_run_is_noticed_and_a_run_inside_it
     assert "Put the data back as it was" in err and err.count("\n") == 1
     assert evaluate.main(["--run", str(run), "--metrics", "reconstruction"]) == 0
     assert "warning: the run's data changed" in capsys.readouterr().err
+    # held-out:N of edit and project is drawn from the folder as it is now: they said nothing
+    from alae_tf import edit, project
+
+    assert edit.main(["mix", "--run", str(run), "--sources", "held-out:1", "--destinations", "held-out:1",
+                      "--out-dir", str(tmp_path / "edits")]) == 0
+    assert "warning: the run's data changed since this run started (24 images then, 25 images now" in capsys.readouterr().err
+    assert project.main(["--run", str(run), "--images", "held-out:1", "--steps", "1", "--out-dir", str(tmp_path / "p")]) == 0
+    assert "held-out:N may select images the run trained on" in capsys.readouterr().err
+    assert project.main(["--run", str(run), "--images", str(folder / "00.png"), "--steps", "1", "--out-dir", str(tmp_path / "p")]) == 0
+    assert "warning" not in capsys.readouterr().err  # no held-out:N, nothing to warn of
     (folder / "zz_new.png").unlink()
     assert train.main(command + ["--out", str(run), "--steps", "4"]) == 0
 

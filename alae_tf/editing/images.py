@@ -18,6 +18,7 @@ import numpy as np
 from alae_tf.data.files import list_image_files, load_square, read_header, unreadable_reason
 from alae_tf.editing.labelled import dataset_class_names, open_run_data
 from alae_tf.errors import ALAEError
+from alae_tf.run_dir import RunDir, data_change
 
 IMAGES_HELP = ("image files or folders (another size or colour mode is centre-cropped, resized and converted as "
                "training images are, with a note), or the run's held-out images: held-out:N (the first N), "
@@ -47,6 +48,16 @@ def count_images(specs: list[str], config) -> int:
     held_out, source = _held_out_specs(specs, config)
     return sum(len(_held_out_positions(spec, held_out[spec], source, config)) if spec in held_out else len(_image_files(spec))
                for spec in specs)
+
+
+def held_out_warning(specs: list[str], config, run_dir) -> str | None:
+    """The warning for held-out:N specs of a run whose image folder or prepared data changed since it
+    started (their split is drawn again from the data as it is now); None otherwise."""
+    if not any(spec.startswith("held-out:") for spec in specs):
+        return None
+    if change := data_change(RunDir(run_dir), open_run_data(config)):
+        return f"warning: {change}; held-out:N may select images the run trained on"
+    return None
 
 
 def _held_out_specs(specs, config):
