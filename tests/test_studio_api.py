@@ -550,6 +550,16 @@ def test_the_servers_limits_apply(mlp):
     assert post(url, "sample", {"seed": 1})[0] == 200  # and the server keeps serving
 
 
+def test_projection_files_alike_in_folder_and_name_get_more_of_their_path():
+    """Every default projection is RUN/projections/projection.npz: two runs' were listed alike."""
+    from serving.http.__main__ import distinct_names
+
+    files = [Path("/r/a/projections/projection.npz"), Path("/r/b/projections/projection.npz"), Path("/r/c/x.npz"),
+             Path("/y.npz"), Path("/s/a/projections/projection.npz")]
+    assert distinct_names(files) == ["r/a/projections/projection.npz", "b/projections/projection.npz", "c/x.npz",
+                                     "y.npz", "s/a/projections/projection.npz"]
+
+
 def test_style_export_mixes_and_interpolates_as_the_app_api(style):
     url, model = style
     status, info, _ = request(url, "GET", "/studio/api/info", content_type=None)

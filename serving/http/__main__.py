@@ -134,21 +134,35 @@ def allowed_hosts(host: str, names: list[str]) -> tuple[str, ...] | None:
 
 
 def read_projections(paths, model) -> list:
-    """(name, ProjectionFile) per path, checked to fit `model`; ValueError naming the file and the problem.
-    The name is the file's folder and name, as the page shows it (not the server's whole path)."""
+    """(name, ProjectionFile) per file (a file given twice: once), checked to fit `model`; ValueError
+    naming the file and the problem. The name, as the page shows it, is the file's folder and name
+    (not the server's whole path), with more of its path where two would read alike."""
     if paths and "decode_styles" not in model.signatures:
         raise ValueError("--projections: this export has no per-layer styles graph (decode_styles) to decode them; "
                          "export the run again")
+    files = list(dict.fromkeys(Path(path).resolve() for path in paths))
     projections = []
-    for path in paths:
+    for file in files:
         try:
-            projection = projection_file.read_fitting(path, model.num_styles or 1, model.latent_dim, model.image_shape,
+            projection = projection_file.read_fitting(file, model.num_styles or 1, model.latent_dim, model.image_shape,
                                                       model.noise_shapes, model.metadata["model_name"])
         except projection_file.ProjectionFileError as exc:
             raise ValueError(str(exc)) from None
-        file = Path(path).resolve()
-        projections.append((f"{file.parent.name}/{file.name}" if file.parent.name else file.name, projection))
-    return projections
+        projections.append(projection)
+    return list(zip(distinct_names(files), projections))
+
+
+def distinct_names(files: list[Path]) -> list[str]:
+    """The last two parts of each absolute path, more where two would be alike: every default
+    projection is RUN/projections/projection.npz (two runs' read alike in the page's list)."""
+    depths = [2] * len(files)
+    while True:
+        names = ["/".join(file.parts[-min(depth, len(file.parts) - 1):]) for file, depth in zip(files, depths)]
+        alike = [i for i, name in enumerate(names) if names.count(name) > 1 and depths[i] < len(files[i].parts) - 1]
+        if not alike:
+            return names
+        for i in alike:
+            depths[i] += 1
 
 
 def main(argv=None) -> int:
