@@ -293,7 +293,7 @@ def test_uploads_are_centre_cropped_resized_and_converted_with_a_note(mlp):
 
     grey = np.full((56, 56, 3), 90, np.uint8)
     status, answer = upload(url, file_bytes(grey, "JPEG"))
-    assert status == 200 and answer["note"] == "JPEG 56x56: resized to 28x28, converted from RGB to grayscale"
+    assert status == 200 and answer["note"] == "JPEG 56x56: decoded at 1/2 (28x28), converted from RGB to grayscale"
     assert np.abs(pixels(answer["input"]).astype(int) - 90).max() <= 2  # JPEG's rounding
 
     rgba = np.zeros((28, 28, 4), np.uint8)
@@ -350,6 +350,20 @@ def test_a_large_jpeg_is_decoded_at_a_reduced_size_that_keeps_twice_the_models(m
     whole = np.asarray(photo.crop((500, 0, 3500, 3000)).resize((28, 28), Image.Resampling.LANCZOS))
     difference = np.abs(image.astype(int) - whole)  # JPEG at quality 95 and its scaled decode: 1.7 and 7 measured
     assert difference.mean() < 2.5 and difference.max() <= 10
+
+
+def test_a_jpeg_upload_is_decoded_as_training_and_edit_decode_it(tmp_path):
+    """The studio decoded JPEGs at twice the model's size, training and edit at the model's: the
+    same photo gave pixels up to 11 levels apart, and codes apart."""
+    from alae_tf.data.files import load_square
+    from serving.http.studio_images import model_image
+
+    rng = np.random.default_rng(5)
+    photo = Image.fromarray(rng.integers(0, 256, (24, 32, 3), dtype=np.uint8)).resize((1024, 768), Image.Resampling.BILINEAR)
+    photo.save(tmp_path / "photo.jpg", quality=90)
+    image, note = model_image((tmp_path / "photo.jpg").read_bytes(), (64, 64, 3))
+    assert note == "JPEG 1024x768: decoded at 1/8 (128x96), centre-cropped to 96x96, resized to 64x64"  # 1/4 before
+    np.testing.assert_array_equal(image, load_square(tmp_path / "photo.jpg", 64, 3))
 
 
 def test_a_16_bit_upload_is_scaled_to_8_bit_levels_in_integers_and_little_memory():

@@ -44,7 +44,7 @@ def model_image(data: bytes, image_shape) -> tuple[np.ndarray, str]:
         raise RequestError(400, f"this model takes {channels}-channel images; the studio handles 1 (grayscale) or 3 (RGB)")
     if not data:
         raise RequestError(400, f"the upload is empty; send the bytes of a {READABLE} file")
-    image, file_format, (source_width, source_height) = _open(data, 2 * max(height, width))
+    image, file_format, (source_width, source_height) = _open(data, max(height, width))
     size, source_mode = f"{source_width}x{source_height}", image.mode
     steps = []
     if image.width != source_width:
@@ -80,9 +80,9 @@ def png_data_url(image: np.ndarray) -> str:
 
 def _open(data: bytes, least_side: int) -> tuple[Image.Image, str, tuple[int, int]]:
     """(the decoded first frame, its format, the file's width and height) of a PNG, JPEG, WebP or BMP file. A
-    JPEG is decoded at 1/2, 1/4 or 1/8 of its size where both sides stay >= `least_side` (twice
-    the model's: the resize to it keeps its quality): a phone photo for a 256x256 model takes a
-    sixteenth of the memory and time."""
+    JPEG is decoded at 1/2, 1/4 or 1/8 of its size where both sides stay >= `least_side` (the
+    model's, as training and `edit` decode: at twice it, the studio's codes of a photo differed from
+    theirs): a phone photo for a 256x256 model takes a sixty-fourth of the memory and time."""
     try:
         image = Image.open(io.BytesIO(data))
     except Image.DecompressionBombError as exc:  # over twice Pillow's own pixel limit, and so over ours
