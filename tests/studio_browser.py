@@ -76,7 +76,8 @@ def wait_until_settled(driver, what="the page to settle", timeout=60.0) -> dict:
 
 
 def error_text(driver) -> str:
-    return driver.execute_script("const e = document.getElementById('error'); return e && !e.hidden ? e.textContent : '';")
+    return driver.execute_script(
+        "const e = document.getElementById('error'); return e && !e.hidden ? document.getElementById('error-text').textContent : '';")
 
 
 def shown_edits(driver) -> list:

@@ -8,6 +8,8 @@ prefix, the page works too; a page open while the server moves to a newer versio
 reload; a projection file, uploaded or on the server (--projections), opens as its images and
 projected codes."""
 
+import time
+
 import numpy as np
 import pytest
 import studio_browser
@@ -229,6 +231,52 @@ def test_a_slow_request_shows_that_the_page_works_and_errors_show_wherever_the_p
         assert 0 <= top < bottom <= 844, (top, bottom)  # in the window, where the person is looking
 
 
+def test_psi_moved_during_an_upload_keeps_the_upload(export_dir, tmp_path):
+    """ψ drew the first image's sample again even while an upload was on its way: its newer ticket
+    dropped the upload's answer, and the page showed a sample, saying nothing."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    Image.fromarray(real_images(1)[0][:, :, 0]).save(tmp_path / "digit.png")
+    with http_server(export_dir, "--studio") as url, prefix_proxy(url, "/slow", post_delay=1.0) as base, \
+            studio_browser.chromium() as driver:
+        driver.get(base + "/")
+        studio_browser.wait_until_settled(driver, "the first sample and its edit")
+        driver.find_element(By.ID, "upload").send_keys(str(tmp_path / "digit.png"))
+        driver.find_element(By.ID, "psi").send_keys(Keys.ARROW_LEFT)  # while the upload waits at the proxy
+        studio_browser.wait_for(driver, lambda d: (studio_browser.settled(d) or {}).get("subject", "").startswith(
+            "Upload digit.png"), "the upload's edit")
+        time.sleep(2.5)  # a sample drawn for the new ψ would have come by now
+        assert driver.find_element(By.ID, "note").text == "Upload digit.png: PNG 28x28: used as it is"
+
+
+def test_the_page_waits_for_the_model_and_asks_again_until_it_answers(export_dir):
+    """The page's first request failing (a tunnel's hiccup) left it dead but looking alive: every
+    control shown, none working, "Loading the model..." for good and no retry."""
+    from selenium.webdriver.common.by import By
+
+    with http_server(export_dir, "--studio") as url, studio_browser.chromium() as driver:
+        driver.execute_cdp_cmd("Network.enable", {})
+        driver.execute_cdp_cmd("Network.setBlockedURLs", {"urls": ["*studio/api/info*"]})
+        driver.get(url + "/")
+        message = studio_browser.wait_for(driver, lambda d: "asking again" in studio_browser.error_text(d)
+                                          and studio_browser.error_text(d), "the info request's error")
+        assert message.startswith("info: cannot reach the server") and message.endswith("; asking again in 2 s"), message
+        assert not driver.find_element(By.TAG_NAME, "main").is_displayed()  # no control that cannot work
+        # the box sticks to the top: a control Tab focuses is scrolled into view below it, not under it
+        assert driver.execute_script("return document.documentElement.style.scrollPaddingTop").endswith("px")
+        driver.execute_cdp_cmd("Network.setBlockedURLs", {"urls": []})
+        studio_browser.wait_until_settled(driver, "the page once the server answers", timeout=90)
+        assert studio_browser.error_text(driver) == "" and driver.find_element(By.TAG_NAME, "main").is_displayed()
+        assert driver.find_element(By.ID, "model-line").text.startswith("alae_")
+
+        driver.set_network_conditions(offline=True, latency=0, throughput=0)
+        driver.find_element(By.ID, "sample").click()
+        studio_browser.wait_for(driver, studio_browser.error_text, "the sample's error")
+        driver.find_element(By.ID, "dismiss-errors").click()  # the box could not be closed
+        assert studio_browser.error_text(driver) == "" and not driver.find_element(By.ID, "error").is_displayed()
+
+
 def test_a_page_of_an_older_version_is_told_to_reload(export_dir, tmp_path):
     """The server moves to a newer export while the page is open: the page's next request shows
     the server's "reload the page" error (its codes came from the old encoder), and the
@@ -237,6 +285,7 @@ def test_a_page_of_an_older_version_is_told_to_reload(export_dir, tmp_path):
     import shutil
 
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
 
     from serving import layout
     from serving.client import RestClient
@@ -249,6 +298,18 @@ def test_a_page_of_an_older_version_is_told_to_reload(export_dir, tmp_path):
         driver.get(url + "/studio")
         studio_browser.wait_until_settled(driver, "the first sample and its edit")
         assert " version 1 " in driver.find_element(By.ID, "model-line").text
+        # The reload the page asks for kept nothing of what the person had set (an audit's case).
+        seed = driver.find_element(By.ID, "seed")
+        seed.clear()
+        seed.send_keys("5", Keys.ENTER)
+        slider = driver.find_element(By.ID, f"direction-{DIRECTIONS[0]}")
+        slider.send_keys(Keys.ARROW_RIGHT, Keys.ARROW_RIGHT)
+        steps = driver.find_element(By.ID, "steps")
+        steps.clear()
+        steps.send_keys("4", Keys.TAB)
+        studio_browser.wait_for(driver, lambda d: (studio_browser.settled(d) or {}).get("subject", "").startswith(
+            "Sample of seed 5") and len(d.find_elements(By.CSS_SELECTOR, "#strip img")) == 4, "seed 5 and 4 steps")
+        strength = slider.get_attribute("aria-valuetext")
 
         # Version 2, copied in as a whole (a copy of version 1 under its new number).
         shutil.copytree(model_dir / "1", tmp_path / "2")
@@ -265,6 +326,14 @@ def test_a_page_of_an_older_version_is_told_to_reload(export_dir, tmp_path):
         driver.refresh()
         studio_browser.wait_until_settled(driver, "the reloaded page")
         assert " version 2 " in driver.find_element(By.ID, "model-line").text and studio_browser.error_text(driver) == ""
+        slider = driver.find_element(By.ID, f"direction-{DIRECTIONS[0]}")
+        assert driver.find_element(By.ID, "seed").get_attribute("value") == "5" and slider.get_attribute("value") == "2"
+        assert slider.get_attribute("aria-valuetext") == strength != "0.00"
+        assert driver.find_element(By.ID, "steps").get_attribute("value") == "4"
+        assert studio_browser.settled(driver)["subject"].startswith("Sample of seed 5")
+        assert studio_browser.shown_edits(driver) == [{"direction": DIRECTIONS[0], "strength": float(slider.get_attribute("data-strength"))}]
+        driver.find_element(By.ID, "reset").click()  # a screen reader was left reading the old strength
+        assert slider.get_attribute("aria-valuetext") == "0.00" and slider.get_attribute("value") == "0"
 
 
 def test_long_direction_names_show_whole_and_the_sliders_line_up(export_dir, tmp_path):

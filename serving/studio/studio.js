@@ -17,6 +17,7 @@
     first: null,   // the image being edited
     second: null,  // the image to mix with and interpolate to
     tickets: {first: 0, second: 0},  // the newest request for each image wins
+    shown: {first: 0, second: 0},    // the ticket of the image each slot shows
     // The projection file each image came from, to pick another of its images: {file} (an upload,
     // sent again) or {server} (its position in info.projections), with a label.
     sources: {first: null, second: null},
@@ -101,9 +102,11 @@
 
   function drawErrors() {
     const box = $("error");
-    box.textContent = PARTS.filter((part) => errors.has(part))
+    $("error-text").textContent = PARTS.filter((part) => errors.has(part))
       .map((part) => (PART_NAMES[part] ? `${PART_NAMES[part]}, ` : "") + errors.get(part)).join("\n");
     box.hidden = errors.size === 0;
+    // The box sticks to the top of the window: a control focused by Tab is scrolled into view below it.
+    document.documentElement.style.scrollPaddingTop = box.hidden ? "" : `${box.offsetHeight + 16}px`;
     for (const [part, ids] of Object.entries(STALE)) {
       for (const id of ids) $(id).classList.toggle("stale", errors.has(part));
     }
@@ -181,6 +184,7 @@
     const ticket = ++state.tickets[slot];
     const data = await request();
     if (ticket !== state.tickets[slot]) return;  // a newer choice came first
+    state.shown[slot] = ticket;
     clearError();  // a new image: every part of the page is drawn again
     const note = data.note ? `${label}: ${data.note}` : label;
     state[slot] = {w: data.w, label: note, ref: data.ref || null, sampled};
@@ -290,6 +294,13 @@
     $("timing").textContent = `edit shown ${elapsed.toFixed(0)} ms after the request`;
   }, "edit");
 
+  // The slider's strength in its data, its output and what a screen reader reads (not the position).
+  function showStrength(slider) {
+    slider.dataset.strength = String(strengthOf(slider));
+    slider.nextElementSibling.textContent = strengthOf(slider).toFixed(2);
+    slider.setAttribute("aria-valuetext", slider.nextElementSibling.textContent);
+  }
+
   function addSliders(directions) {
     const box = $("sliders");
     if (directions.length === 0) {
@@ -313,14 +324,12 @@
       slider.dataset.strength = "0";
       slider.id = `direction-${direction.name}`;
       slider.setAttribute("aria-label", `strength along ${direction.name}`);
-      slider.setAttribute("aria-valuetext", "0");  // a screen reader reads the strength, not the position
+      slider.setAttribute("aria-valuetext", "0.00");  // a screen reader reads the strength, not the position
       name.htmlFor = slider.id;
       const value = document.createElement("output");
-      value.textContent = "0";
+      value.textContent = "0.00";
       slider.addEventListener("input", () => {
-        slider.dataset.strength = String(strengthOf(slider));
-        value.textContent = strengthOf(slider).toFixed(2);
-        slider.setAttribute("aria-valuetext", value.textContent);
+        showStrength(slider);
         renderEdit();
       });
       row.append(name, slider, value);
@@ -422,8 +431,65 @@
     select.value = names.includes(chosen) ? chosen : names[0];
   }
 
+  // The model's info, asked for again until the server answers (the page can do nothing without it).
+  async function loadInfo() {
+    for (let wait = 2; ; wait = Math.min(2 * wait, 30)) {
+      try {
+        return await call("info");
+      } catch (error) {
+        showError(`${error.message}; asking again in ${wait} s`, "image");
+        await new Promise((resolve) => setTimeout(resolve, wait * 1000));
+      }
+    }
+  }
+
+  // The controls' values outlive a reload (the page asks for one once the server serves a new
+  // version), kept per model in this tab's sessionStorage; an uploaded, drawn or projected image
+  // does not: the page samples the kept seeds.
+  const KEPT = ["seed", "psi", "layers", "seed-b", "steps", "mix-layers"];
+
+  function storageKey() {
+    return `alae-studio ${state.info.model_name}`;
+  }
+
+  function keepControls() {
+    const values = Object.fromEntries(KEPT.map((id) => [id, $(id).value]));
+    const sliders = Object.fromEntries([...document.querySelectorAll("#sliders input[type=range]")]
+      .map((slider) => [slider.dataset.direction, slider.value]));
+    try {
+      sessionStorage.setItem(storageKey(), JSON.stringify({values, sliders}));
+    } catch (error) {
+      // storage off or full: the controls start from their defaults after a reload
+    }
+  }
+
+  function restoreControls() {
+    let kept = null;
+    try {
+      kept = JSON.parse(sessionStorage.getItem(storageKey()));
+    } catch (error) {
+      return;
+    }
+    if (!kept || typeof kept !== "object") return;
+    for (const id of KEPT) {
+      const value = kept.values && kept.values[id];
+      const control = $(id);
+      if (typeof value !== "string") continue;
+      if (control.tagName === "SELECT" && ![...control.options].some((option) => option.value === value)) continue;
+      control.value = value;  // a range clamps a value outside it, a number box shows what was typed
+    }
+    $("psi-value").textContent = Number($("psi").value).toFixed(2);
+    for (const slider of document.querySelectorAll("#sliders input[type=range]")) {
+      const position = kept.sliders && kept.sliders[slider.dataset.direction];
+      if (typeof position !== "string") continue;
+      slider.value = position;
+      showStrength(slider);
+    }
+  }
+
   async function start() {
-    const info = await call("info");
+    const info = await loadInfo();
+    clearError("image");
     state.info = info;
     const [height, width, channels] = info.image_shape;
     $("model-line").textContent = `${info.model_name} version ${info.version} (${info.backbone}): ` +
@@ -468,13 +534,23 @@
       info.projections.forEach((file, position) => select.append(new Option(`${file.name} (${file.count})`, String(position))));
       $(`server-projection-row${suffix}`).hidden = false;
     }
+    restoreControls();
+    document.querySelector("main").hidden = false;  // hidden until it can be used
 
     $("psi").addEventListener("input", () => { $("psi-value").textContent = Number($("psi").value).toFixed(2); });
-    // ψ draws the sample again; an uploaded, drawn or projected image stays
-    $("psi").addEventListener("change", () => { if (state.first && state.first.sampled) sample("first", $("seed")); });
+    // ψ draws the samples again; an uploaded, drawn or projected image stays, and so does one being
+    // chosen (an upload under way: its answer would be dropped for the newer sample)
+    $("psi").addEventListener("change", () => {
+      for (const [slot, seed] of [["first", "seed"], ["second", "seed-b"]]) {
+        const chosen = state[slot] && state.shown[slot] === state.tickets[slot];
+        if (chosen && state[slot].sampled) sample(slot, $(seed));
+      }
+    });
+    document.querySelector("main").addEventListener("change", keepControls);
     $("sample").addEventListener("click", () => sample("first", $("seed")));
     $("random-sample").addEventListener("click", () => {
       $("seed").value = String(Math.floor(Math.random() * 100000));
+      keepControls();
       sample("first", $("seed"));
     });
     $("upload").addEventListener("change", (event) => upload("first", takeFile(event.target)));
@@ -484,9 +560,9 @@
     $("reset").addEventListener("click", () => {
       for (const slider of document.querySelectorAll("#sliders input[type=range]")) {
         slider.value = "0";
-        slider.dataset.strength = "0";
-        slider.nextElementSibling.textContent = "0";
+        showStrength(slider);
       }
+      keepControls();
       renderEdit();
     });
     $("sample-b").addEventListener("click", () => sample("second", $("seed-b")));
@@ -504,5 +580,8 @@
     await sample("second", $("seed-b"));
   }
 
-  document.addEventListener("DOMContentLoaded", () => guarded(start, "image"));
+  document.addEventListener("DOMContentLoaded", () => {
+    $("dismiss-errors").addEventListener("click", () => clearError());
+    guarded(start, "image");
+  });
 })();
