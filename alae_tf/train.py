@@ -109,7 +109,7 @@ def parse_args(argv=None):
                         help="TensorFlow's deterministic kernels and one inter-op thread, so that two runs with one "
                         "seed end bit for bit alike (StyleALAE's step otherwise differs in the last bits from run to run; "
                         "the MNIST MLP's does not); needs TF_ENABLE_ONEDNN_OPTS=0 in the environment (oneDNN's kernels "
-                        "are not deterministic); about half the speed (StyleALAE 0.54x on a 2-core CPU); default: the "
+                        "are not deterministic); about half the speed (StyleALAE 0.54x on a 2-core AVX2 EPYC, 2026-12-03); default: the "
                         "config's train.deterministic (false)")
     parser.add_argument("--mixed-precision", choices=PRECISIONS,
                         help="bf16 or fp16 compute with float32 weights (fp16 with dynamic loss scaling); default: the "

@@ -94,7 +94,7 @@ def parse_args(argv=None):
                         f"once per loss, as run loss_<name> (default: none; names: {', '.join(ADVERSARIAL_LOSSES)})")
     parser.add_argument("--metrics", default=DEFAULT_METRICS,
                         help=f"comma-separated evaluate metrics, of {', '.join(METRIC_COLUMNS)} "
-                        f"(default: {DEFAULT_METRICS}; probe takes about 6 minutes per run on 2 CPU cores, probe_codes about 30 s)")
+                        f"(default: {DEFAULT_METRICS}; probe takes 3-6 minutes per run on a 2-core Zen 4 EPYC (2026-12-05), probe_codes about 30 s)")
     parser.add_argument("--jit", action="store_true",
                         help="train with XLA (train --jit); the MNIST presets already do on a CPU (their train.jit: "
                         "auto), so this changes nothing there")

