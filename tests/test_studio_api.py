@@ -366,6 +366,30 @@ def test_a_jpeg_upload_is_decoded_as_training_and_edit_decode_it(tmp_path):
     np.testing.assert_array_equal(image, load_square(tmp_path / "photo.jpg", 64, 3))
 
 
+def test_a_16_bit_colour_or_alpha_png_is_named_as_such_in_the_note():
+    """Pillow reads these as 8-bit RGB(A): the note said nothing of 16 bits, and named a grayscale +
+    alpha file "RGBA"."""
+    import struct
+    import zlib
+
+    from serving.http.studio_images import model_image
+
+    def png(colour_type, channels, level):
+        def chunk(kind, data):
+            return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        rows = b"".join(b"\x00" + np.full((8, channels), level, ">u2").tobytes() for _ in range(8))
+        header = struct.pack(">IIBBBBB", 8, 8, 16, colour_type, 0, 0, 0)
+        return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
+    image, note = model_image(png(2, 3, 40000), (8, 8, 1))
+    assert note == "PNG 8x8: 16-bit levels scaled to 8-bit, converted from RGB to grayscale"
+    assert (image == 156).all()  # round(40000 / 257)
+    image, note = model_image(png(4, 2, 40000), (8, 8, 1))
+    assert note == ("PNG 8x8: 16-bit levels scaled to 8-bit, transparency flattened onto black, converted from "
+                    "grayscale + alpha to grayscale")
+    assert (image == 95).all()  # 156 at alpha 156 / 255, over black
+
+
 def test_a_16_bit_upload_is_scaled_to_8_bit_levels_in_integers_and_little_memory():
     """round(v / 257) for every 16-bit level; a 40-megapixel 16-bit PNG of 78 kB took ~1 GB of the
     server's memory in float64 copies (now the numpy part is an int32 copy and the uint8 result)."""

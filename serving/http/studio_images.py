@@ -47,6 +47,9 @@ def model_image(data: bytes, image_shape) -> tuple[np.ndarray, str]:
     image, file_format, (source_width, source_height) = _open(data, max(height, width))
     size, source_mode = f"{source_width}x{source_height}", image.mode
     steps = []
+    if (colour_type := _sixteen_bit_png_colour_type(data)) is not None:  # Pillow reads them as 8-bit RGB(A)
+        source_mode = {PNG_GRAY_ALPHA: "LA", PNG_RGB: "RGB", PNG_RGBA: "RGBA"}[colour_type]
+        steps.append("16-bit levels scaled to 8-bit")
     if image.width != source_width:
         steps.append(f"decoded at 1/{source_width // image.width} ({image.width}x{image.height})")
     image = _upright(image, steps)
@@ -65,6 +68,18 @@ def model_image(data: bytes, image_shape) -> tuple[np.ndarray, str]:
     array = np.asarray(image, dtype=np.uint8).reshape(height, width, channels)
     note = f"{file_format} {size}: {', '.join(steps) if steps else 'used as it is'}"
     return array, note
+
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PNG_RGB, PNG_GRAY_ALPHA, PNG_RGBA = 2, 4, 6  # IHDR colour types
+
+
+def _sixteen_bit_png_colour_type(data: bytes) -> int | None:
+    """The colour type of a 16-bit PNG in colour or with alpha (IHDR: bit depth at byte 24, colour
+    type at 25), which Pillow decodes to 8 bits without saying so; None for any other file."""
+    if data.startswith(PNG_SIGNATURE) and len(data) > 25 and data[12:16] == b"IHDR" and data[24] == 16:
+        return data[25] if data[25] in (PNG_RGB, PNG_GRAY_ALPHA, PNG_RGBA) else None
+    return None
 
 
 def png_data_url(image: np.ndarray) -> str:
