@@ -384,6 +384,17 @@ def test_a_phone_width_window_shows_every_control_without_scrolling_sideways(sty
         driver.save_screenshot(str(tmp_path / "studio_375.png"))
 
 
+def test_the_interpolation_strip_of_eight_steps_is_one_row(style_exported):
+    """At 1280 pixels the default 8 steps wrapped: 7 on a row, the 8th alone below."""
+    with http_server(style_exported[1], "--studio") as url, studio_browser.chromium(1280, 800) as driver:
+        driver.get(url + "/studio")
+        studio_browser.wait_until_settled(driver, "the first sample and its edit")
+        studio_browser.wait_for(driver, lambda d: d.execute_script("return document.querySelectorAll('#strip img').length") == 8,
+                                "the strip")
+        tops = driver.execute_script("return [...document.querySelectorAll('#strip img')].map(e => e.offsetTop)")
+        assert len(set(tops)) == 1, tops
+
+
 def page_layout(driver) -> dict:
     """The page's and the window's widths, the visible controls cut at the window's right edge, and
     how many controls are visible."""

@@ -357,10 +357,11 @@
     if ($("steps").value.trim() !== "") body.steps = Number($("steps").value);
     const data = await call("interpolate", body);
     const strip = $("strip");
+    const size = stripSize(strip, data.images.length);
     const images = await Promise.all(data.images.map(async (url, index) => {
       const img = document.createElement("img");
       img.alt = `interpolation step ${index + 1} of ${data.images.length}`;
-      img.style.width = img.style.height = `${stripSize()}px`;
+      img.style.width = img.style.height = `${size}px`;
       await show(img, url);
       return img;
     }));
@@ -417,9 +418,15 @@
     return width * Math.max(1, Math.floor(192 / width));
   }
 
-  function stripSize() {
+  // A thumbnail's side: the model's width times a whole factor up to 72 px, smaller where the
+  // strip's rows of up to 8 would not fit the panel (8 of 128 px wrapped one onto a second row).
+  const STRIP_GAP = 4;  // px, as #strip's gap in studio.css
+
+  function stripSize(strip, count) {
     const width = state.info.image_shape[1];
-    return width * Math.max(1, Math.floor(72 / width));
+    const perRow = Math.min(count, 8);
+    const fits = Math.floor((strip.clientWidth - STRIP_GAP * (perRow - 1)) / perRow);
+    return Math.max(8, Math.min(width * Math.max(1, Math.floor(72 / width)), fits));
   }
 
   function fillSelect(select, names, chosen) {
