@@ -150,7 +150,8 @@ def convert(checkpoint_path: Path, config, out: Path, log=print) -> dict:
         run = RunDir(staging)
         save_config(config, run.config_file)
         checkpoint_manager(model, run).save(checkpoint_number=step)
-        (staging / STAGING_LOCK).unlink()  # not part of the run; the folder is a second old, so left alone meanwhile
+        # not part of the run; without it the folder is left alone for a minute (remove_abandoned_staging)
+        (staging / STAGING_LOCK).unlink()
         move_unless_exists(staging, out)
     except FileExistsError:
         raise ALAEError(f"{out}: appeared while this conversion ran (another one into the same --out?); it is left "

@@ -38,7 +38,6 @@ from alae_tf.data import open_run_images
 from alae_tf.data.batches import training_batches
 from alae_tf.errors import ALAEError, ConfigError, first_line, out_of_disk_space, written_file
 from alae_tf.model_kinds import build_model
-from alae_tf.official import PUBLISHED
 from alae_tf.run_dir import (
     RunDir,
     checkpoint_manager,
@@ -205,9 +204,8 @@ def check_same_experiment(args, config, overrides: dict, run: RunDir):
     for key, value in overrides["train"].items():
         if key == "batch_size" and config.train.level_batch_sizes:  # --batch-size would set every level's
             if set(config.train.level_batch_sizes) != {value}:
-                converted = config.preset in PUBLISHED.values()  # the presets of python -m alae_tf.convert's runs
-                refuse(f"batch sizes {config.train.level_batch_sizes} per level", f"--batch-size {value}" + (
-                    " (a run converted from an official checkpoint: convert it again with --batch-size)" if converted else ""))
+                refuse(f"batch sizes {config.train.level_batch_sizes} per level", f"--batch-size {value} (for a run "
+                       "converted from an official checkpoint: convert it again with --batch-size)")
         elif key not in RESUMABLE_OVERRIDES and getattr(config.train, key) != value:
             refuse(f"{key}={getattr(config.train, key)}", f"--{key.replace('_', '-')} {value}")
     if args.config is None:

@@ -73,7 +73,7 @@ class RestClient:
                 raise ValueError(f"rows=True sends one instance per row, and {', '.join(scalars)} has none (a scalar); "
                                  "give it a batch dimension or use the columnar form (rows=False)")
             sizes = {key: len(value) for key, value in inputs.items()}
-            if len(set(sizes.values())) > 1:  # rows of the shortest only would be sent
+            if len(set(sizes.values())) > 1:  # the first input's count of rows was sent, the others' cut or failing
                 raise ValueError(f"rows=True sends one instance per row, and the inputs differ in batch size: {sizes}")
             batch = len(next(iter(inputs.values())))
             instances = [{key: np.asarray(value[i]).tolist() for key, value in inputs.items()} for i in range(batch)]

@@ -58,7 +58,6 @@ def test_status_and_metadata(server, saved):
     assert defs["serving_default"] == defs["reconstruct"]
 
 
-@pytest.mark.parametrize("rows", [False, True], ids=["columnar", "rows"])
 def ipv6_loopback() -> bool:
     try:
         with socket.socket(socket.AF_INET6) as probe:
@@ -76,6 +75,7 @@ def test_the_start_line_brackets_an_ipv6_host(export_dir):
         assert RestClient(url, NAME, timeout=10).status()["model_version_status"][0]["state"] == "AVAILABLE"
 
 
+@pytest.mark.parametrize("rows", [False, True], ids=["columnar", "rows"])
 def test_every_signature_matches_the_saved_model(server, saved, export_dir, rows):
     client = RestClient(server, NAME, timeout=30)
     pixels = real_images(5)

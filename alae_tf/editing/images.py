@@ -53,9 +53,10 @@ def count_images(specs: list[str], config) -> int:
 def held_out_warning(specs: list[str], config, run_dir) -> str | None:
     """The warning for held-out:N specs of a run whose image folder or prepared data changed since it
     started (their split is drawn again from the data as it is now); None otherwise."""
-    if not any(spec.startswith("held-out:") for spec in specs):
+    run = RunDir(run_dir)
+    if not any(spec.startswith("held-out:") for spec in specs) or not run.data_file.is_file():  # MNIST records none
         return None
-    if change := data_change(RunDir(run_dir), open_run_data(config)):
+    if change := data_change(run, open_run_data(config)):
         return f"warning: {change}; held-out:N may select images the run trained on"
     return None
 
