@@ -45,7 +45,7 @@ PPL_METRICS = ("ppl_full", "ppl_end")
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         prog="python -m alae_tf.evaluate",
-        description="Evaluate a trained ALAE run (its latest checkpoint) and write RUN/eval.json.",
+        description="Evaluate a trained run (ALAE or a baseline; its latest checkpoint) and write RUN/eval.json.",
         epilog=metrics_help() + "\n\nexamples:\n"
         "  python -m alae_tf.evaluate --run runs/mnist                       # the default metrics\n"
         "  python -m alae_tf.evaluate --run runs/mnist --metrics fid,probe_codes --checkpoint ckpt-5000",
@@ -75,7 +75,8 @@ def parse_args(argv=None):
 def evaluate(args) -> dict:
     """The report of the metrics asked for; a metric that cannot be computed on this run (say, the
     probe without class labels) is named under "failed", and the others are computed all the same."""
-    names = None if args.metrics is None else [name.strip() for name in args.metrics.split(",") if name.strip()]
+    names = None if args.metrics is None else list(dict.fromkeys(name.strip() for name in args.metrics.split(",")
+                                                                 if name.strip()))  # each once, in order
     unknown = [name for name in names or () if name not in METRICS]
     if unknown or names == []:
         raise ConfigError(f"unknown metric(s) {', '.join(unknown) or '(none given)'}; available: {', '.join(METRICS)}")
@@ -106,7 +107,7 @@ def evaluate(args) -> dict:
                 ctx.samples_used = None
                 computed = METRICS[name].compute(ctx)
                 # the samples the metric drew (its default when --num-samples is not given; none: it read the data)
-                used = {"num_samples": ctx.samples_used, **common, **particular.get(name, {})}
+                used = {"metric": name, "num_samples": ctx.samples_used, **common, **particular.get(name, {})}
                 values.update(computed)
                 settings.update({key: used for key in computed})
             except ALAEError as exc:  # one metric's problem costs no other metric's result (an hour of FID)
@@ -147,20 +148,28 @@ def read_eval_file(path: Path) -> dict | None:
 
 
 def with_earlier_reports(report: dict, previous: dict | None) -> dict:
-    """`report` with what `previous` (eval.json's content) held: the metrics of the same checkpoint
-    and data that this evaluation did not compute (each with its own settings), and every report
-    of another checkpoint or data under "other_evaluations"."""
+    """`report` with what `previous` (eval.json's content) held: the figures of the same checkpoint
+    and data of the metrics this evaluation did not ask for (each with its own settings), and every
+    report of another checkpoint or data under "other_evaluations". A metric asked for again
+    replaces all its earlier figures, also when it failed this time (one interrupted keeps them);
+    figures written before settings named their metric (2026-12-06) are kept unless recomputed."""
     if previous is None:
         return report
     earlier = [{key: value for key, value in previous.items() if key != "other_evaluations"}]
     earlier += previous.get("other_evaluations", [])
     same = [old for old in earlier if (old.get("step"), old.get("data")) == (report["step"], report["data"])]
+    asked = {used.get("metric") for used in report["settings"].values()}
+    asked |= {name for name, reason in report.get("failed", {}).items() if reason not in (INTERRUPTED, STOPPED)}
+    asked.discard(None)
     metrics, settings = {}, {}
     for old in same:
         old_settings = {"num_samples": old.get("num_samples"), "seed": old.get("seed")}
         for name, value in old["metrics"].items():
+            used = old.get("settings", {}).get(name, old_settings)
+            if used.get("metric") in asked:
+                continue
             metrics[name] = value
-            settings[name] = old.get("settings", {}).get(name, old_settings)
+            settings[name] = used
     merged = {**report, "metrics": {**metrics, **report["metrics"]}, "settings": {**settings, **report["settings"]}}
     others = [old for old in earlier if old not in same]
     return {**merged, "other_evaluations": others} if others else merged

@@ -289,14 +289,22 @@ def make_strategy(name: str, jit: bool, worker_timeout: float = 300.0) -> tf.dis
     return tf.distribute.get_strategy()
 
 
-def check_batch_size(phase, num_images: int, replicas: int) -> None:
-    """The batch of `phase` (a schedule.Phase) fits the training set and splits over the replicas."""
+def check_batch_size(phase, num_images: int, replicas: int, trained: bool = False) -> None:
+    """The batch of `phase` (a schedule.Phase) fits the training set and splits over the replicas.
+    A `trained` run (one with a checkpoint) keeps its batch sizes: the advice says what can change."""
     size = f"the batch size {phase.batch_size} (level {phase.level}, {phase.resolution}x{phase.resolution})"
+    kept = ("this run keeps the batch sizes it was trained with (its step counter counts batches): train a new "
+            "run (another --out) with a smaller --batch-size, or, for a run converted from an official "
+            "checkpoint, convert it again with --batch-size")
     if phase.batch_size > num_images:
-        raise ConfigError(f"{size} is larger than the training set ({num_images} image{'s' if num_images != 1 else ''}); pass a smaller --batch-size")
+        images = f"{num_images} image{'s' if num_images != 1 else ''}"
+        raise ConfigError(f"{size} is larger than the training set ({images}); "
+                          + (f"train on at least {phase.batch_size} images; {kept}" if trained
+                             else "pass a smaller --batch-size"))
     if phase.batch_size % replicas:
         raise ConfigError(f"{size} does not split evenly over {replicas} replicas; "
-                          f"pass a --batch-size that is a multiple of {replicas}")
+                          + (f"train on a number of replicas that divides it; {kept}" if trained
+                             else f"pass a --batch-size that is a multiple of {replicas}"))
 
 
 def fit_segments(start: int, total: int, epoch_steps: int):
@@ -373,7 +381,7 @@ def train(args) -> int:
                       "add --no-jit", file=sys.stderr)
         start, total = model.step, schedule.total_steps(config, source.num_train)
         for phase, _, _ in schedule.segments(phases, start, total):  # the levels to train (a converted run: its top)
-            check_batch_size(phase, source.num_train, strategy.num_replicas_in_sync)
+            check_batch_size(phase, source.num_train, strategy.num_replicas_in_sync, trained=restored is not None)
         workers = f"{cluster.num_workers} workers (this is {cluster.task}), " if cluster else ""
         print(f"data: {source.description}: {source.num_train} training images")
         if chief and (short := schedule.short_schedule_note(config, source.num_train)):

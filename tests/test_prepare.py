@@ -121,6 +121,26 @@ def test_grayscale_folders_give_one_channel_and_grayscale_flag_forces_it(tmp_pat
     assert read_level(tmp_path / "c3", 8).shape == (1, 8, 8, 3)
 
 
+def test_a_grayscale_prepared_folder_trains_an_rgb_model_as_its_images_would(tmp_path, capsys):
+    """prepare stores a folder of grayscale images in 1 channel, and an RGB model (every official
+    one) refused it, with advice that cannot be followed for a converted run."""
+    save(tmp_path / "gray" / "a.png", rng.integers(0, 256, (40, 40), dtype=np.uint8))
+    save(tmp_path / "gray" / "b.jpg", rng.integers(0, 256, (32, 48), dtype=np.uint8), quality=90)
+    save(tmp_path / "gray" / "c.png", rng.integers(0, 256, (8, 8), dtype=np.uint8))
+    assert run(capsys, tmp_path / "gray", tmp_path / "g", "--resolution", 16, "--test-count", 1)[0] == 0
+    prepared = open_image_source("prepared", str(tmp_path / "g"), 16, channels=3, test_count=1)
+    folder = open_image_source("folder", str(tmp_path / "gray"), 16, channels=3, test_count=1)
+    assert prepared.channels == 3 and prepared.description.endswith("at 16x16 RGB (stored grayscale)")
+    for resolution in (16, 4):
+        for read in ("train_images", "test_images"):
+            images = getattr(prepared, read)(resolution)
+            assert images.shape[-1] == 3
+            np.testing.assert_array_equal(images, getattr(folder, read)(resolution))
+    for batch in prepared.train_dataset(8, seed=0).batch(2).take(1):
+        assert batch.shape[-1] == 3
+    assert open_image_source("prepared", str(tmp_path / "g"), 16, channels=1).channels == 1
+
+
 def test_a_colour_prepared_folder_for_a_grayscale_model_says_how_to_match_them(tmp_path, capsys):
     save(tmp_path / "colour" / "c.jpg", random_rgb(32, 32))
     assert run(capsys, tmp_path / "colour", tmp_path / "c", "--resolution", 8)[0] == 0

@@ -100,8 +100,10 @@ def test_a_run_writes_its_artifacts_and_evaluates(small_config, tmp_path, capsys
     assert "also keeps from earlier evaluations of step 20: reconstruction_mse" in capsys.readouterr().out
     both = json.loads((out / "eval.json").read_text())
     assert both["step"] == 20 and both["metrics"]["reconstruction_mse"] == report["metrics"]["reconstruction_mse"]
-    assert both["settings"]["reconstruction_mse"] == {"num_samples": None, "seed": 0, "batch_size": 250}
-    assert both["settings"]["memorization_median_ratio"] == {"num_samples": 50, "seed": 3, "batch_size": 250}
+    assert both["settings"]["reconstruction_mse"] == {"metric": "reconstruction", "num_samples": None, "seed": 0,
+                                                      "batch_size": 250}
+    assert both["settings"]["memorization_median_ratio"] == {"metric": "memorization", "num_samples": 50, "seed": 3,
+                                                             "batch_size": 250}
     assert both["other_evaluations"] == [{key: value for key, value in at_10.items() if key != "other_evaluations"}]
 
 
@@ -118,6 +120,37 @@ def test_eval_json_keeps_metrics_of_the_same_checkpoint_and_data_only():
     assert new["settings"] == {"fid": {"num_samples": 1000, "seed": 0}, "x": {"num_samples": None, "seed": 0}}
     other_data = evaluate.with_earlier_reports(report(5, "b", {"x": 3.0}), new)
     assert other_data["metrics"] == {"x": 3.0} and other_data["other_evaluations"] == [new]
+
+
+def test_a_metric_asked_for_again_replaces_its_earlier_figures_also_when_it_fails():
+    """pr asked for again with too few samples failed, and eval.json went on listing the precision
+    and recall of the earlier evaluation beside the new report's other figures."""
+    def report(metrics, failed=None):
+        settings = {key: {"metric": metric, "num_samples": 100, "seed": 0} for metric, keys in metrics.items()
+                    for key in keys}
+        values = {key: value for keys in metrics.values() for key, value in keys.items()}
+        return {"step": 5, "data": "d", "num_samples": 100, "seed": 0, "metrics": values, "settings": settings,
+                **({"failed": failed} if failed else {})}
+
+    old = report({"pr": {"precision": 0.5, "recall": 0.4, "pr_real_images": 100.0}, "fid": {"fid": 30.0},
+                  "probe": {"probe_1nn": 0.9, "probe_features_1nn": 0.95}})
+    new = evaluate.with_earlier_reports(report({"fid": {"fid": 20.0}, "probe": {"probe_1nn": 0.91}},
+                                               failed={"pr": "needs --num-samples 4 or more"}), old)
+    # pr failed: its earlier figures go; the probe, computed again without its features figure: that one goes too
+    assert new["metrics"] == {"fid": 20.0, "probe_1nn": 0.91} and set(new["settings"]) == {"fid", "probe_1nn"}
+    stopped = evaluate.with_earlier_reports(report({"fid": {"fid": 20.0}}, failed={"pr": evaluate.INTERRUPTED}), old)
+    assert stopped["metrics"] == {"precision": 0.5, "recall": 0.4, "pr_real_images": 100.0, "fid": 20.0,
+                                  "probe_1nn": 0.9, "probe_features_1nn": 0.95}  # interrupted: not computed, kept
+
+
+def test_precision_and_recall_with_too_few_samples_is_one_error_line_before_any_image_is_drawn():
+    from alae_tf.errors import ConfigError
+    from alae_tf.metrics import generation
+    from alae_tf.metrics.context import EvalContext
+
+    for count in (2, 3):  # its k = 3 nearest neighbours need 4 images per set; nothing is drawn from the None sampler
+        with pytest.raises(ConfigError, match=rf"k = 3\): pass --num-samples 4 or more, got {count}$"):
+            generation.precision_and_recall(EvalContext(sampler=None, config=None, data=None, num_samples=count))
 
 
 def test_the_table_gives_image_counts_as_whole_numbers():
@@ -577,6 +610,17 @@ def test_batch_must_split_evenly_over_replicas_and_fit_the_data():
         train.check_batch_size(phase, 5, 1)
     with pytest.raises(train.ConfigError, match=r"larger than the training set \(1 image\); pass"):
         train.check_batch_size(phase, 1, 1)
+    # A run with a checkpoint keeps its batch sizes (a resume refuses --batch-size): the advice says what can change.
+    with pytest.raises(train.ConfigError) as refused:
+        train.check_batch_size(phase, 5, 1, trained=True)
+    assert str(refused.value).endswith(f"larger than the training set (5 images); train on at least {phase.batch_size} "
+                                       "images; this run keeps the batch sizes it was trained with (its step counter "
+                                       "counts batches): train a new run (another --out) with a smaller --batch-size, "
+                                       "or, for a run converted from an official checkpoint, convert it again with "
+                                       "--batch-size"), refused.value
+    with pytest.raises(train.ConfigError, match=r"over 3 replicas; train on a number of replicas that divides it; "
+                       r"this run keeps"):
+        train.check_batch_size(phase, 60000, 3, trained=True)
 
 
 def test_batch_size_flag_sets_every_levels_batch():

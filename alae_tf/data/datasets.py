@@ -54,8 +54,9 @@ def open_image_source(dataset: str, path: str | None, resolution: int, *, channe
 
     path: MNIST data path (see `load_mnist`), Fashion-MNIST IDX directory (default
     /usr/share/datasets/fashion-mnist), image folder, or prepared/TFRecord directory.
-    channels: the model's (1 or 3); image files are converted to it, other data with other
-    channels is refused. None: the data's own.
+    channels: the model's (1 or 3); image files are converted to it, grayscale prepared data is
+    read as RGB for a 3-channel model (exactly what an RGB read of its images gives), other data
+    with other channels is refused. None: the data's own.
     test_count: images held out from folder/prepared data (default: prepare's choice, else
     min(1000, 10%)); MNIST-family data uses its own test split. Raises DataError/ConfigError.
     """
@@ -79,7 +80,7 @@ def open_image_source(dataset: str, path: str | None, resolution: int, *, channe
         raise DataError(f"{directory}: {what}; check --data-path")
     if dataset == "folder":
         return _open_folder(directory, resolution, test_count, channels)
-    return _checked_channels(_open_records(directory, resolution, test_count), channels)
+    return _checked_channels(_open_records(directory, resolution, test_count, channels), channels)
 
 
 def open_run_images(config, *, path: str | None = None, mnist_source: str | None = None) -> ImageSource:
@@ -207,13 +208,13 @@ def _complement(ids: np.ndarray, count: int) -> np.ndarray:
 # --- prepared / StyleGAN TFRecords --------------------------------------------------------------
 
 
-def _open_records(directory: Path, resolution: int, test_count: int | None) -> ImageSource:
+def _open_records(directory: Path, resolution: int, test_count: int | None, channels: int | None) -> ImageSource:
     levels = _find_record_levels(directory)
     meta = _read_meta(directory)
     if resolution > max(levels):
         raise DataError(f"{directory}: the data goes up to {max(levels)}x{max(levels)}; "
                         f"it cannot be used at {resolution}x{resolution}")
-    store = RecordStore(levels, resolution)
+    store = RecordStore(levels, resolution, as_rgb=channels == 3)
     store.check_levels()
     count = len(store)
     if meta is not None and meta["num_images"] != count:
@@ -224,7 +225,7 @@ def _open_records(directory: Path, resolution: int, test_count: int | None) -> I
     test_ids = held_out_positions(count, test_count)
     mirror = bool(meta and meta["mirror"])
     origin = f"prepared from {meta['source']}" if meta else "StyleGAN/ALAE TFRecords"
-    kind = "grayscale" if store.channels == 1 else "RGB"
+    kind = {1: "grayscale", 3: "RGB"}[store.channels] + (" (stored grayscale)" if store.stored_channels < store.channels else "")
     description = (f"{directory} ({origin}, up to {max(levels)}x{max(levels)}): {count} images "
                    f"({test_count} held out{', training set mirrored' if mirror else ''}) "
                    f"at {resolution}x{resolution} {kind}")

@@ -297,7 +297,8 @@ def _read_maybe_gzipped(path: Path) -> bytes:
 
 def _load_npz(path: Path | None) -> tuple[_Split, _Split, str]:
     npz_path = (KERAS_CACHE if path is None else Path(path)).expanduser()
-    fix = "delete it so Keras re-downloads it, or use another source"
+    fix = ("delete it so Keras re-downloads it, or use another source" if path is None else
+           "pass Keras's mnist.npz (x_train, y_train, x_test, y_test), or use another source")
     keys = ("x_train", "y_train", "x_test", "y_test")
     try:
         with np.load(npz_path, allow_pickle=False) as archive:

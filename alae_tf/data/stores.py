@@ -100,9 +100,10 @@ class FolderStore(FileStore):
 
 
 class RecordStore(FileStore):
-    """Multi-resolution TFRecords: level r is read from its own files, else box-downsampled from the full one."""
+    """Multi-resolution TFRecords: level r is read from its own files, else box-downsampled from the full one.
+    `as_rgb`: grayscale records are read with the gray channel repeated three times (an RGB model's)."""
 
-    def __init__(self, levels: dict[int, list[Path]], resolution: int):
+    def __init__(self, levels: dict[int, list[Path]], resolution: int, as_rgb: bool = False):
         self._levels = levels
         self._indexes: dict[int, RecordIndex] = {}
         self._lock = threading.Lock()
@@ -111,7 +112,8 @@ class RecordStore(FileStore):
             shards = ", ".join(path.name for path in levels[self._source_level(resolution)])
             raise DataError(f"{shards}: no records; re-create the dataset with `{PREPARE_COMMAND}`")
         first, _ = self._record(self._source_level(resolution), 0)
-        self.channels = first.shape[2]
+        self.stored_channels = first.shape[2]
+        self.channels = 3 if as_rgb else self.stored_channels
 
     def __len__(self) -> int:
         return len(self._index(self._source_level(self.resolution)))
@@ -126,7 +128,8 @@ class RecordStore(FileStore):
 
     def read_one(self, image_id: int, resolution: int) -> np.ndarray:
         image, _ = self._record(self._source_level(resolution), image_id)
-        return box_downsample(image, resolution)
+        image = box_downsample(image, resolution)
+        return np.repeat(image, self.channels, axis=2) if image.shape[2] < self.channels else image
 
     def tensor_reader(self, resolution: int) -> Callable:
         self._index(self._source_level(resolution))  # build it here, not in the reading threads

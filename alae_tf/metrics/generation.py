@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from alae_tf.cache import cache_dir
-from alae_tf.errors import ALAEError
+from alae_tf.errors import ALAEError, ConfigError, DataError
 from alae_tf.metrics.feature_stats import frechet_distance, kernel_inception_distance, precision_recall
 from alae_tf.metrics.inception import FEATURE_DIM, inception_features, weights_path
 from alae_tf.progress import progress_bar
@@ -71,7 +71,14 @@ def kid(ctx) -> dict:
 
 
 def precision_and_recall(ctx) -> dict:
-    real, fake = _real_and_generated(ctx, ctx.sample_count(PR_SAMPLES))
+    count = ctx.sample_count(PR_SAMPLES)
+    neighbours = ("precision and recall compare each image with its k-th nearest neighbour in its set "
+                  f"(k = {PR_NEIGHBOURS})")
+    if count <= PR_NEIGHBOURS:
+        raise ConfigError(f"{neighbours}: pass --num-samples {PR_NEIGHBOURS + 1} or more, got {count}")
+    real, fake = _real_and_generated(ctx, count)
+    if len(real) <= PR_NEIGHBOURS:
+        raise DataError(f"{neighbours}: the data has {len(real)} training images, it needs {PR_NEIGHBOURS + 1} or more")
     result = precision_recall(real, fake, k=PR_NEIGHBOURS)
     return {"precision": result["precision"], "recall": result["recall"], "pr_real_images": float(len(real))}
 
