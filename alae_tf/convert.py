@@ -27,7 +27,7 @@ from alae_tf.atomic_file import STAGING_LOCK, make_staging_folder, move_unless_e
 from alae_tf.config import save_config
 from alae_tf.errors import ALAEError, ConfigError, out_of_disk_space, written_file
 from alae_tf.stop_signals import interrupted_exit_code, sigterm_raises_stopped
-from alae_tf.official import PUBLISHED, config_from_official, plan_networks, published_config
+from alae_tf.official import NON_FINITE, PUBLISHED, config_from_official, plan_networks, published_config
 
 # Our net -> the official checkpoint's name for it (E is called "discriminator" there).
 OFFICIAL_NAMES = {"encoder": "discriminator", "generator": "generator", "discriminator": "mapping_tl",
@@ -127,6 +127,10 @@ def convert(checkpoint_path: Path, config, out: Path, log=print) -> dict:
              + plan_networks(model.sampling_networks(), states["smoothed"], config.model.latent_dim))
     assignments = [pair for plan in plans for pair in plan.arrays()]
     problems = sorted({problem for plan in plans for problem in plan.problems + plan.unused()})
+    if damaged := [problem.removesuffix(f": {NON_FINITE}") for problem in problems if problem.endswith(NON_FINITE)]:
+        raise ALAEError(f"{checkpoint_path}: {len(damaged)} tensor(s) hold values that are not numbers "
+                        f"({', '.join(damaged[:3])}{', ...' if len(damaged) > 3 else ''}): the file is damaged; "
+                        "download it again")
     if problems:
         shown = "\n  ".join(problems[:PROBLEMS_SHOWN])
         more = f"\n  ... and {len(problems) - PROBLEMS_SHOWN} more" if len(problems) > PROBLEMS_SHOWN else ""
@@ -135,6 +139,7 @@ def convert(checkpoint_path: Path, config, out: Path, log=print) -> dict:
                           f"{shown}{more}")
     for variable, array in assignments:
         variable.assign(array)
+    check_finite(model, checkpoint_path)
     top = schedule.phases(config)[-1]
     step = top.faded_in_step  # full resolution
     model.trained_steps.assign(step)
@@ -170,6 +175,24 @@ def convert(checkpoint_path: Path, config, out: Path, log=print) -> dict:
     log(f"written {out}: {len(assignments)} tensors ({sum(a.size for _, a in assignments) // 2:,} parameters per copy), "
         f"{config.model.image_shape[0]}x{config.model.image_shape[0]}, step {step}")
     return {"step": step, "tensors": len(assignments), "parameters": int(sum(np.size(a) for _, a in assignments))}
+
+
+def check_finite(model, checkpoint_path: Path) -> None:
+    """A damaged tensor in a legacy-format file (it has no checksums, a zip file has) converted
+    without a word when its bytes still read as numbers: weights of 1e25, and E(x) NaN. What each
+    copy of the nets computes on random latents and its own images must be finite."""
+    from alae_tf.inference import Sampler
+
+    for copy, nets in (("live", model.networks()), ("smoothed", model.sampling_networks())):
+        sampler = Sampler(nets.mapping, nets.generator, nets.encoder)
+        images = sampler.generate(tf.random.stateless_normal([2, sampler.latent_dim], seed=[0, 0]))
+        codes = sampler.encode(tf.clip_by_value(images, -1.0, 1.0))
+        outputs = {"F and G (images from random latents)": images, "E (their codes)": codes,
+                   "D (its scores of them)": nets.discriminator(codes)}
+        if failing := [what for what, value in outputs.items() if not np.all(np.isfinite(np.asarray(value)))]:
+            raise ALAEError(f"{checkpoint_path}: the {copy} nets compute values that are not finite in "
+                            f"{', '.join(failing)}: the file is damaged (a legacy-format .pth carries no "
+                            "checksums) or was diverged when saved; download it again")
 
 
 def main(argv=None) -> int:

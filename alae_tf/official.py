@@ -39,6 +39,7 @@ FLIP_IMAGES_DEFAULT = True  # defaults.py's DATASET.FLIP_IMAGES
 PUBLISHED = {"ffhq": "official_ffhq", "celeba-hq256": "official_celeba_hq256", "bedroom": "official_bedroom",
              "celeba": "official_celeba"}
 D_LAYERS = 3  # MappingD: 3 linear layers, latent wide, lr x0.1
+NON_FINITE = "non-finite values"  # a tensor's problem: NaN or infinity (the file is damaged, not the config wrong)
 FUSED_SCALE_FROM = 128  # the official G upscales with one transposed convolution at levels this wide and wider
 LR_MUL = 0.1  # MappingF and MappingD
 ENCODER_STYLE_GAIN = math.sqrt(2.0)  # EncoderDefault's style_1 / style_2: ln.Linear's default gain
@@ -153,7 +154,7 @@ class WeightPlan:
             if tuple(array.shape) != tuple(variable.shape):
                 self.problems.append(f"{self.net_name}.{name}: gives {list(array.shape)}, our {variable.path} is {list(variable.shape)}")
             elif not np.isfinite(array).all():
-                self.problems.append(f"{self.net_name}.{name}: non-finite values")
+                self.problems.append(f"{self.net_name}.{name}: {NON_FINITE}")
             else:
                 result.append((variable, array))
         return result

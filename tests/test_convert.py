@@ -297,6 +297,32 @@ def test_a_checkpoint_with_one_copy_of_the_nets_converts_with_a_note(tmp_path, m
                 np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
+def test_a_damaged_tensor_whose_bytes_still_read_as_numbers_is_refused(tmp_path, monkeypatch):
+    """A legacy-format file has no checksums: 400 flipped bytes in a tensor converted without a word
+    (weights of 1e25), E(x) of the run was NaN, and edit directions died with a traceback."""
+    class Scaled:  # a tensor of the checkpoint, read with its values times `factor`
+        def __init__(self, tensor, factor):
+            self.tensor, self.factor, self.shape = tensor, factor, tensor.shape
+
+        def array(self):
+            return self.tensor.array() * np.float32(self.factor)
+
+    full = torch_files.load(FIXTURE / "model_legacy.pth")
+    for net, name, factor, message in (
+            ("discriminator", "encode_block.0.conv_1.weight", 1e25, "the live nets compute values that are not "
+             "finite in E (their codes), D (its scores of them): the file is damaged"),
+            ("mapping_fl_s", "map_blocks.0.fc.weight", np.nan, "1 tensor(s) hold values that are not numbers "
+             "(mapping.map_blocks.0.fc.weight): the file is damaged; download it again")):
+        state = dict(full["models"][net])
+        state[name] = Scaled(state[name], factor)
+        checkpoint = {**full, "models": {**full["models"], net: state}}
+        monkeypatch.setattr(torch_files, "load", lambda path, checkpoint=checkpoint: checkpoint)
+        with pytest.raises(ALAEError, match=re.escape(message)):
+            convert.convert(FIXTURE / "model_legacy.pth", convert.read_config(str(FIXTURE / "config.yaml")),
+                            tmp_path / net, log=lambda line: None)
+        assert not (tmp_path / net).exists()
+
+
 def test_a_converted_run_fine_tunes_past_the_top_levels_fade_in(converted):
     """The step was the top level's first, where its fade-in starts: a fine-tune blended the
     published model's top level out and trained on upsampled lower-resolution images."""

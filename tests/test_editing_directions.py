@@ -107,6 +107,21 @@ def test_a_direction_points_from_the_negative_to_the_positive_class(method):
     assert reverse.name == "b_to_a" and reverse.vector @ direction.vector < -0.999
 
 
+def test_codes_that_are_not_numbers_are_one_error_naming_the_encoder():
+    """A converted damaged checkpoint or a diverged run gives NaN codes: scikit-learn's traceback."""
+    train, train_labels, _ = two_clouds(200, 4.0, seed=0)
+    test, test_labels, _ = two_clouds(200, 4.0, seed=1)
+    tasks = fitting.class_pair_tasks(as_labelled(train, train_labels, test, test_labels), [("a", "b")])
+    for method in fitting.METHODS:
+        for broken, split in ((train, "training"), (test, "held-out")):
+            broken = broken.copy()
+            broken[[3, 7], 1] = [np.nan, np.inf]
+            codes = (broken, test) if split == "training" else (train, broken)
+            with pytest.raises(ALAEError, match=rf"^E gives codes that are not numbers for 2 of the 400 {split} "
+                               r"images: the run's encoder is broken"):
+                fitting.fit_directions(*codes, tasks, method)
+
+
 def test_the_svm_weighs_the_two_sides_equally_however_many_images_each_has():
     """One class against the rest is ~1:9: unweighted, the boundary slides toward the small side
     (most of its images then fall on the wrong side). Each image weighs n / (2 n_side), as the

@@ -403,6 +403,9 @@ def test_a_16_bit_upload_is_scaled_to_8_bit_levels_in_integers_and_little_memory
     image, note = model_image(buffer.getvalue(), (256, 256, 1))
     assert note == "PNG 256x256: 16-bit levels scaled to 8-bit"
     np.testing.assert_array_equal(image[:, :, 0], np.rint(every_level / 257.0).astype(np.uint8))
+    rgb, note = model_image(buffer.getvalue(), (256, 256, 3))  # its note said nothing of the conversion to RGB
+    assert note == "PNG 256x256: 16-bit levels scaled to 8-bit, converted from 16-bit grayscale to RGB"
+    np.testing.assert_array_equal(rgb, np.repeat(image, 3, axis=2))
 
     # with a transparency key: it was converted to RGBA first, which clips every level above 255 (near
     # white); now scaled as above, keyed pixels black, as training decodes it (test_data_images.py)

@@ -126,7 +126,7 @@ def prepare(src: Path, dst: Path, resolution: int, *, test_count: int | None = N
                         f"written to {dst}: free some space and run the command again") from None
     finally:
         shutil.rmtree(partial, ignore_errors=True)
-    meta["seconds"] = round(time.perf_counter() - started, 1)
+    meta["seconds"] = round(time.perf_counter() - started, 3)
     return meta
 
 
@@ -224,7 +224,7 @@ def summary(meta: dict, dst: Path) -> str:
     mirror = "; training set mirrored at training time" if meta["mirror"] else ""
     lines = [f"wrote {count} images ({meta['test_count']} held out for testing{mirror}) at 4x4 .. "
              f"{resolution}x{resolution}, {meta['channels']} channel(s), to {dst} "
-             f"in {seconds:.1f} s ({total / max(seconds, 0.1):.1f} files/s)"]
+             f"in {seconds:.1f} s ({total / max(seconds, 0.001):.0f} files/s)"]
     if skipped:
         lines.append(describe_skipped(skipped, total))
     if meta["upscaled"]:

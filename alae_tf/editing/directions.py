@@ -185,6 +185,11 @@ def fit_directions(train_codes, test_codes, tasks: list[Task], method="svm", ort
     along the normal, an audit measured): strengths compare across directions by distance moved,
     not by how far each crosses its own boundary."""
     check_tasks(tasks)
+    for split, codes in (("training", train_codes), ("held-out", test_codes)):
+        if broken := int(np.sum(~np.isfinite(codes).all(axis=1))):
+            raise ALAEError(f"E gives codes that are not numbers for {broken} of the {len(codes)} {split} images: the "
+                            "run's encoder is broken (a run that diverged: see log.csv; a converted checkpoint: "
+                            "convert it again from an undamaged file)")
     boundaries = [fit_boundary(train_codes, task.train_side, method) for task in tasks]
     vectors = [normal for normal, _ in boundaries]
     if orthogonalize:

@@ -61,8 +61,8 @@ def model_image(data: bytes, image_shape) -> tuple[np.ndarray, str]:
     if image.mode == "RGBa":  # premultiplied: its colour bands are the image over black
         image = Image.merge("RGB", image.split()[:3])
     # The upload's own mode decides (a palette or an opaque grayscale + alpha file is converted too);
-    # 16-bit grayscale has its own step above.
-    if source_mode != MODES[channels] and not source_mode.startswith("I"):
+    # 16-bit grayscale has its own step above, and is grayscale for a grayscale model.
+    if source_mode != MODES[channels] and not (source_mode.startswith("I") and channels == 1):
         steps.append(f"converted from {MODE_NAMES.get(source_mode, source_mode)} to {'grayscale' if channels == 1 else 'RGB'}")
     image = image.convert(MODES[channels])
     array = np.asarray(image, dtype=np.uint8).reshape(height, width, channels)
