@@ -18,6 +18,8 @@ import hashlib
 import json
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -81,7 +83,7 @@ def read_cluster(environ=os.environ) -> Cluster | None:
     if len(set(addresses)) != len(addresses):
         raise ConfigError(f"TF_CONFIG's cluster names an address twice: {list(addresses)}")
     task = config.get("task")
-    if not isinstance(task, dict) or task.get("type") not in TASK_TYPES or not isinstance(task.get("index"), int):
+    if not isinstance(task, dict) or task.get("type") not in TASK_TYPES or type(task.get("index")) is not int:
         raise ConfigError(f'TF_CONFIG needs "task": {{"type": "worker" or "chief", "index": N}} for this process, '
                           f"got {task!r}")
     kind, index = task["type"], task["index"]
@@ -127,10 +129,51 @@ def make_strategy(cluster: Cluster, timeout_seconds: float) -> tf.distribute.Mul
                f"{timeout_seconds:g} s (--worker-timeout); start all of them, with the same cluster in TF_CONFIG")
     if cluster.is_chief:
         wait_for_other_workers(cluster, timeout_seconds, missing)
-    try:
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    except (tf.errors.DeadlineExceededError, tf.errors.UnavailableError):
-        raise ConfigError(missing) from None
+    with Watchdog(timeout_seconds + WATCHDOG_GRACE_SECONDS, f"{missing} (a process listens at every address, but not "
+                  "every one joined: another program on a worker's port, or a worker started with another cluster "
+                  "in its TF_CONFIG?)"):
+        try:
+            return tf.distribute.MultiWorkerMirroredStrategy()
+        except (tf.errors.DeadlineExceededError, tf.errors.UnavailableError):
+            raise ConfigError(missing) from None
+
+
+WATCHDOG_GRACE_SECONDS = 10.0  # TensorFlow's own time-out (where it keeps one) ends the wait first
+# The watchdog: a child process that waits for its stdin to close (the strategy was made, or this
+# process ended) and otherwise, at the deadline or at Ctrl-C, prints the error and kills this one.
+WATCHDOG_CODE = """
+import os, select, signal, sys
+deadline, message, parent = float(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+try:
+    done = select.select([sys.stdin], [], [], deadline)[0]
+except KeyboardInterrupt:  # Ctrl-C reaches the whole process group, the parent too: it ends the wait if it can
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    done = select.select([sys.stdin], [], [], 1.0)[0]
+    message = "interrupted while the workers were connecting"
+if not done:
+    sys.stderr.write(f"error: {message}\\n")
+    sys.stderr.flush()
+    os.kill(parent, signal.SIGKILL)
+"""
+
+
+class Watchdog:
+    """Bounds a wait inside TensorFlow that keeps no time limit and runs no Python (no thread, no
+    signal handler): MultiWorkerMirroredStrategy's start on the chief, which leads the coordination
+    service, waits for ever for a worker that listens but never registers (TF 2.21). At the deadline,
+    or at Ctrl-C, a child process prints `error: {message}` and kills this one (exit code 137)."""
+
+    def __init__(self, seconds: float, message: str):
+        self.seconds, self.message = seconds, message
+
+    def __enter__(self):
+        self.child = subprocess.Popen([sys.executable, "-c", WATCHDOG_CODE, str(self.seconds), self.message,
+                                       str(os.getpid())], stdin=subprocess.PIPE)
+        return self
+
+    def __exit__(self, *exc_info):
+        self.child.stdin.close()
+        self.child.wait()
 
 
 def wait_for_other_workers(cluster: Cluster, timeout_seconds: float, missing: str) -> None:
@@ -164,7 +207,8 @@ def _port(address: str) -> int | None:
     return int(port) if host and port.isdigit() and 0 < int(port) < 65536 else None
 
 
-def check_same_start(strategy: tf.distribute.Strategy, step: int, checkpoints, settings: dict, total: int) -> None:
+def check_same_start(strategy: tf.distribute.Strategy, cluster: Cluster, step: int, checkpoints, settings: dict,
+                     total: int) -> None:
     """Every worker must start from the same step of the same experiment. Each restores the newest
     checkpoint it finds in `checkpoints` (`step`: its step, 0 for none), so a worker that cannot see
     the chief's files would otherwise start over; and each resolves its own command's settings
@@ -172,8 +216,15 @@ def check_same_start(strategy: tf.distribute.Strategy, step: int, checkpoints, s
     with another --batch-size or --seed trained its share of every batch from another experiment
     while the chief's config.yaml described its own (another --steps: a crash inside TensorFlow
     when one worker stopped first)."""
-    values = strategy.gather(strategy.experimental_distribute_values_from_function(
-        lambda context: tf.constant([[step, total, settings_digest(settings)]], tf.int64)), axis=0).numpy()
+    try:
+        values = strategy.gather(strategy.experimental_distribute_values_from_function(
+            lambda context: tf.constant([[step, total, settings_digest(settings)]], tf.int64)), axis=0).numpy()
+    except tf.errors.InternalError as exc:  # the first collective of workers whose TF_CONFIGs list other clusters
+        if "is joining a group with size" not in str(exc):
+            raise
+        raise ConfigError(f"the workers were started with clusters of different sizes in TF_CONFIG (this one, "
+                          f"{cluster.task}, lists {cluster.num_workers}: {list(cluster.addresses)}): every worker needs "
+                          "the same cluster") from None
     steps, totals, digests = (values[:, column].tolist() for column in range(3))
     if len(set(steps)) > 1:
         raise ConfigError(f"the workers found different newest checkpoints (steps {steps}, 0: none) in "

@@ -56,6 +56,7 @@ from alae_tf.stop_signals import StopOnSignal, ignore_signals, interrupted_exit_
 # Settings a resumed run may change; anything else would silently change the experiment.
 RESUMABLE_OVERRIDES = {"steps", "epochs", "jit", "deterministic", "mixed_precision", "checkpoint_every", "sample_every", "log_every"}
 STRATEGIES = ("auto", "default", "mirrored", "multiworker")
+MAX_WORKER_TIMEOUT = 7 * 24 * 3600.0
 DEFAULT_PRESET = "mnist"
 
 
@@ -99,7 +100,7 @@ def parse_args(argv=None):
                         "TF_CONFIG (see the README)")
     parser.add_argument("--worker-timeout", type=float, default=300.0,
                         help="multiworker: seconds the workers wait for one that has not started, or that stopped "
-                        "sending heartbeats (died), before every worker stops with an error (default: 300)")
+                        "sending heartbeats (died), before every worker stops with an error (1 to 604800; default: 300)")
     parser.add_argument("--jit", action=argparse.BooleanOptionalAction, default=None,
                         help="compile the train step with XLA, or not (--no-jit); default: the preset's train.jit, "
                         "auto in the MNIST MLP presets: on for the MLP in float32 on one CPU device, where XLA "
@@ -131,8 +132,9 @@ def parse_args(argv=None):
                         help="progress output: 0 none, 1 Keras's progress bar, 2 one plain line every --log-every steps "
                         "(step, losses, steps/s, time left); default: 1 on a terminal, 2 when the output goes to a file")
     args = parser.parse_args(argv)
-    if not args.worker_timeout > 0:
-        parser.error(f"argument --worker-timeout: {args.worker_timeout:g} must be > 0")
+    if not 1 <= args.worker_timeout <= MAX_WORKER_TIMEOUT:  # TensorFlow takes milliseconds in an int64; 0: none
+        parser.error(f"argument --worker-timeout: {args.worker_timeout:g} must lie between 1 and "
+                     f"{MAX_WORKER_TIMEOUT:g} seconds (a week)")
     return args
 
 
@@ -365,7 +367,7 @@ def train(args) -> int:
         phases = schedule.phases(config)
         restored = newest_intact_checkpoint(run)
         if cluster:  # before the restore, whose collectives a worker without that checkpoint would not join
-            multiworker.check_same_start(strategy, checkpoint_step(restored) if restored else 0, run.checkpoints,
+            multiworker.check_same_start(strategy, cluster, checkpoint_step(restored) if restored else 0, run.checkpoints,
                                          config.to_dict(), schedule.total_steps(config, source.num_train))
         with strategy.scope():
             model = build_model(config)

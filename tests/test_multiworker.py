@@ -297,18 +297,46 @@ def test_a_port_in_use_stops_its_worker_and_the_other_gives_up_waiting(small_con
            f"{WORKER_TIMEOUT} s" in workers.output(1)
 
 
-def test_a_chief_whose_other_worker_never_starts_gives_up_after_the_timeout(small_config, tmp_path):
+def test_a_chief_whose_other_worker_never_starts_or_never_joins_gives_up_after_the_timeout(small_config, tmp_path):
     """TensorFlow's coordination leader waited for ever (Ctrl-C and SIGTERM ignored; only SIGKILL
-    ended it); worker 1 alone already gave up (the test above)."""
-    ports = free_ports(2)
+    ended it); worker 1 alone already gave up (the test above). The chief now waits in Python for
+    the other addresses to listen; one that listens but never joins (another program on the port,
+    a worker whose TF_CONFIG names another cluster) kept it in TensorFlow's wait: a watchdog
+    process ends it after --worker-timeout and a grace (exit code 137, killed)."""
+    absent, listened = free_ports(2), free_ports(2)
     started = time.monotonic()
-    workers = Workers(tmp_path, ["--config", str(small_config), "--out", str(tmp_path / "run")], [tf_config(ports, 0)])
-    assert workers.wait(limit=120) == [2]
-    assert time.monotonic() - started < 90
-    lines = [line for line in workers.output(0).splitlines() if line.startswith("error: ")]
-    assert lines == [f"error: worker 0 at 127.0.0.1:{ports[0]}: not every worker of ['127.0.0.1:{ports[0]}', "
-                     f"'127.0.0.1:{ports[1]}'] answered within {WORKER_TIMEOUT} s (--worker-timeout); start all of "
-                     f"them, with the same cluster in TF_CONFIG (not listening: 127.0.0.1:{ports[1]})"], workers.output(0)
+    with socket.socket() as squatter:  # a program that is not a worker, on the second cluster's worker 1 port
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        squatter.bind(("127.0.0.1", listened[1]))
+        squatter.listen()
+        workers = Workers(tmp_path, ["--config", str(small_config)], [tf_config(absent, 0), tf_config(listened, 0)],
+                          outs=[tmp_path / "absent", tmp_path / "listened"])
+        assert workers.wait(limit=150) == [2, -signal.SIGKILL]
+    assert time.monotonic() - started < 120
+    answered = (f"answered within {WORKER_TIMEOUT} s (--worker-timeout); start all of them, with the same cluster in "
+                "TF_CONFIG")
+    for index, (ports, reason) in enumerate(((absent, f"not listening: 127.0.0.1:{absent[1]}"),
+                                             (listened, "a process listens at every address, but not every one "
+                                              "joined: another program on a worker's port, or a worker started with "
+                                              "another cluster in its TF_CONFIG?"))):
+        lines = [line for line in workers.output(index).splitlines() if line.startswith("error: ")]
+        assert lines == [f"error: worker 0 at 127.0.0.1:{ports[0]}: not every worker of ['127.0.0.1:{ports[0]}', "
+                         f"'127.0.0.1:{ports[1]}'] {answered} ({reason})"], workers.output(index)
+
+
+def test_workers_whose_clusters_differ_in_size_stop_with_one_line_naming_it(small_config, tmp_path):
+    """Worker 1 listing a third worker: both died in a TensorFlow InternalError traceback (exit 1)."""
+    ports = free_ports(3)
+    workers = Workers(tmp_path, ["--config", str(small_config), "--out", str(tmp_path / "run"), "--steps", "20"],
+                      [tf_config(ports[:2], 0), tf_config(ports, 1)])
+    assert workers.wait(limit=120) == [2, 2]
+    for index, listed in ((0, ports[:2]), (1, ports)):
+        errors = [line for line in workers.output(index).splitlines() if line.startswith("error: ")]
+        addresses = [f"127.0.0.1:{port}" for port in listed]
+        assert errors == [f"error: the workers were started with clusters of different sizes in TF_CONFIG (this one, "
+                          f"worker {index}, lists {len(listed)}: {addresses}): every worker needs the same cluster"], \
+            workers.output(index)
+        assert "Traceback" not in workers.output(index)
 
 
 def test_a_port_left_in_time_wait_by_the_last_run_is_free_and_a_listening_one_is_not():
@@ -354,6 +382,20 @@ def test_read_cluster_orders_the_chief_first_and_refuses_what_it_cannot_use():
     for cluster_, message in bad.values():
         with pytest.raises(ConfigError, match=message):
             multiworker.read_cluster({"TF_CONFIG": json.dumps({"cluster": cluster_, "task": {"type": "worker", "index": 0}})})
+    with pytest.raises(ConfigError, match='"index": N'):  # JSON's true was read as index 1 (a bool is an int)
+        multiworker.read_cluster({"TF_CONFIG": json.dumps({"cluster": {"worker": ["a:1", "b:2"]},
+                                                           "task": {"type": "worker", "index": True}})})
+
+
+@pytest.mark.parametrize("seconds", ["0.0001", "0", "inf", "nan", "1e300", "-5"])
+def test_a_worker_timeout_tensorflow_cannot_keep_is_refused(seconds, capsys):
+    """0.0001 s became 0 ms, which TensorFlow reads as no limit (a wait for ever); inf and 1e300
+    crashed in a traceback."""
+    with pytest.raises(SystemExit) as exited:
+        train.parse_args(["--worker-timeout", seconds])
+    assert exited.value.code == 2
+    assert f"argument --worker-timeout: {float(seconds):g} must lie between 1 and 604800 seconds (a week)" in \
+        capsys.readouterr().err
 
 
 def test_multiworker_strategy_needs_tf_config_and_refuses_jit_on_cpus(monkeypatch):
