@@ -216,16 +216,18 @@ def check_same_start(strategy: tf.distribute.Strategy, cluster: Cluster, step: i
     with another --batch-size or --seed trained its share of every batch from another experiment
     while the chief's config.yaml described its own (another --steps: a crash inside TensorFlow
     when one worker stopped first)."""
+    names, digests = setting_digests(settings)
+    row = [step, total, len(digests), *digests, *[0] * (MAX_SETTINGS - len(digests))]
     try:
         values = strategy.gather(strategy.experimental_distribute_values_from_function(
-            lambda context: tf.constant([[step, total, settings_digest(settings)]], tf.int64)), axis=0).numpy()
+            lambda context: tf.constant([row], tf.int64)), axis=0).numpy()
     except tf.errors.InternalError as exc:  # the first collective of workers whose TF_CONFIGs list other clusters
         if "is joining a group with size" not in str(exc):
             raise
         raise ConfigError(f"the workers were started with clusters of different sizes in TF_CONFIG (this one, "
                           f"{cluster.task}, lists {cluster.num_workers}: {list(cluster.addresses)}): every worker needs "
                           "the same cluster") from None
-    steps, totals, digests = (values[:, column].tolist() for column in range(3))
+    steps, totals, counts = (values[:, column].tolist() for column in range(3))
     if len(set(steps)) > 1:
         raise ConfigError(f"the workers found different newest checkpoints (steps {steps}, 0: none) in "
                           f"{checkpoints}: every worker must read the chief's run directory (the same --out, on a "
@@ -233,16 +235,36 @@ def check_same_start(strategy: tf.distribute.Strategy, cluster: Cluster, step: i
     if len(set(totals)) > 1:
         raise ConfigError(f"the workers would train to different steps ({totals}, the chief's first): every worker "
                           "must run the same command (the same --steps or --epochs, and the same data)")
-    if len(set(digests)) > 1:
-        raise ConfigError("the workers were started with different settings (a --config file, or a flag such as "
-                          "--batch-size or --seed, differs): every worker must run the same command")
+    differing = [name for column, name in enumerate(names, start=3) if len(set(values[:, column].tolist())) > 1]
+    if len(set(counts)) > 1 or differing:
+        which = f" ({', '.join(differing)})" if differing and len(set(counts)) == 1 else ""
+        raise ConfigError(f"the workers were started with different settings{which}: a --config file, or a flag "
+                          "such as --batch-size or --seed, differs; every worker must run the same command")
 
 
-def settings_digest(settings: dict) -> int:
-    """A 63-bit digest of a run's settings, apart from data.path (hosts may mount the data elsewhere)."""
-    kept = {**settings, "data": {key: value for key, value in settings["data"].items() if key != "path"}}
-    digest = hashlib.sha256(json.dumps(kept, sort_keys=True).encode()).digest()
-    return int.from_bytes(digest[:8], "big") >> 1
+MAX_SETTINGS = 128  # settings compared across workers (a config has 55): one gathered row of fixed size
+
+
+def setting_digests(settings: dict) -> tuple[list[str], list[int]]:
+    """(names, 63-bit digests) of a run's settings (`settings`: its config as a dict), one per
+    setting such as "train.seed", sorted by name, apart from data.path (hosts may mount the data
+    elsewhere): workers that differ are told which settings do."""
+    leaves = {}
+
+    def walk(value, name):
+        if isinstance(value, dict):
+            for key, item in value.items():
+                walk(item, f"{name}.{key}" if name else key)
+        elif name != "data.path":
+            leaves[name] = value
+
+    walk(settings, "")
+    if len(leaves) > MAX_SETTINGS:
+        raise ValueError(f"{len(leaves)} settings, more than MAX_SETTINGS = {MAX_SETTINGS}")
+    names = sorted(leaves)
+    digests = [int.from_bytes(hashlib.sha256(json.dumps([name, leaves[name]]).encode()).digest()[:8], "big") >> 1
+               for name in names]
+    return names, digests
 
 
 STOP_KEY = "alae_tf/stop_after_step"

@@ -263,8 +263,9 @@ def test_workers_that_find_different_checkpoints_stop_with_one_line_naming_it(sm
 
 
 @pytest.mark.parametrize("worker_args, message", [
-    (["--seed", "1"], "the workers were started with different settings (a --config file, or a flag such as "
-                      "--batch-size or --seed, differs): every worker must run the same command"),
+    (["--seed", "1", "--batch-size", "8"], "the workers were started with different settings (train.batch_size, "
+                                           "train.seed): a --config file, or a flag such as --batch-size or --seed, "
+                                           "differs; every worker must run the same command"),
     (["--steps", "30"], "the workers would train to different steps ([20, 30], the chief's first): every worker "
                         "must run the same command (the same --steps or --epochs, and the same data)"),
 ])
@@ -361,6 +362,20 @@ def test_a_port_left_in_time_wait_by_the_last_run_is_free_and_a_listening_one_is
         taken.listen()
         with pytest.raises(ConfigError, match=f"port {port} cannot be bound here"):
             multiworker.check_port_free(cluster)
+
+
+def test_each_setting_has_its_own_digest_and_the_data_path_none():
+    from alae_tf.config import load_preset
+
+    settings = load_preset("mnist").to_dict()
+    names, digests = multiworker.setting_digests(settings)
+    assert "train.seed" in names and "data.dataset" in names and "data.path" not in names
+    assert len(names) == len(set(digests)) <= multiworker.MAX_SETTINGS  # a column per setting, each its own
+    moved = {**settings, "data": {**settings["data"], "path": "/elsewhere"}}
+    assert multiworker.setting_digests(moved) == (names, digests)
+    reseeded = {**settings, "train": {**settings["train"], "seed": 1}}
+    changed = [name for name, a, b in zip(names, digests, multiworker.setting_digests(reseeded)[1]) if a != b]
+    assert changed == ["train.seed"]
 
 
 def test_read_cluster_orders_the_chief_first_and_refuses_what_it_cannot_use():
