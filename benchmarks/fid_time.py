@@ -38,7 +38,10 @@ def parse_args(argv=None):
     parser.add_argument("--count", type=int, default=10_000, help="images per set (default 10000)")
     parser.add_argument("--batch-size", type=int, default=250, help="images per generation batch (default 250)")
     parser.add_argument("--sanity", action="store_true", help="also FID(MNIST train, test) and FID(MNIST test, noise)")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.count < 2 or args.batch_size < 1:
+        parser.error("--count must be at least 2 (a covariance) and --batch-size at least 1")
+    return args
 
 
 def batches(images, batch_size=250):

@@ -67,7 +67,28 @@ def parse_args(argv=None):
     http_group.add_argument("--max-requests", type=int, default=1_000_000, help="stop after this many requests in total")
     http_group.add_argument("--signature", default="generate_uint8", help="signature to call (default: generate_uint8)")
     http_group.add_argument("--batch", type=int, default=1, help="rows per request (default: 1)")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    args.export = args.export.resolve()  # the children (server, official code) run in the repository, not here
+    args.official = args.official and args.official.resolve()
+    for flag in ("iterations", "rounds", "clients", "max_requests", "batch"):
+        if getattr(args, flag) < 1:
+            parser.error(f"--{flag.replace('_', '-')} must be at least 1, got {getattr(args, flag)}")
+    if args.warmup < 0 or not args.seconds > 0:
+        parser.error("--warmup must be 0 or more and --seconds positive")
+    try:
+        args.batch_sizes = [int(size) for size in args.batch_sizes.split(",")]
+    except ValueError:
+        parser.error(f"--batch-sizes takes comma-separated whole numbers, got {args.batch_sizes!r}")
+    if min(args.batch_sizes) < 1:
+        parser.error(f"--batch-sizes must be at least 1, got {min(args.batch_sizes)}")
+    unknown = [name for name in (args.backends or "").split(",") if name and name not in BACKENDS]
+    if unknown:
+        parser.error(f"unknown backend(s) {', '.join(unknown)}; choose from {', '.join(BACKENDS)} (the official code "
+                     "is timed with --official)")
+    return args
+
+
+BACKENDS = ("tf_savedmodel", "onnxruntime", "onnx_app", "onnxruntime_int8", "onnx_app_int8")
 
 
 def summarize(seconds: list[float], batch: int) -> dict:
@@ -141,10 +162,15 @@ def latency(args) -> dict:
         sys.exit("error: --official needs --torch-python (a python with torch and yacs)")
     if args.official and not (args.official / "model_z_gan.py").is_file():
         sys.exit(f"error: {args.official} has no model_z_gan.py: pass a checkout of podgorskiy/ALAE at branch mnist_ref")
-    metadata = layout.read_metadata(layout.find_onnx_version_dir(args.export, args.name))
-    batches = [int(b) for b in args.batch_sizes.split(",")]
+    try:
+        metadata = layout.read_metadata(layout.find_onnx_version_dir(args.export, args.name))
+    except (FileNotFoundError, ValueError) as exc:  # no such export, or no model of that name in it
+        sys.exit(f"error: {exc}")
+    batches = args.batch_sizes
     int8 = ["onnxruntime_int8", "onnx_app_int8"] if layout.INT8 in metadata.get("onnx_variants", []) else []
     backends = args.backends.split(",") if args.backends else ["tf_savedmodel", "onnxruntime", "onnx_app", *int8]
+    if not int8 and (asked := [name for name in backends if name.endswith("_int8")]):
+        sys.exit(f"error: {', '.join(asked)}: the export has no int8 files (export with --onnx-int8)")
     cases = []  # (backend, op, batch, call)
     for backend in backends:
         calls, prepare = backend_calls(backend, args.export, args.name, metadata, args.threads)

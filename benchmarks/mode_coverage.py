@@ -138,6 +138,14 @@ def parse_args(argv=None):
                         "model.generator_rgb_gain=0.03, model.disc_kind=linear")
     parser.add_argument("--work", type=Path, help="directory for the images and runs (default: a new temporary one)")
     args = parser.parse_args(argv)
+    args.official = args.official and args.official.resolve()  # the children run elsewhere: paths resolved here
+    args.work = args.work and args.work.resolve()
+    try:
+        args.seeds = ",".join(str(int(seed)) for seed in args.seeds.split(",") if seed.strip())
+    except ValueError:
+        parser.error(f"--seeds takes comma-separated whole numbers, got {args.seeds!r}")
+    if args.steps < 1:
+        parser.error(f"--steps must be at least 1, got {args.steps}")
     if args.official and not args.torch_python:
         parser.error("--official needs --torch-python")
     if args.official and not (args.official / "lod_driver.py").is_file():

@@ -1,4 +1,4 @@
-"""Reliability as an operator meets it (issue 10): kill -9 during training, damaged run
+"""Reliability as an operator meets it: kill -9 during training, damaged run
 directories, fuzzed and hostile HTTP clients. Prints counts, then JSON on the last line.
 
     python benchmarks/reliability.py                          # every part (~15 min on a 2-core EPYC, 2026-12-02)
@@ -80,6 +80,8 @@ def parse_args(argv=None):
     parser.add_argument("--workdir", type=Path, help="keep the runs and exports here (default: a temporary folder)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the kill moments and fuzzed requests drawn (default: 0)")
     args = parser.parse_args(argv)
+    args.export = args.export and args.export.resolve()  # the children run in the repository, not here
+    args.workdir = args.workdir and args.workdir.resolve()
     args.parts = [part.strip() for part in args.parts.split(",") if part.strip()]
     unknown = sorted(set(args.parts) - set(PARTS))
     if unknown:

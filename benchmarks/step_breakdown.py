@@ -33,6 +33,7 @@ import tensorflow as tf
 
 from alae_tf import schedule
 from alae_tf.config import load_preset
+from alae_tf.errors import ConfigError
 from alae_tf.data import open_image_source
 from alae_tf.data.batches import training_batches
 from alae_tf.model import build_alae
@@ -108,7 +109,10 @@ def time_part(function, args) -> float:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    config = load_preset(args.preset)
+    try:
+        config = load_preset(args.preset)
+    except ConfigError as exc:
+        raise SystemExit(f"error: {exc}") from None
     if config.model.kind != "alae":
         raise SystemExit(f"error: {args.preset} trains a {config.model.kind}, not ALAE: pass an ALAE preset")
     config.train.jit = args.jit

@@ -31,7 +31,7 @@ import studio_browser  # noqa: E402
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("exports", nargs="+", metavar="LABEL=EXPORT", help="a label and an export directory of python -m export")
     parser.add_argument("--moves", type=int, default=25, help="timed slider moves per export (default: 25)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed moves first (default: 3)")
@@ -43,6 +43,11 @@ def parse_args(argv=None):
     for item in args.exports:
         if "=" not in item:
             parser.error(f"{item}: expected LABEL=EXPORT")
+    if args.moves < 1 or args.warmup < 0:
+        parser.error("--moves must be at least 1 and --warmup 0 or more")
+    # the server runs in the repository: paths as given here are resolved first
+    args.exports = [f"{label}={Path(path).resolve()}" for label, path in (item.split("=", 1) for item in args.exports)]
+    args.upload = args.upload and args.upload.resolve()
     return args
 
 

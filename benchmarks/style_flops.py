@@ -391,7 +391,14 @@ def main():
     parser.add_argument("--no-mnist", action="store_true", help="skip the mnist_style32 row")
     parser.add_argument("--xla-python", help="a Python interpreter with jaxlib: also run XLA's own HloCostAnalysis")
     args = parser.parse_args()
-    batches = [int(b) for b in args.batch_sizes.split(",")]
+    try:
+        batches = sorted({int(b) for b in args.batch_sizes.split(",")})
+        [int(r) for r in args.resolutions.split(",")]
+    except ValueError:
+        parser.error("--batch-sizes and --resolutions take comma-separated whole numbers")
+    if len(batches) < 2 or batches[0] < 1:
+        parser.error(f"--batch-sizes needs two or more distinct sizes of at least 1 (the per-image figure is the "
+                     f"slope across them), got {args.batch_sizes}")
     set_precision("none")
 
     configs = [] if args.no_mnist else [("mnist_style32", style_config("mnist_style32"))]

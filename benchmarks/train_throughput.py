@@ -35,6 +35,7 @@ import tensorflow as tf
 
 from alae_tf import schedule
 from alae_tf.config import load_preset
+from alae_tf.errors import ConfigError
 from alae_tf.data import open_image_source
 from alae_tf.data.batches import training_batches
 from alae_tf.model import build_alae
@@ -72,10 +73,19 @@ def main():
     parser.add_argument("--windows", type=int, help="timed windows, the median is reported; one-level 5, growing 3")
     args = parser.parse_args()
 
-    config = load_preset(args.preset)
+    try:
+        config = load_preset(args.preset)
+    except ConfigError as exc:
+        parser.error(str(exc))
+    if config.model.kind != "alae":
+        parser.error(f"{args.preset} trains a {config.model.kind}, not ALAE: pass an ALAE preset")
     for key, value in (GROWING_DEFAULTS if config.levels > 1 else ONE_LEVEL_DEFAULTS).items():
         if getattr(args, key) is None:
             setattr(args, key, value)
+    # The first window starts at the end of the last warm-up step: at least one (it traces the step).
+    for flag, least in (("warmup", 1), ("window", 1), ("windows", 1), ("batch_size", 1)):
+        if getattr(args, flag) is not None and getattr(args, flag) < least:
+            parser.error(f"--{flag.replace('_', '-')} must be at least {least}, got {getattr(args, flag)}")
     config.train.jit = args.jit
     config.train.mixed_precision = args.mixed_precision
     set_precision(args.mixed_precision)
