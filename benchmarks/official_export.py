@@ -30,7 +30,8 @@ def directory_bytes(path: Path) -> int:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="celeba-hq256", help="a published model: ffhq, celeba-hq256, bedroom, celeba")
+    parser.add_argument("--model", default="celeba-hq256", choices=["ffhq", "celeba-hq256", "bedroom", "celeba"],
+                        help="a published model (default: celeba-hq256)")
     parser.add_argument("--repeats", type=int, default=10, help="timed calls per operation (default 10)")
     parser.add_argument("--work", type=Path, help="directory for the run and the export (default: a temporary one)")
     parser.add_argument("--latency-only", action="store_true",

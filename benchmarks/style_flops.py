@@ -393,12 +393,14 @@ def main():
     args = parser.parse_args()
     try:
         batches = sorted({int(b) for b in args.batch_sizes.split(",")})
-        [int(r) for r in args.resolutions.split(",")]
+        resolutions = [int(r) for r in args.resolutions.split(",")]
     except ValueError:
         parser.error("--batch-sizes and --resolutions take comma-separated whole numbers")
     if len(batches) < 2 or batches[0] < 1:
         parser.error(f"--batch-sizes needs two or more distinct sizes of at least 1 (the per-image figure is the "
                      f"slope across them), got {args.batch_sizes}")
+    if odd := [r for r in resolutions if r < 4 or r & (r - 1)]:
+        parser.error(f"--resolutions must be powers of two from 4, got {odd}")
     set_precision("none")
 
     configs = [] if args.no_mnist else [("mnist_style32", style_config("mnist_style32"))]
