@@ -317,6 +317,8 @@ def parse_args(argv=None):
     for key, value in DEFAULT_COUNTS[args.model].items():
         if getattr(args, key) is None:
             setattr(args, key, value)
+    if min(args.rounds, args.steps) < 1 or args.warmup < 0:
+        parser.error("--rounds and --steps must be at least 1, --warmup 0 or more")
     return args
 
 

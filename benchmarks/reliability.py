@@ -80,6 +80,8 @@ def parse_args(argv=None):
     parser.add_argument("--workdir", type=Path, help="keep the runs and exports here (default: a temporary folder)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the kill moments and fuzzed requests drawn (default: 0)")
     args = parser.parse_args(argv)
+    if min(args.kills, args.stops, args.requests) < 1:
+        parser.error("--kills, --stops and --requests must be at least 1")
     args.export = args.export and args.export.resolve()  # the children run in the repository, not here
     args.workdir = args.workdir and args.workdir.resolve()
     args.parts = [part.strip() for part in args.parts.split(",") if part.strip()]
