@@ -367,8 +367,8 @@ def train(args) -> int:
         phases = schedule.phases(config)
         restored = newest_intact_checkpoint(run)
         if cluster:  # before the restore, whose collectives a worker without that checkpoint would not join
-            multiworker.check_same_start(strategy, cluster, checkpoint_step(restored) if restored else 0, run.checkpoints,
-                                         config.to_dict(), schedule.total_steps(config, source.num_train))
+            multiworker.check_same_start(strategy, cluster, checkpoint_step(restored) if restored else 0,
+                                         run.checkpoints, config.to_dict(), schedule.total_steps(config, source.num_train))
         with strategy.scope():
             model = build_model(config)
             if restored:

@@ -225,7 +225,9 @@ def _open_records(directory: Path, resolution: int, test_count: int | None, chan
     test_ids = held_out_positions(count, test_count)
     mirror = bool(meta and meta["mirror"])
     origin = f"prepared from {meta['source']}" if meta else "StyleGAN/ALAE TFRecords"
-    kind = {1: "grayscale", 3: "RGB"}[store.channels] + (" (stored grayscale)" if store.stored_channels < store.channels else "")
+    kind = {1: "grayscale", 3: "RGB"}[store.channels]
+    if store.stored_channels < store.channels:
+        kind += " (stored grayscale)"
     description = (f"{directory} ({origin}, up to {max(levels)}x{max(levels)}): {count} images "
                    f"({test_count} held out{', training set mirrored' if mirror else ''}) "
                    f"at {resolution}x{resolution} {kind}")

@@ -70,8 +70,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                              "the set doubles, so do epochs; the config's data.random_flip flips at random instead, "
                              "as the official code does)")
     parser.add_argument("--grayscale", action="store_true",
-                        help="store 1 channel (default: 1 channel only if every image is grayscale, else RGB; a grayscale "
-                             "dataset also trains an RGB model, read with its gray channel repeated)")
+                        help="store 1 channel (default: 1 channel only if every image is grayscale, else RGB; a "
+                             "grayscale dataset also trains an RGB model, read with its gray channel repeated)")
     parser.add_argument("--overwrite", action="store_true", help="replace DST if it exists")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser.parse_args(argv)
