@@ -65,6 +65,7 @@ import dataclasses
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -319,6 +320,8 @@ def parse_args(argv=None):
             setattr(args, key, value)
     if min(args.rounds, args.steps) < 1 or args.warmup < 0:
         parser.error("--rounds and --steps must be at least 1, --warmup 0 or more")
+    if not shutil.which(args.torch_python):
+        parser.error(f"--torch-python {args.torch_python}: no such program")
     return args
 
 

@@ -193,7 +193,7 @@ def latency(args) -> dict:
     for (backend, op, batch), timed in seconds.items():
         stats = summarize(timed, batch)
         results.append({"backend": backend, "op": op, "batch": batch, **stats, **extras.get(backend, {})})
-        print(f"{backend:16s} {op:9s} batch {batch:3d}: median {stats['median_ms']:8.4f} ms  "
+        print(f"{backend:16s} {op:11s} batch {batch:3d}: median {stats['median_ms']:8.4f} ms  "
               f"p99 {stats['p99_ms']:8.4f} ms  {stats['images_per_sec']:10.1f} images/s", flush=True)
     if args.official:
         add_speedups(results)

@@ -33,7 +33,10 @@ def parse_args(argv=None):
     parser.add_argument("--name", help="model name when EXPORT holds several")
     parser.add_argument("--train-count", type=int, default=20000, help="training images the 1-NN searches (default 20000)")
     parser.add_argument("--batch", type=int, default=250, help="images per call (default 250)")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if min(args.train_count, args.batch) < 1:
+        parser.error("--train-count and --batch must be at least 1")
+    return args
 
 
 def in_batches(function, values, batch):
