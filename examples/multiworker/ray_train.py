@@ -29,9 +29,14 @@ def main():
     parser.add_argument("train_args", nargs="*", default=["--preset", "mnist_style32", "--verbose", "2"],
                         help="flags for python -m alae_tf.train (after --)")
     args = parser.parse_args()
+    if args.workers < 1 or args.gpus_per_worker < 0:
+        parser.error("--workers must be at least 1 and --gpus-per-worker at least 0")
 
-    from ray.train import FailureConfig, RunConfig, ScalingConfig
-    from ray.train.tensorflow import TensorflowTrainer
+    try:
+        from ray.train import FailureConfig, RunConfig, ScalingConfig
+        from ray.train.tensorflow import TensorflowTrainer
+    except ImportError as exc:
+        parser.error(f"Ray Train is not installed here ({exc}); pip install \"ray[train]\" on every node")
 
     trainer = TensorflowTrainer(
         train_loop_per_worker,
