@@ -80,8 +80,9 @@ def read_cluster(environ=os.environ) -> Cluster | None:
     if len(lists["chief"]) > 1:
         raise ConfigError(f'TF_CONFIG\'s cluster has {len(lists["chief"])} chiefs; at most one')
     addresses = tuple(lists["chief"] + lists["worker"])
-    if len(set(addresses)) != len(addresses):
-        raise ConfigError(f"TF_CONFIG's cluster names an address twice: {list(addresses)}")
+    if len(set(map(_same_place, addresses))) != len(addresses):
+        raise ConfigError(f"TF_CONFIG's cluster names an address twice: {list(addresses)}"
+                          " (localhost, 127.x.x.x and [::1] are one machine)")
     task = config.get("task")
     if not isinstance(task, dict) or task.get("type") not in TASK_TYPES or type(task.get("index")) is not int:
         raise ConfigError(f'TF_CONFIG needs "task": {{"type": "worker" or "chief", "index": N}} for this process, '
@@ -200,6 +201,14 @@ def _listening(address: str) -> bool:
 
 def is_multiworker(strategy: tf.distribute.Strategy) -> bool:
     return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and strategy.extended._in_multi_worker_mode()
+
+
+def _same_place(address: str) -> str:
+    """The address with this machine's loopback names made one (localhost:P and 127.0.0.1:P are
+    one port: the second task could never bind it, and the cluster would wait until its time-out)."""
+    host, _, port = address.rpartition(":")
+    loopback = host.lower() in ("localhost", "[::1]") or host.startswith("127.")
+    return f"loopback:{port}" if loopback else address.lower()
 
 
 def _port(address: str) -> int | None:

@@ -393,6 +393,10 @@ def test_read_cluster_orders_the_chief_first_and_refuses_what_it_cannot_use():
         "ps": ({"worker": ["a:1", "b:2"], "ps": ["c:3"]}, r"task types \['ps'\]"),
         "no port": ({"worker": ["a", "b:2"]}, "list of \"host:port\" strings"),
         "twice": ({"worker": ["a:1", "a:1"]}, "names an address twice"),
+        # one port under two names: the second task timed out instead (host names are case-blind)
+        "aliases": ({"chief": ["localhost:5"], "worker": ["127.0.0.1:5"]}, "names an address twice"),
+        "v6 alias": ({"worker": ["[::1]:5", "LOCALHOST:5"]}, "names an address twice"),
+        "case": ({"worker": ["Host-A:5", "host-a:5"]}, "names an address twice"),
     }
     for cluster_, message in bad.values():
         with pytest.raises(ConfigError, match=message):
