@@ -811,7 +811,9 @@ def test_a_run_without_labels_evaluates_what_it_can(tmp_path, capsys, monkeypatc
     assert evaluate.main(["--run", str(run), "--metrics", "reconstruction,kde_nll", "--num-samples", "20"]) == 0
     metrics = json.loads((run / "eval.json").read_text())["metrics"]
     assert np.isfinite(metrics["kde_nll"]) and "kde_nll_standard_error" not in metrics  # one image scored: no spread (was 0.0)
-    assert "kde_nll scored one image: no standard error" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "kde_nll scored one image: no standard error" in out
+    assert "kde_nll from 20 generated images: a Parzen window's NLL falls as its sample grows (papers use 10,000)" in out
 
     # SIGTERM (a scheduler's stop, or timeout's) during a metric: as Ctrl-C, exit 143 (it killed
     # evaluate before, losing the metrics done).

@@ -154,6 +154,9 @@ def kde_nll(ctx) -> dict:
     split = min(KDE_VALIDATION, len(test) // 2)
     validation, scored = test[:split], test[split:]
     centers = flat_unit(generated_images(ctx, ctx.sample_count(DEFAULT_SAMPLES)))
+    if len(centers) < DEFAULT_SAMPLES:
+        print(f"kde_nll from {len(centers):,} generated images: a Parzen window's NLL falls as its sample grows "
+              f"(papers use {DEFAULT_SAMPLES:,}), so compare it only with figures of the same count")
     print("Parzen window: choosing sigma, then scoring the test images")
     sigma = select_sigma(validation, centers)
     log_likelihood = parzen_log_likelihoods(scored, centers, [sigma])[0]
