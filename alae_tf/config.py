@@ -451,6 +451,22 @@ def load_config_file(path: str | Path) -> Config:
     return Config.from_dict(read_yaml_file(path), str(path))
 
 
+def load_training_config_file(path: str | Path, default_preset: str) -> Config:
+    """A --config file read over the preset its `preset:` names (`default_preset` when it names
+    none): `preset: tiny_style` and the keys to change is that preset with those changes, as a full
+    copy of a preset file is. A name that is no preset (a renamed copy) is read alone: each key it
+    leaves out takes its built-in default."""
+    raw = read_yaml_file(path)
+    name = raw.get("preset", default_preset) if isinstance(raw, dict) else None
+    if isinstance(name, str) and name in available_presets():
+        merged = read_yaml_file(preset_file(name))
+        for key, value in raw.items():  # a section's keys one by one; anything else (a bad value too) as given
+            section = isinstance(merged.get(key), dict) and isinstance(value, dict | None)
+            merged[key] = {**merged[key], **(value or {})} if section else value
+        raw = merged
+    return Config.from_dict(raw, str(path))
+
+
 def read_yaml_file(path: str | Path):
     """The YAML document in a regular file of at most MAX_CONFIG_BYTES with at most MAX_YAML_ALIASES aliases."""
     path = Path(path)

@@ -29,7 +29,7 @@ from alae_tf.config import (
     PRECISIONS,
     auto_jit,
     available_presets,
-    load_config_file,
+    load_training_config_file,
     load_preset,
     preset_file,
     save_config,
@@ -71,7 +71,7 @@ def parse_args(argv=None):
         "  python -m alae_tf.train --steps 10000                     # the mnist preset, 10k steps, into runs/mnist\n"
         "  python -m alae_tf.train --preset mnist_style32 --mixed-precision bf16\n"
         "  python -m alae_tf.train --preset tiny_style --dataset folder --data-path my_images --batch-size 16\n"
-        "  python -m alae_tf.train --config my.yaml --out runs/my   # a copy of a file in alae_tf/presets/, edited\n"
+        "  python -m alae_tf.train --config my.yaml --out runs/my   # my.yaml: 'preset: tiny_style' + the keys to change\n"
         "\n"
         "Settings without a flag are set in a --config file (README, 'python -m alae_tf.train'), among them\n"
         + textwrap.fill(f"train.adversarial_loss: {', '.join(ADVERSARIAL_LOSSES)}", 96, initial_indent="  ",
@@ -82,8 +82,9 @@ def parse_args(argv=None):
     )
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--preset", help=f"training preset (default: {DEFAULT_PRESET}; available: {', '.join(available_presets())})")
-    source.add_argument("--config", type=Path, help="a config YAML file to use instead of a preset: a "
-                        "copy of alae_tf/presets/NAME.yaml, edited (every setting, those without a flag too: below)")
+    source.add_argument("--config", type=Path, help="a config YAML file to use instead of a preset: "
+                        "'preset: NAME' and the keys to change (every setting, those without a flag too: below), or a "
+                        "copy of alae_tf/presets/NAME.yaml, edited")
     parser.add_argument("--out", type=Path, help="run directory (default: runs/<preset>, or runs/<config file name>)")
     length = parser.add_mutually_exclusive_group()
     length.add_argument("--steps", type=int, help="train until this many steps in total (default: the preset's)")
@@ -161,7 +162,8 @@ def resolve_config(args, run: RunDir):
                 setattr(config.train, key, getattr(asked.train, key))
             config.data.path = asked.data.path or config.data.path  # where the data is now, if the file says
     else:
-        config = load_config_file(args.config) if args.config else load_preset(args.preset or DEFAULT_PRESET)
+        config = (load_training_config_file(args.config, DEFAULT_PRESET) if args.config
+                  else load_preset(args.preset or DEFAULT_PRESET))
     apply_overrides(config, overrides)
     config.validate("command line")
     if resuming and trained_precision != config.train.mixed_precision and "fp16" in (trained_precision, config.train.mixed_precision):
@@ -212,7 +214,7 @@ def check_same_experiment(args, config, overrides: dict, run: RunDir):
             refuse(f"{key}={getattr(config.train, key)}", f"--{key.replace('_', '-')} {value}")
     if args.config is None:
         return None
-    asked = load_config_file(args.config)
+    asked = load_training_config_file(args.config, DEFAULT_PRESET)
     apply_overrides(asked, overrides)
     changed = changed_settings(config.to_dict(), asked.to_dict())
     if changed:

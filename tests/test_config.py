@@ -1,3 +1,4 @@
+import dataclasses
 import math
 import os
 import subprocess
@@ -6,7 +7,8 @@ import sys
 import pytest
 
 from alae_tf import schedule
-from alae_tf.config import Config, available_presets, load_config_file, load_preset, resolve_jit, save_config
+from alae_tf.config import (Config, available_presets, load_config_file, load_preset, load_training_config_file, resolve_jit,
+                             save_config)
 from alae_tf.errors import ConfigError
 
 
@@ -65,6 +67,30 @@ def test_config_round_trips_through_yaml(tmp_path):
     config.train.steps = 123
     save_config(config, tmp_path / "config.yaml")
     assert load_config_file(tmp_path / "config.yaml") == config
+
+
+def test_a_config_file_is_read_over_the_preset_it_names(tmp_path):
+    """`preset: tiny_style` plus two changed keys was trained as the built-in defaults' MLP."""
+    partial = tmp_path / "partial.yaml"
+    partial.write_text("preset: tiny_style\nmodel:\n  latent_dim: 6\ntrain:\n  seed: 7\n")
+    expected = load_preset("tiny_style")
+    expected.model.latent_dim, expected.train.seed = 6, 7
+    assert load_training_config_file(partial, "mnist") == expected
+    full = tmp_path / "full.yaml"
+    save_config(expected, full)  # a full copy reads as itself, also when its preset name is no preset
+    assert load_training_config_file(full, "mnist") == expected
+    renamed = tmp_path / "renamed.yaml"
+    renamed.write_text(full.read_text().replace("preset: tiny_style", "preset: my_digits"))
+    assert load_training_config_file(renamed, "mnist") == dataclasses.replace(expected, preset="my_digits")
+    bare = tmp_path / "bare.yaml"
+    bare.write_text("train:\n  seed: 7\n")  # no preset named: the default one's values
+    mnist = load_preset("mnist")
+    mnist.train.seed = 7
+    assert load_training_config_file(bare, "mnist") == mnist
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("preset: tiny_style\nmodel: 3\n")
+    with pytest.raises(ConfigError, match="model"):
+        load_training_config_file(bad, "mnist")
 
 
 @pytest.mark.parametrize(
