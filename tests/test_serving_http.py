@@ -659,6 +659,22 @@ def test_a_request_for_another_host_is_refused_so_web_pages_cannot_rebind_to_the
         assert raw_request(server, "GET", f"/v1/models/{NAME}", headers={"Host": host})[0] == 200, host
 
 
+def test_a_browser_opening_another_host_name_is_shown_the_address_that_works(server):
+    """An ssh alias in the address bar (http://gpubox:18501/) showed the 403's JSON, which spoke of proxies only."""
+    host, port = server.removeprefix("http://").split(":")
+    for host_header, address in (("gpubox:18501", "http://localhost:18501/"), ("gpubox", "http://localhost/"),
+                                 ("<b>x</b>:1", "http://localhost:1/")):
+        connection = http.client.HTTPConnection(host, int(port), timeout=30)
+        connection.request("GET", "/", headers={"Host": host_header, "Accept": "text/html,application/xhtml+xml,*/*;q=0.8"})
+        response = connection.getresponse()
+        page = response.read().decode()
+        connection.close()
+        assert response.status == 403 and response.getheader("Content-Type").startswith("text/html"), host_header
+        assert f'Open <a href="{address}">{address}</a> instead' in page, page
+        assert "start it with --allowed-hosts NAME" in page and "<b>" not in page  # the name is escaped
+    assert raw_request(server, "GET", "/", headers={"Host": "gpubox:18501"})[0] == 403  # a program: JSON, as before
+
+
 @pytest.mark.parametrize("host, names, allowed", [
     ("127.0.0.1", [], ("localhost", "127.0.0.1", "::1", "127.0.0.1")),
     ("::1", ["studio.example"], ("localhost", "127.0.0.1", "::1", "::1", "studio.example")),

@@ -29,6 +29,7 @@ With `studio=True` the app also serves the studio (serving/http/studio.py): a pa
 
 import asyncio
 import contextlib
+import html
 import ipaddress
 import json
 import logging
@@ -42,7 +43,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from serving import contract, rest
@@ -337,9 +338,28 @@ class HostCheck:
                                 name[:100], ", ".join(sorted(self.allowed)))
                 message = (f"this server answers requests for {', '.join(sorted(self.allowed))}, not {name[:100]!r}; "
                            "behind a proxy that sends its own Host, start it with --allowed-hosts NAME")
-                await JSONResponse({"error": message}, status_code=403, headers=API_HEADERS)(scope, receive, send)
+                accept = dict(scope["headers"]).get(b"accept", b"").decode("latin-1")
+                if scope["method"] == "GET" and "text/html" in accept:  # a person opening the page in a browser
+                    response = HTMLResponse(refused_host_page(message, header.decode("latin-1"), self.allowed),
+                                            status_code=403, headers=API_HEADERS)
+                else:
+                    response = JSONResponse({"error": message}, status_code=403, headers=API_HEADERS)
+                await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+
+def refused_host_page(message: str, host_header: str, allowed: set[str]) -> str:
+    """The 403 as a page, with the address that works (an ssh alias or the machine's name in the
+    address bar, where the server answers localhost only)."""
+    port = host_header.rsplit(":", 1)[1] if re.fullmatch(r"[^:]+:\d+|\[.*\]:\d+", host_header) else None
+    name = "localhost" if "localhost" in allowed else sorted(allowed)[0]
+    address = html.escape(f"http://{name}{':' + port if port else ''}/")
+    return (f"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Not this address</title></head>"
+            f"<body style=\"font-family: system-ui, sans-serif; max-width: 40em; margin: 3em auto\">"
+            f"<h1>Not this address</h1><p>Open <a href=\"{address}\">{address}</a> instead (over ssh: "
+            f"<code>ssh -L PORT:localhost:PORT HOST</code>, then that address on your own machine).</p>"
+            f"<p>{html.escape(message[0].upper() + message[1:])}.</p></body></html>")
 
 
 async def request_error(request, exc: rest.RequestError):
