@@ -17,6 +17,7 @@ than MAX_SIDE (checked from its header, before it is decoded: Pillow keeps a poi
 
 import base64
 import io
+import re
 import warnings
 
 import numpy as np
@@ -101,8 +102,10 @@ def _open(data: bytes, least_side: int) -> tuple[Image.Image, str, tuple[int, in
     try:
         image = Image.open(io.BytesIO(data))
     except Image.DecompressionBombError as exc:  # over twice Pillow's own pixel limit, and so over ours
-        raise RequestError(413, f"the upload is too large ({_reason(exc)}); the studio reads images of at most "
-                                f"{MAX_PIXELS // 1_000_000} megapixels") from None
+        count = re.search(r"\((\d+) pixels\)", str(exc))  # Pillow's message; the image itself is not returned
+        size = f"{int(count[1]) / 1e6:,.0f} megapixels" if count else "larger than Pillow decodes"
+        raise RequestError(413, f"the upload is {size}; the studio reads images of at most "
+                                f"{MAX_PIXELS // 1_000_000} megapixels, with sides of at most {MAX_SIDE}") from None
     except Exception as exc:  # Pillow raises UnidentifiedImageError, OSError, SyntaxError, ...
         raise RequestError(400, f"the upload is not a readable {READABLE} image ({_reason(exc)})") from None
     if image.format not in FORMATS:
