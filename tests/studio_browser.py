@@ -34,15 +34,18 @@ def missing_browser() -> str | None:
 
 
 @contextlib.contextmanager
-def chromium(width=1400, height=1000):
-    """A selenium WebDriver on headless Chromium with a fresh profile; always quit."""
+def chromium(width=1400, height=1000, scrollbars=False):
+    """A selenium WebDriver on headless Chromium with a fresh profile; always quit. `scrollbars`:
+    the page's scrollbar takes its width from the page, as in a person's browser (hidden by default,
+    so that screenshots and widths do not depend on the page's length)."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
     profile = tempfile.mkdtemp(prefix="studio-chromium-")
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for flag in (*FLAGS, f"--user-data-dir={profile}", f"--window-size={width},{height}"):
+    flags = [flag for flag in FLAGS if not (scrollbars and flag == "--hide-scrollbars")]
+    for flag in (*flags, f"--user-data-dir={profile}", f"--window-size={width},{height}"):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     try:

@@ -132,6 +132,10 @@ def is_stale(driver, element_id) -> bool:
     return driver.execute_script(f"return document.getElementById('{element_id}').classList.contains('stale');")
 
 
+def is_outdated(driver, element_id) -> bool:
+    return driver.execute_script(f"return document.getElementById('{element_id}').classList.contains('outdated');")
+
+
 def test_a_lost_connection_names_the_parts_it_failed_and_its_lines_go_once_the_server_answers(export_dir):
     """An audit stopped the server under an open page: two identical "cannot reach the server" lines
     named no part, and the sample's line stayed after the server came back and edits worked again."""
@@ -141,10 +145,17 @@ def test_a_lost_connection_names_the_parts_it_failed_and_its_lines_go_once_the_s
     with http_server(export_dir, "--studio") as url, studio_browser.chromium() as driver:
         driver.get(url + "/")
         studio_browser.wait_until_settled(driver, "the first sample and its edit")
+        assert not is_outdated(driver, "download-link") and not is_outdated(driver, "timing")
         driver.set_network_conditions(offline=True, latency=0, throughput=0)
         driver.find_element(By.ID, f"direction-{DIRECTIONS[0]}").send_keys(Keys.ARROW_RIGHT)
         studio_browser.wait_for(driver, lambda d: "edit: cannot reach the server" in studio_browser.error_text(d),
                                 "the edit's line")
+        # The edit shown is the one before the move: "Download PNG" saved it and its timing stayed.
+        assert is_stale(driver, "edited-image") and is_outdated(driver, "download-link") and is_outdated(driver, "timing")
+        assert not driver.find_element(By.ID, "download").is_displayed()
+        driver.find_element(By.ID, "dismiss-errors").click()  # hides the box; the edit is as out of date as before
+        assert studio_browser.error_text(driver) == "" and is_stale(driver, "edited-image")
+        assert is_outdated(driver, "download-link")
         driver.find_element(By.ID, "sample").click()
         lines = studio_browser.wait_for(driver, lambda d: len(studio_browser.error_text(d).split("\n")) == 2 and
                                         studio_browser.error_text(d).split("\n"), "the sample's line")
@@ -152,6 +163,9 @@ def test_a_lost_connection_names_the_parts_it_failed_and_its_lines_go_once_the_s
         driver.set_network_conditions(offline=False, latency=0, throughput=100 * 1024 * 1024)
         driver.find_element(By.ID, f"direction-{DIRECTIONS[0]}").send_keys(Keys.ARROW_RIGHT)
         studio_browser.wait_for(driver, lambda d: studio_browser.error_text(d) == "", "every line gone once it answered")
+        studio_browser.wait_until_settled(driver, "the edit once the server answers")
+        assert not is_stale(driver, "edited-image") and not is_outdated(driver, "download-link")
+        assert driver.find_element(By.ID, "download").is_displayed() and not is_outdated(driver, "timing")
 
 
 def test_the_page_works_behind_a_proxy_with_a_path_prefix(export_dir, tmp_path):
@@ -248,6 +262,42 @@ def test_psi_moved_during_an_upload_keeps_the_upload(export_dir, tmp_path):
             "Upload digit.png"), "the upload's edit")
         time.sleep(2.5)  # a sample drawn for the new ψ would have come by now
         assert driver.find_element(By.ID, "note").text == "Upload digit.png: PNG 28x28: used as it is"
+
+
+def test_a_reload_says_which_opened_image_it_did_not_keep_and_the_seed_box_says_what_it_needs(export_dir, tmp_path):
+    """After a reload (which the page asks for when the server moves to a new version) the page
+    showed the kept seed's sample under the kept sliders, saying nothing of the upload it replaced;
+    an empty seed box was the server's "seed must be an integer, got nothing", and seed 1e3 was
+    drawn as 1000 but labelled "1e3"."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    Image.fromarray(real_images(1)[0][:, :, 0]).save(tmp_path / "digit.png")
+    with http_server(export_dir, "--studio") as url, studio_browser.chromium() as driver:
+        driver.get(url + "/")
+        studio_browser.wait_until_settled(driver, "the first sample and its edit")
+        driver.find_element(By.ID, "upload").send_keys(str(tmp_path / "digit.png"))
+        studio_browser.wait_for(driver, lambda d: (studio_browser.settled(d) or {}).get("subject", "").startswith(
+            "Upload digit.png"), "the upload's edit")
+        driver.refresh()
+        studio_browser.wait_until_settled(driver, "the reloaded page")
+        note = driver.find_element(By.ID, "note").text
+        assert note.startswith("Sample of seed 0") and note.endswith(
+            " (before the reload: Upload digit.png, which the page does not keep; open it again)"), note
+        assert "before the reload" not in driver.find_element(By.ID, "note-b").text  # the second image was a sample
+        driver.refresh()  # the sample shown now is what the page keeps: nothing more to say
+        studio_browser.wait_until_settled(driver, "the page reloaded again")
+        assert "before the reload" not in driver.find_element(By.ID, "note").text
+
+        seed = driver.find_element(By.ID, "seed")
+        seed.clear()
+        seed.send_keys(Keys.ENTER)
+        message = studio_browser.wait_for(driver, studio_browser.error_text, "the empty seed's error")
+        assert message == "sample: enter a seed, a whole number from 0", message
+        seed.send_keys("1e3", Keys.ENTER)
+        studio_browser.wait_for(driver, lambda d: (studio_browser.settled(d) or {}).get("subject", "").startswith(
+            "Sample of seed 1000"), "the sample of seed 1e3, named 1000")
+        assert studio_browser.error_text(driver) == ""
 
 
 def test_the_page_waits_for_the_model_and_asks_again_until_it_answers(export_dir):
@@ -384,15 +434,23 @@ def test_a_phone_width_window_shows_every_control_without_scrolling_sideways(sty
         driver.save_screenshot(str(tmp_path / "studio_375.png"))
 
 
-def test_the_interpolation_strip_of_eight_steps_is_one_row(style_exported):
-    """At 1280 pixels the default 8 steps wrapped: 7 on a row, the 8th alone below."""
-    with http_server(style_exported[1], "--studio") as url, studio_browser.chromium(1280, 800) as driver:
+@pytest.mark.parametrize("width, height", [(1280, 800), (1400, 1000)])
+def test_the_interpolation_strip_of_eight_steps_is_one_row(style_exported, width, height):
+    """At 1280 pixels the default 8 steps wrapped: 7 on a row, the 8th alone below; at 1400x1000
+    too once the page's scrollbar appeared after the strip was sized (an audit's browser showed
+    scrollbars; the tests' had hidden them), and the size never followed a resized window."""
+    with http_server(style_exported[1], "--studio") as url, studio_browser.chromium(width, height, scrollbars=True) as driver:
         driver.get(url + "/studio")
         studio_browser.wait_until_settled(driver, "the first sample and its edit")
         studio_browser.wait_for(driver, lambda d: d.execute_script("return document.querySelectorAll('#strip img').length") == 8,
                                 "the strip")
-        tops = driver.execute_script("return [...document.querySelectorAll('#strip img')].map(e => e.offsetTop)")
-        assert len(set(tops)) == 1, tops
+        for window in (None, (900, height), (700, height)):
+            if window:
+                driver.set_window_size(*window)
+            tops, widths, heights = driver.execute_script("const images = [...document.querySelectorAll('#strip img')]; "
+                                                          "return ['offsetTop', 'offsetWidth', 'offsetHeight']"
+                                                          ".map(key => images.map(e => e[key]))")
+            assert len(set(tops)) == 1 and widths == heights, (window, tops, widths, heights)
 
 
 def page_layout(driver) -> dict:

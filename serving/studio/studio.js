@@ -49,6 +49,7 @@
   function setBusy(busy) {
     $("busy").hidden = !busy;
     document.body.classList.toggle("busy", busy);
+    drawOutdated();
   }
 
   // --- talking to the server -------------------------------------------------------------------
@@ -94,27 +95,47 @@
 
   // The error box lists each part of the page whose latest attempt failed ("image", "edit",
   // "second" image, "pair"), in page order; that part's next success, or a new image, takes its
-  // line away. The output a failed part still shows (from before) is greyed out as stale meanwhile.
+  // line away. Dismiss hides the box until the next failure; the failures stand.
   const errors = new Map();
+  let dismissed = false;
   const PARTS = ["image", "edit", "second", "pair"];
   const PART_NAMES = {second: "second image"};  // the others' lines start with their endpoint's name
-  const STALE = {edit: ["edited-image"], pair: ["mix-image", "strip"]};
 
   function drawErrors() {
     const box = $("error");
     $("error-text").textContent = PARTS.filter((part) => errors.has(part))
       .map((part) => (PART_NAMES[part] ? `${PART_NAMES[part]}, ` : "") + errors.get(part)).join("\n");
-    box.hidden = errors.size === 0;
+    box.hidden = errors.size === 0 || dismissed;
     // The box sticks to the top of the window: a control focused by Tab is scrolled into view below it.
     document.documentElement.style.scrollPaddingTop = box.hidden ? "" : `${box.offsetHeight + 16}px`;
-    for (const [part, ids] of Object.entries(STALE)) {
-      for (const id of ids) $(id).classList.toggle("stale", errors.has(part));
-    }
+    drawOutdated();
   }
 
   function showError(message, source) {
     errors.set(source, message);
+    dismissed = false;
     drawErrors();
+  }
+
+  function dismissErrors() {
+    dismissed = true;
+    drawErrors();
+  }
+
+  // What a part shows is out of date while its latest attempt failed, or while its request has
+  // taken long enough for "Working…" to show: its images are greyed out as stale, and its download
+  // link and timing are hidden (they would save or time an image the controls no longer ask for).
+  const OUTPUTS = {edit: {images: ["edited-image"], hidden: ["download-link", "timing"]},
+                   pair: {images: ["mix-image", "strip"], hidden: ["download-mix-link"]}};
+  const inFlight = new Set();  // the parts with a request under way
+
+  function drawOutdated() {
+    const slow = !$("busy").hidden;
+    for (const [part, {images, hidden}] of Object.entries(OUTPUTS)) {
+      const outdated = errors.has(part) || (slow && inFlight.has(part));
+      for (const id of images) $(id).classList.toggle("stale", outdated);
+      for (const id of hidden) $(id).classList.toggle("outdated", outdated);
+    }
   }
 
   function clearUnreachable() {
@@ -154,6 +175,7 @@
         return;
       }
       running = true;
+      inFlight.add(source);
       working(1);
       try {
         do {
@@ -162,7 +184,9 @@
         } while (again);
       } finally {
         running = false;
+        inFlight.delete(source);
         working(-1);
+        drawOutdated();
       }
     };
   }
@@ -187,7 +211,8 @@
     state.shown[slot] = ticket;
     clearError();  // a new image: every part of the page is drawn again
     const note = data.note ? `${label}: ${data.note}` : label;
-    state[slot] = {w: data.w, label: note, ref: data.ref || null, sampled};
+    state[slot] = {w: data.w, label: note, title: label, ref: data.ref || null, sampled};
+    keepControls();  // which image is open, for the note after a reload
     const projected = data.count !== undefined;
     state.sources[slot] = projected ? source : null;
     const suffix = slot === "first" ? "" : "-b";
@@ -212,10 +237,13 @@
   }
 
   function sample(slot, seedInput) {
-    const seed = seedInput.value.trim() === "" ? null : Number(seedInput.value);
+    if (seedInput.value.trim() === "") {  // also what a number box holds for text that is no number
+      return guarded(async () => { throw new Error("sample: enter a seed, a whole number from 0"); }, partOf(slot));
+    }
+    const seed = Number(seedInput.value);
     const truncates = state.info.truncation_psi !== null;
     const psi = Number($("psi").value);
-    const label = `Sample of seed ${seedInput.value}` + (truncates ? `, truncation psi ${psi.toFixed(2)}` : "");
+    const label = `Sample of seed ${seed}` + (truncates ? `, truncation psi ${psi.toFixed(2)}` : "");
     const body = truncates ? {seed, truncation_psi: psi} : {seed};
     return guarded(() => setImage(slot, () => call("sample", body), label, null, true), partOf(slot));
   }
@@ -357,11 +385,11 @@
     if ($("steps").value.trim() !== "") body.steps = Number($("steps").value);
     const data = await call("interpolate", body);
     const strip = $("strip");
-    const size = stripSize(strip, data.images.length);
+    const size = stripSize(data.images.length);
     const images = await Promise.all(data.images.map(async (url, index) => {
       const img = document.createElement("img");
       img.alt = `interpolation step ${index + 1} of ${data.images.length}`;
-      img.style.width = img.style.height = `${size}px`;
+      Object.assign(img.style, size);
       await show(img, url);
       return img;
     }));
@@ -418,15 +446,17 @@
     return width * Math.max(1, Math.floor(192 / width));
   }
 
-  // A thumbnail's side: the model's width times a whole factor up to 72 px, smaller where the
-  // strip's rows of up to 8 would not fit the panel (8 of 128 px wrapped one onto a second row).
+  // A thumbnail's width: the model's width times a whole factor up to 72 px, and at most an eighth
+  // of the strip (rows of up to 8), in CSS so that it follows the strip's width as it changes (with
+  // a scrollbar that came after it was drawn, or a resized window). Computed once, 8 of 128 px
+  // wrapped one onto a second row, and so did 8 of 47 px once the page's scrollbar appeared.
   const STRIP_GAP = 4;  // px, as #strip's gap in studio.css
 
-  function stripSize(strip, count) {
+  function stripSize(count) {
     const width = state.info.image_shape[1];
     const perRow = Math.min(count, 8);
-    const fits = Math.floor((strip.clientWidth - STRIP_GAP * (perRow - 1)) / perRow);
-    return Math.max(8, Math.min(width * Math.max(1, Math.floor(72 / width)), fits));
+    return {width: `${width * Math.max(1, Math.floor(72 / width))}px`,
+            maxWidth: `calc((100% - ${STRIP_GAP * (perRow - 1)}px) / ${perRow})`};
   }
 
   function fillSelect(select, names, chosen) {
@@ -452,7 +482,7 @@
 
   // The controls' values outlive a reload (the page asks for one once the server serves a new
   // version), kept per model in this tab's sessionStorage; an uploaded, drawn or projected image
-  // does not: the page samples the kept seeds.
+  // does not: the page samples the kept seeds, and says which image it could not keep.
   const KEPT = ["seed", "psi", "layers", "seed-b", "steps", "mix-layers"];
 
   function storageKey() {
@@ -463,21 +493,24 @@
     const values = Object.fromEntries(KEPT.map((id) => [id, $(id).value]));
     const sliders = Object.fromEntries([...document.querySelectorAll("#sliders input[type=range]")]
       .map((slider) => [slider.dataset.direction, slider.value]));
+    const opened = Object.fromEntries(["first", "second"].map((slot) => [slot, state[slot] && !state[slot].sampled
+      ? state[slot].title : null]));
     try {
-      sessionStorage.setItem(storageKey(), JSON.stringify({values, sliders}));
+      sessionStorage.setItem(storageKey(), JSON.stringify({values, sliders, opened}));
     } catch (error) {
       // storage off or full: the controls start from their defaults after a reload
     }
   }
 
+  // Returns the titles of the images that were open and are not kept ({first, second}).
   function restoreControls() {
     let kept = null;
     try {
       kept = JSON.parse(sessionStorage.getItem(storageKey()));
     } catch (error) {
-      return;
+      return {};
     }
-    if (!kept || typeof kept !== "object") return;
+    if (!kept || typeof kept !== "object") return {};
     for (const id of KEPT) {
       const value = kept.values && kept.values[id];
       const control = $(id);
@@ -492,6 +525,7 @@
       slider.value = position;
       showStrength(slider);
     }
+    return kept.opened && typeof kept.opened === "object" ? kept.opened : {};
   }
 
   async function start() {
@@ -541,7 +575,7 @@
       info.projections.forEach((file, position) => select.append(new Option(`${file.name} (${file.count})`, String(position))));
       $(`server-projection-row${suffix}`).hidden = false;
     }
-    restoreControls();
+    const lost = restoreControls();
     document.querySelector("main").hidden = false;  // hidden until it can be used
 
     $("psi").addEventListener("input", () => { $("psi-value").textContent = Number($("psi").value).toFixed(2); });
@@ -585,10 +619,14 @@
 
     await sample("first", $("seed"));
     await sample("second", $("seed-b"));
+    for (const [slot, note] of [["first", "note"], ["second", "note-b"]]) {
+      if (typeof lost[slot] !== "string") continue;
+      $(note).textContent += ` (before the reload: ${lost[slot]}, which the page does not keep; open it again)`;
+    }
   }
 
   document.addEventListener("DOMContentLoaded", () => {
-    $("dismiss-errors").addEventListener("click", () => clearError());
+    $("dismiss-errors").addEventListener("click", dismissErrors);
     guarded(start, "image");
   });
 })();
