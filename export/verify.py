@@ -151,5 +151,6 @@ def check_int8(loaded, float_paths, int8_paths, signatures, real_images, seed=0)
         errors[graph] = max(relative_rms(actual[key], expected[key]) for key in expected)
         if errors[graph] > INT8_TOLERANCE:
             raise VerificationError(f"{int8_path.name} differs from {float_paths[graph].name} by a relative RMS of "
-                                    f"{errors[graph]:.3g} > {INT8_TOLERANCE:g} on real inputs")
+                                    f"{errors[graph]:.3g} > {INT8_TOLERANCE:g} on real inputs; export without "
+                                    "--onnx-int8 for the float files alone")
     return errors

@@ -9,7 +9,7 @@ import pytest
 
 import export.__main__ as export_cli
 import export.verify
-from export.onnx_files import large_matmuls
+from export.onnx_files import large_matmuls, matmuls_to_quantize
 from exported_run import NAME, http_server, real_images
 from serving import layout
 from serving.client import RestClient
@@ -37,9 +37,9 @@ def test_int8_files_sit_beside_the_float_ones_with_int8_weights(int8_export):
         ops = [node.op_type for node in model.graph.node]
         assert "MatMulInteger" in ops, graph
         # the small MatMuls (F's 50x50 layers; E's 64x50 output layer in this small run) stay float
-        large, every = large_matmuls(float_file), all_matmuls(float_file)
-        assert 0 < len(large) < len(every) and ops.count("MatMul") == len(every) - len(large), graph
-        assert int8_file.stat().st_size < 0.45 * float_file.stat().st_size, graph
+        quantized, every = matmuls_to_quantize(float_file), all_matmuls(float_file)
+        assert 0 < len(quantized) < len(every) and ops.count("MatMul") == len(every) - len(quantized), graph
+        assert int8_file.stat().st_size < 0.5 * float_file.stat().st_size, graph  # small run: 0.47 with a float first layer
         props = {prop.key: prop.value for prop in model.metadata_props}  # the float file's, kept by the quantizer
         assert props["alae_tf.graph"] == graph and json.loads(props["alae_tf.metadata"])["model_name"] == NAME, graph
         batch_dims = {value.type.tensor_type.shape.dim[0].dim_param for value in [*model.graph.input, *model.graph.output]}
@@ -75,6 +75,7 @@ def test_a_failed_int8_check_exits_1_and_publishes_nothing(exported, tmp_path, c
     assert export_cli.main(["--run", str(exported[0]), "--out", str(out), "--onnx-int8"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: export check failed") and "encode.int8.onnx differs from encode.onnx" in err
+    assert "export without --onnx-int8 for the float files alone" in err
     assert not layout.versions(out / layout.TF_SERVING / NAME) and not list(out.glob(".staging*"))
 
 
@@ -98,10 +99,33 @@ def test_a_graph_without_a_large_matmul_is_refused_in_one_line(tmp_path):
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 4])], [weight])
     path = tmp_path / "encode.onnx"
     onnx.save(helper.make_model(graph), str(path))
-    assert large_matmuls(path) == []
+    assert large_matmuls(path) == {}
     with pytest.raises(ALAEError, match="encode.onnx has no MatMul with >= 4096 weights"):
         write_int8_files({"encode": path}, tmp_path)
     assert not (tmp_path / "encode.int8.onnx").exists()
+
+
+def test_the_first_large_matmul_stays_float_where_it_holds_few_of_the_weights(tmp_path):
+    """G's first layer reads the latent: quantized, it put a VAE baseline's int8 decoder 0.091-0.108
+    (relative RMS) from the float one, over the self-check's 0.1 on some runs (an audit's); E's
+    first layer, 42% of the encoder's weights, stays int8."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    def chain(path, sizes):
+        names = [f"layer{i}" for i in range(len(sizes) - 1)]
+        weights = [numpy_helper.from_array(np.zeros((a, b), np.float32), f"w{i}") for i, (a, b) in enumerate(zip(sizes, sizes[1:]))]
+        nodes = [helper.make_node("MatMul", [f"x{i}", f"w{i}"], [f"x{i + 1}"], name=name) for i, name in enumerate(names)]
+        graph = helper.make_graph(nodes, "chain", [helper.make_tensor_value_info("x0", TensorProto.FLOAT, [None, sizes[0]])],
+                                  [helper.make_tensor_value_info(f"x{len(names)}", TensorProto.FLOAT, [None, sizes[-1]])],
+                                  weights)
+        onnx.save(helper.make_model(graph), str(path))
+        return path
+
+    decoder = chain(tmp_path / "decode.onnx", [50, 1024, 1024, 784])
+    assert large_matmuls(decoder) == {"layer0": 51_200, "layer1": 1_048_576, "layer2": 802_816}
+    assert matmuls_to_quantize(decoder) == ["layer1", "layer2"]  # 2.7% of the weights: float
+    encoder = chain(tmp_path / "encode.onnx", [784, 1024, 1024, 50])
+    assert matmuls_to_quantize(encoder) == ["layer0", "layer1", "layer2"]  # 42%: int8
 
 
 def test_a_model_without_large_matmuls_is_refused_before_the_checks(style_exported, tmp_path, monkeypatch, capsys):
