@@ -289,20 +289,33 @@ def existing_run(path) -> RunDir:
     return run
 
 
+# A run being trained keeps its newest few checkpoints: the one chosen may be deleted before it is
+# read (an audit's export failed so once in 7 while a run saved every 10 steps).
+PRUNED_RETRIES = 3
+
+
 def load_run(path, checkpoint=None) -> tuple[Config, TrainedModel]:
-    """Rebuild a trained model from its run directory: the named checkpoint, else the newest intact one."""
+    """Rebuild a trained model from its run directory: the named checkpoint, else the newest intact
+    one (chosen again when training deletes it while it is read)."""
     run = existing_run(path)
     config = read_run_config(run)
-    target = run_checkpoint(run, checkpoint)
     set_precision("none")  # evaluation and export run in float32 whatever the training precision
-    model = build_model(config)
-    try:
-        restore(model, target)
-    except ALAEError as exc:
-        if BACKBONES[config.model.backbone].converted:
-            raise ALAEError(f"{exc}; runs converted before 2026-12-03 store G's upscaling kernels from 128x128 up "
-                            "transposed: convert the official checkpoint again (python -m alae_tf.convert)") from None
-        raise
+    for attempt in range(1, PRUNED_RETRIES + 1):
+        target = run_checkpoint(run, checkpoint)
+        model = build_model(config)
+        try:
+            restore(model, target)
+            break
+        except ALAEError as exc:
+            if not Path(f"{target}.index").exists():
+                if checkpoint is None and attempt < PRUNED_RETRIES:
+                    continue
+                raise ALAEError(f"{target}: deleted while it was read (a run being trained keeps only its newest "
+                                "checkpoints); try again, or name a newer one with --checkpoint") from None
+            if BACKBONES[config.model.backbone].converted:
+                raise ALAEError(f"{exc}; runs converted before 2026-12-03 store G's upscaling kernels from 128x128 "
+                                "up transposed: convert the official checkpoint again (python -m alae_tf.convert)") from None
+            raise
     if (warning := untrained_top_level(config, model.step)) is not None:
         print(f"warning: {Path(target).name}: {warning}", file=sys.stderr)
     return config, model

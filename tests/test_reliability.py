@@ -125,6 +125,28 @@ def test_loading_passes_over_a_damaged_newest_checkpoint_with_one_warning(saved_
         load_run(saved_run.root, newest)  # a checkpoint named on purpose is never swapped
 
 
+def test_a_checkpoint_deleted_by_training_while_it_is_read_is_chosen_again(saved_run, monkeypatch):
+    """A run being trained deletes its older checkpoints: export chose ckpt-N, training removed it,
+    and the restore said "does not fit this run's model" (an audit's export, once in 7)."""
+    from alae_tf import run_dir
+
+    real_restore, deleted = run_dir.restore, []
+
+    def pruned_first(model, path):
+        if not deleted:
+            deleted.append(Path(path).name)
+            for file in Path(path).parent.glob(Path(path).name + ".*"):
+                file.unlink()
+        return real_restore(model, path)
+
+    monkeypatch.setattr(run_dir, "restore", pruned_first)
+    config, restored = load_run(saved_run.root)
+    assert deleted == ["ckpt-3"] and restored.step == 2
+    deleted.clear()
+    with pytest.raises(ALAEError, match=r"ckpt-2: deleted while it was read \(a run being trained keeps only its newest"):
+        load_run(saved_run.root, "ckpt-2")  # a checkpoint named on purpose is never swapped
+
+
 def test_no_usable_checkpoint_is_one_error_and_nothing_is_deleted(saved_run):
     for path in checkpoint_paths(saved_run):
         truncate_data(path)
