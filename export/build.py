@@ -79,6 +79,7 @@ def export_run(request: ExportRequest, log=print) -> dict:
     name = request.name or check_name(f"alae_{config.preset}")
     version = choose_version(request, name)
     sampler = Sampler.from_model(model, request.use_ema)
+    ema = request.use_ema and bool(config.train.ema_nets)  # the baselines keep no EMA copies
     images = real_images(config, log, request.data_path)
     directions = read_run_directions(request.run, sampler.latent_dim)  # RUN/directions.json, if fitted
     if directions and (note := fitted_elsewhere_note(directions, run_directions_path(request.run), request.run, model.step)):
@@ -92,13 +93,13 @@ def export_run(request: ExportRequest, log=print) -> dict:
         "image_shape": list(sampler.image_shape),
         "latent_dim": sampler.latent_dim,
         "value_range": list(contract.VALUE_RANGE),
-        "ema": request.use_ema,
+        "ema": ema,
         "truncation": contract.TRUNCATION_FORMULA if sampler.mapping.truncation_cutoff else contract.NO_TRUNCATION,
         "truncation_cutoff": sampler.mapping.truncation_cutoff,
         # the psi of the run's sample grids (train.truncation_psi): the studio's default
         "truncation_psi": config.train.truncation_psi if sampler.mapping.truncation_cutoff else None,
         "num_styles": sampler.num_styles,
-        "w_avg_beta": config.train.w_avg_beta,
+        "w_avg_beta": config.train.w_avg_beta if sampler.mapping.truncation_cutoff else None,
         "noise_inputs": [list(shape) for shape in sampler.noise_shapes],
         "layer_ranges": {range_name: list(span) for range_name, span in layer_ranges(sampler).items()},
         "directions": directions.to_json() if directions else None,
@@ -117,8 +118,9 @@ def export_run(request: ExportRequest, log=print) -> dict:
         raise ALAEError(f"cannot write into the export directory {request.out}: {exc.strerror}") from None
     try:
         saved_dir, onnx_dir = staging / "saved_model", staging / "onnx"
-        log(f"building {name} version {version} from {metadata['checkpoint']} (step {metadata['training_step']}, "
-            f"{'EMA' if request.use_ema else 'live'} nets where the run keeps EMA copies)")
+        nets = (f"EMA copies of {', '.join(config.train.ema_nets)}" if ema else
+                "live nets" + ("" if not request.use_ema else ": the run keeps no EMA copies"))
+        log(f"building {name} version {version} from {metadata['checkpoint']} (step {metadata['training_step']}, {nets})")
         implementations = savedmodel.operation_implementations(sampler, json.dumps(metadata))
         archive, endpoints = savedmodel.build_archive(implementations, signatures)
         archive.write_out(str(saved_dir), verbose=False)

@@ -227,6 +227,8 @@ def test_a_baseline_trains_evaluates_and_exports_from_the_command_line(tmp_path)
 
     app = ALAEOnnx(tmp_path / "export")
     assert app.metadata["truncation"] == NO_TRUNCATION and app.metadata["truncation_cutoff"] == 0
+    # nor EMA copies: the metadata said "ema": true and a w_avg_beta of the F it does not have
+    assert app.metadata["ema"] is False and app.metadata["w_avg_beta"] is None
     np.testing.assert_array_equal(app.generate(n=2, seed=1, truncation_psi=0.0), app.generate(n=2, seed=1))
     assert Studio(app, 64).info()["truncation_psi"] is None
 
