@@ -154,14 +154,22 @@ class RestClient:
 
     def _check_image_dtypes(self, signature, signature_def, inputs) -> None:
         """JSON carries numbers without their dtype: uint8 pixels sent to a float signature were read
-        as [-1, 1] values, dark ones (0..2) without any error. ValueError instead, as the app API."""
+        as [-1, 1] values, dark ones (0..2) without any error, and float images in [-1, 1] sent to a
+        _uint8 one as pixels 0 and 1 (black). ValueError instead, as the app API."""
         for name, value in inputs.items():
             spec = signature_def["inputs"].get(name)
-            if name == IMAGES and spec is not None and spec["dtype"] == "DT_FLOAT" and np.asarray(value).dtype.kind in "biu":
+            kind = np.asarray(value).dtype.kind
+            if name != IMAGES or spec is None:
+                continue
+            if spec["dtype"] == "DT_FLOAT" and kind in "biu":
                 twin = f"{signature}_uint8"
                 hint = f"send pixels [0, 255] to {twin}, or " if twin in self._signature_defs else ""
                 raise ValueError(f"{signature} takes float32 images in [-1, 1], got {np.asarray(value).dtype}: "
                                  f"{hint}send pixels / 127.5 - 1")
+            if spec["dtype"] == "DT_UINT8" and kind in "fc":  # as ALAEOnnx (ints are pixels, as JSON sends them)
+                twin = signature.removesuffix("_uint8")
+                raise ValueError(f"{signature} takes uint8 pixels in [0, 255], got {np.asarray(value).dtype}: send "
+                                 f"np.uint8 pixels, or float32 images in [-1, 1] to {twin}")
 
     def close(self) -> None:
         """Closes this thread's kept-alive connection (the next request opens another)."""

@@ -273,6 +273,11 @@ def test_client_errors_name_the_problem(server):
     with pytest.raises(ValueError, match="serving_default takes float32 images .*got int64: send pixels / 127.5 - 1"):
         client.predict("serving_default", {"images": dark.astype(np.int64)})
     assert client.predict("encode_uint8", {"images": dark})["w"].shape == (1, 50)
+    assert client.predict("encode_uint8", {"images": dark.astype(np.int64)})["w"].shape == (1, 50)  # JSON ints
+    # and float images in [-1, 1] sent to a _uint8 signature were read as pixels 0 and 1 (black)
+    with pytest.raises(ValueError, match="encode_uint8 takes uint8 pixels in \\[0, 255\\], got float32: send np.uint8 "
+                                         "pixels, or float32 images in \\[-1, 1\\] to encode"):
+        client.predict("encode_uint8", {"images": dark.astype(np.float32)})
     with pytest.raises(ServingError, match="HTTP 404: model 'other' not found") as refused:
         RestClient(server, "other", timeout=10).status()
     assert refused.value.status == 404
