@@ -22,7 +22,7 @@ import numpy as np
 
 from alae_tf.data.batches import to_model_range, to_uint8
 from alae_tf.editing.arguments import OneLineParser, positive_int
-from alae_tf.editing.figures import zoomed
+from alae_tf.editing.figures import check_figure_size, zoomed
 from alae_tf.editing.images import IMAGES_HELP, count_images, held_out_warning, select_images
 from alae_tf.editing.outputs import check_output_dir, write_png, writing
 from alae_tf.editing.projection import Projection, project
@@ -97,6 +97,10 @@ def run(args) -> dict:
     sampler = Sampler.from_model(model)
     out_dir = args.out_dir or args.run / "projections"
     check_output_dir(out_dir)
+    if folder := next((spec for spec in args.images if Path(spec).is_dir()
+                       and out_dir.resolve().is_relative_to(Path(spec).resolve())), None):
+        raise ALAEError(f"--out-dir {out_dir} is inside the image folder {folder}: its projection.png would be read as "
+                        "an image of the folder next time; pass another --out-dir")
     with writing(out_dir):
         out_dir.mkdir(parents=True, exist_ok=True)
         # Two projections into one folder wrote one file in turn: the one finishing last kept it, unsaid.
@@ -111,6 +115,13 @@ def project_into(args, config, model, sampler, out_dir: Path) -> dict:
     if (out_dir / f"{FINAL}.npz").exists():  # said nothing: hours of an earlier projection were replaced unnoticed
         print(f"note: {out_dir / FINAL}.npz holds an earlier projection; it is kept until this one is complete, then "
               "replaced (--out-dir DIR writes elsewhere)", file=sys.stderr)
+    if (out_dir / f"{PARTIAL}.npz").exists():  # replaced unsaid, and "Ctrl-C keeps those done" read as resumable
+        print(f"note: {out_dir / PARTIAL}.npz, from an interrupted projection, is replaced as this one goes: a projection "
+              "starts again from its first image (--out-dir DIR keeps it)", file=sys.stderr)
+    if args.noise_weight != 1.0 and not args.noise:
+        print("note: --noise-weight weighs the noise images' penalty, and without --noise none are refined", file=sys.stderr)
+    if args.per_layer and sampler.num_styles == 1:
+        print(f"note: --per-layer: this generator ({config.model.backbone}) has one style input, so w+ is w", file=sys.stderr)
     if args.noise and not sampler.noise_shapes:
         raise ALAEError(f"--noise: this run's generator ({config.model.backbone}) has no noise inputs to refine")
     if args.noise and sampler.generator.noise_stand_in:
@@ -127,8 +138,9 @@ def project_into(args, config, model, sampler, out_dir: Path) -> dict:
                         f"{' with their noise images' if args.noise else ''}, the "
                         f"{projection_file.MAX_UNPACKED_BYTES >> 20} MiB that edit and the studio read; project them "
                         f"in groups of at most {limit}, each with its own --out-dir (edit takes several projection files)")
+    check_figure_size(min(count, PREVIEW_IMAGES) * 3, sampler.image_shape, args.zoom)  # the preview, before hours of work
     originals = select_images(args.images, config)
-    print(f"projecting {count} image(s), {args.steps} steps, {'w+ (per layer)' if args.per_layer else 'w'}"
+    print(f"projecting {plural(count, 'image')}, {plural(args.steps, 'step')}, {'w+ (per layer)' if args.per_layer else 'w'}"
           f"{' and noise' if args.noise else ''}{f', {size} at a time' if count > size else ''}")
     # Names, not paths, as an export's metadata has them: the studio compares the two.
     about = {"per_layer": args.per_layer, "run": args.run.resolve().name, "checkpoint": checkpoint_name(model.step),
@@ -158,8 +170,10 @@ def project_into(args, config, model, sampler, out_dir: Path) -> dict:
                     np.abs(part.styles).max() > MAX_CODE:
                 if start > written:
                     save()
-                kept = f" ({PARTIAL}.npz holds the {start} images before them)" if start else earlier_files(out_dir)
-                raise ALAEError(f"the projection of image(s) {start + 1}-{last} diverged (codes NaN, infinite or beyond "
+                kept = (f" ({out_dir / PARTIAL}.npz holds the {plural(start, 'image')} before "
+                        f"{'them' if last > start + 1 else 'it'})" if start else earlier_files(out_dir))
+                which = f"images {start + 1}-{last}" if last > start + 1 else f"image {last}"
+                raise ALAEError(f"the projection of {which} diverged (codes NaN, infinite or beyond "
                                 f"{MAX_CODE:g}) "
                                 f"(--learning-rate {args.learning_rate:g}, --mse-weight {args.mse_weight:g}); run again "
                                 f"with a lower --learning-rate{kept}")
@@ -184,12 +198,15 @@ def project_into(args, config, model, sampler, out_dir: Path) -> dict:
               file=sys.stderr)
         raise
     for suffix in (".npz", ".png"):  # complete: replaces the files of an earlier projection into this folder
-        (out_dir / f"{PARTIAL}{suffix}").replace(out_dir / f"{FINAL}{suffix}")
+        with writing(out_dir / f"{FINAL}{suffix}"):
+            (out_dir / f"{PARTIAL}{suffix}").replace(out_dir / f"{FINAL}{suffix}")
     summary = {"encoder": (float(result.encoder_lpips.mean()), float(result.encoder_mse.mean())),
-               f"after {args.steps} steps": (float(result.lpips.mean()), float(result.mse.mean()))}
+               f"after {plural(args.steps, 'step')}": (float(result.lpips.mean()), float(result.mse.mean()))}
     print(f"{'mean over images':<20} {'LPIPS':>8} {'MSE':>8}")
     for name, (lpips, mse) in summary.items():
         print(f"{name:<20} {lpips:>8.4f} {mse:>8.4f}")
+    if warning := worse_than_the_encoder(result, args.mse_weight, args.learning_rate):
+        print(warning, file=sys.stderr)
     preview = f", the first {PREVIEW_IMAGES} of {count} images" if count > PREVIEW_IMAGES else ""
     npz_bytes = (out_dir / "projection.npz").stat().st_size
     npz_size = f"{npz_bytes / 2**20:.1f} MiB" if npz_bytes >= 2**20 else f"{npz_bytes / 2**10:.0f} KiB"
@@ -197,6 +214,22 @@ def project_into(args, config, model, sampler, out_dir: Path) -> dict:
           f"({npz_size}; the studio opens it: python -m serving.http --model EXPORT --studio --projections "
           f"{shlex.quote(str(out_dir / 'projection.npz'))})")
     return summary
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def worse_than_the_encoder(result: Projection, mse_weight: float, learning_rate: float) -> str | None:
+    """The warning for images whose projection ended farther from them (LPIPS + mse_weight x MSE,
+    the loss it lowers) than the encoder's code it started from: a learning rate too large for them."""
+    worse = np.flatnonzero(result.lpips + mse_weight * result.mse > result.encoder_lpips + mse_weight * result.encoder_mse)
+    if not len(worse):
+        return None
+    listed = ", ".join(str(i + 1) for i in worse[:10]) + (", ..." if len(worse) > 10 else "")
+    return (f"warning: {len(worse)} of {len(result.lpips)} images ended farther from their image than the encoder's "
+            f"code they started from (LPIPS + MSE; image {listed}): --learning-rate {learning_rate:g} is too large for "
+            "them; run again with a lower one")
 
 
 def earlier_files(out_dir: Path) -> str:
@@ -212,15 +245,15 @@ def write_outputs(out_dir: Path, stem: str, originals, reconstructions, result: 
                   preview=True) -> None:
     """STEM.png (per image of the first PREVIEW_IMAGES: the image, G(E(x)), the projection; unless
     not `preview`: a batch past them leaves it as it is) and STEM.npz (every image)."""
+    distances = {"lpips": result.lpips, "mse": result.mse,
+                 "encoder_lpips": result.encoder_lpips, "encoder_mse": result.encoder_mse}
+    saved = projection_file.ProjectionFile(result.styles, originals, distances, noise=result.noise or [], **about)
+    with writing(out_dir / f"{stem}.npz"):  # first: the codes are the work, a preview can be drawn again
+        projection_file.write(out_dir / f"{stem}.npz", saved)
     if preview:
         shown = min(len(originals), PREVIEW_IMAGES)
         rows = np.stack([originals[:shown], reconstructions[:shown], to_uint8(result.images[:shown]).numpy()], axis=1)
         write_png(zoomed(image_grid(rows.reshape(-1, *rows.shape[2:]), 3), zoom), out_dir / f"{stem}.png")
-    distances = {"lpips": result.lpips, "mse": result.mse,
-                 "encoder_lpips": result.encoder_lpips, "encoder_mse": result.encoder_mse}
-    saved = projection_file.ProjectionFile(result.styles, originals, distances, noise=result.noise or [], **about)
-    with writing(out_dir / f"{stem}.npz"):
-        projection_file.write(out_dir / f"{stem}.npz", saved)
 
 
 def main(argv=None) -> int:

@@ -491,7 +491,7 @@ def write_image(path, shape):
         (project, ["--run", "{run}", "--images", "held-out:1", "--learning-rate", "inf"], "--learning-rate must be a finite number > 0, got inf"),
         # 0.5981 then NaN: a file of NaN codes was written, exit 0
         (project, ["--run", "{run}", "--images", "held-out:1", "--steps", "2", "--learning-rate", "1e30", "--out-dir", "{tmp}/p"],
-         "the projection of image(s) 1-1 diverged (codes NaN, infinite or beyond 1e+06) (--learning-rate 1e+30, --mse-weight 1); "
+         "the projection of image 1 diverged (codes NaN, infinite or beyond 1e+06) (--learning-rate 1e+30, --mse-weight 1); "
          "run again with a lower --learning-rate"),
         (project, ["--run", "{run}", "--images", "{tmp}/projection.npz"], "projection.npz: a projection file, whose images are projected already"),
         (project, ["--run", "{run}", "--images", "held-out:1", "--checkpoint", "{run}/checkpoints"], "checkpoints: a directory; name one checkpoint"),

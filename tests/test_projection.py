@@ -108,7 +108,7 @@ def test_batches_give_the_projection_of_one_batch_and_each_is_saved_as_it_ends(e
     assert project_cli.main([*common, "--batch-size", "2", "--out-dir", str(tmp_path / "two")]) == 0
     assert pngs == [tmp_path / "two" / "projection.partial.png"]  # the batch past the preview's 2 images left it alone
     out = capsys.readouterr().out
-    assert "3 image(s), 5 steps, w, 2 at a time" in out and "images 1-2 of 3" in out and "image 3 of 3" in out
+    assert "3 images, 5 steps, w, 2 at a time" in out and "images 1-2 of 3" in out and "image 3 of 3" in out
     assert "(image | encoder | projection, the first 2 of 3 images)" in out
     one, two = np.load(tmp_path / "one" / "projection.npz"), np.load(tmp_path / "two" / "projection.npz")
     # Up to float rounding, which a batch's convolutions change: LPIPS divides VGG16 features by
@@ -219,8 +219,63 @@ def test_more_images_than_a_projection_file_holds_are_refused_before_any_work(ex
     from alae_tf.editing import images as editing_images
 
     monkeypatch.setattr(editing_images, "load_square", lambda *args: pytest.fail("an image was decoded"))
-    assert project_cli.main(["--run", str(exported[0]), "--images", str(tmp_path), "--out-dir", str(tmp_path / "out")]) == 2
+    (tmp_path / "images").mkdir()
+    for name in ("0.png", "1.png"):
+        (tmp_path / name).rename(tmp_path / "images" / name)
+    assert project_cli.main(["--run", str(exported[0]), "--images", str(tmp_path / "images"), "--out-dir",
+                             str(tmp_path / "out")]) == 2
     assert "2 images are more than one projection file holds" in capsys.readouterr().err
+
+
+def test_what_would_fail_after_the_work_is_refused_before_it_and_leftovers_are_named(exported, tmp_path, capsys,
+                                                                                     monkeypatch):
+    """An audit's cases: --zoom 100000 projected every image, then died in an 85.6 TiB allocation
+    (nothing written: the PNG came before the npz); an --out-dir inside the image folder read the
+    last run's projection.png as an image; a re-run replaced an interrupted run's partial file
+    without a word; a folder named projection.npz at the final rename was a traceback."""
+    run = str(exported[0])
+    monkeypatch.setattr(project_cli, "project", lambda *args, **kwargs: pytest.fail("projection started"))
+    code = project_cli.main(["--run", run, "--images", "held-out:4", "--zoom", "100000", "--out-dir", str(tmp_path / "z")])
+    err = capsys.readouterr().err
+    assert code == 2 and "the figure would hold 12 images of 28x28 zoomed 100000x" in err, err
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.fromarray(real_images(1)[0, ..., 0]).save(photos / "0.png")
+    assert project_cli.main(["--run", run, "--images", str(photos), "--out-dir", str(photos / "projected")]) == 2
+    assert capsys.readouterr().err == (f"error: --out-dir {photos / 'projected'} is inside the image folder {photos}: its "
+                                       "projection.png would be read as an image of the folder next time; pass another "
+                                       "--out-dir\n")
+    monkeypatch.undo()
+
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    (out_dir / "projection.partial.npz").write_bytes(b"left by a Ctrl-C")
+    (out_dir / "projection.npz").mkdir()  # in the way of the final rename
+    code = project_cli.main(["--run", run, "--images", "held-out:1", "--steps", "1", "--noise-weight", "2",
+                             "--per-layer", "--out-dir", str(out_dir)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.splitlines()[-1].startswith(f"error: cannot write {out_dir / 'projection.npz'}: "), err
+    assert f"note: {out_dir / 'projection.partial.npz'}, from an interrupted projection, is replaced as this one goes" in err
+    assert "note: --noise-weight weighs the noise images' penalty, and without --noise none are refined" in err
+    assert "note: --per-layer: this generator (mlp) has one style input, so w+ is w" in err
+    assert np.load(out_dir / "projection.partial.npz")["styles"].shape == (1, 1, 50)  # the work is kept
+
+
+def test_images_whose_projection_ended_worse_than_the_encoder_are_named():
+    """--learning-rate 30 ended farther from every image than the encoder's code, exit 0 and no word."""
+    from alae_tf.editing.projection import Projection
+
+    def projection(lpips, mse):
+        count = len(lpips)
+        return Projection(styles=np.zeros((count, 1, 2)), noise=None, images=np.zeros((count, 1, 1, 1)),
+                          encoder_lpips=np.full(count, 0.5), encoder_mse=np.full(count, 0.2),
+                          lpips=np.array(lpips), mse=np.array(mse))
+
+    assert project_cli.worse_than_the_encoder(projection([0.4, 0.5], [0.2, 0.2]), 1.0, 0.01) is None  # equal: not worse
+    assert project_cli.worse_than_the_encoder(projection([0.4, 0.6, 0.45], [0.2, 0.2, 0.3]), 1.0, 30) == (
+        "warning: 2 of 3 images ended farther from their image than the encoder's code they started from (LPIPS + MSE; "
+        "image 2, 3): --learning-rate 30 is too large for them; run again with a lower one")
+    assert project_cli.worse_than_the_encoder(projection([0.45], [0.3]), 0.1, 1) is None  # 0.48 < 0.52: MSE weighs 0.1
 
 
 def test_the_default_batch_shrinks_with_the_image():
