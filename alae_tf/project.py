@@ -95,6 +95,8 @@ def run(args) -> dict:
     if warning := held_out_warning(args.images, config, args.run):
         print(warning, file=sys.stderr)
     sampler = Sampler.from_model(model)
+    if args.noise and not sampler.noise_shapes:  # before the output folder is made
+        raise ALAEError(f"--noise: this run's generator ({config.model.backbone}) has no noise inputs to refine")
     out_dir = args.out_dir or args.run / "projections"
     check_output_dir(out_dir)
     if folder := next((spec for spec in args.images if Path(spec).is_dir()
@@ -122,8 +124,6 @@ def project_into(args, config, model, sampler, out_dir: Path) -> dict:
         print("note: --noise-weight weighs the noise images' penalty, and without --noise none are refined", file=sys.stderr)
     if args.per_layer and sampler.num_styles == 1:
         print(f"note: --per-layer: this generator ({config.model.backbone}) has one style input, so w+ is w", file=sys.stderr)
-    if args.noise and not sampler.noise_shapes:
-        raise ALAEError(f"--noise: this run's generator ({config.model.backbone}) has no noise inputs to refine")
     if args.noise and sampler.generator.noise_stand_in:
         print("note: without noise images this generator (from the official code) adds the official code's "
               "deterministic stand-in; --noise replaces it by noise images started from zero, so the projection "

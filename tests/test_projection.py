@@ -245,6 +245,12 @@ def test_what_would_fail_after_the_work_is_refused_before_it_and_leftovers_are_n
     assert capsys.readouterr().err == (f"error: --out-dir {photos / 'projected'} is inside the image folder {photos}: its "
                                        "projection.png would be read as an image of the folder next time; pass another "
                                        "--out-dir\n")
+    prepared = tmp_path / "prepared"  # said "no image files found"
+    prepared.mkdir()
+    (prepared / "meta.json").write_text("{}")
+    (prepared / "images-r02.tfrecords").write_bytes(b"")
+    assert project_cli.main(["--run", run, "--images", str(prepared), "--out-dir", str(tmp_path / "p")]) == 2
+    assert f"error: {prepared}: a prepared dataset (python -m alae_tf.data.prepare), not image files;" in capsys.readouterr().err
     monkeypatch.undo()
 
     out_dir = tmp_path / "out"

@@ -259,7 +259,7 @@ def test_bad_projection_files_are_400_naming_the_problem(mlp):
     status, answer = upload_projection(url, projection_bytes(np.zeros((2, 4, 8), np.float32), np.zeros((2, 8, 8, 1), np.uint8)))
     assert status == 400 and answer["error"] == ("the projection's styles are [4, 8] and its images [8, 8, 1]; this model's are "
                                                  "[1, 50] and [28, 28, 1]: it was projected with another model")
-    prefix = "the upload is a zip archive but not a usable projection.npz: "
+    prefix = "the upload starts as a zip archive (a projection.npz) but is not a usable one: "
     older = io.BytesIO()  # as python -m alae_tf.project wrote it before the images were kept
     np.savez(older, styles=styles, lpips=np.zeros(2), mse=np.zeros(2), encoder_lpips=np.zeros(2), encoder_mse=np.zeros(2))
     status, answer = upload_projection(url, older.getvalue())
@@ -785,7 +785,9 @@ def test_projection_files_on_the_server_open_as_their_upload_does(style, style_e
         for endpoint, body, message in [
             ("projection", {"file": 2, "index": 0}, "file 2 is outside [0, 1]"),
             ("projection", {"file": 0, "index": 2}, "index 2 is outside [0, 1]"),
-            ("projection", {"file": "a.npz", "index": 0}, 'file must be an integer, got "a.npz"'),
+            # the name info lists: it said only that file must be an integer
+            ("projection", {"file": "a.npz", "index": 0},
+             'file is the position of a projection in info\'s projections (0 to 1), got the name "a.npz"'),
             ("projection", {"index": 0}, "missing file"),
             ("edit", {"w": opened["w"], "edits": [], "noise_of": "b.npz"}, 'noise_of must be {"file": F, "index": K}'),
             ("edit", {"w": opened["w"], "edits": [], "noise_of": {"file": 1, "index": 3}}, "noise_of: index 3 is outside [0, 2]"),

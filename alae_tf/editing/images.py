@@ -69,6 +69,9 @@ def _held_out_specs(specs, config):
 
 def _image_files(path) -> list[Path]:
     path = Path(path)
+    if path.is_dir() and list(path.glob("images-r*.tfrecords")) and (path / "meta.json").is_file():
+        raise ALAEError(f"{path}: a prepared dataset (python -m alae_tf.data.prepare), not image files; train on it "
+                        "(--dataset prepared), then held-out:N takes its held-out images, or pass its source folder")
     if path.is_dir():
         return list_image_files(path)
     if path.is_file():

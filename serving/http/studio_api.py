@@ -108,7 +108,8 @@ class Studio:
         try:
             projection = projection_file.read(data)
         except projection_file.ProjectionFileError as exc:
-            raise RequestError(400, f"the upload is a zip archive but not a usable projection.npz: {exc}") from None
+            raise RequestError(400, f"the upload starts as a zip archive (a projection.npz) but is not a usable "
+                                    f"one: {exc}") from None
         try:
             position = 0 if index is None else int(index)
         except ValueError:
@@ -125,6 +126,9 @@ class Studio:
         """(the server's projection file ref["file"], image index ref["index"]), both checked."""
         if not self.projections:
             raise RequestError(400, "this server was started without projection files (python -m serving.http --projections)")
+        if isinstance(ref.get("file"), str):  # the name info lists, where its position is asked for
+            raise RequestError(400, f"{f'{where}: ' if where else ''}file is the position of a projection in info's "
+                                    f"projections (0 to {len(self.projections) - 1}), got the name {as_json(ref['file'])}")
         projection = self.projections[integer(ref, "file", 0, len(self.projections) - 1, where)][1]
         return projection, integer(ref, "index", 0, len(projection) - 1, where)
 
