@@ -118,12 +118,14 @@ def project_into(args, config, model, sampler, out_dir: Path) -> dict:
         print(f"note: {out_dir / FINAL}.npz holds an earlier projection; it is kept until this one is complete, then "
               "replaced (--out-dir DIR writes elsewhere)", file=sys.stderr)
     if (out_dir / f"{PARTIAL}.npz").exists():  # replaced unsaid, and "Ctrl-C keeps those done" read as resumable
-        print(f"note: {out_dir / PARTIAL}.npz, from an interrupted projection, is replaced as this one goes: a projection "
-              "starts again from its first image (--out-dir DIR keeps it)", file=sys.stderr)
+        print(f"note: {out_dir / PARTIAL}.npz, from an interrupted projection, is replaced as this one goes: a "
+              "projection starts again from its first image (--out-dir DIR keeps it)", file=sys.stderr)
     if args.noise_weight != 1.0 and not args.noise:
-        print("note: --noise-weight weighs the noise images' penalty, and without --noise none are refined", file=sys.stderr)
+        print("note: --noise-weight weighs the noise images' penalty, and without --noise none are refined",
+              file=sys.stderr)
     if args.per_layer and sampler.num_styles == 1:
-        print(f"note: --per-layer: this generator ({config.model.backbone}) has one style input, so w+ is w", file=sys.stderr)
+        print(f"note: --per-layer: this generator ({config.model.backbone}) has one style input, so w+ is w",
+              file=sys.stderr)
     if args.noise and sampler.generator.noise_stand_in:
         print("note: without noise images this generator (from the official code) adds the official code's "
               "deterministic stand-in; --noise replaces it by noise images started from zero, so the projection "
@@ -140,7 +142,8 @@ def project_into(args, config, model, sampler, out_dir: Path) -> dict:
                         f"in groups of at most {limit}, each with its own --out-dir (edit takes several projection files)")
     check_figure_size(min(count, PREVIEW_IMAGES) * 3, sampler.image_shape, args.zoom)  # the preview, before hours of work
     originals = select_images(args.images, config)
-    print(f"projecting {plural(count, 'image')}, {plural(args.steps, 'step')}, {'w+ (per layer)' if args.per_layer else 'w'}"
+    print(f"projecting {plural(count, 'image')}, {plural(args.steps, 'step')}, "
+          f"{'w+ (per layer)' if args.per_layer else 'w'}"
           f"{' and noise' if args.noise else ''}{f', {size} at a time' if count > size else ''}")
     # Names, not paths, as an export's metadata has them: the studio compares the two.
     about = {"per_layer": args.per_layer, "run": args.run.resolve().name, "checkpoint": checkpoint_name(model.step),
@@ -223,7 +226,8 @@ def plural(count: int, noun: str) -> str:
 def worse_than_the_encoder(result: Projection, mse_weight: float, learning_rate: float) -> str | None:
     """The warning for images whose projection ended farther from them (LPIPS + mse_weight x MSE,
     the loss it lowers) than the encoder's code it started from: a learning rate too large for them."""
-    worse = np.flatnonzero(result.lpips + mse_weight * result.mse > result.encoder_lpips + mse_weight * result.encoder_mse)
+    loss, start = result.lpips + mse_weight * result.mse, result.encoder_lpips + mse_weight * result.encoder_mse
+    worse = np.flatnonzero(loss > start)
     if not len(worse):
         return None
     listed = ", ".join(str(i + 1) for i in worse[:10]) + (", ..." if len(worse) > 10 else "")

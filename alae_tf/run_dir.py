@@ -314,7 +314,8 @@ def load_run(path, checkpoint=None) -> tuple[Config, TrainedModel]:
                                 "checkpoints); try again, or name a newer one with --checkpoint") from None
             if BACKBONES[config.model.backbone].converted:
                 raise ALAEError(f"{exc}; runs converted before 2026-12-03 store G's upscaling kernels from 128x128 "
-                                "up transposed: convert the official checkpoint again (python -m alae_tf.convert)") from None
+                                "up transposed: convert the official checkpoint again (python -m alae_tf.convert)"
+                                ) from None
             raise
     if (warning := untrained_top_level(config, model.step)) is not None:
         print(f"warning: {Path(target).name}: {warning}", file=sys.stderr)

@@ -7,8 +7,8 @@ import sys
 import pytest
 
 from alae_tf import schedule
-from alae_tf.config import (Config, available_presets, load_config_file, load_preset, load_training_config_file, resolve_jit,
-                             save_config)
+from alae_tf.config import (Config, available_presets, load_config_file, load_preset, load_training_config_file,
+                             resolve_jit, save_config)
 from alae_tf.errors import ConfigError
 
 

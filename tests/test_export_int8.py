@@ -113,11 +113,13 @@ def test_the_first_large_matmul_stays_float_where_it_holds_few_of_the_weights(tm
 
     def chain(path, sizes):
         names = [f"layer{i}" for i in range(len(sizes) - 1)]
-        weights = [numpy_helper.from_array(np.zeros((a, b), np.float32), f"w{i}") for i, (a, b) in enumerate(zip(sizes, sizes[1:]))]
-        nodes = [helper.make_node("MatMul", [f"x{i}", f"w{i}"], [f"x{i + 1}"], name=name) for i, name in enumerate(names)]
-        graph = helper.make_graph(nodes, "chain", [helper.make_tensor_value_info("x0", TensorProto.FLOAT, [None, sizes[0]])],
-                                  [helper.make_tensor_value_info(f"x{len(names)}", TensorProto.FLOAT, [None, sizes[-1]])],
-                                  weights)
+        weights = [numpy_helper.from_array(np.zeros((a, b), np.float32), f"w{i}")
+                   for i, (a, b) in enumerate(zip(sizes, sizes[1:]))]
+        nodes = [helper.make_node("MatMul", [f"x{i}", f"w{i}"], [f"x{i + 1}"], name=name)
+                 for i, name in enumerate(names)]
+        inputs = [helper.make_tensor_value_info("x0", TensorProto.FLOAT, [None, sizes[0]])]
+        outputs = [helper.make_tensor_value_info(f"x{len(names)}", TensorProto.FLOAT, [None, sizes[-1]])]
+        graph = helper.make_graph(nodes, "chain", inputs, outputs, weights)
         onnx.save(helper.make_model(graph), str(path))
         return path
 

@@ -250,7 +250,8 @@ def test_what_would_fail_after_the_work_is_refused_before_it_and_leftovers_are_n
     (prepared / "meta.json").write_text("{}")
     (prepared / "images-r02.tfrecords").write_bytes(b"")
     assert project_cli.main(["--run", run, "--images", str(prepared), "--out-dir", str(tmp_path / "p")]) == 2
-    assert f"error: {prepared}: a prepared dataset (python -m alae_tf.data.prepare), not image files;" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"error: {prepared}: a prepared dataset (python -m alae_tf.data.prepare), not image files;" in err
     monkeypatch.undo()
 
     out_dir = tmp_path / "out"

@@ -442,7 +442,8 @@ def png_header_only(width: int, height: int) -> bytes:
 @pytest.mark.parametrize("width, height, reason", [
     (1, 39_000_000, "the upload is 1x39000000 pixels; the studio reads images of at most 40 megapixels, with sides of at most 16384"),
     # Pillow's own bomb check raises first; its message named a second limit (179 megapixels)
-    (20_000, 20_000, "the upload is 400 megapixels; the studio reads images of at most 40 megapixels, with sides of at most 16384"),
+    (20_000, 20_000,
+     "the upload is 400 megapixels; the studio reads images of at most 40 megapixels, with sides of at most 16384"),
 ])
 def test_an_upload_too_large_to_decode_is_refused_413_from_its_header(width, height, reason):
     """A 190 kB 1x39,000,000 PNG (under the pixel limit) took 1.9 GB of the server (Pillow keeps a

@@ -439,7 +439,8 @@ def test_the_interpolation_strip_of_eight_steps_is_one_row(style_exported, width
     """At 1280 pixels the default 8 steps wrapped: 7 on a row, the 8th alone below; at 1400x1000
     too once the page's scrollbar appeared after the strip was sized (an audit's browser showed
     scrollbars; the tests' had hidden them), and the size never followed a resized window."""
-    with http_server(style_exported[1], "--studio") as url, studio_browser.chromium(width, height, scrollbars=True) as driver:
+    with http_server(style_exported[1], "--studio") as url, \
+            studio_browser.chromium(width, height, scrollbars=True) as driver:
         driver.get(url + "/studio")
         studio_browser.wait_until_settled(driver, "the first sample and its edit")
         studio_browser.wait_for(driver, lambda d: d.execute_script("return document.querySelectorAll('#strip img').length") == 8,
