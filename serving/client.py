@@ -158,9 +158,9 @@ class RestClient:
         _uint8 one as pixels 0 and 1 (black). ValueError instead, as the app API."""
         for name, value in inputs.items():
             spec = signature_def["inputs"].get(name)
-            kind = np.asarray(value).dtype.kind
             if name != IMAGES or spec is None:
                 continue
+            kind = np.asarray(value).dtype.kind
             if spec["dtype"] == "DT_FLOAT" and kind in "biu":
                 twin = f"{signature}_uint8"
                 hint = f"send pixels [0, 255] to {twin}, or " if twin in self._signature_defs else ""
