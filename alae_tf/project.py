@@ -13,6 +13,7 @@ apply, mix and interpolate take the file among their images, and the studio of
 import argparse
 import dataclasses
 import math
+import os
 import shlex
 import sys
 import time
@@ -103,13 +104,20 @@ def run(args) -> dict:
                        and out_dir.resolve().is_relative_to(Path(spec).resolve())), None):
         raise ALAEError(f"--out-dir {out_dir} is inside the image folder {folder}: its projection.png would be read as "
                         "an image of the folder next time; pass another --out-dir")
+    created = not out_dir.exists()
     with writing(out_dir):
         out_dir.mkdir(parents=True, exist_ok=True)
         # Two projections into one folder wrote one file in turn: the one finishing last kept it, unsaid.
         lock = take_lock(out_dir / LOCK_FILE, lambda holder: f"{out_dir} is being written by another projection "
                          f"({holder}); wait for it to finish, or pass another --out-dir")
     with lock:
-        return project_into(args, config, model, sampler, out_dir)
+        try:
+            return project_into(args, config, model, sampler, out_dir)
+        except BaseException:
+            if created and os.listdir(out_dir) == [LOCK_FILE]:  # nothing written: no empty folder left behind
+                (out_dir / LOCK_FILE).unlink()
+                out_dir.rmdir()
+            raise
 
 
 def project_into(args, config, model, sampler, out_dir: Path) -> dict:

@@ -238,6 +238,7 @@ def test_what_would_fail_after_the_work_is_refused_before_it_and_leftovers_are_n
     code = project_cli.main(["--run", run, "--images", "held-out:4", "--zoom", "100000", "--out-dir", str(tmp_path / "z")])
     err = capsys.readouterr().err
     assert code == 2 and "the figure would hold 12 images of 28x28 zoomed 100000x" in err, err
+    assert not (tmp_path / "z").exists()  # the folder it made held only its lock file, and stayed
     photos = tmp_path / "photos"
     photos.mkdir()
     Image.fromarray(real_images(1)[0, ..., 0]).save(photos / "0.png")
@@ -253,6 +254,9 @@ def test_what_would_fail_after_the_work_is_refused_before_it_and_leftovers_are_n
     err = capsys.readouterr().err
     assert f"error: {prepared}: a prepared dataset (python -m alae_tf.data.prepare), not image files;" in err
     monkeypatch.undo()
+    code = project_cli.main(["--run", run, "--images", "held-out:1", "--steps", "2", "--learning-rate", "1e30",
+                             "--out-dir", str(tmp_path / "diverged")])
+    assert code == 2 and "diverged" in capsys.readouterr().err and not (tmp_path / "diverged").exists()
 
     out_dir = tmp_path / "out"
     out_dir.mkdir()
