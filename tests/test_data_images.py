@@ -125,6 +125,22 @@ def test_a_folders_description_counts_every_change_training_makes_to_its_images(
                                   "composited over black, 2 centre-cropped to squares) at 8x8 RGB")
 
 
+def test_a_file_name_that_is_not_utf8_is_read_and_served(tmp_path, monkeypatch):
+    """Linux names are bytes: a Latin-1 name (Python's surrogate-escaped str) ended training's start
+    in a UnicodeEncodeError traceback while prepare read the same folder."""
+    monkeypatch.setenv("ALAE_TF_CACHE", str(tmp_path / "cache"))
+    folder = tmp_path / "images"
+    folder.mkdir()
+    rng = np.random.default_rng(3)
+    names = [b"caf\xe9.png", b"plain.png", b"other.png"]
+    for name in names:
+        path = os.path.join(os.fsencode(folder), name)
+        Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(os.fsdecode(path), format="PNG")
+    source = open_image_source("folder", str(folder), 8, test_count=1)
+    assert source.num_train == 2 and source.contents.startswith("3 images, ")
+    assert take(source.train_dataset(8, seed=0), 2).shape == (2, 8, 8, 3)
+
+
 def test_a_transparency_key_counts_as_transparency_in_the_description_as_in_decoding(tmp_path, monkeypatch):
     """PNG's tRNS chunk makes a palette, RGB or grayscale image transparent without an alpha channel:
     decoding composited those over black, but the description counted alpha modes only."""

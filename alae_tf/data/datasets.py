@@ -182,7 +182,7 @@ def _open_folder(root: Path, resolution: int, test_count: int | None, channels: 
     listing = "\n".join([str(test_count)] + [path.relative_to(root).as_posix() for path in readable])
     return ImageSource(store, description=description, train_ids=_complement(test_ids, len(readable)),
                        test_ids=test_ids, skipped=tuple(skipped),
-                       contents=f"{len(readable)} images, {hashlib.sha256(listing.encode()).hexdigest()[:16]}")
+                       contents=f"{len(readable)} images, {hashlib.sha256(listing.encode('utf-8', 'surrogateescape')).hexdigest()[:16]}")
 
 
 _REPORTED = set()  # folders whose problems this process reported: a command may open its data twice
