@@ -482,7 +482,7 @@ def checkpoint_saver(model, run, cluster, every, restored):
     if cluster is None or cluster.is_chief:
         yield CheckpointSaver(checkpoint_manager(model, run), every, restored)
         return
-    run_id = hashlib.sha1(str(run.root.resolve()).encode()).hexdigest()[:10]
+    run_id = hashlib.sha1(os.fsencode(run.root.resolve())).hexdigest()[:10]
     prefix = f"alae_tf-{run_id}-{cluster.task.replace(' ', '')}-"
     for killed in Path(tempfile.gettempdir()).glob(prefix + "*"):  # left by this task of this run, killed
         shutil.rmtree(killed, ignore_errors=True)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from pathlib import Path
 
 import PIL
@@ -34,7 +35,7 @@ SHOWN_FROM = 2000  # files to decode; fewer are checked in a few seconds, withou
 
 def cache_file(root: Path) -> Path:
     """One file per folder, named by a hash of its absolute path."""
-    digest = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:20]
+    digest = hashlib.sha256(os.fsencode(root.resolve())).hexdigest()[:20]
     return cache_dir() / "folder_checks" / f"{digest}.json"
 
 
