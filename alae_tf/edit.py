@@ -248,7 +248,7 @@ def apply_command(args, run: Loaded):
 def mix_command(args, run: Loaded):
     config, sampler = run.config, run.sampler
     out_dir = args.out_dir or args.run / "edits"
-    check_output_dir(out_dir)
+    check_output_dir(out_dir, inputs=(*args.sources, *args.destinations))
     ranges = layer_ranges(sampler)
     names = args.layers or mixing_range_names(ranges)
     chosen = {name: parse_layer_range(name, ranges) for name in names}

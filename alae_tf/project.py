@@ -99,11 +99,7 @@ def run(args) -> dict:
     if args.noise and not sampler.noise_shapes:  # before the output folder is made
         raise ALAEError(f"--noise: this run's generator ({config.model.backbone}) has no noise inputs to refine")
     out_dir = args.out_dir or args.run / "projections"
-    check_output_dir(out_dir)
-    if folder := next((spec for spec in args.images if Path(spec).is_dir()
-                       and out_dir.resolve().is_relative_to(Path(spec).resolve())), None):
-        raise ALAEError(f"--out-dir {out_dir} is inside the image folder {folder}: its projection.png would be read as "
-                        "an image of the folder next time; pass another --out-dir")
+    check_output_dir(out_dir, inputs=tuple(args.images))
     created = not out_dir.exists()
     with writing(out_dir):
         out_dir.mkdir(parents=True, exist_ok=True)

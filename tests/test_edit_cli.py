@@ -600,6 +600,23 @@ def test_an_output_that_is_one_of_the_input_images_is_refused(run, tmp_path, cap
     assert photo.read_bytes() == before
 
 
+def test_an_output_inside_an_input_folder_is_refused(run, tmp_path, capsys):
+    """apply, mix and interpolate wrote their grids into an image folder they read: the next
+    command read the grids as images of the folder (mix's 104 sources held its earlier grids)."""
+    folder = tmp_path / "photos"
+    (folder / "sub").mkdir(parents=True)
+    Image.fromarray(np.zeros((28, 28), np.uint8)).save(folder / "sub" / "0.png")
+    for command, option, target in (
+            (["apply", "--direction", "3_to_8", "--images", folder], "--out", folder / "sub" / "a.png"),
+            (["mix", "--sources", "held-out:1", "--destinations", folder / "sub"], "--out-dir", folder / "sub"),
+            (["interpolate", "--from", "held-out:1", "--to", folder], "--out", folder / "i.png")):
+        code, out, err = run_cli(edit, [command[0], "--run", run, *command[1:], option, target], capsys)
+        inside = folder / "sub" if command[0] == "mix" else folder
+        assert_one_error_line(code, err, f"{option} {target} is inside the image folder {inside}: what is written there "
+                                         f"would be read as an image of the folder next time; pass another {option}")
+    assert sorted(p.name for p in folder.rglob("*")) == ["0.png", "sub"]
+
+
 def test_a_read_only_folder_is_refused_up_front(run, tmp_path, monkeypatch, capsys):
     # As root, permissions do not block writes; a read-only mount does, and os.access reports it.
     access = os.access

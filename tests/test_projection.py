@@ -243,8 +243,8 @@ def test_what_would_fail_after_the_work_is_refused_before_it_and_leftovers_are_n
     photos.mkdir()
     Image.fromarray(real_images(1)[0, ..., 0]).save(photos / "0.png")
     assert project_cli.main(["--run", run, "--images", str(photos), "--out-dir", str(photos / "projected")]) == 2
-    assert capsys.readouterr().err == (f"error: --out-dir {photos / 'projected'} is inside the image folder {photos}: its "
-                                       "projection.png would be read as an image of the folder next time; pass another "
+    assert capsys.readouterr().err == (f"error: --out-dir {photos / 'projected'} is inside the image folder {photos}: what is "
+                                       "written there would be read as an image of the folder next time; pass another "
                                        "--out-dir\n")
     prepared = tmp_path / "prepared"  # said "no image files found"
     prepared.mkdir()
