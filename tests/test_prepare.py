@@ -211,6 +211,25 @@ def test_a_sigterm_during_prepare_leaves_nothing_behind(mixed_folder, tmp_path, 
     assert sorted(path.name for path in tmp_path.iterdir()) == ["src", "whole.png"]
 
 
+def test_a_killed_prepares_partial_folder_is_removed_by_the_next_and_a_running_ones_kept(mixed_folder, tmp_path, capsys):
+    """kill -9 (or a crash) leaves DST's hidden partial folder: later runs left it, a dataset's worth
+    of disk (an audit's 3,000 images: 10 MB after 12 s) that nothing names."""
+    from alae_tf.atomic_file import make_staging_folder
+
+    killed = tmp_path / ".prepared.partial-1"
+    make_staging_folder(killed).close()  # its process is gone: the lock is free
+    (killed / "images-r03.tfrecords").write_bytes(b"half")
+    running = tmp_path / ".prepared.partial-2"
+    lock = make_staging_folder(running)  # held, as by a prepare running into the same DST
+    try:
+        code, _, err = run(capsys, mixed_folder, tmp_path / "prepared", "--resolution", 8)
+        assert code == 0, err
+        assert sorted(path.name for path in tmp_path.iterdir()) == [".prepared.partial-2", "prepared", "src", "whole.png"]
+        assert not list((tmp_path / "prepared").glob(".*"))  # the lock stays out of the dataset
+    finally:
+        lock.close()
+
+
 def test_a_full_disk_exits_2_with_one_line_and_leaves_nothing_behind(mixed_folder, tmp_path, capsys, monkeypatch):
     """The records' writer fails as TensorFlow's does on a full disk; it was a traceback. Every
     writer opened is closed."""

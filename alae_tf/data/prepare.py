@@ -20,6 +20,7 @@ from pathlib import Path
 import tensorflow as tf
 
 import alae_tf
+from alae_tf.atomic_file import STAGING_LOCK, make_staging_folder, remove_abandoned_staging
 from alae_tf.data.files import (
     IMAGE_EXTENSIONS,
     META_FILE,
@@ -101,9 +102,11 @@ def prepare(src: Path, dst: Path, resolution: int, *, test_count: int | None = N
         held_out_positions(len(candidates), test_count)  # fail before the long part
     channels = 1 if grayscale else image_channels(modes)
     _check_free_space(dst, len(candidates), resolution, channels)
+    # A killed prepare's partial folder (its lock free) would hold a dataset's worth of disk, hidden.
+    remove_abandoned_staging(dst.parent, f".{dst.name}.partial-")
     partial = dst.parent / f".{dst.name}.partial-{os.getpid()}"
     try:
-        partial.mkdir(parents=True)
+        partial_lock = make_staging_folder(partial)
     except OSError as exc:
         raise DataError(f"{dst}: cannot be created ({exc.strerror})") from None
     try:
@@ -116,6 +119,7 @@ def prepare(src: Path, dst: Path, resolution: int, *, test_count: int | None = N
         upscaled = len(small - {path for path, _ in failed})
         meta = _meta(src, resolution, channels, written, test_count, mirror, upscaled, skipped)
         (partial / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+        (partial / STAGING_LOCK).unlink()  # not part of the dataset
         _move_into_place(partial, dst)
     except (OSError, tf.errors.OpError) as exc:
         if not out_of_disk_space(exc):
@@ -126,6 +130,7 @@ def prepare(src: Path, dst: Path, resolution: int, *, test_count: int | None = N
                         f"written to {dst}: free some space and run the command again") from None
     finally:
         shutil.rmtree(partial, ignore_errors=True)
+        partial_lock.close()
     meta["seconds"] = round(time.perf_counter() - started, 3)
     return meta
 
