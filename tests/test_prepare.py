@@ -149,6 +149,15 @@ def test_a_colour_prepared_folder_for_a_grayscale_model_says_how_to_match_them(t
         open_image_source("prepared", str(tmp_path / "c"), 8, channels=1)
 
 
+def test_a_prepared_dataset_read_as_a_folder_says_to_read_it_as_prepared(tmp_path, capsys):
+    """It said "no image files (.png, ...) found", although the folder is full of data."""
+    save(tmp_path / "colour" / "c.jpg", random_rgb(32, 32))
+    assert run(capsys, tmp_path / "colour", tmp_path / "c", "--resolution", 8)[0] == 0
+    with pytest.raises(DataError, match=r"c: a dataset written by python -m alae_tf.data.prepare, not a folder of image "
+                                        r"files: train on it with --dataset prepared"):
+        open_image_source("folder", str(tmp_path / "c"), 8)
+
+
 def test_mirror_adds_flipped_copies_of_the_training_images_only(mixed_folder, tmp_path, capsys):
     dst = tmp_path / "prepared"
     assert run(capsys, mixed_folder, dst, "--resolution", R, "--test-count", 2, "--mirror")[0] == 0

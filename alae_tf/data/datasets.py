@@ -153,6 +153,10 @@ def _load_fashion_mnist(path: str | None):
 
 
 def _open_folder(root: Path, resolution: int, test_count: int | None, channels: int | None) -> ImageSource:
+    if (root / META_FILE).is_file() and list(root.glob("*-r[0-9][0-9].tfrecords*")):
+        raise DataError(f"{root}: a dataset written by python -m alae_tf.data.prepare, not a folder of image files: "
+                        "train on it with --dataset prepared (an existing run reads the kind its config.yaml names, "
+                        "data.dataset)")
     files = list_image_files(root)
     readable, modes, skipped, upscaled, cropped, transparent = [], [], [], 0, 0, 0
     for path, checked in zip(files, check_files(root, files)):
