@@ -91,7 +91,8 @@ def parse_args(argv=None):
                          help="directions file to read (default: RUN/directions.json); e.g. one written by directions --out")
         return sub
 
-    reads_directions(command("list", "List the run's directions with their method, classes and held-out accuracy."))
+    reads_directions(command("list", "List the run's directions with their method, classes and held-out accuracy (the mean "
+                                     "of the two classes' accuracies: 0.5 is chance however unequal their counts)."))
 
     sub = reads_directions(command("apply", "Edit images along a direction at several strengths: one row per image, the "
                                    "image then its edits."))
