@@ -7,6 +7,7 @@ lost to a later probe run), and the reports of other checkpoints stay under "oth
 
 import argparse
 import json
+import os
 import sys
 import time
 import traceback
@@ -95,13 +96,15 @@ def evaluate(args) -> dict:
         names = list(DEFAULT_METRICS if data.train_labels is not None else UNLABELLED_DEFAULT_METRICS)
         print(f"metrics: {', '.join(names)} (the default{'' if data.train_labels is not None else ' for data without class labels'})")
     started = time.time()
-    values, failed, settings = {}, {}, {}
+    values, settings = {}, {}
+    failed = refused_metrics(names, ctx)
+    to_compute = [name for name in names if name not in failed]
     # What else a metric's figures depend on, recorded beside them (the probe's 50k split became the
     # reference's partition on 2026-12-05, commit 60d2624; before, the first 50k of evaluate's order).
     particular = {**{name: {"ppl_crop": args.ppl_crop} for name in PPL_METRICS}, "probe": {"split50k": "reference"}}
     common = {"seed": args.seed, "batch_size": batch_size}
     with sigterm_raises_stopped():
-        for name in names:
+        for name in to_compute:
             print(f"== {name}")
             try:
                 ctx.samples_used = None
@@ -116,12 +119,13 @@ def evaluate(args) -> dict:
             except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: the metrics done so far are still written
                 reason = STOPPED if isinstance(exc, Stopped) else INTERRUPTED
                 print(f"\n{reason} during {name}", file=sys.stderr)
-                failed.update({left: reason for left in names[names.index(name):]})
+                failed.update({left: reason for left in to_compute[to_compute.index(name):]})
                 break
             except Exception as exc:  # a defect of one metric: its traceback for the report, the others' results kept
                 traceback.print_exc()
                 print(f"error: {name} failed ({type(exc).__name__}: {exc}); the other metrics go on", file=sys.stderr)
                 failed[name] = f"{type(exc).__name__}: {exc}"
+    failed = {name: failed[name] for name in names if name in failed}  # in the order asked
     report = {
         "run": str(args.run),
         "step": model.step,
@@ -133,6 +137,20 @@ def evaluate(args) -> dict:
         "seconds": round(time.time() - started, 1),
     }
     return {**report, "failed": failed} if failed else report
+
+
+def refused_metrics(names, ctx) -> dict:
+    """The metrics this run cannot give, with the reason, as far as that is known before any image
+    is drawn (class labels, held-out images, image shape, sample counts): said at once, not after an
+    hour of the metrics asked for before them."""
+    refused = {}
+    for name in names:
+        try:
+            METRICS[name].check(ctx)
+        except ALAEError as exc:
+            print(f"error: {name}: {exc}", file=sys.stderr)
+            refused[name] = str(exc)
+    return refused
 
 
 def read_eval_file(path: Path) -> dict | None:
@@ -178,12 +196,18 @@ def with_earlier_reports(report: dict, previous: dict | None) -> dict:
 REAL_IMAGES = 60000  # training images loaded at least: all of MNIST's (the probe's), more than FID's 50k
 
 
+def absolute_path(path: str | None) -> str | None:
+    """`path` absolute, as train stores a run's data path: eval.json's data description then names
+    the run's own data alike whether it was given relative or not."""
+    return None if path is None else os.path.abspath(os.path.expanduser(path))
+
+
 def evaluation_data(config, args) -> ImageSplits:
     """The run's data at the final resolution, read as the metrics ask for it (`ImageRows`):
     max(--num-samples, 60k) training images (all of them if fewer) in a fixed shuffled order, with
     their labels, and the held-out images."""
     resolution = config.model.image_shape[0]
-    images = open_run_images(config, path=args.data_path, mnist_source=args.data_source)
+    images = open_run_images(config, path=absolute_path(args.data_path), mnist_source=args.data_source)
     if change := data_change(RunDir(Path(args.run)), images):
         print(f"warning: {change}; figures on held-out images may include images the run trained on", file=sys.stderr)
     count = min(images.num_train, max(args.num_samples or 0, REAL_IMAGES))
@@ -205,14 +229,13 @@ def main(argv=None) -> int:
     except ALAEError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    stops = [EXIT_CODE_OF_STOP[reason] for reason in report.get("failed", {}).values() if reason in EXIT_CODE_OF_STOP]
-    if not report["metrics"] and stops:  # stopped before the first metric was done: not a failure of any
+    failed = report.get("failed", {})
+    stops = [EXIT_CODE_OF_STOP[reason] for reason in failed.values() if reason in EXIT_CODE_OF_STOP]
+    if not report["metrics"] and stops and len(stops) == len(failed):  # stopped before the first metric, none refused
         print("interrupted before any metric was done; nothing written", file=sys.stderr)
         return stops[0]
-    if not report["metrics"]:
-        print(f"error: none of the metrics could be computed ({', '.join(report['failed'])})", file=sys.stderr)
-        return 2
-    print(markdown_table(report))  # first: a run directory that cannot be written loses no result
+    if report["metrics"]:
+        print(markdown_table(report))  # first: a run directory that cannot be written loses no result
     eval_file = RunDir(args.run).eval_file
     kept = with_earlier_reports(report, read_eval_file(eval_file))
     carried = [name for name in kept["metrics"] if name not in report["metrics"]]
@@ -221,13 +244,17 @@ def main(argv=None) -> int:
     try:
         write_text_atomically(eval_file, json.dumps(kept, indent=2) + "\n")
     except OSError as exc:
-        print(f"error: cannot write {eval_file} ({exc.strerror}); the results are the table above", file=sys.stderr)
+        results = "; the results are the table above" if report["metrics"] else ""
+        print(f"error: cannot write {eval_file} ({exc.strerror}){results}", file=sys.stderr)
         return 2
     print(f"written to {eval_file}")
-    if "failed" in report:
-        print(f"error: not computed: {', '.join(report['failed'])} (the reasons are above)", file=sys.stderr)
-        return stops[0] if stops else 2
-    return 0
+    if not failed:
+        return 0
+    if report["metrics"]:
+        print(f"error: not computed: {', '.join(failed)} (the reasons are above)", file=sys.stderr)
+    else:  # written all the same: eval.json lists them under failed, without their earlier figures
+        print(f"error: none of the metrics could be computed ({', '.join(failed)})", file=sys.stderr)
+    return stops[0] if stops else 2
 
 
 if __name__ == "__main__":

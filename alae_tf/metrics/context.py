@@ -15,7 +15,11 @@ import tensorflow as tf
 
 from alae_tf.config import PRIORLESS_KINDS
 from alae_tf.data.batches import to_model_range, to_uint8
+from alae_tf.errors import DataError
 from alae_tf.progress import progress_bar
+
+HOLDING_OUT = ("an image folder holds out a tenth of its images, none of fewer than 10; "
+               "data.test_count in the config sets it")
 
 
 @dataclass
@@ -100,6 +104,15 @@ class EvalContext:
     def real_uint8(self, split: str, count: int | None = None) -> np.ndarray:
         """The first `count` images of a split as a uint8 NHWC array (for data as small as MNIST)."""
         return np.asarray(self.real_images(split)[:count])
+
+
+def require_held_out(ctx, metric: str, at_least: int = 1, why: str = "") -> None:
+    """A DataError naming `metric` unless the run's data holds out `at_least` images (`why`: what for)."""
+    held_out = len(ctx.data.test_images)
+    if held_out < at_least:
+        needed = "held-out images" if at_least == 1 else f"at least {at_least} held-out images"
+        holds = "none" if held_out == 0 else f"only {held_out}"
+        raise DataError(f"{metric} needs {needed}{why} and this run's data holds {holds} out ({HOLDING_OUT})")
 
 
 def _progress(label: str, count: int):

@@ -70,15 +70,22 @@ def kid(ctx) -> dict:
     return {"kid": mean, "kid_std": std, "kid_real_images": float(len(real))}
 
 
-def precision_and_recall(ctx) -> dict:
-    count = ctx.sample_count(PR_SAMPLES)
+def require_pr_neighbours(ctx) -> None:
+    """Both sets hold more than k images (known before any image is drawn)."""
     neighbours = ("precision and recall compare each image with its k-th nearest neighbour in its set "
                   f"(k = {PR_NEIGHBOURS})")
+    count = ctx.sample_count(PR_SAMPLES)
     if count <= PR_NEIGHBOURS:
         raise ConfigError(f"{neighbours}: pass --num-samples {PR_NEIGHBOURS + 1} or more, got {count}")
-    real, fake = _real_and_generated(ctx, count)
-    if len(real) <= PR_NEIGHBOURS:
-        raise DataError(f"{neighbours}: the data has {len(real)} training images, it needs {PR_NEIGHBOURS + 1} or more")
+    training_images = len(ctx.real_images("train"))
+    if training_images <= PR_NEIGHBOURS:
+        raise DataError(f"{neighbours}: the data has {training_images} training images, it needs "
+                        f"{PR_NEIGHBOURS + 1} or more")
+
+
+def precision_and_recall(ctx) -> dict:
+    require_pr_neighbours(ctx)
+    real, fake = _real_and_generated(ctx, ctx.sample_count(PR_SAMPLES))
     result = precision_recall(real, fake, k=PR_NEIGHBOURS)
     return {"precision": result["precision"], "recall": result["recall"], "pr_real_images": float(len(real))}
 

@@ -75,14 +75,22 @@ def uint8_pixels(images) -> np.ndarray:
     return images
 
 
+READABLE_IMAGES = f"grayscale {SIDE}x{SIDE} or {PADDED_SIDE}x{PADDED_SIDE} digits"
+
+
+def reads_image_shape(image_shape) -> bool:
+    """Whether images of `image_shape` (height, width, channels) are digits the classifier reads."""
+    height, width, channels = image_shape
+    return channels == 1 and height == width and height in (SIDE, PADDED_SIDE)
+
+
 def to_classifier_input(images_uint8) -> np.ndarray:
     """uint8 [N, 28|32, 28|32] or [N, 28|32, 28|32, 1] -> float32 [N, 28, 28, 1] in [0, 1]."""
     images = uint8_pixels(images_uint8)
     if images.ndim == 3:
         images = images[..., np.newaxis]
-    sides = ((SIDE, SIDE), (PADDED_SIDE, PADDED_SIDE))
-    if images.ndim != 4 or images.shape[-1] != 1 or images.shape[1:3] not in sides:
-        raise DataError(f"the MNIST classifier takes grayscale 28x28 or 32x32 digits, got shape {images.shape}")
+    if images.ndim != 4 or not reads_image_shape(images.shape[1:]):
+        raise DataError(f"the MNIST classifier takes {READABLE_IMAGES}, got shape {images.shape}")
     margin = (images.shape[1] - SIDE) // 2
     images = images[:, margin : margin + SIDE, margin : margin + SIDE]
     return images.astype(np.float32) / 255.0

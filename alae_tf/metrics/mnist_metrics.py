@@ -21,9 +21,11 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import logsumexp
 
-from alae_tf.errors import ALAEError
+from alae_tf.errors import DataError
+from alae_tf.metrics.context import require_held_out
 from alae_tf.metrics.feature_stats import frechet_distance
-from alae_tf.metrics.mnist_classifier import feature_extractor, load_classifier, predict_batched, uint8_pixels
+from alae_tf.metrics.mnist_classifier import (READABLE_IMAGES, feature_extractor, load_classifier, predict_batched,
+                                              reads_image_shape, uint8_pixels)
 from alae_tf.progress import progress_bar
 
 DEFAULT_SAMPLES = 10_000
@@ -52,8 +54,18 @@ def classifier_features(images_uint8, batch_size: int = 500, classifier=None) ->
     return predict_batched(network, images_uint8, batch_size)
 
 
+def require_digit_images(ctx) -> None:
+    """The run's images are ones the MNIST classifier reads (known from its config, before any image is drawn)."""
+    height, width, channels = ctx.config.model.image_shape
+    if not reads_image_shape((height, width, channels)):
+        raise DataError(f"fd_mnist compares images in an MNIST classifier's features, which takes {READABLE_IMAGES}; "
+                        f"this run's images are {height}x{width} with {channels} channel(s) "
+                        "(fid compares images of any size)")
+
+
 def fd_mnist(ctx) -> dict:
     """FD-MNIST of ctx.sample_count(10,000) generated images against the whole training split."""
+    require_digit_images(ctx)
     classifier = load_classifier()
     generated = generated_images(ctx, ctx.sample_count(DEFAULT_SAMPLES))
     print("MNIST-classifier features of the generated and training images")
@@ -101,10 +113,15 @@ def memorization_stats(generated_distances, test_distances) -> dict:
     }
 
 
+def require_memorization_held_out(ctx) -> None:
+    require_held_out(ctx, "memorization")
+
+
 def memorization(ctx) -> dict:
     """Nearest-training-image distances (pixels in [0, 1]) of ctx.sample_count(10,000) generated
     images and of the whole test split; `close_fraction` counts generated images nearer to the
     training set than 99% of the test images are (about 0.01 for a model that does not copy)."""
+    require_memorization_held_out(ctx)
     train = flat_unit(ctx.real_uint8("train"))
     generated = flat_unit(generated_images(ctx, ctx.sample_count(DEFAULT_SAMPLES)))
     generated_distances = nearest_distances(generated, train, label="nearest training image: generated")
@@ -142,15 +159,17 @@ def select_sigma(validation, centers, sigmas=KDE_SIGMAS) -> float:
     return float(np.asarray(sigmas)[int(np.argmax(scores))])
 
 
+def require_kde_held_out(ctx) -> None:
+    require_held_out(ctx, "kde_nll", at_least=2, why=" (one to choose sigma, one to score)")
+
+
 def kde_nll(ctx) -> dict:
     """Mean test NLL (nats per image) under a Parzen window on ctx.sample_count(10,000) generated
     images; sigma from a 10-value grid on the first 1,000 test images, scored on the rest (with
     fewer than 2,000 test images, as a folder's held-out 10% often is: half and half).
     Densities on [0, 1]^784 exceed 1, so the NLL is negative (papers report LL = -NLL)."""
+    require_kde_held_out(ctx)
     test = flat_unit(ctx.real_uint8("test"))
-    if len(test) < 2:
-        raise ALAEError(f"kde_nll needs at least 2 held-out images (one to choose sigma, one to score); the data "
-                        f"holds {len(test)}")
     split = min(KDE_VALIDATION, len(test) // 2)
     validation, scored = test[:split], test[split:]
     centers = flat_unit(generated_images(ctx, ctx.sample_count(DEFAULT_SAMPLES)))

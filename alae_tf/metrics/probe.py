@@ -32,6 +32,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
 from alae_tf.errors import DataError
+from alae_tf.metrics.context import require_held_out
 
 
 def nearest_neighbour_accuracy(train_x, train_y, test_x, test_y):
@@ -79,13 +80,17 @@ def reference_svm_accuracy(train_x, train_y, test_x, test_y):
     return float(np.mean(classifier.predict(test_x) == test_y))
 
 
+def require_class_labels(ctx) -> None:
+    if ctx.data.train_labels is None or ctx.data.test_labels is None:
+        raise DataError("probe needs class labels (MNIST-family data); this run's data has none")
+
+
 def probe_code_metrics(ctx):
     """The probe on the 50-d codes, official 60k/10k split only: the same `probe_1nn_accuracy`,
     `probe_svm_accuracy` and `probe_svm_c002_accuracy` as `probe_metrics` in seconds rather than
     minutes (the SVM on the 1024-d features is most of those)."""
+    require_class_labels(ctx)
     data = ctx.data
-    if data.train_labels is None or data.test_labels is None:
-        raise DataError("probe needs class labels (MNIST-family data); this run's data has none")
     split = (ctx.encoded(data.train_images, label="encoding the training split"), data.train_labels,
              ctx.encoded(data.test_images, label="encoding the test split"), data.test_labels)
     return {"probe_1nn_accuracy": nearest_neighbour_accuracy(*split), "probe_svm_accuracy": linear_svm_accuracy(*split),
@@ -93,9 +98,8 @@ def probe_code_metrics(ctx):
 
 
 def probe_metrics(ctx):
+    require_class_labels(ctx)
     data = ctx.data
-    if data.train_labels is None or data.test_labels is None:
-        raise DataError("probe needs class labels (MNIST-family data); this run's data has none")
     codes = (ctx.encoded(data.train_images, label="encoding the training split"),
              ctx.encoded(data.test_images, label="encoding the test split"))
     features = (ctx.encoded(data.train_images, label="E's features of the training split", features=True),
@@ -124,14 +128,16 @@ def probe_metrics(ctx):
     return results
 
 
+def require_reconstruction_held_out(ctx) -> None:
+    require_held_out(ctx, "reconstruction")
+
+
 def reconstruction_metrics(ctx):
     """Mean squared error of G(E(x)) on the test split, pixels in [0, 1]."""
+    require_reconstruction_held_out(ctx)
     total, count = 0.0, 0
     for batch, reconstructed in ctx.reconstruction_batches(ctx.data.test_images):
         reconstructed = np.clip(np.asarray(reconstructed), -1.0, 1.0)
         total += float(np.sum(np.square((reconstructed - np.asarray(batch)) / 2.0)))
         count += int(np.prod(batch.shape))
-    if count == 0:
-        raise DataError("reconstruction needs held-out images and this run's data holds none out (an image folder "
-                        "holds out a tenth of its images, none of fewer than 10; data.test_count in the config sets it)")
     return {"reconstruction_mse": total / count}
