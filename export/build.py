@@ -121,6 +121,8 @@ def export_run(request: ExportRequest, log=print) -> dict:
         nets = (f"EMA copies of {', '.join(config.train.ema_nets)}" if ema else
                 "live nets" + ("" if not request.use_ema else ": the run keeps no EMA copies"))
         log(f"building {name} version {version} from {metadata['checkpoint']} (step {metadata['training_step']}, {nets})")
+        # Minutes for a large model, before the first figure: each stage says it is starting.
+        log(f"writing the SavedModel: {len(signatures)} signatures and their warm-up requests")
         implementations = savedmodel.operation_implementations(sampler, json.dumps(metadata))
         archive, endpoints = savedmodel.build_archive(implementations, signatures)
         archive.write_out(str(saved_dir), verbose=False)
@@ -130,10 +132,12 @@ def export_run(request: ExportRequest, log=print) -> dict:
         small = verify.batch_sizes(config.model.image_shape) == verify.BATCH_SIZES
         warmup_batches = (1, 64) if small else (1,)
         warmups = tf_serving_files.write_warmup_requests(saved_dir, name, signatures, warmup_batches)
+        log(f"converting {len(contract.onnx_graphs(signatures))} graphs to ONNX (tf2onnx)")
         onnx_paths = onnx_files.write_onnx_files(endpoints, signatures, onnx_dir, json.dumps(metadata))
         write_json(onnx_dir / layout.ONNX_METADATA, metadata)
         # before the checks: a model too small for int8 is refused in seconds rather than after them
         int8_paths = onnx_files.write_int8_files(onnx_paths, onnx_dir) if request.onnx_int8 else None
+        log("checking the reloaded SavedModel and the ONNX files against the run's networks")
         loaded = tf.saved_model.load(str(saved_dir))
         saved_diff = verify.check_saved_model(loaded, implementations, signatures, images)
         log(f"SavedModel: {len(signatures)} signatures + serving_default, {warmups} warm-up requests; "

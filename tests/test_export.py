@@ -196,7 +196,9 @@ def test_no_ema_exports_the_live_nets_and_versions_are_protected(exported, live,
     np.testing.assert_allclose(images, model.generator(model.mapping(z)).numpy(), atol=1e-5)
     assert np.abs(images - model.generator_ema(model.mapping_ema(z)).numpy()).max() > 1e-3
     assert layout.read_metadata(layout.onnx_dir(out, "live", 1))["ema"] is False
-    capsys.readouterr()
+    # Each stage says it starts: an export was silent for a minute between its first line and its figures.
+    stages = [line.split(":")[0].split(" ")[0] for line in capsys.readouterr().out.splitlines()]
+    assert stages == ["building", "writing", "converting", "checking", "SavedModel", "ONNX", "written"], stages
 
     assert export_cli.main(["--run", str(run), "--out", str(out), "--name", "live", "--version", "1"]) == 2
     err = capsys.readouterr().err
