@@ -3,7 +3,8 @@ onnxruntime (or onnxruntime-gpu) only, no TensorFlow.
 
     model = ALAEOnnx("exports")                      # EXPORT, EXPORT/onnx/NAME or a version dir
     small = ALAEOnnx("exports", variant="int8")      # the int8 files of an export made with --onnx-int8
-    w = model.encode(pixels_uint8)                   # [N, H, W, C] uint8 or float32 in [-1, 1]
+    pixels = np.stack([model.read_image("photo.jpg")])   # image files at the model's shape, uint8 (Pillow)
+    w = model.encode(pixels)                         # [N, H, W, C] uint8 or float32 in [-1, 1]
     images = model.generate(n=16, seed=0, truncation_psi=0.7, as_uint8=True)
     images = model.generate(z, noise=model.noise(len(z), seed=1))   # StyleALAE: with per-pixel noise
     edited = model.edit(pixels, "3_to_8", strength=2.0, layers="all")   # the export's directions (metadata)
@@ -18,6 +19,7 @@ Every signature of the export's SavedModel runs here too (`run_signature`), buil
 import json
 import logging
 import math
+from pathlib import Path
 
 import numpy as np
 import onnxruntime
@@ -385,16 +387,38 @@ class ALAEOnnx:
             raise ValueError(f"noise: this export takes {expected}, got {len(noise)}")
         return dict(zip(contract.noise_input_names(len(noise)), noise))
 
+    def read_image(self, image) -> np.ndarray:
+        """An image file (its path, or its bytes) as uint8 [H, W, C] of this model's image shape, read
+        as the studio reads uploads: EXIF orientation applied, the centre crop of the model's aspect
+        ratio, transparency over black, resized (Lanczos), converted to grayscale or RGB. PNG, JPEG,
+        WebP or BMP; needs Pillow. np.stack(...) several for a batch."""
+        try:
+            from serving.http.studio_images import model_image
+        except ImportError as exc:
+            raise ImportError(f"read_image needs Pillow ({exc}): pip install pillow") from None
+        from serving.rest import RequestError
+
+        data = bytes(image) if isinstance(image, (bytes, bytearray)) else Path(image).read_bytes()
+        try:
+            return model_image(data, self.image_shape)[0]
+        except RequestError as exc:
+            raise ValueError(f"{'the image' if isinstance(image, (bytes, bytearray)) else image}: {exc}") from None
+
     def _run_on_images(self, name, images) -> dict[str, np.ndarray]:
         """Signature `name` (float images in) on uint8 pixels or float [-1, 1] images, each checked
         once as what it is (uint8 converted after the check: as floats, a light image's pixels would
         all lie in [0, 1] and be warned of as pixel / 255; checking twice cost ~15% of a batch-1
         int8 encode)."""
         images = contract.as_array(images, "images")
-        if images.dtype != np.uint8:
-            return self.run_signature(name, {"images": images})
-        self._check_loaded(name)
-        return self._run_checked(self.signatures[name], {"images": contract.check_images(images, self.image_shape)})
+        try:
+            if images.dtype != np.uint8:
+                return self.run_signature(name, {"images": images})
+            self._check_loaded(name)
+            return self._run_checked(self.signatures[name], {"images": contract.check_images(images, self.image_shape)})
+        except ValueError as exc:
+            if images.shape[1:] == self.image_shape:
+                raise
+            raise ValueError(f"{exc}; read_image(path) reads an image file at this shape") from None
 
     @staticmethod
     def _images(images, as_uint8):

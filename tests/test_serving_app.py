@@ -136,6 +136,8 @@ def test_interpolation_runs_from_a_to_b(model):
     "call, message",
     [
         (lambda m: m.encode(np.zeros((2, 28, 28), np.uint8)), r"shape \[batch, 28, 28, 1\]"),
+        (lambda m: m.encode(np.zeros((1, 96, 96, 3), np.uint8)), r"got \[1, 96, 96, 3\]; read_image\(path\) reads an image file"),
+        (lambda m: m.read_image(b"not an image"), "the image: the upload is not a readable PNG, JPEG, WebP or BMP image"),
         (lambda m: m.encode(np.zeros((0, 28, 28, 1), np.uint8)), "empty batch"),
         (lambda m: m.encode(np.zeros((1, 28, 28, 1), np.int64)), "uint8 \\[0, 255\\] or float \\[-1, 1\\], got dtype int64"),
         (lambda m: m.encode(np.full((1, 28, 28, 1), 255.0, np.float32)), "send \\[0, 255\\] pixels as uint8"),
@@ -175,6 +177,29 @@ def test_interpolation_runs_from_a_to_b(model):
 def test_bad_input_raises_a_clear_value_error(model, call, message):
     with pytest.raises(ValueError, match=message):
         call(model)
+
+
+def test_read_image_brings_an_image_file_to_the_models_shape(model, tmp_path):
+    """An app had no route from a photo to encode's input ([1, 96, 96, 3] for a 28x28x1 model was
+    only a shape error); the studio and edit --images crop, resize and convert."""
+    from PIL import Image
+
+    pixels = real_images(2)
+    Image.fromarray(pixels[0, ..., 0]).save(tmp_path / "digit.png")
+    np.testing.assert_array_equal(model.read_image(tmp_path / "digit.png"), pixels[0])  # the model's shape: as it is
+    np.testing.assert_array_equal(model.encode(np.stack([model.read_image(str(tmp_path / "digit.png"))])),
+                                  model.encode(pixels[:1]))
+    # a wide RGB photo: its centre square, resized and made grayscale (Pillow's L), as bytes
+    wide = np.zeros((56, 112, 3), np.uint8)
+    wide[:, 28:84] = np.repeat(np.repeat(pixels[1], 2, axis=0), 2, axis=1)  # the centre 56x56: digit 1 at twice its size
+    wide[:, :28], wide[:, 84:] = 255, 255
+    buffer = tmp_path / "wide.png"
+    Image.fromarray(wide).save(buffer)
+    expected = np.asarray(Image.fromarray(wide[:, 28:84]).resize((28, 28), Image.Resampling.LANCZOS).convert("L"))
+    np.testing.assert_array_equal(model.read_image(buffer.read_bytes())[..., 0], expected)
+    with pytest.raises(ValueError, match=f"{tmp_path / 'x.png'}: the upload is empty"):
+        (tmp_path / "x.png").write_bytes(b"")
+        model.read_image(tmp_path / "x.png")
 
 
 def test_numbers_beyond_float32_are_refused_without_a_warning(model):
