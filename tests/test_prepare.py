@@ -186,6 +186,9 @@ def test_refuses_to_overwrite_without_the_flag(mixed_folder, tmp_path, capsys):
     (documents / "thesis.txt").write_text("years of work")
     code, _, err = run(capsys, mixed_folder, documents, "--resolution", 8, "--overwrite")
     assert code == 2 and "is not a prepared dataset" in err and (documents / "thesis.txt").read_text() == "years of work"
+    made = tmp_path / "made_for_it"  # an empty folder has nothing to lose: no --overwrite needed
+    made.mkdir()
+    assert run(capsys, mixed_folder, made, "--resolution", 8)[0] == 0 and (made / "meta.json").is_file()
 
 
 def test_an_interrupted_prepare_leaves_nothing_behind(mixed_folder, tmp_path, capsys, monkeypatch):
@@ -282,6 +285,7 @@ def test_a_dataset_larger_than_the_free_space_is_refused_before_writing(mixed_fo
 
 @pytest.mark.parametrize("problem, message", [
     ("missing", "no such directory"),
+    ("a file", "whole.png: a file, not a directory; SRC must be a folder of images"),
     ("empty", "no image files"),
     ("all broken", "none of the 1 image files can be read"),
     ("resolution 48", "power of two"),
@@ -293,6 +297,8 @@ def test_bad_input_exits_2_with_one_error_line(mixed_folder, tmp_path, capsys, p
     src, resolution, extra, dst = mixed_folder, 8, [], tmp_path / "out"
     if problem == "missing":
         src = tmp_path / "nowhere"
+    elif problem == "a file":
+        src = tmp_path / "whole.png"
     elif problem == "empty":
         src = tmp_path / "empty"
         (src / "sub").mkdir(parents=True)

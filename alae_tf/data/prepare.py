@@ -60,7 +60,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         epilog="example: python -m alae_tf.data.prepare ~/photos data/photos256 --resolution 256 --mirror",
     )
     parser.add_argument("src", metavar="SRC", type=Path, help="folder of image files (searched recursively)")
-    parser.add_argument("dst", metavar="DST", type=Path, help="output folder (must not exist, unless --overwrite)")
+    parser.add_argument("dst", metavar="DST", type=Path, help="output folder (new or empty, unless --overwrite)")
     parser.add_argument("--resolution", type=int, required=True, help="output side R in pixels: a power of two >= 4")
     parser.add_argument("--test-count", type=int,
                         help="images held out for testing, evenly spread over the files in path order "
@@ -153,10 +153,12 @@ def _check_free_space(dst: Path, count: int, resolution: int, channels: int) -> 
 
 def _check_paths(src: Path, dst: Path, overwrite: bool) -> None:
     if not src.is_dir():
-        raise DataError(f"{src}: no such directory; SRC must be a folder of images")
+        what = "a file, not a directory" if src.exists() else "no such directory"
+        raise DataError(f"{src}: {what}; SRC must be a folder of images")
     if dst == src or src.is_relative_to(dst):
         raise DataError(f"{dst}: DST must not be SRC or contain it")
-    if dst.exists() and not overwrite:
+    empty_folder = dst.is_dir() and not any(dst.iterdir())  # nothing to lose: made for the dataset
+    if dst.exists() and not overwrite and not empty_folder:
         raise DataError(f"{dst}: already exists; pass --overwrite to replace it, or choose another DST")
     if dst.exists() and not dst.is_dir():
         raise DataError(f"{dst}: exists and is not a directory; remove it or choose another DST")
@@ -227,7 +229,7 @@ def summary(meta: dict, dst: Path) -> str:
     skipped = [(entry["file"], entry["reason"]) for entry in meta["skipped"]]
     total = count + len(skipped)
     mirror = "; training set mirrored at training time" if meta["mirror"] else ""
-    lines = [f"wrote {count} images ({meta['test_count']} held out for testing{mirror}) at 4x4 .. "
+    lines = [f"wrote {count} image{'' if count == 1 else 's'} ({meta['test_count']} held out for testing{mirror}) at 4x4 .. "
              f"{resolution}x{resolution}, {meta['channels']} channel(s), to {dst} "
              f"in {seconds:.1f} s ({total / max(seconds, 0.001):.0f} files/s)"]
     if skipped:
