@@ -149,6 +149,20 @@ def test_a_colour_prepared_folder_for_a_grayscale_model_says_how_to_match_them(t
         open_image_source("prepared", str(tmp_path / "c"), 8, channels=1)
 
 
+def test_image_files_of_other_formats_are_named_not_passed_over(tmp_path, capsys, caplog):
+    """A folder's GIF and TIFF files were left out unsaid (and an empty result said only "no image files")."""
+    save(tmp_path / "src" / "a.png", random_rgb(16, 16))
+    save(tmp_path / "src" / "sub" / "b.gif", random_rgb(16, 16))
+    save(tmp_path / "src" / "c.TIFF", random_rgb(16, 16))
+    with caplog.at_level("WARNING"):
+        assert run(capsys, tmp_path / "src", tmp_path / "out", "--resolution", 8)[0] == 0
+    note = "2 image file(s) of other formats (.gif, .tiff; e.g. "
+    assert [record.getMessage() for record in caplog.records if note in record.getMessage()] != []
+    (tmp_path / "src" / "a.png").unlink()
+    code, _, err = run(capsys, tmp_path / "src", tmp_path / "out2", "--resolution", 8)
+    assert code == 2 and "no image files (.png, .jpg, .jpeg, .webp, .bmp) found" in err and note in err
+
+
 def test_a_prepared_dataset_read_as_a_folder_says_to_read_it_as_prepared(tmp_path, capsys):
     """It said "no image files (.png, ...) found", although the folder is full of data."""
     save(tmp_path / "colour" / "c.jpg", random_rgb(32, 32))

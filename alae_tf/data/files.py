@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import stat
@@ -29,7 +30,11 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from alae_tf.errors import DataError
 from alae_tf.levels import LOWEST_RESOLUTION
 
+logger = logging.getLogger(__name__)
+
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+# Image files of other formats, named when a folder holds them rather than passed over unsaid.
+OTHER_IMAGE_EXTENSIONS = (".gif", ".tif", ".tiff", ".heic", ".heif", ".avif", ".jxl")
 PREPARE_COMMAND = "python -m alae_tf.data.prepare SRC DST --resolution R"
 META_FILE = "meta.json"
 RECORD_PREFIX = "images"
@@ -61,7 +66,7 @@ def open_image(path: Path) -> Image.Image:
 def list_image_files(root: Path) -> list[Path]:
     """Image files under `root` (recursive, into linked folders too, each folder once; hidden
     names skipped), sorted by relative path."""
-    found, walked = [], set()
+    found, others, walked = [], [], set()
     for directory, subdirectories, names in os.walk(root, followlinks=True):
         real = os.path.realpath(directory)
         if real in walked:  # a link back up the tree, or a second link to one folder
@@ -71,9 +76,25 @@ def list_image_files(root: Path) -> list[Path]:
         subdirectories[:] = sorted(name for name in subdirectories if not name.startswith("."))  # links: first one wins
         found += [Path(directory, name) for name in names
                   if not name.startswith(".") and name.lower().endswith(IMAGE_EXTENSIONS)]
+        others += [name for name in names if not name.startswith(".") and name.lower().endswith(OTHER_IMAGE_EXTENSIONS)]
+    not_read = _not_read_note(others)
     if not found:
-        raise DataError(f"{root}: no image files ({', '.join(IMAGE_EXTENSIONS)}) found in this folder or below")
+        raise DataError(f"{root}: no image files ({', '.join(IMAGE_EXTENSIONS)}) found in this folder or below"
+                        + (f"; {not_read}" if not_read else ""))
+    if not_read and (str(root), not_read) not in _NOTED:  # a command may list its folder more than once
+        _NOTED.add((str(root), not_read))
+        logger.warning("%s: %s", root, not_read)
     return sorted(found, key=lambda file: file.relative_to(root).as_posix())
+
+
+_NOTED = set()
+
+
+def _not_read_note(others: list[str]) -> str:
+    if not others:
+        return ""
+    kinds = ", ".join(sorted({Path(name).suffix.lower() for name in others}))
+    return f"{len(others)} image file(s) of other formats ({kinds}; e.g. {others[0]}) are not read: convert them to PNG to use them"
 
 
 def default_test_count(count: int) -> int:
