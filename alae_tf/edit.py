@@ -226,7 +226,7 @@ def print_directions(directions):
 def apply_command(args, run: Loaded):
     config, sampler = run.config, run.sampler
     directions = run_directions(args, run.sampler.latent_dim, run.step)
-    vector = direction_vector(directions, args.direction)
+    vector = direction_vector(directions, args.direction, args.directions)
     # a name from an older directions file may hold a '/': one file in RUN/edits all the same
     file_name = re.sub(r"[/\\\x00-\x1f]|^\.\.?$", "_", args.direction) + ".png"
     out = args.out or args.run / "edits" / file_name
@@ -296,7 +296,7 @@ def score_command(args, run: Loaded):
         raise ALAEError(f"score reads edits with the MNIST digit classifier; this run's dataset is {config.data.dataset}")
     to_classifier_input(np.zeros((1, *config.model.image_shape), np.uint8))  # its sizes, before any image is edited
     directions = run_directions(args, run.sampler.latent_dim, run.step)
-    vector = direction_vector(directions, args.direction)
+    vector = direction_vector(directions, args.direction, args.directions)
     info = next(d.info for d in directions.directions if d.name == args.direction)
     data = labels.open_run_data(config)
     names = labels.dataset_class_names(config.data.dataset, data.test_labels)
@@ -348,9 +348,12 @@ def run_directions(args, latent_dim: int, step: int | None):
     return directions
 
 
-def direction_vector(directions, name) -> np.ndarray:
+def direction_vector(directions, name, directions_file: Path | None) -> np.ndarray:
+    """The named direction's vector; `directions_file`: the --directions file they were read from (None: the run's)."""
     if name not in directions.names:
-        raise ALAEError(f"unknown direction {name!r}; the run has {', '.join(directions.names) or 'none'}")
+        known = ", ".join(directions.names) or "none"
+        where = f"the file {directions_file} has {known}" if directions_file else f"the run has {known} (in its {fitting.RUN_FILE})"
+        raise ALAEError(f"unknown direction {name!r}; {where}")
     return directions.vector(name)
 
 

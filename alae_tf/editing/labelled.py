@@ -9,8 +9,9 @@
 
 Folder and attribute-table images are decoded as training decodes image files (centre crop, resize to the
 model's resolution, its channel count); every fifth image is held out (per class for folders), by its
-place in the list. An unreadable file of a class folder is left out of its part with a warning; one
-an attributes table names is an error (while encoding).
+place in the list. An unreadable file of a class folder is left out of its part with a warning; those
+an attributes table names are one error naming them all (files that are no image are found from their
+headers before any image is encoded; damaged pixels while reading, after which nothing more is encoded).
 
 The labels come first (tasks are checked on them before any image is read); `Labelled.encoded`
 then decodes and encodes the images a chunk at a time and keeps only their codes, so memory does not
@@ -23,6 +24,7 @@ import csv
 import itertools
 import logging
 import math
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
@@ -31,12 +33,14 @@ import numpy as np
 
 from alae_tf.data import open_run_images
 from alae_tf.data.datasets import MNIST_FAMILY
-from alae_tf.data.files import describe_skipped, held_out_positions, list_image_files, load_square, ordered_map, returning_errors, unreadable_reason
+from alae_tf.data.files import (SKIPPED_NAMES_SHOWN, describe_skipped, held_out_positions, list_image_files, load_square,
+                                open_image, ordered_map, returning_errors, unreadable_reason)
 from alae_tf.errors import DataError
 from alae_tf.progress import progress_bar
 
 FASHION_MNIST_CLASSES = ("t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle-boot")
 HELD_OUT_EVERY = 5
+CELEBA_LISTS = ("list_attr_celeba.txt", "CelebAMask-HQ-attribute-anno.txt")
 CHUNK_PIXEL_BYTES = 64 * 2**20  # decoded images waiting for the encoder, at most (and at least one image)
 
 Encode = Callable[[np.ndarray], np.ndarray]  # uint8 NHWC images -> their codes [n, latent]
@@ -141,7 +145,7 @@ def from_attribute_table(path, image_dir, image_shape, count: int | None = None,
     """An attributes CSV or CelebA attribute list (module docstring); image paths are relative to
     `image_dir` (default: the table's folder). `count`: the first that many rows only; `only`: these
     attribute columns only (the others, e.g. notes, are not read)."""
-    path = Path(path)
+    path, given_image_dir = Path(path), image_dir
     image_dir = Path(image_dir) if image_dir else path.parent
     names, rows = read_attribute_table(path)
     rows = rows[:count]
@@ -151,30 +155,62 @@ def from_attribute_table(path, image_dir, image_shape, count: int | None = None,
         raise DataError(f"{path}: no attribute {', '.join(map(repr, unknown))}; it has {', '.join(names)}")
     kept = [i for i, name in enumerate(names) if only is None or name in only]
     files = [image_dir / file for _, file, _ in rows]
-    missing = [str(f) for f in files if not f.is_file()]
+    missing = [f for f in files if not f.is_file()]
     if missing:
+        other_case = _names_in_other_case(missing)
         if all(math.isfinite(_as_number(file)) for _, file, _ in rows):  # a table without its image column
             fix = (f"its first column holds numbers ({rows[0][1]!r}, ...), not image paths: the image path is the "
                    "first column (header `image,ATTR...`)")
-        elif len(missing) == len(files):
+        elif other_case:
+            table_name, file_name = other_case[0]
+            fix = (f"{len(other_case)} of those names differ in letter case from the files: {table_name} vs {file_name}; "
+                   "write the names in the table as the files are named (letter case counts)")
+        elif len(missing) == len(files) and given_image_dir is None:
             fix = "pass --images DIR, the folder the table's image paths are relative to (default: its own folder)"
+        elif len(missing) == len(files):
+            fix = "pass as --images the folder the table's image paths are relative to"
         else:
             fix = "list only the images you have, or correct those paths"
         raise DataError(f"{path}: {len(missing)} of its {len(files)} image files not found in {image_dir}, e.g. "
                         f"{missing[0]}; {fix}")
-    values, lines_of = [], {}
+    values, lines_of, fractions = [], {}, {}  # fractions: {attribute: (its smallest value in (0, 1), line, cell)}
     for number, file, cells in rows:
         if file in lines_of:
             raise DataError(f"{path}:{number}: image {file} is listed twice (first on line {lines_of[file]})")
         lines_of[file] = number
-        values.append([_attribute_value(path, number, names[i], cells[i]) > 0 for i in kept])
+        row = [_attribute_value(path, number, names[i], cells[i]) for i in kept]
+        for i, value in zip(kept, row):
+            if 0 < value < fractions.get(names[i], (1,))[0]:
+                fractions[names[i]] = (value, number, cells[i].strip())
+        values.append([value > 0 for value in row])
+    if fractions:  # probabilities, most likely, of which > 0 makes even 0.1 "has it"
+        _, number, cell = min(fractions.values())
+        print(f"note: {path}: values between 0 and 1 in {', '.join(fractions)} (e.g. {cell} on line {number}): every "
+              f"value > 0 counts as having the attribute, {cell} too; if they are probabilities, write 1 (has it) or "
+              "0 (has it not)", file=sys.stderr)
     held_out = np.zeros(len(files), bool)
     held_out[held_out_positions(len(files), max(1, len(files) // HELD_OUT_EVERY))] = True
     labels, files = np.array(values, bool), np.array(files, dtype=object)
     ordered = list(files[~held_out]) + list(files[held_out])
     return Labelled(tuple(names[i] for i in kept), labels[~held_out], labels[held_out], True,
                     f"attributes {path}: {len(files)} images, {len(kept)} attributes",
-                    lambda encode: _encoded_files(ordered, image_shape, image_dir, encode, keep_all=True))
+                    lambda encode: _encoded_files(ordered, image_shape, image_dir, encode, listed_in=path))
+
+
+def _names_in_other_case(missing: list[Path]) -> list[tuple[str, str]]:
+    """(name in the table, name of the file) of the missing files for which a file of the same name in
+    another letter case exists in the same folder."""
+    found, folders = [], {}
+    for file in missing:
+        if file.parent not in folders:
+            try:
+                names = [entry.name for entry in file.parent.iterdir()]
+            except OSError:  # no such folder, or not readable: no names to compare
+                names = []
+            folders[file.parent] = {name.casefold(): name for name in names}
+        if other := folders[file.parent].get(file.name.casefold()):
+            found.append((file.name, other))
+    return found
 
 
 def _as_number(cell: str) -> float:
@@ -197,6 +233,11 @@ def _attribute_value(path, number, name, cell) -> float:
 def read_attribute_table(path: Path) -> tuple[tuple[str, ...], list[tuple[int, str, list[str]]]]:
     """(attribute names, rows of (line number, image path, value cells)) of a CSV or of CelebA's
     list format, told apart by its first line: the image count alone."""
+    if path.is_dir():
+        tables = sorted(path.glob("*.csv")) + [path / name for name in CELEBA_LISTS if (path / name).is_file()]
+        example = f"e.g. --attributes {tables[0]}" if tables else "header `image,ATTR...`"
+        raise DataError(f"{path}: a folder, not a labels file; pass the labels CSV file itself ({example}), or --classes "
+                        "for a folder with one subfolder of images per class")
     try:
         with open(path, newline="") as file:
             lines = file.read().splitlines()
@@ -235,27 +276,53 @@ def read_attribute_table(path: Path) -> tuple[tuple[str, ...], list[tuple[int, s
     return tuple(header), rows
 
 
-def _encoded_files(files: list[Path], image_shape, root: Path, encode: Encode, keep_all=False) -> tuple[np.ndarray, np.ndarray]:
+def _encoded_files(files: list[Path], image_shape, root: Path, encode: Encode, listed_in: Path | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(codes of the readable files, their positions in `files`); unreadable files are skipped
-    with a warning (`keep_all`: refused)."""
+    with a warning, or, when the table `listed_in` names them, refused in one error naming them all."""
     side, channels = image_shape[0], image_shape[2]
-    kept, skipped = [], []
+    refused = listed_in is not None
+    # A file that is no image fails on its header, read before any image is encoded; a file whose
+    # pixels are damaged fails only when decoded, in the read loop below.
+    unreadable = _unreadable_headers(files) if refused else {}
+    kept = []
 
     def readable():
-        decoded = ordered_map(returning_errors(lambda p: load_square(p, side, channels)), files)
-        for position, (path, image) in enumerate(zip(files, decoded)):
-            if not isinstance(image, Exception):
+        positions = [position for position in range(len(files)) if position not in unreadable]
+        decoded = ordered_map(returning_errors(lambda position: load_square(files[position], side, channels)), positions)
+        for position, image in zip(positions, decoded):
+            if isinstance(image, Exception):
+                unreadable[position] = unreadable_reason(image)
+            elif not (refused and unreadable):  # once one is refused, the others are only decoded: to name every bad file
                 kept.append(position)
                 yield image
-            elif keep_all:
-                raise DataError(f"{path}: cannot read ({unreadable_reason(image)})")
-            else:
-                skipped.append((Path(path).relative_to(root).as_posix(), unreadable_reason(image)))
 
     codes = encode_stream(readable(), len(files), encode)
-    if skipped:
-        logger.warning("%s: %s", root, describe_skipped(skipped, len(files)))
+    named = [(_relative_name(files[position], root), reason) for position, reason in sorted(unreadable.items())]
+    if refused and named:
+        shown = "; ".join(f"{name} ({reason})" for name, reason in named[:SKIPPED_NAMES_SHOWN])
+        more = f"; and {len(named) - SKIPPED_NAMES_SHOWN} more" if len(named) > SKIPPED_NAMES_SHOWN else ""
+        raise DataError(f"{listed_in}: {len(named)} of its {len(files)} images cannot be read: {shown}{more}; "
+                        "replace those files or remove their rows")
+    if named:
+        logger.warning("%s: %s", root, describe_skipped(named, len(files)))
     return codes, np.array(kept, np.int64)
+
+
+def _relative_name(file, root: Path) -> str:
+    """The file's path under `root`, or the whole path when it lies elsewhere (a table may list absolute paths)."""
+    file = Path(file)
+    return (file.relative_to(root) if file.is_relative_to(root) else file).as_posix()
+
+
+def _unreadable_headers(files: list[Path]) -> dict[int, str]:
+    """{position in `files`: why} of the files PIL cannot open as images. Opening reads the header only
+    (`read_header` would not do: its EXIF look-up decodes a whole PNG)."""
+    def open_only(path):
+        with open_image(path):
+            pass
+
+    opened = ordered_map(returning_errors(open_only), files)
+    return {position: unreadable_reason(error) for position, error in enumerate(opened) if isinstance(error, Exception)}
 
 
 def encode_stream(images: Iterable[np.ndarray], count: int, encode: Encode) -> np.ndarray:
