@@ -29,6 +29,7 @@ from alae_tf.data.files import (
     describe_skipped,
     held_out_positions,
     image_channels,
+    is_prepared_dataset,
     list_image_files,
     unreadable_reason,
 )
@@ -153,7 +154,7 @@ def _load_fashion_mnist(path: str | None):
 
 
 def _open_folder(root: Path, resolution: int, test_count: int | None, channels: int | None) -> ImageSource:
-    if (root / META_FILE).is_file() and list(root.glob("*-r[0-9][0-9].tfrecords*")):
+    if is_prepared_dataset(root):
         raise DataError(f"{root}: a dataset written by python -m alae_tf.data.prepare, not a folder of image files: "
                         "train on it with --dataset prepared (an existing run reads the kind its config.yaml names, "
                         "data.dataset)")

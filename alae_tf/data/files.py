@@ -201,6 +201,11 @@ def record_file_name(resolution: int) -> str:
     return f"{RECORD_PREFIX}-r{resolution.bit_length() - 1:02d}.tfrecords"
 
 
+def is_prepared_dataset(path: Path) -> bool:
+    """Whether folder `path` holds a dataset python -m alae_tf.data.prepare wrote (its meta.json and records)."""
+    return (path / META_FILE).is_file() and any(path.glob(f"{RECORD_PREFIX}-r[0-9][0-9].tfrecords"))
+
+
 def ordered_map(function: Callable, items: Iterable, workers: int = PARALLEL_READS) -> Iterator:
     """function(item) for each item, in order, computed by `workers` threads with a bounded queue.
 

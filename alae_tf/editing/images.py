@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from alae_tf.data.files import list_image_files, load_square, read_header, unreadable_reason
+from alae_tf.data.files import is_prepared_dataset, list_image_files, load_square, read_header, unreadable_reason
 from alae_tf.editing.labelled import dataset_class_names, open_run_data
 from alae_tf.errors import ALAEError
 from alae_tf.run_dir import RunDir, data_change
@@ -69,7 +69,7 @@ def _held_out_specs(specs, config):
 
 def _image_files(path) -> list[Path]:
     path = Path(path)
-    if path.is_dir() and list(path.glob("images-r*.tfrecords")) and (path / "meta.json").is_file():
+    if path.is_dir() and is_prepared_dataset(path):
         raise ALAEError(f"{path}: a prepared dataset (python -m alae_tf.data.prepare), not image files; train on it "
                         "(--dataset prepared), then held-out:N takes its held-out images, or pass its source folder")
     if path.is_dir():
