@@ -264,7 +264,7 @@ class ALAEOnnx:
         psi = editing.real_numbers(truncation_psi, "truncation_psi (1 = no truncation)")
         if psi.ndim > 1 or (psi.ndim == 1 and len(psi) != batch):
             raise ValueError(f"truncation_psi must be a number or one per row ({batch}), got shape {list(psi.shape)}")
-        inputs = {"z": z, "truncation_psi": np.broadcast_to(psi, (batch,)), **self._noise_inputs(noise)}
+        inputs = {"z": z, "truncation_psi": psi if psi.ndim else np.full(batch, psi), **self._noise_inputs(noise)}
         return self._images(self.run_signature(self._with_noise("generate", noise), inputs)["images"], as_uint8)
 
     def decode_styles(self, styles, as_uint8=False, *, noise=None) -> np.ndarray:
