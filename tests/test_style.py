@@ -45,6 +45,28 @@ def test_shapes_and_ranges_at_every_level(tiny):
     assert [level_channels(config.model.start_channels, config.model.max_channels, 3, level) for level in range(3)] == [16, 16, 8]
 
 
+@pytest.mark.parametrize("side", [8, 16, 32, 64])
+def test_building_the_model_creates_the_weights_of_every_level(side):
+    """build_all runs every other level from the top (with the fade-in, which also reaches the RGB
+    layers of the level below): calling each net at every level afterwards creates no weight."""
+    config = load_preset("tiny_style")
+    config.model.image_shape = [side, side, 3]
+    levels = int(math.log2(side)) - 1
+    config.train.level_batch_sizes = [8] * levels
+    config.train.level_learning_rates = [0.002] * levels
+    config.validate()
+    model = build_alae(config)
+    created = len(model.weights)
+    w = tf.zeros([1, config.model.latent_dim])
+    for nets in (model.networks(), model.sampling_networks()):
+        assert nets.generator.levels == levels
+        for level in range(levels):
+            for blend in (None, 0.5):
+                nets.discriminator(nets.encoder(nets.generator(nets.mapping(w), level=level, blend=blend), level=level,
+                                                blend=blend))
+    assert len(model.weights) == created
+
+
 def test_generator_rgb_gain_scales_the_images_and_defaults_to_the_backbones_own(tiny):
     """model.generator_rgb_gain: None keeps each backbone's toRGB gain (1 ours, 0.03 the official's,
     so runs written before the setting load unchanged); a value replaces it on every level."""
