@@ -11,6 +11,8 @@ size, per backend:
                  F + G and G(E(x)) (podgorskiy/ALAE branch mnist_ref, model_z_gan.Model, eval mode, no_grad)
                  in PyTorch eager, timed in a child process; each other backend's speed-up over
                  it is printed and kept in the JSON. Use an export of an MNIST MLP run.
+With --shared-thread-pool, every ONNX backend runs on ONNX Runtime's one global thread pool
+(serving.onnx_model.share_one_thread_pool) instead of a pool per session: run it with and without.
 
     python benchmarks/inference_latency.py --export exports
 
@@ -57,6 +59,8 @@ def parse_args(argv=None):
     parser.add_argument("--backends", help="comma-separated backends (default: tf_savedmodel,onnxruntime,onnx_app, "
                         "and onnxruntime_int8,onnx_app_int8 when the export has int8 files)")
     parser.add_argument("--threads", type=int, help="ONNX Runtime intra-op threads (default: ONNX Runtime's choice)")
+    parser.add_argument("--shared-thread-pool", action="store_true",
+                        help="the ONNX backends on one global thread pool of --threads threads (share_one_thread_pool)")
     parser.add_argument("--official", type=Path, help="a checkout of podgorskiy/ALAE at branch mnist_ref: adds official_eager")
     parser.add_argument("--torch-python", help="with --official: a python with torch and yacs")
     http_group = parser.add_argument_group("HTTP load mode")
@@ -120,7 +124,7 @@ def case_inputs(metadata, batch) -> dict:
     return {name: contract.example_inputs(signatures[name], batch) for name in OPS}
 
 
-def backend_calls(backend, export_dir, name, metadata, threads):
+def backend_calls(backend, export_dir, name, metadata, threads, shared_thread_pool=False):
     """{op: function(inputs) -> None} for one backend."""
     if backend == "tf_savedmodel":
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -137,7 +141,7 @@ def backend_calls(backend, export_dir, name, metadata, threads):
 
     variant = layout.INT8 if backend.endswith("_int8") else layout.FLOAT32
     if backend.removesuffix("_int8") == "onnx_app":
-        model = ALAEOnnx(export_dir, name=name, threads=threads, variant=variant)
+        model = ALAEOnnx(export_dir, name=name, threads=None if shared_thread_pool else threads, variant=variant)
         return {
             "encode": lambda inputs: model.encode(inputs["images"]),
             "generate": lambda inputs: model.generate(inputs["z"], truncation_psi=inputs["truncation_psi"]),
@@ -146,7 +150,9 @@ def backend_calls(backend, export_dir, name, metadata, threads):
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
-    if threads:
+    if shared_thread_pool:
+        options.use_per_session_threads = False
+    elif threads:
         options.intra_op_num_threads = threads
     directory = layout.find_onnx_version_dir(export_dir, name)
     encode, generate, decode = (onnxruntime.InferenceSession(str(directory / layout.onnx_file(graph, variant)), options,
@@ -171,9 +177,13 @@ def latency(args) -> dict:
     backends = args.backends.split(",") if args.backends else ["tf_savedmodel", "onnxruntime", "onnx_app", *int8]
     if not int8 and (asked := [name for name in backends if name.endswith("_int8")]):
         sys.exit(f"error: {', '.join(asked)}: the export has no int8 files (export with --onnx-int8)")
+    if args.shared_thread_pool:
+        from serving.onnx_model import share_one_thread_pool
+
+        share_one_thread_pool(args.threads)
     cases = []  # (backend, op, batch, call)
     for backend in backends:
-        calls, prepare = backend_calls(backend, args.export, args.name, metadata, args.threads)
+        calls, prepare = backend_calls(backend, args.export, args.name, metadata, args.threads, args.shared_thread_pool)
         for batch in batches:
             inputs = {op: prepare(values) for op, values in case_inputs(metadata, batch).items()}
             cases += [(backend, op, batch, functools.partial(call, inputs[op])) for op, call in calls.items()]
@@ -201,7 +211,8 @@ def latency(args) -> dict:
 
     return {"benchmark": "inference_latency", "model": metadata["model_name"], "version": metadata["version"],
             "training_step": metadata["training_step"], "iterations": args.iterations, "rounds": args.rounds,
-            "threads": args.threads, "onnx_providers": default_providers(), "results": results}
+            "threads": args.threads, "shared_thread_pool": args.shared_thread_pool, "onnx_providers": default_providers(),
+            "results": results}
 
 
 OFFICIAL_INFERENCE = r"""

@@ -10,6 +10,9 @@ onnxruntime (or onnxruntime-gpu) only, no TensorFlow.
     edited = model.edit(pixels, "3_to_8", strength=2.0, layers="all")   # the export's directions (metadata)
     mixed = model.mix(destinations, sources, layers="coarse")      # per-layer styles through decode_styles
 
+An app whose process runs no other ONNX models may call `share_one_thread_pool()` first: lower
+latency at small batches (see there).
+
 Every signature of the export's SavedModel runs here too (`run_signature`), built from
 `serving.contract` and the export's metadata. Image outputs are float32 in [-1, 1]
 (unclipped: the generator is linear at the end), or uint8 [0, 255] with `as_uint8=True`
@@ -36,6 +39,33 @@ CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
 CUDA_HINT = (": onnxruntime-gpu 1.31 runs on CUDA 13 with cuDNN 9, which PyPI has as its extras: pip uninstall onnxruntime; "
              "pip install \"onnxruntime-gpu[cuda,cudnn]==1.31.1\"")
+
+
+# The intra-op threads of ONNX Runtime's one global pool, once share_one_thread_pool() set it
+# (0: ONNX Runtime's choice); None: each graph's session has its own pool.
+_shared_pool_threads = None
+
+
+def share_one_thread_pool(threads=None) -> None:
+    """Run every ALAEOnnx made after this call on one ONNX Runtime thread pool of `threads` intra-op
+    threads (None: ONNX Runtime's choice, all cores) instead of a pool per graph. On a 2-core CPU at
+    batch 1 that took 25-39% off each call (encode, generate, reconstruct, encode + decode_styles;
+    batch 64 unchanged): the one pool's threads may spin between calls, where a pool per graph must
+    stop them lest they take the cores from the next graph's pool (benchmarks/inference_latency.py
+    --shared-thread-pool). A setting of the whole process, and for good: ONNX Runtime then refuses
+    sessions with a pool of their own, so an app that runs other ONNX models in this process sets
+    `use_per_session_threads = False` in their SessionOptions. Calling it again with the same size does
+    nothing; with another, ValueError."""
+    global _shared_pool_threads
+    if threads is not None and not (_is_integer(threads) and threads >= 1):
+        raise ValueError(f"threads must be an integer >= 1 or None (ONNX Runtime's choice), got {threads!r}")
+    size = threads or 0
+    if _shared_pool_threads is None:
+        onnxruntime.set_global_thread_pool_sizes(size)
+        _shared_pool_threads = size
+    elif _shared_pool_threads != size:
+        raise ValueError(f"this process already shares one ONNX Runtime thread pool of "
+                         f"{_shared_pool_threads or 'its default number of'} threads; it cannot be resized")
 
 
 def default_providers() -> list[str]:
@@ -149,6 +179,9 @@ class ALAEOnnx:
             raise ValueError(f"max_batch_size must be a positive integer, got {max_batch_size!r}")
         if threads is not None and not (_is_integer(threads) and threads >= 0):
             raise ValueError(f"threads must be an integer >= 0 (0 or None: ONNX Runtime's choice), got {threads!r}")
+        if threads and _shared_pool_threads is not None:
+            raise ValueError("threads: this process runs ALAEOnnx on one shared thread pool, whose size "
+                             "share_one_thread_pool() set")
         self.max_batch_size = max_batch_size
         failures = []
         for directory in onnx_version_dirs_newest_first(export_dir, name):
@@ -192,13 +225,16 @@ class ALAEOnnx:
         self.signatures = _of_operations(exported_signatures, operations)
         self._not_loaded = sorted(set(exported_signatures) - set(self.signatures))
         options = onnxruntime.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
-        # One session per graph, each with its own thread pool whose threads spin for a while after
-        # a run: on a 2-core CPU that spinning took the cores from the next graph of the same call
-        # (reconstruct = encode then decode: 1.2 ms instead of 0.7 at batch 1; benchmarks/inference_latency.py).
-        # Spin only while a run is active.
-        options.add_session_config_entry("session.force_spinning_stop", "1")
+        if _shared_pool_threads is not None:
+            options.use_per_session_threads = False
+        else:
+            if threads:
+                options.intra_op_num_threads = threads
+            # One session per graph, each with its own thread pool whose threads spin for a while after
+            # a run: on a 2-core CPU that spinning took the cores from the next graph of the same call
+            # (reconstruct = encode then decode: 1.2 ms instead of 0.7 at batch 1; benchmarks/inference_latency.py).
+            # Spin only while a run is active.
+            options.add_session_config_entry("session.force_spinning_stop", "1")
         requested = [providers] if isinstance(providers, str) else list(providers) if providers else default_providers()
         self._sessions = {graph: self._session(self.path / onnx_file(graph, variant), options, requested, variant)
                           for graph in contract.onnx_graphs(self.signatures)}

@@ -47,6 +47,54 @@ def model(export_dir):
     return ALAEOnnx(export_dir)
 
 
+SHARED_POOL = """
+import json, sys
+import numpy as np
+import onnxruntime
+from serving.onnx_model import ALAEOnnx, share_one_thread_pool
+
+export_dir, inputs_path, outputs_path, graph = sys.argv[1:]
+inputs = np.load(inputs_path)
+share_one_thread_pool(2)
+share_one_thread_pool(2)  # the same size again: nothing happens
+model = ALAEOnnx(export_dir)
+np.savez(outputs_path, encode=model.encode(inputs["pixels"]), generate=model.generate(inputs["z"]),
+         reconstruct=model.reconstruct(inputs["pixels"]))
+refused = []
+for attempt in (lambda: share_one_thread_pool(1), lambda: ALAEOnnx(export_dir, threads=2),
+                lambda: onnxruntime.InferenceSession(graph, providers=["CPUExecutionProvider"])):
+    try:
+        attempt()
+    except (ValueError, RuntimeError) as exc:
+        refused.append(f"{type(exc).__name__}: {exc}")
+print(json.dumps(refused))
+"""
+
+
+def test_one_shared_thread_pool_answers_as_a_pool_per_graph(export_dir, model, tmp_path):
+    """share_one_thread_pool() is a setting of the whole process, so it runs in a child process: the
+    same outputs; another size, or threads= per model, refused; and, as its docstring warns, ONNX
+    Runtime then refuses a session with its own pool."""
+    rng = np.random.default_rng(0)
+    inputs = {"pixels": real_images(5), "z": rng.standard_normal((5, 50)).astype(np.float32)}
+    np.savez(tmp_path / "inputs.npz", **inputs)
+    graph = layout.find_onnx_version_dir(export_dir, None) / layout.onnx_file("encode")
+    result = subprocess.run([sys.executable, "-c", SHARED_POOL, str(export_dir), str(tmp_path / "inputs.npz"),
+                             str(tmp_path / "outputs.npz"), str(graph)], cwd=REPO, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    outputs = np.load(tmp_path / "outputs.npz")
+    expected = {"encode": model.encode(inputs["pixels"]), "generate": model.generate(inputs["z"]),
+                "reconstruct": model.reconstruct(inputs["pixels"])}
+    for key, value in expected.items():
+        np.testing.assert_allclose(outputs[key], value, rtol=1e-5, atol=1e-5, err_msg=key)
+    refused = json.loads(result.stdout.splitlines()[-1])
+    assert len(refused) == 3, refused
+    assert refused[0] == "ValueError: this process already shares one ONNX Runtime thread pool of 2 threads; it cannot be resized"
+    assert refused[1].startswith("ValueError: threads: this process runs ALAEOnnx on one shared thread pool")
+    assert refused[2].startswith("RuntimeError") and "use_per_session_threads must be false" in refused[2]
+
+
 def test_app_api_without_tensorflow_matches_the_saved_model(export_dir, saved, tmp_path):
     rng = np.random.default_rng(0)
     pixels = real_images(9)
