@@ -528,7 +528,7 @@ def test_images_of_another_size_or_mode_are_brought_to_the_model_s_as_training_i
     assert read_image_files(tmp_path / "folder", (28, 28, 1)).shape == (2, 28, 28, 1)
     assert capsys.readouterr().err == (f"note: {tmp_path / 'folder'}: 1 of 2 images brought to 28x28 grayscale as training "
                                        f"images are (first: {tmp_path / 'folder' / 'b.png'}: a 28x28 RGBA image, "
-                                       "transparency composited over black, converted from RGBA to grayscale)\n")
+                                       "transparency flattened onto black, converted from RGBA to grayscale)\n")
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["apply", "--help"], ["directions", "--help"], ["score", "--help"]])
@@ -570,7 +570,7 @@ def test_a_figure_too_large_for_memory_is_refused_before_any_image_is_decoded(ru
     for index in range(4):
         Image.fromarray(np.full((28, 28), 40 * index, np.uint8)).save(folder / f"{index}.png")
     monkeypatch.setattr(figures, "FIGURE_BYTES", 11 * 28 * 28)  # 11 cells of 28x28
-    monkeypatch.setattr(images, "load_square", lambda *args: pytest.fail("an image was decoded"))
+    monkeypatch.setattr(images, "model_pixels", lambda *args: pytest.fail("an image was decoded"))
     code, out, err = run_cli(edit, ["apply", "--run", run, "--direction", DIRECTIONS[0], "--images", folder,
                                     "--strengths", "0", "1", "--out", tmp_path / "a.png"], capsys)
     assert code == 2 and "the figure would hold 12 images of 28x28, 0.0 GiB of pixels, more than the 0 GiB" in err, err

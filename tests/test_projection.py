@@ -218,7 +218,7 @@ def test_more_images_than_a_projection_file_holds_are_refused_before_any_work(ex
     # ... and before any image is decoded: a folder too large for memory was decoded to be counted
     from alae_tf.editing import images as editing_images
 
-    monkeypatch.setattr(editing_images, "load_square", lambda *args: pytest.fail("an image was decoded"))
+    monkeypatch.setattr(editing_images, "model_pixels", lambda *args: pytest.fail("an image was decoded"))
     (tmp_path / "images").mkdir()
     for name in ("0.png", "1.png"):
         (tmp_path / name).rename(tmp_path / "images" / name)

@@ -2,11 +2,10 @@
 
 - which files count: png/jpg/jpeg/webp/bmp under a folder, hidden names skipped, ordered by
   relative path (`list_image_files`);
-- how a file becomes pixels: turned upright by its EXIF orientation (phone photos are stored
-  sideways with a tag saying so, which viewers and the studio apply), centre crop to square, PIL
-  LANCZOS resize, alpha over black (`load_square`); unreadable files, and FIFOs, sockets or
-  devices with an image name (reading one could block forever), are skipped and reported in one
-  line;
+- how a file becomes pixels: `serving.model_pixels`, the one definition training, edit, the
+  studio and the app API share (turned upright by its EXIF orientation, centre crop to square,
+  alpha over black, PIL LANCZOS resize); unreadable files, and FIFOs, sockets or devices with an
+  image name (reading one could block forever), are skipped and reported in one line;
 - the held-out images: `test_count` evenly spaced positions of that order (`held_out_positions`;
   default min(1000, 10%));
 - the TFRecord layout of StyleGAN / the official ALAE (`encode_record`, `record_file_name`).
@@ -15,7 +14,6 @@
 from __future__ import annotations
 
 import logging
-import math
 import os
 import stat
 from collections import deque
@@ -25,10 +23,11 @@ from typing import Callable, Iterable, Iterator, NamedTuple
 
 import numpy as np
 import tensorflow as tf
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from alae_tf.errors import DataError
 from alae_tf.levels import LOWEST_RESOLUTION
+from serving.model_pixels import TURNED_SIDEWAYS, exif_orientation, model_pixels
 
 logger = logging.getLogger(__name__)
 
@@ -43,9 +42,6 @@ PARALLEL_READS = min(8, os.cpu_count() or 1)
 SKIPPED_NAMES_SHOWN = 5
 # PIL modes that carry no colour; a folder whose images all have one of these is read as 1 channel.
 GRAY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"})
-SIXTEEN_BIT_GRAY_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N")
-EXIF_ORIENTATION = 0x0112
-TURNED_SIDEWAYS = (5, 6, 7, 8)  # EXIF orientations that swap width and height
 
 
 class SpecialFile(OSError):
@@ -127,12 +123,6 @@ def read_header(path: Path) -> Header:
         return Header(image.mode, size, orientation != 1, image.has_transparency_data)
 
 
-def exif_orientation(image: Image.Image) -> int:
-    """1 (stored upright) unless the EXIF Orientation tag says otherwise."""
-    orientation = image.getexif().get(EXIF_ORIENTATION, 1)
-    return orientation if orientation in range(1, 9) else 1
-
-
 def check_decodes(path: Path) -> tuple[str, tuple[int, int], bool]:
     """(mode, size, transparent) after running the training-time decode (`load_square`) at its cheapest: 4x4 RGB.
 
@@ -150,42 +140,9 @@ def image_channels(modes: Iterable[str]) -> int:
 
 
 def load_square(path: Path, resolution: int, channels: int) -> np.ndarray:
-    """Decode one image file to uint8 [resolution, resolution, channels].
-
-    Turned upright by its EXIF orientation, centre crop to a square (the larger side loses (larger -
-    smaller) // 2 pixels at its start), then PIL LANCZOS resize (antialiased when shrinking; smaller
-    images are upscaled). JPEGs are decoded at the smallest DCT scale that keeps the crop >=
-    resolution. Alpha is composited over black.
-    """
+    """Decode one image file to uint8 [resolution, resolution, channels] (`serving.model_pixels`)."""
     with open_image(path) as image:
-        width, height = image.size
-        side = min(width, height)
-        if side > resolution:
-            image.draft("L" if channels == 1 else "RGB",
-                        (math.ceil(width * resolution / side), math.ceil(height * resolution / side)))
-        if exif_orientation(image) != 1:
-            image = ImageOps.exif_transpose(image)
-        image = _flatten(image, channels)
-    width, height = image.size
-    side = min(width, height)
-    left, top = (width - side) // 2, (height - side) // 2
-    square = image.crop((left, top, left + side, top + side))
-    pixels = np.asarray(square.resize((resolution, resolution), Image.Resampling.LANCZOS))
-    return pixels[..., np.newaxis] if channels == 1 else pixels
-
-
-def _flatten(image: Image.Image, channels: int) -> Image.Image:
-    """The image as 8-bit "L" or "RGB": 16-bit gray scaled down, transparency composited over black."""
-    if image.mode in SIXTEEN_BIT_GRAY_MODES:
-        levels = np.asarray(image)
-        pixels = np.clip(np.rint(levels / 257.0), 0, 255).astype(np.uint8)
-        if isinstance(key := image.info.get("transparency"), int):  # a PNG tRNS key: its pixels over black
-            pixels[levels == key] = 0
-        image = Image.fromarray(pixels)
-    elif image.has_transparency_data:
-        rgba = image.convert("RGBA")
-        image = Image.alpha_composite(Image.new("RGBA", rgba.size, (0, 0, 0, 255)), rgba)
-    return image.convert("L" if channels == 1 else "RGB")
+        return model_pixels(image, (resolution, resolution, channels))[0]
 
 
 def encode_record(image: np.ndarray) -> bytes:

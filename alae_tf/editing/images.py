@@ -1,8 +1,8 @@
 """The images an editing command works on, as uint8 NHWC at the model's image shape:
 
 - image files, or folders of them (sorted, recursive); one of another size or colour mode is
-  brought to the model's as training images are (`load_square`: centre crop, LANCZOS resize,
-  grayscale or RGB, alpha over black), and a note line on stderr says what was done;
+  brought to the model's as training images are (`serving.model_pixels`: centre crop, LANCZOS
+  resize, grayscale or RGB, alpha over black), and a note line on stderr says what was done;
 - `held-out:SELECTION[:CLASS]`: images of the run's held-out split, SELECTION = N (the first N)
   or A-B (positions A..B-1), optionally only those of class CLASS (MNIST, Fashion-MNIST).
 """
@@ -15,10 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from alae_tf.data.files import is_prepared_dataset, list_image_files, load_square, read_header, unreadable_reason
+from alae_tf.data.files import is_prepared_dataset, list_image_files, open_image, unreadable_reason
 from alae_tf.editing.labelled import dataset_class_names, open_run_data
 from alae_tf.errors import ALAEError
 from alae_tf.run_dir import RunDir, data_change
+from serving.model_pixels import model_pixels
 
 IMAGES_HELP = ("image files or folders (another size or colour mode is centre-cropped, resized and converted as "
                "training images are, with a note), or the run's held-out images: held-out:N (the first N), "
@@ -87,35 +88,19 @@ def read_image_files(path, image_shape) -> np.ndarray:
     adjusted = []
     for row, file in enumerate(files):
         try:
-            header = read_header(file)
-            images[row] = load_square(file, height, channels)
+            with open_image(file) as image:
+                size, mode = image.size, image.mode
+                images[row], changes = model_pixels(image, image_shape)
         except Exception as exc:  # PIL raises OSError, SyntaxError, ValueError, ... for bad files
             raise ALAEError(f"{file}: cannot read the image ({unreadable_reason(exc)})") from None
-        changes = _changes(header, (width, height), channels)
         if changes:
-            size = header.size
-            adjusted.append(f"{file}: a {size[0]}x{size[1]} {header.mode} image, {', '.join(changes)}")
+            adjusted.append(f"{file}: a {size[0]}x{size[1]} {mode} image, {', '.join(changes)}")
     if len(adjusted) == 1 and len(files) == 1:
         print(f"note: {adjusted[0]}, as training images are", file=sys.stderr)
     elif adjusted:
         print(f"note: {path}: {len(adjusted)} of {len(files)} images brought to {width}x{height} "
               f"{'grayscale' if channels == 1 else 'RGB'} as training images are (first: {adjusted[0]})", file=sys.stderr)
     return images
-
-
-def _changes(header, model_size: tuple[int, int], channels: int) -> list[str]:
-    """What `load_square` does to an image with this header (`alae_tf.data.files.Header`), in words."""
-    mode, size = header.mode, header.size
-    changes, side = ["turned upright (EXIF orientation)"] if header.turned else [], min(size)
-    if size[0] != size[1]:
-        changes.append(f"centre-cropped to {side}x{side}")
-    if (side, side) != model_size:
-        changes.append(f"resized to {model_size[0]}x{model_size[1]}")
-    if header.transparent:
-        changes.append("transparency composited over black")
-    if mode != ("L" if channels == 1 else "RGB"):
-        changes.append(f"converted from {mode} to {'grayscale' if channels == 1 else 'RGB'}")
-    return changes
 
 
 def _parse_held_out(spec: str) -> re.Match:
