@@ -590,3 +590,19 @@ def test_linked_folders_are_listed_each_once_and_a_link_loop_ends(tmp_path):
     (root / "linked_again").symlink_to(elsewhere)  # the same folder twice: listed once, under the first name
     (root / "own" / "up").symlink_to(root)  # a loop
     assert [p.relative_to(root).as_posix() for p in list_image_files(root)] == ["linked/x.png", "linked/y.png", "own/a.png"]
+
+
+def test_an_image_of_over_89_megapixels_is_read_without_pillows_bomb_warning(tmp_path):
+    """A 95-megapixel scan in a training folder printed Pillow's "could be decompression bomb DOS
+    attack" warning, twice, with paths into PIL: nothing an operator of their own files acts on.
+    (In a child process: pytest resets warning filters set while it imports a test file.)"""
+    import subprocess
+    import sys
+
+    Image.new("L", (10000, 9500), 77).save(tmp_path / "scan.png")
+    script = ("import sys; from alae_tf.data.files import load_square\n"
+              "print(int(load_square(sys.argv[1], 8, 1).min()), int(load_square(sys.argv[1], 8, 1).max()))")
+    result = subprocess.run([sys.executable, "-c", script, str(tmp_path / "scan.png")], capture_output=True, text=True,
+                            timeout=300, cwd=Path(__file__).resolve().parents[1], check=True)
+    assert result.stdout.split() == ["77", "77"]
+    assert "Warning" not in result.stderr, result.stderr

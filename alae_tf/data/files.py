@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import stat
+import warnings
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -30,6 +31,11 @@ from alae_tf.levels import LOWEST_RESOLUTION
 from serving.model_pixels import TURNED_SIDEWAYS, exif_orientation, model_pixels
 
 logger = logging.getLogger(__name__)
+
+# The project's commands read the user's own image files, of any size: Pillow's warning from 89
+# megapixels on ("could be decompression bomb DOS attack", with a path into PIL) says nothing to act
+# on. From 179 megapixels Pillow refuses to decode, and the file is skipped with that reason.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 # Image files of other formats, named when a folder holds them rather than passed over unsaid.
