@@ -72,9 +72,9 @@ def exif_orientation(image: Image.Image) -> int:
 def _sixteen_bit_colour_mode(image: Image.Image) -> str | None:
     """"RGB", "RGBA" or "LA" for a 16-bit colour or grayscale + alpha PNG (its raw mode, e.g.
     "RGB;16B", before the pixels are loaded), else None."""
-    if image.mode.startswith("I") or not image.tile:
+    if image.format != "PNG" or image.mode.startswith("I") or not image.tile:
         return None
-    raw_mode = str(image.tile[0].args)
+    raw_mode = str(image.tile[0][3])  # the decoder's arguments (older Pillow's tiles are plain tuples)
     return raw_mode.split(";")[0] if ";16" in raw_mode else None
 
 
