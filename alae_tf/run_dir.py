@@ -183,6 +183,8 @@ def newest_intact_checkpoint(run: RunDir) -> str | None:
     """The newest usable checkpoint (None when the run has none yet). Damaged or diverged newer ones
     are passed over with one warning line; when none is usable, an ALAEError (nothing is deleted)."""
     skipped = []
+    if (named := newest_in_state_file(run)) is not None and not (run.checkpoints / f"{named}.index").is_file():
+        skipped.append(f"{named}: missing (checkpoints/checkpoint names it as the newest; its files were deleted?)")
     for path in checkpoint_paths(run):
         problem = checkpoint_problem(path)
         if problem is None:
@@ -194,6 +196,18 @@ def newest_intact_checkpoint(run: RunDir) -> str | None:
         raise ALAEError(f"{run.checkpoints}: no usable checkpoint ({'; '.join(skipped)}); nothing was deleted: "
                         "restore the files from a backup, or train anew with another --out")
     return None
+
+
+def newest_in_state_file(run: RunDir) -> str | None:
+    """The name (ckpt-N) the run's state file, RUN/checkpoints/checkpoint (a text proto TensorFlow
+    writes at every save), gives as the newest checkpoint; None without a readable one."""
+    try:
+        text = (run.checkpoints / "checkpoint").read_text()
+    except (OSError, UnicodeDecodeError):
+        return None
+    match = re.search(r'^model_checkpoint_path: "([^"]+)"', text, re.MULTILINE)
+    name = Path(match[1]).name if match else None
+    return name if name and checkpoint_step(name) is not None else None
 
 
 CHECKPOINT_FILE_SUFFIX = re.compile(r"\.(index|data-\d+-of-\d+)$")

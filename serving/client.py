@@ -227,7 +227,9 @@ def _error_text(payload: bytes, reason: str) -> str:
 
 
 def predict_request(model, signature, inputs: dict, version=None):
-    """A tensorflow_serving.apis PredictRequest for {input name: array}."""
+    """A tensorflow_serving.apis PredictRequest for {input name: array}. float64 arrays (numpy's
+    default, and Python floats) go as float32, the only float the signatures take, as the REST
+    client's JSON numbers do; other dtypes go as they are."""
     import tensorflow as tf  # only the gRPC path needs TensorFlow (for TensorProto)
     from tensorflow_serving.apis import predict_pb2
 
@@ -237,7 +239,8 @@ def predict_request(model, signature, inputs: dict, version=None):
     if version is not None:
         request.model_spec.version.value = int(version)
     for key, value in inputs.items():
-        request.inputs[key].CopyFrom(tf.make_tensor_proto(np.asarray(value)))
+        array = np.asarray(value)
+        request.inputs[key].CopyFrom(tf.make_tensor_proto(array.astype(np.float32) if array.dtype == np.float64 else array))
     return request
 
 

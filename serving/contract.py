@@ -238,8 +238,8 @@ def check_images(images, image_shape) -> np.ndarray:
         check_finite(images, "images")
         raise ValueError(
             f"float images are [-1, 1] (values beyond +-{FLOAT_IMAGE_LIMIT:g} are refused), got values in "
-            f"[{low:g}, {high:g}]; send [0, 255] pixels as uint8, and clip a generated image "
-            "(or ask for it with as_uint8=True) before encoding it"
+            f"[{low:g}, {high:g}]; send [0, 255] pixels as uint8 (over REST or gRPC: the _uint8 signature, "
+            "e.g. encode_uint8), and clip a generated image (or ask for it as uint8) before encoding it"
         )
     if 0 <= low and high <= 1 and low < high:  # a photo in [-1, 1] is rarely brighter than mid-grey everywhere
         # One text, so Python's default filter shows it once per process (a server's log included).

@@ -180,6 +180,8 @@ def edit_styles(w_or_styles, direction, strength, start: int, stop: int, num_sty
     direction = np.asarray(direction, dtype=np.float32)
     if direction.shape != styles.shape[2:]:
         raise ValueError(f"direction of shape {list(direction.shape)} does not fit latent size {styles.shape[2]}")
+    if not np.isfinite(direction).all():
+        raise ValueError("direction contains NaN or infinite values")
     strength = real_numbers(strength, "strength")
     if strength.ndim > 1 or (strength.ndim == 1 and len(strength) != len(styles)):
         raise ValueError(f"strength must be a number or one per row ({len(styles)}), got shape {list(strength.shape)}")

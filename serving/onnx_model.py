@@ -22,6 +22,7 @@ Every signature of the export's SavedModel runs here too (`run_signature`), buil
 import json
 import logging
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -375,6 +376,9 @@ class ALAEOnnx:
         if not _is_integer(steps) or steps < 2:
             raise ValueError(f"steps must be an integer >= 2, got {steps!r}")
         single = np.ndim(a) == len(self.image_shape)
+        if (np.ndim(b) == len(self.image_shape)) != single:
+            raise ValueError(f"a and b must both be one image [H, W, C] or both batches [N, H, W, C], got shapes "
+                             f"{list(np.shape(a))} and {list(np.shape(b))}")
         a, b = (np.asarray(x)[np.newaxis] if single else x for x in (a, b))
         w_a, w_b = self.encode(a), self.encode(b)
         if w_a.shape != w_b.shape:
@@ -424,21 +428,35 @@ class ALAEOnnx:
         return dict(zip(contract.noise_input_names(len(noise)), noise))
 
     def read_image(self, image) -> np.ndarray:
-        """An image file (its path, or its bytes) as uint8 [H, W, C] of this model's image shape, read
-        as the studio reads uploads: EXIF orientation applied, the centre crop of the model's aspect
-        ratio, transparency over black, resized (Lanczos), converted to grayscale or RGB. PNG, JPEG,
-        WebP or BMP; needs Pillow. np.stack(...) several for a batch."""
+        """An image file as uint8 [H, W, C] of this model's image shape, read as training, edit and
+        the studio read images (`serving.model_pixels`: EXIF orientation applied, the centre crop of
+        the model's aspect ratio, transparency over black, resized (Lanczos), converted to grayscale
+        or RGB). `image`: a path, the file's bytes (bytes, bytearray, memoryview) or a binary file
+        object (open(..., "rb"), io.BytesIO, a web framework's upload). PNG, JPEG, WebP or BMP of at
+        most 40 megapixels and 16384 pixels a side; needs Pillow. np.stack(...) several for a batch."""
         try:
             from serving.http.studio_images import model_image
         except ImportError as exc:
             raise ImportError(f"read_image needs Pillow ({exc}): pip install pillow") from None
         from serving.rest import RequestError
 
-        data = bytes(image) if isinstance(image, (bytes, bytearray)) else Path(image).read_bytes()
+        if isinstance(image, (bytes, bytearray, memoryview)):
+            data, name = bytes(image), None
+        elif hasattr(image, "read"):
+            data, name = image.read(), getattr(image, "name", None)
+            if not isinstance(data, (bytes, bytearray)):
+                raise ValueError(f"read_image: the file object gave {type(data).__name__}, not bytes; open it in binary mode (\"rb\")")
+            name = name if isinstance(name, (str, os.PathLike)) else None
+        elif isinstance(image, (str, os.PathLike)):
+            if Path(image).is_dir():
+                raise ValueError(f"{image}: a folder, not an image file")
+            data, name = Path(image).read_bytes(), image
+        else:
+            raise ValueError(f"read_image takes a path, the file's bytes or a binary file object, got {type(image).__name__}")
         try:
-            return model_image(data, self.image_shape)[0]
+            return model_image(data, self.image_shape, subject="the image" if name is None else "the file", reader="read_image")[0]
         except RequestError as exc:
-            raise ValueError(f"{'the image' if isinstance(image, (bytes, bytearray)) else image}: {exc}") from None
+            raise ValueError(str(exc) if name is None else f"{name}: {exc}") from None
 
     def _run_on_images(self, name, images) -> dict[str, np.ndarray]:
         """Signature `name` (float images in) on uint8 pixels or float [-1, 1] images, each checked

@@ -125,6 +125,25 @@ def test_loading_passes_over_a_damaged_newest_checkpoint_with_one_warning(saved_
         load_run(saved_run.root, newest)  # a checkpoint named on purpose is never swapped
 
 
+def test_a_newest_checkpoint_whose_files_are_gone_is_named_in_the_warning(saved_run, capsys):
+    """With ckpt-3's files deleted (the state file still naming it), export and edit took ckpt-2
+    without a word, where a damaged ckpt-3 is named; with every checkpoint gone, the run read as one
+    not yet trained."""
+    for file in saved_run.checkpoints.glob("ckpt-3.*"):
+        file.unlink()
+    config, restored = load_run(saved_run.root)
+    assert restored.step == 2
+    assert capsys.readouterr().err == ("warning: passed over ckpt-3: missing (checkpoints/checkpoint names it as the "
+                                       "newest; its files were deleted?); using ckpt-2\n")
+    for file in saved_run.checkpoints.glob("ckpt-[12].*"):
+        file.unlink()
+    with pytest.raises(ALAEError, match="no usable checkpoint \\(ckpt-3: missing"):
+        load_run(saved_run.root)
+    (saved_run.checkpoints / "checkpoint").write_bytes(b"\xff\xfe garbage")  # an unreadable state file: no claim
+    with pytest.raises(ALAEError, match="no checkpoint"):
+        load_run(saved_run.root)
+
+
 def test_a_checkpoint_deleted_by_training_while_it_is_read_is_chosen_again(saved_run, monkeypatch):
     """A run being trained deletes its older checkpoints: export chose ckpt-N, training removed it,
     and the restore said "does not fit this run's model" (an audit's export, once in 7)."""

@@ -1,6 +1,7 @@
 """serving.onnx_model.ALAEOnnx, the app API: the same outputs as the TF SavedModel when run
 where TensorFlow cannot be imported; input validation, chunking, interpolation, providers."""
 
+import io
 import json
 import logging
 import shutil
@@ -185,7 +186,13 @@ def test_interpolation_runs_from_a_to_b(model):
     [
         (lambda m: m.encode(np.zeros((2, 28, 28), np.uint8)), r"shape \[batch, 28, 28, 1\]"),
         (lambda m: m.encode(np.zeros((1, 96, 96, 3), np.uint8)), r"got \[1, 96, 96, 3\]; read_image\(path\) reads an image file"),
-        (lambda m: m.read_image(b"not an image"), "the image: the upload is not a readable PNG, JPEG, WebP or BMP image"),
+        (lambda m: m.read_image(b"not an image"), "^the image is not a readable PNG, JPEG, WebP or BMP image"),
+        (lambda m: m.read_image(io.BytesIO(b"GIF89a" + bytes(20))), "^the image is not a readable"),
+        (lambda m: m.read_image(io.StringIO("a.png")), "open it in binary mode"),
+        (lambda m: m.read_image(3), "read_image takes a path, the file's bytes or a binary file object, got int"),
+        (lambda m: m.edit(np.zeros((1, 28, 28, 1), np.uint8), np.full(50, np.nan), 1.0), "^direction contains NaN or infinite values$"),
+        (lambda m: m.interpolate(np.zeros((28, 28, 1), np.uint8), np.zeros((2, 28, 28, 1), np.uint8)),
+         r"a and b must both be one image \[H, W, C\] or both batches \[N, H, W, C\], got shapes \[28, 28, 1\] and \[2, 28, 28, 1\]"),
         (lambda m: m.encode(np.zeros((0, 28, 28, 1), np.uint8)), "empty batch"),
         (lambda m: m.encode(np.zeros((1, 28, 28, 1), np.int64)), "uint8 \\[0, 255\\] or float \\[-1, 1\\], got dtype int64"),
         (lambda m: m.encode(np.full((1, 28, 28, 1), 255.0, np.float32)), "send \\[0, 255\\] pixels as uint8"),
@@ -245,9 +252,19 @@ def test_read_image_brings_an_image_file_to_the_models_shape(model, tmp_path):
     Image.fromarray(wide).save(buffer)
     expected = np.asarray(Image.fromarray(wide[:, 28:84]).resize((28, 28), Image.Resampling.LANCZOS).convert("L"))
     np.testing.assert_array_equal(model.read_image(buffer.read_bytes())[..., 0], expected)
-    with pytest.raises(ValueError, match=f"{tmp_path / 'x.png'}: the upload is empty"):
+    # an upload's bytes as a web framework hands them over: a binary file object, or a memoryview
+    np.testing.assert_array_equal(model.read_image(io.BytesIO(buffer.read_bytes()))[..., 0], expected)
+    np.testing.assert_array_equal(model.read_image(memoryview(buffer.read_bytes()))[..., 0], expected)
+    with open(buffer, "rb") as file:
+        np.testing.assert_array_equal(model.read_image(file)[..., 0], expected)
+    with pytest.raises(ValueError, match=f"^{tmp_path / 'x.png'}: the file is empty"):
         (tmp_path / "x.png").write_bytes(b"")
         model.read_image(tmp_path / "x.png")
+    with pytest.raises(ValueError, match=f"^{tmp_path}: a folder, not an image file"):
+        model.read_image(tmp_path)
+    Image.fromarray(wide).save(tmp_path / "wide.gif")
+    with pytest.raises(ValueError, match="wide.gif: the file is an image in GIF format; read_image reads PNG, JPEG, WebP or BMP$"):
+        model.read_image(tmp_path / "wide.gif")
 
 
 def test_numbers_beyond_float32_are_refused_without_a_warning(model):

@@ -133,8 +133,12 @@ def test_grpc_requests_resolve_against_the_signature_defs(saved, signature_defs)
     assert result.dtype == np.uint8 and result.shape == (7, 28, 28, 1)
 
     z = np.zeros((2, 50), np.float32)
+    # numpy's default float64 goes as the float32 the signatures take (it was sent as DT_DOUBLE, refused)
+    _, inputs = resolve_grpc_request(predict_request(NAME, "generate", {"z": z.astype(np.float64), "truncation_psi": [1.0, 0.5]}),
+                                     signature_defs)
+    assert inputs["z"].dtype == inputs["truncation_psi"].dtype == np.float32
     with pytest.raises(TypeError, match="dtype"):
-        resolve_grpc_request(predict_request(NAME, "generate", {"z": z, "truncation_psi": np.ones(2)}), signature_defs)  # float64
+        resolve_grpc_request(predict_request(NAME, "generate", {"z": z, "truncation_psi": np.ones(2, np.int64)}), signature_defs)
     with pytest.raises(ValueError, match="shape"):
         resolve_grpc_request(predict_request(NAME, "encode", {"images": np.zeros((2, 28, 28), np.float32)}), signature_defs)
     with pytest.raises(LookupError, match="do not match"):

@@ -32,21 +32,23 @@ MAX_PIXELS = 40_000_000  # a 40-megapixel photo; larger ones are refused before 
 MAX_SIDE = 16384
 
 
-def model_image(data: bytes, image_shape) -> tuple[np.ndarray, str]:
-    """(uint8 image [H, W, C] of `image_shape`, a one-line note of what was done to the upload)."""
+def model_image(data: bytes, image_shape, subject="the upload", reader="the studio") -> tuple[np.ndarray, str]:
+    """(uint8 image [H, W, C] of `image_shape`, a one-line note of what was done to the upload).
+    Errors name the data as `subject` and the code reading it as `reader` (the app API's read_image
+    passes its own)."""
     channels = int(image_shape[2])
     if channels not in MODES:
-        raise RequestError(400, f"this model takes {channels}-channel images; the studio handles 1 (grayscale) or 3 (RGB)")
+        raise RequestError(400, f"this model takes {channels}-channel images; {reader} handles 1 (grayscale) or 3 (RGB)")
     if not data:
-        raise RequestError(400, f"the upload is empty; send the bytes of a {READABLE} file")
-    image = _open(data)
+        raise RequestError(400, f"{subject} is empty; send the bytes of a {READABLE} file")
+    image = _open(data, subject, reader)
     size = f"{image.width}x{image.height}"
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             array, steps = model_pixels(image, image_shape)
     except Exception as exc:  # truncated or corrupt data (Pillow raises OSError, SyntaxError, ValueError, ...)
-        raise RequestError(400, f"the upload is not a readable {READABLE} image ({_reason(exc)})") from None
+        raise RequestError(400, f"{subject} is not a readable {READABLE} image ({_reason(exc)})") from None
     return array, f"{image.format} {size}: {', '.join(steps) if steps else 'used as it is'}"
 
 
@@ -61,21 +63,21 @@ def png_data_url(image: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def _open(data: bytes) -> Image.Image:
-    """The upload opened (header read, pixels not decoded) once its format and size are ones the studio reads."""
+def _open(data: bytes, subject: str, reader: str) -> Image.Image:
+    """The data opened (header read, pixels not decoded) once its format and size are ones `reader` reads."""
     try:
         image = Image.open(io.BytesIO(data))
     except Image.DecompressionBombError as exc:  # over twice Pillow's own pixel limit, and so over ours
         count = re.search(r"\((\d+) pixels\)", str(exc))  # Pillow's message; the image itself is not returned
         size = f"{int(count[1]) / 1e6:,.0f} megapixels" if count else "larger than Pillow decodes"
-        raise RequestError(413, f"the upload is {size}; the studio reads images of at most "
+        raise RequestError(413, f"{subject} is {size}; {reader} reads images of at most "
                                 f"{MAX_PIXELS // 1_000_000} megapixels, with sides of at most {MAX_SIDE}") from None
     except Exception as exc:  # Pillow raises UnidentifiedImageError, OSError, SyntaxError, ...
-        raise RequestError(400, f"the upload is not a readable {READABLE} image ({_reason(exc)})") from None
+        raise RequestError(400, f"{subject} is not a readable {READABLE} image ({_reason(exc)})") from None
     if image.format not in FORMATS:
-        raise RequestError(415, f"the upload is an image in {image.format} format; the studio reads {READABLE}")
+        raise RequestError(415, f"{subject} is an image in {image.format} format; {reader} reads {READABLE}")
     if image.width * image.height > MAX_PIXELS or max(image.size) > MAX_SIDE:
-        raise RequestError(413, f"the upload is {image.width}x{image.height} pixels; the studio reads images of "
+        raise RequestError(413, f"{subject} is {image.width}x{image.height} pixels; {reader} reads images of "
                                 f"at most {MAX_PIXELS // 1_000_000} megapixels, with sides of at most {MAX_SIDE}")
     return image
 
