@@ -7,7 +7,9 @@ directory always says exactly how it was trained.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -464,6 +466,9 @@ def load_training_config_file(path: str | Path, default_preset: str) -> Config:
             section = isinstance(merged.get(key), dict) and isinstance(value, dict | None)
             merged[key] = {**merged[key], **(value or {})} if section else value
         raw = merged
+    elif isinstance(name, str) and (close := difflib.get_close_matches(name, available_presets(), n=1, cutoff=0.8)):
+        print(f"warning: {path}: preset {name} is no preset (did you mean {close[0]}?); the file is read alone, every "
+              "setting it leaves out at its built-in default (the MNIST MLP's)", file=sys.stderr)
     return Config.from_dict(raw, str(path))
 
 

@@ -202,6 +202,13 @@ def check_same_experiment(args, config, overrides: dict, run: RunDir):
 
     if args.preset is not None and args.preset != config.preset:
         refuse(f"preset {config.preset}", f"--preset {args.preset}")
+    if args.preset is not None:  # the name alone: a --config copy of the preset keeps it, whatever it changed
+        changed = [key for key in changed_settings(config.to_dict(), load_preset(args.preset).to_dict()) if key.startswith("model.")]
+        if changed:
+            raise ConfigError(f"{run.root}'s config.yaml names preset {args.preset} but differs from it in "
+                              f"{', '.join(changed[:5])} (a --config copy of it?): resuming with --preset {args.preset} "
+                              "would change the experiment. Resume without --preset (the run's config.yaml is read), "
+                              "or use a new --out.")
     dataset = overrides["data"].get("dataset", config.data.dataset)
     if dataset != config.data.dataset:
         refuse(f"dataset {config.data.dataset}", f"--dataset {dataset}")

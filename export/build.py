@@ -71,6 +71,38 @@ def choose_version(request: ExportRequest, name: str) -> int:
     return version
 
 
+# What a model's clients rely on: a server follows the newest version of a name, and a new version
+# that changed these would switch them to another model without a word.
+INTERFACE = ("image_shape", "latent_dim", "num_styles", "noise_inputs")
+
+
+def check_same_interface(request: ExportRequest, metadata: dict) -> None:
+    """Refuse a version whose inputs or outputs differ from the newest other version of its name
+    (a copied config that kept `preset: folder64` exported a 16x16 model as alae_folder64 beside a
+    64x64 one, and the server swapped one for the other)."""
+    name, version = metadata["model_name"], metadata["version"]
+    others = [other for other in layout.versions(request.out / layout.ONNX / name) if other != version]
+    if not others:
+        return
+    try:
+        previous = layout.read_metadata(layout.onnx_dir(request.out, name, max(others)))
+    except (FileNotFoundError, ValueError):  # a version being copied in, or damaged: nothing to compare
+        return
+    changed = [key for key in INTERFACE if key in previous and previous[key] != metadata[key]]
+    if not changed:
+        return
+    suggestion = f"alae_{Path(request.run).resolve().name}"
+    suggestion = suggestion if layout.is_model_name(suggestion) and suggestion != name else "NAME"
+    raise ALAEError(f"{name}: version {max(others)} in {request.out} is another model ({_interface(previous)}; this "
+                    f"run's: {_interface(metadata)}): a server of {name} would switch its clients to it. Export this "
+                    f"one under its own name (--name {suggestion}) or into another --out")
+
+
+def _interface(metadata: dict) -> str:
+    shape = "x".join(str(n) for n in metadata.get("image_shape", []))
+    return f"{shape} images, latent {metadata.get('latent_dim')}, {metadata.get('num_styles')} style inputs"
+
+
 def export_run(request: ExportRequest, log=print) -> dict:
     """Export the run; returns the metadata written next to the artifacts."""
     if request.name is not None:
@@ -108,6 +140,7 @@ def export_run(request: ExportRequest, log=print) -> dict:
         "run": Path(request.run).resolve().name,  # names, not paths: the metadata is served to clients
         "checkpoint": checkpoint_name(model.step),
     }
+    check_same_interface(request, metadata)
     signatures = contract.signatures_from_metadata(metadata)
     remove_abandoned_staging(request.out, STAGING_PREFIX)
     staging = request.out / f"{STAGING_PREFIX}{name}-{version}-{os.getpid()}-{secrets.token_hex(4)}"

@@ -93,6 +93,21 @@ def test_a_config_file_is_read_over_the_preset_it_names(tmp_path):
         load_training_config_file(bad, "mnist")
 
 
+def test_a_misspelt_preset_name_is_warned_of(tmp_path, capsys):
+    """`preset: tiny_stlye` trained the built-in defaults' MNIST MLP without a word (an operator
+    audit, 2026-12-06); a name far from every preset (a renamed copy) gets no warning."""
+    typo = tmp_path / "typo.yaml"
+    typo.write_text("preset: tiny_stlye\n")
+    assert load_training_config_file(typo, "mnist").model.backbone == "mlp"
+    assert capsys.readouterr().err == (f"warning: {typo}: preset tiny_stlye is no preset (did you mean tiny_style?); the "
+                                       "file is read alone, every setting it leaves out at its built-in default (the "
+                                       "MNIST MLP's)\n")
+    for name in ("my_digits", "folder32", "faces128"):
+        (tmp_path / "copy.yaml").write_text(f"preset: {name}\n")
+        load_training_config_file(tmp_path / "copy.yaml", "mnist")
+        assert capsys.readouterr().err == "", name
+
+
 @pytest.mark.parametrize(
     "raw, message",
     [

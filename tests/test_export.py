@@ -212,6 +212,27 @@ def test_no_ema_exports_the_live_nets_and_versions_are_protected(exported, live,
     assert (metadata["training_step"], metadata["checkpoint"]) == (10, "ckpt-10")
 
 
+def test_a_new_version_of_another_shape_is_refused_before_any_work(exported, tmp_path, capsys):
+    """A config copied from folder64 for 32x32 kept `preset: folder64`: its export became a new
+    version of alae_folder64, and the server following that name switched from 64x64 to 32x32
+    images without a word (an operator audit, 2026-12-06)."""
+    run, export_dir = exported
+    out = tmp_path / "export"
+    shutil.copytree(layout.onnx_dir(export_dir, NAME, 1), layout.onnx_dir(out, NAME, 1))
+    metadata_file = layout.onnx_dir(out, NAME, 1) / layout.ONNX_METADATA
+    metadata = json.loads(metadata_file.read_text())
+    metadata_file.write_text(json.dumps({**metadata, "image_shape": [64, 64, 3], "latent_dim": 32}))
+    assert export_cli.main(["--run", str(run), "--out", str(out)]) == 2
+    out_text, err = capsys.readouterr()
+    assert err == (f"error: {NAME}: version 1 in {out} is another model (64x64x3 images, latent 32, 1 style inputs; "
+                   f"this run's: 28x28x1 images, latent 50, 1 style inputs): a server of {NAME} would switch its "
+                   f"clients to it. Export this one under its own name (--name alae_{run.name}) or into another --out\n")
+    assert "building" not in out_text and layout.versions(out / layout.ONNX / NAME) == [1]
+    metadata_file.write_text(json.dumps(metadata))  # the same shape: a new version as usual
+    assert export_cli.main(["--run", str(run), "--out", str(out), "--version", "3"]) == 0
+    assert layout.versions(out / layout.ONNX / NAME) == [1, 3]
+
+
 def test_a_failed_parity_check_exits_1_and_publishes_nothing(exported, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(export.verify, "ONNX_TOLERANCE", -1.0)  # any diff, even 0, now fails
     out = tmp_path / "export"

@@ -230,6 +230,21 @@ def test_resuming_a_run_with_per_level_batch_sizes_refuses_a_batch_size_that_wou
     train.check_same_experiment(args, config, {"train": {"batch_size": 32}, "data": {}}, RunDir(tmp_path))
 
 
+def test_resuming_with_the_preset_a_changed_copy_names_is_refused(tmp_path):
+    """A 32x32 run trained from a copy of folder64.yaml (which keeps `preset: folder64`) resumed
+    with --preset folder64 as if it were that preset (an operator audit, 2026-12-06); settings
+    that flags change are no other model."""
+    args = argparse.Namespace(preset="folder64", config=None)
+    copy = load_preset("folder64")
+    copy.model.image_shape, copy.model.max_channels = [32, 32, 3], 16
+    with pytest.raises(ConfigError, match=re.escape("config.yaml names preset folder64 but differs from it in "
+                                                    "model.image_shape, model.max_channels (a --config copy of it?)")):
+        train.check_same_experiment(args, copy, {"train": {}, "data": {}}, RunDir(tmp_path))
+    same = load_preset("folder64")
+    same.train.seed, same.train.steps = 7, 100  # as --seed 7 --steps 100 made it
+    train.check_same_experiment(args, same, {"train": {}, "data": {}}, RunDir(tmp_path))
+
+
 def test_resuming_as_another_experiment_is_refused_and_a_no_op_changes_nothing(small_config, tmp_path, capsys):
     run = tmp_path / "run"
     assert run_train(small_config, run, "--steps", "10", "--batch-size", "64") == 0
