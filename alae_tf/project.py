@@ -146,6 +146,7 @@ def project_into(args, config, model, sampler, out_dir: Path) -> dict:
                         f"in groups of at most {limit}, each with its own --out-dir (edit takes several projection files)")
     check_figure_size(min(count, PREVIEW_IMAGES) * 3, sampler.image_shape, args.zoom)  # the preview, before hours of work
     originals = select_images(args.images, config)
+    count = len(originals)  # less than counted when a folder holds files that cannot be read (skipped)
     print(f"projecting {plural(count, 'image')}, {plural(args.steps, 'step')}, "
           f"{'w+ (per layer)' if args.per_layer else 'w'}"
           f"{' and noise' if args.noise else ''}{f', {size} at a time' if count > size else ''}")

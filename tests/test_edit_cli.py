@@ -18,6 +18,7 @@ from alae_tf.data import load_mnist
 from alae_tf.data.batches import to_model_range, to_uint8
 from alae_tf.editing.images import read_image_files
 from alae_tf.editing.subjects import select_subjects
+from alae_tf.errors import ALAEError
 from alae_tf.inference import Sampler
 from alae_tf.run_dir import load_run
 from serving.editing import DirectionSet, edit_reach
@@ -529,6 +530,25 @@ def test_images_of_another_size_or_mode_are_brought_to_the_model_s_as_training_i
     assert capsys.readouterr().err == (f"note: {tmp_path / 'folder'}: 1 of 2 images brought to 28x28 grayscale as training "
                                        f"images are (first: {tmp_path / 'folder' / 'b.png'}: a 28x28 RGBA image, "
                                        "transparency flattened onto black, converted from RGBA to grayscale)\n")
+
+
+def test_a_folder_with_an_unreadable_file_is_read_without_it_as_training_reads_it(tmp_path, capsys):
+    """edit and project refused the whole folder a run was trained on for one truncated JPEG in
+    it, which training had skipped with a warning (an operator audit, 2026-12-06)."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    write_image(folder / "a.png", (28, 28))
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0" + bytes(30))
+    write_image(folder / "c.png", (28, 28))
+    assert read_image_files(folder, (28, 28, 1)).shape == (2, 28, 28, 1)
+    assert capsys.readouterr().err == (f"warning: {folder}: skipped 1 of 3 image files that cannot be read: broken.jpg "
+                                       "(not a recognised image format)\n")
+    with pytest.raises(ALAEError, match=f"^{folder / 'broken.jpg'}: cannot read the image"):  # named alone: an error
+        read_image_files(folder / "broken.jpg", (28, 28, 1))
+    for name in ("a.png", "c.png"):
+        (folder / name).write_bytes(b"not a png")
+    with pytest.raises(ALAEError, match=f"^{folder}: none of its 3 image files can be read \\(skipped 3 of 3"):
+        read_image_files(folder, (28, 28, 1))
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["apply", "--help"], ["directions", "--help"], ["score", "--help"]])

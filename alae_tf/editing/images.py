@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from alae_tf.data.files import is_prepared_dataset, list_image_files, open_image, unreadable_reason
+from alae_tf.data.files import describe_skipped, is_prepared_dataset, list_image_files, open_image, unreadable_reason
 from alae_tf.editing.labelled import dataset_class_names, open_run_data
 from alae_tf.errors import ALAEError
 from alae_tf.run_dir import RunDir, data_change
@@ -81,26 +81,35 @@ def _image_files(path) -> list[Path]:
 
 
 def read_image_files(path, image_shape) -> np.ndarray:
-    """One image file, or every image file under a folder, as uint8 [N, H, W, C] of the model's shape."""
+    """One image file, or every image file under a folder, as uint8 [N, H, W, C] of the model's shape.
+    A file that cannot be read is an ALAEError when named alone; in a folder it is skipped with a
+    warning line, as training skips it."""
     files = _image_files(path)
     height, width, channels = image_shape
-    images = np.empty((len(files), *image_shape), np.uint8)
-    adjusted = []
-    for row, file in enumerate(files):
+    images, adjusted, skipped = [], [], []
+    for file in files:
         try:
             with open_image(file) as image:
                 size, mode = image.size, image.mode
-                images[row], changes = model_pixels(image, image_shape)
+                pixels, changes = model_pixels(image, image_shape)
         except Exception as exc:  # PIL raises OSError, SyntaxError, ValueError, ... for bad files
-            raise ALAEError(f"{file}: cannot read the image ({unreadable_reason(exc)})") from None
+            if not Path(path).is_dir():
+                raise ALAEError(f"{file}: cannot read the image ({unreadable_reason(exc)})") from None
+            skipped.append((str(file.relative_to(path)), unreadable_reason(exc)))
+            continue
+        images.append(pixels)
         if changes:
             adjusted.append(f"{file}: a {size[0]}x{size[1]} {mode} image, {', '.join(changes)}")
+    if skipped:
+        if not images:
+            raise ALAEError(f"{path}: none of its {len(files)} image files can be read ({describe_skipped(skipped, len(files))})")
+        print(f"warning: {path}: {describe_skipped(skipped, len(files))}", file=sys.stderr)
     if len(adjusted) == 1 and len(files) == 1:
         print(f"note: {adjusted[0]}, as training images are", file=sys.stderr)
     elif adjusted:
-        print(f"note: {path}: {len(adjusted)} of {len(files)} images brought to {width}x{height} "
+        print(f"note: {path}: {len(adjusted)} of {len(images)} images brought to {width}x{height} "
               f"{'grayscale' if channels == 1 else 'RGB'} as training images are (first: {adjusted[0]})", file=sys.stderr)
-    return images
+    return np.stack(images) if images else np.empty((0, *image_shape), np.uint8)
 
 
 def _parse_held_out(spec: str) -> re.Match:
