@@ -20,6 +20,7 @@ import numpy as np
 from alae_tf.data.batches import to_model_range
 from alae_tf.editing import directions as fitting
 from alae_tf.editing import labelled as labels
+from alae_tf.editing.labelled import data_path
 from alae_tf.editing.arguments import OneLineParser, class_pair, noise_seed, positive_int, strength
 from alae_tf.editing.figures import check_figure_size, strength_sweep, zoomed
 from alae_tf.editing.images import held_out_warning
@@ -60,6 +61,8 @@ def parse_args(argv=None):
         sub = commands.add_parser(name, help=help_text, description=help_text)
         sub.add_argument("--run", type=Path, required=True, help="run directory written by python -m alae_tf.train")
         sub.add_argument("--checkpoint", help="checkpoint to use instead of the latest: RUN/checkpoints/ckpt-N, or just ckpt-N")
+        sub.add_argument("--data-path", help="where the run's data is now, if it moved (default: data.path in the run's config.yaml); "
+                         "read for held-out:N and the run's labels")
         return sub
 
     sub = command("directions", "Fit unit directions in W on the encoder's codes of labelled images (a linear SVM's normal, "
@@ -386,6 +389,8 @@ def main(argv=None) -> int:
                 list_command(args)
             else:
                 config, model = load_run(args.run, args.checkpoint)
+                if args.data_path is not None:
+                    config.data.path = data_path(args.data_path)
                 specs = [spec for name in SUBJECT_ARGUMENTS.get(args.command, ()) for spec in getattr(args, name)]
                 if warning := held_out_warning(specs, config, args.run):
                     print(warning, file=sys.stderr)

@@ -25,6 +25,7 @@ from alae_tf.data.batches import to_model_range, to_uint8
 from alae_tf.editing.arguments import OneLineParser, positive_int
 from alae_tf.editing.figures import check_figure_size, zoomed
 from alae_tf.editing.images import IMAGES_HELP, count_images, held_out_warning, select_images
+from alae_tf.editing.labelled import data_path
 from alae_tf.editing.outputs import check_output_dir, write_png, writing
 from alae_tf.editing.projection import Projection, project
 from alae_tf.editing.subjects import is_projection
@@ -57,6 +58,8 @@ def parse_args(argv=None):
                            formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", type=Path, required=True, help="run directory written by python -m alae_tf.train")
     parser.add_argument("--checkpoint", help="checkpoint to use instead of the latest: RUN/checkpoints/ckpt-N, or just ckpt-N")
+    parser.add_argument("--data-path", help="where the run's data is now, if it moved (default: data.path in the run's "
+                        "config.yaml); read for held-out:N")
     parser.add_argument("--images", nargs="+", required=True, help=IMAGES_HELP)
     parser.add_argument("--steps", type=int, default=200, help="Adam steps (default 200; 0: the encoder alone)")
     parser.add_argument("--learning-rate", type=float, default=0.01, help="Adam's initial learning rate, cosine-decayed to 0 (default 0.01)")
@@ -93,6 +96,8 @@ def run(args) -> dict:
         raise ALAEError(f"{projected}: a projection file, whose images are projected already (edit and the studio "
                         "take it); project takes image files, folders and held-out:N")
     config, model = load_run(args.run, args.checkpoint)
+    if args.data_path is not None:
+        config.data.path = data_path(args.data_path)
     if warning := held_out_warning(args.images, config, args.run):
         print(warning, file=sys.stderr)
     sampler = Sampler.from_model(model)

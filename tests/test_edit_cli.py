@@ -452,6 +452,9 @@ def write_image(path, shape):
     [
         (edit, ["apply", "--run", "{tmp}/nowhere", "--direction", "3_to_8", "--images", "held-out:1"], "nowhere: no such directory"),
         (edit, ["apply", "--run", "{run}", "--direction", "smile", "--images", "held-out:1"], "unknown direction 'smile'; the run has 0_to_1, 3_to_8"),
+        (edit, ["apply", "--run", "{run}", "--direction", "3_to_8", "--images", "held-out:1", "--data-path", "{tmp}/moved"],
+         "--data-path {tmp}/moved: no such file or directory"),
+        (project, ["--run", "{run}", "--images", "held-out:1", "--data-path", "{tmp}/moved"], "--data-path {tmp}/moved: no such file or directory"),
         (edit, ["apply", "--run", "{run}", "--direction", "3_to_8", "--images", "held-out:1", "--strengths", "1", "abc"], "strength 'abc' is not a number"),
         (edit, ["apply", "--run", "{run}", "--direction", "3_to_8", "--images", "held-out:1", "--strengths", "nan"], "not a finite number"),
         (edit, ["apply", "--run", "{run}", "--direction", "3_to_8", "--images", "held-out:1", "--strengths", "1e300"], "beyond float32's range"),

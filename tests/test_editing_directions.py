@@ -404,11 +404,11 @@ def test_directions_fitted_at_another_step_or_on_another_run_get_a_note(tmp_path
 
 
 def test_a_moved_data_folder_says_where_to_point_the_run(tmp_path):
-    """edit and project have no --data-path: the fix is the run's data.path."""
+    """The fix is --data-path, which edit and project lacked (an operator audit, 2026-12-06)."""
     from alae_tf.config import Config
 
     config = Config()
     config.data.dataset, config.data.path = "folder", str(tmp_path / "moved_away")
-    with pytest.raises(DataError, match="moved_away: the run's data is no longer there; set data.path in the "
-                       "run's config.yaml to where it is now"):
+    with pytest.raises(DataError, match=r"moved_away: the run's data \(data.path in its config.yaml\) is no longer "
+                       "there; pass --data-path DIR, where it is now"):
         labelled.open_run_data(config)

@@ -89,6 +89,9 @@ def open_run_images(config, *, path: str | None = None, mnist_source: str | None
     trained on it; `path` and `mnist_source` override where it is read from."""
     side, _, channels = config.model.image_shape
     d = config.data
+    if path is None and d.path is not None and not Path(d.path).expanduser().exists():
+        raise DataError(f"{d.path}: the run's data (data.path in its config.yaml) is no longer there; "
+                        "pass --data-path DIR, where it is now")
     return open_image_source(d.dataset, path or d.path, side, channels=channels, mnist_source=mnist_source or d.source,
                              test_count=d.test_count)
 

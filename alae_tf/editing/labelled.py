@@ -24,6 +24,7 @@ import csv
 import itertools
 import logging
 import math
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,6 +79,14 @@ class Labelled:
         return Encoded(codes[train], places[train], codes[~train], places[~train] - len(self.train_labels))
 
 
+def data_path(given: str) -> str:
+    """A --data-path argument as the absolute path config.yaml records, checked to exist."""
+    path = os.path.abspath(os.path.expanduser(given))
+    if not os.path.exists(path):
+        raise DataError(f"--data-path {given}: no such file or directory")
+    return path
+
+
 def open_run_data(config, path=None):
     """The run's dataset for held-out images and labels; a run that names no data directory (a model
     converted from the official code) is told what to use instead."""
@@ -86,10 +95,6 @@ def open_run_data(config, path=None):
                         "from the official code records none): use image files or folders of your own instead of "
                         "held-out:, and --classes or --attributes to fit directions; or set data.path in the run's "
                         "config.yaml")
-    moved = path or config.data.path
-    if moved is not None and not Path(moved).expanduser().exists():  # edit and project have no --data-path
-        raise DataError(f"{moved}: the run's data is no longer there; set data.path in the run's config.yaml to "
-                        "where it is now")
     return open_run_images(config, path=path)
 
 
