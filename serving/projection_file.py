@@ -103,14 +103,23 @@ def read_fitting(path: Path, num_styles: int, latent_dim: int, image_shape, nois
         raise ProjectionFileError(f"{path}: cannot read the projection file ({exc.strerror or exc})") from None
     except ProjectionFileError as exc:
         raise ProjectionFileError(f"{path}: {exc}") from None
+    problem = fitting_problem(projection, num_styles, latent_dim, image_shape, noise_shapes, owner)
+    if problem:
+        raise ProjectionFileError(f"{path}: its {problem}")
+    return projection
+
+
+def fitting_problem(projection: ProjectionFile, num_styles: int, latent_dim: int, image_shape, noise_shapes,
+                    owner: str) -> str | None:
+    """Why `projection` does not fit a model of these shapes ("styles are ...", "noise images are
+    ..."), or None."""
     mismatch = shape_mismatch(projection, num_styles, latent_dim, image_shape, owner)
     if mismatch:
-        raise ProjectionFileError(f"{path}: its {mismatch}")
+        return mismatch
     stored, expected = [tuple(n.shape[1:]) for n in projection.noise], [tuple(shape) for shape in noise_shapes]
     if stored and stored != expected:
-        raise ProjectionFileError(f"{path}: its noise images are {stored}; {owner}'s generator takes {expected}: "
-                                  "it was projected with another model")
-    return projection
+        return f"noise images are {stored}; {owner}'s generator takes {expected}: it was projected with another model"
+    return None
 
 
 def read(data: bytes) -> ProjectionFile:

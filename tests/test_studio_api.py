@@ -826,3 +826,29 @@ def test_a_sliders_reach_is_twice_the_class_distance_or_the_official_demos():
     assert max_strength(Direction("male", vector, {"official_norm": 0.8})) == 32.0
     assert max_strength(Direction("bare", vector, {})) == 5.0
 
+
+
+def test_projection_files_that_do_not_fit_a_newly_served_version_leave_the_list(caplog):
+    """After the server switched to a version of another shape, info still listed the projection
+    files given at start, and opening one was a 400 (an operator audit, 2026-12-06)."""
+    import types
+
+    from serving import projection_file
+    from serving.http.studio import fitting_projections
+
+    rng = np.random.default_rng(0)
+
+    def projection(num_styles, side):
+        styles = rng.standard_normal((2, num_styles, 8)).astype(np.float32)
+        return projection_file.read(projection_bytes(styles, np.zeros((2, side, side, 3), np.uint8)))
+
+    files = [("a.npz", projection(8, 32)), ("b.npz", projection(6, 16))]
+    model = types.SimpleNamespace(signatures={"decode_styles": None}, num_styles=6, latent_dim=8, image_shape=(16, 16, 3),
+                                  noise_shapes=[], version=2, metadata={"model_name": "alae_folder64"})
+    with caplog.at_level("WARNING", logger="serving.http.studio"):
+        assert [name for name, _ in fitting_projections(files, model)] == ["b.npz"]
+    assert caplog.messages == ["--projections a.npz is left out of the studio for version 2 of alae_folder64: styles "
+                               "are [8, 8] and its images [32, 32, 3]; this model's are [6, 8] and [16, 16, 3]: it was "
+                               "projected with another model"]
+    model.signatures = {}
+    assert fitting_projections(files, model) == []

@@ -36,6 +36,7 @@ import base64
 import hashlib
 import itertools
 import json
+import logging
 import re
 import secrets
 from pathlib import Path
@@ -43,18 +44,35 @@ from pathlib import Path
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from serving import rest
+from serving import projection_file, rest
 from serving.http.app import API_HEADERS, require_json
 from serving.http.studio_api import Studio
 
 ASSETS = Path(__file__).resolve().parents[1] / "studio"
 PAGE = "index.html"
 FILES = {"studio.js": "text/javascript; charset=utf-8", "studio.css": "text/css; charset=utf-8"}
+log = logging.getLogger(__name__)
 VERSION_HEADER = "X-Model-Version"
 LOAD_HEADER = "X-Model-Load"
 JSON_BODY_BYTES = 1024 * 1024  # a w+ of 18 x 512 numbers is ~200 kB of JSON, and a mix sends two
 SERVED_AT = b'<meta name="alae-served-at" content="%s">'
 INLINE_SCRIPT = re.compile(rb"<script>(.*?)</script>", re.DOTALL)
+
+
+def fitting_projections(projections, model) -> list:
+    """The (name, ProjectionFile) pairs that fit `model`, a newly served version (the others are
+    logged, once per version, and left out of the page's list: opening one was a 400)."""
+    fitting = []
+    for name, projection in projections:
+        problem = ("this export has no per-layer styles graph (decode_styles)" if "decode_styles" not in model.signatures
+                   else projection_file.fitting_problem(projection, model.num_styles or 1, model.latent_dim, model.image_shape,
+                                                        model.noise_shapes, "this model"))
+        if problem:
+            log.warning("--projections %s is left out of the studio for version %s of %s: %s", name, model.version,
+                        model.metadata["model_name"], problem)
+        else:
+            fitting.append((name, projection))
+    return fitting
 
 
 def page_headers(page: bytes) -> dict:
@@ -84,7 +102,7 @@ def studio_routes(served, limited, max_batch: int, max_body_bytes: int, projecti
         """The served model's Studio and its load number; 409 for a page loaded with another model."""
         nonlocal latest
         if latest[0].model is not served.model:
-            latest = (Studio(served.model, max_batch, projections), f"{process}-{next(loads)}")
+            latest = (Studio(served.model, max_batch, fitting_projections(projections, served.model)), f"{process}-{next(loads)}")
         studio, load = latest
         version, name = str(studio.model.version), studio.model.metadata["model_name"]
         page_version, page_load = request.headers.get(VERSION_HEADER), request.headers.get(LOAD_HEADER)
