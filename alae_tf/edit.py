@@ -57,12 +57,13 @@ def parse_args(argv=None):
                            formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def command(name, help_text):
+    def command(name, help_text, reads_data=True):
         sub = commands.add_parser(name, help=help_text, description=help_text)
         sub.add_argument("--run", type=Path, required=True, help="run directory written by python -m alae_tf.train")
         sub.add_argument("--checkpoint", help="checkpoint to use instead of the latest: RUN/checkpoints/ckpt-N, or just ckpt-N")
-        sub.add_argument("--data-path", help="where the run's data is now, if it moved (default: data.path in the run's config.yaml); "
-                         "read for held-out:N and the run's labels")
+        if reads_data:
+            sub.add_argument("--data-path", help="where the run's data is now, if it moved (default: data.path in the "
+                             "run's config.yaml); read for held-out:N and the run's labels")
         return sub
 
     sub = command("directions", "Fit unit directions in W on the encoder's codes of labelled images (a linear SVM's normal, "
@@ -95,7 +96,7 @@ def parse_args(argv=None):
         return sub
 
     reads_directions(command("list", "List the run's directions with their method, classes and held-out accuracy (the mean "
-                                     "of the two classes' accuracies: 0.5 is chance however unequal their counts)."))
+                                     "of the two classes' accuracies: 0.5 is chance however unequal their counts).", reads_data=False))
 
     sub = reads_directions(command("apply", "Edit images along a direction at several strengths: one row per image, the "
                                    "image then its edits."))
