@@ -113,7 +113,8 @@ def parse_args(argv=None):
                   "with that range's style inputs from source i (first row/column: the unmixed reconstructions).")
     sub.add_argument("--sources", nargs="+", required=True, help=SUBJECTS_HELP)
     sub.add_argument("--destinations", nargs="+", required=True, help=SUBJECTS_HELP)
-    sub.add_argument("--layers", nargs="+", help="layer ranges (default: coarse, middle, fine where the generator has them, else all)")
+    sub.add_argument("--layers", nargs="+", help="layer ranges (default: coarse, middle, fine where the generator has them, else "
+                     "all; the MLP has one style input, so each cell is the source's reconstruction)")
     sub.add_argument("--noise-seed", type=noise_seed, default=0, help=NOISE_SEED_HELP)
     sub.add_argument("--zoom", type=positive_int, default=1, help="enlarge the PNG by this factor, nearest neighbour (default 1)")
     sub.add_argument("--out-dir", type=Path, help="folder for mix_RANGE.png (default: RUN/edits)")
@@ -255,6 +256,9 @@ def mix_command(args, run: Loaded):
     out_dir = args.out_dir or args.run / "edits"
     check_output_dir(out_dir, inputs=(*args.sources, *args.destinations))
     ranges = layer_ranges(sampler)
+    if sampler.num_styles == 1:
+        print(f"note: this generator ({config.model.backbone}) has one style input: a mix takes all of the source's "
+              "w, so every mixed cell is the source's reconstruction (style mixing needs a StyleALAE run)", file=sys.stderr)
     names = args.layers or mixing_range_names(ranges)
     chosen = {name: parse_layer_range(name, ranges) for name in names}
     def mixing_cells(count_s, count_d):  # every range's grid is rendered before the first is written

@@ -89,6 +89,8 @@ def test_apply_mix_and_interpolate_write_the_figures(run, sampler, held_out, tmp
     assert code == 0, err
     mixing = cells(tmp_path / "mix_all.png", 4, 3)  # the MLP's one style input: mixing takes "all"
     np.testing.assert_allclose(mixing[1:, 1:].astype(int), np.repeat(mixing[:1, 1:], 3, axis=0), atol=1)  # every row: the sources
+    assert err == ("note: this generator (mlp) has one style input: a mix takes all of the source's w, so every mixed "
+                   "cell is the source's reconstruction (style mixing needs a StyleALAE run)\n")  # it said nothing
 
     code, out, err = run_cli(edit, ["interpolate", "--run", run, "--from", *files[:2], "--to", *files[2:4],
                                     "--steps", "5", "--out", tmp_path / "path.png"], capsys)
