@@ -123,6 +123,7 @@ def run(args) -> dict:
 
 def project_into(args, config, model, sampler, out_dir: Path) -> dict:
     """The projection of `args.images` written into `out_dir` (locked by this process)."""
+    count = count_images(args.images, config)  # first: a bad --images is refused before any note of what would happen
     if (out_dir / f"{FINAL}.npz").exists():  # said nothing: hours of an earlier projection were replaced unnoticed
         print(f"note: {out_dir / FINAL}.npz holds an earlier projection; it is kept until this one is complete, then "
               "replaced (--out-dir DIR writes elsewhere)", file=sys.stderr)
@@ -139,7 +140,6 @@ def project_into(args, config, model, sampler, out_dir: Path) -> dict:
         print("note: without noise images this generator (from the official code) adds the official code's "
               "deterministic stand-in; --noise replaces it by noise images started from zero, so the projection "
               "does not start exactly at the encoder's G(E(x))", file=sys.stderr)
-    count = count_images(args.images, config)
     size = args.batch_size or default_batch_size(sampler.image_shape)
     limit = projection_file.max_images(sampler.num_styles, sampler.latent_dim, sampler.image_shape,
                                        sampler.noise_shapes if args.noise else ())

@@ -537,6 +537,15 @@ def test_images_of_another_size_or_mode_are_brought_to_the_model_s_as_training_i
                                        "transparency flattened onto black, converted from RGBA to grayscale)\n")
 
 
+def test_project_refuses_bad_images_before_any_note_of_what_it_would_replace(run, tmp_path, capsys):
+    """It said an earlier projection would be replaced, then that held-out:0 selects no images
+    (an operator audit, 2026-12-06)."""
+    (tmp_path / "projection.npz").write_bytes(b"an earlier projection")
+    code, out, err = run_cli(project, ["--run", run, "--images", "held-out:0", "--out-dir", tmp_path], capsys)
+    assert code == 2 and err == "error: held-out:0: selects no images; N must be at least 1\n", err
+    assert (tmp_path / "projection.npz").read_bytes() == b"an earlier projection"
+
+
 def test_a_folder_with_an_unreadable_file_is_read_without_it_as_training_reads_it(tmp_path, capsys):
     """edit and project refused the whole folder a run was trained on for one truncated JPEG in
     it, which training had skipped with a warning (an operator audit, 2026-12-06)."""
