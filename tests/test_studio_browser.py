@@ -70,6 +70,9 @@ def test_upload_edit_and_error_in_chromium(export_dir, tmp_path):
         assert_close_images(after[np.newaxis, :, :, :1], expected, "the edit shown in the page")
         assert driver.find_element(By.ID, "download").get_attribute("href").startswith("data:image/png;base64,")
 
+        driver.find_element(By.ID, "use-drawing").click()  # an empty canvas was encoded as a black image, unsaid
+        message = studio_browser.wait_for(driver, studio_browser.error_text, "the empty canvas's error")
+        assert "the canvas is empty: draw a digit on it first (white on black)" in message, message
         draw_a_stroke(driver, driver.find_element(By.ID, "canvas"))
         driver.find_element(By.ID, "use-drawing").click()
         studio_browser.wait_for(driver, lambda d: (studio_browser.settled(d) or {}).get("subject", "").startswith("Drawing"),

@@ -401,9 +401,11 @@
   function setUpDrawing() {
     const canvas = $("canvas");
     const context = canvas.getContext("2d");
+    let drawn = false;  // an empty canvas would be encoded as a black image, saying nothing
     const clear = () => {
       context.fillStyle = "#000";
       context.fillRect(0, 0, canvas.width, canvas.height);
+      drawn = false;
     };
     clear();
     let last = null;
@@ -426,12 +428,14 @@
       context.lineTo(...next);
       context.stroke();
       last = next;
+      drawn = true;
     });
     const stop = () => { last = null; };
     canvas.addEventListener("pointerup", stop);
     canvas.addEventListener("pointercancel", stop);
     $("clear-drawing").addEventListener("click", clear);
     $("use-drawing").addEventListener("click", () => guarded(async () => {
+      if (!drawn) throw new Error("the canvas is empty: draw a digit on it first (white on black)");
       const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/png"));
       if (!blob) throw new Error("the browser could not turn the drawing into a PNG");
       await setImage("first", () => call("upload", blob, {raw: true}), "Drawing");
