@@ -27,7 +27,7 @@ from alae_tf.editing.images import held_out_warning
 from alae_tf.editing.subjects import SUBJECTS_HELP, select_subjects
 from alae_tf.editing.official import other_model_note, read_official_directions
 from alae_tf.editing.outputs import check_output_dir, check_output_file, write_png, writing
-from alae_tf.editing.success import edit_success
+from alae_tf.editing.success import edit_success, reconstructions_read_as
 from alae_tf.editing.ranges import ALL, layer_ranges, mixing_range_names, parse_layer_range
 from alae_tf.errors import ALAEError
 from alae_tf.grids import ImageNoise, encode_in_calls, interpolation_grid, mixing_grid_of_styles
@@ -38,6 +38,8 @@ from alae_tf.run_dir import (checkpoint_step, existing_run, load_run, newest_int
 from alae_tf.stop_signals import interrupted_exit_code, signal_name, sigterm_raises_stopped
 from serving.editing import edit_reach
 
+# score warns below this fraction of the class's reconstructions read as the class (a 20-step run: 0)
+POOR_RECONSTRUCTION = 0.5
 SWEEP_FRACTIONS = (0.0, 0.25, 0.5, 0.75, 1.0)  # default strengths, in units of the direction's reach
 DEFAULT_STRENGTHS_HELP = ("default: 0, 1/4, 1/2, 3/4 and all of the direction's reach: 2 x its class_distance, "
                           "or for an official direction 40 x its original length, where the official demo's slider ends")
@@ -130,7 +132,8 @@ def parse_args(argv=None):
 
     sub = reads_directions(command("score", "Edit success on MNIST: held-out digits of class A edited along A_to_B, read by "
                                    "the shipped MNIST classifier; prints the fraction read as B per strength, and the same "
-                                   "averaged over 8 random unit directions (the chance level)."))
+                                   "averaged over 8 random unit directions (the chance level), then the fraction of their plain reconstructions "
+                                   "read as A (a warning below a half: the table then says little)."))
     sub.add_argument("--direction", required=True, help="a class-pair direction A_to_B of the run")
     sub.add_argument("--strengths", type=strength, nargs="+", help=DEFAULT_STRENGTHS_HELP)
     sub.add_argument("--layers", default=ALL, help=LAYERS_HELP)
@@ -314,12 +317,19 @@ def score_command(args, run: Loaded):
     images = data.test_images(config.model.image_shape[0])[data.test_labels == source][: args.count]
     strengths = args.strengths or default_strengths(directions, args.direction)
     start, stop = parse_layer_range(args.layers, layer_ranges(sampler))
-    fractions = edit_success(sampler, load_classifier(), images, vector, target, strengths, start=start, stop=stop, seed=args.seed)
+    classifier = load_classifier()
+    fractions = edit_success(sampler, classifier, images, vector, target, strengths, start=start, stop=stop, seed=args.seed)
+    kept = reconstructions_read_as(sampler, classifier, images, source)
     print(f"{len(images)} held-out images of class {info['negative']} edited along {args.direction} "
           f"(style inputs [{start}, {stop})); fraction the MNIST classifier reads as {info['positive']}:")
     print(f"{'strength':>9} {'direction':>10} {'random (mean of 8)':>18}")
     for s, hit, chance in zip(strengths, fractions["direction"], fractions["random"]):
         print(f"{s:>9.3g} {hit:>10.3f} {chance:>18.3f}")
+    print(f"their reconstructions G(E(x)) read as {info['negative']}: {kept:.3f}")
+    if kept < POOR_RECONSTRUCTION:
+        print(f"warning: only {kept:.0%} of the reconstructed {info['negative']}s are read as {info['negative']}: this "
+              f"run reconstructs the class poorly (trained {run.step} steps), so the table says little about the "
+              "direction", file=sys.stderr)
 
 
 # --- helpers ------------------------------------------------------------------------------------

@@ -236,6 +236,10 @@ def test_score_and_list_print_tables(run, capsys):
     assert len(rows) == 2 and "40 held-out images of class 3" in out
     assert rows[0][1] == rows[0][2]  # strength 0: the same reconstructions for the direction and the random one
     assert all(0 <= float(value) <= 1 for row in rows for value in row[1:])
+    # 20 steps: the classifier reads none of the reconstructed 3s as a 3 (an audit's 150-step BiGAN neither),
+    # which made the table's "1.000 read as 8" look like an edit
+    assert "their reconstructions G(E(x)) read as 3: 0.000" in out
+    assert "warning: only 0% of the reconstructed 3s are read as 3" in err and "trained 20 steps" in err
     code, out, err = run_cli(edit, ["list", "--run", run], capsys)
     assert code == 0 and all(name in out for name in DIRECTIONS) and "held-out acc" in out
 

@@ -12,7 +12,7 @@ from alae_tf.config import load_preset
 from alae_tf.data.batches import to_uint8
 from alae_tf.editing.figures import strength_sweep
 from alae_tf.editing.ranges import layer_ranges, mixing_range_names, parse_layer_range
-from alae_tf.editing.success import RANDOM_DIRECTIONS, edit_success, random_unit_direction
+from alae_tf.editing.success import RANDOM_DIRECTIONS, edit_success, random_unit_direction, reconstructions_read_as
 from alae_tf.errors import ALAEError
 from alae_tf.grids import ImageNoise, interpolation_grid, mixing_grid_of_styles, render
 from alae_tf.inference import Sampler
@@ -200,6 +200,9 @@ def test_edit_success_counts_the_classifiers_readings_against_a_random_direction
     r0 = [random_unit_direction(latent, 7 * RANDOM_DIRECTIONS + k)[0] for k in range(RANDOM_DIRECTIONS)]
     assert fractions["random"] == pytest.approx([np.mean([float(s * r > 0.5) for r in r0]) for s in strengths])
     assert abs(np.linalg.norm(random_unit_direction(latent, 7)) - 1) < 1e-6
+    # G(E(x)) is the real 3 for every image: read as 3, never as 8
+    assert reconstructions_read_as(sampler, load_classifier(), images, 3) == 1.0
+    assert reconstructions_read_as(sampler, load_classifier(), images, 8) == 0.0
 
 
 def test_per_layer_projection_with_noise_refines_every_style_input(sampler):

@@ -36,6 +36,13 @@ def predicted_classes(sampler, classifier, images_uint8, direction, strength, st
     return np.argmax(predict_batched(classifier, np.concatenate(edited)), axis=1)
 
 
+def reconstructions_read_as(sampler, classifier, images_uint8, label: int) -> float:
+    """The fraction of G(E(x)) the classifier reads as `label`: where it is low, the run reconstructs
+    the class poorly, and the fractions of its edits say little about the direction."""
+    no_direction = tf.zeros([sampler.latent_dim], tf.float32)
+    return float(np.mean(predicted_classes(sampler, classifier, images_uint8, no_direction, 0.0) == label))
+
+
 def edit_success(sampler, classifier, images_uint8, direction, target: int, strengths, *, start=0, stop=None,
                  seed=0) -> dict[str, list[float]]:
     """{"direction": [fraction read as `target` per strength], "random": [the same, averaged over
