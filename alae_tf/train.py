@@ -24,6 +24,7 @@ from alae_tf.compute import cpu_flags, precision_cpu_warning, set_precision, set
 from alae_tf.config import (
     ADVERSARIAL_LOSSES,
     DATASETS,
+    ENERGY_LOSSES,
     GRADIENT_PENALTIES,
     MNIST_SOURCES,
     PRECISIONS,
@@ -74,9 +75,11 @@ def parse_args(argv=None):
         "  python -m alae_tf.train --config my.yaml --out runs/my   # my.yaml: 'preset: tiny_style' + the keys to change\n"
         "\n"
         "Settings without a flag are set in a --config file (README, 'python -m alae_tf.train'), among them\n"
-        + textwrap.fill(f"train.adversarial_loss: {', '.join(ADVERSARIAL_LOSSES)}", 96, initial_indent="  ",
-                        subsequent_indent="    ") + "\n"
-        f"  train.gradient_penalty: {', '.join(GRADIENT_PENALTIES)} (with train.r1_gamma, gp_weight,\n"
+        + textwrap.fill(f"train.adversarial_loss: {', '.join(ADVERSARIAL_LOSSES)} (softplus: the paper's "
+                        "non-saturating loss, the default; the baselines AAE, BiGAN and VAE-GAN take all but "
+                        f"wasserstein, {' and '.join(ENERGY_LOSSES)}; AE, VAE and AVB none)", 96,
+                        initial_indent="  ", subsequent_indent="    ", break_on_hyphens=False) + "\n"
+        f"  train.gradient_penalty (ALAE's): {', '.join(GRADIENT_PENALTIES)} (with train.r1_gamma, gp_weight,\n"
         "    weight_clip), and model.backbone, model.kind (the baselines), the learning rates and schedule.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
