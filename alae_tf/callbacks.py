@@ -43,6 +43,20 @@ class StepCallback(keras.callbacks.Callback):
         raise NotImplementedError
 
 
+class LogWindows(StepCallback):
+    """Resets the model's loss trackers after every `every`-th step, so that each log row and
+    progress line holds the means over the steps since the previous one. Every worker runs it:
+    the trackers are reduced across workers when read."""
+
+    def __init__(self, every: int):
+        super().__init__()
+        self.every = every
+
+    def on_step(self, step, logs):
+        if step % self.every == 0:
+            self.model.reset_trackers()
+
+
 class CheckpointSaver(StepCallback):
     """Saves every `every` steps, and when `save()` is called (the trainer calls it when the run
     ends, also on an interrupted run's way out; not at the end of each `fit` call: a run fits
@@ -204,8 +218,8 @@ class TrainingMonitor(StepCallback):
 
 
 class ProgressLines(StepCallback):
-    """One plain line every `every` steps and at step `total`: the step, the scalars (the running
-    means log.csv has), the speed since the last line and the time left. For output that goes to a
+    """One plain line every `every` steps and at step `total`: the step, the scalars (the means
+    over the steps since the last line, as log.csv has them), the speed since the last line and the time left. For output that goes to a
     file (nohup, a batch scheduler, a container's log), where Keras's progress bar is a stream of
     backspaces and colour codes redrawn 20 times a second (~100 kB per 300 MNIST steps)."""
 

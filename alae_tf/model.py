@@ -58,6 +58,15 @@ class TrainedModel(keras.Model):
     def metrics(self):
         return list(self.trackers.values())
 
+    def reset_metrics(self):
+        """Keras resets the trackers as every epoch begins; here `callbacks.LogWindows` resets them
+        after each log row instead, so that a row is the mean over the steps since the one before
+        (an epoch boundary made rows means over the epoch so far, restarted mid-window)."""
+
+    def reset_trackers(self):
+        for tracker in self.trackers.values():
+            tracker.reset_state()
+
     def checkpointed_optimizers(self) -> dict:
         """{checkpoint key: optimizer} of every optimizer the model trains with."""
         raise NotImplementedError

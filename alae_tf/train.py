@@ -19,7 +19,8 @@ import keras
 import tensorflow as tf
 
 from alae_tf import multiworker, schedule
-from alae_tf.callbacks import CheckpointSaver, ProgressBar, ProgressLines, TrainingMonitor, drop_log_rows_after
+from alae_tf.callbacks import (CheckpointSaver, LogWindows, ProgressBar, ProgressLines, TrainingMonitor,
+                               drop_log_rows_after)
 from alae_tf.compute import cpu_flags, precision_cpu_warning, set_precision, set_training_graph_options
 from alae_tf.config import (
     ADVERSARIAL_LOSSES,
@@ -435,7 +436,8 @@ def train(args) -> int:
                 full_disk_explained(model, run, saver, chief):
             try:
                 fit_schedule(model, config, source, phases, start, total,
-                             callbacks=[c for c in (monitor, saver, progress, stop) if c is not None],
+                             callbacks=[c for c in (monitor, saver, progress, stop, LogWindows(t.log_every))
+                                        if c is not None],
                              verbose=1 if chief and verbose == 1 else 0)
                 saver.save()  # first: nothing in the grids can cost the last steps
                 if monitor:

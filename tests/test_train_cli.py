@@ -3,6 +3,7 @@
 import argparse
 import errno
 import fcntl
+import csv
 import json
 import os
 import re
@@ -66,6 +67,22 @@ def test_resumed_run_ends_where_an_uninterrupted_run_ends(small_config, tmp_path
     assert step_keys and all(int(resumed[k]) == 40 for k in step_keys)
     for key in resumed:
         np.testing.assert_allclose(resumed[key], straight[key], rtol=1e-5, atol=1e-6, err_msg=key)
+
+    # Each log row is the means over the steps since the row before: the resumed run's rows after
+    # step 20 are the uninterrupted run's (they were means since the resumed step, against means
+    # over the epoch so far), and a row every 5 steps is the mean of that run's rows every step.
+    def log_rows(run):
+        return {int(row[0]): [float(v) for v in row[1:]] for row in csv.reader((run / "log.csv").open()) if row[0] != "step"}
+
+    resumed_rows, straight_rows = log_rows(tmp_path / "a"), log_rows(tmp_path / "b")
+    assert sorted(resumed_rows) == sorted(straight_rows) == list(range(5, 41, 5))
+    for step in range(25, 41, 5):
+        np.testing.assert_allclose(resumed_rows[step], straight_rows[step], rtol=1e-5, err_msg=step)
+    assert run_train(small_config, tmp_path / "c", "--steps", "10", "--log-every", "1") == 0
+    every_step = log_rows(tmp_path / "c")
+    for step in (5, 10):
+        np.testing.assert_allclose(straight_rows[step], np.mean([every_step[s] for s in range(step - 4, step + 1)], axis=0),
+                                   rtol=1e-5, err_msg=step)
 
 
 def test_a_run_writes_its_artifacts_and_evaluates(small_config, tmp_path, capsys):
