@@ -8,7 +8,9 @@ is read without torch (alae_tf.torch_files). Our live nets get the checkpoint's 
 our EMA copies its smoothed ones (`*_s`, what the official figures use); when a checkpoint
 holds only one of the two, both get it. The run's step counter is set to the top level's first
 step after its fade-in, so `python -m alae_tf.train --out RUN --steps N` would fine-tune at full
-resolution (the published models are past their fade-in).
+resolution (the published models are past their fade-in); a checkpoint saved before that point of
+the official schedule (its scheduler's epoch count says so) is set to the same point of ours, where
+its upper levels are untrained.
 """
 
 import argparse
@@ -27,13 +29,15 @@ from alae_tf.atomic_file import STAGING_LOCK, make_staging_folder, move_unless_e
 from alae_tf.config import save_config
 from alae_tf.errors import ALAEError, ConfigError, out_of_disk_space, written_file
 from alae_tf.stop_signals import interrupted_exit_code, sigterm_raises_stopped
-from alae_tf.official import NON_FINITE, PUBLISHED, config_from_official, plan_networks, published_config
+from alae_tf.official import (DATASET_SIZE_DEFAULT, NON_FINITE, PUBLISHED, PUBLISHED_DATASET_SIZES, config_from_official,
+                              official_dataset_size, plan_networks, published_config)
 
 # Our net -> the official checkpoint's name for it (E is called "discriminator" there).
 OFFICIAL_NAMES = {"encoder": "discriminator", "generator": "generator", "discriminator": "mapping_tl",
                   "mapping": "mapping_fl", "dlatent_avg": "dlatent_avg"}
 SMOOTHED = "_s"
 PROBLEMS_SHOWN = 25
+DATA_PARALLEL_PREFIX = "module."  # torch's DataParallel / DistributedDataParallel wrap a net's state dict keys
 
 
 def parse_args(argv=None):
@@ -67,19 +71,61 @@ def with_batch_size(config, batch_size):
     return config
 
 
-def read_config(spec: str):
+def official_config_file(spec: str) -> dict | None:
+    """The contents of the official config file `spec` names, or None for a published model's name."""
     path = Path(spec)
     if path.is_file():
         try:
-            raw = yaml.safe_load(path.read_text())
+            return yaml.safe_load(path.read_text())
         except (yaml.YAMLError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{path}: not a YAML config file ({exc})") from None
-        return config_from_official(raw, str(path))
-    if spec in PUBLISHED:  # before folders: the official download script saves each model into a folder of its name
-        return published_config(spec)
+    if spec in PUBLISHED:  # before folders: the official download script saves into training_artifacts/NAME
+        return None
     if path.is_dir():
         raise ConfigError(f"--config {spec}: a directory; pass the official code's configs/NAME.yaml file in it")
     raise ConfigError(f"--config {spec!r}: no such file, and not a published model ({', '.join(PUBLISHED)})")
+
+
+def read_config(spec: str):
+    raw = official_config_file(spec)
+    return published_config(spec) if raw is None else config_from_official(raw, spec)
+
+
+def read_epoch_images(spec: str) -> int:
+    """Images in one epoch of the official schedule (its DATASET.SIZE), which counts epochs."""
+    raw = official_config_file(spec)
+    return PUBLISHED_DATASET_SIZES[spec] if raw is None else official_dataset_size(raw)
+
+
+def official_epochs(checkpoint) -> int | None:
+    """Epochs the official training had completed when it saved the file (its schedulers'
+    `last_epoch`: train_alae.py steps them at each epoch's end, then saves), or None where the file
+    does not say (a file of the models alone)."""
+    auxiliary = checkpoint.get("auxiliary") if isinstance(checkpoint, dict) else None
+    schedulers = auxiliary.get("scheduler") if isinstance(auxiliary, dict) else None
+    if not isinstance(schedulers, dict):
+        return None
+    counts = [state.get("last_epoch") for state in schedulers.values() if isinstance(state, dict)]
+    return max((n for n in counts if isinstance(n, int) and not isinstance(n, bool) and n >= 0), default=None)
+
+
+def converted_step(config, epochs: int | None, epoch_images: int) -> tuple[int, str | None]:
+    """The run's step: the top level's first after its fade-in, or, for a checkpoint saved before
+    the official schedule got there, the same point of ours (and a warning saying so)."""
+    phases = schedule.phases(config)
+    top = phases[-1]
+    if epochs is None:
+        return top.faded_in_step, None
+    step = schedule.step_at_image(phases, epochs * epoch_images)
+    if step >= top.faded_in_step:
+        return top.faded_in_step, None
+    phase = schedule.phase_at(phases, step)
+    fading = ", fading in" if step < phase.faded_in_step and phase.level > 0 else ""
+    return step, (f"warning: the checkpoint was saved after {epochs} epoch(s) of the official schedule "
+                  f"(a model_tmp_* file of training under way), at level {phase.level} ({phase.resolution}x"
+                  f"{phase.resolution}{fading}) of {len(phases)}: its levels above are untrained. The run is set to "
+                  f"the same point of our schedule, step {step}, from which a fine-tune (python -m alae_tf.train "
+                  "--out RUN --data-path DIR --steps N) goes on growing")
 
 
 def official_states(checkpoint, path) -> dict:
@@ -88,11 +134,14 @@ def official_states(checkpoint, path) -> dict:
     models = checkpoint.get("models") if isinstance(checkpoint, dict) else None
     if not isinstance(models, dict):
         raise ALAEError(f"{path}: not an official ALAE checkpoint (no \"models\" dictionary)")
-    states = {"live": {}, "smoothed": {}, "one_copy": []}
+    states = {"live": {}, "smoothed": {}, "one_copy": [], "data_parallel": False}
     for ours, theirs in OFFICIAL_NAMES.items():
         live, smoothed = models.get(theirs), models.get(theirs + SMOOTHED)
         if ours == "dlatent_avg":  # one running mean, saved without a smoothed copy
             smoothed = smoothed or live
+            if live is None and smoothed is None:
+                raise ALAEError(f"{path}: the checkpoint has no 'dlatent_avg' (F's running mean of w, the centre of "
+                                f"truncation); found: {', '.join(sorted(models))}")
         if live is None and smoothed is None:
             raise ALAEError(f"{path}: the checkpoint has no {theirs!r} (or {theirs + SMOOTHED!r}) state dict; "
                             f"found: {', '.join(sorted(models))}")
@@ -100,6 +149,7 @@ def official_states(checkpoint, path) -> dict:
             if state is not None and not isinstance(state, dict):
                 raise ALAEError(f"{path}: models[{name!r}] is a {type(state).__name__}, not a state dict (the official "
                                 "checkpoints hold each net's state_dict()): not an official ALAE checkpoint")
+        live, smoothed = (without_data_parallel_prefix(state, states) for state in (live, smoothed))
         if ours != "dlatent_avg" and (live is None or smoothed is None):
             states["one_copy"].append((theirs, "live" if smoothed is None else "smoothed"))
         states["live"][ours] = live if live is not None else smoothed
@@ -107,8 +157,18 @@ def official_states(checkpoint, path) -> dict:
     return states
 
 
-def convert(checkpoint_path: Path, config, out: Path, log=print) -> dict:
-    """Write the run; returns {"step": ..., "tensors": ...}. Nothing is written if anything is wrong."""
+def without_data_parallel_prefix(state: dict | None, states: dict) -> dict | None:
+    """A state dict saved from a net inside torch's DataParallel (every key "module."-prefixed, as
+    the official Checkpointer itself strips), without the prefix; noted in states["data_parallel"]."""
+    if not state or not all(isinstance(key, str) and key.startswith(DATA_PARALLEL_PREFIX) for key in state):
+        return state
+    states["data_parallel"] = True
+    return {key.removeprefix(DATA_PARALLEL_PREFIX): value for key, value in state.items()}
+
+
+def convert(checkpoint_path: Path, config, out: Path, log=print, epoch_images: int = DATASET_SIZE_DEFAULT) -> dict:
+    """Write the run; returns {"step": ..., "tensors": ...}. Nothing is written if anything is wrong.
+    `epoch_images`: the images in one epoch of the official schedule (`read_epoch_images`)."""
     if out.exists():
         raise ALAEError(f"{out}: already exists; pass a new --out directory")
     from alae_tf.model import build_alae  # TensorFlow loads here, after the arguments are checked
@@ -116,11 +176,15 @@ def convert(checkpoint_path: Path, config, out: Path, log=print) -> dict:
     from alae_tf.run_dir import RunDir, checkpoint_manager
 
     log(f"reading {checkpoint_path}")
-    states = official_states(torch_files.load(checkpoint_path), checkpoint_path)
+    checkpoint = torch_files.load(checkpoint_path)
+    states = official_states(checkpoint, checkpoint_path)
+    if states["data_parallel"]:
+        log(f"note: the nets were saved inside torch's DataParallel; read without its {DATA_PARALLEL_PREFIX!r} prefixes")
     for held in ("live", "smoothed"):
         if names := [name for name, copy in states["one_copy"] if copy == held]:
             other = "EMA copies (what sampling and export use)" if held == "live" else "live nets (what a fine-tune trains)"
             log(f"note: the checkpoint holds only the {held} {', '.join(names)}; our {other} get the same weights")
+    log("building the networks and checking the weights against them")
     set_precision("none")
     model = build_alae(config)
     plans = (plan_networks(model.networks(), states["live"], config.model.latent_dim)
@@ -140,8 +204,9 @@ def convert(checkpoint_path: Path, config, out: Path, log=print) -> dict:
     for variable, array in assignments:
         variable.assign(array)
     check_finite(model, checkpoint_path)
-    top = schedule.phases(config)[-1]
-    step = top.faded_in_step  # full resolution
+    step, early = converted_step(config, official_epochs(checkpoint), epoch_images)
+    if early:
+        log(early)
     model.trained_steps.assign(step)
     config.train.steps, config.train.epochs = step, None
 
@@ -153,6 +218,7 @@ def convert(checkpoint_path: Path, config, out: Path, log=print) -> dict:
     try:
         staging_lock = make_staging_folder(staging)
         run = RunDir(staging)
+        log("writing the run")
         save_config(config, run.config_file)
         checkpoint_manager(model, run).save(checkpoint_number=step)
         # not part of the run; without it the folder is left alone for a minute (remove_abandoned_staging)
@@ -199,7 +265,8 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     try:
         with sigterm_raises_stopped():  # the staging folder is removed on SIGTERM too
-            convert(args.checkpoint, with_batch_size(read_config(args.config), args.batch_size), args.out)
+            convert(args.checkpoint, with_batch_size(read_config(args.config), args.batch_size), args.out,
+                    epoch_images=read_epoch_images(args.config))
     except ALAEError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

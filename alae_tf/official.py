@@ -38,6 +38,8 @@ FLIP_IMAGES_DEFAULT = True  # defaults.py's DATASET.FLIP_IMAGES
 # The published models: official config name -> our preset holding its settings.
 PUBLISHED = {"ffhq": "official_ffhq", "celeba-hq256": "official_celeba_hq256", "bedroom": "official_bedroom",
              "celeba": "official_celeba"}
+# Their DATASET.SIZE (configs/NAME.yaml): the images of one epoch, the unit the official schedule counts in.
+PUBLISHED_DATASET_SIZES = {"ffhq": 60000, "celeba-hq256": 29000, "bedroom": 758260, "celeba": 182637}
 D_LAYERS = 3  # MappingD: 3 linear layers, latent wide, lr x0.1
 NON_FINITE = "non-finite values"  # a tensor's problem: NaN or infinity (the file is damaged, not the config wrong)
 FUSED_SCALE_FROM = 128  # the official G upscales with one transposed convolution at levels this wide and wider
@@ -85,8 +87,9 @@ def _alae_config(raw: dict, m: dict, levels: int, origin: str) -> Config:
     resolution = 2 ** (levels + 1)
     train = {**TRAIN_DEFAULTS, **(raw.get("TRAIN") or {})}
     dataset = raw.get("DATASET") or {}
-    dataset_size = int(dataset.get("SIZE", DATASET_SIZE_DEFAULT))
-    # lod_driver.py reads both lists at min(level, len - 1): shorter lists repeat their last entry
+    dataset_size = official_dataset_size(raw)
+    # lod_driver.py reads the batch sizes at min(level, len - 1): a shorter list repeats its last entry.
+    # scheduler.py indexes LEARNING_RATES by level (a shorter list fails there); its last rate repeats here.
     rates = list(train["LEARNING_RATES"]) + [train["LEARNING_RATES"][-1]] * levels
     batches = list(train["LOD_2_BATCH_8GPU"]) + [train["LOD_2_BATCH_8GPU"][-1]] * levels
     return Config.from_dict({
@@ -110,6 +113,11 @@ def _alae_config(raw: dict, m: dict, levels: int, origin: str) -> Config:
             "truncation_cutoff": int(m["TRUNCATIOM_CUTOFF"]), "w_avg_beta": float(m["DLATENT_AVG_BETA"]),
         },
     }, origin)
+
+
+def official_dataset_size(raw: dict) -> int:
+    """An official config file's DATASET.SIZE: the images of one epoch of its schedule."""
+    return int((raw.get("DATASET") or {}).get("SIZE", DATASET_SIZE_DEFAULT))
 
 
 def published_config(name: str) -> Config:

@@ -87,12 +87,16 @@ def total_steps(config, num_train_images: int) -> int:
     """`train.steps`, or the step at which `train.epochs` passes over the data have been drawn."""
     if config.train.steps is not None:
         return config.train.steps
-    schedule = phases(config)
-    target, last = config.train.epochs * num_train_images, schedule[-1]
+    return max(1, step_at_image(phases(config), config.train.epochs * num_train_images))
+
+
+def step_at_image(schedule: list[Phase], images: int) -> int:
+    """The first step by which `images` training images have been drawn."""
     for phase in schedule[:-1]:
-        if target <= phase.images_before(phase.end_step):
-            return phase.first_step + math.ceil((target - phase.first_image) / phase.batch_size)
-    return last.first_step + max(1, math.ceil((target - last.first_image) / last.batch_size))
+        if images <= phase.images_before(phase.end_step):
+            return phase.first_step + math.ceil((images - phase.first_image) / phase.batch_size)
+    last = schedule[-1]
+    return last.first_step + math.ceil((images - last.first_image) / last.batch_size)
 
 
 def short_schedule_note(config, num_train_images: int) -> str | None:

@@ -21,6 +21,7 @@ from alae_tf.errors import ALAEError
 from alae_tf.inference import Sampler
 from alae_tf.official import PUBLISHED, published_config
 from alae_tf.run_dir import load_run
+from alae_tf.schedule import phases
 
 FIXTURE = Path(__file__).parent / "fixtures" / "official"
 TOLERANCE = 1e-4  # relative to the largest |output|
@@ -496,3 +497,68 @@ def test_the_published_models_settings_ship_as_presets():
     ffhq = published_config("ffhq")
     assert (ffhq.model.latent_dim, ffhq.model.start_channels, ffhq.model.max_channels, ffhq.model.mapping_layers,
             ffhq.levels, ffhq.model.backbone) == (512, 16, 512, 8, 9, "style_official")
+
+
+def convert_with(tmp_path, monkeypatch, checkpoint, name):
+    """Convert the fixture's config with `checkpoint` as the file's contents; (run, logged lines)."""
+    monkeypatch.setattr(torch_files, "load", lambda path: checkpoint)
+    lines = []
+    convert.convert(FIXTURE / "model.pth", convert.read_config(str(FIXTURE / "config.yaml")), tmp_path / name,
+                    log=lines.append, epoch_images=convert.read_epoch_images(str(FIXTURE / "config.yaml")))
+    return tmp_path / name, lines
+
+
+def test_a_checkpoint_saved_while_the_model_grew_is_set_to_the_same_point_of_our_schedule(tmp_path, monkeypatch):
+    """A model_tmp_lodN file of the official training (its schedulers count the epochs done) was
+    converted as a model trained to full resolution: its untrained top levels were served."""
+    from alae_tf.run_dir import untrained_top_level
+
+    full = torch_files.load(FIXTURE / "model.pth")
+
+    def saved_after(epochs):
+        return {**full, "auxiliary": {"scheduler": {"encoder_optimizer": {"last_epoch": epochs},
+                                                    "decoder_optimizer": {"last_epoch": epochs}}}}
+
+    # The fixture's config: 6 levels, the official defaults EPOCHS_PER_LOD 15, DATASET.SIZE 70000 and
+    # batches 512, 256, 128, ... After 40 epochs the official code trains level 40 // 15 = 2, past its
+    # fade-in (the first 15 // 2 epochs of a level). Our steps: 15 x 70000 images per level.
+    level_0, level_1 = math.ceil(15 * 70000 / 512), math.ceil(15 * 70000 / 256)
+    drawn = level_0 * 512 + level_1 * 256
+    expected = level_0 + level_1 + math.ceil((40 * 70000 - drawn) / 128)
+    run, lines = convert_with(tmp_path, monkeypatch, saved_after(40), "early")
+    config, model = load_run(run)
+    assert model.step == expected == 11620
+    [warning] = [line for line in lines if line.startswith("warning: ")]
+    assert "saved after 40 epoch(s)" in warning and "at level 2 (16x16) of 6" in warning and f"step {expected}" in warning
+    assert untrained_top_level(config, model.step)  # export, evaluate and edit warn so
+    # 8 epochs: level 0's 15 epochs not done; 16: level 1 fading in (its first 7 epochs)
+    run, lines = convert_with(tmp_path, monkeypatch, saved_after(16), "fading")
+    assert any("at level 1 (8x8, fading in) of 6" in line for line in lines), lines
+    # Past the top level's fade-in (5 x 15 + 7.5 epochs: ours fades over half a level's images, the
+    # official code over 15 // 2 epochs), or no count in the file: the step as before.
+    for epochs, name in ((83, "done"), (None, "unsaid")):
+        run, lines = convert_with(tmp_path, monkeypatch, full if epochs is None else saved_after(epochs), name)
+        config, model = load_run(run)
+        top = phases(config)[-1]
+        assert model.step == top.faded_in_step and not [line for line in lines if line.startswith("warning: ")]
+
+
+def test_a_checkpoint_saved_from_data_parallel_converts_without_the_prefix(tmp_path, monkeypatch, converted):
+    """Every key "module."-prefixed (a net saved inside torch's DataParallel) was refused with 290
+    lines of missing and unknown tensors."""
+    full = torch_files.load(FIXTURE / "model.pth")
+    wrapped = {**full, "models": {name: state if name == "dlatent_avg" else {f"module.{key}": value for key, value in state.items()}
+                                  for name, state in full["models"].items()}}
+    run, lines = convert_with(tmp_path, monkeypatch, wrapped, "wrapped")
+    assert any(line.startswith("note: the nets were saved inside torch's DataParallel") for line in lines)
+    _, model = load_run(run)
+    _, reference_model = load_run(converted)
+    for ours, theirs in zip(model.weights, reference_model.weights):
+        np.testing.assert_array_equal(ours.numpy(), theirs.numpy(), err_msg=ours.path)
+
+
+def test_a_checkpoint_without_the_running_mean_of_w_names_it(tmp_path, monkeypatch):
+    full = torch_files.load(FIXTURE / "model.pth")
+    without = {**full, "models": {name: state for name, state in full["models"].items() if name != "dlatent_avg"}}
+    with pytest.raises(ALAEError, match=r"no 'dlatent_avg' \(F's running mean of w, the centre of truncation\)"):
+        convert_with(tmp_path, monkeypatch, without, "no_mean")
