@@ -312,11 +312,11 @@ def test_noise_on_a_generator_from_the_official_code_says_what_it_replaces(tmp_p
     assert "note: without noise images this generator (from the official code) adds the official code's deterministic " \
            "stand-in; --noise replaces it" in capsys.readouterr().err
     # A converted run names no data directory: held-out images and the run's labels say what to use
-    # instead (it was "pass --data-path DIR", an option neither command has).
+    # instead, --data-path among them (both commands have it since 2026-12-06).
     from alae_tf import edit
 
     for module, argv in ((project_cli, ["--run", str(run), "--images", "held-out:2", "--out-dir", str(tmp_path / "o")]),
                          (edit, ["directions", "--run", str(run), "--out", str(tmp_path / "d.json")])):
         assert module.main(argv) == 2
         err = capsys.readouterr().err
-        assert "the run's config names no directory for its prepared data" in err and "--data-path" not in err, err
+        assert "the run's config names no directory for its prepared data" in err and "pass --data-path DIR" in err, err

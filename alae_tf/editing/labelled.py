@@ -93,8 +93,8 @@ def open_run_data(config, path=None):
     if path is None and config.data.path is None and config.data.dataset not in MNIST_FAMILY:
         raise DataError(f"the run's config names no directory for its {config.data.dataset} data (a model converted "
                         "from the official code records none): use image files or folders of your own instead of "
-                        "held-out:, and --classes or --attributes to fit directions; or set data.path in the run's "
-                        "config.yaml")
+                        "held-out:, and --classes or --attributes to fit directions; or pass --data-path DIR (data prepared by "
+                        "python -m alae_tf.data.prepare at the model's resolution), or set data.path in the run's config.yaml")
     return open_run_images(config, path=path)
 
 
