@@ -157,6 +157,13 @@ def official_states(checkpoint, path) -> dict:
     return states
 
 
+def checkpoint_name(problem: str, copy: str) -> str:
+    """A weight plan's problem ("encoder.encode_block.0.bias_1: ...") with the checkpoint's name of
+    the net ("discriminator", plus "_s" for the smoothed `copy`)."""
+    net, _, rest = problem.partition(".")
+    return f"{OFFICIAL_NAMES.get(net, net)}{copy}.{rest}"
+
+
 def without_data_parallel_prefix(state: dict | None, states: dict) -> dict | None:
     """A state dict saved from a net inside torch's DataParallel (every key "module."-prefixed, as
     the official Checkpointer itself strips), without the prefix; noted in states["data_parallel"]."""
@@ -187,10 +194,12 @@ def convert(checkpoint_path: Path, config, out: Path, log=print, epoch_images: i
     log("building the networks and checking the weights against them")
     set_precision("none")
     model = build_alae(config)
-    plans = (plan_networks(model.networks(), states["live"], config.model.latent_dim)
-             + plan_networks(model.sampling_networks(), states["smoothed"], config.model.latent_dim))
-    assignments = [pair for plan in plans for pair in plan.arrays()]
-    problems = sorted({problem for plan in plans for problem in plan.problems + plan.unused()})
+    copies = {"": plan_networks(model.networks(), states["live"], config.model.latent_dim),
+              SMOOTHED: plan_networks(model.sampling_networks(), states["smoothed"], config.model.latent_dim)}
+    assignments = [pair for plans in copies.values() for plan in plans for pair in plan.arrays()]
+    # Named as in the checkpoint (E is its "discriminator"); a damaged tensor with its copy's name.
+    problems = sorted({checkpoint_name(problem, copy if problem.endswith(NON_FINITE) else "")
+                       for copy, plans in copies.items() for plan in plans for problem in plan.problems + plan.unused()})
     if damaged := [problem.removesuffix(f": {NON_FINITE}") for problem in problems if problem.endswith(NON_FINITE)]:
         raise ALAEError(f"{checkpoint_path}: {len(damaged)} tensor(s) hold values that are not numbers "
                         f"({', '.join(damaged[:3])}{', ...' if len(damaged) > 3 else ''}): the file is damaged; "
@@ -199,8 +208,9 @@ def convert(checkpoint_path: Path, config, out: Path, log=print, epoch_images: i
         shown = "\n  ".join(problems[:PROBLEMS_SHOWN])
         more = f"\n  ... and {len(problems) - PROBLEMS_SHOWN} more" if len(problems) > PROBLEMS_SHOWN else ""
         raise ConfigError(f"{checkpoint_path} does not match this config ({config.preset}: "
-                          f"{config.model.image_shape[0]}x{config.model.image_shape[0]}, latent {config.model.latent_dim}):\n  "
-                          f"{shown}{more}")
+                          f"{config.model.image_shape[0]}x{config.model.image_shape[0]}, latent {config.model.latent_dim}; "
+                          f"tensors named as in the checkpoint, where E is 'discriminator', D 'mapping_tl', F "
+                          f"'mapping_fl'):\n  {shown}{more}")
     for variable, array in assignments:
         variable.assign(array)
     check_finite(model, checkpoint_path)

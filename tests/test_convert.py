@@ -129,6 +129,9 @@ def test_a_config_that_does_not_match_names_every_mismatching_tensor(tmp_path, c
     assert code == 2 and not out.exists() and not list(tmp_path.glob(".run*"))
     assert err.startswith("error: ") and "does not match this config" in err
     assert "generator.const: shape [1, 16, 4, 4], this config needs [1, 32, 4, 4]" in err
+    # E's tensors under the checkpoint's name for it (they read "encoder.", a name the file has not)
+    assert "discriminator.encode_block.4.conv_1.weight: shape [16, 16, 3, 3], this config needs [32, 32, 3, 3]" in err
+    assert "encoder." not in err
 
 
 def test_a_run_converted_before_the_kernel_layout_change_is_refused_with_the_fix(tmp_path):
@@ -313,7 +316,7 @@ def test_a_damaged_tensor_whose_bytes_still_read_as_numbers_is_refused(tmp_path,
             ("discriminator", "encode_block.0.conv_1.weight", 1e25, "the live nets compute values that are not "
              "finite in E (their codes), D (its scores of them): the file is damaged"),
             ("mapping_fl_s", "map_blocks.0.fc.weight", np.nan, "1 tensor(s) hold values that are not numbers "
-             "(mapping.map_blocks.0.fc.weight): the file is damaged; download it again")):
+             "(mapping_fl_s.map_blocks.0.fc.weight): the file is damaged; download it again")):
         state = dict(full["models"][net])
         state[name] = Scaled(state[name], factor)
         checkpoint = {**full, "models": {**full["models"], net: state}}
