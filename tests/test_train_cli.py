@@ -474,7 +474,8 @@ def test_help_exits_0(module):
     if module == "alae_tf.train":  # the settings without a flag were nowhere in it
         text = " ".join(result.stdout.split())
         assert "train.adversarial_loss: softplus, minimax, least_squares, hinge, wasserstein, f_kl," in text
-        assert "train.gradient_penalty: r1, r2, wgan_gp, dragan, none" in text
+        assert "train.gradient_penalty (ALAE's): r1, r2, wgan_gp, dragan, none" in text
+        assert "the baselines AAE, BiGAN and VAE-GAN take all but wasserstein, ebgan and began; AE, VAE and AVB none" in text
 
 
 def test_a_second_trainer_is_refused_sigterm_saves_and_the_same_command_resumes(small_config, tmp_path, capsys):
