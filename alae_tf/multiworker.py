@@ -112,20 +112,29 @@ def check_port_free(cluster: Cluster) -> None:
                               f"{cluster.address}, but port {port} cannot be bound here ({exc.strerror})") from None
 
 
+# A worker whose heartbeats stop for this long (or --worker-timeout, if shorter) is taken for dead.
+# Heartbeats come from a thread of TensorFlow's own, so a worker busy tracing or writing grids still
+# sends them. With the 300 s of --worker-timeout, the other workers of a killed one (kill -9 on a
+# live host) waited ~240 s, 5 times in 6 (an audit, 2026-12-06): its reset connection is seen only
+# sometimes.
+HEARTBEAT_TIMEOUT_SECONDS = 30.0
+
+
 def make_strategy(cluster: Cluster, timeout_seconds: float) -> tf.distribute.MultiWorkerMirroredStrategy:
-    """MultiWorkerMirroredStrategy that gives up on a missing worker after `timeout_seconds`: at
-    start (a worker that never came) and during training (one that stopped sending heartbeats,
-    i.e. died): then the collectives of every other worker fail with tf.errors.UnavailableError.
-    A worker that is alive but slow (tracing a new level, the chief writing grids) is waited for."""
+    """MultiWorkerMirroredStrategy that gives up on a worker that never came after `timeout_seconds`,
+    and on one that stopped sending heartbeats (died) after HEARTBEAT_TIMEOUT_SECONDS (or
+    `timeout_seconds` if shorter): then the collectives of every other worker fail with
+    tf.errors.UnavailableError. A worker that is alive but slow (tracing a new level, the chief
+    writing grids) is waited for."""
     check_port_free(cluster)
     # TensorFlow's coordination service (started by the strategy) waits for every task at start
     # with no time limit; configured here first, with one. Private API of TF 2.21:
     # tests/test_multiworker.py starts one worker of two and expects the error below.
-    timeout_ms = int(timeout_seconds * 1000)
     context.context().configure_coordination_service(
         service_type="standalone", service_leader=f"/job:{cluster.jobs[0][0]}/replica:0/task:0",
         coordinated_jobs=[CoordinatedJob(name=kind, num_tasks=count) for kind, count in cluster.jobs],
-        cluster_register_timeout_in_ms=timeout_ms, heartbeat_timeout_in_ms=timeout_ms)
+        cluster_register_timeout_in_ms=int(timeout_seconds * 1000),
+        heartbeat_timeout_in_ms=int(min(timeout_seconds, HEARTBEAT_TIMEOUT_SECONDS) * 1000))
     missing = (f"{cluster.task} at {cluster.address}: not every worker of {list(cluster.addresses)} answered within "
                f"{timeout_seconds:g} s (--worker-timeout); start all of them, with the same cluster in TF_CONFIG")
     if cluster.is_chief:

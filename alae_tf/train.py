@@ -104,8 +104,9 @@ def parse_args(argv=None):
                         "multiworker: one process per worker, each started with the same command and its own "
                         "TF_CONFIG (see the README)")
     parser.add_argument("--worker-timeout", type=float, default=300.0,
-                        help="multiworker: seconds the workers wait for one that has not started, or that stopped "
-                        "sending heartbeats (died), before every worker stops with an error (1 to 604800; default: 300)")
+                        help="multiworker: seconds the workers wait for one that has not started before every "
+                        "worker stops with an error (1 to 604800; default: 300); one that stopped sending heartbeats "
+                        "(died) is given 30 s, or this if shorter")
     parser.add_argument("--jit", action=argparse.BooleanOptionalAction, default=None,
                         help="compile the train step with XLA, or not (--no-jit); default: the preset's train.jit, "
                         "auto in the MNIST MLP presets: on for the MLP in float32 on one CPU device, where XLA "
