@@ -225,15 +225,19 @@ def _port(address: str) -> int | None:
     return int(port) if host and port.isdigit() and 0 < int(port) < 65536 else None
 
 
+DATA_CONTENTS = "data.contents"  # a setting of its own in check_same_start: the image count and a hash of the names
+
+
 def check_same_start(strategy: tf.distribute.Strategy, cluster: Cluster, step: int, checkpoints, settings: dict,
                      total: int) -> None:
     """Every worker must start from the same step of the same experiment. Each restores the newest
     checkpoint it finds in `checkpoints` (`step`: its step, 0 for none), so a worker that cannot see
     the chief's files would otherwise start over; and each resolves its own command's settings
-    (`settings`, the run's config as a dict; `total`: the step to train to), so a worker started
-    with another --batch-size or --seed trained its share of every batch from another experiment
-    while the chief's config.yaml described its own (another --steps: a crash inside TensorFlow
-    when one worker stopped first)."""
+    (`settings`, the run's config as a dict, with the data's contents as DATA_CONTENTS; `total`: the
+    step to train to), so a worker started with another --batch-size or --seed trained its share of
+    every batch from another experiment while the chief's config.yaml described its own (another
+    --steps: a crash inside TensorFlow when one worker stopped first; another image folder: nothing
+    said)."""
     names, digests = setting_digests(settings)
     row = [step, total, len(digests), *digests, *[0] * (MAX_SETTINGS - len(digests))]
     try:
@@ -254,6 +258,10 @@ def check_same_start(strategy: tf.distribute.Strategy, cluster: Cluster, step: i
         raise ConfigError(f"the workers would train to different steps ({totals}, the chief's first): every worker "
                           "must run the same command (the same --steps or --epochs, and the same data)")
     differing = [name for column, name in enumerate(names, start=3) if len(set(values[:, column].tolist())) > 1]
+    if DATA_CONTENTS in differing:
+        raise ConfigError("the workers read different data (image folders or prepared datasets whose image count or "
+                          "names differ): every worker's --data-path (data.path) must hold the same images, from "
+                          "which the held-out split and the training order are drawn")
     if len(set(counts)) > 1 or differing:
         which = f" ({', '.join(differing)})" if differing and len(set(counts)) == 1 else ""
         raise ConfigError(f"the workers were started with different settings{which}: a --config file, or a flag "

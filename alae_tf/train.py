@@ -381,8 +381,10 @@ def train(args) -> int:
         phases = schedule.phases(config)
         restored = newest_intact_checkpoint(run)
         if cluster:  # before the restore, whose collectives a worker without that checkpoint would not join
+            settings = config.to_dict()
+            settings["data"]["contents"] = source.contents  # (multiworker.DATA_CONTENTS) None for MNIST
             multiworker.check_same_start(strategy, cluster, checkpoint_step(restored) if restored else 0,
-                                         run.checkpoints, config.to_dict(), schedule.total_steps(config, source.num_train))
+                                         run.checkpoints, settings, schedule.total_steps(config, source.num_train))
         with strategy.scope():
             model = build_model(config)
             if restored:

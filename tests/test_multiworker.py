@@ -282,6 +282,30 @@ def test_workers_that_find_different_checkpoints_stop_with_one_line_naming_it(sm
         assert "Traceback" not in workers.output(index)
 
 
+def test_workers_reading_different_image_folders_stop_with_one_line(tmp_path):
+    """Workers whose --data-path folders differed by one image trained together without a word
+    (an audit: 200 images on one, 199 on the other); only the chief's folder was recorded."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for name, count in (("a", 40), ("b", 39)):
+        (tmp_path / name).mkdir()
+        for index in range(count):
+            Image.fromarray(rng.integers(0, 256, (32, 32), np.uint8)).save(tmp_path / name / f"{index:02d}.png")
+    config = tmp_path / "folder.yaml"  # image folders are read at power-of-two sides
+    config.write_text(SMALL_MLP.replace("mapping_layers: 2", "mapping_layers: 2, image_shape: [32, 32, 1]"))
+    ports = free_ports(2)
+    workers = Workers(tmp_path, ["--config", str(config), "--out", str(tmp_path / "run"), "--steps", "20",
+                                 "--dataset", "folder"], [tf_config(ports, 0), tf_config(ports, 1)],
+                      own_args=[["--data-path", str(tmp_path / "a")], ["--data-path", str(tmp_path / "b")]])
+    assert workers.wait(limit=120) == [2, 2]
+    for index in (0, 1):
+        errors = [line for line in workers.output(index).splitlines() if line.startswith("error: ")]
+        assert errors == ["error: the workers read different data (image folders or prepared datasets whose image "
+                          "count or names differ): every worker's --data-path (data.path) must hold the same images, "
+                          "from which the held-out split and the training order are drawn"], workers.output(index)
+
+
 @pytest.mark.parametrize("worker_args, message", [
     (["--seed", "1", "--batch-size", "8"], "the workers were started with different settings (train.batch_size, "
                                            "train.seed): a --config file, or a flag such as --batch-size or --seed, "
