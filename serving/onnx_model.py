@@ -183,7 +183,14 @@ class ALAEOnnx:
         if threads and _shared_pool_threads is not None:
             raise ValueError("threads: this process runs ALAEOnnx on one shared thread pool, whose size "
                              "share_one_thread_pool() set")
+        for provider in [providers] if isinstance(providers, str) else list(providers or []):
+            provider_name = provider[0] if isinstance(provider, tuple) else provider
+            if provider_name not in onnxruntime.get_all_providers():
+                raise ValueError(f"providers: no ONNX Runtime execution provider is called {provider_name!r} (e.g. "
+                                 f"{CUDA!r}, {CPU!r})")
         self.max_batch_size = max_batch_size
+        # What pickling keeps (__reduce__); export_dir and name give way to the version directory opened.
+        self._settings = (providers, max_batch_size, threads, variant, operations)
         failures = []
         for directory in onnx_version_dirs_newest_first(export_dir, name):
             try:
@@ -237,8 +244,11 @@ class ALAEOnnx:
             # Spin only while a run is active.
             options.add_session_config_entry("session.force_spinning_stop", "1")
         requested = [providers] if isinstance(providers, str) else list(providers) if providers else default_providers()
-        self._sessions = {graph: self._session(self.path / onnx_file(graph, variant), options, requested, variant)
-                          for graph in contract.onnx_graphs(self.signatures)}
+        self._sessions, trying = {}, requested
+        for graph in contract.onnx_graphs(self.signatures):
+            self._sessions[graph] = self._session(self.path / onnx_file(graph, variant), options, trying, variant)
+            if self._sessions[graph].get_providers()[0] == CPU:  # a provider that did not start is not tried again
+                trying = [CPU]
         _check_graph_shapes(self.path, variant, self._sessions, self.signatures)
         self._io_names = {graph: ([i.name for i in session.get_inputs()], [o.name for o in session.get_outputs()])
                           for graph, session in self._sessions.items()}
@@ -268,6 +278,12 @@ class ALAEOnnx:
             reason = str(exc).strip().split("\n")[0] or type(exc).__name__
             raise ValueError(f"{path} cannot be loaded ({reason}): the file is damaged or incomplete; export the run "
                              "again") from None
+
+    def __reduce__(self):
+        """Pickled as the way to open it again (an ONNX Runtime session cannot be pickled): the
+        version directory it opened, with the same settings, read again where it is unpickled
+        (joblib, Ray and multiprocessing pass models so)."""
+        return ALAEOnnx, (self.path, self._settings[0], None, *self._settings[1:])
 
     @property
     def metadata_json(self) -> str:
@@ -476,6 +492,8 @@ class ALAEOnnx:
 
     @staticmethod
     def _images(images, as_uint8):
+        if not isinstance(as_uint8, (bool, np.bool_)):
+            raise ValueError(f"as_uint8 must be True or False, got {as_uint8!r}")
         return contract.to_uint8(images) if as_uint8 else images
 
     def _run(self, graph, values: dict) -> dict[str, np.ndarray]:

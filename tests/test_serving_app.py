@@ -4,6 +4,7 @@ where TensorFlow cannot be imported; input validation, chunking, interpolation, 
 import io
 import json
 import logging
+import operator
 import shutil
 import subprocess
 import sys
@@ -288,6 +289,28 @@ def test_a_batch_limit_below_one_and_bad_thread_counts_are_refused(export_dir):
             ALAEOnnx(export_dir, threads=threads)
 
 
+def test_a_model_pickles_as_the_way_to_open_it_again(export_dir, model):
+    """An ONNX Runtime session cannot be pickled: joblib, Ray and multiprocessing, which pass models
+    as arguments, raised TypeError ... InferenceSession."""
+    import multiprocessing
+    import pickle
+
+    z = np.random.default_rng(3).standard_normal((4, model.latent_dim)).astype(np.float32)
+    small = ALAEOnnx(export_dir, max_batch_size=3, operations=["generate"])
+    copy = pickle.loads(pickle.dumps(small))
+    assert copy.path == small.path and copy.max_batch_size == 3 and sorted(copy.signatures) == sorted(small.signatures)
+    np.testing.assert_array_equal(copy.generate(z), small.generate(z))
+    with multiprocessing.get_context("spawn").Pool(1) as pool:  # a fresh process: the files are opened again
+        np.testing.assert_array_equal(pool.apply(operator.methodcaller("generate", z), (small,)), small.generate(z))
+
+
+def test_as_uint8_is_true_or_false(model):
+    w = np.zeros((1, model.latent_dim), np.float32)
+    for value in ("no", 1, None):  # "no" returned uint8 images
+        with pytest.raises(ValueError, match="as_uint8 must be True or False"):
+            model.decode(w, as_uint8=value)
+
+
 def test_provider_is_cpu_here_and_logged(export_dir, caplog, monkeypatch):
     with caplog.at_level(logging.INFO, logger="serving.onnx_model"):
         model = ALAEOnnx(export_dir)
@@ -302,9 +325,13 @@ def test_provider_is_cpu_here_and_logged(export_dir, caplog, monkeypatch):
             "the CUDA 13 / cuDNN 9 it needs: for those, onnxruntime-gpu 1.31 runs on CUDA 13") in caplog.text
     assert "asked for" not in caplog.text
     caplog.clear()
-    with pytest.warns(UserWarning, match="CUDAExecutionProvider"):
-        ALAEOnnx(export_dir, providers=["CUDAExecutionProvider"])
+    with pytest.warns(UserWarning, match="CUDAExecutionProvider") as tried:
+        asked = ALAEOnnx(export_dir, providers=["CUDAExecutionProvider"])
     assert "asked for CUDAExecutionProvider, running on CPUExecutionProvider: onnxruntime-gpu 1.31 runs on CUDA 13" in caplog.text
+    # Tried for the first graph only: it was tried (and logged by ONNX Runtime) for each of them.
+    assert len(asked._sessions) > 1 and len([w for w in tried if "CUDAExecutionProvider" in str(w.message)]) == 1
+    with pytest.raises(ValueError, match="no ONNX Runtime execution provider is called 'FooExecutionProvider'"):
+        ALAEOnnx(export_dir, providers=["FooExecutionProvider"])  # it ran on the CPU, with 4 banners on stdout
     caplog.clear()
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a string was taken for a list of one-letter providers (20 warnings)
