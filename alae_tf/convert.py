@@ -29,8 +29,8 @@ from alae_tf.atomic_file import STAGING_LOCK, make_staging_folder, move_unless_e
 from alae_tf.config import save_config
 from alae_tf.errors import ALAEError, ConfigError, out_of_disk_space, written_file
 from alae_tf.stop_signals import interrupted_exit_code, sigterm_raises_stopped
-from alae_tf.official import (DATASET_SIZE_DEFAULT, NON_FINITE, PUBLISHED, PUBLISHED_DATASET_SIZES, config_from_official,
-                              official_dataset_size, plan_networks, published_config)
+from alae_tf.official import (NON_FINITE, PUBLISHED, PUBLISHED_DATASET_SIZES, config_from_official, official_dataset_size,
+                              plan_networks, published_config)
 
 # Our net -> the official checkpoint's name for it (E is called "discriminator" there).
 OFFICIAL_NAMES = {"encoder": "discriminator", "generator": "generator", "discriminator": "mapping_tl",
@@ -173,7 +173,7 @@ def without_data_parallel_prefix(state: dict | None, states: dict) -> dict | Non
     return {key.removeprefix(DATA_PARALLEL_PREFIX): value for key, value in state.items()}
 
 
-def convert(checkpoint_path: Path, config, out: Path, log=print, epoch_images: int = DATASET_SIZE_DEFAULT) -> dict:
+def convert(checkpoint_path: Path, config, out: Path, *, epoch_images: int, log=print) -> dict:
     """Write the run; returns {"step": ..., "tensors": ...}. Nothing is written if anything is wrong.
     `epoch_images`: the images in one epoch of the official schedule (`read_epoch_images`)."""
     if out.exists():

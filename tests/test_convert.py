@@ -291,7 +291,7 @@ def test_a_checkpoint_with_one_copy_of_the_nets_converts_with_a_note(tmp_path, m
         monkeypatch.setattr(torch_files, "load", lambda path, checkpoint=checkpoint: checkpoint)
         lines = []
         convert.convert(FIXTURE / "model.pth", convert.read_config(str(FIXTURE / "config.yaml")), tmp_path / held,
-                        log=lines.append)
+                        log=lines.append, epoch_images=70000)
         [note] = [line for line in lines if line.startswith("note: ")]
         assert note.startswith(f"note: the checkpoint holds only the {held} discriminator, generator, mapping_tl, "
                                "mapping_fl; our "), note
@@ -323,7 +323,7 @@ def test_a_damaged_tensor_whose_bytes_still_read_as_numbers_is_refused(tmp_path,
         monkeypatch.setattr(torch_files, "load", lambda path, checkpoint=checkpoint: checkpoint)
         with pytest.raises(ALAEError, match=re.escape(message)):
             convert.convert(FIXTURE / "model_legacy.pth", convert.read_config(str(FIXTURE / "config.yaml")),
-                            tmp_path / net, log=lambda line: None)
+                            tmp_path / net, log=lambda line: None, epoch_images=70000)
         assert not (tmp_path / net).exists()
 
 
