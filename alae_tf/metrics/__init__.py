@@ -21,6 +21,19 @@ def nothing_to_check(ctx: EvalContext) -> None:
     pass
 
 
+def require_inception_weights(ctx: EvalContext) -> None:
+    inception.weights_path()
+
+
+def require_lpips_weights(ctx: EvalContext) -> None:
+    lpips.weights_path()
+
+
+def require_pr(ctx: EvalContext) -> None:
+    require_pr_neighbours(ctx)
+    require_inception_weights(ctx)
+
+
 class Metric(NamedTuple):
     compute: Callable[[EvalContext], dict]
     description: str
@@ -43,9 +56,9 @@ METRICS = {
     "ppl_full": Metric(ppl_full, "perceptual path length in W, t ~ U(0, 1): LPIPS-VGG16 (--ppl-crop's region; "
                        "images below 64 pixels upsampled to 64x64, above 256 block-averaged to 256) / eps^2, eps 1e-4, "
                        "1-99th percentile mean; default 10k paths (paper 100k), ~3 min on a 2-core CPU for MNIST (2026-11-23)",
-                       LPIPS),
+                       LPIPS, require_lpips_weights),
     "ppl_end": Metric(ppl_end, "perceptual path length in W at the path ends (t = 0); as ppl_full otherwise",
-                      LPIPS),
+                      LPIPS, require_lpips_weights),
     "fd_mnist": Metric(fd_mnist, "Frechet distance of generated vs training images in a small MNIST CNN's 128-d "
                        "penultimate layer (weights shipped; default 10k generated)",
                        "grayscale MNIST digits, 28x28 or 32x32 padded", require_digit_images),
@@ -57,11 +70,14 @@ METRICS = {
                       "images, half of them below 2k). Caveat (Theis et al. 2016): unreliable in high dimension, "
                       "favours blur and memorisation, can rank models wrongly; for comparison with old papers only",
                       "MNIST-scale images and a test split of 2 or more images", require_kde_held_out),
-    "fid": Metric(fid, "FID of generated vs training images (default 50k each, as the paper)", INCEPTION),
-    "fid_rec": Metric(fid_rec, "FID of reconstructed vs real training images (default 50k, the paper's)", INCEPTION),
-    "kid": Metric(kid, "kernel Inception distance, same images as fid (100 subsets of 1000)", INCEPTION),
+    "fid": Metric(fid, "FID of generated vs training images (default 50k each, as the paper)", INCEPTION,
+                  require_inception_weights),
+    "fid_rec": Metric(fid_rec, "FID of reconstructed vs real training images (default 50k, the paper's)", INCEPTION,
+                      require_inception_weights),
+    "kid": Metric(kid, "kernel Inception distance, same images as fid (100 subsets of 1000)", INCEPTION,
+                  require_inception_weights),
     "pr": Metric(precision_and_recall, "improved precision/recall, k=3 (default 10k each; depends on the count)",
-                 f"4 or more samples and training images; {INCEPTION}", require_pr_neighbours),
+                 f"4 or more samples and training images; {INCEPTION}", require_pr),
 }
 
 __all__ = ["METRICS", "EvalContext", "Metric"]
