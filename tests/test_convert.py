@@ -538,15 +538,13 @@ def test_a_checkpoint_saved_while_the_model_grew_is_set_to_the_same_point_of_our
     run, lines = convert_with(tmp_path, monkeypatch, saved_after(16), "fading")
     assert any("at level 1 (8x8, fading in) of 6" in line for line in lines), lines
     # Past the top level's fade-in (5 x 15 + 7.5 epochs: ours fades over half a level's images, the
-    # official code over 15 // 2 epochs), or no count in the file: the step as before.
-    for epochs, name in ((83, "done"), (None, "unsaid")):
-        run, lines = convert_with(tmp_path, monkeypatch, full if epochs is None else saved_after(epochs), name)
-        config, model = load_run(run)
-        top = phases(config)[-1]
-        assert model.step == top.faded_in_step and not [line for line in lines if line.startswith("warning: ")]
+    # official code over 15 // 2 epochs): the step as before (as without a count in the file, below).
+    run, lines = convert_with(tmp_path, monkeypatch, saved_after(83), "done")
+    config, model = load_run(run)
+    assert model.step == phases(config)[-1].faded_in_step and not [line for line in lines if line.startswith("warning: ")]
 
 
-def test_a_checkpoint_saved_from_data_parallel_converts_without_the_prefix(tmp_path, monkeypatch, converted):
+def test_a_checkpoint_saved_from_data_parallel_converts_without_the_prefix(tmp_path, monkeypatch, reference):
     """Every key "module."-prefixed (a net saved inside torch's DataParallel) was refused with 290
     lines of missing and unknown tensors."""
     full = torch_files.load(FIXTURE / "model.pth")
@@ -555,9 +553,9 @@ def test_a_checkpoint_saved_from_data_parallel_converts_without_the_prefix(tmp_p
     run, lines = convert_with(tmp_path, monkeypatch, wrapped, "wrapped")
     assert any(line.startswith("note: the nets were saved inside torch's DataParallel") for line in lines)
     _, model = load_run(run)
-    _, reference_model = load_run(converted)
-    for ours, theirs in zip(model.weights, reference_model.weights):
-        np.testing.assert_array_equal(ours.numpy(), theirs.numpy(), err_msg=ours.path)
+    sampler = Sampler.from_model(model)
+    assert relative_error(sampler.encode(reference["images"]), reference["e_of_x"]) < TOLERANCE
+    assert relative_error(sampler.decode(reference["w"]), reference["g_of_w"]) < TOLERANCE
 
 
 def test_a_checkpoint_without_the_running_mean_of_w_names_it(tmp_path, monkeypatch):
