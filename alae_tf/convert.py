@@ -139,12 +139,10 @@ def official_states(checkpoint, path) -> dict:
         live, smoothed = models.get(theirs), models.get(theirs + SMOOTHED)
         if ours == "dlatent_avg":  # one running mean, saved without a smoothed copy
             smoothed = smoothed or live
-            if live is None and smoothed is None:
-                raise ALAEError(f"{path}: the checkpoint has no 'dlatent_avg' (F's running mean of w, the centre of "
-                                f"truncation); found: {', '.join(sorted(models))}")
         if live is None and smoothed is None:
-            raise ALAEError(f"{path}: the checkpoint has no {theirs!r} (or {theirs + SMOOTHED!r}) state dict; "
-                            f"found: {', '.join(sorted(models))}")
+            what = ("'dlatent_avg' (F's running mean of w, the centre of truncation)" if ours == "dlatent_avg"
+                    else f"{theirs!r} (or {theirs + SMOOTHED!r}) state dict")
+            raise ALAEError(f"{path}: the checkpoint has no {what}; found: {', '.join(sorted(models))}")
         for name, state in ((theirs, live), (theirs + SMOOTHED, smoothed)):
             if state is not None and not isinstance(state, dict):
                 raise ALAEError(f"{path}: models[{name!r}] is a {type(state).__name__}, not a state dict (the official "
