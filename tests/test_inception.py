@@ -154,6 +154,54 @@ def test_real_feature_cache_extends_a_shorter_prefix(stub_context, network):
 
 
 @needs_weights
+def test_real_features_done_before_a_stop_are_kept_and_the_next_call_goes_on_from_them(stub_context, network,
+                                                                                      tmp_path, monkeypatch, capsys):
+    """50k real images take ~45 minutes of Inception on 2 cores: Ctrl-C (or SIGTERM, Stopped) near
+    the end kept none of them."""
+    from alae_tf.metrics import generation
+    from alae_tf.stop_signals import Stopped
+
+    real = stub_context.real_uint8("train")
+    expected = network(real)
+    calls = []
+    forward = inception.InceptionFeatures.__call__
+
+    def stopped_at_the_second_batch(self, images):
+        calls.append(len(images))
+        if len(calls) == 2:
+            raise Stopped()
+        return forward(self, images)
+
+    monkeypatch.setattr(inception.InceptionFeatures, "__call__", stopped_at_the_second_batch)
+    with pytest.raises(Stopped):
+        generation._real_features(stub_context, "train", 5)  # batches of 4: 4 done, then the stop
+    (cached,) = (tmp_path / "inception").glob("*.npy")
+    np.testing.assert_allclose(np.load(cached), expected[:4], rtol=1e-5, atol=1e-5)
+    assert f"kept the Inception features of the first 4 real train images in {tmp_path / 'inception'}" in \
+        capsys.readouterr().err
+
+    calls.clear()
+    features = generation._real_features(stub_context, "train", 5)
+    assert calls == [1]  # only the image not kept
+    np.testing.assert_allclose(features, expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(np.load(cached), features)
+
+
+@needs_weights
+def test_real_features_are_written_to_the_cache_as_they_are_computed(stub_context, tmp_path, monkeypatch):
+    """A process killed outright (SIGKILL, the machine's out-of-memory killer) keeps what was
+    written at most KEEP_EVERY_SECONDS before (0 here: every batch)."""
+    from alae_tf.metrics import generation
+
+    written = []
+    save = generation._save
+    monkeypatch.setattr(generation, "KEEP_EVERY_SECONDS", 0)
+    monkeypatch.setattr(generation, "_save", lambda path, features: written.append(len(features)) or save(path, features))
+    generation._real_features(stub_context, "train", 5)
+    assert written == [4, 5]  # after the first batch, then the whole
+
+
+@needs_weights
 def test_fid_of_perfect_reconstructions_is_zero(stub_context):
     from alae_tf.metrics import METRICS
 

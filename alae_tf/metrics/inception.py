@@ -299,13 +299,17 @@ class InceptionFeatures:
 
     def features(self, batches, total=None, label="Inception features") -> np.ndarray:
         """pool3 features [N, 2048] (float32) of an iterable of uint8 batches, with a progress bar."""
+        outputs = list(self.batch_features(batches, total, label))
+        return np.concatenate(outputs) if outputs else np.zeros([0, FEATURE_DIM], np.float32)
+
+    def batch_features(self, batches, total=None, label="Inception features"):
+        """Yields the pool3 features of each uint8 batch of an iterable as it is done, with a progress bar."""
         print(label)
         progress = progress_bar(total, unit_name="image")
-        outputs = []
         for batch in batches:
-            outputs.append(self(batch))
-            progress.add(len(outputs[-1]))
-        return np.concatenate(outputs) if outputs else np.zeros([0, FEATURE_DIM], np.float32)
+            features = self(batch)
+            progress.add(len(features))
+            yield features
 
 
 def _as_rgb(images_uint8) -> np.ndarray:
