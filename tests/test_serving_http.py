@@ -254,7 +254,7 @@ def test_an_oversize_chunked_body_is_refused(server):
     headers = {"Content-Type": "application/json", "Transfer-Encoding": "chunked"}
     status, answer = raw_request(server, "POST", PREDICT, chunks, headers, chunked=True)
     # --max-body-mb 1 is above what the largest valid predict needs, so that is the limit named
-    assert status == 413 and re.fullmatch(r"request body exceeds the limit of \d+ bytes \(the most a compact JSON request of "
+    assert status == 413 and re.fullmatch(r"request body exceeds the limit of [\d,]+ bytes \([\d.]+ MB\) \(the most a compact JSON request of "
                                           r"this server's largest batch needs\)", answer["error"]), answer
 
 
@@ -283,7 +283,7 @@ def test_client_errors_name_the_problem(server):
     assert refused.value.status == 404
     # the server answers 413 before reading a body far over --max-body-mb and closes: the client
     # reads that answer after its write fails (it said "cannot connect (Connection reset by peer)")
-    with pytest.raises(ServingError, match=r"HTTP 413: request body of \d+ bytes exceeds the limit") as refused:
+    with pytest.raises(ServingError, match=r"HTTP 413: request body of [\d,]+ bytes \([\d.]+ MB\) exceeds the limit") as refused:
         client.predict("encode", {"images": np.zeros((2000, 28, 28, 1), np.float32)})
     assert refused.value.status == 413
     with pytest.raises(ServingError, match="NaN or infinite values, which JSON cannot carry"):

@@ -573,8 +573,9 @@ def test_bad_uploads_and_protocol_errors(mlp):
 def test_the_servers_limits_apply(mlp):
     url, _ = mlp
     status, answer = upload(url, bytes(int(MAX_BODY_MB * 1024 * 1024) + 1))
-    assert status == 413 and answer["error"] == (f"request body of {int(MAX_BODY_MB * 1024 * 1024) + 1} bytes exceeds the limit "
-                                                 "of 52428 (the server's --max-body-mb; start it with a larger one for larger requests)")
+    assert status == 413 and answer["error"] == (f"request body of {int(MAX_BODY_MB * 1024 * 1024) + 1:,} bytes (0.05 MB) exceeds "
+                                                 "the limit of 52,428 bytes (0.05 MB) (the server's --max-body-mb; start it "
+                                                 "with a larger one for larger requests)")
     # --max-requests 1: a request whose body is slow to come takes the one place for bodies arriving,
     # so another from its address gets 429, and the slow one gets 408 once --read-timeout has passed.
     host, port = url.removeprefix("http://").split(":")
@@ -757,7 +758,8 @@ def test_projection_files_on_the_server_open_as_their_upload_does(style, style_e
         assert status == 200 and opened["ref"] == {"file": 1, "index": 2} and "ref" not in uploaded
         assert {key: opened[key] for key in ("input", "w", "count")} == {key: uploaded[key] for key in ("input", "w", "count")}
         assert opened["note"].startswith("image 3 of 3 of a projection (w+")
-        assert opened["note"].endswith("with its refined noise images, in its edits and mixes too")
+        assert opened["note"].endswith("with its refined noise images: in this reconstruction, in edits and mixes as the "
+                                       "first image, and at its end of an interpolation")
         assert uploaded["note"].endswith("its refined noise images are not used for an upload (open the file on the "
                                          "server, python -m serving.http --projections, to use them)")
         own = [n[2:3] for n in noise]

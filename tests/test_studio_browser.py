@@ -201,6 +201,15 @@ def test_the_page_works_behind_a_proxy_with_a_path_prefix(export_dir, tmp_path):
         assert_close_images(shown[np.newaxis, :, :, :1], model.edit(digit[np.newaxis], DIRECTIONS[0], 0.0, as_uint8=True),
                             "the reconstruction shown through the proxy")
 
+        # A file above --max-body-mb (16 by default): the server's 413 came before it read the body, and
+        # the proxy, still sending it, passed on a reset connection: "cannot reach the server".
+        (tmp_path / "big.png").write_bytes(bytes(17 * 2**20))
+        driver.find_element(By.ID, "upload").send_keys(str(tmp_path / "big.png"))
+        message = studio_browser.wait_for(driver, studio_browser.error_text, "the error of the upload above the limit")
+        assert message == ("upload of big.png: the file is 17.0 MB, above the server's limit of 16.0 MB "
+                           "(python -m serving.http --max-body-mb sets it)"), message
+        assert driver.find_element(By.ID, "note").text.startswith("Upload digit.png")  # the page keeps its image
+
         driver.get(base + "/studio/")
         assert driver.current_url == base + "/studio"
         studio_browser.wait_until_settled(driver, "the page at PREFIX/studio", timeout=30)
@@ -429,6 +438,13 @@ def test_a_phone_width_window_shows_every_control_without_scrolling_sideways(sty
         driver.get(url + "/studio")
         studio_browser.wait_until_settled(driver, "the first sample and its edit")
         assert driver.find_element(By.ID, "pair-heading").text == "3. Mix and interpolate with a second image"
+        # "all" of the second's styles was the second image's reconstruction; an export without
+        # directions showed an "Edited" image equal to the reconstruction.
+        options = driver.execute_script("return [...document.getElementById('mix-layers').options].map(o => o.value)")
+        assert options == ["coarse", "fine"]  # 8x8: no middle range
+        assert not driver.find_element(By.ID, "edited-image").is_displayed()
+        assert driver.find_element(By.ID, "sliders").text.startswith("This export carries no directions: fit some with "
+                                                                     "python -m alae_tf.edit directions")
         for width in (420, 375):
             driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
                                    {"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": False})

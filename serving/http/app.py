@@ -263,10 +263,16 @@ MIN_BODY_RATE = 64 * 1024
 MAX_GZIP_MEMBERS = 16
 
 
+def byte_size(count: int) -> str:
+    """27,021,063 bytes (25.8 MB): the MB of --max-body-mb, 2^20 bytes."""
+    return f"{count:,} bytes ({count / 2**20:.3g} MB)"
+
+
 async def read_body(request, max_body_bytes, timeout, limit_is) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_body_bytes:
-        raise rest.RequestError(413, f"request body of {int(declared)} bytes exceeds the limit of {max_body_bytes} ({limit_is})")
+        raise rest.RequestError(413, f"request body of {byte_size(int(declared))} exceeds the limit of "
+                                     f"{byte_size(max_body_bytes)} ({limit_is})")
     chunks, size = [], 0
     try:
         async with asyncio.timeout(timeout) as deadline:
@@ -274,7 +280,7 @@ async def read_body(request, max_body_bytes, timeout, limit_is) -> bytes:
             async for chunk in request.stream():
                 size += len(chunk)
                 if size > max_body_bytes:
-                    raise rest.RequestError(413, f"request body exceeds the limit of {max_body_bytes} bytes ({limit_is})")
+                    raise rest.RequestError(413, f"request body exceeds the limit of {byte_size(max_body_bytes)} ({limit_is})")
                 chunks.append(chunk)
                 now = asyncio.get_running_loop().time()
                 deadline.reschedule(min(start + timeout + size / MIN_BODY_RATE, now + timeout))
@@ -303,7 +309,7 @@ def unzipped(raw: bytes, content_encoding: str, max_bytes: int, limit_is: str) -
             raise rest.RequestError(400, f"the body is not gzip data, though its Content-Encoding says so ({exc})") from None
         size += len(part)
         if size > max_bytes:  # it stopped at max_bytes + 1: there is more
-            raise rest.RequestError(413, f"request body exceeds the limit of {max_bytes} bytes once unzipped ({limit_is})")
+            raise rest.RequestError(413, f"request body exceeds the limit of {byte_size(max_bytes)} once unzipped ({limit_is})")
         if not member.eof:
             raise rest.RequestError(400, "the gzip body ends early")
         parts.append(part)

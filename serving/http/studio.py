@@ -141,7 +141,7 @@ def studio_routes(served, limited, max_batch: int, max_body_bytes: int, projecti
 
     async def info(request):
         studio, load = studio_for(request)
-        return JSONResponse({**studio.info(), "load": load}, headers=API_HEADERS)
+        return JSONResponse({**studio.info(), "load": load, "max_upload_bytes": max_body_bytes}, headers=API_HEADERS)
 
     def json_endpoint(action):
         async def endpoint(request):

@@ -178,7 +178,8 @@ class Studio:
             parts.append("its refined noise images are not used for an upload (open the file on the server, "
                          "python -m serving.http --projections, to use them)")
         elif projection.noise:
-            parts.append("with its refined noise images, in its edits and mixes too")
+            parts.append("with its refined noise images: in this reconstruction, in edits and mixes as the first image, "
+                         "and at its end of an interpolation")
         return "; ".join(parts)
 
     def edit(self, body: dict) -> dict:

@@ -254,9 +254,22 @@
     const suffix = slot === "first" ? "" : "-b";
     $(`pick${suffix}`).value = String(index + 1);
     const request = source.file
-      ? () => call(`upload?index=${index}`, source.file, {raw: true, name: `upload of ${source.file.name}`})
+      ? () => uploadFile(source.file, index)
       : () => call("projection", {file: source.server, index});
     return guarded(() => setImage(slot, request, source.label, source), partOf(slot));
+  }
+
+  // A file above the server's limit is refused here: sent, the server's 413 comes before the body
+  // is read, and a proxy that is still sending it passes on a reset connection instead.
+  function uploadFile(file, index) {
+    const name = `upload of ${file.name}`;
+    const limit = state.info.max_upload_bytes;
+    if (file.size > limit) {
+      const mb = (bytes) => `${(bytes / 2 ** 20).toPrecision(3)} MB`;
+      throw new Error(`${name}: the file is ${mb(file.size)}, above the server's limit of ${mb(limit)} ` +
+                      "(python -m serving.http --max-body-mb sets it)");
+    }
+    return call(`upload?index=${index}`, file, {raw: true, name});
   }
 
   function partOf(slot) {
@@ -332,7 +345,8 @@
   function addSliders(directions) {
     const box = $("sliders");
     if (directions.length === 0) {
-      box.textContent = "This export carries no directions (fit some with python -m alae_tf.edit directions, then export again).";
+      box.textContent = "This export carries no directions: fit some with python -m alae_tf.edit directions (its " +
+        "--official takes the official FFHQ model's), then export again.";
       box.className = "note empty";
       return;
     }
@@ -562,13 +576,15 @@
     if (info.num_styles > 1 && info.can_edit) {  // one style input: every range is "all"
       fillSelect($("layers"), ranges, "all");
       $("layers-row").hidden = info.directions.length === 0;
-      fillSelect($("mix-layers"), ranges, "coarse");
+      // (all of the second's styles would be the second image's own reconstruction)
+      fillSelect($("mix-layers"), ranges.filter((name) => name !== "all"), "coarse");
       $("mix-figure").hidden = false;
       $("pair-heading").textContent = "3. Mix and interpolate with a second image";
     } else {
       fillSelect($("layers"), ["all"], "all");
     }
-    if (!info.can_edit) $("edited-image").closest("figure").hidden = true;
+    // Without directions the edited image would be the reconstruction again.
+    if (!info.can_edit || info.directions.length === 0) $("edited-image").closest("figure").hidden = true;
     addSliders(info.directions);
     $("reset").hidden = info.directions.length === 0;
     if (info.can_draw) setUpDrawing();
