@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from typing import NamedTuple
 
-from alae_tf.config import ADVERSARIAL_LOSSES, load_preset, save_config
+from alae_tf.config import ADVERSARIAL_LOSSES, available_presets, load_preset, save_config
 
 DEFAULT_PRESETS = "mnist,mnist_ae_l1,mnist_ae_l2,mnist_vae,mnist_aae,mnist_bigan,mnist_vaegan,mnist_avb"
 DEFAULT_METRICS = "probe,reconstruction"
@@ -52,10 +52,10 @@ METRIC_COLUMNS = {
     "reconstruction": ["reconstruction_mse"],
 }
 LEGEND = (
-    "Accuracies in % on held-out images. z: E's 50-d codes; f: E's 1024-d features (the layer before its last "
+    "Accuracies in % on images the classifier was not fit on. z: E's 50-d codes; f: E's 1024-d features (the layer before its last "
     "linear map). Unprefixed: fit on the 60k training images, scored on the 10k test images; 50k: fit on the "
     "official code's last MNIST split of the 60k training images (its random.seed(0) shuffle, [:50000] vs "
-    "[50000:]). 1-NN: nearest "
+    "[50000:]; as there, the 10k scored are among the images every model trained on, without labels). 1-NN: nearest "
     "neighbour; SVM: LinearSVC(C=0.02) on unscaled inputs (the official code's). rec. MSE: test-set "
     "reconstruction error, pixels in [0, 1]. train s / eval s: wall time of the train / evaluate commands "
     "(train: summed over resumed invocations of this script)."
@@ -83,7 +83,9 @@ def parse_args(argv=None):
         prog="python benchmarks/paper_table.py",
         description="Reproduce the paper's MNIST table: train each preset (and, with --losses, ALAE once per "
         "adversarial loss) for --steps steps, evaluate it, and write OUT/table.md and OUT/table.json. "
-        "Re-run the same command to resume after a failure or an interrupt.",
+        "Re-run the same command to resume after a failure or an interrupt. The defaults (8 presets, 20,000 "
+        "steps, the full probe) took about 6 hours of training and 45 minutes of probing on a 2-core AMD EPYC "
+        "(README, the table at 20,000 steps); --steps 1000 about an hour, most of it the probe.",
         epilog=LEGEND,
     )
     parser.add_argument("--out", type=Path, required=True, help="directory for the runs (OUT/<run>) and the tables")
@@ -95,6 +97,10 @@ def parse_args(argv=None):
     parser.add_argument("--metrics", default=DEFAULT_METRICS,
                         help=f"comma-separated evaluate metrics, of {', '.join(METRIC_COLUMNS)} "
                         f"(default: {DEFAULT_METRICS}; probe takes 3-6 minutes per run on a 2-core Zen 4 EPYC (2026-12-05), probe_codes about 30 s)")
+    parser.add_argument("--seed", type=int,
+                        help="train every run with this seed (train --seed; default: each preset's, 0). A run "
+                        "directory keeps the seed it was trained with: give each seed its own --out, then compare "
+                        "the tables for the spread")
     parser.add_argument("--jit", action="store_true",
                         help="train with XLA (train --jit); the MNIST presets already do on a CPU (their train.jit: "
                         "auto), so this changes nothing there")
@@ -106,6 +112,9 @@ def parse_args(argv=None):
         parser.error(f"--steps must be positive, got {args.steps}")
     if not args.presets and not args.losses:
         parser.error("nothing to run: --presets and --losses are both empty")
+    unknown_presets = [name for name in args.presets if name not in available_presets()]
+    if unknown_presets:  # said now, not when that run's turn comes hours later
+        parser.error(f"unknown preset(s) {', '.join(unknown_presets)}; available: {', '.join(available_presets())}")
     unknown_losses = [name for name in args.losses if name not in ADVERSARIAL_LOSSES]
     if unknown_losses:
         parser.error(f"unknown loss(es) {', '.join(unknown_losses)}; choose from {', '.join(ADVERSARIAL_LOSSES)}")
@@ -141,7 +150,8 @@ def data_flags(args) -> list:
 
 def train_command(run: Run, args) -> list:
     return [sys.executable, "-m", "alae_tf.train", *run.config_flags, "--steps", str(args.steps),
-            "--out", str(args.out / run.name), "--verbose", "2", *(["--jit"] if args.jit else []), *data_flags(args)]
+            "--out", str(args.out / run.name), "--verbose", "2", *(["--jit"] if args.jit else []),
+            *(["--seed", str(args.seed)] if args.seed is not None else []), *data_flags(args)]
 
 
 def evaluate_command(run: Run, args) -> list:
@@ -157,7 +167,8 @@ def echo_lines(pipe, sink, kept: list) -> None:
 
 
 class RunInterrupted(Exception):
-    """Ctrl-C during a run: its table row so far (the training time spent, kept for the resume)."""
+    """Ctrl-C during a run's training or evaluation: its table row so far (the training time spent,
+    kept for the resume)."""
 
     def __init__(self, row: dict):
         super().__init__(row["run"])
@@ -263,7 +274,10 @@ def measure(run: Run, args, previous: dict) -> dict:
     if is_evaluated(report, args.steps, args.metrics):
         print(f"=== {run.name}: evaluate skipped: {eval_file} is at step {args.steps} with the wanted metrics")
         return table_row(run.name, report, None, seconds, previous.get("eval_seconds"))
-    evaluated = run_phase(run, "evaluate", evaluate_command(run, args))
+    try:
+        evaluated = run_phase(run, "evaluate", evaluate_command(run, args))
+    except KeyboardInterrupt:  # it is evaluated again on the resume, its training time kept
+        raise RunInterrupted(table_row(run.name, None, "evaluate: interrupted", seconds, None)) from None
     if evaluated.returncode:
         return table_row(run.name, None, f"evaluate: {evaluated.last_stderr_line}", seconds, round(evaluated.seconds, 1))
     return table_row(run.name, read_report(eval_file), None, seconds, round(evaluated.seconds, 1))
@@ -311,6 +325,7 @@ def markdown_table(header: dict, rows: list) -> str:
         f"amx_bf16: {'yes' if m['amx_bf16'] else 'no'}",
         f"- date: {header['date']}",
         f"- command: `{header['command']}`",
+        f"- code: {header.get('code', 'unknown')}; seed: {header.get('seed', 'unknown')}",
         "",
         LEGEND,
         "",
@@ -320,6 +335,20 @@ def markdown_table(header: dict, rows: list) -> str:
     for row in rows:
         lines.append("| " + " | ".join([*(cell(name, row[name]) for name in names), status_cell(row)]) + " |")
     return "\n".join(lines) + "\n"
+
+
+def code_version() -> str:
+    """The git commit of this checkout (with "+changes" when files differ from it), or "unknown"."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True)
+        changed = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                                 capture_output=True, text=True)
+    except FileNotFoundError:
+        return "unknown"
+    if commit.returncode:
+        return "unknown"
+    return commit.stdout.strip() + ("+changes" if changed.stdout.strip() else "")
 
 
 def write_tables(out: Path, header: dict, rows: list) -> dict:
@@ -342,25 +371,33 @@ def main(argv=None) -> int:
     sys.stdout.reconfigure(line_buffering=True)
     args.out.mkdir(parents=True, exist_ok=True)
     header = {"machine": machine(), "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-              "command": shlex.join(["python", *sys.argv]), "steps": args.steps, "metrics": args.metrics}
+              "command": shlex.join(["python", *sys.argv]), "code": code_version(),
+              "seed": args.seed if args.seed is not None else "each preset's", "steps": args.steps,
+              "metrics": args.metrics}
     previous = previous_rows(args.out)
     runs = planned_runs(args)
-    rows = []
+    # An earlier invocation's rows stand until their run is measured again (an interrupt lost them).
+    measured = {run.name: previous[run.name] for run in runs if run.name in previous}
+
+    def table_rows():
+        return [measured[run.name] for run in runs if run.name in measured]
+
     for number, run in enumerate(runs, 1):
         print(f"\n##### run {number}/{len(runs)}: {run.name}")
         try:
-            rows.append(measure(run, args, previous.get(run.name, {})))
+            measured[run.name] = measure(run, args, previous.get(run.name, {}))
         except RunInterrupted as interrupted:  # its training time so far is kept, to be added up on the resume
-            rows.append(interrupted.row)
-            write_tables(args.out, header, rows)
+            measured[run.name] = interrupted.row
+            write_tables(args.out, header, table_rows())
             print(f"\ninterrupted during {run.name}: re-run the same command to resume (each run goes on from "
                   "its last checkpoint)", file=sys.stderr)
             return 130
-        except KeyboardInterrupt:  # during an evaluation: it starts again on the resume
-            write_tables(args.out, header, rows)
+        except KeyboardInterrupt:  # between a run's phases
+            write_tables(args.out, header, table_rows())
             print(f"\ninterrupted during {run.name}: re-run the same command to resume", file=sys.stderr)
             return 130
-        table = write_tables(args.out, header, rows)
+        table = write_tables(args.out, header, table_rows())
+    rows = table_rows()
     print(f"\n{markdown_table(header, rows)}")
     print(f"written: {args.out / 'table.md'}, {args.out / 'table.json'}")
     print(json.dumps(table))

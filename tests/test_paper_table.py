@@ -12,6 +12,8 @@ HEADER = {
     "machine": {"cpu": "Test CPU 9000", "logical_cpus": 2, "avx512f": True, "amx_bf16": False},
     "date": "2024-01-02T03:04:05+00:00",
     "command": "python benchmarks/paper_table.py --out /tmp/x",
+    "code": "abc1234+changes",
+    "seed": 3,
     "steps": 20000,
     "metrics": ["probe", "reconstruction"],
 }
@@ -55,6 +57,27 @@ def test_table_header_names_the_machine_date_and_command():
     text = paper_table.markdown_table(HEADER, [])
     assert "Test CPU 9000, 2 logical CPUs; avx512f: yes, amx_bf16: no" in text
     assert HEADER["date"] in text and f"`{HEADER['command']}`" in text
+    assert "- code: abc1234+changes; seed: 3" in text  # a figure is traced to the code that made it
+
+
+def test_the_code_version_is_this_checkouts_commit():
+    import subprocess
+    from pathlib import Path
+
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).parents[1], capture_output=True,
+                          text=True)
+    if head.returncode:
+        pytest.skip("not a git checkout")
+    assert paper_table.code_version().split("+")[0] == head.stdout.strip()
+
+
+def test_the_seed_is_passed_to_train_only():
+    args = paper_table.parse_args(["--out", "out", "--presets", "mnist_vae", "--seed", "4"])
+    run = paper_table.planned_runs(args)[0]
+    command = paper_table.train_command(run, args)
+    assert command[command.index("--seed") + 1] == "4"
+    assert "--seed" not in paper_table.evaluate_command(run, args)
+    assert "--seed" not in paper_table.train_command(run, paper_table.parse_args(["--out", "out", "--presets", "mnist"]))
 
 
 def test_written_json_has_the_same_rows(tmp_path):
@@ -132,6 +155,7 @@ def test_jit_is_passed_to_train_only():
     (["--losses", "nope"], "unknown loss(es) nope; choose from softplus"),
     (["--metrics", "fid"], "--metrics takes some of probe, probe_codes, reconstruction; got fid"),
     (["--metrics", ""], "got none"),
+    (["--presets", "mnist,mnist_vea"], "unknown preset(s) mnist_vea; available: "),  # found when its turn came
 ])
 def test_unknown_loss_or_metric_is_refused(flags, message, capsys):
     with pytest.raises(SystemExit) as exit:
@@ -185,3 +209,45 @@ def test_ctrl_c_keeps_the_trainings_words_and_time_and_says_how_to_resume(tmp_pa
     assert "interrupted during mnist: re-run the same command to resume" in err
     (row,) = json.loads((tmp_path / "table.json").read_text())["rows"]
     assert row["error"] == "train: interrupted" and row["train_seconds"] >= 1  # the time until Ctrl-C, kept
+
+
+STAND_IN_EVALUATION = STAND_IN_TRAINING.replace("saved step 7", "the metrics done so far are kept")
+PAPER_TABLE_WITH_STAND_IN_EVALUATION = r"""
+import sys
+sys.path.insert(0, "benchmarks")
+import paper_table
+paper_table.train_command = lambda run, args: [sys.executable, "-c", "print('already trained for 10 steps (target 10)')"]
+paper_table.evaluate_command = lambda run, args: [sys.executable, "-c", sys.argv[1]]
+sys.exit(paper_table.main(["--out", sys.argv[2], "--presets", "mnist,mnist_vae", "--steps", "10"]))
+"""
+
+
+def test_ctrl_c_during_an_evaluation_keeps_every_runs_row_and_training_time(tmp_path):
+    """Ctrl-C while a run was evaluated wrote a table.json of the runs measured in that invocation
+    only: the earlier invocations' rows were gone, and the interrupted run's training time with them
+    (a resume then showed "—")."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    earlier = [paper_table.table_row("mnist", None, "evaluate: interrupted", 31.0, None),
+               paper_table.table_row("mnist_vae", report(step=10, **ALL_METRICS), None, 40.0, 50.0)]
+    paper_table.write_tables(tmp_path, HEADER, earlier)
+    table = subprocess.Popen([sys.executable, "-c", PAPER_TABLE_WITH_STAND_IN_EVALUATION, STAND_IN_EVALUATION, str(tmp_path)],
+                             cwd=Path(__file__).parents[1], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             start_new_session=True, env={**os.environ, "STAND_IN_STARTED": str(tmp_path / "started")})
+    deadline = time.monotonic() + 120
+    while not (tmp_path / "started").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(1)
+    os.killpg(table.pid, signal.SIGINT)
+    out, err = table.communicate(timeout=60)
+    assert table.returncode == 130 and "Traceback" not in err, err
+    assert "interrupted during mnist: re-run the same command to resume" in err
+    rows = json.loads((tmp_path / "table.json").read_text())["rows"]
+    assert [row["run"] for row in rows] == ["mnist", "mnist_vae"]
+    assert rows[0]["error"] == "evaluate: interrupted" and rows[0]["train_seconds"] == 31.0  # already trained: kept
+    assert rows[1] == earlier[1]  # not reached this time: as the earlier invocation measured it
