@@ -72,6 +72,9 @@ def test_probe_metrics_score_codes_and_features_on_both_splits(monkeypatch, caps
     # probe_codes: the codes' three numbers of the official split, the same values, nothing else
     assert probe.probe_code_metrics(ctx) == {name: results[name] for name in
                                              ("probe_1nn_accuracy", "probe_svm_accuracy", "probe_svm_c002_accuracy")}
+    lines = capsys.readouterr().out.splitlines()  # ~20 s without a line on MNIST (an audit)
+    assert lines[0] == "fitting 3 probes (1-NN, linear SVMs; official split)" and len(lines) == 4
+    assert lines[3].startswith(f"  3/3 linear SVM C=0.02, codes: {results['probe_svm_c002_accuracy']:.4f} (")
 
 
 def test_the_50k_split_is_the_references_partition_of_mnist():

@@ -93,8 +93,10 @@ def probe_code_metrics(ctx):
     data = ctx.data
     split = (ctx.encoded(data.train_images, label="encoding the training split"), data.train_labels,
              ctx.encoded(data.test_images, label="encoding the test split"), data.test_labels)
-    return {"probe_1nn_accuracy": nearest_neighbour_accuracy(*split), "probe_svm_accuracy": linear_svm_accuracy(*split),
-            "probe_svm_c002_accuracy": reference_svm_accuracy(*split)}
+    return fitted([("probe_1nn_accuracy", "1-NN, codes", nearest_neighbour_accuracy, split),
+                   ("probe_svm_accuracy", "scaled linear SVM, codes", linear_svm_accuracy, split),
+                   ("probe_svm_c002_accuracy", "linear SVM C=0.02, codes", reference_svm_accuracy, split)],
+                  "official split")
 
 
 def probe_metrics(ctx):
@@ -117,9 +119,14 @@ def probe_metrics(ctx):
         for name, split_name, split in splits:
             fits.append((f"{name}_1nn_accuracy", f"1-NN, {what}, {split_name}", nearest_neighbour_accuracy, split))
             fits.append((f"{name}_svm_c002_accuracy", f"linear SVM C=0.02, {what}, {split_name}", reference_svm_accuracy, split))
-    # One line per fit: they take seconds to a minute each (the SVMs on the 1024-d features), and a
-    # Ctrl-C is only seen between them (scikit-learn's solvers do not return to Python before).
-    print(f"fitting {len(fits)} probes (1-NN, linear SVMs; the official split and the reference's 50k/10k split)")
+    return fitted(fits, "the official split and the reference's 50k/10k split")
+
+
+def fitted(fits, splits: str) -> dict:
+    """{key: fit(*split)} of (key, description, fit, split) tuples, a line per fit: they take seconds to
+    a minute each (the SVMs on the 1024-d features), and a Ctrl-C is only seen between them
+    (scikit-learn's solvers do not return to Python before)."""
+    print(f"fitting {len(fits)} probes (1-NN, linear SVMs; {splits})")
     results = {}
     for number, (key, description, fit, split) in enumerate(fits, 1):
         started = time.monotonic()
