@@ -1,6 +1,7 @@
 """How TensorFlow computes on this machine: the Keras mixed-precision policy, the training graphs'
 Grappler options, and the CPU flags that say whether bf16 runs natively here."""
 
+import contextlib
 from pathlib import Path
 
 import keras
@@ -10,6 +11,21 @@ import tensorflow as tf
 def set_precision(mixed_precision: str) -> None:
     policies = {"bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
     keras.mixed_precision.set_global_policy(policies.get(mixed_precision, "float32"))
+
+
+@contextlib.contextmanager
+def process_settings_restored():
+    """The Keras dtype policy and Grappler's options as they were before the block, whatever it set:
+    a training command called from Python (a notebook) leaves the interpreter's later work as it
+    found it. (Grappler takes only on or off: an option the block set is put back on, its default.)"""
+    policy = keras.mixed_precision.global_policy()
+    options = tf.config.optimizer.get_experimental_options()
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(policy)
+        set_now = tf.config.optimizer.get_experimental_options()
+        tf.config.optimizer.set_experimental_options({**{key: True for key in set_now if key not in options}, **options})
 
 
 def set_training_graph_options() -> None:

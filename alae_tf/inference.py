@@ -5,7 +5,9 @@ the editing tools all call it, so they agree on which nets, which truncation cen
 noise they use.
 
 Shapes: z and w are [B, latent]; per-layer styles are [B, num_styles, latent] (one w per style
-input of G; `styles(w)` repeats w); images are float32 NHWC in [-1, 1]. Noise is a list of
+input of G; `styles(w)` repeats w); images given are float NHWC in [-1, 1] (uint8 pixels:
+`alae_tf.data.batches.to_model_range`), and images returned are G's output as it is, mostly in
+[-1, 1] but not clipped (`to_uint8` clips). Noise is a list of
 per-pixel images (`noise_shapes`), `None` for none (StyleALAE's deterministic mean image), or
 drawn from a seed with `noise(batch, seed)`; the MLP takes none and ignores it.
 """
@@ -33,6 +35,16 @@ def draw_noise(shapes, batch, seed, stream, draw=tf.random.stateless_normal):
         full = draw([batch * replicas, *shape], seed=seed + tf.constant([0, 100 * index], tf.int64))
         images.append(full[batch * replica : batch * (replica + 1)])
     return images
+
+
+def float_images(images):
+    """Images as a float32 tensor; integer pixels are refused, since E would read 255 as a value
+    far beyond [-1, 1] (codes hundreds of units off, and no error)."""
+    images = tf.convert_to_tensor(images)
+    if not images.dtype.is_floating:
+        raise ValueError(f"images must be float in [-1, 1], got {images.dtype.name}: convert [0, 255] pixels with "
+                         "alae_tf.data.batches.to_model_range (pixel / 127.5 - 1)")
+    return tf.cast(images, tf.float32)
 
 
 class Sampler:
@@ -140,13 +152,11 @@ class Sampler:
 
     def encode(self, images):
         """w = E(images), float32; images [B, H, W, C] in [-1, 1] at this level's resolution."""
-        images = tf.convert_to_tensor(images, tf.float32)
-        return tf.cast(self.encoder(images, level=self.level, blend=self.blend), tf.float32)
+        return tf.cast(self.encoder(float_images(images), level=self.level, blend=self.blend), tf.float32)
 
     def features(self, images):
         """E's representation before its last linear map onto w (see the Encoder protocol), float32."""
-        images = tf.convert_to_tensor(images, tf.float32)
-        return tf.cast(self.encoder.features(images, level=self.level, blend=self.blend), tf.float32)
+        return tf.cast(self.encoder.features(float_images(images), level=self.level, blend=self.blend), tf.float32)
 
     def decode(self, w, noise=None):
         """G(w) for w [B, latent] (on every style input) or styles [B, num_styles, latent]."""

@@ -310,7 +310,8 @@ PRUNED_RETRIES = 3
 
 def load_run(path, checkpoint=None) -> tuple[Config, TrainedModel]:
     """Rebuild a trained model from its run directory: the named checkpoint, else the newest intact
-    one (chosen again when training deletes it while it is read)."""
+    one (chosen again when training deletes it while it is read). Sets Keras's global dtype policy
+    to float32: what is built after it (metrics' networks, exported graphs) computes in float32 too."""
     run = existing_run(path)
     config = read_run_config(run)
     set_precision("none")  # evaluation and export run in float32 whatever the training precision

@@ -21,7 +21,8 @@ import tensorflow as tf
 from alae_tf import multiworker, schedule
 from alae_tf.callbacks import (CheckpointSaver, LogWindows, ProgressBar, ProgressLines, TrainingMonitor,
                                drop_log_rows_after)
-from alae_tf.compute import cpu_flags, precision_cpu_warning, set_precision, set_training_graph_options
+from alae_tf.compute import (cpu_flags, precision_cpu_warning, process_settings_restored, set_precision,
+                             set_training_graph_options)
 from alae_tf.config import (
     ADVERSARIAL_LOSSES,
     DATASETS,
@@ -545,7 +546,8 @@ def unreadable_data(exc: Exception) -> str | None:
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
-        return train(args)
+        with process_settings_restored():
+            return train(args)
     except KeyboardInterrupt as exc:  # before the first step (during it, train saves and returns 130 or 143)
         print("\ninterrupted before training began; nothing was trained: re-run the same command to start",
               file=sys.stderr)

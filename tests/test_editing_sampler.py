@@ -95,6 +95,16 @@ def test_layer_ranges_split_the_style_inputs_and_degrade_to_all_on_one_style_inp
         parse_layer_range(f"0:{sampler.num_styles + 1}", ranges)
 
 
+def test_integer_pixels_are_refused_and_float64_images_read_as_float32(sampler):
+    """uint8 pixels were read as values: codes hundreds of units off, and no error (an audit)."""
+    floats = images(2).numpy()
+    pixels = np.round((floats + 1.0) * 127.5).astype(np.uint8)
+    for method in (sampler.encode, sampler.features, sampler.reconstruct):
+        with pytest.raises(ValueError, match=r"images must be float in \[-1, 1\], got uint8: convert \[0, 255\] pixels"):
+            method(pixels)
+    np.testing.assert_array_equal(sampler.encode(floats.astype(np.float64)), sampler.encode(floats))
+
+
 def test_as_styles_checks_the_shape(sampler):
     with pytest.raises(ValueError, match=f"styles \\[B, {sampler.num_styles}, latent\\]"):
         sampler.as_styles(tf.zeros([2, sampler.num_styles + 1, sampler.latent_dim]))

@@ -927,3 +927,15 @@ def test_a_relative_data_path_is_kept_absolute_and_a_config_files_resumable_sett
     assert yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())["data"]["path"] == "../images"
     with pytest.raises(ConfigError, match=r"data.path '../images' is relative .*: set it to the data's absolute path"):
         load_run(tmp_path / "run")  # evaluate, export, edit and project read it so
+
+
+def test_train_main_leaves_the_interpreters_precision_and_graph_options_as_it_found_them(small_config, tmp_path):
+    """Called from a notebook, train.main left Keras's policy at mixed_bfloat16 and Grappler's
+    remapper off for whatever the session did next (an audit)."""
+    import keras
+
+    before = tf.config.optimizer.get_experimental_options()
+    assert run_train(small_config, tmp_path / "run", "--steps", "2", "--mixed-precision", "bf16") == 0
+    assert keras.mixed_precision.global_policy().name == "float32"
+    after = tf.config.optimizer.get_experimental_options()
+    assert {key: after[key] for key in before} == before and after.get("remapping", True) is True
