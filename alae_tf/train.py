@@ -370,7 +370,7 @@ def train(args) -> int:
         if chief and run.root.is_dir():
             lock.acquire(unless_read_only=True)  # before its checkpoints are read: another trainer may be saving or deleting them
         check_run_outside_data(run, config)
-        source = open_run_images(config)
+        source = open_run_images(config, path=args.data_path)  # a --data-path given is named as such when missing
         if resuming and (change := data_change(run, source)):
             raise ConfigError(f"{run.root}: {change}. Put the data back as it was, or train a new run (another --out)")
         set_precision(t.mixed_precision)

@@ -939,3 +939,21 @@ def test_train_main_leaves_the_interpreters_precision_and_graph_options_as_it_fo
     assert keras.mixed_precision.global_policy().name == "float32"
     after = tf.config.optimizer.get_experimental_options()
     assert {key: after[key] for key in before} == before and after.get("remapping", True) is True
+
+
+def test_a_missing_data_path_is_named_as_given_and_a_moved_one_as_the_runs(tmp_path, capsys):
+    """A new run with a --data-path that does not exist was told its config.yaml's data.path was "no
+    longer there" and to pass the --data-path it had just passed (an audit)."""
+    folder = tiny_image_folder(tmp_path / "images")
+    (tmp_path / "tiny.yaml").write_text(FOLDER_RUN)
+    command = ["--config", str(tmp_path / "tiny.yaml"), "--verbose", "0", "--out", str(tmp_path / "run")]
+    assert train.main(command + ["--data-path", str(tmp_path / "nowhere")]) == 2
+    assert capsys.readouterr().err == f"error: {tmp_path / 'nowhere'}: no such directory; check --data-path\n"
+    assert not (tmp_path / "run").exists()
+
+    assert train.main(command + ["--data-path", str(folder)]) == 0
+    folder.rename(tmp_path / "moved")
+    capsys.readouterr()
+    assert train.main(command + ["--steps", "4"]) == 2  # resumed without --data-path: the run's own path is gone
+    assert "the run's data (data.path in its config.yaml) is no longer there; pass --data-path DIR" in capsys.readouterr().err
+    assert train.main(command + ["--steps", "4", "--data-path", str(tmp_path / "moved")]) == 0
