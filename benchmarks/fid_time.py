@@ -28,6 +28,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 from alae_tf.data import load_mnist  # noqa: E402
+from alae_tf.errors import ALAEError  # noqa: E402
 from alae_tf.metrics.feature_stats import frechet_distance  # noqa: E402
 from alae_tf.metrics.inception import inception_features  # noqa: E402
 
@@ -69,10 +70,14 @@ def generated_source(args):
 
 def main(argv=None):
     args = parse_args(argv)
+    try:
+        source, generated_batches = generated_source(args)  # a --run that is none is said before any work
+    except ALAEError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     inception_features()  # weights read and network built outside the timing
     train = load_mnist("auto").train_images[: args.count]
     real = features_of(train, f"real: MNIST train first {len(train)}")
-    source, generated_batches = generated_source(args)
     started = time.perf_counter()
     fake = inception_features().features(generated_batches, total=args.count, label=f"timed: {source}")
     features_seconds = time.perf_counter() - started
@@ -108,4 +113,4 @@ def sanity(count, train_features, test_features=None):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -90,11 +90,21 @@ def find_onnx_model_dir(path, name=None) -> Path | None:
         if not names and VERSION_NAME.fullmatch(path.name) and path.is_dir():
             raise missing_metadata(path)
         if not names:
-            raise FileNotFoundError(f"{path}: no ONNX export (expected EXPORT, EXPORT/onnx/NAME or EXPORT/onnx/NAME/VERSION)")
+            raise FileNotFoundError(f"{path}: {not_an_export(path)}")
         name = names[0]
     elif name not in names:
         raise FileNotFoundError(f"{path}: no ONNX export of model {name!r} (found: {', '.join(names) or 'none'})")
     return path / ONNX / name
+
+
+def not_an_export(path: Path) -> str:
+    """Why `path`, holding no export's ONNX files, is none: missing, a training run, or something else."""
+    if not path.exists():
+        return "no such file or directory"
+    if (path / "config.yaml").is_file() and (path / "checkpoints").is_dir():
+        return (f"a training run, not an export: export it first (python -m export --run {path} --out EXPORT), "
+                "then pass EXPORT")
+    return "no ONNX export (expected EXPORT, EXPORT/onnx/NAME or EXPORT/onnx/NAME/VERSION)"
 
 
 def _check_model_name(path, found, name):

@@ -310,6 +310,9 @@ def test_help(capsys):
 @pytest.mark.parametrize("argv, message", [
     ([], "pass --run RUN or --checkpoint RUN/checkpoints/ckpt-N"),
     (["--checkpoint", "ckpt-20"], "--checkpoint ckpt-20 names no run: pass --run RUN too, or the path RUN/checkpoints/ckpt-20"),
+    # it wrote onnx/ and tf_serving/ into the run (an audit)
+    (["--run", "runs/m1", "--out", "runs/m1"], "--out runs/m1 is inside the run runs/m1: an export is served and shipped"),
+    (["--run", "runs/m1", "--out", "runs/m1/exports"], "--out runs/m1/exports is inside the run runs/m1"),
 ])
 def test_a_checkpoint_without_its_run_is_refused_naming_what_to_pass(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:

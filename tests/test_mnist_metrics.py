@@ -72,6 +72,15 @@ def test_retraining_cli_help_runs_without_pythons_warning():
     assert done.returncode == 0 and "--out" in done.stdout and "RuntimeWarning" not in done.stderr, done.stderr[-2000:]
 
 
+def test_the_retraining_cli_refuses_zero_epochs(capsys):
+    """--epochs 0 wrote the untrained network's weights and exited 0 (test accuracy 0.05; an audit)."""
+    from alae_tf.metrics import train_mnist_classifier
+
+    with pytest.raises(SystemExit) as exit_info:
+        train_mnist_classifier.parse_args(["--out", "c.weights.h5", "--epochs", "0"])
+    assert exit_info.value.code == 2 and "error: --epochs must be at least 1, got 0" in capsys.readouterr().err
+
+
 def test_nearest_distances_match_brute_force():
     rng = np.random.default_rng(1)
     queries, references = rng.uniform(size=(37, 20)), rng.uniform(size=(101, 20))

@@ -365,9 +365,15 @@ def test_sessions_spin_only_while_running(export_dir):
         assert options.intra_op_num_threads == 1
 
 
-def test_a_missing_export_is_named(tmp_path, export_dir):
+def test_a_missing_export_is_named(tmp_path, export_dir, exported):
     with pytest.raises(FileNotFoundError, match="no ONNX export"):
         ALAEOnnx(tmp_path)
+    # both were "no ONNX export (expected EXPORT, ...)" (an audit)
+    with pytest.raises(FileNotFoundError, match=f"^{tmp_path / 'nope'}: no such file or directory$"):
+        ALAEOnnx(tmp_path / "nope")
+    run = exported[0]
+    with pytest.raises(FileNotFoundError, match=r"a training run, not an export: export it first \(python -m export --run "):
+        ALAEOnnx(run)
     both = tmp_path / "two"
     for name in ("a_model", "b_model"):
         shutil.copytree(export_dir / layout.ONNX / NAME, both / layout.ONNX / name)

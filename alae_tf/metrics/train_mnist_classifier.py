@@ -30,7 +30,10 @@ def parse_args(argv=None):
                         help=f"seed of initialisation, shuffling, dropout (default {SEED})")
     parser.add_argument("--data-source", choices=MNIST_SOURCES, default="auto", help="MNIST source, as for training (default auto)")
     parser.add_argument("--data-path", help="MNIST data path, as for training")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.epochs < 1:  # 0 wrote the untrained network's weights and exited 0
+        parser.error(f"--epochs must be at least 1, got {args.epochs}")
+    return args
 
 
 def main(argv=None) -> int:

@@ -40,6 +40,9 @@ except ModuleNotFoundError as missing:  # the http extra is not installed: one l
           f"checkout (from a wheel: pip install \"WHEEL_FILE[http]\"){_without_tensorflow()}",
           file=sys.stderr)
     sys.exit(2)
+except KeyboardInterrupt:  # Ctrl-C in the half second these take: one line, as alae_tf's commands say it
+    print("\ninterrupted (Ctrl-C) while starting: nothing was done", file=sys.stderr)
+    sys.exit(130)
 
 
 def _number(kind, low, inclusive=True):
