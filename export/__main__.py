@@ -54,7 +54,8 @@ def parse_args(argv=None):
             parser.error(f"--checkpoint {args.checkpoint} names no run: pass --run RUN too, or the path "
                          f"RUN/checkpoints/{args.checkpoint}")
         args.run = checkpoint.parent if checkpoint.is_dir() else checkpoint.parent.parent
-    if args.out.resolve() == args.run.resolve() or args.run.resolve() in args.out.resolve().parents:
+    inside = args.out.resolve() == args.run.resolve() or args.run.resolve() in args.out.resolve().parents
+    if inside and (args.run / "config.yaml").is_file():  # (a --run that is no run is named as such later)
         parser.error(f"--out {args.out} is inside the run {args.run}: an export is served and shipped apart from "
                      "its run; pass another directory (default: exports)")
     return args

@@ -310,14 +310,21 @@ def test_help(capsys):
 @pytest.mark.parametrize("argv, message", [
     ([], "pass --run RUN or --checkpoint RUN/checkpoints/ckpt-N"),
     (["--checkpoint", "ckpt-20"], "--checkpoint ckpt-20 names no run: pass --run RUN too, or the path RUN/checkpoints/ckpt-20"),
-    # it wrote onnx/ and tf_serving/ into the run (an audit)
-    (["--run", "runs/m1", "--out", "runs/m1"], "--out runs/m1 is inside the run runs/m1: an export is served and shipped"),
-    (["--run", "runs/m1", "--out", "runs/m1/exports"], "--out runs/m1/exports is inside the run runs/m1"),
 ])
 def test_a_checkpoint_without_its_run_is_refused_naming_what_to_pass(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
         export_cli.parse_args(argv)
     assert exit_info.value.code == 2 and message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("out", ["", "exports"])
+def test_an_export_into_its_own_run_is_refused(exported, capsys, out):
+    """It wrote onnx/ and tf_serving/ into the run directory (an audit)."""
+    run = exported[0]
+    with pytest.raises(SystemExit) as exit_info:
+        export_cli.parse_args(["--run", str(run), "--out", str(run / out)])
+    assert exit_info.value.code == 2
+    assert f"--out {run / out} is inside the run {run}: an export is served and shipped apart" in capsys.readouterr().err
 
 
 def test_a_checkpoint_path_names_its_run(tmp_path):
