@@ -520,8 +520,8 @@ def test_a_new_run_whose_directory_another_trainer_just_created_is_refused(small
     out = tmp_path / "run"
     open_data, held = train.open_run_images, []
 
-    def data_while_another_trainer_starts(config):
-        source = open_data(config)
+    def data_while_another_trainer_starts(config, **where):
+        source = open_data(config, **where)
         out.mkdir()
         other = open(out / "train.lock", "w")
         fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
