@@ -185,9 +185,9 @@ sys.exit(paper_table.main(["--out", sys.argv[2], "--presets", "mnist", "--steps"
 """
 
 
-def test_ctrl_c_keeps_the_trainings_words_and_time_and_says_how_to_resume(tmp_path):
-    """Ctrl-C goes to the terminal's process group: the training saves and says so, and the table
-    records the time trained so far (a resume adds to it) instead of a KeyboardInterrupt traceback."""
+def interrupted_table(program, stand_in, tmp_path):
+    """(exit code, stdout, stderr) of paper_table run by `program` with `stand_in` for one command,
+    sent Ctrl-C (SIGINT to its process group, as a terminal does) once the stand-in has started."""
     import os
     import signal
     import subprocess
@@ -195,7 +195,7 @@ def test_ctrl_c_keeps_the_trainings_words_and_time_and_says_how_to_resume(tmp_pa
     import time
     from pathlib import Path
 
-    table = subprocess.Popen([sys.executable, "-c", PAPER_TABLE_WITH_STAND_IN, STAND_IN_TRAINING, str(tmp_path)],
+    table = subprocess.Popen([sys.executable, "-c", program, stand_in, str(tmp_path)],
                              cwd=Path(__file__).parents[1], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                              start_new_session=True, env={**os.environ, "STAND_IN_STARTED": str(tmp_path / "started")})
     deadline = time.monotonic() + 120
@@ -204,7 +204,14 @@ def test_ctrl_c_keeps_the_trainings_words_and_time_and_says_how_to_resume(tmp_pa
     time.sleep(1)  # the table is reading the stand-in's output
     os.killpg(table.pid, signal.SIGINT)
     out, err = table.communicate(timeout=60)
-    assert table.returncode == 130 and "Traceback" not in err, err
+    return table.returncode, out, err
+
+
+def test_ctrl_c_keeps_the_trainings_words_and_time_and_says_how_to_resume(tmp_path):
+    """Ctrl-C goes to the terminal's process group: the training saves and says so, and the table
+    records the time trained so far (a resume adds to it) instead of a KeyboardInterrupt traceback."""
+    returncode, out, err = interrupted_table(PAPER_TABLE_WITH_STAND_IN, STAND_IN_TRAINING, tmp_path)
+    assert returncode == 130 and "Traceback" not in err, err
     assert "interrupted: saved step 7; re-run the same command to resume" in out
     assert "interrupted during mnist: re-run the same command to resume" in err
     (row,) = json.loads((tmp_path / "table.json").read_text())["rows"]
@@ -226,26 +233,11 @@ def test_ctrl_c_during_an_evaluation_keeps_every_runs_row_and_training_time(tmp_
     """Ctrl-C while a run was evaluated wrote a table.json of the runs measured in that invocation
     only: the earlier invocations' rows were gone, and the interrupted run's training time with them
     (a resume then showed "—")."""
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-    from pathlib import Path
-
     earlier = [paper_table.table_row("mnist", None, "evaluate: interrupted", 31.0, None),
                paper_table.table_row("mnist_vae", report(step=10, **ALL_METRICS), None, 40.0, 50.0)]
     paper_table.write_tables(tmp_path, HEADER, earlier)
-    table = subprocess.Popen([sys.executable, "-c", PAPER_TABLE_WITH_STAND_IN_EVALUATION, STAND_IN_EVALUATION, str(tmp_path)],
-                             cwd=Path(__file__).parents[1], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             start_new_session=True, env={**os.environ, "STAND_IN_STARTED": str(tmp_path / "started")})
-    deadline = time.monotonic() + 120
-    while not (tmp_path / "started").exists() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    time.sleep(1)
-    os.killpg(table.pid, signal.SIGINT)
-    out, err = table.communicate(timeout=60)
-    assert table.returncode == 130 and "Traceback" not in err, err
+    returncode, out, err = interrupted_table(PAPER_TABLE_WITH_STAND_IN_EVALUATION, STAND_IN_EVALUATION, tmp_path)
+    assert returncode == 130 and "Traceback" not in err, err
     assert "interrupted during mnist: re-run the same command to resume" in err
     rows = json.loads((tmp_path / "table.json").read_text())["rows"]
     assert [row["run"] for row in rows] == ["mnist", "mnist_vae"]
