@@ -10,9 +10,9 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 # operator acts on; warnings and errors stay. Read once, at import. An explicit setting wins.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 
-from alae_tf.tensorflow_start import import_tensorflow, quiet_ctrl_c_while_starting  # noqa: E402
+from alae_tf.tensorflow_start import quiet_ctrl_c_while_starting, quiet_tensorflow_import  # noqa: E402
 
 quiet_ctrl_c_while_starting()
-import_tensorflow()
+quiet_tensorflow_import()  # TensorFlow itself is imported by the modules that use it
 
 __version__ = "0.1.0"

@@ -1,4 +1,5 @@
-"""Training callbacks: periodic checkpoints (and the divergence stop), scalar logs and image grids.
+"""Training callbacks: periodic checkpoints (and the divergence stop), scalar logs, image grids,
+and the stop on Ctrl-C or SIGTERM at the end of a step.
 
 Both act on the model's own step counter (`model.step`, checkpointed with the weights), so
 several `fit` calls and resumed runs share one axis.
@@ -8,6 +9,9 @@ import csv
 import datetime
 import functools
 import io
+import os
+import signal
+import sys
 import time
 from pathlib import Path
 
@@ -18,13 +22,16 @@ import tensorflow as tf
 from alae_tf.atomic_file import write_text_atomically
 from alae_tf.data.batches import faded_in, to_model_range, to_uint8
 from alae_tf.errors import ALAEError
-from alae_tf.grids import in_calls, interpolation_grid, mixing_ranges, style_mixing_grid
+from alae_tf.grids import in_calls, interpolation_grid, style_mixing_grid
 from alae_tf.inference import Sampler
+from alae_tf.levels import mixing_ranges
 from alae_tf.model import NONFINITE
 from alae_tf.png import image_grid, save_png
 from alae_tf.progress import rate_text
 from alae_tf.run_dir import checkpoint_step, nonfinite_variables
 from alae_tf.schedule import fading_blend
+from alae_tf.stop_signals import Stopped
+from alae_tf.tensorflow_start import started_as_command
 
 NAMES_SHOWN = 3
 
@@ -294,3 +301,80 @@ def _is_number(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+class StopOnSignal(keras.callbacks.Callback):
+    """While entered (`with StopOnSignal() as stop:`), Ctrl-C or SIGTERM lets the step under way and
+    its callbacks finish; then `on_train_batch_end` raises KeyboardInterrupt (`Stopped` for
+    SIGTERM), for the trainer to save that step. Put it last among the callbacks. A second Ctrl-C
+    raises at once (the grids of a large model take a minute); a repeated SIGTERM changes nothing
+    (schedulers may send it more than once), nor does any signal once the trainer is saving. A
+    signal the process was started ignoring stays ignored.
+
+    With several workers (`agreement`: `multiworker.StopAgreement`) a signal to any one of them
+    stops them all after the same step, the one after the step under way where it came (or where
+    a SIGTERM that TensorFlow's own handler took before this one was in place came to light); those
+    that got no signal raise `Stopped`.
+
+    Why not let Python raise KeyboardInterrupt wherever the main thread is when the signal comes: in
+    the middle of TensorFlow's eager op dispatch (the sample grids run eagerly between steps) that
+    killed the trainer with SIGSEGV about once in 60 stops, instead of saving (seen in CI and
+    reproduced in a loop of SIGTERMs)."""
+
+    def __init__(self, agreement=None):
+        super().__init__()
+        self.agreement = agreement
+        self.received = None  # the first signal's number
+        self.raised = False
+        self.previous = {}
+
+    def __enter__(self):
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            if signal.getsignal(signum) is not signal.SIG_IGN:  # as a shell leaves it for a script's background job
+                self.previous[signum] = signal.signal(signum, self.handle)
+        return self
+
+    def __exit__(self, *exc_info):
+        # A command that is stopping ignores repeats from here to its exit: restored, the default
+        # SIGTERM killed it (-15, not 143) while TensorFlow released the trainer's objects. An app
+        # calling the trainer gets its own handlers back.
+        stopping = (self.received is not None or self.raised) and started_as_command()
+        for signum, handler in self.previous.items():
+            signal.signal(signum, signal.SIG_IGN if stopping else handler)
+
+    def handle(self, signum, frame):
+        # os.write, not print: print from a handler fails if the main thread was inside a print.
+        if self.raised:
+            os.write(2, b"\nsaving the checkpoint: a moment\n")
+        elif self.received is None:
+            self.received = signum
+            sooner = "Ctrl-C again stops sooner" if signum == signal.SIGINT else "a SIGINT (Ctrl-C) stops sooner"
+            when = "every worker after the next step" if self.agreement else "after the step under way"
+            os.write(2, f"\n{self.received_name()}: stopping {when}, then saving it ({sooner})\n".encode())
+        elif signum == signal.SIGINT:
+            self.stop()
+
+    def received_name(self) -> str:
+        return "Ctrl-C" if self.received == signal.SIGINT else "SIGTERM"
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.raised:
+            return
+        if self.agreement is None:
+            if self.received is not None:
+                self.stop()
+            return
+        step = self.model.step
+        if self.received is not None:
+            self.agreement.propose(step + 1, f"{self.received_name()} on {self.agreement.cluster.task}")
+        elif self.agreement.caught_by_tensorflow:
+            self.agreement.propose(step + 1, self.agreement.caught_by_tensorflow)
+        agreed = self.agreement.agreed
+        if agreed is not None and step >= agreed.step:
+            if self.received is None:
+                print(f"\n{agreed.reason}: every worker stops after step {agreed.step}, then saves it", file=sys.stderr)
+            self.stop()
+
+    def stop(self):
+        self.raised = True
+        raise KeyboardInterrupt if self.received == signal.SIGINT else Stopped

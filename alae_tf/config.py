@@ -433,6 +433,9 @@ def auto_jit(config: Config, distributed: bool, gpu: bool) -> bool:
             and not gpu)
 
 
+DEFAULT_PRESET = "mnist"  # python -m alae_tf.train without --preset or --config
+
+
 def available_presets() -> list[str]:
     return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
 

@@ -21,10 +21,9 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import tensorflow as tf
 import yaml
 
-from alae_tf import schedule, torch_files
+from alae_tf import torch_files
 from alae_tf.atomic_file import STAGING_LOCK, make_staging_folder, move_unless_exists, remove_abandoned_staging
 from alae_tf.config import save_config
 from alae_tf.errors import ALAEError, ConfigError, out_of_disk_space, written_file
@@ -112,6 +111,8 @@ def official_epochs(checkpoint) -> int | None:
 def converted_step(config, epochs: int | None, epoch_images: int) -> tuple[int, str | None]:
     """The run's step: the top level's first after its fade-in, or, for a checkpoint saved before
     the official schedule got there, the same point of ours (and a warning saying so)."""
+    from alae_tf import schedule  # (it imports Keras: not for --help)
+
     phases = schedule.phases(config)
     top = phases[-1]
     if epochs is None:
@@ -176,8 +177,10 @@ def convert(checkpoint_path: Path, config, out: Path, *, epoch_images: int, log=
     `epoch_images`: the images in one epoch of the official schedule (`read_epoch_images`)."""
     if out.exists():
         raise ALAEError(f"{out}: already exists; pass a new --out directory")
-    from alae_tf.model import build_alae  # TensorFlow loads here, after the arguments are checked
+    import tensorflow as tf  # loaded here, after the arguments are checked
+
     from alae_tf.compute import set_precision
+    from alae_tf.model import build_alae
     from alae_tf.run_dir import RunDir, checkpoint_manager
 
     log(f"reading {checkpoint_path}")
@@ -255,6 +258,8 @@ def check_finite(model, checkpoint_path: Path) -> None:
     """A damaged tensor in a legacy-format file (it has no checksums, a zip file has) converted
     without a word when its bytes still read as numbers: weights of 1e25, and E(x) NaN. What each
     copy of the nets computes on random latents and its own images must be finite."""
+    import tensorflow as tf
+
     from alae_tf.inference import Sampler
 
     for copy, nets in (("live", model.networks()), ("smoothed", model.sampling_networks())):

@@ -3,33 +3,17 @@
 Prints a markdown table and writes RUN/eval.json. Evaluations add up there: metrics computed
 earlier for the same checkpoint and data and not computed again are kept (an hour of FID is not
 lost to a later probe run), and the reports of other checkpoints stay under "other_evaluations".
+
+This module reads the command line; alae_tf.evaluation evaluates (it imports TensorFlow, which
+takes seconds: --help and a mistyped flag are answered before).
 """
 
 import argparse
-import json
-import os
 import sys
-import time
-import traceback
 from pathlib import Path
 
-from alae_tf.atomic_file import write_text_atomically
 from alae_tf.config import MNIST_SOURCES
-from alae_tf.data import ImageSplits, open_run_images
-from alae_tf.errors import ALAEError, ConfigError
-from alae_tf.grids import images_per_call
-from alae_tf.inference import Sampler
-from alae_tf.metrics import METRICS, EvalContext
-from alae_tf.metrics.ppl import CROPS
-from alae_tf.run_dir import RunDir, data_change, load_run
-from alae_tf.stop_signals import Stopped, interrupted_exit_code, sigterm_raises_stopped
-
-
-DEFAULT_METRICS = ("probe", "reconstruction")
-BATCH_SIZE = 250
-UNLABELLED_DEFAULT_METRICS = ("reconstruction",)  # the probe needs class labels
-INTERRUPTED, STOPPED = "interrupted", "stopped (SIGTERM)"  # Ctrl-C, a scheduler's or kill's stop
-EXIT_CODE_OF_STOP = {INTERRUPTED: interrupted_exit_code(KeyboardInterrupt()), STOPPED: interrupted_exit_code(Stopped())}
+from alae_tf.metrics import BATCH_SIZE, DEFAULT_METRICS, METRICS, PPL_CROPS, UNLABELLED_DEFAULT_METRICS
 
 
 def metrics_help() -> str:
@@ -38,9 +22,6 @@ def metrics_help() -> str:
         needs = f" [needs: {metric.needs}]" if metric.needs else ""
         lines.append(f"  {name:<16}{metric.description}{needs}")
     return "\n".join(lines)
-
-
-PPL_METRICS = ("ppl_full", "ppl_end")
 
 
 def parse_args(argv=None):
@@ -63,7 +44,7 @@ def parse_args(argv=None):
                         help=f"images per batch through the networks (default {BATCH_SIZE}, fewer for larger images so that "
                         "memory stays bounded: 85 at 128x128 RGB, 21 at 256x256, 1 at 1024x1024; recorded in a "
                         "figure's settings, since StyleALAE's noise is drawn per batch)")
-    parser.add_argument("--ppl-crop", choices=CROPS, default="none",
+    parser.add_argument("--ppl-crop", choices=PPL_CROPS, default="none",
                         help="the region ppl_full / ppl_end compare (default none: the whole image): face, as the ALAE "
                         "metric code for aligned FFHQ / CelebA-HQ faces (the paper's figures), celeba its tighter crop "
                         "for CelebA 128x128")
@@ -73,188 +54,11 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def evaluate(args) -> dict:
-    """The report of the metrics asked for; a metric that cannot be computed on this run (say, the
-    probe without class labels) is named under "failed", and the others are computed all the same."""
-    names = None if args.metrics is None else list(dict.fromkeys(name.strip() for name in args.metrics.split(",")
-                                                                 if name.strip()))  # each once, in order
-    unknown = [name for name in names or () if name not in METRICS]
-    if unknown or names == []:
-        raise ConfigError(f"unknown metric(s) {', '.join(unknown) or '(none given)'}; available: {', '.join(METRICS)}")
-    if args.num_samples is not None and args.num_samples < 2:
-        raise ConfigError(f"--num-samples must be at least 2, got {args.num_samples}")
-    if args.batch_size is not None and args.batch_size < 1:
-        raise ConfigError(f"--batch-size must be positive, got {args.batch_size}")
-    if not 0 <= args.seed < 2**31:  # as train.seed
-        raise ConfigError(f"--seed must lie in [0, 2^31), got {args.seed}")
-    config, model = load_run(args.run, args.checkpoint)
-    data = evaluation_data(config, args)
-    batch_size = args.batch_size or min(BATCH_SIZE, images_per_call(config.model.image_shape))
-    ctx = EvalContext(sampler=Sampler.from_model(model), config=config, data=data, num_samples=args.num_samples,
-                      seed=args.seed, batch_size=batch_size, ppl_crop=args.ppl_crop)
-    if names is None:
-        names = list(DEFAULT_METRICS if data.train_labels is not None else UNLABELLED_DEFAULT_METRICS)
-        print(f"metrics: {', '.join(names)} (the default{'' if data.train_labels is not None else ' for data without class labels'})")
-    started = time.time()
-    values, settings = {}, {}
-    failed = refused_metrics(names, ctx)
-    to_compute = [name for name in names if name not in failed]
-    # What else a metric's figures depend on, recorded beside them (the probe's 50k split became the
-    # reference's partition on 2026-12-05, commit 60d2624; before, the first 50k of evaluate's order).
-    particular = {**{name: {"ppl_crop": args.ppl_crop} for name in PPL_METRICS}, "probe": {"split50k": "reference"}}
-    common = {"seed": args.seed, "batch_size": batch_size}
-    with sigterm_raises_stopped():
-        for name in to_compute:
-            print(f"== {name}")
-            try:
-                ctx.samples_used = None
-                computed = METRICS[name].compute(ctx)
-                # the samples the metric drew (its default when --num-samples is not given; none: it read the data)
-                used = {"metric": name, "num_samples": ctx.samples_used, **common, **particular.get(name, {})}
-                values.update(computed)
-                settings.update({key: used for key in computed})
-            except ALAEError as exc:  # one metric's problem costs no other metric's result (an hour of FID)
-                print(f"error: {name}: {exc}", file=sys.stderr)
-                failed[name] = str(exc)
-            except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: the metrics done so far are still written
-                reason = STOPPED if isinstance(exc, Stopped) else INTERRUPTED
-                print(f"\n{reason} during {name}", file=sys.stderr)
-                failed.update({left: reason for left in to_compute[to_compute.index(name):]})
-                break
-            except Exception as exc:  # a defect of one metric: its traceback for the report, the others' results kept
-                traceback.print_exc()
-                print(f"error: {name} failed ({type(exc).__name__}: {exc}); the other metrics go on", file=sys.stderr)
-                failed[name] = f"{type(exc).__name__}: {exc}"
-    failed = {name: failed[name] for name in names if name in failed}  # in the order asked
-    report = {
-        "run": str(args.run),
-        "step": model.step,
-        "data": data.source,
-        "num_samples": args.num_samples,
-        "seed": args.seed,
-        "metrics": values,
-        "settings": settings,
-        "seconds": round(time.time() - started, 1),
-    }
-    return {**report, "failed": failed} if failed else report
-
-
-def refused_metrics(names, ctx) -> dict:
-    """The metrics this run cannot give, with the reason, as far as that is known before any image
-    is drawn (class labels, held-out images, image shape, sample counts): said at once, not after an
-    hour of the metrics asked for before them."""
-    refused = {}
-    for name in names:
-        try:
-            METRICS[name].check(ctx)
-        except ALAEError as exc:
-            print(f"error: {name}: {exc}", file=sys.stderr)
-            refused[name] = str(exc)
-    return refused
-
-
-def read_eval_file(path: Path) -> dict | None:
-    """The reports eval.json holds, or None when there is none (or it is not an evaluate report)."""
-    try:
-        previous = json.loads(path.read_text())
-    except (FileNotFoundError, IsADirectoryError):  # none yet, or one that writing it will report
-        return None
-    except (OSError, ValueError) as exc:
-        print(f"warning: {path} is unreadable ({exc}); it is replaced by this evaluation's report", file=sys.stderr)
-        return None
-    return previous if isinstance(previous, dict) and isinstance(previous.get("metrics"), dict) else None
-
-
-def with_earlier_reports(report: dict, previous: dict | None) -> dict:
-    """`report` with what `previous` (eval.json's content) held: the figures of the same checkpoint
-    and data of the metrics this evaluation did not ask for (each with its own settings), and every
-    report of another checkpoint or data under "other_evaluations". A metric asked for again
-    replaces all its earlier figures, also when it failed this time (one interrupted keeps them);
-    figures written before settings named their metric (2026-12-06) are kept unless recomputed."""
-    if previous is None:
-        return report
-    earlier = [{key: value for key, value in previous.items() if key != "other_evaluations"}]
-    earlier += previous.get("other_evaluations", [])
-    same = [old for old in earlier if (old.get("step"), old.get("data")) == (report["step"], report["data"])]
-    asked = {used.get("metric") for used in report["settings"].values()}
-    asked |= {name for name, reason in report.get("failed", {}).items() if reason not in (INTERRUPTED, STOPPED)}
-    asked.discard(None)
-    metrics, settings = {}, {}
-    for old in same:
-        old_settings = {"num_samples": old.get("num_samples"), "seed": old.get("seed")}
-        for name, value in old["metrics"].items():
-            used = old.get("settings", {}).get(name, old_settings)
-            if used.get("metric") in asked:
-                continue
-            metrics[name] = value
-            settings[name] = used
-    merged = {**report, "metrics": {**metrics, **report["metrics"]}, "settings": {**settings, **report["settings"]}}
-    others = [old for old in earlier if old not in same]
-    return {**merged, "other_evaluations": others} if others else merged
-
-
-REAL_IMAGES = 60000  # training images loaded at least: all of MNIST's (the probe's), more than FID's 50k
-
-
-def absolute_path(path: str | None) -> str | None:
-    """`path` absolute, as train stores a run's data path: eval.json's data description then names
-    the run's own data alike whether it was given relative or not."""
-    return None if path is None else os.path.abspath(os.path.expanduser(path))
-
-
-def evaluation_data(config, args) -> ImageSplits:
-    """The run's data at the final resolution, read as the metrics ask for it (`ImageRows`):
-    max(--num-samples, 60k) training images (all of them if fewer) in a fixed shuffled order, with
-    their labels, and the held-out images."""
-    resolution = config.model.image_shape[0]
-    images = open_run_images(config, path=absolute_path(args.data_path), mnist_source=args.data_source)
-    if change := data_change(RunDir(Path(args.run)), images):
-        print(f"warning: {change}; figures on held-out images may include images the run trained on", file=sys.stderr)
-    count = min(images.num_train, max(args.num_samples or 0, REAL_IMAGES))
-    return ImageSplits(images.train_rows(resolution)[:count], images.train_sample_labels(count),
-                       images.test_rows(resolution), images.test_labels, images.description, images.train_order(count))
-
-
-def markdown_table(report) -> str:
-    lines = [f"step {report['step']} of {report['run']}", "", "| metric | value |", "|---|---|"]
-    lines += [f"| {name} | {value:.0f} |" if name.endswith("_real_images") else f"| {name} | {value:.4f} |"
-              for name, value in report["metrics"].items()]  # "_real_images": how many a metric compared against
-    return "\n".join(lines)
-
-
 def main(argv=None) -> int:
     args = parse_args(argv)
-    try:
-        report = evaluate(args)
-    except ALAEError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    failed = report.get("failed", {})
-    stops = [EXIT_CODE_OF_STOP[reason] for reason in failed.values() if reason in EXIT_CODE_OF_STOP]
-    if not report["metrics"] and stops and len(stops) == len(failed):  # stopped before the first metric, none refused
-        print("interrupted before any metric was done; nothing written", file=sys.stderr)
-        return stops[0]
-    if report["metrics"]:
-        print(markdown_table(report))  # first: a run directory that cannot be written loses no result
-    eval_file = RunDir(args.run).eval_file
-    kept = with_earlier_reports(report, read_eval_file(eval_file))
-    carried = [name for name in kept["metrics"] if name not in report["metrics"]]
-    if carried:
-        print(f"{eval_file} also keeps from earlier evaluations of step {report['step']}: {', '.join(carried)}")
-    try:
-        write_text_atomically(eval_file, json.dumps(kept, indent=2) + "\n")
-    except OSError as exc:
-        results = "; the results are the table above" if report["metrics"] else ""
-        print(f"error: cannot write {eval_file} ({exc.strerror}){results}", file=sys.stderr)
-        return 2
-    print(f"written to {eval_file}")
-    if not failed:
-        return 0
-    if report["metrics"]:
-        print(f"error: not computed: {', '.join(failed)} (the reasons are above)", file=sys.stderr)
-    else:  # written all the same: eval.json lists them under failed, without their earlier figures
-        print(f"error: none of the metrics could be computed ({', '.join(failed)})", file=sys.stderr)
-    return stops[0] if stops else 2
+    from alae_tf import evaluation  # TensorFlow's import: after the command line was read
+
+    return evaluation.run(args)
 
 
 if __name__ == "__main__":

@@ -25,10 +25,8 @@ import numpy as np
 import tensorflow as tf
 
 from alae_tf.data.batches import to_model_range, to_uint8
+from alae_tf.levels import mixing_ranges
 from alae_tf.png import image_grid
-
-MIXING_RANGES = ("coarse", "middle", "fine")
-
 
 @dataclass(frozen=True)
 class ImageNoise:
@@ -57,26 +55,6 @@ class ImageNoise:
         """The noise of images `rows` (indices into this batch), in that order."""
         rows = np.asarray(rows, dtype=np.int64)
         return ImageNoise([np.asarray(n)[rows] for n in self.images], self.given[rows])
-
-
-def mixing_ranges(level, styles_per_level):
-    """{name: (start, stop)} style-input ranges of the levels 0..`level` in use (empty ones left out;
-    none at all when fewer than two style inputs are in use: nothing to mix).
-
-    Coarse = the 4x4 level (4x4 and 8x8 from 6 levels, i.e. 128x128, on), middle = the next
-    one or two levels, fine = the rest, as in StyleGAN's figure (2 style inputs per level,
-    1024x1024: [0, 4), [4, 8), [8, 18)). Examples: 32x32 (4 levels): [0, 2), [2, 4), [4, 8);
-    8x8: coarse [0, 2), fine [2, 4); with a single level its style inputs are split in two
-    (4x4: coarse [0, 1), fine [1, 2))."""
-    levels, per = level + 1, styles_per_level
-    if levels * per < 2:
-        return {}
-    if levels == 1:
-        return {"coarse": (0, per // 2), "fine": (per // 2, per)}
-    coarse = min(2, max(1, levels // 3))
-    middle = coarse + min(2, (levels - coarse) // 2)
-    spans = {"coarse": (0, per * coarse), "middle": (per * coarse, per * middle), "fine": (per * middle, per * levels)}
-    return {name: span for name, span in spans.items() if span[0] < span[1]}
 
 
 def style_mixing_grid(sampler, z_sources, z_destinations, ranges=None, *, truncation_psi=1.0, noise_seed=0):

@@ -1,6 +1,10 @@
 """Import TensorFlow without the start-up lines it prints on every CPU machine (and, in the
 project's commands, without a traceback when Ctrl-C comes meanwhile).
 
+`import alae_tf` does not import TensorFlow (a command's --help answers in a fraction of a second);
+it puts `QuietTensorFlowImport` first among Python's finders, so that the first import of
+TensorFlow afterwards, by any module, is a quiet one.
+
 TensorFlow 2.21's native code logs before it initialises its logging, and abseil then prints
 every message whatever TF_CPP_MIN_LOG_LEVEL says (abseil-cpp pull requests 1718 and 1957): a
 dozen lines, among them an "E0000 ... failed call to cuInit" that reads like a failure, before
@@ -9,6 +13,8 @@ meanwhile is passed on.
 """
 
 import contextlib
+import importlib.abc
+import importlib.util
 import os
 import re
 import sys
@@ -96,9 +102,33 @@ def quiet_ctrl_c_while_starting():
     sys.excepthook = hook
 
 
-def import_tensorflow():
-    """Import TensorFlow and let it look for GPUs (where CUDA's first probe logs), quietly."""
-    with start_up_lines_dropped():
-        import tensorflow as tf
+class QuietTensorFlowImport(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """An import finder for `tensorflow` alone, once: it leaves the finding to Python's other
+    finders and runs TensorFlow's module inside `start_up_lines_dropped`, where TensorFlow also
+    looks for GPUs (CUDA's first probe logs)."""
 
-        tf.config.list_physical_devices("GPU")
+    def find_spec(self, name, path, target=None):
+        if name != "tensorflow":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.loader is None:
+            return spec
+        self.tensorflow_loader = spec.loader
+        spec.loader = self
+        return spec
+
+    def create_module(self, spec):
+        return self.tensorflow_loader.create_module(spec)
+
+    def exec_module(self, module):
+        module.__spec__.loader = module.__loader__ = self.tensorflow_loader
+        with start_up_lines_dropped():
+            self.tensorflow_loader.exec_module(module)
+            module.config.list_physical_devices("GPU")
+
+
+def quiet_tensorflow_import():
+    """Make the next first import of TensorFlow a quiet one (nothing to do if it was imported)."""
+    if "tensorflow" not in sys.modules and not any(isinstance(f, QuietTensorFlowImport) for f in sys.meta_path):
+        sys.meta_path.insert(0, QuietTensorFlowImport())

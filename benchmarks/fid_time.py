@@ -59,7 +59,7 @@ def generated_source(args):
         test = load_mnist("auto").test_images[: args.count]
         return f"MNIST test split ({len(test)} images) standing in for generated ones", batches(test)
     from alae_tf.inference import Sampler
-    from alae_tf.metrics import EvalContext
+    from alae_tf.metrics.context import EvalContext
     from alae_tf.run_dir import load_run
 
     config, model = load_run(args.run)

@@ -7,16 +7,6 @@ from pathlib import Path
 from alae_tf.errors import ALAEError
 from alae_tf.stop_signals import interrupted_exit_code, signal_name, sigterm_raises_stopped
 
-try:
-    from export.build import ExportRequest, export_run
-    from export.verify import VerificationError
-except ModuleNotFoundError as missing:  # the export extra is not installed: one line, not a traceback
-    if missing.name.split(".")[0] not in ("onnx", "tf2onnx", "onnxruntime", "tensorflow_serving"):
-        raise
-    print(f"error: python -m export needs the {missing.name} package: pip install -e \".[export]\" in the alae_tf "
-          "checkout (from a wheel: pip install \"WHEEL_FILE[export]\")", file=sys.stderr)
-    sys.exit(2)
-
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
@@ -63,6 +53,15 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    try:  # TensorFlow and ONNX: imported once the command line was read
+        from export.build import ExportRequest, export_run
+        from export.verify import VerificationError
+    except ModuleNotFoundError as missing:  # the export extra is not installed: one line, not a traceback
+        if missing.name.split(".")[0] not in ("onnx", "tf2onnx", "onnxruntime", "tensorflow_serving"):
+            raise
+        print(f"error: python -m export needs the {missing.name} package: pip install -e \".[export]\" in the alae_tf "
+              "checkout (from a wheel: pip install \"WHEEL_FILE[export]\")", file=sys.stderr)
+        return 2
     request = ExportRequest(run=args.run, out=args.out, version=args.version, use_ema=args.use_ema,
                             checkpoint=args.checkpoint, name=args.name, overwrite=args.overwrite,
                             onnx_int8=args.onnx_int8, data_path=args.data_path)

@@ -16,8 +16,8 @@ from alae_tf.nets import protocol
 ROOT = Path(__file__).resolve().parent.parent
 # Past the nets and config, nothing branches on the backbone (a growing one or not): what differs
 # is data in config or an answer of the nets.
-BACKBONE_FREE = ["alae_tf/model.py", "alae_tf/inference.py", "alae_tf/train.py", "alae_tf/callbacks.py",
-                 "alae_tf/grids.py", "alae_tf/evaluate.py", "alae_tf/schedule.py", "alae_tf/metrics", "alae_tf/data",
+BACKBONE_FREE = ["alae_tf/model.py", "alae_tf/inference.py", "alae_tf/train.py", "alae_tf/training.py", "alae_tf/callbacks.py",
+                 "alae_tf/grids.py", "alae_tf/evaluate.py", "alae_tf/evaluation.py", "alae_tf/schedule.py", "alae_tf/metrics", "alae_tf/data",
                  "alae_tf/editing", "alae_tf/edit.py", "alae_tf/project.py", "export", "serving"]
 BRANCH = re.compile(r"\.progressive\b|\bprogressive\s*=|backbone\s*[!=]=|\bif\b[^\n]*\bbackbone\b|\bbackbone\b[^\n]*\bif\b")
 

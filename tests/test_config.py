@@ -197,7 +197,7 @@ def test_no_preset_sets_what_its_run_ignores(preset):
 
 
 def test_settings_the_run_never_reads_are_named_at_its_start(tmp_path, capsys):
-    from alae_tf import train
+    from alae_tf import train, training
     from alae_tf.run_dir import RunDir
 
     config = load_preset("mnist")
@@ -224,8 +224,8 @@ def test_settings_the_run_never_reads_are_named_at_its_start(tmp_path, capsys):
     aae.model.disc_hidden = 64  # the AAE's D on z reads it
     assert aae.ignored_settings() == []
     save_config(style, tmp_path / "style.yaml")
-    train.resolve_config(train.parse_args(["--config", str(tmp_path / "style.yaml"), "--out", str(tmp_path / "run")]),
-                         RunDir(tmp_path / "run"))
+    training.resolve_config(train.parse_args(["--config", str(tmp_path / "style.yaml"), "--out", str(tmp_path / "run")]),
+                            RunDir(tmp_path / "run"))
     assert capsys.readouterr().err == ("note: model.hidden_dim has no effect on this run (mnist data, style backbone, "
                                        "softplus loss, r1 penalty)\n")
     folder = load_preset("tiny_style")  # --data-source tfds on a folder was taken without a word

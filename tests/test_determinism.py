@@ -16,13 +16,13 @@ import hashlib, sys
 import numpy as np
 import keras
 import tensorflow as tf
-from alae_tf import schedule, train
+from alae_tf import schedule, training
 from alae_tf.config import load_preset
 from alae_tf.data import ImageSource
 from alae_tf.data.batches import training_batches
 from alae_tf.model import build_alae
 if sys.argv[1] == "deterministic":
-    train.make_deterministic()
+    training.make_deterministic()
 keras.utils.set_random_seed(0)
 config = load_preset("mnist_style32")
 model = build_alae(config)

@@ -14,6 +14,7 @@ from exported_run import DIRECTIONS
 from PIL import Image
 
 from alae_tf import edit, project
+from alae_tf.editing import edit_commands
 from alae_tf.data import load_mnist
 from alae_tf.data.batches import to_model_range, to_uint8
 from alae_tf.editing.images import read_image_files
@@ -191,7 +192,7 @@ def test_directions_from_every_label_source(run, held_out, tmp_path, capsys):
     # Its default strengths reach where the official demo's slider ends, 40 x the original length
     # (it had none: "pass --strengths"); a fitted direction's reach is 2 x its class_distance.
     reach = 40 * np.linalg.norm(np.linspace(-1, 1, 50))
-    assert edit.default_strengths(official, "eyeglasses") == [round(f * reach, 3) for f in (0, 0.25, 0.5, 0.75, 1)]
+    assert edit_commands.default_strengths(official, "eyeglasses") == [round(f * reach, 3) for f in (0, 0.25, 0.5, 0.75, 1)]
     # A file written with --out is read by list and apply with --directions (nothing could read it).
     code, stdout, err = run_cli(edit, ["list", "--run", run, "--directions", out], capsys)
     assert code == 0 and [line.split()[0] for line in stdout.splitlines()[1:]] == official.names, err
@@ -200,7 +201,7 @@ def test_directions_from_every_label_source(run, held_out, tmp_path, capsys):
     assert code == 0 and (tmp_path / "eyeglasses.png").is_file(), err
     assert f"at strengths 0, {round(reach / 4, 3):g}" in stdout
     distance = official.directions[0].info["class_distance"]
-    assert edit.default_strengths(official, official.names[0]) == [round(f * distance, 3) for f in (0, 0.5, 1, 1.5, 2)]
+    assert edit_commands.default_strengths(official, official.names[0]) == [round(f * distance, 3) for f in (0, 0.5, 1, 1.5, 2)]
 
 
 def test_directions_of_another_checkpoint_get_a_note_and_a_bare_checkpoint_name_is_the_runs(run, tmp_path, capsys):
@@ -251,7 +252,7 @@ def test_list_reads_no_networks_and_works_without_checkpoints(run, tmp_path, mon
     copy.mkdir()
     for name in ("config.yaml", "directions.json"):
         (copy / name).write_bytes((run / name).read_bytes())
-    monkeypatch.setattr(edit, "load_run", lambda *a: pytest.fail("list loaded the networks"))
+    monkeypatch.setattr(edit_commands, "load_run", lambda *a: pytest.fail("list loaded the networks"))
     code, out, err = run_cli(edit, ["list", "--run", copy], capsys)
     assert code == 0 and all(name in out for name in DIRECTIONS) and err == ""
     code, out, err = run_cli(edit, ["list", "--run", run, "--checkpoint", "ckpt-1"], capsys)
@@ -440,9 +441,7 @@ def test_score_on_a_run_the_digit_classifier_cannot_read_stops_before_any_image_
                                                                                           monkeypatch):
     """tiny_style's 8x8 MNIST: the classifier takes 28x28 or 32x32 digits (an audit's run encoded and
     edited every image before it was told so)."""
-    import alae_tf.edit as edit_module
-
-    monkeypatch.setattr(edit_module, "run_directions", lambda *args: pytest.fail("got past the classifier's sizes"))
+    monkeypatch.setattr(edit_commands, "run_directions", lambda *args: pytest.fail("got past the classifier's sizes"))
     code, _, err = run_cli(edit, ["score", "--run", style_exported[0], "--direction", "3_to_8"], capsys)
     last = err.strip().splitlines()[-1]  # after the note that this 20-step run has not reached 8x8
     assert code == 2 and last == "error: the MNIST classifier takes grayscale 28x28 or 32x32 digits, got shape (1, 8, 8, 1)", err

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from alae_tf import edit
+from alae_tf.editing import edit_commands
 from alae_tf.editing import labelled
 from alae_tf.errors import ALAEError, DataError
 from serving.editing import Direction, DirectionSet
@@ -68,9 +68,9 @@ def test_an_unknown_direction_names_the_file_its_names_come_from():
     directions = DirectionSet(2, (Direction("Smiling", np.array([1, 0], np.float32), {}),
                                   Direction("Round", np.array([0, 1], np.float32), {})))
     with pytest.raises(ALAEError, match="^unknown direction 'Red'; the file d_only.json has Smiling, Round$"):
-        edit.direction_vector(directions, "Red", Path("d_only.json"))
+        edit_commands.direction_vector(directions, "Red", Path("d_only.json"))
     with pytest.raises(ALAEError, match=r"^unknown direction 'Red'; the run has Smiling, Round \(in its directions.json\)$"):
-        edit.direction_vector(directions, "Red", None)
+        edit_commands.direction_vector(directions, "Red", None)
 
 
 def test_image_names_in_another_letter_case_are_said_to_be_so(tmp_path):

@@ -383,7 +383,7 @@ def test_celebas_attribute_list_is_read_as_it_comes(tmp_path, caplog):
 
 
 def test_directions_fitted_at_another_step_or_on_another_run_get_a_note(tmp_path):
-    """edit and export both say so (edit.run_directions, export.build). Another run of the same
+    """edit and export both say so (editing.edit_commands.run_directions, export.build). Another run of the same
     step got no note: two runs trained with the same --steps, the common case."""
     unit = np.eye(2, dtype=np.float32)
     run = tmp_path / "runs" / "tiny_b"

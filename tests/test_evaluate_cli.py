@@ -118,3 +118,18 @@ def test_a_metric_whose_weights_package_is_missing_is_refused_before_any_metric_
     assert "== reconstruction" in out and f"== {metric}" not in out
     report = json.loads((run_holding_two_out / "eval.json").read_text())
     assert "reconstruction_mse" in report["metrics"] and list(report["failed"]) == [metric]
+
+
+def test_every_metric_names_functions_that_exist():
+    """The registry names its functions ("module.function" of alae_tf.metrics, imported when a metric
+    runs, so that --help lists the metrics without TensorFlow): each must be there."""
+    import importlib
+
+    from alae_tf.metrics import METRICS, nothing_to_check
+
+    for name, metric in METRICS.items():
+        for function in (metric.compute, metric.check):
+            if function is not nothing_to_check:
+                module, _, attribute = function.__name__.rpartition(".")
+                assert callable(getattr(importlib.import_module(f"alae_tf.metrics.{module}"), attribute, None)), \
+                    (name, function.__name__)

@@ -10,7 +10,8 @@ from alae_tf import schedule
 from alae_tf.callbacks import TrainingMonitor
 from alae_tf.config import load_preset
 from alae_tf.data.batches import to_uint8 as to_uint8_tensor
-from alae_tf.grids import interpolation_grid, mixing_ranges, style_mixing_grid
+from alae_tf.grids import interpolation_grid, style_mixing_grid
+from alae_tf.levels import mixing_ranges
 from alae_tf.inference import Sampler
 from alae_tf.model import build_alae
 from alae_tf.run_dir import RunDir

@@ -98,7 +98,7 @@ class StubSampler:
 def stub_context(reference, tmp_path, monkeypatch):
     from types import SimpleNamespace
 
-    from alae_tf.metrics import EvalContext
+    from alae_tf.metrics.context import EvalContext
 
     monkeypatch.setenv("ALAE_TF_CACHE", str(tmp_path))
     train = np.concatenate([reference["mnist_images"], reference["mnist_images"][:, ::-1]])[:5]  # 5 digits

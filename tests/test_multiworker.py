@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from alae_tf import multiworker, train
+from alae_tf import multiworker, train, training
 from alae_tf.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -464,15 +464,15 @@ def test_a_worker_timeout_tensorflow_cannot_keep_is_refused(seconds, capsys):
 def test_multiworker_strategy_needs_tf_config_and_refuses_jit_on_cpus(monkeypatch):
     monkeypatch.delenv("TF_CONFIG", raising=False)
     with pytest.raises(ConfigError, match="needs TF_CONFIG naming two or more tasks"):
-        train.make_strategy("multiworker", jit=False)
+        training.make_strategy("multiworker", jit=False)
     # Seen with two workers: "Collectives are not yet implemented for CPU devices when compiling
     # with XLA", then both processes abort ("double free or corruption").
     monkeypatch.setenv("TF_CONFIG", tf_config(free_ports(2), 0))
     with pytest.raises(ConfigError, match=r"XLA \(--jit, or jit: true in a resumed run's config.yaml\) with several workers is not supported on CPU devices"):
-        train.make_strategy("auto", jit=True)
+        training.make_strategy("auto", jit=True)
     monkeypatch.delenv("TF_CONFIG")
     with pytest.raises(ConfigError, match=r"with --strategy mirrored is not supported on CPU devices .*; pass --no-jit"):
-        train.make_strategy("mirrored", jit=True)  # e.g. a run whose config.yaml records jit: true, resumed so
+        training.make_strategy("mirrored", jit=True)  # e.g. a run whose config.yaml records jit: true, resumed so
 
 
 def test_a_stopped_worker_is_told_by_the_line_of_tensorflows_error_that_says_what_happened():

@@ -9,7 +9,7 @@ from alae_tf import schedule
 from alae_tf.data import ImageSource
 from alae_tf.data.batches import to_model_range, to_uint8, training_batches
 from alae_tf.schedule import Phase
-from alae_tf.train import fit_segments
+from alae_tf.training import fit_segments
 
 
 def take(dataset, count):

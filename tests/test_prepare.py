@@ -272,7 +272,7 @@ def test_a_full_disk_exits_2_with_one_line_and_leaves_nothing_behind(mixed_folde
         def close(self):
             closed.append(self.path)
 
-    monkeypatch.setattr(prepare_module.tf.io, "TFRecordWriter", FullDiskWriter)
+    monkeypatch.setattr(tf.io, "TFRecordWriter", FullDiskWriter)
     code, out, err = run(capsys, mixed_folder, tmp_path / "prepared", "--resolution", 8)
     assert code == 2 and err.startswith("error: no space left on the disk, writing ") and err.count("\n") == 1
     assert err.endswith(f".tfrecords; nothing was written to {tmp_path / 'prepared'}: free some space and run the command again\n")

@@ -12,6 +12,7 @@ from exported_run import real_images
 from PIL import Image
 
 from alae_tf import project as project_cli
+from alae_tf.editing import project_command
 from alae_tf.data.batches import to_model_range
 from alae_tf.editing.projection import ProjectionDistance, project
 from alae_tf.inference import Sampler
@@ -82,7 +83,7 @@ def test_a_second_projection_into_a_folder_being_written_is_refused(exported, tm
 
     out_dir = tmp_path / "projections"
     out_dir.mkdir()
-    with take_lock(out_dir / project_cli.LOCK_FILE, str):  # the other projection, running
+    with take_lock(out_dir / project_command.LOCK_FILE, str):  # the other projection, running
         code = project_cli.main(["--run", str(exported[0]), "--images", "held-out:1", "--steps", "1", "--out-dir", str(out_dir)])
         assert (code, capsys.readouterr().err) == (2, f"error: {out_dir} is being written by another projection (pid "
                                                       f"{os.getpid()} on {socket.gethostname()}); wait for it to finish, "
@@ -102,9 +103,9 @@ def test_batches_give_the_projection_of_one_batch_and_each_is_saved_as_it_ends(e
     common = ["--run", str(exported[0]), "--images", *files, "--steps", "5", "--learning-rate", "0.05", "--mse-weight", "0.1"]
     assert project_cli.main([*common, "--out-dir", str(tmp_path / "one")]) == 0
     assert np.asarray(Image.open(tmp_path / "one" / "projection.png")).shape == (3 * 28, 3 * 28)
-    monkeypatch.setattr(project_cli, "PREVIEW_IMAGES", 2)
-    pngs, real_write_png = [], project_cli.write_png
-    monkeypatch.setattr(project_cli, "write_png", lambda grid, path: (pngs.append(path), real_write_png(grid, path)))
+    monkeypatch.setattr(project_command, "PREVIEW_IMAGES", 2)
+    pngs, real_write_png = [], project_command.write_png
+    monkeypatch.setattr(project_command, "write_png", lambda grid, path: (pngs.append(path), real_write_png(grid, path)))
     assert project_cli.main([*common, "--batch-size", "2", "--out-dir", str(tmp_path / "two")]) == 0
     assert pngs == [tmp_path / "two" / "projection.partial.png"]  # the batch past the preview's 2 images left it alone
     out = capsys.readouterr().out
@@ -124,7 +125,7 @@ def test_batches_give_the_projection_of_one_batch_and_each_is_saved_as_it_ends(e
     np.testing.assert_array_equal(preview[:, :28], np.concatenate(real_images(3)[:2, ..., 0]))  # the images column
 
     calls = []
-    real_project = project_cli.project
+    real_project = project_command.project
 
     def interrupted_second_batch(*args, **kwargs):
         calls.append(1)
@@ -132,7 +133,7 @@ def test_batches_give_the_projection_of_one_batch_and_each_is_saved_as_it_ends(e
             raise KeyboardInterrupt
         return real_project(*args, **kwargs)
 
-    monkeypatch.setattr(project_cli, "project", interrupted_second_batch)
+    monkeypatch.setattr(project_command, "project", interrupted_second_batch)
     assert project_cli.main([*common, "--batch-size", "2", "--out-dir", str(tmp_path / "stopped")]) == 130
     err = capsys.readouterr().err
     assert f"interrupted (Ctrl-C): {tmp_path / 'stopped' / 'projection.partial.npz'} holds the first 2 of 3 images\n" in err
@@ -159,7 +160,7 @@ def test_batches_give_the_projection_of_one_batch_and_each_is_saved_as_it_ends(e
     assert err.startswith(f"note: {tmp_path / 'two' / 'projection.npz'} holds an earlier projection; it is kept until "
                           "this one is complete, then replaced (--out-dir DIR writes elsewhere)\n"), err
     assert (tmp_path / "two" / "projection.npz").read_bytes() == before
-    monkeypatch.setattr(project_cli, "project", real_project)
+    monkeypatch.setattr(project_command, "project", real_project)
     assert project_cli.main([*common, "--batch-size", "3", "--out-dir", str(tmp_path / "two")]) == 0
     assert len(np.load(tmp_path / "two" / "projection.npz")["styles"]) == 3
     assert not list((tmp_path / "two").glob("projection.partial.*"))
@@ -170,20 +171,20 @@ def test_the_files_are_written_at_most_once_a_minute_and_at_the_end(exported, tm
     (tmp_path / "digits").mkdir()
     for index, pixels in enumerate(real_images(3)):
         Image.fromarray(pixels[..., 0]).save(tmp_path / "digits" / f"{index}.png")
-    writes, real_write = [], project_cli.write_outputs
-    monkeypatch.setattr(project_cli, "write_outputs", lambda *args, **kwargs: (writes.append(len(args[4].styles)),
+    writes, real_write = [], project_command.write_outputs
+    monkeypatch.setattr(project_command, "write_outputs", lambda *args, **kwargs: (writes.append(len(args[4].styles)),
                                                                                 real_write(*args, **kwargs)))
     common = ["--run", str(exported[0]), "--images", str(tmp_path / "digits"), "--steps", "1", "--batch-size", "1"]
     assert project_cli.main([*common, "--out-dir", str(tmp_path / "a")]) == 0
     assert writes == [3]  # three batches within a minute: the files once, at the end
     writes.clear()
-    monkeypatch.setattr(project_cli, "SAVE_EVERY_SECONDS", 0)
+    monkeypatch.setattr(project_command, "SAVE_EVERY_SECONDS", 0)
     assert project_cli.main([*common, "--out-dir", str(tmp_path / "b")]) == 0
     assert writes == [1, 2, 3]
     # SIGTERM while the second batch's preview reconstruction runs: the first batch is saved, as
     # on Ctrl-C (the two lists were one batch apart there, and saving them raised a ValueError
     # instead; SIGTERM ended the command without saving or a word)
-    calls, real_to_uint8 = [], project_cli.to_uint8
+    calls, real_to_uint8 = [], project_command.to_uint8
 
     def interrupted_second(images):
         calls.append(1)
@@ -191,8 +192,8 @@ def test_the_files_are_written_at_most_once_a_minute_and_at_the_end(exported, tm
             os.kill(os.getpid(), signal.SIGTERM)
         return real_to_uint8(images)
 
-    monkeypatch.setattr(project_cli, "SAVE_EVERY_SECONDS", 3600)
-    monkeypatch.setattr(project_cli, "to_uint8", interrupted_second)
+    monkeypatch.setattr(project_command, "SAVE_EVERY_SECONDS", 3600)
+    monkeypatch.setattr(project_command, "to_uint8", interrupted_second)
     assert project_cli.main([*common, "--out-dir", str(tmp_path / "c")]) == 143
     assert len(np.load(tmp_path / "c" / "projection.partial.npz")["styles"]) == 1
     assert f"interrupted (SIGTERM): {tmp_path / 'c' / 'projection.partial.npz'} holds the first 1 of 3" in capsys.readouterr().err
@@ -205,7 +206,7 @@ def test_more_images_than_a_projection_file_holds_are_refused_before_any_work(ex
     from serving import projection_file
 
     monkeypatch.setattr(projection_file, "MAX_UNPACKED_BYTES", projection_file.HEADERS_AND_ABOUT_BYTES + 1500)
-    monkeypatch.setattr(project_cli, "project", lambda *args, **kwargs: pytest.fail("projection started"))
+    monkeypatch.setattr(project_command, "project", lambda *args, **kwargs: pytest.fail("projection started"))
     for index, pixels in enumerate(real_images(2)):
         Image.fromarray(pixels[..., 0]).save(tmp_path / f"{index}.png")
     code = project_cli.main(["--run", str(exported[0]), "--images", str(tmp_path / "0.png"), str(tmp_path / "1.png"),
@@ -234,7 +235,7 @@ def test_what_would_fail_after_the_work_is_refused_before_it_and_leftovers_are_n
     last run's projection.png as an image; a re-run replaced an interrupted run's partial file
     without a word; a folder named projection.npz at the final rename was a traceback."""
     run = str(exported[0])
-    monkeypatch.setattr(project_cli, "project", lambda *args, **kwargs: pytest.fail("projection started"))
+    monkeypatch.setattr(project_command, "project", lambda *args, **kwargs: pytest.fail("projection started"))
     code = project_cli.main(["--run", run, "--images", "held-out:4", "--zoom", "100000", "--out-dir", str(tmp_path / "z")])
     err = capsys.readouterr().err
     assert code == 2 and "the figure would hold 12 images of 28x28 zoomed 100000x" in err, err
@@ -282,16 +283,16 @@ def test_images_whose_projection_ended_worse_than_the_encoder_are_named():
                           encoder_lpips=np.full(count, 0.5), encoder_mse=np.full(count, 0.2),
                           lpips=np.array(lpips), mse=np.array(mse))
 
-    assert project_cli.worse_than_the_encoder(projection([0.4, 0.5], [0.2, 0.2]), 1.0, 0.01) is None  # equal: not worse
-    assert project_cli.worse_than_the_encoder(projection([0.4, 0.6, 0.45], [0.2, 0.2, 0.3]), 1.0, 30) == (
+    assert project_command.worse_than_the_encoder(projection([0.4, 0.5], [0.2, 0.2]), 1.0, 0.01) is None  # equal: not worse
+    assert project_command.worse_than_the_encoder(projection([0.4, 0.6, 0.45], [0.2, 0.2, 0.3]), 1.0, 30) == (
         "warning: 2 of 3 images ended farther from their image than the encoder's code they started from (LPIPS + MSE; "
         "image 2, 3): --learning-rate 30 is too large for them; run again with a lower one")
-    assert project_cli.worse_than_the_encoder(projection([0.45], [0.3]), 0.1, 1) is None  # 0.48 < 0.52: MSE weighs 0.1
+    assert project_command.worse_than_the_encoder(projection([0.45], [0.3]), 0.1, 1) is None  # 0.48 < 0.52: MSE weighs 0.1
 
 
 def test_the_default_batch_shrinks_with_the_image():
     """~2 GB of activations per image at 1024x1024 (official FFHQ model): 16 at once did not fit in 24 GB."""
-    assert [project_cli.default_batch_size((side, side, 3)) for side in (28, 128, 256, 512, 1024)] == [16, 16, 4, 1, 1]
+    assert [project_command.default_batch_size((side, side, 3)) for side in (28, 128, 256, 512, 1024)] == [16, 16, 4, 1, 1]
 
 
 def test_noise_on_a_generator_from_the_official_code_says_what_it_replaces(tmp_path, capsys):

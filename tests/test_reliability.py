@@ -17,7 +17,7 @@ import yaml
 from PIL import Image
 
 import export.__main__ as export_cli
-from alae_tf import atomic_file, schedule, train
+from alae_tf import atomic_file, schedule, train, training
 from alae_tf.callbacks import CheckpointSaver, TrainingDiverged, drop_log_rows_after
 from alae_tf.data import ImageSource, open_image_source
 from alae_tf.data import mnist as mnist_module
@@ -46,7 +46,7 @@ def model(tiny_config):
 
 def fit(model, config, images, saver, total):
     source = ImageSource.from_arrays(images)
-    train.fit_schedule(model, config, source, schedule.phases(config), model.step, total, callbacks=[saver], verbose=0)
+    training.fit_schedule(model, config, source, schedule.phases(config), model.step, total, callbacks=[saver], verbose=0)
 
 
 def test_a_diverged_step_stops_training_before_anything_of_it_is_saved(model, tiny_config, tiny_images, tmp_path):

@@ -914,27 +914,28 @@ def test_the_latency_sum_keeps_every_request_however_long_the_server_has_run():
     assert before == 4e8 and latency_sum(metrics) - before == pytest.approx(300.0, abs=1e-3)
 
 
-# Runs `python -m MODULE --help` with one top-level package made unimportable, as on a machine
+# Runs `python -m MODULE ARGS` with one top-level package made unimportable, as on a machine
 # where the extra that brings it was not installed.
 WITHOUT_PACKAGE = """
 import runpy, sys
-blocked, module = sys.argv[1:]
+blocked, module, *args = sys.argv[1:]
 class Block:
     def find_spec(self, name, path=None, target=None):
         if name.split(".")[0] == blocked:
             raise ModuleNotFoundError(f"No module named {name!r}", name=name)
 sys.meta_path.insert(0, Block())
-sys.argv = [module, "--help"]
+sys.argv = [module, *args]
 runpy.run_module(module, run_name="__main__")
 """
 
 
-@pytest.mark.parametrize("module, package, extra", [
-    ("serving.http", "uvicorn", "http"), ("serving.http", "starlette", "http"), ("export", "tf2onnx", "export"),
+@pytest.mark.parametrize("module, package, extra, args", [
+    ("serving.http", "uvicorn", "http", ["--help"]), ("serving.http", "starlette", "http", ["--help"]),
+    ("export", "tf2onnx", "export", ["--run", "runs/mnist"]),  # (export's --help is answered before its imports)
 ])
-def test_a_cli_without_its_extra_says_what_to_install(module, package, extra):
-    result = subprocess.run([sys.executable, "-c", WITHOUT_PACKAGE, package, module], capture_output=True, text=True,
-                            cwd=Path(__file__).parents[1], timeout=120)
+def test_a_cli_without_its_extra_says_what_to_install(module, package, extra, args):
+    result = subprocess.run([sys.executable, "-c", WITHOUT_PACKAGE, package, module, *args], capture_output=True,
+                            text=True, cwd=Path(__file__).parents[1], timeout=120)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     first, _, without_tensorflow = result.stderr.strip().partition(", or without TensorFlow: pip install ")
     assert first == (f'error: python -m {module} needs the {package} package: pip install -e ".[{extra}]" in the alae_tf '

@@ -21,7 +21,7 @@ import pytest
 import tensorflow as tf
 import yaml
 
-from alae_tf import evaluate, train
+from alae_tf import evaluate, evaluation, train, training
 from alae_tf.config import load_config_file, load_preset
 from alae_tf.errors import ConfigError
 from alae_tf.compute import cpu_flags, precision_cpu_warning
@@ -129,13 +129,13 @@ def test_eval_json_keeps_metrics_of_the_same_checkpoint_and_data_only():
         return {"step": step, "data": data, "num_samples": num_samples, "seed": 0, "metrics": metrics,
                 "settings": {name: {"num_samples": num_samples, "seed": 0} for name in metrics}, **extra}
 
-    assert evaluate.with_earlier_reports(report(5, "a", {"x": 1.0}), None) == report(5, "a", {"x": 1.0})
+    assert evaluation.with_earlier_reports(report(5, "a", {"x": 1.0}), None) == report(5, "a", {"x": 1.0})
     old = report(5, "a", {"fid": 9.0, "x": 1.0}, num_samples=1000)
     del old["settings"]  # an eval.json written before per-metric settings: the report's own apply
-    new = evaluate.with_earlier_reports(report(5, "a", {"x": 2.0}), old)
+    new = evaluation.with_earlier_reports(report(5, "a", {"x": 2.0}), old)
     assert new["metrics"] == {"fid": 9.0, "x": 2.0} and "other_evaluations" not in new
     assert new["settings"] == {"fid": {"num_samples": 1000, "seed": 0}, "x": {"num_samples": None, "seed": 0}}
-    other_data = evaluate.with_earlier_reports(report(5, "b", {"x": 3.0}), new)
+    other_data = evaluation.with_earlier_reports(report(5, "b", {"x": 3.0}), new)
     assert other_data["metrics"] == {"x": 3.0} and other_data["other_evaluations"] == [new]
 
 
@@ -151,11 +151,11 @@ def test_a_metric_asked_for_again_replaces_its_earlier_figures_also_when_it_fail
 
     old = report({"pr": {"precision": 0.5, "recall": 0.4, "pr_real_images": 100.0}, "fid": {"fid": 30.0},
                   "probe": {"probe_1nn": 0.9, "probe_features_1nn": 0.95}})
-    new = evaluate.with_earlier_reports(report({"fid": {"fid": 20.0}, "probe": {"probe_1nn": 0.91}},
+    new = evaluation.with_earlier_reports(report({"fid": {"fid": 20.0}, "probe": {"probe_1nn": 0.91}},
                                                failed={"pr": "needs --num-samples 4 or more"}), old)
     # pr failed: its earlier figures go; the probe, computed again without its features figure: that one goes too
     assert new["metrics"] == {"fid": 20.0, "probe_1nn": 0.91} and set(new["settings"]) == {"fid", "probe_1nn"}
-    stopped = evaluate.with_earlier_reports(report({"fid": {"fid": 20.0}}, failed={"pr": evaluate.INTERRUPTED}), old)
+    stopped = evaluation.with_earlier_reports(report({"fid": {"fid": 20.0}}, failed={"pr": evaluation.INTERRUPTED}), old)
     assert stopped["metrics"] == {"precision": 0.5, "recall": 0.4, "pr_real_images": 100.0, "fid": 20.0,
                                   "probe_1nn": 0.9, "probe_features_1nn": 0.95}  # interrupted: not computed, kept
 
@@ -171,7 +171,7 @@ def test_precision_and_recall_with_too_few_samples_is_one_error_line_before_any_
 
 
 def test_the_table_gives_image_counts_as_whole_numbers():
-    table = evaluate.markdown_table({"step": 5, "run": "r", "metrics": {"fid": 12.34567, "fid_real_images": 50000.0}})
+    table = evaluation.markdown_table({"step": 5, "run": "r", "metrics": {"fid": 12.34567, "fid_real_images": 50000.0}})
     assert table.splitlines()[-2:] == ["| fid | 12.3457 |", "| fid_real_images | 50000 |"]
 
 
@@ -242,9 +242,9 @@ def test_resuming_a_run_with_per_level_batch_sizes_refuses_a_batch_size_that_wou
     for value in (64, 128):
         with pytest.raises(ConfigError, match=re.escape(f"trained with batch sizes [128, 128, 128, 64] per level; "
                                                         f"resuming with --batch-size {value} (for a run converted")):
-            train.check_same_experiment(args, config, {"train": {"batch_size": value}, "data": {}}, RunDir(tmp_path))
+            training.check_same_experiment(args, config, {"train": {"batch_size": value}, "data": {}}, RunDir(tmp_path))
     config.train.level_batch_sizes = [32, 32, 32, 32]  # every level's already
-    train.check_same_experiment(args, config, {"train": {"batch_size": 32}, "data": {}}, RunDir(tmp_path))
+    training.check_same_experiment(args, config, {"train": {"batch_size": 32}, "data": {}}, RunDir(tmp_path))
 
 
 def test_resuming_with_the_preset_a_changed_copy_names_is_refused(tmp_path):
@@ -256,10 +256,10 @@ def test_resuming_with_the_preset_a_changed_copy_names_is_refused(tmp_path):
     copy.model.image_shape, copy.model.max_channels = [32, 32, 3], 16
     with pytest.raises(ConfigError, match=re.escape("config.yaml names preset folder64 but differs from it in "
                                                     "model.image_shape, model.max_channels (a --config copy of it?)")):
-        train.check_same_experiment(args, copy, {"train": {}, "data": {}}, RunDir(tmp_path))
+        training.check_same_experiment(args, copy, {"train": {}, "data": {}}, RunDir(tmp_path))
     same = load_preset("folder64")
     same.train.seed, same.train.steps = 7, 100  # as --seed 7 --steps 100 made it
-    train.check_same_experiment(args, same, {"train": {}, "data": {}}, RunDir(tmp_path))
+    training.check_same_experiment(args, same, {"train": {}, "data": {}}, RunDir(tmp_path))
 
 
 def test_resuming_as_another_experiment_is_refused_and_a_no_op_changes_nothing(small_config, tmp_path, capsys):
@@ -315,7 +315,7 @@ def test_a_step_whose_log_row_an_interrupt_cut_off_is_logged_before_it_is_saved(
     assert "interrupted: saved step 7" in capsys.readouterr().out
     # Interrupted again before its first step (it raised AttributeError: no model in the callbacks
     # yet); step 7's row is not written twice.
-    monkeypatch.setattr(train, "fit_schedule", interrupted_at_once)
+    monkeypatch.setattr(training, "fit_schedule", interrupted_at_once)
     assert run_train(small_config, run, "--steps", "10", "--log-every", "1") == 130
     assert "interrupted before training began" in capsys.readouterr().err
     monkeypatch.undo()
@@ -371,19 +371,19 @@ def test_a_stopping_command_ignores_repeated_signals_until_it_exits(as_command, 
     """Restored on leaving the training loop, the default SIGTERM killed a command that was exiting
     after a SIGTERM (-15 instead of 143: a scheduler repeats it) while TensorFlow released the
     trainer's objects. An app that calls the trainer gets its own handlers back."""
-    from alae_tf import stop_signals
+    from alae_tf import callbacks
 
-    monkeypatch.setattr(stop_signals, "started_as_command", lambda: as_command)
+    monkeypatch.setattr(callbacks, "started_as_command", lambda: as_command)
     before = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
-        with stop_signals.StopOnSignal() as stop:
+        with callbacks.StopOnSignal() as stop:
             stop.handle(signal.SIGTERM, None)
         after = {signum: signal.getsignal(signum) for signum in before}
     finally:
         for signum, handler in before.items():
             signal.signal(signum, handler)
     assert after == ({signum: signal.SIG_IGN for signum in before} if as_command else before)
-    with stop_signals.StopOnSignal() as idle:  # no signal: the handlers come back in either case
+    with callbacks.StopOnSignal() as idle:  # no signal: the handlers come back in either case
         assert signal.getsignal(signal.SIGTERM) == idle.handle
     assert {signum: signal.getsignal(signum) for signum in before} == before
 
@@ -518,7 +518,7 @@ def test_a_new_run_whose_directory_another_trainer_just_created_is_refused(small
     """Two new runs started at once: the directory appears after this one looked (it locks an
     existing directory at once, a new one when it creates it), and it writes nothing."""
     out = tmp_path / "run"
-    open_data, held = train.open_run_images, []
+    open_data, held = training.open_run_images, []
 
     def data_while_another_trainer_starts(config, **where):
         source = open_data(config, **where)
@@ -530,7 +530,7 @@ def test_a_new_run_whose_directory_another_trainer_just_created_is_refused(small
         held.append(other)
         return source
 
-    monkeypatch.setattr(train, "open_run_images", data_while_another_trainer_starts)
+    monkeypatch.setattr(training, "open_run_images", data_while_another_trainer_starts)
     assert run_train(small_config, out) == 2
     assert capsys.readouterr().err.startswith(f"error: {out} is being trained by pid 12345 on elsewhere; ")
     assert sorted(p.name for p in out.iterdir()) == ["train.lock"]
@@ -635,32 +635,32 @@ def test_output_to_a_file_gets_plain_progress_lines(small_config, tmp_path, caps
 def test_batch_must_split_evenly_over_replicas_and_fit_the_data():
     config = load_preset("tiny_style")  # per-level batch sizes
     phase = phases(config)[-1]
-    train.check_batch_size(phase, 60000, 2)
-    with pytest.raises(train.ConfigError, match=rf"the batch size {phase.batch_size} \(level {phase.level}, "
+    training.check_batch_size(phase, 60000, 2)
+    with pytest.raises(training.ConfigError, match=rf"the batch size {phase.batch_size} \(level {phase.level}, "
                        rf"{phase.resolution}x{phase.resolution}\) does not split evenly over 3 replicas"):
-        train.check_batch_size(phase, 60000, 3)
-    with pytest.raises(train.ConfigError, match=r"larger than the training set \(5 images\); pass a smaller --batch-size"):
-        train.check_batch_size(phase, 5, 1)
-    with pytest.raises(train.ConfigError, match=r"larger than the training set \(1 image\); pass"):
-        train.check_batch_size(phase, 1, 1)
+        training.check_batch_size(phase, 60000, 3)
+    with pytest.raises(training.ConfigError, match=r"larger than the training set \(5 images\); pass a smaller --batch-size"):
+        training.check_batch_size(phase, 5, 1)
+    with pytest.raises(training.ConfigError, match=r"larger than the training set \(1 image\); pass"):
+        training.check_batch_size(phase, 1, 1)
     # A run with a checkpoint keeps its batch sizes (a resume refuses --batch-size): the advice says what can change.
-    with pytest.raises(train.ConfigError) as refused:
-        train.check_batch_size(phase, 5, 1, trained=True)
+    with pytest.raises(training.ConfigError) as refused:
+        training.check_batch_size(phase, 5, 1, trained=True)
     assert str(refused.value).endswith(f"larger than the training set (5 images); train on at least {phase.batch_size} "
                                        "images; this run keeps the batch sizes it was trained with (its step counter "
                                        "counts batches): train a new run (another --out) with a smaller --batch-size, "
                                        "or, for a run converted from an official checkpoint, convert it again with "
                                        "--batch-size"), refused.value
-    with pytest.raises(train.ConfigError, match=r"over 3 replicas; train on a number of replicas that divides it; "
+    with pytest.raises(training.ConfigError, match=r"over 3 replicas; train on a number of replicas that divides it; "
                        r"this run keeps"):
-        train.check_batch_size(phase, 60000, 3, trained=True)
+        training.check_batch_size(phase, 60000, 3, trained=True)
 
 
 def test_batch_size_flag_sets_every_levels_batch():
     args = train.parse_args(["--preset", "tiny_style", "--batch-size", "4", "--out", "unused"])
     config = load_preset("tiny_style")
     assert config.train.level_batch_sizes and set(config.train.level_batch_sizes) != {4}
-    train.apply_overrides(config, train.requested_overrides(args))
+    training.apply_overrides(config, training.requested_overrides(args))
     assert config.train.level_batch_sizes == [] and [p.batch_size for p in phases(config)] == [4] * config.model.levels
 
 
@@ -800,7 +800,7 @@ def test_the_reader_s_message_comes_through_tensorflow_as_written(tmp_path, monk
         list(tf.data.Dataset.range(1).map(read))
     with pytest.raises(stores.DataError) as expected:
         stores.FolderStore([path], 4, 1).read_one(0, 4)
-    assert train.unreadable_data(caught.value) == str(expected.value)
+    assert training.unreadable_data(caught.value) == str(expected.value)
 
 
 def test_a_run_without_labels_evaluates_what_it_can(tmp_path, capsys, monkeypatch):
@@ -831,7 +831,7 @@ def test_a_run_without_labels_evaluates_what_it_can(tmp_path, capsys, monkeypatc
     def interrupted(ctx):
         raise KeyboardInterrupt
 
-    monkeypatch.setitem(evaluate.METRICS, "kid", evaluate.METRICS["kid"]._replace(compute=interrupted))
+    monkeypatch.setitem(evaluation.METRICS, "kid", evaluation.METRICS["kid"]._replace(compute=interrupted))
     (run / "eval.json").unlink()
     assert evaluate.main(["--run", str(run), "--metrics", "reconstruction,kid,fid"]) == 130
     report = json.loads((run / "eval.json").read_text())
@@ -857,7 +857,7 @@ def test_a_run_without_labels_evaluates_what_it_can(tmp_path, capsys, monkeypatc
         os.kill(os.getpid(), signal.SIGTERM)
 
     handler = signal.getsignal(signal.SIGTERM)
-    monkeypatch.setitem(evaluate.METRICS, "kid", evaluate.METRICS["kid"]._replace(compute=stopped))
+    monkeypatch.setitem(evaluation.METRICS, "kid", evaluation.METRICS["kid"]._replace(compute=stopped))
     (run / "eval.json").unlink()
     assert evaluate.main(["--run", str(run), "--metrics", "reconstruction,kid,fid"]) == 143
     assert "stopped (SIGTERM) during kid" in capsys.readouterr().err
@@ -875,7 +875,7 @@ def test_a_run_without_labels_evaluates_what_it_can(tmp_path, capsys, monkeypatc
     def defect(ctx):
         raise RuntimeError("a defect")
 
-    monkeypatch.setitem(evaluate.METRICS, "kid", evaluate.METRICS["kid"]._replace(compute=defect))
+    monkeypatch.setitem(evaluation.METRICS, "kid", evaluation.METRICS["kid"]._replace(compute=defect))
     assert evaluate.main(["--run", str(run), "--metrics", "kid,reconstruction"]) == 2
     assert "error: kid failed (RuntimeError: a defect); the other metrics go on" in capsys.readouterr().err
     report = json.loads((run / "eval.json").read_text())

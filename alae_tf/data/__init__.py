@@ -6,8 +6,16 @@ Rooms: `mnist` (MNIST-format loaders), `files` (image-file conventions shared wi
 (training and evaluation batches, uint8 <-> [-1, 1]), `prepare` (the folder -> TFRecords CLI).
 """
 
-from alae_tf.data.datasets import open_image_source, open_run_images
-from alae_tf.data.mnist import ImageSplits, load_mnist, read_idx
-from alae_tf.data.source import ImageSource
+import importlib
 
-__all__ = ["ImageSource", "ImageSplits", "load_mnist", "open_image_source", "open_run_images", "read_idx"]
+# `from alae_tf.data import NAME` gives these, from their modules, imported on first use: they
+# import TensorFlow, which `python -m alae_tf.data.prepare --help` does without.
+HOMES = {"ImageSource": "source", "ImageSplits": "mnist", "load_mnist": "mnist", "open_image_source": "datasets",
+         "open_run_images": "datasets", "read_idx": "mnist"}
+__all__ = list(HOMES)
+
+
+def __getattr__(name: str):
+    if name not in HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{HOMES[name]}"), name)

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator, NamedTuple
 
 import numpy as np
-import tensorflow as tf
 from PIL import Image, UnidentifiedImageError
 
 from alae_tf.errors import DataError
@@ -153,6 +152,8 @@ def load_square(path: Path, resolution: int, channels: int) -> np.ndarray:
 
 def encode_record(image: np.ndarray) -> bytes:
     """One uint8 HWC image as a serialized tf.train.Example in the StyleGAN/ALAE layout (CHW raw bytes)."""
+    import tensorflow as tf  # (seconds to import: not for python -m alae_tf.data.prepare --help)
+
     chw = np.ascontiguousarray(image.transpose(2, 0, 1))
     return tf.train.Example(features=tf.train.Features(feature={
         "shape": tf.train.Feature(int64_list=tf.train.Int64List(value=chw.shape)),

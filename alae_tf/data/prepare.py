@@ -17,8 +17,6 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-import tensorflow as tf
-
 import alae_tf
 from alae_tf.atomic_file import STAGING_LOCK, make_staging_folder, remove_abandoned_staging
 from alae_tf.data.files import (
@@ -39,7 +37,6 @@ from alae_tf.data.files import (
 )
 from alae_tf.data.pyramid import box_pyramid, check_resolution, resolution_levels
 from alae_tf.errors import ALAEError, DataError, out_of_disk_space, written_file
-from alae_tf.progress import progress_bar
 from alae_tf.stop_signals import interrupted_exit_code, sigterm_raises_stopped
 
 FORMAT = "alae_tf multi-resolution TFRecords (StyleGAN/ALAE layout: features shape [C,H,W], data raw uint8 CHW)"
@@ -84,6 +81,8 @@ def prepare(src: Path, dst: Path, resolution: int, *, test_count: int | None = N
 
     verbose: show a progress bar. Raises ALAEError (DataError/ConfigError) on bad input.
     """
+    import tensorflow as tf  # (seconds to import: not for the command's --help)
+
     started = time.perf_counter()
     check_resolution(resolution)
     src, dst = Path(src).expanduser().resolve(), Path(dst).expanduser().resolve()
@@ -171,6 +170,10 @@ def _check_paths(src: Path, dst: Path, overwrite: bool) -> None:
 def _write_records(files: list[Path], directory: Path, resolution: int, channels: int,
                    verbose: bool) -> tuple[int, list[tuple[Path, str]]]:
     """Decode `files` in order and append each level to its TFRecord file; (written, [(file, reason)])."""
+    import tensorflow as tf
+
+    from alae_tf.progress import progress_bar
+
     levels = resolution_levels(resolution)
     progress = progress_bar(len(files), unit_name="image", verbose=verbose)
     writers = {level: tf.io.TFRecordWriter(str(directory / record_file_name(level))) for level in levels}

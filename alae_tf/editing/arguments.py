@@ -8,6 +8,11 @@ import sys
 import numpy as np
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
+IMAGES_HELP = ("image files or folders (another size or colour mode is centre-cropped, resized and converted as "
+               "training images are, with a note), or the run's held-out images: held-out:N (the first N), "
+               "held-out:A-B (positions A to B-1), either followed by :CLASS to count only that class's "
+               "images (held-out:0-6:3 = the first six 3s)")
+SUBJECTS_HELP = IMAGES_HELP + "; or a projection.npz of python -m alae_tf.project (its images with their projected codes)"
 
 
 class OneLineParser(argparse.ArgumentParser):

@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from sklearn.svm import LinearSVC
 
 from alae_tf.errors import ALAEError
 from serving.editing import Direction, DirectionSet, DirectionsError
@@ -100,6 +99,8 @@ def fit_boundary(codes, sides, method) -> tuple[np.ndarray, float]:
     used = sides >= 0
     x, y = codes[used], sides[used]
     if method == "svm":
+        from sklearn.svm import LinearSVC  # (1.8 s to import: not for the command's --help)
+
         svm = LinearSVC(C=SVM_C, dual=False, max_iter=SVM_MAX_ITER, class_weight="balanced").fit(x, y)
         normal, offset = svm.coef_[0], -svm.intercept_[0]
     elif method == "mean":

@@ -21,10 +21,6 @@ from alae_tf.errors import ALAEError
 from alae_tf.run_dir import RunDir, data_change
 from serving.model_pixels import model_pixels
 
-IMAGES_HELP = ("image files or folders (another size or colour mode is centre-cropped, resized and converted as "
-               "training images are, with a note), or the run's held-out images: held-out:N (the first N), "
-               "held-out:A-B (positions A to B-1), either followed by :CLASS to count only that class's "
-               "images (held-out:0-6:3 = the first six 3s)")
 HELD_OUT = re.compile(r"^held-out:(?:(?P<count>\d+)|(?P<first>\d+)-(?P<last>\d+))(?::(?P<label>[^:]+))?$")
 
 

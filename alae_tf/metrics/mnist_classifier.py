@@ -27,9 +27,7 @@ RETRAIN = "python -m alae_tf.metrics.train_mnist_classifier --out PATH"
 SIDE = 28
 PADDED_SIDE = 32
 FEATURE_LAYER = "features"
-EPOCHS = 6
 BATCH_SIZE = 128
-SEED = 0
 
 
 class ClassifierWeightsError(ALAEError):
@@ -112,7 +110,7 @@ def accuracy(model: keras.Model, images_uint8, labels) -> float:
     return float(np.mean(np.argmax(predict_batched(model, images_uint8), axis=1) == np.asarray(labels)))
 
 
-def train_classifier(data, epochs: int = EPOCHS, seed: int = SEED) -> keras.Model:
+def train_classifier(data, epochs: int, seed: int) -> keras.Model:
     """Fit the CNN on data.train_images/labels (Adam 1e-3, batch 128), deterministically."""
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()

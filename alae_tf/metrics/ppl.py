@@ -33,17 +33,21 @@ import functools
 import numpy as np
 import tensorflow as tf
 
-from alae_tf.metrics.lpips import LPIPS
+from alae_tf.metrics import PPL_CROPS as CROPS
+from alae_tf.metrics.lpips import LPIPS, weights_path
 from alae_tf.progress import progress_bar
 
 EPSILON = 1e-4
 DEFAULT_SAMPLES = 10_000
 LPIPS_SIDE = 64  # images smaller than this are upsampled to it
 MAX_LPIPS_SIDE = 256  # larger ones are block-averaged down to it
-CROPS = ("none", "face", "celeba")
 MAX_PAIRS_PER_BATCH = 32  # VGG16 at 64x64: 2 x 32 images keep relu1_2 at ~70 MB (fewer for larger inputs)
 LATENT_STREAM = 20  # EvalContext.latents stream of the z pairs (other metrics use their own)
 SAMPLINGS = ("full", "end")
+
+
+def require_lpips_weights(ctx) -> None:
+    weights_path()
 
 
 def interpolation_t(count: int, sampling: str, seed: int) -> np.ndarray:
