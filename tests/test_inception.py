@@ -4,6 +4,7 @@ The reference features come from tests/fixtures/make_inception_reference.py (run
 Error measure: max |ours - reference| over all features of a group / max |reference| of that group.
 """
 
+import dataclasses
 import importlib.util
 from pathlib import Path
 
@@ -81,6 +82,13 @@ def test_rejects_non_uint8_images(network):
 
 class StubSampler:
     """A Sampler stand-in: generate(z): 16x16 images that are a fixed function of z; reconstruct: the identity."""
+
+    level, blend = 0, 1.0
+
+    def __init__(self, weights=()):
+        from types import SimpleNamespace
+
+        self.mapping, self.generator = SimpleNamespace(weights=list(weights)), SimpleNamespace(weights=[])
 
     def noise(self, batch, seed):
         return []
@@ -199,6 +207,53 @@ def test_real_features_are_written_to_the_cache_as_they_are_computed(stub_contex
     monkeypatch.setattr(generation, "_save", lambda path, features: written.append(len(features)) or save(path, features))
     generation._real_features(stub_context, "train", 5)
     assert written == [4, 5]  # after the first batch, then the whole
+
+
+@needs_weights
+def test_generated_features_done_before_a_stop_are_kept_and_the_same_evaluation_goes_on_from_them(
+        stub_context, network, tmp_path, monkeypatch, capsys):
+    """A 50k FID draws 50k images after the real ones (~45 minutes more of Inception on 2 cores):
+    a stop kept none of them."""
+    from alae_tf.metrics import generation
+    from alae_tf.stop_signals import Stopped
+
+    uninterrupted = generation._generated_features(dataclasses.replace(stub_context, shared={}), 6)
+    assert list((tmp_path / "inception").glob("generated/*")) == []  # done: nothing left behind
+    generated, forward = [], StubSampler.generate
+
+    def stopped_at_the_second_batch(self, z, truncation_psi=1.0, noise=None):
+        generated.append(len(z))
+        if len(generated) == 2:
+            raise Stopped()
+        return forward(self, z, truncation_psi, noise)
+
+    monkeypatch.setattr(StubSampler, "generate", stopped_at_the_second_batch)
+    with pytest.raises(Stopped):
+        generation._generated_features(stub_context, 6)  # batches of 4: 4 done, then the stop
+    (kept,) = (tmp_path / "inception" / "generated").glob("*.npy")
+    np.testing.assert_array_equal(np.load(kept), uninterrupted[:4])
+    assert f"kept the Inception features of the first 4 generated images in {kept.parent}" in capsys.readouterr().err
+
+    generated.clear()
+    features = generation._generated_features(dataclasses.replace(stub_context, shared={}), 6)  # run again
+    assert generated == [2]  # only the images not kept
+    assert "going on from the Inception features of the first 4 generated images" in capsys.readouterr().out
+    np.testing.assert_allclose(features, uninterrupted, rtol=1e-5, atol=1e-5)
+    assert not kept.exists()
+
+
+def test_kept_generated_features_are_those_of_the_same_nets_and_settings(stub_context):
+    from alae_tf.metrics import generation
+
+    def key(context, count=6, stream=0):
+        return generation._generation_key(context, count, stream)
+
+    trained = dataclasses.replace(stub_context, sampler=StubSampler([np.ones(3, np.float32)]))
+    other_weights = dataclasses.replace(stub_context, sampler=StubSampler([np.array([1, 1, 2], np.float32)]))
+    keys = {key(trained), key(other_weights), key(stub_context), key(trained, count=8), key(trained, stream=1),
+            key(dataclasses.replace(trained, seed=1)), key(dataclasses.replace(trained, batch_size=2))}
+    assert len(keys) == 7
+    assert key(trained) == key(dataclasses.replace(stub_context, sampler=StubSampler([np.ones(3, np.float32)])))
 
 
 @needs_weights

@@ -53,11 +53,14 @@ class EvalContext:
         z = tf.random.stateless_normal([count, self.latent_dim], seed=[self.seed, 1000 + stream])
         return z.numpy()
 
-    def generated_uint8(self, count: int, stream: int = 0, label: str = "generating"):
-        """Yields uint8 NHWC batches of G(F(z)) (no truncation; fresh noise per image where G takes noise), `count` images in all."""
+    def generated_uint8(self, count: int, stream: int = 0, label: str = "generating", first: int = 0):
+        """Yields uint8 NHWC batches of G(F(z)) (no truncation; fresh noise per image where G takes noise),
+        images `first` (a whole number of batches) to `count` of the draw of `count` images."""
+        if first % self.batch_size:
+            raise ValueError(f"first must be a multiple of the batch size {self.batch_size}, got {first}")
         z = self.latents(count, stream)
-        progress = _progress(label, count)
-        for start in range(0, count, self.batch_size):
+        progress = _progress(label, count - first)
+        for start in range(first, count, self.batch_size):
             batch = z[start : start + self.batch_size]
             # The noise is a pure function of (seed, stream) too.
             noise = self.sampler.noise(len(batch), self.seed * 1_000_003 + stream * 10_007 + start)

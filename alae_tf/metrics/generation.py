@@ -21,8 +21,11 @@ keyed by a hash of the whole split and the weights file, and hold the features o
 images; a later call for more extends them. Those being computed are written there at most once a
 minute and when the work stops early (Ctrl-C, SIGTERM, an error), and the next evaluation goes on
 from there: 50k real images take ~45 minutes of Inception on 2 CPU cores (README, Results).
-Generated features are kept for the evaluation (on the EvalContext) and likewise reused by any
-metric drawing the same latent stream.
+Generated features are kept for the evaluation (on the EvalContext) and reused by any metric
+drawing the same latent stream. While they are computed they are kept on disk the same way (under
+inception/generated/), keyed by a hash of the sampling nets' weights, the seed, the stream, the
+count and the batch size, so that the same evaluation run again after a stop goes on from there;
+the file is removed once every image is done.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import sys
 import time
 from pathlib import Path
 
+import keras
 import numpy as np
 
 from alae_tf.cache import cache_dir
@@ -48,7 +52,7 @@ PR_NEIGHBOURS = 3
 CACHE_FORMAT = 1  # bump when the cached features would change
 FINGERPRINT_BATCH = 250
 FINGERPRINT_PROGRESS_BYTES = 2**30  # real images whose hashing shows a progress bar: those not in memory
-KEEP_EVERY_SECONDS = 60  # real features being computed are written to the cache this often
+KEEP_EVERY_SECONDS = 60  # features being computed are written to the cache this often
 
 
 def fid(ctx) -> dict:
@@ -123,16 +127,42 @@ def _real_and_generated(ctx, count):
 
 def _generated_features(ctx, count, stream=0):
     """Features of ctx.generated_uint8(count, stream), reusing an earlier draw of the same stream when
-    the shorter draw's images are those the longer one starts with (checked, not assumed)."""
+    the shorter draw's images are those the longer one starts with (checked, not assumed), else
+    those an evaluation that stopped kept on disk."""
     cache = ctx.shared.setdefault("generated_inception_features", {})
     known = cache.get(stream)
     if known is not None and not _draws_share_prefix(ctx, stream, min(len(known), count), max(len(known), count)):
         known = None
     if known is not None and len(known) >= count:
         return known[:count]
-    features = _extend(known, ctx.generated_uint8(count, stream), count, "generated images")
+    path = _cache_dir() / "generated" / f"{_generation_key(ctx, count, stream)}.npy"
+    if known is None and (known := _load(path)) is not None:
+        print(f"going on from the Inception features of the first {len(known)} generated images, which an "
+              f"evaluation of this checkpoint with these settings kept in {path.parent}")
+
+    def keep(features, stopping):
+        if _save(path, features) and stopping:
+            print(f"kept the Inception features of the first {len(features)} generated images in {path.parent}: the "
+                  "same evaluation (this checkpoint, --seed, --num-samples, --batch-size) goes on from there",
+                  file=sys.stderr)
+
+    done = 0 if known is None else len(known)  # a whole number of batches (the last one is never kept)
+    features = _extend(known, ctx.generated_uint8(count, stream, first=done), count, "generated images", keep)
+    path.unlink(missing_ok=True)
     cache[stream] = features
     return features
+
+
+def _generation_key(ctx, count, stream) -> str:
+    """A hash of what the generated images and their features depend on: the sampling nets' weights,
+    level and fade-in, the compute policy, the latents' and noise's seeds, the count and batches."""
+    sampler = ctx.sampler
+    digest = hashlib.sha1(f"{CACHE_FORMAT}:{weights_path().stat().st_size}:{sampler.level}:{sampler.blend}:"
+                          f"{keras.mixed_precision.global_policy().name}:{ctx.seed}:{stream}:{count}:"
+                          f"{ctx.batch_size}".encode())
+    for weight in [*sampler.mapping.weights, *sampler.generator.weights]:
+        digest.update(np.ascontiguousarray(keras.ops.convert_to_numpy(weight)).data)
+    return digest.hexdigest()[:20]
 
 
 def _draws_share_prefix(ctx, stream, shorter, longer):
@@ -155,6 +185,7 @@ def _real_features(ctx, split, count):
         return known[:count]
     print(f"real {split} images: {count} (features cached in {path.parent})")
     batches = (images[start : min(start + ctx.batch_size, count)] for start in range(0, count, ctx.batch_size))
+    batches = _skip(batches, 0 if known is None else len(known))
 
     def keep(features, stopping):
         if _save(path, features) and stopping:
@@ -167,15 +198,15 @@ def _real_features(ctx, split, count):
 
 
 def _extend(known, batches, count, what, keep=None):
-    """Features of the first `count` images of `batches`, given those of the first len(known).
-    `keep(features so far, stopping)`, if given, is called at most every KEEP_EVERY_SECONDS while
-    they are computed (the caller keeps the whole), and with any new ones when the work stops early
-    (stopping=True)."""
+    """Features of the first `count` images, given those of the first len(known) and `batches`, the
+    images after those. `keep(features so far, stopping)`, if given, is called at most every
+    KEEP_EVERY_SECONDS while they are computed (the caller keeps the whole), and with any new ones
+    when the work stops early (stopping=True)."""
     parts = [] if known is None else [known]
     done = have = sum(map(len, parts))
     kept_at = time.monotonic()
     try:
-        for features in inception_features().batch_features(_skip(batches, done), total=count - done,
+        for features in inception_features().batch_features(batches, total=count - done,
                                                             label=f"Inception features of {count - done} {what}"):
             parts.append(features)
             have += len(features)
