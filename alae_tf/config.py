@@ -420,7 +420,11 @@ class Config:
 
 
 def resolve_jit(config: Config, distributed: bool, gpu: bool) -> bool:
-    """train.jit with auto resolved (`auto_jit`)."""
+    """train.jit with auto resolved (`auto_jit`). XLA is refused with train.deterministic: Keras
+    compiles without it under TensorFlow's deterministic ops (it would run without XLA, unsaid)."""
+    if config.train.jit is True and config.train.deterministic:
+        raise ConfigError("XLA (--jit, or jit: true in a resumed run's config.yaml) and --deterministic do not go "
+                          "together (Keras compiles no XLA under TensorFlow's deterministic ops); pass --no-jit")
     return auto_jit(config, distributed, gpu) if config.train.jit == JIT_AUTO else config.train.jit
 
 
@@ -428,9 +432,10 @@ def auto_jit(config: Config, distributed: bool, gpu: bool) -> bool:
     """What `jit: auto` chooses: XLA for the MLP backbone in float32 on one CPU device, where it
     beat TensorFlow's own kernels on both CPU kinds measured (README, Results: 1.4x on AMD, 1.2x on
     Intel); off for the convolutional backbones (0.71x on CPU), mixed precision (XLA's CPU bf16
-    path was slower), distribution strategies (XLA is refused there on CPUs) and GPUs (not measured)."""
+    path was slower), distribution strategies (XLA is refused there on CPUs), GPUs (not measured) and
+    deterministic runs (`resolve_jit`)."""
     return (BACKBONES[config.model.backbone].xla_on_cpu and config.train.mixed_precision == "none" and not distributed
-            and not gpu)
+            and not gpu and not config.train.deterministic)
 
 
 DEFAULT_PRESET = "mnist"  # python -m alae_tf.train without --preset or --config

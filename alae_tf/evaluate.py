@@ -51,11 +51,31 @@ def parse_args(argv=None):
     parser.add_argument("--checkpoint", help="checkpoint to evaluate instead of the latest: RUN/checkpoints/ckpt-5000, or just ckpt-5000")
     parser.add_argument("--data-source", choices=MNIST_SOURCES, help="override the run's data source")
     parser.add_argument("--data-path", help="override the run's data path")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.metrics is not None:  # a list, each name once, in order
+        args.metrics = list(dict.fromkeys(name.strip() for name in args.metrics.split(",") if name.strip()))
+    return args
+
+
+def argument_problem(args) -> str | None:
+    """What is wrong with the arguments, told before TensorFlow's import (a misspelt metric at once), or None."""
+    unknown = [name for name in args.metrics or () if name not in METRICS]
+    if unknown or args.metrics == []:
+        return f"unknown metric(s) {', '.join(unknown) or '(none given)'}; available: {', '.join(METRICS)}"
+    if args.num_samples is not None and args.num_samples < 2:
+        return f"--num-samples must be at least 2, got {args.num_samples}"
+    if args.batch_size is not None and args.batch_size < 1:
+        return f"--batch-size must be positive, got {args.batch_size}"
+    if not 0 <= args.seed < 2**31:  # as train.seed
+        return f"--seed must lie in [0, 2^31), got {args.seed}"
+    return None
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if problem := argument_problem(args):
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     from alae_tf import evaluation  # TensorFlow's import: after the command line was read
 
     return evaluation.run(args)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from alae_tf.atomic_file import write_text_atomically
 from alae_tf.data import ImageSplits, open_run_images
-from alae_tf.errors import ALAEError, ConfigError
+from alae_tf.errors import ALAEError
 from alae_tf.grids import images_per_call
 from alae_tf.inference import Sampler
 from alae_tf.metrics import BATCH_SIZE, DEFAULT_METRICS, METRICS, UNLABELLED_DEFAULT_METRICS
@@ -26,17 +26,7 @@ PPL_METRICS = ("ppl_full", "ppl_end")
 def evaluate(args) -> dict:
     """The report of the metrics asked for; a metric that cannot be computed on this run (say, the
     probe without class labels) is named under "failed", and the others are computed all the same."""
-    names = None if args.metrics is None else list(dict.fromkeys(name.strip() for name in args.metrics.split(",")
-                                                                 if name.strip()))  # each once, in order
-    unknown = [name for name in names or () if name not in METRICS]
-    if unknown or names == []:
-        raise ConfigError(f"unknown metric(s) {', '.join(unknown) or '(none given)'}; available: {', '.join(METRICS)}")
-    if args.num_samples is not None and args.num_samples < 2:
-        raise ConfigError(f"--num-samples must be at least 2, got {args.num_samples}")
-    if args.batch_size is not None and args.batch_size < 1:
-        raise ConfigError(f"--batch-size must be positive, got {args.batch_size}")
-    if not 0 <= args.seed < 2**31:  # as train.seed
-        raise ConfigError(f"--seed must lie in [0, 2^31), got {args.seed}")
+    names = args.metrics  # checked by alae_tf.evaluate.argument_problem
     config, model = load_run(args.run, args.checkpoint)
     data = evaluation_data(config, args)
     batch_size = args.batch_size or min(BATCH_SIZE, images_per_call(config.model.image_shape))

@@ -231,3 +231,20 @@ def test_settings_the_run_never_reads_are_named_at_its_start(tmp_path, capsys):
     folder = load_preset("tiny_style")  # --data-source tfds on a folder was taken without a word
     folder.data.dataset, folder.data.source = "folder", "tfds"
     assert folder.ignored_settings() == ["data.source"]
+
+
+def test_a_deterministic_run_resolves_jit_auto_to_no_xla_and_refuses_jit_true():
+    """Keras compiles no XLA under TensorFlow's deterministic ops, with a warning on stderr, while
+    the run's first line said "jit True" (an audit, 2026-12-07)."""
+    from alae_tf.config import resolve_jit
+    from alae_tf.errors import ConfigError
+
+    config = load_preset("mnist")  # jit: auto, XLA on one CPU device in float32
+    assert config.train.jit == "auto" and resolve_jit(config, distributed=False, gpu=False) is True
+    config.train.deterministic = True
+    assert resolve_jit(config, distributed=False, gpu=False) is False
+    config.train.jit = True
+    with pytest.raises(ConfigError, match="--deterministic do not go together .*; pass --no-jit"):
+        resolve_jit(config, distributed=False, gpu=False)
+    config.train.jit = False
+    assert resolve_jit(config, distributed=False, gpu=False) is False

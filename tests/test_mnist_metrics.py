@@ -140,3 +140,28 @@ def test_samples_of_a_plain_autoencoder_carry_a_note_once(kind, noted, capsys):
     np.testing.assert_array_equal(first, again)  # the note changes nothing drawn
     out = capsys.readouterr().out
     assert out.count("is a plain autoencoder") == (1 if noted else 0)
+
+
+def test_a_stopped_retraining_leaves_the_earlier_weights_whole(tmp_path, monkeypatch, capsys):
+    """Its --out is by default the shipped weights file: a stop while it was written (or a training
+    stopped by SIGTERM, which ended the process without a word) could leave half a file there."""
+    from types import SimpleNamespace
+
+    from alae_tf.data import mnist
+    from alae_tf.metrics import mnist_classifier, train_mnist_classifier
+    from alae_tf.stop_signals import Stopped
+
+    out = tmp_path / "c.weights.h5"
+    out.write_bytes(b"earlier weights")
+
+    def stopped_while_saving(model, path):
+        path.write_bytes(b"half a file")
+        raise Stopped()
+
+    monkeypatch.setattr(mnist, "load_mnist", lambda *args: SimpleNamespace(test_images=None, test_labels=[0]))
+    monkeypatch.setattr(mnist_classifier, "train_classifier", lambda data, epochs, seed: "the model")
+    monkeypatch.setattr(mnist_classifier, "accuracy", lambda *args: 0.5)
+    monkeypatch.setattr(mnist_classifier, "save_weights", stopped_while_saving)
+    assert train_mnist_classifier.main(["--out", str(out)]) == 143
+    assert out.read_bytes() == b"earlier weights" and list(tmp_path.iterdir()) == [out]
+    assert capsys.readouterr().err.endswith(f"interrupted (SIGTERM); {out} was not written\n")

@@ -19,3 +19,7 @@ def __getattr__(name: str):
     if name not in HOMES:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     return getattr(importlib.import_module(f"{__name__}.{HOMES[name]}"), name)
+
+
+def __dir__():  # the names above, for a notebook's completion and dir()
+    return sorted([*globals(), *HOMES])

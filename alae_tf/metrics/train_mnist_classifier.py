@@ -9,11 +9,14 @@ TensorFlow, which takes seconds.)
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 from alae_tf.config import MNIST_SOURCES
 from alae_tf.errors import ALAEError
+from alae_tf.stop_signals import interrupted_exit_code, signal_name, sigterm_raises_stopped
 
 EPOCHS, SEED = 6, 0  # how the shipped weights were trained
 
@@ -45,14 +48,23 @@ def main(argv=None) -> int:
     from alae_tf.metrics.mnist_classifier import accuracy, save_weights, train_classifier
 
     try:
-        data = load_mnist(args.data_source, args.data_path)
+        with sigterm_raises_stopped():
+            data = load_mnist(args.data_source, args.data_path)
+            model = train_classifier(data, args.epochs, args.seed)
+            print(f"test accuracy {accuracy(model, data.test_images, data.test_labels):.4f} on "
+                  f"{len(data.test_labels)} images")
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            # Written beside --out, then renamed over it: a stop while saving leaves the earlier weights
+            # (by default the shipped ones) whole.
+            with tempfile.TemporaryDirectory(dir=args.out.parent, prefix=".partial-") as staging:
+                save_weights(model, Path(staging) / args.out.name)
+                os.replace(Path(staging) / args.out.name, args.out)
     except ALAEError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    model = train_classifier(data, args.epochs, args.seed)
-    print(f"test accuracy {accuracy(model, data.test_images, data.test_labels):.4f} on {len(data.test_labels)} images")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    save_weights(model, args.out)
+    except KeyboardInterrupt as exc:
+        print(f"\ninterrupted ({signal_name(exc)}); {args.out} was not written", file=sys.stderr)
+        return interrupted_exit_code(exc)
     print(f"written {args.out}")
     return 0
 
