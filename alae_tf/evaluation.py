@@ -173,7 +173,8 @@ def run(args) -> int:
     failed = report.get("failed", {})
     stops = [EXIT_CODE_OF_STOP[reason] for reason in failed.values() if reason in EXIT_CODE_OF_STOP]
     if not report["metrics"] and stops and len(stops) == len(failed):  # stopped before the first metric, none refused
-        print("interrupted before any metric was done; nothing written", file=sys.stderr)
+        reason = next(reason for reason in failed.values() if reason in EXIT_CODE_OF_STOP)  # interrupted or stopped
+        print(f"{reason} before any metric was done; nothing written", file=sys.stderr)
         return stops[0]
     if report["metrics"]:
         print(markdown_table(report))  # first: a run directory that cannot be written loses no result

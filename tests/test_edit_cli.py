@@ -707,7 +707,7 @@ def test_a_stop_signal_while_a_figure_is_written_leaves_the_earlier_file_whole(r
     monkeypatch.setattr(Image.Image, "save", stopped_mid_write)
     handler = signal.getsignal(signal.SIGTERM)
     got, _, err = run_cli(edit, argv, capsys)
-    assert (got, err) == (code, f"\ninterrupted ({name}): each file named above is complete; no other was written\n")
+    assert (got, err) == (code, f"\ninterrupted ({name}): no file was left half-written (each one written is named above)\n")
     assert out.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["sweep.png"]
     assert signal.getsignal(signal.SIGTERM) == handler
     monkeypatch.setattr(Image.Image, "save", real_save)

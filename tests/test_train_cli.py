@@ -869,7 +869,7 @@ def test_a_run_without_labels_evaluates_what_it_can(tmp_path, capsys, monkeypatc
     (run / "eval.json").unlink()
     assert evaluate.main(["--run", str(run), "--metrics", "kid,reconstruction"]) == 143
     err = capsys.readouterr().err
-    assert "stopped (SIGTERM) during kid" in err and err.endswith("\ninterrupted before any metric was done; nothing written\n")
+    assert "stopped (SIGTERM) during kid" in err and err.endswith("\nstopped (SIGTERM) before any metric was done; nothing written\n")
     assert "error" not in err and not (run / "eval.json").exists()
 
     def defect(ctx):

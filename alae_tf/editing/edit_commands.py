@@ -302,7 +302,7 @@ def run(args) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:  # files are written whole (PNGs and directions.json: a rename) or not at all
-        print(f"\ninterrupted ({signal_name(exc)}): each file named above is complete; no other was written",
+        print(f"\ninterrupted ({signal_name(exc)}): no file was left half-written (each one written is named above)",
               file=sys.stderr)
         return interrupted_exit_code(exc)
     return 0
