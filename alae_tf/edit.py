@@ -19,6 +19,7 @@ from pathlib import Path
 from alae_tf.editing.arguments import SUBJECTS_HELP, OneLineParser, class_pair, noise_seed, positive_int, strength
 from alae_tf.editing.directions import METHODS
 from alae_tf.editing.ranges import ALL
+from alae_tf.run_layout import run_problem
 
 DEFAULT_STRENGTHS_HELP = ("default: 0, 1/4, 1/2, 3/4 and all of the direction's reach: 2 x its class_distance, "
                           "or for an official direction 40 x its original length, where the official demo's slider ends")
@@ -123,6 +124,9 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if problem := run_problem(args.run):  # told before TensorFlow's import
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     from alae_tf.editing import edit_commands  # TensorFlow's import: after the command line was read
 
     return edit_commands.run(args)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from alae_tf.config import MNIST_SOURCES
 from alae_tf.metrics import BATCH_SIZE, DEFAULT_METRICS, METRICS, PPL_CROPS, UNLABELLED_DEFAULT_METRICS
+from alae_tf.run_layout import run_problem
 
 
 def metrics_help() -> str:
@@ -58,7 +59,8 @@ def parse_args(argv=None):
 
 
 def argument_problem(args) -> str | None:
-    """What is wrong with the arguments, told before TensorFlow's import (a misspelt metric at once), or None."""
+    """What is wrong with the arguments, told before TensorFlow's import (a misspelt metric or --run at
+    once), or None."""
     unknown = [name for name in args.metrics or () if name not in METRICS]
     if unknown or args.metrics == []:
         return f"unknown metric(s) {', '.join(unknown) or '(none given)'}; available: {', '.join(METRICS)}"
@@ -68,7 +70,7 @@ def argument_problem(args) -> str | None:
         return f"--batch-size must be positive, got {args.batch_size}"
     if not 0 <= args.seed < 2**31:  # as train.seed
         return f"--seed must lie in [0, 2^31), got {args.seed}"
-    return None
+    return run_problem(args.run)
 
 
 def main(argv=None) -> int:

@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from alae_tf.editing.arguments import IMAGES_HELP, OneLineParser, positive_int
+from alae_tf.run_layout import run_problem
 
 
 def parse_args(argv=None):
@@ -52,6 +53,9 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if problem := run_problem(args.run):  # told before TensorFlow's import
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     from alae_tf.editing import project_command  # TensorFlow's import: after the command line was read
 
     return project_command.run(args)

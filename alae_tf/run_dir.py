@@ -15,7 +15,6 @@ import os
 import re
 import shutil
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +27,7 @@ from alae_tf.config import BACKBONES, RUN_FORMAT, Config, read_yaml_file
 from alae_tf.errors import ALAEError, ConfigError, first_line
 from alae_tf.model import TrainedModel
 from alae_tf.model_kinds import build_model
+from alae_tf.run_layout import RunDir, existing_run
 from alae_tf.schedule import phase_at, phases
 
 CHECKPOINT_PREFIX = "ckpt"
@@ -37,50 +37,6 @@ PASSED_OVER = "passed_over"  # RUN/checkpoints/passed_over/: the damaged or dive
 CHECKPOINT_READ_ERRORS = (tf.errors.OpError, ValueError, IndexError)
 
 LAST_FORMAT_1_COMMIT = "c715ea5"  # the last alae_tf that reads run format 1 (before the backbone protocol)
-
-
-@dataclass(frozen=True)
-class RunDir:
-    root: Path
-
-    @property
-    def config_file(self):
-        return self.root / "config.yaml"
-
-    @property
-    def checkpoints(self):
-        return self.root / "checkpoints"
-
-    @property
-    def samples(self):
-        return self.root / "samples"
-
-    @property
-    def logs(self):
-        return self.root / "logs"
-
-    @property
-    def log_csv(self):
-        return self.root / "log.csv"
-
-    @property
-    def eval_file(self):
-        return self.root / "eval.json"
-
-    @property
-    def lock_file(self):
-        return self.root / "train.lock"
-
-    @property
-    def data_file(self):
-        """The image folder's fingerprint when the run started (`ImageSource.contents`)."""
-        return self.root / "data_contents.txt"
-
-    def foreign_entries(self) -> list[str]:
-        """Names in the directory that training does not write (a folder given as --out by mistake)."""
-        own = {p.name for p in (self.config_file, self.checkpoints, self.samples, self.logs, self.log_csv,
-                                self.eval_file, self.lock_file, self.data_file)}
-        return sorted(p.name for p in self.root.iterdir() if p.name not in own) if self.root.is_dir() else []
 
 
 def model_checkpoint(model: TrainedModel) -> tf.train.Checkpoint:
@@ -290,17 +246,6 @@ def _expect_partial_restores() -> None:
     for coordinator in gc.get_objects():
         if isinstance(coordinator, _CheckpointRestoreCoordinator):
             coordinator.expect_partial = True
-
-
-def existing_run(path) -> RunDir:
-    """The training run at `path`, refused with one line if there is none."""
-    run = RunDir(Path(path))
-    if not run.root.is_dir():
-        what = "a file, not a run directory" if run.root.exists() else "no such directory"
-        raise ALAEError(f"{run.root}: {what}; pass the --out directory of `python -m alae_tf.train`")
-    if not run.config_file.is_file():
-        raise ALAEError(f"{run.root}: not a training run (no config.yaml); pass the --out directory of `python -m alae_tf.train`")
-    return run
 
 
 # A run being trained keeps its newest few checkpoints: the one chosen may be deleted before it is

@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 from alae_tf.errors import ALAEError
+from alae_tf.run_layout import run_problem
 from alae_tf.stop_signals import interrupted_exit_code, signal_name, sigterm_raises_stopped
 
 
@@ -53,6 +54,9 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if problem := run_problem(args.run):  # told before TensorFlow's import
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     try:  # TensorFlow and ONNX: imported once the command line was read
         from export.build import ExportRequest, export_run
         from export.verify import VerificationError

@@ -931,9 +931,11 @@ runpy.run_module(module, run_name="__main__")
 
 @pytest.mark.parametrize("module, package, extra, args", [
     ("serving.http", "uvicorn", "http", ["--help"]), ("serving.http", "starlette", "http", ["--help"]),
-    ("export", "tf2onnx", "export", ["--run", "runs/mnist"]),  # (export's --help is answered before its imports)
+    ("export", "tf2onnx", "export", ["--run", "RUN"]),  # (export's --help is answered before its imports)
 ])
-def test_a_cli_without_its_extra_says_what_to_install(module, package, extra, args):
+def test_a_cli_without_its_extra_says_what_to_install(module, package, extra, args, tmp_path):
+    (tmp_path / "config.yaml").write_text("a run's\n")  # (it is checked before the imports too)
+    args = [str(tmp_path) if arg == "RUN" else arg for arg in args]
     result = subprocess.run([sys.executable, "-c", WITHOUT_PACKAGE, package, module, *args], capture_output=True,
                             text=True, cwd=Path(__file__).parents[1], timeout=120)
     assert result.returncode == 2 and "Traceback" not in result.stderr

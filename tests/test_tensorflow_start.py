@@ -107,11 +107,23 @@ def test_help_and_a_mistyped_flag_are_answered_without_importing_tensorflow(comm
         assert (result.stdout.startswith("usage: ") if exit_code == 0 else "error: " in result.stderr)
 
 
-def test_a_misspelt_metric_is_told_without_importing_tensorflow(tmp_path):
-    result = subprocess.run([sys.executable, "-X", "importtime", "-m", "alae_tf.evaluate", "--run", str(tmp_path),
-                             "--metrics", "fid,reconstructoin"], cwd=REPO, capture_output=True, text=True, timeout=120)
+@pytest.mark.parametrize("command, message", [
+    (["alae_tf.evaluate", "--run", "RUN", "--metrics", "fid,reconstructoin"],
+     "error: unknown metric(s) reconstructoin; available: probe, "),
+    (["alae_tf.evaluate", "--run", "NOWHERE"], "error: NOWHERE: no such directory; pass the --out directory of "),
+    (["export", "--run", "NOWHERE"], "error: NOWHERE: no such directory; "),
+    (["alae_tf.edit", "list", "--run", "RUN"], "error: RUN: not a training run (no config.yaml); "),
+    (["alae_tf.project", "--run", "NOWHERE", "--images", "held-out:2"], "error: NOWHERE: no such directory; "),
+])
+def test_a_misspelt_metric_or_run_is_told_without_importing_tensorflow(command, message, tmp_path):
+    paths = {"RUN": str(tmp_path), "NOWHERE": str(tmp_path / "nowhere")}
+    command = [paths.get(arg, arg) for arg in command]
+    result = subprocess.run([sys.executable, "-X", "importtime", "-m", *command], cwd=REPO, capture_output=True,
+                            text=True, timeout=120)
     assert result.returncode == 2 and heavy_imports(result) == []
-    assert result.stderr.splitlines()[-1].startswith("error: unknown metric(s) reconstructoin; available: probe, ")
+    for name, path in paths.items():
+        message = message.replace(name, path)
+    assert result.stderr.splitlines()[-1].startswith(message), result.stderr[-500:]
 
 
 def interrupted_while_importing(command: list[str]) -> subprocess.CompletedProcess:
