@@ -177,12 +177,6 @@ def convert(checkpoint_path: Path, config, out: Path, *, epoch_images: int, log=
     `epoch_images`: the images in one epoch of the official schedule (`read_epoch_images`)."""
     if out.exists():
         raise ALAEError(f"{out}: already exists; pass a new --out directory")
-    import tensorflow as tf  # loaded here, after the arguments are checked
-
-    from alae_tf.compute import set_precision
-    from alae_tf.model import build_alae
-    from alae_tf.run_dir import RunDir, checkpoint_manager
-
     log(f"reading {checkpoint_path}")
     checkpoint = torch_files.load(checkpoint_path)
     states = official_states(checkpoint, checkpoint_path)
@@ -192,6 +186,12 @@ def convert(checkpoint_path: Path, config, out: Path, *, epoch_images: int, log=
         if names := [name for name, copy in states["one_copy"] if copy == held]:
             other = "EMA copies (what sampling and export use)" if held == "live" else "live nets (what a fine-tune trains)"
             log(f"note: the checkpoint holds only the {held} {', '.join(names)}; our {other} get the same weights")
+    import tensorflow as tf  # loaded here, after the arguments and the checkpoint's file are checked
+
+    from alae_tf.compute import set_precision
+    from alae_tf.model import build_alae
+    from alae_tf.run_dir import RunDir, checkpoint_manager
+
     log("building the networks and checking the weights against them")
     set_precision("none")
     model = build_alae(config)

@@ -88,7 +88,10 @@ class StubSampler:
     def __init__(self, weights=()):
         from types import SimpleNamespace
 
-        self.mapping, self.generator = SimpleNamespace(weights=list(weights)), SimpleNamespace(weights=[])
+        import keras
+
+        self.mapping = SimpleNamespace(weights=[keras.Variable(weight) for weight in weights])
+        self.generator = SimpleNamespace(weights=[])
 
     def noise(self, batch, seed):
         return []

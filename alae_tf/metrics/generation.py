@@ -161,7 +161,7 @@ def _generation_key(ctx, count, stream) -> str:
                           f"{keras.mixed_precision.global_policy().name}:{ctx.seed}:{stream}:{count}:"
                           f"{ctx.batch_size}".encode())
     for weight in [*sampler.mapping.weights, *sampler.generator.weights]:
-        digest.update(np.ascontiguousarray(keras.ops.convert_to_numpy(weight)).data)
+        digest.update(np.ascontiguousarray(weight.numpy()).data)
     return digest.hexdigest()[:20]
 
 
