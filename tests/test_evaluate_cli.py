@@ -133,3 +133,15 @@ def test_every_metric_names_functions_that_exist():
                 module, _, attribute = function.__name__.rpartition(".")
                 assert callable(getattr(importlib.import_module(f"alae_tf.metrics.{module}"), attribute, None)), \
                     (name, function.__name__)
+
+
+def test_a_metric_pickles_and_shows_its_functions_signature_without_importing_it():
+    import inspect
+    import pickle
+
+    from alae_tf.metrics import METRICS
+    from alae_tf.metrics.probe import reconstruction_metrics
+
+    metric = pickle.loads(pickle.dumps(METRICS["reconstruction"]))
+    assert metric.compute.__name__ == "probe.reconstruction_metrics" and metric.compute.function is reconstruction_metrics
+    assert inspect.signature(metric.compute) == inspect.signature(reconstruction_metrics)
