@@ -81,12 +81,12 @@ def prepare(src: Path, dst: Path, resolution: int, *, test_count: int | None = N
 
     verbose: show a progress bar. Raises ALAEError (DataError/ConfigError) on bad input.
     """
-    import tensorflow as tf  # (seconds to import: not for the command's --help)
-
     started = time.perf_counter()
     check_resolution(resolution)
     src, dst = Path(src).expanduser().resolve(), Path(dst).expanduser().resolve()
     _check_paths(src, dst, overwrite)
+    import tensorflow as tf  # (seconds to import: after the arguments are checked, and not for --help)
+
     files = list_image_files(src)
     candidates, modes, skipped, small = [], [], [], set()
     for path, header in zip(files, ordered_map(returning_errors(read_header), files)):
