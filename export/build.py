@@ -157,8 +157,8 @@ def export_run(request: ExportRequest, log=print) -> dict:
         # Minutes for a large model, before the first figure: each stage says it is starting.
         log(f"writing the SavedModel: {len(signatures)} signatures and their warm-up requests")
         implementations = savedmodel.operation_implementations(sampler, json.dumps(metadata))
-        archive, endpoints = savedmodel.build_archive(implementations, signatures)
-        archive.write_out(str(saved_dir), verbose=False)
+        endpoints = savedmodel.traced_functions(implementations, signatures)
+        savedmodel.write_saved_model(endpoints, str(saved_dir))
         write_json(saved_dir / layout.SAVED_MODEL_METADATA, metadata)
         # batch 1 and 64 (the batching limit); above 64x64 batch 1 only: a 1024x1024 model's
         # records at batch 2 already weigh ~300 MB of the SavedModel

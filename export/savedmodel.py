@@ -2,11 +2,14 @@
 from the signature's declaration and the TF implementation of its operation on a `Sampler`
 (`operation_implementations`, the one table of TF code here).
 
-Written with Keras' ExportArchive, which tracks the variables the functions use. The Keras nets
-themselves are not tracked: each would add its own serving function, traced from its first
-call (for a growing backbone, the lowest level) and failing at the top level."""
+Each function is traced once, and its concrete function is what the SavedModel holds (as an
+attribute: `loaded.encode(images=...)`, and as a signature), beside the variables it reads. Keras'
+ExportArchive, which this replaces, keeps the tf.functions themselves, and TensorFlow traces those
+again while saving (its cache keys include the save context): each function two or three times,
+a third of a 128x128 export's time. The Keras nets are not tracked either: each would add its
+own serving function, traced from its first call (for a growing backbone, the lowest level) and
+failing at the top level."""
 
-import keras
 import tensorflow as tf
 
 from alae_tf.data.batches import to_model_range, to_uint8
@@ -47,15 +50,23 @@ def input_signature(signature: Signature) -> list[tf.TensorSpec]:
     return [tf.TensorSpec([None, *spec.shape], tf.as_dtype(spec.dtype), name=spec.name) for spec in signature.inputs]
 
 
-def build_archive(implementations: dict, signatures: dict[str, Signature]):
-    """The ExportArchive and its tf.functions by signature name (`implementations`: as
-    `operation_implementations` gives them)."""
-    archive = keras.export.ExportArchive()
-    # ExportArchive aliases the first endpoint registered as serving_default.
-    order = [DEFAULT_SIGNATURE] + [name for name in signatures if name != DEFAULT_SIGNATURE]
-    endpoints = {}
-    for name in order:
-        signature = signatures[name]
-        function = signature_function(signature, implementations[signature.operation.name])
-        endpoints[name] = archive.add_endpoint(name, function, input_signature(signature))
-    return archive, endpoints
+def traced_functions(implementations: dict, signatures: dict[str, Signature]) -> dict[str, tf.types.experimental.GenericFunction]:
+    """A tf.function per signature name, traced (`implementations`: as `operation_implementations` gives them)."""
+    functions = {}
+    for name, signature in signatures.items():
+        function = tf.function(signature_function(signature, implementations[signature.operation.name]),
+                               input_signature=input_signature(signature), autograph=False)
+        function.get_concrete_function()
+        functions[name] = function
+    return functions
+
+
+def write_saved_model(functions: dict, path: str) -> None:
+    """The SavedModel of `traced_functions`, with DEFAULT_SIGNATURE's also as serving_default."""
+    root = tf.Module()
+    concrete = {name: function.get_concrete_function() for name, function in functions.items()}
+    variables = {id(v): v for c in concrete.values() for v in c.variables}
+    root.variables_read = list(variables.values())
+    for name, function in concrete.items():
+        setattr(root, name, function)
+    tf.saved_model.save(root, path, signatures={**concrete, "serving_default": concrete[DEFAULT_SIGNATURE]})

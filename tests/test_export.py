@@ -69,6 +69,32 @@ def test_tf_serving_files(exported):
     assert "enable_large_batch_splitting { value: true }" in batching
 
 
+def test_each_signature_is_traced_once_and_is_also_an_attribute_of_the_saved_model(live, tmp_path):
+    """Keras' ExportArchive let TensorFlow trace every function twice more while saving (a third of
+    a 128x128 export's time): the written SavedModel holds the concrete functions traced once."""
+    from export import savedmodel
+
+    traces = {}
+
+    def counted(name, implementation):
+        def function(*inputs):
+            traces[name] = traces.get(name, 0) + 1
+            return implementation(*inputs)
+        return function
+
+    sampler = Sampler.from_model(live[1])
+    implementations = {name: counted(name, implementation)
+                       for name, implementation in savedmodel.operation_implementations(sampler, "{}").items()}
+    signatures = contract.signatures([28, 28, 1], sampler.latent_dim)
+    savedmodel.write_saved_model(savedmodel.traced_functions(implementations, signatures), str(tmp_path / "saved"))
+    loaded = tf.saved_model.load(str(tmp_path / "saved"))
+    assert sum(traces.values()) == len(signatures) and set(traces) == {s.operation.name for s in signatures.values()}
+    assert set(loaded.signatures) == set(signatures) | {"serving_default"}
+    images = tf.constant(contract.to_model_range(real_images(3)))
+    np.testing.assert_array_equal(loaded.encode(images=images)["w"], loaded.signatures["encode"](images=images)["w"])
+    np.testing.assert_allclose(loaded.encode(images=images)["w"], sampler.encode(images), atol=1e-5)
+
+
 def test_signatures_follow_the_contract(saved):
     expected = contract.signatures([28, 28, 1], 50)
     assert set(saved.signatures) == set(expected) | {"serving_default"}
