@@ -302,8 +302,8 @@ def test_a_dataset_larger_than_the_free_space_is_refused_before_writing(mixed_fo
     ("a file", "whole.png: a file, not a directory; SRC must be a folder of images"),
     ("empty", "no image files"),
     ("all broken", "none of the 1 image files can be read"),
-    ("resolution 48", "power of two"),
-    ("resolution 2", "power of two"),
+    ("resolution 48", "--resolution must be a power of two >= 4 (4, 8, 16, ...), got 48"),
+    ("resolution 2", "--resolution must be a power of two"),
     ("test count", "cannot hold out 8 of 8 images"),
     ("dst under a file", "out/prepared: cannot be created (Not a directory)"),
 ])

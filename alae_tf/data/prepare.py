@@ -245,6 +245,7 @@ def summary(meta: dict, dst: Path) -> str:
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
+        check_resolution(args.resolution, "--resolution")
         with sigterm_raises_stopped():  # the partial folder is removed on SIGTERM too
             meta = prepare(args.src, args.dst, args.resolution, test_count=args.test_count, mirror=args.mirror,
                            grayscale=args.grayscale, overwrite=args.overwrite, verbose=not args.quiet)

@@ -15,11 +15,12 @@ from alae_tf.errors import ConfigError
 from alae_tf.levels import LOWEST_RESOLUTION
 
 
-def check_resolution(resolution: int) -> int:
-    """`resolution` if it is a power of two >= 4, else ConfigError (image files are stored at such sides)."""
+def check_resolution(resolution: int, name: str = "resolution") -> int:
+    """`resolution` if it is a power of two >= 4, else ConfigError naming it `name` (image files
+    are stored at such sides)."""
     if not isinstance(resolution, int) or resolution < LOWEST_RESOLUTION or resolution & (resolution - 1):
         raise ConfigError(
-            f"resolution must be a power of two >= {LOWEST_RESOLUTION} (4, 8, 16, ...), got {resolution}"
+            f"{name} must be a power of two >= {LOWEST_RESOLUTION} (4, 8, 16, ...), got {resolution}"
         )
     return resolution
 
