@@ -116,7 +116,7 @@ def test_help_and_a_mistyped_flag_are_answered_without_importing_tensorflow(comm
     (["alae_tf.project", "--run", "NOWHERE", "--images", "held-out:2"], "error: NOWHERE: no such directory; "),
     (["alae_tf.data.prepare", "NOWHERE", "OUT", "--resolution", "32"],
      "error: NOWHERE: no such directory; SRC must be a folder of images"),
-    (["alae_tf.data.prepare", "RUN", "OUT", "--resolution", "33"], "error: resolution must be a power of two"),
+    (["alae_tf.data.prepare", "RUN", "OUT", "--resolution", "33"], "error: --resolution must be a power of two"),
 ])
 def test_a_misspelt_metric_or_run_is_told_without_importing_tensorflow(command, message, tmp_path):
     paths = {"RUN": str(tmp_path), "NOWHERE": str(tmp_path / "nowhere"), "OUT": str(tmp_path / "out")}
