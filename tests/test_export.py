@@ -70,8 +70,9 @@ def test_tf_serving_files(exported):
 
 
 def test_each_signature_is_traced_once_and_is_also_an_attribute_of_the_saved_model(live, tmp_path):
-    """Keras' ExportArchive let TensorFlow trace every function twice more while saving (a third of
-    a 128x128 export's time): the written SavedModel holds the concrete functions traced once."""
+    """Keras' ExportArchive let TensorFlow trace every function twice more while saving (a quarter
+    of a small 128x128 model's export time): the written SavedModel holds the concrete functions
+    traced once."""
     from export import savedmodel
 
     traces = {}
