@@ -233,6 +233,21 @@ def test_a_nearly_flat_map_normalises_to_its_float64_value():
     assert np.abs(normalized - expected).max() < 5e-6
 
 
+def test_the_statistics_of_a_1024x1024_map_keep_float64s_to_float32_rounding():
+    """One float32 reduction over the million pixels measured 4.7e-6 relative error in the means
+    and 4.8e-4 in the variances here, and the FFHQ-size encoder's w was 1e-5 of |w| from float64
+    (the official code's float32: 6e-7); a mean of row means: 3.6e-7 and 5.2e-7 (2-core AVX2
+    EPYC, 2026-12-07; the bound leaves room for other CPUs' summation order)."""
+    rng = np.random.default_rng(2)
+    x = (0.5 * rng.standard_normal((1, 1024, 1024, 4)) + np.arange(1, 5)).astype("float32")
+    mean, variance, _ = instance_moments(tf.constant(x))
+    x64 = x.astype(np.float64)
+    mean_error = np.abs(mean.numpy() - x64.mean(axis=(1, 2))) / x64.mean(axis=(1, 2))
+    variance_error = np.abs(variance.numpy() - x64.var(axis=(1, 2))) / x64.var(axis=(1, 2))
+    print(f"relative error: mean {mean_error.max():.2g}, variance {variance_error.max():.2g}")
+    assert mean_error.max() < 2e-6 and variance_error.max() < 2e-6
+
+
 def test_encoder_block_maps_its_instance_statistics_into_w_by_hand():
     block = EncoderBlock(channels=3, out_channels=2, latent_dim=4, dense=False)
     x = tf.constant(np.random.default_rng(1).normal(size=(2, 4, 4, 3)), tf.float32)
