@@ -175,13 +175,14 @@ def spatial_mean(x):
 
 def instance_moments(x):
     """Per-image, per-channel mean [B, C], (biased) variance [B, C] and centred map x - mean
-    [B, H, W, C] over H, W of NHWC `x`, in float32.
+    [B, H, W, C] over H, W of NHWC `x`, in float32 (float64 for a float64 `x`: a reference run).
 
     Computed around each map's first pixel (shifted data): the small deviations of a nearly flat
     map (a barely trained generator's constant input) stay exact instead of drowning in the
     rounding of a mean near 1, so TF and ONNX Runtime normalise it alike. The shift is held
     constant for the gradient, which the variance does not depend on."""
-    x = ops.cast(x, "float32")
+    if keras.backend.standardize_dtype(x.dtype) != "float64":
+        x = ops.cast(x, "float32")
     shift = ops.stop_gradient(x[:, :1, :1, :])
     offset = spatial_mean(x - shift)
     centred = (x - shift) - offset

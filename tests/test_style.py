@@ -246,6 +246,9 @@ def test_the_statistics_of_a_1024x1024_map_keep_float64s_to_float32_rounding():
     variance_error = np.abs(variance.numpy() - x64.var(axis=(1, 2))) / x64.var(axis=(1, 2))
     print(f"relative error: mean {mean_error.max():.2g}, variance {variance_error.max():.2g}")
     assert mean_error.max() < 2e-6 and variance_error.max() < 2e-6
+    mean64, variance64, _ = instance_moments(tf.constant(x64))  # a float64 reference run stays in float64
+    assert mean64.dtype == tf.float64 and variance64.dtype == tf.float64
+    np.testing.assert_allclose(variance64.numpy(), x64.var(axis=(1, 2)), rtol=1e-12)
 
 
 def test_encoder_block_maps_its_instance_statistics_into_w_by_hand():
