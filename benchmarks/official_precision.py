@@ -1,5 +1,5 @@
-"""How close a converted official model's encoder is to the official code's, at a published size,
-in float32 and in float64.
+"""How close a converted official model's encoder and generator are to the official code's, at a
+published size, in float32 and in float64.
 
     python benchmarks/official_precision.py --official official_master --torch-python torchenv/bin/python
     python benchmarks/official_precision.py ... --model celeba-hq256
@@ -8,11 +8,11 @@ A child python with torch builds the official networks of --model (the official 
 configs/<model>.yaml, branch master) with random weights: the official initialisation, each
 parameter then moved by N(0, 0.05^2) so that no bias is zero. It writes them as an official
 checkpoint (live and smoothed copies alike) and runs the official encoder in float32 and float64
-on four images (two smooth, two uniform noise). This process converts the checkpoint
-(`python -m alae_tf.convert`) and runs the converted encoder in float32 and, with the same
-weights, in float64. The float64 runs tell a difference of the models from float32 rounding.
-Prints one line per comparison (the largest |difference| of w over the four images), JSON on the
-last line.
+on four images (two smooth, two uniform noise), and the generator, noise off (its deterministic
+stand-in), on two normal w. This process converts the checkpoint (`python -m alae_tf.convert`)
+and runs the converted nets in float32 and, with the same weights, in float64. The float64 runs
+tell a difference of the models from float32 rounding. Prints one line per comparison (the
+largest |difference| over the batch), JSON on the last line.
 """
 
 import argparse
@@ -59,16 +59,21 @@ rng = np.random.default_rng(0)
 low = torch.tensor(rng.standard_normal((2, m.CHANNELS, 32, 32)))
 smooth = torch.nn.functional.interpolate(low, size=(side, side), mode="bicubic", align_corners=False)
 images = torch.cat([(smooth / smooth.abs().max()).clamp(-1, 1), torch.tensor(rng.uniform(-1, 1, (2, m.CHANNELS, side, side)))])
-encoder = nets["discriminator"]
+w = torch.tensor(rng.standard_normal((2, m.LATENT_SPACE_SIZE)))
+styles = w[:, None].repeat(1, 2 * m.LAYER_COUNT, 1)
+encoder, decoder = nets["discriminator"], nets["generator"]
 with torch.no_grad():
     w32 = encoder(images.float(), m.LAYER_COUNT - 1, 1.0)[:, 0].numpy()
+    x32 = decoder(styles.float(), m.LAYER_COUNT - 1, 1.0, False).numpy().transpose(0, 2, 3, 1)
     w64 = encoder.double()(images, m.LAYER_COUNT - 1, 1.0)[:, 0].numpy()
-    encoder.float()
+    x64 = decoder.double()(styles, m.LAYER_COUNT - 1, 1.0, False).numpy().transpose(0, 2, 3, 1)
+    encoder.float(), decoder.float()
 state = {name: module.state_dict() for name, module in nets.items()}
 torch.save({"models": {**state, **{name + "_s": value for name, value in state.items()},
                        "dlatent_avg": {"buff": torch.zeros(2 * m.LAYER_COUNT, m.LATENT_SPACE_SIZE)}}, "auxiliary": {}},
            out + "/model.pth")
-np.savez(out + "/official.npz", images=images.numpy().transpose(0, 2, 3, 1), w32=w32, w64=w64)
+np.savez(out + "/official.npz", images=images.numpy().transpose(0, 2, 3, 1), w32=w32, w64=w64, w=w.numpy(),
+         x32=x32, x64=x64)
 """
 
 
@@ -105,17 +110,20 @@ def main():
     keras.mixed_precision.set_global_policy("float64")
     model64 = build_alae(config)
     keras.mixed_precision.set_global_policy("float32")
-    model64.encoder.set_weights([v.numpy().astype(np.float64) for v in model.encoder.weights])
-    ours32 = model.encoder(tf.constant(official["images"], tf.float32)).numpy()
-    ours64 = model64.encoder(tf.constant(official["images"], tf.float64)).numpy()
-
-    largest = float(np.abs(official["w64"]).max())
-    report = {"benchmark": "official_precision", "model": args.model, "largest_abs_w": round(largest, 3)}
-    for key, a, b in (("ours64_vs_official64", ours64, official["w64"]), ("ours32_vs_ours64", ours32, ours64),
-                      ("official32_vs_official64", official["w32"], official["w64"]),
-                      ("ours32_vs_official32", ours32, official["w32"])):
-        report[key] = float(f"{np.abs(a - b).max():.3g}")
-        print(f"{key.replace('_', ' ')}: max |difference| {report[key]:.3g} (largest |w| {largest:.3g})")
+    report = {"benchmark": "official_precision", "model": args.model}
+    for net, inputs, key in (("encoder", official["images"], "w"), ("generator", official["w"], "x")):
+        ours, ours_float64 = getattr(model, net), getattr(model64, net)
+        ours_float64.set_weights([v.numpy().astype(np.float64) for v in ours.weights])
+        ours32 = ours(tf.constant(inputs, tf.float32)).numpy()
+        ours64 = ours_float64(tf.constant(inputs, tf.float64)).numpy()
+        official32, official64 = official[f"{key}32"], official[f"{key}64"]
+        largest = float(np.abs(official64).max())
+        report[f"{net}_largest_abs_output"] = float(f"{largest:.4g}")
+        for name, a, b in (("ours64_vs_official64", ours64, official64), ("ours32_vs_ours64", ours32, ours64),
+                           ("official32_vs_official64", official32, official64), ("ours32_vs_official32", ours32, official32)):
+            report[f"{net}_{name}"] = float(f"{np.abs(a - b).max():.3g}")
+            print(f"{net}, {name.replace('_', ' ')}: max |difference| {report[f'{net}_{name}']:.3g} "
+                  f"(largest |output| {largest:.3g})")
     print(json.dumps(report))
 
 
