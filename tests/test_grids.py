@@ -139,8 +139,10 @@ def test_interpolation_endpoints_are_generations_and_reconstructions(style_model
         return render(sampler, sampler.truncate(sampler.styles(style_model.mapping_ema(z)), PSI))
 
     for row in range(2):
-        np.testing.assert_array_equal(cell(grid, row, 1, size), generated(z1)[row])
-        np.testing.assert_array_equal(cell(grid, row, 6, size), generated(z2)[row])
+        # The grid renders 12 images in one batch, `generated` 2: CPU kernels may round differently
+        # per batch size, which can flip a pixel sitting on a rounding boundary by one level.
+        np.testing.assert_allclose(cell(grid, row, 1, size).astype(int), generated(z1)[row].astype(int), atol=1)
+        np.testing.assert_allclose(cell(grid, row, 6, size).astype(int), generated(z2)[row].astype(int), atol=1)
         assert not cell(grid, row, 0, size).any() and not cell(grid, row, 7, size).any()
     # One image with noise seed 0: exactly what generate() and the reconstruction call give.
     noise = sampler.noise(1, 0)
