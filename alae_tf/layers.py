@@ -168,8 +168,9 @@ class NoiseInjection(keras.layers.Layer):
 def spatial_mean(x):
     """Mean over H, W of NHWC `x`, kept as [B, 1, 1, C]: the mean of each row's mean. One
     reduction over a 1024x1024 map adds a million float32 roundings in a row: the FFHQ-size
-    encoder's w was 1.1e-4 from its float64 value (of |w| 10), 3.9e-6 with rows first, as
-    close as the official code's own float32 (2-core AVX2 EPYC, 2026-12-07)."""
+    encoder's w (random weights, |w| up to 31) was 3.4e-4 from its float64 value, 2.7e-5 with
+    rows first, as close as the official code's float32 (2.5e-5; benchmarks/official_precision.py,
+    2-core AVX2 EPYC, 2026-12-07)."""
     return ops.mean(ops.mean(x, axis=2, keepdims=True), axis=1, keepdims=True)
 
 

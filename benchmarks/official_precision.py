@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-# The child: the official nets, their checkpoint and E(x) in float32 and float64.
+# The child: the official nets, their checkpoint, and E(x) and G(w) in float32 and float64.
 CHILD = r"""
 import sys
 import numpy as np

@@ -3,13 +3,13 @@ from the signature's declaration and the TF implementation of its operation on a
 (`operation_implementations`, the one table of TF code here).
 
 Each function is traced once, and its concrete function is what the SavedModel holds (as an
-attribute: `loaded.encode(images=...)`, and as a signature), beside the variables it reads. Keras'
-ExportArchive, which this replaces, keeps the tf.functions themselves, and TensorFlow traces those
-again while saving (its cache keys include the save context): each function three times in all,
-a quarter of a small 128x128 model's export time (64 -> 47 s) and 4% of a published 256x256 one's
-(279 -> 266 s; 2-core AVX2 EPYC, 2026-12-07). The Keras nets are not tracked either: each would add its
-own serving function, traced from its first call (for a growing backbone, the lowest level) and
-failing at the top level."""
+attribute: `loaded.encode(images=...)`, and as a signature), beside the variables it reads.
+Keras' ExportArchive, which this replaces, keeps the tf.functions themselves, and TensorFlow
+traces those again while saving (its cache keys include the save context): each function three
+times in all, a quarter of a small 128x128 model's export time (64 -> 47 s) and 4% of a
+published 256x256 one's (279 -> 266 s; 2-core AVX2 EPYC, 2026-12-07). The Keras nets are not
+tracked either: each would add its own serving function, traced from its first call (for a
+growing backbone, the lowest level) and failing at the top level."""
 
 import tensorflow as tf
 
