@@ -17,6 +17,7 @@ largest |difference| over the batch), JSON on the last line.
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -89,6 +90,8 @@ def main():
     config_file = args.official / "configs" / f"{args.model}.yaml"
     if not (args.official / "net.py").is_file() or not config_file.is_file():
         parser.error(f"--official {args.official}: no net.py and configs/{args.model}.yaml there (a checkout of branch master)")
+    if not shutil.which(args.torch_python):
+        parser.error(f"--torch-python {args.torch_python}: no such program")
 
     import alae_tf  # noqa: F401  (before TensorFlow: it sets TensorFlow's CPU kernel choice)
     import keras
