@@ -20,15 +20,31 @@ class FusedAdam(keras.optimizers.Adam):
         if self.amsgrad:
             raise ValueError("FusedAdam has no amsgrad; use keras.optimizers.Adam")
 
-    def update_step(self, gradient, variable, learning_rate):
-        # `variable` is the tf.Variable (on this device, under a strategy): Keras's TensorFlow
-        # optimizer passes `v.value`; m and v are this optimizer's slots for it.
-        dtype = variable.dtype
-        index = self._get_variable_index(variable)
-        step = tf.cast(self.iterations + 1, dtype)
+    def _distributed_tf_update_step(self, distribution, grads_and_vars, learning_rate):
+        # Keras's TensorFlow optimizer (whose method this replaces) calls update_step per variable;
+        # the scalars every update shares (beta powers of the step, casts) are made here once
+        # per apply instead: the tiny_style 8x8 train step's graph had 9,416 ops, now 8,334.
+        shared = {}
+        for gradient, variable in grads_and_vars:
+            if variable.dtype not in shared:
+                shared[variable.dtype] = self._shared_scalars(variable.dtype, learning_rate)
+            distribution.extended.update(variable, self._fused_update, args=(gradient, shared[variable.dtype]),
+                                         group=False)
+
+    def _shared_scalars(self, dtype, learning_rate):
+        step = tf.cast(self.iterations.value + 1, dtype)
         beta_1, beta_2 = tf.cast(self.beta_1, dtype), tf.cast(self.beta_2, dtype)
+        return {"beta1_power": tf.pow(beta_1, step), "beta2_power": tf.pow(beta_2, step),
+                "lr": tf.cast(learning_rate, dtype), "beta1": beta_1, "beta2": beta_2,
+                "epsilon": tf.cast(self.epsilon, dtype)}
+
+    def update_step(self, gradient, variable, learning_rate):  # Keras's per-variable entry point
+        self._fused_update(variable, gradient, self._shared_scalars(variable.dtype, learning_rate))
+
+    def _fused_update(self, variable, gradient, scalars):
+        # `variable` is the tf.Variable (on this device, under a strategy); m and v are this
+        # optimizer's slots for it.
+        index = self._get_variable_index(variable)
         tf.raw_ops.ResourceApplyAdam(
             var=variable.handle, m=self._momentums[index].value.handle, v=self._velocities[index].value.handle,
-            beta1_power=tf.pow(beta_1, step), beta2_power=tf.pow(beta_2, step), lr=tf.cast(learning_rate, dtype),
-            beta1=beta_1, beta2=beta_2, epsilon=tf.cast(self.epsilon, dtype), grad=tf.cast(gradient, dtype),
-        )
+            grad=tf.cast(gradient, variable.dtype), **scalars)
