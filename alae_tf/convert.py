@@ -25,6 +25,7 @@ import yaml
 
 from alae_tf import torch_files
 from alae_tf.atomic_file import STAGING_LOCK, make_staging_folder, move_unless_exists, remove_abandoned_staging
+from alae_tf.command_line import CommandParser
 from alae_tf.config import save_config
 from alae_tf.errors import ALAEError, ConfigError, out_of_disk_space, written_file
 from alae_tf.stop_signals import interrupted_exit_code, sigterm_raises_stopped
@@ -40,7 +41,7 @@ DATA_PARALLEL_PREFIX = "module."  # torch's DataParallel / DistributedDataParall
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="python -m alae_tf.convert",
         description="Convert an official ALAE StyleALAE checkpoint (.pth, read without torch) into an alae_tf run "
         "directory that export, evaluate and the editing tools read like any trained run.",

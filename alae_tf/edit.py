@@ -16,7 +16,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from alae_tf.editing.arguments import SUBJECTS_HELP, OneLineParser, class_pair, noise_seed, positive_int, strength
+from alae_tf.command_line import CommandParser
+from alae_tf.editing.arguments import SUBJECTS_HELP, class_pair, noise_seed, positive_int, strength
 from alae_tf.editing.directions import METHODS
 from alae_tf.editing.ranges import ALL
 from alae_tf.run_layout import run_problem
@@ -30,7 +31,7 @@ LAYERS_HELP = ("layer range: all (default), coarse, middle, fine or START:STOP (
 
 
 def parse_args(argv=None):
-    parser = OneLineParser(prog="python -m alae_tf.edit", description=__doc__.split("\n\n")[0].removeprefix("python -m alae_tf.edit: "),
+    parser = CommandParser(prog="python -m alae_tf.edit", description=__doc__.split("\n\n")[0].removeprefix("python -m alae_tf.edit: "),
                            epilog="examples:\n"
                            "  python -m alae_tf.edit directions --run runs/mnist --pairs 3:8 4:9\n"
                            "  python -m alae_tf.edit apply --run runs/mnist --direction 3_to_8 --images held-out:0-6:3\n"

@@ -12,6 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from alae_tf.command_line import CommandParser
 from alae_tf.config import MNIST_SOURCES
 from alae_tf.metrics import BATCH_SIZE, DEFAULT_METRICS, METRICS, PPL_CROPS, UNLABELLED_DEFAULT_METRICS
 from alae_tf.run_layout import run_problem
@@ -26,7 +27,7 @@ def metrics_help() -> str:
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="python -m alae_tf.evaluate",
         description="Evaluate a trained run (ALAE or a baseline; its latest checkpoint) and write RUN/eval.json.",
         epilog=metrics_help() + "\n\nexamples:\n"

@@ -17,12 +17,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from alae_tf.editing.arguments import IMAGES_HELP, OneLineParser, positive_int
+from alae_tf.command_line import CommandParser
+from alae_tf.editing.arguments import IMAGES_HELP, positive_int
 from alae_tf.run_layout import run_problem
 
 
 def parse_args(argv=None):
-    parser = OneLineParser(prog="python -m alae_tf.project", description=__doc__.split("\n\n")[1].replace("\n", " "),
+    parser = CommandParser(prog="python -m alae_tf.project", description=__doc__.split("\n\n")[1].replace("\n", " "),
                            epilog="examples:\n"
                            "  python -m alae_tf.project --run runs/mnist --images held-out:16\n"
                            "  python -m alae_tf.project --run runs/celeba_hq256 --images my_photos --per-layer --noise "

@@ -12,6 +12,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+from alae_tf.command_line import CommandParser
 from alae_tf.config import (ADVERSARIAL_LOSSES, DATASETS, DEFAULT_PRESET, ENERGY_LOSSES, GRADIENT_PENALTIES,
                             MNIST_SOURCES, PRECISIONS, available_presets)
 from alae_tf.stop_signals import ignore_signals
@@ -21,7 +22,7 @@ MAX_WORKER_TIMEOUT = 7 * 24 * 3600.0
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="python -m alae_tf.train",
         description="Train an Adversarial Latent Autoencoder (or a baseline of the paper's MNIST comparison: "
         "presets mnist_ae_l1, mnist_ae_l2, mnist_vae, mnist_aae, mnist_bigan, mnist_vaegan, mnist_avb). Writes "

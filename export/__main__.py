@@ -4,13 +4,14 @@ import argparse
 import sys
 from pathlib import Path
 
+from alae_tf.command_line import CommandParser
 from alae_tf.errors import ALAEError
 from alae_tf.run_layout import run_problem
 from alae_tf.stop_signals import interrupted_exit_code, signal_name, sigterm_raises_stopped
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="python -m export",
         description="Export a trained ALAE run as a TF-Serving SavedModel (EXPORT/tf_serving/NAME/VERSION) and "
         "ONNX files (EXPORT/onnx/NAME/VERSION), checked against each other before they are published. "

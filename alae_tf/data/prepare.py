@@ -19,6 +19,7 @@ from pathlib import Path
 
 import alae_tf
 from alae_tf.atomic_file import STAGING_LOCK, make_staging_folder, remove_abandoned_staging
+from alae_tf.command_line import CommandParser
 from alae_tf.data.files import (
     IMAGE_EXTENSIONS,
     META_FILE,
@@ -44,7 +45,7 @@ RECORD_OVERHEAD_BYTES = 70  # a record's Example fields and TFRecord framing bes
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="python -m alae_tf.data.prepare",
         description=(
             "Convert a folder of images into a dataset for StyleALAE training (--dataset prepared). "

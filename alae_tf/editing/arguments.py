@@ -2,8 +2,6 @@
 
 import argparse
 import math
-import re
-import sys
 
 import numpy as np
 
@@ -13,22 +11,6 @@ IMAGES_HELP = ("image files or folders (another size or colour mode is centre-cr
                "held-out:A-B (positions A to B-1), either followed by :CLASS to count only that class's "
                "images (held-out:0-6:3 = the first six 3s)")
 SUBJECTS_HELP = IMAGES_HELP + "; or a projection.npz of python -m alae_tf.project (its images with their projected codes)"
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """argparse that reports a bad command line in one `error:` line (exit 2) instead of usage + error,
-    and reads a negative number in exponent form (`--strengths -1e-1 2`) as a number: Python before
-    3.13 took `-1e-1` for an option. Options are not abbreviated: `edit mix --out x.png` took `--out`
-    for mix's `--out-dir` and wrote a folder x.png."""
-
-    def __init__(self, *args, **kwargs):
-        kwargs.setdefault("allow_abbrev", False)
-        super().__init__(*args, **kwargs)
-        self._negative_number_matcher = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
-
-    def error(self, message):
-        sys.stderr.write(f"error: {message} (see {self.prog} --help)\n")
-        sys.exit(2)
 
 
 def strength(text: str) -> float:

@@ -8,12 +8,12 @@ TensorFlow, which takes seconds.)
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import tempfile
 from pathlib import Path
 
+from alae_tf.command_line import CommandParser
 from alae_tf.config import MNIST_SOURCES
 from alae_tf.errors import ALAEError
 from alae_tf.stop_signals import interrupted_exit_code, signal_name, sigterm_raises_stopped
@@ -22,7 +22,7 @@ EPOCHS, SEED = 6, 0  # how the shipped weights were trained
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="python -m alae_tf.metrics.train_mnist_classifier",
         description="Train the FD-MNIST feature network on the MNIST training split (seeded, deterministic), "
                     "report its test accuracy and save its weights.",

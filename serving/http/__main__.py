@@ -66,8 +66,20 @@ def _port(text):
     return value
 
 
+class CommandParser(argparse.ArgumentParser):
+    """alae_tf.command_line's parser (one `error:` line, no abbreviated options) repeated here:
+    serving runs without importing the alae_tf package (its TensorFlow set-up)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, allow_abbrev=False, **kwargs)
+
+    def error(self, message):
+        sys.stderr.write(f"error: {message} (see {self.prog} --help)\n")
+        sys.exit(2)
+
+
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="python -m serving.http",
         description="Serve an exported ALAE on ONNX Runtime with TF-Serving's REST API "
         "(POST /v1/models/NAME:predict, GET /v1/models/NAME and /metadata).",
