@@ -25,12 +25,12 @@ import yaml
 
 from alae_tf import torch_files
 from alae_tf.atomic_file import STAGING_LOCK, make_staging_folder, move_unless_exists, remove_abandoned_staging
-from alae_tf.command_line import CommandParser
 from alae_tf.config import save_config
 from alae_tf.errors import ALAEError, ConfigError, out_of_disk_space, written_file
 from alae_tf.stop_signals import interrupted_exit_code, sigterm_raises_stopped
 from alae_tf.official import (NON_FINITE, PUBLISHED, PUBLISHED_DATASET_SIZES, config_from_official, official_dataset_size,
                               plan_networks, published_config)
+from serving.command_line import CommandParser
 
 # Our net -> the official checkpoint's name for it (E is called "discriminator" there).
 OFFICIAL_NAMES = {"encoder": "discriminator", "generator": "generator", "discriminator": "mapping_tl",

@@ -16,11 +16,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from alae_tf.command_line import CommandParser
 from alae_tf.editing.arguments import SUBJECTS_HELP, class_pair, noise_seed, positive_int, strength
 from alae_tf.editing.directions import METHODS
 from alae_tf.editing.ranges import ALL
 from alae_tf.run_layout import run_problem
+from serving.command_line import CommandParser
 
 DEFAULT_STRENGTHS_HELP = ("default: 0, 1/4, 1/2, 3/4 and all of the direction's reach: 2 x its class_distance, "
                           "or for an official direction 40 x its original length, where the official demo's slider ends")

@@ -12,10 +12,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from alae_tf.command_line import CommandParser
 from alae_tf.config import MNIST_SOURCES
 from alae_tf.metrics import BATCH_SIZE, DEFAULT_METRICS, METRICS, PPL_CROPS, UNLABELLED_DEFAULT_METRICS
 from alae_tf.run_layout import run_problem
+from serving.command_line import CommandParser
 
 
 def metrics_help() -> str:

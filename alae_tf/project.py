@@ -17,9 +17,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from alae_tf.command_line import CommandParser
 from alae_tf.editing.arguments import IMAGES_HELP, positive_int
 from alae_tf.run_layout import run_problem
+from serving.command_line import CommandParser
 
 
 def parse_args(argv=None):

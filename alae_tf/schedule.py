@@ -128,6 +128,16 @@ def segments(schedule: list[Phase], start: int, total: int):
     return result
 
 
+def describe_segment(phase: Phase, begin: int, end: int) -> str:
+    """The line training prints as it starts steps [begin, end) of `phase`. A resume past the
+    fade-in says it is done (without "(done)" it read as if the fade-in were to come)."""
+    fade = ""
+    if phase.fade_images:
+        fade = f", fade-in over {phase.fade_images} images{' (done)' if begin >= phase.faded_in_step else ''}"
+    return (f"level {phase.level} ({phase.resolution}x{phase.resolution}): steps {begin} -> {end}, "
+            f"batch {phase.batch_size}, lr {phase.learning_rate}{fade}")
+
+
 def steps_per_epoch(num_images: int, batch_size: int) -> int:
     """Full batches per pass over the data: the length of one Keras epoch (progress bars, logs)."""
     return max(1, num_images // batch_size)

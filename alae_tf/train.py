@@ -12,10 +12,10 @@ import sys
 import textwrap
 from pathlib import Path
 
-from alae_tf.command_line import CommandParser
 from alae_tf.config import (ADVERSARIAL_LOSSES, DATASETS, DEFAULT_PRESET, ENERGY_LOSSES, GRADIENT_PENALTIES,
                             MNIST_SOURCES, PRECISIONS, available_presets)
 from alae_tf.stop_signals import ignore_signals
+from serving.command_line import CommandParser
 
 STRATEGIES = ("auto", "default", "mirrored", "multiworker")
 MAX_WORKER_TIMEOUT = 7 * 24 * 3600.0

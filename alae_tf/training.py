@@ -417,11 +417,7 @@ def fit_schedule(model, config, source, phases, start, total, callbacks, verbose
     t = config.train
     for phase, begin, end in schedule.segments(phases, start, total):
         model.enter_phase(phase)
-        fade = ""
-        if phase.fade_images:  # a resume past the fade-in says it is done (it read as if to come)
-            fade = f", fade-in over {phase.fade_images} images{' (done)' if begin >= phase.faded_in_step else ''}"
-        print(f"level {phase.level} ({phase.resolution}x{phase.resolution}): steps {begin} -> {end}, "
-              f"batch {phase.batch_size}, lr {phase.learning_rate}{fade}")
+        print(schedule.describe_segment(phase, begin, end))
         epoch_steps = schedule.steps_per_epoch(source.num_train, phase.batch_size)
         for initial_epoch, epochs, segment_steps, offset in fit_segments(begin - phase.first_step, end - phase.first_step, epoch_steps):
             batches = training_batches(source, phase, start_step=phase.first_step + offset, latent_dim=config.model.latent_dim,

@@ -4,10 +4,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from alae_tf.command_line import CommandParser
 from alae_tf.errors import ALAEError
 from alae_tf.run_layout import run_problem
 from alae_tf.stop_signals import interrupted_exit_code, signal_name, sigterm_raises_stopped
+from serving.command_line import CommandParser
 
 
 def parse_args(argv=None):

@@ -218,6 +218,18 @@ def test_total_steps_and_segments_against_the_simulation(uneven_schedule):
         assert got == [(level, first, end) for level, (first, end) in sorted(by_level.items())], (start, total)
 
 
+def test_the_line_printed_as_a_level_starts_says_whether_its_fade_in_is_to_come_or_done():
+    """tiny_style: level 0 (4x4) for steps 0-23, level 1 (8x8) from step 24, fading in over 96
+    images = 12 steps of 8; a resume at step 36 or later is past the fade-in."""
+    first, second = schedule.phases(load_preset("tiny_style"))
+    assert schedule.describe_segment(first, 0, 24) == "level 0 (4x4): steps 0 -> 24, batch 8, lr 0.002"
+    lines = {begin: schedule.describe_segment(second, begin, 38) for begin in (24, 30, 35, 36, 37)}
+    for begin in (24, 30, 35):
+        assert lines[begin] == f"level 1 (8x8): steps {begin} -> 38, batch 8, lr 0.002, fade-in over 96 images"
+    for begin in (36, 37):
+        assert lines[begin] == f"level 1 (8x8): steps {begin} -> 38, batch 8, lr 0.002, fade-in over 96 images (done)"
+
+
 def test_an_epoch_is_the_number_of_full_batches():
     """steps_per_epoch floors (a partial batch is never drawn as a step) and is at least 1."""
     assert [schedule.steps_per_epoch(n, 4) for n in (3, 4, 7, 8, 9)] == [1, 1, 1, 2, 2]

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import alae_tf
 from alae_tf.atomic_file import STAGING_LOCK, make_staging_folder, remove_abandoned_staging
-from alae_tf.command_line import CommandParser
 from alae_tf.data.files import (
     IMAGE_EXTENSIONS,
     META_FILE,
@@ -39,6 +38,7 @@ from alae_tf.data.files import (
 from alae_tf.data.pyramid import box_pyramid, check_resolution, resolution_levels
 from alae_tf.errors import ALAEError, DataError, out_of_disk_space, written_file
 from alae_tf.stop_signals import interrupted_exit_code, sigterm_raises_stopped
+from serving.command_line import CommandParser
 
 FORMAT = "alae_tf multi-resolution TFRecords (StyleGAN/ALAE layout: features shape [C,H,W], data raw uint8 CHW)"
 RECORD_OVERHEAD_BYTES = 70  # a record's Example fields and TFRecord framing beside its pixels (50-67 measured)

@@ -13,10 +13,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from alae_tf.command_line import CommandParser
 from alae_tf.config import MNIST_SOURCES
 from alae_tf.errors import ALAEError
 from alae_tf.stop_signals import interrupted_exit_code, signal_name, sigterm_raises_stopped
+from serving.command_line import CommandParser
 
 EPOCHS, SEED = 6, 0  # how the shipped weights were trained
 

@@ -10,6 +10,8 @@ import sys
 import warnings
 from pathlib import Path
 
+from serving.command_line import CommandParser
+
 
 def _without_tensorflow() -> str:
     """The http extra's packages as one pip command, for an install kept free of TensorFlow (which
@@ -64,18 +66,6 @@ def _port(text):
     if value > 65535:
         raise argparse.ArgumentTypeError(f"{value} is not a port (0-65535)")
     return value
-
-
-class CommandParser(argparse.ArgumentParser):
-    """alae_tf.command_line's parser (one `error:` line, no abbreviated options) repeated here:
-    serving runs without importing the alae_tf package (its TensorFlow set-up)."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, allow_abbrev=False, **kwargs)
-
-    def error(self, message):
-        sys.stderr.write(f"error: {message} (see {self.prog} --help)\n")
-        sys.exit(2)
 
 
 def parse_args(argv=None):
