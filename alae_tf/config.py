@@ -438,6 +438,16 @@ def auto_jit(config: Config, distributed: bool, gpu: bool) -> bool:
             and not gpu and not config.train.deterministic)
 
 
+def deterministic_problem(environ) -> str | None:
+    """Why train.deterministic cannot run in a process started with `environ`, or None. oneDNN's
+    kernels stay non-deterministic under TensorFlow's switch, and whether they run is fixed when
+    TensorFlow is imported (TF_ENABLE_ONEDNN_OPTS, which importing alae_tf sets to 1 unless set)."""
+    if environ.get("TF_ENABLE_ONEDNN_OPTS", "").strip().lower() in ("0", "false"):
+        return None
+    return ("train.deterministic (--deterministic, or a run trained with it) needs TensorFlow's oneDNN kernels off, "
+            "and that is decided when TensorFlow starts: run it as TF_ENABLE_ONEDNN_OPTS=0 python -m alae_tf.train ...")
+
+
 DEFAULT_PRESET = "mnist"  # python -m alae_tf.train without --preset or --config
 
 

@@ -8,12 +8,13 @@ seconds: --help and a mistyped flag are answered before).
 """
 
 import argparse
+import os
 import sys
 import textwrap
 from pathlib import Path
 
 from alae_tf.config import (ADVERSARIAL_LOSSES, DATASETS, DEFAULT_PRESET, ENERGY_LOSSES, GRADIENT_PENALTIES,
-                            MNIST_SOURCES, PRECISIONS, available_presets)
+                            MNIST_SOURCES, PRECISIONS, available_presets, deterministic_problem)
 from alae_tf.stop_signals import ignore_signals
 from serving.command_line import CommandParser
 
@@ -97,6 +98,8 @@ def parse_args(argv=None):
                         help="progress output: 0 none, 1 Keras's progress bar, 2 one plain line every --log-every steps "
                         "(step, losses, steps/s, time left); default: 1 on a terminal, 2 when the output goes to a file")
     args = parser.parse_args(argv)
+    if args.deterministic and deterministic_problem(os.environ):  # at once, not after TensorFlow's import
+        parser.error(deterministic_problem(os.environ))
     if not 1 <= args.worker_timeout <= MAX_WORKER_TIMEOUT:  # TensorFlow takes milliseconds in an int64; 0: none
         parser.error(f"argument --worker-timeout: {args.worker_timeout:g} must lie between 1 and "
                      f"{MAX_WORKER_TIMEOUT:g} seconds (a week)")

@@ -22,6 +22,7 @@ from alae_tf.compute import (cpu_flags, precision_cpu_warning, process_settings_
 from alae_tf.config import (
     DEFAULT_PRESET,
     auto_jit,
+    deterministic_problem,
     load_training_config_file,
     load_preset,
     preset_file,
@@ -176,13 +177,11 @@ def make_deterministic() -> None:
     """train.deterministic: bit-reproducible runs. Each of the three is needed for mnist_style32's
     step on a 2-core CPU (tests/test_determinism.py): TensorFlow's deterministic kernels; one
     inter-op thread (independent ops of the step running at once still changed the last bits);
-    and oneDNN's kernels off, which stay non-deterministic under TensorFlow's switch. Whether
-    oneDNN runs is fixed when TensorFlow is imported (TF_ENABLE_ONEDNN_OPTS, which importing
-    alae_tf sets to 1 unless it is set): too late to change here, so ask for it."""
-    if os.environ.get("TF_ENABLE_ONEDNN_OPTS", "").strip().lower() not in ("0", "false"):
-        raise ConfigError("train.deterministic (--deterministic, or a run trained with it) needs TensorFlow's oneDNN "
-                          "kernels off, and that is decided when TensorFlow starts: run it as "
-                          "TF_ENABLE_ONEDNN_OPTS=0 python -m alae_tf.train ...")
+    and oneDNN's kernels off (`deterministic_problem`; the command line checks an explicit
+    --deterministic before TensorFlow's import, this a run trained with it)."""
+    problem = deterministic_problem(os.environ)
+    if problem:
+        raise ConfigError(problem)
     tf.config.experimental.enable_op_determinism()
     try:
         tf.config.threading.set_inter_op_parallelism_threads(1)

@@ -38,10 +38,20 @@ print(hashlib.sha1(b"".join(w.numpy().tobytes() for w in model.weights)).hexdige
 
 
 def test_deterministic_is_refused_while_onednn_kernels_are_on_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    """--deterministic is refused as the command line is read (it had waited for TensorFlow's
+    import, seconds); train.deterministic from a config file, once the config is read."""
     monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "1")
-    assert train.main(["--preset", "tiny_style", "--out", str(tmp_path / "run"), "--steps", "1", "--deterministic",
-                       "--verbose", "0"]) == 2
-    assert "TF_ENABLE_ONEDNN_OPTS=0" in capsys.readouterr().err
+    flag = subprocess.run([sys.executable, "-X", "importtime", "-m", "alae_tf.train", "--preset", "tiny_style", "--out",
+                           str(tmp_path / "run"), "--steps", "1", "--deterministic"], capture_output=True, text=True,
+                          timeout=120)
+    imported = [line.rpartition("|")[2].strip() for line in flag.stderr.splitlines() if line.startswith("import time:")]
+    assert flag.returncode == 2 and imported and not [name for name in imported if name.startswith("tensorflow")]
+    assert flag.stderr.splitlines()[-1].startswith("error: train.deterministic (--deterministic, or a run trained with "
+                                                   "it) needs TensorFlow's oneDNN kernels off")
+    config = tmp_path / "deterministic.yaml"
+    config.write_text("preset: tiny_style\ntrain: {deterministic: true}\n")
+    assert train.main(["--config", str(config), "--out", str(tmp_path / "run"), "--steps", "1", "--verbose", "0"]) == 2
+    assert "run it as TF_ENABLE_ONEDNN_OPTS=0 python -m alae_tf.train" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
 
 
