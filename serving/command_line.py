@@ -29,11 +29,11 @@ class CommandParser(argparse.ArgumentParser):
         args = sys.argv[1:] if args is None else list(args)
         subcommands = {name for action in self._actions if isinstance(action, argparse._SubParsersAction)
                        for name in action.choices}
-        for arg in args:
-            if arg == "--" or arg in subcommands:
-                break
-            if arg.startswith("--") and arg.partition("=")[0] not in self._option_string_actions:
-                self.error(f"unrecognized arguments: {arg}")
+        before = args[:next((i for i, arg in enumerate(args) if arg == "--" or arg in subcommands), len(args))]
+        if not {"-h", "--help"} & set(before):  # help wins, as in argparse
+            for arg in before:  # (with a space, argparse takes it for a value: "--a b.png")
+                if arg.startswith("--") and " " not in arg and arg.partition("=")[0] not in self._option_string_actions:
+                    self.error(f"unrecognized arguments: {arg}")
         return super().parse_known_args(args, namespace)
 
     def error(self, message):

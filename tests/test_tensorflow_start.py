@@ -131,6 +131,23 @@ def test_an_abbreviated_or_unknown_flag_is_named_in_one_line_before_anything_els
     assert not (tmp_path / "out").exists()
 
 
+def test_help_wins_over_an_unknown_flag_and_a_value_with_a_space_is_a_value(capsys):
+    """As in argparse: --help beside a mistyped flag prints the help; "--a b.png" (a space) is a
+    file name, not an option (an audit found both refused by the unknown-flag check)."""
+    from serving.command_line import CommandParser
+
+    parser = CommandParser(prog="python -m tool")
+    parser.add_argument("--images", nargs="+", required=True)
+    assert parser.parse_args(["--images", "--a b.png", "-1e-1"]).images == ["--a b.png", "-1e-1"]
+    with pytest.raises(SystemExit) as exit_info:
+        parser.parse_args(["--imagez", "x.png", "--help"])
+    assert exit_info.value.code == 0 and capsys.readouterr().out.startswith("usage: python -m tool")
+    with pytest.raises(SystemExit) as exit_info:
+        parser.parse_args(["--imagez", "x.png"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == "error: unrecognized arguments: --imagez (see python -m tool --help)\n"
+
+
 @pytest.mark.parametrize("command, message", [
     (["alae_tf.evaluate", "--run", "RUN", "--metrics", "fid,reconstructoin"],
      "error: unknown metric(s) reconstructoin; available: probe, "),
