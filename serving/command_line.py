@@ -14,7 +14,7 @@ class CommandParser(argparse.ArgumentParser):
     (`train --step 3` trained as `--steps 3`, and `edit mix --out x.png` took --out for --out-dir
     and wrote a folder x.png: a misremembered flag should be refused, not guessed); and that reads
     a negative number in exponent form (`--strengths -1e-1 2`) as a number, which Python before
-    3.13 took for an option."""
+    3.13 took for an option. Every argument must be known, parse_known_args too."""
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("allow_abbrev", False)
@@ -34,7 +34,10 @@ class CommandParser(argparse.ArgumentParser):
             for arg in before:  # (with a space, argparse takes it for a value: "--a b.png")
                 if arg.startswith("--") and " " not in arg and arg.partition("=")[0] not in self._option_string_actions:
                     self.error(f"unrecognized arguments: {arg}")
-        return super().parse_known_args(args, namespace)
+        namespace, extras = super().parse_known_args(args, namespace)
+        if extras:  # here, not in parse_args: a subcommand's parser then names its own --help
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return namespace, extras
 
     def error(self, message):
         sys.stderr.write(f"error: {message} (see {self.prog} --help)\n")

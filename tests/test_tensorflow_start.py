@@ -121,6 +121,7 @@ def test_help_and_a_mistyped_flag_are_answered_without_importing_tensorflow(comm
     (["alae_tf.project", "--bogus"], "--bogus"),
     (["alae_tf.convert", "--check", "c.pth"], "--check"),
     (["alae_tf.edit", "apply", "--run", "RUN", "--strength", "2"], "--strength"),
+    (["alae_tf.edit", "list", "--run", "RUN", "extra"], "extra"),  # had named the --help of edit, not edit list
 ])
 def test_an_abbreviated_or_unknown_flag_is_named_in_one_line_before_anything_else(command, flag, tmp_path):
     command = [str(tmp_path) if arg == "RUN" else str(tmp_path / "out") if arg == "OUT" else arg for arg in command]
