@@ -22,22 +22,31 @@ class CommandParser(argparse.ArgumentParser):
         self._negative_number_matcher = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 
     def parse_known_args(self, args=None, namespace=None):
-        # argparse names missing required arguments before unknown flags: `project --bogus` said
-        # "the following arguments are required: --run, --images", then, once they were given,
-        # that --bogus is unknown. An unknown --flag is named first (a subcommand's own parser
-        # checks the arguments after its name).
         args = sys.argv[1:] if args is None else list(args)
-        subcommands = {name for action in self._actions if isinstance(action, argparse._SubParsersAction)
-                       for name in action.choices}
-        before = args[:next((i for i, arg in enumerate(args) if arg == "--" or arg in subcommands), len(args))]
-        if not {"-h", "--help"} & set(before):  # help wins, as in argparse
-            for arg in before:  # (with a space, argparse takes it for a value: "--a b.png")
-                if arg.startswith("--") and " " not in arg and arg.partition("=")[0] not in self._option_string_actions:
-                    self.error(f"unrecognized arguments: {arg}")
+        self._refuse_unknown_flags(args)
         namespace, extras = super().parse_known_args(args, namespace)
         if extras:  # here, not in parse_args: a subcommand's parser then names its own --help
             self.error(f"unrecognized arguments: {' '.join(extras)}")
         return namespace, extras
+
+    def _refuse_unknown_flags(self, args):
+        """An unknown --flag is named first: argparse named missing required arguments before it
+        (`project --bogus` asked for --run and --images, and named --bogus only once they were
+        given). Up to a subcommand's name: its own parser checks the arguments after it. --help
+        wins, as in argparse, and an argument with a space is a value ("--a b.png"), as there."""
+        subcommands = {name: parser for action in self._actions if isinstance(action, argparse._SubParsersAction)
+                       for name, parser in action.choices.items()}
+        end = next((i for i, arg in enumerate(args) if arg == "--" or arg in subcommands), len(args))
+        if {"-h", "--help"} & set(args[:end]):
+            return
+        for arg in args[:end]:
+            flag = arg.partition("=")[0]
+            if arg.startswith("--") and " " not in arg and flag not in self._option_string_actions:
+                where = ""
+                if any(flag in parser._option_string_actions for parser in subcommands.values()):
+                    command = args[end] if end < len(args) and args[end] in subcommands else "COMMAND"
+                    where = f"; it goes after the command's name: {self.prog} {command} {flag} ..."
+                self.error(f"unrecognized arguments: {arg}{where}")
 
     def error(self, message):
         sys.stderr.write(f"error: {message} (see {self.prog} --help)\n")

@@ -132,6 +132,17 @@ def test_an_abbreviated_or_unknown_flag_is_named_in_one_line_before_anything_els
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("argv, command", [(["--run", "RUN", "apply", "--direction", "d"], "apply"),
+                                           (["--run", "RUN"], "COMMAND")])
+def test_an_edit_commands_option_before_its_name_is_told_where_it_goes(argv, command, tmp_path):
+    argv = [str(tmp_path) if arg == "RUN" else arg for arg in argv]
+    result = subprocess.run([sys.executable, "-m", "alae_tf.edit", *argv], cwd=REPO, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 2 and result.stderr == (
+        f"error: unrecognized arguments: --run; it goes after the command's name: python -m alae_tf.edit {command} "
+        "--run ... (see python -m alae_tf.edit --help)\n")
+
+
 def test_help_wins_over_an_unknown_flag_and_a_value_with_a_space_is_a_value(capsys):
     """As in argparse: --help beside a mistyped flag prints the help; "--a b.png" (a space) is a
     file name, not an option (an audit found both refused by the unknown-flag check)."""
