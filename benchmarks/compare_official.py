@@ -72,6 +72,8 @@ import sys
 import time
 from pathlib import Path
 
+from serving.command_line import CommandParser
+
 GEMM = (128, 1024, 1024)
 GEMM_CHAIN = 16  # dependent matmuls per timed call: x = x @ b, b square (k == n)
 OURS = {"fp32": [], "jit": ["--jit"], "bf16": ["--mixed-precision", "bf16"], "fp32-eigen": []}
@@ -301,7 +303,7 @@ DEFAULT_COUNTS = {"mlp": {"steps": 100, "warmup": 20}, "style32": {"steps": 10, 
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = CommandParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", choices=list(MODES), default="mlp",
                         help="mlp: the MNIST MLP step (official branch mnist_ref, batch 128, steps/s); "
                              "style32: the StyleALAE MNIST step at 32x32 (official branch master, configs/mnist.yaml, "

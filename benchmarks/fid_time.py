@@ -31,10 +31,11 @@ from alae_tf.data import load_mnist  # noqa: E402
 from alae_tf.errors import ALAEError  # noqa: E402
 from alae_tf.metrics.feature_stats import frechet_distance  # noqa: E402
 from alae_tf.metrics.inception import inception_features  # noqa: E402
+from serving.command_line import CommandParser  # noqa: E402
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = CommandParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", type=Path, help="run directory to generate from (default: MNIST test images stand in)")
     parser.add_argument("--count", type=int, default=10_000, help="images per set (default 10000)")
     parser.add_argument("--batch-size", type=int, default=250, help="images per generation batch (default 250)")

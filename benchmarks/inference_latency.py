@@ -44,10 +44,11 @@ sys.path.insert(0, str(REPO))
 
 from serving import contract, layout  # noqa: E402
 from serving.client import NoDelayHTTPConnection  # noqa: E402
+from serving.command_line import CommandParser  # noqa: E402
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = CommandParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--export", type=Path, required=True, help="EXPORT directory written by python -m export")
     parser.add_argument("--name", help="model name when EXPORT holds several")
     parser.add_argument("--batch-sizes", default="1,64", help="comma-separated batch sizes (default: 1,64)")

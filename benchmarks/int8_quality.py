@@ -22,12 +22,13 @@ sys.path.insert(0, str(REPO))
 
 from alae_tf.data import load_mnist  # noqa: E402
 from alae_tf.metrics.probe import nearest_neighbour_accuracy  # noqa: E402
+from serving.command_line import CommandParser  # noqa: E402
 from serving.layout import FLOAT32, INT8  # noqa: E402
 from serving.onnx_model import ALAEOnnx  # noqa: E402
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(prog="python benchmarks/int8_quality.py", description=__doc__,
+    parser = CommandParser(prog="python benchmarks/int8_quality.py", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--export", type=Path, required=True, help="EXPORT directory of python -m export --onnx-int8")
     parser.add_argument("--name", help="model name when EXPORT holds several")

@@ -46,6 +46,7 @@ from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from compare_official import OFFICIAL_BUILDERS, OFFICIAL_UPDATES  # noqa: E402
+from serving.command_line import CommandParser  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 IMAGES, RESOLUTION, SAMPLES = 3600, 32, 256
@@ -126,7 +127,7 @@ def _setting(text: str) -> tuple:
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = CommandParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--official", type=Path, help="a checkout of podgorskiy/ALAE at branch master (omit: ours only)")
     parser.add_argument("--torch-python", help="a python with torch, yacs and pillow (for --official)")
     parser.add_argument("--steps", type=int, default=1500, help="training steps of each run (default: 1500)")

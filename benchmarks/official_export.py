@@ -23,13 +23,15 @@ from pathlib import Path
 
 import numpy as np
 
+from serving.command_line import CommandParser
+
 
 def directory_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = CommandParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="celeba-hq256", choices=["ffhq", "celeba-hq256", "bedroom", "celeba"],
                         help="a published model (default: celeba-hq256)")
     parser.add_argument("--repeats", type=int, default=10, help="timed calls per operation (default 10)")

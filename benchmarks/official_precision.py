@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from serving.command_line import CommandParser
+
 # The child: the official nets, their checkpoint, and E(x) and G(w) in float32 and float64.
 CHILD = r"""
 import sys
@@ -79,7 +81,7 @@ np.savez(out + "/official.npz", images=images.numpy().transpose(0, 2, 3, 1), w32
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = CommandParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--official", type=Path, required=True,
                         help="a checkout of the official code (github:podgorskiy/ALAE, branch master)")
     parser.add_argument("--torch-python", required=True, help="a python with torch, yacs and numpy (the official code's needs)")

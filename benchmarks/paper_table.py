@@ -15,7 +15,6 @@ Writes OUT/table.md and OUT/table.json (after every run, so a long job shows wha
 prints the JSON on the last line of stdout.
 """
 
-import argparse
 import datetime
 import json
 import os
@@ -29,6 +28,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from alae_tf.config import ADVERSARIAL_LOSSES, available_presets, load_preset, save_config
+from serving.command_line import CommandParser
 
 DEFAULT_PRESETS = "mnist,mnist_ae_l1,mnist_ae_l2,mnist_vae,mnist_aae,mnist_bigan,mnist_vaegan,mnist_avb"
 DEFAULT_METRICS = "probe,reconstruction"
@@ -79,7 +79,7 @@ def comma_list(text: str) -> list:
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="python benchmarks/paper_table.py",
         description="Reproduce the paper's MNIST table: train each preset (and, with --losses, ALAE once per "
         "adversarial loss) for --steps steps, evaluate it, and write OUT/table.md and OUT/table.json. "

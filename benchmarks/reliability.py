@@ -51,6 +51,7 @@ import numpy as np  # noqa: E402
 
 from serving import contract, layout  # noqa: E402
 from serving.client import NoDelayHTTPConnection  # noqa: E402
+from serving.command_line import CommandParser  # noqa: E402
 
 PARTS = ("kill", "stop", "corrupt", "fuzz", "hol", "slow")
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
@@ -71,7 +72,7 @@ RESUMING = re.compile(r"resuming at step (\d+)")
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = CommandParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated parts (default: {','.join(PARTS)})")
     parser.add_argument("--kills", type=int, default=10, help="kill -9 moments (default: 10)")
     parser.add_argument("--stops", type=int, default=20, help="Ctrl-C / SIGTERM stops (default: 20)")

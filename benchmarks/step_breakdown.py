@@ -38,10 +38,11 @@ from alae_tf.data import open_image_source
 from alae_tf.data.batches import training_batches
 from alae_tf.model import build_alae
 from alae_tf.compute import set_precision, set_training_graph_options
+from serving.command_line import CommandParser
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(prog="python benchmarks/step_breakdown.py", description=__doc__,
+    parser = CommandParser(prog="python benchmarks/step_breakdown.py", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", default="mnist", help="an ALAE preset (default: mnist)")
     parser.add_argument("--jit", action="store_true", help="XLA-compile every part")

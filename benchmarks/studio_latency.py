@@ -28,10 +28,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
 import studio_browser  # noqa: E402
+from serving.command_line import CommandParser  # noqa: E402
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = CommandParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("exports", nargs="+", metavar="LABEL=EXPORT", help="a label and an export directory of python -m export")
     parser.add_argument("--moves", type=int, default=25, help="timed slider moves per export (default: 25)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed moves first (default: 3)")

@@ -68,6 +68,7 @@ from alae_tf.levels import level_resolution
 from alae_tf.model import build_alae
 from alae_tf.nets.style import level_channels
 from alae_tf.compute import set_precision
+from serving.command_line import CommandParser
 
 # --- HLO text counter (XLA HloCostAnalysis rules) ---------------------------------------------
 
@@ -385,7 +386,7 @@ def giga(x):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = CommandParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--resolutions", default="32,64,128,256", help="celeba_hq256-derived rows (default: 32,64,128,256)")
     parser.add_argument("--batch-sizes", default="2,4,8", help="traced batch sizes (per image = the slope; default: 2,4,8)")
     parser.add_argument("--no-mnist", action="store_true", help="skip the mnist_style32 row")

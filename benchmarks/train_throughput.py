@@ -40,6 +40,7 @@ from alae_tf.data import open_image_source
 from alae_tf.data.batches import training_batches
 from alae_tf.model import build_alae
 from alae_tf.compute import set_precision, set_training_graph_options
+from serving.command_line import CommandParser
 
 GROWING_DEFAULTS = {"warmup": 3, "window": 4, "windows": 3}
 ONE_LEVEL_DEFAULTS = {"warmup": 50, "window": 100, "windows": 5}
@@ -60,7 +61,7 @@ class WindowTimer(keras.callbacks.Callback):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = CommandParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", default="mnist", help="the training preset to time (default: mnist)")
     parser.add_argument("--batch-size", type=int, help="default: the level's batch size (mnist: 128)")
     parser.add_argument("--jit", action="store_true", help="XLA-compile the train step")
