@@ -1,7 +1,8 @@
 """The argument parser of every command of the project (python -m alae_tf.train, .evaluate, .edit,
 .project, .convert, .data.prepare, .metrics.train_mnist_classifier, python -m export and
-python -m serving.http) and of the benchmarks' scripts. Here, beside the other definitions both packages share, because serving
-runs without the alae_tf package; it imports nothing heavy: --help is answered at once."""
+python -m serving.http) and of the benchmarks' scripts. Here, beside the other definitions both
+packages share, because serving runs without the alae_tf package; it imports nothing heavy:
+--help is answered at once."""
 
 import argparse
 import re
