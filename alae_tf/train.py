@@ -98,8 +98,9 @@ def parse_args(argv=None):
                         help="progress output: 0 none, 1 Keras's progress bar, 2 one plain line every --log-every steps "
                         "(step, losses, steps/s, time left); default: 1 on a terminal, 2 when the output goes to a file")
     args = parser.parse_args(argv)
-    if args.deterministic and deterministic_problem(os.environ):  # at once, not after TensorFlow's import
-        parser.error(deterministic_problem(os.environ))
+    problem = deterministic_problem(os.environ) if args.deterministic else None
+    if problem:  # at once, not after TensorFlow's import
+        parser.error(problem)
     if not 1 <= args.worker_timeout <= MAX_WORKER_TIMEOUT:  # TensorFlow takes milliseconds in an int64; 0: none
         parser.error(f"argument --worker-timeout: {args.worker_timeout:g} must lie between 1 and "
                      f"{MAX_WORKER_TIMEOUT:g} seconds (a week)")
