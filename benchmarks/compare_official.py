@@ -303,7 +303,8 @@ DEFAULT_COUNTS = {"mlp": {"steps": 100, "warmup": 20}, "style32": {"steps": 10, 
 
 
 def parse_args(argv=None):
-    parser = CommandParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = CommandParser(prog="python benchmarks/compare_official.py", description=__doc__,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", choices=list(MODES), default="mlp",
                         help="mlp: the MNIST MLP step (official branch mnist_ref, batch 128, steps/s); "
                              "style32: the StyleALAE MNIST step at 32x32 (official branch master, configs/mnist.yaml, "

@@ -35,7 +35,8 @@ from serving.command_line import CommandParser  # noqa: E402
 
 
 def parse_args(argv=None):
-    parser = CommandParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = CommandParser(prog="python benchmarks/fid_time.py", description=__doc__,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", type=Path, help="run directory to generate from (default: MNIST test images stand in)")
     parser.add_argument("--count", type=int, default=10_000, help="images per set (default 10000)")
     parser.add_argument("--batch-size", type=int, default=250, help="images per generation batch (default 250)")

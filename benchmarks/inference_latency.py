@@ -48,7 +48,8 @@ from serving.command_line import CommandParser  # noqa: E402
 
 
 def parse_args(argv=None):
-    parser = CommandParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = CommandParser(prog="python benchmarks/inference_latency.py", description=__doc__,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--export", type=Path, required=True, help="EXPORT directory written by python -m export")
     parser.add_argument("--name", help="model name when EXPORT holds several")
     parser.add_argument("--batch-sizes", default="1,64", help="comma-separated batch sizes (default: 1,64)")
@@ -90,6 +91,17 @@ def parse_args(argv=None):
     if unknown:
         parser.error(f"unknown backend(s) {', '.join(unknown)}; choose from {', '.join(BACKENDS)} (the official code "
                      "is timed with --official)")
+    if args.official and not args.torch_python:
+        parser.error("--official needs --torch-python (a python with torch and yacs)")
+    if args.official and not (args.official / "model_z_gan.py").is_file():
+        parser.error(f"{args.official} has no model_z_gan.py: pass a checkout of podgorskiy/ALAE at branch mnist_ref")
+    try:
+        args.metadata = layout.read_metadata(layout.find_onnx_version_dir(args.export, args.name))
+    except (FileNotFoundError, ValueError) as exc:  # no such export, or no model of that name in it
+        parser.error(str(exc))
+    has_int8 = layout.INT8 in args.metadata.get("onnx_variants", [])
+    if not has_int8 and (asked := [name for name in (args.backends or "").split(",") if name.endswith("_int8")]):
+        parser.error(f"{', '.join(asked)}: the export has no int8 files (export with --onnx-int8)")
     return args
 
 
@@ -165,19 +177,9 @@ def backend_calls(backend, export_dir, name, metadata, threads, shared_thread_po
 
 
 def latency(args) -> dict:
-    if args.official and not args.torch_python:
-        sys.exit("error: --official needs --torch-python (a python with torch and yacs)")
-    if args.official and not (args.official / "model_z_gan.py").is_file():
-        sys.exit(f"error: {args.official} has no model_z_gan.py: pass a checkout of podgorskiy/ALAE at branch mnist_ref")
-    try:
-        metadata = layout.read_metadata(layout.find_onnx_version_dir(args.export, args.name))
-    except (FileNotFoundError, ValueError) as exc:  # no such export, or no model of that name in it
-        sys.exit(f"error: {exc}")
-    batches = args.batch_sizes
+    metadata, batches = args.metadata, args.batch_sizes
     int8 = ["onnxruntime_int8", "onnx_app_int8"] if layout.INT8 in metadata.get("onnx_variants", []) else []
     backends = args.backends.split(",") if args.backends else ["tf_savedmodel", "onnxruntime", "onnx_app", *int8]
-    if not int8 and (asked := [name for name in backends if name.endswith("_int8")]):
-        sys.exit(f"error: {', '.join(asked)}: the export has no int8 files (export with --onnx-int8)")
     if args.shared_thread_pool:
         from serving.onnx_model import share_one_thread_pool
 
@@ -291,7 +293,7 @@ def load_client(host, port, path, body, deadline, budget, lock, record):
 
 
 def http_load(args) -> dict:
-    metadata = layout.read_metadata(layout.find_onnx_version_dir(args.export, args.name))
+    metadata = args.metadata
     server, url = (None, args.url.rstrip("/")) if args.url else start_server(args)
     try:
         signature = contract.signatures_from_metadata(metadata)[args.signature]

@@ -127,7 +127,8 @@ def _setting(text: str) -> tuple:
 
 
 def parse_args(argv=None):
-    parser = CommandParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = CommandParser(prog="python benchmarks/mode_coverage.py", description=__doc__,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--official", type=Path, help="a checkout of podgorskiy/ALAE at branch master (omit: ours only)")
     parser.add_argument("--torch-python", help="a python with torch, yacs and pillow (for --official)")
     parser.add_argument("--steps", type=int, default=1500, help="training steps of each run (default: 1500)")
@@ -151,6 +152,12 @@ def parse_args(argv=None):
         parser.error("--official needs --torch-python")
     if args.official and not (args.official / "lod_driver.py").is_file():
         parser.error(f"{args.official} has no lod_driver.py: pass a checkout of podgorskiy/ALAE at branch master")
+    from alae_tf.errors import ConfigError
+
+    try:
+        ours_config(args, 0)  # a bad --set fails here, before any images are written
+    except ConfigError as exc:
+        parser.error(str(exc))
     return args
 
 
@@ -202,12 +209,9 @@ def ours_config(args, seed: int):
     config.train.checkpoint_every = config.train.sample_every = args.steps
     for section, key, value in args.set:
         if not hasattr(getattr(config, section, None), key):
-            sys.exit(f"error: --set {section}.{key}: no such setting")
+            raise ConfigError(f"--set {section}.{key}: no such setting")
         setattr(getattr(config, section), key, value)
-    try:
-        config.validate("--set")
-    except ConfigError as exc:
-        sys.exit(f"error: {exc}")
+    config.validate("--set")
     return config
 
 
@@ -244,7 +248,6 @@ def train_official(args, folder: Path, out: Path, seed: int) -> np.ndarray:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    ours_config(args, 0)  # a bad --set fails here, before any images are written
     work = args.work or Path(tempfile.mkdtemp(prefix="mode_coverage_"))
     folder = work / "discs"
     write_discs(folder)

@@ -31,7 +31,8 @@ def directory_bytes(path: Path) -> int:
 
 
 def main():
-    parser = CommandParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = CommandParser(prog="python benchmarks/official_export.py", description=__doc__,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="celeba-hq256", choices=["ffhq", "celeba-hq256", "bedroom", "celeba"],
                         help="a published model (default: celeba-hq256)")
     parser.add_argument("--repeats", type=int, default=10, help="timed calls per operation (default 10)")

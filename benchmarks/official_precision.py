@@ -81,7 +81,8 @@ np.savez(out + "/official.npz", images=images.numpy().transpose(0, 2, 3, 1), w32
 
 
 def main():
-    parser = CommandParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = CommandParser(prog="python benchmarks/official_precision.py", description=__doc__,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--official", type=Path, required=True,
                         help="a checkout of the official code (github:podgorskiy/ALAE, branch master)")
     parser.add_argument("--torch-python", required=True, help="a python with torch, yacs and numpy (the official code's needs)")

@@ -72,7 +72,8 @@ RESUMING = re.compile(r"resuming at step (\d+)")
 
 
 def parse_args(argv=None):
-    parser = CommandParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = CommandParser(prog="python benchmarks/reliability.py", description=__doc__,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated parts (default: {','.join(PARTS)})")
     parser.add_argument("--kills", type=int, default=10, help="kill -9 moments (default: 10)")
     parser.add_argument("--stops", type=int, default=20, help="Ctrl-C / SIGTERM stops (default: 20)")

@@ -32,7 +32,8 @@ from serving.command_line import CommandParser  # noqa: E402
 
 
 def parse_args(argv=None):
-    parser = CommandParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = CommandParser(prog="python benchmarks/studio_latency.py", description=__doc__,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("exports", nargs="+", metavar="LABEL=EXPORT", help="a label and an export directory of python -m export")
     parser.add_argument("--moves", type=int, default=25, help="timed slider moves per export (default: 25)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed moves first (default: 3)")

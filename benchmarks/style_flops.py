@@ -386,7 +386,8 @@ def giga(x):
 
 
 def main():
-    parser = CommandParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = CommandParser(prog="python benchmarks/style_flops.py", description=__doc__,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--resolutions", default="32,64,128,256", help="celeba_hq256-derived rows (default: 32,64,128,256)")
     parser.add_argument("--batch-sizes", default="2,4,8", help="traced batch sizes (per image = the slope; default: 2,4,8)")
     parser.add_argument("--no-mnist", action="store_true", help="skip the mnist_style32 row")

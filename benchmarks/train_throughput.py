@@ -61,7 +61,8 @@ class WindowTimer(keras.callbacks.Callback):
 
 
 def main():
-    parser = CommandParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = CommandParser(prog="python benchmarks/train_throughput.py", description=__doc__,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", default="mnist", help="the training preset to time (default: mnist)")
     parser.add_argument("--batch-size", type=int, help="default: the level's batch size (mnist: 128)")
     parser.add_argument("--jit", action="store_true", help="XLA-compile the train step")

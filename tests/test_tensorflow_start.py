@@ -160,6 +160,24 @@ def test_help_wins_over_an_unknown_flag_and_a_value_with_a_space_is_a_value(caps
     assert capsys.readouterr().err == "error: unrecognized arguments: --imagez (see python -m tool --help)\n"
 
 
+@pytest.mark.parametrize("script, argv, message", [
+    ("compare_official", ["--round", "3"], "unrecognized arguments: --round"),  # ran as --rounds 3 until 2026-12-07
+    ("studio_latency", ["--no-such-flag"], "unrecognized arguments: --no-such-flag"),
+    # These two ended with exit 1 and no pointer to --help until 2026-12-07.
+    ("inference_latency", ["--export", "EXPORT", "--official", "CHECKOUT"],
+     "--official needs --torch-python (a python with torch and yacs)"),
+    ("inference_latency", ["--export", "EXPORT"], "EXPORT: no such file or directory"),
+    ("mode_coverage", ["--set", "model.bogus=1"], "--set model.bogus: no such setting"),
+])
+def test_a_benchmark_scripts_usage_error_is_one_line_naming_its_help(script, argv, message, tmp_path):
+    argv = [str(tmp_path / arg) if arg in ("EXPORT", "CHECKOUT") else arg for arg in argv]
+    result = subprocess.run([sys.executable, REPO / "benchmarks" / f"{script}.py", *argv], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and result.stdout == ""
+    message = message.replace("EXPORT", str(tmp_path / "EXPORT"))
+    assert result.stderr == f"error: {message} (see python benchmarks/{script}.py --help)\n"
+
+
 @pytest.mark.parametrize("command, message", [
     (["alae_tf.evaluate", "--run", "RUN", "--metrics", "fid,reconstructoin"],
      "error: unknown metric(s) reconstructoin; available: probe, "),
