@@ -174,15 +174,19 @@ def draws_noise(model) -> bool:
 
 
 def make_deterministic() -> None:
-    """train.deterministic: bit-reproducible runs. Each of the three is needed for mnist_style32's
+    """train.deterministic: bit-reproducible runs. Each of the four is needed for mnist_style32's
     step on a 2-core CPU (tests/test_determinism.py): TensorFlow's deterministic kernels; one
     inter-op thread (independent ops of the step running at once still changed the last bits);
-    and oneDNN's kernels off (`deterministic_problem`; the command line checks an explicit
-    --deterministic before TensorFlow's import, this a run trained with it)."""
+    oneDNN's kernels off (`deterministic_problem`; the command line checks an explicit
+    --deterministic before TensorFlow's import, this a run trained with it); and Grappler's
+    arithmetic optimizer off: with the other three, it rewrote the step one of two ways from
+    process to process (two results about equally often, with one intra-op thread too; off, 6
+    runs of 6 alike, 2026-12-07)."""
     problem = deterministic_problem(os.environ)
     if problem:
         raise ConfigError(problem)
     tf.config.experimental.enable_op_determinism()
+    tf.config.optimizer.set_experimental_options({"arithmetic_optimization": False})
     try:
         tf.config.threading.set_inter_op_parallelism_threads(1)
     except RuntimeError as error:  # this process already ran TensorFlow (train.main called from a program)

@@ -60,6 +60,10 @@ def test_with_onednn_off_a_deterministic_style32_step_is_bit_reproducible():
     # Measured 2026-12-03 on a 2-core AMD EPYC, runs of this step: oneDNN on with one inter-op thread,
     # with or without TensorFlow's switch: 4 different digests in 5 runs; oneDNN off: 3 of 3 different
     # with neither the switch nor one inter-op thread, 2 alike of 3 with either alone; all three: 4 of 4 alike.
+    # 2026-12-07 (this test failed): with those three, two digests (8 and 11 of 19 runs, PYTHONHASHSEED
+    # fixed or address randomisation off in some; with one intra-op thread two others, 2 and 2 of 4),
+    # one in 6 runs with Grappler off, one in 14 with its arithmetic optimizer off (make_deterministic's
+    # fourth). Three runs: a one-in-two difference is missed one time in four.
     env = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": "0", "TF_CPP_MIN_LOG_LEVEL": "2"}
 
     def digest():
@@ -68,4 +72,4 @@ def test_with_onednn_off_a_deterministic_style32_step_is_bit_reproducible():
         assert done.returncode == 0, done.stderr[-2000:]
         return done.stdout.strip().splitlines()[-1]
 
-    assert digest() == digest()
+    assert digest() == digest() == digest()
