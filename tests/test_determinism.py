@@ -55,6 +55,22 @@ def test_deterministic_is_refused_while_onednn_kernels_are_on_and_writes_nothing
     assert not (tmp_path / "run").exists()
 
 
+def test_make_deterministic_sets_all_four_settings():
+    """What the slow test below measured necessary, checked in the default suite: a setting dropped
+    from make_deterministic fails here at once (the slow test misses a one-in-two difference a
+    quarter of the time)."""
+    check = ("from alae_tf import training\n"
+             "training.make_deterministic()\n"
+             "import tensorflow as tf\n"
+             "from tensorflow.python.framework.config import is_op_determinism_enabled\n"  # no public reader
+             "print(is_op_determinism_enabled(), tf.config.threading.get_inter_op_parallelism_threads(),"
+             " tf.config.optimizer.get_experimental_options().get('arithmetic_optimization'))\n")
+    env = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": "0", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    done = subprocess.run([sys.executable, "-c", check], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["True", "1", "False"]
+
+
 @pytest.mark.slow
 def test_with_onednn_off_a_deterministic_style32_step_is_bit_reproducible():
     # Measured 2026-12-03 on a 2-core AMD EPYC, runs of this step: oneDNN on with one inter-op thread,
