@@ -180,8 +180,8 @@ def make_deterministic() -> None:
     oneDNN's kernels off (`deterministic_problem`; the command line checks an explicit
     --deterministic before TensorFlow's import, this a run trained with it); and Grappler's
     arithmetic optimizer off: with the other three, it rewrote the step one of two ways from
-    process to process (two results about equally often, with one intra-op thread too; off, 6
-    runs of 6 alike, 2026-12-07)."""
+    process to process (two results about equally often, with one intra-op thread too; off, 14
+    runs of 14 alike, 2026-12-07)."""
     problem = deterministic_problem(os.environ)
     if problem:
         raise ConfigError(problem)
