@@ -72,7 +72,7 @@ def parse_args(argv=None):
                         "auto in the MNIST MLP presets: on for the MLP in float32 on one CPU device, where XLA "
                         "was measured faster, off otherwise")
     parser.add_argument("--deterministic", action=argparse.BooleanOptionalAction, default=None,
-                        help="TensorFlow's deterministic kernels and one inter-op thread, so that two runs with one "
+                        help="TensorFlow's deterministic kernels, one inter-op thread and Grappler's arithmetic optimizer off, so that two runs with one "
                         "seed end bit for bit alike (StyleALAE's step otherwise differs in the last bits from run to run; "
                         "the MNIST MLP's does not); needs TF_ENABLE_ONEDNN_OPTS=0 in the environment (oneDNN's kernels "
                         "are not deterministic); about half the speed (StyleALAE 0.54x on a 2-core AVX2 EPYC, 2026-12-03); default: the "
