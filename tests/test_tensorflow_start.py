@@ -163,7 +163,7 @@ def test_help_wins_over_an_unknown_flag_and_a_value_with_a_space_is_a_value(caps
 @pytest.mark.parametrize("script, argv, message", [
     ("compare_official", ["--round", "3"], "unrecognized arguments: --round"),  # ran as --rounds 3 until 2026-12-07
     ("studio_latency", ["--no-such-flag"], "unrecognized arguments: --no-such-flag"),
-    # These two ended with exit 1 and no pointer to --help until 2026-12-07.
+    # These two scripts' checks ended with exit 1 and no pointer to --help until 2026-12-07.
     ("inference_latency", ["--export", "EXPORT", "--official", "CHECKOUT"],
      "--official needs --torch-python (a python with torch and yacs)"),
     ("inference_latency", ["--export", "EXPORT"], "EXPORT: no such file or directory"),
