@@ -321,8 +321,8 @@ def parse_args(argv=None):
     for key, value in DEFAULT_COUNTS[args.model].items():
         if getattr(args, key) is None:
             setattr(args, key, value)
-    if min(args.rounds, args.steps) < 1 or args.warmup < 0:
-        parser.error("--rounds and --steps must be at least 1, --warmup 0 or more")
+    if min(args.rounds, args.steps, args.warmup) < 1:  # train_throughput.py times after one warm-up step at least
+        parser.error("--rounds, --steps and --warmup must be at least 1")
     if not shutil.which(args.torch_python):
         parser.error(f"--torch-python {args.torch_python}: no such program")
     return args

@@ -33,7 +33,9 @@ line per run, then a JSON object on the last line.
 """
 
 import argparse
+import atexit
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -138,7 +140,7 @@ def parse_args(argv=None):
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", type=_setting,
                         help="a config setting of our runs (repeatable; VALUE read as YAML), e.g. "
                         "model.generator_rgb_gain=0.03, model.disc_kind=linear")
-    parser.add_argument("--work", type=Path, help="directory for the images and runs (default: a new temporary one)")
+    parser.add_argument("--work", type=Path, help="directory for the images and runs (default: a new temporary one, removed at the end)")
     args = parser.parse_args(argv)
     args.official = args.official and args.official.resolve()  # the children run elsewhere: paths resolved here
     args.work = args.work and args.work.resolve()
@@ -249,6 +251,8 @@ def train_official(args, folder: Path, out: Path, seed: int) -> np.ndarray:
 def main(argv=None) -> int:
     args = parse_args(argv)
     work = args.work or Path(tempfile.mkdtemp(prefix="mode_coverage_"))
+    if args.work is None:  # a temporary folder: removed at exit
+        atexit.register(shutil.rmtree, work, ignore_errors=True)
     folder = work / "discs"
     write_discs(folder)
     codes = {"ours": train_ours, **({"official": train_official} if args.official else {})}

@@ -16,6 +16,7 @@ largest |difference| over the batch), JSON on the last line.
 """
 
 import argparse
+import atexit
 import json
 import shutil
 import subprocess
@@ -88,7 +89,7 @@ def main():
     parser.add_argument("--torch-python", required=True, help="a python with torch, yacs and numpy (the official code's needs)")
     parser.add_argument("--model", default="ffhq", choices=["ffhq", "celeba-hq256", "bedroom", "celeba"],
                         help="a published model's architecture (default: ffhq, 1024x1024)")
-    parser.add_argument("--work", type=Path, help="directory for the checkpoint and the converted run (default: a temporary one)")
+    parser.add_argument("--work", type=Path, help="directory for the checkpoint and the converted run (default: a temporary one, removed at the end)")
     args = parser.parse_args()
     config_file = args.official / "configs" / f"{args.model}.yaml"
     if not (args.official / "net.py").is_file() or not config_file.is_file():
@@ -105,6 +106,8 @@ def main():
     from alae_tf.run_dir import load_run
 
     work = args.work or Path(tempfile.mkdtemp(prefix="official_precision_"))
+    if args.work is None:  # a temporary folder: removed at exit
+        atexit.register(shutil.rmtree, work, ignore_errors=True)
     work.mkdir(parents=True, exist_ok=True)
     print(f"the official {args.model} networks, random weights, in {work} (torch)", flush=True)
     subprocess.run([args.torch_python, "-c", CHILD, str(args.official.resolve()), str(config_file.resolve()), str(work)],

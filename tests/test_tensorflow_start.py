@@ -168,9 +168,14 @@ def test_help_wins_over_an_unknown_flag_and_a_value_with_a_space_is_a_value(caps
      "--official needs --torch-python (a python with torch and yacs)"),
     ("inference_latency", ["--export", "EXPORT"], "EXPORT: no such file or directory"),
     ("mode_coverage", ["--set", "model.bogus=1"], "--set model.bogus: no such setting"),
+    # Found by an audit, 2026-12-07: --repeats 0 failed after a full-size export, --warmup 0 after the official round.
+    ("official_export", ["--repeats", "0"], "--repeats must be at least 1, got 0"),
+    ("compare_official", ["--official", "CHECKOUT", "--torch-python", "PYTHON", "--warmup", "0"],
+     "--rounds, --steps and --warmup must be at least 1"),
 ])
 def test_a_benchmark_scripts_usage_error_is_one_line_naming_its_help(script, argv, message, tmp_path):
-    argv = [str(tmp_path / arg) if arg in ("EXPORT", "CHECKOUT") else arg for arg in argv]
+    argv = [str(tmp_path / arg) if arg in ("EXPORT", "CHECKOUT") else sys.executable if arg == "PYTHON" else arg
+            for arg in argv]
     result = subprocess.run([sys.executable, REPO / "benchmarks" / f"{script}.py", *argv], cwd=tmp_path,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and result.stdout == ""
