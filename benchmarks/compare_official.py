@@ -65,14 +65,13 @@ import dataclasses
 import json
 import os
 import platform
-import shutil
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from serving.command_line import CommandParser
+from serving.command_line import CommandParser, python_with
 
 GEMM = (128, 1024, 1024)
 GEMM_CHAIN = 16  # dependent matmuls per timed call: x = x @ b, b square (k == n)
@@ -311,7 +310,7 @@ def parse_args(argv=None):
                              "batch 64, images/s) (default: mlp)")
     parser.add_argument("--official", type=Path, required=True,
                         help="a checkout of podgorskiy/ALAE: branch mnist_ref for --model mlp, master for --model style32")
-    parser.add_argument("--torch-python", required=True, help="a python with torch and yacs (the official code's needs)")
+    parser.add_argument("--torch-python", required=True, type=python_with("torch", "yacs"), help="a python with torch and yacs (the official code's needs)")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (default: 3)")
     parser.add_argument("--steps", type=int, help="timed steps per measurement (default: mlp 100, style32 10)")
     parser.add_argument("--warmup", type=int, help="untimed steps first (default: mlp 20, style32 3)")
@@ -323,8 +322,6 @@ def parse_args(argv=None):
             setattr(args, key, value)
     if min(args.rounds, args.steps, args.warmup) < 1:  # train_throughput.py times after one warm-up step at least
         parser.error("--rounds, --steps and --warmup must be at least 1")
-    if not shutil.which(args.torch_python):
-        parser.error(f"--torch-python {args.torch_python}: no such program")
     return args
 
 

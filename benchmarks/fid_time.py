@@ -44,6 +44,8 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.count < 2 or args.batch_size < 1:
         parser.error("--count must be at least 2 (a covariance) and --batch-size at least 1")
+    if args.count > 10_000 and (args.run is None or args.sanity):  # the test split stands in, or is compared
+        parser.error(f"--count {args.count}: the MNIST test split has 10,000 images (with --sanity, or without --run)")
     return args
 
 

@@ -37,6 +37,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -44,7 +45,7 @@ sys.path.insert(0, str(REPO))
 
 from serving import contract, layout  # noqa: E402
 from serving.client import NoDelayHTTPConnection  # noqa: E402
-from serving.command_line import CommandParser  # noqa: E402
+from serving.command_line import CommandParser, python_with  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -64,7 +65,7 @@ def parse_args(argv=None):
     parser.add_argument("--shared-thread-pool", action="store_true",
                         help="the ONNX backends on one global thread pool of --threads threads (share_one_thread_pool)")
     parser.add_argument("--official", type=Path, help="a checkout of podgorskiy/ALAE at branch mnist_ref: adds official_eager")
-    parser.add_argument("--torch-python", help="with --official: a python with torch and yacs")
+    parser.add_argument("--torch-python", type=python_with("torch", "yacs"), help="with --official: a python with torch and yacs")
     http_group = parser.add_argument_group("HTTP load mode")
     http_group.add_argument("--http", action="store_true", help="measure an HTTP server under load instead")
     http_group.add_argument("--url", help="server base URL (default: start python -m serving.http on a free port)")
@@ -81,6 +82,13 @@ def parse_args(argv=None):
             parser.error(f"--{flag.replace('_', '-')} must be at least 1, got {getattr(args, flag)}")
     if args.warmup < 0 or not args.seconds > 0:
         parser.error("--warmup must be 0 or more and --seconds positive")
+    if args.threads is not None and args.threads < 0:
+        parser.error(f"--threads must be 0 (ONNX Runtime's choice) or more, got {args.threads}")
+    if args.url:
+        try:
+            url_host_port(args.url)
+        except ValueError as exc:
+            parser.error(str(exc))
     try:
         args.batch_sizes = [int(size) for size in args.batch_sizes.split(",")]
     except ValueError:
@@ -96,13 +104,35 @@ def parse_args(argv=None):
     if args.official and not (args.official / "model_z_gan.py").is_file():
         parser.error(f"{args.official} has no model_z_gan.py: pass a checkout of podgorskiy/ALAE at branch mnist_ref")
     try:
-        args.metadata = layout.read_metadata(layout.find_onnx_version_dir(args.export, args.name))
+        version_dir = layout.find_onnx_version_dir(args.export, args.name)
+        args.metadata = layout.read_metadata(version_dir)
     except (FileNotFoundError, ValueError) as exc:  # no such export, or no model of that name in it
         parser.error(str(exc))
     has_int8 = layout.INT8 in args.metadata.get("onnx_variants", [])
     if not has_int8 and (asked := [name for name in (args.backends or "").split(",") if name.endswith("_int8")]):
         parser.error(f"{', '.join(asked)}: the export has no int8 files (export with --onnx-int8)")
+    for variant in args.metadata.get("onnx_variants", [layout.FLOAT32]):
+        missing = [name for name in contract.onnx_graphs(contract.signatures_from_metadata(args.metadata))
+                   if not (version_dir / layout.onnx_file(name, variant)).is_file()]
+        if missing:
+            parser.error(f"{version_dir} lacks {', '.join(layout.onnx_file(name, variant) for name in missing)}, "
+                         "which its metadata lists: the export is incomplete; export the run again")
+    signatures = contract.signatures_from_metadata(args.metadata)
+    if args.http and args.signature not in signatures:
+        parser.error(f"--signature {args.signature}: the export has no such signature; choose from {', '.join(signatures)}")
     return args
+
+
+def url_host_port(url: str) -> tuple[str, int]:
+    """(host, port) of an http:// base URL, port 80 when it names none; ValueError for anything else."""
+    parts = urllib.parse.urlsplit(url)
+    try:
+        port = parts.port or 80
+    except ValueError:  # a port that is not a number, or out of range
+        port = None
+    if parts.scheme != "http" or not parts.hostname or port is None or parts.path.strip("/"):
+        raise ValueError(f"--url takes a server's base URL such as http://127.0.0.1:8501, got {url!r}")
+    return parts.hostname, port
 
 
 BACKENDS = ("tf_savedmodel", "onnxruntime", "onnx_app", "onnxruntime_int8", "onnx_app_int8")
@@ -299,7 +329,7 @@ def http_load(args) -> dict:
         signature = contract.signatures_from_metadata(metadata)[args.signature]
         inputs = contract.example_inputs(signature, args.batch)
         body = json.dumps({"signature_name": args.signature, "inputs": {k: v.tolist() for k, v in inputs.items()}}).encode()
-        host, port = url.removeprefix("http://").split(":")
+        host, port = url_host_port(url)
         path = f"/v1/models/{metadata['model_name']}:predict"
         latencies, outcomes, lock = [], {}, threading.Lock()
 
@@ -310,7 +340,7 @@ def http_load(args) -> dict:
 
         started = time.perf_counter()
         deadline, budget = started + args.seconds, [args.max_requests]
-        threads = [threading.Thread(target=load_client, args=(host, int(port), path, body, deadline, budget, lock, record))
+        threads = [threading.Thread(target=load_client, args=(host, port, path, body, deadline, budget, lock, record))
                    for _ in range(args.clients)]
         for thread in threads:
             thread.start()
@@ -340,6 +370,9 @@ def main(argv=None) -> int:
     result = http_load(args) if args.http else latency(args)
     result.update({"cpu_count": os.cpu_count(), "machine": platform.machine(), "python": platform.python_version()})
     print(json.dumps(result))
+    if args.http and result["errors"] == result["requests"]:
+        print(f"error: no request to {result['url']} succeeded ({result['outcomes']})", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -48,7 +48,7 @@ from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from compare_official import OFFICIAL_BUILDERS, OFFICIAL_UPDATES  # noqa: E402
-from serving.command_line import CommandParser  # noqa: E402
+from serving.command_line import CommandParser, folder_to_write, python_with  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 IMAGES, RESOLUTION, SAMPLES = 3600, 32, 256
@@ -132,7 +132,7 @@ def parse_args(argv=None):
     parser = CommandParser(prog="python benchmarks/mode_coverage.py", description=__doc__,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--official", type=Path, help="a checkout of podgorskiy/ALAE at branch master (omit: ours only)")
-    parser.add_argument("--torch-python", help="a python with torch, yacs and pillow (for --official)")
+    parser.add_argument("--torch-python", type=python_with("torch", "yacs", "PIL"), help="a python with torch, yacs and pillow (for --official)")
     parser.add_argument("--steps", type=int, default=1500, help="training steps of each run (default: 1500)")
     parser.add_argument("--seeds", default="0,1", help="comma-separated seeds, one run of each code per seed (default: 0,1)")
     parser.add_argument("--backbone", choices=["style", "style_official"], default="style",
@@ -140,7 +140,7 @@ def parse_args(argv=None):
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", type=_setting,
                         help="a config setting of our runs (repeatable; VALUE read as YAML), e.g. "
                         "model.generator_rgb_gain=0.03, model.disc_kind=linear")
-    parser.add_argument("--work", type=Path, help="directory for the images and runs (default: a new temporary one, removed at the end)")
+    parser.add_argument("--work", type=folder_to_write, help="directory for the images and runs (default: a new temporary one, removed at the end)")
     args = parser.parse_args(argv)
     args.official = args.official and args.official.resolve()  # the children run elsewhere: paths resolved here
     args.work = args.work and args.work.resolve()
@@ -152,8 +152,9 @@ def parse_args(argv=None):
         parser.error(f"--steps must be at least 1, got {args.steps}")
     if args.official and not args.torch_python:
         parser.error("--official needs --torch-python")
-    if args.official and not (args.official / "lod_driver.py").is_file():
-        parser.error(f"{args.official} has no lod_driver.py: pass a checkout of podgorskiy/ALAE at branch master")
+    missing = [name for name in ("model.py", "lod_driver.py") if args.official and not (args.official / name).is_file()]
+    if missing:  # branch mnist_ref has lod_driver.py but not model.py
+        parser.error(f"{args.official} has no {missing[0]}: pass a checkout of podgorskiy/ALAE at branch master")
     from alae_tf.errors import ConfigError
 
     try:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from serving.command_line import CommandParser
+from serving.command_line import CommandParser, folder_to_write
 
 
 def directory_bytes(path: Path) -> int:
@@ -38,7 +38,7 @@ def main():
     parser.add_argument("--model", default="celeba-hq256", choices=["ffhq", "celeba-hq256", "bedroom", "celeba"],
                         help="a published model (default: celeba-hq256)")
     parser.add_argument("--repeats", type=int, default=10, help="timed calls per operation (default 10)")
-    parser.add_argument("--work", type=Path, help="directory for the run and the export (default: a temporary one, removed at the end)")
+    parser.add_argument("--work", type=folder_to_write, help="directory for the run and the export (default: a temporary one, removed at the end)")
     parser.add_argument("--latency-only", action="store_true",
                         help="only time the export already in --work (e.g. again on a quiet machine)")
     args = parser.parse_args()

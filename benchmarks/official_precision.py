@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from serving.command_line import CommandParser
+from serving.command_line import CommandParser, folder_to_write, python_with
 
 # The child: the official nets, their checkpoint, and E(x) and G(w) in float32 and float64.
 CHILD = r"""
@@ -86,16 +86,14 @@ def main():
                            formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--official", type=Path, required=True,
                         help="a checkout of the official code (github:podgorskiy/ALAE, branch master)")
-    parser.add_argument("--torch-python", required=True, help="a python with torch, yacs and numpy (the official code's needs)")
+    parser.add_argument("--torch-python", required=True, type=python_with("torch", "yacs", "numpy"), help="a python with torch, yacs and numpy (the official code's needs)")
     parser.add_argument("--model", default="ffhq", choices=["ffhq", "celeba-hq256", "bedroom", "celeba"],
                         help="a published model's architecture (default: ffhq, 1024x1024)")
-    parser.add_argument("--work", type=Path, help="directory for the checkpoint and the converted run (default: a temporary one, removed at the end)")
+    parser.add_argument("--work", type=folder_to_write, help="directory for the checkpoint and the converted run (default: a temporary one, removed at the end)")
     args = parser.parse_args()
     config_file = args.official / "configs" / f"{args.model}.yaml"
     if not (args.official / "net.py").is_file() or not config_file.is_file():
         parser.error(f"--official {args.official}: no net.py and configs/{args.model}.yaml there (a checkout of branch master)")
-    if not shutil.which(args.torch_python):
-        parser.error(f"--torch-python {args.torch_python}: no such program")
 
     import alae_tf  # noqa: F401  (before TensorFlow: it sets TensorFlow's CPU kernel choice)
     import keras

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from alae_tf.config import ADVERSARIAL_LOSSES, available_presets, load_preset, save_config
-from serving.command_line import CommandParser
+from serving.command_line import CommandParser, folder_to_write
 
 DEFAULT_PRESETS = "mnist,mnist_ae_l1,mnist_ae_l2,mnist_vae,mnist_aae,mnist_bigan,mnist_vaegan,mnist_avb"
 DEFAULT_METRICS = "probe,reconstruction"
@@ -88,7 +88,7 @@ def parse_args(argv=None):
         "(README, the table at 20,000 steps); --steps 1000 about an hour, most of it the probe.",
         epilog=LEGEND,
     )
-    parser.add_argument("--out", type=Path, required=True, help="directory for the runs (OUT/<run>) and the tables")
+    parser.add_argument("--out", type=folder_to_write, required=True, help="directory for the runs (OUT/<run>) and the tables")
     parser.add_argument("--steps", type=int, default=20000, help="training steps for every run (default: 20000)")
     parser.add_argument("--presets", default=DEFAULT_PRESETS, help=f"comma-separated presets (default: {DEFAULT_PRESETS})")
     parser.add_argument("--losses", default="",

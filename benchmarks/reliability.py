@@ -51,7 +51,7 @@ import numpy as np  # noqa: E402
 
 from serving import contract, layout  # noqa: E402
 from serving.client import NoDelayHTTPConnection  # noqa: E402
-from serving.command_line import CommandParser  # noqa: E402
+from serving.command_line import CommandParser, folder_to_write  # noqa: E402
 
 PARTS = ("kill", "stop", "corrupt", "fuzz", "hol", "slow")
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
@@ -79,7 +79,7 @@ def parse_args(argv=None):
     parser.add_argument("--stops", type=int, default=20, help="Ctrl-C / SIGTERM stops (default: 20)")
     parser.add_argument("--requests", type=int, default=1200, help="fuzzed requests (default: 1200)")
     parser.add_argument("--export", type=Path, help="EXPORT directory to serve (default: build one)")
-    parser.add_argument("--workdir", type=Path, help="keep the runs and exports here (default: a temporary folder)")
+    parser.add_argument("--workdir", type=folder_to_write, help="keep the runs and exports here (default: a temporary folder)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the kill moments and fuzzed requests drawn (default: 0)")
     args = parser.parse_args(argv)
     if min(args.kills, args.stops, args.requests) < 1:
@@ -87,6 +87,8 @@ def parse_args(argv=None):
     args.export = args.export and args.export.resolve()  # the children run in the repository, not here
     args.workdir = args.workdir and args.workdir.resolve()
     args.parts = [part.strip() for part in args.parts.split(",") if part.strip()]
+    if not args.parts:
+        parser.error(f"--parts names none; choose from {', '.join(PARTS)}")
     unknown = sorted(set(args.parts) - set(PARTS))
     if unknown:
         parser.error(f"unknown part(s) {', '.join(unknown)}; available: {', '.join(PARTS)}")

@@ -54,6 +54,12 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if min(args.warmup, args.calls, args.windows) < 0 or args.calls == 0 or args.windows == 0:
         parser.error("--calls and --windows must be positive, --warmup not negative")
+    try:
+        args.config = load_preset(args.preset)
+    except ConfigError as exc:
+        parser.error(str(exc))
+    if args.config.model.kind != "alae":
+        parser.error(f"{args.preset} trains a {args.config.model.kind}, not ALAE: pass an ALAE preset")
     return args
 
 
@@ -110,12 +116,7 @@ def time_part(function, args) -> float:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    try:
-        config = load_preset(args.preset)
-    except ConfigError as exc:
-        raise SystemExit(f"error: {exc}") from None
-    if config.model.kind != "alae":
-        raise SystemExit(f"error: {args.preset} trains a {config.model.kind}, not ALAE: pass an ALAE preset")
+    config = args.config
     config.train.jit = args.jit
     config.train.mixed_precision = args.mixed_precision
     set_precision(args.mixed_precision)

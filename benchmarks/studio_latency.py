@@ -28,13 +28,15 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
 import studio_browser  # noqa: E402
+from serving import layout  # noqa: E402
 from serving.command_line import CommandParser  # noqa: E402
 
 
 def parse_args(argv=None):
     parser = CommandParser(prog="python benchmarks/studio_latency.py", description=__doc__,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("exports", nargs="+", metavar="LABEL=EXPORT", help="a label and an export directory of python -m export")
+    parser.add_argument("exports", nargs="+", metavar="LABEL=EXPORT", help="a label and an export directory of python -m export whose run has directions (python -m alae_tf.edit "
+                             "directions, then export): the first one's slider is moved")
     parser.add_argument("--moves", type=int, default=25, help="timed slider moves per export (default: 25)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed moves first (default: 3)")
     parser.add_argument("--screenshot-dir", type=Path, help="save DIR/studio_LABEL.png of the page after the moves")
@@ -49,6 +51,17 @@ def parse_args(argv=None):
         parser.error("--moves must be at least 1 and --warmup 0 or more")
     # the server runs in the repository: paths as given here are resolved first
     args.exports = [f"{label}={Path(path).resolve()}" for label, path in (item.split("=", 1) for item in args.exports)]
+    for item in args.exports:
+        label, path = item.split("=", 1)
+        try:
+            metadata = layout.read_metadata(layout.find_onnx_version_dir(Path(path)))
+        except (FileNotFoundError, ValueError) as exc:
+            parser.error(f"{label}: {exc}")
+        if not metadata.get("directions"):
+            parser.error(f"{label}: the export carries no directions; fit some (python -m alae_tf.edit directions) and "
+                         "export again")
+    if args.upload and not args.upload.is_file():
+        parser.error(f"--upload {args.upload}: no such file")
     args.upload = args.upload and args.upload.resolve()
     return args
 
@@ -127,7 +140,7 @@ def measure(label, export_dir, args) -> dict:
                     f"Upload {args.upload.name}"), "the upload")
             sliders = driver.find_elements(By.CSS_SELECTOR, "#sliders input[type=range]")
             if not sliders:
-                raise SystemExit(f"{label}: the export carries no directions; fit some (python -m alae_tf.edit directions) and export again")
+                raise SystemExit(f"{label}: the page shows no direction slider, though the export carries directions")
             slider = sliders[0]
 
             def expected():

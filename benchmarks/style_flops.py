@@ -68,7 +68,7 @@ from alae_tf.levels import level_resolution
 from alae_tf.model import build_alae
 from alae_tf.nets.style import level_channels
 from alae_tf.compute import set_precision
-from serving.command_line import CommandParser
+from serving.command_line import CommandParser, python_with
 
 # --- HLO text counter (XLA HloCostAnalysis rules) ---------------------------------------------
 
@@ -391,7 +391,7 @@ def main():
     parser.add_argument("--resolutions", default="32,64,128,256", help="celeba_hq256-derived rows (default: 32,64,128,256)")
     parser.add_argument("--batch-sizes", default="2,4,8", help="traced batch sizes (per image = the slope; default: 2,4,8)")
     parser.add_argument("--no-mnist", action="store_true", help="skip the mnist_style32 row")
-    parser.add_argument("--xla-python", help="a Python interpreter with jaxlib: also run XLA's own HloCostAnalysis")
+    parser.add_argument("--xla-python", type=python_with("jaxlib"), help="a Python interpreter with jaxlib: also run XLA's own HloCostAnalysis")
     args = parser.parse_args()
     try:
         batches = sorted({int(b) for b in args.batch_sizes.split(",")})

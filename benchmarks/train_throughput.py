@@ -81,6 +81,8 @@ def main():
         parser.error(str(exc))
     if config.model.kind != "alae":
         parser.error(f"{args.preset} trains a {config.model.kind}, not ALAE: pass an ALAE preset")
+    if args.level is not None and not 0 <= args.level < config.levels:
+        parser.error(f"--level must lie in [0, {config.levels - 1}] for {args.preset}, got {args.level}")
     for key, value in (GROWING_DEFAULTS if config.levels > 1 else ONE_LEVEL_DEFAULTS).items():
         if getattr(args, key) is None:
             setattr(args, key, value)
@@ -142,8 +144,6 @@ def phase_to_time(config, args):
     """(phase with the batch size to use, first step, JSON fields) for --level / --during-fade."""
     phases = schedule.phases(config)
     level = len(phases) - 1 if args.level is None else args.level
-    if not 0 <= level < len(phases):
-        raise SystemExit(f"error: --level must lie in [0, {len(phases) - 1}] for {config.preset}")
     phase = phases[level]
     start_step = phase.first_step if args.during_fade else phase.faded_in_step
     if args.batch_size is not None:

@@ -5,8 +5,12 @@ packages share, because serving runs without the alae_tf package; it imports not
 --help is answered at once."""
 
 import argparse
+import os
 import re
+import shutil
+import subprocess
 import sys
+from pathlib import Path
 
 
 class CommandParser(argparse.ArgumentParser):
@@ -52,3 +56,36 @@ class CommandParser(argparse.ArgumentParser):
     def error(self, message):
         sys.stderr.write(f"error: {message} (see {self.prog} --help)\n")
         sys.exit(2)
+
+
+def folder_to_write(text: str) -> Path:
+    """An argparse type: the path of a folder a command will make or write into, refused at once
+    when it, or a folder above it, is a file, or when the nearest existing folder cannot be written
+    (the benchmarks' --work and --out met it minutes later, as a traceback)."""
+    path = Path(text).expanduser()
+    existing = next(folder for folder in [path, *path.absolute().parents] if folder.exists())
+    if not existing.is_dir():
+        raise argparse.ArgumentTypeError(f"{existing} is a file, not a folder" if existing == path else
+                                         f"{text}: {existing} above it is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise argparse.ArgumentTypeError(f"{text}: this user cannot write in {existing}")
+    return path
+
+
+def python_with(*modules: str):
+    """An argparse type: a Python interpreter that has `modules` (found, not imported: torch takes
+    seconds), e.g. the benchmarks' --torch-python, which otherwise failed minutes later in a child."""
+    def checked(program: str) -> str:
+        if not shutil.which(program):
+            raise argparse.ArgumentTypeError(f"{program}: no such program")
+        find = "import importlib.util, sys; print(' '.join(m for m in sys.argv[1:] if importlib.util.find_spec(m) is None))"
+        try:
+            done = subprocess.run([program, "-c", find, *modules], capture_output=True, text=True, timeout=120)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise argparse.ArgumentTypeError(f"{program} does not run as Python ({exc})") from None
+        if done.returncode:
+            raise argparse.ArgumentTypeError(f"{program} does not run as Python ({done.stderr.strip()[-200:]})")
+        if missing := done.stdout.split():
+            raise argparse.ArgumentTypeError(f"{program} cannot import {', '.join(missing)} (needed: {', '.join(modules)})")
+        return program
+    return checked

@@ -172,14 +172,34 @@ def test_help_wins_over_an_unknown_flag_and_a_value_with_a_space_is_a_value(caps
     ("official_export", ["--repeats", "0"], "--repeats must be at least 1, got 0"),
     ("compare_official", ["--official", "CHECKOUT", "--torch-python", "PYTHON", "--warmup", "0"],
      "--rounds, --steps and --warmup must be at least 1"),
+    # Found by the same audit, mended 2026-12-07: each was a traceback, minutes in for some.
+    ("official_export", ["--work", "AFILE"], "argument --work: AFILE is a file, not a folder"),
+    ("paper_table", ["--out", "AFILE/runs"], "argument --out: AFILE/runs: AFILE above it is a file, not a folder"),
+    ("compare_official", ["--official", "CHECKOUT", "--torch-python", "BARE"],
+     "argument --torch-python: BARE cannot import torch, yacs (needed: torch, yacs)"),
+    ("inference_latency", ["--export", "EXPORT", "--http", "--url", "localhost:8501"],
+     "--url takes a server's base URL such as http://127.0.0.1:8501, got 'localhost:8501'"),
+    ("reliability", ["--parts", ","], "--parts names none; choose from kill, stop, corrupt, fuzz, hol, slow"),
 ])
 def test_a_benchmark_scripts_usage_error_is_one_line_naming_its_help(script, argv, message, tmp_path):
-    argv = [str(tmp_path / arg) if arg in ("EXPORT", "CHECKOUT") else sys.executable if arg == "PYTHON" else arg
+    """PYTHON has torch and yacs (empty stand-ins on its path); BARE is a Python without them."""
+    for module in ("torch", "yacs"):
+        (tmp_path / "stand_ins" / module).mkdir(parents=True)
+        (tmp_path / "stand_ins" / module / "__init__.py").write_text("")
+    (tmp_path / "AFILE").write_text("")
+    bare = tmp_path / "BARE"
+    bare.write_text(f'#!/bin/sh\nexec {sys.executable} -I -S "$@"\n')
+    bare.chmod(0o755)
+    paths = {"EXPORT": str(tmp_path / "EXPORT"), "CHECKOUT": str(tmp_path / "CHECKOUT"), "AFILE": str(tmp_path / "AFILE"),
+             "BARE": str(bare), "PYTHON": sys.executable}
+    argv = [paths.get(arg.split("/")[0], "") + arg.removeprefix(arg.split("/")[0]) if arg.split("/")[0] in paths else arg
             for arg in argv]
     result = subprocess.run([sys.executable, REPO / "benchmarks" / f"{script}.py", *argv], cwd=tmp_path,
-                            capture_output=True, text=True, timeout=120)
+                            capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "PYTHONPATH": f"{tmp_path / 'stand_ins'}{os.pathsep}{REPO}"})
     assert result.returncode == 2 and result.stdout == ""
-    message = message.replace("EXPORT", str(tmp_path / "EXPORT"))
+    for token in ("EXPORT", "AFILE", "BARE"):
+        message = message.replace(token, paths[token])
     assert result.stderr == f"error: {message} (see python benchmarks/{script}.py --help)\n"
 
 
