@@ -5,6 +5,7 @@ packages share, because serving runs without the alae_tf package; it imports not
 --help is answered at once."""
 
 import argparse
+import math
 import os
 import re
 import shutil
@@ -56,6 +57,23 @@ class CommandParser(argparse.ArgumentParser):
     def error(self, message):
         sys.stderr.write(f"error: {message} (see {self.prog} --help)\n")
         sys.exit(2)
+
+
+def number(kind, low, inclusive=True, high=None):
+    """An argparse type: a finite `kind` (int or float) >= low (> low when not inclusive), and <= high
+    when given; the one definition of the commands' numeric arguments."""
+    what = "an integer" if kind is int else "a finite number"
+
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}") from None
+        if not math.isfinite(value) or value < low or (value == low and not inclusive) or (high is not None and value > high):
+            upper = "" if high is None else f" and <= {high}"
+            raise argparse.ArgumentTypeError(f"{text} must be {what} {'>=' if inclusive else '>'} {low}{upper}")
+        return value
+    return parse
 
 
 def folder_to_write(text: str) -> Path:

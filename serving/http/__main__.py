@@ -3,15 +3,18 @@
 import argparse
 import ipaddress
 import logging
-import math
 import signal
 import socket
 import sys
 import warnings
 from pathlib import Path
 
-from serving.command_line import CommandParser
+from serving.command_line import CommandParser, number
 
+SIGNAL_NAMES = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM"}
+# Under Kubernetes' default grace period (30 s from its SIGTERM to its SIGKILL); docker stop waits
+# 10 s unless given -t.
+DRAIN_SECONDS = 25.0
 
 def _without_tensorflow() -> str:
     """The http extra's packages as one pip command, for an install kept free of TensorFlow (which
@@ -47,22 +50,8 @@ except KeyboardInterrupt:  # Ctrl-C in the half second these take: one line, as 
     sys.exit(130)
 
 
-def _number(kind, low, inclusive=True):
-    """An argparse type: a finite `kind` (int or float) >= low (> low when not inclusive)."""
-    def parse(text):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}") from None
-        if not math.isfinite(value) or value < low or (value == low and not inclusive):
-            what = "an integer" if kind is int else "a finite number"
-            raise argparse.ArgumentTypeError(f"{text} must be {what} {'>=' if inclusive else '>'} {low}")
-        return value
-    return parse
-
-
 def _port(text):
-    value = _number(int, 0)(text)
+    value = number(int, 0)(text)
     if value > 65535:
         raise argparse.ArgumentTypeError(f"{value} is not a port (0-65535)")
     return value
@@ -93,19 +82,19 @@ def parse_args(argv=None):
                         "keeps web pages out by DNS rebinding; give the name a proxy in front sends, or '*' for any "
                         "(bound to another address: any, unless names are given)")
     parser.add_argument("--port", type=_port, default=8501, help="port (default: 8501, TF-Serving's REST port; 0 picks a free one)")
-    parser.add_argument("--max-batch", type=_number(int, 1), default=limits.MAX_BATCH,
+    parser.add_argument("--max-batch", type=number(int, 1), default=limits.MAX_BATCH,
                         help=f"largest batch one request may carry (default: {limits.MAX_BATCH})")
-    parser.add_argument("--max-body-mb", type=_number(float, 0, inclusive=False), default=limits.MAX_BODY_MB,
+    parser.add_argument("--max-body-mb", type=number(float, 0, inclusive=False), default=limits.MAX_BODY_MB,
                         help=f"largest request body in MiB (default: {limits.MAX_BODY_MB:g}; less when --max-batch examples "
                         "of the model need less)")
-    parser.add_argument("--read-timeout", type=_number(float, 0, inclusive=False), default=limits.READ_TIMEOUT,
+    parser.add_argument("--read-timeout", type=number(float, 0, inclusive=False), default=limits.READ_TIMEOUT,
                         help="seconds a client has for a request's headers, and again for its body, plus 1 s per 64 kB of "
                         f"the body received, with no pause longer than this (default: {limits.READ_TIMEOUT:g})")
-    parser.add_argument("--max-requests", type=_number(int, 1), default=limits.MAX_REQUESTS,
+    parser.add_argument("--max-requests", type=number(int, 1), default=limits.MAX_REQUESTS,
                         help="requests in progress at once (body in, waiting for a worker or at work), and again "
                         "requests whose body is still arriving (once that many are, as many more from addresses sending "
                         f"fewer than 1/8 of them); more are answered 429 (default: {limits.MAX_REQUESTS})")
-    parser.add_argument("--max-running", type=_number(int, 1), default=limits.MAX_RUNNING,
+    parser.add_argument("--max-running", type=number(int, 1), default=limits.MAX_RUNNING,
                         help="predict requests parsed, run and answered at once; the others wait (default: the CPU count)")
     parser.add_argument("--studio", action="store_true",
                         help="also serve the studio, a page in the browser at / and /studio (sample or upload an image, "
@@ -114,10 +103,13 @@ def parse_args(argv=None):
     parser.add_argument("--projections", nargs="+", type=Path, default=[], metavar="FILE",
                         help="with --studio: projection.npz files of python -m alae_tf.project that the page opens "
                         "from this machine, without uploading them (read at start)")
-    parser.add_argument("--poll-seconds", type=_number(float, 0), default=1.0,
+    parser.add_argument("--poll-seconds", type=number(float, 0), default=1.0,
                         help="how often to look for a newer version of the model, as tensorflow_model_server's "
                         "--file_system_poll_wait_seconds (default: 1; 0: serve the version found at start only)")
-    parser.add_argument("--threads", type=_number(int, 0), default=1,
+    parser.add_argument("--drain-seconds", type=number(float, 0), default=DRAIN_SECONDS,
+                        help="on SIGTERM or Ctrl-C: seconds the requests under way have to be answered, new connections "
+                        f"being refused, before the rest are cut off (default: {DRAIN_SECONDS:g}; a second Ctrl-C stops at once)")
+    parser.add_argument("--threads", type=number(int, 0), default=1,
                         help="ONNX Runtime intra-op threads per request (default: 1; concurrent requests then "
                         "share the cores, which served 1.3x the requests of all-core runs on a 2-core CPU, 2026-11-23; 0: all cores)")
     args = parser.parse_args(argv)
@@ -173,6 +165,7 @@ def distinct_names(files: list[Path]) -> list[str]:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _stopped_by_sigterm)  # uvicorn calls it again once it has drained
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         served = ServedModel(args.model, name=args.name, variant=args.onnx_variant, threads=args.threads,
@@ -211,7 +204,7 @@ def main(argv=None) -> int:
         print(studio_line(host, port, args.allowed_hosts), flush=True)
         for path, (name, projection) in zip(args.projections, projections):
             print(f"the studio opens {path} as {name} ({len(projection)} projected image(s))", flush=True)
-    server = _Server(uvicorn.Config(app, log_level="warning", access_log=False,
+    server = _Server(uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=args.drain_seconds,
                                     http=h11_protocol_with_read_limits(args.read_timeout)))
     server.run(sockets=[sock])
     return 0
@@ -226,6 +219,22 @@ class _Server(uvicorn.Server):
     async def startup(self, sockets=None):
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
         await super().startup(sockets=sockets)
+
+    def handle_exit(self, sig, frame):
+        """The first SIGTERM or Ctrl-C says what happens next: the drain took up to --drain-seconds unsaid."""
+        if not self.should_exit:
+            under_way = len(self.server_state.tasks)
+            print(f"stopping ({SIGNAL_NAMES.get(sig, sig)}): new connections are refused; {under_way} request(s) under "
+                  f"way get their answers within {self.config.timeout_graceful_shutdown:g} s (Ctrl-C again: stop at once)",
+                  file=sys.stderr, flush=True)
+        super().handle_exit(sig, frame)
+
+
+def _stopped_by_sigterm(signum, frame):
+    """SIGTERM's last word and exit code (143, as a shell reports a SIGTERM), as Ctrl-C's below: it ended
+    the process with neither."""
+    print("stopped (SIGTERM)", file=sys.stderr, flush=True)
+    sys.exit(128 + signal.SIGTERM)
 
 
 def studio_line(host: str, port: int, allowed_names=()) -> str:

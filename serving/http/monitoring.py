@@ -18,7 +18,7 @@ import threading
 BUCKETS_USEC = tuple(10 * 1.8**i for i in range(33))
 STATUS_OF_HTTP = {200: "OK", 400: "INVALID_ARGUMENT", 404: "NOT_FOUND", 405: "UNIMPLEMENTED", 408: "DEADLINE_EXCEEDED",
                   413: "RESOURCE_EXHAUSTED", 415: "INVALID_ARGUMENT", 429: "RESOURCE_EXHAUSTED", 499: "CANCELLED",
-                  500: "INTERNAL"}
+                  500: "INTERNAL", 503: "UNAVAILABLE"}
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
