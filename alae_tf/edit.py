@@ -20,7 +20,7 @@ from alae_tf.editing.arguments import SUBJECTS_HELP, class_pair, noise_seed, pos
 from alae_tf.editing.directions import METHODS
 from alae_tf.editing.ranges import ALL
 from alae_tf.run_layout import run_problem
-from serving.command_line import CommandParser
+from serving.command_line import CommandParser, number
 
 DEFAULT_STRENGTHS_HELP = ("default: 0, 1/4, 1/2, 3/4 and all of the direction's reach: 2 x its class_distance, "
                           "or for an official direction 40 x its original length, where the official demo's slider ends")
@@ -106,7 +106,7 @@ def parse_args(argv=None):
                   "the decoded points from E(a) to E(b) (or from a projection's codes).")
     sub.add_argument("--from", dest="first", nargs="+", required=True, help=SUBJECTS_HELP)
     sub.add_argument("--to", dest="last", nargs="+", required=True, help=SUBJECTS_HELP + "; as many as --from")
-    sub.add_argument("--steps", type=positive_int, default=8, help="points per row, both ends included (default 8)")
+    sub.add_argument("--steps", type=number(int, 2), default=8, help="points per row, both ends included (default 8)")
     sub.add_argument("--noise-seed", type=noise_seed, default=0, help=NOISE_SEED_HELP)
     sub.add_argument("--zoom", type=positive_int, default=1, help="enlarge the PNG by this factor, nearest neighbour (default 1)")
     sub.add_argument("--out", type=Path, help="PNG to write (default: RUN/edits/interpolation.png)")

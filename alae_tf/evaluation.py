@@ -2,7 +2,6 @@
 the metrics computed one after the other, each one's failure kept apart, and eval.json written."""
 
 import json
-import os
 import sys
 import time
 import traceback
@@ -136,18 +135,12 @@ def with_earlier_reports(report: dict, previous: dict | None) -> dict:
 REAL_IMAGES = 60000  # training images loaded at least: all of MNIST's (the probe's), more than FID's 50k
 
 
-def absolute_path(path: str | None) -> str | None:
-    """`path` absolute, as train stores a run's data path: eval.json's data description then names
-    the run's own data alike whether it was given relative or not."""
-    return None if path is None else os.path.abspath(os.path.expanduser(path))
-
-
 def evaluation_data(config, args) -> ImageSplits:
     """The run's data at the final resolution, read as the metrics ask for it (`ImageRows`):
     max(--num-samples, 60k) training images (all of them if fewer) in a fixed shuffled order, with
     their labels, and the held-out images."""
     resolution = config.model.image_shape[0]
-    images = open_run_images(config, path=absolute_path(args.data_path), mnist_source=args.data_source)
+    images = open_run_images(config, path=args.data_path, mnist_source=args.data_source)
     if change := data_change(RunDir(Path(args.run)), images):
         print(f"warning: {change}; figures on held-out images may include images the run trained on", file=sys.stderr)
     count = min(images.num_train, max(args.num_samples or 0, REAL_IMAGES))

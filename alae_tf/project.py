@@ -19,7 +19,7 @@ from pathlib import Path
 
 from alae_tf.editing.arguments import IMAGES_HELP, positive_int
 from alae_tf.run_layout import run_problem
-from serving.command_line import CommandParser
+from serving.command_line import CommandParser, number
 
 
 def parse_args(argv=None):
@@ -34,12 +34,12 @@ def parse_args(argv=None):
     parser.add_argument("--data-path", help="where the run's data is now, if it moved (default: data.path in the run's "
                         "config.yaml); read for held-out:N")
     parser.add_argument("--images", nargs="+", required=True, help=IMAGES_HELP)
-    parser.add_argument("--steps", type=int, default=200, help="Adam steps (default 200; 0: the encoder alone)")
-    parser.add_argument("--learning-rate", type=float, default=0.01, help="Adam's initial learning rate, cosine-decayed to 0 (default 0.01)")
-    parser.add_argument("--mse-weight", type=float, default=1.0, help="weight of the pixel MSE beside LPIPS (default 1)")
+    parser.add_argument("--steps", type=number(int, 0), default=200, help="Adam steps (default 200; 0: the encoder alone)")
+    parser.add_argument("--learning-rate", type=number(float, 0, inclusive=False), default=0.01, help="Adam's initial learning rate, cosine-decayed to 0 (default 0.01)")
+    parser.add_argument("--mse-weight", type=number(float, 0), default=1.0, help="weight of the pixel MSE beside LPIPS (default 1)")
     parser.add_argument("--per-layer", action="store_true", help="refine one w per style input of G (w+) instead of one w")
     parser.add_argument("--noise", action="store_true", help="refine G's noise images too (StyleALAE, started from zero; the MLP has none)")
-    parser.add_argument("--noise-weight", type=float, default=1.0, help="weight of the mean squared noise penalty (default 1)")
+    parser.add_argument("--noise-weight", type=number(float, 0), default=1.0, help="weight of the mean squared noise penalty (default 1)")
     parser.add_argument("--batch-size", type=positive_int,
                         help="images projected at once (default 16 up to 128x128, 4 at 256x256, 1 from 512x512: each "
                              "image holds G's and LPIPS's activations and their gradients, ~0.6 GB at 256x256 and "

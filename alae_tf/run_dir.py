@@ -57,7 +57,7 @@ def checkpoint_manager(model: TrainedModel, run: RunDir, max_to_keep=3) -> tf.tr
             str(run.checkpoints), on_disk[-1], all_model_checkpoint_paths=on_disk,
             all_model_checkpoint_timestamps=[os.path.getmtime(path + ".index") for path in on_disk],
             last_preserved_timestamp=0.0)
-        write_text_atomically(run.checkpoints / "checkpoint", text_format.MessageToString(state))
+        write_text_atomically(run.checkpoint_state, text_format.MessageToString(state))
         manager = _open_manager(model, run, max_to_keep)
     return manager
 
@@ -66,7 +66,7 @@ def _open_manager(model: TrainedModel, run: RunDir, max_to_keep: int) -> tf.trai
     try:
         return tf.train.CheckpointManager(model_checkpoint(model), str(run.checkpoints), max_to_keep=max_to_keep)
     except UnicodeDecodeError:  # a binary-garbage state file (text garbage TensorFlow ignores itself)
-        state = run.checkpoints / "checkpoint"
+        state = run.checkpoint_state
         state.replace(state.with_name("checkpoint.damaged"))
         print(f"warning: {state}: damaged; moved aside to checkpoint.damaged (the ckpt-N files are kept)", file=sys.stderr)
         return tf.train.CheckpointManager(model_checkpoint(model), str(run.checkpoints), max_to_keep=max_to_keep)
@@ -158,7 +158,7 @@ def newest_in_state_file(run: RunDir) -> str | None:
     """The name (ckpt-N) the run's state file, RUN/checkpoints/checkpoint (a text proto TensorFlow
     writes at every save), gives as the newest checkpoint; None without a readable one."""
     try:
-        text = (run.checkpoints / "checkpoint").read_text()
+        text = (run.checkpoint_state).read_text()
     except (OSError, UnicodeDecodeError):
         return None
     match = re.search(r'^model_checkpoint_path: "([^"]+)"', text, re.MULTILINE)

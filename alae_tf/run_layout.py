@@ -20,6 +20,11 @@ class RunDir:
         return self.root / "checkpoints"
 
     @property
+    def checkpoint_state(self):
+        """tf.train.CheckpointManager's record of the checkpoints kept and the latest."""
+        return self.checkpoints / "checkpoint"
+
+    @property
     def samples(self):
         return self.root / "samples"
 
@@ -43,6 +48,19 @@ class RunDir:
     def data_file(self):
         """The image folder's fingerprint when the run started (`ImageSource.contents`)."""
         return self.root / "data_contents.txt"
+
+    # What the editing commands write into a run by default.
+    @property
+    def directions_file(self):
+        return self.root / "directions.json"
+
+    @property
+    def edits(self):
+        return self.root / "edits"
+
+    @property
+    def projections(self):
+        return self.root / "projections"
 
     def foreign_entries(self) -> list[str]:
         """Names in the directory that training does not write (a folder given as --out by mistake)."""

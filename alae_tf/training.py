@@ -21,7 +21,6 @@ from alae_tf.compute import (cpu_flags, precision_cpu_warning, process_settings_
                              set_training_graph_options)
 from alae_tf.config import (
     DEFAULT_PRESET,
-    auto_jit,
     deterministic_problem,
     load_training_config_file,
     load_preset,
@@ -31,7 +30,7 @@ from alae_tf.config import (
 from alae_tf.data import open_run_images
 from alae_tf.data.batches import training_batches
 from alae_tf.errors import ALAEError, ConfigError, first_line, out_of_disk_space, written_file
-from alae_tf.model_kinds import build_model
+from alae_tf.model_kinds import auto_jit_here, build_model
 from alae_tf.run_dir import (
     RunDir,
     checkpoint_manager,
@@ -298,11 +297,10 @@ def train(args) -> int:
             model = build_model(config)
             if restored:
                 restore(model, restored)
+            jit_if_auto = auto_jit_here(config)
         if resuming:
             check_jit_kept(model, trained_with_jit, t.jit, run)
-            gpu = bool(tf.config.list_physical_devices("GPU"))
-            if args.jit is None and t.jit is True and chief and not draws_noise(model) and \
-                    not auto_jit(config, distributed=strategy.num_replicas_in_sync > 1, gpu=gpu):
+            if args.jit is None and t.jit is True and chief and not draws_noise(model) and not jit_if_auto:
                 print(f"note: this run records jit: true (jit: auto decides it at a run's start); for it as it is now "
                       f"(precision {t.mixed_precision}) jit: auto chooses no XLA, the faster here (README, Results): "
                       "add --no-jit", file=sys.stderr)

@@ -20,11 +20,12 @@ import tensorflow as tf
 
 from alae_tf.atomic_file import make_staging_folder, move_unless_exists, remove_abandoned_staging, swap
 from alae_tf.data import open_run_images
-from alae_tf.editing.directions import fitted_elsewhere_note, read_run_directions, run_directions_path
+from alae_tf.editing.directions import fitted_elsewhere_note, read_run_directions
 from alae_tf.editing.ranges import layer_ranges
 from alae_tf.errors import ALAEError, out_of_disk_space, written_file
 from alae_tf.inference import Sampler
 from alae_tf.run_dir import checkpoint_name, load_run, untrained_top_level
+from alae_tf.run_layout import RunDir
 from export import onnx_files, savedmodel, tf_serving_files, verify
 from serving import contract, layout
 
@@ -114,7 +115,7 @@ def export_run(request: ExportRequest, log=print) -> dict:
     ema = request.use_ema and bool(config.train.ema_nets)  # the baselines keep no EMA copies
     images = real_images(config, log, request.data_path)
     directions = read_run_directions(request.run, sampler.latent_dim)  # RUN/directions.json, if fitted
-    if directions and (note := fitted_elsewhere_note(directions, run_directions_path(request.run), request.run, model.step)):
+    if directions and (note := fitted_elsewhere_note(directions, RunDir(request.run).directions_file, request.run, model.step)):
         log(note + "; the export carries them all the same")
     metadata = {
         "model_name": name,

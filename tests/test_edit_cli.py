@@ -482,7 +482,7 @@ def write_image(path, shape):
          "cannot write {tmp}/" + "d" * 300 + ": File name too long"),
         (edit, ["apply", "--run", "{run}", "--direction", "3_to_8", "--images", "{tmp}/missing.png"], "no such image file or folder"),
         (edit, ["apply", "--run", "{run}", "--images", "held-out:1"], "the following arguments are required: --direction"),
-        (edit, ["interpolate", "--run", "{run}", "--from", "{small}", "--to", "{small}", "--steps", "1"], "--steps must be at least 2"),
+        (edit, ["interpolate", "--run", "{run}", "--from", "{small}", "--to", "{small}", "--steps", "1"], "argument --steps: 1 must be an integer >= 2"),
         (edit, ["directions", "--run", "{run}", "--pairs", "3-8"], "class pair '3-8' is not A:B"),
         # these were ignored silently
         (edit, ["directions", "--run", "{run}", "--official", "{tmp}", "--count", "3", "--pairs", "3:8", "--method", "mean"],
@@ -492,12 +492,12 @@ def write_image(path, shape):
         # argparse took --out for mix's --out-dir (an abbreviation) and wrote a folder mix.png
         (edit, ["mix", "--run", "{run}", "--sources", "held-out:1", "--destinations", "held-out:1", "--out", "{tmp}/mix.png"],
          "unrecognized arguments: --out"),
-        (edit, ["score", "--run", "{run}", "--direction", "3_to_8", "--count", "0"], "0 is not a positive integer"),
+        (edit, ["score", "--run", "{run}", "--direction", "3_to_8", "--count", "0"], "argument --count: 0 must be an integer >= 1"),
         (project, ["--run", "{run}", "--images", "held-out:1", "--noise"], "--noise: this run's generator (mlp) has no noise inputs"),
-        (project, ["--run", "{run}", "--images", "held-out:1", "--steps", "-1"], "--steps must be >= 0"),
-        (project, ["--run", "{run}", "--images", "held-out:1", "--steps", "ten"], "invalid int value: 'ten'"),
-        (project, ["--run", "{run}", "--images", "held-out:1", "--mse-weight", "inf"], "--mse-weight and --noise-weight must be finite numbers >= 0"),
-        (project, ["--run", "{run}", "--images", "held-out:1", "--learning-rate", "inf"], "--learning-rate must be a finite number > 0, got inf"),
+        (project, ["--run", "{run}", "--images", "held-out:1", "--steps", "-1"], "argument --steps: -1 must be an integer >= 0"),
+        (project, ["--run", "{run}", "--images", "held-out:1", "--steps", "ten"], "argument --steps: 'ten' is not an integer"),
+        (project, ["--run", "{run}", "--images", "held-out:1", "--mse-weight", "inf"], "argument --mse-weight: inf must be a finite number >= 0"),
+        (project, ["--run", "{run}", "--images", "held-out:1", "--learning-rate", "inf"], "argument --learning-rate: inf must be a finite number > 0"),
         # 0.5981 then NaN: a file of NaN codes was written, exit 0
         (project, ["--run", "{run}", "--images", "held-out:1", "--steps", "2", "--learning-rate", "1e30", "--out-dir", "{tmp}/p"],
          "the projection of image 1 diverged (codes NaN, infinite or beyond 1e+06) (--learning-rate 1e+30, --mse-weight 1); "

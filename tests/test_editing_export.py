@@ -14,7 +14,7 @@ from exported_run import (DIRECTIONS, NAME, REPO, STYLE_NAME, assert_close_image
                           run_signature)
 
 from alae_tf.data.batches import to_model_range
-from alae_tf.editing.directions import run_directions_path
+from alae_tf.run_layout import RunDir
 from alae_tf.inference import Sampler
 from alae_tf.run_dir import load_run
 from serving import layout
@@ -40,7 +40,7 @@ def style(style_exported):
 
 def test_the_export_carries_the_runs_directions_and_layer_ranges(mlp):
     sampler, saved, app, run = mlp
-    fitted = DirectionSet.read(run_directions_path(run))
+    fitted = DirectionSet.read(RunDir(run).directions_file)
     assert fitted.names == list(DIRECTIONS) and app.directions.names == list(DIRECTIONS)
     for name in DIRECTIONS:
         np.testing.assert_array_equal(app.directions.vector(name), fitted.vector(name))  # bit for bit through JSON

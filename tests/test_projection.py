@@ -199,6 +199,30 @@ def test_the_files_are_written_at_most_once_a_minute_and_at_the_end(exported, tm
     assert f"interrupted (SIGTERM): {tmp_path / 'c' / 'projection.partial.npz'} holds the first 1 of 3" in capsys.readouterr().err
 
 
+def test_a_stop_while_the_run_loads_or_the_images_are_read_is_told(exported, tmp_path, capsys, monkeypatch):
+    """Ctrl-C while the run loaded, or SIGTERM while a folder of images was read, ended the command
+    with exit 130 / 143 and not a word (found 2026-12-07); now one line says nothing was written,
+    and no output folder is left behind."""
+    common = ["--run", str(exported[0]), "--images", "held-out:3", "--steps", "2"]
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(project_command, "load_run", interrupted)
+        assert project_cli.main([*common, "--out-dir", str(tmp_path / "a")]) == 130
+    assert capsys.readouterr().err == "\ninterrupted (Ctrl-C) while loading the run; nothing written\n"
+
+    def stopped(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(project_command, "select_images", stopped)
+        assert project_cli.main([*common, "--out-dir", str(tmp_path / "b")]) == 143
+    assert capsys.readouterr().err == "\ninterrupted (SIGTERM) before the first batch was done; nothing written\n"
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
 def test_more_images_than_a_projection_file_holds_are_refused_before_any_work(exported, tmp_path, capsys, monkeypatch):
     """A file edit and the studio could not read would be found only after the projection: the MLP's
     1,000 bytes per image (styles 1 x 50 float32, a 28x28 image, four distances) against a limit

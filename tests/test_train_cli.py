@@ -948,7 +948,7 @@ def test_a_missing_data_path_is_named_as_given_and_a_moved_one_as_the_runs(tmp_p
     (tmp_path / "tiny.yaml").write_text(FOLDER_RUN)
     command = ["--config", str(tmp_path / "tiny.yaml"), "--verbose", "0", "--out", str(tmp_path / "run")]
     assert train.main(command + ["--data-path", str(tmp_path / "nowhere")]) == 2
-    assert capsys.readouterr().err == f"error: {tmp_path / 'nowhere'}: no such directory; check --data-path\n"
+    assert capsys.readouterr().err == f"error: --data-path {tmp_path / 'nowhere'}: no such file or directory\n"
     assert not (tmp_path / "run").exists()
 
     assert train.main(command + ["--data-path", str(folder)]) == 0

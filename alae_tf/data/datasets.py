@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
@@ -84,11 +85,21 @@ def open_image_source(dataset: str, path: str | None, resolution: int, *, channe
     return _checked_channels(_open_records(directory, resolution, test_count, channels), channels)
 
 
+def given_data_path(given: str) -> str:
+    """A --data-path argument as the absolute path config.yaml records (eval.json and an export's
+    metadata then name the run's data alike however it was given), checked to exist."""
+    path = os.path.abspath(os.path.expanduser(given))
+    if not os.path.exists(path):
+        raise DataError(f"--data-path {given}: no such file or directory")
+    return path
+
+
 def open_run_images(config, *, path: str | None = None, mnist_source: str | None = None) -> ImageSource:
     """The run's dataset (`config.data`) at the model's resolution and channels, as the run was
-    trained on it; `path` and `mnist_source` override where it is read from."""
+    trained on it; `path` (a --data-path) and `mnist_source` override where it is read from."""
     side, _, channels = config.model.image_shape
     d = config.data
+    path = None if path is None else given_data_path(path)
     if path is None and d.path is not None and not Path(d.path).expanduser().exists():
         raise DataError(f"{d.path}: the run's data (data.path in its config.yaml) is no longer there; "
                         "pass --data-path DIR, where it is now")

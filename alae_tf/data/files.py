@@ -27,7 +27,7 @@ from PIL import Image, UnidentifiedImageError
 
 from alae_tf.errors import DataError
 from alae_tf.levels import LOWEST_RESOLUTION
-from serving.model_pixels import TURNED_SIDEWAYS, exif_orientation, model_pixels
+from serving.model_pixels import IMAGE_FORMATS, TURNED_SIDEWAYS, exif_orientation, model_pixels
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ logger = logging.getLogger(__name__)
 # on. From 179 megapixels Pillow refuses to decode, and the file is skipped with that reason.
 warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+IMAGE_EXTENSIONS = tuple(extension for extensions in IMAGE_FORMATS.values() for extension in extensions)
 # Image files of other formats, named when a folder holds them rather than passed over unsaid.
 OTHER_IMAGE_EXTENSIONS = (".gif", ".tif", ".tiff", ".heic", ".heif", ".avif", ".jxl")
 PREPARE_COMMAND = "python -m alae_tf.data.prepare SRC DST --resolution R"

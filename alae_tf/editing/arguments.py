@@ -5,6 +5,8 @@ import math
 
 import numpy as np
 
+from serving.command_line import number
+
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 IMAGES_HELP = ("image files or folders (another size or colour mode is centre-cropped, resized and converted as "
                "training images are, with a note), or the run's held-out images: held-out:N (the first N), "
@@ -28,22 +30,15 @@ def strength(text: str) -> float:
 
 def noise_seed(text: str) -> int | None:
     """A seed >= 0, or "none": no noise images, as the export's decode and the studio render (argparse type)."""
-    return None if text.lower() == "none" else _integer(text, 0, "a seed (an integer >= 0) or none")
-
-
-def positive_int(text: str) -> int:
-    """An integer >= 1 (argparse type)."""
-    return _integer(text, 1, "a positive integer")
-
-
-def _integer(text: str, low: int, what: str) -> int:
+    if text.lower() == "none":
+        return None
     try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
-    if value < low:
-        raise argparse.ArgumentTypeError(f"{value} is not {what}")
-    return value
+        return number(int, 0)(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a seed (an integer >= 0) or none") from None
+
+
+positive_int = number(int, 1)
 
 
 def class_pair(text: str) -> tuple[str, str]:

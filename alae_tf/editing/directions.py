@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from alae_tf.errors import ALAEError
+from alae_tf.run_layout import RunDir
 from serving.editing import Direction, DirectionSet, DirectionsError
 
 METHODS = ("svm", "mean")
@@ -210,13 +211,6 @@ def fit_directions(train_codes, test_codes, tasks: list[Task], method="svm", ort
 
 # --- the run's directions file ------------------------------------------------------------------
 
-RUN_FILE = "directions.json"
-
-
-def run_directions_path(run) -> Path:
-    return Path(run) / RUN_FILE
-
-
 def load_directions(path, latent_dim: int) -> DirectionSet:
     """A directions file for a model of latent size `latent_dim`; ALAEError if it cannot be used."""
     try:
@@ -248,5 +242,5 @@ def fitted_elsewhere_note(directions: DirectionSet, path, run, step: int) -> str
 
 def read_run_directions(run, latent_dim: int) -> DirectionSet | None:
     """RUN/directions.json, or None when the run has none."""
-    path = run_directions_path(run)
+    path = RunDir(run).directions_file
     return load_directions(path, latent_dim) if path.is_file() else None

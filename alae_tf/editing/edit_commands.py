@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 
 from alae_tf.data.batches import to_model_range
+from alae_tf.data.datasets import given_data_path
 from alae_tf.editing import directions as fitting
 from alae_tf.editing import labelled as labels
-from alae_tf.editing.labelled import data_path
 from alae_tf.editing.figures import check_figure_size, strength_sweep, zoomed
 from alae_tf.editing.images import held_out_warning
 from alae_tf.editing.subjects import select_subjects
@@ -24,6 +24,7 @@ from alae_tf.inference import Sampler
 from alae_tf.metrics.mnist_classifier import load_classifier, to_classifier_input
 from alae_tf.run_dir import (checkpoint_step, existing_run, load_run, newest_intact_checkpoint, read_run_config,
                              run_checkpoint)
+from alae_tf.run_layout import RunDir
 from alae_tf.stop_signals import interrupted_exit_code, signal_name, sigterm_raises_stopped
 from serving.editing import edit_reach
 
@@ -48,7 +49,7 @@ class Loaded:
 
 def fit_command(args, run: Loaded):
     config, sampler = run.config, run.sampler
-    out = args.out or fitting.run_directions_path(args.run)
+    out = args.out or RunDir(args.run).directions_file
     check_output_file(out)
     existing = fitting.load_directions(out, sampler.latent_dim) if out.is_file() else None
     if args.official:
@@ -124,7 +125,7 @@ def apply_command(args, run: Loaded):
     vector = direction_vector(directions, args.direction, args.directions)
     # a name from an older directions file may hold a '/': one file in RUN/edits all the same
     file_name = re.sub(r"[/\\\x00-\x1f]|^\.\.?$", "_", args.direction) + ".png"
-    out = args.out or args.run / "edits" / file_name
+    out = args.out or RunDir(args.run).edits / file_name
     check_output_file(out, ".png", inputs=tuple(args.images))
     strengths = args.strengths or default_strengths(directions, args.direction)
     reach = direction_reach(directions, args.direction)
@@ -143,7 +144,7 @@ def apply_command(args, run: Loaded):
 
 def mix_command(args, run: Loaded):
     config, sampler = run.config, run.sampler
-    out_dir = args.out_dir or args.run / "edits"
+    out_dir = args.out_dir or RunDir(args.run).edits
     check_output_dir(out_dir, inputs=(*args.sources, *args.destinations))
     ranges = layer_ranges(sampler)
     if sampler.num_styles == 1:
@@ -168,9 +169,7 @@ def mix_command(args, run: Loaded):
 
 def interpolate_command(args, run: Loaded):
     config, sampler = run.config, run.sampler
-    if args.steps < 2:
-        raise ALAEError("--steps must be at least 2 (the two ends)")
-    out = args.out or args.run / "edits" / "interpolation.png"
+    out = args.out or RunDir(args.run).edits / "interpolation.png"
     check_output_file(out, ".png", inputs=(*args.first, *args.last))
     def check_pairs(count):
         check_figure_size(count * (args.steps + 2), sampler.image_shape, args.zoom)
@@ -242,7 +241,7 @@ def figure_noise(args, sampler, *subjects) -> int | ImageNoise:
 def run_directions(args, latent_dim: int, step: int | None):
     """The directions to edit with (--directions, else the run's), with a note when they were
     fitted on another run's or checkpoint's codes than the one of `step` (None: the run has none yet)."""
-    path = args.directions or fitting.run_directions_path(args.run)
+    path = args.directions or RunDir(args.run).directions_file
     if args.directions and not path.is_file():
         raise ALAEError(f"{path}: no such directions file")
     if not path.is_file():
@@ -257,7 +256,7 @@ def direction_vector(directions, name, directions_file: Path | None) -> np.ndarr
     """The named direction's vector; `directions_file`: the --directions file they were read from (None: the run's)."""
     if name not in directions.names:
         known = ", ".join(directions.names) or "none"
-        where = f"the file {directions_file} has {known}" if directions_file else f"the run has {known} (in its {fitting.RUN_FILE})"
+        where = f"the file {directions_file} has {known}" if directions_file else f"the run has {known} (in its directions.json)"
         raise ALAEError(f"unknown direction {name!r}; {where}")
     return directions.vector(name)
 
@@ -293,7 +292,7 @@ def run(args) -> int:
             else:
                 config, model = load_run(args.run, args.checkpoint)
                 if args.data_path is not None:
-                    config.data.path = data_path(args.data_path)
+                    config.data.path = given_data_path(args.data_path)
                 specs = [spec for name in SUBJECT_ARGUMENTS.get(args.command, ()) for spec in getattr(args, name)]
                 if warning := held_out_warning(specs, config, args.run):
                     print(warning, file=sys.stderr)

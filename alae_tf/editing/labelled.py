@@ -24,7 +24,6 @@ import csv
 import itertools
 import logging
 import math
-import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,14 +76,6 @@ class Labelled:
         codes, places = self.encode_images(encode)
         train = places < len(self.train_labels)
         return Encoded(codes[train], places[train], codes[~train], places[~train] - len(self.train_labels))
-
-
-def data_path(given: str) -> str:
-    """A --data-path argument as the absolute path config.yaml records, checked to exist."""
-    path = os.path.abspath(os.path.expanduser(given))
-    if not os.path.exists(path):
-        raise DataError(f"--data-path {given}: no such file or directory")
-    return path
 
 
 def open_run_data(config, path=None):

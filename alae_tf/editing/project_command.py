@@ -1,7 +1,6 @@
 """The work of `python -m alae_tf.project` (alae_tf/project.py reads its command line)."""
 
 import dataclasses
-import math
 import os
 import shlex
 import sys
@@ -11,9 +10,9 @@ from pathlib import Path
 import numpy as np
 
 from alae_tf.data.batches import to_model_range, to_uint8
+from alae_tf.data.datasets import given_data_path
 from alae_tf.editing.figures import check_figure_size, zoomed
 from alae_tf.editing.images import count_images, held_out_warning, select_images
-from alae_tf.editing.labelled import data_path
 from alae_tf.editing.outputs import check_output_dir, write_png, writing
 from alae_tf.editing.projection import Projection, project
 from alae_tf.editing.subjects import is_projection
@@ -21,6 +20,7 @@ from alae_tf.errors import ALAEError
 from alae_tf.inference import Sampler
 from alae_tf.png import image_grid
 from alae_tf.run_dir import checkpoint_name, load_run
+from alae_tf.run_layout import RunDir
 from alae_tf.run_lock import take_lock
 from alae_tf.stop_signals import interrupted_exit_code, signal_name, sigterm_raises_stopped
 from serving import projection_file
@@ -43,25 +43,22 @@ def default_batch_size(image_shape) -> int:
 
 
 def project_images(args) -> dict:
-    if args.steps < 0:
-        raise ALAEError(f"--steps must be >= 0, got {args.steps}")
-    if not (math.isfinite(args.learning_rate) and args.learning_rate > 0):
-        raise ALAEError(f"--learning-rate must be a finite number > 0, got {args.learning_rate}")
-    if not all(math.isfinite(weight) and weight >= 0 for weight in (args.mse_weight, args.noise_weight)):
-        raise ALAEError(f"--mse-weight and --noise-weight must be finite numbers >= 0, got {args.mse_weight} and "
-                        f"{args.noise_weight}")
     if projected := next((spec for spec in args.images if is_projection(spec)), None):
         raise ALAEError(f"{projected}: a projection file, whose images are projected already (edit and the studio "
                         "take it); project takes image files, folders and held-out:N")
-    config, model = load_run(args.run, args.checkpoint)
+    try:
+        config, model = load_run(args.run, args.checkpoint)
+    except KeyboardInterrupt as exc:  # said nothing: TensorFlow's import and the load take seconds
+        print(f"\ninterrupted ({signal_name(exc)}) while loading the run; nothing written", file=sys.stderr)
+        raise
     if args.data_path is not None:
-        config.data.path = data_path(args.data_path)
+        config.data.path = given_data_path(args.data_path)
     if warning := held_out_warning(args.images, config, args.run):
         print(warning, file=sys.stderr)
     sampler = Sampler.from_model(model)
     if args.noise and not sampler.noise_shapes:  # before the output folder is made
         raise ALAEError(f"--noise: this run's generator ({config.model.backbone}) has no noise inputs to refine")
-    out_dir = args.out_dir or args.run / "projections"
+    out_dir = args.out_dir or RunDir(args.run).projections
     check_output_dir(out_dir, inputs=tuple(args.images))
     created = not out_dir.exists()
     with writing(out_dir):
@@ -81,42 +78,7 @@ def project_images(args) -> dict:
 
 def project_into(args, config, model, sampler, out_dir: Path) -> dict:
     """The projection of `args.images` written into `out_dir` (locked by this process)."""
-    count = count_images(args.images, config)  # first: a bad --images is refused before any note of what would happen
-    if (out_dir / f"{FINAL}.npz").exists():  # said nothing: hours of an earlier projection were replaced unnoticed
-        print(f"note: {out_dir / FINAL}.npz holds an earlier projection; it is kept until this one is complete, then "
-              "replaced (--out-dir DIR writes elsewhere)", file=sys.stderr)
-    if (out_dir / f"{PARTIAL}.npz").exists():  # replaced unsaid, and "Ctrl-C keeps those done" read as resumable
-        print(f"note: {out_dir / PARTIAL}.npz, from an interrupted projection, is replaced as this one goes: a "
-              "projection starts again from its first image (--out-dir DIR keeps it)", file=sys.stderr)
-    if args.noise_weight != 1.0 and not args.noise:
-        print("note: --noise-weight weighs the noise images' penalty, and without --noise none are refined",
-              file=sys.stderr)
-    if args.per_layer and sampler.num_styles == 1:
-        print(f"note: --per-layer: this generator ({config.model.backbone}) has one style input, so w+ is w",
-              file=sys.stderr)
-    if args.noise and sampler.generator.noise_stand_in:
-        print("note: without noise images this generator (from the official code) adds the official code's "
-              "deterministic stand-in; --noise replaces it by noise images started from zero, so the projection "
-              "does not start exactly at the encoder's G(E(x))", file=sys.stderr)
-    size = args.batch_size or default_batch_size(sampler.image_shape)
-    limit = projection_file.max_images(sampler.num_styles, sampler.latent_dim, sampler.image_shape,
-                                       sampler.noise_shapes if args.noise else ())
-    if count > limit:
-        # Found before the work: a file edit and the studio refuse would be found only after it.
-        raise ALAEError(f"{count} images are more than one projection file holds for this model: at most {limit}"
-                        f"{' with their noise images' if args.noise else ''}, the "
-                        f"{projection_file.MAX_UNPACKED_BYTES >> 20} MiB that edit and the studio read; project them "
-                        f"in groups of at most {limit}, each with its own --out-dir (edit takes several projection files)")
-    check_figure_size(min(count, PREVIEW_IMAGES) * 3, sampler.image_shape, args.zoom)  # the preview, before hours of work
-    originals = select_images(args.images, config)
-    count = len(originals)  # less than counted when a folder holds files that cannot be read (skipped)
-    print(f"projecting {plural(count, 'image')}, {plural(args.steps, 'step')}, "
-          f"{'w+ (per layer)' if args.per_layer else 'w'}"
-          f"{' and noise' if args.noise else ''}{f', {size} at a time' if count > size else ''}")
-    # Names, not paths, as an export's metadata has them: the studio compares the two.
-    about = {"per_layer": args.per_layer, "run": args.run.resolve().name, "checkpoint": checkpoint_name(model.step),
-             "training_step": model.step}
-    parts, reconstructions = [], []
+    parts, reconstructions, count = [], [], 0
     written, previewed, saved_at = 0, 0, time.monotonic()
 
     def save():
@@ -129,7 +91,42 @@ def project_into(args, config, model, sampler, out_dir: Path) -> dict:
         written, previewed, saved_at = len(result.styles), shown, time.monotonic()
         return result
 
-    try:
+    try:  # from here: reading a folder of images takes a while too
+        count = count_images(args.images, config)  # first: a bad --images is refused before any note of what would happen
+        if (out_dir / f"{FINAL}.npz").exists():  # said nothing: hours of an earlier projection were replaced unnoticed
+            print(f"note: {out_dir / FINAL}.npz holds an earlier projection; it is kept until this one is complete, then "
+                  "replaced (--out-dir DIR writes elsewhere)", file=sys.stderr)
+        if (out_dir / f"{PARTIAL}.npz").exists():  # replaced unsaid, and "Ctrl-C keeps those done" read as resumable
+            print(f"note: {out_dir / PARTIAL}.npz, from an interrupted projection, is replaced as this one goes: a "
+                  "projection starts again from its first image (--out-dir DIR keeps it)", file=sys.stderr)
+        if args.noise_weight != 1.0 and not args.noise:
+            print("note: --noise-weight weighs the noise images' penalty, and without --noise none are refined",
+                  file=sys.stderr)
+        if args.per_layer and sampler.num_styles == 1:
+            print(f"note: --per-layer: this generator ({config.model.backbone}) has one style input, so w+ is w",
+                  file=sys.stderr)
+        if args.noise and sampler.generator.noise_stand_in:
+            print("note: without noise images this generator (from the official code) adds the official code's "
+                  "deterministic stand-in; --noise replaces it by noise images started from zero, so the projection "
+                  "does not start exactly at the encoder's G(E(x))", file=sys.stderr)
+        size = args.batch_size or default_batch_size(sampler.image_shape)
+        limit = projection_file.max_images(sampler.num_styles, sampler.latent_dim, sampler.image_shape,
+                                           sampler.noise_shapes if args.noise else ())
+        if count > limit:
+            # Found before the work: a file edit and the studio refuse would be found only after it.
+            raise ALAEError(f"{count} images are more than one projection file holds for this model: at most {limit}"
+                            f"{' with their noise images' if args.noise else ''}, the "
+                            f"{projection_file.MAX_UNPACKED_BYTES >> 20} MiB that edit and the studio read; project them "
+                            f"in groups of at most {limit}, each with its own --out-dir (edit takes several projection files)")
+        check_figure_size(min(count, PREVIEW_IMAGES) * 3, sampler.image_shape, args.zoom)  # the preview, before hours of work
+        originals = select_images(args.images, config)
+        count = len(originals)  # less than counted when a folder holds files that cannot be read (skipped)
+        print(f"projecting {plural(count, 'image')}, {plural(args.steps, 'step')}, "
+              f"{'w+ (per layer)' if args.per_layer else 'w'}"
+              f"{' and noise' if args.noise else ''}{f', {size} at a time' if count > size else ''}")
+        # Names, not paths, as an export's metadata has them: the studio compares the two.
+        about = {"per_layer": args.per_layer, "run": args.run.resolve().name, "checkpoint": checkpoint_name(model.step),
+                 "training_step": model.step}
         for start in range(0, count, size):
             targets = to_model_range(originals[start:start + size])
             last = start + len(targets)
