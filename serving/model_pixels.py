@@ -21,6 +21,10 @@ import numpy as np
 from PIL import Image, ImageOps
 
 MODES = {1: "L", 3: "RGB"}
+# The image files every route reads (training folders, edit --images, the studio's uploads), by
+# Pillow's format name, with their file extensions.
+IMAGE_FORMATS = {"PNG": (".png",), "JPEG": (".jpg", ".jpeg"), "WEBP": (".webp",), "BMP": (".bmp",)}
+READABLE_FORMATS = "PNG, JPEG, WebP or BMP"
 # Pillow's modes as the steps name them (others by their Pillow name: CMYK, YCbCr, ...).
 MODE_NAMES = {"1": "1-bit", "L": "grayscale", "LA": "grayscale + alpha", "P": "palette", "PA": "palette + alpha",
               "I": "16-bit grayscale", "I;16": "16-bit grayscale", "I;16B": "16-bit grayscale"}

@@ -21,13 +21,12 @@ import warnings
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from serving.model_pixels import MODES, model_pixels
+from serving.model_pixels import IMAGE_FORMATS, MODES, READABLE_FORMATS, model_pixels
 from serving.rest import RequestError
 
 # What browsers save, phones send, and edit --images reads; others get a 415. MPO is a JPEG with
 # more pictures after the first (some cameras' and phones' photos).
-FORMATS = ("PNG", "JPEG", "MPO", "WEBP", "BMP")
-READABLE = "PNG, JPEG, WebP or BMP"
+FORMATS = (*IMAGE_FORMATS, "MPO")
 MAX_PIXELS = 40_000_000  # a 40-megapixel photo; larger ones are refused before decoding
 MAX_SIDE = 16384
 
@@ -40,7 +39,7 @@ def model_image(data: bytes, image_shape, subject="the upload", reader="the stud
     if channels not in MODES:
         raise RequestError(400, f"this model takes {channels}-channel images; {reader} handles 1 (grayscale) or 3 (RGB)")
     if not data:
-        raise RequestError(400, f"{subject} is empty; send the bytes of a {READABLE} file")
+        raise RequestError(400, f"{subject} is empty; send the bytes of a {READABLE_FORMATS} file")
     image = _open(data, subject, reader)
     size = f"{image.width}x{image.height}"
     try:
@@ -48,7 +47,7 @@ def model_image(data: bytes, image_shape, subject="the upload", reader="the stud
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             array, steps = model_pixels(image, image_shape)
     except Exception as exc:  # truncated or corrupt data (Pillow raises OSError, SyntaxError, ValueError, ...)
-        raise RequestError(400, f"{subject} is not a readable {READABLE} image ({_reason(exc)})") from None
+        raise RequestError(400, f"{subject} is not a readable {READABLE_FORMATS} image ({_reason(exc)})") from None
     return array, f"{image.format} {size}: {', '.join(steps) if steps else 'used as it is'}"
 
 
@@ -73,9 +72,9 @@ def _open(data: bytes, subject: str, reader: str) -> Image.Image:
         raise RequestError(413, f"{subject} is {size}; {reader} reads images of at most "
                                 f"{MAX_PIXELS // 1_000_000} megapixels, with sides of at most {MAX_SIDE}") from None
     except Exception as exc:  # Pillow raises UnidentifiedImageError, OSError, SyntaxError, ...
-        raise RequestError(400, f"{subject} is not a readable {READABLE} image ({_reason(exc)})") from None
+        raise RequestError(400, f"{subject} is not a readable {READABLE_FORMATS} image ({_reason(exc)})") from None
     if image.format not in FORMATS:
-        raise RequestError(415, f"{subject} is an image in {image.format} format; {reader} reads {READABLE}")
+        raise RequestError(415, f"{subject} is an image in {image.format} format; {reader} reads {READABLE_FORMATS}")
     if image.width * image.height > MAX_PIXELS or max(image.size) > MAX_SIDE:
         raise RequestError(413, f"{subject} is {image.width}x{image.height} pixels; {reader} reads images of "
                                 f"at most {MAX_PIXELS // 1_000_000} megapixels, with sides of at most {MAX_SIDE}")
