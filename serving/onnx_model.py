@@ -448,13 +448,12 @@ class ALAEOnnx:
         the studio read images (`serving.model_pixels`: EXIF orientation applied, the centre crop of
         the model's aspect ratio, transparency over black, resized (Lanczos), converted to grayscale
         or RGB). `image`: a path, the file's bytes (bytes, bytearray, memoryview) or a binary file
-        object (open(..., "rb"), io.BytesIO, a web framework's upload). PNG, JPEG, WebP or BMP of at
-        most 40 megapixels and 16384 pixels a side; needs Pillow. np.stack(...) several for a batch."""
+        object (open(..., "rb"), io.BytesIO, a web framework's upload): `serving.image_files` (PNG,
+        JPEG, WebP or BMP of at most MAX_PIXELS pixels and MAX_SIDE a side); needs Pillow. np.stack(...) several for a batch."""
         try:
-            from serving.http.studio_images import model_image
+            from serving.image_files import ImageFileError, model_image
         except ImportError as exc:
             raise ImportError(f"read_image needs Pillow ({exc}): pip install pillow") from None
-        from serving.rest import RequestError
 
         if isinstance(image, (bytes, bytearray, memoryview)):
             data, name = bytes(image), None
@@ -471,7 +470,7 @@ class ALAEOnnx:
             raise ValueError(f"read_image takes a path, the file's bytes or a binary file object, got {type(image).__name__}")
         try:
             return model_image(data, self.image_shape, subject="the image" if name is None else "the file", reader="read_image")[0]
-        except RequestError as exc:
+        except ImageFileError as exc:
             raise ValueError(str(exc) if name is None else f"{name}: {exc}") from None
 
     def _run_on_images(self, name, images) -> dict[str, np.ndarray]:

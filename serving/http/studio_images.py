@@ -1,54 +1,32 @@
 """Image files in and out of the studio (Pillow and numpy, no TensorFlow).
 
-`model_image(data, image_shape)` turns an uploaded PNG, JPEG (MPO: its first picture), WebP or BMP
-into one uint8 image of the model's shape [H, W, C], as training and `edit` read image files
-(`serving.model_pixels`: scaled JPEG decode, EXIF orientation, centre crop, transparency onto
-black, Lanczos resize, grayscale or RGB), with a note saying which of these happened.
-`png_data_url(image)` is the other way: a uint8 [H, W, C] image as a `data:image/png;base64,...`
-URL the page shows and downloads.
-
-Bad uploads raise `serving.rest.RequestError`: 400 for a file that is not a readable image,
-415 for an image in another format, 413 for one of more than MAX_PIXELS pixels or a side longer
-than MAX_SIDE (checked from its header, before it is decoded: Pillow keeps a pointer per row, so a
-1x39,000,000 PNG of 190 kB took 1.9 GB).
+`model_image(data, image_shape)` is `serving.image_files.model_image` for an upload: a file it
+cannot take is a `serving.rest.RequestError`, 400 for one that is not a readable image, 415 for an
+image in another format, 413 for one too large. `png_data_url(image)` is the other way: a uint8
+[H, W, C] image as a `data:image/png;base64,...` URL the page shows and downloads.
 """
 
 import base64
 import io
-import re
-import warnings
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
-from serving.model_pixels import IMAGE_FORMATS, MODES, READABLE_FORMATS, model_pixels
+from serving import image_files
+from serving.model_pixels import MODES
 from serving.rest import RequestError
 
-# What browsers save, phones send, and edit --images reads; others get a 415. MPO is a JPEG with
-# more pictures after the first (some cameras' and phones' photos).
-FORMATS = (*IMAGE_FORMATS, "MPO")
-MAX_PIXELS = 40_000_000  # a 40-megapixel photo; larger ones are refused before decoding
-MAX_SIDE = 16384
+STATUS_OF_PROBLEM = {image_files.UNREADABLE: 400, image_files.FORMAT: 415, image_files.SIZE: 413}
 
 
-def model_image(data: bytes, image_shape, subject="the upload", reader="the studio") -> tuple[np.ndarray, str]:
-    """(uint8 image [H, W, C] of `image_shape`, a one-line note of what was done to the upload).
-    Errors name the data as `subject` and the code reading it as `reader` (the app API's read_image
-    passes its own)."""
-    channels = int(image_shape[2])
-    if channels not in MODES:
-        raise RequestError(400, f"this model takes {channels}-channel images; {reader} handles 1 (grayscale) or 3 (RGB)")
-    if not data:
-        raise RequestError(400, f"{subject} is empty; send the bytes of a {READABLE_FORMATS} file")
-    image = _open(data, subject, reader)
-    size = f"{image.width}x{image.height}"
+def model_image(data: bytes, image_shape) -> tuple[np.ndarray, str]:
+    """(uint8 image [H, W, C] of `image_shape`, a one-line note of what was done to the upload)."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            array, steps = model_pixels(image, image_shape)
-    except Exception as exc:  # truncated or corrupt data (Pillow raises OSError, SyntaxError, ValueError, ...)
-        raise RequestError(400, f"{subject} is not a readable {READABLE_FORMATS} image ({_reason(exc)})") from None
-    return array, f"{image.format} {size}: {', '.join(steps) if steps else 'used as it is'}"
+        return image_files.model_image(data, image_shape)
+    except image_files.ImageFileError as exc:
+        raise RequestError(STATUS_OF_PROBLEM[exc.problem], str(exc)) from None
+    except ValueError as exc:  # a model of other channels than 1 or 3
+        raise RequestError(400, str(exc)) from None
 
 
 def png_data_url(image: np.ndarray) -> str:
@@ -60,28 +38,3 @@ def png_data_url(image: np.ndarray) -> str:
     buffer = io.BytesIO()
     Image.fromarray(pixels, MODES[image.shape[2]]).save(buffer, format="PNG", compress_level=1)
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-def _open(data: bytes, subject: str, reader: str) -> Image.Image:
-    """The data opened (header read, pixels not decoded) once its format and size are ones `reader` reads."""
-    try:
-        image = Image.open(io.BytesIO(data))
-    except Image.DecompressionBombError as exc:  # over twice Pillow's own pixel limit, and so over ours
-        count = re.search(r"\((\d+) pixels\)", str(exc))  # Pillow's message; the image itself is not returned
-        size = f"{int(count[1]) / 1e6:,.0f} megapixels" if count else "larger than Pillow decodes"
-        raise RequestError(413, f"{subject} is {size}; {reader} reads images of at most "
-                                f"{MAX_PIXELS // 1_000_000} megapixels, with sides of at most {MAX_SIDE}") from None
-    except Exception as exc:  # Pillow raises UnidentifiedImageError, OSError, SyntaxError, ...
-        raise RequestError(400, f"{subject} is not a readable {READABLE_FORMATS} image ({_reason(exc)})") from None
-    if image.format not in FORMATS:
-        raise RequestError(415, f"{subject} is an image in {image.format} format; {reader} reads {READABLE_FORMATS}")
-    if image.width * image.height > MAX_PIXELS or max(image.size) > MAX_SIDE:
-        raise RequestError(413, f"{subject} is {image.width}x{image.height} pixels; {reader} reads images of "
-                                f"at most {MAX_PIXELS // 1_000_000} megapixels, with sides of at most {MAX_SIDE}")
-    return image
-
-
-def _reason(exc: Exception) -> str:
-    if isinstance(exc, UnidentifiedImageError):  # its message names a BytesIO object
-        return "no image format recognised"
-    return str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
