@@ -27,10 +27,11 @@ from alae_tf import torch_files
 from alae_tf.atomic_file import STAGING_LOCK, make_staging_folder, move_unless_exists, remove_abandoned_staging
 from alae_tf.config import save_config
 from alae_tf.errors import ALAEError, ConfigError, out_of_disk_space, written_file
-from alae_tf.stop_signals import interrupted_exit_code, sigterm_raises_stopped
+from alae_tf.stop_signals import interrupted_exit_code, signal_name, sigterm_raises_stopped
 from alae_tf.official import (NON_FINITE, PUBLISHED, PUBLISHED_DATASET_SIZES, config_from_official, official_dataset_size,
                               plan_networks, published_config)
 from serving.command_line import CommandParser
+from serving.contract import is_integer
 
 # Our net -> the official checkpoint's name for it (E is called "discriminator" there).
 OFFICIAL_NAMES = {"encoder": "discriminator", "generator": "generator", "discriminator": "mapping_tl",
@@ -106,7 +107,7 @@ def official_epochs(checkpoint) -> int | None:
     if not isinstance(schedulers, dict):
         return None
     counts = [state.get("last_epoch") for state in schedulers.values() if isinstance(state, dict)]
-    return max((n for n in counts if isinstance(n, int) and not isinstance(n, bool) and n >= 0), default=None)
+    return max((n for n in counts if is_integer(n) and n >= 0), default=None)
 
 
 def converted_step(config, epochs: int | None, epoch_images: int) -> tuple[int, str | None]:
@@ -285,7 +286,7 @@ def main(argv=None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:
-        print(f"\ninterrupted; nothing was written to {args.out}", file=sys.stderr)
+        print(f"\ninterrupted ({signal_name(exc)}); nothing was written to {args.out}", file=sys.stderr)
         return interrupted_exit_code(exc)
     return 0
 

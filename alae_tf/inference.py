@@ -130,8 +130,7 @@ class Sampler:
 
     def _style_index_in(self, start, stop):
         """[1, S, 1] booleans: style input i is in [start, stop)."""
-        if not 0 <= start <= stop <= self.num_styles:
-            raise ValueError(f"style range ({start}, {stop}) is not within [0, {self.num_styles}]")
+        editing.check_layer_range(start, stop, self.num_styles)
         index = tf.range(self.num_styles)[tf.newaxis, :, tf.newaxis]
         return (index >= start) & (index < stop)
 

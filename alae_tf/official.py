@@ -22,6 +22,7 @@ import numpy as np
 from alae_tf.config import Config, load_preset
 from alae_tf.errors import ConfigError
 from alae_tf.levels import level_resolution
+from serving.contract import is_real_number
 
 # The official defaults.py values of the MODEL keys we read.
 MODEL_DEFAULTS = {
@@ -77,7 +78,7 @@ def config_from_official(raw: dict, origin: str) -> Config:
 
 def _check_number(value, integer: bool, what: str) -> None:
     """A finite number, and an integer >= 1 if `integer` (as the official defaults of those keys are)."""
-    number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    number = is_real_number(value) and math.isfinite(value)
     if not number or (integer and (value != int(value) or value < 1)):
         raise ConfigError(f"{what} must be {'an integer >= 1' if integer else 'a finite number'}, got {value!r}")
 

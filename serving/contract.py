@@ -252,6 +252,16 @@ class UnitRangeWarning(UserWarning):
     """Float images that all lie in [0, 1]: most likely pixel / 255, not the [-1, 1] the models read."""
 
 
+def is_integer(value) -> bool:
+    """An int or a numpy integer, not a bool (which Python counts as an int: True would pass as 1)."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def is_real_number(value) -> bool:
+    """An int or a float, Python's or numpy's, not a bool."""
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
 def check_finite(array: np.ndarray, name: str) -> None:
     if not np.isfinite(array).all():
         raise ValueError(f"{name} contains NaN or infinite values")

