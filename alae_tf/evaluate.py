@@ -52,7 +52,8 @@ def parse_args(argv=None):
                         "for CelebA 128x128")
     parser.add_argument("--checkpoint", help="checkpoint to evaluate instead of the latest: RUN/checkpoints/ckpt-5000, or just ckpt-5000")
     parser.add_argument("--data-source", choices=MNIST_SOURCES, help="override the run's data source")
-    parser.add_argument("--data-path", help="override the run's data path")
+    parser.add_argument("--data-path", help="where the run's data is now, if it moved (default: data.path in the run's "
+                        "config.yaml); read by the metrics that compare with real images")
     args = parser.parse_args(argv)
     if args.metrics is not None:  # a list, each name once, in order
         args.metrics = list(dict.fromkeys(name.strip() for name in args.metrics.split(",") if name.strip()))
