@@ -151,7 +151,7 @@ def export_run(request: ExportRequest, log=print) -> dict:
     except OSError as exc:  # --out is a file, or a folder this user cannot write
         raise ALAEError(f"cannot write into the export directory {request.out}: {exc.strerror}") from None
     try:
-        saved_dir, onnx_dir = staging / "saved_model", staging / "onnx"
+        saved_dir, onnx_dir = staged_halves(staging)
         nets = (f"EMA copies of {', '.join(config.train.ema_nets)}" if ema else
                 "live nets" + ("" if not request.use_ema else ": the run keeps no EMA copies"))
         log(f"building {name} version {version} from {metadata['checkpoint']} (step {metadata['training_step']}, {nets})")
@@ -217,11 +217,16 @@ def check_name(name: str) -> str:
     return name
 
 
+def staged_halves(staging: Path) -> tuple[Path, Path]:
+    """(SavedModel folder, ONNX folder) of an export being built in `staging`."""
+    return staging / "saved_model", staging / "onnx"
+
+
 def publish(staging: Path, out: Path, name: str, version: int, overwrite: bool) -> None:
     """Move both built halves into place, or neither. With `overwrite` the old version ends up in
     `staging` (deleted with it); without, an existing half is an error."""
-    halves = [(staging / "onnx", layout.onnx_dir(out, name, version)),
-              (staging / "saved_model", layout.saved_model_dir(out, name, version))]
+    saved_dir, onnx_dir = staged_halves(staging)
+    halves = [(onnx_dir, layout.onnx_dir(out, name, version)), (saved_dir, layout.saved_model_dir(out, name, version))]
     moved = []
     try:
         for built, target in halves:
