@@ -55,10 +55,11 @@ def test_deterministic_is_refused_while_onednn_kernels_are_on_and_writes_nothing
     assert not (tmp_path / "run").exists()
 
 
-def test_make_deterministic_sets_all_four_settings():
+def test_make_deterministic_sets_its_three_tensorflow_settings():
     """What the slow test below measured necessary, checked in the default suite: a setting dropped
     from make_deterministic fails here at once (the slow test misses a one-in-two difference a
-    quarter of the time)."""
+    quarter of the time). The fourth, oneDNN off, is the environment's: the test above checks that
+    a deterministic run refuses to start without it."""
     check = ("from alae_tf import training\n"
              "training.make_deterministic()\n"
              "import tensorflow as tf\n"

@@ -139,7 +139,8 @@ def test_signatures_equal_the_live_ema_nets(saved, live, batch):
         assert pixels.dtype == np.uint8 and pixels.shape == (batch, 28, 28, 1)
         levels = np.abs(pixels.astype(int) - contract.to_uint8(float_images).astype(int))
         assert levels.max() <= 1 and (levels > 0).mean() < 1e-3, name
-    assert np.abs(generated).max() > 0  # not a degenerate all-zero net
+    varies = generated.std(axis=0).max() if batch > 1 else generated.std()  # with z; one image across its pixels
+    assert varies > 1e-2  # not a degenerate (constant or all-zero) net
 
 
 def test_truncation_pulls_towards_the_running_w_avg(saved, live):

@@ -97,6 +97,20 @@ def test_fake_spread_beyond_real_is_diverse_but_not_precise():
     assert result["recall"] > 0.95
 
 
+def test_precision_recall_on_points_on_a_line_by_hand():
+    """Five real and five fake points on a line, radii worked out by hand: real 0, 1, 3, 6, 10 have
+    their nearest other point (k=1) at 1, 1, 2, 3, 4 and their second (k=2) at 3, 2, 3, 4, 7; of the
+    fakes -2.5, 4.5, 8, 15, 20, 4.5 and 8 lie inside the real balls for k=1 (precision 0.4), and
+    -2.5 and 15 too for k=2 (0.8). The fakes' own radii are at least 3.5 (k=1), which every real
+    point is within of some fake: recall 1. (Nothing pinned k before: the k-th radius taken as the
+    (k+3)-th passed every other test here.)"""
+    real = np.array([[0.0], [1.0], [3.0], [6.0], [10.0]], np.float32)
+    fake = np.array([[-2.5], [4.5], [8.0], [15.0], [20.0]], np.float32)
+    assert precision_recall(real, fake, k=1) == {"precision": 0.4, "recall": 1.0}
+    assert precision_recall(real, fake, k=2) == {"precision": 0.8, "recall": 1.0}
+    assert precision_recall(fake, real, k=1) == {"precision": 1.0, "recall": 0.4}  # the roles swap
+
+
 def test_precision_recall_does_not_depend_on_the_batch_size():
     real, fake = gaussian(300), gaussian(300, mean=0.3, seed=1)
     assert precision_recall(real, fake, batch_size=7) == precision_recall(real, fake, batch_size=1000)
