@@ -9,7 +9,8 @@ header goes upstream as the client sent it, as jupyter-server-proxy forwards it 
 request's headers); `host` replaces it, as the hub's name a browser sends.
 
 Requests outside the prefix get a 404, as they would reach some other application there; their
-paths are appended to `outside` when it is given."""
+paths are appended to `outside` when it is given. With `traffic`, each request inside is appended
+to it twice: ("sent", method, upstream path) as it arrives, ("answered", ...) once answered."""
 
 import contextlib
 import http.client
@@ -23,7 +24,8 @@ HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", 
 
 
 @contextlib.contextmanager
-def prefix_proxy(upstream: str, prefix: str, post_delay: float = 0.0, outside: list | None = None, host: str | None = None):
+def prefix_proxy(upstream: str, prefix: str, post_delay: float = 0.0, outside: list | None = None, host: str | None = None,
+                 traffic: list | None = None):
     """The proxied base URL (ending in `prefix`, without a slash) while the proxy runs."""
     target = urllib.parse.urlsplit(upstream)
     prefix = prefix.rstrip("/")
@@ -40,6 +42,8 @@ def prefix_proxy(upstream: str, prefix: str, post_delay: float = 0.0, outside: l
             if not upstream_path.startswith("/"):  # the bare prefix, with or without a query
                 upstream_path = "/" + upstream_path
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if traffic is not None:
+                traffic.append(("sent", self.command, upstream_path))
             if self.command == "POST":
                 time.sleep(post_delay)
             headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP | {"host"}}
@@ -58,6 +62,8 @@ def prefix_proxy(upstream: str, prefix: str, post_delay: float = 0.0, outside: l
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
+            if traffic is not None:
+                traffic.append(("answered", self.command, upstream_path))
 
         do_GET = do_POST = do_HEAD = forward
 

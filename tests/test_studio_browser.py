@@ -8,7 +8,6 @@ prefix, the page works too; a page open while the server moves to a newer versio
 reload; a projection file, uploaded or on the server (--projections), opens as its images and
 projected codes."""
 
-import time
 
 import numpy as np
 import pytest
@@ -264,15 +263,21 @@ def test_psi_moved_during_an_upload_keeps_the_upload(export_dir, tmp_path):
     from selenium.webdriver.common.keys import Keys
 
     Image.fromarray(real_images(1)[0][:, :, 0]).save(tmp_path / "digit.png")
-    with http_server(export_dir, "--studio") as url, prefix_proxy(url, "/slow", post_delay=1.0) as base, \
-            studio_browser.chromium() as driver:
+    traffic = []
+    with http_server(export_dir, "--studio") as url, \
+            prefix_proxy(url, "/slow", post_delay=1.0, traffic=traffic) as base, studio_browser.chromium() as driver:
         driver.get(base + "/")
         studio_browser.wait_until_settled(driver, "the first sample and its edit")
         driver.find_element(By.ID, "upload").send_keys(str(tmp_path / "digit.png"))
         driver.find_element(By.ID, "psi").send_keys(Keys.ARROW_LEFT)  # while the upload waits at the proxy
         studio_browser.wait_for(driver, lambda d: (studio_browser.settled(d) or {}).get("subject", "").startswith(
             "Upload digit.png"), "the upload's edit")
-        time.sleep(2.5)  # a sample drawn for the new ψ would have come by now
+        # Every request the page made has had its answer (a sample for the new ψ among them: the
+        # second image's), so a sample wrongly shown as the first image would show by now (a fixed
+        # 2.5 s wait before, which a loaded machine could outlast).
+        studio_browser.wait_for(driver, lambda d: sum(t[0] == "sent" for t in traffic) == sum(t[0] == "answered" for t in traffic),
+                                "the answers to every request")
+        studio_browser.wait_until_settled(driver, "the page after the last answer")
         assert driver.find_element(By.ID, "note").text == "Upload digit.png: PNG 28x28: used as it is"
 
 
