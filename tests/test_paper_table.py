@@ -167,13 +167,12 @@ def test_unknown_loss_or_metric_is_refused(flags, message, capsys):
 # paper_table with a stand-in for the training command: it says it started, then waits; on Ctrl-C
 # it says it saved (as train does) and exits 130.
 STAND_IN_TRAINING = r"""
-import os, pathlib, signal, sys, time
+import signal, sys, time
 def stop(*_):
     print("interrupted: saved step 7; re-run the same command to resume", flush=True)
     sys.exit(130)
 signal.signal(signal.SIGINT, stop)
 print("run: x (new run); 1 replica(s)", flush=True)
-pathlib.Path(os.environ["STAND_IN_STARTED"]).touch()
 time.sleep(60)
 """
 PAPER_TABLE_WITH_STAND_IN = r"""
@@ -187,7 +186,8 @@ sys.exit(paper_table.main(["--out", sys.argv[2], "--presets", "mnist", "--steps"
 
 def interrupted_table(program, stand_in, tmp_path):
     """(exit code, stdout, stderr) of paper_table run by `program` with `stand_in` for one command,
-    sent Ctrl-C (SIGINT to its process group, as a terminal does) once the stand-in has started."""
+    sent Ctrl-C (SIGINT to its process group, as a terminal does) once the table has passed on the
+    stand-in's first line (it reads the stand-in's output by then) and a second more has gone by."""
     import os
     import signal
     import subprocess
@@ -197,14 +197,16 @@ def interrupted_table(program, stand_in, tmp_path):
 
     table = subprocess.Popen([sys.executable, "-c", program, stand_in, str(tmp_path)],
                              cwd=Path(__file__).parents[1], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             start_new_session=True, env={**os.environ, "STAND_IN_STARTED": str(tmp_path / "started")})
-    deadline = time.monotonic() + 120
-    while not (tmp_path / "started").exists() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    time.sleep(1)  # the table is reading the stand-in's output
+                             start_new_session=True)
+    seen = []
+    for line in table.stdout:  # the table flushes each line it passes on
+        seen.append(line)
+        if line.startswith("run: x (new run)"):
+            break
+    time.sleep(1)  # the training time kept is at least this
     os.killpg(table.pid, signal.SIGINT)
     out, err = table.communicate(timeout=60)
-    return table.returncode, out, err
+    return table.returncode, "".join(seen) + out, err
 
 
 def test_ctrl_c_keeps_the_trainings_words_and_time_and_says_how_to_resume(tmp_path):
