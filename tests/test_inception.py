@@ -119,20 +119,30 @@ def stub_context(reference, tmp_path, monkeypatch):
 
 
 @needs_weights
-def test_generation_metrics_cache_real_and_generated_features(stub_context, tmp_path, monkeypatch, capsys):
+def test_generation_metrics_cache_real_and_generated_features(stub_context, network, tmp_path, monkeypatch, capsys):
+    """fid, kid and pr of the stub equal feature_stats on the features of its 5 training images and
+    of its 6 generated ones, computed here by the network directly (the metrics' values were only
+    range-checked: a wrong split or set would have passed); kid and pr reuse fid's features."""
     from alae_tf.metrics import METRICS, generation
+    from alae_tf.metrics.feature_stats import frechet_distance, kernel_inception_distance, precision_recall
 
+    real = network(stub_context.real_uint8("train"))
+    fake = network(np.concatenate(list(stub_context.generated_uint8(6))))
+    assert real.shape == (5, inception.FEATURE_DIM) and fake.shape == (6, inception.FEATURE_DIM)
     first = METRICS["fid"].compute(stub_context)
     assert first["fid_real_images"] == 5  # 6 asked for, the split has 5
     assert "warning: fid from 5 real images, fewer than the 2048 Inception features" in capsys.readouterr().out
-    assert np.isfinite(first["fid"]) and first["fid"] > 0
+    assert first["fid"] == pytest.approx(frechet_distance(real, fake), rel=1e-3) and first["fid"] > 0
     (cached,) = (tmp_path / "inception").glob("*.npy")
     assert np.load(cached).shape == (5, inception.FEATURE_DIM)
     # Both feature sets are now known: kid and pr must not run the network again.
     monkeypatch.setattr(generation, "inception_features", lambda: pytest.fail("features recomputed"))
-    assert METRICS["kid"].compute(stub_context)["kid_real_images"] == 5
+    kid = METRICS["kid"].compute(stub_context)
+    expected_kid = kernel_inception_distance(real, fake, generation.KID_SUBSETS, generation.KID_SUBSET_SIZE, seed=0)
+    assert kid["kid_real_images"] == 5 and kid["kid"] == pytest.approx(expected_kid[0], rel=1e-3, abs=1e-6)
     pr = METRICS["pr"].compute(stub_context)
-    assert 0.0 <= pr["precision"] <= 1.0 and 0.0 <= pr["recall"] <= 1.0
+    expected_pr = precision_recall(real, fake, k=generation.PR_NEIGHBOURS)
+    assert (pr["precision"], pr["recall"]) == (expected_pr["precision"], expected_pr["recall"])
 
 
 def test_a_feature_cache_that_cannot_be_written_leaves_no_part_written_file(tmp_path, monkeypatch, capsys):
