@@ -16,6 +16,7 @@ SIGNAL_NAMES = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM"}
 # 10 s unless given -t.
 DRAIN_SECONDS = 25.0
 
+
 def _without_tensorflow() -> str:
     """The http extra's packages as one pip command, for an install kept free of TensorFlow (which
     the extra brings along with the alae_tf distribution), read from the installed metadata."""
