@@ -45,7 +45,7 @@ sys.path.insert(0, str(REPO))
 
 from serving import contract, layout  # noqa: E402
 from serving.client import NoDelayHTTPConnection  # noqa: E402
-from serving.command_line import CommandParser, python_with  # noqa: E402
+from serving.command_line import CommandParser, number, python_with  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -61,7 +61,7 @@ def parse_args(argv=None):
                              "the rows pool all rounds' calls, so drift of a shared machine hits all alike (default: 1)")
     parser.add_argument("--backends", help="comma-separated backends (default: tf_savedmodel,onnxruntime,onnx_app, "
                         "and onnxruntime_int8,onnx_app_int8 when the export has int8 files)")
-    parser.add_argument("--threads", type=int, help="ONNX Runtime intra-op threads (default: ONNX Runtime's choice)")
+    parser.add_argument("--threads", type=number(int, 0), help="ONNX Runtime intra-op threads (default: ONNX Runtime's choice)")
     parser.add_argument("--shared-thread-pool", action="store_true",
                         help="the ONNX backends on one global thread pool of --threads threads (share_one_thread_pool)")
     parser.add_argument("--official", type=Path, help="a checkout of podgorskiy/ALAE at branch mnist_ref: adds official_eager")
@@ -82,8 +82,6 @@ def parse_args(argv=None):
             parser.error(f"--{flag.replace('_', '-')} must be at least 1, got {getattr(args, flag)}")
     if args.warmup < 0 or not args.seconds > 0:
         parser.error("--warmup must be 0 or more and --seconds positive")
-    if args.threads is not None and args.threads < 0:
-        parser.error(f"--threads must be 0 (ONNX Runtime's choice) or more, got {args.threads}")
     if args.url:
         try:
             url_host_port(args.url)
@@ -111,13 +109,12 @@ def parse_args(argv=None):
     has_int8 = layout.INT8 in args.metadata.get("onnx_variants", [])
     if not has_int8 and (asked := [name for name in (args.backends or "").split(",") if name.endswith("_int8")]):
         parser.error(f"{', '.join(asked)}: the export has no int8 files (export with --onnx-int8)")
+    signatures = contract.signatures_from_metadata(args.metadata)
     for variant in args.metadata.get("onnx_variants", [layout.FLOAT32]):
-        missing = [name for name in contract.onnx_graphs(contract.signatures_from_metadata(args.metadata))
-                   if not (version_dir / layout.onnx_file(name, variant)).is_file()]
+        missing = [name for name in contract.onnx_graphs(signatures) if not (version_dir / layout.onnx_file(name, variant)).is_file()]
         if missing:
             parser.error(f"{version_dir} lacks {', '.join(layout.onnx_file(name, variant) for name in missing)}, "
                          "which its metadata lists: the export is incomplete; export the run again")
-    signatures = contract.signatures_from_metadata(args.metadata)
     if args.http and args.signature not in signatures:
         parser.error(f"--signature {args.signature}: the export has no such signature; choose from {', '.join(signatures)}")
     return args
