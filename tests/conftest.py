@@ -11,7 +11,6 @@ atexit.register(shutil.rmtree, os.environ["ALAE_TF_CACHE"], ignore_errors=True)
 
 import alae_tf  # noqa: E402,F401  (before TensorFlow: it sets TensorFlow's CPU kernel choice)
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
@@ -19,7 +18,7 @@ import tensorflow as tf  # noqa: E402
 _cpus = tf.config.list_physical_devices("CPU")
 tf.config.set_logical_device_configuration(_cpus[0], [tf.config.LogicalDeviceConfiguration()] * 2)
 
-from alae_tf.config import Config  # noqa: E402
+from training_data import tiny_mlp_config, tiny_mlp_images  # noqa: E402
 
 
 
@@ -40,23 +39,12 @@ def mirrored():
 
 @pytest.fixture
 def tiny_config():
-    """A small MLP ALAE on 8x8 images: same code paths as the mnist preset, milliseconds per step."""
-    config = Config()
-    config.model.image_shape = [8, 8, 1]
-    config.model.latent_dim = 6
-    config.model.mapping_layers = 2
-    config.model.hidden_dim = 16
-    config.model.disc_hidden = 6
-    config.train.batch_size = 8
-    config.train.steps = 10
-    config.train.epochs = None
-    config.train.ema_half_life_images = 20.0
-    return config
+    return tiny_mlp_config()
 
 
 @pytest.fixture
 def tiny_images():
-    return np.random.default_rng(0).integers(0, 256, (64, 8, 8), dtype=np.uint8)
+    return tiny_mlp_images()
 
 
 @pytest.fixture(scope="session")
