@@ -73,6 +73,23 @@ def exported_style_model(tmp_path_factory) -> tuple[Path, Path]:
     return run, out
 
 
+def copied_onnx_files(monkeypatch, export_dir):
+    """export.onnx_files.write_onnx_files replaced by a copy of the float32 ONNX files an export of
+    the same run already wrote into `export_dir` (tf2onnx takes ~10 s even for tiny_style): for
+    tests of what comes after the conversion."""
+    import shutil
+
+    from export import onnx_files
+
+    def write_copies(endpoints, signatures, out_dir, metadata_json):
+        out_dir.mkdir(parents=True, exist_ok=True)
+        written = {path.stem: path for path in export_dir.glob("onnx/*/*/*.onnx") if len(path.suffixes) == 1}
+        assert written, f"no ONNX files in {export_dir}"
+        return {graph: Path(shutil.copy(path, out_dir / path.name)) for graph, path in written.items()}
+
+    monkeypatch.setattr(onnx_files, "write_onnx_files", write_copies)
+
+
 def run_signature(saved, name, **inputs):
     return {k: v.numpy() for k, v in saved.signatures[name](**{k: tf.constant(v) for k, v in inputs.items()}).items()}
 

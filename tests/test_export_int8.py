@@ -10,7 +10,7 @@ import pytest
 import export.__main__ as export_cli
 import export.verify
 from export.onnx_files import large_matmuls, matmuls_to_quantize
-from exported_run import NAME, http_server, real_images
+from exported_run import NAME, copied_onnx_files, http_server, real_images
 from serving import layout
 from serving.client import RestClient
 from serving.onnx_model import ALAEOnnx
@@ -137,6 +137,7 @@ def test_a_model_without_large_matmuls_is_refused_before_the_checks(style_export
         raise AssertionError("the export was checked before --onnx-int8 was refused")
 
     monkeypatch.setattr(export.verify, "check_saved_model", checked)
+    copied_onnx_files(monkeypatch, style_exported[1])  # the refusal reads the float32 files tf2onnx wrote
     out = tmp_path / "export"
     assert export_cli.main(["--run", str(style_exported[0]), "--out", str(out), "--onnx-int8"]) == 2
     assert "has no MatMul with >= 4096 weights" in capsys.readouterr().err

@@ -6,7 +6,7 @@ import numpy as np
 import onnxruntime
 import pytest
 import tensorflow as tf
-from exported_run import STYLE_NAME, assert_close_images, http_server, run_signature
+from exported_run import STYLE_NAME, assert_close_images, copied_onnx_files, http_server, run_signature
 
 from alae_tf.inference import Sampler
 from alae_tf.run_dir import load_run
@@ -164,7 +164,8 @@ def test_a_failed_onnx_check_of_a_run_still_growing_says_what_early_networks_do(
                                        "0.0146 > 0.002 x 5.22 (generate_noise.onnx)")
 
     monkeypatch.setattr(verify, "check_onnx", differs)
-    run, _ = style_exported
+    run, export_dir = style_exported
+    copied_onnx_files(monkeypatch, export_dir)
     assert export_cli.main(["--run", str(run), "--out", str(tmp_path / "out")]) == 1
     error = capsys.readouterr().err.splitlines()[-1]
     assert error.startswith("error: export check failed, nothing was published: ONNX Runtime differs")
