@@ -23,13 +23,7 @@ tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
 _cpus = tf.config.list_physical_devices("CPU")
 tf.config.set_logical_device_configuration(_cpus[0], [tf.config.LogicalDeviceConfiguration()] * 2)
 
-from training_data import grappler_as_in_processes, tiny_mlp_config, tiny_mlp_images  # noqa: E402
-
-
-@pytest.fixture
-def grappler_on():
-    with grappler_as_in_processes():
-        yield
+from training_data import tiny_mlp_config, tiny_mlp_images  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

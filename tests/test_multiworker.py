@@ -21,7 +21,6 @@ import tensorflow as tf
 
 from alae_tf import multiworker, train, training
 from alae_tf.errors import ConfigError
-from training_data import grappler_as_in_processes
 
 REPO = Path(__file__).resolve().parents[1]
 WORKER_TIMEOUT = 10  # --worker-timeout: how long the others wait for a dead or missing worker
@@ -128,8 +127,7 @@ def small_config(tmp_path_factory):
 def one_process_run(small_config, tmp_path_factory):
     """The reference: the same run in this process, on one device."""
     run = tmp_path_factory.mktemp("multiworker") / "one_process"
-    with grappler_as_in_processes():
-        assert train.main(["--config", str(small_config), "--out", str(run), "--verbose", "0"]) == 0
+    assert train.main(["--config", str(small_config), "--out", str(run), "--verbose", "0"]) == 0
     return run
 
 

@@ -23,7 +23,7 @@ def checkpoint_values(run_dir):
     return {key: reader.get_tensor(key) for key in keys}
 
 
-def test_tiny_preset_grows_to_8x8_and_resumes_mid_fade_to_float_rounding(grappler_on, tmp_path, capsys):
+def test_tiny_preset_grows_to_8x8_and_resumes_mid_fade_to_float_rounding(tmp_path, capsys):
     """tiny_style: level 0 (4x4) for steps 0-23, level 1 (8x8) from step 24, fading in over steps 24-35.
     The straight run is the command itself, with TensorFlow's log level left at its default: its
     stderr holds nothing (TensorFlow's oneDNN remapper failed on the train step from 8x8 up and

@@ -1,9 +1,6 @@
 """Training configs and batches for tests that drive a model directly (no CLI): the trainer's own data path."""
 
-import contextlib
-
 import numpy as np
-import tensorflow as tf
 
 from alae_tf import schedule
 from alae_tf.config import Config
@@ -40,15 +37,3 @@ def tiny_mlp_config() -> Config:
 def tiny_mlp_images() -> np.ndarray:
     """64 random uint8 8x8 images for tiny_mlp_config."""
     return np.random.default_rng(0).integers(0, 256, (64, 8, 8), dtype=np.uint8)
-
-
-@contextlib.contextmanager
-def grappler_as_in_processes():
-    """Grappler on (tests/conftest.py turns it off in the test processes), as in the processes the
-    tests start: for training here that a test compares with training there (36 steps of a GAN
-    amplify the float rounding its rewrites change past rtol 1e-4)."""
-    tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": False})
-    try:
-        yield
-    finally:
-        tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
