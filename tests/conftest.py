@@ -14,16 +14,12 @@ import keras  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-# Grappler (TensorFlow's graph optimizer) off in the test processes: it rewrites each traced function
-# at its first call, ~20% of tests/test_style.py + test_model.py (121-124 s -> 94-102 s, 2-core AVX2
-# EPYC, 2026-12-07), and its rewrites keep what a graph computes. The commands the tests start as
-# processes (python -m alae_tf.train, the workers) keep it, as users have it.
-tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
 # Two logical CPUs, so MirroredStrategy can run 2 replicas; must happen before TF uses devices.
 _cpus = tf.config.list_physical_devices("CPU")
 tf.config.set_logical_device_configuration(_cpus[0], [tf.config.LogicalDeviceConfiguration()] * 2)
 
 from training_data import tiny_mlp_config, tiny_mlp_images  # noqa: E402
+
 
 
 @pytest.fixture(autouse=True)
