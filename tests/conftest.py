@@ -21,7 +21,6 @@ tf.config.set_logical_device_configuration(_cpus[0], [tf.config.LogicalDeviceCon
 from training_data import tiny_mlp_config, tiny_mlp_images  # noqa: E402
 
 
-
 @pytest.fixture(autouse=True)
 def float32_policy():
     keras.mixed_precision.set_global_policy("float32")
