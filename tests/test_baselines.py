@@ -259,9 +259,8 @@ def test_forty_mnist_steps_lower_each_baselines_reconstruction_error(kind):
     0.408 -> 0.202 / 0.137 / 0.086, avb 0.439 -> 0.082 / 0.073 / 0.064. At 40 steps VAE-GAN is at
     0.495 of its start against the 0.5 asked (too close: 0.34 at 60), the others at 0.16-0.24 (BiGAN
     0.76 against 0.9). What the codes learn takes longer (the slow test below): at 100 steps their
-    1-NN accuracy was still below the
-    untrained encoder's for five of the seven (above it: ae_l2 0.767 -> 0.821, bigan 0.835 -> 0.861;
-    Zen 4 EPYC, 2026-12-04)."""
+    1-NN accuracy was still below the untrained encoder's for five of the seven (above it: ae_l2
+    0.767 -> 0.821, bigan 0.835 -> 0.861; Zen 4 EPYC, 2026-12-04)."""
     mnist, data = mnist_subset()
     config = load_preset(PRESETS[kind])
     keras.utils.set_random_seed(0)

@@ -39,7 +39,7 @@ def reference():
     return dict(np.load(FIXTURE / "reference.npz"))
 
 
-def convert_fixture(name, out):
+def convert_file(name, out):
     assert convert.main(["--checkpoint", str(FIXTURE / name), "--config", str(FIXTURE / "config.yaml"),
                          "--out", str(out)]) == 0
     return out
@@ -48,14 +48,14 @@ def convert_fixture(name, out):
 @pytest.fixture(scope="module")
 def converted_pth(tmp_path_factory):
     """model.pth converted once (~5 s); a test that changes the run changes a copy (`copy_of`)."""
-    return convert_fixture("model.pth", tmp_path_factory.mktemp("converted") / "run")
+    return convert_file("model.pth", tmp_path_factory.mktemp("converted") / "run")
 
 
 @pytest.fixture(scope="module", params=["model.pth", "model_legacy.pth"])
 def converted(request, tmp_path_factory):
     if request.param == "model.pth":
         return request.getfixturevalue("converted_pth")
-    return convert_fixture(request.param, tmp_path_factory.mktemp("converted") / "run")
+    return convert_file(request.param, tmp_path_factory.mktemp("converted") / "run")
 
 
 def copy_of(run, tmp_path):

@@ -119,7 +119,8 @@ def test_two_replicas_equal_one_replica_for_every_gradient_penalty(penalty, one_
     one = run_fit(tiny_config, tiny_images, tf.distribute.get_strategy())
     two = run_fit(tiny_config, tiny_images, mirrored)
     assert_same_training_state(one, two)
-    assert any(not np.allclose(a, b) for a, b in zip(one["weights"], one_replica_r1["weights"]))  # the penalty is in effect
+    # the penalty is in effect: not R1's weights
+    assert any(not np.allclose(a, b) for a, b in zip(one["weights"], one_replica_r1["weights"]))
 
 
 def test_the_gradient_penalties_by_hand(model_and_batch):
