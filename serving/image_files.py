@@ -4,11 +4,12 @@ and the app API's `ALAEOnnx.read_image` (Pillow and numpy, no TensorFlow, no HTT
 `model_image(data, image_shape)` reads a PNG, JPEG (MPO: its first picture), WebP or BMP as
 training and `edit` read image files (`serving.model_pixels`: scaled JPEG decode, EXIF
 orientation, centre crop, transparency onto black, Lanczos resize, grayscale or RGB), with a note
-saying which of these happened. A file it cannot take raises `ImageFileError`, a ValueError whose
-`problem` says why: UNREADABLE (not an image, truncated, empty), FORMAT (an image in another
-format) or SIZE (more than MAX_PIXELS pixels or a side longer than MAX_SIDE, checked from its
-header before it is decoded: Pillow keeps a pointer per row, so a 1x39,000,000 PNG of 190 kB took
-1.9 GB).
+saying which of these happened; given a `serving.faces.FaceAligner`, the square of the largest
+face in the photo instead of its centre crop. A file it cannot take raises `ImageFileError`, a
+ValueError whose `problem` says why: UNREADABLE (not an image, truncated, empty), FORMAT (an image
+in another format), SIZE (more than MAX_PIXELS pixels or a side longer than MAX_SIDE, checked from
+its header before it is decoded: Pillow keeps a pointer per row, so a 1x39,000,000 PNG of 190 kB
+took 1.9 GB) or NO_FACE (faces aligned, and none found).
 """
 
 import io
@@ -18,6 +19,7 @@ import warnings
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from serving.faces import NO_FACE_HINT
 from serving.model_pixels import IMAGE_FORMATS, MODES, READABLE_FORMATS, model_pixels
 
 # What browsers save, phones send, and edit --images reads. MPO is a JPEG with more pictures after
@@ -25,32 +27,46 @@ from serving.model_pixels import IMAGE_FORMATS, MODES, READABLE_FORMATS, model_p
 FORMATS = (*IMAGE_FORMATS, "MPO")
 MAX_PIXELS = 40_000_000  # a 40-megapixel photo; larger ones are refused before decoding
 MAX_SIDE = 16384
-UNREADABLE, FORMAT, SIZE = "unreadable", "format", "size"
+UNREADABLE, FORMAT, SIZE, NO_FACE = "unreadable", "format", "size", "no face"
 
 
 class ImageFileError(ValueError):
     def __init__(self, problem: str, message: str):
         super().__init__(message)
-        self.problem = problem  # UNREADABLE, FORMAT or SIZE
+        self.problem = problem  # UNREADABLE, FORMAT, SIZE or NO_FACE
 
 
-def model_image(data: bytes, image_shape, subject="the upload", reader="the studio") -> tuple[np.ndarray, str]:
+def model_image(data: bytes, image_shape, subject="the upload", reader="the studio", faces=None) -> tuple[np.ndarray, str]:
     """(uint8 image [H, W, C] of `image_shape`, a one-line note of what was done to the image).
-    Errors name the data as `subject` and the code reading it as `reader`."""
+    Errors name the data as `subject` and the code reading it as `reader`. `faces`: a
+    serving.faces.FaceAligner, to take the largest face's square (not the centre crop)."""
     channels = int(image_shape[2])
     if channels not in MODES:
         raise ValueError(f"this model takes {channels}-channel images; {reader} handles 1 (grayscale) or 3 (RGB)")
     if not data:
         raise ImageFileError(UNREADABLE, f"{subject} is empty; send the bytes of a {READABLE_FORMATS} file")
     image = _open(data, subject, reader)
-    size = f"{image.width}x{image.height}"
+    size, file_format = f"{image.width}x{image.height}", image.format
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            array, steps = model_pixels(image, image_shape)
+            array, steps = model_pixels(image, image_shape) if faces is None else _face_pixels(image, image_shape, faces)
     except Exception as exc:  # truncated or corrupt data (Pillow raises OSError, SyntaxError, ValueError, ...)
         raise ImageFileError(UNREADABLE, f"{subject} is not a readable {READABLE_FORMATS} image ({_reason(exc)})") from None
-    return array, f"{image.format} {size}: {', '.join(steps) if steps else 'used as it is'}"
+    if array is None:
+        raise ImageFileError(NO_FACE, f"no face found in {subject} ({NO_FACE_HINT})")
+    return array, f"{file_format} {size}: {', '.join(steps) if steps else 'used as it is'}"
+
+
+def _face_pixels(image: Image.Image, image_shape, faces) -> tuple[np.ndarray | None, list[str]]:
+    """model_pixels of the square of the largest face in `image`; (None, []) where none is found."""
+    side = int(image_shape[0])
+    aligned, count = faces.largest_face(image, side)
+    if aligned is None:
+        return None, []
+    array, steps = model_pixels(aligned, image_shape)
+    which = "its face" if count == 1 else f"the largest of its {count} faces"
+    return array, [f"{which} cut out upright ({faces.crop} crop, {side}x{side})", *steps]
 
 
 def _open(data: bytes, subject: str, reader: str) -> Image.Image:

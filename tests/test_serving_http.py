@@ -340,6 +340,26 @@ def test_server_refuses_a_missing_export(tmp_path):
     assert result.returncode == 2 and result.stderr.startswith("error: ") and "no ONNX export" in result.stderr
 
 
+def test_a_ctrl_c_while_the_event_loop_is_made_stops_the_server_once_it_has_started(export_dir):
+    """A Ctrl-C that came as asyncio built uvicorn's event loop left a half-made loop whose clean-up
+    printed an AttributeError traceback: SIGINT was blocked in the main thread only, and OpenBLAS's
+    and ONNX Runtime's threads, started at import, took it. Here it is sent then, every time."""
+    code = ("import os, signal, sys, time, uvicorn\n"
+            "factory = uvicorn.Config.get_loop_factory\n"
+            "def ctrl_c_first(config):\n"
+            "    os.kill(os.getpid(), signal.SIGINT)\n"
+            "    time.sleep(0.2)  # a thread of numpy's or ONNX Runtime's may take it: let it land\n"
+            "    return factory(config)\n"
+            "uvicorn.Config.get_loop_factory = ctrl_c_first\n"
+            "sys.argv = ['python -m serving.http', '--model', sys.argv[1], '--port', '0']\n"
+            "import runpy; runpy.run_module('serving.http', run_name='__main__')\n")
+    result = subprocess.run([sys.executable, "-c", code, str(export_dir)], cwd=REPO, capture_output=True, text=True,
+                            timeout=60, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    assert result.returncode == 130 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    assert result.stderr.endswith("stopping (Ctrl-C): new connections are refused; 0 request(s) under way get their "
+                                  "answers within 25 s (Ctrl-C again: stop at once)\nstopped (Ctrl-C)\n"), result.stderr
+
+
 def test_ctrl_c_stops_the_server_in_one_line(export_dir):
     """SIGINT, as Ctrl-C in a terminal sends it: uvicorn shuts down, then raises it again, which
     printed two chained tracebacks."""

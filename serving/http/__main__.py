@@ -34,6 +34,7 @@ try:
     import uvicorn
 
     from serving import projection_file
+    from serving.faces import CROPS, FaceAligner, FacesUnavailable
     from serving.http import app as limits
     from serving.http.app import create_app
     from serving.http.served import ServedModel
@@ -104,6 +105,11 @@ def parse_args(argv=None):
     parser.add_argument("--projections", nargs="+", type=Path, default=[], metavar="FILE",
                         help="with --studio: projection.npz files of python -m alae_tf.project that the page opens "
                         "from this machine, without uploading them (read at start)")
+    parser.add_argument("--align-faces", choices=sorted(CROPS), metavar="CROP",
+                        help="with --studio: cut each uploaded photo to its largest face, upright, as the face models' "
+                        "training images were (ffhq: the FFHQ and CelebA-HQ crop; celeba: the official CelebA 128x128 "
+                        "model's), instead of its centre crop; an upload without a face is refused. Needs the faces "
+                        'extra (pip install -e ".[faces]"); python -m alae_tf.align_faces does the same to files')
     parser.add_argument("--poll-seconds", type=number(float, 0), default=1.0,
                         help="how often to look for a newer version of the model, as tensorflow_model_server's "
                         "--file_system_poll_wait_seconds (default: 1; 0: serve the version found at start only)")
@@ -116,6 +122,8 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.projections and not args.studio:
         parser.error("--projections goes with --studio")
+    if args.align_faces and not args.studio:
+        parser.error("--align-faces goes with --studio")
     return args
 
 
@@ -172,14 +180,15 @@ def main(argv=None) -> int:
         served = ServedModel(args.model, name=args.name, variant=args.onnx_variant, threads=args.threads,
                              poll_seconds=args.poll_seconds)
         projections = read_projections(args.projections, served.model)
-    except (FileNotFoundError, ValueError) as exc:
+        faces = FaceAligner(args.align_faces) if args.align_faces else None
+    except (FileNotFoundError, ValueError, FacesUnavailable) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     model = served.model
     app = create_app(served, max_batch=args.max_batch, max_body_bytes=int(args.max_body_mb * 1024 * 1024),
                      read_timeout=args.read_timeout, max_requests=args.max_requests, max_running=args.max_running,
                      studio=args.studio, projections=projections,
-                     allowed_hosts=allowed_hosts(args.host, args.allowed_hosts))
+                     allowed_hosts=allowed_hosts(args.host, args.allowed_hosts), faces=faces)
     # Bind and listen first: --port 0 can then report its port, and connections queue from the
     # moment the line below is printed.
     # proto IPPROTO_TCP matters: asyncio sets TCP_NODELAY only on sockets that declare it, and
@@ -193,7 +202,9 @@ def main(argv=None) -> int:
         print(f"error: cannot bind {args.host}:{args.port} ({exc.strerror})", file=sys.stderr)
         return 2
     host, port = sock.getsockname()[:2]
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})  # until uvicorn handles it (_Server.startup)
+    server = _Server(uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=args.drain_seconds,
+                                    http=h11_protocol_with_read_limits(args.read_timeout)))
+    server.hold_ctrl_c()
     print(f"serving {model.metadata['model_name']} version {model.version} ({args.onnx_variant} ONNX files) "
           f"at http://{_url_host(host)}:{port}/v1/models/{model.metadata['model_name']}", flush=True)
     if served.watching:
@@ -205,21 +216,33 @@ def main(argv=None) -> int:
         print(studio_line(host, port, args.allowed_hosts), flush=True)
         for path, (name, projection) in zip(args.projections, projections):
             print(f"the studio opens {path} as {name} ({len(projection)} projected image(s))", flush=True)
-    server = _Server(uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=args.drain_seconds,
-                                    http=h11_protocol_with_read_limits(args.read_timeout)))
     server.run(sockets=[sock])
     return 0
 
 
 class _Server(uvicorn.Server):
-    """uvicorn's server, taking a Ctrl-C held back since the start lines were printed once its own
-    handler is in place: one arriving while asyncio built its event loop left a half-made loop whose
-    clean-up printed an AttributeError traceback (a test that stops the server as soon as it reads
-    those lines, once in a full test run)."""
+    """uvicorn's server, taking a Ctrl-C held since the start lines were printed once it has
+    started: one raised while asyncio built its event loop left a half-made loop whose clean-up
+    printed an AttributeError traceback (a test that stops the server as soon as it reads those
+    lines, once in a full test run). Blocking SIGINT in the main thread did not hold it (seen again
+    on 2026-12-07): the kernel gives a process's signal to any thread that does not block it, and
+    OpenBLAS and ONNX Runtime start threads at import, so the handler holds it instead."""
+
+    def hold_ctrl_c(self):
+        self._starting, self._ctrl_c_held = True, False
+        signal.signal(signal.SIGINT, self._hold_or_raise)
+
+    def _hold_or_raise(self, signum, frame):
+        if self._starting:
+            self._ctrl_c_held = True
+        else:  # Python's own: uvicorn puts this handler back after its shutdown and raises the signal again
+            raise KeyboardInterrupt
 
     async def startup(self, sockets=None):
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
-        await super().startup(sockets=sockets)
+        await super().startup(sockets=sockets)  # uvicorn's handlers are in place since serve() began
+        self._starting = False
+        if self._ctrl_c_held:
+            self.handle_exit(signal.SIGINT, None)
 
     def handle_exit(self, sig, frame):
         """The first SIGTERM or Ctrl-C says what happens next: the drain took up to --drain-seconds unsaid."""

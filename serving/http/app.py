@@ -126,8 +126,9 @@ def client_network(address: str) -> str:
 
 def create_app(served: ServedModel, max_batch=MAX_BATCH, max_body_bytes=int(MAX_BODY_MB * 1024 * 1024),
                read_timeout=READ_TIMEOUT, max_requests=MAX_REQUESTS, max_running=MAX_RUNNING, studio=False,
-               projections=(), allowed_hosts=None) -> Starlette:
-    """`allowed_hosts`: the names a request's Host header may give (any port), None for any."""
+               projections=(), allowed_hosts=None, faces=None) -> Starlette:
+    """`allowed_hosts`: the names a request's Host header may give (any port), None for any; `faces`:
+    the studio's FaceAligner (--align-faces), or None."""
     name = served.model.metadata["model_name"]
     predict_metrics = PredictMetrics(name)
     running = asyncio.Semaphore(max_running)
@@ -244,7 +245,8 @@ def create_app(served: ServedModel, max_batch=MAX_BATCH, max_body_bytes=int(MAX_
     if studio:  # the browser page and its JSON API (serving/http/studio.py), under the same limits
         from serving.http.studio import studio_routes
 
-        routes += studio_routes(served, limited, max_batch=max_batch, max_body_bytes=max_body_bytes, projections=projections)
+        routes += studio_routes(served, limited, max_batch=max_batch, max_body_bytes=max_body_bytes, projections=projections,
+                                faces=faces)
     return Starlette(
         routes=routes,
         lifespan=lifespan,

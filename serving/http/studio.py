@@ -89,20 +89,22 @@ def page_headers(page: bytes) -> dict:
     }
 
 
-def studio_routes(served, limited, max_batch: int, max_body_bytes: int, projections=()) -> list[Route]:
+def studio_routes(served, limited, max_batch: int, max_body_bytes: int, projections=(), faces=None) -> list[Route]:
     """The studio's routes over the served model (serving/http/served.py); `limited(request,
     max_body, work)` is the app's admission (serving/http/app.py); `projections`: (name,
-    ProjectionFile) pairs the page may open without uploading them."""
+    ProjectionFile) pairs the page may open without uploading them; `faces`: the FaceAligner of
+    --align-faces, or None."""
     # The served models one after the other, as PROCESS-N: a page loaded before a restart of the
     # server (the same name and version, maybe other files) is told by the first part.
     process, loads = secrets.token_hex(4), itertools.count(1)
-    latest = (Studio(served.model, max_batch, projections), f"{process}-{next(loads)}")
+    latest = (Studio(served.model, max_batch, projections, faces), f"{process}-{next(loads)}")
 
     def studio_for(request) -> tuple[Studio, int]:
         """The served model's Studio and its load number; 409 for a page loaded with another model."""
         nonlocal latest
         if latest[0].model is not served.model:
-            latest = (Studio(served.model, max_batch, fitting_projections(projections, served.model)), f"{process}-{next(loads)}")
+            latest = (Studio(served.model, max_batch, fitting_projections(projections, served.model), faces),
+                      f"{process}-{next(loads)}")
         studio, load = latest
         version, name = str(studio.model.version), studio.model.metadata["model_name"]
         page_version, page_load = request.headers.get(VERSION_HEADER), request.headers.get(LOAD_HEADER)

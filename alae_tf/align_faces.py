@@ -1,0 +1,141 @@
+"""python -m alae_tf.align_faces: cut the faces out of photos as the face models' training images
+were (serving.faces), for project, edit and the studio to read."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from alae_tf.config import load_config_file
+from alae_tf.data.files import list_image_files, open_image, unreadable_reason
+from alae_tf.errors import ALAEError, out_of_disk_space
+from alae_tf.run_layout import RunDir, run_problem
+from alae_tf.stop_signals import interrupted_exit_code, signal_name, sigterm_raises_stopped
+from serving.atomic_write import replacing
+from serving.command_line import CommandParser
+from serving.faces import NO_FACE_HINT, CROPS, FaceFinder, FacesUnavailable, aligned_face, alignment_square, upright_rgb
+
+DEFAULT_SIDE = 1024
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = CommandParser(
+        prog="python -m alae_tf.align_faces",
+        description=(
+            "Find the faces in photos (dlib's frontal face detector and 68 landmarks) and cut each out as an "
+            "upright square set by its eyes and mouth, the crop the face models were trained on: a photo that is "
+            "only centre-cropped encodes far from itself. The squares are written as PNG files to --out, for "
+            "python -m alae_tf.project / .edit --images and the studio's uploads. Needs the faces extra: "
+            'pip install -e ".[faces]".'),
+        epilog="example: python -m alae_tf.align_faces me.jpg holiday/ --out aligned --run runs/official_ffhq  "
+               "then: python -m alae_tf.project --run runs/official_ffhq --images aligned",
+    )
+    parser.add_argument("images", nargs="+", type=Path, metavar="IMAGE",
+                        help="photos (PNG, JPEG, WebP or BMP), or folders of them (searched recursively)")
+    parser.add_argument("--out", type=Path, required=True,
+                        help="folder for the aligned faces: PHOTO.png for each photo's largest face (a folder's "
+                             "photos keep their paths below it); created if needed; existing files are replaced")
+    side = parser.add_mutually_exclusive_group()
+    side.add_argument("--run", type=Path, help="the run whose model will read the faces: its image size is used")
+    side.add_argument("--size", type=int, help=f"the side of the squares in pixels (default {DEFAULT_SIDE}, FFHQ's)")
+    parser.add_argument("--crop", choices=sorted(CROPS), default="ffhq",
+                        help="ffhq (default): the FFHQ and CelebA-HQ crop, for the official FFHQ and CelebA-HQ models "
+                             "and runs trained on such images; celeba: the official CelebA 128x128 model's tighter crop")
+    parser.add_argument("--all-faces", action="store_true",
+                        help="every face found (PHOTO_face2.png, ... for the second largest on); default: the largest")
+    return parser.parse_args(argv)
+
+
+def output_side(args) -> int:
+    if args.run is None:
+        side = DEFAULT_SIDE if args.size is None else args.size
+        if side < 4:
+            raise ALAEError(f"--size {side}: a side of at least 4 pixels")
+        return side
+    if problem := run_problem(args.run):
+        raise ALAEError(problem)
+    height, width, _ = load_config_file(RunDir(args.run).config_file).model.image_shape
+    return int(height)
+
+
+def photos_and_names(paths: list[Path]) -> list[tuple[Path, str]]:
+    """(photo, output name without suffix): a file given keeps its name, a folder's photos their
+    paths below it. Two photos that would write one name are refused before any work."""
+    found = []
+    for path in paths:
+        if path.is_dir():
+            found += [(photo, photo.relative_to(path).with_suffix("").as_posix()) for photo in list_image_files(path)]
+        elif path.is_file():
+            found.append((path, path.stem))
+        else:
+            raise ALAEError(f"{path}: no such image file or folder")
+    names = {}
+    for photo, name in found:
+        if name in names and names[name] != photo:
+            raise ALAEError(f"{names[name]} and {photo} would both be written as {name}.png: give them in separate runs")
+        names[name] = photo
+    return found
+
+
+def align_photos(args) -> int:
+    side = output_side(args)
+    photos = photos_and_names(args.images)
+    try:
+        finder = FaceFinder()
+    except FacesUnavailable as exc:
+        raise ALAEError(str(exc)) from None
+    args.out.mkdir(parents=True, exist_ok=True)
+    written, faceless, unreadable = 0, [], []
+    for number, (photo, name) in enumerate(photos, 1):
+        try:
+            with open_image(photo) as opened:
+                image = upright_rgb(opened)
+        except Exception as exc:  # a damaged or unsupported file is named and skipped, as training skips it
+            print(f"[{number}/{len(photos)}] warning: {photo}: skipped: {unreadable_reason(exc)}", file=sys.stderr)
+            unreadable.append(photo)
+            continue
+        faces = finder.landmarks(image)
+        if not faces:
+            print(f"[{number}/{len(photos)}] warning: {photo}: no face found ({NO_FACE_HINT})", file=sys.stderr)
+            faceless.append(photo)
+            continue
+        outputs = []
+        for index, landmarks in enumerate(faces if args.all_faces else faces[:1]):
+            target = args.out / (name + ("" if index == 0 else f"_face{index + 1}") + ".png")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with replacing(target) as partial:
+                aligned_face(image, alignment_square(landmarks, args.crop), side).save(partial, format="PNG")
+            outputs.append(str(target))
+        written += len(outputs)
+        others = "" if args.all_faces or len(faces) == 1 else f" (the largest of {len(faces)} faces; --all-faces for all)"
+        print(f"[{number}/{len(photos)}] {photo} -> {', '.join(outputs)}{others}", flush=True)
+    print(f"{written} face(s) of {side}x{side} ({args.crop} crop) written to {args.out}"
+          + (f"; no face found in {len(faceless)} photo(s)" if faceless else "")
+          + (f"; {len(unreadable)} file(s) could not be read" if unreadable else ""))
+    if not written:
+        raise ALAEError("no face was found in any of the photos")
+    return 0
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    try:
+        with sigterm_raises_stopped():
+            return align_photos(args)
+    except ALAEError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        if not out_of_disk_space(exc):
+            raise
+        print(f"error: the disk is full: {exc.filename or args.out} was not written; the faces before it were",
+              file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as exc:
+        print(f"\ninterrupted ({signal_name(exc)}); the faces written so far are in {args.out}", file=sys.stderr)
+        return interrupted_exit_code(exc)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,244 @@
+"""Face alignment (serving.faces, python -m alae_tf.align_faces, the studio's --align-faces): the
+crop against the official align_faces.py run once (tests/fixtures/make_face_alignments.py), the
+square by hand, a turned and shrunk photo giving the same face, and the command's files and errors."""
+
+import io
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from exported_run import http_server
+from PIL import Image
+
+from alae_tf import align_faces
+from alae_tf.config import load_preset, save_config
+from serving import faces, image_files
+from serving.faces import CROPS, FaceAligner, FaceFinder, aligned_face, alignment_square, upright_rgb
+
+FIXTURES = Path(__file__).parent / "fixtures" / "faces"
+PHOTO = FIXTURES / "grace_hopper.jpg"
+
+
+@pytest.fixture(scope="module")
+def official():
+    return np.load(FIXTURES / "official_alignments.npz")
+
+
+@pytest.fixture(scope="module")
+def finder():
+    return FaceFinder()
+
+
+@pytest.fixture(scope="module")
+def photo():
+    return upright_rgb(Image.open(PHOTO))
+
+
+def by_hand_landmarks(eye_left, eye_right, mouth_left, mouth_right):
+    """68 landmarks with only the points the crop reads set: each eye's six points at its centre."""
+    points = np.zeros((68, 2))
+    points[36:42], points[42:48], points[48], points[54] = eye_left, eye_right, mouth_left, mouth_right
+    return points
+
+
+def test_the_square_by_hand():
+    """Eyes 20 apart, mouth 30 below them: the FFHQ square's half side is max(2 x 20, 1.8 x 30) = 54
+    around (50, 50 + 0.1 x 30); the CelebA one's (1.641 x 20 + 1.56 x 30) / 2 = 39.81 around (50, 50 + 0.317 x 30)."""
+    landmarks = by_hand_landmarks((40, 50), (60, 50), (42, 80), (58, 80))
+    np.testing.assert_allclose(alignment_square(landmarks, "ffhq"), [[-4, -1], [-4, 107], [104, 107], [104, -1]])
+    half, centre_y = 39.81, 50 + 0.317 * 30
+    np.testing.assert_allclose(alignment_square(landmarks, "celeba"),
+                               [[50 - half, centre_y - half], [50 - half, centre_y + half], [50 + half, centre_y + half],
+                                [50 + half, centre_y - half]])
+    # A face turned by 30 degrees about (10, 20) turns its square with it; the corners keep their order.
+    angle = math.radians(30)
+    turn = np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
+    turned = (landmarks - [10, 20]) @ turn.T + [10, 20]
+    for crop in CROPS:
+        np.testing.assert_allclose(alignment_square(turned, crop), (alignment_square(landmarks, crop) - [10, 20]) @ turn.T + [10, 20],
+                                   atol=1e-9)
+
+
+def test_the_crop_is_the_official_codes(official, photo):
+    """Given the same landmarks: the same pixels as the official align (FFHQ at 256, CelebA at 128);
+    where the square reaches past the photo (the tight cut), its mirrored, blurred margin differs by
+    the blur alone (Pillow's against SciPy's Gaussian)."""
+    for name, crop, side in (("ffhq_256", "ffhq", 256), ("celeba_128", "celeba", 128)):
+        ours = np.asarray(aligned_face(photo, alignment_square(official["landmarks"], crop), side))
+        np.testing.assert_array_equal(ours, official[name], err_msg=name)
+    tight = photo.crop(tuple(official["tight_box"]))
+    ours = np.asarray(aligned_face(tight, alignment_square(official["tight_landmarks"], "ffhq"), 256), np.float64)
+    difference = np.abs(ours - official["tight_ffhq_256"])
+    assert difference.mean() < 0.5 and difference.max() <= 4, (difference.mean(), difference.max())
+    # The square reaches past the cut's top and sides, and that margin is not black: the photo
+    # mirrored, then faded to its median colour.
+    square = alignment_square(official["tight_landmarks"], "ffhq")
+    assert square[:, 1].min() < 0 and square[:, 0].min() < 0 and square[:, 0].max() > tight.width
+    assert ours[:8].mean() > 40 and ours[:, :8].mean() > 40
+
+
+def assert_same_square(found, expected, within=0.03):
+    """Two squares whose corners lie within `within` of the side apart."""
+    side = np.hypot(*(expected[3] - expected[0]))
+    assert np.abs(found - expected).max() < within * side, (found, expected)
+
+
+def test_the_finder_gives_the_fixtures_landmarks_and_scales_them_back_from_a_large_photo(official, finder, photo):
+    [landmarks] = finder.landmarks(photo)
+    np.testing.assert_allclose(landmarks, official["landmarks"], atol=1)
+    large = photo.resize((photo.width * 5 // 2, photo.height * 5 // 2), Image.Resampling.BICUBIC)  # found on a 1024 copy
+    [found] = finder.landmarks(large)
+    assert_same_square(alignment_square(found) / 2.5, alignment_square(landmarks))
+
+
+def test_a_turned_and_smaller_photo_gives_the_same_face(finder, photo):
+    """The point of aligning: in the photo turned by 20 degrees and shrunk to 70%, the square is the
+    upright photo's square turned and shrunk with it (within 4% of its side: the landmarks move a
+    little with the scale), and the face cut out is much nearer the upright one's than the centre
+    crops are to each other."""
+    angle, scale = 20, 0.7
+    turned = photo.rotate(angle, resample=Image.Resampling.BICUBIC, expand=True, fillcolor=(128, 128, 128))
+    moved_centre = np.array(turned.size) / 2
+    turned = turned.resize((round(turned.width * scale), round(turned.height * scale)), Image.Resampling.LANCZOS)
+    cos, sin = math.cos(math.radians(angle)), math.sin(math.radians(angle))  # Pillow turns anticlockwise on screen
+    offsets = alignment_square(finder.landmarks(photo)[0]) - np.array(photo.size) / 2
+    expected = (np.stack([offsets[:, 0] * cos + offsets[:, 1] * sin, -offsets[:, 0] * sin + offsets[:, 1] * cos], 1)
+                + moved_centre) * np.array(turned.size) / (moved_centre * 2)
+    assert_same_square(alignment_square(finder.landmarks(turned)[0]), expected, within=0.04)
+
+    def face(image):
+        [landmarks] = finder.landmarks(image)
+        return np.asarray(aligned_face(image, alignment_square(landmarks), 128), np.float64)[32:96, 32:96]
+
+    def centre(image):
+        return np.asarray(image.crop(((image.width - min(image.size)) // 2, (image.height - min(image.size)) // 2,
+                                      (image.width + min(image.size)) // 2, (image.height + min(image.size)) // 2))
+                          .resize((128, 128), Image.Resampling.LANCZOS), np.float64)[32:96, 32:96]
+
+    aligned_difference = np.abs(face(turned) - face(photo)).mean()
+    centred_difference = np.abs(centre(turned) - centre(photo)).mean()
+    print(f"mean difference of the middle quarter: aligned {aligned_difference:.1f}, centre-cropped "
+          f"{centred_difference:.1f} levels")
+    assert centred_difference > 2.5 * aligned_difference
+
+
+def two_faces(photo) -> Image.Image:
+    """The photo and a copy at 60% side by side: two faces, the first the larger."""
+    small = photo.resize((photo.width * 3 // 5, photo.height * 3 // 5), Image.Resampling.LANCZOS)
+    canvas = Image.new("RGB", (photo.width + small.width, photo.height), (90, 90, 90))
+    canvas.paste(photo, (0, 0))
+    canvas.paste(small, (photo.width, photo.height - small.height))
+    return canvas
+
+
+def test_the_command_writes_the_largest_face_of_each_photo(tmp_path, photo, finder, capsys):
+    photos = tmp_path / "photos"
+    (photos / "trip").mkdir(parents=True)
+    two_faces(photo).save(photos / "trip" / "pair.jpg", quality=95)
+    photo.save(photos / "one.png")
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (200, 200, 3), np.uint8)).save(photos / "noise.png")
+    (photos / "broken.jpg").write_bytes(b"\xff\xd8 not a jpeg")
+    assert align_faces.main([str(photos), str(PHOTO), "--out", str(tmp_path / "out"), "--size", "64"]) == 0
+    captured = capsys.readouterr()
+    assert sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*.png")) == \
+        ["grace_hopper.png", "one.png", "trip/pair.png"]
+    assert "trip/pair.jpg -> " in captured.out and "(the largest of 2 faces; --all-faces for all)" in captured.out
+    assert "noise.png: no face found (a frontal face of at least ~40 pixels" in captured.err
+    assert "broken.jpg: skipped: " in captured.err
+    assert captured.out.splitlines()[-1] == (f"3 face(s) of 64x64 (ffhq crop) written to {tmp_path / 'out'}; no face "
+                                             "found in 1 photo(s); 1 file(s) could not be read")
+    # the largest face is the full-size one, pasted at (0, 0): the photo's own square
+    assert_same_square(alignment_square(finder.landmarks(two_faces(photo))[0]), alignment_square(finder.landmarks(photo)[0]),
+                       within=0.01)
+
+    assert align_faces.main([str(photos / "trip"), "--out", str(tmp_path / "all"), "--size", "32", "--all-faces",
+                             "--crop", "celeba"]) == 0
+    assert sorted(p.name for p in (tmp_path / "all").iterdir()) == ["pair.png", "pair_face2.png"]
+    assert Image.open(tmp_path / "all" / "pair_face2.png").size == (32, 32)
+    assert "2 face(s) of 32x32 (celeba crop)" in capsys.readouterr().out
+
+
+def test_the_command_takes_the_runs_size_and_refuses_what_it_cannot_do(tmp_path, capsys, monkeypatch):
+    run = tmp_path / "run"
+    run.mkdir()
+    save_config(load_preset("celeba_hq256"), run / "config.yaml")
+    assert align_faces.main([str(PHOTO), "--out", str(tmp_path / "out"), "--run", str(run)]) == 0
+    assert Image.open(tmp_path / "out" / "grace_hopper.png").size == (256, 256)
+    capsys.readouterr()
+
+    noise = tmp_path / "noise.png"
+    Image.fromarray(np.zeros((100, 100, 3), np.uint8)).save(noise)
+    same_name = tmp_path / "other" / "grace_hopper.png"
+    same_name.parent.mkdir()
+    Image.open(PHOTO).save(same_name)
+    for argv, message in (
+            ([str(noise)], "error: no face was found in any of the photos"),
+            ([str(PHOTO), str(same_name)], f"error: {PHOTO} and {same_name} would both be written as grace_hopper.png: "
+                                           "give them in separate runs"),
+            ([str(tmp_path / "missing.jpg")], f"error: {tmp_path / 'missing.jpg'}: no such image file or folder"),
+            ([str(PHOTO), "--size", "2"], "error: --size 2: a side of at least 4 pixels"),
+            ([str(PHOTO), "--run", str(tmp_path)], f"error: {tmp_path}: not a training run (no config.yaml)")):
+        assert align_faces.main([*argv, "--out", str(tmp_path / "refused")]) == 2, argv
+        assert capsys.readouterr().err.splitlines()[-1].startswith(message), argv
+    assert not (tmp_path / "refused").exists() or not any((tmp_path / "refused").iterdir())
+
+    # Without the faces extra: one line naming it, for dlib and for its landmark model.
+    monkeypatch.setattr(faces.importlib.util, "find_spec", lambda name: None)
+    assert align_faces.main([str(PHOTO), "--out", str(tmp_path / "refused")]) == 2
+    assert capsys.readouterr().err == ("error: face alignment needs dlib's 68-point landmark model: "
+                                       f"{faces.INSTALL}\n")
+    monkeypatch.setitem(sys.modules, "dlib", None)  # import dlib raises ImportError
+    assert align_faces.main([str(PHOTO), "--out", str(tmp_path / "refused")]) == 2
+    assert capsys.readouterr().err == f"error: face alignment needs dlib: {faces.INSTALL}\n"
+
+
+def test_an_upload_read_with_a_face_aligner_is_its_largest_faces_square(photo):
+    buffer = io.BytesIO()
+    two_faces(photo).save(buffer, format="PNG")
+    aligner = FaceAligner("celeba")
+    image, note = image_files.model_image(buffer.getvalue(), (48, 48, 1), faces=aligner)
+    [landmarks] = aligner.finder.landmarks(photo)
+    expected = np.asarray(aligned_face(photo, alignment_square(landmarks, "celeba"), 48).convert("L"), np.float64)
+    assert image.shape == (48, 48, 1) and np.abs(image[..., 0] - expected).mean() < 3
+    width, height = two_faces(photo).size
+    assert note == (f"PNG {width}x{height}: the largest of its 2 faces cut out upright (celeba crop, "
+                    "48x48), converted from RGB to grayscale")
+    blank = io.BytesIO()
+    Image.new("RGB", (64, 64), (200, 10, 10)).save(blank, format="PNG")
+    with pytest.raises(image_files.ImageFileError, match="no face found in the upload") as refused:
+        image_files.model_image(blank.getvalue(), (48, 48, 3), faces=aligner)
+    assert refused.value.problem == image_files.NO_FACE
+
+
+def test_the_studio_aligns_uploaded_photos_and_refuses_one_without_a_face(export_dir, photo, finder):
+    from test_studio_api import pixels, request, upload
+
+    with http_server(export_dir, "--studio", "--align-faces", "ffhq") as url:
+        status, info, _ = request(url, "GET", "/studio/api/info", content_type=None)
+        assert status == 200 and info["aligns_faces"] == "ffhq"
+        status, answer = upload(url, PHOTO.read_bytes())
+        assert status == 200, answer
+        assert answer["note"] == ("JPEG 512x600: its face cut out upright (ffhq crop, 28x28), converted from RGB to "
+                                  "grayscale")
+        [landmarks] = finder.landmarks(photo)
+        expected = np.asarray(aligned_face(photo, alignment_square(landmarks), 28).convert("L"))
+        np.testing.assert_array_equal(pixels(answer["input"])[..., 0], expected)
+        blank = io.BytesIO()
+        Image.new("RGB", (64, 64), (200, 10, 10)).save(blank, format="PNG")
+        status, answer = upload(url, blank.getvalue())
+        assert status == 422 and "no face found in the upload" in json.dumps(answer), answer
+
+
+def test_the_command_aligns_without_importing_tensorflow(tmp_path):
+    """It reads photos and writes PNGs: nothing of TensorFlow, Keras or scikit-learn is imported (a
+    second or more at start)."""
+    from test_tensorflow_start import REPO, heavy_imports
+
+    result = subprocess.run([sys.executable, "-X", "importtime", "-m", "alae_tf.align_faces", str(PHOTO), "--out",
+                             str(tmp_path), "--size", "16"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and heavy_imports(result) == [], result.stderr[-2000:]
+    assert (tmp_path / "grace_hopper.png").is_file()
