@@ -214,6 +214,19 @@ def test_an_upload_read_with_a_face_aligner_is_its_largest_faces_square(photo):
     assert refused.value.problem == image_files.NO_FACE
 
 
+def test_the_app_apis_read_image_takes_the_face_aligner(export_dir, photo):
+    from serving.onnx_model import ALAEOnnx
+
+    model, aligner = ALAEOnnx(export_dir), FaceAligner()
+    [landmarks] = aligner.finder.landmarks(photo)
+    expected = np.asarray(aligned_face(photo, alignment_square(landmarks), 28).convert("L"))[..., np.newaxis]
+    np.testing.assert_array_equal(model.read_image(PHOTO, faces=aligner), expected)
+    blank = io.BytesIO()
+    Image.new("RGB", (64, 64), (200, 10, 10)).save(blank, format="PNG")
+    with pytest.raises(ValueError, match="^no face found in the image"):
+        model.read_image(blank.getvalue(), faces=aligner)
+
+
 def test_the_studio_aligns_uploaded_photos_and_refuses_one_without_a_face(export_dir, photo, finder):
     from test_studio_api import pixels, request, upload
 
