@@ -255,3 +255,20 @@ def test_the_command_aligns_without_importing_tensorflow(tmp_path):
                              str(tmp_path), "--size", "16"], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and heavy_imports(result) == [], result.stderr[-2000:]
     assert (tmp_path / "grace_hopper.png").is_file()
+
+
+def test_a_photo_centre_cropped_for_a_colour_model_gets_a_note_naming_the_command(tmp_path, capsys):
+    """edit and project --images: the note says what training's reading did, and for a colour model
+    whose photo lost its sides, how to cut a face out instead."""
+    from alae_tf.editing.images import read_image_files
+
+    Image.new("RGB", (30, 40), (10, 20, 30)).save(tmp_path / "tall.png")
+    Image.new("RGB", (40, 40), (10, 20, 30)).save(tmp_path / "square.png")
+    hint = "; face photos: python -m alae_tf.align_faces cuts faces out as face models saw them\n"
+    read_image_files(tmp_path / "tall.png", (16, 16, 3))
+    assert capsys.readouterr().err == (f"note: {tmp_path / 'tall.png'}: a 30x40 RGB image, centre-cropped to 30x30, "
+                                       f"resized to 16x16, as training images are{hint}")
+    read_image_files(tmp_path / "square.png", (16, 16, 3))
+    assert not capsys.readouterr().err.endswith(hint)
+    read_image_files(tmp_path / "tall.png", (16, 16, 1))  # a grayscale model: MNIST-like, no faces
+    assert not capsys.readouterr().err.endswith(hint)

@@ -82,7 +82,7 @@ def read_image_files(path, image_shape) -> np.ndarray:
     warning line, as training skips it."""
     files = _image_files(path)
     height, width, channels = image_shape
-    images, adjusted, skipped = [], [], []
+    images, adjusted, skipped, cropped = [], [], [], False
     for file in files:
         try:
             with open_image(file) as image:
@@ -94,17 +94,21 @@ def read_image_files(path, image_shape) -> np.ndarray:
             skipped.append((str(file.relative_to(path)), unreadable_reason(exc)))
             continue
         images.append(pixels)
+        cropped = cropped or any(change.startswith("centre-cropped") for change in changes)
         if changes:
             adjusted.append(f"{file}: a {size[0]}x{size[1]} {mode} image, {', '.join(changes)}")
     if skipped:
         if not images:
             raise ALAEError(f"{path}: none of its {len(files)} image files can be read ({describe_skipped(skipped, len(files))})")
         print(f"warning: {path}: {describe_skipped(skipped, len(files))}", file=sys.stderr)
+    # A photo cut to its centre, for a colour model: maybe a face, which face models saw aligned.
+    faces = "; face photos: python -m alae_tf.align_faces cuts faces out as face models saw them" if cropped and channels == 3 else ""
     if len(adjusted) == 1 and len(files) == 1:
-        print(f"note: {adjusted[0]}, as training images are", file=sys.stderr)
+        print(f"note: {adjusted[0]}, as training images are{faces}", file=sys.stderr)
     elif adjusted:
         print(f"note: {path}: {len(adjusted)} of {len(images)} images brought to {width}x{height} "
-              f"{'grayscale' if channels == 1 else 'RGB'} as training images are (first: {adjusted[0]})", file=sys.stderr)
+              f"{'grayscale' if channels == 1 else 'RGB'} as training images are (first: {adjusted[0]}){faces}",
+              file=sys.stderr)
     return np.stack(images) if images else np.empty((0, *image_shape), np.uint8)
 
 
