@@ -59,11 +59,15 @@ def output_side(args) -> int:
     return int(height)
 
 
-def photos_and_names(paths: list[Path]) -> list[tuple[Path, str]]:
+def photos_and_names(paths: list[Path], out: Path) -> list[tuple[Path, str]]:
     """(photo, output name without suffix): a file given keeps its name, a folder's photos their
-    paths below it. Two photos that would write one name are refused before any work."""
+    paths below it. Two photos that would write one name, or an `out` inside a folder given, are
+    refused before any work."""
     found = []
     for path in paths:
+        if path.is_dir() and out.resolve().is_relative_to(path.resolve()):
+            raise ALAEError(f"--out {out} is inside {path}, whose photos are read: a second run would read the "
+                            "aligned faces as photos; choose a folder outside it")
         if path.is_dir():
             found += [(photo, photo.relative_to(path).with_suffix("").as_posix()) for photo in list_image_files(path)]
         elif path.is_file():
@@ -80,7 +84,7 @@ def photos_and_names(paths: list[Path]) -> list[tuple[Path, str]]:
 
 def align_photos(args) -> int:
     side = output_side(args)
-    photos = photos_and_names(args.images)
+    photos = photos_and_names(args.images, args.out)
     try:
         finder = FaceFinder()
     except FacesUnavailable as exc:

@@ -180,6 +180,7 @@ def test_the_command_takes_the_runs_size_and_refuses_what_it_cannot_do(tmp_path,
             ([str(PHOTO), str(same_name)], f"error: {PHOTO} and {same_name} would both be written as grace_hopper.png: "
                                            "give them in separate runs"),
             ([str(tmp_path / "missing.jpg")], f"error: {tmp_path / 'missing.jpg'}: no such image file or folder"),
+            ([str(tmp_path)], f"error: --out {tmp_path / 'refused'} is inside {tmp_path}, whose photos are read"),
             ([str(PHOTO), "--size", "2"], "error: --size 2: a side of at least 4 pixels"),
             ([str(PHOTO), "--run", str(tmp_path)], f"error: {tmp_path}: not a training run (no config.yaml)")):
         assert align_faces.main([*argv, "--out", str(tmp_path / "refused")]) == 2, argv
