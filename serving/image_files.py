@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from serving.faces import NO_FACE_HINT
-from serving.model_pixels import IMAGE_FORMATS, MODES, READABLE_FORMATS, model_pixels
+from serving.model_pixels import IMAGE_FORMATS, MODES, READABLE_FORMATS, conversion_step, model_pixels, whole_pixels
 
 # What browsers save, phones send, and edit --images reads. MPO is a JPEG with more pictures after
 # the first (some cameras' and phones' photos).
@@ -59,14 +59,17 @@ def model_image(data: bytes, image_shape, subject="the upload", reader="the stud
 
 
 def _face_pixels(image: Image.Image, image_shape, faces) -> tuple[np.ndarray | None, list[str]]:
-    """model_pixels of the square of the largest face in `image`; (None, []) where none is found."""
-    side = int(image_shape[0])
-    aligned, count = faces.largest_face(image, side)
+    """(the square of the largest face in `image`, read as model_pixels reads it but not centre-cropped,
+    uint8 [H, W, C], the steps in words); (None, []) where none is found."""
+    side, mode, source_mode = int(image_shape[0]), MODES[int(image_shape[2])], image.mode
+    whole, steps = whole_pixels(image, "RGB")  # faces are found in colour, whatever the model's channels
+    aligned, count = faces.largest_face(whole, side)
     if aligned is None:
         return None, []
-    array, steps = model_pixels(aligned, image_shape)
     which = "its face" if count == 1 else f"the largest of its {count} faces"
-    return array, [f"{which} cut out upright ({faces.crop} crop, {side}x{side})", *steps]
+    steps = [step for step in steps if step not in conversion_step(source_mode, "RGB")]
+    steps += [f"{which} cut out upright ({faces.crop} crop, {side}x{side})", *conversion_step(source_mode, mode)]
+    return np.asarray(aligned.convert(mode), np.uint8).reshape(side, side, len(mode)), steps
 
 
 def _open(data: bytes, subject: str, reader: str) -> Image.Image:

@@ -58,13 +58,36 @@ def model_pixels(image: Image.Image, image_shape) -> tuple[np.ndarray, list[str]
         steps.append(f"resized to {width}x{height}")
     if image.mode == "RGBa":  # premultiplied: its colour bands are the image over black
         image = Image.merge("RGB", image.split()[:3])
-    # The file's own mode decides (a palette or an opaque grayscale + alpha file is converted too);
-    # 16-bit grayscale has its own step above, and is grayscale for a grayscale model.
-    if source_mode != MODES[channels] and not (source_mode.startswith("I") and channels == 1):
-        steps.append(f"converted from {MODE_NAMES.get(source_mode, source_mode)} to "
-                     f"{'grayscale' if channels == 1 else 'RGB'}")
+    steps += conversion_step(source_mode, MODES[channels])
     image = image.convert(MODES[channels])
     return np.asarray(image, dtype=np.uint8).reshape(height, width, channels), steps
+
+
+def whole_pixels(image: Image.Image, mode: str = "RGB") -> tuple[Image.Image, list[str]]:
+    """(the whole picture in `mode`, "L" or "RGB", read as model_pixels reads it but neither
+    cropped nor resized: turned upright, 16-bit levels scaled, transparency over black; the steps
+    that changed it, in words): for serving.faces, which finds a face anywhere in a photo."""
+    steps = []
+    if _sixteen_bit_colour_mode(image) is not None:
+        steps.append("16-bit levels scaled to 8-bit")
+    source_mode = image.mode
+    image.load()
+    if exif_orientation(image) != 1:
+        image = ImageOps.exif_transpose(image)
+        steps.append("turned upright (EXIF orientation)")
+    image = _flattened(image, mode, steps)
+    if image.mode == "RGBa":
+        image = Image.merge("RGB", image.split()[:3])
+    return image.convert(mode), steps + conversion_step(source_mode, mode)
+
+
+def conversion_step(source_mode: str, mode: str) -> list[str]:
+    """The step that says a file of `source_mode` became "L" or "RGB" `mode`, or none. The file's own
+    mode decides (a palette or an opaque grayscale + alpha file is converted too); 16-bit grayscale
+    has its own step, and is grayscale for a grayscale model."""
+    if source_mode == mode or (source_mode.startswith("I") and mode == "L"):
+        return []
+    return [f"converted from {MODE_NAMES.get(source_mode, source_mode)} to {'grayscale' if mode == 'L' else 'RGB'}"]
 
 
 def exif_orientation(image: Image.Image) -> int:

@@ -17,7 +17,8 @@ from PIL import Image
 from alae_tf import align_faces
 from alae_tf.config import load_preset, save_config
 from serving import faces, image_files
-from serving.faces import CROPS, FaceAligner, FaceFinder, aligned_face, alignment_square, upright_rgb
+from serving.faces import CROPS, FaceAligner, FaceFinder, aligned_face, alignment_square
+from serving.model_pixels import whole_pixels
 
 FIXTURES = Path(__file__).parent / "fixtures" / "faces"
 PHOTO = FIXTURES / "grace_hopper.jpg"
@@ -35,7 +36,7 @@ def finder():
 
 @pytest.fixture(scope="module")
 def photo():
-    return upright_rgb(Image.open(PHOTO))
+    return whole_pixels(Image.open(PHOTO))[0]
 
 
 def by_hand_landmarks(eye_left, eye_right, mouth_left, mouth_right):
@@ -147,7 +148,7 @@ def test_the_command_writes_the_largest_face_of_each_photo(tmp_path, photo, find
     assert sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*.png")) == \
         ["grace_hopper.png", "one.png", "trip/pair.png"]
     assert "trip/pair.jpg -> " in captured.out and "(the largest of 2 faces; --all-faces for all)" in captured.out
-    assert "noise.png: no face found (a frontal face of at least ~40 pixels" in captured.err
+    assert "noise.png: no face found (dlib finds frontal faces, upright to within ~40 degrees" in captured.err
     assert "broken.jpg: skipped: " in captured.err
     assert captured.out.splitlines()[-1] == (f"3 face(s) of 64x64 (ffhq crop) written to {tmp_path / 'out'}; no face "
                                              "found in 1 photo(s); 1 file(s) could not be read")
@@ -178,10 +179,10 @@ def test_the_command_takes_the_runs_size_and_refuses_what_it_cannot_do(tmp_path,
     for argv, message in (
             ([str(noise)], "error: no face was found in any of the photos"),
             ([str(PHOTO), str(same_name)], f"error: {PHOTO} and {same_name} would both be written as grace_hopper.png: "
-                                           "give them in separate runs"),
+                                           "give them separate --out folders"),
             ([str(tmp_path / "missing.jpg")], f"error: {tmp_path / 'missing.jpg'}: no such image file or folder"),
             ([str(tmp_path)], f"error: --out {tmp_path / 'refused'} is inside {tmp_path}, whose photos are read"),
-            ([str(PHOTO), "--size", "2"], "error: --size 2: a side of at least 4 pixels"),
+            ([str(PHOTO), "--size", "2"], "error: --size 2: a side of 4 to 2048 pixels"),
             ([str(PHOTO), "--run", str(tmp_path)], f"error: {tmp_path}: not a training run (no config.yaml)")):
         assert align_faces.main([*argv, "--out", str(tmp_path / "refused")]) == 2, argv
         assert capsys.readouterr().err.splitlines()[-1].startswith(message), argv
@@ -234,6 +235,7 @@ def test_the_studio_aligns_uploaded_photos_and_refuses_one_without_a_face(export
     with http_server(export_dir, "--studio", "--align-faces", "ffhq") as url:
         status, info, _ = request(url, "GET", "/studio/api/info", content_type=None)
         assert status == 200 and info["aligns_faces"] == "ffhq"
+        assert info["can_draw"] is False  # a drawing has no face: the canvas of grayscale models goes
         status, answer = upload(url, PHOTO.read_bytes())
         assert status == 200, answer
         assert answer["note"] == ("JPEG 512x600: its face cut out upright (ffhq crop, 28x28), converted from RGB to "
@@ -273,3 +275,83 @@ def test_a_photo_centre_cropped_for_a_colour_model_gets_a_note_naming_the_comman
     assert not capsys.readouterr().err.endswith(hint)
     read_image_files(tmp_path / "tall.png", (16, 16, 1))  # a grayscale model: MNIST-like, no faces
     assert not capsys.readouterr().err.endswith(hint)
+
+
+def photo_variants(photo, folder: Path) -> dict[str, Path]:
+    """The photo as other files read it: 16-bit grayscale, stored turned with its EXIF orientation
+    (6: shown turned 90 degrees clockwise), and all transparent (its colour still stored)."""
+    files = {name: folder / f"{name}.png" for name in ("gray16", "exif", "transparent")}
+    Image.fromarray(np.asarray(photo.convert("L"), np.uint16) * 257).save(files["gray16"])
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    photo.transpose(Image.Transpose.ROTATE_90).save(files["exif"], exif=exif)
+    photo.convert("RGBA").putalpha(0) or None
+    transparent = photo.convert("RGBA")
+    transparent.putalpha(0)
+    transparent.save(files["transparent"])
+    return files
+
+
+def test_photos_are_read_as_every_other_route_reads_them(tmp_path, photo, finder, capsys):
+    """16-bit grayscale was clipped white (no face found), transparency kept its hidden colour (a
+    face where the studio without alignment shows black), and the note named the stored size
+    without the turn and called a grayscale file RGB (an audit, 2026-12-07)."""
+    files = photo_variants(photo, tmp_path)
+    assert align_faces.main([str(files["gray16"]), str(files["exif"]), "--out", str(tmp_path / "out"), "--size",
+                             "64"]) == 0
+    upright = np.asarray(Image.open(tmp_path / "out" / "exif.png"), np.float64)
+    gray = np.asarray(Image.open(tmp_path / "out" / "gray16.png"), np.float64)
+    [landmarks] = finder.landmarks(photo)
+    reference = aligned_face(photo, alignment_square(landmarks), 64)
+    assert np.abs(upright - np.asarray(reference, np.float64)).mean() < 2  # the same face as the upright photo's
+    # the gray photo's face (found on its levels, not on clipped white), a little apart: dlib sees no colour
+    assert_same_square(alignment_square(finder.landmarks(whole_pixels(Image.open(files["gray16"]))[0])[0]),
+                       alignment_square(landmarks))
+    assert 40 < gray.mean() < 160
+    assert align_faces.main([str(files["transparent"]), "--out", str(tmp_path / "none"), "--size", "64"]) == 2
+    assert "no face found (dlib finds frontal faces, upright to within ~40 degrees" in capsys.readouterr().err
+
+    aligner = FaceAligner()
+    _, note = image_files.model_image(files["exif"].read_bytes(), (32, 32, 1), faces=aligner)
+    assert note == ("PNG 600x512: turned upright (EXIF orientation), its face cut out upright (ffhq crop, 32x32), "
+                    "converted from RGB to grayscale")
+    _, note = image_files.model_image(files["gray16"].read_bytes(), (32, 32, 1), faces=aligner)
+    assert note == "PNG 512x600: 16-bit levels scaled to 8-bit, its face cut out upright (ffhq crop, 32x32)"
+
+
+def test_outputs_never_replace_a_photo_or_each_other(tmp_path, photo, capsys):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    photo.save(photos / "me.png")
+    two_faces(photo).save(photos / "pair.png")
+    photo.save(photos / "pair_face2.png")
+    for argv, message in (
+            ([str(photos / "me.png"), "--out", str(photos)], f"error: {photos / 'me'}.png would replace the photo "
+                                                            f"{photos / 'me.png'}: choose another --out"),
+            ([str(photos), "--out", str(tmp_path / "out"), "--all-faces"],
+             f"error: {photos / 'pair_face2.png'} would be written as pair_face2.png, the name --all-faces gives a face "
+             f"of {photos / 'pair.png'}: give them separate --out folders"),
+            ([str(photos / "me.png"), "--out", str(photos / "me.png")], f"error: --out {photos / 'me.png'}: a file, not a folder"),
+            ([str(photos / "me.png"), "--out", str(tmp_path / "big"), "--size", "4096"],
+             "error: --size 4096: a side of 4 to 2048 pixels (the largest model's)")):
+        assert align_faces.main(argv) == 2, argv
+        assert capsys.readouterr().err.splitlines()[-1] == message
+    assert Image.open(photos / "me.png").size == photo.size
+
+    # The same photo given twice (a file and its folder, by another path) is aligned once; a 5000x2
+    # photo (its detection copy was 1024x0: a ValueError ended the run) has no face; a face smaller
+    # than the output is said to be enlarged.
+    Image.new("RGB", (5000, 2)).save(photos / "narrow.png")
+    assert align_faces.main([str(photos / "me.png"), str(photos / ".." / photos.name), "--out", str(tmp_path / "once"),
+                             "--size", "512"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.count("me.png ->") == 1, captured.out
+    assert "narrow.png: no face found" in captured.err
+    assert "(enlarged from 327 pixels across)" in captured.out
+
+
+def test_an_out_that_cannot_be_written_is_one_line(tmp_path, capsys):
+    (tmp_path / "file").write_text("")
+    assert align_faces.main([str(PHOTO), "--out", str(tmp_path / "file" / "sub"), "--size", "16"]) == 2
+    assert capsys.readouterr().err == f"error: cannot write to {tmp_path / 'file' / 'sub'} (Not a directory); the faces " \
+                                      "written before are kept\n"

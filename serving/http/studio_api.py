@@ -78,8 +78,8 @@ class Studio:
             if self.can_edit else [],
             # Named style-input ranges; a generator with one style input has only "all" to choose.
             "layer_ranges": {name: list(span) for name, span in self.model.layer_ranges.items()},
-            # A grayscale model (MNIST-like) gets a drawing canvas.
-            "can_draw": channels == 1,
+            # A grayscale model (MNIST-like) gets a drawing canvas; not where uploads are cut to a face.
+            "can_draw": channels == 1 and self.faces is None,
             # Refining E(x) against the image needs TensorFlow and LPIPS, which an ONNX export does not
             # carry: the page reconstructs with the encoder, or opens python -m alae_tf.project's file.
             "opens_projections": self.can_edit,
