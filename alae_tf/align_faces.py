@@ -28,10 +28,10 @@ def parse_args(argv=None) -> argparse.Namespace:
         prog="python -m alae_tf.align_faces",
         description=(
             "Find the faces in photos (dlib's frontal face detector and 68 landmarks) and cut each out as an "
-            "upright square set by its eyes and mouth, the crop the face models were trained on: a photo that is "
-            "only centre-cropped encodes far from itself. The squares are written as PNG files to --out, for "
-            "python -m alae_tf.project / .edit --images and the studio's uploads. Needs the faces extra: "
-            'pip install -e ".[faces]".'),
+            "upright square set by its eyes and mouth, the crop the face models were trained on (a face only "
+            "centre-cropped is framed unlike any image their encoder learned from). The squares are written as PNG "
+            "files to --out, for training and for python -m alae_tf.project / .edit --images (the studio cuts its "
+            'uploads itself with --align-faces). Needs the faces extra: pip install -e ".[faces]".'),
         epilog="example: python -m alae_tf.align_faces me.jpg holiday/ --out aligned --run runs/official_ffhq",
     )
     parser.add_argument("images", nargs="+", type=Path, metavar="IMAGE",
@@ -41,7 +41,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                              "photos keep their paths below it); created if needed; existing files are replaced")
     side = parser.add_mutually_exclusive_group()
     side.add_argument("--run", type=Path, help="the run whose model will read the faces: its image size is used")
-    side.add_argument("--size", type=int, help=f"the side of the squares in pixels (default {DEFAULT_SIDE}, FFHQ's)")
+    side.add_argument("--size", type=int, help=f"the side of the squares in pixels, 4 to {MAX_SIDE} (default {DEFAULT_SIDE}, FFHQ's)")
     parser.add_argument("--crop", choices=sorted(CROPS), default="ffhq",
                         help="ffhq (default): the FFHQ and CelebA-HQ crop, for the official FFHQ and CelebA-HQ models "
                              "and runs trained on such images; celeba: the official CelebA 128x128 model's tighter crop")
