@@ -41,7 +41,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                              "photos keep their paths below it); created if needed; existing files are replaced")
     side = parser.add_mutually_exclusive_group()
     side.add_argument("--run", type=Path, help="the run whose model will read the faces: its image size is used")
-    side.add_argument("--size", type=int, help=f"the side of the squares in pixels, 4 to {MAX_SIDE} (default {DEFAULT_SIDE}, FFHQ's)")
+    side.add_argument("--size", type=int,
+                      help=f"the side of the squares in pixels, 4 to {MAX_SIDE} (default {DEFAULT_SIDE}, FFHQ's)")
     parser.add_argument("--crop", choices=sorted(CROPS), default="ffhq",
                         help="ffhq (default): the FFHQ and CelebA-HQ crop, for the official FFHQ and CelebA-HQ models "
                              "and runs trained on such images; celeba: the official CelebA 128x128 model's tighter crop")
@@ -109,7 +110,7 @@ def align_photos(args) -> int:
             with open_image(photo) as opened:
                 image, _ = whole_pixels(opened, "RGB")
             faces = finder.landmarks(image)
-        except Exception as exc:  # a damaged or unsupported file is named and skipped, as training skips it
+        except Exception as exc:  # a damaged file, or one the detector cannot take: named and skipped, as training skips
             print(f"{counter} warning: {photo}: skipped: {unreadable_reason(exc)}", file=sys.stderr)
             unreadable.append(photo)
             continue

