@@ -63,12 +63,14 @@ def _face_pixels(image: Image.Image, image_shape, faces) -> tuple[np.ndarray | N
     uint8 [H, W, C], the steps in words); (None, []) where none is found."""
     side, mode, source_mode = int(image_shape[0]), MODES[int(image_shape[2])], image.mode
     whole, steps = whole_pixels(image, "RGB")  # faces are found in colour, whatever the model's channels
-    aligned, count = faces.largest_face(whole, side)
+    aligned, count, already = faces.largest_face(whole, side)
     if aligned is None:
         return None, []
     which = "its face" if count == 1 else f"the largest of its {count} faces"
+    done = (f"already aligned ({faces.crop} crop), resized to {side}x{side}" if already else
+            f"{which} cut out upright ({faces.crop} crop, {side}x{side})")
     steps = [step for step in steps if step not in conversion_step(source_mode, "RGB")]
-    steps += [f"{which} cut out upright ({faces.crop} crop, {side}x{side})", *conversion_step(source_mode, mode)]
+    steps += [done, *conversion_step(source_mode, mode)]
     return np.asarray(aligned.convert(mode), np.uint8).reshape(side, side, len(mode)), steps
 
 

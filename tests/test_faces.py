@@ -355,3 +355,20 @@ def test_an_out_that_cannot_be_written_is_one_line(tmp_path, capsys):
     assert align_faces.main([str(PHOTO), "--out", str(tmp_path / "file" / "sub"), "--size", "16"]) == 2
     assert capsys.readouterr().err == f"error: cannot write to {tmp_path / 'file' / 'sub'} (Not a directory); the faces " \
                                       "written before are kept\n"
+
+
+def test_an_aligned_face_is_taken_as_it_is(tmp_path, photo, capsys):
+    """Aligned again, an aligned face moved and blurred a little (20 levels mean at 256x256, an
+    audit): a square image whose face's square lies on its edges is used whole, resized."""
+    assert align_faces.main([str(PHOTO), "--out", str(tmp_path / "once"), "--size", "256"]) == 0
+    assert align_faces.main([str(tmp_path / "once" / "grace_hopper.png"), "--out", str(tmp_path / "twice"), "--size",
+                             "256"]) == 0
+    assert "(already aligned: resized only)" in capsys.readouterr().out
+    once = np.asarray(Image.open(tmp_path / "once" / "grace_hopper.png"))
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "twice" / "grace_hopper.png")), once)
+    image, note = image_files.model_image((tmp_path / "once" / "grace_hopper.png").read_bytes(), (128, 128, 3),
+                                          faces=FaceAligner())
+    np.testing.assert_array_equal(image, np.asarray(Image.fromarray(once).resize((128, 128), Image.Resampling.LANCZOS)))
+    assert note == "PNG 256x256: already aligned (ffhq crop), resized to 128x128"
+    # the photo itself is not: its face's square is far from its edges
+    assert not faces.already_aligned(photo, alignment_square(FaceFinder().landmarks(photo)[0]))
