@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from alae_tf.config import load_config_file
 from alae_tf.data.files import list_image_files, open_image, unreadable_reason
@@ -18,8 +17,7 @@ from alae_tf.run_layout import RunDir, run_problem
 from alae_tf.stop_signals import interrupted_exit_code, signal_name, sigterm_raises_stopped
 from serving.atomic_write import replacing
 from serving.command_line import CommandParser
-from serving.faces import (CROPS, MAX_SIDE, NO_FACE_HINT, FaceFinder, FacesUnavailable, aligned_face, alignment_square,
-                           already_aligned)
+from serving.faces import CROPS, MAX_SIDE, NO_FACE_HINT, FaceFinder, FacesUnavailable, alignment_square, face_image
 from serving.model_pixels import whole_pixels
 
 DEFAULT_SIDE = 1024
@@ -120,21 +118,20 @@ def align_photos(args) -> int:
             print(f"{counter} warning: {photo}: no face found ({NO_FACE_HINT})", file=sys.stderr)
             faceless.append(photo)
             continue
-        outputs, enlarged, already = [], [], False
+        outputs, enlarged = [], []
         for index, landmarks in enumerate(faces if args.all_faces else faces[:1]):
             target = args.out / (name + ("" if index == 0 else f"_face{index + 1}") + ".png")
             target.parent.mkdir(parents=True, exist_ok=True)
             square = alignment_square(landmarks, args.crop)
-            already = index == 0 and already_aligned(image, square)
+            face, already = face_image(image, square, side)
             with replacing(target) as partial:
-                face = image.resize((side, side), Image.Resampling.LANCZOS) if already else aligned_face(image, square, side)
                 face.save(partial, format="PNG")
             outputs.append(str(target))
             if (across := round(np.hypot(*(square[3] - square[0])))) < side:
                 enlarged.append(across)
         written += len(outputs)
         notes = [] if args.all_faces or len(faces) == 1 else [f"the largest of {len(faces)} faces; --all-faces for all"]
-        if already:
+        if already and len(outputs) == 1:
             notes.append("already aligned: resized only")
         if enlarged:
             notes.append(f"enlarged from {', '.join(map(str, enlarged))} pixels across")

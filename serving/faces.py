@@ -66,6 +66,13 @@ def already_aligned(image: Image.Image, square: np.ndarray) -> bool:
     return np.abs(np.asarray(square) - edges).max() <= ALIGNED_WITHIN * image.width
 
 
+def face_image(image: Image.Image, square: np.ndarray, side: int) -> tuple[Image.Image, bool]:
+    """(`aligned_face`, or `image` only resized where it is already aligned; whether it was)."""
+    if already_aligned(image, square):
+        return image.resize((side, side), Image.Resampling.LANCZOS), True
+    return aligned_face(image, square, side), False
+
+
 def _quarter_turn(vector: np.ndarray) -> np.ndarray:
     """`vector` turned by 90 degrees, x towards y (clockwise on screen, where y points down)."""
     return np.array([-vector[1], vector[0]])
@@ -166,15 +173,12 @@ class FaceAligner:
         self.crop = crop
         self.finder = FaceFinder()
 
-    def largest_face(self, image: Image.Image, side: int) -> tuple[Image.Image | None, int, bool]:
+    def largest_face(self, image: Image.Image, side: int) -> tuple[Image.Image | None, bool, int]:
         """(the `side` x `side` square of the largest face in upright `image` (RGB or grayscale,
-        kept: serving.model_pixels.whole_pixels), or None; how many faces were found; whether the
-        image was already aligned, and so only resized)."""
+        kept: serving.model_pixels.whole_pixels), or None; whether the image was already aligned,
+        and so only resized; how many faces were found)."""
         faces = self.finder.landmarks(image)
         if not faces:
-            return None, 0, False
-        square = alignment_square(faces[0], self.crop)
-        if already_aligned(image, square):
-            return image.resize((side, side), Image.Resampling.LANCZOS), len(faces), True
-        return aligned_face(image, square, side), len(faces), False
+            return None, False, 0
+        return *face_image(image, alignment_square(faces[0], self.crop), side), len(faces)
 

@@ -63,7 +63,7 @@ def _face_pixels(image: Image.Image, image_shape, faces) -> tuple[np.ndarray | N
     uint8 [H, W, C], the steps in words); (None, []) where none is found."""
     side, mode, source_mode = int(image_shape[0]), MODES[int(image_shape[2])], image.mode
     whole, steps = whole_pixels(image, "RGB")  # faces are found in colour, whatever the model's channels
-    aligned, count, already = faces.largest_face(whole, side)
+    aligned, already, count = faces.largest_face(whole, side)
     if aligned is None:
         return None, []
     which = "its face" if count == 1 else f"the largest of its {count} faces"
