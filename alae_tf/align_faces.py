@@ -118,12 +118,13 @@ def align_photos(args) -> int:
             print(f"{counter} warning: {photo}: no face found ({NO_FACE_HINT})", file=sys.stderr)
             faceless.append(photo)
             continue
-        outputs, enlarged = [], []
+        outputs, enlarged, resized_only = [], [], False
         for index, landmarks in enumerate(faces if args.all_faces else faces[:1]):
             target = args.out / (name + ("" if index == 0 else f"_face{index + 1}") + ".png")
             target.parent.mkdir(parents=True, exist_ok=True)
             square = alignment_square(landmarks, args.crop)
             face, already = face_image(image, square, side)
+            resized_only = resized_only or already
             with replacing(target) as partial:
                 face.save(partial, format="PNG")
             outputs.append(str(target))
@@ -131,7 +132,7 @@ def align_photos(args) -> int:
                 enlarged.append(across)
         written += len(outputs)
         notes = [] if args.all_faces or len(faces) == 1 else [f"the largest of {len(faces)} faces; --all-faces for all"]
-        if already and len(outputs) == 1:
+        if resized_only:
             notes.append("already aligned: resized only")
         if enlarged:
             notes.append(f"enlarged from {', '.join(map(str, enlarged))} pixels across")
