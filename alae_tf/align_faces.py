@@ -14,7 +14,7 @@ from alae_tf.config import load_config_file
 from alae_tf.data.files import list_image_files, open_image, unreadable_reason
 from alae_tf.errors import ALAEError, out_of_disk_space
 from alae_tf.run_layout import RunDir, run_problem
-from alae_tf.stop_signals import interrupted_exit_code, signal_name, sigterm_raises_stopped
+from alae_tf.stop_signals import interrupted_exit_code, signal_name, stop_signals_raise_stopped
 from serving.atomic_write import replacing
 from serving.command_line import CommandParser
 from serving.faces import CROPS, MAX_SIDE, NO_FACE_HINT, FaceFinder, FacesUnavailable, alignment_square, face_image
@@ -149,7 +149,7 @@ def align_photos(args) -> int:
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
-        with sigterm_raises_stopped():
+        with stop_signals_raise_stopped():
             return align_photos(args)
     except ALAEError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -1,5 +1,5 @@
 """Training callbacks: periodic checkpoints (and the divergence stop), scalar logs, image grids,
-and the stop on Ctrl-C or SIGTERM at the end of a step.
+and the stop on Ctrl-C, SIGTERM or SIGHUP at the end of a step.
 
 Both act on the model's own step counter (`model.step`, checkpointed with the weights), so
 several `fit` calls and resumed runs share one axis.
@@ -30,7 +30,7 @@ from alae_tf.png import image_grid, save_png
 from alae_tf.progress import rate_text
 from alae_tf.run_dir import checkpoint_step, nonfinite_variables
 from alae_tf.schedule import fading_blend
-from alae_tf.stop_signals import Stopped
+from alae_tf.stop_signals import SIGNAL_NAMES, STOP_SIGNALS, Stopped, hung_up_output_to_devnull
 from alae_tf.tensorflow_start import started_as_command
 
 NAMES_SHOWN = 3
@@ -304,12 +304,13 @@ def _is_number(text: str) -> bool:
 
 
 class StopOnSignal(keras.callbacks.Callback):
-    """While entered (`with StopOnSignal() as stop:`), Ctrl-C or SIGTERM lets the step under way and
-    its callbacks finish; then `on_train_batch_end` raises KeyboardInterrupt (`Stopped` for
-    SIGTERM), for the trainer to save that step. Put it last among the callbacks. A second Ctrl-C
-    raises at once (the grids of a large model take a minute); a repeated SIGTERM changes nothing
-    (schedulers may send it more than once), nor does any signal once the trainer is saving. A
-    signal the process was started ignoring stays ignored.
+    """While entered (`with StopOnSignal() as stop:`), Ctrl-C, SIGTERM or SIGHUP (the terminal or
+    SSH session hung up: its output goes to /dev/null from then on) lets the step under way and its
+    callbacks finish; then `on_train_batch_end` raises KeyboardInterrupt (`Stopped` for SIGTERM and
+    SIGHUP), for the trainer to save that step. Put it last among the callbacks. A second Ctrl-C
+    raises at once (the grids of a large model take a minute); a repeated SIGTERM or SIGHUP changes
+    nothing (schedulers may send it more than once), nor does any signal once the trainer is saving.
+    A signal the process was started ignoring (`nohup`'s SIGHUP) stays ignored.
 
     With several workers (`agreement`: `multiworker.StopAgreement`) a signal to any one of them
     stops them all after the same step, the one after the step under way where it came (or where
@@ -329,7 +330,7 @@ class StopOnSignal(keras.callbacks.Callback):
         self.previous = {}
 
     def __enter__(self):
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        for signum in (signal.SIGINT, *STOP_SIGNALS):
             if signal.getsignal(signum) is not signal.SIG_IGN:  # as a shell leaves it for a script's background job
                 self.previous[signum] = signal.signal(signum, self.handle)
         return self
@@ -343,6 +344,8 @@ class StopOnSignal(keras.callbacks.Callback):
             signal.signal(signum, signal.SIG_IGN if stopping else handler)
 
     def handle(self, signum, frame):
+        if signum == signal.SIGHUP:
+            hung_up_output_to_devnull()  # before the line below, and the trainer's prints while it saves
         # os.write, not print: print from a handler fails if the main thread was inside a print.
         if self.raised:
             os.write(2, b"\nsaving the checkpoint: a moment\n")
@@ -355,7 +358,7 @@ class StopOnSignal(keras.callbacks.Callback):
             self.stop()
 
     def received_name(self) -> str:
-        return "Ctrl-C" if self.received == signal.SIGINT else "SIGTERM"
+        return SIGNAL_NAMES[self.received]
 
     def on_train_batch_end(self, batch, logs=None):
         if self.raised:
@@ -377,4 +380,4 @@ class StopOnSignal(keras.callbacks.Callback):
 
     def stop(self):
         self.raised = True
-        raise KeyboardInterrupt if self.received == signal.SIGINT else Stopped
+        raise KeyboardInterrupt if self.received == signal.SIGINT else Stopped(self.received)

@@ -27,7 +27,7 @@ from alae_tf import torch_files
 from alae_tf.atomic_file import STAGING_LOCK, make_staging_folder, move_unless_exists, remove_abandoned_staging
 from alae_tf.config import save_config
 from alae_tf.errors import ALAEError, ConfigError, out_of_disk_space, written_file
-from alae_tf.stop_signals import interrupted_exit_code, signal_name, sigterm_raises_stopped
+from alae_tf.stop_signals import interrupted_exit_code, signal_name, stop_signals_raise_stopped
 from alae_tf.official import (NON_FINITE, PUBLISHED, PUBLISHED_DATASET_SIZES, config_from_official, official_dataset_size,
                               plan_networks, published_config)
 from serving.command_line import CommandParser
@@ -279,7 +279,7 @@ def check_finite(model, checkpoint_path: Path) -> None:
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
-        with sigterm_raises_stopped():  # the staging folder is removed on SIGTERM too
+        with stop_signals_raise_stopped():  # the staging folder is removed on SIGTERM too
             convert(args.checkpoint, with_batch_size(read_config(args.config), args.batch_size), args.out,
                     epoch_images=read_epoch_images(args.config))
     except ALAEError as exc:

@@ -15,10 +15,17 @@ from alae_tf.inference import Sampler
 from alae_tf.metrics import BATCH_SIZE, DEFAULT_METRICS, METRICS, UNLABELLED_DEFAULT_METRICS
 from alae_tf.metrics.context import EvalContext
 from alae_tf.run_dir import RunDir, data_change, load_run
-from alae_tf.stop_signals import Stopped, interrupted_exit_code, sigterm_raises_stopped
+from alae_tf.stop_signals import STOP_SIGNALS, Stopped, interrupted_exit_code, signal_name, stop_signals_raise_stopped
 
-INTERRUPTED, STOPPED = "interrupted", "stopped (SIGTERM)"  # Ctrl-C, a scheduler's or kill's stop
-EXIT_CODE_OF_STOP = {INTERRUPTED: interrupted_exit_code(KeyboardInterrupt()), STOPPED: interrupted_exit_code(Stopped())}
+INTERRUPTED = "interrupted"  # Ctrl-C; a SIGTERM or SIGHUP: "stopped (SIGTERM)", "stopped (SIGHUP)"
+
+
+def stop_reason(exc: KeyboardInterrupt) -> str:
+    return f"stopped ({signal_name(exc)})" if isinstance(exc, Stopped) else INTERRUPTED
+
+
+EXIT_CODE_OF_STOP = {stop_reason(exc): interrupted_exit_code(exc)
+                     for exc in (KeyboardInterrupt(), *(Stopped(signum) for signum in STOP_SIGNALS))}
 PPL_METRICS = ("ppl_full", "ppl_end")
 
 
@@ -42,7 +49,7 @@ def evaluate(args) -> dict:
     # reference's partition on 2026-12-05, commit 60d2624; before, the first 50k of evaluate's order).
     particular = {**{name: {"ppl_crop": args.ppl_crop} for name in PPL_METRICS}, "probe": {"split50k": "reference"}}
     common = {"seed": args.seed, "batch_size": batch_size}
-    with sigterm_raises_stopped():
+    with stop_signals_raise_stopped():
         for name in to_compute:
             print(f"== {name}")
             try:
@@ -55,8 +62,8 @@ def evaluate(args) -> dict:
             except ALAEError as exc:  # one metric's problem costs no other metric's result (an hour of FID)
                 print(f"error: {name}: {exc}", file=sys.stderr)
                 failed[name] = str(exc)
-            except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: the metrics done so far are still written
-                reason = STOPPED if isinstance(exc, Stopped) else INTERRUPTED
+            except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM or SIGHUP: the metrics done so far are still written
+                reason = stop_reason(exc)
                 print(f"\n{reason} during {name}", file=sys.stderr)
                 failed.update({left: reason for left in to_compute[to_compute.index(name):]})
                 break
@@ -116,7 +123,7 @@ def with_earlier_reports(report: dict, previous: dict | None) -> dict:
     earlier += previous.get("other_evaluations", [])
     same = [old for old in earlier if (old.get("step"), old.get("data")) == (report["step"], report["data"])]
     asked = {used.get("metric") for used in report["settings"].values()}
-    asked |= {name for name, reason in report.get("failed", {}).items() if reason not in (INTERRUPTED, STOPPED)}
+    asked |= {name for name, reason in report.get("failed", {}).items() if reason not in EXIT_CODE_OF_STOP}
     asked.discard(None)
     metrics, settings = {}, {}
     for old in same:

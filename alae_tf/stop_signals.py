@@ -1,45 +1,76 @@
-"""Ctrl-C (SIGINT) and SIGTERM in the project's commands: SIGTERM raised as `Stopped` (a
-KeyboardInterrupt), and the exit codes a shell expects. Training's stop at the end of a step is
-`alae_tf.callbacks.StopOnSignal`."""
+"""Ctrl-C (SIGINT), SIGTERM and SIGHUP in the project's commands: SIGTERM and SIGHUP raised as
+`Stopped` (a KeyboardInterrupt), and the exit codes a shell expects. Training's stop at the end of
+a step is `alae_tf.callbacks.StopOnSignal`."""
 
 import contextlib
+import errno
+import os
 import signal
+import termios
+
+# Beside Ctrl-C: a scheduler's, `docker stop`'s or `kill`'s stop, and the hang-up of the terminal
+# the command runs in (an SSH session that drops, a closed terminal window).
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+SIGNAL_NAMES = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM", signal.SIGHUP: "SIGHUP"}
 
 
 class Stopped(KeyboardInterrupt):
-    """SIGTERM (a scheduler's or `kill`'s stop), handled as Ctrl-C is; the exit code says which."""
+    """SIGTERM or SIGHUP, handled as Ctrl-C is; the exit code says which."""
+
+    def __init__(self, signum: int = signal.SIGTERM):
+        super().__init__(signum)
+        self.signum = signum
 
 
 def signal_name(exc: KeyboardInterrupt) -> str:
-    return "SIGTERM" if isinstance(exc, Stopped) else "Ctrl-C"
+    return SIGNAL_NAMES[exc.signum] if isinstance(exc, Stopped) else "Ctrl-C"
 
 
 def interrupted_exit_code(exc: KeyboardInterrupt) -> int:
-    return 128 + (signal.SIGTERM if isinstance(exc, Stopped) else signal.SIGINT)  # 143 or 130, as a shell reports them
+    """130, 143 or 129, as a shell reports a Ctrl-C, a SIGTERM or a SIGHUP."""
+    return 128 + (exc.signum if isinstance(exc, Stopped) else signal.SIGINT)
+
+
+def hung_up_output_to_devnull():
+    """Standard output and error that were a terminal that hung up go to /dev/null from here on:
+    every write to such a terminal fails (EIO), and the lines printed while the command stops and
+    saves would end it with an OSError instead. Output to a file, a pipe or a live terminal is left
+    as it is."""
+    for fd in (1, 2):
+        try:
+            termios.tcgetattr(fd)
+        except termios.error as exc:
+            if exc.args[0] == errno.EIO:  # a file or a pipe: ENOTTY
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, fd)
+                os.close(devnull)
 
 
 @contextlib.contextmanager
-def sigterm_raises_stopped():
-    """While entered, SIGTERM raises `Stopped` wherever the main thread is, as Ctrl-C raises
-    KeyboardInterrupt: for work without steps to wait for (evaluate's metrics, a conversion).
-    Later SIGTERMs are ignored until the block is left, so that what the interrupted work keeps
-    gets written; a SIGTERM the process was started ignoring stays ignored."""
-    if signal.getsignal(signal.SIGTERM) is signal.SIG_IGN:
-        yield
-        return
+def stop_signals_raise_stopped():
+    """While entered, SIGTERM and SIGHUP raise `Stopped` wherever the main thread is, as Ctrl-C
+    raises KeyboardInterrupt: for work without steps to wait for (evaluate's metrics, a
+    conversion). Later ones are ignored until the block is left, so that what the interrupted work
+    keeps gets written; a signal the process was started ignoring (`nohup` ignores SIGHUP) stays
+    ignored."""
+    handled = [signum for signum in STOP_SIGNALS if signal.getsignal(signum) is not signal.SIG_IGN]
 
     def raise_stopped(signum, frame):
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        raise Stopped
+        for each in handled:
+            signal.signal(each, signal.SIG_IGN)
+        if signum == signal.SIGHUP:
+            hung_up_output_to_devnull()
+        raise Stopped(signum)
 
-    previous = signal.signal(signal.SIGTERM, raise_stopped)
+    previous = {signum: signal.signal(signum, raise_stopped) for signum in handled}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def ignore_signals():
-    """Ctrl-C and SIGTERM ignored from here on: for a process that stopped on one and is exiting."""
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    """Ctrl-C, SIGTERM and SIGHUP ignored from here on: for a process that stopped on one and is exiting."""
+    for signum in (signal.SIGINT, *STOP_SIGNALS):
         signal.signal(signum, signal.SIG_IGN)

@@ -116,6 +116,6 @@ def main(argv=None) -> int:
 
 if __name__ == "__main__":
     exit_code = main()
-    if exit_code > 128:  # stopped by a signal (130, 143)
+    if exit_code > 128:  # stopped by a signal (130, 143, 129)
         ignore_signals()  # a repeated signal during TensorFlow's teardown would kill the process or raise in it
     sys.exit(exit_code)

@@ -451,7 +451,7 @@ def run(args) -> int:
     try:
         with process_settings_restored():
             return train(args)
-    except KeyboardInterrupt as exc:  # before the first step (during it, train saves and returns 130 or 143)
+    except KeyboardInterrupt as exc:  # before the first step (during it, train saves and returns 130, 143 or 129)
         print("\ninterrupted before training began; nothing was trained: re-run the same command to start",
               file=sys.stderr)
         return interrupted_exit_code(exc)

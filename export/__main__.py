@@ -6,7 +6,7 @@ from pathlib import Path
 
 from alae_tf.errors import ALAEError
 from alae_tf.run_layout import run_problem
-from alae_tf.stop_signals import interrupted_exit_code, signal_name, sigterm_raises_stopped
+from alae_tf.stop_signals import interrupted_exit_code, signal_name, stop_signals_raise_stopped
 from serving.command_line import CommandParser
 
 
@@ -71,7 +71,7 @@ def main(argv=None) -> int:
                             checkpoint=args.checkpoint, name=args.name, overwrite=args.overwrite,
                             onnx_int8=args.onnx_int8, data_path=args.data_path)
     try:
-        with sigterm_raises_stopped():  # the staging folder is removed on SIGTERM as on Ctrl-C
+        with stop_signals_raise_stopped():  # the staging folder is removed on SIGTERM as on Ctrl-C
             export_run(request)
     except ALAEError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -689,7 +689,8 @@ def test_a_failed_write_is_one_error_line(run, tmp_path, monkeypatch, capsys):
     assert_one_error_line(code, err, f"cannot write {tmp_path / 'projection.partial.npz'}: Read-only file system")
 
 
-@pytest.mark.parametrize("signum, code, name", [(signal.SIGINT, 130, "Ctrl-C"), (signal.SIGTERM, 143, "SIGTERM")])
+@pytest.mark.parametrize("signum, code, name", [(signal.SIGINT, 130, "Ctrl-C"), (signal.SIGTERM, 143, "SIGTERM"),
+                                                (signal.SIGHUP, 129, "SIGHUP")])
 def test_a_stop_signal_while_a_figure_is_written_leaves_the_earlier_file_whole(run, tmp_path, monkeypatch, capsys,
                                                                                 signum, code, name):
     """Ctrl-C printed a traceback, SIGTERM ended the command without a word, and a PNG cut off
@@ -705,9 +706,9 @@ def test_a_stop_signal_while_a_figure_is_written_leaves_the_earlier_file_whole(r
         os.kill(os.getpid(), signum)  # raises here: the handler runs before the next line
 
     monkeypatch.setattr(Image.Image, "save", stopped_mid_write)
-    handler = signal.getsignal(signal.SIGTERM)
+    handlers = {each: signal.getsignal(each) for each in (signal.SIGTERM, signal.SIGHUP)}
     got, _, err = run_cli(edit, argv, capsys)
     assert (got, err) == (code, f"\ninterrupted ({name}): no file was left half-written (each one written is named above)\n")
     assert out.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["sweep.png"]
-    assert signal.getsignal(signal.SIGTERM) == handler
+    assert {each: signal.getsignal(each) for each in handlers} == handlers
     monkeypatch.setattr(Image.Image, "save", real_save)

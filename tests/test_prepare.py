@@ -220,20 +220,21 @@ def test_an_interrupted_prepare_leaves_nothing_behind(mixed_folder, tmp_path, ca
     assert sorted(path.name for path in tmp_path.iterdir()) == ["src", "whole.png"]
 
 
-def test_a_sigterm_during_prepare_leaves_nothing_behind(mixed_folder, tmp_path, capsys, monkeypatch):
-    """A scheduler's or kill's stop: before 2026-12-05 it left the hidden partial folder (60 MB for
-    an audit's 3,000 images) and printed nothing."""
+@pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
+def test_a_sigterm_or_sighup_during_prepare_leaves_nothing_behind(signum, code, mixed_folder, tmp_path, capsys, monkeypatch):
+    """A scheduler's or kill's stop, or the terminal's hang-up: before 2026-12-05 (SIGHUP before
+    2026-12-07) it left the hidden partial folder (60 MB for an audit's 3,000 images) and printed nothing."""
     calls = []
 
-    def sigterm_on_third(*args):
+    def signalled_on_third(*args):
         calls.append(args)
         if len(calls) == 3:
-            os.kill(os.getpid(), signal.SIGTERM)
+            os.kill(os.getpid(), signum)
         return np.zeros((8, 8, 3), np.uint8)
 
-    monkeypatch.setattr(prepare_module, "load_square", sigterm_on_third)
-    code, _, err = run(capsys, mixed_folder, tmp_path / "prepared", "--resolution", 8)
-    assert code == 143 and "interrupted" in err
+    monkeypatch.setattr(prepare_module, "load_square", signalled_on_third)
+    got, _, err = run(capsys, mixed_folder, tmp_path / "prepared", "--resolution", 8)
+    assert got == code and "interrupted" in err
     assert sorted(path.name for path in tmp_path.iterdir()) == ["src", "whole.png"]
 
 

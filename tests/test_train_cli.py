@@ -6,11 +6,14 @@ import fcntl
 import csv
 import json
 import os
+import pty
 import re
+import select
 import signal
 import socket
 import subprocess
 import sys
+import termios
 import time
 
 from pathlib import Path
@@ -333,6 +336,7 @@ def test_a_step_whose_log_row_an_interrupt_cut_off_is_logged_before_it_is_saved(
     ([signal.SIGTERM, signal.SIGTERM], False, 143),  # a scheduler may repeat it
     ([signal.SIGINT, signal.SIGINT], True, 130),  # a second Ctrl-C stops sooner
     ([signal.SIGTERM, signal.SIGINT], True, 143),
+    ([signal.SIGHUP, signal.SIGHUP], False, 129),  # the terminal hung up (here: only the signal)
 ])
 def test_a_signal_lets_the_step_and_its_callbacks_finish_then_saves_it(signals, at_once, code, small_config, tmp_path,
                                                                        capfd, monkeypatch):
@@ -352,18 +356,18 @@ def test_a_signal_lets_the_step_and_its_callbacks_finish_then_saves_it(signals, 
 
     monkeypatch.setattr(TrainingMonitor, "on_step", signalled_at_step_7)
     run = tmp_path / "run"
-    sigint, sigterm = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     assert run_train(small_config, run, "--steps", "10", "--log-every", "1") == code
     captured = capfd.readouterr()  # the handler writes to file descriptor 2
     assert "interrupted: saved step 7" in captured.out
-    name = "Ctrl-C" if signals[0] == signal.SIGINT else "SIGTERM"
+    name = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM", signal.SIGHUP: "SIGHUP"}[signals[0]]
     sooner = "Ctrl-C again stops sooner" if name == "Ctrl-C" else "a SIGINT (Ctrl-C) stops sooner"  # SIGTERM again: nothing
     assert captured.err.count(f"{name}: stopping after the step under way, then saving it ({sooner})\n") == 1
     assert ran_on == ([] if at_once else [3.0])
     assert tf.train.latest_checkpoint(str(run / "checkpoints")).endswith("ckpt-7")
     rows = (run / "log.csv").read_text().splitlines()
     assert [int(row.split(",")[0]) for row in rows[1:]] == list(range(1, 8))  # step 7 logged once, either way
-    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == (sigint, sigterm)
+    assert {signum: signal.getsignal(signum) for signum in handlers} == handlers
 
 
 @pytest.mark.parametrize("as_command", [True, False])
@@ -374,7 +378,7 @@ def test_a_stopping_command_ignores_repeated_signals_until_it_exits(as_command, 
     from alae_tf import callbacks
 
     monkeypatch.setattr(callbacks, "started_as_command", lambda: as_command)
-    before = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    before = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
         with callbacks.StopOnSignal() as stop:
             stop.handle(signal.SIGTERM, None)
@@ -388,25 +392,27 @@ def test_a_stopping_command_ignores_repeated_signals_until_it_exits(as_command, 
     assert {signum: signal.getsignal(signum) for signum in before} == before
 
 
-def test_a_signal_the_trainer_was_started_ignoring_stays_ignored(small_config, tmp_path, monkeypatch):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGHUP])
+def test_a_signal_the_trainer_was_started_ignoring_stays_ignored(signum, small_config, tmp_path, monkeypatch):
     """A shell starts a script's background job (`train ... &`) with Ctrl-C ignored, so that a
-    Ctrl-C meant for the script's foreground leaves it running."""
+    Ctrl-C meant for the script's foreground leaves it running; `nohup` ignores SIGHUP, so that
+    closing the terminal leaves it running."""
     from alae_tf.callbacks import TrainingMonitor
 
     on_step = TrainingMonitor.on_step
 
     def signalled_at_step_7(self, step, logs):
         if step == 7:
-            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signum)
         on_step(self, step, logs)
 
     monkeypatch.setattr(TrainingMonitor, "on_step", signalled_at_step_7)
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    previous = signal.signal(signum, signal.SIG_IGN)
     try:
         assert run_train(small_config, tmp_path / "run", "--steps", "10") == 0
-        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        assert signal.getsignal(signum) is signal.SIG_IGN
     finally:
-        signal.signal(signal.SIGINT, previous)
+        signal.signal(signum, previous)
     assert tf.train.latest_checkpoint(str(tmp_path / "run" / "checkpoints")).endswith("ckpt-10")
 
 
@@ -512,6 +518,50 @@ def test_a_second_trainer_is_refused_sigterm_saves_and_the_same_command_resumes(
     reader = tf.train.load_checkpoint(str(out / "checkpoints"))
     step_key = next(k for k in reader.get_variable_to_shape_map() if "trained_steps" in k)
     assert int(reader.get_tensor(step_key)) == saved + 3
+
+
+def test_a_hang_up_of_its_terminal_saves_the_step_under_way_and_the_same_command_resumes(small_config, tmp_path, capsys):
+    """An SSH session that dropped (or a closed terminal window) killed the trainer by SIGHUP: the
+    steps since the last checkpoint were lost (up to --checkpoint-every, 1000 by default). With
+    SIGHUP taken, the progress bar's next write to the hung-up terminal failed (EIO) and ended the
+    run with an OSError, again without a save."""
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "alae_tf.train", "--config", str(small_config), "--out", str(out),
+               "--steps", "100000", "--checkpoint-every", "100000"]  # --verbose as on a terminal: the bar
+    master, slave = pty.openpty()
+
+    def terminal_of_its_own():  # as a login shell's command: the pty is its controlling terminal
+        os.setsid()
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    with open(tmp_path / "stderr.txt", "w") as stderr:
+        process = subprocess.Popen(command, stdin=slave, stdout=slave, stderr=stderr, preexec_fn=terminal_of_its_own,
+                                   env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    os.close(slave)
+    try:
+        deadline, shown = time.time() + 120, b""
+        while not (out / "log.csv").exists() and time.time() < deadline:  # first log row at step 5
+            if select.select([master], [], [], 0.2)[0]:
+                shown += os.read(master, 65536)  # read as a terminal does: a full pty would block the trainer
+        end_of_reading = time.time() + 1.0
+        while time.time() < end_of_reading:
+            if select.select([master], [], [], 0.05)[0]:
+                shown += os.read(master, 65536)
+        assert b"loss_lae" in shown  # the bar was drawn on the terminal
+        os.close(master)  # the hang-up: the kernel sends SIGHUP to the terminal's session
+        process.wait(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    errors = (tmp_path / "stderr.txt").read_text()
+    assert process.returncode == 129, errors[-2000:]  # 128 + SIGHUP, as a shell reports it
+    assert "SIGHUP: stopping after the step under way, then saving it" in errors and "Traceback" not in errors
+    rows = (out / "log.csv").read_text().splitlines()
+    saved = int(rows[-1].split(",")[0])  # the row of the step the stop saved
+    assert saved >= 5 and tf.train.latest_checkpoint(str(out / "checkpoints")).endswith(f"ckpt-{saved}")
+    assert run_train(small_config, out, "--steps", str(saved + 2)) == 0
+    assert f"resuming at step {saved}" in capsys.readouterr().out
 
 
 def test_a_new_run_whose_directory_another_trainer_just_created_is_refused(small_config, tmp_path, capsys, monkeypatch):
@@ -850,11 +900,11 @@ def test_a_run_without_labels_evaluates_what_it_can(tmp_path, capsys, monkeypatc
 
     # SIGTERM (a scheduler's stop, or timeout's) during a metric: as Ctrl-C, exit 143 (it killed
     # evaluate before, losing the metrics done).
-    import signal
+    stop_by = [signal.SIGTERM]
 
     def stopped(ctx):
-        assert signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, None), "no SIGTERM handler during the metrics"
-        os.kill(os.getpid(), signal.SIGTERM)
+        assert signal.getsignal(stop_by[0]) not in (signal.SIG_DFL, None), "no handler during the metrics"
+        os.kill(os.getpid(), stop_by[0])
 
     handler = signal.getsignal(signal.SIGTERM)
     monkeypatch.setitem(evaluation.METRICS, "kid", evaluation.METRICS["kid"]._replace(compute=stopped))
@@ -865,11 +915,13 @@ def test_a_run_without_labels_evaluates_what_it_can(tmp_path, capsys, monkeypatc
     assert list(report["metrics"]) == ["reconstruction_mse"]
     assert report["failed"] == {"kid": "stopped (SIGTERM)", "fid": "stopped (SIGTERM)"}
     assert signal.getsignal(signal.SIGTERM) == handler
-    # stopped during the first metric: an interruption, not "error: none of the metrics could be computed"
+    # stopped during the first metric: an interruption, not "error: none of the metrics could be computed";
+    # SIGHUP (the terminal hung up; it killed evaluate) as SIGTERM, 129
     (run / "eval.json").unlink()
-    assert evaluate.main(["--run", str(run), "--metrics", "kid,reconstruction"]) == 143
+    stop_by[0] = signal.SIGHUP
+    assert evaluate.main(["--run", str(run), "--metrics", "kid,reconstruction"]) == 129
     err = capsys.readouterr().err
-    assert "stopped (SIGTERM) during kid" in err and err.endswith("\nstopped (SIGTERM) before any metric was done; nothing written\n")
+    assert "stopped (SIGHUP) during kid" in err and err.endswith("\nstopped (SIGHUP) before any metric was done; nothing written\n")
     assert "error" not in err and not (run / "eval.json").exists()
 
     def defect(ctx):

@@ -37,7 +37,7 @@ from alae_tf.data.files import (
 )
 from alae_tf.data.pyramid import box_pyramid, check_resolution, resolution_levels
 from alae_tf.errors import ALAEError, DataError, out_of_disk_space, written_file
-from alae_tf.stop_signals import interrupted_exit_code, signal_name, sigterm_raises_stopped
+from alae_tf.stop_signals import interrupted_exit_code, signal_name, stop_signals_raise_stopped
 from serving.command_line import CommandParser
 
 FORMAT = "alae_tf multi-resolution TFRecords (StyleGAN/ALAE layout: features shape [C,H,W], data raw uint8 CHW)"
@@ -247,7 +247,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     try:
         check_resolution(args.resolution, "--resolution")
-        with sigterm_raises_stopped():  # the partial folder is removed on SIGTERM too
+        with stop_signals_raise_stopped():  # the partial folder is removed on SIGTERM too
             meta = prepare(args.src, args.dst, args.resolution, test_count=args.test_count, mirror=args.mirror,
                            grayscale=args.grayscale, overwrite=args.overwrite, verbose=not args.quiet)
     except ALAEError as error:

@@ -25,7 +25,7 @@ from alae_tf.metrics.mnist_classifier import load_classifier, to_classifier_inpu
 from alae_tf.run_dir import (checkpoint_step, existing_run, load_run, newest_intact_checkpoint, read_run_config,
                              run_checkpoint)
 from alae_tf.run_layout import RunDir
-from alae_tf.stop_signals import interrupted_exit_code, signal_name, sigterm_raises_stopped
+from alae_tf.stop_signals import interrupted_exit_code, signal_name, stop_signals_raise_stopped
 from serving.editing import edit_reach
 
 # score warns below this fraction of the class's reconstructions read as the class (a 20-step run: 0)
@@ -284,9 +284,9 @@ SUBJECT_ARGUMENTS = {"apply": ("images",), "mix": ("sources", "destinations"), "
 
 def run(args) -> int:
     """Run the subcommand `args` (the command line, read by alae_tf.edit) name; exit code 0, 2 for an
-    error, 130 or 143 when stopped."""
+    error, 130, 143 or 129 when stopped."""
     try:
-        with sigterm_raises_stopped():
+        with stop_signals_raise_stopped():
             if args.command == "list":
                 list_command(args)
             else:

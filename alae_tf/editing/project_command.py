@@ -22,7 +22,7 @@ from alae_tf.png import image_grid
 from alae_tf.run_dir import checkpoint_name, load_run
 from alae_tf.run_layout import RunDir
 from alae_tf.run_lock import take_lock
-from alae_tf.stop_signals import interrupted_exit_code, signal_name, sigterm_raises_stopped
+from alae_tf.stop_signals import interrupted_exit_code, signal_name, stop_signals_raise_stopped
 from serving import projection_file
 
 PREVIEW_IMAGES = 64  # a grid of every image would be one huge PNG for a folder of thousands
@@ -155,7 +155,7 @@ def project_into(args, config, model, sampler, out_dir: Path) -> dict:
             # (hundreds of GB for thousands of images at 256x256 in batches of 4).
             if last == count or time.monotonic() - saved_at >= SAVE_EVERY_SECONDS:
                 result = save()
-    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: the batches done so far are written
+    except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM or SIGHUP: the batches done so far are written
         done = sum(len(part.styles) for part in parts)
         if done > written:
             save()
@@ -227,9 +227,9 @@ def write_outputs(out_dir: Path, stem: str, originals, reconstructions, result: 
 
 def run(args) -> int:
     """Project as `args` (the command line, read by alae_tf.project) say; exit code 0, 2 for an error,
-    130 or 143 when stopped."""
+    130, 143 or 129 when stopped."""
     try:
-        with sigterm_raises_stopped():
+        with stop_signals_raise_stopped():
             project_images(args)
     except ALAEError as exc:
         print(f"error: {exc}", file=sys.stderr)

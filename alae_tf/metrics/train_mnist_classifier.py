@@ -15,7 +15,7 @@ from pathlib import Path
 
 from alae_tf.config import MNIST_SOURCES
 from alae_tf.errors import ALAEError
-from alae_tf.stop_signals import interrupted_exit_code, signal_name, sigterm_raises_stopped
+from alae_tf.stop_signals import interrupted_exit_code, signal_name, stop_signals_raise_stopped
 from serving.command_line import CommandParser
 
 EPOCHS, SEED = 6, 0  # how the shipped weights were trained
@@ -48,7 +48,7 @@ def main(argv=None) -> int:
     from alae_tf.metrics.mnist_classifier import accuracy, save_weights, train_classifier
 
     try:
-        with sigterm_raises_stopped():
+        with stop_signals_raise_stopped():
             data = load_mnist(args.data_source, args.data_path)
             model = train_classifier(data, args.epochs, args.seed)
             print(f"test accuracy {accuracy(model, data.test_images, data.test_labels):.4f} on "
