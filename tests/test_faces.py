@@ -5,6 +5,8 @@ square by hand, a turned and shrunk photo giving the same face, and the command'
 import io
 import json
 import math
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -355,6 +357,31 @@ def test_an_out_that_cannot_be_written_is_one_line(tmp_path, capsys):
     assert align_faces.main([str(PHOTO), "--out", str(tmp_path / "file" / "sub"), "--size", "16"]) == 2
     assert capsys.readouterr().err == f"error: cannot write to {tmp_path / 'file' / 'sub'} (Not a directory); the faces " \
                                       "written before are kept\n"
+
+
+@pytest.mark.parametrize("signum, code, name", [(signal.SIGINT, 130, "Ctrl-C"), (signal.SIGTERM, 143, "SIGTERM"),
+                                                (signal.SIGHUP, 129, "SIGHUP")])
+def test_a_stop_while_a_face_is_written_keeps_the_faces_before_and_no_partial_file(signum, code, name, tmp_path, capsys,
+                                                                                   monkeypatch):
+    """SIGHUP (the terminal hung up) ended the command at once, leaving NAME.png.PID.partial."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for stem in ("a", "b", "c"):
+        (photos / f"{stem}.jpg").write_bytes(PHOTO.read_bytes())
+    real_save, saves = Image.Image.save, []
+
+    def stopped_while_the_second_is_written(image, path, *args, **kwargs):
+        saves.append(path)
+        real_save(image, path, *args, **kwargs)
+        if len(saves) == 2:
+            os.kill(os.getpid(), signum)  # Python runs the handler before the next line
+
+    monkeypatch.setattr(Image.Image, "save", stopped_while_the_second_is_written)
+    handlers = {each: signal.getsignal(each) for each in (signal.SIGTERM, signal.SIGHUP)}
+    assert align_faces.main([str(photos), "--out", str(tmp_path / "out"), "--size", "16"]) == code
+    assert capsys.readouterr().err == f"\ninterrupted ({name}); the faces written so far are in {tmp_path / 'out'}\n"
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png"]
+    assert {each: signal.getsignal(each) for each in handlers} == handlers
 
 
 def test_an_aligned_face_is_taken_as_it_is(tmp_path, photo, capsys):
