@@ -7,7 +7,7 @@ from pathlib import Path
 from alae_tf.errors import ALAEError
 from alae_tf.run_layout import run_problem
 from alae_tf.stop_signals import interrupted_exit_code, signal_name, stop_signals_raise_stopped
-from serving.command_line import CommandParser
+from serving.command_line import CommandParser, install_extra
 
 
 def parse_args(argv=None):
@@ -64,8 +64,7 @@ def main(argv=None) -> int:
     except ModuleNotFoundError as missing:  # the export extra is not installed: one line, not a traceback
         if missing.name.split(".")[0] not in ("onnx", "tf2onnx", "onnxruntime", "tensorflow_serving"):
             raise
-        print(f"error: python -m export needs the {missing.name} package: pip install -e \".[export]\" in the alae_tf "
-              "checkout (from a wheel: pip install \"WHEEL_FILE[export]\")", file=sys.stderr)
+        print(f"error: python -m export needs the {missing.name} package: {install_extra('export')}", file=sys.stderr)
         return 2
     request = ExportRequest(run=args.run, out=args.out, version=args.version, use_ema=args.use_ema,
                             checkpoint=args.checkpoint, name=args.name, overwrite=args.overwrite,

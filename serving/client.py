@@ -19,10 +19,10 @@ import urllib.parse
 
 import numpy as np
 
-from serving.contract import IMAGES
+from serving.contract import IMAGES, TF_SERVING_DATA_TYPES
 
-# TF-Serving's DataType names for the dtypes of serving.contract.
-DTYPES = {"DT_FLOAT": np.float32, "DT_UINT8": np.uint8, "DT_INT32": np.int32, "DT_STRING": np.str_}
+# numpy's type of each TF-Serving DataType name
+DTYPES = {name: np.str_ if dtype == "string" else np.dtype(dtype).type for dtype, name in TF_SERVING_DATA_TYPES.items()}
 GRPC_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
 

@@ -90,6 +90,11 @@ def folder_to_write(text: str) -> Path:
     return path
 
 
+def install_extra(extra: str) -> str:
+    """How to install one of the project's extras (setup.py), in a checkout or from a wheel."""
+    return f'pip install -e ".[{extra}]" in the alae_tf checkout (from a wheel: pip install "WHEEL_FILE[{extra}]")'
+
+
 def python_with(*modules: str):
     """An argparse type: a Python interpreter that has `modules` (found, not imported: torch takes
     seconds), e.g. the benchmarks' --torch-python, which otherwise failed minutes later in a child."""

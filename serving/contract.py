@@ -40,6 +40,10 @@ class TensorSpec:
     shape: tuple[int, ...]  # one example's shape; every tensor has a leading batch dimension
 
 
+# TF-Serving's DataType names (its metadata API's "dtype") of the dtypes a TensorSpec holds.
+TF_SERVING_DATA_TYPES = {"float32": "DT_FLOAT", "uint8": "DT_UINT8", "int32": "DT_INT32", "string": "DT_STRING"}
+
+
 @dataclass(frozen=True)
 class Operation:
     """One exported operation. Its signature takes `inputs` (then noise_00, noise_01, ... if

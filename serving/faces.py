@@ -18,8 +18,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter
 
-INSTALL = ('pip install -e ".[faces]" in the alae_tf checkout (from a wheel: pip install "WHEEL_FILE[faces]"): '
-           "dlib-bin and face_recognition_models, its landmark model")
+from serving.command_line import install_extra
+
+INSTALL = f"{install_extra('faces')}: dlib-bin and face_recognition_models, its landmark model"
 LANDMARK_MODEL = "models/shape_predictor_68_face_landmarks.dat"
 # (half the square's side from the eye-to-eye and eye-to-mouth distances, how far the square's
 # centre lies below the eyes in eye-to-mouth distances)

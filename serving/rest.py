@@ -18,9 +18,8 @@ import math
 
 import numpy as np
 
-from serving.contract import Signature, resolve_signature_name
+from serving.contract import TF_SERVING_DATA_TYPES, Signature, resolve_signature_name
 
-DATA_TYPES = {"float32": "DT_FLOAT", "uint8": "DT_UINT8", "int32": "DT_INT32", "string": "DT_STRING"}
 INTEGER_RANGES = {"uint8": (0, 255), "int32": (-(2**31), 2**31 - 1)}
 # Room per number in compact JSON (no indentation) for the longest way a client writes one
 # ("-1.2345678901234567e-08", ", " and the brackets of a [.., 1] channel axis), and per row and
@@ -206,7 +205,7 @@ def signature_def(signature: Signature) -> dict:
 
     def tensor(spec):
         dims = [{"size": "-1", "name": ""}] + [{"size": str(n), "name": ""} for n in spec.shape]
-        return {"dtype": DATA_TYPES[spec.dtype], "tensor_shape": {"dim": dims, "unknown_rank": False}, "name": f"{signature.name}_{spec.name}"}
+        return {"dtype": TF_SERVING_DATA_TYPES[spec.dtype], "tensor_shape": {"dim": dims, "unknown_rank": False}, "name": f"{signature.name}_{spec.name}"}
 
     return {
         "inputs": {spec.name: tensor(spec) for spec in signature.inputs},

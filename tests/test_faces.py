@@ -2,6 +2,7 @@
 crop against the official align_faces.py run once (tests/fixtures/make_face_alignments.py), the
 square by hand, a turned and shrunk photo giving the same face, and the command's files and errors."""
 
+import importlib.util
 import io
 import json
 import math
@@ -382,6 +383,22 @@ def test_a_stop_while_a_face_is_written_keeps_the_faces_before_and_no_partial_fi
     assert capsys.readouterr().err == f"\ninterrupted ({name}); the faces written so far are in {tmp_path / 'out'}\n"
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png"]
     assert {each: signal.getsignal(each) for each in handlers} == handlers
+
+
+def test_without_the_faces_extra_the_command_says_what_to_install(tmp_path, capsys, monkeypatch):
+    install = ('pip install -e ".[faces]" in the alae_tf checkout (from a wheel: pip install "WHEEL_FILE[faces]"): '
+               "dlib-bin and face_recognition_models, its landmark model")
+    argv = [str(PHOTO), "--out", str(tmp_path / "out"), "--size", "16"]
+    monkeypatch.setitem(sys.modules, "dlib", None)  # import dlib: ImportError
+    assert align_faces.main(argv) == 2
+    assert capsys.readouterr().err == f"error: face alignment needs dlib: {install}\n"
+    monkeypatch.undo()
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *args: None if name == "face_recognition_models"
+                        else find_spec(name, *args))
+    assert align_faces.main(argv) == 2
+    assert capsys.readouterr().err == f"error: face alignment needs dlib's 68-point landmark model: {install}\n"
+    assert not (tmp_path / "out").exists()
 
 
 def test_an_aligned_face_is_taken_as_it_is(tmp_path, photo, capsys):

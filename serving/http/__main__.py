@@ -9,7 +9,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from serving.command_line import CommandParser, number
+from serving.command_line import CommandParser, install_extra, number
 
 SIGNAL_NAMES = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM"}
 # Under Kubernetes' default grace period (30 s from its SIGTERM to its SIGKILL); docker stop waits
@@ -43,8 +43,7 @@ try:
 except ModuleNotFoundError as missing:  # the http extra is not installed: one line, not a traceback
     if missing.name.split(".")[0] not in ("uvicorn", "starlette", "onnxruntime", "PIL", "h11"):
         raise
-    print(f"error: python -m serving.http needs the {missing.name} package: pip install -e \".[http]\" in the alae_tf "
-          f"checkout (from a wheel: pip install \"WHEEL_FILE[http]\"){_without_tensorflow()}",
+    print(f"error: python -m serving.http needs the {missing.name} package: {install_extra('http')}{_without_tensorflow()}",
           file=sys.stderr)
     sys.exit(2)
 except KeyboardInterrupt:  # Ctrl-C in the half second these take: one line, as alae_tf's commands say it
