@@ -8,6 +8,8 @@ import os
 import signal
 import termios
 
+from alae_tf.tensorflow_start import started_as_command
+
 # Beside Ctrl-C: a scheduler's, `docker stop`'s or `kill`'s stop, and the hang-up of the terminal
 # the command runs in (an SSH session that drops, a closed terminal window).
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
@@ -50,12 +52,16 @@ def hung_up_output_to_devnull():
 def stop_signals_raise_stopped():
     """While entered, SIGTERM and SIGHUP raise `Stopped` wherever the main thread is, as Ctrl-C
     raises KeyboardInterrupt: for work without steps to wait for (evaluate's metrics, a
-    conversion). Later ones are ignored until the block is left, so that what the interrupted work
-    keeps gets written; a signal the process was started ignoring (`nohup` ignores SIGHUP) stays
-    ignored."""
+    conversion). Later ones are ignored, so that what the interrupted work keeps gets written: in
+    a command until it exits (a scheduler may repeat its SIGTERM, and the default action killed
+    evaluate and export while they wrote their results or TensorFlow was torn down: -15, not 143),
+    in an app until the block is left. A signal the process was started ignoring (`nohup` ignores
+    SIGHUP) stays ignored."""
     handled = [signum for signum in STOP_SIGNALS if signal.getsignal(signum) is not signal.SIG_IGN]
+    received = []
 
     def raise_stopped(signum, frame):
+        received.append(signum)
         for each in handled:
             signal.signal(each, signal.SIG_IGN)
         if signum == signal.SIGHUP:
@@ -66,8 +72,9 @@ def stop_signals_raise_stopped():
     try:
         yield
     finally:
+        stopping = received and started_as_command()
         for signum, handler in previous.items():
-            signal.signal(signum, handler)
+            signal.signal(signum, signal.SIG_IGN if stopping else handler)
 
 
 def ignore_signals():

@@ -9,10 +9,14 @@ import signal
 import subprocess
 import sys
 import termios
+import time
+from pathlib import Path
 
 import pytest
 
 from alae_tf.stop_signals import Stopped, interrupted_exit_code, signal_name, stop_signals_raise_stopped
+
+PHOTO = Path(__file__).parent / "fixtures" / "faces" / "grace_hopper.jpg"
 
 
 @pytest.mark.parametrize("signum, name, code", [(signal.SIGTERM, "SIGTERM", 143), (signal.SIGHUP, "SIGHUP", 129)])
@@ -42,6 +46,53 @@ def test_a_sighup_the_process_was_started_ignoring_stays_ignored():
         assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
     finally:
         signal.signal(signal.SIGHUP, previous)
+
+
+@pytest.mark.parametrize("as_command", [True, False])
+def test_a_command_that_was_stopped_ignores_repeated_signals_until_it_exits(as_command, monkeypatch):
+    """Restored when the block was left, the default action of a repeated SIGTERM or SIGHUP (a
+    scheduler repeats it) killed evaluate and export while they wrote their results or TensorFlow
+    was torn down: -15 or -1, not 143 or 129. An app gets its own handlers back."""
+    from alae_tf import stop_signals
+
+    monkeypatch.setattr(stop_signals, "started_as_command", lambda: as_command)
+    before = {each: signal.getsignal(each) for each in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        with pytest.raises(Stopped):
+            with stop_signals_raise_stopped():
+                os.kill(os.getpid(), signal.SIGTERM)
+        after = {each: signal.getsignal(each) for each in before}
+    finally:
+        for each, handler in before.items():
+            signal.signal(each, handler)
+    assert after == ({each: signal.SIG_IGN for each in before} if as_command else before)
+    with stop_signals_raise_stopped():  # no signal: the handlers come back in either case
+        pass
+    assert {each: signal.getsignal(each) for each in before} == before
+
+
+def test_a_stopped_command_repeatedly_signalled_exits_with_its_code(tmp_path):
+    """As a scheduler may: SIGTERM again and again until the command exits (align_faces: no
+    TensorFlow to wait for)."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for number in range(40):
+        (photos / f"{number:02d}.jpg").write_bytes(PHOTO.read_bytes())
+    process = subprocess.Popen([sys.executable, "-m", "alae_tf.align_faces", str(photos), "--out", str(tmp_path / "out"),
+                                "--size", "64"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout.readline().startswith("[1/40] ")  # inside the command's handling of signals
+        while process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            time.sleep(0.01)
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 143, stderr
+    assert stderr.endswith(f"interrupted (SIGTERM); the faces written so far are in {tmp_path / 'out'}\n")
+    assert all(path.suffix == ".png" for path in (tmp_path / "out").iterdir())  # no partial file
 
 
 HUNG_UP_COMMAND = """
