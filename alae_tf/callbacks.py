@@ -380,4 +380,6 @@ class StopOnSignal(keras.callbacks.Callback):
 
     def stop(self):
         self.raised = True
-        raise KeyboardInterrupt if self.received == signal.SIGINT else Stopped(self.received)
+        if self.received == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise Stopped() if self.received is None else Stopped(self.received)  # no signal here: another worker's, as SIGTERM

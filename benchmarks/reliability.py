@@ -10,9 +10,9 @@ Parts:
            continue training / attempts, kills that hit a checkpoint write, steps lost per kill
            (at most one checkpoint interval), log.csv one row per step, every checkpoint intact
   stop     starts a new MNIST run (grids every 10 steps, a row per step) --stops times and stops it
-           with SIGINT (Ctrl-C) or SIGTERM, by turns, at a random moment of its first ~2 s: exit codes
-           (130 / 143 expected; negative: killed by a signal, e.g. -11 for a crash), whether the
-           saved checkpoint is the last logged step, and resumes that continue it
+           with SIGINT (Ctrl-C), SIGTERM or SIGHUP, by turns, at a random moment of its first ~2 s:
+           exit codes (130 / 143 / 129 expected; negative: killed by a signal, e.g. -11 for a crash),
+           whether the saved checkpoint is the last logged step, and resumes that continue it
   corrupt  damages copies of a trained tiny run (one variant each) and runs train, evaluate and
            export on each: exit codes, warning/error lines, tracebacks
   fuzz     --requests fuzzed requests to python -m serving.http (valid ones, extreme floats,
@@ -76,7 +76,7 @@ def parse_args(argv=None):
                            formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated parts (default: {','.join(PARTS)})")
     parser.add_argument("--kills", type=int, default=10, help="kill -9 moments (default: 10)")
-    parser.add_argument("--stops", type=int, default=20, help="Ctrl-C / SIGTERM stops (default: 20)")
+    parser.add_argument("--stops", type=int, default=21, help="Ctrl-C / SIGTERM / SIGHUP stops (default: 21)")
     parser.add_argument("--requests", type=int, default=1200, help="fuzzed requests (default: 1200)")
     parser.add_argument("--export", type=Path, help="EXPORT directory to serve (default: build one)")
     parser.add_argument("--workdir", type=folder_to_write, help="keep the runs and exports here (default: a temporary folder)")
@@ -123,7 +123,7 @@ def logged_steps(run: Path) -> list[int]:
     return [int(line.split(",")[0]) for line in path.read_text().splitlines()[1:] if line.split(",")[0].isdigit()]
 
 
-# --- Ctrl-C and SIGTERM ----------------------------------------------------------------------------
+# --- Ctrl-C, SIGTERM and SIGHUP -----------------------------------------------------------------------
 
 
 def stop_part(work: Path, stops: int, rng: random.Random) -> dict:
@@ -140,7 +140,7 @@ def stop_part(work: Path, stops: int, rng: random.Random) -> dict:
     codes, killed, saved_last_logged, resumed = collections.Counter(), 0, 0, 0
     for attempt in range(stops):
         shutil.rmtree(run, ignore_errors=True)
-        signum = (signal.SIGINT, signal.SIGTERM)[attempt % 2]
+        signum = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)[attempt % 3]
         with tempfile.TemporaryFile("w+") as stdout:
             process = subprocess.Popen(train_command(10**6), cwd=REPO, env=ENV, stdout=stdout, stderr=subprocess.DEVNULL,
                                        text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
