@@ -203,10 +203,12 @@ def test_a_killed_worker_stops_the_other_and_both_resume_from_the_chiefs_checkpo
     assert_only_the_chief_wrote(run, one_process_run, [workers, restarted])
 
 
-@pytest.mark.parametrize("signalled, when", [(1, "training"), pytest.param(0, "training", marks=pytest.mark.slow),
-                                             (1, "connected")], ids=["worker 1", "the chief", "worker 1 starting"])
-def test_sigterm_to_one_worker_stops_every_worker_after_the_same_step_and_the_chief_saves_it(signalled, when,
-                                                                                             small_config, tmp_path):
+@pytest.mark.parametrize("signalled, when, signum", [
+    (1, "training", signal.SIGTERM), pytest.param(0, "training", signal.SIGTERM, marks=pytest.mark.slow),
+    (1, "connected", signal.SIGTERM), (1, "training", signal.SIGHUP),
+], ids=["worker 1", "the chief", "worker 1 starting", "worker 1's terminal hung up"])
+def test_a_stop_signal_to_one_worker_stops_every_worker_after_the_same_step_and_the_chief_saves_it(
+        signalled, when, signum, small_config, tmp_path):
     """A preempted host signals its own worker only: the others were left in a collective until
     --worker-timeout, then failed without saving (the chief's newest checkpoint was up to
     checkpoint_every steps old). A SIGTERM while the workers start (as soon as TensorFlow's
@@ -220,13 +222,15 @@ def test_sigterm_to_one_worker_stops_every_worker_after_the_same_step_and_the_ch
                "Coordination agent has successfully connected" in workers.output(signalled)):
         assert time.monotonic() < deadline and all(p.poll() is None for p in workers.processes), workers.output(0)
         time.sleep(0.002)
-    workers.processes[signalled].send_signal(signal.SIGTERM)
-    assert workers.wait() == [143, 143], workers.output(0) + workers.output(1)
+    workers.processes[signalled].send_signal(signum)
+    name, codes = signal.Signals(signum).name, [143, 143]  # a worker without a signal stops as by SIGTERM
+    codes[signalled] = 128 + signum
+    assert workers.wait() == codes, workers.output(0) + workers.output(1)
     saved = max(int(p.stem.split("-")[1]) for p in (run / "checkpoints").glob("ckpt-*.index"))
     assert (10 < saved < STEPS) if when == "training" else saved == 2  # the step after the first
     if when == "training":  # (starting, TensorFlow's handler may take the signal: it says nothing)
-        assert "SIGTERM: stopping every worker after the next step" in workers.output(signalled)
-    assert f"SIGTERM on worker {signalled}: every worker stops after step {saved}, then saves it" in \
+        assert f"{name}: stopping every worker after the next step" in workers.output(signalled)
+    assert f"{name} on worker {signalled}: every worker stops after step {saved}, then saves it" in \
         workers.output(1 - signalled)
     for index in (0, 1):
         assert f"interrupted: saved step {saved} to " in workers.output(index)
