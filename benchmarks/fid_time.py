@@ -27,10 +27,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-from alae_tf.data import load_mnist  # noqa: E402
 from alae_tf.errors import ALAEError  # noqa: E402
-from alae_tf.metrics.feature_stats import frechet_distance  # noqa: E402
-from alae_tf.metrics.inception import inception_features  # noqa: E402
 from serving.command_line import CommandParser  # noqa: E402
 
 
@@ -54,11 +51,15 @@ def batches(images, batch_size=250):
 
 
 def features_of(images, label):
+    from alae_tf.metrics.inception import inception_features
+
     return inception_features().features(batches(images), total=len(images), label=label)
 
 
 def generated_source(args):
     """(description, iterable of uint8 batches) of the images to time."""
+    from alae_tf.data import load_mnist
+
     if args.run is None:
         test = load_mnist("auto").test_images[: args.count]
         return f"MNIST test split ({len(test)} images) standing in for generated ones", batches(test)
@@ -74,6 +75,10 @@ def generated_source(args):
 
 def main(argv=None):
     args = parse_args(argv)
+    from alae_tf.data import load_mnist  # TensorFlow's import: after the command line was read
+    from alae_tf.metrics.feature_stats import frechet_distance
+    from alae_tf.metrics.inception import inception_features
+
     try:
         source, generated_batches = generated_source(args)  # a --run that is none is said before any work
     except ALAEError as exc:
@@ -105,6 +110,9 @@ def main(argv=None):
 
 def sanity(count, train_features, test_features=None):
     """FID(MNIST train, MNIST test) and FID(MNIST test, uniform noise), `count` images each."""
+    from alae_tf.data import load_mnist
+    from alae_tf.metrics.feature_stats import frechet_distance
+
     if test_features is None:
         test_features = features_of(load_mnist("auto").test_images[:count], "MNIST test")
     noise = np.random.default_rng(0).integers(0, 256, (count, 28, 28), dtype=np.uint8)

@@ -20,8 +20,6 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from alae_tf.data import load_mnist  # noqa: E402
-from alae_tf.metrics.probe import nearest_neighbour_accuracy  # noqa: E402
 from serving.command_line import CommandParser  # noqa: E402
 from serving.layout import FLOAT32, INT8  # noqa: E402
 from serving.onnx_model import ALAEOnnx  # noqa: E402
@@ -50,6 +48,9 @@ def relative_rms(actual, expected) -> float:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    from alae_tf.data import load_mnist  # TensorFlow's import: after the command line was read
+    from alae_tf.metrics.probe import nearest_neighbour_accuracy
+
     try:
         models = {variant: ALAEOnnx(args.export, name=args.name, variant=variant) for variant in (FLOAT32, INT8)}
     except (FileNotFoundError, ValueError) as exc:  # no such export, or no int8 files in it
