@@ -1,18 +1,15 @@
 """Ctrl-C, SIGTERM and SIGHUP as the commands without steps take them (alae_tf/stop_signals.py);
 training's stop after a step is tested in test_train_cli.py."""
 
-import fcntl
 import os
-import pty
-import select
 import signal
 import subprocess
 import sys
-import termios
 import time
 from pathlib import Path
 
 import pytest
+from terminal import Terminal
 
 from alae_tf.stop_signals import Stopped, interrupted_exit_code, signal_name, stop_signals_raise_stopped
 
@@ -112,24 +109,13 @@ except KeyboardInterrupt as exc:
 def test_a_hang_up_sends_the_terminal_output_to_devnull_and_leaves_a_pipe_alone():
     """An SSH session that drops hangs up the command's terminal: the kernel sends SIGHUP, and each
     write to that terminal fails from then on (EIO), the last lines of a stop included."""
-    master, slave = pty.openpty()
-
-    def terminal_of_its_own():  # as a login shell's command: the pty is its controlling terminal
-        os.setsid()
-        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-
-    process = subprocess.Popen([sys.executable, "-c", HUNG_UP_COMMAND], stdin=slave, stdout=slave,
-                               stderr=subprocess.PIPE, preexec_fn=terminal_of_its_own, text=True)
-    os.close(slave)
+    terminal = Terminal(["-c", HUNG_UP_COMMAND], stderr=subprocess.PIPE)
     try:
-        seen = b""
-        while b"working" not in seen:
-            assert select.select([master], [], [], 60)[0], "the command printed nothing"
-            seen += os.read(master, 1000)
-        os.close(master)  # the hang-up: the kernel sends SIGHUP to the terminal's session
-        _, stderr = process.communicate(timeout=60)
+        assert b"working" in terminal.read_until(lambda: b"working" in terminal.shown, 60)
+        terminal.hang_up()
+        _, stderr = terminal.process.communicate(timeout=60)
     finally:
-        if process.poll() is None:
-            process.kill()
-    assert process.returncode == 129, stderr
-    assert stderr == "error output\n"  # a pipe, not the terminal: left as it was
+        if terminal.process.poll() is None:
+            terminal.process.kill()
+    assert terminal.process.returncode == 129, stderr
+    assert stderr == b"error output\n"  # a pipe, not the terminal: left as it was

@@ -6,14 +6,11 @@ import fcntl
 import csv
 import json
 import os
-import pty
 import re
-import select
 import signal
 import socket
 import subprocess
 import sys
-import termios
 import time
 
 from pathlib import Path
@@ -23,6 +20,7 @@ import PIL.Image
 import pytest
 import tensorflow as tf
 import yaml
+from terminal import Terminal
 
 from alae_tf import evaluate, evaluation, train, training
 from alae_tf.config import load_config_file, load_preset
@@ -526,36 +524,21 @@ def test_a_hang_up_of_its_terminal_saves_the_step_under_way_and_the_same_command
     SIGHUP taken, the progress bar's next write to the hung-up terminal failed (EIO) and ended the
     run with an OSError, again without a save."""
     out = tmp_path / "run"
-    command = [sys.executable, "-m", "alae_tf.train", "--config", str(small_config), "--out", str(out),
+    command = ["-m", "alae_tf.train", "--config", str(small_config), "--out", str(out),
                "--steps", "100000", "--checkpoint-every", "100000"]  # --verbose as on a terminal: the bar
-    master, slave = pty.openpty()
-
-    def terminal_of_its_own():  # as a login shell's command: the pty is its controlling terminal
-        os.setsid()
-        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-
     with open(tmp_path / "stderr.txt", "w") as stderr:
-        process = subprocess.Popen(command, stdin=slave, stdout=slave, stderr=stderr, preexec_fn=terminal_of_its_own,
-                                   env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-    os.close(slave)
+        terminal = Terminal(command, stderr=stderr, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     try:
-        deadline, shown = time.time() + 120, b""
-        while not (out / "log.csv").exists() and time.time() < deadline:  # first log row at step 5
-            if select.select([master], [], [], 0.2)[0]:
-                shown += os.read(master, 65536)  # read as a terminal does: a full pty would block the trainer
-        end_of_reading = time.time() + 1.0
-        while time.time() < end_of_reading:
-            if select.select([master], [], [], 0.05)[0]:
-                shown += os.read(master, 65536)
-        assert b"loss_lae" in shown  # the bar was drawn on the terminal
-        os.close(master)  # the hang-up: the kernel sends SIGHUP to the terminal's session
-        process.wait(timeout=120)
+        terminal.read_until(lambda: (out / "log.csv").exists(), 120)  # first log row at step 5
+        assert b"loss_lae" in terminal.read_until(lambda: False, 1.0)  # the bar was drawn on the terminal
+        terminal.hang_up()
+        terminal.process.wait(timeout=120)
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        if terminal.process.poll() is None:
+            terminal.process.kill()
+            terminal.process.wait()
     errors = (tmp_path / "stderr.txt").read_text()
-    assert process.returncode == 129, errors[-2000:]  # 128 + SIGHUP, as a shell reports it
+    assert terminal.process.returncode == 129, errors[-2000:]  # 128 + SIGHUP, as a shell reports it
     assert "SIGHUP: stopping after the step under way, then saving it" in errors and "Traceback" not in errors
     rows = (out / "log.csv").read_text().splitlines()
     saved = int(rows[-1].split(",")[0])  # the row of the step the stop saved
