@@ -71,7 +71,7 @@ def photos_and_names(paths: list[Path], out: Path, all_faces: bool) -> list[tupl
     for path in paths:
         if path.is_dir() and out.resolve().is_relative_to(path.resolve()):
             raise ALAEError(f"--out {out} is inside {path}, whose photos are read: a second run would read the "
-                            "aligned faces as photos; choose a folder outside it")
+                            "images it wrote as photos; choose a folder outside it")
         if path.is_dir():
             named = [(photo, photo.relative_to(path).with_suffix("").as_posix()) for photo in list_image_files(path)]
         elif path.is_file():

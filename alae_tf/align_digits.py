@@ -1,0 +1,109 @@
+"""python -m alae_tf.align_digits: photos of handwritten digits made into MNIST's images
+(serving.digits), for project, edit and the studio to read."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from alae_tf.align_faces import photos_and_names
+from alae_tf.config import load_config_file
+from alae_tf.data.files import open_image, unreadable_reason
+from alae_tf.errors import ALAEError, out_of_disk_space
+from alae_tf.run_layout import RunDir, run_problem
+from alae_tf.stop_signals import interrupted_exit_code, signal_name, stop_signals_raise_stopped
+from serving.atomic_write import replacing
+from serving.command_line import CommandParser
+from serving.digits import NO_DIGIT_HINT, mnist_digit
+from serving.model_pixels import whole_pixels
+
+DEFAULT_SIDE, MAX_SIDE = 28, 1024
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = CommandParser(
+        prog="python -m alae_tf.align_digits",
+        description=(
+            "Make photos or scans of handwritten digits (one digit each, dark on light paper or light on dark) into "
+            "MNIST's images: light strokes on black, the digit scaled into MNIST's 20x20 box of 28x28 and centred by "
+            "its centre of mass, the paper's shadows and grain taken away. A digit photo only centre-cropped and "
+            "shrunk is unlike anything an MNIST model learned from. The images are written as PNG files to --out, "
+            "for python -m alae_tf.project / .edit --images and the studio's upload."),
+        epilog="example: python -m alae_tf.align_digits my_seven.jpg digits/ --out mnist_digits",
+    )
+    parser.add_argument("images", nargs="+", type=Path, metavar="IMAGE",
+                        help="photos (PNG, JPEG, WebP or BMP), or folders of them (searched recursively)")
+    parser.add_argument("--out", type=Path, required=True,
+                        help="folder for the digits: PHOTO.png for each photo (a folder's photos keep their paths "
+                             "below it); created if needed; existing files are replaced")
+    side = parser.add_mutually_exclusive_group()
+    side.add_argument("--run", type=Path, help="the run whose model will read the digits: its image size is used")
+    side.add_argument("--size", type=int, help=f"the images' side in pixels, 4 to {MAX_SIDE} (default {DEFAULT_SIDE}, MNIST's)")
+    return parser.parse_args(argv)
+
+
+def output_side(args) -> int:
+    if args.run is None:
+        side = DEFAULT_SIDE if args.size is None else args.size
+        if not 4 <= side <= MAX_SIDE:
+            raise ALAEError(f"--size {side}: a side of 4 to {MAX_SIDE} pixels")
+        return side
+    if problem := run_problem(args.run):
+        raise ALAEError(problem)
+    return int(load_config_file(RunDir(args.run).config_file).model.image_shape[0])
+
+
+def align_photos(args) -> int:
+    side = output_side(args)
+    if args.out.exists() and not args.out.is_dir():
+        raise ALAEError(f"--out {args.out}: a file, not a folder")
+    photos = photos_and_names(args.images, args.out, all_faces=False)
+    written, blank, unreadable = 0, [], []
+    for number, (photo, name) in enumerate(photos, 1):
+        counter = f"[{number}/{len(photos)}]"
+        try:
+            with open_image(photo) as opened:
+                image, _ = whole_pixels(opened, "L")
+            digit = mnist_digit(image, side)
+        except Exception as exc:  # a damaged file: named and skipped, as training skips
+            print(f"{counter} warning: {photo}: skipped: {unreadable_reason(exc)}", file=sys.stderr)
+            unreadable.append(photo)
+            continue
+        if digit is None:
+            print(f"{counter} warning: {photo}: no digit found ({NO_DIGIT_HINT})", file=sys.stderr)
+            blank.append(photo)
+            continue
+        target = args.out / f"{name}.png"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with replacing(target) as partial:
+            digit.save(partial, format="PNG")
+        written += 1
+        print(f"{counter} {photo} -> {target}", flush=True)
+    print(f"{written} digit(s) of {side}x{side} written to {args.out}"
+          + (f"; no digit found in {len(blank)} photo(s)" if blank else "")
+          + (f"; {len(unreadable)} file(s) could not be read" if unreadable else ""))
+    if not written:
+        raise ALAEError("no digit was found in any of the photos")
+    return 0
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    try:
+        with stop_signals_raise_stopped():
+            return align_photos(args)
+    except ALAEError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # writing --out: a full disk, no permission, a file where a folder goes
+        what = "the disk is full" if out_of_disk_space(exc) else exc.strerror
+        print(f"error: cannot write to {args.out} ({what}); the digits written before are kept", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as exc:
+        print(f"\ninterrupted ({signal_name(exc)}); the digits written so far are in {args.out}", file=sys.stderr)
+        return interrupted_exit_code(exc)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

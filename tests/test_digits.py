@@ -1,0 +1,116 @@
+"""Photos of handwritten digits made into MNIST's images (serving.digits, python -m alae_tf.align_digits),
+checked by the shipped MNIST classifier: MNIST's own digits come out as themselves, and photos
+made of them (dark or light ink, enlarged, anywhere on unevenly lit, grainy paper) are read as the
+digits they show, where their centre crop is not."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image, ImageFilter
+
+from alae_tf import align_digits
+from alae_tf.data import load_mnist
+from alae_tf.metrics.mnist_classifier import accuracy, load_classifier
+from serving.digits import mnist_digit
+from serving.model_pixels import model_pixels
+
+COUNT = 200
+
+
+@pytest.fixture(scope="module")
+def mnist():
+    return load_mnist()
+
+
+@pytest.fixture(scope="module")
+def classifier():
+    return load_classifier()
+
+
+def photo_of(digit: np.ndarray, rng: np.random.Generator, width=400, height=300) -> Image.Image:
+    """An MNIST digit as a phone photo of a digit on paper might show it: enlarged 5-10x, anywhere,
+    dark ink on light paper (or, one photo in four, chalk on a dark board), a light gradient, grain, blur."""
+    size = round(28 * rng.uniform(5, 10))
+    strokes = np.asarray(Image.fromarray(digit).resize((size, size), Image.BILINEAR), np.float32) / 255
+    paper, ink = (rng.uniform(170, 240), rng.uniform(20, 80)) if rng.random() < 0.75 else (rng.uniform(20, 60),
+                                                                                             rng.uniform(180, 240))
+    rows, columns = np.mgrid[:height, :width]
+    canvas = paper + rng.uniform(-30, 30) * (columns / width - 0.5) + rng.uniform(-30, 30) * (rows / height - 0.5)
+    top, left = rng.integers(0, height - size + 1), rng.integers(0, width - size + 1)
+    part = canvas[top:top + size, left:left + size]
+    part[:] = part * (1 - strokes) + ink * strokes
+    canvas += rng.normal(0, 6, canvas.shape)
+    return Image.fromarray(np.uint8(np.clip(canvas, 0, 255)), "L").filter(ImageFilter.GaussianBlur(0.8))
+
+
+def test_mnist_digits_come_out_as_themselves(mnist, classifier):
+    """MNIST's digits are already in MNIST's box and centred: the recipe changes them only by resampling."""
+    digits, labels = mnist.test_images[:COUNT], mnist.test_labels[:COUNT]
+    again = np.stack([np.asarray(mnist_digit(Image.fromarray(digit))) for digit in digits])
+    assert np.abs(again.astype(np.float32) - digits).mean() < 20  # measured 15.0 levels on 500
+    assert accuracy(classifier, again, labels) >= accuracy(classifier, digits, labels) - 0.03  # 0.984 against 0.99 on 500
+
+
+def test_digit_photos_are_read_as_their_digits_and_centre_crops_are_not(mnist, classifier):
+    rng = np.random.default_rng(0)
+    digits, labels = mnist.test_images[:COUNT], mnist.test_labels[:COUNT]
+    photos = [photo_of(digit, rng) for digit in digits]
+    made = [mnist_digit(photo) for photo in photos]
+    assert all(image is not None and image.size == (28, 28) and image.mode == "L" for image in made)
+    aligned = np.stack([np.asarray(image) for image in made])
+    centre_cropped = np.stack([model_pixels(photo, (28, 28, 1))[0][..., 0] for photo in photos])
+    assert accuracy(classifier, aligned, labels) >= 0.9  # 0.944 on 500 photos, made as here
+    assert accuracy(classifier, centre_cropped, labels) <= 0.45  # 0.276
+    assert np.abs(aligned.astype(np.float32) - digits).mean() < 25  # 18.5 levels from the digit photographed
+
+
+def test_blank_paper_and_a_flat_colour_hold_no_digit():
+    rng = np.random.default_rng(1)
+    paper = np.clip(220 + rng.normal(0, 6, (300, 400)), 0, 255).astype(np.uint8)
+    assert mnist_digit(Image.fromarray(paper)) is None
+    assert mnist_digit(Image.new("RGB", (50, 40), (30, 90, 200))) is None
+
+
+def test_the_size_of_other_mnist_models(mnist):
+    """A 32x32 MNIST model (mnist_style32): the digit in a box of 20/28 of 32, centred."""
+    image = np.asarray(mnist_digit(Image.fromarray(mnist.test_images[0]), side=32), np.float32)
+    rows, columns = np.nonzero(image > 64)
+    assert image.shape == (32, 32) and max(np.ptp(rows), np.ptp(columns)) + 1 <= 23
+    rows, columns = np.mgrid[:32, :32]
+    centre = ((rows * image).sum() / image.sum(), (columns * image).sum() / image.sum())
+    np.testing.assert_allclose(centre, (15.5, 15.5), atol=0.75)
+
+
+def test_the_command_writes_each_photos_digit_and_names_the_blank_ones(mnist, tmp_path, capsys):
+    rng = np.random.default_rng(2)
+    photos = tmp_path / "photos"
+    (photos / "more").mkdir(parents=True)
+    photo_of(mnist.test_images[0], rng).save(photos / "seven.jpg", quality=90)
+    photo_of(mnist.test_images[1], rng).convert("RGB").save(photos / "more" / "two.png")
+    Image.new("L", (200, 100), 230).save(photos / "blank.png")
+    (photos / "broken.jpg").write_bytes(b"\xff\xd8 not a jpeg")
+    assert align_digits.main([str(photos), "--out", str(tmp_path / "out")]) == 0
+    captured = capsys.readouterr()
+    assert sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*.png")) == \
+        ["more/two.png", "seven.png"]
+    assert Image.open(tmp_path / "out" / "seven.png").size == (28, 28)
+    assert "blank.png: no digit found (nothing darker or lighter than the paper" in captured.err
+    assert "broken.jpg: skipped: " in captured.err
+    assert captured.out.splitlines()[-1] == (f"2 digit(s) of 28x28 written to {tmp_path / 'out'}; no digit found in "
+                                             "1 photo(s); 1 file(s) could not be read")
+    assert align_digits.main([str(photos / "blank.png"), "--out", str(tmp_path / "none"), "--size", "32"]) == 2
+    assert capsys.readouterr().err.endswith("error: no digit was found in any of the photos\n")
+    assert align_digits.main([str(photos), "--out", str(photos / "out")]) == 2  # a second run would read them
+    assert "is inside" in capsys.readouterr().err and not (photos / "out").exists()
+
+
+def test_the_command_runs_without_importing_tensorflow(mnist, tmp_path):
+    from test_tensorflow_start import REPO, heavy_imports
+
+    photo_of(mnist.test_images[0], np.random.default_rng(3)).save(tmp_path / "seven.png")
+    result = subprocess.run([sys.executable, "-X", "importtime", "-m", "alae_tf.align_digits", str(tmp_path / "seven.png"),
+                             "--out", str(tmp_path / "out")], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and heavy_imports(result) == [], result.stderr[-2000:]
+    assert (tmp_path / "out" / "seven.png").is_file()
