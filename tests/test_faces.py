@@ -2,7 +2,6 @@
 crop against the official align_faces.py run once (tests/fixtures/make_face_alignments.py), the
 square by hand, a turned and shrunk photo giving the same face, and the command's files and errors."""
 
-import importlib.util
 import io
 import json
 import math
@@ -192,13 +191,14 @@ def test_the_command_takes_the_runs_size_and_refuses_what_it_cannot_do(tmp_path,
     assert not (tmp_path / "refused").exists() or not any((tmp_path / "refused").iterdir())
 
     # Without the faces extra: one line naming it, for dlib and for its landmark model.
+    install = ('pip install -e ".[faces]" in the alae_tf checkout (from a wheel: pip install "WHEEL_FILE[faces]"): '
+               "dlib-bin and face_recognition_models, its landmark model")
     monkeypatch.setattr(faces.importlib.util, "find_spec", lambda name: None)
     assert align_faces.main([str(PHOTO), "--out", str(tmp_path / "refused")]) == 2
-    assert capsys.readouterr().err == ("error: face alignment needs dlib's 68-point landmark model: "
-                                       f"{faces.INSTALL}\n")
+    assert capsys.readouterr().err == f"error: face alignment needs dlib's 68-point landmark model: {install}\n"
     monkeypatch.setitem(sys.modules, "dlib", None)  # import dlib raises ImportError
     assert align_faces.main([str(PHOTO), "--out", str(tmp_path / "refused")]) == 2
-    assert capsys.readouterr().err == f"error: face alignment needs dlib: {faces.INSTALL}\n"
+    assert capsys.readouterr().err == f"error: face alignment needs dlib: {install}\n"
 
 
 def test_an_upload_read_with_a_face_aligner_is_its_largest_faces_square(photo):
@@ -383,22 +383,6 @@ def test_a_stop_while_a_face_is_written_keeps_the_faces_before_and_no_partial_fi
     assert capsys.readouterr().err == f"\ninterrupted ({name}); the faces written so far are in {tmp_path / 'out'}\n"
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png"]
     assert {each: signal.getsignal(each) for each in handlers} == handlers
-
-
-def test_without_the_faces_extra_the_command_says_what_to_install(tmp_path, capsys, monkeypatch):
-    install = ('pip install -e ".[faces]" in the alae_tf checkout (from a wheel: pip install "WHEEL_FILE[faces]"): '
-               "dlib-bin and face_recognition_models, its landmark model")
-    argv = [str(PHOTO), "--out", str(tmp_path / "out"), "--size", "16"]
-    monkeypatch.setitem(sys.modules, "dlib", None)  # import dlib: ImportError
-    assert align_faces.main(argv) == 2
-    assert capsys.readouterr().err == f"error: face alignment needs dlib: {install}\n"
-    monkeypatch.undo()
-    find_spec = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *args: None if name == "face_recognition_models"
-                        else find_spec(name, *args))
-    assert align_faces.main(argv) == 2
-    assert capsys.readouterr().err == f"error: face alignment needs dlib's 68-point landmark model: {install}\n"
-    assert not (tmp_path / "out").exists()
 
 
 def test_an_aligned_face_is_taken_as_it_is(tmp_path, photo, capsys):
