@@ -7,12 +7,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from alae_tf.align_faces import photos_and_names
-from alae_tf.config import load_config_file
 from alae_tf.data.files import open_image, unreadable_reason
-from alae_tf.errors import ALAEError, out_of_disk_space
-from alae_tf.run_layout import RunDir, run_problem
-from alae_tf.stop_signals import interrupted_exit_code, signal_name, stop_signals_raise_stopped
+from alae_tf.errors import ALAEError
+from alae_tf.photo_command import output_side, photos_and_names, run_photo_command
 from serving.atomic_write import replacing
 from serving.command_line import CommandParser
 from serving.digits import NO_DIGIT_HINT, mnist_digit
@@ -43,19 +40,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def output_side(args) -> int:
-    if args.run is None:
-        side = DEFAULT_SIDE if args.size is None else args.size
-        if not 4 <= side <= MAX_SIDE:
-            raise ALAEError(f"--size {side}: a side of 4 to {MAX_SIDE} pixels")
-        return side
-    if problem := run_problem(args.run):
-        raise ALAEError(problem)
-    return int(load_config_file(RunDir(args.run).config_file).model.image_shape[0])
-
-
 def align_photos(args) -> int:
-    side = output_side(args)
+    side = output_side(args, DEFAULT_SIDE, MAX_SIDE)
     if args.out.exists() and not args.out.is_dir():
         raise ALAEError(f"--out {args.out}: a file, not a folder")
     photos = photos_and_names(args.images, args.out, all_faces=False)
@@ -89,20 +75,7 @@ def align_photos(args) -> int:
 
 
 def main(argv=None) -> int:
-    args = parse_args(argv)
-    try:
-        with stop_signals_raise_stopped():
-            return align_photos(args)
-    except ALAEError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:  # writing --out: a full disk, no permission, a file where a folder goes
-        what = "the disk is full" if out_of_disk_space(exc) else exc.strerror
-        print(f"error: cannot write to {args.out} ({what}); the digits written before are kept", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt as exc:
-        print(f"\ninterrupted ({signal_name(exc)}); the digits written so far are in {args.out}", file=sys.stderr)
-        return interrupted_exit_code(exc)
+    return run_photo_command(align_photos, parse_args(argv), "digits")
 
 
 if __name__ == "__main__":

@@ -4,17 +4,14 @@ were (serving.faces), for project, edit and the studio to read."""
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from alae_tf.config import load_config_file
-from alae_tf.data.files import list_image_files, open_image, unreadable_reason
-from alae_tf.errors import ALAEError, out_of_disk_space
-from alae_tf.run_layout import RunDir, run_problem
-from alae_tf.stop_signals import interrupted_exit_code, signal_name, stop_signals_raise_stopped
+from alae_tf.data.files import open_image, unreadable_reason
+from alae_tf.errors import ALAEError
+from alae_tf.photo_command import output_side, photos_and_names, run_photo_command
 from serving.atomic_write import replacing
 from serving.command_line import CommandParser
 from serving.faces import CROPS, MAX_SIDE, NO_FACE_HINT, FaceFinder, FacesUnavailable, alignment_square, face_image
@@ -51,51 +48,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def output_side(args) -> int:
-    if args.run is None:
-        side = DEFAULT_SIDE if args.size is None else args.size
-        if not 4 <= side <= MAX_SIDE:
-            raise ALAEError(f"--size {side}: a side of 4 to {MAX_SIDE} pixels (the largest model's)")
-        return side
-    if problem := run_problem(args.run):
-        raise ALAEError(problem)
-    height, width, _ = load_config_file(RunDir(args.run).config_file).model.image_shape
-    return int(height)
-
-
-def photos_and_names(paths: list[Path], out: Path, all_faces: bool) -> list[tuple[Path, str]]:
-    """(photo, output name without suffix), each photo once: a file given keeps its name, a
-    folder's photos their paths below it. Refused before any work: two photos that would write
-    one file, an output that would replace a photo, an `out` inside a folder given."""
-    found = {}
-    for path in paths:
-        if path.is_dir() and out.resolve().is_relative_to(path.resolve()):
-            raise ALAEError(f"--out {out} is inside {path}, whose photos are read: a second run would read the "
-                            "images it wrote as photos; choose a folder outside it")
-        if path.is_dir():
-            named = [(photo, photo.relative_to(path).with_suffix("").as_posix()) for photo in list_image_files(path)]
-        elif path.is_file():
-            named = [(path, path.stem)]
-        else:
-            raise ALAEError(f"{path}: no such image file or folder")
-        for photo, name in named:
-            found.setdefault(photo.resolve(), (photo, name))
-    by_name = {}
-    for photo, name in found.values():
-        if (first := by_name.setdefault(name, photo)) != photo:
-            raise ALAEError(f"{first} and {photo} would both be written as {name}.png: give them separate --out folders")
-    for photo, name in found.values():
-        face = re.fullmatch(r"(.+)_face\d+", name)
-        if all_faces and face and face[1] in by_name:
-            raise ALAEError(f"{photo} would be written as {name}.png, the name --all-faces gives a face of "
-                            f"{by_name[face[1]]}: give them separate --out folders")
-        if (out / f"{name}.png").resolve() in found:
-            raise ALAEError(f"{out / name}.png would replace the photo {photo}: choose another --out")
-    return list(found.values())
-
-
 def align_photos(args) -> int:
-    side = output_side(args)
+    side = output_side(args, DEFAULT_SIDE, MAX_SIDE)
     if args.out.exists() and not args.out.is_dir():
         raise ALAEError(f"--out {args.out}: a file, not a folder")
     photos = photos_and_names(args.images, args.out, args.all_faces)
@@ -147,20 +101,7 @@ def align_photos(args) -> int:
 
 
 def main(argv=None) -> int:
-    args = parse_args(argv)
-    try:
-        with stop_signals_raise_stopped():
-            return align_photos(args)
-    except ALAEError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:  # writing --out: a full disk, no permission, a file where a folder goes
-        what = "the disk is full" if out_of_disk_space(exc) else exc.strerror
-        print(f"error: cannot write to {args.out} ({what}); the faces written before are kept", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt as exc:
-        print(f"\ninterrupted ({signal_name(exc)}); the faces written so far are in {args.out}", file=sys.stderr)
-        return interrupted_exit_code(exc)
+    return run_photo_command(align_photos, parse_args(argv), "faces")
 
 
 if __name__ == "__main__":

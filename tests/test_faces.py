@@ -336,7 +336,7 @@ def test_outputs_never_replace_a_photo_or_each_other(tmp_path, photo, capsys):
             ([str(photos / "me.png"), "--out", str(photos / "me.png")],
              f"error: --out {photos / 'me.png'}: a file, not a folder"),
             ([str(photos / "me.png"), "--out", str(tmp_path / "big"), "--size", "4096"],
-             "error: --size 4096: a side of 4 to 2048 pixels (the largest model's)")):
+             "error: --size 4096: a side of 4 to 2048 pixels")):
         assert align_faces.main(argv) == 2, argv
         assert capsys.readouterr().err.splitlines()[-1] == message
     assert Image.open(photos / "me.png").size == photo.size
