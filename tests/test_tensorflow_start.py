@@ -85,8 +85,8 @@ def test_importing_alae_tf_leaves_tensorflow_for_later_and_quiet():
 
 
 COMMANDS = ["alae_tf.train", "alae_tf.evaluate", "alae_tf.edit", "alae_tf.project", "alae_tf.convert",
-            "alae_tf.data.prepare", "alae_tf.metrics.train_mnist_classifier", "alae_tf.align_faces", "export",
-            "serving.http"]
+            "alae_tf.data.prepare", "alae_tf.metrics.train_mnist_classifier", "alae_tf.align_faces", "alae_tf.align_digits",
+            "export", "serving.http"]
 
 
 def heavy_imports(result: subprocess.CompletedProcess) -> list[str]:
