@@ -526,7 +526,8 @@ def test_images_of_another_size_or_mode_are_brought_to_the_model_s_as_training_i
                                     "--strengths", "0", "--out", tmp_path / "edit.png"], capsys)
     assert code == 0, err
     assert err == (f"note: {tmp_path / 'photo.png'}: a 30x40 RGB image, centre-cropped to 30x30, resized to 28x28, "
-                   "converted from RGB to grayscale, as training images are\n")
+                   "converted from RGB to grayscale, as training images are; photos of handwritten digits: "
+                   "python -m alae_tf.align_digits frames them as MNIST's\n")
     images = read_image_files(tmp_path / "photo.png", (28, 28, 1))
     assert images.shape == (1, 28, 28, 1) and np.abs(images[0, ..., 0].astype(int) - np.asarray(square)).max() <= 1
     capsys.readouterr()

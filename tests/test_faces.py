@@ -276,8 +276,11 @@ def test_a_photo_centre_cropped_for_a_colour_model_gets_a_note_naming_the_comman
                                        f"resized to 16x16, as training images are{hint}")
     read_image_files(tmp_path / "square.png", (16, 16, 3))
     assert not capsys.readouterr().err.endswith(hint)
-    read_image_files(tmp_path / "tall.png", (16, 16, 1))  # a grayscale model: MNIST-like, no faces
-    assert not capsys.readouterr().err.endswith(hint)
+    read_image_files(tmp_path / "tall.png", (16, 16, 1))  # a grayscale model: MNIST-like, no faces, maybe digits
+    assert capsys.readouterr().err.endswith("; photos of handwritten digits: python -m alae_tf.align_digits frames them "
+                                            "as MNIST's\n")
+    read_image_files(tmp_path / "square.png", (16, 16, 1))
+    assert "align_digits" not in capsys.readouterr().err
 
 
 def photo_variants(photo, folder: Path) -> dict[str, Path]:

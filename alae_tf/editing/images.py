@@ -101,8 +101,11 @@ def read_image_files(path, image_shape) -> np.ndarray:
         if not images:
             raise ALAEError(f"{path}: none of its {len(files)} image files can be read ({describe_skipped(skipped, len(files))})")
         print(f"warning: {path}: {describe_skipped(skipped, len(files))}", file=sys.stderr)
-    # A photo cut to its centre, for a colour model: maybe a face, which face models saw aligned.
-    faces = "; face photos: python -m alae_tf.align_faces cuts faces out as face models saw them" if cropped and channels == 3 else ""
+    # A photo cut to its centre: for a colour model maybe a face, which face models saw aligned; for
+    # a grayscale one maybe a digit on paper, which MNIST models saw light on black, boxed and centred.
+    faces = ("" if not cropped else
+             "; face photos: python -m alae_tf.align_faces cuts faces out as face models saw them" if channels == 3 else
+             "; photos of handwritten digits: python -m alae_tf.align_digits frames them as MNIST's")
     if len(adjusted) == 1 and len(files) == 1:
         print(f"note: {adjusted[0]}, as training images are{faces}", file=sys.stderr)
     elif adjusted:
