@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from alae_tf.data.files import open_image, unreadable_reason
 from alae_tf.errors import ALAEError
-from alae_tf.photo_command import output_side, photos_and_names, run_photo_command
+from alae_tf.photo_command import add_photo_arguments, output_side, photos_and_names, run_photo_command
 from serving.atomic_write import replacing
 from serving.command_line import CommandParser
 from serving.digits import NO_DIGIT_HINT, mnist_digit
@@ -29,14 +28,11 @@ def parse_args(argv=None) -> argparse.Namespace:
             "for python -m alae_tf.project / .edit --images and the studio's upload."),
         epilog="example: python -m alae_tf.align_digits my_seven.jpg digits/ --out mnist_digits",
     )
-    parser.add_argument("images", nargs="+", type=Path, metavar="IMAGE",
-                        help="photos (PNG, JPEG, WebP or BMP), or folders of them (searched recursively)")
-    parser.add_argument("--out", type=Path, required=True,
-                        help="folder for the digits: PHOTO.png for each photo (a folder's photos keep their paths "
-                             "below it); created if needed; existing files are replaced")
-    side = parser.add_mutually_exclusive_group()
-    side.add_argument("--run", type=Path, help="the run whose model will read the digits: its image size is used")
-    side.add_argument("--size", type=int, help=f"the images' side in pixels, 4 to {MAX_SIDE} (default {DEFAULT_SIDE}, MNIST's)")
+    add_photo_arguments(
+        parser, "digits",
+        out_help="folder for the digits: PHOTO.png for each photo (a folder's photos keep their paths below it); "
+                 "created if needed; existing files are replaced",
+        size_help=f"the images' side in pixels, 4 to {MAX_SIDE} (default {DEFAULT_SIDE}, MNIST's)")
     return parser.parse_args(argv)
 
 

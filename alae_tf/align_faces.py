@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 import numpy as np
 
 from alae_tf.data.files import open_image, unreadable_reason
 from alae_tf.errors import ALAEError
-from alae_tf.photo_command import output_side, photos_and_names, run_photo_command
+from alae_tf.photo_command import add_photo_arguments, output_side, photos_and_names, run_photo_command
 from serving.atomic_write import replacing
 from serving.command_line import CommandParser
 from serving.faces import CROPS, MAX_SIDE, NO_FACE_HINT, FaceFinder, FacesUnavailable, alignment_square, face_image
@@ -31,15 +30,11 @@ def parse_args(argv=None) -> argparse.Namespace:
             'uploads itself with --align-faces). Needs the faces extra: pip install -e ".[faces]".'),
         epilog="example: python -m alae_tf.align_faces me.jpg holiday/ --out aligned --run runs/official_ffhq",
     )
-    parser.add_argument("images", nargs="+", type=Path, metavar="IMAGE",
-                        help="photos (PNG, JPEG, WebP or BMP), or folders of them (searched recursively)")
-    parser.add_argument("--out", type=Path, required=True,
-                        help="folder for the aligned faces: PHOTO.png for each photo's largest face (a folder's "
-                             "photos keep their paths below it); created if needed; existing files are replaced")
-    side = parser.add_mutually_exclusive_group()
-    side.add_argument("--run", type=Path, help="the run whose model will read the faces: its image size is used")
-    side.add_argument("--size", type=int,
-                      help=f"the side of the squares in pixels, 4 to {MAX_SIDE} (default {DEFAULT_SIDE}, FFHQ's)")
+    add_photo_arguments(
+        parser, "faces",
+        out_help="folder for the aligned faces: PHOTO.png for each photo's largest face (a folder's photos keep their "
+                 "paths below it); created if needed; existing files are replaced",
+        size_help=f"the side of the squares in pixels, 4 to {MAX_SIDE} (default {DEFAULT_SIDE}, FFHQ's)")
     parser.add_argument("--crop", choices=sorted(CROPS), default="ffhq",
                         help="ffhq (default): the FFHQ and CelebA-HQ crop, for the official FFHQ and CelebA-HQ models "
                              "and runs trained on such images; celeba: the official CelebA 128x128 model's tighter crop")

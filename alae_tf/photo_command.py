@@ -14,6 +14,17 @@ from alae_tf.run_layout import RunDir, run_problem
 from alae_tf.stop_signals import interrupted_exit_code, signal_name, stop_signals_raise_stopped
 
 
+def add_photo_arguments(parser, written: str, out_help: str, size_help: str) -> None:
+    """The arguments the functions below read: the photos (IMAGE...), --out, and --run or --size
+    for the side of the images written (`written`, e.g. "faces", names them in --run's help)."""
+    parser.add_argument("images", nargs="+", type=Path, metavar="IMAGE",
+                        help="photos (PNG, JPEG, WebP or BMP), or folders of them (searched recursively)")
+    parser.add_argument("--out", type=Path, required=True, help=out_help)
+    side = parser.add_mutually_exclusive_group()
+    side.add_argument("--run", type=Path, help=f"the run whose model will read the {written}: its image size is used")
+    side.add_argument("--size", type=int, help=size_help)
+
+
 def photos_and_names(paths: list[Path], out: Path, all_faces: bool) -> list[tuple[Path, str]]:
     """(photo, output name without suffix), each photo once: a file given keeps its name, a
     folder's photos their paths below it. Refused before any work: two photos that would write
