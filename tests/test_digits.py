@@ -45,6 +45,38 @@ def photo_of(digit: np.ndarray, rng: np.random.Generator, width=400, height=300)
     return Image.fromarray(np.uint8(np.clip(canvas, 0, 255)), "L").filter(ImageFilter.GaussianBlur(0.8))
 
 
+def close_up_of(digit: np.ndarray, rng: np.random.Generator, width=400, height=300) -> Image.Image:
+    """A close-up photo: the digit, in dark ink on light paper, 70-100% of the photo's height (a
+    marker on a sticky note); its strokes are wider than a fixed window of the paper's level was."""
+    rows, columns = np.flatnonzero(digit.max(1) > 30), np.flatnonzero(digit.max(0) > 30)
+    box = digit[max(0, rows[0] - 2):rows[-1] + 3, max(0, columns[0] - 2):columns[-1] + 3]
+    scale = rng.uniform(0.7, 1.0) * height / box.shape[0]
+    size = (round(box.shape[1] * scale), round(box.shape[0] * scale))
+    strokes = np.asarray(Image.fromarray(box).resize(size, Image.BILINEAR), np.float32) / 255
+    rows, columns = np.mgrid[:height, :width]
+    canvas = rng.uniform(170, 240) + rng.uniform(-30, 30) * (columns / width - 0.5) + rng.uniform(-30, 30) * (rows / height - 0.5)
+    top, left = rng.integers(0, height - size[1] + 1), rng.integers(0, width - size[0] + 1)
+    part = canvas[top:top + size[1], left:left + size[0]]
+    part[:] = part * (1 - strokes) + rng.uniform(20, 80) * strokes
+    canvas += rng.normal(0, 6, canvas.shape)
+    return Image.fromarray(np.uint8(np.clip(canvas, 0, 255)), "L").filter(ImageFilter.GaussianBlur(0.8))
+
+
+def drawing_of(digit: np.ndarray, rng: np.random.Generator, side=280) -> Image.Image:
+    """The digit as drawn on the studio's 280x280 canvas: pure white strokes on black, broad
+    (20-40 pixels), drawn large (55-95% of the canvas) and not quite in its centre."""
+    rows, columns = np.flatnonzero(digit.max(1) > 30), np.flatnonzero(digit.max(0) > 30)
+    box = Image.fromarray(digit[rows[0]:rows[-1] + 1, columns[0]:columns[-1] + 1])
+    scale = rng.uniform(0.55, 0.95) * side / max(box.size)
+    width, height = max(1, round(box.width * scale)), max(1, round(box.height * scale))
+    strokes = np.where(np.asarray(box.resize((width, height), Image.BILINEAR)) > 100, 255, 0)
+    spare = np.array([side - height, side - width])
+    top, left = np.clip(spare / 2 + rng.normal(0, spare / 4 + 1), 0, spare).astype(int)
+    canvas = np.zeros((side, side), np.uint8)
+    canvas[top:top + height, left:left + width] = strokes
+    return Image.fromarray(canvas, "L")
+
+
 def test_mnist_digits_come_out_as_themselves(mnist, classifier):
     """MNIST's digits are already in MNIST's box and centred: the recipe changes them only by resampling."""
     digits, labels = mnist.test_images[:COUNT], mnist.test_labels[:COUNT]
@@ -61,9 +93,20 @@ def test_digit_photos_are_read_as_their_digits_and_centre_crops_are_not(mnist, c
     assert all(image is not None and image.size == (28, 28) and image.mode == "L" for image in made)
     aligned = np.stack([np.asarray(image) for image in made])
     centre_cropped = np.stack([model_pixels(photo, (28, 28, 1))[0][..., 0] for photo in photos])
-    assert accuracy(classifier, aligned, labels) >= 0.9  # 0.944 on 500 photos, made as here
+    assert accuracy(classifier, aligned, labels) >= 0.93  # 0.984 on 1,000 photos made as here (0.951 with a fixed window)
     assert accuracy(classifier, centre_cropped, labels) <= 0.45  # 0.276
-    assert np.abs(aligned.astype(np.float32) - digits).mean() < 25  # 18.5 levels from the digit photographed
+    assert np.abs(aligned.astype(np.float32) - digits).mean() < 25  # 15.3 levels from the digit photographed (17.4 before)
+
+
+@pytest.mark.parametrize("make", [close_up_of, drawing_of], ids=["close-up photos", "canvas drawings"])
+def test_thick_strokes_stay_whole(make, mnist, classifier):
+    """The paper's level is taken over a window three strokes wide: a fixed window (11 of 128
+    pixels) took broad strokes for paper and hollowed them out (read right: close-ups 0.92, drawings
+    0.43 here; now 1.0 and 0.99; on 1,000 each 0.890 and 0.440, now 0.985 and 0.985)."""
+    rng = np.random.default_rng(4)
+    digits, labels = mnist.test_images[:COUNT // 2], mnist.test_labels[:COUNT // 2]
+    made = np.stack([np.asarray(mnist_digit(make(digit, rng))) for digit in digits])
+    assert accuracy(classifier, made, labels) >= 0.95
 
 
 def test_blank_paper_and_a_flat_colour_hold_no_digit():
