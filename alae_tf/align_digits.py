@@ -25,7 +25,8 @@ def parse_args(argv=None) -> argparse.Namespace:
             "MNIST's images: light strokes on black, the digit scaled into MNIST's 20x20 box of 28x28 and centred by "
             "its centre of mass, the paper's shadows and grain taken away. A digit photo only centre-cropped and "
             "shrunk is unlike anything an MNIST model learned from. The images are written as PNG files to --out, "
-            "for python -m alae_tf.project / .edit --images and the studio's upload."),
+            "for python -m alae_tf.project / .edit --images and the studio's upload (python -m serving.http --studio "
+            "--align-digits frames uploads and drawings itself)."),
         epilog="example: python -m alae_tf.align_digits my_seven.jpg digits/ --out mnist_digits",
     )
     add_photo_arguments(

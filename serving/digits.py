@@ -56,6 +56,22 @@ def mnist_digit(image: Image.Image, side: int = 28) -> Image.Image | None:
     return _placed(strokes[rows[0]:rows[-1] + 1, columns[0]:columns[-1] + 1], side)
 
 
+class DigitAligner:
+    """A photo or drawing to its digit framed as MNIST's: what the studio does to each upload when
+    started with --align-digits, and read_image given it (an aligner of serving.image_files)."""
+
+    mode = "L"
+    thing, hint = "digit", NO_DIGIT_HINT
+    takes_drawings = True  # a drawing is framed as a photo is
+    description = ("Uploaded photos and drawings are framed as MNIST's digits (light strokes on black, "
+                   "in a box of 20/28 of the side, centred by their mass).")
+
+    def aligned(self, image: Image.Image, side: int) -> tuple[Image.Image | None, str]:
+        """(`image`'s digit as MNIST's, side x side, or None where it holds none; what was done, in words)."""
+        digit = mnist_digit(image, side)
+        return digit, f"its digit framed as MNIST's ({side}x{side})"
+
+
 def _border(levels: np.ndarray) -> np.ndarray:
     edge = max(1, min(levels.shape) // 50)
     return np.concatenate([levels[:edge].ravel(), levels[-edge:].ravel(), levels[:, :edge].ravel(),

@@ -166,20 +166,28 @@ class FaceFinder:
 
 class FaceAligner:
     """A photo to the aligned square of its largest face, with one crop: what the studio does to
-    each upload when started with --align-faces CROP."""
+    each upload when started with --align-faces CROP, and read_image given it (an aligner of
+    serving.image_files)."""
+
+    mode = "RGB"  # faces are found in colour, whatever the model's channels
+    thing, hint = "face", NO_FACE_HINT
+    takes_drawings = False  # a drawing has no face
 
     def __init__(self, crop: str = "ffhq"):
         if crop not in CROPS:
             raise ValueError(f"unknown face crop {crop!r}; one of {', '.join(CROPS)}")
         self.crop = crop
         self.finder = FaceFinder()
+        self.description = f"Uploaded photos are cut to their largest face, upright ({crop} crop)."
 
-    def largest_face(self, image: Image.Image, side: int) -> tuple[Image.Image | None, bool, int]:
-        """(the `side` x `side` square of the largest face in upright `image` (RGB or grayscale,
-        kept: serving.model_pixels.whole_pixels), or None; whether the image was already aligned,
-        and so only resized; how many faces were found)."""
+    def aligned(self, image: Image.Image, side: int) -> tuple[Image.Image | None, str]:
+        """(the `side` x `side` square of the largest face in upright RGB `image`, or None; what was
+        done, in words)."""
         faces = self.finder.landmarks(image)
         if not faces:
-            return None, False, 0
-        return *face_image(image, alignment_square(faces[0], self.crop), side), len(faces)
+            return None, ""
+        face, already = face_image(image, alignment_square(faces[0], self.crop), side)
+        which = "its face" if len(faces) == 1 else f"the largest of its {len(faces)} faces"
+        return face, (f"already aligned ({self.crop} crop), resized to {side}x{side}" if already else
+                      f"{which} cut out upright ({self.crop} crop, {side}x{side})")
 

@@ -4,12 +4,19 @@ and the app API's `ALAEOnnx.read_image` (Pillow and numpy, no TensorFlow, no HTT
 `model_image(data, image_shape)` reads a PNG, JPEG (MPO: its first picture), WebP or BMP as
 training and `edit` read image files (`serving.model_pixels`: scaled JPEG decode, EXIF
 orientation, centre crop, transparency onto black, Lanczos resize, grayscale or RGB), with a note
-saying which of these happened; given a `serving.faces.FaceAligner`, the square of the largest
-face in the photo instead of its centre crop. A file it cannot take raises `ImageFileError`, a
-ValueError whose `problem` says why: UNREADABLE (not an image, truncated, empty), FORMAT (an image
-in another format), SIZE (more than MAX_PIXELS pixels or a side longer than MAX_SIDE, checked from
-its header before it is decoded: Pillow keeps a pointer per row, so a 1x39,000,000 PNG of 190 kB
-took 1.9 GB) or NO_FACE (faces aligned, and none found).
+saying which of these happened. Given an aligner, what it finds in the whole picture instead of its
+centre crop: `serving.faces.FaceAligner` (the square of the largest face) or
+`serving.digits.DigitAligner` (a handwritten digit framed as MNIST's). An aligner has
+  mode            the mode ("RGB" or "L") it looks at the picture in;
+  aligned(image, side) -> (a side x side image or None where nothing is found, what it did in words);
+  thing, hint     what it looks for ("face") and, where none is found, what it can find;
+  takes_drawings  whether the studio's drawing canvas stays (a drawn digit; not a face);
+  description     a sentence for the studio's page.
+A file it cannot take raises `ImageFileError`, a ValueError whose `problem` says why: UNREADABLE
+(not an image, truncated, empty), FORMAT (an image in another format), SIZE (more than MAX_PIXELS
+pixels or a side longer than MAX_SIDE, checked from its header before it is decoded: Pillow keeps
+a pointer per row, so a 1x39,000,000 PNG of 190 kB took 1.9 GB) or NOTHING_FOUND (the aligner found
+no face, no digit).
 """
 
 import io
@@ -19,7 +26,6 @@ import warnings
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from serving.faces import NO_FACE_HINT
 from serving.model_pixels import IMAGE_FORMATS, MODES, READABLE_FORMATS, conversion_step, model_pixels, whole_pixels
 
 # What browsers save, phones send, and edit --images reads. MPO is a JPEG with more pictures after
@@ -27,19 +33,19 @@ from serving.model_pixels import IMAGE_FORMATS, MODES, READABLE_FORMATS, convers
 FORMATS = (*IMAGE_FORMATS, "MPO")
 MAX_PIXELS = 40_000_000  # a 40-megapixel photo; larger ones are refused before decoding
 MAX_SIDE = 16384
-UNREADABLE, FORMAT, SIZE, NO_FACE = "unreadable", "format", "size", "no face"
+UNREADABLE, FORMAT, SIZE, NOTHING_FOUND = "unreadable", "format", "size", "nothing found"
 
 
 class ImageFileError(ValueError):
     def __init__(self, problem: str, message: str):
         super().__init__(message)
-        self.problem = problem  # UNREADABLE, FORMAT, SIZE or NO_FACE
+        self.problem = problem  # UNREADABLE, FORMAT, SIZE or NOTHING_FOUND
 
 
-def model_image(data: bytes, image_shape, subject="the upload", reader="the studio", faces=None) -> tuple[np.ndarray, str]:
+def model_image(data: bytes, image_shape, subject="the upload", reader="the studio", aligner=None) -> tuple[np.ndarray, str]:
     """(uint8 image [H, W, C] of `image_shape`, a one-line note of what was done to the image).
-    Errors name the data as `subject` and the code reading it as `reader`. `faces`: a
-    serving.faces.FaceAligner, to take the largest face's square (not the centre crop)."""
+    Errors name the data as `subject` and the code reading it as `reader`. `aligner`: a FaceAligner
+    or DigitAligner (above), to take what it finds instead of the centre crop."""
     channels = int(image_shape[2])
     if channels not in MODES:
         raise ValueError(f"this model takes {channels}-channel images; {reader} handles 1 (grayscale) or 3 (RGB)")
@@ -50,26 +56,24 @@ def model_image(data: bytes, image_shape, subject="the upload", reader="the stud
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            array, steps = model_pixels(image, image_shape) if faces is None else _face_pixels(image, image_shape, faces)
+            array, steps = model_pixels(image, image_shape) if aligner is None else _aligned_pixels(image, image_shape, aligner)
     except Exception as exc:  # truncated or corrupt data (Pillow raises OSError, SyntaxError, ValueError, ...)
         raise ImageFileError(UNREADABLE, f"{subject} is not a readable {READABLE_FORMATS} image ({_reason(exc)})") from None
     if array is None:
-        raise ImageFileError(NO_FACE, f"no face found in {subject} ({NO_FACE_HINT})")
+        raise ImageFileError(NOTHING_FOUND, f"no {aligner.thing} found in {subject} ({aligner.hint})")
     return array, f"{file_format} {size}: {', '.join(steps) if steps else 'used as it is'}"
 
 
-def _face_pixels(image: Image.Image, image_shape, faces) -> tuple[np.ndarray | None, list[str]]:
-    """(the square of the largest face in `image`, read as model_pixels reads it but not centre-cropped,
-    uint8 [H, W, C], the steps in words); (None, []) where none is found."""
+def _aligned_pixels(image: Image.Image, image_shape, aligner) -> tuple[np.ndarray | None, list[str]]:
+    """(what `aligner` finds in `image`, read as model_pixels reads it but not centre-cropped, uint8
+    [H, W, C], the steps in words); (None, []) where it finds nothing."""
     side, mode, source_mode = int(image_shape[0]), MODES[int(image_shape[2])], image.mode
-    whole, steps = whole_pixels(image, "RGB")  # faces are found in colour, whatever the model's channels
-    aligned, already, count = faces.largest_face(whole, side)
+    # Looked at in the aligner's mode (faces in colour), whatever the model's channels.
+    whole, steps = whole_pixels(image, aligner.mode)
+    aligned, done = aligner.aligned(whole, side)
     if aligned is None:
         return None, []
-    which = "its face" if count == 1 else f"the largest of its {count} faces"
-    done = (f"already aligned ({faces.crop} crop), resized to {side}x{side}" if already else
-            f"{which} cut out upright ({faces.crop} crop, {side}x{side})")
-    steps = [step for step in steps if step not in conversion_step(source_mode, "RGB")]
+    steps = [step for step in steps if step not in conversion_step(source_mode, aligner.mode)]
     steps += [done, *conversion_step(source_mode, mode)]
     return np.asarray(aligned.convert(mode), np.uint8).reshape(side, side, len(mode)), steps
 

@@ -439,16 +439,17 @@ class ALAEOnnx:
             raise ValueError(f"noise: this export takes {expected}, got {len(noise)}")
         return dict(zip(contract.noise_input_names(len(noise)), noise))
 
-    def read_image(self, image, faces=None) -> np.ndarray:
+    def read_image(self, image, aligner=None) -> np.ndarray:
         """An image file as uint8 [H, W, C] of this model's image shape, read as training, edit and
         the studio read images (`serving.model_pixels`: EXIF orientation applied, the centre crop of
         the model's aspect ratio, transparency over black, resized (Lanczos), converted to grayscale
         or RGB). `image`: a path, the file's bytes (bytes, bytearray, memoryview) or a binary file
         object (open(..., "rb"), io.BytesIO, a web framework's upload): `serving.image_files` (PNG,
         JPEG, WebP or BMP of at most MAX_PIXELS pixels and MAX_SIDE a side); needs Pillow. np.stack(...) several for a batch.
-        `faces`: a serving.faces.FaceAligner (the faces extra), to take the square of the photo's
-        largest face, as the face models' images were cut, instead of its centre crop (a ValueError
-        where none is found)."""
+        `aligner`: instead of the centre crop, a serving.faces.FaceAligner (the faces extra) takes the
+        square of the photo's largest face, as the face models' images were cut; a
+        serving.digits.DigitAligner frames a photographed or drawn digit as MNIST's; a ValueError
+        where they find none."""
         try:
             from serving.image_files import ImageFileError, model_image
         except ImportError as exc:
@@ -469,7 +470,7 @@ class ALAEOnnx:
             raise ValueError(f"read_image takes a path, the file's bytes or a binary file object, got {type(image).__name__}")
         try:
             return model_image(data, self.image_shape, subject="the image" if name is None else "the file", reader="read_image",
-                               faces=faces)[0]
+                               aligner=aligner)[0]
         except ImageFileError as exc:
             raise ValueError(str(exc) if name is None else f"{name}: {exc}") from None
 

@@ -3,6 +3,7 @@ checked by the shipped MNIST classifier: MNIST's own digits come out as themselv
 made of them (dark or light ink, enlarged, anywhere on unevenly lit, grainy paper) are read as the
 digits they show, where their centre crop is not."""
 
+import io
 import subprocess
 import sys
 
@@ -13,7 +14,8 @@ from PIL import Image, ImageFilter
 from alae_tf import align_digits
 from alae_tf.data import load_mnist
 from alae_tf.metrics.mnist_classifier import accuracy, load_classifier
-from serving.digits import mnist_digit
+from serving import image_files
+from serving.digits import DigitAligner, mnist_digit
 from serving.model_pixels import model_pixels
 
 COUNT = 200
@@ -157,3 +159,82 @@ def test_the_command_runs_without_importing_tensorflow(mnist, tmp_path):
                              "--out", str(tmp_path / "out")], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and heavy_imports(result) == [], result.stderr[-2000:]
     assert (tmp_path / "out" / "seven.png").is_file()
+
+
+def png_bytes(image: Image.Image, format="PNG") -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=format)
+    return buffer.getvalue()
+
+
+def test_an_image_read_with_the_digit_aligner_is_its_digit_framed(mnist, export_dir):
+    """serving.image_files (the studio's uploads) and the app API's read_image: the digit as
+    mnist_digit frames it, the note saying so; a blank page is refused as having no digit."""
+    from serving.onnx_model import ALAEOnnx
+
+    photo = photo_of(mnist.test_images[0], np.random.default_rng(5)).convert("RGB")
+    expected = np.asarray(mnist_digit(photo.convert("L")))[..., np.newaxis]
+    image, note = image_files.model_image(png_bytes(photo), (28, 28, 1), aligner=DigitAligner())
+    np.testing.assert_array_equal(image, expected)
+    assert note == "PNG 400x300: its digit framed as MNIST's (28x28), converted from RGB to grayscale"
+    blank = png_bytes(Image.new("L", (300, 200), 225))
+    with pytest.raises(image_files.ImageFileError, match="^no digit found in the upload [(]nothing darker") as refused:
+        image_files.model_image(blank, (28, 28, 1), aligner=DigitAligner())
+    assert refused.value.problem == image_files.NOTHING_FOUND
+
+    model = ALAEOnnx(export_dir)
+    np.testing.assert_array_equal(model.read_image(png_bytes(photo), aligner=DigitAligner()), expected)
+    np.testing.assert_array_equal(model.read_image(png_bytes(photo)), model_pixels(photo, (28, 28, 1))[0])  # no aligner
+    with pytest.raises(ValueError, match="^no digit found in the image"):
+        model.read_image(blank, aligner=DigitAligner())
+
+
+def test_the_studio_frames_uploaded_photos_and_drawings_as_mnist_digits(mnist, export_dir):
+    from exported_run import http_server
+    from test_studio_api import pixels, request, upload
+
+    rng = np.random.default_rng(6)
+    photo, drawing = photo_of(mnist.test_images[1], rng), drawing_of(mnist.test_images[2], rng)
+    with http_server(export_dir, "--studio", "--align-digits") as url:
+        status, info, _ = request(url, "GET", "/studio/api/info", content_type=None)
+        assert status == 200 and info["aligns_uploads"] == DigitAligner.description
+        assert info["can_draw"] is True  # the canvas's drawings are framed as photos are
+        status, answer = upload(url, png_bytes(photo, "JPEG"))
+        assert status == 200 and answer["note"] == "JPEG 400x300: its digit framed as MNIST's (28x28)", answer
+        decoded = Image.open(io.BytesIO(png_bytes(photo, "JPEG")))
+        np.testing.assert_array_equal(pixels(answer["input"])[..., 0], np.asarray(mnist_digit(decoded)))
+        status, answer = upload(url, png_bytes(drawing))
+        assert status == 200 and answer["note"] == "PNG 280x280: its digit framed as MNIST's (28x28)", answer
+        framed = pixels(answer["input"])[..., 0]
+        np.testing.assert_array_equal(framed, np.asarray(mnist_digit(drawing)))
+        rows, columns = np.nonzero(framed > 64)
+        assert max(np.ptp(rows), np.ptp(columns)) + 1 <= 21  # in MNIST's 20x20 box, not the whole 28x28
+        status, answer = upload(url, png_bytes(Image.new("L", (280, 280), 0)))  # an empty canvas
+        assert status == 422 and "no digit found in the upload" in answer["error"], answer
+    with http_server(export_dir, "--studio") as url:  # without it: resized whole, as training reads files
+        status, info, _ = request(url, "GET", "/studio/api/info", content_type=None)
+        assert info["aligns_uploads"] is None and info["can_draw"] is True
+        status, answer = upload(url, png_bytes(drawing))
+        assert answer["note"] == "PNG 280x280: resized to 28x28", answer
+        np.testing.assert_array_equal(pixels(answer["input"]), model_pixels(drawing, (28, 28, 1))[0])
+
+
+def test_the_servers_start_lines_say_what_the_studio_does_to_uploads():
+    from serving.http.__main__ import uploads_line
+
+    assert uploads_line(DigitAligner(), 1) == f"the studio's uploads: {DigitAligner.description}"
+    assert uploads_line(None, 1) == ("the studio's uploads and drawings are centre-cropped and resized whole "
+                                     "(--align-digits frames a handwritten digit as MNIST's digits are)")
+    assert uploads_line(None, 3).endswith("(--align-faces cuts a photo to its face instead)")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--align-digits"], "--align-digits goes with --studio"),
+    (["--studio", "--align-digits", "--align-faces", "ffhq"], "argument --align-faces: not allowed with argument --align-digits"),
+])
+def test_the_servers_digit_option_is_refused_where_it_does_not_apply(argv, message, export_dir, capsys):
+    from serving.http import __main__ as server_cli
+
+    with pytest.raises(SystemExit) as exit_info:
+        server_cli.main(["--model", str(export_dir), "--port", "0", *argv])
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err

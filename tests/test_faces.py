@@ -205,7 +205,7 @@ def test_an_upload_read_with_a_face_aligner_is_its_largest_faces_square(photo):
     buffer = io.BytesIO()
     two_faces(photo).save(buffer, format="PNG")
     aligner = FaceAligner("celeba")
-    image, note = image_files.model_image(buffer.getvalue(), (48, 48, 1), faces=aligner)
+    image, note = image_files.model_image(buffer.getvalue(), (48, 48, 1), aligner=aligner)
     [landmarks] = aligner.finder.landmarks(photo)
     expected = np.asarray(aligned_face(photo, alignment_square(landmarks, "celeba"), 48).convert("L"), np.float64)
     assert image.shape == (48, 48, 1) and np.abs(image[..., 0] - expected).mean() < 3
@@ -215,8 +215,8 @@ def test_an_upload_read_with_a_face_aligner_is_its_largest_faces_square(photo):
     blank = io.BytesIO()
     Image.new("RGB", (64, 64), (200, 10, 10)).save(blank, format="PNG")
     with pytest.raises(image_files.ImageFileError, match="no face found in the upload") as refused:
-        image_files.model_image(blank.getvalue(), (48, 48, 3), faces=aligner)
-    assert refused.value.problem == image_files.NO_FACE
+        image_files.model_image(blank.getvalue(), (48, 48, 3), aligner=aligner)
+    assert refused.value.problem == image_files.NOTHING_FOUND
 
 
 def test_the_app_apis_read_image_takes_the_face_aligner(export_dir, photo):
@@ -225,11 +225,11 @@ def test_the_app_apis_read_image_takes_the_face_aligner(export_dir, photo):
     model, aligner = ALAEOnnx(export_dir), FaceAligner()
     [landmarks] = aligner.finder.landmarks(photo)
     expected = np.asarray(aligned_face(photo, alignment_square(landmarks), 28).convert("L"))[..., np.newaxis]
-    np.testing.assert_array_equal(model.read_image(PHOTO, faces=aligner), expected)
+    np.testing.assert_array_equal(model.read_image(PHOTO, aligner=aligner), expected)
     blank = io.BytesIO()
     Image.new("RGB", (64, 64), (200, 10, 10)).save(blank, format="PNG")
     with pytest.raises(ValueError, match="^no face found in the image"):
-        model.read_image(blank.getvalue(), faces=aligner)
+        model.read_image(blank.getvalue(), aligner=aligner)
 
 
 def test_the_studio_aligns_uploaded_photos_and_refuses_one_without_a_face(export_dir, photo, finder):
@@ -237,7 +237,7 @@ def test_the_studio_aligns_uploaded_photos_and_refuses_one_without_a_face(export
 
     with http_server(export_dir, "--studio", "--align-faces", "ffhq") as url:
         status, info, _ = request(url, "GET", "/studio/api/info", content_type=None)
-        assert status == 200 and info["aligns_faces"] == "ffhq"
+        assert status == 200 and info["aligns_uploads"] == "Uploaded photos are cut to their largest face, upright (ffhq crop)."
         assert info["can_draw"] is False  # a drawing has no face: the canvas of grayscale models goes
         status, answer = upload(url, PHOTO.read_bytes())
         assert status == 200, answer
@@ -317,10 +317,10 @@ def test_photos_are_read_as_every_other_route_reads_them(tmp_path, photo, finder
     assert "no face found (dlib finds frontal faces, upright to within ~40 degrees" in capsys.readouterr().err
 
     aligner = FaceAligner()
-    _, note = image_files.model_image(files["exif"].read_bytes(), (32, 32, 1), faces=aligner)
+    _, note = image_files.model_image(files["exif"].read_bytes(), (32, 32, 1), aligner=aligner)
     assert note == ("PNG 600x512: turned upright (EXIF orientation), its face cut out upright (ffhq crop, 32x32), "
                     "converted from RGB to grayscale")
-    _, note = image_files.model_image(files["gray16"].read_bytes(), (32, 32, 1), faces=aligner)
+    _, note = image_files.model_image(files["gray16"].read_bytes(), (32, 32, 1), aligner=aligner)
     assert note == "PNG 512x600: 16-bit levels scaled to 8-bit, its face cut out upright (ffhq crop, 32x32)"
 
 
@@ -398,7 +398,7 @@ def test_an_aligned_face_is_taken_as_it_is(tmp_path, photo, capsys):
     once = np.asarray(Image.open(tmp_path / "once" / "grace_hopper.png"))
     np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "twice" / "grace_hopper.png")), once)
     image, note = image_files.model_image((tmp_path / "once" / "grace_hopper.png").read_bytes(), (128, 128, 3),
-                                          faces=FaceAligner())
+                                          aligner=FaceAligner())
     np.testing.assert_array_equal(image, np.asarray(Image.fromarray(once).resize((128, 128), Image.Resampling.LANCZOS)))
     assert note == "PNG 256x256: already aligned (ffhq crop), resized to 128x128"
     # the photo itself is not: its face's square is far from its edges

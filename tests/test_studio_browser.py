@@ -595,10 +595,35 @@ def test_a_projection_file_opens_in_the_page(style_exported, tmp_path):
                                 "the same server file again")
 
 
-def draw_a_stroke(driver, canvas):
-    """A vertical line down the middle of the canvas, with the mouse."""
+def draw_a_stroke(driver, canvas, left=0.0, top=-1 / 3, bottom=1 / 3):
+    """A vertical line with the mouse, `left` of the canvas's middle and from `top` to `bottom` of
+    it (shares of its width and height; by default down the middle, 2/3 of its height)."""
     from selenium.webdriver.common.action_chains import ActionChains
 
-    height = canvas.size["height"]
-    ActionChains(driver).move_to_element_with_offset(canvas, 0, -height // 3).click_and_hold() \
-        .move_to_element_with_offset(canvas, 0, height // 3).release().perform()
+    width, height = canvas.size["width"], canvas.size["height"]
+    ActionChains(driver).move_to_element_with_offset(canvas, round(-left * width), round(top * height)).click_and_hold() \
+        .move_to_element_with_offset(canvas, round(-left * width), round(bottom * height)).release().perform()
+
+
+def test_with_align_digits_a_small_drawing_off_to_the_side_is_framed_as_mnists_digits_are(export_dir):
+    """A short stroke near the canvas's left edge: resized whole it would be ~9 rows tall about
+    column 5; framed, it fills MNIST's 20-row box about the middle column."""
+    from selenium.webdriver.common.by import By
+
+    with http_server(export_dir, "--studio", "--align-digits") as url, studio_browser.chromium() as driver:
+        driver.get(url + "/")
+        studio_browser.wait_until_settled(driver, "the first sample and its edit")
+        assert driver.find_element(By.ID, "model-line").text.endswith(
+            "Uploaded photos and drawings are framed as MNIST's digits (light strokes on black, in a box of 20/28 of "
+            "the side, centred by their mass).")
+        draw_a_stroke(driver, driver.find_element(By.ID, "canvas"), left=0.33, top=-1 / 6, bottom=1 / 6)
+        driver.find_element(By.ID, "use-drawing").click()
+        studio_browser.wait_for(driver, lambda d: (studio_browser.settled(d) or {}).get("subject", "").startswith(
+            "Drawing"), "the drawing's edit")
+        assert driver.find_element(By.ID, "note").text == ("Drawing: PNG 280x280: its digit framed as MNIST's (28x28), "
+                                                           "converted from RGBA to grayscale")  # the canvas's PNG
+        framed = studio_browser.image_pixels(driver, "input-image")[:, :, 0].astype(np.float64)
+        rows, columns = np.nonzero(framed > 128)
+        assert np.ptp(rows) + 1 in (19, 20, 21) and np.ptp(columns) + 1 <= 6  # a tall thin stroke: a "1"
+        centre = (columns * framed[rows, columns]).sum() / framed[rows, columns].sum()
+        assert abs(centre - 13.5) <= 1, centre

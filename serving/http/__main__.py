@@ -34,6 +34,7 @@ try:
     import uvicorn
 
     from serving import projection_file
+    from serving.digits import DigitAligner
     from serving.faces import CROPS, FaceAligner, FacesUnavailable
     from serving.http import app as limits
     from serving.http.app import create_app
@@ -104,11 +105,17 @@ def parse_args(argv=None):
     parser.add_argument("--projections", nargs="+", type=Path, default=[], metavar="FILE",
                         help="with --studio: projection.npz files of python -m alae_tf.project that the page opens "
                         "from this machine, without uploading them (read at start)")
-    parser.add_argument("--align-faces", choices=sorted(CROPS), metavar="CROP",
-                        help="with --studio: cut each uploaded photo to its largest face, upright, as the face models' "
-                        "training images were (ffhq: the FFHQ and CelebA-HQ crop; celeba: the official CelebA 128x128 "
-                        "model's), instead of its centre crop; an upload without a face is refused. Needs the faces "
-                        'extra (pip install -e ".[faces]"); python -m alae_tf.align_faces does the same to files')
+    alignment = parser.add_mutually_exclusive_group()
+    alignment.add_argument("--align-faces", choices=sorted(CROPS), metavar="CROP",
+                           help="with --studio: cut each uploaded photo to its largest face, upright, as the face models' "
+                           "training images were (ffhq: the FFHQ and CelebA-HQ crop; celeba: the official CelebA 128x128 "
+                           "model's), instead of its centre crop; an upload without a face is refused. Needs the faces "
+                           'extra (pip install -e ".[faces]"); python -m alae_tf.align_faces does the same to files')
+    alignment.add_argument("--align-digits", action="store_true",
+                           help="with --studio: frame each uploaded photo of a handwritten digit, and each drawing, as "
+                           "MNIST's digits are (light strokes on black, boxed in 20/28 of the side, centred by their mass) "
+                           "instead of resizing it whole; an upload without strokes is refused. For MNIST models; "
+                           "python -m alae_tf.align_digits does the same to files")
     parser.add_argument("--poll-seconds", type=number(float, 0), default=1.0,
                         help="how often to look for a newer version of the model, as tensorflow_model_server's "
                         "--file_system_poll_wait_seconds (default: 1; 0: serve the version found at start only)")
@@ -121,8 +128,9 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.projections and not args.studio:
         parser.error("--projections goes with --studio")
-    if args.align_faces and not args.studio:
-        parser.error("--align-faces goes with --studio")
+    for given, option in ((args.align_faces, "--align-faces"), (args.align_digits, "--align-digits")):
+        if given and not args.studio:
+            parser.error(f"{option} goes with --studio")
     return args
 
 
@@ -179,7 +187,7 @@ def main(argv=None) -> int:
         served = ServedModel(args.model, name=args.name, variant=args.onnx_variant, threads=args.threads,
                              poll_seconds=args.poll_seconds)
         projections = read_projections(args.projections, served.model)
-        faces = FaceAligner(args.align_faces) if args.align_faces else None
+        aligner = FaceAligner(args.align_faces) if args.align_faces else DigitAligner() if args.align_digits else None
     except (FileNotFoundError, ValueError, FacesUnavailable) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -187,7 +195,7 @@ def main(argv=None) -> int:
     app = create_app(served, max_batch=args.max_batch, max_body_bytes=int(args.max_body_mb * 1024 * 1024),
                      read_timeout=args.read_timeout, max_requests=args.max_requests, max_running=args.max_running,
                      studio=args.studio, projections=projections,
-                     allowed_hosts=allowed_hosts(args.host, args.allowed_hosts), faces=faces)
+                     allowed_hosts=allowed_hosts(args.host, args.allowed_hosts), aligner=aligner)
     # Bind and listen first: --port 0 can then report its port, and connections queue from the
     # moment the line below is printed.
     # proto IPPROTO_TCP matters: asyncio sets TCP_NODELAY only on sockets that declare it, and
@@ -213,6 +221,7 @@ def main(argv=None) -> int:
         print(f"serving version {model.version} only ({why})", flush=True)
     if args.studio:
         print(studio_line(host, port, args.allowed_hosts), flush=True)
+        print(uploads_line(aligner, model.image_shape[2]), flush=True)
         for path, (name, projection) in zip(args.projections, projections):
             print(f"the studio opens {path} as {name} ({len(projection)} projected image(s))", flush=True)
     server.run(sockets=[sock])
@@ -272,6 +281,16 @@ def studio_line(host: str, port: int, allowed_names=()) -> str:
         return (f"studio at http://{address}:{port}/studio (this machine only; from another one: "
                 f"ssh -L {port}:{address}:{port} {socket.gethostname()}, then open that address there)")
     return f"studio at http://{address}:{port}/studio"
+
+
+def uploads_line(aligner, channels: int) -> str:
+    """What the studio does to an uploaded image, and the option that would do otherwise."""
+    if aligner is not None:
+        return f"the studio's uploads: {aligner.description}"
+    if channels == 1:
+        return ("the studio's uploads and drawings are centre-cropped and resized whole (--align-digits frames a "
+                "handwritten digit as MNIST's digits are)")
+    return "the studio's uploads are centre-cropped and resized (--align-faces cuts a photo to its face instead)"
 
 
 def _url_host(name: str) -> str:

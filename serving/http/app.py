@@ -126,9 +126,9 @@ def client_network(address: str) -> str:
 
 def create_app(served: ServedModel, max_batch=MAX_BATCH, max_body_bytes=int(MAX_BODY_MB * 1024 * 1024),
                read_timeout=READ_TIMEOUT, max_requests=MAX_REQUESTS, max_running=MAX_RUNNING, studio=False,
-               projections=(), allowed_hosts=None, faces=None) -> Starlette:
-    """`allowed_hosts`: the names a request's Host header may give (any port), None for any; `faces`:
-    the studio's FaceAligner (--align-faces), or None."""
+               projections=(), allowed_hosts=None, aligner=None) -> Starlette:
+    """`allowed_hosts`: the names a request's Host header may give (any port), None for any;
+    `aligner`: what the studio makes uploads into (--align-faces, --align-digits), or None."""
     name = served.model.metadata["model_name"]
     predict_metrics = PredictMetrics(name)
     running = asyncio.Semaphore(max_running)
@@ -246,7 +246,7 @@ def create_app(served: ServedModel, max_batch=MAX_BATCH, max_body_bytes=int(MAX_
         from serving.http.studio import studio_routes
 
         routes += studio_routes(served, limited, max_batch=max_batch, max_body_bytes=max_body_bytes, projections=projections,
-                                faces=faces)
+                                aligner=aligner)
     return Starlette(
         routes=routes,
         lifespan=lifespan,

@@ -89,21 +89,21 @@ def page_headers(page: bytes) -> dict:
     }
 
 
-def studio_routes(served, limited, max_batch: int, max_body_bytes: int, projections=(), faces=None) -> list[Route]:
+def studio_routes(served, limited, max_batch: int, max_body_bytes: int, projections=(), aligner=None) -> list[Route]:
     """The studio's routes over the served model (serving/http/served.py); `limited(request,
     max_body, work)` is the app's admission (serving/http/app.py); `projections`: (name,
-    ProjectionFile) pairs the page may open without uploading them; `faces`: the FaceAligner of
-    --align-faces, or None."""
+    ProjectionFile) pairs the page may open without uploading them; `aligner`: the uploads' aligner
+    (--align-faces, --align-digits), or None."""
     # The served models one after the other, as PROCESS-N: a page loaded before a restart of the
     # server (the same name and version, maybe other files) is told by the first part.
     process, loads = secrets.token_hex(4), itertools.count(1)
-    latest = (Studio(served.model, max_batch, projections, faces), f"{process}-{next(loads)}")
+    latest = (Studio(served.model, max_batch, projections, aligner), f"{process}-{next(loads)}")
 
     def studio_for(request) -> tuple[Studio, int]:
         """The served model's Studio and its load number; 409 for a page loaded with another model."""
         nonlocal latest
         if latest[0].model is not served.model:
-            latest = (Studio(served.model, max_batch, fitting_projections(projections, served.model), faces),
+            latest = (Studio(served.model, max_batch, fitting_projections(projections, served.model), aligner),
                       f"{process}-{next(loads)}")
         studio, load = latest
         version, name = str(studio.model.version), studio.model.metadata["model_name"]

@@ -49,13 +49,13 @@ ZIP_MAGIC = b"PK\x03\x04"  # an .npz archive (python -m alae_tf.project's projec
 
 
 class Studio:
-    def __init__(self, model: ALAEOnnx, max_batch: int, projections=(), faces=None):
+    def __init__(self, model: ALAEOnnx, max_batch: int, projections=(), aligner=None):
         """`projections`: (name, projection_file.ProjectionFile) pairs the page may open by name;
-        `faces`: a serving.faces.FaceAligner that cuts each uploaded photo to its largest face
-        (--align-faces), or None for the centre crop."""
+        `aligner`: what each upload is made into instead of its centre crop (--align-faces: a
+        serving.faces.FaceAligner; --align-digits: a serving.digits.DigitAligner), or None."""
         self.model = model
         self.projections = list(projections)
-        self.faces = faces
+        self.aligner = aligner
         self.max_steps = max(MIN_STEPS, min(MAX_STEPS, max_batch))
         self.max_strengths = {d.name: max_strength(d) for d in model.directions.directions}
         self.styles = model.num_styles or 1
@@ -79,7 +79,7 @@ class Studio:
             # Named style-input ranges; a generator with one style input has only "all" to choose.
             "layer_ranges": {name: list(span) for name, span in self.model.layer_ranges.items()},
             # A grayscale model (MNIST-like) gets a drawing canvas; not where uploads are cut to a face.
-            "can_draw": channels == 1 and self.faces is None,
+            "can_draw": channels == 1 and (self.aligner is None or self.aligner.takes_drawings),
             # Refining E(x) against the image needs TensorFlow and LPIPS, which an ONNX export does not
             # carry: the page reconstructs with the encoder, or opens python -m alae_tf.project's file.
             "opens_projections": self.can_edit,
@@ -89,8 +89,8 @@ class Studio:
             # None: the model has nothing to truncate (the baselines decode z itself); the page hides ψ.
             "truncation_psi": {"default": self.default_psi, "min": PSI_RANGE[0], "max": PSI_RANGE[1]}
             if self.model.metadata.get("truncation_cutoff", 1) else None,
-            # The crop uploads get (--align-faces): "ffhq" or "celeba"; None: the centre crop.
-            "aligns_faces": self.faces.crop if self.faces else None,
+            # What uploads are made into, in a sentence (--align-faces, --align-digits); None: the centre crop.
+            "aligns_uploads": self.aligner.description if self.aligner else None,
             "max_seed": MAX_SEED,
             "interpolation_steps": {"default": min(8, self.max_steps), "min": MIN_STEPS, "max": self.max_steps},
         }
@@ -106,7 +106,7 @@ class Studio:
         """An image file, or image `index` (default 0) of a projection file (a zip archive)."""
         if data.startswith(ZIP_MAGIC):
             return self._projection(data, index)
-        image, note = studio_images.model_image(data, self.model.image_shape, self.faces)
+        image, note = studio_images.model_image(data, self.model.image_shape, self.aligner)
         return {**self._subject(image), "note": note}
 
     def _projection(self, data: bytes, index: str | None) -> dict:

@@ -2,7 +2,8 @@
 
 `model_image(data, image_shape)` is `serving.image_files.model_image` for an upload: a file it
 cannot take is a `serving.rest.RequestError`, 400 for one that is not a readable image, 415 for an
-image in another format, 413 for one too large, 422 for one without a face where faces are aligned. `png_data_url(image)` is the other way: a uint8
+image in another format, 413 for one too large, 422 for one in which the server's aligner
+(--align-faces, --align-digits) finds no face or digit. `png_data_url(image)` is the other way: a uint8
 [H, W, C] image as a `data:image/png;base64,...` URL the page shows and downloads.
 """
 
@@ -17,14 +18,14 @@ from serving.model_pixels import MODES
 from serving.rest import RequestError
 
 STATUS_OF_PROBLEM = {image_files.UNREADABLE: 400, image_files.FORMAT: 415, image_files.SIZE: 413,
-                     image_files.NO_FACE: 422}
+                     image_files.NOTHING_FOUND: 422}
 
 
-def model_image(data: bytes, image_shape, faces=None) -> tuple[np.ndarray, str]:
+def model_image(data: bytes, image_shape, aligner=None) -> tuple[np.ndarray, str]:
     """(uint8 image [H, W, C] of `image_shape`, a one-line note of what was done to the upload);
-    `faces`: the server's serving.faces.FaceAligner (--align-faces), or None."""
+    `aligner`: the server's (--align-faces, --align-digits: serving.image_files), or None."""
     try:
-        return image_files.model_image(data, image_shape, faces=faces)
+        return image_files.model_image(data, image_shape, aligner=aligner)
     except image_files.ImageFileError as exc:
         raise RequestError(STATUS_OF_PROBLEM[exc.problem], str(exc)) from None
     except ValueError as exc:  # a model of other channels than 1 or 3

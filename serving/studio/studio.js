@@ -556,7 +556,7 @@
       `${info.directions.length} direction(s). Reconstructions use the encoder alone` +
       (info.opens_projections ? "; upload a projection.npz (python -m alae_tf.project) for refined codes" +
         (info.projections.length ? ", or choose one on the server." : ".") : ".") +
-      (info.aligns_faces ? ` Uploaded photos are cut to their largest face, upright (${info.aligns_faces} crop).` : "");
+      (info.aligns_uploads ? ` ${info.aligns_uploads}` : "");
     document.title = `ALAE studio: ${info.model_name}`;
     for (const id of ["input-image", "reconstruction-image", "edited-image", "b-image", "mix-image"]) {
       $(id).style.width = `${imageSize()}px`;
