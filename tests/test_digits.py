@@ -15,7 +15,7 @@ from alae_tf import align_digits
 from alae_tf.data import load_mnist
 from alae_tf.metrics.mnist_classifier import accuracy, load_classifier
 from serving import image_files
-from serving.digits import DigitAligner, mnist_digit
+from serving.digits import DigitAligner, _stroke_width, mnist_digit
 from serving.model_pixels import model_pixels
 
 COUNT = 200
@@ -64,6 +64,22 @@ def close_up_of(digit: np.ndarray, rng: np.random.Generator, width=400, height=3
     return Image.fromarray(np.uint8(np.clip(canvas, 0, 255)), "L").filter(ImageFilter.GaussianBlur(0.8))
 
 
+def pen_photo_of(digit: np.ndarray, rng: np.random.Generator, width=400, height=300) -> Image.Image:
+    """A digit written with a pen: enlarged 7-10x, its strokes eroded to 2-5% of its height
+    (MNIST's are ~9% of their box), dark ink on light paper, as photo_of's."""
+    size = round(28 * rng.uniform(7, 10))
+    enlarged = Image.fromarray(digit).resize((size, size), Image.BILINEAR)
+    eroded = enlarged.filter(ImageFilter.MinFilter(2 * int(rng.integers(5, 9)) + 1)).filter(ImageFilter.GaussianBlur(1))
+    strokes = np.asarray(eroded, np.float32) / 255
+    rows, columns = np.mgrid[:height, :width]
+    canvas = rng.uniform(170, 240) + rng.uniform(-30, 30) * (columns / width - 0.5) + rng.uniform(-30, 30) * (rows / height - 0.5)
+    top, left = rng.integers(0, height - size + 1), rng.integers(0, width - size + 1)
+    part = canvas[top:top + size, left:left + size]
+    part[:] = part * (1 - strokes) + rng.uniform(20, 80) * strokes
+    canvas += rng.normal(0, 6, canvas.shape)
+    return Image.fromarray(np.uint8(np.clip(canvas, 0, 255)), "L").filter(ImageFilter.GaussianBlur(0.8))
+
+
 def drawing_of(digit: np.ndarray, rng: np.random.Generator, side=280) -> Image.Image:
     """The digit as drawn on the studio's 280x280 canvas: pure white strokes on black, broad
     (20-40 pixels), drawn large (55-95% of the canvas) and not quite in its centre."""
@@ -95,7 +111,7 @@ def test_digit_photos_are_read_as_their_digits_and_centre_crops_are_not(mnist, c
     assert all(image is not None and image.size == (28, 28) and image.mode == "L" for image in made)
     aligned = np.stack([np.asarray(image) for image in made])
     centre_cropped = np.stack([model_pixels(photo, (28, 28, 1))[0][..., 0] for photo in photos])
-    assert accuracy(classifier, aligned, labels) >= 0.93  # 0.984 on 1,000 photos made as here (0.951 with a fixed window)
+    assert accuracy(classifier, aligned, labels) >= 0.93  # 0.985 on 1,000 photos made as here (0.951 with a fixed window)
     assert accuracy(classifier, centre_cropped, labels) <= 0.45  # 0.276
     assert np.abs(aligned.astype(np.float32) - digits).mean() < 25  # 15.3 levels from the digit photographed (17.4 before)
 
@@ -111,10 +127,30 @@ def test_thick_strokes_stay_whole(make, mnist, classifier):
     assert accuracy(classifier, made, labels) >= 0.95
 
 
-def test_blank_paper_and_a_flat_colour_hold_no_digit():
-    rng = np.random.default_rng(1)
-    paper = np.clip(220 + rng.normal(0, 6, (300, 400)), 0, 255).astype(np.uint8)
-    assert mnist_digit(Image.fromarray(paper)) is None
+def test_a_pens_thin_strokes_are_widened_to_mnists(mnist, classifier):
+    rng = np.random.default_rng(7)
+    digits, labels = mnist.test_images[:COUNT], mnist.test_labels[:COUNT]
+    made = [mnist_digit(pen_photo_of(digit, rng)) for digit in digits]
+    assert sum(image is None for image in made) <= 2  # 0 (15, faint ones, when the ink had to be 15% of white)
+    made = np.stack([np.zeros((28, 28), np.uint8) if image is None else np.asarray(image) for image in made])
+    widths = [_stroke_width(image / np.float32(255)) for image in made]
+    assert accuracy(classifier, made, labels) >= 0.93  # 0.973 on 300 (0.870 with neither change)
+    assert np.median(widths) >= 1.6  # 1.75 pixels (MNIST's 1.81; 1.28 not widened)
+
+
+@pytest.mark.parametrize("grain", [2, 6, 16])
+def test_blank_paper_and_a_flat_colour_hold_no_digit(grain):
+    """Blank paper, grainy, blurred, unevenly lit, as a JPEG: its grain is not ink (the ink's level
+    had to be 15% of white: 12 of 108 such pages were read as a digit, 28 once the window was three
+    strokes wide; now it has to stand 6 of the grain's spreads above the paper's level)."""
+    rng = np.random.default_rng(grain)
+    rows, columns = np.mgrid[:300, :400]
+    for blur in (0, 0.8, 2):
+        for light in (0, 40, 80):
+            paper = 190 + light * (columns / 400 - 0.5) + light / 2 * (rows / 300 - 0.5) + rng.normal(0, grain, (300, 400))
+            page = Image.fromarray(np.uint8(np.clip(paper, 0, 255))).filter(ImageFilter.GaussianBlur(blur))
+            assert mnist_digit(page) is None, (blur, light)
+            assert mnist_digit(Image.open(io.BytesIO(png_bytes(page, "JPEG")))) is None, (blur, light, "JPEG")
     assert mnist_digit(Image.new("RGB", (50, 40), (30, 90, 200))) is None
 
 
