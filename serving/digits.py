@@ -66,16 +66,6 @@ def mnist_digit(image: Image.Image, side: int = 28) -> Image.Image | None:
     return _placed(_thickened(strokes[rows[0]:rows[-1] + 1, columns[0]:columns[-1] + 1]), side)
 
 
-def _thickened(strokes: np.ndarray) -> np.ndarray:
-    """Strokes thinner than MNIST's (a pen's) widened to MNIST_STROKE of the box's longer side."""
-    grow = MNIST_STROKE * max(strokes.shape) - _stroke_width(strokes)
-    window = 2 * int(round(grow / 2)) + 1  # widens a stroke by window - 1 pixels
-    if window < 3:
-        return strokes
-    padded = np.pad(strokes, window // 2)
-    return np.asarray(Image.fromarray(padded, "F").filter(ImageFilter.MaxFilter(window)), np.float32)
-
-
 class DigitAligner:
     """A photo or drawing to its digit framed as MNIST's: what the studio does to each upload when
     started with --align-digits, and read_image given it (an aligner of serving.image_files)."""
@@ -90,6 +80,16 @@ class DigitAligner:
         """(`image`'s digit as MNIST's, side x side, or None where it holds none; what was done, in words)."""
         digit = mnist_digit(image, side)
         return digit, f"its digit framed as MNIST's ({side}x{side})"
+
+
+def _thickened(strokes: np.ndarray) -> np.ndarray:
+    """Strokes thinner than MNIST's (a pen's) widened to MNIST_STROKE of the box's longer side."""
+    grow = MNIST_STROKE * max(strokes.shape) - _stroke_width(strokes)
+    window = 2 * int(round(grow / 2)) + 1  # widens a stroke by window - 1 pixels
+    if window < 3:
+        return strokes
+    padded = np.pad(strokes, window // 2)
+    return np.asarray(Image.fromarray(padded, "F").filter(ImageFilter.MaxFilter(window)), np.float32)
 
 
 def _border(levels: np.ndarray) -> np.ndarray:
