@@ -20,7 +20,9 @@ they learned. `mnist_digit` makes it one of MNIST's:
    MNIST_STROKE of the box; scaled to fit the 20/28 box and placed by its centre of mass.
 
 An image already like MNIST's (at most SMALL pixels a side, dark border) skips step 3: its
-strokes are as wide as the window would be.
+strokes are as wide as the window would be. Where what steps 2-4 found is a sheet of paper (a note
+photographed on a darker desk: the border said the desk was the paper), they are done again on
+the sheet alone.
 """
 
 import numpy as np
@@ -38,6 +40,10 @@ GRAIN = 0.15  # of the ink's level above the paper's
 INK_SIGMAS, GRAIN_SIGMAS = 6, 3
 MIN_INK = 0.04  # of full white: a flat picture (no grain) with less holds no digit
 BOX = 20 / 28  # MNIST's box for the digit, of the image's side
+# A sheet of paper on a darker desk is found as one light "stroke" (the border said the desk is
+# the paper): solid along SHEET_EDGE of its edge, SHEET_FILL of it light, its sides at least
+# SHEET_ASPECT apart. The digit is then looked for on the sheet alone.
+SHEET_EDGE, SHEET_FILL, SHEET_ASPECT = 0.8, 0.6, 0.3
 NO_DIGIT_HINT = "nothing darker or lighter than the paper: one digit, written in a dark pen, filling a good part of the photo"
 
 
@@ -47,6 +53,18 @@ def mnist_digit(image: Image.Image, side: int = 28) -> Image.Image | None:
     grey = image.convert("L")
     if (scale := WORKING_SIDE / max(grey.size)) < 1:
         grey = grey.resize((max(1, round(grey.width * scale)), max(1, round(grey.height * scale))), Image.BOX)
+    strokes = _strokes_box(grey)
+    if strokes is not None and _a_sheet(strokes[0]):
+        (top, left), (height, width) = strokes[1], strokes[0].shape
+        inset_rows, inset_columns = max(1, height // 25), max(1, width // 25)
+        strokes = _strokes_box(grey.crop((left + inset_columns, top + inset_rows,
+                                          left + width - inset_columns, top + height - inset_rows)))
+    return None if strokes is None else _placed(_thickened(strokes[0]), side)
+
+
+def _strokes_box(grey: Image.Image) -> tuple[np.ndarray, tuple[int, int]] | None:
+    """(the strokes of `grey` (steps 2-4) in [0, 1], cut to their box; the box's top and left), or
+    None where it holds none."""
     levels = np.asarray(grey, np.float32) / 255
     border = _border(levels)
     if np.median(border) > 0.5:  # dark strokes on light paper
@@ -63,7 +81,19 @@ def mnist_digit(image: Image.Image, side: int = 28) -> Image.Image | None:
     rows, columns = np.flatnonzero((strokes > 0.25).any(1)), np.flatnonzero((strokes > 0.25).any(0))
     if not len(rows):
         return None
-    return _placed(_thickened(strokes[rows[0]:rows[-1] + 1, columns[0]:columns[-1] + 1]), side)
+    return strokes[rows[0]:rows[-1] + 1, columns[0]:columns[-1] + 1], (int(rows[0]), int(columns[0]))
+
+
+def _a_sheet(strokes: np.ndarray) -> bool:
+    """Whether the "strokes" found are a sheet of paper lighter than what it lies on (the photo's
+    border): solid all along its edge, mostly filled, not a sliver (a digit's box meets its strokes
+    only here and there along its edge: at most 0.85 of it in 300 canvas-like drawings)."""
+    height, width = strokes.shape
+    if min(height, width) < 8 or min(height, width) < SHEET_ASPECT * max(height, width):
+        return False
+    a, b = max(1, height // 30), max(1, width // 30)
+    edge = np.concatenate([strokes[a, b:-b], strokes[-1 - a, b:-b], strokes[a:-a, b], strokes[a:-a, -1 - b]])
+    return (edge > 0.5).mean() > SHEET_EDGE and (strokes > 0.5).mean() > SHEET_FILL
 
 
 class DigitAligner:
