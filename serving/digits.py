@@ -20,9 +20,11 @@ they learned. `mnist_digit` makes it one of MNIST's:
    MNIST_STROKE of the box; scaled to fit the 20/28 box and placed by its centre of mass.
 
 An image already like MNIST's (at most SMALL pixels a side, dark border) skips step 3: its
-strokes are as wide as the window would be. Where what steps 2-4 found is a sheet of paper (a note
-photographed on a darker desk: the border said the desk was the paper), they are done again on
-the sheet alone.
+strokes are as wide as the window would be. Two framings of paper on a desk: where the border
+shows both (a strip of desk along an edge), the picture is first cut to the rows and columns
+mostly of the level of its middle (the paper); where what steps 2-4 found is a sheet of paper (a
+note lying whole on a darker desk: the border said the desk was the paper), they are done again
+on the sheet alone.
 """
 
 import numpy as np
@@ -44,6 +46,9 @@ BOX = 20 / 28  # MNIST's box for the digit, of the image's side
 # the paper): solid along SHEET_EDGE of its edge, SHEET_FILL of it light, its sides at least
 # SHEET_ASPECT apart. The digit is then looked for on the sheet alone.
 SHEET_EDGE, SHEET_FILL, SHEET_ASPECT = 0.8, 0.6, 0.3
+# A border of two levels (Otsu's split), each at least MIXED_BORDER of it and MIXED_GAP apart
+# (of full white), shows paper and desk.
+MIXED_BORDER, MIXED_GAP = 0.1, 0.25
 NO_DIGIT_HINT = "nothing darker or lighter than the paper: one digit, written in a dark pen, filling a good part of the photo"
 
 
@@ -53,6 +58,7 @@ def mnist_digit(image: Image.Image, side: int = 28) -> Image.Image | None:
     grey = image.convert("L")
     if (scale := WORKING_SIDE / max(grey.size)) < 1:
         grey = grey.resize((max(1, round(grey.width * scale)), max(1, round(grey.height * scale))), Image.BOX)
+    grey = _paper_of(grey)
     strokes = _strokes_box(grey)
     if strokes is not None and _a_sheet(strokes[0]):
         (top, left), (height, width) = strokes[1], strokes[0].shape
@@ -82,6 +88,26 @@ def _strokes_box(grey: Image.Image) -> tuple[np.ndarray, tuple[int, int]] | None
     if not len(rows):
         return None
     return strokes[rows[0]:rows[-1] + 1, columns[0]:columns[-1] + 1], (int(rows[0]), int(columns[0]))
+
+
+def _paper_of(grey: Image.Image) -> Image.Image:
+    """`grey` cut to the paper where its border shows both the paper and what it lies on (a strip
+    of desk along an edge): the rows and columns mostly of the paper's level, the level of the
+    picture's middle."""
+    levels = np.asarray(grey, np.float32) / 255
+    border = _border(levels)
+    split = _otsu_threshold(border)
+    light = border > split
+    if min(light.mean(), 1 - light.mean()) < MIXED_BORDER or abs(border[light].mean() - border[~light].mean()) < MIXED_GAP:
+        return grey
+    height, width = levels.shape
+    middle = levels[height // 4:height - height // 4, width // 4:width - width // 4]
+    paper = levels > split if np.median(middle) > split else levels <= split
+    rows, columns = np.flatnonzero(paper.mean(1) > 0.5), np.flatnonzero(paper.mean(0) > 0.5)
+    if not len(rows) or not len(columns):
+        return grey
+    inset_rows, inset_columns = max(1, len(rows) // 50), max(1, len(columns) // 50)
+    return grey.crop((columns[0] + inset_columns, rows[0] + inset_rows, columns[-1] + 1 - inset_columns, rows[-1] + 1 - inset_rows))
 
 
 def _a_sheet(strokes: np.ndarray) -> bool:
