@@ -49,6 +49,7 @@ SHEET_EDGE, SHEET_FILL, SHEET_ASPECT = 0.8, 0.6, 0.3
 # A border of two levels (Otsu's split), each at least MIXED_BORDER of it and MIXED_GAP apart
 # (of full white), shows paper and desk.
 MIXED_BORDER, MIXED_GAP = 0.1, 0.25
+SMALLEST_PAPER = 16  # pixels a side of the working copy: less is no paper to cut the photo to
 NO_DIGIT_HINT = "nothing darker or lighter than the paper: one digit, written in a dark pen, filling a good part of the photo"
 
 
@@ -104,7 +105,7 @@ def _paper_of(grey: Image.Image) -> Image.Image:
     middle = levels[height // 4:height - height // 4, width // 4:width - width // 4]
     paper = levels > split if np.median(middle) > split else levels <= split
     rows, columns = np.flatnonzero(paper.mean(1) > 0.5), np.flatnonzero(paper.mean(0) > 0.5)
-    if not len(rows) or not len(columns):
+    if len(rows) < SMALLEST_PAPER or len(columns) < SMALLEST_PAPER:
         return grey
     inset_rows, inset_columns = max(1, len(rows) // 50), max(1, len(columns) // 50)
     return grey.crop((columns[0] + inset_columns, rows[0] + inset_rows, columns[-1] + 1 - inset_columns, rows[-1] + 1 - inset_rows))
