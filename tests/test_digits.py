@@ -175,7 +175,7 @@ def test_a_note_on_a_darker_desk_is_read_on_the_note(mnist, classifier):
     rng = np.random.default_rng(8)
     digits, labels = mnist.test_images[:COUNT // 2], mnist.test_labels[:COUNT // 2]
     made = np.stack([np.asarray(mnist_digit(note_on_desk(digit, rng))) for digit in digits])
-    assert accuracy(classifier, made, labels) >= 0.9  # 0.960 on 300
+    assert accuracy(classifier, made, labels) >= 0.9  # 0.933 on 1,000
     assert mnist_digit(note_on_desk(np.zeros((28, 28), np.uint8), rng)) is None  # a blank note
 
 
@@ -186,7 +186,7 @@ def test_paper_with_a_strip_of_desk_along_its_edges_is_read_on_the_paper(mnist, 
     digits, labels = mnist.test_images[:COUNT // 2], mnist.test_labels[:COUNT // 2]
     made = [mnist_digit(paper_with_desk_at_edges(digit, rng)) for digit in digits]
     made = np.stack([np.zeros((28, 28), np.uint8) if image is None else np.asarray(image) for image in made])
-    assert accuracy(classifier, made, labels) >= 0.9  # 0.98 on 200
+    assert accuracy(classifier, made, labels) >= 0.9  # 0.981 on 1,000
 
 
 @pytest.mark.parametrize("grain", [2, 6, 16])
