@@ -1,9 +1,15 @@
 import atexit
 import os
 import shutil
+import signal
 import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# The tests stop commands with signals as a terminal would. A suite started in the background
+# (`pytest &` in a script, nohup) inherits SIGINT and SIGHUP ignored, and a command keeps a signal it
+# was started ignoring (tests/test_stop_signals.py): set both as an interactive shell starts Python.
+signal.signal(signal.SIGINT, signal.default_int_handler)
+signal.signal(signal.SIGHUP, signal.SIG_DFL)
 # Image folders' check results (alae_tf/data/folder_check.py) go to a cache of this test run, not
 # ~/.cache; removed when the process ends (each xdist worker has its own).
 os.environ["ALAE_TF_CACHE"] = tempfile.mkdtemp(prefix="alae_tf_test_cache_")

@@ -48,6 +48,7 @@ def test_jit_auto_means_xla_only_where_it_was_measured_faster():
         assert resolve_jit(config, distributed=True, gpu=True) is given
 
 
+@pytest.mark.slow  # the two halves without a TensorFlow process each: the two tests below
 @pytest.mark.parametrize("setting, expected", [(None, "True"), ("0", "False")])
 def test_importing_alae_tf_first_turns_tensorflows_onednn_kernels_on_unless_set(setting, expected):
     """TensorFlow reads TF_ENABLE_ONEDNN_OPTS once, at import; left alone it keeps oneDNN off on some
@@ -60,6 +61,24 @@ def test_importing_alae_tf_first_turns_tensorflows_onednn_kernels_on_unless_set(
             "print(port.IsMklEnabled())")
     done = subprocess.run([sys.executable, "-c", code], env=environ, capture_output=True, text=True, check=True)
     assert done.stdout.split()[-1] == expected
+
+
+def test_tensorflow_imported_after_alae_tf_runs_the_onednn_kernels_it_was_told_to():
+    """This process imported alae_tf before TensorFlow (conftest.py): oneDNN is on unless the
+    environment said otherwise."""
+    from tensorflow.python.util import _pywrap_util_port as port
+
+    assert port.IsMklEnabled() is (os.environ["TF_ENABLE_ONEDNN_OPTS"].lower() not in ("0", "false", "off"))
+
+
+@pytest.mark.parametrize("setting, expected", [(None, "1"), ("0", "0"), ("false", "false")])
+def test_importing_alae_tf_sets_tf_enable_onednn_opts_unless_it_is_set(setting, expected):
+    environ = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+    if setting is not None:
+        environ["TF_ENABLE_ONEDNN_OPTS"] = setting
+    code = "import os, sys, alae_tf; print(os.environ['TF_ENABLE_ONEDNN_OPTS'], 'tensorflow' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], env=environ, capture_output=True, text=True, check=True)
+    assert done.stdout.split() == [expected, "False"]
 
 
 def test_config_round_trips_through_yaml(tmp_path):

@@ -6,8 +6,9 @@ import subprocess
 import sys
 
 import pytest
+import tensorflow as tf
 
-from alae_tf import train
+from alae_tf import train, training
 
 # One mnist_style32 training step at its top level (32x32, batch 64) from the seeded initial
 # state, on random images; prints a digest of every weight after it. argv[1]: "deterministic" or not.
@@ -55,21 +56,20 @@ def test_deterministic_is_refused_while_onednn_kernels_are_on_and_writes_nothing
     assert not (tmp_path / "run").exists()
 
 
-def test_make_deterministic_sets_its_three_tensorflow_settings():
+def test_make_deterministic_sets_its_three_tensorflow_settings(monkeypatch):
     """What the slow test below measured necessary, checked in the default suite: a setting dropped
     from make_deterministic fails here at once (the slow test misses a one-in-two difference a
     quarter of the time). The fourth, oneDNN off, is the environment's: the test above checks that
-    a deterministic run refuses to start without it."""
-    check = ("from alae_tf import training\n"
-             "training.make_deterministic()\n"
-             "import tensorflow as tf\n"
-             "from tensorflow.python.framework.config import is_op_determinism_enabled\n"  # no public reader
-             "print(is_op_determinism_enabled(), tf.config.threading.get_inter_op_parallelism_threads(),"
-             " tf.config.optimizer.get_experimental_options().get('arithmetic_optimization'))\n")
-    env = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": "0", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    done = subprocess.run([sys.executable, "-c", check], env=env, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.split() == ["True", "1", "False"]
+    a deterministic run refuses to start without it. TensorFlow's setters are recorded, not called:
+    they are for the whole process, and this one runs the other tests next."""
+    calls = []
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")
+    monkeypatch.setattr(tf.config.experimental, "enable_op_determinism", lambda: calls.append("op determinism"))
+    monkeypatch.setattr(tf.config.optimizer, "set_experimental_options", lambda options: calls.append(options))
+    monkeypatch.setattr(tf.config.threading, "set_inter_op_parallelism_threads", lambda n: calls.append(("inter-op", n)))
+    training.make_deterministic()
+    assert sorted(map(str, calls)) == sorted(map(str, ["op determinism", {"arithmetic_optimization": False},
+                                                       ("inter-op", 1)]))
 
 
 @pytest.mark.slow

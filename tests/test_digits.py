@@ -9,6 +9,7 @@ import sys
 
 import numpy as np
 import pytest
+from numpy.lib.stride_tricks import sliding_window_view
 from PIL import Image, ImageFilter
 
 from alae_tf import align_digits
@@ -64,12 +65,20 @@ def close_up_of(digit: np.ndarray, rng: np.random.Generator, width=400, height=3
     return Image.fromarray(np.uint8(np.clip(canvas, 0, 255)), "L").filter(ImageFilter.GaussianBlur(0.8))
 
 
+def min_filter(image: Image.Image, size: int) -> Image.Image:
+    """PIL's ImageFilter.MinFilter(size), pixel for pixel (edges repeated), as two passes of a 1-d
+    minimum: 5 ms a picture instead of 100-160."""
+    pixels = np.pad(np.asarray(image), size // 2, mode="edge")
+    pixels = sliding_window_view(pixels, size, axis=0).min(-1)
+    return Image.fromarray(sliding_window_view(pixels, size, axis=1).min(-1))
+
+
 def pen_photo_of(digit: np.ndarray, rng: np.random.Generator, width=400, height=300) -> Image.Image:
     """A digit written with a pen: enlarged 7-10x, its strokes eroded to 2-5% of its height
     (MNIST's are ~9% of their box), dark ink on light paper, as photo_of's."""
     size = round(28 * rng.uniform(7, 10))
     enlarged = Image.fromarray(digit).resize((size, size), Image.BILINEAR)
-    eroded = enlarged.filter(ImageFilter.MinFilter(2 * int(rng.integers(5, 9)) + 1)).filter(ImageFilter.GaussianBlur(1))
+    eroded = min_filter(enlarged, 2 * int(rng.integers(5, 9)) + 1).filter(ImageFilter.GaussianBlur(1))
     strokes = np.asarray(eroded, np.float32) / 255
     rows, columns = np.mgrid[:height, :width]
     canvas = rng.uniform(170, 240) + rng.uniform(-30, 30) * (columns / width - 0.5) + rng.uniform(-30, 30) * (rows / height - 0.5)

@@ -36,6 +36,14 @@ def finder():
     return FaceFinder()
 
 
+@pytest.fixture
+def one_finder(finder, monkeypatch):
+    """The module's FaceFinder for every command and aligner the test starts (each would load
+    dlib's 100 MB landmark model again, ~1 s)."""
+    monkeypatch.setattr(faces, "FaceFinder", lambda: finder)
+    monkeypatch.setattr(align_faces, "FaceFinder", lambda: finder)
+
+
 @pytest.fixture(scope="module")
 def photo():
     return whole_pixels(Image.open(PHOTO))[0]
@@ -138,6 +146,7 @@ def two_faces(photo) -> Image.Image:
     return canvas
 
 
+@pytest.mark.usefixtures("one_finder")
 def test_the_command_writes_the_largest_face_of_each_photo(tmp_path, photo, finder, capsys):
     photos = tmp_path / "photos"
     (photos / "trip").mkdir(parents=True)
@@ -201,6 +210,7 @@ def test_the_command_takes_the_runs_size_and_refuses_what_it_cannot_do(tmp_path,
     assert capsys.readouterr().err == f"error: face alignment needs dlib: {install}\n"
 
 
+@pytest.mark.usefixtures("one_finder")
 def test_an_upload_read_with_a_face_aligner_is_its_largest_faces_square(photo):
     buffer = io.BytesIO()
     two_faces(photo).save(buffer, format="PNG")
@@ -219,6 +229,7 @@ def test_an_upload_read_with_a_face_aligner_is_its_largest_faces_square(photo):
     assert refused.value.problem == image_files.NOTHING_FOUND
 
 
+@pytest.mark.usefixtures("one_finder")
 def test_the_app_apis_read_image_takes_the_face_aligner(export_dir, photo):
     from serving.onnx_model import ALAEOnnx
 
@@ -232,6 +243,7 @@ def test_the_app_apis_read_image_takes_the_face_aligner(export_dir, photo):
         model.read_image(blank.getvalue(), aligner=aligner)
 
 
+@pytest.mark.usefixtures("one_finder")
 def test_the_studio_aligns_uploaded_photos_and_refuses_one_without_a_face(export_dir, photo, finder):
     from test_studio_api import pixels, request, upload
 
@@ -297,6 +309,7 @@ def photo_variants(photo, folder: Path) -> dict[str, Path]:
     return files
 
 
+@pytest.mark.usefixtures("one_finder")
 def test_photos_are_read_as_every_other_route_reads_them(tmp_path, photo, finder, capsys):
     """16-bit grayscale was clipped white (no face found), transparency kept its hidden colour (a
     face where the studio without alignment shows black), and the note named the stored size
@@ -324,6 +337,7 @@ def test_photos_are_read_as_every_other_route_reads_them(tmp_path, photo, finder
     assert note == "PNG 512x600: 16-bit levels scaled to 8-bit, its face cut out upright (ffhq crop, 32x32)"
 
 
+@pytest.mark.usefixtures("one_finder")
 def test_outputs_never_replace_a_photo_or_each_other(tmp_path, photo, capsys):
     photos = tmp_path / "photos"
     photos.mkdir()
@@ -356,6 +370,7 @@ def test_outputs_never_replace_a_photo_or_each_other(tmp_path, photo, capsys):
     assert "(enlarged from 327 pixels across)" in captured.out
 
 
+@pytest.mark.usefixtures("one_finder")
 def test_an_out_that_cannot_be_written_is_one_line(tmp_path, capsys):
     (tmp_path / "file").write_text("")
     assert align_faces.main([str(PHOTO), "--out", str(tmp_path / "file" / "sub"), "--size", "16"]) == 2
@@ -363,6 +378,7 @@ def test_an_out_that_cannot_be_written_is_one_line(tmp_path, capsys):
                                       "written before are kept\n"
 
 
+@pytest.mark.usefixtures("one_finder")
 @pytest.mark.parametrize("signum, code, name", [(signal.SIGINT, 130, "Ctrl-C"), (signal.SIGTERM, 143, "SIGTERM"),
                                                 (signal.SIGHUP, 129, "SIGHUP")])
 def test_a_stop_while_a_face_is_written_keeps_the_faces_before_and_no_partial_file(signum, code, name, tmp_path, capsys,
@@ -388,6 +404,7 @@ def test_a_stop_while_a_face_is_written_keeps_the_faces_before_and_no_partial_fi
     assert {each: signal.getsignal(each) for each in handlers} == handlers
 
 
+@pytest.mark.usefixtures("one_finder")
 def test_an_aligned_face_is_taken_as_it_is(tmp_path, photo, capsys):
     """Aligned again, an aligned face moved and blurred a little (20 levels mean at 256x256, an
     audit): a square image whose face's square lies on its edges is used whole, resized."""
@@ -402,4 +419,4 @@ def test_an_aligned_face_is_taken_as_it_is(tmp_path, photo, capsys):
     np.testing.assert_array_equal(image, np.asarray(Image.fromarray(once).resize((128, 128), Image.Resampling.LANCZOS)))
     assert note == "PNG 256x256: already aligned (ffhq crop), resized to 128x128"
     # the photo itself is not: its face's square is far from its edges
-    assert not faces.already_aligned(photo, alignment_square(FaceFinder().landmarks(photo)[0]))
+    assert not faces.already_aligned(photo, alignment_square(faces.FaceFinder().landmarks(photo)[0]))

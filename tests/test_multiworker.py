@@ -24,6 +24,7 @@ from alae_tf.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
 WORKER_TIMEOUT = 10  # --worker-timeout: how long the others wait for a dead or missing worker
+SHORT_TIMEOUT = 2  # where no worker is to come, the tests wait only this long
 PROCESS_LIMIT = 240  # seconds any worker process may take in these tests
 STEPS = 62  # off the log interval: the last row is written by log_saved_step, which must not be a collective
 SMALL_MLP = f"""
@@ -205,7 +206,9 @@ def test_a_killed_worker_stops_the_other_and_both_resume_from_the_chiefs_checkpo
 
 @pytest.mark.parametrize("signalled, when, signum", [
     (1, "training", signal.SIGTERM), pytest.param(0, "training", signal.SIGTERM, marks=pytest.mark.slow),
-    (1, "connected", signal.SIGTERM), (1, "training", signal.SIGHUP),
+    (1, "connected", signal.SIGTERM),
+    # the agreement of "worker 1" above; a hang-up's own handling: test_train_cli's hang-up test
+    pytest.param(1, "training", signal.SIGHUP, marks=pytest.mark.slow),
 ], ids=["worker 1", "the chief", "worker 1 starting", "worker 1's terminal hung up"])
 def test_a_stop_signal_to_one_worker_stops_every_worker_after_the_same_step_and_the_chief_saves_it(
         signalled, when, signum, small_config, tmp_path):
@@ -286,6 +289,7 @@ def test_workers_that_find_different_checkpoints_stop_with_one_line_naming_it(sm
         assert "Traceback" not in workers.output(index)
 
 
+@pytest.mark.slow  # check_same_start's data branch in-process: test_what_check_same_start_finds_different_names_it
 def test_workers_reading_different_image_folders_stop_with_one_line(tmp_path):
     """Workers whose --data-path folders differed by one image trained together without a word
     (an audit: 200 images on one, 199 on the other); only the chief's folder was recorded."""
@@ -314,8 +318,9 @@ def test_workers_reading_different_image_folders_stop_with_one_line(tmp_path):
     (["--seed", "1", "--batch-size", "8"], "the workers were started with different settings (train.batch_size, "
                                            "train.seed): a --config file, or a flag such as --batch-size or --seed, "
                                            "differs; every worker must run the same command"),
-    (["--steps", "30"], "the workers would train to different steps ([20, 30], the chief's first): every worker "
-                        "must run the same command (the same --steps or --epochs, and the same data)"),
+    pytest.param(["--steps", "30"], "the workers would train to different steps ([20, 30], the chief's first): every "
+                 "worker must run the same command (the same --steps or --epochs, and the same data)",
+                 marks=pytest.mark.slow),  # in-process: test_what_check_same_start_finds_different_names_it
 ])
 def test_workers_started_with_different_settings_stop_with_one_line_naming_it(small_config, tmp_path, worker_args,
                                                                              message):
@@ -337,13 +342,13 @@ def test_a_port_in_use_stops_its_worker_and_the_other_gives_up_waiting(small_con
         taken.listen()
         ports = [taken.getsockname()[1], *free_ports(1)]
         started = time.monotonic()
-        workers = Workers(tmp_path, ["--config", str(small_config), "--out", str(tmp_path / "run")],
-                          [tf_config(ports, 0), tf_config(ports, 1)])
+        workers = Workers(tmp_path, ["--config", str(small_config), "--out", str(tmp_path / "run"),
+                                     "--worker-timeout", str(SHORT_TIMEOUT)], [tf_config(ports, 0), tf_config(ports, 1)])
         assert workers.wait(limit=120) == [2, 2]
     assert time.monotonic() - started < 90
     assert f"port {ports[0]} cannot be bound here" in workers.output(0)
     assert f"not every worker of ['127.0.0.1:{ports[0]}', '127.0.0.1:{ports[1]}'] answered within " \
-           f"{WORKER_TIMEOUT} s" in workers.output(1)
+           f"{SHORT_TIMEOUT} s" in workers.output(1)
 
 
 def test_a_chief_whose_other_worker_never_starts_or_never_joins_gives_up_after_the_timeout(small_config, tmp_path):
@@ -358,11 +363,11 @@ def test_a_chief_whose_other_worker_never_starts_or_never_joins_gives_up_after_t
         squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         squatter.bind(("127.0.0.1", listened[1]))
         squatter.listen()
-        workers = Workers(tmp_path, ["--config", str(small_config)], [tf_config(absent, 0), tf_config(listened, 0)],
-                          outs=[tmp_path / "absent", tmp_path / "listened"])
+        workers = Workers(tmp_path, ["--config", str(small_config), "--worker-timeout", str(SHORT_TIMEOUT)],
+                          [tf_config(absent, 0), tf_config(listened, 0)], outs=[tmp_path / "absent", tmp_path / "listened"])
         assert workers.wait(limit=150) == [2, -signal.SIGKILL]
     assert time.monotonic() - started < 120
-    answered = (f"answered within {WORKER_TIMEOUT} s (--worker-timeout); start all of them, with the same cluster in "
+    answered = (f"answered within {SHORT_TIMEOUT} s (--worker-timeout); start all of them, with the same cluster in "
                 "TF_CONFIG")
     for index, (ports, reason) in enumerate(((absent, f"not listening: 127.0.0.1:{absent[1]}"),
                                              (listened, "a process listens at every address, but not every one "
@@ -410,6 +415,57 @@ def test_a_port_left_in_time_wait_by_the_last_run_is_free_and_a_listening_one_is
         taken.listen()
         with pytest.raises(ConfigError, match=f"port {port} cannot be bound here"):
             multiworker.check_port_free(cluster)
+
+
+class TwoWorkersGather:
+    """What a two-worker strategy's gather gives the chief, in one process: its own row, then the
+    row worker 1 brought (`other`; None: the same as the chief's)."""
+
+    def __init__(self, other=None):
+        self.other, self.row = other, None
+
+    def experimental_distribute_values_from_function(self, value_fn):
+        return value_fn(None)
+
+    def gather(self, value, axis):
+        self.row = value
+        return tf.concat([value, value if self.other is None else self.other], axis)
+
+
+def check_two_workers(chief: dict, other: dict):
+    """check_same_start on the chief, worker 1 having started with `other` (the same keyword
+    arguments: step, settings, total)."""
+    worker_1 = TwoWorkersGather()
+    multiworker.check_same_start(worker_1, None, checkpoints="RUN/checkpoints", **other)
+    multiworker.check_same_start(TwoWorkersGather(worker_1.row), None, checkpoints="RUN/checkpoints", **chief)
+
+
+def with_setting(settings, section, key, value):
+    return {**settings, section: {**settings[section], key: value}}
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(step=10), "the workers found different newest checkpoints (steps [0, 10], 0: none) in RUN/checkpoints"),
+    (dict(total=30), "the workers would train to different steps ([20, 30], the chief's first): every worker must run "
+                     "the same command (the same --steps or --epochs, and the same data)"),
+    ("contents", "the workers read different data (image folders or prepared datasets whose image count or names "
+                 "differ)"),
+    ("seed", "the workers were started with different settings (train.seed): a --config file, or a flag such as "
+             "--batch-size or --seed, differs"),
+], ids=["checkpoint", "steps", "data", "seed"])
+def test_what_check_same_start_finds_different_names_it(change, message):
+    from alae_tf.config import load_preset
+
+    settings = load_preset("mnist").to_dict()
+    settings["data"]["contents"] = "40 images, 0123456789abcdef"
+    chief = dict(step=0, settings=settings, total=20)
+    check_two_workers(chief, chief)
+    other = {**chief, **change} if isinstance(change, dict) else {
+        **chief, "settings": with_setting(settings, "data", "contents", "39 images, fedcba9876543210")
+        if change == "contents" else with_setting(settings, "train", "seed", 1)}
+    with pytest.raises(ConfigError) as raised:
+        check_two_workers(chief, other)
+    assert str(raised.value).startswith(message)
 
 
 def test_each_setting_has_its_own_digest_and_the_data_path_none():

@@ -1,6 +1,8 @@
-"""The tiny StyleALAE preset through the train CLI: a resolution transition, and an exact resume mid-fade."""
+"""The tiny StyleALAE preset through the train CLI: a resolution transition, an exact resume mid-fade,
+and the settings a resume keeps."""
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -27,12 +29,14 @@ def test_tiny_preset_grows_to_8x8_and_resumes_mid_fade_to_float_rounding(tmp_pat
     """tiny_style: level 0 (4x4) for steps 0-23, level 1 (8x8) from step 24, fading in over steps 24-35.
     The straight run is the command itself, with TensorFlow's log level left at its default: its
     stderr holds nothing (TensorFlow's oneDNN remapper failed on the train step from 8x8 up and
-    printed an `E ... remapper failed` line at each level). The run stopped at step 30 and resumed
-    ends where the straight one does to float rounding (rtol 1e-4: the two run in processes of
-    other thread settings; bit-equality is --deterministic's, tests/test_determinism.py)."""
+    printed an `E ... remapper failed` line at each level). A copy of it cut back to its step-30
+    checkpoint (as a crash after that save leaves it) resumes and ends where the straight run does
+    to float rounding (rtol 1e-4: the two run in processes of other thread settings; bit-equality is
+    --deterministic's, tests/test_determinism.py). The resumed run then refuses another --jit or
+    dataset (a model that draws noise: its checks come after the restore)."""
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     command = [sys.executable, "-m", "alae_tf.train", "--preset", "tiny_style", "--steps", "36", "--verbose", "0",
-               "--out", str(tmp_path / "straight")]
+               "--checkpoint-every", "10", "--out", str(tmp_path / "straight")]
     started = time.time()
     result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     elapsed = time.time() - started
@@ -52,21 +56,22 @@ def test_tiny_preset_grows_to_8x8_and_resumes_mid_fade_to_float_rounding(tmp_pat
         assert sizes[f"style_mixing_fine_{step}.png"] == (6 * cell, 5 * cell)
         assert f"style_mixing_middle_{step}.png" not in sizes
 
-    assert run_tiny(tmp_path / "resumed", 30) == 0  # stops in the middle of the fade-in
-    assert run_tiny(tmp_path / "resumed", 36) == 0
+    resumed = tmp_path / "resumed"
+    shutil.copytree(tmp_path / "straight", resumed)
+    for path in (resumed / "checkpoints").glob("ckpt-36.*"):
+        path.unlink()
+    tf.compat.v1.train.update_checkpoint_state(str(resumed / "checkpoints"), "ckpt-30", ["ckpt-20", "ckpt-30"])
+    assert run_tiny(resumed, 36) == 0  # from the middle of the fade-in
     out = capsys.readouterr().out
     assert "resuming at step 30" in out and "level 1 (8x8): steps 30 -> 36" in out and "images (done)" not in out
 
-    straight, resumed = checkpoint_values(tmp_path / "straight"), checkpoint_values(tmp_path / "resumed")
-    assert straight.keys() == resumed.keys()
+    straight, resumed_values = checkpoint_values(tmp_path / "straight"), checkpoint_values(resumed)
+    assert straight.keys() == resumed_values.keys()
     assert any("encoder_ema" in k for k in straight) and any("w_avg" in k for k in straight)
     for key in straight:
-        np.testing.assert_allclose(resumed[key], straight[key], rtol=1e-4, atol=1e-5, err_msg=key)
+        np.testing.assert_allclose(resumed_values[key], straight[key], rtol=1e-4, atol=1e-5, err_msg=key)
 
-
-def test_a_style_run_refuses_another_jit_setting_or_dataset_on_resume(tmp_path, capsys):
-    assert run_tiny(tmp_path / "run", 2) == 0
-    assert run_tiny(tmp_path / "run", 4, "--jit") == 2
+    assert run_tiny(resumed, 40, "--jit") == 2
     assert "keeps its --jit setting" in capsys.readouterr().err
-    assert run_tiny(tmp_path / "run", 4, "--dataset", "fashion_mnist") == 2
+    assert run_tiny(resumed, 40, "--dataset", "fashion_mnist") == 2
     assert "trained with dataset mnist; resuming with --dataset fashion_mnist" in capsys.readouterr().err

@@ -7,6 +7,7 @@ import csv
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -45,6 +46,22 @@ def small_config(tmp_path):
 
 def run_train(config, out, *flags):
     return train.main(["--config", str(config), "--out", str(out), "--verbose", "0", *flags])
+
+
+@pytest.fixture(scope="module")
+def ten_steps_trained(tmp_path_factory):
+    """A run of SMALL trained for 10 steps, once for the tests that each take a copy (ten_step_run)."""
+    root = tmp_path_factory.mktemp("ten_steps")
+    (root / "small.yaml").write_text(SMALL)
+    assert run_train(root / "small.yaml", root / "run", "--steps", "10") == 0
+    return root / "run"
+
+
+@pytest.fixture
+def ten_step_run(ten_steps_trained, tmp_path, capsys):
+    """This test's copy of a run of SMALL (small_config) trained for 10 steps."""
+    capsys.readouterr()
+    return Path(shutil.copytree(ten_steps_trained, tmp_path / "run"))
 
 
 def checkpoint_values(run_dir):
@@ -195,26 +212,24 @@ def test_jit_auto_is_decided_at_the_start_and_recorded_in_the_run(small_config, 
     assert load_config_file(tmp_path / "two" / "config.yaml").train.jit is False
 
     # Resumed in bf16 by its directory alone (no config file to decide auto again), the float32
-    # decision stays, with a note on how to drop it.
+    # decision stays, with a note on how to drop it (said before a finished run says so: no step to compile).
     resume = ["--out", str(tmp_path / "one"), "--verbose", "0", "--mixed-precision", "bf16"]
-    assert train.main(resume + ["--steps", "12"]) == 0
+    assert train.main(resume + ["--steps", "10"]) == 0
     captured = capsys.readouterr()
     assert "precision bf16, jit True" in captured.out
     assert "(precision bf16) jit: auto chooses no XLA, the faster here (README, Results): add --no-jit" in captured.err
-    assert train.main(resume + ["--steps", "14", "--no-jit"]) == 0
+    assert train.main(resume + ["--steps", "12", "--no-jit"]) == 0
     captured = capsys.readouterr()
     assert "precision bf16, jit False" in captured.out and "--no-jit" not in captured.err
 
 
-def test_a_finished_run_on_a_read_only_disk_says_so_and_one_with_steps_left_is_refused(small_config, tmp_path, capsys,
-                                                                                         monkeypatch):
+def test_a_finished_run_on_a_read_only_disk_says_so_and_one_with_steps_left_is_refused(small_config, ten_step_run,
+                                                                                         capsys, monkeypatch):
     """The same command on an archived (read-only) finished run was refused: the lock file it
     opens for writing came before the check that nothing is left to train."""
     from alae_tf import run_lock
 
-    assert run_train(small_config, tmp_path / "run", "--steps", "10") == 0
-    capsys.readouterr()
-    lock_file = RunDir(tmp_path / "run").lock_file
+    lock_file = RunDir(ten_step_run).lock_file
 
     def read_only_open(path, *args, **kwargs):
         if Path(path) == lock_file:
@@ -222,15 +237,14 @@ def test_a_finished_run_on_a_read_only_disk_says_so_and_one_with_steps_left_is_r
         return open(path, *args, **kwargs)
 
     monkeypatch.setattr(run_lock, "open", read_only_open, raising=False)
-    assert run_train(small_config, tmp_path / "run", "--steps", "10") == 0
+    assert run_train(small_config, ten_step_run, "--steps", "10") == 0
     assert "already trained for 10 steps (target 10)" in capsys.readouterr().out
-    assert run_train(small_config, tmp_path / "run", "--steps", "20") == 2
-    assert capsys.readouterr().err == f"error: cannot write the run directory {tmp_path / 'run'} (Read-only file system)\n"
+    assert run_train(small_config, ten_step_run, "--steps", "20") == 2
+    assert capsys.readouterr().err == f"error: cannot write the run directory {ten_step_run} (Read-only file system)\n"
 
 
-def test_resuming_with_a_different_batch_size_is_refused(small_config, tmp_path, capsys):
-    assert run_train(small_config, tmp_path / "run", "--steps", "10") == 0
-    assert run_train(small_config, tmp_path / "run", "--batch-size", "64") == 2
+def test_resuming_with_a_different_batch_size_is_refused(small_config, ten_step_run, capsys):
+    assert run_train(small_config, ten_step_run, "--batch-size", "64") == 2
     assert "trained with batch_size=128" in capsys.readouterr().err
 
 
@@ -433,11 +447,9 @@ def test_a_preset_and_a_config_file_together_are_refused(small_config, tmp_path,
     assert not (tmp_path / "run").exists()
 
 
-def test_evaluate_prints_its_results_before_a_failed_write(small_config, tmp_path, capsys):
-    run = tmp_path / "run"
-    assert run_train(small_config, run, "--steps", "10") == 0
+def test_evaluate_prints_its_results_before_a_failed_write(ten_step_run, capsys):
+    run = ten_step_run
     (run / "eval.json").mkdir()  # eval.json cannot be written
-    capsys.readouterr()
     assert evaluate.main(["--run", str(run), "--metrics", "reconstruction"]) == 2
     captured = capsys.readouterr()
     assert "| reconstruction_mse |" in captured.out
@@ -697,13 +709,11 @@ def test_batch_size_flag_sets_every_levels_batch():
     assert config.train.level_batch_sizes == [] and [p.batch_size for p in phases(config)] == [4] * config.model.levels
 
 
-def test_a_run_of_an_older_format_is_refused_with_one_line(small_config, tmp_path, capsys):
-    run = tmp_path / "old"
-    assert run_train(small_config, run, "--steps", "2") == 0
+def test_a_run_of_an_older_format_is_refused_with_one_line(small_config, ten_step_run, capsys):
+    run = ten_step_run
     config = (run / "config.yaml").read_text()
     (run / "config.yaml").write_text("\n".join(line for line in config.splitlines() if not line.startswith("format:")))
-    capsys.readouterr()
-    assert run_train(small_config, run, "--steps", "4") == 2
+    assert run_train(small_config, run, "--steps", "14") == 2
     assert evaluate.main(["--run", str(run)]) == 2
     errors = capsys.readouterr().err.strip().splitlines()
     assert len(errors) == 2 and all("older alae_tf (run format 1" in line and "c715ea5" in line for line in errors)
