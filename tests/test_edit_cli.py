@@ -38,6 +38,13 @@ def sampler(run):
 
 
 @pytest.fixture(scope="module")
+def style_loaded(style_exported):
+    """(config, model, sampler) of the session's tiny_style run, loaded once (read only)."""
+    config, model = load_run(style_exported[0])
+    return config, model, Sampler.from_model(model)
+
+
+@pytest.fixture(scope="module")
 def held_out():
     mnist = load_mnist()
     return mnist.test_images[..., None], mnist.test_labels
@@ -333,7 +340,7 @@ def test_edit_commands_take_a_projection_file_for_its_images_and_codes(run, samp
     assert code == 0 and err == ""
 
 
-def test_noise_seed_none_renders_figures_as_the_export_and_the_studio_do(style_exported, tmp_path, capsys):
+def test_noise_seed_none_renders_figures_as_the_export_and_the_studio_do(style_exported, style_loaded, tmp_path, capsys):
     """Figures drew G's noise from --noise-seed 0 while the export's decode and the studio render
     without noise, so one edit looked different in the two (an audit): --noise-seed none."""
     run = style_exported[0]
@@ -344,8 +351,7 @@ def test_noise_seed_none_renders_figures_as_the_export_and_the_studio_do(style_e
                                       "--steps", "2", "--noise-seed", seed, "--out", out], capsys)
         assert code == 0, err
         figures[seed] = np.asarray(Image.open(out)).reshape(8, 4, 8).transpose(1, 0, 2)  # [original, two steps, original]
-    sampler = Sampler.from_model(load_run(run)[1])
-    config = load_run(run)[0]
+    config, _, sampler = style_loaded
     (image,) = select_subjects(["held-out:1"], config, sampler, None).images
     noiseless = to_uint8(sampler.reconstruct(to_model_range(image[np.newaxis]))).numpy()[0, :, :, 0]
     assert np.abs(figures["none"][1].astype(int) - noiseless).max() <= 1
@@ -354,7 +360,7 @@ def test_noise_seed_none_renders_figures_as_the_export_and_the_studio_do(style_e
                           "--noise-seed", "-1"], capsys)[0] == 2
 
 
-def test_a_style_figure_with_a_projection_is_rendered_without_noise(style_exported, tmp_path, capsys):
+def test_a_style_figure_with_a_projection_is_rendered_without_noise(style_exported, style_loaded, tmp_path, capsys):
     """StyleALAE: a mix whose source is a per-layer projection renders it as it was fitted (no
     noise), and says so; without a projection the figure keeps --noise-seed's noise."""
     run = style_exported[0]
@@ -362,7 +368,7 @@ def test_a_style_figure_with_a_projection_is_rendered_without_noise(style_export
     code, _, err = run_cli(project, ["--run", run, "--images", "held-out:1", "--steps", "2", "--per-layer", "--out-dir", out], capsys)
     assert code == 0, err
     saved = np.load(out / "projection.npz")
-    sampler = Sampler.from_model(load_run(run)[1])
+    sampler = style_loaded[2]
     code, _, err = run_cli(edit, ["mix", "--run", run, "--sources", out / "projection.npz", "--destinations", "held-out:1-3",
                                   "--layers", "coarse", "--out-dir", tmp_path], capsys)
     notes = [line for line in err.splitlines() if line.startswith("note:")]  # beside the run's untrained-level warning
@@ -376,7 +382,8 @@ def test_a_style_figure_with_a_projection_is_rendered_without_noise(style_export
     assert code == 0 and "note:" not in err
 
 
-def test_the_images_of_a_projection_with_noise_keep_their_noise_in_every_figure(style_exported, tmp_path, capsys):
+def test_the_images_of_a_projection_with_noise_keep_their_noise_in_every_figure(style_exported, style_loaded, tmp_path,
+                                                                                capsys):
     """StyleALAE, a projection made with --noise: a mix renders each destination's row with its own
     refined noise images and a plain image's row and column without noise; an interpolation
     between two such images carries the noise from one's to the other's. Expected cells are
@@ -388,8 +395,7 @@ def test_the_images_of_a_projection_with_noise_keep_their_noise_in_every_figure(
     assert code == 0, err
     saved = np.load(out / "projection.npz")
     noise = [saved[name] for name in sorted(saved.files) if name.startswith("noise_")]
-    config, model = load_run(run)
-    sampler = Sampler.from_model(model)
+    config, model, sampler = style_loaded
     side = sampler.image_shape[0]
     with_noise = to_uint8(sampler.decode(saved["styles"], noise)).numpy()
     without = to_uint8(sampler.decode(saved["styles"])).numpy()
@@ -423,11 +429,10 @@ def test_the_images_of_a_projection_with_noise_keep_their_noise_in_every_figure(
             np.testing.assert_allclose(rows[p, step], with_noise[p], atol=1)
 
 
-def test_a_projection_whose_noise_images_fit_another_model_is_refused(style_exported, tmp_path, capsys):
+def test_a_projection_whose_noise_images_fit_another_model_is_refused(style_exported, style_loaded, tmp_path, capsys):
     from serving import projection_file
 
-    run = style_exported[0]
-    sampler = Sampler.from_model(load_run(run)[1])
+    run, sampler = style_exported[0], style_loaded[2]
     distances = {name: np.zeros(1, np.float32) for name in projection_file.DISTANCES}
     projection_file.write(tmp_path / "other.npz", projection_file.ProjectionFile(
         np.zeros((1, sampler.num_styles, sampler.latent_dim), np.float32), np.zeros((1, *sampler.image_shape), np.uint8),
