@@ -19,7 +19,7 @@ from alae_tf.metrics.probe import nearest_neighbour_accuracy, reconstruction_met
 from alae_tf.model_kinds import build_model
 from alae_tf.run_dir import model_checkpoint
 from replica_state import assert_same_training_state, training_state
-from training_data import batches_for
+from training_data import SaveAfter, batches_for
 
 KINDS = tuple(BASELINES)
 PRESETS = {kind: f"mnist_{kind}" for kind in KINDS}
@@ -37,8 +37,9 @@ def weights(model):
     return [v.numpy().copy() for v in model.weights]
 
 
-def fit(model, config, images, steps, start_step=0):
-    model.fit(batches_for(config, model, images, start_step=start_step), steps_per_epoch=steps, epochs=1, verbose=0)
+def fit(model, config, images, steps, start_step=0, callbacks=None):
+    model.fit(batches_for(config, model, images, start_step=start_step), steps_per_epoch=steps, epochs=1, verbose=0,
+              callbacks=callbacks)
 
 
 def test_every_baseline_kind_has_a_preset_and_the_kinds_list_names_them():
@@ -80,23 +81,21 @@ def test_the_likelihood_terms_by_hand():
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_a_baseline_resumes_exactly_and_moves_every_optimizer_group(kind, tiny_config, tiny_images, tmp_path):
-    """4 steps in one go == 2 steps, a checkpoint, a new model restored from it, 2 more steps."""
+    """4 steps in one go (checkpointed after its 2nd) == 2 steps, that checkpoint, a new model
+    restored from it, 2 more steps."""
     as_baseline(tiny_config, kind)
     keras.utils.set_random_seed(0)
     straight = build_model(tiny_config)
     before = {key: [v.numpy().copy() for v in group] for key, group in straight.optimizer_groups().items()}
-    fit(straight, tiny_config, tiny_images, 4)
+    saved = SaveAfter(2, str(tmp_path / "ckpt"))
+    fit(straight, tiny_config, tiny_images, 4, callbacks=[saved])
     for key, group in straight.optimizer_groups().items():
         assert any(not np.array_equal(a, v.numpy()) for a, v in zip(before[key], group)), key
     assert straight.step == 4
 
-    keras.utils.set_random_seed(0)
-    first = build_model(tiny_config)
-    fit(first, tiny_config, tiny_images, 2)
-    path = model_checkpoint(first).save(str(tmp_path / "ckpt"))
     keras.utils.set_random_seed(1)  # other initial weights: the restore must overwrite them all
     resumed = build_model(tiny_config)
-    model_checkpoint(resumed).restore(path).assert_existing_objects_matched()
+    model_checkpoint(resumed).restore(saved.path).assert_existing_objects_matched()
     assert resumed.step == 2
     fit(resumed, tiny_config, tiny_images, 2, start_step=2)
     for a, b in zip(weights(straight), weights(resumed)):
@@ -193,14 +192,15 @@ def test_the_vae_objective_is_the_negative_elbo(tiny_config, tiny_images):
 
 
 def test_a_baseline_trains_evaluates_and_exports_from_the_command_line(tmp_path):
-    """The real CLIs on MNIST: train (and resume) the AVB preset, evaluate, export; the exported
-    encoder is AVB's E(x, 0)."""
+    """The real CLIs on MNIST: train (and resume) the AVB preset (narrower, without XLA: the
+    commands' paths, at a sixth of the time), evaluate, export; the exported encoder is AVB's E(x, 0)."""
     from alae_tf import evaluate, train
     from export.__main__ import main as export_main
 
     run = tmp_path / "avb"
-    args = ["--preset", "mnist_avb", "--out", str(run), "--checkpoint-every", "5", "--sample-every", "10",
-            "--log-every", "5", "--verbose", "0"]
+    (tmp_path / "avb.yaml").write_text("preset: mnist_avb\nmodel: {hidden_dim: 64}\n")
+    args = ["--config", str(tmp_path / "avb.yaml"), "--no-jit", "--out", str(run), "--checkpoint-every", "5",
+            "--sample-every", "10", "--log-every", "5", "--verbose", "0"]
     assert train.main([*args, "--steps", "5"]) == 0
     assert train.main([*args, "--steps", "10"]) == 0  # resumes at 5
     rows = (run / "log.csv").read_text().splitlines()
@@ -239,6 +239,12 @@ def mnist_subset():
                               mnist.test_images[:2000], mnist.test_labels[:2000], mnist.source)
 
 
+@pytest.fixture(scope="module")
+def mnist_and_subset():
+    """mnist_subset() read once for the module (read-only)."""
+    return mnist_subset()
+
+
 def reconstruction_mse(model, config, data):
     return reconstruction_metrics(EvalContext(Sampler.from_model(model), config, data))["reconstruction_mse"]
 
@@ -251,7 +257,7 @@ def reconstruction_and_probe(model, config, data):
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_forty_mnist_steps_lower_each_baselines_reconstruction_error(kind):
+def test_forty_mnist_steps_lower_each_baselines_reconstruction_error(kind, mnist_and_subset):
     """The preset (full widths) for 40 steps on MNIST (VAE-GAN 60): the reconstruction error (2k
     test images) falls. Measured (2-core AVX2-only EPYC, 2026-12-07), before -> after 40 / 60 / 100 steps:
     ae_l1 0.390 -> 0.075 / 0.072 / 0.071, ae_l2 0.390 -> 0.064 / 0.061 / 0.056, vae 0.416 -> 0.099 /
@@ -261,7 +267,7 @@ def test_forty_mnist_steps_lower_each_baselines_reconstruction_error(kind):
     0.76 against 0.9). What the codes learn takes longer (the slow test below): at 100 steps their
     1-NN accuracy was still below the untrained encoder's for five of the seven (above it: ae_l2
     0.767 -> 0.821, bigan 0.835 -> 0.861; Zen 4 EPYC, 2026-12-04)."""
-    mnist, data = mnist_subset()
+    mnist, data = mnist_and_subset
     config = load_preset(PRESETS[kind])
     keras.utils.set_random_seed(0)
     model = build_model(config)

@@ -21,7 +21,8 @@ from alae_tf.config import load_preset
 from alae_tf.errors import ALAEError
 from alae_tf.inference import Sampler
 from alae_tf.official import PUBLISHED, published_config
-from alae_tf.run_dir import load_run
+from alae_tf.run_dir import checkpoint_step, load_run, read_run_config
+from alae_tf.run_layout import RunDir
 from alae_tf.schedule import phases
 
 FIXTURE = Path(__file__).parent / "fixtures" / "official"
@@ -58,12 +59,23 @@ def converted(request, tmp_path_factory):
     return convert_file(request.param, tmp_path_factory.mktemp("converted") / "run")
 
 
+@pytest.fixture(scope="module")
+def loaded(converted):
+    """load_run of `converted`, once per checkpoint file (read-only: a test that changes the run loads its own)."""
+    return load_run(converted)
+
+
 def copy_of(run, tmp_path):
     return Path(shutil.copytree(run, tmp_path / "run"))
 
 
-def test_the_converted_run_computes_what_the_official_code_computes(converted, reference):
-    config, model = load_run(converted)
+def saved_step(run):
+    """The step of the run's newest checkpoint, read from its name (ckpt-N)."""
+    return checkpoint_step(tf.train.latest_checkpoint(str(Path(run) / "checkpoints")))
+
+
+def test_the_converted_run_computes_what_the_official_code_computes(loaded, reference):
+    config, model = loaded
     assert config.model.backbone == "style_official" and config.model.image_shape == [128, 128, 3]
     sampler = Sampler.from_model(model)  # the smoothed nets (*_s), as the official figures use
     noise = [reference[f"noise_{i:02d}"] for i in range(NOISE_INPUTS)]
@@ -88,12 +100,12 @@ def test_the_converted_run_computes_what_the_official_code_computes(converted, r
     assert relative_error(Sampler.from_model(model, use_ema=False).encode(reference["images"]), reference["e_of_x"]) > 1e-2
 
 
-def test_a_converted_encoders_style_layers_step_at_the_official_rate(converted):
+def test_a_converted_encoders_style_layers_step_at_the_official_rate(loaded):
     """The official EncodeBlock's style_1 / style_2 are lreq.Linear at its default gain sqrt(2), whose
     weight is used times std = gain / sqrt(in_features): Adam steps the stored weight in both codes, so
     a fine-tune moves them as the official one does only at that scale (at gain 1, before 2026-12-05,
     1/sqrt(2) of the official steps: E 29% of an update apart after one update I, an audit measured)."""
-    config, model = load_run(converted)
+    config, model = loaded
     assert config.model.encoder_style_gain == pytest.approx(math.sqrt(2.0))
     for encoder in (model.encoder, model.encoder_ema):
         for block in encoder.blocks:
@@ -103,15 +115,31 @@ def test_a_converted_encoders_style_layers_step_at_the_official_rate(converted):
 
 @pytest.mark.parametrize("converted", ["model.pth", pytest.param("model_legacy.pth", marks=pytest.mark.slow)],
                          indirect=True)
-def test_the_exported_model_matches_the_official_code(converted, reference, tmp_path):
-    """~1-2 min on 2 CPU cores (tf2onnx converts five 128x128 graphs); the legacy file's run is the same model."""
-    import export.__main__ as export_cli
-    import tensorflow as tf
-    from serving.onnx_model import ALAEOnnx
+def test_the_exported_model_matches_the_official_code(converted, loaded, reference, tmp_path):
+    """The SavedModel signatures and ONNX graphs this comparison needs, written by the functions
+    python -m export builds every signature and graph with (export.savedmodel, export.onnx_files):
+    tf2onnx converts three 128x128 graphs, 23 s on 2 CPU cores, where the whole export (17
+    signatures, 7 graphs, its checks and warm-up requests) took 75 s (AVX2 EPYC, 2026-12-08). The
+    legacy file's run is the same model."""
+    import onnxruntime
 
-    assert export_cli.main(["--run", str(converted), "--out", str(tmp_path / "export"), "--name", "official"]) == 0
-    saved = tf.saved_model.load(str(tmp_path / "export" / "tf_serving" / "official" / "1"))
-    app = ALAEOnnx(tmp_path / "export")
+    from export import onnx_files, savedmodel
+    from serving import contract
+
+    sampler = Sampler.from_model(loaded[1])  # the EMA nets, as python -m export takes them
+    every = contract.signatures(sampler.image_shape, sampler.latent_dim, sampler.noise_shapes, sampler.num_styles)
+    # reconstruct: write_saved_model's serving_default (its graphs are encode and decode)
+    signatures = {name: every[name] for name in ("encode", "decode", "decode_noise", contract.DEFAULT_SIGNATURE)}
+    endpoints = savedmodel.traced_functions(savedmodel.operation_implementations(sampler, "{}"), signatures)
+    savedmodel.write_saved_model(endpoints, str(tmp_path / "saved_model"))
+    onnx_paths = onnx_files.write_onnx_files(endpoints, signatures, tmp_path / "onnx", "{}")
+    assert sorted(onnx_paths) == ["decode", "decode_noise", "encode"]
+    saved = tf.saved_model.load(str(tmp_path / "saved_model"))
+
+    def run_onnx(graph, **inputs):
+        session = onnxruntime.InferenceSession(str(onnx_paths[graph]), providers=["CPUExecutionProvider"])
+        return session.run(None, inputs)[0]
+
     images, w = reference["images"], reference["w"]
     noise = {f"noise_{i:02d}": reference[f"noise_{i:02d}"] for i in range(NOISE_INPUTS)}
     encode_tf = saved.signatures["encode"](images=tf.constant(images))["w"]
@@ -119,11 +147,11 @@ def test_the_exported_model_matches_the_official_code(converted, reference, tmp_
     decode_noise_tf = saved.signatures["decode_noise"](w=tf.constant(w), **{k: tf.constant(v) for k, v in noise.items()})["images"]
     errors = {
         "encode (SavedModel)": relative_error(encode_tf, reference["e_of_x"]),
-        "encode (ONNX)": relative_error(app.encode(images), reference["e_of_x"]),
+        "encode (ONNX)": relative_error(run_onnx("encode", images=images), reference["e_of_x"]),
         "decode (SavedModel)": relative_error(decode_tf, reference["g_of_w"]),  # the official noise-off stand-in
-        "decode (ONNX)": relative_error(app.decode(w), reference["g_of_w"]),
+        "decode (ONNX)": relative_error(run_onnx("decode", w=w), reference["g_of_w"]),
         "decode_noise (SavedModel)": relative_error(decode_noise_tf, reference["g_of_w_noise"]),
-        "decode_noise (ONNX)": relative_error(app.decode(w, noise=list(noise.values())), reference["g_of_w_noise"]),
+        "decode_noise (ONNX)": relative_error(run_onnx("decode_noise", w=w, **noise), reference["g_of_w_noise"]),
     }
     print("relative error vs the official code:", {key: f"{value:.2g}" for key, value in errors.items()})  # figures for -s
     assert max(errors.values()) < TOLERANCE, errors
@@ -306,10 +334,40 @@ def test_a_checkpoint_with_one_copy_of_the_nets_converts_with_a_note(tmp_path, m
         [note] = [line for line in lines if line.startswith("note: ")]
         assert note.startswith(f"note: the checkpoint holds only the {held} discriminator, generator, mapping_tl, "
                                "mapping_fl; our "), note
-        _, model = load_run(tmp_path / held)
-        for live, smoothed in zip(model.networks().by_name().values(), model.sampling_networks().by_name().values()):
-            for a, b in zip(live.weights, smoothed.weights):
-                np.testing.assert_array_equal(a.numpy(), b.numpy())
+        prefix = tf.train.latest_checkpoint(str(tmp_path / held / "checkpoints"))
+        for net in ("mapping", "generator", "encoder", "discriminator"):
+            live, smoothed = net_variables(prefix, net), net_variables(prefix, f"{net}_ema")
+            assert live and live.keys() == smoothed.keys(), net
+            for path, value in live.items():
+                np.testing.assert_array_equal(value, smoothed[path], err_msg=f"{net}{path}")
+
+
+def net_variables(prefix, net):
+    """{path below the model's NET in the checkpoint's object graph: value} of every variable a
+    load_run would restore into it (the stored keys of the live nets go through the optimizers)."""
+    from tensorflow.core.protobuf import trackable_object_graph_pb2
+
+    reader = tf.train.load_checkpoint(prefix)
+    graph = trackable_object_graph_pb2.TrackableObjectGraph()
+    graph.ParseFromString(reader.get_tensor("_CHECKPOINTABLE_OBJECT_GRAPH"))
+
+    def child(node, name):
+        [found] = [c.node_id for c in graph.nodes[node].children if c.local_name == name]
+        return found
+
+    values = {}
+
+    def walk(node, path, seen):
+        for attribute in graph.nodes[node].attributes:
+            if attribute.name == "VARIABLE_VALUE":
+                values[path] = reader.get_tensor(attribute.checkpoint_key)
+        for c in graph.nodes[node].children:
+            if c.node_id not in seen:
+                walk(c.node_id, f"{path}/{c.local_name}", seen | {c.node_id})
+
+    start = child(child(0, "model"), net)
+    walk(start, "", {start})
+    return values
 
 
 def test_a_damaged_tensor_whose_bytes_still_read_as_numbers_is_refused(tmp_path, monkeypatch):
@@ -338,12 +396,12 @@ def test_a_damaged_tensor_whose_bytes_still_read_as_numbers_is_refused(tmp_path,
         assert not (tmp_path / net).exists()
 
 
-def test_a_converted_run_fine_tunes_past_the_top_levels_fade_in(converted):
+def test_a_converted_run_fine_tunes_past_the_top_levels_fade_in(loaded):
     """The step was the top level's first, where its fade-in starts: a fine-tune blended the
     published model's top level out and trained on upsampled lower-resolution images."""
     from alae_tf import schedule
 
-    config, model = load_run(converted)
+    config, model = loaded
     top = schedule.phases(config)[-1]
     assert model.step == top.first_step + -(-top.fade_images // top.batch_size) > top.first_step
     assert float(schedule.blend_at(top, model.step)) == 1.0
@@ -369,7 +427,7 @@ def test_a_converted_run_fine_tunes_on_fewer_images_than_its_first_levels_batch(
     for index in range(40):  # 36 training images: the top level's batch is 32, the first level's 512
         Image.fromarray(rng.integers(0, 256, (128, 128, 3), dtype=np.uint8)).save(folder / f"{index:02d}.png")
     assert prepare.main([str(folder), str(tmp_path / "prepared"), "--resolution", "128"]) == 0  # the run's data kind
-    step = load_run(run)[1].step
+    step = saved_step(run)
     if not trained:
         def interrupt(*args, **kwargs):
             raise KeyboardInterrupt
@@ -380,7 +438,7 @@ def test_a_converted_run_fine_tunes_on_fewer_images_than_its_first_levels_batch(
     captured = capsys.readouterr()
     assert "error" not in captured.err
     assert f"level 5 (128x128): steps {step} -> {step + 1}, batch 32" in captured.out
-    assert (code, load_run(run)[1].step) == ((0, step + 1) if trained else (130, step))
+    assert (code, saved_step(run)) == ((0, step + 1) if trained else (130, step))
 
 
 def test_a_converted_run_fine_tunes_with_the_batch_size_chosen_at_conversion(converted_pth, tmp_path, capsys):
@@ -403,9 +461,9 @@ def test_a_converted_run_fine_tunes_with_the_batch_size_chosen_at_conversion(con
     assert train.main(["--out", str(official), "--data-path", str(tmp_path / "prepared"), "--steps", "99999999",
                        "--batch-size", "4"]) == 2
     assert "convert it again with --batch-size" in capsys.readouterr().err
-    config, model = load_run(run)  # a fine-tune trains as the test above shows, here at batch 4
+    config = read_run_config(RunDir(run))  # a fine-tune trains as the test above shows, here at batch 4
     top = schedule.phases(config)[-1]
-    assert config.train.batch_size == top.batch_size == 4 and model.step == top.faded_in_step
+    assert config.train.batch_size == top.batch_size == 4 and saved_step(run) == top.faded_in_step
 
 
 def test_export_checks_a_converted_run_on_the_data_given_with_data_path(converted_pth, tmp_path):
@@ -417,7 +475,7 @@ def test_export_checks_a_converted_run_on_the_data_given_with_data_path(converte
     from export.__main__ import parse_args
     from serving import contract
 
-    config, _ = load_run(converted_pth)
+    config = read_run_config(RunDir(converted_pth))
     notes = []
     build.real_images(config, notes.append)
     assert notes == ["checking with random images: the run's data is not available (dataset 'prepared' needs a "
@@ -550,11 +608,11 @@ def test_a_checkpoint_saved_while_the_model_grew_is_set_to_the_same_point_of_our
     drawn = level_0 * 512 + level_1 * 256
     expected = level_0 + level_1 + math.ceil((40 * 70000 - drawn) / 128)
     run, lines = convert_with(tmp_path, monkeypatch, saved_after(40), "early")
-    config, model = load_run(run)
-    assert model.step == expected == 11620
+    config, step = read_run_config(RunDir(run)), saved_step(run)
+    assert step == expected == 11620
     [warning] = [line for line in lines if line.startswith("warning: ")]
     assert "saved after 40 epoch(s)" in warning and "at level 2 (16x16) of 6" in warning and f"step {expected}" in warning
-    assert untrained_top_level(config, model.step)  # export, evaluate and edit warn so
+    assert untrained_top_level(config, step)  # export, evaluate and edit warn so
     # The other cases from the function that gave the conversion above its step and warning (a
     # conversion each took ~5 s). 16 epochs: level 1 fading in (its first 7 epochs).
     official = convert.read_config(str(FIXTURE / "config.yaml"))

@@ -23,7 +23,7 @@ import export.verify
 from alae_tf.errors import ALAEError
 from alae_tf.inference import Sampler
 from alae_tf.run_dir import load_run
-from exported_run import NAME, real_images, run_signature
+from exported_run import NAME, copied_onnx_files, real_images, run_signature
 from serving import contract, layout
 
 BATCHES = (1, 7, 64)
@@ -213,8 +213,8 @@ def test_warmup_requests_are_prediction_logs_for_every_signature(exported, saved
         assert all(len(v) == len(next(iter(inputs.values()))) for v in outputs.values())
 
 
-def test_no_ema_exports_the_live_nets_and_versions_are_protected(exported, live, tmp_path, capsys):
-    run, _ = exported
+def test_no_ema_exports_the_live_nets_and_versions_are_protected(exported, live, tmp_path, capsys, monkeypatch):
+    run, export_dir = exported
     _, model = live
     out = tmp_path / "export"
     assert export_cli.main(["--run", str(run), "--out", str(out), "--no-ema", "--name", "live"]) == 0
@@ -231,7 +231,9 @@ def test_no_ema_exports_the_live_nets_and_versions_are_protected(exported, live,
     assert export_cli.main(["--run", str(run), "--out", str(out), "--name", "live", "--version", "1"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "version 1 of live already exists" in err and err.count("\n") == 1
-    assert export_cli.main(["--run", str(run), "--out", str(out), "--name", "live", "--version", "1", "--overwrite"]) == 0
+    with monkeypatch.context() as patched:  # the session export's ONNX files: the same run, checkpoint and EMA nets
+        copied_onnx_files(patched, export_dir)
+        assert export_cli.main(["--run", str(run), "--out", str(out), "--name", "live", "--version", "1", "--overwrite"]) == 0
     assert layout.read_metadata(layout.onnx_dir(out, "live", 1))["ema"] is True
     # The checkpoint's run is --run's default; a file of the checkpoint (as a shell completes it) names it too.
     assert export_cli.main(["--checkpoint", str(run / "checkpoints" / "ckpt-10.index"), "--out", str(out), "--name", "live"]) == 0
@@ -240,7 +242,7 @@ def test_no_ema_exports_the_live_nets_and_versions_are_protected(exported, live,
     assert (metadata["training_step"], metadata["checkpoint"]) == (10, "ckpt-10")
 
 
-def test_a_new_version_of_another_shape_is_refused_before_any_work(exported, tmp_path, capsys):
+def test_a_new_version_of_another_shape_is_refused_before_any_work(exported, tmp_path, capsys, monkeypatch):
     """A config copied from folder64 for 32x32 kept `preset: folder64`: its export became a new
     version of alae_folder64, and the server following that name switched from 64x64 to 32x32
     images without a word (an operator audit, 2026-12-06)."""
@@ -257,12 +259,14 @@ def test_a_new_version_of_another_shape_is_refused_before_any_work(exported, tmp
                    f"clients to it. Export this one under its own name (--name alae_{run.name}) or into another --out\n")
     assert "building" not in out_text and layout.versions(out / layout.ONNX / NAME) == [1]
     metadata_file.write_text(json.dumps(metadata))  # the same shape: a new version as usual
+    copied_onnx_files(monkeypatch, export_dir)
     assert export_cli.main(["--run", str(run), "--out", str(out), "--version", "3"]) == 0
     assert layout.versions(out / layout.ONNX / NAME) == [1, 3]
 
 
 def test_a_failed_parity_check_exits_1_and_publishes_nothing(exported, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(export.verify, "ONNX_TOLERANCE", -1.0)  # any diff, even 0, now fails
+    copied_onnx_files(monkeypatch, exported[1])  # what tf2onnx writes for this run: the check is under test
     out = tmp_path / "export"
     assert export_cli.main(["--run", str(exported[0]), "--out", str(out)]) == 1
     err = capsys.readouterr().err
@@ -364,6 +368,7 @@ def test_a_checkpoint_path_names_its_run(tmp_path):
 def test_a_stop_signal_during_the_export_publishes_nothing_and_leaves_nothing(exported, tmp_path, capsys, monkeypatch,
                                                                                signum, code, name):
     """SIGTERM ended the export without a word and left OUT/.staging-NAME-VERSION-PID behind."""
+    copied_onnx_files(monkeypatch, exported[1])
     real_write = export.onnx_files.write_onnx_files
 
     def write_then_stop(*args, **kwargs):

@@ -71,6 +71,7 @@ def test_a_missing_or_unknown_variant_is_refused(exported, int8_export):
 
 def test_a_failed_int8_check_exits_1_and_publishes_nothing(exported, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(export.verify, "INT8_TOLERANCE", 1e-9)
+    copied_onnx_files(monkeypatch, exported[1])  # this run's float files; quantized as usual
     out = tmp_path / "export"
     assert export_cli.main(["--run", str(exported[0]), "--out", str(out), "--onnx-int8"]) == 1
     err = capsys.readouterr().err

@@ -110,7 +110,10 @@ def test_two_replicas_equal_one_replica(one_replica_r1, tiny_config, tiny_images
     assert_same_training_state(one, two)
 
 
-@pytest.mark.parametrize("penalty", ["r2", "wgan_gp", "dragan"])
+# r2 is slow only: its penalty differs from R1's only in taking the gradients at the fakes, whose
+# value test_the_gradient_penalties_by_hand checks, and the wgan_gp case (between reals and fakes)
+# runs the fakes' per-replica path under two replicas.
+@pytest.mark.parametrize("penalty", [pytest.param("r2", marks=pytest.mark.slow), "wgan_gp", "dragan"])
 def test_two_replicas_equal_one_replica_for_every_gradient_penalty(penalty, one_replica_r1, tiny_config, tiny_images,
                                                                    mirrored):
     """The penalties' random points come from the step's seed, sliced per replica (an upstream Keras
@@ -186,50 +189,60 @@ def test_xla_step_matches_the_plain_step(one_replica_r1, tiny_config, tiny_image
     assert_same_training_state(one_replica_r1, jitted, rtol=1e-4, atol=1e-5, optimizer_rtol=1e-3)
 
 
-def test_bf16_step_keeps_float32_weights_and_tracks_float32(tiny_config, tiny_images):
+def test_bf16_step_keeps_float32_weights_and_tracks_float32(one_replica_r1, tiny_config, tiny_images):
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
-    plain_policy_free = tiny_config
-    weights = run_fit(plain_policy_free, tiny_images, tf.distribute.get_strategy(), steps=3)["weights"]
+    weights = run_fit(tiny_config, tiny_images, tf.distribute.get_strategy())["weights"]
     assert all(w.dtype in (np.float32, np.int64) for w in weights)
     assert all(np.all(np.isfinite(w)) for w in weights)
-    keras.mixed_precision.set_global_policy("float32")
-    reference = run_fit(tiny_config, tiny_images, tf.distribute.get_strategy(), steps=3)["weights"]
+    reference = one_replica_r1["weights"]  # the same config, seed, images and steps in float32
     # bf16 has ~3 significant digits: close to the float32 run, but not equal to it.
     differences = [np.max(np.abs(a - b)) for a, b in zip(weights, reference) if a.dtype == np.float32]
     assert 0 < max(differences) < 0.1
 
 
-def test_fp16_sets_the_float16_policy_and_scales_the_losses(tiny_config, tiny_images):
+@pytest.fixture(scope="module")
+def fp16_run():
+    """(model, history, batches) of tiny_mlp_config built and fitted 5 steps with --mixed-precision
+    fp16. A module fixture is set up before conftest's per-test policy reset: it sets the float16
+    policy and puts float32 back itself."""
+    from alae_tf.compute import set_precision
+
+    config = tiny_mlp_config()
+    config.train.mixed_precision = "fp16"
+    set_precision("fp16")
+    try:
+        keras.utils.set_random_seed(0)
+        model = build_alae(config)
+        batches = batches_for(config, model, tiny_mlp_images())
+        history = model.fit(batches, steps_per_epoch=5, epochs=1, verbose=0).history
+    finally:
+        set_precision("none")
+    return model, history, batches
+
+
+def test_fp16_sets_the_float16_policy_and_scales_the_losses(fp16_run):
     """--mixed-precision fp16: float16 compute, float32 weights, dynamically loss-scaled Adams."""
     from alae_tf.compute import set_precision
 
     set_precision("fp16")
     assert keras.mixed_precision.global_policy().name == "mixed_float16"
-    tiny_config.train.mixed_precision = "fp16"
-    keras.utils.set_random_seed(0)
-    model = build_alae(tiny_config)
+    set_precision("none")
+    model, history, _ = fp16_run
     assert isinstance(model.optimizer_ed, keras.optimizers.LossScaleOptimizer)
     assert model.generator.layers[0].compute_dtype == "float16"
-    batches = batches_for(tiny_config, model, tiny_images)
-    history = model.fit(batches, steps_per_epoch=5, epochs=1, verbose=0).history
     assert all(np.isfinite(values[-1]) for values in history.values())
     assert all(w.dtype in ("float32", "int64") for w in model.weights if "loss_scale" not in w.path)
-    set_precision("none")
 
 
-def test_fp16_reciprocity_backward_runs_at_the_smaller_loss_scale(tiny_config, tiny_images, monkeypatch):
+def test_fp16_reciprocity_backward_runs_at_the_smaller_loss_scale(fp16_run, monkeypatch):
     """Step III's one backward pass ran at E's loss scale: once F/G's scale had dropped below it,
     G's float16 gradients overflowed and F/G skipped the step (and halved their scale again)."""
     from alae_tf import model as model_module
     from alae_tf.compute import set_precision
 
+    model, _, batches = fp16_run  # fitted: its optimizers are built
     set_precision("fp16")
     try:
-        tiny_config.train.mixed_precision = "fp16"
-        keras.utils.set_random_seed(0)
-        model = build_alae(tiny_config)
-        batches = batches_for(tiny_config, model, tiny_images)
-        model.fit(batches, steps_per_epoch=1, epochs=1, verbose=0)  # builds the optimizers
         model.optimizer_ed.dynamic_scale.assign(2.0**24)  # far past float16's range for any gradient
         model.optimizer_fg.dynamic_scale.assign(1.0)
         given = {}

@@ -47,7 +47,9 @@ def test_shapes_and_ranges_at_every_level(tiny):
     assert [level_channels(config.model.start_channels, config.model.max_channels, 3, level) for level in range(3)] == [16, 16, 8]
 
 
-@pytest.mark.parametrize("side", [8, 16, 32, 64])
+# 64 is slow only: build_all's passes at its levels 4, 2 and 0 are of the kinds 16's (a fade-in pass at the
+# top, then level 0) and 32's (a fade-in pass below the top) run, with the same blocks.
+@pytest.mark.parametrize("side", [8, 16, 32, pytest.param(64, marks=pytest.mark.slow)])
 def test_building_the_model_creates_the_weights_of_every_level(side):
     """build_all runs every other level from the top (with the fade-in, which also reaches the RGB
     layers of the level below): calling each net at every level afterwards creates no weight."""
@@ -73,16 +75,16 @@ def test_generator_rgb_gain_scales_the_images_and_defaults_to_the_backbones_own(
     """model.generator_rgb_gain: None keeps each backbone's toRGB gain (1 ours, 0.03 the official's,
     so runs written before the setting load unchanged); a value replaces it on every level."""
     config = tiny[0]
-    models = {}
+    generators = {}
     for backbone, gain in [("style", None), ("style", 0.03), ("style_official", None), ("style_official", 0.5)]:
         changed = copy.deepcopy(config)
         changed.model.backbone, changed.model.generator_rgb_gain = backbone, gain
         changed.validate()
-        models[backbone, gain] = build_alae(changed)
+        generators[backbone, gain] = build_networks(changed.model, changed.train.truncation_cutoff).generator  # as build_alae's
     expected = {("style", None): 1.0, ("style", 0.03): 0.03, ("style_official", None): 0.03, ("style_official", 0.5): 0.5}
     for key, gain in expected.items():
-        assert [layer.gain for layer in models[key].generator.to_rgb] == [gain] * 3, key
-    ours, scaled = models["style", None].generator, models["style", 0.03].generator
+        assert [layer.gain for layer in generators[key].to_rgb] == [gain] * 3, key
+    ours, scaled = generators["style", None], generators["style", 0.03]
     w = tf.random.normal([4, config.model.latent_dim], seed=1)
     noise = [tf.random.normal([4, *shape], seed=2) for shape in ours.noise_shapes(2)]
     images = ours(w, noise=noise)
@@ -307,17 +309,14 @@ def test_resampling_convolutions_compute_the_plain_convolution_they_replace(laye
         np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
 
 
-def first_step_losses(strategy):
-    """One step at level 1 mid-fade (style mixing, noise and blend all active)."""
-    from alae_tf.data import open_image_source
-
+def first_step_losses(strategy, source):
+    """One step at level 1 mid-fade (style mixing, noise and blend all active) on `source`."""
     config = load_preset("tiny_style")
     keras.utils.set_random_seed(0)
     with strategy.scope():
         model = build_alae(config)
     phase = schedule.phases(config)[1]
     model.enter_phase(phase)
-    source = open_image_source("mnist", None, 8)
     batches = batches_for(config, model, source=source, level=1, start_step=phase.first_step + 2)
     history = model.fit(batches, steps_per_epoch=1, epochs=1, verbose=0).history
     return {name: values[-1] for name, values in history.items()}, training_state(model)
@@ -331,8 +330,11 @@ def test_two_replicas_see_the_same_step_as_one_replica(mirrored):
     the step's gradients (Adam's m, v): 7e-7 apart over all of it (those near-zero biases' gradients
     differ by up to 120%, at 1e-6 of the largest), where a loss not divided by the replica count
     would double them."""
-    one, one_state = first_step_losses(tf.distribute.get_strategy())
-    two, two_state = first_step_losses(mirrored)
+    from alae_tf.data import open_image_source
+
+    source = open_image_source("mnist", None, 8)
+    one, one_state = first_step_losses(tf.distribute.get_strategy(), source)
+    two, two_state = first_step_losses(mirrored, source)
     for name in ("loss_d", "r1"):
         assert two[name] == pytest.approx(one[name], rel=1e-5), name
     for name in ("loss_g", "loss_lae"):  # after step I's update

@@ -1,11 +1,13 @@
 """Training configs and batches for tests that drive a model directly (no CLI): the trainer's own data path."""
 
+import keras
 import numpy as np
 
 from alae_tf import schedule
 from alae_tf.config import Config
 from alae_tf.data import ImageSource
 from alae_tf.data.batches import training_batches
+from alae_tf.run_dir import model_checkpoint
 
 
 def batches_for(config, model, images=None, source=None, *, level=0, start_step=None, seed=0):
@@ -37,3 +39,16 @@ def tiny_mlp_config() -> Config:
 def tiny_mlp_images() -> np.ndarray:
     """64 random uint8 8x8 images for tiny_mlp_config."""
     return np.random.default_rng(0).integers(0, 256, (64, 8, 8), dtype=np.uint8)
+
+
+class SaveAfter(keras.callbacks.Callback):
+    """Saves the model's checkpoint after the `steps`-th step of a fit, as the trainer's saver does
+    mid-fit; `path` is its prefix."""
+
+    def __init__(self, steps, prefix):
+        super().__init__()
+        self.steps, self.prefix, self.path = steps, prefix, None
+
+    def on_train_batch_end(self, batch, logs=None):
+        if batch + 1 == self.steps:
+            self.path = model_checkpoint(self.model).save(self.prefix)
